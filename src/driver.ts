@@ -1,0 +1,59 @@
+// The driver contract (DESIGN.md §2). A driver is a declarative object: what it is, which options it
+// takes, which transport the core must open for it, which codec frames its bytes, and how one frame
+// maps to events and to the acknowledgements the device expects. It never opens a port or socket.
+import type { z } from "zod";
+import type { CodecError, Framer } from "../protocols/codec.ts";
+import type { DeviceKind, EventDraft } from "./events.ts";
+
+/** A transport the core opens, watches and reopens on the driver's behalf. */
+export type TransportSpec =
+  /** We listen; devices (monitors, central stations) connect to us. Each connection is a session. */
+  | { type: "tcp-listen"; host: string; port: number }
+  /** We connect to a device (or a serial-to-Ethernet server) that listens. */
+  | { type: "tcp-connect"; host: string; port: number };
+
+/** The outcome of handling one frame. */
+export type Exchange =
+  | {
+      ok: true;
+      /** Events to commit. The device is acknowledged only after they are. */
+      events: EventDraft[];
+      /** Sent to the device once the events are committed (HL7 AA). */
+      accept?: Uint8Array;
+      /** Sent when the store cannot accept them (HL7 AE), with the reason. */
+      refuse?: (reason: string) => Uint8Array;
+    }
+  | {
+      ok: false;
+      /** What is wrong with the message, for the device's state and the log (never patient data). */
+      error: CodecError;
+      /** Negative acknowledgement for the device (HL7 AR), when its protocol has one. */
+      reply?: Uint8Array;
+    };
+
+export interface DriverDefinition<O = unknown> {
+  /** Registry id, used in config (`driver: hl7-pcd01`) and in every event's `dev.driver`. */
+  id: string;
+  kind: DeviceKind;
+  /** Shown on the web page. */
+  title: { en: string; zh: string };
+  /** The device's options; defaults fill what the config leaves out. */
+  options: z.ZodType<O>;
+  transport(options: O): TransportSpec;
+  /** A fresh framer for each connection. */
+  framer(options: O): Framer;
+  /** Maps one frame to events and replies. Pure. */
+  handle(frame: Uint8Array, options: O): Exchange;
+  /** The negative acknowledgement for a framing error (e.g. an oversized frame), if any. */
+  rejectFrame?(error: CodecError, options: O): Uint8Array | undefined;
+  /**
+   * How `vitalgate decode` finds frames in a capture file, when captures are not stored as they
+   * travel on the wire (HL7 logs hold bare messages rather than MLLP frames). Defaults to `framer`.
+   */
+  captureFramer?(options: O): Framer;
+}
+
+/** Declares a driver; the identity function that gives the object its type. */
+export function defineDriver<O>(definition: DriverDefinition<O>): DriverDefinition<O> {
+  return definition;
+}

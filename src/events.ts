@@ -1,0 +1,95 @@
+// The event envelope of DESIGN.md §3: the one shape that is stored, published, printed by
+// `vitalgate decode` and shown on the web page.
+
+export const ENVELOPE_VERSION = 1;
+
+export type EventKind = "vitals" | "waveform" | "ecg12" | "alarm" | "position" | "lab" | "device" | "case";
+export const EVENT_KINDS: readonly EventKind[] = ["vitals", "waveform", "ecg12", "alarm", "position", "lab", "device", "case"];
+
+export type DeviceKind = "monitor" | "ecg-cart" | "ventilator" | "analyzer" | "gps" | "gateway";
+
+/** Delivery priority (DESIGN.md §5): lower goes first. */
+export const PRIORITY: Record<EventKind, 0 | 1 | 2 | 3> = {
+  ecg12: 0,
+  alarm: 0,
+  case: 1,
+  device: 2,
+  vitals: 2,
+  lab: 2,
+  position: 2,
+  waveform: 3,
+};
+
+/** Kinds the store never evicts to make room (DESIGN.md §5). */
+export const NEVER_EVICTED: ReadonlySet<EventKind> = new Set(["ecg12", "alarm", "case"]);
+
+export interface DeviceRef {
+  id: string;
+  driver: string;
+  kind: DeviceKind;
+  model?: string;
+  serial?: string;
+}
+
+export interface EventTime {
+  /** When the gateway received it, on the gateway's synchronized clock. */
+  recv: string;
+  /** Source of the gateway's time estimate: gps | ntp | system | unsynced. */
+  src: string;
+  /** Uncertainty of `recv` in milliseconds. */
+  uncMs: number;
+  /** The device's own timestamp, raw, as it sent it. */
+  dev?: string;
+  /** Device clock minus true time, ms, when estimated. */
+  devSkewMs?: number;
+  /** Set when the event was stamped before any time source was synchronized. */
+  unsynced?: boolean;
+}
+
+export interface Observation {
+  /** IEEE 11073-10101 reference id (MDC_...) or the vendor's local code when unmapped. */
+  code: string;
+  /** IEEE 11073-10101 numeric code (partition × 2^16 + term code), when known. */
+  mdc?: number;
+  value: number | string;
+  /** UCUM unit. */
+  unit: string;
+  status?: string;
+  /** Measurement time reported by the device (ISO 8601, UTC), when it differs from the event's. */
+  at?: string;
+  /** Where the observation sits in the device (IHE PCD-01 OBX-4 containment, e.g. "1.3.1.150456"). */
+  sub?: string;
+}
+
+export interface VitalsBody { observations: Observation[] }
+export interface AlarmBody { code: string; priority: string; state: string; text: string; source?: string }
+export interface DeviceBody { state: string; detail?: string; error?: { code: string; message: string } }
+
+export interface Envelope<B = unknown> {
+  v: typeof ENVELOPE_VERSION;
+  id: string;
+  seq: number;
+  gw: string;
+  dev: DeviceRef;
+  case?: string;
+  kind: EventKind;
+  t: string;
+  time: EventTime;
+  body: B;
+}
+
+/**
+ * What a driver produces from one message: the kind-specific part. The core adds id, seq, gw, dev
+ * and the time stamp.
+ */
+export interface EventDraft {
+  kind: EventKind;
+  body: unknown;
+  /** Device-reported measurement time (ISO 8601 UTC) if the message carries one. */
+  deviceTime?: string;
+  /** Device-reported time exactly as sent (e.g. HL7 TS "20261123152901+0800"). */
+  deviceTimeRaw?: string;
+  /** Device identity learned from the message (model, serial). */
+  model?: string;
+  serial?: string;
+}
