@@ -1,0 +1,28 @@
+// The gateway's notion of now. Stamping reads a monotonic clock plus an offset taken once, never the
+// raw wall clock, so a wall-clock step (NTP jump, RTC reset) cannot move event times backwards.
+// The synchronized time service (GPS, NTP, chrony) replaces `systemClock` with a disciplined source.
+
+export interface TimeEstimate {
+  /** Best estimate of true UTC, Unix ms. */
+  ms: number;
+  /** Source of the estimate: "gps" | "ntp" | "system" | "unsynced". */
+  src: string;
+  /** Uncertainty, ms. */
+  uncMs: number;
+}
+
+export interface Clock {
+  now(): TimeEstimate;
+  /** Monotonic milliseconds, for timers and ages. */
+  monoMs(): number;
+}
+
+/** The system clock, read once at start and advanced monotonically from there. */
+export function systemClock(): Clock {
+  const wallAtStart = Date.now();
+  const monoAtStart = performance.now();
+  return {
+    now: () => ({ ms: Math.round(wallAtStart + (performance.now() - monoAtStart)), src: "system", uncMs: 1000 }),
+    monoMs: () => performance.now(),
+  };
+}

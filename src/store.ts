@@ -1,0 +1,384 @@
+// The outbox: an offline-first SQLite store-and-forward queue (DESIGN.md §5).
+//
+// An event is *accepted* when the transaction holding it commits: WAL with synchronous=FULL, so a
+// commit survives power loss. Appends arriving while a commit is under way are grouped into the next
+// transaction (group commit), so many events share one fsync. Every acknowledgement to a device waits
+// for `append()` to resolve.
+import { EventEmitter } from "node:events";
+import { existsSync, renameSync } from "node:fs";
+import Database from "better-sqlite3";
+import { StoreRefusedError } from "./errors.ts";
+import { NEVER_EVICTED, PRIORITY, type Envelope } from "./events.ts";
+
+/** An event ready to store: everything but the sequence number, which the store assigns. */
+export type StampedEvent = Omit<Envelope, "seq">;
+
+export interface OutboxOptions {
+  path: string;
+  /** Upper bound on stored event bytes (payloads plus a per-row overhead estimate). */
+  quotaBytes: number;
+  /** Most events in one group commit. */
+  batchMax: number;
+  /** Unix ms, for delivered/created stamps. */
+  nowMs: () => number;
+}
+
+export interface PendingRow {
+  seq: number;
+  id: string;
+  priority: number;
+  kind: string;
+  payload: string;
+  createdMs: number;
+}
+
+export interface OutboxStats {
+  /** Undelivered events per priority 0..3. */
+  pending: [number, number, number, number];
+  /** Creation time (Unix ms) of the oldest undelivered event, if any. */
+  oldestPendingMs: number | null;
+  rows: number;
+  bytes: number;
+  quotaBytes: number;
+  /** Events evicted to stay under the quota since the database was created, by kind. */
+  evicted: Record<string, number>;
+  lastSeq: number;
+}
+
+export interface OpenReport {
+  /** Where a corrupt database was moved to before a fresh one was started. */
+  setAside?: string;
+  reason?: string;
+}
+
+/** Estimated bytes per row beyond its payload: row header, indexes, page slack. */
+const ROW_OVERHEAD = 96;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  id           TEXT    NOT NULL,
+  priority     INTEGER NOT NULL,
+  kind         TEXT    NOT NULL,
+  evictable    INTEGER NOT NULL,
+  payload      TEXT    NOT NULL,
+  size         INTEGER NOT NULL,
+  created_ms   INTEGER NOT NULL,
+  sent_ms      INTEGER,
+  delivered_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS events_pending   ON events(priority, seq) WHERE delivered_ms IS NULL;
+CREATE INDEX IF NOT EXISTS events_delivered ON events(delivered_ms)  WHERE delivered_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_id        ON events(id);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+`;
+
+interface Waiting {
+  events: StampedEvent[];
+  resolve: (stored: Envelope[]) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Opens the store's pragmas the same way for the outbox and for the benchmark's raw baseline, so
+ * the two are measured with the same durability.
+ */
+export function applyDurablePragmas(db: Database.Database): void {
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  // Checkpoints are scheduled (and also run when the WAL grows past this many pages).
+  db.pragma("wal_autocheckpoint = 4000");
+}
+
+export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string, number>]; refused: [StoreRefusedError] }> {
+  readonly options: OutboxOptions;
+  #db: Database.Database | null = null;
+  #queue: Waiting[] = [];
+  #flushScheduled = false;
+  #nextSeq = 1;
+  #bytes = 0;
+  #rows = 0;
+  #stmt!: ReturnType<typeof prepare>;
+
+  constructor(options: OutboxOptions) {
+    super();
+    this.options = options;
+  }
+
+  /** Opens (or creates) the database, checks its integrity and sets a corrupt file aside. */
+  open(): OpenReport {
+    let report: OpenReport = {};
+    try {
+      this.#db = this.#openChecked();
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const setAside = `${this.options.path}.corrupt-${this.options.nowMs()}`;
+      for (const suffix of ["", "-wal", "-shm"]) {
+        if (existsSync(this.options.path + suffix)) renameSync(this.options.path + suffix, setAside + suffix);
+      }
+      report = { setAside, reason };
+      this.#db = this.#openChecked();
+    }
+    const db = this.#db;
+    this.#stmt = prepare(db);
+    const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined;
+    this.#nextSeq = (seq ?? 0) + 1;
+    const totals = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM events").get() as { n: number; b: number };
+    this.#rows = totals.n;
+    this.#bytes = totals.b + totals.n * ROW_OVERHEAD;
+    return report;
+  }
+
+  #openChecked(): Database.Database {
+    const db = new Database(this.options.path);
+    try {
+      applyDurablePragmas(db);
+      const check = db.pragma("quick_check", { simple: true });
+      if (check !== "ok") throw new Error(`integrity check failed: ${String(check)}`);
+      db.exec(SCHEMA);
+      return db;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.#db !== null;
+  }
+
+  /**
+   * Stores the events of one device message atomically and resolves once they are durable, with
+   * their sequence numbers. Rejects with StoreRefusedError when they cannot be accepted (quota
+   * reached with nothing evictable, disk full): the device must then get its negative ack.
+   */
+  append(events: StampedEvent[]): Promise<Envelope[]> {
+    if (!this.#db) return Promise.reject(new StoreRefusedError("VG_STORE_CLOSED", "the store is not open"));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ events, resolve, reject });
+      if (this.#queue.length >= this.options.batchMax) this.#flush();
+      else if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    while (this.#queue.length > 0 && this.#db) {
+      const batch: Waiting[] = [];
+      let count = 0;
+      while (this.#queue.length > 0 && (count === 0 || count + this.#queue[0]!.events.length <= this.options.batchMax)) {
+        const w = this.#queue.shift()!;
+        batch.push(w);
+        count += w.events.length;
+      }
+      this.#commit(batch);
+    }
+  }
+
+  #commit(batch: Waiting[]): void {
+    const db = this.#db!;
+    const now = this.options.nowMs();
+    const results: (Envelope[] | StoreRefusedError)[] = [];
+    const evicted: Record<string, number> = {};
+    const startSeq = this.#nextSeq;
+    const startBytes = this.#bytes;
+    const startRows = this.#rows;
+    try {
+      db.transaction(() => {
+        for (const w of batch) {
+          let size = 0;
+          const rows = w.events.map((e, i) => {
+            const env = withSeq(e, this.#nextSeq + i);
+            const payload = JSON.stringify(env);
+            const bytes = Buffer.byteLength(payload);
+            size += bytes + ROW_OVERHEAD;
+            return { env, payload, size: bytes };
+          });
+          if (this.#bytes + size > this.options.quotaBytes && !this.#evict(this.#bytes + size - this.options.quotaBytes, evicted, evictionFloor(w.events))) {
+            results.push(new StoreRefusedError("VG_STORE_QUOTA", `store quota of ${this.options.quotaBytes} bytes reached and nothing left to evict`));
+            continue;
+          }
+          for (const r of rows) {
+            this.#stmt.insert.run(r.env.seq, r.env.id, PRIORITY[r.env.kind], r.env.kind, NEVER_EVICTED.has(r.env.kind) ? 0 : 1, r.payload, r.size, now);
+          }
+          this.#nextSeq += rows.length;
+          this.#bytes += size;
+          this.#rows += rows.length;
+          results.push(rows.map((r) => r.env));
+        }
+        for (const [kind, n] of Object.entries(evicted)) this.#stmt.count.run(`evicted.${kind}`, n);
+      })();
+    } catch (err) {
+      this.#nextSeq = startSeq;
+      this.#bytes = startBytes;
+      this.#rows = startRows;
+      const code = (err as { code?: string }).code;
+      const refusal = code === "SQLITE_FULL"
+        ? new StoreRefusedError("VG_STORE_DISK_FULL", "the disk is full: events cannot be stored", { cause: err })
+        : new StoreRefusedError("VG_STORE_FAILED", `the store failed to commit: ${(err as Error).message}`, { cause: err });
+      this.emit("refused", refusal);
+      for (const w of batch) w.reject(refusal);
+      return;
+    }
+    if (Object.keys(evicted).length > 0) this.emit("evicted", evicted);
+    let appended = false;
+    batch.forEach((w, i) => {
+      const r = results[i]!;
+      if (r instanceof StoreRefusedError) {
+        this.emit("refused", r);
+        w.reject(r);
+      } else {
+        appended = true;
+        w.resolve(r);
+      }
+    });
+    if (appended) this.emit("appended");
+  }
+
+  /**
+   * Frees at least `need` bytes: delivered events first (oldest first), then undelivered evictable
+   * events, lowest priority (highest number) first and oldest first within a priority, never of a
+   * higher priority than `floor`. ECGs, alarms and case events are never evicted. Returns whether
+   * enough was freed.
+   */
+  #evict(need: number, evicted: Record<string, number>, floor: number): boolean {
+    let freed = 0;
+    const take = (rows: { seq: number; kind: string; size: number; delivered: number }[]) => {
+      for (const r of rows) {
+        if (freed >= need) break;
+        this.#stmt.remove.run(r.seq);
+        freed += r.size + ROW_OVERHEAD;
+        this.#bytes -= r.size + ROW_OVERHEAD;
+        this.#rows -= 1;
+        if (!r.delivered) evicted[r.kind] = (evicted[r.kind] ?? 0) + 1;
+      }
+    };
+    while (freed < need) {
+      const before = freed;
+      take(this.#stmt.oldestDelivered.all(256) as never);
+      if (freed >= need) break;
+      take(this.#stmt.oldestEvictable.all(floor, 256) as never);
+      if (freed === before) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Undelivered events in delivery order (priority, then sequence), skipping `skip` (in flight)
+   * and those sent less than `resendAfterMs` ago (waiting for an end-to-end receipt).
+   */
+  pending(limit: number, skip: ReadonlySet<number> = new Set(), resendBeforeMs = Number.MAX_SAFE_INTEGER): PendingRow[] {
+    if (!this.#db) return [];
+    const out: PendingRow[] = [];
+    for (const row of this.#stmt.pending.iterate(resendBeforeMs) as Iterable<PendingRow>) {
+      if (skip.has(row.seq)) continue;
+      out.push(row);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** Marks events delivered (the broker's PUBACK, or the center's receipt). */
+  markDelivered(seqs: readonly number[]): void {
+    if (!this.#db || seqs.length === 0) return;
+    const now = this.options.nowMs();
+    this.#db.transaction(() => {
+      for (const seq of seqs) this.#stmt.delivered.run(now, seq);
+    })();
+  }
+
+  /** Marks events sent but awaiting the center's end-to-end receipt. */
+  markSent(seqs: readonly number[]): void {
+    if (!this.#db || seqs.length === 0) return;
+    const now = this.options.nowMs();
+    this.#db.transaction(() => {
+      for (const seq of seqs) this.#stmt.sent.run(now, seq);
+    })();
+  }
+
+  /** Marks events delivered by id (the center's receipts). Returns how many were found. */
+  markReceived(ids: readonly string[]): number {
+    if (!this.#db || ids.length === 0) return 0;
+    const now = this.options.nowMs();
+    let n = 0;
+    this.#db.transaction(() => {
+      for (const id of ids) n += this.#stmt.received.run(now, id).changes;
+    })();
+    return n;
+  }
+
+  /** Deletes delivered events older than the retention period. Returns how many. */
+  purgeDelivered(olderThanMs: number): number {
+    if (!this.#db) return 0;
+    const gone = this.#db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM events WHERE delivered_ms IS NOT NULL AND delivered_ms < ?").get(olderThanMs) as { n: number; b: number };
+    this.#db.prepare("DELETE FROM events WHERE delivered_ms IS NOT NULL AND delivered_ms < ?").run(olderThanMs);
+    this.#rows -= gone.n;
+    this.#bytes -= gone.b + gone.n * ROW_OVERHEAD;
+    return gone.n;
+  }
+
+  /** Folds the WAL back into the database file. */
+  checkpoint(): void {
+    this.#db?.pragma("wal_checkpoint(TRUNCATE)");
+  }
+
+  stats(): OutboxStats {
+    const pending: [number, number, number, number] = [0, 0, 0, 0];
+    const evicted: Record<string, number> = {};
+    let oldestPendingMs: number | null = null;
+    if (this.#db) {
+      for (const r of this.#stmt.pendingByPriority.all() as { priority: number; n: number; oldest: number }[]) {
+        pending[r.priority as 0 | 1 | 2 | 3] = r.n;
+        oldestPendingMs = oldestPendingMs === null ? r.oldest : Math.min(oldestPendingMs, r.oldest);
+      }
+      for (const r of this.#stmt.counters.all() as { name: string; value: number }[]) {
+        if (r.name.startsWith("evicted.")) evicted[r.name.slice(8)] = r.value;
+      }
+    }
+    return { pending, oldestPendingMs, rows: this.#rows, bytes: this.#bytes, quotaBytes: this.options.quotaBytes, evicted, lastSeq: this.#nextSeq - 1 };
+  }
+
+  /** Commits what is queued, then closes. */
+  close(): void {
+    if (!this.#db) return;
+    this.#flush();
+    this.#db.close();
+    this.#db = null;
+  }
+}
+
+/**
+ * The highest priority a message may evict to make room for itself: waveforms only displace
+ * waveforms, vitals displace waveforms and older vitals, and what is never evicted (ECG, alarms,
+ * case events) may displace anything evictable.
+ */
+function evictionFloor(events: StampedEvent[]): number {
+  if (events.some((e) => NEVER_EVICTED.has(e.kind))) return 0;
+  return Math.min(...events.map((e) => PRIORITY[e.kind]));
+}
+
+function withSeq(e: StampedEvent, seq: number): Envelope {
+  // Property order as in DESIGN.md §3, so stored and published JSON reads naturally.
+  return { v: e.v, id: e.id, seq, gw: e.gw, dev: e.dev, ...(e.case === undefined ? {} : { case: e.case }), kind: e.kind, t: e.t, time: e.time, body: e.body };
+}
+
+function prepare(db: Database.Database) {
+  return {
+    insert: db.prepare("INSERT INTO events (seq, id, priority, kind, evictable, payload, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    remove: db.prepare("DELETE FROM events WHERE seq = ?"),
+    oldestDelivered: db.prepare("SELECT seq, kind, size, 1 AS delivered FROM events WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?"),
+    oldestEvictable: db.prepare("SELECT seq, kind, size, 0 AS delivered FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND evictable = 1 AND priority >= ? ORDER BY priority DESC, seq LIMIT ?"),
+    pending: db.prepare("SELECT seq, id, priority, kind, payload, created_ms AS createdMs FROM events WHERE delivered_ms IS NULL AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY priority, seq"),
+    pendingByPriority: db.prepare("SELECT priority, count(*) AS n, min(created_ms) AS oldest FROM events WHERE delivered_ms IS NULL GROUP BY priority"),
+    delivered: db.prepare("UPDATE events SET delivered_ms = ? WHERE seq = ? AND delivered_ms IS NULL"),
+    sent: db.prepare("UPDATE events SET sent_ms = ? WHERE seq = ?"),
+    received: db.prepare("UPDATE events SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL"),
+    count: db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"),
+    counters: db.prepare("SELECT name, value FROM counters"),
+  };
+}

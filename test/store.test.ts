@@ -1,0 +1,161 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { Outbox, type OutboxOptions } from "../src/store.ts";
+import { StoreRefusedError } from "../src/errors.ts";
+import { stampedEvent, vitals } from "./support/events.ts";
+
+/** A real full disk needs a small tmpfs, which needs root; elsewhere the test says it is skipped. */
+function canMountTmpfs(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const dir = mkdtempSync(join(tmpdir(), "vg-probe-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir], { stdio: "ignore" });
+    execFileSync("umount", [dir]);
+    return true;
+  } catch {
+    console.warn("skipping the disk-full test: cannot mount a tmpfs here (needs root)");
+    return false;
+  }
+}
+
+const opened: Outbox[] = [];
+function outbox(options: Partial<OutboxOptions> = {}, dir = mkdtempSync(join(tmpdir(), "vg-store-"))): Outbox {
+  const o = new Outbox({ path: join(dir, "outbox.db"), quotaBytes: 64 * 1024 * 1024, batchMax: 1000, nowMs: () => Date.now(), ...options });
+  opened.push(o);
+  return o;
+}
+afterEach(() => {
+  for (const o of opened.splice(0)) o.close();
+});
+
+describe("outbox", () => {
+  it("assigns strictly increasing sequence numbers that survive a reopen and are never reused", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-store-"));
+    const a = outbox({}, dir);
+    a.open();
+    const first = await a.append([vitals(70), vitals(71)]);
+    expect(first.map((e) => e.seq)).toEqual([1, 2]);
+    a.markDelivered([1, 2]);
+    a.purgeDelivered(Date.now() + 1);
+    a.close();
+    const b = outbox({}, dir);
+    b.open();
+    const [next] = await b.append([vitals(72)]);
+    expect(next!.seq).toBe(3);
+  });
+
+  it("groups concurrent appends into one transaction and keeps each message's events together", async () => {
+    const o = outbox();
+    o.open();
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => o.append([vitals(60 + i), vitals(60 + i)])));
+    const seqs = results.flatMap((r) => r.map((e) => e.seq));
+    expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    for (const r of results) expect(r[1]!.seq).toBe(r[0]!.seq + 1);
+  });
+
+  it("stores the envelope exactly as it will be published", async () => {
+    const o = outbox();
+    o.open();
+    const [env] = await o.append([{ ...vitals(80), case: "20261123-0007" }]);
+    const [row] = o.pending(10);
+    expect(JSON.parse(row!.payload)).toEqual(env);
+    expect(Object.keys(JSON.parse(row!.payload))).toEqual(["v", "id", "seq", "gw", "dev", "case", "kind", "t", "time", "body"]);
+  });
+
+  it("hands out pending events by priority, then sequence", async () => {
+    const o = outbox();
+    o.open();
+    await o.append([stampedEvent("waveform"), vitals(70), stampedEvent("case"), vitals(71), stampedEvent("ecg12"), stampedEvent("alarm")]);
+    expect(o.pending(10).map((r) => [r.priority, r.kind])).toEqual([
+      [0, "ecg12"], [0, "alarm"], [1, "case"], [2, "vitals"], [2, "vitals"], [3, "waveform"],
+    ]);
+    o.markDelivered([5]);
+    expect(o.pending(10).map((r) => r.kind)[0]).toBe("alarm");
+    expect(o.pending(10, new Set([6])).map((r) => r.kind)[0]).toBe("case");
+  });
+
+  it("evicts at its quota in the documented order and never evicts ECGs, alarms or case events", async () => {
+    const o = outbox({ quotaBytes: 40_000 });
+    o.open();
+    const ecg = await o.append([stampedEvent("ecg12", { pad: "x".repeat(2000) })]);
+    const alarm = await o.append([stampedEvent("alarm", { code: "MDC_EVT_HI" })]);
+    const waves = await o.append(Array.from({ length: 20 }, () => stampedEvent("waveform", { pad: "w".repeat(400) })));
+    const old = await o.append(Array.from({ length: 20 }, (_, i) => vitals(i)));
+    o.markDelivered([old[0]!.seq]);
+    // Keep adding vitals: first the delivered row goes, then waveforms, then the oldest vitals.
+    for (let i = 0; i < 120; i++) await o.append([vitals(100 + i)]);
+    const s = o.stats();
+    expect(s.bytes).toBeLessThanOrEqual(40_000);
+    expect(s.evicted.waveform).toBe(20);
+    expect(s.evicted.vitals).toBeGreaterThan(0);
+    const left = o.pending(1000);
+    expect(left.some((r) => r.seq === ecg[0]!.seq)).toBe(true);
+    expect(left.some((r) => r.seq === alarm[0]!.seq)).toBe(true);
+    expect(left.some((r) => r.kind === "waveform")).toBe(false);
+    // The newest vitals survive, the oldest went first.
+    const vit = left.filter((r) => r.kind === "vitals").map((r) => r.seq);
+    expect(vit.at(-1)).toBe(s.lastSeq);
+    expect(vit[0]).toBeGreaterThan(old[1]!.seq);
+    expect(waves.length).toBe(20);
+  });
+
+  it("refuses what cannot fit once only never-evicted events are left, and says why", async () => {
+    const o = outbox({ quotaBytes: 8_000 });
+    o.open();
+    await o.append([stampedEvent("ecg12", { pad: "x".repeat(6000) })]);
+    await expect(o.append([stampedEvent("ecg12", { pad: "y".repeat(6000) })])).rejects.toMatchObject({ code: "VG_STORE_QUOTA" });
+    await expect(o.append([vitals(1)])).resolves.toHaveLength(1);
+    // waveforms may not displace vitals
+    const big = stampedEvent("waveform", { pad: "z".repeat(1500) });
+    await expect(o.append([big])).rejects.toBeInstanceOf(StoreRefusedError);
+  });
+
+  it.skipIf(!canMountTmpfs())("refuses with VG_STORE_DISK_FULL on a really full disk, keeps what it had, and recovers", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-full-"));
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
+    try {
+      const o = outbox({}, dir);
+      o.open();
+      const kept = await o.append([vitals(1)]);
+      // Leave the store almost no room, then write until the disk says no.
+      writeFileSync(join(dir, "filler"), Buffer.alloc(700 * 1024));
+      let refusal: unknown;
+      for (let i = 0; i < 2000 && !refusal; i++) {
+        await o.append([stampedEvent("waveform", { pad: "w".repeat(1000) })]).catch((e: unknown) => { refusal = e; });
+      }
+      expect(refusal).toMatchObject({ code: "VG_STORE_DISK_FULL" });
+      expect(o.pending(1).map((r) => r.id)).toEqual([kept[0]!.id]);
+      unlinkSync(join(dir, "filler"));
+      await expect(o.append([vitals(2)])).resolves.toHaveLength(1);
+      o.close();
+    } finally {
+      execFileSync("umount", ["-l", dir]);
+    }
+  });
+
+  it("sets a corrupt database aside, never deleting it, and starts a fresh one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-store-"));
+    writeFileSync(join(dir, "outbox.db"), Buffer.alloc(8192, 0x5a));
+    const o = outbox({}, dir);
+    const report = o.open();
+    expect(report.setAside).toMatch(/outbox\.db\.corrupt-\d+$/);
+    expect(report.reason).toBeTruthy();
+    expect(readdirSync(dir).some((f) => f.startsWith("outbox.db.corrupt-"))).toBe(true);
+    await expect(o.append([vitals(1)])).resolves.toHaveLength(1);
+  });
+
+  it("marks events delivered by the center's receipt and purges delivered ones after retention", async () => {
+    const o = outbox();
+    o.open();
+    const evs = await o.append([vitals(1), vitals(2), vitals(3)]);
+    expect(o.markReceived([evs[1]!.id, "not-ours"])).toBe(1);
+    expect(o.pending(10).map((r) => r.seq)).toEqual([evs[0]!.seq, evs[2]!.seq]);
+    o.markSent([evs[0]!.seq]);
+    expect(o.pending(10, new Set(), 0).map((r) => r.seq)).toEqual([evs[2]!.seq]);
+    expect(o.purgeDelivered(Date.now() + 1)).toBe(1);
+    expect(o.stats().rows).toBe(2);
+  });
+});

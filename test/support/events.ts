@@ -1,0 +1,22 @@
+// Builders for stamped events in tests and benchmarks.
+import { uuidv7 } from "../../src/ids.ts";
+import type { EventKind } from "../../src/events.ts";
+import type { StampedEvent } from "../../src/store.ts";
+
+export function stampedEvent(kind: EventKind, body: unknown = {}, atMs = Date.UTC(2026, 10, 23, 15, 36, 34)): StampedEvent {
+  const t = new Date(atMs).toISOString();
+  return {
+    v: 1,
+    id: uuidv7(atMs),
+    gw: "test-gw",
+    dev: { id: "monitor", driver: "hl7-pcd01", kind: "monitor" },
+    kind,
+    t,
+    time: { recv: t, src: "system", uncMs: 1000 },
+    body,
+  };
+}
+
+export function vitals(hr: number, atMs?: number): StampedEvent {
+  return stampedEvent("vitals", { observations: [{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: hr, unit: "/min" }] }, atMs);
+}
