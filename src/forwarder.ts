@@ -1,0 +1,330 @@
+// The forwarder: moves events from the outbox to the county center over MQTT (DESIGN.md §5, §6).
+//
+// The SQLite outbox is the source of truth, never mqtt.js's in-memory queue: we publish only while
+// connected, keep at most `inflight` publishes unacknowledged, and mark a row delivered only on its
+// PUBACK (or on the center's receipt). Each connection attempt gets a fresh client, so nothing
+// half-sent in a dead client's memory is replayed behind our back; after a reconnect, whatever was
+// not acknowledged is simply still pending in the outbox and goes again (at least once; the center
+// dedups by event id).
+import { EventEmitter } from "node:events";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { z } from "zod";
+import type { Logger } from "pino";
+import type { Outbox } from "./store.ts";
+
+export interface UplinkOptions {
+  url: string;
+  protocolVersion: 4 | 5;
+  clientId: string;
+  username?: string;
+  password?: string;
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized: boolean;
+  inflight: number;
+  keepaliveS: number;
+  connectTimeoutS: number;
+  backoff: { initialMs: number; maxMs: number };
+  /** Mark delivered only on the center's end-to-end receipt; resend when none came in time. */
+  receipts: boolean;
+  receiptTimeoutS: number;
+  statusIntervalS: number;
+}
+
+/** A command the center may send on `cmd/{name}`: its argument schema and what it does. */
+export interface Command {
+  args: z.ZodType;
+  run(args: unknown): unknown;
+}
+
+/** The center's reading of an ECG (`report` topic). */
+export const CenterReport = z.object({
+  eventId: z.uuid(),
+  reader: z.string().max(200),
+  at: z.iso.datetime({ offset: true }),
+  conclusion: z.string().max(200),
+  text: z.string().max(10_000).optional(),
+});
+export type CenterReport = z.infer<typeof CenterReport>;
+
+const Receipt = z.object({ ids: z.array(z.string().max(64)).max(10_000) });
+const CommandRequest = z.object({ id: z.string().min(1).max(128), args: z.unknown().optional() });
+
+/** Largest message we accept from the center; anything bigger is dropped with a warning. */
+const MAX_INBOUND_BYTES = 256 * 1024;
+
+export interface ForwarderDeps {
+  outbox: Outbox;
+  log: Logger;
+  nowMs: () => number;
+  /** What the retained status message says besides online/offline. */
+  status: () => Record<string, unknown>;
+  commands?: Record<string, Command>;
+  random?: () => number;
+}
+
+export type UplinkState = "idle" | "connecting" | "connected" | "waiting";
+
+export class Forwarder extends EventEmitter<{
+  state: [UplinkState];
+  delivered: [number];
+  report: [CenterReport];
+}> {
+  readonly options: UplinkOptions;
+  readonly topics: { base: string; status: string; receipt: string; report: string; cmd: string; cmdResult: string };
+  #deps: ForwarderDeps;
+  #client: MqttClient | null = null;
+  #generation = 0;
+  #attempt = 0;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #statusTimer: NodeJS.Timeout | null = null;
+  #resendTimer: NodeJS.Timeout | null = null;
+  #inflight = new Set<number>();
+  #acked: number[] = [];
+  #ackFlushScheduled = false;
+  #running = false;
+  #state: UplinkState = "idle";
+  #since = 0;
+  #onAppended = () => this.#pump();
+
+  constructor(options: UplinkOptions, deps: ForwarderDeps, gatewayId: string) {
+    super();
+    this.options = options;
+    this.#deps = deps;
+    const base = `vitalgate/v1/${gatewayId}`;
+    this.topics = { base, status: `${base}/status`, receipt: `${base}/receipt`, report: `${base}/report`, cmd: `${base}/cmd/`, cmdResult: `${base}/cmd-result` };
+  }
+
+  get state(): UplinkState {
+    return this.#state;
+  }
+
+  /** Since when (Unix ms) the uplink has been in its current state. */
+  get since(): number {
+    return this.#since;
+  }
+
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#deps.outbox.on("appended", this.#onAppended);
+    this.#connect();
+  }
+
+  /** Publishes the offline status, waits for outstanding acknowledgements briefly, disconnects. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#deps.outbox.off("appended", this.#onAppended);
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    if (this.#statusTimer) clearInterval(this.#statusTimer);
+    if (this.#resendTimer) clearInterval(this.#resendTimer);
+    const client = this.#client;
+    this.#client = null;
+    this.#generation++;
+    if (client?.connected) {
+      await client.publishAsync(this.topics.status, this.#statusPayload("offline"), { qos: 1, retain: true }).catch(() => undefined);
+    }
+    this.#flushAcks();
+    await client?.endAsync(false).catch(() => undefined);
+    client?.removeAllListeners();
+    this.#inflight.clear();
+    this.#setState("idle");
+  }
+
+  #setState(state: UplinkState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#since = this.#deps.nowMs();
+    this.emit("state", state);
+  }
+
+  #connect(): void {
+    const o = this.options;
+    const generation = ++this.#generation;
+    this.#setState("connecting");
+    const clientOptions: IClientOptions = {
+      clientId: o.clientId,
+      protocolVersion: o.protocolVersion,
+      clean: false,
+      keepalive: o.keepaliveS,
+      connectTimeout: o.connectTimeoutS * 1000,
+      reconnectPeriod: 0, // we reconnect ourselves, with backoff and a fresh client
+      username: o.username,
+      password: o.password,
+      ca: o.ca,
+      cert: o.cert,
+      key: o.key,
+      rejectUnauthorized: o.rejectUnauthorized,
+      will: { topic: this.topics.status, payload: this.#statusPayload("offline"), qos: 1, retain: true },
+      ...(o.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 7 * 24 * 3600 } } : {}),
+    };
+    const client = mqtt.connect(o.url, clientOptions);
+    this.#client = client;
+    const current = () => generation === this.#generation;
+    client.on("connect", () => {
+      if (!current()) return;
+      this.#attempt = 0;
+      this.#inflight.clear();
+      this.#setState("connected");
+      this.#deps.log.info({ url: redactUrl(o.url) }, "uplink connected");
+      client.subscribe([this.topics.receipt, this.topics.report, `${this.topics.cmd}+`], { qos: 1 }, (err) => {
+        if (err && current()) this.#deps.log.warn({ err: err.message }, "uplink subscribe failed");
+      });
+      this.#publishStatus();
+      this.#statusTimer ??= setInterval(() => this.#publishStatus(), o.statusIntervalS * 1000);
+      // Sent events whose receipt is overdue become pending again; look for them now and then.
+      if (o.receipts) this.#resendTimer ??= setInterval(() => this.#pump(), Math.min(o.receiptTimeoutS * 500, 5000));
+      this.#pump();
+    });
+    client.on("message", (topic, payload) => {
+      if (current()) this.#onMessage(topic, payload);
+    });
+    client.on("error", (err) => {
+      if (current()) this.#deps.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, "uplink error");
+    });
+    client.on("close", () => {
+      if (!current()) return;
+      this.#lost(client);
+    });
+  }
+
+  #lost(client: MqttClient): void {
+    this.#generation++;
+    this.#inflight.clear();
+    this.#flushAcks();
+    client.removeAllListeners();
+    client.on("error", () => undefined);
+    client.end(true);
+    if (this.#client === client) this.#client = null;
+    if (!this.#running) return;
+    const { initialMs, maxMs } = this.options.backoff;
+    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.#attempt, 30));
+    const delay = Math.round(ceiling * (0.5 + 0.5 * (this.#deps.random ?? Math.random)()));
+    this.#attempt++;
+    this.#setState("waiting");
+    this.#deps.log.info({ retryInMs: delay, attempt: this.#attempt }, "uplink down; retrying");
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      if (this.#running) this.#connect();
+    }, delay);
+  }
+
+  /** Fills the in-flight window from the outbox, highest priority first. */
+  #pump(): void {
+    const client = this.#client;
+    if (!client || this.#state !== "connected") return;
+    const free = this.options.inflight - this.#inflight.size;
+    if (free <= 0) return;
+    const resendBefore = this.options.receipts ? this.#deps.nowMs() - this.options.receiptTimeoutS * 1000 : undefined;
+    const rows = this.#deps.outbox.pending(free, this.#inflight, resendBefore);
+    const generation = this.#generation;
+    for (const row of rows) {
+      this.#inflight.add(row.seq);
+      const opts = this.options.protocolVersion === 5 ? { qos: 1 as const, properties: { contentType: "application/json" } } : { qos: 1 as const };
+      client.publish(`${this.topics.base}/ev/${row.kind}`, row.payload, opts, (err) => {
+        if (generation !== this.#generation) return; // the connection it went out on is gone
+        if (err) {
+          this.#inflight.delete(row.seq);
+          return;
+        }
+        this.#acked.push(row.seq);
+        this.#scheduleAckFlush();
+      });
+    }
+  }
+
+  #scheduleAckFlush(): void {
+    if (this.#ackFlushScheduled) return;
+    this.#ackFlushScheduled = true;
+    setImmediate(() => {
+      this.#ackFlushScheduled = false;
+      this.#flushAcks();
+      this.#pump();
+    });
+  }
+
+  #flushAcks(): void {
+    if (this.#acked.length === 0) return;
+    const seqs = this.#acked;
+    this.#acked = [];
+    if (this.options.receipts) this.#deps.outbox.markSent(seqs);
+    else this.#deps.outbox.markDelivered(seqs);
+    for (const seq of seqs) this.#inflight.delete(seq);
+    if (!this.options.receipts) this.emit("delivered", seqs.length);
+  }
+
+  #publishStatus(): void {
+    const client = this.#client;
+    if (!client?.connected) return;
+    client.publish(this.topics.status, this.#statusPayload("online"), { qos: 1, retain: true }, () => undefined);
+  }
+
+  #statusPayload(state: "online" | "offline"): string {
+    return JSON.stringify({ state, at: new Date(this.#deps.nowMs()).toISOString(), ...(state === "online" ? this.#deps.status() : {}) });
+  }
+
+  #onMessage(topic: string, payload: Buffer): void {
+    const log = this.#deps.log;
+    if (payload.length > MAX_INBOUND_BYTES) {
+      log.warn({ topic, bytes: payload.length }, "message from the center too large; ignored");
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(payload.toString("utf8"));
+    } catch {
+      log.warn({ topic }, "message from the center is not JSON; ignored");
+      if (topic.startsWith(this.topics.cmd)) this.#commandResult(topic.slice(this.topics.cmd.length), undefined, { error: "payload is not JSON" });
+      return;
+    }
+    if (topic === this.topics.receipt) {
+      const r = Receipt.safeParse(json);
+      if (!r.success) return void log.warn({ topic, issues: r.error.issues.length }, "invalid receipt; ignored");
+      const n = this.#deps.outbox.markReceived(r.data.ids);
+      if (n > 0) this.emit("delivered", n);
+    } else if (topic === this.topics.report) {
+      const r = CenterReport.safeParse(json);
+      if (!r.success) return void log.warn({ topic, issues: r.error.issues.length }, "invalid report; ignored");
+      this.emit("report", r.data);
+    } else if (topic.startsWith(this.topics.cmd)) {
+      void this.#runCommand(topic.slice(this.topics.cmd.length), json);
+    }
+  }
+
+  async #runCommand(name: string, json: unknown): Promise<void> {
+    const req = CommandRequest.safeParse(json);
+    const command = this.#deps.commands?.[name];
+    if (!req.success) return this.#commandResult(name, undefined, { error: `invalid request: ${req.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}` });
+    if (!command) return this.#commandResult(name, req.data.id, { error: `unknown command "${name}"` });
+    const args = command.args.safeParse(req.data.args ?? {});
+    if (!args.success) return this.#commandResult(name, req.data.id, { error: `invalid args: ${args.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}` });
+    try {
+      this.#commandResult(name, req.data.id, { result: await command.run(args.data) });
+    } catch (err) {
+      this.#commandResult(name, req.data.id, { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  #commandResult(name: string, id: string | undefined, outcome: { result?: unknown; error?: string }): void {
+    this.#deps.log.info({ command: name, ok: outcome.error === undefined }, "command from the center");
+    this.#client?.publish(this.topics.cmdResult, JSON.stringify({ id, name, ok: outcome.error === undefined, ...outcome }), { qos: 1 }, () => undefined);
+  }
+}
+
+/** The uplink URL without credentials, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    return u.toString();
+  } catch {
+    return "(invalid url)";
+  }
+}
