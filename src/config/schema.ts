@@ -1,0 +1,296 @@
+// The one schema for vitalgate.yaml (DESIGN.md §7). It validates the whole file in one pass, including
+// each device's driver options, and is the source of the JSON Schema that editors and the web form use:
+// every field carries its description here, once.
+import { validateDetailed } from "node-cron";
+import { z } from "zod";
+
+/** Finds a driver's options schema by registry id; `undefined` for an unknown driver. */
+export type DriverLookup = (id: string) => { options: z.ZodType } | undefined;
+
+/** One problem found in a configuration, located as precisely as the source allows. */
+export interface ConfigError {
+  /** Where in the document, e.g. `devices[1].options.port`; "" for the document itself. */
+  path: string;
+  message: string;
+  /** 1-based position of the offending YAML node (for a missing key: its parent mapping). */
+  line?: number;
+  col?: number;
+  /** The configuration file the error is in. */
+  file?: string;
+  /** Set when the offending value came from an environment variable, e.g. `VITALGATE__UPLINK__URL`. */
+  env?: string;
+}
+
+// The gateway id goes into MQTT topic levels (`vitalgate/v1/{gw}/...`), so it must never hold `/`, `+` or `#`.
+export const GATEWAY_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const DEVICE_ID_PATTERN = /^[a-z0-9][a-z0-9-_]{0,62}$/;
+const UPLINK_URL_PATTERN = /^(mqtt|mqtts|ws|wss):\/\/[^\s/?#]+/;
+const TLS_SCHEMES = new Set(["mqtts:", "wss:"]);
+
+export const GATEWAY_ROLES = ["ambulance", "clinic"] as const;
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const port = () => z.int().min(1).max(65535);
+
+/** A node-cron expression (5 fields, or 6 with seconds), checked with node-cron itself. */
+const cronExpression = () =>
+  z.string().superRefine((expression, ctx) => {
+    const result = validateDetailed(expression);
+    if (!result.valid) {
+      const why = result.errors.map((e) => e.message).join("; ") || "not a valid expression";
+      ctx.addIssue({ code: "custom", message: `invalid cron expression: ${why} (e.g. "17 * * * *" = hourly at minute 17)` });
+    }
+  });
+
+const gatewaySchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(GATEWAY_ID_PATTERN, {
+        message: "must be 1-63 characters: lowercase letters, digits and '-', starting with a letter or digit (it becomes an MQTT topic level)",
+      })
+      .describe("This gateway's id, unique in the county: it names the gateway in every event and MQTT topic (e.g. yq-amb-07)."),
+    site: z.string().max(200).optional().describe("Free text: where the box is (vehicle plate, clinic name). Shown on the web page."),
+    role: z
+      .enum(GATEWAY_ROLES)
+      .default("clinic")
+      .describe("ambulance: cases are missions and a GPS is expected; clinic: a fixed site."),
+  })
+  .describe("Who this gateway is.");
+
+const backoffSchema = z
+  .strictObject({
+    initialMs: z.int().min(100).max(600_000).default(1000).describe("First reconnect delay in milliseconds."),
+    maxMs: z.int().min(100).max(3_600_000).default(60_000).describe("Longest reconnect delay in milliseconds."),
+  })
+  .superRefine((b, ctx) => {
+    if (b.initialMs > b.maxMs) ctx.addIssue({ code: "custom", path: ["initialMs"], message: "must not be larger than maxMs" });
+  })
+  .describe("Reconnect delays: exponential from initialMs up to maxMs, with random jitter.");
+
+const uplinkSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(UPLINK_URL_PATTERN, { message: "must be an mqtt://, mqtts://, ws:// or wss:// URL with a host (e.g. mqtts://center.example:8883)" })
+      .refine((url) => URL.canParse(url), { message: "is not a valid URL" })
+      .describe("The county center's MQTT broker: mqtts://host:8883 (TLS) or wss://host/path; mqtt:// and ws:// only on a trusted network."),
+    protocolVersion: z
+      .literal([5, 4])
+      .default(5)
+      .describe("MQTT protocol version: 5, or 4 for MQTT 3.1.1 brokers."),
+    clientId: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe("MQTT client id. Default: vitalgate-<gateway.id>."),
+    caFile: z.string().min(1).optional().describe("PEM file with the CA certificate(s) that signed the center's server certificate. Default: the system's CAs."),
+    certFile: z.string().min(1).optional().describe("PEM file with this gateway's client certificate (set keyFile too)."),
+    keyFile: z.string().min(1).optional().describe("PEM file with the private key of certFile. Keep it readable only by the vitalgate user."),
+    username: z.string().min(1).optional().describe("MQTT user name."),
+    passwordFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("File holding the MQTT password (one line). Passwords are never written in this file itself."),
+    rejectUnauthorized: z
+      .boolean()
+      .default(true)
+      .describe("Verify the center's TLS certificate. Turn off only to diagnose, never in service."),
+    inflight: z.int().min(1).max(1000).default(64).describe("Most publishes awaiting the broker's acknowledgement at once."),
+    keepaliveS: z.int().min(0).max(65535).default(30).describe("MQTT keepalive in seconds (0 turns it off; not advised on mobile links)."),
+    connectTimeoutS: z.int().min(1).max(600).default(30).describe("Give up a connection attempt after this many seconds."),
+    backoff: backoffSchema.prefault({}),
+    receipts: z
+      .boolean()
+      .default(false)
+      .describe("Mark an event delivered only when the center's end-to-end receipt arrives, not on the broker's PUBACK."),
+    receiptTimeoutS: z.int().min(10).max(86_400).default(600).describe("With receipts: resend an event when no receipt came within this many seconds."),
+    statusIntervalS: z.int().min(5).max(86_400).default(60).describe("How often the retained status message is refreshed, in seconds."),
+  })
+  .superRefine((u, ctx) => {
+    // Runs even when fields above failed, so reads defensively.
+    if (typeof u !== "object" || u === null) return;
+    const hasCert = typeof u.certFile === "string";
+    const hasKey = typeof u.keyFile === "string";
+    if (hasCert && !hasKey) ctx.addIssue({ code: "custom", path: ["certFile"], message: "a client certificate needs its key: set keyFile too (or neither)" });
+    if (hasKey && !hasCert) ctx.addIssue({ code: "custom", path: ["keyFile"], message: "a client key needs its certificate: set certFile too (or neither)" });
+    if (typeof u.url === "string" && URL.canParse(u.url) && !TLS_SCHEMES.has(new URL(u.url).protocol)) {
+      for (const key of ["caFile", "certFile", "keyFile"] as const) {
+        if (typeof u[key] === "string") {
+          ctx.addIssue({ code: "custom", path: [key], message: "TLS files need a TLS url (mqtts:// or wss://)" });
+        }
+      }
+    }
+    if (u.protocolVersion === 4 && typeof u.passwordFile === "string" && typeof u.username !== "string") {
+      ctx.addIssue({ code: "custom", path: ["passwordFile"], message: "MQTT 3.1.1 sends a password only with a username: set username" });
+    }
+  }, { when: () => true })
+  .describe("The county center's MQTT broker. Leave out to use the embedded broker on loopback.");
+
+const embeddedBrokerSchema = z
+  .strictObject({
+    host: z.string().min(1).default("127.0.0.1").describe("Address the embedded broker listens on."),
+    port: port().default(1883).describe("Port the embedded broker listens on."),
+  })
+  .describe("The MQTT broker run inside the gateway when there is no uplink, so data is collected before the center is set up.");
+
+const storeSchema = z
+  .strictObject({
+    path: z.string().min(1).optional().describe("SQLite outbox file. Default: <stateDir>/outbox.db."),
+    quotaMB: z
+      .int()
+      .min(16)
+      .max(1_048_576)
+      .default(1024)
+      .describe("Size limit of the outbox in MB; beyond it the oldest low-priority undelivered events are evicted (never ECGs, alarms or cases)."),
+    retentionDays: z.number().min(0).max(3650).default(7).describe("Days delivered events are kept before deletion."),
+    batchMax: z.int().min(1).max(100_000).default(1000).describe("Most events written in one transaction (group commit)."),
+    purgeCron: cronExpression().default("17 * * * *").describe("When delivered events past retention are deleted (cron: minute hour day month weekday)."),
+    checkpointCron: cronExpression().default("*/5 * * * *").describe("When the SQLite write-ahead log is checkpointed (cron)."),
+  })
+  .describe("The offline-first outbox every event is committed to before any device is acknowledged.");
+
+const deviceFields = {
+  id: z
+    .string()
+    .regex(DEVICE_ID_PATTERN, { message: "must be 1-63 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit" })
+    .describe("Device id, unique on this gateway (e.g. monitor-bed1); appears in every event."),
+  driver: z.string().min(1).describe("Registered driver that speaks this device's protocol (e.g. hl7-pcd01)."),
+  name: z.string().max(100).optional().describe("Display name on the web page (e.g. 床旁监护仪 1)."),
+  enabled: z.boolean().default(true).describe("false keeps the entry but does not start the device."),
+};
+const deviceDescription = "A device the gateway reads.";
+
+/**
+ * A device whose options are validated by its driver's own schema. The driver check runs even when other
+ * fields of the same device failed, so one pass reports everything.
+ */
+function deviceSchema(drivers: DriverLookup) {
+  return z
+    .strictObject({
+      ...deviceFields,
+      options: z.record(z.string(), z.unknown()).default({}).describe("Driver-specific options, validated by the driver."),
+    })
+    .superRefine((device, ctx) => {
+      if (typeof device !== "object" || device === null || typeof device.driver !== "string") return;
+      const driver = drivers(device.driver);
+      if (!driver) {
+        ctx.addIssue({ code: "custom", path: ["driver"], message: `unknown driver "${device.driver}"` });
+        return;
+      }
+      const options: unknown = device.options ?? {};
+      if (typeof options !== "object" || options === null || Array.isArray(options)) return; // reported by the record check
+      const result = driver.options.safeParse(options);
+      if (!result.success) {
+        for (const issue of result.error.issues) ctx.addIssue({ ...issue, path: ["options", ...issue.path] });
+      }
+    }, { when: () => true })
+    .transform((device) => {
+      // Only reached when the checks above passed: this parse fills the driver's defaults.
+      const options = drivers(device.driver)?.options.parse(device.options) as Record<string, unknown>;
+      return { ...device, options };
+    })
+    .describe(deviceDescription);
+}
+
+function devicesList<D extends z.ZodType>(device: D) {
+  return z
+    .array(device)
+    .default([])
+    .superRefine((devices, ctx) => {
+      const firstAt = new Map<string, number>();
+      devices.forEach((device: unknown, index) => {
+        const id = typeof device === "object" && device !== null ? (device as { id?: unknown }).id : undefined;
+        if (typeof id !== "string") return;
+        const first = firstAt.get(id);
+        if (first === undefined) firstAt.set(id, index);
+        else ctx.addIssue({ code: "custom", path: [index, "id"], message: `duplicate device id "${id}": devices[${first}] has it too`, params: { duplicateOf: [first, "id"] } });
+      });
+    }, { when: () => true })
+    .describe("The devices this gateway reads. Devices paired on the web page are kept in a separate file.");
+}
+
+const webSchema = z
+  .strictObject({
+    host: z.string().min(1).default("0.0.0.0").describe("Address the web page listens on (0.0.0.0: every interface, so the LAN can reach it)."),
+    port: port().default(8080).describe("Port of the web page."),
+  })
+  .describe("The local web page: status, devices, pairing, cases.");
+
+const logSchema = z
+  .strictObject({
+    level: z.enum(LOG_LEVELS).default("info").describe("Least severe level written to the log."),
+    pretty: z
+      .union([z.literal("auto"), z.boolean()])
+      .default("auto")
+      .describe("Human-readable log lines instead of JSON; auto: when stdout is a terminal."),
+  })
+  .describe("Logging (JSON lines on stdout, for journald).");
+
+/** The document's shape, given the schema each device entry is checked with. */
+function documentSchema<D extends z.ZodType>(device: D) {
+  return z
+    .strictObject({
+      gateway: gatewaySchema,
+      stateDir: z
+        .string()
+        .min(1)
+        .default("/var/lib/vitalgate")
+        .describe("Directory for the outbox and the paired-devices file. Relative paths are taken from the working directory."),
+      uplink: uplinkSchema.optional(),
+      embeddedBroker: embeddedBrokerSchema.prefault({}),
+      store: storeSchema.prefault({}),
+      devices: devicesList(device),
+      web: webSchema.prefault({}),
+      log: logSchema.prefault({}),
+    })
+    .meta({ title: "vitalgate configuration", description: "Configuration of a vitalgate edge gateway (vitalgate.yaml)." });
+}
+
+function withDerivedDefaults<T extends { gateway: { id: string }; stateDir: string; uplink?: { clientId?: string | undefined } | undefined; store: { path?: string | undefined } }>(c: T) {
+  return {
+    ...c,
+    uplink: c.uplink === undefined ? undefined : { ...c.uplink, clientId: c.uplink.clientId ?? `vitalgate-${c.gateway.id}` },
+    store: { ...c.store, path: c.store.path ?? `${c.stateDir.replace(/\/+$/, "")}/outbox.db` },
+  };
+}
+
+/** The schema of vitalgate.yaml; device options are checked with the drivers `drivers` finds. */
+export function configSchema(drivers: DriverLookup) {
+  return documentSchema(deviceSchema(drivers)).transform(withDerivedDefaults);
+}
+
+/**
+ * The same document with each device as a union keyed by `driver` over the given drivers' option schemas:
+ * a description of the input for the JSON Schema, not a validator (unknown drivers and duplicates are not
+ * expressed in it).
+ */
+export function configInputSchemaFor(drivers: readonly { id: string; options: z.ZodType; title?: { en: string } }[]) {
+  const variants = drivers.map((d) =>
+    z
+      .strictObject({
+        ...deviceFields,
+        driver: z.literal(d.id).describe(d.title ? `${d.title.en}.` : `Driver ${d.id}.`),
+        options: d.options.optional().describe(`Options of the ${d.id} driver.`),
+      })
+      .describe(deviceDescription),
+  );
+  const [first, ...rest] = variants;
+  const device = first === undefined
+    ? z.strictObject({ ...deviceFields, options: z.record(z.string(), z.unknown()).optional().describe("Driver-specific options.") }).describe(deviceDescription)
+    : z.discriminatedUnion("driver", [first, ...rest]);
+  return documentSchema(device);
+}
+
+export type Config = z.output<ReturnType<typeof configSchema>>;
+/** The document as written, before defaults: what the web form edits. */
+export type ConfigInput = z.input<ReturnType<typeof configSchema>>;
+export type GatewayConfig = Config["gateway"];
+export type UplinkConfig = NonNullable<Config["uplink"]>;
+export type EmbeddedBrokerConfig = Config["embeddedBroker"];
+export type StoreConfig = Config["store"];
+export type DeviceConfig = Config["devices"][number];
+export type WebConfig = Config["web"];
+export type LogConfig = Config["log"];
