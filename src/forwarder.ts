@@ -10,6 +10,7 @@ import { EventEmitter } from "node:events";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { z } from "zod";
 import type { Logger } from "pino";
+import { backoffDelay } from "./backoff.ts";
 import type { Outbox } from "./store.ts";
 
 export interface UplinkOptions {
@@ -68,7 +69,8 @@ export type UplinkState = "idle" | "connecting" | "connected" | "waiting";
 
 export class Forwarder extends EventEmitter<{
   state: [UplinkState];
-  delivered: [number];
+  /** Events delivered: how many, and for PUBACKs, each one's time from storing to acknowledgement. */
+  delivered: [count: number, latenciesMs: number[]];
   report: [CenterReport];
 }> {
   readonly options: UplinkOptions;
@@ -80,7 +82,8 @@ export class Forwarder extends EventEmitter<{
   #retryTimer: NodeJS.Timeout | null = null;
   #statusTimer: NodeJS.Timeout | null = null;
   #resendTimer: NodeJS.Timeout | null = null;
-  #inflight = new Set<number>();
+  /** Sequence numbers published and not yet acknowledged, with when they were stored. */
+  #inflight = new Map<number, number>();
   #acked: number[] = [];
   #ackFlushScheduled = false;
   #running = false;
@@ -203,10 +206,7 @@ export class Forwarder extends EventEmitter<{
     client.end(true);
     if (this.#client === client) this.#client = null;
     if (!this.#running) return;
-    const { initialMs, maxMs } = this.options.backoff;
-    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.#attempt, 30));
-    const delay = Math.round(ceiling * (0.5 + 0.5 * (this.#deps.random ?? Math.random)()));
-    this.#attempt++;
+    const delay = backoffDelay(this.#attempt++, this.options.backoff, this.#deps.random);
     this.#setState("waiting");
     this.#deps.log.info({ retryInMs: delay, attempt: this.#attempt }, "uplink down; retrying");
     this.#retryTimer = setTimeout(() => {
@@ -225,7 +225,7 @@ export class Forwarder extends EventEmitter<{
     const rows = this.#deps.outbox.pending(free, this.#inflight, resendBefore);
     const generation = this.#generation;
     for (const row of rows) {
-      this.#inflight.add(row.seq);
+      this.#inflight.set(row.seq, row.createdMs);
       const opts = this.options.protocolVersion === 5 ? { qos: 1 as const, properties: { contentType: "application/json" } } : { qos: 1 as const };
       client.publish(`${this.topics.base}/ev/${row.kind}`, row.payload, opts, (err) => {
         if (generation !== this.#generation) return; // the connection it went out on is gone
@@ -255,8 +255,10 @@ export class Forwarder extends EventEmitter<{
     this.#acked = [];
     if (this.options.receipts) this.#deps.outbox.markSent(seqs);
     else this.#deps.outbox.markDelivered(seqs);
+    const now = this.#deps.nowMs();
+    const latencies = seqs.map((seq) => now - (this.#inflight.get(seq) ?? now));
     for (const seq of seqs) this.#inflight.delete(seq);
-    if (!this.options.receipts) this.emit("delivered", seqs.length);
+    if (!this.options.receipts) this.emit("delivered", seqs.length, latencies);
   }
 
   #publishStatus(): void {
@@ -287,7 +289,7 @@ export class Forwarder extends EventEmitter<{
       const r = Receipt.safeParse(json);
       if (!r.success) return void log.warn({ topic, issues: r.error.issues.length }, "invalid receipt; ignored");
       const n = this.#deps.outbox.markReceived(r.data.ids);
-      if (n > 0) this.emit("delivered", n);
+      if (n > 0) this.emit("delivered", n, []);
     } else if (topic === this.topics.report) {
       const r = CenterReport.safeParse(json);
       if (!r.success) return void log.warn({ topic, issues: r.error.issues.length }, "invalid report; ignored");

@@ -10,8 +10,11 @@ import Database from "better-sqlite3";
 import { StoreRefusedError } from "./errors.ts";
 import { NEVER_EVICTED, PRIORITY, type Envelope } from "./events.ts";
 
-/** An event ready to store: everything but the sequence number, which the store assigns. */
-export type StampedEvent = Omit<Envelope, "seq">;
+/**
+ * An event ready to store. Its `seq` is a placeholder (0): the store assigns the real one in the
+ * transaction that commits it, in place, so the envelope is serialized once with its fields in order.
+ */
+export type StampedEvent = Envelope;
 
 export interface OutboxOptions {
   path: string;
@@ -169,14 +172,13 @@ export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string
   #flush(): void {
     this.#flushScheduled = false;
     while (this.#queue.length > 0 && this.#db) {
-      const batch: Waiting[] = [];
+      let take = 0;
       let count = 0;
-      while (this.#queue.length > 0 && (count === 0 || count + this.#queue[0]!.events.length <= this.options.batchMax)) {
-        const w = this.#queue.shift()!;
-        batch.push(w);
-        count += w.events.length;
+      while (take < this.#queue.length && (take === 0 || count + this.#queue[take]!.events.length <= this.options.batchMax)) {
+        count += this.#queue[take]!.events.length;
+        take++;
       }
-      this.#commit(batch);
+      this.#commit(this.#queue.splice(0, take));
     }
   }
 
@@ -192,8 +194,8 @@ export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string
       db.transaction(() => {
         for (const w of batch) {
           let size = 0;
-          const rows = w.events.map((e, i) => {
-            const env = withSeq(e, this.#nextSeq + i);
+          const rows = w.events.map((env, i) => {
+            env.seq = this.#nextSeq + i;
             const payload = JSON.stringify(env);
             const bytes = Buffer.byteLength(payload);
             size += bytes + ROW_OVERHEAD;
@@ -272,7 +274,7 @@ export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string
    * Undelivered events in delivery order (priority, then sequence), skipping `skip` (in flight)
    * and those sent less than `resendAfterMs` ago (waiting for an end-to-end receipt).
    */
-  pending(limit: number, skip: ReadonlySet<number> = new Set(), resendBeforeMs = Number.MAX_SAFE_INTEGER): PendingRow[] {
+  pending(limit: number, skip: { has(seq: number): boolean } = new Set(), resendBeforeMs = Number.MAX_SAFE_INTEGER): PendingRow[] {
     if (!this.#db) return [];
     const out: PendingRow[] = [];
     for (const row of this.#stmt.pending.iterate(resendBeforeMs) as Iterable<PendingRow>) {
@@ -360,11 +362,6 @@ export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string
 function evictionFloor(events: StampedEvent[]): number {
   if (events.some((e) => NEVER_EVICTED.has(e.kind))) return 0;
   return Math.min(...events.map((e) => PRIORITY[e.kind]));
-}
-
-function withSeq(e: StampedEvent, seq: number): Envelope {
-  // Property order as in DESIGN.md §3, so stored and published JSON reads naturally.
-  return { v: e.v, id: e.id, seq, gw: e.gw, dev: e.dev, ...(e.case === undefined ? {} : { case: e.case }), kind: e.kind, t: e.t, time: e.time, body: e.body };
 }
 
 function prepare(db: Database.Database) {

@@ -8,6 +8,7 @@ export function stampedEvent(kind: EventKind, body: unknown = {}, atMs = Date.UT
   return {
     v: 1,
     id: uuidv7(atMs),
+    seq: 0,
     gw: "test-gw",
     dev: { id: "monitor", driver: "hl7-pcd01", kind: "monitor" },
     kind,

@@ -1,0 +1,150 @@
+// npm run bench: vitalgate's speed, each figure beside its limit measured in the same run, as a
+// ratio (DESIGN.md §10). Not a test: it prints, and exits non-zero only when something broke.
+//
+//   ingest      events/s committed durably through stamping + the outbox's group commit, against
+//               raw better-sqlite3 inserts of the same rows, same schema, same pragmas, same batch.
+//   forwarding  events/s acknowledged by a local broker through the forwarder, against raw mqtt.js
+//               QoS 1 publishing of the same payloads to the same broker.
+//   rss         the daemon's resident memory with 10,000 events queued and no uplink reachable.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import mqtt from "mqtt";
+import { systemClock } from "../src/clock.ts";
+import { Forwarder } from "../src/forwarder.ts";
+import { silentLogger } from "../src/log.ts";
+import { stamp } from "../src/stamp.ts";
+import { applyDurablePragmas, Outbox } from "../src/store.ts";
+import { startEmbeddedBroker } from "../src/broker.ts";
+import type { EventDraft } from "../src/events.ts";
+import { freePort, mosquitto, portOpen, ROOT } from "../test/support/processes.ts";
+
+const N = Number(process.env.BENCH_EVENTS ?? 20_000);
+const clock = systemClock();
+const dev = { id: "bench-monitor", driver: "hl7-pcd01", kind: "monitor" as const };
+
+function draft(i: number): EventDraft {
+  return {
+    kind: "vitals",
+    deviceTimeRaw: "20261123153634+0800",
+    body: {
+      observations: [
+        { code: "MDC_ECG_HEART_RATE", mdc: 147842, value: 60 + (i % 40), unit: "/min", sub: "1.1.1.147842" },
+        { code: "MDC_PULS_OXIM_SAT_O2", mdc: 150456, value: 95 + (i % 5), unit: "%", sub: "1.2.1.150456" },
+        { code: "MDC_PRESS_BLD_NONINV_SYS", mdc: 150021, value: 120, unit: "mm[Hg]", sub: "1.3.1.150021" },
+      ],
+    },
+  };
+}
+
+function tempDb(): string {
+  return join(mkdtempSync(join(tmpdir(), "vg-bench-")), "outbox.db");
+}
+
+async function ingest(): Promise<{ ours: number; raw: number }> {
+  const batchMax = 1000;
+  // Ours: stamp each draft and append it as its own message, as devices do; group commit batches.
+  const outbox = new Outbox({ path: tempDb(), quotaBytes: 1 << 30, batchMax, nowMs: () => clock.now().ms });
+  outbox.open();
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: N }, (_, i) => outbox.append([stamp(draft(i), dev, "bench", clock)])));
+  const ours = N / ((performance.now() - t0) / 1000);
+  const rows = outbox.pending(N);
+  outbox.close();
+
+  // Raw: the same serialized rows, same schema and pragmas, inserted in transactions of batchMax.
+  const rawOutbox = new Outbox({ path: tempDb(), quotaBytes: 1 << 30, batchMax, nowMs: Date.now });
+  rawOutbox.open(); // creates the same schema
+  rawOutbox.close();
+  const db = new Database(rawOutbox.options.path);
+  applyDurablePragmas(db);
+  const insert = db.prepare("INSERT INTO events (seq, id, priority, kind, evictable, payload, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  const tx = db.transaction((chunk: typeof rows) => {
+    for (const r of chunk) insert.run(r.seq, r.id, r.priority, r.kind, 1, r.payload, r.payload.length, r.createdMs);
+  });
+  const t1 = performance.now();
+  for (let i = 0; i < rows.length; i += batchMax) tx(rows.slice(i, i + batchMax));
+  const raw = rows.length / ((performance.now() - t1) / 1000);
+  db.close();
+  return { ours, raw };
+}
+
+async function forwarding(url: string, protocolVersion: 4 | 5): Promise<{ ours: number; raw: number }> {
+  const outbox = new Outbox({ path: tempDb(), quotaBytes: 1 << 30, batchMax: 1000, nowMs: Date.now });
+  outbox.open();
+  await Promise.all(Array.from({ length: N }, (_, i) => outbox.append([stamp(draft(i), dev, "bench", clock)])));
+  const payloads = outbox.pending(N).map((r) => ({ topic: `vitalgate/v1/bench/ev/${r.kind}`, payload: r.payload }));
+
+  // Raw: one mqtt.js client publishing every payload at QoS 1, all at once, until every PUBACK.
+  const client = await mqtt.connectAsync(url, { protocolVersion, clientId: "bench-raw", clean: true });
+  const t0 = performance.now();
+  await Promise.all(payloads.map((p) => client.publishAsync(p.topic, p.payload, { qos: 1 })));
+  const raw = N / ((performance.now() - t0) / 1000);
+  await client.endAsync();
+
+  const fwd = new Forwarder({
+    url, protocolVersion, clientId: "bench-fwd", rejectUnauthorized: true, inflight: 256, keepaliveS: 30, connectTimeoutS: 10,
+    backoff: { initialMs: 100, maxMs: 1000 }, receipts: false, receiptTimeoutS: 600, statusIntervalS: 3600,
+  }, { outbox, log: silentLogger, nowMs: Date.now, status: () => ({}) }, "bench");
+  let delivered = 0;
+  const done = new Promise<void>((resolve) => fwd.on("delivered", (n) => { delivered += n; if (delivered >= N) resolve(); }));
+  const t1 = performance.now();
+  fwd.start();
+  await done;
+  const ours = N / ((performance.now() - t1) / 1000);
+  await fwd.stop();
+  outbox.close();
+  return { ours, raw };
+}
+
+async function daemonRss(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "vg-bench-rss-"));
+  const outbox = new Outbox({ path: join(dir, "outbox.db"), quotaBytes: 1 << 30, batchMax: 1000, nowMs: Date.now });
+  outbox.open();
+  await Promise.all(Array.from({ length: 10_000 }, (_, i) => outbox.append([stamp(draft(i), dev, "bench", clock)])));
+  outbox.close();
+  const deadPort = await freePort();
+  const webPort = await freePort();
+  const conf = join(dir, "vitalgate.yaml");
+  writeFileSync(conf, `gateway: { id: bench }\nstateDir: ${dir}\nuplink: { url: "mqtt://127.0.0.1:${deadPort}", backoff: { initialMs: 1000, maxMs: 5000 } }\nweb: { host: 127.0.0.1, port: ${webPort} }\nlog: { level: warn, pretty: false }\n`);
+  const child = spawn(process.execPath, [join(ROOT, "src/cli.ts"), "start", "--config", conf], { stdio: "ignore" });
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!(await portOpen(webPort))) {
+      if (Date.now() > deadline) throw new Error("daemon did not start");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const stats = (await (await fetch(`http://127.0.0.1:${webPort}/api/status`)).json()) as { queue: { pending: number[] } };
+    if (stats.queue.pending[2] !== 10_000) throw new Error(`expected 10,000 queued, daemon reports ${stats.queue.pending[2]}`);
+    await new Promise((r) => setTimeout(r, 2000)); // let start-up garbage settle
+    const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+  } finally {
+    child.kill("SIGTERM");
+  }
+}
+
+function line(name: string, ours: number, limit: number, unit: string, goal: string): void {
+  console.log(`${name.padEnd(28)} ${ours.toFixed(0).padStart(9)} ${unit.padEnd(10)} limit ${limit.toFixed(0).padStart(9)} ${unit.padEnd(10)} ratio ${(ours / limit).toFixed(2)}  (goal ${goal})`);
+}
+
+console.log(`vitalgate bench: ${N} events, node ${process.version}, ${new Date().toISOString()}`);
+const ing = await ingest();
+line("ingest (durable commit)", ing.ours, ing.raw, "events/s", ">= 0.70");
+const embedded = await startEmbeddedBroker("127.0.0.1", 0);
+const fa = await forwarding(embedded.url, 4);
+await embedded.close();
+line("forwarding (aedes, 3.1.1)", fa.ours, fa.raw, "events/s", ">= 0.80");
+if (spawnSync("mosquitto", ["-h"]).error === undefined) {
+  const m = await mosquitto();
+  const fm = await forwarding(m.url, 5);
+  await m.stop();
+  line("forwarding (mosquitto, 5)", fm.ours, fm.raw, "events/s", ">= 0.80");
+} else {
+  console.log("forwarding (mosquitto, 5)   skipped: mosquitto is not installed");
+}
+const rss = await daemonRss();
+line("daemon RSS, 10k queued", rss, 100, "MB", "<= 1.00 of 100 MB");
+process.exit(0);

@@ -1,0 +1,234 @@
+#!/usr/bin/env node
+// vitalgate's command line. `main` wires real dependencies; everything it calls takes them as
+// arguments.
+import { existsSync, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { findDriver, drivers } from "../drivers/registry.ts";
+import { systemClock } from "./clock.ts";
+import { loadConfig, formatConfigErrors, type LoadConfigResult } from "./config/load.ts";
+import { DEFAULT_CONFIG_NAME, loadDefaultConfig } from "./config/defaults.ts";
+import { configJsonSchema } from "./config/json-schema.ts";
+import type { Config } from "./config/schema.ts";
+import { Gateway } from "./gateway.ts";
+import { createLogger } from "./log.ts";
+import { Outbox } from "./store.ts";
+import { stamp } from "./stamp.ts";
+import { VERSION } from "./version.ts";
+
+export const DEFAULT_CONFIG_PATH = "/etc/vitalgate/vitalgate.yaml";
+
+const USAGE = `vitalgate ${VERSION}: device-integration edge gateway
+
+usage:
+  vitalgate start [--config FILE]        run the gateway (default config: $VITALGATE_CONFIG,
+                                         then ${DEFAULT_CONFIG_PATH}, then the embedded demo)
+  vitalgate config check FILE            validate a config file; exit 1 listing every error
+  vitalgate config schema                print the JSON Schema of the config file
+  vitalgate status [--config FILE]       ask the running gateway how it is
+  vitalgate queue stats [--config FILE]  outbox depth by priority, size, evictions
+  vitalgate decode --driver ID FILE [--options JSON]
+                                         print the events a capture decodes to, as NDJSON
+`;
+
+type Out = { out: (s: string) => void; err: (s: string) => void };
+const stdio: Out = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+function lookup(id: string) {
+  return findDriver(id);
+}
+
+/** Loads the config a command names, or the default chain; `null` after printing why not. */
+function resolveConfig(explicit: string | undefined, io: Out): { result: LoadConfigResult & { ok: true }; source: string } | null {
+  const file = explicit ?? process.env.VITALGATE_CONFIG ?? DEFAULT_CONFIG_PATH;
+  const fromFile = loadConfig({ file, env: process.env, drivers: lookup });
+  if (fromFile.ok) return { result: fromFile, source: file };
+  if (fromFile.reason === "not-found" && explicit === undefined && process.env.VITALGATE_CONFIG === undefined) {
+    const embedded = loadDefaultConfig({ env: process.env, drivers: lookup });
+    if (embedded.ok) return { result: embedded, source: DEFAULT_CONFIG_NAME };
+    io.err(formatConfigErrors(embedded.errors) + "\n");
+    return null;
+  }
+  io.err(formatConfigErrors(fromFile.errors) + "\n");
+  return null;
+}
+
+async function start(configPath: string | undefined, io: Out): Promise<number> {
+  const resolved = resolveConfig(configPath, io);
+  if (!resolved) return 2;
+  const { config, secrets } = resolved.result;
+  const log = createLogger(config.log);
+  const gateway = new Gateway(config, { log, clock: systemClock(), findDriver: lookup, secrets });
+  log.info({ config: resolved.source }, "configuration loaded");
+  try {
+    await gateway.start();
+  } catch (err) {
+    log.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, "vitalgate could not start");
+    await gateway.stop().catch(() => undefined);
+    return 1;
+  }
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping");
+    await gateway.stop();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGHUP", () => {
+    if (resolved.source === DEFAULT_CONFIG_NAME) return void log.warn("SIGHUP: running on the embedded default; nothing to reload");
+    const next = loadConfig({ file: resolved.source, env: process.env, drivers: lookup });
+    if (!next.ok) return void log.error({ errors: next.errors.map((e) => `${e.line ?? "?"}:${e.col ?? "?"} ${e.path}: ${e.message}`) }, "SIGHUP: configuration invalid; keeping the running one");
+    void gateway.reload(next.config).catch((err: Error) => log.error({ err: err.message }, "reload failed"));
+  });
+  return -1; // keep running
+}
+
+function configCheck(file: string | undefined, io: Out): number {
+  if (!file) return usage(io);
+  const r = loadConfig({ file, env: {}, drivers: lookup });
+  if (r.ok) {
+    io.out(`${file}: valid (${r.config.devices.length} device${r.config.devices.length === 1 ? "" : "s"})\n`);
+    return 0;
+  }
+  io.err(formatConfigErrors(r.errors) + "\n");
+  io.err(`${file}: ${r.errors.length} error${r.errors.length === 1 ? "" : "s"}\n`);
+  return 1;
+}
+
+async function status(configPath: string | undefined, io: Out): Promise<number> {
+  const resolved = resolveConfig(configPath, io);
+  if (!resolved) return 2;
+  const { web } = resolved.result.config;
+  const host = web.host === "0.0.0.0" || web.host === "::" ? "127.0.0.1" : web.host;
+  try {
+    const res = await fetch(`http://${host}:${web.port}/api/status`, { signal: AbortSignal.timeout(5000) });
+    io.out(JSON.stringify(await res.json(), null, 2) + "\n");
+    return 0;
+  } catch (err) {
+    io.err(`cannot reach the gateway at http://${host}:${web.port}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+function queueStats(configPath: string | undefined, io: Out): number {
+  const resolved = resolveConfig(configPath, io);
+  if (!resolved) return 2;
+  const config: Config = resolved.result.config;
+  if (!existsSync(config.store.path)) {
+    io.err(`no outbox at ${config.store.path}\n`);
+    return 1;
+  }
+  const outbox = new Outbox({ path: config.store.path, quotaBytes: config.store.quotaMB * 1024 * 1024, batchMax: 1, nowMs: Date.now });
+  outbox.open();
+  const s = outbox.stats();
+  outbox.close();
+  io.out(JSON.stringify({ path: config.store.path, ...s, oldestPendingAgeS: s.oldestPendingMs === null ? null : (Date.now() - s.oldestPendingMs) / 1000 }, null, 2) + "\n");
+  return 0;
+}
+
+/** Feeds a capture through a driver's codec exactly as the daemon would, printing every event. */
+function decode(driverId: string | undefined, file: string | undefined, optionsJson: string | undefined, io: Out): number {
+  if (!driverId || !file) return usage(io);
+  const driver = findDriver(driverId);
+  if (!driver) {
+    io.err(`unknown driver "${driverId}"; known: ${drivers.map((d) => d.id).join(", ")}\n`);
+    return 2;
+  }
+  let raw: unknown = {};
+  try {
+    raw = optionsJson ? JSON.parse(optionsJson) : {};
+  } catch (err) {
+    io.err(`--options is not JSON: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const parsed = driver.options.safeParse(raw);
+  if (!parsed.success) {
+    io.err(`invalid --options: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}\n`);
+    return 2;
+  }
+  const options = parsed.data;
+  const framer = (driver.captureFramer ?? driver.framer)(options);
+  const clock = systemClock();
+  const dev = { id: "decode", driver: driver.id, kind: driver.kind };
+  let errors = 0;
+  let seq = 0;
+  const report = (e: { code: string; message: string; where?: string | number }) => {
+    errors++;
+    io.err(JSON.stringify({ error: e.code, message: e.message, where: e.where }) + "\n");
+  };
+  for (const result of [...framer.push(readFileSync(file)), ...framer.push(new Uint8Array([0x0d]))]) {
+    if ("error" in result) {
+      report(result.error);
+      continue;
+    }
+    const ex = driver.handle(result.frame, options);
+    if (!ex.ok) {
+      report(ex.error);
+      continue;
+    }
+    for (const draft of ex.events) {
+      const event = stamp(draft, { ...dev, model: draft.model, serial: draft.serial }, "decode", clock);
+      event.seq = ++seq;
+      io.out(JSON.stringify(event) + "\n");
+    }
+  }
+  return errors > 0 ? 1 : 0;
+}
+
+function usage(io: Out): number {
+  io.err(USAGE);
+  return 2;
+}
+
+export async function main(argv: string[], io: Out = stdio): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: "string", short: "c" },
+      driver: { type: "string", short: "d" },
+      options: { type: "string" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean" },
+    },
+  });
+  if (values.version) {
+    io.out(`${VERSION}\n`);
+    return 0;
+  }
+  const [command, sub, arg] = positionals;
+  if (values.help || !command) return usage(io);
+  switch (command) {
+    case "start":
+      return start(values.config, io);
+    case "config":
+      if (sub === "check") return configCheck(arg ?? values.config, io);
+      if (sub === "schema") {
+        io.out(JSON.stringify(configJsonSchema(drivers), null, 2) + "\n");
+        return 0;
+      }
+      return usage(io);
+    case "status":
+      return status(values.config, io);
+    case "queue":
+      return sub === "stats" ? queueStats(values.config, io) : usage(io);
+    case "decode":
+      return decode(values.driver, sub, values.options, io);
+    default:
+      return usage(io);
+  }
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exitCode = code;
+    },
+    (err: Error) => {
+      process.stderr.write(`vitalgate: ${err.message}\n`);
+      process.exitCode = 2;
+    },
+  );
+}

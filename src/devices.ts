@@ -1,0 +1,263 @@
+// The device manager: runs each configured device on its own (DESIGN.md §2). It opens the
+// transport the driver asks for, frames each connection's bytes with the driver's codec, hands every
+// frame to the driver, commits the events, and only then sends the device its acknowledgement.
+// A device's failure, thrown or reported, stays with that device: it never stops another one, the
+// store or the forwarder.
+import { EventEmitter } from "node:events";
+import type { Logger } from "pino";
+import type { DriverDefinition } from "./driver.ts";
+import type { CodecError } from "../protocols/codec.ts";
+import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
+import { StoreRefusedError } from "./errors.ts";
+import { openTransport, type Connection, type Transport, type TransportOptions, type TransportState } from "./transports.ts";
+
+export interface DeviceConfig {
+  id: string;
+  driver: string;
+  name?: string;
+  enabled: boolean;
+  options: unknown;
+}
+
+export type DeviceState = "stopped" | "starting" | "listening" | "connecting" | "connected" | "retrying" | "faulted";
+
+export interface DeviceStatus {
+  id: string;
+  driver: string;
+  name?: string;
+  state: DeviceState;
+  since: number;
+  /** Where the transport listens or connects to. */
+  address?: string;
+  connections: number;
+  frames: number;
+  events: number;
+  /** Messages the device sent that we could not read (it got a negative acknowledgement). */
+  rejected: number;
+  /** Messages we could not store (the device got a negative acknowledgement). */
+  refused: number;
+  lastEventAt?: number;
+  lastError?: { code: string; message: string; where?: string | number; at: number };
+  model?: string;
+  serial?: string;
+}
+
+export interface DeviceManagerDeps {
+  /** Stamps drafts into events and commits them; resolves once durable. */
+  ingest(device: DeviceRef, drafts: EventDraft[]): Promise<Envelope[]>;
+  findDriver(id: string): DriverDefinition<unknown> | undefined;
+  log: Logger;
+  nowMs(): number;
+  transport: Omit<TransportOptions, "random">;
+  /** For tests: replaces the real transports. */
+  openTransport?: typeof openTransport;
+}
+
+/** Frames waiting on one connection before we stop reading from it (backpressure). */
+const MAX_QUEUED_FRAMES = 64;
+
+class DeviceRunner {
+  readonly config: DeviceConfig;
+  readonly status: DeviceStatus;
+  #driver: DriverDefinition<unknown>;
+  #options: unknown;
+  #deps: DeviceManagerDeps;
+  #log: Logger;
+  #transport: Transport | null = null;
+  #connections = new Set<Connection>();
+  #onChange: () => void;
+
+  constructor(config: DeviceConfig, driver: DriverDefinition<unknown>, options: unknown, deps: DeviceManagerDeps, onChange: () => void) {
+    this.config = config;
+    this.#driver = driver;
+    this.#options = options;
+    this.#deps = deps;
+    this.#onChange = onChange;
+    this.#log = deps.log.child({ device: config.id, driver: driver.id });
+    this.status = { id: config.id, driver: config.driver, name: config.name, state: "stopped", since: deps.nowMs(), connections: 0, frames: 0, events: 0, rejected: 0, refused: 0 };
+  }
+
+  start(): void {
+    const spec = this.#driver.transport(this.#options);
+    this.#transport = (this.#deps.openTransport ?? openTransport)(spec, this.#deps.transport);
+    this.#transport.start({
+      state: (s) => this.#transportState(s),
+      connection: (conn) => this.#session(conn),
+    });
+  }
+
+  async stop(): Promise<void> {
+    const t = this.#transport;
+    this.#transport = null;
+    for (const c of this.#connections) c.close();
+    await t?.stop();
+    this.#setState("stopped");
+  }
+
+  #setState(state: DeviceState, address?: string): void {
+    if (address !== undefined) this.status.address = address;
+    if (this.status.state === state) return;
+    this.status.state = state;
+    this.status.since = this.#deps.nowMs();
+    this.#onChange();
+  }
+
+  #transportState(s: TransportState): void {
+    if (s.state === "retrying") {
+      this.#log.warn({ address: s.address, retryInMs: s.inMs, error: s.error }, "transport down; retrying");
+      if (s.error) this.#fault({ code: "VG_TRANSPORT", message: s.error });
+    } else if (s.state !== "starting") {
+      this.#log.info({ address: s.address }, s.state);
+    }
+    this.#setState(s.state === "listening" && this.#connections.size > 0 ? "connected" : s.state, "address" in s ? s.address : undefined);
+  }
+
+  #fault(error: CodecError): void {
+    this.status.lastError = { ...error, at: this.#deps.nowMs() };
+    this.#onChange();
+  }
+
+  /** One connection: frames in order, each committed before it is acknowledged, in order. */
+  #session(conn: Connection): void {
+    const framer = this.#driver.framer(this.#options);
+    const log = this.#log.child({ remote: conn.remote });
+    let queued = 0;
+    let chain = Promise.resolve();
+    this.#connections.add(conn);
+    this.status.connections = this.#connections.size;
+    this.#setState("connected");
+    log.info("device connected");
+    conn.onData((chunk) => {
+      for (const result of framer.push(chunk)) {
+        if ("error" in result) {
+          this.#rejectFrame(conn, result.error, log);
+          continue;
+        }
+        queued++;
+        if (queued === MAX_QUEUED_FRAMES) conn.pause();
+        chain = chain.then(() => this.#handleFrame(conn, result.frame, log)).finally(() => {
+          if (--queued === MAX_QUEUED_FRAMES - 1) conn.resume();
+        });
+      }
+    });
+    conn.onClose(() => {
+      this.#connections.delete(conn);
+      this.status.connections = this.#connections.size;
+      // Bytes of an unfinished frame are dropped: that message was never acknowledged, so the
+      // device still holds it and sends it again.
+      log.info({ unfinishedBytes: framer.pending }, "device disconnected");
+      if (this.#connections.size === 0 && this.status.state === "connected") {
+        const spec = this.#driver.transport(this.#options);
+        this.#setState(spec.type === "tcp-listen" ? "listening" : "connecting");
+      }
+    });
+  }
+
+  #rejectFrame(conn: Connection, error: CodecError, log: Logger): void {
+    this.status.rejected++;
+    this.#fault(error);
+    log.warn({ code: error.code, where: error.where }, error.message);
+    const reply = this.#driver.rejectFrame?.(error, this.#options);
+    if (reply) conn.write(reply);
+  }
+
+  async #handleFrame(conn: Connection, frame: Uint8Array, log: Logger): Promise<void> {
+    this.status.frames++;
+    let exchange: ReturnType<DriverDefinition<unknown>["handle"]>;
+    try {
+      exchange = this.#driver.handle(frame, this.#options);
+    } catch (err) {
+      // A driver bug: the device gets no acknowledgement (it will resend), the daemon keeps running.
+      const error = { code: "VG_DRIVER_BUG", message: `driver ${this.#driver.id} failed on a message: ${(err as Error).message}` };
+      this.status.rejected++;
+      this.#fault(error);
+      log.error({ code: error.code, err: (err as Error).stack }, error.message);
+      return;
+    }
+    if (!exchange.ok) {
+      this.status.rejected++;
+      this.#fault(exchange.error);
+      log.warn({ code: exchange.error.code, where: exchange.error.where }, exchange.error.message);
+      if (exchange.reply) conn.write(exchange.reply);
+      return;
+    }
+    const first = exchange.events[0];
+    if (first?.model) this.status.model = first.model;
+    if (first?.serial) this.status.serial = first.serial;
+    const dev: DeviceRef = { id: this.config.id, driver: this.#driver.id, kind: this.#driver.kind, model: this.status.model, serial: this.status.serial };
+    try {
+      if (exchange.events.length > 0) await this.#deps.ingest(dev, exchange.events);
+    } catch (err) {
+      const refusal = err instanceof StoreRefusedError ? err : new StoreRefusedError("VG_STORE_FAILED", (err as Error).message);
+      this.status.refused++;
+      this.#fault({ code: refusal.code, message: refusal.message });
+      log.error({ code: refusal.code }, `message not stored, device told so: ${refusal.message}`);
+      if (exchange.refuse) conn.write(exchange.refuse(refusal.message));
+      return;
+    }
+    this.status.events += exchange.events.length;
+    this.status.lastEventAt = this.#deps.nowMs();
+    if (exchange.accept) conn.write(exchange.accept);
+  }
+}
+
+export class DeviceManager extends EventEmitter<{ change: [DeviceStatus] }> {
+  #deps: DeviceManagerDeps;
+  #runners = new Map<string, DeviceRunner>();
+  /** Devices that could not start: unknown driver or invalid options. They stay listed, faulted. */
+  #faulted = new Map<string, DeviceStatus>();
+
+  constructor(deps: DeviceManagerDeps) {
+    super();
+    this.#deps = deps;
+  }
+
+  /**
+   * Brings the running devices in line with `devices`: starts new ones, stops removed or disabled
+   * ones, and restarts only those whose configuration changed. Returns the ids that changed.
+   */
+  async apply(devices: readonly DeviceConfig[]): Promise<{ started: string[]; stopped: string[]; restarted: string[] }> {
+    const wanted = new Map(devices.filter((d) => d.enabled).map((d) => [d.id, d]));
+    const result = { started: [] as string[], stopped: [] as string[], restarted: [] as string[] };
+    for (const [id, runner] of this.#runners) {
+      const next = wanted.get(id);
+      if (next && JSON.stringify(next) === JSON.stringify(runner.config)) continue;
+      await runner.stop();
+      this.#runners.delete(id);
+      (next ? result.restarted : result.stopped).push(id);
+    }
+    this.#faulted.clear();
+    for (const [id, config] of wanted) {
+      if (this.#runners.has(id)) continue;
+      const driver = this.#deps.findDriver(config.driver);
+      const parsed = driver?.options.safeParse(config.options ?? {});
+      if (!driver || !parsed?.success) {
+        const message = !driver
+          ? `unknown driver "${config.driver}"`
+          : `invalid options: ${parsed!.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`;
+        this.#deps.log.error({ device: id, code: "VG_DEVICE_CONFIG" }, message);
+        const now = this.#deps.nowMs();
+        this.#faulted.set(id, { id, driver: config.driver, name: config.name, state: "faulted", since: now, connections: 0, frames: 0, events: 0, rejected: 0, refused: 0, lastError: { code: "VG_DEVICE_CONFIG", message, at: now } });
+        continue;
+      }
+      const runner = new DeviceRunner(config, driver, parsed.data, this.#deps, () => this.emit("change", runner.status));
+      this.#runners.set(id, runner);
+      runner.start();
+      if (!result.restarted.includes(id)) result.started.push(id);
+    }
+    return result;
+  }
+
+  list(): DeviceStatus[] {
+    return [...[...this.#runners.values()].map((r) => r.status), ...this.#faulted.values()];
+  }
+
+  get(id: string): DeviceStatus | undefined {
+    return this.#runners.get(id)?.status ?? this.#faulted.get(id);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.#runners.values()].map((r) => r.stop()));
+    this.#runners.clear();
+  }
+}

@@ -1,0 +1,217 @@
+// The gateway: wires the store, the forwarder (or the embedded broker), the device manager, the
+// scheduler and the HTTP endpoints together. Construction does nothing; start() and stop() mirror
+// each other; every piece of I/O is reached through the dependencies passed in.
+import { mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import cron, { type ScheduledTask } from "node-cron";
+import type { Logger } from "pino";
+import type { Clock } from "./clock.ts";
+import type { Config } from "./config/schema.ts";
+import { DeviceManager } from "./devices.ts";
+import type { DriverDefinition } from "./driver.ts";
+import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
+import { Forwarder, redactUrl, type UplinkOptions } from "./forwarder.ts";
+import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.ts";
+import { createMetrics } from "./metrics.ts";
+import { createHttpServer } from "./http.ts";
+import { stamp } from "./stamp.ts";
+import { Outbox } from "./store.ts";
+import { VERSION } from "./version.ts";
+import type { FastifyInstance } from "fastify";
+
+export interface GatewayDeps {
+  log: Logger;
+  clock: Clock;
+  findDriver(id: string): DriverDefinition<unknown> | undefined;
+  /** Secrets read from files by the config loader. */
+  secrets: { uplinkPassword?: string };
+  readFile?: (path: string) => Buffer;
+}
+
+export interface GatewayStatus {
+  gateway: { id: string; site?: string; role: string; version: string; startedAt: string };
+  uplink: { url: string; state: string; since: string; inflight: number; embedded: boolean };
+  queue: { pending: number[]; oldestPendingAgeS: number | null; bytes: number; quotaBytes: number; evicted: Record<string, number>; lastSeq: number };
+  store: { state: "ok" | "refusing"; lastRefusal?: { code: string; message: string; at: string }; setAside?: string };
+  time: { src: string; uncMs: number };
+  devices: ReturnType<DeviceManager["list"]>;
+}
+
+export class Gateway {
+  config: Config;
+  readonly outbox: Outbox;
+  readonly devices: DeviceManager;
+  #deps: GatewayDeps;
+  #log: Logger;
+  #forwarder: Forwarder | null = null;
+  #broker: EmbeddedBroker | null = null;
+  #http: FastifyInstance | null = null;
+  #tasks: ScheduledTask[] = [];
+  #startedAt = 0;
+  #lastRefusal: GatewayStatus["store"]["lastRefusal"];
+  #setAside: string | undefined;
+  readonly metrics = createMetrics(() => this.status());
+
+  constructor(config: Config, deps: GatewayDeps) {
+    this.config = config;
+    this.#deps = deps;
+    this.#log = deps.log;
+    this.outbox = new Outbox({
+      path: storePath(config),
+      quotaBytes: config.store.quotaMB * 1024 * 1024,
+      batchMax: config.store.batchMax,
+      nowMs: () => deps.clock.now().ms,
+    });
+    this.devices = new DeviceManager({
+      ingest: (dev, drafts) => this.ingest(dev, drafts),
+      findDriver: deps.findDriver,
+      log: deps.log,
+      nowMs: () => deps.clock.now().ms,
+      transport: { backoff: { initialMs: 500, maxMs: 30_000 }, maxConnections: 32 },
+    });
+  }
+
+  /** The gateway itself, as the source of its own events (store alarms, clock warnings). */
+  get self(): DeviceRef {
+    return { id: "gateway", driver: "vitalgate", kind: "gateway" };
+  }
+
+  /** Stamps drafts from a device and commits them; resolves once durable. */
+  ingest(dev: DeviceRef, drafts: EventDraft[]): Promise<Envelope[]> {
+    const events = drafts.map((d) => stamp(d, dev, this.config.gateway.id, this.#deps.clock));
+    return this.outbox.append(events);
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    this.#startedAt = this.#deps.clock.now().ms;
+    mkdirSync(dirname(storePath(config)), { recursive: true });
+    const report = this.outbox.open();
+    this.outbox.on("refused", (err) => {
+      this.#lastRefusal = { code: err.code, message: err.message, at: new Date(this.#deps.clock.now().ms).toISOString() };
+      this.metrics.storeRefused.inc({ code: err.code });
+      this.#log.error({ code: err.code }, `STORE CANNOT ACCEPT EVENTS: ${err.message}`);
+    });
+    this.outbox.on("evicted", (byKind) => {
+      for (const [kind, n] of Object.entries(byKind)) this.metrics.storeEvicted.inc({ kind }, n);
+      this.#log.warn({ code: "VG_STORE_EVICTED", evicted: byKind }, "store quota reached: oldest low-priority undelivered events evicted");
+    });
+    if (report.setAside) {
+      this.#setAside = report.setAside;
+      this.#log.error({ code: "VG_STORE_CORRUPT", setAside: report.setAside, reason: report.reason }, "store was corrupt: set aside, started a fresh one");
+      await this.ingest(this.self, [{ kind: "alarm", body: { code: "VG_STORE_CORRUPT", priority: "high", state: "active", text: `outbox database was corrupt (${report.reason}); set aside as ${report.setAside}, a fresh one started` } }]);
+    }
+
+    let uplink: UplinkOptions;
+    if (config.uplink) {
+      uplink = uplinkOptions(config, this.#deps);
+    } else {
+      this.#broker = await startEmbeddedBroker(config.embeddedBroker.host, config.embeddedBroker.port);
+      this.#log.info({ url: this.#broker.url }, "no uplink configured: embedded MQTT broker on loopback");
+      uplink = { ...uplinkOptions(config, this.#deps), url: this.#broker.url, protocolVersion: 4 };
+    }
+    this.#forwarder = new Forwarder(uplink, {
+      outbox: this.outbox,
+      log: this.#log.child({ component: "uplink" }),
+      nowMs: () => this.#deps.clock.now().ms,
+      status: () => this.#uplinkStatus(),
+      commands: {},
+    }, config.gateway.id);
+    this.#forwarder.on("delivered", (n, latencies) => {
+      this.metrics.delivered.inc(n);
+      for (const ms of latencies) this.metrics.deliveryLatency.observe(ms / 1000);
+    });
+    this.#forwarder.start();
+
+    this.#tasks = [
+      cron.schedule(config.store.purgeCron, () => {
+        const n = this.outbox.purgeDelivered(this.#deps.clock.now().ms - config.store.retentionDays * 86_400_000);
+        if (n > 0) this.#log.info({ purged: n }, "delivered events past retention deleted");
+      }),
+      cron.schedule(config.store.checkpointCron, () => this.outbox.checkpoint()),
+    ];
+
+    this.#http = await createHttpServer({ gateway: this, log: this.#log });
+    await this.#http.listen({ host: config.web.host, port: config.web.port });
+    await this.devices.apply(config.devices);
+    this.#log.info({ gateway: config.gateway.id, version: VERSION, devices: config.devices.length }, "vitalgate started");
+  }
+
+  /** Applies a new configuration: devices change live; other sections need a restart, said so. */
+  async reload(next: Config): Promise<{ restartNeeded: string[]; devices: Awaited<ReturnType<DeviceManager["apply"]>> }> {
+    const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log"] as const).filter(
+      (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
+    );
+    this.config = { ...this.config, devices: next.devices };
+    const devices = await this.devices.apply(next.devices);
+    this.#log.info({ ...devices, restartNeeded }, "configuration reloaded");
+    return { restartNeeded, devices };
+  }
+
+  /** Stops taking data, lets the forwarder finish what is in flight, closes the store. */
+  async stop(): Promise<void> {
+    for (const t of this.#tasks) await t.stop();
+    this.#tasks = [];
+    await this.devices.stop();
+    await this.#http?.close();
+    this.#http = null;
+    await this.#forwarder?.stop();
+    this.#forwarder = null;
+    await this.#broker?.close();
+    this.#broker = null;
+    this.outbox.close();
+    this.#log.info("vitalgate stopped");
+  }
+
+  #uplinkStatus(): Record<string, unknown> {
+    const s = this.status();
+    return { version: VERSION, queue: s.queue, time: s.time, devices: s.devices.map((d) => ({ id: d.id, state: d.state })) };
+  }
+
+  status(): GatewayStatus {
+    const now = this.#deps.clock.now();
+    const q = this.outbox.stats();
+    const f = this.#forwarder;
+    return {
+      gateway: { id: this.config.gateway.id, site: this.config.gateway.site, role: this.config.gateway.role, version: VERSION, startedAt: new Date(this.#startedAt).toISOString() },
+      uplink: {
+        url: f ? redactUrl(f.options.url) : "",
+        state: f?.state ?? "idle",
+        since: new Date(f?.since ?? this.#startedAt).toISOString(),
+        inflight: f?.inflight ?? 0,
+        embedded: this.#broker !== null,
+      },
+      queue: { ...q, oldestPendingAgeS: q.oldestPendingMs === null ? null : Math.max(0, (now.ms - q.oldestPendingMs) / 1000) },
+      store: { state: this.#lastRefusal && Date.parse(this.#lastRefusal.at) > now.ms - 60_000 ? "refusing" : "ok", lastRefusal: this.#lastRefusal, setAside: this.#setAside },
+      time: { src: now.src, uncMs: now.uncMs },
+      devices: this.devices.list(),
+    };
+  }
+}
+
+export function storePath(config: Config): string {
+  return config.store.path ?? join(config.stateDir, "outbox.db");
+}
+
+function uplinkOptions(config: Config, deps: GatewayDeps): UplinkOptions {
+  const u = config.uplink;
+  const read = deps.readFile ?? ((p: string) => readFileSync(p));
+  return {
+    url: u?.url ?? "",
+    protocolVersion: u?.protocolVersion ?? 4,
+    clientId: u?.clientId ?? `vitalgate-${config.gateway.id}`,
+    username: u?.username,
+    password: deps.secrets.uplinkPassword,
+    ca: u?.caFile ? read(u.caFile) : undefined,
+    cert: u?.certFile ? read(u.certFile) : undefined,
+    key: u?.keyFile ? read(u.keyFile) : undefined,
+    rejectUnauthorized: u?.rejectUnauthorized ?? true,
+    inflight: u?.inflight ?? 64,
+    keepaliveS: u?.keepaliveS ?? 30,
+    connectTimeoutS: u?.connectTimeoutS ?? 30,
+    backoff: u?.backoff ?? { initialMs: 500, maxMs: 5000 },
+    receipts: u?.receipts ?? false,
+    receiptTimeoutS: u?.receiptTimeoutS ?? 600,
+    statusIntervalS: u?.statusIntervalS ?? 60,
+  };
+}

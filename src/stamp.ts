@@ -1,0 +1,24 @@
+// Stamping: a driver's draft becomes an event with its id, gateway, device and time (DESIGN.md §3,
+// §4). The time comes from the gateway's clock (monotonic plus offset), never the raw wall clock;
+// the device's own timestamp is kept raw beside it.
+import type { Clock } from "./clock.ts";
+import { ENVELOPE_VERSION, type DeviceRef, type EventDraft } from "./events.ts";
+import { uuidv7 } from "./ids.ts";
+import type { StampedEvent } from "./store.ts";
+
+export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Clock, caseId?: string): StampedEvent {
+  const now = clock.now();
+  const recv = new Date(now.ms).toISOString();
+  return {
+    v: ENVELOPE_VERSION,
+    id: uuidv7(now.ms),
+    seq: 0, // assigned by the store when it commits
+    gw,
+    dev,
+    ...(caseId === undefined ? {} : { case: caseId }),
+    kind: draft.kind,
+    t: recv,
+    time: { recv, src: now.src, uncMs: now.uncMs, ...(draft.deviceTimeRaw === undefined ? {} : { dev: draft.deviceTimeRaw }) },
+    body: draft.body,
+  };
+}

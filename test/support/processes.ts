@@ -1,0 +1,110 @@
+// Real processes for integration tests: the gateway daemon and a mosquitto broker.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { waitFor } from "./mqtt.ts";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+
+export async function portOpen(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect({ port, host });
+    s.once("connect", () => { s.destroy(); res(true); });
+    s.once("error", () => res(false));
+  });
+}
+
+async function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise((res) => child.once("exit", res));
+}
+
+export interface Mosquitto {
+  port: number;
+  url: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A mosquitto broker as its own process (MQTT 5 and 3.1.1), stoppable and restartable on its port. */
+export async function mosquitto(extraConfig = ""): Promise<Mosquitto> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "vg-mosq-"));
+  const conf = join(dir, "mosquitto.conf");
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n${extraConfig}\n`);
+  let child: ChildProcess | null = null;
+  const m: Mosquitto = {
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    async start() {
+      child = spawn("mosquitto", ["-c", conf], { stdio: "ignore" });
+      const deadline = Date.now() + 10_000;
+      while (!(await portOpen(port))) {
+        if (Date.now() > deadline) throw new Error("mosquitto did not start");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async stop() {
+      const c = child;
+      child = null;
+      if (!c) return;
+      c.kill("SIGKILL");
+      await exited(c);
+    },
+  };
+  await m.start();
+  return m;
+}
+
+export interface Daemon {
+  child: ChildProcess;
+  output: () => string;
+  webPort: number;
+  kill9(): Promise<void>;
+  stop(): Promise<number | null>;
+}
+
+/** Runs `vitalgate start --config FILE` as a child process and waits for /healthz. */
+export async function startDaemon(configPath: string, webPort: number, env: Record<string, string> = {}): Promise<Daemon> {
+  const child = spawn(process.execPath, [join(ROOT, "src/cli.ts"), "start", "--config", configPath], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  let healthy = false;
+  await waitFor(() => {
+    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${out}`);
+    void fetch(`http://127.0.0.1:${webPort}/healthz`).then((r) => { healthy = r.ok; }, () => undefined);
+    return healthy;
+  }, 20_000, "the daemon's /healthz");
+  return {
+    child,
+    output: () => out,
+    webPort,
+    async kill9() {
+      child.kill("SIGKILL");
+      await exited(child);
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      await exited(child);
+      return child.exitCode;
+    },
+  };
+}
