@@ -2,7 +2,7 @@
 // scheduler and the HTTP endpoints together. Construction does nothing; start() and stop() mirror
 // each other; every piece of I/O is reached through the dependencies passed in.
 import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
 import type { Clock } from "./clock.ts";
@@ -57,7 +57,7 @@ export class Gateway {
     this.#deps = deps;
     this.#log = deps.log;
     this.outbox = new Outbox({
-      path: storePath(config),
+      path: config.store.path,
       quotaBytes: config.store.quotaMB * 1024 * 1024,
       batchMax: config.store.batchMax,
       nowMs: () => deps.clock.now().ms,
@@ -85,7 +85,7 @@ export class Gateway {
   async start(): Promise<void> {
     const { config } = this;
     this.#startedAt = this.#deps.clock.now().ms;
-    mkdirSync(dirname(storePath(config)), { recursive: true });
+    mkdirSync(dirname(config.store.path), { recursive: true });
     const report = this.outbox.open();
     this.outbox.on("refused", (err) => {
       this.#lastRefusal = { code: err.code, message: err.message, at: new Date(this.#deps.clock.now().ms).toISOString() };
@@ -187,10 +187,6 @@ export class Gateway {
       devices: this.devices.list(),
     };
   }
-}
-
-export function storePath(config: Config): string {
-  return config.store.path ?? join(config.stateDir, "outbox.db");
 }
 
 function uplinkOptions(config: Config, deps: GatewayDeps): UplinkOptions {

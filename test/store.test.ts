@@ -59,7 +59,7 @@ describe("outbox", () => {
   it("stores the envelope exactly as it will be published", async () => {
     const o = outbox();
     o.open();
-    const [env] = await o.append([{ ...vitals(80), case: "20261123-0007" }]);
+    const [env] = await o.append([stampedEvent("vitals", { observations: [] }, Date.now(), "20261123-0007")]);
     const [row] = o.pending(10);
     expect(JSON.parse(row!.payload)).toEqual(env);
     expect(Object.keys(JSON.parse(row!.payload))).toEqual(["v", "id", "seq", "gw", "dev", "case", "kind", "t", "time", "body"]);

@@ -3,7 +3,7 @@ import { uuidv7 } from "../../src/ids.ts";
 import type { EventKind } from "../../src/events.ts";
 import type { StampedEvent } from "../../src/store.ts";
 
-export function stampedEvent(kind: EventKind, body: unknown = {}, atMs = Date.UTC(2026, 10, 23, 15, 36, 34)): StampedEvent {
+export function stampedEvent(kind: EventKind, body: unknown = {}, atMs = Date.UTC(2026, 10, 23, 15, 36, 34), caseId?: string): StampedEvent {
   const t = new Date(atMs).toISOString();
   return {
     v: 1,
@@ -11,6 +11,7 @@ export function stampedEvent(kind: EventKind, body: unknown = {}, atMs = Date.UT
     seq: 0,
     gw: "test-gw",
     dev: { id: "monitor", driver: "hl7-pcd01", kind: "monitor" },
+    ...(caseId === undefined ? {} : { case: caseId }),
     kind,
     t,
     time: { recv: t, src: "system", uncMs: 1000 },
