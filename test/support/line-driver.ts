@@ -1,0 +1,44 @@
+// A tiny line protocol driver for testing the core without any real protocol:
+//   "v <n>\n"  -> one vitals event (heart rate n), acknowledged "OK <n>\n" after commit
+//   "bad\n"    -> rejected: "ERR bad\n"
+//   "boom\n"   -> the driver throws (a driver bug): no reply
+// Over TCP, listening or connecting, as the options say.
+import { z } from "zod";
+import type { FrameResult, Framer } from "../../protocols/codec.ts";
+import { defineDriver } from "../../src/driver.ts";
+
+function lineFramer(): Framer {
+  let held = "";
+  return {
+    push(chunk: Uint8Array): FrameResult[] {
+      held += Buffer.from(chunk).toString("utf8");
+      const lines = held.split("\n");
+      held = lines.pop()!;
+      return lines.filter((l) => l.length > 0).map((l) => ({ frame: Buffer.from(l) }));
+    },
+    get pending() {
+      return held.length;
+    },
+  };
+}
+
+export const lineDriver = defineDriver({
+  id: "test-line",
+  kind: "monitor",
+  title: { en: "Test line protocol", zh: "测试行协议" },
+  options: z.object({ mode: z.enum(["listen", "connect"]).default("listen"), host: z.string().default("127.0.0.1"), port: z.int() }),
+  transport: (o) => ({ type: o.mode === "listen" ? "tcp-listen" : "tcp-connect", host: o.host, port: o.port }),
+  framer: () => lineFramer(),
+  handle(frame) {
+    const line = Buffer.from(frame).toString("utf8");
+    if (line === "boom") throw new Error("driver bug on purpose");
+    const m = /^v (\d+)$/.exec(line);
+    if (!m) return { ok: false, error: { code: "LINE_BAD", message: `not a reading: ${line.slice(0, 20)}`, where: 0 }, reply: Buffer.from("ERR bad\n") };
+    return {
+      ok: true,
+      events: [{ kind: "vitals", body: { observations: [{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: Number(m[1]), unit: "/min" }] } }],
+      accept: Buffer.from(`OK ${m[1]}\n`),
+      refuse: (reason) => Buffer.from(`NAK ${reason}\n`),
+    };
+  },
+});
