@@ -9,16 +9,18 @@ import type { StampedEvent } from "./store.ts";
 export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Clock, caseId?: string): StampedEvent {
   const now = clock.now();
   const recv = new Date(now.ms).toISOString();
+  // Absent optional fields are left undefined rather than spread in: JSON leaves them out, and a
+  // literal with a fixed shape is several times cheaper to build than one assembled by spreads.
   return {
     v: ENVELOPE_VERSION,
     id: uuidv7(now.ms),
     seq: 0, // assigned by the store when it commits
     gw,
     dev,
-    ...(caseId === undefined ? {} : { case: caseId }),
+    case: caseId,
     kind: draft.kind,
     t: recv,
-    time: { recv, src: now.src, uncMs: now.uncMs, ...(draft.deviceTimeRaw === undefined ? {} : { dev: draft.deviceTimeRaw }) },
+    time: { recv, src: now.src, uncMs: now.uncMs, dev: draft.deviceTimeRaw },
     body: draft.body,
   };
 }

@@ -190,6 +190,8 @@ export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string
     const startSeq = this.#nextSeq;
     const startBytes = this.#bytes;
     const startRows = this.#rows;
+    /** Column values of the rows to insert, INSERT_COLUMNS per row. */
+    const accepted: unknown[] = [];
     try {
       db.transaction(() => {
         for (const w of batch) {
@@ -206,13 +208,15 @@ export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string
             continue;
           }
           for (const r of rows) {
-            this.#stmt.insert.run(r.env.seq, r.env.id, PRIORITY[r.env.kind], r.env.kind, NEVER_EVICTED.has(r.env.kind) ? 0 : 1, r.payload, r.size, now);
+            const e = r.env;
+            accepted.push(e.seq, e.id, PRIORITY[e.kind], e.kind, NEVER_EVICTED.has(e.kind) ? 0 : 1, r.payload, r.size, now);
           }
           this.#nextSeq += rows.length;
           this.#bytes += size;
           this.#rows += rows.length;
           results.push(rows.map((r) => r.env));
         }
+        this.#insertRows(accepted);
         for (const [kind, n] of Object.entries(evicted)) this.#stmt.count.run(`evicted.${kind}`, n);
       })();
     } catch (err) {
@@ -240,6 +244,14 @@ export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string
       }
     });
     if (appended) this.emit("appended");
+  }
+
+  /** Inserts rows many to a statement: per-statement overhead dominates single-row inserts. */
+  #insertRows(values: unknown[]): void {
+    const perStatement = INSERT_COLUMNS * ROWS_PER_INSERT;
+    let at = 0;
+    for (; at + perStatement <= values.length; at += perStatement) this.#stmt.insertMany.run(values.slice(at, at + perStatement));
+    for (; at < values.length; at += INSERT_COLUMNS) this.#stmt.insert.run(values.slice(at, at + INSERT_COLUMNS));
   }
 
   /**
@@ -364,9 +376,15 @@ function evictionFloor(events: StampedEvent[]): number {
   return Math.min(...events.map((e) => PRIORITY[e.kind]));
 }
 
+const INSERT_COLUMNS = 8;
+const ROWS_PER_INSERT = 32;
+const INSERT = "INSERT INTO events (seq, id, priority, kind, evictable, payload, size, created_ms) VALUES ";
+const ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?)";
+
 function prepare(db: Database.Database) {
   return {
-    insert: db.prepare("INSERT INTO events (seq, id, priority, kind, evictable, payload, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    insert: db.prepare(INSERT + ROW_PLACEHOLDERS),
+    insertMany: db.prepare(INSERT + Array(ROWS_PER_INSERT).fill(ROW_PLACEHOLDERS).join(", ")),
     remove: db.prepare("DELETE FROM events WHERE seq = ?"),
     oldestDelivered: db.prepare("SELECT seq, kind, size, 1 AS delivered FROM events WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?"),
     oldestEvictable: db.prepare("SELECT seq, kind, size, 0 AS delivered FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND evictable = 1 AND priority >= ? ORDER BY priority DESC, seq LIMIT ?"),
