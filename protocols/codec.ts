@@ -19,4 +19,9 @@ export interface Framer {
   push(chunk: Uint8Array): FrameResult[];
   /** Bytes held back, waiting for the rest of a frame. */
   readonly pending: number;
+  /**
+   * End of input (a capture file is read to its end): what is held, as a last frame or an error.
+   * Stream framers whose frames have an explicit end need not have it: what is held is unfinished.
+   */
+  end?(): FrameResult[];
 }

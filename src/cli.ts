@@ -158,7 +158,7 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
     errors++;
     io.err(JSON.stringify({ error: e.code, message: e.message, where: e.where }) + "\n");
   };
-  for (const result of [...framer.push(readFileSync(file)), ...framer.push(new Uint8Array([0x0d]))]) {
+  for (const result of [...framer.push(readFileSync(file)), ...(framer.end?.() ?? [])]) {
     if ("error" in result) {
       report(result.error);
       continue;

@@ -1,0 +1,254 @@
+// End to end with real parts: the gateway as a child process, a mosquitto broker as a process, an HL7
+// sender over real MLLP/TCP, a subscriber standing in for the county center, SQLite on a real file.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Envelope, VitalsBody } from "../src/events.ts";
+import { MllpSender } from "./support/mllp-sender.ts";
+import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
+import { pcd01Message, pcd04Alarm } from "./support/pcd01.ts";
+import { freePort, mosquitto, ROOT, startDaemon, type Daemon, type Mosquitto } from "./support/processes.ts";
+
+const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
+if (!hasMosquitto) console.warn("skipping end-to-end tests: mosquitto is not installed (apt-get install mosquitto)");
+
+/** How long the broker stays down in the outage test; the issue asks for 60 s. */
+const OUTAGE_S = Number(process.env.VG_E2E_OUTAGE_S ?? 60);
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+interface Rig {
+  dir: string;
+  broker: Mosquitto;
+  center: Center;
+  hl7Port: number;
+  webPort: number;
+  configPath: string;
+  daemon: Daemon;
+}
+
+async function rig(): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), "vg-e2e-"));
+  // A persistent broker, as the center's is: the center's session survives the broker's restart.
+  const broker = await mosquitto(`persistence true\npersistence_location ${dir}/\nautosave_interval 1\n`);
+  cleanup.push(() => broker.stop());
+  const center = await connectCenter(broker.url, "e2e", { protocolVersion: 5, clean: false, clientId: `center-${Date.now()}`, properties: { sessionExpiryInterval: 3600 } });
+  cleanup.push(() => center.close());
+  const hl7Port = await freePort();
+  const webPort = await freePort();
+  const configPath = join(dir, "vitalgate.yaml");
+  writeFileSync(configPath, `gateway: { id: e2e, role: ambulance }
+stateDir: ${dir}/state
+uplink:
+  url: ${broker.url}
+  protocolVersion: 5
+  backoff: { initialMs: 100, maxMs: 1000 }
+web: { host: 127.0.0.1, port: ${webPort} }
+log: { level: info, pretty: false }
+devices:
+  - id: monitor-bed1
+    driver: hl7-pcd01
+    options: { mode: listen, host: 127.0.0.1, port: ${hl7Port}, maxFrameBytes: 65536, timezone: "+08:00" }
+`);
+  const daemon = await startDaemon(configPath, webPort);
+  cleanup.push(() => daemon.kill9());
+  return { dir, broker, center, hl7Port, webPort, configPath, daemon };
+}
+
+const T0 = Date.UTC(2026, 10, 23, 7, 0, 0);
+/** Message i carries heart rate 1000 + i, so every event names the message it came from. */
+const message = (i: number) => pcd01Message({ controlId: `MSG${i}`, time: new Date(T0 + i * 1000), values: { hr: 1000 + i, spo2: 97, nibp: { sys: 120, dia: 80, mean: 93 } } });
+const hrOf = (e: Envelope) => (e.kind === "vitals" ? ((e.body as VitalsBody).observations.find((o) => o.code === "MDC_ECG_HEART_RATE")?.value as number | undefined) : undefined);
+const messagesAt = (center: Center) => new Set(center.events.map(hrOf).filter((v) => v !== undefined).map((v) => v - 1000));
+
+/** Sends messages from..to-1 like a real monitor: one at a time, resending until acknowledged AA. */
+async function sendAll(r: { hl7Port: number }, from: number, to: number, acked: Set<number>, onAck?: (i: number) => Promise<void> | void): Promise<void> {
+  let sender: MllpSender | null = null;
+  for (let i = from; i < to; ) {
+    try {
+      sender ??= await MllpSender.connect(r.hl7Port);
+      const ack = await sender.send(message(i), 10_000);
+      expect(ack).toMatchObject({ code: "AA", controlId: `MSG${i}` });
+      acked.add(i);
+      await onAck?.(i);
+      i++;
+    } catch {
+      sender?.close();
+      sender = null;
+      await new Promise((res) => setTimeout(res, 50)); // the gateway is restarting: try again
+    }
+  }
+  sender?.close();
+}
+
+describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitto → center", () => {
+  it("acknowledges 1,000 ORU^R01 only after commit, and the center gets 1,000 events with MDC codes, values, units and times", async () => {
+    const r = await rig();
+    const acked = new Set<number>();
+    const db = new Database(join(r.dir, "state/outbox.db"), { readonly: true });
+    cleanup.push(() => db.close());
+    await sendAll(r, 0, 1000, acked, (i) => {
+      // At the moment of its AA, the message's event is already in the database file.
+      if (i % 50 === 0) expect(db.prepare("SELECT count(*) FROM events WHERE payload LIKE ?").pluck().get(`%"value":${1000 + i},%`)).toBe(1);
+    });
+    expect(acked.size).toBe(1000);
+    // One ORU^R01 with two OBR groups: vitals events carry everything, with no event lost.
+    await r.center.waitFor(() => messagesAt(r.center).size === 1000, 30_000, "events of all 1,000 messages");
+    const e = r.center.events.find((x) => hrOf(x) === 1000 + 7)!;
+    expect(e).toMatchObject({ v: 1, gw: "e2e", kind: "vitals", dev: { id: "monitor-bed1", driver: "hl7-pcd01", kind: "monitor" } });
+    const obs = r.center.events.filter((x) => x.time.dev === "20261123150007+0800").flatMap((x) => (x.body as VitalsBody).observations);
+    expect(obs).toEqual(expect.arrayContaining([
+      expect.objectContaining({ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: 1007, unit: "/min" }),
+      expect.objectContaining({ code: "MDC_PULS_OXIM_SAT_O2", mdc: 150456, value: 97, unit: "%" }),
+      expect.objectContaining({ code: "MDC_PRESS_BLD_NONINV_SYS", mdc: 150021, value: 120, unit: "mm[Hg]" }),
+      expect.objectContaining({ code: "MDC_PRESS_BLD_NONINV_DIA", mdc: 150022, value: 80, unit: "mm[Hg]" }),
+    ]));
+    // t is the gateway's synchronized receive time; the monitor's own clock stays raw in time.dev.
+    expect(e.time.dev).toBe("20261123150007+0800");
+    expect(Math.abs(Date.parse(e.t) - Date.now())).toBeLessThan(120_000);
+    const ids = r.center.events.map((x) => x.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Clean stop on SIGTERM.
+    expect(await r.daemon.stop()).toBe(0);
+  });
+
+  it("loses nothing that was acknowledged when the gateway is killed -9 mid-stream and restarted", async () => {
+    const r = await rig();
+    const acked = new Set<number>();
+    let restarted: Promise<void> | undefined;
+    await sendAll(r, 0, 600, acked, (i) => {
+      // While the monitor goes on sending, the gateway dies at some moment between messages 250
+      // and 255: in the middle of receiving, committing or acknowledging one.
+      if (i === 250) {
+        restarted = (async () => {
+          await new Promise((res) => setTimeout(res, Math.random() * 20));
+          await r.daemon.kill9();
+          r.daemon = await startDaemon(r.configPath, r.webPort);
+          cleanup.push(() => r.daemon.kill9());
+        })();
+      }
+    });
+    await restarted;
+    await r.center.waitFor(() => [...acked].every((i) => messagesAt(r.center).has(i)), 30_000, "every acknowledged message at the center");
+    expect(r.daemon.output()).not.toContain("SYNTHETIC"); // no patient name in the log
+    const last = r.center.messages.filter((m) => m.topic === "vitalgate/v1/e2e/status").map((m) => JSON.parse(m.payload.toString()).state);
+    expect(last).toContain("offline"); // the last will, published by the broker for the killed gateway
+    expect(last.at(-1)).toBe("online");
+  });
+
+  it(`loses nothing while the broker is down for ${OUTAGE_S} s, resumes within seconds, by priority then sequence`, { timeout: (OUTAGE_S + 90) * 1000 }, async () => {
+    const r = await rig();
+    const acked = new Set<number>();
+    await sendAll(r, 0, 100, acked);
+    await r.center.waitFor(() => messagesAt(r.center).size === 100, 20_000, "first 100");
+    await r.broker.stop();
+    const down = Date.now();
+    // The monitor keeps sending; the gateway keeps accepting into its outbox.
+    await sendAll(r, 100, 400, acked);
+    const sender = await MllpSender.connect(r.hl7Port);
+    const alarm = await sender.send(pcd04Alarm({ controlId: "ALM1", time: new Date(T0), event: "196670^MDC_EVT_LO^MDC", text: "SpO2 low", priority: "PH", phase: "start", state: "active" }));
+    sender.close();
+    expect(alarm.code).toBe("AA");
+    const status = (await (await fetch(`http://127.0.0.1:${r.webPort}/api/status`)).json()) as { uplink: { state: string }; queue: { pending: number[] } };
+    expect(status.uplink.state).not.toBe("connected");
+    expect(status.queue.pending[0]).toBeGreaterThanOrEqual(1);
+    await new Promise((res) => setTimeout(res, Math.max(0, OUTAGE_S * 1000 - (Date.now() - down))));
+    const before = r.center.events.length;
+    await r.broker.start();
+    const back = Date.now();
+    await r.center.waitFor(() => messagesAt(r.center).size === 400, 30_000, "all 400 after the outage");
+    const resumedInS = (Date.now() - back) / 1000;
+    expect(resumedInS).toBeLessThan(15);
+    // What was queued arrives by priority (the alarm first), then by sequence.
+    const after = r.center.events.slice(before);
+    expect(after[0]!.kind).toBe("alarm");
+    const seqs = after.filter((e) => e.kind === "vitals").map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  });
+
+  it("answers malformed input with AR and a reason, survives garbage and oversized frames, and keeps serving", async () => {
+    const r = await rig();
+    const s = await MllpSender.connect(r.hl7Port);
+    cleanup.push(() => s.close());
+    const bad = await s.send("MSH|^~\\&|X||Y||20261123||ORU^R01|BAD1|P|2.6\rOBX|1|NM|xx\rNONSENSE");
+    expect(bad.code).toBe("AR");
+    expect(bad.controlId).toBe("BAD1");
+    expect(bad.text.length).toBeGreaterThan(5);
+    expect(bad.raw).toContain("ERR|");
+    const notHl7 = await s.send("hello, is this the ECG center?");
+    expect(notHl7.code).toBe("AR");
+    s.writeRaw(Buffer.from([0x00, 0xff, 0x13, 0x37, 0x42]));
+    s.writeRaw(Buffer.concat([Buffer.from([0x0b]), Buffer.alloc(200_000, 0x41), Buffer.from([0x1c, 0x0d])]));
+    const oversize = await s.nextAck();
+    expect(oversize.code).toBe("AR");
+    expect(oversize.text).toMatch(/larger than 65536/);
+    const good = await s.send(message(1));
+    expect(good).toMatchObject({ code: "AA", controlId: "MSG1" });
+    const other = await MllpSender.connect(r.hl7Port);
+    expect((await other.send(message(2))).code).toBe("AA");
+    other.close();
+    expect((await fetch(`http://127.0.0.1:${r.webPort}/healthz`)).status).toBe(200);
+    const dev = ((await (await fetch(`http://127.0.0.1:${r.webPort}/api/status`)).json()) as { devices: { id: string; rejected: number }[] }).devices[0]!;
+    expect(dev.rejected).toBeGreaterThanOrEqual(3);
+  });
+
+  it("applies SIGHUP: a device added to the file starts without a restart", async () => {
+    const r = await rig();
+    const newPort = await freePort();
+    const { readFileSync } = await import("node:fs");
+    writeFileSync(r.configPath, readFileSync(r.configPath, "utf8") + `  - id: monitor-bed2\n    driver: hl7-pcd01\n    options: { host: 127.0.0.1, port: ${newPort} }\n`);
+    r.daemon.child.kill("SIGHUP");
+    await waitFor(() => r.daemon.output().includes("configuration reloaded"), 10_000, "reload");
+    const s = await MllpSender.connect(newPort);
+    expect((await s.send(message(5))).code).toBe("AA");
+    s.close();
+    await r.center.waitFor(() => r.center.events.some((e) => e.dev.id === "monitor-bed2"), 10_000, "bed 2's event");
+  });
+});
+
+describe("command line", () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "src/cli.ts"), ...args], { cwd: ROOT, encoding: "utf8" });
+
+  it("config check rejects a bad file listing every error with its path and line, and accepts a good one", () => {
+    const bad = cli("config", "check", "test/fixtures/config/many-errors.yaml");
+    expect(bad.status).toBe(1);
+    const lines = bad.stderr.trim().split("\n");
+    expect(lines.filter((l) => /many-errors\.yaml:\d+:\d+ /.test(l)).length).toBeGreaterThanOrEqual(6);
+    // (The ambulance and clinic examples name secret files under /etc/vitalgate that only a
+    // provisioned box has; test/config.test.ts validates them with those reads stubbed.)
+    const ok = cli("config", "check", "config/demo.yaml");
+    expect(ok.stderr).toBe("");
+    expect(ok.stdout).toMatch(/valid \(1 device\)/);
+    expect(ok.status).toBe(0);
+  });
+
+  it("start refuses an invalid config with exit 2 and the errors", () => {
+    const r = cli("start", "--config", "test/fixtures/config/many-errors.yaml");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/many-errors\.yaml:\d+:\d+/);
+  });
+
+  it("decode prints the events of a capture as NDJSON", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-decode-"));
+    const file = join(dir, "capture.hl7");
+    writeFileSync(file, [message(1), message(2)].join("\n"));
+    const r = cli("decode", "--driver", "hl7-pcd01", "--options", '{"timezone":"+08:00"}', file);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Envelope);
+    expect(events.map(hrOf).filter(Boolean)).toEqual([1001, 1002]);
+    expect(events.every((e) => e.dev.driver === "hl7-pcd01")).toBe(true);
+  });
+
+  it("config schema prints the JSON Schema the committed file holds", () => {
+    const r = cli("config", "schema");
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(execFileSync("cat", [join(ROOT, "config/vitalgate.schema.json")], { encoding: "utf8" })));
+  });
+});
