@@ -1,0 +1,155 @@
+// HL7 v2 over MLLP from patient monitors and central stations: IHE PCD-01 observation reports
+// (ORU^R01) become vitals, IHE PCD-04 alarm reports (ORU^R40) become alarms, and every message
+// gets its original-mode acknowledgement (HL7 v2.5 2.9.2): AA once the events are committed,
+// AE when the store cannot take them, AR when the message itself is unacceptable.
+import { z } from "zod";
+import { defineDriver } from "../../src/driver.ts";
+import type { Exchange } from "../../src/driver.ts";
+import type { CodecError } from "../../protocols/codec.ts";
+import { mllpEncode, mllpFramer } from "../../protocols/mllp/index.ts";
+import { HL7_ERROR, buildAck, hl7CaptureFramer, isSupportedCharset, parseHl7, parseUtcOffset } from "../../protocols/hl7v2/index.ts";
+import type { AckError, Hl7Header, Hl7Message } from "../../protocols/hl7v2/index.ts";
+import { alarmsFromOru, vitalsFromOru } from "./oru.ts";
+import type { MappingOptions } from "./oru.ts";
+
+const MiB = 1024 * 1024;
+
+export const hl7Pcd01Options = z
+  .object({
+    /** listen: monitors connect to us (the usual setup); connect: we connect to a device or server. */
+    mode: z.enum(["listen", "connect"]).default("listen"),
+    /** Address to listen on (default all interfaces) or to connect to (required). */
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).default(2575),
+    maxFrameBytes: z.number().int().min(1024).max(64 * MiB).default(MiB),
+    /** Character set of messages without MSH-18: an HL7 table 0211 name or a WHATWG label. */
+    charset: z.string().default("utf-8").refine(isSupportedCharset, { message: "unsupported character set (try utf-8, gb18030, 8859/1)" }),
+    /**
+     * UTC offset of device clocks that send times without one (e.g. "+08:00" for China). Without
+     * it such times are kept raw only (deviceTimeRaw) and not converted.
+     */
+    timezone: z
+      .string()
+      .refine((s) => parseUtcOffset(s) !== undefined, { message: 'a UTC offset like "+08:00"' })
+      .optional(),
+    /**
+     * Vendor-local OBX-3 codes (or "code^text^system", or "unidentified:<OBX-1>" for devices that
+     * send no OBX-3) to MDC codes and UCUM units.
+     */
+    codeMap: z
+      .record(
+        z.string().min(1),
+        z.object({
+          code: z.string().min(1),
+          mdc: z.number().int().positive().optional(),
+          unit: z.string().optional(),
+        }),
+      )
+      .default({}),
+  })
+  .superRefine((o, ctx) => {
+    if (o.mode === "connect" && o.host === undefined) {
+      ctx.addIssue({ code: "custom", path: ["host"], message: "host is required when mode is connect" });
+    }
+  });
+
+export type Hl7Pcd01Options = z.infer<typeof hl7Pcd01Options>;
+
+/** How each parse failure is reported to the sender (HL7 table 0357). */
+const PARSE_ERROR_CODES: Record<string, number> = {
+  HL7_NO_MSH: HL7_ERROR.SEGMENT_SEQUENCE,
+  HL7_BAD_SEGMENT: HL7_ERROR.SEGMENT_SEQUENCE,
+  HL7_MULTIPLE_MSH: HL7_ERROR.SEGMENT_SEQUENCE,
+  HL7_BAD_DELIMITERS: HL7_ERROR.DATA_TYPE,
+  HL7_CHARSET: HL7_ERROR.TABLE_VALUE_NOT_FOUND,
+};
+
+function mapping(options: Hl7Pcd01Options): MappingOptions {
+  return {
+    codeMap: options.codeMap,
+    assumeOffsetMinutes: options.timezone === undefined ? undefined : parseUtcOffset(options.timezone),
+  };
+}
+
+function ack(message: Hl7Message | Hl7Header | undefined, code: "AA" | "AE" | "AR", error?: AckError): Uint8Array {
+  return mllpEncode(buildAck({ message, code, error, application: "VITALGATE" }));
+}
+
+function reject(message: Hl7Message | Hl7Header, error: CodecError, hl7Code: number): Exchange {
+  const where = typeof error.where === "string" ? error.where : undefined;
+  return { ok: false, error, reply: ack(message, "AR", { code: hl7Code, text: error.message, where }) };
+}
+
+/** Decodes one HL7 message (the bytes of one MLLP frame). Pure. */
+export function handleHl7(frame: Uint8Array, options: Hl7Pcd01Options): Exchange {
+  const parsed = parseHl7(frame, { defaultCharset: options.charset });
+  if (!parsed.ok) {
+    // An empty frame is not a message: nothing to acknowledge.
+    if (parsed.error.code === "HL7_EMPTY") return { ok: false, error: parsed.error };
+    return reject(parsed.header, parsed.error, PARSE_ERROR_CODES[parsed.error.code] ?? HL7_ERROR.APPLICATION_INTERNAL);
+  }
+  const message = parsed.message;
+  const h = message.header;
+  const type = h.triggerEvent === "" ? h.messageCode : `${h.messageCode}^${h.triggerEvent}`;
+  if (h.messageCode === "ACK") {
+    // Acknowledging an acknowledgement would start a loop.
+    return { ok: false, error: { code: "HL7_UNEXPECTED_ACK", message: "received an ACK, but this gateway sends no messages to acknowledge", where: "MSH-9" } };
+  }
+  if (h.messageCode === "") {
+    return reject(message, { code: "HL7_NO_MESSAGE_TYPE", message: "message type missing in MSH-9", where: "MSH-9" }, HL7_ERROR.REQUIRED_FIELD_MISSING);
+  }
+  if (h.messageCode !== "ORU") {
+    // HL7 original mode: a message type the receiver does not take is answered AR (error 200),
+    // never left unanswered. A sender that also sends ADT learns to stop sending it here.
+    return reject(message, { code: "HL7_UNSUPPORTED_TYPE", message: `unsupported message type ${clip(type)}: this interface takes ORU^R01 and ORU^R40`, where: "MSH-9" }, HL7_ERROR.UNSUPPORTED_MESSAGE_TYPE);
+  }
+  let events;
+  if (h.triggerEvent === "R01" || h.triggerEvent === "") events = vitalsFromOru(message, mapping(options));
+  else if (h.triggerEvent === "R40") events = alarmsFromOru(message, mapping(options));
+  else {
+    return reject(message, { code: "HL7_UNSUPPORTED_EVENT", message: `unsupported trigger event ${clip(type)}: this interface takes ORU^R01 and ORU^R40`, where: "MSH-9.2" }, HL7_ERROR.UNSUPPORTED_EVENT);
+  }
+  return {
+    ok: true,
+    events,
+    accept: ack(message, "AA"),
+    refuse: (reason: string) => ack(message, "AE", { code: HL7_ERROR.APPLICATION_INTERNAL, text: reason }),
+  };
+}
+
+/**
+ * MSH-9 quoted in an error only when it looks like a message type (ADT^A01): in a mangled message
+ * it could hold anything, patient data included.
+ */
+function clip(type: string): string {
+  return /^[A-Z][A-Z0-9]{2}(\^[A-Z0-9]{3})?$/.test(type) ? type : "(not shown)";
+}
+
+export const hl7Pcd01 = defineDriver<Hl7Pcd01Options>({
+  id: "hl7-pcd01",
+  kind: "monitor",
+  title: { en: "Patient monitor, HL7 v2 / IHE PCD-01 over MLLP", zh: "监护仪 HL7 v2（IHE PCD-01，MLLP）" },
+  options: hl7Pcd01Options,
+  transport(options) {
+    return options.mode === "connect"
+      ? { type: "tcp-connect", host: options.host!, port: options.port }
+      : { type: "tcp-listen", host: options.host ?? "0.0.0.0", port: options.port };
+  },
+  framer(options) {
+    return mllpFramer({ maxFrameBytes: options.maxFrameBytes });
+  },
+  handle: handleHl7,
+  /**
+   * An oversized frame is answered AR (error 207) with an empty MSA-2: we could not keep the
+   * message to read its control id, but a sender waiting for its ACK learns the message was
+   * rejected rather than timing out and sending the same oversized message again. Garbage and
+   * abandoned frames get no reply: there is no message to answer.
+   */
+  rejectFrame(error, options) {
+    if (error.code !== "MLLP_OVERSIZE") return undefined;
+    return ack(undefined, "AR", { code: HL7_ERROR.APPLICATION_INTERNAL, text: `message larger than ${options.maxFrameBytes} bytes` });
+  },
+  captureFramer(options) {
+    return hl7CaptureFramer({ maxFrameBytes: options.maxFrameBytes });
+  },
+});
