@@ -33,22 +33,25 @@ interface Rig {
   daemon: Daemon;
 }
 
-async function rig(): Promise<Rig> {
+/**
+ * The gateway, a monitor port and a center. With `embedded`, no uplink is configured and the
+ * center subscribes to the gateway's own aedes broker, as on a box nobody has provisioned yet.
+ */
+async function rig(embedded = false): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), "vg-e2e-"));
   // A persistent broker, as the center's is: the center's session survives the broker's restart.
   const broker = await mosquitto(`persistence true\npersistence_location ${dir}/\nautosave_interval 1\n`);
   cleanup.push(() => broker.stop());
-  const center = await connectCenter(broker.url, "e2e", { protocolVersion: 5, clean: false, clientId: `center-${Date.now()}`, properties: { sessionExpiryInterval: 3600 } });
-  cleanup.push(() => center.close());
+  const embeddedPort = await freePort();
   const hl7Port = await freePort();
   const webPort = await freePort();
   const configPath = join(dir, "vitalgate.yaml");
+  const uplink = embedded
+    ? `embeddedBroker: { host: 127.0.0.1, port: ${embeddedPort} }`
+    : `uplink:\n  url: ${broker.url}\n  protocolVersion: 5\n  backoff: { initialMs: 100, maxMs: 1000 }`;
   writeFileSync(configPath, `gateway: { id: e2e, role: ambulance }
 stateDir: ${dir}/state
-uplink:
-  url: ${broker.url}
-  protocolVersion: 5
-  backoff: { initialMs: 100, maxMs: 1000 }
+${uplink}
 web: { host: 127.0.0.1, port: ${webPort} }
 log: { level: info, pretty: false }
 devices:
@@ -58,6 +61,8 @@ devices:
 `);
   const daemon = await startDaemon(configPath, webPort);
   cleanup.push(() => daemon.kill9());
+  const center = await connectCenter(embedded ? `mqtt://127.0.0.1:${embeddedPort}` : broker.url, "e2e", { protocolVersion: embedded ? 4 : 5, clean: false, clientId: `center-${Date.now()}`, ...(embedded ? {} : { properties: { sessionExpiryInterval: 3600 } }) });
+  cleanup.push(() => center.close());
   return { dir, broker, center, hl7Port, webPort, configPath, daemon };
 }
 
@@ -88,8 +93,8 @@ async function sendAll(r: { hl7Port: number }, from: number, to: number, acked: 
 }
 
 describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitto → center", () => {
-  it("acknowledges 1,000 ORU^R01 only after commit, and the center gets 1,000 events with MDC codes, values, units and times", async () => {
-    const r = await rig();
+  it.each([["mosquitto", false], ["the embedded aedes broker", true]])("acknowledges 1,000 ORU^R01 only after commit, and the center gets 1,000 events with MDC codes, values, units and times (%s)", async (_name, embedded) => {
+    const r = await rig(embedded);
     const acked = new Set<number>();
     const db = new Database(join(r.dir, "state/outbox.db"), { readonly: true });
     cleanup.push(() => db.close());
