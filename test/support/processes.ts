@@ -44,16 +44,22 @@ export async function mosquitto(extraConfig = ""): Promise<Mosquitto> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "vg-mosq-"));
   const conf = join(dir, "mosquitto.conf");
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n${extraConfig}\n`);
+  // Run as root (as tests here are), mosquitto would switch to its own user and could not read the
+  // test's private temporary files; "user root" keeps it as the user that started it.
+  const user = process.getuid?.() === 0 ? "user root\n" : "";
+  writeFileSync(conf, `${user}listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n${extraConfig}\n`);
   let child: ChildProcess | null = null;
   const m: Mosquitto = {
     port,
     url: `mqtt://127.0.0.1:${port}`,
     async start() {
-      child = spawn("mosquitto", ["-c", conf], { stdio: "ignore" });
+      const c = spawn("mosquitto", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+      child = c;
+      let stderr = "";
+      c.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
       const deadline = Date.now() + 10_000;
       while (!(await portOpen(port))) {
-        if (Date.now() > deadline) throw new Error("mosquitto did not start");
+        if (Date.now() > deadline || c.exitCode !== null) throw new Error(`mosquitto did not start: ${stderr}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     },
