@@ -136,7 +136,7 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
     io.err(`unknown driver "${driverId}"; known: ${drivers.map((d) => d.id).join(", ")}\n`);
     return 2;
   }
-  let raw: unknown = {};
+  let raw: unknown;
   try {
     raw = optionsJson ? JSON.parse(optionsJson) : {};
   } catch (err) {

@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Forwarder, type UplinkOptions } from "../src/forwarder.ts";
 import { Outbox } from "../src/store.ts";
-import { startEmbeddedBroker, type EmbeddedBroker } from "../src/broker.ts";
+import { startEmbeddedBroker } from "../src/broker.ts";
 import { silentLogger } from "../src/log.ts";
 import { z } from "zod";
-import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
+import { connectCenter, waitFor } from "./support/mqtt.ts";
 import { stampedEvent, vitals } from "./support/events.ts";
 
 const cleanup: (() => unknown)[] = [];
