@@ -255,6 +255,14 @@ describe("acknowledgements", () => {
     expect(ackSegments(x.ok ? undefined : x.reply)[2]).toMatch(/^ERR\|\|MSH\^1\^9\^1\^2\|201\^/);
   });
 
+  it("reads an OBX without value type as a number when it is one", () => {
+    const x = hl7Pcd01.handle(enc.encode("MSH|^~\\&|MON||||20261123152901+0800||ORU^R01|C4|P|2.6\rOBX|1||150456^MDC_PULS_OXIM_SAT_O2^MDC||97,5|%\rOBX|2||X^note||text\r"), defaults);
+    expect((events(x)[0]!.body as { observations: unknown[] }).observations).toEqual([
+      { code: "MDC_PULS_OXIM_SAT_O2", mdc: 150456, value: 97.5, unit: "%" },
+      { code: "X", value: "text", unit: "" },
+    ]);
+  });
+
   it("never acknowledges an ACK, nor an empty frame", () => {
     const ack = hl7Pcd01.handle(enc.encode("MSH|^~\\&|X||||20261123152901||ACK^R01^ACK|A1|P|2.6\rMSA|AA|C1\r"), defaults);
     expect(ack).toMatchObject({ ok: false, error: { code: "HL7_UNEXPECTED_ACK" } });

@@ -16,36 +16,31 @@ const MiB = 1024 * 1024;
 
 export const hl7Pcd01Options = z
   .object({
-    /** listen: monitors connect to us (the usual setup); connect: we connect to a device or server. */
-    mode: z.enum(["listen", "connect"]).default("listen"),
-    /** Address to listen on (default all interfaces) or to connect to (required). */
-    host: z.string().min(1).optional(),
-    port: z.number().int().min(1).max(65535).default(2575),
-    maxFrameBytes: z.number().int().min(1024).max(64 * MiB).default(MiB),
-    /** Character set of messages without MSH-18: an HL7 table 0211 name or a WHATWG label. */
-    charset: z.string().default("utf-8").refine(isSupportedCharset, { message: "unsupported character set (try utf-8, gb18030, 8859/1)" }),
-    /**
-     * UTC offset of device clocks that send times without one (e.g. "+08:00" for China). Without
-     * it such times are kept raw only (deviceTimeRaw) and not converted.
-     */
+    mode: z.enum(["listen", "connect"]).default("listen").describe("listen: monitors connect to us (the usual setup); connect: we connect to a device or a serial-to-Ethernet server."),
+    host: z.string().min(1).optional().describe("Address to listen on (default 0.0.0.0, all interfaces) or to connect to (required for connect)."),
+    port: z.number().int().min(1).max(65535).default(2575).describe("TCP port; 2575 is the registered HL7 port."),
+    maxFrameBytes: z.number().int().min(1024).max(64 * MiB).default(MiB).describe("Largest HL7 message accepted; larger ones are answered AR and skipped."),
+    charset: z
+      .string()
+      .default("utf-8")
+      .refine(isSupportedCharset, { message: "unsupported character set (try utf-8, gb18030, 8859/1)" })
+      .describe("Character set of messages without MSH-18: an HL7 table 0211 name (UNICODE UTF-8, GB 18030-2000, 8859/1) or a WHATWG label (utf-8, gb18030, gbk)."),
     timezone: z
       .string()
       .refine((s) => parseUtcOffset(s) !== undefined, { message: 'a UTC offset like "+08:00"' })
-      .optional(),
-    /**
-     * Vendor-local OBX-3 codes (or "code^text^system", or "unidentified:<OBX-1>" for devices that
-     * send no OBX-3) to MDC codes and UCUM units.
-     */
+      .optional()
+      .describe('UTC offset of device clocks that send times without one (e.g. "+08:00" in China). Without it such times are kept raw only (time.dev) and not converted.'),
     codeMap: z
       .record(
         z.string().min(1),
         z.object({
-          code: z.string().min(1),
-          mdc: z.number().int().positive().optional(),
-          unit: z.string().optional(),
+          code: z.string().min(1).describe("IEEE 11073-10101 reference id, e.g. MDC_ECG_HEART_RATE."),
+          mdc: z.number().int().positive().optional().describe("Numeric MDC code; looked up from the reference id when left out."),
+          unit: z.string().optional().describe("UCUM unit; overrides the unit the device sends."),
         }),
       )
-      .default({}),
+      .default({})
+      .describe('Vendor-local OBX-3 codes ("101", "101^HR^99MNDRY", or "unidentified:<OBX-1>" for devices that send no OBX-3) to MDC codes and UCUM units.'),
   })
   .superRefine((o, ctx) => {
     if (o.mode === "connect" && o.host === undefined) {

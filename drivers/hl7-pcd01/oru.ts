@@ -90,6 +90,8 @@ export function unitOf(obx: Hl7Segment): string {
 function valueOf(obx: Hl7Segment, type: string): number | string | undefined {
   if (obx.field(5) === "") return undefined;
   switch (type) {
+    // No value type: read as NM when it is a number (some devices leave OBX-2 empty).
+    case "":
     case "NM": {
       const text = obx.value(5);
       // Not a number although typed NM ("---", "LL" from devices out of range): kept as text.
