@@ -52,6 +52,10 @@ export type CenterReport = z.infer<typeof CenterReport>;
 const Receipt = z.object({ ids: z.array(z.string().max(64)).max(10_000) });
 const CommandRequest = z.object({ id: z.string().min(1).max(128), args: z.unknown().optional() });
 
+/** Delivery marks are written when this many PUBACKs are waiting, or after MARK_DELAY_MS. */
+const MARK_BATCH = 256;
+const MARK_DELAY_MS = 20;
+
 /** Largest message we accept from the center; anything bigger is dropped with a warning. */
 const MAX_INBOUND_BYTES = 256 * 1024;
 
@@ -84,12 +88,21 @@ export class Forwarder extends EventEmitter<{
   #resendTimer: NodeJS.Timeout | null = null;
   /** Sequence numbers published and not yet acknowledged, with when they were stored. */
   #inflight = new Map<number, number>();
-  #acked: number[] = [];
-  #ackFlushScheduled = false;
+  /** Acknowledged, delivery not yet marked in the outbox (marks are written in batches). */
+  #acked = new Map<number, number>();
+  #skip = { has: (seq: number) => this.#inflight.has(seq) || this.#acked.has(seq) };
+  /** Position in delivery order after the last event handed out on this connection. */
+  #cursor: { priority: number; seq: number } | undefined;
+  #pumpScheduled = false;
+  #markTimer: NodeJS.Timeout | null = null;
   #running = false;
   #state: UplinkState = "idle";
   #since = 0;
-  #onAppended = () => this.#pump();
+  #onAppended = (priority: number) => {
+    // Something more urgent than where the cursor stands (a new ECG behind a vitals backlog): start over.
+    if (this.#cursor && priority < this.#cursor.priority) this.#cursor = undefined;
+    this.#pump();
+  };
 
   constructor(options: UplinkOptions, deps: ForwarderDeps, gatewayId: string) {
     super();
@@ -174,6 +187,7 @@ export class Forwarder extends EventEmitter<{
       if (!current()) return;
       this.#attempt = 0;
       this.#inflight.clear();
+      this.#cursor = undefined;
       this.#setState("connected");
       this.#deps.log.info({ url: redactUrl(o.url) }, "uplink connected");
       client.subscribe([this.topics.receipt, this.topics.report, `${this.topics.cmd}+`], { qos: 1 }, (err) => {
@@ -182,7 +196,12 @@ export class Forwarder extends EventEmitter<{
       this.#publishStatus();
       this.#statusTimer ??= setInterval(() => this.#publishStatus(), o.statusIntervalS * 1000);
       // Sent events whose receipt is overdue become pending again; look for them now and then.
-      if (o.receipts) this.#resendTimer ??= setInterval(() => this.#pump(), Math.min(o.receiptTimeoutS * 500, 5000));
+      if (o.receipts) {
+        this.#resendTimer ??= setInterval(() => {
+          this.#cursor = undefined;
+          this.#pump();
+        }, Math.min(o.receiptTimeoutS * 500, 5000));
+      }
       this.#pump();
     });
     client.on("message", (topic, payload) => {
@@ -200,6 +219,7 @@ export class Forwarder extends EventEmitter<{
   #lost(client: MqttClient): void {
     this.#generation++;
     this.#inflight.clear();
+    this.#cursor = undefined;
     this.#flushAcks();
     client.removeAllListeners();
     client.on("error", () => undefined);
@@ -222,43 +242,50 @@ export class Forwarder extends EventEmitter<{
     const free = this.options.inflight - this.#inflight.size;
     if (free <= 0) return;
     const resendBefore = this.options.receipts ? this.#deps.nowMs() - this.options.receiptTimeoutS * 1000 : undefined;
-    const rows = this.#deps.outbox.pending(free, this.#inflight, resendBefore);
+    const rows = this.#deps.outbox.pending(free, this.#skip, resendBefore, this.#cursor);
     const generation = this.#generation;
+    const last = rows.at(-1);
+    if (last) this.#cursor = { priority: last.priority, seq: last.seq };
     for (const row of rows) {
       this.#inflight.set(row.seq, row.createdMs);
       const opts = this.options.protocolVersion === 5 ? { qos: 1 as const, properties: { contentType: "application/json" } } : { qos: 1 as const };
       client.publish(`${this.topics.base}/ev/${row.kind}`, row.payload, opts, (err) => {
         if (generation !== this.#generation) return; // the connection it went out on is gone
+        this.#inflight.delete(row.seq);
         if (err) {
-          this.#inflight.delete(row.seq);
+          this.#cursor = undefined; // go back for it
           return;
         }
-        this.#acked.push(row.seq);
-        this.#scheduleAckFlush();
+        this.#acked.set(row.seq, row.createdMs);
+        this.#schedulePump();
       });
     }
   }
 
-  #scheduleAckFlush(): void {
-    if (this.#ackFlushScheduled) return;
-    this.#ackFlushScheduled = true;
+  /** Refills the window once per turn of the event loop, however many PUBACKs came in it. */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
     setImmediate(() => {
-      this.#ackFlushScheduled = false;
-      this.#flushAcks();
+      this.#pumpScheduled = false;
+      if (this.#acked.size >= MARK_BATCH) this.#flushAcks();
+      else this.#markTimer ??= setTimeout(() => this.#flushAcks(), MARK_DELAY_MS);
       this.#pump();
     });
   }
 
+  /** Writes the acknowledged events' delivery marks to the outbox, many per transaction. */
   #flushAcks(): void {
-    if (this.#acked.length === 0) return;
-    const seqs = this.#acked;
-    this.#acked = [];
+    if (this.#markTimer) clearTimeout(this.#markTimer);
+    this.#markTimer = null;
+    if (this.#acked.size === 0) return;
+    const acked = this.#acked;
+    this.#acked = new Map();
+    const seqs = [...acked.keys()];
     if (this.options.receipts) this.#deps.outbox.markSent(seqs);
     else this.#deps.outbox.markDelivered(seqs);
     const now = this.#deps.nowMs();
-    const latencies = seqs.map((seq) => now - (this.#inflight.get(seq) ?? now));
-    for (const seq of seqs) this.#inflight.delete(seq);
-    if (!this.options.receipts) this.emit("delivered", seqs.length, latencies);
+    if (!this.options.receipts) this.emit("delivered", seqs.length, [...acked.values()].map((created) => now - created));
   }
 
   #publishStatus(): void {

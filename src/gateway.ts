@@ -35,6 +35,7 @@ export interface GatewayStatus {
   store: { state: "ok" | "refusing"; lastRefusal?: { code: string; message: string; at: string }; setAside?: string };
   time: { src: string; uncMs: number };
   devices: ReturnType<DeviceManager["list"]>;
+  process: { rssMB: number; heapUsedMB: number; externalMB: number; uptimeS: number };
 }
 
 export class Gateway {
@@ -185,8 +186,15 @@ export class Gateway {
       store: { state: this.#lastRefusal && Date.parse(this.#lastRefusal.at) > now.ms - 60_000 ? "refusing" : "ok", lastRefusal: this.#lastRefusal, setAside: this.#setAside },
       time: { src: now.src, uncMs: now.uncMs },
       devices: this.devices.list(),
+      process: processMemory(),
     };
   }
+}
+
+function processMemory(): GatewayStatus["process"] {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round(n / 1e5) / 10;
+  return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), externalMB: mb(m.external), uptimeS: Math.round(process.uptime()) };
 }
 
 function uplinkOptions(config: Config, deps: GatewayDeps): UplinkOptions {

@@ -95,7 +95,7 @@ export function applyDurablePragmas(db: Database.Database): void {
   db.pragma("wal_autocheckpoint = 4000");
 }
 
-export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string, number>]; refused: [StoreRefusedError] }> {
+export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; evicted: [Record<string, number>]; refused: [StoreRefusedError] }> {
   readonly options: OutboxOptions;
   #db: Database.Database | null = null;
   #queue: Waiting[] = [];
@@ -232,18 +232,18 @@ export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string
       return;
     }
     if (Object.keys(evicted).length > 0) this.emit("evicted", evicted);
-    let appended = false;
+    let highest = Infinity;
     batch.forEach((w, i) => {
       const r = results[i]!;
       if (r instanceof StoreRefusedError) {
         this.emit("refused", r);
         w.reject(r);
       } else {
-        appended = true;
+        for (const e of r) highest = Math.min(highest, PRIORITY[e.kind]);
         w.resolve(r);
       }
     });
-    if (appended) this.emit("appended");
+    if (highest !== Infinity) this.emit("appended", highest);
   }
 
   /** Inserts rows many to a statement: per-statement overhead dominates single-row inserts. */
@@ -283,13 +283,18 @@ export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string
   }
 
   /**
-   * Undelivered events in delivery order (priority, then sequence), skipping `skip` (in flight)
-   * and those sent less than `resendAfterMs` ago (waiting for an end-to-end receipt).
+   * Undelivered events in delivery order (priority, then sequence), skipping `skip` (in flight) and
+   * those sent less than `resendBeforeMs` ago (waiting for an end-to-end receipt). With `after`,
+   * only events that come after that position in delivery order: the forwarder's cursor, so a
+   * full window of in-flight rows is not read again on every refill.
    */
-  pending(limit: number, skip: { has(seq: number): boolean } = new Set(), resendBeforeMs = Number.MAX_SAFE_INTEGER): PendingRow[] {
+  pending(limit: number, skip: { has(seq: number): boolean } = new Set(), resendBeforeMs = Number.MAX_SAFE_INTEGER, after: { priority: number; seq: number } = { priority: -1, seq: 0 }): PendingRow[] {
     if (!this.#db) return [];
     const out: PendingRow[] = [];
-    for (const row of this.#stmt.pending.iterate(resendBeforeMs) as Iterable<PendingRow>) {
+    const rows = resendBeforeMs === Number.MAX_SAFE_INTEGER
+      ? this.#stmt.pending.iterate(after.priority, after.seq)
+      : this.#stmt.pendingOrResend.iterate(after.priority, after.seq, resendBeforeMs);
+    for (const row of rows as Iterable<PendingRow>) {
       if (skip.has(row.seq)) continue;
       out.push(row);
       if (out.length >= limit) break;
@@ -299,31 +304,40 @@ export class Outbox extends EventEmitter<{ appended: []; evicted: [Record<string
 
   /** Marks events delivered (the broker's PUBACK, or the center's receipt). */
   markDelivered(seqs: readonly number[]): void {
-    if (!this.#db || seqs.length === 0) return;
     const now = this.options.nowMs();
-    this.#db.transaction(() => {
-      for (const seq of seqs) this.#stmt.delivered.run(now, seq);
-    })();
+    this.#progress(() => this.#stmt.delivered.run(now, JSON.stringify(seqs)), seqs.length);
   }
 
   /** Marks events sent but awaiting the center's end-to-end receipt. */
   markSent(seqs: readonly number[]): void {
-    if (!this.#db || seqs.length === 0) return;
     const now = this.options.nowMs();
-    this.#db.transaction(() => {
-      for (const seq of seqs) this.#stmt.sent.run(now, seq);
-    })();
+    this.#progress(() => this.#stmt.sent.run(now, JSON.stringify(seqs)), seqs.length);
   }
 
   /** Marks events delivered by id (the center's receipts). Returns how many were found. */
   markReceived(ids: readonly string[]): number {
-    if (!this.#db || ids.length === 0) return 0;
     const now = this.options.nowMs();
     let n = 0;
-    this.#db.transaction(() => {
+    this.#progress(() => {
       for (const id of ids) n += this.#stmt.received.run(now, id).changes;
-    })();
+    }, ids.length);
     return n;
+  }
+
+  /**
+   * Records delivery progress without waiting for the disk: a mark lost to a power cut only means
+   * the event is sent again, which at-least-once delivery allows (the center dedups by id). The
+   * next durable commit or checkpoint carries the mark to disk with it.
+   */
+  #progress(write: () => void, count: number): void {
+    const db = this.#db;
+    if (!db || count === 0) return;
+    db.pragma("synchronous = NORMAL");
+    try {
+      db.transaction(write)();
+    } finally {
+      db.pragma("synchronous = FULL");
+    }
   }
 
   /** Deletes delivered events older than the retention period. Returns how many. */
@@ -388,10 +402,17 @@ function prepare(db: Database.Database) {
     remove: db.prepare("DELETE FROM events WHERE seq = ?"),
     oldestDelivered: db.prepare("SELECT seq, kind, size, 1 AS delivered FROM events WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?"),
     oldestEvictable: db.prepare("SELECT seq, kind, size, 0 AS delivered FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND evictable = 1 AND priority >= ? ORDER BY priority DESC, seq LIMIT ?"),
-    pending: db.prepare("SELECT seq, id, priority, kind, payload, created_ms AS createdMs FROM events WHERE delivered_ms IS NULL AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY priority, seq"),
+    // Row values let SQLite seek the (priority, seq) index straight to the cursor.
+    pending: db.prepare(
+      "SELECT seq, id, priority, kind, payload, created_ms AS createdMs FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND (priority, seq) > (?, ?) ORDER BY priority, seq",
+    ),
+    pendingOrResend: db.prepare(
+      "SELECT seq, id, priority, kind, payload, created_ms AS createdMs FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND (priority, seq) > (?, ?) AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY priority, seq",
+    ),
     pendingByPriority: db.prepare("SELECT priority, count(*) AS n, min(created_ms) AS oldest FROM events WHERE delivered_ms IS NULL GROUP BY priority"),
-    delivered: db.prepare("UPDATE events SET delivered_ms = ? WHERE seq = ? AND delivered_ms IS NULL"),
-    sent: db.prepare("UPDATE events SET sent_ms = ? WHERE seq = ?"),
+    // One statement per batch of marks: the sequence numbers travel as a JSON array.
+    delivered: db.prepare("UPDATE events SET delivered_ms = ? WHERE seq IN (SELECT value FROM json_each(?)) AND delivered_ms IS NULL"),
+    sent: db.prepare("UPDATE events SET sent_ms = ? WHERE seq IN (SELECT value FROM json_each(?))"),
     received: db.prepare("UPDATE events SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL"),
     count: db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"),
     counters: db.prepare("SELECT name, value FROM counters"),
