@@ -121,7 +121,7 @@ function queueStats(configPath: string | undefined, io: Out): number {
     return 1;
   }
   const outbox = new Outbox({ path: config.store.path, quotaBytes: config.store.quotaMB * 1024 * 1024, batchMax: 1, nowMs: Date.now });
-  outbox.open();
+  outbox.open("readonly");
   const s = outbox.stats();
   outbox.close();
   io.out(JSON.stringify({ path: config.store.path, ...s, oldestPendingAgeS: s.oldestPendingMs === null ? null : (Date.now() - s.oldestPendingMs) / 1000 }, null, 2) + "\n");
@@ -163,7 +163,7 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
       report(result.error);
       continue;
     }
-    const ex = driver.handle(result.frame, options);
+    const ex = driver.handle(result.frame, options, { nowMs: clock.now().ms });
     if (!ex.ok) {
       report(ex.error);
       continue;

@@ -26,7 +26,8 @@ export interface DeviceStatus {
   driver: string;
   name?: string;
   state: DeviceState;
-  since: number;
+  /** ISO 8601, as every time the gateway reports. */
+  since: string;
   /** Where the transport listens or connects to. */
   address?: string;
   connections: number;
@@ -36,8 +37,9 @@ export interface DeviceStatus {
   rejected: number;
   /** Messages we could not store (the device got a negative acknowledgement). */
   refused: number;
-  lastEventAt?: number;
-  lastError?: { code: string; message: string; where?: string | number; at: number };
+  lastEventAt?: string;
+  lastError?: { code: string; message: string; where?: string | number; at: string };
+  /** Identity the device reported in its last message (HL7 MSH-3, OBX-18). */
   model?: string;
   serial?: string;
 }
@@ -74,7 +76,11 @@ class DeviceRunner {
     this.#deps = deps;
     this.#onChange = onChange;
     this.#log = deps.log.child({ device: config.id, driver: driver.id });
-    this.status = { id: config.id, driver: config.driver, name: config.name, state: "stopped", since: deps.nowMs(), connections: 0, frames: 0, events: 0, rejected: 0, refused: 0 };
+    this.status = { id: config.id, driver: config.driver, name: config.name, state: "stopped", since: this.#now(), connections: 0, frames: 0, events: 0, rejected: 0, refused: 0 };
+  }
+
+  #now(): string {
+    return new Date(this.#deps.nowMs()).toISOString();
   }
 
   start(): void {
@@ -83,6 +89,10 @@ class DeviceRunner {
     this.#transport.start({
       state: (s) => this.#transportState(s),
       connection: (conn) => this.#session(conn),
+      turnedAway: (remote, limit) => {
+        this.#log.warn({ code: "VG_TOO_MANY_CONNECTIONS", remote, limit }, `connection refused: already ${limit} connections to this device's listener`);
+        this.#fault({ code: "VG_TOO_MANY_CONNECTIONS", message: `connection from ${remote} refused: ${limit} already open` });
+      },
     });
   }
 
@@ -98,13 +108,13 @@ class DeviceRunner {
     if (address !== undefined) this.status.address = address;
     if (this.status.state === state) return;
     this.status.state = state;
-    this.status.since = this.#deps.nowMs();
+    this.status.since = this.#now();
     this.#onChange();
   }
 
   #transportState(s: TransportState): void {
     if (s.state === "retrying") {
-      this.#log.warn({ address: s.address, retryInMs: s.inMs, error: s.error }, "transport down; retrying");
+      this.#log.warn({ code: "VG_TRANSPORT", address: s.address, retryInMs: s.inMs, error: s.error }, "transport down; retrying");
       if (s.error) this.#fault({ code: "VG_TRANSPORT", message: s.error });
     } else if (s.state !== "starting") {
       this.#log.info({ address: s.address }, s.state);
@@ -113,7 +123,7 @@ class DeviceRunner {
   }
 
   #fault(error: CodecError): void {
-    this.status.lastError = { ...error, at: this.#deps.nowMs() };
+    this.status.lastError = { ...error, at: this.#now() };
     this.#onChange();
   }
 
@@ -121,6 +131,8 @@ class DeviceRunner {
   #session(conn: Connection): void {
     const framer = this.#driver.framer(this.#options);
     const log = this.#log.child({ remote: conn.remote });
+    // Who is on this connection: several monitors may share one listener, so identity is per connection.
+    const identity: { model?: string; serial?: string } = {};
     let queued = 0;
     let chain = Promise.resolve();
     this.#connections.add(conn);
@@ -135,7 +147,7 @@ class DeviceRunner {
         }
         queued++;
         if (queued === MAX_QUEUED_FRAMES) conn.pause();
-        chain = chain.then(() => this.#handleFrame(conn, result.frame, log)).finally(() => {
+        chain = chain.then(() => this.#handleFrame(conn, result.frame, log, identity)).finally(() => {
           if (--queued === MAX_QUEUED_FRAMES - 1) conn.resume();
         });
       }
@@ -157,21 +169,24 @@ class DeviceRunner {
     this.status.rejected++;
     this.#fault(error);
     log.warn({ code: error.code, where: error.where }, error.message);
-    const reply = this.#driver.rejectFrame?.(error, this.#options);
+    const reply = this.#driver.rejectFrame?.(error, this.#options, { nowMs: this.#deps.nowMs() });
     if (reply) conn.write(reply);
   }
 
-  async #handleFrame(conn: Connection, frame: Uint8Array, log: Logger): Promise<void> {
+  async #handleFrame(conn: Connection, frame: Uint8Array, log: Logger, identity: { model?: string; serial?: string }): Promise<void> {
     this.status.frames++;
     let exchange: ReturnType<DriverDefinition<unknown>["handle"]>;
     try {
-      exchange = this.#driver.handle(frame, this.#options);
+      exchange = this.#driver.handle(frame, this.#options, { nowMs: this.#deps.nowMs() });
     } catch (err) {
       // A driver bug: the device gets no acknowledgement (it will resend), the daemon keeps running.
-      const error = { code: "VG_DRIVER_BUG", message: `driver ${this.#driver.id} failed on a message: ${(err as Error).message}` };
+      // The exception's message may quote the message's content, so only its type and stack frames
+      // are logged, never its text.
+      const e = err as Error;
+      const error = { code: "VG_DRIVER_BUG", message: `driver ${this.#driver.id} threw ${e?.name ?? typeof err} on a message` };
       this.status.rejected++;
       this.#fault(error);
-      log.error({ code: error.code, err: (err as Error).stack }, error.message);
+      log.error({ code: error.code, frames: String(e?.stack ?? "").split("\n").filter((l) => l.trimStart().startsWith("at ")).slice(0, 8) }, error.message);
       return;
     }
     if (!exchange.ok) {
@@ -182,9 +197,9 @@ class DeviceRunner {
       return;
     }
     const first = exchange.events[0];
-    if (first?.model) this.status.model = first.model;
-    if (first?.serial) this.status.serial = first.serial;
-    const dev: DeviceRef = { id: this.config.id, driver: this.#driver.id, kind: this.#driver.kind, model: this.status.model, serial: this.status.serial };
+    if (first?.model) identity.model = this.status.model = first.model;
+    if (first?.serial) identity.serial = this.status.serial = first.serial;
+    const dev: DeviceRef = { id: this.config.id, driver: this.#driver.id, kind: this.#driver.kind, model: identity.model, serial: identity.serial };
     try {
       if (exchange.events.length > 0) await this.#deps.ingest(dev, exchange.events);
     } catch (err) {
@@ -196,7 +211,7 @@ class DeviceRunner {
       return;
     }
     this.status.events += exchange.events.length;
-    this.status.lastEventAt = this.#deps.nowMs();
+    this.status.lastEventAt = this.#now();
     if (exchange.accept) conn.write(exchange.accept);
   }
 }
@@ -236,7 +251,7 @@ export class DeviceManager extends EventEmitter<{ change: [DeviceStatus] }> {
           ? `unknown driver "${config.driver}"`
           : `invalid options: ${parsed!.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`;
         this.#deps.log.error({ device: id, code: "VG_DEVICE_CONFIG" }, message);
-        const now = this.#deps.nowMs();
+        const now = new Date(this.#deps.nowMs()).toISOString();
         this.#faulted.set(id, { id, driver: config.driver, name: config.name, state: "faulted", since: now, connections: 0, frames: 0, events: 0, rejected: 0, refused: 0, lastError: { code: "VG_DEVICE_CONFIG", message, at: now } });
         continue;
       }

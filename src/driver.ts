@@ -31,6 +31,15 @@ export type Exchange =
       reply?: Uint8Array;
     };
 
+/**
+ * What the core tells a driver about the moment a frame is handled. Drivers read no clock of their
+ * own (they stay pure and testable); replies that carry a time (HL7 MSH-7) take it from here.
+ */
+export interface FrameContext {
+  /** The gateway's synchronized time, Unix ms. */
+  nowMs: number;
+}
+
 export interface DriverDefinition<O = unknown> {
   /** Registry id, used in config (`driver: hl7-pcd01`) and in every event's `dev.driver`. */
   id: string;
@@ -43,9 +52,9 @@ export interface DriverDefinition<O = unknown> {
   /** A fresh framer for each connection. */
   framer(options: O): Framer;
   /** Maps one frame to events and replies. Pure. */
-  handle(frame: Uint8Array, options: O): Exchange;
+  handle(frame: Uint8Array, options: O, context: FrameContext): Exchange;
   /** The negative acknowledgement for a framing error (e.g. an oversized frame), if any. */
-  rejectFrame?(error: CodecError, options: O): Uint8Array | undefined;
+  rejectFrame?(error: CodecError, options: O, context: FrameContext): Uint8Array | undefined;
   /**
    * How `vitalgate decode` finds frames in a capture file, when captures are not stored as they
    * travel on the wire (HL7 logs hold bare messages rather than MLLP frames). Defaults to `framer`.

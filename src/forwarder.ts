@@ -177,7 +177,8 @@ export class Forwarder extends EventEmitter<{
       cert: o.cert,
       key: o.key,
       rejectUnauthorized: o.rejectUnauthorized,
-      will: { topic: this.topics.status, payload: this.#statusPayload("offline"), qos: 1, retain: true },
+      // The broker publishes this when the connection dies: it carries no time, as we cannot know when that will be.
+      will: { topic: this.topics.status, payload: JSON.stringify({ state: "offline" }), qos: 1, retain: true },
       ...(o.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 7 * 24 * 3600 } } : {}),
     };
     const client = mqtt.connect(o.url, clientOptions);
@@ -335,6 +336,8 @@ export class Forwarder extends EventEmitter<{
     if (!args.success) return this.#commandResult(name, req.data.id, { error: `invalid args: ${args.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}` });
     try {
       this.#commandResult(name, req.data.id, { result: await command.run(args.data) });
+      this.#cursor = undefined; // a command may have put events back in the queue
+      this.#pump();
     } catch (err) {
       this.#commandResult(name, req.data.id, { error: err instanceof Error ? err.message : String(err) });
     }

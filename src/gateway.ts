@@ -10,7 +10,7 @@ import type { Config } from "./config/schema.ts";
 import { DeviceManager } from "./devices.ts";
 import type { DriverDefinition } from "./driver.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
-import { Forwarder, redactUrl, type UplinkOptions } from "./forwarder.ts";
+import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwarder.ts";
 import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { createHttpServer } from "./http.ts";
@@ -18,6 +18,10 @@ import { stamp } from "./stamp.ts";
 import { Outbox } from "./store.ts";
 import { VERSION } from "./version.ts";
 import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+
+/** Most events one `resend` command may put back in the queue. */
+const MAX_RESEND = 100_000;
 
 export interface GatewayDeps {
   log: Logger;
@@ -89,9 +93,15 @@ export class Gateway {
     mkdirSync(dirname(config.store.path), { recursive: true });
     const report = this.outbox.open();
     this.outbox.on("refused", (err) => {
-      this.#lastRefusal = { code: err.code, message: err.message, at: new Date(this.#deps.clock.now().ms).toISOString() };
+      const now = this.#deps.clock.now().ms;
+      const episodeStarts = !this.#lastRefusal || Date.parse(this.#lastRefusal.at) < now - 60_000;
+      this.#lastRefusal = { code: err.code, message: err.message, at: new Date(now).toISOString() };
       this.metrics.storeRefused.inc({ code: err.code });
       this.#log.error({ code: err.code }, `STORE CANNOT ACCEPT EVENTS: ${err.message}`);
+      // Tell the center too, once per episode, if the store can still take this one small alarm.
+      if (episodeStarts) {
+        void this.ingest(this.self, [{ kind: "alarm", body: { code: err.code, priority: "high", state: "active", text: `the gateway is refusing device data: ${err.message}` } }]).catch(() => undefined);
+      }
     });
     this.outbox.on("evicted", (byKind) => {
       for (const [kind, n] of Object.entries(byKind)) this.metrics.storeEvicted.inc({ kind }, n);
@@ -116,7 +126,7 @@ export class Gateway {
       log: this.#log.child({ component: "uplink" }),
       nowMs: () => this.#deps.clock.now().ms,
       status: () => this.#uplinkStatus(),
-      commands: {},
+      commands: this.#commands(),
     }, config.gateway.id);
     this.#forwarder.on("delivered", (n, latencies) => {
       this.metrics.delivered.inc(n);
@@ -162,6 +172,25 @@ export class Gateway {
     this.#broker = null;
     this.outbox.close();
     this.#log.info("vitalgate stopped");
+  }
+
+  /** What the center may ask of the gateway (DESIGN.md §6); the forwarder validates the arguments. */
+  #commands(): Record<string, Command> {
+    return {
+      ping: {
+        args: z.strictObject({}),
+        run: () => ({ pong: true, at: new Date(this.#deps.clock.now().ms).toISOString(), version: VERSION, queue: this.outbox.stats().pending }),
+      },
+      resend: {
+        args: z
+          .strictObject({ fromSeq: z.int().positive(), toSeq: z.int().positive().optional() })
+          .refine((a) => a.toSeq === undefined || (a.toSeq >= a.fromSeq && a.toSeq - a.fromSeq < MAX_RESEND), { message: `toSeq must be at least fromSeq and the range under ${MAX_RESEND}` }),
+        run: (args) => {
+          const { fromSeq, toSeq } = args as { fromSeq: number; toSeq?: number };
+          return { requeued: this.outbox.requeue(fromSeq, toSeq ?? fromSeq) };
+        },
+      },
+    };
   }
 
   #uplinkStatus(): Record<string, unknown> {

@@ -5,7 +5,7 @@
 // transaction (group commit), so many events share one fsync. Every acknowledgement to a device waits
 // for `append()` to resolve.
 import { EventEmitter } from "node:events";
-import { existsSync, renameSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { StoreRefusedError } from "./errors.ts";
 import { NEVER_EVICTED, PRIORITY, type Envelope } from "./events.ts";
@@ -101,6 +101,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   #queue: Waiting[] = [];
   #flushScheduled = false;
   #nextSeq = 1;
+  #reserved = 0;
   #bytes = 0;
   #rows = 0;
   #stmt!: ReturnType<typeof prepare>;
@@ -110,28 +111,63 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     this.options = options;
   }
 
-  /** Opens (or creates) the database, checks its integrity and sets a corrupt file aside. */
-  open(): OpenReport {
+  /**
+   * Opens (or creates) the database, checks its integrity and sets a corrupt file aside.
+   * "readonly" opens an existing outbox only to look at it (`vitalgate queue stats` beside a
+   * running daemon): no checks, no set-aside, nothing written.
+   */
+  open(mode: "readwrite" | "readonly" = "readwrite"): OpenReport {
     let report: OpenReport = {};
-    try {
-      this.#db = this.#openChecked();
-    } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
-      const setAside = `${this.options.path}.corrupt-${this.options.nowMs()}`;
-      for (const suffix of ["", "-wal", "-shm"]) {
-        if (existsSync(this.options.path + suffix)) renameSync(this.options.path + suffix, setAside + suffix);
+    if (mode === "readonly") {
+      this.#db = new Database(this.options.path, { readonly: true, fileMustExist: true });
+    } else {
+      try {
+        this.#db = this.#openChecked();
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        const setAside = `${this.options.path}.corrupt-${this.options.nowMs()}`;
+        for (const suffix of ["", "-wal", "-shm"]) {
+          if (existsSync(this.options.path + suffix)) renameSync(this.options.path + suffix, setAside + suffix);
+        }
+        report = { setAside, reason };
+        this.#db = this.#openChecked();
       }
-      report = { setAside, reason };
-      this.#db = this.#openChecked();
     }
     const db = this.#db;
     this.#stmt = prepare(db);
-    const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined;
+    let seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined;
+    if (seq === undefined && mode === "readwrite") {
+      // A new outbox (first start, a corrupt one set aside, a wiped database) continues above
+      // anything the gateway numbered before: the reservation file, what the set-aside file still
+      // shows, and the clock's Unix milliseconds. seq is never reused.
+      seq = Math.max(readReservation(this.#reservationPath), report.setAside ? lastSeqIn(report.setAside) : 0, Math.floor(this.options.nowMs()));
+      db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)").run(seq);
+    }
     this.#nextSeq = (seq ?? 0) + 1;
+    if (mode === "readwrite") this.#reserve();
     const totals = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM events").get() as { n: number; b: number };
     this.#rows = totals.n;
     this.#bytes = totals.b + totals.n * ROW_OVERHEAD;
     return report;
+  }
+
+  /** Beside the database: the sequence number below which every number may have been used. */
+  get #reservationPath(): string {
+    return `${this.options.path}.seq`;
+  }
+
+  /**
+   * Writes a reservation a block of numbers ahead, so that if the database is ever lost the next
+   * one starts above every number this one handed out. Written at open and once per block.
+   */
+  #reserve(): void {
+    this.#reserved = this.#nextSeq + SEQ_RESERVATION;
+    const tmp = `${this.#reservationPath}.tmp`;
+    writeFileSync(tmp, `${this.#reserved}\n`);
+    const fd = openSync(tmp, "r");
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, this.#reservationPath);
   }
 
   #openChecked(): Database.Database {
@@ -217,6 +253,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
           results.push(rows.map((r) => r.env));
         }
         this.#insertRows(accepted);
+        if (this.#nextSeq > this.#reserved) this.#reserve();
         for (const [kind, n] of Object.entries(evicted)) this.#stmt.count.run(`evicted.${kind}`, n);
       })();
     } catch (err) {
@@ -272,14 +309,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
         if (!r.delivered) evicted[r.kind] = (evicted[r.kind] ?? 0) + 1;
       }
     };
-    while (freed < need) {
-      const before = freed;
-      take(this.#stmt.oldestDelivered.all(256) as never);
-      if (freed >= need) break;
-      take(this.#stmt.oldestEvictable.all(floor, 256) as never);
-      if (freed === before) return false;
-    }
-    return true;
+    // Every delivered event goes before any undelivered one.
+    for (let rows = this.#stmt.oldestDelivered.all(256); freed < need && rows.length > 0; rows = this.#stmt.oldestDelivered.all(256)) take(rows as never);
+    for (let rows = this.#stmt.oldestEvictable.all(floor, 256); freed < need && rows.length > 0; rows = this.#stmt.oldestEvictable.all(floor, 256)) take(rows as never);
+    return freed >= need;
   }
 
   /**
@@ -340,6 +373,20 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     }
   }
 
+  /**
+   * Makes delivered events in [fromSeq, toSeq] pending again, so they are sent once more (the
+   * center's `resend` command). Only events still kept (within retention) can be. Returns how many.
+   */
+  requeue(fromSeq: number, toSeq: number): number {
+    if (!this.#db) return 0;
+    const n = this.#stmt.requeue.run(fromSeq, toSeq).changes;
+    if (n > 0) {
+      const highest = this.#stmt.highestPriorityIn.pluck().get(fromSeq, toSeq) as number;
+      this.emit("appended", highest);
+    }
+    return n;
+  }
+
   /** Deletes delivered events older than the retention period. Returns how many. */
   purgeDelivered(olderThanMs: number): number {
     if (!this.#db) return 0;
@@ -380,6 +427,34 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   }
 }
 
+/** How far ahead of the next sequence number the reservation file is written. */
+const SEQ_RESERVATION = 1_000_000;
+
+function readReservation(path: string): number {
+  try {
+    const n = Number(readFileSync(path, "utf8").trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The highest sequence number a set-aside outbox still shows, or 0 when it cannot be read. */
+function lastSeqIn(path: string): number {
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      const fromSequence = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined) ?? 0;
+      const fromRows = (db.prepare("SELECT max(seq) FROM events").pluck().get() as number | null) ?? 0;
+      return Math.max(fromSequence, fromRows);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * The highest priority a message may evict to make room for itself: waveforms only displace
  * waveforms, vitals displace waveforms and older vitals, and what is never evicted (ECG, alarms,
@@ -414,6 +489,8 @@ function prepare(db: Database.Database) {
     delivered: db.prepare("UPDATE events SET delivered_ms = ? WHERE seq IN (SELECT value FROM json_each(?)) AND delivered_ms IS NULL"),
     sent: db.prepare("UPDATE events SET sent_ms = ? WHERE seq IN (SELECT value FROM json_each(?))"),
     received: db.prepare("UPDATE events SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL"),
+    requeue: db.prepare("UPDATE events SET delivered_ms = NULL, sent_ms = NULL WHERE seq BETWEEN ? AND ? AND delivered_ms IS NOT NULL"),
+    highestPriorityIn: db.prepare("SELECT min(priority) FROM events WHERE seq BETWEEN ? AND ?"),
     count: db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"),
     counters: db.prepare("SELECT name, value FROM counters"),
   };

@@ -26,6 +26,8 @@ export type TransportState =
 export interface TransportEvents {
   connection(conn: Connection): void;
   state(state: TransportState): void;
+  /** A connection closed at once because the listener already has its most. */
+  turnedAway(remote: string, limit: number): void;
 }
 
 export interface Transport {
@@ -80,6 +82,7 @@ function tcpListener(host: string, port: number, options: TransportOptions): Tra
         const s = createServer((socket) => {
           socket.on("error", () => undefined); // a reset by the peer is a close, reported by onClose
           if (sockets.size >= options.maxConnections) {
+            events.turnedAway(`tcp:${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`, options.maxConnections);
             socket.destroy();
             return;
           }

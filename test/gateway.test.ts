@@ -57,6 +57,29 @@ async function lineDevice(port: number) {
 }
 
 describe("gateway core", () => {
+  it("answers the center's ping and resend commands, and sends requeued events again", async () => {
+    const pa = await freePort();
+    const cfg = await config(`  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n`);
+    const { gw } = await gateway(cfg);
+    const center = await connectCenter(`mqtt://127.0.0.1:${cfg.embeddedBroker.port}`, "gw-test");
+    cleanup.push(() => center.close());
+    await waitFor(() => gw.status().uplink.state === "connected" && gw.devices.get("dev-a")?.state === "listening", 5000, "uplink and listener");
+    const a = await lineDevice(pa);
+    a.send("v 66");
+    await center.waitFor(() => center.events.length === 1, 5000, "the event");
+    const seq = center.events[0]!.seq;
+    await waitFor(() => gw.status().queue.pending[2] === 0, 5000, "marked delivered");
+    const results = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-test/cmd-result").map((m) => JSON.parse(m.payload.toString()));
+    await center.client.publishAsync("vitalgate/v1/gw-test/cmd/ping", JSON.stringify({ id: "p1" }), { qos: 1 });
+    await center.client.publishAsync("vitalgate/v1/gw-test/cmd/resend", JSON.stringify({ id: "r1", args: { fromSeq: seq } }), { qos: 1 });
+    await center.client.publishAsync("vitalgate/v1/gw-test/cmd/resend", JSON.stringify({ id: "r2", args: { fromSeq: seq, toSeq: seq - 1 } }), { qos: 1 });
+    await center.waitFor(() => results().length === 3, 5000, "three results");
+    expect(results().find((r) => r.id === "p1")).toMatchObject({ ok: true, result: { pong: true, queue: [0, 0, 0, 0] } });
+    expect(results().find((r) => r.id === "r1")).toMatchObject({ ok: true, result: { requeued: 1 } });
+    expect(results().find((r) => r.id === "r2")).toMatchObject({ ok: false, error: expect.stringContaining("toSeq") });
+    await center.waitFor(() => center.events.filter((e) => e.seq === seq).length === 2, 5000, "the event sent again");
+  });
+
   it("acknowledges only what it committed, keeps one device's failures away from another, and forwards", async () => {
     const [pa, pb] = [await freePort(), await freePort()];
     const cfg = await config(`  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n  - { id: dev-b, driver: test-line, options: { port: ${pb} } }\n`);
@@ -164,7 +187,11 @@ describe("gateway core", () => {
     expect(gw.devices.get("dev-a")).toMatchObject({ refused: 1, lastError: { code: "VG_STORE_QUOTA" } });
     expect(logs.some((l) => l.includes("VG_STORE_QUOTA") && l.includes('"level":50'))).toBe(true);
     const metrics = await (await fetch(`http://127.0.0.1:${cfg.web.port}/metrics`)).text();
+    // 5 refusals while filling, then the device's.
     expect(metrics).toMatch(/vitalgate_store_refused_total\{code="VG_STORE_QUOTA"\} 6/);
+    // The first refusal raised an alarm for the center, small enough to fit where the ECG did not.
+    const alarms = gw.outbox.pending(100).filter((r) => r.kind === "alarm").map((r) => JSON.parse(r.payload));
+    expect(alarms).toEqual([expect.objectContaining({ dev: { id: "gateway", driver: "vitalgate", kind: "gateway" }, body: expect.objectContaining({ code: "VG_STORE_QUOTA", priority: "high" }) })]);
     expect((await fetch(`http://127.0.0.1:${cfg.web.port}/healthz`)).status).toBe(503);
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -34,17 +34,44 @@ afterEach(() => {
 describe("outbox", () => {
   it("assigns strictly increasing sequence numbers that survive a reopen and are never reused", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vg-store-"));
-    const a = outbox({}, dir);
+    const a = outbox({ nowMs: () => 5_000 }, dir);
     a.open();
     const first = await a.append([vitals(70), vitals(71)]);
-    expect(first.map((e) => e.seq)).toEqual([1, 2]);
-    a.markDelivered([1, 2]);
+    // A new outbox starts above the clock's Unix milliseconds: above anything numbered before it.
+    expect(first.map((e) => e.seq)).toEqual([5001, 5002]);
+    a.markDelivered([5001, 5002]);
     a.purgeDelivered(Date.now() + 1);
     a.close();
-    const b = outbox({}, dir);
+    const b = outbox({ nowMs: () => 0 }, dir);
     b.open();
     const [next] = await b.append([vitals(72)]);
-    expect(next!.seq).toBe(3);
+    expect(next!.seq).toBe(5003);
+  });
+
+  it("never reuses a number after its database is destroyed, even with a clock gone back to 1970", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-store-"));
+    const a = outbox({ nowMs: () => 9_000_000 }, dir);
+    a.open();
+    const before = await a.append([vitals(70), vitals(71)]);
+    a.close();
+    writeFileSync(join(dir, "outbox.db"), Buffer.alloc(8192, 0x5a)); // unreadable: nothing to salvage
+    const b = outbox({ nowMs: () => 1_000 }, dir);
+    expect(b.open().setAside).toBeTruthy();
+    const [next] = await b.append([vitals(72)]);
+    expect(next!.seq).toBeGreaterThan(before[1]!.seq);
+    expect(readFileSync(join(dir, "outbox.db.seq"), "utf8").trim()).toBe(String(next!.seq + 1_000_000));
+  });
+
+  it("opens read-only beside a running writer without touching the file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-store-"));
+    const w = outbox({}, dir);
+    w.open();
+    await w.append([vitals(1), stampedEvent("alarm")]);
+    const r = outbox({}, dir);
+    expect(r.open("readonly")).toEqual({});
+    expect(r.stats().pending).toEqual([1, 0, 1, 0]);
+    await expect(r.append([vitals(2)])).rejects.toThrow();
+    expect(readdirSync(dir).some((f) => f.includes("corrupt"))).toBe(false);
   });
 
   it("groups concurrent appends into one transaction and keeps each message's events together", async () => {
@@ -52,7 +79,7 @@ describe("outbox", () => {
     o.open();
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => o.append([vitals(60 + i), vitals(60 + i)])));
     const seqs = results.flatMap((r) => r.map((e) => e.seq));
-    expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => seqs[0]! + i));
     for (const r of results) expect(r[1]!.seq).toBe(r[0]!.seq + 1);
   });
 
@@ -68,13 +95,15 @@ describe("outbox", () => {
   it("hands out pending events by priority, then sequence", async () => {
     const o = outbox();
     o.open();
-    await o.append([stampedEvent("waveform"), vitals(70), stampedEvent("case"), vitals(71), stampedEvent("ecg12"), stampedEvent("alarm")]);
+    const stored = await o.append([stampedEvent("waveform"), vitals(70), stampedEvent("case"), vitals(71), stampedEvent("ecg12"), stampedEvent("alarm")]);
     expect(o.pending(10).map((r) => [r.priority, r.kind])).toEqual([
       [0, "ecg12"], [0, "alarm"], [1, "case"], [2, "vitals"], [2, "vitals"], [3, "waveform"],
     ]);
-    o.markDelivered([5]);
+    o.markDelivered([stored[4]!.seq]);
     expect(o.pending(10).map((r) => r.kind)[0]).toBe("alarm");
-    expect(o.pending(10, new Set([6])).map((r) => r.kind)[0]).toBe("case");
+    expect(o.pending(10, new Set([stored[5]!.seq])).map((r) => r.kind)[0]).toBe("case");
+    // After a cursor position, only what comes later in delivery order.
+    expect(o.pending(10, new Set(), undefined, { priority: 1, seq: stored[2]!.seq }).map((r) => r.kind)).toEqual(["vitals", "vitals", "waveform"]);
   });
 
   it("evicts at its quota in the documented order and never evicts ECGs, alarms or case events", async () => {

@@ -18,6 +18,9 @@ const enc = new TextEncoder();
 const latin1 = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString("latin1"));
 
 const defaults = hl7Pcd01Options.parse({});
+/** The moment the core says a frame is handled: 2026-11-23 08:00:00 UTC. */
+const CTX = { nowMs: Date.UTC(2026, 10, 23, 8, 0, 0) };
+const handle = (frame: Uint8Array, options: Hl7Pcd01Options): Exchange => hl7Pcd01.handle(frame, options, CTX);
 const opts = (o: object = {}): Hl7Pcd01Options => hl7Pcd01Options.parse(o);
 
 function events(x: Exchange): EventDraft[] {
@@ -70,7 +73,7 @@ describe("MDC table", () => {
 
 describe("synthetic fixtures (test/fixtures/hl7)", () => {
   it("pcd01-basic: one vitals event per OBR, containment and waveform rows skipped", () => {
-    const ev = events(hl7Pcd01.handle(fixture("pcd01-basic.hl7"), defaults));
+    const ev = events(handle(fixture("pcd01-basic.hl7"), defaults));
     expect(ev).toEqual([
       {
         kind: "vitals",
@@ -106,7 +109,7 @@ describe("synthetic fixtures (test/fixtures/hl7)", () => {
   });
 
   it("pcd01-custom-delimiters: # $ * ! @", () => {
-    const x = hl7Pcd01.handle(fixture("pcd01-custom-delimiters.hl7"), defaults);
+    const x = handle(fixture("pcd01-custom-delimiters.hl7"), defaults);
     expect(events(x)[0]!.body).toEqual({
       observations: [
         { code: "MDC_PULS_OXIM_SAT_O2", mdc: 150456, value: 95, unit: "%", status: "R", sub: "1.2.1.150456" },
@@ -115,11 +118,11 @@ describe("synthetic fixtures (test/fixtures/hl7)", () => {
         { code: "MDC_PRESS_BLD_ART_ABP_MEAN", mdc: 150039, value: 93, unit: "mm[Hg]", status: "R", sub: "1.5.1.150039" },
       ],
     });
-    expect(ackSegments(x.ok ? x.accept : undefined)).toEqual(["MSH#$*!@#VITALGATE##SIM_MONITOR$0012A3FFFE000002$EUI-64####ACK$R01$ACK#ACKMSG0002#P#2.6", "MSA#AA#MSG0002"]);
+    expect(ackSegments(x.ok ? x.accept : undefined)).toEqual(["MSH#$*!@#VITALGATE##SIM_MONITOR$0012A3FFFE000002$EUI-64##20261123080000+0000##ACK$R01$ACK#ACKMSG0002#P#2.6", "MSA#AA#MSG0002"]);
   });
 
   it("pcd01-crlf-escapes-zsegment: CRLF, escapes, decimal comma, kPa, local time kept raw", () => {
-    const [ev] = events(hl7Pcd01.handle(fixture("pcd01-crlf-escapes-zsegment.hl7"), defaults));
+    const [ev] = events(handle(fixture("pcd01-crlf-escapes-zsegment.hl7"), defaults));
     expect(ev).toEqual({
       kind: "vitals",
       deviceTimeRaw: "20261123153100",
@@ -134,7 +137,7 @@ describe("synthetic fixtures (test/fixtures/hl7)", () => {
       },
     });
     // With the device's time zone configured, local times become UTC.
-    const [tz] = events(hl7Pcd01.handle(fixture("pcd01-crlf-escapes-zsegment.hl7"), opts({ timezone: "+08:00" })));
+    const [tz] = events(handle(fixture("pcd01-crlf-escapes-zsegment.hl7"), opts({ timezone: "+08:00" })));
     expect(tz!.deviceTime).toBe("2026-11-23T07:31:00.000Z");
   });
 
@@ -146,7 +149,7 @@ describe("synthetic fixtures (test/fixtures/hl7)", () => {
       "171": { code: "MDC_PRESS_BLD_NONINV_DIA", mdc: 150022 },
       "200": { code: "MDC_TEMP", unit: "Cel" },
     };
-    const [ev] = events(hl7Pcd01.handle(fixture("pcd01-vendor-local-lf.hl7"), opts({ codeMap })));
+    const [ev] = events(handle(fixture("pcd01-vendor-local-lf.hl7"), opts({ codeMap })));
     expect(ev).toEqual({
       kind: "vitals",
       deviceTime: "2026-11-23T07:32:00.000Z",
@@ -167,7 +170,7 @@ describe("synthetic fixtures (test/fixtures/hl7)", () => {
   });
 
   it("pcd01-gb18030: MSH-18 GB 18030-2000, ACK in GB18030 with the Chinese names swapped", () => {
-    const x = hl7Pcd01.handle(fixture("pcd01-gb18030.hl7"), defaults);
+    const x = handle(fixture("pcd01-gb18030.hl7"), defaults);
     expect(events(x)[0]!.body).toEqual({
       observations: [
         { code: "MDC_ECG_HEART_RATE", mdc: 147842, value: 88, unit: "/min", status: "R", sub: "1.1.1.147842" },
@@ -176,11 +179,11 @@ describe("synthetic fixtures (test/fixtures/hl7)", () => {
     });
     const ack = x.ok ? x.accept! : new Uint8Array();
     const text = new TextDecoder("gb18030").decode(ack.subarray(1, ack.length - 2));
-    expect(text.split("\r")[0]).toBe("MSH|^~\\&|VITALGATE|區域中心|SIM_MONITOR^0012A3FFFE000005^EUI-64|急救车億號|||ACK^R01^ACK|ACKMSG0005|P|2.6||||||GB 18030-2000");
+    expect(text.split("\r")[0]).toBe("MSH|^~\\&|VITALGATE|區域中心|SIM_MONITOR^0012A3FFFE000005^EUI-64|急救车億號|20261123080000+0000||ACK^R01^ACK|ACKMSG0005|P|2.6||||||GB 18030-2000");
   });
 
   it("pcd04-alarm: one alarm event", () => {
-    const ev = events(hl7Pcd01.handle(fixture("pcd04-alarm.hl7"), defaults));
+    const ev = events(handle(fixture("pcd04-alarm.hl7"), defaults));
     expect(ev).toEqual([
       {
         kind: "alarm",
@@ -193,12 +196,12 @@ describe("synthetic fixtures (test/fixtures/hl7)", () => {
   });
 
   it("adt-a01: AR, error 200 at MSH-9, no events", () => {
-    const x = hl7Pcd01.handle(fixture("adt-a01.hl7"), defaults);
+    const x = handle(fixture("adt-a01.hl7"), defaults);
     expect(x.ok).toBe(false);
     if (x.ok) return;
     expect(x.error).toMatchObject({ code: "HL7_UNSUPPORTED_TYPE", where: "MSH-9" });
     expect(ackSegments(x.reply)).toEqual([
-      "MSH|^~\\&|VITALGATE||SIM_HIS||||ACK^A01^ACK|ACKMSG0007|P|2.5",
+      "MSH|^~\\&|VITALGATE||SIM_HIS||20261123080000+0000||ACK^A01^ACK|ACKMSG0007|P|2.5",
       "MSA|AR|MSG0007|unsupported message type ADT\\S\\A01: this interface takes ORU\\S\\R01 and ORU\\S\\R40",
       "ERR||MSH^1^9|200^Unsupported message type^HL70357|E||||unsupported message type ADT\\S\\A01: this interface takes ORU\\S\\R01 and ORU\\S\\R40",
     ]);
@@ -211,7 +214,7 @@ describe("synthetic fixtures (test/fixtures/hl7)", () => {
         const frames = [...f.push(bytes), ...f.end()];
         expect(frames).toHaveLength(1);
         const frame = frames[0]!;
-        expect("frame" in frame && hl7Pcd01.handle(frame.frame, defaults).ok, name).toBe(true);
+        expect("frame" in frame && handle(frame.frame, defaults).ok, name).toBe(true);
       }
     }
   });
@@ -221,42 +224,42 @@ describe("acknowledgements", () => {
   const msg = enc.encode(pcd01Message({ controlId: "C77", time: "20261123152901+0800", values: { hr: 70 } }));
 
   it("AA once accepted; AE with the reason when the store refuses", () => {
-    const x = hl7Pcd01.handle(msg, defaults);
+    const x = handle(msg, defaults);
     expect(x.ok).toBe(true);
     if (!x.ok) return;
     expect(ackSegments(x.accept)[1]).toBe("MSA|AA|C77");
     expect(ackSegments(x.refuse!("store full: disk quota reached"))).toEqual([
-      "MSH|^~\\&|VITALGATE||SIM_MONITOR^0012A3FFFE000001^EUI-64||||ACK^R01^ACK|ACKC77|P|2.6",
+      "MSH|^~\\&|VITALGATE||SIM_MONITOR^0012A3FFFE000001^EUI-64||20261123080000+0000||ACK^R01^ACK|ACKC77|P|2.6",
       "MSA|AE|C77|store full: disk quota reached",
       "ERR|||207^Application internal error^HL70357|E||||store full: disk quota reached",
     ]);
   });
 
   it("AR with ERR naming the field: MSH-9 missing, MSH-18 unknown", () => {
-    const noType = hl7Pcd01.handle(enc.encode("MSH|^~\\&|MON||||20261123152901|||C1|P|2.6\r"), defaults);
+    const noType = handle(enc.encode("MSH|^~\\&|MON||||20261123152901|||C1|P|2.6\r"), defaults);
     expect(noType.ok ? undefined : noType.error).toMatchObject({ code: "HL7_NO_MESSAGE_TYPE", where: "MSH-9" });
     expect(ackSegments(noType.ok ? undefined : noType.reply).slice(1)).toEqual(["MSA|AR|C1|message type missing in MSH-9", "ERR||MSH^1^9|101^Required field missing^HL70357|E||||message type missing in MSH-9"]);
 
-    const badCharset = hl7Pcd01.handle(enc.encode("MSH|^~\\&|MON||||20261123152901||ORU^R01|C2|P|2.6|||||CHN|EBCDIC\r"), defaults);
+    const badCharset = handle(enc.encode("MSH|^~\\&|MON||||20261123152901||ORU^R01|C2|P|2.6|||||CHN|EBCDIC\r"), defaults);
     expect(badCharset.ok ? undefined : badCharset.error).toMatchObject({ code: "HL7_CHARSET", where: "MSH-18" });
     // The value itself is not echoed: a mangled MSH can hold anything, patient data included.
     expect(ackSegments(badCharset.ok ? undefined : badCharset.reply)[2]).toBe("ERR||MSH^1^18|103^Table value not found^HL70357|E||||unsupported character set in MSH-18");
   });
 
   it("AR with defaults and an empty MSA-2 for a message without MSH", () => {
-    const x = hl7Pcd01.handle(enc.encode("PID|||SIM1||SYNTHETIC^PATIENT\r"), defaults);
+    const x = handle(enc.encode("PID|||SIM1||SYNTHETIC^PATIENT\r"), defaults);
     expect(x.ok).toBe(false);
-    expect(ackSegments(x.ok ? undefined : x.reply).slice(0, 2)).toEqual(["MSH|^~\\&|VITALGATE||||||ACK|ACK|P|2.6", "MSA|AR||the message does not start with an MSH segment"]);
+    expect(ackSegments(x.ok ? undefined : x.reply).slice(0, 2)).toEqual(["MSH|^~\\&|VITALGATE||||20261123080000+0000||ACK|ACK|P|2.6", "MSA|AR||the message does not start with an MSH segment"]);
   });
 
   it("AR 201 for another ORU trigger", () => {
-    const x = hl7Pcd01.handle(enc.encode("MSH|^~\\&|MON||||20261123152901||ORU^R30|C3|P|2.6\r"), defaults);
+    const x = handle(enc.encode("MSH|^~\\&|MON||||20261123152901||ORU^R30|C3|P|2.6\r"), defaults);
     expect(x.ok ? undefined : x.error).toMatchObject({ code: "HL7_UNSUPPORTED_EVENT", where: "MSH-9.2" });
     expect(ackSegments(x.ok ? undefined : x.reply)[2]).toMatch(/^ERR\|\|MSH\^1\^9\^1\^2\|201\^/);
   });
 
   it("reads an OBX without value type as a number when it is one", () => {
-    const x = hl7Pcd01.handle(enc.encode("MSH|^~\\&|MON||||20261123152901+0800||ORU^R01|C4|P|2.6\rOBX|1||150456^MDC_PULS_OXIM_SAT_O2^MDC||97,5|%\rOBX|2||X^note||text\r"), defaults);
+    const x = handle(enc.encode("MSH|^~\\&|MON||||20261123152901+0800||ORU^R01|C4|P|2.6\rOBX|1||150456^MDC_PULS_OXIM_SAT_O2^MDC||97,5|%\rOBX|2||X^note||text\r"), defaults);
     expect((events(x)[0]!.body as { observations: unknown[] }).observations).toEqual([
       { code: "MDC_PULS_OXIM_SAT_O2", mdc: 150456, value: 97.5, unit: "%" },
       { code: "X", value: "text", unit: "" },
@@ -264,17 +267,17 @@ describe("acknowledgements", () => {
   });
 
   it("never acknowledges an ACK, nor an empty frame", () => {
-    const ack = hl7Pcd01.handle(enc.encode("MSH|^~\\&|X||||20261123152901||ACK^R01^ACK|A1|P|2.6\rMSA|AA|C1\r"), defaults);
+    const ack = handle(enc.encode("MSH|^~\\&|X||||20261123152901||ACK^R01^ACK|A1|P|2.6\rMSA|AA|C1\r"), defaults);
     expect(ack).toMatchObject({ ok: false, error: { code: "HL7_UNEXPECTED_ACK" } });
     expect(ack.ok ? undefined : ack.reply).toBeUndefined();
-    const empty = hl7Pcd01.handle(new Uint8Array(), defaults);
+    const empty = handle(new Uint8Array(), defaults);
     expect(empty.ok ? undefined : empty.reply).toBeUndefined();
   });
 
   it("rejectFrame: AR without control id for an oversized frame, nothing for garbage", () => {
-    const ar = hl7Pcd01.rejectFrame!({ code: "MLLP_OVERSIZE", message: "too big", where: 0 }, defaults);
+    const ar = hl7Pcd01.rejectFrame!({ code: "MLLP_OVERSIZE", message: "too big", where: 0 }, defaults, CTX);
     expect(ackSegments(ar).slice(1)).toEqual(["MSA|AR||message larger than 1048576 bytes", "ERR|||207^Application internal error^HL70357|E||||message larger than 1048576 bytes"]);
-    expect(hl7Pcd01.rejectFrame!({ code: "MLLP_GARBAGE", message: "x", where: 0 }, defaults)).toBeUndefined();
+    expect(hl7Pcd01.rejectFrame!({ code: "MLLP_GARBAGE", message: "x", where: 0 }, defaults, CTX)).toBeUndefined();
   });
 });
 
@@ -286,7 +289,7 @@ describe("generated traffic (test/support/pcd01.ts)", () => {
     for (const m of pcd01Series(1000, new Date("2026-11-23T07:00:00Z"))) {
       for (const r of framer.push(mllpEncode(enc.encode(m)))) {
         if (!("frame" in r)) throw new Error(r.error.message);
-        const x = hl7Pcd01.handle(r.frame, defaults);
+        const x = handle(r.frame, defaults);
         vitals += events(x).length;
         n++;
       }
@@ -297,7 +300,7 @@ describe("generated traffic (test/support/pcd01.ts)", () => {
 
   it("generates alarms the driver reads back", () => {
     const m = pcd04Alarm({ controlId: "AL1", time: new Date("2026-11-23T07:00:00Z"), event: "196670^MDC_EVT_LO^MDC", text: "SpO2 low", priority: "PM", phase: "end", state: "inactive", source: { id: "150456^MDC_PULS_OXIM_SAT_O2^MDC", value: 88, unit: "262688^MDC_DIM_PERCENT^MDC" } });
-    expect(events(hl7Pcd01.handle(enc.encode(m), defaults))[0]!.body).toEqual({ code: "MDC_EVT_LO", priority: "medium", state: "inactive", phase: "end", text: "SpO2 low", source: "MDC_PULS_OXIM_SAT_O2" });
+    expect(events(handle(enc.encode(m), defaults))[0]!.body).toEqual({ code: "MDC_EVT_LO", priority: "medium", state: "inactive", phase: "end", text: "SpO2 low", source: "MDC_PULS_OXIM_SAT_O2" });
   });
 });
 
@@ -316,7 +319,7 @@ describe.skipIf(!haveShared)("real captures (../shared/fixtures/hl7v2)", () => {
   }
 
   it("Osypka Aesculon (HL7 2.3, empty OBX-3): kept by position as unidentified:<OBX-1>, decimal commas read", () => {
-    const x = hl7Pcd01.handle(aesculon(), defaults);
+    const x = handle(aesculon(), defaults);
     const [ev, ...rest] = events(x);
     expect(rest).toEqual([]);
     expect(ev).toMatchObject({ kind: "vitals", deviceTimeRaw: "20171221145413", model: "iControl" });
@@ -330,9 +333,9 @@ describe.skipIf(!haveShared)("real captures (../shared/fixtures/hl7v2)", () => {
     expect(obs[17]).toEqual({ code: "unidentified:18", value: 1.926, unit: "BSA", status: "R" }); // decimal comma
     expect(obs[18]).toEqual({ code: "unidentified:19", value: 76.132, unit: "WT", status: "R" });
     expect(obs[8]).toEqual({ code: "unidentified:9", value: 39, unit: "", status: "R" });
-    expect(ackSegments(x.ok ? x.accept : undefined)).toEqual(["MSH|^~\\&|VITALGATE||iControl||||ACK^R01|ACK20171221145413785|P|2.3", "MSA|AA|20171221145413785"]);
+    expect(ackSegments(x.ok ? x.accept : undefined)).toEqual(["MSH|^~\\&|VITALGATE||iControl||20261123080000+0000||ACK^R01|ACK20171221145413785|P|2.3", "MSA|AA|20171221145413785"]);
     // A codeMap can name positions for such a device, and a time zone makes its times UTC.
-    const mapped = events(hl7Pcd01.handle(aesculon(), opts({ timezone: "+01:00", codeMap: { "unidentified:2": { code: "MDC_ECG_HEART_RATE" } } })));
+    const mapped = events(handle(aesculon(), opts({ timezone: "+01:00", codeMap: { "unidentified:2": { code: "MDC_ECG_HEART_RATE" } } })));
     expect((mapped[0]!.body as { observations: unknown[] }).observations[1]).toEqual({ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: 100, unit: "/min", status: "R" });
     expect(mapped[0]!.deviceTime).toBe("2017-12-21T13:54:13.000Z");
   });
@@ -346,11 +349,11 @@ describe.skipIf(!haveShared)("real captures (../shared/fixtures/hl7v2)", () => {
     expect(frames).toHaveLength(2);
     expect(frames[0]).toBe("MSH|^~\\&|iControl||||20171221145413||ORU^R01|20171221145413785|P|2.3\r");
     expect(frames[1]).toBe(Buffer.from(aesculon()).toString("latin1"));
-    expect(events(hl7Pcd01.handle(Buffer.from(frames[0]!, "latin1"), defaults))).toEqual([]);
+    expect(events(handle(Buffer.from(frames[0]!, "latin1"), defaults))).toEqual([]);
   });
 
   it("PixCell HemoScreen (HL7 2.4 haematology ORU): 20 results as vitals with local codes, flags and NTE dropped", () => {
-    const x = hl7Pcd01.handle(readFileSync(`${shared}senaite_hemoscreen_with_flags.hl7`), defaults);
+    const x = handle(readFileSync(`${shared}senaite_hemoscreen_with_flags.hl7`), defaults);
     const [ev, ...rest] = events(x);
     expect(rest).toEqual([]);
     expect(ev).toMatchObject({ kind: "vitals", deviceTimeRaw: "20231210111800", model: "HemoScreen" });
@@ -390,7 +393,7 @@ describe("handle() under mutation (fuzz, seeded)", () => {
         else if (op < 0.8) b.splice(at, 0, specials[Math.floor(rand() * specials.length)]!);
         else b.length = Math.max(0, at);
       }
-      const x = hl7Pcd01.handle(Uint8Array.from(b), opts({ codeMap: { "101": { code: "MDC_ECG_HEART_RATE" } } }));
+      const x = handle(Uint8Array.from(b), opts({ codeMap: { "101": { code: "MDC_ECG_HEART_RATE" } } }));
       if (x.ok) {
         for (const e of x.events) expect(["vitals", "alarm"]).toContain(e.kind);
       } else {

@@ -4,10 +4,10 @@
 // AE when the store cannot take them, AR when the message itself is unacceptable.
 import { z } from "zod";
 import { defineDriver } from "../../src/driver.ts";
-import type { Exchange } from "../../src/driver.ts";
+import type { Exchange, FrameContext } from "../../src/driver.ts";
 import type { CodecError } from "../../protocols/codec.ts";
 import { mllpEncode, mllpFramer } from "../../protocols/mllp/index.ts";
-import { HL7_ERROR, buildAck, hl7CaptureFramer, isSupportedCharset, parseHl7, parseUtcOffset } from "../../protocols/hl7v2/index.ts";
+import { HL7_ERROR, buildAck, formatHl7Time, hl7CaptureFramer, isSupportedCharset, parseHl7, parseUtcOffset } from "../../protocols/hl7v2/index.ts";
 import type { AckError, Hl7Header, Hl7Message } from "../../protocols/hl7v2/index.ts";
 import { alarmsFromOru, vitalsFromOru } from "./oru.ts";
 import type { MappingOptions } from "./oru.ts";
@@ -15,7 +15,7 @@ import type { MappingOptions } from "./oru.ts";
 const MiB = 1024 * 1024;
 
 export const hl7Pcd01Options = z
-  .object({
+  .strictObject({
     mode: z.enum(["listen", "connect"]).default("listen").describe("listen: monitors connect to us (the usual setup); connect: we connect to a device or a serial-to-Ethernet server."),
     host: z.string().min(1).optional().describe("Address to listen on (default 0.0.0.0, all interfaces) or to connect to (required for connect)."),
     port: z.number().int().min(1).max(65535).default(2575).describe("TCP port; 2575 is the registered HL7 port."),
@@ -66,22 +66,23 @@ function mapping(options: Hl7Pcd01Options): MappingOptions {
   };
 }
 
-function ack(message: Hl7Message | Hl7Header | undefined, code: "AA" | "AE" | "AR", error?: AckError): Uint8Array {
-  return mllpEncode(buildAck({ message, code, error, application: "VITALGATE" }));
+function ack(message: Hl7Message | Hl7Header | undefined, code: "AA" | "AE" | "AR", context: FrameContext | undefined, error?: AckError): Uint8Array {
+  const time = context === undefined ? undefined : formatHl7Time(new Date(context.nowMs));
+  return mllpEncode(buildAck({ message, code, error, time, application: "VITALGATE" }));
 }
 
-function reject(message: Hl7Message | Hl7Header, error: CodecError, hl7Code: number): Exchange {
+function reject(message: Hl7Message | Hl7Header, error: CodecError, hl7Code: number, context: FrameContext | undefined): Exchange {
   const where = typeof error.where === "string" ? error.where : undefined;
-  return { ok: false, error, reply: ack(message, "AR", { code: hl7Code, text: error.message, where }) };
+  return { ok: false, error, reply: ack(message, "AR", context, { code: hl7Code, text: error.message, where }) };
 }
 
 /** Decodes one HL7 message (the bytes of one MLLP frame). Pure. */
-export function handleHl7(frame: Uint8Array, options: Hl7Pcd01Options): Exchange {
+export function handleHl7(frame: Uint8Array, options: Hl7Pcd01Options, context?: FrameContext): Exchange {
   const parsed = parseHl7(frame, { defaultCharset: options.charset });
   if (!parsed.ok) {
     // An empty frame is not a message: nothing to acknowledge.
     if (parsed.error.code === "HL7_EMPTY") return { ok: false, error: parsed.error };
-    return reject(parsed.header, parsed.error, PARSE_ERROR_CODES[parsed.error.code] ?? HL7_ERROR.APPLICATION_INTERNAL);
+    return reject(parsed.header, parsed.error, PARSE_ERROR_CODES[parsed.error.code] ?? HL7_ERROR.APPLICATION_INTERNAL, context);
   }
   const message = parsed.message;
   const h = message.header;
@@ -91,24 +92,24 @@ export function handleHl7(frame: Uint8Array, options: Hl7Pcd01Options): Exchange
     return { ok: false, error: { code: "HL7_UNEXPECTED_ACK", message: "received an ACK, but this gateway sends no messages to acknowledge", where: "MSH-9" } };
   }
   if (h.messageCode === "") {
-    return reject(message, { code: "HL7_NO_MESSAGE_TYPE", message: "message type missing in MSH-9", where: "MSH-9" }, HL7_ERROR.REQUIRED_FIELD_MISSING);
+    return reject(message, { code: "HL7_NO_MESSAGE_TYPE", message: "message type missing in MSH-9", where: "MSH-9" }, HL7_ERROR.REQUIRED_FIELD_MISSING, context);
   }
   if (h.messageCode !== "ORU") {
     // HL7 original mode: a message type the receiver does not take is answered AR (error 200),
     // never left unanswered. A sender that also sends ADT learns to stop sending it here.
-    return reject(message, { code: "HL7_UNSUPPORTED_TYPE", message: `unsupported message type ${clip(type)}: this interface takes ORU^R01 and ORU^R40`, where: "MSH-9" }, HL7_ERROR.UNSUPPORTED_MESSAGE_TYPE);
+    return reject(message, { code: "HL7_UNSUPPORTED_TYPE", message: `unsupported message type ${clip(type)}: this interface takes ORU^R01 and ORU^R40`, where: "MSH-9" }, HL7_ERROR.UNSUPPORTED_MESSAGE_TYPE, context);
   }
   let events;
   if (h.triggerEvent === "R01" || h.triggerEvent === "") events = vitalsFromOru(message, mapping(options));
   else if (h.triggerEvent === "R40") events = alarmsFromOru(message, mapping(options));
   else {
-    return reject(message, { code: "HL7_UNSUPPORTED_EVENT", message: `unsupported trigger event ${clip(type)}: this interface takes ORU^R01 and ORU^R40`, where: "MSH-9.2" }, HL7_ERROR.UNSUPPORTED_EVENT);
+    return reject(message, { code: "HL7_UNSUPPORTED_EVENT", message: `unsupported trigger event ${clip(type)}: this interface takes ORU^R01 and ORU^R40`, where: "MSH-9.2" }, HL7_ERROR.UNSUPPORTED_EVENT, context);
   }
   return {
     ok: true,
     events,
-    accept: ack(message, "AA"),
-    refuse: (reason: string) => ack(message, "AE", { code: HL7_ERROR.APPLICATION_INTERNAL, text: reason }),
+    accept: ack(message, "AA", context),
+    refuse: (reason: string) => ack(message, "AE", context, { code: HL7_ERROR.APPLICATION_INTERNAL, text: reason }),
   };
 }
 
@@ -140,9 +141,9 @@ export const hl7Pcd01 = defineDriver<Hl7Pcd01Options>({
    * rejected rather than timing out and sending the same oversized message again. Garbage and
    * abandoned frames get no reply: there is no message to answer.
    */
-  rejectFrame(error, options) {
+  rejectFrame(error, options, context) {
     if (error.code !== "MLLP_OVERSIZE") return undefined;
-    return ack(undefined, "AR", { code: HL7_ERROR.APPLICATION_INTERNAL, text: `message larger than ${options.maxFrameBytes} bytes` });
+    return ack(undefined, "AR", context, { code: HL7_ERROR.APPLICATION_INTERNAL, text: `message larger than ${options.maxFrameBytes} bytes` });
   },
   captureFramer(options) {
     return hl7CaptureFramer({ maxFrameBytes: options.maxFrameBytes });

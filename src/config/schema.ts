@@ -74,6 +74,9 @@ const uplinkSchema = z
       .string()
       .regex(UPLINK_URL_PATTERN, { message: "must be an mqtt://, mqtts://, ws:// or wss:// URL with a host (e.g. mqtts://center.example:8883)" })
       .refine((url) => URL.canParse(url), { message: "is not a valid URL" })
+      .refine((url) => !URL.canParse(url) || (new URL(url).username === "" && new URL(url).password === ""), {
+        message: "must not carry a user name or password: set uplink.username and uplink.passwordFile",
+      })
       .describe("The county center's MQTT broker: mqtts://host:8883 (TLS) or wss://host/path; mqtt:// and ws:// only on a trusted network."),
     protocolVersion: z
       .literal([5, 4])
