@@ -9,6 +9,7 @@ import { pcd01Message, pcd01Series, pcd04Alarm } from "../../test/support/pcd01.
 import { hl7Pcd01, hl7Pcd01Options } from "./index.ts";
 import type { Hl7Pcd01Options } from "./index.ts";
 import { MDC_METRICS, MDC_UNITS, mdcCode } from "./mdc.ts";
+import { prng } from "../../test/support/prng.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const fixture = (name: string) => readFileSync(`${root}test/fixtures/hl7/${name}`);
@@ -408,13 +409,3 @@ describe("handle() under mutation (fuzz, seeded)", () => {
   });
 });
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

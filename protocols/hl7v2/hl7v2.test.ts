@@ -16,6 +16,7 @@ import {
 } from "./index.ts";
 import type { Hl7Message } from "./index.ts";
 import type { FrameResult } from "../codec.ts";
+import { prng } from "../../test/support/prng.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -264,13 +265,3 @@ function gb18030(s: string): Uint8Array {
   return encodeText(s, "gb18030");
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { FrameResult } from "../codec.ts";
 import { MLLP_END, MLLP_START, mllpEncode, mllpFramer } from "./index.ts";
+import { prng } from "../../test/support/prng.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -37,17 +38,6 @@ function feed(stream: Uint8Array, cuts: number[], max = 4096): { results: unknow
   return { results: show(results), maxPending, pending: f.pending };
 }
 
-/** A small, seeded PRNG (mulberry32) so fuzz runs are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("mllpEncode", () => {
   it("wraps a message in SB ... EB CR", () => {
