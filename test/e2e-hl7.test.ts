@@ -198,6 +198,18 @@ describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitt
     const other = await MllpSender.connect(r.hl7Port);
     expect((await other.send(message(2))).code).toBe("AA");
     other.close();
+    // A sender that dies mid-frame: the torn message was never acknowledged, so it is not stored;
+    // the sender sends it again whole, and that one is.
+    const torn = await MllpSender.connect(r.hl7Port);
+    const whole = Buffer.concat([Buffer.from([0x0b]), Buffer.from(message(3)), Buffer.from([0x1c, 0x0d])]);
+    torn.writeRaw(whole.subarray(0, Math.floor(whole.length / 2)));
+    await new Promise((res) => setTimeout(res, 50));
+    torn.close();
+    const again = await MllpSender.connect(r.hl7Port);
+    expect((await again.send(message(3))).code).toBe("AA");
+    again.close();
+    await r.center.waitFor(() => messagesAt(r.center).has(3), 10_000, "message 3 once whole");
+    expect(r.center.events.filter((e) => hrOf(e) === 1003)).toHaveLength(1);
     expect((await fetch(`http://127.0.0.1:${r.webPort}/healthz`)).status).toBe(200);
     const dev = ((await (await fetch(`http://127.0.0.1:${r.webPort}/api/status`)).json()) as { devices: { id: string; rejected: number }[] }).devices[0]!;
     expect(dev.rejected).toBeGreaterThanOrEqual(3);
