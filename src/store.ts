@@ -136,12 +136,17 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     const db = this.#db;
     this.#stmt = prepare(db);
     let seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined;
-    if (seq === undefined && mode === "readwrite") {
-      // A new outbox (first start, a corrupt one set aside, a wiped database) continues above
-      // anything the gateway numbered before: the reservation file, what the set-aside file still
-      // shows, and the clock's Unix milliseconds. seq is never reused.
-      seq = Math.max(readReservation(this.#reservationPath), report.setAside ? lastSeqIn(report.setAside) : 0, Math.floor(this.options.nowMs()));
-      db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)").run(seq);
+    if (mode === "readwrite") {
+      // Continue above anything the gateway may have numbered before: the reservation file (which
+      // also covers an older copy of the database restored from a backup), what a set-aside file
+      // still shows, and, for a new database, the clock's Unix milliseconds. seq is never reused.
+      const floor = Math.max(
+        readReservation(this.#reservationPath),
+        report.setAside ? lastSeqIn(report.setAside) : 0,
+        seq === undefined ? Math.floor(this.options.nowMs()) : 0,
+      );
+      if (seq === undefined) db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)").run(floor);
+      seq = Math.max(seq ?? 0, floor);
     }
     this.#nextSeq = (seq ?? 0) + 1;
     if (mode === "readwrite") this.#reserve();
@@ -427,8 +432,11 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   }
 }
 
-/** How far ahead of the next sequence number the reservation file is written. */
-const SEQ_RESERVATION = 1_000_000;
+/**
+ * How far ahead of the next sequence number the reservation file is written: the file is written
+ * (and fsynced) once per this many events, and a restart skips at most this many numbers.
+ */
+const SEQ_RESERVATION = 10_000;
 
 function readReservation(path: string): number {
   try {

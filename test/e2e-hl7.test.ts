@@ -245,6 +245,16 @@ describe("command line", () => {
     expect(ok.status).toBe(0);
   });
 
+  it("reports a misspelt driver option with its line, alongside the file's other errors", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-cfg-"));
+    const file = join(dir, "typo.yaml");
+    writeFileSync(file, "gateway: { id: t1 }\ndevices:\n  - id: m1\n    driver: hl7-pcd01\n    options: { prot: 2575 }\n  - id: m2\n    driver: hl7-pcd01\n    options: { port: x }\n");
+    const r = cli("config", "check", file);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/typo\.yaml:5:\d+ devices\[0\]\.options\.prot: unknown key "prot" \(did you mean "port"\?\)/);
+    expect(r.stderr).toMatch(/typo\.yaml:8:\d+ devices\[1\]\.options\.port: /);
+  });
+
   it("start refuses an invalid config with exit 2 and the errors", () => {
     const r = cli("start", "--config", "test/fixtures/config/many-errors.yaml");
     expect(r.status).toBe(2);

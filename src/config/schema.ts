@@ -191,9 +191,10 @@ function deviceSchema(drivers: DriverLookup) {
       }
     }, { when: () => true })
     .transform((device) => {
-      // Only reached when the checks above passed: this parse fills the driver's defaults.
-      const options = drivers(device.driver)?.options.parse(device.options) as Record<string, unknown>;
-      return { ...device, options };
+      // Fills the driver's defaults. Zod runs this even after the checks above found issues (they
+      // do not abort), so a failed parse leaves the options as written: the issues are reported.
+      const parsed = drivers(device.driver)?.options.safeParse(device.options);
+      return parsed?.success ? { ...device, options: parsed.data as Record<string, unknown> } : device;
     })
     .describe(deviceDescription);
 }
