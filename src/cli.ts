@@ -11,6 +11,7 @@ import { configJsonSchema } from "./config/json-schema.ts";
 import type { Config } from "./config/schema.ts";
 import { Gateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
+import { simulateHl7Monitor } from "./simulate.ts";
 import { Outbox } from "./store.ts";
 import { stamp } from "./stamp.ts";
 import { VERSION } from "./version.ts";
@@ -28,6 +29,9 @@ usage:
   vitalgate queue stats [--config FILE]  outbox depth by priority, size, evictions
   vitalgate decode --driver ID FILE [--options JSON]
                                          print the events a capture decodes to, as NDJSON
+  vitalgate simulate hl7-pcd01 [--host H] [--port P] [--count N] [--interval-ms MS]
+                                         a patient monitor sending synthetic IHE PCD-01
+                                         observations to a gateway (default 127.0.0.1:2575, 1/s)
 `;
 
 type Out = { out: (s: string) => void; err: (s: string) => void };
@@ -177,6 +181,31 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
   return errors > 0 ? 1 : 0;
 }
 
+async function simulate(device: string | undefined, v: { host?: string; port?: string; count?: string; "interval-ms"?: string }, io: Out): Promise<number> {
+  if (device !== "hl7-pcd01") {
+    io.err(`simulators: hl7-pcd01\n`);
+    return 2;
+  }
+  const port = Number(v.port ?? 2575);
+  const count = v.count === undefined ? Infinity : Number(v.count);
+  const intervalMs = Number(v["interval-ms"] ?? 1000);
+  if (!Number.isInteger(port) || port < 1 || port > 65535 || !(count > 0) || !(intervalMs >= 0)) {
+    io.err("simulate: --port must be 1-65535, --count positive, --interval-ms not negative\n");
+    return 2;
+  }
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  process.once("SIGTERM", () => stop.abort());
+  const host = v.host ?? "127.0.0.1";
+  io.err(`simulating an HL7 PCD-01 monitor: sending to ${host}:${port} every ${intervalMs} ms (synthetic data)\n`);
+  const accepted = await simulateHl7Monitor({
+    host, port, count, intervalMs, signal: stop.signal,
+    onResult: (i, result) => io.out(`message ${i + 1}: ${result}\n`),
+  });
+  io.err(`${accepted} message(s) acknowledged AA\n`);
+  return 0;
+}
+
 function usage(io: Out): number {
   io.err(USAGE);
   return 2;
@@ -190,6 +219,10 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       config: { type: "string", short: "c" },
       driver: { type: "string", short: "d" },
       options: { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      count: { type: "string" },
+      "interval-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean" },
     },
@@ -216,6 +249,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       return sub === "stats" ? queueStats(values.config, io) : usage(io);
     case "decode":
       return decode(values.driver, sub, values.options, io);
+    case "simulate":
+      return simulate(sub, values, io);
     default:
       return usage(io);
   }

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Envelope, VitalsBody } from "../src/events.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
-import { pcd01Message, pcd04Alarm } from "./support/pcd01.ts";
+import { pcd01Message, pcd04Alarm } from "../drivers/hl7-pcd01/synthetic.ts";
 import { freePort, mosquitto, ROOT, startDaemon, type Daemon, type Mosquitto } from "./support/processes.ts";
 
 const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
@@ -213,6 +213,14 @@ describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitt
     expect((await fetch(`http://127.0.0.1:${r.webPort}/healthz`)).status).toBe(200);
     const dev = ((await (await fetch(`http://127.0.0.1:${r.webPort}/api/status`)).json()) as { devices: { id: string; rejected: number }[] }).devices[0]!;
     expect(dev.rejected).toBeGreaterThanOrEqual(3);
+  });
+
+  it("vitalgate simulate hl7-pcd01 speaks PCD-01 over MLLP to the gateway, and its readings reach the center", async () => {
+    const r = await rig();
+    const sim = spawnSync(process.execPath, [join(ROOT, "src/cli.ts"), "simulate", "hl7-pcd01", "--port", String(r.hl7Port), "--count", "3", "--interval-ms", "10"], { cwd: ROOT, encoding: "utf8" });
+    expect(sim.status).toBe(0);
+    expect(sim.stdout.trim().split("\n")).toEqual(["message 1: AA", "message 2: AA", "message 3: AA"]);
+    await r.center.waitFor(() => r.center.events.filter((e) => e.kind === "vitals").length >= 3, 10_000, "the simulator's readings");
   });
 
   it("applies SIGHUP: a device added to the file starts without a restart", async () => {

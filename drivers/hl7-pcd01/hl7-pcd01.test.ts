@@ -5,7 +5,7 @@ import type { Exchange } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
 import type { FrameResult } from "../../protocols/codec.ts";
 import { mllpEncode } from "../../protocols/mllp/index.ts";
-import { pcd01Message, pcd01Series, pcd04Alarm } from "../../test/support/pcd01.ts";
+import { pcd01Message, pcd01Series, pcd04Alarm } from "./synthetic.ts";
 import { hl7Pcd01, hl7Pcd01Options } from "./index.ts";
 import type { Hl7Pcd01Options } from "./index.ts";
 import { MDC_METRICS, MDC_UNITS, mdcCode } from "./mdc.ts";
@@ -283,7 +283,7 @@ describe("acknowledgements", () => {
   });
 });
 
-describe("generated traffic (test/support/pcd01.ts)", () => {
+describe("generated traffic (synthetic.ts)", () => {
   it("maps a thousand generated messages through the MLLP framer", () => {
     const framer = hl7Pcd01.framer(defaults);
     let n = 0;
