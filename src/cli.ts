@@ -11,6 +11,7 @@ import { configJsonSchema } from "./config/json-schema.ts";
 import type { Config } from "./config/schema.ts";
 import { Gateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
+import { listSerialPorts } from "./ports.ts";
 import { simulateHl7Monitor } from "./simulate.ts";
 import { Outbox } from "./store.ts";
 import { stamp } from "./stamp.ts";
@@ -29,6 +30,7 @@ usage:
   vitalgate queue stats [--config FILE]  outbox depth by priority, size, evictions
   vitalgate decode --driver ID FILE [--options JSON]
                                          print the events a capture decodes to, as NDJSON
+  vitalgate ports                        serial ports with their USB identity
   vitalgate simulate hl7-pcd01 [--host H] [--port P] [--count N] [--interval-ms MS]
                                          a patient monitor sending synthetic IHE PCD-01
                                          observations to a gateway (default 127.0.0.1:2575, 1/s)
@@ -206,6 +208,16 @@ async function simulate(device: string | undefined, v: { host?: string; port?: s
   return 0;
 }
 
+function ports(io: Out): number {
+  const found = listSerialPorts();
+  if (found.length === 0) io.err("no serial ports found\n");
+  for (const p of found) {
+    const usb = p.vendorId ? ` usb ${p.vendorId}:${p.productId ?? "?"}${p.serialNumber ? ` serial ${p.serialNumber}` : ""}${p.product ? ` "${[p.manufacturer, p.product].filter(Boolean).join(" ")}"` : ""}` : "";
+    io.out(`${p.byId ?? p.path}${p.byId ? ` (${p.path})` : ""}${usb}${p.driver ? ` [${p.driver}]` : ""}\n`);
+  }
+  return 0;
+}
+
 function usage(io: Out): number {
   io.err(USAGE);
   return 2;
@@ -251,6 +263,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       return decode(values.driver, sub, values.options, io);
     case "simulate":
       return simulate(sub, values, io);
+    case "ports":
+      return ports(io);
     default:
       return usage(io);
   }

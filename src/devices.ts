@@ -19,7 +19,8 @@ export interface DeviceConfig {
   options: unknown;
 }
 
-export type DeviceState = "stopped" | "starting" | "listening" | "connecting" | "connected" | "retrying" | "faulted";
+/** "silent": connected, but nothing heard for longer than the driver says the device may be quiet. */
+export type DeviceState = "stopped" | "starting" | "listening" | "connecting" | "connected" | "silent" | "retrying" | "faulted";
 
 export interface DeviceStatus {
   id: string;
@@ -131,6 +132,23 @@ class DeviceRunner {
   #session(conn: Connection): void {
     const framer = this.#driver.framer(this.#options);
     const log = this.#log.child({ remote: conn.remote });
+    const silentAfterMs = this.#driver.silentAfterMs?.(this.#options);
+    let silence: NodeJS.Timeout | undefined;
+    const heard = () => {
+      if (silentAfterMs === undefined) return;
+      clearTimeout(silence);
+      if (this.status.state === "silent") {
+        log.info("device speaks again");
+        this.#setState("connected");
+      }
+      silence = setTimeout(() => {
+        const message = `nothing received for ${silentAfterMs} ms`;
+        log.warn({ code: "VG_DEVICE_SILENT", silentAfterMs }, message);
+        this.#fault({ code: "VG_DEVICE_SILENT", message });
+        this.#setState("silent");
+      }, silentAfterMs);
+    };
+    heard();
     // Who is on this connection: several monitors may share one listener, so identity is per connection.
     const identity: { model?: string; serial?: string } = {};
     let queued = 0;
@@ -140,6 +158,7 @@ class DeviceRunner {
     this.#setState("connected");
     log.info("device connected");
     conn.onData((chunk) => {
+      heard();
       for (const result of framer.push(chunk)) {
         if ("error" in result) {
           this.#rejectFrame(conn, result.error, log);
@@ -153,12 +172,13 @@ class DeviceRunner {
       }
     });
     conn.onClose(() => {
+      clearTimeout(silence);
       this.#connections.delete(conn);
       this.status.connections = this.#connections.size;
       // Bytes of an unfinished frame are dropped: that message was never acknowledged, so the
       // device still holds it and sends it again.
       log.info({ unfinishedBytes: framer.pending }, "device disconnected");
-      if (this.#connections.size === 0 && this.status.state === "connected") {
+      if (this.#connections.size === 0 && (this.status.state === "connected" || this.status.state === "silent")) {
         const spec = this.#driver.transport(this.#options);
         this.#setState(spec.type === "tcp-listen" ? "listening" : "connecting");
       }

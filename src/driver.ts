@@ -9,8 +9,28 @@ import type { DeviceKind, EventDraft } from "./events.ts";
 export type TransportSpec =
   /** We listen; devices (monitors, central stations) connect to us. Each connection is a session. */
   | { type: "tcp-listen"; host: string; port: number }
-  /** We connect to a device (or a serial-to-Ethernet server) that listens. */
-  | { type: "tcp-connect"; host: string; port: number };
+  /** We connect to a device (or a serial-to-Ethernet server such as a Moxa NPort or ser2net) that listens. */
+  | { type: "tcp-connect"; host: string; port: number }
+  /** An RS-232 port, usually through a USB adapter. */
+  | { type: "serial" } & SerialSettings;
+
+export interface SerialSettings {
+  /** A stable path (/dev/serial/by-id/...) or /dev/ttyUSB0; with `match`, only the first guess. */
+  path: string;
+  baudRate: number;
+  dataBits: 5 | 6 | 7 | 8;
+  parity: "none" | "even" | "odd" | "mark" | "space";
+  stopBits: 1 | 1.5 | 2;
+  /** Hardware (RTS/CTS) flow control. */
+  rtscts: boolean;
+  /** Software (XON/XOFF) flow control. */
+  xonxoff: boolean;
+  /**
+   * Finds the adapter by its USB identity when it comes back under another name after a replug
+   * (ttyUSB0 → ttyUSB1). Hex ids as lsusb prints them ("0403", "6001").
+   */
+  match?: { vendorId?: string; productId?: string; serialNumber?: string };
+}
 
 /** The outcome of handling one frame. */
 export type Exchange =
@@ -51,6 +71,11 @@ export interface DriverDefinition<O = unknown> {
   transport(options: O): TransportSpec;
   /** A fresh framer for each connection. */
   framer(options: O): Framer;
+  /**
+   * How long the device may stay quiet before it counts as silent (a fault shown in its state), in
+   * ms; none for devices that only speak when they have something to say.
+   */
+  silentAfterMs?(options: O): number | undefined;
   /** Maps one frame to events and replies. Pure. */
   handle(frame: Uint8Array, options: O, context: FrameContext): Exchange;
   /** The negative acknowledgement for a framing error (e.g. an oversized frame), if any. */

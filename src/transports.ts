@@ -1,8 +1,10 @@
 // Transports the core opens, watches and reopens for drivers (DESIGN.md §2). A driver names the
 // transport it needs (a TransportSpec); it never opens a socket itself.
 import { createServer, connect, type Server, type Socket } from "node:net";
+import { SerialPort } from "serialport";
 import { backoffDelay } from "./backoff.ts";
-import type { TransportSpec } from "./driver.ts";
+import type { SerialSettings, TransportSpec } from "./driver.ts";
+import { findSerialPort } from "./ports.ts";
 
 /** One byte stream to a device: a TCP connection (later also a serial port). */
 export interface Connection {
@@ -48,6 +50,8 @@ export function openTransport(spec: TransportSpec, options: TransportOptions): T
       return tcpListener(spec.host, spec.port, options);
     case "tcp-connect":
       return tcpClient(spec.host, spec.port, options);
+    case "serial":
+      return serialPort(spec, options);
   }
 }
 
@@ -155,5 +159,80 @@ function tcpClient(host: string, port: number, options: TransportOptions): Trans
       socket?.destroy();
       socket = null;
     },
+  };
+}
+
+/**
+ * A serial port, opened exclusively. An unplugged adapter (or a vanished PTY) closes the port; it is
+ * opened again with backoff, found by its USB identity when `match` is set, since it may come back
+ * under another name.
+ */
+function serialPort(settings: SerialSettings, options: TransportOptions): Transport {
+  let port: SerialPort | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  return {
+    start(events) {
+      let attempt = 0;
+      let path = settings.path;
+      const retry = (error: string) => {
+        port = null;
+        if (stopped) return;
+        const inMs = backoffDelay(attempt++, options.backoff, options.random);
+        events.state({ state: "retrying", address: path, inMs, error });
+        timer = setTimeout(open, inMs);
+      };
+      const open = () => {
+        timer = null;
+        if (settings.match) path = findSerialPort(settings.match)?.path ?? settings.path;
+        events.state({ state: "connecting", address: path });
+        const p = new SerialPort({
+          path,
+          baudRate: settings.baudRate,
+          dataBits: settings.dataBits,
+          parity: settings.parity,
+          stopBits: settings.stopBits,
+          rtscts: settings.rtscts,
+          xon: settings.xonxoff,
+          xoff: settings.xonxoff,
+          lock: true, // exclusive: a second program on the same port would steal bytes
+          autoOpen: false,
+        });
+        p.on("error", () => undefined); // reported through open's callback or "close"
+        p.open((err) => {
+          if (err) return retry(err.message);
+          if (stopped) return void p.close();
+          attempt = 0;
+          port = p;
+          events.state({ state: "connected", address: path });
+          events.connection(serialConnection(p, path));
+          p.once("close", (e?: Error & { disconnected?: boolean }) => retry(e?.disconnected ? "the device was unplugged" : "the port was closed"));
+        });
+      };
+      open();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      const p = port;
+      port = null;
+      if (p?.isOpen) await new Promise<void>((resolve) => p.close(() => resolve()));
+    },
+  };
+}
+
+function serialConnection(p: SerialPort, path: string): Connection {
+  return {
+    remote: `serial:${path}`,
+    write: (bytes) => {
+      if (p.isOpen) p.write(Buffer.from(bytes));
+    },
+    pause: () => p.pause(),
+    resume: () => p.resume(),
+    close: () => {
+      if (p.isOpen) p.close();
+    },
+    onData: (listener) => p.on("data", listener),
+    onClose: (listener) => p.once("close", () => listener()),
   };
 }

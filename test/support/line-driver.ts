@@ -2,7 +2,7 @@
 //   "v <n>\n"  -> one vitals event (heart rate n), acknowledged "OK <n>\n" after commit
 //   "bad\n"    -> rejected: "ERR bad\n"
 //   "boom\n"   -> the driver throws (a driver bug): no reply
-// Over TCP, listening or connecting, as the options say.
+// Over TCP (listening or connecting) or a serial port, as the options say.
 import { z } from "zod";
 import type { FrameResult, Framer } from "../../protocols/codec.ts";
 import { defineDriver } from "../../src/driver.ts";
@@ -26,9 +26,19 @@ export const lineDriver = defineDriver({
   id: "test-line",
   kind: "monitor",
   title: { en: "Test line protocol", zh: "测试行协议" },
-  options: z.object({ mode: z.enum(["listen", "connect"]).default("listen"), host: z.string().default("127.0.0.1"), port: z.int() }),
-  transport: (o) => ({ type: o.mode === "listen" ? "tcp-listen" : "tcp-connect", host: o.host, port: o.port }),
+  options: z.object({
+    mode: z.enum(["listen", "connect", "serial"]).default("listen"),
+    host: z.string().default("127.0.0.1"),
+    port: z.int().default(0),
+    path: z.string().default(""),
+    silentAfterMs: z.int().optional(),
+  }),
+  transport: (o) =>
+    o.mode === "serial"
+      ? { type: "serial", path: o.path, baudRate: 9600, dataBits: 8, parity: "none", stopBits: 1, rtscts: false, xonxoff: false }
+      : { type: o.mode === "listen" ? "tcp-listen" : "tcp-connect", host: o.host, port: o.port },
   framer: () => lineFramer(),
+  silentAfterMs: (o) => o.silentAfterMs,
   handle(frame) {
     const line = Buffer.from(frame).toString("utf8");
     if (line === "boom") throw new Error("driver bug on purpose");
