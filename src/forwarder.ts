@@ -249,8 +249,9 @@ export class Forwarder extends EventEmitter<{
     if (last) this.#cursor = { priority: last.priority, seq: last.seq };
     for (const row of rows) {
       this.#inflight.set(row.seq, row.createdMs);
-      const opts = this.options.protocolVersion === 5 ? { qos: 1 as const, properties: { contentType: "application/json" } } : { qos: 1 as const };
-      client.publish(`${this.topics.base}/ev/${row.kind}`, row.payload, opts, (err) => {
+      const contentType = row.topic === null ? "application/json" : "application/octet-stream";
+      const opts = this.options.protocolVersion === 5 ? { qos: 1 as const, properties: { contentType } } : { qos: 1 as const };
+      client.publish(`${this.topics.base}/${row.topic ?? `ev/${row.kind}`}`, row.payload, opts, (err) => {
         if (generation !== this.#generation) return; // the connection it went out on is gone
         this.#inflight.delete(row.seq);
         if (err) {

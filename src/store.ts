@@ -24,15 +24,33 @@ export interface OutboxOptions {
   batchMax: number;
   /** Unix ms, for delivered/created stamps. */
   nowMs: () => number;
+  /** Size of the chunks an original file is sent in. */
+  blobChunkBytes?: number;
 }
 
 export interface PendingRow {
   seq: number;
+  /** The event's id; a blob chunk carries the id of the event whose file it is part of. */
   id: string;
   priority: number;
+  /** The event's kind, or "blob" for a chunk of an event's original file. */
   kind: string;
-  payload: string;
+  /** The envelope's JSON, or a blob chunk's bytes. */
+  payload: string | Buffer;
+  /** For blob chunks: the topic below the gateway's, `blob/{eventId}/{part}/{parts}`. */
+  topic: string | null;
   createdMs: number;
+}
+
+/** What travels with a message's events beyond the envelopes. */
+export interface AppendOptions {
+  /**
+   * Stored once: when a message with this key was committed before (a dropped file picked up again
+   * after a crash between commit and move), nothing is stored and append resolves to [].
+   */
+  dedupKey?: string;
+  /** Original files of some of the events, sent after them as chunks that resume after an outage. */
+  blobs?: { eventId: string; bytes: Uint8Array }[];
 }
 
 export interface OutboxStats {
@@ -64,8 +82,9 @@ CREATE TABLE IF NOT EXISTS events (
   priority     INTEGER NOT NULL,
   kind         TEXT    NOT NULL,
   evictable    INTEGER NOT NULL,
-  payload      TEXT    NOT NULL,
+  payload      BLOB    NOT NULL,
   size         INTEGER NOT NULL,
+  topic        TEXT,
   created_ms   INTEGER NOT NULL,
   sent_ms      INTEGER,
   delivered_ms INTEGER
@@ -74,10 +93,12 @@ CREATE INDEX IF NOT EXISTS events_pending   ON events(priority, seq) WHERE deliv
 CREATE INDEX IF NOT EXISTS events_delivered ON events(delivered_ms)  WHERE delivered_ms IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_id        ON events(id);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS intake   (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 `;
 
 interface Waiting {
   events: StampedEvent[];
+  options: AppendOptions;
   resolve: (stored: Envelope[]) => void;
   reject: (err: Error) => void;
 }
@@ -198,10 +219,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
    * their sequence numbers. Rejects with StoreRefusedError when they cannot be accepted (quota
    * reached with nothing evictable, disk full): the device must then get its negative ack.
    */
-  append(events: StampedEvent[]): Promise<Envelope[]> {
+  append(events: StampedEvent[], options: AppendOptions = {}): Promise<Envelope[]> {
     if (!this.#db) return Promise.reject(new StoreRefusedError("VG_STORE_CLOSED", "the store is not open"));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ events, resolve, reject });
+      this.#queue.push({ events, options, resolve, reject });
       if (this.#queue.length >= this.options.batchMax) this.#flush();
       else if (!this.#flushScheduled) {
         this.#flushScheduled = true;
@@ -236,6 +257,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     try {
       db.transaction(() => {
         for (const w of batch) {
+          if (w.options.dedupKey !== undefined && this.#stmt.intakeSeen.get(w.options.dedupKey)) {
+            results.push([]);
+            continue;
+          }
           let size = 0;
           const rows = w.events.map((env, i) => {
             env.seq = this.#nextSeq + i;
@@ -244,17 +269,21 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
             size += bytes + ROW_OVERHEAD;
             return { env, payload, size: bytes };
           });
+          const chunks = this.#chunks(w.events, w.options.blobs);
+          for (const c of chunks) size += c.bytes.length + ROW_OVERHEAD;
           if (this.#bytes + size > this.options.quotaBytes && !this.#evict(this.#bytes + size - this.options.quotaBytes, evicted, evictionFloor(w.events))) {
             results.push(new StoreRefusedError("VG_STORE_QUOTA", `store quota of ${this.options.quotaBytes} bytes reached and nothing left to evict`));
             continue;
           }
           for (const r of rows) {
             const e = r.env;
-            accepted.push(e.seq, e.id, PRIORITY[e.kind], e.kind, NEVER_EVICTED.has(e.kind) ? 0 : 1, r.payload, r.size, now);
+            accepted.push(e.seq, e.id, PRIORITY[e.kind], e.kind, NEVER_EVICTED.has(e.kind) ? 0 : 1, r.payload, r.size, null, now);
           }
           this.#nextSeq += rows.length;
+          for (const c of chunks) accepted.push(this.#nextSeq++, c.eventId, c.priority, "blob", 0, c.bytes, c.bytes.length, c.topic, now);
+          if (w.options.dedupKey !== undefined) this.#stmt.intakeAdd.run(w.options.dedupKey, rows[0]?.env.seq ?? this.#nextSeq - 1);
           this.#bytes += size;
-          this.#rows += rows.length;
+          this.#rows += rows.length + chunks.length;
           results.push(rows.map((r) => r.env));
         }
         this.#insertRows(accepted);
@@ -286,6 +315,23 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       }
     });
     if (highest !== Infinity) this.emit("appended", highest);
+  }
+
+  /** An original file cut into chunks, each its own row, sent right after its event. */
+  #chunks(events: StampedEvent[], blobs: AppendOptions["blobs"]): { eventId: string; priority: number; bytes: Buffer; topic: string }[] {
+    if (!blobs?.length) return [];
+    const size = this.options.blobChunkBytes ?? DEFAULT_BLOB_CHUNK_BYTES;
+    return blobs.flatMap((blob) => {
+      const event = events.find((e) => e.id === blob.eventId);
+      if (!event) throw new Error(`a blob for event ${blob.eventId}, which is not in this message`);
+      const parts = Math.max(1, Math.ceil(blob.bytes.length / size));
+      return Array.from({ length: parts }, (_, i) => ({
+        eventId: blob.eventId,
+        priority: PRIORITY[event.kind],
+        bytes: Buffer.from(blob.bytes.subarray(i * size, (i + 1) * size)),
+        topic: `blob/${blob.eventId}/${i + 1}/${parts}`,
+      }));
+    });
   }
 
   /** Inserts rows many to a statement: per-statement overhead dominates single-row inserts. */
@@ -473,10 +519,13 @@ function evictionFloor(events: StampedEvent[]): number {
   return Math.min(...events.map((e) => PRIORITY[e.kind]));
 }
 
-const INSERT_COLUMNS = 8;
+const INSERT_COLUMNS = 9;
 const ROWS_PER_INSERT = 32;
-const INSERT = "INSERT INTO events (seq, id, priority, kind, evictable, payload, size, created_ms) VALUES ";
-const ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?)";
+const INSERT = "INSERT INTO events (seq, id, priority, kind, evictable, payload, size, topic, created_ms) VALUES ";
+const ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/** 64 KiB: small enough to resume cheaply on a 3G link, large enough to keep per-message overhead low. */
+const DEFAULT_BLOB_CHUNK_BYTES = 64 * 1024;
 
 function prepare(db: Database.Database) {
   return {
@@ -487,10 +536,10 @@ function prepare(db: Database.Database) {
     oldestEvictable: db.prepare("SELECT seq, kind, size, 0 AS delivered FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND evictable = 1 AND priority >= ? ORDER BY priority DESC, seq LIMIT ?"),
     // Row values let SQLite seek the (priority, seq) index straight to the cursor.
     pending: db.prepare(
-      "SELECT seq, id, priority, kind, payload, created_ms AS createdMs FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND (priority, seq) > (?, ?) ORDER BY priority, seq",
+      "SELECT seq, id, priority, kind, payload, topic, created_ms AS createdMs FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND (priority, seq) > (?, ?) ORDER BY priority, seq",
     ),
     pendingOrResend: db.prepare(
-      "SELECT seq, id, priority, kind, payload, created_ms AS createdMs FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND (priority, seq) > (?, ?) AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY priority, seq",
+      "SELECT seq, id, priority, kind, payload, topic, created_ms AS createdMs FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND (priority, seq) > (?, ?) AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY priority, seq",
     ),
     pendingByPriority: db.prepare("SELECT priority, count(*) AS n, min(created_ms) AS oldest FROM events WHERE delivered_ms IS NULL GROUP BY priority"),
     // One statement per batch of marks: the sequence numbers travel as a JSON array.
@@ -499,6 +548,8 @@ function prepare(db: Database.Database) {
     received: db.prepare("UPDATE events SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL"),
     requeue: db.prepare("UPDATE events SET delivered_ms = NULL, sent_ms = NULL WHERE seq BETWEEN ? AND ? AND delivered_ms IS NOT NULL"),
     highestPriorityIn: db.prepare("SELECT min(priority) FROM events WHERE seq BETWEEN ? AND ?"),
+    intakeSeen: db.prepare("SELECT 1 FROM intake WHERE key = ?"),
+    intakeAdd: db.prepare("INSERT INTO intake (key, seq) VALUES (?, ?)"),
     count: db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"),
     counters: db.prepare("SELECT name, value FROM counters"),
   };

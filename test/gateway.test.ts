@@ -190,7 +190,7 @@ describe("gateway core", () => {
     // 5 refusals while filling, then the device's.
     expect(metrics).toMatch(/vitalgate_store_refused_total\{code="VG_STORE_QUOTA"\} 6/);
     // The first refusal raised an alarm for the center, small enough to fit where the ECG did not.
-    const alarms = gw.outbox.pending(100).filter((r) => r.kind === "alarm").map((r) => JSON.parse(r.payload));
+    const alarms = gw.outbox.pending(100).filter((r) => r.kind === "alarm").map((r) => JSON.parse(String(r.payload)));
     expect(alarms).toEqual([expect.objectContaining({ dev: { id: "gateway", driver: "vitalgate", kind: "gateway" }, body: expect.objectContaining({ code: "VG_STORE_QUOTA", priority: "high" }) })]);
     expect((await fetch(`http://127.0.0.1:${cfg.web.port}/healthz`)).status).toBe(503);
   });

@@ -108,8 +108,8 @@ describe("outbox", () => {
     o.open();
     const [env] = await o.append([stampedEvent("vitals", { observations: [] }, Date.now(), "20261123-0007")]);
     const [row] = o.pending(10);
-    expect(JSON.parse(row!.payload)).toEqual(env);
-    expect(Object.keys(JSON.parse(row!.payload))).toEqual(["v", "id", "seq", "gw", "dev", "case", "kind", "t", "time", "body"]);
+    expect(JSON.parse(String(row!.payload))).toEqual(env);
+    expect(Object.keys(JSON.parse(String(row!.payload)))).toEqual(["v", "id", "seq", "gw", "dev", "case", "kind", "t", "time", "body"]);
   });
 
   it("hands out pending events by priority, then sequence", async () => {
@@ -194,6 +194,30 @@ describe("outbox", () => {
     expect(report.reason).toBeTruthy();
     expect(readdirSync(dir).some((f) => f.startsWith("outbox.db.corrupt-"))).toBe(true);
     await expect(o.append([vitals(1)])).resolves.toHaveLength(1);
+  });
+
+  it("stores an original file as chunks right behind its event, and a dropped file only once", async () => {
+    const o = outbox({ blobChunkBytes: 64 * 1024 });
+    o.open();
+    await o.append([vitals(1)]);
+    const file = Buffer.from(Array.from({ length: 150_000 }, (_, i) => (i * 7) % 256));
+    const ecg = stampedEvent("ecg12", { format: "test" });
+    const stored = await o.append([ecg], { dedupKey: "file:abc", blobs: [{ eventId: ecg.id, bytes: file }] });
+    expect(stored.map((e) => e.id)).toEqual([ecg.id]);
+    const rows = o.pending(10);
+    expect(rows.map((r) => [r.kind, r.topic])).toEqual([
+      ["ecg12", null],
+      ["blob", `blob/${ecg.id}/1/3`],
+      ["blob", `blob/${ecg.id}/2/3`],
+      ["blob", `blob/${ecg.id}/3/3`],
+      ["vitals", null],
+    ]);
+    expect(Buffer.concat(rows.slice(1, 4).map((r) => r.payload as Buffer)).equals(file)).toBe(true);
+    // The same drop again (a crash between commit and moving the file): nothing new.
+    await expect(o.append([stampedEvent("ecg12")], { dedupKey: "file:abc", blobs: [] })).resolves.toEqual([]);
+    expect(o.pending(10)).toHaveLength(5);
+    // A receipt for the ECG's id covers its chunks too: the center has the whole file.
+    expect(o.markReceived([ecg.id])).toBe(4);
   });
 
   it("marks events delivered by the center's receipt and purges delivered ones after retention", async () => {
