@@ -155,7 +155,8 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
     return 2;
   }
   const options = parsed.data;
-  const framer = (driver.captureFramer ?? driver.framer)(options);
+  // A driver without a framer takes whole files: the capture is one message.
+  const framer = (driver.captureFramer ?? driver.framer)?.(options) ?? { push: (chunk: Uint8Array) => [{ frame: chunk }], pending: 0 };
   const clock = systemClock();
   const dev = { id: "decode", driver: driver.id, kind: driver.kind };
   let errors = 0;

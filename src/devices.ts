@@ -9,7 +9,8 @@ import type { DriverDefinition } from "./driver.ts";
 import type { CodecError } from "../protocols/codec.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
 import { StoreRefusedError } from "./errors.ts";
-import { openTransport, type Connection, type Transport, type TransportOptions, type TransportState } from "./transports.ts";
+import { openTransport, type Connection, type FileDrop, type Transport, type TransportOptions, type TransportState } from "./transports.ts";
+import type { Framer } from "../protocols/codec.ts";
 
 export interface DeviceConfig {
   id: string;
@@ -47,13 +48,18 @@ export interface DeviceStatus {
 
 export interface DeviceManagerDeps {
   /** Stamps drafts into events and commits them; resolves once durable. */
-  ingest(device: DeviceRef, drafts: EventDraft[]): Promise<Envelope[]>;
+  ingest(device: DeviceRef, drafts: EventDraft[], options?: { dedupKey?: string }): Promise<Envelope[]>;
   findDriver(id: string): DriverDefinition<unknown> | undefined;
   log: Logger;
   nowMs(): number;
   transport: Omit<TransportOptions, "random">;
   /** For tests: replaces the real transports. */
   openTransport?: typeof openTransport;
+}
+
+/** For drivers with no framer: every chunk is a message. */
+function wholeChunks(): Framer {
+  return { push: (chunk) => [{ frame: chunk }], pending: 0 };
 }
 
 /** Frames waiting on one connection before we stop reading from it (backpressure). */
@@ -90,6 +96,7 @@ class DeviceRunner {
     this.#transport.start({
       state: (s) => this.#transportState(s),
       connection: (conn) => this.#session(conn),
+      file: (drop) => this.#file(drop),
       turnedAway: (remote, limit) => {
         this.#log.warn({ code: "VG_TOO_MANY_CONNECTIONS", remote, limit }, `connection refused: already ${limit} connections to this device's listener`);
         this.#fault({ code: "VG_TOO_MANY_CONNECTIONS", message: `connection from ${remote} refused: ${limit} already open` });
@@ -130,8 +137,12 @@ class DeviceRunner {
 
   /** One connection: frames in order, each committed before it is acknowledged, in order. */
   #session(conn: Connection): void {
-    const framer = this.#driver.framer(this.#options);
+    const framer = this.#driver.framer?.(this.#options) ?? wholeChunks();
     const log = this.#log.child({ remote: conn.remote });
+    const reply = (bytes: Uint8Array | undefined) => {
+      if (bytes) conn.write(bytes);
+    };
+    const answer: Answer = { accepted: reply, refused: reply, rejected: reply, failed: () => undefined };
     const silentAfterMs = this.#driver.silentAfterMs?.(this.#options);
     let silence: NodeJS.Timeout | undefined;
     const heard = () => {
@@ -166,7 +177,7 @@ class DeviceRunner {
         }
         queued++;
         if (queued === MAX_QUEUED_FRAMES) conn.pause();
-        chain = chain.then(() => this.#handleFrame(conn, result.frame, log, identity)).finally(() => {
+        chain = chain.then(() => this.#handleFrame(result.frame, log, identity, answer)).finally(() => {
           if (--queued === MAX_QUEUED_FRAMES - 1) conn.resume();
         });
       }
@@ -193,7 +204,11 @@ class DeviceRunner {
     if (reply) conn.write(reply);
   }
 
-  async #handleFrame(conn: Connection, frame: Uint8Array, log: Logger, identity: { model?: string; serial?: string }): Promise<void> {
+  /**
+   * One message: decode it, commit its events, then answer the sender: over a connection by writing
+   * the driver's reply, for a dropped file by moving it to done/ or rejected/.
+   */
+  async #handleFrame(frame: Uint8Array, log: Logger, identity: { model?: string; serial?: string }, answer: Answer, dedupKey?: string): Promise<void> {
     this.status.frames++;
     let exchange: ReturnType<DriverDefinition<unknown>["handle"]>;
     try {
@@ -207,33 +222,59 @@ class DeviceRunner {
       this.status.rejected++;
       this.#fault(error);
       log.error({ code: error.code, frames: String(e?.stack ?? "").split("\n").filter((l) => l.trimStart().startsWith("at ")).slice(0, 8) }, error.message);
+      answer.failed(error);
       return;
     }
     if (!exchange.ok) {
       this.status.rejected++;
       this.#fault(exchange.error);
       log.warn({ code: exchange.error.code, where: exchange.error.where }, exchange.error.message);
-      if (exchange.reply) conn.write(exchange.reply);
+      answer.rejected(exchange.reply, exchange.error);
       return;
     }
     const first = exchange.events[0];
     if (first?.model) identity.model = this.status.model = first.model;
     if (first?.serial) identity.serial = this.status.serial = first.serial;
     const dev: DeviceRef = { id: this.config.id, driver: this.#driver.id, kind: this.#driver.kind, model: identity.model, serial: identity.serial };
+    let stored = 0;
     try {
-      if (exchange.events.length > 0) await this.#deps.ingest(dev, exchange.events);
+      // Fewer than decoded when the message was stored before (the same file dropped again).
+      if (exchange.events.length > 0) stored = (await this.#deps.ingest(dev, exchange.events, { dedupKey })).length;
     } catch (err) {
       const refusal = err instanceof StoreRefusedError ? err : new StoreRefusedError("VG_STORE_FAILED", (err as Error).message);
       this.status.refused++;
       this.#fault({ code: refusal.code, message: refusal.message });
       log.error({ code: refusal.code }, `message not stored, device told so: ${refusal.message}`);
-      if (exchange.refuse) conn.write(exchange.refuse(refusal.message));
+      answer.refused(exchange.refuse?.(refusal.message));
       return;
     }
-    this.status.events += exchange.events.length;
+    this.status.events += stored;
     this.status.lastEventAt = this.#now();
-    if (exchange.accept) conn.write(exchange.accept);
+    answer.accepted(exchange.accept);
   }
+
+  /** A file dropped into a watched folder: one message, answered by where the file goes. */
+  async #file(drop: FileDrop): Promise<void> {
+    const log = this.#log.child({ file: drop.name });
+    this.#setState("connected");
+    await this.#handleFrame(drop.bytes, log, {}, {
+      accepted: () => drop.done(),
+      // The file stays where it is and is tried again: the store may have room later.
+      refused: () => undefined,
+      rejected: (_reply, error) => drop.reject(`${error.code}: ${error.message}`),
+      failed: (error) => drop.reject(`${error.code}: ${error.message}`),
+    }, `file:${drop.sha256}`);
+    this.#setState("listening");
+  }
+}
+
+/** How a message's sender learns what became of it. */
+interface Answer {
+  accepted(reply: Uint8Array | undefined): void;
+  refused(reply: Uint8Array | undefined): void;
+  rejected(reply: Uint8Array | undefined, error: CodecError): void;
+  /** The driver failed on it (a bug): no answer a protocol could carry. */
+  failed(error: CodecError): void;
 }
 
 export class DeviceManager extends EventEmitter<{ change: [DeviceStatus] }> {

@@ -12,7 +12,12 @@ export type TransportSpec =
   /** We connect to a device (or a serial-to-Ethernet server such as a Moxa NPort or ser2net) that listens. */
   | { type: "tcp-connect"; host: string; port: number }
   /** An RS-232 port, usually through a USB adapter. */
-  | { type: "serial" } & SerialSettings;
+  | ({ type: "serial" } & SerialSettings)
+  /**
+   * A folder a device drops files into (an ECG cart's export share, a USB stick's copy): each file,
+   * once complete, is one message; it moves to done/ once committed, or to rejected/ with the reason.
+   */
+  | { type: "folder"; dir: string; stableMs: number; scanMs: number };
 
 export interface SerialSettings {
   /** A stable path (/dev/serial/by-id/...) or /dev/ttyUSB0; with `match`, only the first guess. */
@@ -69,8 +74,11 @@ export interface DriverDefinition<O = unknown> {
   /** The device's options; defaults fill what the config leaves out. */
   options: z.ZodType<O>;
   transport(options: O): TransportSpec;
-  /** A fresh framer for each connection. */
-  framer(options: O): Framer;
+  /**
+   * A fresh framer for each connection. Drivers whose transport hands over whole messages (a
+   * watched folder: one file, one message) have none.
+   */
+  framer?(options: O): Framer;
   /**
    * How long the device may stay quiet before it counts as silent (a fault shown in its state), in
    * ms; none for devices that only speak when they have something to say.

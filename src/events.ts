@@ -44,6 +44,13 @@ export interface EventTime {
   devSkewMs?: number;
   /** Set when the event was stamped before any time source was synchronized. */
   unsynced?: boolean;
+  /**
+   * Set on an `unsynced` event whose times were corrected when the first sync of the same run came
+   * (monotonic time was valid throughout): `recv` and `t` are then right to `uncMs`, and `src`
+   * names the source that synchronized. An `unsynced` event without it was never corrected (the
+   * gateway restarted, or the event had already left, before any sync).
+   */
+  restamped?: boolean;
 }
 
 export interface Observation {
@@ -63,7 +70,14 @@ export interface Observation {
 
 export interface VitalsBody { observations: Observation[] }
 export interface AlarmBody { code: string; priority: string; state: string; text: string; source?: string }
-export interface DeviceBody { state: string; detail?: string; error?: { code: string; message: string } }
+export interface DeviceBody {
+  state: string;
+  detail?: string;
+  error?: { code: string; message: string };
+  /** With state "clock-skew" / "clock-ok": the device's clock minus true time, ms, and the threshold it is judged by. */
+  skewMs?: number;
+  thresholdMs?: number;
+}
 
 export interface Envelope<B = unknown> {
   v: typeof ENVELOPE_VERSION;
@@ -92,4 +106,9 @@ export interface EventDraft {
   /** Device identity learned from the message (model, serial). */
   model?: string;
   serial?: string;
+  /**
+   * The file the event was decoded from (an ECG cart's export), kept and sent whole: the core puts
+   * `original: { contentType, bytes, sha256 }` into the body and sends the file in chunks after it.
+   */
+  original?: { contentType: string; bytes: Uint8Array };
 }

@@ -1,8 +1,9 @@
 // The gateway: wires the store, the forwarder (or the embedded broker), the device manager, the
 // scheduler and the HTTP endpoints together. Construction does nothing; start() and stop() mirror
 // each other; every piece of I/O is reached through the dependencies passed in.
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
 import type { Clock } from "./clock.ts";
@@ -14,7 +15,9 @@ import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwar
 import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { createHttpServer } from "./http.ts";
-import { stamp } from "./stamp.ts";
+import { restamp, stamp } from "./stamp.ts";
+import { DeviceClocks, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
+import type { FirstSync, TimeService, TimeState } from "./time/service.ts";
 import { Outbox } from "./store.ts";
 import { VERSION } from "./version.ts";
 import type { FastifyInstance } from "fastify";
@@ -26,6 +29,8 @@ const MAX_RESEND = 100_000;
 export interface GatewayDeps {
   log: Logger;
   clock: Clock;
+  /** The synchronized time service, started and stopped with the gateway (normally also `clock`). */
+  time?: TimeService;
   findDriver(id: string): DriverDefinition<unknown> | undefined;
   /** Secrets read from files by the config loader. */
   secrets: { uplinkPassword?: string };
@@ -37,7 +42,7 @@ export interface GatewayStatus {
   uplink: { url: string; state: string; since: string; inflight: number; embedded: boolean };
   queue: { pending: number[]; oldestPendingAgeS: number | null; bytes: number; quotaBytes: number; evicted: Record<string, number>; lastSeq: number };
   store: { state: "ok" | "refusing"; lastRefusal?: { code: string; message: string; at: string }; setAside?: string };
-  time: { src: string; uncMs: number };
+  time: TimeState & { devices: DeviceClockView[] };
   devices: ReturnType<DeviceManager["list"]>;
   process: { rssMB: number; heapUsedMB: number; externalMB: number; uptimeS: number };
 }
@@ -46,6 +51,10 @@ export class Gateway {
   config: Config;
   readonly outbox: Outbox;
   readonly devices: DeviceManager;
+  /** Each device's clock skew, estimated from its messages. */
+  readonly deviceClocks: DeviceClocks;
+  /** The first sequence number of this run: only events from here on can be restamped. */
+  #firstSeq = 0;
   #deps: GatewayDeps;
   #log: Logger;
   #forwarder: Forwarder | null = null;
@@ -67,8 +76,9 @@ export class Gateway {
       batchMax: config.store.batchMax,
       nowMs: () => deps.clock.now().ms,
     });
+    this.deviceClocks = new DeviceClocks({ thresholdMs: config.time.skewThresholdS * 1000 });
     this.devices = new DeviceManager({
-      ingest: (dev, drafts) => this.ingest(dev, drafts),
+      ingest: (dev, drafts, options) => this.ingest(dev, drafts, options),
       findDriver: deps.findDriver,
       log: deps.log,
       nowMs: () => deps.clock.now().ms,
@@ -81,10 +91,62 @@ export class Gateway {
     return { id: "gateway", driver: "vitalgate", kind: "gateway" };
   }
 
-  /** Stamps drafts from a device and commits them; resolves once durable. */
-  ingest(dev: DeviceRef, drafts: EventDraft[]): Promise<Envelope[]> {
-    const events = drafts.map((d) => stamp(d, dev, this.config.gateway.id, this.#deps.clock));
-    return this.outbox.append(events);
+  /**
+   * Stamps drafts from a device and commits them, with the original files some carry; resolves
+   * once durable. With a dedupKey, a message already committed under it is not stored again.
+   */
+  ingest(dev: DeviceRef, drafts: EventDraft[], options: { dedupKey?: string } = {}): Promise<Envelope[]> {
+    const blobs: { eventId: string; bytes: Uint8Array }[] = [];
+    const skewMs = this.deviceClocks.observe(dev.id, drafts, this.#deps.clock.now().ms);
+    const events = drafts.map((d) => {
+      const event = stamp(d, dev, this.config.gateway.id, this.#deps.clock, undefined, skewMs);
+      if (d.original) {
+        const { contentType, bytes } = d.original;
+        event.body = { ...(event.body as object), original: { contentType, bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") } };
+        blobs.push({ eventId: event.id, bytes });
+      }
+      return event;
+    });
+    const stored = this.outbox.append(events, { dedupKey: options.dedupKey, blobs });
+    return skewMs === undefined ? stored : stored.then((r) => (this.#judgeDeviceClock(dev), r));
+  }
+
+  /**
+   * Raises a `device` event when a device's clock has gone beyond the threshold, or come back. Not
+   * while the gateway's own time is unsynchronized: there is nothing true to judge against.
+   */
+  #judgeDeviceClock(dev: DeviceRef): void {
+    if (this.#deps.clock.now().src === "unsynced") return;
+    const change = this.deviceClocks.change(dev.id);
+    if (!change) return;
+    this.deviceClocks.commit(dev.id, change);
+    const log = this.#log.child({ device: dev.id });
+    if (change.state === "clock-skew") log.warn({ code: "VG_DEVICE_CLOCK_SKEW", skewMs: change.skewMs, thresholdMs: change.thresholdMs }, `device clock is off by ${Math.round(change.skewMs / 1000)} s: set it right (its times are being corrected)`);
+    else log.info({ code: "VG_DEVICE_CLOCK_OK", skewMs: change.skewMs }, "device clock is right again");
+    this.outbox.append([stamp({ kind: "device", body: change }, dev, this.config.gateway.id, this.#deps.clock)]).then(
+      () => this.#saveDeviceClocks(),
+      () => this.deviceClocks.commit(dev.id, { ...change, state: change.state === "clock-skew" ? "clock-ok" : "clock-skew" }), // not stored: say it again next time
+    );
+  }
+
+  /** The time service's first sync: events stamped before it, still here, get the correction. */
+  #onFirstSync = (sync: FirstSync): void => {
+    const n = this.outbox.restampUnsynced(this.#firstSeq, (e) => restamp(e, sync));
+    this.deviceClocks.shift(sync.correctionMs);
+    this.#log.info({ code: "VG_TIME_RESTAMPED", events: n, correctionMs: Math.round(sync.correctionMs), src: sync.src }, `time synchronized: ${n} waiting event(s) stamped before it corrected`);
+  };
+
+  get #deviceClocksPath(): string {
+    return join(this.config.stateDir, "device-clocks.json");
+  }
+
+  #saveDeviceClocks(): void {
+    if (this.#deps.clock.now().src === "unsynced") return;
+    try {
+      saveDeviceClocks(this.#deviceClocksPath, this.deviceClocks.snapshot());
+    } catch (err) {
+      this.#log.warn({ code: "VG_DEVICE_CLOCKS_SAVE", err: (err as Error).message }, "could not keep device clock skews for the next start");
+    }
   }
 
   async start(): Promise<void> {
@@ -92,6 +154,10 @@ export class Gateway {
     this.#startedAt = this.#deps.clock.now().ms;
     mkdirSync(dirname(config.store.path), { recursive: true });
     const report = this.outbox.open();
+    this.#firstSeq = this.outbox.stats().lastSeq + 1;
+    this.deviceClocks.restore(loadDeviceClocks(this.#deviceClocksPath));
+    this.#deps.time?.on("synced", this.#onFirstSync);
+    this.#deps.time?.start();
     this.outbox.on("refused", (err) => {
       const now = this.#deps.clock.now().ms;
       const episodeStarts = !this.#lastRefusal || Date.parse(this.#lastRefusal.at) < now - 60_000;
@@ -150,7 +216,7 @@ export class Gateway {
 
   /** Applies a new configuration: devices change live; other sections need a restart, said so. */
   async reload(next: Config): Promise<{ restartNeeded: string[]; devices: Awaited<ReturnType<DeviceManager["apply"]>> }> {
-    const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log"] as const).filter(
+    const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log", "time"] as const).filter(
       (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
     );
     this.config = { ...this.config, devices: next.devices };
@@ -170,6 +236,9 @@ export class Gateway {
     this.#forwarder = null;
     await this.#broker?.close();
     this.#broker = null;
+    this.#saveDeviceClocks();
+    this.#deps.time?.off("synced", this.#onFirstSync);
+    await this.#deps.time?.stop();
     this.outbox.close();
     this.#log.info("vitalgate stopped");
   }
@@ -213,7 +282,10 @@ export class Gateway {
       },
       queue: { ...q, oldestPendingAgeS: q.oldestPendingMs === null ? null : Math.max(0, (now.ms - q.oldestPendingMs) / 1000) },
       store: { state: this.#lastRefusal && Date.parse(this.#lastRefusal.at) > now.ms - 60_000 ? "refusing" : "ok", lastRefusal: this.#lastRefusal, setAside: this.#setAside },
-      time: { src: now.src, uncMs: now.uncMs },
+      time: {
+        ...(this.#deps.time?.state() ?? { synced: now.src !== "unsynced", src: now.src, uncMs: now.uncMs, offsetMs: null, lastSync: null, steps: 0, sources: [] }),
+        devices: this.deviceClocks.list(),
+      },
       devices: this.devices.list(),
       process: processMemory(),
     };

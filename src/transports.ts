@@ -1,6 +1,9 @@
 // Transports the core opens, watches and reopens for drivers (DESIGN.md §2). A driver names the
 // transport it needs (a TransportSpec); it never opens a socket itself.
+import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
+import { join } from "node:path";
 import { SerialPort } from "serialport";
 import { backoffDelay } from "./backoff.ts";
 import type { SerialSettings, TransportSpec } from "./driver.ts";
@@ -25,8 +28,22 @@ export type TransportState =
   | { state: "connected"; address: string }
   | { state: "retrying"; address: string; inMs: number; error?: string };
 
+/** A complete file found in a watched folder. */
+export interface FileDrop {
+  name: string;
+  bytes: Buffer;
+  /** Hex SHA-256 of bytes: the file's identity, so a file picked up twice is stored once. */
+  sha256: string;
+  /** Committed: move the file to done/. */
+  done(): void;
+  /** Unreadable: move it to rejected/ with a sidecar saying why. */
+  reject(reason: string): void;
+}
+
 export interface TransportEvents {
   connection(conn: Connection): void;
+  /** A watched folder's file; the transport handles the next one when the promise settles. */
+  file(drop: FileDrop): Promise<void>;
   state(state: TransportState): void;
   /** A connection closed at once because the listener already has its most. */
   turnedAway(remote: string, limit: number): void;
@@ -52,6 +69,8 @@ export function openTransport(spec: TransportSpec, options: TransportOptions): T
       return tcpClient(spec.host, spec.port, options);
     case "serial":
       return serialPort(spec, options);
+    case "folder":
+      return watchedFolder(spec.dir, spec.stableMs, spec.scanMs);
   }
 }
 
@@ -234,5 +253,82 @@ function serialConnection(p: SerialPort, path: string): Connection {
     },
     onData: (listener) => p.on("data", listener),
     onClose: (listener) => p.once("close", () => listener()),
+  };
+}
+
+/** Names a writer is still busy with: hidden files, and the temporary names carts and copiers use. */
+const UNFINISHED = /^[.~]|\.(tmp|part|partial|crdownload|filepart)$/i;
+
+/**
+ * A folder scanned every `scanMs` (polling, not inotify: carts export to network shares and USB
+ * sticks, where change notification is unreliable). A file is taken once its size and time have
+ * not changed for `stableMs` and it does not carry a temporary name; nothing is deleted: a file
+ * goes to done/ once committed, or to rejected/ beside a `.why.txt` sidecar.
+ */
+function watchedFolder(dir: string, stableMs: number, scanMs: number): Transport {
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  let busy: Promise<void> = Promise.resolve();
+  const seen = new Map<string, { size: number; mtimeMs: number; since: number }>();
+  const moveTo = (sub: string, name: string) => {
+    mkdirSync(join(dir, sub), { recursive: true });
+    let target = join(dir, sub, name);
+    try {
+      statSync(target);
+      target = join(dir, sub, `${Date.now()}-${name}`); // never overwrite an earlier file of that name
+    } catch {
+      // free
+    }
+    renameSync(join(dir, name), target);
+    return target;
+  };
+  return {
+    start(events) {
+      let watching = false;
+      const scan = async () => {
+        timer = null;
+        try {
+          mkdirSync(dir, { recursive: true });
+          if (!watching) events.state({ state: "listening", address: dir });
+          watching = true;
+          for (const entry of readdirSync(dir, { withFileTypes: true })) {
+            if (stopped) return;
+            if (!entry.isFile() || UNFINISHED.test(entry.name)) continue;
+            const st = statSync(join(dir, entry.name));
+            const last = seen.get(entry.name);
+            const now = Date.now();
+            if (!last || last.size !== st.size || last.mtimeMs !== st.mtimeMs) {
+              seen.set(entry.name, { size: st.size, mtimeMs: st.mtimeMs, since: now });
+              continue;
+            }
+            if (now - last.since < stableMs) continue;
+            seen.delete(entry.name);
+            const bytes = readFileSync(join(dir, entry.name));
+            const name = entry.name;
+            busy = events.file({
+              name,
+              bytes,
+              sha256: createHash("sha256").update(bytes).digest("hex"),
+              done: () => void moveTo("done", name),
+              reject: (reason) => {
+                const target = moveTo("rejected", name);
+                writeFileSync(`${target}.why.txt`, `${reason}\n`);
+              },
+            });
+            await busy;
+          }
+        } catch (err) {
+          watching = false;
+          events.state({ state: "retrying", address: dir, inMs: scanMs, error: (err as Error).message });
+        }
+        if (!stopped) timer = setTimeout(() => void scan(), scanMs);
+      };
+      void scan();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await busy.catch(() => undefined);
+    },
   };
 }

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Exchange } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
-import type { FrameResult } from "../../protocols/codec.ts";
+import type { FrameResult, Framer } from "../../protocols/codec.ts";
 import { mllpEncode } from "../../protocols/mllp/index.ts";
 import { pcd01Message, pcd01Series, pcd04Alarm } from "./synthetic.ts";
 import { hl7Pcd01, hl7Pcd01Options } from "./index.ts";
@@ -212,7 +212,7 @@ describe("synthetic fixtures (test/fixtures/hl7)", () => {
   it("the capture framer finds each fixture's message, MLLP-wrapped or not", () => {
     for (const name of ["pcd01-basic.hl7", "pcd01-crlf-escapes-zsegment.hl7", "pcd01-vendor-local-lf.hl7", "pcd01-gb18030.hl7"]) {
       for (const bytes of [fixture(name), mllpEncode(fixture(name))]) {
-        const f = hl7Pcd01.captureFramer!(defaults) as ReturnType<typeof hl7Pcd01.framer> & { end(): FrameResult[] };
+        const f = hl7Pcd01.captureFramer!(defaults) as Framer & { end(): FrameResult[] };
         const frames = [...f.push(bytes), ...f.end()];
         expect(frames).toHaveLength(1);
         const frame = frames[0]!;
@@ -285,7 +285,7 @@ describe("acknowledgements", () => {
 
 describe("generated traffic (synthetic.ts)", () => {
   it("maps a thousand generated messages through the MLLP framer", () => {
-    const framer = hl7Pcd01.framer(defaults);
+    const framer = hl7Pcd01.framer!(defaults);
     let n = 0;
     let vitals = 0;
     for (const m of pcd01Series(1000, new Date("2026-11-23T07:00:00Z"))) {
@@ -343,7 +343,7 @@ describe.skipIf(!haveShared)("real captures (../shared/fixtures/hl7v2)", () => {
   });
 
   it("Osypka Aesculon, the whole HAPI log through the capture framer: the MLLP start blocks HAPI logged mark the messages", () => {
-    const f = hl7Pcd01.captureFramer!(defaults) as ReturnType<typeof hl7Pcd01.framer> & { end(): FrameResult[] };
+    const f = hl7Pcd01.captureFramer!(defaults) as Framer & { end(): FrameResult[] };
     const out = [...f.push(readFileSync(`${shared}mdrepo_aesculon_hl7_test.txt`)), ...f.end()];
     const frames = out.map((r) => ("frame" in r ? Buffer.from(r.frame).toString("latin1") : r.error.code));
     // "Received: <VT>MSH..." logs one segment per line: only its MSH is a message there (no OBX,

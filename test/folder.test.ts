@@ -1,0 +1,92 @@
+// Folder intake over the real file system, through the embedded broker, to a center that
+// reassembles the original file from its chunks and checks its SHA-256.
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync, appendFileSync, copyFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { systemClock } from "../src/clock.ts";
+import { loadConfig } from "../src/config/load.ts";
+import { Gateway } from "../src/gateway.ts";
+import { createLogger } from "../src/log.ts";
+import { fileDriver } from "./support/file-driver.ts";
+import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
+import { freePort } from "./support/processes.ts";
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+const findDriver = (id: string) => (id === fileDriver.id ? fileDriver : undefined) as never;
+
+async function rig() {
+  const dir = mkdtempSync(join(tmpdir(), "vg-folder-"));
+  const drop = join(dir, "drop");
+  const text = `gateway: { id: gw-ecg }\nstateDir: ${dir}/state\nembeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }\nweb: { host: 127.0.0.1, port: ${await freePort()} }\ndevices:\n  - { id: cart, driver: test-file, options: { dir: "${drop}" } }\n`;
+  const r = loadConfig({ text, drivers: findDriver });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  const gw = new Gateway(r.config, { log: createLogger({ level: "silent", pretty: false }, new Writable({ write(_c, _e, cb) { cb(); } })), clock: systemClock(), findDriver, secrets: {} });
+  await gw.start();
+  cleanup.push(() => gw.stop());
+  const center = await connectCenter(`mqtt://127.0.0.1:${r.config.embeddedBroker.port}`, "gw-ecg");
+  cleanup.push(() => center.close());
+  await waitFor(() => gw.devices.get("cart")?.state === "listening", 5000, "the folder watched");
+  return { gw, drop, center };
+}
+
+/** The center's side: the file put back together from its chunks. */
+function reassembled(center: Center, eventId: string): Buffer | undefined {
+  const chunks = center.messages.filter((m) => m.topic.startsWith(`vitalgate/v1/gw-ecg/blob/${eventId}/`));
+  const parts = Number(chunks[0]?.topic.split("/").at(-1));
+  if (!parts) return undefined;
+  const byPart = new Map(chunks.map((m) => [Number(m.topic.split("/").at(-2)), m.payload]));
+  if (byPart.size !== parts) return undefined;
+  return Buffer.concat(Array.from({ length: parts }, (_, i) => byPart.get(i + 1)!));
+}
+
+describe("watched folder intake", () => {
+  it("takes a complete file once, sends its event then the file in chunks the center reassembles byte for byte, and moves it to done/", async () => {
+    const { drop, center } = await rig();
+    const file = Buffer.concat([Buffer.from("ECG"), Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 31) % 251))]);
+    // Carts write under a temporary name, then rename.
+    writeFileSync(join(drop, "ecg-0001.dcm.part"), file);
+    renameSync(join(drop, "ecg-0001.dcm.part"), join(drop, "ecg-0001.dcm"));
+    await center.waitFor(() => center.events.some((e) => e.kind === "ecg12"), 10_000, "the ECG event");
+    const ecg = center.events.find((e) => e.kind === "ecg12")!;
+    const original = (ecg.body as { original: { sha256: string; bytes: number; contentType: string } }).original;
+    expect(original).toEqual({ contentType: "application/octet-stream", bytes: file.length, sha256: createHash("sha256").update(file).digest("hex") });
+    await center.waitFor(() => reassembled(center, ecg.id) !== undefined, 10_000, "every chunk");
+    const whole = reassembled(center, ecg.id)!;
+    expect(createHash("sha256").update(whole).digest("hex")).toBe(original.sha256);
+    expect(whole.equals(file)).toBe(true);
+    await waitFor(() => existsSync(join(drop, "done/ecg-0001.dcm")), 5000, "the file in done/");
+    expect(readdirSync(drop).filter((f) => !["done", "rejected"].includes(f))).toEqual([]);
+  });
+
+  it("waits for a file still being written, and moves an unreadable one to rejected/ with the reason", async () => {
+    const { gw, drop, center } = await rig();
+    writeFileSync(join(drop, "slow.xml"), "ECG first half");
+    await new Promise((r) => setTimeout(r, 120)); // under stableMs (200): not yet taken
+    appendFileSync(join(drop, "slow.xml"), " and the rest");
+    writeFileSync(join(drop, "garbage.bin"), "MZ not an ECG");
+    await waitFor(() => existsSync(join(drop, "done/slow.xml")) && existsSync(join(drop, "rejected/garbage.bin")), 10_000, "both settled");
+    expect(readFileSync(join(drop, "rejected/garbage.bin.why.txt"), "utf8")).toBe("TEST_NOT_ECG: the file does not start with ECG\n");
+    await center.waitFor(() => center.events.filter((e) => e.kind === "ecg12").length === 1, 5000, "one ECG");
+    expect(center.events.filter((e) => e.kind === "ecg12")).toHaveLength(1);
+    expect(gw.devices.get("cart")).toMatchObject({ frames: 2, events: 1, rejected: 1 });
+  });
+
+  it("stores a file only once when it shows up again (a crash between commit and the move)", async () => {
+    const { gw, drop } = await rig();
+    writeFileSync(join(drop, "a.dcm"), "ECG same bytes");
+    await waitFor(() => existsSync(join(drop, "done/a.dcm")), 10_000, "first pickup");
+    copyFileSync(join(drop, "done/a.dcm"), join(drop, "a.dcm"));
+    await waitFor(() => readdirSync(join(drop, "done")).length === 2, 10_000, "second pickup moved to done/ too");
+    const db = new Database(gw.config.store.path, { readonly: true });
+    expect(db.prepare("SELECT count(*) FROM events WHERE kind = 'ecg12'").pluck().get()).toBe(1);
+    db.close();
+    expect(gw.devices.get("cart")).toMatchObject({ frames: 2, events: 1 });
+  });
+});
