@@ -15,6 +15,7 @@ import { listSerialPorts } from "./ports.ts";
 import { simulateHl7Monitor } from "./simulate.ts";
 import { Outbox } from "./store.ts";
 import { stamp } from "./stamp.ts";
+import { createTimeService } from "./time/index.ts";
 import { VERSION } from "./version.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/vitalgate/vitalgate.yaml";
@@ -63,7 +64,9 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
   if (!resolved) return 2;
   const { config, secrets } = resolved.result;
   const log = createLogger(config.log);
-  const gateway = new Gateway(config, { log, clock: systemClock(), findDriver: lookup, secrets });
+  // Every event is stamped by the synchronized time service (GPS, NTP, chrony; docs/time.md).
+  const time = createTimeService(config.time, { log });
+  const gateway = new Gateway(config, { log, clock: time, time, findDriver: lookup, secrets });
   log.info({ config: resolved.source }, "configuration loaded");
   try {
     await gateway.start();

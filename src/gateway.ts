@@ -108,7 +108,11 @@ export class Gateway {
       return event;
     });
     const stored = this.outbox.append(events, { dedupKey: options.dedupKey, blobs });
-    return skewMs === undefined ? stored : stored.then((r) => (this.#judgeDeviceClock(dev), r));
+    if (skewMs === undefined) return stored;
+    return stored.then((committed) => {
+      this.#judgeDeviceClock(dev);
+      return committed;
+    });
   }
 
   /**

@@ -438,6 +438,35 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     return n;
   }
 
+  /**
+   * Rewrites the undelivered events from `fromSeq` on that were stamped before the gateway's time was
+   * synchronized (`time.unsynced` and not yet `restamped`), through `restamp`, in one transaction.
+   * Events still queued for the next group commit are committed first, so none is missed. Returns
+   * how many were rewritten. (The time service calls this on its first sync; src/time/.)
+   */
+  restampUnsynced(fromSeq: number, restamp: (event: Envelope) => void): number {
+    if (!this.#db) return 0;
+    this.#flush();
+    const db = this.#db;
+    const rows = db.prepare(
+      "SELECT seq, payload, size FROM events WHERE seq >= ? AND delivered_ms IS NULL AND kind <> 'blob' AND json_extract(payload, '$.time.unsynced') = 1 AND json_extract(payload, '$.time.restamped') IS NULL",
+    ).all(fromSeq) as { seq: number; payload: string; size: number }[];
+    const update = db.prepare("UPDATE events SET payload = ?, size = ? WHERE seq = ?");
+    let grown = 0;
+    db.transaction(() => {
+      for (const r of rows) {
+        const event = JSON.parse(String(r.payload)) as Envelope;
+        restamp(event);
+        const payload = JSON.stringify(event);
+        const size = Buffer.byteLength(payload);
+        update.run(payload, size, r.seq);
+        grown += size - r.size;
+      }
+    })();
+    this.#bytes += grown;
+    return rows.length;
+  }
+
   /** Deletes delivered events older than the retention period. Returns how many. */
   purgeDelivered(olderThanMs: number): number {
     if (!this.#db) return 0;

@@ -68,6 +68,7 @@ describe("valid configurations", () => {
       devices: [],
       web: { host: "0.0.0.0", port: 8080 },
       log: { level: "info", pretty: "auto" },
+      time: { ntpServers: [], pollS: 64, ntpTimeoutMs: 2000, trustSystemClock: "auto", gpsLatencyMs: 100, gpsUncertaintyMs: 100, driftPpm: 50, skewThresholdS: 60 },
     });
     expect("uplink" in config && config.uplink !== undefined).toBe(false);
   });

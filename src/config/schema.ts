@@ -233,6 +233,44 @@ const logSchema = z
   })
   .describe("Logging (JSON lines on stdout, for journald).");
 
+/** An NTP server: a host name or address, optionally with a port ("ntp.example.org", "10.0.0.1:123", "[fd00::1]:123"). */
+const NTP_SERVER_PATTERN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?$/;
+
+const timeSchema = z
+  .strictObject({
+    ntpServers: z
+      .array(z.string().regex(NTP_SERVER_PATTERN, { message: 'must be a host name or address, optionally with :port (e.g. "ntp.ecg-center.example.org")' }))
+      .max(8)
+      .default([])
+      .describe("NTP servers the gateway asks itself (SNTP, UDP port 123): the county center's first. Empty: no NTP of our own (chrony or GPS may still give time)."),
+    pollS: z.int().min(16).max(86_400).default(64).describe("How often the NTP servers and the operating system's clock daemon are asked, in seconds."),
+    ntpTimeoutMs: z.int().min(100).max(30_000).default(2000).describe("Give up one NTP exchange after this many milliseconds."),
+    trustSystemClock: z
+      .enum(["auto", "always", "never"])
+      .default("auto")
+      .describe("auto: believe the system clock when chrony or systemd-timesyncd says it is synchronized; always: believe it regardless (only where IT vouches for it); never: ignore it."),
+    gpsLatencyMs: z
+      .number()
+      .min(0)
+      .max(2000)
+      .default(100)
+      .describe("How long after the start of a UTC second the GPS receiver's NMEA sentence for it arrives, in ms (receiver output delay plus serial transfer)."),
+    gpsUncertaintyMs: z.number().min(1).max(5000).default(100).describe("Uncertainty of gpsLatencyMs, in ms: the GPS time is trusted to within this."),
+    driftPpm: z
+      .number()
+      .min(0)
+      .max(1000)
+      .default(50)
+      .describe("How fast this box's clock may drift between syncs, in parts per million: the time's uncertainty grows by this much (50 ppm: 3 ms a minute)."),
+    skewThresholdS: z
+      .number()
+      .min(1)
+      .max(86_400)
+      .default(60)
+      .describe("A device whose own clock is off by more than this many seconds raises a clock-skew warning (its times are corrected either way)."),
+  })
+  .describe("Synchronized time: where the gateway gets true UTC from, and when a device's clock counts as wrong. See docs/time.md.");
+
 /** The document's shape, given the schema each device entry is checked with. */
 function documentSchema<D extends z.ZodType>(device: D) {
   return z
@@ -249,6 +287,7 @@ function documentSchema<D extends z.ZodType>(device: D) {
       devices: devicesList(device),
       web: webSchema.prefault({}),
       log: logSchema.prefault({}),
+      time: timeSchema.prefault({}),
     })
     .meta({ title: "vitalgate configuration", description: "Configuration of a vitalgate edge gateway (vitalgate.yaml)." });
 }
@@ -298,3 +337,4 @@ export type StoreConfig = Config["store"];
 export type DeviceConfig = Config["devices"][number];
 export type WebConfig = Config["web"];
 export type LogConfig = Config["log"];
+export type TimeConfig = Config["time"];

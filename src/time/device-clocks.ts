@@ -1,0 +1,188 @@
+// Each device's clock, as seen from the gateway's (DESIGN.md §4). Monitors and carts keep their own
+// clocks, often minutes off. Every live message gives one sample of (device time − receive time);
+// the skew is the median of the last samples, so a message that was queued in the device, or an
+// episodic measurement reported late, does not move it. When the recent samples jump away from the
+// median by more than `jumpMs` (someone set the device's clock), the window restarts from them.
+//
+// Records made and sent later on purpose (a 12-lead ECG reviewed before sending, a lab result) are
+// no samples: their device time is the acquisition time, minutes before sending. They are corrected
+// with the device's last known skew.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import type { EventDraft, EventKind } from "../events.ts";
+
+/** Kinds a device sends as it measures: their device time is close to the time of sending. */
+export const LIVE_KINDS: ReadonlySet<EventKind> = new Set(["vitals", "alarm", "waveform", "position"]);
+
+export interface DeviceClockOptions {
+  /** A device whose clock is off by more than this raises a `device` event. */
+  thresholdMs: number;
+  /** Samples the median is taken over. */
+  window?: number;
+  /** Latest samples that, together, can restart the window. */
+  recent?: number;
+  /** How far the recent samples' median must be from the window's to count as a clock change. */
+  jumpMs?: number;
+  /** Samples needed before a skew is judged (corrections apply from the first). */
+  minSamples?: number;
+}
+
+/** A change to report as a `device` event. */
+export type ClockChange =
+  | { state: "clock-skew"; skewMs: number; thresholdMs: number }
+  | { state: "clock-ok"; skewMs: number; thresholdMs: number };
+
+export interface DeviceClockView {
+  id: string;
+  /** Device clock minus true time, ms (positive: the device is fast). */
+  skewMs: number;
+  samples: number;
+  state: "ok" | "skewed";
+}
+
+/** What is kept across restarts: the last known skew of each device. */
+export type DeviceClockSnapshot = Record<string, { skewMs: number }>;
+
+class DeviceClock {
+  samples: number[] = [];
+  recent: number[] = [];
+  skewMs: number | undefined;
+  /** The state last reported in a `device` event. */
+  reported: "ok" | "skewed" = "ok";
+  /** Skew known from a previous run only (no samples yet in this one). */
+  carried = false;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export class DeviceClocks {
+  readonly options: Required<DeviceClockOptions>;
+  #clocks = new Map<string, DeviceClock>();
+
+  constructor(options: DeviceClockOptions) {
+    this.options = { window: 31, recent: 3, jumpMs: 10_000, minSamples: 3, ...options };
+  }
+
+  /**
+   * One message from a device, received at `recvMs` on the gateway's clock. Its live drafts give one
+   * sample, from the latest device time among them (the closest to when it was sent). Returns the
+   * skew to correct the message's times with, or undefined when none is known.
+   */
+  observe(deviceId: string, drafts: readonly EventDraft[], recvMs: number): number | undefined {
+    let latest = -Infinity;
+    for (const d of drafts) {
+      if (d.deviceTime === undefined || !LIVE_KINDS.has(d.kind)) continue;
+      const ms = Date.parse(d.deviceTime);
+      if (ms > latest) latest = ms;
+    }
+    let clock = this.#clocks.get(deviceId);
+    if (latest === -Infinity) return clock?.skewMs;
+    if (!clock) {
+      clock = new DeviceClock();
+      this.#clocks.set(deviceId, clock);
+    }
+    this.#add(clock, latest - recvMs);
+    return clock.skewMs;
+  }
+
+  #add(clock: DeviceClock, sample: number): void {
+    const o = this.options;
+    if (clock.carried) {
+      clock.carried = false;
+      clock.samples = [];
+    }
+    clock.samples.push(sample);
+    if (clock.samples.length > o.window) clock.samples.shift();
+    clock.recent.push(sample);
+    if (clock.recent.length > o.recent) clock.recent.shift();
+    const all = median(clock.samples);
+    if (clock.recent.length === o.recent && clock.samples.length > o.recent) {
+      const latest = median(clock.recent);
+      if (Math.abs(latest - all) > o.jumpMs) {
+        clock.samples = [...clock.recent];
+        clock.skewMs = latest;
+        return;
+      }
+    }
+    clock.skewMs = all;
+  }
+
+  /**
+   * Whether the device's clock has crossed the threshold since it was last reported. Call `commit`
+   * once the `device` event saying so is stored.
+   */
+  change(deviceId: string): ClockChange | undefined {
+    const clock = this.#clocks.get(deviceId);
+    if (!clock || clock.skewMs === undefined || clock.samples.length < this.options.minSamples) return undefined;
+    const skewMs = Math.round(clock.skewMs);
+    const thresholdMs = this.options.thresholdMs;
+    const skewed = Math.abs(skewMs) > thresholdMs;
+    if (skewed && clock.reported === "ok") return { state: "clock-skew", skewMs, thresholdMs };
+    if (!skewed && clock.reported === "skewed") return { state: "clock-ok", skewMs, thresholdMs };
+    return undefined;
+  }
+
+  commit(deviceId: string, change: ClockChange): void {
+    const clock = this.#clocks.get(deviceId);
+    if (clock) clock.reported = change.state === "clock-skew" ? "skewed" : "ok";
+  }
+
+  /**
+   * The gateway's own timeline moved by `correctionMs` (its first sync): every sample measured
+   * against the old one is off by as much, the other way.
+   */
+  shift(correctionMs: number): void {
+    for (const c of this.#clocks.values()) {
+      c.samples = c.samples.map((s) => s - correctionMs);
+      c.recent = c.recent.map((s) => s - correctionMs);
+      if (c.skewMs !== undefined) c.skewMs -= correctionMs;
+    }
+  }
+
+  list(): DeviceClockView[] {
+    return [...this.#clocks].filter(([, c]) => c.skewMs !== undefined).map(([id, c]) => ({
+      id,
+      skewMs: Math.round(c.skewMs!),
+      samples: c.samples.length,
+      state: c.reported === "skewed" ? "skewed" : "ok",
+    }));
+  }
+
+  snapshot(): DeviceClockSnapshot {
+    return Object.fromEntries(this.list().map((d) => [d.id, { skewMs: d.skewMs }]));
+  }
+
+  /**
+   * Last known skews from a previous run: used until the device's own samples arrive (a cart that
+   * only sends the odd ECG). Not judged against the threshold: no sample of this run backs them.
+   */
+  restore(snapshot: DeviceClockSnapshot): void {
+    for (const [id, { skewMs }] of Object.entries(snapshot)) {
+      if (this.#clocks.has(id) || !Number.isFinite(skewMs)) continue;
+      const c = new DeviceClock();
+      c.skewMs = skewMs;
+      c.carried = true;
+      this.#clocks.set(id, c);
+    }
+  }
+}
+
+/** Reads the skews kept by a previous run; an absent or unreadable file is an empty one. */
+export function loadDeviceClocks(path: string): DeviceClockSnapshot {
+  try {
+    const parsed = JSON.parse(readFileSync(path, "utf8")) as unknown;
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as DeviceClockSnapshot) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Keeps the skews for the next run (written whole, then renamed into place). */
+export function saveDeviceClocks(path: string, snapshot: DeviceClockSnapshot): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(snapshot) + "\n");
+  renameSync(tmp, path);
+}
