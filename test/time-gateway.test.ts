@@ -1,0 +1,209 @@
+// Synchronized time through the gateway in-process, with real parts: a real SQLite outbox, the
+// real hl7-pcd01 driver over real MLLP/TCP, the HTTP status and metrics. The time service gets
+// hand-moved clocks where the test must control time (a box booting in 1970), and the real clocks
+// where a device talks to it in real time (a monitor 7 minutes fast).
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { findDriver } from "../drivers/registry.ts";
+import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
+import { loadConfig } from "../src/config/load.ts";
+import type { Config } from "../src/config/schema.ts";
+import type { DeviceBody, Envelope, EventDraft } from "../src/events.ts";
+import { Gateway } from "../src/gateway.ts";
+import { TimeService } from "../src/time/service.ts";
+import { MllpSender } from "./support/mllp-sender.ts";
+import { waitFor } from "./support/mqtt.ts";
+import { freePort } from "./support/processes.ts";
+import { capturedLog, manualClocks, T0 } from "./support/time.ts";
+
+const OPTIONS = { driftPpm: 50, gpsLatencyMs: 100, gpsUncMs: 100 };
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function config(stateDir: string, devices = "[]"): Promise<Config> {
+  // An uplink nobody answers: every event stays in the outbox, undelivered, for the test to read.
+  const text = `gateway: { id: gw-time }\nstateDir: ${stateDir}\nuplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }\nweb: { host: 127.0.0.1, port: ${await freePort()} }\nlog: { level: info, pretty: false }\ndevices: ${devices}\n`;
+  const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.config;
+}
+
+async function gateway(cfg: Config, time: TimeService, log: ReturnType<typeof capturedLog>) {
+  const gw = new Gateway(cfg, { log: log.log, clock: time, time, findDriver, secrets: {} });
+  await gw.start();
+  let stopped = false;
+  const stop = async () => {
+    if (!stopped) await gw.stop();
+    stopped = true;
+  };
+  cleanup.push(stop);
+  return { gw, stop };
+}
+
+const stored = (gw: Gateway): Envelope[] => gw.outbox.pending(10_000).filter((r) => r.kind !== "blob").map((r) => JSON.parse(String(r.payload)) as Envelope);
+const monitor = { id: "monitor", driver: "hl7-pcd01", kind: "monitor" as const };
+const reading = (hr: number, deviceTime?: number): EventDraft => ({
+  kind: "vitals",
+  body: { observations: [{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: hr, unit: "/min" }] },
+  deviceTime: deviceTime === undefined ? undefined : new Date(deviceTime).toISOString(),
+  deviceTimeRaw: deviceTime === undefined ? undefined : String(deviceTime),
+});
+
+describe("synchronized time in the gateway", () => {
+  it("boots in 1970, gets a GPS fix after 10 minutes: what waited is re-stamped to within the GPS uncertainty, and marked", async () => {
+    const clocks = manualClocks();
+    clocks.setWall(0); // dead RTC battery
+    const log = capturedLog("info");
+    const time = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log.log });
+    const { gw } = await gateway(await config(mkdtempSync(join(tmpdir(), "vg-time-"))), time, log);
+    const truth = new Map<number, number>();
+    for (let i = 0; i < 10; i++) {
+      clocks.advance(60_000);
+      // The monitor's own clock is right: before the sync the gateway sees it as 56 years ahead.
+      await gw.ingest(monitor, [reading(100 + i, clocks.truth(clocks.mono))]);
+      truth.set(100 + i, clocks.truth(clocks.mono));
+    }
+    const before = stored(gw);
+    expect(before.every((e) => e.time.unsynced === true && e.time.src === "unsynced" && e.t.startsWith("1970-"))).toBe(true);
+    expect(before.some((e) => e.kind === "device")).toBe(false); // the gateway cannot judge device clocks yet
+    expect(gw.status().time).toMatchObject({ synced: false, src: "unsynced" });
+
+    // The GPS fix: the sentence for the next second arrives 100 ms into it, as configured.
+    clocks.advance(30_000);
+    const second = Math.ceil(clocks.truth(clocks.mono) / 1000) * 1000;
+    clocks.mono = second - T0 + 100;
+    time.gpsFix(second, clocks.mono);
+
+    const after = stored(gw);
+    expect(after).toHaveLength(10);
+    for (const e of after) {
+      const hr = (e.body as { observations: { value: number }[] }).observations[0]!.value;
+      const err = Math.abs(Date.parse(e.t) - truth.get(hr)!);
+      expect(err).toBeLessThanOrEqual(OPTIONS.gpsUncMs);
+      // What it claims: GPS's 100 ms, plus the drift allowance back to when it was stamped (≤ 11 min at 50 ppm: 33 ms).
+      expect(e.time.uncMs).toBeGreaterThanOrEqual(100);
+      expect(e.time.uncMs).toBeLessThanOrEqual(100 + 33 + 1);
+      expect(e.time).toMatchObject({ src: "gps", unsynced: true, restamped: true });
+      expect(Math.abs(Date.parse(e.time.recv) - truth.get(hr)!)).toBeLessThanOrEqual(e.time.uncMs);
+      expect(Math.abs(e.time.devSkewMs!)).toBeLessThanOrEqual(1); // the monitor was right all along
+    }
+    expect(log.lines.find((l) => l.code === "VG_TIME_RESTAMPED")).toMatchObject({ events: 10 });
+
+    // From now on events are synchronized, and the monitor's clock is judged right: no warning.
+    clocks.advance(1000);
+    await gw.ingest(monitor, [reading(200, clocks.truth(clocks.mono))]);
+    const last = stored(gw).at(-1)!;
+    expect(last.time).toMatchObject({ src: "gps" });
+    expect(last.time.unsynced).toBeUndefined();
+    expect(stored(gw).some((e) => e.kind === "device")).toBe(false);
+    const status = gw.status().time;
+    expect(status).toMatchObject({ synced: true, src: "gps", lastSync: new Date(second + 100).toISOString() });
+    expect(status.offsetMs).toBeGreaterThan(56 * 365 * 86_400_000); // the box's clock is 56 years behind
+    expect(status.devices).toEqual([{ id: "monitor", skewMs: expect.any(Number), samples: 11, state: "ok" }]);
+  });
+
+  it("across a restart without sync, earlier events stay marked unsynchronized; only this run's are re-stamped", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-time-"));
+    const first = manualClocks();
+    first.setWall(0);
+    const log1 = capturedLog("info");
+    const run1 = await gateway(await config(dir), new TimeService(OPTIONS, { monoMs: first.monoMs, wallMs: first.wallMs, log: log1.log }), log1);
+    for (let i = 0; i < 3; i++) {
+      first.advance(1000);
+      await run1.gw.ingest(monitor, [reading(i)]);
+    }
+    await run1.stop();
+
+    const second = manualClocks(5_000); // monotonic time starts again after a reboot
+    second.setWall(3_000);
+    const log2 = capturedLog("info");
+    const time = new TimeService(OPTIONS, { monoMs: second.monoMs, wallMs: second.wallMs, log: log2.log });
+    const run2 = await gateway(await config(dir), time, log2);
+    for (let i = 10; i < 12; i++) {
+      second.advance(1000);
+      await run2.gw.ingest(monitor, [reading(i)]);
+    }
+    second.advance(1000);
+    time.gpsFix(Math.floor(second.truth(second.mono) / 1000) * 1000, second.mono);
+    const events = stored(run2.gw);
+    const byHr = (hr: number) => events.find((e) => (e.body as { observations: { value: number }[] }).observations[0]!.value === hr)!;
+    for (const hr of [0, 1, 2]) {
+      expect(byHr(hr).time).toMatchObject({ src: "unsynced", unsynced: true });
+      expect(byHr(hr).time.restamped).toBeUndefined();
+    }
+    for (const hr of [10, 11]) expect(byHr(hr).time).toMatchObject({ src: "gps", unsynced: true, restamped: true });
+  });
+
+  it("a monitor 7 minutes fast, end to end over HL7: times corrected, a clock-skew event raised, cleared when its clock is set right", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-time-"));
+    const port = await freePort();
+    const cfg = await config(dir, `[{ id: bed1, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${port} } }]`);
+    const log = capturedLog("info");
+    // Real clocks, synchronized by a GPS fix that agrees with this machine's clock.
+    const time = new TimeService(OPTIONS, { monoMs: () => performance.now(), wallMs: Date.now, log: log.log });
+    time.gpsFix(Date.now() - OPTIONS.gpsLatencyMs, performance.now());
+    const { gw } = await gateway(cfg, time, log);
+    await waitFor(() => gw.devices.get("bed1")?.state === "listening", 5000, "HL7 listener");
+    const sender = await MllpSender.connect(port);
+    cleanup.push(() => sender.close());
+    const FAST = 7 * 60_000;
+    const send = async (i: number, aheadMs: number) => {
+      const ack = await sender.send(pcd01Message({ controlId: `M${i}`, time: new Date(Date.now() + aheadMs), values: { hr: 60 + i, spo2: 97 } }));
+      expect(ack.code).toBe("AA");
+    };
+    for (let i = 0; i < 5; i++) await send(i, FAST);
+    await waitFor(() => stored(gw).some((e) => e.kind === "device"), 5000, "the clock-skew event");
+    const skewEvent = stored(gw).find((e) => e.kind === "device")!;
+    expect(skewEvent).toMatchObject({ dev: { id: "bed1", driver: "hl7-pcd01" }, body: { state: "clock-skew", thresholdMs: 60_000 } });
+    expect(Math.abs((skewEvent.body as DeviceBody).skewMs! - FAST)).toBeLessThan(1500);
+    for (const e of stored(gw).filter((x) => x.kind === "vitals")) {
+      // HL7 times are whole seconds: within 1.5 s of when the gateway received them, not 7 minutes ahead.
+      expect(Math.abs(Date.parse(e.t) - Date.parse(e.time.recv))).toBeLessThan(1500);
+      expect(e.time.dev).toMatch(/^\d{14}\+0800$/);
+      expect(Math.abs(e.time.devSkewMs! - FAST)).toBeLessThan(1500);
+    }
+    expect(log.lines.find((l) => l.code === "VG_DEVICE_CLOCK_SKEW")).toMatchObject({ device: "bed1" });
+    const metrics = await (await fetch(`http://127.0.0.1:${cfg.web.port}/metrics`)).text();
+    expect(metrics).toMatch(/vitalgate_device_clock_skew_ms\{device="bed1"\} 4\d{5}/);
+    expect(metrics).toMatch(/vitalgate_time_synced 1/);
+    const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/api/status`)).json()) as { time: { src: string; devices: { id: string; state: string }[] } };
+    expect(status.time).toMatchObject({ src: "gps", devices: [{ id: "bed1", state: "skewed" }] });
+
+    // The technician sets the monitor's clock right.
+    for (let i = 5; i < 9; i++) await send(i, 0);
+    await waitFor(() => stored(gw).filter((e) => e.kind === "device").length === 2, 5000, "the clock-ok event");
+    expect(stored(gw).filter((e) => e.kind === "device").at(-1)).toMatchObject({ body: { state: "clock-ok" } });
+    expect(gw.status().time.devices).toEqual([expect.objectContaining({ id: "bed1", state: "ok" })]);
+    expect(Math.abs(gw.status().time.devices[0]!.skewMs)).toBeLessThan(1500);
+    const lastVitals = stored(gw).filter((e) => e.kind === "vitals").at(-1)!;
+    expect(Math.abs(lastVitals.time.devSkewMs!)).toBeLessThan(1500);
+  });
+
+  it("an ECG from a cart with no other traffic takes the cart's last known skew, kept across a restart", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-time-"));
+    const cart = { id: "cart", driver: "test", kind: "ecg-cart" as const };
+    const log = capturedLog("info");
+    const real = () => {
+      const t = new TimeService(OPTIONS, { monoMs: () => performance.now(), wallMs: Date.now, log: log.log });
+      t.gpsFix(Date.now() - OPTIONS.gpsLatencyMs, performance.now());
+      return t;
+    };
+    const run1 = await gateway(await config(dir), real(), log);
+    // The cart's live rhythm strips showed its clock 5 minutes slow.
+    for (let i = 0; i < 5; i++) await run1.gw.ingest(cart, [{ ...reading(70), deviceTime: new Date(Date.now() - 300_000).toISOString() }]);
+    await run1.stop();
+    const run2 = await gateway(await config(dir), real(), log);
+    // Acquired 2 minutes ago by the cart's clock (7 minutes ago by its slow clock), sent now.
+    const acquired = Date.now() - 120_000;
+    const [ecg] = await run2.gw.ingest(cart, [{ kind: "ecg12", body: {}, deviceTime: new Date(acquired - 300_000).toISOString(), deviceTimeRaw: "raw" }]);
+    expect(Math.abs(Date.parse(ecg!.t) - acquired)).toBeLessThan(1000);
+    expect(Math.abs(ecg!.time.devSkewMs! + 300_000)).toBeLessThan(1000);
+    // It was not taken for a sample: 2 minutes of review are not clock skew.
+    expect(run2.gw.status().time.devices).toEqual([expect.objectContaining({ id: "cart", samples: 0 })]);
+  });
+});

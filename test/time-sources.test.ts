@@ -1,0 +1,200 @@
+// The time sources on their own: what chrony and timesyncd say, parsed; the system clock source
+// believing them or not; and a real SNTP exchange over UDP on loopback with a tiny server.
+import { createSocket, type Socket } from "node:dgram";
+import { afterEach, describe, expect, it } from "vitest";
+import { decodeNtpHeader, encodeNtpHeader, unixMsToNtp } from "../protocols/sntp/index.ts";
+import { NtpSource, parseNtpServer, udpNtpQuery } from "../src/time/ntp.ts";
+import type { TimeSample } from "../src/time/service.ts";
+import { SystemClockSource, parseChronyTracking, parseTimedatectlShow, type Exec } from "../src/time/system.ts";
+import { capturedLog, manualClocks } from "./support/time.ts";
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+// Outputs composed by the project in the layout chronyc(1) and timedatectl(1) document; the values
+// are invented.
+const CHRONY_SYNCED = `Reference ID    : C0A80001 (ntp.ecg-center.example.org)
+Stratum         : 3
+Ref time (UTC)  : Mon Nov 23 15:58:27 2026
+System time     : 0.000021475 seconds slow of NTP time
+Last offset     : +0.000012070 seconds
+RMS offset      : 0.000040221 seconds
+Frequency       : 9.613 ppm slow
+Residual freq   : +0.001 ppm
+Skew            : 0.027 ppm
+Root delay      : 0.027461732 seconds
+Root dispersion : 0.001232456 seconds
+Update interval : 1039.3 seconds
+Leap status     : Normal
+`;
+const CHRONY_STARTING = `Reference ID    : 00000000 ()
+Stratum         : 0
+Ref time (UTC)  : Thu Jan 01 00:00:00 1970
+System time     : 0.000000000 seconds fast of NTP time
+Last offset     : +0.000000000 seconds
+RMS offset      : 0.000000000 seconds
+Frequency       : 0.000 ppm slow
+Residual freq   : +0.000 ppm
+Skew            : 0.000 ppm
+Root delay      : 1.000000000 seconds
+Root dispersion : 1.000000000 seconds
+Update interval : 0.0 seconds
+Leap status     : Not synchronised
+`;
+const CHRONY_LOCAL = CHRONY_SYNCED.replace("C0A80001 (ntp.ecg-center.example.org)", "7F7F0101 ()").replace("Stratum         : 3", "Stratum         : 10");
+const TIMEDATECTL = (synced: boolean, ntp = true) => `Timezone=Asia/Shanghai
+LocalRTC=no
+CanNTP=yes
+NTP=${ntp ? "yes" : "no"}
+NTPSynchronized=${synced ? "yes" : "no"}
+TimeUSec=Mon 2026-11-23 23:58:27 CST
+RTCTimeUSec=Mon 2026-11-23 23:58:27 CST
+`;
+
+describe("what the operating system says", () => {
+  it("reads chrony's tracking: synchronized, its correction and its error bound", () => {
+    const r = parseChronyTracking(CHRONY_SYNCED)!;
+    expect(r).toMatchObject({ via: "chrony", synchronized: true, reference: "ntp.ecg-center.example.org" });
+    // "slow": true time is ahead of the system clock.
+    expect(r.correctionMs).toBeCloseTo(0.021475, 6);
+    // |offset| + root dispersion + root delay / 2
+    expect(r.uncMs).toBeCloseTo(0.021475 + 1.232456 + 27.461732 / 2, 6);
+    expect(parseChronyTracking(CHRONY_SYNCED.replace("slow of NTP", "fast of NTP"))!.correctionMs).toBeCloseTo(-0.021475, 6);
+  });
+
+  it("takes chrony at its word when it is not synchronized, or follows only its own local clock", () => {
+    expect(parseChronyTracking(CHRONY_STARTING)).toMatchObject({ synchronized: false, reason: "leap status: Not synchronised" });
+    expect(parseChronyTracking(CHRONY_LOCAL)).toMatchObject({ synchronized: false, reason: expect.stringContaining("local") });
+    expect(parseChronyTracking("506 Cannot talk to daemon\n")).toBeUndefined();
+  });
+
+  it("reads timedatectl show", () => {
+    expect(parseTimedatectlShow(TIMEDATECTL(true))).toEqual({ via: "timesyncd", synchronized: true });
+    expect(parseTimedatectlShow(TIMEDATECTL(false))).toMatchObject({ synchronized: false, reason: "not synchronized yet" });
+    expect(parseTimedatectlShow(TIMEDATECTL(false, false))).toMatchObject({ synchronized: false, reason: expect.stringContaining("set-ntp") });
+    expect(parseTimedatectlShow("System has not been booted with systemd as init system (PID 1). Can't operate.\n")).toBeUndefined();
+  });
+});
+
+describe("the system clock source", () => {
+  function source(outputs: Partial<Record<"chronyc" | "timedatectl", string>>, trust: "auto" | "always" = "auto") {
+    const clocks = manualClocks();
+    clocks.wallError = 1500;
+    const samples: TimeSample[] = [];
+    const calls: string[] = [];
+    const exec: Exec = async (file) => {
+      calls.push(file);
+      const out = outputs[file as "chronyc" | "timedatectl"];
+      if (out === undefined) throw Object.assign(new Error(`spawn ${file} ENOENT`), { code: "ENOENT" });
+      return out;
+    };
+    const src = new SystemClockSource({ trust, pollS: 86_400 }, { exec, wallMs: clocks.wallMs, monoMs: clocks.monoMs, log: capturedLog().log });
+    src.start((s) => samples.push(s));
+    cleanup.push(() => src.stop());
+    return { src, samples, calls, clocks };
+  }
+
+  it("believes a synchronized chrony, corrected by what chrony says", async () => {
+    const { src, samples, clocks } = source({ chronyc: CHRONY_SYNCED });
+    await src.poll();
+    expect(samples.at(-1)!.offsetMs + clocks.mono - clocks.wallMs()).toBeCloseTo(0.021475, 3);
+    expect(src.state).toBe("ok (chrony, ntp.ecg-center.example.org)");
+  });
+
+  it("falls back to timesyncd, assumes its bound, and reports nothing while neither is synchronized", async () => {
+    const synced = source({ timedatectl: TIMEDATECTL(true) });
+    await synced.src.poll();
+    expect(synced.samples.at(-1)).toMatchObject({ uncMs: 250 });
+    expect(synced.calls).toContain("chronyc"); // asked first, not installed
+    expect(synced.calls.at(-1)).toBe("timedatectl");
+    const unsynced = source({ chronyc: CHRONY_STARTING, timedatectl: TIMEDATECTL(false) });
+    await unsynced.src.poll();
+    expect(unsynced.samples).toEqual([]);
+    expect(unsynced.src.state).toBe("chrony: not synchronized (leap status: Not synchronised)");
+    const none = source({});
+    await none.src.poll();
+    expect(none.samples).toEqual([]);
+    expect(none.src.state).toBe("no chrony or timesyncd to ask");
+  });
+
+  it("with trust always, reports the wall clock as it is, asking nobody", async () => {
+    const { src, samples, calls, clocks } = source({}, "always");
+    await src.poll();
+    expect(calls).toEqual([]);
+    expect(samples.at(-1)).toEqual({ offsetMs: clocks.wallMs() - clocks.mono, uncMs: 1000, at: clocks.mono });
+  });
+});
+
+describe("SNTP over UDP", () => {
+  /** A tiny NTP server on loopback whose clock is the system clock plus `aheadMs`; answers after `holdMs`. */
+  async function ntpServer(aheadMs: number, holdMs: number, kiss?: string): Promise<{ port: number; socket: Socket }> {
+    const socket = createSocket("udp4");
+    socket.on("message", (msg, rinfo) => {
+      const received = Date.now() + aheadMs;
+      const request = decodeNtpHeader(msg);
+      if (!request.ok) return;
+      setTimeout(() => {
+        const reply = encodeNtpHeader({
+          leap: 0, version: 4, mode: 4, stratum: kiss ? 0 : 1, poll: request.header.poll, precision: -20, rootDelayMs: 0, rootDispersionMs: 0.5,
+          refId: new TextEncoder().encode(kiss ?? "GPS "), reference: unixMsToNtp(received - 1000),
+          origin: request.header.transmit, receive: unixMsToNtp(received), transmit: unixMsToNtp(Date.now() + aheadMs),
+        });
+        socket.send(reply, rinfo.port, rinfo.address);
+      }, holdMs);
+    });
+    await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+    cleanup.push(() => new Promise<void>((r) => socket.close(() => r())));
+    return { port: socket.address().port, socket };
+  }
+
+  it("measures a server 12.345 s ahead to within its bound, the server's own holding time left out of the round trip", async () => {
+    const server = await ntpServer(12_345, 20);
+    const mono = () => performance.now();
+    const query = udpNtpQuery(mono);
+    const r = await query({ host: "127.0.0.1", port: server.port }, 2000);
+    // The offset is true UTC (the server's) minus the monotonic clock.
+    const expected = Date.now() + 12_345 - performance.now();
+    expect(Math.abs(r.offsetMs - expected)).toBeLessThanOrEqual(r.uncMs + 1);
+    expect(r.delayMs).toBeGreaterThanOrEqual(0);
+    expect(r.delayMs).toBeLessThan(15); // loopback: the 20 ms in the server are not path delay
+    expect(r.uncMs).toBeLessThan(10);
+    expect(r).toMatchObject({ stratum: 1, refId: "GPS" });
+  });
+
+  it("times out on a server that never answers, and reads a kiss-o'-death", async () => {
+    const silent = createSocket("udp4");
+    await new Promise<void>((r) => silent.bind(0, "127.0.0.1", r));
+    cleanup.push(() => new Promise<void>((r) => silent.close(() => r())));
+    const query = udpNtpQuery(() => performance.now());
+    await expect(query({ host: "127.0.0.1", port: silent.address().port }, 150)).rejects.toMatchObject({ code: "VG_NTP_TIMEOUT", next: "retry" });
+    const denying = await ntpServer(0, 0, "DENY");
+    await expect(query({ host: "127.0.0.1", port: denying.port }, 2000)).rejects.toMatchObject({ code: "VG_NTP_REJECTED", kiss: "DENY" });
+  });
+
+  it("an NTP source over real UDP reports a sample, and leaves a denying server alone", async () => {
+    const good = await ntpServer(-2500, 0);
+    const denying = await ntpServer(0, 0, "DENY");
+    const mono = () => performance.now();
+    const { log, lines } = capturedLog();
+    const ntp = new NtpSource({ servers: [`127.0.0.1:${good.port}`, `127.0.0.1:${denying.port}`], pollS: 86_400, timeoutMs: 1000, burst: 2 }, { query: udpNtpQuery(mono), log, monoMs: mono });
+    const samples: TimeSample[] = [];
+    ntp.start((s) => samples.push(s));
+    cleanup.push(() => ntp.stop());
+    await ntp.poll();
+    expect(samples.length).toBeGreaterThanOrEqual(1);
+    expect(Math.abs(samples.at(-1)!.offsetMs - (Date.now() - 2500 - performance.now()))).toBeLessThanOrEqual(samples.at(-1)!.uncMs + 1);
+    expect(lines.some((l) => l.code === "VG_NTP_REJECTED" && l.ntpCode === "NTP_KISS")).toBe(true);
+    lines.length = 0;
+    await ntp.poll();
+    expect(lines.some((l) => l.code === "VG_NTP_REJECTED")).toBe(false); // held off
+  });
+
+  it("parses server names with and without ports", () => {
+    expect(parseNtpServer("ntp.example.org")).toEqual({ host: "ntp.example.org", port: 123 });
+    expect(parseNtpServer("10.0.0.1:1123")).toEqual({ host: "10.0.0.1", port: 1123 });
+    expect(parseNtpServer("[fd00::1]:123")).toEqual({ host: "fd00::1", port: 123 });
+    expect(parseNtpServer("fd00::1")).toEqual({ host: "fd00::1", port: 123 });
+  });
+});
