@@ -259,8 +259,9 @@ class DeviceRunner {
     this.#setState("connected");
     await this.#handleFrame(drop.bytes, log, {}, {
       accepted: () => drop.done(),
-      // The file stays where it is and is tried again: the store may have room later.
-      refused: () => undefined,
+      // The file stays where it is and is tried again: the store may have room later. A sender
+      // that can be told (a DICOM SCU) is told why, from the refusal just recorded.
+      refused: () => drop.refused?.(this.status.lastError ? `${this.status.lastError.code}: ${this.status.lastError.message}` : "the store refused it"),
       rejected: (_reply, error) => drop.reject(`${error.code}: ${error.message}`),
       failed: (error) => drop.reject(`${error.code}: ${error.message}`),
     }, `file:${drop.sha256}`);

@@ -17,7 +17,15 @@ export type TransportSpec =
    * A folder a device drops files into (an ECG cart's export share, a USB stick's copy): each file,
    * once complete, is one message; it moves to done/ once committed, or to rejected/ with the reason.
    */
-  | { type: "folder"; dir: string; stableMs: number; scanMs: number };
+  | { type: "folder"; dir: string; stableMs: number; scanMs: number }
+  /**
+   * A DICOM Storage SCP (C-STORE receiver) for ECG carts that push over the network: accepts the
+   * 12-lead, General and Ambulatory ECG waveform SOP classes (and C-ECHO), each stored object handed
+   * over as one file, answered with success only once committed (see src/dicom-scp.ts). `aeTitle`
+   * is ours (the called AE title carts must use); `callingAeTitles`, when given, are the only carts
+   * let in; `maxObjectBytes` bounds one received object (default 64 MiB).
+   */
+  | { type: "dicom-scp"; host: string; port: number; aeTitle: string; callingAeTitles?: string[]; maxObjectBytes?: number };
 
 export interface SerialSettings {
   /** A stable path (/dev/serial/by-id/...) or /dev/ttyUSB0; with `match`, only the first guess. */

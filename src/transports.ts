@@ -6,6 +6,7 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { SerialPort } from "serialport";
 import { backoffDelay } from "./backoff.ts";
+import { dicomScp } from "./dicom-scp.ts";
 import type { SerialSettings, TransportSpec } from "./driver.ts";
 import { findSerialPort } from "./ports.ts";
 
@@ -38,6 +39,12 @@ export interface FileDrop {
   done(): void;
   /** Unreadable: move it to rejected/ with a sidecar saying why. */
   reject(reason: string): void;
+  /**
+   * Readable, but the store could not take it (quota, disk full): the sender should try again
+   * later. A DICOM SCP answers C-STORE "out of resources"; a watched folder has none, its file stays
+   * and is tried again.
+   */
+  refused?(reason: string): void;
 }
 
 export interface TransportEvents {
@@ -71,6 +78,8 @@ export function openTransport(spec: TransportSpec, options: TransportOptions): T
       return serialPort(spec, options);
     case "folder":
       return watchedFolder(spec.dir, spec.stableMs, spec.scanMs);
+    case "dicom-scp":
+      return dicomScp(spec, options);
   }
 }
 
