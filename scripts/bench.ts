@@ -3,6 +3,9 @@
 //
 //   ingest      events/s committed durably through stamping + the outbox's group commit, against
 //               raw better-sqlite3 inserts of the same rows, same schema, same pragmas, same batch.
+//   time        the same ingest stamped by the synchronized time service with each device's clock
+//               skew estimated and corrected (what Gateway.ingest does), against stamping from a
+//               plain monotonic clock; and stamping alone, without the store, the same two ways.
 //   forwarding  events/s acknowledged by a local broker through the forwarder, against raw mqtt.js
 //               QoS 1 publishing of the same payloads to the same broker.
 //   rss         the daemon's resident memory with 10,000 events queued and no uplink reachable.
@@ -16,6 +19,8 @@ import { systemClock } from "../src/clock.ts";
 import { Forwarder } from "../src/forwarder.ts";
 import { silentLogger } from "../src/log.ts";
 import { stamp } from "../src/stamp.ts";
+import { DeviceClocks } from "../src/time/device-clocks.ts";
+import { TimeService } from "../src/time/service.ts";
 import { applyDurablePragmas, Outbox } from "../src/store.ts";
 import { startEmbeddedBroker } from "../src/broker.ts";
 import type { EventDraft } from "../src/events.ts";
@@ -30,6 +35,8 @@ const dev = { id: "bench-monitor", driver: "hl7-pcd01", kind: "monitor" as const
 function draft(i: number): EventDraft {
   return {
     kind: "vitals",
+    // A monitor's own time, as the hl7-pcd01 driver hands it over: a few seconds off the gateway's.
+    deviceTime: new Date(Date.now() + 3000 + (i % 7)).toISOString(),
     deviceTimeRaw: "20261123153634+0800",
     body: {
       observations: [
@@ -86,6 +93,80 @@ async function ingestRaw(batchMax: number): Promise<number> {
   const rate = rows.length / ((performance.now() - t0) / 1000);
   db.close();
   return rate;
+}
+
+/** A time service synchronized by a GPS fix, as a box with a GPS runs. */
+function syncedTimeService(): TimeService {
+  const time = new TimeService({ driftPpm: 50, gpsLatencyMs: 100, gpsUncMs: 100 }, { monoMs: () => performance.now(), wallMs: Date.now, log: silentLogger });
+  time.gpsFix(Date.now() - 100, performance.now());
+  return time;
+}
+
+/** How events are stamped: as before the time service, with it, and with it and each device's skew. */
+type Stamping = "monotonic" | "time service" | "time service + device skew";
+
+/**
+ * Stamps one draft: from the plain monotonic clock; with the synchronized time service; or as
+ * Gateway.ingest does, also taking the message's device time as a sample of the device's skew and
+ * correcting its times by it.
+ */
+function stamper(how: Stamping): (d: EventDraft) => ReturnType<typeof stamp> {
+  if (how === "monotonic") return (d) => stamp(d, dev, "bench", clock);
+  const time = syncedTimeService();
+  if (how === "time service") return (d) => stamp(d, dev, "bench", time);
+  const clocks = new DeviceClocks({ thresholdMs: 60_000 });
+  return (d) => stamp(d, dev, "bench", time, undefined, clocks.observe(dev.id, [d], time.now().ms));
+}
+
+/** Ingest as ingestOurs, stamped one of the three ways. */
+async function ingestStamped(how: Stamping): Promise<number> {
+  const make = stamper(how);
+  const outbox = new Outbox({ path: tempDb(), quotaBytes: 1 << 30, batchMax: 1000, nowMs: () => clock.now().ms });
+  outbox.open();
+  const drafts = Array.from({ length: N }, (_, i) => draft(i));
+  const t0 = performance.now();
+  await Promise.all(drafts.map((d) => outbox.append([make(d)])));
+  const rate = N / ((performance.now() - t0) / 1000);
+  outbox.close();
+  return rate;
+}
+
+/** Stamping alone, no store: events/s. */
+async function stampOnly(how: Stamping): Promise<number> {
+  const make = stamper(how);
+  const drafts = Array.from({ length: N }, (_, i) => draft(i));
+  const t0 = performance.now();
+  let keep = 0;
+  for (const d of drafts) keep += make(d).t.length;
+  const rate = N / ((performance.now() - t0) / 1000);
+  if (keep === 0) throw new Error("nothing stamped");
+  return rate;
+}
+
+/**
+ * Medians of `runs` measurements of each alternative, taken in turns, the order rotating each
+ * round, after a warm-up of each: whatever drifts during the run (page cache, disk, other load on
+ * the machine) and whichever goes first weigh on all alike.
+ */
+async function interleavedMedians<K extends string>(runs: number, keys: readonly K[], measure: (k: K) => Promise<number>): Promise<Record<K, number>> {
+  for (const k of keys) await measure(k);
+  const xs = new Map<K, number[]>(keys.map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) {
+    for (let j = 0; j < keys.length; j++) {
+      const k = keys[(i + j) % keys.length]!;
+      xs.get(k)!.push(await measure(k));
+    }
+  }
+  return Object.fromEntries(keys.map((k) => [k, xs.get(k)!.sort((a, b) => a - b)[Math.floor(runs / 2)]!])) as Record<K, number>;
+}
+
+const STAMPINGS: readonly Stamping[] = ["monotonic", "time service", "time service + device skew"];
+
+async function time(): Promise<{ ingest: Record<Stamping, number>; stamping: Record<Stamping, number> }> {
+  return {
+    ingest: await interleavedMedians(9, STAMPINGS, ingestStamped),
+    stamping: await interleavedMedians(9, STAMPINGS, stampOnly),
+  };
 }
 
 async function ingest(): Promise<{ ours: number; raw: number }> {
@@ -194,6 +275,13 @@ console.log(`vitalgate bench: ${N} events, uplink.inflight ${INFLIGHT}, node ${p
 if (want("ingest")) {
   const ing = await ingest();
   line("ingest (durable commit)", ing.ours, ing.raw, "events/s", ">= 0.70");
+}
+if (want("time")) {
+  const t = await time();
+  line("ingest, time service", t.ingest["time service"], t.ingest.monotonic, "events/s", ">= 0.95 of ingest without");
+  line("ingest, time service + device skew", t.ingest["time service + device skew"], t.ingest.monotonic, "events/s", ">= 0.90 of ingest without");
+  line("stamping alone, time service", t.stamping["time service"], t.stamping.monotonic, "events/s", "(no store: for reference)");
+  line("stamping alone, + device skew", t.stamping["time service + device skew"], t.stamping.monotonic, "events/s", "(no store: for reference)");
 }
 if (want("forwarding")) {
   const report = (name: string, f: Awaited<ReturnType<typeof forwarding>>) => {

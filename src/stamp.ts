@@ -15,15 +15,15 @@ import type { StampedEvent } from "./store.ts";
  */
 export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Clock, caseId?: string, skewMs?: number): StampedEvent {
   const now = clock.now();
-  const recv = new Date(now.ms).toISOString();
+  const recv = isoTime(now.ms);
   let t = recv;
   let devSkewMs: number | undefined;
   if (draft.deviceTime !== undefined) {
-    const devMs = Date.parse(draft.deviceTime);
+    const devMs = deviceTimeMs(draft.deviceTime);
     if (!Number.isNaN(devMs)) {
       if (skewMs !== undefined) devSkewMs = Math.round(skewMs);
       const measured = devMs - (devSkewMs ?? 0);
-      if (measured < now.ms) t = new Date(measured).toISOString();
+      if (measured < now.ms) t = isoTime(measured);
     }
   }
   // Absent optional fields are left undefined rather than spread in: JSON leaves them out, and a
@@ -40,6 +40,48 @@ export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Cloc
     time: { recv, src: now.src, uncMs: now.uncMs, dev: draft.deviceTimeRaw, devSkewMs, unsynced: now.src === "unsynced" ? true : undefined },
     body: draft.body,
   };
+}
+
+/**
+ * Unix ms (an integer) as ISO 8601, as Date#toISOString writes it, but formatting each second
+ * once: an event's receive and measurement times fall in one or two recent seconds, and
+ * formatting through a Date costs more than the rest of stamping put together.
+ */
+const isoSeconds: [number, string, number, string] = [NaN, "", NaN, ""];
+let isoNext = 0;
+export function isoTime(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  let prefix: string;
+  if (second === isoSeconds[0]) prefix = isoSeconds[1];
+  else if (second === isoSeconds[2]) prefix = isoSeconds[3];
+  else {
+    const full = new Date(second * 1000).toISOString(); // "…T15:36:34.000Z"
+    prefix = full.slice(0, -4);
+    if (isoNext === 0) {
+      isoSeconds[0] = second;
+      isoSeconds[1] = prefix;
+    } else {
+      isoSeconds[2] = second;
+      isoSeconds[3] = prefix;
+    }
+    isoNext ^= 1;
+  }
+  const frac = ms - second * 1000;
+  return prefix + (frac < 10 ? "00" : frac < 100 ? "0" : "") + frac + "Z";
+}
+
+/**
+ * A draft's device time (ISO 8601) as Unix ms, NaN when unreadable. The last one is remembered:
+ * the skew estimator and the stamp read the same string one after the other.
+ */
+let lastDeviceTime = "";
+let lastDeviceMs = NaN;
+export function deviceTimeMs(iso: string): number {
+  if (iso !== lastDeviceTime) {
+    lastDeviceTime = iso;
+    lastDeviceMs = Date.parse(iso);
+  }
+  return lastDeviceMs;
 }
 
 /** The first synchronization of a run, as restamping needs it. */

@@ -2,7 +2,7 @@
 // servers simulated with real packets through the real codec, the OS clock daemons' outputs fed to
 // the real parsers. No sleeps, no real time.
 import { afterEach, describe, expect, it } from "vitest";
-import { stamp } from "../src/stamp.ts";
+import { isoTime, stamp } from "../src/stamp.ts";
 import { NtpSource } from "../src/time/ntp.ts";
 import { TimeService, UNSYNCED_UNC_MS, type TimeSource } from "../src/time/service.ts";
 import { SystemClockSource, type Exec } from "../src/time/system.ts";
@@ -226,5 +226,29 @@ describe("time service", () => {
     gpsAt(clocks, svc, 100);
     gpsAt(clocks, svc, 100);
     expect(syncs).toEqual([{ src: "gps", correctionMs: T0 + 10_000 - before.ms, uncMs: 100, atMs: expect.any(Number), driftPpm: 50 }]);
+  });
+});
+
+describe("stamping", () => {
+  it("writes times exactly as Date#toISOString does, however the seconds alternate", () => {
+    const xs = [0, 1, 999, 1000, -1, -1000, Date.UTC(2026, 10, 23, 15, 36, 34, 5), 253_402_300_800_000, -62_198_755_200_001];
+    for (let i = 0; i < 2000; i++) xs.push(Date.UTC(2026, 10, 23) + ((i * 7919) % 5000) - 2500);
+    for (const ms of xs) expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+  });
+
+  it("puts a device's time, corrected by its skew, in t; never later than received", () => {
+    const clocks = manualClocks();
+    const { svc } = service(clocks);
+    svc.start();
+    const recv = svc.now().ms;
+    const at = (ms: number) => new Date(ms).toISOString();
+    const e = stamp({ kind: "vitals", body: {}, deviceTime: at(recv + 420_000 - 1500), deviceTimeRaw: "raw" }, dev, "gw", svc, undefined, 420_000);
+    expect(e.t).toBe(at(recv - 1500));
+    expect(e.time).toMatchObject({ dev: "raw", devSkewMs: 420_000 });
+    const ahead = stamp({ kind: "vitals", body: {}, deviceTime: at(recv + 5000) }, dev, "gw", svc, undefined, 0);
+    expect(ahead.t).toBe(ahead.time.recv);
+    const none = stamp({ kind: "ecg12", body: {}, deviceTime: at(recv - 60_000) }, dev, "gw", svc);
+    expect(none.t).toBe(at(recv - 60_000));
+    expect(none.time.devSkewMs).toBeUndefined();
   });
 });

@@ -9,6 +9,7 @@
 // with the device's last known skew.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { EventDraft, EventKind } from "../events.ts";
+import { deviceTimeMs } from "../stamp.ts";
 
 /** Kinds a device sends as it measures: their device time is close to the time of sending. */
 export const LIVE_KINDS: ReadonlySet<EventKind> = new Set(["vitals", "alarm", "waveform", "position"]);
@@ -43,7 +44,10 @@ export interface DeviceClockView {
 export type DeviceClockSnapshot = Record<string, { skewMs: number }>;
 
 class DeviceClock {
+  /** The window, oldest first. */
   samples: number[] = [];
+  /** The same samples in ascending order, kept as they come and go: the median without a sort per message. */
+  sorted: number[] = [];
   recent: number[] = [];
   skewMs: number | undefined;
   /** The state last reported in a `device` event. */
@@ -53,9 +57,28 @@ class DeviceClock {
 }
 
 function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
+  if (xs.length === 3) {
+    const [a, b, c] = xs as [number, number, number];
+    return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+  }
+  return medianOfSorted([...xs].sort((a, b) => a - b));
+}
+
+function medianOfSorted(s: readonly number[]): number {
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Where `x` goes in ascending `s` (the first index whose value is not below it). */
+function lowerBound(s: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = s.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (s[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export class DeviceClocks {
@@ -75,7 +98,7 @@ export class DeviceClocks {
     let latest = -Infinity;
     for (const d of drafts) {
       if (d.deviceTime === undefined || !LIVE_KINDS.has(d.kind)) continue;
-      const ms = Date.parse(d.deviceTime);
+      const ms = deviceTimeMs(d.deviceTime);
       if (ms > latest) latest = ms;
     }
     let clock = this.#clocks.get(deviceId);
@@ -93,16 +116,19 @@ export class DeviceClocks {
     if (clock.carried) {
       clock.carried = false;
       clock.samples = [];
+      clock.sorted = [];
     }
     clock.samples.push(sample);
-    if (clock.samples.length > o.window) clock.samples.shift();
+    clock.sorted.splice(lowerBound(clock.sorted, sample), 0, sample);
+    if (clock.samples.length > o.window) clock.sorted.splice(lowerBound(clock.sorted, clock.samples.shift()!), 1);
     clock.recent.push(sample);
     if (clock.recent.length > o.recent) clock.recent.shift();
-    const all = median(clock.samples);
+    const all = medianOfSorted(clock.sorted);
     if (clock.recent.length === o.recent && clock.samples.length > o.recent) {
       const latest = median(clock.recent);
       if (Math.abs(latest - all) > o.jumpMs) {
         clock.samples = [...clock.recent];
+        clock.sorted = [...clock.recent].sort((a, b) => a - b);
         clock.skewMs = latest;
         return;
       }
@@ -137,6 +163,7 @@ export class DeviceClocks {
   shift(correctionMs: number): void {
     for (const c of this.#clocks.values()) {
       c.samples = c.samples.map((s) => s - correctionMs);
+      c.sorted = c.sorted.map((s) => s - correctionMs);
       c.recent = c.recent.map((s) => s - correctionMs);
       if (c.skewMs !== undefined) c.skewMs -= correctionMs;
     }
