@@ -1,9 +1,11 @@
 // Every driver the gateway knows. Adding a driver: one folder in drivers/, one line here.
 import type { DriverDefinition } from "../src/driver.ts";
+import { ecgCart } from "./ecg-cart/index.ts";
 import { hl7Pcd01 } from "./hl7-pcd01/index.ts";
 
 export const drivers: readonly DriverDefinition<any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
   hl7Pcd01,
+  ecgCart,
 ];
 
 export function findDriver(id: string): DriverDefinition<unknown> | undefined {

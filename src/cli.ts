@@ -7,7 +7,6 @@ import { findDriver, drivers } from "../drivers/registry.ts";
 import { systemClock } from "./clock.ts";
 import { loadConfig, formatConfigErrors, type LoadConfigResult } from "./config/load.ts";
 import { DEFAULT_CONFIG_NAME, loadDefaultConfig } from "./config/defaults.ts";
-import { configJsonSchema } from "./config/json-schema.ts";
 import type { Config } from "./config/schema.ts";
 import { Gateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
@@ -255,6 +254,7 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
     case "config":
       if (sub === "check") return configCheck(arg ?? values.config, io);
       if (sub === "schema") {
+        const { configJsonSchema } = await import("./config/json-schema.ts");
         io.out(JSON.stringify(configJsonSchema(drivers), null, 2) + "\n");
         return 0;
       }

@@ -56,6 +56,9 @@ const CommandRequest = z.object({ id: z.string().min(1).max(128), args: z.unknow
 const MARK_BATCH = 256;
 const MARK_DELAY_MS = 20;
 
+/** How long stop() waits for in-flight publishes to be acknowledged. */
+const STOP_GRACE_MS = 3000;
+
 /** Largest message we accept from the center; anything bigger is dropped with a warning. */
 const MAX_INBOUND_BYTES = 256 * 1024;
 
@@ -143,12 +146,22 @@ export class Forwarder extends EventEmitter<{
     const client = this.#client;
     this.#client = null;
     this.#generation++;
-    if (client?.connected) {
-      await client.publishAsync(this.topics.status, this.#statusPayload("offline"), { qos: 1, retain: true }).catch(() => undefined);
-    }
     this.#flushAcks();
-    await client?.endAsync(false).catch(() => undefined);
-    client?.removeAllListeners();
+    if (client) {
+      // A connected client gets a moment to say offline and finish what is in flight; the broker
+      // may not answer (it may be gone without the socket knowing yet), so the moment is bounded.
+      // Whatever was not acknowledged is in the outbox still.
+      const graceful = async () => {
+        if (!client.connected) return;
+        await client.publishAsync(this.topics.status, this.#statusPayload("offline"), { qos: 1, retain: true });
+        await client.endAsync(false);
+      };
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([graceful().catch(() => undefined), new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS)))]);
+      clearTimeout(grace);
+      await client.endAsync(true).catch(() => undefined);
+      client.removeAllListeners();
+    }
     this.#inflight.clear();
     this.#setState("idle");
   }

@@ -12,7 +12,7 @@ import { DeviceManager } from "./devices.ts";
 import type { DriverDefinition } from "./driver.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
 import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwarder.ts";
-import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.ts";
+import type { EmbeddedBroker } from "./broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { createHttpServer } from "./http.ts";
 import { restamp, stamp } from "./stamp.ts";
@@ -187,6 +187,8 @@ export class Gateway {
     if (config.uplink) {
       uplink = uplinkOptions(config, this.#deps);
     } else {
+      // Loaded only when used: a provisioned box, with its uplink, never needs a broker of its own.
+      const { startEmbeddedBroker } = await import("./broker.ts");
       this.#broker = await startEmbeddedBroker(config.embeddedBroker.host, config.embeddedBroker.port);
       this.#log.info({ url: this.#broker.url }, "no uplink configured: embedded MQTT broker on loopback");
       uplink = { ...uplinkOptions(config, this.#deps), url: this.#broker.url, protocolVersion: 4 };

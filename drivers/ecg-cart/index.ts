@@ -1,0 +1,110 @@
+// Resting 12-lead ECG carts: files in DICOM waveform, HL7 aECG or Philips SierraECG/PhilipsECG XML,
+// dropped into a watched folder (the cart's export share or a USB copy). Each file becomes one
+// ecg12 event (priority 0: it overtakes any backlog) with the decoded leads, and the file itself
+// travels after it in chunks, its SHA-256 in the event. An ECG that fails validation is still sent,
+// flagged with its warnings: a cardiologist may still read it; only a file no decoder can read is
+// refused (moved to rejected/ with the reason).
+import { z } from "zod";
+import { defineDriver, type Exchange } from "../../src/driver.ts";
+import type { CodecError } from "../../protocols/codec.ts";
+import { decodeDicomEcg } from "../../protocols/dicom-ecg/index.ts";
+import { decodeHl7Aecg } from "../../protocols/hl7-aecg/index.ts";
+import { decodePhilipsEcg } from "../../protocols/philips-ecg/index.ts";
+import type { Ecg12, EcgDecodeResult, EcgLead } from "../../protocols/ecg/index.ts";
+
+export const ecgCartOptions = z.strictObject({
+  dir: z.string().min(1).describe("Folder the cart exports to (or a USB copy lands in). done/ and rejected/ are made inside it."),
+  format: z.enum(["auto", "dicom-ecg", "hl7-aecg", "philips-xml"]).default("auto").describe("File format; auto tells them apart by content."),
+  stableMs: z.int().min(0).max(600_000).default(2000).describe("A file is taken once its size and time have not changed for this long (ms)."),
+  scanMs: z.int().min(50).max(60_000).default(1000).describe("How often the folder is looked at (ms)."),
+});
+export type EcgCartOptions = z.infer<typeof ecgCartOptions>;
+
+const CONTENT_TYPE = { "dicom-ecg": "application/dicom", "hl7-aecg": "application/xml", "philips-xml": "application/xml" } as const;
+
+/** Which format a file is, from its first bytes: DICOM's "DICM" at 128, else the XML root element. */
+export function sniffEcgFormat(bytes: Uint8Array): keyof typeof CONTENT_TYPE | undefined {
+  if (bytes.length > 132 && Buffer.from(bytes.subarray(128, 132)).toString("latin1") === "DICM") return "dicom-ecg";
+  // XML may be UTF-16 (PhilipsECG 1.04): look at the first kilobyte with the NULs taken out.
+  const head = Buffer.from(bytes.subarray(0, 2048)).toString("latin1").replace(/\0/g, "");
+  if (/<(\w+:)?AnnotatedECG[\s>]/.test(head)) return "hl7-aecg";
+  if (/<restingecgdata[\s>]/.test(head)) return "philips-xml";
+  return undefined;
+}
+
+function decode(format: keyof typeof CONTENT_TYPE, bytes: Uint8Array): EcgDecodeResult {
+  switch (format) {
+    case "dicom-ecg":
+      return decodeDicomEcg(bytes);
+    case "hl7-aecg":
+      return decodeHl7Aecg(bytes);
+    case "philips-xml":
+      return decodePhilipsEcg(bytes);
+  }
+}
+
+/**
+ * A lead as it travels (DESIGN §3): int16 little-endian samples in base64, with µV per unit.
+ * Derived leads can hold half units ((I+II)/2): those are doubled, at half the µV per unit.
+ */
+export function leadOnTheWire(lead: EcgLead): { name: string; samples: string; uvPerUnit: number; derived?: boolean } {
+  const halves = Array.prototype.some.call(lead.samples, (v: number) => !Number.isInteger(v));
+  const factor = halves ? 2 : 1;
+  const out = new Int16Array(lead.samples.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.max(-32768, Math.min(32767, Math.round((lead.samples[i] as number) * factor)));
+  return {
+    name: lead.name,
+    samples: Buffer.from(out.buffer, out.byteOffset, out.byteLength).toString("base64"),
+    uvPerUnit: lead.uvPerUnit / factor,
+    ...(lead.derived ? { derived: true } : {}),
+  };
+}
+
+/** The ecg12 event body (DESIGN §3) for a decoded ECG; the core adds `original`. */
+export function ecg12Body(ecg: Ecg12): Record<string, unknown> {
+  return {
+    format: ecg.format,
+    formatVersion: ecg.formatVersion,
+    acquiredAt: ecg.acquiredAt,
+    fs: ecg.fs,
+    durationS: ecg.durationS,
+    leads: ecg.leads.map(leadOnTheWire),
+    measurements: ecg.measurements,
+    statements: ecg.statements,
+    patient: ecg.patient,
+    device: ecg.device,
+    warnings: ecg.warnings.length > 0 ? ecg.warnings : undefined,
+  };
+}
+
+export function handleEcgFile(bytes: Uint8Array, options: EcgCartOptions): Exchange {
+  const format = options.format === "auto" ? sniffEcgFormat(bytes) : options.format;
+  if (!format) {
+    const error: CodecError = { code: "ECG_UNKNOWN_FORMAT", message: "not a DICOM waveform, HL7 aECG or Philips ECG XML file", where: 0 };
+    return { ok: false, error };
+  }
+  const result = decode(format, bytes);
+  if (!result.ok) return { ok: false, error: result.error };
+  const ecg = result.ecg;
+  return {
+    ok: true,
+    events: [{
+      kind: "ecg12",
+      body: ecg12Body(ecg),
+      deviceTime: ecg.acquiredAt,
+      deviceTimeRaw: ecg.acquiredAtRaw,
+      model: [ecg.device?.make, ecg.device?.model].filter(Boolean).join(" ") || undefined,
+      serial: ecg.device?.serial,
+      original: { contentType: CONTENT_TYPE[format], bytes },
+    }],
+  };
+}
+
+export const ecgCart = defineDriver<EcgCartOptions>({
+  id: "ecg-cart",
+  kind: "ecg-cart",
+  title: { en: "12-lead ECG cart (DICOM, HL7 aECG, Philips XML files)", zh: "十二导联心电图机（DICOM、HL7 aECG、飞利浦 XML 文件）" },
+  options: ecgCartOptions,
+  transport: (o) => ({ type: "folder", dir: o.dir, stableMs: o.stableMs, scanMs: o.scanMs }),
+  handle: (bytes, options) => handleEcgFile(bytes, options),
+});

@@ -1,0 +1,77 @@
+// A 12-lead ECG dropped into the cart's folder while 100,000 vitals wait for an uplink that is
+// down: when the uplink returns, the center has the ECG, and its whole original file, before the
+// backlog has drained (DESIGN §5: a new ECG never waits behind hours of queued vitals).
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { afterEach, describe, expect, it } from "vitest";
+import { startEmbeddedBroker } from "../src/broker.ts";
+import { systemClock } from "../src/clock.ts";
+import { loadConfig } from "../src/config/load.ts";
+import { Gateway } from "../src/gateway.ts";
+import { createLogger } from "../src/log.ts";
+import { findDriver } from "../drivers/registry.ts";
+import { ownFixture } from "./fixtures/ecg/files.ts";
+import { connectCenter, waitFor } from "./support/mqtt.ts";
+import { freePort } from "./support/processes.ts";
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+describe("ECG intake through the ecg-cart driver", () => {
+  it("sends a dropped ECG, and its file, ahead of a 100,000-event backlog", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-ecg-"));
+    const drop = join(dir, "cart");
+    const uplinkPort = await freePort();
+    const text = `gateway: { id: amb-07, role: ambulance }
+stateDir: ${dir}/state
+uplink: { url: "mqtt://127.0.0.1:${uplinkPort}", protocolVersion: 4, backoff: { initialMs: 100, maxMs: 300 } }
+web: { host: 127.0.0.1, port: ${await freePort()} }
+devices:
+  - { id: cart, driver: ecg-cart, options: { dir: "${drop}", stableMs: 100, scanMs: 50 } }
+`;
+    const r = loadConfig({ text, drivers: findDriver });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const gw = new Gateway(r.config, { log: createLogger({ level: "silent", pretty: false }, new Writable({ write(_c, _e, cb) { cb(); } })), clock: systemClock(), findDriver, secrets: {} });
+    await gw.start();
+    cleanup.push(() => gw.stop());
+
+    // The backlog: 100,000 vitals from a monitor while the uplink is down.
+    const monitor = { id: "monitor", driver: "hl7-pcd01", kind: "monitor" as const };
+    for (let i = 0; i < 100; i++) {
+      await gw.ingest(monitor, Array.from({ length: 1000 }, (_, j) => ({ kind: "vitals" as const, body: { observations: [{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: 60 + ((i + j) % 40), unit: "/min" }] } })));
+    }
+    expect(gw.status().queue.pending[2]).toBe(100_000);
+
+    // The ECG: the cart writes a DICOM file into its export folder.
+    const file = ownFixture("general-ecg-8lead-explicit.dcm");
+    writeFileSync(join(drop, "ECG_0001.dcm"), file);
+    await waitFor(() => existsSync(join(drop, "done/ECG_0001.dcm")), 10_000, "the ECG committed");
+
+    // The uplink comes back.
+    const broker = await startEmbeddedBroker("127.0.0.1", uplinkPort);
+    cleanup.push(() => broker.close());
+    const center = await connectCenter(broker.url, "amb-07");
+    cleanup.push(() => center.close());
+    await center.waitFor(() => center.events.some((e) => e.kind === "ecg12"), 30_000, "the ECG at the center");
+    const ecgAt = center.events.findIndex((e) => e.kind === "ecg12");
+    const ecg = center.events[ecgAt]!;
+    const sha256 = (ecg.body as { original: { sha256: string } }).original.sha256;
+    await center.waitFor(() => center.messages.filter((m) => m.topic.startsWith(`vitalgate/v1/amb-07/blob/${ecg.id}/`)).length > 0, 10_000, "the ECG's file");
+    const chunks = center.messages.filter((m) => m.topic.startsWith(`vitalgate/v1/amb-07/blob/${ecg.id}/`));
+    const parts = Number(chunks[0]!.topic.split("/").at(-1));
+    await center.waitFor(() => center.messages.filter((m) => m.topic.startsWith(`vitalgate/v1/amb-07/blob/${ecg.id}/`)).length >= parts, 10_000, "every chunk");
+    const vitalsBeforeFile = center.events.length - 1;
+    const whole = Buffer.concat(center.messages.filter((m) => m.topic.startsWith(`vitalgate/v1/amb-07/blob/${ecg.id}/`)).sort((a, b) => Number(a.topic.split("/").at(-2)) - Number(b.topic.split("/").at(-2))).map((m) => m.payload));
+    expect(createHash("sha256").update(whole).digest("hex")).toBe(sha256);
+    expect(whole.equals(Buffer.from(file))).toBe(true);
+    // Ahead of the backlog: at most an in-flight window of vitals went before it.
+    expect(ecgAt).toBeLessThanOrEqual(64);
+    expect(vitalsBeforeFile).toBeLessThan(1000);
+    console.log(`ECG arrived after ${ecgAt} vitals of the 100,000 backlog; its file, ${parts} chunk(s), after ${vitalsBeforeFile}`);
+  });
+});
