@@ -3,9 +3,9 @@
 //
 //   ingest      events/s committed durably through stamping + the outbox's group commit, against
 //               raw better-sqlite3 inserts of the same rows, same schema, same pragmas, same batch.
-//   time        the same ingest stamped by the synchronized time service with each device's clock
-//               skew estimated and corrected (what Gateway.ingest does), against stamping from a
-//               plain monotonic clock; and stamping alone, without the store, the same two ways.
+//   time        the same ingest stamped by the synchronized time service, and by it with each
+//               device's clock skew estimated and corrected (what Gateway.ingest does), against
+//               stamping from a plain monotonic clock; and stamping alone, without the store.
 //   forwarding  events/s acknowledged by a local broker through the forwarder, against raw mqtt.js
 //               QoS 1 publishing of the same payloads to the same broker.
 //   rss         the daemon's resident memory with 10,000 events queued and no uplink reachable.

@@ -100,6 +100,8 @@ export class NtpSource implements TimeSource {
   /** Servers that told us to go away (kiss DENY/RSTR) or to slow down (RATE), until this monotonic ms. */
   #holdUntil = new Map<string, number>();
   #polling: Promise<void> | null = null;
+  /** Each server's last failure: a failure is logged as a warning when it changes, not on every poll (a tunnel can last an hour). */
+  #lastFailure = new Map<string, string>();
 
   constructor(options: NtpSourceOptions, deps: NtpSourceDeps) {
     this.#options = { burst: 4, ...options };
@@ -152,8 +154,14 @@ export class NtpSource implements TimeSource {
         }
       }
       const best = bestOfBurst(burst);
-      if (best) return { server: key, result: best };
-      this.#deps.log.warn({ code: lastError?.code ?? "VG_NTP_FAILED", server: key, ntpCode: (lastError as { ntpCode?: string } | undefined)?.ntpCode }, lastError?.message ?? `NTP server ${key} gave no usable answer`);
+      if (best) {
+        if (this.#lastFailure.delete(key)) this.#deps.log.info({ code: "VG_NTP_OK", server: key }, `NTP server ${key} answers again`);
+        return { server: key, result: best };
+      }
+      const code = lastError?.code ?? "VG_NTP_FAILED";
+      const level = this.#lastFailure.get(key) === code ? "debug" : "warn";
+      this.#lastFailure.set(key, code);
+      this.#deps.log[level]({ code, server: key, ntpCode: (lastError as { ntpCode?: string } | undefined)?.ntpCode }, lastError?.message ?? `NTP server ${key} gave no usable answer`);
       return { server: key, error: `${lastError?.code ?? "VG_NTP_FAILED"} ${key}` };
     }));
     const good = results.flatMap((r) => ("result" in r && r.result ? [{ ...r.result, server: r.server }] : []));
