@@ -14,6 +14,7 @@ import { Gateway } from "../src/gateway.ts";
 import { createLogger } from "../src/log.ts";
 import { findDriver } from "../drivers/registry.ts";
 import { ownFixture } from "./fixtures/ecg/files.ts";
+import { cStore, syntheticEcg } from "./support/dicom.ts";
 import { connectCenter, waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 
@@ -23,6 +24,37 @@ afterEach(async () => {
 });
 
 describe("ECG intake through the ecg-cart driver", () => {
+  it("takes a 12-lead ECG a cart pushes by DICOM C-STORE, answers success once committed, and the center gets leads and file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-ecg-"));
+    const scpPort = await freePort();
+    const brokerPort = await freePort();
+    const text = `gateway: { id: clinic-3 }
+stateDir: ${dir}/state
+embeddedBroker: { host: 127.0.0.1, port: ${brokerPort} }
+web: { host: 127.0.0.1, port: ${await freePort()} }
+devices:
+  - { id: cart, driver: ecg-cart, options: { source: dicom, host: 127.0.0.1, port: ${scpPort}, aeTitle: VG_CLINIC3 } }
+`;
+    const r = loadConfig({ text, drivers: findDriver });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const gw = new Gateway(r.config, { log: createLogger({ level: "silent", pretty: false }, new Writable({ write(_c, _e, cb) { cb(); } })), clock: systemClock(), findDriver, secrets: {} });
+    await gw.start();
+    cleanup.push(() => gw.stop());
+    const center = await connectCenter(`mqtt://127.0.0.1:${brokerPort}`, "clinic-3");
+    cleanup.push(() => center.close());
+    await waitFor(() => gw.devices.get("cart")?.state === "listening", 5000, "the SCP listening");
+    const ecg = syntheticEcg();
+    const store = await cStore(scpPort, ecg.dataset, { calledAe: "VG_CLINIC3" });
+    expect(store.status).toBe(0x0000);
+    await center.waitFor(() => center.events.some((e) => e.kind === "ecg12"), 10_000, "the ECG event");
+    const event = center.events.find((e) => e.kind === "ecg12")!;
+    const body = event.body as { format: string; leads: { name: string }[]; original: { contentType: string; sha256: string } };
+    expect(body.format).toBe("dicom-ecg");
+    expect(body.leads).toHaveLength(12);
+    expect(body.original.contentType).toBe("application/dicom");
+    expect(event.dev).toMatchObject({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" });
+  });
+
   it("sends a dropped ECG, and its file, ahead of a 100,000-event backlog", { timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "vg-ecg-"));
     const drop = join(dir, "cart");

@@ -1,5 +1,6 @@
 // Resting 12-lead ECG carts: files in DICOM waveform, HL7 aECG or Philips SierraECG/PhilipsECG XML,
-// dropped into a watched folder (the cart's export share or a USB copy). Each file becomes one
+// dropped into a watched folder (the cart's export share or a USB copy), or DICOM objects a cart
+// pushes to us over the network (C-STORE, answered only once committed). Each file becomes one
 // ecg12 event (priority 0: it overtakes any backlog) with the decoded leads, and the file itself
 // travels after it in chunks, its SHA-256 in the event. An ECG that fails validation is still sent,
 // flagged with its warnings: a cardiologist may still read it; only a file no decoder can read is
@@ -12,12 +13,21 @@ import { decodeHl7Aecg } from "../../protocols/hl7-aecg/index.ts";
 import { decodePhilipsEcg } from "../../protocols/philips-ecg/index.ts";
 import type { Ecg12, EcgDecodeResult, EcgLead } from "../../protocols/ecg/index.ts";
 
-export const ecgCartOptions = z.strictObject({
-  dir: z.string().min(1).describe("Folder the cart exports to (or a USB copy lands in). done/ and rejected/ are made inside it."),
-  format: z.enum(["auto", "dicom-ecg", "hl7-aecg", "philips-xml"]).default("auto").describe("File format; auto tells them apart by content."),
-  stableMs: z.int().min(0).max(600_000).default(2000).describe("A file is taken once its size and time have not changed for this long (ms)."),
-  scanMs: z.int().min(50).max(60_000).default(1000).describe("How often the folder is looked at (ms)."),
-});
+export const ecgCartOptions = z
+  .strictObject({
+    source: z.enum(["folder", "dicom"]).default("folder").describe("folder: the cart writes files into `dir`; dicom: the cart sends them to us by DICOM C-STORE."),
+    dir: z.string().min(1).optional().describe("With source folder: the folder the cart exports to (or a USB copy lands in). done/ and rejected/ are made inside it."),
+    format: z.enum(["auto", "dicom-ecg", "hl7-aecg", "philips-xml"]).default("auto").describe("File format; auto tells them apart by content."),
+    stableMs: z.int().min(0).max(600_000).default(2000).describe("With source folder: a file is taken once its size and time have not changed for this long (ms)."),
+    scanMs: z.int().min(50).max(60_000).default(1000).describe("With source folder: how often the folder is looked at (ms)."),
+    host: z.string().min(1).default("0.0.0.0").describe("With source dicom: address to listen on."),
+    port: z.int().min(1).max(65535).default(104).describe("With source dicom: port to listen on (104 is DICOM's; 11112 when not run as root)."),
+    aeTitle: z.string().regex(/^[\x20-\x5b\x5d-\x7e]{1,16}$/, { message: "1-16 printable ASCII characters, no backslash" }).default("VITALGATE").describe("With source dicom: our AE title, which the cart must call."),
+    callingAeTitles: z.array(z.string().min(1).max(16)).optional().describe("With source dicom: the carts' AE titles let in; any when absent."),
+  })
+  .superRefine((o, ctx) => {
+    if (o.source === "folder" && o.dir === undefined) ctx.addIssue({ code: "custom", path: ["dir"], message: "the folder to watch is required with source folder" });
+  });
 export type EcgCartOptions = z.infer<typeof ecgCartOptions>;
 
 const CONTENT_TYPE = { "dicom-ecg": "application/dicom", "hl7-aecg": "application/xml", "philips-xml": "application/xml" } as const;
@@ -105,6 +115,9 @@ export const ecgCart = defineDriver<EcgCartOptions>({
   kind: "ecg-cart",
   title: { en: "12-lead ECG cart (DICOM, HL7 aECG, Philips XML files)", zh: "十二导联心电图机（DICOM、HL7 aECG、飞利浦 XML 文件）" },
   options: ecgCartOptions,
-  transport: (o) => ({ type: "folder", dir: o.dir, stableMs: o.stableMs, scanMs: o.scanMs }),
+  transport: (o) =>
+    o.source === "dicom"
+      ? { type: "dicom-scp", host: o.host, port: o.port, aeTitle: o.aeTitle, callingAeTitles: o.callingAeTitles }
+      : { type: "folder", dir: o.dir!, stableMs: o.stableMs, scanMs: o.scanMs },
   handle: (bytes, options) => handleEcgFile(bytes, options),
 });
