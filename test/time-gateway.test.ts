@@ -14,7 +14,7 @@ import type { DeviceBody, Envelope, EventDraft } from "../src/events.ts";
 import { Gateway } from "../src/gateway.ts";
 import { TimeService } from "../src/time/service.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
-import { waitFor } from "./support/mqtt.ts";
+import { connectCenter, waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 import { capturedLog, manualClocks, T0 } from "./support/time.ts";
 
@@ -25,9 +25,10 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function config(stateDir: string, devices = "[]"): Promise<Config> {
-  // An uplink nobody answers: every event stays in the outbox, undelivered, for the test to read.
-  const text = `gateway: { id: gw-time }\nstateDir: ${stateDir}\nuplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }\nweb: { host: 127.0.0.1, port: ${await freePort()} }\nlog: { level: info, pretty: false }\ndevices: ${devices}\n`;
+async function config(stateDir: string, devices = "[]", uplink?: "embedded"): Promise<Config> {
+  // By default an uplink nobody answers: every event stays in the outbox, undelivered, for the test to read.
+  const link = uplink === "embedded" ? `embeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }` : `uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }`;
+  const text = `gateway: { id: gw-time }\nstateDir: ${stateDir}\n${link}\nweb: { host: 127.0.0.1, port: ${await freePort()} }\nlog: { level: info, pretty: false }\ndevices: ${devices}\n`;
   const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.config;
@@ -205,5 +206,23 @@ describe("synchronized time in the gateway", () => {
     expect(Math.abs(ecg!.time.devSkewMs! + 300_000)).toBeLessThan(1000);
     // It was not taken for a sample: 2 minutes of review are not clock skew.
     expect(run2.gw.status().time.devices).toEqual([expect.objectContaining({ id: "cart", samples: 0 })]);
+  });
+
+  it("tells the center its time state on the retained status topic", async () => {
+    const cfg = await config(mkdtempSync(join(tmpdir(), "vg-time-")), "[]", "embedded");
+    const log = capturedLog("info");
+    const time = new TimeService(OPTIONS, { monoMs: () => performance.now(), wallMs: Date.now, log: log.log });
+    time.gpsFix(Date.now() - OPTIONS.gpsLatencyMs, performance.now());
+    const { gw } = await gateway(cfg, time, log);
+    await gw.ingest(monitor, Array.from({ length: 3 }, () => reading(70, Date.now() + 120_000)));
+    const center = await connectCenter(`mqtt://127.0.0.1:${cfg.embeddedBroker.port}`, "gw-time");
+    cleanup.push(() => center.close());
+    const statuses = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-time/status" && m.retain).map((m) => JSON.parse(m.payload.toString()) as { state: string; time?: unknown });
+    await center.waitFor(() => statuses().some((s) => s.state === "online"), 10_000, "the retained status");
+    expect(statuses().find((s) => s.state === "online")!.time).toMatchObject({
+      synced: true, src: "gps", uncMs: expect.any(Number), offsetMs: expect.any(Number), lastSync: expect.any(String),
+      sources: [expect.objectContaining({ name: "gps", selected: true })],
+      devices: [expect.objectContaining({ id: "monitor", skewMs: expect.any(Number) })],
+    });
   });
 });
