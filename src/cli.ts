@@ -8,6 +8,7 @@ import { systemClock } from "./clock.ts";
 import { loadConfig, formatConfigErrors, type LoadConfigResult } from "./config/load.ts";
 import { DEFAULT_CONFIG_NAME, loadDefaultConfig } from "./config/defaults.ts";
 import type { Config } from "./config/schema.ts";
+import { openSession } from "./driver.ts";
 import { Gateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
 import { listSerialPorts } from "./ports.ts";
@@ -167,12 +168,13 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
     errors++;
     io.err(JSON.stringify({ error: e.code, message: e.message, where: e.where }) + "\n");
   };
+  const session = openSession(driver, options);
   for (const result of [...framer.push(readFileSync(file)), ...(framer.end?.() ?? [])]) {
     if ("error" in result) {
       report(result.error);
       continue;
     }
-    const ex = driver.handle(result.frame, options, { nowMs: clock.now().ms });
+    const ex = session.handle(result.frame, { nowMs: clock.now().ms });
     if (!ex.ok) {
       report(ex.error);
       continue;

@@ -5,7 +5,7 @@
 // store or the forwarder.
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { DriverDefinition } from "./driver.ts";
+import { openSession, type DriverDefinition, type DriverSession, type Exchange } from "./driver.ts";
 import type { CodecError } from "../protocols/codec.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
 import { StoreRefusedError } from "./errors.ts";
@@ -52,6 +52,10 @@ export interface DeviceManagerDeps {
   findDriver(id: string): DriverDefinition<unknown> | undefined;
   log: Logger;
   nowMs(): number;
+  /** Monotonic ms, for when a frame arrived. */
+  monoMs(): number;
+  /** A device's report of UTC (a GPS fix), with the monotonic moment its frame arrived. */
+  utcFix?(utcMs: number, monoMs: number): void;
   transport: Omit<TransportOptions, "random">;
   /** For tests: replaces the real transports. */
   openTransport?: typeof openTransport;
@@ -138,6 +142,7 @@ class DeviceRunner {
   /** One connection: frames in order, each committed before it is acknowledged, in order. */
   #session(conn: Connection): void {
     const framer = this.#driver.framer?.(this.#options) ?? wholeChunks();
+    const session = openSession(this.#driver, this.#options);
     const log = this.#log.child({ remote: conn.remote });
     const reply = (bytes: Uint8Array | undefined) => {
       if (bytes) conn.write(bytes);
@@ -177,7 +182,7 @@ class DeviceRunner {
         }
         queued++;
         if (queued === MAX_QUEUED_FRAMES) conn.pause();
-        chain = chain.then(() => this.#handleFrame(result.frame, log, identity, answer)).finally(() => {
+        chain = chain.then(() => this.#handleFrame(session, result.frame, log, identity, answer)).finally(() => {
           if (--queued === MAX_QUEUED_FRAMES - 1) conn.resume();
         });
       }
@@ -208,11 +213,12 @@ class DeviceRunner {
    * One message: decode it, commit its events, then answer the sender: over a connection by writing
    * the driver's reply, for a dropped file by moving it to done/ or rejected/.
    */
-  async #handleFrame(frame: Uint8Array, log: Logger, identity: { model?: string; serial?: string }, answer: Answer, dedupKey?: string): Promise<void> {
+  async #handleFrame(session: DriverSession, frame: Uint8Array, log: Logger, identity: { model?: string; serial?: string }, answer: Answer, dedupKey?: string): Promise<void> {
     this.status.frames++;
-    let exchange: ReturnType<DriverDefinition<unknown>["handle"]>;
+    const arrivedMono = this.#deps.monoMs();
+    let exchange: Exchange;
     try {
-      exchange = this.#driver.handle(frame, this.#options, { nowMs: this.#deps.nowMs() });
+      exchange = session.handle(frame, { nowMs: this.#deps.nowMs() });
     } catch (err) {
       // A driver bug: the device gets no acknowledgement (it will resend), the daemon keeps running.
       // The exception's message may quote the message's content, so only its type and stack frames
@@ -232,6 +238,7 @@ class DeviceRunner {
       answer.rejected(exchange.reply, exchange.error);
       return;
     }
+    if (exchange.utcFix !== undefined) this.#deps.utcFix?.(exchange.utcFix, arrivedMono);
     const first = exchange.events[0];
     if (first?.model) identity.model = this.status.model = first.model;
     if (first?.serial) identity.serial = this.status.serial = first.serial;
@@ -257,7 +264,7 @@ class DeviceRunner {
   async #file(drop: FileDrop): Promise<void> {
     const log = this.#log.child({ file: drop.name });
     this.#setState("connected");
-    await this.#handleFrame(drop.bytes, log, {}, {
+    await this.#handleFrame(openSession(this.#driver, this.#options), drop.bytes, log, {}, {
       accepted: () => drop.done(),
       // The file stays where it is and is tried again: the store may have room later. A sender
       // that can be told (a DICOM SCU) is told why, from the refusal just recorded.

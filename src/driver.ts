@@ -51,6 +51,11 @@ export type Exchange =
       ok: true;
       /** Events to commit. The device is acknowledged only after they are. */
       events: EventDraft[];
+      /**
+       * UTC the frame reports as now (a GPS receiver's RMC/ZDA): handed to the time service with
+       * the moment the frame arrived. Unix ms.
+       */
+      utcFix?: number;
       /** Sent to the device once the events are committed (HL7 AA). */
       accept?: Uint8Array;
       /** Sent when the store cannot accept them (HL7 AE), with the reason. */
@@ -92,8 +97,14 @@ export interface DriverDefinition<O = unknown> {
    * ms; none for devices that only speak when they have something to say.
    */
   silentAfterMs?(options: O): number | undefined;
-  /** Maps one frame to events and replies. Pure. */
-  handle(frame: Uint8Array, options: O, context: FrameContext): Exchange;
+  /** Maps one frame to events and replies. Pure. Drivers that need memory across frames use `session`. */
+  handle?(frame: Uint8Array, options: O, context: FrameContext): Exchange;
+  /**
+   * For protocols whose meaning spans frames (a GPS fix assembled from a burst of sentences,
+   * throttled positions): one session per connection, made when it opens, holding that memory.
+   * Still no I/O and no clock of its own.
+   */
+  session?(options: O): DriverSession;
   /** The negative acknowledgement for a framing error (e.g. an oversized frame), if any. */
   rejectFrame?(error: CodecError, options: O, context: FrameContext): Uint8Array | undefined;
   /**
@@ -103,7 +114,19 @@ export interface DriverDefinition<O = unknown> {
   captureFramer?(options: O): Framer;
 }
 
-/** Declares a driver; the identity function that gives the object its type. */
+export interface DriverSession {
+  handle(frame: Uint8Array, context: FrameContext): Exchange;
+}
+
+/** Declares a driver: checks it can handle frames one way or the other, and gives it its type. */
 export function defineDriver<O>(definition: DriverDefinition<O>): DriverDefinition<O> {
+  if (!definition.handle === !definition.session) throw new Error(`driver ${definition.id}: give exactly one of handle or session`);
   return definition;
+}
+
+/** The way a connection's frames are handled: the driver's session, or its stateless handle. */
+export function openSession<O>(driver: DriverDefinition<O>, options: O): DriverSession {
+  if (driver.session) return driver.session(options);
+  const handle = driver.handle!;
+  return { handle: (frame, context) => handle(frame, options, context) };
 }

@@ -82,6 +82,8 @@ export class Gateway {
       findDriver: deps.findDriver,
       log: deps.log,
       nowMs: () => deps.clock.now().ms,
+      monoMs: () => deps.clock.monoMs(),
+      utcFix: (utcMs, monoMs) => deps.time?.gpsFix(utcMs, monoMs),
       transport: { backoff: { initialMs: 500, maxMs: 30_000 }, maxConnections: 32 },
     });
   }

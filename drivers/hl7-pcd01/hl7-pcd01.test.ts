@@ -22,7 +22,7 @@ const latin1 = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buf
 const defaults = hl7Pcd01Options.parse({});
 /** The moment the core says a frame is handled: 2026-11-23 08:00:00 UTC. */
 const CTX = { nowMs: Date.UTC(2026, 10, 23, 8, 0, 0) };
-const handle = (frame: Uint8Array, options: Hl7Pcd01Options): Exchange => hl7Pcd01.handle(frame, options, CTX);
+const handle = (frame: Uint8Array, options: Hl7Pcd01Options): Exchange => hl7Pcd01.handle!(frame, options, CTX);
 const opts = (o: object = {}): Hl7Pcd01Options => hl7Pcd01Options.parse(o);
 
 function events(x: Exchange): EventDraft[] {
