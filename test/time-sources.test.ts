@@ -2,6 +2,7 @@
 // believing them or not; and a real SNTP exchange over UDP on loopback with a tiny server.
 import { createSocket, type Socket } from "node:dgram";
 import { afterEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config/load.ts";
 import { decodeNtpHeader, encodeNtpHeader, unixMsToNtp } from "../protocols/sntp/index.ts";
 import { NtpSource, parseNtpServer, udpNtpQuery } from "../src/time/ntp.ts";
 import type { TimeSample } from "../src/time/service.ts";
@@ -189,6 +190,24 @@ describe("SNTP over UDP", () => {
     lines.length = 0;
     await ntp.poll();
     expect(lines.some((l) => l.code === "VG_NTP_REJECTED")).toBe(false); // held off
+  });
+
+  it("reports a server name that does not resolve as an error, not a crash", async () => {
+    const query = udpNtpQuery(() => performance.now());
+    const err = await query({ host: "nonexistent.invalid", port: 123 }, 3000).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: expect.stringMatching(/^VG_NTP_(SOCKET|TIMEOUT)$/), next: "retry" });
+    await expect(query({ host: "127.0.0.1", port: 0 }, 3000)).rejects.toMatchObject({ code: "VG_NTP_SOCKET" });
+  });
+
+  it("the configuration takes host names, addresses and ports, and refuses what is not one", () => {
+    const load = (servers: string) => loadConfig({ text: `gateway: { id: a }\ntime: { ntpServers: ${servers} }\n`, drivers: () => undefined });
+    const ok = load('[ntp.ecg-center.example.org, "10.0.0.1:1123", "[fd00::1]:123"]');
+    expect(ok.ok && ok.config.time.ntpServers).toEqual(["ntp.ecg-center.example.org", "10.0.0.1:1123", "[fd00::1]:123"]);
+    const bad = load('["ntp.example.org:70000", "http://ntp.example.org"]');
+    expect(bad.ok ? [] : bad.errors.map((e) => `${e.path}: ${e.message}`)).toEqual([
+      "time.ntpServers[0]: the port must be 1-65535",
+      'time.ntpServers[1]: must be a host name or address, optionally with :port (e.g. "ntp.ecg-center.example.org")',
+    ]);
   });
 
   it("parses server names with and without ports", () => {

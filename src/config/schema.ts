@@ -239,7 +239,15 @@ const NTP_SERVER_PATTERN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?$/;
 const timeSchema = z
   .strictObject({
     ntpServers: z
-      .array(z.string().regex(NTP_SERVER_PATTERN, { message: 'must be a host name or address, optionally with :port (e.g. "ntp.ecg-center.example.org")' }))
+      .array(
+        z
+          .string()
+          .regex(NTP_SERVER_PATTERN, { message: 'must be a host name or address, optionally with :port (e.g. "ntp.ecg-center.example.org")' })
+          .refine((s) => {
+            const port = /:(\d+)$/.exec(s)?.[1];
+            return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+          }, { message: "the port must be 1-65535" }),
+      )
       .max(8)
       .default([])
       .describe("NTP servers the gateway asks itself (SNTP, UDP port 123): the county center's first. Empty: no NTP of our own (chrony or GPS may still give time)."),

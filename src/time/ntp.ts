@@ -65,12 +65,20 @@ export function udpNtpQuery(monoMs: () => number, socket: (type: "udp4" | "udp6"
       if (!r.ok) finish(Object.assign(new VitalgateError("VG_NTP_REJECTED", `NTP server ${server.host}:${server.port}: ${r.error.message}`, "retry"), { ntpCode: r.error.code, kiss: r.error.kiss }));
       else finish(null, { ...r.measurement, at: t4 });
     });
-    // A connected socket takes datagrams from that server only.
-    sock.connect(server.port, server.host, () => {
+    const failed = (err: Error) => finish(new VitalgateError("VG_NTP_SOCKET", `NTP server ${server.host}:${server.port}: ${err.message}`, "retry", { cause: err }));
+    // A connected socket takes datagrams from that server only. A failed name lookup comes to the
+    // connect callback (not as an 'error' event), and the socket is then not connected.
+    if (!(Number.isInteger(server.port) && server.port > 0 && server.port < 65536)) return failed(new Error(`port ${server.port} is not a UDP port`));
+    sock.connect(server.port, server.host, (...args: unknown[]) => {
+      if (args[0] instanceof Error) return failed(args[0]);
       t1 = monoMs();
-      sock.send(encodeSntpRequest(nonce), (err) => {
-        if (err) finish(new VitalgateError("VG_NTP_SOCKET", `NTP server ${server.host}:${server.port}: ${err.message}`, "retry", { cause: err }));
-      });
+      try {
+        sock.send(encodeSntpRequest(nonce), (err) => {
+          if (err) failed(err);
+        });
+      } catch (err) {
+        failed(err as Error);
+      }
     });
   });
 }
