@@ -137,9 +137,14 @@ export class Gateway {
 
   /** The time service's first sync: events stamped before it, still here, get the correction. */
   #onFirstSync = (sync: FirstSync): void => {
-    const n = this.outbox.restampUnsynced(this.#firstSeq, (e) => restamp(e, sync));
     this.deviceClocks.shift(sync.correctionMs);
-    this.#log.info({ code: "VG_TIME_RESTAMPED", events: n, correctionMs: Math.round(sync.correctionMs), src: sync.src }, `time synchronized: ${n} waiting event(s) stamped before it corrected`);
+    try {
+      const n = this.outbox.restampUnsynced(this.#firstSeq, (e) => restamp(e, sync));
+      this.#log.info({ code: "VG_TIME_RESTAMPED", events: n, correctionMs: Math.round(sync.correctionMs), src: sync.src }, `time synchronized: ${n} waiting event(s) stamped before it corrected`);
+    } catch (err) {
+      // They keep their unsynced mark: the center knows not to trust their times.
+      this.#log.error({ code: "VG_TIME_RESTAMP_FAILED", err: (err as Error).message }, "time synchronized, but the events stamped before it could not be corrected");
+    }
   };
 
   get #deviceClocksPath(): string {

@@ -120,8 +120,9 @@ export class NtpSource implements TimeSource {
   start(report: (s: TimeSample) => void): void {
     this.#report = report;
     if (this.#servers.length === 0) return;
-    void this.poll();
-    this.#timer = setInterval(() => void this.poll(), this.#options.pollS * 1000);
+    const poll = () => void this.poll().catch((err: Error) => this.#deps.log.error({ code: "VG_TIME_SOURCE_BUG", source: this.name, err: err.message }, "time source poll failed"));
+    poll();
+    this.#timer = setInterval(poll, this.#options.pollS * 1000);
     this.#timer.unref();
   }
 
