@@ -25,10 +25,10 @@ export function createMetrics(status: () => GatewayStatus) {
   });
   gauge("vitalgate_time_synced", "1 once a time source (GPS, NTP, a synchronized system clock) has synchronized the gateway's time in this run.", [], (g) => g.set(status().time.synced ? 1 : 0));
   gauge("vitalgate_time_uncertainty_ms", "Uncertainty of the gateway's time now, ms (grows between syncs; a placeholder of one day while unsynchronized).", [], (g) => g.set(status().time.uncMs));
-  gauge("vitalgate_time_offset_ms", "True UTC minus the box's system clock, ms: how far the operating system's clock is off (absent until synchronized).", [], (g) => {
+  gauge("vitalgate_time_offset_ms", "True UTC minus the box's system clock, ms: how far the operating system's clock is off, by the source in use (absent until synchronized).", ["src"], (g) => {
     g.reset();
-    const offset = status().time.offsetMs;
-    if (offset !== null) g.set(offset);
+    const t = status().time;
+    if (t.offsetMs !== null) g.set({ src: t.src }, t.offsetMs);
   });
   gauge("vitalgate_device_clock_skew_ms", "A device's clock minus true time, ms (positive: the device is fast), estimated from its messages.", ["device"], (g) => {
     g.reset();

@@ -172,6 +172,8 @@ describe("synchronized time in the gateway", () => {
     const metrics = await (await fetch(`http://127.0.0.1:${cfg.web.port}/metrics`)).text();
     expect(metrics).toMatch(/vitalgate_device_clock_skew_ms\{device="bed1"\} 4\d{5}/);
     expect(metrics).toMatch(/vitalgate_time_synced 1/);
+    expect(metrics).toMatch(/vitalgate_time_offset_ms\{src="gps"\} -?\d/);
+    expect(metrics).toMatch(/vitalgate_time_uncertainty_ms \d/);
     const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/api/status`)).json()) as { time: { src: string; devices: { id: string; state: string }[] } };
     expect(status.time).toMatchObject({ src: "gps", devices: [{ id: "bed1", state: "skewed" }] });
 
