@@ -88,6 +88,22 @@ describe("time service", () => {
     expect(state.sources).toEqual([expect.objectContaining({ name: "gps", selected: true, uncMs: 280 })]);
   });
 
+  it("GPS with PPS: the pulse pins the second to a few ms; a pulse without a recent fix is not used", () => {
+    const clocks = manualClocks();
+    const { svc } = service(clocks);
+    svc.start();
+    expect(svc.gpsPps(clocks.mono)).toBe(false); // no fix yet: which second would it be?
+    gpsAt(clocks, svc, 180); // this receiver is slow: 80 ms more than configured
+    // The next second's pulse, 1 s after the second the fix named.
+    clocks.mono = Math.ceil(clocks.truth(clocks.mono) / 1000) * 1000 - T0;
+    expect(svc.gpsPps(clocks.mono)).toBe(true);
+    const e = error(clocks, svc);
+    expect(e).toMatchObject({ errMs: 0, uncMs: 5, src: "gps" });
+    expect(svc.state().sources).toEqual([expect.objectContaining({ name: "gps", state: "ok (PPS)" })]);
+    clocks.advance(3_600_000 * 10); // ten hours without a fix: uncertainty 1.8 s, the second is in doubt
+    expect(svc.gpsPps(Math.round(clocks.mono / 1000) * 1000)).toBe(false);
+  });
+
   it("NTP only: best of a burst, a falseticker dropped, offset within the round-trip bound", async () => {
     const clocks = manualClocks();
     clocks.wallError = 90_000;

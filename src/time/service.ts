@@ -58,6 +58,11 @@ export interface TimeServiceOptions {
   /** Uncertainty of `gpsLatencyMs` (receivers differ, serial buffers add jitter), ms. */
   gpsUncMs: number;
   /**
+   * Uncertainty of a PPS edge as the gateway sees it (serial DCD read from user space, or
+   * /dev/pps), ms: the pulse itself is good to well under a microsecond; reading it is not.
+   */
+  ppsUncMs?: number;
+  /**
    * How backward corrections are absorbed: the stamps run slower by this fraction until the
    * estimate has caught up, so they never go backwards. 0.5: an error of 1 s takes 2 s.
    */
@@ -136,10 +141,12 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync] }> implement
   #disagreement = "";
   #ppm: number;
   #started = false;
+  /** A PPS signal has been seen with the GPS. */
+  #pps = false;
 
   constructor(options: TimeServiceOptions, deps: TimeServiceDeps) {
     super();
-    this.options = { slewRate: 0.5, notBeforeMs: NOT_BEFORE_MS, ...options };
+    this.options = { slewRate: 0.5, notBeforeMs: NOT_BEFORE_MS, ppsUncMs: 5, ...options };
     this.#deps = deps;
     this.#log = deps.log.child({ component: "time" });
     this.#sources = deps.sources ?? [];
@@ -191,6 +198,23 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync] }> implement
    */
   gpsFix(utcMs: number, monoMs: number): void {
     this.report("gps", { offsetMs: utcMs + this.options.gpsLatencyMs - monoMs, uncMs: this.options.gpsUncMs, at: monoMs });
+  }
+
+  /**
+   * A GPS pulse-per-second edge, seen at `monoMs`: it marks the start of a UTC second exactly. Which
+   * second is taken from the GPS fixes, so a pulse counts only while a GPS sample is recent enough
+   * to name the second beyond doubt (its uncertainty well under half a second). Returns whether it
+   * was used.
+   */
+  gpsPps(monoMs: number): boolean {
+    const gps = this.#samples.get("gps");
+    if (!gps || this.#uncAt(gps, monoMs) >= 250) return false;
+    const utc = monoMs + gps.offsetMs;
+    const second = Math.round(utc / 1000) * 1000;
+    if (Math.abs(utc - second) >= 400) return false; // not near a second boundary: not a PPS edge
+    this.#pps = true;
+    this.report("gps", { offsetMs: second - monoMs, uncMs: this.options.ppsUncMs, at: monoMs });
+    return true;
   }
 
   /** Takes a sample from a source (sources call this through the callback `start` gives them). */
@@ -281,7 +305,7 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync] }> implement
       const source = this.#sources.find((x) => x.name === name);
       return {
         name,
-        state: source?.state ?? (s ? "ok" : "waiting"),
+        state: source?.state ?? (s ? (name === "gps" && this.#pps ? "ok (PPS)" : "ok") : "waiting"),
         offsetMs: s ? Math.round(s.offsetMs - wallOffset) : null,
         uncMs: s ? Math.ceil(this.#uncAt(s, mono)) : null,
         lastSample: s && sel ? iso(s) : null,
