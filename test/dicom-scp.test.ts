@@ -76,14 +76,6 @@ async function center(config: { embeddedBroker: { port: number } }): Promise<Cen
   return c;
 }
 
-function reassembled(center: Center, eventId: string): Buffer | undefined {
-  const chunks = center.messages.filter((m) => m.topic.startsWith(`vitalgate/v1/gw-ecg/blob/${eventId}/`));
-  const parts = Number(chunks[0]?.topic.split("/").at(-1));
-  if (!parts) return undefined;
-  const byPart = new Map(chunks.map((m) => [Number(m.topic.split("/").at(-2)), m.payload]));
-  if (byPart.size !== parts) return undefined;
-  return Buffer.concat(Array.from({ length: parts }, (_, i) => byPart.get(i + 1)!));
-}
 
 /** A raw association with the given contexts; returns the SCU and the AC's results by context id. */
 async function rawAssociation(port: number, contexts: { abstract: string; syntaxes: string[] }[]) {
@@ -119,8 +111,8 @@ describe("DICOM C-STORE SCP", () => {
     const event = c.events.find((e) => e.kind === "ecg12")!;
     const original = (event.body as { original: { contentType: string; bytes: number; sha256: string } }).original;
     expect(original.contentType).toBe("application/dicom");
-    await c.waitFor(() => reassembled(c, event.id) !== undefined, 10_000, "every chunk");
-    const file = reassembled(c, event.id)!;
+    await c.waitFor(() => c.original(event.id) !== undefined, 10_000, "every chunk");
+    const file = c.original(event.id)!;
     expect(file.length).toBe(original.bytes);
     expect(createHash("sha256").update(file).digest("hex")).toBe(original.sha256);
     // A Part 10 file: meta group naming the object and the transfer syntax it came in, then the data set.
@@ -155,8 +147,8 @@ describe("DICOM C-STORE SCP", () => {
     expect((await scu.next())?.[0]).toBe(0x06); // A-RELEASE-RP
     await c.waitFor(() => c.events.some((e) => e.kind === "ecg12"), 10_000, "the ECG event");
     const event = c.events.find((e) => e.kind === "ecg12")!;
-    await c.waitFor(() => reassembled(c, event.id) !== undefined, 10_000, "every chunk");
-    const file = reassembled(c, event.id)!;
+    await c.waitFor(() => c.original(event.id) !== undefined, 10_000, "every chunk");
+    const file = c.original(event.id)!;
     expect(dicomParser.parseDicom(file).string("x00020010")).toBe(IMPLICIT_LE);
     expect(file.subarray(file.length - ecg.dataset.length).equals(ecg.dataset)).toBe(true);
   });

@@ -12,7 +12,7 @@ import { loadConfig } from "../src/config/load.ts";
 import { Gateway } from "../src/gateway.ts";
 import { createLogger } from "../src/log.ts";
 import { fileDriver } from "./support/file-driver.ts";
-import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
+import { connectCenter, waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -36,15 +36,6 @@ async function rig() {
   return { gw, drop, center };
 }
 
-/** The center's side: the file put back together from its chunks. */
-function reassembled(center: Center, eventId: string): Buffer | undefined {
-  const chunks = center.messages.filter((m) => m.topic.startsWith(`vitalgate/v1/gw-ecg/blob/${eventId}/`));
-  const parts = Number(chunks[0]?.topic.split("/").at(-1));
-  if (!parts) return undefined;
-  const byPart = new Map(chunks.map((m) => [Number(m.topic.split("/").at(-2)), m.payload]));
-  if (byPart.size !== parts) return undefined;
-  return Buffer.concat(Array.from({ length: parts }, (_, i) => byPart.get(i + 1)!));
-}
 
 describe("watched folder intake", () => {
   it("takes a complete file once, sends its event then the file in chunks the center reassembles byte for byte, and moves it to done/", async () => {
@@ -57,8 +48,8 @@ describe("watched folder intake", () => {
     const ecg = center.events.find((e) => e.kind === "ecg12")!;
     const original = (ecg.body as { original: { sha256: string; bytes: number; contentType: string } }).original;
     expect(original).toEqual({ contentType: "application/octet-stream", bytes: file.length, sha256: createHash("sha256").update(file).digest("hex") });
-    await center.waitFor(() => reassembled(center, ecg.id) !== undefined, 10_000, "every chunk");
-    const whole = reassembled(center, ecg.id)!;
+    await center.waitFor(() => center.original(ecg.id) !== undefined, 10_000, "every chunk");
+    const whole = center.original(ecg.id)!;
     expect(createHash("sha256").update(whole).digest("hex")).toBe(original.sha256);
     expect(whole.equals(file)).toBe(true);
     await waitFor(() => existsSync(join(drop, "done/ecg-0001.dcm")), 5000, "the file in done/");

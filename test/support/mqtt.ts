@@ -8,6 +8,8 @@ export interface Center {
   /** Every message by topic, in arrival order. */
   messages: { topic: string; payload: Buffer; retain: boolean }[];
   waitFor(predicate: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
+  /** An event's original file put back together from its blob chunks, once all have come. */
+  original(eventId: string): Buffer | undefined;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,14 @@ export async function connectCenter(url: string, gw: string, options: mqtt.IClie
     events,
     messages,
     waitFor: (predicate, timeoutMs = 20_000, what = "condition") => waitFor(predicate, timeoutMs, what),
+    original(eventId) {
+      const chunks = messages.filter((m) => m.topic.startsWith(`vitalgate/v1/${gw}/blob/${eventId}/`));
+      const parts = Number(chunks[0]?.topic.split("/").at(-1));
+      if (!parts) return undefined;
+      const byPart = new Map(chunks.map((m) => [Number(m.topic.split("/").at(-2)), m.payload]));
+      if (byPart.size !== parts) return undefined;
+      return Buffer.concat(Array.from({ length: parts }, (_, i) => byPart.get(i + 1)!));
+    },
     close: () => client.endAsync(true),
   };
 }
