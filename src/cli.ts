@@ -12,7 +12,7 @@ import { openSession } from "./driver.ts";
 import { Gateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
 import { listSerialPorts } from "./ports.ts";
-import { simulateHl7Monitor } from "./simulate.ts";
+import { nmeaSimulation, simulateHl7Monitor, simulateNmeaGps } from "./simulate.ts";
 import { Outbox } from "./store.ts";
 import { stamp } from "./stamp.ts";
 import { createTimeService } from "./time/index.ts";
@@ -35,6 +35,10 @@ usage:
   vitalgate simulate hl7-pcd01 [--host H] [--port P] [--count N] [--interval-ms MS]
                                          a patient monitor sending synthetic IHE PCD-01
                                          observations to a gateway (default 127.0.0.1:2575, 1/s)
+  vitalgate simulate nmea-gps (--port PATH [--baud B] | --tcp-port P [--host H]) [--log FILE] [--count N]
+                                         a GPS receiver on a serial port (a PTY) or as a serial
+                                         server on TCP: a recorded NMEA log at its rate, else a
+                                         synthetic drive at 1 Hz
 `;
 
 type Out = { out: (s: string) => void; err: (s: string) => void };
@@ -174,7 +178,7 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
       report(result.error);
       continue;
     }
-    const ex = session.handle(result.frame, { nowMs: clock.now().ms });
+    const ex = session.handle(result.frame, { nowMs: clock.now().ms, replay: true });
     if (!ex.ok) {
       report(ex.error);
       continue;
@@ -188,9 +192,10 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
   return errors > 0 ? 1 : 0;
 }
 
-async function simulate(device: string | undefined, v: { host?: string; port?: string; count?: string; "interval-ms"?: string }, io: Out): Promise<number> {
+async function simulate(device: string | undefined, v: { host?: string; port?: string; count?: string; "interval-ms"?: string; "tcp-port"?: string; baud?: string; log?: string }, io: Out): Promise<number> {
+  if (device === "nmea-gps") return simulateGps(v, io);
   if (device !== "hl7-pcd01") {
-    io.err(`simulators: hl7-pcd01\n`);
+    io.err(`simulators: hl7-pcd01, nmea-gps\n`);
     return 2;
   }
   const port = Number(v.port ?? 2575);
@@ -210,6 +215,27 @@ async function simulate(device: string | undefined, v: { host?: string; port?: s
     onResult: (i, result) => io.out(`message ${i + 1}: ${result}\n`),
   });
   io.err(`${accepted} message(s) acknowledged AA\n`);
+  return 0;
+}
+
+async function simulateGps(v: { host?: string; port?: string; count?: string; "tcp-port"?: string; baud?: string; log?: string }, io: Out): Promise<number> {
+  const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
+  const baudRate = Number(v.baud ?? 9600);
+  const count = v.count === undefined ? Infinity : Number(v.count);
+  if ((v.port === undefined) === (tcpPort === undefined) || (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) || !(Number.isInteger(baudRate) && baudRate > 0) || !(count > 0)) {
+    io.err("simulate nmea-gps: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud and --count positive\n");
+    return 2;
+  }
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  process.once("SIGTERM", () => stop.abort());
+  const sim = nmeaSimulation({ logText: v.log === undefined ? undefined : readFileSync(v.log, "latin1"), count, nowMs: Date.now() });
+  io.err(`simulating a GPS receiver on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: ${sim.what}\n`);
+  const sent = await simulateNmeaGps({
+    path: v.port, baudRate, tcpPort, host: v.host, epochs: sim.epochs, startMs: sim.startMs, signal: stop.signal,
+    onListening: (port) => io.err(`listening on tcp port ${port}\n`),
+  });
+  io.err(`${sent} epoch(s) sent\n`);
   return 0;
 }
 
@@ -240,6 +266,9 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       port: { type: "string" },
       count: { type: "string" },
       "interval-ms": { type: "string" },
+      "tcp-port": { type: "string" },
+      baud: { type: "string" },
+      log: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean" },
     },

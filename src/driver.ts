@@ -76,6 +76,11 @@ export type Exchange =
 export interface FrameContext {
   /** The gateway's synchronized time, Unix ms. */
   nowMs: number;
+  /**
+   * The frames are a recording played back (`vitalgate decode`), not a live device: drivers that
+   * thin out what they emit (throttled GPS positions) emit everything.
+   */
+  replay?: boolean;
 }
 
 export interface DriverDefinition<O = unknown> {

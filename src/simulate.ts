@@ -1,9 +1,12 @@
 // `vitalgate simulate`: a device talking its real protocol to a gateway, for the demo, for
 // technicians checking a box, and for tests. Each simulator is the synthetic message source of a
 // driver plus the sending rules of its protocol.
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
+import { SerialPort } from "serialport";
 import { mllpEncode, mllpFramer } from "../protocols/mllp/index.ts";
 import { pcd01Series } from "../drivers/hl7-pcd01/synthetic.ts";
+import { nmeaLogEpochs } from "../drivers/nmea-gps/replay.ts";
+import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 
 export interface SimulateOptions {
   host: string;
@@ -96,10 +99,155 @@ function mllpLink(host: string, port: number) {
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
+    // The listener goes with the timer: a simulator running for days must not pile them up.
+    const done = () => {
       clearTimeout(t);
+      signal?.removeEventListener("abort", done);
       resolve();
-    }, { once: true });
+    };
+    const t = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener("abort", done, { once: true });
   });
+}
+
+/**
+ * What a GPS simulator sends: a recorded log at its recorded rate, or else a synthetic drive (15 m/s
+ * due east, RMC+GGA+GSA at 1 Hz) starting at the next whole second after `nowMs`.
+ */
+export function nmeaSimulation(o: { logText?: string; count: number; nowMs: number }): { epochs: Iterable<{ offsetMs: number; text: string }>; startMs?: number; what: string } {
+  if (o.logText !== undefined) {
+    const all = nmeaLogEpochs(o.logText);
+    const epochs = Number.isFinite(o.count) ? all.slice(0, o.count) : all;
+    return { epochs, what: `a recorded log, ${epochs.length} epoch(s) at the recorded rate` };
+  }
+  const startMs = Math.ceil(o.nowMs / 1000) * 1000;
+  return { epochs: syntheticDrive({ startMs, epochs: o.count }), startMs, what: "a synthetic drive (15 m/s due east, RMC+GGA+GSA at 1 Hz; not a real trip)" };
+}
+
+export interface NmeaSimulateOptions {
+  /** A serial port to write to: the device end of a PTY pair, or a port wired to the gateway's. */
+  path?: string;
+  baudRate?: number;
+  /** Or: listen on this TCP port as a serial-to-Ethernet server does, sending to every client (0: any free port). */
+  tcpPort?: number;
+  host?: string;
+  /** The bursts to send, `offsetMs` after the first (as drivers/nmea-gps/synthetic.ts and replay.ts make them). */
+  epochs: Iterable<{ offsetMs: number; text: string }>;
+  /** Wall-clock time to send the first burst at (a synthetic drive's start); default now. */
+  startMs?: number;
+  /** Called after each burst with the number of links it went out on (0 while unplugged). */
+  onEpoch?: (index: number, links: number) => void;
+  onListening?: (port: number) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * A GPS receiver: sends NMEA bursts at their real rate, never reading anything (NMEA is one-way). On
+ * a serial port that goes away (an unplugged adapter, a PTY that vanishes) it keeps its pace, as a
+ * receiver does, and reopens the port when it is back. Returns the number of bursts sent.
+ */
+export async function simulateNmeaGps(o: NmeaSimulateOptions): Promise<number> {
+  const sink = o.tcpPort !== undefined ? await tcpSink(o.host ?? "127.0.0.1", o.tcpPort, o.onListening) : serialSink(o.path!, o.baudRate ?? 9600);
+  const start = o.startMs ?? Date.now();
+  let index = 0;
+  let sent = 0;
+  try {
+    for (const epoch of o.epochs) {
+      if (o.signal?.aborted) break;
+      await delay(start + epoch.offsetMs - Date.now(), o.signal);
+      if (o.signal?.aborted) break;
+      const links = sink.write(Buffer.from(epoch.text, "latin1"));
+      if (links > 0) sent++;
+      o.onEpoch?.(index++, links);
+    }
+  } finally {
+    await sink.close();
+  }
+  return sent;
+}
+
+interface NmeaSink {
+  /** Returns on how many links the bytes went out. */
+  write(bytes: Buffer): number;
+  close(): Promise<void>;
+}
+
+/** A serial port, reopened in the background (every 250 ms) whenever it is gone. */
+function serialSink(path: string, baudRate: number): NmeaSink {
+  let port: SerialPort | null = null;
+  let opening = false;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const again = () => {
+    if (!closed && timer === undefined) timer = setTimeout(() => ((timer = undefined), open()), 250);
+  };
+  const open = () => {
+    if (opening || closed || port) return;
+    opening = true;
+    const p = new SerialPort({ path, baudRate, autoOpen: false });
+    p.on("error", () => undefined); // a write into a vanished PTY: seen as "close"
+    p.open((err) => {
+      opening = false;
+      if (err) return again();
+      if (closed) return void p.close();
+      port = p;
+      p.once("close", () => {
+        if (port === p) port = null;
+        again();
+      });
+    });
+  };
+  open();
+  return {
+    write(bytes) {
+      if (!port?.isOpen) {
+        port = null;
+        open();
+        return 0;
+      }
+      const p = port;
+      p.write(bytes, (err) => {
+        if (err && port === p) {
+          port = null;
+          if (p.isOpen) p.close(() => undefined);
+          again();
+        }
+      });
+      return 1;
+    },
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      const p = port;
+      port = null;
+      if (p?.isOpen) await new Promise<void>((resolve) => p.close(() => resolve()));
+    },
+  };
+}
+
+/** A TCP server, as a serial server's port in TCP server mode: every client gets the stream. */
+async function tcpSink(host: string, port: number, onListening?: (port: number) => void): Promise<NmeaSink> {
+  const clients = new Set<Socket>();
+  const server = createServer((s) => {
+    clients.add(s);
+    s.on("error", () => undefined);
+    s.on("close", () => clients.delete(s));
+    s.on("data", () => undefined); // a receiver ignores what it is sent
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  onListening?.(typeof address === "object" && address ? address.port : port);
+  return {
+    write(bytes) {
+      for (const c of clients) c.write(bytes);
+      return clients.size;
+    },
+    async close() {
+      for (const c of clients) c.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

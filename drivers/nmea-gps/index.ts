@@ -1,0 +1,203 @@
+// GPS receivers speaking NMEA 0183 (GGA, RMC, GNS, GLL, VTG, GSA, ZDA; GPS, GLONASS, Galileo, BeiDou
+// talkers) on a serial port (a USB puck, the vehicle's receiver through an RS-232 adapter) or through a
+// serial-to-Ethernet server. The receiver talks once per epoch (usually 1 Hz) and never listens: there
+// is nothing to answer.
+//
+// Each connection has a session (the meaning of a fix spans a burst of sentences): sentences are
+// assembled into one fix per epoch by the codec's position assembler (protocols/nmea/position.ts);
+// a fix is emitted as a `position` event (DESIGN.md §3) one epoch late, when the next epoch begins.
+// Positions are throttled, since a vehicle reporting every second fills a 4G link and the outbox
+// with little news:
+//  - a fix is emitted when `minIntervalS` has passed since the last emitted one (by the fix's own
+//    UTC) or the vehicle has moved `minDistanceM` from it (great-circle distance);
+//  - gaining or losing the fix (none ↔ 2D/3D) is always emitted, at once. A lost fix is a `position`
+//    event with `fix: "none"` and no coordinates (a tunnel: the center learns the GPS went blind, and
+//    no stale position is passed off as current); it is said once, not every epoch;
+//  - nothing is throttled when `throttle` is false or when the frames are a replay
+//    (`vitalgate decode`, FrameContext.replay): then every fix becomes an event.
+// 2D ↔ 3D changes go through the throttle: they flap in town and change nothing a dispatcher uses.
+//
+// Time: RMC with status A (and a mode other than N/S) hands its UTC to the time service (utcFix). So
+// does ZDA, but only while the receiver has a valid fix: before its first fix a receiver may send
+// ZDA from its own battery-backed clock, and GPS time outranks NTP in the gateway's time service.
+import { z } from "zod";
+import { defineDriver } from "../../src/driver.ts";
+import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/driver.ts";
+import type { EventDraft } from "../../src/events.ts";
+import { decodeNmeaSentence, nmeaFramer, nmeaPositionAssembler, parseNmeaSentence } from "../../protocols/nmea/index.ts";
+import type { FixMode, PositionFix } from "../../protocols/nmea/index.ts";
+import { EARTH_RADIUS_M } from "./synthetic.ts";
+
+const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200] as const;
+
+export const nmeaGpsOptions = z
+  .strictObject({
+    transport: z
+      .enum(["serial", "tcp"])
+      .default("serial")
+      .describe("serial: the receiver is on a serial port of this box (USB or RS-232); tcp: we connect to a serial-to-Ethernet server (Moxa NPort, ser2net) that passes its NMEA through."),
+    port: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("With transport serial: the serial port, best a stable path such as /dev/serial/by-id/usb-u-blox_GNSS_receiver-if00 (a USB adapter may come back as another ttyUSB after a replug)."),
+    match: z
+      .strictObject({
+        vendorId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB vendor id as lsusb prints it, e.g. "1546" (u-blox).'),
+        productId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB product id, e.g. "01a8".'),
+        serialNumber: z.string().min(1).optional().describe("USB serial number of the receiver or adapter."),
+      })
+      .optional()
+      .describe("With transport serial: finds the receiver by its USB identity when it comes back under another name; `port` is then the first guess."),
+    baudRate: z
+      .literal(BAUD_RATES)
+      .default(9600)
+      .describe("Serial speed. NMEA 0183 specifies 4800; most current receivers send at 9600, some at higher rates."),
+    dataBits: z.literal([7, 8]).default(8).describe("Data bits (NMEA: 8)."),
+    parity: z.enum(["none", "even", "odd"]).default("none").describe("Parity (NMEA: none)."),
+    stopBits: z.literal([1, 2]).default(1).describe("Stop bits (NMEA: 1)."),
+    host: z.string().min(1).optional().describe("With transport tcp: the serial server's address."),
+    tcpPort: z.int().min(1).max(65535).optional().describe("With transport tcp: the serial server's TCP port for this receiver (e.g. 4001, a Moxa NPort's first port in TCP server mode)."),
+    throttle: z.boolean().default(true).describe("false: every fix becomes a position event (about one a second), not only those that moved or aged enough."),
+    minIntervalS: z.number().min(0).max(86_400).default(5).describe("A position is sent at least this often while the vehicle stands still, in seconds."),
+    minDistanceM: z.number().min(0).max(100_000).default(20).describe("A position is sent as soon as the vehicle has moved this far from the last one sent, in metres."),
+    silentAfterS: z.number().min(0.5).max(3600).default(5).describe("A receiver that sends nothing for this long is faulted (state silent): unplugged antenna cable aside, a GPS talks every second."),
+  })
+  .superRefine((o, ctx) => {
+    if (o.transport === "serial" && o.port === undefined) ctx.addIssue({ code: "custom", path: ["port"], message: "the serial port is required with transport serial" });
+    if (o.transport === "tcp") {
+      if (o.host === undefined) ctx.addIssue({ code: "custom", path: ["host"], message: "the serial server's address is required with transport tcp" });
+      if (o.tcpPort === undefined) ctx.addIssue({ code: "custom", path: ["tcpPort"], message: "the serial server's port is required with transport tcp" });
+    }
+  });
+
+export type NmeaGpsOptions = z.infer<typeof nmeaGpsOptions>;
+
+const DEG = Math.PI / 180;
+
+/** Great-circle (haversine) distance in metres between two WGS-84 positions, on the mean sphere. */
+export function distanceM(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
+  const dLat = (b.lat - a.lat) * DEG;
+  const dLon = (b.lon - a.lon) * DEG;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * DEG) * Math.cos(b.lat * DEG) * Math.sin(dLon / 2) ** 2;
+  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+/** The position body of DESIGN.md §3; coordinates only with a fix. */
+export function positionBody(fix: PositionFix): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (fix.mode !== "none") {
+    body.lat = fix.lat;
+    body.lon = fix.lon;
+    if (fix.altM !== undefined) body.altM = fix.altM;
+    if (fix.speedMps !== undefined) body.speedMps = fix.speedMps;
+    if (fix.courseDeg !== undefined) body.courseDeg = fix.courseDeg;
+  }
+  body.fix = fix.mode;
+  if (fix.hdop !== undefined) body.hdop = fix.hdop;
+  if (fix.sats !== undefined) body.sats = fix.sats;
+  return body;
+}
+
+/** The time and date fields of an epoch as the receiver sent them, for `time.dev`. */
+interface RawTime {
+  time?: string;
+  date?: string;
+}
+
+interface Emitted {
+  mode: FixMode;
+  /** The fix's UTC (ms) when it had one, else the gateway's time when it was handled. */
+  atMs: number;
+  onGpsTime: boolean;
+  lat?: number;
+  lon?: number;
+}
+
+/** One receiver's connection: its epoch in progress, the last position sent, whether its time is good. */
+export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
+  const assembler = nmeaPositionAssembler();
+  let raw: RawTime = {};
+  let lastRawDate: string | undefined;
+  let last: Emitted | undefined;
+  /** The receiver has a valid fix now (its last RMC said A, or its last epoch had a fix): its ZDA is believed. */
+  let receiverFixed = false;
+
+  function due(fix: PositionFix, atMs: number, onGpsTime: boolean, context: FrameContext): boolean {
+    if (last === undefined) return true;
+    const hadFix = last.mode !== "none";
+    const hasFix = fix.mode !== "none";
+    if (hadFix !== hasFix) return true;
+    // No fix, still no fix: said already.
+    if (!hasFix) return false;
+    if (!options.throttle || context.replay) return true;
+    if (onGpsTime !== last.onGpsTime) return true;
+    const elapsed = atMs - last.atMs;
+    // A clock going backwards (a GPS week rollover fixed, a replug onto another receiver) is news too.
+    if (elapsed < 0 || elapsed >= options.minIntervalS * 1000) return true;
+    return distanceM({ lat: last.lat!, lon: last.lon! }, { lat: fix.lat!, lon: fix.lon! }) >= options.minDistanceM;
+  }
+
+  function position(fix: PositionFix, rawTime: RawTime, context: FrameContext): EventDraft | undefined {
+    const onGpsTime = fix.time !== undefined;
+    const atMs = onGpsTime ? Date.parse(fix.time!) : context.nowMs;
+    if (!due(fix, atMs, onGpsTime, context)) return undefined;
+    last = { mode: fix.mode, atMs, onGpsTime, lat: fix.lat, lon: fix.lon };
+    const draft: EventDraft = { kind: "position", body: positionBody(fix) };
+    if (fix.time !== undefined) draft.deviceTime = fix.time;
+    if (rawTime.time !== undefined) draft.deviceTimeRaw = rawTime.date === undefined ? rawTime.time : `${rawTime.time} ${rawTime.date}`;
+    return draft;
+  }
+
+  return {
+    handle(frame: Uint8Array, context: FrameContext): Exchange {
+      const parsed = parseNmeaSentence(frame);
+      if (!parsed.ok) return { ok: false, error: parsed.error };
+      const decoded = decodeNmeaSentence(parsed.sentence);
+      if (!decoded.ok) return { ok: false, error: decoded.error };
+      const m = decoded.message;
+      const events: EventDraft[] = [];
+      const fixes = assembler.push(m);
+      if (fixes.length > 0) {
+        // The epoch just closed is the one whose raw time was being collected.
+        const closed: RawTime = { time: raw.time, date: raw.date ?? lastRawDate };
+        for (const fix of fixes) {
+          receiverFixed = fix.mode !== "none";
+          const draft = position(fix, closed, context);
+          if (draft) events.push(draft);
+        }
+        raw = {};
+      }
+      const fields = parsed.sentence.fields;
+      if ("time" in m && m.time) raw.time = m.time.raw;
+      if (m.type === "RMC" && fields[8]) raw.date = lastRawDate = fields[8];
+      if (m.type === "ZDA" && fields[1] && fields[2] && fields[3]) raw.date = lastRawDate = `${fields[1]}${fields[2]}${fields[3]}`;
+
+      let utcFix: number | undefined;
+      if (m.type === "RMC") {
+        receiverFixed = m.status === "A" && m.mode !== "N" && m.mode !== "S";
+        if (receiverFixed && m.utc !== undefined) utcFix = Date.parse(m.utc);
+      } else if (m.type === "ZDA" && receiverFixed && m.utc !== undefined) {
+        utcFix = Date.parse(m.utc);
+      }
+      return utcFix === undefined ? { ok: true, events } : { ok: true, events, utcFix };
+    },
+  };
+}
+
+function transport(o: NmeaGpsOptions): TransportSpec {
+  if (o.transport === "tcp") return { type: "tcp-connect", host: o.host!, port: o.tcpPort! };
+  const serial = { type: "serial", path: o.port!, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, rtscts: false, xonxoff: false } as const;
+  return o.match ? { ...serial, match: o.match } : serial;
+}
+
+export const nmeaGps = defineDriver<NmeaGpsOptions>({
+  id: "nmea-gps",
+  kind: "gps",
+  title: { en: "GPS receiver, NMEA 0183 (serial or serial server)", zh: "GPS 接收机（NMEA 0183，串口或串口服务器）" },
+  options: nmeaGpsOptions,
+  transport,
+  framer: () => nmeaFramer(),
+  silentAfterMs: (o) => o.silentAfterS * 1000,
+  session: nmeaGpsSession,
+});

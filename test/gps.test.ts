@@ -1,0 +1,120 @@
+// A GPS receiver on a "USB adapter" made of real pseudo-terminals (socat), played by the nmea-gps
+// simulator (src/simulate.ts, synthetic drive), read by an in-process gateway with the real nmea-gps
+// driver, a real SQLite outbox and the real time service (GPS as its only source): positions reach
+// the outbox, the gateway's time comes from the GPS, an unplug and replug recovers, silence shows.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { findDriver } from "../drivers/registry.ts";
+import { distanceM } from "../drivers/nmea-gps/index.ts";
+import { pointAlong, syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
+import { loadConfig } from "../src/config/load.ts";
+import type { Envelope } from "../src/events.ts";
+import { Gateway } from "../src/gateway.ts";
+import { simulateNmeaGps } from "../src/simulate.ts";
+import { createTimeService } from "../src/time/index.ts";
+import { waitFor } from "./support/mqtt.ts";
+import { freePort } from "./support/processes.ts";
+import { hasSocat, nullModem } from "./support/pty.ts";
+import { capturedLog } from "./support/time.ts";
+
+if (!hasSocat) console.warn("skipping the GPS serial test: socat is not installed (apt-get install socat)");
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+interface PositionBody { lat: number; lon: number; fix: string; speedMps?: number }
+
+/** The receiver's UTC for a position, from its raw time and date as sent (`time.dev`: "hhmmss.ss ddmmyy"). */
+function fixTime(p: Envelope<PositionBody>): number {
+  const m = /^(\d\d)(\d\d)(\d\d(?:\.\d+)?) (\d\d)(\d\d)(\d\d)$/.exec(p.time.dev ?? "");
+  if (!m) throw new Error(`no raw GPS time in ${JSON.stringify(p.time)}`);
+  return Date.UTC(2000 + Number(m[6]), Number(m[5]) - 1, Number(m[4]), Number(m[1]), Number(m[2])) + Math.round(Number(m[3]) * 1000);
+}
+
+const positions = (gw: Gateway): Envelope<PositionBody>[] =>
+  gw.outbox.pending(10_000).filter((r) => r.kind === "position").map((r) => JSON.parse(String(r.payload)) as Envelope<PositionBody>);
+
+describe.skipIf(!hasSocat)("GPS receiver over a real PTY", () => {
+  it("positions reach the outbox, time syncs from GPS, a replug recovers within 5 s, a silent GPS shows as silent", { timeout: 45_000 }, async () => {
+    const cable = nullModem();
+    await cable.plugIn();
+    cleanup.push(() => cable.unplug());
+
+    // No NTP, no system clock: the GPS is the only time source. The uplink goes nowhere, so every
+    // event stays in the outbox for the test to read.
+    const text = [
+      "gateway: { id: gw-gps }",
+      `stateDir: ${mkdtempSync(join(tmpdir(), "vg-gps-"))}`,
+      'uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }',
+      `web: { host: 127.0.0.1, port: ${await freePort()} }`,
+      "log: { level: info, pretty: false }",
+      "time: { ntpServers: [], trustSystemClock: never }",
+      "devices:",
+      `  - { id: gps, driver: nmea-gps, options: { port: "${cable.gatewayPath}", minIntervalS: 2, minDistanceM: 1000, silentAfterS: 1 } }`,
+    ].join("\n");
+    const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    const log = capturedLog("info");
+    const time = createTimeService(r.config.time, { log: log.log });
+    const gw = new Gateway(r.config, { log: log.log, clock: time, time, findDriver, secrets: {} });
+    await gw.start();
+    cleanup.push(() => gw.stop());
+    expect(gw.status().time).toMatchObject({ synced: false, src: "unsynced" });
+
+    // The receiver: a synthetic drive at 15 m/s, 1 Hz, its UTC from this machine's clock.
+    const startMs = Math.ceil(Date.now() / 1000) * 1000;
+    const origin = { lat: 40.4567, lon: 115.9701 };
+    const stop = new AbortController();
+    const sim = simulateNmeaGps({ path: cable.devicePath, epochs: syntheticDrive({ startMs, epochs: Infinity, origin }), startMs, signal: stop.signal });
+    const stopGps = async () => {
+      stop.abort();
+      await sim;
+    };
+    cleanup.push(stopGps);
+
+    await waitFor(() => positions(gw).length >= 3, 10_000, "positions in the outbox");
+    const time1 = gw.status().time;
+    expect(time1).toMatchObject({ synced: true, src: "gps" });
+    // The GPS's UTC is this machine's clock at the top of each second, plus the configured receiver
+    // latency (100 ms): the system clock is judged off by about that much, not more.
+    expect(Math.abs(time1.offsetMs!)).toBeLessThan(300);
+    expect(log.codes()).toContain("VG_TIME_SYNCED");
+    const first = positions(gw);
+    // Throttled to one every 2 s (the vehicle moves 30 m: under minDistanceM), each where the drive was.
+    for (const [i, p] of first.entries()) {
+      expect(p.dev).toMatchObject({ id: "gps", driver: "nmea-gps", kind: "gps" });
+      expect(p.body.fix).toBe("3d");
+      const at = fixTime(p);
+      const truth = pointAlong(origin, 90, 15 * (at - startMs) / 1000);
+      expect(distanceM(p.body, truth)).toBeLessThan(0.5);
+      if (i > 0) expect(at - fixTime(first[i - 1]!)).toBe(2000);
+      // A fix is known once the next epoch begins, a second later; the gateway's device-clock
+      // estimate takes that delay for the receiver's clock being slow and corrects `t` by it, so `t`
+      // is when the fix arrived rather than when it was measured (see the driver's notes).
+      expect(Date.parse(p.t) - at).toBeGreaterThanOrEqual(0);
+      expect(Date.parse(p.t) - at).toBeLessThan(2000);
+    }
+    await waitFor(() => positions(gw).some((p) => p.time.src === "gps"), 5000, "a position stamped on GPS time");
+
+    // Unplug the adapter mid-stream (the receiver keeps talking into the void), plug it back in.
+    await cable.unplug();
+    await waitFor(() => gw.devices.get("gps")?.state === "retrying", 5000, "the unplug noticed");
+    const before = positions(gw).length;
+    const pluggedAt = Date.now();
+    await cable.plugIn();
+    await waitFor(() => gw.devices.get("gps")?.state === "connected" && positions(gw).length > before, 5000, "positions again after the replug");
+    expect(Date.now() - pluggedAt).toBeLessThan(5000);
+    const after = positions(gw).at(-1)!;
+    expect(fixTime(after)).toBeGreaterThan(pluggedAt - 2000);
+
+    // The receiver stops talking: silent after 1 s, and the device's error says why.
+    await stopGps();
+    await waitFor(() => gw.devices.get("gps")?.state === "silent", 5000, "silent");
+    expect(gw.devices.get("gps")?.lastError?.code).toBe("VG_DEVICE_SILENT");
+    expect(gw.devices.get("gps")).toMatchObject({ rejected: 0 });
+  });
+});
