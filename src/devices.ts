@@ -175,6 +175,7 @@ class DeviceRunner {
     log.info("device connected");
     conn.onData((chunk) => {
       heard();
+      const arrivedMono = this.#deps.monoMs();
       for (const result of framer.push(chunk)) {
         if ("error" in result) {
           this.#rejectFrame(conn, result.error, log);
@@ -182,7 +183,7 @@ class DeviceRunner {
         }
         queued++;
         if (queued === MAX_QUEUED_FRAMES) conn.pause();
-        chain = chain.then(() => this.#handleFrame(session, result.frame, log, identity, answer)).finally(() => {
+        chain = chain.then(() => this.#handleFrame(session, result.frame, arrivedMono, log, identity, answer)).finally(() => {
           if (--queued === MAX_QUEUED_FRAMES - 1) conn.resume();
         });
       }
@@ -213,9 +214,8 @@ class DeviceRunner {
    * One message: decode it, commit its events, then answer the sender: over a connection by writing
    * the driver's reply, for a dropped file by moving it to done/ or rejected/.
    */
-  async #handleFrame(session: DriverSession, frame: Uint8Array, log: Logger, identity: { model?: string; serial?: string }, answer: Answer, dedupKey?: string): Promise<void> {
+  async #handleFrame(session: DriverSession, frame: Uint8Array, arrivedMono: number, log: Logger, identity: { model?: string; serial?: string }, answer: Answer, dedupKey?: string): Promise<void> {
     this.status.frames++;
-    const arrivedMono = this.#deps.monoMs();
     let exchange: Exchange;
     try {
       exchange = session.handle(frame, { nowMs: this.#deps.nowMs() });
@@ -262,9 +262,10 @@ class DeviceRunner {
 
   /** A file dropped into a watched folder: one message, answered by where the file goes. */
   async #file(drop: FileDrop): Promise<void> {
-    const log = this.#log.child({ file: drop.name });
+    // Carts often name exports after the patient: logs name the file by its content hash instead.
+    const log = this.#log.child({ file: drop.sha256.slice(0, 16) });
     this.#setState("connected");
-    await this.#handleFrame(openSession(this.#driver, this.#options), drop.bytes, log, {}, {
+    await this.#handleFrame(openSession(this.#driver, this.#options), drop.bytes, this.#deps.monoMs(), log, {}, {
       accepted: () => drop.done(),
       // The file stays where it is and is tried again: the store may have room later. A sender
       // that can be told (a DICOM SCU) is told why, from the refusal just recorded.

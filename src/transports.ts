@@ -77,7 +77,7 @@ export function openTransport(spec: TransportSpec, options: TransportOptions): T
     case "serial":
       return serialPort(spec, options);
     case "folder":
-      return watchedFolder(spec.dir, spec.stableMs, spec.scanMs);
+      return watchedFolder(spec.dir, spec.stableMs, spec.scanMs, spec.maxBytes);
     case "dicom-scp":
       return dicomScp(spec, options);
   }
@@ -274,7 +274,7 @@ const UNFINISHED = /^[.~]|\.(tmp|part|partial|crdownload|filepart)$/i;
  * not changed for `stableMs` and it does not carry a temporary name; nothing is deleted: a file
  * goes to done/ once committed, or to rejected/ beside a `.why.txt` sidecar.
  */
-function watchedFolder(dir: string, stableMs: number, scanMs: number): Transport {
+function watchedFolder(dir: string, stableMs: number, scanMs: number, maxBytes: number): Transport {
   let timer: NodeJS.Timeout | null = null;
   let stopped = false;
   let busy: Promise<void> = Promise.resolve();
@@ -312,8 +312,14 @@ function watchedFolder(dir: string, stableMs: number, scanMs: number): Transport
             }
             if (now - last.since < stableMs) continue;
             seen.delete(entry.name);
-            const bytes = readFileSync(join(dir, entry.name));
             const name = entry.name;
+            if (st.size > maxBytes) {
+              // Not read: a file this size is no ECG, and reading it whole could exhaust memory.
+              const target = moveTo("rejected", name);
+              writeFileSync(`${target}.why.txt`, `VG_FILE_TOO_LARGE: ${st.size} bytes, more than the ${maxBytes} this device takes\n`);
+              continue;
+            }
+            const bytes = readFileSync(join(dir, entry.name));
             busy = events.file({
               name,
               bytes,

@@ -69,6 +69,14 @@ describe("watched folder intake", () => {
     expect(gw.devices.get("cart")).toMatchObject({ frames: 2, events: 1, rejected: 1 });
   });
 
+  it("rejects a file over the device's size limit without reading it", async () => {
+    const { gw, drop } = await rig();
+    writeFileSync(join(drop, "huge.dcm"), Buffer.alloc((1 << 20) + 1, 0x45));
+    await waitFor(() => existsSync(join(drop, "rejected/huge.dcm.why.txt")), 10_000, "the big file rejected");
+    expect(readFileSync(join(drop, "rejected/huge.dcm.why.txt"), "utf8")).toMatch(/^VG_FILE_TOO_LARGE: 1048577 bytes/);
+    expect(gw.devices.get("cart")?.frames).toBe(0);
+  });
+
   it("stores a file only once when it shows up again (a crash between commit and the move)", async () => {
     const { gw, drop } = await rig();
     writeFileSync(join(drop, "a.dcm"), "ECG same bytes");

@@ -21,7 +21,7 @@ export const ecgCartOptions = z
     stableMs: z.int().min(0).max(600_000).default(2000).describe("With source folder: a file is taken once its size and time have not changed for this long (ms)."),
     scanMs: z.int().min(50).max(60_000).default(1000).describe("With source folder: how often the folder is looked at (ms)."),
     host: z.string().min(1).default("0.0.0.0").describe("With source dicom: address to listen on."),
-    port: z.int().min(1).max(65535).default(104).describe("With source dicom: port to listen on (104 is DICOM's; 11112 when not run as root)."),
+    port: z.int().min(1).max(65535).default(11112).describe("With source dicom: port to listen on. 11112 is DICOM's registered unprivileged port; 104 needs root or CAP_NET_BIND_SERVICE, which the service does not have."),
     aeTitle: z.string().regex(/^[\x20-\x5b\x5d-\x7e]{1,16}$/, { message: "1-16 printable ASCII characters, no backslash" }).default("VITALGATE").describe("With source dicom: our AE title, which the cart must call."),
     callingAeTitles: z.array(z.string().min(1).max(16)).optional().describe("With source dicom: the carts' AE titles let in; any when absent."),
   })
@@ -29,6 +29,9 @@ export const ecgCartOptions = z
     if (o.source === "folder" && o.dir === undefined) ctx.addIssue({ code: "custom", path: ["dir"], message: "the folder to watch is required with source folder" });
   });
 export type EcgCartOptions = z.infer<typeof ecgCartOptions>;
+
+/** Largest file taken from the folder: the decoders' own input limit (protocols/ecg DEFAULT_LIMITS). */
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
 
 const CONTENT_TYPE = { "dicom-ecg": "application/dicom", "hl7-aecg": "application/xml", "philips-xml": "application/xml" } as const;
 
@@ -118,6 +121,6 @@ export const ecgCart = defineDriver<EcgCartOptions>({
   transport: (o) =>
     o.source === "dicom"
       ? { type: "dicom-scp", host: o.host, port: o.port, aeTitle: o.aeTitle, callingAeTitles: o.callingAeTitles }
-      : { type: "folder", dir: o.dir!, stableMs: o.stableMs, scanMs: o.scanMs },
+      : { type: "folder", dir: o.dir!, stableMs: o.stableMs, scanMs: o.scanMs, maxBytes: MAX_FILE_BYTES },
   handle: (bytes, options) => handleEcgFile(bytes, options),
 });
