@@ -38,31 +38,38 @@ function fixTime(p: Envelope<PositionBody>): number {
 const positions = (gw: Gateway): Envelope<PositionBody>[] =>
   gw.outbox.pending(10_000).filter((r) => r.kind === "position").map((r) => JSON.parse(String(r.payload)) as Envelope<PositionBody>);
 
+/**
+ * A gateway with one GPS device (its options as YAML flow) and no time source but the GPS: no NTP,
+ * no system clock. The uplink goes nowhere, so every event stays in the outbox for the test to read.
+ */
+async function gatewayWithGps(options: string) {
+  const text = [
+    "gateway: { id: gw-gps }",
+    `stateDir: ${mkdtempSync(join(tmpdir(), "vg-gps-"))}`,
+    'uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }',
+    `web: { host: 127.0.0.1, port: ${await freePort()} }`,
+    "log: { level: info, pretty: false }",
+    "time: { ntpServers: [], trustSystemClock: never }",
+    "devices:",
+    `  - { id: gps, driver: nmea-gps, options: ${options} }`,
+  ].join("\n");
+  const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  const log = capturedLog("info");
+  const time = createTimeService(r.config.time, { log: log.log });
+  const gw = new Gateway(r.config, { log: log.log, clock: time, time, findDriver, secrets: {} });
+  await gw.start();
+  cleanup.push(() => gw.stop());
+  return { gw, log };
+}
+
 describe.skipIf(!hasSocat)("GPS receiver over a real PTY", () => {
   it("positions reach the outbox, time syncs from GPS, a replug recovers within 5 s, a silent GPS shows as silent", { timeout: 45_000 }, async () => {
     const cable = nullModem();
     await cable.plugIn();
     cleanup.push(() => cable.unplug());
 
-    // No NTP, no system clock: the GPS is the only time source. The uplink goes nowhere, so every
-    // event stays in the outbox for the test to read.
-    const text = [
-      "gateway: { id: gw-gps }",
-      `stateDir: ${mkdtempSync(join(tmpdir(), "vg-gps-"))}`,
-      'uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }',
-      `web: { host: 127.0.0.1, port: ${await freePort()} }`,
-      "log: { level: info, pretty: false }",
-      "time: { ntpServers: [], trustSystemClock: never }",
-      "devices:",
-      `  - { id: gps, driver: nmea-gps, options: { port: "${cable.gatewayPath}", minIntervalS: 2, minDistanceM: 1000, silentAfterS: 1 } }`,
-    ].join("\n");
-    const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
-    if (!r.ok) throw new Error(JSON.stringify(r.errors));
-    const log = capturedLog("info");
-    const time = createTimeService(r.config.time, { log: log.log });
-    const gw = new Gateway(r.config, { log: log.log, clock: time, time, findDriver, secrets: {} });
-    await gw.start();
-    cleanup.push(() => gw.stop());
+    const { gw, log } = await gatewayWithGps(`{ port: "${cable.gatewayPath}", minIntervalS: 2, minDistanceM: 1000, silentAfterS: 1 }`);
     expect(gw.status().time).toMatchObject({ synced: false, src: "unsynced" });
 
     // The receiver: a synthetic drive at 15 m/s, 1 Hz, its UTC from this machine's clock.
@@ -116,5 +123,25 @@ describe.skipIf(!hasSocat)("GPS receiver over a real PTY", () => {
     await waitFor(() => gw.devices.get("gps")?.state === "silent", 5000, "silent");
     expect(gw.devices.get("gps")?.lastError?.code).toBe("VG_DEVICE_SILENT");
     expect(gw.devices.get("gps")).toMatchObject({ rejected: 0 });
+  });
+});
+
+describe("GPS receiver behind a serial server", () => {
+  it("reads a receiver over TCP, the simulator playing the server", { timeout: 20_000 }, async () => {
+    let listening!: (port: number) => void;
+    const port = new Promise<number>((resolve) => (listening = resolve));
+    const startMs = Math.ceil(Date.now() / 1000) * 1000;
+    const stop = new AbortController();
+    const sim = simulateNmeaGps({ tcpPort: 0, epochs: syntheticDrive({ startMs, epochs: Infinity }), startMs, signal: stop.signal, onListening: listening });
+    cleanup.push(async () => {
+      stop.abort();
+      await sim;
+    });
+    const { gw } = await gatewayWithGps(`{ transport: tcp, host: 127.0.0.1, tcpPort: ${await port}, throttle: false }`);
+    await waitFor(() => positions(gw).length >= 2, 8000, "positions from the serial server");
+    expect(gw.devices.get("gps")).toMatchObject({ state: "connected", rejected: 0 });
+    expect(gw.status().time).toMatchObject({ synced: true, src: "gps" });
+    const [a, b] = positions(gw);
+    expect(fixTime(b!) - fixTime(a!)).toBe(1000); // throttle off: every epoch
   });
 });

@@ -17,6 +17,16 @@
 //    (`vitalgate decode`, FrameContext.replay): then every fix becomes an event.
 // 2D ↔ 3D changes go through the throttle: they flap in town and change nothing a dispatcher uses.
 //
+// A fix is complete only when the next epoch begins (which sentence ends a burst differs between
+// receivers), so a position leaves about one epoch after it was measured; `deviceTime` is the
+// measurement's UTC, `deviceTimeRaw` the time and date fields as sent ("hhmmss.ss ddmmyy"). The core's
+// device-clock estimate reads that one-epoch delay as the receiver's clock running ~1 s slow, so `t`
+// comes out near the arrival time rather than the measurement time (a core matter: a GPS's clock is
+// the reference, not a device clock to correct).
+//
+// `vitalgate decode --driver nmea-gps --options '{"port":"-"}' capture.nmea` prints every fix (the
+// port is required by the options but not used by decode).
+//
 // Time: RMC with status A (and a mode other than N/S) hands its UTC to the time service (utcFix). So
 // does ZDA, but only while the receiver has a valid fix: before its first fix a receiver may send
 // ZDA from its own battery-backed clock, and GPS time outranks NTP in the gateway's time service.
