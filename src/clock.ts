@@ -9,6 +9,9 @@ export interface TimeEstimate {
   src: string;
   /** Uncertainty, ms. */
   uncMs: number;
+  /** Unsynchronized estimates only: the kernel's boot id and the monotonic ms since boot, so the stamp can be corrected later (src/time/boot.ts). */
+  boot?: string;
+  monoMs?: number;
 }
 
 export interface Clock {

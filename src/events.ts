@@ -45,10 +45,17 @@ export interface EventTime {
   /** Set when the event was stamped before any time source was synchronized. */
   unsynced?: boolean;
   /**
-   * Set on an `unsynced` event whose times were corrected when the first sync of the same run came
-   * (monotonic time was valid throughout): `recv` and `t` are then right to `uncMs`, and `src`
-   * names the source that synchronized. An `unsynced` event without it was never corrected (the
-   * gateway restarted, or the event had already left, before any sync).
+   * With `unsynced` (on Linux): the kernel's boot id and the monotonic clock since boot (ms,
+   * CLOCK_MONOTONIC) when it was stamped. The first sync in the same boot corrects it by these,
+   * whichever run of the gateway stamped it.
+   */
+  boot?: string;
+  monoMs?: number;
+  /**
+   * Set on an `unsynced` event whose times were corrected when the first sync of the same boot came
+   * (the monotonic clock was valid throughout): `recv` and `t` are then right to `uncMs`, and `src`
+   * names the source that synchronized. An `unsynced` event without it was never corrected (the box
+   * rebooted or slept, or the event had already left, before any sync).
    */
   restamped?: boolean;
 }

@@ -135,12 +135,20 @@ export class Gateway {
     );
   }
 
-  /** The time service's first sync: events stamped before it, still here, get the correction. */
+  /**
+   * The time service's first sync: events stamped before it in this boot (this run's, and earlier
+   * runs' when the boot is known), still here, get the correction. Not when the box slept since
+   * this run started: the monotonic clock stood still, so those stamps keep their unsynced mark.
+   */
   #onFirstSync = (sync: FirstSync): void => {
     this.deviceClocks.shift(sync.correctionMs);
+    if (sync.sleptMs > 0) {
+      this.#log.warn({ code: "VG_TIME_RESTAMP_SKIPPED", sleptMs: sync.sleptMs }, `time synchronized, but the box was suspended for ${Math.round(sync.sleptMs / 1000)} s since start: the events stamped before it stay marked unsynchronized`);
+      return;
+    }
     try {
-      const n = this.outbox.restampUnsynced(this.#firstSeq, (e) => restamp(e, sync));
-      this.#log.info({ code: "VG_TIME_RESTAMPED", events: n, correctionMs: Math.round(sync.correctionMs), src: sync.src }, `time synchronized: ${n} waiting event(s) stamped before it corrected`);
+      const n = this.outbox.restampUnsynced(this.#firstSeq, (e) => restamp(e, sync), sync.boot);
+      this.#log.info({ code: "VG_TIME_RESTAMPED", events: n, correctionMs: Math.round(sync.correctionMs), src: sync.src, boot: sync.boot ?? null }, `time synchronized: ${n} waiting event(s) stamped before it ${sync.boot ? "in this boot" : "in this run"} corrected`);
     } catch (err) {
       // They keep their unsynced mark: the center knows not to trust their times.
       this.#log.error({ code: "VG_TIME_RESTAMP_FAILED", err: (err as Error).message }, "time synchronized, but the events stamped before it could not be corrected");
@@ -296,7 +304,7 @@ export class Gateway {
       queue: { ...q, oldestPendingAgeS: q.oldestPendingMs === null ? null : Math.max(0, (now.ms - q.oldestPendingMs) / 1000) },
       store: { state: this.#lastRefusal && Date.parse(this.#lastRefusal.at) > now.ms - 60_000 ? "refusing" : "ok", lastRefusal: this.#lastRefusal, setAside: this.#setAside },
       time: {
-        ...(this.#deps.time?.state() ?? { synced: now.src !== "unsynced", src: now.src, uncMs: now.uncMs, offsetMs: null, lastSync: null, steps: 0, sources: [] }),
+        ...(this.#deps.time?.state() ?? { synced: now.src !== "unsynced", src: now.src, uncMs: now.uncMs, offsetMs: null, lastSync: null, steps: 0, sources: [], pps: { present: false, device: null, devices: [], used: false } }),
         devices: this.deviceClocks.list(),
       },
       devices: this.devices.list(),

@@ -30,6 +30,7 @@ export function createMetrics(status: () => GatewayStatus) {
     const t = status().time;
     if (t.offsetMs !== null) g.set({ src: t.src }, t.offsetMs);
   });
+  gauge("vitalgate_time_pps_present", "1 when a kernel PPS source (/dev/ppsN) is present: the configured time.ppsDevice, or any when none is configured.", [], (g) => g.set(status().time.pps.present ? 1 : 0));
   gauge("vitalgate_device_clock_skew_ms", "A device's clock minus true time, ms (positive: the device is fast), estimated from its messages.", ["device"], (g) => {
     g.reset();
     for (const d of status().time.devices) g.set({ device: d.id }, d.skewMs);

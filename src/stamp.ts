@@ -37,7 +37,7 @@ export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Cloc
     case: caseId,
     kind: draft.kind,
     t,
-    time: { recv, src: now.src, uncMs: now.uncMs, dev: draft.deviceTimeRaw, devSkewMs, unsynced: now.src === "unsynced" ? true : undefined },
+    time: { recv, src: now.src, uncMs: now.uncMs, dev: draft.deviceTimeRaw, devSkewMs, unsynced: now.src === "unsynced" ? true : undefined, boot: now.boot, monoMs: now.monoMs },
     body: draft.body,
   };
 }
@@ -86,8 +86,12 @@ export function deviceTimeMs(iso: string): number {
 
 /** The first synchronization of a run, as restamping needs it. */
 export interface Correction {
-  /** Added to every time stamped before the sync. */
+  /** Added to every time stamped before the sync in this run (when its boot is not known). */
   correctionMs: number;
+  /** True UTC minus the monotonic clock since boot: what a stamp of boot `boot` made at monotonic m becomes. */
+  offsetMs?: number;
+  /** The boot whose stamps are corrected by their own monotonic time and `offsetMs`. */
+  boot?: string;
   /** The source that synchronized. */
   src: string;
   /** Uncertainty of the synchronized clock at `atMs`. */
@@ -99,15 +103,21 @@ export interface Correction {
 }
 
 /**
- * Corrects an event stamped before the gateway's first sync of this run: monotonic time was valid
- * all along, only the offset was unknown, so every time moves by the same correction and the device
- * skew (measured against the old timeline) by as much the other way. Marked `restamped`.
+ * Corrects an event stamped before the gateway's first sync: monotonic time was valid all along,
+ * only the offset was unknown. An event of the sync's boot becomes its monotonic time plus the
+ * synchronized offset, whichever run stamped it (each run had its own unsynchronized offset); one
+ * without a known boot, of this run, moves by this run's correction. `t` moves with `recv`, and
+ * the device skew (measured against the old timeline) as much the other way. Marked `restamped`.
  */
 export function restamp(e: Envelope, c: Correction): void {
-  const recv = Date.parse(e.time.recv) + c.correctionMs;
+  const before = Date.parse(e.time.recv);
+  const correctionMs = c.boot !== undefined && c.offsetMs !== undefined && e.time.boot === c.boot && e.time.monoMs !== undefined
+    ? e.time.monoMs + c.offsetMs - before
+    : c.correctionMs;
+  const recv = before + correctionMs;
   e.time.recv = new Date(Math.round(recv)).toISOString();
-  e.t = new Date(Math.round(Date.parse(e.t) + c.correctionMs)).toISOString();
-  if (e.time.devSkewMs !== undefined) e.time.devSkewMs = Math.round(e.time.devSkewMs - c.correctionMs);
+  e.t = new Date(Math.round(Date.parse(e.t) + correctionMs)).toISOString();
+  if (e.time.devSkewMs !== undefined) e.time.devSkewMs = Math.round(e.time.devSkewMs - correctionMs);
   e.time.src = c.src;
   e.time.uncMs = Math.ceil(c.uncMs + Math.max(0, c.atMs - recv) * c.driftPpm / 1e6);
   e.time.restamped = true;

@@ -439,18 +439,19 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   }
 
   /**
-   * Rewrites the undelivered events from `fromSeq` on that were stamped before the gateway's time was
-   * synchronized (`time.unsynced` and not yet `restamped`), through `restamp`, in one transaction.
-   * Events still queued for the next group commit are committed first, so none is missed. Returns
-   * how many were rewritten. (The time service calls this on its first sync; src/time/.)
+   * Rewrites the undelivered events that were stamped before the gateway's time was synchronized
+   * (`time.unsynced` and not yet `restamped`), from `fromSeq` on and, with `boot`, any earlier ones
+   * stamped in that boot (`time.boot`), through `restamp`, in one transaction. Events still queued
+   * for the next group commit are committed first, so none is missed. Returns how many were
+   * rewritten. (The time service calls this on its first sync; src/time/.)
    */
-  restampUnsynced(fromSeq: number, restamp: (event: Envelope) => void): number {
+  restampUnsynced(fromSeq: number, restamp: (event: Envelope) => void, boot?: string): number {
     if (!this.#db) return 0;
     this.#flush();
     const db = this.#db;
     const rows = db.prepare(
-      "SELECT seq, payload, size FROM events WHERE seq >= ? AND delivered_ms IS NULL AND kind <> 'blob' AND json_extract(payload, '$.time.unsynced') = 1 AND json_extract(payload, '$.time.restamped') IS NULL",
-    ).all(fromSeq) as { seq: number; payload: string; size: number }[];
+      "SELECT seq, payload, size FROM events WHERE (seq >= ? OR json_extract(payload, '$.time.boot') = ?) AND delivered_ms IS NULL AND kind <> 'blob' AND json_extract(payload, '$.time.unsynced') = 1 AND json_extract(payload, '$.time.restamped') IS NULL",
+    ).all(fromSeq, boot ?? null) as { seq: number; payload: string; size: number }[];
     const update = db.prepare("UPDATE events SET payload = ?, size = ? WHERE seq = ?");
     let grown = 0;
     db.transaction(() => {

@@ -12,6 +12,7 @@ import { loadConfig } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
 import type { DeviceBody, Envelope, EventDraft } from "../src/events.ts";
 import { Gateway } from "../src/gateway.ts";
+import type { BootClock } from "../src/time/boot.ts";
 import { TimeService } from "../src/time/service.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { connectCenter, waitFor } from "./support/mqtt.ts";
@@ -108,7 +109,96 @@ describe("synchronized time in the gateway", () => {
     expect(status.devices).toEqual([{ id: "monitor", skewMs: expect.any(Number), samples: 11, state: "ok" }]);
   });
 
-  it("across a restart without sync, earlier events stay marked unsynchronized; only this run's are re-stamped", async () => {
+  // Two runs of the daemon in one boot (systemd restarted it after a crash), the uplink down all along:
+  // one monotonic clock since boot runs through both, each run reads its own wrong wall clock at start.
+  const boot = (id: string, asleep: { ms: number } = { ms: 0 }): BootClock => ({ bootId: () => id, suspendedMs: () => asleep.ms });
+  const hrOf = (e: Envelope) => (e.body as { observations: { value: number }[] }).observations[0]!.value;
+  async function twoRuns(secondBoot: string, opts: { asleep?: { ms: number }; secondClocks?: ReturnType<typeof manualClocks>; beforeFix?: () => void } = {}) {
+    const dir = mkdtempSync(join(tmpdir(), "vg-time-"));
+    const clocks = manualClocks();
+    const truth = new Map<number, number>();
+    clocks.setWall(0); // dead RTC battery
+    const log1 = capturedLog("info");
+    const run1 = await gateway(await config(dir), new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log1.log, boot: boot("boot-a") }), log1);
+    for (let i = 0; i < 5; i++) {
+      clocks.advance(60_000);
+      await run1.gw.ingest(monitor, [reading(i, clocks.truth(clocks.mono))]);
+      truth.set(i, clocks.truth(clocks.mono));
+    }
+    await run1.stop(); // the crash
+
+    const c2 = opts.secondClocks ?? clocks;
+    c2.advance(20_000); // systemd's restart delay and the start
+    c2.setWall(Date.UTC(2003, 0, 1)); // another wrong time: the RTC read garbage
+    const log2 = capturedLog("info");
+    const time = new TimeService(OPTIONS, { monoMs: c2.monoMs, wallMs: c2.wallMs, log: log2.log, boot: boot(secondBoot, opts.asleep) });
+    const run2 = await gateway(await config(dir), time, log2);
+    for (let i = 10; i < 13; i++) {
+      c2.advance(60_000);
+      await run2.gw.ingest(monitor, [reading(i, c2.truth(c2.mono))]);
+      truth.set(i, c2.truth(c2.mono));
+    }
+    expect(stored(run2.gw).every((e) => e.time.unsynced === true && e.time.restamped === undefined)).toBe(true);
+    // Every unsynced stamp says where it was made: the boot, and the monotonic time since boot.
+    expect(stored(run2.gw).filter((e) => hrOf(e) < 10).map((e) => e.time.boot)).toEqual(Array(5).fill("boot-a"));
+    expect(stored(run2.gw).map((e) => e.time.monoMs).every((m) => typeof m === "number")).toBe(true);
+    opts.beforeFix?.();
+    // The GPS fix, the sentence 100 ms into its second as configured.
+    c2.advance(30_000);
+    const second = Math.ceil(c2.truth(c2.mono) / 1000) * 1000;
+    c2.mono = second - T0 + 100;
+    time.gpsFix(second, c2.mono);
+    return { gw: run2.gw, log: log2, truth, events: () => stored(run2.gw) };
+  }
+
+  it("a restart within one boot: the earlier run's unsynced events are re-stamped by the next run's first GPS fix, to within its uncertainty", async () => {
+    const { events, truth, log } = await twoRuns("boot-a");
+    expect(events()).toHaveLength(8);
+    for (const e of events()) {
+      const err = Math.abs(Date.parse(e.t) - truth.get(hrOf(e))!);
+      expect(err, `hr ${hrOf(e)}`).toBeLessThanOrEqual(OPTIONS.gpsUncMs);
+      expect(e.time).toMatchObject({ src: "gps", unsynced: true, restamped: true, boot: "boot-a" });
+      // GPS's 100 ms plus the drift allowance back to the stamp (≤ 9 min at 50 ppm: 27 ms).
+      expect(e.time.uncMs).toBeGreaterThanOrEqual(100);
+      expect(e.time.uncMs).toBeLessThanOrEqual(100 + 27 + 1);
+      expect(Math.abs(Date.parse(e.time.recv) - truth.get(hrOf(e))!)).toBeLessThanOrEqual(e.time.uncMs);
+      expect(Math.abs(e.time.devSkewMs!)).toBeLessThanOrEqual(1); // each run's own wrong clock is undone
+    }
+    expect(log.lines.find((l) => l.code === "VG_TIME_RESTAMPED")).toMatchObject({ events: 8, boot: "boot-a" });
+  });
+
+  it("after a reboot (another boot id), the earlier boot's events stay marked unsynchronized; this run's are re-stamped", async () => {
+    // Monotonic time starts again at boot.
+    const { events, truth } = await twoRuns("boot-b", { secondClocks: manualClocks(3_000) });
+    for (const e of events()) {
+      if (hrOf(e) < 10) {
+        expect(e.time).toMatchObject({ src: "unsynced", unsynced: true, boot: "boot-a" });
+        expect(e.time.restamped).toBeUndefined();
+        expect(e.t.startsWith("1970-")).toBe(true);
+      } else {
+        expect(e.time).toMatchObject({ src: "gps", unsynced: true, restamped: true, boot: "boot-b" });
+        expect(Math.abs(Date.parse(e.t) - truth.get(hrOf(e))!)).toBeLessThanOrEqual(OPTIONS.gpsUncMs);
+      }
+    }
+  });
+
+  it("a box that was suspended: since this run started, nothing is re-stamped; only before it, this run's events are", async () => {
+    // Suspended for 90 s between the second run's start and the fix.
+    const asleep = { ms: 0 };
+    const during = await twoRuns("boot-a", { asleep, beforeFix: () => (asleep.ms = 90_000) });
+    expect(during.events().every((e) => e.time.src === "unsynced" && e.time.restamped === undefined)).toBe(true);
+    expect(during.log.lines.find((l) => l.code === "VG_TIME_RESTAMP_SKIPPED")).toMatchObject({ sleptMs: 90_000 });
+
+    // Suspended (for 90 s) before the second run started: the first run's stamps may straddle it.
+    const before = await twoRuns("boot-a", { asleep: { ms: 90_000 } });
+    for (const e of before.events()) {
+      if (hrOf(e) < 10) expect(e.time.restamped).toBeUndefined();
+      else expect(e.time).toMatchObject({ src: "gps", restamped: true });
+    }
+    expect(before.log.lines.find((l) => l.code === "VG_TIME_RESTAMPED")).toMatchObject({ events: 3, boot: null });
+  });
+
+  it("across a restart without a boot id (not Linux), earlier events stay marked unsynchronized; only this run's are re-stamped", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vg-time-"));
     const first = manualClocks();
     first.setWall(0);
@@ -174,6 +264,7 @@ describe("synchronized time in the gateway", () => {
     expect(metrics).toMatch(/vitalgate_time_synced 1/);
     expect(metrics).toMatch(/vitalgate_time_offset_ms\{src="gps"\} -?\d/);
     expect(metrics).toMatch(/vitalgate_time_uncertainty_ms \d/);
+    expect(metrics).toMatch(/^vitalgate_time_pps_present 0$/m);
     const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/api/status`)).json()) as { time: { src: string; devices: { id: string; state: string }[] } };
     expect(status.time).toMatchObject({ src: "gps", devices: [{ id: "bed1", state: "skewed" }] });
 
@@ -210,10 +301,12 @@ describe("synchronized time in the gateway", () => {
     expect(run2.gw.status().time.devices).toEqual([expect.objectContaining({ id: "cart", samples: 0 })]);
   });
 
-  it("tells the center its time state on the retained status topic", async () => {
+  it("tells the center its time state on the retained status topic, PPS presence included, and on /api/status and /metrics", async () => {
     const cfg = await config(mkdtempSync(join(tmpdir(), "vg-time-")), "[]", "embedded");
     const log = capturedLog("info");
-    const time = new TimeService(OPTIONS, { monoMs: () => performance.now(), wallMs: Date.now, log: log.log });
+    // A PPS source the kernel offers (detection itself: test/time-sources.test.ts, on a fake tree).
+    const pps = () => ({ present: true, device: null, devices: [{ device: "/dev/pps0", name: "serial0", path: "/dev/ttyS0" }] });
+    const time = new TimeService(OPTIONS, { monoMs: () => performance.now(), wallMs: Date.now, log: log.log, pps });
     time.gpsFix(Date.now() - OPTIONS.gpsLatencyMs, performance.now());
     const { gw } = await gateway(cfg, time, log);
     await gw.ingest(monitor, Array.from({ length: 3 }, () => reading(70, Date.now() + 120_000)));
@@ -225,6 +318,10 @@ describe("synchronized time in the gateway", () => {
       synced: true, src: "gps", uncMs: expect.any(Number), offsetMs: expect.any(Number), lastSync: expect.any(String),
       sources: [expect.objectContaining({ name: "gps", selected: true })],
       devices: [expect.objectContaining({ id: "monitor", skewMs: expect.any(Number) })],
+      pps: { present: true, device: null, used: false, devices: [{ device: "/dev/pps0", name: "serial0", path: "/dev/ttyS0" }] },
     });
+    const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/api/status`)).json()) as { time: { pps: { present: boolean } } };
+    expect(status.time.pps).toMatchObject({ present: true, devices: [{ device: "/dev/pps0" }] });
+    expect(await (await fetch(`http://127.0.0.1:${cfg.web.port}/metrics`)).text()).toMatch(/^vitalgate_time_pps_present 1$/m);
   });
 });

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { isoTime, stamp } from "../src/stamp.ts";
 import { NtpSource } from "../src/time/ntp.ts";
-import { TimeService, UNSYNCED_UNC_MS, type TimeSource } from "../src/time/service.ts";
+import { TimeService, UNSYNCED_UNC_MS, type FirstSync, type TimeSource } from "../src/time/service.ts";
 import { SystemClockSource, type Exec } from "../src/time/system.ts";
 import { capturedLog, manualClocks, settle, simulatedNtp, T0 } from "./support/time.ts";
 
@@ -241,7 +241,36 @@ describe("time service", () => {
     clocks.advance(600_000);
     gpsAt(clocks, svc, 100);
     gpsAt(clocks, svc, 100);
-    expect(syncs).toEqual([{ src: "gps", correctionMs: T0 + 10_000 - before.ms, uncMs: 100, atMs: expect.any(Number), driftPpm: 50 }]);
+    expect(syncs).toEqual([{ src: "gps", correctionMs: T0 + 10_000 - before.ms, uncMs: 100, atMs: expect.any(Number), driftPpm: 50, offsetMs: T0, sleptMs: 0 }]);
+    expect(before.boot).toBeUndefined(); // no boot known: this run's stamps only
+  });
+
+  it("with a boot: unsynced stamps carry it and their monotonic time; the first sync names it, unless the box slept", () => {
+    const clocks = manualClocks();
+    clocks.setWall(0);
+    const asleep = { ms: 0 };
+    const log = capturedLog();
+    const svc = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log.log, boot: { bootId: () => "b1", suspendedMs: () => asleep.ms } });
+    running.push(svc);
+    const syncs: FirstSync[] = [];
+    svc.on("synced", (s) => syncs.push(s));
+    svc.start();
+    clocks.advance(1234);
+    expect(svc.now()).toMatchObject({ src: "unsynced", boot: "b1", monoMs: 11_234 });
+    expect(stamp({ kind: "vitals", body: {} }, dev, "gw", svc).time).toMatchObject({ unsynced: true, boot: "b1", monoMs: 11_234 });
+    asleep.ms = 400; // read noise, not a suspension
+    gpsAt(clocks, svc, 100);
+    expect(syncs[0]).toMatchObject({ boot: "b1", offsetMs: T0, sleptMs: 0 });
+    const synced = stamp({ kind: "vitals", body: {} }, dev, "gw", svc).time;
+    expect(synced.boot).toBeUndefined();
+    expect(synced.monoMs).toBeUndefined();
+
+    const slept = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log.log, boot: { bootId: () => "b1", suspendedMs: () => asleep.ms } });
+    running.push(slept);
+    slept.on("synced", (s) => syncs.push(s));
+    asleep.ms = 60_400;
+    gpsAt(clocks, slept, 100);
+    expect(syncs[1]).toMatchObject({ boot: undefined, sleptMs: 60_000 });
   });
 });
 

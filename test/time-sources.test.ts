@@ -1,10 +1,16 @@
 // The time sources on their own: what chrony and timesyncd say, parsed; the system clock source
 // believing them or not; and a real SNTP exchange over UDP on loopback with a tiny server.
 import { createSocket, type Socket } from "node:dgram";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir, uptime } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/load.ts";
 import { decodeNtpHeader, encodeNtpHeader, unixMsToNtp } from "../protocols/sntp/index.ts";
+import { monotonicSinceBoot, readBootId, systemBoot } from "../src/time/boot.ts";
+import { createTimeService } from "../src/time/index.ts";
 import { NtpSource, parseNtpServer, udpNtpQuery } from "../src/time/ntp.ts";
+import { detectPps, listPpsDevices } from "../src/time/pps.ts";
 import type { TimeSample } from "../src/time/service.ts";
 import { SystemClockSource, parseChronyTracking, parseTimedatectlShow, type Exec } from "../src/time/system.ts";
 import { capturedLog, manualClocks } from "./support/time.ts";
@@ -215,5 +221,112 @@ describe("SNTP over UDP", () => {
     expect(parseNtpServer("10.0.0.1:1123")).toEqual({ host: "10.0.0.1", port: 1123 });
     expect(parseNtpServer("[fd00::1]:123")).toEqual({ host: "fd00::1", port: 123 });
     expect(parseNtpServer("fd00::1")).toEqual({ host: "fd00::1", port: 123 });
+  });
+});
+
+// A fake /sys and /dev shaped like a box with a GPS receiver's PPS on a GPIO pin (pps1, with a udev
+// alias), a serial port's DCD under the PPS line discipline (pps0), and a /dev node without sysfs.
+function fakePpsTree(opts: { empty?: boolean } = {}) {
+  const root = mkdtempSync(join(tmpdir(), "vg-pps-"));
+  const sys = join(root, "sys");
+  const dev = join(root, "dev");
+  mkdirSync(join(sys, "class"), { recursive: true });
+  mkdirSync(dev, { recursive: true });
+  writeFileSync(join(dev, "ttyS0"), "");
+  if (opts.empty) return { sys, dev };
+  const pps = (n: number, attrs: Record<string, string>) => {
+    mkdirSync(join(sys, "class/pps", `pps${n}`), { recursive: true });
+    for (const [k, v] of Object.entries(attrs)) writeFileSync(join(sys, "class/pps", `pps${n}`, k), `${v}\n`);
+    writeFileSync(join(dev, `pps${n}`), "");
+  };
+  pps(1, { name: "pps-gpio.-1", path: "", assert: "1795420800.000000123#42" });
+  pps(0, { name: "serial0", path: "/dev/ttyS0" });
+  writeFileSync(join(dev, "pps10"), "");
+  writeFileSync(join(dev, "ppsfoo"), "");
+  symlinkSync("pps1", join(dev, "gps0pps"));
+  return { sys, dev };
+}
+
+describe("PPS sources", () => {
+  it("lists the kernel's PPS devices from sysfs and /dev, with what drives them", () => {
+    const roots = fakePpsTree();
+    expect(listPpsDevices(roots)).toEqual([
+      { device: "/dev/pps0", name: "serial0", path: "/dev/ttyS0" },
+      { device: "/dev/pps1", name: "pps-gpio.-1", path: undefined },
+      { device: "/dev/pps10" },
+    ]);
+    expect(listPpsDevices(fakePpsTree({ empty: true }))).toEqual([]);
+    expect(listPpsDevices({ sys: "/nonexistent/sys", dev: "/nonexistent/dev" })).toEqual([]);
+  });
+
+  it("says whether the configured device, a udev alias included, is there; with none configured, whether any is", () => {
+    const roots = fakePpsTree();
+    expect(detectPps(undefined, roots)).toMatchObject({ present: true, device: null });
+    expect(detectPps("/dev/gps0pps", roots)).toMatchObject({ present: true, device: "/dev/gps0pps" });
+    expect(detectPps("/dev/pps0", roots).present).toBe(true);
+    expect(detectPps("/dev/pps7", roots).present).toBe(false);
+    expect(detectPps("/dev/ttyS0", roots).present).toBe(false); // a serial port is not a PPS device
+    expect(detectPps(undefined, fakePpsTree({ empty: true }))).toEqual({ present: false, device: null, devices: [] });
+  });
+
+  it("the time service reports them in its state and logs what it found, or what is missing", () => {
+    const load = (time: string) => {
+      const r = loadConfig({ text: `gateway: { id: a }\ntime: ${time}\n`, drivers: () => undefined });
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      return r.config.time;
+    };
+    const clocks = manualClocks();
+    const found = capturedLog("info");
+    const svc = createTimeService(load("{ ppsDevice: /dev/gps0pps }"), { log: found.log, monoMs: clocks.monoMs, wallMs: clocks.wallMs, roots: fakePpsTree(), exec: async () => "" });
+    svc.start();
+    cleanup.push(() => svc.stop());
+    expect(svc.state().pps).toEqual({
+      present: true, device: "/dev/gps0pps", used: false,
+      devices: [expect.objectContaining({ device: "/dev/pps0" }), expect.objectContaining({ device: "/dev/pps1" }), { device: "/dev/pps10" }],
+    });
+    expect(found.lines.find((l) => l.code === "VG_TIME_PPS_PRESENT")).toMatchObject({ found: ["/dev/pps0 (serial0 on /dev/ttyS0)", "/dev/pps1 (pps-gpio.-1)", "/dev/pps10"] });
+
+    const roots = fakePpsTree({ empty: true });
+    const missing = capturedLog("info");
+    const svc2 = createTimeService(load("{ ppsDevice: /dev/pps0, trustSystemClock: never }"), { log: missing.log, monoMs: clocks.monoMs, wallMs: clocks.wallMs, roots });
+    svc2.start();
+    cleanup.push(() => svc2.stop());
+    expect(svc2.state().pps).toMatchObject({ present: false, device: "/dev/pps0", devices: [] });
+    expect(missing.codes()).toContain("VG_TIME_PPS_MISSING");
+    // Plugged in later: seen at the next look (at most a minute on), and logged.
+    mkdirSync(join(roots.sys, "class/pps/pps0"), { recursive: true });
+    writeFileSync(join(roots.sys, "class/pps/pps0/name"), "serial0\n");
+    writeFileSync(join(roots.dev, "pps0"), "");
+    expect(svc2.state().pps.present).toBe(false);
+    clocks.advance(60_000);
+    expect(svc2.state().pps.present).toBe(true);
+    expect(missing.codes()).toContain("VG_TIME_PPS_PRESENT");
+
+    expect(load("{ ppsDevice: /dev/pps0 }").ppsDevice).toBe("/dev/pps0");
+    const bad = loadConfig({ text: "gateway: { id: a }\ntime: { ppsDevice: pps0 }\n", drivers: () => undefined });
+    expect(bad.ok).toBe(false);
+  });
+});
+
+describe("the boot", () => {
+  it("reads the kernel's boot id, and nothing that is not one", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-boot-"));
+    writeFileSync(join(dir, "boot_id"), "39F41A78-D51D-4652-86BF-34780805D3CF\n");
+    writeFileSync(join(dir, "junk"), "not a uuid\n");
+    expect(readBootId(join(dir, "boot_id"))).toBe("39f41a78-d51d-4652-86bf-34780805d3cf");
+    expect(readBootId(join(dir, "junk"))).toBeUndefined();
+    expect(readBootId(join(dir, "missing"))).toBeUndefined();
+    expect(systemBoot(() => 0, join(dir, "missing"))).toMatchObject({ bootId: expect.any(Function) });
+    expect(systemBoot(() => 0, join(dir, "missing")).bootId()).toBeUndefined();
+  });
+
+  it.runIf(process.platform === "linux")("counts monotonic time from boot, as /proc/uptime does (less time suspended), the same in every process", () => {
+    const mono = monotonicSinceBoot();
+    expect(Math.abs(mono() - Number(process.hrtime.bigint()) / 1e6)).toBeLessThan(5);
+    const boot = systemBoot(mono);
+    // /proc/uptime is CLOCK_BOOTTIME in 10 ms steps: the monotonic clock is behind it by the time suspended.
+    expect(uptime() * 1000 - mono()).toBeGreaterThan(-50);
+    expect(uptime() * 1000 - mono() - boot.suspendedMs()).toBeLessThan(50);
+    expect(boot.bootId()).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

@@ -264,6 +264,11 @@ const timeSchema = z
       .default(100)
       .describe("How long after the start of a UTC second the GPS receiver's NMEA sentence for it arrives, in ms (receiver output delay plus serial transfer)."),
     gpsUncertaintyMs: z.number().min(1).max(5000).default(100).describe("Uncertainty of gpsLatencyMs, in ms: the GPS time is trusted to within this."),
+    ppsDevice: z
+      .string()
+      .regex(/^\/dev\/\S+$/, { message: 'must be a device path, e.g. "/dev/pps0"' })
+      .optional()
+      .describe("The kernel PPS device of the GPS receiver's pulse-per-second line (e.g. /dev/pps0, or a udev alias): its presence is checked and shown in the status. This version does not read the pulses. Unset: any PPS device found is reported."),
     driftPpm: z
       .number()
       .min(0)

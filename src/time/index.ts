@@ -1,24 +1,36 @@
 // The time service as the daemon runs it: sources from the `time:` section of the configuration,
-// real clocks, sockets and commands unless others are passed in.
+// real clocks (the monotonic clock since boot, the kernel's boot id), sockets, commands and the
+// PPS devices of /sys and /dev unless others are passed in.
 import type { Logger } from "pino";
 import type { TimeConfig } from "../config/schema.ts";
+import type { SysfsRoots } from "../ports.ts";
+import { monotonicSinceBoot, systemBoot, type BootClock } from "./boot.ts";
 import { NtpSource, udpNtpQuery, type NtpQuery } from "./ntp.ts";
+import { detectPps } from "./pps.ts";
 import { TimeService, type TimeSource } from "./service.ts";
 import { SystemClockSource, execCommand, type Exec } from "./system.ts";
 
 export { TimeService } from "./service.ts";
 export type { FirstSync, TimeSample, TimeSource, TimeState } from "./service.ts";
+export type { BootClock } from "./boot.ts";
+export type { PpsDevice, PpsPresence } from "./pps.ts";
 
 export interface TimeServiceIo {
   log: Logger;
+  /** Monotonic ms; by default CLOCK_MONOTONIC, since boot. */
   monoMs?: () => number;
+  /** The boot `monoMs` counts from; by default the kernel's (none when `monoMs` is passed without it). */
+  boot?: BootClock;
+  /** Where /sys and /dev are, for PPS detection (tests use a fake tree). */
+  roots?: SysfsRoots;
   wallMs?: () => number;
   exec?: Exec;
   ntpQuery?: NtpQuery;
 }
 
 export function createTimeService(config: TimeConfig, io: TimeServiceIo): TimeService {
-  const monoMs = io.monoMs ?? (() => performance.now());
+  const monoMs = io.monoMs ?? monotonicSinceBoot();
+  const boot = io.boot ?? (io.monoMs ? undefined : systemBoot(monoMs));
   const wallMs = io.wallMs ?? Date.now;
   const log = io.log.child({ component: "time" });
   const sources: TimeSource[] = [];
@@ -33,6 +45,6 @@ export function createTimeService(config: TimeConfig, io: TimeServiceIo): TimeSe
   }
   return new TimeService(
     { driftPpm: config.driftPpm, gpsLatencyMs: config.gpsLatencyMs, gpsUncMs: config.gpsUncertaintyMs },
-    { monoMs, wallMs, log: io.log, sources },
+    { monoMs, wallMs, log: io.log, sources, boot, pps: () => detectPps(config.ppsDevice, io.roots) },
   );
 }

@@ -6,11 +6,15 @@
 // Sources report samples: { offsetMs: true UTC − monotonic ms, uncMs, at: monotonic ms }. A sample's
 // uncertainty grows with its age at the drift allowance (the crystal of a small box keeps within
 // ~50 ppm: 3 ms a minute, 180 ms an hour). Before any source has reported, stamps come from the
-// system clock's reading at start advanced monotonically, with src "unsynced"; the first sync of
-// this run is announced ("synced", with the correction) so those stamps can be corrected.
+// system clock's reading at start advanced monotonically, with src "unsynced" and the boot and
+// monotonic time they were made at; the first sync of this run is announced ("synced", with the
+// correction and the boot it holds for) so those stamps, of this run and of earlier runs of the same
+// boot, can be corrected (boot.ts).
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { Clock, TimeEstimate } from "../clock.ts";
+import { SUSPEND_NOISE_MS, type BootClock } from "./boot.ts";
+import type { PpsPresence } from "./pps.ts";
 
 export type SourceName = "gps" | "ntp" | "system";
 
@@ -76,6 +80,14 @@ export interface TimeServiceDeps {
   wallMs(): number;
   log: Logger;
   sources?: TimeSource[];
+  /**
+   * The boot `monoMs` counts from (its id, and time suspended since): with it, unsynchronized stamps
+   * carry their boot and monotonic time, and the first sync can correct those of earlier runs of the
+   * same boot. Without it, only this run's.
+   */
+  boot?: BootClock;
+  /** Which PPS sources the kernel offers (pps.ts), for status; asked at start and then every minute at most. */
+  pps?: () => PpsPresence;
 }
 
 /** The first synchronization of this run: stamps made before it are off by `correctionMs`. */
@@ -88,6 +100,18 @@ export interface FirstSync {
   /** True UTC of the sync, ms. */
   atMs: number;
   driftPpm: number;
+  /** True UTC minus the monotonic clock at the sync: a stamp made at monotonic m was at m + offsetMs. */
+  offsetMs: number;
+  /**
+   * The boot id, when stamps made by earlier runs of this boot can be corrected too (by their own
+   * monotonic time): the boot id is known and the box has not been suspended since boot.
+   */
+  boot?: string;
+  /**
+   * How long the box was suspended since this run started, ms (0 below read noise): the monotonic
+   * clock stood still meanwhile, so stamps from before the suspension are off by up to this much.
+   */
+  sleptMs: number;
 }
 
 export interface TimeSourceState {
@@ -114,6 +138,8 @@ export interface TimeState {
   /** Steps of the estimate beyond its uncertainty since start. */
   steps: number;
   sources: TimeSourceState[];
+  /** PPS sources the kernel offers, and whether pulses have been taken (`used`: a PPS reader feeds gpsPps). */
+  pps: PpsPresence & { used: boolean };
 }
 
 interface Candidate {
@@ -143,6 +169,11 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync] }> implement
   #started = false;
   /** A PPS signal has been seen with the GPS. */
   #pps = false;
+  #bootId: string | undefined;
+  /** Time suspended since boot when this run began, ms. */
+  #asleepAtStart: number;
+  #ppsPresence: PpsPresence = { present: false, device: null, devices: [] };
+  #ppsAt = -Infinity;
 
   constructor(options: TimeServiceOptions, deps: TimeServiceDeps) {
     super();
@@ -151,6 +182,8 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync] }> implement
     this.#log = deps.log.child({ component: "time" });
     this.#sources = deps.sources ?? [];
     this.#ppm = options.driftPpm / 1e6;
+    this.#bootId = deps.boot?.bootId();
+    this.#asleepAtStart = deps.boot?.suspendedMs() ?? 0;
   }
 
   get synced(): boolean {
@@ -173,7 +206,7 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync] }> implement
     }
     if (ms < this.#last) ms = this.#last;
     this.#last = ms;
-    if (sel === null) return { ms, src: "unsynced", uncMs: UNSYNCED_UNC_MS };
+    if (sel === null) return { ms, src: "unsynced", uncMs: UNSYNCED_UNC_MS, boot: this.#bootId, monoMs: this.#bootId === undefined ? undefined : Math.round(mono) };
     const slewGap = this.#applied(mono) - this.#target;
     return { ms, src: sel.name, uncMs: Math.ceil(sel.sample.uncMs + (mono - sel.sample.at) * this.#ppm + slewGap) };
   }
@@ -182,6 +215,7 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync] }> implement
     if (this.#started) return;
     this.#started = true;
     this.#base ??= this.#deps.wallMs() - this.#deps.monoMs();
+    this.#detectPps(true);
     for (const s of this.#sources) s.start((sample) => this.report(s.name, sample));
   }
 
@@ -271,8 +305,12 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync] }> implement
       this.#target = this.#slewFrom = target;
       this.#last = -Infinity;
       const atMs = mono + target;
-      this.#log.info({ code: "VG_TIME_SYNCED", src: best.name, correctionMs: Math.round(correctionMs), uncMs: Math.ceil(best.unc) }, `time synchronized from ${best.name}`);
-      this.emit("synced", { src: best.name, correctionMs, uncMs: best.unc, atMs, driftPpm: this.options.driftPpm });
+      // Stamps of earlier runs count on the monotonic clock from boot: right unless the box slept.
+      const asleep = this.#deps.boot?.suspendedMs() ?? 0;
+      const sleptMs = asleep - this.#asleepAtStart > SUSPEND_NOISE_MS ? Math.round(asleep - this.#asleepAtStart) : 0;
+      const boot = asleep <= SUSPEND_NOISE_MS ? this.#bootId : undefined;
+      this.#log.info({ code: "VG_TIME_SYNCED", src: best.name, correctionMs: Math.round(correctionMs), uncMs: Math.ceil(best.unc), boot: this.#bootId, asleepMs: Math.round(asleep) }, `time synchronized from ${best.name}`);
+      this.emit("synced", { src: best.name, correctionMs, uncMs: best.unc, atMs, driftPpm: this.options.driftPpm, offsetMs: target, boot, sleptMs });
       return;
     }
     const before = this.#target;
@@ -320,6 +358,27 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync] }> implement
       lastSync: sel ? iso(sel.sample) : null,
       steps: this.#steps,
       sources,
+      pps: { ...this.#detectPps(false), used: this.#pps },
     };
+  }
+
+  /** The PPS sources, asked again at most once a minute; changes are logged. */
+  #detectPps(starting: boolean): PpsPresence {
+    const detect = this.#deps.pps;
+    const mono = this.#deps.monoMs();
+    if (!detect || (!starting && mono - this.#ppsAt < 60_000)) return this.#ppsPresence;
+    this.#ppsAt = mono;
+    const before = this.#ppsPresence;
+    const now = detect();
+    this.#ppsPresence = now;
+    if (!starting && JSON.stringify(now) === JSON.stringify(before)) return now;
+    const devices = now.devices.map((d) => d.device + (d.name ? ` (${d.name}${d.path ? ` on ${d.path}` : ""})` : ""));
+    if (now.device !== null && !now.present) {
+      this.#log.warn({ code: "VG_TIME_PPS_MISSING", ppsDevice: now.device, found: devices }, `the configured PPS device ${now.device} is not there`);
+    } else if (now.devices.length > 0) {
+      this.#log.info({ code: "VG_TIME_PPS_PRESENT", ppsDevice: now.device, found: devices },
+        `PPS source present: ${devices.join(", ")}; its pulses are not read by this version (the kernel PPS API needs a native reader), GPS time comes from the NMEA sentences`);
+    }
+    return now;
   }
 }
