@@ -44,17 +44,13 @@ usage:
 type Out = { out: (s: string) => void; err: (s: string) => void };
 const stdio: Out = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
-function lookup(id: string) {
-  return findDriver(id);
-}
-
 /** Loads the config a command names, or the default chain; `null` after printing why not. */
 function resolveConfig(explicit: string | undefined, io: Out): { result: LoadConfigResult & { ok: true }; source: string } | null {
   const file = explicit ?? process.env.VITALGATE_CONFIG ?? DEFAULT_CONFIG_PATH;
-  const fromFile = loadConfig({ file, env: process.env, drivers: lookup });
+  const fromFile = loadConfig({ file, env: process.env, drivers: findDriver });
   if (fromFile.ok) return { result: fromFile, source: file };
   if (fromFile.reason === "not-found" && explicit === undefined && process.env.VITALGATE_CONFIG === undefined) {
-    const embedded = loadDefaultConfig({ env: process.env, drivers: lookup });
+    const embedded = loadDefaultConfig({ env: process.env, drivers: findDriver });
     if (embedded.ok) return { result: embedded, source: DEFAULT_CONFIG_NAME };
     io.err(formatConfigErrors(embedded.errors) + "\n");
     return null;
@@ -70,7 +66,7 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
   const log = createLogger(config.log);
   // Every event is stamped by the synchronized time service (GPS, NTP, chrony; docs/time.md).
   const time = createTimeService(config.time, { log });
-  const gateway = new Gateway(config, { log, clock: time, time, findDriver: lookup, secrets });
+  const gateway = new Gateway(config, { log, clock: time, time, findDriver, secrets });
   log.info({ config: resolved.source }, "configuration loaded");
   try {
     await gateway.start();
@@ -91,7 +87,7 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGHUP", () => {
     if (resolved.source === DEFAULT_CONFIG_NAME) return void log.warn("SIGHUP: running on the embedded default; nothing to reload");
-    const next = loadConfig({ file: resolved.source, env: process.env, drivers: lookup });
+    const next = loadConfig({ file: resolved.source, env: process.env, drivers: findDriver });
     if (!next.ok) return void log.error({ errors: next.errors.map((e) => `${e.line ?? "?"}:${e.col ?? "?"} ${e.path}: ${e.message}`) }, "SIGHUP: configuration invalid; keeping the running one");
     void gateway.reload(next.config).catch((err: Error) => log.error({ err: err.message }, "reload failed"));
   });
@@ -100,7 +96,7 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
 
 function configCheck(file: string | undefined, io: Out): number {
   if (!file) return usage(io);
-  const r = loadConfig({ file, env: {}, drivers: lookup });
+  const r = loadConfig({ file, env: {}, drivers: findDriver });
   if (r.ok) {
     io.out(`${file}: valid (${r.config.devices.length} device${r.config.devices.length === 1 ? "" : "s"})\n`);
     return 0;
@@ -306,6 +302,11 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
 }
 
 if (import.meta.main) {
+  // `vitalgate decode … | head`: the reader went away; that is the end, not an error.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       if (code >= 0) process.exitCode = code;

@@ -99,7 +99,9 @@ export class Gateway {
    */
   ingest(dev: DeviceRef, drafts: EventDraft[], options: { dedupKey?: string } = {}): Promise<Envelope[]> {
     const blobs: { eventId: string; bytes: Uint8Array }[] = [];
-    const skewMs = this.deviceClocks.observe(dev.id, drafts, this.#deps.clock.now().ms);
+    // A GPS receiver is a time reference, not a clock to correct: its fixes reach us an epoch late
+    // (an epoch is complete only when the next begins), which would read as a slow clock.
+    const skewMs = dev.kind === "gps" ? undefined : this.deviceClocks.observe(dev.id, drafts, this.#deps.clock.now().ms);
     const events = drafts.map((d) => {
       const event = stamp(d, dev, this.config.gateway.id, this.#deps.clock, undefined, skewMs);
       if (d.original) {

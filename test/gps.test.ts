@@ -99,11 +99,10 @@ describe.skipIf(!hasSocat)("GPS receiver over a real PTY", () => {
       const truth = pointAlong(origin, 90, 15 * (at - startMs) / 1000);
       expect(distanceM(p.body, truth)).toBeLessThan(0.5);
       if (i > 0) expect(at - fixTime(first[i - 1]!)).toBe(2000);
-      // A fix is known once the next epoch begins, a second later; the gateway's device-clock
-      // estimate takes that delay for the receiver's clock being slow and corrects `t` by it, so `t`
-      // is when the fix arrived rather than when it was measured (see the driver's notes).
-      expect(Date.parse(p.t) - at).toBeGreaterThanOrEqual(0);
-      expect(Date.parse(p.t) - at).toBeLessThan(2000);
+      // The receiver is the time reference: `t` is when the fix was measured, by its own UTC, not
+      // when it arrived an epoch later (no device-clock "correction" for a GPS).
+      expect(Date.parse(p.t)).toBe(at);
+      expect(p.time.devSkewMs).toBeUndefined();
     }
     await waitFor(() => positions(gw).some((p) => p.time.src === "gps"), 5000, "a position stamped on GPS time");
 

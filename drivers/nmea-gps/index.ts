@@ -19,10 +19,8 @@
 //
 // A fix is complete only when the next epoch begins (which sentence ends a burst differs between
 // receivers), so a position leaves about one epoch after it was measured; `deviceTime` is the
-// measurement's UTC, `deviceTimeRaw` the time and date fields as sent ("hhmmss.ss ddmmyy"). The core's
-// device-clock estimate reads that one-epoch delay as the receiver's clock running ~1 s slow, so `t`
-// comes out near the arrival time rather than the measurement time (a core matter: a GPS's clock is
-// the reference, not a device clock to correct).
+// measurement's UTC, `deviceTimeRaw` the time and date fields as sent ("hhmmss.ss ddmmyy"). The core
+// takes a GPS's clock as the reference, not a device clock to correct, so `t` is the measurement time.
 //
 // `vitalgate decode --driver nmea-gps --options '{"port":"-"}' capture.nmea` prints every fix (the
 // port is required by the options but not used by decode).
