@@ -575,7 +575,9 @@ function prepare(db: Database.Database) {
     // One statement per batch of marks: the sequence numbers travel as a JSON array.
     delivered: db.prepare("UPDATE events SET delivered_ms = ? WHERE seq IN (SELECT value FROM json_each(?)) AND delivered_ms IS NULL"),
     sent: db.prepare("UPDATE events SET sent_ms = ? WHERE seq IN (SELECT value FROM json_each(?))"),
-    received: db.prepare("UPDATE events SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL"),
+    // A receipt names an event; its file's chunks count as received only once they were sent (an
+    // early receipt must not drop chunks still waiting).
+    received: db.prepare("UPDATE events SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL AND (kind <> 'blob' OR sent_ms IS NOT NULL)"),
     requeue: db.prepare("UPDATE events SET delivered_ms = NULL, sent_ms = NULL WHERE seq BETWEEN ? AND ? AND delivered_ms IS NOT NULL"),
     highestPriorityIn: db.prepare("SELECT min(priority) FROM events WHERE seq BETWEEN ? AND ?"),
     intakeSeen: db.prepare("SELECT 1 FROM intake WHERE key = ?"),

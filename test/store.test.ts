@@ -216,8 +216,10 @@ describe("outbox", () => {
     // The same drop again (a crash between commit and moving the file): nothing new.
     await expect(o.append([stampedEvent("ecg12")], { dedupKey: "file:abc", blobs: [] })).resolves.toEqual([]);
     expect(o.pending(10)).toHaveLength(5);
-    // A receipt for the ECG's id covers its chunks too: the center has the whole file.
-    expect(o.markReceived([ecg.id])).toBe(4);
+    // A receipt for the ECG's id covers its chunks once they were sent, never chunks still waiting.
+    expect(o.markReceived([ecg.id])).toBe(1);
+    o.markSent(rows.slice(1, 4).map((r) => r.seq));
+    expect(o.markReceived([ecg.id])).toBe(3);
   });
 
   it("marks events delivered by the center's receipt and purges delivered ones after retention", async () => {
