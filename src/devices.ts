@@ -173,6 +173,19 @@ class DeviceRunner {
     this.status.connections = this.#connections.size;
     this.#setState("connected");
     log.info("device connected");
+    // What the session says unprompted: on opening, and on its ticks (polled devices, link timeouts).
+    const speak = (what: "open" | "tick") => {
+      try {
+        const bytes = what === "open" ? session.open?.({ nowMs: this.#deps.nowMs() }) : session.tick?.({ nowMs: this.#deps.nowMs() });
+        for (const b of bytes ?? []) conn.write(b);
+      } catch (err) {
+        const error = { code: "VG_DRIVER_BUG", message: `driver ${this.#driver.id} threw ${(err as Error)?.name ?? typeof err} in ${what}` };
+        this.#fault(error);
+        log.error({ code: error.code, frames: String((err as Error)?.stack ?? "").split("\n").filter((l) => l.trimStart().startsWith("at ")).slice(0, 8) }, error.message);
+      }
+    };
+    speak("open");
+    const ticker = session.tick ? setInterval(() => speak("tick"), session.tickMs ?? 1000) : undefined;
     conn.onData((chunk) => {
       heard();
       const arrivedMono = this.#deps.monoMs();
@@ -190,6 +203,7 @@ class DeviceRunner {
     });
     conn.onClose(() => {
       clearTimeout(silence);
+      clearInterval(ticker);
       this.#connections.delete(conn);
       this.status.connections = this.#connections.size;
       // Bytes of an unfinished frame are dropped: that message was never acknowledged, so the

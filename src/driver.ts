@@ -121,6 +121,14 @@ export interface DriverDefinition<O = unknown> {
 
 export interface DriverSession {
   handle(frame: Uint8Array, context: FrameContext): Exchange;
+  /** Bytes to send as soon as the connection opens (a request for periodic data, a link initialisation). */
+  open?(context: FrameContext): Uint8Array[];
+  /**
+   * Called every `tickMs` while connected: bytes to send (a poll, a keep-alive), and the moment to
+   * judge timeouts by `context.nowMs` (a device that did not answer, a link layer waiting too long).
+   */
+  tick?(context: FrameContext): Uint8Array[];
+  tickMs?: number;
 }
 
 /** Declares a driver: checks it can handle frames one way or the other, and gives it its type. */

@@ -12,7 +12,7 @@ import { loadConfig } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
 import { Gateway } from "../src/gateway.ts";
 import { createLogger } from "../src/log.ts";
-import { lineDriver } from "./support/line-driver.ts";
+import { lineDriver, pollDriver } from "./support/line-driver.ts";
 import { connectCenter, waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 
@@ -21,7 +21,7 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-const findDriver = (id: string) => (id === lineDriver.id ? lineDriver : undefined) as never;
+const findDriver = (id: string) => ([lineDriver, pollDriver].find((d) => d.id === id)) as never;
 
 async function config(devices: string, extra = ""): Promise<Config> {
   const dir = mkdtempSync(join(tmpdir(), "vg-gw-"));
@@ -144,6 +144,32 @@ describe("gateway core", () => {
     server = serve();
     cleanup.push(() => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(r); }));
     await waitFor(() => gw.devices.get("dev-srv")?.events === 2, 10_000, "reading after reconnect");
+  });
+
+  it("lets a session speak first and poll: a request on connecting, then one every tick", async () => {
+    const port = await freePort();
+    const heard: string[] = [];
+    let device: Socket | undefined;
+    const server = createServer((sock) => {
+      device = sock;
+      let buf = "";
+      sock.on("data", (d) => {
+        buf += d.toString();
+        const lines = buf.split("\n");
+        buf = lines.pop()!;
+        for (const l of lines) {
+          heard.push(l);
+          if (l.startsWith("POLL")) sock.write(`v ${60 + Number(l.split(" ")[1])}\n`);
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+    cleanup.push(() => new Promise((r) => { device?.destroy(); server.close(r); }));
+    const { gw } = await gateway(await config(`  - { id: vent, driver: test-poll, options: { port: ${port} } }\n`));
+    await waitFor(() => (gw.devices.get("vent")?.events ?? 0) >= 3, 5000, "three polled readings");
+    expect(heard[0]).toBe("HELLO");
+    expect(heard.filter((l) => l.startsWith("POLL")).slice(0, 3)).toEqual(["POLL 1", "POLL 2", "POLL 3"]);
+    expect(heard).toContain("OK 61"); // each reading acknowledged after its commit
   });
 
   it("serves /healthz and Prometheus /metrics with queue depth and per-device counters", async () => {

@@ -52,3 +52,25 @@ export const lineDriver = defineDriver({
     };
   },
 });
+
+/**
+ * A polled device's driver: says "HELLO" when the connection opens and "POLL <n>" on every tick;
+ * the device answers with readings ("v <n>"), acknowledged "OK <n>".
+ */
+export const pollDriver = defineDriver({
+  id: "test-poll",
+  kind: "ventilator",
+  title: { en: "Test polled device", zh: "测试轮询设备" },
+  options: z.object({ host: z.string().default("127.0.0.1"), port: z.int(), tickMs: z.int().default(50) }),
+  transport: (o) => ({ type: "tcp-connect", host: o.host, port: o.port }),
+  framer: () => lineFramer(),
+  session(o) {
+    let polls = 0;
+    return {
+      tickMs: o.tickMs,
+      open: () => [Buffer.from("HELLO\n")],
+      tick: () => [Buffer.from(`POLL ${++polls}\n`)],
+      handle: (frame, context) => lineDriver.handle!(frame, {} as never, context),
+    };
+  },
+});
