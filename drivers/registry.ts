@@ -3,11 +3,13 @@ import type { DriverDefinition } from "../src/driver.ts";
 import { ecgCart } from "./ecg-cart/index.ts";
 import { hl7Pcd01 } from "./hl7-pcd01/index.ts";
 import { nmeaGps } from "./nmea-gps/index.ts";
+import { datexS5 } from "./datex-s5/index.ts";
 
 export const drivers: readonly DriverDefinition<any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
   hl7Pcd01,
   ecgCart,
   nmeaGps,
+  datexS5,
 ];
 
 export function findDriver(id: string): DriverDefinition<unknown> | undefined {

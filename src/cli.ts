@@ -12,7 +12,7 @@ import { openSession } from "./driver.ts";
 import { Gateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
 import { listSerialPorts } from "./ports.ts";
-import { nmeaSimulation, simulateHl7Monitor, simulateNmeaGps } from "./simulate.ts";
+import { nmeaSimulation, simulateDatexMonitor, simulateHl7Monitor, simulateNmeaGps } from "./simulate.ts";
 import { Outbox } from "./store.ts";
 import { stamp } from "./stamp.ts";
 import { createTimeService } from "./time/index.ts";
@@ -39,6 +39,10 @@ usage:
                                          a GPS receiver on a serial port (a PTY) or as a serial
                                          server on TCP: a recorded NMEA log at its rate, else a
                                          synthetic drive at 1 Hz
+  vitalgate simulate datex-s5 (--port PATH | --tcp-port P [--host H]) [--file CAPTURE]
+                                         a GE S/5 monitor on a serial port (a PTY) or as a serial
+                                         server on TCP: once asked, a capture's records replayed,
+                                         else synthetic ones, at the requested interval
 `;
 
 type Out = { out: (s: string) => void; err: (s: string) => void };
@@ -188,10 +192,11 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
   return errors > 0 ? 1 : 0;
 }
 
-async function simulate(device: string | undefined, v: { host?: string; port?: string; count?: string; "interval-ms"?: string; "tcp-port"?: string; baud?: string; log?: string }, io: Out): Promise<number> {
+async function simulate(device: string | undefined, v: { host?: string; port?: string; count?: string; "interval-ms"?: string; "tcp-port"?: string; baud?: string; log?: string; file?: string }, io: Out): Promise<number> {
   if (device === "nmea-gps") return simulateGps(v, io);
+  if (device === "datex-s5") return simulateDatex(v, io);
   if (device !== "hl7-pcd01") {
-    io.err(`simulators: hl7-pcd01, nmea-gps\n`);
+    io.err(`simulators: hl7-pcd01, nmea-gps, datex-s5\n`);
     return 2;
   }
   const port = Number(v.port ?? 2575);
@@ -235,6 +240,26 @@ async function simulateGps(v: { host?: string; port?: string; count?: string; "t
   return 0;
 }
 
+async function simulateDatex(v: { host?: string; port?: string; "tcp-port"?: string; file?: string }, io: Out): Promise<number> {
+  const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
+  if ((v.port === undefined) === (tcpPort === undefined) || (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535))) {
+    io.err("simulate datex-s5: give --port PATH (a serial port or PTY) or --tcp-port 0-65535\n");
+    return 2;
+  }
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  process.once("SIGTERM", () => stop.abort());
+  const capture = v.file === undefined ? undefined : new Uint8Array(readFileSync(v.file));
+  io.err(`simulating a GE S/5 monitor on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: ${capture ? "a capture's records, as recorded" : "synthetic records (not a patient)"}, once asked\n`);
+  const sent = await simulateDatexMonitor({
+    path: v.port, tcpPort, host: v.host, capture, signal: stop.signal,
+    onListening: (port) => io.err(`listening on tcp port ${port}\n`),
+    onRequest: (what) => io.err(`request: ${what}\n`),
+  });
+  io.err(`${sent} record(s) sent\n`);
+  return 0;
+}
+
 function ports(io: Out): number {
   const found = listSerialPorts();
   if (found.length === 0) io.err("no serial ports found\n");
@@ -265,6 +290,7 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       "tcp-port": { type: "string" },
       baud: { type: "string" },
       log: { type: "string" },
+      file: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean" },
     },

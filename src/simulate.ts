@@ -7,6 +7,9 @@ import { mllpEncode, mllpFramer } from "../protocols/mllp/index.ts";
 import { pcd01Series } from "../drivers/hl7-pcd01/synthetic.ts";
 import { nmeaLogEpochs } from "../drivers/nmea-gps/replay.ts";
 import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
+import { DATEX_WAVES } from "../drivers/datex-s5/index.ts";
+import { datexCaptureRecords, datexRequest, syntheticPhdbRecord, syntheticWaveRecord } from "../drivers/datex-s5/synthetic.ts";
+import { DRI_MT, DRI_WF, datexFramer, encodeDatexFrame } from "../protocols/datex-s5/index.ts";
 
 export interface SimulateOptions {
   host: string;
@@ -172,8 +175,8 @@ interface NmeaSink {
   close(): Promise<void>;
 }
 
-/** A serial port, reopened in the background (every 250 ms) whenever it is gone. */
-function serialSink(path: string, baudRate: number): NmeaSink {
+/** A serial port, reopened in the background (every 250 ms) whenever it is gone; `onData` hears what the gateway sends. */
+function serialSink(path: string, baudRate: number, onData?: (chunk: Buffer) => void): NmeaSink {
   let port: SerialPort | null = null;
   let opening = false;
   let closed = false;
@@ -186,6 +189,7 @@ function serialSink(path: string, baudRate: number): NmeaSink {
     opening = true;
     const p = new SerialPort({ path, baudRate, autoOpen: false });
     p.on("error", () => undefined); // a write into a vanished PTY: seen as "close"
+    if (onData) p.on("data", onData);
     p.open((err) => {
       opening = false;
       if (err) return again();
@@ -226,13 +230,13 @@ function serialSink(path: string, baudRate: number): NmeaSink {
 }
 
 /** A TCP server, as a serial server's port in TCP server mode: every client gets the stream. */
-async function tcpSink(host: string, port: number, onListening?: (port: number) => void): Promise<NmeaSink> {
+async function tcpSink(host: string, port: number, onListening?: (port: number) => void, onData?: (chunk: Buffer) => void): Promise<NmeaSink> {
   const clients = new Set<Socket>();
   const server = createServer((s) => {
     clients.add(s);
     s.on("error", () => undefined);
     s.on("close", () => clients.delete(s));
-    s.on("data", () => undefined); // a receiver ignores what it is sent
+    s.on("data", onData ?? (() => undefined)); // a GPS receiver ignores what it is sent
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -250,4 +254,93 @@ async function tcpSink(host: string, port: number, onListening?: (port: number) 
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+export interface DatexSimulateOptions {
+  /** A serial port (the device end of a PTY pair), or: */
+  path?: string;
+  /** listen on this TCP port as a serial server does (0: any free port). */
+  tcpPort?: number;
+  host?: string;
+  /** A capture to replay (../shared/fixtures/datex-s5/*.raw); without one, synthetic records. */
+  capture?: Uint8Array;
+  onListening?: (port: number) => void;
+  /** Each record sent: its main type (0 physiological, 1 waveform) and on how many links it went out. */
+  onRecord?: (mainType: number, links: number) => void;
+  /** Each request understood: "phdb 10 s", "wave 8,9", "wave stop". */
+  onRequest?: (what: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * A GE S/5 monitor on its Computer Interface: silent until asked, then sends displayed values every
+ * requested interval and, when waveforms are requested, one waveform record a second. Replays a
+ * capture's records as recorded (cycling), or sends synthetic ones. Like a monitor it does not notice
+ * an unplugged cable: it keeps its schedule until asked to stop (interval 0, a waveform stop) or
+ * stopped. Returns the number of records sent.
+ */
+export async function simulateDatexMonitor(o: DatexSimulateOptions): Promise<number> {
+  const captured = o.capture ? datexCaptureRecords(o.capture) : undefined;
+  const phdb = captured?.filter((r) => r.mainType === DRI_MT.PHDB) ?? [];
+  const waves = captured?.filter((r) => r.mainType === DRI_MT.WAVE) ?? [];
+  let phdbAt = 0;
+  let waveAt = 0;
+  let number = 0;
+  let sent = 0;
+  let phdbTimer: NodeJS.Timeout | undefined;
+  let waveTimer: NodeJS.Timeout | undefined;
+  let waveTypes: number[] = [];
+  const fsOf = (type: number) => {
+    const name = Object.entries(DRI_WF).find(([, t]) => t === type)?.[0];
+    return (name && DATEX_WAVES[name]?.fs) || 100;
+  };
+  const send = (mainType: number, frame: Uint8Array) => {
+    const links = sink.write(Buffer.from(frame));
+    if (links > 0) sent++;
+    o.onRecord?.(mainType, links);
+  };
+  const sendPhdb = () => {
+    if (captured) {
+      if (phdb.length > 0) send(DRI_MT.PHDB, phdb[phdbAt++ % phdb.length]!.frame);
+    } else send(DRI_MT.PHDB, encodeDatexFrame(syntheticPhdbRecord(Math.floor(Date.now() / 1000), undefined, number++)));
+  };
+  const sendWave = () => {
+    if (captured) {
+      if (waves.length > 0) send(DRI_MT.WAVE, waves[waveAt++ % waves.length]!.frame);
+    } else send(DRI_MT.WAVE, encodeDatexFrame(syntheticWaveRecord(Math.floor(Date.now() / 1000), waveTypes, fsOf, number++)));
+  };
+  const framer = datexFramer();
+  const onData = (chunk: Buffer) => {
+    for (const r of framer.push(chunk)) {
+      if (!("frame" in r)) continue;
+      const req = datexRequest(r.frame);
+      if (req?.kind === "phdb") {
+        clearInterval(phdbTimer);
+        phdbTimer = undefined;
+        o.onRequest?.(`phdb ${req.intervalS} s`);
+        if (req.intervalS > 0) {
+          sendPhdb();
+          phdbTimer = setInterval(sendPhdb, req.intervalS * 1000);
+        }
+      } else if (req?.kind === "wave") {
+        clearInterval(waveTimer);
+        waveTimer = undefined;
+        waveTypes = req.types;
+        o.onRequest?.(req.types.length > 0 ? `wave ${req.types.join(",")}` : "wave stop");
+        if (req.types.length > 0) waveTimer = setInterval(sendWave, 1000);
+      }
+    }
+  };
+  const sink = o.tcpPort !== undefined ? await tcpSink(o.host ?? "127.0.0.1", o.tcpPort, o.onListening, onData) : serialSink(o.path!, 19200, onData);
+  try {
+    await new Promise<void>((resolve) => {
+      if (o.signal?.aborted) return resolve();
+      o.signal?.addEventListener("abort", () => resolve(), { once: true });
+    });
+  } finally {
+    clearInterval(phdbTimer);
+    clearInterval(waveTimer);
+    await sink.close();
+  }
+  return sent;
 }

@@ -1,0 +1,113 @@
+// A GE S/5 monitor on a "USB adapter" made of real pseudo-terminals (socat), played by the datex-s5
+// simulator (src/simulate.ts: the shared capture replayed, or synthetic records without it), read by
+// an in-process gateway with the real datex-s5 driver and a real SQLite outbox: the gateway asks,
+// the monitor answers, vitals reach the outbox, an unplug and replug recovers, silence shows.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { findDriver } from "../drivers/registry.ts";
+import { loadConfig } from "../src/config/load.ts";
+import type { Envelope, Observation } from "../src/events.ts";
+import { Gateway } from "../src/gateway.ts";
+import { simulateDatexMonitor } from "../src/simulate.ts";
+import { createTimeService } from "../src/time/index.ts";
+import { readBytes, sharedDir } from "./fixtures/serial/load.ts";
+import { waitFor } from "./support/mqtt.ts";
+import { freePort } from "./support/processes.ts";
+import { hasSocat, nullModem } from "./support/pty.ts";
+import { capturedLog } from "./support/time.ts";
+
+if (!hasSocat) console.warn("skipping the S/5 serial test: socat is not installed (apt-get install socat)");
+const S5 = sharedDir("datex-s5", "S/5 gateway test (synthetic records instead)");
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+const events = (gw: Gateway, kind: string): Envelope<{ observations: Observation[] }>[] =>
+  gw.outbox.pending(10_000).filter((r) => r.kind === kind).map((r) => JSON.parse(String(r.payload)) as Envelope<{ observations: Observation[] }>);
+
+/** A gateway with one S/5 (options as YAML flow); the uplink goes nowhere, so events stay in the outbox. */
+async function gatewayWithMonitor(options: string) {
+  const text = [
+    "gateway: { id: gw-s5 }",
+    `stateDir: ${mkdtempSync(join(tmpdir(), "vg-s5-"))}`,
+    'uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }',
+    `web: { host: 127.0.0.1, port: ${await freePort()} }`,
+    "log: { level: info, pretty: false }",
+    "time: { ntpServers: [], trustSystemClock: always }",
+    "devices:",
+    `  - { id: s5, driver: datex-s5, options: ${options} }`,
+  ].join("\n");
+  const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  const log = capturedLog("info");
+  const time = createTimeService(r.config.time, { log: log.log });
+  const gw = new Gateway(r.config, { log: log.log, clock: time, time, findDriver, secrets: {} });
+  await gw.start();
+  cleanup.push(() => gw.stop());
+  return { gw, log };
+}
+
+function monitor(o: { path?: string; tcpPort?: number; onListening?: (port: number) => void }) {
+  const stop = new AbortController();
+  const requests: string[] = [];
+  const done = simulateDatexMonitor({ ...o, capture: S5 ? readBytes(S5, "pycollect_db02.raw") : undefined, signal: stop.signal, onRequest: (r) => requests.push(r) });
+  const halt = async () => {
+    stop.abort();
+    await done;
+  };
+  cleanup.push(halt);
+  return { requests, halt };
+}
+
+describe.skipIf(!hasSocat)("S/5 monitor over a real PTY", () => {
+  it("asked on connecting, its records become vitals in the outbox, a replug recovers within 5 s, a silent monitor shows as silent", { timeout: 45_000 }, async () => {
+    const cable = nullModem();
+    await cable.plugIn();
+    cleanup.push(() => cable.unplug());
+    const sim = monitor({ path: cable.devicePath });
+    const { gw } = await gatewayWithMonitor(`{ port: "${cable.gatewayPath}", intervalS: 1, waveforms: [PLETH], silentAfterS: 2 }`);
+
+    await waitFor(() => events(gw, "vitals").length >= 3, 10_000, "vitals in the outbox");
+    expect(sim.requests).toContain("phdb 1 s");
+    expect(sim.requests).toContain("wave 8");
+    const v = events(gw, "vitals")[0]!;
+    expect(v.dev).toMatchObject({ id: "s5", driver: "datex-s5", kind: "monitor" });
+    const codes = Object.fromEntries(v.body.observations.map((o) => [o.code, o]));
+    expect(codes.MDC_PULS_OXIM_SAT_O2).toMatchObject({ mdc: 150456, unit: "%" });
+    expect(codes.MDC_ECG_HEART_RATE).toMatchObject({ mdc: 147842, value: S5 ? 80 : 72 });
+    expect(v.time.dev).toMatch(/^\d+$/); // r_time as sent
+    await waitFor(() => events(gw, "waveform").length >= 1, 5000, "a pleth waveform");
+
+    // Unplug the adapter mid-stream (the monitor keeps its schedule into the void), plug it back in.
+    await cable.unplug();
+    await waitFor(() => gw.devices.get("s5")?.state === "retrying", 5000, "the unplug noticed");
+    const before = events(gw, "vitals").length;
+    const pluggedAt = Date.now();
+    await cable.plugIn();
+    await waitFor(() => gw.devices.get("s5")?.state === "connected" && events(gw, "vitals").length > before, 5000, "vitals again after the replug");
+    expect(Date.now() - pluggedAt).toBeLessThan(5000);
+
+    // The monitor stops (switched off): silent after 2 s, and the device's error says why.
+    await sim.halt();
+    await waitFor(() => gw.devices.get("s5")?.state === "silent", 6000, "silent");
+    expect(gw.devices.get("s5")?.lastError?.code).toBe("VG_DEVICE_SILENT");
+    expect(gw.devices.get("s5")).toMatchObject({ rejected: 0 });
+  });
+});
+
+describe("S/5 monitor behind a serial server", () => {
+  it("asks and reads a monitor over TCP, the simulator playing the server", { timeout: 20_000 }, async () => {
+    let listening!: (port: number) => void;
+    const port = new Promise<number>((resolve) => (listening = resolve));
+    const sim = monitor({ tcpPort: 0, onListening: listening });
+    const { gw } = await gatewayWithMonitor(`{ transport: tcp, host: 127.0.0.1, tcpPort: ${await port}, intervalS: 1 }`);
+    await waitFor(() => events(gw, "vitals").length >= 2, 8000, "vitals from the serial server");
+    expect(sim.requests[0]).toBe("phdb 1 s");
+    expect(events(gw, "waveform")).toHaveLength(0); // none asked for
+    expect(gw.devices.get("s5")).toMatchObject({ state: "connected", rejected: 0 });
+  });
+});
