@@ -1,9 +1,16 @@
 #!/usr/bin/env node
 // vitalgate's command line. `main` wires real dependencies; everything it calls takes them as
 // arguments.
-import { existsSync, readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { findDriver, drivers } from "../drivers/registry.ts";
+import { sniffEcgFormat } from "../drivers/ecg-cart/index.ts";
+import { decodeDicomEcg } from "../protocols/dicom-ecg/index.ts";
+import { renderEcgSvg } from "../protocols/ecg/svg.ts";
+import { exportAecg } from "../protocols/hl7-aecg/export.ts";
+import { decodeHl7Aecg } from "../protocols/hl7-aecg/index.ts";
+import { decodePhilipsEcg } from "../protocols/philips-ecg/index.ts";
 import { systemClock } from "./clock.ts";
 import { loadConfig, formatConfigErrors, type LoadConfigResult } from "./config/load.ts";
 import { DEFAULT_CONFIG_NAME, loadDefaultConfig } from "./config/defaults.ts";
@@ -31,6 +38,9 @@ usage:
   vitalgate queue stats [--config FILE]  outbox depth by priority, size, evictions
   vitalgate decode --driver ID FILE [--options JSON]
                                          print the events a capture decodes to, as NDJSON
+  vitalgate decode --driver ecg-cart --options '{"dir":"-"}' FILE [--aecg OUT.xml] [--svg OUT.svg]
+                                         an ECG file: also write it as HL7 aECG and draw it
+                                         on ECG paper (SVG, 25 mm/s, 10 mm/mV, no patient name)
   vitalgate ports                        serial ports with their USB identity
   vitalgate simulate hl7-pcd01 [--host H] [--port P] [--count N] [--interval-ms MS]
                                          a patient monitor sending synthetic IHE PCD-01
@@ -142,11 +152,15 @@ function queueStats(configPath: string | undefined, io: Out): number {
 }
 
 /** Feeds a capture through a driver's codec exactly as the daemon would, printing every event. */
-function decode(driverId: string | undefined, file: string | undefined, optionsJson: string | undefined, io: Out): number {
+function decode(driverId: string | undefined, file: string | undefined, optionsJson: string | undefined, io: Out, ecgOut: EcgOutputs = {}): number {
   if (!driverId || !file) return usage(io);
   const driver = findDriver(driverId);
   if (!driver) {
     io.err(`unknown driver "${driverId}"; known: ${drivers.map((d) => d.id).join(", ")}\n`);
+    return 2;
+  }
+  if ((ecgOut.aecg !== undefined || ecgOut.svg !== undefined) && driver.id !== "ecg-cart") {
+    io.err("--aecg and --svg are for ECG files: --driver ecg-cart\n");
     return 2;
   }
   let raw: unknown;
@@ -173,7 +187,8 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
     io.err(JSON.stringify({ error: e.code, message: e.message, where: e.where }) + "\n");
   };
   const session = openSession(driver, options);
-  for (const result of [...framer.push(readFileSync(file)), ...(framer.end?.() ?? [])]) {
+  const bytes = readFileSync(file);
+  for (const result of [...framer.push(bytes), ...(framer.end?.() ?? [])]) {
     if ("error" in result) {
       report(result.error);
       continue;
@@ -189,7 +204,36 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
       io.out(JSON.stringify(event) + "\n");
     }
   }
+  if (errors === 0 && (ecgOut.aecg !== undefined || ecgOut.svg !== undefined)) {
+    const format = (options as { format?: string }).format;
+    if (!writeEcgOutputs(new Uint8Array(bytes), format === undefined || format === "auto" ? undefined : format, ecgOut, io)) errors++;
+  }
   return errors > 0 ? 1 : 0;
+}
+
+type EcgOutputs = { aecg?: string; svg?: string };
+
+/**
+ * decode --aecg/--svg: the file decoded once more, straight by its format's decoder (the event
+ * carries the leads as base64, not the decoded ECG), then written as HL7 aECG and drawn as SVG.
+ */
+function writeEcgOutputs(bytes: Uint8Array, format: string | undefined, out: EcgOutputs, io: Out): boolean {
+  const decoders = { "dicom-ecg": decodeDicomEcg, "hl7-aecg": decodeHl7Aecg, "philips-xml": decodePhilipsEcg } as const;
+  const f = format ?? sniffEcgFormat(bytes);
+  const result = f !== undefined && f in decoders ? decoders[f as keyof typeof decoders](bytes) : undefined;
+  if (!result?.ok) {
+    io.err("--aecg/--svg: not a 12-lead ECG file this build reads\n");
+    return false;
+  }
+  if (out.aecg !== undefined) {
+    writeFileSync(out.aecg, exportAecg(result.ecg, { id: randomUUID() }));
+    io.err(`wrote HL7 aECG to ${out.aecg}\n`);
+  }
+  if (out.svg !== undefined) {
+    writeFileSync(out.svg, renderEcgSvg(result.ecg));
+    io.err(`wrote the ECG drawing to ${out.svg}\n`);
+  }
+  return true;
 }
 
 async function simulate(device: string | undefined, v: { host?: string; port?: string; count?: string; "interval-ms"?: string; "tcp-port"?: string; baud?: string; log?: string; file?: string }, io: Out): Promise<number> {
@@ -283,6 +327,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       config: { type: "string", short: "c" },
       driver: { type: "string", short: "d" },
       options: { type: "string" },
+      aecg: { type: "string" },
+      svg: { type: "string" },
       host: { type: "string" },
       port: { type: "string" },
       count: { type: "string" },
@@ -317,7 +363,7 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
     case "queue":
       return sub === "stats" ? queueStats(values.config, io) : usage(io);
     case "decode":
-      return decode(values.driver, sub, values.options, io);
+      return decode(values.driver, sub, values.options, io, { aecg: values.aecg, svg: values.svg });
     case "simulate":
       return simulate(sub, values, io);
     case "ports":
