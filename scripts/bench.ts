@@ -9,8 +9,15 @@
 //   forwarding  events/s acknowledged by a local broker through the forwarder, against raw mqtt.js
 //               QoS 1 publishing of the same payloads to the same broker.
 //   rss         the daemon's resident memory with 10,000 events queued and no uplink reachable.
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+//   ecg         from dropping a 12-lead ECG file into a cart's watched folder to the center having its
+//               ecg12 event and every chunk of the file, the daemon draining a 100,000-vitals backlog
+//               meanwhile: on loopback, and through an emulated 384 kbit/s link with 150 ms RTT,
+//               against (file + event bytes) ÷ bandwidth + RTT. The link is a network namespace
+//               with netem on both ends of a veth pair when root and the kernel has netem, else a
+//               user-space relay on loopback with the same rate and delay (test/support/slow-link.ts);
+//               the output says which. About 30 s.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -25,6 +32,10 @@ import { applyDurablePragmas, Outbox } from "../src/store.ts";
 import { startEmbeddedBroker } from "../src/broker.ts";
 import type { EventDraft } from "../src/events.ts";
 import { freePort, mosquitto, portOpen, ROOT } from "../test/support/processes.ts";
+import { connectCenter } from "../test/support/mqtt.ts";
+import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
+import { part10File } from "../src/dicom-scp.ts";
+import { slowLink } from "../test/support/slow-link.ts";
 
 const N = Number(process.env.BENCH_EVENTS ?? 20_000);
 /** uplink.inflight: the configuration's default unless BENCH_INFLIGHT says otherwise. */
@@ -263,6 +274,223 @@ async function daemonRss(): Promise<number> {
   }
 }
 
+// ---- ecg: an ECG file from the cart's folder to the center, behind a backlog ----------------------
+
+/** The emulated uplink: a 3G/4G link as the ambulances get it. */
+const LINK = { bitPerS: 384_000, rttMs: 150 };
+/** The namespace and the veth pair the bench makes (and removes) for it; nothing else is touched. */
+const NETNS = "vg-bench-link";
+const VETH = { host: "vgb-host", ns: "vgb-ns", hostAddr: "10.213.77.1", nsAddr: "10.213.77.2", prefix: 30 };
+/** The cart's folder as the bench configures it: how long a file must stay unchanged, how often it is looked at. */
+const FOLDER = { stableMs: 100, scanMs: 50 };
+const ECG_BACKLOG = 100_000;
+
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.error?.message ?? r.stderr.trim()}`);
+}
+
+function removeLink(): void {
+  // Deleting the namespace deletes its veth end, and with it the peer; the second is for a half-made pair.
+  spawnSync("ip", ["netns", "del", NETNS], { stdio: "ignore" });
+  spawnSync("ip", ["link", "del", VETH.host], { stdio: "ignore" });
+}
+
+/**
+ * Runs `body` with a network namespace joined to this one by a veth pair, each end shaped by netem
+ * to half the RTT and the link's rate: the gateway runs inside and reaches the broker at the host
+ * end's address. Removed afterwards, whatever happens.
+ */
+async function withEmulatedLink<T>(body: () => Promise<T>): Promise<T> {
+  removeLink(); // left over from a bench that was killed
+  const routes = spawnSync("ip", ["-o", "route", "show", "table", "all"], { encoding: "utf8" }).stdout ?? "";
+  if (routes.includes(VETH.hostAddr.split(".").slice(0, 3).join("."))) throw new Error(`${VETH.hostAddr}/${VETH.prefix} is in use on this machine: not making the emulated link there`);
+  const onSignal = () => {
+    removeLink();
+    process.exit(130);
+  };
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  try {
+    run("ip", ["netns", "add", NETNS]);
+    run("ip", ["link", "add", VETH.host, "type", "veth", "peer", "name", VETH.ns]);
+    run("ip", ["link", "set", VETH.ns, "netns", NETNS]);
+    run("ip", ["addr", "add", `${VETH.hostAddr}/${VETH.prefix}`, "dev", VETH.host]);
+    run("ip", ["link", "set", VETH.host, "up"]);
+    run("ip", ["-n", NETNS, "addr", "add", `${VETH.nsAddr}/${VETH.prefix}`, "dev", VETH.ns]);
+    run("ip", ["-n", NETNS, "link", "set", VETH.ns, "up"]);
+    run("ip", ["-n", NETNS, "link", "set", "lo", "up"]);
+    const netem = ["root", "netem", "delay", `${LINK.rttMs / 2}ms`, "rate", `${LINK.bitPerS / 1000}kbit`];
+    const shaped = spawnSync("tc", ["qdisc", "add", "dev", VETH.host, ...netem], { encoding: "utf8" });
+    if (shaped.status !== 0 && /qdisc kind is unknown/.test(shaped.stderr)) throw new NoNetem("this kernel has no netem");
+    if (shaped.status !== 0) throw new Error(`tc qdisc add dev ${VETH.host} ${netem.join(" ")} failed: ${shaped.stderr.trim()}`);
+    run("ip", ["netns", "exec", NETNS, "tc", "qdisc", "add", "dev", VETH.ns, ...netem]);
+    return await body();
+  } finally {
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    removeLink();
+  }
+}
+
+/** The ECG file the bench drops: the shared real cart's DICOM when there, else a synthetic one of 30 s. */
+function ecgFile(): { bytes: Buffer; what: string } {
+  const shared = join(ROOT, "../shared/fixtures/dicom-ecg/pydicom_waveform_ecg.dcm");
+  if (existsSync(shared)) return { bytes: readFileSync(shared), what: "pydicom_waveform_ecg.dcm" };
+  const e = syntheticEcg({ seconds: 30 });
+  return { bytes: part10File(e.dataset, { sopClassUid: e.sopClassUid, sopInstanceUid: e.sopInstanceUid, transferSyntaxUid: EXPLICIT_LE }), what: "synthetic 30 s DICOM" };
+}
+
+async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await gone;
+  clearTimeout(timer);
+}
+
+interface EcgRun {
+  seconds: number;
+  fileBytes: number;
+  eventBytes: number;
+  parts: number;
+  /** Backlog events the center got between the drop and the whole ECG. */
+  vitalsBetween: number;
+}
+
+/**
+ * The real daemon (`vitalgate start`), its outbox filled beforehand with 100,000 vitals, an
+ * ecg-cart device on a folder, the uplink at `gatewayUrl` (inside the namespace when `netns`); the
+ * center subscribes at `centerUrl` on loopback. Once the backlog is flowing, the ECG is written into
+ * the folder; timed until the center has the ecg12 event and every chunk of its file.
+ */
+async function ecgDrop(file: Buffer, gatewayUrl: string, centerUrl: string, netns?: string): Promise<EcgRun> {
+  const dir = mkdtempSync(join(tmpdir(), "vg-bench-ecg-"));
+  const drop = join(dir, "cart");
+  mkdirSync(drop);
+  mkdirSync(join(dir, "state"));
+  const outbox = new Outbox({ path: join(dir, "state/outbox.db"), quotaBytes: 1 << 30, batchMax: 1000, nowMs: Date.now });
+  outbox.open();
+  for (let at = 0; at < ECG_BACKLOG; at += 10_000) {
+    await Promise.all(Array.from({ length: 10_000 }, (_, i) => outbox.append([stamp(draft(at + i), dev, "bench", clock)])));
+  }
+  if (outbox.stats().pending[2] !== ECG_BACKLOG) throw new Error(`expected ${ECG_BACKLOG} vitals queued, the outbox has ${outbox.stats().pending[2]}`);
+  outbox.close();
+  const conf = join(dir, "vitalgate.yaml");
+  writeFileSync(conf, `gateway: { id: bench, role: ambulance }
+stateDir: ${dir}/state
+uplink: { url: "${gatewayUrl}", protocolVersion: 5, backoff: { initialMs: 100, maxMs: 1000 } }
+web: { host: 127.0.0.1, port: ${await freePort()} }
+log: { level: warn, pretty: false }
+devices:
+  - { id: cart, driver: ecg-cart, options: { dir: "${drop}", stableMs: ${FOLDER.stableMs}, scanMs: ${FOLDER.scanMs} } }
+`);
+  const center = await connectCenter(centerUrl, "bench");
+  let vitals = 0;
+  let ecgId: string | undefined;
+  let eventBytes = 0;
+  let done = 0;
+  let parts = 0;
+  const chunks = new Set<number>();
+  const complete = () => {
+    if (ecgId !== undefined && parts > 0 && chunks.size === parts && done === 0) done = performance.now();
+  };
+  center.client.on("message", (topic, payload) => {
+    if (topic === "vitalgate/v1/bench/ev/vitals") vitals++;
+    else if (topic === "vitalgate/v1/bench/ev/ecg12") {
+      ecgId = (JSON.parse(payload.toString()) as { id: string }).id;
+      eventBytes = payload.length;
+      complete();
+    } else if (topic.startsWith("vitalgate/v1/bench/blob/")) {
+      const [part, of] = topic.split("/").slice(-2).map(Number);
+      parts = of!;
+      chunks.add(part!);
+      complete();
+    }
+  });
+  const cli = [join(ROOT, "src/cli.ts"), "start", "--config", conf];
+  const child = netns
+    ? spawn("ip", ["netns", "exec", netns, process.execPath, ...cli], { stdio: ["ignore", "ignore", "inherit"] })
+    : spawn(process.execPath, cli, { stdio: ["ignore", "ignore", "inherit"] });
+  try {
+    // The backlog is on its way to the center (and the uplink's window full of it) when the cart exports.
+    await waitUntil(() => vitals >= 200, 60_000, "the backlog flowing to the center");
+    const t0 = performance.now();
+    const atDrop = vitals;
+    writeFileSync(join(drop, "ECG_0001.dcm"), file);
+    await waitUntil(() => done > 0, 300_000, "the whole ECG at the center");
+    return { seconds: (done - t0) / 1000, fileBytes: file.length, eventBytes, parts, vitalsBetween: vitals - atDrop };
+  } finally {
+    await stopChild(child);
+    await center.close();
+  }
+}
+
+/** Why the kernel could not shape the link: no netem (sch_netem) in it. */
+class NoNetem extends Error {}
+
+async function ecgBench(): Promise<void> {
+  if (spawnSync("mosquitto", ["-h"]).error !== undefined) {
+    console.log("ecg: skipped, mosquitto is not installed");
+    return;
+  }
+  const { bytes, what } = ecgFile();
+  const report = (name: string, r: EcgRun, limitS: number, goal: string, how: string) => {
+    line(name, r.seconds * 1000, limitS * 1000, "ms", goal);
+    console.log(`  ${what}: file ${r.fileBytes} B in ${r.parts} chunks + ecg12 event ${r.eventBytes} B; ${r.vitalsBetween} backlog events reached the center between drop and whole ECG; ${how}`);
+  };
+  const broker = await mosquitto();
+  try {
+    const loop = await ecgDrop(bytes, broker.url, broker.url);
+    report("ecg drop→center, loopback", loop, (FOLDER.stableMs + FOLDER.scanMs) / 1000, "for reference", `limit: the folder's stableMs ${FOLDER.stableMs} + scanMs ${FOLDER.scanMs}`);
+  } finally {
+    await broker.stop();
+  }
+  const name = `ecg drop→center, ${LINK.bitPerS / 1000} kbit/s ${LINK.rttMs} ms`;
+  // The center needs the event and the file: both count; MQTT's and TCP's overhead are ours to bear.
+  const limitOf = (r: EcgRun) => ((r.fileBytes + r.eventBytes) * 8) / LINK.bitPerS + LINK.rttMs / 1000;
+  const goal = "<= 1.5 of (file + event) bytes ÷ bandwidth + RTT";
+  let relayBecause = process.env.BENCH_LINK === "relay" ? "BENCH_LINK=relay" : undefined;
+  const missing = ["ip", "tc"].filter((c) => spawnSync(c, ["-V"]).error !== undefined);
+  if (missing.length > 0) relayBecause ??= `${missing.join(" and ")} not installed (apt-get install iproute2)`;
+  if (process.getuid?.() !== 0) relayBecause ??= "not root (a network namespace and netem need root)";
+  if (relayBecause === undefined) {
+    try {
+      await withEmulatedLink(async () => {
+        const linkPort = await freePort();
+        const m = await mosquitto(`listener ${linkPort} ${VETH.hostAddr}\n`);
+        try {
+          const r = await ecgDrop(bytes, `mqtt://${VETH.hostAddr}:${linkPort}`, m.url, NETNS);
+          report(name, r, limitOf(r), goal, `link: netem on a veth pair, the daemon in network namespace ${NETNS}`);
+        } finally {
+          await m.stop();
+        }
+      });
+      return;
+    } catch (err) {
+      if (!(err instanceof NoNetem)) throw err;
+      relayBecause = "this kernel has no netem (sch_netem)";
+    }
+  }
+  // The same link emulated in user space: a relay on loopback (test/support/slow-link.ts).
+  const m = await mosquitto();
+  const link = await slowLink(m.port, { bitPerS: LINK.bitPerS, delayMs: LINK.rttMs / 2 });
+  try {
+    const r = await ecgDrop(bytes, link.url, m.url);
+    report(name, r, limitOf(r), goal, `link: a user-space relay on loopback, as ${relayBecause}`);
+  } finally {
+    await link.close();
+    await m.stop();
+  }
+}
+
 function line(name: string, ours: number, limit: number, unit: string, goal: string): void {
   console.log(`${name.padEnd(38)} ${ours.toFixed(0).padStart(9)} ${unit.padEnd(10)} limit ${limit.toFixed(0).padStart(9)} ${unit.padEnd(10)} ratio ${(ours / limit).toFixed(2)}  (goal ${goal})`);
 }
@@ -303,4 +531,5 @@ if (want("rss")) {
   const rss = await daemonRss();
   line("daemon RSS, 10k queued", rss, 100, "MB", "<= 1.00 of 100 MB");
 }
+if (want("ecg")) await ecgBench();
 process.exit(0);
