@@ -1,5 +1,6 @@
 // Every driver the gateway knows. Adding a driver: one folder in drivers/, one line here.
 import type { DriverDefinition } from "../src/driver.ts";
+import { astmAnalyzer } from "./astm-analyzer/index.ts";
 import { ecgCart } from "./ecg-cart/index.ts";
 import { hl7Pcd01 } from "./hl7-pcd01/index.ts";
 import { nmeaGps } from "./nmea-gps/index.ts";
@@ -10,6 +11,7 @@ export const drivers: readonly DriverDefinition<any>[] = [ // eslint-disable-lin
   ecgCart,
   nmeaGps,
   datexS5,
+  astmAnalyzer,
 ];
 
 export function findDriver(id: string): DriverDefinition<unknown> | undefined {

@@ -19,7 +19,7 @@ import { openSession } from "./driver.ts";
 import { Gateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
 import { listSerialPorts } from "./ports.ts";
-import { nmeaSimulation, simulateDatexMonitor, simulateHl7Monitor, simulateNmeaGps } from "./simulate.ts";
+import { astmSimulation, nmeaSimulation, simulateAstmAnalyzer, simulateDatexMonitor, simulateHl7Monitor, simulateNmeaGps } from "./simulate.ts";
 import { Outbox } from "./store.ts";
 import { stamp } from "./stamp.ts";
 import { createTimeService } from "./time/index.ts";
@@ -53,6 +53,9 @@ usage:
                                          a GE S/5 monitor on a serial port (a PTY) or as a serial
                                          server on TCP: once asked, a capture's records replayed,
                                          else synthetic ones, at the requested interval
+  vitalgate simulate astm-analyzer (--port PATH [--baud B] | --tcp-port P [--host H]) [--file CAPTURE] [--count N] [--interval-ms MS]
+                                         a point-of-care analyser sending ASTM E1381/E1394 results:
+                                         a capture's records, else a synthetic blood gas (every 5 s)
 `;
 
 type Out = { out: (s: string) => void; err: (s: string) => void };
@@ -239,8 +242,9 @@ function writeEcgOutputs(bytes: Uint8Array, format: string | undefined, out: Ecg
 async function simulate(device: string | undefined, v: { host?: string; port?: string; count?: string; "interval-ms"?: string; "tcp-port"?: string; baud?: string; log?: string; file?: string }, io: Out): Promise<number> {
   if (device === "nmea-gps") return simulateGps(v, io);
   if (device === "datex-s5") return simulateDatex(v, io);
+  if (device === "astm-analyzer") return simulateAstm(v, io);
   if (device !== "hl7-pcd01") {
-    io.err(`simulators: hl7-pcd01, nmea-gps, datex-s5\n`);
+    io.err(`simulators: hl7-pcd01, nmea-gps, datex-s5, astm-analyzer\n`);
     return 2;
   }
   const port = Number(v.port ?? 2575);
@@ -301,6 +305,29 @@ async function simulateDatex(v: { host?: string; port?: string; "tcp-port"?: str
     onRequest: (what) => io.err(`request: ${what}\n`),
   });
   io.err(`${sent} record(s) sent\n`);
+  return 0;
+}
+
+async function simulateAstm(v: { host?: string; port?: string; count?: string; "interval-ms"?: string; "tcp-port"?: string; baud?: string; file?: string }, io: Out): Promise<number> {
+  const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
+  const baudRate = Number(v.baud ?? 9600);
+  const count = v.count === undefined ? (v.file === undefined ? Infinity : 1) : Number(v.count);
+  const intervalMs = Number(v["interval-ms"] ?? 5000);
+  if ((v.port === undefined) === (tcpPort === undefined) || (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) || !(Number.isInteger(baudRate) && baudRate > 0) || !(count > 0) || !(intervalMs >= 0)) {
+    io.err("simulate astm-analyzer: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud and --count positive, --interval-ms not negative\n");
+    return 2;
+  }
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  process.once("SIGTERM", () => stop.abort());
+  const sim = astmSimulation({ capture: v.file === undefined ? undefined : new Uint8Array(readFileSync(v.file)), count, nowMs: Date.now() });
+  io.err(`simulating an ASTM analyser on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: ${sim.what}\n`);
+  const accepted = await simulateAstmAnalyzer({
+    path: v.port, baudRate, tcpPort, host: v.host, messages: sim.messages, intervalMs, signal: stop.signal,
+    onListening: (port) => io.err(`listening on tcp port ${port}\n`),
+    onResult: (i, result) => io.out(`message ${i + 1}: ${result}\n`),
+  });
+  io.err(`${accepted} message(s) acknowledged\n`);
   return 0;
 }
 

@@ -1,0 +1,284 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ACK, ENQ, EOT, NAK, astmFrameSplitter, encodeAstmFrame } from "../../protocols/astm/index.ts";
+import type { DriverSession, Exchange } from "../../src/driver.ts";
+import type { EventDraft } from "../../src/events.ts";
+import { ownFixture, readBytes, sharedDir } from "../../test/fixtures/serial/load.ts";
+import { astmAnalyzer, astmAnalyzerOptions, astmAnalyzerSession, labEvents, type LabBody } from "./index.ts";
+import { loincFor, toUcum } from "./loinc.ts";
+import { astmSender, captureText, syntheticBloodGasMessage } from "./synthetic.ts";
+
+const ASTM = sharedDir("astm", "ASTM analyser driver");
+const opts = astmAnalyzerOptions.parse({ port: "/dev/ttyUSB0" });
+const T0 = Date.UTC(2026, 10, 23, 8, 0, 0);
+
+/** Plays the core: hands chunks to the session, commits (or refuses) events, returns the bytes written back. */
+function core(session: DriverSession, store: { refuse?: boolean } = {}) {
+  const committed: EventDraft[] = [];
+  const errors: string[] = [];
+  let now = T0;
+  const feed = (chunk: Uint8Array): number[] => {
+    const ex: Exchange = session.handle(chunk, { nowMs: (now += 5) });
+    if (!ex.ok) {
+      errors.push(ex.error.code);
+      return ex.reply ? [...ex.reply] : [];
+    }
+    if (ex.events.length > 0 && store.refuse) return [...(ex.refuse?.("store full") ?? [])];
+    committed.push(...ex.events);
+    return ex.accept ? [...ex.accept] : [];
+  };
+  return { committed, errors, feed, advance: (ms: number) => (now += ms), get now() { return now; } };
+}
+
+/** Splits bytes at random boundaries (seeded). */
+function pieces(bytes: Uint8Array, seed: number): Uint8Array[] {
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const n = 1 + Math.floor(rand() * 40);
+    out.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+/** An analyser replaying recorded frames: ENQ, each frame (in random pieces) after the ACK of the previous, EOT. */
+function replay(c: ReturnType<typeof core>, frames: Uint8Array[], seed: number): number[] {
+  const replies: number[] = [];
+  replies.push(...c.feed(Uint8Array.of(ENQ)));
+  for (const f of frames) for (const p of pieces(f, seed++)) replies.push(...c.feed(p));
+  replies.push(...c.feed(Uint8Array.of(EOT)));
+  return replies;
+}
+
+function recordedFrames(bytes: Uint8Array): Uint8Array[] {
+  const s = astmFrameSplitter();
+  return [...s.push(bytes), ...s.end()].flatMap((r) => ("frame" in r ? [r.frame] : []));
+}
+
+const bodies = (events: EventDraft[]) => events.map((e) => e.body as LabBody);
+
+describe.skipIf(!ASTM)("astm-analyzer: the shared captures (../shared/fixtures/astm) through a session, values of astm/EXPECTED.txt", () => {
+  const run = (name: string, seed: number) => {
+    const c = core(astmAnalyzerSession(opts));
+    const frames = recordedFrames(readBytes(ASTM!, name));
+    const replies = replay(c, frames, seed);
+    expect(c.errors).toEqual([]);
+    // ENQ and every frame acknowledged, nothing refused
+    expect(replies).toEqual(Array(frames.length + 1).fill(ACK));
+    return c.committed;
+  };
+
+  it("abbott_afinion2: one lab event, HbA1c 5.9 % as LOINC 4548-4, final", () => {
+    for (const seed of [1, 7, 42]) {
+      const events = run("abbott_afinion2.txt", seed);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ kind: "lab", model: "Afinion 2 Analyzer", serial: "AF20052397", deviceTimeRaw: "20241206140615" });
+      expect(bodies(events)[0]).toEqual({ analyzer: "Afinion 2 Analyzer", results: [{ code: "4548-4", localCode: "HbA1c", name: "Hemoglobin A1c", value: 5.9, unit: "%", status: "F" }] });
+    }
+  });
+
+  it("dca_vantage: Alb 63.7 mg/L, Crt 230.8 mg/dL, Ratio 27.6 mg/g, all final, local codes kept", () => {
+    const [e, ...more] = run("dca_vantage.txt", 3);
+    expect(more).toEqual([]);
+    expect(e).toMatchObject({ model: "DCA VANTAGE", serial: "S067337" });
+    const b = (e!.body as LabBody);
+    expect(b.analyzer).toBe("DCA VANTAGE 04.04.00.00");
+    expect(b.results.map((r) => [r.localCode, r.value, r.unit, r.status, r.code])).toEqual([
+      ["Alb", 63.7, "mg/L", "F", undefined],
+      ["Crt", 230.8, "mg/dL", "F", undefined],
+      ["Ratio", 27.6, "mg/g", "F", undefined],
+    ]);
+  });
+
+  it("sysmex_xn550: 41 results in one order; HGB 8.0 g/dL as 718-7; no patient data in the event", () => {
+    const events = run("sysmex_xn550.txt", 11);
+    expect(events).toHaveLength(1);
+    const b = bodies(events)[0]!;
+    expect(b.results).toHaveLength(41);
+    expect(b.results[0]).toMatchObject({ localCode: "WBC", value: 8.13, unit: "10*3/uL", flag: "N", status: "F" });
+    expect(b.results.find((r) => r.localCode === "HGB")).toMatchObject({ code: "718-7", value: 8, unit: "g/dL" });
+    const json = JSON.stringify(events);
+    for (const secret of ["Jim", "Brown", "19870626", "37182", "WEST"]) expect(json).not.toContain(secret);
+  });
+
+  it("cobas_c111: seven ETB/ETX frames, one result 40.13 g/L", () => {
+    const events = run("cobas_c111.txt", 5);
+    expect(events).toHaveLength(1);
+    expect(bodies(events)[0]!.results).toEqual([{ localCode: "413", name: "413", value: 40.13, unit: "g/L", flag: "N", status: "F" }]);
+  });
+
+  it("mini_vidas and spotchem_el are refused as not ASTM, with the codec's reason", () => {
+    for (const name of ["mini_vidas.txt", "spotchem_el.txt"]) {
+      const s = astmAnalyzerSession(opts);
+      const x = s.handle(readBytes(ASTM!, name), { nowMs: T0 });
+      expect(x.ok).toBe(false);
+      if (!x.ok) {
+        expect(x.error.code).toBe("ASTM_NOT_ASTM");
+        expect(x.error.message).toMatch(/does not speak the ASTM E1381 link layer/);
+      }
+      // and inside a transfer (after an ENQ), the frame-level reason
+      const c = core(astmAnalyzerSession(opts));
+      c.feed(Uint8Array.of(ENQ));
+      c.feed(readBytes(ASTM!, name));
+      expect(c.errors[0]).toBe("ASTM_NOT_ASTM");
+      expect(c.committed).toEqual([]);
+    }
+  });
+});
+
+describe("astm-analyzer: blood gas (synthetic, E1381/E1394)", () => {
+  const text = syntheticBloodGasMessage(T0);
+
+  it("maps the blood-gas panel to LOINC and UCUM where a verified term fits the arterial sample", () => {
+    const r = labEvents(text, opts);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.events).toHaveLength(1);
+    const b = r.events[0]!.body as LabBody;
+    expect(b.specimen).toBe("Arterial");
+    const byLocal = Object.fromEntries(b.results.map((x) => [x.localCode, x]));
+    expect(byLocal.pH).toMatchObject({ code: "2744-1", value: 7.38, unit: "[pH]" });
+    expect(byLocal.pCO2).toMatchObject({ code: "2019-8", value: 42, unit: "mm[Hg]" });
+    expect(byLocal.pO2).toMatchObject({ code: "2703-7", value: 88, unit: "mm[Hg]" });
+    expect(byLocal["BE(B)"]).toMatchObject({ code: "1925-7", value: 0.1 });
+    expect(byLocal.sO2).toMatchObject({ code: "2708-6", value: 96.5, unit: "%" });
+    expect(byLocal.tHb).toMatchObject({ code: "718-7", value: 14.1, unit: "g/dL" });
+    expect(byLocal["Na+"]).toMatchObject({ code: "32717-1", value: 139 });
+    // not verified, or the property does not fit (glucose in mmol/L vs mass/volume terms): local code only
+    for (const id of ["HCO3-", "Cl-", "iCa", "Glu", "K+", "Lac"]) expect(byLocal[id]!.code).toBeUndefined();
+    expect(byLocal.Glu).toMatchObject({ value: 5.6, unit: "mmol/L", name: "Glucose" });
+  });
+
+  it("picks the LOINC system by the specimen the order names", () => {
+    expect(loincFor("Na+", "mmol/L", "SerPl")?.term?.code).toBe("2951-2");
+    expect(loincFor("Na+", "mmol/L", undefined)?.term?.code).toBe("2947-0");
+    expect(loincFor("K+", "mmol/L", "SerPl")?.term?.code).toBe("2823-3");
+    expect(loincFor("Glu", "mg/dL", "SerPl")?.term?.code).toBe("2345-7");
+    expect(loincFor("Glu", "mg/dL", "BldA")?.term?.code).toBe("2339-0");
+    expect(loincFor("pH", "[pH]", "other")?.term).toBeUndefined(); // venous pH: no verified term
+    expect(toUcum("mmHg")).toBe("mm[Hg]");
+  });
+
+  it("a device's codeMap adds and overrides codes", () => {
+    const o = astmAnalyzerOptions.parse({ port: "x", codeMap: { "HCO3-": { code: "1960-4", name: "Bicarbonate" }, pH: { code: "11558-4" } } });
+    const r = labEvents(text, o);
+    const b = (r.ok ? r.events[0]!.body : undefined) as LabBody;
+    expect(b.results.find((x) => x.localCode === "HCO3-")).toMatchObject({ code: "1960-4", name: "Bicarbonate" });
+    expect(b.results.find((x) => x.localCode === "pH")).toMatchObject({ code: "11558-4" });
+  });
+
+  it("the simulator's sender and the session: ACK per frame, the final ACK only with the commit, then EOT", () => {
+    const session = astmAnalyzerSession(opts);
+    const c = core(session);
+    const sender = astmSender(text, 60);
+    expect(sender.frames.length).toBeGreaterThan(8); // frame numbers wrap modulo 8
+    let step = sender.start();
+    const seen: number[] = [];
+    while (step.then === "await-reply") {
+      const reply = c.feed(step.send);
+      seen.push(...reply);
+      step = sender.reply(reply[0]);
+    }
+    expect(step.then).toBe("done");
+    if (step.then === "done") c.feed(step.send);
+    expect(seen).toEqual(Array(sender.frames.length + 1).fill(ACK));
+    expect(c.committed).toHaveLength(1);
+    expect(c.errors).toEqual([]);
+  });
+
+  it("a refused commit is NAKed; the analyser sends the final frame again and it is stored then", () => {
+    const session = astmAnalyzerSession(opts);
+    const refusing = core(session, { refuse: true });
+    const sender = astmSender(text, 100);
+    let step = sender.start();
+    const replies: number[] = [];
+    let refusals = 0;
+    let c = refusing;
+    while (step.then === "await-reply") {
+      const reply = c.feed(step.send);
+      replies.push(...reply);
+      if (reply[0] === NAK && ++refusals === 2) {
+        // the store has room again
+        const ok = core(session);
+        c = ok;
+      }
+      step = sender.reply(reply[0]);
+    }
+    expect(step.then).toBe("done");
+    expect(replies.filter((b) => b === NAK)).toHaveLength(2);
+    expect(refusing.committed).toEqual([]);
+    expect(c.committed).toHaveLength(1);
+    expect((c.committed[0]!.body as LabBody).results).toHaveLength(13);
+  });
+
+  it("bad checksums are NAKed with the reason; timeouts return the line to neutral (E1381 §6.5.2)", () => {
+    const session = astmAnalyzerSession(opts);
+    const c = core(session);
+    expect(c.feed(Uint8Array.of(ENQ))).toEqual([ACK]);
+    const bad = encodeAstmFrame(1, new TextEncoder().encode("H|\\^&\r"), false);
+    bad[bad.length - 3] = 0x30; // spoil the checksum
+    expect(c.feed(bad)).toEqual([NAK]);
+    expect(c.errors).toHaveLength(1);
+    // nothing for 29 s: nothing happens; at 30 s the transfer is abandoned
+    expect(session.tick!({ nowMs: c.now + 29_000 })).toEqual([]);
+    expect(session.tick!({ nowMs: c.now + 30_001 })).toEqual([]);
+    c.advance(31_000);
+    // a new transfer works from the start
+    const sender = astmSender(text);
+    let step = sender.start();
+    while (step.then === "await-reply") step = sender.reply(c.feed(step.send)[0]);
+    expect(step.then).toBe("done");
+    expect(c.committed).toHaveLength(1);
+  });
+
+  it("records sent one per ETX frame, acknowledged one by one, are one message at L; without L they are kept at EOT", () => {
+    const records = text.split("\r").filter((r) => r).map((r) => r + "\r");
+    for (const withL of [true, false]) {
+      const c = core(astmAnalyzerSession(opts));
+      expect(c.feed(Uint8Array.of(ENQ))).toEqual([ACK]);
+      const sent = withL ? records : records.slice(0, -1);
+      sent.forEach((r, i) => expect(c.feed(encodeAstmFrame((i + 1) % 8, new TextEncoder().encode(r), true))).toEqual([ACK]));
+      c.feed(Uint8Array.of(EOT));
+      expect(c.committed).toHaveLength(1);
+      expect((c.committed[0]!.body as LabBody).results).toHaveLength(13);
+    }
+  });
+
+  it("random bytes, NAK storms, refusals, timeouts and torn frames never throw", () => {
+    const frames = astmSender(text, 60).frames;
+    const control = fc.constantFrom(ENQ, EOT, ACK, NAK, 0x02, 0x03, 0x17, 0x0d, 0x0a);
+    const chunk = fc.oneof(fc.uint8Array({ maxLength: 64 }), control.map((b) => Uint8Array.of(b)), fc.constantFrom(...frames));
+    fc.assert(
+      fc.property(fc.array(chunk, { maxLength: 80 }), fc.boolean(), (chunks, refuse) => {
+        const session = astmAnalyzerSession(opts);
+        const c = core(session, { refuse });
+        for (const ch of chunks) {
+          c.feed(ch);
+          session.tick!({ nowMs: c.advance(7_000) });
+        }
+        return true;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("declares a serial or tcp transport like nmea-gps, no framer, a 1 s tick", () => {
+    expect(astmAnalyzer.transport(opts)).toMatchObject({ type: "serial", path: "/dev/ttyUSB0", baudRate: 9600, dataBits: 8, parity: "none", stopBits: 1 });
+    expect(astmAnalyzer.transport(astmAnalyzerOptions.parse({ transport: "tcp", host: "10.0.0.5", tcpPort: 4001 }))).toEqual({ type: "tcp-connect", host: "10.0.0.5", port: 4001 });
+    expect(astmAnalyzerOptions.safeParse({ transport: "tcp" }).success).toBe(false);
+    expect(astmAnalyzer.framer).toBeUndefined();
+    expect(astmAnalyzerSession(opts).tickMs).toBe(1000);
+  });
+
+  it("the synthetic fixture (test/fixtures/serial) decodes to 13 results", () => {
+    const r = labEvents(ownFixture("astm-bloodgas-synthetic.txt"), opts);
+    expect(r.ok && (r.events[0]!.body as LabBody).results.length).toBe(13);
+    expect(JSON.stringify(r)).not.toMatch(/Zhang|PID-0007|19610405/);
+  });
+
+  it("captureText joins a capture's frame texts", () => {
+    const t = captureText(encodeAstmFrame(1, new TextEncoder().encode(text), true));
+    expect(t).toBe(text);
+  });
+});

@@ -1,0 +1,337 @@
+// Blood-gas and other point-of-care analysers speaking ASTM E1381 (link layer) and E1394 / CLSI
+// LIS2-A2 (records), on a serial port or through a serial server / over TCP.
+//
+// Bytes pass through as they come (no framer: ENQ, ACK and EOT are single bytes) into the pure E1381
+// receiver of protocols/astm, one per connection. Its actions become Exchanges:
+//  - ENQ, intermediate frames (ETB), and ETX frames that do not end an E1394 message: answered at
+//    once, `{ ok: true, events: [], accept: ACK }` (NAK for a bad checksum or frame number, as an
+//    `ok: false` whose reply is the NAK, so the device's state shows why);
+//  - the frame that completes a message (its text holds the terminator record L): its ACK is held
+//    (astmReceiver holdFinalAck), the records become `lab` events, and the Exchange carries them with
+//    `accept` = that ACK, which the core writes only once the events are committed, and `refuse` = a
+//    NAK (the analyser sends the frame again later, up to its 6 attempts, E1381 §6.5.1.2). The
+//    receiver is told which (confirm(true/false)) at that very moment: `accept` is read by the core
+//    only when it writes the acknowledgement after the commit, so it is a getter that confirms;
+//    `refuse` is called only when the store refused.
+//  - records that arrive without a terminator before EOT (or a new ENQ) were acknowledged frame by
+//    frame already: they are committed then, so nothing acknowledged is dropped.
+// Timers (E1381 §6.5.2): tick() every second compares `context.nowMs` with the deadline the
+// receiver asked for: 30 s for the next frame or EOT while receiving (§6.5.2.2; the transfer is then
+// abandoned and the line neutral), 15 s while a final ACK is held (§6.5.2.1: the analyser's own wait
+// for a reply; it will have given up and will retransmit).
+//
+// One `lab` event per order record (O): an order is one specimen (its descriptor O.16 decides the
+// LOINC system), and analysers that send several samples in one transfer repeat O. Results before
+// any O form one event of their own. The event body is DESIGN.md §3's
+// `{ analyzer, specimen?, results: [{ code, localCode, name, value, unit, flag?, refRange?, status }] }`:
+// `code` is the LOINC code when one verified fits (loinc.ts), else absent; `localCode` always the
+// analyser's test id. Patient records (P: names, birth dates, ids) are read past and never copied
+// into events, logs or errors; DESIGN §3 gives lab events no patient.
+//
+// Non-ASTM output (a mini VIDAS's or a Spotchem EL's own formats) is refused by the receiver with
+// its reason (ASTM_NOT_ASTM: data without ENQ, STX not followed by a frame number, ...), once per
+// transfer attempt, as an `ok: false` Exchange.
+import { z } from "zod";
+import { defineDriver } from "../../src/driver.ts";
+import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/driver.ts";
+import type { EventDraft } from "../../src/events.ts";
+import type { CodecError } from "../../protocols/codec.ts";
+import { CR, LF, astmHeader, astmOrder, astmReceiver, astmResult, parseAstmMessage } from "../../protocols/astm/index.ts";
+import type { AstmAction } from "../../protocols/astm/index.ts";
+import { loincFor, specimenSystem, toUcum } from "./loinc.ts";
+
+const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
+
+export const astmAnalyzerOptions = z
+  .strictObject({
+    transport: z
+      .enum(["serial", "tcp"])
+      .default("serial")
+      .describe("serial: the analyser is on a serial port of this box (RS-232, usually through a USB adapter); tcp: we connect to a serial-to-Ethernet server (Moxa NPort, ser2net) or to an analyser that speaks ASTM over TCP."),
+    port: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("With transport serial: the serial port, best a stable path such as /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A1B2C3-if00-port0."),
+    match: z
+      .strictObject({
+        vendorId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB vendor id as lsusb prints it, e.g. "0403" (FTDI).'),
+        productId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB product id, e.g. "6001".'),
+        serialNumber: z.string().min(1).optional().describe("USB serial number of the adapter."),
+      })
+      .optional()
+      .describe("With transport serial: finds the adapter by its USB identity when it comes back under another name; `port` is then the first guess."),
+    baudRate: z.literal(BAUD_RATES).default(9600).describe("Serial speed, as set in the analyser's LIS / host settings (E1381 leaves it to the device; 9600 is the usual)."),
+    dataBits: z.literal([7, 8]).default(8).describe("Data bits (E1381 §5: 8; some analysers use 7 with even parity)."),
+    parity: z.enum(["none", "even", "odd"]).default("none").describe("Parity (E1381 §5: none)."),
+    stopBits: z.literal([1, 2]).default(1).describe("Stop bits (E1381 §5: 1)."),
+    host: z.string().min(1).optional().describe("With transport tcp: the serial server's or analyser's address."),
+    tcpPort: z.int().min(1).max(65535).optional().describe("With transport tcp: its TCP port (e.g. 4001 for a Moxa NPort's first port in TCP server mode)."),
+    codeMap: z
+      .record(
+        z.string().min(1),
+        z.strictObject({
+          code: z.string().regex(/^\d{1,7}-\d$/).describe("LOINC code, e.g. 1960-4."),
+          name: z.string().min(1).optional().describe("Display name for the result; default the analyser's test id."),
+          unit: z.string().min(1).optional().describe("UCUM unit; overrides the unit the analyser sends."),
+        }),
+      )
+      .optional()
+      .describe("The analyser's local test ids (the code in R.3, e.g. \"HCO3-\") → LOINC, added to and overriding the built-in table (drivers/astm-analyzer/loinc.ts) for this device."),
+  })
+  .superRefine((o, ctx) => {
+    if (o.transport === "serial" && o.port === undefined) ctx.addIssue({ code: "custom", path: ["port"], message: "the serial port is required with transport serial" });
+    if (o.transport === "tcp") {
+      if (o.host === undefined) ctx.addIssue({ code: "custom", path: ["host"], message: "the serial server's or analyser's address is required with transport tcp" });
+      if (o.tcpPort === undefined) ctx.addIssue({ code: "custom", path: ["tcpPort"], message: "the TCP port is required with transport tcp" });
+    }
+  });
+
+export type AstmAnalyzerOptions = z.infer<typeof astmAnalyzerOptions>;
+
+export interface LabResult {
+  code?: string;
+  localCode: string;
+  name: string;
+  value: number | string;
+  unit?: string;
+  flag?: string;
+  refRange?: string;
+  status?: string;
+}
+
+export interface LabBody {
+  analyzer: string;
+  specimen?: string;
+  results: LabResult[];
+}
+
+const latin1 = (b: Uint8Array): string => {
+  let s = "";
+  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode(...b.subarray(i, i + 4096));
+  return s;
+};
+
+const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)$/;
+
+/**
+ * The `lab` events of one E1394 message's text: one per order record. Returns the parse error when
+ * the text is not E1394. Pure; used by the session and by tests.
+ */
+export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerOptions, "codeMap"> = {}): { ok: true; events: EventDraft[] } | { ok: false; error: CodecError } {
+  const parsed = parseAstmMessage(text);
+  if (!parsed.ok) return parsed;
+  const records = parsed.message.records;
+  const header = astmHeader(records[0]!);
+  const analyzer = header.sender.slice(0, 2).map((c) => c.trim()).filter((c) => c !== "").join(" ") || "ASTM analyser";
+  const model = header.sender[0]?.trim() || undefined;
+  const serial = header.sender[2]?.trim() || undefined;
+  const groups: { specimen?: string; results: LabResult[]; time?: string }[] = [];
+  let current: (typeof groups)[number] | undefined;
+  for (const r of records) {
+    if (r.type === "O") {
+      const o = astmOrder(r);
+      const specimen = o.specimen[0]?.trim() || undefined;
+      current = { specimen, results: [], time: o.collectedAt };
+      groups.push(current);
+    } else if (r.type === "R") {
+      if (!current) groups.push((current = { results: [] }));
+      const res = astmResult(r);
+      const localCode = (res.test ?? "").trim();
+      if (localCode === "") continue;
+      const sentUnit = toUcum(res.units);
+      const mapped = options.codeMap?.[localCode];
+      const builtIn = mapped ? undefined : loincFor(localCode, sentUnit, specimenSystem(current.specimen));
+      const unit = mapped?.unit ?? sentUnit ?? (builtIn?.term?.units.includes("[pH]") ? "[pH]" : undefined);
+      const raw = (res.value ?? "").trim();
+      const result: LabResult = {
+        ...(mapped ? { code: mapped.code } : builtIn?.term ? { code: builtIn.term.code } : {}),
+        localCode,
+        name: mapped?.name ?? builtIn?.analyte.name ?? localCode,
+        value: NUMBER.test(raw) ? Number(raw) : raw,
+      };
+      if (unit !== undefined) result.unit = unit;
+      if (res.abnormalFlag !== undefined) result.flag = res.abnormalFlag;
+      if (res.referenceRange !== undefined) result.refRange = res.referenceRange;
+      if (res.status !== undefined) result.status = res.status;
+      current.results.push(result);
+      current.time ??= res.completedAt;
+    }
+  }
+  const events: EventDraft[] = [];
+  for (const g of groups) {
+    if (g.results.length === 0) continue;
+    const body: LabBody = { analyzer, ...(g.specimen ? { specimen: g.specimen } : {}), results: g.results };
+    const draft: EventDraft = { kind: "lab", body };
+    // E1394 times carry no zone (the analyser's local clock): kept raw only.
+    const raw = g.time ?? header.timestamp;
+    if (raw) draft.deviceTimeRaw = raw;
+    if (model) draft.model = model;
+    if (serial) draft.serial = serial;
+    events.push(draft);
+  }
+  return { ok: true, events };
+}
+
+const bytesOf = (actions: AstmAction[]): number[] => actions.flatMap((a) => (a.type === "send" ? [a.byte] : []));
+
+/** Most telling error first: the sender is not ASTM at all, else the first reported. */
+function pickError(errors: CodecError[]): CodecError {
+  return errors.find((e) => e.code === "ASTM_NOT_ASTM") ?? errors[0]!;
+}
+
+/** The terminator record L at the start of a line: the message is complete. */
+function endsMessage(text: string): boolean {
+  return /(^|[\r\n])[0-7]?L[^A-Za-z0-9]/.test(text);
+}
+
+/** Records acknowledged before a terminator, held at most this long (bytes); beyond, dropped with an error. */
+const MAX_HELD_TEXT = 1024 * 1024;
+/** Bytes that followed a held final frame in the same chunk (an analyser that did not wait for our ACK). */
+const MAX_LEFTOVER = 64 * 1024;
+
+export function astmAnalyzerSession(options: AstmAnalyzerOptions): DriverSession {
+  const rx = astmReceiver({ holdFinalAck: true });
+  /** Texts of ETX messages of the transfer that are not yet a complete E1394 message. */
+  let parts: string[] = [];
+  let partsBytes = 0;
+  let leftover: Uint8Array | undefined;
+  let deadline: number | undefined;
+  let lastNow = 0;
+  /** A held final ACK, not yet resolved by the core. */
+  let held: { resolve(stored: boolean): number[] } | undefined;
+
+  const arm = (now: number) => {
+    const t = rx.timeoutMs;
+    deadline = t === undefined ? undefined : now + t;
+  };
+
+  /** Records acknowledged without a terminator (EOT, a new ENQ, a timeout came first): commit them anyway. */
+  function flush(events: EventDraft[], errors: CodecError[]): void {
+    if (parts.length === 0) return;
+    const r = labEvents(parts.join(""), options);
+    parts = [];
+    partsBytes = 0;
+    if (r.ok) events.push(...r.events);
+    else errors.push(r.error);
+  }
+
+  return {
+    tickMs: 1000,
+    handle(frame: Uint8Array, context: FrameContext): Exchange {
+      lastNow = context.nowMs;
+      // the core resolves a held ACK before it hands over the next chunk; if it did not, it was accepted
+      held?.resolve(true);
+      let bytes = frame;
+      if (leftover) {
+        bytes = new Uint8Array(leftover.length + frame.length);
+        bytes.set(leftover);
+        bytes.set(frame, leftover.length);
+        leftover = undefined;
+      }
+      const sends: number[] = [];
+      const errors: CodecError[] = [];
+      const events: EventDraft[] = [];
+      let hold: { events: EventDraft[]; before: string[]; beforeBytes: number } | undefined;
+      let at = 0;
+      // Push up to each CR/LF (a frame ends there), so that bytes after a held final frame stay unread.
+      while (at < bytes.length && !hold) {
+        let end = at;
+        while (end < bytes.length - 1 && bytes[end] !== CR && bytes[end] !== LF) end++;
+        const actions = rx.push(bytes.subarray(at, end + 1));
+        at = end + 1;
+        for (const a of actions) {
+          if (a.type === "send") sends.push(a.byte);
+          else if (a.type === "error") errors.push(a.error);
+          else if (a.type === "start" || a.type === "end") flush(events, errors);
+          else if (a.type === "message") {
+            const text = latin1(a.text);
+            const before = parts;
+            const beforeBytes = partsBytes;
+            if (partsBytes + text.length > MAX_HELD_TEXT) {
+              errors.push({ code: "ASTM_OVERSIZE", message: `records without a terminator exceed ${MAX_HELD_TEXT} bytes; discarded` });
+              parts = [];
+              partsBytes = 0;
+            }
+            parts = [...parts, text];
+            partsBytes += text.length;
+            if (!endsMessage(text)) {
+              sends.push(...bytesOf(rx.confirm(true)));
+              continue;
+            }
+            const r = labEvents(parts.join(""), options);
+            parts = [];
+            partsBytes = 0;
+            if (!r.ok || r.events.length === 0) {
+              // nothing to store: acknowledged at once (a NAK would only make it come again, unchanged)
+              if (!r.ok) errors.push(r.error);
+              sends.push(...bytesOf(rx.confirm(true)));
+              continue;
+            }
+            hold = { events: r.events, before, beforeBytes };
+          }
+        }
+      }
+      if (hold) {
+        if (at < bytes.length) leftover = bytes.slice(at, at + MAX_LEFTOVER);
+        const h = hold;
+        const prior = sends;
+        let answered: Uint8Array | undefined;
+        const answer = (stored: boolean): Uint8Array => {
+          if (answered) return answered;
+          held = undefined;
+          const b = bytesOf(rx.confirm(stored));
+          if (!stored) {
+            // the analyser sends the final frame again: the records before it are still ours to join
+            parts = h.before;
+            partsBytes = h.beforeBytes;
+          }
+          arm(lastNow);
+          answered = Uint8Array.from([...prior, ...b]);
+          return answered;
+        };
+        held = { resolve: (stored) => [...answer(stored)] };
+        arm(context.nowMs);
+        return {
+          ok: true,
+          events: [...events, ...h.events],
+          // read by the core once the events are committed, to write it: the moment to confirm
+          get accept(): Uint8Array {
+            return answer(true);
+          },
+          refuse: () => answer(false),
+        };
+      }
+      arm(context.nowMs);
+      const reply = sends.length > 0 ? Uint8Array.from(sends) : undefined;
+      if (errors.length > 0 && events.length === 0) return reply ? { ok: false, error: pickError(errors), reply } : { ok: false, error: pickError(errors) };
+      return reply ? { ok: true, events, accept: reply } : { ok: true, events };
+    },
+    tick(context: FrameContext): Uint8Array[] {
+      lastNow = context.nowMs;
+      if (held && rx.state !== "confirming") held = undefined;
+      if (deadline === undefined || context.nowMs < deadline) return [];
+      // E1381 §6.5.2: the receiver's timer ran out; an unconfirmed final frame is the analyser's to send again
+      if (held) held.resolve(false);
+      const out = bytesOf(rx.timeout());
+      leftover = undefined;
+      arm(context.nowMs);
+      return out.length > 0 ? [Uint8Array.from(out)] : [];
+    },
+  };
+}
+
+function transport(o: AstmAnalyzerOptions): TransportSpec {
+  if (o.transport === "tcp") return { type: "tcp-connect", host: o.host!, port: o.tcpPort! };
+  const serial = { type: "serial", path: o.port!, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, rtscts: false, xonxoff: false } as const;
+  return o.match ? { ...serial, match: o.match } : serial;
+}
+
+export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
+  id: "astm-analyzer",
+  kind: "analyzer",
+  title: { en: "Blood-gas / point-of-care analyser, ASTM E1381/E1394 (serial or TCP)", zh: "血气/床旁检验分析仪（ASTM E1381/E1394，串口或 TCP）" },
+  options: astmAnalyzerOptions,
+  transport,
+  session: astmAnalyzerSession,
+});
