@@ -131,6 +131,8 @@ describe("exportAecg → decodeHl7Aecg: the same leads", () => {
     expect(back.measurements).toEqual(ecg.measurements);
     expect(back.statements).toEqual(["RITMO SINUSALE", "ECG NORMALE"]);
     expect(back.device).toMatchObject({ make: "Mortara Instrument, Inc.", model: "el250" });
+    // The median beats (12 × 1200 at 1000 Hz) travel as a REPRESENTATIVE_BEAT derived series.
+    expectSameLeads({ ...ecg, ...ecg.representativeBeats! }, { ...back, ...back.representativeBeats! });
   });
 
   const philips = sharedFixtures("philips-sierraecg", "the aECG export of the real Philips files");
@@ -143,6 +145,7 @@ describe("exportAecg → decodeHl7Aecg: the same leads", () => {
       expect(back.statements).toEqual(ecg.statements);
       expect(back.device).toEqual(ecg.device);
       expect(back.leads.map((l) => l.samples[2750])).toEqual(ecg.leads.map((l) => l.samples[2750]));
+      expectSameLeads({ ...ecg, ...ecg.representativeBeats! }, { ...back, ...back.representativeBeats! });
     }
   });
 

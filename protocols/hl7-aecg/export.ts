@@ -14,6 +14,8 @@
 //         sequence TIME_ABSOLUTE  GLIST_TS      head = acquisition time, increment = 1/fs s
 //         sequence MDC_ECG_LEAD_* SLIST_PQ      origin 0 uV, scale = µV per unit, digits = samples
 //       subjectOf/annotationSet                 the cart's measurements (PQ) and statements (ST)
+//       derivation/derivedSeries                code REPRESENTATIVE_BEAT: the cart's median beats,
+//                                               TIME_RELATIVE GLIST_PQ and SLIST_PQ as above
 //
 // Codes, checked against the FDA's example aECG (FDA_HL7_Example_aECG.xml, HL7 December 2003 ballot,
 // updated 2005, in ../shared/fixtures/aecg) and the HL7 aECG implementation guide's vocabulary:
@@ -92,6 +94,28 @@ export function exportAecg(ecg: Ecg12, options: AecgExportOptions): string {
   };
   const annotations = annotationComponents(ecg);
   if (annotations.length > 0) series.subjectOf = { annotationSet: { component: annotations } };
+  const beats = ecg.representativeBeats;
+  if (beats && beats.leads.length > 0 && beats.fs > 0 && Number.isFinite(beats.fs)) {
+    // The cart's median beats, as the FDA example carries them: a series derived from the rhythm.
+    series.derivation = {
+      derivedSeries: {
+        code: { "@_code": "REPRESENTATIVE_BEAT", ...ACT_CODE, "@_displayName": "Representative Beat Waveforms" },
+        component: {
+          sequenceSet: {
+            component: [
+              {
+                sequence: {
+                  code: { "@_code": "TIME_RELATIVE", ...ACT_CODE },
+                  value: { "@_xsi:type": "GLIST_PQ", head: { "@_value": "0", "@_unit": "s" }, increment: { "@_value": String(1 / beats.fs), "@_unit": "s" } },
+                },
+              },
+              ...beats.leads.map((lead) => ({ sequence: leadSequence(lead) })),
+            ],
+          },
+        },
+      },
+    };
+  }
 
   const doc = {
     "?xml": { "@_version": "1.0", "@_encoding": "UTF-8" },
