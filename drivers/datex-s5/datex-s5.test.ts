@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { FrameContext } from "../../src/driver.ts";
 import type { EventDraft, Observation } from "../../src/events.ts";
@@ -89,6 +90,18 @@ describe("datex-s5 session: requests", () => {
     expect(session.tick!(at(NOW + 20_000))).toEqual([]);
     expect(session.tick!(at(NOW + 29_000))).toEqual([encodeDatexPhdbRequest({ intervalS: 5 })]);
   });
+
+  it("waveforms still coming do not hold off asking again for the displayed values", () => {
+    const o = opts({ intervalS: 5, waveforms: ["PLETH"] });
+    const session = datexS5Session(o);
+    const asked = session.open!(at(NOW));
+    const wave = syntheticWaveRecord(1_800_000_000, [DRI_WF.PLETH!], () => 100);
+    for (let s = 1; s <= 9; s++) {
+      expect(session.handle(wave, at(NOW + s * 1000)).ok).toBe(true);
+      expect(session.tick!(at(NOW + s * 1000))).toEqual([]);
+    }
+    expect(session.tick!(at(NOW + 10_000))).toEqual(asked);
+  });
 });
 
 describe("datex-s5 session: records", () => {
@@ -151,6 +164,24 @@ describe("datex-s5 session: records", () => {
     expect("frame" in echo && session.handle(echo.frame, at(NOW))).toEqual({ ok: true, events: [] });
     const bytes = encodeDatexFrame(new Uint8Array(0));
     expect(run(bytes, opts()).errors).toEqual(["S5_SHORT_FRAME"]);
+  });
+});
+
+describe("datex-s5 driver on bad input", () => {
+  it("random bytes, torn and corrupted records never throw: each frame is events or a coded error", () => {
+    const good = [encodeDatexFrame(syntheticPhdbRecord(1_800_000_000)), encodeDatexFrame(syntheticWaveRecord(1_800_000_000, [DRI_WF.PLETH!], () => 100))];
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.uint8Array({ maxLength: 400 }), fc.constantFrom(...good), fc.tuple(fc.constantFrom(...good), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([g, i, b]) => {
+        const c = g.slice();
+        c[i % c.length] = b;
+        return c;
+      })), { maxLength: 12 }), (chunks) => {
+        const r = run(Uint8Array.from(chunks.flatMap((c) => [...c])), opts({ waveforms: ["PLETH"] }), 13);
+        for (const e of r.errors) expect(e).toMatch(/^S5_[A-Z_]+$/);
+        for (const e of r.events) expect(["vitals", "waveform"]).toContain(e.kind);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

@@ -6,7 +6,8 @@
 // The monitor speaks only when asked: on connecting the gateway sends the request for periodic
 // physiological data ("displayed values" every `intervalS`) and, when `waveforms` are configured, the
 // waveform request. The monitor forgets both when it restarts, and says nothing of it, so when no
-// record has come for two intervals the requests are sent again (tick, judged by the gateway's time).
+// physiological record has come for two intervals (waveforms flowing or not) both requests are sent
+// again, and again every two intervals while it stays quiet (tick, judged by the gateway's time).
 //
 // Serial settings: 19200 baud, 8 data bits, EVEN parity, 1 stop bit, RTS/CTS hardware flow control.
 // GE's specification (document 8005313) is not public; two public implementations agree on these:
@@ -230,7 +231,7 @@ function base64Int16(samples: Int16Array): string {
 export function datexS5Session(options: DatexS5Options): DriverSession {
   const wanted = new Set(options.waveforms);
   const requeryMs = 2 * options.intervalS * 1000;
-  /** The last record heard, or the last time the requests went out, whichever is later (gateway ms). */
+  /** The last physiological record heard, or the last time the requests went out, whichever is later (gateway ms). */
   let lastMs: number | undefined;
 
   return {
@@ -247,7 +248,6 @@ export function datexS5Session(options: DatexS5Options): DriverSession {
     handle(frame: Uint8Array, context: FrameContext): Exchange {
       const parsed = parseDatexRecord(frame);
       if (!parsed.ok) return { ok: false, error: parsed.error };
-      lastMs = context.nowMs;
       const record = parsed.record;
       const deviceTime = isoSeconds(record.time);
       const deviceTimeRaw = String(record.time);
@@ -255,6 +255,7 @@ export function datexS5Session(options: DatexS5Options): DriverSession {
       if (record.mainType === DRI_MT.PHDB) {
         const phdb = decodeDatexPhdb(record);
         if (!phdb.ok) return { ok: false, error: phdb.error };
+        lastMs = context.nowMs;
         for (const s of phdb.subrecords) {
           if (s.class !== DRI_PHDBCL.BASIC || s.subtype !== DRI_PH.DISPL) continue;
           const observations = datexObservations(s);
