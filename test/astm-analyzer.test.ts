@@ -28,9 +28,9 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function gatewayWithAnalyser(path: string, extra = "") {
+async function gatewayWithAnalyser(path: string, extra = "", options = `{ port: "${path}" }`) {
   const dir = mkdtempSync(join(tmpdir(), "vg-astm-"));
-  const text = `gateway: { id: gw-astm }\nstateDir: ${dir}\nembeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }\nweb: { host: 127.0.0.1, port: ${await freePort()} }\n${extra}devices:\n  - { id: bg, driver: astm-analyzer, options: { port: "${path}" } }\n`;
+  const text = `gateway: { id: gw-astm }\nstateDir: ${dir}\nembeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }\nweb: { host: 127.0.0.1, port: ${await freePort()} }\n${extra}devices:\n  - { id: bg, driver: astm-analyzer, options: ${options} }\n`;
   const r = loadConfig({ text, drivers: findDriver });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   const logs: string[] = [];
@@ -70,6 +70,25 @@ function labRows(gw: Gateway): { payload: string }[] {
     db.close();
   }
 }
+
+describe("astm-analyzer over TCP (a serial server, or an analyser speaking ASTM over TCP)", () => {
+  it("the gateway connects to the simulator and stores its synthetic blood gas", { timeout: 20_000 }, async () => {
+    const stop = new AbortController();
+    cleanup.push(() => stop.abort());
+    let port = 0;
+    const results: string[] = [];
+    const sim = simulateAstmAnalyzer({
+      tcpPort: 0, messages: [syntheticBloodGasMessage(Date.now(), 1), syntheticBloodGasMessage(Date.now(), 2)], intervalMs: 0, replyTimeoutMs: 2000,
+      signal: stop.signal, onListening: (p) => (port = p), onResult: (_i, r) => results.push(r),
+    });
+    await waitFor(() => port > 0, 5000, "the simulator listening");
+    const { gw } = await gatewayWithAnalyser("", "", `{ transport: tcp, host: 127.0.0.1, tcpPort: ${port} }`);
+    expect(await sim).toBe(2);
+    await waitFor(() => labRows(gw).length === 2, 5000, "both stored");
+    expect(results).toEqual(["accepted", "accepted"]);
+    expect(gw.devices.get("bg")).toMatchObject({ events: 2, rejected: 0, refused: 0 });
+  });
+});
 
 describe.skipIf(!hasSocat)("astm-analyzer over a real PTY", () => {
   it("the final ACK comes only once the lab event is in the outbox; a refusing store answers NAK", { timeout: 30_000 }, async () => {

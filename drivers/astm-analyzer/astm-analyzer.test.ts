@@ -4,7 +4,7 @@ import { ACK, ENQ, EOT, NAK, astmFrameSplitter, encodeAstmFrame } from "../../pr
 import type { DriverSession, Exchange } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
 import { ownFixture, readBytes, sharedDir } from "../../test/fixtures/serial/load.ts";
-import { astmAnalyzer, astmAnalyzerOptions, astmAnalyzerSession, labEvents, type LabBody } from "./index.ts";
+import { astmAnalyzer, astmAnalyzerOptions, astmAnalyzerSession, astmCaptureFramer, labEvents, type LabBody } from "./index.ts";
 import { loincFor, toUcum } from "./loinc.ts";
 import { astmSender, captureText, syntheticBloodGasMessage } from "./synthetic.ts";
 
@@ -109,6 +109,23 @@ describe.skipIf(!ASTM)("astm-analyzer: the shared captures (../shared/fixtures/a
     expect(bodies(events)[0]!.results).toEqual([{ localCode: "413", name: "413", value: 40.13, unit: "g/L", flag: "N", status: "F" }]);
   });
 
+  it("decode's capture framer frames each capture as one transfer (ENQ, frames, EOT): one event each", () => {
+    for (const [name, results] of [["abbott_afinion2.txt", 1], ["dca_vantage.txt", 3], ["cobas_c111.txt", 1], ["sysmex_xn550.txt", 41]] as const) {
+      const session = astmAnalyzerSession(opts);
+      const framer = astmCaptureFramer();
+      const events: EventDraft[] = [];
+      for (const r of [...framer.push(readBytes(ASTM!, name)), ...framer.end!()]) {
+        expect("error" in r).toBe(false);
+        if (!("frame" in r)) continue;
+        const x = session.handle(r.frame, { nowMs: T0, replay: true });
+        expect(x.ok).toBe(true);
+        if (x.ok) events.push(...x.events);
+      }
+      expect(events).toHaveLength(1);
+      expect((events[0]!.body as LabBody).results).toHaveLength(results);
+    }
+  });
+
   it("mini_vidas and spotchem_el are refused as not ASTM, with the codec's reason", () => {
     for (const name of ["mini_vidas.txt", "spotchem_el.txt"]) {
       const s = astmAnalyzerSession(opts);
@@ -146,7 +163,10 @@ describe("astm-analyzer: blood gas (synthetic, E1381/E1394)", () => {
     expect(byLocal.tHb).toMatchObject({ code: "718-7", value: 14.1, unit: "g/dL" });
     expect(byLocal["Na+"]).toMatchObject({ code: "32717-1", value: 139 });
     // not verified, or the property does not fit (glucose in mmol/L vs mass/volume terms): local code only
-    for (const id of ["HCO3-", "Cl-", "iCa", "Glu", "K+", "Lac"]) expect(byLocal[id]!.code).toBeUndefined();
+    expect(byLocal["HCO3-"]).toMatchObject({ code: "1959-6", value: 24.4 }); // whole blood, unspecified: no arterial term verified
+    expect(byLocal["Cl-"]).toMatchObject({ code: "41650-3", value: 104 });
+    expect(byLocal.iCa).toMatchObject({ code: "47596-2", value: 1.18 });
+    for (const id of ["Glu", "K+", "Lac"]) expect(byLocal[id]!.code).toBeUndefined();
     expect(byLocal.Glu).toMatchObject({ value: 5.6, unit: "mmol/L", name: "Glucose" });
   });
 
@@ -162,6 +182,7 @@ describe("astm-analyzer: blood gas (synthetic, E1381/E1394)", () => {
 
   it("a device's codeMap adds and overrides codes", () => {
     const o = astmAnalyzerOptions.parse({ port: "x", codeMap: { "HCO3-": { code: "1960-4", name: "Bicarbonate" }, pH: { code: "11558-4" } } });
+    expect(labEvents(text, opts).ok).toBe(true);
     const r = labEvents(text, o);
     const b = (r.ok ? r.events[0]!.body : undefined) as LabBody;
     expect(b.results.find((x) => x.localCode === "HCO3-")).toMatchObject({ code: "1960-4", name: "Bicarbonate" });

@@ -35,8 +35,8 @@ import { z } from "zod";
 import { defineDriver } from "../../src/driver.ts";
 import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
-import type { CodecError } from "../../protocols/codec.ts";
-import { CR, LF, astmHeader, astmOrder, astmReceiver, astmResult, parseAstmMessage } from "../../protocols/astm/index.ts";
+import type { CodecError, FrameResult, Framer } from "../../protocols/codec.ts";
+import { CR, ENQ, EOT, LF, astmFrameSplitter, astmHeader, astmOrder, astmReceiver, astmResult, parseAstmMessage } from "../../protocols/astm/index.ts";
 import type { AstmAction } from "../../protocols/astm/index.ts";
 import { loincFor, specimenSystem, toUcum } from "./loinc.ts";
 
@@ -321,6 +321,38 @@ export function astmAnalyzerSession(options: AstmAnalyzerOptions): DriverSession
   };
 }
 
+/**
+ * How `vitalgate decode` reads a capture: captures keep the frames (STX..ETX C1 C2 CR) but not the
+ * link's ENQ and EOT, so each transfer is framed as the analyser sent it: ENQ, its frames, EOT (a
+ * frame numbered 1 again, not a repeat, starts the next transfer).
+ */
+export function astmCaptureFramer(): Framer {
+  const splitter = astmFrameSplitter();
+  let last: number | undefined;
+  const wrap = (results: FrameResult[]): FrameResult[] =>
+    results.flatMap((r) => {
+      if (!("frame" in r)) return [r];
+      const n = r.frame[1]! - 0x30;
+      const out: FrameResult[] = [];
+      if (last === undefined) out.push({ frame: Uint8Array.of(ENQ) });
+      else if (n !== (last + 1) % 8 && n !== last) out.push({ frame: Uint8Array.of(EOT) }, { frame: Uint8Array.of(ENQ) });
+      last = n;
+      out.push(r);
+      return out;
+    });
+  return {
+    push: (chunk) => wrap(splitter.push(chunk)),
+    get pending() {
+      return splitter.pending;
+    },
+    end: () => {
+      const out = [...wrap(splitter.end()), ...(last === undefined ? [] : [{ frame: Uint8Array.of(EOT) }])];
+      last = undefined;
+      return out;
+    },
+  };
+}
+
 function transport(o: AstmAnalyzerOptions): TransportSpec {
   if (o.transport === "tcp") return { type: "tcp-connect", host: o.host!, port: o.tcpPort! };
   const serial = { type: "serial", path: o.port!, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, rtscts: false, xonxoff: false } as const;
@@ -334,4 +366,5 @@ export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
   options: astmAnalyzerOptions,
   transport,
   session: astmAnalyzerSession,
+  captureFramer: () => astmCaptureFramer(),
 });

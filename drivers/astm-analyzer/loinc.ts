@@ -17,19 +17,22 @@
 //
 // Every code below was checked against public listings of LOINC (search of public pages, Nov 2026):
 //   [L]  loinc.org pages: LOINC group LG11363-5 (sodium: 2947-0 Bld, 2951-2 SerPl, 32717-1 BldA);
-//        LG7967-5 (glucose: 2339-0 Bld mass/vol, 2345-7 SerPl mass/vol).
+//        LG7967-5 (glucose: 2339-0 Bld mass/vol, 2345-7 SerPl mass/vol); term 41650-3 (Chloride
+//        [Moles/volume] in Arterial blood, member of the arterial gas and electrolytes panels).
 //   [F]  HL7 FHIR US MCC eCare Plan IG example Observations (hl7.org/fhir/us/mcc): ph-lab-observation
 //        code 2744-1 "pH of Arterial blood"; pCO2-arterial-observation "Carbon dioxide [Partial
 //        pressure] in Arterial blood" (2019-8, the ABG panel 24336-0 member).
 //   [H]  healthassure.in LOINC code pages (transcribing LOINC fields): 2703-7 Oxygen [Partial
 //        pressure] in Arterial blood; 1925-7 Base excess in Arterial blood by calculation; 2708-6
-//        Oxygen saturation in Arterial blood.
+//        Oxygen saturation in Arterial blood; 1959-6 Bicarbonate [Moles/volume] in Blood; 47596-2
+//        Calcium.ionized [Moles/volume] in Blood by ISE (how blood-gas analysers measure it).
 //   [C]  Laboratory test catalogues that publish their LOINC codes: Mayo Clinic Laboratories
 //        (HBA1C → 4548-4; LACS1 Lactate, P → 2524-7; HGB → 718-7), ARUP (0020002 Potassium, Serum or
-//        Plasma → 2823-3; 0020024 Glucose, Serum or Plasma → 2345-7), Barnes-Jewish (sodium on a
+//        Plasma → 2823-3; 0020024 Glucose, Serum or Plasma → 2345-7; 0020003 Chloride, Serum or
+//        Plasma → 2075-0, as Michigan Medicine's catalogue too), Barnes-Jewish (sodium on a
 //        Radiometer ABL800, whole blood → 2947-0).
-// Not verified, so left out (the result keeps its local code): bicarbonate (1960-4 BldA?), chloride
-// (2075-0 SerPl?), ionized calcium (1994-3 Bld?), potassium in whole blood (6298-4?), lactate in
+// Not verified, so left out (the result keeps its local code): bicarbonate in arterial blood
+// (1960-4?), ionized calcium in serum/plasma (1994-3?), potassium in whole blood (6298-4?), lactate in
 // whole blood (32693-4?), glucose in moles/volume (15074-8 / 14749-6?), hemoglobin in arterial blood
 // (30350-3?), HbA1c by HPLC (17856-6?), CRP, and the Sysmex blood count (WBC, RBC, HCT, PLT, indices).
 // UCUM units per the UCUM specification (unitsofmeasure.org): "mm[Hg]", "[pH]", "mmol/L", "g/dL", "%".
@@ -64,7 +67,7 @@ export const ANALYTES: Readonly<Record<string, Analyte>> = {
   po2: { name: "pO2", assume: "BldA", terms: [{ code: "2703-7", name: "Oxygen [Partial pressure] in Arterial blood", system: "BldA", units: ["mm[Hg]"], sources: "H" }] },
   be: { name: "Base excess", assume: "BldA", terms: [{ code: "1925-7", name: "Base excess in Arterial blood by calculation", system: "BldA", units: MOLAR, sources: "H" }] },
   so2: { name: "sO2", assume: "BldA", terms: [{ code: "2708-6", name: "Oxygen saturation in Arterial blood", system: "BldA", units: ["%"], sources: "H" }] },
-  hco3: { name: "HCO3", assume: "BldA", terms: [] },
+  hco3: { name: "HCO3", assume: "BldA", terms: [{ code: "1959-6", name: "Bicarbonate [Moles/volume] in Blood", system: "Bld", units: MOLAR, sources: "H" }] },
   thb: { name: "Hemoglobin", assume: "Bld", terms: [{ code: "718-7", name: "Hemoglobin [Mass/volume] in Blood", system: "Bld", units: ["g/dL"], sources: "C" }] },
   lactate: {
     name: "Lactate",
@@ -81,8 +84,15 @@ export const ANALYTES: Readonly<Record<string, Analyte>> = {
     ],
   },
   k: { name: "Potassium", assume: "Bld", terms: [{ code: "2823-3", name: "Potassium [Moles/volume] in Serum or Plasma", system: "SerPl", units: MOLAR, sources: "C" }] },
-  cl: { name: "Chloride", assume: "Bld", terms: [] },
-  ica: { name: "Calcium, ionized", assume: "Bld", terms: [] },
+  cl: {
+    name: "Chloride",
+    assume: "Bld",
+    terms: [
+      { code: "41650-3", name: "Chloride [Moles/volume] in Arterial blood", system: "BldA", units: MOLAR, sources: "L" },
+      { code: "2075-0", name: "Chloride [Moles/volume] in Serum or Plasma", system: "SerPl", units: MOLAR, sources: "C" },
+    ],
+  },
+  ica: { name: "Calcium, ionized", assume: "Bld", terms: [{ code: "47596-2", name: "Calcium.ionized [Moles/volume] in Blood by ISE", system: "Bld", units: MOLAR, sources: "H" }] },
   glucose: {
     name: "Glucose",
     assume: "Bld",
