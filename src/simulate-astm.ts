@@ -56,15 +56,23 @@ export async function simulateAstmAnalyzer(o: AstmSimulateOptions): Promise<numb
     for (const text of o.messages) {
       if (o.signal?.aborted) break;
       for (;;) {
+        // a line that is down (no client yet, an unplugged adapter): wait for it, then start afresh
+        while (!link.up() && !o.signal?.aborted) await delay(100, o.signal);
+        if (o.signal?.aborted) break;
         const sender = astmSender(text);
         link.drain();
         let step = sender.start();
+        let lost = false;
         while (step.then === "await-reply") {
-          link.write(step.send);
+          if (!link.write(step.send)) {
+            lost = true;
+            break;
+          }
           step = sender.reply(await link.next(replyMs, o.signal));
           if (o.signal?.aborted) break;
         }
         if (o.signal?.aborted) break;
+        if (lost) continue;
         if (step.then === "done") {
           link.write(step.send);
           accepted++;
@@ -86,6 +94,8 @@ export async function simulateAstmAnalyzer(o: AstmSimulateOptions): Promise<numb
 }
 
 interface ByteLink {
+  /** The line is there: the port is open, a client is connected. */
+  up(): boolean;
   /** false when the line is down (the bytes went nowhere). */
   write(bytes: Uint8Array): boolean;
   /** The next byte from the gateway, or undefined after `timeoutMs`. */
@@ -158,6 +168,7 @@ function serialLink(path: string, baudRate: number): ByteLink {
   };
   open();
   return {
+    up: () => port?.isOpen === true,
     write(bytes) {
       if (!port?.isOpen) {
         port = null;
@@ -206,6 +217,7 @@ async function tcpLink(host: string, port: number, onListening?: (port: number) 
   const address = server.address();
   onListening?.(typeof address === "object" && address ? address.port : port);
   return {
+    up: () => client !== null && !client.destroyed,
     write(bytes) {
       if (!client) return false;
       client.write(bytes);
