@@ -176,8 +176,11 @@ interface NmeaSink {
   close(): Promise<void>;
 }
 
-/** A serial port, reopened in the background (every 250 ms) whenever it is gone; `onData` hears what the gateway sends. */
-function serialSink(path: string, baudRate: number, onData?: (chunk: Buffer) => void): NmeaSink {
+/**
+ * A serial port, reopened in the background (every 250 ms) whenever it is gone; `onData` hears what
+ * the gateway sends; `line` sets parity and flow control where the device's differ from 8N1.
+ */
+function serialSink(path: string, baudRate: number, onData?: (chunk: Buffer) => void, line: { parity?: "none" | "even" | "odd"; rtscts?: boolean } = {}): NmeaSink {
   let port: SerialPort | null = null;
   let opening = false;
   let closed = false;
@@ -188,7 +191,7 @@ function serialSink(path: string, baudRate: number, onData?: (chunk: Buffer) => 
   const open = () => {
     if (opening || closed || port) return;
     opening = true;
-    const p = new SerialPort({ path, baudRate, autoOpen: false });
+    const p = new SerialPort({ path, baudRate, autoOpen: false, ...line });
     p.on("error", () => undefined); // a write into a vanished PTY: seen as "close"
     if (onData) p.on("data", onData);
     p.open((err) => {
@@ -332,7 +335,7 @@ export async function simulateDatexMonitor(o: DatexSimulateOptions): Promise<num
       }
     }
   };
-  const sink = o.tcpPort !== undefined ? await tcpSink(o.host ?? "127.0.0.1", o.tcpPort, o.onListening, onData) : serialSink(o.path!, 19200, onData);
+  const sink = o.tcpPort !== undefined ? await tcpSink(o.host ?? "127.0.0.1", o.tcpPort, o.onListening, onData) : serialSink(o.path!, 19200, onData, { parity: "even", rtscts: true }); // the S/5's 19200 8E1, RTS/CTS
   try {
     await new Promise<void>((resolve) => {
       if (o.signal?.aborted) return resolve();

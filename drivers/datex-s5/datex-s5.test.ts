@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { main } from "../../src/cli.ts";
 import type { FrameContext } from "../../src/driver.ts";
 import type { EventDraft, Observation } from "../../src/events.ts";
 import { DRI_MT, DRI_PH, DRI_WF, WF_REQ, datexFramer, encodeDatexFrame, encodeDatexPhdbRequest, encodeDatexWaveRequest, parseDatexRecord } from "../../protocols/datex-s5/index.ts";
@@ -232,5 +233,15 @@ describe.skipIf(!S5)("datex-s5 driver on the shared captures (../shared/fixtures
     expect(records).toHaveLength(213);
     const replayed = run(Uint8Array.from(records.flatMap((r) => [...r.frame])), opts({ waveforms: ["PLETH", "ENT_100"] }));
     expect(replayed).toEqual(run(readBytes(S5!, "pycollect_db02.raw"), opts({ waveforms: ["PLETH", "ENT_100"] })));
+  });
+});
+
+describe("vitalgate simulate datex-s5", () => {
+  it("wants a serial port or a TCP port, not both and not neither", async () => {
+    for (const args of [[], ["--port", "/dev/null", "--tcp-port", "1"], ["--tcp-port", "x"]]) {
+      const err: string[] = [];
+      expect(await main(["simulate", "datex-s5", ...args], { out: () => undefined, err: (s) => void err.push(s) })).toBe(2);
+      expect(err.join("")).toContain("simulate datex-s5: give --port PATH");
+    }
   });
 });
