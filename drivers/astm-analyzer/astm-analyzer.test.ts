@@ -266,6 +266,35 @@ describe("astm-analyzer: blood gas (synthetic, E1381/E1394)", () => {
     }
   });
 
+  it("a NAK storm stays bounded: after 6 rejected frames the transfer is abandoned until EOT, then all is well", () => {
+    const c = core(astmAnalyzerSession(opts));
+    expect(c.feed(Uint8Array.of(ENQ))).toEqual([ACK]);
+    const bad = encodeAstmFrame(1, new TextEncoder().encode("H|\\^&\r"), true);
+    bad[bad.length - 3] = 0x30;
+    const replies = Array.from({ length: 10 }, () => c.feed(bad));
+    expect(replies.flat()).toEqual([NAK, NAK, NAK, NAK, NAK]); // the 6th attempt and later: silence (E1381 §6.5.1.2)
+    expect(c.errors).toContain("ASTM_RETRIES_EXHAUSTED");
+    c.feed(Uint8Array.of(EOT));
+    const sender = astmSender(text);
+    let step = sender.start();
+    while (step.then === "await-reply") step = sender.reply(c.feed(step.send)[0]);
+    expect(step.then).toBe("done");
+    expect(c.committed).toHaveLength(1);
+  });
+
+  it("an analyser that does not wait for the final ACK: what follows it is read after the commit", () => {
+    const c = core(astmAnalyzerSession(opts));
+    const blast = (n: number) => {
+      const frames = astmSender(syntheticBloodGasMessage(T0, n), 100).frames;
+      return Uint8Array.from([ENQ, ...frames.flatMap((f) => [...f]), EOT]);
+    };
+    const r1 = c.feed(blast(1));
+    expect(c.committed).toHaveLength(1);
+    expect(r1.at(-1)).toBe(ACK);
+    c.feed(blast(2));
+    expect(c.committed).toHaveLength(2);
+  });
+
   it("random bytes, NAK storms, refusals, timeouts and torn frames never throw", () => {
     const frames = astmSender(text, 60).frames;
     const control = fc.constantFrom(ENQ, EOT, ACK, NAK, 0x02, 0x03, 0x17, 0x0d, 0x0a);

@@ -175,9 +175,9 @@ export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerO
 
 const bytesOf = (actions: AstmAction[]): number[] => actions.flatMap((a) => (a.type === "send" ? [a.byte] : []));
 
-/** Most telling error first: the sender is not ASTM at all, else the first reported. */
+/** Most telling error first: the sender is not ASTM at all, a transfer given up, else the first reported. */
 function pickError(errors: CodecError[]): CodecError {
-  return errors.find((e) => e.code === "ASTM_NOT_ASTM") ?? errors[0]!;
+  return errors.find((e) => e.code === "ASTM_NOT_ASTM") ?? errors.find((e) => e.code === "ASTM_RETRIES_EXHAUSTED") ?? errors[0]!;
 }
 
 /** The terminator record L at the start of a line: the message is complete. */
