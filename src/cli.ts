@@ -202,7 +202,8 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
       continue;
     }
     for (const draft of ex.events) {
-      const event = stamp(draft, { ...dev, model: draft.model, serial: draft.serial }, "decode", clock);
+      // A capture is decoded as recorded: the device's own times, uncorrected (skew 0).
+      const event = stamp(draft, { ...dev, model: draft.model, serial: draft.serial }, "decode", clock, undefined, 0);
       event.seq = ++seq;
       io.out(JSON.stringify(event) + "\n");
     }

@@ -99,9 +99,9 @@ export class Gateway {
    */
   ingest(dev: DeviceRef, drafts: EventDraft[], options: { dedupKey?: string } = {}): Promise<Envelope[]> {
     const blobs: { eventId: string; bytes: Uint8Array }[] = [];
-    // A GPS receiver is a time reference, not a clock to correct: its fixes reach us an epoch late
-    // (an epoch is complete only when the next begins), which would read as a slow clock.
-    const skewMs = dev.kind === "gps" ? undefined : this.deviceClocks.observe(dev.id, drafts, this.#deps.clock.now().ms);
+    // A GPS receiver is the time reference: its skew is zero by definition. (Its fixes reach us an
+    // epoch late, as an epoch is complete only when the next begins, which would read as a slow clock.)
+    const skewMs = dev.kind === "gps" ? 0 : this.deviceClocks.observe(dev.id, drafts, this.#deps.clock.now().ms);
     const events = drafts.map((d) => {
       const event = stamp(d, dev, this.config.gateway.id, this.#deps.clock, undefined, skewMs);
       if (d.original) {
@@ -112,7 +112,7 @@ export class Gateway {
       return event;
     });
     const stored = this.outbox.append(events, { dedupKey: options.dedupKey, blobs });
-    if (skewMs === undefined) return stored;
+    if (skewMs === undefined || dev.kind === "gps") return stored;
     return stored.then((committed) => {
       this.#judgeDeviceClock(dev);
       return committed;

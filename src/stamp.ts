@@ -13,6 +13,9 @@ import type { StampedEvent } from "./store.ts";
  * device's time as it is; otherwise the receive time. No `t` is later than its receive time: a
  * reading cannot have been taken after it arrived.
  */
+/** How old an uncorrected device time may be and still be taken as the measurement time. */
+const UNKNOWN_SKEW_MAX_AGE_MS = 24 * 3600 * 1000;
+
 export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Clock, caseId?: string, skewMs?: number): StampedEvent {
   const now = clock.now();
   const recv = isoTime(now.ms);
@@ -23,7 +26,10 @@ export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Cloc
     if (!Number.isNaN(devMs)) {
       if (skewMs !== undefined) devSkewMs = Math.round(skewMs);
       const measured = devMs - (devSkewMs ?? 0);
-      if (measured < now.ms) t = isoTime(measured);
+      // With no skew known yet, a device time over a day old is a clock never set (or a replayed
+      // capture), not when the reading was taken: the receive time is the better estimate then.
+      const plausible = devSkewMs !== undefined || measured > now.ms - UNKNOWN_SKEW_MAX_AGE_MS;
+      if (measured < now.ms && plausible) t = isoTime(measured);
     }
   }
   // Absent optional fields are left undefined rather than spread in: JSON leaves them out, and a
