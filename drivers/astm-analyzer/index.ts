@@ -33,40 +33,19 @@
 // transfer attempt, as an `ok: false` Exchange.
 import { z } from "zod";
 import { defineDriver } from "../../src/driver.ts";
-import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/driver.ts";
+import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
 import type { CodecError, FrameResult, Framer } from "../../protocols/codec.ts";
 import { CR, ENQ, EOT, LF, astmFrameSplitter, astmHeader, astmOrder, astmReceiver, astmResult, parseAstmMessage } from "../../protocols/astm/index.ts";
 import type { AstmAction } from "../../protocols/astm/index.ts";
 import { loincFor, specimenSystem, toUcum } from "./loinc.ts";
+import { checkSerialLine, serialLine, serialLineTransport } from "../serial-line.ts";
 
 const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
 
 export const astmAnalyzerOptions = z
   .strictObject({
-    transport: z
-      .enum(["serial", "tcp"])
-      .default("serial")
-      .describe("serial: the analyser is on a serial port of this box (RS-232, usually through a USB adapter); tcp: we connect to a serial-to-Ethernet server (Moxa NPort, ser2net) or to an analyser that speaks ASTM over TCP."),
-    port: z
-      .string()
-      .min(1)
-      .optional()
-      .describe("With transport serial: the serial port, best a stable path such as /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A1B2C3-if00-port0."),
-    match: z
-      .strictObject({
-        vendorId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB vendor id as lsusb prints it, e.g. "0403" (FTDI).'),
-        productId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB product id, e.g. "6001".'),
-        serialNumber: z.string().min(1).optional().describe("USB serial number of the adapter."),
-      })
-      .optional()
-      .describe("With transport serial: finds the adapter by its USB identity when it comes back under another name; `port` is then the first guess."),
-    baudRate: z.literal(BAUD_RATES).default(9600).describe("Serial speed, as set in the analyser's LIS / host settings (E1381 leaves it to the device; 9600 is the usual)."),
-    dataBits: z.literal([7, 8]).default(8).describe("Data bits (E1381 §5: 8; some analysers use 7 with even parity)."),
-    parity: z.enum(["none", "even", "odd"]).default("none").describe("Parity (E1381 §5: none)."),
-    stopBits: z.literal([1, 2]).default(1).describe("Stop bits (E1381 §5: 1)."),
-    host: z.string().min(1).optional().describe("With transport tcp: the serial server's or analyser's address."),
-    tcpPort: z.int().min(1).max(65535).optional().describe("With transport tcp: its TCP port (e.g. 4001 for a Moxa NPort's first port in TCP server mode)."),
+    ...serialLine({ device: "the analyser", source: "E1381 §5", baudRates: BAUD_RATES, baudRate: 9600, baudNote: "As set in the analyser's LIS / host settings (E1381 leaves it to the device; 9600 is the usual).", dataBits: 8, parity: "none", stopBits: 1, tcpAlso: "An analyser that speaks ASTM over TCP itself is reached the same way." }),
     codeMap: z
       .record(
         z.string().min(1),
@@ -79,13 +58,7 @@ export const astmAnalyzerOptions = z
       .optional()
       .describe("The analyser's local test ids (the code in R.3, e.g. \"HCO3-\") → LOINC, added to and overriding the built-in table (drivers/astm-analyzer/loinc.ts) for this device."),
   })
-  .superRefine((o, ctx) => {
-    if (o.transport === "serial" && o.port === undefined) ctx.addIssue({ code: "custom", path: ["port"], message: "the serial port is required with transport serial" });
-    if (o.transport === "tcp") {
-      if (o.host === undefined) ctx.addIssue({ code: "custom", path: ["host"], message: "the serial server's or analyser's address is required with transport tcp" });
-      if (o.tcpPort === undefined) ctx.addIssue({ code: "custom", path: ["tcpPort"], message: "the TCP port is required with transport tcp" });
-    }
-  });
+  .superRefine(checkSerialLine);
 
 export type AstmAnalyzerOptions = z.infer<typeof astmAnalyzerOptions>;
 
@@ -353,18 +326,12 @@ export function astmCaptureFramer(): Framer {
   };
 }
 
-function transport(o: AstmAnalyzerOptions): TransportSpec {
-  if (o.transport === "tcp") return { type: "tcp-connect", host: o.host!, port: o.tcpPort! };
-  const serial = { type: "serial", path: o.port!, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, rtscts: false, xonxoff: false } as const;
-  return o.match ? { ...serial, match: o.match } : serial;
-}
-
 export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
   id: "astm-analyzer",
   kind: "analyzer",
   title: { en: "Blood-gas / point-of-care analyser, ASTM E1381/E1394 (serial or TCP)", zh: "血气/床旁检验分析仪（ASTM E1381/E1394，串口或 TCP）" },
   options: astmAnalyzerOptions,
-  transport,
+  transport: serialLineTransport,
   session: astmAnalyzerSession,
   captureFramer: () => astmCaptureFramer(),
 });

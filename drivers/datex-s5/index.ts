@@ -41,7 +41,7 @@
 // are dropped.
 import { z } from "zod";
 import { defineDriver } from "../../src/driver.ts";
-import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/driver.ts";
+import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
 import type { EventDraft, Observation } from "../../src/events.ts";
 import {
   DRI_MT, DRI_PH, DRI_PHDBCL, DRI_WF, datexFramer, decodeDatexPhdb, decodeDatexWave, encodeDatexPhdbRequest, encodeDatexWaveRequest,
@@ -49,6 +49,7 @@ import {
 } from "../../protocols/datex-s5/index.ts";
 import type { DatexGroupStatus, DatexPhdbSubrecord, DatexValue } from "../../protocols/datex-s5/index.ts";
 import { metricByRefid } from "../hl7-pcd01/mdc.ts";
+import { checkSerialLine, serialLine, serialLineTransport } from "../serial-line.ts";
 
 /**
  * Waveform channels whose sampling rate, scale and unit two public sources agree on:
@@ -86,30 +87,7 @@ const BAUD_RATES = [9600, 19200, 38400, 57600, 115200] as const;
 
 export const datexS5Options = z
   .strictObject({
-    transport: z
-      .enum(["serial", "tcp"])
-      .default("serial")
-      .describe("serial: the monitor's Computer Interface port is on a serial port of this box (usually a USB adapter); tcp: we connect to a serial-to-Ethernet server (Moxa NPort, ser2net) wired to it."),
-    port: z
-      .string()
-      .min(1)
-      .optional()
-      .describe("With transport serial: the serial port, best a stable path such as /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K1234-if00-port0."),
-    match: z
-      .strictObject({
-        vendorId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB vendor id as lsusb prints it, e.g. "0403" (FTDI).'),
-        productId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB product id, e.g. "6001".'),
-        serialNumber: z.string().min(1).optional().describe("USB serial number of the adapter."),
-      })
-      .optional()
-      .describe("With transport serial: finds the adapter by its USB identity when it comes back under another name after a replug; `port` is then the first guess."),
-    baudRate: z.literal(BAUD_RATES).default(19200).describe("Serial speed. The S/5 Computer Interface runs at 19200."),
-    dataBits: z.literal([7, 8]).default(8).describe("Data bits (S/5: 8)."),
-    parity: z.enum(["none", "even", "odd"]).default("even").describe("Parity (S/5: even)."),
-    stopBits: z.literal([1, 2]).default(1).describe("Stop bits (S/5: 1)."),
-    rtscts: z.boolean().default(true).describe("RTS/CTS hardware flow control (S/5: on). Turn off only for a cable without the handshake lines."),
-    host: z.string().min(1).optional().describe("With transport tcp: the serial server's address."),
-    tcpPort: z.int().min(1).max(65535).optional().describe("With transport tcp: the serial server's TCP port for this monitor (e.g. 4001, a Moxa NPort's first port in TCP server mode)."),
+    ...serialLine({ device: "the monitor", source: "S/5", baudRates: BAUD_RATES, baudRate: 19200, baudNote: "The S/5 Computer Interface runs at 19200.", dataBits: 8, parity: "even", stopBits: 1, rtscts: true }),
     intervalS: z.int().min(1).max(3600).default(10).describe("The monitor sends its displayed values every this many seconds; each becomes one vitals event."),
     waveforms: z
       .array(z.enum(WAVE_NAMES))
@@ -119,11 +97,7 @@ export const datexS5Options = z
     silentAfterS: z.number().min(1).max(86_400).optional().describe("A monitor that sends nothing for this long is faulted (state silent). Default 3 × intervalS, or 5 s when waveforms are requested."),
   })
   .superRefine((o, ctx) => {
-    if (o.transport === "serial" && o.port === undefined) ctx.addIssue({ code: "custom", path: ["port"], message: "the serial port is required with transport serial" });
-    if (o.transport === "tcp") {
-      if (o.host === undefined) ctx.addIssue({ code: "custom", path: ["host"], message: "the serial server's address is required with transport tcp" });
-      if (o.tcpPort === undefined) ctx.addIssue({ code: "custom", path: ["tcpPort"], message: "the serial server's port is required with transport tcp" });
-    }
+    checkSerialLine(o, ctx);
     if (new Set(o.waveforms).size !== o.waveforms.length) ctx.addIssue({ code: "custom", path: ["waveforms"], message: "a waveform is listed twice" });
     const rate = o.waveforms.reduce((sum, w) => sum + DATEX_WAVES[w]!.fs, 0);
     if (rate > MAX_WAVE_SAMPLES_PER_S) ctx.addIssue({ code: "custom", path: ["waveforms"], message: `these waveforms need ${rate} samples/s; the S/5 sends at most ${MAX_WAVE_SAMPLES_PER_S}` });
@@ -281,18 +255,12 @@ export function datexS5Session(options: DatexS5Options): DriverSession {
   };
 }
 
-function transport(o: DatexS5Options): TransportSpec {
-  if (o.transport === "tcp") return { type: "tcp-connect", host: o.host!, port: o.tcpPort! };
-  const serial = { type: "serial", path: o.port!, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, rtscts: o.rtscts, xonxoff: false } as const;
-  return o.match ? { ...serial, match: o.match } : serial;
-}
-
 export const datexS5 = defineDriver<DatexS5Options>({
   id: "datex-s5",
   kind: "monitor",
   title: { en: "GE Datex-Ohmeda S/5 monitor, Computer Interface (serial or serial server)", zh: "GE Datex-Ohmeda S/5 监护仪（计算机接口，串口或串口服务器）" },
   options: datexS5Options,
-  transport,
+  transport: serialLineTransport,
   framer: () => datexFramer(),
   silentAfterMs: (o) => silentAfterS(o) * 1000,
   session: datexS5Session,
