@@ -16,6 +16,18 @@
 //               with netem on both ends of a veth pair when root and the kernel has netem, else a
 //               user-space relay on loopback with the same rate and delay (test/support/slow-link.ts);
 //               the output says which. About 30 s.
+//   codecs      decode throughput of each driver's codec alone (framer + the driver's session, no
+//               store), in MB/s of its device's traffic: synthetic PCD-01 over MLLP, the gpsd NMEA
+//               logs, the S/5 capture, the ASTM captures framed as sent, the shared ECG files;
+//               against what the device really needs (its serial line full, a monitor's message a
+//               second, an ECG decoded within a second): the ratio is how many times faster than
+//               needed. Median of 3 runs of >= 0.5 s each after a warm-up (scripts/bench-codecs.ts).
+//   fullset     the daemon with one of each device an ambulance carries, each fed by its
+//               simulator at its real rate (HL7 monitor 1/s, GPS 1 Hz on a PTY, S/5 every 10 s with
+//               an ECG waveform, blood gas every 60 s, an ECG file dropped into the cart's folder),
+//               uplink to a local broker: its CPU over 60 s after a 10 s warm-up, as % of one core,
+//               against 3 %, and its RSS at the end against 120 MB (scripts/bench-fullset.ts).
+//               About 80 s.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,6 +48,8 @@ import { connectCenter } from "../test/support/mqtt.ts";
 import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
 import { part10File } from "../src/dicom-scp.ts";
 import { slowLink } from "../test/support/slow-link.ts";
+import { codecPass, codecPlans, codecThroughput } from "./bench-codecs.ts";
+import { fullset } from "./bench-fullset.ts";
 
 const N = Number(process.env.BENCH_EVENTS ?? 20_000);
 /** uplink.inflight: the configuration's default unless BENCH_INFLIGHT says otherwise. */
@@ -491,8 +505,9 @@ async function ecgBench(): Promise<void> {
   }
 }
 
-function line(name: string, ours: number, limit: number, unit: string, goal: string): void {
-  console.log(`${name.padEnd(38)} ${ours.toFixed(0).padStart(9)} ${unit.padEnd(10)} limit ${limit.toFixed(0).padStart(9)} ${unit.padEnd(10)} ratio ${(ours / limit).toFixed(2)}  (goal ${goal})`);
+/** `digits`: decimals of ours and the limit, for figures that are small in their unit (MB/s of a serial line, % of a core). */
+function line(name: string, ours: number, limit: number, unit: string, goal: string, digits = 0): void {
+  console.log(`${name.padEnd(38)} ${ours.toFixed(digits).padStart(9)} ${unit.padEnd(10)} limit ${limit.toFixed(digits).padStart(9)} ${unit.padEnd(10)} ratio ${(ours / limit).toFixed(2)}  (goal ${goal})`);
 }
 
 // `npm run bench -- ingest forwarding rss` runs a subset; no arguments runs everything.
@@ -532,4 +547,27 @@ if (want("rss")) {
   line("daemon RSS, 10k queued", rss, 100, "MB", "<= 1.00 of 100 MB");
 }
 if (want("ecg")) await ecgBench();
+if (want("codecs")) {
+  for (const plan of codecPlans()) {
+    const name = `decode ${plan.name}`;
+    if ("skipped" in plan) {
+      console.log(`${name.padEnd(38)} skipped: ${plan.skipped}`);
+      continue;
+    }
+    const pass = codecPass(plan);
+    if (pass.events === 0) throw new Error(`${name}: the input decodes to no events`);
+    const mbs = await median(3, async () => codecThroughput(plan));
+    line(name, mbs, plan.needBytesPerS / 1e6, "MB/s", `>= 1, ratio = times faster than needed: ${plan.need}`, 4);
+    console.log(`  ${plan.what}: ${pass.events} events, ${pass.errors} frames refused per pass`);
+  }
+}
+if (want("fullset")) {
+  const f = await fullset({ warmupS: 10, windowS: 60 });
+  line("fullset daemon CPU", f.cpuPct, 3, "% of core", "<= 1.00 of 3 % of one core", 2);
+  line("fullset daemon RSS (VmRSS)", f.vmRssMB, 120, "MB", "<= 1.00 of 120 MB");
+  console.log(`  RssAnon ${f.rssAnonMB.toFixed(0)} MB, RssFile ${f.rssFileMB.toFixed(0)} MB; window ${f.windowS.toFixed(1)} s; uplink: ${f.broker}; queue pending at the end by priority ${JSON.stringify(f.queuePending)}`);
+  console.log(`  events committed in the window: ${Object.entries(f.events).map(([id, n]) => `${id} ${n} (${f.states[id]})`).join(", ")}; total ${Object.values(f.events).reduce((a, b) => a + b, 0)}`);
+  for (const feed of f.feeds) console.log(`  ${feed}`);
+  if (f.missing.length > 0) console.log(`  not in the set: ${f.missing.join(", ")} (not committed yet)`);
+}
 process.exit(0);
