@@ -5,6 +5,7 @@ import { ecgCart } from "./ecg-cart/index.ts";
 import { hl7Pcd01 } from "./hl7-pcd01/index.ts";
 import { nmeaGps } from "./nmea-gps/index.ts";
 import { datexS5 } from "./datex-s5/index.ts";
+import { gpsd } from "./gpsd/index.ts";
 
 export const drivers: readonly DriverDefinition<any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
   hl7Pcd01,
@@ -12,6 +13,7 @@ export const drivers: readonly DriverDefinition<any>[] = [ // eslint-disable-lin
   nmeaGps,
   datexS5,
   astmAnalyzer,
+  gpsd,
 ];
 
 export function findDriver(id: string): DriverDefinition<unknown> | undefined {

@@ -6,8 +6,8 @@
 // Each connection has a session (the meaning of a fix spans a burst of sentences): sentences are
 // assembled into one fix per epoch by the codec's position assembler (protocols/nmea/position.ts);
 // a fix is emitted as a `position` event (DESIGN.md §3) one epoch late, when the next epoch begins.
-// Positions are throttled, since a vehicle reporting every second fills a 4G link and the outbox
-// with little news:
+// Positions are throttled (./throttle.ts, shared with the gpsd driver), since a vehicle reporting
+// every second fills a 4G link and the outbox with little news:
 //  - a fix is emitted when `minIntervalS` has passed since the last emitted one (by the fix's own
 //    UTC) or the vehicle has moved `minDistanceM` from it (great-circle distance);
 //  - gaining or losing the fix (none ↔ 2D/3D) is always emitted, at once. A lost fix is a `position`
@@ -33,8 +33,10 @@ import { defineDriver } from "../../src/driver.ts";
 import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
 import { decodeNmeaSentence, nmeaFramer, nmeaPositionAssembler, parseNmeaSentence } from "../../protocols/nmea/index.ts";
-import type { FixMode, PositionFix } from "../../protocols/nmea/index.ts";
-import { EARTH_RADIUS_M } from "./synthetic.ts";
+import type { PositionFix } from "../../protocols/nmea/index.ts";
+import { positionThrottle, throttleOptionShape } from "./throttle.ts";
+
+export { distanceM } from "./throttle.ts";
 
 const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200] as const;
 
@@ -66,9 +68,7 @@ export const nmeaGpsOptions = z
     stopBits: z.literal([1, 2]).default(1).describe("Stop bits (NMEA: 1)."),
     host: z.string().min(1).optional().describe("With transport tcp: the serial server's address."),
     tcpPort: z.int().min(1).max(65535).optional().describe("With transport tcp: the serial server's TCP port for this receiver (e.g. 4001, a Moxa NPort's first port in TCP server mode)."),
-    throttle: z.boolean().default(true).describe("false: every fix becomes a position event (about one a second), not only those that moved or aged enough."),
-    minIntervalS: z.number().min(0).max(86_400).default(5).describe("A position is sent at least this often while the vehicle stands still, in seconds."),
-    minDistanceM: z.number().min(0).max(100_000).default(20).describe("A position is sent as soon as the vehicle has moved this far from the last one sent, in metres."),
+    ...throttleOptionShape,
     silentAfterS: z.number().min(0.5).max(3600).default(5).describe("A receiver that sends nothing for this long is faulted (state silent): unplugged antenna cable aside, a GPS talks every second."),
   })
   .superRefine((o, ctx) => {
@@ -80,16 +80,6 @@ export const nmeaGpsOptions = z
   });
 
 export type NmeaGpsOptions = z.infer<typeof nmeaGpsOptions>;
-
-const DEG = Math.PI / 180;
-
-/** Great-circle (haversine) distance in metres between two WGS-84 positions, on the mean sphere. */
-export function distanceM(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
-  const dLat = (b.lat - a.lat) * DEG;
-  const dLon = (b.lon - a.lon) * DEG;
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * DEG) * Math.cos(b.lat * DEG) * Math.sin(dLon / 2) ** 2;
-  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(h)));
-}
 
 /** The position body of DESIGN.md §3; coordinates only with a fix. */
 export function positionBody(fix: PositionFix): Record<string, unknown> {
@@ -113,44 +103,19 @@ interface RawTime {
   date?: string;
 }
 
-interface Emitted {
-  mode: FixMode;
-  /** The fix's UTC (ms) when it had one, else the gateway's time when it was handled. */
-  atMs: number;
-  onGpsTime: boolean;
-  lat?: number;
-  lon?: number;
-}
-
 /** One receiver's connection: its epoch in progress, the last position sent, whether its time is good. */
 export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
   const assembler = nmeaPositionAssembler();
   let raw: RawTime = {};
   let lastRawDate: string | undefined;
-  let last: Emitted | undefined;
+  const throttle = positionThrottle(options);
   /** The receiver has a valid fix now (its last RMC said A, or its last epoch had a fix): its ZDA is believed. */
   let receiverFixed = false;
-
-  function due(fix: PositionFix, atMs: number, onGpsTime: boolean, context: FrameContext): boolean {
-    if (last === undefined) return true;
-    const hadFix = last.mode !== "none";
-    const hasFix = fix.mode !== "none";
-    if (hadFix !== hasFix) return true;
-    // No fix, still no fix: said already.
-    if (!hasFix) return false;
-    if (!options.throttle || context.replay) return true;
-    if (onGpsTime !== last.onGpsTime) return true;
-    const elapsed = atMs - last.atMs;
-    // A clock going backwards (a GPS week rollover fixed, a replug onto another receiver) is news too.
-    if (elapsed < 0 || elapsed >= options.minIntervalS * 1000) return true;
-    return distanceM({ lat: last.lat!, lon: last.lon! }, { lat: fix.lat!, lon: fix.lon! }) >= options.minDistanceM;
-  }
 
   function position(fix: PositionFix, rawTime: RawTime, context: FrameContext): EventDraft | undefined {
     const onGpsTime = fix.time !== undefined;
     const atMs = onGpsTime ? Date.parse(fix.time!) : context.nowMs;
-    if (!due(fix, atMs, onGpsTime, context)) return undefined;
-    last = { mode: fix.mode, atMs, onGpsTime, lat: fix.lat, lon: fix.lon };
+    if (!throttle.admit({ mode: fix.mode, atMs, onGpsTime, lat: fix.lat, lon: fix.lon }, context.replay === true)) return undefined;
     const draft: EventDraft = { kind: "position", body: positionBody(fix) };
     if (fix.time !== undefined) draft.deviceTime = fix.time;
     if (rawTime.time !== undefined) draft.deviceTimeRaw = rawTime.date === undefined ? rawTime.time : `${rawTime.time} ${rawTime.date}`;
