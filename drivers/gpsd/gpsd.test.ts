@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { FrameContext } from "../../src/driver.ts";
@@ -251,6 +252,47 @@ describe("gpsd session", () => {
         expect(mine.map(({ kind, body, deviceTime }) => ({ kind, body, deviceTime }))).toEqual(theirs.map(({ kind, body, deviceTime }) => ({ kind, body, deviceTime })));
       }
     }
+  });
+});
+
+describe("gpsd codec under random input (fast-check)", () => {
+  const KNOWN = new Set(["GPSD_BAD_JSON", "GPSD_NO_CLASS", "GPSD_BAD_TPV", "GPSD_ERROR", "GPSD_LINE_TOO_LONG"]);
+  const tpv = fc.record({ mode: fc.integer({ min: -1, max: 4 }), lat: fc.double({ min: -100, max: 100, noNaN: true }), lon: fc.double({ min: -200, max: 200, noNaN: true }), time: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()) }).map((t) => tpvLine(t));
+  const part = fc.oneof(
+    fc.uint8Array({ maxLength: 300 }),
+    tpv.map((l) => enc.encode(l)),
+    fc.json().map((j) => enc.encode(`${j}\n`)),
+    fc.constantFrom('{"class":"SKY","uSat":5,"hdop":1.1}\n', '{"class":"ERROR","message":"x"}\n', "\n", "\r\n").map((x) => enc.encode(x)),
+  );
+
+  it("never throws, answers every line with events or a known error, holds at most its cap, and is the same in any chunking", () => {
+    fc.assert(
+      fc.property(fc.array(part, { maxLength: 40 }), fc.array(fc.nat(3000), { maxLength: 8 }), fc.boolean(), (parts, cuts, throttle) => {
+        const bytes = Buffer.concat(parts);
+        const feed = (points: number[]) => {
+          const framer = jsonLineFramer(256);
+          const session = gpsdSession(opts({ throttle }));
+          const out: string[] = [];
+          let from = 0;
+          for (const at of [...points, bytes.length]) {
+            for (const r of framer.push(bytes.subarray(from, at))) {
+              if ("error" in r) out.push(r.error.code);
+              else {
+                const ex = session.handle(r.frame, LIVE);
+                out.push(ex.ok ? JSON.stringify(ex.events) : ex.error.code);
+              }
+            }
+            expect(framer.pending).toBeLessThanOrEqual(256);
+            from = at;
+          }
+          return out;
+        };
+        const whole = feed([]);
+        for (const r of whole) if (!r.startsWith("[")) expect(KNOWN.has(r), r).toBe(true);
+        expect(feed([...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b))).toEqual(whole);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
