@@ -5,6 +5,7 @@ import { ecgCart } from "./ecg-cart/index.ts";
 import { hl7Pcd01 } from "./hl7-pcd01/index.ts";
 import { nmeaGps } from "./nmea-gps/index.ts";
 import { datexS5 } from "./datex-s5/index.ts";
+import { medibusVent } from "./medibus-vent/index.ts";
 import { gpsd } from "./gpsd/index.ts";
 
 export const drivers: readonly DriverDefinition<any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -13,6 +14,7 @@ export const drivers: readonly DriverDefinition<any>[] = [ // eslint-disable-lin
   nmeaGps,
   datexS5,
   astmAnalyzer,
+  medibusVent,
   gpsd,
 ];
 

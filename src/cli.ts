@@ -19,7 +19,7 @@ import { openSession } from "./driver.ts";
 import { Gateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
 import { listSerialPorts } from "./ports.ts";
-import { astmSimulation, nmeaSimulation, simulateAstmAnalyzer, simulateDatexMonitor, simulateHl7Monitor, simulateNmeaGps } from "./simulate.ts";
+import { astmSimulation, nmeaSimulation, simulateAstmAnalyzer, simulateDatexMonitor, simulateHl7Monitor, simulateMedibusVentilator, simulateNmeaGps } from "./simulate.ts";
 import { Outbox } from "./store.ts";
 import { stamp } from "./stamp.ts";
 import { createTimeService } from "./time/index.ts";
@@ -56,6 +56,10 @@ usage:
   vitalgate simulate astm-analyzer (--port PATH [--baud B] | --tcp-port P [--host H]) [--file CAPTURE] [--count N] [--interval-ms MS]
                                          a point-of-care analyser sending ASTM E1381/E1394 results:
                                          a capture's records, else a synthetic blood gas (every 5 s)
+  vitalgate simulate medibus-vent (--port PATH [--baud B] | --tcp-port P [--host H])
+                                         a Dräger ventilator on MEDIBUS (19200 8E1 by default):
+                                         answers ICC, NOP, measured data, settings, alarms and
+                                         device id with synthetic values (written from the spec)
 `;
 
 type Out = { out: (s: string) => void; err: (s: string) => void };
@@ -244,8 +248,9 @@ async function simulate(device: string | undefined, v: { host?: string; port?: s
   if (device === "nmea-gps") return simulateGps(v, io);
   if (device === "datex-s5") return simulateDatex(v, io);
   if (device === "astm-analyzer") return simulateAstm(v, io);
+  if (device === "medibus-vent") return simulateMedibus(v, io);
   if (device !== "hl7-pcd01") {
-    io.err(`simulators: hl7-pcd01, nmea-gps, datex-s5, astm-analyzer\n`);
+    io.err(`simulators: hl7-pcd01, nmea-gps, datex-s5, astm-analyzer, medibus-vent\n`);
     return 2;
   }
   const port = Number(v.port ?? 2575);
@@ -329,6 +334,28 @@ async function simulateAstm(v: { host?: string; port?: string; count?: string; "
     onResult: (i, result) => io.out(`message ${i + 1}: ${result}\n`),
   });
   io.err(`${accepted} message(s) acknowledged\n`);
+  return 0;
+}
+
+async function simulateMedibus(v: { host?: string; port?: string; "tcp-port"?: string; baud?: string }, io: Out): Promise<number> {
+  const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
+  const baudRate = Number(v.baud ?? 19200);
+  if ((v.port === undefined) === (tcpPort === undefined) || (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) || !(Number.isInteger(baudRate) && baudRate > 0)) {
+    io.err("simulate medibus-vent: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud positive\n");
+    return 2;
+  }
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  process.once("SIGTERM", () => stop.abort());
+  io.err(`simulating a Dräger ventilator (MEDIBUS) on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: synthetic values (written from the spec, not a patient)\n`);
+  const answered = await simulateMedibusVentilator({
+    path: v.port, baudRate, tcpPort, host: v.host, signal: stop.signal,
+    onListening: (port) => io.err(`listening on tcp port ${port}\n`),
+    onCommand: (command, ok) => {
+      if (command === "ICC" || !ok) io.err(`command: ${command}${ok ? "" : " (not answered: no ICC yet)"}\n`);
+    },
+  });
+  io.err(`${answered} answer(s) sent\n`);
   return 0;
 }
 

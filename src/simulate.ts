@@ -8,6 +8,7 @@ import { pcd01Series } from "../drivers/hl7-pcd01/synthetic.ts";
 import { nmeaLogEpochs } from "../drivers/nmea-gps/replay.ts";
 import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 export { astmSimulation, simulateAstmAnalyzer } from "./simulate-astm.ts";
+export { simulateMedibusVentilator } from "./simulate-medibus.ts";
 import { DATEX_WAVES } from "../drivers/datex-s5/index.ts";
 import { datexCaptureRecords, datexRequest, syntheticPhdbRecord, syntheticWaveRecord } from "../drivers/datex-s5/synthetic.ts";
 import { DRI_MT, DRI_WF, datexFramer, encodeDatexFrame } from "../protocols/datex-s5/index.ts";

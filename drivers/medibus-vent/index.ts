@@ -1,0 +1,292 @@
+// Dräger ventilators (Evita, Savina, Oxylog, Babylog, and the anaesthesia machines that speak the
+// same) over MEDIBUS on RS-232, directly or through a serial-to-Ethernet server. The codec is
+// protocols/medibus (framing, checksum, response layouts); this file says what the gateway asks and
+// what the answers become. Data codes, units and MDC terms: ./codes.ts, with their sources.
+//
+// The link (Dräger "RS 232 MEDIBUS Protocol Definition", rev. 6.00, as implemented by OpenICE
+// mdpnp/mdpnp Medibus.java and xeonfusion/VSCaptureDrgVent Class1.cs; facts only):
+//  - On connecting the gateway sends ICC (initialize communication, 51H); the device answers nothing
+//    else until it has answered an ICC. Until then (and after a lost link) ICC is sent again every
+//    reply timeout.
+//  - One command outstanding at a time: the next goes out only when the last was answered or timed
+//    out (VSCaptureDrgVent guards every send with its "command running / reading response" flags;
+//    OpenICE's sendCommand is synchronous on the answer). A command unanswered for REPLY_TIMEOUT_MS
+//    means the device lost the link (it was switched off, unplugged, or timed the link out): the
+//    gateway starts again with ICC.
+//  - Keep-alive: a MEDIBUS device ends communication that stays silent too long (the "Time-Out"
+//    section of the definition; protocols/medibus notes about 10 s; the stored copies of Dräger's text
+//    do not give the figure). The gateway never lets 2 s pass without a command: when nothing is due
+//    it sends NOP (30H), as VSCaptureDrgVent's KeepConnectionAlive does every 2 s.
+//  - Either side may command: a device's own commands (ICC, NOP, requests) are answered with SOH and
+//    the echoed code (the definition's "responding to control commands and unknown commands"), with
+//    no data: the gateway has none to give.
+//  - The poll schedule: device identification (52H) once after each ICC; current alarms, code page 1
+//    (27H) every alarmsEveryS; current measured data, code page 1 (24H) every pollS; device settings
+//    (29H) every settingsEveryS; all judged by the gateway's time (context.nowMs).
+//
+// Serial settings: 19200 baud, 8 data bits, EVEN parity, 1 stop bit, no handshake: OpenICE's Evita 4
+// and Evita XL drivers (DemoEvita4/DemoEvitaXL: 19200, Eight, Even, One) and VSCaptureDrgVent
+// (19200, Parity.Even, 8, StopBits.One). The speed is set on the device (OpenICE also has a V500 at
+// 38400; older devices ship at 9600): `baudRate` must match what the device's MEDIBUS port is set to.
+//
+// What the answers become:
+//  - measured data → one `vitals` event, observations by ./codes.ts; values that are blank (the
+//    device sends spaces for a parameter it does not measure now) are left out;
+//  - settings → one `vitals` event whose observations have status "setting";
+//  - alarms → one `alarm` event per alarm that appears (state "active"), and one (state "inactive")
+//    per alarm that is no longer in the list; code "MEDIBUS:CP1:<code>", text the device's 12-character
+//    alarm phrase. Priority: MEDIBUS sends one character per alarm; Dräger's priorities run 1 (lowest)
+//    to 31 (highest) (Fabius Tiro IfU, "Alarm priorities"), sent as the character '0' + priority
+//    (OpenICE Medibus.receiveAlarmCodes: priority = character − '0'). The device's own number is
+//    the event's priority (docs/protocol.md: "the device's own value" when it is not high/medium/low):
+//    which numbers are red, yellow or low is per device, in its MEDIBUS supplement.
+//  - device identification → `model` (the device name) on every event after it.
+// A new connection starts with no alarms known: alarms still present are sent as active again.
+import { z } from "zod";
+import { defineDriver } from "../../src/driver.ts";
+import type { Framer } from "../../protocols/codec.ts";
+import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/driver.ts";
+import type { AlarmBody, EventDraft, Observation } from "../../src/events.ts";
+import {
+  MEDIBUS_CMD, decodeMedibusAlarms, decodeMedibusDeviceId, decodeMedibusMeasured, decodeMedibusSettings, encodeMedibusCommand,
+  encodeMedibusResponse, medibusFramer, parseMedibusMessage,
+} from "../../protocols/medibus/index.ts";
+import type { MedibusAlarm, MedibusValue } from "../../protocols/medibus/index.ts";
+import { metricByRefid } from "../hl7-pcd01/mdc.ts";
+import { MEDIBUS_MEASURED_CP1, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
+import type { MedibusTerm } from "./codes.ts";
+
+/** A command unanswered this long: the link is lost, start again with ICC. */
+export const REPLY_TIMEOUT_MS = 3000;
+/** The longest the gateway stays quiet on an initialised link (a NOP when nothing else is due). */
+export const KEEPALIVE_MS = 2000;
+const TICK_MS = 200;
+
+const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400] as const;
+
+export const medibusVentOptions = z
+  .strictObject({
+    transport: z
+      .enum(["serial", "tcp"])
+      .default("serial")
+      .describe("serial: the ventilator's MEDIBUS (RS-232) port is on a serial port of this box (usually a USB adapter); tcp: we connect to a serial-to-Ethernet server (Moxa NPort, ser2net) wired to it."),
+    port: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("With transport serial: the serial port, best a stable path such as /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K1234-if00-port0."),
+    match: z
+      .strictObject({
+        vendorId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB vendor id as lsusb prints it, e.g. "0403" (FTDI).'),
+        productId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB product id, e.g. "6001".'),
+        serialNumber: z.string().min(1).optional().describe("USB serial number of the adapter."),
+      })
+      .optional()
+      .describe("With transport serial: finds the adapter by its USB identity when it comes back under another name after a replug; `port` is then the first guess."),
+    baudRate: z.literal(BAUD_RATES).default(19200).describe("Serial speed: what the ventilator's MEDIBUS port is set to (Evita 4/XL: 19200; some devices 9600 or 38400)."),
+    dataBits: z.literal([7, 8]).default(8).describe("Data bits (MEDIBUS: 8)."),
+    parity: z.enum(["none", "even", "odd"]).default("even").describe("Parity (MEDIBUS: even)."),
+    stopBits: z.literal([1, 2]).default(1).describe("Stop bits (MEDIBUS: 1)."),
+    host: z.string().min(1).optional().describe("With transport tcp: the serial server's address."),
+    tcpPort: z.int().min(1).max(65535).optional().describe("With transport tcp: the serial server's TCP port for this ventilator (e.g. 4001, a Moxa NPort's first port in TCP server mode)."),
+    pollS: z.int().min(1).max(3600).default(5).describe("Measured data is asked for every this many seconds; each answer becomes one vitals event."),
+    settingsEveryS: z.int().min(1).max(86_400).default(60).describe("The ventilator's settings are asked for every this many seconds; each answer becomes one vitals event of settings."),
+    alarmsEveryS: z.int().min(1).max(3600).default(5).describe("Current alarms are asked for every this many seconds; an alarm that appears or goes becomes an alarm event."),
+    silentAfterS: z.number().min(1).max(86_400).optional().describe("A ventilator that sends nothing for this long is faulted (state silent). Default 10 s: the gateway speaks to it at least every 2 s and it answers each command."),
+  })
+  .superRefine((o, ctx) => {
+    if (o.transport === "serial" && o.port === undefined) ctx.addIssue({ code: "custom", path: ["port"], message: "the serial port is required with transport serial" });
+    if (o.transport === "tcp") {
+      if (o.host === undefined) ctx.addIssue({ code: "custom", path: ["host"], message: "the serial server's address is required with transport tcp" });
+      if (o.tcpPort === undefined) ctx.addIssue({ code: "custom", path: ["tcpPort"], message: "the serial server's port is required with transport tcp" });
+    }
+  });
+
+export type MedibusVentOptions = z.infer<typeof medibusVentOptions>;
+
+// ---------------------------------------------------------------------------------------------
+// Values → observations
+
+function term(refid: string): { mdc?: number } {
+  const known = VENT_MDC[refid];
+  if (known) return { mdc: known.mdc };
+  const m = metricByRefid(refid);
+  return m?.mdc !== undefined ? { mdc: m.mdc } : {};
+}
+
+const round = (v: number) => Math.round(v * 1e6) / 1e6;
+
+/** Values as observations: mapped codes under their MDC term, others as MEDIBUS:<prefix><code>. */
+export function medibusObservations(values: MedibusValue[], table: Readonly<Record<string, MedibusTerm>>, prefix: string, status?: string): Observation[] {
+  const out: Observation[] = [];
+  for (const v of values) {
+    if (v.value === undefined) continue; // blank: not measured now
+    const code = v.code.toUpperCase();
+    const t = table[code];
+    const o: Observation = t?.refid
+      ? { code: t.refid, ...term(t.refid), value: round(v.value * (t.scale ?? 1)), unit: t.unit }
+      : { code: `MEDIBUS:${prefix}${code}`, value: round(v.value * (t?.scale ?? 1)), unit: t?.unit ?? "" };
+    if (status !== undefined) o.status = status;
+    out.push(o);
+  }
+  return out;
+}
+
+/** The alarm's priority: '0' + 1..31; a raw byte below '0' is taken as the number itself. */
+export function medibusAlarmPriority(a: MedibusAlarm): string {
+  return String(a.priority >= 0x30 ? a.priority - 0x30 : a.priority);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+type Poll = "deviceId" | "alarms" | "measured" | "settings";
+const POLL_CMD: Record<Poll, number> = {
+  deviceId: MEDIBUS_CMD.DEVICE_ID,
+  alarms: MEDIBUS_CMD.CURRENT_ALARMS_CP1,
+  measured: MEDIBUS_CMD.MEASURED_DATA_CP1,
+  settings: MEDIBUS_CMD.DEVICE_SETTINGS,
+};
+
+/** One ventilator connection: the link's state, the one command outstanding, the poll schedule, the alarms known. */
+export function medibusVentSession(options: MedibusVentOptions): DriverSession {
+  let initialised = false;
+  let outstanding: { code: number; sentMs: number } | undefined;
+  let lastSentMs = 0;
+  const due: Record<Poll, number> = { deviceId: Infinity, alarms: Infinity, measured: Infinity, settings: Infinity };
+  const every: Record<Poll, number> = { deviceId: Infinity, alarms: options.alarmsEveryS * 1000, measured: options.pollS * 1000, settings: options.settingsEveryS * 1000 };
+  let model: string | undefined;
+  /** Alarms active at the last answer, by code. */
+  let active = new Map<string, { priority: string; text: string }>();
+
+  const send = (code: number, nowMs: number): Uint8Array[] => {
+    outstanding = { code, sentMs: nowMs };
+    lastSentMs = nowMs;
+    return [encodeMedibusCommand(code)];
+  };
+  const who = () => (model !== undefined ? { model } : {});
+
+  function alarmEvents(alarms: MedibusAlarm[]): EventDraft[] {
+    const now = new Map<string, { priority: string; text: string }>();
+    for (const a of alarms) now.set(`MEDIBUS:CP1:${a.code.toUpperCase()}`, { priority: medibusAlarmPriority(a), text: a.phrase });
+    const events: EventDraft[] = [];
+    for (const [code, a] of now) {
+      if (!active.has(code)) events.push({ kind: "alarm", body: { code, priority: a.priority, state: "active", text: a.text } satisfies AlarmBody, ...who() });
+    }
+    for (const [code, a] of active) {
+      if (!now.has(code)) events.push({ kind: "alarm", body: { code, priority: a.priority, state: "inactive", text: a.text } satisfies AlarmBody, ...who() });
+    }
+    active = now;
+    return events;
+  }
+
+  return {
+    tickMs: TICK_MS,
+    open(context: FrameContext): Uint8Array[] {
+      initialised = false;
+      return send(MEDIBUS_CMD.ICC, context.nowMs);
+    },
+    tick(context: FrameContext): Uint8Array[] {
+      const now = context.nowMs;
+      if (outstanding) {
+        if (now - outstanding.sentMs < REPLY_TIMEOUT_MS) return [];
+        // Unanswered: the device lost the link (or never had it). Start again with ICC.
+        initialised = false;
+        return send(MEDIBUS_CMD.ICC, now);
+      }
+      if (!initialised) return send(MEDIBUS_CMD.ICC, now);
+      for (const p of ["deviceId", "alarms", "measured", "settings"] as const) {
+        if (now >= due[p]) {
+          // the next one a period on; a schedule that fell behind (a slow link) is not caught up in a burst
+          due[p] += every[p];
+          if (due[p] <= now) due[p] = now + every[p];
+          return send(POLL_CMD[p], now);
+        }
+      }
+      if (now - lastSentMs >= KEEPALIVE_MS) return send(MEDIBUS_CMD.NOP, now);
+      return [];
+    },
+    handle(frame: Uint8Array, context: FrameContext): Exchange {
+      const parsed = parseMedibusMessage(frame);
+      if (!parsed.ok) {
+        // A corrupt answer still ends the wait: the next command goes out on the next tick.
+        outstanding = undefined;
+        return { ok: false, error: parsed.error };
+      }
+      const m = parsed.message;
+      if (m.kind === "command") {
+        // The device commands us (its own ICC, NOP, or a request): echo the code, no data.
+        return { ok: true, events: [], accept: encodeMedibusResponse(m.code) };
+      }
+      if (outstanding?.code === m.code) outstanding = undefined;
+      const now = context.nowMs;
+      switch (m.code) {
+        case MEDIBUS_CMD.ICC:
+          if (!initialised) {
+            initialised = true;
+            for (const p of ["deviceId", "alarms", "measured", "settings"] as const) due[p] = now;
+          }
+          return { ok: true, events: [] };
+        case MEDIBUS_CMD.DEVICE_ID: {
+          const d = decodeMedibusDeviceId(m.data);
+          if (!d.ok) return { ok: false, error: d.error };
+          if (d.device.name.trim() !== "") model = d.device.name.trim();
+          return { ok: true, events: [] };
+        }
+        case MEDIBUS_CMD.MEASURED_DATA_CP1: {
+          const v = decodeMedibusMeasured(m.data);
+          if (!v.ok) return { ok: false, error: v.error };
+          const observations = medibusObservations(v.items, MEDIBUS_MEASURED_CP1, "");
+          return { ok: true, events: observations.length > 0 ? [{ kind: "vitals", body: { observations }, ...who() }] : [] };
+        }
+        case MEDIBUS_CMD.DEVICE_SETTINGS: {
+          const v = decodeMedibusSettings(m.data);
+          if (!v.ok) return { ok: false, error: v.error };
+          const observations = medibusObservations(v.items, MEDIBUS_SETTINGS, "SET:", "setting");
+          return { ok: true, events: observations.length > 0 ? [{ kind: "vitals", body: { observations }, ...who() }] : [] };
+        }
+        case MEDIBUS_CMD.CURRENT_ALARMS_CP1: {
+          const a = decodeMedibusAlarms(m.data);
+          if (!a.ok) return { ok: false, error: a.error };
+          return { ok: true, events: alarmEvents(a.items) };
+        }
+        default:
+          // NOP, and answers to what this driver does not ask (limits, texts, code page 2): read, let go.
+          return { ok: true, events: [] };
+      }
+    },
+  };
+}
+
+/**
+ * MEDIBUS devices may suspend and resume a sender with DC3/DC1 (the definition's "software
+ * handshaking"); our commands are a few bytes, so they are not held back, but the two bytes are taken
+ * out of the stream (as OpenICE does) rather than counted as garbage or cut into a message.
+ */
+function withoutXonXoff(inner: Framer): Framer {
+  return {
+    get pending() {
+      return inner.pending;
+    },
+    push(chunk: Uint8Array) {
+      return inner.push(chunk.includes(0x11) || chunk.includes(0x13) ? chunk.filter((b) => b !== 0x11 && b !== 0x13) : chunk);
+    },
+  };
+}
+
+function transport(o: MedibusVentOptions): TransportSpec {
+  if (o.transport === "tcp") return { type: "tcp-connect", host: o.host!, port: o.tcpPort! };
+  const serial = { type: "serial", path: o.port!, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, rtscts: false, xonxoff: false } as const;
+  return o.match ? { ...serial, match: o.match } : serial;
+}
+
+export const medibusVent = defineDriver<MedibusVentOptions>({
+  id: "medibus-vent",
+  kind: "ventilator",
+  title: { en: "Dräger ventilator, MEDIBUS (serial or serial server)", zh: "德尔格呼吸机，MEDIBUS（串口或串口服务器）" },
+  options: medibusVentOptions,
+  transport,
+  framer: () => withoutXonXoff(medibusFramer()),
+  silentAfterMs: (o) => (o.silentAfterS ?? 10) * 1000,
+  session: medibusVentSession,
+});
