@@ -45,7 +45,7 @@
 import { z } from "zod";
 import { defineDriver } from "../../src/driver.ts";
 import type { Framer } from "../../protocols/codec.ts";
-import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/driver.ts";
+import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
 import type { AlarmBody, EventDraft, Observation } from "../../src/events.ts";
 import {
   MEDIBUS_CMD, decodeMedibusAlarms, decodeMedibusDeviceId, decodeMedibusMeasured, decodeMedibusSettings, encodeMedibusCommand,
@@ -55,6 +55,7 @@ import type { MedibusAlarm, MedibusValue } from "../../protocols/medibus/index.t
 import { metricByRefid } from "../hl7-pcd01/mdc.ts";
 import { MEDIBUS_MEASURED_CP1, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
 import type { MedibusTerm } from "./codes.ts";
+import { checkSerialLine, serialLine, serialLineTransport } from "../serial-line.ts";
 
 /** A command unanswered this long: the link is lost, start again with ICC. */
 export const REPLY_TIMEOUT_MS = 3000;
@@ -66,41 +67,13 @@ const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400] as const;
 
 export const medibusVentOptions = z
   .strictObject({
-    transport: z
-      .enum(["serial", "tcp"])
-      .default("serial")
-      .describe("serial: the ventilator's MEDIBUS (RS-232) port is on a serial port of this box (usually a USB adapter); tcp: we connect to a serial-to-Ethernet server (Moxa NPort, ser2net) wired to it."),
-    port: z
-      .string()
-      .min(1)
-      .optional()
-      .describe("With transport serial: the serial port, best a stable path such as /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K1234-if00-port0."),
-    match: z
-      .strictObject({
-        vendorId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB vendor id as lsusb prints it, e.g. "0403" (FTDI).'),
-        productId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB product id, e.g. "6001".'),
-        serialNumber: z.string().min(1).optional().describe("USB serial number of the adapter."),
-      })
-      .optional()
-      .describe("With transport serial: finds the adapter by its USB identity when it comes back under another name after a replug; `port` is then the first guess."),
-    baudRate: z.literal(BAUD_RATES).default(19200).describe("Serial speed: what the ventilator's MEDIBUS port is set to (Evita 4/XL: 19200; some devices 9600 or 38400)."),
-    dataBits: z.literal([7, 8]).default(8).describe("Data bits (MEDIBUS: 8)."),
-    parity: z.enum(["none", "even", "odd"]).default("even").describe("Parity (MEDIBUS: even)."),
-    stopBits: z.literal([1, 2]).default(1).describe("Stop bits (MEDIBUS: 1)."),
-    host: z.string().min(1).optional().describe("With transport tcp: the serial server's address."),
-    tcpPort: z.int().min(1).max(65535).optional().describe("With transport tcp: the serial server's TCP port for this ventilator (e.g. 4001, a Moxa NPort's first port in TCP server mode)."),
+    ...serialLine({ device: "the ventilator", source: "MEDIBUS", baudRates: BAUD_RATES, baudRate: 19200, baudNote: "What the ventilator's MEDIBUS port is set to (Evita 4/XL: 19200; some devices 9600 or 38400).", dataBits: 8, parity: "even", stopBits: 1 }),
     pollS: z.int().min(1).max(3600).default(5).describe("Measured data is asked for every this many seconds; each answer becomes one vitals event."),
     settingsEveryS: z.int().min(1).max(86_400).default(60).describe("The ventilator's settings are asked for every this many seconds; each answer becomes one vitals event of settings."),
     alarmsEveryS: z.int().min(1).max(3600).default(5).describe("Current alarms are asked for every this many seconds; an alarm that appears or goes becomes an alarm event."),
     silentAfterS: z.number().min(1).max(86_400).optional().describe("A ventilator that sends nothing for this long is faulted (state silent). Default 10 s: the gateway speaks to it at least every 2 s and it answers each command."),
   })
-  .superRefine((o, ctx) => {
-    if (o.transport === "serial" && o.port === undefined) ctx.addIssue({ code: "custom", path: ["port"], message: "the serial port is required with transport serial" });
-    if (o.transport === "tcp") {
-      if (o.host === undefined) ctx.addIssue({ code: "custom", path: ["host"], message: "the serial server's address is required with transport tcp" });
-      if (o.tcpPort === undefined) ctx.addIssue({ code: "custom", path: ["tcpPort"], message: "the serial server's port is required with transport tcp" });
-    }
-  });
+  .superRefine(checkSerialLine);
 
 export type MedibusVentOptions = z.infer<typeof medibusVentOptions>;
 
@@ -274,18 +247,12 @@ function withoutXonXoff(inner: Framer): Framer {
   };
 }
 
-function transport(o: MedibusVentOptions): TransportSpec {
-  if (o.transport === "tcp") return { type: "tcp-connect", host: o.host!, port: o.tcpPort! };
-  const serial = { type: "serial", path: o.port!, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, rtscts: false, xonxoff: false } as const;
-  return o.match ? { ...serial, match: o.match } : serial;
-}
-
 export const medibusVent = defineDriver<MedibusVentOptions>({
   id: "medibus-vent",
   kind: "ventilator",
   title: { en: "Dräger ventilator, MEDIBUS (serial or serial server)", zh: "德尔格呼吸机，MEDIBUS（串口或串口服务器）" },
   options: medibusVentOptions,
-  transport,
+  transport: serialLineTransport,
   framer: () => withoutXonXoff(medibusFramer()),
   silentAfterMs: (o) => (o.silentAfterS ?? 10) * 1000,
   session: medibusVentSession,
