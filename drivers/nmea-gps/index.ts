@@ -30,54 +30,24 @@
 // ZDA from its own battery-backed clock, and GPS time outranks NTP in the gateway's time service.
 import { z } from "zod";
 import { defineDriver } from "../../src/driver.ts";
-import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/driver.ts";
+import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
 import { decodeNmeaSentence, nmeaFramer, nmeaPositionAssembler, parseNmeaSentence } from "../../protocols/nmea/index.ts";
 import type { PositionFix } from "../../protocols/nmea/index.ts";
 import { positionThrottle, throttleOptionShape } from "./throttle.ts";
 
 export { distanceM } from "./throttle.ts";
+import { checkSerialLine, serialLine, serialLineTransport } from "../serial-line.ts";
 
 const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200] as const;
 
 export const nmeaGpsOptions = z
   .strictObject({
-    transport: z
-      .enum(["serial", "tcp"])
-      .default("serial")
-      .describe("serial: the receiver is on a serial port of this box (USB or RS-232); tcp: we connect to a serial-to-Ethernet server (Moxa NPort, ser2net) that passes its NMEA through."),
-    port: z
-      .string()
-      .min(1)
-      .optional()
-      .describe("With transport serial: the serial port, best a stable path such as /dev/serial/by-id/usb-u-blox_GNSS_receiver-if00 (a USB adapter may come back as another ttyUSB after a replug)."),
-    match: z
-      .strictObject({
-        vendorId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB vendor id as lsusb prints it, e.g. "1546" (u-blox).'),
-        productId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB product id, e.g. "01a8".'),
-        serialNumber: z.string().min(1).optional().describe("USB serial number of the receiver or adapter."),
-      })
-      .optional()
-      .describe("With transport serial: finds the receiver by its USB identity when it comes back under another name; `port` is then the first guess."),
-    baudRate: z
-      .literal(BAUD_RATES)
-      .default(9600)
-      .describe("Serial speed. NMEA 0183 specifies 4800; most current receivers send at 9600, some at higher rates."),
-    dataBits: z.literal([7, 8]).default(8).describe("Data bits (NMEA: 8)."),
-    parity: z.enum(["none", "even", "odd"]).default("none").describe("Parity (NMEA: none)."),
-    stopBits: z.literal([1, 2]).default(1).describe("Stop bits (NMEA: 1)."),
-    host: z.string().min(1).optional().describe("With transport tcp: the serial server's address."),
-    tcpPort: z.int().min(1).max(65535).optional().describe("With transport tcp: the serial server's TCP port for this receiver (e.g. 4001, a Moxa NPort's first port in TCP server mode)."),
+    ...serialLine({ device: "the receiver", source: "NMEA 0183", baudRates: BAUD_RATES, baudRate: 9600, baudNote: "NMEA 0183 specifies 4800; most current receivers send at 9600, some at higher rates.", dataBits: 8, parity: "none", stopBits: 1 }),
     ...throttleOptionShape,
     silentAfterS: z.number().min(0.5).max(3600).default(5).describe("A receiver that sends nothing for this long is faulted (state silent): unplugged antenna cable aside, a GPS talks every second."),
   })
-  .superRefine((o, ctx) => {
-    if (o.transport === "serial" && o.port === undefined) ctx.addIssue({ code: "custom", path: ["port"], message: "the serial port is required with transport serial" });
-    if (o.transport === "tcp") {
-      if (o.host === undefined) ctx.addIssue({ code: "custom", path: ["host"], message: "the serial server's address is required with transport tcp" });
-      if (o.tcpPort === undefined) ctx.addIssue({ code: "custom", path: ["tcpPort"], message: "the serial server's port is required with transport tcp" });
-    }
-  });
+  .superRefine(checkSerialLine);
 
 export type NmeaGpsOptions = z.infer<typeof nmeaGpsOptions>;
 
@@ -158,18 +128,12 @@ export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
   };
 }
 
-function transport(o: NmeaGpsOptions): TransportSpec {
-  if (o.transport === "tcp") return { type: "tcp-connect", host: o.host!, port: o.tcpPort! };
-  const serial = { type: "serial", path: o.port!, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, rtscts: false, xonxoff: false } as const;
-  return o.match ? { ...serial, match: o.match } : serial;
-}
-
 export const nmeaGps = defineDriver<NmeaGpsOptions>({
   id: "nmea-gps",
   kind: "gps",
   title: { en: "GPS receiver, NMEA 0183 (serial or serial server)", zh: "GPS 接收机（NMEA 0183，串口或串口服务器）" },
   options: nmeaGpsOptions,
-  transport,
+  transport: serialLineTransport,
   framer: () => nmeaFramer(),
   silentAfterMs: (o) => o.silentAfterS * 1000,
   session: nmeaGpsSession,

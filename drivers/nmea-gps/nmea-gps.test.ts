@@ -130,7 +130,7 @@ describe("nmea-gps options", () => {
 
   it("describes every option (for the JSON Schema and the pairing page)", () => {
     const schema = z.toJSONSchema(nmeaGpsOptions, { io: "input" }) as { properties: Record<string, { description?: string; properties?: Record<string, { description?: string }> }> };
-    expect(Object.keys(schema.properties)).toHaveLength(13);
+    expect(Object.keys(schema.properties)).toHaveLength(14);
     for (const [key, field] of Object.entries(schema.properties)) {
       expect(field.description, key).toBeTruthy();
       for (const [sub, f] of Object.entries(field.properties ?? {})) expect(f.description, `${key}.${sub}`).toBeTruthy();
