@@ -15,6 +15,9 @@ import { datexS5 } from "../drivers/datex-s5/index.ts";
 import { astmAnalyzer } from "../drivers/astm-analyzer/index.ts";
 import { astmSender, captureText } from "../drivers/astm-analyzer/synthetic.ts";
 import { ecgCart } from "../drivers/ecg-cart/index.ts";
+import { gpsd } from "../drivers/gpsd/index.ts";
+import { medibusVent } from "../drivers/medibus-vent/index.ts";
+import { medibusDevice } from "../drivers/medibus-vent/synthetic.ts";
 import { mllpEncode } from "../protocols/mllp/index.ts";
 
 const FIXTURES = join(import.meta.dirname, "../../shared/fixtures");
@@ -29,8 +32,11 @@ export interface CodecInput {
   name: string;
   driver: DriverDefinition<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   options: unknown;
-  /** The traffic, in the pieces the transport hands over (a serial read, a TCP read, a whole file). */
-  chunks: Uint8Array[];
+  /**
+   * The traffic, in the pieces the transport hands over (a serial read, a TCP read, a whole file);
+   * for a polled device, interleaved with the session's ticks (`{ tickAt }`, ms) as they came.
+   */
+  chunks: (Uint8Array | { tickAt: number })[];
   /** What the device really needs, bytes/s. */
   needBytesPerS: number;
   /** How that need was reckoned, and what the input is. */
@@ -78,6 +84,26 @@ function nmea(): CodecPlan {
     needBytesPerS: serialBytesPerS(9600, 10),
     need: "9600 baud 8N1 line full",
     what: `${logs.length} gpsd logs concatenated, ${bytes.length} B, ${SERIAL_CHUNK} B reads`,
+  };
+}
+
+/** gpsd's JSON: the reports gpsd itself wrote for the same logs (the .chk files' JSON lines), one TCP read per report. */
+function gpsdJson(): CodecPlan {
+  const dir = join(FIXTURES, "nmea/gpsd");
+  if (!existsSync(dir)) return { name: "gpsd JSON", skipped: "../shared absent" };
+  const lines = readdirSync(dir).filter((f) => f.endsWith(".chk")).sort()
+    .flatMap((f) => readFileSync(join(dir, f), "utf8").split("\n").filter((l) => l.startsWith("{")));
+  const chunks = lines.map((l) => Buffer.from(l + "\r\n"));
+  const bytes = chunks.reduce((n, c) => n + c.length, 0);
+  const epochs = lines.filter((l) => l.includes('"class":"TPV"')).length;
+  return {
+    name: "gpsd JSON",
+    driver: gpsd,
+    options: options(gpsd, {}),
+    chunks,
+    needBytesPerS: bytes / epochs,
+    need: `one epoch/s (${(bytes / epochs).toFixed(0)} B of reports per TPV)`,
+    what: `the gpsd logs' .chk reports: ${lines.length} JSON lines, ${epochs} TPV, ${bytes} B`,
   };
 }
 
@@ -136,12 +162,56 @@ function ecg(name: string, file: string): CodecPlan {
   };
 }
 
+/**
+ * MEDIBUS: no capture of a Dräger device exists, so a conversation is recorded once between the
+ * driver's session and the project's synthetic ventilator (drivers/medibus-vent/synthetic.ts) on
+ * the session's own schedule (ICC, then polls and keep-alives on its 200 ms ticks) over 10
+ * simulated minutes; the pass replays the ventilator's answers with the ticks at their times, so the
+ * session polls and decodes as it did, and the synthetic device is not timed.
+ */
+function medibus(): CodecInput {
+  const opts = medibusVent.options.parse({ transport: "tcp", host: "-", tcpPort: 1 });
+  const session = openSession(medibusVent, opts);
+  const framer = medibusVent.framer!(opts);
+  const device = medibusDevice();
+  const chunks: (Uint8Array | { tickAt: number })[] = [];
+  const tickMs = session.tickMs ?? 200;
+  const simulatedMs = 600_000;
+  let now = 0;
+  let out = session.open?.({ nowMs: now }) ?? [];
+  let bytes = 0;
+  while (now < simulatedMs) {
+    for (const command of out) {
+      const { reply } = device.receive(command, now);
+      if (!reply) continue;
+      chunks.push(reply);
+      bytes += reply.length;
+      for (const r of framer.push(reply)) if ("frame" in r) session.handle(r.frame, { nowMs: now });
+    }
+    now += tickMs;
+    chunks.push({ tickAt: now });
+    out = session.tick?.({ nowMs: now }) ?? [];
+  }
+  const bitsPerChar = 1 + opts.dataBits + (opts.parity === "none" ? 0 : 1) + opts.stopBits;
+  return {
+    name: "MEDIBUS (ventilator)",
+    driver: medibusVent,
+    options: opts,
+    chunks,
+    needBytesPerS: serialBytesPerS(opts.baudRate, bitsPerChar),
+    need: `${opts.baudRate} baud 8${opts.parity[0]!.toUpperCase()}${opts.stopBits} line full`,
+    what: `synthetic ventilator's answers over ${simulatedMs / 60_000} simulated minutes at the driver's polls: ${bytes} B (${(bytes / (simulatedMs / 1000)).toFixed(0)} B/s polled), a reply per read`,
+  };
+}
+
 export function codecPlans(): CodecPlan[] {
   return [
     hl7(),
     nmea(),
+    gpsdJson(),
     datex(),
     astm(),
+    medibus(),
     ecg("ECG DICOM waveform", "dicom-ecg/pydicom_waveform_ecg.dcm"),
     ecg("ECG HL7 aECG", "aecg/FDA_HL7_Example_aECG.xml"),
     ecg("ECG Philips XML", "philips-sierraecg/2020-5-18_15-48-11.xml"),
@@ -152,12 +222,19 @@ export function codecPlans(): CodecPlan[] {
 export function codecPass(c: CodecInput): { bytes: number; events: number; errors: number } {
   const framer = c.driver.framer?.(c.options);
   const session = openSession(c.driver, c.options);
-  const context: FrameContext = { nowMs: Date.now() };
+  const polled = c.chunks.some((x) => !(x instanceof Uint8Array));
+  // a polled device's session runs on the recorded times; the others on the wall clock
+  let context: FrameContext = { nowMs: polled ? 0 : Date.now() };
   session.open?.(context);
   let bytes = 0;
   let events = 0;
   let errors = 0;
   for (const chunk of c.chunks) {
+    if (!(chunk instanceof Uint8Array)) {
+      context = { nowMs: chunk.tickAt };
+      session.tick?.(context);
+      continue;
+    }
     bytes += chunk.length;
     for (const r of framer ? framer.push(chunk) : [{ frame: chunk }]) {
       if ("error" in r) {

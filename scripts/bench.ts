@@ -18,16 +18,19 @@
 //               the output says which. About 30 s.
 //   codecs      decode throughput of each driver's codec alone (framer + the driver's session, no
 //               store), in MB/s of its device's traffic: synthetic PCD-01 over MLLP, the gpsd NMEA
-//               logs, the S/5 capture, the ASTM captures framed as sent, the shared ECG files;
-//               against what the device really needs (its serial line full, a monitor's message a
-//               second, an ECG decoded within a second): the ratio is how many times faster than
-//               needed. Median of 3 runs of >= 0.5 s each after a warm-up (scripts/bench-codecs.ts).
+//               logs, gpsd's own JSON reports for them (.chk), the S/5 capture, the ASTM captures
+//               framed as sent, a recorded synthetic MEDIBUS conversation (no capture exists), the
+//               shared ECG files; against what the device really needs (its serial line full, a
+//               monitor's message or a GPS epoch a second, an ECG decoded within a second): the
+//               ratio is how many times faster than needed. Median of 3 runs of >= 0.5 s each after
+//               a warm-up (scripts/bench-codecs.ts).
 //   fullset     the daemon with one of each device an ambulance carries, each fed by its
-//               simulator at its real rate (HL7 monitor 1/s, GPS 1 Hz on a PTY, S/5 every 10 s with
-//               an ECG waveform, blood gas every 60 s, an ECG file dropped into the cart's folder),
-//               uplink to a local broker: its CPU over 60 s after a 10 s warm-up, as % of one core,
-//               against 3 %, and its RSS at the end against 120 MB (scripts/bench-fullset.ts).
-//               About 80 s.
+//               simulator at its real rate (HL7 monitor 1/s; GPS 1 Hz and a MEDIBUS ventilator
+//               polled by the daemon, each on a socat PTY pair; S/5 every 10 s with an ECG waveform
+//               and a blood-gas analyser every 60 s, as TCP serial servers; an ECG file dropped into
+//               the cart's folder), uplink to a local mosquitto: the daemon's CPU over 60 s after a
+//               10 s warm-up, as % of one core, against 3 %, and its RSS at the end against 120 MB
+//               (scripts/bench-fullset.ts). About 85 s.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
