@@ -63,12 +63,19 @@ export async function mosquitto(extraConfig = ""): Promise<Mosquitto> {
         await new Promise((r) => setTimeout(r, 50));
       }
     },
+    /**
+     * Stops the broker as an operator's restart does (SIGTERM: it writes its persistence file on the
+     * way out). A SIGKILL could land in the middle of an autosave and lose the center's session,
+     * which is the broker's loss, not the gateway's.
+     */
     async stop() {
       const c = child;
       child = null;
       if (!c) return;
-      c.kill("SIGKILL");
+      c.kill("SIGTERM");
+      const killer = setTimeout(() => c.kill("SIGKILL"), 5000);
       await exited(c);
+      clearTimeout(killer);
     },
   };
   await m.start();
