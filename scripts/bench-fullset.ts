@@ -87,7 +87,9 @@ export async function fullset(o: { warmupS: number; windowS: number }): Promise<
   const children: ChildProcess[] = [];
   const stderrOf = new Map<ChildProcess, string>();
   const cli = (args: string[]) => {
-    const child = spawn(process.execPath, [join(ROOT, "src/cli.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+    // BENCH_NODE_FLAGS (as for the rss section): node flags for the daemon only, e.g. to try heap sizes
+    const flags = args[0] === "start" ? (process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []) : [];
+    const child = spawn(process.execPath, [...flags, join(ROOT, "src/cli.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
     stderrOf.set(child, "");
     child.stderr!.on("data", (d: Buffer) => stderrOf.set(child, (stderrOf.get(child)! + d.toString()).slice(-4000)));
     children.push(child);

@@ -30,7 +30,7 @@
 //               and a blood-gas analyser every 60 s, as TCP serial servers; an ECG file dropped into
 //               the cart's folder), uplink to a local mosquitto: the daemon's CPU over 60 s after a
 //               10 s warm-up, as % of one core, against 3 %, and its RSS at the end against 120 MB
-//               (scripts/bench-fullset.ts). About 85 s.
+//               (scripts/bench-fullset.ts). About 85 s. BENCH_NODE_FLAGS applies to its daemon too.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
