@@ -160,7 +160,6 @@ export class Forwarder extends EventEmitter<{
       await Promise.race([graceful().catch(() => undefined), new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS)))]);
       clearTimeout(grace);
       await client.endAsync(true).catch(() => undefined);
-      client.removeAllListeners();
     }
     this.#inflight.clear();
     this.#setState("idle");
@@ -235,8 +234,9 @@ export class Forwarder extends EventEmitter<{
     this.#inflight.clear();
     this.#cursor = undefined;
     this.#flushAcks();
-    client.removeAllListeners();
-    client.on("error", () => undefined);
+    // Our listeners stay: they ignore a client of an earlier generation, and its "error" listener is
+    // what keeps a late error (a connack timeout firing after the socket died) from being unhandled.
+    // (removeAllListeners would also strip mqtt.js's own handlers, which clear that very timer.)
     client.end(true);
     if (this.#client === client) this.#client = null;
     if (!this.#running) return;

@@ -1,6 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Forwarder, type UplinkOptions } from "../src/forwarder.ts";
 import { Outbox } from "../src/store.ts";
@@ -108,6 +109,25 @@ describe("forwarder", () => {
     // No receipt for b: it goes again once the receipt is overdue; a stays delivered.
     await center.waitFor(() => center.events.filter((e) => e.id === b!.id).length >= 2, 5000, "b resent");
     expect(center.events.filter((e) => e.id === a!.id)).toHaveLength(1);
+  });
+
+  it("survives a broker that accepts the connection and never answers (connack timeout), retrying", async () => {
+    const silent = createServer(() => undefined); // takes the TCP connection, says nothing
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    const port = (silent.address() as { port: number }).port;
+    const sockets: Socket[] = [];
+    silent.on("connection", (s) => sockets.push(s));
+    cleanup.push(() => new Promise((r) => { for (const s of sockets) s.destroy(); silent.close(r); }));
+    const outbox = new Outbox({ path: join(mkdtempSync(join(tmpdir(), "vg-fwd-")), "outbox.db"), quotaBytes: 1 << 30, batchMax: 100, nowMs: Date.now });
+    outbox.open();
+    cleanup.push(() => outbox.close());
+    const fwd = new Forwarder(options(`mqtt://127.0.0.1:${port}`, { connectTimeoutS: 0.2, backoff: { initialMs: 50, maxMs: 100 } }), { outbox, log: silentLogger, nowMs: Date.now, status: () => ({}) }, "test-gw");
+    const states: string[] = [];
+    fwd.on("state", (st) => states.push(st));
+    fwd.start();
+    cleanup.push(() => fwd.stop());
+    await waitFor(() => states.filter((st) => st === "waiting").length >= 3, 10_000, "three timed-out attempts");
+    expect(states).not.toContain("connected");
   });
 
   it("answers valid commands and rejects invalid ones without acting", async () => {
