@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { startEmbeddedBroker } from "../src/broker.ts";
 import { part10File } from "../src/dicom-scp.ts";
 import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
-import { freePort, mosquitto, portOpen, ROOT } from "../test/support/processes.ts";
+import { DAEMON_NODE_FLAGS, freePort, mosquitto, portOpen, ROOT } from "../test/support/processes.ts";
 
 export interface FullsetResult {
   windowS: number;
@@ -87,8 +87,8 @@ export async function fullset(o: { warmupS: number; windowS: number }): Promise<
   const children: ChildProcess[] = [];
   const stderrOf = new Map<ChildProcess, string>();
   const cli = (args: string[]) => {
-    // BENCH_NODE_FLAGS (as for the rss section): node flags for the daemon only, e.g. to try heap sizes
-    const flags = args[0] === "start" ? (process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []) : [];
+    // The daemon runs with the flags it is deployed with (DAEMON_NODE_FLAGS; BENCH_NODE_FLAGS replaces them).
+    const flags = args[0] === "start" ? DAEMON_NODE_FLAGS : [];
     const child = spawn(process.execPath, [...flags, join(ROOT, "src/cli.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
     stderrOf.set(child, "");
     child.stderr!.on("data", (d: Buffer) => stderrOf.set(child, (stderrOf.get(child)! + d.toString()).slice(-4000)));

@@ -30,7 +30,7 @@
 //               and a blood-gas analyser every 60 s, as TCP serial servers; an ECG file dropped into
 //               the cart's folder), uplink to a local mosquitto: the daemon's CPU over 60 s after a
 //               10 s warm-up, as % of one core, against 3 %, and its RSS at the end against 120 MB
-//               (scripts/bench-fullset.ts). About 85 s. BENCH_NODE_FLAGS applies to its daemon too.
+//               (scripts/bench-fullset.ts). About 85 s. The daemons run with DAEMON_NODE_FLAGS (test/support/processes.ts), as the unit runs them; BENCH_NODE_FLAGS replaces them.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -46,7 +46,7 @@ import { TimeService } from "../src/time/service.ts";
 import { applyDurablePragmas, Outbox } from "../src/store.ts";
 import { startEmbeddedBroker } from "../src/broker.ts";
 import type { EventDraft } from "../src/events.ts";
-import { freePort, mosquitto, portOpen, ROOT } from "../test/support/processes.ts";
+import { DAEMON_NODE_FLAGS, freePort, mosquitto, portOpen, ROOT } from "../test/support/processes.ts";
 import { connectCenter } from "../test/support/mqtt.ts";
 import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
 import { part10File } from "../src/dicom-scp.ts";
@@ -271,7 +271,7 @@ async function daemonRss(): Promise<number> {
   const webPort = await freePort();
   const conf = join(dir, "vitalgate.yaml");
   writeFileSync(conf, `gateway: { id: bench }\nstateDir: ${dir}\nuplink: { url: "mqtt://127.0.0.1:${deadPort}", backoff: { initialMs: 1000, maxMs: 5000 } }\nweb: { host: 127.0.0.1, port: ${webPort} }\nlog: { level: warn, pretty: false }\n`);
-  const child = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []), join(ROOT, "src/cli.ts"), "start", "--config", conf], { stdio: "ignore" });
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli.ts"), "start", "--config", conf], { stdio: "ignore" });
   try {
     const deadline = Date.now() + 20_000;
     while (!(await portOpen(webPort))) {
@@ -432,7 +432,7 @@ devices:
       complete();
     }
   });
-  const cli = [join(ROOT, "src/cli.ts"), "start", "--config", conf];
+  const cli = [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli.ts"), "start", "--config", conf];
   const child = netns
     ? spawn("ip", ["netns", "exec", netns, process.execPath, ...cli], { stdio: ["ignore", "ignore", "inherit"] })
     : spawn(process.execPath, cli, { stdio: ["ignore", "ignore", "inherit"] });

@@ -8,6 +8,12 @@ import { waitFor } from "./mqtt.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 
+/**
+ * Node flags the daemon runs with, as systemd/vitalgate.service and `npm start` give them, so tests
+ * and benchmarks run it as deployed. BENCH_NODE_FLAGS replaces them, to try others.
+ */
+export const DAEMON_NODE_FLAGS: string[] = process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? ["--max-semi-space-size=2"];
+
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
@@ -92,7 +98,7 @@ export interface Daemon {
 
 /** Runs `vitalgate start --config FILE` as a child process and waits for /healthz. */
 export async function startDaemon(configPath: string, webPort: number, env: Record<string, string> = {}): Promise<Daemon> {
-  const child = spawn(process.execPath, [join(ROOT, "src/cli.ts"), "start", "--config", configPath], {
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli.ts"), "start", "--config", configPath], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
