@@ -2,24 +2,16 @@
 // final ACK of a message reaches the analyser only once its lab event is in the outbox; a store that
 // refuses makes it a NAK; an analyser unplugged mid-message loses nothing that was acknowledged and
 // is read again within 5 s of the replug, talking to the simulator.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Writable } from "node:stream";
 import Database from "better-sqlite3";
 import { SerialPort } from "serialport";
 import { afterEach, describe, expect, it } from "vitest";
-import { findDriver } from "../drivers/registry.ts";
 import { astmSender, syntheticBloodGasMessage } from "../drivers/astm-analyzer/synthetic.ts";
 import { ACK, NAK } from "../protocols/astm/index.ts";
-import { systemClock } from "../src/clock.ts";
-import { loadConfig } from "../src/config/load.ts";
-import { Gateway } from "../src/gateway.ts";
-import { createLogger } from "../src/log.ts";
+import type { Gateway } from "../src/gateway.ts";
 import { simulateAstmAnalyzer } from "../src/simulate.ts";
 import { waitFor } from "./support/mqtt.ts";
-import { freePort } from "./support/processes.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
+import { startGateway } from "./support/rig.ts";
 
 if (!hasSocat) console.warn("skipping astm-analyzer PTY tests: socat is not installed (apt-get install socat)");
 
@@ -28,20 +20,9 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function gatewayWithAnalyser(path: string, extra = "", options = `{ port: "${path}" }`) {
-  const dir = mkdtempSync(join(tmpdir(), "vg-astm-"));
-  const text = `gateway: { id: gw-astm }\nstateDir: ${dir}\nembeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }\nweb: { host: 127.0.0.1, port: ${await freePort()} }\n${extra}devices:\n  - { id: bg, driver: astm-analyzer, options: ${options} }\n`;
-  const r = loadConfig({ text, drivers: findDriver });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const logs: string[] = [];
-  const gw = new Gateway(r.config, {
-    log: createLogger({ level: "info", pretty: false }, new Writable({ write(c, _e, cb) { logs.push(c.toString()); cb(); } })),
-    clock: systemClock(), findDriver, secrets: {},
-  });
-  await gw.start();
-  cleanup.push(() => gw.stop());
-  return { gw, logs };
-}
+/** A gateway with one analyser (on `path`, or on `options`), its own broker embedded, `extra` top-level YAML lines. */
+const gatewayWithAnalyser = (path: string, extra = "", options = `{ port: "${path}" }`) =>
+  startGateway({ id: "gw-astm", uplink: "embedded", extra, devices: `{ id: bg, driver: astm-analyzer, options: ${options} }` }, cleanup);
 
 /** The analyser's end of the cable, byte by byte. */
 async function analyser(path: string) {

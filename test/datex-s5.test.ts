@@ -2,21 +2,14 @@
 // simulator (src/simulate.ts: the shared capture replayed, or synthetic records without it), read by
 // an in-process gateway with the real datex-s5 driver and a real SQLite outbox: the gateway asks,
 // the monitor answers, vitals reach the outbox, an unplug and replug recovers, silence shows.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { findDriver } from "../drivers/registry.ts";
-import { loadConfig } from "../src/config/load.ts";
-import type { Envelope, Observation } from "../src/events.ts";
-import { Gateway } from "../src/gateway.ts";
+import type { Observation } from "../src/events.ts";
+import type { Gateway } from "../src/gateway.ts";
 import { simulateDatexMonitor } from "../src/simulate.ts";
-import { createTimeService } from "../src/time/index.ts";
 import { readBytes, sharedDir } from "./fixtures/serial/load.ts";
 import { waitFor } from "./support/mqtt.ts";
-import { freePort } from "./support/processes.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
-import { capturedLog } from "./support/time.ts";
+import { outboxEvents, startGateway } from "./support/rig.ts";
 
 if (!hasSocat) console.warn("skipping the S/5 serial test: socat is not installed (apt-get install socat)");
 const S5 = sharedDir("datex-s5", "S/5 gateway test (synthetic records instead)");
@@ -26,30 +19,11 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-const events = (gw: Gateway, kind: string): Envelope<{ observations: Observation[] }>[] =>
-  gw.outbox.pending(10_000).filter((r) => r.kind === kind).map((r) => JSON.parse(String(r.payload)) as Envelope<{ observations: Observation[] }>);
+const events = (gw: Gateway, kind: string) => outboxEvents<{ observations: Observation[] }>(gw, kind);
 
 /** A gateway with one S/5 (options as YAML flow); the uplink goes nowhere, so events stay in the outbox. */
-async function gatewayWithMonitor(options: string) {
-  const text = [
-    "gateway: { id: gw-s5 }",
-    `stateDir: ${mkdtempSync(join(tmpdir(), "vg-s5-"))}`,
-    'uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }',
-    `web: { host: 127.0.0.1, port: ${await freePort()} }`,
-    "log: { level: info, pretty: false }",
-    "time: { ntpServers: [], trustSystemClock: always }",
-    "devices:",
-    `  - { id: s5, driver: datex-s5, options: ${options} }`,
-  ].join("\n");
-  const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const log = capturedLog("info");
-  const time = createTimeService(r.config.time, { log: log.log });
-  const gw = new Gateway(r.config, { log: log.log, clock: time, time, findDriver, secrets: {} });
-  await gw.start();
-  cleanup.push(() => gw.stop());
-  return { gw, log };
-}
+const gatewayWithMonitor = (options: string) =>
+  startGateway({ id: "gw-s5", logSection: true, time: "{ ntpServers: [], trustSystemClock: always }", devices: `{ id: s5, driver: datex-s5, options: ${options} }` }, cleanup);
 
 function monitor(o: { path?: string; tcpPort?: number; onListening?: (port: number) => void }) {
   const stop = new AbortController();

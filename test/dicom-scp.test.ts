@@ -5,20 +5,16 @@ import { createHash } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import Database from "better-sqlite3";
 import dicomParser from "dicom-parser";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { systemClock } from "../src/clock.ts";
-import { loadConfig } from "../src/config/load.ts";
 import { CStoreStatus, ECG_STORAGE_SOP_CLASSES, PduGuard, part10File } from "../src/dicom-scp.ts";
 import { defineDriver } from "../src/driver.ts";
-import { Gateway } from "../src/gateway.ts";
-import { createLogger } from "../src/log.ts";
 import { A_RELEASE_RQ, CT_IMAGE, EXPLICIT_LE, GENERAL_ECG, IMPLICIT_LE, RawScu, TWELVE_LEAD_ECG, acceptedContexts, associateRq, cEcho, cStore, cStoreCommand, newUid, pData, responseStatus, syntheticEcg } from "./support/dicom.ts";
 import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
+import { startGateway } from "./support/rig.ts";
 
 const AE = "VG-TEST";
 
@@ -50,14 +46,11 @@ afterEach(async () => {
 async function rig(options: { extra?: string; deviceOptions?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "vg-dicom-"));
   const port = await freePort();
-  const text = `gateway: { id: gw-ecg }\nstateDir: ${dir}/state\nembeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }\nweb: { host: 127.0.0.1, port: ${await freePort()} }\n${options.extra ?? ""}\ndevices:\n  - { id: cart, driver: test-dicom, options: { port: ${port}${options.deviceOptions ?? ""} } }\n`;
-  const r = loadConfig({ text, drivers: findDriver });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const logs: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { logs.push(chunk.toString()); cb(); } });
-  const gw = new Gateway(r.config, { log: createLogger({ level: "info", pretty: false }, sink), clock: systemClock(), findDriver, secrets: {} });
-  await gw.start();
-  cleanup.push(() => gw.stop());
+  const { gw, log, config } = await startGateway(
+    { id: "gw-ecg", stateDir: `${dir}/state`, uplink: "embedded", extra: options.extra, drivers: findDriver, devices: `{ id: cart, driver: test-dicom, options: { port: ${port}${options.deviceOptions ?? ""} } }` },
+    cleanup,
+  );
+  const logs = log.raw;
   await waitFor(() => gw.devices.get("cart")?.state === "listening", 10_000, "the SCP listening");
   const ecgRows = () => {
     const db = new Database(gw.config.store.path, { readonly: true });
@@ -67,7 +60,7 @@ async function rig(options: { extra?: string; deviceOptions?: string } = {}) {
       db.close();
     }
   };
-  return { gw, port, logs, ecgRows, config: r.config };
+  return { gw, port, logs, ecgRows, config };
 }
 
 async function center(config: { embeddedBroker: { port: number } }): Promise<Center> {

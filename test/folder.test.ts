@@ -4,16 +4,11 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync, appendFileSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { systemClock } from "../src/clock.ts";
-import { loadConfig } from "../src/config/load.ts";
-import { Gateway } from "../src/gateway.ts";
-import { createLogger } from "../src/log.ts";
 import { fileDriver } from "./support/file-driver.ts";
 import { connectCenter, waitFor } from "./support/mqtt.ts";
-import { freePort } from "./support/processes.ts";
+import { startGateway } from "./support/rig.ts";
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -24,13 +19,11 @@ const findDriver = (id: string) => (id === fileDriver.id ? fileDriver : undefine
 async function rig() {
   const dir = mkdtempSync(join(tmpdir(), "vg-folder-"));
   const drop = join(dir, "drop");
-  const text = `gateway: { id: gw-ecg }\nstateDir: ${dir}/state\nembeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }\nweb: { host: 127.0.0.1, port: ${await freePort()} }\ndevices:\n  - { id: cart, driver: test-file, options: { dir: "${drop}" } }\n`;
-  const r = loadConfig({ text, drivers: findDriver });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const gw = new Gateway(r.config, { log: createLogger({ level: "silent", pretty: false }, new Writable({ write(_c, _e, cb) { cb(); } })), clock: systemClock(), findDriver, secrets: {} });
-  await gw.start();
-  cleanup.push(() => gw.stop());
-  const center = await connectCenter(`mqtt://127.0.0.1:${r.config.embeddedBroker.port}`, "gw-ecg");
+  const { gw, config } = await startGateway(
+    { id: "gw-ecg", stateDir: `${dir}/state`, uplink: "embedded", logLevel: "silent", drivers: findDriver, devices: `{ id: cart, driver: test-file, options: { dir: "${drop}" } }` },
+    cleanup,
+  );
+  const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, "gw-ecg");
   cleanup.push(() => center.close());
   await waitFor(() => gw.devices.get("cart")?.state === "listening", 5000, "the folder watched");
   return { gw, drop, center };

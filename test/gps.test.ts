@@ -2,22 +2,15 @@
 // simulator (src/simulate.ts, synthetic drive), read by an in-process gateway with the real nmea-gps
 // driver, a real SQLite outbox and the real time service (GPS as its only source): positions reach
 // the outbox, the gateway's time comes from the GPS, an unplug and replug recovers, silence shows.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { findDriver } from "../drivers/registry.ts";
 import { distanceM } from "../drivers/nmea-gps/index.ts";
 import { pointAlong, syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
-import { loadConfig } from "../src/config/load.ts";
 import type { Envelope } from "../src/events.ts";
-import { Gateway } from "../src/gateway.ts";
+import type { Gateway } from "../src/gateway.ts";
 import { simulateNmeaGps } from "../src/simulate.ts";
-import { createTimeService } from "../src/time/index.ts";
 import { waitFor } from "./support/mqtt.ts";
-import { freePort } from "./support/processes.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
-import { capturedLog } from "./support/time.ts";
+import { outboxEvents, startGateway } from "./support/rig.ts";
 
 if (!hasSocat) console.warn("skipping the GPS serial test: socat is not installed (apt-get install socat)");
 
@@ -35,33 +28,14 @@ function fixTime(p: Envelope<PositionBody>): number {
   return Date.UTC(2000 + Number(m[6]), Number(m[5]) - 1, Number(m[4]), Number(m[1]), Number(m[2])) + Math.round(Number(m[3]) * 1000);
 }
 
-const positions = (gw: Gateway): Envelope<PositionBody>[] =>
-  gw.outbox.pending(10_000).filter((r) => r.kind === "position").map((r) => JSON.parse(String(r.payload)) as Envelope<PositionBody>);
+const positions = (gw: Gateway) => outboxEvents<PositionBody>(gw, "position");
 
 /**
  * A gateway with one GPS device (its options as YAML flow) and no time source but the GPS: no NTP,
  * no system clock. The uplink goes nowhere, so every event stays in the outbox for the test to read.
  */
-async function gatewayWithGps(options: string) {
-  const text = [
-    "gateway: { id: gw-gps }",
-    `stateDir: ${mkdtempSync(join(tmpdir(), "vg-gps-"))}`,
-    'uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }',
-    `web: { host: 127.0.0.1, port: ${await freePort()} }`,
-    "log: { level: info, pretty: false }",
-    "time: { ntpServers: [], trustSystemClock: never }",
-    "devices:",
-    `  - { id: gps, driver: nmea-gps, options: ${options} }`,
-  ].join("\n");
-  const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const log = capturedLog("info");
-  const time = createTimeService(r.config.time, { log: log.log });
-  const gw = new Gateway(r.config, { log: log.log, clock: time, time, findDriver, secrets: {} });
-  await gw.start();
-  cleanup.push(() => gw.stop());
-  return { gw, log };
-}
+const gatewayWithGps = (options: string) =>
+  startGateway({ id: "gw-gps", logSection: true, time: "{ ntpServers: [], trustSystemClock: never }", devices: `{ id: gps, driver: nmea-gps, options: ${options} }` }, cleanup);
 
 describe.skipIf(!hasSocat)("GPS receiver over a real PTY", () => {
   it("positions reach the outbox, time syncs from GPS, a replug recovers within 5 s, a silent GPS shows as silent", { timeout: 45_000 }, async () => {

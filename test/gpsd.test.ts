@@ -3,20 +3,13 @@
 // gateway with the real gpsd driver, a real SQLite outbox and the real time service (GPS as its only
 // source): positions reach the outbox, the gateway's time comes from gpsd's TPV time, a restarted gpsd
 // is reconnected to and watched again, bad lines are rejected without stopping anything, silence shows.
-import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Server, Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { findDriver } from "../drivers/registry.ts";
-import { loadConfig } from "../src/config/load.ts";
-import type { Envelope } from "../src/events.ts";
-import { Gateway } from "../src/gateway.ts";
-import { createTimeService } from "../src/time/index.ts";
+import type { Gateway } from "../src/gateway.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
-import { capturedLog } from "./support/time.ts";
+import { outboxEvents, startGateway } from "./support/rig.ts";
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -25,8 +18,7 @@ afterEach(async () => {
 
 interface PositionBody { lat: number; lon: number; fix: string; sats?: number; hdop?: number }
 
-const positions = (gw: Gateway): Envelope<PositionBody>[] =>
-  gw.outbox.pending(10_000).filter((r) => r.kind === "position").map((r) => JSON.parse(String(r.payload)) as Envelope<PositionBody>);
+const positions = (gw: Gateway) => outboxEvents<PositionBody>(gw, "position");
 
 /**
  * A fake gpsd on `port`: VERSION on connect; on ?WATCH, DEVICES and WATCH, then every `everyMs` a
@@ -81,26 +73,9 @@ function fakeGpsd(port: number, o: { everyMs: number; garbage?: boolean }) {
   return { start, stop, watches, end: async () => { clearInterval(timer); await stop(); } };
 }
 
-async function gatewayWithGpsd(options: string) {
-  const text = [
-    "gateway: { id: gw-gpsd }",
-    `stateDir: ${mkdtempSync(join(tmpdir(), "vg-gpsd-"))}`,
-    'uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }',
-    `web: { host: 127.0.0.1, port: ${await freePort()} }`,
-    "log: { level: info, pretty: false }",
-    "time: { ntpServers: [], trustSystemClock: never }",
-    "devices:",
-    `  - { id: gps, driver: gpsd, options: ${options} }`,
-  ].join("\n");
-  const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const log = capturedLog("info");
-  const time = createTimeService(r.config.time, { log: log.log });
-  const gw = new Gateway(r.config, { log: log.log, clock: time, time, findDriver, secrets: {} });
-  await gw.start();
-  cleanup.push(() => gw.stop());
-  return { gw, log };
-}
+/** A gateway with one gpsd device (options as YAML flow), gpsd its only time source; the uplink goes nowhere. */
+const gatewayWithGpsd = (options: string) =>
+  startGateway({ id: "gw-gpsd", logSection: true, time: "{ ntpServers: [], trustSystemClock: never }", devices: `{ id: gps, driver: gpsd, options: ${options} }` }, cleanup);
 
 describe("GPS through gpsd over TCP", () => {
   it("positions reach the outbox, time syncs from gpsd's TPV, a gpsd restart is reconnected and watched again, bad lines are rejected, silence shows", { timeout: 30_000 }, async () => {

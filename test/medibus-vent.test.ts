@@ -2,20 +2,13 @@
 // medibus-vent simulator (src/simulate-medibus.ts: synthetic answers written from the MEDIBUS
 // definition), read by an in-process gateway with the real medibus-vent driver and a real SQLite
 // outbox: ICC, the poll, vitals and alarms in the outbox, an unplug and replug recovers, silence shows.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { findDriver } from "../drivers/registry.ts";
-import { loadConfig } from "../src/config/load.ts";
-import type { AlarmBody, Envelope, Observation } from "../src/events.ts";
-import { Gateway } from "../src/gateway.ts";
+import type { AlarmBody, Observation } from "../src/events.ts";
+import type { Gateway } from "../src/gateway.ts";
 import { simulateMedibusVentilator } from "../src/simulate.ts";
-import { createTimeService } from "../src/time/index.ts";
 import { waitFor } from "./support/mqtt.ts";
-import { freePort } from "./support/processes.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
-import { capturedLog } from "./support/time.ts";
+import { outboxEvents, startGateway } from "./support/rig.ts";
 
 if (!hasSocat) console.warn("skipping the MEDIBUS serial test: socat is not installed (apt-get install socat)");
 
@@ -24,33 +17,13 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-const rows = <B>(gw: Gateway, kind: string): Envelope<B>[] =>
-  gw.outbox.pending(10_000).filter((r) => r.kind === kind).map((r) => JSON.parse(String(r.payload)) as Envelope<B>);
-const vitals = (gw: Gateway) => rows<{ observations: Observation[] }>(gw, "vitals");
+const vitals = (gw: Gateway) => outboxEvents<{ observations: Observation[] }>(gw, "vitals");
 const measured = (gw: Gateway) => vitals(gw).filter((v) => v.body.observations.every((o) => o.status !== "setting"));
-const alarms = (gw: Gateway) => rows<AlarmBody>(gw, "alarm").filter((a) => a.dev.id === "vent");
+const alarms = (gw: Gateway) => outboxEvents<AlarmBody>(gw, "alarm").filter((a) => a.dev.id === "vent");
 
 /** A gateway with one ventilator (options as YAML flow); the uplink goes nowhere, so events stay in the outbox. */
-async function gatewayWithVentilator(options: string) {
-  const text = [
-    "gateway: { id: gw-vent }",
-    `stateDir: ${mkdtempSync(join(tmpdir(), "vg-vent-"))}`,
-    'uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }',
-    `web: { host: 127.0.0.1, port: ${await freePort()} }`,
-    "log: { level: info, pretty: false }",
-    "time: { ntpServers: [], trustSystemClock: always }",
-    "devices:",
-    `  - { id: vent, driver: medibus-vent, options: ${options} }`,
-  ].join("\n");
-  const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const log = capturedLog("info");
-  const time = createTimeService(r.config.time, { log: log.log });
-  const gw = new Gateway(r.config, { log: log.log, clock: time, time, findDriver, secrets: {} });
-  await gw.start();
-  cleanup.push(() => gw.stop());
-  return { gw, log };
-}
+const gatewayWithVentilator = (options: string) =>
+  startGateway({ id: "gw-vent", logSection: true, time: "{ ntpServers: [], trustSystemClock: always }", devices: `{ id: vent, driver: medibus-vent, options: ${options} }` }, cleanup);
 
 function ventilator(o: { path?: string; tcpPort?: number; onListening?: (port: number) => void; alarmCycleMs?: number }) {
   const stop = new AbortController();

@@ -1,19 +1,11 @@
 // The serial transport over real pseudo-terminals (socat): a device on a "USB adapter" that is
 // unplugged and plugged back in, and a device that goes quiet.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Writable } from "node:stream";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { systemClock } from "../src/clock.ts";
-import { loadConfig } from "../src/config/load.ts";
-import { Gateway } from "../src/gateway.ts";
-import { createLogger } from "../src/log.ts";
 import { lineDriver } from "./support/line-driver.ts";
 import { waitFor } from "./support/mqtt.ts";
-import { freePort } from "./support/processes.ts";
 import { hasSocat, nullModem, openDeviceEnd } from "./support/pty.ts";
+import { startGateway } from "./support/rig.ts";
 
 if (!hasSocat) console.warn("skipping serial tests: socat is not installed (apt-get install socat)");
 
@@ -25,18 +17,11 @@ afterEach(async () => {
 const findDriver = (id: string) => (id === lineDriver.id ? lineDriver : undefined) as never;
 
 async function gatewayWithSerialDevice(path: string, silentAfterMs: number) {
-  const dir = mkdtempSync(join(tmpdir(), "vg-serial-"));
-  const text = `gateway: { id: gw-serial }\nstateDir: ${dir}\nembeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }\nweb: { host: 127.0.0.1, port: ${await freePort()} }\ndevices:\n  - { id: analyzer, driver: test-line, options: { mode: serial, path: "${path}", silentAfterMs: ${silentAfterMs} } }\n`;
-  const r = loadConfig({ text, drivers: findDriver });
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  const logs: string[] = [];
-  const gw = new Gateway(r.config, {
-    log: createLogger({ level: "info", pretty: false }, new Writable({ write(c, _e, cb) { logs.push(c.toString()); cb(); } })),
-    clock: systemClock(), findDriver, secrets: {},
-  });
-  await gw.start();
-  cleanup.push(() => gw.stop());
-  return { gw, logs };
+  const { gw, log } = await startGateway(
+    { id: "gw-serial", uplink: "embedded", drivers: findDriver, devices: `{ id: analyzer, driver: test-line, options: { mode: serial, path: "${path}", silentAfterMs: ${silentAfterMs} } }` },
+    cleanup,
+  );
+  return { gw, logs: log.raw };
 }
 
 describe.skipIf(!hasSocat)("serial devices over real PTYs", () => {
