@@ -1,8 +1,7 @@
 // `vitalgate simulate`: a device talking its real protocol to a gateway, for the demo, for
 // technicians checking a box, and for tests. Each simulator is the synthetic message source of a
 // driver plus the sending rules of its protocol.
-import { connect, createServer, type Socket } from "node:net";
-import { SerialPort } from "serialport";
+import { connect, type Socket } from "node:net";
 import { mllpEncode, mllpFramer } from "../protocols/mllp/index.ts";
 import { pcd01Series } from "../drivers/hl7-pcd01/synthetic.ts";
 import { nmeaLogEpochs } from "../drivers/nmea-gps/replay.ts";
@@ -12,6 +11,7 @@ export { simulateMedibusVentilator } from "./simulate-medibus.ts";
 import { DATEX_WAVES } from "../drivers/datex-s5/index.ts";
 import { datexCaptureRecords, datexRequest, syntheticPhdbRecord, syntheticWaveRecord } from "../drivers/datex-s5/synthetic.ts";
 import { DRI_MT, DRI_WF, datexFramer, encodeDatexFrame } from "../protocols/datex-s5/index.ts";
+import { delay, openLine, untilAborted, type SimulatedLineOptions } from "./simulate-line.ts";
 
 export interface SimulateOptions {
   host: string;
@@ -102,19 +102,6 @@ function mllpLink(host: string, port: number) {
   return { send, close };
 }
 
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    // The listener goes with the timer: a simulator running for days must not pile them up.
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, Math.max(0, ms));
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
 /**
  * What a GPS simulator sends: a recorded log at its recorded rate, or else a synthetic drive (15 m/s
  * due east, RMC+GGA+GSA at 1 Hz) starting at the next whole second after `nowMs`.
@@ -129,21 +116,15 @@ export function nmeaSimulation(o: { logText?: string; count: number; nowMs: numb
   return { epochs: syntheticDrive({ startMs, epochs: o.count }), startMs, what: "a synthetic drive (15 m/s due east, RMC+GGA+GSA at 1 Hz; not a real trip)" };
 }
 
-export interface NmeaSimulateOptions {
-  /** A serial port to write to: the device end of a PTY pair, or a port wired to the gateway's. */
-  path?: string;
+/** On TCP (`tcpPort`) the receiver sends to every client, as a serial-to-Ethernet server does. */
+export interface NmeaSimulateOptions extends SimulatedLineOptions {
   baudRate?: number;
-  /** Or: listen on this TCP port as a serial-to-Ethernet server does, sending to every client (0: any free port). */
-  tcpPort?: number;
-  host?: string;
   /** The bursts to send, `offsetMs` after the first (as drivers/nmea-gps/synthetic.ts and replay.ts make them). */
   epochs: Iterable<{ offsetMs: number; text: string }>;
   /** Wall-clock time to send the first burst at (a synthetic drive's start); default now. */
   startMs?: number;
   /** Called after each burst with the number of links it went out on (0 while unplugged). */
   onEpoch?: (index: number, links: number) => void;
-  onListening?: (port: number) => void;
-  signal?: AbortSignal;
 }
 
 /**
@@ -152,7 +133,8 @@ export interface NmeaSimulateOptions {
  * receiver does, and reopens the port when it is back. Returns the number of bursts sent.
  */
 export async function simulateNmeaGps(o: NmeaSimulateOptions): Promise<number> {
-  const sink = o.tcpPort !== undefined ? await tcpSink(o.host ?? "127.0.0.1", o.tcpPort, o.onListening) : serialSink(o.path!, o.baudRate ?? 9600);
+  // a GPS receiver ignores what it is sent
+  const sink = await openLine({ path: o.path, baudRate: o.baudRate ?? 9600, tcpPort: o.tcpPort, host: o.host, clients: "all", onListening: o.onListening });
   const start = o.startMs ?? Date.now();
   let index = 0;
   let sent = 0;
@@ -171,110 +153,14 @@ export async function simulateNmeaGps(o: NmeaSimulateOptions): Promise<number> {
   return sent;
 }
 
-interface NmeaSink {
-  /** Returns on how many links the bytes went out. */
-  write(bytes: Buffer): number;
-  close(): Promise<void>;
-}
-
-/**
- * A serial port, reopened in the background (every 250 ms) whenever it is gone; `onData` hears what
- * the gateway sends; `line` sets parity and flow control where the device's differ from 8N1.
- */
-function serialSink(path: string, baudRate: number, onData?: (chunk: Buffer) => void, line: { parity?: "none" | "even" | "odd"; rtscts?: boolean } = {}): NmeaSink {
-  let port: SerialPort | null = null;
-  let opening = false;
-  let closed = false;
-  let timer: NodeJS.Timeout | undefined;
-  const again = () => {
-    if (!closed && timer === undefined) timer = setTimeout(() => ((timer = undefined), open()), 250);
-  };
-  const open = () => {
-    if (opening || closed || port) return;
-    opening = true;
-    const p = new SerialPort({ path, baudRate, autoOpen: false, ...line });
-    p.on("error", () => undefined); // a write into a vanished PTY: seen as "close"
-    if (onData) p.on("data", onData);
-    p.open((err) => {
-      opening = false;
-      if (err) return again();
-      if (closed) return void p.close();
-      port = p;
-      p.once("close", () => {
-        if (port === p) port = null;
-        again();
-      });
-    });
-  };
-  open();
-  return {
-    write(bytes) {
-      if (!port?.isOpen) {
-        port = null;
-        open();
-        return 0;
-      }
-      const p = port;
-      p.write(bytes, (err) => {
-        if (err && port === p) {
-          port = null;
-          if (p.isOpen) p.close(() => undefined);
-          again();
-        }
-      });
-      return 1;
-    },
-    async close() {
-      closed = true;
-      clearTimeout(timer);
-      const p = port;
-      port = null;
-      if (p?.isOpen) await new Promise<void>((resolve) => p.close(() => resolve()));
-    },
-  };
-}
-
-/** A TCP server, as a serial server's port in TCP server mode: every client gets the stream. */
-async function tcpSink(host: string, port: number, onListening?: (port: number) => void, onData?: (chunk: Buffer) => void): Promise<NmeaSink> {
-  const clients = new Set<Socket>();
-  const server = createServer((s) => {
-    clients.add(s);
-    s.on("error", () => undefined);
-    s.on("close", () => clients.delete(s));
-    s.on("data", onData ?? (() => undefined)); // a GPS receiver ignores what it is sent
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address();
-  onListening?.(typeof address === "object" && address ? address.port : port);
-  return {
-    write(bytes) {
-      for (const c of clients) c.write(bytes);
-      return clients.size;
-    },
-    async close() {
-      for (const c of clients) c.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-export interface DatexSimulateOptions {
-  /** A serial port (the device end of a PTY pair), or: */
-  path?: string;
-  /** listen on this TCP port as a serial server does (0: any free port). */
-  tcpPort?: number;
-  host?: string;
+/** The S/5's Computer Interface runs at 19200 8E1 with RTS/CTS: no baud rate to choose. */
+export interface DatexSimulateOptions extends SimulatedLineOptions {
   /** A capture to replay (../shared/fixtures/datex-s5/*.raw); without one, synthetic records. */
   capture?: Uint8Array;
-  onListening?: (port: number) => void;
   /** Each record sent: its main type (0 physiological, 1 waveform) and on how many links it went out. */
   onRecord?: (mainType: number, links: number) => void;
   /** Each request understood: "phdb 10 s", "wave 8,9", "wave stop". */
   onRequest?: (what: string) => void;
-  signal?: AbortSignal;
 }
 
 /**
@@ -336,12 +222,10 @@ export async function simulateDatexMonitor(o: DatexSimulateOptions): Promise<num
       }
     }
   };
-  const sink = o.tcpPort !== undefined ? await tcpSink(o.host ?? "127.0.0.1", o.tcpPort, o.onListening, onData) : serialSink(o.path!, 19200, onData, { parity: "even", rtscts: true }); // the S/5's 19200 8E1, RTS/CTS
+  // the S/5's 19200 8E1, RTS/CTS
+  const sink = await openLine({ path: o.path, baudRate: 19200, serial: { parity: "even", rtscts: true }, tcpPort: o.tcpPort, host: o.host, clients: "all", onListening: o.onListening, onData });
   try {
-    await new Promise<void>((resolve) => {
-      if (o.signal?.aborted) return resolve();
-      o.signal?.addEventListener("abort", () => resolve(), { once: true });
-    });
+    await untilAborted(o.signal);
   } finally {
     clearInterval(phdbTimer);
     clearInterval(waveTimer);
