@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { startEmbeddedBroker } from "../src/broker.ts";
 import { part10File } from "../src/dicom-scp.ts";
 import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
-import { DAEMON_NODE_FLAGS, freePort, mosquitto, portOpen, ROOT } from "../test/support/processes.ts";
+import { DAEMON_NODE_FLAGS, freePort, mosquitto, portOpen, ROOT, stopProcess } from "../test/support/processes.ts";
 
 export interface FullsetResult {
   windowS: number;
@@ -46,15 +46,6 @@ async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs:
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(100);
   }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await gone;
-  clearTimeout(timer);
 }
 
 /** utime + stime of a process, in seconds. */
@@ -131,7 +122,7 @@ export async function fullset(o: { warmupS: number; windowS: number }): Promise<
       const gatewayPath = join(dir, `${name}-gateway-tty`);
       const devicePath = join(dir, `${name}-device-tty`);
       const socat = spawn("socat", [`pty,raw,echo=0,link=${gatewayPath}`, `pty,raw,echo=0,link=${devicePath}`], { stdio: "ignore" });
-      cleanups.push(() => stop(socat));
+      cleanups.push(() => stopProcess(socat));
       await waitUntil(() => existsSync(gatewayPath) && existsSync(devicePath), 5000, "socat's PTYs");
       cli([...simulate, "--port", devicePath, "--baud", String(baud)]);
       return { options: `{ transport: serial, port: "${gatewayPath}", baudRate: ${baud} }`, how: `on a socat PTY pair, the daemon on the other end as a serial port at ${baud}` };
@@ -204,7 +195,7 @@ ${vent ? `  - { id: vent, driver: medibus-vent, options: ${vent.options} }\n` : 
       events, states, queuePending: after.queue.pending, feeds, broker, missing,
     };
   } finally {
-    await Promise.all(children.map(stop));
+    await Promise.all(children.map(stopProcess));
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   }
 }

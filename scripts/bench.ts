@@ -31,7 +31,7 @@
 //               the cart's folder), uplink to a local mosquitto: the daemon's CPU over 60 s after a
 //               10 s warm-up, as % of one core, against 3 %, and its RSS at the end against 120 MB
 //               (scripts/bench-fullset.ts). About 85 s. The daemons run with DAEMON_NODE_FLAGS (test/support/processes.ts), as the unit runs them; BENCH_NODE_FLAGS replaces them.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,7 +46,7 @@ import { TimeService } from "../src/time/service.ts";
 import { applyDurablePragmas, Outbox } from "../src/store.ts";
 import { startEmbeddedBroker } from "../src/broker.ts";
 import type { EventDraft } from "../src/events.ts";
-import { DAEMON_NODE_FLAGS, freePort, mosquitto, portOpen, ROOT } from "../test/support/processes.ts";
+import { DAEMON_NODE_FLAGS, freePort, mosquitto, portOpen, ROOT, stopProcess } from "../test/support/processes.ts";
 import { connectCenter } from "../test/support/mqtt.ts";
 import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
 import { part10File } from "../src/dicom-scp.ts";
@@ -364,15 +364,6 @@ async function waitUntil(predicate: () => boolean, timeoutMs: number, what: stri
   }
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await gone;
-  clearTimeout(timer);
-}
-
 interface EcgRun {
   seconds: number;
   fileBytes: number;
@@ -445,7 +436,7 @@ devices:
     await waitUntil(() => done > 0, 300_000, "the whole ECG at the center");
     return { seconds: (done - t0) / 1000, fileBytes: file.length, eventBytes, parts, vitalsBetween: vitals - atDrop };
   } finally {
-    await stopChild(child);
+    await stopProcess(child);
     await center.close();
   }
 }

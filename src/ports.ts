@@ -26,9 +26,11 @@ export interface SysfsRoots {
   dev: string;
 }
 
-const SYSTEM: SysfsRoots = { sys: "/sys", dev: "/dev" };
+/** The real /sys and /dev. */
+export const SYSTEM_ROOTS: SysfsRoots = { sys: "/sys", dev: "/dev" };
 
-function read(path: string): string | undefined {
+/** A sysfs attribute's text, trimmed; undefined when absent or empty. */
+export function readSysfs(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8").trim() || undefined;
   } catch {
@@ -40,7 +42,7 @@ function read(path: string): string | undefined {
  * Serial ports backed by a device (virtual consoles and PTYs have none), with their USB identity
  * found by walking up from the tty's device to the USB device that has idVendor.
  */
-export function listSerialPorts(roots: SysfsRoots = SYSTEM): SerialPortInfo[] {
+export function listSerialPorts(roots: SysfsRoots = SYSTEM_ROOTS): SerialPortInfo[] {
   const classDir = join(roots.sys, "class/tty");
   if (!existsSync(classDir)) return [];
   const byId = new Map<string, string>();
@@ -67,17 +69,17 @@ export function listSerialPorts(roots: SysfsRoots = SYSTEM): SerialPortInfo[] {
     const driverLink = join(device, "driver");
     const driver = existsSync(driverLink) ? basename(realpathSync(driverLink)) : undefined;
     // Legacy 8250 UARTs are listed whether or not hardware is there; only those with a port type are real.
-    if (driver === "serial8250" && (read(join(classDir, name, "type")) ?? "0") === "0") continue;
+    if (driver === "serial8250" && (readSysfs(join(classDir, name, "type")) ?? "0") === "0") continue;
     const info: SerialPortInfo = { path: join(roots.dev, name), byId: byId.get(name), driver };
     for (let dir = device; dir.startsWith(roots.sys) && dir !== roots.sys; dir = dirname(dir)) {
-      const vendorId = read(join(dir, "idVendor"));
+      const vendorId = readSysfs(join(dir, "idVendor"));
       if (vendorId) {
         Object.assign(info, {
           vendorId,
-          productId: read(join(dir, "idProduct")),
-          serialNumber: read(join(dir, "serial")),
-          manufacturer: read(join(dir, "manufacturer")),
-          product: read(join(dir, "product")),
+          productId: readSysfs(join(dir, "idProduct")),
+          serialNumber: readSysfs(join(dir, "serial")),
+          manufacturer: readSysfs(join(dir, "manufacturer")),
+          product: readSysfs(join(dir, "product")),
         });
         break;
       }
@@ -88,7 +90,7 @@ export function listSerialPorts(roots: SysfsRoots = SYSTEM): SerialPortInfo[] {
 }
 
 /** The port whose USB identity matches every given field, if exactly one does. */
-export function findSerialPort(match: { vendorId?: string; productId?: string; serialNumber?: string }, roots: SysfsRoots = SYSTEM): SerialPortInfo | undefined {
+export function findSerialPort(match: { vendorId?: string; productId?: string; serialNumber?: string }, roots: SysfsRoots = SYSTEM_ROOTS): SerialPortInfo | undefined {
   const same = (a: string | undefined, b: string | undefined) => b === undefined || a?.toLowerCase() === b.toLowerCase();
   const hits = listSerialPorts(roots).filter((p) => p.vendorId && same(p.vendorId, match.vendorId) && same(p.productId, match.productId) && same(p.serialNumber, match.serialNumber));
   return hits.length === 1 ? hits[0] : undefined;

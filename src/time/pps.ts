@@ -6,9 +6,9 @@
 // Only their presence is noted here, for status. Reading the pulses means the RFC 2783 PPS API
 // (time_pps_fetch, an ioctl on /dev/ppsN), which Node cannot call without a native addon; a reader
 // that does hands each edge to TimeService.gpsPps(monoMs). See docs/time.md and decision 0006.
-import { readdirSync, readFileSync, realpathSync } from "node:fs";
+import { readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
-import type { SysfsRoots } from "../ports.ts";
+import { readSysfs, SYSTEM_ROOTS, type SysfsRoots } from "../ports.ts";
 
 export interface PpsDevice {
   /** The character device, e.g. /dev/pps0. */
@@ -28,16 +28,6 @@ export interface PpsPresence {
   devices: PpsDevice[];
 }
 
-const SYSTEM: SysfsRoots = { sys: "/sys", dev: "/dev" };
-
-function read(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8").trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function list(dir: string): string[] {
   try {
     return readdirSync(dir);
@@ -52,12 +42,12 @@ function inTree(path: string, roots: SysfsRoots): string {
 }
 
 /** The kernel's PPS sources, from /sys/class/pps and /dev/pps*, sorted by number. */
-export function listPpsDevices(roots: SysfsRoots = SYSTEM): PpsDevice[] {
+export function listPpsDevices(roots: SysfsRoots = SYSTEM_ROOTS): PpsDevice[] {
   const found = new Map<string, PpsDevice>();
   for (const entry of list(join(roots.sys, "class/pps"))) {
     if (!/^pps\d+$/.test(entry)) continue;
     const dir = join(roots.sys, "class/pps", entry);
-    found.set(entry, { device: `/dev/${entry}`, name: read(join(dir, "name")), path: read(join(dir, "path")) });
+    found.set(entry, { device: `/dev/${entry}`, name: readSysfs(join(dir, "name")), path: readSysfs(join(dir, "path")) });
   }
   // /dev nodes without sysfs (a container given the device, sysfs not mounted).
   for (const entry of list(roots.dev)) if (/^pps\d+$/.test(entry) && !found.has(entry)) found.set(entry, { device: `/dev/${entry}` });
@@ -68,7 +58,7 @@ export function listPpsDevices(roots: SysfsRoots = SYSTEM): PpsDevice[] {
  * Which PPS sources there are, and whether the configured one (`time.ppsDevice`, which may be a
  * udev alias such as /dev/gps0pps) exists and is a PPS device.
  */
-export function detectPps(configured: string | undefined, roots: SysfsRoots = SYSTEM): PpsPresence {
+export function detectPps(configured: string | undefined, roots: SysfsRoots = SYSTEM_ROOTS): PpsPresence {
   const devices = listPpsDevices(roots);
   if (configured === undefined) return { present: devices.length > 0, device: null, devices };
   let present: boolean;

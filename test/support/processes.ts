@@ -33,6 +33,15 @@ export async function portOpen(port: number, host = "127.0.0.1"): Promise<boolea
   });
 }
 
+/** Stops a child as an operator would (SIGTERM), SIGKILL after 5 s if it will not go. */
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await exited(child);
+  clearTimeout(killer);
+}
+
 async function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await new Promise((res) => child.once("exit", res));
@@ -78,10 +87,7 @@ export async function mosquitto(extraConfig = ""): Promise<Mosquitto> {
       const c = child;
       child = null;
       if (!c) return;
-      c.kill("SIGTERM");
-      const killer = setTimeout(() => c.kill("SIGKILL"), 5000);
-      await exited(c);
-      clearTimeout(killer);
+      await stopProcess(c);
     },
   };
   await m.start();
