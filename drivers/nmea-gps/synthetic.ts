@@ -1,8 +1,8 @@
 // A SYNTHETIC drive for the nmea-gps driver's tests and simulator: a vehicle moving along a straight
-// line at constant speed, reported once per epoch (1 Hz by default) as RMC, GGA and GSA (and ZDA when
-// asked), with valid checksums. Written by the vitalgate project from the field layouts of NMEA 0183
-// v4.11 §6.3 (RMC, GGA, GSA, ZDA); no receiver produced these sentences and no real trip is in them.
-// Pure: the start time is given, nothing reads a clock.
+// line at constant speed, reported once per epoch (1 Hz by default) as RMC, GGA and GSA (and GSV, ZDA
+// when asked), with valid checksums. Written by the vitalgate project from the field layouts of NMEA
+// 0183 v4.11 §6.3 (RMC, GGA, GSA, GSV, ZDA); no receiver produced these sentences and no real trip is
+// in them. Pure: the start time is given, nothing reads a clock.
 import { formatNmeaSentence } from "../../protocols/nmea/index.ts";
 import type { FixMode } from "../../protocols/nmea/index.ts";
 
@@ -29,6 +29,11 @@ export interface SyntheticDriveOptions {
   fix?: (epoch: number) => FixMode;
   /** Also send ZDA (time and date) each epoch. */
   zda?: boolean;
+  /**
+   * Also send GSV (satellites in view) each epoch: gpsd reports no SKY (satellites used, DOPs)
+   * without them, whatever GSA says.
+   */
+  gsv?: boolean;
 }
 
 export interface SyntheticEpoch {
@@ -94,6 +99,7 @@ export function* syntheticDrive(o: SyntheticDriveOptions): Generator<SyntheticEp
     const date = `${pad(d.getUTCDate(), 2)}${pad(d.getUTCMonth() + 1, 2)}${pad(d.getUTCFullYear() % 100, 2)}`;
     const [la, ns] = coordFields(lat, 2);
     const [lo, ew] = coordFields(lon, 3);
+    const sats = fix === "3d" ? ["05", "07", "13", "15", "18", "20", "24", "29"] : fix === "2d" ? ["05", "13", "24"] : [];
     const sentences: string[] = [];
     if (fix === "none") {
       // A receiver without a fix still sends its time and date, marked not valid (RMC status V,
@@ -104,7 +110,6 @@ export function* syntheticDrive(o: SyntheticDriveOptions): Generator<SyntheticEp
         formatNmeaSentence(`${talker}GSA`, ["A", "1", "", "", "", "", "", "", "", "", "", "", "", "", "99.99", "99.99", "99.99"]),
       );
     } else {
-      const sats = fix === "3d" ? ["05", "07", "13", "15", "18", "20", "24", "29"] : ["05", "13", "24"];
       sentences.push(
         formatNmeaSentence(`${talker}RMC`, [time, "A", la, ns, lo, ew, (speed / KNOT_MPS).toFixed(3), course.toFixed(2), date, "", "", "A"]),
         formatNmeaSentence(`${talker}GGA`, [
@@ -116,6 +121,15 @@ export function* syntheticDrive(o: SyntheticDriveOptions): Generator<SyntheticEp
           fix === "3d" ? "1.60" : "3.10", fix === "3d" ? "0.90" : "2.50", fix === "3d" ? "1.30" : "1.80",
         ]),
       );
+    }
+    if (o.gsv && fix !== "none") {
+      // GSV: message count, message number, satellites in view, then up to four of (PRN, elevation °,
+      // azimuth °, SNR dB-Hz) per message; made-up but plausible sky positions.
+      const groups = Array.from({ length: Math.ceil(sats.length / 4) }, (_, g) => sats.slice(g * 4, g * 4 + 4));
+      for (const [g, group] of groups.entries()) {
+        const views = group.flatMap((prn, k) => [prn, pad(20 + ((g * 4 + k) * 7) % 60, 2), pad(((g * 4 + k) * 45) % 360, 3), pad(30 + k * 3, 2)]);
+        sentences.push(formatNmeaSentence(`${talker}GSV`, [String(groups.length), String(g + 1), pad(sats.length, 2), ...views]));
+      }
     }
     if (o.zda) {
       sentences.push(formatNmeaSentence(`${talker}ZDA`, [time, pad(d.getUTCDate(), 2), pad(d.getUTCMonth() + 1, 2), String(d.getUTCFullYear()), "00", "00"]));

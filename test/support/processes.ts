@@ -1,6 +1,6 @@
-// Real processes for integration tests: the gateway daemon and a mosquitto broker.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+// Real processes for integration tests: the gateway daemon, a mosquitto broker, a gpsd.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -92,6 +92,55 @@ export async function mosquitto(extraConfig = ""): Promise<Mosquitto> {
   };
   await m.start();
   return m;
+}
+
+/**
+ * Debian's gpsd, where installed: /usr/sbin is not on every user's PATH, so that path is tried too.
+ * Undefined where there is none (`apt-get install gpsd`).
+ */
+export const gpsdPath: string | undefined = ["gpsd", "/usr/sbin/gpsd"].find((p) => (p.includes("/") ? existsSync(p) : spawnSync(p, ["-V"]).error === undefined));
+
+export interface Gpsd {
+  port: number;
+  start(): Promise<void>;
+  /** SIGKILL, as a crashed gpsd: its clients see the connection drop with no goodbye. */
+  kill(): Promise<void>;
+}
+
+/**
+ * gpsd on one receiver (`devicePath`), in the foreground as a child process, on a free port:
+ * `-n` opens the receiver at once rather than at the first client; `-b` (read-only) so it never
+ * probes or reconfigures it (writes into the simulator's PTY); `-F` its control socket in a temp
+ * directory, not /run. Restartable on the same port.
+ */
+export async function gpsdDaemon(devicePath: string): Promise<Gpsd> {
+  if (!gpsdPath) throw new Error("gpsd is not installed");
+  const port = await freePort();
+  const control = join(mkdtempSync(join(tmpdir(), "vg-gpsd-")), "gpsd.sock");
+  let child: ChildProcess | null = null;
+  const g: Gpsd = {
+    port,
+    async start() {
+      const c = spawn(gpsdPath!, ["-N", "-n", "-b", "-S", String(port), "-F", control, devicePath], { stdio: ["ignore", "ignore", "pipe"] });
+      child = c;
+      let stderr = "";
+      c.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+      const deadline = Date.now() + 10_000;
+      while (!(await portOpen(port))) {
+        if (Date.now() > deadline || c.exitCode !== null) throw new Error(`gpsd did not start: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async kill() {
+      const c = child;
+      child = null;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
+      c.kill("SIGKILL");
+      await exited(c);
+    },
+  };
+  await g.start();
+  return g;
 }
 
 export interface Daemon {
