@@ -76,6 +76,26 @@ export const MEDIBUS_MEASURED_CP1: Readonly<Record<string, MedibusTerm>> = {
 };
 
 /**
+ * Measured data, code page 2 (response to 2BH; polled only with `codePage2`), from
+ *   [O] OpenICE measured-data-cp2.map @ 221495446b and [V] VSCaptureDrgVent Class2.cs @ 1176ac57
+ *       (enum MeasurementCP2), which agree on all eight codes below (and may share a source), and
+ *   [X] VSCaptureDrgVent Class2.cs @ f09a608 enum MedibusXMeasurementCP2: the MEDIBUS.X data codes of
+ *       code page 2, a separate and longer listing with units, agreeing on 00, 06, 07, 21, 22 and 23.
+ * No MDC term: the listings disagree on expired/inspired tidal volume (MDC_VOL_AWAY_TIDAL_EXP is
+ * 65314 in [S] but 2::21128 = 152664 in other public tables), so they stay MEDIBUS:CP2:<code>.
+ */
+export const MEDIBUS_MEASURED_CP2: Readonly<Record<string, MedibusTerm>> = {
+  "00": { name: "spontaneous tidal volume", unit: "mL", sources: "O V X" },
+  "06": { name: "elastance", unit: "cm[H2O]/L", sources: "O V X" }, // mbar/L
+  "07": { name: "time constant", unit: "s", sources: "O V X" },
+  "21": { name: "expiratory tidal volume", unit: "mL", sources: "O V X" },
+  "22": { name: "inspiratory tidal volume", unit: "mL", sources: "O V X" },
+  "23": { name: "end-inspiratory pressure", unit: CMH2O, sources: "O V X" }, // mbar
+  "7B": { name: "pressure variability", unit: "%", sources: "O V" },
+  "7D": { name: "Tlow max", unit: "s", sources: "O V" },
+};
+
+/**
  * Device settings (response to 29H), sent as vitals observations with status "setting" (what the
  * ventilator is set to, beside what it measures), under the MDC term of the quantity they set.
  */

@@ -14,15 +14,27 @@
 //    means the device lost the link (it was switched off, unplugged, or timed the link out): the
 //    gateway starts again with ICC.
 //  - Keep-alive: a MEDIBUS device ends communication that stays silent too long (the "Time-Out"
-//    section of the definition; protocols/medibus notes about 10 s; the stored copies of Dräger's text
-//    do not give the figure). The gateway never lets 2 s pass without a command: when nothing is due
-//    it sends NOP (30H), as VSCaptureDrgVent's KeepConnectionAlive does every 2 s.
+//    section of the definition). Dräger's figure is NOT settled here: no stored copy of the
+//    definition's text reaches that section, and no public implementation quotes it. What the
+//    implementations do, and the gateway with them: OpenICE (AbstractDraegerVent @ 1ae7f72a) counts
+//    3 s without a byte from the device as a lost link (getMaximumQuietTime 3000 ms, then ICC again)
+//    and sends NOP once 1.5 s passed quietly; VSCaptureDrgVent (Program.cs @ f09a608) sends NOP every
+//    2 s (KeepConnectionAlive(2)). So: a reply timeout of 3 s, and never 2 s without a command (NOP,
+//    30H, when nothing else is due); both within what both implementations keep to.
 //  - Either side may command: a device's own commands (ICC, NOP, requests) are answered with SOH and
 //    the echoed code (the definition's "responding to control commands and unknown commands"), with
 //    no data: the gateway has none to give.
 //  - The poll schedule: device identification (52H) once after each ICC; current alarms, code page 1
 //    (27H) every alarmsEveryS; current measured data, code page 1 (24H) every pollS; device settings
 //    (29H) every settingsEveryS; all judged by the gateway's time (context.nowMs).
+//  - Code pages: code page 1 is the one every implementation asks for. Code page 2 (measured data
+//    2BH, alarms 2EH) is on newer devices only (OpenICE and VSCaptureDrgVent list its data codes; W. Kaisers'
+//    Primus notes its alarms); which device has which page is in its MEDIBUS supplement, not in the
+//    definition, and how a device without it answers is not settled either (the definition's
+//    "responding to unknown commands" says echo; OpenICE leaves page 2 out of its polls). So page 2 is
+//    asked for only with `codePage2: true`. Code page 3 (alarms, 23H) has no public data-code list:
+//    not asked for. A page's codes mean different things on another page (Kaisers: alarm codes A3,
+//    67, 32, 35, 37, 6A, A0, AC, AD, C8, C9, CA are defined on both), so every code carries its page.
 //
 // Serial settings: 19200 baud, 8 data bits, EVEN parity, 1 stop bit, no handshake: OpenICE's Evita 4
 // and Evita XL drivers (DemoEvita4/DemoEvitaXL: 19200, Eight, Even, One) and VSCaptureDrgVent
@@ -30,16 +42,20 @@
 // 38400; older devices ship at 9600): `baudRate` must match what the device's MEDIBUS port is set to.
 //
 // What the answers become:
-//  - measured data → one `vitals` event, observations by ./codes.ts; values that are blank (the
+//  - measured data → one `vitals` event per code page, observations by ./codes.ts; values that are blank (the
 //    device sends spaces for a parameter it does not measure now) are left out;
 //  - settings → one `vitals` event whose observations have status "setting";
 //  - alarms → one `alarm` event per alarm that appears (state "active"), and one (state "inactive")
-//    per alarm that is no longer in the list; code "MEDIBUS:CP1:<code>", text the device's 12-character
-//    alarm phrase. Priority: MEDIBUS sends one character per alarm; Dräger's priorities run 1 (lowest)
-//    to 31 (highest) (Fabius Tiro IfU, "Alarm priorities"), sent as the character '0' + priority
-//    (OpenICE Medibus.receiveAlarmCodes: priority = character − '0'). The device's own number is
-//    the event's priority (docs/protocol.md: "the device's own value" when it is not high/medium/low):
-//    which numbers are red, yellow or low is per device, in its MEDIBUS supplement.
+//    per alarm that is no longer in the list; code "MEDIBUS:CP<page>:<code>", text the device's
+//    12-character alarm phrase. Priority: 1 (lowest) to 31 (highest), sent as one character, the
+//    number + 30H (protocols/medibus, MEDIBUS_ALARM_PRIORITY_OFFSET, with its sources). The device's
+//    own number is the event's priority (docs/protocol.md: "the device's own value" when it is not
+//    high/medium/low). It is not turned into high/medium/low: for the Evita family two sources agree
+//    on the classes (OpenICE AbstractDraegerVent: 1-6 advisory without tone, 7-10 advisory with
+//    tone, 11-24 caution, 25-31 warning; edmundsj/VentilatorController's transcription of Dräger's
+//    Evita command list names its alarms of 25-31 "Alarm", 23 "Caution", 7-10 "Advisory"), but no
+//    source gives them for the other devices (anaesthesia machines, Babylog, Oxylog); docs/devices.md
+//    gives the Evita classes for the center to read the number by.
 //  - device identification → `model` (the device name) on every event after it.
 // A new connection starts with no alarms known: alarms still present are sent as active again.
 import { z } from "zod";
@@ -53,7 +69,7 @@ import {
 } from "../../protocols/medibus/index.ts";
 import type { MedibusAlarm, MedibusValue } from "../../protocols/medibus/index.ts";
 import { metricByRefid } from "../hl7-pcd01/mdc.ts";
-import { MEDIBUS_MEASURED_CP1, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
+import { MEDIBUS_MEASURED_CP1, MEDIBUS_MEASURED_CP2, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
 import type { MedibusTerm } from "./codes.ts";
 import { checkSerialLine, serialLine, serialLineTransport } from "../serial-line.ts";
 
@@ -71,6 +87,7 @@ export const medibusVentOptions = z
     pollS: z.int().min(1).max(3600).default(5).describe("Measured data is asked for every this many seconds; each answer becomes one vitals event."),
     settingsEveryS: z.int().min(1).max(86_400).default(60).describe("The ventilator's settings are asked for every this many seconds; each answer becomes one vitals event of settings."),
     alarmsEveryS: z.int().min(1).max(3600).default(5).describe("Current alarms are asked for every this many seconds; an alarm that appears or goes becomes an alarm event."),
+    codePage2: z.boolean().default(false).describe("Also ask for code page 2 (measured data 2BH and alarms 2EH, on the same schedules as page 1): only for a device whose MEDIBUS supplement lists them (newer Evita, Primus, ...); a device without them may leave the request unanswered, which the gateway takes for a lost link."),
     silentAfterS: z.number().min(1).max(86_400).optional().describe("A ventilator that sends nothing for this long is faulted (state silent). Default 10 s: the gateway speaks to it at least every 2 s and it answers each command."),
   })
   .superRefine(checkSerialLine);
@@ -105,20 +122,18 @@ export function medibusObservations(values: MedibusValue[], table: Readonly<Reco
   return out;
 }
 
-/** The alarm's priority: '0' + 1..31; a raw byte below '0' is taken as the number itself. */
-export function medibusAlarmPriority(a: MedibusAlarm): string {
-  return String(a.priority >= 0x30 ? a.priority - 0x30 : a.priority);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Session
 
-type Poll = "deviceId" | "alarms" | "measured" | "settings";
+type Poll = "deviceId" | "alarms" | "measured" | "settings" | "alarms2" | "measured2";
+const POLLS: readonly Poll[] = ["deviceId", "alarms", "measured", "settings", "alarms2", "measured2"];
 const POLL_CMD: Record<Poll, number> = {
   deviceId: MEDIBUS_CMD.DEVICE_ID,
   alarms: MEDIBUS_CMD.CURRENT_ALARMS_CP1,
   measured: MEDIBUS_CMD.MEASURED_DATA_CP1,
   settings: MEDIBUS_CMD.DEVICE_SETTINGS,
+  alarms2: MEDIBUS_CMD.CURRENT_ALARMS_CP2,
+  measured2: MEDIBUS_CMD.MEASURED_DATA_CP2,
 };
 
 /** One ventilator connection: the link's state, the one command outstanding, the poll schedule, the alarms known. */
@@ -126,11 +141,19 @@ export function medibusVentSession(options: MedibusVentOptions): DriverSession {
   let initialised = false;
   let outstanding: { code: number; sentMs: number } | undefined;
   let lastSentMs = 0;
-  const due: Record<Poll, number> = { deviceId: Infinity, alarms: Infinity, measured: Infinity, settings: Infinity };
-  const every: Record<Poll, number> = { deviceId: Infinity, alarms: options.alarmsEveryS * 1000, measured: options.pollS * 1000, settings: options.settingsEveryS * 1000 };
+  const due: Record<Poll, number> = { deviceId: Infinity, alarms: Infinity, measured: Infinity, settings: Infinity, alarms2: Infinity, measured2: Infinity };
+  const every: Record<Poll, number> = {
+    deviceId: Infinity,
+    alarms: options.alarmsEveryS * 1000,
+    measured: options.pollS * 1000,
+    settings: options.settingsEveryS * 1000,
+    alarms2: options.alarmsEveryS * 1000,
+    measured2: options.pollS * 1000,
+  };
+  const polls = POLLS.filter((p) => options.codePage2 || (p !== "alarms2" && p !== "measured2"));
   let model: string | undefined;
-  /** Alarms active at the last answer, by code. */
-  let active = new Map<string, { priority: string; text: string }>();
+  /** Alarms active at the last answer of each code page, by code. */
+  const active = new Map<1 | 2, Map<string, { priority: string; text: string }>>([[1, new Map()], [2, new Map()]]);
 
   const send = (code: number, nowMs: number): Uint8Array[] => {
     outstanding = { code, sentMs: nowMs };
@@ -139,18 +162,33 @@ export function medibusVentSession(options: MedibusVentOptions): DriverSession {
   };
   const who = () => (model !== undefined ? { model } : {});
 
-  function alarmEvents(alarms: MedibusAlarm[]): EventDraft[] {
+  /** One code page's alarm list against the last one of the same page: the alarms that came and went. */
+  function alarmEvents(page: 1 | 2, alarms: MedibusAlarm[]): EventDraft[] {
+    const before = active.get(page)!;
     const now = new Map<string, { priority: string; text: string }>();
-    for (const a of alarms) now.set(`MEDIBUS:CP1:${a.code.toUpperCase()}`, { priority: medibusAlarmPriority(a), text: a.phrase });
+    for (const a of alarms) now.set(`MEDIBUS:CP${page}:${a.code.toUpperCase()}`, { priority: String(a.priority), text: a.phrase });
     const events: EventDraft[] = [];
     for (const [code, a] of now) {
-      if (!active.has(code)) events.push({ kind: "alarm", body: { code, priority: a.priority, state: "active", text: a.text } satisfies AlarmBody, ...who() });
+      if (!before.has(code)) events.push({ kind: "alarm", body: { code, priority: a.priority, state: "active", text: a.text } satisfies AlarmBody, ...who() });
     }
-    for (const [code, a] of active) {
+    for (const [code, a] of before) {
       if (!now.has(code)) events.push({ kind: "alarm", body: { code, priority: a.priority, state: "inactive", text: a.text } satisfies AlarmBody, ...who() });
     }
-    active = now;
+    active.set(page, now);
     return events;
+  }
+
+  function alarmsAnswer(page: 1 | 2, data: string): Exchange {
+    const a = decodeMedibusAlarms(data);
+    if (!a.ok) return { ok: false, error: a.error };
+    return { ok: true, events: alarmEvents(page, a.items) };
+  }
+
+  function measuredAnswer(data: string, table: Readonly<Record<string, MedibusTerm>>, prefix: string): Exchange {
+    const v = decodeMedibusMeasured(data);
+    if (!v.ok) return { ok: false, error: v.error };
+    const observations = medibusObservations(v.items, table, prefix);
+    return { ok: true, events: observations.length > 0 ? [{ kind: "vitals", body: { observations }, ...who() }] : [] };
   }
 
   return {
@@ -168,7 +206,7 @@ export function medibusVentSession(options: MedibusVentOptions): DriverSession {
         return send(MEDIBUS_CMD.ICC, now);
       }
       if (!initialised) return send(MEDIBUS_CMD.ICC, now);
-      for (const p of ["deviceId", "alarms", "measured", "settings"] as const) {
+      for (const p of polls) {
         if (now >= due[p]) {
           // the next one a period on; a schedule that fell behind (a slow link) is not caught up in a burst
           due[p] += every[p];
@@ -197,7 +235,7 @@ export function medibusVentSession(options: MedibusVentOptions): DriverSession {
         case MEDIBUS_CMD.ICC:
           if (!initialised) {
             initialised = true;
-            for (const p of ["deviceId", "alarms", "measured", "settings"] as const) due[p] = now;
+            for (const p of polls) due[p] = now;
           }
           return { ok: true, events: [] };
         case MEDIBUS_CMD.DEVICE_ID: {
@@ -206,25 +244,22 @@ export function medibusVentSession(options: MedibusVentOptions): DriverSession {
           if (d.device.name.trim() !== "") model = d.device.name.trim();
           return { ok: true, events: [] };
         }
-        case MEDIBUS_CMD.MEASURED_DATA_CP1: {
-          const v = decodeMedibusMeasured(m.data);
-          if (!v.ok) return { ok: false, error: v.error };
-          const observations = medibusObservations(v.items, MEDIBUS_MEASURED_CP1, "");
-          return { ok: true, events: observations.length > 0 ? [{ kind: "vitals", body: { observations }, ...who() }] : [] };
-        }
+        case MEDIBUS_CMD.MEASURED_DATA_CP1:
+          return measuredAnswer(m.data, MEDIBUS_MEASURED_CP1, "");
+        case MEDIBUS_CMD.MEASURED_DATA_CP2:
+          return measuredAnswer(m.data, MEDIBUS_MEASURED_CP2, "CP2:");
         case MEDIBUS_CMD.DEVICE_SETTINGS: {
           const v = decodeMedibusSettings(m.data);
           if (!v.ok) return { ok: false, error: v.error };
           const observations = medibusObservations(v.items, MEDIBUS_SETTINGS, "SET:", "setting");
           return { ok: true, events: observations.length > 0 ? [{ kind: "vitals", body: { observations }, ...who() }] : [] };
         }
-        case MEDIBUS_CMD.CURRENT_ALARMS_CP1: {
-          const a = decodeMedibusAlarms(m.data);
-          if (!a.ok) return { ok: false, error: a.error };
-          return { ok: true, events: alarmEvents(a.items) };
-        }
+        case MEDIBUS_CMD.CURRENT_ALARMS_CP1:
+          return alarmsAnswer(1, m.data);
+        case MEDIBUS_CMD.CURRENT_ALARMS_CP2:
+          return alarmsAnswer(2, m.data);
         default:
-          // NOP, and answers to what this driver does not ask (limits, texts, code page 2): read, let go.
+          // NOP, and answers to what this driver does not ask (limits, texts, code page 3): read, let go.
           return { ok: true, events: [] };
       }
     },

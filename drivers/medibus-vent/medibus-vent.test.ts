@@ -6,7 +6,7 @@ import type { AlarmBody, EventDraft, Observation } from "../../src/events.ts";
 import { MEDIBUS_CMD as C, encodeMedibusCommand, encodeMedibusResponse, parseMedibusMessage } from "../../protocols/medibus/index.ts";
 import { ownFixture } from "../../test/fixtures/serial/load.ts";
 import { metricByRefid } from "../hl7-pcd01/mdc.ts";
-import { MEDIBUS_MEASURED_CP1, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
+import { MEDIBUS_MEASURED_CP1, MEDIBUS_MEASURED_CP2, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
 import { KEEPALIVE_MS, REPLY_TIMEOUT_MS, medibusVent, medibusVentOptions, medibusVentSession } from "./index.ts";
 import type { MedibusVentOptions } from "./index.ts";
 import { SYNTHETIC_MODEL, medibusDevice, syntheticAlarms } from "./synthetic.ts";
@@ -52,6 +52,13 @@ describe("medibus-vent codes", () => {
     // numeric code = partition 2 × 65536 + term code ([S] x73_nomenclature_medical_scada.h)
     expect(VENT_MDC.MDC_VOL_AWAY_TIDAL!.mdc).toBe(2 * 65536 + 20796);
     expect(VENT_MDC.MDC_VENT_PRESS_AWAY_END_EXP_POS!.mdc).toBe(2 * 65536 + 20904);
+  });
+
+  it("takes code page 2's codes from two listings each, and names no MDC term for them (the listings disagree)", () => {
+    for (const t of Object.values(MEDIBUS_MEASURED_CP2)) {
+      expect(t.sources.split(" ").length, t.name).toBeGreaterThanOrEqual(2);
+      expect(t.refid, t.name).toBeUndefined();
+    }
   });
 });
 
@@ -175,6 +182,65 @@ describe("medibus-vent session: the link and the poll schedule", () => {
     expect(seen[0]).toBe("Q");
     expect(device.initialised).toBe(true);
     expect(seen).toContain("$");
+  });
+
+  it("asks for code page 2 (measured data 2BH, alarms 2EH) only with codePage2, and keeps each page's alarms apart", () => {
+    const run = (o: MedibusVentOptions) => {
+      const s = initialised(o);
+      const device = medibusDevice({ alarmCycleMs: 1e12 });
+      device.receive(encodeMedibusCommand(C.ICC), T0);
+      const sent: string[] = [];
+      const events: EventDraft[] = [];
+      for (let t = T0 + 400; t < T0 + 12_400; t += 200) {
+        for (const cmd of s.tick!(at(t))) {
+          sent.push(String.fromCharCode(cmd[1]!));
+          const reply = device.receive(cmd, t).reply;
+          const ex = reply ? s.handle(reply, at(t + 50)) : undefined;
+          if (ex?.ok) events.push(...ex.events);
+        }
+      }
+      return { s, sent, events };
+    };
+    const page1 = run(opts());
+    expect(page1.sent.filter((c) => c === "+" || c === ".")).toEqual([]);
+    const both = run(opts({ codePage2: true }));
+    // after the page 1 polls: page 2's alarms (. = 2EH) and measured data (+ = 2BH), on the same schedules
+    expect(both.sent.slice(0, 6).join("")).toBe("R'$).+");
+    expect(both.sent.filter((c) => c === "+")).toHaveLength(both.sent.filter((c) => c === "$").length);
+    expect(both.sent.filter((c) => c === ".")).toHaveLength(both.sent.filter((c) => c === "'").length);
+    const cp2 = both.events.filter((e) => e.kind === "vitals" && obs(e).some((o) => o.code.startsWith("MEDIBUS:CP2:")));
+    expect(cp2.length).toBeGreaterThan(0);
+    expect(obs(cp2[0]!)).toEqual([
+      { code: "MEDIBUS:CP2:21", value: 472, unit: "mL" },
+      { code: "MEDIBUS:CP2:22", value: 485, unit: "mL" },
+      { code: "MEDIBUS:CP2:23", value: 18, unit: "cm[H2O]" },
+    ]); // VTspon sent blank: left out
+
+    // the same alarm code on both pages is two alarms: each page's list is judged against its own
+    const s = both.s;
+    const alarmsOf = (cmd: number, data: string) => {
+      const ex = s.handle(encodeMedibusResponse(cmd, data), at(T0 + 20_000));
+      return ex.ok ? ex.events.map((e) => e.body as AlarmBody).map((b) => `${b.code} ${b.state} ${b.priority}`) : [ex.error.code];
+    };
+    const item = (priority: number, code: string, phrase: string) => String.fromCharCode(0x30 + priority) + code + phrase.padEnd(12, " ");
+    expect(alarmsOf(C.CURRENT_ALARMS_CP1, item(26, "A3", "MV low"))).toEqual(["MEDIBUS:CP1:A3 active 26"]);
+    expect(alarmsOf(C.CURRENT_ALARMS_CP2, item(12, "A3", "O2 cyl low"))).toEqual(["MEDIBUS:CP2:A3 active 12"]);
+    expect(alarmsOf(C.CURRENT_ALARMS_CP1, item(26, "A3", "MV low"))).toEqual([]); // page 2's list does not end page 1's alarm
+    expect(alarmsOf(C.CURRENT_ALARMS_CP2, "")).toEqual(["MEDIBUS:CP2:A3 inactive 12"]);
+    expect(alarmsOf(C.CURRENT_ALARMS_CP1, "")).toEqual(["MEDIBUS:CP1:A3 inactive 26"]);
+  });
+
+  it("refuses an alarm list whose priority character is not 1..31 + 30H, and keeps the alarms it knew", () => {
+    const s = initialised();
+    const paw = syntheticAlarms(0, 1000);
+    const first = s.handle(encodeMedibusResponse(C.CURRENT_ALARMS_CP1, paw), at(T0 + 500));
+    expect(first.ok && first.events.map((e) => (e.body as AlarmBody).priority)).toEqual(["25"]);
+    for (const bad of ["0", "P", "\x05"]) {
+      const ex = s.handle(encodeMedibusResponse(C.CURRENT_ALARMS_CP1, bad + paw.slice(1)), at(T0 + 600));
+      expect(!ex.ok && ex.error.code).toBe("MEDIBUS_BAD_ALARM_PRIORITY");
+    }
+    // a refused list is no news: the alarm is neither ended nor raised again
+    expect(s.handle(encodeMedibusResponse(C.CURRENT_ALARMS_CP1, paw), at(T0 + 700))).toEqual({ ok: true, events: [] });
   });
 
   it("answers the device's own commands by echoing the code", () => {

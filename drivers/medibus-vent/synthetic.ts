@@ -5,11 +5,13 @@
 // of ./codes.ts; no public capture of a Dräger device exists (../shared/fixtures/README.md), no device
 // produced these answers and no patient is in them. Steady adult ventilation: RR 14/min, VT 480 mL,
 // MV 6.7 L/min, PEEP 5, Ppeak 22, Pplat 18, Pmean 10 cmH2O (mbar), FiO2 40 %, EtCO2 38 mmHg; settings
-// FiO2 40 %, VT 0.480 L, rate 14/min, PEEP 5.0, Ti 1.70 s, Pmax 40; one alarm ("Paw high", priority
-// 25) that comes and goes every half `alarmCycleMs`.
+// FiO2 40 %, VT 0.480 L, rate 14/min, PEEP 5.0, Ti 1.70 s, Pmax 40; code page 2: VTe 472 mL, VTi
+// 485 mL, EIP 18 cmH2O; one alarm ("Paw high", priority 25) that comes and goes every half
+// `alarmCycleMs`, none on code page 2.
 //
 // Like a device it answers nothing before an ICC, echoes commands it has no data for, and forgets the
-// link after 10 s without a command (protocols/medibus: MEDIBUS drops a link silent for about 10 s).
+// link after 10 s without a command. Dräger's own figure is not known here (drivers/medibus-vent,
+// "Keep-alive"); 10 s is this simulator's choice, longer than any gap the gateway leaves (2 s).
 import { MEDIBUS_CMD, encodeMedibusResponse, parseMedibusMessage } from "../../protocols/medibus/index.ts";
 
 /** Device identification: id number (4), 'name', software revision, ':' MEDIBUS version. */
@@ -26,6 +28,12 @@ export function syntheticMeasured(): string {
     ["D6", "14"], ["88", "480"], ["B9", "6.7"], ["78", "5"], ["7D", "22"], ["74", "18"], ["73", "10"],
     ["F0", "40"], ["E6", "38"], ["06", "28.2"], ["0B", "9.5"], ["DB", ""],
   ];
+  return v.map(([code, value]) => code + pad(value, 4)).join("");
+}
+
+/** Measured data, code page 2: VTe, VTi (mL), EIP (mbar), and VTspon blank (no spontaneous breaths). */
+export function syntheticMeasuredCP2(): string {
+  const v: [string, string][] = [["21", "472"], ["22", "485"], ["23", "18"], ["00", ""]];
   return v.map(([code, value]) => code + pad(value, 4)).join("");
 }
 
@@ -52,6 +60,7 @@ export interface MedibusDevice {
 const NAMES: Record<number, string> = {
   [MEDIBUS_CMD.ICC]: "ICC", [MEDIBUS_CMD.NOP]: "NOP", [MEDIBUS_CMD.STOP]: "STOP", [MEDIBUS_CMD.DEVICE_ID]: "device id",
   [MEDIBUS_CMD.MEASURED_DATA_CP1]: "measured data", [MEDIBUS_CMD.DEVICE_SETTINGS]: "settings", [MEDIBUS_CMD.CURRENT_ALARMS_CP1]: "alarms",
+  [MEDIBUS_CMD.MEASURED_DATA_CP2]: "measured data CP2", [MEDIBUS_CMD.CURRENT_ALARMS_CP2]: "alarms CP2",
 };
 
 /** A synthetic MEDIBUS ventilator: its link state and its answers. */
@@ -90,8 +99,10 @@ export function medibusDevice(o: { alarmCycleMs?: number } = {}): MedibusDevice 
           return { reply: encodeMedibusResponse(code, syntheticSettings()), command };
         case MEDIBUS_CMD.CURRENT_ALARMS_CP1:
           return { reply: encodeMedibusResponse(code, syntheticAlarms(nowMs, cycleMs)), command };
+        case MEDIBUS_CMD.MEASURED_DATA_CP2:
+          return { reply: encodeMedibusResponse(code, syntheticMeasuredCP2()), command };
         default:
-          return { reply: encodeMedibusResponse(code), command }; // NOP, and what it has no data for: echoed
+          return { reply: encodeMedibusResponse(code), command }; // NOP, alarms CP2 (none), and what it has no data for: echoed
       }
     },
   };

@@ -1,7 +1,9 @@
 // Dräger MEDIBUS (RS-232, "slow" ASCII protocol) for ventilators and anaesthesia machines.
 //
-// Pure: bytes in, messages out; commands to bytes. No I/O, no clocks: the caller sends a NOP when the
-// link has been quiet (MEDIBUS drops a link silent for about 10 s) and times replies out.
+// Pure: bytes in, messages out; commands to bytes. No I/O, no clocks: the caller keeps the link busy
+// (a NOP when nothing else is due) and times replies out. How long a device waits before it drops a
+// quiet link is the definition's "Time-Out" section; no stored copy of Dräger's text gives the figure,
+// so the timings live in the driver with the public implementations' values (drivers/medibus-vent).
 //
 // Sources (facts only, no code copied): Dräger "MEDIBUS Protocol Definition" (rev. 6.0, 2007; public
 // copies referenced by edmundsj/VentilatorController README and W. Kaisers' Medibus notes) as
@@ -187,7 +189,7 @@ export interface MedibusValue {
 }
 
 export interface MedibusAlarm {
-  /** Priority character code (higher = more urgent). */
+  /** Priority 1 (lowest) to 31 (highest). */
   priority: number;
   code: string;
   phrase: string;
@@ -229,12 +231,34 @@ export function decodeMedibusSettings(data: string): MedibusListResult<MedibusVa
   return values(data, MEDIBUS_LAYOUT.setting.code, MEDIBUS_LAYOUT.setting.value, "device settings");
 }
 
+/**
+ * The alarm priority's character: the number 1 (lowest) to 31 (highest) plus 30H, '1'..'O'.
+ * Range: Dräger's definition, "Alarm Status Response" (rev. 6.00 p. 15, as quoted in W. Kaisers'
+ * Medibus notes: "Number in the range 1-31 (highest = 31)"), and the per-alarm priorities 1..31 of
+ * Dräger's Evita command list as transcribed in edmundsj/VentilatorController src/draeger_evita.py.
+ * Offset 30H: OpenICE mdpnp/mdpnp Medibus.receiveAlarmCodes (priority = character − '0'). It cannot
+ * be the bare number: 01H (SOH), 0DH (CR), 11H/13H (DC1/DC3) and 1BH (ESC) would end, cut or be
+ * taken out of the message as framing and handshaking, so a priority of 1, 13, 17, 19 or 27 could
+ * never arrive. Anything else is refused rather than guessed at.
+ */
+export const MEDIBUS_ALARM_PRIORITY_OFFSET = 0x30;
+export const MEDIBUS_ALARM_PRIORITY_MAX = 31;
+
 /** Current alarms: priority (1) + code (2) + phrase (12) each. */
 export function decodeMedibusAlarms(data: string): MedibusListResult<MedibusAlarm> {
   const l = MEDIBUS_LAYOUT.alarm;
   const parts = splitFixed(data, l.priority + l.code + l.phrase, "alarms");
   if (!parts.ok) return parts;
-  return { ok: true, items: parts.items.map((p) => ({ priority: p.charCodeAt(0), code: p.slice(1, 3), phrase: p.slice(3).trim() })) };
+  const items: MedibusAlarm[] = [];
+  for (const [i, p] of parts.items.entries()) {
+    const priority = p.charCodeAt(0) - MEDIBUS_ALARM_PRIORITY_OFFSET;
+    if (!(priority >= 1 && priority <= MEDIBUS_ALARM_PRIORITY_MAX)) {
+      const shown = `${p.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}H`;
+      return { ok: false, error: { code: "MEDIBUS_BAD_ALARM_PRIORITY", message: `alarm ${i + 1} of the list has priority character ${shown}, not '1'..'O' (1..31 + 30H)` } };
+    }
+    items.push({ priority, code: p.slice(1, 3), phrase: p.slice(3).trim() });
+  }
+  return { ok: true, items };
 }
 
 export interface MedibusDeviceId {

@@ -70,6 +70,17 @@ describe("MEDIBUS (synthetic session from the protocol definition)", () => {
     const s = Uint8Array.from([...new TextEncoder().encode("noise"), 0x1b, 0x24, ...encodeMedibusCommand(C.NOP)]);
     expect(messages(s).map((m) => (typeof m === "string" ? m : m.code))).toEqual(["MEDIBUS_GARBAGE", "MEDIBUS_TRUNCATED", C.NOP]);
   });
+
+  it("reads an alarm's priority as its number + 30H, 1 ('1') to 31 ('O'), and refuses any other character", () => {
+    const item = (p: string) => p + "10" + "Paw high".padEnd(12, " ");
+    expect(decodeMedibusAlarms(item("1") + item("O") + item(":"))).toMatchObject({ ok: true, items: [{ priority: 1 }, { priority: 31 }, { priority: 10 }] });
+    // '0' (0) and 'P' (32) are out of range; a bare number (here 1FH for 31) is not the wire format
+    for (const p of ["0", "P", "\x1f", "\x00", "\xff"]) {
+      const r = decodeMedibusAlarms(item("5") + item(p));
+      expect(r, JSON.stringify(p)).toMatchObject({ ok: false, error: { code: "MEDIBUS_BAD_ALARM_PRIORITY" } });
+      expect(!r.ok && r.error.message).toContain("alarm 2 of the list");
+    }
+  });
 });
 
 describe("fuzz (fast-check, seeded)", () => {
