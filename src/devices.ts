@@ -16,6 +16,8 @@ export interface DeviceConfig {
   id: string;
   driver: string;
   name?: string;
+  /** Where the device is: the case open at this location takes its events. */
+  location?: string;
   enabled: boolean;
   options: unknown;
 }
@@ -349,6 +351,11 @@ export class DeviceManager extends EventEmitter<{ change: [DeviceStatus] }> {
 
   list(): DeviceStatus[] {
     return [...[...this.#runners.values()].map((r) => r.status), ...this.#faulted.values()];
+  }
+
+  /** The location of a running device, if it has one. */
+  locationOf(id: string): string | undefined {
+    return this.#runners.get(id)?.config.location;
   }
 
   get(id: string): DeviceStatus | undefined {

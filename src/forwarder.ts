@@ -79,6 +79,10 @@ export class Forwarder extends EventEmitter<{
   /** Events delivered: how many, and for PUBACKs, each one's time from storing to acknowledgement. */
   delivered: [count: number, latenciesMs: number[]];
   report: [CenterReport];
+  /** The broker acknowledged these rows (events or chunks), whatever the delivery mode: progress for the page. */
+  acked: [seqs: number[]];
+  /** The center's receipt named these event ids. */
+  receipt: [ids: string[]];
 }> {
   readonly options: UplinkOptions;
   readonly topics: { base: string; status: string; receipt: string; report: string; cmd: string; cmdResult: string };
@@ -301,6 +305,7 @@ export class Forwarder extends EventEmitter<{
     else this.#deps.outbox.markDelivered(seqs);
     const now = this.#deps.nowMs();
     if (!this.options.receipts) this.emit("delivered", seqs.length, [...acked.values()].map((created) => now - created));
+    this.emit("acked", seqs);
   }
 
   #publishStatus(): void {
@@ -332,6 +337,7 @@ export class Forwarder extends EventEmitter<{
       if (!r.success) return void log.warn({ topic, issues: r.error.issues.length }, "invalid receipt; ignored");
       const n = this.#deps.outbox.markReceived(r.data.ids);
       if (n > 0) this.emit("delivered", n, []);
+      this.emit("receipt", r.data.ids);
     } else if (topic === this.topics.report) {
       const r = CenterReport.safeParse(json);
       if (!r.success) return void log.warn({ topic, issues: r.error.issues.length }, "invalid report; ignored");

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
+import { CaseBook, CaseError, caseId, caseLocation, patientId } from "./cases.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config/schema.ts";
 import { DeviceManager } from "./devices.ts";
@@ -15,11 +16,13 @@ import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwar
 import type { EmbeddedBroker } from "./broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { createHttpServer } from "./http.ts";
+import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
 import { restamp, stamp } from "./stamp.ts";
 import { DeviceClocks, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
 import type { FirstSync, TimeService, TimeState } from "./time/service.ts";
 import { Outbox } from "./store.ts";
 import { VERSION } from "./version.ts";
+import type { Audit } from "./web/context.ts";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 
@@ -53,6 +56,11 @@ export class Gateway {
   readonly devices: DeviceManager;
   /** Each device's clock skew, estimated from its messages. */
   readonly deviceClocks: DeviceClocks;
+  /** Cases (missions, visits) and their time nodes, kept in the local database. */
+  readonly cases: CaseBook;
+  /** The audit trail, once the web page's server has made it: commands from the center are recorded in it. */
+  audit: Audit | undefined;
+  #localDb: LocalDb | null = null;
   /** The first sequence number of this run: only events from here on can be restamped. */
   #firstSeq = 0;
   #deps: GatewayDeps;
@@ -86,6 +94,19 @@ export class Gateway {
       utcFix: (utcMs, monoMs) => deps.time?.gpsFix(utcMs, monoMs),
       transport: { backoff: { initialMs: 500, maxMs: 30_000 }, maxConnections: 32 },
     });
+    this.cases = new CaseBook(config.cases, {
+      clock: deps.clock,
+      log: deps.log.child({ component: "cases" }),
+      record: (draft, id) => this.outbox.append([stamp(draft, this.self, this.config.gateway.id, this.#deps.clock, id)]),
+      locationOf: (id) => this.devices.locationOf(id),
+      delivery: (eventId) => this.outbox.deliveryOf(eventId),
+    });
+  }
+
+  /** The box's own records (users, audit, cases): `<stateDir>/local.db`, open while the gateway runs. */
+  get localDb(): LocalDb {
+    if (!this.#localDb) throw new Error("the gateway is not started: its local database is closed");
+    return this.#localDb;
   }
 
   /** The gateway itself, as the source of its own events (store alarms, clock warnings). */
@@ -96,14 +117,16 @@ export class Gateway {
   /**
    * Stamps drafts from a device and commits them, with the original files some carry; resolves
    * once durable. With a dedupKey, a message already committed under it is not stored again.
+   * While a case is open for the device's location (or the whole box), its events carry its id.
    */
   ingest(dev: DeviceRef, drafts: EventDraft[], options: { dedupKey?: string } = {}): Promise<Envelope[]> {
     const blobs: { eventId: string; bytes: Uint8Array }[] = [];
     // A GPS receiver is the time reference: its skew is zero by definition. (Its fixes reach us an
     // epoch late, as an epoch is complete only when the next begins, which would read as a slow clock.)
     const skewMs = dev.kind === "gps" ? 0 : this.deviceClocks.observe(dev.id, drafts, this.#deps.clock.now().ms);
+    const caseId = this.cases.caseFor(dev.id);
     const events = drafts.map((d) => {
-      const event = stamp(d, dev, this.config.gateway.id, this.#deps.clock, undefined, skewMs);
+      const event = stamp(d, dev, this.config.gateway.id, this.#deps.clock, caseId, skewMs);
       if (d.original) {
         const { contentType, bytes } = d.original;
         event.body = { ...(event.body as object), original: { contentType, bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") } };
@@ -111,7 +134,14 @@ export class Gateway {
       }
       return event;
     });
-    const stored = this.outbox.append(events, { dedupKey: options.dedupKey, blobs });
+    let stored = this.outbox.append(events, { dedupKey: options.dedupKey, blobs });
+    // A case's ECG or position may be one of its time nodes (src/cases.ts), once it is committed.
+    if (caseId !== undefined && drafts.some((d) => d.kind === "ecg12" || d.kind === "position")) {
+      stored = stored.then((committed) => {
+        this.cases.observe(committed);
+        return committed;
+      });
+    }
     if (skewMs === undefined || dev.kind === "gps") return stored;
     return stored.then((committed) => {
       this.#judgeDeviceClock(dev);
@@ -177,6 +207,8 @@ export class Gateway {
     const report = this.outbox.open();
     this.#firstSeq = this.outbox.stats().lastSeq + 1;
     this.deviceClocks.restore(loadDeviceClocks(this.#deviceClocksPath));
+    this.#localDb = openLocalDb(localDbPath(config.stateDir));
+    this.cases.open(this.#localDb);
     this.#deps.time?.on("synced", this.#onFirstSync);
     this.#deps.time?.start();
     this.outbox.on("refused", (err) => {
@@ -221,6 +253,9 @@ export class Gateway {
       this.metrics.delivered.inc(n);
       for (const ms of latencies) this.metrics.deliveryLatency.observe(ms / 1000);
     });
+    this.#forwarder.on("acked", () => this.cases.onAcked());
+    this.#forwarder.on("receipt", (ids) => this.cases.onReceipt(ids));
+    this.#forwarder.on("report", (report) => this.cases.onReport(report));
     this.#forwarder.start();
 
     this.#tasks = [
@@ -242,7 +277,8 @@ export class Gateway {
     const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log", "time"] as const).filter(
       (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
     );
-    this.config = { ...this.config, devices: next.devices };
+    this.config = { ...this.config, devices: next.devices, cases: next.cases };
+    this.cases.configure(next.cases);
     const devices = await this.devices.apply(next.devices);
     this.#log.info({ ...devices, restartNeeded }, "configuration reloaded");
     return { restartNeeded, devices };
@@ -262,6 +298,9 @@ export class Gateway {
     this.#saveDeviceClocks();
     this.#deps.time?.off("synced", this.#onFirstSync);
     await this.#deps.time?.stop();
+    this.cases.close();
+    this.#localDb?.close();
+    this.#localDb = null;
     this.outbox.close();
     this.#log.info("vitalgate stopped");
   }
@@ -282,7 +321,46 @@ export class Gateway {
           return { requeued: this.outbox.requeue(fromSeq, toSeq ?? fromSeq) };
         },
       },
+      // Dispatch: the center opens the ambulance's case as it sends it out (docs/protocol.md).
+      "case-open": {
+        args: z.strictObject({
+          caseId: caseId().optional(),
+          location: caseLocation().optional(),
+          patientId: patientId().optional(),
+          dispatchedAt: z.iso.datetime({ offset: true }).optional(),
+        }),
+        run: (args) => {
+          const a = args as { caseId?: string; location?: string; patientId?: string; dispatchedAt?: string };
+          return this.#centerCaseAction("case.open", a.caseId, { location: a.location ?? "", dispatched: a.dispatchedAt !== undefined, patient: a.patientId !== undefined }, async () => {
+            const c = await this.cases.openCase({ ...a, openedBy: "center" });
+            return { caseId: c.id, openedAt: c.openedAt, location: c.location ?? "" };
+          });
+        },
+      },
+      "case-close": {
+        args: z.strictObject({ caseId: caseId() }),
+        run: (args) => {
+          const { caseId: id } = args as { caseId: string };
+          return this.#centerCaseAction("case.close", id, {}, async () => {
+            const c = await this.cases.closeCase(id);
+            return { caseId: c.id, closedAt: c.closedAt };
+          });
+        },
+      },
     };
+  }
+
+  /** Runs a case command from the center and audits it, as done or refused (no patient data in the record). */
+  async #centerCaseAction<T extends { caseId: string }>(action: string, target: string | undefined, detail: Record<string, unknown>, run: () => Promise<T>): Promise<T> {
+    try {
+      const result = await run();
+      this.audit?.record({ actor: "center", action, target: result.caseId, detail, result: "ok" });
+      return result;
+    } catch (err) {
+      const code = err instanceof CaseError ? err.code : "VG_CASE_FAILED";
+      this.audit?.record({ actor: "center", action, target, detail: { ...detail, code }, result: "failed" });
+      throw err;
+    }
   }
 
   #uplinkStatus(): Record<string, unknown> {

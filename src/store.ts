@@ -66,6 +66,15 @@ export interface OutboxStats {
   lastSeq: number;
 }
 
+/** How far one event and its original file's chunks have got: acknowledged by the broker (or received). */
+export interface Delivery {
+  /** The event itself. */
+  event: boolean;
+  /** Chunks of its file, and how many of them. */
+  parts: number;
+  sent: number;
+}
+
 export interface OpenReport {
   /** Where a corrupt database was moved to before a fresh one was started. */
   setAside?: string;
@@ -466,6 +475,26 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     })();
     this.#bytes += grown;
     return rows.length;
+  }
+
+  /**
+   * One event's delivery: whether the broker acknowledged it (sent, awaiting a receipt, or
+   * delivered) and each chunk of its file. Undefined when the event is not stored (or purged).
+   */
+  deliveryOf(eventId: string): Delivery | undefined {
+    if (!this.#db) return undefined;
+    const rows = this.#db.prepare("SELECT kind = 'blob' AS blob, (sent_ms IS NOT NULL OR delivered_ms IS NOT NULL) AS acked FROM events WHERE id = ?").all(eventId) as { blob: number; acked: number }[];
+    const own = rows.find((r) => !r.blob);
+    if (!own) return undefined;
+    const chunks = rows.filter((r) => r.blob);
+    return { event: own.acked === 1, parts: chunks.length, sent: chunks.filter((r) => r.acked).length };
+  }
+
+  /** A stored event by id (its envelope), or undefined when not stored (or purged). */
+  eventById(eventId: string): Envelope | undefined {
+    if (!this.#db) return undefined;
+    const payload = this.#db.prepare("SELECT payload FROM events WHERE id = ? AND kind <> 'blob'").pluck().get(eventId) as string | Buffer | undefined;
+    return payload === undefined ? undefined : (JSON.parse(String(payload)) as Envelope);
   }
 
   /** Deletes delivered events older than the retention period. Returns how many. */

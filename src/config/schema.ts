@@ -162,6 +162,12 @@ const deviceFields = {
     .describe("Device id, unique on this gateway (e.g. monitor-bed1); appears in every event."),
   driver: z.string().min(1).describe("Registered driver that speaks this device's protocol (e.g. hl7-pcd01)."),
   name: z.string().max(100).optional().describe("Display name on the web page (e.g. 床旁监护仪 1)."),
+  location: z
+    .string()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe("Where the device is (a bed, a room): the case open at this location takes its events; without one, the case of the whole box does."),
   enabled: z.boolean().default(true).describe("false keeps the entry but does not start the device."),
 };
 const deviceDescription = "A device the gateway reads.";
@@ -222,6 +228,24 @@ const webSchema = z
     port: port().default(8080).describe("Port of the web page."),
   })
   .describe("The local web page: status, devices, pairing, cases.");
+
+const casesSchema = z
+  .strictObject({
+    targetMin: z.number().min(1).max(240).default(10).describe("Target from first medical contact to the ECG read by the center, in minutes (the chest-pain-center standard: 10)."),
+    geofences: z
+      .array(
+        z.strictObject({
+          name: z.string().min(1).max(100).describe("The place, as the page shows it (e.g. 县人民医院急诊)."),
+          lat: z.number().min(-90).max(90).describe("Centre latitude, WGS 84 degrees."),
+          lon: z.number().min(-180).max(180).describe("Centre longitude, WGS 84 degrees."),
+          radiusM: z.number().min(10).max(50_000).describe("Radius in metres: a position within it counts as arrived."),
+        }),
+      )
+      .max(100)
+      .default([])
+      .describe("Hospital doors: the first GPS position of a case inside one of these is its arrival node."),
+  })
+  .describe("Cases (missions, visits): the time-node target and the geofences that mark arrival. See docs/cases.md.");
 
 const logSchema = z
   .strictObject({
@@ -301,6 +325,7 @@ function documentSchema<D extends z.ZodType>(device: D) {
       web: webSchema.prefault({}),
       log: logSchema.prefault({}),
       time: timeSchema.prefault({}),
+      cases: casesSchema.prefault({}),
     })
     .meta({ title: "vitalgate configuration", description: "Configuration of a vitalgate edge gateway (vitalgate.yaml)." });
 }
@@ -351,3 +376,4 @@ export type DeviceConfig = Config["devices"][number];
 export type WebConfig = Config["web"];
 export type LogConfig = Config["log"];
 export type TimeConfig = Config["time"];
+export type CasesConfig = Config["cases"];

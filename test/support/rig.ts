@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { findDriver as registry } from "../../drivers/registry.ts";
-import { systemClock } from "../../src/clock.ts";
+import { systemClock, type Clock } from "../../src/clock.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import type { Envelope } from "../../src/events.ts";
@@ -44,6 +44,8 @@ export interface RigOptions {
   extra?: string;
   /** The driver lookup; default the real registry. */
   drivers?: GatewayDeps["findDriver"];
+  /** The gateway's clock when there is no time service; default the system clock. */
+  clock?: Clock;
 }
 
 /** A pino logger whose lines the test reads back: as written (`raw`) and parsed (`lines`, `codes()`). */
@@ -78,7 +80,7 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   const log = recordedLog(o.logLevel ?? "info");
   const time = o.time === undefined ? undefined : createTimeService(r.config.time, { log: log.log });
-  const gw = new Gateway(r.config, time ? { log: log.log, clock: time, time, findDriver, secrets: {} } : { log: log.log, clock: systemClock(), findDriver, secrets: {} });
+  const gw = new Gateway(r.config, time ? { log: log.log, clock: time, time, findDriver, secrets: {} } : { log: log.log, clock: o.clock ?? systemClock(), findDriver, secrets: {} });
   await gw.start();
   cleanup.push(() => gw.stop());
   return { gw, log, config: r.config };

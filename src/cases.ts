@@ -1,0 +1,503 @@
+// Cases: an ambulance mission or a clinic visit, and its time nodes (DESIGN.md §1, §3; issue 6).
+//
+// A case is opened by the crew on the web page or by the center's dispatch command, and every
+// event a device of its location sends while it is open carries its id. The chest-pain-center
+// quality audit reads the case's time nodes: the ones only a person knows (onset of symptoms,
+// first medical contact) are tapped on the page; the others are taken from the data the moment it
+// shows them (the first ECG's acquisition, its transfer to the broker, the center's receipt and
+// reading, the GPS entering the hospital's geofence). Each change is also a `case` event to the
+// center (docs/protocol.md), so the center holds the same record.
+//
+// The record lives in the box's local database (src/local-db.ts), written through on every change:
+// a node shown on the page is on disk. What ingest asks on every message (which case is open for
+// this device) is answered from memory.
+import { EventEmitter } from "node:events";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { Clock } from "./clock.ts";
+import type { CasesConfig } from "./config/schema.ts";
+import type { Envelope, EventDraft } from "./events.ts";
+import { VitalgateError } from "./errors.ts";
+import type { CenterReport } from "./forwarder.ts";
+import type { LocalDb } from "./local-db.ts";
+import type { Delivery } from "./store.ts";
+
+/** Nodes a person taps on the page (the data cannot show them). */
+export const TAPPED_NODES = ["fmc", "onset"] as const;
+export type TappedNode = (typeof TAPPED_NODES)[number];
+
+/**
+ * Every time node of a case: dispatch (the center's dispatch time, with `case-open`), onset and fmc
+ * (first medical contact; tapped), firstEcg, ecgSent, ecgReceived, ecgRead (from the first ECG of
+ * the case and its delivery, receipt and reading), arrival (the GPS inside a geofence).
+ */
+export type CaseNode = "dispatch" | TappedNode | "firstEcg" | "ecgSent" | "ecgReceived" | "ecgRead" | "arrival";
+
+/** A case id as the center may give it, and as the box makes them (`20261123-0007`). */
+export const CASE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export const caseId = () => z.string().regex(CASE_ID_PATTERN, { message: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit" });
+/** Where a case applies: a device location (a bed, a room), or "" for the whole box (an ambulance has one). */
+export const caseLocation = () => z.string().max(100).regex(/^[^\p{Cc}]*$/u, { message: "must not contain control characters" });
+/** A patient id as typed or scanned (a wristband barcode, an ID card number). */
+export const patientId = () => z.string().min(1).max(64).regex(/^[^\p{Cc}]+$/u, { message: "must not contain control characters" });
+
+
+/** One ECG of a case and how far it got. */
+interface CaseEcg {
+  eventId: string;
+  /** Its acquisition time: the event's `t`, the cart's time corrected for the cart's clock skew. */
+  acquiredAt: string;
+  /** Chunks of its original file, and how many of them the broker has acknowledged. */
+  parts: number;
+  sent: number;
+  /** When the event and every chunk had been acknowledged by the broker. */
+  sentAt?: string;
+  /** When the center's receipt for it came. */
+  receivedAt?: string;
+  report?: { reader: string; at: string; conclusion: string; text?: string };
+}
+
+/** A case as stored (the `data` column). */
+interface CaseRecord {
+  id: string;
+  /** "" for the whole box. */
+  location: string;
+  openedAt: string;
+  closedAt?: string;
+  /** The username on the page, or "center" for dispatch. */
+  openedBy: string;
+  patientId?: string;
+  nodes: Partial<Record<CaseNode, string>>;
+  /** The geofence of the arrival node. */
+  arrivalPlace?: string;
+  ecgs: CaseEcg[];
+}
+
+export interface EcgView {
+  eventId: string;
+  acquiredAt: string;
+  transfer: { parts: number; sent: number; delivered: boolean; receipted: boolean };
+  report?: CaseEcg["report"];
+}
+
+/** A case as the page and the API show it (docs/web-api.md). */
+export interface CaseView {
+  id: string;
+  location?: string;
+  openedAt: string;
+  closedAt?: string;
+  openedBy: string;
+  patientId?: string;
+  nodes: Partial<Record<CaseNode, string>>;
+  arrivalPlace?: string;
+  /** Seconds from first medical contact to the ECG's reading (or to now while none came, or to closing). */
+  fmcElapsedS?: number;
+  /** Whether that clock still runs: no reading yet and the case open. */
+  fmcRunning?: boolean;
+  targetS: number;
+  /** The latest ECG of the case, and all of them in order. */
+  ecg?: EcgView;
+  ecgs: EcgView[];
+}
+
+/** A reading from the center as the page gets it. */
+export interface ReportView {
+  caseId?: string;
+  eventId: string;
+  reader: string;
+  at: string;
+  conclusion: string;
+  text?: string;
+}
+
+/** Why a case change was refused; `status` is the HTTP status it maps to. */
+export class CaseError extends VitalgateError {
+  readonly status: number;
+  constructor(code: "VG_CASE_NOT_FOUND" | "VG_CASE_ALREADY_OPEN" | "VG_CASE_EXISTS" | "VG_CASE_TIME", message: string, status: number) {
+    super(code, message, "operator");
+    this.name = "CaseError";
+    this.status = status;
+  }
+}
+
+export interface CaseBookDeps {
+  clock: Clock;
+  log: Logger;
+  /** Commits a `case` event of case `caseId` (stamped by the gateway, from the gateway itself). */
+  record(draft: EventDraft, caseId: string): Promise<unknown>;
+  /** The location a device belongs to, if any. */
+  locationOf(deviceId: string): string | undefined;
+  /** An event's delivery so far (the outbox), or undefined when it is not (or no longer) stored. */
+  delivery(eventId: string): Delivery | undefined;
+}
+
+/** How long a tapped time may lie ahead of the box's clock (phones and boxes disagree a little). */
+const TAP_FUTURE_TOLERANCE_MS = 60_000;
+/** Cases `list("recent")` returns. */
+const RECENT = 50;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS cases (
+  id        TEXT PRIMARY KEY,
+  opened_ms INTEGER NOT NULL,
+  closed_ms INTEGER,
+  data      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cases_open   ON cases(opened_ms) WHERE closed_ms IS NULL;
+CREATE INDEX IF NOT EXISTS cases_recent ON cases(opened_ms);
+-- Which case each ECG belongs to, and whether the center's receipt for it is still awaited.
+CREATE TABLE IF NOT EXISTS case_ecgs (
+  event_id TEXT PRIMARY KEY,
+  case_id  TEXT NOT NULL,
+  received INTEGER NOT NULL DEFAULT 0
+);
+-- The per-day counter of the box's own case ids.
+CREATE TABLE IF NOT EXISTS case_days (day TEXT PRIMARY KEY, n INTEGER NOT NULL);
+`;
+
+export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [ReportView] }> {
+  #deps: CaseBookDeps;
+  #config: CasesConfig;
+  #db: LocalDb | null = null;
+  /** The open cases by location. */
+  #open = new Map<string, CaseRecord>();
+  /** ECGs whose transfer to the broker is not complete: event id → case id. */
+  #sending = new Map<string, string>();
+  /** ECGs whose receipt from the center is awaited: event id → case id. */
+  #unreceipted = new Map<string, string>();
+
+  constructor(config: CasesConfig, deps: CaseBookDeps) {
+    super();
+    this.#config = config;
+    this.#deps = deps;
+  }
+
+  /** Creates the tables if needed and loads the open cases and the ECGs still under way. */
+  open(db: LocalDb): void {
+    db.exec(SCHEMA);
+    this.#db = db;
+    this.#open.clear();
+    this.#sending.clear();
+    this.#unreceipted.clear();
+    for (const data of db.prepare("SELECT data FROM cases WHERE closed_ms IS NULL ORDER BY opened_ms").pluck().all() as string[]) {
+      const c = JSON.parse(data) as CaseRecord;
+      this.#open.set(c.location, c);
+    }
+    for (const r of db.prepare("SELECT event_id AS eventId, case_id AS caseId FROM case_ecgs WHERE received = 0").all() as { eventId: string; caseId: string }[]) {
+      this.#unreceipted.set(r.eventId, r.caseId);
+      const ecg = this.#find(r.caseId)?.ecgs.find((e) => e.eventId === r.eventId);
+      if (ecg && !ecg.sentAt) this.#sending.set(r.eventId, r.caseId);
+    }
+  }
+
+  close(): void {
+    this.#db = null;
+    this.#open.clear();
+  }
+
+  /** A configuration reload: the target and the geofences apply from the next change on. */
+  configure(config: CasesConfig): void {
+    this.#config = config;
+  }
+
+  /**
+   * The open case a device's events belong to: its location's, else the one of the whole box.
+   * Called for every message ingested: from memory only.
+   */
+  caseFor(deviceId: string): string | undefined {
+    if (this.#open.size === 0) return undefined;
+    const location = this.#deps.locationOf(deviceId);
+    return (location ? this.#open.get(location) : undefined)?.id ?? this.#open.get("")?.id;
+  }
+
+  get(id: string): CaseView | undefined {
+    const c = this.#find(id);
+    return c && this.#view(c);
+  }
+
+  /** The open cases, or the most recent ones (open or closed), newest first. */
+  list(state: "open" | "recent"): CaseView[] {
+    if (state === "open") return [...this.#open.values()].reverse().map((c) => this.#view(c));
+    const rows = this.#database.prepare("SELECT data FROM cases ORDER BY opened_ms DESC LIMIT ?").pluck().all(RECENT) as string[];
+    // Open cases are written through on every change: the stored copy is theirs as it stands.
+    return rows.map((data) => this.#view(JSON.parse(data) as CaseRecord));
+  }
+
+  /**
+   * Opens a case for a location ("" or absent: the whole box). With `caseId` (the center's), that
+   * id; opening it again while it is open at the same location is answered with the case as it
+   * is, as a command may arrive twice. Refused while another case is open at the location.
+   */
+  async openCase(o: { location?: string; openedBy: string; caseId?: string; patientId?: string; dispatchedAt?: string }): Promise<CaseView> {
+    const db = this.#database;
+    const location = o.location ?? "";
+    const current = this.#open.get(location);
+    if (current && o.caseId !== undefined && current.id === o.caseId) return this.#view(current);
+    if (current) throw new CaseError("VG_CASE_ALREADY_OPEN", `case ${current.id} is open ${location ? `at ${location}` : "for the whole box"}: close it first`, 409);
+    if (o.caseId !== undefined && db.prepare("SELECT 1 FROM cases WHERE id = ?").get(o.caseId)) {
+      throw new CaseError("VG_CASE_EXISTS", `case ${o.caseId} exists already on this gateway`, 409);
+    }
+    const now = this.#nowMs();
+    const at = new Date(now).toISOString();
+    const c: CaseRecord = {
+      id: o.caseId ?? this.#nextId(now),
+      location,
+      openedAt: at,
+      openedBy: o.openedBy,
+      patientId: o.patientId,
+      nodes: o.dispatchedAt ? { dispatch: new Date(o.dispatchedAt).toISOString() } : {},
+      ecgs: [],
+    };
+    db.prepare("INSERT INTO cases (id, opened_ms, data) VALUES (?, ?, ?)").run(c.id, now, JSON.stringify(c));
+    this.#open.set(location, c);
+    this.#deps.log.info({ case: c.id, location, openedBy: o.openedBy }, "case opened");
+    return this.#changed(c, {
+      action: "opened",
+      at,
+      location: location || undefined,
+      openedBy: o.openedBy,
+      dispatchedAt: c.nodes.dispatch,
+      patientId: c.patientId,
+    });
+  }
+
+  /** Closes a case; events from then on carry no case (or the location's next one). Closing twice is no change. */
+  async closeCase(id: string): Promise<CaseView> {
+    const c = this.#require(id);
+    if (c.closedAt) return this.#view(c);
+    const now = this.#nowMs();
+    c.closedAt = new Date(now).toISOString();
+    this.#open.delete(c.location);
+    this.#database.prepare("UPDATE cases SET closed_ms = ?, data = ? WHERE id = ?").run(now, JSON.stringify(c), c.id);
+    this.#deps.log.info({ case: c.id }, "case closed");
+    return this.#changed(c, { action: "closed", at: c.closedAt });
+  }
+
+  /** Sets (or corrects) the patient id: kept here and sent to the center in the case event, never logged. */
+  async setPatient(id: string, patient: string): Promise<CaseView> {
+    const c = this.#require(id);
+    c.patientId = patient;
+    this.#save(c);
+    this.#deps.log.info({ case: c.id }, "case patient id set");
+    return this.#changed(c, { action: "patient", at: new Date(this.#nowMs()).toISOString(), patientId: patient });
+  }
+
+  /** A tapped node: at `at` (ISO 8601), or now. Tapping again corrects it. */
+  async tapNode(id: string, node: TappedNode, at?: string): Promise<CaseView> {
+    const c = this.#require(id);
+    const now = this.#nowMs();
+    const ms = at === undefined ? now : Date.parse(at);
+    if (ms > now + TAP_FUTURE_TOLERANCE_MS) throw new CaseError("VG_CASE_TIME", `${node} at ${at} is in the future`, 400);
+    return this.#setNode(c, node, new Date(ms).toISOString());
+  }
+
+  /**
+   * Committed events, looked at for the nodes the data shows: an ECG of a case (firstEcg, and its
+   * transfer is followed from here), a position of a case inside a geofence (arrival).
+   */
+  observe(events: readonly Envelope[]): void {
+    for (const e of events) {
+      if (e.case === undefined) continue;
+      if (e.kind === "ecg12") this.#ecgArrived(e);
+      else if (e.kind === "position") this.#positioned(e);
+    }
+  }
+
+  /** The broker acknowledged something: ECG transfers under way may have progressed. */
+  onAcked(): void {
+    for (const [eventId, caseId] of this.#sending) {
+      const c = this.#find(caseId);
+      const ecg = c?.ecgs.find((x) => x.eventId === eventId);
+      const d = this.#deps.delivery(eventId);
+      if (!c || !ecg || !d) {
+        this.#sending.delete(eventId);
+        continue;
+      }
+      if (d.sent === ecg.sent && !(d.event && d.sent === d.parts)) continue;
+      ecg.sent = d.sent;
+      ecg.parts = d.parts;
+      if (d.event && d.sent === d.parts) {
+        ecg.sentAt = new Date(this.#nowMs()).toISOString();
+        this.#sending.delete(eventId);
+        if (!c.nodes.ecgSent) {
+          void this.#setNode(c, "ecgSent", ecg.sentAt, { eventId });
+          continue;
+        }
+      }
+      this.#save(c);
+      this.emit("change", this.#view(c));
+    }
+  }
+
+  /** The center's receipt names event ids it has stored: the ECGs among them are received. */
+  onReceipt(ids: readonly string[]): void {
+    if (this.#unreceipted.size === 0) return;
+    for (const id of ids) {
+      const caseId = this.#unreceipted.get(id);
+      if (caseId === undefined) continue;
+      this.#unreceipted.delete(id);
+      this.#database.prepare("UPDATE case_ecgs SET received = 1 WHERE event_id = ?").run(id);
+      const c = this.#find(caseId);
+      const ecg = c?.ecgs.find((x) => x.eventId === id);
+      if (!c || !ecg) continue;
+      ecg.receivedAt = new Date(this.#nowMs()).toISOString();
+      if (c.nodes.ecgReceived) {
+        this.#save(c);
+        this.emit("change", this.#view(c));
+      } else {
+        void this.#setNode(c, "ecgReceived", ecg.receivedAt, { eventId: id });
+      }
+    }
+  }
+
+  /** A reading from the center: kept with the ECG's case (ecgRead at the reader's time), and passed on to the page. */
+  onReport(r: CenterReport): void {
+    const caseId = this.#database.prepare("SELECT case_id FROM case_ecgs WHERE event_id = ?").pluck().get(r.eventId) as string | undefined;
+    const c = caseId === undefined ? undefined : this.#find(caseId);
+    const ecg = c?.ecgs.find((x) => x.eventId === r.eventId);
+    const report = { reader: r.reader, at: new Date(r.at).toISOString(), conclusion: r.conclusion, text: r.text };
+    this.#deps.log.info({ case: caseId, event: r.eventId }, "ECG reading from the center");
+    this.emit("report", { caseId: c?.id, eventId: r.eventId, ...report });
+    if (!c || !ecg) return;
+    ecg.report = report;
+    if (c.nodes.ecgRead) {
+      this.#save(c);
+      this.emit("change", this.#view(c));
+    } else {
+      void this.#setNode(c, "ecgRead", report.at, { eventId: r.eventId, conclusion: r.conclusion });
+    }
+  }
+
+  #ecgArrived(e: Envelope): void {
+    const c = this.#find(e.case!);
+    if (!c || c.ecgs.some((x) => x.eventId === e.id)) return;
+    const d = this.#deps.delivery(e.id);
+    const ecg: CaseEcg = { eventId: e.id, acquiredAt: e.t, parts: d?.parts ?? 0, sent: d?.sent ?? 0 };
+    c.ecgs.push(ecg);
+    this.#database.prepare("INSERT OR IGNORE INTO case_ecgs (event_id, case_id) VALUES (?, ?)").run(e.id, c.id);
+    this.#sending.set(e.id, c.id);
+    this.#unreceipted.set(e.id, c.id);
+    this.#deps.log.info({ case: c.id, event: e.id, parts: ecg.parts }, "ECG of the case stored");
+    if (c.nodes.firstEcg) {
+      this.#save(c);
+      this.emit("change", this.#view(c));
+    } else {
+      void this.#setNode(c, "firstEcg", e.t, { eventId: e.id });
+    }
+    // Already acknowledged before we looked (a fast link)?
+    this.onAcked();
+  }
+
+  #positioned(e: Envelope): void {
+    const c = this.#find(e.case!);
+    if (!c || c.nodes.arrival || c.closedAt) return;
+    const p = e.body as { lat?: unknown; lon?: unknown };
+    if (typeof p.lat !== "number" || typeof p.lon !== "number") return;
+    const fence = this.#config.geofences.find((g) => haversineM(g.lat, g.lon, p.lat as number, p.lon as number) <= g.radiusM);
+    if (!fence) return;
+    c.arrivalPlace = fence.name;
+    void this.#setNode(c, "arrival", e.t, { place: fence.name });
+  }
+
+  /** Sets a node, saves, tells the page and the center. */
+  #setNode(c: CaseRecord, node: CaseNode, at: string, extra: Record<string, unknown> = {}): Promise<CaseView> {
+    c.nodes[node] = at;
+    this.#save(c);
+    this.#deps.log.info({ case: c.id, node, at }, "case time node");
+    return this.#changed(c, { action: "node", node, at, ...extra });
+  }
+
+  /**
+   * Tells the page, and commits the change's `case` event. A store that cannot take it has raised
+   * its own alarm; the case itself is saved here either way.
+   */
+  async #changed(c: CaseRecord, body: Record<string, unknown>): Promise<CaseView> {
+    const view = this.#view(c);
+    this.emit("change", view);
+    try {
+      await this.#deps.record({ kind: "case", body }, c.id);
+    } catch (err) {
+      this.#deps.log.error({ case: c.id, action: body.action, node: body.node, code: (err as { code?: string }).code }, "the case event could not be stored for the center");
+    }
+    return view;
+  }
+
+  #view(c: CaseRecord): CaseView {
+    const targetS = Math.round(this.#config.targetMin * 60);
+    const ecgs = c.ecgs.map((e): EcgView => ({
+      eventId: e.eventId,
+      acquiredAt: e.acquiredAt,
+      transfer: { parts: e.parts, sent: e.sent, delivered: e.sentAt !== undefined, receipted: e.receivedAt !== undefined },
+      report: e.report,
+    }));
+    const view: CaseView = {
+      id: c.id,
+      location: c.location || undefined,
+      openedAt: c.openedAt,
+      closedAt: c.closedAt,
+      openedBy: c.openedBy,
+      patientId: c.patientId,
+      nodes: c.nodes,
+      arrivalPlace: c.arrivalPlace,
+      targetS,
+      ecg: ecgs.at(-1),
+      ecgs,
+    };
+    if (c.nodes.fmc) {
+      const end = c.nodes.ecgRead ?? c.closedAt;
+      view.fmcRunning = end === undefined;
+      view.fmcElapsedS = Math.max(0, Math.round(((end === undefined ? this.#nowMs() : Date.parse(end)) - Date.parse(c.nodes.fmc)) / 1000));
+    }
+    return view;
+  }
+
+  /** The box's own id: its local date and the day's next number, `20261123-0007`. */
+  #nextId(nowMs: number): string {
+    const d = new Date(nowMs);
+    const day = `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, "0")}${String(d.getDate()).padStart(2, "0")}`;
+    const db = this.#database;
+    // A center-given id may look like ours: skip any number already taken.
+    for (;;) {
+      const n = db.prepare("INSERT INTO case_days (day, n) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET n = n + 1 RETURNING n").pluck().get(day) as number;
+      const id = `${day}-${String(n).padStart(4, "0")}`;
+      if (!db.prepare("SELECT 1 FROM cases WHERE id = ?").get(id)) return id;
+    }
+  }
+
+  #find(id: string): CaseRecord | undefined {
+    for (const c of this.#open.values()) if (c.id === id) return c;
+    const data = this.#database.prepare("SELECT data FROM cases WHERE id = ?").pluck().get(id) as string | undefined;
+    return data === undefined ? undefined : (JSON.parse(data) as CaseRecord);
+  }
+
+  #require(id: string): CaseRecord {
+    const c = this.#find(id);
+    if (!c) throw new CaseError("VG_CASE_NOT_FOUND", `no case ${id} on this gateway`, 404);
+    return c;
+  }
+
+  #save(c: CaseRecord): void {
+    this.#database.prepare("UPDATE cases SET data = ? WHERE id = ?").run(JSON.stringify(c), c.id);
+  }
+
+  get #database(): LocalDb {
+    if (!this.#db) throw new VitalgateError("VG_CASES_CLOSED", "the case book is not open", "stop");
+    return this.#db;
+  }
+
+  #nowMs(): number {
+    return this.#deps.clock.now().ms;
+  }
+}
+
+const EARTH_RADIUS_M = 6_371_008.8; // IUGG mean radius
+
+/** Great-circle distance between two WGS 84 points, metres (haversine, on the mean-radius sphere). */
+export function haversineM(lat1: number, lon1: number, lat2: number, lon2: number): number {
+  const rad = Math.PI / 180;
+  const dLat = (lat2 - lat1) * rad;
+  const dLon = (lon2 - lon1) * rad;
+  const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) ** 2;
+  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(a)));
+}
