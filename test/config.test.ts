@@ -69,6 +69,7 @@ describe("valid configurations", () => {
       web: { host: "0.0.0.0", port: 8080 },
       log: { level: "info", pretty: "auto" },
       time: { ntpServers: [], pollS: 64, ntpTimeoutMs: 2000, trustSystemClock: "auto", gpsLatencyMs: 100, gpsUncertaintyMs: 100, driftPpm: 50, skewThresholdS: 60 },
+      cases: { targetMin: 10, geofences: [] },
     });
     expect("uplink" in config && config.uplink !== undefined).toBe(false);
   });
@@ -226,6 +227,11 @@ describe("every error at once", () => {
       "must be an mqtt://, mqtts://, ws:// or wss:// URL with a host (e.g. mqtts://center.example:8883)",
     ]);
     expect(loadErrors({ text: "gateway: { id: a }\nuplink: { url: 'mqtts://center.example', protocolVersion: 3 }\n" }).map((e) => e.message)).toEqual(["expected one of 5, 4"]);
+  });
+
+  it("checks the cases section: the target and each geofence", () => {
+    const errors = loadErrors({ text: "gateway: { id: a }\ncases: { targetMin: 0, geofences: [{ name: ER, lat: 91, lon: 120, radiusM: 150 }, { name: Door, lat: 30, lon: 120 }] }\n" });
+    expect(errors.map((e) => e.path)).toEqual(["cases.targetMin", "cases.geofences[0].lat", "cases.geofences[1].radiusM"]);
   });
 
   it("reports an empty document and a document that is not a mapping", () => {
