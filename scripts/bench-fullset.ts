@@ -151,7 +151,7 @@ devices:
   - { id: cart, driver: ecg-cart, options: { dir: "${drop}" } }
 ${vent ? `  - { id: vent, driver: medibus-vent, options: ${vent.options} }\n` : ""}`);
     const daemon = cli(["start", "--config", conf]);
-    const status = async (): Promise<Status> => (await (await fetch(`http://127.0.0.1:${webPort}/api/status`)).json()) as Status;
+    const status = async (): Promise<Status> => (await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as Status;
     await waitUntil(async () => {
       if (daemon.exitCode !== null) throw new Error(`daemon exited with ${daemon.exitCode}: ${stderrOf.get(daemon)}`);
       return portOpen(webPort);

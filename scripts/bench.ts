@@ -278,10 +278,10 @@ async function daemonRss(): Promise<number> {
       if (Date.now() > deadline) throw new Error("daemon did not start");
       await new Promise((r) => setTimeout(r, 100));
     }
-    const stats = (await (await fetch(`http://127.0.0.1:${webPort}/api/status`)).json()) as { queue: { pending: number[] }; process: unknown };
+    const stats = (await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as { queue: { pending: number[] }; process: unknown };
     if (stats.queue.pending[2] !== 10_000) throw new Error(`expected 10,000 queued, daemon reports ${stats.queue.pending[2]}`);
     await new Promise((r) => setTimeout(r, 2000)); // let start-up garbage settle
-    console.log("  daemon's own view:", JSON.stringify(((await (await fetch(`http://127.0.0.1:${webPort}/api/status`)).json()) as typeof stats).process));
+    console.log("  daemon's own view:", JSON.stringify(((await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as typeof stats).process));
     const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
     const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
     console.log(`  (RssAnon ${kb("RssAnon").toFixed(0)} MB, RssFile ${kb("RssFile").toFixed(0)} MB: file pages are the node binary and libraries, shared and reclaimable)`);

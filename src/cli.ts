@@ -110,7 +110,7 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
     if (resolved.source === DEFAULT_CONFIG_NAME) return void log.warn("SIGHUP: running on the embedded default; nothing to reload");
     const next = loadConfig({ file: resolved.source, env: process.env, drivers: findDriver });
     if (!next.ok) return void log.error({ errors: next.errors.map((e) => `${e.line ?? "?"}:${e.col ?? "?"} ${e.path}: ${e.message}`) }, "SIGHUP: configuration invalid; keeping the running one");
-    void gateway.reload(next.config).catch((err: Error) => log.error({ err: err.message }, "reload failed"));
+    void gateway.reload(next.config, "operator (SIGHUP)").catch((err: Error) => log.error({ err: err.message }, "reload failed"));
   });
   return -1; // keep running
 }
@@ -133,7 +133,7 @@ async function status(configPath: string | undefined, io: Out): Promise<number> 
   const { web } = resolved.result.config;
   const host = web.host === "0.0.0.0" || web.host === "::" ? "127.0.0.1" : web.host;
   try {
-    const res = await fetch(`http://${host}:${web.port}/api/status`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`http://${host}:${web.port}/status`, { signal: AbortSignal.timeout(5000) });
     io.out(JSON.stringify(await res.json(), null, 2) + "\n");
     return 0;
   } catch (err) {

@@ -15,7 +15,6 @@ import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
 import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwarder.ts";
 import type { EmbeddedBroker } from "./broker.ts";
 import { createMetrics } from "./metrics.ts";
-import { createHttpServer } from "./http.ts";
 import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
 import { restamp, stamp } from "./stamp.ts";
 import { DeviceClocks, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
@@ -23,7 +22,7 @@ import type { FirstSync, TimeService, TimeState } from "./time/service.ts";
 import { Outbox } from "./store.ts";
 import { VERSION } from "./version.ts";
 import type { Audit } from "./web/context.ts";
-import type { FastifyInstance } from "fastify";
+import { createWebServer, type WebServer } from "./web/server.ts";
 import { z } from "zod";
 
 /** Most events one `resend` command may put back in the queue. */
@@ -58,7 +57,10 @@ export class Gateway {
   readonly deviceClocks: DeviceClocks;
   /** Cases (missions, visits) and their time nodes, kept in the local database. */
   readonly cases: CaseBook;
-  /** The audit trail, once the web page's server has made it: commands from the center are recorded in it. */
+  /**
+   * The audit trail (src/web/audit.ts), while the web page's server runs: commands from the center,
+   * pairing, case actions and configuration reloads are recorded in it.
+   */
   audit: Audit | undefined;
   #localDb: LocalDb | null = null;
   /** The first sequence number of this run: only events from here on can be restamped. */
@@ -67,7 +69,7 @@ export class Gateway {
   #log: Logger;
   #forwarder: Forwarder | null = null;
   #broker: EmbeddedBroker | null = null;
-  #http: FastifyInstance | null = null;
+  #web: WebServer | null = null;
   #tasks: ScheduledTask[] = [];
   #startedAt = 0;
   #lastRefusal: GatewayStatus["store"]["lastRefusal"];
@@ -263,25 +265,51 @@ export class Gateway {
         const n = this.outbox.purgeDelivered(this.#deps.clock.now().ms - config.store.retentionDays * 86_400_000);
         if (n > 0) this.#log.info({ purged: n }, "delivered events past retention deleted");
       }),
+      cron.schedule(config.store.purgeCron, () => this.#purgeAudit()),
       cron.schedule(config.store.checkpointCron, () => this.outbox.checkpoint()),
     ];
 
-    this.#http = await createHttpServer({ gateway: this, log: this.#log });
-    await this.#http.listen({ host: config.web.host, port: config.web.port });
+    const read = this.#deps.readFile ?? ((p: string) => readFileSync(p));
+    this.#web = await createWebServer({
+      gateway: this,
+      log: this.#log,
+      db: this.localDb,
+      web: config.web,
+      setupCodeFile: join(config.stateDir, "setup-code"),
+      nowMs: () => this.#deps.clock.now().ms,
+      https: config.web.tls ? { cert: read(config.web.tls.certFile), key: read(config.web.tls.keyFile) } : undefined,
+    });
+    this.audit = this.#web.audit;
+    await this.#web.app.listen({ host: config.web.host, port: config.web.port });
     await this.devices.apply(config.devices);
     this.#log.info({ gateway: config.gateway.id, version: VERSION, devices: config.devices.length }, "vitalgate started");
   }
 
   /** Applies a new configuration: devices change live; other sections need a restart, said so. */
-  async reload(next: Config): Promise<{ restartNeeded: string[]; devices: Awaited<ReturnType<DeviceManager["apply"]>> }> {
+  async reload(next: Config, actor = "system"): Promise<{ restartNeeded: string[]; devices: Awaited<ReturnType<DeviceManager["apply"]>> }> {
     const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log", "time"] as const).filter(
       (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
     );
     this.config = { ...this.config, devices: next.devices, cases: next.cases };
-    this.cases.configure(next.cases);
-    const devices = await this.devices.apply(next.devices);
-    this.#log.info({ ...devices, restartNeeded }, "configuration reloaded");
-    return { restartNeeded, devices };
+    try {
+      this.cases.configure(next.cases);
+      const devices = await this.devices.apply(next.devices);
+      this.#log.info({ ...devices, restartNeeded }, "configuration reloaded");
+      this.audit?.record({ actor, action: "config.reload", detail: { ...devices, restartNeeded }, result: "ok" });
+      return { restartNeeded, devices };
+    } catch (err) {
+      this.audit?.record({ actor, action: "config.reload", detail: { error: (err as Error).message }, result: "failed" });
+      throw err;
+    }
+  }
+
+  /** Audit records past `web.auditRetentionDays`, with the store's purge. */
+  #purgeAudit(): void {
+    const audit = this.#web?.audit;
+    if (!audit) return;
+    const r = audit.purge(this.#deps.clock.now().ms - this.config.web.auditRetentionDays * 86_400_000);
+    if (r.refused) this.#log.error({ code: "VG_AUDIT_CHAIN_BROKEN", firstBad: r.refused.firstBad }, "audit trail fails its hash check: not purged (see GET /api/audit)");
+    else if (r.purged > 0) this.#log.info({ purged: r.purged }, "audit records past retention deleted");
   }
 
   /** Stops taking data, lets the forwarder finish what is in flight, closes the store. */
@@ -289,8 +317,9 @@ export class Gateway {
     for (const t of this.#tasks) await t.stop();
     this.#tasks = [];
     await this.devices.stop();
-    await this.#http?.close();
-    this.#http = null;
+    await this.#web?.app.close();
+    this.#web = null;
+    this.audit = undefined;
     await this.#forwarder?.stop();
     this.#forwarder = null;
     await this.#broker?.close();

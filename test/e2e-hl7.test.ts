@@ -160,7 +160,7 @@ describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitt
     const alarm = await sender.send(pcd04Alarm({ controlId: "ALM1", time: new Date(T0), event: "196670^MDC_EVT_LO^MDC", text: "SpO2 low", priority: "PH", phase: "start", state: "active" }));
     sender.close();
     expect(alarm.code).toBe("AA");
-    const status = (await (await fetch(`http://127.0.0.1:${r.webPort}/api/status`)).json()) as { uplink: { state: string }; queue: { pending: number[] } };
+    const status = (await (await fetch(`http://127.0.0.1:${r.webPort}/status`)).json()) as { uplink: { state: string }; queue: { pending: number[] } };
     expect(status.uplink.state).not.toBe("connected");
     expect(status.queue.pending[0]).toBeGreaterThanOrEqual(1);
     await new Promise((res) => setTimeout(res, Math.max(0, OUTAGE_S * 1000 - (Date.now() - down))));
@@ -214,7 +214,7 @@ describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitt
     await r.center.waitFor(() => messagesAt(r.center).has(3), 10_000, "message 3 once whole");
     expect(r.center.events.filter((e) => hrOf(e) === 1003)).toHaveLength(1);
     expect((await fetch(`http://127.0.0.1:${r.webPort}/healthz`)).status).toBe(200);
-    const dev = ((await (await fetch(`http://127.0.0.1:${r.webPort}/api/status`)).json()) as { devices: { id: string; rejected: number }[] }).devices[0]!;
+    const dev = ((await (await fetch(`http://127.0.0.1:${r.webPort}/status`)).json()) as { devices: { id: string; rejected: number }[] }).devices[0]!;
     expect(dev.rejected).toBeGreaterThanOrEqual(3);
   });
 

@@ -190,7 +190,7 @@ describe("gateway core", () => {
     expect(metrics).toMatch(/vitalgate_device_events_total\{device="dev-a",driver="test-line"\} 2/);
     expect(metrics).toMatch(/vitalgate_uplink_connected 0/);
     expect(metrics).toMatch(/vitalgate_queue_oldest_age_seconds \d/);
-    const status = (await (await fetch(`${base}/api/status`)).json()) as { queue: { pending: number[] }; devices: { id: string }[] };
+    const status = (await (await fetch(`${base}/status`)).json()) as { queue: { pending: number[] }; devices: { id: string }[] };
     expect(status.queue.pending).toEqual([0, 0, 2, 0]);
   });
 

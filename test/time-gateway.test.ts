@@ -265,7 +265,7 @@ describe("synchronized time in the gateway", () => {
     expect(metrics).toMatch(/vitalgate_time_offset_ms\{src="gps"\} -?\d/);
     expect(metrics).toMatch(/vitalgate_time_uncertainty_ms \d/);
     expect(metrics).toMatch(/^vitalgate_time_pps_present 0$/m);
-    const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/api/status`)).json()) as { time: { src: string; devices: { id: string; state: string }[] } };
+    const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/status`)).json()) as { time: { src: string; devices: { id: string; state: string }[] } };
     expect(status.time).toMatchObject({ src: "gps", devices: [{ id: "bed1", state: "skewed" }] });
 
     // The technician sets the monitor's clock right.
@@ -301,7 +301,7 @@ describe("synchronized time in the gateway", () => {
     expect(run2.gw.status().time.devices).toEqual([expect.objectContaining({ id: "cart", samples: 0 })]);
   });
 
-  it("tells the center its time state on the retained status topic, PPS presence included, and on /api/status and /metrics", async () => {
+  it("tells the center its time state on the retained status topic, PPS presence included, and on /status and /metrics", async () => {
     const cfg = await config(mkdtempSync(join(tmpdir(), "vg-time-")), "[]", "embedded");
     const log = capturedLog("info");
     // A PPS source the kernel offers (detection itself: test/time-sources.test.ts, on a fake tree).
@@ -320,7 +320,7 @@ describe("synchronized time in the gateway", () => {
       devices: [expect.objectContaining({ id: "monitor", skewMs: expect.any(Number) })],
       pps: { present: true, device: null, used: false, devices: [{ device: "/dev/pps0", name: "serial0", path: "/dev/ttyS0" }] },
     });
-    const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/api/status`)).json()) as { time: { pps: { present: boolean } } };
+    const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/status`)).json()) as { time: { pps: { present: boolean } } };
     expect(status.time.pps).toMatchObject({ present: true, devices: [{ device: "/dev/pps0" }] });
     expect(await (await fetch(`http://127.0.0.1:${cfg.web.port}/metrics`)).text()).toMatch(/^vitalgate_time_pps_present 1$/m);
   });

@@ -3,6 +3,7 @@
 // every field carries its description here, once.
 import { validateDetailed } from "node-cron";
 import { z } from "zod";
+import { ROLES } from "../web/context.ts";
 
 /** Finds a driver's options schema by registry id; `undefined` for an unknown driver. */
 export type DriverLookup = (id: string) => { options: z.ZodType } | undefined;
@@ -222,10 +223,53 @@ function devicesList<D extends z.ZodType>(device: D) {
     .describe("The devices this gateway reads. Devices paired on the web page are kept in a separate file.");
 }
 
+/** A web username: letters (any script), digits, `.`, `_`, `-`; 1 to 32 characters. */
+export const WEB_USERNAME_PATTERN = /^[\p{L}\p{N}][\p{L}\p{N}._-]{0,31}$/u;
+/** `scrypt$N$r$p$salt$hash` (salt and hash base64), as src/web/auth.ts writes it. */
+export const PASSWORD_HASH_PATTERN = /^scrypt\$\d{1,8}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/]{16,}={0,2}\$[A-Za-z0-9+/]{16,}={0,2}$/;
+export const webUsername = () =>
+  z
+    .string()
+    .regex(WEB_USERNAME_PATTERN, { message: "must be 1 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit" })
+    .describe("The login name.");
+
 const webSchema = z
   .strictObject({
     host: z.string().min(1).default("0.0.0.0").describe("Address the web page listens on (0.0.0.0: every interface, so the LAN can reach it)."),
     port: port().default(8080).describe("Port of the web page."),
+    tls: z
+      .strictObject({
+        certFile: z.string().min(1).describe("PEM file with the page's certificate (and its chain)."),
+        keyFile: z.string().min(1).describe("PEM file with the private key of certFile. Keep it readable only by the vitalgate user."),
+      })
+      .optional()
+      .describe("Serve the page over HTTPS (session cookies are then marked Secure). Without it: plain HTTP, for a trusted LAN only."),
+    users: z
+      .array(
+        z
+          .strictObject({
+            username: webUsername(),
+            role: z.enum(ROLES).describe("admin: everything; crew, technician: pair devices and run cases; viewer: read only."),
+            passwordHash: z
+              .string()
+              .regex(PASSWORD_HASH_PATTERN, { message: "must be a hash from `vitalgate web hash-password` (scrypt$N$r$p$salt$hash), never a password" })
+              .describe("The password's hash, made by `vitalgate web hash-password`."),
+          })
+          .describe("A user provisioned by IT: can log in, is shown read-only on the page and cannot be removed there."),
+      )
+      .default([])
+      .superRefine((users, ctx) => {
+        const seen = new Set<string>();
+        users.forEach((u, i) => {
+          if (seen.has(u.username)) ctx.addIssue({ code: "custom", path: [i, "username"], message: `duplicate username "${u.username}"` });
+          seen.add(u.username);
+        });
+      })
+      .describe("Users provisioned in the configuration, in addition to those created on the page."),
+    sessionIdleMin: z.int().min(1).max(1440).default(30).describe("Minutes without a request after which a login session ends (a session also ends 12 h after login)."),
+    loginMaxFailures: z.int().min(1).max(100).default(5).describe("Failed logins (or setup codes) per client address, and per username, allowed within loginWindowS; then 429 until the window has passed."),
+    loginWindowS: z.int().min(10).max(86_400).default(900).describe("The window, in seconds, over which failed logins are counted."),
+    auditRetentionDays: z.int().min(180).max(36_500).default(365).describe("Days the audit trail is kept (at least 180); older records are purged by store.purgeCron, the hash chain anchored past them."),
   })
   .describe("The local web page: status, devices, pairing, cases.");
 

@@ -1,0 +1,137 @@
+// The audit trail (issue 6): every login, user change, pairing change, case action and config
+// reload, append-only in the local database and hash-chained, so that a record changed or deleted
+// behind the daemon's back is found by verify(). Each row's hash covers the previous row's hash and
+// the row itself; a purge past the retention keeps the hash and seq of the last purged row as the
+// anchor the remaining chain starts from, and records itself in the chain.
+import { createHash } from "node:crypto";
+import type { LocalDb } from "../local-db.ts";
+import type { Audit, AuditEntry } from "./context.ts";
+
+const GENESIS = "0".repeat(64);
+
+export interface AuditRow {
+  seq: number;
+  at: string;
+  actor: string;
+  ip: string | null;
+  action: string;
+  target: string | null;
+  detail: Record<string, unknown> | null;
+  result: AuditEntry["result"];
+}
+
+interface StoredRow extends Omit<AuditRow, "detail"> {
+  detail: string | null;
+  prev: string;
+  hash: string;
+}
+
+export interface ChainReport {
+  ok: boolean;
+  /** Rows whose hash was checked. */
+  checked: number;
+  firstBad?: { seq: number; reason: string };
+}
+
+/** JSON with object keys sorted, so that the same facts always hash the same. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+function rowHash(r: Omit<StoredRow, "hash">): string {
+  const fields = [r.seq, r.at, r.actor, r.ip, r.action, r.target, r.detail, r.result];
+  return createHash("sha256").update(`${r.prev}\n${JSON.stringify(fields)}`).digest("hex");
+}
+
+export class AuditLog implements Audit {
+  #db: LocalDb;
+  #nowMs: () => number;
+  /** The newest row this process wrote or saw: rows deleted from the end are found against it. */
+  #head: { seq: number; hash: string };
+
+  constructor(db: LocalDb, nowMs: () => number) {
+    this.#db = db;
+    this.#nowMs = nowMs;
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS audit (
+        seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, ip TEXT, action TEXT NOT NULL,
+        target TEXT, detail TEXT, result TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS audit_anchor (
+        id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL, at TEXT NOT NULL);`);
+    const last = db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as { seq: number; hash: string } | undefined;
+    this.#head = last ?? this.#anchor();
+  }
+
+  #anchor(): { seq: number; hash: string } {
+    const a = this.#db.prepare("SELECT seq, hash FROM audit_anchor WHERE id = 1").get() as { seq: number; hash: string } | undefined;
+    return a ?? { seq: 0, hash: GENESIS };
+  }
+
+  /** Appends one record; throws when it cannot be stored (the action it records should then fail too). */
+  record(entry: AuditEntry): void {
+    const row = {
+      seq: this.#head.seq + 1,
+      at: new Date(this.#nowMs()).toISOString(),
+      actor: entry.actor,
+      ip: entry.ip ?? null,
+      action: entry.action,
+      target: entry.target ?? null,
+      detail: entry.detail === undefined ? null : canonical(entry.detail),
+      result: entry.result,
+      prev: this.#head.hash,
+    };
+    const hash = rowHash(row);
+    this.#db
+      .prepare("INSERT INTO audit (seq, at, actor, ip, action, target, detail, result, prev, hash) VALUES (@seq, @at, @actor, @ip, @action, @target, @detail, @result, @prev, @hash)")
+      .run({ ...row, hash });
+    this.#head = { seq: row.seq, hash };
+  }
+
+  /** Newest first: up to `limit` rows with seq below `before`. */
+  list(options: { before?: number; limit: number }): AuditRow[] {
+    const rows = this.#db
+      .prepare("SELECT seq, at, actor, ip, action, target, detail, result FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?")
+      .all(options.before ?? Number.MAX_SAFE_INTEGER, options.limit) as Omit<StoredRow, "prev" | "hash">[];
+    return rows.map((r) => ({ ...r, detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>) }));
+  }
+
+  /** Walks the whole chain from its anchor; reports the first row that is not as it was written. */
+  verify(): ChainReport {
+    let expected = this.#anchor();
+    let checked = 0;
+    for (const r of this.#db.prepare("SELECT * FROM audit ORDER BY seq").iterate() as IterableIterator<StoredRow>) {
+      if (r.seq !== expected.seq + 1) return { ok: false, checked, firstBad: { seq: expected.seq + 1, reason: `missing: rows ${expected.seq + 1}..${r.seq - 1} were deleted` } };
+      if (rowHash(r) !== r.hash) return { ok: false, checked, firstBad: { seq: r.seq, reason: "edited: its content does not match its hash" } };
+      if (r.prev !== expected.hash) return { ok: false, checked, firstBad: { seq: r.seq, reason: "broken link: it does not follow the hash of the row before" } };
+      checked++;
+      expected = { seq: r.seq, hash: r.hash };
+    }
+    if (expected.seq < this.#head.seq) return { ok: false, checked, firstBad: { seq: expected.seq + 1, reason: `missing: the newest rows up to ${this.#head.seq} were deleted` } };
+    return { ok: true, checked };
+  }
+
+  /**
+   * Deletes the rows older than `beforeMs`, keeping the last deleted row's seq and hash as the
+   * anchor. Refuses while the chain does not verify: a purge must not erase the evidence.
+   */
+  purge(beforeMs: number): { purged: number; refused?: ChainReport } {
+    const report = this.verify();
+    if (!report.ok) return { purged: 0, refused: report };
+    const cutoff = new Date(beforeMs).toISOString();
+    const last = this.#db.prepare("SELECT seq, hash FROM audit WHERE at < ? ORDER BY seq DESC LIMIT 1").get(cutoff) as { seq: number; hash: string } | undefined;
+    if (!last) return { purged: 0 };
+    const purged = this.#db.transaction(() => {
+      const n = this.#db.prepare("DELETE FROM audit WHERE seq <= ?").run(last.seq).changes;
+      this.#db.prepare("INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, @seq, @hash, @at) ON CONFLICT (id) DO UPDATE SET seq = @seq, hash = @hash, at = @at").run({ ...last, at: new Date(this.#nowMs()).toISOString() });
+      return n;
+    })();
+    this.record({ actor: "system", action: "audit.purge", detail: { throughSeq: last.seq, rows: purged, before: cutoff }, result: "ok" });
+    return { purged };
+  }
+}

@@ -1,0 +1,375 @@
+// Who may use the page (issue 6, docs/security.md#the-web-page): users with scrypt password hashes
+// (in the local database, or provisioned in the configuration), the first-run setup of the first
+// admin, in-memory sessions that end when idle, a CSRF token per session, a login rate limit, the
+// guard every route module puts in front of its routes, and the session and user routes.
+import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { PASSWORD_HASH_PATTERN, webUsername } from "../config/schema.ts";
+import type { LocalDb } from "../local-db.ts";
+import type { AuditLog } from "./audit.ts";
+import { PERMISSIONS, ROLES, type Permission, type Role, type SessionUser } from "./context.ts";
+import { parseBody, sendError } from "./http-errors.ts";
+
+/** scrypt cost for new hashes: N = 2^15, r = 8, p = 1 (32 MiB, ~0.1 s on a small ARM box). */
+const SCRYPT = { N: 1 << 15, r: 8, p: 1 } as const;
+const KEY_BYTES = 32;
+/** The largest cost a stored hash may ask for: a hash from the configuration must not exhaust memory. */
+const MAX_SCRYPT_MEM = 256 * 1024 * 1024;
+/** A session ends this long after login, however active. */
+export const SESSION_MAX_MS = 12 * 3_600_000;
+/** Sessions held at once; the oldest goes first beyond it. */
+const MAX_SESSIONS = 500;
+/** Failure counters held at once (client addresses and usernames); expired ones are pruned beyond it. */
+const MAX_LIMIT_KEYS = 10_000;
+const COOKIE = "vg_session";
+const CHANGING = new Set(["POST", "PUT", "DELETE", "PATCH"]);
+
+function scrypt(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
+  // maxmem above scrypt's own need (128·N·r·p bytes, checked in parseHash) with room to spare.
+  const options: ScryptOptions = { ...params, maxmem: MAX_SCRYPT_MEM + (16 << 20) };
+  return new Promise((resolve, reject) => scryptCb(password.normalize("NFC"), salt, KEY_BYTES, options, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/** A new hash of `password`: `scrypt$N$r$p$salt$hash`, salt and hash in base64. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scrypt(password, salt, SCRYPT);
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString("base64")}$${key.toString("base64")}`;
+}
+
+function parseHash(stored: string): { N: number; r: number; p: number; salt: Buffer; key: Buffer } | null {
+  if (!PASSWORD_HASH_PATTERN.test(stored)) return null;
+  const [, n, r, p, salt, key] = stored.split("$") as [string, string, string, string, string, string];
+  const params = { N: Number(n), r: Number(r), p: Number(p) };
+  const powerOfTwo = params.N > 1 && (params.N & (params.N - 1)) === 0;
+  if (!powerOfTwo || params.r < 1 || params.p < 1 || 128 * params.N * params.r * params.p > MAX_SCRYPT_MEM) return null;
+  return { ...params, salt: Buffer.from(salt, "base64"), key: Buffer.from(key, "base64") };
+}
+
+/** Whether `password` matches `stored`, in constant time; a malformed hash matches nothing. */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const h = parseHash(stored);
+  if (!h) return false;
+  const key = await scrypt(password, h.salt, h);
+  return key.length === h.key.length && timingSafeEqual(key, h.key);
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export interface ProvisionedUser {
+  username: string;
+  role: Role;
+  passwordHash: string;
+}
+
+export interface AuthOptions {
+  db: LocalDb;
+  audit: AuditLog;
+  log: Logger;
+  nowMs(): number;
+  users: readonly ProvisionedUser[];
+  sessionIdleMin: number;
+  loginMaxFailures: number;
+  loginWindowS: number;
+  /** Where the first-run setup code is kept while no user exists (`<stateDir>/setup-code`). */
+  setupCodeFile: string;
+}
+
+interface Session {
+  id: string;
+  user: SessionUser;
+  csrf: string;
+  createdMs: number;
+  lastMs: number;
+}
+
+const password = () => z.string().min(8, { message: "must have at least 8 characters" }).max(256);
+const credentials = z.strictObject({ username: webUsername(), password: z.string().min(1).max(256) });
+const setupBody = z.strictObject({ username: webUsername(), password: password(), setupCode: z.string().max(64).optional() });
+const newUser = z.strictObject({ username: webUsername(), password: password(), role: z.enum(ROLES) });
+
+/**
+ * True for a request from the box itself: from a loopback address, or from one of the box's own
+ * addresses to itself. By the socket, not by headers: no proxy header is trusted.
+ */
+export function fromBox(request: FastifyRequest): boolean {
+  const { remoteAddress, localAddress } = request.socket;
+  if (!remoteAddress) return false;
+  return remoteAddress === "::1" || remoteAddress.startsWith("127.") || remoteAddress.startsWith("::ffff:127.") || remoteAddress === localAddress;
+}
+
+export class Auth {
+  #o: AuthOptions;
+  #sessions = new Map<string, Session>();
+  #failures = new Map<string, number[]>();
+  /** A hash of nothing anyone knows: unknown users are checked against it, so they cost the same. */
+  #dummyHash: Promise<string>;
+  #setupCode: string | null = null;
+
+  constructor(o: AuthOptions) {
+    this.#o = o;
+    o.db.exec("CREATE TABLE IF NOT EXISTS web_users (username TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL)");
+    this.#dummyHash = hashPassword(randomBytes(16).toString("hex"));
+    this.#dummyHash.catch(() => undefined);
+  }
+
+  /** No user at all yet: the page offers the first-run setup. */
+  get needsSetup(): boolean {
+    return this.#o.users.length === 0 && this.#o.db.prepare("SELECT 1 FROM web_users LIMIT 1").get() === undefined;
+  }
+
+  /**
+   * While no user exists, makes sure a setup code is waiting in its file (mode 0600; kept across
+   * restarts, so the code read once stays valid) and logs where, never the code itself.
+   */
+  prepareSetup(): void {
+    if (!this.needsSetup) {
+      rmSync(this.#o.setupCodeFile, { force: true });
+      return;
+    }
+    if (existsSync(this.#o.setupCodeFile)) this.#setupCode = readFileSync(this.#o.setupCodeFile, "utf8").trim();
+    if (!this.#setupCode) {
+      this.#setupCode = randomBytes(9).toString("base64url");
+      writeFileSync(this.#o.setupCodeFile, `${this.#setupCode}\n`, { mode: 0o600 });
+    }
+    this.#o.log.warn({ code: "VG_WEB_SETUP", file: this.#o.setupCodeFile }, `no web user yet: open the page and create the admin, with the setup code from ${this.#o.setupCodeFile} (not needed from the box itself)`);
+  }
+
+  #findUser(username: string): { user: SessionUser; hash: string; provisioned: boolean } | null {
+    const p = this.#o.users.find((u) => u.username === username);
+    if (p) return { user: { username, role: p.role }, hash: p.passwordHash, provisioned: true };
+    const row = this.#o.db.prepare("SELECT role, hash FROM web_users WHERE username = ?").get(username) as { role: Role; hash: string } | undefined;
+    return row ? { user: { username, role: row.role }, hash: row.hash, provisioned: false } : null;
+  }
+
+  // --- rate limit -------------------------------------------------------------------------------
+
+  #windowMs(): number {
+    return this.#o.loginWindowS * 1000;
+  }
+
+  #recent(key: string, now: number): number[] {
+    const times = (this.#failures.get(key) ?? []).filter((t) => t > now - this.#windowMs());
+    if (times.length) this.#failures.set(key, times);
+    else this.#failures.delete(key);
+    return times;
+  }
+
+  /** Seconds until another attempt is allowed for this address or username; 0: allowed now. */
+  #blockedForS(keys: string[]): number {
+    const now = this.#o.nowMs();
+    let until = 0;
+    for (const key of keys) {
+      const times = this.#recent(key, now);
+      if (times.length >= this.#o.loginMaxFailures) until = Math.max(until, times[times.length - this.#o.loginMaxFailures]! + this.#windowMs());
+    }
+    return until === 0 ? 0 : Math.max(1, Math.ceil((until - now) / 1000));
+  }
+
+  #fail(keys: string[]): void {
+    const now = this.#o.nowMs();
+    if (this.#failures.size > MAX_LIMIT_KEYS) for (const key of [...this.#failures.keys()]) this.#recent(key, now);
+    for (const key of keys) this.#failures.set(key, [...this.#recent(key, now), now].slice(-this.#o.loginMaxFailures));
+  }
+
+  // --- sessions ---------------------------------------------------------------------------------
+
+  #open(user: SessionUser): Session {
+    const now = this.#o.nowMs();
+    if (this.#sessions.size >= MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
+    const s = { id: randomBytes(32).toString("base64url"), user, csrf: randomBytes(32).toString("base64url"), createdMs: now, lastMs: now };
+    this.#sessions.set(s.id, s);
+    return s;
+  }
+
+  /** The request's live session, without touching its idle timer. */
+  #peek(request: FastifyRequest): Session | null {
+    const id = cookie(request.headers.cookie, COOKIE);
+    const s = id ? this.#sessions.get(id) : undefined;
+    if (!s) return null;
+    const now = this.#o.nowMs();
+    if (now - s.lastMs > this.#o.sessionIdleMin * 60_000 || now - s.createdMs > SESSION_MAX_MS) {
+      this.#sessions.delete(s.id);
+      return null;
+    }
+    return s;
+  }
+
+  #session(request: FastifyRequest): Session | null {
+    const s = this.#peek(request);
+    if (s) s.lastMs = this.#o.nowMs();
+    return s;
+  }
+
+  /** For a long-lived response (the live stream): whether the request's session is still valid. */
+  sessionAlive(request: FastifyRequest): () => boolean {
+    return () => this.#peek(request) !== null;
+  }
+
+  #setCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeS: number): void {
+    const secure = request.protocol === "https" ? "; Secure" : "";
+    reply.header("set-cookie", `${COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure}`);
+  }
+
+  #startSession(request: FastifyRequest, reply: FastifyReply, user: SessionUser): { user: SessionUser; csrf: string } {
+    const s = this.#open(user);
+    this.#setCookie(request, reply, s.id, SESSION_MAX_MS / 1000);
+    return { user, csrf: s.csrf };
+  }
+
+  /** Ends every session of `username` (removed user). */
+  #endSessionsOf(username: string): void {
+    for (const [id, s] of this.#sessions) if (s.user.username === username) this.#sessions.delete(id);
+  }
+
+  // --- the guard --------------------------------------------------------------------------------
+
+  /**
+   * A hook (onRequest, or preHandler) that lets a request through only with a live session whose
+   * role holds `permission`, and, for a change, the session's CSRF token and no foreign Origin.
+   */
+  guard(permission: Permission): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+    return async (request, reply) => {
+      const s = this.#session(request);
+      if (!s) return void sendError(reply, 401, "VG_AUTH_REQUIRED", "log in first");
+      request.user = s.user;
+      const deny = (code: string, message: string, why: string) => {
+        this.#o.audit.record({ actor: s.user.username, ip: request.ip, action: "request.denied", target: `${request.method} ${request.routeOptions.url ?? request.url}`, detail: { why }, result: "denied" });
+        sendError(reply, 403, code, message);
+      };
+      if (CHANGING.has(request.method)) {
+        if (!originMatches(request)) return deny("VG_ORIGIN", "the request comes from another site", "origin");
+        const token = request.headers["x-csrf-token"];
+        if (typeof token !== "string" || !sameSecret(token, s.csrf)) return deny("VG_CSRF", "missing or wrong x-csrf-token: reload the page", "csrf");
+      }
+      if (!PERMISSIONS[s.user.role].includes(permission)) return deny("VG_FORBIDDEN", `the ${s.user.role} role may not do this`, `needs ${permission}`);
+    };
+  }
+
+  // --- routes -----------------------------------------------------------------------------------
+
+  register(app: FastifyInstance): void {
+    const { audit } = this.#o;
+
+    app.get("/api/session", async (request) => {
+      const s = this.#session(request);
+      const setup = this.needsSetup;
+      return { user: s?.user ?? null, ...(s ? { csrf: s.csrf } : {}), setup, setupCodeRequired: setup && !fromBox(request) };
+    });
+
+    app.post("/api/setup", { onRequest: sameOrigin }, async (request, reply) => {
+      if (!this.needsSetup) return sendError(reply, 409, "VG_SETUP_DONE", "setup is done: log in");
+      const body = parseBody(setupBody, request.body, reply);
+      if (!body) return;
+      const ipKey = `ip:${request.ip}`;
+      const wait = this.#blockedForS([ipKey]);
+      if (wait) return sendError(reply, 429, "VG_TOO_MANY_ATTEMPTS", `too many failed attempts: wait ${wait} s`, { retryAfterS: wait });
+      if (!fromBox(request) && !(this.#setupCode && body.setupCode && sameSecret(body.setupCode.trim(), this.#setupCode))) {
+        this.#fail([ipKey]);
+        audit.record({ actor: body.username, ip: request.ip, action: "setup", result: "denied", detail: { why: "setup code" } });
+        return sendError(reply, 403, "VG_SETUP_CODE", `wrong or missing setup code (in ${this.#o.setupCodeFile} on the box)`, { field: "setupCode" });
+      }
+      const hash = await hashPassword(body.password);
+      // Checked again after the (slow) hash: two setups racing must not both create an admin.
+      if (!this.needsSetup) return sendError(reply, 409, "VG_SETUP_DONE", "setup is done: log in");
+      this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at) VALUES (?, 'admin', ?, ?)").run(body.username, hash, new Date(this.#o.nowMs()).toISOString());
+      rmSync(this.#o.setupCodeFile, { force: true });
+      this.#setupCode = null;
+      audit.record({ actor: body.username, ip: request.ip, action: "setup", target: body.username, detail: { role: "admin" }, result: "ok" });
+      return this.#startSession(request, reply, { username: body.username, role: "admin" });
+    });
+
+    app.post("/api/login", { onRequest: sameOrigin }, async (request, reply) => {
+      const body = parseBody(credentials, request.body, reply);
+      if (!body) return;
+      const keys = [`ip:${request.ip}`, `user:${body.username}`];
+      const wait = this.#blockedForS(keys);
+      if (wait) {
+        audit.record({ actor: body.username, ip: request.ip, action: "login", result: "denied", detail: { why: "rate limit" } });
+        return sendError(reply, 429, "VG_TOO_MANY_ATTEMPTS", `too many failed logins: wait ${wait} s`, { retryAfterS: wait });
+      }
+      const found = this.#findUser(body.username);
+      const ok = await verifyPassword(body.password, found?.hash ?? (await this.#dummyHash));
+      if (!found || !ok) {
+        this.#fail(keys);
+        audit.record({ actor: body.username, ip: request.ip, action: "login", result: "failed" });
+        return sendError(reply, 401, "VG_LOGIN_FAILED", "wrong username or password");
+      }
+      for (const key of keys) this.#failures.delete(key);
+      audit.record({ actor: body.username, ip: request.ip, action: "login", result: "ok" });
+      return this.#startSession(request, reply, found.user);
+    });
+
+    app.post("/api/logout", { onRequest: this.guard("read") }, async (request, reply) => {
+      const id = cookie(request.headers.cookie, COOKIE);
+      if (id) this.#sessions.delete(id);
+      this.#setCookie(request, reply, "", 0);
+      audit.record({ actor: request.user!.username, ip: request.ip, action: "logout", result: "ok" });
+      return { ok: true };
+    });
+
+    app.get("/api/users", { onRequest: this.guard("admin") }, async () => {
+      const stored = this.#o.db.prepare("SELECT username, role, created_at AS createdAt FROM web_users ORDER BY username").all() as { username: string; role: Role; createdAt: string }[];
+      return [
+        ...this.#o.users.map((u) => ({ username: u.username, role: u.role, provisioned: true, createdAt: null })),
+        ...stored.filter((u) => !this.#o.users.some((p) => p.username === u.username)).map((u) => ({ ...u, provisioned: false })),
+      ];
+    });
+
+    app.post("/api/users", { onRequest: this.guard("admin") }, async (request, reply) => {
+      const body = parseBody(newUser, request.body, reply);
+      if (!body) return;
+      const actor = request.user!.username;
+      if (this.#findUser(body.username)) return sendError(reply, 409, "VG_USER_EXISTS", `user "${body.username}" exists`, { field: "username" });
+      const createdAt = new Date(this.#o.nowMs()).toISOString();
+      this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at) VALUES (?, ?, ?, ?)").run(body.username, body.role, await hashPassword(body.password), createdAt);
+      audit.record({ actor, ip: request.ip, action: "user.add", target: body.username, detail: { role: body.role }, result: "ok" });
+      return reply.code(201).send({ username: body.username, role: body.role, provisioned: false, createdAt });
+    });
+
+    app.delete("/api/users/:username", { onRequest: this.guard("admin") }, async (request, reply) => {
+      const { username } = request.params as { username: string };
+      const actor = request.user!.username;
+      const refuse = (status: number, code: string, message: string) => {
+        audit.record({ actor, ip: request.ip, action: "user.remove", target: username, detail: { why: code }, result: "failed" });
+        return sendError(reply, status, code, message);
+      };
+      const found = this.#findUser(username);
+      if (!found) return refuse(404, "VG_USER_UNKNOWN", `no user "${username}"`);
+      if (found.provisioned) return refuse(409, "VG_USER_PROVISIONED", `"${username}" is provisioned in the configuration: remove it there`);
+      if (username === actor) return refuse(409, "VG_USER_SELF", "you cannot remove yourself");
+      this.#o.db.prepare("DELETE FROM web_users WHERE username = ?").run(username);
+      this.#endSessionsOf(username);
+      audit.record({ actor, ip: request.ip, action: "user.remove", target: username, result: "ok" });
+      return { ok: true };
+    });
+  }
+}
+
+/** One cookie's value from a Cookie header. */
+function cookie(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? "").split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** No Origin header (not a browser's cross-site request), or one naming this very host. */
+function originMatches(request: FastifyRequest): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  return URL.canParse(origin) && new URL(origin).host === request.headers.host;
+}
+
+/** For the routes without a session (login, setup): a browser's cross-site POST is refused. */
+async function sameOrigin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (!originMatches(request)) sendError(reply, 403, "VG_ORIGIN", "the request comes from another site");
+}

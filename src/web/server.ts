@@ -1,0 +1,179 @@
+// The daemon's HTTP side (DESIGN.md §8, docs/web-api.md): the machine endpoints (/healthz,
+// /metrics, and /status for the box's own `vitalgate status`), the page's JSON API and its static
+// files from the repository's web/ folder. `createWebServer` builds the fastify app without
+// listening or opening anything (the gateway passes the local database and listens), so tests use
+// `inject()`. Route modules register here, each with the one WebContext.
+import { lstat, readFile } from "node:fs/promises";
+import { extname, join, resolve, sep } from "node:path";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { Config } from "../config/schema.ts";
+import type { Gateway } from "../gateway.ts";
+import type { LocalDb } from "../local-db.ts";
+import { AuditLog } from "./audit.ts";
+import { Auth, fromBox } from "./auth.ts";
+import type { WebContext } from "./context.ts";
+import { sendError } from "./http-errors.ts";
+import { LiveHub, type LiveHubOptions } from "./live.ts";
+
+/** The page's files: plain ES modules, CSS and HTML, served as they are (no build step). */
+export const WEB_ROOT = resolve(import.meta.dirname, "../../web");
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".woff2": "font/woff2",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+/** A path the static handler will look up: plain segments, none hidden, no `..`, no backslash. */
+const STATIC_PATH = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
+const SECURITY_HEADERS = {
+  // No inline script or style, nothing from elsewhere, never framed (clickjacking).
+  "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-resource-policy": "same-origin",
+};
+
+export interface WebServerOptions {
+  gateway: Gateway;
+  log: Logger;
+  /** The local database (src/local-db.ts), opened and closed by the caller. */
+  db: LocalDb;
+  /** `web` of the configuration. */
+  web: Config["web"];
+  /** Where the first-run setup code is kept (`<stateDir>/setup-code`). */
+  setupCodeFile: string;
+  nowMs(): number;
+  /** The page's files; default the repository's web/. */
+  webRoot?: string;
+  /** PEM certificate and key: serve over HTTPS. */
+  https?: { cert: Buffer; key: Buffer };
+  live?: LiveHubOptions;
+}
+
+export interface WebServer {
+  app: FastifyInstance;
+  ctx: WebContext;
+  audit: AuditLog;
+  auth: Auth;
+  live: LiveHub;
+  /** Every route registered on the app (by an onRoute hook): what the security tests walk. */
+  routes: { method: string; url: string }[];
+}
+
+export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
+  const { gateway } = o;
+  const app = Fastify({
+    loggerInstance: o.log.child({ component: "http" }) as FastifyBaseLogger,
+    // Scrapes of /metrics every few seconds would drown the journal, and request lines could carry ids.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1 << 20,
+    ...(o.https ? { https: o.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  const audit = new AuditLog(o.db, o.nowMs);
+  const auth = new Auth({
+    db: o.db,
+    audit,
+    log: o.log.child({ component: "web" }),
+    nowMs: o.nowMs,
+    users: o.web.users,
+    sessionIdleMin: o.web.sessionIdleMin,
+    loginMaxFailures: o.web.loginMaxFailures,
+    loginWindowS: o.web.loginWindowS,
+    setupCodeFile: o.setupCodeFile,
+  });
+  auth.prepareSetup();
+  const live = new LiveHub(o.live);
+  const ctx: WebContext = {
+    gateway,
+    log: o.log.child({ component: "web" }),
+    db: o.db,
+    audit,
+    nowMs: o.nowMs,
+    guard: (permission) => auth.guard(permission),
+    publish: (type, data) => live.publish(type, data),
+  };
+
+  const routes: WebServer["routes"] = [];
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
+  app.addHook("onRequest", async (request, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    if (request.url.startsWith("/api/")) reply.header("cache-control", "no-store");
+  });
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) {
+      ctx.log.error({ code: "VG_WEB_ERROR", err: err.message }, "web request failed");
+      return sendError(reply, 500, "VG_INTERNAL", "internal error (see the gateway's log)");
+    }
+    // Fastify's own client errors (bad JSON, unsupported content type, body too large): their texts name no content.
+    return sendError(reply, status, err.code ?? "VG_BAD_REQUEST", err.message);
+  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, 404, "VG_NOT_FOUND", `no ${request.method} ${request.url.split("?")[0]}`));
+
+  // Machine endpoints, without login: they show no patient data (docs/security.md#the-http-endpoints).
+  app.get("/healthz", async (_req, reply) => {
+    const s = gateway.status();
+    const ok = gateway.outbox.isOpen && s.store.state === "ok";
+    return reply.code(ok ? 200 : 503).send({ ok, store: s.store.state, uplink: s.uplink.state, queue: s.queue.pending });
+  });
+  app.get("/metrics", async (_req, reply) => {
+    const body = await gateway.metrics.registry.metrics();
+    return reply.type(gateway.metrics.registry.contentType).send(body);
+  });
+  // `vitalgate status` on the box itself; the page reads /api/status with a session.
+  app.get("/status", async (request, reply) => (fromBox(request) ? gateway.status() : sendError(reply, 403, "VG_LOOPBACK_ONLY", "only from the box itself; the page uses /api/status")));
+
+  auth.register(app);
+  live.register(app, ctx.guard("read"), (request) => auth.sessionAlive(request));
+  app.get("/api/audit", { onRequest: ctx.guard("admin") }, async (request, reply) => {
+    const q = auditQuery.safeParse(request.query);
+    if (!q.success) return sendError(reply, 400, "VG_BAD_REQUEST", `${q.error.issues[0]!.path.join(".")}: ${q.error.issues[0]!.message}`, { field: String(q.error.issues[0]!.path[0] ?? "") });
+    return { rows: audit.list(q.data), chain: audit.verify() };
+  });
+
+  // Route modules: each registers its routes with the context (and guards them with ctx.guard).
+  // registerStatusRoutes(app, ctx), registerPairingRoutes(app, ctx) and registerCaseRoutes(app, ctx) go here.
+  app.get("/api/status", { onRequest: ctx.guard("read") }, async () => gateway.status());
+
+  const root = resolve(o.webRoot ?? WEB_ROOT);
+  app.get("/*", async (request, reply) => serveStatic(root, request, reply));
+  return { app, ctx, audit, auth, live, routes };
+}
+
+const auditQuery = z.strictObject({
+  before: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+/** A file under `root` that exists, is a regular file (not a link) and has a known type; else 404. */
+async function serveStatic(root: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const urlPath = request.url.split("?")[0]!;
+  const path = urlPath === "/" ? "/index.html" : urlPath;
+  const type = CONTENT_TYPES[extname(path)];
+  const notFound = () => sendError(reply, 404, "VG_NOT_FOUND", `no ${urlPath}`);
+  if (path.startsWith("/api/") || !STATIC_PATH.test(path) || !type) return notFound();
+  const file = join(root, path);
+  if (!file.startsWith(root + sep)) return notFound();
+  try {
+    if (!(await lstat(file)).isFile()) return notFound();
+    return reply.type(type).header("cache-control", "no-cache").send(await readFile(file));
+  } catch {
+    return notFound();
+  }
+}

@@ -1,0 +1,288 @@
+// The page's server, login and guard (issue 6, docs/security.md#the-web-page): first-run setup with
+// its code, login and its rate limit, sessions that expire, CSRF and role checks on every route that
+// changes anything, security headers, static files, provisioned users, the live stream.
+import { readFileSync, statSync } from "node:fs";
+import { get } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { hashPassword, verifyPassword } from "../src/web/auth.ts";
+import { clientFrom, login, setupAdmin, startWeb } from "./support/web.ts";
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+const FROM_LAN = "192.0.2.10";
+
+describe("password hashes", () => {
+  it("are scrypt with their parameters and a per-hash salt, and verify only the right password", async () => {
+    const a = await hashPassword("s3cret-pass");
+    const b = await hashPassword("s3cret-pass");
+    expect(a).toMatch(/^scrypt\$32768\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+    expect(a.split("$")[4]).not.toBe(b.split("$")[4]);
+    expect(await verifyPassword("s3cret-pass", a)).toBe(true);
+    expect(await verifyPassword("s3cret-pasS", a)).toBe(false);
+    expect(await verifyPassword("s3cret-pass", "scrypt$3$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAA==")).toBe(false); // N not a power of 2
+  });
+});
+
+describe("first-run setup", () => {
+  it("needs the setup code from the 0600 file unless from the box itself, then is closed", async () => {
+    const rig = await startWeb(cleanup);
+    const file = join(rig.stateDir, "setup-code");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const code = readFileSync(file, "utf8").trim();
+    expect(rig.log.raw.join("")).toContain(file);
+    expect(rig.log.raw.join("")).not.toContain(code);
+
+    const session = await rig.app.inject({ url: "/api/session", remoteAddress: FROM_LAN });
+    expect(session.json()).toEqual({ user: null, setup: true, setupCodeRequired: true });
+    const body = { username: "admin", password: "long enough 1" };
+    const noCode = await rig.app.inject({ method: "POST", url: "/api/setup", payload: body, remoteAddress: FROM_LAN });
+    expect(noCode.statusCode).toBe(403);
+    expect(noCode.json().error.code).toBe("VG_SETUP_CODE");
+    const wrong = await rig.app.inject({ method: "POST", url: "/api/setup", payload: { ...body, setupCode: "nope" }, remoteAddress: FROM_LAN });
+    expect(wrong.statusCode).toBe(403);
+    const short = await rig.app.inject({ method: "POST", url: "/api/setup", payload: { ...body, password: "short", setupCode: code }, remoteAddress: FROM_LAN });
+    expect(short.statusCode).toBe(400);
+    expect(short.json().error).toMatchObject({ code: "VG_BAD_REQUEST", field: "password" });
+
+    const ok = await rig.app.inject({ method: "POST", url: "/api/setup", payload: { ...body, setupCode: code }, remoteAddress: FROM_LAN });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().user).toEqual({ username: "admin", role: "admin" });
+    expect(() => statSync(file)).toThrow();
+    const admin = clientFrom(rig, ok);
+    expect((await admin.request("GET", "/api/session")).json()).toMatchObject({ user: { username: "admin" }, csrf: admin.csrf, setup: false });
+
+    const again = await rig.app.inject({ method: "POST", url: "/api/setup", payload: { username: "eve", password: "long enough 2" } });
+    expect(again.statusCode).toBe(409);
+    const actions = rig.audit.list({ limit: 10 }).map((r) => `${r.action}:${r.result}`);
+    expect(actions).toEqual(["setup:ok", "setup:denied", "setup:denied"]);
+  });
+
+  it("from loopback needs no code", async () => {
+    const rig = await startWeb(cleanup);
+    expect((await rig.app.inject({ url: "/api/session" })).json()).toMatchObject({ setup: true, setupCodeRequired: false });
+    const admin = await setupAdmin(rig);
+    expect(admin.csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+});
+
+describe("login", () => {
+  it("starts a session with a strict HttpOnly cookie on the right password, 401 on a wrong one or an unknown user", async () => {
+    const rig = await startWeb(cleanup);
+    await setupAdmin(rig, "admin", "correct horse battery");
+    const ok = await login(rig, "admin", "correct horse battery");
+    expect(ok.statusCode).toBe(200);
+    const cookie = String(ok.headers["set-cookie"]);
+    expect(cookie).toMatch(/^vg_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/);
+    expect((await login(rig, "admin", "wrong horse battery")).statusCode).toBe(401);
+    const unknown = await login(rig, "nobody", "correct horse battery");
+    expect(unknown.statusCode).toBe(401);
+    expect(unknown.json().error.code).toBe("VG_LOGIN_FAILED");
+    const failed = rig.audit.list({ limit: 2 });
+    expect(failed.map((r) => [r.action, r.actor, r.result])).toEqual([["login", "nobody", "failed"], ["login", "admin", "failed"]]);
+    expect(JSON.stringify(rig.audit.list({ limit: 100 }))).not.toContain("horse");
+    expect(rig.log.raw.join("")).not.toContain("horse");
+  });
+
+  it("is refused with 429 after too many failures per address and per username, and allowed after the window", async () => {
+    const rig = await startWeb(cleanup, "{ loginMaxFailures: 3, loginWindowS: 60 }");
+    await setupAdmin(rig, "admin", "correct horse battery");
+    for (let i = 0; i < 3; i++) {
+      expect((await login(rig, "admin", "guess " + i)).statusCode).toBe(401);
+      rig.clock.ms += 1000;
+    }
+    const limited = await login(rig, "admin", "correct horse battery");
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toMatchObject({ error: { code: "VG_TOO_MANY_ATTEMPTS" }, retryAfterS: 57 });
+    expect(limited.headers["retry-after"]).toBe("57");
+    // The username is limited from another address too; another username from that address is not limited by it.
+    expect((await login(rig, "admin", "correct horse battery", "192.0.2.99")).statusCode).toBe(429);
+    expect((await login(rig, "other", "x", "192.0.2.98")).statusCode).toBe(401);
+    // The address is limited for every username.
+    expect((await login(rig, "other", "x")).statusCode).toBe(429);
+
+    rig.clock.ms += 57_000;
+    expect((await login(rig, "admin", "correct horse battery")).statusCode).toBe(200);
+  });
+
+  it("sessions end after the idle time, and at logout", async () => {
+    const rig = await startWeb(cleanup, "{ sessionIdleMin: 30 }");
+    const admin = await setupAdmin(rig);
+    rig.clock.ms += 29 * 60_000;
+    expect((await admin.request("GET", "/api/users")).statusCode).toBe(200); // activity renews it
+    rig.clock.ms += 29 * 60_000;
+    expect((await admin.request("GET", "/api/users")).statusCode).toBe(200);
+    rig.clock.ms += 30 * 60_000 + 1;
+    const expired = await admin.request("GET", "/api/users");
+    expect(expired.statusCode).toBe(401);
+    expect(expired.json().error.code).toBe("VG_AUTH_REQUIRED");
+    expect((await admin.request("GET", "/api/session")).json()).toMatchObject({ user: null });
+
+    const again = clientFrom(rig, await login(rig, "admin", "correct horse battery"));
+    expect((await again.request("POST", "/api/logout")).json()).toEqual({ ok: true });
+    expect((await again.request("GET", "/api/users")).statusCode).toBe(401);
+  });
+
+  it("sessions end 12 h after login however active", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    for (let i = 0; i < 24; i++) {
+      rig.clock.ms += 29 * 60_000; // 11 h 36 min in all, never idle for long
+      expect((await admin.request("GET", "/api/session")).json().user, `after ${(i + 1) * 29} min`).not.toBeNull();
+    }
+    rig.clock.ms += 29 * 60_000;
+    expect((await admin.request("GET", "/api/session")).json().user).toBeNull();
+  });
+});
+
+describe("the guard", () => {
+  it("refuses every route that changes anything without a session (401) and without the CSRF token (403)", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    // Login and setup are the only changes made without a session (docs/web-api.md).
+    const open = new Set(["POST /api/login", "POST /api/setup"]);
+    const changing = rig.routes.filter((r) => ["POST", "PUT", "DELETE", "PATCH"].includes(r.method) && !open.has(`${r.method} ${r.url}`));
+    expect(changing.map((r) => `${r.method} ${r.url}`)).toEqual(expect.arrayContaining(["POST /api/logout", "POST /api/users", "DELETE /api/users/:username"]));
+    for (const r of changing) {
+      const url = r.url.replace(/:(\w+)/g, "x$1");
+      const method = r.method as "POST";
+      const none = await rig.app.inject({ method, url, payload: {} });
+      expect(none.statusCode, `${r.method} ${r.url} without a session`).toBe(401);
+      const noCsrf = await rig.app.inject({ method, url, payload: {}, headers: { cookie: admin.cookie } });
+      expect(noCsrf.statusCode, `${r.method} ${r.url} without a CSRF token`).toBe(403);
+      expect(noCsrf.json().error.code).toBe("VG_CSRF");
+      const badCsrf = await rig.app.inject({ method, url, payload: {}, headers: { cookie: admin.cookie, "x-csrf-token": admin.csrf.replace(/^./, (c) => (c === "A" ? "B" : "A")) } });
+      expect(badCsrf.statusCode, `${r.method} ${r.url} with a wrong CSRF token`).toBe(403);
+      const foreign = await rig.app.inject({ method, url, payload: {}, headers: { cookie: admin.cookie, "x-csrf-token": admin.csrf, origin: "http://evil.example", host: "box.local:8080" } });
+      expect(foreign.statusCode, `${r.method} ${r.url} from another origin`).toBe(403);
+      expect(foreign.json().error.code).toBe("VG_ORIGIN");
+    }
+    expect(rig.audit.list({ limit: 500 }).filter((a) => a.action === "request.denied").length).toBe(changing.length * 3);
+    expect((await rig.app.inject({ method: "POST", url: "/api/login", payload: { username: "admin", password: "x" }, headers: { origin: "http://evil.example", host: "box.local" } })).statusCode).toBe(403);
+  });
+
+  it("reads need a session too, except the session itself and the machine endpoints", async () => {
+    const rig = await startWeb(cleanup);
+    const publicReads = new Set(["/api/session", "/healthz", "/metrics", "/status", "/*"]);
+    const reads = rig.routes.filter((r) => r.method === "GET" && !publicReads.has(r.url));
+    expect(reads.map((r) => r.url)).toEqual(expect.arrayContaining(["/api/status", "/api/users", "/api/audit", "/api/live"]));
+    for (const r of reads) expect((await rig.app.inject({ url: r.url.replace(/:(\w+)/g, "x$1") })).statusCode, r.url).toBe(401);
+    expect((await rig.app.inject({ url: "/healthz" })).statusCode).toBe(200);
+    expect((await rig.app.inject({ url: "/status" })).json().gateway.id).toBe("gw-web");
+    expect((await rig.app.inject({ url: "/status", remoteAddress: FROM_LAN })).statusCode).toBe(403);
+  });
+
+  it("holds roles: a viewer reads but cannot add users; an admin can", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    const add = await admin.request("POST", "/api/users", { username: "li.na", password: "viewer pass 1", role: "viewer" });
+    expect(add.statusCode).toBe(201);
+    expect(add.json()).toMatchObject({ username: "li.na", role: "viewer", provisioned: false });
+    expect((await admin.request("POST", "/api/users", { username: "li.na", password: "viewer pass 1", role: "viewer" })).statusCode).toBe(409);
+    const viewer = clientFrom(rig, await login(rig, "li.na", "viewer pass 1"));
+    expect((await viewer.request("GET", "/api/status")).statusCode).toBe(200);
+    const denied = await viewer.request("POST", "/api/users", { username: "mallory", password: "mallory pass", role: "admin" });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json().error.code).toBe("VG_FORBIDDEN");
+    expect((await viewer.request("GET", "/api/users")).statusCode).toBe(403);
+    expect(rig.audit.list({ limit: 1 })[0]).toMatchObject({ actor: "li.na", action: "request.denied", target: "GET /api/users", result: "denied" });
+    const bad = await admin.request("POST", "/api/users", { username: "../x", password: "long enough", role: "viewer" });
+    expect(bad.json().error).toMatchObject({ code: "VG_BAD_REQUEST", field: "username" });
+
+    expect((await admin.request("DELETE", "/api/users/admin")).statusCode).toBe(409); // not yourself
+    expect((await admin.request("DELETE", "/api/users/li.na")).json()).toEqual({ ok: true });
+    expect((await viewer.request("GET", "/api/status")).statusCode).toBe(401); // removed: its sessions end
+  });
+
+  it("lets a user provisioned in the configuration log in, shows it read-only and refuses to delete it", async () => {
+    const hash = await hashPassword("it provisioned 1");
+    const rig = await startWeb(cleanup, `{ users: [{ username: it-admin, role: admin, passwordHash: "${hash}" }] }`);
+    expect((await rig.app.inject({ url: "/api/session" })).json().setup).toBe(false);
+    expect((await rig.app.inject({ method: "POST", url: "/api/setup", payload: { username: "x", password: "long enough 1" } })).statusCode).toBe(409);
+    const it = clientFrom(rig, await login(rig, "it-admin", "it provisioned 1"));
+    await it.request("POST", "/api/users", { username: "tech", password: "tech pass 1", role: "technician" });
+    expect((await it.request("GET", "/api/users")).json()).toEqual([
+      { username: "it-admin", role: "admin", provisioned: true, createdAt: null },
+      { username: "tech", role: "technician", provisioned: false, createdAt: "2026-11-23T08:00:00.000Z" },
+    ]);
+    const tech = clientFrom(rig, await login(rig, "tech", "tech pass 1"));
+    expect((await tech.request("GET", "/api/users")).statusCode).toBe(403);
+    const del = await clientFrom(rig, await login(rig, "it-admin", "it provisioned 1")).request("DELETE", "/api/users/it-admin");
+    expect(del.statusCode).toBe(409);
+    expect((await it.request("DELETE", "/api/users/it-admin")).json().error.code).toBe("VG_USER_PROVISIONED");
+  });
+});
+
+describe("the server", () => {
+  it("sets the security headers on every answer, no-store on the API", async () => {
+    const rig = await startWeb(cleanup);
+    for (const url of ["/", "/api/session", "/api/users", "/healthz", "/nope.js"]) {
+      const res = await rig.app.inject({ url });
+      expect(res.headers["content-security-policy"], url).toContain("default-src 'self'");
+      expect(res.headers["content-security-policy"], url).toContain("frame-ancestors 'none'");
+      expect(res.headers["content-security-policy"], url).not.toContain("unsafe-inline");
+      expect(res.headers["x-content-type-options"], url).toBe("nosniff");
+      expect(res.headers["referrer-policy"], url).toBe("no-referrer");
+      if (url.startsWith("/api/")) expect(res.headers["cache-control"], url).toBe("no-store");
+    }
+  });
+
+  it("serves the files under web/ with their types, index.html at /, and nothing else", async () => {
+    const rig = await startWeb(cleanup);
+    const index = await rig.app.inject({ url: "/" });
+    expect(index.statusCode).toBe(200);
+    expect(index.headers["content-type"]).toBe("text/html; charset=utf-8");
+    expect(index.body).toContain("<title>vitalgate</title>");
+    expect((await rig.app.inject({ url: "/app.js" })).headers["content-type"]).toBe("text/javascript; charset=utf-8");
+    for (const url of ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/.hidden.js", "/missing.css", "/api/nothing", "/app.js/x"]) {
+      const res = await rig.app.inject({ url });
+      expect(res.statusCode, url).toBe(404);
+      expect(res.body, url).not.toContain("outside web/");
+    }
+  });
+
+  it("streams published messages to a logged-in page over server-sent events, and ends the stream when the session does", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    await rig.app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = rig.app.server.address() as AddressInfo;
+    const received: string[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      get({ host: "127.0.0.1", port, path: "/api/live", headers: { cookie: admin.cookie } }, (res) => {
+        expect(res.statusCode).toBe(200);
+        expect(res.headers["content-type"]).toBe("text/event-stream; charset=utf-8");
+        expect(res.headers["content-security-policy"]).toContain("default-src 'self'");
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          received.push(chunk);
+          if (chunk.startsWith("retry:")) rig.ctx.publish("values", { device: "monitor", observations: [{ code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%" }] });
+          if (chunk.startsWith("event: values")) rig.clock.ms += 31 * 60_000; // the session expires while watching
+        });
+        res.on("end", resolve);
+      }).on("error", reject);
+    });
+    await ended;
+    expect(received.join("")).toContain('event: values\ndata: {"device":"monitor","observations":[{"code":"MDC_PULS_OXIM_SAT_O2","value":97,"unit":"%"}]}\n\n');
+    expect(rig.live.streams).toBe(0);
+    expect(() => rig.ctx.publish("bad\ntype", {})).toThrow();
+  });
+
+  it("refuses streams beyond the cap", async () => {
+    const rig = await startWeb(cleanup, "{}");
+    const admin = await setupAdmin(rig);
+    await rig.app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = rig.app.server.address() as AddressInfo;
+    const open = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = get({ host: "127.0.0.1", port, path: "/api/live", headers: { cookie: admin.cookie } }, (res) => resolve(res.statusCode!));
+        req.on("error", reject);
+        cleanup.push(() => req.destroy());
+      });
+    for (let i = 0; i < rig.live.maxStreams; i++) expect(await open()).toBe(200);
+    expect(await open()).toBe(503);
+  });
+});
