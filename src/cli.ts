@@ -3,6 +3,7 @@
 // arguments.
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { text } from "node:stream/consumers";
 import { parseArgs } from "node:util";
 import { findDriver, drivers } from "../drivers/registry.ts";
 import { sniffEcgFormat } from "../drivers/ecg-cart/index.ts";
@@ -42,6 +43,8 @@ usage:
                                          an ECG file: also write it as HL7 aECG and draw it
                                          on ECG paper (SVG, 25 mm/s, 10 mm/mV, no patient name)
   vitalgate ports                        serial ports with their USB identity
+  vitalgate web hash-password            read a password on stdin, print its hash for
+                                         web.users[].passwordHash (e.g. read -rs P; echo "$P" | ...)
   vitalgate simulate hl7-pcd01 [--host H] [--port P] [--count N] [--interval-ms MS]
                                          a patient monitor sending synthetic IHE PCD-01
                                          observations to a gateway (default 127.0.0.1:2575, 1/s)
@@ -62,8 +65,8 @@ usage:
                                          device id with synthetic values (written from the spec)
 `;
 
-type Out = { out: (s: string) => void; err: (s: string) => void };
-const stdio: Out = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+type Out = { out: (s: string) => void; err: (s: string) => void; stdin?: () => Promise<string> };
+const stdio: Out = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), stdin: () => text(process.stdin) };
 
 /** Loads the config a command names, or the default chain; `null` after printing why not. */
 function resolveConfig(explicit: string | undefined, io: Out): { result: LoadConfigResult & { ok: true }; source: string } | null {
@@ -369,6 +372,18 @@ function ports(io: Out): number {
   return 0;
 }
 
+/** `vitalgate web hash-password`: the password from stdin (one line, its newline dropped), never from argv. */
+async function hashPasswordCommand(io: Out): Promise<number> {
+  const password = (await (io.stdin ?? (() => text(process.stdin)))()).replace(/\r?\n$/, "");
+  if (password.length < 8) {
+    io.err("the password must have at least 8 characters (give it on stdin)\n");
+    return 1;
+  }
+  const { hashPassword } = await import("./web/auth.ts");
+  io.out(`${await hashPassword(password)}\n`);
+  return 0;
+}
+
 function usage(io: Out): number {
   io.err(USAGE);
   return 2;
@@ -423,6 +438,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       return simulate(sub, values, io);
     case "ports":
       return ports(io);
+    case "web":
+      return sub === "hash-password" ? hashPasswordCommand(io) : usage(io);
     default:
       return usage(io);
   }

@@ -66,7 +66,7 @@ describe("valid configurations", () => {
       embeddedBroker: { host: "127.0.0.1", port: 1883 },
       store: { path: "/var/lib/vitalgate/outbox.db", quotaMB: 1024, retentionDays: 7, batchMax: 1000, purgeCron: "17 * * * *", checkpointCron: "*/5 * * * *" },
       devices: [],
-      web: { host: "0.0.0.0", port: 8080 },
+      web: { host: "0.0.0.0", port: 8080, users: [], sessionIdleMin: 30, loginMaxFailures: 5, loginWindowS: 900, auditRetentionDays: 365 },
       log: { level: "info", pretty: "auto" },
       time: { ntpServers: [], pollS: 64, ntpTimeoutMs: 2000, trustSystemClock: "auto", gpsLatencyMs: 100, gpsUncertaintyMs: 100, driftPpm: 50, skewThresholdS: 60 },
       cases: { targetMin: 10, geofences: [] },

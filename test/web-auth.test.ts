@@ -6,6 +6,7 @@ import { get } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { main } from "../src/cli.ts";
 import { hashPassword, verifyPassword } from "../src/web/auth.ts";
 import { clientFrom, login, setupAdmin, startWeb } from "./support/web.ts";
 
@@ -25,6 +26,16 @@ describe("password hashes", () => {
     expect(await verifyPassword("s3cret-pass", a)).toBe(true);
     expect(await verifyPassword("s3cret-pasS", a)).toBe(false);
     expect(await verifyPassword("s3cret-pass", "scrypt$3$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAA==")).toBe(false); // N not a power of 2
+  });
+
+  it("are made by `vitalgate web hash-password` from stdin", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = (input: string) => ({ out: (s: string) => out.push(s), err: (s: string) => err.push(s), stdin: async () => input });
+    expect(await main(["web", "hash-password"], io("it provisioned 1\n"))).toBe(0);
+    expect(await verifyPassword("it provisioned 1", out.join("").trim())).toBe(true);
+    expect(await main(["web", "hash-password"], io("short\n"))).toBe(1);
+    expect(err.join("")).toContain("at least 8 characters");
   });
 });
 

@@ -20,7 +20,7 @@ export interface AuditRow {
   result: AuditEntry["result"];
 }
 
-interface StoredRow extends Omit<AuditRow, "detail"> {
+export interface StoredRow extends Omit<AuditRow, "detail"> {
   detail: string | null;
   prev: string;
   hash: string;
@@ -44,7 +44,8 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? "null";
 }
 
-function rowHash(r: Omit<StoredRow, "hash">): string {
+/** A row's hash: over the previous row's hash and the row's fields, in order (exported for the tamper tests). */
+export function rowHash(r: Omit<StoredRow, "hash">): string {
   const fields = [r.seq, r.at, r.actor, r.ip, r.action, r.target, r.detail, r.result];
   return createHash("sha256").update(`${r.prev}\n${JSON.stringify(fields)}`).digest("hex");
 }

@@ -1,0 +1,104 @@
+// The audit trail (issue 6): hash-chained in the local database, so that a row edited or deleted
+// behind the daemon's back (here: by a second SQLite connection to the same file) is found, while a
+// purge past the retention leaves a chain that still verifies; read on GET /api/audit by admins.
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { localDbPath } from "../src/local-db.ts";
+import { AuditLog, rowHash, type StoredRow } from "../src/web/audit.ts";
+import { clientFrom, login, setupAdmin, startWeb } from "./support/web.ts";
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+const DAY = 86_400_000;
+
+/** A rig with `n` more records, one a day, and a second connection to its database: the tamperer. */
+async function trail(n: number) {
+  const rig = await startWeb(cleanup);
+  for (let i = 1; i <= n; i++) {
+    rig.audit.record({ actor: "tech", ip: "192.0.2.7", action: "device.pair", target: `dev-${i}`, detail: { driver: "hl7-pcd01", n: i }, result: "ok" });
+    rig.clock.ms += DAY;
+  }
+  const other = new Database(localDbPath(rig.stateDir));
+  cleanup.push(() => other.close());
+  return { rig, other };
+}
+
+describe("the audit chain", () => {
+  it("verifies as written", async () => {
+    const { rig } = await trail(5);
+    expect(rig.audit.verify()).toEqual({ ok: true, checked: 5 });
+  });
+
+  it("finds a row edited through another connection", async () => {
+    const { rig, other } = await trail(5);
+    other.prepare("UPDATE audit SET actor = 'admin' WHERE seq = 3").run();
+    expect(rig.audit.verify()).toEqual({ ok: false, checked: 2, firstBad: { seq: 3, reason: "edited: its content does not match its hash" } });
+  });
+
+  it("finds a row rewritten with a recomputed hash: the next row no longer links to it", async () => {
+    const { rig, other } = await trail(5);
+    const row = other.prepare("SELECT * FROM audit WHERE seq = 3").get() as StoredRow;
+    const forged = { ...row, target: "dev-x" };
+    other.prepare("UPDATE audit SET target = ?, hash = ? WHERE seq = 3").run(forged.target, rowHash(forged));
+    expect(rig.audit.verify()).toEqual({ ok: false, checked: 3, firstBad: { seq: 4, reason: "broken link: it does not follow the hash of the row before" } });
+  });
+
+  it("finds a deleted row in the middle, and deleted newest rows", async () => {
+    const { rig, other } = await trail(5);
+    other.prepare("DELETE FROM audit WHERE seq = 2").run();
+    expect(rig.audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 2, reason: "missing: rows 2..2 were deleted" } });
+
+    const t2 = await trail(5);
+    t2.other.prepare("DELETE FROM audit WHERE seq >= 4").run();
+    expect(t2.rig.audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 4 } });
+  });
+
+  it("survives a purge past the retention, which records itself; refuses to purge a broken chain", async () => {
+    const { rig, other } = await trail(10);
+    // Records of days 1..4 are older than the cutoff (day 5).
+    const r = rig.audit.purge(Date.parse("2026-11-23T08:00:00Z") + 4 * DAY);
+    expect(r).toEqual({ purged: 4 });
+    const rows = rig.audit.list({ limit: 100 });
+    expect(rows.map((x) => x.seq)).toEqual([11, 10, 9, 8, 7, 6, 5]);
+    expect(rows[0]).toMatchObject({ actor: "system", action: "audit.purge", detail: { throughSeq: 4, rows: 4 } });
+    expect(rig.audit.verify()).toEqual({ ok: true, checked: 7 });
+    // Reopened (a restart): the anchor is in the database, the chain still verifies and goes on.
+    const reopened = new AuditLog(other, () => rig.clock.ms);
+    reopened.record({ actor: "admin", action: "login", result: "ok" });
+    expect(reopened.verify()).toEqual({ ok: true, checked: 8 });
+    // Rows before the anchor cannot be slipped back in unnoticed, nor can the oldest kept be deleted.
+    other.prepare("DELETE FROM audit WHERE seq = 5").run();
+    expect(rig.audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 5 } });
+    expect(rig.audit.purge(rig.clock.ms)).toMatchObject({ purged: 0, refused: { ok: false } });
+  });
+});
+
+describe("GET /api/audit", () => {
+  it("shows admins the trail newest first, paged, with the chain's state; never a password", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig, "admin", "correct horse battery");
+    await login(rig, "admin", "wrong horse battery");
+    const again = clientFrom(rig, await login(rig, "admin", "correct horse battery"));
+    await again.request("POST", "/api/users", { username: "viewer1", password: "viewer pass 1", role: "viewer" });
+    await admin.request("POST", "/api/logout");
+    const res = await again.request("GET", "/api/audit?limit=3");
+    expect(res.statusCode).toBe(200);
+    const body = res.json() as { rows: { seq: number; action: string; actor: string; ip: string; target: string; result: string }[]; chain: unknown };
+    expect(body.chain).toEqual({ ok: true, checked: 5 });
+    expect(body.rows.map((r) => [r.seq, r.action, r.actor, r.target, r.result])).toEqual([
+      [5, "logout", "admin", null, "ok"],
+      [4, "user.add", "admin", "viewer1", "ok"],
+      [3, "login", "admin", null, "ok"],
+    ]);
+    const older = (await again.request("GET", "/api/audit?before=3&limit=5")).json() as { rows: { seq: number; action: string; result: string; ip: string }[] };
+    expect(older.rows.map((r) => [r.seq, r.action, r.result, r.ip])).toEqual([[2, "login", "failed", "192.0.2.10"], [1, "setup", "ok", "127.0.0.1"]]);
+    expect(res.body + JSON.stringify(older)).not.toContain("horse");
+    expect((await again.request("GET", "/api/audit?limit=0")).json().error).toMatchObject({ code: "VG_BAD_REQUEST", field: "limit" });
+
+    const viewer = clientFrom(rig, await login(rig, "viewer1", "viewer pass 1"));
+    expect((await viewer.request("GET", "/api/audit")).statusCode).toBe(403);
+  });
+});
