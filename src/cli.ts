@@ -3,6 +3,8 @@
 // arguments.
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { get as httpGet } from "node:http";
+import { get as httpsGet } from "node:https";
 import { text } from "node:stream/consumers";
 import { parseArgs } from "node:util";
 import { findDriver, drivers } from "../drivers/registry.ts";
@@ -135,14 +137,30 @@ async function status(configPath: string | undefined, io: Out): Promise<number> 
   if (!resolved) return 2;
   const { web } = resolved.result.config;
   const host = web.host === "0.0.0.0" || web.host === "::" ? "127.0.0.1" : web.host;
+  const scheme = web.tls ? "https" : "http";
   try {
-    const res = await fetch(`http://${host}:${web.port}/status`, { signal: AbortSignal.timeout(5000) });
-    io.out(JSON.stringify(await res.json(), null, 2) + "\n");
+    const body = await getText(`${scheme}://${host}:${web.port}/status`);
+    io.out(JSON.stringify(JSON.parse(body), null, 2) + "\n");
     return 0;
   } catch (err) {
-    io.err(`cannot reach the gateway at http://${host}:${web.port}: ${(err as Error).message}\n`);
+    io.err(`cannot reach the gateway at ${scheme}://${host}:${web.port}: ${(err as Error).message}\n`);
     return 1;
   }
+}
+
+/**
+ * GETs a URL of the box itself. Over HTTPS the certificate is not checked: the page's certificate is
+ * often self-signed, and the request goes to this very box's address.
+ */
+function getText(url: string): Promise<string> {
+  const get = url.startsWith("https:") ? httpsGet : httpGet;
+  return new Promise((resolve, reject) => {
+    const req = get(url, { rejectUnauthorized: false, timeout: 5000 }, (res) => {
+      text(res).then((body) => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`))), reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("no answer within 5 s")));
+    req.on("error", reject);
+  });
 }
 
 function queueStats(configPath: string | undefined, io: Out): number {

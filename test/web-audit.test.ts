@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { localDbPath } from "../src/local-db.ts";
 import { AuditLog, rowHash, type StoredRow } from "../src/web/audit.ts";
+import { startGateway } from "./support/rig.ts";
 import { clientFrom, login, setupAdmin, startWeb } from "./support/web.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -100,5 +101,14 @@ describe("GET /api/audit", () => {
 
     const viewer = clientFrom(rig, await login(rig, "viewer1", "viewer pass 1"));
     expect((await viewer.request("GET", "/api/audit")).statusCode).toBe(403);
+  });
+});
+
+describe("the gateway", () => {
+  it("records configuration reloads in the trail", async () => {
+    const { gw } = await startGateway({ id: "gw-audit", devices: "  []" }, cleanup);
+    await gw.reload(gw.config, "operator (SIGHUP)");
+    expect(gw.audit?.list({ limit: 1 })[0]).toMatchObject({ actor: "operator (SIGHUP)", action: "config.reload", result: "ok", detail: { restartNeeded: [] } });
+    expect(gw.audit?.verify().ok).toBe(true);
   });
 });

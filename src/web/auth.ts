@@ -139,7 +139,7 @@ export class Auth {
       this.#setupCode = randomBytes(9).toString("base64url");
       writeFileSync(this.#o.setupCodeFile, `${this.#setupCode}\n`, { mode: 0o600 });
     }
-    this.#o.log.warn({ code: "VG_WEB_SETUP", file: this.#o.setupCodeFile }, `no web user yet: open the page and create the admin, with the setup code from ${this.#o.setupCodeFile} (not needed from the box itself)`);
+    this.#o.log.info({ code: "VG_WEB_SETUP", file: this.#o.setupCodeFile }, `no web user yet: open the page and create the admin, with the setup code from ${this.#o.setupCodeFile} (not needed from the box itself)`);
   }
 
   #findUser(username: string): { user: SessionUser; hash: string; provisioned: boolean } | null {

@@ -41,6 +41,7 @@ export interface AuditEntry {
 }
 
 export interface Audit {
+  /** Appends to the hash-chained trail (src/web/audit.ts); synchronous, throws if it cannot be stored. */
   record(entry: AuditEntry): void;
 }
 
@@ -51,8 +52,9 @@ export interface WebContext {
   audit: Audit;
   nowMs(): number;
   /**
-   * A preHandler that lets the request through only for a logged-in user holding `permission`,
-   * and, for anything but GET/HEAD, only with the session's CSRF token. Sets `request.user`.
+   * A hook that lets the request through only for a logged-in user holding `permission`, and, for a
+   * change (POST, PUT, DELETE, PATCH), only with the session's CSRF token and no foreign Origin;
+   * answers 401/403 itself. Sets `request.user`. Use it as `onRequest` (before the body is read).
    */
   guard(permission: Permission): (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** Pushes a message to every page watching live (server-sent events). */
