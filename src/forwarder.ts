@@ -7,7 +7,7 @@
 // not acknowledged is simply still pending in the outbox and goes again (at least once; the center
 // dedups by event id).
 import { EventEmitter } from "node:events";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
 import { z } from "zod";
 import type { Logger } from "pino";
 import { backoffDelay } from "./backoff.ts";
@@ -101,6 +101,9 @@ export class Forwarder extends EventEmitter<{
   /** Position in delivery order after the last event handed out on this connection. */
   #cursor: { priority: number; seq: number } | undefined;
   #pumpScheduled = false;
+  #eventTopics = new Map<string, string>();
+  /** The same options object for every publish of a kind (mqtt.js copies what it needs from them). */
+  #publishOptions: { event: IClientPublishOptions; blob: IClientPublishOptions };
   #markTimer: NodeJS.Timeout | null = null;
   #running = false;
   #state: UplinkState = "idle";
@@ -116,6 +119,8 @@ export class Forwarder extends EventEmitter<{
     this.options = options;
     this.#deps = deps;
     const base = `vitalgate/v1/${gatewayId}`;
+    const contentType = (type: string): IClientPublishOptions => options.protocolVersion === 5 ? { qos: 1, properties: { contentType: type } } : { qos: 1 };
+    this.#publishOptions = { event: contentType("application/json"), blob: contentType("application/octet-stream") };
     this.topics = { base, status: `${base}/status`, receipt: `${base}/receipt`, report: `${base}/report`, cmd: `${base}/cmd/`, cmdResult: `${base}/cmd-result` };
   }
 
@@ -266,9 +271,9 @@ export class Forwarder extends EventEmitter<{
     if (last) this.#cursor = { priority: last.priority, seq: last.seq };
     for (const row of rows) {
       this.#inflight.set(row.seq, row.createdMs);
-      const contentType = row.topic === null ? "application/json" : "application/octet-stream";
-      const opts = this.options.protocolVersion === 5 ? { qos: 1 as const, properties: { contentType } } : { qos: 1 as const };
-      client.publish(`${this.topics.base}/${row.topic ?? `ev/${row.kind}`}`, row.payload, opts, (err) => {
+      const blob = row.topic !== null;
+      const topic = blob ? `${this.topics.base}/${row.topic}` : this.#eventTopic(row.kind);
+      client.publish(topic, row.payload, blob ? this.#publishOptions.blob : this.#publishOptions.event, (err) => {
         if (generation !== this.#generation) return; // the connection it went out on is gone
         this.#inflight.delete(row.seq);
         if (err) {
@@ -281,15 +286,23 @@ export class Forwarder extends EventEmitter<{
     }
   }
 
+  /** `…/ev/{kind}`, built once per kind rather than once per event. */
+  #eventTopic(kind: string): string {
+    let topic = this.#eventTopics.get(kind);
+    if (topic === undefined) this.#eventTopics.set(kind, (topic = `${this.topics.base}/ev/${kind}`));
+    return topic;
+  }
+
   /** Refills the window once per turn of the event loop, however many PUBACKs came in it. */
   #schedulePump(): void {
     if (this.#pumpScheduled) return;
     this.#pumpScheduled = true;
     setImmediate(() => {
       this.#pumpScheduled = false;
+      // The window is refilled first, so the broker has the next publishes while the marks are written.
+      this.#pump();
       if (this.#acked.size >= MARK_BATCH) this.#flushAcks();
       else this.#markTimer ??= setTimeout(() => this.#flushAcks(), MARK_DELAY_MS);
-      this.#pump();
     });
   }
 

@@ -384,13 +384,22 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   pending(limit: number, skip: { has(seq: number): boolean } = new Set(), resendBeforeMs = Number.MAX_SAFE_INTEGER, after: { priority: number; seq: number } = { priority: -1, seq: 0 }): PendingRow[] {
     if (!this.#db) return [];
     const out: PendingRow[] = [];
-    const rows = resendBeforeMs === Number.MAX_SAFE_INTEGER
-      ? this.#stmt.pending.iterate(after.priority, after.seq)
-      : this.#stmt.pendingOrResend.iterate(after.priority, after.seq, resendBeforeMs);
-    for (const row of rows as Iterable<PendingRow>) {
-      if (skip.has(row.seq)) continue;
-      out.push(row);
-      if (out.length >= limit) break;
+    const take = (rows: Iterable<unknown>): boolean => {
+      for (const row of rows as Iterable<PendingRow>) {
+        if (skip.has(row.seq)) continue;
+        out.push(row);
+        if (out.length >= limit) return true;
+      }
+      return false;
+    };
+    // Two seeks, the rest of the cursor's priority and then the priorities after it, rather than one
+    // row-value comparison `(priority, seq) > (?, ?)`: SQLite seeks that on priority alone and would
+    // step over every pending row of the cursor's priority before the cursor, on every refill.
+    const s = this.#stmt;
+    if (resendBeforeMs === Number.MAX_SAFE_INTEGER) {
+      if (!take(s.pendingWithin.iterate(after.priority, after.seq))) take(s.pendingBeyond.iterate(after.priority));
+    } else if (!take(s.pendingOrResendWithin.iterate(after.priority, after.seq, resendBeforeMs))) {
+      take(s.pendingOrResendBeyond.iterate(after.priority, resendBeforeMs));
     }
     return out;
   }
@@ -425,11 +434,11 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   #progress(write: () => void, count: number): void {
     const db = this.#db;
     if (!db || count === 0) return;
-    db.pragma("synchronous = NORMAL");
+    this.#stmt.syncNormal.run();
     try {
       db.transaction(write)();
     } finally {
-      db.pragma("synchronous = FULL");
+      this.#stmt.syncFull.run();
     }
   }
 
@@ -583,6 +592,8 @@ const ROWS_PER_INSERT = 32;
 const INSERT = "INSERT INTO events (seq, id, priority, kind, evictable, payload, size, topic, created_ms) VALUES ";
 const ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
+const PENDING = "SELECT seq, id, priority, kind, payload, topic, created_ms AS createdMs FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL";
+
 /** 64 KiB: small enough to resume cheaply on a 3G link, large enough to keep per-message overhead low. */
 const DEFAULT_BLOB_CHUNK_BYTES = 64 * 1024;
 
@@ -593,13 +604,10 @@ function prepare(db: Database.Database) {
     remove: db.prepare("DELETE FROM events WHERE seq = ?"),
     oldestDelivered: db.prepare("SELECT seq, kind, size, 1 AS delivered FROM events WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?"),
     oldestEvictable: db.prepare("SELECT seq, kind, size, 0 AS delivered FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND evictable = 1 AND priority >= ? ORDER BY priority DESC, seq LIMIT ?"),
-    // Row values let SQLite seek the (priority, seq) index straight to the cursor.
-    pending: db.prepare(
-      "SELECT seq, id, priority, kind, payload, topic, created_ms AS createdMs FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND (priority, seq) > (?, ?) ORDER BY priority, seq",
-    ),
-    pendingOrResend: db.prepare(
-      "SELECT seq, id, priority, kind, payload, topic, created_ms AS createdMs FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND (priority, seq) > (?, ?) AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY priority, seq",
-    ),
+    pendingWithin: db.prepare(`${PENDING} AND priority = ? AND seq > ? ORDER BY seq`),
+    pendingBeyond: db.prepare(`${PENDING} AND priority > ? ORDER BY priority, seq`),
+    pendingOrResendWithin: db.prepare(`${PENDING} AND priority = ? AND seq > ? AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY seq`),
+    pendingOrResendBeyond: db.prepare(`${PENDING} AND priority > ? AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY priority, seq`),
     pendingByPriority: db.prepare("SELECT priority, count(*) AS n, min(created_ms) AS oldest FROM events WHERE delivered_ms IS NULL GROUP BY priority"),
     // One statement per batch of marks: the sequence numbers travel as a JSON array.
     delivered: db.prepare("UPDATE events SET delivered_ms = ? WHERE seq IN (SELECT value FROM json_each(?)) AND delivered_ms IS NULL"),
@@ -613,5 +621,8 @@ function prepare(db: Database.Database) {
     intakeAdd: db.prepare("INSERT INTO intake (key, seq) VALUES (?, ?)"),
     count: db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"),
     counters: db.prepare("SELECT name, value FROM counters"),
+    // Prepared once: db.pragma() prepares its statement anew on every call, twice per batch of marks.
+    syncNormal: db.prepare("PRAGMA synchronous = NORMAL"),
+    syncFull: db.prepare("PRAGMA synchronous = FULL"),
   };
 }
