@@ -112,9 +112,14 @@ async function ingestRaw(batchMax: number): Promise<number> {
   target.close();
   const db = new Database(target.options.path);
   applyDurablePragmas(db);
-  const insert = db.prepare("INSERT INTO events (seq, id, priority, kind, evictable, payload, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  // The outbox's two rows per event (its queue row, its payload), one plain INSERT each.
+  const insertQueue = db.prepare("INSERT INTO queue (seq, id, priority, kind, evictable, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  const insertPayload = db.prepare("INSERT INTO payloads (seq, payload) VALUES (?, ?)");
   const tx = db.transaction((chunk: typeof rows) => {
-    for (const r of chunk) insert.run(r.seq, r.id, r.priority, r.kind, 1, r.payload, r.payload.length, r.createdMs);
+    for (const r of chunk) {
+      insertQueue.run(r.seq, r.id, r.priority, r.kind, 1, r.payload.length, r.createdMs);
+      insertPayload.run(r.seq, r.payload);
+    }
   });
   const t0 = performance.now();
   for (let i = 0; i < rows.length; i += batchMax) tx(rows.slice(i, i + batchMax));
@@ -197,8 +202,9 @@ async function time(): Promise<{ ingest: Record<Stamping, number>; stamping: Rec
   };
 }
 
+/** Ours and raw in turns (interleavedMedians), so that load on the machine weighs on both alike. */
 async function ingest(): Promise<{ ours: number; raw: number }> {
-  return { ours: await median(5, () => ingestOurs(1000)), raw: await median(5, () => ingestRaw(1000)) };
+  return interleavedMedians(7, ["ours", "raw"] as const, (k) => (k === "ours" ? ingestOurs(1000) : ingestRaw(1000)));
 }
 
 /** A fresh outbox holding N vitals events, as the forwarder finds it after a backlog. */
@@ -254,11 +260,8 @@ async function forwardingOurs(url: string, protocolVersion: 4 | 5): Promise<numb
 }
 
 async function forwarding(url: string, protocolVersion: 4 | 5): Promise<{ ours: number; rawSameWindow: number; rawUnbounded: number }> {
-  return {
-    ours: await median(3, () => forwardingOurs(url, protocolVersion)),
-    rawSameWindow: await median(3, () => forwardingRaw(url, protocolVersion, INFLIGHT)),
-    rawUnbounded: await median(3, () => forwardingRaw(url, protocolVersion, Infinity)),
-  };
+  return interleavedMedians(5, ["ours", "rawSameWindow", "rawUnbounded"] as const, (k) =>
+    k === "ours" ? forwardingOurs(url, protocolVersion) : forwardingRaw(url, protocolVersion, k === "rawSameWindow" ? INFLIGHT : Infinity));
 }
 
 async function daemonRss(): Promise<number> {

@@ -11,7 +11,7 @@ import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient 
 import { z } from "zod";
 import type { Logger } from "pino";
 import { backoffDelay } from "./backoff.ts";
-import type { Outbox } from "./store.ts";
+import type { Outbox, PendingRow } from "./store.ts";
 
 export interface UplinkOptions {
   url: string;
@@ -55,6 +55,12 @@ const CommandRequest = z.object({ id: z.string().min(1).max(128), args: z.unknow
 /** Delivery marks are written when this many PUBACKs are waiting, or after MARK_DELAY_MS. */
 const MARK_BATCH = 256;
 const MARK_DELAY_MS = 20;
+
+/**
+ * Rows read from the outbox at a time. A read costs a fixed overhead (two statements) plus its
+ * rows; refills come a few rows per turn of the event loop.
+ */
+const READ_AHEAD = 256;
 
 /** How long stop() waits for in-flight publishes to be acknowledged. */
 const STOP_GRACE_MS = 3000;
@@ -100,6 +106,12 @@ export class Forwarder extends EventEmitter<{
   #skip = { has: (seq: number) => this.#inflight.has(seq) || this.#acked.has(seq) };
   /** Position in delivery order after the last event handed out on this connection. */
   #cursor: { priority: number; seq: number } | undefined;
+  /**
+   * Rows read ahead from the cursor, in delivery order, and how many of them were handed out: one
+   * read of READ_AHEAD rows serves many refills of the window, each of a few rows.
+   */
+  #ahead: PendingRow[] = [];
+  #aheadAt = 0;
   #pumpScheduled = false;
   #eventTopics = new Map<string, string>();
   /** The same options object for every publish of a kind (mqtt.js copies what it needs from them). */
@@ -110,7 +122,9 @@ export class Forwarder extends EventEmitter<{
   #since = 0;
   #onAppended = (priority: number) => {
     // Something more urgent than where the cursor stands (a new ECG behind a vitals backlog): start over.
-    if (this.#cursor && priority < this.#cursor.priority) this.#cursor = undefined;
+    if (this.#cursor && priority < this.#cursor.priority) this.#rewind();
+    // Something that goes before rows read ahead (a case event ahead of read-ahead waveforms): read again from the cursor.
+    else if (priority < (this.#ahead.at(-1)?.priority ?? -1)) this.#ahead = [];
     this.#pump();
   };
 
@@ -209,7 +223,7 @@ export class Forwarder extends EventEmitter<{
       if (!current()) return;
       this.#attempt = 0;
       this.#inflight.clear();
-      this.#cursor = undefined;
+      this.#rewind();
       this.#setState("connected");
       this.#deps.log.info({ url: redactUrl(o.url) }, "uplink connected");
       client.subscribe([this.topics.receipt, this.topics.report, `${this.topics.cmd}+`], { qos: 1 }, (err) => {
@@ -220,7 +234,7 @@ export class Forwarder extends EventEmitter<{
       // Sent events whose receipt is overdue become pending again; look for them now and then.
       if (o.receipts) {
         this.#resendTimer ??= setInterval(() => {
-          this.#cursor = undefined;
+          this.#rewind();
           this.#pump();
         }, Math.min(o.receiptTimeoutS * 500, 5000));
       }
@@ -241,7 +255,7 @@ export class Forwarder extends EventEmitter<{
   #lost(client: MqttClient): void {
     this.#generation++;
     this.#inflight.clear();
-    this.#cursor = undefined;
+    this.#rewind();
     this.#flushAcks();
     // Our listeners stay: they ignore a client of an earlier generation, and its "error" listener is
     // what keeps a late error (a connack timeout firing after the socket died) from being unhandled.
@@ -264,12 +278,10 @@ export class Forwarder extends EventEmitter<{
     if (!client || this.#state !== "connected") return;
     const free = this.options.inflight - this.#inflight.size;
     if (free <= 0) return;
-    const resendBefore = this.options.receipts ? this.#deps.nowMs() - this.options.receiptTimeoutS * 1000 : undefined;
-    const rows = this.#deps.outbox.pending(free, this.#skip, resendBefore, this.#cursor);
     const generation = this.#generation;
-    const last = rows.at(-1);
-    if (last) this.#cursor = { priority: last.priority, seq: last.seq };
-    for (const row of rows) {
+    for (let n = 0; n < free; n++) {
+      const row = this.#next();
+      if (!row) break;
       this.#inflight.set(row.seq, row.createdMs);
       const blob = row.topic !== null;
       const topic = blob ? `${this.topics.base}/${row.topic}` : this.#eventTopic(row.kind);
@@ -277,13 +289,31 @@ export class Forwarder extends EventEmitter<{
         if (generation !== this.#generation) return; // the connection it went out on is gone
         this.#inflight.delete(row.seq);
         if (err) {
-          this.#cursor = undefined; // go back for it
+          this.#rewind(); // go back for it
           return;
         }
         this.#acked.set(row.seq, row.createdMs);
         this.#schedulePump();
       });
     }
+  }
+
+  /** The next row to publish in delivery order, read ahead from the outbox; undefined when none is pending. */
+  #next(): PendingRow | undefined {
+    if (this.#aheadAt >= this.#ahead.length) {
+      const resendBefore = this.options.receipts ? this.#deps.nowMs() - this.options.receiptTimeoutS * 1000 : undefined;
+      this.#ahead = this.#deps.outbox.pending(READ_AHEAD, this.#skip, resendBefore, this.#cursor);
+      this.#aheadAt = 0;
+    }
+    const row = this.#ahead[this.#aheadAt++];
+    if (row) this.#cursor = row;
+    return row;
+  }
+
+  /** Reads from the top of the delivery order again (what is in flight or acknowledged is skipped). */
+  #rewind(): void {
+    this.#cursor = undefined;
+    this.#ahead = [];
   }
 
   /** `…/ev/{kind}`, built once per kind rather than once per event. */
@@ -369,7 +399,7 @@ export class Forwarder extends EventEmitter<{
     if (!args.success) return this.#commandResult(name, req.data.id, { error: `invalid args: ${args.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}` });
     try {
       this.#commandResult(name, req.data.id, { result: await command.run(args.data) });
-      this.#cursor = undefined; // a command may have put events back in the queue
+      this.#rewind(); // a command may have put events back in the queue
       this.#pump();
     } catch (err) {
       this.#commandResult(name, req.data.id, { error: err instanceof Error ? err.message : String(err) });

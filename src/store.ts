@@ -84,26 +84,54 @@ export interface OpenReport {
 /** Estimated bytes per row beyond its payload: row header, indexes, page slack. */
 const ROW_OVERHEAD = 96;
 
+/**
+ * The queue's rows and the envelopes' bytes are two tables joined by seq. A delivery mark rewrites
+ * its row, and SQLite rewrites a row whole: with the ~600-byte envelope beside the delivery
+ * columns, marking an event delivered cost four times what it does on a ~60-byte queue row. The
+ * payload is written once and never rewritten (but by restamping). `events` is a view of the two
+ * together, the one table the store had before, for reading (queue stats, tests, tools).
+ */
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS queue (
   seq          INTEGER PRIMARY KEY AUTOINCREMENT,
   id           TEXT    NOT NULL,
   priority     INTEGER NOT NULL,
   kind         TEXT    NOT NULL,
   evictable    INTEGER NOT NULL,
-  payload      BLOB    NOT NULL,
   size         INTEGER NOT NULL,
   topic        TEXT,
   created_ms   INTEGER NOT NULL,
   sent_ms      INTEGER,
   delivered_ms INTEGER
 );
-CREATE INDEX IF NOT EXISTS events_pending   ON events(priority, seq) WHERE delivered_ms IS NULL;
-CREATE INDEX IF NOT EXISTS events_delivered ON events(delivered_ms)  WHERE delivered_ms IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_id        ON events(id);
+CREATE TABLE IF NOT EXISTS payloads (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS events_pending   ON queue(priority, seq) WHERE delivered_ms IS NULL;
+CREATE INDEX IF NOT EXISTS events_delivered ON queue(delivered_ms)  WHERE delivered_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_id        ON queue(id);
+CREATE VIEW IF NOT EXISTS events AS
+  SELECT q.seq, q.id, q.priority, q.kind, q.evictable, p.payload, q.size, q.topic, q.created_ms, q.sent_ms, q.delivered_ms
+  FROM queue q JOIN payloads p ON p.seq = q.seq;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS intake   (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 `;
+
+/**
+ * An outbox of the first layout (one `events` table with the payload in each row) becomes the
+ * current one in a single transaction at open: nothing queued is lost, seq continues (SQLite
+ * renames the AUTOINCREMENT counter with the table), the indexes keep their names.
+ */
+function migrate(db: Database.Database): void {
+  const type = db.prepare("SELECT type FROM sqlite_master WHERE name = 'events'").pluck().get();
+  if (type !== "table") return;
+  db.transaction(() => {
+    db.exec(`
+      ALTER TABLE events RENAME TO queue;
+      CREATE TABLE payloads (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);
+      INSERT INTO payloads (seq, payload) SELECT seq, payload FROM queue;
+      ALTER TABLE queue DROP COLUMN payload;
+    `);
+  })();
+}
 
 interface Waiting {
   events: StampedEvent[];
@@ -165,7 +193,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     }
     const db = this.#db;
     this.#stmt = prepare(db);
-    let seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined;
+    let seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'queue'").pluck().get() as number | undefined;
     if (mode === "readwrite") {
       // Continue above anything the gateway may have numbered before: the reservation file (which
       // also covers an older copy of the database restored from a backup), what a set-aside file
@@ -175,12 +203,12 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
         report.setAside ? lastSeqIn(report.setAside) : 0,
         seq === undefined ? Math.floor(this.options.nowMs()) : 0,
       );
-      if (seq === undefined) db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)").run(floor);
+      if (seq === undefined) db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('queue', ?)").run(floor);
       seq = Math.max(seq ?? 0, floor);
     }
     this.#nextSeq = (seq ?? 0) + 1;
     if (mode === "readwrite") this.#reserve();
-    const totals = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM events").get() as { n: number; b: number };
+    const totals = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM queue").get() as { n: number; b: number };
     this.#rows = totals.n;
     this.#bytes = totals.b + totals.n * ROW_OVERHEAD;
     return report;
@@ -211,6 +239,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       applyDurablePragmas(db);
       const check = db.pragma("quick_check", { simple: true });
       if (check !== "ok") throw new Error(`integrity check failed: ${String(check)}`);
+      migrate(db);
       db.exec(SCHEMA);
       return db;
     } catch (err) {
@@ -261,8 +290,9 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     const startSeq = this.#nextSeq;
     const startBytes = this.#bytes;
     const startRows = this.#rows;
-    /** Column values of the rows to insert, INSERT_COLUMNS per row. */
-    const accepted: unknown[] = [];
+    /** Column values of the rows to insert: QUEUE_COLUMNS per queue row, seq and bytes per payload. */
+    const queued: unknown[] = [];
+    const payloads: unknown[] = [];
     try {
       db.transaction(() => {
         for (const w of batch) {
@@ -270,32 +300,40 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
             results.push([]);
             continue;
           }
+          // The message's rows go straight into the column lists (taken back if the quota refuses it).
+          const queuedBefore = queued.length;
+          const payloadsBefore = payloads.length;
+          const events = w.events;
           let size = 0;
-          const rows = w.events.map((env, i) => {
-            env.seq = this.#nextSeq + i;
-            const payload = JSON.stringify(env);
+          for (let i = 0; i < events.length; i++) {
+            const e = events[i]!;
+            e.seq = this.#nextSeq + i;
+            const payload = JSON.stringify(e);
             const bytes = Buffer.byteLength(payload);
             size += bytes + ROW_OVERHEAD;
-            return { env, payload, size: bytes };
-          });
-          const chunks = this.#chunks(w.events, w.options.blobs);
+            queued.push(e.seq, e.id, PRIORITY[e.kind], e.kind, NEVER_EVICTED.has(e.kind) ? 0 : 1, bytes, null, now);
+            payloads.push(e.seq, payload);
+          }
+          const chunks = this.#chunks(events, w.options.blobs);
           for (const c of chunks) size += c.bytes.length + ROW_OVERHEAD;
-          if (this.#bytes + size > this.options.quotaBytes && !this.#evict(this.#bytes + size - this.options.quotaBytes, evicted, evictionFloor(w.events))) {
+          if (this.#bytes + size > this.options.quotaBytes && !this.#evict(this.#bytes + size - this.options.quotaBytes, evicted, evictionFloor(events))) {
+            queued.length = queuedBefore;
+            payloads.length = payloadsBefore;
             results.push(new StoreRefusedError("VG_STORE_QUOTA", `store quota of ${this.options.quotaBytes} bytes reached and nothing left to evict`));
             continue;
           }
-          for (const r of rows) {
-            const e = r.env;
-            accepted.push(e.seq, e.id, PRIORITY[e.kind], e.kind, NEVER_EVICTED.has(e.kind) ? 0 : 1, r.payload, r.size, null, now);
+          this.#nextSeq += events.length;
+          for (const c of chunks) {
+            queued.push(this.#nextSeq, c.eventId, c.priority, "blob", 0, c.bytes.length, c.topic, now);
+            payloads.push(this.#nextSeq++, c.bytes);
           }
-          this.#nextSeq += rows.length;
-          for (const c of chunks) accepted.push(this.#nextSeq++, c.eventId, c.priority, "blob", 0, c.bytes, c.bytes.length, c.topic, now);
-          if (w.options.dedupKey !== undefined) this.#stmt.intakeAdd.run(w.options.dedupKey, rows[0]?.env.seq ?? this.#nextSeq - 1);
+          if (w.options.dedupKey !== undefined) this.#stmt.intakeAdd.run(w.options.dedupKey, events[0]?.seq ?? this.#nextSeq - 1);
           this.#bytes += size;
-          this.#rows += rows.length + chunks.length;
-          results.push(rows.map((r) => r.env));
+          this.#rows += events.length + chunks.length;
+          results.push(events);
         }
-        this.#insertRows(accepted);
+        this.#insertRows(this.#stmt.insertQueueMany, this.#stmt.insertQueue, QUEUE_COLUMNS, queued);
+        this.#insertRows(this.#stmt.insertPayloadMany, this.#stmt.insertPayload, 2, payloads);
         if (this.#nextSeq > this.#reserved) this.#reserve();
         for (const [kind, n] of Object.entries(evicted)) this.#stmt.count.run(`evicted.${kind}`, n);
       })();
@@ -344,11 +382,11 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   }
 
   /** Inserts rows many to a statement: per-statement overhead dominates single-row inserts. */
-  #insertRows(values: unknown[]): void {
-    const perStatement = INSERT_COLUMNS * ROWS_PER_INSERT;
+  #insertRows(many: Database.Statement, one: Database.Statement, columns: number, values: unknown[]): void {
+    const perStatement = columns * ROWS_PER_INSERT;
     let at = 0;
-    for (; at + perStatement <= values.length; at += perStatement) this.#stmt.insertMany.run(values.slice(at, at + perStatement));
-    for (; at < values.length; at += INSERT_COLUMNS) this.#stmt.insert.run(values.slice(at, at + INSERT_COLUMNS));
+    for (; at + perStatement <= values.length; at += perStatement) many.run(values.slice(at, at + perStatement));
+    for (; at < values.length; at += columns) one.run(values.slice(at, at + columns));
   }
 
   /**
@@ -363,6 +401,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       for (const r of rows) {
         if (freed >= need) break;
         this.#stmt.remove.run(r.seq);
+        this.#stmt.removePayload.run(r.seq);
         freed += r.size + ROW_OVERHEAD;
         this.#bytes -= r.size + ROW_OVERHEAD;
         this.#rows -= 1;
@@ -470,7 +509,8 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     const rows = db.prepare(
       "SELECT seq, payload, size FROM events WHERE (seq >= ? OR json_extract(payload, '$.time.boot') = ?) AND delivered_ms IS NULL AND kind <> 'blob' AND json_extract(payload, '$.time.unsynced') = 1 AND json_extract(payload, '$.time.restamped') IS NULL",
     ).all(fromSeq, boot ?? null) as { seq: number; payload: string; size: number }[];
-    const update = db.prepare("UPDATE events SET payload = ?, size = ? WHERE seq = ?");
+    const update = db.prepare("UPDATE payloads SET payload = ? WHERE seq = ?");
+    const resize = db.prepare("UPDATE queue SET size = ? WHERE seq = ?");
     let grown = 0;
     db.transaction(() => {
       for (const r of rows) {
@@ -478,7 +518,8 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
         restamp(event);
         const payload = JSON.stringify(event);
         const size = Buffer.byteLength(payload);
-        update.run(payload, size, r.seq);
+        update.run(payload, r.seq);
+        resize.run(size, r.seq);
         grown += size - r.size;
       }
     })();
@@ -509,8 +550,12 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   /** Deletes delivered events older than the retention period. Returns how many. */
   purgeDelivered(olderThanMs: number): number {
     if (!this.#db) return 0;
-    const gone = this.#db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM events WHERE delivered_ms IS NOT NULL AND delivered_ms < ?").get(olderThanMs) as { n: number; b: number };
-    this.#db.prepare("DELETE FROM events WHERE delivered_ms IS NOT NULL AND delivered_ms < ?").run(olderThanMs);
+    const db = this.#db;
+    const gone = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM queue WHERE delivered_ms IS NOT NULL AND delivered_ms < ?").get(olderThanMs) as { n: number; b: number };
+    db.transaction(() => {
+      db.prepare("DELETE FROM payloads WHERE seq IN (SELECT seq FROM queue WHERE delivered_ms IS NOT NULL AND delivered_ms < ?)").run(olderThanMs);
+      db.prepare("DELETE FROM queue WHERE delivered_ms IS NOT NULL AND delivered_ms < ?").run(olderThanMs);
+    })();
     this.#rows -= gone.n;
     this.#bytes -= gone.b + gone.n * ROW_OVERHEAD;
     return gone.n;
@@ -566,7 +611,8 @@ function lastSeqIn(path: string): number {
   try {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
-      const fromSequence = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").pluck().get() as number | undefined) ?? 0;
+      // Either layout: the counter is named after the table that holds the rows.
+      const fromSequence = (db.prepare("SELECT max(seq) FROM sqlite_sequence WHERE name IN ('events', 'queue')").pluck().get() as number | null) ?? 0;
       const fromRows = (db.prepare("SELECT max(seq) FROM events").pluck().get() as number | null) ?? 0;
       return Math.max(fromSequence, fromRows);
     } finally {
@@ -587,36 +633,41 @@ function evictionFloor(events: StampedEvent[]): number {
   return Math.min(...events.map((e) => PRIORITY[e.kind]));
 }
 
-const INSERT_COLUMNS = 9;
+const QUEUE_COLUMNS = 8;
 const ROWS_PER_INSERT = 32;
-const INSERT = "INSERT INTO events (seq, id, priority, kind, evictable, payload, size, topic, created_ms) VALUES ";
-const ROW_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const INSERT_QUEUE = "INSERT INTO queue (seq, id, priority, kind, evictable, size, topic, created_ms) VALUES ";
+const QUEUE_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?)";
+const INSERT_PAYLOADS = "INSERT INTO payloads (seq, payload) VALUES ";
+const PAYLOAD_PLACEHOLDERS = "(?, ?)";
 
-const PENDING = "SELECT seq, id, priority, kind, payload, topic, created_ms AS createdMs FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL";
+const PENDING = "SELECT q.seq, q.id, q.priority, q.kind, p.payload, q.topic, q.created_ms AS createdMs FROM queue q INDEXED BY events_pending JOIN payloads p ON p.seq = q.seq WHERE q.delivered_ms IS NULL";
 
 /** 64 KiB: small enough to resume cheaply on a 3G link, large enough to keep per-message overhead low. */
 const DEFAULT_BLOB_CHUNK_BYTES = 64 * 1024;
 
 function prepare(db: Database.Database) {
   return {
-    insert: db.prepare(INSERT + ROW_PLACEHOLDERS),
-    insertMany: db.prepare(INSERT + Array(ROWS_PER_INSERT).fill(ROW_PLACEHOLDERS).join(", ")),
-    remove: db.prepare("DELETE FROM events WHERE seq = ?"),
-    oldestDelivered: db.prepare("SELECT seq, kind, size, 1 AS delivered FROM events WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?"),
-    oldestEvictable: db.prepare("SELECT seq, kind, size, 0 AS delivered FROM events INDEXED BY events_pending WHERE delivered_ms IS NULL AND evictable = 1 AND priority >= ? ORDER BY priority DESC, seq LIMIT ?"),
-    pendingWithin: db.prepare(`${PENDING} AND priority = ? AND seq > ? ORDER BY seq`),
-    pendingBeyond: db.prepare(`${PENDING} AND priority > ? ORDER BY priority, seq`),
-    pendingOrResendWithin: db.prepare(`${PENDING} AND priority = ? AND seq > ? AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY seq`),
-    pendingOrResendBeyond: db.prepare(`${PENDING} AND priority > ? AND (sent_ms IS NULL OR sent_ms < ?) ORDER BY priority, seq`),
-    pendingByPriority: db.prepare("SELECT priority, count(*) AS n, min(created_ms) AS oldest FROM events WHERE delivered_ms IS NULL GROUP BY priority"),
+    insertQueue: db.prepare(INSERT_QUEUE + QUEUE_PLACEHOLDERS),
+    insertQueueMany: db.prepare(INSERT_QUEUE + Array(ROWS_PER_INSERT).fill(QUEUE_PLACEHOLDERS).join(", ")),
+    insertPayload: db.prepare(INSERT_PAYLOADS + PAYLOAD_PLACEHOLDERS),
+    insertPayloadMany: db.prepare(INSERT_PAYLOADS + Array(ROWS_PER_INSERT).fill(PAYLOAD_PLACEHOLDERS).join(", ")),
+    remove: db.prepare("DELETE FROM queue WHERE seq = ?"),
+    removePayload: db.prepare("DELETE FROM payloads WHERE seq = ?"),
+    oldestDelivered: db.prepare("SELECT seq, kind, size, 1 AS delivered FROM queue WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?"),
+    oldestEvictable: db.prepare("SELECT seq, kind, size, 0 AS delivered FROM queue INDEXED BY events_pending WHERE delivered_ms IS NULL AND evictable = 1 AND priority >= ? ORDER BY priority DESC, seq LIMIT ?"),
+    pendingWithin: db.prepare(`${PENDING} AND q.priority = ? AND q.seq > ? ORDER BY q.seq`),
+    pendingBeyond: db.prepare(`${PENDING} AND q.priority > ? ORDER BY q.priority, q.seq`),
+    pendingOrResendWithin: db.prepare(`${PENDING} AND q.priority = ? AND q.seq > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.seq`),
+    pendingOrResendBeyond: db.prepare(`${PENDING} AND q.priority > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.priority, q.seq`),
+    pendingByPriority: db.prepare("SELECT priority, count(*) AS n, min(created_ms) AS oldest FROM queue WHERE delivered_ms IS NULL GROUP BY priority"),
     // One statement per batch of marks: the sequence numbers travel as a JSON array.
-    delivered: db.prepare("UPDATE events SET delivered_ms = ? WHERE seq IN (SELECT value FROM json_each(?)) AND delivered_ms IS NULL"),
-    sent: db.prepare("UPDATE events SET sent_ms = ? WHERE seq IN (SELECT value FROM json_each(?))"),
+    delivered: db.prepare("UPDATE queue SET delivered_ms = ? WHERE seq IN (SELECT value FROM json_each(?)) AND delivered_ms IS NULL"),
+    sent: db.prepare("UPDATE queue SET sent_ms = ? WHERE seq IN (SELECT value FROM json_each(?))"),
     // A receipt names an event; its file's chunks count as received only once they were sent (an
     // early receipt must not drop chunks still waiting).
-    received: db.prepare("UPDATE events SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL AND (kind <> 'blob' OR sent_ms IS NOT NULL)"),
-    requeue: db.prepare("UPDATE events SET delivered_ms = NULL, sent_ms = NULL WHERE seq BETWEEN ? AND ? AND delivered_ms IS NOT NULL"),
-    highestPriorityIn: db.prepare("SELECT min(priority) FROM events WHERE seq BETWEEN ? AND ?"),
+    received: db.prepare("UPDATE queue SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL AND (kind <> 'blob' OR sent_ms IS NOT NULL)"),
+    requeue: db.prepare("UPDATE queue SET delivered_ms = NULL, sent_ms = NULL WHERE seq BETWEEN ? AND ? AND delivered_ms IS NOT NULL"),
+    highestPriorityIn: db.prepare("SELECT min(priority) FROM queue WHERE seq BETWEEN ? AND ?"),
     intakeSeen: db.prepare("SELECT 1 FROM intake WHERE key = ?"),
     intakeAdd: db.prepare("INSERT INTO intake (key, seq) VALUES (?, ?)"),
     count: db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"),

@@ -64,6 +64,22 @@ describe("forwarder", () => {
     expect(after).toBeGreaterThan(2500);
   });
 
+  it("sends an event appended behind the cursor but ahead of rows already read ahead before those rows", async () => {
+    const { outbox, center, fwd } = await setup({ inflight: 1 });
+    const [first] = await outbox.append([vitals(1)]);
+    await outbox.append(Array.from({ length: 50 }, () => stampedEvent("waveform")));
+    // Appended as the uplink comes up: committed (a turn of the event loop later) while the first
+    // vitals is in flight, after the forwarder has read the waveforms ahead behind it.
+    let second: Promise<{ id: string }[]> | undefined;
+    fwd.on("state", (s) => {
+      if (s === "connected") second ??= outbox.append([vitals(2)]);
+    });
+    fwd.start();
+    await center.waitFor(() => center.events.length === 52, 10_000, "every event");
+    expect(center.events.slice(0, 2).map((e) => e.id)).toEqual([first!.id, (await second!)[0]!.id]);
+    expect(center.events.slice(2).every((e) => e.kind === "waveform")).toBe(true);
+  });
+
   it("keeps events while the broker is down and sends them when it returns, with the retained status and last will", async () => {
     const { state, outbox, center, fwd } = await setup();
     fwd.start();

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import Database from "better-sqlite3";
 import { Outbox, type OutboxOptions } from "../src/store.ts";
 import { StoreRefusedError } from "../src/errors.ts";
 import { stampedEvent, vitals } from "./support/events.ts";
@@ -232,5 +233,47 @@ describe("outbox", () => {
     expect(o.pending(10, new Set(), 0).map((r) => r.seq)).toEqual([evs[2]!.seq]);
     expect(o.purgeDelivered(Date.now() + 1)).toBe(1);
     expect(o.stats().rows).toBe(2);
+    // The purged event's payload went with its queue row.
+    const db = new Database(o.options.path, { readonly: true });
+    expect(db.prepare("SELECT seq FROM payloads ORDER BY seq").pluck().all()).toEqual([evs[0]!.seq, evs[2]!.seq]);
+    db.close();
+  });
+
+  it("takes over an outbox of the first layout (payload in the events table) with nothing lost and seq continuing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-store-"));
+    const path = join(dir, "outbox.db");
+    const old = new Database(path);
+    old.pragma("journal_mode = WAL");
+    old.exec(`
+      CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, priority INTEGER NOT NULL, kind TEXT NOT NULL,
+        evictable INTEGER NOT NULL, payload BLOB NOT NULL, size INTEGER NOT NULL, topic TEXT, created_ms INTEGER NOT NULL,
+        sent_ms INTEGER, delivered_ms INTEGER);
+      CREATE INDEX events_pending   ON events(priority, seq) WHERE delivered_ms IS NULL;
+      CREATE INDEX events_delivered ON events(delivered_ms)  WHERE delivered_ms IS NOT NULL;
+      CREATE INDEX events_id        ON events(id);
+      CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE intake   (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);`);
+    const delivered = { ...vitals(60), seq: 7001 };
+    const waiting = { ...stampedEvent("alarm", { code: "MDC_EVT_HI" }), seq: 7002 };
+    const insert = old.prepare("INSERT INTO events (seq, id, priority, kind, evictable, payload, size, created_ms, delivered_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    insert.run(delivered.seq, delivered.id, 2, "vitals", 1, JSON.stringify(delivered), JSON.stringify(delivered).length, 1, 2);
+    insert.run(waiting.seq, waiting.id, 0, "alarm", 0, JSON.stringify(waiting), JSON.stringify(waiting).length, 1, null);
+    old.close();
+
+    const o = outbox({ nowMs: () => 0 }, dir);
+    o.open();
+    const [row] = o.pending(10);
+    expect(row!.seq).toBe(7002);
+    expect(JSON.parse(String(row!.payload))).toEqual(waiting);
+    expect(o.stats()).toMatchObject({ pending: [1, 0, 0, 0], rows: 2, lastSeq: 7002 });
+    const [next] = await o.append([vitals(61)]);
+    expect(next!.seq).toBeGreaterThan(7002);
+    // The same rows as before through the `events` view, delivery marks included.
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT seq, delivered_ms FROM events ORDER BY seq").raw().all()).toEqual([[7001, 2], [7002, null], [next!.seq, null]]);
+    expect(JSON.parse(db.prepare("SELECT payload FROM events WHERE seq = 7001").pluck().get() as string)).toEqual(delivered);
+    expect(db.prepare("SELECT name FROM pragma_table_info('queue')").pluck().all()).not.toContain("payload");
+    db.close();
   });
 });
