@@ -75,6 +75,17 @@ describe("the audit chain", () => {
     expect(rig.audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 5 } });
     expect(rig.audit.purge(rig.clock.ms)).toMatchObject({ purged: 0, refused: { ok: false } });
   });
+
+  it("purges only the oldest run of old rows: a row stamped by a wrong clock among newer ones stays", async () => {
+    const { rig } = await trail(3);
+    const now = rig.clock.ms;
+    rig.clock.ms = 0; // a box that booted in 1970
+    rig.audit.record({ actor: "system", action: "config.reload", result: "ok" });
+    rig.clock.ms = now;
+    expect(rig.audit.purge(now - 1.5 * DAY)).toEqual({ purged: 2 });
+    expect(rig.audit.list({ limit: 10 }).map((r) => [r.seq, r.at.slice(0, 4)])).toEqual([[5, "2026"], [4, "1970"], [3, "2026"]]);
+    expect(rig.audit.verify().ok).toBe(true);
+  });
 });
 
 describe("GET /api/audit", () => {

@@ -3,11 +3,14 @@
 // changes anything, security headers, static files, provisioned users, the live stream.
 import { readFileSync, statSync } from "node:fs";
 import { get } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { main } from "../src/cli.ts";
 import { hashPassword, verifyPassword } from "../src/web/auth.ts";
+import { makePki } from "./support/pki.ts";
+import { startGateway } from "./support/rig.ts";
 import { clientFrom, login, setupAdmin, startWeb } from "./support/web.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -97,6 +100,11 @@ describe("login", () => {
     expect(failed.map((r) => [r.action, r.actor, r.result])).toEqual([["login", "nobody", "failed"], ["login", "admin", "failed"]]);
     expect(JSON.stringify(rig.audit.list({ limit: 100 }))).not.toContain("horse");
     expect(rig.log.raw.join("")).not.toContain("horse");
+    // A login from a browser that held a session ends that one.
+    const first = clientFrom(rig, ok);
+    const second = await rig.app.inject({ method: "POST", url: "/api/login", payload: { username: "admin", password: "correct horse battery" }, headers: { cookie: first.cookie } });
+    expect(String(second.headers["set-cookie"]).split(";")[0]).not.toBe(first.cookie);
+    expect((await first.request("GET", "/api/session")).json().user).toBeNull();
   });
 
   it("is refused with 429 after too many failures per address and per username, and allowed after the window", async () => {
@@ -228,6 +236,23 @@ describe("the guard", () => {
   });
 });
 
+describe("over HTTPS (web.tls)", () => {
+  it("serves the page with the configured certificate and marks the session cookie Secure", async () => {
+    const pki = makePki();
+    const { config } = await startGateway({ id: "gw-tls-web", devices: "  []", web: `tls: { certFile: ${pki.serverCert}, keyFile: ${pki.serverKey} }` }, cleanup);
+    const res = await new Promise<{ status: number; cookie: string; body: string }>((resolve, reject) => {
+      const req = httpsRequest({ host: "127.0.0.1", port: config.web.port, path: "/api/setup", method: "POST", ca: readFileSync(pki.ca), headers: { "content-type": "application/json" } }, (r) => {
+        let body = "";
+        r.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolve({ status: r.statusCode!, cookie: String(r.headers["set-cookie"]), body }));
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify({ username: "admin", password: "correct horse battery" }));
+    });
+    expect(res.status, res.body).toBe(200);
+    expect(res.cookie).toMatch(/; HttpOnly; SameSite=Strict; Max-Age=43200; Secure$/);
+  });
+});
+
 describe("the server", () => {
   it("sets the security headers on every answer, no-store on the API", async () => {
     const rig = await startWeb(cleanup);
@@ -280,6 +305,55 @@ describe("the server", () => {
     expect(received.join("")).toContain('event: values\ndata: {"device":"monitor","observations":[{"code":"MDC_PULS_OXIM_SAT_O2","value":97,"unit":"%"}]}\n\n');
     expect(rig.live.streams).toBe(0);
     expect(() => rig.ctx.publish("bad\ntype", {})).toThrow();
+  });
+
+  it("drops messages for a page that does not read, instead of queueing them, and keeps the order of what it sends", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    await rig.app.listen({ host: "127.0.0.1", port: 0 });
+    const { port } = rig.app.server.address() as AddressInfo;
+    const N = 400;
+    const pad = "x".repeat(64 * 1024); // 25 MiB in all: more than loopback socket buffers hold
+    /** One page watching: the indices of the `big` events it got, whether it has seen `end`. */
+    const watch = () => {
+      const page = { got: [] as number[], ended: false, pause: () => undefined as unknown, resume: () => undefined as unknown };
+      return new Promise<typeof page>((resolve, reject) => {
+        const req = get({ host: "127.0.0.1", port, path: "/api/live", headers: { cookie: admin.cookie } }, (res) => {
+          let buf = "";
+          res.setEncoding("utf8").on("data", (chunk: string) => {
+            buf += chunk;
+            const parts = buf.split("\n\n");
+            buf = parts.pop()!;
+            for (const m of parts) {
+              if (m.startsWith("event: big")) page.got.push((JSON.parse(m.slice(m.indexOf("data: ") + 6)) as { i: number }).i);
+              if (m.startsWith("event: end")) page.ended = true;
+            }
+          });
+          page.pause = () => res.pause();
+          page.resume = () => res.resume();
+          resolve(page);
+        });
+        req.on("error", reject);
+        cleanup.push(() => req.destroy());
+      });
+    };
+    const reader = await watch();
+    const stalled = await watch();
+    stalled.pause();
+    for (let i = 0; i < N; i++) {
+      rig.ctx.publish("big", { i, pad });
+      await new Promise((r) => setImmediate(r));
+    }
+    const dropped = rig.live.dropped;
+    expect(dropped).toBeGreaterThan(0);
+    stalled.resume();
+    while (!stalled.ended || !reader.ended) {
+      rig.ctx.publish("end", {});
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(reader.got).toEqual([...Array(N).keys()]);
+    expect(stalled.got.length).toBe(N - dropped);
+    expect(stalled.got).toEqual([...stalled.got].sort((a, b) => a - b));
   });
 
   it("refuses streams beyond the cap", async () => {

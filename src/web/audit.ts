@@ -125,7 +125,10 @@ export class AuditLog implements Audit {
     const report = this.verify();
     if (!report.ok) return { purged: 0, refused: report };
     const cutoff = new Date(beforeMs).toISOString();
-    const last = this.#db.prepare("SELECT seq, hash FROM audit WHERE at < ? ORDER BY seq DESC LIMIT 1").get(cutoff) as { seq: number; hash: string } | undefined;
+    // Only the oldest run of rows before the cutoff: a row stamped by a wrong clock (a box booting
+    // in 1970) after newer ones must not take them with it.
+    const keep = this.#db.prepare("SELECT MIN(seq) AS seq FROM audit WHERE at >= ?").get(cutoff) as { seq: number | null };
+    const last = this.#db.prepare("SELECT seq, hash FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT 1").get(keep.seq ?? Number.MAX_SAFE_INTEGER) as { seq: number; hash: string } | undefined;
     if (!last) return { purged: 0 };
     const purged = this.#db.transaction(() => {
       const n = this.#db.prepare("DELETE FROM audit WHERE seq <= ?").run(last.seq).changes;

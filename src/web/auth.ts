@@ -219,6 +219,9 @@ export class Auth {
   }
 
   #startSession(request: FastifyRequest, reply: FastifyReply, user: SessionUser): { user: SessionUser; csrf: string } {
+    // A login always gets a new id, and the one the browser held before ends: no session fixation.
+    const previous = cookie(request.headers.cookie, COOKIE);
+    if (previous) this.#sessions.delete(previous);
     const s = this.#open(user);
     this.#setCookie(request, reply, s.id, SESSION_MAX_MS / 1000);
     return { user, csrf: s.csrf };

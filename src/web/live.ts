@@ -19,7 +19,6 @@ export interface LiveHubOptions {
 interface Stream {
   res: ServerResponse;
   alive: () => boolean;
-  dropped: number;
 }
 
 export class LiveHub {
@@ -53,7 +52,7 @@ export class LiveHub {
       // Hijacked: the headers set by the hooks (security headers) are written here, by hand.
       res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" });
       res.write("retry: 3000\n\n");
-      const stream: Stream = { res, alive: alive(request), dropped: 0 };
+      const stream: Stream = { res, alive: alive(request) };
       this.#streams.add(stream);
       res.on("close", () => this.#streams.delete(stream));
       this.#timer ??= setInterval(() => this.#heartbeat(), this.#heartbeatMs).unref();
@@ -69,11 +68,10 @@ export class LiveHub {
     this.#send(`event: ${type}\ndata: ${JSON.stringify(data) ?? "null"}\n\n`);
   }
 
-  #send(text: string): void {
+  #send(text: string, heartbeat = false): void {
     for (const s of this.#streams) {
       if (s.res.writableLength > this.#maxBuffered) {
-        s.dropped++;
-        this.dropped++;
+        if (!heartbeat) this.dropped++;
         continue;
       }
       s.res.write(text);
@@ -92,7 +90,7 @@ export class LiveHub {
       this.#timer = null;
       return;
     }
-    this.#send(": heartbeat\n\n");
+    this.#send(": heartbeat\n\n", true);
   }
 
   /** Ends every stream (the server is closing). */

@@ -40,6 +40,8 @@ export interface RigOptions {
   logLevel?: string;
   /** Also write the configuration's `log: { level: <logLevel>, pretty: false }` section. */
   logSection?: boolean;
+  /** More entries of the `web:` flow mapping (after host and port), e.g. `tls: { certFile: …, keyFile: … }`. */
+  web?: string;
   /** More top-level YAML lines, put just before `devices:` (each ending in a newline). */
   extra?: string;
   /** The driver lookup; default the real registry. */
@@ -72,7 +74,7 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
     `gateway: { id: ${o.id} }`,
     `stateDir: ${o.stateDir ?? mkdtempSync(join(tmpdir(), `${o.id.replace(/^gw-/, "vg-")}-`))}`,
     o.uplink === "embedded" ? `embeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }` : NOWHERE,
-    `web: { host: 127.0.0.1, port: ${await freePort()} }`,
+    `web: { host: 127.0.0.1, port: ${await freePort()}${o.web ? `, ${o.web}` : ""} }`,
     ...(o.logSection ? [`log: { level: ${o.logLevel ?? "info"}, pretty: false }`] : []),
     ...(o.time === undefined ? [] : [`time: ${o.time}`]),
   ].join("\n");
