@@ -2,6 +2,7 @@
 // scheduler and the HTTP endpoints together. Construction does nothing; start() and stop() mirror
 // each other; every piece of I/O is reached through the dependencies passed in.
 import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
@@ -49,7 +50,8 @@ export interface GatewayStatus {
   process: { rssMB: number; heapUsedMB: number; externalMB: number; uptimeS: number };
 }
 
-export class Gateway {
+/** `events`: what was just committed, for the page's live values (after the device's ACK is due). */
+export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   config: Config;
   readonly outbox: Outbox;
   readonly devices: DeviceManager;
@@ -77,6 +79,7 @@ export class Gateway {
   readonly metrics = createMetrics(() => this.status());
 
   constructor(config: Config, deps: GatewayDeps) {
+    super();
     this.config = config;
     this.#deps = deps;
     this.#log = deps.log;
@@ -136,19 +139,24 @@ export class Gateway {
       }
       return event;
     });
-    let stored = this.outbox.append(events, { dedupKey: options.dedupKey, blobs });
-    // A case's ECG or position may be one of its time nodes (src/cases.ts), once it is committed.
-    if (caseId !== undefined && drafts.some((d) => d.kind === "ecg12" || d.kind === "position")) {
-      stored = stored.then((committed) => {
-        this.cases.observe(committed);
-        return committed;
-      });
-    }
-    if (skewMs === undefined || dev.kind === "gps") return stored;
-    return stored.then((committed) => {
-      this.#judgeDeviceClock(dev);
+    return this.outbox.append(events, { dedupKey: options.dedupKey, blobs }).then((committed) => {
+      if (skewMs !== undefined && dev.kind !== "gps") this.#judgeDeviceClock(dev);
+      if (committed.length > 0) this.#announce(committed, caseId !== undefined);
       return committed;
     });
+  }
+
+  /**
+   * Tells the case book (a case's ECG or position may be one of its time nodes, src/cases.ts) and
+   * the page what was committed. A failure here never turns a commit into a refusal.
+   */
+  #announce(events: Envelope[], inCase: boolean): void {
+    try {
+      if (inCase && events.some((e) => e.kind === "ecg12" || e.kind === "position")) this.cases.observe(events);
+      this.emit("events", events);
+    } catch (err) {
+      this.#log.error({ code: "VG_LISTENER_FAILED", err: (err as Error).message }, "a listener of committed events failed");
+    }
   }
 
   /**

@@ -16,6 +16,7 @@ import { Auth, fromBox } from "./auth.ts";
 import type { WebContext } from "./context.ts";
 import { sendError } from "./http-errors.ts";
 import { LiveHub, type LiveHubOptions } from "./live.ts";
+import { registerStatusRoutes } from "./status-routes.ts";
 
 /** The page's files: plain ES modules, CSS and HTML, served as they are (no build step). */
 export const WEB_ROOT = resolve(import.meta.dirname, "../../web");
@@ -148,8 +149,8 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   });
 
   // Route modules: each registers its routes with the context (and guards them with ctx.guard).
-  // registerStatusRoutes(app, ctx), registerPairingRoutes(app, ctx) and registerCaseRoutes(app, ctx) go here.
-  app.get("/api/status", { onRequest: ctx.guard("read") }, async () => gateway.status());
+  // registerPairingRoutes(app, ctx) and registerCaseRoutes(app, ctx) go here.
+  registerStatusRoutes(app, ctx);
 
   const root = resolve(o.webRoot ?? WEB_ROOT);
   app.get("/*", async (request, reply) => serveStatic(root, request, reply));

@@ -1,0 +1,128 @@
+// The page's read side: the gateway's status with the disk beside it, each device with its latest
+// values, the drivers a technician can pick, and the live feed (server-sent events) that keeps the
+// status and devices pages current without polling.
+import { statfsSync } from "node:fs";
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { drivers } from "../../drivers/registry.ts";
+import type { DeviceStatus } from "../devices.ts";
+import type { Envelope, Observation } from "../events.ts";
+import type { WebContext } from "./context.ts";
+
+/** How often the status is pushed to the pages watching. */
+const STATUS_EVERY_MS = 2000;
+/** A device's state change is pushed at most this often (a flapping link must not flood the pages). */
+const DEVICE_MIN_GAP_MS = 500;
+/** Waveform points a page gets per second and channel: enough for a strip 500 px wide. */
+const WAVE_POINTS_PER_S = 125;
+
+export interface LiveValues {
+  at: string;
+  observations: Pick<Observation, "code" | "value" | "unit">[];
+}
+
+/** Each device's latest vitals, as the devices page shows them. */
+export class LatestValues {
+  #byDevice = new Map<string, LiveValues>();
+
+  observe(event: Envelope): LiveValues | undefined {
+    if (event.kind !== "vitals") return undefined;
+    const observations = ((event.body as { observations?: Observation[] }).observations ?? []).map(({ code, value, unit }) => ({ code, value, unit }));
+    const live = { at: event.t, observations };
+    this.#byDevice.set(event.dev.id, live);
+    return live;
+  }
+
+  get(device: string): LiveValues | undefined {
+    return this.#byDevice.get(device);
+  }
+
+  forget(keep: ReadonlySet<string>): void {
+    for (const id of this.#byDevice.keys()) if (!keep.has(id)) this.#byDevice.delete(id);
+  }
+}
+
+/** A waveform segment thinned to what a strip on the page can draw: every n-th sample. */
+export function thinWave(body: { channel: string; fs: number; unit: string; scale: number; samples: string }): { channel: string; fs: number; unit: string; scale: number; samples: number[] } {
+  const bytes = Buffer.from(body.samples, "base64");
+  const all = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1);
+  const step = Math.max(1, Math.round(body.fs / WAVE_POINTS_PER_S));
+  const samples: number[] = [];
+  for (let i = 0; i < all.length; i += step) samples.push(all[i]!);
+  return { channel: body.channel, fs: body.fs / step, unit: body.unit, scale: body.scale, samples };
+}
+
+export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): void {
+  const { gateway } = ctx;
+  const latest = new LatestValues();
+
+  const status = () => {
+    const s = gateway.status();
+    return { ...s, disk: disk(gateway.config.stateDir, s.queue.bytes, s.queue.quotaBytes) };
+  };
+  const devices = () => {
+    const configured = new Map(gateway.config.devices.map((d) => [d.id, d]));
+    const list = gateway.status().devices;
+    latest.forget(new Set(list.map((d) => d.id)));
+    return list.map((d) => ({ ...d, location: (configured.get(d.id) as { location?: string } | undefined)?.location, live: latest.get(d.id) }));
+  };
+
+  app.get("/api/status", { onRequest: ctx.guard("read") }, async () => status());
+  app.get("/api/devices", { onRequest: ctx.guard("read") }, async () => devices());
+  app.get("/api/drivers", { onRequest: ctx.guard("read") }, async () =>
+    drivers.map((d) => ({
+      id: d.id,
+      kind: d.kind,
+      title: d.title,
+      options: z.toJSONSchema(d.options, { io: "input", unrepresentable: "any" }),
+    })),
+  );
+
+  // The live feed: committed events become values and waveform strips; device changes and the
+  // status are pushed as they happen.
+  const onEvents = (events: Envelope[]) => {
+    for (const e of events) {
+      const live = latest.observe(e);
+      if (live) ctx.publish("values", { device: e.dev.id, ...live });
+      else if (e.kind === "waveform") ctx.publish("wave", { device: e.dev.id, ...thinWave(e.body as Parameters<typeof thinWave>[0]) });
+    }
+  };
+  const lastPushed = new Map<string, number>();
+  const pending = new Map<string, ReturnType<typeof setTimeout>>();
+  const onDevice = (d: DeviceStatus) => {
+    if (pending.has(d.id)) return; // the timer pushes the state as it is by then
+    const wait = (lastPushed.get(d.id) ?? -Infinity) + DEVICE_MIN_GAP_MS - ctx.nowMs();
+    const push = () => {
+      pending.delete(d.id);
+      lastPushed.set(d.id, ctx.nowMs());
+      const now = gateway.devices.get(d.id);
+      if (now) ctx.publish("device", { ...now, live: latest.get(d.id) });
+    };
+    if (wait <= 0) push();
+    else pending.set(d.id, setTimeout(push, wait));
+  };
+  let timer: ReturnType<typeof setInterval> | undefined;
+  app.addHook("onReady", async () => {
+    gateway.on("events", onEvents);
+    gateway.devices.on("change", onDevice);
+    timer = setInterval(() => ctx.publish("status", status()), STATUS_EVERY_MS);
+    timer.unref();
+  });
+  app.addHook("onClose", async () => {
+    gateway.off("events", onEvents);
+    gateway.devices.off("change", onDevice);
+    clearInterval(timer);
+    for (const t of pending.values()) clearTimeout(t);
+    pending.clear();
+  });
+}
+
+/** The store's share of the disk: what it holds against its quota, and what the file system has left. */
+function disk(stateDir: string, storeBytes: number, quotaBytes: number): { storeBytes: number; quotaBytes: number; freeBytes: number | null } {
+  try {
+    const fs = statfsSync(stateDir);
+    return { storeBytes, quotaBytes, freeBytes: fs.bavail * fs.bsize };
+  } catch {
+    return { storeBytes, quotaBytes, freeBytes: null };
+  }
+}
