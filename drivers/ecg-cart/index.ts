@@ -90,6 +90,20 @@ export function ecg12Body(ecg: Ecg12): Record<string, unknown> {
   };
 }
 
+/**
+ * The other way: an ecg12 event body as stored and sent back into the normalized ECG, to draw it
+ * (the web page's SVG). Leads come back as int16 samples with their µV per unit, as they travelled.
+ */
+export function ecg12FromBody(body: Record<string, unknown>): Ecg12 {
+  const leads = (body.leads as ReturnType<typeof leadOnTheWire>[]).map((l): EcgLead => {
+    const bytes = Buffer.from(l.samples, "base64");
+    const samples = new Int16Array(bytes.length >> 1);
+    for (let i = 0; i < samples.length; i++) samples[i] = bytes.readInt16LE(i * 2);
+    return { name: l.name, samples, uvPerUnit: l.uvPerUnit, ...(l.derived ? { derived: true } : {}) };
+  });
+  return { ...(body as unknown as Ecg12), leads, warnings: (body.warnings as Ecg12["warnings"] | undefined) ?? [] };
+}
+
 export function handleEcgFile(bytes: Uint8Array, options: EcgCartOptions): Exchange {
   const format = options.format === "auto" ? sniffEcgFormat(bytes) : options.format;
   if (!format) {

@@ -12,6 +12,7 @@ import type { Config } from "../config/schema.ts";
 import type { Gateway } from "../gateway.ts";
 import type { LocalDb } from "../local-db.ts";
 import { AuditLog } from "./audit.ts";
+import { registerCaseRoutes } from "./case-routes.ts";
 import { Auth, fromBox } from "./auth.ts";
 import type { WebContext } from "./context.ts";
 import { sendError } from "./http-errors.ts";
@@ -149,8 +150,9 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   });
 
   // Route modules: each registers its routes with the context (and guards them with ctx.guard).
-  // registerPairingRoutes(app, ctx) and registerCaseRoutes(app, ctx) go here.
+  // registerPairingRoutes(app, ctx) goes here too.
   registerStatusRoutes(app, ctx);
+  registerCaseRoutes(app, ctx, gateway.cases);
 
   const root = resolve(o.webRoot ?? WEB_ROOT);
   app.get("/*", async (request, reply) => serveStatic(root, request, reply));

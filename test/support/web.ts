@@ -1,6 +1,7 @@
-// The web server as the web tests build it: a real Gateway (its outbox open, not started), the real
-// local database in a temporary state directory, a clock the test moves, a web/ folder of its own,
-// and the fastify app for inject(). Helpers log in and carry the session cookie and CSRF token.
+// The web server as the web tests build it: a real Gateway (its outbox and case book open, not
+// started), the real local database in a temporary state directory, a clock the test moves, a web/
+// folder of its own, and the fastify app for inject(). Helpers log in and carry the session cookie
+// and CSRF token.
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +31,7 @@ export async function startWeb(cleanup: (() => unknown)[], webYaml = "{}"): Prom
   const gateway = new Gateway(r.config, { log: log.log, clock: systemClock(), findDriver, secrets: {} });
   gateway.outbox.open();
   const db = openLocalDb(localDbPath(stateDir));
+  gateway.cases.open(db);
   const webRoot = join(stateDir, "web");
   mkdirSync(webRoot);
   writeFileSync(join(webRoot, "index.html"), "<!doctype html><title>vitalgate</title><script type=module src=app.js></script>\n");
@@ -46,7 +48,7 @@ export async function startWeb(cleanup: (() => unknown)[], webYaml = "{}"): Prom
     webRoot,
     live: { heartbeatMs: 100 },
   });
-  cleanup.push(() => web.app.close(), () => db.close(), () => gateway.outbox.close());
+  cleanup.push(() => web.app.close(), () => gateway.cases.close(), () => db.close(), () => gateway.outbox.close());
   await web.app.ready();
   return { ...web, stateDir, webRoot, log, clock };
 }

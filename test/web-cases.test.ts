@@ -1,0 +1,135 @@
+// The page's case routes (docs/web-api.md, "Cases and ECG") on the real web server, its login and
+// its local database (test/support/web.ts): the crew opens a case, sets the patient id, taps first
+// medical contact and closes it, each audited without the patient id and pushed to a page watching
+// live; a viewer reads but changes nothing; bodies are checked naming the bad field; and a stored
+// 12-lead ECG comes back drawn as an SVG of its twelve leads, without the patient's name.
+import { get } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { ecgCartOptions, handleEcgFile } from "../drivers/ecg-cart/index.ts";
+import type { CaseView } from "../src/cases.ts";
+import { part10File } from "../src/dicom-scp.ts";
+import { EXPLICIT_LE, syntheticEcg } from "./support/dicom.ts";
+import { waitFor } from "./support/mqtt.ts";
+import { clientFrom, login, setupAdmin, startWeb, type WebRig } from "./support/web.ts";
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+/** A page watching /api/live over real HTTP: what it has received so far. */
+async function watchLive(rig: WebRig, cookie: string): Promise<{ text: () => string }> {
+  await rig.app.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = rig.app.server.address() as AddressInfo;
+  const chunks: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    get({ host: "127.0.0.1", port, path: "/api/live", headers: { cookie } }, (res) => {
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        chunks.push(chunk);
+        if (chunk.startsWith("retry:")) resolve();
+      });
+    }).on("error", reject);
+  });
+  return { text: () => chunks.join("") };
+}
+
+describe("case routes", () => {
+  it("open, patient id, first medical contact, close: answered with the case, audited without the patient id, pushed live", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    expect((await admin.request("POST", "/api/users", { username: "crew1", password: "crew password 1", role: "crew" })).statusCode).toBe(201);
+    const crew = clientFrom(rig, await login(rig, "crew1", "crew password 1"));
+    const live = await watchLive(rig, crew.cookie);
+
+    const opened = await crew.request("POST", "/api/cases", {});
+    expect(opened.statusCode).toBe(200);
+    const c = opened.json() as CaseView;
+    expect(c).toMatchObject({ openedBy: "crew1", nodes: {}, targetS: 600, ecgs: [] });
+    expect(c.id).toMatch(/^\d{8}-0001$/);
+    const again = await crew.request("POST", "/api/cases", {});
+    expect(again.statusCode).toBe(409);
+    expect(again.json().error).toMatchObject({ code: "VG_CASE_ALREADY_OPEN", message: expect.stringContaining(c.id) });
+
+    const patient = await crew.request("POST", `/api/cases/${c.id}/patient`, { patientId: "P-SECRET-4711" });
+    expect(patient.json()).toMatchObject({ id: c.id, patientId: "P-SECRET-4711" });
+    const fmc = await crew.request("POST", `/api/cases/${c.id}/nodes`, { node: "fmc", at: "2026-11-23T08:00:00+08:00" });
+    expect(fmc.json().nodes).toEqual({ fmc: "2026-11-23T00:00:00.000Z" });
+    const bad = await crew.request("POST", `/api/cases/${c.id}/nodes`, { node: "balloon" });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toMatchObject({ code: "VG_BAD_REQUEST", field: "node" });
+    expect((await crew.request("POST", `/api/cases/${c.id}/patient`, { patientId: "" })).json().error.field).toBe("patientId");
+    expect((await crew.request("POST", "/api/cases/no%20such/close")).statusCode).toBe(400);
+    expect((await crew.request("POST", "/api/cases/20200101-0001/close")).json().error.code).toBe("VG_CASE_NOT_FOUND");
+
+    expect((await crew.request("GET", `/api/cases/${c.id}`)).json()).toMatchObject({ id: c.id, patientId: "P-SECRET-4711", fmcRunning: true });
+    expect((await crew.request("GET", "/api/cases")).json().map((x: CaseView) => x.id)).toEqual([c.id]);
+    const closed = await crew.request("POST", `/api/cases/${c.id}/close`);
+    expect(closed.json().closedAt).toEqual(expect.any(String));
+    expect((await crew.request("GET", "/api/cases?state=open")).json()).toEqual([]);
+    expect((await crew.request("GET", "/api/cases?state=recent")).json().map((x: CaseView) => [x.id, x.closedAt !== undefined])).toEqual([[c.id, true]]);
+    expect((await crew.request("GET", "/api/cases?state=all")).statusCode).toBe(400);
+
+    // Audited: who, what, on which case, how it ended; the patient id nowhere in the trail or the log.
+    const audit = (await admin.request("GET", "/api/audit")).json() as { rows: { actor: string; action: string; target?: string; result: string; detail?: unknown }[] };
+    const caseRows = audit.rows.filter((r) => r.action.startsWith("case.")).reverse();
+    expect(caseRows.map((r) => [r.actor, r.action, r.result])).toEqual([
+      ["crew1", "case.open", "ok"],
+      ["crew1", "case.open", "failed"],
+      ["crew1", "case.patient", "ok"],
+      ["crew1", "case.node", "ok"],
+      ["crew1", "case.close", "failed"],
+      ["crew1", "case.close", "ok"],
+    ]);
+    expect(caseRows[3]!.detail).toMatchObject({ node: "fmc" });
+    expect(JSON.stringify(audit) + rig.log.raw.join("")).not.toContain("P-SECRET-4711");
+
+    // The page watching saw each change as it happened.
+    await waitFor(() => (live.text().match(/^event: case$/gm) ?? []).length === 4, 5000, "four case messages on /api/live");
+    expect(live.text()).toContain(`"closedAt":"${closed.json().closedAt}"`);
+
+    // A reading from the center reaches the page too.
+    rig.ctx.gateway.cases.onReport({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2", reader: "Dr. Wang", at: "2026-11-23T16:27:00+08:00", conclusion: "STEMI" });
+    await waitFor(() => live.text().includes("event: report"), 5000, "the report on /api/live");
+    expect(live.text()).toContain('event: report\ndata: {"eventId":"01a209ad-88fb-7465-aafa-04002edf9dc2","reader":"Dr. Wang","at":"2026-11-23T08:27:00.000Z","conclusion":"STEMI"}');
+  });
+
+  it("lets a viewer read cases but not change them", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    await admin.request("POST", "/api/users", { username: "qc", password: "viewer password", role: "viewer" });
+    const viewer = clientFrom(rig, await login(rig, "qc", "viewer password"));
+    const c = (await admin.request("POST", "/api/cases", { location: "bed-1" })).json() as CaseView;
+    expect(c.location).toBe("bed-1");
+    expect((await viewer.request("GET", `/api/cases/${c.id}`)).json().id).toBe(c.id);
+    const refused = await viewer.request("POST", `/api/cases/${c.id}/close`);
+    expect(refused.statusCode).toBe(403);
+    expect((await viewer.request("GET", `/api/cases/${c.id}`)).json().closedAt).toBeUndefined();
+  });
+
+  it("draws a stored 12-lead ECG as an SVG on standard paper: twelve leads and the rhythm strip, no patient name", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    const ecg = syntheticEcg({ seconds: 10, patientName: "DOE^JANE" });
+    const file = part10File(ecg.dataset, { sopClassUid: ecg.sopClassUid, sopInstanceUid: ecg.sopInstanceUid, transferSyntaxUid: EXPLICIT_LE });
+    const exchange = handleEcgFile(file, ecgCartOptions.parse({ dir: "/unused" }));
+    if (!exchange.ok) throw new Error(exchange.error.message);
+    const [event] = await rig.ctx.gateway.ingest({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" }, exchange.events);
+
+    const res = await admin.request("GET", `/api/ecg/${event!.id}/svg`);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-type"]).toBe("image/svg+xml; charset=utf-8");
+    const svg = res.body;
+    expect(svg).toContain("25 mm/s, 10 mm/mV");
+    const leads = [...svg.matchAll(/data-lead="([^"]+)"/g)].map((m) => m[1]);
+    expect(new Set(leads)).toEqual(new Set(["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]));
+    expect(leads.filter((l) => l === "II")).toHaveLength(2); // its 3×4 cell and the rhythm strip
+    expect((event!.body as { patient?: { name?: string } }).patient?.name).toContain("DOE"); // kept in the event, for the center
+    expect(svg).not.toContain("DOE");
+
+    expect((await admin.request("GET", "/api/ecg/not-a-uuid/svg")).json().error).toMatchObject({ code: "VG_BAD_REQUEST", field: "eventId" });
+    expect((await admin.request("GET", "/api/ecg/01a209ad-88fb-7465-aafa-04002edf9dc2/svg")).json().error.code).toBe("VG_ECG_NOT_FOUND");
+    expect((await rig.app.inject({ url: `/api/ecg/${event!.id}/svg` })).statusCode).toBe(401);
+  });
+});
