@@ -418,7 +418,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     try {
       await this.#deps.record({ kind: "case", body }, c.id);
     } catch (err) {
-      this.#deps.log.error({ case: c.id, action: body.action, node: body.node, code: (err as { code?: string }).code }, "the case event could not be stored for the center");
+      this.#deps.log.error({ code: "VG_CASE_EVENT_REFUSED", case: c.id, action: body.action, node: body.node, cause: (err as { code?: string }).code }, "the case event could not be stored for the center");
     }
     return view;
   }
