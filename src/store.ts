@@ -533,7 +533,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
    */
   deliveryOf(eventId: string): Delivery | undefined {
     if (!this.#db) return undefined;
-    const rows = this.#db.prepare("SELECT kind = 'blob' AS blob, (sent_ms IS NOT NULL OR delivered_ms IS NOT NULL) AS acked FROM events WHERE id = ?").all(eventId) as { blob: number; acked: number }[];
+    const rows = this.#db.prepare("SELECT kind = 'blob' AS blob, (sent_ms IS NOT NULL OR delivered_ms IS NOT NULL) AS acked FROM queue WHERE id = ?").all(eventId) as { blob: number; acked: number }[];
     const own = rows.find((r) => !r.blob);
     if (!own) return undefined;
     const chunks = rows.filter((r) => r.blob);
