@@ -53,6 +53,9 @@ export function createMetrics(status: () => GatewayStatus) {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600, 3600],
     }),
     storeRefused: new client.Counter({ name: "vitalgate_store_refused_total", help: "Appends the store refused (quota, disk full), by code.", labelNames: ["code"], registers: [registry] }),
+    webLogins: new client.Counter({ name: "vitalgate_web_logins_total", help: "Logins on the web page, by result (ok, failed, limited: refused by the rate limit).", labelNames: ["result"], registers: [registry] }),
+    webLiveStreams: new client.Gauge({ name: "vitalgate_web_live_streams", help: "Pages watching live (server-sent events) now.", registers: [registry] }),
+    webLiveDropped: new client.Counter({ name: "vitalgate_web_live_dropped_total", help: "Live messages not sent to a page because it had not taken the previous ones.", registers: [registry] }),
     storeEvicted: new client.Counter({ name: "vitalgate_store_evicted_total", help: "Undelivered events evicted at the quota since start, by kind.", labelNames: ["kind"], registers: [registry] }),
   };
 }

@@ -126,6 +126,10 @@ describe("login", () => {
 
     rig.clock.ms += 57_000;
     expect((await login(rig, "admin", "correct horse battery")).statusCode).toBe(200);
+    const metrics = (await rig.app.inject({ url: "/metrics" })).body;
+    expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="failed"\} 4$/m);
+    expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="limited"\} 3$/m);
+    expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="ok"\} 1$/m);
   });
 
   it("sessions end after the idle time, and at logout", async () => {
@@ -346,6 +350,9 @@ describe("the server", () => {
     }
     const dropped = rig.live.dropped;
     expect(dropped).toBeGreaterThan(0);
+    const metrics = (await rig.app.inject({ url: "/metrics" })).body;
+    expect(metrics).toMatch(new RegExp(`^vitalgate_web_live_dropped_total ${dropped}$`, "m"));
+    expect(metrics).toMatch(/^vitalgate_web_live_streams 2$/m);
     stalled.resume();
     while (!stalled.ended || !reader.ended) {
       rig.ctx.publish("end", {});

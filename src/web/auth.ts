@@ -80,6 +80,8 @@ export interface AuthOptions {
   loginWindowS: number;
   /** Where the first-run setup code is kept while no user exists (`<stateDir>/setup-code`). */
   setupCodeFile: string;
+  /** Told each login's outcome (for /metrics). */
+  onLogin?: (result: "ok" | "failed" | "limited") => void;
 }
 
 interface Session {
@@ -109,15 +111,17 @@ export class Auth {
   #o: AuthOptions;
   #sessions = new Map<string, Session>();
   #failures = new Map<string, number[]>();
-  /** A hash of nothing anyone knows: unknown users are checked against it, so they cost the same. */
-  #dummyHash: Promise<string>;
+  /**
+   * A hash of nothing anyone knows: unknown users are checked against it, so they cost the same.
+   * Made at the first login (every login waits for it), not at start: a daemon nobody logs in to
+   * never pays for it.
+   */
+  #dummyHash: Promise<string> | null = null;
   #setupCode: string | null = null;
 
   constructor(o: AuthOptions) {
     this.#o = o;
     o.db.exec("CREATE TABLE IF NOT EXISTS web_users (username TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL)");
-    this.#dummyHash = hashPassword(randomBytes(16).toString("hex"));
-    this.#dummyHash.catch(() => undefined);
   }
 
   /** No user at all yet: the page offers the first-run setup. */
@@ -296,17 +300,22 @@ export class Auth {
       const wait = this.#blockedForS(keys);
       if (wait) {
         audit.record({ actor: body.username, ip: request.ip, action: "login", result: "denied", detail: { why: "rate limit" } });
+        this.#o.onLogin?.("limited");
         return sendError(reply, 429, "VG_TOO_MANY_ATTEMPTS", `too many failed logins: wait ${wait} s`, { retryAfterS: wait });
       }
+      this.#dummyHash ??= hashPassword(randomBytes(16).toString("hex"));
+      const dummy = await this.#dummyHash;
       const found = this.#findUser(body.username);
-      const ok = await verifyPassword(body.password, found?.hash ?? (await this.#dummyHash));
+      const ok = await verifyPassword(body.password, found?.hash ?? dummy);
       if (!found || !ok) {
         this.#fail(keys);
         audit.record({ actor: body.username, ip: request.ip, action: "login", result: "failed" });
+        this.#o.onLogin?.("failed");
         return sendError(reply, 401, "VG_LOGIN_FAILED", "wrong username or password");
       }
       for (const key of keys) this.#failures.delete(key);
       audit.record({ actor: body.username, ip: request.ip, action: "login", result: "ok" });
+      this.#o.onLogin?.("ok");
       return this.#startSession(request, reply, found.user);
     });
 

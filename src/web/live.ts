@@ -14,6 +14,9 @@ export interface LiveHubOptions {
   heartbeatMs?: number;
   /** Bytes a stream's socket may hold unsent before messages for it are dropped. */
   maxBufferedBytes?: number;
+  /** Told the number of streams when it changes, and each dropped message (for /metrics). */
+  onStreams?: (n: number) => void;
+  onDropped?: () => void;
 }
 
 interface Stream {
@@ -25,6 +28,7 @@ export class LiveHub {
   readonly maxStreams: number;
   #heartbeatMs: number;
   #maxBuffered: number;
+  #o: LiveHubOptions;
   #streams = new Set<Stream>();
   #timer: NodeJS.Timeout | null = null;
   /** Messages not sent to some stream because its socket was full, since start. */
@@ -34,6 +38,7 @@ export class LiveHub {
     this.maxStreams = o.maxStreams ?? 20;
     this.#heartbeatMs = o.heartbeatMs ?? 15_000;
     this.#maxBuffered = o.maxBufferedBytes ?? 256 * 1024;
+    this.#o = o;
   }
 
   get streams(): number {
@@ -54,7 +59,11 @@ export class LiveHub {
       res.write("retry: 3000\n\n");
       const stream: Stream = { res, alive: alive(request) };
       this.#streams.add(stream);
-      res.on("close", () => this.#streams.delete(stream));
+      this.#o.onStreams?.(this.#streams.size);
+      res.on("close", () => {
+        this.#streams.delete(stream);
+        this.#o.onStreams?.(this.#streams.size);
+      });
       this.#timer ??= setInterval(() => this.#heartbeat(), this.#heartbeatMs).unref();
     });
     app.addHook("preClose", async () => this.close());
@@ -71,7 +80,10 @@ export class LiveHub {
   #send(text: string, heartbeat = false): void {
     for (const s of this.#streams) {
       if (s.res.writableLength > this.#maxBuffered) {
-        if (!heartbeat) this.dropped++;
+        if (!heartbeat) {
+          this.dropped++;
+          this.#o.onDropped?.();
+        }
         continue;
       }
       s.res.write(text);

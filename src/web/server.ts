@@ -96,9 +96,10 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
     loginMaxFailures: o.web.loginMaxFailures,
     loginWindowS: o.web.loginWindowS,
     setupCodeFile: o.setupCodeFile,
+    onLogin: (result) => gateway.metrics.webLogins.inc({ result }),
   });
   auth.prepareSetup();
-  const live = new LiveHub(o.live);
+  const live = new LiveHub({ ...o.live, onStreams: (n) => gateway.metrics.webLiveStreams.set(n), onDropped: () => gateway.metrics.webLiveDropped.inc() });
   const ctx: WebContext = {
     gateway,
     log: o.log.child({ component: "web" }),
