@@ -1,7 +1,7 @@
 // The page's server, login and guard (issue 6, docs/security.md#the-web-page): first-run setup with
 // its code, login and its rate limit, sessions that expire, CSRF and role checks on every route that
 // changes anything, security headers, static files, provisioned users, the live stream.
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -254,6 +254,12 @@ describe("over HTTPS (web.tls)", () => {
     });
     expect(res.status, res.body).toBe(200);
     expect(res.cookie).toMatch(/; HttpOnly; SameSite=Strict; Max-Age=43200; Secure$/);
+    // `vitalgate status` on the box asks over HTTPS too, whatever signed the page's certificate.
+    const file = join(pki.dir, "vitalgate.yaml");
+    writeFileSync(file, `gateway: { id: gw-tls-web }\nweb: { host: 127.0.0.1, port: ${config.web.port}, tls: { certFile: ${pki.serverCert}, keyFile: ${pki.serverKey} } }\n`);
+    const out: string[] = [];
+    expect(await main(["status", "--config", file], { out: (t) => out.push(t), err: (t) => out.push(t) })).toBe(0);
+    expect(JSON.parse(out.join("")).gateway.id).toBe("gw-tls-web");
   });
 });
 
