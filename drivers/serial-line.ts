@@ -1,7 +1,8 @@
 // The options every device on an RS-232 line takes, whether the line ends at a serial port of this
 // box (usually a USB adapter) or at a serial-to-Ethernet server (Moxa NPort, ser2net) we connect to;
 // and the transport the core opens for them. A driver spreads `serialLine(...)` into its options,
-// checks them with `checkSerialLine`, and hands `serialLineTransport` to defineDriver.
+// checks them with `checkSerialLine`, and hands `serialLineTransport` (and `serialLineOptions`, for
+// the pairing page) to defineDriver.
 import { z } from "zod";
 import type { TransportSpec } from "../src/driver.ts";
 
@@ -67,4 +68,9 @@ export function serialLineTransport(o: SerialLineOptions): TransportSpec {
   if (o.transport === "tcp") return { type: "tcp-connect", host: o.host!, port: o.tcpPort! };
   const serial = { type: "serial", path: o.port!, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, rtscts: o.rtscts, xonxoff: false } as const;
   return o.match ? { ...serial, match: o.match } : serial;
+}
+
+/** The options of a device on a serial port of this box, as the pairing page sets them up. */
+export function serialLineOptions(path: string, baudRate?: number): Record<string, unknown> {
+  return baudRate === undefined ? { transport: "serial", port: path } : { transport: "serial", port: path, baudRate };
 }

@@ -64,7 +64,7 @@ export interface DeviceManagerDeps {
 }
 
 /** For drivers with no framer: every chunk is a message. */
-function wholeChunks(): Framer {
+export function wholeChunks(): Framer {
   return { push: (chunk) => [{ frame: chunk }], pending: 0 };
 }
 

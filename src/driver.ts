@@ -117,6 +117,20 @@ export interface DriverDefinition<O = unknown> {
    * travel on the wire (HL7 logs hold bare messages rather than MLLP frames). Defaults to `framer`.
    */
   captureFramer?(options: O): Framer;
+  /**
+   * For the pairing page: the driver's options (as a config would write them; defaults fill the
+   * rest) for a device on `path`, a serial port of this box, at `baudRate` when one is known.
+   * Drivers of devices on an RS-232 line have it (drivers/serial-line.ts).
+   */
+  serialOptions?(path: string, baudRate?: number): Record<string, unknown>;
+  /**
+   * How a listener recognises this driver's device on a serial port (src/pairing/probe.ts): the
+   * speeds to try, most likely first, and how many frames read without error make a clear match.
+   * Only for devices that talk unprompted: a probe never writes to the port (an analyser must not be
+   * acknowledged for data we do not keep), so a device that speaks only when polled cannot be
+   * found this way and has none. Needs `serialOptions`.
+   */
+  probe?: { bauds: readonly number[]; matchFrames: number };
 }
 
 export interface DriverSession {
@@ -134,6 +148,7 @@ export interface DriverSession {
 /** Declares a driver: checks it can handle frames one way or the other, and gives it its type. */
 export function defineDriver<O>(definition: DriverDefinition<O>): DriverDefinition<O> {
   if (!definition.handle === !definition.session) throw new Error(`driver ${definition.id}: give exactly one of handle or session`);
+  if (definition.probe && !definition.serialOptions) throw new Error(`driver ${definition.id}: a probe needs serialOptions`);
   return definition;
 }
 

@@ -21,6 +21,7 @@ import { restamp, stamp } from "./stamp.ts";
 import { DeviceClocks, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
 import type { FirstSync, TimeService, TimeState } from "./time/service.ts";
 import { Outbox } from "./store.ts";
+import { Pairing } from "./pairing/index.ts";
 import { VERSION } from "./version.ts";
 import type { Audit } from "./web/context.ts";
 import { createWebServer, type WebServer } from "./web/server.ts";
@@ -35,6 +36,8 @@ export interface GatewayDeps {
   /** The synchronized time service, started and stopped with the gateway (normally also `clock`). */
   time?: TimeService;
   findDriver(id: string): DriverDefinition<unknown> | undefined;
+  /** Every driver: those the pairing page probes a serial port with. Default none. */
+  drivers?: readonly DriverDefinition<unknown>[];
   /** Secrets read from files by the config loader. */
   secrets: { uplinkPassword?: string };
   readFile?: (path: string) => Buffer;
@@ -65,6 +68,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
    */
   audit: Audit | undefined;
   #localDb: LocalDb | null = null;
+  /** Devices paired on the web page, run beside the config's (src/pairing/). */
+  readonly pairing: Pairing;
   /** The first sequence number of this run: only events from here on can be restamped. */
   #firstSeq = 0;
   #deps: GatewayDeps;
@@ -105,6 +110,14 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       record: (draft, id) => this.outbox.append([stamp(draft, this.self, this.config.gateway.id, this.#deps.clock, id)]),
       locationOf: (id) => this.devices.locationOf(id),
       delivery: (eventId) => this.outbox.deliveryOf(eventId),
+    });
+    this.pairing = new Pairing({
+      log: deps.log,
+      nowMs: () => deps.clock.now().ms,
+      config: () => this.config,
+      findDriver: deps.findDriver,
+      drivers: deps.drivers,
+      apply: (devices) => this.devices.apply(devices),
     });
   }
 
@@ -289,19 +302,19 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     });
     this.audit = this.#web.audit;
     await this.#web.app.listen({ host: config.web.host, port: config.web.port });
-    await this.devices.apply(config.devices);
+    await this.pairing.start(); // the config's devices and the paired ones
     this.#log.info({ gateway: config.gateway.id, version: VERSION, devices: config.devices.length }, "vitalgate started");
   }
 
   /** Applies a new configuration: devices change live; other sections need a restart, said so. */
   async reload(next: Config, actor = "system"): Promise<{ restartNeeded: string[]; devices: Awaited<ReturnType<DeviceManager["apply"]>> }> {
-    const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log", "time"] as const).filter(
+    const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log", "time", "pairing"] as const).filter(
       (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
     );
     this.config = { ...this.config, devices: next.devices, cases: next.cases };
     try {
       this.cases.configure(next.cases);
-      const devices = await this.devices.apply(next.devices);
+      const devices = await this.pairing.reload(); // paired devices stay as they are
       this.#log.info({ ...devices, restartNeeded }, "configuration reloaded");
       this.audit?.record({ actor, action: "config.reload", detail: { ...devices, restartNeeded }, result: "ok" });
       return { restartNeeded, devices };
@@ -324,6 +337,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   async stop(): Promise<void> {
     for (const t of this.#tasks) await t.stop();
     this.#tasks = [];
+    await this.pairing.stop();
     await this.devices.stop();
     await this.#web?.app.close();
     this.#web = null;

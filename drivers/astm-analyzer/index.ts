@@ -39,7 +39,7 @@ import type { CodecError, FrameResult, Framer } from "../../protocols/codec.ts";
 import { CR, ENQ, EOT, LF, astmFrameSplitter, astmHeader, astmOrder, astmReceiver, astmResult, parseAstmMessage } from "../../protocols/astm/index.ts";
 import type { AstmAction } from "../../protocols/astm/index.ts";
 import { loincFor, specimenSystem, toUcum } from "./loinc.ts";
-import { checkSerialLine, serialLine, serialLineTransport } from "../serial-line.ts";
+import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
 
 const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
 
@@ -332,6 +332,12 @@ export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
   title: { en: "Blood-gas / point-of-care analyser, ASTM E1381/E1394 (serial or TCP)", zh: "血气/床旁检验分析仪（ASTM E1381/E1394，串口或 TCP）" },
   options: astmAnalyzerOptions,
   transport: serialLineTransport,
+  serialOptions: serialLineOptions,
+  // An analyser with results to send opens with ENQ unasked (E1381 §6.2) and, with no reply, tries
+  // again after its timeout: a probe hears the ENQ (or a whole transfer) without answering it. An
+  // ENQ alone read at a wrong speed would come with garbage: one clean frame is a match. Speeds as
+  // set in the analyser's host settings, 9600 the usual.
+  probe: { bauds: [9600, 19200, 4800, 2400, 1200, 38400], matchFrames: 1 },
   session: astmAnalyzerSession,
   captureFramer: () => astmCaptureFramer(),
 });

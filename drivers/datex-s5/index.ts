@@ -49,7 +49,7 @@ import {
 } from "../../protocols/datex-s5/index.ts";
 import type { DatexGroupStatus, DatexPhdbSubrecord, DatexValue } from "../../protocols/datex-s5/index.ts";
 import { metricByRefid } from "../hl7-pcd01/mdc.ts";
-import { checkSerialLine, serialLine, serialLineTransport } from "../serial-line.ts";
+import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
 
 /**
  * Waveform channels whose sampling rate, scale and unit two public sources agree on:
@@ -261,6 +261,7 @@ export const datexS5 = defineDriver<DatexS5Options>({
   title: { en: "GE Datex-Ohmeda S/5 monitor, Computer Interface (serial or serial server)", zh: "GE Datex-Ohmeda S/5 监护仪（计算机接口，串口或串口服务器）" },
   options: datexS5Options,
   transport: serialLineTransport,
+  serialOptions: serialLineOptions,
   framer: () => datexFramer(),
   silentAfterMs: (o) => silentAfterS(o) * 1000,
   session: datexS5Session,

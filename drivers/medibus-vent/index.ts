@@ -71,7 +71,7 @@ import type { MedibusAlarm, MedibusValue } from "../../protocols/medibus/index.t
 import { metricByRefid } from "../hl7-pcd01/mdc.ts";
 import { MEDIBUS_MEASURED_CP1, MEDIBUS_MEASURED_CP2, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
 import type { MedibusTerm } from "./codes.ts";
-import { checkSerialLine, serialLine, serialLineTransport } from "../serial-line.ts";
+import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
 
 /** A command unanswered this long: the link is lost, start again with ICC. */
 export const REPLY_TIMEOUT_MS = 3000;
@@ -288,6 +288,7 @@ export const medibusVent = defineDriver<MedibusVentOptions>({
   title: { en: "Dräger ventilator, MEDIBUS (serial or serial server)", zh: "德尔格呼吸机，MEDIBUS（串口或串口服务器）" },
   options: medibusVentOptions,
   transport: serialLineTransport,
+  serialOptions: serialLineOptions,
   framer: () => withoutXonXoff(medibusFramer()),
   silentAfterMs: (o) => (o.silentAfterS ?? 10) * 1000,
   session: medibusVentSession,

@@ -37,7 +37,7 @@ import type { PositionFix } from "../../protocols/nmea/index.ts";
 import { positionThrottle, throttleOptionShape } from "./throttle.ts";
 
 export { distanceM } from "./throttle.ts";
-import { checkSerialLine, serialLine, serialLineTransport } from "../serial-line.ts";
+import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
 
 const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200] as const;
 
@@ -134,6 +134,11 @@ export const nmeaGps = defineDriver<NmeaGpsOptions>({
   title: { en: "GPS receiver, NMEA 0183 (serial or serial server)", zh: "GPS 接收机（NMEA 0183，串口或串口服务器）" },
   options: nmeaGpsOptions,
   transport: serialLineTransport,
+  serialOptions: serialLineOptions,
+  // A receiver talks every second unasked. Most current receivers send at 9600, NMEA 0183's own
+  // 4800 next, then the faster rates some are set to. Three checksummed sentences (one epoch's
+  // RMC, GGA, GSA) read at a wrong speed are all but impossible: a clear match.
+  probe: { bauds: [9600, 4800, 38400, 19200, 57600, 115200], matchFrames: 3 },
   framer: () => nmeaFramer(),
   silentAfterMs: (o) => o.silentAfterS * 1000,
   session: nmeaGpsSession,

@@ -168,22 +168,30 @@ const deviceFields = {
     .min(1)
     .max(100)
     .optional()
-    .describe("Where the device is (a bed, a room): the case open at this location takes its events; without one, the case of the whole box does."),
+    .describe("Where the device is: the vehicle, a bed or a room (e.g. 车载, 3床). Shown on the web page beside its name; the case open at this location takes its events; without one, the case of the whole box does."),
   enabled: z.boolean().default(true).describe("false keeps the entry but does not start the device."),
 };
 const deviceDescription = "A device the gateway reads.";
+
+/** What a device paired on the web page carries beyond a config entry: who paired it, and when. */
+const pairedFields = {
+  name: z.string().min(1).max(100).describe("Display name on the web page, given when pairing."),
+  pairedBy: z.string().min(1).max(64).describe("The user who paired (or last edited) the device."),
+  pairedAt: z.iso.datetime().describe("When it was paired or last edited (ISO 8601, UTC)."),
+};
 
 /**
  * A device whose options are validated by its driver's own schema. The driver check runs even when other
  * fields of the same device failed, so one pass reports everything.
  */
-function deviceSchema(drivers: DriverLookup) {
+function deviceSchema<X extends z.ZodRawShape = Record<never, never>>(drivers: DriverLookup, extra?: X) {
   return z
     .strictObject({
       ...deviceFields,
+      ...(extra as X),
       options: z.record(z.string(), z.unknown()).default({}).describe("Driver-specific options, validated by the driver."),
     })
-    .superRefine((device, ctx) => {
+    .superRefine((device: { driver?: unknown; options?: unknown }, ctx) => {
       if (typeof device !== "object" || device === null || typeof device.driver !== "string") return;
       const driver = drivers(device.driver);
       if (!driver) {
@@ -200,7 +208,8 @@ function deviceSchema(drivers: DriverLookup) {
     .transform((device) => {
       // Fills the driver's defaults. Zod runs this even after the checks above found issues (they
       // do not abort), so a failed parse leaves the options as written: the issues are reported.
-      const parsed = drivers(device.driver)?.options.safeParse(device.options);
+      const { driver, options } = device as { driver: string; options: Record<string, unknown> };
+      const parsed = drivers(driver)?.options.safeParse(options);
       return parsed?.success ? { ...device, options: parsed.data as Record<string, unknown> } : device;
     })
     .describe(deviceDescription);
@@ -232,6 +241,47 @@ export const webUsername = () =>
     .string()
     .regex(WEB_USERNAME_PATTERN, { message: "must be 1 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit" })
     .describe("The login name.");
+
+/**
+ * `<stateDir>/paired-devices.json`, the devices paired on the web page (src/pairing/store.ts): each
+ * entry checked as a config device is, plus who paired it and when.
+ */
+export function pairedDevicesFileSchema(drivers: DriverLookup) {
+  return z.strictObject({
+    version: z.literal(1).describe("Format version of the file."),
+    devices: devicesList(deviceSchema(drivers, pairedFields)).describe("The devices paired on the web page."),
+  });
+}
+
+/** One device as the pairing page sends it: a config entry with a required name, checked with its driver. */
+export function pairedDeviceInputSchema(drivers: DriverLookup) {
+  return deviceSchema(drivers, { name: pairedFields.name });
+}
+
+const pairingSchema = z
+  .strictObject({
+    serialPaths: z
+      .array(z.string().regex(/^\/\S+$/, { message: 'must be an absolute path or pattern, e.g. "/dev/serial/by-id/*"' }))
+      .max(32)
+      .default([])
+      .describe('Serial ports listed for pairing beyond those the kernel reports with a device (USB adapters, real UARTs): paths or patterns such as "/dev/serial/by-id/*" or "/dev/ttyACM*".'),
+    probeMs: z
+      .int()
+      .min(100)
+      .max(30_000)
+      .default(2500)
+      .describe("How long a probe listens at each speed, in ms: long enough for a GPS's next epoch (1 s) and an analyser's repeated ENQ."),
+    listen: z
+      .array(port())
+      .max(16)
+      .default([2575, 11112])
+      .describe("TCP ports where network devices that connect unannounced are noticed (HL7 monitors, DICOM carts, ASTM analysers, GPS through a serial server) and told to try again later, so the page can offer to pair them. Ports a device uses are left to it. Default: 2575 (HL7's registered port) and 11112 (DICOM's). [] turns it off."),
+    listenHost: z.string().min(1).default("0.0.0.0").describe("Address those ports listen on."),
+    maxSenders: z.int().min(1).max(1000).default(32).describe("Most unpaired senders remembered; the longest quiet is forgotten first."),
+    maxConnections: z.int().min(1).max(1000).default(16).describe("Most connections from unpaired senders open at once; more are closed at once."),
+    idleS: z.int().min(1).max(3600).default(60).describe("An unpaired sender's connection that sends nothing for this long is closed."),
+  })
+  .describe("Pairing devices on the web page: serial ports offered, probing, and network senders noticed. See docs/devices.md.");
 
 const webSchema = z
   .strictObject({
@@ -367,6 +417,7 @@ function documentSchema<D extends z.ZodType>(device: D) {
       store: storeSchema.prefault({}),
       devices: devicesList(device),
       web: webSchema.prefault({}),
+      pairing: pairingSchema.prefault({}),
       log: logSchema.prefault({}),
       time: timeSchema.prefault({}),
       cases: casesSchema.prefault({}),
@@ -421,3 +472,4 @@ export type WebConfig = Config["web"];
 export type LogConfig = Config["log"];
 export type TimeConfig = Config["time"];
 export type CasesConfig = Config["cases"];
+export type PairingConfig = Config["pairing"];

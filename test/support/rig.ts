@@ -5,7 +5,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { findDriver as registry } from "../../drivers/registry.ts";
+import { drivers as allDrivers, findDriver as registry } from "../../drivers/registry.ts";
 import { systemClock, type Clock } from "../../src/clock.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
@@ -48,6 +48,11 @@ export interface RigOptions {
   drivers?: GatewayDeps["findDriver"];
   /** The gateway's clock when there is no time service; default the system clock. */
   clock?: Clock;
+  /**
+   * The `pairing:` section as YAML flow. Default `{ listen: [] }`: no watch for unpaired senders on the
+   * well-known ports, which parallel tests would contend for.
+   */
+  pairing?: string;
 }
 
 /** A pino logger whose lines the test reads back: as written (`raw`) and parsed (`lines`, `codes()`). */
@@ -75,6 +80,7 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
     `stateDir: ${o.stateDir ?? mkdtempSync(join(tmpdir(), `${o.id.replace(/^gw-/, "vg-")}-`))}`,
     o.uplink === "embedded" ? `embeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }` : NOWHERE,
     `web: { host: 127.0.0.1, port: ${await freePort()}${o.web ? `, ${o.web}` : ""} }`,
+    `pairing: ${o.pairing ?? "{ listen: [] }"}`,
     ...(o.logSection ? [`log: { level: ${o.logLevel ?? "info"}, pretty: false }`] : []),
     ...(o.time === undefined ? [] : [`time: ${o.time}`]),
   ].join("\n");
@@ -82,7 +88,8 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   const log = recordedLog(o.logLevel ?? "info");
   const time = o.time === undefined ? undefined : createTimeService(r.config.time, { log: log.log });
-  const gw = new Gateway(r.config, time ? { log: log.log, clock: time, time, findDriver, secrets: {} } : { log: log.log, clock: o.clock ?? systemClock(), findDriver, secrets: {} });
+  const deps = { log: log.log, findDriver, drivers: o.drivers ? undefined : allDrivers, secrets: {} };
+  const gw = new Gateway(r.config, time ? { ...deps, clock: time, time } : { ...deps, clock: o.clock ?? systemClock() });
   await gw.start();
   cleanup.push(() => gw.stop());
   return { gw, log, config: r.config };
