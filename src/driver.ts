@@ -125,12 +125,15 @@ export interface DriverDefinition<O = unknown> {
   serialOptions?(path: string, baudRate?: number): Record<string, unknown>;
   /**
    * How a listener recognises this driver's device on a serial port (src/pairing/probe.ts): the
-   * speeds to try, most likely first, and how many frames read without error make a clear match.
+   * speeds to try, most likely first, and how many frames make a clear match: frames read without
+   * error (`evidence: "frames"`, for checksummed frames such as NMEA sentences), or only frames the
+   * driver would acknowledge or decoded events from (`"answers"`, for byte streams such as ASTM's,
+   * whose receiver passes over bytes it does not expect without calling them errors).
    * Only for devices that talk unprompted: a probe never writes to the port (an analyser must not be
    * acknowledged for data we do not keep), so a device that speaks only when polled cannot be
    * found this way and has none. Needs `serialOptions`.
    */
-  probe?: { bauds: readonly number[]; matchFrames: number };
+  probe?: { bauds: readonly number[]; matchFrames: number; evidence: "frames" | "answers" };
 }
 
 export interface DriverSession {

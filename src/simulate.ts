@@ -125,6 +125,8 @@ export interface NmeaSimulateOptions extends SimulatedLineOptions {
   startMs?: number;
   /** Called after each burst with the number of links it went out on (0 while unplugged). */
   onEpoch?: (index: number, links: number) => void;
+  /** Whatever reaches the receiver (it ignores it; a test checks that nothing does). */
+  onData?: (chunk: Buffer) => void;
 }
 
 /**
@@ -134,7 +136,7 @@ export interface NmeaSimulateOptions extends SimulatedLineOptions {
  */
 export async function simulateNmeaGps(o: NmeaSimulateOptions): Promise<number> {
   // a GPS receiver ignores what it is sent
-  const sink = await openLine({ path: o.path, baudRate: o.baudRate ?? 9600, tcpPort: o.tcpPort, host: o.host, clients: "all", onListening: o.onListening });
+  const sink = await openLine({ path: o.path, baudRate: o.baudRate ?? 9600, tcpPort: o.tcpPort, host: o.host, clients: "all", onListening: o.onListening, onData: o.onData });
   const start = o.startMs ?? Date.now();
   let index = 0;
   let sent = 0;

@@ -130,9 +130,11 @@ function tcpListener(host: string, port: number, options: TransportOptions): Tra
           events.state({ state: "retrying", address, inMs, error: `${(err as NodeJS.ErrnoException).code ?? "error"}: ${err.message}` });
           timer = setTimeout(listen, inMs);
         });
+        // Held from now, not from "listening": a stop() before the listener is up must still close it.
+        server = s;
         s.listen(port, host, () => {
           attempt = 0;
-          server = s;
+          if (stopped) return void s.close();
           const a = s.address();
           events.state({ state: "listening", address: typeof a === "object" && a ? `${a.address}:${a.port}` : address });
         });

@@ -334,10 +334,11 @@ export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
   transport: serialLineTransport,
   serialOptions: serialLineOptions,
   // An analyser with results to send opens with ENQ unasked (E1381 §6.2) and, with no reply, tries
-  // again after its timeout: a probe hears the ENQ (or a whole transfer) without answering it. An
-  // ENQ alone read at a wrong speed would come with garbage: one clean frame is a match. Speeds as
-  // set in the analyser's host settings, 9600 the usual.
-  probe: { bauds: [9600, 19200, 4800, 2400, 1200, 38400], matchFrames: 1 },
+  // again after its timeout: a probe hears the ENQ (or a whole transfer) without answering it. The
+  // receiver passes over stray bytes between transfers, so only what it would acknowledge counts; an
+  // ENQ read at a wrong speed would come with garbage: one acknowledged bid, more than errors, is a
+  // match. Speeds as set in the analyser's host settings, 9600 the usual.
+  probe: { bauds: [9600, 19200, 4800, 2400, 1200, 38400], matchFrames: 1, evidence: "answers" },
   session: astmAnalyzerSession,
   captureFramer: () => astmCaptureFramer(),
 });

@@ -138,7 +138,7 @@ export const nmeaGps = defineDriver<NmeaGpsOptions>({
   // A receiver talks every second unasked. Most current receivers send at 9600, NMEA 0183's own
   // 4800 next, then the faster rates some are set to. Three checksummed sentences (one epoch's
   // RMC, GGA, GSA) read at a wrong speed are all but impossible: a clear match.
-  probe: { bauds: [9600, 4800, 38400, 19200, 57600, 115200], matchFrames: 3 },
+  probe: { bauds: [9600, 4800, 38400, 19200, 57600, 115200], matchFrames: 3, evidence: "frames" },
   framer: () => nmeaFramer(),
   silentAfterMs: (o) => o.silentAfterS * 1000,
   session: nmeaGpsSession,

@@ -185,10 +185,11 @@ const pairedFields = {
  * fields of the same device failed, so one pass reports everything.
  */
 function deviceSchema<X extends z.ZodRawShape = Record<never, never>>(drivers: DriverLookup, extra?: X) {
+  // the extra fields replace those of the same name (a paired device's name is required)
+  const fields: Omit<typeof deviceFields, keyof X> & X = { ...deviceFields, ...(extra as X) };
   return z
     .strictObject({
-      ...deviceFields,
-      ...(extra as X),
+      ...fields,
       options: z.record(z.string(), z.unknown()).default({}).describe("Driver-specific options, validated by the driver."),
     })
     .superRefine((device: { driver?: unknown; options?: unknown }, ctx) => {

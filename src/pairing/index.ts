@@ -176,8 +176,9 @@ export class Pairing {
   update(id: string, input: unknown, actor: string): Promise<PairedDevice> {
     return this.#serial(async () => {
       this.#owned(id);
+      const given = (input as { id?: unknown } | null)?.id;
+      if (given !== undefined && given !== id) throw new PairingError("VG_INVALID", "id: a device's id cannot change; remove it and pair it again", 400, "id");
       const entry = this.#check(input, actor, id);
-      if (entry.id !== id) throw new PairingError("VG_INVALID", "id: a device's id cannot change; remove it and pair it again", 400, "id");
       await this.#commit(this.#paired.map((d) => (d.id === id ? entry : d)));
       return entry;
     });
@@ -222,7 +223,7 @@ export class Pairing {
       pairedBy: actor,
       pairedAt: new Date(this.#deps.nowMs()).toISOString(),
     };
-    const others = this.#usage(this.#devices(this.#paired.filter((p) => p.id !== d.id)));
+    const others = this.#usage(this.#devices(this.#paired.filter((p) => p.id !== (editing ?? d.id))));
     const mine = this.#usage([entry]);
     for (const path of mine.serial.keys()) {
       const user = others.serial.get(path);

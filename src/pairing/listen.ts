@@ -27,6 +27,8 @@ export interface ListenTally {
   frames: number;
   /** Of those, read without error. */
   ok: number;
+  /** Of those, frames the driver would acknowledge or decoded events from: recognised, not merely passed over. */
+  answered: number;
   /** Framing and decoding errors. */
   errors: number;
   /** Events decoded. */
@@ -46,7 +48,7 @@ export interface Listener {
 export function listenOnly<O>(driver: DriverDefinition<O>, options: O, nowMs: () => number, keep = 3): Listener {
   const framer = driver.framer?.(options) ?? wholeChunks();
   const session = openSession(driver, options);
-  const tally: ListenTally = { bytes: 0, frames: 0, ok: 0, errors: 0, events: 0, sample: [], errorSample: [] };
+  const tally: ListenTally = { bytes: 0, frames: 0, ok: 0, answered: 0, errors: 0, events: 0, sample: [], errorSample: [] };
   const error = (e: CodecError) => {
     tally.errors++;
     if (tally.errorSample.length < keep) tally.errorSample.push({ code: e.code, message: e.message, ...(e.where === undefined ? {} : { where: e.where }) });
@@ -73,6 +75,8 @@ export function listenOnly<O>(driver: DriverDefinition<O>, options: O, nowMs: ()
           continue;
         }
         tally.ok++;
+        // reading `accept` may settle a driver's held acknowledgement (ASTM): harmless, it is never sent
+        if (exchange.events.length > 0 || exchange.accept !== undefined) tally.answered++;
         tally.events += exchange.events.length;
         for (const draft of exchange.events) tally.sample.push(previewOf(draft));
         if (tally.sample.length > keep) tally.sample.splice(0, tally.sample.length - keep);

@@ -9,7 +9,8 @@
 // control) for `probeMs`, and every probeable driver whose device may use that setting decodes the
 // same bytes (listen.ts), so a setting shared by several drivers costs one attempt, not several.
 // Settings are tried in the drivers' order of likelihood; the probe stops at the first clear match
-// (a driver that read `probe.matchFrames` frames, more good than bad).
+// (a driver that recognised `probe.matchFrames` frames, more than it found errors), and an attempt ends early
+// once its match has decoded an event to show.
 import { SerialPort } from "serialport";
 import type { DriverDefinition, SerialSettings } from "../driver.ts";
 import { listenOnly, type DraftPreview, type Listener } from "./listen.ts";
@@ -25,7 +26,11 @@ export interface ProbeAttempt {
   bytes: number;
   frames: number;
   ok: number;
+  /** Frames the driver would acknowledge, or decoded events from. */
+  answered: number;
   errors: number;
+  /** Events decoded. */
+  events: number;
   /** match: the driver reads this device; noise: bytes it cannot read; silent: nothing heard. */
   verdict: ProbeVerdict;
   sample: DraftPreview[];
@@ -88,7 +93,11 @@ function openPort(path: string, s: LineSettings): Promise<SerialPort> {
   });
 }
 
-const isMatch = (l: Listener, matchFrames: number) => l.tally.ok >= matchFrames && l.tally.ok > l.tally.errors;
+/** Enough recognised frames, and more of them than errors (DriverDefinition.probe). */
+function isMatch(l: Listener, probe: NonNullable<DriverDefinition<unknown>["probe"]>): boolean {
+  const good = probe.evidence === "answers" ? l.tally.answered : l.tally.ok;
+  return good >= probe.matchFrames && good > l.tally.errors;
+}
 
 /** Listens to `path` with each probeable driver at its likely speeds; see the top of this file. */
 export async function probeSerialPort(path: string, drivers: readonly DriverDefinition<unknown>[], o: ProbeOptions): Promise<ProbeResult> {
@@ -111,7 +120,8 @@ export async function probeSerialPort(path: string, drivers: readonly DriverDefi
       function onData(chunk: Buffer) {
         bytes += chunk.length;
         for (const { l } of listeners) l.push(chunk);
-        if (listeners.some(({ c, l }) => isMatch(l, c.driver.probe!.matchFrames))) finish();
+        // a match that has decoded something to show ends the attempt; one without listens on for a sample
+        if (listeners.some(({ c, l }) => isMatch(l, c.driver.probe!) && l.tally.events > 0)) finish();
       }
       port.on("data", onData);
       port.once("close", finish);
@@ -119,8 +129,8 @@ export async function probeSerialPort(path: string, drivers: readonly DriverDefi
     if (port.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
     for (const { c, l } of listeners) {
       const t = l.tally;
-      const verdict: ProbeVerdict = bytes === 0 ? "silent" : isMatch(l, c.driver.probe!.matchFrames) ? "match" : "noise";
-      results.push({ driver: c.driver.id, baudRate: c.baudRate, bytes, frames: t.frames, ok: t.ok, errors: t.errors, verdict, sample: t.sample, errorSample: t.errorSample });
+      const verdict: ProbeVerdict = bytes === 0 ? "silent" : isMatch(l, c.driver.probe!) ? "match" : "noise";
+      results.push({ driver: c.driver.id, baudRate: c.baudRate, bytes, frames: t.frames, ok: t.ok, answered: t.answered, errors: t.errors, events: t.events, verdict, sample: t.sample, errorSample: t.errorSample });
     }
     const matches = results.filter((r) => r.verdict === "match").sort((a, b) => b.ok - a.ok);
     if (matches[0]) {

@@ -40,8 +40,11 @@ export function loadPairedDevices(path: string, drivers: DriverLookup, nowMs: nu
   if (!existsSync(path)) return { devices: [] };
   let reason: string;
   try {
-    const result = pairedDevicesFileSchema(drivers).safeParse(JSON.parse(readFileSync(path, "utf8")));
-    if (result.success) return { devices: result.data.devices };
+    const raw = JSON.parse(readFileSync(path, "utf8")) as { devices: PairedDevice[] };
+    const result = pairedDevicesFileSchema(drivers).safeParse(raw);
+    // valid: the entries as written (options as the technician gave them; the driver's defaults
+    // are filled each time the device starts, so a newer version's defaults apply)
+    if (result.success) return { devices: raw.devices };
     reason = describeIssues(result.error);
   } catch (err) {
     // a half-written file (only possible if something other than saveDevices wrote it), or not JSON
