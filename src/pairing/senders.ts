@@ -7,14 +7,14 @@
 //
 // First byte → protocol, and the refusal:
 //  - 0x0B (MLLP start block): HL7 v2 over MLLP. Each message is answered AE, "device not paired on
-//    this gateway" (HL7 v2.5 §2.9.2, original mode: AE, the receiver could not process it; the
-//    sender keeps it and sends again), never AA.
+//    this gateway" (HL7 v2 original-mode acknowledgement: AE, application error, the message was not
+//    processed; the sender keeps it and sends it again), never AA.
 //  - 0x01 (A-ASSOCIATE-RQ, DICOM PS3.8 §9.3.2): the called and calling AE titles are read from its
 //    fixed part (bytes 10-25 and 26-41), and the association rejected transient (A-ASSOCIATE-RJ,
 //    PS3.8 §9.3.4: result 2 rejected-transient, source 3 service-provider presentation related,
 //    reason 1 temporary-congestion), so the cart keeps the ECG queued and calls again.
-//  - 0x05 (ENQ, ASTM E1381 §6.2): an analyser bidding to send results: answered NAK (§6.2.4, the
-//    receiver not ready), after which it waits and bids again.
+//  - 0x05 (ENQ, ASTM E1381's establishment phase): an analyser bidding to send results: answered
+//    NAK (the receiver is not ready), after which it waits at least 10 s and bids again.
 //  - '$' or '!': NMEA 0183 sentences, from a GPS behind a serial server in TCP client mode; one-way,
 //    nothing to answer.
 // Anything else is closed with a log line.

@@ -1,0 +1,131 @@
+// The pairing page's API (docs/web-api.md, "Pairing"): serial ports, unpaired network senders, the
+// listen-only probe and preview, and the paired devices themselves. Every route needs the `devices`
+// permission; every pairing, edit and removal goes into the audit trail (who, which device, how it
+// ended; never patient data, which is why previews are not audited).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { DEVICE_ID_PATTERN } from "../config/schema.ts";
+import { MAX_PREVIEW_MS, invalid, PairingError, type Pairing } from "../pairing/index.ts";
+import type { WebContext } from "./context.ts";
+
+const probeBody = z.strictObject({
+  path: z.string().min(1).max(4096).describe("A port from GET /api/pairing/ports."),
+  drivers: z.array(z.string().min(1).max(64)).min(1).max(32).optional().describe("Only these drivers; default every probeable one."),
+});
+
+const previewBody = z.strictObject({
+  driver: z.string().min(1).max(64),
+  options: z.record(z.string(), z.unknown()).default({}),
+  ms: z.int().min(100).max(MAX_PREVIEW_MS).optional(),
+});
+
+/** A device body must at least be an object; its fields are checked by the pairing (with the driver's schema). */
+const deviceBody = z.record(z.string(), z.unknown());
+
+type Action = "device.pair" | "device.edit" | "device.remove";
+
+function send(reply: FastifyReply, err: unknown): FastifyReply {
+  if (err instanceof PairingError) {
+    return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.field === undefined ? {} : { field: err.field }) } });
+  }
+  throw err; // fastify's own handler: a 500 with the error logged
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) throw invalid(r.error);
+  return r.data;
+}
+
+function deviceId(request: FastifyRequest): string {
+  const id = (request.params as { id?: string }).id ?? "";
+  if (!DEVICE_ID_PATTERN.test(id)) throw new PairingError("VG_NOT_FOUND", "no such device", 404, "id");
+  return id;
+}
+
+export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pairing: Pairing): void {
+  const guard = ctx.guard("devices");
+
+  /** A serial path the page may open: one the ports list shows (by path or alias), not any file on the box. */
+  const listedPort = (path: string) => {
+    if (!pairing.ports().some((p) => p.path === path || p.byId === path)) {
+      throw new PairingError("VG_NOT_A_PORT", `${path} is not one of the serial ports listed for pairing`, 400, "path");
+    }
+  };
+
+  /** Runs a change, audits it, tells the pages watching live. */
+  const change = async (request: FastifyRequest, reply: FastifyReply, action: Action, target: string | undefined, run: (actor: string) => Promise<unknown>) => {
+    const actor = request.user?.username ?? "?";
+    try {
+      const result = await run(actor);
+      const driver = (result as { driver?: string } | undefined)?.driver;
+      ctx.audit.record({ actor, ip: request.ip, action, target, ...(driver ? { detail: { driver } } : {}), result: "ok" });
+      if (target) {
+        const status = ctx.gateway.devices.get(target);
+        ctx.publish("device", status ?? { id: target, removed: true });
+      }
+      return result;
+    } catch (err) {
+      const code = err instanceof PairingError ? err.code : "VG_INTERNAL";
+      ctx.audit.record({ actor, ip: request.ip, action, target, detail: { code }, result: "failed" });
+      return send(reply, err);
+    }
+  };
+
+  app.get("/api/pairing/ports", { preHandler: guard }, async () => pairing.ports());
+
+  app.get("/api/pairing/senders", { preHandler: guard }, async () => pairing.senders());
+
+  app.post("/api/pairing/probe", { preHandler: guard }, async (request, reply) => {
+    try {
+      const body = parse(probeBody, request.body);
+      listedPort(body.path);
+      return await pairing.probe(body.path, body.drivers);
+    } catch (err) {
+      return send(reply, err);
+    }
+  });
+
+  app.post("/api/pairing/preview", { preHandler: guard }, async (request, reply) => {
+    try {
+      const body = parse(previewBody, request.body);
+      const port = body.options.port;
+      if ((body.options.transport ?? "serial") === "serial" && typeof port === "string") listedPort(port);
+      return await pairing.preview(body.driver, body.options, body.ms ?? ctx.gateway.config.pairing.probeMs);
+    } catch (err) {
+      return send(reply, err);
+    }
+  });
+
+  app.get("/api/devices/paired", { preHandler: guard }, async () => pairing.list());
+
+  app.post("/api/devices", { preHandler: guard }, async (request, reply) => {
+    const body = request.body as { id?: unknown } | undefined;
+    const target = typeof body?.id === "string" ? body.id.slice(0, 64) : undefined;
+    const device = await change(request, reply, "device.pair", target, (actor) => pairing.add(parse(deviceBody, request.body), actor));
+    return reply.sent ? reply : reply.code(201).send(device);
+  });
+
+  app.put("/api/devices/:id", { preHandler: guard }, async (request, reply) => {
+    let id: string;
+    try {
+      id = deviceId(request);
+    } catch (err) {
+      return send(reply, err);
+    }
+    return change(request, reply, "device.edit", id, (actor) => pairing.update(id, parse(deviceBody, request.body), actor));
+  });
+
+  app.delete("/api/devices/:id", { preHandler: guard }, async (request, reply) => {
+    let id: string;
+    try {
+      id = deviceId(request);
+    } catch (err) {
+      return send(reply, err);
+    }
+    return change(request, reply, "device.remove", id, async () => {
+      await pairing.remove(id);
+      return { ok: true };
+    });
+  });
+}
