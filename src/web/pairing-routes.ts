@@ -7,6 +7,7 @@ import { z } from "zod";
 import { DEVICE_ID_PATTERN } from "../config/schema.ts";
 import { MAX_PREVIEW_MS, invalid, PairingError, type Pairing } from "../pairing/index.ts";
 import type { WebContext } from "./context.ts";
+import { sendError } from "./http-errors.ts";
 
 const probeBody = z.strictObject({
   path: z.string().min(1).max(4096).describe("A port from GET /api/pairing/ports."),
@@ -25,10 +26,8 @@ const deviceBody = z.record(z.string(), z.unknown());
 type Action = "device.pair" | "device.edit" | "device.remove";
 
 function send(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof PairingError) {
-    return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.field === undefined ? {} : { field: err.field }) } });
-  }
-  throw err; // fastify's own handler: a 500 with the error logged
+  if (err instanceof PairingError) return sendError(reply, err.status, err.code, err.message, err.field === undefined ? {} : { field: err.field });
+  throw err; // the server's error handler: a 500, logged
 }
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -72,11 +71,11 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
     }
   };
 
-  app.get("/api/pairing/ports", { preHandler: guard }, async () => pairing.ports());
+  app.get("/api/pairing/ports", { onRequest: guard }, async () => pairing.ports());
 
-  app.get("/api/pairing/senders", { preHandler: guard }, async () => pairing.senders());
+  app.get("/api/pairing/senders", { onRequest: guard }, async () => pairing.senders());
 
-  app.post("/api/pairing/probe", { preHandler: guard }, async (request, reply) => {
+  app.post("/api/pairing/probe", { onRequest: guard }, async (request, reply) => {
     try {
       const body = parse(probeBody, request.body);
       listedPort(body.path);
@@ -86,7 +85,7 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
     }
   });
 
-  app.post("/api/pairing/preview", { preHandler: guard }, async (request, reply) => {
+  app.post("/api/pairing/preview", { onRequest: guard }, async (request, reply) => {
     try {
       const body = parse(previewBody, request.body);
       const port = body.options.port;
@@ -97,16 +96,16 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
     }
   });
 
-  app.get("/api/devices/paired", { preHandler: guard }, async () => pairing.list());
+  app.get("/api/devices/paired", { onRequest: guard }, async () => pairing.list());
 
-  app.post("/api/devices", { preHandler: guard }, async (request, reply) => {
+  app.post("/api/devices", { onRequest: guard }, async (request, reply) => {
     const body = request.body as { id?: unknown } | undefined;
     const target = typeof body?.id === "string" ? body.id.slice(0, 64) : undefined;
     const device = await change(request, reply, "device.pair", target, (actor) => pairing.add(parse(deviceBody, request.body), actor));
     return reply.sent ? reply : reply.code(201).send(device);
   });
 
-  app.put("/api/devices/:id", { preHandler: guard }, async (request, reply) => {
+  app.put("/api/devices/:id", { onRequest: guard }, async (request, reply) => {
     let id: string;
     try {
       id = deviceId(request);
@@ -116,7 +115,7 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
     return change(request, reply, "device.edit", id, (actor) => pairing.update(id, parse(deviceBody, request.body), actor));
   });
 
-  app.delete("/api/devices/:id", { preHandler: guard }, async (request, reply) => {
+  app.delete("/api/devices/:id", { onRequest: guard }, async (request, reply) => {
     let id: string;
     try {
       id = deviceId(request);

@@ -17,6 +17,7 @@ import { Auth, fromBox } from "./auth.ts";
 import type { WebContext } from "./context.ts";
 import { sendError } from "./http-errors.ts";
 import { LiveHub, type LiveHubOptions } from "./live.ts";
+import { registerPairingRoutes } from "./pairing-routes.ts";
 import { registerStatusRoutes } from "./status-routes.ts";
 
 /** The page's files: plain ES modules, CSS and HTML, served as they are (no build step). */
@@ -151,9 +152,9 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   });
 
   // Route modules: each registers its routes with the context (and guards them with ctx.guard).
-  // registerPairingRoutes(app, ctx) goes here too.
   registerStatusRoutes(app, ctx);
   registerCaseRoutes(app, ctx, gateway.cases);
+  registerPairingRoutes(app, ctx, gateway.pairing);
 
   const root = resolve(o.webRoot ?? WEB_ROOT);
   app.get("/*", async (request, reply) => serveStatic(root, request, reply));
