@@ -233,6 +233,8 @@ describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitt
     writeFileSync(r.configPath, readFileSync(r.configPath, "utf8") + `  - id: monitor-bed2\n    driver: hl7-pcd01\n    options: { host: 127.0.0.1, port: ${newPort} }\n`);
     r.daemon.child.kill("SIGHUP");
     await waitFor(() => r.daemon.output().includes("configuration reloaded"), 10_000, "reload");
+    // the new device's listener comes up just after the reload is logged (the reload's audit record is written in between)
+    await waitFor(() => r.daemon.output().split("\n").some((l) => l.includes('"device":"monitor-bed2"') && l.includes('"msg":"listening"')), 10_000, "bed 2's listener");
     const s = await MllpSender.connect(newPort);
     expect((await s.send(message(5))).code).toBe("AA");
     s.close();
