@@ -79,6 +79,10 @@ describe("the pairing API", () => {
     cleanup.push(() => again.close());
     expect((await again.send(oru())).code).toBe("AA");
     expect(outboxEvents(r.gw, "vitals").map((e) => e.dev.id)).toEqual(["bed5"]);
+    expect((await r.viewer("GET", "/api/devices")).body).toEqual([expect.objectContaining({ id: "bed5", source: "paired", location: "5床" })]);
+    const drivers = (await r.viewer("GET", "/api/drivers")).body as unknown as { id: string; probe?: { bauds: number[] } }[];
+    expect(drivers.find((d) => d.id === "nmea-gps")?.probe).toEqual({ bauds: [9600, 4800, 38400, 19200, 57600, 115200] });
+    expect(drivers.find((d) => d.id === "datex-s5")?.probe).toBeUndefined();
 
     expect((await r.viewer("GET", "/api/devices/paired")).status).toBe(403);
     expect((await r.tech("GET", "/api/devices/paired")).body).toEqual([paired.body]);

@@ -61,10 +61,10 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): voi
     return { ...s, disk: disk(gateway.config.stateDir, s.queue.bytes, s.queue.quotaBytes) };
   };
   const devices = () => {
-    const configured = new Map(gateway.config.devices.map((d) => [d.id, d]));
     const list = gateway.status().devices;
     latest.forget(new Set(list.map((d) => d.id)));
-    return list.map((d) => ({ ...d, location: (configured.get(d.id) as { location?: string } | undefined)?.location, live: latest.get(d.id) }));
+    // source (config file or paired on the page) and location, from the pairing, which knows both
+    return list.map((d) => ({ ...d, ...gateway.pairing.deviceInfo(d.id), live: latest.get(d.id) }));
   };
 
   app.get("/api/status", { onRequest: ctx.guard("read") }, async () => status());
@@ -74,6 +74,7 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): voi
       id: d.id,
       kind: d.kind,
       title: d.title,
+      ...(d.probe ? { probe: { bauds: d.probe.bauds } } : {}),
       options: z.toJSONSchema(d.options, { io: "input", unrepresentable: "any" }),
     })),
   );
