@@ -134,6 +134,11 @@ export interface CaseBookDeps {
 
 /** How long a tapped time may lie ahead of the box's clock (phones and boxes disagree a little). */
 const TAP_FUTURE_TOLERANCE_MS = 60_000;
+/**
+ * How long after it was stored an ECG's transfer and receipt are followed across restarts: a center
+ * that never sends receipts must not leave every ECG ever taken to be looked at on each start.
+ */
+const FOLLOW_MS = 7 * 86_400_000;
 /** Cases `list("recent")` returns. */
 const RECENT = 50;
 
@@ -146,11 +151,13 @@ CREATE TABLE IF NOT EXISTS cases (
 );
 CREATE INDEX IF NOT EXISTS cases_open   ON cases(opened_ms) WHERE closed_ms IS NULL;
 CREATE INDEX IF NOT EXISTS cases_recent ON cases(opened_ms);
--- Which case each ECG belongs to, and whether the center's receipt for it is still awaited.
+-- Which case each ECG belongs to, and whether its transfer and the center's receipt are still awaited.
 CREATE TABLE IF NOT EXISTS case_ecgs (
-  event_id TEXT PRIMARY KEY,
-  case_id  TEXT NOT NULL,
-  received INTEGER NOT NULL DEFAULT 0
+  event_id  TEXT PRIMARY KEY,
+  case_id   TEXT NOT NULL,
+  stored_ms INTEGER NOT NULL,
+  sent      INTEGER NOT NULL DEFAULT 0,
+  received  INTEGER NOT NULL DEFAULT 0
 );
 -- The per-day counter of the box's own case ids.
 CREATE TABLE IF NOT EXISTS case_days (day TEXT PRIMARY KEY, n INTEGER NOT NULL);
@@ -184,10 +191,11 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       const c = JSON.parse(data) as CaseRecord;
       this.#open.set(c.location, c);
     }
-    for (const r of db.prepare("SELECT event_id AS eventId, case_id AS caseId FROM case_ecgs WHERE received = 0").all() as { eventId: string; caseId: string }[]) {
-      this.#unreceipted.set(r.eventId, r.caseId);
-      const ecg = this.#find(r.caseId)?.ecgs.find((e) => e.eventId === r.eventId);
-      if (ecg && !ecg.sentAt) this.#sending.set(r.eventId, r.caseId);
+    const since = this.#nowMs() - FOLLOW_MS;
+    const rows = db.prepare("SELECT event_id AS eventId, case_id AS caseId, sent, received FROM case_ecgs WHERE (sent = 0 OR received = 0) AND stored_ms > ?").all(since) as { eventId: string; caseId: string; sent: number; received: number }[];
+    for (const r of rows) {
+      if (!r.sent) this.#sending.set(r.eventId, r.caseId);
+      if (!r.received) this.#unreceipted.set(r.eventId, r.caseId);
     }
   }
 
@@ -320,6 +328,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       if (d.event && d.sent === d.parts) {
         ecg.sentAt = new Date(this.#nowMs()).toISOString();
         this.#sending.delete(eventId);
+        this.#database.prepare("UPDATE case_ecgs SET sent = 1 WHERE event_id = ?").run(eventId);
         if (!c.nodes.ecgSent) {
           void this.#setNode(c, "ecgSent", ecg.sentAt, { eventId });
           continue;
@@ -375,7 +384,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const d = this.#deps.delivery(e.id);
     const ecg: CaseEcg = { eventId: e.id, acquiredAt: e.t, parts: d?.parts ?? 0, sent: d?.sent ?? 0 };
     c.ecgs.push(ecg);
-    this.#database.prepare("INSERT OR IGNORE INTO case_ecgs (event_id, case_id) VALUES (?, ?)").run(e.id, c.id);
+    this.#database.prepare("INSERT OR IGNORE INTO case_ecgs (event_id, case_id, stored_ms) VALUES (?, ?, ?)").run(e.id, c.id, this.#nowMs());
     this.#sending.set(e.id, c.id);
     this.#unreceipted.set(e.id, c.id);
     this.#deps.log.info({ case: c.id, event: e.id, parts: ecg.parts }, "ECG of the case stored");

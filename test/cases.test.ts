@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CaseView } from "../src/cases.ts";
 import type { Clock } from "../src/clock.ts";
+import { ecgCartOptions, handleEcgFile } from "../drivers/ecg-cart/index.ts";
 import { part10File } from "../src/dicom-scp.ts";
 import type { DeviceRef, Envelope } from "../src/events.ts";
 import type { AuditEntry } from "../src/web/context.ts";
@@ -226,16 +227,29 @@ describe("cases", () => {
     expect(view.arrivalPlace).toBe("县人民医院");
   });
 
-  it("keeps open cases, and the day's numbering, across a restart", async () => {
+  it("keeps open cases, the day's numbering and an ECG's transfer under way across a restart", async () => {
     const stateDir = mkdtempSync(join(tmpdir(), "vg-caser-"));
+    // First run: no uplink. The ECG is stored, not sent.
     const first = await startGateway({ id: "gw-case-r", devices: "  []", stateDir }, cleanup);
     const c = await first.gw.cases.openCase({ openedBy: "crew1", location: "bed-1" });
     await first.gw.cases.tapNode(c.id, "fmc", "2026-11-23T08:00:00Z");
+    const ecg = syntheticEcg({ seconds: 10 });
+    const exchange = handleEcgFile(part10File(ecg.dataset, { sopClassUid: ecg.sopClassUid, sopInstanceUid: ecg.sopInstanceUid, transferSyntaxUid: EXPLICIT_LE }), ecgCartOptions.parse({ dir: "/unused" }));
+    if (!exchange.ok) throw new Error(exchange.error.message);
+    const box = await first.gw.cases.openCase({ openedBy: "crew1" });
+    const [event] = await first.gw.ingest({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" }, exchange.events);
+    expect(first.gw.cases.get(box.id)!.ecg).toMatchObject({ eventId: event!.id, transfer: { parts: 2, sent: 0, delivered: false } });
     await first.gw.stop();
-    const second = await startGateway({ id: "gw-case-r", devices: "  []", stateDir }, cleanup);
-    expect(second.gw.cases.list("open")).toEqual([expect.objectContaining({ id: c.id, location: "bed-1", nodes: { fmc: "2026-11-23T08:00:00.000Z" } })]);
+
+    // Second run: the center is there.
+    const second = await gatewayWithCenter("gw-case-r", { stateDir });
+    expect(second.gw.cases.list("open").map((x) => [x.id, x.location, x.nodes.fmc])).toEqual([[box.id, undefined, undefined], [c.id, "bed-1", "2026-11-23T08:00:00.000Z"]]);
     await expect(second.gw.cases.openCase({ openedBy: "crew1", location: "bed-1" })).rejects.toMatchObject({ code: "VG_CASE_ALREADY_OPEN" });
+    await second.center.waitFor(() => second.center.original(event!.id) !== undefined, 10_000, "the ECG's file at the center");
+    await waitFor(() => second.gw.cases.get(box.id)?.nodes.ecgSent !== undefined, 5000, "the ECG marked sent after the restart");
+    expect(second.gw.cases.get(box.id)!.ecg!.transfer).toEqual({ parts: 2, sent: 2, delivered: true, receipted: false });
+    await second.gw.cases.closeCase(box.id);
     const next = await second.gw.cases.openCase({ openedBy: "crew1" });
-    expect(next.id).toBe(c.id.replace(/-0001$/, "-0002"));
+    expect(next.id).toBe(c.id.replace(/-0001$/, "-0003"));
   });
 });
