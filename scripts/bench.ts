@@ -88,42 +88,89 @@ async function median(runs: number, measure: () => Promise<number>): Promise<num
   return xs.sort((a, b) => a - b)[Math.floor(runs / 2)]!;
 }
 
+/**
+ * CPU time of this process (user + system) per event over each timed span, by what was measured:
+ * printed beside the rates, as other load on the machine moves it far less than it moves a rate.
+ */
+const cpuPerEvent = new Map<string, number[]>();
+function cpuSpan(key: string): () => void {
+  const from = process.cpuUsage();
+  return () => {
+    const c = process.cpuUsage(from);
+    cpuPerEvent.set(key, [...(cpuPerEvent.get(key) ?? []), (c.user + c.system) / N]);
+  };
+}
+const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+function cpuLine(what: string, ours: string, raw: string): void {
+  const us = (k: string) => `${medianOf(cpuPerEvent.get(k) ?? [NaN]).toFixed(1)} µs`;
+  console.log(`  CPU per event, this process (${what}): ours ${us(ours)}, raw ${us(raw)}; medians; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
+}
+
 /** Ours: drafts as drivers hand them over, stamped and appended one message each; group commit batches. */
 async function ingestOurs(batchMax: number): Promise<number> {
   const outbox = new Outbox({ path: tempDb(), quotaBytes: 1 << 30, batchMax, nowMs: () => clock.now().ms });
   outbox.open();
   const drafts = Array.from({ length: N }, (_, i) => draft(i));
+  const cpu = cpuSpan("ingest ours");
   const t0 = performance.now();
   await Promise.all(drafts.map((d) => outbox.append([stamp(d, dev, "bench", clock)])));
   const rate = N / ((performance.now() - t0) / 1000);
+  cpu();
   outbox.close();
   return rate;
 }
 
-/** Raw: the same serialized rows, same schema and pragmas, inserted in transactions of batchMax. */
-async function ingestRaw(batchMax: number): Promise<number> {
+/**
+ * The outbox's first layout, one table with the envelope in each row (until 2026-11-23; src/store.ts
+ * migrates it): the raw baseline on it is printed for reference, as the yardstick the ingest goal
+ * was first measured against, one INSERT per event where the current layout takes two.
+ */
+const ONE_TABLE = `CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, priority INTEGER NOT NULL, kind TEXT NOT NULL,
+  evictable INTEGER NOT NULL, payload BLOB NOT NULL, size INTEGER NOT NULL, topic TEXT, created_ms INTEGER NOT NULL, sent_ms INTEGER, delivered_ms INTEGER);
+CREATE INDEX events_pending ON queue(priority, seq) WHERE delivered_ms IS NULL;
+CREATE INDEX events_delivered ON queue(delivered_ms) WHERE delivered_ms IS NOT NULL;
+CREATE INDEX events_id ON queue(id);`;
+
+/**
+ * Raw: the same serialized rows, same schema and pragmas, inserted in transactions of batchMax; or,
+ * with "one table", the same events as rows of the first layout.
+ */
+async function ingestRaw(batchMax: number, layout: "current" | "one table" = "current"): Promise<number> {
   const source = new Outbox({ path: tempDb(), quotaBytes: 1 << 30, batchMax, nowMs: Date.now });
   source.open();
   await Promise.all(Array.from({ length: N }, (_, i) => source.append([stamp(draft(i), dev, "bench", clock)])));
   const rows = source.pending(N);
   source.close();
-  const target = new Outbox({ path: tempDb(), quotaBytes: 1 << 30, batchMax, nowMs: Date.now });
-  target.open(); // creates the same schema
-  target.close();
-  const db = new Database(target.options.path);
+  const path = tempDb();
+  if (layout === "current") {
+    const target = new Outbox({ path, quotaBytes: 1 << 30, batchMax, nowMs: Date.now });
+    target.open(); // creates the same schema
+    target.close();
+  }
+  const db = new Database(path);
   applyDurablePragmas(db);
-  // The outbox's two rows per event (its queue row, its payload), one plain INSERT each.
-  const insertQueue = db.prepare("INSERT INTO queue (seq, id, priority, kind, evictable, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
-  const insertPayload = db.prepare("INSERT INTO payloads (seq, payload) VALUES (?, ?)");
-  const tx = db.transaction((chunk: typeof rows) => {
-    for (const r of chunk) {
+  let insert: (r: (typeof rows)[number]) => void;
+  if (layout === "current") {
+    // The outbox's two rows per event (its queue row, its payload), one plain INSERT each.
+    const insertQueue = db.prepare("INSERT INTO queue (seq, id, priority, kind, evictable, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    const insertPayload = db.prepare("INSERT INTO payloads (seq, payload) VALUES (?, ?)");
+    insert = (r) => {
       insertQueue.run(r.seq, r.id, r.priority, r.kind, 1, r.payload.length, r.createdMs);
       insertPayload.run(r.seq, r.payload);
-    }
+    };
+  } else {
+    db.exec(ONE_TABLE);
+    const insertRow = db.prepare("INSERT INTO queue (seq, id, priority, kind, evictable, payload, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    insert = (r) => insertRow.run(r.seq, r.id, r.priority, r.kind, 1, r.payload, r.payload.length, r.createdMs);
+  }
+  const tx = db.transaction((chunk: typeof rows) => {
+    for (const r of chunk) insert(r);
   });
+  const cpu = cpuSpan(`ingest raw ${layout}`);
   const t0 = performance.now();
   for (let i = 0; i < rows.length; i += batchMax) tx(rows.slice(i, i + batchMax));
   const rate = rows.length / ((performance.now() - t0) / 1000);
+  cpu();
   db.close();
   return rate;
 }
@@ -203,8 +250,8 @@ async function time(): Promise<{ ingest: Record<Stamping, number>; stamping: Rec
 }
 
 /** Ours and raw in turns (interleavedMedians), so that load on the machine weighs on both alike. */
-async function ingest(): Promise<{ ours: number; raw: number }> {
-  return interleavedMedians(7, ["ours", "raw"] as const, (k) => (k === "ours" ? ingestOurs(1000) : ingestRaw(1000)));
+async function ingest(): Promise<{ ours: number; raw: number; rawOneTable: number }> {
+  return interleavedMedians(7, ["ours", "raw", "rawOneTable"] as const, (k) => (k === "ours" ? ingestOurs(1000) : ingestRaw(1000, k === "raw" ? "current" : "one table")));
 }
 
 /** A fresh outbox holding N vitals events, as the forwarder finds it after a backlog. */
@@ -226,6 +273,7 @@ async function forwardingRaw(url: string, protocolVersion: 4 | 5, window: number
   const client = await mqtt.connectAsync(url, { protocolVersion, clientId: "bench-raw", clean: true });
   // The same messages the forwarder sends: with MQTT 5, the content type property too.
   const options = protocolVersion === 5 ? { qos: 1 as const, properties: { contentType: "application/json" } } : { qos: 1 as const };
+  const cpu = cpuSpan(`${url} raw ${window}`);
   const t0 = performance.now();
   let next = 0;
   const lane = async () => {
@@ -236,6 +284,7 @@ async function forwardingRaw(url: string, protocolVersion: 4 | 5, window: number
   };
   await Promise.all(Array.from({ length: Math.min(window, payloads.length) }, lane));
   const rate = N / ((performance.now() - t0) / 1000);
+  cpu();
   await client.endAsync();
   return rate;
 }
@@ -249,11 +298,17 @@ async function forwardingOurs(url: string, protocolVersion: 4 | 5): Promise<numb
   }, { outbox, log: silentLogger, nowMs: Date.now, status: () => ({}) }, "bench");
   let delivered = 0;
   let t0 = 0;
-  fwd.on("state", (s) => { if (s === "connected") t0 = performance.now(); });
+  let cpu: () => void = () => undefined;
+  fwd.on("state", (s) => {
+    if (s !== "connected") return;
+    cpu = cpuSpan(`${url} ours`);
+    t0 = performance.now();
+  });
   const done = new Promise<void>((resolve) => fwd.on("delivered", (n) => { delivered += n; if (delivered >= N) resolve(); }));
   fwd.start();
   await done;
   const rate = N / ((performance.now() - t0) / 1000);
+  cpu();
   await fwd.stop();
   outbox.close();
   return rate;
@@ -530,6 +585,8 @@ console.log(`vitalgate bench: ${N} events, uplink.inflight ${INFLIGHT}, node ${p
 await section("ingest", async () => {
   const ing = await ingest();
   line("ingest (durable commit)", ing.ours, ing.raw, "events/s", ">= 0.70");
+  cpuLine("stamp + serialize + commit, against insert + commit", "ingest ours", "ingest raw current");
+  line("ingest, against one-table rows", ing.ours, ing.rawOneTable, "events/s", "(the first layout's rows: for reference)");
 });
 await section("time", async () => {
   const t = await time();
@@ -539,16 +596,17 @@ await section("time", async () => {
   line("stamping alone, + device skew", t.stamping["time service + device skew"], t.stamping.monotonic, "events/s", "(no store: for reference)");
 });
 await section("forwarding", async () => {
-  const report = (name: string, f: Awaited<ReturnType<typeof forwarding>>) => {
+  const report = (name: string, url: string, f: Awaited<ReturnType<typeof forwarding>>, what: string) => {
     line(`${name}, same window`, f.ours, f.rawSameWindow, "events/s", ">= 0.80");
+    cpuLine(what, `${url} ours`, `${url} raw ${INFLIGHT}`);
     line(`${name}, unbounded`, f.ours, f.rawUnbounded, "events/s", "(no window: for reference)");
   };
   const embedded = await startEmbeddedBroker("127.0.0.1", 0);
-  report("forwarding aedes 3.1.1", await forwarding(embedded.url, 4));
+  report("forwarding aedes 3.1.1", embedded.url, await forwarding(embedded.url, 4), "the embedded broker's included");
   await embedded.close();
   if (spawnSync("mosquitto", ["-h"]).error === undefined) {
     const m = await mosquitto();
-    report("forwarding mosquitto 5", await forwarding(m.url, 5));
+    report("forwarding mosquitto 5", m.url, await forwarding(m.url, 5), "the client alone: mosquitto is another process");
     await m.stop();
   } else {
     console.log("forwarding mosquitto 5: skipped, mosquitto is not installed");

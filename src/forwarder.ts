@@ -327,7 +327,7 @@ export class Forwarder extends EventEmitter<{
   #schedulePump(): void {
     if (this.#pumpScheduled) return;
     this.#pumpScheduled = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.#pumpScheduled = false;
       // The window is refilled first, so the broker has the next publishes while the marks are written.
       this.#pump();
