@@ -52,9 +52,13 @@ export type CenterReport = z.infer<typeof CenterReport>;
 const Receipt = z.object({ ids: z.array(z.string().max(64)).max(10_000) });
 const CommandRequest = z.object({ id: z.string().min(1).max(128), args: z.unknown().optional() });
 
-/** Delivery marks are written when this many PUBACKs are waiting, or after MARK_DELAY_MS. */
-const MARK_BATCH = 256;
-const MARK_DELAY_MS = 20;
+/**
+ * Delivery marks are written when this many PUBACKs are waiting, or after MARK_DELAY_MS. A
+ * transaction of 1,024 marks costs ~1.2 µs of CPU a mark, of 256 ~1.7, of 64 ~2.4 (2-core dev box);
+ * a crash before the write means at most this many events sent again.
+ */
+const MARK_BATCH = 1024;
+const MARK_DELAY_MS = 50;
 
 /**
  * Rows read from the outbox at a time. A read costs a fixed overhead (two statements) plus its
