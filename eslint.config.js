@@ -14,6 +14,17 @@ export default tseslint.config(
     },
   },
   {
+    // The web page: plain ES modules run by the browser (no build step), with the browser's globals.
+    files: ["web/**/*.js"],
+    languageOptions: {
+      sourceType: "module",
+      globals: Object.fromEntries(
+        ["window", "document", "location", "localStorage", "fetch", "EventSource", "URLSearchParams", "Node", "getComputedStyle",
+          "requestAnimationFrame", "cancelAnimationFrame", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "console"].map((g) => [g, "readonly"]),
+      ),
+    },
+  },
+  {
     files: ["protocols/**/*.ts"],
     rules: {
       "no-restricted-imports": ["error", {

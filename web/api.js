@@ -1,0 +1,65 @@
+// The page's one way to the daemon's JSON API (docs/web-api.md): JSON both ways, the session's CSRF
+// token on every change, a lost session sends the user back to the login screen, and an error is
+// an ApiError whose text is in the user's language with the server's own message beside it.
+import { has, t } from "./i18n.js";
+
+let csrf = null;
+let unauthorized = () => {};
+
+/** The CSRF token of the session (from GET /api/session, POST /api/login, POST /api/setup). */
+export function setCsrf(token) {
+  csrf = token ?? null;
+}
+
+/** What to do when the server says the session is gone (401): the app shows the login screen. */
+export function onUnauthorized(fn) {
+  unauthorized = fn;
+}
+
+export class ApiError extends Error {
+  constructor(status, code, serverMessage, field, retryAfterS) {
+    super(serverMessage || code);
+    this.status = status;
+    this.code = code;
+    this.serverMessage = serverMessage;
+    this.field = field;
+    this.retryAfterS = retryAfterS;
+  }
+}
+
+/**
+ * One request. Every POST carries a JSON body ({} when there is nothing to say: fastify refuses an
+ * empty one with a JSON content type). Resolves to the parsed answer; rejects with an ApiError.
+ */
+export async function api(method, path, body) {
+  const headers = { accept: "application/json" };
+  const changes = method !== "GET" && method !== "HEAD";
+  if (changes && csrf) headers["x-csrf-token"] = csrf;
+  const payload = body !== undefined ? body : method === "POST" || method === "PUT" ? {} : undefined;
+  if (payload !== undefined) headers["content-type"] = "application/json";
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload), credentials: "same-origin", cache: "no-store" });
+  } catch (err) {
+    throw new ApiError(0, "VG_NETWORK", err instanceof Error ? err.message : String(err));
+  }
+  const type = res.headers.get("content-type") ?? "";
+  const data = type.includes("json") ? await res.json().catch(() => null) : null;
+  if (res.ok) return data;
+  const e = data?.error ?? {};
+  const err = new ApiError(res.status, e.code ?? `HTTP_${res.status}`, e.message ?? res.statusText, e.field, data?.retryAfterS ?? e.retryAfterS);
+  // A wrong password is a 401 too; only a lost session goes back to the login screen.
+  if (res.status === 401 && path !== "/api/login" && path !== "/api/setup") unauthorized();
+  throw err;
+}
+
+/** An error as the user reads it: what happened in their language, then the server's words. */
+export function errorText(err) {
+  if (!(err instanceof ApiError)) return t("err.generic", { status: "?" }) + (err?.message ? ` (${err.message})` : "");
+  const key = `err.${err.code}`;
+  let text = has(key) ? t(key, { s: err.retryAfterS ?? "?" }) : t(err.status === 0 ? "err.VG_NETWORK" : "err.generic", { status: err.status });
+  if (err.field) text += ` — ${t("err.field", { field: err.field })}`;
+  // The server's message is English; in Chinese it still helps whoever the user calls for help.
+  if (err.serverMessage && err.code !== "VG_NETWORK") text += ` (${err.serverMessage})`;
+  return text;
+}

@@ -1,0 +1,257 @@
+// Cases (ambulance missions, clinic visits): open one, scan or type the patient id, tap first
+// medical contact and onset, watch the time since first medical contact against the 10-minute
+// target, and follow the 12-lead ECG: drawn, sent, received by the center, and the center's reading,
+// large enough to be read from the stretcher. The case id is in the address; the patient id never is.
+import { api, errorText } from "../api.js";
+import { h, replace } from "../dom.js";
+import { formatAgo, formatClock, formatDuration, formatTime, t } from "../i18n.js";
+import { badge, empty, pageHead } from "./ui.js";
+
+/** Time nodes in the order they happen (chest-pain-center accreditation's list, DESIGN.md §1). */
+const NODES = ["onset", "dispatch", "fmc", "firstEcg", "ecgSent", "ecgReceived", "ecgRead", "arrival"];
+const DEFAULT_TARGET_S = 600;
+
+/**
+ * Seconds since first medical contact, as the gateway counts them (its synchronized clock, not the
+ * tablet's), moved on locally since the case came while the clock runs (no reading yet, case open).
+ */
+export function fmcElapsed(c, receivedAtMs, nowMs) {
+  if (!c.nodes?.fmc || typeof c.fmcElapsedS !== "number") return null;
+  return c.fmcRunning ? c.fmcElapsedS + (nowMs - receivedAtMs) / 1000 : c.fmcElapsedS;
+}
+
+function ecgState(c) {
+  const e = c.ecg;
+  if (!e) return t("cases.noEcg");
+  if (e.report) return `${t("cases.read")}: ${e.report.conclusion}`;
+  if (e.transfer?.receipted) return t("cases.received");
+  if (e.transfer?.delivered) return t("cases.delivered");
+  return t("cases.sending");
+}
+
+export function mountCases(view, { can, live, notify, navigate }) {
+  const openList = h("div", { class: "case-list", id: "cases-open" });
+  const recentList = h("div", { class: "case-list", id: "cases-recent" });
+  const openBtn = can("cases") && h("button", { type: "button", class: "primary huge", id: "open-case" }, t("cases.open"));
+  openBtn?.addEventListener("click", async () => {
+    openBtn.disabled = true;
+    try {
+      const c = await api("POST", "/api/cases", {});
+      navigate(`#/case/${encodeURIComponent(c.id)}`);
+    } catch (err) {
+      notify(errorText(err));
+      openBtn.disabled = false;
+    }
+  });
+  view.append(pageHead(t("cases.title")), openBtn || null, h("h2", { class: "section" }, t("cases.openCases")), openList, h("h2", { class: "section" }, t("cases.recent")), recentList);
+
+  const row = (c) =>
+    h(
+      "a",
+      { class: ["case-row", c.ecg?.report && "has-report"], href: `#/case/${encodeURIComponent(c.id)}` },
+      h("span", { class: "case-id" }, c.id),
+      h("span", null, formatTime(c.openedAt)),
+      c.location && h("span", null, c.location),
+      h("span", { class: "case-ecg" }, ecgState(c)),
+      c.closedAt ? badge(t("cases.closed"), "idle") : badge(t("cases.isOpen"), "ok"),
+    );
+
+  async function load() {
+    try {
+      const [open, recent] = await Promise.all([api("GET", "/api/cases?state=open"), api("GET", "/api/cases?state=recent")]);
+      replace(openList, open.length ? open.map(row) : empty(t("cases.noneOpen")));
+      const closed = recent.filter((c) => !open.some((o) => o.id === c.id));
+      replace(recentList, closed.length ? closed.map(row) : empty(t("cases.noneRecent")));
+    } catch (err) {
+      notify(errorText(err));
+    }
+  }
+  load();
+  const off = live.on("case", () => load());
+  return off;
+}
+
+export function mountCase(view, { can, live, notify, navigate }, id) {
+  let c = null;
+  let receivedAt = 0;
+  const mayAct = can("cases");
+  const head = h("div", { class: "page-head" });
+  const report = h("div", { id: "report" });
+  const timer = h("section", { class: "timer", id: "fmc-timer", "aria-live": "off" });
+  const taps = h("div", { class: "taps" });
+  const patient = h("section", { class: "card patient" });
+  const nodes = h("section", { class: "card nodes" });
+  const ecg = h("section", { class: "card ecg", id: "ecg" });
+  view.append(head, report, timer, taps, h("div", { class: "case-cols" }, h("div", null, patient, nodes), ecg));
+
+  // The patient id form is built once, so a scan in progress is not wiped by a live update.
+  const pid = h("input", { name: "patientId", id: "patient-id", autocomplete: "off", autocapitalize: "none", spellcheck: "false", maxLength: 64, enterKeyHint: "done", placeholder: t("cases.patientPlaceholder") });
+  const pidForm = h("form", { class: "inline" }, pid, h("button", { type: "submit" }, t("cases.patientSave")));
+  const pidNow = h("p", { class: "patient-now" });
+  pidForm.addEventListener("submit", async (ev) => {
+    // A keyboard-wedge scanner types the code and presses Enter: that submits.
+    ev.preventDefault();
+    const value = pid.value.trim();
+    if (!value) return;
+    try {
+      update(await api("POST", `/api/cases/${encodeURIComponent(id)}/patient`, { patientId: value }));
+      pid.value = "";
+      notify(t("cases.patientSaved"), "ok");
+    } catch (err) {
+      notify(errorText(err));
+    }
+  });
+  replace(patient, h("h2", null, t("cases.patient")), pidNow, mayAct && pidForm, mayAct && h("p", { class: "hint" }, t("cases.scanHint")));
+
+  async function setNode(node, at) {
+    try {
+      update(await api("POST", `/api/cases/${encodeURIComponent(id)}/nodes`, at ? { node, at } : { node }));
+    } catch (err) {
+      notify(errorText(err));
+    }
+  }
+
+  // Onset is often told by the patient ("two hours ago"): the time can be given before tapping.
+  const onsetAt = h("input", { type: "time", name: "onsetAt", "aria-label": t("cases.onsetAt") });
+  function onsetIso() {
+    if (!onsetAt.value) return undefined;
+    const [hh, mm] = onsetAt.value.split(":").map(Number);
+    const d = new Date();
+    d.setHours(hh, mm, 0, 0);
+    if (d.getTime() > Date.now()) d.setDate(d.getDate() - 1);
+    return d.toISOString();
+  }
+  const fmcBtn = h("button", { type: "button", class: "tap", id: "tap-fmc", onclick: () => setNode("fmc") });
+  const onsetBtn = h("button", { type: "button", class: "tap", id: "tap-onset", onclick: () => setNode("onset", onsetIso()) });
+  if (mayAct) replace(taps, fmcBtn, h("div", { class: "tap-group" }, onsetBtn, h("label", { class: "onset-at" }, h("span", null, t("cases.onsetAt")), onsetAt)));
+
+  function renderTimer() {
+    if (!c) return;
+    const target = c.targetS ?? DEFAULT_TARGET_S;
+    const elapsed = fmcElapsed(c, receivedAt, Date.now());
+    if (elapsed === null) {
+      timer.className = "timer idle";
+      replace(timer, h("span", { class: "timer-label" }, t("cases.noFmc")));
+      return;
+    }
+    const over = elapsed > target;
+    const done = !c.fmcRunning;
+    timer.className = `timer ${over ? "over" : "ok"}${done ? " done" : ""}`;
+    replace(
+      timer,
+      h("span", { class: "timer-label" }, t(c.nodes.ecgRead ? "cases.fmcToRead" : "cases.sinceFmc")),
+      h("span", { class: "timer-value" }, formatClock(elapsed)),
+      h("span", { class: "timer-target" }, over ? t("cases.overTarget", { d: formatDuration(elapsed - target) }) : t("cases.target", { d: formatClock(target) })),
+    );
+  }
+
+  function render() {
+    const closed = Boolean(c.closedAt);
+    replace(
+      head,
+      h("h1", null, t("cases.case"), " ", h("span", { class: "case-id" }, c.id)),
+      h(
+        "div",
+        { class: "actions" },
+        closed ? badge(t("cases.closed"), "idle") : badge(t("cases.isOpen"), "ok"),
+        mayAct && !closed && h("button", { type: "button", class: "danger", onclick: closeCase }, t("cases.close")),
+        h("button", { type: "button", class: "quiet", onclick: () => navigate("#/cases") }, t("cases.back")),
+      ),
+    );
+    const r = c.ecg?.report;
+    replace(
+      report,
+      r &&
+        h(
+          "section",
+          { class: ["report", /STEMI/i.test(r.conclusion) && !/NSTEMI/i.test(r.conclusion) ? "alert" : null] },
+          h("span", { class: "report-label" }, t("cases.centerReading")),
+          h("strong", { class: "report-conclusion" }, r.conclusion),
+          h("span", { class: "report-by" }, t("cases.readBy", { reader: r.reader, at: formatTime(r.at) })),
+          r.text && h("p", { class: "report-text" }, r.text),
+        ),
+    );
+    fmcBtn.disabled = closed;
+    onsetBtn.disabled = closed;
+    replace(fmcBtn, h("span", null, t("cases.tapFmc")), h("small", null, c.nodes.fmc ? t("cases.tappedAt", { at: formatTime(c.nodes.fmc) }) : t("cases.tapNow")));
+    replace(onsetBtn, h("span", null, t("cases.tapOnset")), h("small", null, c.nodes.onset ? t("cases.tappedAt", { at: formatTime(c.nodes.onset) }) : t("cases.tapNow")));
+    replace(pidNow, c.patientId ? h("span", null, t("cases.patientIs"), " ", h("strong", { class: "pid" }, c.patientId)) : h("span", { class: "empty" }, t("cases.noPatient")));
+    pidForm.hidden = closed;
+    replace(
+      nodes,
+      h("h2", null, t("cases.nodes")),
+      h(
+        "ol",
+        { class: "node-list" },
+        NODES.map((n) => h("li", { class: c.nodes[n] ? "done" : "todo", dataset: { node: n } }, h("span", null, t(`node.${n}`)), h("time", { datetime: c.nodes[n] ?? "" }, c.nodes[n] ? formatTime(c.nodes[n]) : "—"), n === "arrival" && c.arrivalPlace ? h("small", null, c.arrivalPlace) : null)),
+      ),
+      h("p", { class: "hint" }, t("cases.openedBy", { by: c.openedBy ?? "—", at: formatTime(c.openedAt) }), c.location ? ` · ${c.location}` : "", c.closedAt ? ` · ${t("cases.closedAt", { at: formatTime(c.closedAt) })}` : ""),
+    );
+    renderEcg();
+    renderTimer();
+  }
+
+  let shownEcg = null;
+  function renderEcg() {
+    const e = c.ecg;
+    if (!e) {
+      shownEcg = null;
+      replace(ecg, h("h2", null, t("cases.ecg")), empty(t("cases.noEcgYet")));
+      return;
+    }
+    const tr = e.transfer ?? {};
+    const parts = Math.max(1, tr.parts ?? 1);
+    // The drawing is kept across updates (the same event): re-creating the <img> would flash.
+    let img = ecg.querySelector("img.ecg-img");
+    if (!img || shownEcg !== e.eventId) {
+      img = h("img", { class: "ecg-img", src: `/api/ecg/${encodeURIComponent(e.eventId)}/svg`, alt: t("cases.ecgAlt") });
+      shownEcg = e.eventId;
+    }
+    replace(
+      ecg,
+      h("h2", null, t("cases.ecg"), " ", h("small", null, t("cases.acquired", { at: formatTime(e.acquiredAt), ago: formatAgo(e.acquiredAt) }))),
+      h(
+        "div",
+        { class: "transfer" },
+        h("progress", { max: parts, value: Math.min(tr.sent ?? 0, parts), "aria-label": t("cases.transfer") }),
+        h("span", { class: "transfer-text" }, tr.delivered ? t("cases.delivered") : t("cases.sent", { sent: tr.sent ?? 0, parts })),
+        tr.receipted ? badge(`✓ ${t("cases.received")}`, "ok received") : badge(t("cases.notReceived"), "idle"),
+      ),
+      h("a", { href: img.src, target: "_blank", rel: "noopener", class: "ecg-link" }, img),
+    );
+  }
+
+  function update(next) {
+    c = next;
+    receivedAt = Date.now();
+    render();
+  }
+
+  async function closeCase() {
+    if (!window.confirm(t("cases.confirmClose"))) return;
+    try {
+      update(await api("POST", `/api/cases/${encodeURIComponent(id)}/close`));
+    } catch (err) {
+      notify(errorText(err));
+    }
+  }
+
+  async function load() {
+    try {
+      update(await api("GET", `/api/cases/${encodeURIComponent(id)}`));
+      if (mayAct && !c.closedAt && !c.patientId) pid.focus();
+    } catch (err) {
+      notify(errorText(err));
+    }
+  }
+  load();
+  const offs = [
+    live.on("case", (next) => next?.id === id && update(next)),
+    live.on("report", (r) => (r.caseId === id || r.eventId === c?.ecg?.eventId) && load()),
+  ];
+  const tick = setInterval(renderTimer, 1000);
+  return () => {
+    for (const off of offs) off();
+    clearInterval(tick);
+  };
+}

@@ -1,0 +1,145 @@
+// Devices: each device's state in colour (green flowing, amber silent or retrying, red faulted),
+// its last reading, rate and errors, its clock skew, its live values (`values`) and a waveform
+// strip (`wave`). Cards are built once per device and their parts updated in place, so a value
+// arriving every second does not rebuild the page.
+import { api, errorText } from "../api.js";
+import { h, replace } from "../dom.js";
+import { formatAgo, formatTime, lang, t } from "../i18n.js";
+import { badge, empty, formatValue, kv, label, obsLabel, pageHead, tone } from "./ui.js";
+import { WaveStrip } from "./wave.js";
+
+/** Seconds of event counts the rate is worked out over. */
+const RATE_WINDOW_S = 60;
+
+export function mountDevices(view, { live, notify }) {
+  const list = h("div", { class: "devices", id: "devices" });
+  view.append(pageHead(t("devices.title")), list);
+  const cards = new Map();
+  let drivers = new Map();
+  let skews = new Map();
+
+  function driverTitle(id) {
+    const d = drivers.get(id);
+    return d ? (lang() === "en" ? d.title.en : d.title.zh) : id;
+  }
+
+  function cardFor(dev) {
+    let c = cards.get(dev.id);
+    if (c) return c;
+    const name = h("span", { class: "dev-name" });
+    const stateEl = h("div", { class: "dev-state" });
+    const values = h("div", { class: "values" });
+    const info = h("div", { class: "dev-info" });
+    const canvas = h("canvas", { class: "wave", hidden: true, height: 90, "aria-label": t("devices.wave") });
+    const el = h("article", { class: "card device", dataset: { device: dev.id } }, h("header", { class: "dev-head" }, h("h2", null, name), stateEl), values, canvas, info);
+    c = { el, name, stateEl, values, info, canvas, wave: new WaveStrip(canvas), status: dev, live: dev.live, counts: [] };
+    cards.set(dev.id, c);
+    list.append(el);
+    return c;
+  }
+
+  function renderStatus(c, nowMs = Date.now()) {
+    const d = c.status;
+    c.el.className = `card device tone-${tone(d.state)}`;
+    replace(c.name, d.name || d.id, d.name ? h("small", null, ` ${d.id}`) : null);
+    const skew = skews.get(d.id);
+    replace(
+      c.stateEl,
+      badge(label("devstate", d.state), tone(d.state)),
+      skew && skew.state === "skewed" && badge(t("devices.clockOff", { s: Math.round(skew.skewMs / 1000) }), "warn"),
+    );
+    // Events per minute over the last RATE_WINDOW_S seconds of counter samples.
+    c.counts.push([nowMs, d.events]);
+    while (c.counts.length > 2 && c.counts[0][0] < nowMs - RATE_WINDOW_S * 1000) c.counts.shift();
+    const [t0, n0] = c.counts[0];
+    const spanS = (nowMs - t0) / 1000;
+    const rate = spanS >= 5 ? ((d.events - n0) / spanS) * 60 : null;
+    const errors = (d.rejected ?? 0) + (d.refused ?? 0);
+    replace(
+      c.info,
+      kv([
+        [t("devices.driver"), driverTitle(d.driver)],
+        [t("devices.location"), d.location],
+        [t("devices.lastReading"), d.lastEventAt ? `${formatTime(d.lastEventAt)} (${formatAgo(d.lastEventAt, nowMs)})` : t("devices.never")],
+        [t("devices.rate"), rate === null ? undefined : t("devices.perMin", { n: rate < 10 ? rate.toFixed(1) : Math.round(rate) })],
+        [t("devices.events"), String(d.events ?? 0)],
+        [t("devices.errors"), errors ? t("devices.errorCounts", { rejected: d.rejected ?? 0, refused: d.refused ?? 0 }) : undefined],
+        [t("devices.lastError"), d.lastError ? `${formatTime(d.lastError.at)} ${d.lastError.message}` : undefined],
+        [t("devices.skew"), skew ? t("devices.skewValue", { s: (skew.skewMs / 1000).toFixed(1) }) : undefined],
+        [t("devices.since"), formatTime(d.since)],
+        [t("devices.address"), d.address],
+        [t("devices.model"), [d.model, d.serial].filter(Boolean).join(" · ") || undefined],
+      ]),
+    );
+  }
+
+  function renderValues(c) {
+    const obs = c.live?.observations ?? [];
+    replace(
+      c.values,
+      obs.map((o) =>
+        h("div", { class: "value", dataset: { code: o.code } }, h("span", { class: "v-label" }, obsLabel(o.code)), h("span", { class: "v-num" }, formatValue(o.value)), h("span", { class: "v-unit" }, o.unit ?? "")),
+      ),
+    );
+  }
+
+  function load() {
+    Promise.all([api("GET", "/api/devices"), api("GET", "/api/drivers").catch(() => []), api("GET", "/api/status").catch(() => null)]).then(
+      ([devs, drvs, status]) => {
+        drivers = new Map(drvs.map((d) => [d.id, d]));
+        if (status) skews = new Map((status.time?.devices ?? []).map((d) => [d.id, d]));
+        list.querySelector(".empty")?.remove();
+        const ids = new Set(devs.map((d) => d.id));
+        for (const [id, c] of cards) {
+          if (ids.has(id)) continue;
+          c.el.remove();
+          cards.delete(id);
+        }
+        for (const d of devs) {
+          const c = cardFor(d);
+          c.status = d;
+          if (d.live) c.live = d.live;
+          renderStatus(c);
+          renderValues(c);
+        }
+        if (devs.length === 0) replace(list, empty(t("devices.none")));
+      },
+      (err) => notify(errorText(err)),
+    );
+  }
+
+  const offs = [
+    live.on("device", (d) => {
+      if (!cards.has(d.id)) return load();
+      const c = cards.get(d.id);
+      c.status = { ...c.status, ...d };
+      renderStatus(c);
+    }),
+    live.on("values", (v) => {
+      const c = cards.get(v.device);
+      if (!c) return;
+      c.live = { at: v.at, observations: v.observations };
+      renderValues(c);
+      if (!c.status.lastEventAt || v.at > c.status.lastEventAt) c.status.lastEventAt = v.at;
+    }),
+    live.on("wave", (w) => {
+      const c = cards.get(w.device);
+      if (!c) return;
+      c.canvas.hidden = false;
+      c.wave.push(w);
+    }),
+    live.on("status", (s) => {
+      skews = new Map((s.time?.devices ?? []).map((d) => [d.id, d]));
+    }),
+  ];
+  load();
+  // Ages ("12 s ago") and the rate keep moving between two messages.
+  const tick = setInterval(() => {
+    for (const c of cards.values()) renderStatus(c);
+  }, 2000);
+  return () => {
+    for (const off of offs) off();
+    clearInterval(tick);
+    for (const c of cards.values()) c.wave.stop();
+  };
+}

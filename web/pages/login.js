@@ -1,0 +1,76 @@
+// Login, and the first-run setup that creates the admin account (docs/web-api.md, session).
+import { api, errorText } from "../api.js";
+import { h } from "../dom.js";
+import { t } from "../i18n.js";
+
+function field(label, input) {
+  return h("label", { class: "field" }, h("span", null, label), input);
+}
+
+export function mountLogin(view, { onDone, notify }) {
+  const username = h("input", { name: "username", autocomplete: "username", required: true, autofocus: true, autocapitalize: "none", spellcheck: "false" });
+  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
+  const submit = h("button", { type: "submit", class: "primary big" }, t("login.submit"));
+  const form = h(
+    "form",
+    { class: "card narrow", id: "login-form" },
+    h("h1", null, t("login.title")),
+    field(t("login.username"), username),
+    field(t("login.password"), password),
+    submit,
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    submit.disabled = true;
+    try {
+      onDone(await api("POST", "/api/login", { username: username.value.trim(), password: password.value }));
+    } catch (err) {
+      notify(err.status === 401 ? t("login.wrong") : errorText(err));
+      password.select();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  view.append(form);
+  username.focus();
+}
+
+export function mountSetup(view, { session, onDone, notify }) {
+  const username = h("input", { name: "username", autocomplete: "username", required: true, value: "admin", autocapitalize: "none", spellcheck: "false" });
+  const password = h("input", { name: "password", type: "password", autocomplete: "new-password", required: true, minLength: 8 });
+  const again = h("input", { name: "password2", type: "password", autocomplete: "new-password", required: true });
+  const code = session.setupCodeRequired ? h("input", { name: "setupCode", required: true, autocomplete: "one-time-code", inputMode: "numeric", spellcheck: "false" }) : null;
+  const submit = h("button", { type: "submit", class: "primary big" }, t("setup.submit"));
+  const form = h(
+    "form",
+    { class: "card narrow", id: "setup-form" },
+    h("h1", null, t("setup.title")),
+    h("p", null, t("setup.intro")),
+    field(t("login.username"), username),
+    field(t("setup.password"), password),
+    field(t("setup.again"), again),
+    code && field(t("setup.code"), code),
+    code && h("p", { class: "hint" }, t("setup.codeHint")),
+    submit,
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (password.value !== again.value) {
+      notify(t("setup.mismatch"));
+      again.select();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const body = { username: username.value.trim(), password: password.value };
+      if (code) body.setupCode = code.value.trim();
+      onDone(await api("POST", "/api/setup", body));
+    } catch (err) {
+      notify(errorText(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  view.append(form);
+  password.focus();
+}

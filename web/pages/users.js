@@ -1,0 +1,81 @@
+// Users (admin): who may log in and with which role; add and remove. Users provisioned in the
+// config file are shown but cannot be removed here.
+import { api, errorText } from "../api.js";
+import { h, replace } from "../dom.js";
+import { formatTime, t } from "../i18n.js";
+import { badge, pageHead } from "./ui.js";
+
+const ROLES = ["admin", "crew", "technician", "viewer"];
+
+export function mountUsers(view, { user, notify }) {
+  const tbody = h("tbody");
+  const username = h("input", { name: "username", required: true, autocomplete: "off", autocapitalize: "none", spellcheck: "false", maxLength: 64 });
+  const password = h("input", { name: "password", type: "password", required: true, autocomplete: "new-password", minLength: 8 });
+  const role = h("select", { name: "role" }, ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))));
+  role.value = "crew";
+  const add = h("button", { type: "submit", class: "primary" }, t("users.add"));
+  const form = h(
+    "form",
+    { class: "card", id: "user-form" },
+    h("h2", null, t("users.addTitle")),
+    h("label", { class: "field" }, h("span", null, t("login.username")), username),
+    h("label", { class: "field" }, h("span", null, t("login.password")), password),
+    h("label", { class: "field" }, h("span", null, t("users.role")), role),
+    h("p", { class: "hint" }, t("users.roleHint")),
+    add,
+  );
+  view.append(
+    pageHead(t("users.title")),
+    h("div", { class: "table-wrap" }, h("table", { class: "users", id: "users" }, h("thead", null, h("tr", null, ["login.username", "users.role", "users.created", ""].map((k) => h("th", null, k ? t(k) : "")))), tbody)),
+    form,
+  );
+
+  async function load() {
+    try {
+      const list = await api("GET", "/api/users");
+      replace(
+        tbody,
+        list.map((u) =>
+          h(
+            "tr",
+            { dataset: { user: u.username } },
+            h("td", null, u.username, u.username === user.username ? h("small", null, ` (${t("users.you")})`) : null),
+            h("td", null, t(`role.${u.role}`)),
+            h("td", null, formatTime(u.createdAt)),
+            h("td", null, u.provisioned ? badge(t("users.provisioned"), "idle") : u.username !== user.username && h("button", { type: "button", class: "danger", onclick: () => remove(u.username) }, t("users.remove"))),
+          ),
+        ),
+      );
+    } catch (err) {
+      notify(errorText(err));
+    }
+  }
+
+  async function remove(name) {
+    if (!window.confirm(t("users.confirmRemove", { name }))) return;
+    try {
+      await api("DELETE", `/api/users/${encodeURIComponent(name)}`);
+      notify(t("users.removed", { name }), "ok");
+      load();
+    } catch (err) {
+      notify(errorText(err));
+    }
+  }
+
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    add.disabled = true;
+    try {
+      await api("POST", "/api/users", { username: username.value.trim(), password: password.value, role: role.value });
+      notify(t("users.added", { name: username.value.trim() }), "ok");
+      username.value = "";
+      password.value = "";
+      load();
+    } catch (err) {
+      notify(errorText(err));
+    } finally {
+      add.disabled = false;
+    }
+  });
+  load();
+}
