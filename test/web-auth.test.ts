@@ -132,6 +132,22 @@ describe("login", () => {
     expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="ok"\} 1$/m);
   });
 
+  it("hashes at most a few passwords at once: a burst of logins gets 503 beyond the queue, not unbounded memory", async () => {
+    const rig = await startWeb(cleanup);
+    await setupAdmin(rig);
+    // Each from its own address, so the rate limit does not step in first.
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => login(rig, `guess${i}`, "wrong password", `198.51.100.${i + 1}`)));
+    const codes = answers.map((r) => r.statusCode);
+    // 2 hashing and 16 waiting: at least 18 are answered; the rest (all 12 when the burst arrives
+    // before the first hash is done, as it does here) are told to come back.
+    const busy = codes.filter((c) => c === 503).length;
+    expect(busy).toBeGreaterThan(0);
+    expect(busy).toBeLessThanOrEqual(30 - 2 - 16);
+    expect(codes.filter((c) => c === 401).length).toBe(30 - busy);
+    expect(answers.find((r) => r.statusCode === 503)!.json()).toMatchObject({ error: { code: "VG_BUSY" }, retryAfterS: 1 });
+    expect((await login(rig, "admin", "correct horse battery")).statusCode).toBe(200);
+  });
+
   it("sessions end after the idle time, and at logout", async () => {
     const rig = await startWeb(cleanup, "{ sessionIdleMin: 30 }");
     const admin = await setupAdmin(rig);

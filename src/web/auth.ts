@@ -24,6 +24,13 @@ export const SESSION_MAX_MS = 12 * 3_600_000;
 const MAX_SESSIONS = 500;
 /** Failure counters held at once (client addresses and usernames); expired ones are pruned beyond it. */
 const MAX_LIMIT_KEYS = 10_000;
+/**
+ * scrypt runs at most this many at once, with at most MAX_HASH_WAITING more waiting; beyond, 503.
+ * Each takes 32 MiB and a thread of libuv's pool of four, which file reads share: a burst of logins
+ * must not take the box's memory or stall the watched folders.
+ */
+const MAX_HASHING = 2;
+const MAX_HASH_WAITING = 16;
 const COOKIE = "vg_session";
 const CHANGING = new Set(["POST", "PUT", "DELETE", "PATCH"]);
 
@@ -118,6 +125,8 @@ export class Auth {
    */
   #dummyHash: Promise<string> | null = null;
   #setupCode: string | null = null;
+  #hashing = 0;
+  #hashWaiting: (() => void)[] = [];
 
   constructor(o: AuthOptions) {
     this.#o = o;
@@ -151,6 +160,24 @@ export class Auth {
     if (p) return { user: { username, role: p.role }, hash: p.passwordHash, provisioned: true };
     const row = this.#o.db.prepare("SELECT role, hash FROM web_users WHERE username = ?").get(username) as { role: Role; hash: string } | undefined;
     return row ? { user: { username, role: row.role }, hash: row.hash, provisioned: false } : null;
+  }
+
+  /** Runs `fn` (scrypt work) within the concurrency cap; null when too many are already waiting. */
+  async #limited<T>(fn: () => Promise<T>): Promise<T | null> {
+    if (this.#hashing >= MAX_HASHING) {
+      if (this.#hashWaiting.length >= MAX_HASH_WAITING) return null;
+      await new Promise<void>((resolve) => this.#hashWaiting.push(resolve));
+    } else {
+      this.#hashing++;
+    }
+    try {
+      return await fn();
+    } finally {
+      // The slot passes straight to the next in line, so no newcomer slips past the cap.
+      const next = this.#hashWaiting.shift();
+      if (next) next();
+      else this.#hashing--;
+    }
   }
 
   // --- rate limit -------------------------------------------------------------------------------
@@ -283,7 +310,8 @@ export class Auth {
         audit.record({ actor: body.username, ip: request.ip, action: "setup", result: "denied", detail: { why: "setup code" } });
         return sendError(reply, 403, "VG_SETUP_CODE", `wrong or missing setup code (in ${this.#o.setupCodeFile} on the box)`, { field: "setupCode" });
       }
-      const hash = await hashPassword(body.password);
+      const hash = await this.#limited(() => hashPassword(body.password));
+      if (hash === null) return busy(reply);
       // Checked again after the (slow) hash: two setups racing must not both create an admin.
       if (!this.needsSetup) return sendError(reply, 409, "VG_SETUP_DONE", "setup is done: log in");
       this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at) VALUES (?, 'admin', ?, ?)").run(body.username, hash, new Date(this.#o.nowMs()).toISOString());
@@ -303,10 +331,13 @@ export class Auth {
         this.#o.onLogin?.("limited");
         return sendError(reply, 429, "VG_TOO_MANY_ATTEMPTS", `too many failed logins: wait ${wait} s`, { retryAfterS: wait });
       }
-      this.#dummyHash ??= hashPassword(randomBytes(16).toString("hex"));
-      const dummy = await this.#dummyHash;
       const found = this.#findUser(body.username);
-      const ok = await verifyPassword(body.password, found?.hash ?? dummy);
+      const ok = await this.#limited(async () => {
+        this.#dummyHash ??= hashPassword(randomBytes(16).toString("hex"));
+        const dummy = await this.#dummyHash;
+        return verifyPassword(body.password, found?.hash ?? dummy);
+      });
+      if (ok === null) return busy(reply);
       if (!found || !ok) {
         this.#fail(keys);
         audit.record({ actor: body.username, ip: request.ip, action: "login", result: "failed" });
@@ -340,8 +371,11 @@ export class Auth {
       if (!body) return;
       const actor = request.user!.username;
       if (this.#findUser(body.username)) return sendError(reply, 409, "VG_USER_EXISTS", `user "${body.username}" exists`, { field: "username" });
+      const hash = await this.#limited(() => hashPassword(body.password));
+      if (hash === null) return busy(reply);
+      if (this.#findUser(body.username)) return sendError(reply, 409, "VG_USER_EXISTS", `user "${body.username}" exists`, { field: "username" });
       const createdAt = new Date(this.#o.nowMs()).toISOString();
-      this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at) VALUES (?, ?, ?, ?)").run(body.username, body.role, await hashPassword(body.password), createdAt);
+      this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at) VALUES (?, ?, ?, ?)").run(body.username, body.role, hash, createdAt);
       audit.record({ actor, ip: request.ip, action: "user.add", target: body.username, detail: { role: body.role }, result: "ok" });
       return reply.code(201).send({ username: body.username, role: body.role, provisioned: false, createdAt });
     });
@@ -363,6 +397,10 @@ export class Auth {
       return { ok: true };
     });
   }
+}
+
+function busy(reply: FastifyReply): FastifyReply {
+  return sendError(reply, 503, "VG_BUSY", "too many logins at once: try again in a moment", { retryAfterS: 1 });
 }
 
 /** One cookie's value from a Cookie header. */
