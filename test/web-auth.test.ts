@@ -130,6 +130,8 @@ describe("login", () => {
     expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="failed"\} 4$/m);
     expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="limited"\} 3$/m);
     expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="ok"\} 1$/m);
+    // The failures are in the audit trail, the refused attempts only counted.
+    expect(rig.audit.list({ limit: 100 }).filter((r) => r.action === "login").map((r) => r.result)).toEqual(["ok", "failed", "failed", "failed", "failed"]);
   });
 
   it("hashes at most a few passwords at once: a burst of logins gets 503 beyond the queue, not unbounded memory", async () => {

@@ -327,7 +327,7 @@ export class Auth {
       const keys = [`ip:${request.ip}`, `user:${body.username}`];
       const wait = this.#blockedForS(keys);
       if (wait) {
-        audit.record({ actor: body.username, ip: request.ip, action: "login", result: "denied", detail: { why: "rate limit" } });
+        // Counted, not audited: the failures that led here are, and a flood of refused attempts must not fill the disk.
         this.#o.onLogin?.("limited");
         return sendError(reply, 429, "VG_TOO_MANY_ATTEMPTS", `too many failed logins: wait ${wait} s`, { retryAfterS: wait });
       }
