@@ -121,7 +121,7 @@ describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitt
     expect(new Set(ids).size).toBe(ids.length);
     // Clean stop on SIGTERM.
     expect(await r.daemon.stop()).toBe(0);
-  });
+  }, 90_000); // 1,000 round trips through a child process: ~10 s here, far more on a loaded machine
 
   it("loses nothing that was acknowledged when the gateway is killed -9 mid-stream and restarted", async () => {
     const r = await rig();
@@ -145,7 +145,7 @@ describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitt
     const last = r.center.messages.filter((m) => m.topic === "vitalgate/v1/e2e/status").map((m) => JSON.parse(m.payload.toString()).state);
     expect(last).toContain("offline"); // the last will, published by the broker for the killed gateway
     expect(last.at(-1)).toBe("online");
-  });
+  }, 90_000);
 
   it(`loses nothing while the broker is down for ${OUTAGE_S} s, resumes within seconds, by priority then sequence`, { timeout: (OUTAGE_S + 90) * 1000 }, async () => {
     const r = await rig();
