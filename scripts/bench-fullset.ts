@@ -38,9 +38,9 @@ interface Status {
   queue: { pending: number[] };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+export async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -49,7 +49,7 @@ async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs:
 }
 
 /** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number, ticksPerS: number): number {
+export function cpuSeconds(pid: number, ticksPerS: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // after "pid (comm) ": state is field 3, utime 14, stime 15 (proc(5)) → indices 11 and 12 here

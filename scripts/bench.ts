@@ -31,6 +31,9 @@
 //               the cart's folder), uplink to a local mosquitto: the daemon's CPU over 60 s after a
 //               10 s warm-up, as % of one core, against 3 %, and its RSS at the end against 120 MB
 //               (scripts/bench-fullset.ts). About 85 s. The daemons run with DAEMON_NODE_FLAGS (test/support/processes.ts), as the unit runs them; BENCH_NODE_FLAGS replaces them.
+//   web         the daemon's CPU with five chromium pages (Debian's, by playwright-core) on its devices
+//               page taking live values and a waveform strip by server-sent events, against the same
+//               daemon over the same window with no browser (scripts/bench-web.ts). About 80 s.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -53,6 +56,7 @@ import { part10File } from "../src/dicom-scp.ts";
 import { slowLink } from "../test/support/slow-link.ts";
 import { codecPass, codecPlans, codecThroughput } from "./bench-codecs.ts";
 import { fullset } from "./bench-fullset.ts";
+import { webWatchers } from "./bench-web.ts";
 
 const N = Number(process.env.BENCH_EVENTS ?? 20_000);
 /** uplink.inflight: the configuration's default unless BENCH_INFLIGHT says otherwise. */
@@ -644,5 +648,16 @@ await section("fullset", async () => {
   console.log(`  events committed in the window: ${Object.entries(f.events).map(([id, n]) => `${id} ${n} (${f.states[id]})`).join(", ")}; total ${Object.values(f.events).reduce((a, b) => a + b, 0)}`);
   for (const feed of f.feeds) console.log(`  ${feed}`);
   if (f.missing.length > 0) console.log(`  not in the set: ${f.missing.join(", ")} (not committed yet)`);
+});
+await section("web", async () => {
+  if (!existsSync("/usr/bin/chromium")) {
+    console.log("web: skipped, /usr/bin/chromium is not installed (apt-get install chromium)");
+    return;
+  }
+  const w = await webWatchers({ pages: 5, warmupS: 5, windowS: 30 });
+  line(`web daemon CPU, ${w.pages} pages watching`, w.watchedCpuPct, w.idleCpuPct, "% of core", "the page's own cost is the difference: <= +1 % of one core", 2);
+  line("web: the pages' cost", w.watchedCpuPct - w.idleCpuPct, 1, "% of core", "<= 1.00 of 1 % of one core", 2);
+  console.log(`  ${w.windowS} s each, the same daemon first with no browser; each page took ${w.messagesPerPage.toFixed(0)} live messages in the window (${(w.messagesPerPage / w.windowS).toFixed(1)}/s)`);
+  for (const feed of w.feeds) console.log(`  ${feed}`);
 });
 process.exit(failed.length > 0 ? 1 : 0);

@@ -1,13 +1,24 @@
 // The web page in a real browser (issue 6): Debian's chromium driven by playwright-core against a
 // real gateway in this process (test/support/rig.ts) serving web/ and its API on a free port. Each
-// flow is its own test, on its own gateway: first-run setup and login; the audit trail, intact and
-// then tampered with; English and back.
+// flow is its own test, on its own gateway: first-run setup and login; the status page kept live;
+// pairing a GPS on a real PTY by probing it; pairing an HL7 monitor that connected unannounced;
+// a case from first medical contact to the center's reading of its ECG; the audit trail, intact
+// and then tampered with; English and back; a device name that is markup shown as text.
 // Every page is photographed phone- and laptop-sized into test-results/screenshots/.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import { localDbPath } from "../src/local-db.ts";
+import { simulateNmeaGps } from "../src/simulate.ts";
 import { hasChromium, launchChromium, openPage, screenshots, STRINGS } from "./support/browser.ts";
+import { MllpSender } from "./support/mllp-sender.ts";
+import { connectCenter } from "./support/mqtt.ts";
+import { freePort, ROOT } from "./support/processes.ts";
+import { hasSocat, nullModem } from "./support/pty.ts";
 import { startGateway, type RigOptions } from "./support/rig.ts";
 
 if (!hasChromium) console.warn("skipping the browser tests: /usr/bin/chromium is not installed (apt-get install chromium)");
@@ -99,6 +110,190 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
     expect(await page.evaluate("document.cookie")).not.toContain("vg_session");
   });
 
+  it("status: shows the uplink, queue, time, disk and gateway, and follows the queue live", async () => {
+    const { page, gw, config } = await gatewayAndPage({ id: "gw-web-status" });
+    await signIn(page);
+    await page.locator("#live.up").waitFor();
+    expect(await text(page, "#card-gateway")).toContain(config.gateway.id);
+    // The uplink goes nowhere (rig.ts): not connected, said in words and colour.
+    expect(await page.locator("#card-uplink").getAttribute("class")).toMatch(/tone-(warn|bad)/);
+    expect(await text(page, "#card-queue")).toContain(zh("status.allSent"));
+
+    // Three readings committed now reach the page by the live feed, without a reload.
+    await gw.ingest({ id: "bench", driver: "test", kind: "monitor" }, [1, 2, 3].map((n) => ({ kind: "vitals", body: { observations: [{ code: "MDC_ECG_HEART_RATE", value: 70 + n, unit: "/min" }] } })));
+    await expect.poll(() => text(page, "#card-queue"), { timeout: SEEN_MS }).toContain(zh("status.waiting", { n: "3" }));
+    expect(await text(page, "#card-queue")).toContain(zh("status.p2"));
+    await screenshots(page, "status");
+  });
+
+  it.skipIf(!hasSocat)("pairing: probes a GPS on a real serial port (PTY), pairs it, and its data shows live within seconds", async () => {
+    const cable = nullModem();
+    await cable.plugIn();
+    cleanup.push(() => cable.unplug());
+    const stop = new AbortController();
+    const startMs = Math.ceil(Date.now() / 1000) * 1000;
+    const sim = simulateNmeaGps({ path: cable.devicePath, epochs: syntheticDrive({ startMs, epochs: Infinity }), startMs, signal: stop.signal });
+    cleanup.push(async () => {
+      stop.abort();
+      await sim;
+    });
+    const { page, gw } = await gatewayAndPage({ id: "gw-web-gps", pairing: `{ listen: [], serialPaths: ["${cable.gatewayPath}"], probeMs: 3000 }` });
+    await signIn(page, "#/pairing");
+
+    const port = page.locator(".card.port", { has: page.locator("h2", { hasText: cable.gatewayPath }) });
+    await port.waitFor();
+    await port.getByRole("button", { name: zh("pairing.probe") }).click();
+    // Listen-only probing of every probeable driver at each speed, 3 s each: long enough for a whole
+    // GPS epoch (it ends when the next begins) to decode into a position. Give it the time it needs.
+    await port.locator(".probe-best").waitFor({ timeout: 60_000 });
+    expect(await port.locator(".probe-best").innerText()).toContain(zh("pairing.bestFound"));
+    expect(await port.locator("tr.verdict-match").count()).toBeGreaterThan(0);
+    expect(await port.locator("tr.verdict-match td.sample").first().innerText()).toContain(zh("kind.position"));
+    await screenshots(page, "pairing-probe");
+
+    await port.getByRole("button", { name: zh("pairing.useBest") }).click();
+    const form = page.locator("#pair-form");
+    await form.waitFor();
+    expect(await form.locator("select[name=driver]").inputValue()).toBe("nmea-gps");
+    await form.locator("input[name=id]").fill("gps");
+    await form.locator("input[name=name]").fill("车顶 GPS");
+    await form.locator("input[name=location]").fill("救护车 07");
+    await screenshots(page, "pairing-form");
+    await form.getByRole("button", { name: zh("pairing.save") }).click();
+    await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("pairing.saved", { name: "车顶 GPS" }));
+    expect(gw.devices.get("gps")?.driver).toBe("nmea-gps");
+
+    await page.goto("/#/devices");
+    const card = page.locator("article.device[data-device=gps]");
+    await card.waitFor();
+    expect(await card.locator("h2").innerText()).toContain("车顶 GPS");
+    await expect.poll(() => card.locator(".dev-state").innerText(), { timeout: SEEN_MS }).toContain(zh("devstate.connected"));
+    // Its count of readings moves on while the page is open: live, not a snapshot.
+    const readings = async () => Number(/(\d+)/.exec((await card.locator(".kv").innerText()).split(zh("devices.events"))[1] ?? "")?.[1] ?? 0);
+    const first = await readings();
+    await expect.poll(readings, { timeout: SEEN_MS }).toBeGreaterThan(first);
+    expect(await card.innerText()).toContain("救护车 07");
+    await screenshots(page, "devices-gps");
+  });
+
+  it("pairing: an HL7 monitor that connected unannounced is offered, paired, and its values show live", async () => {
+    const hl7Port = await freePort();
+    const { page } = await gatewayAndPage({ id: "gw-web-hl7", pairing: `{ listen: [${hl7Port}] }` });
+    await signIn(page, "#/pairing");
+    // The monitor calls the gateway's HL7 port before anyone paired it; its sending application
+    // carries markup, which must show as text.
+    const evil = "<img src=x onerror=window.__xss=1>";
+    const message = readFileSync(join(ROOT, "test/fixtures/hl7/pcd01-basic.hl7"), "utf8").replace(/\r?\n/g, "\r").replace("SIM_MONITOR", evil);
+    const early = await MllpSender.connect(hl7Port);
+    cleanup.push(() => early.close());
+    const refused = await early.send(message);
+    expect(refused.code).not.toBe("AA");
+
+    const sender = page.locator(".card.sender");
+    await sender.waitFor({ timeout: SEEN_MS });
+    expect(await sender.innerText()).toContain(zh("protocol.hl7"));
+    await screenshots(page, "pairing-sender");
+    expect(await page.evaluate("window.__xss")).toBeUndefined();
+    expect(await sender.locator("img").count()).toBe(0);
+
+    await sender.getByRole("button", { name: zh("pairing.pairThis") }).click();
+    const form = page.locator("#pair-form");
+    await form.waitFor();
+    expect(await form.locator("select[name=driver]").inputValue()).toBe("hl7-pcd01");
+    await form.locator("input[name=id]").fill("monitor");
+    await form.locator("input[name=name]").fill("床旁监护仪 1");
+    await form.locator("input[name=location]").fill("3 号床");
+    await form.getByRole("button", { name: zh("pairing.save") }).click();
+    await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("pairing.saved", { name: "床旁监护仪 1" }));
+
+    // The monitor tries again, as it does after a refusal: now the device takes it, and its values
+    // reach the devices page live.
+    await page.goto("/#/devices");
+    const card = page.locator("article.device[data-device=monitor]");
+    await card.waitFor();
+    const monitor = await MllpSender.connect(hl7Port);
+    cleanup.push(() => monitor.close());
+    expect((await monitor.send(message)).code).toBe("AA");
+    const heartRate = card.locator(".value[data-code=MDC_ECG_HEART_RATE] .v-num");
+    await expect.poll(() => heartRate.innerText(), { timeout: SEEN_MS }).toBe("72");
+    // One message holds vitals of two times (the NIBP taken earlier): the card keeps both.
+    expect(await card.locator(".value[data-code=MDC_PRESS_BLD_NONINV_SYS] .v-num").innerText()).toBe("118");
+    expect((await monitor.send(message.replace("|72|", "|131|").replace("MSG0001", "MSG0002"))).code).toBe("AA");
+    await expect.poll(() => heartRate.innerText(), { timeout: SEEN_MS }).toBe("131");
+    await screenshots(page, "devices-monitor");
+    await page.goto("/#/pairing");
+    await page.locator(".card.paired").first().waitFor();
+    expect(await text(page, "#paired")).toContain("床旁监护仪 1");
+  });
+
+  it("case: open, scan the patient id, tap first medical contact, the ECG drawn, received by the center, and its reading", { timeout: 90_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-web-ecg-"));
+    const drop = join(dir, "cart");
+    mkdirSync(drop);
+    const { page, config, gw } = await gatewayAndPage({
+      id: "gw-web-case",
+      uplink: "embedded",
+      devices: `{ id: cart, driver: ecg-cart, name: 心电图机, options: { dir: "${drop}", stableMs: 100, scanMs: 50 } }`,
+    });
+    const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, config.gateway.id);
+    cleanup.push(() => center.close());
+    await signIn(page, "#/cases");
+    await screenshots(page, "cases-empty");
+    await page.click("#open-case");
+    await page.locator("#fmc-timer").waitFor();
+    expect(page.url()).toMatch(/#\/case\/[^/]+$/);
+    // The patient id field has the focus: a keyboard-wedge scanner types the code and Enter.
+    await expect.poll(() => page.evaluate("document.activeElement?.id"), { timeout: SEEN_MS }).toBe("patient-id");
+    await page.keyboard.type("P20261123-0042\n");
+    await expect.poll(() => text(page, ".patient-now"), { timeout: SEEN_MS }).toContain("P20261123-0042");
+    expect(page.url()).not.toContain("P20261123");
+    expect(await text(page, "#fmc-timer")).toContain(zh("cases.noFmc"));
+
+    await page.click("#tap-fmc");
+    await page.locator("#fmc-timer.ok").waitFor();
+    expect(await text(page, "#fmc-timer .timer-target")).toContain("10:00");
+    const clock = () => text(page, "#fmc-timer .timer-value");
+    const shown = await clock();
+    await expect.poll(clock, { timeout: 5000 }).not.toBe(shown);
+    expect(await text(page, "li[data-node=fmc] time")).not.toBe("—");
+
+    // The cart exports its 12-lead into the watched folder.
+    copyFileSync(join(ROOT, "test/fixtures/ecg/twelve-lead-implicit-vr.dcm"), join(drop, "ECG_0001.dcm"));
+    const img = page.locator("#ecg img.ecg-img");
+    await img.waitFor({ timeout: SEEN_MS });
+    await expect.poll(() => img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth), { timeout: SEEN_MS }).toBeGreaterThan(0);
+    expect(await text(page, "li[data-node=firstEcg] time")).not.toBe("—");
+
+    // The center gets the ECG, stores it and says so; then its cardiologist's reading comes back.
+    await center.waitFor(() => center.events.some((e) => e.kind === "ecg12"), 20_000, "the ECG at the center");
+    const ecg = center.events.find((e) => e.kind === "ecg12")!;
+    await center.waitFor(() => center.original(ecg.id) !== undefined, 20_000, "the ECG's file at the center");
+    await expect.poll(() => text(page, "#ecg .transfer"), { timeout: SEEN_MS }).toContain(zh("cases.delivered"));
+    await center.client.publishAsync(`vitalgate/v1/${config.gateway.id}/receipt`, JSON.stringify({ ids: [ecg.id] }), { qos: 1 });
+    await page.locator("#ecg .badge.received").waitFor({ timeout: SEEN_MS });
+    expect(await text(page, "li[data-node=ecgReceived] time")).not.toBe("—");
+    await center.client.publishAsync(
+      `vitalgate/v1/${config.gateway.id}/report`,
+      JSON.stringify({ eventId: ecg.id, reader: "王医生", at: new Date().toISOString(), conclusion: "STEMI", text: "下壁导联 ST 段抬高，建议直接送导管室" }),
+      { qos: 1 },
+    );
+    await page.locator("#report .report-conclusion").waitFor({ timeout: SEEN_MS });
+    expect(await text(page, "#report .report-conclusion")).toBe("STEMI");
+    expect(await text(page, "#report")).toContain("王医生");
+    // Large enough to read from the stretcher: the conclusion's letters are at least 48 px high.
+    expect(await page.locator("#report .report-conclusion").evaluate((el) => (el as unknown as { offsetHeight: number }).offsetHeight)).toBeGreaterThanOrEqual(48);
+    // The clock stops at the reading.
+    await page.locator("#fmc-timer.done").waitFor();
+    expect(await text(page, "li[data-node=ecgRead] time")).not.toBe("—");
+    await screenshots(page, "case");
+
+    await page.goto("/#/cases");
+    await page.locator(".case-row").first().waitFor();
+    expect(await text(page, "#cases-open")).toContain("STEMI");
+    await screenshots(page, "cases");
+    expect(gw.devices.get("cart")).toBeDefined();
+  });
+
   it("audit: the trail of what was done, its chain intact, and a changed record found", async () => {
     const { page, config } = await gatewayAndPage({ id: "gw-web-audit" });
     await signIn(page, "#/users");
@@ -150,5 +345,20 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
     await screenshots(page, "users-en");
     await page.click("#lang");
     await expect.poll(() => text(page, "#nav"), { timeout: SEEN_MS }).toContain(zh("nav.status"));
+  });
+
+  it("a device named with markup shows its name as text, and no script runs", async () => {
+    const evil = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
+    const { page } = await gatewayAndPage({
+      id: "gw-web-xss",
+      devices: `{ id: evil, driver: hl7-pcd01, name: '${evil}', options: { port: ${await freePort()}, host: 127.0.0.1 } }`,
+    });
+    await signIn(page, "#/devices");
+    const card = page.locator("article.device[data-device=evil]");
+    await card.waitFor();
+    expect(await card.locator("h2").innerText()).toContain(evil);
+    expect(await card.locator("img, script").count()).toBe(0);
+    expect(await page.evaluate("window.__xss")).toBeUndefined();
+    await screenshots(page, "devices-xss");
   });
 });

@@ -20,7 +20,7 @@ export function mountAudit(view, { notify }) {
       { class: "table-wrap" },
       h(
         "table",
-        { class: "audit", id: "audit" },
+        { class: "audit stack", id: "audit" },
         h("thead", null, h("tr", null, COLUMNS.map((k) => h("th", null, t(k))))),
         tbody,
       ),
@@ -30,7 +30,7 @@ export function mountAudit(view, { notify }) {
   let oldest = null;
 
   function rows(list) {
-    // data-label: on a phone each row becomes a small card, each cell with its column's name.
+    // data-label: on a phone each row becomes a small card, each cell with its column's name (table.stack).
     const cell = (i, cls, ...content) => h("td", { class: cls, "data-label": t(COLUMNS[i]) }, ...content);
     return list.map((r) =>
       h(

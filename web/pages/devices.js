@@ -32,7 +32,7 @@ export function mountDevices(view, { live, notify }) {
     const info = h("div", { class: "dev-info" });
     const canvas = h("canvas", { class: "wave", hidden: true, height: 90, "aria-label": t("devices.wave") });
     const el = h("article", { class: "card device", dataset: { device: dev.id } }, h("header", { class: "dev-head" }, h("h2", null, name), stateEl), values, canvas, info);
-    c = { el, name, stateEl, values, info, canvas, wave: new WaveStrip(canvas), status: dev, live: dev.live, counts: [] };
+    c = { el, name, stateEl, values, info, canvas, wave: new WaveStrip(canvas), status: dev, valueByCode: new Map(), counts: [] };
     cards.set(dev.id, c);
     list.append(el);
     return c;
@@ -73,8 +73,16 @@ export function mountDevices(view, { live, notify }) {
     );
   }
 
+  // One message from a monitor can become several vitals events (one per measurement time: the
+  // NIBP taken minutes ago apart from the heart rate now), each its own `values` message: the card
+  // keeps the latest value of each measurement rather than only the last message's.
+  function mergeValues(c, live) {
+    if (!live) return;
+    for (const o of live.observations ?? []) c.valueByCode.set(o.code, o);
+  }
+
   function renderValues(c) {
-    const obs = c.live?.observations ?? [];
+    const obs = [...c.valueByCode.values()];
     replace(
       c.values,
       obs.map((o) =>
@@ -98,7 +106,7 @@ export function mountDevices(view, { live, notify }) {
         for (const d of devs) {
           const c = cardFor(d);
           c.status = d;
-          if (d.live) c.live = d.live;
+          mergeValues(c, d.live);
           renderStatus(c);
           renderValues(c);
         }
@@ -118,7 +126,7 @@ export function mountDevices(view, { live, notify }) {
     live.on("values", (v) => {
       const c = cards.get(v.device);
       if (!c) return;
-      c.live = { at: v.at, observations: v.observations };
+      mergeValues(c, v);
       renderValues(c);
       if (!c.status.lastEventAt || v.at > c.status.lastEventAt) c.status.lastEventAt = v.at;
     }),
@@ -128,8 +136,14 @@ export function mountDevices(view, { live, notify }) {
       c.canvas.hidden = false;
       c.wave.push(w);
     }),
+    // The status (every 2 s) carries every device's counters too: the rate and "last reading" move
+    // with it even for a device whose state does not change (a GPS connected for hours).
     live.on("status", (s) => {
       skews = new Map((s.time?.devices ?? []).map((d) => [d.id, d]));
+      for (const d of s.devices ?? []) {
+        const c = cards.get(d.id);
+        if (c) c.status = { ...c.status, ...d };
+      }
     }),
   ];
   load();

@@ -74,22 +74,25 @@ export function mountPairing(view, { notify }) {
   }
 
   function renderProbe(p, el, res) {
+    const columns = [t("pairing.driver"), t("pairing.baud"), t("pairing.verdict"), t("pairing.frames"), t("pairing.errors"), t("pairing.sample"), ""];
+    // data-label: on a phone each row becomes a small card (table.stack), each cell named.
+    const cell = (i, cls, ...content) => h("td", { class: cls, "data-label": columns[i] }, ...content);
     const rows = (res.results ?? []).map((r) =>
       h(
         "tr",
         { class: `verdict-${r.verdict}` },
-        h("td", null, title(r.driver)),
-        h("td", null, String(r.baudRate ?? "")),
-        h("td", null, badge(label("verdict", r.verdict), r.verdict === "match" ? "ok" : r.verdict === "noise" ? "warn" : "idle")),
-        h("td", { class: "num" }, String(r.frames ?? 0)),
-        h("td", { class: "num" }, String(Array.isArray(r.errors) ? r.errors.length : (r.errors ?? 0))),
-        h(
-          "td",
-          { class: "sample" },
+        cell(0, null, title(r.driver)),
+        cell(1, null, String(r.baudRate ?? "")),
+        cell(2, null, badge(label("verdict", r.verdict), r.verdict === "match" ? "ok" : r.verdict === "noise" ? "warn" : "idle")),
+        cell(3, "num", String(r.frames ?? 0)),
+        cell(4, "num", String(Array.isArray(r.errors) ? r.errors.length : (r.errors ?? 0))),
+        cell(
+          5,
+          "sample",
           (r.sample ?? []).slice(0, 2).map((d) => h("div", null, summarize(d))),
           !(r.sample ?? []).length && (r.errorSample ?? []).slice(0, 1).map((e) => h("div", { class: "error-text" }, e.message ?? e.code ?? "")),
         ),
-        h("td", null, r.verdict === "match" && h("button", { type: "button", onclick: () => openForm({ driver: r.driver, options: serialOptions(p, r.baudRate) }) }, t("pairing.useThis"))),
+        cell(6, null, r.verdict === "match" && h("button", { type: "button", onclick: () => openForm({ driver: r.driver, options: serialOptions(p, r.baudRate) }) }, t("pairing.useThis"))),
       ),
     );
     replace(
@@ -110,8 +113,8 @@ export function mountPairing(view, { notify }) {
         { class: "table-wrap" },
         h(
           "table",
-          { class: "probe" },
-          h("thead", null, h("tr", null, [t("pairing.driver"), t("pairing.baud"), t("pairing.verdict"), t("pairing.frames"), t("pairing.errors"), t("pairing.sample"), ""].map((x) => h("th", null, x)))),
+          { class: "probe stack" },
+          h("thead", null, h("tr", null, columns.map((x) => h("th", null, x)))),
           h("tbody", null, rows),
         ),
       ),
@@ -211,7 +214,7 @@ export function mountPairing(view, { notify }) {
 function pairForm({ init, drivers, title, suggestId, notify, onSaved, onCancel }) {
   const driver = h("select", { name: "driver", required: true }, h("option", { value: "" }, t("pairing.pickDriver")), drivers.map((d) => h("option", { value: d.id }, title(d.id))));
   driver.value = init.driver ?? "";
-  const id = h("input", { name: "id", required: true, pattern: "[a-z0-9][a-z0-9_-]*", maxLength: 64, value: init.id ?? (init.driver ? suggestId(init.driver) : ""), readOnly: Boolean(init.editing), autocapitalize: "none", spellcheck: "false" });
+  const id = h("input", { name: "id", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", maxLength: 63, value: init.id ?? (init.driver ? suggestId(init.driver) : ""), readOnly: Boolean(init.editing), autocapitalize: "none", spellcheck: "false" });
   const name = h("input", { name: "name", maxLength: 100, value: init.name ?? "", placeholder: t("pairing.namePlaceholder") });
   const location = h("input", { name: "location", maxLength: 100, value: init.location ?? "", placeholder: t("pairing.locationPlaceholder") });
   const optionsBox = h("fieldset", { class: "options" });
