@@ -46,8 +46,8 @@ describe("outbox", () => {
     const b = outbox({ nowMs: () => 0 }, dir);
     b.open();
     const [next] = await b.append([vitals(72)]);
-    // A restart continues above the reservation written a block ahead (at most 10,000 skipped).
-    expect(next!.seq).toBe(5001 + 10_000 + 1);
+    // A restart continues above the reservation written a block ahead (at most 100,000 skipped).
+    expect(next!.seq).toBe(5001 + 100_000 + 1);
   });
 
   it("never reuses a number when an older copy of the database is restored from a backup", async () => {
@@ -59,7 +59,8 @@ describe("outbox", () => {
     const backup = readFileSync(join(dir, "outbox.db"));
     const b = outbox({ nowMs: () => 1_000 }, dir);
     b.open();
-    const later = await b.append(Array.from({ length: 30_000 }, (_, i) => vitals(i)));
+    // Past a reservation block (100,000), so the reservation rewritten while appending is what holds.
+    const later = await b.append(Array.from({ length: 101_000 }, (_, i) => vitals(i)));
     b.close();
     for (const f of ["outbox.db-wal", "outbox.db-shm"]) if (existsSync(join(dir, f))) unlinkSync(join(dir, f));
     writeFileSync(join(dir, "outbox.db"), backup);
@@ -80,7 +81,7 @@ describe("outbox", () => {
     expect(b.open().setAside).toBeTruthy();
     const [next] = await b.append([vitals(72)]);
     expect(next!.seq).toBeGreaterThan(before[1]!.seq);
-    expect(readFileSync(join(dir, "outbox.db.seq"), "utf8").trim()).toBe(String(next!.seq + 10_000));
+    expect(readFileSync(join(dir, "outbox.db.seq"), "utf8").trim()).toBe(String(next!.seq + 100_000));
   });
 
   it("opens read-only beside a running writer without touching the file", async () => {
