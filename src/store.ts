@@ -595,8 +595,8 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
  * How far ahead of the next sequence number the reservation file is written: the file is written
  * (and fsynced) once per this many events, and a restart skips at most this many numbers. Its
  * fsync blocks the commit that crosses the block: at 10,000 it was one more fsync per 10 group
- * commits of 1,000, ~10 % of ingest's time on a busy disk; the numbers skipped cost nothing (seq
- * starts from Unix milliseconds, ~1.8e12, and has 2^53 to go).
+ * commits of 1,000, and on a busy disk fsyncs are most of ingest's time. The numbers skipped cost
+ * nothing (seq starts from Unix milliseconds, ~1.8e12, and has up to 2^53).
  */
 const SEQ_RESERVATION = 100_000;
 
