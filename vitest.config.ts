@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Integration tests start child processes and brokers; two cores, so two workers.
     maxWorkers: 2,
+    globalSetup: ["./test/support/run-tmpdir.ts"],
     reporters: ["default", "./test/support/summary-reporter.ts"],
   },
 });

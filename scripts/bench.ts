@@ -35,7 +35,7 @@
 //               page taking live values and a waveform strip by server-sent events, against the same
 //               daemon over the same window with no browser (scripts/bench-web.ts). About 80 s.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -588,6 +588,11 @@ async function section(name: string, body: () => Promise<void>): Promise<void> {
     console.log(`${name}: FAILED: ${(err as Error).message}`);
   }
 }
+
+// Every section's files (outboxes of ~700 MB, daemons' state) under one directory of this run, removed at its end.
+const runDir = mkdtempSync(join(tmpdir(), "vg-bench-run-"));
+process.env.TMPDIR = runDir;
+process.on("exit", () => rmSync(runDir, { recursive: true, force: true }));
 
 console.log(`vitalgate bench: ${N} events, uplink.inflight ${INFLIGHT}, node ${process.version}, ${new Date().toISOString()}`);
 await section("ingest", async () => {
