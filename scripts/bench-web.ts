@@ -5,7 +5,7 @@
 // live values and the waveform strip over server-sent events. CPU is utime + stime from
 // /proc/<pid>/stat over the window, as % of one core; the page's cost is the difference.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchChromium } from "../test/support/browser.ts";
@@ -116,5 +116,6 @@ devices:
   } finally {
     await browser.close();
     await Promise.all(children.map(stopProcess));
+    rmSync(dir, { recursive: true, force: true });
   }
 }

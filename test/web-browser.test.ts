@@ -5,7 +5,7 @@
 // a case from first medical contact to the center's reading of its ECG; the audit trail, intact
 // and then tampered with; English and back; a device name that is markup shown as text.
 // Every page is photographed phone- and laptop-sized into test-results/screenshots/.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -218,6 +218,9 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
     await expect.poll(() => heartRate.innerText(), { timeout: SEEN_MS }).toBe("72");
     // One message holds vitals of two times (the NIBP taken earlier): the card keeps both.
     expect(await card.locator(".value[data-code=MDC_PRESS_BLD_NONINV_SYS] .v-num").innerText()).toBe("118");
+    expect(await card.locator(".value[data-code=MDC_TEMP_BODY] .v-unit").innerText()).toBe("°C");
+    // A listening device whose data just came is shown flowing (green), not waiting.
+    await expect.poll(() => card.locator(".dev-state").innerText(), { timeout: SEEN_MS }).toContain(zh("devstate.connected"));
     expect((await monitor.send(message.replace("|72|", "|131|").replace("MSG0001", "MSG0002"))).code).toBe("AA");
     await expect.poll(() => heartRate.innerText(), { timeout: SEEN_MS }).toBe("131");
     await screenshots(page, "devices-monitor");
@@ -228,6 +231,7 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
 
   it("case: open, scan the patient id, tap first medical contact, the ECG drawn, received by the center, and its reading", { timeout: 90_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "vg-web-ecg-"));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const drop = join(dir, "cart");
     mkdirSync(drop);
     const { page, config, gw } = await gatewayAndPage({

@@ -5,11 +5,23 @@
 import { api, errorText } from "../api.js";
 import { h, replace } from "../dom.js";
 import { formatAgo, formatTime, lang, t } from "../i18n.js";
-import { badge, empty, formatValue, kv, label, obsLabel, pageHead, tone } from "./ui.js";
+import { badge, empty, formatValue, kv, label, obsLabel, pageHead, tone, unitLabel } from "./ui.js";
 import { WaveStrip } from "./wave.js";
 
 /** Seconds of event counts the rate is worked out over. */
 const RATE_WINDOW_S = 60;
+/** A listener (an HL7 port monitors call) that took data this recently shows as flowing. */
+const FLOWING_S = 120;
+
+/**
+ * The state to show: a listening device is "waiting" to the gateway until a sender connects, but
+ * for the crew a monitor whose data came in moments ago is flowing, whether or not it hung up since.
+ */
+function shownState(d, nowMs) {
+  if (d.state !== "listening") return d.state;
+  const recent = d.lastEventAt && nowMs - Date.parse(d.lastEventAt) < FLOWING_S * 1000;
+  return d.connections > 0 || recent ? "connected" : d.state;
+}
 
 export function mountDevices(view, { live, notify }) {
   const list = h("div", { class: "devices", id: "devices" });
@@ -40,12 +52,13 @@ export function mountDevices(view, { live, notify }) {
 
   function renderStatus(c, nowMs = Date.now()) {
     const d = c.status;
-    c.el.className = `card device tone-${tone(d.state)}`;
+    const state = shownState(d, nowMs);
+    c.el.className = `card device tone-${tone(state)}`;
     replace(c.name, d.name || d.id, d.name ? h("small", null, ` ${d.id}`) : null);
     const skew = skews.get(d.id);
     replace(
       c.stateEl,
-      badge(label("devstate", d.state), tone(d.state)),
+      badge(label("devstate", state), tone(state)),
       skew && skew.state === "skewed" && badge(t("devices.clockOff", { s: Math.round(skew.skewMs / 1000) }), "warn"),
     );
     // Events per minute over the last RATE_WINDOW_S seconds of counter samples.
@@ -86,7 +99,7 @@ export function mountDevices(view, { live, notify }) {
     replace(
       c.values,
       obs.map((o) =>
-        h("div", { class: "value", dataset: { code: o.code } }, h("span", { class: "v-label" }, obsLabel(o.code)), h("span", { class: "v-num" }, formatValue(o.value)), h("span", { class: "v-unit" }, o.unit ?? "")),
+        h("div", { class: "value", dataset: { code: o.code } }, h("span", { class: "v-label" }, obsLabel(o.code)), h("span", { class: "v-num" }, formatValue(o.value)), h("span", { class: "v-unit" }, unitLabel(o.unit))),
       ),
     );
   }
@@ -129,6 +142,7 @@ export function mountDevices(view, { live, notify }) {
       mergeValues(c, v);
       renderValues(c);
       if (!c.status.lastEventAt || v.at > c.status.lastEventAt) c.status.lastEventAt = v.at;
+      renderStatus(c);
     }),
     live.on("wave", (w) => {
       const c = cards.get(w.device);

@@ -67,6 +67,15 @@ export function obsLabel(code) {
   return has(`obs.${code}`) ? t(`obs.${code}`) : String(code).replace(/^MDC_/, "");
 }
 
+/**
+ * A UCUM unit as a monitor prints it (UCUM, unitsofmeasure.org: Cel is degrees Celsius, mm[Hg]
+ * millimetres of mercury, [in_i] inches...); units not listed are shown as they are.
+ */
+const UNIT_DISPLAY = { Cel: "°C", "mm[Hg]": "mmHg", "cm[H2O]": "cmH₂O", "[degF]": "°F", "L/min": "L/min", "mL": "mL" };
+export function unitLabel(unit) {
+  return unit ? (UNIT_DISPLAY[unit] ?? unit) : "";
+}
+
 /** A value as a monitor shows it: integers as they are, others to one or two decimals. */
 export function formatValue(v) {
   if (typeof v !== "number") return String(v ?? "—");
@@ -79,13 +88,13 @@ export function summarize(ev) {
   const kind = label("kind", ev?.kind ?? "?");
   switch (ev?.kind) {
     case "vitals":
-      return `${kind}: ${(b.observations ?? []).slice(0, 6).map((o) => `${obsLabel(o.code)} ${formatValue(o.value)} ${o.unit ?? ""}`.trim()).join(" · ")}`;
+      return `${kind}: ${(b.observations ?? []).slice(0, 6).map((o) => `${obsLabel(o.code)} ${formatValue(o.value)} ${unitLabel(o.unit)}`.trim()).join(" · ")}`;
     case "position":
       return `${kind}: ${formatValue(b.lat)}, ${formatValue(b.lon)}${b.speedMps !== undefined ? ` · ${formatValue(b.speedMps)} m/s` : ""}`;
     case "ecg12":
       return `${kind}: ${t("ecg.leads", { n: (b.leads ?? []).length })}${b.durationS ? ` · ${formatValue(b.durationS)} s` : ""}`;
     case "lab":
-      return `${kind}: ${(b.results ?? []).slice(0, 6).map((r) => `${r.name ?? r.code} ${formatValue(r.value)} ${r.unit ?? ""}`.trim()).join(" · ")}`;
+      return `${kind}: ${(b.results ?? []).slice(0, 6).map((r) => `${r.name ?? r.code} ${formatValue(r.value)} ${unitLabel(r.unit)}`.trim()).join(" · ")}`;
     case "alarm":
       return `${kind}: ${b.text ?? b.code ?? ""}`;
     case "waveform":
