@@ -4,7 +4,8 @@
 import { get, type IncomingMessage } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
-import { thinWave } from "../src/web/status-routes.ts";
+import type { Envelope } from "../src/events.ts";
+import { LatestValues, thinWave } from "../src/web/status-routes.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { freePort } from "./support/processes.ts";
 import { startGateway } from "./support/rig.ts";
@@ -112,5 +113,22 @@ describe("waveform strips", () => {
     expect(out.fs).toBe(150);
     expect(out.samples).toHaveLength(150);
     expect(out.samples.slice(0, 3)).toEqual([-150, -148, -146]);
+  });
+});
+
+describe("a device's latest values", () => {
+  const vitals = (t: string, observations: { code: string; value: number; unit: string }[]) =>
+    ({ kind: "vitals", t, dev: { id: "bed-1" }, body: { observations } }) as unknown as Envelope;
+
+  it("are kept per measurement, so one event with only some of them does not hide the others, and an older one replaces nothing newer", () => {
+    const latest = new LatestValues();
+    latest.observe(vitals("2026-11-23T08:00:01Z", [{ code: "MDC_ECG_HEART_RATE", value: 72, unit: "/min" }, { code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%" }]));
+    latest.observe(vitals("2026-11-23T08:00:02Z", [{ code: "MDC_PRESS_BLD_NONINV_SYS", value: 120, unit: "mm[Hg]" }]));
+    latest.observe(vitals("2026-11-23T08:00:00Z", [{ code: "MDC_ECG_HEART_RATE", value: 60, unit: "/min" }]));
+    const got = latest.get("bed-1")!;
+    expect(got.at).toBe("2026-11-23T08:00:02Z");
+    expect(Object.fromEntries(got.observations.map((o) => [o.code, o.value]))).toEqual({ MDC_ECG_HEART_RATE: 72, MDC_PULS_OXIM_SAT_O2: 97, MDC_PRESS_BLD_NONINV_SYS: 120 });
+    latest.forget(new Set());
+    expect(latest.get("bed-1")).toBeUndefined();
   });
 });

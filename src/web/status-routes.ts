@@ -21,20 +21,32 @@ export interface LiveValues {
   observations: Pick<Observation, "code" | "value" | "unit">[];
 }
 
-/** Each device's latest vitals, as the devices page shows them. */
+/**
+ * Each device's latest value of every measurement, as the devices page shows them. One message may
+ * become several events (an HL7 ORU with one OBR per measurement time), so values are kept per
+ * code, not per event: a page opened now sees the heart rate even if the newest event holds only the
+ * blood pressure.
+ */
 export class LatestValues {
-  #byDevice = new Map<string, LiveValues>();
+  #byDevice = new Map<string, { at: string; byCode: Map<string, { t: string; o: Pick<Observation, "code" | "value" | "unit"> }> }>();
 
+  /** Takes a committed event; for vitals, returns what it brought (for the live feed). */
   observe(event: Envelope): LiveValues | undefined {
     if (event.kind !== "vitals") return undefined;
     const observations = ((event.body as { observations?: Observation[] }).observations ?? []).map(({ code, value, unit }) => ({ code, value, unit }));
-    const live = { at: event.t, observations };
-    this.#byDevice.set(event.dev.id, live);
-    return live;
+    const device = this.#byDevice.get(event.dev.id) ?? { at: event.t, byCode: new Map() };
+    for (const o of observations) {
+      const known = device.byCode.get(o.code);
+      if (!known || known.t <= event.t) device.byCode.set(o.code, { t: event.t, o }); // never replaced by an older measurement
+    }
+    if (event.t > device.at) device.at = event.t;
+    this.#byDevice.set(event.dev.id, device);
+    return { at: event.t, observations };
   }
 
   get(device: string): LiveValues | undefined {
-    return this.#byDevice.get(device);
+    const d = this.#byDevice.get(device);
+    return d && { at: d.at, observations: [...d.byCode.values()].map((v) => v.o) };
   }
 
   forget(keep: ReadonlySet<string>): void {
