@@ -49,13 +49,13 @@ import { TimeService } from "../src/time/service.ts";
 import { applyDurablePragmas, Outbox } from "../src/store.ts";
 import { startEmbeddedBroker } from "../src/broker.ts";
 import type { EventDraft } from "../src/events.ts";
-import { DAEMON_NODE_FLAGS, freePort, mosquitto, portOpen, ROOT, stopProcess } from "../test/support/processes.ts";
+import { DAEMON_ENV, DAEMON_NODE_FLAGS, daemonArgs, freePort, mosquitto, portOpen, ROOT, stopProcess, warmDaemonCache } from "../test/support/processes.ts";
 import { connectCenter } from "../test/support/mqtt.ts";
 import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
 import { part10File } from "../src/dicom-scp.ts";
 import { slowLink } from "../test/support/slow-link.ts";
 import { codecPass, codecPlans, codecThroughput } from "./bench-codecs.ts";
-import { fullset } from "./bench-fullset.ts";
+import { daemonMemory, fullset, type DaemonMemory } from "./bench-fullset.ts";
 import { webWatchers } from "./bench-web.ts";
 
 const N = Number(process.env.BENCH_EVENTS ?? 20_000);
@@ -327,7 +327,12 @@ async function forwarding(url: string, protocolVersion: 4 | 5): Promise<{ ours: 
     k === "ours" ? forwardingOurs(url, protocolVersion) : forwardingRaw(url, protocolVersion, k === "rawSameWindow" ? INFLIGHT : Infinity));
 }
 
-async function daemonRss(): Promise<number> {
+/**
+ * The daemon (as deployed: DAEMON_NODE_FLAGS, its compile cache) with 10,000 events queued and no
+ * uplink reachable, 2 s after it answers: with the compile cache filled first, as every start after
+ * install.sh's finds it, and with an empty one, as a start finds it when nothing filled it.
+ */
+async function daemonRss(cache: "warm" | "cold"): Promise<DaemonMemory> {
   const dir = mkdtempSync(join(tmpdir(), "vg-bench-rss-"));
   const outbox = new Outbox({ path: join(dir, "outbox.db"), quotaBytes: 1 << 30, batchMax: 1000, nowMs: Date.now });
   outbox.open();
@@ -337,7 +342,9 @@ async function daemonRss(): Promise<number> {
   const webPort = await freePort();
   const conf = join(dir, "vitalgate.yaml");
   writeFileSync(conf, `gateway: { id: bench }\nstateDir: ${dir}\nuplink: { url: "mqtt://127.0.0.1:${deadPort}", backoff: { initialMs: 1000, maxMs: 5000 } }\nweb: { host: 127.0.0.1, port: ${webPort} }\nlog: { level: warn, pretty: false }\n`);
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli.ts"), "start", "--config", conf], { stdio: "ignore" });
+  const env = cache === "warm" ? DAEMON_ENV : { NODE_COMPILE_CACHE: join(dir, "compile-cache") };
+  if (cache === "warm") warmDaemonCache(conf);
+  const child = spawn(process.execPath, daemonArgs(["start", "--config", conf]), { cwd: ROOT, env: { ...process.env, ...env }, stdio: "ignore" });
   try {
     const deadline = Date.now() + 20_000;
     while (!(await portOpen(webPort))) {
@@ -347,13 +354,10 @@ async function daemonRss(): Promise<number> {
     const stats = (await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as { queue: { pending: number[] }; process: unknown };
     if (stats.queue.pending[2] !== 10_000) throw new Error(`expected 10,000 queued, daemon reports ${stats.queue.pending[2]}`);
     await new Promise((r) => setTimeout(r, 2000)); // let start-up garbage settle
-    console.log("  daemon's own view:", JSON.stringify(((await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as typeof stats).process));
-    const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
-    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
-    console.log(`  (RssAnon ${kb("RssAnon").toFixed(0)} MB, RssFile ${kb("RssFile").toFixed(0)} MB: file pages are the node binary and libraries, shared and reclaimable)`);
-    return kb("VmRSS");
+    console.log(`  daemon's own view (${cache} compile cache):`, JSON.stringify(((await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as typeof stats).process));
+    return daemonMemory(child.pid!);
   } finally {
-    child.kill("SIGTERM");
+    await stopProcess(child);
   }
 }
 
@@ -626,8 +630,11 @@ await section("forwarding", async () => {
   }
 });
 await section("rss", async () => {
-  const rss = await daemonRss();
-  line("daemon RSS, 10k queued", rss, 100, "MB", "<= 1.00 of 100 MB");
+  const m = await daemonRss("warm");
+  line("daemon RSS, 10k queued", m.vmRss, 100, "MB", "<= 1.00 of 100 MB");
+  console.log(`  RssAnon ${m.rssAnon.toFixed(1)} MB (the daemon's own), RssFile ${m.rssFile.toFixed(1)} MB (pages of the node binary and libraries it touched: shared, reclaimable); flags ${DAEMON_NODE_FLAGS.join(" ")}`);
+  const cold = await daemonRss("cold");
+  console.log(`  the same with an empty compile cache (a start nothing prepared: the type stripper loaded): VmRSS ${cold.vmRss.toFixed(1)} MB, RssAnon ${cold.rssAnon.toFixed(1)} MB, RssFile ${cold.rssFile.toFixed(1)} MB`);
 });
 await section("ecg", ecgBench);
 await section("codecs", async () => {
@@ -648,8 +655,8 @@ await section("fullset", async () => {
   const load = loadavg()[0]!;
   const f = await fullset({ warmupS: 10, windowS: 60 });
   line("fullset daemon CPU", f.cpuPct, 3, "% of core", "<= 1.00 of 3 % of one core", 2);
-  line("fullset daemon RSS (VmRSS)", f.vmRssMB, 120, "MB", "<= 1.00 of 120 MB");
-  console.log(`  RssAnon ${f.rssAnonMB.toFixed(0)} MB, RssFile ${f.rssFileMB.toFixed(0)} MB; window ${f.windowS.toFixed(1)} s; machine load before ${load.toFixed(2)} on ${availableParallelism()} cores (simulators, socat and the broker included); uplink: ${f.broker}; queue pending at the end by priority ${JSON.stringify(f.queuePending)}`);
+  line("fullset daemon RSS (VmRSS)", f.memory.vmRss, 120, "MB", "<= 1.00 of 120 MB");
+  console.log(`  RssAnon ${f.memory.rssAnon.toFixed(1)} MB, RssFile ${f.memory.rssFile.toFixed(1)} MB; window ${f.windowS.toFixed(1)} s; machine load before ${load.toFixed(2)} on ${availableParallelism()} cores (simulators, socat and the broker included); uplink: ${f.broker}; queue pending at the end by priority ${JSON.stringify(f.queuePending)}`);
   console.log(`  events committed in the window: ${Object.entries(f.events).map(([id, n]) => `${id} ${n} (${f.states[id]})`).join(", ")}; total ${Object.values(f.events).reduce((a, b) => a + b, 0)}`);
   for (const feed of f.feeds) console.log(`  ${feed}`);
   if (f.missing.length > 0) console.log(`  not in the set: ${f.missing.join(", ")} (not committed yet)`);

@@ -25,7 +25,15 @@ if [ ! -f /etc/vitalgate/vitalgate.yaml ]; then
   install -m 0640 -o root -g vitalgate "$dest/config/clinic.yaml" /etc/vitalgate/vitalgate.yaml
   echo "install.sh: wrote /etc/vitalgate/vitalgate.yaml from config/clinic.yaml: edit gateway.id and the devices"
 fi
-"$dest/.tools/bin/node" "$dest/src/cli.ts" config check /etc/vitalgate/vitalgate.yaml || echo "install.sh: fix the errors above, then: systemctl restart vitalgate"
+# The check runs as the service does (its user, its Node flags, its compile cache): it loads every
+# module the daemon loads at start, so the cache holds them stripped and compiled and even the first
+# start does without the type stripper (docs/decisions/0008-daemon-memory.md). An upgrade refills it.
+flags=$(sed -n 's|^ExecStart=/opt/vitalgate/.tools/bin/node \(.*\) /opt/vitalgate/src/cli.ts start.*|\1|p' "$dest/systemd/vitalgate.service")
+install -d -m 0750 -o vitalgate -g vitalgate /var/cache/vitalgate
+rm -rf /var/cache/vitalgate/compile
+# shellcheck disable=SC2086 # the flags are words
+runuser -u vitalgate -- env NODE_COMPILE_CACHE=/var/cache/vitalgate/compile "$dest/.tools/bin/node" $flags "$dest/src/cli.ts" config check /etc/vitalgate/vitalgate.yaml \
+  || echo "install.sh: fix the errors above, then: systemctl restart vitalgate"
 
 install -m 0644 "$dest/systemd/vitalgate.service" /etc/systemd/system/vitalgate.service
 systemctl daemon-reload

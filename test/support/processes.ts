@@ -9,10 +9,33 @@ import { waitFor } from "./mqtt.ts";
 export const ROOT = resolve(import.meta.dirname, "../..");
 
 /**
- * Node flags the daemon runs with, as systemd/vitalgate.service and `npm start` give them, so tests
- * and benchmarks run it as deployed. BENCH_NODE_FLAGS replaces them, to try others.
+ * Node flags the daemon runs with, as systemd/vitalgate.service and `npm start` give them (a test
+ * keeps the three equal), so tests and benchmarks run it as deployed; why these, in
+ * docs/decisions/0008-daemon-memory.md. BENCH_NODE_FLAGS replaces them, to try others.
  */
-export const DAEMON_NODE_FLAGS: string[] = process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? ["--max-semi-space-size=2"];
+export const DEPLOYED_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--no-opt", "--no-maglev", "--optimize-for-size"];
+export const DAEMON_NODE_FLAGS: string[] = process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? [...DEPLOYED_NODE_FLAGS];
+
+/**
+ * The daemon's environment beside the caller's: Node's compile cache, as the unit and `npm start`
+ * keep it, so a daemon started after the first finds its TypeScript already stripped and compiled
+ * instead of loading the type stripper (docs/decisions/0008-daemon-memory.md).
+ */
+export const DAEMON_ENV: Record<string, string> = { NODE_COMPILE_CACHE: join(ROOT, "node_modules/.cache/vitalgate/compile") };
+
+/** `node <flags> src/cli.ts <args>`, as the daemon is run: its arguments for spawn. */
+export function daemonArgs(args: string[]): string[] {
+  return [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli.ts"), ...args];
+}
+
+/**
+ * Fills the compile cache for the daemon's flags, as install.sh does on a box: loads every module
+ * `vitalgate start` loads at start (`config check` imports the same graph) and exits.
+ */
+export function warmDaemonCache(configPath: string): void {
+  const r = spawnSync(process.execPath, daemonArgs(["config", "check", configPath]), { cwd: ROOT, env: { ...process.env, ...DAEMON_ENV }, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`vitalgate config check ${configPath} failed (${r.status}): ${r.stderr}`);
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -153,9 +176,9 @@ export interface Daemon {
 
 /** Runs `vitalgate start --config FILE` as a child process and waits for /healthz. */
 export async function startDaemon(configPath: string, webPort: number, env: Record<string, string> = {}): Promise<Daemon> {
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli.ts"), "start", "--config", configPath], {
+  const child = spawn(process.execPath, daemonArgs(["start", "--config", configPath]), {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...DAEMON_ENV, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
