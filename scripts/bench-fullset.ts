@@ -160,7 +160,7 @@ devices:
   - { id: bloodgas, driver: astm-analyzer, options: { transport: tcp, host: 127.0.0.1, tcpPort: ${astmPort} } }
   - { id: cart, driver: ecg-cart, options: { dir: "${drop}" } }
 ${vent ? `  - { id: vent, driver: medibus-vent, options: ${vent.options} }\n` : ""}`);
-    warmDaemonCache(conf); // as install.sh leaves a box
+    warmDaemonCache(); // as install.sh leaves a box
     const daemon = cli(["start", "--config", conf]);
     const status = async (): Promise<Status> => (await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as Status;
     await waitUntil(async () => {

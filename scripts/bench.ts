@@ -343,7 +343,7 @@ async function daemonRss(cache: "warm" | "cold"): Promise<DaemonMemory> {
   const conf = join(dir, "vitalgate.yaml");
   writeFileSync(conf, `gateway: { id: bench }\nstateDir: ${dir}\nuplink: { url: "mqtt://127.0.0.1:${deadPort}", backoff: { initialMs: 1000, maxMs: 5000 } }\nweb: { host: 127.0.0.1, port: ${webPort} }\nlog: { level: warn, pretty: false }\n`);
   const env = cache === "warm" ? DAEMON_ENV : { NODE_COMPILE_CACHE: join(dir, "compile-cache") };
-  if (cache === "warm") warmDaemonCache(conf);
+  if (cache === "warm") warmDaemonCache();
   const child = spawn(process.execPath, daemonArgs(["start", "--config", conf]), { cwd: ROOT, env: { ...process.env, ...env }, stdio: "ignore" });
   try {
     const deadline = Date.now() + 20_000;

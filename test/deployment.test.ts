@@ -25,21 +25,26 @@ describe("the daemon's command line", () => {
     expect(DAEMON_ENV.NODE_COMPILE_CACHE).toBeTruthy();
   });
 
-  it("loads the type stripper on the first start only: the next finds its modules in the compile cache", () => {
+  it("loads the type stripper only where the compile cache lacks a module; scripts/warm-cache.ts fills it with all", () => {
     const dir = mkdtempSync(join(tmpdir(), "vg-compile-cache-"));
-    const cache = join(dir, "compile");
-    // Names the TypeScript transform modules Node loaded, on stderr, as the process exits.
+    const env = { ...process.env, NODE_COMPILE_CACHE: join(dir, "compile") };
+    // Names the TypeScript stripper's modules Node loaded, on stderr, as the process exits.
     const probe = `data:text/javascript,process.on("exit",()=>process.stderr.write("loaded:"+process.moduleLoadList.filter((m)=>m.includes("amaro")).join(",")+"\\n"))`;
-    const run = () => {
-      const r = spawnSync(process.execPath, ["--import", probe, ...DEPLOYED_NODE_FLAGS, join(ROOT, "src/cli.ts"), "config", "check", join(ROOT, "config/demo.yaml")], {
-        cwd: ROOT, env: { ...process.env, NODE_COMPILE_CACHE: cache }, encoding: "utf8",
-      });
+    const node = (args: string[]) => {
+      const r = spawnSync(process.execPath, ["--import", probe, ...DEPLOYED_NODE_FLAGS, ...args], { cwd: ROOT, env, encoding: "utf8" });
       expect(r.status, r.stderr).toBe(0);
       return /^loaded:(.*)$/m.exec(r.stderr)![1];
     };
+    const check = [join(ROOT, "src/cli.ts"), "config", "check", join(ROOT, "config/demo.yaml")];
+    // The embedded broker's module, which the daemon imports only when no uplink is configured.
+    const broker = ["--input-type=module", "-e", `await import(${JSON.stringify(join(ROOT, "src/broker.ts"))})`];
     try {
-      expect(run()).toContain("amaro");
-      expect(run()).toBe("");
+      expect(node(check)).toContain("amaro");
+      expect(node(broker)).toContain("amaro"); // config check filled the cache, but not with this one
+      rmSync(dir, { recursive: true, force: true });
+      node([join(ROOT, "scripts/warm-cache.ts")]);
+      expect(node(check)).toBe("");
+      expect(node(broker)).toBe("");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -28,13 +28,10 @@ export function daemonArgs(args: string[]): string[] {
   return [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli.ts"), ...args];
 }
 
-/**
- * Fills the compile cache for the daemon's flags, as install.sh does on a box: loads every module
- * `vitalgate start` loads at start (`config check` imports the same graph) and exits.
- */
-export function warmDaemonCache(configPath: string): void {
-  const r = spawnSync(process.execPath, daemonArgs(["config", "check", configPath]), { cwd: ROOT, env: { ...process.env, ...DAEMON_ENV }, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`vitalgate config check ${configPath} failed (${r.status}): ${r.stderr}`);
+/** Fills the daemon's compile cache with every module for its flags, as install.sh does on a box (scripts/warm-cache.ts). */
+export function warmDaemonCache(): void {
+  const r = spawnSync(process.execPath, [...DAEMON_NODE_FLAGS, join(ROOT, "scripts/warm-cache.ts")], { cwd: ROOT, env: { ...process.env, ...DAEMON_ENV }, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`scripts/warm-cache.ts failed (${r.status}): ${r.stderr}`);
 }
 
 export async function freePort(): Promise<number> {
