@@ -278,7 +278,7 @@ async function forwardingRaw(url: string, protocolVersion: 4 | 5, window: number
   const outbox = await filledOutbox();
   const payloads = outbox.pending(N).map((r) => ({ topic: `vitalgate/v1/bench/ev/${r.kind}`, payload: r.payload }));
   outbox.close();
-  const client = await mqtt.connectAsync(url, { protocolVersion, clientId: "bench-raw", clean: true });
+  const client = await mqtt.connectAsync(url, { protocolVersion, clientId: "bench-raw", clean: true, writeCache: false });
   // The same messages the forwarder sends: with MQTT 5, the content type property too.
   const options = protocolVersion === 5 ? { qos: 1 as const, properties: { contentType: "application/json" } } : { qos: 1 as const };
   const cpu = cpuSpan(`${url} raw ${window}`);

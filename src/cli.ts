@@ -22,7 +22,6 @@ import { openSession } from "./driver.ts";
 import { Gateway } from "./gateway.ts";
 import { createLogger } from "./log.ts";
 import { listSerialPorts } from "./ports.ts";
-import { astmSimulation, nmeaSimulation, simulateAstmAnalyzer, simulateDatexMonitor, simulateHl7Monitor, simulateMedibusVentilator, simulateNmeaGps } from "./simulate.ts";
 import { Outbox } from "./store.ts";
 import { stamp } from "./stamp.ts";
 import { createTimeService } from "./time/index.ts";
@@ -265,6 +264,9 @@ function writeEcgOutputs(bytes: Uint8Array, format: string | undefined, out: Ecg
   return true;
 }
 
+/** The simulators (and serialport, which they open ports with): loaded only by `vitalgate simulate`, never by the daemon. */
+const simulators = () => import("./simulate.ts");
+
 async function simulate(device: string | undefined, v: { host?: string; port?: string; count?: string; "interval-ms"?: string; "tcp-port"?: string; baud?: string; log?: string; file?: string }, io: Out): Promise<number> {
   if (device === "nmea-gps") return simulateGps(v, io);
   if (device === "datex-s5") return simulateDatex(v, io);
@@ -286,6 +288,7 @@ async function simulate(device: string | undefined, v: { host?: string; port?: s
   process.once("SIGTERM", () => stop.abort());
   const host = v.host ?? "127.0.0.1";
   io.err(`simulating an HL7 PCD-01 monitor: sending to ${host}:${port} every ${intervalMs} ms (synthetic data)\n`);
+  const { simulateHl7Monitor } = await simulators();
   const accepted = await simulateHl7Monitor({
     host, port, count, intervalMs, signal: stop.signal,
     onResult: (i, result) => io.out(`message ${i + 1}: ${result}\n`),
@@ -295,6 +298,7 @@ async function simulate(device: string | undefined, v: { host?: string; port?: s
 }
 
 async function simulateGps(v: { host?: string; port?: string; count?: string; "tcp-port"?: string; baud?: string; log?: string }, io: Out): Promise<number> {
+  const { nmeaSimulation, simulateNmeaGps } = await simulators();
   const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
   const baudRate = Number(v.baud ?? 9600);
   const count = v.count === undefined ? Infinity : Number(v.count);
@@ -316,6 +320,7 @@ async function simulateGps(v: { host?: string; port?: string; count?: string; "t
 }
 
 async function simulateDatex(v: { host?: string; port?: string; "tcp-port"?: string; file?: string }, io: Out): Promise<number> {
+  const { simulateDatexMonitor } = await simulators();
   const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
   if ((v.port === undefined) === (tcpPort === undefined) || (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535))) {
     io.err("simulate datex-s5: give --port PATH (a serial port or PTY) or --tcp-port 0-65535\n");
@@ -336,6 +341,7 @@ async function simulateDatex(v: { host?: string; port?: string; "tcp-port"?: str
 }
 
 async function simulateAstm(v: { host?: string; port?: string; count?: string; "interval-ms"?: string; "tcp-port"?: string; baud?: string; file?: string }, io: Out): Promise<number> {
+  const { astmSimulation, simulateAstmAnalyzer } = await simulators();
   const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
   const baudRate = Number(v.baud ?? 9600);
   const count = v.count === undefined ? (v.file === undefined ? Infinity : 1) : Number(v.count);
@@ -359,6 +365,7 @@ async function simulateAstm(v: { host?: string; port?: string; count?: string; "
 }
 
 async function simulateMedibus(v: { host?: string; port?: string; "tcp-port"?: string; baud?: string }, io: Out): Promise<number> {
+  const { simulateMedibusVentilator } = await simulators();
   const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
   const baudRate = Number(v.baud ?? 19200);
   if ((v.port === undefined) === (tcpPort === undefined) || (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) || !(Number.isInteger(baudRate) && baudRate > 0)) {

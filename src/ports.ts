@@ -3,6 +3,26 @@
 // may lack (and then throws outside any promise); sysfs is always there and needs no process.
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import type { SerialPort } from "serialport";
+import type { SerialSettings } from "./driver.ts";
+
+/** A serial line's settings, without where the port is. */
+export type LineSettings = Omit<SerialSettings, "path" | "match">;
+
+/** serialport and its native binding, loaded on first use: a box with no serial device never pays for them. */
+let serialport: Promise<typeof import("serialport")> | undefined;
+
+/**
+ * Opens a serial port exclusively (a second program on the same port would steal bytes), as the
+ * transports and the pairing probe do. Errors after the open surface as the port's "close".
+ */
+export async function openSerialPort(path: string, s: LineSettings): Promise<SerialPort> {
+  const { SerialPort } = await (serialport ??= import("serialport"));
+  const port = new SerialPort({ path, baudRate: s.baudRate, dataBits: s.dataBits, parity: s.parity, stopBits: s.stopBits, rtscts: s.rtscts, xon: s.xonxoff, xoff: s.xonxoff, lock: true, autoOpen: false });
+  port.on("error", () => undefined);
+  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+  return port;
+}
 
 export interface SerialPortInfo {
   /** Kernel device path, e.g. /dev/ttyUSB0. */

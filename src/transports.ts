@@ -4,11 +4,11 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { SerialPort } from "serialport";
+import type { SerialPort } from "serialport";
 import { backoffDelay } from "./backoff.ts";
 import { dicomScp } from "./dicom-scp.ts";
 import type { SerialSettings, TransportSpec } from "./driver.ts";
-import { findSerialPort } from "./ports.ts";
+import { findSerialPort, openSerialPort } from "./ports.ts";
 
 /** One byte stream to a device: a TCP connection (later also a serial port). */
 export interface Connection {
@@ -216,28 +216,17 @@ function serialPort(settings: SerialSettings, options: TransportOptions): Transp
         timer = null;
         if (settings.match) path = findSerialPort(settings.match)?.path ?? settings.path;
         events.state({ state: "connecting", address: path });
-        const p = new SerialPort({
-          path,
-          baudRate: settings.baudRate,
-          dataBits: settings.dataBits,
-          parity: settings.parity,
-          stopBits: settings.stopBits,
-          rtscts: settings.rtscts,
-          xon: settings.xonxoff,
-          xoff: settings.xonxoff,
-          lock: true, // exclusive: a second program on the same port would steal bytes
-          autoOpen: false,
-        });
-        p.on("error", () => undefined); // reported through open's callback or "close"
-        p.open((err) => {
-          if (err) return retry(err.message);
-          if (stopped) return void p.close();
-          attempt = 0;
-          port = p;
-          events.state({ state: "connected", address: path });
-          events.connection(serialConnection(p, path));
-          p.once("close", (e?: Error & { disconnected?: boolean }) => retry(e?.disconnected ? "the device was unplugged" : "the port was closed"));
-        });
+        openSerialPort(path, settings).then(
+          (p) => {
+            if (stopped) return void p.close();
+            attempt = 0;
+            port = p;
+            events.state({ state: "connected", address: path });
+            events.connection(serialConnection(p, path));
+            p.once("close", (e?: Error & { disconnected?: boolean }) => retry(e?.disconnected ? "the device was unplugged" : "the port was closed"));
+          },
+          (err: Error) => retry(err.message),
+        );
       };
       open();
     },

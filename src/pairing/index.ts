@@ -3,14 +3,14 @@
 // they change, and survive restarts. Also what the page needs to pair one: the serial ports
 // (ports.ts), a listen-only probe (probe.ts) and preview, and the network senders seen but not
 // paired (senders.ts), whose ports are released the moment a device is paired on them.
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import type { Logger } from "pino";
-import { SerialPort } from "serialport";
+import type { SerialPort } from "serialport";
 import { z } from "zod";
 import { pairedDeviceInputSchema, type Config } from "../config/schema.ts";
 import type { DeviceConfig } from "../devices.ts";
 import type { DriverDefinition, TransportSpec } from "../driver.ts";
-import type { SysfsRoots } from "../ports.ts";
+import { openSerialPort, type SysfsRoots } from "../ports.ts";
 import { PairingError } from "./errors.ts";
 import { listenOnly, type DraftPreview } from "./listen.ts";
 import { pairingPorts, resolvePath, type PairingPort } from "./ports.ts";
@@ -304,17 +304,17 @@ export class Pairing {
 /** Reads a serial port or a TCP server (a serial server) for `ms`, writing nothing; stops early when `enough`. */
 async function readFor(spec: TransportSpec, ms: number, onData: (chunk: Buffer) => void, enough: () => boolean): Promise<void> {
   if (spec.type !== "serial" && spec.type !== "tcp-connect") return;
-  const source = spec.type === "serial"
-    ? new SerialPort({ path: spec.path, baudRate: spec.baudRate, dataBits: spec.dataBits, parity: spec.parity, stopBits: spec.stopBits, rtscts: spec.rtscts, xon: spec.xonxoff, xoff: spec.xonxoff, lock: true, autoOpen: false })
-    : connect({ host: spec.host, port: spec.port });
-  source.on("error", () => undefined);
   const address = spec.type === "serial" ? spec.path : `${spec.host}:${spec.port}`;
-  const opened = new Promise<void>((resolve, reject) => {
-    const fail = (err: Error) => reject(new PairingError("VG_PORT_OPEN", `cannot open ${address}: ${err.message}`, 409));
-    if (source instanceof SerialPort) source.open((err) => (err ? fail(err) : resolve()));
-    else source.once("connect", () => resolve()).once("error", fail);
-  });
-  await opened;
+  const fail = (err: Error) => {
+    throw new PairingError("VG_PORT_OPEN", `cannot open ${address}: ${err.message}`, 409);
+  };
+  const source: SerialPort | Socket = spec.type === "serial"
+    ? await openSerialPort(spec.path, spec).catch(fail)
+    : await new Promise<Socket>((resolve, reject) => {
+      const socket = connect({ host: spec.host, port: spec.port });
+      socket.once("connect", () => resolve(socket)).once("error", reject);
+    }).catch(fail);
+  source.on("error", () => undefined);
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);
     function done() {
@@ -329,7 +329,8 @@ async function readFor(spec: TransportSpec, ms: number, onData: (chunk: Buffer) 
     source.on("data", data);
     source.once("close", done);
   });
-  if (source instanceof SerialPort) {
-    if (source.isOpen) await new Promise<void>((resolve) => source.close(() => resolve()));
-  } else source.destroy();
+  if (spec.type === "serial") {
+    const port = source as SerialPort;
+    if (port.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
+  } else (source as Socket).destroy();
 }

@@ -11,8 +11,9 @@
 // Settings are tried in the drivers' order of likelihood; the probe stops at the first clear match
 // (a driver that recognised `probe.matchFrames` frames, more than it found errors), and an attempt ends early
 // once its match has decoded an event to show.
-import { SerialPort } from "serialport";
-import type { DriverDefinition, SerialSettings } from "../driver.ts";
+import type { SerialPort } from "serialport";
+import type { DriverDefinition } from "../driver.ts";
+import { openSerialPort, type LineSettings } from "../ports.ts";
 import { listenOnly, type DraftPreview, type Listener } from "./listen.ts";
 import { PairingError } from "./errors.ts";
 import type { CodecError } from "../../protocols/codec.ts";
@@ -56,7 +57,6 @@ export interface ProbeOptions {
   only?: readonly string[];
 }
 
-type LineSettings = Omit<SerialSettings, "path" | "match">;
 
 interface Candidate {
   driver: DriverDefinition<unknown>;
@@ -86,10 +86,9 @@ function plan(path: string, drivers: readonly DriverDefinition<unknown>[]): { se
 
 /** Opens the port at one setting, read-only in effect: nothing is ever written to it. */
 function openPort(path: string, s: LineSettings): Promise<SerialPort> {
-  const port = new SerialPort({ path, baudRate: s.baudRate, dataBits: s.dataBits, parity: s.parity, stopBits: s.stopBits, rtscts: s.rtscts, xon: s.xonxoff, xoff: s.xonxoff, lock: true, autoOpen: false });
-  port.on("error", () => undefined); // a vanished port ends the attempt through "close"
-  return new Promise((resolve, reject) => {
-    port.open((err) => (err ? reject(new PairingError("VG_PORT_OPEN", `cannot open ${path}: ${err.message}`, 409)) : resolve(port)));
+  // A vanished port ends the attempt through "close".
+  return openSerialPort(path, s).catch((err: Error) => {
+    throw new PairingError("VG_PORT_OPEN", `cannot open ${path}: ${err.message}`, 409);
   });
 }
 
