@@ -81,16 +81,9 @@ export interface EcgView {
   report?: CaseEcg["report"];
 }
 
-/** A case as the page and the API show it (docs/web-api.md). */
-export interface CaseView {
-  id: string;
+/** A case as the page and the API show it (docs/web-api.md): the record with its ECGs as views, and its clock. */
+export interface CaseView extends Omit<CaseRecord, "location" | "ecgs"> {
   location?: string;
-  openedAt: string;
-  closedAt?: string;
-  openedBy: string;
-  patientId?: string;
-  nodes: Partial<Record<CaseNode, string>>;
-  arrivalPlace?: string;
   /** Seconds from first medical contact to the ECG's reading (or to now while none came, or to closing). */
   fmcElapsedS?: number;
   /** Whether that clock still runs: no reading yet and the case open. */

@@ -14,28 +14,20 @@
 import type { SerialPort } from "serialport";
 import type { DriverDefinition } from "../driver.ts";
 import { openSerialPort, type LineSettings } from "../ports.ts";
-import { listenOnly, type DraftPreview, type Listener } from "./listen.ts";
+import { listenOnly, type Listener, type ListenTally } from "./listen.ts";
 import { PairingError } from "./errors.ts";
-import type { CodecError } from "../../protocols/codec.ts";
 
 export type ProbeVerdict = "match" | "noise" | "silent";
 
-export interface ProbeAttempt {
+/**
+ * One driver at one line setting: what it made of the bytes heard (counts as in ListenTally; `bytes`
+ * are shared by the drivers tried on the same setting), and the verdict.
+ */
+export interface ProbeAttempt extends ListenTally {
   driver: string;
   baudRate: number;
-  /** Bytes heard at this setting (shared by the drivers tried on it). */
-  bytes: number;
-  frames: number;
-  ok: number;
-  /** Frames the driver would acknowledge, or decoded events from. */
-  answered: number;
-  errors: number;
-  /** Events decoded. */
-  events: number;
   /** match: the driver reads this device; noise: bytes it cannot read; silent: nothing heard. */
   verdict: ProbeVerdict;
-  sample: DraftPreview[];
-  errorSample: CodecError[];
 }
 
 export interface ProbeResult {
