@@ -103,6 +103,10 @@ describe("status and devices for the page", () => {
     const devices = await api("/api/devices");
     const bed = devices.find((d: { id: string }) => d.id === "bed-1");
     expect(bed).toMatchObject({ name: "床旁 1", state: "connected", live: { observations: values.observations } });
+    // With no page watching any more, the devices list still follows the monitor.
+    expect((await sender.send(pcd01Message({ controlId: "C2", time: new Date(), values: { hr: 88 } }))).code).toBe("AA");
+    const again = (await api("/api/devices")).find((d: { id: string }) => d.id === "bed-1");
+    expect(again.live.observations).toEqual(expect.arrayContaining([{ code: "MDC_ECG_HEART_RATE", value: 88, unit: "/min" }, { code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%" }]));
   });
 });
 

@@ -59,6 +59,8 @@ export interface WebContext {
   guard(permission: Permission): (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** Pushes a message to every page watching live (server-sent events). */
   publish(type: string, data: unknown): void;
+  /** Whether any page is watching live: work done only for them (thinning waveforms, the status push) is skipped otherwise. */
+  watching(): boolean;
 }
 
 declare module "fastify" {

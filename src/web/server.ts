@@ -109,6 +109,7 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
     nowMs: o.nowMs,
     guard: (permission) => auth.guard(permission),
     publish: (type, data) => live.publish(type, data),
+    watching: () => live.streams > 0,
   };
 
   const routes: WebServer["routes"] = [];

@@ -73,7 +73,7 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): voi
     return { ...s, disk: disk(gateway.config.stateDir, s.queue.bytes, s.queue.quotaBytes) };
   };
   const devices = () => {
-    const list = gateway.status().devices;
+    const list = gateway.devices.list();
     latest.forget(new Set(list.map((d) => d.id)));
     // source (config file or paired on the page) and location, from the pairing, which knows both
     return list.map((d) => ({ ...d, ...gateway.pairing.deviceInfo(d.id), live: latest.get(d.id) }));
@@ -92,10 +92,13 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): voi
   );
 
   // The live feed: committed events become values and waveform strips; device changes and the
-  // status are pushed as they happen.
+  // status are pushed as they happen. This runs on every commit: with no page watching, it only
+  // keeps each device's latest values (for GET /api/devices).
   const onEvents = (events: Envelope[]) => {
+    const watching = ctx.watching();
     for (const e of events) {
       const live = latest.observe(e);
+      if (!watching) continue;
       if (live) ctx.publish("values", { device: e.dev.id, ...live });
       else if (e.kind === "waveform") ctx.publish("wave", { device: e.dev.id, ...thinWave(e.body as Parameters<typeof thinWave>[0]) });
     }
@@ -118,7 +121,9 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): voi
   app.addHook("onReady", async () => {
     gateway.on("events", onEvents);
     gateway.devices.on("change", onDevice);
-    timer = setInterval(() => ctx.publish("status", status()), STATUS_EVERY_MS);
+    timer = setInterval(() => {
+      if (ctx.watching()) ctx.publish("status", status());
+    }, STATUS_EVERY_MS);
     timer.unref();
   });
   app.addHook("onClose", async () => {
