@@ -21,6 +21,7 @@ import { VitalgateError } from "./errors.ts";
 import type { CenterReport } from "./forwarder.ts";
 import type { LocalDb } from "./local-db.ts";
 import type { Delivery } from "./store.ts";
+import { distanceM } from "../protocols/geo.ts";
 
 /** Nodes a person taps on the page (the data cannot show them). */
 export const TAPPED_NODES = ["fmc", "onset"] as const;
@@ -396,7 +397,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     if (!c || c.nodes.arrival || c.closedAt) return;
     const p = e.body as { lat?: unknown; lon?: unknown };
     if (typeof p.lat !== "number" || typeof p.lon !== "number") return;
-    const fence = this.#config.geofences.find((g) => haversineM(g.lat, g.lon, p.lat as number, p.lon as number) <= g.radiusM);
+    const fence = this.#config.geofences.find((g) => distanceM(g, { lat: p.lat as number, lon: p.lon as number }) <= g.radiusM);
     if (!fence) return;
     c.arrivalPlace = fence.name;
     void this.#setNode(c, "arrival", e.t, { place: fence.name });
@@ -493,13 +494,3 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
   }
 }
 
-const EARTH_RADIUS_M = 6_371_008.8; // IUGG mean radius
-
-/** Great-circle distance between two WGS 84 points, metres (haversine, on the mean-radius sphere). */
-export function haversineM(lat1: number, lon1: number, lat2: number, lon2: number): number {
-  const rad = Math.PI / 180;
-  const dLat = (lat2 - lat1) * rad;
-  const dLon = (lon2 - lon1) * rad;
-  const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) ** 2;
-  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(a)));
-}

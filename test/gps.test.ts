@@ -3,7 +3,7 @@
 // driver, a real SQLite outbox and the real time service (GPS as its only source): positions reach
 // the outbox, the gateway's time comes from the GPS, an unplug and replug recovers, silence shows.
 import { afterEach, describe, expect, it } from "vitest";
-import { distanceM } from "../drivers/nmea-gps/index.ts";
+import { distanceM } from "../protocols/geo.ts";
 import { pointAlong, syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import type { Envelope } from "../src/events.ts";
 import type { Gateway } from "../src/gateway.ts";

@@ -6,7 +6,7 @@
 // them from the receiver's RMC/GGA/GSA) give the positions the receiver sent, and a gpsd that dies
 // and is started again is reconnected to within 5 s.
 import { afterEach, describe, expect, it } from "vitest";
-import { distanceM } from "../drivers/nmea-gps/index.ts";
+import { distanceM } from "../protocols/geo.ts";
 import { pointAlong, syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import type { Gateway } from "../src/gateway.ts";
 import { simulateNmeaGps } from "../src/simulate.ts";

@@ -13,7 +13,7 @@ import type { FixMode, PositionFix } from "../../protocols/nmea/index.ts";
 import { listFiles, readText, sharedDir } from "../../test/fixtures/serial/load.ts";
 import { nmeaGps, nmeaGpsOptions } from "../nmea-gps/index.ts";
 import { syntheticDrive } from "../nmea-gps/synthetic.ts";
-import { distanceM } from "../nmea-gps/throttle.ts";
+import { distanceM } from "../../protocols/geo.ts";
 import { GPSD_MAX_REQUEST, gpsd, gpsdOptions, gpsdSession, watchCommand } from "./index.ts";
 import type { GpsdOptions } from "./index.ts";
 import { jsonLineFramer } from "./lines.ts";

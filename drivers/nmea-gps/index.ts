@@ -36,7 +36,6 @@ import { decodeNmeaSentence, nmeaFramer, nmeaPositionAssembler, parseNmeaSentenc
 import type { PositionFix } from "../../protocols/nmea/index.ts";
 import { positionThrottle, throttleOptionShape } from "./throttle.ts";
 
-export { distanceM } from "./throttle.ts";
 import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
 
 const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200] as const;

@@ -11,7 +11,8 @@ import {
 } from "../../protocols/nmea/index.ts";
 import type { FixMode, PositionFix } from "../../protocols/nmea/index.ts";
 import { listFiles, readText, sharedDir } from "../../test/fixtures/serial/load.ts";
-import { distanceM, nmeaGps, nmeaGpsOptions, nmeaGpsSession } from "./index.ts";
+import { distanceM } from "../../protocols/geo.ts";
+import { nmeaGps, nmeaGpsOptions, nmeaGpsSession } from "./index.ts";
 import type { NmeaGpsOptions } from "./index.ts";
 import { nmeaLogEpochs } from "./replay.ts";
 import { syntheticDrive } from "./synthetic.ts";

@@ -5,9 +5,7 @@
 // in them. Pure: the start time is given, nothing reads a clock.
 import { formatNmeaSentence } from "../../protocols/nmea/index.ts";
 import type { FixMode } from "../../protocols/nmea/index.ts";
-
-/** Mean Earth radius (IUGG), m: the same sphere the driver measures distances on. */
-export const EARTH_RADIUS_M = 6_371_008.8;
+import { EARTH_RADIUS_M } from "../../protocols/geo.ts";
 
 export interface SyntheticDriveOptions {
   /** UTC of epoch 0, Unix ms. */

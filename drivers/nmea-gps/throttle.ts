@@ -9,7 +9,7 @@
 // 2D ↔ 3D changes go through the throttle: they flap in town and change nothing a dispatcher uses.
 import { z } from "zod";
 import type { FixMode } from "../../protocols/nmea/index.ts";
-import { EARTH_RADIUS_M } from "./synthetic.ts";
+import { distanceM } from "../../protocols/geo.ts";
 
 /** The throttle's options, as both GPS drivers declare them. */
 export const throttleOptionShape = {
@@ -39,16 +39,6 @@ export interface ThrottleSample {
 export interface PositionThrottle {
   /** Whether this fix is to be sent; if it is, it becomes the one later fixes are judged against. */
   admit(sample: ThrottleSample, replay?: boolean): boolean;
-}
-
-const DEG = Math.PI / 180;
-
-/** Great-circle (haversine) distance in metres between two WGS-84 positions, on the mean sphere. */
-export function distanceM(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
-  const dLat = (b.lat - a.lat) * DEG;
-  const dLon = (b.lon - a.lon) * DEG;
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * DEG) * Math.cos(b.lat * DEG) * Math.sin(dLon / 2) ** 2;
-  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 
 /** Whether `next` is due after `last` (the last fix let through, none yet when undefined). */
