@@ -427,22 +427,20 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   pending(limit: number, skip: { has(seq: number): boolean } = new Set(), resendBeforeMs = Number.MAX_SAFE_INTEGER, after: { priority: number; seq: number } = { priority: -1, seq: 0 }): PendingRow[] {
     if (!this.#db) return [];
     const out: PendingRow[] = [];
-    const take = (rows: Iterable<unknown>): boolean => {
-      for (const row of rows as Iterable<PendingRow>) {
-        if (skip.has(row.seq)) continue;
-        out.push(row);
-        if (out.length >= limit) return true;
-      }
-      return false;
-    };
     // Two seeks, the rest of the cursor's priority and then the priorities after it, rather than one
     // row-value comparison `(priority, seq) > (?, ?)`: SQLite seeks that on priority alone and would
-    // step over every pending row of the cursor's priority before the cursor, on every refill.
+    // step over every pending row of the cursor's priority before the cursor, on every refill. Pages
+    // are read with `all()` and a LIMIT: half the CPU per row of stepping an `iterate()` (decision 0007).
     const s = this.#stmt;
-    if (resendBeforeMs === Number.MAX_SAFE_INTEGER) {
-      if (!take(s.pendingWithin.iterate(after.priority, after.seq))) take(s.pendingBeyond.iterate(after.priority));
-    } else if (!take(s.pendingOrResendWithin.iterate(after.priority, after.seq, resendBeforeMs))) {
-      take(s.pendingOrResendBeyond.iterate(after.priority, resendBeforeMs));
+    const resend = resendBeforeMs !== Number.MAX_SAFE_INTEGER;
+    let at = after;
+    while (out.length < limit) {
+      const want = limit - out.length;
+      let rows = (resend ? s.pendingOrResendWithin.all(at.priority, at.seq, resendBeforeMs, want) : s.pendingWithin.all(at.priority, at.seq, want)) as PendingRow[];
+      if (rows.length === 0) rows = (resend ? s.pendingOrResendBeyond.all(at.priority, resendBeforeMs, want) : s.pendingBeyond.all(at.priority, want)) as PendingRow[];
+      if (rows.length === 0) break;
+      for (const row of rows) if (!skip.has(row.seq)) out.push(row);
+      at = rows.at(-1)!;
     }
     return out;
   }
@@ -662,10 +660,10 @@ function prepare(db: Database.Database) {
     removePayload: db.prepare("DELETE FROM payloads WHERE seq = ?"),
     oldestDelivered: db.prepare("SELECT seq, kind, size, 1 AS delivered FROM queue WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?"),
     oldestEvictable: db.prepare("SELECT seq, kind, size, 0 AS delivered FROM queue INDEXED BY events_pending WHERE delivered_ms IS NULL AND evictable = 1 AND priority >= ? ORDER BY priority DESC, seq LIMIT ?"),
-    pendingWithin: db.prepare(`${PENDING} AND q.priority = ? AND q.seq > ? ORDER BY q.seq`),
-    pendingBeyond: db.prepare(`${PENDING} AND q.priority > ? ORDER BY q.priority, q.seq`),
-    pendingOrResendWithin: db.prepare(`${PENDING} AND q.priority = ? AND q.seq > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.seq`),
-    pendingOrResendBeyond: db.prepare(`${PENDING} AND q.priority > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.priority, q.seq`),
+    pendingWithin: db.prepare(`${PENDING} AND q.priority = ? AND q.seq > ? ORDER BY q.seq LIMIT ?`),
+    pendingBeyond: db.prepare(`${PENDING} AND q.priority > ? ORDER BY q.priority, q.seq LIMIT ?`),
+    pendingOrResendWithin: db.prepare(`${PENDING} AND q.priority = ? AND q.seq > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.seq LIMIT ?`),
+    pendingOrResendBeyond: db.prepare(`${PENDING} AND q.priority > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.priority, q.seq LIMIT ?`),
     pendingByPriority: db.prepare("SELECT priority, count(*) AS n, min(created_ms) AS oldest FROM queue WHERE delivered_ms IS NULL GROUP BY priority"),
     // One statement per batch of marks: the sequence numbers travel as a JSON array.
     delivered: db.prepare("UPDATE queue SET delivered_ms = ? WHERE seq IN (SELECT value FROM json_each(?)) AND delivered_ms IS NULL"),

@@ -128,6 +128,16 @@ describe("outbox", () => {
     expect(o.pending(10, new Set(), undefined, { priority: 1, seq: stored[2]!.seq }).map((r) => r.kind)).toEqual(["vitals", "vitals", "waveform"]);
   });
 
+  it("fills a read up to its limit past rows it skips, across priorities", async () => {
+    const o = outbox();
+    o.open();
+    const stored = await o.append([stampedEvent("alarm"), stampedEvent("alarm"), stampedEvent("alarm"), vitals(70), vitals(71), vitals(72)]);
+    // The first pages read hold only skipped (in-flight) rows: the read goes on rather than reporting nothing pending.
+    const inFlight = new Set(stored.slice(0, 4).map((e) => e.seq));
+    expect(o.pending(2, inFlight).map((r) => r.seq)).toEqual([stored[4]!.seq, stored[5]!.seq]);
+    expect(o.pending(1, new Set(stored.map((e) => e.seq)))).toEqual([]);
+  });
+
   it("evicts at its quota in the documented order and never evicts ECGs, alarms or case events", async () => {
     const o = outbox({ quotaBytes: 40_000 });
     o.open();
