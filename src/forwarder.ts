@@ -80,6 +80,8 @@ export interface ForwarderDeps {
   status: () => Record<string, unknown>;
   commands?: Record<string, Command>;
   random?: () => number;
+  /** How long acknowledgements wait to be marked with more of them while the queue is busy (MARK_DELAY_MS). */
+  markDelayMs?: number;
 }
 
 export type UplinkState = "idle" | "connecting" | "connected" | "waiting";
@@ -121,6 +123,7 @@ export class Forwarder extends EventEmitter<{
   /** The same options object for every publish of a kind (mqtt.js copies what it needs from them). */
   #publishOptions: { event: IClientPublishOptions; blob: IClientPublishOptions };
   #markTimer: NodeJS.Timeout | null = null;
+  #markSoon: NodeJS.Immediate | null = null;
   #running = false;
   #state: UplinkState = "idle";
   #since = 0;
@@ -336,17 +339,22 @@ export class Forwarder extends EventEmitter<{
     this.#pumpScheduled = true;
     queueMicrotask(() => {
       this.#pumpScheduled = false;
-      // The window is refilled first, so the broker has the next publishes while the marks are written.
+      // The window is refilled first, and a full batch of marks is written only once the refill has
+      // left: mqtt-packet corks the socket until the next tick, so marks written here would hold the
+      // broker's next publishes back for as long as they take, and the window would run dry.
       this.#pump();
-      if (this.#acked.size >= MARK_BATCH) this.#flushAcks();
-      else this.#markTimer ??= setTimeout(() => this.#flushAcks(), MARK_DELAY_MS);
+      // With nothing left in flight the queue is drained: no more acknowledgements to batch with.
+      if (this.#acked.size >= MARK_BATCH || this.#inflight.size === 0) this.#markSoon ??= setImmediate(() => this.#flushAcks());
+      else this.#markTimer ??= setTimeout(() => this.#flushAcks(), this.#deps.markDelayMs ?? MARK_DELAY_MS);
     });
   }
 
   /** Writes the acknowledged events' delivery marks to the outbox, many per transaction. */
   #flushAcks(): void {
     if (this.#markTimer) clearTimeout(this.#markTimer);
+    if (this.#markSoon) clearImmediate(this.#markSoon);
     this.#markTimer = null;
+    this.#markSoon = null;
     if (this.#acked.size === 0) return;
     const acked = this.#acked;
     this.#acked = new Map();

@@ -24,7 +24,7 @@ function options(url: string, o: Partial<UplinkOptions> = {}): UplinkOptions {
   };
 }
 
-async function setup(o: Partial<UplinkOptions> = {}, port = 0) {
+async function setup(o: Partial<UplinkOptions> = {}, port = 0, deps: { markDelayMs?: number } = {}) {
   const broker = await startEmbeddedBroker("127.0.0.1", port);
   const outbox = new Outbox({ path: join(mkdtempSync(join(tmpdir(), "vg-fwd-")), "outbox.db"), quotaBytes: 1 << 30, batchMax: 1000, nowMs: Date.now });
   outbox.open();
@@ -32,6 +32,7 @@ async function setup(o: Partial<UplinkOptions> = {}, port = 0) {
   const fwd = new Forwarder(options(broker.url, o), {
     outbox, log: silentLogger, nowMs: Date.now, status: () => ({ queue: outbox.stats().pending }),
     commands: { ping: { args: z.object({ echo: z.string().optional() }), run: (a) => ({ pong: (a as { echo?: string }).echo ?? true }) } },
+    ...deps,
   }, "test-gw");
   const state = { broker };
   cleanup.push(() => outbox.close(), () => state.broker.close(), () => center.close(), () => fwd.stop());
@@ -49,6 +50,19 @@ describe("forwarder", () => {
     for (const e of stored) expect(raw).toContain(JSON.stringify(e));
     expect(center.messages.find((m) => m.topic.endsWith("/ev/alarm"))?.topic).toBe("vitalgate/v1/test-gw/ev/alarm");
     await waitFor(() => outbox.stats().pending.every((n) => n === 0), 5000, "outbox drained");
+  });
+
+  it("marks delivery as soon as the queue is drained, without waiting to batch more marks", async () => {
+    // Marks wait for company only while acknowledgements keep coming: an hour here, so a drained
+    // queue whose marks waited for the timer would not show delivered within the test.
+    const { outbox, center, fwd } = await setup({ inflight: 4 }, 0, { markDelayMs: 3_600_000 });
+    const delivered: number[] = [];
+    fwd.on("delivered", (n) => delivered.push(n));
+    await outbox.append([vitals(60), vitals(61), stampedEvent("alarm")]);
+    fwd.start();
+    await center.waitFor(() => center.events.length === 3, 10_000, "3 events");
+    await waitFor(() => outbox.stats().pending.every((n) => n === 0), 5000, "marks written");
+    expect(delivered.reduce((a, b) => a + b, 0)).toBe(3);
   });
 
   it("lets a new ECG overtake a backlog of vitals", async () => {
