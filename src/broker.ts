@@ -12,7 +12,7 @@ export interface EmbeddedBroker {
 
 export async function startEmbeddedBroker(host: string, port: number): Promise<EmbeddedBroker> {
   const broker = await Aedes.createBroker();
-  const server: Server = createServer(broker.handle);
+  const server: Server = createServer({ noDelay: true }, broker.handle);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());
