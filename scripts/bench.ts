@@ -7,7 +7,8 @@
 //               device's clock skew estimated and corrected (what Gateway.ingest does), against
 //               stamping from a plain monotonic clock; and stamping alone, without the store.
 //   forwarding  events/s acknowledged by a local broker through the forwarder, against raw mqtt.js
-//               QoS 1 publishing of the same payloads to the same broker.
+//               QoS 1 publishing of the same payloads to the same broker (mqtt.js's defaults; and,
+//               for reference, with its debug lines off as the forwarder runs it).
 //   rss         the daemon's resident memory with 10,000 events queued and no uplink reachable.
 //   ecg         from dropping a 12-lead ECG file into a cart's watched folder to the center having its
 //               ecg12 event and every chunk of the file, the daemon draining a 100,000-vitals backlog
@@ -272,16 +273,18 @@ async function filledOutbox(): Promise<Outbox> {
 
 /**
  * Raw: one mqtt.js client publishing every payload at QoS 1 until every PUBACK: all at once
- * (`window` Infinity), or keeping at most `window` unacknowledged, as the forwarder does.
+ * (`window` Infinity), or keeping at most `window` unacknowledged, as the forwarder does. The
+ * client has mqtt.js's defaults; with `quiet`, its debug lines off as the forwarder has them (a
+ * reference line: what the forwarder's own work costs, the library's logging set aside).
  */
-async function forwardingRaw(url: string, protocolVersion: 4 | 5, window: number): Promise<number> {
+async function forwardingRaw(url: string, protocolVersion: 4 | 5, window: number, quiet = false): Promise<number> {
   const outbox = await filledOutbox();
   const payloads = outbox.pending(N).map((r) => ({ topic: `vitalgate/v1/bench/ev/${r.kind}`, payload: r.payload }));
   outbox.close();
-  const client = await mqtt.connectAsync(url, { protocolVersion, clientId: "bench-raw", clean: true, writeCache: false });
+  const client = await mqtt.connectAsync(url, { protocolVersion, clientId: "bench-raw", clean: true, writeCache: false, ...(quiet ? { log: () => undefined } : {}) });
   // The same messages the forwarder sends: with MQTT 5, the content type property too.
   const options = protocolVersion === 5 ? { qos: 1 as const, properties: { contentType: "application/json" } } : { qos: 1 as const };
-  const cpu = cpuSpan(`${url} raw ${window}`);
+  const cpu = cpuSpan(`${url} raw ${window}${quiet ? " quiet" : ""}`);
   const t0 = performance.now();
   let next = 0;
   const lane = async () => {
@@ -322,9 +325,9 @@ async function forwardingOurs(url: string, protocolVersion: 4 | 5): Promise<numb
   return rate;
 }
 
-async function forwarding(url: string, protocolVersion: 4 | 5): Promise<{ ours: number; rawSameWindow: number; rawUnbounded: number }> {
-  return interleavedMedians(5, ["ours", "rawSameWindow", "rawUnbounded"] as const, (k) =>
-    k === "ours" ? forwardingOurs(url, protocolVersion) : forwardingRaw(url, protocolVersion, k === "rawSameWindow" ? INFLIGHT : Infinity));
+async function forwarding(url: string, protocolVersion: 4 | 5): Promise<{ ours: number; rawSameWindow: number; rawQuiet: number; rawUnbounded: number }> {
+  return interleavedMedians(5, ["ours", "rawSameWindow", "rawQuiet", "rawUnbounded"] as const, (k) =>
+    k === "ours" ? forwardingOurs(url, protocolVersion) : forwardingRaw(url, protocolVersion, k === "rawUnbounded" ? Infinity : INFLIGHT, k === "rawQuiet"));
 }
 
 /**
@@ -616,6 +619,7 @@ await section("forwarding", async () => {
   const report = (name: string, url: string, f: Awaited<ReturnType<typeof forwarding>>, what: string) => {
     line(`${name}, same window`, f.ours, f.rawSameWindow, "events/s", ">= 0.80");
     cpuLine(what, `${url} ours`, `${url} raw ${INFLIGHT}`);
+    line(`${name}, same window, debug off`, f.ours, f.rawQuiet, "events/s", "(raw with mqtt.js's debug lines off too: for reference)");
     line(`${name}, unbounded`, f.ours, f.rawUnbounded, "events/s", "(no window: for reference)");
   };
   const embedded = await startEmbeddedBroker("127.0.0.1", 0);

@@ -222,6 +222,10 @@ export class Forwarder extends EventEmitter<{
       // mqtt-packet's cache of a Buffer for every one of the 65,536 message ids costs 6.5 MB of heap
       // for a saving too small to measure at our rates (decision 0008).
       writeCache: false,
+      // mqtt.js formats a debug line several times per publish and acknowledgement even when the
+      // `debug` namespace is off: ~0.7 µs of CPU per event (docs/decisions/0007). DEBUG=mqttjs* still
+      // turns its lines on for troubleshooting.
+      log: process.env.DEBUG?.includes("mqttjs") ? undefined : () => undefined,
       // The broker publishes this when the connection dies: it carries no time, as we cannot know when that will be.
       will: { topic: this.topics.status, payload: JSON.stringify({ state: "offline" }), qos: 1, retain: true },
       ...(o.protocolVersion === 5 ? { properties: { sessionExpiryInterval: 7 * 24 * 3600 } } : {}),
