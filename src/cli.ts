@@ -3,8 +3,6 @@
 // arguments.
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { get as httpGet } from "node:http";
-import { get as httpsGet } from "node:https";
 import { text } from "node:stream/consumers";
 import { parseArgs } from "node:util";
 import { findDriver, drivers } from "../drivers/registry.ts";
@@ -151,8 +149,10 @@ async function status(configPath: string | undefined, io: Out): Promise<number> 
  * GETs a URL of the box itself. Over HTTPS the certificate is not checked: the page's certificate is
  * often self-signed, and the request goes to this very box's address.
  */
-function getText(url: string): Promise<string> {
-  const get = url.startsWith("https:") ? httpsGet : httpGet;
+async function getText(url: string): Promise<string> {
+  // Loaded here, not at the top: an ESM import of node:http evaluates its lazy `WebSocket` export,
+  // which loads Node's bundled undici (~1.5 MB of heap) into the daemon, which never uses it.
+  const { get } = url.startsWith("https:") ? await import("node:https") : await import("node:http");
   return new Promise((resolve, reject) => {
     const req = get(url, { rejectUnauthorized: false, timeout: 5000 }, (res) => {
       text(res).then((body) => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`))), reject);
