@@ -95,6 +95,8 @@ export class Forwarder extends EventEmitter<{
   acked: [seqs: number[]];
   /** The center's receipt named these event ids. */
   receipt: [ids: string[]];
+  /** A command from the center refused before it ran (not JSON, malformed, unknown, invalid arguments), and why. */
+  commandRefused: [name: string, reason: string];
 }> {
   readonly options: UplinkOptions;
   readonly topics: { base: string; status: string; receipt: string; report: string; cmd: string; cmdResult: string };
@@ -391,7 +393,7 @@ export class Forwarder extends EventEmitter<{
       json = JSON.parse(payload.toString("utf8"));
     } catch {
       log.warn({ topic }, "message from the center is not JSON; ignored");
-      if (topic.startsWith(this.topics.cmd)) this.#commandResult(topic.slice(this.topics.cmd.length), undefined, { error: "payload is not JSON" });
+      if (topic.startsWith(this.topics.cmd)) this.#refuse(topic.slice(this.topics.cmd.length), undefined, "payload is not JSON");
       return;
     }
     if (topic === this.topics.receipt) {
@@ -412,10 +414,10 @@ export class Forwarder extends EventEmitter<{
   async #runCommand(name: string, json: unknown): Promise<void> {
     const req = CommandRequest.safeParse(json);
     const command = this.#deps.commands?.[name];
-    if (!req.success) return this.#commandResult(name, undefined, { error: `invalid request: ${req.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}` });
-    if (!command) return this.#commandResult(name, req.data.id, { error: `unknown command "${name}"` });
+    if (!req.success) return this.#refuse(name, undefined, `invalid request: ${req.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+    if (!command) return this.#refuse(name, req.data.id, `unknown command "${name}"`);
     const args = command.args.safeParse(req.data.args ?? {});
-    if (!args.success) return this.#commandResult(name, req.data.id, { error: `invalid args: ${args.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}` });
+    if (!args.success) return this.#refuse(name, req.data.id, `invalid args: ${args.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
     try {
       this.#commandResult(name, req.data.id, { result: await command.run(args.data) });
       this.#rewind(); // a command may have put events back in the queue
@@ -423,6 +425,12 @@ export class Forwarder extends EventEmitter<{
     } catch (err) {
       this.#commandResult(name, req.data.id, { error: err instanceof Error ? err.message : String(err) });
     }
+  }
+
+  /** Answers a command refused before it ran, and says so to whoever audits the center's commands. */
+  #refuse(name: string, id: string | undefined, error: string): void {
+    this.#commandResult(name, id, { error });
+    this.emit("commandRefused", name, error);
   }
 
   #commandResult(name: string, id: string | undefined, outcome: { result?: unknown; error?: string }): void {

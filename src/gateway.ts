@@ -279,6 +279,14 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.#forwarder.on("acked", () => this.cases.onAcked());
     this.#forwarder.on("receipt", (ids) => this.cases.onReceipt(ids));
     this.#forwarder.on("report", (report) => this.cases.onReport(report));
+    // Zod's messages name paths and expected types, never the values sent: nothing of a patient's here.
+    this.#forwarder.on("commandRefused", (name, reason) => {
+      try {
+        this.audit?.record({ actor: "center", action: "command", target: name.slice(0, 64), detail: { reason: reason.slice(0, 500) }, result: "denied" });
+      } catch (err) {
+        this.#log.error({ code: "VG_AUDIT_FAILED", err: (err as Error).message }, "a refused command from the center could not be audited");
+      }
+    });
     this.#forwarder.start();
 
     this.#tasks = [
@@ -368,8 +376,10 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
           .strictObject({ fromSeq: z.int().positive(), toSeq: z.int().positive().optional() })
           .refine((a) => a.toSeq === undefined || (a.toSeq >= a.fromSeq && a.toSeq - a.fromSeq < MAX_RESEND), { message: `toSeq must be at least fromSeq and the range under ${MAX_RESEND}` }),
         run: (args) => {
-          const { fromSeq, toSeq } = args as { fromSeq: number; toSeq?: number };
-          return { requeued: this.outbox.requeue(fromSeq, toSeq ?? fromSeq) };
+          const { fromSeq, toSeq = fromSeq } = args as { fromSeq: number; toSeq?: number };
+          const requeued = this.outbox.requeue(fromSeq, toSeq);
+          this.audit?.record({ actor: "center", action: "queue.resend", detail: { fromSeq, toSeq, requeued }, result: "ok" });
+          return { requeued };
         },
       },
       // Dispatch: the center opens the ambulance's case as it sends it out (docs/protocol.md).

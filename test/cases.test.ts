@@ -110,6 +110,8 @@ describe("cases", () => {
     // The same command again (at-least-once delivery) is the same case.
     await send("case-open", "d1-again", { caseId: "DISP-2026-0815" });
     await send("case-open", "d2", { caseId: "DISP-2026-0816" });
+    // d2's refusal is audited after an await; d3 is refused at once: sent once d2 is answered, so the trail's order is known.
+    await center.waitFor(() => results().some((r) => r.id === "d2"), 5000, "d2's result");
     await send("case-open", "d3", { caseId: "bad/id", dispatchedAt: "yesterday", beds: 2 });
     await center.waitFor(() => results().length === 4, 5000, "three more results");
     expect(results().find((r) => r.id === "d1-again")).toMatchObject({ ok: true, result: { caseId: "DISP-2026-0815" } });
@@ -121,6 +123,13 @@ describe("cases", () => {
     await send("case-close", "c1", { caseId: "DISP-2026-0815" });
     await send("case-close", "c2", { caseId: "NO-SUCH-CASE" });
     await center.waitFor(() => results().length === 6, 5000, "the close results");
+    // Refused before running: unknown, not JSON; and a resend, which changes what the center gets again.
+    await send("reboot", "x1", {});
+    await center.client.publishAsync("vitalgate/v1/gw-case-d/cmd/case-close", "{not json", { qos: 1 });
+    await send("resend", "r1", { fromSeq: 1, toSeq: 5 });
+    await center.waitFor(() => results().length === 9, 5000, "the refused commands' and the resend's results");
+    expect(results().find((r) => r.id === "x1")).toMatchObject({ ok: false, error: 'unknown command "reboot"' });
+    expect(results().find((r) => r.id === "r1")).toMatchObject({ ok: true, result: { requeued: 0 } });
     expect(results().find((r) => r.id === "c1")).toMatchObject({ ok: true, result: { caseId: "DISP-2026-0815", closedAt: expect.any(String) } });
     expect(results().find((r) => r.id === "c2")).toMatchObject({ ok: false, error: expect.stringContaining("no case NO-SUCH-CASE") });
     expect(gw.cases.caseFor("monitor")).toBeUndefined();
@@ -132,10 +141,17 @@ describe("cases", () => {
       ["center", "case.open", "DISP-2026-0815", "ok"],
       ["center", "case.open", "DISP-2026-0815", "ok"],
       ["center", "case.open", "DISP-2026-0816", "failed"],
+      ["center", "command", "case-open", "denied"],
       ["center", "case.close", "DISP-2026-0815", "ok"],
       ["center", "case.close", "NO-SUCH-CASE", "failed"],
+      ["center", "command", "reboot", "denied"],
+      ["center", "command", "case-close", "denied"],
+      ["center", "queue.resend", undefined, "ok"],
     ]);
     expect(audit[2]!.detail).toMatchObject({ code: "VG_CASE_ALREADY_OPEN" });
+    expect(audit[3]!.detail!.reason).toMatch(/^invalid args: .*caseId.*dispatchedAt.*beds/);
+    expect(audit[7]!.detail).toEqual({ reason: "payload is not JSON" });
+    expect(audit[8]!.detail).toEqual({ fromSeq: 1, toSeq: 5, requeued: 0 });
     expect(JSON.stringify(audit) + log.raw.join("")).not.toContain("P-DISPATCH-77");
   });
 
