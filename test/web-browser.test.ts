@@ -260,6 +260,18 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
     const shown = await clock();
     await expect.poll(clock, { timeout: 5000 }).not.toBe(shown);
     expect(await text(page, "li[data-node=fmc] time")).not.toBe("—");
+    // Tapped late: the crew corrects first contact to when it really was, three minutes ago on the page's clock.
+    const earlier = await page.evaluate(() => {
+      const d = new Date(Date.now() - 180_000);
+      return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+    });
+    await page.fill("#fmc-at", earlier);
+    await page.click("#tap-fmc");
+    await expect.poll(() => text(page, "li[data-node=fmc] time"), { timeout: SEEN_MS }).toBe(`${earlier}:00`);
+    expect(await page.inputValue("#fmc-at")).toBe("");
+    // The clock counts from the corrected contact: at least three minutes, still under the 10-minute target.
+    await expect.poll(async () => Number((await clock()).split(":")[0]), { timeout: SEEN_MS }).toBeGreaterThanOrEqual(3);
+    await page.locator("#fmc-timer.ok").waitFor();
 
     // The cart exports its 12-lead into the watched folder.
     copyFileSync(join(ROOT, "test/fixtures/ecg/twelve-lead-implicit-vr.dcm"), join(drop, "ECG_0001.dcm"));

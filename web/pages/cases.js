@@ -15,6 +15,15 @@ const DEFAULT_TARGET_S = 600;
  * Seconds since first medical contact, as the gateway counts them (its synchronized clock, not the
  * tablet's), moved on locally since the case came while the clock runs (no reading yet, case open).
  */
+/** "HH:MM" on the page's clock as the latest such moment not in the future, in ISO 8601. */
+function latestPast(hhmm) {
+  const [hh, mm] = hhmm.split(":").map(Number);
+  const d = new Date();
+  d.setHours(hh, mm, 0, 0);
+  if (d.getTime() > Date.now()) d.setDate(d.getDate() - 1);
+  return d.toISOString();
+}
+
 export function fmcElapsed(c, receivedAtMs, nowMs) {
   if (!c.nodes?.fmc || typeof c.fmcElapsedS !== "number") return null;
   return c.fmcRunning ? c.fmcElapsedS + (nowMs - receivedAtMs) / 1000 : c.fmcElapsedS;
@@ -103,27 +112,29 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
   });
   replace(patient, h("h2", null, t("cases.patient")), pidNow, mayAct && pidForm, mayAct && h("p", { class: "hint" }, t("cases.scanHint")));
 
-  async function setNode(node, at) {
-    try {
-      update(await api("POST", `/api/cases/${encodeURIComponent(id)}/nodes`, at ? { node, at } : { node }));
-    } catch (err) {
-      notify(errorText(err));
-    }
+  /**
+   * A tap records the time now, or the time typed beside the button: onset is often told by the
+   * patient ("two hours ago"), and a first contact tapped late is corrected by tapping again with
+   * the time it really was. The typed time is the latest such time not in the future.
+   */
+  function tapControl(node, label) {
+    const at = h("input", { type: "time", name: `${node}At`, id: `${node}-at`, "aria-label": t(label) });
+    const button = h("button", {
+      type: "button", class: "tap", id: `tap-${node}`,
+      onclick: async () => {
+        try {
+          update(await api("POST", `/api/cases/${encodeURIComponent(id)}/nodes`, at.value ? { node, at: latestPast(at.value) } : { node }));
+          at.value = "";
+        } catch (err) {
+          notify(errorText(err));
+        }
+      },
+    });
+    return { button, at, group: h("div", { class: "tap-group" }, button, h("label", { class: "tap-at" }, h("span", null, t(label)), at)) };
   }
-
-  // Onset is often told by the patient ("two hours ago"): the time can be given before tapping.
-  const onsetAt = h("input", { type: "time", name: "onsetAt", "aria-label": t("cases.onsetAt") });
-  function onsetIso() {
-    if (!onsetAt.value) return undefined;
-    const [hh, mm] = onsetAt.value.split(":").map(Number);
-    const d = new Date();
-    d.setHours(hh, mm, 0, 0);
-    if (d.getTime() > Date.now()) d.setDate(d.getDate() - 1);
-    return d.toISOString();
-  }
-  const fmcBtn = h("button", { type: "button", class: "tap", id: "tap-fmc", onclick: () => setNode("fmc") });
-  const onsetBtn = h("button", { type: "button", class: "tap", id: "tap-onset", onclick: () => setNode("onset", onsetIso()) });
-  if (mayAct) replace(taps, fmcBtn, h("div", { class: "tap-group" }, onsetBtn, h("label", { class: "onset-at" }, h("span", null, t("cases.onsetAt")), onsetAt)));
+  const fmc = tapControl("fmc", "cases.fmcAt");
+  const onset = tapControl("onset", "cases.onsetAt");
+  if (mayAct) replace(taps, fmc.group, onset.group);
 
   function renderTimer() {
     if (!c) return;
@@ -171,10 +182,9 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
           r.text && h("p", { class: "report-text" }, r.text),
         ),
     );
-    fmcBtn.disabled = closed;
-    onsetBtn.disabled = closed;
-    replace(fmcBtn, h("span", null, t("cases.tapFmc")), h("small", null, c.nodes.fmc ? t("cases.tappedAt", { at: formatTime(c.nodes.fmc) }) : t("cases.tapNow")));
-    replace(onsetBtn, h("span", null, t("cases.tapOnset")), h("small", null, c.nodes.onset ? t("cases.tappedAt", { at: formatTime(c.nodes.onset) }) : t("cases.tapNow")));
+    for (const control of [fmc, onset]) control.button.disabled = control.at.disabled = closed;
+    replace(fmc.button, h("span", null, t("cases.tapFmc")), h("small", null, c.nodes.fmc ? t("cases.tappedAt", { at: formatTime(c.nodes.fmc) }) : t("cases.tapNow")));
+    replace(onset.button, h("span", null, t("cases.tapOnset")), h("small", null, c.nodes.onset ? t("cases.tappedAt", { at: formatTime(c.nodes.onset) }) : t("cases.tapNow")));
     replace(pidNow, c.patientId ? h("span", null, t("cases.patientIs"), " ", h("strong", { class: "pid" }, c.patientId)) : h("span", { class: "empty" }, t("cases.noPatient")));
     pidForm.hidden = closed;
     replace(
