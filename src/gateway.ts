@@ -24,6 +24,7 @@ import { Outbox } from "./store.ts";
 import { Pairing } from "./pairing/index.ts";
 import { VERSION } from "./version.ts";
 import type { Audit } from "./web/context.ts";
+import { AuditLog } from "./web/audit.ts";
 import { createWebServer, type WebServer } from "./web/server.ts";
 import { z } from "zod";
 
@@ -63,11 +64,13 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   /** Cases (missions, visits) and their time nodes, kept in the local database. */
   readonly cases: CaseBook;
   /**
-   * The audit trail (src/web/audit.ts), while the web page's server runs: commands from the center,
+   * The audit trail (src/web/audit.ts), from start to stop: commands from the center, logins,
    * pairing, case actions and configuration reloads are recorded in it.
    */
   audit: Audit | undefined;
   #localDb: LocalDb | null = null;
+  /** The audit trail in the local database, from start to stop; `audit` is where records go (tests replace it). */
+  #auditLog: AuditLog | null = null;
   /** Devices paired on the web page, run beside the config's (src/pairing/). */
   readonly pairing: Pairing;
   /** The first sequence number of this run: only events from here on can be restamped. */
@@ -232,6 +235,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.deviceClocks.restore(loadDeviceClocks(this.#deviceClocksPath));
     this.#localDb = openLocalDb(localDbPath(config.stateDir));
     this.cases.open(this.#localDb);
+    this.#auditLog = new AuditLog(this.#localDb, () => this.#deps.clock.now().ms);
+    this.audit = this.#auditLog;
     this.#deps.time?.on("synced", this.#onFirstSync);
     this.#deps.time?.start();
     this.outbox.on("refused", (err) => {
@@ -307,8 +312,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       setupCodeFile: join(config.stateDir, "setup-code"),
       nowMs: () => this.#deps.clock.now().ms,
       https: config.web.tls ? { cert: read(config.web.tls.certFile), key: read(config.web.tls.keyFile) } : undefined,
+      audit: this.#auditLog,
     });
-    this.audit = this.#web.audit;
     await this.#web.app.listen({ host: config.web.host, port: config.web.port });
     await this.pairing.start(); // the config's devices and the paired ones
     this.#log.info({ gateway: config.gateway.id, version: VERSION, devices: config.devices.length }, "vitalgate started");
@@ -334,7 +339,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
 
   /** Audit records past `web.auditRetentionDays`, with the store's purge. */
   #purgeAudit(): void {
-    const audit = this.#web?.audit;
+    const audit = this.#auditLog;
     if (!audit) return;
     const r = audit.purge(this.#deps.clock.now().ms - this.config.web.auditRetentionDays * 86_400_000);
     if (r.refused) this.#log.error({ code: "VG_AUDIT_CHAIN_BROKEN", firstBad: r.refused.firstBad }, "audit trail fails its hash check: not purged (see GET /api/audit)");
@@ -349,7 +354,6 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     await this.devices.stop();
     await this.#web?.app.close();
     this.#web = null;
-    this.audit = undefined;
     await this.#forwarder?.stop();
     this.#forwarder = null;
     await this.#broker?.close();
@@ -358,6 +362,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.#deps.time?.off("synced", this.#onFirstSync);
     await this.#deps.time?.stop();
     this.cases.close();
+    this.audit = undefined;
+    this.#auditLog = null;
     this.#localDb?.close();
     this.#localDb = null;
     this.outbox.close();
@@ -426,7 +432,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
 
   #uplinkStatus(): Record<string, unknown> {
     const s = this.status();
-    return { version: VERSION, queue: s.queue, time: s.time, devices: s.devices.map((d) => ({ id: d.id, state: d.state })) };
+    return { version: VERSION, queue: s.queue, time: s.time, devices: s.devices.map((d) => ({ id: d.id, state: d.state })), ...(this.#auditLog ? { audit: this.#auditLog.head } : {}) };
   }
 
   status(): GatewayStatus {

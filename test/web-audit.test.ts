@@ -3,9 +3,13 @@
 // purge past the retention leaves a chain that still verifies; read on GET /api/audit by admins.
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { localDbPath } from "../src/local-db.ts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { localDbPath, openLocalDb } from "../src/local-db.ts";
 import { AuditLog, rowHash, type StoredRow } from "../src/web/audit.ts";
 import { startGateway } from "./support/rig.ts";
+import { connectCenter } from "./support/mqtt.ts";
 import { clientFrom, login, setupAdmin, startWeb } from "./support/web.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -116,6 +120,39 @@ describe("GET /api/audit", () => {
 });
 
 describe("the gateway", () => {
+  it("sends the chain's head to the center with its status, so that a chain rewritten whole on the box is caught", async () => {
+    // A trail of three records from an earlier run, then the gateway starts on it and says online.
+    const stateDir = mkdtempSync(join(tmpdir(), "vg-audit-head-"));
+    const earlier = openLocalDb(localDbPath(stateDir));
+    const before = new AuditLog(earlier, Date.now);
+    for (const target of ["dev-1", "dev-2", "dev-3"]) before.record({ actor: "tech", action: "device.pair", target, result: "ok" });
+    earlier.close();
+    const { gw, config } = await startGateway({ id: "gw-audit-head", devices: "  []", stateDir, uplink: "embedded" }, cleanup);
+    const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, "gw-audit-head");
+    cleanup.push(() => center.close());
+    const status = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-audit-head/status").map((m) => JSON.parse(m.payload.toString()) as { state: string; audit?: { seq: number; hash: string } }).find((m) => m.state === "online");
+    await center.waitFor(() => status() !== undefined, 5000, "the gateway's status");
+    const audit = gw.audit as AuditLog;
+    const sent = status()!.audit!;
+    expect(sent).toEqual({ seq: 3, hash: audit.list({ limit: 1 })[0]!.hash });
+
+    // Someone with the disk rewrites the whole trail and recomputes every hash: it verifies on the box...
+    const other = new Database(localDbPath(stateDir));
+    cleanup.push(() => other.close());
+    let prev = other.prepare("SELECT prev FROM audit WHERE seq = 1").pluck().get() as string;
+    for (const row of other.prepare("SELECT * FROM audit ORDER BY seq").all() as StoredRow[]) {
+      const forged = { ...row, target: row.target === "dev-2" ? "dev-x" : row.target, prev };
+      const hash = rowHash(forged);
+      other.prepare("UPDATE audit SET target = ?, prev = ?, hash = ? WHERE seq = ?").run(forged.target, prev, hash, row.seq);
+      prev = hash;
+    }
+    expect(audit.verify()).toMatchObject({ ok: true, checked: 3 });
+    // ...but no longer holds, at the seq the center was sent, the hash the center was sent.
+    const rowThen = audit.list({ before: sent.seq + 1, limit: 1 })[0]!;
+    expect(rowThen.seq).toBe(sent.seq);
+    expect(rowThen.hash).not.toBe(sent.hash);
+  });
+
   it("records configuration reloads in the trail", async () => {
     const { gw } = await startGateway({ id: "gw-audit", devices: "  []" }, cleanup);
     await gw.reload(gw.config, "operator (SIGHUP)");

@@ -11,6 +11,8 @@ const GENESIS = "0".repeat(64);
 
 export interface AuditRow {
   seq: number;
+  /** This row's link in the chain: what the center compares with the heads it was sent. */
+  hash: string;
   at: string;
   actor: string;
   ip: string | null;
@@ -23,7 +25,6 @@ export interface AuditRow {
 export interface StoredRow extends Omit<AuditRow, "detail"> {
   detail: string | null;
   prev: string;
-  hash: string;
 }
 
 export interface ChainReport {
@@ -94,11 +95,20 @@ export class AuditLog implements Audit {
     this.#head = { seq: row.seq, hash };
   }
 
+  /**
+   * The newest row's seq and hash. Sent to the center with the gateway's status: a chain rewritten
+   * whole on the box (every hash recomputed, so that it verifies here) no longer holds, at that seq,
+   * the hash the center was sent.
+   */
+  get head(): { seq: number; hash: string } {
+    return { ...this.#head };
+  }
+
   /** Newest first: up to `limit` rows with seq below `before`. */
   list(options: { before?: number; limit: number }): AuditRow[] {
     const rows = this.#db
-      .prepare("SELECT seq, at, actor, ip, action, target, detail, result FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?")
-      .all(options.before ?? Number.MAX_SAFE_INTEGER, options.limit) as Omit<StoredRow, "prev" | "hash">[];
+      .prepare("SELECT seq, hash, at, actor, ip, action, target, detail, result FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?")
+      .all(options.before ?? Number.MAX_SAFE_INTEGER, options.limit) as Omit<StoredRow, "prev">[];
     return rows.map((r) => ({ ...r, detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>) }));
   }
 

@@ -64,6 +64,8 @@ export interface WebServerOptions {
   /** PEM certificate and key: serve over HTTPS. */
   https?: { cert: Buffer; key: Buffer };
   live?: LiveHubOptions;
+  /** The gateway's audit trail; one is made on `db` when none is given. One per database: each keeps the chain's head. */
+  audit?: AuditLog;
 }
 
 export interface WebServer {
@@ -86,7 +88,7 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
     ...(o.https ? { https: o.https } : {}),
   }) as unknown as FastifyInstance;
 
-  const audit = new AuditLog(o.db, o.nowMs);
+  const audit = o.audit ?? new AuditLog(o.db, o.nowMs);
   const auth = new Auth({
     db: o.db,
     audit,
