@@ -301,6 +301,21 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
     // The clock stops at the reading.
     await page.locator("#fmc-timer.done").waitFor();
     expect(await text(page, "li[data-node=ecgRead] time")).not.toBe("—");
+
+    // A second ECG, taken since: it is shown, while the first one's STEMI reading stays in sight, and
+    // the case's list of ECGs leads back to the first.
+    copyFileSync(join(ROOT, "test/fixtures/ecg/general-ecg-8lead-explicit.dcm"), join(drop, "ECG_0002.dcm"));
+    await page.locator("#ecg .ecg-list li").nth(1).waitFor({ timeout: SEEN_MS });
+    const listed = await page.locator("#ecg .ecg-list button").evaluateAll((els) => els.map((el) => (el as unknown as { dataset: { ecg: string } }).dataset.ecg));
+    expect(listed).toHaveLength(2);
+    expect(listed[1]).toBe(ecg.id);
+    expect(await img.getAttribute("src")).toContain(listed[0]);
+    expect(await text(page, "#report .report-conclusion")).toBe("STEMI");
+    const [pre, post] = zh("cases.readingOf", { at: "|" }).split("|");
+    expect(await text(page, "#report .report-of")).toMatch(new RegExp(`^${pre}\\d\\d:\\d\\d:\\d\\d${post}$`));
+    await page.click(`#ecg .ecg-list button[data-ecg="${ecg.id}"]`);
+    await expect.poll(() => page.locator("#ecg img.ecg-img").getAttribute("src"), { timeout: SEEN_MS }).toContain(ecg.id);
+    expect(await page.getAttribute(`#ecg .ecg-list button[data-ecg="${ecg.id}"]`, "aria-pressed")).toBe("true");
     await screenshots(page, "case");
 
     await page.goto("/#/cases");

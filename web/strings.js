@@ -338,6 +338,8 @@ export const STRINGS = {
     "cases.read": "已判读",
     "cases.centerReading": "心电诊断中心判读",
     "cases.readBy": "{reader} · {at}",
+    "cases.readingOf": "判读的是 {at} 采集的心电图",
+    "cases.ecgList": "本病例的全部心电图",
 
     "node.onset": "症状发作",
     "node.dispatch": "调度派车",
@@ -733,6 +735,8 @@ export const STRINGS = {
     "cases.read": "Read",
     "cases.centerReading": "ECG center reading",
     "cases.readBy": "{reader} · {at}",
+    "cases.readingOf": "for the ECG acquired {at}",
+    "cases.ecgList": "All ECGs of this case",
 
     "node.onset": "Onset of symptoms",
     "node.dispatch": "Dispatch",

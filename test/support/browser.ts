@@ -50,6 +50,8 @@ export async function openPage(browser: Browser, baseUrl: string): Promise<Watch
 export async function screenshots(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const before = page.viewportSize();
+  // From the top: a full-page picture of a scrolled page shows the sticky header in its middle.
+  await page.evaluate("window.scrollTo(0, 0)");
   for (const [size, viewport] of Object.entries(VIEWPORTS)) {
     await page.setViewportSize(viewport);
     // Let the layout (and the waveform canvas, sized from its box) settle at the new size.

@@ -15,6 +15,13 @@ const DEFAULT_TARGET_S = 600;
  * Seconds since first medical contact, as the gateway counts them (its synchronized clock, not the
  * tablet's), moved on locally since the case came while the clock runs (no reading yet, case open).
  */
+/** The case's ECG whose reading came last, if any was read. */
+function latestReading(ecgs) {
+  let newest = null;
+  for (const e of ecgs) if (e.report && (!newest || Date.parse(e.report.at) >= Date.parse(newest.report.at))) newest = e;
+  return newest;
+}
+
 /** "HH:MM" on the page's clock as the latest such moment not in the future, in ISO 8601. */
 function latestPast(hhmm) {
   const [hh, mm] = hhmm.split(":").map(Number);
@@ -29,9 +36,8 @@ export function fmcElapsed(c, receivedAtMs, nowMs) {
   return c.fmcRunning ? c.fmcElapsedS + (nowMs - receivedAtMs) / 1000 : c.fmcElapsedS;
 }
 
-function ecgState(c) {
-  const e = c.ecg;
-  if (!e) return t("cases.noEcg");
+/** Where one ECG stands: its reading, or how far its transfer got. */
+function ecgState(e) {
   if (e.report) return `${t("cases.read")}: ${e.report.conclusion}`;
   if (e.transfer?.receipted) return t("cases.received");
   if (e.transfer?.delivered) return t("cases.delivered");
@@ -57,11 +63,11 @@ export function mountCases(view, { can, live, notify, navigate }) {
   const row = (c) =>
     h(
       "a",
-      { class: ["case-row", c.ecg?.report && "has-report"], href: `#/case/${encodeURIComponent(c.id)}` },
+      { class: ["case-row", latestReading(c.ecgs) && "has-report"], href: `#/case/${encodeURIComponent(c.id)}` },
       h("span", { class: "case-id" }, c.id),
       h("span", null, formatTime(c.openedAt)),
       c.location && h("span", null, c.location),
-      h("span", { class: "case-ecg" }, ecgState(c)),
+      h("span", { class: "case-ecg" }, c.ecg ? ecgState(latestReading(c.ecgs) ?? c.ecg) : t("cases.noEcg")),
       c.closedAt ? badge(t("cases.closed"), "idle") : badge(t("cases.isOpen"), "ok"),
     );
 
@@ -169,7 +175,10 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
         h("button", { type: "button", class: "quiet", onclick: () => navigate("#/cases") }, t("cases.back")),
       ),
     );
-    const r = c.ecg?.report;
+    // The newest reading of any of the case's ECGs: a STEMI called on the first stays in sight while a
+    // second, taken since, waits for its own reading.
+    const read = latestReading(c.ecgs);
+    const r = read?.report;
     replace(
       report,
       r &&
@@ -179,6 +188,7 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
           h("span", { class: "report-label" }, t("cases.centerReading")),
           h("strong", { class: "report-conclusion" }, r.conclusion),
           h("span", { class: "report-by" }, t("cases.readBy", { reader: r.reader, at: formatTime(r.at) })),
+          c.ecgs.length > 1 && h("span", { class: "report-of" }, t("cases.readingOf", { at: formatTime(read.acquiredAt) })),
           r.text && h("p", { class: "report-text" }, r.text),
         ),
     );
@@ -202,8 +212,11 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
   }
 
   let shownEcg = null;
+  /** The ECG picked from the case's list; the latest when none was. */
+  let pickedEcg = null;
   function renderEcg() {
-    const e = c.ecg;
+    const all = c.ecgs;
+    const e = all.find((x) => x.eventId === pickedEcg) ?? c.ecg;
     if (!e) {
       shownEcg = null;
       replace(ecg, h("h2", null, t("cases.ecg")), empty(t("cases.noEcgYet")));
@@ -228,6 +241,24 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
         tr.receipted ? badge(`✓ ${t("cases.received")}`, "ok received") : badge(t("cases.notReceived"), "idle"),
       ),
       h("a", { href: img.src, target: "_blank", rel: "noopener", class: "ecg-link" }, img),
+      all.length > 1 &&
+        h(
+          "ol",
+          { class: "ecg-list", "aria-label": t("cases.ecgList") },
+          [...all].reverse().map((x) =>
+            h(
+              "li",
+              null,
+              h(
+                "button",
+                { type: "button", class: ["quiet", x.eventId === e.eventId ? "picked" : null], "aria-pressed": String(x.eventId === e.eventId), dataset: { ecg: x.eventId }, onclick: () => { pickedEcg = x.eventId; renderEcg(); } },
+                h("time", { datetime: x.acquiredAt }, formatTime(x.acquiredAt)),
+                " ",
+                h(x.report ? "strong" : "span", null, ecgState(x)),
+              ),
+            ),
+          ),
+        ),
     );
   }
 
