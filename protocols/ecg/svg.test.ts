@@ -134,6 +134,27 @@ describe("renderEcgSvg: the leads", () => {
     }
   });
 
+  it("a recording shorter than the layout: columns that start past its end show it from its start, and the header says so", () => {
+    const n5 = 5 * FS;
+    const short = synthetic({ durationS: 5, leads: synthetic().leads.map((l) => ({ ...l, samples: l.samples.slice(0, n5) })) });
+    const svg = renderEcgSvg(short, { removeOffset: false });
+    const grid = polylines(svg).filter((l) => l.cls !== "rhythm");
+    expect(grid).toHaveLength(12);
+    for (const l of grid) {
+      const lead = short.leads.find((x) => x.name === l.lead)!;
+      const i0 = (l.col % 2) * 2.5 * FS; // columns 3 and 4 (V1–V6) wrap to 0 s and 2.5 s
+      expect(l.pts).toHaveLength(l.col === 1 || l.col === 3 ? 2.5 * FS : 2.5 * FS + 1); // the 5 s record has no sample at 5.0 s
+      expect(l.pts[0]![0]).toBeCloseTo(TRACE_X + 62.5 * l.col, 6);
+      l.pts.forEach(([x, y], k) => {
+        expect(x).toBeCloseTo(TRACE_X + 62.5 * l.col + (k / FS) * 25, 2);
+        expect(y).toBeCloseTo(baselineY(l.row) - lead.samples[i0 + k]! * UV * 0.01, 2);
+      });
+    }
+    expect(svg).toContain("Recorded 5 s, shorter than the layout: columns that start past its end show it again from its start");
+    // A 10 s recording says nothing of the kind.
+    expect(renderEcgSvg(synthetic())).not.toContain("shorter than the layout");
+  });
+
   it("the rhythm strip is 10 s = 250 mm of lead II from time 0", () => {
     const r = lines.find((l) => l.cls === "rhythm")!;
     const ii = ecg.leads.find((x) => x.name === "II")!;
@@ -166,7 +187,10 @@ describe("renderEcgSvg: the leads", () => {
     expect(svg).toContain("V3<tspan font-weight=\"normal\" font-size=\"2.6\"> (missing)</tspan>");
     const ls = polylines(svg);
     expect(ls.filter((l) => l.lead === "I")).toHaveLength(2); // broken at the NaN
-    expect(ls.find((l) => l.lead === "aVR")!.pts).toEqual([]); // nothing after 2 s
+    // aVR's column starts at 2.5 s, past the 2 s recorded: it shows 0.5–2 s of it, from the column's start.
+    const avr = ls.find((l) => l.lead === "aVR")!;
+    expect(avr.pts).toHaveLength(750);
+    expect(avr.pts[0]![0]).toBeCloseTo(TRACE_X + 62.5, 6);
     expect(XMLValidator.validate(svg)).toBe(true);
   });
 });
@@ -209,10 +233,10 @@ describe("renderEcgSvg: real and synthetic files", () => {
     return r.ecg;
   };
   it("our fixtures render well-formed with twelve leads and a rhythm strip", () => {
-    // 10 s of 8 stored leads (4 derived); 2.5 s only, so only the first column and the strip's start.
+    // 10 s of 8 stored leads (4 derived); 2.5 s, every column showing those 2.5 s.
     const cases: [Ecg12, number][] = [
       [decoded(decodeDicomEcg(ownFixture("general-ecg-8lead-explicit.dcm"))), 13],
-      [decoded(decodeHl7Aecg(ownFixture("aecg-limb-leads-I-II-only.xml"))), 4],
+      [decoded(decodeHl7Aecg(ownFixture("aecg-limb-leads-I-II-only.xml"))), 13],
     ];
     for (const [ecg, drawn] of cases) {
       const svg = renderEcgSvg(ecg);

@@ -3,7 +3,9 @@
 //   - 25 mm/s and 10 mm/mV, stated on the page; 1 mm minor and 5 mm major grid in pink and red;
 //   - the 3×4 layout (I, aVR, V1, V4 / II, aVL, V2, V5 / III, aVF, V3, V6), 2.5 s per lead, the
 //     columns in time order (column c shows 2.5c to 2.5c + 2.5 s of its leads, as a cart that
-//     records all twelve at once prints them), then a 10 s lead II rhythm strip;
+//     records all twelve at once prints them), then a 10 s lead II rhythm strip; a recording shorter
+//     than the layout has the columns that start past its end show it from its start again (said in
+//     the header), so that no lead is left blank;
 //   - a 1 mV × 200 ms calibration pulse at the start of every row, lead labels, derived leads
 //     marked as such;
 //   - a header with what is not patient-identifying: acquisition time, sampling rate, the cart's
@@ -97,10 +99,10 @@ export function renderEcgSvg(ecg: Ecg12, options: EcgSvgOptions = {}): string {
       const x0 = traceX + col * L.columnW;
       if (col > 0) out.push(`<path class="sep" d="M${num(x0)} ${num(base - 4)}V${num(base + 4)}"/>`);
       const lead = byName.get(name);
-      const t0 = col * L.columnS;
+      const t0 = columnStart(col, ecg.durationS);
       labels.push(label(x0 + 1.2, rowTop + 5, name, lead));
       if (!lead) return;
-      out.push(polyline(lead, ecg.fs, t0, t0 + L.columnS, traceX, base, offsetOf(lead), { row, col }));
+      out.push(polyline(lead, ecg.fs, t0, t0 + L.columnS, x0, base, offsetOf(lead), { row, col }));
     });
   }
   {
@@ -163,11 +165,21 @@ function label(x: number, y: number, name: string, lead: EcgLead | undefined, ex
 }
 
 /**
- * One lead from t0 to t1 seconds, every sample kept: x = traceX + t × 25 mm/s, y = baseline −
- * µV × 10 mm/mV. Each end includes the sample at the boundary (when there is one), so a 2.5 s
- * window spans exactly 62.5 mm. A sample that is not a finite number breaks the line.
+ * Where column `col`'s 2.5 s of its leads start in the recording: its place in time, or, for a
+ * column that starts past the end of a recording shorter than the layout, that place wrapped to the
+ * recording's start.
  */
-function polyline(lead: EcgLead, fs: number, t0: number, t1: number, traceX: number, base: number, offsetUv: number, where: { row: number; col: number; rhythm?: boolean }): string {
+function columnStart(col: number, durationS: number): number {
+  const t = col * ECG_SVG_LAYOUT.columnS;
+  return durationS > 0 && t >= durationS ? t % durationS : t;
+}
+
+/**
+ * One lead from t0 to t1 seconds, every sample kept, drawn from x0: x = x0 + (t − t0) × 25 mm/s,
+ * y = baseline − µV × 10 mm/mV. Each end includes the sample at the boundary (when there is one), so
+ * a 2.5 s window spans exactly 62.5 mm. A sample that is not a finite number breaks the line.
+ */
+function polyline(lead: EcgLead, fs: number, t0: number, t1: number, x0: number, base: number, offsetUv: number, where: { row: number; col: number; rhythm?: boolean }): string {
   const n = lead.samples.length;
   const attrs = `data-lead="${esc(lead.name)}" data-row="${where.row}" data-col="${where.col}" data-t0="${t0}" data-t1="${t1}"${where.rhythm ? ` class="rhythm"` : ""}${lead.derived ? ` data-derived="true"` : ""}`;
   if (!(fs > 0) || n === 0) return `<polyline ${attrs} points=""/>`;
@@ -184,7 +196,7 @@ function polyline(lead: EcgLead, fs: number, t0: number, t1: number, traceX: num
       run = [];
       continue;
     }
-    run.push(`${num(traceX + (i / fs) * ECG_PAPER.mmPerS, 3)},${num(base - v * mmPerUv)}`);
+    run.push(`${num(x0 + (i / fs - t0) * ECG_PAPER.mmPerS, 3)},${num(base - v * mmPerUv)}`);
   }
   if (run.length > 0) runs.push(run);
   if (runs.length <= 1) return `<polyline ${attrs} points="${(runs[0] ?? []).join(" ")}"/>`;
@@ -223,6 +235,9 @@ function header(ecg: Ecg12, showPatient: boolean): string[] {
     `${num(ecg.durationS, 2)} s`,
   ];
   lines.push({ text: first.join(" · "), cls: "h-main", bold: true });
+  if (ecg.durationS > 0 && (ECG_3X4[0]!.length - 1) * L.columnS >= ecg.durationS) {
+    lines.push({ text: `Recorded ${num(ecg.durationS, 2)} s, shorter than the layout: columns that start past its end show it again from its start`, cls: "h-short", colour: COLOURS.warn });
+  }
   const device = [dev?.make, dev?.model].filter(Boolean).join(" ");
   const second = [
     device && `Device ${device}${dev?.serial ? ` (SN ${dev.serial})` : ""}`,
