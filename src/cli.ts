@@ -151,7 +151,7 @@ async function status(configPath: string | undefined, io: Out): Promise<number> 
  */
 async function getText(url: string): Promise<string> {
   // Loaded here, not at the top: an ESM import of node:http evaluates its lazy `WebSocket` export,
-  // which loads Node's bundled undici (~1.5 MB of heap) into the daemon, which never uses it.
+  // which loads Node's bundled undici (~1.2 MB of heap) into the daemon, which never uses it.
   const { get } = url.startsWith("https:") ? await import("node:https") : await import("node:http");
   return new Promise((resolve, reject) => {
     const req = get(url, { rejectUnauthorized: false, timeout: 5000 }, (res) => {
