@@ -11,7 +11,7 @@ import { main } from "../src/cli.ts";
 import { hashPassword, verifyPassword } from "../src/web/auth.ts";
 import { makePki } from "./support/pki.ts";
 import { startGateway } from "./support/rig.ts";
-import { clientFrom, login, setupAdmin, startWeb } from "./support/web.ts";
+import { clientFrom, clientOn, login, setupAdmin, startWeb } from "./support/web.ts";
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -166,6 +166,36 @@ describe("login", () => {
     const again = clientFrom(rig, await login(rig, "admin", "correct horse battery"));
     expect((await again.request("POST", "/api/logout")).json()).toEqual({ ok: true });
     expect((await again.request("GET", "/api/users")).statusCode).toBe(401);
+  });
+
+  it("sessions outlive a restart (the box loses power with the ignition), but not their idle time, a removed user, or logout", async () => {
+    const first = await startWeb(cleanup, "{ sessionIdleMin: 30 }");
+    const admin = await setupAdmin(first);
+    await admin.request("POST", "/api/users", { username: "crew1", password: "crew pass 12", role: "crew" });
+    const crew = clientFrom(first, await login(first, "crew1", "crew pass 12"));
+    // The cookie's id is kept nowhere on the box: the table holds its SHA-256.
+    const keys = first.ctx.db.prepare("SELECT key FROM web_sessions").pluck().all() as string[];
+    expect(keys).toHaveLength(2);
+    expect(keys).not.toContain(admin.cookie.split("=")[1]);
+
+    // Ignition off for 20 minutes, then the daemon starts again on the same state.
+    const second = await startWeb(cleanup, "{ sessionIdleMin: 30 }", first.stateDir);
+    second.clock.ms = first.clock.ms + 20 * 60_000;
+    const adminAgain = clientOn(second, admin);
+    expect((await adminAgain.request("GET", "/api/session")).json().user).toEqual({ username: "admin", role: "admin" });
+    expect((await adminAgain.request("DELETE", "/api/users/crew1")).statusCode).toBe(200); // the CSRF token still holds
+    expect((await clientOn(second, crew).request("GET", "/api/session")).json().user).toBeNull();
+    expect((await adminAgain.request("POST", "/api/logout")).statusCode).toBe(200);
+
+    // A session idle past its time across a restart is over; so is a logged-out one.
+    const third = await startWeb(cleanup, "{ sessionIdleMin: 30 }", first.stateDir);
+    third.clock.ms = second.clock.ms + 60_000;
+    expect((await clientOn(third, admin).request("GET", "/api/session")).json().user).toBeNull();
+    const late = clientFrom(third, await login(third, "admin", "correct horse battery"));
+    const fourth = await startWeb(cleanup, "{ sessionIdleMin: 30 }", first.stateDir);
+    fourth.clock.ms = third.clock.ms + 31 * 60_000;
+    expect((await clientOn(fourth, late).request("GET", "/api/session")).json().user).toBeNull();
+    expect(fourth.ctx.db.prepare("SELECT count(*) FROM web_sessions").pluck().get()).toBe(0);
   });
 
   it("sessions end 12 h after login however active", async () => {

@@ -1,8 +1,9 @@
 // Who may use the page (issue 6, docs/security.md#the-web-page): users with scrypt password hashes
 // (in the local database, or provisioned in the configuration), the first-run setup of the first
-// admin, in-memory sessions that end when idle, a CSRF token per session, a login rate limit, the
-// guard every route module puts in front of its routes, and the session and user routes.
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
+// admin, sessions that end when idle and outlive a restart (the box loses power with the ignition),
+// a CSRF token per session, a login rate limit, the guard every route module puts in front of its
+// routes, and the session and user routes.
+import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
@@ -22,6 +23,8 @@ const MAX_SCRYPT_MEM = 256 * 1024 * 1024;
 export const SESSION_MAX_MS = 12 * 3_600_000;
 /** Sessions held at once; the oldest goes first beyond it. */
 const MAX_SESSIONS = 500;
+/** A session's last activity is written to the database at most this often: after a restart its idle time is late by no more. */
+const SESSION_SAVE_MS = 60_000;
 /** Failure counters held at once (client addresses and usernames); expired ones are pruned beyond it. */
 const MAX_LIMIT_KEYS = 10_000;
 /**
@@ -92,12 +95,17 @@ export interface AuthOptions {
 }
 
 interface Session {
-  id: string;
+  /** SHA-256 of the cookie's id: what the database keeps, so that a copy of it opens no session. */
+  key: string;
   user: SessionUser;
   csrf: string;
   createdMs: number;
   lastMs: number;
+  /** The lastMs the database holds. */
+  savedMs: number;
 }
+
+const sessionKey = (id: string) => createHash("sha256").update(id).digest("hex");
 
 const password = () => z.string().min(8, { message: "must have at least 8 characters" }).max(256);
 const credentials = z.strictObject({ username: webUsername(), password: z.string().min(1).max(256) });
@@ -130,7 +138,11 @@ export class Auth {
 
   constructor(o: AuthOptions) {
     this.#o = o;
-    o.db.exec("CREATE TABLE IF NOT EXISTS web_users (username TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL)");
+    o.db.exec(`
+      CREATE TABLE IF NOT EXISTS web_users (username TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS web_sessions (key TEXT PRIMARY KEY, username TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL, created_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL);`);
+    const now = o.nowMs();
+    o.db.prepare("DELETE FROM web_sessions WHERE last_ms < ? OR created_ms < ?").run(now - o.sessionIdleMin * 60_000, now - SESSION_MAX_MS);
   }
 
   /** No user at all yet: the page offers the first-run setup. */
@@ -212,22 +224,60 @@ export class Auth {
 
   // --- sessions ---------------------------------------------------------------------------------
 
-  #open(user: SessionUser): Session {
+  /** Opens a session: returns it with the id for the cookie, which is kept nowhere but there. */
+  #open(user: SessionUser): { id: string; session: Session } {
+    const db = this.#o.db;
     const now = this.#o.nowMs();
+    const held = db.prepare("SELECT count(*) FROM web_sessions").pluck().get() as number;
+    if (held >= MAX_SESSIONS) {
+      for (const key of db.prepare("SELECT key FROM web_sessions ORDER BY created_ms LIMIT ?").pluck().all(held - MAX_SESSIONS + 1) as string[]) this.#forget(key);
+    }
+    const id = randomBytes(32).toString("base64url");
+    const session = { key: sessionKey(id), user, csrf: randomBytes(32).toString("base64url"), createdMs: now, lastMs: now, savedMs: now };
+    db.prepare("INSERT INTO web_sessions (key, username, role, csrf, created_ms, last_ms) VALUES (?, ?, ?, ?, ?, ?)").run(session.key, user.username, user.role, session.csrf, now, now);
+    this.#cache(session);
+    return { id, session };
+  }
+
+  /** The sessions in memory are a cache of the table's: the least recently opened or loaded goes first. */
+  #cache(session: Session): void {
     if (this.#sessions.size >= MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
-    const s = { id: randomBytes(32).toString("base64url"), user, csrf: randomBytes(32).toString("base64url"), createdMs: now, lastMs: now };
-    this.#sessions.set(s.id, s);
-    return s;
+    this.#sessions.set(session.key, session);
+  }
+
+  /**
+   * A session kept in the database from before a restart, if its user still exists with the same
+   * role (a user removed from the configuration, or whose role changed, while the box was off, has
+   * lost it).
+   */
+  #load(key: string): Session | undefined {
+    const row = this.#o.db.prepare("SELECT username, role, csrf, created_ms, last_ms FROM web_sessions WHERE key = ?").get(key) as { username: string; role: Role; csrf: string; created_ms: number; last_ms: number } | undefined;
+    if (!row) return undefined;
+    const found = this.#findUser(row.username);
+    if (!found || found.user.role !== row.role) {
+      this.#forget(key);
+      return undefined;
+    }
+    const session = { key, user: found.user, csrf: row.csrf, createdMs: row.created_ms, lastMs: row.last_ms, savedMs: row.last_ms };
+    this.#cache(session);
+    return session;
+  }
+
+  #forget(key: string): void {
+    this.#sessions.delete(key);
+    this.#o.db.prepare("DELETE FROM web_sessions WHERE key = ?").run(key);
   }
 
   /** The request's live session, without touching its idle timer. */
   #peek(request: FastifyRequest): Session | null {
     const id = cookie(request.headers.cookie, COOKIE);
-    const s = id ? this.#sessions.get(id) : undefined;
+    if (!id) return null;
+    const key = sessionKey(id);
+    const s = this.#sessions.get(key) ?? this.#load(key);
     if (!s) return null;
     const now = this.#o.nowMs();
     if (now - s.lastMs > this.#o.sessionIdleMin * 60_000 || now - s.createdMs > SESSION_MAX_MS) {
-      this.#sessions.delete(s.id);
+      this.#forget(key);
       return null;
     }
     return s;
@@ -235,7 +285,12 @@ export class Auth {
 
   #session(request: FastifyRequest): Session | null {
     const s = this.#peek(request);
-    if (s) s.lastMs = this.#o.nowMs();
+    if (!s) return null;
+    s.lastMs = this.#o.nowMs();
+    if (s.lastMs - s.savedMs >= SESSION_SAVE_MS) {
+      this.#o.db.prepare("UPDATE web_sessions SET last_ms = ? WHERE key = ?").run(s.lastMs, s.key);
+      s.savedMs = s.lastMs;
+    }
     return s;
   }
 
@@ -252,15 +307,16 @@ export class Auth {
   #startSession(request: FastifyRequest, reply: FastifyReply, user: SessionUser): { user: SessionUser; csrf: string } {
     // A login always gets a new id, and the one the browser held before ends: no session fixation.
     const previous = cookie(request.headers.cookie, COOKIE);
-    if (previous) this.#sessions.delete(previous);
-    const s = this.#open(user);
-    this.#setCookie(request, reply, s.id, SESSION_MAX_MS / 1000);
-    return { user, csrf: s.csrf };
+    if (previous) this.#forget(sessionKey(previous));
+    const { id, session } = this.#open(user);
+    this.#setCookie(request, reply, id, SESSION_MAX_MS / 1000);
+    return { user, csrf: session.csrf };
   }
 
   /** Ends every session of `username` (removed user). */
   #endSessionsOf(username: string): void {
-    for (const [id, s] of this.#sessions) if (s.user.username === username) this.#sessions.delete(id);
+    for (const [key, s] of this.#sessions) if (s.user.username === username) this.#sessions.delete(key);
+    this.#o.db.prepare("DELETE FROM web_sessions WHERE username = ?").run(username);
   }
 
   // --- the guard --------------------------------------------------------------------------------
@@ -352,7 +408,7 @@ export class Auth {
 
     app.post("/api/logout", { onRequest: this.guard("read") }, async (request, reply) => {
       const id = cookie(request.headers.cookie, COOKIE);
-      if (id) this.#sessions.delete(id);
+      if (id) this.#forget(sessionKey(id));
       this.#setCookie(request, reply, "", 0);
       audit.record({ actor: request.user!.username, ip: request.ip, action: "logout", result: "ok" });
       return { ok: true };

@@ -23,8 +23,7 @@ export interface WebRig extends WebServer {
 }
 
 /** Builds the web server; `webYaml` is the configuration's `web:` flow mapping (default `{}`). */
-export async function startWeb(cleanup: (() => unknown)[], webYaml = "{}"): Promise<WebRig> {
-  const stateDir = mkdtempSync(join(tmpdir(), "vg-web-"));
+export async function startWeb(cleanup: (() => unknown)[], webYaml = "{}", stateDir = mkdtempSync(join(tmpdir(), "vg-web-"))): Promise<WebRig> {
   const r = loadConfig({ text: `gateway: { id: gw-web }\nstateDir: ${stateDir}\nweb: ${webYaml}\n`, file: "test.yaml", env: {}, drivers: findDriver });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   const log = recordedLog("info");
@@ -33,7 +32,7 @@ export async function startWeb(cleanup: (() => unknown)[], webYaml = "{}"): Prom
   const db = openLocalDb(localDbPath(stateDir));
   gateway.cases.open(db);
   const webRoot = join(stateDir, "web");
-  mkdirSync(webRoot);
+  mkdirSync(webRoot, { recursive: true });
   writeFileSync(join(webRoot, "index.html"), "<!doctype html><title>vitalgate</title><script type=module src=app.js></script>\n");
   writeFileSync(join(webRoot, "app.js"), "export {};\n");
   writeFileSync(join(stateDir, "secret.txt"), "outside web/\n");
@@ -63,8 +62,11 @@ export interface Client {
 /** The session a login or setup answer started, as a client for further requests. */
 export function clientFrom(rig: WebRig, res: LightMyRequestResponse): Client {
   const setCookie = String(res.headers["set-cookie"]);
-  const cookie = setCookie.split(";")[0]!;
-  const { csrf } = res.json() as { csrf: string };
+  return clientOn(rig, { cookie: setCookie.split(";")[0]!, csrf: (res.json() as { csrf: string }).csrf });
+}
+
+/** A browser's session (its cookie and CSRF token) talking to `rig`: the same browser after the daemon restarted. */
+export function clientOn(rig: WebRig, { cookie, csrf }: { cookie: string; csrf: string }): Client {
   return {
     cookie,
     csrf,
