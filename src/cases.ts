@@ -135,6 +135,8 @@ const TAP_FUTURE_TOLERANCE_MS = 60_000;
 const FOLLOW_MS = 7 * 86_400_000;
 /** Cases `list("recent")` returns. */
 const RECENT = 50;
+/** Readings of ECGs outside any case kept on the box. */
+const READINGS_KEPT = 1000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS cases (
@@ -155,6 +157,13 @@ CREATE TABLE IF NOT EXISTS case_ecgs (
 );
 -- The per-day counter of the box's own case ids.
 CREATE TABLE IF NOT EXISTS case_days (day TEXT PRIMARY KEY, n INTEGER NOT NULL);
+-- The center's readings of ECGs that belong to no case (a clinic that opens none): kept for the page.
+CREATE TABLE IF NOT EXISTS ecg_readings (
+  event_id    TEXT PRIMARY KEY,
+  received_ms INTEGER NOT NULL,
+  data        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ecg_readings_recent ON ecg_readings(received_ms);
 `;
 
 export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [ReportView] }> {
@@ -216,6 +225,11 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
   get(id: string): CaseView | undefined {
     const c = this.#find(id);
     return c && this.#view(c);
+  }
+
+  /** The center's readings of ECGs outside any case, the latest received first. */
+  readingsOutsideCases(): ReportView[] {
+    return (this.#database.prepare("SELECT data FROM ecg_readings ORDER BY received_ms DESC LIMIT ?").pluck().all(RECENT) as string[]).map((d) => JSON.parse(d) as ReportView);
   }
 
   /** The open cases, or the most recent ones (open or closed), newest first. */
@@ -362,7 +376,13 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const report = { reader: r.reader, at: new Date(r.at).toISOString(), conclusion: r.conclusion, text: r.text };
     this.#deps.log.info({ case: caseId, event: r.eventId }, "ECG reading from the center");
     this.emit("report", { caseId: c?.id, eventId: r.eventId, ...report });
-    if (!c || !ecg) return;
+    if (!c || !ecg) {
+      // Nowhere else to show it: kept, the newest reading of an ECG replacing an older one.
+      const db = this.#database;
+      db.prepare("INSERT OR REPLACE INTO ecg_readings (event_id, received_ms, data) VALUES (?, ?, ?)").run(r.eventId, this.#nowMs(), JSON.stringify({ eventId: r.eventId, ...report }));
+      db.prepare("DELETE FROM ecg_readings WHERE event_id NOT IN (SELECT event_id FROM ecg_readings ORDER BY received_ms DESC LIMIT ?)").run(READINGS_KEPT);
+      return;
+    }
     ecg.report = report;
     if (c.nodes.ecgRead) {
       this.#save(c);

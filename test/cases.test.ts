@@ -208,6 +208,7 @@ describe("cases", () => {
     expect(view.nodes.ecgRead).toBe(readAt);
     expect(view.ecg!.report).toEqual({ reader: "Dr. Wang", at: readAt, conclusion: "STEMI", text: "ST elevation V1-V4" });
     expect(reports).toEqual([{ caseId: c.id, eventId: event.id, reader: "Dr. Wang", at: readAt, conclusion: "STEMI", text: "ST elevation V1-V4" }]);
+    expect(gw.cases.readingsOutsideCases()).toEqual([]); // the case's, not kept apart
     // The clock from first medical contact stopped at the reading: 7 minutes, inside the 10-minute target.
     expect(view.fmcRunning).toBe(false);
     expect(view.fmcElapsedS).toBe(Math.round((Date.parse(readAt) - Date.parse(fmcAt)) / 1000));

@@ -321,6 +321,15 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
     await page.goto("/#/cases");
     await page.locator(".case-row").first().waitFor();
     expect(await text(page, "#cases-open")).toContain("STEMI");
+    // A reading of an ECG outside any case (a clinic that opens none) shows on the list, as it comes.
+    await center.client.publishAsync(
+      `vitalgate/v1/${config.gateway.id}/report`,
+      JSON.stringify({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dc9", reader: "李医生", at: new Date().toISOString(), conclusion: "Anterior STEMI" }),
+      { qos: 1 },
+    );
+    await expect.poll(() => text(page, "#readings"), { timeout: SEEN_MS }).toContain("Anterior STEMI");
+    expect(await text(page, "#readings h2")).toBe(zh("cases.readingsOutside"));
+    expect(await page.locator("#readings .case-row.stemi").count()).toBe(1);
     await screenshots(page, "cases");
     expect(gw.devices.get("cart")).toBeDefined();
   });

@@ -11,7 +11,7 @@ import type { CaseView } from "../src/cases.ts";
 import { part10File } from "../src/dicom-scp.ts";
 import { EXPLICIT_LE, syntheticEcg } from "./support/dicom.ts";
 import { waitFor } from "./support/mqtt.ts";
-import { clientFrom, login, setupAdmin, startWeb, type WebRig } from "./support/web.ts";
+import { clientFrom, clientOn, login, setupAdmin, startWeb, type WebRig } from "./support/web.ts";
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -93,6 +93,27 @@ describe("case routes", () => {
     rig.ctx.gateway.cases.onReport({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2", reader: "Dr. Wang", at: "2026-11-23T16:27:00+08:00", conclusion: "STEMI" });
     await waitFor(() => live.text().includes("event: report"), 5000, "the report on /api/live");
     expect(live.text()).toContain('event: report\ndata: {"eventId":"01a209ad-88fb-7465-aafa-04002edf9dc2","reader":"Dr. Wang","at":"2026-11-23T08:27:00.000Z","conclusion":"STEMI"}');
+  });
+
+  it("keeps the center's readings of ECGs outside any case for the page: the newest per ECG, across a restart", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    expect((await admin.request("GET", "/api/readings")).json()).toEqual([]);
+    const cases = rig.ctx.gateway.cases;
+    cases.onReport({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2", reader: "Dr. Wang", at: "2026-11-23T16:27:00+08:00", conclusion: "Sinus rhythm" });
+    rig.clock.ms += 60_000;
+    cases.onReport({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dc3", reader: "Dr. Li", at: "2026-11-23T16:28:00+08:00", conclusion: "STEMI", text: "inferior" });
+    rig.clock.ms += 60_000;
+    // The center reads the first again: its newer reading replaces the older, and comes first.
+    cases.onReport({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2", reader: "Dr. Wang", at: "2026-11-23T16:30:00+08:00", conclusion: "Anterior STEMI" });
+    const expected = [
+      { eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2", reader: "Dr. Wang", at: "2026-11-23T08:30:00.000Z", conclusion: "Anterior STEMI" },
+      { eventId: "01a209ad-88fb-7465-aafa-04002edf9dc3", reader: "Dr. Li", at: "2026-11-23T08:28:00.000Z", conclusion: "STEMI", text: "inferior" },
+    ];
+    expect((await admin.request("GET", "/api/readings")).json()).toEqual(expected);
+    const again = await startWeb(cleanup, "{}", rig.stateDir);
+    expect((await clientOn(again, admin).request("GET", "/api/readings")).json()).toEqual(expected);
+    expect((await clientOn(again, admin).request("GET", "/api/readings", undefined, { cookie: "" })).statusCode).toBe(401);
   });
 
   it("lets a viewer read cases but not change them", async () => {

@@ -49,6 +49,8 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
     return q ? cases.list(q.state) : reply;
   });
 
+  app.get("/api/readings", { onRequest: ctx.guard("read") }, async () => cases.readingsOutsideCases());
+
   app.post("/api/cases", { onRequest: ctx.guard("cases") }, async (request, reply) => {
     const body = parseBody(OpenBody, request.body, reply);
     if (!body) return reply;

@@ -15,6 +15,9 @@ const DEFAULT_TARGET_S = 600;
  * Seconds since first medical contact, as the gateway counts them (its synchronized clock, not the
  * tablet's), moved on locally since the case came while the clock runs (no reading yet, case open).
  */
+/** A reading that calls a STEMI (not an NSTEMI): shown in alarm red. */
+const isStemi = (conclusion) => /STEMI/i.test(conclusion) && !/NSTEMI/i.test(conclusion);
+
 /** The case's ECG whose reading came last, if any was read. */
 function latestReading(ecgs) {
   let newest = null;
@@ -47,6 +50,8 @@ function ecgState(e) {
 export function mountCases(view, { can, live, notify, navigate }) {
   const openList = h("div", { class: "case-list", id: "cases-open" });
   const recentList = h("div", { class: "case-list", id: "cases-recent" });
+  // The center's readings of ECGs taken outside any case (a clinic that opens none): only shown when there are some.
+  const readings = h("section", { id: "readings" });
   const openBtn = can("cases") && h("button", { type: "button", class: "primary huge", id: "open-case" }, t("cases.open"));
   openBtn?.addEventListener("click", async () => {
     openBtn.disabled = true;
@@ -58,22 +63,42 @@ export function mountCases(view, { can, live, notify, navigate }) {
       openBtn.disabled = false;
     }
   });
-  view.append(pageHead(t("cases.title")), openBtn || null, h("h2", { class: "section" }, t("cases.openCases")), openList, h("h2", { class: "section" }, t("cases.recent")), recentList);
+  view.append(pageHead(t("cases.title")), openBtn || null, readings, h("h2", { class: "section" }, t("cases.openCases")), openList, h("h2", { class: "section" }, t("cases.recent")), recentList);
 
-  const row = (c) =>
-    h(
+  const row = (c) => {
+    const read = latestReading(c.ecgs);
+    return h(
       "a",
-      { class: ["case-row", latestReading(c.ecgs) && "has-report"], href: `#/case/${encodeURIComponent(c.id)}` },
+      { class: ["case-row", read && "has-report", read && isStemi(read.report.conclusion) && "stemi"], href: `#/case/${encodeURIComponent(c.id)}` },
       h("span", { class: "case-id" }, c.id),
       h("span", null, formatTime(c.openedAt)),
       c.location && h("span", null, c.location),
-      h("span", { class: "case-ecg" }, c.ecg ? ecgState(latestReading(c.ecgs) ?? c.ecg) : t("cases.noEcg")),
+      h("span", { class: "case-ecg" }, c.ecg ? ecgState(read ?? c.ecg) : t("cases.noEcg")),
       c.closedAt ? badge(t("cases.closed"), "idle") : badge(t("cases.isOpen"), "ok"),
     );
+  };
 
   async function load() {
     try {
-      const [open, recent] = await Promise.all([api("GET", "/api/cases?state=open"), api("GET", "/api/cases?state=recent")]);
+      const [open, recent, read] = await Promise.all([api("GET", "/api/cases?state=open"), api("GET", "/api/cases?state=recent"), api("GET", "/api/readings")]);
+      replace(
+        readings,
+        read.length > 0 && h("h2", { class: "section" }, t("cases.readingsOutside")),
+        read.length > 0 &&
+          h(
+            "div",
+            { class: "case-list" },
+            read.map((r) =>
+              h(
+                "a",
+                { class: ["case-row", "has-report", isStemi(r.conclusion) ? "stemi" : null], href: `/api/ecg/${encodeURIComponent(r.eventId)}/svg`, target: "_blank", rel: "noopener", dataset: { ecg: r.eventId } },
+                h("span", null, formatTime(r.at)),
+                h("strong", { class: "case-ecg" }, r.conclusion),
+                h("span", null, r.reader),
+              ),
+            ),
+          ),
+      );
       replace(openList, open.length ? open.map(row) : empty(t("cases.noneOpen")));
       const closed = recent.filter((c) => !open.some((o) => o.id === c.id));
       replace(recentList, closed.length ? closed.map(row) : empty(t("cases.noneRecent")));
@@ -82,8 +107,12 @@ export function mountCases(view, { can, live, notify, navigate }) {
     }
   }
   load();
-  const off = live.on("case", () => load());
-  return off;
+  const offCase = live.on("case", () => load());
+  const offReport = live.on("report", (r) => !r.caseId && load());
+  return () => {
+    offCase();
+    offReport();
+  };
 }
 
 export function mountCase(view, { can, live, notify, navigate }, id) {
@@ -184,7 +213,7 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
       r &&
         h(
           "section",
-          { class: ["report", /STEMI/i.test(r.conclusion) && !/NSTEMI/i.test(r.conclusion) ? "alert" : null] },
+          { class: ["report", isStemi(r.conclusion) ? "alert" : null] },
           h("span", { class: "report-label" }, t("cases.centerReading")),
           h("strong", { class: "report-conclusion" }, r.conclusion),
           h("span", { class: "report-by" }, t("cases.readBy", { reader: r.reader, at: formatTime(r.at) })),
