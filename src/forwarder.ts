@@ -82,6 +82,8 @@ export interface ForwarderDeps {
   random?: () => number;
   /** How long acknowledgements wait to be marked with more of them while the queue is busy (MARK_DELAY_MS). */
   markDelayMs?: number;
+  /** How long publishStatusSoon() waits, gathering what else changes meanwhile (default 2 s). */
+  statusSoonMs?: number;
 }
 
 export type UplinkState = "idle" | "connecting" | "connected" | "waiting";
@@ -126,6 +128,7 @@ export class Forwarder extends EventEmitter<{
   #publishOptions: { event: IClientPublishOptions; blob: IClientPublishOptions };
   #markTimer: NodeJS.Timeout | null = null;
   #markSoon: NodeJS.Immediate | null = null;
+  #statusSoon: NodeJS.Timeout | null = null;
   #running = false;
   #state: UplinkState = "idle";
   #since = 0;
@@ -175,6 +178,8 @@ export class Forwarder extends EventEmitter<{
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     if (this.#statusTimer) clearInterval(this.#statusTimer);
     if (this.#resendTimer) clearInterval(this.#resendTimer);
+    if (this.#statusSoon) clearTimeout(this.#statusSoon);
+    this.#statusSoon = null;
     const client = this.#client;
     this.#client = null;
     this.#generation++;
@@ -370,6 +375,17 @@ export class Forwarder extends EventEmitter<{
     const now = this.#deps.nowMs();
     if (!this.options.receipts) this.emit("delivered", seqs.length, [...acked.values()].map((created) => now - created));
     this.emit("acked", seqs);
+  }
+
+  /**
+   * Publishes the status again shortly (after `statusSoonMs`, default 2 s), once however many ask in
+   * the meantime: for news the center should not wait the whole status interval for.
+   */
+  publishStatusSoon(): void {
+    this.#statusSoon ??= setTimeout(() => {
+      this.#statusSoon = null;
+      this.#publishStatus();
+    }, this.#deps.statusSoonMs ?? 2000);
   }
 
   #publishStatus(): void {

@@ -235,7 +235,9 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.deviceClocks.restore(loadDeviceClocks(this.#deviceClocksPath));
     this.#localDb = openLocalDb(localDbPath(config.stateDir));
     this.cases.open(this.#localDb);
-    this.#auditLog = new AuditLog(this.#localDb, () => this.#deps.clock.now().ms);
+    // Each record's new head goes to the center within seconds, not at the next status interval:
+    // what the box could rewrite unseen is then at most the last few seconds of the trail.
+    this.#auditLog = new AuditLog(this.#localDb, () => this.#deps.clock.now().ms, () => this.#forwarder?.publishStatusSoon());
     this.audit = this.#auditLog;
     this.#deps.time?.on("synced", this.#onFirstSync);
     this.#deps.time?.start();

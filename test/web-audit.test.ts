@@ -130,11 +130,15 @@ describe("the gateway", () => {
     const { gw, config } = await startGateway({ id: "gw-audit-head", devices: "  []", stateDir, uplink: "embedded" }, cleanup);
     const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, "gw-audit-head");
     cleanup.push(() => center.close());
-    const status = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-audit-head/status").map((m) => JSON.parse(m.payload.toString()) as { state: string; audit?: { seq: number; hash: string } }).find((m) => m.state === "online");
-    await center.waitFor(() => status() !== undefined, 5000, "the gateway's status");
+    const heads = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-audit-head/status").map((m) => JSON.parse(m.payload.toString()) as { state: string; audit?: { seq: number; hash: string } }).filter((m) => m.state === "online").map((m) => m.audit);
+    await center.waitFor(() => heads().length > 0, 5000, "the gateway's status");
     const audit = gw.audit as AuditLog;
-    const sent = status()!.audit!;
-    expect(sent).toEqual({ seq: 3, hash: audit.list({ limit: 1 })[0]!.hash });
+    expect(heads()[0]).toEqual({ seq: 3, hash: audit.list({ limit: 1 })[0]!.hash });
+    // A new record's head follows within seconds, not at the next status interval (60 s).
+    await gw.reload(gw.config, "operator (SIGHUP)");
+    await center.waitFor(() => heads().some((h) => h?.seq === 4), 5000, "the new head");
+    const sent = heads().find((h) => h?.seq === 4)!;
+    expect(sent.hash).toBe(audit.list({ limit: 1 })[0]!.hash);
 
     // Someone with the disk rewrites the whole trail and recomputes every hash: it verifies on the box...
     const other = new Database(localDbPath(stateDir));
@@ -146,7 +150,7 @@ describe("the gateway", () => {
       other.prepare("UPDATE audit SET target = ?, prev = ?, hash = ? WHERE seq = ?").run(forged.target, prev, hash, row.seq);
       prev = hash;
     }
-    expect(audit.verify()).toMatchObject({ ok: true, checked: 3 });
+    expect(audit.verify()).toMatchObject({ ok: true, checked: 4 });
     // ...but no longer holds, at the seq the center was sent, the hash the center was sent.
     const rowThen = audit.list({ before: sent.seq + 1, limit: 1 })[0]!;
     expect(rowThen.seq).toBe(sent.seq);

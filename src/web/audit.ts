@@ -56,10 +56,13 @@ export class AuditLog implements Audit {
   #nowMs: () => number;
   /** The newest row this process wrote or saw: rows deleted from the end are found against it. */
   #head: { seq: number; hash: string };
+  #onRecord: () => void;
 
-  constructor(db: LocalDb, nowMs: () => number) {
+  /** `onRecord` is told after each record is stored (the gateway sends the new head to the center). */
+  constructor(db: LocalDb, nowMs: () => number, onRecord: () => void = () => undefined) {
     this.#db = db;
     this.#nowMs = nowMs;
+    this.#onRecord = onRecord;
     db.exec(`
       CREATE TABLE IF NOT EXISTS audit (
         seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, ip TEXT, action TEXT NOT NULL,
@@ -93,6 +96,7 @@ export class AuditLog implements Audit {
       .prepare("INSERT INTO audit (seq, at, actor, ip, action, target, detail, result, prev, hash) VALUES (@seq, @at, @actor, @ip, @action, @target, @detail, @result, @prev, @hash)")
       .run({ ...row, hash });
     this.#head = { seq: row.seq, hash };
+    this.#onRecord();
   }
 
   /**
