@@ -105,26 +105,21 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
     return reply.sent ? reply : reply.code(201).send(device);
   });
 
-  app.put("/api/devices/:id", { onRequest: guard }, async (request, reply) => {
+  /** A change to the device `:id` names: an id no device can have is a 404 before anything runs. */
+  const changeDevice = (action: Action, run: (id: string, request: FastifyRequest, actor: string) => Promise<unknown>) => async (request: FastifyRequest, reply: FastifyReply) => {
     let id: string;
     try {
       id = deviceId(request);
     } catch (err) {
       return send(reply, err);
     }
-    return change(request, reply, "device.edit", id, (actor) => pairing.update(id, parse(deviceBody, request.body), actor));
-  });
+    return change(request, reply, action, id, (actor) => run(id, request, actor));
+  };
 
-  app.delete("/api/devices/:id", { onRequest: guard }, async (request, reply) => {
-    let id: string;
-    try {
-      id = deviceId(request);
-    } catch (err) {
-      return send(reply, err);
-    }
-    return change(request, reply, "device.remove", id, async () => {
-      await pairing.remove(id);
-      return { ok: true };
-    });
-  });
+  app.put("/api/devices/:id", { onRequest: guard }, changeDevice("device.edit", (id, request, actor) => pairing.update(id, parse(deviceBody, request.body), actor)));
+
+  app.delete("/api/devices/:id", { onRequest: guard }, changeDevice("device.remove", async (id) => {
+    await pairing.remove(id);
+    return { ok: true };
+  }));
 }
