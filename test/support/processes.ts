@@ -67,6 +67,22 @@ async function exited(child: ChildProcess): Promise<void> {
   await new Promise((res) => child.once("exit", res));
 }
 
+/** Starts a server as a child process and waits (up to 10 s) until it listens on `port`; its stderr says why when it does not. */
+async function spawnListening(command: string, args: string[], port: number): Promise<ChildProcess> {
+  const c = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  c.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const deadline = Date.now() + 10_000;
+  while (!(await portOpen(port))) {
+    if (Date.now() > deadline || c.exitCode !== null) {
+      c.kill("SIGKILL");
+      throw new Error(`${command} did not start: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return c;
+}
+
 export interface Mosquitto {
   port: number;
   url: string;
@@ -88,15 +104,7 @@ export async function mosquitto(extraConfig = ""): Promise<Mosquitto> {
     port,
     url: `mqtt://127.0.0.1:${port}`,
     async start() {
-      const c = spawn("mosquitto", ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
-      child = c;
-      let stderr = "";
-      c.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-      const deadline = Date.now() + 10_000;
-      while (!(await portOpen(port))) {
-        if (Date.now() > deadline || c.exitCode !== null) throw new Error(`mosquitto did not start: ${stderr}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      child = await spawnListening("mosquitto", ["-c", conf], port);
     },
     /**
      * Stops the broker as an operator's restart does (SIGTERM: it writes its persistence file on the
@@ -141,15 +149,7 @@ export async function gpsdDaemon(devicePath: string): Promise<Gpsd> {
   const g: Gpsd = {
     port,
     async start() {
-      const c = spawn(gpsdPath!, ["-N", "-n", "-b", "-S", String(port), "-F", control, devicePath], { stdio: ["ignore", "ignore", "pipe"] });
-      child = c;
-      let stderr = "";
-      c.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-      const deadline = Date.now() + 10_000;
-      while (!(await portOpen(port))) {
-        if (Date.now() > deadline || c.exitCode !== null) throw new Error(`gpsd did not start: ${stderr}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      child = await spawnListening(gpsdPath!, ["-N", "-n", "-b", "-S", String(port), "-F", control, devicePath], port);
     },
     async kill() {
       const c = child;
