@@ -75,6 +75,22 @@ async function signIn(page: Page, hash = "#/status"): Promise<void> {
 
 const text = (page: Page, selector: string) => page.locator(selector).innerText();
 
+/**
+ * The pairing form, opened with `driver` chosen for the device found: named and placed, saved, and
+ * said saved. With `screenshot`, photographed filled in.
+ */
+async function pairWithForm(page: Page, device: { driver: string; id: string; name: string; location: string }, screenshot?: string): Promise<void> {
+  const form = page.locator("#pair-form");
+  await form.waitFor();
+  expect(await form.locator("select[name=driver]").inputValue()).toBe(device.driver);
+  await form.locator("input[name=id]").fill(device.id);
+  await form.locator("input[name=name]").fill(device.name);
+  await form.locator("input[name=location]").fill(device.location);
+  if (screenshot) await screenshots(page, screenshot);
+  await form.getByRole("button", { name: zh("pairing.save") }).click();
+  await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("pairing.saved", { name: device.name }));
+}
+
 describe.skipIf(!hasChromium)("the web page in chromium", () => {
   it("first run: creates the admin, logs out, refuses a wrong password, logs in", async () => {
     const { page, config } = await gatewayAndPage({ id: "gw-web-setup" });
@@ -152,15 +168,7 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
     await screenshots(page, "pairing-probe");
 
     await port.getByRole("button", { name: zh("pairing.useBest") }).click();
-    const form = page.locator("#pair-form");
-    await form.waitFor();
-    expect(await form.locator("select[name=driver]").inputValue()).toBe("nmea-gps");
-    await form.locator("input[name=id]").fill("gps");
-    await form.locator("input[name=name]").fill("车顶 GPS");
-    await form.locator("input[name=location]").fill("救护车 07");
-    await screenshots(page, "pairing-form");
-    await form.getByRole("button", { name: zh("pairing.save") }).click();
-    await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("pairing.saved", { name: "车顶 GPS" }));
+    await pairWithForm(page, { driver: "nmea-gps", id: "gps", name: "车顶 GPS", location: "救护车 07" }, "pairing-form");
     expect(gw.devices.get("gps")?.driver).toBe("nmea-gps");
 
     await page.goto("/#/devices");
@@ -197,14 +205,7 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
     expect(await sender.locator("img").count()).toBe(0);
 
     await sender.getByRole("button", { name: zh("pairing.pairThis") }).click();
-    const form = page.locator("#pair-form");
-    await form.waitFor();
-    expect(await form.locator("select[name=driver]").inputValue()).toBe("hl7-pcd01");
-    await form.locator("input[name=id]").fill("monitor");
-    await form.locator("input[name=name]").fill("床旁监护仪 1");
-    await form.locator("input[name=location]").fill("3 号床");
-    await form.getByRole("button", { name: zh("pairing.save") }).click();
-    await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("pairing.saved", { name: "床旁监护仪 1" }));
+    await pairWithForm(page, { driver: "hl7-pcd01", id: "monitor", name: "床旁监护仪 1", location: "3 号床" });
 
     // The monitor tries again, as it does after a refusal: now the device takes it, and its values
     // reach the devices page live.
