@@ -13,10 +13,16 @@ export interface EmbeddedBroker {
 export async function startEmbeddedBroker(host: string, port: number): Promise<EmbeddedBroker> {
   const broker = await Aedes.createBroker();
   const server: Server = createServer({ noDelay: true }, broker.handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    // The broker's own timers would otherwise keep a daemon that cannot start alive.
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw err;
+  }
   const actual = (server.address() as { port: number }).port;
   return {
     url: `mqtt://${host}:${actual}`,

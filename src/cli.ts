@@ -479,6 +479,9 @@ if (import.meta.main) {
   main(process.argv.slice(2)).then(
     (code) => {
       if (code >= 0) process.exitCode = code;
+      // A start that failed has stopped what it started; whatever a library still holds open must
+      // not keep a daemon that is not running alive (systemd then sees the failure and restarts it).
+      if (code > 0 && process.argv[2] === "start") setTimeout(() => process.exit(code), 2000).unref();
     },
     (err: Error) => {
       process.stderr.write(`vitalgate: ${err.message}\n`);
