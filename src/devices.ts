@@ -5,7 +5,7 @@
 // store or the forwarder.
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import { openSession, type DriverDefinition, type DriverSession, type Exchange } from "./driver.ts";
+import { openSession, type DriverDefinition, type DriverSession, type Exchange, type TransportSpec } from "./driver.ts";
 import type { CodecError } from "../protocols/codec.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
 import { StoreRefusedError } from "./errors.ts";
@@ -59,6 +59,11 @@ export interface DeviceManagerDeps {
   /** A device's report of UTC (a GPS fix), with the monotonic moment its frame arrived. */
   utcFix?(utcMs: number, monoMs: number): void;
   transport: Omit<TransportOptions, "random">;
+  /**
+   * Whether a device may run with this transport (a watched folder IT allows): its refusal makes the
+   * device faulted, never started. Default: every device may.
+   */
+  admit?(device: DeviceConfig, spec: TransportSpec): CodecError | undefined;
   /** For tests: replaces the real transports. */
   openTransport?: typeof openTransport;
 }
@@ -332,13 +337,16 @@ export class DeviceManager extends EventEmitter<{ change: [DeviceStatus] }> {
       if (this.#runners.has(id)) continue;
       const driver = this.#deps.findDriver(config.driver);
       const parsed = driver?.options.safeParse(config.options ?? {});
-      if (!driver || !parsed?.success) {
-        const message = !driver
-          ? `unknown driver "${config.driver}"`
-          : `invalid options: ${parsed!.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`;
-        this.#deps.log.error({ device: id, code: "VG_DEVICE_CONFIG" }, message);
+      const refusal: CodecError | undefined = !driver
+        ? { code: "VG_DEVICE_CONFIG", message: `unknown driver "${config.driver}"` }
+        : !parsed?.success
+          ? { code: "VG_DEVICE_CONFIG", message: `invalid options: ${parsed!.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}` }
+          : this.#deps.admit?.(config, driver.transport(parsed.data));
+      if (!driver || !parsed?.success || refusal) {
+        const { code, message } = refusal!;
+        this.#deps.log.error({ device: id, code }, `device ${id} not started: ${message}`);
         const now = new Date(this.#deps.nowMs()).toISOString();
-        this.#faulted.set(id, { id, driver: config.driver, name: config.name, state: "faulted", since: now, connections: 0, frames: 0, events: 0, rejected: 0, refused: 0, lastError: { code: "VG_DEVICE_CONFIG", message, at: now } });
+        this.#faulted.set(id, { id, driver: config.driver, name: config.name, state: "faulted", since: now, connections: 0, frames: 0, events: 0, rejected: 0, refused: 0, lastError: { code, message, at: now } });
         continue;
       }
       const runner = new DeviceRunner(config, driver, parsed.data, this.#deps, () => this.emit("change", runner.status));

@@ -17,7 +17,16 @@ export type TransportSpec =
    * A folder a device drops files into (an ECG cart's export share, a USB stick's copy): each file,
    * once complete, is one message; it moves to done/ once committed, or to rejected/ with the reason.
    */
-  | { type: "folder"; dir: string; stableMs: number; scanMs: number; /** Larger files are rejected unread. */ maxBytes: number }
+  | {
+      type: "folder";
+      dir: string;
+      stableMs: number;
+      scanMs: number;
+      /** Larger files are rejected unread. */
+      maxBytes: number;
+      /** A file still changing this long after it appeared is set aside in rejected/ (default 10 min). */
+      maxSettleMs?: number;
+    }
   /**
    * A DICOM Storage SCP (C-STORE receiver) for ECG carts that push over the network: accepts the
    * 12-lead, General and Ambulatory ECG waveform SOP classes (and C-ECHO), each stored object handed

@@ -10,8 +10,8 @@ import type { Logger } from "pino";
 import { CaseBook, CaseError, caseId, caseLocation, patientId } from "./cases.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config/schema.ts";
-import { DeviceManager } from "./devices.ts";
-import type { DriverDefinition } from "./driver.ts";
+import { DeviceManager, type DeviceConfig } from "./devices.ts";
+import type { DriverDefinition, TransportSpec } from "./driver.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
 import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwarder.ts";
 import type { EmbeddedBroker } from "./broker.ts";
@@ -27,6 +27,8 @@ import type { Audit } from "./web/context.ts";
 import { AuditLog } from "./web/audit.ts";
 import { createWebServer, type WebServer } from "./web/server.ts";
 import { z } from "zod";
+import type { CodecError } from "../protocols/codec.ts";
+import { folderProblem } from "./watched-folders.ts";
 
 /** Most events one `resend` command may put back in the queue. */
 const MAX_RESEND = 100_000;
@@ -106,6 +108,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       monoMs: () => deps.clock.monoMs(),
       utcFix: (utcMs, monoMs) => deps.time?.gpsFix(utcMs, monoMs),
       transport: { backoff: { initialMs: 500, maxMs: 30_000 }, maxConnections: 32 },
+      admit: (device, spec) => this.#admit(device, spec),
     });
     this.cases = new CaseBook(config.cases, {
       clock: deps.clock,
@@ -122,6 +125,20 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       drivers: deps.drivers,
       apply: (devices) => this.devices.apply(devices),
     });
+  }
+
+  /**
+   * A device watching a folder IT does not allow (docs/security.md) is not started: it is listed
+   * faulted, and an alarm says why, to the page and the center.
+   */
+  #admit(device: DeviceConfig, spec: TransportSpec): CodecError | undefined {
+    if (spec.type !== "folder") return undefined;
+    const { watchedFolders, stateDir, store } = this.config;
+    const problem = folderProblem(spec.dir, { roots: watchedFolders.roots, stateDir, storePath: store.path });
+    if (problem) {
+      void this.ingest(this.self, [{ kind: "alarm", body: { code: problem.code, priority: "high", state: "active", text: `device ${device.id} not started: ${problem.message}` } }]).catch(() => undefined);
+    }
+    return problem;
   }
 
   /** The box's own records (users, audit, cases): `<stateDir>/local.db`, open while the gateway runs. */
@@ -326,7 +343,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log", "time", "pairing"] as const).filter(
       (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
     );
-    this.config = { ...this.config, devices: next.devices, cases: next.cases };
+    this.config = { ...this.config, devices: next.devices, cases: next.cases, watchedFolders: next.watchedFolders };
     try {
       this.cases.configure(next.cases);
       const devices = await this.pairing.reload(); // paired devices stay as they are

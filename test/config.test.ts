@@ -68,6 +68,7 @@ describe("valid configurations", () => {
       devices: [],
       web: { host: "0.0.0.0", port: 8080, users: [], sessionIdleMin: 30, loginMaxFailures: 5, loginWindowS: 900, auditRetentionDays: 365 },
       pairing: { serialPaths: [], probeMs: 2500, listen: [2575, 11112], listenHost: "0.0.0.0", maxSenders: 32, maxConnections: 16, idleS: 60 },
+      watchedFolders: { roots: [] },
       log: { level: "info", pretty: "auto" },
       time: { ntpServers: [], pollS: 64, ntpTimeoutMs: 2000, trustSystemClock: "auto", gpsLatencyMs: 100, gpsUncertaintyMs: 100, driftPpm: 50, skewThresholdS: 60 },
       cases: { targetMin: 10, geofences: [] },

@@ -63,6 +63,7 @@ devices:
 stateDir: ${dir}/state
 uplink: { url: "mqtt://127.0.0.1:${uplinkPort}", protocolVersion: 4, backoff: { initialMs: 100, maxMs: 300 } }
 web: { host: 127.0.0.1, port: ${await freePort()} }
+watchedFolders: { roots: ["${dir}"] }
 devices:
   - { id: cart, driver: ecg-cart, options: { dir: "${drop}", stableMs: 100, scanMs: 50 } }
 `;

@@ -48,6 +48,7 @@ stateDir: ${dir}/state
 uplink: { url: "${gate.url}", protocolVersion: 5, backoff: { initialMs: 100, maxMs: 500 } }
 web: { host: 127.0.0.1, port: ${webPort} }
 log: { level: info, pretty: false }
+watchedFolders: { roots: ["${dir}"] }
 devices:
   - { id: cart, driver: ecg-cart, options: { dir: "${drop}", stableMs: 100, scanMs: 50 } }
 `);

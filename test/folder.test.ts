@@ -1,12 +1,16 @@
 // Folder intake over the real file system, through the embedded broker, to a center that
 // reassembles the original file from its chunks and checks its SHA-256.
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync, appendFileSync, copyFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, appendFileSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { findDriver as registry } from "../drivers/registry.ts";
+import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
 import { fileDriver } from "./support/file-driver.ts";
+import { MllpSender } from "./support/mllp-sender.ts";
+import { freePort } from "./support/processes.ts";
 import { connectCenter, waitFor } from "./support/mqtt.ts";
 import { startGateway } from "./support/rig.ts";
 
@@ -14,13 +18,13 @@ const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-const findDriver = (id: string) => (id === fileDriver.id ? fileDriver : undefined) as never;
+const findDriver = (id: string) => (id === fileDriver.id ? fileDriver : registry(id)) as never;
 
-async function rig() {
+async function rig(o: { drop?: string; devices?: string; options?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "vg-folder-"));
-  const drop = join(dir, "drop");
+  const drop = o.drop ?? join(dir, "drop");
   const { gw, config } = await startGateway(
-    { id: "gw-ecg", stateDir: `${dir}/state`, uplink: "embedded", logLevel: "silent", drivers: findDriver, devices: `{ id: cart, driver: test-file, options: { dir: "${drop}" } }` },
+    { id: "gw-ecg", stateDir: `${dir}/state`, uplink: "embedded", logLevel: "silent", drivers: findDriver, devices: `  - { id: cart, driver: test-file, options: { dir: "${drop}"${o.options ?? ""} } }\n${o.devices ?? ""}` },
     cleanup,
   );
   const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, "gw-ecg");
@@ -80,5 +84,35 @@ describe("watched folder intake", () => {
     expect(db.prepare("SELECT count(*) FROM events WHERE kind = 'ecg12'").pluck().get()).toBe(1);
     db.close();
     expect(gw.devices.get("cart")).toMatchObject({ frames: 2, events: 1 });
+  });
+
+  it("sets aside a file that never settles and stops reading a folder swapped for /proc, while another device's ACKs and the page keep answering", async () => {
+    const base = mkdtempSync(join(tmpdir(), "vg-folder-proc-"));
+    mkdirSync(join(base, "inbox"));
+    symlinkSync(join(base, "inbox"), join(base, "cart"));
+    const hl7 = await freePort();
+    const { gw } = await rig({ drop: join(base, "cart"), options: ", stableMs: 100, maxSettleMs: 400", devices: `  - { id: mon, driver: hl7-pcd01, options: { host: 127.0.0.1, port: ${hl7} } }` });
+    const monitor = await MllpSender.connect(hl7);
+    cleanup.push(() => monitor.close());
+    let n = 0;
+    const acked = async () => (await monitor.send(pcd01Message({ controlId: `P${++n}`, time: new Date(), values: { hr: 70 } }))).code;
+    const page = async () => (await fetch(`http://127.0.0.1:${gw.config.web.port}/status`)).status;
+
+    // A log the cart never finishes: it grows at every scan.
+    const grow = setInterval(() => appendFileSync(join(base, "inbox/trace.log"), "x".repeat(512)), 20);
+    cleanup.push(() => clearInterval(grow));
+    await waitFor(() => existsSync(join(base, "inbox/rejected/trace.log.why.txt")), 10_000, "the file that never settles set aside");
+    clearInterval(grow);
+    expect(readFileSync(join(base, "inbox/rejected/trace.log.why.txt"), "utf8")).toMatch(/^VG_FILE_NEVER_SETTLED: still changing \d+ s after it appeared/);
+    expect(await acked()).toBe("AA");
+
+    // The watched folder now leads into /proc (whose files claim 0 bytes and never end): not read.
+    rmSync(join(base, "cart"));
+    symlinkSync("/proc/self", join(base, "cart"));
+    await waitFor(() => /now leads to \/proc/.test(gw.devices.get("cart")?.lastError?.message ?? ""), 10_000, "the swapped folder refused");
+    expect(await acked()).toBe("AA");
+    expect(await page()).toBe(200);
+    expect(gw.devices.get("cart")?.frames).toBe(0);
+    expect(gw.devices.get("mon")?.events).toBeGreaterThanOrEqual(2);
   });
 });

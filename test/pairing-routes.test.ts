@@ -2,6 +2,9 @@
 // HL7 monitor that connected unannounced, edits and removes it; every change is audited; bodies are
 // checked with the field named; viewers and strangers are turned away; a probe on a real PTY that
 // hears nothing says so and writes nothing.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
 import { NOT_PAIRED } from "../src/pairing/senders.ts";
@@ -9,7 +12,7 @@ import { MllpSender } from "./support/mllp-sender.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 import { hasSocat, nullModem, openDeviceEnd } from "./support/pty.ts";
-import { outboxEvents, startGateway } from "./support/rig.ts";
+import { outboxEvents, startGateway, type RigOptions } from "./support/rig.ts";
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -42,8 +45,8 @@ async function signIn(base: string, url: string, body: unknown): Promise<Session
 }
 
 /** A started gateway watching `port` for unpaired senders, its admin, a technician and a viewer. */
-async function rig(id: string, pairing: string) {
-  const { gw } = await startGateway({ id, devices: "  []", pairing }, cleanup);
+async function rig(id: string, pairing: string, more: Partial<RigOptions> = {}) {
+  const { gw } = await startGateway({ id, devices: "  []", pairing, ...more }, cleanup);
   const base = `http://127.0.0.1:${gw.config.web.port}`;
   const admin = await signIn(base, "/api/setup", { username: "admin", password: "correct horse battery" });
   for (const [username, role] of [["tech", "technician"], ["view", "viewer"]]) {
@@ -118,6 +121,56 @@ describe("the pairing API", () => {
     expect((await r.tech("GET", "/api/devices/paired")).body).toEqual([]);
     const rows = ((await r.admin("GET", "/api/audit?limit=50")).body.rows as { action: string; result: string; detail?: { code?: string } }[]).filter((x) => x.action === "device.pair");
     expect(rows[rows.length - 1]).toMatchObject({ result: "failed", detail: { code: "VG_INVALID" } });
+  });
+});
+
+describe("watched folders a technician may pair (issue 13 item 1)", () => {
+  it("refuses the state directory, its parent, its children, a symlink into it, /proc and folders outside the roots, 400 naming the rule; the box keeps its databases", async () => {
+    const base = mkdtempSync(join(tmpdir(), "vg-roots-"));
+    const stateDir = join(base, "state");
+    mkdirSync(join(base, "carts"));
+    symlinkSync(stateDir, join(base, "carts", "innocent"));
+    const r = await rig("gw-roots", "{ listen: [] }", { stateDir, watchedFolders: `{ roots: ["${base}"] }` });
+    const pair = (id: string, dir: string) => r.tech("POST", "/api/devices", { id, name: "心电图机", driver: "ecg-cart", options: { dir, stableMs: 100, scanMs: 50 } });
+    const before = readdirSync(stateDir).sort();
+    for (const [dir, rule] of [
+      [stateDir, /is, holds or lies in the gateway's state directory/],
+      [base, /is, holds or lies in the gateway's state directory/],
+      [join(stateDir, "inbox"), /is, holds or lies in the gateway's state directory/],
+      [join(base, "carts", "innocent"), /state directory .*\(it leads to .*state\)/],
+      ["/proc/self", /kernel/],
+      [mkdtempSync(join(tmpdir(), "vg-elsewhere-")), /outside the folders IT allows \(watchedFolders\.roots: /],
+      ["carts/relative", /absolute path/],
+    ] as const) {
+      const res = await pair("cart", dir);
+      expect(res, dir).toMatchObject({ status: 400, body: { error: { code: "VG_FOLDER_NOT_ALLOWED", field: "options.dir", message: expect.stringMatching(rule) } } });
+    }
+    expect(r.gw.devices.get("cart")).toBeUndefined();
+    expect(readdirSync(stateDir).sort()).toEqual(before);
+    expect(existsSync(join(stateDir, "rejected"))).toBe(false);
+
+    const ok = await pair("cart", join(base, "carts", "bay-1"));
+    expect(ok.status).toBe(201);
+    await waitFor(() => r.gw.devices.get("cart")?.state === "listening", 5000, "the allowed folder watched");
+
+    // each attempt is audited with the options asked for (the folder, never a file's content)
+    const rows = ((await r.admin("GET", "/api/audit?limit=50")).body.rows as { action: string; result: string; detail?: { code?: string; options?: { dir?: string } } }[]).filter((x) => x.action === "device.pair");
+    expect(rows.filter((x) => x.result === "failed").map((x) => x.detail)).toContainEqual({ code: "VG_FOLDER_NOT_ALLOWED", driver: "ecg-cart", options: { dir: stateDir, stableMs: 100, scanMs: 50 } });
+    expect(rows[0]).toMatchObject({ result: "ok", detail: { driver: "ecg-cart", options: { dir: join(base, "carts", "bay-1") } } });
+  });
+
+  it("never runs a saved paired device that watches the state directory (an old file): refused at start, with an alarm", async () => {
+    const base = mkdtempSync(join(tmpdir(), "vg-roots-old-"));
+    const stateDir = join(base, "state");
+    mkdirSync(stateDir);
+    const device = { id: "cart", name: "心电图机", driver: "ecg-cart", enabled: true, options: { dir: stateDir, stableMs: 100, scanMs: 50 }, pairedBy: "tech", pairedAt: "2026-01-01T00:00:00.000Z" };
+    writeFileSync(join(stateDir, "paired-devices.json"), JSON.stringify({ version: 1, devices: [device] }));
+    const { gw } = await startGateway({ id: "gw-roots-old", devices: "  []", stateDir, watchedFolders: `{ roots: ["${base}"] }` }, cleanup);
+    expect(gw.devices.get("cart")).toMatchObject({ state: "faulted", lastError: { code: "VG_FOLDER_NOT_ALLOWED" } });
+    await waitFor(() => outboxEvents(gw, "alarm").length > 0, 5000, "the alarm");
+    expect(outboxEvents<{ code: string; text: string }>(gw, "alarm")[0]!.body).toMatchObject({ code: "VG_FOLDER_NOT_ALLOWED", text: expect.stringMatching(/^device cart not started: folder .* state directory/) });
+    expect(existsSync(join(stateDir, "rejected"))).toBe(false);
+    expect(existsSync(join(stateDir, "paired-devices.json"))).toBe(true);
   });
 });
 

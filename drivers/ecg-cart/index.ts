@@ -20,6 +20,7 @@ export const ecgCartOptions = z
     format: z.enum(["auto", "dicom-ecg", "hl7-aecg", "philips-xml"]).default("auto").describe("File format; auto tells them apart by content."),
     stableMs: z.int().min(0).max(600_000).default(2000).describe("With source folder: a file is taken once its size and time have not changed for this long (ms)."),
     scanMs: z.int().min(50).max(60_000).default(1000).describe("With source folder: how often the folder is looked at (ms)."),
+    maxSettleMs: z.int().min(1000).max(86_400_000).default(600_000).describe("With source folder: a file still changing this long after it appeared is no finished export: it is set aside in rejected/ (ms)."),
     host: z.string().min(1).default("0.0.0.0").describe("With source dicom: address to listen on."),
     port: z.int().min(1).max(65535).default(11112).describe("With source dicom: port to listen on. 11112 is DICOM's registered unprivileged port; 104 needs root or CAP_NET_BIND_SERVICE, which the service does not have."),
     aeTitle: z.string().regex(/^[\x20-\x5b\x5d-\x7e]{1,16}$/, { message: "1-16 printable ASCII characters, no backslash" }).default("VITALGATE").describe("With source dicom: our AE title, which the cart must call."),
@@ -135,6 +136,6 @@ export const ecgCart = defineDriver<EcgCartOptions>({
   transport: (o) =>
     o.source === "dicom"
       ? { type: "dicom-scp", host: o.host, port: o.port, aeTitle: o.aeTitle, callingAeTitles: o.callingAeTitles }
-      : { type: "folder", dir: o.dir!, stableMs: o.stableMs, scanMs: o.scanMs, maxBytes: MAX_FILE_BYTES },
+      : { type: "folder", dir: o.dir!, stableMs: o.stableMs, scanMs: o.scanMs, maxBytes: MAX_FILE_BYTES, maxSettleMs: o.maxSettleMs },
   handle: (bytes, options) => handleEcgFile(bytes, options),
 });

@@ -284,6 +284,16 @@ const pairingSchema = z
   })
   .describe("Pairing devices on the web page: serial ports offered, probing, and network senders noticed. See docs/devices.md.");
 
+const watchedFoldersSchema = z
+  .strictObject({
+    roots: z
+      .array(z.string().regex(/^\/\S*$/, { message: 'must be an absolute path, e.g. "/srv/vitalgate/ecg-inbox"' }))
+      .max(32)
+      .default([])
+      .describe("Folders under which a device (an ECG cart's export share, a USB copy) may be watched, from this file or paired on the page. Resolved through symlinks; never the state directory, its parents or its children, nor /proc, /sys or /dev. Empty: no folder is watched."),
+  })
+  .describe("Where watched folders may be (docs/security.md): a watched folder's files are moved to done/ or rejected/, so it must be one IT chose.");
+
 const webSchema = z
   .strictObject({
     host: z.string().min(1).default("0.0.0.0").describe("Address the web page listens on (0.0.0.0: every interface, so the LAN can reach it)."),
@@ -419,6 +429,7 @@ function documentSchema<D extends z.ZodType>(device: D) {
       devices: devicesList(device),
       web: webSchema.prefault({}),
       pairing: pairingSchema.prefault({}),
+      watchedFolders: watchedFoldersSchema.prefault({}),
       log: logSchema.prefault({}),
       time: timeSchema.prefault({}),
       cases: casesSchema.prefault({}),
@@ -474,3 +485,4 @@ export type LogConfig = Config["log"];
 export type TimeConfig = Config["time"];
 export type CasesConfig = Config["cases"];
 export type PairingConfig = Config["pairing"];
+export type WatchedFoldersConfig = Config["watchedFolders"];

@@ -18,6 +18,7 @@ import { probeSerialPort, type ProbeResult } from "./probe.ts";
 import { SenderWatch, type Sender } from "./senders.ts";
 import { loadPairedDevices, pairedDevicesPath, savePairedDevices, type PairedDevice } from "./store.ts";
 import type { CodecError } from "../../protocols/codec.ts";
+import { folderProblem } from "../watched-folders.ts";
 
 export { PairingError } from "./errors.ts";
 export type { PairedDevice } from "./store.ts";
@@ -223,6 +224,12 @@ export class Pairing {
       pairedBy: actor,
       pairedAt: new Date(this.#deps.nowMs()).toISOString(),
     };
+    const spec = this.#deps.findDriver(d.driver)?.transport(d.options);
+    if (spec?.type === "folder") {
+      const { watchedFolders, stateDir, store } = this.#deps.config();
+      const problem = folderProblem(spec.dir, { roots: watchedFolders.roots, stateDir, storePath: store.path });
+      if (problem) throw new PairingError(problem.code, `options.dir: ${problem.message}`, 400, "options.dir");
+    }
     const others = this.#usage(this.#devices(this.#paired.filter((p) => p.id !== (editing ?? d.id))));
     const mine = this.#usage([entry]);
     for (const path of mine.serial.keys()) {

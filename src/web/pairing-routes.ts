@@ -42,6 +42,29 @@ function deviceId(request: FastifyRequest): string {
   return id;
 }
 
+/** Longest option value kept in the audit trail, in characters. */
+const AUDIT_OPTION_CHARS = 256;
+
+/**
+ * The driver and options a pairing asked for, for its audit record: what a device is told to watch,
+ * listen on or open (a folder, a port) is what an assessor must see. Options are settings, never
+ * patient data; each is kept as a string of at most AUDIT_OPTION_CHARS, at most 32 of them.
+ */
+function deviceDetail(body: unknown): { driver?: string; options?: Record<string, string | number | boolean | null> } {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return {};
+  const { driver, options } = body as { driver?: unknown; options?: unknown };
+  const detail: ReturnType<typeof deviceDetail> = {};
+  if (typeof driver === "string") detail.driver = driver.slice(0, 64);
+  if (typeof options === "object" && options !== null && !Array.isArray(options)) {
+    detail.options = Object.fromEntries(
+      Object.entries(options)
+        .slice(0, 32)
+        .map(([k, v]) => [k.slice(0, 64), v === null || typeof v === "number" || typeof v === "boolean" ? v : (typeof v === "string" ? v : JSON.stringify(v) ?? String(v)).slice(0, AUDIT_OPTION_CHARS)]),
+    );
+  }
+  return detail;
+}
+
 export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pairing: Pairing): void {
   const guard = ctx.guard("devices");
 
@@ -52,13 +75,14 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
     }
   };
 
-  /** Runs a change, audits it, tells the pages watching live. */
+  /** Runs a change, audits it (with the driver and options asked for), tells the pages watching live. */
   const change = async (request: FastifyRequest, reply: FastifyReply, action: Action, target: string | undefined, run: (actor: string) => Promise<unknown>) => {
     const actor = request.user?.username ?? "?";
+    const asked = deviceDetail(request.body);
     try {
       const result = await run(actor);
       const driver = (result as { driver?: string } | undefined)?.driver;
-      ctx.audit.record({ actor, ip: request.ip, action, target, ...(driver ? { detail: { driver } } : {}), result: "ok" });
+      ctx.audit.record({ actor, ip: request.ip, action, target, ...(driver ? { detail: { driver, ...asked } } : {}), result: "ok" });
       if (target) {
         const status = ctx.gateway.devices.get(target);
         ctx.publish("device", status ?? { id: target, removed: true });
@@ -66,7 +90,7 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
       return result;
     } catch (err) {
       const code = err instanceof PairingError ? err.code : "VG_INTERNAL";
-      ctx.audit.record({ actor, ip: request.ip, action, target, detail: { code }, result: "failed" });
+      ctx.audit.record({ actor, ip: request.ip, action, target, detail: { code, ...asked }, result: "failed" });
       return send(reply, err);
     }
   };

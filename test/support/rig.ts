@@ -53,6 +53,8 @@ export interface RigOptions {
    * well-known ports, which parallel tests would contend for.
    */
   pairing?: string;
+  /** The `watchedFolders:` section as YAML flow. Default: the system's temp dir as the one root. */
+  watchedFolders?: string;
 }
 
 /** A pino logger whose lines the test reads back: as written (`raw`) and parsed (`lines`, `codes()`). */
@@ -81,6 +83,7 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
     o.uplink === "embedded" ? `embeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }` : NOWHERE,
     `web: { host: 127.0.0.1, port: ${await freePort()}${o.web ? `, ${o.web}` : ""} }`,
     `pairing: ${o.pairing ?? "{ listen: [] }"}`,
+    `watchedFolders: ${o.watchedFolders ?? JSON.stringify({ roots: [tmpdir()] })}`,
     ...(o.logSection ? [`log: { level: ${o.logLevel ?? "info"}, pretty: false }`] : []),
     ...(o.time === undefined ? [] : [`time: ${o.time}`]),
   ].join("\n");
