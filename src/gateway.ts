@@ -217,6 +217,11 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
    */
   #onFirstSync = (sync: FirstSync): void => {
     this.deviceClocks.shift(sync.correctionMs);
+    try {
+      this.#auditLog?.placeUnsynced(sync);
+    } catch (err) {
+      this.#log.error({ code: "VG_TIME_PLACE_FAILED", err: (err as Error).message }, "time synchronized, but the audit records made before it could not be placed");
+    }
     if (sync.sleptMs > 0) {
       this.#log.warn({ code: "VG_TIME_RESTAMP_SKIPPED", sleptMs: sync.sleptMs }, `time synchronized, but the box was suspended for ${Math.round(sync.sleptMs / 1000)} s since start: the events stamped before it stay marked unsynchronized`);
       return;
@@ -254,7 +259,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.cases.open(this.#localDb);
     // Each record's new head goes to the center within seconds, not at the next status interval:
     // what the box could rewrite unseen is then at most the last few seconds of the trail.
-    this.#auditLog = new AuditLog(this.#localDb, () => this.#deps.clock.now().ms, () => this.#forwarder?.publishStatusSoon());
+    this.#auditLog = new AuditLog(this.#localDb, () => this.#deps.clock.now(), () => this.#forwarder?.publishStatusSoon());
     this.audit = this.#auditLog;
     this.#deps.time?.on("synced", this.#onFirstSync);
     this.#deps.time?.start();
@@ -330,6 +335,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       web: config.web,
       setupCodeFile: join(config.stateDir, "setup-code"),
       nowMs: () => this.#deps.clock.now().ms,
+      monoMs: () => this.#deps.clock.monoMs(),
+      bootId: this.#deps.time?.bootId,
       https: config.web.tls ? { cert: read(config.web.tls.certFile), key: read(config.web.tls.keyFile) } : undefined,
       audit: this.#auditLog,
     });

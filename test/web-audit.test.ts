@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { TimeEstimate } from "../src/clock.ts";
 import { localDbPath, openLocalDb } from "../src/local-db.ts";
 import { AuditLog, rowHash, type StoredRow } from "../src/web/audit.ts";
 import { startGateway } from "./support/rig.ts";
@@ -71,7 +72,7 @@ describe("the audit chain", () => {
     expect(rows[0]).toMatchObject({ actor: "system", action: "audit.purge", detail: { throughSeq: 4, rows: 4 } });
     expect(rig.audit.verify()).toEqual({ ok: true, checked: 7 });
     // Reopened (a restart): the anchor is in the database, the chain still verifies and goes on.
-    const reopened = new AuditLog(other, () => rig.clock.ms);
+    const reopened = new AuditLog(other, () => ({ ms: rig.clock.ms, src: "gps", uncMs: 100 }));
     reopened.record({ actor: "admin", action: "login", result: "ok" });
     expect(reopened.verify()).toEqual({ ok: true, checked: 8 });
     // Rows before the anchor cannot be slipped back in unnoticed, nor can the oldest kept be deleted.
@@ -89,6 +90,43 @@ describe("the audit chain", () => {
     expect(rig.audit.purge(now - 1.5 * DAY)).toEqual({ purged: 2 });
     expect(rig.audit.list({ limit: 10 }).map((r) => [r.seq, r.at.slice(0, 4)])).toEqual([[5, "2026"], [4, "1970"], [3, "2026"]]);
     expect(rig.audit.verify().ok).toBe(true);
+  });
+});
+
+describe("records made before the gateway's clock was synchronized", () => {
+  it("carry their boot and monotonic time in the chain, are placed by the first sync (recorded as time.synced), and an earlier boot's say they could not be", async () => {
+    const db = openLocalDb(localDbPath(mkdtempSync(join(tmpdir(), "vg-audit-time-"))));
+    cleanup.push(() => db.close());
+    const TRUE = Date.parse("2026-11-23T08:00:00Z");
+    // Box at 1970: true UTC is 56 years ahead of what it reads; monotonic 600 s since boot "b".
+    let now: TimeEstimate = { ms: 600_000, src: "unsynced", uncMs: 86_400_000, boot: "b", monoMs: 600_000 };
+    const audit = new AuditLog(db, () => now);
+    now = { ...now, boot: "a" }; // a record of an earlier boot (the box was switched off before any sync)
+    audit.record({ actor: "crew1", action: "login", result: "ok" });
+    now = { ...now, boot: "b" };
+    audit.record({ actor: "crew1", action: "case.open", target: "c1", result: "ok" });
+    now = { ...now, ms: 660_000, monoMs: 660_000 };
+    audit.record({ actor: "crew1", action: "case.node", target: "c1", detail: { node: "fmc" }, result: "ok" });
+    expect(audit.verify()).toEqual({ ok: true, checked: 3 });
+    // Tampering with the mark is caught like any other field.
+    const other = new Database(db.name);
+    cleanup.push(() => other.close());
+    const kept = other.prepare("SELECT time FROM audit WHERE seq = 3").pluck().get() as string;
+    other.prepare("UPDATE audit SET time = ? WHERE seq = 3").run(kept.replace("660000", "600000"));
+    expect(audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 3 } });
+    other.prepare("UPDATE audit SET time = ? WHERE seq = 3").run(kept);
+
+    now = { ms: TRUE + 700_000, src: "gps", uncMs: 100 };
+    audit.placeUnsynced({ src: "gps", correctionMs: TRUE, uncMs: 100, atMs: TRUE + 700_000, driftPpm: 50, offsetMs: TRUE, boot: "b", sleptMs: 0 });
+    const rows = audit.list({ limit: 10 });
+    expect(rows.map((r) => [r.action, r.at, r.time])).toEqual([
+      ["time.synced", new Date(TRUE + 700_000).toISOString(), undefined],
+      ["case.node", new Date(TRUE + 660_000).toISOString(), { unsynced: true, placed: true, recordedAt: "1970-01-01T00:11:00.000Z" }],
+      ["case.open", new Date(TRUE + 600_000).toISOString(), { unsynced: true, placed: true, recordedAt: "1970-01-01T00:10:00.000Z" }],
+      ["login", "1970-01-01T00:10:00.000Z", { unsynced: true, placed: false, recordedAt: "1970-01-01T00:10:00.000Z" }],
+    ]);
+    expect(rows[0]!.detail).toMatchObject({ src: "gps", offsetMs: TRUE, boot: "b", placed: 2, unplaced: 1 });
+    expect(audit.verify()).toEqual({ ok: true, checked: 4 });
   });
 });
 
@@ -124,7 +162,7 @@ describe("the gateway", () => {
     // A trail of three records from an earlier run, then the gateway starts on it and says online.
     const stateDir = mkdtempSync(join(tmpdir(), "vg-audit-head-"));
     const earlier = openLocalDb(localDbPath(stateDir));
-    const before = new AuditLog(earlier, Date.now);
+    const before = new AuditLog(earlier, () => ({ ms: Date.now(), src: "ntp", uncMs: 20 }));
     for (const target of ["dev-1", "dev-2", "dev-3"]) before.record({ actor: "tech", action: "device.pair", target, result: "ok" });
     earlier.close();
     const { gw, config } = await startGateway({ id: "gw-audit-head", devices: "  []", stateDir, uplink: "embedded" }, cleanup);

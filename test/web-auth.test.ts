@@ -198,6 +198,20 @@ describe("login", () => {
     expect(fourth.ctx.db.prepare("SELECT count(*) FROM web_sessions").pluck().get()).toBe(0);
   });
 
+  it("a step of the clock (the first GPS fix after a boot in 1970, a box 3 h fast set right) logs nobody out and stretches no idle time", async () => {
+    const rig = await startWeb(cleanup, "{ sessionIdleMin: 30 }");
+    rig.clock.stepMs = -(Date.parse("2026-11-23T08:00:00Z") - Date.parse("1970-01-01T00:00:00Z")); // dead RTC battery
+    const admin = await setupAdmin(rig);
+    rig.clock.ms += 60_000;
+    rig.clock.stepMs = 0; // the GPS fix: 56 years forward
+    expect((await admin.request("GET", "/api/users")).statusCode).toBe(200);
+    rig.clock.stepMs = -3 * 3_600_000; // and a step back of 3 h
+    rig.clock.ms += 29 * 60_000;
+    expect((await admin.request("GET", "/api/users")).statusCode).toBe(200);
+    rig.clock.ms += 30 * 60_000 + 1; // idle for 30 min on the monotonic clock, whatever the wall says
+    expect((await admin.request("GET", "/api/users")).statusCode).toBe(401);
+  });
+
   it("sessions end 12 h after login however active", async () => {
     const rig = await startWeb(cleanup);
     const admin = await setupAdmin(rig);

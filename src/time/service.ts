@@ -186,6 +186,11 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync] }> implement
     this.#asleepAtStart = deps.boot?.suspendedMs() ?? 0;
   }
 
+  /** The kernel's boot id `monoMs` counts in (undefined where unknown). */
+  get bootId(): string | undefined {
+    return this.#bootId;
+  }
+
   get synced(): boolean {
     return this.#selected !== null;
   }

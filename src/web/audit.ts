@@ -4,7 +4,10 @@
 // the row itself; a purge past the retention keeps the hash and seq of the last purged row as the
 // anchor the remaining chain starts from, and records itself in the chain.
 import { createHash } from "node:crypto";
+import type { TimeEstimate } from "../clock.ts";
 import type { LocalDb } from "../local-db.ts";
+import { placeUnsynced, unsyncedMark, type UnsyncedMark } from "../time/placement.ts";
+import type { FirstSync } from "../time/service.ts";
 import type { Audit, AuditEntry } from "./context.ts";
 
 const GENESIS = "0".repeat(64);
@@ -20,11 +23,21 @@ export interface AuditRow {
   target: string | null;
   detail: Record<string, unknown> | null;
   result: AuditEntry["result"];
+  /**
+   * Only for a record made before the gateway's clock was synchronized: `at` is then where the
+   * first sync placed it (`placed`), or, where it could not (an earlier boot), the unsynchronized
+   * reading (`placed: false`), not a time to rely on. `recordedAt` is what the chain holds.
+   */
+  time?: { unsynced: true; placed: boolean; recordedAt: string };
 }
 
-export interface StoredRow extends Omit<AuditRow, "detail"> {
+export interface StoredRow extends Omit<AuditRow, "detail" | "time"> {
   detail: string | null;
   prev: string;
+  /** JSON of the record's unsynchronized mark (time/placement.ts), part of the chain; null once synchronized. */
+  time: string | null;
+  /** Where the first sync placed an unsynchronized record (derived, not chained: the `time.synced` record says how). */
+  placed_at?: string | null;
 }
 
 export interface ChainReport {
@@ -47,21 +60,26 @@ function canonical(value: unknown): string {
 
 /** A row's hash: over the previous row's hash and the row's fields, in order (exported for the tamper tests). */
 export function rowHash(r: Omit<StoredRow, "hash">): string {
-  const fields = [r.seq, r.at, r.actor, r.ip, r.action, r.target, r.detail, r.result];
+  const fields: unknown[] = [r.seq, r.at, r.actor, r.ip, r.action, r.target, r.detail, r.result];
+  if (r.time !== null && r.time !== undefined) fields.push(r.time); // records from before this field hash as they did
   return createHash("sha256").update(`${r.prev}\n${JSON.stringify(fields)}`).digest("hex");
 }
 
 export class AuditLog implements Audit {
   #db: LocalDb;
-  #nowMs: () => number;
+  #now: () => TimeEstimate;
   /** The newest row this process wrote or saw: rows deleted from the end are found against it. */
   #head: { seq: number; hash: string };
   #onRecord: () => void;
 
-  /** `onRecord` is told after each record is stored (the gateway sends the new head to the center). */
-  constructor(db: LocalDb, nowMs: () => number, onRecord: () => void = () => undefined) {
+  /**
+   * `now` is the gateway's synchronized clock (records made before it is synchronized carry their
+   * mark and are placed by the first sync); `onRecord` is told after each record is stored (the
+   * gateway sends the new head to the center).
+   */
+  constructor(db: LocalDb, now: () => TimeEstimate, onRecord: () => void = () => undefined) {
     this.#db = db;
-    this.#nowMs = nowMs;
+    this.#now = now;
     this.#onRecord = onRecord;
     db.exec(`
       CREATE TABLE IF NOT EXISTS audit (
@@ -69,6 +87,8 @@ export class AuditLog implements Audit {
         target TEXT, detail TEXT, result TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS audit_anchor (
         id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL, at TEXT NOT NULL);`);
+    const columns = db.prepare("SELECT name FROM pragma_table_info('audit')").pluck().all() as string[];
+    if (!columns.includes("time")) db.exec("ALTER TABLE audit ADD COLUMN time TEXT; ALTER TABLE audit ADD COLUMN placed_at TEXT;");
     const last = db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as { seq: number; hash: string } | undefined;
     this.#head = last ?? this.#anchor();
   }
@@ -80,9 +100,11 @@ export class AuditLog implements Audit {
 
   /** Appends one record; throws when it cannot be stored (the action it records should then fail too). */
   record(entry: AuditEntry): void {
+    const now = this.#now();
+    const mark = unsyncedMark(now);
     const row = {
       seq: this.#head.seq + 1,
-      at: new Date(this.#nowMs()).toISOString(),
+      at: new Date(now.ms).toISOString(),
       actor: entry.actor,
       ip: entry.ip ?? null,
       action: entry.action,
@@ -90,10 +112,11 @@ export class AuditLog implements Audit {
       detail: entry.detail === undefined ? null : canonical(entry.detail),
       result: entry.result,
       prev: this.#head.hash,
+      time: mark ? canonical(mark) : null,
     };
     const hash = rowHash(row);
     this.#db
-      .prepare("INSERT INTO audit (seq, at, actor, ip, action, target, detail, result, prev, hash) VALUES (@seq, @at, @actor, @ip, @action, @target, @detail, @result, @prev, @hash)")
+      .prepare("INSERT INTO audit (seq, at, actor, ip, action, target, detail, result, prev, hash, time) VALUES (@seq, @at, @actor, @ip, @action, @target, @detail, @result, @prev, @hash, @time)")
       .run({ ...row, hash });
     this.#head = { seq: row.seq, hash };
     this.#onRecord();
@@ -108,12 +131,43 @@ export class AuditLog implements Audit {
     return { ...this.#head };
   }
 
+  /**
+   * The first sync: places the records made before it (time/placement.ts), and records how (a
+   * `time.synced` record in the chain, from which every placement can be checked). Records of an
+   * earlier boot stay unplaced, and say so.
+   */
+  placeUnsynced(sync: FirstSync): void {
+    const rows = this.#db.prepare("SELECT seq, at, time FROM audit WHERE time IS NOT NULL AND placed_at IS NULL").all() as { seq: number; at: string; time: string }[];
+    if (rows.length === 0) return;
+    const update = this.#db.prepare("UPDATE audit SET placed_at = ? WHERE seq = ?");
+    let placed = 0;
+    this.#db.transaction(() => {
+      for (const r of rows) {
+        const ms = placeUnsynced(Date.parse(r.at), JSON.parse(r.time) as UnsyncedMark, sync);
+        if (ms === undefined) continue;
+        update.run(new Date(ms).toISOString(), r.seq);
+        placed++;
+      }
+    })();
+    this.record({
+      actor: "system",
+      action: "time.synced",
+      detail: { src: sync.src, offsetMs: Math.round(sync.offsetMs), correctionMs: Math.round(sync.correctionMs), boot: sync.boot, uncMs: Math.ceil(sync.uncMs), placed, unplaced: rows.length - placed },
+      result: "ok",
+    });
+  }
+
   /** Newest first: up to `limit` rows with seq below `before`. */
   list(options: { before?: number; limit: number }): AuditRow[] {
     const rows = this.#db
-      .prepare("SELECT seq, hash, at, actor, ip, action, target, detail, result FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?")
+      .prepare("SELECT seq, hash, at, actor, ip, action, target, detail, result, time, placed_at FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?")
       .all(options.before ?? Number.MAX_SAFE_INTEGER, options.limit) as Omit<StoredRow, "prev">[];
-    return rows.map((r) => ({ ...r, detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>) }));
+    return rows.map(({ time, placed_at: placedAt, ...r }) => ({
+      ...r,
+      at: placedAt ?? r.at,
+      detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
+      time: time === null ? undefined : { unsynced: true, placed: placedAt !== null && placedAt !== undefined, recordedAt: r.at },
+    }));
   }
 
   /** Walks the whole chain from its anchor; reports the first row that is not as it was written. */
@@ -146,7 +200,7 @@ export class AuditLog implements Audit {
     if (!last) return { purged: 0 };
     const purged = this.#db.transaction(() => {
       const n = this.#db.prepare("DELETE FROM audit WHERE seq <= ?").run(last.seq).changes;
-      this.#db.prepare("INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, @seq, @hash, @at) ON CONFLICT (id) DO UPDATE SET seq = @seq, hash = @hash, at = @at").run({ ...last, at: new Date(this.#nowMs()).toISOString() });
+      this.#db.prepare("INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, @seq, @hash, @at) ON CONFLICT (id) DO UPDATE SET seq = @seq, hash = @hash, at = @at").run({ ...last, at: new Date(this.#now().ms).toISOString() });
       return n;
     })();
     this.record({ actor: "system", action: "audit.purge", detail: { throughSeq: last.seq, rows: purged, before: cutoff }, result: "ok" });

@@ -83,7 +83,15 @@ export interface AuthOptions {
   db: LocalDb;
   audit: AuditLog;
   log: Logger;
+  /** Synchronized time, for what is recorded (a user's creation, a session's last use as kept on disk). */
   nowMs(): number;
+  /**
+   * Monotonic ms since boot, for every duration (idle time, a session's age, the login window): a
+   * step of the clock (the first GPS fix after a boot in 1970) logs nobody out and unlocks nobody.
+   */
+  monoMs(): number;
+  /** The kernel's boot id `monoMs` counts in: a session kept across a restart in the same boot keeps its monotonic times. */
+  bootId?: string;
   users: readonly ProvisionedUser[];
   sessionIdleMin: number;
   loginMaxFailures: number;
@@ -99,10 +107,24 @@ interface Session {
   key: string;
   user: SessionUser;
   csrf: string;
-  createdMs: number;
-  lastMs: number;
-  /** The lastMs the database holds. */
-  savedMs: number;
+  /** Monotonic ms (since boot) when it was opened and last used: what its age and idle time count from. */
+  createdMono: number;
+  lastMono: number;
+  /** The lastMono the database holds. */
+  savedMono: number;
+}
+
+/** A session as the database keeps it. */
+interface SessionRow {
+  key: string;
+  username: string;
+  role: Role;
+  csrf: string;
+  created_ms: number;
+  last_ms: number;
+  boot: string | null;
+  created_mono: number | null;
+  last_mono: number | null;
 }
 
 const sessionKey = (id: string) => createHash("sha256").update(id).digest("hex");
@@ -141,8 +163,32 @@ export class Auth {
     o.db.exec(`
       CREATE TABLE IF NOT EXISTS web_users (username TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS web_sessions (key TEXT PRIMARY KEY, username TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL, created_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL);`);
-    const now = o.nowMs();
-    o.db.prepare("DELETE FROM web_sessions WHERE last_ms < ? OR created_ms < ?").run(now - o.sessionIdleMin * 60_000, now - SESSION_MAX_MS);
+    // The boot and monotonic times of a session (added in 0.x; rows from before have none).
+    const columns = o.db.prepare("SELECT name FROM pragma_table_info('web_sessions')").pluck().all() as string[];
+    if (!columns.includes("boot")) o.db.exec("ALTER TABLE web_sessions ADD COLUMN boot TEXT; ALTER TABLE web_sessions ADD COLUMN created_mono REAL; ALTER TABLE web_sessions ADD COLUMN last_mono REAL;");
+    for (const row of o.db.prepare("SELECT * FROM web_sessions").all() as SessionRow[]) {
+      if (!this.#alive(this.#times(row))) this.#forget(row.key);
+    }
+  }
+
+  /**
+   * A kept session's monotonic times in this boot. Kept in this boot: as they were. From another
+   * boot (the monotonic clock started again): by its recorded times on the synchronized clock, as
+   * far as they can be trusted; a last use that lies ahead of now (the box's clock was, or is,
+   * wrong) says nothing of how long it has been idle, and the session is not taken back.
+   */
+  #times(row: SessionRow): { createdMono: number; lastMono: number } | null {
+    const mono = this.#o.monoMs();
+    if (row.boot !== null && row.boot === this.#o.bootId && row.created_mono !== null && row.last_mono !== null) return { createdMono: row.created_mono, lastMono: row.last_mono };
+    const now = this.#o.nowMs();
+    if (row.last_ms > now || row.created_ms > now) return null;
+    return { createdMono: mono - (now - row.created_ms), lastMono: mono - (now - row.last_ms) };
+  }
+
+  #alive(t: { createdMono: number; lastMono: number } | null): boolean {
+    if (!t) return false;
+    const mono = this.#o.monoMs();
+    return mono - t.lastMono <= this.#o.sessionIdleMin * 60_000 && mono - t.createdMono <= SESSION_MAX_MS;
   }
 
   /** No user at all yet: the page offers the first-run setup. */
@@ -207,7 +253,7 @@ export class Auth {
 
   /** Seconds until another attempt is allowed for this address or username; 0: allowed now. */
   #blockedForS(keys: string[]): number {
-    const now = this.#o.nowMs();
+    const now = this.#o.monoMs();
     let until = 0;
     for (const key of keys) {
       const times = this.#recent(key, now);
@@ -217,7 +263,7 @@ export class Auth {
   }
 
   #fail(keys: string[]): void {
-    const now = this.#o.nowMs();
+    const now = this.#o.monoMs();
     if (this.#failures.size > MAX_LIMIT_KEYS) for (const key of [...this.#failures.keys()]) this.#recent(key, now);
     for (const key of keys) this.#failures.set(key, [...this.#recent(key, now), now].slice(-this.#o.loginMaxFailures));
   }
@@ -228,13 +274,14 @@ export class Auth {
   #open(user: SessionUser): { id: string; session: Session } {
     const db = this.#o.db;
     const now = this.#o.nowMs();
+    const mono = this.#o.monoMs();
     const held = db.prepare("SELECT count(*) FROM web_sessions").pluck().get() as number;
     if (held >= MAX_SESSIONS) {
       for (const key of db.prepare("SELECT key FROM web_sessions ORDER BY created_ms LIMIT ?").pluck().all(held - MAX_SESSIONS + 1) as string[]) this.#forget(key);
     }
     const id = randomBytes(32).toString("base64url");
-    const session = { key: sessionKey(id), user, csrf: randomBytes(32).toString("base64url"), createdMs: now, lastMs: now, savedMs: now };
-    db.prepare("INSERT INTO web_sessions (key, username, role, csrf, created_ms, last_ms) VALUES (?, ?, ?, ?, ?, ?)").run(session.key, user.username, user.role, session.csrf, now, now);
+    const session = { key: sessionKey(id), user, csrf: randomBytes(32).toString("base64url"), createdMono: mono, lastMono: mono, savedMono: mono };
+    db.prepare("INSERT INTO web_sessions (key, username, role, csrf, created_ms, last_ms, boot, created_mono, last_mono) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(session.key, user.username, user.role, session.csrf, now, now, this.#o.bootId ?? null, mono, mono);
     this.#cache(session);
     return { id, session };
   }
@@ -251,14 +298,19 @@ export class Auth {
    * lost it).
    */
   #load(key: string): Session | undefined {
-    const row = this.#o.db.prepare("SELECT username, role, csrf, created_ms, last_ms FROM web_sessions WHERE key = ?").get(key) as { username: string; role: Role; csrf: string; created_ms: number; last_ms: number } | undefined;
+    const row = this.#o.db.prepare("SELECT * FROM web_sessions WHERE key = ?").get(key) as SessionRow | undefined;
     if (!row) return undefined;
+    const times = this.#times(row);
     const found = this.#findUser(row.username);
     if (!found || found.user.role !== row.role) {
       this.#forget(key);
       return undefined;
     }
-    const session = { key, user: found.user, csrf: row.csrf, createdMs: row.created_ms, lastMs: row.last_ms, savedMs: row.last_ms };
+    if (!times) {
+      this.#forget(key);
+      return undefined;
+    }
+    const session = { key, user: found.user, csrf: row.csrf, ...times, savedMono: times.lastMono };
     this.#cache(session);
     return session;
   }
@@ -275,8 +327,7 @@ export class Auth {
     const key = sessionKey(id);
     const s = this.#sessions.get(key) ?? this.#load(key);
     if (!s) return null;
-    const now = this.#o.nowMs();
-    if (now - s.lastMs > this.#o.sessionIdleMin * 60_000 || now - s.createdMs > SESSION_MAX_MS) {
+    if (!this.#alive(s)) {
       this.#forget(key);
       return null;
     }
@@ -286,10 +337,10 @@ export class Auth {
   #session(request: FastifyRequest): Session | null {
     const s = this.#peek(request);
     if (!s) return null;
-    s.lastMs = this.#o.nowMs();
-    if (s.lastMs - s.savedMs >= SESSION_SAVE_MS) {
-      this.#o.db.prepare("UPDATE web_sessions SET last_ms = ? WHERE key = ?").run(s.lastMs, s.key);
-      s.savedMs = s.lastMs;
+    s.lastMono = this.#o.monoMs();
+    if (s.lastMono - s.savedMono >= SESSION_SAVE_MS) {
+      this.#o.db.prepare("UPDATE web_sessions SET last_ms = ?, boot = ?, created_mono = ?, last_mono = ? WHERE key = ?").run(this.#o.nowMs(), this.#o.bootId ?? null, s.createdMono, s.lastMono, s.key);
+      s.savedMono = s.lastMono;
     }
     return s;
   }

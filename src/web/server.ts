@@ -58,7 +58,10 @@ export interface WebServerOptions {
   web: Config["web"];
   /** Where the first-run setup code is kept (`<stateDir>/setup-code`). */
   setupCodeFile: string;
+  /** Synchronized time (what is recorded), and monotonic ms since boot with its boot id (durations: docs/time.md). */
   nowMs(): number;
+  monoMs(): number;
+  bootId?: string;
   /** The page's files; default the repository's web/. */
   webRoot?: string;
   /** PEM certificate and key: serve over HTTPS. */
@@ -88,12 +91,14 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
     ...(o.https ? { https: o.https } : {}),
   }) as unknown as FastifyInstance;
 
-  const audit = o.audit ?? new AuditLog(o.db, o.nowMs);
+  const audit = o.audit ?? new AuditLog(o.db, () => ({ ms: o.nowMs(), src: "system", uncMs: 0 }));
   const auth = new Auth({
     db: o.db,
     audit,
     log: o.log.child({ component: "web" }),
     nowMs: o.nowMs,
+    monoMs: o.monoMs,
+    bootId: o.bootId,
     users: o.web.users,
     sessionIdleMin: o.web.sessionIdleMin,
     loginMaxFailures: o.web.loginMaxFailures,

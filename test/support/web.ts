@@ -18,8 +18,11 @@ export interface WebRig extends WebServer {
   stateDir: string;
   webRoot: string;
   log: ReturnType<typeof recordedLog>;
-  /** The web server's clock, in ms; the test moves it. */
-  clock: { ms: number };
+  /**
+   * The web server's clock, in ms; the test moves it. `ms` is time as it passes (the monotonic clock
+   * moves with it); `stepMs` a step of the synchronized clock on top, through which no time passes.
+   */
+  clock: { ms: number; stepMs: number };
 }
 
 /** Builds the web server; `webYaml` is the configuration's `web:` flow mapping (default `{}`). */
@@ -36,14 +39,15 @@ export async function startWeb(cleanup: (() => unknown)[], webYaml = "{}", state
   writeFileSync(join(webRoot, "index.html"), "<!doctype html><title>vitalgate</title><script type=module src=app.js></script>\n");
   writeFileSync(join(webRoot, "app.js"), "export {};\n");
   writeFileSync(join(stateDir, "secret.txt"), "outside web/\n");
-  const clock = { ms: Date.parse("2026-11-23T08:00:00Z") };
+  const clock = { ms: Date.parse("2026-11-23T08:00:00Z"), stepMs: 0 };
   const web = await createWebServer({
     gateway,
     log: log.log,
     db,
     web: r.config.web,
     setupCodeFile: join(stateDir, "setup-code"),
-    nowMs: () => clock.ms,
+    nowMs: () => clock.ms + clock.stepMs,
+    monoMs: () => clock.ms,
     webRoot,
     live: { heartbeatMs: 100 },
   });
