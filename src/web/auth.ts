@@ -166,8 +166,10 @@ export class Auth {
     // The boot and monotonic times of a session (added in 0.x; rows from before have none).
     const columns = o.db.prepare("SELECT name FROM pragma_table_info('web_sessions')").pluck().all() as string[];
     if (!columns.includes("boot")) o.db.exec("ALTER TABLE web_sessions ADD COLUMN boot TEXT; ALTER TABLE web_sessions ADD COLUMN created_mono REAL; ALTER TABLE web_sessions ADD COLUMN last_mono REAL;");
+    // Those certainly over; one whose idle time cannot be told yet is refused when it comes back.
     for (const row of o.db.prepare("SELECT * FROM web_sessions").all() as SessionRow[]) {
-      if (!this.#alive(this.#times(row))) this.#forget(row.key);
+      const times = this.#times(row);
+      if (times && !this.#alive(times)) this.#forget(row.key);
     }
   }
 
@@ -185,8 +187,7 @@ export class Auth {
     return { createdMono: mono - (now - row.created_ms), lastMono: mono - (now - row.last_ms) };
   }
 
-  #alive(t: { createdMono: number; lastMono: number } | null): boolean {
-    if (!t) return false;
+  #alive(t: { createdMono: number; lastMono: number }): boolean {
     const mono = this.#o.monoMs();
     return mono - t.lastMono <= this.#o.sessionIdleMin * 60_000 && mono - t.createdMono <= SESSION_MAX_MS;
   }
