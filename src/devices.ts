@@ -48,9 +48,17 @@ export interface DeviceStatus {
   serial?: string;
 }
 
+/** What the core knows of a message beyond its events. */
+export interface IngestOptions {
+  /** Stored once ever under this key (a dropped file's content). */
+  dedupKey?: string;
+  /** The device's own identity of the message (Exchange.messageId, or a file's name and hash). */
+  messageId?: string;
+}
+
 export interface DeviceManagerDeps {
   /** Stamps drafts into events and commits them; resolves once durable. */
-  ingest(device: DeviceRef, drafts: EventDraft[], options?: { dedupKey?: string }): Promise<Envelope[]>;
+  ingest(device: DeviceRef, drafts: EventDraft[], options?: IngestOptions): Promise<Envelope[]>;
   findDriver(id: string): DriverDefinition<unknown> | undefined;
   log: Logger;
   nowMs(): number;
@@ -235,7 +243,7 @@ class DeviceRunner {
    * One message: decode it, commit its events, then answer the sender: over a connection by writing
    * the driver's reply, for a dropped file by moving it to done/ or rejected/.
    */
-  async #handleFrame(session: DriverSession, frame: Uint8Array, arrivedMono: number, log: Logger, identity: { model?: string; serial?: string }, answer: Answer, dedupKey?: string): Promise<void> {
+  async #handleFrame(session: DriverSession, frame: Uint8Array, arrivedMono: number, log: Logger, identity: { model?: string; serial?: string }, answer: Answer, file?: FileDrop): Promise<void> {
     this.status.frames++;
     let exchange: Exchange;
     try {
@@ -267,7 +275,10 @@ class DeviceRunner {
     let stored = 0;
     try {
       // Fewer than decoded when the message was stored before (the same file dropped again).
-      if (exchange.events.length > 0) stored = (await this.#deps.ingest(dev, exchange.events, { dedupKey })).length;
+      if (exchange.events.length > 0) {
+        const options = file ? { dedupKey: `file:${file.sha256}`, messageId: exchange.messageId ?? `${file.name}#${file.sha256}` } : { messageId: exchange.messageId };
+        stored = (await this.#deps.ingest(dev, exchange.events, options)).length;
+      }
     } catch (err) {
       const refusal = err instanceof StoreRefusedError ? err : new StoreRefusedError("VG_STORE_FAILED", (err as Error).message);
       this.status.refused++;
@@ -293,7 +304,7 @@ class DeviceRunner {
       refused: () => drop.refused?.(this.status.lastError ? `${this.status.lastError.code}: ${this.status.lastError.message}` : "the store refused it"),
       rejected: (_reply, error) => drop.reject(`${error.code}: ${error.message}`),
       failed: (error) => drop.reject(`${error.code}: ${error.message}`),
-    }, `file:${drop.sha256}`);
+    }, drop);
     this.#setState("listening");
   }
 }

@@ -61,6 +61,11 @@ export type Exchange =
       /** Events to commit. The device is acknowledged only after they are. */
       events: EventDraft[];
       /**
+       * The device's own identity of the message (HL7 MSH-10, ASTM H.3, a DICOM SOP Instance UID):
+       * carried in each event (`msg`), and how a resend after a lost acknowledgement is recognised.
+       */
+      messageId?: string;
+      /**
        * UTC the frame reports as now (a GPS receiver's RMC/ZDA): handed to the time service with
        * the moment the frame arrived. Unix ms.
        */

@@ -86,6 +86,16 @@ export interface DeviceBody {
   thresholdMs?: number;
 }
 
+/**
+ * A device message's own identity: HL7 MSH-10, the ASTM header's message control id (H.3), a
+ * DICOM object's SOP Instance UID, or a dropped file's name and SHA-256. `n` is the event's place
+ * (from 1) among the events made from that message: the same message always makes the same events.
+ */
+export interface MessageRef {
+  id: string;
+  n: number;
+}
+
 export interface Envelope<B = unknown> {
   v: typeof ENVELOPE_VERSION;
   id: string;
@@ -93,6 +103,8 @@ export interface Envelope<B = unknown> {
   gw: string;
   dev: DeviceRef;
   case?: string;
+  /** The device's own identity of the message the event came from (docs/protocol.md "msg"). */
+  msg?: MessageRef;
   kind: EventKind;
   t: string;
   time: EventTime;

@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import { CaseBook, CaseError, caseId, caseLocation, patientId } from "./cases.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config/schema.ts";
-import { DeviceManager, type DeviceConfig } from "./devices.ts";
+import { DeviceManager, type DeviceConfig, type IngestOptions } from "./devices.ts";
 import type { DriverDefinition, TransportSpec } from "./driver.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
 import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwarder.ts";
@@ -32,6 +32,8 @@ import { folderProblem } from "./watched-folders.ts";
 
 /** Most events one `resend` command may put back in the queue. */
 const MAX_RESEND = 100_000;
+/** A device's message id longer than this is not carried (HL7 ST, as MSH-10 is, is at most 199). */
+const MAX_MESSAGE_ID = 199;
 
 export interface GatewayDeps {
   log: Logger;
@@ -154,17 +156,21 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
 
   /**
    * Stamps drafts from a device and commits them, with the original files some carry; resolves
-   * once durable. With a dedupKey, a message already committed under it is not stored again.
+   * once durable. With a dedupKey, a message already committed under it is not stored again. With
+   * the device's message id, its events carry it (`msg`), and the same message (same id, same
+   * content) from the same device within `store.resendWindowS` is not stored again either: a
+   * resend after a lost acknowledgement, answered as accepted with no second event.
    * While a case is open for the device's location (or the whole box), its events carry its id.
    */
-  ingest(dev: DeviceRef, drafts: EventDraft[], options: { dedupKey?: string } = {}): Promise<Envelope[]> {
+  ingest(dev: DeviceRef, drafts: EventDraft[], options: IngestOptions = {}): Promise<Envelope[]> {
     const blobs: { eventId: string; bytes: Uint8Array }[] = [];
     // A GPS receiver is the time reference: its skew is zero by definition. (Its fixes reach us an
     // epoch late, as an epoch is complete only when the next begins, which would read as a slow clock.)
     const skewMs = dev.kind === "gps" ? 0 : this.deviceClocks.observe(dev.id, drafts, this.#deps.clock.now().ms);
     const caseId = this.cases.caseFor(dev.id);
-    const events = drafts.map((d) => {
-      const event = stamp(d, dev, this.config.gateway.id, this.#deps.clock, caseId, skewMs);
+    const messageId = options.messageId !== undefined && options.messageId.length <= MAX_MESSAGE_ID ? options.messageId : undefined;
+    const events = drafts.map((d, i) => {
+      const event = stamp(d, dev, this.config.gateway.id, this.#deps.clock, caseId, skewMs, messageId === undefined ? undefined : { id: messageId, n: i + 1 });
       if (d.original) {
         const { contentType, bytes } = d.original;
         event.body = { ...(event.body as object), original: { contentType, bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") } };
@@ -172,7 +178,15 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       }
       return event;
     });
-    return this.outbox.append(events, { dedupKey: options.dedupKey, blobs }).then((committed) => {
+    let dedup: { dedupKey?: string; dedupWindowMs?: number } = { dedupKey: options.dedupKey };
+    const windowS = this.config.store.resendWindowS;
+    if (options.dedupKey === undefined && messageId !== undefined && windowS > 0) {
+      // Same device, same message id and same content: a resend, not a new message that reuses an
+      // id (a monitor's counter starts again after a reboot).
+      const digest = createHash("sha256").update(messageId).update("\0").update(JSON.stringify(drafts)).digest("base64url");
+      dedup = { dedupKey: `msg:${dev.id}:${digest}`, dedupWindowMs: windowS * 1000 };
+    }
+    return this.outbox.append(events, { ...dedup, blobs }).then((committed) => {
       if (skewMs !== undefined && dev.kind !== "gps") this.#judgeDeviceClock(dev);
       if (committed.length > 0) this.#announce(committed, caseId !== undefined);
       return committed;
@@ -324,7 +338,10 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
         if (n > 0) this.#log.info({ purged: n }, "delivered events past retention deleted");
       }),
       cron.schedule(config.store.purgeCron, () => this.#purgeAudit()),
-      cron.schedule(config.store.checkpointCron, () => this.outbox.checkpoint()),
+      cron.schedule(config.store.checkpointCron, () => {
+        this.outbox.forgetResends(this.#deps.clock.now().ms - config.store.resendWindowS * 1000);
+        this.outbox.checkpoint();
+      }),
     ];
 
     const read = this.#deps.readFile ?? ((p: string) => readFileSync(p));

@@ -3,7 +3,7 @@
 // Where the device reports its own measurement time, it is kept raw (`time.dev`) and `t` is that
 // time corrected by the device's estimated skew (src/time/device-clocks.ts).
 import type { Clock } from "./clock.ts";
-import { ENVELOPE_VERSION, type DeviceRef, type Envelope, type EventDraft } from "./events.ts";
+import { ENVELOPE_VERSION, type DeviceRef, type Envelope, type EventDraft, type MessageRef } from "./events.ts";
 import { uuidv7 } from "./ids.ts";
 import type { StampedEvent } from "./store.ts";
 
@@ -16,7 +16,7 @@ import type { StampedEvent } from "./store.ts";
 /** How old an uncorrected device time may be and still be taken as the measurement time. */
 const UNKNOWN_SKEW_MAX_AGE_MS = 24 * 3600 * 1000;
 
-export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Clock, caseId?: string, skewMs?: number): StampedEvent {
+export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Clock, caseId?: string, skewMs?: number, msg?: MessageRef): StampedEvent {
   const now = clock.now();
   const recv = isoTime(now.ms);
   let t = recv;
@@ -41,6 +41,7 @@ export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Cloc
     gw,
     dev,
     case: caseId,
+    msg,
     kind: draft.kind,
     t,
     time: { recv, src: now.src, uncMs: now.uncMs, dev: draft.deviceTimeRaw, devSkewMs, unsynced: now.src === "unsynced" ? true : undefined, boot: now.boot, monoMs: now.monoMs },

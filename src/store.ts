@@ -46,9 +46,12 @@ export interface PendingRow {
 export interface AppendOptions {
   /**
    * Stored once: when a message with this key was committed before (a dropped file picked up again
-   * after a crash between commit and move), nothing is stored and append resolves to [].
+   * after a crash between commit and move, a monitor's resend after a lost ACK), nothing is stored
+   * and append resolves to [].
    */
   dedupKey?: string;
+  /** Only a commit under `dedupKey` less than this long ago counts (a device's resend); default: any. */
+  dedupWindowMs?: number;
   /** Original files of some of the events, sent after them as chunks that resume after an outage. */
   blobs?: { eventId: string; bytes: Uint8Array }[];
 }
@@ -112,7 +115,7 @@ CREATE VIEW IF NOT EXISTS events AS
   SELECT q.seq, q.id, q.priority, q.kind, q.evictable, p.payload, q.size, q.topic, q.created_ms, q.sent_ms, q.delivered_ms
   FROM queue q JOIN payloads p ON p.seq = q.seq;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS intake   (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS intake   (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, at_ms INTEGER);
 `;
 
 /**
@@ -245,6 +248,8 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       if (check !== "ok") throw new Error(`integrity check failed: ${String(check)}`);
       migrate(db);
       db.exec(SCHEMA);
+      // Outboxes from before resends were recognised: their intake keys (dropped files) have no time.
+      if (!(db.pragma("table_info(intake)") as { name: string }[]).some((c) => c.name === "at_ms")) db.exec("ALTER TABLE intake ADD COLUMN at_ms INTEGER");
       return db;
     } catch (err) {
       db.close();
@@ -300,7 +305,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     try {
       db.transaction(() => {
         for (const w of batch) {
-          if (w.options.dedupKey !== undefined && this.#stmt.intakeSeen.get(w.options.dedupKey)) {
+          if (w.options.dedupKey !== undefined && this.#seen(w.options.dedupKey, w.options.dedupWindowMs, now)) {
             results.push([]);
             continue;
           }
@@ -331,7 +336,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
             queued.push(this.#nextSeq, c.eventId, c.priority, "blob", 0, c.bytes.length, c.topic, now);
             payloads.push(this.#nextSeq++, c.bytes);
           }
-          if (w.options.dedupKey !== undefined) this.#stmt.intakeAdd.run(w.options.dedupKey, events[0]?.seq ?? this.#nextSeq - 1);
+          if (w.options.dedupKey !== undefined) this.#stmt.intakeAdd.run(w.options.dedupKey, events[0]?.seq ?? this.#nextSeq - 1, w.options.dedupWindowMs === undefined ? null : now);
           this.#bytes += size;
           this.#rows += events.length + chunks.length;
           results.push(events);
@@ -366,6 +371,13 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       }
     });
     if (highest !== Infinity) this.emit("appended", highest);
+  }
+
+  /** Whether a message under `key` was committed (within `windowMs` before `now`, when given). */
+  #seen(key: string, windowMs: number | undefined, now: number): boolean {
+    const row = this.#stmt.intakeSeen.get(key) as { at_ms: number | null } | undefined;
+    if (!row) return false;
+    return windowMs === undefined || row.at_ms === null || row.at_ms > now - windowMs;
   }
 
   /** An original file cut into chunks, each its own row, sent right after its event. */
@@ -563,6 +575,14 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     return gone.n;
   }
 
+  /**
+   * Forgets the keys of device messages committed before `olderThanMs` (their resend window is
+   * over); a dropped file's key is kept as long as the database. Returns how many.
+   */
+  forgetResends(olderThanMs: number): number {
+    return this.#db?.prepare("DELETE FROM intake WHERE at_ms < ?").run(olderThanMs).changes ?? 0;
+  }
+
   /** Folds the WAL back into the database file. */
   checkpoint(): void {
     this.#db?.pragma("wal_checkpoint(TRUNCATE)");
@@ -673,8 +693,9 @@ function prepare(db: Database.Database) {
     received: db.prepare("UPDATE queue SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL AND (kind <> 'blob' OR sent_ms IS NOT NULL)"),
     requeue: db.prepare("UPDATE queue SET delivered_ms = NULL, sent_ms = NULL WHERE seq BETWEEN ? AND ? AND delivered_ms IS NOT NULL"),
     highestPriorityIn: db.prepare("SELECT min(priority) FROM queue WHERE seq BETWEEN ? AND ?"),
-    intakeSeen: db.prepare("SELECT 1 FROM intake WHERE key = ?"),
-    intakeAdd: db.prepare("INSERT INTO intake (key, seq) VALUES (?, ?)"),
+    intakeSeen: db.prepare("SELECT at_ms FROM intake WHERE key = ?"),
+    // A key seen before, outside its window, is taken again by the new message.
+    intakeAdd: db.prepare("INSERT OR REPLACE INTO intake (key, seq, at_ms) VALUES (?, ?, ?)"),
     count: db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"),
     counters: db.prepare("SELECT name, value FROM counters"),
     // Prepared once: db.pragma() prepares its statement anew on every call, twice per batch of marks.

@@ -91,7 +91,7 @@ const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)$/;
  * The `lab` events of one E1394 message's text: one per order record. Returns the parse error when
  * the text is not E1394. Pure; used by the session and by tests.
  */
-export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerOptions, "codeMap"> = {}): { ok: true; events: EventDraft[] } | { ok: false; error: CodecError } {
+export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerOptions, "codeMap"> = {}): { ok: true; events: EventDraft[]; messageId?: string } | { ok: false; error: CodecError } {
   const parsed = parseAstmMessage(text);
   if (!parsed.ok) return parsed;
   const records = parsed.message.records;
@@ -143,7 +143,8 @@ export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerO
     if (serial) draft.serial = serial;
     events.push(draft);
   }
-  return { ok: true, events };
+  // The message's identity: H.3, or when the analyser leaves it empty its H.14 date and time.
+  return { ok: true, events, messageId: header.controlId ?? header.timestamp };
 }
 
 const bytesOf = (actions: AstmAction[]): number[] => actions.flatMap((a) => (a.type === "send" ? [a.byte] : []));
@@ -205,7 +206,7 @@ export function astmAnalyzerSession(options: AstmAnalyzerOptions): DriverSession
       const sends: number[] = [];
       const errors: CodecError[] = [];
       const events: EventDraft[] = [];
-      let hold: { events: EventDraft[]; before: string[]; beforeBytes: number } | undefined;
+      let hold: { events: EventDraft[]; messageId?: string; before: string[]; beforeBytes: number } | undefined;
       let at = 0;
       // Push up to each CR/LF (a frame ends there), so that bytes after a held final frame stay unread.
       while (at < bytes.length && !hold) {
@@ -241,7 +242,7 @@ export function astmAnalyzerSession(options: AstmAnalyzerOptions): DriverSession
               sends.push(...bytesOf(rx.confirm(true)));
               continue;
             }
-            hold = { events: r.events, before, beforeBytes };
+            hold = { events: r.events, messageId: r.messageId, before, beforeBytes };
           }
         }
       }
@@ -268,6 +269,7 @@ export function astmAnalyzerSession(options: AstmAnalyzerOptions): DriverSession
         return {
           ok: true,
           events: [...events, ...h.events],
+          messageId: h.messageId,
           // read by the core once the events are committed, to write it: the moment to confirm
           get accept(): Uint8Array {
             return answer(true);

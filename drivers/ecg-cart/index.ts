@@ -125,6 +125,7 @@ export function handleEcgFile(bytes: Uint8Array, options: EcgCartOptions): Excha
       serial: ecg.device?.serial,
       original: { contentType: CONTENT_TYPE[format], bytes },
     }],
+    messageId: ecg.instanceUid,
   };
 }
 

@@ -108,6 +108,7 @@ export function handleHl7(frame: Uint8Array, options: Hl7Pcd01Options, context?:
   return {
     ok: true,
     events,
+    messageId: h.controlId || undefined,
     accept: ack(message, "AA", context),
     refuse: (reason: string) => ack(message, "AE", context, { code: HL7_ERROR.APPLICATION_INTERNAL, text: reason }),
   };

@@ -158,6 +158,8 @@ export function astmRepeats(record: AstmRecord, n: number): string[][] {
 const opt = (s: string): string | undefined => (s === "" ? undefined : s);
 
 export interface AstmHeader {
+  /** H.3 message control id: the sender's identity of this message (often left empty). */
+  controlId?: string;
   /** H.5 sender name or id: components name^version^serial (LIS2-A2 §6.5; vendors vary). */
   sender: string[];
   /** H.12 processing id: P production, T training, D debugging, Q quality control. */
@@ -170,6 +172,7 @@ export interface AstmHeader {
 
 export function astmHeader(r: AstmRecord): AstmHeader {
   return {
+    controlId: opt(astmField(r, 3)),
     sender: astmRepeats(r, 5)[0] ?? [],
     processingId: opt(astmField(r, 12)),
     version: opt(astmField(r, 13)),

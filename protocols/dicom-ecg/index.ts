@@ -101,6 +101,7 @@ function decode(bytes: Uint8Array, options: DicomEcgOptions, limits: Required<Ec
   const ecg = finishEcg({
     format: "dicom-ecg",
     formatVersion: sopClass,
+    instanceUid: r.str(ds, "x00080018"),
     ...acquisitionTime(r, ds),
     fs: rhythm.fs,
     leads: rhythm.leads,

@@ -60,6 +60,8 @@ export interface Ecg12 {
   format: EcgFormat;
   /** The format's own version or kind, e.g. "PhilipsECG 1.04.01", "1.2.840.10008.5.1.4.1.1.9.1.1". */
   formatVersion?: string;
+  /** The recording's own identity, when its format has one: a DICOM object's SOP Instance UID (0008,0018). */
+  instanceUid?: string;
   /** Acquisition time as UTC ISO 8601, only when the file states its UTC offset. */
   acquiredAt?: string;
   /** Acquisition time exactly as the file has it (device clock; DESIGN.md §4 corrects it). */
@@ -263,7 +265,7 @@ export function finishEcg(draft: Omit<Ecg12, "durationS" | "warnings"> & { warni
   const longest = leads.reduce((m, l) => Math.max(m, l.samples.length), 0);
   const durationS = draft.fs > 0 ? longest / draft.fs : 0;
   const ecg: Ecg12 = { ...draft, leads, durationS, warnings };
-  for (const key of ["measurements", "statements", "patient", "device", "representativeBeats", "acquiredAt", "acquiredAtRaw", "formatVersion"] as const) {
+  for (const key of ["measurements", "statements", "patient", "device", "representativeBeats", "acquiredAt", "acquiredAtRaw", "formatVersion", "instanceUid"] as const) {
     if (ecg[key] === undefined) delete ecg[key];
   }
   if (ecg.measurements && Object.keys(ecg.measurements).length === 0) delete ecg.measurements;

@@ -153,6 +153,12 @@ const storeSchema = z
     batchMax: z.int().min(1).max(100_000).default(1000).describe("Most events written in one transaction (group commit)."),
     purgeCron: cronExpression().default("17 * * * *").describe("When delivered events past retention are deleted (cron: minute hour day month weekday)."),
     checkpointCron: cronExpression().default("*/5 * * * *").describe("When the SQLite write-ahead log is checkpointed (cron)."),
+    resendWindowS: z
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(600)
+      .describe("How long a device's message is remembered (its own message id and content): the same message sent again within it (after a lost acknowledgement) is acknowledged again but not stored twice. 0: off."),
   })
   .describe("The offline-first outbox every event is committed to before any device is acknowledged.");
 
