@@ -64,7 +64,7 @@ describe("valid configurations", () => {
       gateway: { id: "minimal-01", role: "clinic" },
       stateDir: "/var/lib/vitalgate",
       embeddedBroker: { host: "127.0.0.1", port: 1883 },
-      store: { path: "/var/lib/vitalgate/outbox.db", quotaMB: 1024, retentionDays: 7, batchMax: 1000, purgeCron: "17 * * * *", checkpointCron: "*/5 * * * *" },
+      store: { path: "/var/lib/vitalgate/outbox.db", quotaMB: 1024, retentionDays: 7, batchMax: 1000, purgeCron: "17 * * * *", checkpointCron: "*/5 * * * *", resendWindowS: 600 },
       devices: [],
       web: { host: "0.0.0.0", port: 8080, users: [], sessionIdleMin: 30, loginMaxFailures: 5, loginWindowS: 900, auditRetentionDays: 365 },
       pairing: { serialPaths: [], probeMs: 2500, listen: [2575, 11112], listenHost: "0.0.0.0", maxSenders: 32, maxConnections: 16, idleS: 60 },
