@@ -20,7 +20,7 @@ import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
 import { restamp, stamp } from "./stamp.ts";
 import { DeviceClocks, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
 import type { FirstSync, TimeService, TimeState } from "./time/service.ts";
-import { Outbox } from "./store.ts";
+import { Outbox, type OpenReport } from "./store.ts";
 import { Pairing } from "./pairing/index.ts";
 import { VERSION } from "./version.ts";
 import type { Audit } from "./web/context.ts";
@@ -292,12 +292,10 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       for (const [kind, n] of Object.entries(byKind)) this.metrics.storeEvicted.inc({ kind }, n);
       this.#log.warn({ code: "VG_STORE_EVICTED", evicted: byKind }, "store quota reached: oldest low-priority undelivered events evicted");
     });
-    if (report.setAside) {
-      this.#setAside = report.setAside;
-      this.#log.error({ code: "VG_STORE_CORRUPT", setAside: report.setAside, reason: report.reason }, "store was corrupt: set aside, started a fresh one");
-      await this.ingest(this.self, [{ kind: "alarm", body: { code: "VG_STORE_CORRUPT", priority: "high", state: "active", text: `outbox database was corrupt (${report.reason}); set aside as ${report.setAside}, a fresh one started` } }]);
-    }
-
+    if (report.setAside) await this.#corrupt(report);
+    // The devices (the config's and the paired ones) as soon as their data can be committed: before
+    // the uplink and the web page, which take a while to start on a small box.
+    await this.pairing.start();
     let uplink: UplinkOptions;
     if (config.uplink) {
       uplink = uplinkOptions(config, this.#deps);
@@ -358,8 +356,21 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       audit: this.#auditLog,
     });
     await this.#web.app.listen({ host: config.web.host, port: config.web.port });
-    await this.pairing.start(); // the config's devices and the paired ones
     this.#log.info({ gateway: config.gateway.id, version: VERSION, devices: config.devices.length }, "vitalgate started");
+    // The whole file is read through in the background, once started: the devices listen from the
+    // moment the outbox takes writes (a large outbox after a crash took seconds to check, and a
+    // monitor's messages were refused until then), and the check does not compete with the start.
+    void this.outbox.checkIntegrity().then(async (check) => {
+      if (check.ok) this.#log.info({ ms: Math.round(check.ms) }, "store integrity check passed");
+      else if (this.outbox.isOpen) await this.#corrupt(this.outbox.setAside(check.reason!));
+    }).catch((err: unknown) => this.#log.error({ code: "VG_STORE_CORRUPT", err: (err as Error).message }, "store found corrupt, but could not be set aside"));
+  }
+
+  /** A corrupt outbox was set aside and a fresh one started: said in the log, the status and to the center. */
+  async #corrupt(report: OpenReport): Promise<void> {
+    this.#setAside = report.setAside;
+    this.#log.error({ code: "VG_STORE_CORRUPT", setAside: report.setAside, reason: report.reason }, "store was corrupt: set aside, started a fresh one");
+    await this.ingest(this.self, [{ kind: "alarm", body: { code: "VG_STORE_CORRUPT", priority: "high", state: "active", text: `outbox database was corrupt (${report.reason}); set aside as ${report.setAside}, a fresh one started` } }]);
   }
 
   /** Applies a new configuration: devices change live; other sections need a restart, said so. */

@@ -5,6 +5,7 @@
 // transaction (group commit), so many events share one fsync. Every acknowledgement to a device waits
 // for `append()` to resolve.
 import { EventEmitter } from "node:events";
+import { Worker } from "node:worker_threads";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { StoreRefusedError } from "./errors.ts";
@@ -160,7 +161,14 @@ export function applyDurablePragmas(db: Database.Database): void {
   db.pragma("cache_size = -1000");
 }
 
-export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; evicted: [Record<string, number>]; refused: [StoreRefusedError] }> {
+/** What the background integrity check found: "ok", or what is wrong, and how long it took. */
+export interface CheckResult {
+  ok: boolean;
+  reason?: string;
+  ms: number;
+}
+
+export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; evicted: [Record<string, number>]; refused: [StoreRefusedError]; checked: [CheckResult] }> {
   readonly options: OutboxOptions;
   #db: Database.Database | null = null;
   #queue: Waiting[] = [];
@@ -170,6 +178,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   #bytes = 0;
   #rows = 0;
   #stmt!: ReturnType<typeof prepare>;
+  #checker: Worker | null = null;
 
   constructor(options: OutboxOptions) {
     super();
@@ -177,9 +186,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   }
 
   /**
-   * Opens (or creates) the database, checks its integrity and sets a corrupt file aside.
-   * "readonly" opens an existing outbox only to look at it (`vitalgate queue stats` beside a
-   * running daemon): no checks, no set-aside, nothing written.
+   * Opens (or creates) the database, ready for writes, and sets aside a file SQLite cannot open as
+   * one. The full integrity check reads the whole file and is left to `checkIntegrity()`, run in
+   * the background: start-up does not wait for it. "readonly" opens an existing outbox only to look
+   * at it (`vitalgate queue stats` beside a running daemon): no checks, no set-aside, nothing written.
    */
   open(mode: "readwrite" | "readonly" = "readwrite"): OpenReport {
     let report: OpenReport = {};
@@ -187,7 +197,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       this.#db = new Database(this.options.path, { readonly: true, fileMustExist: true });
     } else {
       try {
-        this.#db = this.#openChecked();
+        this.#db = this.#openWritable();
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
         const setAside = `${this.options.path}.corrupt-${this.options.nowMs()}`;
@@ -195,7 +205,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
           if (existsSync(this.options.path + suffix)) renameSync(this.options.path + suffix, setAside + suffix);
         }
         report = { setAside, reason };
-        this.#db = this.#openChecked();
+        this.#db = this.#openWritable();
       }
     }
     const db = this.#db;
@@ -215,9 +225,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     }
     this.#nextSeq = (seq ?? 0) + 1;
     if (mode === "readwrite") this.#reserve();
-    const totals = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM queue").get() as { n: number; b: number };
-    this.#rows = totals.n;
-    this.#bytes = totals.b + totals.n * ROW_OVERHEAD;
+    else this.#measure(db);
     return report;
   }
 
@@ -240,16 +248,16 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     renameSync(tmp, this.#reservationPath);
   }
 
-  #openChecked(): Database.Database {
+  #openWritable(): Database.Database {
     const db = new Database(this.options.path);
     try {
       applyDurablePragmas(db);
-      const check = db.pragma("quick_check", { simple: true });
-      if (check !== "ok") throw new Error(`integrity check failed: ${String(check)}`);
       migrate(db);
       db.exec(SCHEMA);
       // Outboxes from before resends were recognised: their intake keys (dropped files) have no time.
       if (!(db.pragma("table_info(intake)") as { name: string }[]).some((c) => c.name === "at_ms")) db.exec("ALTER TABLE intake ADD COLUMN at_ms INTEGER");
+      // Reads the whole queue table (not the payloads): a file whose queue cannot be read is set aside now.
+      this.#measure(db);
       return db;
     } catch (err) {
       db.close();
@@ -257,8 +265,55 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     }
   }
 
+  /** The rows and bytes the quota counts. */
+  #measure(db: Database.Database): void {
+    const totals = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM queue").get() as { n: number; b: number };
+    this.#rows = totals.n;
+    this.#bytes = totals.b + totals.n * ROW_OVERHEAD;
+  }
+
   get isOpen(): boolean {
     return this.#db !== null;
+  }
+
+  /**
+   * SQLite's quick_check of the whole file, in a worker thread with its own read-only connection:
+   * the store takes and hands out events meanwhile. Resolves with what it found (also emitted as
+   * "checked"); a corrupt file is then the caller's to set aside (`setAside`).
+   */
+  checkIntegrity(): Promise<CheckResult> {
+    const started = performance.now();
+    return new Promise((resolve) => {
+      const worker = new Worker(new URL("./store-check.ts", import.meta.url), { workerData: { path: this.options.path } });
+      this.#checker = worker;
+      const done = (found: string) => {
+        if (this.#checker !== worker) return;
+        this.#checker = null;
+        const result: CheckResult = found === "ok" ? { ok: true, ms: performance.now() - started } : { ok: false, reason: `integrity check failed: ${found}`, ms: performance.now() - started };
+        this.emit("checked", result);
+        resolve(result);
+      };
+      worker.once("message", (m) => done(String(m)));
+      worker.once("error", (err) => done(err.message));
+    });
+  }
+
+  /**
+   * Moves a database found corrupt while running aside (never deleting it) and goes on in a fresh
+   * one, numbering on from where it was. Events queued for the next commit go into the fresh one.
+   */
+  setAside(reason: string): OpenReport {
+    const old = this.#db;
+    if (!old) return {};
+    old.close();
+    const setAside = `${this.options.path}.corrupt-${this.options.nowMs()}`;
+    for (const suffix of ["", "-wal", "-shm"]) {
+      if (existsSync(this.options.path + suffix)) renameSync(this.options.path + suffix, setAside + suffix);
+    }
+    const db = (this.#db = this.#openWritable());
+    this.#stmt = prepare(db);
+    db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('queue', ?)").run(this.#nextSeq - 1);
+    return { setAside, reason };
   }
 
   /**
@@ -606,6 +661,8 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
 
   /** Commits what is queued, then closes. */
   close(): void {
+    void this.#checker?.terminate();
+    this.#checker = null;
     if (!this.#db) return;
     this.#flush();
     this.#db.close();

@@ -55,6 +55,8 @@ export interface RigOptions {
   pairing?: string;
   /** The `watchedFolders:` section as YAML flow. Default: the system's temp dir as the one root. */
   watchedFolders?: string;
+  /** Called with the gateway built but not yet started (to watch what happens during start-up). */
+  beforeStart?: (gw: Gateway) => void;
 }
 
 /** A pino logger whose lines the test reads back: as written (`raw`) and parsed (`lines`, `codes()`). */
@@ -93,8 +95,9 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
   const time = o.time === undefined ? undefined : createTimeService(r.config.time, { log: log.log });
   const deps = { log: log.log, findDriver, drivers: o.drivers ? undefined : allDrivers, secrets: {} };
   const gw = new Gateway(r.config, time ? { ...deps, clock: time, time } : { ...deps, clock: o.clock ?? systemClock() });
-  await gw.start();
+  o.beforeStart?.(gw);
   cleanup.push(() => gw.stop());
+  await gw.start();
   return { gw, log, config: r.config };
 }
 
