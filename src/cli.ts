@@ -6,12 +6,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { text } from "node:stream/consumers";
 import { parseArgs } from "node:util";
 import { findDriver, drivers } from "../drivers/registry.ts";
-import { sniffEcgFormat } from "../drivers/ecg-cart/index.ts";
-import { decodeDicomEcg } from "../protocols/dicom-ecg/index.ts";
+import { decodeEcgFile, ECG_FILE_FORMATS, sniffEcgFormat } from "../drivers/ecg-cart/index.ts";
+import type { EcgFileFormat } from "../drivers/ecg-cart/index.ts";
 import { renderEcgSvg } from "../protocols/ecg/svg.ts";
 import { exportAecg } from "../protocols/hl7-aecg/export.ts";
-import { decodeHl7Aecg } from "../protocols/hl7-aecg/index.ts";
-import { decodePhilipsEcg } from "../protocols/philips-ecg/index.ts";
 import { systemClock } from "./clock.ts";
 import { loadConfig, formatConfigErrors, type LoadConfigResult } from "./config/load.ts";
 import { DEFAULT_CONFIG_NAME, loadDefaultConfig } from "./config/defaults.ts";
@@ -246,9 +244,8 @@ type EcgOutputs = { aecg?: string; svg?: string };
  * carries the leads as base64, not the decoded ECG), then written as HL7 aECG and drawn as SVG.
  */
 function writeEcgOutputs(bytes: Uint8Array, format: string | undefined, out: EcgOutputs, io: Out): boolean {
-  const decoders = { "dicom-ecg": decodeDicomEcg, "hl7-aecg": decodeHl7Aecg, "philips-xml": decodePhilipsEcg } as const;
   const f = format ?? sniffEcgFormat(bytes);
-  const result = f !== undefined && f in decoders ? decoders[f as keyof typeof decoders](bytes) : undefined;
+  const result = f !== undefined && ECG_FILE_FORMATS.includes(f as EcgFileFormat) ? decodeEcgFile(f as EcgFileFormat, bytes) : undefined;
   if (!result?.ok) {
     io.err("--aecg/--svg: not a 12-lead ECG file this build reads\n");
     return false;

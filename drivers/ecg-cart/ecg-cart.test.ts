@@ -4,7 +4,7 @@ import { decodeDicomEcg } from "../../protocols/dicom-ecg/index.ts";
 import { ecgCartOptions, handleEcgFile, sniffEcgFormat } from "./index.ts";
 
 const options = ecgCartOptions.parse({ dir: "/unused" });
-const shared = { dicom: sharedFixtures("dicom-ecg", "the real DICOM ECG"), philips: sharedFixtures("philips-sierraecg", "the real Philips ECGs"), aecg: sharedFixtures("aecg", "the real aECG") };
+const shared = { dicom: sharedFixtures("dicom-ecg", "the real DICOM ECG"), philips: sharedFixtures("philips-sierraecg", "the real Philips ECGs"), aecg: sharedFixtures("aecg", "the real aECG"), realWorld: sharedFixtures("real-world/ecg", "the real GE MUSE and SCP-ECG files") };
 
 interface WireLead { name: string; samples: string; uvPerUnit: number; derived?: boolean }
 const microvolts = (lead: WireLead) => Array.from(new Int16Array(new Uint8Array(Buffer.from(lead.samples, "base64")).buffer), (v) => v * lead.uvPerUnit + 0);
@@ -62,5 +62,25 @@ describe("ecg-cart", () => {
     const fda = ecgEvent(shared.aecg.read("FDA_HL7_Example_aECG.xml"));
     expect((fda.body as { fs: number }).fs).toBe(500);
     expect(handleEcgFile(shared.philips.read("invalid-doc-type.xml"), options)).toMatchObject({ ok: false, error: { code: "PHILIPS_UNSUPPORTED" } });
+  });
+});
+
+describe.skipIf(!shared.realWorld.present)("ecg-cart: GE MUSE XML and SCP-ECG files (../shared/fixtures/real-world/ecg)", () => {
+  it("tells them apart by content, whatever they are named, and makes one ecg12 event each", () => {
+    const muse = shared.realWorld.read("braveheart_muse_example1.xml");
+    const scp = shared.realWorld.read("contec_demo.scp");
+    expect(sniffEcgFormat(muse)).toBe("ge-muse");
+    expect(sniffEcgFormat(scp)).toBe("scp-ecg");
+    const m = ecgEvent(muse);
+    expect(m.body).toMatchObject({ format: "ge-muse", fs: 500, durationS: 10 });
+    expect((m.body as { leads: WireLead[] }).leads.map((l) => l.name)).toEqual(["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]);
+    expect(m.original?.contentType).toBe("application/xml");
+    expect(m.serial).toBe("SKJ18310123PA");
+    const s = ecgEvent(scp);
+    expect(s.body).toMatchObject({ format: "scp-ecg", fs: 1000 });
+    expect(s.original).toEqual({ contentType: "application/octet-stream", bytes: scp });
+    expect(s.deviceTimeRaw).toBe("2004-06-24T16:52:16");
+    // A cut SCP-ECG file is still known by its header, and refused by the decoder, not as unknown.
+    expect(handleEcgFile(scp.subarray(0, 5000), options)).toMatchObject({ ok: false, error: { code: "SCP_TRUNCATED" } });
   });
 });

@@ -1,4 +1,5 @@
-// Resting 12-lead ECG carts: files in DICOM waveform, HL7 aECG or Philips SierraECG/PhilipsECG XML,
+// Resting 12-lead ECG carts: files in DICOM waveform, HL7 aECG, Philips SierraECG/PhilipsECG XML,
+// GE MUSE XML or SCP-ECG (EN 1064),
 // dropped into a watched folder (the cart's export share or a USB copy), or DICOM objects a cart
 // pushes to us over the network (C-STORE, answered only once committed). Each file becomes one
 // ecg12 event (priority 0: it overtakes any backlog) with the decoded leads, and the file itself
@@ -9,15 +10,17 @@ import { z } from "zod";
 import { defineDriver, type Exchange } from "../../src/driver.ts";
 import type { CodecError } from "../../protocols/codec.ts";
 import { decodeDicomEcg } from "../../protocols/dicom-ecg/index.ts";
+import { decodeGeMuse } from "../../protocols/ge-muse/index.ts";
 import { decodeHl7Aecg } from "../../protocols/hl7-aecg/index.ts";
 import { decodePhilipsEcg } from "../../protocols/philips-ecg/index.ts";
+import { decodeScpEcg, looksLikeScpEcg } from "../../protocols/scp-ecg/index.ts";
 import type { Ecg12, EcgDecodeResult, EcgLead } from "../../protocols/ecg/index.ts";
 
 export const ecgCartOptions = z
   .strictObject({
     source: z.enum(["folder", "dicom"]).default("folder").describe("folder: the cart writes files into `dir`; dicom: the cart sends them to us by DICOM C-STORE."),
     dir: z.string().min(1).optional().describe("With source folder: the folder the cart exports to (or a USB copy lands in). done/ and rejected/ are made inside it."),
-    format: z.enum(["auto", "dicom-ecg", "hl7-aecg", "philips-xml"]).default("auto").describe("File format; auto tells them apart by content."),
+    format: z.enum(["auto", "dicom-ecg", "hl7-aecg", "philips-xml", "ge-muse", "scp-ecg"]).default("auto").describe("File format; auto tells them apart by content."),
     stableMs: z.int().min(0).max(600_000).default(2000).describe("With source folder: a file is taken once its size and time have not changed for this long (ms)."),
     scanMs: z.int().min(50).max(60_000).default(1000).describe("With source folder: how often the folder is looked at (ms)."),
     maxSettleMs: z.int().min(1000).max(86_400_000).default(600_000).describe("With source folder: a file still changing this long after it appeared is no finished export: it is set aside in rejected/ (ms)."),
@@ -34,19 +37,31 @@ export type EcgCartOptions = z.infer<typeof ecgCartOptions>;
 /** Largest file taken from the folder: the decoders' own input limit (protocols/ecg DEFAULT_LIMITS). */
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
 
-const CONTENT_TYPE = { "dicom-ecg": "application/dicom", "hl7-aecg": "application/xml", "philips-xml": "application/xml" } as const;
+/** Media types of the original files; SCP-ECG has none registered, so it travels as bytes. */
+const CONTENT_TYPE = {
+  "dicom-ecg": "application/dicom", "hl7-aecg": "application/xml", "philips-xml": "application/xml",
+  "ge-muse": "application/xml", "scp-ecg": "application/octet-stream",
+} as const;
+export type EcgFileFormat = keyof typeof CONTENT_TYPE;
+export const ECG_FILE_FORMATS = Object.keys(CONTENT_TYPE) as readonly EcgFileFormat[];
 
-/** Which format a file is, from its first bytes: DICOM's "DICM" at 128, else the XML root element. */
-export function sniffEcgFormat(bytes: Uint8Array): keyof typeof CONTENT_TYPE | undefined {
+/**
+ * Which format a file is, from its content (never its name): DICOM's "DICM" at 128, SCP-ECG's record
+ * length and section 0 header, else the XML document element.
+ */
+export function sniffEcgFormat(bytes: Uint8Array): EcgFileFormat | undefined {
   if (bytes.length > 132 && Buffer.from(bytes.subarray(128, 132)).toString("latin1") === "DICM") return "dicom-ecg";
+  if (looksLikeScpEcg(bytes)) return "scp-ecg";
   // XML may be UTF-16 (PhilipsECG 1.04): look at the first kilobyte with the NULs taken out.
   const head = Buffer.from(bytes.subarray(0, 2048)).toString("latin1").replace(/\0/g, "");
   if (/<(\w+:)?AnnotatedECG[\s>]/.test(head)) return "hl7-aecg";
   if (/<restingecgdata[\s>]/.test(head)) return "philips-xml";
+  if (/<RestingECG[\s>]/.test(head)) return "ge-muse";
   return undefined;
 }
 
-function decode(format: keyof typeof CONTENT_TYPE, bytes: Uint8Array): EcgDecodeResult {
+/** The decoder of each format, by name. */
+export function decodeEcgFile(format: EcgFileFormat, bytes: Uint8Array): EcgDecodeResult {
   switch (format) {
     case "dicom-ecg":
       return decodeDicomEcg(bytes);
@@ -54,6 +69,10 @@ function decode(format: keyof typeof CONTENT_TYPE, bytes: Uint8Array): EcgDecode
       return decodeHl7Aecg(bytes);
     case "philips-xml":
       return decodePhilipsEcg(bytes);
+    case "ge-muse":
+      return decodeGeMuse(bytes);
+    case "scp-ecg":
+      return decodeScpEcg(bytes);
   }
 }
 
@@ -108,10 +127,10 @@ export function ecg12FromBody(body: Record<string, unknown>): Ecg12 {
 export function handleEcgFile(bytes: Uint8Array, options: EcgCartOptions): Exchange {
   const format = options.format === "auto" ? sniffEcgFormat(bytes) : options.format;
   if (!format) {
-    const error: CodecError = { code: "ECG_UNKNOWN_FORMAT", message: "not a DICOM waveform, HL7 aECG or Philips ECG XML file", where: 0 };
+    const error: CodecError = { code: "ECG_UNKNOWN_FORMAT", message: "not a DICOM waveform, HL7 aECG, Philips ECG XML, GE MUSE XML or SCP-ECG file", where: 0 };
     return { ok: false, error };
   }
-  const result = decode(format, bytes);
+  const result = decodeEcgFile(format, bytes);
   if (!result.ok) return { ok: false, error: result.error };
   const ecg = result.ecg;
   return {
@@ -132,7 +151,7 @@ export function handleEcgFile(bytes: Uint8Array, options: EcgCartOptions): Excha
 export const ecgCart = defineDriver<EcgCartOptions>({
   id: "ecg-cart",
   kind: "ecg-cart",
-  title: { en: "12-lead ECG cart (DICOM, HL7 aECG, Philips XML files)", zh: "十二导联心电图机（DICOM、HL7 aECG、飞利浦 XML 文件）" },
+  title: { en: "12-lead ECG cart (DICOM, HL7 aECG, Philips XML, GE MUSE XML, SCP-ECG files)", zh: "十二导联心电图机（DICOM、HL7 aECG、飞利浦 XML、GE MUSE XML、SCP-ECG 文件）" },
   options: ecgCartOptions,
   transport: (o) =>
     o.source === "dicom"

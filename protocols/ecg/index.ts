@@ -10,7 +10,7 @@ import type { CodecError } from "../codec.ts";
 export const STANDARD_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"] as const;
 export type StandardLead = (typeof STANDARD_LEADS)[number];
 
-export type EcgFormat = "dicom-ecg" | "hl7-aecg" | "philips-xml";
+export type EcgFormat = "dicom-ecg" | "hl7-aecg" | "philips-xml" | "ge-muse" | "scp-ecg";
 
 export interface EcgLead {
   /** I, II, III, aVR, aVL, aVF, V1–V6; any other channel keeps the name the file gave it. */
@@ -30,6 +30,8 @@ export interface EcgMeasurements {
   qrsMs?: number;
   qtMs?: number;
   qtcMs?: number;
+  /** QT corrected by Fridericia's formula, when the cart gives it beside its own QTc (GE's QTcFrederica). */
+  qtcFridericiaMs?: number;
   pAxisDeg?: number;
   qrsAxisDeg?: number;
   tAxisDeg?: number;

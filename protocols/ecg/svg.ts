@@ -259,6 +259,7 @@ function header(ecg: Ecg12, showPatient: boolean): string[] {
   if (m.qrsMs !== undefined) meas.push(`QRS ${num(m.qrsMs)} ms`);
   if (m.qtMs !== undefined) meas.push(`QT ${num(m.qtMs)} ms`);
   if (m.qtcMs !== undefined) meas.push(`QTc ${num(m.qtcMs)} ms`);
+  if (m.qtcFridericiaMs !== undefined) meas.push(`QTcF ${num(m.qtcFridericiaMs)} ms`);
   const axes = [["P", m.pAxisDeg], ["QRS", m.qrsAxisDeg], ["T", m.tAxisDeg]].filter((a) => a[1] !== undefined).map(([k, v]) => `${k} ${num(v as number)}°`);
   if (axes.length > 0) meas.push(`Axes ${axes.join(" ")}`);
   lines.push({ text: meas.length > 0 ? `Cart measurements: ${meas.join(" · ")}` : "No measurements from the cart", cls: "h-measurements" });

@@ -15,7 +15,16 @@ export interface XmlReadOptions {
   maxDepth?: number;
   /** Error code prefix, e.g. "AECG" gives AECG_DTD, AECG_XML. */
   prefix: string;
+  /**
+   * Accept a document type declaration that only names an external DTD, `<!DOCTYPE RestingECG
+   * SYSTEM "restecg.dtd">` as every GE MUSE export has. The DTD is never fetched and the declaration
+   * is blanked out before parsing; one with an internal subset ([…]) or any <!ENTITY> is still refused.
+   */
+  allowExternalDtd?: boolean;
 }
+
+/** A DOCTYPE naming only an external DTD: no internal subset, so it cannot declare an entity. */
+const EXTERNAL_DOCTYPE = /<!DOCTYPE\s+[A-Za-z_][\w.:-]*\s+(SYSTEM\s+("[^"<>[\]]*"|'[^'<>[\]]*')|PUBLIC\s+("[^"<>[\]]*"|'[^'<>[\]]*')\s+("[^"<>[\]]*"|'[^'<>[\]]*'))\s*>/;
 
 const LABELS: Record<string, string> = {
   "utf-8": "utf-8", utf8: "utf-8", "utf-16": "utf-16le", "utf-16le": "utf-16le", "utf-16be": "utf-16be",
@@ -61,7 +70,11 @@ export function readXml(bytes: Uint8Array, options: XmlReadOptions): { root: str
   }
   const decoded = decodeXmlBytes(bytes);
   if ("error" in decoded) return { error: { code: `${p}_ENCODING`, message: decoded.error } };
-  const text = decoded.text;
+  let text = decoded.text;
+  if (options.allowExternalDtd) {
+    const m = EXTERNAL_DOCTYPE.exec(text.slice(0, 4096));
+    if (m) text = text.slice(0, m.index) + " ".repeat(m[0].length) + text.slice(m.index + m[0].length);
+  }
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) {
     return { error: { code: `${p}_DTD`, message: "the document declares a DTD (<!DOCTYPE> or <!ENTITY>); DTDs are refused, so no entity is ever expanded" } };
   }
