@@ -108,7 +108,7 @@ export interface ReportView {
 /** Why a case change was refused; `status` is the HTTP status it maps to. */
 export class CaseError extends VitalgateError {
   readonly status: number;
-  constructor(code: "VG_CASE_NOT_FOUND" | "VG_CASE_ALREADY_OPEN" | "VG_CASE_EXISTS" | "VG_CASE_TIME", message: string, status: number) {
+  constructor(code: "VG_CASE_NOT_FOUND" | "VG_CASE_ALREADY_OPEN" | "VG_CASE_EXISTS" | "VG_CASE_TIME" | "VG_CASE_NODE_SET" | "VG_CASE_CORRECTION", message: string, status: number) {
     super(code, message, "operator");
     this.name = "CaseError";
     this.status = status;
@@ -299,13 +299,20 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     return this.#changed(c, { action: "patient", at: new Date(this.#nowMs()).toISOString(), patientId: patient });
   }
 
-  /** A tapped node: at `at` (ISO 8601), or now. Tapping again corrects it. */
-  async tapNode(id: string, node: TappedNode, at?: string): Promise<CaseView> {
+  /**
+   * A tapped node: at `at` (ISO 8601), or now. A node once recorded is never overwritten by a second
+   * tap (a scanner's stray Enter, a tap after the reading): it changes only by a correction, which
+   * names the time it really was (`correct` with `at`); the audit keeps what it was before.
+   */
+  async tapNode(id: string, node: TappedNode, at?: string, correct = false): Promise<CaseView> {
     const c = this.#require(id);
     const now = this.#nowMs();
     const ms = at === undefined ? now : Date.parse(at);
     if (ms > now + TAP_FUTURE_TOLERANCE_MS) throw new CaseError("VG_CASE_TIME", `${node} at ${at} is in the future`, 400);
-    return this.#setNode(c, node, new Date(ms).toISOString());
+    const before = c.nodes[node];
+    if (before !== undefined && !correct) throw new CaseError("VG_CASE_NODE_SET", `${node} was already recorded at ${before}; change it only by a correction with the time it really was`, 409);
+    if (correct && at === undefined) throw new CaseError("VG_CASE_CORRECTION", `a correction of ${node} names the time it really was`, 400);
+    return this.#setNode(c, node, new Date(ms).toISOString(), before === undefined ? {} : { corrects: before });
   }
 
   /**

@@ -20,6 +20,7 @@ import { connectCenter } from "./support/mqtt.ts";
 import { freePort, ROOT } from "./support/processes.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
 import { startGateway, type RigOptions } from "./support/rig.ts";
+import { wifiTo } from "./support/wifi.ts";
 
 if (!hasChromium) console.warn("skipping the browser tests: /usr/bin/chromium is not installed (apt-get install chromium)");
 
@@ -52,17 +53,22 @@ afterAll(async () => {
   await browser?.close();
 });
 
-/** A gateway as `o` says, and a fresh browser context on its page; the page's script errors are checked at the end. */
-async function gatewayAndPage(o: Partial<RigOptions> & { id: string }) {
+/**
+ * A gateway as `o` says, and a fresh browser context on its page; the page's script errors are checked
+ * at the end. With `wifi`, the page reaches the gateway through a link the test can cut.
+ */
+async function gatewayAndPage(o: Partial<RigOptions> & { id: string }, { wifi = false } = {}) {
   const { gw, config, log } = await startGateway({ devices: "  []", ...o }, cleanup);
-  const base = `http://127.0.0.1:${config.web.port}`;
+  const link = wifi ? await wifiTo(config.web.port) : undefined;
+  if (link) cleanup.push(() => link.close());
+  const base = link?.base ?? `http://127.0.0.1:${config.web.port}`;
   const { context, page, problems } = await openPage(browser, base);
   page.setDefaultTimeout(SEEN_MS);
   cleanup.push(() => {
     expect(problems, "script errors or CSP refusals on the page").toEqual([]);
     return context.close();
   });
-  return { gw, config, log, base, page };
+  return { gw, config, log, base, page, link };
 }
 
 /** The first admin created from the box (no setup code from loopback), then the page opened logged in. */
@@ -267,6 +273,7 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
       return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
     });
     await page.fill("#fmc-at", earlier);
+    page.once("dialog", (d) => void d.accept());
     await page.click("#tap-fmc");
     // (Just after midnight the corrected time is yesterday's, shown with its date.)
     await expect.poll(() => text(page, "li[data-node=fmc] time"), { timeout: SEEN_MS }).toMatch(new RegExp(`(^|\\s)${earlier}:00$`));
@@ -402,5 +409,141 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
     expect(await card.locator("img, script").count()).toBe(0);
     expect(await page.evaluate("window.__xss")).toBeUndefined();
     await screenshots(page, "devices-xss");
+  });
+});
+
+// The page as a tired crew uses it in a moving ambulance, and a technician with no manual (issue 19).
+describe.skipIf(!hasChromium)("the page in a moving ambulance", () => {
+  it("first medical contact: a second tap or a scanner's Enter never overwrites it; a correction is confirmed and audited", async () => {
+    const { page, gw } = await gatewayAndPage({ id: "gw-web-fmc" });
+    await signIn(page, "#/cases");
+    await page.click("#open-case");
+    await page.locator("#fmc-timer").waitFor();
+    const id = decodeURIComponent(page.url().split("#/case/")[1]!);
+    const fmc = () => gw.cases.get(id)?.nodes.fmc;
+    await page.click("#tap-fmc");
+    await page.locator("#fmc-timer.ok").waitFor();
+    const first = fmc();
+    expect(first).toBeDefined();
+
+    // Tapped again, later: the page says how to correct it; nothing changes.
+    await page.click("#tap-fmc");
+    await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("cases.correctHow", { node: zh("node.fmc") }));
+    expect(fmc()).toBe(first);
+
+    // A barcode scanner's burst while the button has the focus: the keys go to the patient id, and
+    // its Enter saves it instead of pressing the button.
+    await page.focus("#tap-fmc");
+    await page.keyboard.type("P20261207-0099", { delay: 5 });
+    await page.keyboard.press("Enter");
+    await expect.poll(() => text(page, ".patient-now"), { timeout: SEEN_MS }).toContain("P20261207-0099");
+    expect(fmc()).toBe(first);
+
+    // A correction asks first; declined, nothing changes; confirmed, the clock counts from it.
+    const earlier = await page.evaluate(() => {
+      const d = new Date(Date.now() - 240_000);
+      return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+    });
+    await page.fill("#fmc-at", earlier);
+    let asked = "";
+    page.once("dialog", (d) => { asked = d.message(); void d.dismiss(); });
+    await page.click("#tap-fmc");
+    await expect.poll(() => asked, { timeout: SEEN_MS }).toContain(zh("node.fmc"));
+    expect(fmc()).toBe(first);
+    page.once("dialog", (d) => void d.accept());
+    await page.click("#tap-fmc");
+    await expect.poll(fmc, { timeout: SEEN_MS }).not.toBe(first);
+    await expect.poll(async () => Number((await text(page, "#fmc-timer .timer-value")).split(":")[0]), { timeout: SEEN_MS }).toBeGreaterThanOrEqual(3);
+    const audit = await (await page.request.get("/api/audit")).json() as { rows: { action: string; detail?: Record<string, unknown> }[] };
+    expect(audit.rows.find((r) => r.action === "case.node.correct")?.detail).toMatchObject({ node: "fmc", before: first });
+    await screenshots(page, "case-fmc-corrected");
+  });
+
+  it("a reading that comes during a Wi-Fi gap shows when the page is back, without a reload", { timeout: 90_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-web-gap-"));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const drop = join(dir, "cart");
+    mkdirSync(drop);
+    const { page, config, gw, link } = await gatewayAndPage(
+      { id: "gw-web-gap", uplink: "embedded", devices: `{ id: cart, driver: ecg-cart, options: { dir: "${drop}", stableMs: 100, scanMs: 50 } }` },
+      { wifi: true },
+    );
+    const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, config.gateway.id);
+    cleanup.push(() => center.close());
+    await signIn(page, "#/cases");
+    await page.click("#open-case");
+    await page.locator("#fmc-timer").waitFor();
+    const id = decodeURIComponent(page.url().split("#/case/")[1]!);
+    copyFileSync(join(ROOT, "test/fixtures/ecg/twelve-lead-implicit-vr.dcm"), join(drop, "ECG_0001.dcm"));
+    await page.locator("#ecg img.ecg-img").waitFor({ timeout: SEEN_MS });
+    await center.waitFor(() => center.events.some((e) => e.kind === "ecg12"), 20_000, "the ECG at the center");
+    const ecg = center.events.find((e) => e.kind === "ecg12")!;
+    await page.locator("#live.up").waitFor();
+
+    // The tablet's Wi-Fi drops; meanwhile the center stores the ECG and its cardiologist reads it.
+    link!.drop();
+    await page.locator("#live.down").waitFor({ timeout: SEEN_MS });
+    await center.client.publishAsync(`vitalgate/v1/${config.gateway.id}/receipt`, JSON.stringify({ ids: [ecg.id] }), { qos: 1 });
+    await center.client.publishAsync(
+      `vitalgate/v1/${config.gateway.id}/report`,
+      JSON.stringify({ eventId: ecg.id, reader: "王医生", at: new Date().toISOString(), conclusion: "STEMI" }),
+      { qos: 1 },
+    );
+    await expect.poll(() => gw.cases.get(id)?.ecg?.report?.conclusion, { timeout: SEEN_MS }).toBe("STEMI");
+    expect(await page.locator("#report .report-conclusion").count()).toBe(0);
+
+    // Back in coverage: the stream reconnects and the page fetches what it missed.
+    link!.restore();
+    await page.locator("#live.up").waitFor({ timeout: SEEN_MS });
+    await page.locator("#report .report-conclusion").waitFor({ timeout: SEEN_MS });
+    expect(await text(page, "#report .report-conclusion")).toBe("STEMI");
+    await page.locator("#ecg .badge.received").waitFor({ timeout: SEEN_MS });
+  });
+
+  it("a monitor that stops sending is shown stale within seconds, its values greyed with their age", async () => {
+    const hl7Port = await freePort();
+    const { page } = await gatewayAndPage({ id: "gw-web-stale", devices: `{ id: monitor, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${hl7Port} } }` });
+    await signIn(page, "#/devices");
+    const card = page.locator("article.device[data-device=monitor]");
+    await card.waitFor();
+    const message = readFileSync(join(ROOT, "test/fixtures/hl7/pcd01-basic.hl7"), "utf8").replace(/\r?\n/g, "\r");
+    const monitor = await MllpSender.connect(hl7Port);
+    cleanup.push(() => monitor.close());
+    // Once a second, as a monitor sends, for long enough that the page learns its rate.
+    for (let i = 1; i <= 5; i++) {
+      expect((await monitor.send(message.replace("MSG0001", `MSG100${i}`))).code).toBe("AA");
+      if (i < 5) await new Promise((r) => setTimeout(r, 1000));
+    }
+    await expect.poll(() => card.locator(".dev-state").innerText(), { timeout: SEEN_MS }).toContain(zh("devstate.connected"));
+    expect(await card.getAttribute("class")).not.toContain("stale");
+    const stoppedAt = performance.now();
+    // It stops (the cable is pulled at the monitor; the TCP connection stays up).
+    await card.locator(".dev-state", { hasText: zh("devices.staleFor", { d: "" }).trim() }).waitFor({ timeout: 15_000 });
+    expect(performance.now() - stoppedAt).toBeLessThan(12_000);
+    expect(await card.getAttribute("class")).toContain("stale");
+    expect(await card.getAttribute("class")).toContain("tone-warn");
+    expect(await card.locator(".value[data-code=MDC_ECG_HEART_RATE] .v-age").innerText()).not.toBe("");
+    expect(await card.locator(".value[data-code=MDC_ECG_HEART_RATE] .v-num").evaluate("(el) => getComputedStyle(el).color")).not.toBe("rgb(77, 255, 136)");
+    await screenshots(page, "devices-stale");
+    // Data again: fresh at once.
+    expect((await monitor.send(message.replace("MSG0001", "MSG2001"))).code).toBe("AA");
+    await expect.poll(() => card.getAttribute("class"), { timeout: SEEN_MS }).not.toContain("stale");
+  });
+
+  it.skipIf(!hasSocat)("a probe that takes longer than the page's refresh still shows what it found", { timeout: 90_000 }, async () => {
+    const cable = nullModem();
+    await cable.plugIn();
+    cleanup.push(() => cable.unplug());
+    const { page } = await gatewayAndPage({ id: "gw-web-slowprobe", pairing: `{ listen: [], serialPaths: ["${cable.gatewayPath}"], probeMs: 2000 }` });
+    await signIn(page, "#/pairing");
+    const port = page.locator(".card.port", { has: page.locator("h2", { hasText: cable.gatewayPath }) });
+    await port.waitFor();
+    const started = performance.now();
+    await port.getByRole("button", { name: zh("pairing.probe") }).click();
+    // Nothing talks on this port: every driver at every speed is tried, 2 s each, past several refreshes.
+    await port.locator(".probe-best").waitFor({ timeout: 80_000 });
+    expect(performance.now() - started).toBeGreaterThan(5000);
+    expect(await port.locator(".probe-best").innerText()).toContain(zh("pairing.nothingFound"));
+    expect(await port.getByRole("button", { name: zh("pairing.probe") }).isEnabled()).toBe(true);
   });
 });

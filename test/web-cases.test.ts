@@ -95,6 +95,37 @@ describe("case routes", () => {
     expect(live.text()).toContain('event: report\ndata: {"eventId":"01a209ad-88fb-7465-aafa-04002edf9dc2","reader":"Dr. Wang","at":"2026-11-23T08:27:00.000Z","conclusion":"STEMI"}');
   });
 
+  it("never overwrites a recorded node: a second tap is refused, a correction names its time and is audited with what it was", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    const c = (await admin.request("POST", "/api/cases", {})).json() as CaseView;
+    const tap = (body: Record<string, unknown>) => admin.request("POST", `/api/cases/${c.id}/nodes`, body);
+    const first = (await tap({ node: "fmc", at: "2026-11-23T08:00:00+08:00" })).json().nodes.fmc as string;
+    // A second tap (a stray touch, a scanner's Enter on the focused button): refused, the node kept.
+    const again = await tap({ node: "fmc" });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().error).toMatchObject({ code: "VG_CASE_NODE_SET", message: expect.stringContaining(first) });
+    expect((await tap({ node: "fmc", at: "2026-11-23T08:05:00+08:00" })).statusCode).toBe(409);
+    // A correction without the time it really was is no correction.
+    expect((await tap({ node: "fmc", correct: true })).json().error.code).toBe("VG_CASE_CORRECTION");
+    expect(((await admin.request("GET", `/api/cases/${c.id}`)).json() as CaseView).nodes.fmc).toBe(first);
+    const corrected = await tap({ node: "fmc", at: "2026-11-23T07:55:00+08:00", correct: true });
+    expect(corrected.json().nodes.fmc).toBe("2026-11-22T23:55:00.000Z");
+    // Onset, never tapped, is recorded by its first tap as before.
+    expect((await tap({ node: "onset", at: "2026-11-23T07:30:00+08:00" })).json().nodes.onset).toBe("2026-11-22T23:30:00.000Z");
+
+    const rows = ((await admin.request("GET", "/api/audit")).json() as { rows: { action: string; result: string; detail?: Record<string, unknown> }[] }).rows.filter((r) => r.action.startsWith("case.node")).reverse();
+    expect(rows.map((r) => [r.action, r.result, r.detail?.code])).toEqual([
+      ["case.node", "ok", undefined],
+      ["case.node", "failed", "VG_CASE_NODE_SET"],
+      ["case.node", "failed", "VG_CASE_NODE_SET"],
+      ["case.node.correct", "failed", "VG_CASE_CORRECTION"],
+      ["case.node.correct", "ok", undefined],
+      ["case.node", "ok", undefined],
+    ]);
+    expect(rows[4]!.detail).toMatchObject({ node: "fmc", correct: true, before: first });
+  });
+
   it("keeps the center's readings of ECGs outside any case for the page: the newest per ECG, across a restart", async () => {
     const rig = await startWeb(cleanup);
     const admin = await setupAdmin(rig);

@@ -5,10 +5,16 @@
 
 /** The event names the server sends. */
 const TYPES = ["status", "device", "values", "wave", "case", "report"];
+/**
+ * Ours: the stream is back after a gap. What was sent meanwhile (a reading, a receipt) is lost with
+ * the gap, so every page re-fetches what it shows.
+ */
+const RESYNC = "resync";
 
 export function createLive({ onConnected, onGaveUp } = {}) {
-  const handlers = new Map(TYPES.map((type) => [type, new Set()]));
+  const handlers = new Map([...TYPES, RESYNC].map((type) => [type, new Set()]));
   let source = null;
+  let lost = false;
   let retryMs = 1000;
   let timer = null;
   let stopped = false;
@@ -32,8 +38,11 @@ export function createLive({ onConnected, onGaveUp } = {}) {
     es.onopen = () => {
       retryMs = 1000;
       onConnected?.(true);
+      if (lost) for (const fn of handlers.get(RESYNC)) fn();
+      lost = false;
     };
     es.onerror = () => {
+      lost = true;
       onConnected?.(false);
       if (es.readyState !== EventSource.CLOSED || stopped) return;
       onGaveUp?.();
@@ -45,6 +54,7 @@ export function createLive({ onConnected, onGaveUp } = {}) {
   return {
     start() {
       stopped = false;
+      lost = false;
       if (!source) open();
     },
     stop() {
@@ -53,7 +63,7 @@ export function createLive({ onConnected, onGaveUp } = {}) {
       source?.close();
       source = null;
     },
-    /** Calls fn(data) for each `type` message; returns the function that stops it. */
+    /** Calls fn(data) for each `type` message (fn() for "resync"); returns the function that stops it. */
     on(type, fn) {
       handlers.get(type)?.add(fn);
       return () => handlers.get(type)?.delete(fn);

@@ -14,7 +14,7 @@ const CaseParams = z.strictObject({ id: caseId() });
 const ListQuery = z.strictObject({ state: z.enum(["open", "recent"]).default("open") });
 const OpenBody = z.strictObject({ location: caseLocation().optional() });
 const PatientBody = z.strictObject({ patientId: patientId() });
-const NodeBody = z.strictObject({ node: z.enum(TAPPED_NODES), at: z.iso.datetime({ offset: true }).optional() });
+const NodeBody = z.strictObject({ node: z.enum(TAPPED_NODES), at: z.iso.datetime({ offset: true }).optional(), correct: z.boolean().optional() });
 const EcgParams = z.strictObject({ eventId: z.uuid() });
 
 export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases: CaseBook): void {
@@ -74,7 +74,9 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
     const p = parseBody(CaseParams, request.params, reply);
     const body = p && parseBody(NodeBody, request.body, reply);
     if (!p || !body) return reply;
-    return act(request, reply, "case.node", p.id, { node: body.node, at: body.at }, () => cases.tapNode(p.id, body.node, body.at));
+    const before = cases.get(p.id)?.nodes[body.node];
+    const detail = { node: body.node, at: body.at, ...(body.correct ? { correct: true, before } : {}) };
+    return act(request, reply, body.correct ? "case.node.correct" : "case.node", p.id, detail, () => cases.tapNode(p.id, body.node, body.at, body.correct));
   });
 
   app.post("/api/cases/:id/close", { onRequest: ctx.guard("cases") }, async (request, reply) => {

@@ -107,11 +107,9 @@ export function mountCases(view, { can, live, notify, navigate }) {
     }
   }
   load();
-  const offCase = live.on("case", () => load());
-  const offReport = live.on("report", (r) => !r.caseId && load());
+  const offs = [live.on("case", () => load()), live.on("report", (r) => !r.caseId && load()), live.on("resync", load)];
   return () => {
-    offCase();
-    offReport();
+    for (const off of offs) off();
   };
 }
 
@@ -149,24 +147,59 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
 
   /**
    * A tap records the time now, or the time typed beside the button: onset is often told by the
-   * patient ("two hours ago"), and a first contact tapped late is corrected by tapping again with
-   * the time it really was. The typed time is the latest such time not in the future.
+   * patient ("two hours ago"). Once recorded, a node is never overwritten by another tap (a stray
+   * tap, a scanner's Enter): it changes only by a correction, with the time it really was typed
+   * beside it and confirmed; the server audits what it was before.
    */
   function tapControl(node, label) {
     const at = h("input", { type: "time", name: `${node}At`, id: `${node}-at`, "aria-label": t(label) });
     const button = h("button", {
       type: "button", class: "tap", id: `tap-${node}`,
       onclick: async () => {
+        // The scanner's field owns the keyboard: the next scan must not land on this button.
+        button.blur();
+        const recorded = c?.nodes?.[node];
+        const typed = at.value ? latestPast(at.value) : undefined;
+        if (recorded && !typed) {
+          notify(t("cases.correctHow", { node: t(`node.${node}`) }), "info");
+          at.focus();
+          return;
+        }
+        if (recorded && !window.confirm(correctionQuestion(node, recorded, typed))) return;
         try {
-          update(await api("POST", `/api/cases/${encodeURIComponent(id)}/nodes`, at.value ? { node, at: latestPast(at.value) } : { node }));
+          const body = recorded ? { node, at: typed, correct: true } : typed ? { node, at: typed } : { node };
+          update(await api("POST", `/api/cases/${encodeURIComponent(id)}/nodes`, body));
           at.value = "";
         } catch (err) {
           notify(errorText(err));
         }
+        if (mayAct && !c?.closedAt && !c?.patientId) pid.focus();
       },
     });
     return { button, at, group: h("div", { class: "tap-group" }, button, h("label", { class: "tap-at" }, h("span", null, t(label)), at)) };
   }
+
+  /** The question a correction asks, louder when it moves the node by an hour or more. */
+  function correctionQuestion(node, from, to) {
+    const q = t("cases.confirmCorrect", { node: t(`node.${node}`), from: formatTime(from), to: formatTime(to) });
+    return Math.abs(Date.parse(to) - Date.parse(from)) >= 3_600_000 ? `${q}\n\n${t("cases.correctFar", { d: formatDuration(Math.abs(Date.parse(to) - Date.parse(from)) / 1000) })}` : q;
+  }
+
+  // A keyboard-wedge scanner types fast and ends with Enter. Keys typed while no field has the focus
+  // go to the patient id field, and their Enter submits it, never the button that had the focus.
+  const onKey = (ev) => {
+    if (!mayAct || c?.closedAt || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (["INPUT", "TEXTAREA", "SELECT"].includes(ev.target?.tagName)) return;
+    if (ev.key.length === 1) {
+      ev.preventDefault();
+      pid.value += ev.key;
+      pid.focus();
+    } else if (ev.key === "Enter" && pid.value) {
+      ev.preventDefault();
+      pidForm.requestSubmit();
+    }
+  };
+  document.addEventListener("keydown", onKey);
   const fmc = tapControl("fmc", "cases.fmcAt");
   const onset = tapControl("onset", "cases.onsetAt");
   if (mayAct) replace(taps, fmc.group, onset.group);
@@ -222,8 +255,10 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
         ),
     );
     for (const control of [fmc, onset]) control.button.disabled = control.at.disabled = closed;
-    replace(fmc.button, h("span", null, t("cases.tapFmc")), h("small", null, c.nodes.fmc ? t("cases.tappedAt", { at: formatTime(c.nodes.fmc) }) : t("cases.tapNow")));
-    replace(onset.button, h("span", null, t("cases.tapOnset")), h("small", null, c.nodes.onset ? t("cases.tappedAt", { at: formatTime(c.nodes.onset) }) : t("cases.tapNow")));
+        for (const [control, node, title] of [[fmc, "fmc", "cases.tapFmc"], [onset, "onset", "cases.tapOnset"]]) {
+      replace(control.button, h("span", null, t(title)), h("small", null, c.nodes[node] ? t("cases.tappedAt", { at: formatTime(c.nodes[node]) }) : t("cases.tapNow")));
+      control.button.classList.toggle("recorded", Boolean(c.nodes[node]));
+    }
     replace(pidNow, c.patientId ? h("span", null, t("cases.patientIs"), " ", h("strong", { class: "pid" }, c.patientId)) : h("span", { class: "empty" }, t("cases.noPatient")));
     pidForm.hidden = closed;
     replace(
@@ -306,10 +341,10 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
     }
   }
 
-  async function load() {
+  async function load(focus = true) {
     try {
       update(await api("GET", `/api/cases/${encodeURIComponent(id)}`));
-      if (mayAct && !c.closedAt && !c.patientId) pid.focus();
+      if (focus && mayAct && !c.closedAt && !c.patientId) pid.focus();
     } catch (err) {
       notify(errorText(err));
     }
@@ -317,11 +352,13 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
   load();
   const offs = [
     live.on("case", (next) => next?.id === id && update(next)),
-    live.on("report", (r) => (r.caseId === id || r.eventId === c?.ecg?.eventId) && load()),
+    live.on("report", (r) => (r.caseId === id || r.eventId === c?.ecg?.eventId) && load(false)),
+    live.on("resync", () => load(false)),
   ];
   const tick = setInterval(renderTimer, 1000);
   return () => {
     for (const off of offs) off();
     clearInterval(tick);
+    document.removeEventListener("keydown", onKey);
   };
 }

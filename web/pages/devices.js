@@ -4,7 +4,7 @@
 // arriving every second does not rebuild the page.
 import { api, errorText } from "../api.js";
 import { h, replace } from "../dom.js";
-import { formatAgo, formatTime, lang, t } from "../i18n.js";
+import { formatAgo, formatDuration, formatTime, lang, t } from "../i18n.js";
 import { badge, empty, formatValue, kv, label, obsLabel, pageHead, tone, unitLabel } from "./ui.js";
 import { WaveStrip } from "./wave.js";
 
@@ -12,15 +12,41 @@ import { WaveStrip } from "./wave.js";
 const RATE_WINDOW_S = 60;
 /** A listener (an HL7 port monitors call) that took data this recently shows as flowing. */
 const FLOWING_S = 120;
+/**
+ * Data is stale once it is this many of the device's own intervals late (a monitor sending every
+ * second: after 3 s), never sooner than STALE_MIN_MS; FLOWING_S until the page has seen the rate.
+ */
+const STALE_INTERVALS = 3;
+const STALE_MIN_MS = 5000;
+/** Arrivals kept to learn a device's interval. */
+const ARRIVALS = 9;
+
+/** The median gap between arrivals (page's monotonic ms), once there are two gaps. */
+function typicalGapMs(arrivals) {
+  if (arrivals.length < 3) return null;
+  const gaps = arrivals.slice(1).map((a, i) => a - arrivals[i]).sort((x, y) => x - y);
+  return gaps[Math.floor(gaps.length / 2)];
+}
+
+/** How long a device's data may be quiet before it is shown stale. */
+function staleAfterMs(c) {
+  const gap = typicalGapMs(c.arrivals);
+  return gap === null ? FLOWING_S * 1000 : Math.max(STALE_INTERVALS * gap, STALE_MIN_MS);
+}
 
 /**
  * The state to show: a listening device is "waiting" to the gateway until a sender connects, but
- * for the crew a monitor whose data came in moments ago is flowing, whether or not it hung up since.
+ * for the crew a monitor whose data came in moments ago is flowing, whether or not it hung up since;
+ * a device that stopped sending is "stale" within a few of its own intervals, whatever the link says.
  */
-function shownState(d, nowMs) {
+function shownState(c, mono) {
+  const d = c.status;
+  const quietMs = c.lastSeen === null ? null : mono - c.lastSeen;
+  const stale = quietMs !== null && quietMs > staleAfterMs(c);
+  if (d.state === "connected") return stale ? "stale" : "connected";
   if (d.state !== "listening") return d.state;
-  const recent = d.lastEventAt && nowMs - Date.parse(d.lastEventAt) < FLOWING_S * 1000;
-  return d.connections > 0 || recent ? "connected" : d.state;
+  if (stale) return "stale";
+  return d.connections > 0 || quietMs !== null ? "connected" : d.state;
 }
 
 export function mountDevices(view, { live, notify }) {
@@ -44,21 +70,45 @@ export function mountDevices(view, { live, notify }) {
     const info = h("div", { class: "dev-info" });
     const canvas = h("canvas", { class: "wave", hidden: true, height: 90, "aria-label": t("devices.wave") });
     const el = h("article", { class: "card device", dataset: { device: dev.id } }, h("header", { class: "dev-head" }, h("h2", null, name), stateEl), values, canvas, info);
-    c = { el, name, stateEl, values, info, canvas, wave: new WaveStrip(canvas), status: dev, valueByCode: new Map(), counts: [] };
+    c = { el, name, stateEl, values, info, canvas, wave: new WaveStrip(canvas), status: dev, valueByCode: new Map(), counts: [], arrivals: [], lastSeen: null, lastEventAt: null };
     cards.set(dev.id, c);
     list.append(el);
     return c;
   }
 
+  /**
+   * Notes when the device's data last came, on the page's monotonic clock (the tablet's wall clock
+   * may be off): the time of a newer `lastEventAt` seen live, or, for data older than this page, how
+   * long ago the gateway says it came.
+   */
+  function seen(c, lastEventAt, live) {
+    if (!lastEventAt || lastEventAt === c.lastEventAt) return;
+    c.lastEventAt = lastEventAt;
+    const mono = performance.now();
+    if (!live) {
+      c.lastSeen = mono - Math.max(0, Date.now() - Date.parse(lastEventAt));
+      return;
+    }
+    c.lastSeen = mono;
+    c.arrivals.push(mono);
+    if (c.arrivals.length > ARRIVALS) c.arrivals.shift();
+  }
+
   function renderStatus(c, nowMs = Date.now()) {
     const d = c.status;
-    const state = shownState(d, nowMs);
-    c.el.className = `card device tone-${tone(state)}`;
+    const mono = performance.now();
+    const state = shownState(c, mono);
+    const stale = state === "stale";
+    c.el.className = `card device tone-${tone(state)}${stale ? " stale" : ""}`;
+    if (stale !== c.shownStale) {
+      c.shownStale = stale;
+      renderValues(c);
+    } else if (stale) renderAges(c, mono);
     replace(c.name, d.name || d.id, d.name ? h("small", null, ` ${d.id}`) : null);
     const skew = skews.get(d.id);
     replace(
       c.stateEl,
-      badge(label("devstate", state), tone(state)),
+      badge(stale ? t("devices.staleFor", { d: formatDuration((mono - c.lastSeen) / 1000) }) : label("devstate", state), tone(state)),
       skew && skew.state === "skewed" && badge(t("devices.clockOff", { s: Math.round(skew.skewMs / 1000) }), "warn"),
     );
     // Events per minute over the last RATE_WINDOW_S seconds of counter samples.
@@ -89,19 +139,37 @@ export function mountDevices(view, { live, notify }) {
   // One message from a monitor can become several vitals events (one per measurement time: the
   // NIBP taken minutes ago apart from the heart rate now), each its own `values` message: the card
   // keeps the latest value of each measurement rather than only the last message's.
-  function mergeValues(c, live) {
+  function mergeValues(c, live, fresh) {
     if (!live) return;
-    for (const o of live.observations ?? []) c.valueByCode.set(o.code, o);
+    const mono = fresh ? performance.now() : c.lastSeen ?? performance.now();
+    for (const o of live.observations ?? []) c.valueByCode.set(o.code, { o, mono });
   }
 
+  /** Each value, greyed with its age once the device is stale (or the value older than its device's data). */
   function renderValues(c) {
-    const obs = [...c.valueByCode.values()];
+    const mono = performance.now();
     replace(
       c.values,
-      obs.map((o) =>
-        h("div", { class: "value", dataset: { code: o.code } }, h("span", { class: "v-label" }, obsLabel(o.code)), h("span", { class: "v-num" }, formatValue(o.value)), h("span", { class: "v-unit" }, unitLabel(o.unit))),
+      [...c.valueByCode.values()].map(({ o, mono: at }) =>
+        h(
+          "div",
+          { class: "value", dataset: { code: o.code } },
+          h("span", { class: "v-label" }, obsLabel(o.code)),
+          h("span", { class: "v-num" }, formatValue(o.value)),
+          h("span", { class: "v-unit" }, unitLabel(o.unit)),
+          h("span", { class: "v-age", dataset: { at: String(at) } }, ageText(c, at, mono)),
+        ),
       ),
     );
+  }
+
+  function ageText(c, at, mono) {
+    const age = mono - at;
+    return age > staleAfterMs(c) ? t("time.ago", { d: formatDuration(age / 1000) }) : "";
+  }
+
+  function renderAges(c, mono) {
+    for (const el of c.values.querySelectorAll(".v-age")) el.textContent = ageText(c, Number(el.dataset.at), mono);
   }
 
   function load() {
@@ -119,7 +187,8 @@ export function mountDevices(view, { live, notify }) {
         for (const d of devs) {
           const c = cardFor(d);
           c.status = d;
-          mergeValues(c, d.live);
+          seen(c, d.lastEventAt, false);
+          mergeValues(c, d.live, false);
           renderStatus(c);
           renderValues(c);
         }
@@ -130,18 +199,21 @@ export function mountDevices(view, { live, notify }) {
   }
 
   const offs = [
+    live.on("resync", load),
     live.on("device", (d) => {
       if (!cards.has(d.id)) return load();
       const c = cards.get(d.id);
       c.status = { ...c.status, ...d };
+      seen(c, c.status.lastEventAt, true);
       renderStatus(c);
     }),
     live.on("values", (v) => {
       const c = cards.get(v.device);
       if (!c) return;
-      mergeValues(c, v);
-      renderValues(c);
+      mergeValues(c, v, true);
       if (!c.status.lastEventAt || v.at > c.status.lastEventAt) c.status.lastEventAt = v.at;
+      seen(c, c.status.lastEventAt, true);
+      renderValues(c);
       renderStatus(c);
     }),
     live.on("wave", (w) => {
@@ -156,15 +228,17 @@ export function mountDevices(view, { live, notify }) {
       skews = new Map((s.time?.devices ?? []).map((d) => [d.id, d]));
       for (const d of s.devices ?? []) {
         const c = cards.get(d.id);
-        if (c) c.status = { ...c.status, ...d };
+        if (!c) continue;
+        c.status = { ...c.status, ...d };
+        seen(c, c.status.lastEventAt, true);
       }
     }),
   ];
   load();
-  // Ages ("12 s ago") and the rate keep moving between two messages.
+  // Ages ("12 s ago"), staleness and the rate keep moving between two messages.
   const tick = setInterval(() => {
     for (const c of cards.values()) renderStatus(c);
-  }, 2000);
+  }, 1000);
   return () => {
     for (const off of offs) off();
     clearInterval(tick);

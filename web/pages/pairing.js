@@ -34,10 +34,17 @@ export function mountPairing(view, { notify }) {
     return d ? (lang() === "en" ? d.title.en : d.title.zh) : id;
   };
 
+  // A probe's results (and one still listening) belong to the port, not to its card: the lists are
+  // redrawn every few seconds, and a probe that takes 20 s must still show what it found.
+  const probes = new Map();
+
   function portCard(p) {
-    const results = h("div", { class: "probe-results" });
-    const probeBtn = h("button", { type: "button", class: "primary", disabled: Boolean(p.usedBy) }, t("pairing.probe"));
+    let probe = probes.get(p.path);
+    if (!probe) probes.set(p.path, (probe = { results: h("div", { class: "probe-results" }), running: false }));
+    const { results } = probe;
+    const probeBtn = h("button", { type: "button", class: "primary", disabled: Boolean(p.usedBy) || probe.running }, t("pairing.probe"));
     probeBtn.addEventListener("click", async () => {
+      probe.running = true;
       probeBtn.disabled = true;
       replace(results, h("p", { class: "busy" }, t("pairing.probing")));
       try {
@@ -46,9 +53,11 @@ export function mountPairing(view, { notify }) {
         replace(results);
         notify(errorText(err));
       } finally {
-        probeBtn.disabled = false;
+        probe.running = false;
+        for (const b of ports.querySelectorAll(`button[data-probe="${CSS.escape(p.path)}"]`)) b.disabled = Boolean(p.usedBy);
       }
     });
+    probeBtn.dataset.probe = p.path;
     const usb = [p.manufacturer, p.product].filter(Boolean).join(" ");
     return card(
       p.path,

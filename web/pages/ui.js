@@ -13,6 +13,7 @@ export function tone(deviceState) {
     case "listening":
       return "idle";
     case "silent":
+    case "stale":
     case "connecting":
     case "retrying":
     case "starting":
