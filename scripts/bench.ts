@@ -25,6 +25,9 @@
 //               monitor's message or a GPS epoch a second, an ECG decoded within a second): the
 //               ratio is how many times faster than needed. Median of 3 runs of >= 0.5 s each after
 //               a warm-up (scripts/bench-codecs.ts).
+//   gps         from the last sentence of a GPS epoch written on a socat PTY to its position event
+//               committed by an in-process gateway (nmea-gps, no throttle), against 100 ms: a fix
+//               leaves when its cycle is complete, not when the next epoch begins (scripts/bench-gps.ts).
 //   fullset     the daemon with one of each device an ambulance carries, each fed by its
 //               simulator at its real rate (HL7 monitor 1/s; GPS 1 Hz and a MEDIBUS ventilator
 //               polled by the daemon, each on a socat PTY pair; S/5 every 10 s with an ECG waveform
@@ -58,6 +61,7 @@ import { slowLink } from "../test/support/slow-link.ts";
 import { codecPass, codecPlans, codecThroughput } from "./bench-codecs.ts";
 import { daemonMemory, fullset, type DaemonMemory } from "./bench-fullset.ts";
 import { webWatchers } from "./bench-web.ts";
+import { gpsLatency, hasSocat, percentile } from "./bench-gps.ts";
 
 const N = Number(process.env.BENCH_EVENTS ?? 20_000);
 /** uplink.inflight: the configuration's default unless BENCH_INFLIGHT says otherwise. */
@@ -656,6 +660,16 @@ await section("codecs", async () => {
     line(name, mbs, plan.needBytesPerS / 1e6, "MB/s", `>= 1, ratio = times faster than needed: ${plan.need}`, 4);
     console.log(`  ${plan.what}: ${pass.events} events, ${pass.errors} frames refused per pass`);
   }
+});
+await section("gps", async () => {
+  if (!hasSocat) {
+    console.log("gps: skipped, socat is not installed");
+    return;
+  }
+  const r = await gpsLatency();
+  if (r.latenciesMs.length === 0) throw new Error("no position came out of the gateway");
+  line("gps fix out after its last sentence p95", percentile(r.latenciesMs, 95), 100, "ms", "<= 1: a fix leaves with its cycle-ending sentence", 1);
+  console.log(`  ${r.latenciesMs.length} epochs over a socat PTY, median ${percentile(r.latenciesMs, 50).toFixed(1)} ms, max ${Math.max(...r.latenciesMs).toFixed(1)} ms; the first (the cycle end learnt from it) ${r.firstMs?.toFixed(0) ?? "never"} ms; ${r.missing} epochs without a position`);
 });
 await section("fullset", async () => {
   const load = loadavg()[0]!;

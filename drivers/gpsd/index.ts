@@ -130,7 +130,6 @@ export function gpsdSession(options: GpsdOptions): DriverSession {
         courseDeg: fixed && isNum(o.track) ? o.track : undefined,
         hdop,
         sats,
-        sentences: ["TPV"],
       });
       const draft: EventDraft = { kind: "position", body };
       if (timeMs !== undefined) {

@@ -5,7 +5,8 @@
 //
 // Each connection has a session (the meaning of a fix spans a burst of sentences): sentences are
 // assembled into one fix per epoch by the codec's position assembler (protocols/nmea/position.ts);
-// a fix is emitted as a `position` event (DESIGN.md §3) one epoch late, when the next epoch begins.
+// a fix is emitted as a `position` event (DESIGN.md §3) as soon as its epoch is complete: with the
+// cycle-ending sentence the assembler has learnt (gpsd's way), else when the next epoch begins.
 // Positions are throttled (./throttle.ts, shared with the gpsd driver), since a vehicle reporting
 // every second fills a 4G link and the outbox with little news:
 //  - a fix is emitted when `minIntervalS` has passed since the last emitted one (by the fix's own
@@ -17,8 +18,8 @@
 //    (`vitalgate decode`, FrameContext.replay): then every fix becomes an event.
 // 2D ↔ 3D changes go through the throttle: they flap in town and change nothing a dispatcher uses.
 //
-// A fix is complete only when the next epoch begins (which sentence ends a burst differs between
-// receivers), so a position leaves about one epoch after it was measured; `deviceTime` is the
+// Which sentence ends a burst differs between receivers: the assembler learns it from the first
+// complete epoch, after which a position leaves with the last sentence of its burst; `deviceTime` is the
 // measurement's UTC, `deviceTimeRaw` the time and date fields as sent ("hhmmss.ss ddmmyy"). The core
 // takes a GPS's clock as the reference, not a device clock to correct, so `t` is the measurement time.
 //
@@ -51,7 +52,7 @@ export const nmeaGpsOptions = z
 export type NmeaGpsOptions = z.infer<typeof nmeaGpsOptions>;
 
 /** The position body of DESIGN.md §3; coordinates only with a fix. */
-export function positionBody(fix: PositionFix): Record<string, unknown> {
+export function positionBody(fix: Pick<PositionFix, "mode" | "lat" | "lon" | "altM" | "speedMps" | "courseDeg" | "hdop" | "sats">): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   if (fix.mode !== "none") {
     body.lat = fix.lat;
@@ -99,21 +100,27 @@ export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
       if (!decoded.ok) return { ok: false, error: decoded.error };
       const m = decoded.message;
       const events: EventDraft[] = [];
-      const fixes = assembler.push(m);
-      if (fixes.length > 0) {
-        // The epoch just closed is the one whose raw time was being collected.
-        const closed: RawTime = { time: raw.time, date: raw.date ?? lastRawDate };
-        for (const fix of fixes) {
-          receiverFixed = fix.mode !== "none";
-          const draft = position(fix, closed, context);
-          if (draft) events.push(draft);
+      const fields = parsed.sentence.fields;
+      // the raw time and date of the epoch a sentence belongs to, as sent
+      const collect = () => {
+        if ("time" in m && m.time) raw.time = m.time.raw;
+        if (m.type === "RMC" && fields[8]) raw.date = lastRawDate = fields[8];
+        if (m.type === "ZDA" && fields[1] && fields[2] && fields[3]) raw.date = lastRawDate = `${fields[1]}${fields[2]}${fields[3]}`;
+      };
+      let collected = false;
+      for (const fix of assembler.push(m)) {
+        // a cycle-ending sentence is the closed epoch's own; a next epoch's first sentence is not
+        if (fix.closedBy === "cycle-end" && !collected) {
+          collect();
+          collected = true;
         }
+        const closed: RawTime = { time: raw.time, date: raw.date ?? lastRawDate };
+        receiverFixed = fix.mode !== "none";
+        const draft = position(fix, closed, context);
+        if (draft) events.push(draft);
         raw = {};
       }
-      const fields = parsed.sentence.fields;
-      if ("time" in m && m.time) raw.time = m.time.raw;
-      if (m.type === "RMC" && fields[8]) raw.date = lastRawDate = fields[8];
-      if (m.type === "ZDA" && fields[1] && fields[2] && fields[3]) raw.date = lastRawDate = `${fields[1]}${fields[2]}${fields[3]}`;
+      if (!collected) collect();
 
       let utcFix: number | undefined;
       if (m.type === "RMC") {

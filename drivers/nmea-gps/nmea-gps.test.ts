@@ -63,7 +63,7 @@ function run(bytes: Uint8Array | string, options: NmeaGpsOptions, context: Frame
   return out;
 }
 
-/** What the codec's assembler makes of the same bytes, as a live stream sees it: the last epoch stays open. */
+/** What the codec's assembler makes of the same bytes, as a live stream sees it (no end()): an epoch leaves at its learnt cycle end. */
 function assemblerFixes(bytes: Uint8Array): PositionFix[] {
   const d = nmeaStreamDecoder();
   const a = nmeaPositionAssembler();
@@ -160,7 +160,7 @@ describe("synthetic drive (drivers/nmea-gps/synthetic.ts)", () => {
   it("says no fix the way receivers do (RMC V, GGA quality 0, GSA 1), and 2D without altitude", () => {
     const fixOf = (i: number): FixMode => (i === 1 ? "none" : i === 2 ? "2d" : "3d");
     const fixes = assemblerFixes(enc.encode(text(drive({ epochs: 4, fix: fixOf }))));
-    expect(fixes.map((f) => f.mode)).toEqual(["3d", "none", "2d"]);
+    expect(fixes.map((f) => f.mode)).toEqual(["3d", "none", "2d", "3d"]);
     expect(fixes[2]!.altM).toBeUndefined();
   });
 });
@@ -181,8 +181,8 @@ describe("nmea-gps session: positions", () => {
     const o = opts({ minIntervalS: 3600, minDistanceM: 20 });
     const epochs = drive({ epochs: 21 });
     const r = run(text(epochs), o);
-    // 20 epochs closed (the 21st waits for its successor): 0, 2, 4, ... 18
-    expect(r.events.map((e) => e.deviceTime)).toEqual(epochs.slice(0, 20).filter((_, i) => i % 2 === 0).map((e) => new Date(e.atMs).toISOString()));
+    // all 21 epochs complete (each leaves with its cycle-ending sentence): 0, 2, 4, ... 20
+    expect(r.events.map((e) => e.deviceTime)).toEqual(epochs.filter((_, i) => i % 2 === 0).map((e) => new Date(e.atMs).toISOString()));
     checkThrottle(assemblerFixes(enc.encode(text(epochs))), r.events, o);
   });
 
@@ -190,13 +190,13 @@ describe("nmea-gps session: positions", () => {
     const o = opts();
     const epochs = drive({ epochs: 21, speedMps: 0 });
     const r = run(text(epochs), o);
-    expect(r.events.map((e) => e.deviceTime)).toEqual([0, 5, 10, 15].map((i) => new Date(NOW + i * 1000).toISOString()));
+    expect(r.events.map((e) => e.deviceTime)).toEqual([0, 5, 10, 15, 20].map((i) => new Date(NOW + i * 1000).toISOString()));
   });
 
   it("either one fires: slow (3 m/s) goes by time, fast (15 m/s) by distance, with the default 5 s / 20 m", () => {
     const count = (speedMps: number) => run(text(drive({ epochs: 31, speedMps })), opts()).events.length;
-    expect(count(3)).toBe(6); // 0, 5, 10, 15, 20, 25: 20 m takes 7 s, 5 s comes first
-    expect(count(15)).toBe(15); // every 2 s: 30 m
+    expect(count(3)).toBe(7); // 0, 5, 10, 15, 20, 25, 30: 20 m takes 7 s, 5 s comes first
+    expect(count(15)).toBe(16); // every 2 s: 30 m
   });
 
   it("always emits losing and regaining the fix, once; 2D/3D changes wait for the throttle", () => {
@@ -270,8 +270,8 @@ describe("vitalgate decode --driver nmea-gps", () => {
     const code = await main(["decode", "--driver", "nmea-gps", "--options", '{"port":"/dev/null"}', file], { out: (s) => out.push(s), err: () => undefined });
     expect(code).toBe(0);
     const events = out.join("").trim().split("\n").map((l) => JSON.parse(l) as { kind: string; t: string; time: { dev: string } });
-    expect(events).toHaveLength(39); // the last epoch waits for one that never comes
-    expect(events.map((e) => e.t)).toEqual(epochs.slice(0, 39).map((e) => new Date(e.atMs).toISOString()));
+    expect(events).toHaveLength(40); // the last one too: it ends with the cycle-ending sentence learnt from the first
+    expect(events.map((e) => e.t)).toEqual(epochs.map((e) => new Date(e.atMs).toISOString()));
     expect(events[0]!.time.dev).toBe("080000.00 231126");
   });
 });
@@ -299,11 +299,11 @@ describe.skipIf(!haveShared)("gpsd logs through the session (../shared/fixtures/
     }
   });
 
-  it("ublox-neo-m9n-nmea.log (a 3D fix throughout, standing): 60 positions replayed, 12 throttled (every 5 s), 122 UTC fixes", () => {
+  it("ublox-neo-m9n-nmea.log (a 3D fix throughout, standing): 61 positions replayed, the last one too, 13 throttled (every 5 s), 122 UTC fixes", () => {
     const bytes = gpsdLog("ublox-neo-m9n-nmea.log");
-    expect(run(bytes, opts(), REPLAY).events.filter(withFix)).toHaveLength(60);
+    expect(run(bytes, opts(), REPLAY).events.filter(withFix)).toHaveLength(61);
     const live = run(bytes, opts());
-    expect(live.events.length).toBe(12);
+    expect(live.events.length).toBe(13);
     expect(live.events.every((e) => e.body.fix === "3d" && e.body.altM !== undefined)).toBe(true);
     expect(live.utcFixes.length).toBe(122);
   });

@@ -5,7 +5,7 @@ import {
   decodeNmeaSentence, formatNmeaSentence, nmeaFramer, nmeaPositionAssembler, nmeaStreamDecoder, parseNmeaSentence,
 } from "./index.ts";
 import type { NmeaMessage, PositionFix } from "./index.ts";
-import { listFiles, readBytes, readText, sharedDir } from "../../test/fixtures/serial/load.ts";
+import { gpsdRepo, listFiles, readBytes, readText, sharedDir } from "../../test/fixtures/serial/load.ts";
 
 const GPSD = sharedDir("nmea/gpsd", "NMEA") ?? "";
 const PYNMEAGPS = sharedDir("nmea/pynmeagps", "NMEA") ?? "";
@@ -155,6 +155,66 @@ describe("nmeaPositionAssembler", () => {
   });
 });
 
+describe("nmeaPositionAssembler: the cycle end, learnt as gpsd does", () => {
+  const s = (tag: string, fields: string) => formatNmeaSentence(tag, fields.split(","));
+  const rmc = (talker: string, t: string, lon = "01135.0800") => s(`${talker}RMC`, `${t},A,4808.9978,N,${lon},E,0.0,0.0,060419,,,A`);
+  const gga = (talker: string, t: string) => s(`${talker}GGA`, `${t},4808.9978,N,01135.0800,E,1,08,0.9,464.5,M,46.2,M,,`);
+  const gsa = (talker: string, system?: number) => s(`${talker}GSA`, `A,3,01,02,03,04,,,,,,,,,1.8,0.9,1.5${system === undefined ? "" : `,${system}`}`);
+  const vtg = (talker: string) => s(`${talker}VTG`, "0.0,T,,M,0.0,N,0.0,K,A");
+  /** Feeds sentence by sentence: after each, the fixes that left (closedBy and time of day). */
+  function live(lines: string[]): string[][] {
+    const a = nmeaPositionAssembler();
+    return lines.map((line) => {
+      const p = parseNmeaSentence(line.trim());
+      const m = p.ok ? decodeNmeaSentence(p.sentence) : undefined;
+      if (!m?.ok) throw new Error(`bad test sentence ${line}`);
+      return a.push(m.message).map((f) => `${f.closedBy} ${f.timeOfDayMs! / 1000}`);
+    });
+  }
+
+  it("the first epoch closes when the second begins; from then on each leaves with its last sentence", () => {
+    const epoch = (t: string) => [rmc("GP", t), gga("GP", t), gsa("GP"), vtg("GP")];
+    const out = live([...epoch("120000.00"), ...epoch("120001.00"), ...epoch("120002.00")]);
+    expect(out).toEqual([[], [], [], [], ["next-epoch 43200"], [], [], ["cycle-end 43201"], [], [], [], ["cycle-end 43202"]]);
+  });
+
+  it("a multi-GNSS chip sending one GSA per system (NMEA 4.10 system id, or the same GNGSA twice) ends at its last GSA", () => {
+    const withIds = (t: string) => [rmc("GN", t), gga("GN", t), gsa("GN", 1), gsa("GN", 2), gsa("GN", 4)];
+    expect(live([...withIds("080000.00"), ...withIds("080001.00")]).map((f) => f.join())).toEqual(["", "", "", "", "", "next-epoch 28800", "", "", "", "cycle-end 28801"]);
+    const twice = (t: string) => [gga("GN", t), gsa("GN"), gsa("GN"), rmc("GN", t)];
+    expect(live([...twice("080000.00"), ...twice("080001.00")]).map((f) => f.join())).toEqual(["", "", "", "", "next-epoch 28800", "", "", "cycle-end 28801"]);
+    // a BeiDou receiver's own talkers (BD, GB) are slots of their own
+    const bd = (t: string) => [s("BDGGA", `${t},4808.9978,N,01135.0800,E,1,08,0.9,464.5,M,46.2,M,,`), s("BDGSA", "A,3,01,02,03,04,,,,,,,,,1.8,0.9,1.5"), s("GBRMC", `${t},A,4808.9978,N,01135.0800,E,0.0,0.0,060419,,,A`)];
+    expect(live([...bd("080000.00"), ...bd("080001.00")]).map((f) => f.join())).toEqual(["", "", "", "next-epoch 28800", "", "cycle-end 28801"]);
+  });
+
+  it("a receiver that changes its output: an epoch without the learnt end leaves when the next begins, the end is learnt again; none lost, none twice", () => {
+    const a = [rmc("GP", "120000.00"), gga("GP", "120000.00"), gsa("GP")];
+    const b = [rmc("GP", "120001.00"), gga("GP", "120001.00"), gsa("GP")];
+    // GPS to GN talker when a second constellation is used, and a VTG added after the GSA
+    const c = [rmc("GN", "120002.00"), gga("GN", "120002.00"), gsa("GN"), vtg("GN")];
+    const d = [rmc("GN", "120003.00"), gga("GN", "120003.00"), gsa("GN"), vtg("GN")];
+    // a late sentence after the learnt end: belongs to the epoch already sent, moves the end
+    const e = [rmc("GN", "120004.00"), gga("GN", "120004.00"), gsa("GN"), vtg("GN"), s("GNGLL", "4808.9978,N,01135.0800,E,120004.00,A,A")];
+    const f = [rmc("GN", "120005.00"), gga("GN", "120005.00"), gsa("GN"), vtg("GN"), s("GNGLL", "4808.9978,N,01135.0800,E,120005.00,A,A")];
+    const out = live([...a, ...b, ...c, ...d, ...e, ...f]).flat();
+    expect(out).toEqual(["next-epoch 43200", "cycle-end 43201", "next-epoch 43202", "cycle-end 43203", "cycle-end 43204", "cycle-end 43205"]);
+  });
+
+  it("end() gives nothing when the last epoch has left already, else that epoch", () => {
+    const a = nmeaPositionAssembler();
+    const feed = (line: string) => {
+      const p = parseNmeaSentence(line.trim());
+      const m = p.ok ? decodeNmeaSentence(p.sentence) : undefined;
+      return m?.ok ? a.push(m.message) : [];
+    };
+    for (const t of ["120000.00", "120001.00"]) [rmc("GP", t), gga("GP", t)].forEach(feed);
+    expect(a.end()).toEqual([]);
+    feed(rmc("GP", "120002.00"));
+    expect(a.end().map((f) => f.closedBy)).toEqual(["end"]);
+  });
+});
+
 /** Time of day (ms) of a timed sentence, for placing gpsd's untimed reports in their epoch. */
 function todOf(line: string): number | undefined {
   const s = parseNmeaSentence(line);
@@ -215,13 +275,94 @@ const WEEK_1024_MS = 1024 * 7 * 86_400_000;
  *    never reach an ambulance dispatcher; gpsd reports it as a fix with status 8. GPSmap-76S runs in
  *    simulator mode, but there gpsd's last word on every epoch is no fix (RMC and GLL say "V"), so the
  *    count is 0 for every log today; it stays in the check so that a difference is named, not hidden.
+ *  - noFixLate: an epoch gpsd first reports as a fix (the same position as ours), then, last, as no
+ *    fix with the same time: the next epoch's RMC "V" (the receiver lost its fix) reported under the
+ *    last time gpsd had. The epoch itself had its fix (GGA quality 1, RMC A), as ours says.
  */
-const GPSD_DIFFERENCES: Record<string, { weekRollover?: number; silent?: number; simulator?: number }> = {
+interface GpsdDifferences { weekRollover?: number; silent?: number; simulator?: number; noFixLate?: number }
+
+const GPSD_DIFFERENCES: Record<string, GpsdDifferences> = {
   "neo-m8n.log": { weekRollover: 22, silent: 1 },
   "ch-4701.log": { silent: 1 },
   "st-teseo-liv3f.log": { silent: 1 },
   "gp-320fw-2019-04-06-overflow.log": { silent: 1 },
 };
+
+/** Our fixes of a gpsd log against gpsd's TPV reports (its .chk): only the differences named may differ. */
+function expectGpsdAgreement(log: Uint8Array, chk: string, differences?: GpsdDifferences): void {
+  const { fixes } = decodeAll(log);
+  const ours = new Map<number, PositionFix>();
+  for (const f of fixes) if (f.timeOfDayMs !== undefined) ours.set(f.timeOfDayMs, f);
+  const epochs = gpsdEpochs(chk);
+  const problems: string[] = [];
+  let matched = 0;
+  let weekRollover = 0;
+  let simulator = 0;
+  let noFixLate = 0;
+  for (const [tod, e] of epochs) {
+    const mine = ours.get(tod);
+    const best = e.verdict >= 2 ? (e.timed ?? e.untimed) : undefined;
+    if (!best) {
+      const earlier = e.timed ?? e.untimed;
+      if (mine && mine.mode !== "none" && earlier && Math.abs(mine.lat! - earlier.lat!) <= DEG_TOLERANCE && Math.abs(mine.lon! - earlier.lon!) <= DEG_TOLERANCE) noFixLate++;
+      else if (mine && mine.mode !== "none") problems.push(`${mine.time ?? tod}: we report a ${mine.mode} fix, gpsd reports no fix`);
+      continue;
+    }
+    if (!mine || mine.mode === "none") {
+      if (mine?.quality === 8) simulator++;
+      else problems.push(`${best.time ?? tod}: gpsd reports mode ${best.mode}, we report no fix`);
+      continue;
+    }
+    if (Math.abs(mine.lat! - best.lat!) > DEG_TOLERANCE || Math.abs(mine.lon! - best.lon!) > DEG_TOLERANCE) {
+      problems.push(`${best.time ?? tod}: ${mine.lat},${mine.lon} vs gpsd ${best.lat},${best.lon}`);
+      continue;
+    }
+    if (e.timed) {
+      if (mine.time === undefined) problems.push(`${e.timed.time}: we have no date`);
+      else if (mine.time !== e.timed.time) {
+        if (Date.parse(e.timed.time!) - Date.parse(mine.time) === WEEK_1024_MS) weekRollover++;
+        else problems.push(`time ${mine.time} vs gpsd ${e.timed.time}`);
+      }
+    }
+    matched++;
+  }
+  const silent = [...ours.values()].filter((f) => f.mode !== "none" && !epochs.has(f.timeOfDayMs!)).length;
+  expect(problems).toEqual([]);
+  const allowed = differences ?? {};
+  expect({ weekRollover, silent, simulator, noFixLate }).toEqual({ weekRollover: allowed.weekRollover ?? 0, silent: allowed.silent ?? 0, simulator: allowed.simulator ?? 0, noFixLate: allowed.noFixLate ?? 0 });
+  // every log with gpsd fixes is actually compared
+  const gpsdFixes = [...epochs.values()].filter((e) => e.verdict >= 2).length;
+  expect(matched + simulator).toBe(gpsdFixes);
+}
+
+/**
+ * Logs that stop in the middle of their last cycle, before the sentences that end every other cycle
+ * of the log (gpsd reports early, at the last timed sentence, and again at each later one; we wait
+ * for the whole cycle, GSA's fix mode included): live, that cycle is not complete, so not out; it
+ * comes with end(), and the cycle before it is the last complete one.
+ */
+const CUT_MID_CYCLE = new Set(["ac12.log", "com-1289.log", "triton400.log", "quectel-eg25-g.log"]);
+
+/**
+ * Fed as a live stream (no end()), the epoch of gpsd's last TPV with a fix is among our fixes, with
+ * its position (for a log cut mid-cycle: gpsd's last but one, and end() gives the last).
+ */
+function expectLastFixLive(name: string, log: Uint8Array, chk: string): void {
+  const d = nmeaStreamDecoder();
+  const a = nmeaPositionAssembler();
+  const live: PositionFix[] = [];
+  for (const r of [...d.push(log), ...d.end()]) if (r.ok) live.push(...a.push(r.message));
+  const fixed = [...gpsdEpochs(chk)].filter(([, e]) => e.verdict >= 2);
+  if (fixed.length === 0) return;
+  const cut = CUT_MID_CYCLE.has(name);
+  if (cut) expect(a.end().map((f) => f.timeOfDayMs)).toEqual([fixed[fixed.length - 1]![0]]);
+  const [tod, last] = fixed[fixed.length - (cut ? 2 : 1)]!;
+  const best = (last.timed ?? last.untimed)!;
+  const mine = live.findLast((f) => f.timeOfDayMs === tod);
+  expect(mine?.mode, `gpsd's last fix (${best.time ?? tod}) is not out`).not.toBe("none");
+  expect(Math.abs(mine!.lat! - best.lat!)).toBeLessThan(DEG_TOLERANCE);
+  expect(Math.abs(mine!.lon! - best.lon!)).toBeLessThan(DEG_TOLERANCE);
+}
 
 describe.skipIf(!haveShared)("gpsd regression logs (../shared/fixtures/nmea/gpsd)", () => {
   const logs = haveShared ? listFiles(GPSD).filter((f) => f.endsWith(".log")).sort() : [];
@@ -231,46 +372,11 @@ describe.skipIf(!haveShared)("gpsd regression logs (../shared/fixtures/nmea/gpsd
   });
 
   it.each(logs)("%s: positions match gpsd's TPV time, lat, lon; no position where gpsd says no fix", (name) => {
-    const { fixes } = decodeAll(gpsdLogBytes(name));
-    const ours = new Map<number, PositionFix>();
-    for (const f of fixes) if (f.timeOfDayMs !== undefined) ours.set(f.timeOfDayMs, f);
-    const epochs = gpsdEpochs(readText(GPSD, `${name}.chk`, "latin1"));
-    const problems: string[] = [];
-    let matched = 0;
-    let weekRollover = 0;
-    let simulator = 0;
-    for (const [tod, e] of epochs) {
-      const mine = ours.get(tod);
-      const best = e.verdict >= 2 ? (e.timed ?? e.untimed) : undefined;
-      if (!best) {
-        if (mine && mine.mode !== "none") problems.push(`${mine.time ?? tod}: we report a ${mine.mode} fix, gpsd reports no fix`);
-        continue;
-      }
-      if (!mine || mine.mode === "none") {
-        if (mine?.quality === 8) simulator++;
-        else problems.push(`${best.time ?? tod}: gpsd reports mode ${best.mode}, we report no fix`);
-        continue;
-      }
-      if (Math.abs(mine.lat! - best.lat!) > DEG_TOLERANCE || Math.abs(mine.lon! - best.lon!) > DEG_TOLERANCE) {
-        problems.push(`${best.time ?? tod}: ${mine.lat},${mine.lon} vs gpsd ${best.lat},${best.lon}`);
-        continue;
-      }
-      if (e.timed) {
-        if (mine.time === undefined) problems.push(`${e.timed.time}: we have no date`);
-        else if (mine.time !== e.timed.time) {
-          if (Date.parse(e.timed.time!) - Date.parse(mine.time) === WEEK_1024_MS) weekRollover++;
-          else problems.push(`time ${mine.time} vs gpsd ${e.timed.time}`);
-        }
-      }
-      matched++;
-    }
-    const silent = [...ours.values()].filter((f) => f.mode !== "none" && !epochs.has(f.timeOfDayMs!)).length;
-    expect(problems).toEqual([]);
-    const allowed = GPSD_DIFFERENCES[name] ?? {};
-    expect({ weekRollover, silent, simulator }).toEqual({ weekRollover: allowed.weekRollover ?? 0, silent: allowed.silent ?? 0, simulator: allowed.simulator ?? 0 });
-    // every log with gpsd fixes is actually compared
-    const gpsdFixes = [...epochs.values()].filter((e) => e.verdict >= 2).length;
-    expect(matched + simulator).toBe(gpsdFixes);
+    expectGpsdAgreement(gpsdLogBytes(name), readText(GPSD, `${name}.chk`, "latin1"), GPSD_DIFFERENCES[name]);
+  });
+
+  it.each(logs)("%s: live (no end()), the last fix gpsd reports leaves too: at its cycle-ending sentence, not with a next epoch", (name) => {
+    expectLastFixLive(name, gpsdLogBytes(name), readText(GPSD, `${name}.chk`, "latin1"));
   });
 
   it("gives the same messages when a log is fed in random-size chunks", () => {
@@ -281,6 +387,40 @@ describe.skipIf(!haveShared)("gpsd regression logs (../shared/fixtures/nmea/gpsd
     for (let at = 0, step = 1; at < bytes.length; at += step, step = (step * 7 + 3) % 97 + 1) out.push(...d.push(bytes.subarray(at, at + step)));
     out.push(...d.end());
     expect(out.filter((r) => r.ok).map((r) => r.ok && r.message)).toEqual(whole.messages);
+  });
+});
+
+/**
+ * Chinese and multi-GNSS chips in gpsd's own regression logs that ../shared/fixtures does not hold
+ * (BeiDou "GB" talker, Unicore UM621, Quectel EG25-G, L76K, LC79D), read from a copy of gpsd's
+ * repository where there is one (never copied here). The differences named are by design, as
+ * GPSD_DIFFERENCES says: `silent`, gpsd's report cadence on a log's last, cut cycle.
+ */
+const GPSD_REPO = gpsdRepo("NMEA (Chinese GNSS chips in gpsd's test/daemon)");
+const GPSD_REPO_LOGS: Record<string, GpsdDifferences> = {
+  "beidou-gb.log": {},
+  "unicore-um621.log": { noFixLate: 1 },
+  "quectel-eg25-g.log": {},
+  "quectel-eg25-g-2.log": {},
+  "quectel-l76k-nmea.log": { silent: 1 },
+  "quectel-l76k-dual.log": {},
+  "quectelLC79D.log": {},
+};
+
+describe.skipIf(!GPSD_REPO)("gpsd's own regression logs of Chinese GNSS chips (from a copy of gpsd's repository)", () => {
+  const logs = Object.keys(GPSD_REPO_LOGS).filter((name) => GPSD_REPO?.has(name));
+  const bytes = (name: string) => Buffer.from(GPSD_REPO!.read(name).split(/(?<=\n)/).filter((l) => !l.startsWith("#")).join(""), "latin1");
+
+  it("holds them", () => {
+    expect(logs).toEqual(Object.keys(GPSD_REPO_LOGS));
+  });
+
+  it.each(logs)("%s: positions match gpsd's TPV time, lat, lon; no position where gpsd says no fix", (name) => {
+    expectGpsdAgreement(bytes(name), GPSD_REPO!.read(`${name}.chk`), GPSD_REPO_LOGS[name]);
+  });
+
+  it.each(logs)("%s: live (no end()), the last fix gpsd reports leaves too", (name) => {
+    expectLastFixLive(name, bytes(name), GPSD_REPO!.read(`${name}.chk`));
   });
 });
 

@@ -15,7 +15,20 @@
 //  - GGA with 0 satellites in use (a receiver coasting on a stale solution);
 //  - RMC or GLL status V or mode indicator N or S (§6.3 RMC fields 2, 12), GNS modes all N, GSA mode 1;
 //  - otherwise GSA's 2/3 when present, else 3D when an altitude is present, else 2D.
-// An epoch is emitted when the next one starts (one epoch's latency) or on end().
+//
+// When is an epoch complete? Which sentence ends a burst differs between receivers (u-blox ends with
+// GLL, MediaTek with RMC, Chinese multi-GNSS chips with their last per-system GSA...), so the
+// assembler learns it, the way gpsd's NMEA driver does (gpsd drivers/driver_nmea0183.c, "the
+// end-of-cycle detector": when a timestamped sentence starts a new cycle, the sentence before it is
+// marked as a cycle ender, and a later sentence of that kind triggers the report at once). Here, when
+// a new time begins an epoch, the last sentence of the epoch just closed — its talker and type, a
+// GSA's system id, and how many of that kind the epoch held (a multi-GNSS chip sends one GSA per
+// system) — becomes the cycle end. From the next epoch on, an epoch is emitted as soon as that
+// sentence arrives (`closedBy: "cycle-end"`), not one epoch late; the last epoch of a capture is not
+// left waiting for a successor that never comes. An epoch that lacks the learnt ender (the receiver
+// changed its output, or switched talker from GP to GN) is emitted when the next begins
+// (`"next-epoch"`), and the ender is learnt again from it. Sentences that come after an epoch was
+// emitted, with its time or none, belong to it but are not sent twice: they only move the learnt end.
 import type { NmeaDate, NmeaMessage } from "./messages.ts";
 
 export type FixMode = "none" | "2d" | "3d";
@@ -40,6 +53,11 @@ export interface PositionFix {
   hdop?: number;
   /** Sentence types that made this epoch, e.g. ["RMC", "GGA", "GSA"]. */
   sentences: string[];
+  /**
+   * What completed the epoch: its learnt cycle-ending sentence (the fix leaves with that sentence),
+   * the first sentence of the next epoch (that sentence is the next epoch's), or end().
+   */
+  closedBy: "cycle-end" | "next-epoch" | "end";
 }
 
 export interface NmeaPositionAssembler {
@@ -66,6 +84,16 @@ interface Epoch {
   /** A sentence that carries a time field (GGA, RMC, GNS, GLL, ZDA) is in the epoch, timed or not. */
   timedKind: boolean;
   sentences: string[];
+  /** Sentences per cycle slot (talker, type, GSA system id), and the slot and count of the last one. */
+  slots: Map<string, number>;
+  last?: { slot: string; count: number };
+  /** Already emitted at its cycle end; what follows only moves the learnt end. */
+  emitted: boolean;
+}
+
+/** A sentence's place in a receiver's cycle: talker and type, and a GSA's GNSS system id (NMEA 4.10). */
+function cycleSlot(m: Exclude<NmeaMessage, { type: "other" }>): string {
+  return m.type === "GSA" && m.systemId !== undefined ? `${m.talker}GSA/${m.systemId}` : `${m.talker}${m.type}`;
 }
 
 const DAY_MS = 86_400_000;
@@ -79,15 +107,25 @@ export function nmeaPositionAssembler(): NmeaPositionAssembler {
   let cur: Epoch | undefined;
   let lastDate: NmeaDate | undefined;
   let lastTod: number | undefined;
+  /** The learnt cycle-ending sentence: its slot, and how many of that slot an epoch holds when it ends. */
+  let ender: { slot: string; count: number } | undefined;
 
   function fresh(): Epoch {
-    return { invalid: false, valid: false, timedKind: false, sentences: [] };
+    return { invalid: false, valid: false, timedKind: false, sentences: [], slots: new Map(), emitted: false };
   }
 
-  function close(): PositionFix[] {
+  /** Closes the epoch in progress: learns its last sentence as the cycle end, emits it unless it was. */
+  function close(closedBy: PositionFix["closedBy"]): PositionFix[] {
     const e = cur;
     cur = undefined;
-    if (!e || e.sentences.length === 0) return [];
+    if (!e) return [];
+    if (closedBy === "next-epoch" && e.last) ender = e.last;
+    if (e.emitted) return [];
+    return fixOf(e, closedBy);
+  }
+
+  function fixOf(e: Epoch, closedBy: PositionFix["closedBy"]): PositionFix[] {
+    if (e.sentences.length === 0) return [];
     let date = e.date;
     if (!date && lastDate && e.tod !== undefined) {
       date = lastTod !== undefined && e.tod < lastTod - DAY_MS / 2 ? addDays(lastDate, 1) : lastDate;
@@ -101,7 +139,7 @@ export function nmeaPositionAssembler(): NmeaPositionAssembler {
       else if (e.gsaFix === 3) mode = "3d";
       else if (e.gsaFix === undefined || e.gsaFix > 3) mode = e.altM !== undefined ? "3d" : "2d";
     }
-    const fix: PositionFix = { mode, sentences: e.sentences };
+    const fix: PositionFix = { mode, sentences: e.sentences, closedBy };
     if (e.tod !== undefined) {
       fix.timeOfDayMs = e.tod;
       if (date) {
@@ -137,9 +175,14 @@ export function nmeaPositionAssembler(): NmeaPositionAssembler {
       const timedKind = m.type === "GGA" || m.type === "RMC" || m.type === "GNS" || m.type === "GLL" || m.type === "ZDA";
       // A new time closes the epoch; so does a time after an epoch of time-bearing sentences that had
       // none (a cold start's empty RMC must not lend its "V" to the first real fix).
-      if (tod !== undefined && cur && (cur.tod !== undefined ? cur.tod !== tod : cur.timedKind)) out.push(...close());
+      if (tod !== undefined && cur && (cur.tod !== undefined ? cur.tod !== tod : cur.timedKind)) out.push(...close("next-epoch"));
       cur ??= fresh();
       const e = cur;
+      const slot = cycleSlot(m);
+      const count = (e.slots.get(slot) ?? 0) + 1;
+      e.slots.set(slot, count);
+      e.last = { slot, count };
+      if (e.emitted) return out;
       if (tod !== undefined) e.tod = tod;
       if (timedKind) e.timedKind = true;
       e.sentences.push(m.type);
@@ -196,10 +239,14 @@ export function nmeaPositionAssembler(): NmeaPositionAssembler {
           if (m.date) e.date = m.date;
           break;
       }
+      if (ender && slot === ender.slot && count === ender.count) {
+        out.push(...fixOf(e, "cycle-end"));
+        e.emitted = true;
+      }
       return out;
     },
     end(): PositionFix[] {
-      return close();
+      return close("end");
     },
   };
 }
