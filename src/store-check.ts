@@ -4,17 +4,21 @@
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 
-const { path } = workerData as { path: string };
-let result: string;
-try {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+/** The check of the file at `path`: "ok", or what SQLite (or opening it) found wrong. */
+function quickCheck(path: string): string {
   try {
-    db.pragma("cache_size = -1000"); // 1 MB, as the writer's (decision 0008): the file is read once
-    result = String(db.pragma("quick_check", { simple: true }));
-  } finally {
-    db.close();
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma("cache_size = -1000"); // 1 MB, as the writer's (decision 0008): the file is read once
+      return String(db.pragma("quick_check", { simple: true }));
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
   }
-} catch (err) {
-  result = err instanceof Error ? err.message : String(err);
 }
-parentPort!.postMessage(result);
+
+// Only as the worker the outbox starts: imported anywhere else (scripts/warm-cache.ts imports every
+// module), it does nothing, as every module of the gateway.
+if (parentPort && workerData) parentPort.postMessage(quickCheck((workerData as { path: string }).path));
