@@ -5,7 +5,7 @@
 // store or the forwarder.
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import { openSession, type DriverDefinition, type DriverSession, type Exchange, type TransportSpec } from "./driver.ts";
+import { openSession, type DriverDefinition, type DriverNotice, type DriverSession, type Exchange, type TransportSpec } from "./driver.ts";
 import type { CodecError } from "../protocols/codec.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
 import { StoreRefusedError } from "./errors.ts";
@@ -46,6 +46,11 @@ export interface DeviceStatus {
   /** Identity the device reported in its last message (HL7 MSH-3, OBX-18). */
   model?: string;
   serial?: string;
+  /**
+   * Since start, by code: messages refused for what they are (e.g. `HL7_NO_OBSERVATIONS`) and what the
+   * driver noticed in accepted ones (`HL7_DEMO`, `HL7_NO_VALUE`, `HL7_CODE_MISMATCH`). Absent until one.
+   */
+  conditions?: Record<string, number>;
 }
 
 /** What the core knows of a message beyond its events. */
@@ -55,6 +60,9 @@ export interface IngestOptions {
   /** The device's own identity of the message (Exchange.messageId, or a file's name and hash). */
   messageId?: string;
 }
+
+/** Distinct notices a device's log tells once; past this many, the rest are only counted. */
+const NOTICES_LOGGED = 100;
 
 export interface DeviceManagerDeps {
   /** Stamps drafts into events and commits them; resolves once durable. */
@@ -94,6 +102,8 @@ class DeviceRunner {
   #transport: Transport | null = null;
   #connections = new Set<Connection>();
   #onChange: () => void;
+  /** Notice texts this device's log has already told. */
+  #told = new Set<string>();
 
   constructor(config: DeviceConfig, driver: DriverDefinition<unknown>, options: unknown, deps: DeviceManagerDeps, onChange: () => void) {
     this.config = config;
@@ -262,6 +272,7 @@ class DeviceRunner {
     }
     if (!exchange.ok) {
       this.status.rejected++;
+      this.#count(exchange.error.code);
       this.#fault(exchange.error);
       log.warn({ code: exchange.error.code, where: exchange.error.where }, exchange.error.message);
       answer.rejected(exchange.reply, exchange.error);
@@ -289,7 +300,22 @@ class DeviceRunner {
     }
     this.status.events += stored;
     this.status.lastEventAt = this.#now();
+    // A message the device resent (stored before, so nothing stored now) is not counted twice.
+    if (stored > 0 || exchange.events.length === 0) for (const n of exchange.notices ?? []) this.#notice(n, log);
     answer.accepted(exchange.accept);
+  }
+
+  #count(code: string): void {
+    const c = (this.status.conditions ??= {});
+    c[code] = (c[code] ?? 0) + 1;
+  }
+
+  /** Counted every time; said once per device and text (the text never holds patient data). */
+  #notice(n: DriverNotice, log: Logger): void {
+    this.#count(n.code);
+    if (this.#told.has(n.message) || this.#told.size >= NOTICES_LOGGED) return;
+    this.#told.add(n.message);
+    log.warn({ code: n.code }, n.message);
   }
 
   /** A file dropped into a watched folder: one message, answered by where the file goes. */

@@ -54,12 +54,25 @@ export interface SerialSettings {
   match?: { vendorId?: string; productId?: string; serialNumber?: string };
 }
 
+/**
+ * Something a message showed that the gateway counts per device and says once in its log: demo data,
+ * a vendor's "no value" marker read as absent, a code that disagrees with itself. Never patient data.
+ */
+export interface DriverNotice {
+  /** Stable code, counted per device by code (`conditions` in the device's status). */
+  code: string;
+  /** Logged at warn the first time this device shows it. */
+  message: string;
+}
+
 /** The outcome of handling one frame. */
 export type Exchange =
   | {
       ok: true;
       /** Events to commit. The device is acknowledged only after they are. */
       events: EventDraft[];
+      /** Counted and logged once the events are committed. */
+      notices?: DriverNotice[];
       /**
        * The device's own identity of the message (HL7 MSH-10, ASTM H.3, a DICOM SOP Instance UID):
        * carried in each event (`msg`), and how a resend after a lost acknowledgement is recognised.

@@ -73,10 +73,17 @@ export interface Observation {
   at?: string;
   /** Where the observation sits in the device (IHE PCD-01 OBX-4 containment, e.g. "1.3.1.150456"). */
   sub?: string;
+  /** The device was in demo mode (simulated values, not a patient's). */
+  demo?: true;
+  /** The numeric code the device sent when it disagrees with `code` (then `mdc` is `code`'s). */
+  mdcSent?: number;
 }
 
-export interface VitalsBody { observations: Observation[] }
-export interface AlarmBody { code: string; priority: string; state: string; text: string; source?: string }
+/** `demo`: the event holds demo data (a monitor in demo mode, a training message), not a patient's. */
+export interface VitalsBody { observations: Observation[]; demo?: boolean }
+/** IHE PCD-04 alert type (OBX-8 SP, ST, SA): technical alarms are the device's INOPs. */
+export type AlarmType = "physiological" | "technical" | "advisory";
+export interface AlarmBody { code: string; priority: string; state: string; text: string; source?: string; type?: AlarmType; demo?: boolean }
 export interface DeviceBody {
   state: string;
   detail?: string;

@@ -44,6 +44,10 @@ export function createMetrics(status: () => GatewayStatus) {
   deviceCounter("vitalgate_device_frames_total", "Messages received from the device since start.", (d) => d.frames);
   deviceCounter("vitalgate_device_rejected_total", "Messages from the device that could not be read (negatively acknowledged).", (d) => d.rejected);
   deviceCounter("vitalgate_device_refused_total", "Messages from the device the store could not accept (negatively acknowledged).", (d) => d.refused);
+  new client.Counter({ name: "vitalgate_device_conditions_total", help: "What the driver reported on the device's messages since start, by code: messages refused for what they are (HL7_NO_OBSERVATIONS...) and notices on accepted ones (HL7_DEMO demo data, HL7_NO_VALUE a no-value marker read as absent, HL7_CODE_MISMATCH).", labelNames: ["device", "driver", "code"], registers: [registry], collect() {
+    this.reset();
+    for (const d of status().devices) for (const [code, n] of Object.entries(d.conditions ?? {})) this.inc({ device: d.id, driver: d.driver, code }, n);
+  } });
 
   return {
     registry,

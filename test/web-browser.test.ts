@@ -231,6 +231,14 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
     expect((await monitor.send(message.replace("|72|", "|131|").replace("MSG0001", "MSG0002"))).code).toBe("AA");
     await expect.poll(() => heartRate.innerText(), { timeout: SEEN_MS }).toBe("131");
     await screenshots(page, "devices-monitor");
+    // A monitor left in demo mode (OBX-8 DEMO): its simulated values are marked on the card, never
+    // shown as a patient's.
+    expect(await card.locator(".badge.demo").count()).toBe(0);
+    expect((await monitor.send(readFileSync(join(ROOT, "test/fixtures/hl7/mindray-demo.hl7"), "utf8"))).code).toBe("AA");
+    await card.locator(".dev-state .badge.demo").waitFor({ timeout: SEEN_MS });
+    expect(await card.locator(".dev-state").innerText()).toContain(zh("devices.demo"));
+    expect(await card.locator(".value.demo[data-code=MDC_PULS_OXIM_SAT_O2]").count()).toBe(1);
+    expect(await card.locator(".value.demo[data-code=MDC_ECG_HEART_RATE]").count()).toBe(0);
     await page.goto("/#/pairing");
     await page.locator(".card.paired").first().waitFor();
     expect(await text(page, "#paired")).toContain("床旁监护仪 1");

@@ -151,6 +151,7 @@ export const STRINGS = {
     "devices.address": "地址",
     "devices.model": "型号 / 序列号",
     "devices.wave": "波形",
+    "devices.demo": "演示数据 DEMO",
 
     "devstate.connected": "数据正常",
     "devstate.listening": "等待设备连接",
@@ -554,6 +555,7 @@ export const STRINGS = {
     "devices.address": "Address",
     "devices.model": "Model / serial",
     "devices.wave": "Waveform",
+    "devices.demo": "Demo data (DEMO)",
 
     "devstate.connected": "Data flowing",
     "devstate.listening": "Waiting for the device",

@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
+import fc from "fast-check";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Exchange } from "../../src/driver.ts";
-import type { EventDraft } from "../../src/events.ts";
+import type { DriverNotice } from "../../src/driver.ts";
+import type { EventDraft, VitalsBody } from "../../src/events.ts";
 import type { FrameResult, Framer } from "../../protocols/codec.ts";
 import { mllpEncode } from "../../protocols/mllp/index.ts";
 import { pcd01Message, pcd01Series, pcd04Alarm } from "./synthetic.ts";
@@ -16,6 +18,10 @@ const fixture = (name: string) => readFileSync(`${root}test/fixtures/hl7/${name}
 const shared = `${root}../shared/fixtures/hl7v2/`;
 const haveShared = existsSync(shared);
 if (!haveShared) console.warn(`skipping the real HL7 captures: ${shared} is absent (the shared fixtures sit beside the project)`);
+const realWorldDir = `${root}../shared/fixtures/real-world/hl7/`;
+const haveRealWorld = existsSync(realWorldDir);
+if (!haveRealWorld) console.warn(`skipping the real Mindray, Comen and Philips captures: ${realWorldDir} is absent`);
+const realWorld = (name: string) => readFileSync(`${realWorldDir}${name}`);
 const enc = new TextEncoder();
 const latin1 = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString("latin1"));
 
@@ -40,7 +46,7 @@ function ackSegments(bytes: Uint8Array | undefined): string[] {
 
 describe("options", () => {
   it("has defaults", () => {
-    expect(defaults).toEqual({ mode: "listen", port: 2575, maxFrameBytes: 1048576, charset: "utf-8", codeMap: {} });
+    expect(defaults).toEqual({ mode: "listen", port: 2575, maxFrameBytes: 1048576, charset: "utf-8", codeMap: {}, noValue: [] });
     expect(hl7Pcd01.transport(defaults)).toEqual({ type: "tcp-listen", host: "0.0.0.0", port: 2575 });
   });
 
@@ -192,7 +198,7 @@ describe("synthetic fixtures (test/fixtures/hl7)", () => {
         deviceTime: "2026-11-23T07:33:58.000Z",
         deviceTimeRaw: "20261123153358+0800",
         model: "SIM_MONITOR",
-        body: { code: "MDC_EVT_LO", priority: "high", state: "active", phase: "start", text: "SpO2 low", source: "MDC_PULS_OXIM_SAT_O2" },
+        body: { code: "MDC_EVT_LO", priority: "high", type: "physiological", state: "active", phase: "start", text: "SpO2 low", source: "MDC_PULS_OXIM_SAT_O2" },
       },
     ]);
   });
@@ -302,7 +308,7 @@ describe("generated traffic (synthetic.ts)", () => {
 
   it("generates alarms the driver reads back", () => {
     const m = pcd04Alarm({ controlId: "AL1", time: new Date("2026-11-23T07:00:00Z"), event: "196670^MDC_EVT_LO^MDC", text: "SpO2 low", priority: "PM", phase: "end", state: "inactive", source: { id: "150456^MDC_PULS_OXIM_SAT_O2^MDC", value: 88, unit: "262688^MDC_DIM_PERCENT^MDC" } });
-    expect(events(handle(enc.encode(m), defaults))[0]!.body).toEqual({ code: "MDC_EVT_LO", priority: "medium", state: "inactive", phase: "end", text: "SpO2 low", source: "MDC_PULS_OXIM_SAT_O2" });
+    expect(events(handle(enc.encode(m), defaults))[0]!.body).toEqual({ code: "MDC_EVT_LO", priority: "medium", type: "physiological", state: "inactive", phase: "end", text: "SpO2 low", source: "MDC_PULS_OXIM_SAT_O2" });
   });
 });
 
@@ -346,28 +352,239 @@ describe.skipIf(!haveShared)("real captures (../shared/fixtures/hl7v2)", () => {
     const f = hl7Pcd01.captureFramer!(defaults) as Framer & { end(): FrameResult[] };
     const out = [...f.push(readFileSync(`${shared}mdrepo_aesculon_hl7_test.txt`)), ...f.end()];
     const frames = out.map((r) => ("frame" in r ? Buffer.from(r.frame).toString("latin1") : r.error.code));
-    // "Received: <VT>MSH..." logs one segment per line: only its MSH is a message there (no OBX,
-    // no events). "parsing message: <VT>MSH..." is followed by the other segments: the message.
+    // "Received: <VT>MSH..." logs one segment per line: only its MSH is a message there (no OBX:
+    // answered AE, see "an ORU without OBX"). "parsing message: <VT>MSH..." is followed by the other
+    // segments: the message.
     expect(frames).toHaveLength(2);
     expect(frames[0]).toBe("MSH|^~\\&|iControl||||20171221145413||ORU^R01|20171221145413785|P|2.3\r");
     expect(frames[1]).toBe(Buffer.from(aesculon()).toString("latin1"));
-    expect(events(handle(Buffer.from(frames[0]!, "latin1"), defaults))).toEqual([]);
+    expect(handle(Buffer.from(frames[0]!, "latin1"), defaults)).toMatchObject({ ok: false, error: { code: "HL7_NO_OBSERVATIONS" } });
   });
 
-  it("PixCell HemoScreen (HL7 2.4 haematology ORU): 20 results as vitals with local codes, flags and NTE dropped", () => {
+  it("PixCell HemoScreen (HL7 2.4 haematology ORU): 19 results as vitals with local codes, flags and NTE dropped, the \"---\" MPV absent", () => {
     const x = handle(readFileSync(`${shared}senaite_hemoscreen_with_flags.hl7`), defaults);
     const [ev, ...rest] = events(x);
     expect(rest).toEqual([]);
     expect(ev).toMatchObject({ kind: "vitals", deviceTimeRaw: "20231210111800", model: "HemoScreen" });
     const obs = (ev!.body as { observations: unknown[] }).observations;
-    expect(obs).toHaveLength(20);
+    expect(obs).toHaveLength(19);
     expect(obs.slice(0, 3)).toEqual([
       { code: "WBC", value: 11.7, unit: "10*3/uL", status: "F" },
       { code: "RBC", value: 4.04, unit: "10*6/uL", status: "F" },
       { code: "HGB", value: "LL", unit: "g/dL", status: "F" },
     ]);
-    expect(obs[9]).toEqual({ code: "MPV", value: "---", unit: "fL", status: "F" });
+    // "---" where MPV's number belongs says there is none: absent, counted, never a value.
+    expect(obs.map((o) => (o as { code: string }).code)).not.toContain("MPV");
+    expect(x.ok && x.notices).toEqual([{ code: "HL7_NO_VALUE", message: '"---" in MPV read as no value' }]);
     expect(ackSegments(x.ok ? x.accept : undefined)[1]).toBe("MSA|AA|0");
+  });
+});
+
+/** Events and notices of an accepted message. */
+function decoded(x: Exchange): { events: EventDraft[]; notices: DriverNotice[] } {
+  if (!x.ok) throw new Error(`${x.error.code}: ${x.error.message}`);
+  return { events: x.events, notices: x.notices ?? [] };
+}
+const observations = (e: EventDraft | undefined) => (e?.body as VitalsBody).observations;
+const codes = (e: EventDraft | undefined) => observations(e).map((o) => o.code);
+
+describe("what real monitors send: no value, demo, technical alarms, waveform settings, codes (issue 12)", () => {
+  it("Mindray demo mode (OBX-8 DEMO): every observation and the event marked demo, said once as HL7_DEMO", () => {
+    const { events: ev, notices } = decoded(handle(fixture("mindray-demo.hl7"), defaults));
+    expect(ev.map((e) => e.kind)).toEqual(["vitals"]);
+    expect((ev[0]!.body as VitalsBody).demo).toBe(true);
+    expect(observations(ev[0]).map((o) => [o.code, o.value, o.demo])).toEqual([
+      ["MDC_PULS_OXIM_SAT_O2", 98, true],
+      ["MDC_PULS_OXIM_PULS_RATE", 80, true],
+      ["MDC_PRESS_CUFF_SYS", 120, true],
+      ["MDC_PRESS_CUFF_DIA", 80, true],
+    ]);
+    expect(notices).toEqual([{ code: "HL7_DEMO", message: "demo data (OBX-8 DEMO): its events are marked demo" }]);
+    // The same monitor out of demo mode: nothing marked, nothing said.
+    const live = decoded(handle(enc.encode(fixture("mindray-demo.hl7").toString("latin1").replaceAll("||DEMO|||", "|||||")), defaults));
+    expect(live.notices).toEqual([]);
+    expect((live.events[0]!.body as VitalsBody).demo).toBeUndefined();
+    expect(observations(live.events[0]).some((o) => o.demo)).toBe(false);
+  });
+
+  it("a training or debugging message (MSH-11 T, D) and a demo bed (PV1-3 pDemo6) are demo data too, alarms included", () => {
+    const piic = fixture("philips-piic-inop.hl7").toString("latin1");
+    for (const [text, why] of [
+      [piic.replace("|P|2.5|", "|T|2.5|"), "MSH-11 T (training, not production)"],
+      [piic.replace("|P|2.5|", "|D|2.5|"), "MSH-11 D (debugging, not production)"],
+      [piic.replace("ICU^^Bed3&0&0", "ICU/PCU^^pDemo6&0&0"), "PV1-3 a demo bed"],
+    ] as const) {
+      const { events: ev, notices } = decoded(handle(enc.encode(text), defaults));
+      expect(ev.map((e) => [e.kind, (e.body as { demo?: boolean }).demo])).toEqual([["vitals", true], ["alarm", true], ["alarm", true]]);
+      expect(observations(ev[0]).every((o) => o.demo)).toBe(true);
+      expect(notices.filter((n) => n.code === "HL7_DEMO")).toEqual([{ code: "HL7_DEMO", message: `demo data (${why}): its events are marked demo` }]);
+    }
+    expect(decoded(handle(enc.encode(piic), defaults)).notices.some((n) => n.code === "HL7_DEMO")).toBe(false);
+  });
+
+  it("Mindray's -100 (and \"---\") are absence, never a measurement; the vendor known by 99MNDRY alone", () => {
+    const { events: ev, notices } = decoded(handle(fixture("mindray-pds-novalue.hl7"), defaults));
+    expect(observations(ev[0])).toEqual([
+      { code: "101", value: 72, unit: "/min", status: "F" },
+      { code: "151", value: 18, unit: "/min", status: "F" },
+    ]);
+    expect(notices).toEqual([
+      { code: "HL7_NO_VALUE", message: '-100 (mindray\'s "no value") in 160 read as no value' },
+      { code: "HL7_NO_VALUE", message: '-100 (mindray\'s "no value") in 200 read as no value' },
+      { code: "HL7_NO_VALUE", message: '-100 (mindray\'s "no value") in 170 read as no value' },
+      { code: "HL7_NO_VALUE", message: '"---" in 220 read as no value' },
+    ]);
+    // Through a codeMap the same rows keep their absence under their MDC names.
+    const mapped = decoded(handle(fixture("mindray-pds-novalue.hl7"), opts({ codeMap: { "160": { code: "MDC_PULS_OXIM_SAT_O2" } } })));
+    expect(mapped.notices[0]!.message).toBe('-100 (mindray\'s "no value") in MDC_PULS_OXIM_SAT_O2 read as no value');
+    // -100 from a monitor that is not a Mindray is a number like any other...
+    const other = fixture("mindray-pds-novalue.hl7").toString("latin1").replaceAll("99MNDRY", "99OTHER");
+    expect(codes(decoded(handle(enc.encode(other), defaults)).events[0])).toEqual(["101", "151", "160", "200", "170"]);
+    // ...unless the device's interface manual says otherwise: noValue.
+    const configured = decoded(handle(enc.encode(other.replace("|72|", "|-999|")), opts({ noValue: ["-999", "-100"] })));
+    expect(codes(configured.events[0])).toEqual(["151"]);
+    expect(configured.notices.map((n) => n.message)).toContain("-999 (configured noValue) in 101 read as no value");
+    expect(hl7Pcd01Options.safeParse({ noValue: [""] }).success).toBe(false);
+  });
+
+  it("waveform settings rows (sample rate, resolution, the INOP marker 32767) are not vitals", () => {
+    const { events: ev, notices } = decoded(handle(fixture("mindray-waveform.hl7"), defaults));
+    expect(ev).toHaveLength(1);
+    expect(observations(ev[0])).toEqual([{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: 75, unit: "/min", status: "R", sub: "1.7.4.147842" }]);
+    // 262196^MDC_EVT_INOP is in the wrong partition, but the row is not an observation: nothing to flag.
+    expect(notices).toEqual([]);
+  });
+
+  it("technical alarms: a Mindray alarm group in an ORU^R01 (ST) and Philips MDIL-ALERT rows become alarm events, not observations", () => {
+    const mindray = decoded(handle(fixture("mindray-alarm-r01.hl7"), defaults)).events;
+    expect(mindray.map((e) => [e.kind, e.body])).toEqual([
+      ["alarm", { code: "MDC_EVT_LEAD_OFF", priority: "medium", type: "technical", state: "active", phase: "start", text: "ECG Lead Off", source: "1.7.1.131329.1" }],
+      ["vitals", { observations: [{ code: "MDC_PULS_OXIM_SAT_O2", mdc: 150456, value: 96, unit: "%", status: "R", sub: "1.3.1.150456" }] }],
+    ]);
+    const { events: ev, notices } = decoded(handle(fixture("philips-piic-inop.hl7"), defaults));
+    expect(ev.map((e) => [e.kind, e.body])).toEqual([
+      [
+        "vitals",
+        {
+          observations: [
+            { code: "0402-f8f5", value: "MONITORING", unit: "", status: "F", sub: "0" },
+            { code: "0002-4182", value: 48, unit: "/min", status: "F", sub: "0" },
+            { code: "0002-500a", value: 16, unit: "/min", status: "F", sub: "0" },
+          ],
+        },
+      ],
+      ["alarm", { code: "HardInop", priority: "", type: "technical", state: "active", text: "SpO2 No Pulse" }],
+      ["alarm", { code: "Yellow Alarm", priority: "medium", type: "physiological", state: "active", text: "HR Low, HR=48 /min" }],
+    ]);
+    // The NBP carried a number but OBX-11 X: results cannot be obtained. Absent, and said.
+    expect(notices).toEqual([{ code: "HL7_NO_VALUE", message: "OBX-11 X (result cannot be obtained) in 0002-4a05 read as no value" }]);
+  });
+
+  it("a numeric code that disagrees with its MDC reference id is flagged (mdcSent), kept under the reference id", () => {
+    const msg = (obx3: string) => enc.encode(`MSH|^~\\&|MON||||20261123152901+0800||ORU^R01|C9|P|2.6\rOBR|1|||||20261123152901+0800\rOBX|1|NM|${obx3}|1.1.1|77|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R\r`);
+    const { events: ev, notices } = decoded(handle(msg("149522^MDC_PULS_RATE^MDC"), defaults));
+    expect(observations(ev[0])).toEqual([{ code: "MDC_PULS_RATE", mdc: 149514, mdcSent: 149522, value: 77, unit: "/min", status: "R", sub: "1.1.1" }]);
+    expect(notices).toEqual([{ code: "HL7_CODE_MISMATCH", message: "OBX-3 numeric code 149522 disagrees with MDC_PULS_RATE (149514): kept by the reference id, flagged mdcSent" }]);
+    // A reference id outside our table is checked by its partition (MDC_EVT_ is partition 3)...
+    const evt = decoded(handle(msg("262196^MDC_ATTR_X_UNKNOWN^MDC"), defaults));
+    expect(observations(evt.events[0])[0]).toMatchObject({ code: "MDC_ATTR_X_UNKNOWN", mdcSent: 262196 });
+    expect(observations(evt.events[0])[0]!.mdc).toBeUndefined();
+    // ...and agreeing codes, unknown measurement ids and 0 ("unspecified") pass as before.
+    for (const ok of ["147842^MDC_ECG_HEART_RATE^MDC", "148066^MDC_ECG_V_P_C_RATE^MDC", "0^MDCX_PRIVATE^MDC", "65537^MDC_ATTR_X_UNKNOWN^MDC"]) {
+      const r = decoded(handle(msg(ok), defaults));
+      expect(r.notices, ok).toEqual([]);
+      expect(observations(r.events[0])[0]!.mdcSent, ok).toBeUndefined();
+    }
+  });
+
+  it("an ORU without any OBX is answered AE, error 100 (required segment missing), and stored nowhere", () => {
+    for (const trigger of ["R01", "R40"]) {
+      const x = handle(enc.encode(`MSH|^~\\&|MON||||20261123152901+0800||ORU^${trigger}|E1|P|2.6\rPID|||SIM1||SYNTHETIC^PATIENT\rOBR|1|||||20261123152901+0800\r`), defaults);
+      expect(x).toMatchObject({ ok: false, error: { code: "HL7_NO_OBSERVATIONS", where: "OBX" } });
+      expect(ackSegments(x.ok ? undefined : x.reply).slice(1)).toEqual([
+        "MSA|AE|E1|the ORU message has no OBX segment: nothing was observed, nothing stored",
+        "ERR||OBX^1|100^Segment sequence error^HL70357|E||||the ORU message has no OBX segment: nothing was observed, nothing stored",
+      ]);
+    }
+    // OBX rows that hold nothing (containment only) are an empty report, not a broken one: AA.
+    const empty = handle(enc.encode("MSH|^~\\&|MON||||20261123152901+0800||ORU^R01|E2|P|2.6\rOBR|1|||||20261123152901+0800\rOBX|1||69798^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X\r"), defaults);
+    expect(decoded(empty).events).toEqual([]);
+    expect(ackSegments(empty.ok ? empty.accept : undefined)[1]).toBe("MSA|AA|E2");
+  });
+});
+
+describe.skipIf(!haveRealWorld)("real captures of Mindray, Comen and Philips monitors (../shared/fixtures/real-world/hl7)", () => {
+  it("Comen: 149522 sent with MDC_PULS_RATE (149514) flagged; empty height and weight absent without a word", () => {
+    const { events: ev, notices } = decoded(handle(realWorld("comen_nc_monitor.hl7"), defaults));
+    const obs = observations(ev[0]);
+    expect(obs.find((o) => o.code === "MDC_PULS_RATE")).toEqual({ code: "MDC_PULS_RATE", mdc: 149514, mdcSent: 149522, value: 59, unit: "/min", status: "F", sub: "1.0.0.149522" });
+    expect(codes(ev[0])).not.toContain("MDC_LEN_BODY_ACTUAL");
+    expect(codes(ev[0])).not.toContain("MDC_MASS_BODY_ACTUAL");
+    expect(notices).toEqual([{ code: "HL7_CODE_MISMATCH", message: "OBX-3 numeric code 149522 disagrees with MDC_PULS_RATE (149514): kept by the reference id, flagged mdcSent" }]);
+  });
+
+  it("Mindray VS-900, eGateway and a Philips Information Center sample: production data, nothing flagged, nothing dropped", () => {
+    for (const [name, n] of [["mindray_vs900_blog.hl7", 7], ["mindray_egateway_bigdipper.hl7", 13], ["philips_center_doc.hl7", 6]] as const) {
+      const { events: ev, notices } = decoded(handle(realWorld(name), defaults));
+      expect(notices, name).toEqual([]);
+      expect(ev.flatMap((e) => observations(e)).length, name).toBe(n);
+      expect(ev.some((e) => (e.body as VitalsBody).demo), name).toBe(false);
+    }
+  });
+});
+
+describe("eventsFromOru (property, fast-check)", () => {
+  const params = { seed: 0x48_4c_37, numRuns: 300 };
+  const value = fc.oneof(fc.constantFrom("-100", "-100.0", "---", "NA", "N/A", "?", "***", "", "32767", "-999"), fc.double({ min: -1000, max: 1000, noNaN: true }).map(String), fc.string({ maxLength: 6 }));
+  const row = fc.record({
+    obx3: fc.constantFrom("147842^MDC_ECG_HEART_RATE^MDC", "149522^MDC_PULS_RATE^MDC", "160^SpO2^99MNDRY", "0002-4182^HR^MDIL", "5^HardInop^MDIL-ALERT", "0^MDC_ATTR_SAMP_RATE^MDC", "196660^MDC_EVT_INOP^MDC", "262196^MDC_EVT_INOP^MDC", "196616^MDC_EVT_ALARM^MDC", "131330^MDC_ECG_ELEC_POTL_II^MDC"),
+    type: fc.constantFrom("NM", "ST", "NA", "TX", ""),
+    value,
+    flag: fc.constantFrom("", "DEMO", "PH~SP", "PM~ST", "H"),
+    status: fc.constantFrom("R", "F", "X", ""),
+    sub: fc.constantFrom("", "1.1.1", "1.7.6.131330", "1.7.6.131330.1", "1.7.6.131330.3"),
+  });
+  const header = fc.record({ msh3: fc.constantFrom("MINDRAY_VS900^00A0370098007A80^EUI-64", "", "VSP^080019FFFE134535^EUI-64", "NC_Monitor"), processing: fc.constantFrom("P", "T", "D", ""), bed: fc.constantFrom("7", "pDemo6", ""), channel: fc.boolean() });
+  const message = fc.tuple(header, fc.array(fc.array(row, { maxLength: 8 }), { minLength: 1, maxLength: 3 }), fc.constantFrom("R01", "R40")).map(([h, groups, trigger]) => {
+    const segs = [`MSH|^~\\&|${h.msh3}||||20261123152901+0800||ORU^${trigger}|P1|${h.processing}|2.6`, `PV1||I|ICU^^${h.bed}`];
+    for (const g of groups) {
+      segs.push("OBR|1|||||20261123152901+0800");
+      // With a waveform channel in every group, the rows under its OBX-4 are its settings.
+      if (h.channel) segs.push("OBX|1|NA|131330^MDC_ECG_ELEC_POTL_II^MDC|1.7.6.131330|2048^2050^2061");
+      for (const r of g) segs.push(`OBX|1|${r.type}|${r.obx3}|${r.sub}|${r.value.replace(/[|^~\\&\r\n]/g, "")}|262688^MDC_DIM_PERCENT^MDC||${r.flag}|||${r.status}`);
+    }
+    return { text: `${segs.join("\r")}\r`, demo: h.processing === "T" || h.processing === "D" || h.bed === "pDemo6", channel: h.channel };
+  });
+
+  it("no sentinel ever becomes a number, no waveform setting or event row a vital, demo data is always marked, and every notice is counted by a known code", () => {
+    fc.assert(
+      fc.property(message, ({ text, demo, channel }) => {
+        const x = handle(enc.encode(text), defaults);
+        if (!x.ok) {
+          expect(x.error.code).toBe("HL7_NO_OBSERVATIONS");
+          return;
+        }
+        for (const e of x.events) {
+          expect(["vitals", "alarm"]).toContain(e.kind);
+          if (demo) expect((e.body as { demo?: boolean }).demo).toBe(true);
+          if (e.kind !== "vitals") continue;
+          for (const o of observations(e)) {
+            if (demo) expect(o.demo).toBe(true);
+            expect(o.code).not.toMatch(/^MDC_(ATTR_SAMP_RATE|EVT_)|^HardInop$|^5$/);
+            if (channel) expect(o.sub ?? "").not.toMatch(/^1\.7\.6\.131330\./);
+            if (o.code === "160" && typeof o.value === "number") expect(o.value).not.toBe(-100);
+            if (typeof o.value === "string") expect(o.value.trim()).not.toMatch(/^(-+|N\/?A|\?+|\*+)$/i);
+            expect(o.status).not.toBe("X");
+            if (o.mdcSent !== undefined) expect(o.mdcSent).not.toBe(o.mdc);
+          }
+        }
+        for (const n of x.notices ?? []) {
+          expect(["HL7_DEMO", "HL7_NO_VALUE", "HL7_CODE_MISMATCH"]).toContain(n.code);
+          expect(n.message).not.toMatch(/SYNTHETIC|PATIENT/);
+        }
+      }),
+      params,
+    );
   });
 });
 

@@ -9,7 +9,7 @@ import type { CodecError } from "../../protocols/codec.ts";
 import { mllpEncode, mllpFramer } from "../../protocols/mllp/index.ts";
 import { HL7_ERROR, buildAck, formatHl7Time, hl7CaptureFramer, isSupportedCharset, parseHl7, parseUtcOffset } from "../../protocols/hl7v2/index.ts";
 import type { AckError, Hl7Header, Hl7Message } from "../../protocols/hl7v2/index.ts";
-import { alarmsFromOru, vitalsFromOru } from "./oru.ts";
+import { eventsFromOru } from "./oru.ts";
 import type { MappingOptions } from "./oru.ts";
 
 const MiB = 1024 * 1024;
@@ -41,6 +41,10 @@ export const hl7Pcd01Options = z
       )
       .default({})
       .describe('Vendor-local OBX-3 codes ("101", "101^HR^99MNDRY", or "unidentified:<OBX-1>" for devices that send no OBX-3) to MDC codes and UCUM units.'),
+    noValue: z
+      .array(z.string().trim().min(1))
+      .default([])
+      .describe('OBX-5 values this device sends to say "no value" (e.g. "-999", from its interface manual), read as absent like the vendor markers the driver knows.'),
   })
   .superRefine((o, ctx) => {
     if (o.mode === "connect" && o.host === undefined) {
@@ -62,6 +66,7 @@ const PARSE_ERROR_CODES: Record<string, number> = {
 function mapping(options: Hl7Pcd01Options): MappingOptions {
   return {
     codeMap: options.codeMap,
+    noValue: options.noValue,
     assumeOffsetMinutes: options.timezone === undefined ? undefined : parseUtcOffset(options.timezone),
   };
 }
@@ -99,16 +104,22 @@ export function handleHl7(frame: Uint8Array, options: Hl7Pcd01Options, context?:
     // never left unanswered. A sender that also sends ADT learns to stop sending it here.
     return reject(message, { code: "HL7_UNSUPPORTED_TYPE", message: `unsupported message type ${clip(type)}: this interface takes ORU^R01 and ORU^R40`, where: "MSH-9" }, HL7_ERROR.UNSUPPORTED_MESSAGE_TYPE, context);
   }
-  let events;
-  if (h.triggerEvent === "R01" || h.triggerEvent === "") events = vitalsFromOru(message, mapping(options));
-  else if (h.triggerEvent === "R40") events = alarmsFromOru(message, mapping(options));
-  else {
+  if (h.triggerEvent !== "R01" && h.triggerEvent !== "R40" && h.triggerEvent !== "") {
     return reject(message, { code: "HL7_UNSUPPORTED_EVENT", message: `unsupported trigger event ${clip(type)}: this interface takes ORU^R01 and ORU^R40`, where: "MSH-9.2" }, HL7_ERROR.UNSUPPORTED_EVENT, context);
   }
+  if (!message.segments.some((s) => s.name === "OBX")) {
+    // IHE PCD TF-2 (PCD-01, PCD-04 static definitions) requires the OBSERVATION group: an ORU
+    // without any OBX has a required segment missing. HL7 v2.6 2.9.2 answers a message whose content
+    // is in error AE, with HL7 table 0357 code 100 (segment sequence error: required segments missing).
+    const error = { code: "HL7_NO_OBSERVATIONS", message: "the ORU message has no OBX segment: nothing was observed, nothing stored", where: "OBX" };
+    return { ok: false, error, reply: ack(message, "AE", context, { code: HL7_ERROR.SEGMENT_SEQUENCE, text: error.message, where: error.where }) };
+  }
+  const { events, notices } = eventsFromOru(message, h.triggerEvent === "R40" ? "R40" : "R01", mapping(options));
   return {
     ok: true,
     events,
     messageId: h.controlId || undefined,
+    notices,
     accept: ack(message, "AA", context),
     refuse: (reason: string) => ack(message, "AE", context, { code: HL7_ERROR.APPLICATION_INTERNAL, text: reason }),
   };

@@ -181,6 +181,19 @@ for (const m of MDC_METRICS) if (!METRIC_BY_CODE.has(mdcCode(SCADA, m.term))) ME
 const UNIT_BY_REFID = new Map<string, MdcUnit>(MDC_UNITS.map((u) => [u.refid, u]));
 const UNIT_BY_CODE = new Map<number, MdcUnit>(MDC_UNITS.map((u) => [mdcCode(DIM, u.term), u]));
 
+/**
+ * The partition a reference id's prefix places it in (IEEE 11073-10101: 1 object infrastructure,
+ * holding attributes and device classes; 3 events; 4 dimensions), or undefined for prefixes that span
+ * partitions. Agrees with every numeric code in the real captures and manuals named in vendors.ts
+ * (68481 MDC_ATTR_EVENT_PHASE, 69854 MDC_DEV_METER_PRESS_BLD_VMD, 196616 MDC_EVT_ALARM, 266016 MDC_DIM_MMHG).
+ */
+export function partitionOfRefid(refid: string): number | undefined {
+  if (refid.startsWith("MDC_ATTR_") || refid.startsWith("MDC_DEV_")) return 1;
+  if (refid.startsWith("MDC_EVT_")) return 3;
+  if (refid.startsWith("MDC_DIM_")) return DIM;
+  return undefined;
+}
+
 export function metricByRefid(refid: string): { refid: string; mdc?: number; unit?: string } | undefined {
   const m = METRIC_BY_REFID.get(refid);
   if (m) return { refid: m.refid, mdc: mdcCode(SCADA, m.term), unit: m.unit };

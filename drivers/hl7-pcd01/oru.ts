@@ -6,10 +6,13 @@
 // ("150456^MDC_PULS_OXIM_SAT_O2^MDC"), OBX-4 the containment sub-id ("1.3.1.150456"), OBX-5 the
 // value, OBX-6 the unit ("262688^MDC_DIM_PERCENT^MDC" or UCUM), OBX-11 result status, OBX-14
 // observation time, OBX-18 equipment instance identifier (e.g. "0123456789ABCDEF^EUI-64").
-import type { AlarmBody, EventDraft, Observation, VitalsBody } from "../../src/events.ts";
+import type { DriverNotice } from "../../src/driver.ts";
+import type { AlarmBody, AlarmType, EventDraft, Observation, VitalsBody } from "../../src/events.ts";
 import { parseHl7Time, segmentsNamed } from "../../protocols/hl7v2/index.ts";
 import type { Hl7Message, Hl7Segment } from "../../protocols/hl7v2/index.ts";
-import { metricByCode, metricByRefid, ucumForMdcUnit, ucumForSpelling } from "./mdc.ts";
+import { metricByCode, metricByRefid, partitionOfRefid, ucumForMdcUnit, ucumForSpelling } from "./mdc.ts";
+import { DEMO_BED, DEMO_FLAG, NOT_MEASURED_STATUS, NOT_PRODUCTION, NO_VALUE_TEXT, vendorOf } from "./vendors.ts";
+import type { VendorQuirks } from "./vendors.ts";
 
 export interface CodeMapEntry {
   code: string;
@@ -21,6 +24,8 @@ export interface MappingOptions {
   codeMap: Readonly<Record<string, CodeMapEntry>>;
   /** Minutes east of UTC assumed for device times that carry no offset; none = leave them raw. */
   assumeOffsetMinutes?: number;
+  /** OBX-5 values this device sends to say "no value", beside its vendor's (vendors.ts). */
+  noValue?: readonly string[];
 }
 
 interface Identified {
@@ -29,6 +34,14 @@ interface Identified {
   /** Unit the table or codeMap gives (codeMap: overrides the message; table: only a fallback). */
   unit?: string;
   unitOverride?: boolean;
+  /** The numeric code the device sent when it disagrees with its reference id (then `mdc` is the reference id's). */
+  mdcSent?: number;
+}
+
+/** What an ORU message became: events, and what is worth counting and saying once about it. */
+export interface OruDecoding {
+  events: EventDraft[];
+  notices: DriverNotice[];
 }
 
 const NUMERIC = /^[+-]?(\d+([.,]\d*)?|[.,]\d+)$/;
@@ -63,7 +76,12 @@ export function identify(obx: Hl7Segment, codeMap: MappingOptions["codeMap"]): I
   const refid = /^MDCX?_/.test(text) ? text : /^MDCX?_/.test(id) ? id : undefined;
   if (refid) {
     const known = metricByRefid(refid);
-    // The device's own numeric code is kept when it sends one, even if our table differs.
+    // A numeric code that is not the reference id's (by our table, or by its partition) is not kept
+    // silently: the reference id wins (a name is written on purpose, a number is easily mistyped)
+    // and the number sent travels beside it, flagged.
+    const partition = partitionOfRefid(refid);
+    const disagrees = num !== undefined && (known?.mdc !== undefined ? known.mdc !== num : partition !== undefined && Math.floor(num / 65536) !== partition);
+    if (disagrees) return { code: refid, mdc: known?.mdc, unit: known?.unit, mdcSent: num };
     return { code: refid, mdc: num ?? known?.mdc, unit: known?.unit };
   }
   if (num !== undefined && system.toUpperCase() === "MDC") {
@@ -164,109 +182,235 @@ function timeOf(raw: string, options: MappingOptions): { deviceTime?: string; de
   return t.iso ? { deviceTime: t.iso, deviceTimeRaw: t.raw } : { deviceTimeRaw: t.raw };
 }
 
+/** Why a whole message is demo data, or undefined when it is not. */
+function demoMessage(message: Hl7Message): string | undefined {
+  const processing = message.header.processingId.trim().toUpperCase();
+  if (NOT_PRODUCTION.has(processing)) return `MSH-11 ${processing} (${processing === "T" ? "training" : "debugging"}, not production)`;
+  const pv1 = segmentsNamed(message, "PV1")[0];
+  if (pv1 && DEMO_BED.test(pv1.value(3, 3).trim())) return "PV1-3 a demo bed";
+  return undefined;
+}
+
+/** What holds for the whole message: who sent it, whether it is demo data, what means "no value". */
+interface MessageContext {
+  who: { model?: string; serial?: string };
+  vendor?: VendorQuirks;
+  demo?: string;
+  noValue: readonly string[];
+  notices: DriverNotice[];
+  options: MappingOptions;
+}
+
+function messageContext(message: Hl7Message, options: MappingOptions): MessageContext {
+  const obxs = segmentsNamed(message, "OBX");
+  const msh = message.segments[0];
+  const vendor = vendorOf({
+    header: msh ? [msh.field(3), msh.field(4)] : [],
+    codingSystems: new Set(obxs.map((o) => o.value(3, 3).trim().toUpperCase())),
+    equipment: obxs.map((o) => o.value(18, 2).trim()),
+  });
+  return { who: identity(message, obxs), vendor, demo: demoMessage(message), noValue: options.noValue ?? [], notices: [], options };
+}
+
 /**
- * ORU^R01 to vitals: one event per OBR group, because each OBR of a PCD-01 report is one
- * observation snapshot with its own time (OBR-7): periodic numerics and an episodic NIBP taken
- * minutes earlier arrive in one message but are not measured together. Containment rows (MDS,
- * VMD, channel: OBX without value) carry identity, not observations. Waveform OBX (value types NA
- * and MA) are skipped for now without error; waveform events come with a later issue.
+ * Why OBX-5 is a "no value" marker rather than a measurement, or undefined when it is a value:
+ * OBX-11 X (HL7 table 0085: results cannot be obtained), text that only says "nothing" ("---",
+ * "NA"), the vendor's sentinel number, or one configured for the device (`noValue`).
  */
-export function vitalsFromOru(message: Hl7Message, options: MappingOptions): EventDraft[] {
-  const mshTime = message.header.time;
-  const allObx = segmentsNamed(message, "OBX");
-  const who = identity(message, allObx);
-  const events: EventDraft[] = [];
-  for (const g of groups(message)) {
-    const obrTime = g.obr?.value(7).trim() ?? "";
-    const time = timeOf(obrTime || mshTime, options);
-    const observations: Observation[] = [];
-    for (const obx of g.obxs) {
-      const type = obx.value(2).trim().toUpperCase();
-      if (type === "NA" || type === "MA") continue;
-      const value = valueOf(obx, type);
-      if (value === undefined) continue;
-      const id = identify(obx, options.codeMap);
-      const sent = unitOf(obx);
-      const obs: Observation = { code: id.code, value, unit: id.unitOverride ? id.unit! : sent || id.unit || "" };
-      if (id.mdc !== undefined) obs.mdc = id.mdc;
-      const status = obx.value(11).trim();
-      if (status !== "") obs.status = status;
-      const at = parseHl7Time(obx.value(14), options.assumeOffsetMinutes)?.iso;
-      if (at !== undefined && at !== time.deviceTime) obs.at = at;
-      const sub = obx.value(4).trim();
-      if (sub !== "") obs.sub = sub;
-      observations.push(obs);
+function noValueReason(obx: Hl7Segment, value: number | string, ctx: MessageContext): string | undefined {
+  if (obx.value(11).trim().toUpperCase() === NOT_MEASURED_STATUS) return "OBX-11 X (result cannot be obtained)";
+  if (typeof value === "string") return NO_VALUE_TEXT.test(value.trim()) ? `"${value.trim()}"` : undefined;
+  if (ctx.vendor?.noValue.includes(value)) return `${value} (${ctx.vendor.id}'s "no value")`;
+  const raw = obx.value(5).trim();
+  if (ctx.noValue.some((n) => n === raw || (parseNumber(n) !== undefined && parseNumber(n) === value))) return `${raw} (configured noValue)`;
+  return undefined;
+}
+
+/** IEEE 11073-10101 attributes of a waveform channel, sent as rows of their own (Mindray). */
+const WAVEFORM_SETTINGS = new Set(["MDC_ATTR_SAMP_RATE", "MDC_ATTR_NU_MSMT_RES"]);
+const WAVEFORM_TYPES = new Set(["NA", "MA"]);
+
+function refidOf(obx: Hl7Segment): string {
+  const [id = "", text = ""] = obx.components(3).map((s) => s.trim());
+  return /^MDCX?_/.test(text) ? text : /^MDCX?_/.test(id) ? id : "";
+}
+
+/**
+ * Rows that are not a patient's measurement though they look like one: a waveform channel's settings
+ * (sample rate, resolution, filter: the rows under the channel's OBX-4, and the attributes by name)
+ * and IEEE 11073 events (MDC_EVT_..., partition 3: things that happened, such as a channel's INOP
+ * marker, not quantities).
+ */
+function isWaveformOrEvent(obx: Hl7Segment, channels: readonly string[]): boolean {
+  const refid = refidOf(obx);
+  if (WAVEFORM_SETTINGS.has(refid) || refid.startsWith("MDC_EVT_")) return true;
+  const sub = obx.value(4).trim();
+  return sub !== "" && channels.some((c) => sub.startsWith(`${c}.`));
+}
+
+/** A Philips MDIL-ALERT row (an alarm or INOP as text in an ORU^R01), read as an alarm. */
+function mdilAlert(obx: Hl7Segment): AlarmBody {
+  const [id = "", name = ""] = obx.components(3).map((s) => s.trim());
+  const type: AlarmType | undefined = /inop/i.test(name) ? "technical" : /alarm/i.test(name) ? "physiological" : undefined;
+  const priority = /^red/i.test(name) ? "high" : /^yellow/i.test(name) ? "medium" : "";
+  const body: AlarmBody = { code: name || id, priority, state: "active", text: obx.value(5).trim() };
+  if (type) body.type = type;
+  return body;
+}
+
+function hasDemoFlag(obx: Hl7Segment): boolean {
+  return obx.repetitions(8).some((_, i) => obx.value(8, 1, 1, i + 1).trim().toUpperCase() === DEMO_FLAG);
+}
+
+/**
+ * One OBR group of an ORU^R01 to vitals: one event per OBR group, because each OBR of a PCD-01
+ * report is one observation snapshot with its own time (OBR-7): periodic numerics and an episodic
+ * NIBP taken minutes earlier arrive in one message but are not measured together. Containment rows
+ * (MDS, VMD, channel: OBX without value) carry identity, not observations. Waveform OBX (value types
+ * NA and MA) and their settings rows are skipped for now without error; waveform events come with a
+ * later issue. Philips MDIL-ALERT rows become alarms; "no value" markers are absence.
+ */
+function vitalsFromGroup(message: Hl7Message, g: Group, ctx: MessageContext): EventDraft[] {
+  const options = ctx.options;
+  const obrTime = g.obr?.value(7).trim() ?? "";
+  const time = timeOf(obrTime || message.header.time, options);
+  const channels = g.obxs.filter((o) => WAVEFORM_TYPES.has(o.value(2).trim().toUpperCase())).map((o) => o.value(4).trim()).filter((s) => s !== "");
+  const observations: Observation[] = [];
+  const alarms: EventDraft[] = [];
+  let demoRows = false;
+  for (const obx of g.obxs) {
+    const type = obx.value(2).trim().toUpperCase();
+    if (WAVEFORM_TYPES.has(type) || isWaveformOrEvent(obx, channels)) continue;
+    if (obx.value(3, 3).trim().toUpperCase() === "MDIL-ALERT") {
+      alarms.push({ kind: "alarm", body: mdilAlert(obx), ...time, ...ctx.who });
+      continue;
     }
-    if (observations.length === 0) continue;
+    const value = valueOf(obx, type);
+    if (value === undefined) continue;
+    const id = identify(obx, options.codeMap);
+    const absent = noValueReason(obx, value, ctx);
+    if (absent !== undefined) {
+      ctx.notices.push({ code: "HL7_NO_VALUE", message: `${absent} in ${id.code} read as no value` });
+      continue;
+    }
+    const sent = unitOf(obx);
+    const obs: Observation = { code: id.code, value, unit: id.unitOverride ? id.unit! : sent || id.unit || "" };
+    if (id.mdc !== undefined) obs.mdc = id.mdc;
+    if (id.mdcSent !== undefined) {
+      obs.mdcSent = id.mdcSent;
+      ctx.notices.push({ code: "HL7_CODE_MISMATCH", message: `OBX-3 numeric code ${id.mdcSent} disagrees with ${id.code}${id.mdc === undefined ? "" : ` (${id.mdc})`}: kept by the reference id, flagged mdcSent` });
+    }
+    const status = obx.value(11).trim();
+    if (status !== "") obs.status = status;
+    const at = parseHl7Time(obx.value(14), options.assumeOffsetMinutes)?.iso;
+    if (at !== undefined && at !== time.deviceTime) obs.at = at;
+    const sub = obx.value(4).trim();
+    if (sub !== "") obs.sub = sub;
+    if (ctx.demo !== undefined || hasDemoFlag(obx)) {
+      obs.demo = true;
+      demoRows = true;
+    }
+    observations.push(obs);
+  }
+  if (demoRows && ctx.demo === undefined) ctx.demo = "OBX-8 DEMO";
+  const events = [...alarms];
+  if (observations.length > 0) {
     const body: VitalsBody = { observations };
-    events.push({ kind: "vitals", body, ...time, ...who });
+    events.unshift({ kind: "vitals", body, ...time, ...ctx.who });
   }
   return events;
 }
 
 const PRIORITY: Record<string, string> = { PH: "high", PM: "medium", PL: "low", PN: "none" };
+/** IHE PCD-04 OBX-8 alert type: SP physiological, ST technical, SA advisory. */
+const ALARM_TYPE: Record<string, AlarmType> = { SP: "physiological", ST: "technical", SA: "advisory" };
 const ALARM_ATTRS = new Set(["MDC_ATTR_EVENT_PHASE", "MDC_ATTR_ALARM_STATE", "MDC_ATTR_ALARM_INACTIVATION_STATE", "MDC_ATTR_ALARM_PRIORITY", "MDC_ATTR_ALERT_TYPE", "MDC_ATTR_ALERT_SOURCE", "MDC_ATTR_ALERT_TEXT"]);
+const ALARM_ROW = "MDC_EVT_ALARM";
+
+function isAlarmGroup(g: Group): boolean {
+  return g.obxs.some((o) => (o.components(3)[1] ?? "").trim() === ALARM_ROW);
+}
 
 /**
- * ORU^R40 (IHE PCD-04) to alarms. Each OBX whose OBX-3 is MDC_EVT_ALARM starts one alarm: its
- * OBX-5 names the alarm condition (MDC_EVT_...), OBX-8 may carry priority (PH/PM/PL/PN) and
- * type (SP/ST/SA). The OBXs after it, up to the next alarm, refine it: the alarmed measurement
- * (its code becomes `source`), MDC_ATTR_EVENT_PHASE (start/continue/end...),
- * MDC_ATTR_ALARM_STATE (active/inactive/latched/off), MDC_ATTR_ALARM_PRIORITY, the alert text.
- * Attributes are recognised by reference id, not number: devices disagree on the numbers.
+ * One OBR group of alarms (IHE PCD-04, in an ORU^R40, or an ORU^R01 group as Mindray sends them).
+ * Each OBX whose OBX-3 is MDC_EVT_ALARM starts one alarm: its OBX-5 names the alarm condition
+ * (MDC_EVT_...), OBX-8 may carry priority (PH/PM/PL/PN) and type (SP/ST/SA). The OBXs after it, up
+ * to the next alarm, refine it: the alarmed measurement (its code becomes `source`),
+ * MDC_ATTR_EVENT_PHASE (start/continue/end...), MDC_ATTR_ALARM_STATE (active/inactive/latched/off),
+ * MDC_ATTR_ALARM_PRIORITY, the alert text. Attributes are recognised by reference id, not number:
+ * devices disagree on the numbers.
  */
-export function alarmsFromOru(message: Hl7Message, options: MappingOptions): EventDraft[] {
-  const who = identity(message, segmentsNamed(message, "OBX"));
+function alarmsFromGroup(message: Hl7Message, g: Group, ctx: MessageContext): EventDraft[] {
+  const options = ctx.options;
+  const events: EventDraft[] = [];
+  const groupTime = g.obr?.value(7).trim() || message.header.time;
+  let body: (AlarmBody & { phase?: string }) | undefined;
+  let time: { deviceTime?: string; deviceTimeRaw?: string } = {};
+  const flush = () => {
+    if (body) {
+      if (body.state === "") body.state = "unknown";
+      events.push({ kind: "alarm", body, ...time, ...ctx.who });
+    }
+    body = undefined;
+  };
+  for (const obx of g.obxs) {
+    const [, ref = ""] = obx.components(3);
+    const name = ref.trim();
+    if (name === ALARM_ROW) {
+      flush();
+      const [code = "", text = "", , , , , , , original = ""] = obx.components(5);
+      const flags = obx.repetitions(8).map((f) => f.trim().toUpperCase());
+      const prio = flags.find((f) => f in PRIORITY);
+      const type = flags.find((f) => f in ALARM_TYPE);
+      body = { code: text.startsWith("MDC_") ? text : code || text, priority: prio ? PRIORITY[prio]! : "", state: "", text: original || text || code };
+      if (type) body.type = ALARM_TYPE[type]!;
+      const src = obx.value(4).trim();
+      if (src !== "") body.source = src;
+      time = timeOf(obx.value(14).trim() || groupTime, options);
+      continue;
+    }
+    if (!body) continue;
+    const value = obx.value(5).trim();
+    switch (name) {
+      case "MDC_ATTR_EVENT_PHASE":
+        body.phase = value;
+        if (body.state === "") body.state = value === "end" ? "inactive" : "active";
+        break;
+      case "MDC_ATTR_ALARM_STATE":
+        if (value !== "") body.state = value;
+        break;
+      case "MDC_ATTR_ALARM_PRIORITY":
+        if (value !== "") body.priority = PRIORITY[value.toUpperCase()] ?? value;
+        break;
+      case "MDC_ATTR_ALERT_TEXT":
+        if (value !== "") body.text = value;
+        break;
+      case "MDC_ATTR_ALERT_SOURCE":
+        if (value !== "") body.source = obx.components(5)[1] || value;
+        break;
+      default:
+        if (!ALARM_ATTRS.has(name) && name !== "") body.source = identify(obx, options.codeMap).code;
+    }
+  }
+  flush();
+  return events;
+}
+
+/**
+ * An ORU message to events: ORU^R01 (IHE PCD-01) groups to vitals, its alarm groups and Philips
+ * MDIL-ALERT rows to alarms; ORU^R40 (IHE PCD-04) alarm groups to alarms. Demo data is marked on
+ * every observation and event it touches (`demo: true`), and said in the notices (`HL7_DEMO`).
+ */
+export function eventsFromOru(message: Hl7Message, trigger: "R01" | "R40", options: MappingOptions): OruDecoding {
+  const ctx = messageContext(message, options);
   const events: EventDraft[] = [];
   for (const g of groups(message)) {
-    const groupTime = g.obr?.value(7).trim() || message.header.time;
-    let body: (AlarmBody & { phase?: string }) | undefined;
-    let time: { deviceTime?: string; deviceTimeRaw?: string } = {};
-    const flush = () => {
-      if (body) {
-        if (body.state === "") body.state = "unknown";
-        events.push({ kind: "alarm", body, ...time, ...who });
-      }
-      body = undefined;
-    };
-    for (const obx of g.obxs) {
-      const [, ref = ""] = obx.components(3);
-      const name = ref.trim();
-      if (name === "MDC_EVT_ALARM") {
-        flush();
-        const [code = "", text = "", , , , , , , original = ""] = obx.components(5);
-        const flags = obx.repetitions(8).map((f) => f.trim().toUpperCase());
-        const prio = flags.find((f) => f in PRIORITY);
-        body = { code: text.startsWith("MDC_") ? text : code || text, priority: prio ? PRIORITY[prio]! : "", state: "", text: original || text || code };
-        const src = obx.value(4).trim();
-        if (src !== "") body.source = src;
-        time = timeOf(obx.value(14).trim() || groupTime, options);
-        continue;
-      }
-      if (!body) continue;
-      const value = obx.value(5).trim();
-      switch (name) {
-        case "MDC_ATTR_EVENT_PHASE":
-          body.phase = value;
-          if (body.state === "") body.state = value === "end" ? "inactive" : "active";
-          break;
-        case "MDC_ATTR_ALARM_STATE":
-          if (value !== "") body.state = value;
-          break;
-        case "MDC_ATTR_ALARM_PRIORITY":
-          if (value !== "") body.priority = PRIORITY[value.toUpperCase()] ?? value;
-          break;
-        case "MDC_ATTR_ALERT_TEXT":
-          if (value !== "") body.text = value;
-          break;
-        case "MDC_ATTR_ALERT_SOURCE":
-          if (value !== "") body.source = obx.components(5)[1] || value;
-          break;
-        default:
-          if (!ALARM_ATTRS.has(name) && name !== "") body.source = identify(obx, options.codeMap).code;
-      }
-    }
-    flush();
+    if (isAlarmGroup(g)) events.push(...alarmsFromGroup(message, g, ctx));
+    else if (trigger === "R01") events.push(...vitalsFromGroup(message, g, ctx));
   }
-  return events;
+  if (ctx.demo !== undefined) {
+    for (const e of events) (e.body as { demo?: boolean }).demo = true;
+    ctx.notices.push({ code: "HL7_DEMO", message: `demo data (${ctx.demo}): its events are marked demo` });
+  }
+  return { events, notices: ctx.notices };
 }

@@ -16,9 +16,12 @@ const DEVICE_MIN_GAP_MS = 500;
 /** Waveform points a page gets per second and channel: enough for a strip 500 px wide. */
 const WAVE_POINTS_PER_S = 125;
 
+/** `demo`: the value is demo data (a monitor in demo mode), shown marked. */
+type LiveObservation = Pick<Observation, "code" | "value" | "unit" | "demo">;
+
 export interface LiveValues {
   at: string;
-  observations: Pick<Observation, "code" | "value" | "unit">[];
+  observations: LiveObservation[];
 }
 
 /**
@@ -28,12 +31,12 @@ export interface LiveValues {
  * blood pressure.
  */
 export class LatestValues {
-  #byDevice = new Map<string, { at: string; byCode: Map<string, { t: string; o: Pick<Observation, "code" | "value" | "unit"> }> }>();
+  #byDevice = new Map<string, { at: string; byCode: Map<string, { t: string; o: LiveObservation }> }>();
 
   /** Takes a committed event; for vitals, returns what it brought (for the live feed). */
   observe(event: Envelope): LiveValues | undefined {
     if (event.kind !== "vitals") return undefined;
-    const observations = ((event.body as { observations?: Observation[] }).observations ?? []).map(({ code, value, unit }) => ({ code, value, unit }));
+    const observations = ((event.body as { observations?: Observation[] }).observations ?? []).map(({ code, value, unit, demo }) => ({ code, value, unit, ...(demo ? { demo } : {}) }));
     const device = this.#byDevice.get(event.dev.id) ?? { at: event.t, byCode: new Map() };
     for (const o of observations) {
       const known = device.byCode.get(o.code);

@@ -110,6 +110,8 @@ export function mountDevices(view, { live, notify }) {
       c.stateEl,
       badge(stale ? t("devices.staleFor", { d: formatDuration((mono - c.lastSeen) / 1000) }) : label("devstate", state), tone(state)),
       skew && skew.state === "skewed" && badge(t("devices.clockOff", { s: Math.round(skew.skewMs / 1000) }), "warn"),
+      // Values a monitor in demo mode simulates must never pass for a patient's.
+      [...c.valueByCode.values()].some(({ o }) => o.demo) && badge(t("devices.demo"), "warn demo"),
     );
     // Events per minute over the last RATE_WINDOW_S seconds of counter samples.
     c.counts.push([nowMs, d.events]);
@@ -153,7 +155,7 @@ export function mountDevices(view, { live, notify }) {
       [...c.valueByCode.values()].map(({ o, mono: at }) =>
         h(
           "div",
-          { class: "value", dataset: { code: o.code } },
+          { class: o.demo ? "value demo" : "value", dataset: { code: o.code } },
           h("span", { class: "v-label" }, obsLabel(o.code)),
           h("span", { class: "v-num" }, formatValue(o.value)),
           h("span", { class: "v-unit" }, unitLabel(o.unit)),
