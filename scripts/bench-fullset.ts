@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startEmbeddedBroker } from "../src/broker.ts";
+import { openBroker } from "../test/support/broker.ts";
 import { part10File } from "../src/dicom-scp.ts";
 import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
 import { DAEMON_ENV, daemonArgs, freePort, mosquitto, portOpen, ROOT, stopProcess, warmDaemonCache } from "../test/support/processes.ts";
@@ -113,7 +113,7 @@ export async function fullset(o: { warmupS: number; windowS: number }): Promise<
       brokerUrl = m.url;
       broker = "local mosquitto";
     } else {
-      const b = await startEmbeddedBroker("127.0.0.1", 0);
+      const b = await openBroker("127.0.0.1", 0);
       cleanups.push(() => b.close());
       brokerUrl = b.url;
       broker = "aedes in the bench process";

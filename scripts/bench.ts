@@ -51,7 +51,7 @@ import { stamp } from "../src/stamp.ts";
 import { DeviceClocks } from "../src/time/device-clocks.ts";
 import { TimeService } from "../src/time/service.ts";
 import { applyDurablePragmas, Outbox } from "../src/store.ts";
-import { startEmbeddedBroker } from "../src/broker.ts";
+import { openBroker } from "../test/support/broker.ts";
 import type { EventDraft } from "../src/events.ts";
 import { DAEMON_ENV, DAEMON_NODE_FLAGS, daemonArgs, freePort, mosquitto, portOpen, ROOT, stopProcess, warmDaemonCache } from "../test/support/processes.ts";
 import { connectCenter } from "../test/support/mqtt.ts";
@@ -626,7 +626,7 @@ await section("forwarding", async () => {
     line(`${name}, same window, debug off`, f.ours, f.rawQuiet, "events/s", "(raw with mqtt.js's debug lines off too: for reference)");
     line(`${name}, unbounded`, f.ours, f.rawUnbounded, "events/s", "(no window: for reference)");
   };
-  const embedded = await startEmbeddedBroker("127.0.0.1", 0);
+  const embedded = await openBroker("127.0.0.1", 0);
   report("forwarding aedes 3.1.1", embedded.url, await forwarding(embedded.url, 4), "the embedded broker's included");
   await embedded.close();
   if (spawnSync("mosquitto", ["-h"]).error === undefined) {

@@ -40,6 +40,10 @@ usage:
                                          an ECG file: also write it as HL7 aECG and draw it
                                          on ECG paper (SVG, 25 mm/s, 10 mm/mV, no patient name)
   vitalgate ports                        serial ports with their USB identity
+  vitalgate broker viewer [--config FILE]
+                                         the embedded broker's read-only login, as mosquitto_sub
+                                         arguments: mosquitto_sub $(vitalgate broker viewer) -t 'vitalgate/#' -v
+                                         (run as the vitalgate user: the login is in the state dir, 0600)
   vitalgate web hash-password            read a password on stdin, print its hash for
                                          web.users[].passwordHash (e.g. read -rs P; echo "$P" | ...)
   vitalgate simulate hl7-pcd01 [--host H] [--port P] [--count N] [--interval-ms MS]
@@ -406,6 +410,27 @@ async function hashPasswordCommand(io: Out): Promise<number> {
   return 0;
 }
 
+/** `vitalgate broker viewer`: the running gateway's read-only login on its embedded broker, as mosquitto_sub arguments. */
+async function brokerViewer(configPath: string | undefined, io: Out): Promise<number> {
+  const resolved = resolveConfig(configPath, io);
+  if (!resolved) return 2;
+  const { embeddedBroker, stateDir, uplink } = resolved.result.config;
+  if (uplink) {
+    io.err("this gateway has an uplink: it runs no embedded broker\n");
+    return 1;
+  }
+  const { readBrokerCredentials } = await import("./broker.ts");
+  try {
+    const { viewer } = readBrokerCredentials(stateDir);
+    const host = embeddedBroker.host === "0.0.0.0" || embeddedBroker.host === "::" ? "127.0.0.1" : embeddedBroker.host;
+    io.out(`-h ${host} -p ${embeddedBroker.port} -V mqttv311 -u ${viewer.username} -P ${viewer.password}\n`);
+    return 0;
+  } catch (err) {
+    io.err(`no login of the embedded broker in ${stateDir} (is the gateway running, and are you its user?): ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
 function usage(io: Out): number {
   io.err(USAGE);
   return 2;
@@ -462,6 +487,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       return ports(io);
     case "web":
       return sub === "hash-password" ? hashPasswordCommand(io) : usage(io);
+    case "broker":
+      return sub === "viewer" ? brokerViewer(values.config, io) : usage(io);
     default:
       return usage(io);
   }

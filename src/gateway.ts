@@ -9,6 +9,7 @@ import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
 import { CaseBook, CaseError, caseId, caseLocation, patientId } from "./cases.ts";
 import type { Clock } from "./clock.ts";
+import type { ConfigSecrets } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { DeviceManager, type DeviceConfig, type IngestOptions } from "./devices.ts";
 import type { DriverDefinition, TransportSpec } from "./driver.ts";
@@ -44,7 +45,7 @@ export interface GatewayDeps {
   /** Every driver: those the pairing page probes a serial port with. Default none. */
   drivers?: readonly DriverDefinition<unknown>[];
   /** Secrets read from files by the config loader. */
-  secrets: { uplinkPassword?: string };
+  secrets: ConfigSecrets;
   readFile?: (path: string) => Buffer;
 }
 
@@ -301,10 +302,17 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       uplink = uplinkOptions(config, this.#deps);
     } else {
       // Loaded only when used: a provisioned box, with its uplink, never needs a broker of its own.
-      const { startEmbeddedBroker } = await import("./broker.ts");
-      this.#broker = await startEmbeddedBroker(config.embeddedBroker.host, config.embeddedBroker.port);
-      this.#log.info({ url: this.#broker.url }, "no uplink configured: embedded MQTT broker on loopback");
-      uplink = { ...uplinkOptions(config, this.#deps), url: this.#broker.url, protocolVersion: 4 };
+      const { newBrokerCredentials, startEmbeddedBroker } = await import("./broker.ts");
+      const logins = newBrokerCredentials(config.stateDir);
+      const { center } = config.embeddedBroker;
+      const centerPassword = this.#deps.secrets.centerPassword;
+      this.#broker = await startEmbeddedBroker(config.embeddedBroker.host, config.embeddedBroker.port, {
+        gatewayId: config.gateway.id,
+        ...logins,
+        ...(center && centerPassword !== undefined ? { center: { username: center.username, password: centerPassword } } : {}),
+      });
+      this.#log.info({ url: this.#broker.url, centerBridge: center?.username ?? null }, "no uplink configured: embedded MQTT broker, clients log in (broker-credentials.json)");
+      uplink = { ...uplinkOptions(config, this.#deps), url: this.#broker.url, protocolVersion: 4, ...logins.gateway };
     }
     this.#forwarder = new Forwarder(uplink, {
       outbox: this.outbox,

@@ -15,7 +15,7 @@ import { part10File } from "../src/dicom-scp.ts";
 import type { DeviceRef, Envelope } from "../src/events.ts";
 import type { AuditEntry } from "../src/web/context.ts";
 import { EXPLICIT_LE, syntheticEcg } from "./support/dicom.ts";
-import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
+import { connectEmbeddedCenter, waitFor, type Center } from "./support/mqtt.ts";
 import { startGateway } from "./support/rig.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -39,7 +39,7 @@ const vitals = (hr: number) => ({ kind: "vitals" as const, body: { observations:
 /** A rig gateway with its own broker and the center connected to it. */
 async function gatewayWithCenter(id: string, o: { devices?: string; extra?: string; stateDir?: string; clock?: Clock } = {}) {
   const { gw, config, log } = await startGateway({ id, uplink: "embedded", devices: o.devices ?? "  []", extra: o.extra, stateDir: o.stateDir, clock: o.clock }, cleanup);
-  const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, id);
+  const center = await connectEmbeddedCenter(config);
   cleanup.push(() => center.close());
   await waitFor(() => gw.status().uplink.state === "connected", 5000, "the uplink connected");
   return { gw, center, log };

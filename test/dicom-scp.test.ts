@@ -12,7 +12,7 @@ import { z } from "zod";
 import { CStoreStatus, ECG_STORAGE_SOP_CLASSES, PduGuard, part10File } from "../src/dicom-scp.ts";
 import { defineDriver } from "../src/driver.ts";
 import { A_RELEASE_RQ, CT_IMAGE, EXPLICIT_LE, GENERAL_ECG, IMPLICIT_LE, RawScu, TWELVE_LEAD_ECG, acceptedContexts, associateRq, cEcho, cStore, cStoreCommand, newUid, pData, responseStatus, syntheticEcg } from "./support/dicom.ts";
-import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
+import { connectEmbeddedCenter, waitFor, type Center } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 import { startGateway } from "./support/rig.ts";
 
@@ -63,8 +63,8 @@ async function rig(options: { extra?: string; deviceOptions?: string } = {}) {
   return { gw, port, logs, ecgRows, config };
 }
 
-async function center(config: { embeddedBroker: { port: number } }): Promise<Center> {
-  const c = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, "gw-ecg");
+async function center(config: { gateway: { id: string }; embeddedBroker: { port: number } }): Promise<Center> {
+  const c = await connectEmbeddedCenter(config);
   cleanup.push(() => c.close());
   return c;
 }

@@ -8,7 +8,7 @@ import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Envelope, VitalsBody } from "../src/events.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
-import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
+import { CENTER_LOGIN, connectCenter, embeddedBrokerYaml, waitFor, type Center } from "./support/mqtt.ts";
 import { pcd01Message, pcd04Alarm } from "../drivers/hl7-pcd01/synthetic.ts";
 import { freePort, mosquitto, ROOT, startDaemon, type Daemon, type Mosquitto } from "./support/processes.ts";
 
@@ -47,7 +47,7 @@ async function rig(embedded = false): Promise<Rig> {
   const webPort = await freePort();
   const configPath = join(dir, "vitalgate.yaml");
   const uplink = embedded
-    ? `embeddedBroker: { host: 127.0.0.1, port: ${embeddedPort} }`
+    ? embeddedBrokerYaml(embeddedPort)
     : `uplink:\n  url: ${broker.url}\n  protocolVersion: 5\n  backoff: { initialMs: 100, maxMs: 1000 }`;
   writeFileSync(configPath, `gateway: { id: e2e, role: ambulance }
 stateDir: ${dir}/state
@@ -61,7 +61,7 @@ devices:
 `);
   const daemon = await startDaemon(configPath, webPort);
   cleanup.push(() => daemon.kill9());
-  const center = await connectCenter(embedded ? `mqtt://127.0.0.1:${embeddedPort}` : broker.url, "e2e", { protocolVersion: embedded ? 4 : 5, clean: false, clientId: `center-${Date.now()}`, ...(embedded ? {} : { properties: { sessionExpiryInterval: 3600 } }) });
+  const center = await connectCenter(embedded ? `mqtt://127.0.0.1:${embeddedPort}` : broker.url, "e2e", { ...(embedded ? { ...CENTER_LOGIN, protocolVersion: 4 } : { protocolVersion: 5 }), clean: false, clientId: `center-${Date.now()}`, ...(embedded ? {} : { properties: { sessionExpiryInterval: 3600 } }) });
   cleanup.push(() => center.close());
   return { dir, broker, center, hl7Port, webPort, configPath, daemon };
 }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { startEmbeddedBroker } from "../src/broker.ts";
+import { openBroker } from "./support/broker.ts";
 import { systemClock } from "../src/clock.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { Gateway } from "../src/gateway.ts";
@@ -15,7 +15,7 @@ import { createLogger } from "../src/log.ts";
 import { findDriver } from "../drivers/registry.ts";
 import { ownFixture } from "./fixtures/ecg/files.ts";
 import { cStore, syntheticEcg } from "./support/dicom.ts";
-import { connectCenter, waitFor } from "./support/mqtt.ts";
+import { connectCenter, connectEmbeddedCenter, embeddedBrokerYaml, waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -30,17 +30,17 @@ describe("ECG intake through the ecg-cart driver", () => {
     const brokerPort = await freePort();
     const text = `gateway: { id: clinic-3 }
 stateDir: ${dir}/state
-embeddedBroker: { host: 127.0.0.1, port: ${brokerPort} }
+${embeddedBrokerYaml(brokerPort)}
 web: { host: 127.0.0.1, port: ${await freePort()} }
 devices:
   - { id: cart, driver: ecg-cart, options: { source: dicom, host: 127.0.0.1, port: ${scpPort}, aeTitle: VG_CLINIC3 } }
 `;
     const r = loadConfig({ text, drivers: findDriver });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
-    const gw = new Gateway(r.config, { log: createLogger({ level: "silent", pretty: false }, new Writable({ write(_c, _e, cb) { cb(); } })), clock: systemClock(), findDriver, secrets: {} });
+    const gw = new Gateway(r.config, { log: createLogger({ level: "silent", pretty: false }, new Writable({ write(_c, _e, cb) { cb(); } })), clock: systemClock(), findDriver, secrets: r.secrets });
     await gw.start();
     cleanup.push(() => gw.stop());
-    const center = await connectCenter(`mqtt://127.0.0.1:${brokerPort}`, "clinic-3");
+    const center = await connectEmbeddedCenter(r.config);
     cleanup.push(() => center.close());
     await waitFor(() => gw.devices.get("cart")?.state === "listening", 5000, "the SCP listening");
     const ecg = syntheticEcg();
@@ -86,7 +86,7 @@ devices:
     await waitFor(() => existsSync(join(drop, "done/ECG_0001.dcm")), 10_000, "the ECG committed");
 
     // The uplink comes back.
-    const broker = await startEmbeddedBroker("127.0.0.1", uplinkPort);
+    const broker = await openBroker("127.0.0.1", uplinkPort);
     cleanup.push(() => broker.close());
     const center = await connectCenter(broker.url, "amb-07");
     cleanup.push(() => center.close());

@@ -11,7 +11,7 @@ import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
 import { fileDriver } from "./support/file-driver.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { freePort } from "./support/processes.ts";
-import { connectCenter, waitFor } from "./support/mqtt.ts";
+import { connectEmbeddedCenter, waitFor } from "./support/mqtt.ts";
 import { startGateway } from "./support/rig.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -27,7 +27,7 @@ async function rig(o: { drop?: string; devices?: string; options?: string } = {}
     { id: "gw-ecg", stateDir: `${dir}/state`, uplink: "embedded", logLevel: "silent", drivers: findDriver, devices: `  - { id: cart, driver: test-file, options: { dir: "${drop}"${o.options ?? ""} } }\n${o.devices ?? ""}` },
     cleanup,
   );
-  const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, "gw-ecg");
+  const center = await connectEmbeddedCenter(config);
   cleanup.push(() => center.close());
   await waitFor(() => gw.devices.get("cart")?.state === "listening", 5000, "the folder watched");
   return { gw, drop, center };

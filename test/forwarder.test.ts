@@ -5,7 +5,7 @@ import { createServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Forwarder, type UplinkOptions } from "../src/forwarder.ts";
 import { Outbox } from "../src/store.ts";
-import { startEmbeddedBroker } from "../src/broker.ts";
+import { openBroker } from "./support/broker.ts";
 import { silentLogger } from "../src/log.ts";
 import { z } from "zod";
 import { connectCenter, waitFor } from "./support/mqtt.ts";
@@ -25,7 +25,7 @@ function options(url: string, o: Partial<UplinkOptions> = {}): UplinkOptions {
 }
 
 async function setup(o: Partial<UplinkOptions> = {}, port = 0, deps: { markDelayMs?: number } = {}) {
-  const broker = await startEmbeddedBroker("127.0.0.1", port);
+  const broker = await openBroker("127.0.0.1", port);
   const outbox = new Outbox({ path: join(mkdtempSync(join(tmpdir(), "vg-fwd-")), "outbox.db"), quotaBytes: 1 << 30, batchMax: 1000, nowMs: Date.now });
   outbox.open();
   const center = await connectCenter(broker.url, "test-gw");
@@ -106,7 +106,7 @@ describe("forwarder", () => {
     await waitFor(() => fwd.state === "waiting", 5000, "uplink down");
     const during = await outbox.append(Array.from({ length: 200 }, (_, i) => vitals(i)));
     expect(outbox.stats().pending[2]).toBe(200);
-    state.broker = await startEmbeddedBroker("127.0.0.1", port);
+    state.broker = await openBroker("127.0.0.1", port);
     const center2 = await connectCenter(state.broker.url, "test-gw");
     cleanup.push(() => center2.close());
     await center2.waitFor(() => during.every((e) => center2.events.some((x) => x.id === e.id)), 10_000, "all 200 events after the outage");

@@ -13,7 +13,7 @@ import type { Config } from "../src/config/schema.ts";
 import { Gateway } from "../src/gateway.ts";
 import { createLogger } from "../src/log.ts";
 import { lineDriver, pollDriver } from "./support/line-driver.ts";
-import { connectCenter, waitFor } from "./support/mqtt.ts";
+import { CENTER_LOGIN, connectEmbeddedCenter, embeddedBrokerYaml, waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -25,7 +25,7 @@ const findDriver = (id: string) => ([lineDriver, pollDriver].find((d) => d.id ==
 
 async function config(devices: string, extra = ""): Promise<Config> {
   const dir = mkdtempSync(join(tmpdir(), "vg-gw-"));
-  const text = `gateway: { id: gw-test }\nstateDir: ${dir}\nembeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }\nweb: { host: 127.0.0.1, port: ${await freePort()} }\nlog: { level: info, pretty: false }\n${extra}\ndevices:\n${devices}`;
+  const text = `gateway: { id: gw-test }\nstateDir: ${dir}\n${embeddedBrokerYaml(await freePort())}\nweb: { host: 127.0.0.1, port: ${await freePort()} }\nlog: { level: info, pretty: false }\n${extra}\ndevices:\n${devices}`;
   const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.config;
@@ -34,7 +34,7 @@ async function config(devices: string, extra = ""): Promise<Config> {
 async function gateway(cfg: Config) {
   const lines: string[] = [];
   const sink = new Writable({ write(chunk, _enc, cb) { lines.push(chunk.toString()); cb(); } });
-  const gw = new Gateway(cfg, { log: createLogger({ level: "info", pretty: false }, sink), clock: systemClock(), findDriver, secrets: {} });
+  const gw = new Gateway(cfg, { log: createLogger({ level: "info", pretty: false }, sink), clock: systemClock(), findDriver, secrets: { centerPassword: CENTER_LOGIN.password } });
   await gw.start();
   cleanup.push(() => gw.stop());
   return { gw, logs: lines };
@@ -61,7 +61,7 @@ describe("gateway core", () => {
     const pa = await freePort();
     const cfg = await config(`  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n`);
     const { gw } = await gateway(cfg);
-    const center = await connectCenter(`mqtt://127.0.0.1:${cfg.embeddedBroker.port}`, "gw-test");
+    const center = await connectEmbeddedCenter(cfg);
     cleanup.push(() => center.close());
     await waitFor(() => gw.status().uplink.state === "connected" && gw.devices.get("dev-a")?.state === "listening", 5000, "uplink and listener");
     const a = await lineDevice(pa);
@@ -84,7 +84,7 @@ describe("gateway core", () => {
     const [pa, pb] = [await freePort(), await freePort()];
     const cfg = await config(`  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n  - { id: dev-b, driver: test-line, options: { port: ${pb} } }\n`);
     const { gw } = await gateway(cfg);
-    const center = await connectCenter(`mqtt://127.0.0.1:${cfg.embeddedBroker.port}`, "gw-test");
+    const center = await connectEmbeddedCenter(cfg);
     cleanup.push(() => center.close());
     await waitFor(() => gw.devices.list().every((d) => d.state === "listening"), 5000, "listeners");
     const a = await lineDevice(pa);

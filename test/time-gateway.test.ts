@@ -15,7 +15,7 @@ import { Gateway } from "../src/gateway.ts";
 import type { BootClock } from "../src/time/boot.ts";
 import { TimeService } from "../src/time/service.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
-import { connectCenter, waitFor } from "./support/mqtt.ts";
+import { CENTER_LOGIN, connectEmbeddedCenter, embeddedBrokerYaml, waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 import { capturedLog, manualClocks, T0 } from "./support/time.ts";
 
@@ -28,7 +28,7 @@ afterEach(async () => {
 
 async function config(stateDir: string, devices = "[]", uplink?: "embedded"): Promise<Config> {
   // By default an uplink nobody answers: every event stays in the outbox, undelivered, for the test to read.
-  const link = uplink === "embedded" ? `embeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }` : `uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }`;
+  const link = uplink === "embedded" ? embeddedBrokerYaml(await freePort()) : `uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }`;
   const text = `gateway: { id: gw-time }\nstateDir: ${stateDir}\n${link}\nweb: { host: 127.0.0.1, port: ${await freePort()} }\nlog: { level: info, pretty: false }\ndevices: ${devices}\n`;
   const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
@@ -36,7 +36,7 @@ async function config(stateDir: string, devices = "[]", uplink?: "embedded"): Pr
 }
 
 async function gateway(cfg: Config, time: TimeService, log: ReturnType<typeof capturedLog>) {
-  const gw = new Gateway(cfg, { log: log.log, clock: time, time, findDriver, secrets: {} });
+  const gw = new Gateway(cfg, { log: log.log, clock: time, time, findDriver, secrets: { centerPassword: CENTER_LOGIN.password } });
   await gw.start();
   let stopped = false;
   const stop = async () => {
@@ -310,7 +310,7 @@ describe("synchronized time in the gateway", () => {
     time.gpsFix(Date.now() - OPTIONS.gpsLatencyMs, performance.now());
     const { gw } = await gateway(cfg, time, log);
     await gw.ingest(monitor, Array.from({ length: 3 }, () => reading(70, Date.now() + 120_000)));
-    const center = await connectCenter(`mqtt://127.0.0.1:${cfg.embeddedBroker.port}`, "gw-time");
+    const center = await connectEmbeddedCenter(cfg);
     cleanup.push(() => center.close());
     const statuses = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-time/status" && m.retain).map((m) => JSON.parse(m.payload.toString()) as { state: string; time?: unknown });
     await center.waitFor(() => statuses().some((s) => s.state === "online"), 10_000, "the retained status");

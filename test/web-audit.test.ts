@@ -10,7 +10,7 @@ import type { TimeEstimate } from "../src/clock.ts";
 import { localDbPath, openLocalDb } from "../src/local-db.ts";
 import { AuditLog, rowHash, type StoredRow } from "../src/web/audit.ts";
 import { startGateway } from "./support/rig.ts";
-import { connectCenter } from "./support/mqtt.ts";
+import { connectEmbeddedCenter } from "./support/mqtt.ts";
 import { clientFrom, login, setupAdmin, startWeb } from "./support/web.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -166,7 +166,7 @@ describe("the gateway", () => {
     for (const target of ["dev-1", "dev-2", "dev-3"]) before.record({ actor: "tech", action: "device.pair", target, result: "ok" });
     earlier.close();
     const { gw, config } = await startGateway({ id: "gw-audit-head", devices: "  []", stateDir, uplink: "embedded" }, cleanup);
-    const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, "gw-audit-head");
+    const center = await connectEmbeddedCenter(config);
     cleanup.push(() => center.close());
     const heads = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-audit-head/status").map((m) => JSON.parse(m.payload.toString()) as { state: string; audit?: { seq: number; hash: string } }).filter((m) => m.state === "online").map((m) => m.audit);
     await center.waitFor(() => heads().length > 0, 5000, "the gateway's status");

@@ -16,7 +16,7 @@ import { localDbPath } from "../src/local-db.ts";
 import { simulateNmeaGps } from "../src/simulate.ts";
 import { hasChromium, launchChromium, openPage, screenshots, STRINGS } from "./support/browser.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
-import { connectCenter } from "./support/mqtt.ts";
+import { connectEmbeddedCenter } from "./support/mqtt.ts";
 import { freePort, ROOT } from "./support/processes.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
 import { startGateway, type RigOptions } from "./support/rig.ts";
@@ -254,7 +254,7 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
       uplink: "embedded",
       devices: `{ id: cart, driver: ecg-cart, name: 心电图机, options: { dir: "${drop}", stableMs: 100, scanMs: 50 } }`,
     });
-    const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, config.gateway.id);
+    const center = await connectEmbeddedCenter(config);
     cleanup.push(() => center.close());
     await signIn(page, "#/cases");
     await screenshots(page, "cases-empty");

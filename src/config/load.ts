@@ -17,7 +17,7 @@ export interface LoadConfigOptions {
   /** Environment for `VITALGATE__SECTION__KEY=value` overrides; none when absent. */
   env?: Record<string, string | undefined>;
   drivers: DriverLookup;
-  /** Reads a secret file (uplink.passwordFile). Default: the file's text, one trailing newline removed. */
+  /** Reads a secret file (uplink.passwordFile, embeddedBroker.center.passwordFile). Default: the file's text, one trailing newline removed. */
   readSecret?: (path: string) => string;
   /** Reads the configuration file. Default: fs.readFileSync as UTF-8. */
   readFile?: (path: string) => string;
@@ -26,7 +26,15 @@ export interface LoadConfigOptions {
 /** Secrets are returned apart from the configuration, so logging or showing the config never shows them. */
 export interface ConfigSecrets {
   uplinkPassword?: string;
+  /** The center bridge's password on the embedded broker (embeddedBroker.center.passwordFile). */
+  centerPassword?: string;
 }
+
+/** Where the configuration names a secret file, and which secret it holds. */
+const SECRET_FILES: [string[], keyof ConfigSecrets][] = [
+  [["uplink", "passwordFile"], "uplinkPassword"],
+  [["embeddedBroker", "center", "passwordFile"], "centerPassword"],
+];
 
 export type LoadConfigResult =
   | { ok: true; config: Config; secrets: ConfigSecrets }
@@ -81,13 +89,14 @@ export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
   }
 
   const secrets: ConfigSecrets = {};
-  const passwordFile = valueAt(raw, ["uplink", "passwordFile"]);
-  if (typeof passwordFile === "string" && passwordFile !== "") {
-    const secretError = (message: string) => attribute({ path: "uplink.passwordFile", message, ...locate(["uplink", "passwordFile"]) }, ["uplink", "passwordFile"], envSources);
+  for (const [at, key] of SECRET_FILES) {
+    const passwordFile = valueAt(raw, at);
+    if (typeof passwordFile !== "string" || passwordFile === "") continue;
+    const secretError = (message: string) => attribute({ path: at.join("."), message, ...locate(at) }, at, envSources);
     try {
       const password = (options.readSecret ?? readSecretFile)(passwordFile);
       if (password === "") errors.push(secretError(`the password file ${passwordFile} is empty`));
-      else secrets.uplinkPassword = password;
+      else secrets[key] = password;
     } catch (err) {
       errors.push(secretError(`cannot read the password file ${passwordFile}: ${describeFileError(err)}`));
     }

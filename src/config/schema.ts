@@ -133,12 +133,27 @@ const uplinkSchema = z
   }, { when: () => true })
   .describe("The county center's MQTT broker. Leave out to use the embedded broker on loopback.");
 
+/** Addresses that never leave the box. */
+export const isLoopback = (host: string) => /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/i.test(host);
+
 const embeddedBrokerSchema = z
   .strictObject({
-    host: z.string().min(1).default("127.0.0.1").describe("Address the embedded broker listens on."),
+    host: z.string().min(1).default("127.0.0.1").describe("Address the embedded broker listens on. Beyond loopback only with a center bridge set (center)."),
     port: port().default(1883).describe("Port the embedded broker listens on."),
+    center: z
+      .strictObject({
+        username: z.string().min(1).max(64).describe("The center bridge's MQTT user name."),
+        passwordFile: z.string().min(1).describe("File holding its password (one line)."),
+      })
+      .optional()
+      .describe("The county center's own bridge: the only client that may publish commands, reports and receipts to this gateway. Unset: nobody may."),
   })
-  .describe("The MQTT broker run inside the gateway when there is no uplink, so data is collected before the center is set up.");
+  .superRefine((b, ctx) => {
+    if (typeof b.host === "string" && !isLoopback(b.host) && b.center === undefined) {
+      ctx.addIssue({ code: "custom", path: ["host"], message: `the embedded broker listens beyond loopback (${b.host}) only with a center bridge set (embeddedBroker.center: username, passwordFile); else use 127.0.0.1` });
+    }
+  }, { when: () => true })
+  .describe("The MQTT broker run inside the gateway when there is no uplink, so data is collected before the center is set up. Clients log in: the gateway and a read-only viewer with passwords generated at each start (<stateDir>/broker-credentials.json, mode 0600), and the center bridge if set.");
 
 const storeSchema = z
   .strictObject({

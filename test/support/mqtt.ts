@@ -1,4 +1,7 @@
 // A subscriber standing in for the county center: collects what the gateway publishes.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import type { Envelope } from "../../src/events.ts";
 
@@ -37,6 +40,28 @@ export async function connectCenter(url: string, gw: string, options: mqtt.IClie
     },
     close: () => client.endAsync(true),
   };
+}
+
+/** The center bridge's login on a gateway's embedded broker, as `embeddedBrokerYaml` configures it. */
+export const CENTER_LOGIN = { username: "center-bridge", password: "center-bridge-test-password" };
+
+let centerPasswordFile: string | undefined;
+
+/**
+ * The `embeddedBroker:` line of a test configuration: on loopback at `port`, with the center bridge
+ * CENTER_LOGIN (its password file written once per test process).
+ */
+export function embeddedBrokerYaml(port: number): string {
+  if (!centerPasswordFile) {
+    centerPasswordFile = join(mkdtempSync(join(tmpdir(), "vg-center-login-")), "password");
+    writeFileSync(centerPasswordFile, `${CENTER_LOGIN.password}\n`, { mode: 0o600 });
+  }
+  return `embeddedBroker: { host: 127.0.0.1, port: ${port}, center: { username: ${CENTER_LOGIN.username}, passwordFile: "${centerPasswordFile}" } }`;
+}
+
+/** The county center on a gateway's embedded broker: logged in as its center bridge. */
+export function connectEmbeddedCenter(config: { gateway: { id: string }; embeddedBroker: { port: number } }, options: mqtt.IClientOptions = {}): Promise<Center> {
+  return connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, config.gateway.id, { protocolVersion: 4, ...CENTER_LOGIN, ...options });
 }
 
 /** Polls a condition every 20 ms; fails with a message naming what never happened. */

@@ -14,6 +14,7 @@ import { Gateway } from "../../src/gateway.ts";
 import type { GatewayDeps } from "../../src/gateway.ts";
 import { createLogger } from "../../src/log.ts";
 import { createTimeService } from "../../src/time/index.ts";
+import { embeddedBrokerYaml } from "./mqtt.ts";
 import { freePort } from "./processes.ts";
 
 /** An uplink nobody answers (a minute between attempts): every event stays in the outbox for the test to read. */
@@ -82,7 +83,7 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
   const text = [
     `gateway: { id: ${o.id} }`,
     `stateDir: ${o.stateDir ?? mkdtempSync(join(tmpdir(), `${o.id.replace(/^gw-/, "vg-")}-`))}`,
-    o.uplink === "embedded" ? `embeddedBroker: { host: 127.0.0.1, port: ${await freePort()} }` : NOWHERE,
+    o.uplink === "embedded" ? embeddedBrokerYaml(await freePort()) : NOWHERE,
     `web: { host: 127.0.0.1, port: ${await freePort()}${o.web ? `, ${o.web}` : ""} }`,
     `pairing: ${o.pairing ?? "{ listen: [] }"}`,
     `watchedFolders: ${o.watchedFolders ?? JSON.stringify({ roots: [tmpdir()] })}`,
@@ -93,7 +94,7 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   const log = recordedLog(o.logLevel ?? "info");
   const time = o.time === undefined ? undefined : createTimeService(r.config.time, { log: log.log });
-  const deps = { log: log.log, findDriver, drivers: o.drivers ? undefined : allDrivers, secrets: {} };
+  const deps = { log: log.log, findDriver, drivers: o.drivers ? undefined : allDrivers, secrets: r.secrets };
   const gw = new Gateway(r.config, time ? { ...deps, clock: time, time } : { ...deps, clock: o.clock ?? systemClock() });
   o.beforeStart?.(gw);
   cleanup.push(() => gw.stop());
