@@ -476,7 +476,7 @@ describe.skipIf(!hasChromium)("the page in a moving ambulance", () => {
       { id: "gw-web-gap", uplink: "embedded", devices: `{ id: cart, driver: ecg-cart, options: { dir: "${drop}", stableMs: 100, scanMs: 50 } }` },
       { wifi: true },
     );
-    const center = await connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, config.gateway.id);
+    const center = await connectEmbeddedCenter(config);
     cleanup.push(() => center.close());
     await signIn(page, "#/cases");
     await page.click("#open-case");
