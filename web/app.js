@@ -36,12 +36,26 @@ const $ = (id) => document.getElementById(id);
 let session = null;
 let dispose = null;
 let noticeTimer = null;
+let offlineTimer = null;
+/** A gap this long in the live stream is said across the page, not only in the header's pill. */
+const OFFLINE_BANNER_MS = 3000;
 
 const live = createLive({
   onConnected(up) {
     const el = $("live");
     el.className = up ? "live up" : "live down";
     el.textContent = t(up ? "live.up" : "live.down");
+    if (up) {
+      clearTimeout(offlineTimer);
+      offlineTimer = null;
+      $("offline").hidden = true;
+    } else if (!offlineTimer && $("offline").hidden) {
+      offlineTimer = setTimeout(() => {
+        offlineTimer = null;
+        $("offline").textContent = t("live.lost");
+        $("offline").hidden = !session?.user;
+      }, OFFLINE_BANNER_MS);
+    }
   },
   // The server closed the stream: perhaps the session expired. Asking shows the login screen if so.
   onGaveUp: () => void api("GET", "/api/session").then((s) => { if (!s.user && session?.user) showSignedOut(s); }, () => undefined),
@@ -133,6 +147,7 @@ function signedIn({ user, csrf }) {
 
 function showSignedOut(s) {
   live.stop();
+  $("offline").hidden = true;
   session = { user: null, setup: Boolean(s?.setup), setupCodeRequired: Boolean(s?.setupCodeRequired) };
   setCsrf(null);
   $("gw-id").textContent = "";

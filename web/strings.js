@@ -11,6 +11,7 @@ export const STRINGS = {
     "lang.switch": "English",
     "live.up": "实时",
     "live.down": "实时连接中断",
+    "live.lost": "与网关的连接中断：页面上的数据可能已过时，恢复后自动更新。",
 
     "nav.status": "状态",
     "nav.devices": "设备",
@@ -119,6 +120,7 @@ export const STRINGS = {
     "status.refusing": "网关无法保存数据！",
 
     "uplink.connected": "已连接",
+    "uplink.noCenter": "未连接中心：数据只在本机",
     "uplink.connecting": "正在连接",
     "uplink.waiting": "未连接，等待重试",
     "uplink.idle": "未启动",
@@ -238,6 +240,7 @@ export const STRINGS = {
     "pairing.preview": "数据预览",
     "pairing.pairThis": "配对此设备",
     "pairing.disabled": "已停用",
+    "pairing.enabled": "已启用",
     "pairing.id": "设备编号",
     "pairing.idHint": "小写字母、数字和“-”，保存后不能修改。",
     "pairing.location": "位置（车辆或床位）",
@@ -296,6 +299,8 @@ export const STRINGS = {
 
     "cases.title": "病例",
     "cases.open": "新建病例",
+    "cases.goToOpen": "回到进行中的病例 {id}",
+    "cases.clockUnits": "分:秒",
     "cases.openCases": "进行中的病例",
     "cases.recent": "最近的病例",
     "cases.readingsOutside": "未建病例的心电图判读",
@@ -415,6 +420,7 @@ export const STRINGS = {
     "lang.switch": "中文",
     "live.up": "Live",
     "live.down": "Live updates lost",
+    "live.lost": "Lost the connection to the gateway: what this page shows may be out of date. It updates by itself when the connection is back.",
 
     "nav.status": "Status",
     "nav.devices": "Devices",
@@ -523,6 +529,7 @@ export const STRINGS = {
     "status.refusing": "The gateway cannot store data!",
 
     "uplink.connected": "Connected",
+    "uplink.noCenter": "No center: data stays on this box",
     "uplink.connecting": "Connecting",
     "uplink.waiting": "Not connected, retrying",
     "uplink.idle": "Not started",
@@ -642,6 +649,7 @@ export const STRINGS = {
     "pairing.preview": "Data preview",
     "pairing.pairThis": "Pair this device",
     "pairing.disabled": "Disabled",
+    "pairing.enabled": "Enabled",
     "pairing.id": "Device id",
     "pairing.idHint": "Lower-case letters, digits and “-”; cannot be changed once saved.",
     "pairing.location": "Location (vehicle or bed)",
@@ -700,6 +708,8 @@ export const STRINGS = {
 
     "cases.title": "Cases",
     "cases.open": "Open a case",
+    "cases.goToOpen": "Back to the open case {id}",
+    "cases.clockUnits": "min:s",
     "cases.openCases": "Open cases",
     "cases.recent": "Recent cases",
     "cases.readingsOutside": "Readings of ECGs outside a case",

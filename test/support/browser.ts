@@ -11,7 +11,8 @@ export const CHROMIUM = "/usr/bin/chromium";
 export const hasChromium = existsSync(CHROMIUM);
 
 /** Sizes the page must work at: a small phone and a laptop. */
-export const VIEWPORTS = { phone: { width: 360, height: 740 }, laptop: { width: 1280, height: 800 } } as const;
+/** A phone, a tablet held upright (the crew's) and a laptop (the technician's). */
+export const VIEWPORTS = { phone: { width: 360, height: 740 }, tablet: { width: 800, height: 1280 }, laptop: { width: 1280, height: 800 } } as const;
 
 export const SCREENSHOTS = join(ROOT, "test-results/screenshots");
 
@@ -33,9 +34,10 @@ export interface WatchedPage {
   problems: string[];
 }
 
-/** A fresh context (its own cookies and localStorage) at laptop size, its problems recorded. */
+/** A fresh context (its own cookies and localStorage) at laptop size, in a zh-CN browser, its problems recorded. */
 export async function openPage(browser: Browser, baseUrl: string): Promise<WatchedPage> {
-  const context = await browser.newContext({ baseURL: baseUrl, viewport: VIEWPORTS.laptop });
+  // A browser set up as the crews' are: Chinese (24-hour time fields, Chinese validation messages), China's time.
+  const context = await browser.newContext({ baseURL: baseUrl, viewport: VIEWPORTS.laptop, locale: "zh-CN", timezoneId: "Asia/Shanghai" });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));

@@ -34,6 +34,28 @@ function latestPast(hhmm) {
   return d.toISOString();
 }
 
+/**
+ * A reading has come: the crew's eyes are on the patient, so the tablet vibrates and sounds (twice
+ * for a STEMI) and the reading is scrolled into view.
+ */
+function announceReading(el, stemi) {
+  el.scrollIntoView({ block: "start", behavior: "smooth" });
+  navigator.vibrate?.(stemi ? [400, 150, 400, 150, 400] : [300]);
+  try {
+    const audio = new AudioContext();
+    for (let i = 0; i < (stemi ? 3 : 1); i++) {
+      const tone = audio.createOscillator();
+      tone.frequency.value = stemi ? 880 : 660;
+      tone.connect(audio.destination);
+      tone.start(audio.currentTime + i * 0.35);
+      tone.stop(audio.currentTime + i * 0.35 + 0.2);
+    }
+    setTimeout(() => void audio.close(), 1500);
+  } catch {
+    // No audio on this device (or not allowed before a tap): the vibration and the banner remain.
+  }
+}
+
 export function fmcElapsed(c, receivedAtMs, nowMs) {
   if (!c.nodes?.fmc || typeof c.fmcElapsedS !== "number") return null;
   return c.fmcRunning ? c.fmcElapsedS + (nowMs - receivedAtMs) / 1000 : c.fmcElapsedS;
@@ -63,7 +85,8 @@ export function mountCases(view, { can, live, notify, navigate }) {
       openBtn.disabled = false;
     }
   });
-  view.append(pageHead(t("cases.title")), openBtn || null, readings, h("h2", { class: "section" }, t("cases.openCases")), openList, h("h2", { class: "section" }, t("cases.recent")), recentList);
+  const goTo = h("div", { class: "go-to" });
+  view.append(pageHead(t("cases.title")), openBtn || null, goTo, readings, h("h2", { class: "section" }, t("cases.openCases")), openList, h("h2", { class: "section" }, t("cases.recent")), recentList);
 
   const row = (c) => {
     const read = latestReading(c.ecgs);
@@ -100,6 +123,10 @@ export function mountCases(view, { can, live, notify, navigate }) {
           ),
       );
       replace(openList, open.length ? open.map(row) : empty(t("cases.noneOpen")));
+      // One case at a time here: with one open, the big button leads back to it instead of opening another.
+      const current = open.find((c) => !c.location);
+      if (openBtn) openBtn.hidden = Boolean(current);
+      replace(goTo, current && h("a", { class: "button primary huge", href: `#/case/${encodeURIComponent(current.id)}`, id: "go-to-case" }, t("cases.goToOpen", { id: current.id })));
       const closed = recent.filter((c) => !open.some((o) => o.id === c.id));
       replace(recentList, closed.length ? closed.map(row) : empty(t("cases.noneRecent")));
     } catch (err) {
@@ -220,6 +247,7 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
       timer,
       h("span", { class: "timer-label" }, t(c.nodes.ecgRead ? "cases.fmcToRead" : "cases.sinceFmc")),
       h("span", { class: "timer-value" }, formatClock(elapsed)),
+      h("span", { class: "timer-units" }, t("cases.clockUnits")),
       h("span", { class: "timer-target" }, over ? t("cases.overTarget", { d: formatDuration(elapsed - target) }) : t("cases.target", { d: formatClock(target) })),
     );
   }
@@ -326,10 +354,15 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
     );
   }
 
+  /** Readings this page has shown: a new one is announced (vibration, a tone) and brought into view. */
+  let readingsSeen = null;
   function update(next) {
     c = next;
     receivedAt = Date.now();
     render();
+    const read = c.ecgs.filter((e) => e.report).map((e) => `${e.eventId}@${e.report.at}`);
+    if (readingsSeen && read.some((r) => !readingsSeen.has(r))) announceReading(report, isStemi(latestReading(c.ecgs).report.conclusion));
+    readingsSeen = new Set(read);
   }
 
   async function closeCase() {

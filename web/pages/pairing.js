@@ -151,8 +151,9 @@ export function mountPairing(view, { notify }) {
   function pairedCard(d) {
     return card(
       d.name || d.id,
-      { cls: "paired", kind: d.enabled === false ? "idle" : "ok", state: d.enabled === false ? t("pairing.disabled") : title(d.driver) },
+      { cls: "paired", kind: d.enabled === false ? "idle" : "ok", state: d.enabled === false ? t("pairing.disabled") : t("pairing.enabled") },
       kv([
+        [t("pairing.driver"), title(d.driver)],
         [t("pairing.id"), d.id],
         [t("pairing.location"), d.location],
         [t("pairing.pairedBy"), d.pairedBy ? `${d.pairedBy} · ${formatTime(d.pairedAt)}` : undefined],

@@ -16,7 +16,8 @@ export function mountStatus(view, { live, notify }) {
   function render(s) {
     last = s;
     const up = s.uplink.state === "connected";
-    const uplinkKind = up ? "ok" : s.uplink.state === "connecting" ? "warn" : "bad";
+    // Connected to the box's own broker is not "connected to the center": nothing leaves the box.
+    const uplinkKind = up ? (s.uplink.embedded ? "warn" : "ok") : s.uplink.state === "connecting" ? "warn" : "bad";
     const pending = s.queue.pending ?? [];
     const total = pending.reduce((a, b) => a + b, 0);
     const oldest = s.queue.oldestPendingAgeS;
@@ -31,7 +32,7 @@ export function mountStatus(view, { live, notify }) {
         h("section", { class: "banner bad", id: "store-refusing" }, h("strong", null, t("status.refusing")), " ", s.store.lastRefusal?.message ?? ""),
       card(
         t("status.uplink"),
-        { kind: uplinkKind, state: label("uplink", s.uplink.state), id: "card-uplink" },
+        { kind: uplinkKind, state: up && s.uplink.embedded ? t("uplink.noCenter") : label("uplink", s.uplink.state), id: "card-uplink" },
         kv([
           [t("status.since"), `${formatTime(s.uplink.since)} (${formatAgo(s.uplink.since)})`],
           [t("status.center"), s.uplink.embedded ? t("status.embedded") : s.uplink.url],
