@@ -97,7 +97,7 @@ async function pairWithForm(page: Page, device: { driver: string; id: string; na
   await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("pairing.saved", { name: device.name }));
 }
 
-describe.skipIf(!hasChromium)("the web page in chromium", () => {
+describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, () => {
   it("first run: creates the admin, logs out, refuses a wrong password, logs in", async () => {
     const { page, config } = await gatewayAndPage({ id: "gw-web-setup" });
     await page.goto("/");
@@ -421,7 +421,7 @@ describe.skipIf(!hasChromium)("the web page in chromium", () => {
 });
 
 // The page as a tired crew uses it in a moving ambulance, and a technician with no manual (issue 19).
-describe.skipIf(!hasChromium)("the page in a moving ambulance", () => {
+describe.skipIf(!hasChromium)("the page in a moving ambulance", { timeout: 90_000 }, () => {
   it("first medical contact: a second tap or a scanner's Enter never overwrites it; a correction is confirmed and audited", async () => {
     const { page, gw } = await gatewayAndPage({ id: "gw-web-fmc" });
     await signIn(page, "#/cases");
