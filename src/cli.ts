@@ -90,7 +90,7 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
   const { config, secrets } = resolved.result;
   const log = createLogger(config.log);
   // Every event is stamped by the synchronized time service (GPS, NTP, chrony; docs/time.md).
-  const time = createTimeService(config.time, { log });
+  const time = createTimeService(config.time, { log, stateDir: config.stateDir });
   const gateway = new Gateway(config, { log, clock: time, time, findDriver, drivers, secrets });
   log.info({ config: resolved.source }, "configuration loaded");
   try {

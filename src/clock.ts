@@ -12,6 +12,14 @@ export interface TimeEstimate {
   /** Unsynchronized estimates only: the kernel's boot id and the monotonic ms since boot, so the stamp can be corrected later (src/time/boot.ts). */
   boot?: string;
   monoMs?: number;
+  /** Only when unsynchronized: `uncMs` is a placeholder, not a bound (the box's clock may be decades off). */
+  unbounded?: true;
+  /**
+   * Set on estimates made after the gateway's time stepped back by this much (ms, negative), while
+   * they are not later than the last stamp made before the step: such a time may be earlier than
+   * one made before it. Order events by `seq`.
+   */
+  stepBackMs?: number;
 }
 
 export interface Clock {

@@ -36,8 +36,20 @@ export interface EventTime {
   recv: string;
   /** Source of the gateway's time estimate: gps | ntp | system | unsynced. */
   src: string;
-  /** Uncertainty of `recv` in milliseconds. */
+  /** Uncertainty of `recv` in milliseconds. With `unbounded`, a placeholder (one day), not a bound. */
   uncMs: number;
+  /** Only with `unsynced` (not restamped): `uncMs` is no measurement; the error of the times is not bounded. */
+  unbounded?: true;
+  /**
+   * Which clock `t` is on: "recv", the receive time; "device-corrected", the device's time less
+   * `devSkewMs`; "device", the device's own time, uncorrected (no skew known), as good as its clock.
+   */
+  tFrom?: "recv" | "device" | "device-corrected";
+  /**
+   * Stamped after the gateway's time stepped back by this much (ms, negative), while its times may
+   * be earlier than those stamped before the step: order such events by `seq` (docs/time.md).
+   */
+  stepBackMs?: number;
   /** The device's own timestamp, raw, as it sent it. */
   dev?: string;
   /** Device clock minus true time, ms, when estimated. */
@@ -69,8 +81,10 @@ export interface Observation {
   /** UCUM unit. */
   unit: string;
   status?: string;
-  /** Measurement time reported by the device (ISO 8601, UTC), when it differs from the event's. */
+  /** Measurement time (ISO 8601, UTC), when it differs from the event's: the device's, corrected by its skew when known. */
   at?: string;
+  /** With a corrected `at`: the device's own time as it said it (ISO 8601, UTC). */
+  atDev?: string;
   /** Where the observation sits in the device (IHE PCD-01 OBX-4 containment, e.g. "1.3.1.150456"). */
   sub?: string;
   /** The device was in demo mode (simulated values, not a patient's). */

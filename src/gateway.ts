@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
 import { CaseBook, CaseError, caseId, caseLocation, patientId } from "./cases.ts";
-import type { Clock } from "./clock.ts";
+import type { Clock, TimeEstimate } from "./clock.ts";
 import type { ConfigSecrets } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { DeviceManager, type DeviceConfig, type IngestOptions } from "./devices.ts";
@@ -18,9 +18,9 @@ import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwar
 import type { EmbeddedBroker } from "./broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
-import { restamp, stamp } from "./stamp.ts";
-import { DeviceClocks, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
-import type { FirstSync, TimeService, TimeState } from "./time/service.ts";
+import { deviceTimeMs, restamp, stamp } from "./stamp.ts";
+import { DeviceClocks, LIVE_KINDS, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
+import type { ClockCorrection, FirstSync, TimeService, TimeState } from "./time/service.ts";
 import { Outbox, type OpenReport } from "./store.ts";
 import { Pairing } from "./pairing/index.ts";
 import { VERSION } from "./version.ts";
@@ -88,6 +88,9 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   #tasks: ScheduledTask[] = [];
   #startedAt = 0;
   #lastRefusal: GatewayStatus["store"]["lastRefusal"];
+  /** Devices whose unplaceable times were reported, and record checks said (once each per run). */
+  #unplaced = new Set<string>();
+  #recordWarned = new Set<string>();
   #setAside: string | undefined;
   readonly metrics = createMetrics(() => this.status());
 
@@ -126,7 +129,11 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       config: () => this.config,
       findDriver: deps.findDriver,
       drivers: deps.drivers,
-      apply: (devices) => this.devices.apply(devices),
+      apply: async (devices) => {
+        const applied = await this.devices.apply(devices);
+        for (const id of applied.stopped) this.deviceClocks.forget(id); // a removed device drops from the skew list
+        return applied;
+      },
     });
   }
 
@@ -167,7 +174,9 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     const blobs: { eventId: string; bytes: Uint8Array }[] = [];
     // A GPS receiver is the time reference: its skew is zero by definition. (Its fixes reach us an
     // epoch late, as an epoch is complete only when the next begins, which would read as a slow clock.)
-    const skewMs = dev.kind === "gps" ? 0 : this.deviceClocks.observe(dev.id, drafts, this.#deps.clock.now().ms);
+    const now = this.#deps.clock.now();
+    const skewMs = dev.kind === "gps" ? 0 : this.deviceClocks.observe(dev.id, drafts, now.ms, !now.unbounded);
+    if (dev.kind !== "gps") this.#checkDeviceTimes(dev, drafts, skewMs, now);
     const caseId = this.cases.caseFor(dev.id);
     const messageId = options.messageId !== undefined && options.messageId.length <= MAX_MESSAGE_ID ? options.messageId : undefined;
     const events = drafts.map((d, i) => {
@@ -208,6 +217,34 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   }
 
   /**
+   * What the gateway can say about a device's times beyond its skew: times it cannot place (no
+   * offset and no zone, or unreadable; kept raw in time.dev), said once per device; and records
+   * (an ECG) from a device with no live samples whose time is ahead of their arrival or long
+   * before it (a cart's clock wrong), as a `device` event. Not judged while unsynchronized.
+   */
+  #checkDeviceTimes(dev: DeviceRef, drafts: readonly EventDraft[], skewMs: number | undefined, now: TimeEstimate): void {
+    const log = this.#log.child({ device: dev.id });
+    for (const d of drafts) {
+      if (d.deviceTime === undefined) {
+        if (d.deviceTimeRaw !== undefined && !this.#unplaced.has(dev.id)) {
+          this.#unplaced.add(dev.id);
+          log.warn({ code: "VG_DEVICE_TIME_UNPLACED", kind: d.kind }, "this device's times cannot be placed in UTC (no offset and no readable time zone, or not a time): they are kept raw in time.dev and the receive time is used; set the device's timezone option or time.zone");
+        }
+        continue;
+      }
+      if (now.unbounded || skewMs !== undefined || LIVE_KINDS.has(d.kind)) continue;
+      const check = this.deviceClocks.checkRecord(dev.id, deviceTimeMs(d.deviceTime), now.ms);
+      if (!check) continue;
+      const key = `${dev.id}:${check.state}`;
+      if (this.#recordWarned.has(key)) continue;
+      this.#recordWarned.add(key);
+      log.warn({ code: check.state === "clock-ahead" ? "VG_DEVICE_CLOCK_AHEAD" : "VG_DEVICE_RECORD_LATE", ...check },
+        check.state === "clock-ahead" ? `a ${d.kind} is dated ${Math.round(check.aheadMs / 1000)} s after it arrived: the device's clock is fast, set it right` : `a ${d.kind} is dated ${Math.round(check.lateMs / 60_000)} min before it arrived: a late send, or the device's clock is slow; check it`);
+      void this.outbox.append([stamp({ kind: "device", body: check }, dev, this.config.gateway.id, this.#deps.clock)]).catch(() => this.#recordWarned.delete(key));
+    }
+  }
+
+  /**
    * Raises a `device` event when a device's clock has gone beyond the threshold, or come back. Not
    * while the gateway's own time is unsynchronized: there is nothing true to judge against.
    */
@@ -237,18 +274,32 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     } catch (err) {
       this.#log.error({ code: "VG_TIME_PLACE_FAILED", err: (err as Error).message }, "time synchronized, but the audit records made before it could not be placed");
     }
+    const skewOf = (id: string) => this.deviceClocks.skewOf(id);
     if (sync.sleptMs > 0) {
       this.#log.warn({ code: "VG_TIME_RESTAMP_SKIPPED", sleptMs: sync.sleptMs }, `time synchronized, but the box was suspended for ${Math.round(sync.sleptMs / 1000)} s since start: the events stamped before it stay marked unsynchronized`);
       return;
     }
     try {
-      const n = this.outbox.restampUnsynced(this.#firstSeq, (e) => restamp(e, sync), sync.boot);
+      const n = this.outbox.restampUnsynced(this.#firstSeq, (e) => restamp(e, { ...sync, skewOf }), sync.boot);
       this.#log.info({ code: "VG_TIME_RESTAMPED", events: n, correctionMs: Math.round(sync.correctionMs), src: sync.src, boot: sync.boot ?? null }, `time synchronized: ${n} waiting event(s) stamped before it ${sync.boot ? "in this boot" : "in this run"} corrected`);
     } catch (err) {
       // They keep their unsynced mark: the center knows not to trust their times.
       this.#log.error({ code: "VG_TIME_RESTAMP_FAILED", err: (err as Error).message }, "time synchronized, but the events stamped before it could not be corrected");
     }
   };
+
+  /** A step or slew of the gateway's time after its first sync: device skews measured against it follow. */
+  #onCorrected = (c: ClockCorrection): void => {
+    this.deviceClocks.shift(c.correctionMs);
+  };
+
+  /**
+   * "Now" for retention purges: the time service's high-water mark (never a clock that just
+   * jumped); undefined while it has none (nothing is purged then). Without a time service, the clock.
+   */
+  #retentionNow(): number | undefined {
+    return this.#deps.time ? this.#deps.time.retentionNowMs() : this.#deps.clock.now().ms;
+  }
 
   get #deviceClocksPath(): string {
     return join(this.config.stateDir, "device-clocks.json");
@@ -277,6 +328,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.#auditLog = new AuditLog(this.#localDb, () => this.#deps.clock.now(), () => this.#forwarder?.publishStatusSoon());
     this.audit = this.#auditLog;
     this.#deps.time?.on("synced", this.#onFirstSync);
+    this.#deps.time?.on("corrected", this.#onCorrected);
+    this.#deps.time?.expectGps(() => this.devices.list().some((d) => this.#deps.findDriver(d.driver)?.kind === "gps"));
     this.#deps.time?.start();
     this.outbox.on("refused", (err) => {
       const now = this.#deps.clock.now().ms;
@@ -340,7 +393,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
 
     this.#tasks = [
       cron.schedule(config.store.purgeCron, () => {
-        const n = this.outbox.purgeDelivered(this.#deps.clock.now().ms - config.store.retentionDays * 86_400_000);
+        const now = this.#retentionNow();
+        const n = now === undefined ? 0 : this.outbox.purgeDelivered(now - config.store.retentionDays * 86_400_000);
         if (n > 0) this.#log.info({ purged: n }, "delivered events past retention deleted");
       }),
       cron.schedule(config.store.purgeCron, () => this.#purgeAudit()),
@@ -403,7 +457,9 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   #purgeAudit(): void {
     const audit = this.#auditLog;
     if (!audit) return;
-    const r = audit.purge(this.#deps.clock.now().ms - this.config.web.auditRetentionDays * 86_400_000);
+    const now = this.#retentionNow();
+    if (now === undefined) return;
+    const r = audit.purge(now - this.config.web.auditRetentionDays * 86_400_000);
     if (r.refused) this.#log.error({ code: "VG_AUDIT_CHAIN_BROKEN", firstBad: r.refused.firstBad }, "audit trail fails its hash check: not purged (see GET /api/audit)");
     else if (r.purged > 0) this.#log.info({ purged: r.purged }, "audit records past retention deleted");
   }
@@ -422,6 +478,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.#broker = null;
     this.#saveDeviceClocks();
     this.#deps.time?.off("synced", this.#onFirstSync);
+    this.#deps.time?.off("corrected", this.#onCorrected);
     await this.#deps.time?.stop();
     this.cases.close();
     this.audit = undefined;
@@ -513,7 +570,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       queue: { ...q, oldestPendingAgeS: q.oldestPendingMs === null ? null : Math.max(0, (now.ms - q.oldestPendingMs) / 1000) },
       store: { state: this.#lastRefusal && Date.parse(this.#lastRefusal.at) > now.ms - 60_000 ? "refusing" : "ok", lastRefusal: this.#lastRefusal, setAside: this.#setAside },
       time: {
-        ...(this.#deps.time?.state() ?? { synced: now.src !== "unsynced", src: now.src, uncMs: now.uncMs, offsetMs: null, lastSync: null, steps: 0, sources: [], pps: { present: false, device: null, devices: [], used: false } }),
+        ...(this.#deps.time?.state() ?? { synced: now.src !== "unsynced", src: now.src, uncMs: now.uncMs, offsetMs: null, lastSync: null, steps: 0, sources: [], pps: { present: false, device: null, devices: [], used: false }, retentionNow: null }),
         devices: this.deviceClocks.list(),
       },
       devices: this.devices.list(),

@@ -3,15 +3,18 @@
 // Where the device reports its own measurement time, it is kept raw (`time.dev`) and `t` is that
 // time corrected by the device's estimated skew (src/time/device-clocks.ts).
 import type { Clock } from "./clock.ts";
-import { ENVELOPE_VERSION, type DeviceRef, type Envelope, type EventDraft, type MessageRef } from "./events.ts";
+import { ENVELOPE_VERSION, type DeviceRef, type Envelope, type EventDraft, type EventTime, type MessageRef, type Observation } from "./events.ts";
 import { uuidv7 } from "./ids.ts";
 import type { StampedEvent } from "./store.ts";
 
 /**
  * `skewMs` is the device's clock minus true time, when known. `t` is then the device's time less
  * the skew; with a device time but no skew known (a record from a device never heard live), the
- * device's time as it is; otherwise the receive time. No `t` is later than its receive time: a
- * reading cannot have been taken after it arrived.
+ * device's time as it is; otherwise the receive time. `time.tFrom` says which. Observation times
+ * (`body.observations[].at`) are corrected by the same skew, the device's own kept in `atDev`.
+ * Once synchronized, no `t` is later than its receive time: a reading cannot have been taken after
+ * it arrived. Before any sync the receive time is no yardstick (the box's clock may be decades
+ * off): an uncorrected device time is kept as it is, and judged when the event is restamped.
  */
 /** How old an uncorrected device time may be and still be taken as the measurement time. */
 const UNKNOWN_SKEW_MAX_AGE_MS = 24 * 3600 * 1000;
@@ -20,16 +23,19 @@ export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Cloc
   const now = clock.now();
   const recv = isoTime(now.ms);
   let t = recv;
+  let tFrom: EventTime["tFrom"] = "recv";
   let devSkewMs: number | undefined;
+  let body = draft.body;
   if (draft.deviceTime !== undefined) {
     const devMs = deviceTimeMs(draft.deviceTime);
     if (!Number.isNaN(devMs)) {
       if (skewMs !== undefined) devSkewMs = Math.round(skewMs);
-      const measured = devMs - (devSkewMs ?? 0);
-      // With no skew known yet, a device time over a day old is a clock never set (or a replayed
-      // capture), not when the reading was taken: the receive time is the better estimate then.
-      const plausible = devSkewMs !== undefined || measured > now.ms - UNKNOWN_SKEW_MAX_AGE_MS;
-      if (measured < now.ms && plausible) t = isoTime(measured);
+      const placed = measurementTime(devMs, devSkewMs, now.ms, now.unbounded === true);
+      if (placed !== undefined) {
+        t = isoTime(placed.ms);
+        tFrom = placed.from;
+      }
+      if (devSkewMs !== undefined) body = correctObservations(body, devSkewMs, now.ms);
     }
   }
   // Absent optional fields are left undefined rather than spread in: JSON leaves them out, and a
@@ -44,8 +50,46 @@ export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Cloc
     msg,
     kind: draft.kind,
     t,
-    time: { recv, src: now.src, uncMs: now.uncMs, dev: draft.deviceTimeRaw, devSkewMs, unsynced: now.src === "unsynced" ? true : undefined, boot: now.boot, monoMs: now.monoMs },
-    body: draft.body,
+    time: {
+      recv, src: now.src, uncMs: now.uncMs, unbounded: now.unbounded, tFrom, stepBackMs: now.stepBackMs, dev: draft.deviceTimeRaw, devSkewMs,
+      unsynced: now.src === "unsynced" ? true : undefined, boot: now.boot, monoMs: now.monoMs,
+    },
+    body,
+  };
+}
+
+/**
+ * When a device's time (Unix ms) says it was measured, against the receive time `recvMs`: less the
+ * skew when known; undefined when the receive time is the better estimate (the device time is after
+ * it, or, with no skew known, over a day before it: a clock never set, a replayed capture). With
+ * `unplaced` (the receive time is not on true time yet) an uncorrected device time is kept as it is.
+ */
+function measurementTime(devMs: number, skewMs: number | undefined, recvMs: number, unplaced: boolean): { ms: number; from: "device" | "device-corrected" } | undefined {
+  const measured = devMs - (skewMs ?? 0);
+  const from = skewMs === undefined ? "device" : "device-corrected";
+  if (unplaced && skewMs === undefined) return { ms: measured, from };
+  if (measured >= recvMs) return undefined;
+  if (skewMs === undefined && measured <= recvMs - UNKNOWN_SKEW_MAX_AGE_MS) return undefined;
+  return { ms: measured, from };
+}
+
+/**
+ * Observation times corrected by the device's skew (never later than received); the device's own
+ * in `atDev`. Returns the body itself when it has none, else a copy.
+ */
+function correctObservations(body: unknown, skewMs: number, recvMs: number): unknown {
+  const observations = (body as { observations?: Observation[] } | null)?.observations;
+  if (!Array.isArray(observations) || !observations.some((o) => o.at !== undefined || o.atDev !== undefined)) return body;
+  return {
+    ...(body as object),
+    observations: observations.map((o) => {
+      const raw = o.atDev ?? o.at;
+      if (raw === undefined) return o;
+      const devMs = Date.parse(raw);
+      if (Number.isNaN(devMs)) return o;
+      const at = isoTime(Math.min(Math.round(devMs - skewMs), recvMs));
+      return at === raw ? { ...o, at, atDev: undefined } : { ...o, at, atDev: raw };
+    }),
   };
 }
 
@@ -107,25 +151,51 @@ export interface Correction {
   atMs: number;
   /** Drift allowance: an event stamped d ms before the sync is uncertain by uncMs + d·ppm/10⁶ more. */
   driftPpm: number;
+  /** A device's skew on the synchronized timeline, when known: applied to its uncorrected device times. */
+  skewOf?: (deviceId: string) => number | undefined;
 }
 
 /**
  * Corrects an event stamped before the gateway's first sync: monotonic time was valid all along,
  * only the offset was unknown. An event of the sync's boot becomes its monotonic time plus the
  * synchronized offset, whichever run stamped it (each run had its own unsynchronized offset); one
- * without a known boot, of this run, moves by this run's correction. `t` moves with `recv`, and
- * the device skew (measured against the old timeline) as much the other way. Marked `restamped`.
+ * without a known boot, of this run, moves by this run's correction. `t` follows its own clock
+ * (`time.tFrom`): a receive time moves with `recv`; a device time corrected by a skew measured on
+ * the old timeline moves too (the skew as much the other way); a device's own uncorrected time
+ * stays, corrected now by the skew `skewOf` knows on the synchronized timeline (a previous run's),
+ * and judged against the corrected receive time as `stamp` does. Marked `restamped`.
  */
 export function restamp(e: Envelope, c: Correction): void {
   const before = Date.parse(e.time.recv);
   const correctionMs = c.boot !== undefined && c.offsetMs !== undefined && e.time.boot === c.boot && e.time.monoMs !== undefined
     ? e.time.monoMs + c.offsetMs - before
     : c.correctionMs;
-  const recv = before + correctionMs;
-  e.time.recv = new Date(Math.round(recv)).toISOString();
-  e.t = new Date(Math.round(Date.parse(e.t) + correctionMs)).toISOString();
-  if (e.time.devSkewMs !== undefined) e.time.devSkewMs = Math.round(e.time.devSkewMs - correctionMs);
+  const recv = Math.round(before + correctionMs);
+  e.time.recv = isoTime(recv);
+  const t = Date.parse(e.t);
+  const from = e.time.tFrom ?? (e.time.devSkewMs !== undefined ? "device-corrected" : "recv");
+  let skewMs: number | undefined;
+  let devMs: number | undefined;
+  if (from === "device-corrected" && e.time.devSkewMs !== undefined) {
+    devMs = t + e.time.devSkewMs;
+    skewMs = e.time.devSkewMs - correctionMs;
+  } else if (from === "device") {
+    devMs = t;
+    skewMs = c.skewOf?.(e.dev.id);
+  }
+  if (devMs === undefined) {
+    e.t = isoTime(Math.round(t + correctionMs));
+    e.time.tFrom = "recv";
+    if (e.time.devSkewMs !== undefined) e.time.devSkewMs = Math.round(e.time.devSkewMs - correctionMs);
+  } else {
+    const placed = measurementTime(devMs, skewMs === undefined ? undefined : Math.round(skewMs), recv, false);
+    e.t = isoTime(placed === undefined ? recv : Math.round(placed.ms));
+    e.time.tFrom = placed?.from ?? "recv";
+    e.time.devSkewMs = skewMs === undefined ? undefined : Math.round(skewMs);
+    if (skewMs !== undefined) e.body = correctObservations(e.body, Math.round(skewMs), recv);
+  }
   e.time.src = c.src;
   e.time.uncMs = Math.ceil(c.uncMs + Math.max(0, c.atMs - recv) * c.driftPpm / 1e6);
+  e.time.unbounded = undefined;
   e.time.restamped = true;
 }

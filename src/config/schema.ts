@@ -4,6 +4,7 @@
 import { validateDetailed } from "node-cron";
 import { z } from "zod";
 import { ROLES } from "../web/context.ts";
+import { zoneOffsetMinutes } from "../time/zone.ts";
 
 /** Finds a driver's options schema by registry id; `undefined` for an unknown driver. */
 export type DriverLookup = (id: string) => { options: z.ZodType } | undefined;
@@ -383,6 +384,16 @@ const logSchema = z
   })
   .describe("Logging (JSON lines on stdout, for journald).");
 
+/** Whether the runtime knows a time zone by this name (IANA), or it is a UTC offset ("+08:00"). */
+function isTimeZone(zone: string): boolean {
+  return zoneOffsetMinutes(zone, 0) !== undefined;
+}
+
+/** The box's own time zone (TZ, /etc/localtime), as the runtime resolves it. */
+function systemTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
 /** An NTP server: a host name or address, optionally with a port ("ntp.example.org", "10.0.0.1:123", "[fd00::1]:123"). */
 const NTP_SERVER_PATTERN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?$/;
 
@@ -431,6 +442,29 @@ const timeSchema = z
       .max(86_400)
       .default(60)
       .describe("A device whose own clock is off by more than this many seconds raises a clock-skew warning (its times are corrected either way)."),
+    zone: z
+      .string()
+      .refine(isTimeZone, { message: 'an IANA time zone name like "Asia/Shanghai", or a UTC offset like "+08:00"' })
+      .default(systemTimeZone)
+      .describe("Time zone of device clocks that send local times without a UTC offset, unless the device sets its own timezone (e.g. Asia/Shanghai). Default: the box's own zone."),
+    plausibleHours: z
+      .number()
+      .min(0.01)
+      .max(8760)
+      .default(24)
+      .describe("How far (hours) a single time source may move the clock from where it is expected (the current time, or the last known good time kept in the state directory) before another source must agree."),
+    plausibleOffDays: z
+      .number()
+      .min(1)
+      .max(3650)
+      .default(30)
+      .describe("After a reboot: how many days after the last known good time a single source may put the clock (a box switched off longer needs a second source to agree)."),
+    gpsLeapHoldS: z
+      .number()
+      .min(0)
+      .max(3600)
+      .default(750)
+      .describe("From a GPS receiver's first fix, how long its time is held at ±18 s more (it may not yet know the leap seconds) unless another source agrees with it; 750 s is one almanac cycle. 0: believed at once."),
   })
   .describe("Synchronized time: where the gateway gets true UTC from, and when a device's clock counts as wrong. See docs/time.md.");
 
