@@ -74,6 +74,8 @@ export interface DeviceManagerDeps {
   monoMs(): number;
   /** A device's report of UTC (a GPS fix), with the monotonic moment its frame arrived. */
   utcFix?(utcMs: number, monoMs: number): void;
+  /** The box's time zone (`time.zone`), handed to drivers for device times without an offset. */
+  timeZone?: string;
   transport: Omit<TransportOptions, "random">;
   /**
    * Whether a device may run with this transport (a watched folder IT allows): its refusal makes the
@@ -257,7 +259,7 @@ class DeviceRunner {
     this.status.frames++;
     let exchange: Exchange;
     try {
-      exchange = session.handle(frame, { nowMs: this.#deps.nowMs() });
+      exchange = session.handle(frame, { nowMs: this.#deps.nowMs(), timeZone: this.#deps.timeZone });
     } catch (err) {
       // A driver bug: the device gets no acknowledgement (it will resend), the daemon keeps running.
       // The exception's message may quote the message's content, so only its type and stack frames

@@ -104,6 +104,11 @@ export interface FrameContext {
   /** The gateway's synchronized time, Unix ms. */
   nowMs: number;
   /**
+   * The box's configured time zone (`time.zone`: an IANA name or a UTC offset), for device times
+   * sent without an offset when the device has no zone of its own.
+   */
+  timeZone?: string;
+  /**
    * The frames are a recording played back (`vitalgate decode`), not a live device: drivers that
    * thin out what they emit (throttled GPS positions) emit everything.
    */

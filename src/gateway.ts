@@ -21,6 +21,7 @@ import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
 import { deviceTimeMs, restamp, stamp } from "./stamp.ts";
 import { DeviceClocks, LIVE_KINDS, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
 import type { ClockCorrection, FirstSync, TimeService, TimeState } from "./time/service.ts";
+import { systemTimeZone } from "./time/zone.ts";
 import { Outbox, type OpenReport } from "./store.ts";
 import { Pairing } from "./pairing/index.ts";
 import { VERSION } from "./version.ts";
@@ -54,7 +55,8 @@ export interface GatewayStatus {
   uplink: { url: string; state: string; since: string; inflight: number; embedded: boolean };
   queue: { pending: number[]; oldestPendingAgeS: number | null; bytes: number; quotaBytes: number; evicted: Record<string, number>; lastSeq: number };
   store: { state: "ok" | "refusing"; lastRefusal?: { code: string; message: string; at: string }; setAside?: string };
-  time: TimeState & { devices: DeviceClockView[] };
+  /** `zone`: the box's time zone (time.zone), in which device times without an offset are read. */
+  time: TimeState & { devices: DeviceClockView[]; zone: string };
   devices: ReturnType<DeviceManager["list"]>;
   process: { rssMB: number; heapUsedMB: number; externalMB: number; uptimeS: number };
 }
@@ -113,6 +115,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       nowMs: () => deps.clock.now().ms,
       monoMs: () => deps.clock.monoMs(),
       utcFix: (utcMs, monoMs) => deps.time?.gpsFix(utcMs, monoMs),
+      timeZone: config.time.zone ?? systemTimeZone(),
       transport: { backoff: { initialMs: 500, maxMs: 30_000 }, maxConnections: 32 },
       admit: (device, spec) => this.#admit(device, spec),
     });
@@ -572,6 +575,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       time: {
         ...(this.#deps.time?.state() ?? { synced: now.src !== "unsynced", src: now.src, uncMs: now.uncMs, offsetMs: null, lastSync: null, steps: 0, sources: [], pps: { present: false, device: null, devices: [], used: false }, retentionNow: null }),
         devices: this.deviceClocks.list(),
+        zone: this.config.time.zone ?? systemTimeZone(),
       },
       devices: this.devices.list(),
       process: processMemory(),

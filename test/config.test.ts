@@ -70,7 +70,7 @@ describe("valid configurations", () => {
       pairing: { serialPaths: [], probeMs: 2500, listen: [2575, 11112], listenHost: "0.0.0.0", maxSenders: 32, maxConnections: 16, idleS: 60 },
       watchedFolders: { roots: [] },
       log: { level: "info", pretty: "auto" },
-      time: { ntpServers: [], pollS: 64, ntpTimeoutMs: 2000, trustSystemClock: "auto", gpsLatencyMs: 100, gpsUncertaintyMs: 100, driftPpm: 50, skewThresholdS: 60 },
+      time: { ntpServers: [], pollS: 64, ntpTimeoutMs: 2000, trustSystemClock: "auto", gpsLatencyMs: 100, gpsUncertaintyMs: 100, driftPpm: 50, skewThresholdS: 60, plausibleHours: 24, plausibleOffDays: 30, gpsLeapHoldS: 750 },
       cases: { targetMin: 10, geofences: [] },
     });
     expect("uplink" in config && config.uplink !== undefined).toBe(false);

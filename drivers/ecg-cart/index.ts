@@ -7,7 +7,8 @@
 // flagged with its warnings: a cardiologist may still read it; only a file no decoder can read is
 // refused (moved to rejected/ with the reason).
 import { z } from "zod";
-import { defineDriver, type Exchange } from "../../src/driver.ts";
+import { defineDriver, type Exchange, type FrameContext } from "../../src/driver.ts";
+import { placeLocalTime, zoneOffsetMinutes } from "../../src/time/zone.ts";
 import type { CodecError } from "../../protocols/codec.ts";
 import { decodeDicomEcg } from "../../protocols/dicom-ecg/index.ts";
 import { decodeGeMuse } from "../../protocols/ge-muse/index.ts";
@@ -28,6 +29,11 @@ export const ecgCartOptions = z
     port: z.int().min(1).max(65535).default(11112).describe("With source dicom: port to listen on. 11112 is DICOM's registered unprivileged port; 104 needs root or CAP_NET_BIND_SERVICE, which the service does not have."),
     aeTitle: z.string().regex(/^[\x20-\x5b\x5d-\x7e]{1,16}$/, { message: "1-16 printable ASCII characters, no backslash" }).default("VITALGATE").describe("With source dicom: our AE title, which the cart must call."),
     callingAeTitles: z.array(z.string().min(1).max(16)).optional().describe("With source dicom: the carts' AE titles let in; any when absent."),
+    timezone: z
+      .string()
+      .refine((s) => zoneOffsetMinutes(s, 0) !== undefined, { message: 'a time zone like "Asia/Shanghai" or a UTC offset like "+08:00"' })
+      .optional()
+      .describe('Time zone of the cart\'s clock for acquisition times written without a UTC offset (an IANA name like "Asia/Shanghai", or "+08:00"). Default: the box\'s time.zone.'),
   })
   .superRefine((o, ctx) => {
     if (o.source === "folder" && o.dir === undefined) ctx.addIssue({ code: "custom", path: ["dir"], message: "the folder to watch is required with source folder" });
@@ -124,7 +130,7 @@ export function ecg12FromBody(body: Record<string, unknown>): Ecg12 {
   return { ...(body as unknown as Ecg12), leads, warnings: (body.warnings as Ecg12["warnings"] | undefined) ?? [] };
 }
 
-export function handleEcgFile(bytes: Uint8Array, options: EcgCartOptions): Exchange {
+export function handleEcgFile(bytes: Uint8Array, options: EcgCartOptions, context?: FrameContext): Exchange {
   const format = options.format === "auto" ? sniffEcgFormat(bytes) : options.format;
   if (!format) {
     const error: CodecError = { code: "ECG_UNKNOWN_FORMAT", message: "not a DICOM waveform, HL7 aECG, Philips ECG XML, GE MUSE XML or SCP-ECG file", where: 0 };
@@ -133,6 +139,9 @@ export function handleEcgFile(bytes: Uint8Array, options: EcgCartOptions): Excha
   const result = decodeEcgFile(format, bytes);
   if (!result.ok) return { ok: false, error: result.error };
   const ecg = result.ecg;
+  // A local acquisition time without an offset is read in the cart's zone, else the box's.
+  const zone = options.timezone ?? context?.timeZone;
+  if (ecg.acquiredAt === undefined && ecg.acquiredAtRaw !== undefined && zone !== undefined) ecg.acquiredAt = placeLocalTime(ecg.acquiredAtRaw, zone);
   return {
     ok: true,
     events: [{
@@ -157,5 +166,5 @@ export const ecgCart = defineDriver<EcgCartOptions>({
     o.source === "dicom"
       ? { type: "dicom-scp", host: o.host, port: o.port, aeTitle: o.aeTitle, callingAeTitles: o.callingAeTitles }
       : { type: "folder", dir: o.dir!, stableMs: o.stableMs, scanMs: o.scanMs, maxBytes: MAX_FILE_BYTES, maxSettleMs: o.maxSettleMs },
-  handle: (bytes, options) => handleEcgFile(bytes, options),
+  handle: (bytes, options, context) => handleEcgFile(bytes, options, context),
 });

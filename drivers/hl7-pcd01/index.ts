@@ -7,7 +7,8 @@ import { defineDriver } from "../../src/driver.ts";
 import type { Exchange, FrameContext } from "../../src/driver.ts";
 import type { CodecError } from "../../protocols/codec.ts";
 import { mllpEncode, mllpFramer } from "../../protocols/mllp/index.ts";
-import { HL7_ERROR, buildAck, formatHl7Time, hl7CaptureFramer, isSupportedCharset, parseHl7, parseUtcOffset } from "../../protocols/hl7v2/index.ts";
+import { HL7_ERROR, buildAck, formatHl7Time, hl7CaptureFramer, isSupportedCharset, parseHl7 } from "../../protocols/hl7v2/index.ts";
+import { offsetForLocal, zoneOffsetMinutes } from "../../src/time/zone.ts";
 import type { AckError, Hl7Header, Hl7Message } from "../../protocols/hl7v2/index.ts";
 import { eventsFromOru } from "./oru.ts";
 import type { MappingOptions } from "./oru.ts";
@@ -27,9 +28,9 @@ export const hl7Pcd01Options = z
       .describe("Character set of messages without MSH-18: an HL7 table 0211 name (UNICODE UTF-8, GB 18030-2000, 8859/1) or a WHATWG label (utf-8, gb18030, gbk)."),
     timezone: z
       .string()
-      .refine((s) => parseUtcOffset(s) !== undefined, { message: 'a UTC offset like "+08:00"' })
+      .refine((s) => zoneOffsetMinutes(s, 0) !== undefined, { message: 'a time zone like "Asia/Shanghai" or a UTC offset like "+08:00"' })
       .optional()
-      .describe('UTC offset of device clocks that send times without one (e.g. "+08:00" in China). Without it such times are kept raw only (time.dev) and not converted.'),
+      .describe('Time zone of this device\'s clock for times it sends without a UTC offset (an IANA name like "Asia/Shanghai", or "+08:00"). Default: the box\'s time.zone.'),
     codeMap: z
       .record(
         z.string().min(1),
@@ -63,11 +64,12 @@ const PARSE_ERROR_CODES: Record<string, number> = {
   HL7_CHARSET: HL7_ERROR.TABLE_VALUE_NOT_FOUND,
 };
 
-function mapping(options: Hl7Pcd01Options): MappingOptions {
+function mapping(options: Hl7Pcd01Options, context: FrameContext | undefined): MappingOptions {
+  const zone = options.timezone ?? context?.timeZone;
   return {
     codeMap: options.codeMap,
     noValue: options.noValue,
-    assumeOffsetMinutes: options.timezone === undefined ? undefined : parseUtcOffset(options.timezone),
+    assumeOffsetMinutes: zone === undefined ? undefined : (local) => offsetForLocal(zone, local),
   };
 }
 
@@ -114,7 +116,7 @@ export function handleHl7(frame: Uint8Array, options: Hl7Pcd01Options, context?:
     const error = { code: "HL7_NO_OBSERVATIONS", message: "the ORU message has no OBX segment: nothing was observed, nothing stored", where: "OBX" };
     return { ok: false, error, reply: ack(message, "AE", context, { code: HL7_ERROR.SEGMENT_SEQUENCE, text: error.message, where: error.where }) };
   }
-  const { events, notices } = eventsFromOru(message, h.triggerEvent === "R40" ? "R40" : "R01", mapping(options));
+  const { events, notices } = eventsFromOru(message, h.triggerEvent === "R40" ? "R40" : "R01", mapping(options, context));
   return {
     ok: true,
     events,

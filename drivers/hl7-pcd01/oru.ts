@@ -8,7 +8,7 @@
 // observation time, OBX-18 equipment instance identifier (e.g. "0123456789ABCDEF^EUI-64").
 import type { DriverNotice } from "../../src/driver.ts";
 import type { AlarmBody, AlarmType, EventDraft, Observation, VitalsBody } from "../../src/events.ts";
-import { parseHl7Time, segmentsNamed } from "../../protocols/hl7v2/index.ts";
+import { parseHl7Time, segmentsNamed, type AssumedOffset } from "../../protocols/hl7v2/index.ts";
 import type { Hl7Message, Hl7Segment } from "../../protocols/hl7v2/index.ts";
 import { metricByCode, metricByRefid, partitionOfRefid, ucumForMdcUnit, ucumForSpelling } from "./mdc.ts";
 import { DEMO_BED, DEMO_FLAG, NOT_MEASURED_STATUS, NOT_PRODUCTION, NO_VALUE_TEXT, vendorOf } from "./vendors.ts";
@@ -22,8 +22,8 @@ export interface CodeMapEntry {
 
 export interface MappingOptions {
   codeMap: Readonly<Record<string, CodeMapEntry>>;
-  /** Minutes east of UTC assumed for device times that carry no offset; none = leave them raw. */
-  assumeOffsetMinutes?: number;
+  /** The UTC offset assumed for device times that carry none (the device's or the box's zone); none = leave them raw. */
+  assumeOffsetMinutes?: AssumedOffset;
   /** OBX-5 values this device sends to say "no value", beside its vendor's (vendors.ts). */
   noValue?: readonly string[];
 }

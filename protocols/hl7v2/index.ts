@@ -4,7 +4,7 @@ export type { Hl7Delimiters, Hl7Header, Hl7Message, Hl7ParseOptions, Hl7ParseRes
 export { HL7_ERROR, buildAck, buildAckText, errorLocation } from "./ack.ts";
 export type { AckCode, AckError, AckOptions } from "./ack.ts";
 export { charsetEncoding, decodeText, encodeText, isSupportedCharset } from "./charset.ts";
-export { formatHl7Time, parseHl7Time, parseUtcOffset } from "./time.ts";
+export { formatHl7Time, parseHl7Time, parseUtcOffset, type AssumedOffset } from "./time.ts";
 export type { Hl7Time } from "./time.ts";
 export { hl7CaptureFramer } from "./capture.ts";
 export type { Hl7CaptureFramer } from "./capture.ts";

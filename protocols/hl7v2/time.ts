@@ -22,12 +22,18 @@ export function parseUtcOffset(offset: string): number | undefined {
 }
 
 /**
+ * The UTC offset (minutes east) to read local times in: a fixed one, or one that depends on the
+ * local time itself (a zone with daylight saving), given as if it were UTC (Date.UTC of its fields).
+ */
+export type AssumedOffset = number | ((localMs: number) => number | undefined);
+
+/**
  * Parses an HL7 time stamp. Without an offset in the stamp the time is the device's local time and
  * says nothing about UTC: `iso` is then only set when `assumeOffsetMinutes` is given (a configured
- * device time zone). Stamps less precise than minutes give no `iso` (too coarse for a measurement).
+ * device or box time zone). Stamps less precise than minutes give no `iso` (too coarse for a measurement).
  * Returns undefined for an empty string; a malformed stamp gives just `raw`.
  */
-export function parseHl7Time(raw: string, assumeOffsetMinutes?: number): Hl7Time | undefined {
+export function parseHl7Time(raw: string, assumeOffsetMinutes?: AssumedOffset): Hl7Time | undefined {
   const s = raw.trim();
   if (s === "") return undefined;
   const m = TS.exec(s);
@@ -44,11 +50,11 @@ export function parseHl7Time(raw: string, assumeOffsetMinutes?: number): Hl7Time
   // Some monitors send milliseconds without the dot (YYYYMMDDHHMMSSsss).
   const ms = frac !== undefined ? Math.round(Number(`0.${frac}`) * 1000) : msNoDot !== undefined ? Number(msNoDot) : 0;
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return { raw, hasOffset };
-  const offsetMin = hasOffset ? parseUtcOffset(off) : assumeOffsetMinutes;
-  if (offsetMin === undefined) return { raw, hasOffset };
   const local = Date.UTC(year, month - 1, day, hour, minute, second, ms);
   const check = new Date(local);
   if (check.getUTCDate() !== day || check.getUTCMonth() !== month - 1) return { raw, hasOffset }; // 31 February
+  const offsetMin = hasOffset ? parseUtcOffset(off) : typeof assumeOffsetMinutes === "function" ? assumeOffsetMinutes(local) : assumeOffsetMinutes;
+  if (offsetMin === undefined) return { raw, hasOffset };
   return { raw, hasOffset, iso: new Date(local - offsetMin * 60_000).toISOString() };
 }
 

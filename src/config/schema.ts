@@ -389,11 +389,6 @@ function isTimeZone(zone: string): boolean {
   return zoneOffsetMinutes(zone, 0) !== undefined;
 }
 
-/** The box's own time zone (TZ, /etc/localtime), as the runtime resolves it. */
-function systemTimeZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-}
-
 /** An NTP server: a host name or address, optionally with a port ("ntp.example.org", "10.0.0.1:123", "[fd00::1]:123"). */
 const NTP_SERVER_PATTERN = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?$/;
 
@@ -445,8 +440,8 @@ const timeSchema = z
     zone: z
       .string()
       .refine(isTimeZone, { message: 'an IANA time zone name like "Asia/Shanghai", or a UTC offset like "+08:00"' })
-      .default(systemTimeZone)
-      .describe("Time zone of device clocks that send local times without a UTC offset, unless the device sets its own timezone (e.g. Asia/Shanghai). Default: the box's own zone."),
+      .optional()
+      .describe("Time zone of device clocks that send local times without a UTC offset, unless the device sets its own timezone (e.g. Asia/Shanghai). Default: the box's own zone (TZ, /etc/localtime)."),
     plausibleHours: z
       .number()
       .min(0.01)

@@ -3,6 +3,11 @@
 // or a fixed UTC offset ("+08:00"). Pure: no clock is read.
 import { parseUtcOffset } from "../../protocols/hl7v2/time.ts";
 
+/** The box's own time zone (TZ, /etc/localtime), as the runtime resolves it: the default of `time.zone`. */
+export function systemTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+
 const formatters = new Map<string, Intl.DateTimeFormat | null>();
 
 function formatter(zone: string): Intl.DateTimeFormat | null {
