@@ -9,6 +9,7 @@ import { loincFor, toUcum } from "./loinc.ts";
 import { astmSender, captureText, syntheticBloodGasMessage } from "./synthetic.ts";
 
 const ASTM = sharedDir("astm", "ASTM analyser driver");
+const REAL = sharedDir("real-world/astm", "ASTM analyser driver (real-world records)");
 const opts = astmAnalyzerOptions.parse({ port: "/dev/ttyUSB0" });
 const T0 = Date.UTC(2026, 10, 23, 8, 0, 0);
 
@@ -145,6 +146,161 @@ describe.skipIf(!ASTM)("astm-analyzer: the shared captures (../shared/fixtures/a
   });
 });
 
+/** The lab events of a capture replayed through a session as the analyser sent it (ENQ, frames, EOT). */
+function replayed(bytes: Uint8Array): EventDraft[] {
+  const c = core(astmAnalyzerSession(opts));
+  const frames = recordedFrames(bytes);
+  expect(replay(c, frames, 9)).toEqual(Array(frames.length + 1).fill(ACK));
+  expect(c.errors).toEqual([]);
+  return c.committed;
+}
+
+describe.skipIf(!REAL)("astm-analyzer: real blood-gas records (../shared/fixtures/real-world/astm)", () => {
+  it("Radiometer ABL9: temperature-corrected pH(T), pCO2(T), pO2(T) get their own LOINC codes, not the measured ones'", () => {
+    const [e, ...more] = replayed(readBytes(REAL!, "abl9_records_framed.txt"));
+    expect(more).toEqual([]);
+    const b = e!.body as LabBody;
+    expect(b.specimen).toBe("Arterial");
+    const by = Object.fromEntries(b.results.map((x) => [x.localCode, x]));
+    expect(by.pH).toMatchObject({ code: "2744-1", value: 7.53, unit: "[pH]" });
+    expect(by["pH(T)"]).toMatchObject({ code: "33254-4", name: "pH(T)", value: 7.53 });
+    expect(by.pCO2).toMatchObject({ code: "2019-8", value: 30.1 });
+    expect(by["pCO2(T)"]).toMatchObject({ code: "32771-8", value: 30.1 });
+    expect(by.pO2).toMatchObject({ code: "2703-7", value: 149 });
+    expect(by["pO2(T)"]).toMatchObject({ code: "19255-9", value: 149 });
+  });
+
+  it("Radiometer ABL9: \".....\" results are absent, listed as unavailable with the comment that explains them", () => {
+    const b = replayed(readBytes(REAL!, "abl9_records_framed.txt"))[0]!.body as LabBody;
+    expect(b.results.some((x) => typeof x.value === "string")).toBe(false);
+    expect(b.results).toHaveLength(40 - 8);
+    expect(b.unavailable?.map((u) => u.localCode)).toEqual(["pO2(A)", "pO2(A),T", "AaDpO2", "AaDpO2,T", "a/ApO2", "a/ApO2,T", "RI", "RI,T"]);
+    for (const u of b.unavailable!) expect(u).toMatchObject({ marker: ".....", comments: ["1009: Unable to calculate - missing Baro"] });
+    // a comment belongs to the result it follows: none on the others
+    expect(b.results.every((x) => x.comments === undefined)).toBe(true);
+  });
+
+  it("Radiometer ABL9: the result time is the record's own (R.12, 08:29), not the header's time of sending (19:39)", () => {
+    const e = replayed(readBytes(REAL!, "abl9_records_framed.txt"))[0]!;
+    expect(e.deviceTimeRaw).toBe("20260627082914");
+  });
+
+  it("Siemens epoc: the sample type comes from its \"Sample type\" result (Unspecified): blood-gas codes for blood, unspecified, never arterial", () => {
+    const [e, ...more] = replayed(readBytes(REAL!, "epoc_records_framed.txt"));
+    expect(more).toEqual([]);
+    const b = e!.body as LabBody;
+    expect(b.specimen).toBe("Unspecified");
+    const by = Object.fromEntries(b.results.map((x) => [x.localCode, x]));
+    // R.3 is ^^^pH^^^^323.1: the name in component 4, an instrument number after it
+    expect(by.pH).toMatchObject({ code: "11558-4", value: 7.467 });
+    expect(by.pCO2).toMatchObject({ code: "11557-6", value: 33.8 });
+    expect(by.pO2).toMatchObject({ code: "11556-8", value: 39 });
+    expect(by.O2SAT).toMatchObject({ code: "20564-1", name: "sO2", value: 77.6 });
+    expect(by["BE(b)"]).toMatchObject({ code: "11555-0" });
+    expect(JSON.stringify(b)).not.toContain("2744-1");
+  });
+
+  it("Siemens epoc: result comments travel with their result; patient and order comments are not copied; the time is the specimen's (O.8), not the malformed H.14", () => {
+    const e = replayed(readBytes(REAL!, "epoc_records_framed.txt"))[0]!;
+    const b = e.body as LabBody;
+    expect(b.results.find((x) => x.localCode === "Hct")?.comments).toEqual(["COMENTARIO DEL RESULTADO 1.1", "COMENTARIO DEL RESULTADO 1.2"]);
+    expect(b.results.find((x) => x.localCode === "Na+")?.comments).toEqual(["COMENTARIO DEL RESULTADO 2.1", "COMENTARIO DEL RESULTADO 2.2"]);
+    expect(b.results.find((x) => x.localCode === "K+")?.comments).toBeUndefined();
+    const json = JSON.stringify(e);
+    expect(json).not.toContain("PACIENTE");
+    expect(json).not.toContain("ORDEN");
+    expect(json).not.toContain("A1E18155MHE"); // the patient / specimen id
+    expect(e.deviceTimeRaw).toBe("20160405082748");
+  });
+});
+
+/** One E1394 message (records joined by CR) with the given O.16 specimen and R records. */
+function message(specimen: string, results: string[]): string {
+  return ["H|\\^&|||VG-TEST^1^T1|||||||P|LIS2-A2|20261123101500", `O|1|S1||^^^BG|R||||||||||${specimen}`, ...results, "L|1|N"].join("\r") + "\r";
+}
+
+const bodyOf = (text: string): LabBody => {
+  const r = labEvents(text, opts);
+  if (!r.ok) throw new Error(r.error.message);
+  return r.events[0]!.body as LabBody;
+};
+
+describe("astm-analyzer: what the message says, read as it says it (spec-derived records, E1394 §9-§11)", () => {
+  const gas = ["R|1|^^^pH|7.31||N||F", "R|2|^^^pCO2|48|mmHg|N||F", "R|3|^^^pO2|41|mmHg|N||F", "R|4|^^^pH(T)|7.33||N||F"];
+  const codes = (specimen: string) => bodyOf(message(specimen, gas)).results.map((x) => x.code);
+
+  it("the specimen decides the code: arterial, venous, capillary, mixed venous, unspecified; never assumed arterial", () => {
+    expect(codes("Arterial")).toEqual(["2744-1", "2019-8", "2703-7", "33254-4"]);
+    expect(codes("Venous")).toEqual(["2746-6", "2021-4", "2705-2", undefined]);
+    expect(codes("Capillary^")).toEqual(["2745-8", "2020-6", "2704-5", undefined]);
+    expect(codes("Mixed venous")).toEqual(["19213-8", "11557-6", "11556-8", undefined]);
+    expect(codes("")).toEqual(["11558-4", "11557-6", "11556-8", undefined]);
+    expect(codes("Urine")).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it("a specimen named in the result's own test id (R.3) counts for that result", () => {
+    const b = bodyOf(message("", ["R|1|^^^pH^Venous|7.31||N||F", "R|2|^^^pH^Arterial|7.40||N||F"]));
+    expect(b.results.map((x) => x.code)).toEqual(["2746-6", "2744-1"]);
+  });
+
+  it("test names in later components of R.3 are mapped by name (^^^pH, ^^^^pH, ^^^12^pH)", () => {
+    const b = bodyOf(message("Arterial", ["R|1|^^^pH|7.31||N||F", "R|2|^^^^pH|7.32||N||F", "R|3|^^^12^pH^M|7.33||N||F", "R|4|^^^^^pCO2|40|mmHg|N||F"]));
+    expect(b.results.map((x) => [x.localCode, x.code, x.name])).toEqual([["pH", "2744-1", "pH"], ["pH", "2744-1", "pH"], ["12", "2744-1", "pH"], ["pCO2", "2019-8", "pCO2"]]);
+  });
+
+  it("no-value markers are absent; < > ? make a number with a quality; R.7 < > flag the number too", () => {
+    const b = bodyOf(message("Arterial", [
+      "R|1|^^^pH|***||N||F", "R|2|^^^pO2|.....|mmHg|||F", "R|3|^^^pCO2|----|mmHg|||F", "R|4|^^^Glu||mmol/L|||F",
+      "R|5|^^^Lac|<0.30|mmol/L|||F", "R|6|^^^K+|>9.0|mmol/L|||F", "R|7|^^^Na+|139?|mmol/L|||F", "R|8|^^^Cl-|140|mmol/L||>||F",
+      "C|1|I|sample clotted|I",
+    ]));
+    expect(b.unavailable?.map((u) => [u.localCode, u.marker])).toEqual([["pH", "***"], ["pO2", "....."], ["pCO2", "----"], ["Glu", "(empty)"]]);
+    expect(b.results.map((x) => [x.localCode, x.value, x.quality])).toEqual([["Lac", 0.3, "below-limit"], ["K+", 9, "above-limit"], ["Na+", 139, "questionable"], ["Cl-", 140, "above-limit"]]);
+    expect(b.results.find((x) => x.localCode === "Cl-")?.comments).toEqual(["sample clotted"]);
+  });
+
+  it("the result time: O.8 collection, else R.12 start, else R.13 completion, and only then H.14", () => {
+    const at = (order: string, r: string) => labEvents(["H|\\^&|||VG-TEST|||||||P|1|20261123235900", order, r, "L|1|N"].join("\r"), opts);
+    const raw = (x: ReturnType<typeof labEvents>) => (x.ok ? x.events[0]!.deviceTimeRaw : undefined);
+    expect(raw(at("O|1|S1||^^^BG|R||20261123100000", "R|1|^^^pH|7.3||||F||||20261123100500|20261123100600"))).toBe("20261123100000");
+    expect(raw(at("O|1|S1||^^^BG|R", "R|1|^^^pH|7.3||||F||||20261123100500|20261123100600"))).toBe("20261123100500");
+    expect(raw(at("O|1|S1||^^^BG|R", "R|1|^^^pH|7.3||||F|||||20261123100600"))).toBe("20261123100600");
+    expect(raw(at("O|1|S1||^^^BG|R", "R|1|^^^pH|7.3||||F"))).toBe("20261123235900");
+  });
+});
+
+describe("astm-analyzer: result values, fuzzed (fast-check, seeded)", () => {
+  const field = fc.string({ maxLength: 12 }).map((t) => t.replace(/[|\\^&\r\n]/g, ""));
+  it("any R.3/R.4/R.5/R.7 and comments: no throw; every result has a number or text that is no marker; markers only in unavailable", () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ name: field, value: field, unit: field, flag: field, comment: fc.option(field) }), { maxLength: 8 }), field, (rows, specimen) => {
+        const text = message(specimen, rows.flatMap((r, i) => [`R|${i + 1}|^^^${r.name}|${r.value}|${r.unit}||${r.flag}||F`, ...(r.comment === null ? [] : [`C|1|I|${r.comment}|I`])]));
+        const out = labEvents(text, opts);
+        expect(out.ok).toBe(true);
+        for (const e of out.ok ? out.events : []) {
+          const b = e.body as LabBody;
+          for (const x of b.results) {
+            if (typeof x.value === "number") expect(Number.isFinite(x.value)).toBe(true);
+            else expect(x.value === "" ? x.flag !== undefined : !/^(\.{2,}|\*{2,}|-{2,})$/.test(x.value.trim())).toBe(true);
+          }
+        }
+      }),
+      { seed: 12, numRuns: 400 },
+    );
+  });
+
+  it("a qualified number keeps its number: <x, >x, x? for any x", () => {
+    fc.assert(
+      fc.property(fc.double({ min: -1e6, max: 1e6, noNaN: true }).map((x) => Number(x.toFixed(3)) + 0), fc.constantFrom("<", ">", "?"), (x, mark) => {
+        const sent = mark === "?" ? `${x}?` : `${mark}${x}`;
+        const b = bodyOf(message("Arterial", [`R|1|^^^Lac|${sent}|mmol/L|||F`]));
+        expect(b.results[0]).toMatchObject({ value: x, quality: mark === "<" ? "below-limit" : mark === ">" ? "above-limit" : "questionable" });
+      }),
+      { seed: 5, numRuns: 200 },
+    );
+  });
+});
+
 describe("astm-analyzer: blood gas (synthetic, E1381/E1394)", () => {
   const text = syntheticBloodGasMessage(T0);
 
@@ -176,7 +332,7 @@ describe("astm-analyzer: blood gas (synthetic, E1381/E1394)", () => {
     expect(loincFor("K+", "mmol/L", "SerPl")?.term?.code).toBe("2823-3");
     expect(loincFor("Glu", "mg/dL", "SerPl")?.term?.code).toBe("2345-7");
     expect(loincFor("Glu", "mg/dL", "BldA")?.term?.code).toBe("2339-0");
-    expect(loincFor("pH", "[pH]", "other")?.term).toBeUndefined(); // venous pH: no verified term
+    expect(loincFor("pH", "[pH]", "other")?.term).toBeUndefined(); // a specimen that is not blood (urine, a control)
     expect(toUcum("mmHg")).toBe("mm[Hg]");
   });
 

@@ -36,9 +36,10 @@ import { defineDriver } from "../../src/driver.ts";
 import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
 import type { CodecError, FrameResult, Framer } from "../../protocols/codec.ts";
-import { CR, ENQ, EOT, LF, astmFrameSplitter, astmHeader, astmOrder, astmReceiver, astmResult, parseAstmMessage } from "../../protocols/astm/index.ts";
-import type { AstmAction } from "../../protocols/astm/index.ts";
+import { CR, ENQ, EOT, LF, astmComment, astmFrameSplitter, astmHeader, astmOrder, astmReceiver, astmResult, parseAstmMessage } from "../../protocols/astm/index.ts";
+import type { AstmAction, AstmComment, AstmResult } from "../../protocols/astm/index.ts";
 import { loincFor, specimenSystem, toUcum } from "./loinc.ts";
+import { readResultValue, type ResultQuality } from "./values.ts";
 import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
 
 const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
@@ -67,16 +68,22 @@ export interface LabResult {
   localCode: string;
   name: string;
   value: number | string;
+  /** How the number is qualified: off the reportable range (the true value is beyond it) or doubted. */
+  quality?: ResultQuality;
   unit?: string;
   flag?: string;
   refRange?: string;
   status?: string;
+  /** The comment records (C) that follow this result: what the analyser says about it. */
+  comments?: string[];
 }
 
 export interface LabBody {
   analyzer: string;
   specimen?: string;
   results: LabResult[];
+  /** Results the analyser sent without a value ("....." "***" ...), with the marker and its comments. */
+  unavailable?: { localCode: string; name: string; marker: string; comments?: string[] }[];
 }
 
 const latin1 = (b: Uint8Array): string => {
@@ -85,7 +92,22 @@ const latin1 = (b: Uint8Array): string => {
   return s;
 };
 
-const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)$/;
+/** A result record's test name as analysers name their sample type (the epoc sends "Sample type" as a result). */
+const SAMPLE_TYPE = /^(sample|specimen) ?type$/i;
+
+/** A comment record's text: its components, the code dropped when the text repeats it ("1009^1009: Unable..."). */
+function commentText(c: AstmComment): string {
+  const parts = c.text.map((t) => t.trim()).filter((t) => t !== "");
+  if (parts.length > 1 && parts.slice(1).some((p) => p.startsWith(parts[0]!))) parts.shift();
+  return parts.join(" ");
+}
+
+interface Group {
+  specimen?: string;
+  /** O.8 specimen collection time. */
+  collectedAt?: string;
+  results: { record: AstmResult; comments: string[] }[];
+}
 
 /**
  * The `lab` events of one E1394 message's text: one per order record. Returns the parse error when
@@ -99,45 +121,35 @@ export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerO
   const analyzer = header.sender.slice(0, 2).map((c) => c.trim()).filter((c) => c !== "").join(" ") || "ASTM analyser";
   const model = header.sender[0]?.trim() || undefined;
   const serial = header.sender[2]?.trim() || undefined;
-  const groups: { specimen?: string; results: LabResult[]; time?: string }[] = [];
-  let current: (typeof groups)[number] | undefined;
+  const groups: Group[] = [];
+  let current: Group | undefined;
+  /** The record a comment (C) follows: comments travel with the result they explain, not others. */
+  let last: Group["results"][number] | undefined;
   for (const r of records) {
     if (r.type === "O") {
       const o = astmOrder(r);
-      const specimen = o.specimen[0]?.trim() || undefined;
-      current = { specimen, results: [], time: o.collectedAt };
-      groups.push(current);
+      groups.push((current = { specimen: o.specimen[0]?.trim() || undefined, collectedAt: o.collectedAt, results: [] }));
+      last = undefined;
     } else if (r.type === "R") {
       if (!current) groups.push((current = { results: [] }));
-      const res = astmResult(r);
-      const localCode = (res.test ?? "").trim();
-      if (localCode === "") continue;
-      const sentUnit = toUcum(res.units);
-      const mapped = options.codeMap?.[localCode];
-      const builtIn = mapped ? undefined : loincFor(localCode, sentUnit, specimenSystem(current.specimen));
-      const unit = mapped?.unit ?? sentUnit ?? (builtIn?.term?.units.includes("[pH]") ? "[pH]" : undefined);
-      const raw = (res.value ?? "").trim();
-      const result: LabResult = {
-        ...(mapped ? { code: mapped.code } : builtIn?.term ? { code: builtIn.term.code } : {}),
-        localCode,
-        name: mapped?.name ?? builtIn?.analyte.name ?? localCode,
-        value: NUMBER.test(raw) ? Number(raw) : raw,
-      };
-      if (unit !== undefined) result.unit = unit;
-      if (res.abnormalFlag !== undefined) result.flag = res.abnormalFlag;
-      if (res.referenceRange !== undefined) result.refRange = res.referenceRange;
-      if (res.status !== undefined) result.status = res.status;
-      current.results.push(result);
-      current.time ??= res.completedAt;
+      current.results.push((last = { record: astmResult(r), comments: [] }));
+    } else if (r.type === "C") {
+      // a comment after P or O (patient or order comments) is not copied: it may name the patient
+      const t = commentText(astmComment(r));
+      if (last && t !== "") last.comments.push(t);
+    } else {
+      last = undefined;
     }
   }
   const events: EventDraft[] = [];
   for (const g of groups) {
-    if (g.results.length === 0) continue;
-    const body: LabBody = { analyzer, ...(g.specimen ? { specimen: g.specimen } : {}), results: g.results };
+    const body = labBody(analyzer, g, options);
+    if (body.results.length === 0 && !body.unavailable) continue;
     const draft: EventDraft = { kind: "lab", body };
-    // E1394 times carry no zone (the analyser's local clock): kept raw only.
-    const raw = g.time ?? header.timestamp;
+    // When it was measured: the specimen's collection (O.8), else the results' own start (R.12) or
+    // completion (R.13), and only then the header's time of sending (H.14), which may be hours later
+    // (an analyser sending a stored result). E1394 times carry no zone (the analyser's local clock).
+    const raw = g.collectedAt ?? g.results.map((x) => x.record.startedAt ?? x.record.completedAt).find((t) => t !== undefined) ?? header.timestamp;
     if (raw) draft.deviceTimeRaw = raw;
     if (model) draft.model = model;
     if (serial) draft.serial = serial;
@@ -145,6 +157,47 @@ export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerO
   }
   // The message's identity: H.3, or when the analyser leaves it empty its H.14 date and time.
   return { ok: true, events, messageId: header.controlId ?? header.timestamp };
+}
+
+/** One order's results, mapped: the specimen from the message (never assumed), a test by any of its names. */
+function labBody(analyzer: string, g: Group, options: Pick<AstmAnalyzerOptions, "codeMap">): LabBody {
+  const sampleType = g.results.find((x) => SAMPLE_TYPE.test(x.record.test ?? ""))?.record.value?.trim();
+  // O.16 when it names a specimen; the epoc sends "1" there and its sample type as a result
+  const specimen = [g.specimen, sampleType].find((x) => specimenSystem(x) !== undefined) ?? sampleType ?? g.specimen;
+  const results: LabResult[] = [];
+  const unavailable: NonNullable<LabBody["unavailable"]> = [];
+  for (const { record: res, comments } of g.results) {
+    // R.3 from component 4 on: the local code, and on some analysers a name or the sample's type in a later component
+    const names = res.testId.slice(3).map((c) => c.trim()).filter((c) => c !== "");
+    const localCode = names[0];
+    if (localCode === undefined) continue;
+    const system = names.map((n) => specimenSystem(n)).find((x) => x !== undefined && x !== "other") ?? specimenSystem(specimen);
+    const sentUnit = toUcum(res.units);
+    const mappedName = names.find((n) => options.codeMap?.[n] !== undefined);
+    const mapped = mappedName === undefined ? undefined : options.codeMap![mappedName];
+    const builtIn = mapped ? undefined : names.map((n) => loincFor(n, sentUnit, system)).find((x) => x !== undefined);
+    const name = mapped?.name ?? builtIn?.analyte.name ?? localCode;
+    const read = readResultValue(res.value, res.abnormalFlag);
+    if (read.absent) {
+      unavailable.push({ localCode, name, marker: read.marker, ...(comments.length > 0 ? { comments } : {}) });
+      continue;
+    }
+    const unit = mapped?.unit ?? sentUnit ?? (builtIn?.term?.units.includes("[pH]") ? "[pH]" : undefined);
+    const result: LabResult = {
+      ...(mapped ? { code: mapped.code } : builtIn?.term ? { code: builtIn.term.code } : {}),
+      localCode,
+      name,
+      value: read.value,
+    };
+    if (read.quality) result.quality = read.quality;
+    if (unit !== undefined) result.unit = unit;
+    if (res.abnormalFlag !== undefined) result.flag = res.abnormalFlag;
+    if (res.referenceRange !== undefined) result.refRange = res.referenceRange;
+    if (res.status !== undefined) result.status = res.status;
+    if (comments.length > 0) result.comments = comments;
+    results.push(result);
+  }
+  return { analyzer, ...(specimen ? { specimen } : {}), results, ...(unavailable.length > 0 ? { unavailable } : {}) };
 }
 
 const bytesOf = (actions: AstmAction[]): number[] => actions.flatMap((a) => (a.type === "send" ? [a.byte] : []));
