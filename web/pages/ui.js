@@ -83,6 +83,9 @@ export function formatValue(v) {
   return Number.isInteger(v) ? String(v) : v.toFixed(Math.abs(v) < 10 ? 2 : 1);
 }
 
+/** A lab result's quality as marks before and after its number. */
+const QUALITY_MARK = { "below-limit": ["<", ""], "above-limit": [">", ""], questionable: ["", "?"] };
+
 /** One line saying what a decoded event (or a draft of one) holds: "心率 HR 72 /min · SpO₂ 98 %". */
 export function summarize(ev) {
   const b = ev?.body ?? {};
@@ -95,7 +98,8 @@ export function summarize(ev) {
     case "ecg12":
       return `${kind}: ${t("ecg.leads", { n: (b.leads ?? []).length })}${b.durationS ? ` · ${formatValue(b.durationS)} s` : ""}`;
     case "lab":
-      return `${kind}: ${(b.results ?? []).slice(0, 6).map((r) => `${r.name ?? r.code} ${formatValue(r.value)} ${unitLabel(r.unit)}`.trim()).join(" · ")}`;
+      // a qualified value shows how: "<0.3" is below the analyser's range, "7.35?" doubted (drivers/astm-analyzer/values.ts)
+      return `${kind}: ${(b.results ?? []).slice(0, 6).map((r) => `${r.name ?? r.code} ${QUALITY_MARK[r.quality]?.[0] ?? ""}${formatValue(r.value)}${QUALITY_MARK[r.quality]?.[1] ?? ""} ${unitLabel(r.unit)}`.trim()).join(" · ")}`;
     case "alarm":
       return `${kind}: ${b.text ?? b.code ?? ""}`;
     case "waveform":
