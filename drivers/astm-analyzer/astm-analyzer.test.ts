@@ -155,13 +155,18 @@ function replayed(bytes: Uint8Array): EventDraft[] {
   return c.committed;
 }
 
+/** The one lab event of a real-world capture, its body, and its results by local code. */
+function oneLab(name: string) {
+  const [e, ...more] = replayed(readBytes(REAL!, name));
+  expect(more).toEqual([]);
+  const b = e!.body as LabBody;
+  return { e: e!, b, by: Object.fromEntries(b.results.map((x) => [x.localCode, x])) };
+}
+
 describe.skipIf(!REAL)("astm-analyzer: real blood-gas records (../shared/fixtures/real-world/astm)", () => {
-  it("Radiometer ABL9: temperature-corrected pH(T), pCO2(T), pO2(T) get their own LOINC codes, not the measured ones'", () => {
-    const [e, ...more] = replayed(readBytes(REAL!, "abl9_records_framed.txt"));
-    expect(more).toEqual([]);
-    const b = e!.body as LabBody;
+  it("Radiometer ABL9: temperature-corrected pH(T), pCO2(T), pO2(T) get their own LOINC codes, not the measured ones", () => {
+    const { b, by } = oneLab("abl9_records_framed.txt");
     expect(b.specimen).toBe("Arterial");
-    const by = Object.fromEntries(b.results.map((x) => [x.localCode, x]));
     expect(by.pH).toMatchObject({ code: "2744-1", value: 7.53, unit: "[pH]" });
     expect(by["pH(T)"]).toMatchObject({ code: "33254-4", name: "pH(T)", value: 7.53 });
     expect(by.pCO2).toMatchObject({ code: "2019-8", value: 30.1 });
@@ -171,7 +176,7 @@ describe.skipIf(!REAL)("astm-analyzer: real blood-gas records (../shared/fixture
   });
 
   it("Radiometer ABL9: \".....\" results are absent, listed as unavailable with the comment that explains them", () => {
-    const b = replayed(readBytes(REAL!, "abl9_records_framed.txt"))[0]!.body as LabBody;
+    const { b } = oneLab("abl9_records_framed.txt");
     expect(b.results.some((x) => typeof x.value === "string")).toBe(false);
     expect(b.results).toHaveLength(40 - 8);
     expect(b.unavailable?.map((u) => u.localCode)).toEqual(["pO2(A)", "pO2(A),T", "AaDpO2", "AaDpO2,T", "a/ApO2", "a/ApO2,T", "RI", "RI,T"]);
@@ -181,16 +186,12 @@ describe.skipIf(!REAL)("astm-analyzer: real blood-gas records (../shared/fixture
   });
 
   it("Radiometer ABL9: the result time is the record's own (R.12, 08:29), not the header's time of sending (19:39)", () => {
-    const e = replayed(readBytes(REAL!, "abl9_records_framed.txt"))[0]!;
-    expect(e.deviceTimeRaw).toBe("20260627082914");
+    expect(oneLab("abl9_records_framed.txt").e.deviceTimeRaw).toBe("20260627082914");
   });
 
   it("Siemens epoc: the sample type comes from its \"Sample type\" result (Unspecified): blood-gas codes for blood, unspecified, never arterial", () => {
-    const [e, ...more] = replayed(readBytes(REAL!, "epoc_records_framed.txt"));
-    expect(more).toEqual([]);
-    const b = e!.body as LabBody;
+    const { b, by } = oneLab("epoc_records_framed.txt");
     expect(b.specimen).toBe("Unspecified");
-    const by = Object.fromEntries(b.results.map((x) => [x.localCode, x]));
     // R.3 is ^^^pH^^^^323.1: the name in component 4, an instrument number after it
     expect(by.pH).toMatchObject({ code: "11558-4", value: 7.467 });
     expect(by.pCO2).toMatchObject({ code: "11557-6", value: 33.8 });
@@ -201,11 +202,10 @@ describe.skipIf(!REAL)("astm-analyzer: real blood-gas records (../shared/fixture
   });
 
   it("Siemens epoc: result comments travel with their result; patient and order comments are not copied; the time is the specimen's (O.8), not the malformed H.14", () => {
-    const e = replayed(readBytes(REAL!, "epoc_records_framed.txt"))[0]!;
-    const b = e.body as LabBody;
-    expect(b.results.find((x) => x.localCode === "Hct")?.comments).toEqual(["COMENTARIO DEL RESULTADO 1.1", "COMENTARIO DEL RESULTADO 1.2"]);
-    expect(b.results.find((x) => x.localCode === "Na+")?.comments).toEqual(["COMENTARIO DEL RESULTADO 2.1", "COMENTARIO DEL RESULTADO 2.2"]);
-    expect(b.results.find((x) => x.localCode === "K+")?.comments).toBeUndefined();
+    const { e, by } = oneLab("epoc_records_framed.txt");
+    expect(by.Hct?.comments).toEqual(["COMENTARIO DEL RESULTADO 1.1", "COMENTARIO DEL RESULTADO 1.2"]);
+    expect(by["Na+"]?.comments).toEqual(["COMENTARIO DEL RESULTADO 2.1", "COMENTARIO DEL RESULTADO 2.2"]);
+    expect(by["K+"]?.comments).toBeUndefined();
     const json = JSON.stringify(e);
     expect(json).not.toContain("PACIENTE");
     expect(json).not.toContain("ORDEN");
