@@ -3,7 +3,7 @@
 //
 // Element names are those of the exports themselves (../shared/fixtures/real-world/ecg, MuseVersion 9,
 // ISO-8859-1, `<!DOCTYPE RestingECG SYSTEM "restecg.dtd">`), with the demographics and diagnosis
-// elements as GE's MUSE XML exports name them (docs/decisions/0015-ecg-vendor-formats.md):
+// elements as GE's MUSE XML exports name them (docs/decisions/0011-ecg-file-formats.md):
 //   MuseInfo/MuseVersion
 //   PatientDemographics/{PatientID, PatientLastName, PatientFirstName, Gender, DateofBirth (MM-DD-YYYY)}
 //   TestDemographics/{AcquisitionDevice, AcquisitionSoftwareVersion, CartNumber, AcquisitionDate

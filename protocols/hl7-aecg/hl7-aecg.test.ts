@@ -76,6 +76,19 @@ describe("decodeHl7Aecg", () => {
     }
   });
 
+  it("vendor QTc codes: Bazett's QTcB stands in for a missing QTc, QTcF kept beside it, a value nested under a coded annotation is taken", () => {
+    const ann = (code: string, value: string, nested = "") => `<component><annotation><code code="${code}" codeSystem="2.16.840.1.113883.6.24"/>${value}${nested}</annotation></component>`;
+    const pq = (v: string, unit: string) => `<value xsi:type="PQ" value="${v}" unit="${unit}"/>`;
+    const doc = (annotations: string) => enc.encode(new TextDecoder().decode(aecg(seq("MDC_ECG_LEAD_II", "1 2 3"))).replace("</series>", `<subjectOf><annotationSet>${annotations}</annotationSet></subjectOf></series>`));
+    // As Mindray writes it (the shape a public aECG library documents): the coded QTc without a value, the vendor's beneath.
+    const mindray = decoded(doc(ann("MDC_ECG_TIME_PD_QT", pq("0.398", "s")) + ann("MDC_ECG_TIME_PD_QTc", "", ann("MINDRAY_ECG_TIME_PD_QTcH", pq("431", "ms")))));
+    expect(mindray.measurements).toEqual({ qtMs: 398, qtcMs: 431 });
+    const bazett = decoded(doc(ann("MDC_ECG_TIME_PD_QTcB", pq("440", "ms")) + ann("MDC_ECG_TIME_PD_QTcF", pq("0.425", "s"))));
+    expect(bazett.measurements).toEqual({ qtcMs: 440, qtcFridericiaMs: 425 });
+    const both = decoded(doc(ann("MDC_ECG_TIME_PD_QTcB", pq("440", "ms")) + ann("MDC_ECG_TIME_PD_QTc", pq("452", "ms"))));
+    expect(both.measurements).toEqual({ qtcMs: 452 });
+  });
+
   it("hl7TimeToIso converts only stamps with an offset", () => {
     expect(hl7TimeToIso("20261123153000.250+0800")).toBe("2026-11-23T07:30:00.250Z");
     expect(hl7TimeToIso("20021122091000")).toBeUndefined();

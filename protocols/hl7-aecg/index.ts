@@ -194,17 +194,43 @@ const MEASUREMENT_CODES: Readonly<Record<string, keyof EcgMeasurements>> = {
   MDC_ECG_ANGLE_T_FRONT: "tAxisDeg",
 };
 
+/**
+ * Codes carts use beside the nomenclature's for a corrected QT (docs/decisions/0011-ecg-file-formats.md):
+ * the correction named in the code (B Bazett, F Fridericia). A Bazett QTc stands for the QTc only when
+ * the file has no MDC_ECG_TIME_PD_QTc.
+ */
+const QTC_VARIANTS: Readonly<Record<string, { key: keyof EcgMeasurements; fallback: boolean }>> = {
+  MDC_ECG_TIME_PD_QTcB: { key: "qtcMs", fallback: true },
+  MDC_ECG_TIME_PD_QTcF: { key: "qtcFridericiaMs", fallback: false },
+};
+
+/** A PQ value in ms: "s" and "ms" units, a bare number taken as the code's own unit. */
+function pqValue(value: XmlNode | undefined, timed: boolean): number | undefined {
+  const v = toNumber(attr(value, "value"));
+  if (v === undefined) return undefined;
+  return timed && attr(value, "unit") === "s" ? v * 1000 : v;
+}
+
 function annotations(doc: XmlNode): { measurements: EcgMeasurements; statements: string[] } {
   const measurements: EcgMeasurements = {};
+  const fallbacks: EcgMeasurements = {};
   const statements: string[] = [];
   for (const a of findAll(doc, "annotation", 40, 20_000)) {
     const code = attr(child(a, "code"), "code") ?? "";
     const value = child(a, "value");
     const key = MEASUREMENT_CODES[code];
-    if (key !== undefined) {
-      const v = toNumber(attr(value, "value"));
-      const unit = attr(value, "unit");
-      if (v !== undefined && measurements[key] === undefined) measurements[key] = unit === "s" ? v * 1000 : v;
+    const variant = QTC_VARIANTS[code];
+    if (key !== undefined || variant !== undefined) {
+      const timed = (key ?? variant!.key).endsWith("Ms");
+      // A vendor may leave the coded annotation without a value and nest its own beneath it (Mindray
+      // puts MINDRAY_ECG_TIME_PD_QTcH under MDC_ECG_TIME_PD_QTc): the first nested value is taken.
+      const v = pqValue(value, timed) ?? children(a, "component").flatMap((c) => children(c, "annotation")).map((n) => pqValue(child(n, "value"), timed)).find((x) => x !== undefined);
+      if (v === undefined) continue;
+      if (key !== undefined && measurements[key] === undefined) measurements[key] = v;
+      else if (variant) {
+        const target = variant.fallback ? fallbacks : measurements;
+        if (target[variant.key] === undefined) target[variant.key] = v;
+      }
       continue;
     }
     if (/INTERPRETATION/.test(code) || attr(value, "type") === "ST") {
@@ -212,7 +238,7 @@ function annotations(doc: XmlNode): { measurements: EcgMeasurements; statements:
       if (t) statements.push(t);
     }
   }
-  return { measurements, statements };
+  return { measurements: { ...fallbacks, ...measurements }, statements };
 }
 
 function patient(doc: XmlNode) {

@@ -352,6 +352,27 @@ describe.skipIf(!wfdbDat)("real SCP-ECG: WFDB checkpkg test.scp against parsescp
   });
 });
 
+// gitrust/scpinfo's example/example.scp is the FDA's example aECG converted to SCP-ECG 2.0 by
+// ECGConversion (same subject, cart and time): 12 Huffman-coded leads in second differences. The aECG
+// (../shared/fixtures/aecg), read by our aECG decoder, is the independent reading.
+const scpinfoExample = mirroredFile("gitrust/scpinfo", "example/example.scp", "the scpinfo example against the FDA aECG");
+const fdaAecg = sharedFixtures("aecg", "the FDA aECG example");
+
+describe.skipIf(!scpinfoExample || !fdaAecg.present)("real SCP-ECG: scpinfo's example.scp against the FDA aECG it was converted from", () => {
+  it("all 12 leads and the 12 representative beats equal, sample for sample in µV; measurements as the aECG has them", () => {
+    const ecg = decoded(scpinfoExample!);
+    const aecg = decodeHl7Aecg(fdaAecg.read("FDA_HL7_Example_aECG.xml"));
+    if (!aecg.ok) throw new Error(aecg.error.message);
+    expect(ecg).toMatchObject({ formatVersion: "SCP-ECG 2.0", fs: 500, durationS: 10, acquiredAtRaw: "2002-11-22T09:10:00", warnings: [] });
+    expect(ecg.leads.map((l) => l.name)).toEqual(aecg.ecg.leads.map((l) => l.name));
+    const uv = (l: { samples: ArrayLike<number>; uvPerUnit: number }) => Array.from(l.samples, (v) => v * l.uvPerUnit);
+    for (const [i, l] of ecg.leads.entries()) expect(uv(l), l.name).toEqual(uv(aecg.ecg.leads[i]!));
+    for (const [i, l] of ecg.representativeBeats!.leads.entries()) expect(uv(l), `beat ${l.name}`).toEqual(uv(aecg.ecg.representativeBeats!.leads[i]!));
+    expect(ecg.measurements).toMatchObject({ prMs: 148, qrsMs: 120, qtMs: 420, qrsAxisDeg: -61 });
+    expect(ecg.device?.model).toBe("ELI250");
+  });
+});
+
 describe("decodeScpEcg: fuzz (fast-check, seeded)", () => {
   const samples = signal(600, 5);
   const good = writeScp({ leads: SCP_CODES.map((code, i) => ({ code, samples: samples[i]! })), avmNv: 5000, intervalUs: 2000, huffman: true, statements: ["x"], measurements: [1, 0, ...le16(800), ...le16(800)] });
