@@ -215,6 +215,8 @@ export function codecPlans(): CodecPlan[] {
     ecg("ECG DICOM waveform", "dicom-ecg/pydicom_waveform_ecg.dcm"),
     ecg("ECG HL7 aECG", "aecg/FDA_HL7_Example_aECG.xml"),
     ecg("ECG Philips XML", "philips-sierraecg/2020-5-18_15-48-11.xml"),
+    ecg("ECG GE MUSE XML", "real-world/ecg/braveheart_muse_example1.xml"),
+    ecg("ECG SCP-ECG", "real-world/ecg/contec_demo.scp"),
   ];
 }
 
