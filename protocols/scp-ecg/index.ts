@@ -170,15 +170,15 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
   if (!(rhythm.avmNv > 0)) return fail("SCP_SCALE", "section 6 gives an amplitude value multiplier of 0 nV", "section 6");
 
   const residuals = leadDefs.leads.map((def, i) => {
-    const expected = def.last - def.first + 1;
+    const expected = sampleCount(def);
     if (expected > limits.maxSamplesPerLead) damaged("SCP_TOO_LONG", `lead ${def.name}: ${expected} samples, more than ${limits.maxSamplesPerLead}`, "section 3");
     const data = rhythm.data[i]!;
     const values = tables ? huffmanDecode(data, tables, expected, `section 6 lead ${def.name}`) : rawSamples(data);
     return undifference(values, rhythm.differences);
   });
   if (!tables) {
-    // Uncompressed: the byte counts decide; some carts number samples from 0 in section 3.
-    const off = leadDefs.leads.filter((d, i) => d.last - d.first + 1 !== residuals[i]!.length);
+    // Uncompressed: the byte counts decide.
+    const off = leadDefs.leads.filter((d, i) => sampleCount(d) !== residuals[i]!.length);
     if (off.length > 0) warnings.push({ code: "SCP_SAMPLE_RANGE", message: `section 3's sample ranges disagree with the data for ${off.map((d) => d.name).join(", ")}: the data's ${residuals[0]!.length} samples kept` });
   }
 
@@ -190,15 +190,28 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
   if (s5 && s4) {
     const qrs = readQrs(s4);
     const beat = readSignalSection(s5, leadDefs.leads.length, 5);
-    if (!(beat.intervalUs > 0) || !(beat.avmNv > 0)) damaged("SCP_REFERENCE_BEAT", `section 5 gives a sample interval of ${beat.intervalUs} µs and an amplitude multiplier of ${beat.avmNv} nV`, "section 5");
-    const beatSamples = Math.round((qrs.beatMs * 1000) / beat.intervalUs);
-    if (beatSamples > limits.maxSamplesPerLead) damaged("SCP_TOO_LONG", `reference beat of ${qrs.beatMs} ms is too long`, "section 4");
-    const beats = leadDefs.leads.map((def, i) => {
-      const values = tables ? huffmanDecode(beat.data[i]!, tables, beatSamples, `section 5 lead ${def.name}`) : rawSamples(beat.data[i]!);
-      return undifference(values, beat.differences);
-    });
-    representativeBeats = { fs: 1e6 / beat.intervalUs, leads: leadDefs.leads.map((d, i) => ({ name: d.name, samples: packSamples(beats[i]!), uvPerUnit: beat.avmNv / 1000 })) };
-    if (leadDefs.referenceBeatSubtracted) {
+    const readBeats = () => {
+      if (!(beat.intervalUs > 0) || !(beat.avmNv > 0)) damaged("SCP_REFERENCE_BEAT", `section 5 gives a sample interval of ${beat.intervalUs} µs and an amplitude multiplier of ${beat.avmNv} nV`, "section 5");
+      const beatSamples = Math.round((qrs.beatMs * 1000) / beat.intervalUs);
+      if (beatSamples > limits.maxSamplesPerLead) damaged("SCP_TOO_LONG", `reference beat of ${qrs.beatMs} ms is too long`, "section 4");
+      return leadDefs.leads.map((def, i) => {
+        const values = tables ? huffmanDecode(beat.data[i]!, tables, beatSamples, `section 5 lead ${def.name}`) : rawSamples(beat.data[i]!);
+        return undifference(values, beat.differences);
+      });
+    };
+    let beats: number[][] | undefined;
+    if (leadDefs.referenceBeatSubtracted) beats = readBeats();
+    else {
+      // Only shown beside the rhythm: a beat that cannot be read costs the beat, not the ECG.
+      try {
+        beats = readBeats();
+      } catch (e) {
+        if (!(e instanceof Damaged)) throw e;
+        warnings.push({ code: "SCP_BEATS_UNREADABLE", message: `representative beats not used: ${e.error.message}` });
+      }
+    }
+    if (beats) representativeBeats = { fs: 1e6 / beat.intervalUs, leads: leadDefs.leads.map((d, i) => ({ name: d.name, samples: packSamples(beats[i]!), uvPerUnit: beat.avmNv / 1000 })) };
+    if (leadDefs.referenceBeatSubtracted && beats) {
       if (beat.intervalUs !== rhythm.intervalUs) damaged("SCP_REFERENCE_BEAT", `the reference beat (${beat.intervalUs} µs) and the rhythm (${rhythm.intervalUs} µs) differ in sample interval without bimodal compression`, "section 5");
       // Both in the finer unit: the residual's AVM is a whole multiple of the beat's in the files seen.
       const k = rhythm.avmNv / beat.avmNv;
@@ -252,6 +265,14 @@ function sectionAt(record: Uint8Array, offset: number, id: number, what: string)
 }
 
 interface LeadDef { name: string; first: number; last: number }
+
+/**
+ * Samples in a lead: section 3 numbers them from 1, first…last inclusive. Contec numbers them from 0
+ * with `last` the count (0…10000 for 10000 samples, its demo.scp): taken as that.
+ */
+function sampleCount(def: LeadDef): number {
+  return def.first === 0 ? def.last : def.last - def.first + 1;
+}
 
 function readLeads(s: Section, limits: Required<EcgDecodeLimits>): { leads: LeadDef[]; referenceBeatSubtracted: boolean } {
   if (s.length < 18) damaged("SCP_NO_LEADS", "section 3 is too short to hold a lead count", "section 3");

@@ -215,6 +215,21 @@ describe("SCP-ECG from spec-derived records (written by this test)", () => {
     expect(Array.from(ecg.representativeBeats!.leads[1]!.samples)).toEqual(beat[1]);
   });
 
+  it("representative beats that cannot be read cost the beats, not the ECG, where the rhythm does not need them", () => {
+    const samples = signal(1000, 6);
+    const beat = SCP_CODES.map(() => Array.from({ length: 100 }, (_, i) => i % 7));
+    const b = writeScp({ leads: SCP_CODES.map((code, i) => ({ code, samples: samples[i]! })), avmNv: 5000, intervalUs: 2000, huffman: true, beat: { avmNv: 5000, samples: beat, fiducial: 50, qrs: [{ type: 1, start: 1, fiducial: 300, end: 1 }] } });
+    const v = new DataView(b.buffer);
+    const at = (id: number) => v.getUint32(22 + id * 10 + 6, true) - 1;
+    b[at(3) + 17]! &= ~1; // no reference beat subtraction
+    v.setUint16(at(4) + 16, 60_000, true); // a 60 s beat: more than section 5 holds
+    const ecg = decoded(fixCrcs(b));
+    expect(ecg.warnings.map((w) => w.code)).toEqual(["SCP_BEATS_UNREADABLE", "ECG_DERIVED"]);
+    expect(ecg.warnings[0]!.message).toMatch(/^representative beats not used: section 5 lead I: the data end after/);
+    expect(ecg.representativeBeats).toBeUndefined();
+    expect(Array.from(ecg.leads[0]!.samples)).toEqual(samples[0]);
+  });
+
   it("uncompressed int16, header, measurements (section 7) and statements (section 8)", () => {
     const samples = signal(2500, 2);
     const header = [
@@ -302,7 +317,8 @@ describe.skipIf(!haveContec)("real SCP-ECG: contec_demo.scp (../shared/fixtures/
       expect(Array.from(lead.samples), name).toEqual(want);
       expect(lead.uvPerUnit).toBeCloseTo(0.183, 6);
     });
-    expect(ecg.warnings.map((w) => w.code)).toEqual(["SCP_SAMPLE_RANGE", "ECG_DERIVED"]);
+    // Its section 3 numbers samples 0…10000 for 10000: read as Contec means it, without a warning.
+    expect(ecg.warnings.map((w) => w.code)).toEqual(["ECG_DERIVED"]);
   });
 });
 
