@@ -227,6 +227,8 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
       report(ex.error);
       continue;
     }
+    // What the gateway would count and log once (demo data, a "no value" marker read as absent).
+    for (const n of ex.notices ?? []) io.err(JSON.stringify({ notice: n.code, message: n.message }) + "\n");
     for (const draft of ex.events) {
       // A capture is decoded as recorded: the device's own times, uncorrected (skew 0).
       const event = stamp(draft, { ...dev, model: draft.model, serial: draft.serial }, "decode", clock, undefined, 0);

@@ -106,7 +106,8 @@ export function unitOf(obx: Hl7Segment): string {
 
 /** OBX-5 as a value, or undefined when the OBX carries none we keep. */
 function valueOf(obx: Hl7Segment, type: string): number | string | undefined {
-  if (obx.field(5) === "") return undefined;
+  // Empty or blank: the row carries no value (containment rows, an unmeasured parameter).
+  if (obx.field(5).trim() === "") return undefined;
   switch (type) {
     // No value type: read as NM when it is a number (some devices leave OBX-2 empty).
     case "":
