@@ -48,13 +48,16 @@ async function signIn(base: string, url: string, body: unknown): Promise<Session
 async function rig(id: string, pairing: string, more: Partial<RigOptions> = {}) {
   const { gw } = await startGateway({ id, devices: "  []", pairing, ...more }, cleanup);
   const base = `http://127.0.0.1:${gw.config.web.port}`;
-  const admin = await signIn(base, "/api/setup", { username: "admin", password: "correct horse battery" });
-  for (const [username, role] of [["tech", "technician"], ["view", "viewer"]]) {
-    const r = await client(base, admin)("POST", "/api/users", { username, password: "another good password", role });
-    expect(r.status).toBe(201);
-  }
-  const tech = client(base, await signIn(base, "/api/login", { username: "tech", password: "another good password" }));
-  const viewer = client(base, await signIn(base, "/api/login", { username: "view", password: "another good password" }));
+  const admin = await signIn(base, "/api/setup", { username: "admin", password: "correct horse battery 1" });
+  /** A user the admin adds, after the first login's password change (asked before anything else). */
+  const user = async (username: string, role: string) => {
+    expect((await client(base, admin)("POST", "/api/users", { username, password: "initial password 1", role })).status).toBe(201);
+    const session = await signIn(base, "/api/login", { username, password: "initial password 1" });
+    expect((await client(base, session)("POST", "/api/password", { current: "initial password 1", password: "another good password 2" })).status).toBe(200);
+    return client(base, session);
+  };
+  const tech = await user("tech", "technician");
+  const viewer = await user("view", "viewer");
   return { gw, base, admin: client(base, admin), tech, viewer, anonymous: client(base) };
 }
 

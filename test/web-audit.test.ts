@@ -133,9 +133,9 @@ describe("records made before the gateway's clock was synchronized", () => {
 describe("GET /api/audit", () => {
   it("shows admins the trail newest first, paged, with the chain's state; never a password", async () => {
     const rig = await startWeb(cleanup);
-    const admin = await setupAdmin(rig, "admin", "correct horse battery");
+    const admin = await setupAdmin(rig, "admin", "correct horse battery 1");
     await login(rig, "admin", "wrong horse battery");
-    const again = clientFrom(rig, await login(rig, "admin", "correct horse battery"));
+    const again = clientFrom(rig, await login(rig, "admin", "correct horse battery 1"));
     await again.request("POST", "/api/users", { username: "viewer1", password: "viewer pass 1", role: "viewer" });
     await admin.request("POST", "/api/logout");
     const res = await again.request("GET", "/api/audit?limit=3");

@@ -7,11 +7,13 @@ import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { findDriver } from "../drivers/registry.ts";
 import { main } from "../src/cli.ts";
+import { loadConfig } from "../src/config/load.ts";
 import { hashPassword, verifyPassword } from "../src/web/auth.ts";
 import { makePki } from "./support/pki.ts";
 import { startGateway } from "./support/rig.ts";
-import { clientFrom, clientOn, login, setupAdmin, startWeb } from "./support/web.ts";
+import { addUser, clientFrom, clientOn, login, setupAdmin, startWeb } from "./support/web.ts";
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -61,7 +63,7 @@ describe("first-run setup", () => {
     expect(wrong.statusCode).toBe(403);
     const short = await rig.app.inject({ method: "POST", url: "/api/setup", payload: { ...body, password: "short", setupCode: code }, remoteAddress: FROM_LAN });
     expect(short.statusCode).toBe(400);
-    expect(short.json().error).toMatchObject({ code: "VG_BAD_REQUEST", field: "password" });
+    expect(short.json().error).toMatchObject({ code: "VG_PASSWORD_WEAK", field: "password" });
 
     const ok = await rig.app.inject({ method: "POST", url: "/api/setup", payload: { ...body, setupCode: code }, remoteAddress: FROM_LAN });
     expect(ok.statusCode).toBe(200);
@@ -87,13 +89,13 @@ describe("first-run setup", () => {
 describe("login", () => {
   it("starts a session with a strict HttpOnly cookie on the right password, 401 on a wrong one or an unknown user", async () => {
     const rig = await startWeb(cleanup);
-    await setupAdmin(rig, "admin", "correct horse battery");
-    const ok = await login(rig, "admin", "correct horse battery");
+    await setupAdmin(rig, "admin", "correct horse battery 1");
+    const ok = await login(rig, "admin", "correct horse battery 1");
     expect(ok.statusCode).toBe(200);
     const cookie = String(ok.headers["set-cookie"]);
     expect(cookie).toMatch(/^vg_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/);
     expect((await login(rig, "admin", "wrong horse battery")).statusCode).toBe(401);
-    const unknown = await login(rig, "nobody", "correct horse battery");
+    const unknown = await login(rig, "nobody", "correct horse battery 1");
     expect(unknown.statusCode).toBe(401);
     expect(unknown.json().error.code).toBe("VG_LOGIN_FAILED");
     const failed = rig.audit.list({ limit: 2 });
@@ -102,36 +104,70 @@ describe("login", () => {
     expect(rig.log.raw.join("")).not.toContain("horse");
     // A login from a browser that held a session ends that one.
     const first = clientFrom(rig, ok);
-    const second = await rig.app.inject({ method: "POST", url: "/api/login", payload: { username: "admin", password: "correct horse battery" }, headers: { cookie: first.cookie } });
+    const second = await rig.app.inject({ method: "POST", url: "/api/login", payload: { username: "admin", password: "correct horse battery 1" }, headers: { cookie: first.cookie } });
     expect(String(second.headers["set-cookie"]).split(";")[0]).not.toBe(first.cookie);
     expect((await first.request("GET", "/api/session")).json().user).toBeNull();
   });
 
-  it("is refused with 429 after too many failures per address and per username, and allowed after the window", async () => {
-    const rig = await startWeb(cleanup, "{ loginMaxFailures: 3, loginWindowS: 60 }");
-    await setupAdmin(rig, "admin", "correct horse battery");
+  it("locks the username after too many failures, across a restart, but not the shared tablet: the address only at a much higher bound", async () => {
+    const web = "{ loginMaxFailures: 3, loginMaxFailuresPerAddress: 8, loginWindowS: 60 }";
+    const rig = await startWeb(cleanup, web);
+    const admin = await setupAdmin(rig, "admin", "correct horse battery 1");
+    await addUser(rig, admin, "crew1", "crew", "crew pass 12");
     for (let i = 0; i < 3; i++) {
       expect((await login(rig, "admin", "guess " + i)).statusCode).toBe(401);
       rig.clock.ms += 1000;
     }
-    const limited = await login(rig, "admin", "correct horse battery");
-    expect(limited.statusCode).toBe(429);
-    expect(limited.json()).toMatchObject({ error: { code: "VG_TOO_MANY_ATTEMPTS" }, retryAfterS: 57 });
-    expect(limited.headers["retry-after"]).toBe("57");
-    // The username is limited from another address too; another username from that address is not limited by it.
-    expect((await login(rig, "admin", "correct horse battery", "192.0.2.99")).statusCode).toBe(429);
-    expect((await login(rig, "other", "x", "192.0.2.98")).statusCode).toBe(401);
-    // The address is limited for every username.
-    expect((await login(rig, "other", "x")).statusCode).toBe(429);
+    const locked = await login(rig, "admin", "correct horse battery 1");
+    expect(locked.statusCode).toBe(429);
+    expect(locked.json()).toMatchObject({ error: { code: "VG_ACCOUNT_LOCKED" }, retryAfterS: 57, retryAt: "2026-11-23T08:01:00.000Z" });
+    expect(locked.headers["retry-after"]).toBe("57");
+    expect(rig.audit.list({ limit: 1 })[0]).toMatchObject({ action: "user.locked", target: "admin" });
+    // Locked from every address; another user on the same crew tablet logs in.
+    expect((await login(rig, "admin", "correct horse battery 1", "192.0.2.99")).statusCode).toBe(429);
+    expect((await login(rig, "crew1", "crew pass 12")).statusCode).toBe(200);
 
-    rig.clock.ms += 57_000;
-    expect((await login(rig, "admin", "correct horse battery")).statusCode).toBe(200);
-    const metrics = (await rig.app.inject({ url: "/metrics" })).body;
-    expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="failed"\} 4$/m);
-    expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="limited"\} 3$/m);
-    expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="ok"\} 1$/m);
-    // The failures are in the audit trail, the refused attempts only counted.
-    expect(rig.audit.list({ limit: 100 }).filter((r) => r.action === "login").map((r) => r.result)).toEqual(["ok", "failed", "failed", "failed", "failed"]);
+    // The daemon restarts (the ignition): the lockout holds.
+    const again = await startWeb(cleanup, web, rig.stateDir);
+    again.clock.ms = rig.clock.ms + 10_000;
+    expect((await login(again, "admin", "correct horse battery 1")).json()).toMatchObject({ error: { code: "VG_ACCOUNT_LOCKED" }, retryAfterS: 47 });
+    again.clock.ms += 47_000;
+    expect((await login(again, "admin", "correct horse battery 1")).statusCode).toBe(200);
+
+    // An address is refused after loginMaxFailuresPerAddress failures, whatever the usernames.
+    for (let i = 0; i < 8; i++) expect((await login(again, `nobody${i}`, "guess", "192.0.2.50")).statusCode).toBe(401);
+    expect((await login(again, "crew1", "crew pass 12", "192.0.2.50")).json()).toMatchObject({ error: { code: "VG_TOO_MANY_ATTEMPTS" } });
+    const metrics = (await again.app.inject({ url: "/metrics" })).body;
+    expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="failed"\} 8$/m);
+    expect(metrics).toMatch(/^vitalgate_web_logins_total\{result="limited"\} 2$/m);
+  });
+
+  it("counts a guess before hashing it: 40 concurrent guesses at one username get at most the limit checked", async () => {
+    const rig = await startWeb(cleanup, "{ loginMaxFailures: 5 }");
+    await setupAdmin(rig, "admin", "correct horse battery 1");
+    // From 40 addresses, so that only the username's limit applies.
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => login(rig, "admin", `guess ${i}`, `198.51.100.${i + 1}`)));
+    const codes = answers.map((r) => r.statusCode);
+    expect(codes.filter((c) => c === 401).length).toBeLessThanOrEqual(5);
+    expect(codes.filter((c) => c === 401 || c === 429).length).toBe(40);
+    expect(rig.audit.list({ limit: 100 }).filter((r) => r.action === "login" && r.result === "failed").length).toBeLessThanOrEqual(5);
+    expect((await login(rig, "admin", "correct horse battery 1")).json().error.code).toBe("VG_ACCOUNT_LOCKED");
+  });
+
+  it("a success clears only its own username's failures: an attacker's own login does not reset the address or another user", async () => {
+    const rig = await startWeb(cleanup, "{ loginMaxFailures: 3, loginMaxFailuresPerAddress: 6 }");
+    const admin = await setupAdmin(rig, "admin", "correct horse battery 1");
+    await addUser(rig, admin, "mallory", "viewer", "own account 1", "192.0.2.77");
+    // Password spraying from one address, with a login to the attacker's own account between rounds.
+    const answers: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      answers.push((await login(rig, "admin", `spray ${round}`, "192.0.2.66")).statusCode, (await login(rig, `victim${round}`, "spray", "192.0.2.66")).statusCode);
+      expect([200, 429]).toContain((await login(rig, "mallory", "own account 1", "192.0.2.66")).statusCode);
+    }
+    // 6 failures from the address, then refused: the attacker's successes reset nothing but mallory's count.
+    expect(answers).toEqual([401, 401, 401, 401, 401, 401, 429, 429]);
+    // admin's 3 failures locked it, though mallory logged in from that address between them.
+    expect((await login(rig, "admin", "correct horse battery 1", "192.0.2.10")).json().error.code).toBe("VG_ACCOUNT_LOCKED");
   });
 
   it("hashes at most a few passwords at once: a burst of logins gets 503 beyond the queue, not unbounded memory", async () => {
@@ -147,7 +183,7 @@ describe("login", () => {
     expect(busy).toBeLessThanOrEqual(30 - 2 - 16);
     expect(codes.filter((c) => c === 401).length).toBe(30 - busy);
     expect(answers.find((r) => r.statusCode === 503)!.json()).toMatchObject({ error: { code: "VG_BUSY" }, retryAfterS: 1 });
-    expect((await login(rig, "admin", "correct horse battery")).statusCode).toBe(200);
+    expect((await login(rig, "admin", "correct horse battery 1")).statusCode).toBe(200);
   });
 
   it("sessions end after the idle time, and at logout", async () => {
@@ -163,7 +199,7 @@ describe("login", () => {
     expect(expired.json().error.code).toBe("VG_AUTH_REQUIRED");
     expect((await admin.request("GET", "/api/session")).json()).toMatchObject({ user: null });
 
-    const again = clientFrom(rig, await login(rig, "admin", "correct horse battery"));
+    const again = clientFrom(rig, await login(rig, "admin", "correct horse battery 1"));
     expect((await again.request("POST", "/api/logout")).json()).toEqual({ ok: true });
     expect((await again.request("GET", "/api/users")).statusCode).toBe(401);
   });
@@ -191,7 +227,7 @@ describe("login", () => {
     const third = await startWeb(cleanup, "{ sessionIdleMin: 30 }", first.stateDir);
     third.clock.ms = second.clock.ms + 60_000;
     expect((await clientOn(third, admin).request("GET", "/api/session")).json().user).toBeNull();
-    const late = clientFrom(third, await login(third, "admin", "correct horse battery"));
+    const late = clientFrom(third, await login(third, "admin", "correct horse battery 1"));
     const fourth = await startWeb(cleanup, "{ sessionIdleMin: 30 }", first.stateDir);
     fourth.clock.ms = third.clock.ms + 31 * 60_000;
     expect((await clientOn(fourth, late).request("GET", "/api/session")).json().user).toBeNull();
@@ -221,6 +257,97 @@ describe("login", () => {
     }
     rig.clock.ms += 29 * 60_000;
     expect((await admin.request("GET", "/api/session")).json().user).toBeNull();
+  });
+});
+
+describe("account policy (等保三级 身份鉴别)", () => {
+  it("refuses passwords without length and a mix of character classes, or holding the username, wherever one is set", async () => {
+    const rig = await startWeb(cleanup);
+    const weak = async (res: Promise<{ statusCode: number; json(): { error: { code: string; field?: string; message: string } } }>) => {
+      const r = await res;
+      expect(r.statusCode).toBe(400);
+      expect(r.json().error).toMatchObject({ code: "VG_PASSWORD_WEAK", field: "password" });
+      return r.json().error.message;
+    };
+    expect(await weak(rig.app.inject({ method: "POST", url: "/api/setup", payload: { username: "admin", password: "alllowercase" } }))).toContain("at least 3 of");
+    const admin = await setupAdmin(rig, "admin", "Boss pass 1");
+    expect(await weak(admin.request("POST", "/api/users", { username: "crew2", password: "Short1!", role: "crew" }))).toContain("at least 8 characters");
+    expect(await weak(admin.request("POST", "/api/users", { username: "crew2", password: "my crew2 password", role: "crew" }))).toContain("username");
+    const crew = await addUser(rig, admin, "crew2", "crew", "Good pass 22");
+    expect(await weak(crew.request("POST", "/api/password", { current: "Good pass 22", password: "12345678" }))).toContain("at least 3 of");
+    expect(await weak(admin.request("POST", "/api/users/crew2/password", { password: "abcdefgh" }))).toContain("at least 3 of");
+  });
+
+  it("makes a user change an initial password at the first login before anything else; the change ends their other sessions", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    expect((await admin.request("POST", "/api/users", { username: "crew3", password: "Initial pass 1", role: "crew" })).json()).toMatchObject({ mustChangePassword: true });
+    const first = await login(rig, "crew3", "Initial pass 1");
+    expect(first.json()).toMatchObject({ user: { username: "crew3" }, mustChangePassword: true });
+    const crew = clientFrom(rig, first);
+    const other = clientFrom(rig, await login(rig, "crew3", "Initial pass 1", "192.0.2.11"));
+    expect((await crew.request("GET", "/api/session")).json()).toMatchObject({ mustChangePassword: true });
+    for (const [method, url] of [["GET", "/api/status"], ["GET", "/api/cases"], ["POST", "/api/cases"]] as const) {
+      const refused = await crew.request(method, url, method === "POST" ? {} : undefined);
+      expect(refused.statusCode, url).toBe(403);
+      expect(refused.json().error.code).toBe("VG_PASSWORD_CHANGE_REQUIRED");
+    }
+    expect((await crew.request("POST", "/api/password", { current: "Wrong pass 1", password: "Own choice 22" })).json().error).toMatchObject({ code: "VG_PASSWORD_WRONG", field: "current" });
+    expect((await crew.request("POST", "/api/password", { current: "Initial pass 1", password: "Initial pass 1" })).json().error.code).toBe("VG_PASSWORD_REUSED");
+    expect((await crew.request("POST", "/api/password", { current: "Initial pass 1", password: "Own choice 22" })).json()).toEqual({ ok: true });
+    expect((await crew.request("GET", "/api/status")).statusCode).toBe(200);
+    expect((await crew.request("GET", "/api/session")).json()).toMatchObject({ mustChangePassword: false });
+    expect((await other.request("GET", "/api/session")).json().user).toBeNull();
+    expect((await login(rig, "crew3", "Initial pass 1")).statusCode).toBe(401);
+    expect((await login(rig, "crew3", "Own choice 22")).json()).toMatchObject({ mustChangePassword: false });
+    const actions = rig.audit.list({ limit: 20 }).map((r) => `${r.action}:${r.result}`);
+    expect(actions).toEqual(expect.arrayContaining(["password.change:ok", "password.change:denied"]));
+    expect(JSON.stringify(rig.audit.list({ limit: 100 }))).not.toMatch(/Own choice|Initial pass/);
+  });
+
+  it("lets an admin reset a locked-out user's password: unlocked, their sessions ended, to be changed at the next login", async () => {
+    const rig = await startWeb(cleanup, "{ loginMaxFailures: 2 }");
+    const admin = await setupAdmin(rig);
+    const crew = await addUser(rig, admin, "crew4", "crew", "Forgotten 1234");
+    for (let i = 0; i < 2; i++) await login(rig, "crew4", `try ${i}`);
+    expect((await admin.request("GET", "/api/users")).json().find((u: { username: string }) => u.username === "crew4")).toMatchObject({ lockedUntil: "2026-11-23T08:15:00.000Z" });
+    expect((await admin.request("POST", "/api/users/admin/password", { password: "Self reset 12" })).json().error.code).toBe("VG_USER_SELF");
+    expect((await admin.request("POST", "/api/users/crew4/password", { password: "Temporary 123" })).json()).toEqual({ ok: true });
+    expect((await crew.request("GET", "/api/session")).json().user).toBeNull();
+    const back = await login(rig, "crew4", "Temporary 123");
+    expect(back.json()).toMatchObject({ mustChangePassword: true });
+    expect(rig.audit.list({ limit: 10 }).find((r) => r.action === "password.reset")).toMatchObject({ actor: "admin", target: "crew4", result: "ok" });
+  });
+
+  it("asks for a new password at login once it is older than passwordMaxAgeDays", async () => {
+    const rig = await startWeb(cleanup, "{ passwordMaxAgeDays: 90 }");
+    await setupAdmin(rig);
+    rig.clock.ms += 89 * 86_400_000;
+    expect((await login(rig, "admin", "correct horse battery 1")).json().mustChangePassword).toBe(false);
+    rig.clock.ms += 2 * 86_400_000;
+    const old = clientFrom(rig, await login(rig, "admin", "correct horse battery 1"));
+    expect((await old.request("GET", "/api/session")).json().mustChangePassword).toBe(true);
+    expect((await old.request("GET", "/api/users")).statusCode).toBe(403);
+    expect((await old.request("POST", "/api/password", { current: "correct horse battery 1", password: "Next quarter 2" })).statusCode).toBe(200);
+    expect((await old.request("GET", "/api/users")).statusCode).toBe(200);
+  });
+
+  it("refuses a username that reads the same as an existing one: Cyrillic а, fullwidth, case, 1 for l", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig, "admin");
+    await addUser(rig, admin, "li.na", "viewer", "viewer pass 1");
+    for (const lookalike of ["\u0430dmin", "Admin", "\uff41\uff44\uff4d\uff49\uff4e", "adm1n", "\u0430dm\u0456n", "1i.na", "LI.NA"]) {
+      const res = await admin.request("POST", "/api/users", { username: lookalike, password: "Lookalike 123", role: "admin" });
+      expect(res.statusCode, lookalike).toBe(409);
+      expect(res.json().error).toMatchObject({ code: "VG_USER_EXISTS", field: "username" });
+    }
+    expect((await admin.request("POST", "/api/users", { username: "li.ming", password: "Lookalike 123", role: "viewer" })).statusCode).toBe(201);
+    expect(rig.ctx.db.prepare("SELECT count(*) FROM web_users").pluck().get()).toBe(3);
+    // In the configuration too.
+    const hash = await hashPassword("it provisioned 1");
+    const r = loadConfig({ text: `gateway: { id: g }\nweb: { users: [{ username: admin, role: admin, passwordHash: "${hash}" }, { username: "\u0430dmin", role: viewer, passwordHash: "${hash}" }] }\n`, file: "c.yaml", env: {}, drivers: findDriver });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors[0]).toMatchObject({ path: "web.users[1].username", message: '"\u0430dmin" reads the same as "admin"' });
   });
 });
 
@@ -264,11 +391,9 @@ describe("the guard", () => {
   it("holds roles: a viewer reads but cannot add users; an admin can", async () => {
     const rig = await startWeb(cleanup);
     const admin = await setupAdmin(rig);
-    const add = await admin.request("POST", "/api/users", { username: "li.na", password: "viewer pass 1", role: "viewer" });
-    expect(add.statusCode).toBe(201);
-    expect(add.json()).toMatchObject({ username: "li.na", role: "viewer", provisioned: false });
+    const viewer = await addUser(rig, admin, "li.na", "viewer", "viewer pass 1");
+    expect((await admin.request("GET", "/api/users")).json()[1]).toMatchObject({ username: "li.na", role: "viewer", provisioned: false });
     expect((await admin.request("POST", "/api/users", { username: "li.na", password: "viewer pass 1", role: "viewer" })).statusCode).toBe(409);
-    const viewer = clientFrom(rig, await login(rig, "li.na", "viewer pass 1"));
     expect((await viewer.request("GET", "/api/status")).statusCode).toBe(200);
     const denied = await viewer.request("POST", "/api/users", { username: "mallory", password: "mallory pass", role: "admin" });
     expect(denied.statusCode).toBe(403);
@@ -289,12 +414,13 @@ describe("the guard", () => {
     expect((await rig.app.inject({ url: "/api/session" })).json().setup).toBe(false);
     expect((await rig.app.inject({ method: "POST", url: "/api/setup", payload: { username: "x", password: "long enough 1" } })).statusCode).toBe(409);
     const it = clientFrom(rig, await login(rig, "it-admin", "it provisioned 1"));
-    await it.request("POST", "/api/users", { username: "tech", password: "tech pass 1", role: "technician" });
+    const tech = await addUser(rig, it, "tech", "technician", "wrench pass 1");
     expect((await it.request("GET", "/api/users")).json()).toEqual([
-      { username: "it-admin", role: "admin", provisioned: true, createdAt: null },
-      { username: "tech", role: "technician", provisioned: false, createdAt: "2026-11-23T08:00:00.000Z" },
+      { username: "it-admin", role: "admin", provisioned: true, createdAt: null, mustChangePassword: false, lockedUntil: null },
+      { username: "tech", role: "technician", provisioned: false, createdAt: "2026-11-23T08:00:00.000Z", mustChangePassword: false, lockedUntil: null },
     ]);
-    const tech = clientFrom(rig, await login(rig, "tech", "tech pass 1"));
+    // A provisioned user's password is IT's, in the configuration.
+    expect((await it.request("POST", "/api/password", { current: "it provisioned 1", password: "New password 22" })).json().error.code).toBe("VG_USER_PROVISIONED");
     expect((await tech.request("GET", "/api/users")).statusCode).toBe(403);
     const del = await clientFrom(rig, await login(rig, "it-admin", "it provisioned 1")).request("DELETE", "/api/users/it-admin");
     expect(del.statusCode).toBe(409);
@@ -312,7 +438,7 @@ describe("over HTTPS (web.tls)", () => {
         r.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolve({ status: r.statusCode!, cookie: String(r.headers["set-cookie"]), body }));
       });
       req.on("error", reject);
-      req.end(JSON.stringify({ username: "admin", password: "correct horse battery" }));
+      req.end(JSON.stringify({ username: "admin", password: "correct horse battery 1" }));
     });
     expect(res.status, res.body).toBe(200);
     expect(res.cookie).toMatch(/; HttpOnly; SameSite=Strict; Max-Age=43200; Secure$/);

@@ -32,7 +32,7 @@ function word(lang: "zh-CN" | "en", key: string, params: Record<string, string> 
 }
 const zh = (key: string, params?: Record<string, string>) => word("zh-CN", key, params);
 const en = (key: string) => word("en", key);
-const PASSWORD = "correct horse battery";
+const PASSWORD = "correct horse battery 1";
 /**
  * How long the page may take to show what the gateway did: live updates come every 2 s at most, but a
  * login's scrypt on a CI box busy with the other test files can take seconds.

@@ -11,7 +11,7 @@ import type { CaseView } from "../src/cases.ts";
 import { part10File } from "../src/dicom-scp.ts";
 import { EXPLICIT_LE, syntheticEcg } from "./support/dicom.ts";
 import { waitFor } from "./support/mqtt.ts";
-import { clientFrom, clientOn, login, setupAdmin, startWeb, type WebRig } from "./support/web.ts";
+import { addUser, clientOn, setupAdmin, startWeb, type WebRig } from "./support/web.ts";
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -39,8 +39,7 @@ describe("case routes", () => {
   it("open, patient id, first medical contact, close: answered with the case, audited without the patient id, pushed live", async () => {
     const rig = await startWeb(cleanup);
     const admin = await setupAdmin(rig);
-    expect((await admin.request("POST", "/api/users", { username: "crew1", password: "crew password 1", role: "crew" })).statusCode).toBe(201);
-    const crew = clientFrom(rig, await login(rig, "crew1", "crew password 1"));
+    const crew = await addUser(rig, admin, "crew1", "crew", "crew password 1");
     const live = await watchLive(rig, crew.cookie);
 
     const opened = await crew.request("POST", "/api/cases", {});
@@ -151,8 +150,7 @@ describe("case routes", () => {
   it("lets a viewer read cases but not change them", async () => {
     const rig = await startWeb(cleanup);
     const admin = await setupAdmin(rig);
-    await admin.request("POST", "/api/users", { username: "qc", password: "viewer password", role: "viewer" });
-    const viewer = clientFrom(rig, await login(rig, "qc", "viewer password"));
+    const viewer = await addUser(rig, admin, "qc", "viewer", "viewer password 3");
     const c = (await admin.request("POST", "/api/cases", { location: "bed-1" })).json() as CaseView;
     expect(c.location).toBe("bed-1");
     expect((await viewer.request("GET", `/api/cases/${c.id}`)).json().id).toBe(c.id);

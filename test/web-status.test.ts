@@ -20,7 +20,7 @@ async function gatewayWithMonitor() {
   const hl7Port = await freePort();
   const { gw, config } = await startGateway({ id: "gw-status", devices: `{ id: bed-1, driver: hl7-pcd01, name: "床旁 1", options: { host: 127.0.0.1, port: ${hl7Port} } }` }, cleanup);
   const base = `http://127.0.0.1:${config.web.port}`;
-  const setup = await fetch(`${base}/api/setup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "admin", password: "correct horse battery" }) });
+  const setup = await fetch(`${base}/api/setup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "admin", password: "correct horse battery 1" }) });
   expect(setup.status).toBe(200);
   const cookie = setup.headers.get("set-cookie")!.split(";")[0]!;
   const api = async (path: string) => {

@@ -5,6 +5,7 @@ import { validateDetailed } from "node-cron";
 import { z } from "zod";
 import { ROLES } from "../web/context.ts";
 import { zoneOffsetMinutes } from "../time/zone.ts";
+import { usernameSkeleton } from "../web/identity.ts";
 
 /** Finds a driver's options schema by registry id; `undefined` for an unknown driver. */
 export type DriverLookup = (id: string) => { options: z.ZodType } | undefined;
@@ -342,16 +343,32 @@ const webSchema = z
       )
       .default([])
       .superRefine((users, ctx) => {
-        const seen = new Set<string>();
+        // One identity per name as a reader sees it: Cyrillic `а`dmin beside `admin`, `Admin` beside `admin` are duplicates.
+        const seen = new Map<string, string>();
         users.forEach((u, i) => {
-          if (seen.has(u.username)) ctx.addIssue({ code: "custom", path: [i, "username"], message: `duplicate username "${u.username}"` });
-          seen.add(u.username);
+          const same = seen.get(usernameSkeleton(u.username));
+          if (same !== undefined) ctx.addIssue({ code: "custom", path: [i, "username"], message: same === u.username ? `duplicate username "${u.username}"` : `"${u.username}" reads the same as "${same}"` });
+          seen.set(usernameSkeleton(u.username), u.username);
         });
       })
       .describe("Users provisioned in the configuration, in addition to those created on the page."),
     sessionIdleMin: z.int().min(1).max(1440).default(30).describe("Minutes without a request after which a login session ends (a session also ends 12 h after login)."),
-    loginMaxFailures: z.int().min(1).max(100).default(5).describe("Failed logins (or setup codes) per client address, and per username, allowed within loginWindowS; then 429 until the window has passed."),
-    loginWindowS: z.int().min(10).max(86_400).default(900).describe("The window, in seconds, over which failed logins are counted."),
+    loginMaxFailures: z.int().min(1).max(100).default(5).describe("Failed logins per username allowed within loginWindowS; then the username is locked (429) until the window has passed, across restarts, or until an admin sets a new password."),
+    loginMaxFailuresPerAddress: z
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(50)
+      .describe("Failed logins and setup codes per client address allowed within loginWindowS: an anti-flood bound, well above loginMaxFailures, since a crew tablet is shared."),
+    loginWindowS: z.int().min(10).max(86_400).default(900).describe("The window, in seconds, over which failed logins are counted, and how long a lockout lasts."),
+    passwordMinLength: z.int().min(8).max(64).default(8).describe("Characters a password set on the page must have at least."),
+    passwordMinClasses: z.int().min(1).max(4).default(3).describe("Of lower-case letters, upper-case letters, digits and other characters: how many a password must mix."),
+    passwordMaxAgeDays: z.int().min(0).max(3650).default(0).describe("Days after which a user must change their password at the next login; 0: never. Provisioned users are not held to it (IT changes their hash)."),
+    hostNames: z
+      .array(z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$/, { message: "must be a DNS name (letters, digits, '.', '-')" }))
+      .max(32)
+      .default([])
+      .describe("Names the page is reached by (e.g. vitalgate.clinic.lan), besides the box's own addresses and localhost: a request naming any other host is refused (DNS rebinding)."),
     auditRetentionDays: z.int().min(180).max(36_500).default(365).describe("Days the audit trail is kept (at least 180); older records are purged by store.purgeCron, the hash chain anchored past them."),
   })
   .describe("The local web page: status, devices, pairing, cases.");

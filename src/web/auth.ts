@@ -13,6 +13,7 @@ import type { LocalDb } from "../local-db.ts";
 import type { AuditLog } from "./audit.ts";
 import { PERMISSIONS, ROLES, type Permission, type Role, type SessionUser } from "./context.ts";
 import { parseBody, sendError } from "./http-errors.ts";
+import { normalizeUsername, passwordProblem, usernameSkeleton, type PasswordPolicy } from "./identity.ts";
 
 /** scrypt cost for new hashes: N = 2^15, r = 8, p = 1 (32 MiB, ~0.1 s on a small ARM box). */
 const SCRYPT = { N: 1 << 15, r: 8, p: 1 } as const;
@@ -25,8 +26,10 @@ export const SESSION_MAX_MS = 12 * 3_600_000;
 const MAX_SESSIONS = 500;
 /** A session's last activity is written to the database at most this often: after a restart its idle time is late by no more. */
 const SESSION_SAVE_MS = 60_000;
-/** Failure counters held at once (client addresses and usernames); expired ones are pruned beyond it. */
+/** Failure counters held in memory at once (client addresses); expired ones are pruned beyond it. */
 const MAX_LIMIT_KEYS = 10_000;
+/** Failed logins kept in the database (per username, for the lockout); the oldest go first beyond it. */
+const MAX_FAILURE_ROWS = 10_000;
 /**
  * scrypt runs at most this many at once, with at most MAX_HASH_WAITING more waiting; beyond, 503.
  * Each takes 32 MiB and a thread of libuv's pool of four, which file reads share: a burst of logins
@@ -94,8 +97,12 @@ export interface AuthOptions {
   bootId?: string;
   users: readonly ProvisionedUser[];
   sessionIdleMin: number;
+  /** Failed logins per username within loginWindowS before the username is locked (kept across restarts). */
   loginMaxFailures: number;
+  /** Failed logins per client address within loginWindowS: an anti-flood bound, far above the per-username one (a crew tablet is shared). */
+  addressMaxFailures: number;
   loginWindowS: number;
+  password: PasswordPolicy & { maxAgeDays: number };
   /** Where the first-run setup code is kept while no user exists (`<stateDir>/setup-code`). */
   setupCodeFile: string;
   /** Told each login's outcome (for /metrics). */
@@ -112,6 +119,15 @@ interface Session {
   lastMono: number;
   /** The lastMono the database holds. */
   savedMono: number;
+  /** The user must change their password before anything else (an initial or reset one, or one past its age). */
+  mustChange: boolean;
+}
+
+interface FoundUser {
+  user: SessionUser;
+  hash: string;
+  provisioned: boolean;
+  mustChange: boolean;
 }
 
 /** A session as the database keeps it. */
@@ -129,10 +145,14 @@ interface SessionRow {
 
 const sessionKey = (id: string) => createHash("sha256").update(id).digest("hex");
 
-const password = () => z.string().min(8, { message: "must have at least 8 characters" }).max(256);
-const credentials = z.strictObject({ username: webUsername(), password: z.string().min(1).max(256) });
-const setupBody = z.strictObject({ username: webUsername(), password: password(), setupCode: z.string().max(64).optional() });
-const newUser = z.strictObject({ username: webUsername(), password: password(), role: z.enum(ROLES) });
+// The password's policy (length, classes) depends on the configuration: checked after the shape, by #weak.
+const password = () => z.string().min(1).max(256);
+const username = () => webUsername().transform(normalizeUsername);
+const credentials = z.strictObject({ username: username(), password: password() });
+const setupBody = z.strictObject({ username: username(), password: password(), setupCode: z.string().max(64).optional() });
+const newUser = z.strictObject({ username: username(), password: password(), role: z.enum(ROLES) });
+const passwordChange = z.strictObject({ current: password(), password: password() });
+const passwordReset = z.strictObject({ password: password() });
 
 /**
  * True for a request from the box itself: from a loopback address, or from one of the box's own
@@ -147,7 +167,10 @@ export function fromBox(request: FastifyRequest): boolean {
 export class Auth {
   #o: AuthOptions;
   #sessions = new Map<string, Session>();
-  #failures = new Map<string, number[]>();
+  /** Failed logins per client address (the anti-flood bound), in memory: the per-username ones are in the database. */
+  #addressFailures = new Map<string, number[]>();
+  /** Checks under way (password being hashed) per limit key: counted with the failures, so a burst cannot slip past the limit. */
+  #pending = new Map<string, number>();
   /**
    * A hash of nothing anyone knows: unknown users are checked against it, so they cost the same.
    * Made at the first login (every login waits for it), not at start: a daemon nobody logs in to
@@ -162,7 +185,13 @@ export class Auth {
     this.#o = o;
     o.db.exec(`
       CREATE TABLE IF NOT EXISTS web_users (username TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS web_sessions (key TEXT PRIMARY KEY, username TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL, created_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS web_sessions (key TEXT PRIMARY KEY, username TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL, created_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS web_login_failures (username TEXT NOT NULL, at_ms INTEGER NOT NULL, boot TEXT, at_mono REAL);
+      CREATE INDEX IF NOT EXISTS web_login_failures_user ON web_login_failures (username);`);
+    const userColumns = o.db.prepare("SELECT name FROM pragma_table_info('web_users')").pluck().all() as string[];
+    // must_change: an initial or reset password, to be changed at the next login; changed_ms: when the password was last set.
+    if (!userColumns.includes("must_change")) o.db.exec("ALTER TABLE web_users ADD COLUMN must_change INTEGER NOT NULL DEFAULT 0");
+    if (!userColumns.includes("changed_ms")) o.db.exec("ALTER TABLE web_users ADD COLUMN changed_ms INTEGER");
     // The boot and monotonic times of a session (added in 0.x; rows from before have none).
     const columns = o.db.prepare("SELECT name FROM pragma_table_info('web_sessions')").pluck().all() as string[];
     if (!columns.includes("boot")) o.db.exec("ALTER TABLE web_sessions ADD COLUMN boot TEXT; ALTER TABLE web_sessions ADD COLUMN created_mono REAL; ALTER TABLE web_sessions ADD COLUMN last_mono REAL;");
@@ -214,11 +243,30 @@ export class Auth {
     this.#o.log.info({ code: "VG_WEB_SETUP", file: this.#o.setupCodeFile }, `no web user yet: open the page and create the admin, with the setup code from ${this.#o.setupCodeFile} (not needed from the box itself)`);
   }
 
-  #findUser(username: string): { user: SessionUser; hash: string; provisioned: boolean } | null {
+  #findUser(username: string): FoundUser | null {
     const p = this.#o.users.find((u) => u.username === username);
-    if (p) return { user: { username, role: p.role }, hash: p.passwordHash, provisioned: true };
-    const row = this.#o.db.prepare("SELECT role, hash FROM web_users WHERE username = ?").get(username) as { role: Role; hash: string } | undefined;
-    return row ? { user: { username, role: row.role }, hash: row.hash, provisioned: false } : null;
+    if (p) return { user: { username, role: p.role }, hash: p.passwordHash, provisioned: true, mustChange: false };
+    const row = this.#o.db.prepare("SELECT role, hash, created_at, must_change, changed_ms FROM web_users WHERE username = ?").get(username) as
+      | { role: Role; hash: string; created_at: string; must_change: number; changed_ms: number | null }
+      | undefined;
+    if (!row) return null;
+    const maxAgeMs = this.#o.password.maxAgeDays * 86_400_000;
+    const expired = maxAgeMs > 0 && this.#o.nowMs() - (row.changed_ms ?? Date.parse(row.created_at)) > maxAgeMs;
+    return { user: { username, role: row.role }, hash: row.hash, provisioned: false, mustChange: row.must_change === 1 || expired };
+  }
+
+  /** An existing user whose name reads the same as `username` (same skeleton: Cyrillic `а`dmin beside `admin`). */
+  #lookalike(username: string): string | undefined {
+    const skeleton = usernameSkeleton(username);
+    const stored = this.#o.db.prepare("SELECT username FROM web_users").pluck().all() as string[];
+    return [...this.#o.users.map((u) => u.username), ...stored].find((u) => usernameSkeleton(u) === skeleton);
+  }
+
+  /** 400 naming the password's problem, true when it has one. */
+  #weak(reply: FastifyReply, password: string, username: string): boolean {
+    const problem = passwordProblem(password, username, this.#o.password);
+    if (problem) sendError(reply, 400, "VG_PASSWORD_WEAK", `password: ${problem}`, { field: "password" });
+    return problem !== null;
   }
 
   /** Runs `fn` (scrypt work) within the concurrency cap; null when too many are already waiting. */
@@ -239,40 +287,99 @@ export class Auth {
     }
   }
 
-  // --- rate limit -------------------------------------------------------------------------------
+  // --- lockout and rate limit -------------------------------------------------------------------
+  //
+  // A username is locked after loginMaxFailures failures within the window (kept in the database:
+  // a restart does not unlock it); a client address only after addressMaxFailures (an anti-flood
+  // bound: a crew tablet is shared, and one crew member's typos must not lock out the others).
+  // A check is counted the moment it starts, before the password is hashed, so concurrent guesses
+  // cannot all pass the limit while the first ones are still being hashed.
 
   #windowMs(): number {
     return this.#o.loginWindowS * 1000;
   }
 
-  #recent(key: string, now: number): number[] {
-    const times = (this.#failures.get(key) ?? []).filter((t) => t > now - this.#windowMs());
-    if (times.length) this.#failures.set(key, times);
-    else this.#failures.delete(key);
+  #recentAddress(key: string, now: number): number[] {
+    const times = (this.#addressFailures.get(key) ?? []).filter((t) => t > now - this.#windowMs());
+    if (times.length) this.#addressFailures.set(key, times);
+    else this.#addressFailures.delete(key);
     return times;
   }
 
-  /** Seconds until another attempt is allowed for this address or username; 0: allowed now. */
-  #blockedForS(keys: string[]): number {
-    const now = this.#o.monoMs();
-    let until = 0;
-    for (const key of keys) {
-      const times = this.#recent(key, now);
-      if (times.length >= this.#o.loginMaxFailures) until = Math.max(until, times[times.length - this.#o.loginMaxFailures]! + this.#windowMs());
-    }
-    return until === 0 ? 0 : Math.max(1, Math.ceil((until - now) / 1000));
+  /**
+   * The username's failures within the window, as monotonic times of this boot, oldest first. From
+   * this boot: as recorded. From another (the monotonic clock started again): by the synchronized
+   * clock; a failure recorded ahead of now (the clock was, or is, wrong) counts as just now, so a
+   * clock step never unlocks a user.
+   */
+  #recentUser(username: string, mono: number): number[] {
+    const now = this.#o.nowMs();
+    const rows = this.#o.db.prepare("SELECT at_ms, boot, at_mono FROM web_login_failures WHERE username = ?").all(username) as { at_ms: number; boot: string | null; at_mono: number | null }[];
+    return rows
+      .map((r) => (r.boot !== null && r.boot === this.#o.bootId && r.at_mono !== null ? r.at_mono : mono - Math.max(0, now - r.at_ms)))
+      .filter((t) => t > mono - this.#windowMs())
+      .sort((a, b) => a - b);
   }
 
-  #fail(keys: string[]): void {
+  /**
+   * Whether another check is allowed now for this address and username (counting the checks under
+   * way); if not, why and for how many seconds.
+   */
+  #blocked(ip: string, username: string | null): { code: "VG_ACCOUNT_LOCKED" | "VG_TOO_MANY_ATTEMPTS"; waitS: number } | null {
     const now = this.#o.monoMs();
-    if (this.#failures.size > MAX_LIMIT_KEYS) for (const key of [...this.#failures.keys()]) this.#recent(key, now);
-    for (const key of keys) this.#failures.set(key, [...this.#recent(key, now), now].slice(-this.#o.loginMaxFailures));
+    const limits = [
+      { key: `ip:${ip}`, times: this.#recentAddress(`ip:${ip}`, now), max: this.#o.addressMaxFailures, code: "VG_TOO_MANY_ATTEMPTS" as const },
+      ...(username === null ? [] : [{ key: `user:${username}`, times: this.#recentUser(username, now), max: this.#o.loginMaxFailures, code: "VG_ACCOUNT_LOCKED" as const }]),
+    ];
+    for (const { key, times, max, code } of limits) {
+      if (times.length >= max) return { code, waitS: Math.max(1, Math.ceil((times[times.length - max]! + this.#windowMs() - now) / 1000)) };
+      // Full with the checks under way: their outcome decides; come back in a moment.
+      if (times.length + (this.#pending.get(key) ?? 0) >= max) return { code, waitS: 1 };
+    }
+    return null;
+  }
+
+  /** Counts a check under way for these keys until the returned function is called. */
+  #reserve(keys: string[]): () => void {
+    for (const key of keys) this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1);
+    return () => {
+      for (const key of keys) {
+        const n = (this.#pending.get(key) ?? 1) - 1;
+        if (n > 0) this.#pending.set(key, n);
+        else this.#pending.delete(key);
+      }
+    };
+  }
+
+  /** Records a failure for the address and, if given, the username; true when it has just locked the username. */
+  #fail(ip: string, username: string | null): boolean {
+    const now = this.#o.monoMs();
+    if (this.#addressFailures.size > MAX_LIMIT_KEYS) for (const key of [...this.#addressFailures.keys()]) this.#recentAddress(key, now);
+    const key = `ip:${ip}`;
+    this.#addressFailures.set(key, [...this.#recentAddress(key, now), now].slice(-this.#o.addressMaxFailures));
+    if (username === null) return false;
+    const db = this.#o.db;
+    db.prepare("INSERT INTO web_login_failures (username, at_ms, boot, at_mono) VALUES (?, ?, ?, ?)").run(username, this.#o.nowMs(), this.#o.bootId ?? null, now);
+    db.prepare("DELETE FROM web_login_failures WHERE rowid <= (SELECT max(rowid) FROM web_login_failures) - ?").run(MAX_FAILURE_ROWS);
+    return this.#recentUser(username, now).length === this.#o.loginMaxFailures;
+  }
+
+  #clearFailures(username: string): void {
+    this.#o.db.prepare("DELETE FROM web_login_failures WHERE username = ?").run(username);
+  }
+
+  /** The lockout's end for a username (on the synchronized clock), or null when it is not locked. */
+  #lockedUntil(username: string): string | null {
+    const mono = this.#o.monoMs();
+    const times = this.#recentUser(username, mono);
+    const max = this.#o.loginMaxFailures;
+    return times.length >= max ? new Date(this.#o.nowMs() + times[times.length - max]! + this.#windowMs() - mono).toISOString() : null;
   }
 
   // --- sessions ---------------------------------------------------------------------------------
 
   /** Opens a session: returns it with the id for the cookie, which is kept nowhere but there. */
-  #open(user: SessionUser): { id: string; session: Session } {
+  #open(user: SessionUser, mustChange: boolean): { id: string; session: Session } {
     const db = this.#o.db;
     const now = this.#o.nowMs();
     const mono = this.#o.monoMs();
@@ -281,7 +388,7 @@ export class Auth {
       for (const key of db.prepare("SELECT key FROM web_sessions ORDER BY created_ms LIMIT ?").pluck().all(held - MAX_SESSIONS + 1) as string[]) this.#forget(key);
     }
     const id = randomBytes(32).toString("base64url");
-    const session = { key: sessionKey(id), user, csrf: randomBytes(32).toString("base64url"), createdMono: mono, lastMono: mono, savedMono: mono };
+    const session = { key: sessionKey(id), user, csrf: randomBytes(32).toString("base64url"), createdMono: mono, lastMono: mono, savedMono: mono, mustChange };
     db.prepare("INSERT INTO web_sessions (key, username, role, csrf, created_ms, last_ms, boot, created_mono, last_mono) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(session.key, user.username, user.role, session.csrf, now, now, this.#o.bootId ?? null, mono, mono);
     this.#cache(session);
     return { id, session };
@@ -311,7 +418,7 @@ export class Auth {
       this.#forget(key);
       return undefined;
     }
-    const session = { key, user: found.user, csrf: row.csrf, ...times, savedMono: times.lastMono };
+    const session = { key, user: found.user, csrf: row.csrf, ...times, savedMono: times.lastMono, mustChange: found.mustChange };
     this.#cache(session);
     return session;
   }
@@ -356,19 +463,19 @@ export class Auth {
     reply.header("set-cookie", `${COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure}`);
   }
 
-  #startSession(request: FastifyRequest, reply: FastifyReply, user: SessionUser): { user: SessionUser; csrf: string } {
+  #startSession(request: FastifyRequest, reply: FastifyReply, user: SessionUser, mustChange = false): { user: SessionUser; csrf: string; mustChangePassword: boolean } {
     // A login always gets a new id, and the one the browser held before ends: no session fixation.
     const previous = cookie(request.headers.cookie, COOKIE);
     if (previous) this.#forget(sessionKey(previous));
-    const { id, session } = this.#open(user);
+    const { id, session } = this.#open(user, mustChange);
     this.#setCookie(request, reply, id, SESSION_MAX_MS / 1000);
-    return { user, csrf: session.csrf };
+    return { user, csrf: session.csrf, mustChangePassword: mustChange };
   }
 
-  /** Ends every session of `username` (removed user). */
-  #endSessionsOf(username: string): void {
-    for (const [key, s] of this.#sessions) if (s.user.username === username) this.#sessions.delete(key);
-    this.#o.db.prepare("DELETE FROM web_sessions WHERE username = ?").run(username);
+  /** Ends every session of `username` (removed user, new password), but `except` (the one that changed it). */
+  #endSessionsOf(username: string, except?: string): void {
+    for (const [key, s] of this.#sessions) if (s.user.username === username && key !== except) this.#sessions.delete(key);
+    this.#o.db.prepare("DELETE FROM web_sessions WHERE username = ? AND key IS NOT ?").run(username, except ?? null);
   }
 
   // --- the guard --------------------------------------------------------------------------------
@@ -378,10 +485,19 @@ export class Auth {
    * role holds `permission`, and, for a change, the session's CSRF token and no foreign Origin.
    */
   guard(permission: Permission): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+    return this.#guard(permission, false);
+  }
+
+  /**
+   * The guard; `whileMustChange`: the route is one a user who must change their password may still
+   * use (changing it, logging out); every other answers 403 VG_PASSWORD_CHANGE_REQUIRED.
+   */
+  #guard(permission: Permission, whileMustChange: boolean): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
     return async (request, reply) => {
       const s = this.#session(request);
       if (!s) return void sendError(reply, 401, "VG_AUTH_REQUIRED", "log in first");
       request.user = s.user;
+      if (s.mustChange && !whileMustChange) return void sendError(reply, 403, "VG_PASSWORD_CHANGE_REQUIRED", "change your password first");
       const deny = (code: string, message: string, why: string) => {
         this.#o.audit.record({ actor: s.user.username, ip: request.ip, action: "request.denied", target: `${request.method} ${request.routeOptions.url ?? request.url}`, detail: { why }, result: "denied" });
         sendError(reply, 403, code, message);
@@ -403,18 +519,17 @@ export class Auth {
     app.get("/api/session", async (request) => {
       const s = this.#session(request);
       const setup = this.needsSetup;
-      return { user: s?.user ?? null, ...(s ? { csrf: s.csrf } : {}), setup, setupCodeRequired: setup && !fromBox(request) };
+      return { user: s?.user ?? null, ...(s ? { csrf: s.csrf, mustChangePassword: s.mustChange } : {}), setup, setupCodeRequired: setup && !fromBox(request) };
     });
 
     app.post("/api/setup", { onRequest: sameOrigin }, async (request, reply) => {
       if (!this.needsSetup) return sendError(reply, 409, "VG_SETUP_DONE", "setup is done: log in");
       const body = parseBody(setupBody, request.body, reply);
-      if (!body) return;
-      const ipKey = `ip:${request.ip}`;
-      const wait = this.#blockedForS([ipKey]);
-      if (wait) return sendError(reply, 429, "VG_TOO_MANY_ATTEMPTS", `too many failed attempts: wait ${wait} s`, { retryAfterS: wait });
+      if (!body || this.#weak(reply, body.password, body.username)) return;
+      const blocked = this.#blocked(request.ip, null);
+      if (blocked) return tooMany(reply, blocked, this.#o.nowMs());
       if (!fromBox(request) && !(this.#setupCode && body.setupCode && sameSecret(body.setupCode.trim(), this.#setupCode))) {
-        this.#fail([ipKey]);
+        this.#fail(request.ip, null);
         audit.record({ actor: body.username, ip: request.ip, action: "setup", result: "denied", detail: { why: "setup code" } });
         return sendError(reply, 403, "VG_SETUP_CODE", `wrong or missing setup code (in ${this.#o.setupCodeFile} on the box)`, { field: "setupCode" });
       }
@@ -422,7 +537,8 @@ export class Auth {
       if (hash === null) return busy(reply);
       // Checked again after the (slow) hash: two setups racing must not both create an admin.
       if (!this.needsSetup) return sendError(reply, 409, "VG_SETUP_DONE", "setup is done: log in");
-      this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at) VALUES (?, 'admin', ?, ?)").run(body.username, hash, new Date(this.#o.nowMs()).toISOString());
+      const now = this.#o.nowMs();
+      this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at, changed_ms) VALUES (?, 'admin', ?, ?, ?)").run(body.username, hash, new Date(now).toISOString(), now);
       rmSync(this.#o.setupCodeFile, { force: true });
       this.#setupCode = null;
       audit.record({ actor: body.username, ip: request.ip, action: "setup", target: body.username, detail: { role: "admin" }, result: "ok" });
@@ -432,33 +548,35 @@ export class Auth {
     app.post("/api/login", { onRequest: sameOrigin }, async (request, reply) => {
       const body = parseBody(credentials, request.body, reply);
       if (!body) return;
-      const keys = [`ip:${request.ip}`, `user:${body.username}`];
-      const wait = this.#blockedForS(keys);
-      if (wait) {
+      const blocked = this.#blocked(request.ip, body.username);
+      if (blocked) {
         // Counted, not audited: the failures that led here are, and a flood of refused attempts must not fill the disk.
         this.#o.onLogin?.("limited");
-        return sendError(reply, 429, "VG_TOO_MANY_ATTEMPTS", `too many failed logins: wait ${wait} s`, { retryAfterS: wait });
+        return tooMany(reply, blocked, this.#o.nowMs());
       }
+      const release = this.#reserve([`ip:${request.ip}`, `user:${body.username}`]);
       const found = this.#findUser(body.username);
       const ok = await this.#limited(async () => {
         this.#dummyHash ??= hashPassword(randomBytes(16).toString("hex"));
         const dummy = await this.#dummyHash;
         return verifyPassword(body.password, found?.hash ?? dummy);
-      });
+      }).finally(release);
       if (ok === null) return busy(reply);
       if (!found || !ok) {
-        this.#fail(keys);
+        const locked = this.#fail(request.ip, body.username);
         audit.record({ actor: body.username, ip: request.ip, action: "login", result: "failed" });
+        if (locked) audit.record({ actor: "system", ip: request.ip, action: "user.locked", target: body.username, detail: { failures: this.#o.loginMaxFailures, windowS: this.#o.loginWindowS }, result: "ok" });
         this.#o.onLogin?.("failed");
         return sendError(reply, 401, "VG_LOGIN_FAILED", "wrong username or password");
       }
-      for (const key of keys) this.#failures.delete(key);
-      audit.record({ actor: body.username, ip: request.ip, action: "login", result: "ok" });
+      // Only this username's failures: an attacker's own good login must not reset the address's count.
+      this.#clearFailures(body.username);
+      audit.record({ actor: body.username, ip: request.ip, action: "login", result: "ok", ...(found.mustChange ? { detail: { mustChangePassword: true } } : {}) });
       this.#o.onLogin?.("ok");
-      return this.#startSession(request, reply, found.user);
+      return this.#startSession(request, reply, found.user, found.mustChange);
     });
 
-    app.post("/api/logout", { onRequest: this.guard("read") }, async (request, reply) => {
+    app.post("/api/logout", { onRequest: this.#guard("read", true) }, async (request, reply) => {
       const id = cookie(request.headers.cookie, COOKIE);
       if (id) this.#forget(sessionKey(id));
       this.#setCookie(request, reply, "", 0);
@@ -466,45 +584,122 @@ export class Auth {
       return { ok: true };
     });
 
+    // Change one's own password: the current one is checked (and counted like a login), the new one must meet the policy.
+    app.post("/api/password", { onRequest: this.#guard("read", true) }, async (request, reply) => {
+      const body = parseBody(passwordChange, request.body, reply);
+      if (!body) return;
+      const { username } = request.user!;
+      const found = this.#findUser(username);
+      if (!found) return sendError(reply, 401, "VG_AUTH_REQUIRED", "log in first");
+      if (found.provisioned) return sendError(reply, 409, "VG_USER_PROVISIONED", `"${username}" is provisioned in the configuration: its password is changed there`);
+      if (this.#weak(reply, body.password, username)) return;
+      if (body.password === body.current) return sendError(reply, 400, "VG_PASSWORD_REUSED", "password: must differ from the current one", { field: "password" });
+      const blocked = this.#blocked(request.ip, username);
+      if (blocked) return tooMany(reply, blocked, this.#o.nowMs());
+      const release = this.#reserve([`ip:${request.ip}`, `user:${username}`]);
+      const hash = await this.#limited(async () => ((await verifyPassword(body.current, found.hash)) ? hashPassword(body.password) : false)).finally(release);
+      if (hash === null) return busy(reply);
+      if (hash === false) {
+        this.#fail(request.ip, username);
+        audit.record({ actor: username, ip: request.ip, action: "password.change", target: username, detail: { why: "current password" }, result: "denied" });
+        return sendError(reply, 403, "VG_PASSWORD_WRONG", "the current password is wrong", { field: "current" });
+      }
+      this.#setPassword(username, hash, false);
+      const id = cookie(request.headers.cookie, COOKIE);
+      const key = id ? sessionKey(id) : undefined;
+      // Other sessions of this user end (a password changed because it leaked); this one goes on.
+      this.#endSessionsOf(username, key);
+      const s = key ? this.#sessions.get(key) : undefined;
+      if (s) s.mustChange = false;
+      audit.record({ actor: username, ip: request.ip, action: "password.change", target: username, result: "ok" });
+      return { ok: true };
+    });
+
     app.get("/api/users", { onRequest: this.guard("admin") }, async () => {
       const stored = this.#o.db.prepare("SELECT username, role, created_at AS createdAt FROM web_users ORDER BY username").all() as { username: string; role: Role; createdAt: string }[];
       return [
-        ...this.#o.users.map((u) => ({ username: u.username, role: u.role, provisioned: true, createdAt: null })),
-        ...stored.filter((u) => !this.#o.users.some((p) => p.username === u.username)).map((u) => ({ ...u, provisioned: false })),
+        ...this.#o.users.map((u) => ({ username: u.username, role: u.role, provisioned: true, createdAt: null, mustChangePassword: false, lockedUntil: this.#lockedUntil(u.username) })),
+        ...stored
+          .filter((u) => !this.#o.users.some((p) => p.username === u.username))
+          .map((u) => ({ ...u, provisioned: false, mustChangePassword: this.#findUser(u.username)?.mustChange ?? false, lockedUntil: this.#lockedUntil(u.username) })),
       ];
     });
 
     app.post("/api/users", { onRequest: this.guard("admin") }, async (request, reply) => {
       const body = parseBody(newUser, request.body, reply);
-      if (!body) return;
+      if (!body || this.#weak(reply, body.password, body.username)) return;
       const actor = request.user!.username;
-      if (this.#findUser(body.username)) return sendError(reply, 409, "VG_USER_EXISTS", `user "${body.username}" exists`, { field: "username" });
+      const exists = () => {
+        const same = this.#lookalike(body.username);
+        if (same === undefined) return false;
+        sendError(reply, 409, "VG_USER_EXISTS", same === body.username ? `user "${body.username}" exists` : `"${body.username}" reads the same as the existing user "${same}": choose another name`, { field: "username" });
+        return true;
+      };
+      if (exists()) return;
       const hash = await this.#limited(() => hashPassword(body.password));
       if (hash === null) return busy(reply);
-      if (this.#findUser(body.username)) return sendError(reply, 409, "VG_USER_EXISTS", `user "${body.username}" exists`, { field: "username" });
-      const createdAt = new Date(this.#o.nowMs()).toISOString();
-      this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at) VALUES (?, ?, ?, ?)").run(body.username, body.role, hash, createdAt);
+      if (exists()) return;
+      const now = this.#o.nowMs();
+      const createdAt = new Date(now).toISOString();
+      // The admin chose this password: the user changes it at the first login.
+      this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at, must_change, changed_ms) VALUES (?, ?, ?, ?, 1, ?)").run(body.username, body.role, hash, createdAt, now);
       audit.record({ actor, ip: request.ip, action: "user.add", target: body.username, detail: { role: body.role }, result: "ok" });
-      return reply.code(201).send({ username: body.username, role: body.role, provisioned: false, createdAt });
+      return reply.code(201).send({ username: body.username, role: body.role, provisioned: false, createdAt, mustChangePassword: true, lockedUntil: null });
+    });
+
+    /** An admin's change to another user: the refusals audited, as the change itself is. */
+    const refuser = (request: FastifyRequest, reply: FastifyReply, action: string, username: string) => (status: number, code: string, message: string) => {
+      audit.record({ actor: request.user!.username, ip: request.ip, action, target: username, detail: { why: code }, result: "failed" });
+      return sendError(reply, status, code, message);
+    };
+
+    // An admin sets a new password for a user who forgot theirs (or was locked out): it unlocks the
+    // user, ends their sessions, and must be changed at their next login.
+    app.post("/api/users/:username/password", { onRequest: this.guard("admin") }, async (request, reply) => {
+      const { username } = request.params as { username: string };
+      const actor = request.user!.username;
+      const refuse = refuser(request, reply, "password.reset", username);
+      const found = this.#findUser(username);
+      if (!found) return refuse(404, "VG_USER_UNKNOWN", `no user "${username}"`);
+      if (found.provisioned) return refuse(409, "VG_USER_PROVISIONED", `"${username}" is provisioned in the configuration: its password is changed there`);
+      if (username === actor) return refuse(409, "VG_USER_SELF", "change your own password with your current one");
+      const body = parseBody(passwordReset, request.body, reply);
+      if (!body || this.#weak(reply, body.password, username)) return;
+      const hash = await this.#limited(() => hashPassword(body.password));
+      if (hash === null) return busy(reply);
+      this.#setPassword(username, hash, true);
+      this.#clearFailures(username);
+      this.#endSessionsOf(username);
+      audit.record({ actor, ip: request.ip, action: "password.reset", target: username, result: "ok" });
+      return { ok: true };
     });
 
     app.delete("/api/users/:username", { onRequest: this.guard("admin") }, async (request, reply) => {
       const { username } = request.params as { username: string };
       const actor = request.user!.username;
-      const refuse = (status: number, code: string, message: string) => {
-        audit.record({ actor, ip: request.ip, action: "user.remove", target: username, detail: { why: code }, result: "failed" });
-        return sendError(reply, status, code, message);
-      };
+      const refuse = refuser(request, reply, "user.remove", username);
       const found = this.#findUser(username);
       if (!found) return refuse(404, "VG_USER_UNKNOWN", `no user "${username}"`);
       if (found.provisioned) return refuse(409, "VG_USER_PROVISIONED", `"${username}" is provisioned in the configuration: remove it there`);
       if (username === actor) return refuse(409, "VG_USER_SELF", "you cannot remove yourself");
       this.#o.db.prepare("DELETE FROM web_users WHERE username = ?").run(username);
+      this.#clearFailures(username);
       this.#endSessionsOf(username);
       audit.record({ actor, ip: request.ip, action: "user.remove", target: username, result: "ok" });
       return { ok: true };
     });
   }
+
+  #setPassword(username: string, hash: string, mustChange: boolean): void {
+    this.#o.db.prepare("UPDATE web_users SET hash = ?, must_change = ?, changed_ms = ? WHERE username = ?").run(hash, mustChange ? 1 : 0, this.#o.nowMs(), username);
+  }
+}
+
+/** 429 for a locked username or a flooding address: when to retry, in seconds and as a time (the page says it in words). */
+function tooMany(reply: FastifyReply, blocked: { code: "VG_ACCOUNT_LOCKED" | "VG_TOO_MANY_ATTEMPTS"; waitS: number }, nowMs: number): FastifyReply {
+  const retryAt = new Date(nowMs + blocked.waitS * 1000).toISOString();
+  const what = blocked.code === "VG_ACCOUNT_LOCKED" ? "this user is locked after too many failed logins" : "too many failed attempts from this address";
+  return sendError(reply, 429, blocked.code, `${what}: try again after ${retryAt}`, { retryAfterS: blocked.waitS, retryAt });
 }
 
 function busy(reply: FastifyReply): FastifyReply {

@@ -102,7 +102,9 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
     users: o.web.users,
     sessionIdleMin: o.web.sessionIdleMin,
     loginMaxFailures: o.web.loginMaxFailures,
+    addressMaxFailures: o.web.loginMaxFailuresPerAddress,
     loginWindowS: o.web.loginWindowS,
+    password: { minLength: o.web.passwordMinLength, minClasses: o.web.passwordMinClasses, maxAgeDays: o.web.passwordMaxAgeDays },
     setupCodeFile: o.setupCodeFile,
     onLogin: (result) => gateway.metrics.webLogins.inc({ result }),
   });

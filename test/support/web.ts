@@ -80,7 +80,7 @@ export function clientOn(rig: WebRig, { cookie, csrf }: { cookie: string; csrf: 
 }
 
 /** Creates the first admin from the box itself (loopback: no setup code) and returns its session. */
-export async function setupAdmin(rig: WebRig, username = "admin", password = "correct horse battery"): Promise<Client> {
+export async function setupAdmin(rig: WebRig, username = "admin", password = "correct horse battery 1"): Promise<Client> {
   const res = await rig.app.inject({ method: "POST", url: "/api/setup", payload: { username, password } });
   if (res.statusCode !== 200) throw new Error(`setup: ${res.statusCode} ${res.body}`);
   return clientFrom(rig, res);
@@ -88,4 +88,20 @@ export async function setupAdmin(rig: WebRig, username = "admin", password = "co
 
 export async function login(rig: WebRig, username: string, password: string, remoteAddress = "192.0.2.10"): Promise<LightMyRequestResponse> {
   return rig.app.inject({ method: "POST", url: "/api/login", payload: { username, password }, remoteAddress });
+}
+
+/**
+ * A user added by an admin, as they start: logged in with the initial password the admin gave,
+ * changed to `password` (the page asks for it at the first login). Their session.
+ */
+export async function addUser(rig: WebRig, admin: Client, username: string, role: string, password: string, remoteAddress = "192.0.2.10"): Promise<Client> {
+  const initial = `Initial ${password}`;
+  const add = await admin.request("POST", "/api/users", { username, password: initial, role });
+  if (add.statusCode !== 201) throw new Error(`add ${username}: ${add.statusCode} ${add.body}`);
+  const first = await login(rig, username, initial, remoteAddress);
+  if (first.statusCode !== 200) throw new Error(`first login of ${username}: ${first.statusCode} ${first.body}`);
+  const client = clientFrom(rig, first);
+  const change = await client.request("POST", "/api/password", { current: initial, password });
+  if (change.statusCode !== 200) throw new Error(`password change of ${username}: ${change.statusCode} ${change.body}`);
+  return client;
 }
