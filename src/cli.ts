@@ -403,11 +403,14 @@ function ports(io: Out): number {
 /** `vitalgate web hash-password`: the password from stdin (one line, its newline dropped), never from argv. */
 async function hashPasswordCommand(io: Out): Promise<number> {
   const password = (await (io.stdin ?? (() => text(process.stdin)))()).replace(/\r?\n$/, "");
-  if (password.length < 8) {
-    io.err("the password must have at least 8 characters (give it on stdin)\n");
+  const { hashPassword } = await import("./web/auth.ts");
+  const { passwordProblem } = await import("./web/identity.ts");
+  // The defaults of web.passwordMinLength and web.passwordMinClasses: a provisioned user is held to the page's policy.
+  const problem = passwordProblem(password, "", { minLength: 8, minClasses: 3 });
+  if (problem) {
+    io.err(`the password ${problem} (give it on stdin)\n`);
     return 1;
   }
-  const { hashPassword } = await import("./web/auth.ts");
   io.out(`${await hashPassword(password)}\n`);
   return 0;
 }

@@ -54,7 +54,7 @@ describe("first-run setup", () => {
     expect(rig.log.raw.join("")).not.toContain(code);
 
     const session = await rig.app.inject({ url: "/api/session", remoteAddress: FROM_LAN });
-    expect(session.json()).toEqual({ user: null, setup: true, setupCodeRequired: true });
+    expect(session.json()).toEqual({ user: null, setup: true, setupCodeRequired: true, setupCodeFile: file });
     const body = { username: "admin", password: "long enough 1" };
     const noCode = await rig.app.inject({ method: "POST", url: "/api/setup", payload: body, remoteAddress: FROM_LAN });
     expect(noCode.statusCode).toBe(403);

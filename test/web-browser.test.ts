@@ -132,6 +132,74 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
     expect(await page.evaluate("document.cookie")).not.toContain("vg_session");
   });
 
+  it("first run from the LAN: the setup code field opens a text keyboard and says the code is in its file, not the log", async () => {
+    const { page, config } = await gatewayAndPage({ id: "gw-web-setup-code" });
+    // The page is opened from the box here (loopback needs no code): the session answer is the one a LAN client gets.
+    const file = join(config.stateDir, "setup-code");
+    await page.route("**/api/session", (route) => route.fulfill({ json: { user: null, setup: true, setupCodeRequired: true, setupCodeFile: file } }));
+    await page.goto("/");
+    const code = page.locator("#setup-form input[name=setupCode]");
+    await code.waitFor();
+    expect(await code.getAttribute("inputmode")).toBe("text");
+    expect(await code.getAttribute("autocapitalize")).toBe("none");
+    const hint = await text(page, "#setup-code-hint");
+    expect(hint).toContain(file);
+    expect(hint).toBe(zh("setup.codeHint", { file }));
+    await screenshots(page, "setup-code");
+  });
+
+  it("accounts: a new user changes the initial password before anything else; a locked account says when to retry, in words and one language", async () => {
+    const { page } = await gatewayAndPage({ id: "gw-web-accounts", web: "loginMaxFailures: 3" });
+    await signIn(page, "#/users");
+    await page.fill("#user-form input[name=username]", "crew1");
+    await page.fill("#user-form input[name=password]", "Initial pass 1");
+    await page.click("#user-form button[type=submit]");
+    await expect.poll(() => text(page, "#users tr[data-user=crew1]"), { timeout: SEEN_MS }).toContain(zh("users.mustChange"));
+    await page.click("#logout");
+    await page.locator("#login-form").waitFor();
+
+    // The crew member's first login: only the password form, until a good password of their own is set.
+    await page.fill("#login-form input[name=username]", "crew1");
+    await page.fill("#login-form input[name=password]", "Initial pass 1");
+    await page.click("#login-form button[type=submit]");
+    await page.locator("#password-form").waitFor();
+    expect(await text(page, "#password-form")).toContain(zh("password.forced"));
+    expect(await page.locator("#nav").isHidden()).toBe(true);
+    await screenshots(page, "password-forced");
+    await page.fill("#password-form input[name=current]", "Initial pass 1");
+    await page.fill("#password-form input[name=password]", "abcdefgh1");
+    await page.fill("#password-form input[name=password2]", "abcdefgh1");
+    await page.click("#password-form button[type=submit]");
+    await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("err.VG_PASSWORD_WEAK"));
+    await page.fill("#password-form input[name=password]", "My own Pass 7");
+    await page.fill("#password-form input[name=password2]", "My own Pass 7");
+    await page.click("#password-form button[type=submit]");
+    await page.locator("#card-gateway").waitFor();
+    expect(await page.locator("#nav").isVisible()).toBe(true);
+    await page.click("#logout");
+    await page.locator("#login-form").waitFor();
+
+    // Three wrong passwords lock crew1 (web.loginMaxFailures: 3): the fourth try says when, in words, in Chinese alone.
+    for (let i = 0; i < 4; i++) {
+      await page.fill("#login-form input[name=username]", "crew1");
+      await page.fill("#login-form input[name=password]", `wrong ${i}`);
+      const answered = page.waitForResponse("**/api/login");
+      await page.click("#login-form button[type=submit]");
+      await answered;
+    }
+    const locked = await text(page, "#notice span");
+    expect(locked).toMatch(/^密码错误次数过多，该账户已暂时锁定。请在 15 分钟后再试（\d\d:\d\d 以后），或请管理员重设密码$/);
+    expect(locked).not.toMatch(/[A-Za-z]|秒/);
+    await screenshots(page, "login-locked");
+    // The right password does not open it either; in English the same, without Chinese.
+    await page.click("#lang");
+    await page.fill("#login-form input[name=username]", "crew1");
+    await page.fill("#login-form input[name=password]", "My own Pass 7");
+    await page.click("#login-form button[type=submit]");
+    await expect.poll(() => text(page, "#notice span"), { timeout: SEEN_MS }).toMatch(/^Too many wrong passwords: this account is locked for now\. Try again in 15 minutes \(after \d\d:\d\d\)/);
+    expect(await text(page, "#notice span")).not.toMatch(CJK);
+  });
+
   it("status: shows the uplink, queue, time, disk and gateway, and follows the queue live", async () => {
     const { page, gw, config } = await gatewayAndPage({ id: "gw-web-status" });
     await signIn(page);

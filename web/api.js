@@ -1,7 +1,7 @@
 // The page's one way to the daemon's JSON API (docs/web-api.md): JSON both ways, the session's CSRF
 // token on every change, a lost session sends the user back to the login screen, and an error is
 // an ApiError whose text is in the user's language with the server's own message beside it.
-import { has, t } from "./i18n.js";
+import { has, lang, t } from "./i18n.js";
 
 let csrf = null;
 let unauthorized = () => {};
@@ -17,13 +17,14 @@ export function onUnauthorized(fn) {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, serverMessage, field, retryAfterS) {
+  constructor(status, code, serverMessage, field, retryAfterS, retryAt) {
     super(serverMessage || code);
     this.status = status;
     this.code = code;
     this.serverMessage = serverMessage;
     this.field = field;
     this.retryAfterS = retryAfterS;
+    this.retryAt = retryAt;
   }
 }
 
@@ -47,7 +48,7 @@ export async function api(method, path, body) {
   const data = type.includes("json") ? await res.json().catch(() => null) : null;
   if (res.ok) return data;
   const e = data?.error ?? {};
-  const err = new ApiError(res.status, e.code ?? `HTTP_${res.status}`, e.message ?? res.statusText, e.field, data?.retryAfterS ?? e.retryAfterS);
+  const err = new ApiError(res.status, e.code ?? `HTTP_${res.status}`, e.message ?? res.statusText, e.field, data?.retryAfterS ?? e.retryAfterS, data?.retryAt);
   // A wrong password is a 401 too; only a lost session goes back to the login screen.
   if (res.status === 401 && path !== "/api/login" && path !== "/api/setup") unauthorized();
   throw err;
@@ -57,9 +58,18 @@ export async function api(method, path, body) {
 export function errorText(err) {
   if (!(err instanceof ApiError)) return t("err.generic", { status: "?" }) + (err?.message ? ` (${err.message})` : "");
   const key = `err.${err.code}`;
-  let text = has(key) ? t(key, { s: err.retryAfterS ?? "?" }) : t(err.status === 0 ? "err.VG_NETWORK" : "err.generic", { status: err.status });
+  // A wait (a locked user, a flooding address) is said in words and as a time of day, in the page's language alone.
+  if (err.retryAfterS !== undefined && has(key)) return t(key, retryWords(err.retryAfterS, err.retryAt));
+  let text = has(key) ? t(key) : t(err.status === 0 ? "err.VG_NETWORK" : "err.generic", { status: err.status });
   if (err.field) text += ` — ${t("err.field", { field: err.field })}`;
   // The server's message is English; in Chinese it still helps whoever the user calls for help.
   if (err.serverMessage && err.code !== "VG_NETWORK") text += ` (${err.serverMessage})`;
   return text;
+}
+
+/** When to try again: `when` in words ("15 分钟后", "in 15 minutes"), `at` the time of day (HH:MM). */
+function retryWords(seconds, retryAt) {
+  const when = seconds < 60 ? t("retry.soon") : seconds < 5400 ? t("retry.minutes", { m: Math.ceil(seconds / 60) }) : t("retry.hours", { h: Math.round(seconds / 3600) });
+  const at = new Date(retryAt ?? Date.now() + seconds * 1000);
+  return { when, at: at.toLocaleTimeString(lang(), { hour: "2-digit", minute: "2-digit", hour12: false }) };
 }

@@ -6,7 +6,7 @@ import { api, errorText, onUnauthorized, setCsrf } from "./api.js";
 import { h, replace } from "./dom.js";
 import { lang, setLang, t, translateStatic } from "./i18n.js";
 import { createLive } from "./live.js";
-import { mountLogin, mountSetup } from "./pages/login.js";
+import { mountLogin, mountPassword, mountSetup } from "./pages/login.js";
 import { mountStatus } from "./pages/status.js";
 import { mountDevices } from "./pages/devices.js";
 import { mountPairing } from "./pages/pairing.js";
@@ -30,6 +30,7 @@ const ROUTES = {
   case: { mount: mountCase, perm: "read" },
   audit: { mount: mountAudit, nav: "nav.audit", perm: "admin" },
   users: { mount: mountUsers, nav: "nav.users", perm: "admin" },
+  password: { mount: (view, ctx) => mountPassword(view, { user: ctx.user, forced: false, onDone: () => ctx.navigate("#/status"), notify: ctx.notify }), perm: "read" },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -96,9 +97,10 @@ function renderHeader() {
   $("lang").lang = lang() === "en" ? "zh-CN" : "en";
   const user = session?.user;
   const nav = $("nav");
-  nav.hidden = !user;
+  nav.hidden = !user || Boolean(session?.mustChangePassword);
   $("logout").hidden = !user;
-  $("live").hidden = !user;
+  $("password-link").hidden = !user || Boolean(session?.mustChangePassword);
+  $("live").hidden = !user || Boolean(session?.mustChangePassword);
   replace($("who"), user ? h("span", null, user.username, " ", h("small", null, t(`role.${user.role}`))) : "");
   if (!user) {
     nav.replaceChildren();
@@ -123,6 +125,12 @@ function route() {
     dispose = session?.setup ? mountSetup(view, { session, onDone: signedIn, notify }) : mountLogin(view, { onDone: signedIn, notify });
     return;
   }
+  if (session.mustChangePassword) {
+    // Nothing else answers until the password is changed (403 VG_PASSWORD_CHANGE_REQUIRED).
+    document.body.dataset.page = "password";
+    dispose = mountPassword(view, { user: session.user, forced: true, notify, onDone: passwordChanged }) ?? null;
+    return;
+  }
   let { name, param } = parseHash();
   if (!ROUTES[name] || !can(ROUTES[name].perm)) name = "status";
   document.body.dataset.page = name;
@@ -136,13 +144,21 @@ function showGatewayId() {
   api("GET", "/api/status").then((s) => ($("gw-id").textContent = s?.gateway?.id ?? ""), () => undefined);
 }
 
-function signedIn({ user, csrf }) {
-  session = { user, csrf, setup: false };
+function signedIn({ user, csrf, mustChangePassword }) {
+  session = { user, csrf, setup: false, mustChangePassword: Boolean(mustChangePassword) };
   setCsrf(csrf);
   clearNotice();
+  if (session.mustChangePassword) return route();
   live.start();
   showGatewayId();
   route();
+}
+
+function passwordChanged() {
+  session.mustChangePassword = false;
+  live.start();
+  showGatewayId();
+  navigate("#/status");
 }
 
 function showSignedOut(s) {
@@ -185,7 +201,7 @@ async function boot() {
     const s = await api("GET", "/api/session");
     session = s;
     setCsrf(s.csrf);
-    if (s.user) {
+    if (s.user && !s.mustChangePassword) {
       live.start();
       showGatewayId();
     }

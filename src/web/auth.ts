@@ -519,7 +519,9 @@ export class Auth {
     app.get("/api/session", async (request) => {
       const s = this.#session(request);
       const setup = this.needsSetup;
-      return { user: s?.user ?? null, ...(s ? { csrf: s.csrf, mustChangePassword: s.mustChange } : {}), setup, setupCodeRequired: setup && !fromBox(request) };
+      const codeRequired = setup && !fromBox(request);
+      // Where the code is, for the page's hint: said only while it is asked for.
+      return { user: s?.user ?? null, ...(s ? { csrf: s.csrf, mustChangePassword: s.mustChange } : {}), setup, setupCodeRequired: codeRequired, ...(codeRequired ? { setupCodeFile: this.#o.setupCodeFile } : {}) };
     });
 
     app.post("/api/setup", { onRequest: sameOrigin }, async (request, reply) => {

@@ -20,6 +20,7 @@ export function mountUsers(view, { user, notify }) {
     h("h2", null, t("users.addTitle")),
     h("label", { class: "field" }, h("span", null, t("login.username")), username),
     h("label", { class: "field" }, h("span", null, t("login.password")), password),
+    h("p", { class: "hint" }, t("users.initialHint"), " ", t("password.rule")),
     h("label", { class: "field" }, h("span", null, t("users.role")), role),
     h("p", { class: "hint" }, t("users.roleHint")),
     add,
@@ -39,16 +40,51 @@ export function mountUsers(view, { user, notify }) {
           h(
             "tr",
             { dataset: { user: u.username } },
-            h("td", null, u.username, u.username === user.username ? h("small", null, ` (${t("users.you")})`) : null),
+            h(
+              "td",
+              null,
+              u.username,
+              u.username === user.username ? h("small", null, ` (${t("users.you")})`) : null,
+              u.lockedUntil ? [" ", badge(t("users.locked", { at: formatTime(u.lockedUntil) }), "bad")] : null,
+              u.mustChangePassword ? [" ", badge(t("users.mustChange"), "warn")] : null,
+            ),
             h("td", null, t(`role.${u.role}`)),
             h("td", null, formatTime(u.createdAt)),
-            h("td", null, u.provisioned ? badge(t("users.provisioned"), "idle") : u.username !== user.username && h("button", { type: "button", class: "danger", onclick: () => remove(u.username) }, t("users.remove"))),
+            h(
+              "td",
+              { class: "actions" },
+              u.provisioned
+                ? badge(t("users.provisioned"), "idle")
+                : u.username !== user.username && [
+                    h("button", { type: "button", class: "reset", onclick: (ev) => resetForm(ev.currentTarget, u.username) }, t("users.reset")),
+                    h("button", { type: "button", class: "danger", onclick: () => remove(u.username) }, t("users.remove")),
+                  ],
+            ),
           ),
         ),
       );
     } catch (err) {
       notify(errorText(err));
     }
+  }
+
+  /** A new password for `name`, typed in place of the button (never in a prompt, which shows it). */
+  function resetForm(button, name) {
+    const input = h("input", { name: "reset-password", type: "password", autocomplete: "new-password", required: true, minLength: 8, "aria-label": t("password.new") });
+    const form = h("form", { class: "inline-form" }, input, h("button", { type: "submit", class: "primary" }, t("users.resetConfirm")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("POST", `/api/users/${encodeURIComponent(name)}/password`, { password: input.value });
+        notify(t("users.resetDone", { name }), "ok");
+        load();
+      } catch (err) {
+        notify(errorText(err));
+        input.select();
+      }
+    });
+    button.replaceWith(form);
+    input.focus();
   }
 
   async function remove(name) {
