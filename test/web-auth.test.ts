@@ -1,10 +1,11 @@
 // The page's server, login and guard (issue 6, docs/security.md#the-web-page): first-run setup with
 // its code, login and its rate limit, sessions that expire, CSRF and role checks on every route that
 // changes anything, security headers, static files, provisioned users, the live stream.
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AddressInfo } from "node:net";
+import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findDriver } from "../drivers/registry.ts";
@@ -369,12 +370,12 @@ describe("the guard", () => {
       expect(noCsrf.json().error.code).toBe("VG_CSRF");
       const badCsrf = await rig.app.inject({ method, url, payload: {}, headers: { cookie: admin.cookie, "x-csrf-token": admin.csrf.replace(/^./, (c) => (c === "A" ? "B" : "A")) } });
       expect(badCsrf.statusCode, `${r.method} ${r.url} with a wrong CSRF token`).toBe(403);
-      const foreign = await rig.app.inject({ method, url, payload: {}, headers: { cookie: admin.cookie, "x-csrf-token": admin.csrf, origin: "http://evil.example", host: "box.local:8080" } });
+      const foreign = await rig.app.inject({ method, url, payload: {}, headers: { cookie: admin.cookie, "x-csrf-token": admin.csrf, origin: "http://evil.example", host: "localhost:8080" } });
       expect(foreign.statusCode, `${r.method} ${r.url} from another origin`).toBe(403);
       expect(foreign.json().error.code).toBe("VG_ORIGIN");
     }
     expect(rig.audit.list({ limit: 500 }).filter((a) => a.action === "request.denied").length).toBe(changing.length * 3);
-    expect((await rig.app.inject({ method: "POST", url: "/api/login", payload: { username: "admin", password: "x" }, headers: { origin: "http://evil.example", host: "box.local" } })).statusCode).toBe(403);
+    expect((await rig.app.inject({ method: "POST", url: "/api/login", payload: { username: "admin", password: "x" }, headers: { origin: "http://evil.example", host: "localhost" } })).statusCode).toBe(403);
   });
 
   it("reads need a session too, except the session itself and the machine endpoints", async () => {
@@ -428,6 +429,36 @@ describe("the guard", () => {
   });
 });
 
+describe("Host and Origin", () => {
+  it("refuses a name that is not the box's (DNS rebinding from a browser on the box cannot create the first admin)", async () => {
+    const rig = await startWeb(cleanup, "{ hostNames: [vitalgate.clinic.lan] }");
+    // evil.example re-pointed at 127.0.0.1: the browser sends its name, from loopback, where no setup code is asked.
+    const rebound = await rig.app.inject({ method: "POST", url: "/api/setup", payload: { username: "eve", password: "Rebound pass 1" }, headers: { host: "evil.example:8080", origin: "http://evil.example:8080" } });
+    expect(rebound.statusCode).toBe(421);
+    expect(rebound.json().error.code).toBe("VG_HOST");
+    expect((await rig.app.inject({ url: "/api/session", headers: { host: "evil.example:8080" } })).statusCode).toBe(421);
+    expect(rig.auth.needsSetup).toBe(true);
+    const lan = Object.values(networkInterfaces()).flat().find((a) => a && a.family === "IPv4" && !a.internal)?.address;
+    for (const host of ["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "vitalgate.clinic.lan", "VITALGATE.clinic.lan:8080", hostname(), ...(lan ? [`${lan}:8080`] : [])]) {
+      expect((await rig.app.inject({ url: "/api/session", headers: { host } })).statusCode, host).toBe(200);
+    }
+    for (const host of ["evil.example", "vitalgate.clinic.lan.evil.example", "127.0.0.1.nip.io", "user@localhost"]) {
+      expect((await rig.app.inject({ url: "/healthz", headers: { host } })).statusCode, host).toBe(421);
+    }
+  });
+
+  it("compares Origin by scheme, host and port", async () => {
+    const rig = await startWeb(cleanup);
+    const setup = (origin: string) => rig.app.inject({ method: "POST", url: "/api/setup", payload: { username: "admin", password: "Origin pass 1" }, headers: { host: "localhost:8080", origin } });
+    for (const origin of ["https://localhost:8080", "http://localhost:8081", "http://localhost", "null", "http://127.0.0.1:8080"]) {
+      const r = await setup(origin);
+      expect(r.statusCode, origin).toBe(403);
+      expect(r.json().error.code).toBe("VG_ORIGIN");
+    }
+    expect((await setup("http://localhost:8080")).statusCode).toBe(200);
+  });
+});
+
 describe("over HTTPS (web.tls)", () => {
   it("serves the page with the configured certificate and marks the session cookie Secure", async () => {
     const pki = makePki();
@@ -472,7 +503,10 @@ describe("the server", () => {
     expect(index.headers["content-type"]).toBe("text/html; charset=utf-8");
     expect(index.body).toContain("<title>vitalgate</title>");
     expect((await rig.app.inject({ url: "/app.js" })).headers["content-type"]).toBe("text/javascript; charset=utf-8");
-    for (const url of ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/.hidden.js", "/missing.css", "/api/nothing", "/app.js/x"]) {
+    // Links out of web/: to a file, and to a folder (whose files are regular files).
+    symlinkSync(join(rig.stateDir, "secret.txt"), join(rig.webRoot, "link.txt"));
+    symlinkSync(rig.stateDir, join(rig.webRoot, "linked"));
+    for (const url of ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/.hidden.js", "/missing.css", "/api/nothing", "/app.js/x", "/link.txt", "/linked/secret.txt"]) {
       const res = await rig.app.inject({ url });
       expect(res.statusCode, url).toBe(404);
       expect(res.body, url).not.toContain("outside web/");
@@ -559,18 +593,27 @@ describe("the server", () => {
     expect(stalled.got).toEqual([...new Set(stalled.got)].sort((a, b) => a - b));
   });
 
-  it("refuses streams beyond the cap", async () => {
+  it("refuses streams beyond the cap, and one session beyond its share: one viewer cannot take them all", async () => {
     const rig = await startWeb(cleanup, "{}");
     const admin = await setupAdmin(rig);
     await rig.app.listen({ host: "127.0.0.1", port: 0 });
     const { port } = rig.app.server.address() as AddressInfo;
-    const open = (): Promise<number> =>
+    const open = (cookie: string): Promise<number> =>
       new Promise((resolve, reject) => {
-        const req = get({ host: "127.0.0.1", port, path: "/api/live", headers: { cookie: admin.cookie } }, (res) => resolve(res.statusCode!));
+        const req = get({ host: "127.0.0.1", port, path: "/api/live", headers: { cookie } }, (res) => resolve(res.statusCode!));
         req.on("error", reject);
         cleanup.push(() => req.destroy());
       });
-    for (let i = 0; i < rig.live.maxStreams; i++) expect(await open()).toBe(200);
-    expect(await open()).toBe(503);
+    const perSession = rig.live.maxPerSession;
+    expect(perSession).toBeLessThanOrEqual(4);
+    for (let i = 0; i < perSession; i++) expect(await open(admin.cookie)).toBe(200);
+    expect(await open(admin.cookie)).toBe(429);
+    expect(rig.live.streams).toBe(perSession);
+    // Other sessions fill the rest, up to the cap.
+    while (rig.live.streams < rig.live.maxStreams) {
+      const other = clientFrom(rig, await login(rig, "admin", "correct horse battery 1"));
+      for (let i = 0; i < perSession && rig.live.streams < rig.live.maxStreams; i++) expect(await open(other.cookie)).toBe(200);
+    }
+    expect(await open(clientFrom(rig, await login(rig, "admin", "correct horse battery 1")).cookie)).toBe(503);
   });
 });

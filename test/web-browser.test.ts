@@ -415,6 +415,14 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
     await expect.poll(() => text(page, "#readings"), { timeout: SEEN_MS }).toContain("Anterior STEMI");
     expect(await text(page, "#readings h2")).toBe(zh("cases.readingsOutside"));
     expect(await page.locator("#readings .case-row.stemi").count()).toBe(1);
+    // A reading that rules a STEMI out is not shown in STEMI red.
+    await center.client.publishAsync(
+      `vitalgate/v1/${config.gateway.id}/report`,
+      JSON.stringify({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dca", reader: "李医生", at: new Date().toISOString(), conclusion: "No STEMI" }),
+      { qos: 1 },
+    );
+    await expect.poll(() => text(page, "#readings"), { timeout: SEEN_MS }).toContain("No STEMI");
+    expect(await page.locator("#readings .case-row.stemi").count()).toBe(1);
     await screenshots(page, "cases");
     expect(gw.devices.get("cart")).toBeDefined();
   });

@@ -5,12 +5,15 @@
 // 12-lead ECG comes back drawn as an SVG of its twelve leads, without the patient's name.
 import { get } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { ecgCartOptions, handleEcgFile } from "../drivers/ecg-cart/index.ts";
 import type { CaseView } from "../src/cases.ts";
 import { part10File } from "../src/dicom-scp.ts";
 import { EXPLICIT_LE, syntheticEcg } from "./support/dicom.ts";
 import { waitFor } from "./support/mqtt.ts";
+import { ROOT } from "./support/processes.ts";
 import { addUser, clientOn, setupAdmin, startWeb, type WebRig } from "./support/web.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -34,6 +37,14 @@ async function watchLive(rig: WebRig, cookie: string): Promise<{ text: () => str
   });
   return { text: () => chunks.join("") };
 }
+
+describe("a reading's colour on the page (web/reading.js)", () => {
+  it("is STEMI red only for a conclusion that calls one, not one that rules it out", async () => {
+    const { callsStemi } = (await import(pathToFileURL(join(ROOT, "web/reading.js")).href)) as { callsStemi: (c: string) => boolean };
+    for (const c of ["STEMI", "Anterior STEMI", "急性下壁STEMI", "No prior MI. Acute anterior STEMI", "Inferior STEMI; no Q waves"]) expect(callsStemi(c), c).toBe(true);
+    for (const c of ["No STEMI", "no stemi", "NSTEMI", "non-STEMI", "Not a STEMI", "STEMI ruled out", "STEMI excluded", "排除STEMI", "非 STEMI", "未见STEMI", "无STEMI表现", "STEMI可能性小", "Sinus rhythm", ""]) expect(callsStemi(c), c).toBe(false);
+  });
+});
 
 describe("case routes", () => {
   it("open, patient id, first medical contact, close: answered with the case, audited without the patient id, pushed live", async () => {

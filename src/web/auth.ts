@@ -453,9 +453,9 @@ export class Auth {
     return s;
   }
 
-  /** For a long-lived response (the live stream): whether the request's session is still valid. */
-  sessionAlive(request: FastifyRequest): () => boolean {
-    return () => this.#peek(request) !== null;
+  /** For a long-lived response (the live stream): the request's session, and whether it is still valid. */
+  streamOwner(request: FastifyRequest): { session: string; alive: () => boolean } {
+    return { session: this.#peek(request)?.key ?? "", alive: () => this.#peek(request) !== null };
   }
 
   #setCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeS: number): void {
@@ -717,11 +717,15 @@ function cookie(header: string | undefined, name: string): string | undefined {
   return undefined;
 }
 
-/** No Origin header (not a browser's cross-site request), or one naming this very host. */
+/**
+ * No Origin header (not a browser's cross-site request), or the page's own origin: the same scheme,
+ * host and port as this request (`http://box:8080` is not `https://box:8080`, nor `http://box:8081`).
+ */
 function originMatches(request: FastifyRequest): boolean {
   const origin = request.headers.origin;
   if (origin === undefined) return true;
-  return URL.canParse(origin) && new URL(origin).host === request.headers.host;
+  const own = `${request.protocol}://${request.headers.host ?? ""}`;
+  return URL.canParse(origin) && URL.canParse(own) && new URL(origin).origin === new URL(own).origin;
 }
 
 /** For the routes without a session (login, setup): a browser's cross-site POST is refused. */

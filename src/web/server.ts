@@ -3,7 +3,8 @@
 // files from the repository's web/ folder. `createWebServer` builds the fastify app without
 // listening or opening anything (the gateway passes the local database and listens), so tests use
 // `inject()`. Route modules register here, each with the one WebContext.
-import { lstat, readFile } from "node:fs/promises";
+import { realpathSync } from "node:fs";
+import { lstat, readFile, realpath } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
@@ -15,6 +16,7 @@ import { AuditLog } from "./audit.ts";
 import { registerCaseRoutes } from "./case-routes.ts";
 import { Auth, fromBox } from "./auth.ts";
 import type { WebContext } from "./context.ts";
+import { HostAllowList } from "./hosts.ts";
 import { sendError } from "./http-errors.ts";
 import { LiveHub, type LiveHubOptions } from "./live.ts";
 import { registerPairingRoutes } from "./pairing-routes.ts";
@@ -125,9 +127,12 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   app.addHook("onRoute", (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
+  const hosts = new HostAllowList(o.web.hostNames);
   app.addHook("onRequest", async (request, reply) => {
     reply.headers(SECURITY_HEADERS);
     if (request.url.startsWith("/api/")) reply.header("cache-control", "no-store");
+    // DNS rebinding: a page of another site that now resolves to this box still sends its own name.
+    if (!hosts.allows(request.headers.host)) return sendError(reply, 421, "VG_HOST", "this box is not served under that name: use its address, or add the name to web.hostNames");
   });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _request, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
@@ -154,7 +159,7 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   app.get("/status", async (request, reply) => (fromBox(request) ? gateway.status() : sendError(reply, 403, "VG_LOOPBACK_ONLY", "only from the box itself; the page uses /api/status")));
 
   auth.register(app);
-  live.register(app, ctx.guard("read"), (request) => auth.sessionAlive(request));
+  live.register(app, ctx.guard("read"), (request) => auth.streamOwner(request));
   app.get("/api/audit", { onRequest: ctx.guard("admin") }, async (request, reply) => {
     const q = auditQuery.safeParse(request.query);
     if (!q.success) return sendError(reply, 400, "VG_BAD_REQUEST", `${q.error.issues[0]!.path.join(".")}: ${q.error.issues[0]!.message}`, { field: String(q.error.issues[0]!.path[0] ?? "") });
@@ -166,7 +171,8 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   registerCaseRoutes(app, ctx, gateway.cases);
   registerPairingRoutes(app, ctx, gateway.pairing);
 
-  const root = resolve(o.webRoot ?? WEB_ROOT);
+  // The real path: the installation may itself sit behind a link (/opt/vitalgate → /opt/vitalgate-1.4).
+  const root = realpathSync(resolve(o.webRoot ?? WEB_ROOT));
   app.get("/*", async (request, reply) => serveStatic(root, request, reply));
   return { app, ctx, audit, auth, live, routes };
 }
@@ -176,7 +182,10 @@ const auditQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
-/** A file under `root` that exists, is a regular file (not a link) and has a known type; else 404. */
+/**
+ * A file under `root` (a real path) that exists, is a regular file and has a known type, reached
+ * through no symbolic link (neither the file nor a folder on its way); else 404.
+ */
 async function serveStatic(root: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const urlPath = request.url.split("?")[0]!;
   const path = urlPath === "/" ? "/index.html" : urlPath;
@@ -186,7 +195,7 @@ async function serveStatic(root: string, request: FastifyRequest, reply: Fastify
   const file = join(root, path);
   if (!file.startsWith(root + sep)) return notFound();
   try {
-    if (!(await lstat(file)).isFile()) return notFound();
+    if (!(await lstat(file)).isFile() || (await realpath(file)) !== file) return notFound();
     return reply.type(type).header("cache-control", "no-cache").send(await readFile(file));
   } catch {
     return notFound();

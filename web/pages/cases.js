@@ -6,6 +6,7 @@ import { api, errorText } from "../api.js";
 import { h, replace } from "../dom.js";
 import { formatAgo, formatClock, formatDuration, formatTime, t } from "../i18n.js";
 import { badge, empty, pageHead } from "./ui.js";
+import { callsStemi } from "../reading.js";
 
 /** Time nodes in the order they happen (chest-pain-center accreditation's list, DESIGN.md §1). */
 const NODES = ["onset", "dispatch", "fmc", "firstEcg", "ecgSent", "ecgReceived", "ecgRead", "arrival"];
@@ -15,8 +16,6 @@ const DEFAULT_TARGET_S = 600;
  * Seconds since first medical contact, as the gateway counts them (its synchronized clock, not the
  * tablet's), moved on locally since the case came while the clock runs (no reading yet, case open).
  */
-/** A reading that calls a STEMI (not an NSTEMI): shown in alarm red. */
-const isStemi = (conclusion) => /STEMI/i.test(conclusion) && !/NSTEMI/i.test(conclusion);
 
 /** The case's ECG whose reading came last, if any was read. */
 function latestReading(ecgs) {
@@ -92,7 +91,7 @@ export function mountCases(view, { can, live, notify, navigate }) {
     const read = latestReading(c.ecgs);
     return h(
       "a",
-      { class: ["case-row", read && "has-report", read && isStemi(read.report.conclusion) && "stemi"], href: `#/case/${encodeURIComponent(c.id)}` },
+      { class: ["case-row", read && "has-report", read && callsStemi(read.report.conclusion) && "stemi"], href: `#/case/${encodeURIComponent(c.id)}` },
       h("span", { class: "case-id" }, c.id),
       h("span", null, formatTime(c.openedAt)),
       c.location && h("span", null, c.location),
@@ -114,7 +113,7 @@ export function mountCases(view, { can, live, notify, navigate }) {
             read.map((r) =>
               h(
                 "a",
-                { class: ["case-row", "has-report", isStemi(r.conclusion) ? "stemi" : null], href: `/api/ecg/${encodeURIComponent(r.eventId)}/svg`, target: "_blank", rel: "noopener", dataset: { ecg: r.eventId } },
+                { class: ["case-row", "has-report", callsStemi(r.conclusion) ? "stemi" : null], href: `/api/ecg/${encodeURIComponent(r.eventId)}/svg`, target: "_blank", rel: "noopener", dataset: { ecg: r.eventId } },
                 h("span", null, formatTime(r.at)),
                 h("strong", { class: "case-ecg" }, r.conclusion),
                 h("span", null, r.reader),
@@ -274,7 +273,7 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
       r &&
         h(
           "section",
-          { class: ["report", isStemi(r.conclusion) ? "alert" : null] },
+          { class: ["report", callsStemi(r.conclusion) ? "alert" : null] },
           h("span", { class: "report-label" }, t("cases.centerReading")),
           h("strong", { class: "report-conclusion" }, r.conclusion),
           h("span", { class: "report-by" }, t("cases.readBy", { reader: r.reader, at: formatTime(r.at) })),
