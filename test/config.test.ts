@@ -66,7 +66,7 @@ describe("valid configurations", () => {
       embeddedBroker: { host: "127.0.0.1", port: 1883 },
       store: { path: "/var/lib/vitalgate/outbox.db", quotaMB: 1024, retentionDays: 7, batchMax: 1000, purgeCron: "17 * * * *", checkpointCron: "*/5 * * * *", resendWindowS: 600 },
       devices: [],
-      web: { host: "0.0.0.0", port: 8080, users: [], sessionIdleMin: 30, loginMaxFailures: 5, loginWindowS: 900, auditRetentionDays: 365 },
+      web: { host: "0.0.0.0", port: 8080, users: [], sessionIdleMin: 30, loginMaxFailures: 5, loginMaxFailuresPerAddress: 50, loginWindowS: 900, passwordMinLength: 8, passwordMinClasses: 3, passwordMaxAgeDays: 0, hostNames: [], auditRetentionDays: 365 },
       pairing: { serialPaths: [], probeMs: 2500, listen: [2575, 11112], listenHost: "0.0.0.0", maxSenders: 32, maxConnections: 16, idleS: 60 },
       watchedFolders: { roots: [] },
       log: { level: "info", pretty: "auto" },
