@@ -7,6 +7,29 @@ function field(label, input) {
   return h("label", { class: "field" }, h("span", null, label), input);
 }
 
+/**
+ * A form that sets a password typed twice: on submit, checks the two agree, then runs `send` with
+ * the button disabled; `failed(err)` when it throws.
+ */
+function onNewPassword(form, { password, again, submit, notify }, send, failed) {
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (password.value !== again.value) {
+      notify(t("setup.mismatch"));
+      again.select();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      await send();
+    } catch (err) {
+      failed(err);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+}
+
 export function mountLogin(view, { onDone, notify }) {
   const username = h("input", { name: "username", autocomplete: "username", required: true, autofocus: true, autocapitalize: "none", spellcheck: "false" });
   const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
@@ -55,24 +78,16 @@ export function mountSetup(view, { session, onDone, notify }) {
     code && h("p", { class: "hint", id: "setup-code-hint" }, t("setup.codeHint", { file: session.setupCodeFile ?? "setup-code" })),
     submit,
   );
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    if (password.value !== again.value) {
-      notify(t("setup.mismatch"));
-      again.select();
-      return;
-    }
-    submit.disabled = true;
-    try {
+  onNewPassword(
+    form,
+    { password, again, submit, notify },
+    async () => {
       const body = { username: username.value.trim(), password: password.value };
       if (code) body.setupCode = code.value.trim();
       onDone(await api("POST", "/api/setup", body));
-    } catch (err) {
-      notify(errorText(err));
-    } finally {
-      submit.disabled = false;
-    }
-  });
+    },
+    (err) => notify(errorText(err)),
+  );
   view.append(form);
   password.focus();
 }
@@ -100,25 +115,19 @@ export function mountPassword(view, { user, forced, onDone, notify }) {
     field(t("password.again"), again),
     submit,
   );
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    if (password.value !== again.value) {
-      notify(t("setup.mismatch"));
-      again.select();
-      return;
-    }
-    submit.disabled = true;
-    try {
+  onNewPassword(
+    form,
+    { password, again, submit, notify },
+    async () => {
       await api("POST", "/api/password", { current: current.value, password: password.value });
       notify(t("password.done"), "ok");
       onDone();
-    } catch (err) {
+    },
+    (err) => {
       notify(errorText(err));
       (err.field === "current" ? current : password).select();
-    } finally {
-      submit.disabled = false;
-    }
-  });
+    },
+  );
   view.append(form);
   current.focus();
 }
