@@ -9,6 +9,7 @@ import { openSession, type DriverDefinition, type DriverNotice, type DriverSessi
 import type { CodecError } from "../protocols/codec.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
 import { StoreRefusedError } from "./errors.ts";
+import { Conditions } from "./log.ts";
 import { openTransport, type Connection, type FileDrop, type Transport, type TransportOptions, type TransportState } from "./transports.ts";
 import type { Framer } from "../protocols/codec.ts";
 
@@ -106,6 +107,8 @@ class DeviceRunner {
   #onChange: () => void;
   /** Notice texts this device's log has already told. */
   #told = new Set<string>();
+  /** Refusals by the store, logged once per stretch rather than once per message. */
+  #refusals: Conditions;
 
   constructor(config: DeviceConfig, driver: DriverDefinition<unknown>, options: unknown, deps: DeviceManagerDeps, onChange: () => void) {
     this.config = config;
@@ -114,6 +117,7 @@ class DeviceRunner {
     this.#deps = deps;
     this.#onChange = onChange;
     this.#log = deps.log.child({ device: config.id, driver: driver.id });
+    this.#refusals = new Conditions(deps.nowMs);
     this.status = { id: config.id, driver: config.driver, name: config.name, state: "stopped", since: this.#now(), connections: 0, frames: 0, events: 0, rejected: 0, refused: 0 };
   }
 
@@ -296,10 +300,12 @@ class DeviceRunner {
       const refusal = err instanceof StoreRefusedError ? err : new StoreRefusedError("VG_STORE_FAILED", (err as Error).message);
       this.status.refused++;
       this.#fault({ code: refusal.code, message: refusal.message });
-      log.error({ code: refusal.code }, `message not stored, device told so: ${refusal.message}`);
+      const more = this.#refusals.occur(refusal.code);
+      if (more !== undefined) log.error({ code: refusal.code, ...(more > 0 ? { refusedSinceLastLine: more } : {}) }, `message not stored, device told so: ${refusal.message}`);
       answer.refused(exchange.refuse?.(refusal.message));
       return;
     }
+    if (this.#refusals.clearAll()) log.info("messages are stored again");
     this.status.events += stored;
     this.status.lastEventAt = this.#now();
     // A message the device resent (stored before, so nothing stored now) is not counted twice.

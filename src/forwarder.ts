@@ -11,6 +11,7 @@ import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient 
 import { z } from "zod";
 import type { Logger } from "pino";
 import { backoffDelay } from "./backoff.ts";
+import type { Envelope } from "./events.ts";
 import type { Outbox, PendingRow } from "./store.ts";
 
 export interface UplinkOptions {
@@ -128,6 +129,8 @@ export class Forwarder extends EventEmitter<{
   #publishOptions: { event: IClientPublishOptions; blob: IClientPublishOptions };
   #markTimer: NodeJS.Timeout | null = null;
   #markSoon: NodeJS.Immediate | null = null;
+  /** Events the outbox had no room for (its own alarms on a full disk), and whether each is in flight. */
+  #unstored = new Map<Envelope, boolean>();
   #statusSoon: NodeJS.Timeout | null = null;
   #running = false;
   #state: UplinkState = "idle";
@@ -251,6 +254,7 @@ export class Forwarder extends EventEmitter<{
         if (err && current()) this.#deps.log.warn({ err: err.message }, "uplink subscribe failed");
       });
       this.#publishStatus();
+      this.#sendUnstored();
       this.#statusTimer ??= setInterval(() => this.#publishStatus(), o.statusIntervalS * 1000);
       // Sent events whose receipt is overdue become pending again; look for them now and then.
       if (o.receipts) {
@@ -275,6 +279,7 @@ export class Forwarder extends EventEmitter<{
 
   #lost(client: MqttClient): void {
     this.#generation++;
+    for (const e of this.#unstored.keys()) this.#unstored.set(e, false);
     this.#inflight.clear();
     this.#rewind();
     this.#flushAcks();
@@ -315,6 +320,31 @@ export class Forwarder extends EventEmitter<{
         }
         this.#acked.set(row.seq, row.createdMs);
         this.#schedulePump();
+      });
+    }
+  }
+
+  /**
+   * Sends an event that is not in the outbox (an alarm about the outbox itself, when the disk has no
+   * room for it): from memory, QoS 1, again on each new connection until the broker acknowledges it.
+   * Lost if the gateway stops first; the condition is then found again at the next start.
+   */
+  publishUnstored(event: Envelope): void {
+    this.#unstored.set(event, false);
+    this.#sendUnstored();
+  }
+
+  #sendUnstored(): void {
+    const client = this.#client;
+    if (!client || this.#state !== "connected") return;
+    const generation = this.#generation;
+    for (const [event, inFlight] of this.#unstored) {
+      if (inFlight) continue;
+      this.#unstored.set(event, true);
+      client.publish(this.#eventTopic(event.kind), JSON.stringify(event), this.#publishOptions.event, (err) => {
+        if (generation !== this.#generation) return;
+        if (err) this.#unstored.set(event, false);
+        else this.#unstored.delete(event);
       });
     }
   }

@@ -18,6 +18,7 @@ import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwar
 import type { EmbeddedBroker } from "./broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
+import { Conditions } from "./log.ts";
 import { deviceTimeMs, restamp, stamp } from "./stamp.ts";
 import { DeviceClocks, LIVE_KINDS, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
 import type { ClockCorrection, FirstSync, TimeService, TimeState } from "./time/service.ts";
@@ -32,6 +33,8 @@ import { z } from "zod";
 import type { CodecError } from "../protocols/codec.ts";
 import { folderProblem } from "./watched-folders.ts";
 
+/** How often a full disk is probed for room again while no device's data arrives to tell. */
+const DISK_PROBE_MS = 5000;
 /** Most events one `resend` command may put back in the queue. */
 const MAX_RESEND = 100_000;
 /** A device's message id longer than this is not carried (HL7 ST, as MSH-10 is, is at most 199). */
@@ -54,7 +57,7 @@ export interface GatewayStatus {
   gateway: { id: string; site?: string; role: string; version: string; startedAt: string };
   uplink: { url: string; state: string; since: string; inflight: number; embedded: boolean };
   queue: { pending: number[]; oldestPendingAgeS: number | null; bytes: number; quotaBytes: number; evicted: Record<string, number>; lastSeq: number };
-  store: { state: "ok" | "refusing"; lastRefusal?: { code: string; message: string; at: string }; setAside?: string };
+  store: { state: "ok" | "refusing"; diskFull: boolean; lastRefusal?: { code: string; message: string; at: string }; setAside?: string };
   /** `zone`: the box's time zone (time.zone), in which device times without an offset are read. */
   time: TimeState & { devices: DeviceClockView[]; zone: string };
   devices: ReturnType<DeviceManager["list"]>;
@@ -93,6 +96,11 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   /** Devices whose unplaceable times were reported, and record checks said (once each per run). */
   #unplaced = new Set<string>();
   #recordWarned = new Set<string>();
+  /** Conditions logged once while they last (a full disk, a refusing store, a failing job). */
+  #conditions: Conditions;
+  #diskProbe: NodeJS.Timeout | undefined;
+  /** Store alarms the outbox had no room for, raised before the forwarder existed. */
+  #unstored: Envelope[] = [];
   #setAside: string | undefined;
   readonly metrics = createMetrics(() => this.status());
 
@@ -101,6 +109,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.config = config;
     this.#deps = deps;
     this.#log = deps.log;
+    this.#conditions = new Conditions(() => deps.clock.now().ms);
     this.outbox = new Outbox({
       path: config.store.path,
       quotaBytes: config.store.quotaMB * 1024 * 1024,
@@ -339,12 +348,15 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       const episodeStarts = !this.#lastRefusal || Date.parse(this.#lastRefusal.at) < now - 60_000;
       this.#lastRefusal = { code: err.code, message: err.message, at: new Date(now).toISOString() };
       this.metrics.storeRefused.inc({ code: err.code });
-      this.#log.error({ code: err.code }, `STORE CANNOT ACCEPT EVENTS: ${err.message}`);
+      if (err.code === "VG_STORE_DISK_FULL") return; // the "full" condition says it, raised and cleared
+      const more = this.#conditions.occur(err.code);
+      if (more !== undefined) this.#log.error({ code: err.code, ...(more > 0 ? { refusedSinceLastLine: more } : {}) }, `STORE CANNOT ACCEPT EVENTS: ${err.message}`);
       // Tell the center too, once per episode, if the store can still take this one small alarm.
-      if (episodeStarts) {
-        void this.ingest(this.self, [{ kind: "alarm", body: { code: err.code, priority: "high", state: "active", text: `the gateway is refusing device data: ${err.message}` } }]).catch(() => undefined);
-      }
+      if (episodeStarts) this.#storeAlarm(err.code, "active", `the gateway is refusing device data: ${err.message}`);
     });
+    this.outbox.on("full", (what) => this.#diskFull(what));
+    this.outbox.on("writable", () => this.#diskHasRoom());
+    if (report.diskFull) this.#diskFull("open");
     this.outbox.on("evicted", (byKind) => {
       for (const [kind, n] of Object.entries(byKind)) this.metrics.storeEvicted.inc({ kind }, n);
       this.#log.warn({ code: "VG_STORE_EVICTED", evicted: byKind }, "store quota reached: oldest low-priority undelivered events evicted");
@@ -377,6 +389,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       status: () => this.#uplinkStatus(),
       commands: this.#commands(),
     }, config.gateway.id);
+    for (const e of this.#unstored.splice(0)) this.#forwarder.publishUnstored(e);
     this.#forwarder.on("delivered", (n, latencies) => {
       this.metrics.delivered.inc(n);
       for (const ms of latencies) this.metrics.deliveryLatency.observe(ms / 1000);
@@ -395,13 +408,13 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.#forwarder.start();
 
     this.#tasks = [
-      cron.schedule(config.store.purgeCron, () => {
+      this.#job("purge", config.store.purgeCron, () => {
         const now = this.#retentionNow();
         const n = now === undefined ? 0 : this.outbox.purgeDelivered(now - config.store.retentionDays * 86_400_000);
         if (n > 0) this.#log.info({ purged: n }, "delivered events past retention deleted");
       }),
-      cron.schedule(config.store.purgeCron, () => this.#purgeAudit()),
-      cron.schedule(config.store.checkpointCron, () => {
+      this.#job("audit-purge", config.store.purgeCron, () => this.#purgeAudit()),
+      this.#job("checkpoint", config.store.checkpointCron, () => {
         this.outbox.forgetResends(this.#deps.clock.now().ms - config.store.resendWindowS * 1000);
         this.outbox.checkpoint();
       }),
@@ -431,6 +444,47 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     }).catch((err: unknown) => this.#log.error({ code: "VG_STORE_CORRUPT", err: (err as Error).message }, "store found corrupt, but could not be set aside"));
   }
 
+  /**
+   * The disk is full (an append, delivery marks, a checkpoint or the open failed for want of space):
+   * one log line and one alarm to the center for the whole condition, however many messages are
+   * refused meanwhile; the store is probed now and then to learn when there is room again.
+   */
+  #diskFull(what: string): void {
+    if (this.#conditions.occur("VG_STORE_DISK_FULL") !== 0) return;
+    const text = `the disk is full: the gateway takes no new device data (devices are told so) and forwards what it holds; free space in ${dirname(this.config.store.path)}`;
+    this.#log.error({ code: "VG_STORE_DISK_FULL", failed: what }, text);
+    this.#storeAlarm("VG_STORE_DISK_FULL", "active", text);
+    this.#diskProbe ??= setInterval(() => {
+      try {
+        this.outbox.probe();
+      } catch (err) {
+        this.#log.error({ code: "VG_STORE_FAILED", err: (err as Error).message }, "the store's write probe failed");
+      }
+    }, DISK_PROBE_MS);
+  }
+
+  #diskHasRoom(): void {
+    clearInterval(this.#diskProbe);
+    this.#diskProbe = undefined;
+    if (!this.#conditions.clear("VG_STORE_DISK_FULL")) return;
+    this.#lastRefusal = undefined;
+    this.#log.info({ code: "VG_STORE_DISK_OK" }, "the disk has room again: the gateway takes device data again");
+    this.#storeAlarm("VG_STORE_DISK_FULL", "inactive", "the disk has room again: the gateway takes device data again");
+  }
+
+  /**
+   * An alarm of the gateway about its store, to the center: through the outbox when it can take it,
+   * else sent from memory (seq 0) by the forwarder, as soon as it is connected.
+   */
+  #storeAlarm(code: string, state: "active" | "inactive", text: string): void {
+    const event = stamp({ kind: "alarm", body: { code, priority: "high", state, text } }, this.self, this.config.gateway.id, this.#deps.clock);
+    this.outbox.append([event]).catch(() => {
+      event.seq = 0;
+      if (this.#forwarder) this.#forwarder.publishUnstored(event);
+      else this.#unstored.push(event);
+    });
+  }
+
   /** A corrupt outbox was set aside and a fresh one started: said in the log, the status and to the center. */
   async #corrupt(report: OpenReport): Promise<void> {
     this.#setAside = report.setAside;
@@ -456,6 +510,24 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     }
   }
 
+  /**
+   * A scheduled job whose failure (SQLITE_FULL on a full disk) is a log line with its code, once
+   * per failing stretch, never a stack trace on stderr; the next run that succeeds ends it.
+   */
+  #job(name: string, expression: string, run: () => void): ScheduledTask {
+    return cron.schedule(expression, () => {
+      const key = `job:${name}`;
+      try {
+        run();
+        if (this.#conditions.clear(key)) this.#log.info({ job: name }, `the ${name} job runs again`);
+      } catch (err) {
+        const more = this.#conditions.occur(key);
+        const code = (err as { code?: unknown }).code;
+        if (more !== undefined) this.#log.error({ code: "VG_JOB_FAILED", job: name, err: (err as Error).message, ...(typeof code === "string" ? { errCode: code } : {}), ...(more > 0 ? { failedSinceLastLine: more } : {}) }, `the ${name} job failed: ${(err as Error).message}`);
+      }
+    });
+  }
+
   /** Audit records past `web.auditRetentionDays`, with the store's purge. */
   #purgeAudit(): void {
     const audit = this.#auditLog;
@@ -469,6 +541,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
 
   /** Stops taking data, lets the forwarder finish what is in flight, closes the store. */
   async stop(): Promise<void> {
+    clearInterval(this.#diskProbe);
+    this.#diskProbe = undefined;
     for (const t of this.#tasks) await t.stop();
     this.#tasks = [];
     await this.pairing.stop();
@@ -571,7 +645,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
         embedded: this.#broker !== null,
       },
       queue: { ...q, oldestPendingAgeS: q.oldestPendingMs === null ? null : Math.max(0, (now.ms - q.oldestPendingMs) / 1000) },
-      store: { state: this.#lastRefusal && Date.parse(this.#lastRefusal.at) > now.ms - 60_000 ? "refusing" : "ok", lastRefusal: this.#lastRefusal, setAside: this.#setAside },
+      store: { state: this.outbox.diskFull || (this.#lastRefusal && Date.parse(this.#lastRefusal.at) > now.ms - 60_000) ? "refusing" : "ok", diskFull: this.outbox.diskFull, lastRefusal: this.#lastRefusal, setAside: this.#setAside },
       time: {
         ...(this.#deps.time?.state() ?? { synced: now.src !== "unsynced", src: now.src, uncMs: now.uncMs, offsetMs: null, lastSync: null, steps: 0, sources: [], pps: { present: false, device: null, devices: [], used: false }, retentionNow: null }),
         devices: this.deviceClocks.list(),

@@ -23,3 +23,56 @@ export function createLogger(options: { level: string; pretty: boolean | "auto" 
 }
 
 export const silentLogger: Logger = pino({ level: "silent" });
+
+/**
+ * One log line per condition rather than one per occurrence (a full disk refuses every message):
+ * the first occurrence is logged, then at most one line per `everyMs` saying how many more there
+ * were, until `clear` ends the condition.
+ */
+export class Conditions {
+  #open = new Map<string, { loggedMs: number; more: number }>();
+  readonly #nowMs: () => number;
+  readonly #everyMs: number;
+
+  constructor(nowMs: () => number, everyMs = 60_000) {
+    this.#nowMs = nowMs;
+    this.#everyMs = everyMs;
+  }
+
+  /**
+   * An occurrence of `key`. Returns undefined when it is not to be logged; else how many occurrences
+   * went unlogged before it (0 for the first, which starts the condition).
+   */
+  occur(key: string): number | undefined {
+    const now = this.#nowMs();
+    const c = this.#open.get(key);
+    if (!c) {
+      this.#open.set(key, { loggedMs: now, more: 0 });
+      return 0;
+    }
+    if (now - c.loggedMs < this.#everyMs) {
+      c.more++;
+      return undefined;
+    }
+    const more = c.more;
+    c.more = 0;
+    c.loggedMs = now;
+    return more;
+  }
+
+  has(key: string): boolean {
+    return this.#open.has(key);
+  }
+
+  /** Ends the condition; returns whether it was on (its end is then worth a line). */
+  clear(key: string): boolean {
+    return this.#open.delete(key);
+  }
+
+  /** Ends every condition; returns whether any was on. */
+  clearAll(): boolean {
+    const any = this.#open.size > 0;
+    this.#open.clear();
+    return any;
+  }
+}

@@ -83,6 +83,17 @@ export interface OpenReport {
   /** Where a corrupt database was moved to before a fresh one was started. */
   setAside?: string;
   reason?: string;
+  /**
+   * The disk was full: the outbox opened to hand out what it holds, but takes nothing new until
+   * there is room (its appends are refused with VG_STORE_DISK_FULL, delivery marks kept in memory).
+   */
+  diskFull?: boolean;
+}
+
+/** SQLite's or the file system's word for a full disk (or a used-up disk quota). */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT";
 }
 
 /** Estimated bytes per row beyond its payload: row header, indexes, page slack. */
@@ -168,7 +179,11 @@ export interface CheckResult {
   ms: number;
 }
 
-export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; evicted: [Record<string, number>]; refused: [StoreRefusedError]; checked: [CheckResult] }> {
+/**
+ * "full": a write failed because the disk is full (what failed: an append, delivery marks, a
+ * checkpoint, the open). "writable": a write succeeded again after that.
+ */
+export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; evicted: [Record<string, number>]; refused: [StoreRefusedError]; checked: [CheckResult]; full: [what: string]; writable: [] }> {
   readonly options: OutboxOptions;
   #db: Database.Database | null = null;
   #queue: Waiting[] = [];
@@ -179,6 +194,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   #rows = 0;
   #stmt!: ReturnType<typeof prepare>;
   #checker: Worker | null = null;
+  /** A write failed for want of disk space, and none has succeeded since. */
+  #full = false;
+  /** Delivery marks the disk had no room for: written with the next write that succeeds; meanwhile not handed out again. */
+  #held = { delivered: new Set<number>(), sent: new Set<number>(), received: new Set<string>() };
 
   constructor(options: OutboxOptions) {
     super();
@@ -199,6 +218,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       try {
         this.#db = this.#openWritable();
       } catch (err) {
+        if (isDiskFull(err)) return this.#openFull();
         const reason = err instanceof Error ? err.message : String(err);
         const setAside = `${this.options.path}.corrupt-${this.options.nowMs()}`;
         for (const suffix of ["", "-wal", "-shm"]) {
@@ -224,8 +244,18 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       seq = Math.max(seq ?? 0, floor);
     }
     this.#nextSeq = (seq ?? 0) + 1;
-    if (mode === "readwrite") this.#reserve();
-    else this.#measure(db);
+    if (mode === "readonly") this.#measure(db);
+    else {
+      try {
+        this.#reserve();
+      } catch (err) {
+        if (!isDiskFull(err)) throw err;
+        // No number is handed out before a reservation covers it: the first commit writes it.
+        this.#reserved = 0;
+        this.#full = true;
+        report.diskFull = true;
+      }
+    }
     return report;
   }
 
@@ -239,13 +269,14 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
    * one starts above every number this one handed out. Written at open and once per block.
    */
   #reserve(): void {
-    this.#reserved = this.#nextSeq + SEQ_RESERVATION;
+    const reserved = this.#nextSeq + SEQ_RESERVATION;
     const tmp = `${this.#reservationPath}.tmp`;
-    writeFileSync(tmp, `${this.#reserved}\n`);
+    writeFileSync(tmp, `${reserved}\n`);
     const fd = openSync(tmp, "r");
     fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, this.#reservationPath);
+    this.#reserved = reserved;
   }
 
   #openWritable(): Database.Database {
@@ -263,6 +294,24 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       db.close();
       throw err;
     }
+  }
+
+  /**
+   * The disk is too full to bring the file up to date (a schema change, a new database): open it as
+   * it is, to hand out what it holds. Appends are refused until a restart finds room.
+   */
+  #openFull(): OpenReport {
+    const db = new Database(this.options.path, { fileMustExist: true });
+    db.pragma("busy_timeout = 5000");
+    db.pragma("cache_size = -1000");
+    this.#db = db;
+    this.#stmt = prepare(db);
+    const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'queue'").pluck().get() as number | undefined;
+    this.#nextSeq = Math.max(seq ?? 0, readReservation(this.#reservationPath)) + 1;
+    this.#reserved = 0;
+    this.#full = true;
+    this.#measure(db);
+    return { diskFull: true };
   }
 
   /** The rows and bytes the quota counts. */
@@ -359,6 +408,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     const payloads: unknown[] = [];
     try {
       db.transaction(() => {
+        if (this.#full) this.#writeHeld();
         for (const w of batch) {
           if (w.options.dedupKey !== undefined && this.#seen(w.options.dedupKey, w.options.dedupWindowMs, now)) {
             results.push([]);
@@ -405,14 +455,15 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       this.#nextSeq = startSeq;
       this.#bytes = startBytes;
       this.#rows = startRows;
-      const code = (err as { code?: string }).code;
-      const refusal = code === "SQLITE_FULL"
+      if (isDiskFull(err)) this.#onFull("append");
+      const refusal = isDiskFull(err)
         ? new StoreRefusedError("VG_STORE_DISK_FULL", "the disk is full: events cannot be stored", { cause: err })
         : new StoreRefusedError("VG_STORE_FAILED", `the store failed to commit: ${(err as Error).message}`, { cause: err });
       this.emit("refused", refusal);
       for (const w of batch) w.reject(refusal);
       return;
     }
+    this.#onWritten();
     if (Object.keys(evicted).length > 0) this.emit("evicted", evicted);
     let highest = Infinity;
     batch.forEach((w, i) => {
@@ -506,7 +557,9 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       let rows = (resend ? s.pendingOrResendWithin.all(at.priority, at.seq, resendBeforeMs, want) : s.pendingWithin.all(at.priority, at.seq, want)) as PendingRow[];
       if (rows.length === 0) rows = (resend ? s.pendingOrResendBeyond.all(at.priority, resendBeforeMs, want) : s.pendingBeyond.all(at.priority, want)) as PendingRow[];
       if (rows.length === 0) break;
-      for (const row of rows) if (!skip.has(row.seq)) out.push(row);
+      const held = this.#held;
+      const holding = held.delivered.size + held.sent.size > 0;
+      for (const row of rows) if (!skip.has(row.seq) && !(holding && (held.delivered.has(row.seq) || held.sent.has(row.seq)))) out.push(row);
       at = rows.at(-1)!;
     }
     return out;
@@ -515,13 +568,17 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   /** Marks events delivered (the broker's PUBACK, or the center's receipt). */
   markDelivered(seqs: readonly number[]): void {
     const now = this.options.nowMs();
-    this.#progress(() => this.#stmt.delivered.run(now, JSON.stringify(seqs)), seqs.length);
+    this.#progress(() => this.#stmt.delivered.run(now, JSON.stringify(seqs)), seqs.length, () => {
+      for (const s of seqs) this.#held.delivered.add(s);
+    });
   }
 
   /** Marks events sent but awaiting the center's end-to-end receipt. */
   markSent(seqs: readonly number[]): void {
     const now = this.options.nowMs();
-    this.#progress(() => this.#stmt.sent.run(now, JSON.stringify(seqs)), seqs.length);
+    this.#progress(() => this.#stmt.sent.run(now, JSON.stringify(seqs)), seqs.length, () => {
+      for (const s of seqs) this.#held.sent.add(s);
+    });
   }
 
   /** Marks events delivered by id (the center's receipts). Returns how many were found. */
@@ -530,7 +587,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     let n = 0;
     this.#progress(() => {
       for (const id of ids) n += this.#stmt.received.run(now, id).changes;
-    }, ids.length);
+    }, ids.length, () => {
+      for (const id of ids) this.#held.received.add(id);
+      n = ids.length;
+    });
     return n;
   }
 
@@ -539,14 +599,72 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
    * the event is sent again, which at-least-once delivery allows (the center dedups by id). The
    * next durable commit or checkpoint carries the mark to disk with it.
    */
-  #progress(write: () => void, count: number): void {
+  #progress(write: () => void, count: number, hold: () => void): void {
     const db = this.#db;
     if (!db || count === 0) return;
     this.#stmt.syncNormal.run();
     try {
-      db.transaction(write)();
+      db.transaction(() => {
+        if (this.#full) this.#writeHeld();
+        write();
+      })();
+      this.#onWritten();
+    } catch (err) {
+      // A full disk: the marks wait in memory (their events are not sent again meanwhile); a
+      // restart before they are written sends those events again, which at-least-once allows.
+      if (!isDiskFull(err)) throw err;
+      hold();
+      this.#onFull("marks");
     } finally {
       this.#stmt.syncFull.run();
+    }
+  }
+
+  /** The delivery marks held for want of space, written in the transaction under way. */
+  #writeHeld(): void {
+    const now = this.options.nowMs();
+    const held = this.#held;
+    if (held.delivered.size > 0) this.#stmt.delivered.run(now, JSON.stringify([...held.delivered]));
+    if (held.sent.size > 0) this.#stmt.sent.run(now, JSON.stringify([...held.sent]));
+    for (const id of held.received) this.#stmt.received.run(now, id);
+  }
+
+  #onFull(what: string): void {
+    this.#full = true;
+    this.emit("full", what);
+  }
+
+  /** A write went through: held marks went with it (see #progress), the disk has room again. */
+  #onWritten(): void {
+    if (!this.#full) return;
+    this.#full = false;
+    this.#held = { delivered: new Set(), sent: new Set(), received: new Set() };
+    this.emit("writable");
+  }
+
+  /** Whether the last write failed for want of disk space. */
+  get diskFull(): boolean {
+    return this.#full;
+  }
+
+  /**
+   * While the disk is full: tries a small write (the held delivery marks, a counter), so that the
+   * store learns the disk has room again without waiting for a device. Returns whether it could.
+   */
+  probe(): boolean {
+    const db = this.#db;
+    if (!db) return false;
+    try {
+      db.transaction(() => {
+        this.#writeHeld();
+        this.#stmt.count.run("probe", 1);
+        if (this.#nextSeq > this.#reserved) this.#reserve();
+      })();
+      this.#onWritten();
+      return true;
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      return false;
     }
   }
 
@@ -640,7 +758,12 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
 
   /** Folds the WAL back into the database file. */
   checkpoint(): void {
-    this.#db?.pragma("wal_checkpoint(TRUNCATE)");
+    try {
+      this.#db?.pragma("wal_checkpoint(TRUNCATE)");
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      this.#onFull("checkpoint");
+    }
   }
 
   stats(): OutboxStats {

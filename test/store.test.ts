@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,20 +6,7 @@ import Database from "better-sqlite3";
 import { Outbox, type OutboxOptions } from "../src/store.ts";
 import { StoreRefusedError } from "../src/errors.ts";
 import { stampedEvent, vitals } from "./support/events.ts";
-
-/** A real full disk needs a small tmpfs, which needs root; elsewhere the test says it is skipped. */
-function canMountTmpfs(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  const dir = mkdtempSync(join(tmpdir(), "vg-probe-"));
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir], { stdio: "ignore" });
-    execFileSync("umount", [dir]);
-    return true;
-  } catch {
-    console.warn("skipping the disk-full test: cannot mount a tmpfs here (needs root)");
-    return false;
-  }
-}
+import { canMountTmpfs, fillDisk, mountTmpfs } from "./support/tmpfs.ts";
 
 const opened: Outbox[] = [];
 function outbox(options: Partial<OutboxOptions> = {}, dir = mkdtempSync(join(tmpdir(), "vg-store-"))): Outbox {
@@ -174,9 +160,8 @@ describe("outbox", () => {
     await expect(o.append([big])).rejects.toBeInstanceOf(StoreRefusedError);
   });
 
-  it.skipIf(!canMountTmpfs())("refuses with VG_STORE_DISK_FULL on a really full disk, keeps what it had, and recovers", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "vg-full-"));
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
+  it.skipIf(!canMountTmpfs("the outbox disk-full test"))("refuses with VG_STORE_DISK_FULL on a really full disk, keeps what it had, and recovers", async () => {
+    const { dir, unmount } = mountTmpfs("1m");
     try {
       const o = outbox({}, dir);
       o.open();
@@ -193,7 +178,48 @@ describe("outbox", () => {
       await expect(o.append([vitals(2)])).resolves.toHaveLength(1);
       o.close();
     } finally {
-      execFileSync("umount", ["-l", dir]);
+      unmount();
+    }
+  });
+
+  it.skipIf(!canMountTmpfs("the outbox full-disk restart test"))("on a full disk opens again to hand out what it holds, keeps delivery marks in memory, checkpoints without throwing, and catches up once there is room", async () => {
+    const { dir, unmount } = mountTmpfs("2m");
+    try {
+      const a = outbox({}, dir);
+      a.open();
+      const held = await a.append([vitals(1), vitals(2), vitals(3)]);
+      fillDisk(join(dir, "filler"));
+      const full: string[] = [];
+      a.on("full", (what) => full.push(what));
+      expect(() => a.checkpoint()).not.toThrow();
+      a.close();
+      // A restart with the disk still full: no crash, no set-aside, and what it holds is handed out.
+      const b = outbox({}, dir);
+      b.on("full", (what) => full.push(what));
+      expect(b.open()).toEqual({ diskFull: true });
+      expect(readdirSync(dir).filter((f) => f.includes("corrupt"))).toEqual([]);
+      expect(b.diskFull).toBe(true);
+      expect(b.pending(10).map((r) => r.id)).toEqual(held.map((e) => e.id));
+      await expect(b.append([vitals(4)])).rejects.toMatchObject({ code: "VG_STORE_DISK_FULL" });
+      // Delivered while the disk is full: the marks wait in memory, and those events are not handed out again.
+      b.markDelivered([held[0]!.seq]);
+      expect(b.pending(10).map((r) => r.id)).toEqual([held[1]!.id, held[2]!.id]);
+      expect(b.probe()).toBe(false);
+      expect(full).toContain("marks");
+      let writable = 0;
+      b.on("writable", () => writable++);
+      unlinkSync(join(dir, "filler"));
+      expect(b.probe()).toBe(true);
+      expect(writable).toBe(1);
+      expect(b.diskFull).toBe(false);
+      b.close();
+      // The held mark was written with the probe: after a restart it is still delivered.
+      const c = outbox({}, dir);
+      expect(c.open()).toEqual({});
+      expect(c.pending(10).map((r) => r.id)).toEqual([held[1]!.id, held[2]!.id]);
+      await expect(c.append([vitals(5)])).resolves.toHaveLength(1);
+    } finally {
+      unmount();
     }
   });
 

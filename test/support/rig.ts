@@ -29,9 +29,10 @@ export interface RigOptions {
   devices: string;
   /**
    * `none` (default): the uplink goes nowhere. `embedded`: the gateway's own broker on a free port
-   * (`config.embeddedBroker.port`, for a test that connects a center).
+   * (`config.embeddedBroker.port`, for a test that connects a center). `{ url }`: a broker of the
+   * test's (mosquitto), reconnecting within a second.
    */
-  uplink?: "none" | "embedded";
+  uplink?: "none" | "embedded" | { url: string };
   /**
    * The `time:` section as YAML flow (e.g. `{ ntpServers: [], trustSystemClock: always }`), run by the
    * real time service as the gateway's clock. Without it: no time section, no time service, the system clock.
@@ -83,7 +84,7 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
   const text = [
     `gateway: { id: ${o.id} }`,
     `stateDir: ${o.stateDir ?? mkdtempSync(join(tmpdir(), `${o.id.replace(/^gw-/, "vg-")}-`))}`,
-    o.uplink === "embedded" ? embeddedBrokerYaml(await freePort()) : NOWHERE,
+    o.uplink === "embedded" ? embeddedBrokerYaml(await freePort()) : typeof o.uplink === "object" ? `uplink: { url: "${o.uplink.url}", backoff: { initialMs: 100, maxMs: 1000 } }` : NOWHERE,
     `web: { host: 127.0.0.1, port: ${await freePort()}${o.web ? `, ${o.web}` : ""} }`,
     `pairing: ${o.pairing ?? "{ listen: [] }"}`,
     `watchedFolders: ${o.watchedFolders ?? JSON.stringify({ roots: [tmpdir()] })}`,
