@@ -36,11 +36,12 @@ const message = (controlId: string, hr: number) => pcd01Message({ controlId, tim
 const hrs = (events: { body: VitalsBody }[]) => events.map((e) => e.body.observations.find((o) => o.code === "MDC_ECG_HEART_RATE")?.value);
 
 describe("a device's resend after a lost acknowledgement", () => {
-  it("is known by the device's own message identity: HL7 MSH-10, ASTM H.3 (else H.14), a DICOM SOP Instance UID", () => {
+  it("is known by the device's own message identity: HL7 MSH-10, ASTM H.3, a DICOM SOP Instance UID", () => {
     const hl7 = handleHl7(new TextEncoder().encode(message("CTRL-77", 70)), hl7Pcd01Options.parse({}));
     expect(hl7).toMatchObject({ ok: true, messageId: "CTRL-77" });
     const astm = syntheticBloodGasMessage(T0);
-    expect(labEvents(astm)).toMatchObject({ ok: true, messageId: expect.stringMatching(/^\d{14}$/) });
+    // Without H.3 none: two samples of the same values in the same second make the same events.
+    expect(labEvents(astm)).toMatchObject({ ok: true, messageId: undefined });
     expect(labEvents(astm.replace("H|\\^&|", "H|\\^&|BG-0042|"))).toMatchObject({ ok: true, messageId: "BG-0042" });
     const ecg = syntheticEcg();
     const file = part10File(ecg.dataset, { ...ecg, transferSyntaxUid: EXPLICIT_VR_LITTLE_ENDIAN });

@@ -155,8 +155,8 @@ export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerO
     if (serial) draft.serial = serial;
     events.push(draft);
   }
-  // The message's identity: H.3, or when the analyser leaves it empty its H.14 date and time.
-  return { ok: true, events, messageId: header.controlId ?? header.timestamp };
+  // The message's identity, H.3, when the analyser fills it in (many leave it empty).
+  return { ok: true, events, messageId: header.controlId };
 }
 
 /** One order's results, mapped: the specimen from the message (never assumed), a test by any of its names. */
