@@ -413,6 +413,13 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       this.#save(c);
       this.emit("change", this.#view(c));
     } else {
+      // An ECG before first medical contact is possible (a cart on the ward), but more often a cart's
+      // clock is slow: say so, with which clock the time is on (docs/time.md, "Device clocks").
+      const beforeFmcMs = c.nodes.fmc ? Date.parse(c.nodes.fmc) - Date.parse(e.t) : 0;
+      if (beforeFmcMs > 0) {
+        this.#deps.log.warn({ code: "VG_CASE_ECG_BEFORE_FMC", case: c.id, event: e.id, beforeFmcS: Math.round(beforeFmcMs / 1000), tFrom: e.time.tFrom ?? null, device: e.dev.id },
+          `the case's first ECG is dated ${Math.round(beforeFmcMs / 1000)} s before first medical contact: check the cart's clock`);
+      }
       void this.#setNode(c, "firstEcg", e.t, { eventId: e.id });
     }
     // Already acknowledged before we looked (a fast link)?

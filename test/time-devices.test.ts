@@ -198,4 +198,17 @@ describe("in the gateway", () => {
     expect(log.codes().filter((c) => c === "VG_DEVICE_TIME_UNPLACED")).toHaveLength(1);
     expect(gw.status().time.zone).toEqual(expect.any(String));
   });
+
+  it("a case's first ECG dated before first medical contact (a cart's slow clock) is said in the log", async () => {
+    const clocks = manualClocks();
+    const time = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: capturedLog().log });
+    const { gw, log } = await gateway(mkdtempSync(join(tmpdir(), "vg-devclk-")), time);
+    time.gpsFix(clocks.truth(clocks.mono) - 100, clocks.mono);
+    const opened = await gw.cases.openCase({ openedBy: "crew1" });
+    await gw.cases.tapNode(opened.id, "fmc");
+    clocks.advance(120_000);
+    // Acquired a minute ago by the truth; the cart's clock is 10 minutes slow.
+    await gw.ingest(cart, [{ kind: "ecg12", body: {}, deviceTime: iso(time.now().ms - 60_000 - 600_000), deviceTimeRaw: "raw" }]);
+    await expect.poll(() => log.lines.find((l) => l.code === "VG_CASE_ECG_BEFORE_FMC")).toMatchObject({ case: opened.id, device: "cart", tFrom: "device" });
+  });
 });
