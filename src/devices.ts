@@ -74,7 +74,7 @@ export interface DeviceManagerDeps {
   /** Monotonic ms, for when a frame arrived. */
   monoMs(): number;
   /** A device's report of UTC (a GPS fix), with the monotonic moment its frame arrived. */
-  utcFix?(utcMs: number, monoMs: number): void;
+  utcFix?(utcMs: number, monoMs: number, info: { leapSecondsKnown?: boolean }): void;
   /** The box's time zone (`time.zone`), handed to drivers for device times without an offset. */
   timeZone?: string;
   transport: Omit<TransportOptions, "random">;
@@ -284,7 +284,7 @@ class DeviceRunner {
       answer.rejected(exchange.reply, exchange.error);
       return;
     }
-    if (exchange.utcFix !== undefined) this.#deps.utcFix?.(exchange.utcFix, arrivedMono);
+    if (exchange.utcFix !== undefined) this.#deps.utcFix?.(exchange.utcFix, arrivedMono, { leapSecondsKnown: exchange.leapSecondsKnown });
     const first = exchange.events[0];
     if (first?.model) identity.model = this.status.model = first.model;
     if (first?.serial) identity.serial = this.status.serial = first.serial;

@@ -83,6 +83,8 @@ export type Exchange =
        * the moment the frame arrived. Unix ms.
        */
       utcFix?: number;
+      /** With utcFix: the receiver says its UTC uses the leap-second count from the satellites, not a firmware default. */
+      leapSecondsKnown?: true;
       /** Sent to the device once the events are committed (HL7 AA). */
       accept?: Uint8Array;
       /** Sent when the store cannot accept them (HL7 AE), with the reason. */

@@ -123,7 +123,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       log: deps.log,
       nowMs: () => deps.clock.now().ms,
       monoMs: () => deps.clock.monoMs(),
-      utcFix: (utcMs, monoMs) => deps.time?.gpsFix(utcMs, monoMs),
+      utcFix: (utcMs, monoMs, info) => deps.time?.gpsFix(utcMs, monoMs, info),
       timeZone: config.time.zone ?? systemTimeZone(),
       transport: { backoff: { initialMs: 500, maxMs: 30_000 }, maxConnections: 32 },
       admit: (device, spec) => this.#admit(device, spec),

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { nmeaGpsOptions, nmeaGpsSession } from "../drivers/nmea-gps/index.ts";
 import { stamp } from "../src/stamp.ts";
 import { fileTimeMark } from "../src/time/index.ts";
 import { TimeService, type TimeMark, type TimeMarkStore, type TimeServiceOptions, type TimeSource } from "../src/time/service.ts";
@@ -150,6 +151,26 @@ describe("what one source can do alone", () => {
     expect(Date.parse(after.time.recv)).toBeLessThan(Date.parse(before.time.recv));
     clocks.advance(3 * 3_600_000 + 5000);
     expect(stamp({ kind: "vitals", body: {} }, dev, "gw", svc).time.stepBackMs).toBeUndefined();
+  });
+});
+
+describe("a u-blox receiver's own word on its leap seconds", () => {
+  /** An NMEA sentence with its checksum (NMEA 0183 §5.3.1: XOR of the characters between $ and *). */
+  const sentence = (body: string) => {
+    let x = 0;
+    for (const ch of body) x ^= ch.charCodeAt(0);
+    return new TextEncoder().encode(`$${body}*${x.toString(16).toUpperCase().padStart(2, "0")}\r\n`);
+  };
+  const rmc = sentence("GPRMC,080000.00,A,3114.0000,N,12128.0000,E,0.0,0.0,231126,,,A");
+
+  it("PUBX,04 with the leap seconds unmarked hands the fixes over as known; marked D (the firmware's default), not", () => {
+    const session = nmeaGpsSession(nmeaGpsOptions.parse({ port: "/dev/ttyUSB0" }));
+    const ctx = { nowMs: T0 };
+    expect(session.handle(rmc, ctx)).toMatchObject({ ok: true, utcFix: Date.UTC(2026, 10, 23, 8, 0, 0) });
+    session.handle(sentence("PUBX,04,080000.00,231126,28800.00,2441,18D,-1234567,0.123,16"), ctx);
+    expect((session.handle(rmc, ctx) as { leapSecondsKnown?: boolean }).leapSecondsKnown).toBeUndefined();
+    session.handle(sentence("PUBX,04,080001.00,231126,28801.00,2441,18,-1234567,0.123,16"), ctx);
+    expect(session.handle(rmc, ctx)).toMatchObject({ ok: true, leapSecondsKnown: true });
   });
 });
 

@@ -29,6 +29,10 @@
 // Time: RMC with status A (and a mode other than N/S) hands its UTC to the time service (utcFix). So
 // does ZDA, but only while the receiver has a valid fix: before its first fix a receiver may send
 // ZDA from its own battery-backed clock, and GPS time outranks NTP in the gateway's time service.
+// A u-blox receiver's PUBX,04 ("time of day and clock information", u-blox 6 Receiver Description)
+// says whether its leap-second count is the firmware's default (LEAP_SEC marked "D") or read from the
+// satellites: once read, its fixes are handed over as such (leapSecondsKnown), and the time service
+// does not hold them at ±18 s (docs/time.md, "GPS leap seconds").
 import { z } from "zod";
 import { defineDriver } from "../../src/driver.ts";
 import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
@@ -81,6 +85,8 @@ export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
   const throttle = positionThrottle(options);
   /** The receiver has a valid fix now (its last RMC said A, or its last epoch had a fix): its ZDA is believed. */
   let receiverFixed = false;
+  /** The receiver said (PUBX,04) that its leap-second count is from the satellites. */
+  let leapSecondsKnown = false;
 
   function position(fix: PositionFix, rawTime: RawTime, context: FrameContext): EventDraft | undefined {
     const onGpsTime = fix.time !== undefined;
@@ -122,6 +128,10 @@ export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
       }
       if (!collected) collect();
 
+      if (m.type === "other" && parsed.sentence.talker === "P" && parsed.sentence.type === "UBX" && fields[0] === "04") {
+        const leap = /^(\d+)(D?)$/.exec(fields[5] ?? "");
+        if (leap) leapSecondsKnown = leap[2] === "";
+      }
       let utcFix: number | undefined;
       if (m.type === "RMC") {
         receiverFixed = m.status === "A" && m.mode !== "N" && m.mode !== "S";
@@ -129,7 +139,8 @@ export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
       } else if (m.type === "ZDA" && receiverFixed && m.utc !== undefined) {
         utcFix = Date.parse(m.utc);
       }
-      return utcFix === undefined ? { ok: true, events } : { ok: true, events, utcFix };
+      if (utcFix === undefined) return { ok: true, events };
+      return leapSecondsKnown ? { ok: true, events, utcFix, leapSecondsKnown } : { ok: true, events, utcFix };
     },
   };
 }
