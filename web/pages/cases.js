@@ -360,7 +360,7 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
     receivedAt = Date.now();
     render();
     const read = c.ecgs.filter((e) => e.report).map((e) => `${e.eventId}@${e.report.at}`);
-    if (readingsSeen && read.some((r) => !readingsSeen.has(r))) announceReading(report, isStemi(latestReading(c.ecgs).report.conclusion));
+    if (readingsSeen && read.some((r) => !readingsSeen.has(r))) announceReading(report, callsStemi(latestReading(c.ecgs).report.conclusion));
     readingsSeen = new Set(read);
   }
 
