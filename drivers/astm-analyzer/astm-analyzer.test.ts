@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ACK, ENQ, EOT, NAK, astmFrameSplitter, encodeAstmFrame } from "../../protocols/astm/index.ts";
+import { ACK, ENQ, EOT, NAK, SOH, astmFrameSplitter, encodeAstmFrame, encodeAstmMessage, parseAstmFrame } from "../../protocols/astm/index.ts";
 import type { DriverSession, Exchange } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
 import { ownFixture, readBytes, sharedDir } from "../../test/fixtures/serial/load.ts";
@@ -266,6 +266,61 @@ describe("astm-analyzer: what the message says, read as it says it (spec-derived
     expect(raw(at("O|1|S1||^^^BG|R", "R|1|^^^pH|7.3||||F||||20261123100500|20261123100600"))).toBe("20261123100500");
     expect(raw(at("O|1|S1||^^^BG|R", "R|1|^^^pH|7.3||||F|||||20261123100600"))).toBe("20261123100600");
     expect(raw(at("O|1|S1||^^^BG|R", "R|1|^^^pH|7.3||||F"))).toBe("20261123235900");
+  });
+});
+
+describe("astm-analyzer: links as analysers run them", () => {
+  /** An ABL9-style message: SOH, the records (CR-separated), EOT; no ENQ, no frames. */
+  const envelope = (text: string) => Uint8Array.from([SOH, ...Buffer.from(text, "latin1"), EOT]);
+  /** The records of a framed capture, as the analyser would send them without E1381 framing. */
+  const recordsOf = (bytes: Uint8Array) => recordedFrames(bytes).map((f) => {
+    const p = parseAstmFrame(f);
+    return p.ok ? Buffer.from(p.frame.text).toString("latin1") : "";
+  }).join("");
+
+  it("an SOH ... EOT message (Radiometer ABL9 over TCP): its lab event, and its one ACK only with the commit; a refusing store gets NAK", () => {
+    const texts = [syntheticBloodGasMessage(T0), ...(REAL ? [recordsOf(readBytes(REAL, "abl9_records_framed.txt"))] : [])];
+    for (const text of texts) {
+      const c = core(astmAnalyzerSession(opts));
+      const replies = pieces(envelope(text), 3).flatMap((p) => c.feed(p));
+      expect(replies).toEqual([ACK]);
+      expect(c.errors).toEqual([]);
+      expect(c.committed).toHaveLength(1);
+      expect((c.committed[0]!.body as LabBody).results.find((x) => x.localCode === "pH")).toMatchObject({ value: expect.any(Number) });
+      // twice in a row, on the same connection
+      expect(c.feed(envelope(text))).toEqual([ACK]);
+      expect(c.committed).toHaveLength(2);
+      const refusing = core(astmAnalyzerSession(opts), { refuse: true });
+      expect(refusing.feed(envelope(text))).toEqual([NAK]);
+      expect(refusing.committed).toEqual([]);
+    }
+  });
+
+  it("frame numbers that skip, or restart at 1 for the next message of a transfer: every frame ACKed, every message stored, decode splits at the header", () => {
+    const one = encodeAstmMessage(Buffer.from(syntheticBloodGasMessage(T0, 1), "latin1"), 1, 200);
+    const two = encodeAstmMessage(Buffer.from(syntheticBloodGasMessage(T0 + 60_000, 2), "latin1"), 1, 200);
+    // renumber frame 3 of the first message as 5 (a skip); its checksum is recomputed, as the analyser's would be
+    const skipped = one.map((f, i) => {
+      const p = parseAstmFrame(f);
+      return i === 2 && p.ok ? encodeAstmFrame(5, p.frame.text, p.frame.final) : f;
+    });
+    const c = core(astmAnalyzerSession(opts));
+    const replies = replay(c, [...skipped, ...two], 21);
+    expect(replies).toEqual(Array(skipped.length + two.length + 1).fill(ACK));
+    expect(c.errors).toEqual([]);
+    expect(c.committed).toHaveLength(2);
+    // decode: one capture of both, cut into transfers at the second header, not at the skip
+    const framer = astmCaptureFramer();
+    const session = astmAnalyzerSession(opts);
+    const events: EventDraft[] = [];
+    const bytes = Buffer.concat([...skipped, ...two]);
+    for (const r of [...framer.push(bytes), ...framer.end!()]) {
+      if (!("frame" in r)) throw new Error(r.error.message);
+      const x = session.handle(r.frame, { nowMs: T0, replay: true });
+      expect(x.ok).toBe(true);
+      if (x.ok) events.push(...x.events);
+    }
+    expect(events).toHaveLength(2);
   });
 });
 

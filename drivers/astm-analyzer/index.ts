@@ -4,7 +4,7 @@
 // Bytes pass through as they come (no framer: ENQ, ACK and EOT are single bytes) into the pure E1381
 // receiver of protocols/astm, one per connection. Its actions become Exchanges:
 //  - ENQ, intermediate frames (ETB), and ETX frames that do not end an E1394 message: answered at
-//    once, `{ ok: true, events: [], accept: ACK }` (NAK for a bad checksum or frame number, as an
+//    once, `{ ok: true, events: [], accept: ACK }` (NAK for a bad checksum or a malformed frame, as an
 //    `ok: false` whose reply is the NAK, so the device's state shows why);
 //  - the frame that completes a message (its text holds the terminator record L): its ACK is held
 //    (astmReceiver holdFinalAck), the records become `lab` events, and the Exchange carries them with
@@ -27,6 +27,10 @@
 // `code` is the LOINC code when one verified fits (loinc.ts), else absent; `localCode` always the
 // analyser's test id. Patient records (P: names, birth dates, ids) are read past and never copied
 // into events, logs or errors; DESIGN §3 gives lab events no patient.
+//
+// Radiometer ABL9-style analysers over TCP send each message as its records between SOH and EOT, with
+// no E1381 link (protocols/astm/link.ts): the receiver reads those too, and the message's one ACK is
+// held the same way until its events are committed (NAK when the store refuses them).
 //
 // Non-ASTM output (a mini VIDAS's or a Spotchem EL's own formats) is refused by the receiver with
 // its reason (ASTM_NOT_ASTM: data without ENQ, STX not followed by a frame number, ...), once per
@@ -351,20 +355,24 @@ export function astmAnalyzerSession(options: AstmAnalyzerOptions): DriverSession
 
 /**
  * How `vitalgate decode` reads a capture: captures keep the frames (STX..ETX C1 C2 CR) but not the
- * link's ENQ and EOT, so each transfer is framed as the analyser sent it: ENQ, its frames, EOT (a
- * frame numbered 1 again, not a repeat, starts the next transfer).
+ * link's ENQ and EOT, so each transfer is framed as the analyser sent it: ENQ, its frames, EOT. A
+ * frame that opens with a header record after a message's last frame (ETX) starts the next transfer;
+ * frame numbers do not tell (analysers restart and skip them, the receiver accepts that).
  */
 export function astmCaptureFramer(): Framer {
   const splitter = astmFrameSplitter();
-  let last: number | undefined;
+  /** Whether the last frame ended a message (ETX); undefined before the first frame. */
+  let lastFinal: boolean | undefined;
   const wrap = (results: FrameResult[]): FrameResult[] =>
     results.flatMap((r) => {
       if (!("frame" in r)) return [r];
-      const n = r.frame[1]! - 0x30;
+      const f = r.frame;
+      const header = f[2] === 0x48 && f[3] !== undefined && !/[A-Za-z0-9]/.test(String.fromCharCode(f[3])); // "H|"
       const out: FrameResult[] = [];
-      if (last === undefined) out.push({ frame: Uint8Array.of(ENQ) });
-      else if (n !== (last + 1) % 8 && n !== last) out.push({ frame: Uint8Array.of(EOT) }, { frame: Uint8Array.of(ENQ) });
-      last = n;
+      if (lastFinal === undefined) out.push({ frame: Uint8Array.of(ENQ) });
+      else if (lastFinal && header) out.push({ frame: Uint8Array.of(EOT) }, { frame: Uint8Array.of(ENQ) });
+      const end = f.findIndex((b, i) => i > 1 && (b === 0x03 || b === 0x17));
+      lastFinal = f[end] === 0x03;
       out.push(r);
       return out;
     });
@@ -374,8 +382,8 @@ export function astmCaptureFramer(): Framer {
       return splitter.pending;
     },
     end: () => {
-      const out = [...wrap(splitter.end()), ...(last === undefined ? [] : [{ frame: Uint8Array.of(EOT) }])];
-      last = undefined;
+      const out = [...wrap(splitter.end()), ...(lastFinal === undefined ? [] : [{ frame: Uint8Array.of(EOT) }])];
+      lastFinal = undefined;
       return out;
     },
   };

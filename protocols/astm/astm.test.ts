@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { AstmAction, AstmReceiver } from "./index.ts";
 import {
-  ACK, ENQ, EOT, NAK, STX, ETX, ASTM_MAX_ATTEMPTS, ASTM_RECEIVER_TIMEOUT_MS, astmComment, astmField, astmFrameSplitter, astmHeader, astmOrder,
+  ACK, ENQ, EOT, NAK, SOH, STX, ETX, ASTM_MAX_ATTEMPTS, ASTM_RECEIVER_TIMEOUT_MS, astmComment, astmField, astmFrameSplitter, astmHeader, astmOrder,
   astmPatient, astmReceiver, astmResult, astmTerminator, encodeAstmFrame, encodeAstmMessage, parseAstmFrame, parseAstmMessage,
 } from "./index.ts";
 import { ownFixture, readBytes, sharedDir } from "../../test/fixtures/serial/load.ts";
@@ -204,9 +204,46 @@ describe("astmReceiver (E1381 link layer)", () => {
     ]);
   });
 
-  it("NAKs a frame number out of sequence", () => {
+  it("accepts frame numbers that restart or skip, as analysers send them; a repeat is the same number with the same text", () => {
+    // a skip (1, 3) and a second message restarting at 1 after frame 1 of the first: all accepted, in order
     const rx = astmReceiver();
-    expect(run(rx, Uint8Array.of(ENQ), frames[2]!)).toEqual(["ACK", "start", "E:ASTM_FRAME_NUMBER", "NAK"]);
+    const one = encodeAstmFrame(1, enc.encode("H|\\^&\rL|1|N\r"), true);
+    const again = encodeAstmFrame(1, enc.encode("H|\\^&|||second\rL|1|N\r"), true);
+    expect(run(rx, Uint8Array.of(ENQ), frames[0]!, frames[2]!, one, again, again)).toEqual([
+      "ACK", "start", "frame1", "ACK", "frame3", "ACK", "frame1", "message", "ACK", "frame1", "message", "ACK", "ACK",
+    ]);
+    // the checksum still guards a frame whatever its number
+    const bad = encodeAstmFrame(5, enc.encode("R|1|^^^pH|7.40\r"), false);
+    bad[bad.length - 3] = bad[bad.length - 3] === 0x30 ? 0x31 : 0x30;
+    expect(run(rx, bad)).toEqual(["E:ASTM_BAD_CHECKSUM", "NAK"]);
+  });
+
+  it("reads a Radiometer ABL9-style SOH ... EOT message (records, no ENQ, no frames): one ACK per message", () => {
+    const text = latin1(bloodGas);
+    const rx = astmReceiver();
+    const acts = [...rx.push(Uint8Array.of(SOH)), ...rx.push(bloodGas.subarray(0, 50)), ...rx.push(bloodGas.subarray(50)), ...rx.push(Uint8Array.of(EOT))];
+    expect(show(acts)).toEqual(["start", "message", "ACK", "end"]);
+    expect(messagesOf(acts)).toEqual([text]);
+    expect(rx.state).toBe("neutral");
+    // held: the ACK waits for confirm(); a refusal is a NAK; either way the line is neutral after
+    const held = astmReceiver({ holdFinalAck: true });
+    expect(run(held, Uint8Array.of(SOH), bloodGas, Uint8Array.of(EOT))).toEqual(["start", "message"]);
+    expect(held.state).toBe("confirming");
+    expect(show(held.confirm(true))).toEqual(["ACK", "end"]);
+    expect(run(held, Uint8Array.of(SOH), bloodGas, Uint8Array.of(EOT))).toEqual(["start", "message"]);
+    expect(show(held.confirm(false))).toEqual(["NAK", "end"]);
+    expect(held.state).toBe("neutral");
+  });
+
+  it("an SOH message without its EOT is discarded at the next SOH or ENQ, or after 30 s; one too long is bounded", () => {
+    const rx = astmReceiver({ maxMessageBytes: 100 });
+    expect(run(rx, Uint8Array.of(SOH), bloodGas.subarray(0, 40), Uint8Array.of(SOH))).toEqual(["start", "E:ASTM_INCOMPLETE_MESSAGE", "start"]);
+    expect(rx.timeoutMs).toBe(30_000);
+    expect(run(rx, bloodGas.subarray(0, 40))).toEqual([]);
+    expect(show(rx.timeout())).toEqual(["E:ASTM_INCOMPLETE_MESSAGE", "E:ASTM_TIMEOUT"]);
+    expect(rx.state).toBe("neutral");
+    expect(run(rx, Uint8Array.of(SOH), bloodGas, Uint8Array.of(EOT))).toEqual(["start", "E:ASTM_OVERSIZE", "end"]);
+    expect(rx.pending).toBe(0);
   });
 
   it("gives up after 6 rejected attempts (NAK storm) and waits for EOT, holding nothing", () => {
@@ -293,7 +330,7 @@ describe("parseAstmMessage (E1394 records)", () => {
 
 describe("fuzz (fast-check, seeded)", () => {
   const params = { seed: 0xa57e, numRuns: 300 };
-  const control = fc.constantFrom(ENQ, EOT, STX, ETX, ACK, NAK, 0x17, 0x0d, 0x0a);
+  const control = fc.constantFrom(ENQ, EOT, STX, ETX, ACK, NAK, SOH, 0x17, 0x0d, 0x0a);
   const noisy = fc.array(fc.oneof(fc.integer({ min: 0, max: 255 }), control), { maxLength: 600 }).map((a) => Uint8Array.from(a));
 
   it("the receiver never throws, holds a bounded amount, and every error has a code (random bytes and timeouts)", () => {

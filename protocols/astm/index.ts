@@ -5,7 +5,7 @@ export {
   astmChecksum, encodeAstmFrame, encodeAstmMessage, parseAstmFrame, astmFrameSplitter,
 } from "./frame.ts";
 export type { AstmFrame, AstmFrameResult, AstmFrameSplitterOptions } from "./frame.ts";
-export { astmReceiver, ASTM_RECEIVER_TIMEOUT_MS, ASTM_SENDER_REPLY_TIMEOUT_MS, ASTM_MAX_ATTEMPTS } from "./link.ts";
+export { astmReceiver, SOH, ASTM_RECEIVER_TIMEOUT_MS, ASTM_SENDER_REPLY_TIMEOUT_MS, ASTM_MAX_ATTEMPTS } from "./link.ts";
 export type { AstmAction, AstmLinkState, AstmReceiver, AstmReceiverOptions } from "./link.ts";
 export {
   parseAstmMessage, astmField, astmRepeats, astmHeader, astmPatient, astmOrder, astmResult, astmComment, astmTerminator,

@@ -7,9 +7,16 @@
 //  - §6.2 establishment: the sender sends ENQ; the receiver answers ACK (ready). Contention (§6.2.7):
 //    both sides sent ENQ; the instrument wins, the computer system (us) yields and answers the
 //    instrument's next ENQ.
-//  - §6.3 transfer: each frame is answered ACK (accepted) or NAK (bad checksum, bad frame number,
-//    malformed); a frame repeated with the number of the last accepted one (its ACK was lost) is
-//    ACKed again and ignored (§6.3.4). Frame numbers run 1..7, 0, 1... (modulo 8).
+//  - §6.3 transfer: each frame is answered ACK (accepted) or NAK (bad checksum, malformed); a frame
+//    repeated with the number and text of the last accepted one (its ACK was lost) is ACKed again and
+//    ignored (§6.3.4). Frame numbers run 1..7, 0, 1... (modulo 8), but real analysers restart them
+//    at 1 for each message of a transfer or skip one, and the receivers they are sold with accept
+//    that: a frame's checksum guards it, and a sender only moves on after our ACK, so a number out of
+//    sequence loses nothing. It is accepted (and the repeat rule keeps a lost ACK from doubling it).
+//  - Radiometer ABL9-style analysers over TCP send no E1381 link at all: each message is its records
+//    (CR-separated) between SOH and EOT, no ENQ, no frames, no checksums, and the host answers one
+//    ACK per message (as measured by a project that ran one: one SOH, one EOT and one ACK per message
+//    over a month of traffic). In neutral, SOH starts such an envelope; its EOT completes the message.
 //  - §6.4 termination: EOT ends the transfer; the line is neutral again.
 //  - §6.5.1.2: the sender gives up a frame after 6 unsuccessful attempts; we stop NAKing after the
 //    6th (ASTM_RETRIES_EXHAUSTED) and wait for EOT, so a NAK storm stays bounded.
@@ -43,7 +50,7 @@ export type AstmAction =
   | { type: "contention" }
   | { type: "error"; error: CodecError };
 
-export type AstmLinkState = "neutral" | "enq-sent" | "receiving" | "confirming" | "aborted";
+export type AstmLinkState = "neutral" | "enq-sent" | "receiving" | "envelope" | "confirming" | "aborted";
 
 export interface AstmReceiverOptions {
   /** Withhold the ACK of a message's last frame until confirm(). Default false. */
@@ -68,7 +75,14 @@ export interface AstmReceiver {
   readonly pending: number;
 }
 
+/** Start of heading: opens an ABL9-style SOH ... EOT message (no E1381 framing). */
+export const SOH = 0x01;
+
 const send = (byte: number): AstmAction => ({ type: "send", byte });
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+}
 const err = (code: string, message: string, where?: number): AstmAction => ({ type: "error", error: where === undefined ? { code, message } : { code, message, where } });
 
 export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
@@ -82,7 +96,13 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
   let frameOversize = false;
   let afterEnd = -1; // bytes after ETX/ETB (C1 C2 CR)
   let lastAccepted = 0; // frame number of the last accepted frame; the first expected is 1
+  let lastText: Uint8Array | undefined; // its text: a repeat has both
   let anyAccepted = false;
+  /** The message of an SOH ... EOT envelope being received, and whether it outgrew maxMessage. */
+  let envelope: number[] = [];
+  let envelopeOversize = false;
+  /** The message being confirmed came in an envelope: after the reply the line is neutral. */
+  let confirmingEnvelope = false;
   let attempts = 0; // consecutive rejected frames
   let message: Uint8Array[] = [];
   let messageBytes = 0;
@@ -96,8 +116,12 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
     frameOversize = false;
     afterEnd = -1;
     lastAccepted = 0;
+    lastText = undefined;
     anyAccepted = false;
     attempts = 0;
+    envelope = [];
+    envelopeOversize = false;
+    confirmingEnvelope = false;
     message = [];
     messageBytes = 0;
     messageOversize = false;
@@ -138,18 +162,15 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
       return;
     }
     const f = r.frame;
-    if (anyAccepted && f.number === lastAccepted) {
+    if (anyAccepted && f.number === lastAccepted && sameBytes(lastText, f.text)) {
       // §6.3.4: the sender did not get our ACK and sent the frame again
       out.push(send(ACK));
       return;
     }
-    const expected = (lastAccepted + 1) % 8;
-    if (f.number !== expected) {
-      reject(out, { code: "ASTM_FRAME_NUMBER", message: `frame number ${f.number} where ${expected} was expected` });
-      return;
-    }
+    // any other number, in sequence or not (a restart at 1, a skip): a new frame (see the header)
     attempts = 0;
     lastAccepted = f.number;
+    lastText = f.text;
     anyAccepted = true;
     if (!messageOversize) {
       if (messageBytes + f.text.length > maxMessage) {
@@ -262,15 +283,64 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
     // LF after a frame's CR, or noise between frames: ignored (§6.3.1: the receiver looks for STX)
   }
 
+  /** ENQ (answered ACK: an E1381 transfer) or SOH (no answer until its EOT: an envelope) starts afresh. */
+  function begin(b: number, out: AstmAction[]): void {
+    resetTransfer();
+    if (b === ENQ) {
+      state = "receiving";
+      out.push(send(ACK), { type: "start" });
+    } else {
+      state = "envelope";
+      out.push({ type: "start" });
+    }
+  }
+
+  /** A byte of an SOH ... EOT message: text until EOT; SOH or ENQ start afresh, the message unfinished. */
+  function inEnvelope(b: number, out: AstmAction[]): void {
+    if (b === EOT) {
+      const text = Uint8Array.from(envelope);
+      const oversize = envelopeOversize;
+      envelope = [];
+      envelopeOversize = false;
+      if (oversize || text.length === 0) {
+        state = "neutral";
+        out.push({ type: "end" });
+        return;
+      }
+      out.push({ type: "message", text, awaitingConfirm: hold });
+      if (hold) {
+        state = "confirming";
+        confirmingEnvelope = true;
+        return;
+      }
+      state = "neutral";
+      out.push(send(ACK), { type: "end" });
+      return;
+    }
+    if (b === SOH || b === ENQ) {
+      if (envelope.length > 0) out.push(err("ASTM_INCOMPLETE_MESSAGE", `an SOH message of ${envelope.length} bytes was not finished (a new ${b === SOH ? "SOH" : "ENQ"} came before its EOT); discarded`));
+      begin(b, out);
+      return;
+    }
+    if (envelopeOversize) return;
+    if (envelope.length >= maxMessage) {
+      envelopeOversize = true;
+      envelope = [];
+      out.push(err("ASTM_OVERSIZE", `SOH message longer than ${maxMessage} bytes; discarded`));
+      return;
+    }
+    envelope.push(b);
+  }
+
   return {
     get state() {
       return state;
     },
     get timeoutMs() {
-      return state === "receiving" || state === "aborted" ? ASTM_RECEIVER_TIMEOUT_MS : state === "confirming" ? ASTM_SENDER_REPLY_TIMEOUT_MS : undefined;
+      return state === "receiving" || state === "envelope" || state === "aborted" ? ASTM_RECEIVER_TIMEOUT_MS : state === "confirming" ? ASTM_SENDER_REPLY_TIMEOUT_MS : undefined;
     },
     get pending() {
-      return frame.length + messageBytes;
+      return frame.length + messageBytes + envelope.length;
     },
     enqSent(): void {
       if (state === "neutral") state = "enq-sent";
@@ -281,11 +351,9 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
         const b = chunk[i]!;
         switch (state) {
           case "neutral":
-            if (b === ENQ) {
+            if (b === ENQ || b === SOH) {
               garbage = false;
-              resetTransfer();
-              state = "receiving";
-              out.push(send(ACK), { type: "start" });
+              begin(b, out);
             } else if (b !== EOT && b !== CR && b !== LF && b !== ACK && b !== NAK && !garbage) {
               // §6.2: in neutral only ENQ means anything. A device that sends data without ENQ does
               // not speak E1381 (or is mid-transfer after we lost the line): say so once.
@@ -304,12 +372,22 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
           case "receiving":
             receive(b, out);
             break;
+          case "envelope":
+            inEnvelope(b, out);
+            break;
           case "confirming":
             // the sender waits for our reply; anything it sends now is out of turn, except EOT/ENQ
-            if (b === EOT || b === ENQ) {
+            // (or, after an SOH message, a new SOH)
+            if (b === EOT || b === ENQ || (confirmingEnvelope && b === SOH)) {
               out.push(err("ASTM_UNCONFIRMED", "the sender gave up waiting for the acknowledgement of a message; it will send it again"));
-              state = "receiving";
-              receive(b, out);
+              if (confirmingEnvelope) {
+                confirmingEnvelope = false;
+                state = "neutral";
+                if (b !== EOT) begin(b, out);
+              } else {
+                state = "receiving";
+                receive(b, out);
+              }
             }
             break;
           case "aborted":
@@ -329,7 +407,8 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
     },
     timeout(): AstmAction[] {
       const out: AstmAction[] = [];
-      if (state === "receiving" || state === "aborted" || state === "confirming") {
+      if (state === "envelope" && envelope.length > 0) out.push(err("ASTM_INCOMPLETE_MESSAGE", `an SOH message of ${envelope.length} bytes had no EOT within 30 s; discarded`));
+      if (state === "receiving" || state === "envelope" || state === "aborted" || state === "confirming") {
         if (state === "confirming") out.push(err("ASTM_TIMEOUT", "no confirmation before the sender's 15 s limit; the sender will retransmit"));
         else out.push(err("ASTM_TIMEOUT", "no frame or EOT within 30 s (E1381 §6.5.2.2); the line is neutral again"));
         discardIncomplete(out, "timeout");
@@ -340,6 +419,12 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
     },
     confirm(stored: boolean): AstmAction[] {
       if (state !== "confirming") return [];
+      if (confirmingEnvelope) {
+        // one reply per SOH message, then the line is neutral; a NAK tells the analyser it was not kept
+        confirmingEnvelope = false;
+        state = "neutral";
+        return [send(stored ? ACK : NAK), { type: "end" }];
+      }
       state = "receiving";
       if (stored) {
         message = [];
@@ -350,6 +435,7 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
       const last = message.pop();
       messageBytes -= last?.length ?? 0;
       lastAccepted = (lastAccepted + 7) % 8;
+      lastText = undefined;
       return [send(NAK)];
     },
   };
