@@ -21,21 +21,23 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-/** A page watching /api/live over real HTTP: what it has received so far. */
-async function watchLive(rig: WebRig, cookie: string): Promise<{ text: () => string }> {
+/** A page watching /api/live over real HTTP: what it has received so far, and whether the server ended it. */
+async function watchLive(rig: WebRig, cookie: string): Promise<{ text: () => string; ended: () => boolean }> {
   await rig.app.listen({ host: "127.0.0.1", port: 0 });
   const { port } = rig.app.server.address() as AddressInfo;
   const chunks: string[] = [];
+  let ended = false;
   await new Promise<void>((resolve, reject) => {
     get({ host: "127.0.0.1", port, path: "/api/live", headers: { cookie } }, (res) => {
       res.setEncoding("utf8");
+      res.on("end", () => (ended = true));
       res.on("data", (chunk: string) => {
         chunks.push(chunk);
         if (chunk.startsWith("retry:")) resolve();
       });
     }).on("error", reject);
   });
-  return { text: () => chunks.join("") };
+  return { text: () => chunks.join(""), ended: () => ended };
 }
 
 describe("a reading's colour on the page (web/reading.js)", () => {
@@ -134,6 +136,27 @@ describe("case routes", () => {
       ["case.node", "ok", undefined],
     ]);
     expect(rows[4]!.detail).toMatchObject({ node: "fmc", correct: true, before: first });
+  });
+
+  it("keeps a page watching live signed in while a case is open, past the idle time; idle time counts again once it is closed", async () => {
+    const rig = await startWeb(cleanup, "{ sessionIdleMin: 30 }");
+    const admin = await setupAdmin(rig);
+    const live = await watchLive(rig, admin.cookie);
+    const beats = () => (live.text().match(/: heartbeat/g) ?? []).length;
+    // Idle 25 min twice over while the page only watches (heartbeats every 100 ms in this rig).
+    const c = (await admin.request("POST", "/api/cases", {})).json() as CaseView;
+    for (let i = 0; i < 2; i++) {
+      rig.clock.ms += 25 * 60_000;
+      const n = beats();
+      await waitFor(() => beats() > n, 5000, "a heartbeat");
+    }
+    expect((await admin.request("GET", "/api/session")).json()).toMatchObject({ user: { username: "admin" } });
+    // Closed: the next 31 idle minutes end it, watching or not.
+    await admin.request("POST", `/api/cases/${c.id}/close`);
+    rig.clock.ms += 31 * 60_000;
+    const n = beats();
+    await waitFor(() => beats() > n || live.ended(), 5000, "a heartbeat or the end of the stream");
+    expect((await admin.request("GET", "/api/session")).json()).toMatchObject({ user: null });
   });
 
   it("keeps the center's readings of ECGs outside any case for the page: the newest per ECG, across a restart", async () => {

@@ -59,7 +59,12 @@ const live = createLive({
     }
   },
   // The server closed the stream: perhaps the session expired. Asking shows the login screen if so.
-  onGaveUp: () => void api("GET", "/api/session").then((s) => { if (!s.user && session?.user) showSignedOut(s); }, () => undefined),
+  // A lapsed session says so, rather than leaving a blank login in front of the crew.
+  onGaveUp: () => void api("GET", "/api/session").then((s) => {
+    if (s.user || !session?.user) return;
+    showSignedOut(s);
+    notify(t("login.expired"), "info");
+  }, () => undefined),
 });
 
 function can(perm) {

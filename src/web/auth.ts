@@ -453,9 +453,14 @@ export class Auth {
     return s;
   }
 
-  /** For a long-lived response (the live stream): the request's session, and whether it is still valid. */
-  streamOwner(request: FastifyRequest): { session: string; alive: () => boolean } {
-    return { session: this.#peek(request)?.key ?? "", alive: () => this.#peek(request) !== null };
+  /**
+   * For a long-lived response (the live stream): the request's session, and whether it is still
+   * valid. While `keepAwake` holds (a case is open), the page watching counts as in use: the crew is
+   * with the patient, not tapping the tablet, and the reading must still reach it. The absolute
+   * session limit still ends it.
+   */
+  streamOwner(request: FastifyRequest, keepAwake?: () => boolean): { session: string; alive: () => boolean } {
+    return { session: this.#peek(request)?.key ?? "", alive: () => (keepAwake?.() ? this.#session(request) : this.#peek(request)) !== null };
   }
 
   #setCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeS: number): void {

@@ -159,7 +159,8 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   app.get("/status", async (request, reply) => (fromBox(request) ? gateway.status() : sendError(reply, 403, "VG_LOOPBACK_ONLY", "only from the box itself; the page uses /api/status")));
 
   auth.register(app);
-  live.register(app, ctx.guard("read"), (request) => auth.streamOwner(request));
+  // A page watching while a case is open stays signed in (DESIGN.md §8: a crew's session lasts as long as its open case).
+  live.register(app, ctx.guard("read"), (request) => auth.streamOwner(request, () => gateway.cases.list("open").length > 0));
   app.get("/api/audit", { onRequest: ctx.guard("admin") }, async (request, reply) => {
     const q = auditQuery.safeParse(request.query);
     if (!q.success) return sendError(reply, 400, "VG_BAD_REQUEST", `${q.error.issues[0]!.path.join(".")}: ${q.error.issues[0]!.message}`, { field: String(q.error.issues[0]!.path[0] ?? "") });
