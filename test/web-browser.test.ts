@@ -255,6 +255,9 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
     const first = await readings();
     await expect.poll(readings, { timeout: SEEN_MS }).toBeGreaterThan(first);
     expect(await card.innerText()).toContain("救护车 07");
+    // Where the vehicle is: the latest fix, with its speed and quality.
+    await expect.poll(() => card.locator(".value[data-code=position] .v-num").innerText(), { timeout: SEEN_MS }).toMatch(/^-?\d+\.\d{5}, -?\d+\.\d{5}$/);
+    expect(await card.locator(".value[data-code=position] .v-unit").innerText()).toContain(zh("fix.3d"));
     await screenshots(page, "devices-gps");
   });
 
@@ -291,8 +294,10 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
     expect((await monitor.send(message)).code).toBe("AA");
     const heartRate = card.locator(".value[data-code=MDC_ECG_HEART_RATE] .v-num");
     await expect.poll(() => heartRate.innerText(), { timeout: SEEN_MS }).toBe("72");
-    // One message holds vitals of two times (the NIBP taken earlier): the card keeps both.
-    expect(await card.locator(".value[data-code=MDC_PRESS_BLD_NONINV_SYS] .v-num").innerText()).toBe("118");
+    // One message holds vitals of two times (the NIBP taken earlier): the card keeps both, the blood
+    // pressure as one reading.
+    expect(await card.locator(".value[data-code=NIBP] .v-num").innerText()).toBe("118/76 (90)");
+    expect(await card.locator(".value[data-code^=MDC_PRESS_BLD_NONINV]").count()).toBe(0);
     expect(await card.locator(".value[data-code=MDC_TEMP_BODY] .v-unit").innerText()).toBe("°C");
     // A listening device whose data just came is shown flowing (green), not waiting.
     await expect.poll(() => card.locator(".dev-state").innerText(), { timeout: SEEN_MS }).toContain(zh("devstate.connected"));

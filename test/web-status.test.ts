@@ -135,4 +135,12 @@ describe("a device's latest values", () => {
     latest.forget(new Set());
     expect(latest.get("bed-1")).toBeUndefined();
   });
+
+  it("keep a GPS's latest fix beside them, never replaced by an older one", () => {
+    const latest = new LatestValues();
+    const fix = (t: string, lat: number) => ({ kind: "position", t, dev: { id: "gps" }, body: { lat, lon: 121.47, fix: "3d", speedMps: 12.5 } }) as unknown as Envelope;
+    expect(latest.observe(fix("2026-11-23T08:00:01Z", 31.23))).toEqual({ at: "2026-11-23T08:00:01Z", observations: [], position: { lat: 31.23, lon: 121.47, fix: "3d", speedMps: 12.5 } });
+    expect(latest.observe(fix("2026-11-23T08:00:00Z", 30))).toBeUndefined();
+    expect(latest.get("gps")?.position).toMatchObject({ lat: 31.23 });
+  });
 });

@@ -22,6 +22,8 @@ type LiveObservation = Pick<Observation, "code" | "value" | "unit" | "demo">;
 export interface LiveValues {
   at: string;
   observations: LiveObservation[];
+  /** A GPS's latest fix (a `position` event's body). */
+  position?: Record<string, unknown>;
 }
 
 /**
@@ -30,14 +32,30 @@ export interface LiveValues {
  * code, not per event: a page opened now sees the heart rate even if the newest event holds only the
  * blood pressure.
  */
-export class LatestValues {
-  #byDevice = new Map<string, { at: string; byCode: Map<string, { t: string; o: LiveObservation }> }>();
+interface DeviceValues {
+  at: string;
+  byCode: Map<string, { t: string; o: LiveObservation }>;
+  positionAt: string;
+  position?: Record<string, unknown>;
+}
 
-  /** Takes a committed event; for vitals, returns what it brought (for the live feed). */
+export class LatestValues {
+  #byDevice = new Map<string, DeviceValues>();
+
+  /** Takes a committed event; for vitals and positions, returns what it brought (for the live feed). */
   observe(event: Envelope): LiveValues | undefined {
+    if (event.kind === "position") {
+      const device = this.#byDevice.get(event.dev.id) ?? ({ at: event.t, byCode: new Map(), positionAt: "" } as DeviceValues);
+      if (event.t < device.positionAt) return undefined; // never replaced by an older fix
+      if (event.t > device.at) device.at = event.t;
+      device.positionAt = event.t;
+      device.position = event.body as Record<string, unknown>;
+      this.#byDevice.set(event.dev.id, device);
+      return { at: event.t, observations: [], position: device.position };
+    }
     if (event.kind !== "vitals") return undefined;
     const observations = ((event.body as { observations?: Observation[] }).observations ?? []).map(({ code, value, unit, demo }) => ({ code, value, unit, ...(demo ? { demo } : {}) }));
-    const device = this.#byDevice.get(event.dev.id) ?? { at: event.t, byCode: new Map() };
+    const device = this.#byDevice.get(event.dev.id) ?? ({ at: event.t, byCode: new Map(), positionAt: "" } as DeviceValues);
     for (const o of observations) {
       const known = device.byCode.get(o.code);
       if (!known || known.t <= event.t) device.byCode.set(o.code, { t: event.t, o }); // never replaced by an older measurement
@@ -49,7 +67,7 @@ export class LatestValues {
 
   get(device: string): LiveValues | undefined {
     const d = this.#byDevice.get(device);
-    return d && { at: d.at, observations: [...d.byCode.values()].map((v) => v.o) };
+    return d && { at: d.at, observations: [...d.byCode.values()].map((v) => v.o), ...(d.position ? { position: d.position } : {}) };
   }
 
   forget(keep: ReadonlySet<string>): void {

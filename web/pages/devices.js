@@ -20,6 +20,8 @@ const STALE_INTERVALS = 3;
 const STALE_MIN_MS = 5000;
 /** Arrivals kept to learn a device's interval. */
 const ARRIVALS = 9;
+/** Non-invasive blood pressure (IEEE 11073-10101 MDC reference ids): shown as one reading. */
+const NIBP = { sys: "MDC_PRESS_BLD_NONINV_SYS", dia: "MDC_PRESS_BLD_NONINV_DIA", mean: "MDC_PRESS_BLD_NONINV_MEAN" };
 
 /** The median gap between arrivals (page's monotonic ms), once there are two gaps. */
 function typicalGapMs(arrivals) {
@@ -145,24 +147,42 @@ export function mountDevices(view, { live, notify }) {
     if (!live) return;
     const mono = fresh ? performance.now() : c.lastSeen ?? performance.now();
     for (const o of live.observations ?? []) c.valueByCode.set(o.code, { o, mono });
+    if (live.position) c.position = { p: live.position, mono };
   }
 
   /** Each value, greyed with its age once the device is stale (or the value older than its device's data). */
   function renderValues(c) {
     const mono = performance.now();
-    replace(
-      c.values,
-      [...c.valueByCode.values()].map(({ o, mono: at }) =>
-        h(
-          "div",
-          { class: o.demo ? "value demo" : "value", dataset: { code: o.code } },
-          h("span", { class: "v-label" }, obsLabel(o.code)),
-          h("span", { class: "v-num" }, formatValue(o.value)),
-          h("span", { class: "v-unit" }, unitLabel(o.unit)),
-          h("span", { class: "v-age", dataset: { at: String(at) } }, ageText(c, at, mono)),
-        ),
-      ),
-    );
+    const tile = (code, labelText, num, unit, at, demo) =>
+      h(
+        "div",
+        { class: demo ? "value demo" : "value", dataset: { code } },
+        h("span", { class: "v-label" }, labelText),
+        h("span", { class: "v-num" }, num),
+        h("span", { class: "v-unit" }, unit),
+        h("span", { class: "v-age", dataset: { at: String(at) } }, ageText(c, at, mono)),
+      );
+    const byCode = c.valueByCode;
+    // A blood pressure is read as one: 118/76 (90), as the monitor shows it, not three tiles.
+    const sys = byCode.get(NIBP.sys);
+    const dia = byCode.get(NIBP.dia);
+    const bp = sys && dia;
+    const mean = bp && byCode.get(NIBP.mean);
+    const tiles = [...byCode.values()]
+      .filter(({ o }) => !bp || ![NIBP.sys, NIBP.dia, NIBP.mean].includes(o.code))
+      .map(({ o, mono: at }) => tile(o.code, obsLabel(o.code), formatValue(o.value), unitLabel(o.unit), at, o.demo));
+    if (bp) {
+      const text = `${formatValue(sys.o.value)}/${formatValue(dia.o.value)}${mean ? ` (${formatValue(mean.o.value)})` : ""}`;
+      tiles.unshift(tile("NIBP", t("devices.nibp"), text, unitLabel(sys.o.unit), Math.min(sys.mono, dia.mono), sys.o.demo || dia.o.demo));
+    }
+    // A GPS: where the vehicle is, how fast, how good the fix.
+    const p = c.position;
+    if (p && typeof p.p.lat === "number" && typeof p.p.lon === "number") {
+      const speed = typeof p.p.speedMps === "number" ? t("devices.speed", { v: Math.round(p.p.speedMps * 3.6) }) : "";
+      const fix = [p.p.fix && label("fix", p.p.fix), typeof p.p.sats === "number" && t("devices.sats", { n: p.p.sats })].filter(Boolean).join(" · ");
+      tiles.unshift(tile("position", t("devices.position"), `${p.p.lat.toFixed(5)}, ${p.p.lon.toFixed(5)}`, [speed, fix].filter(Boolean).join(" · "), p.mono, false));
+    }
+    replace(c.values, tiles);
   }
 
   function ageText(c, at, mono) {
