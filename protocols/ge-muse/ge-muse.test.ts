@@ -131,6 +131,12 @@ describe("GE MUSE XML written by this test (element names as in real exports)", 
     expect(ecg.statements).toEqual(["Normal sinus rhythm", "Left axis deviation , possible anterior infarct", "Abnormal ECG"]);
   });
 
+  it("offsets other than 0 (never seen in an export) are flagged, not silently applied or dropped", () => {
+    const xml = museXml(waveform("Rhythm", ["I", "II"], 1000)).replace("<FirstSampleBaseline>0</FirstSampleBaseline>", "<FirstSampleBaseline>-12</FirstSampleBaseline>");
+    const ecg = decoded(enc.encode(xml));
+    expect(ecg.warnings.find((w) => w.code === "MUSE_OFFSETS")?.message).toBe("Rhythm leads with offsets other than 0, not applied (drawn as stored): I FirstSampleBaseline -12");
+  });
+
   it("CRC-32 is zlib's", () => {
     const b = enc.encode("123456789");
     expect(crc32(b)).toBe(0xcbf43926);

@@ -54,13 +54,13 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
   if (!rhythm) return fail("MUSE_NO_RHYTHM", `the file has no <Waveform> of type Rhythm (${waveforms.length} waveform${waveforms.length === 1 ? "" : "s"}: ${waveforms.map((w) => typeOf(w) ?? "untyped").join(", ") || "none"})`, "Waveform");
 
   const warnings: EcgWarning[] = [];
-  const leads = readWaveform(rhythm, "Rhythm", limits);
+  const leads = readWaveform(rhythm, "Rhythm", limits, warnings);
   if ("error" in leads) return { ok: false, error: leads.error };
 
   let representativeBeats: { fs: number; leads: EcgLead[] } | undefined;
   const median = waveforms.find((w) => typeOf(w) === "median");
   if (median) {
-    const beats = readWaveform(median, "Median", limits);
+    const beats = readWaveform(median, "Median", limits, warnings);
     if ("error" in beats) warnings.push({ code: "MUSE_MEDIAN_UNREADABLE", message: `median beats not used: ${beats.error.message}` });
     else representativeBeats = { fs: beats.fs, leads: beats.leads };
   }
@@ -84,7 +84,10 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
 
 type WaveformResult = { fs: number; leads: EcgLead[] } | { error: { code: string; message: string; where: string } };
 
-function readWaveform(w: XmlNode, kind: string, limits: Required<EcgDecodeLimits>): WaveformResult {
+/** Per-lead offsets every export seen has at 0; their meaning otherwise is not documented to us. */
+const OFFSETS = ["LeadTimeOffset", "LeadOffsetFirstSample", "FirstSampleBaseline"] as const;
+
+function readWaveform(w: XmlNode, kind: string, limits: Required<EcgDecodeLimits>, warnings: EcgWarning[]): WaveformResult {
   const base = toNumber(text(child(w, "SampleBase")));
   const exponent = toNumber(text(child(w, "SampleExponent"))) ?? 0;
   const fs = base === undefined ? undefined : base * 10 ** exponent;
@@ -99,6 +102,10 @@ function readWaveform(w: XmlNode, kind: string, limits: Required<EcgDecodeLimits
     const lead = readLead(data[i]!, i, kind, limits);
     if ("error" in lead) return lead;
     leads.push(lead);
+  }
+  const offsets = data.flatMap((d, i) => OFFSETS.map((name) => ({ lead: leads[i]!.name, name, v: toNumber(text(child(d, name))) ?? 0 })).filter((o) => o.v !== 0));
+  if (offsets.length > 0) {
+    warnings.push({ code: "MUSE_OFFSETS", message: `${kind} leads with offsets other than 0, not applied (drawn as stored): ${offsets.slice(0, 6).map((o) => `${o.lead} ${o.name} ${o.v}`).join(", ")}${offsets.length > 6 ? ", …" : ""}` });
   }
   return { fs, leads };
 }
