@@ -153,6 +153,7 @@ stateDir: ${dir}/state
 uplink: { url: "${brokerUrl}", protocolVersion: 5, backoff: { initialMs: 100, maxMs: 1000 } }
 web: { host: 127.0.0.1, port: ${webPort} }
 log: { level: warn, pretty: false }
+watchedFolders: { roots: ["${drop}"] }
 devices:
   - { id: monitor, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${hl7Port} } }
   - { id: gps, driver: nmea-gps, options: ${gps.options} }

@@ -474,6 +474,7 @@ stateDir: ${dir}/state
 uplink: { url: "${gatewayUrl}", protocolVersion: 5, backoff: { initialMs: 100, maxMs: 1000 } }
 web: { host: 127.0.0.1, port: ${await freePort()} }
 log: { level: warn, pretty: false }
+watchedFolders: { roots: ["${drop}"] }
 devices:
   - { id: cart, driver: ecg-cart, options: { dir: "${drop}", stableMs: ${FOLDER.stableMs}, scanMs: ${FOLDER.scanMs} } }
 `);
