@@ -60,8 +60,8 @@ export function parseNumber(text: string): number | undefined {
  * Aesculon sends only positions) becomes "unidentified:<OBX-1>", which a codeMap can also map.
  * Keys tried in the codeMap: "id^text^system", "id^text", "id", then "text".
  */
-export function identify(obx: Hl7Segment, codeMap: MappingOptions["codeMap"]): Identified {
-  const [id = "", text = "", system = ""] = obx.components(3).map((s) => s.trim());
+export function identify(obx: Hl7Segment, codeMap: MappingOptions["codeMap"], obx3: readonly string[] = obx3Of(obx)): Identified {
+  const [id = "", text = "", system = ""] = obx3;
   const local = id !== "" || text !== "" ? id || text : `unidentified:${obx.value(1).trim() || obx.occurrence}`;
   const keys = id !== "" || text !== "" ? [`${id}^${text}^${system}`, `${id}^${text}`, id, text].filter((k) => k !== "" && k !== "^" && k !== "^^") : [local];
   for (const k of keys) {
@@ -89,6 +89,11 @@ export function identify(obx: Hl7Segment, codeMap: MappingOptions["codeMap"]): I
     return { code: known?.refid ?? id, mdc: num, unit: known?.unit };
   }
   return { code: local };
+}
+
+/** OBX-3's identifier, text and coding system, trimmed. */
+export function obx3Of(obx: Hl7Segment): string[] {
+  return obx.components(3).map((s) => s.trim());
 }
 
 /** OBX-6 as UCUM: MDC dimension codes mapped, UCUM passed through, common spellings mapped. */
@@ -202,15 +207,36 @@ interface MessageContext {
   options: MappingOptions;
 }
 
-function messageContext(message: Hl7Message, options: MappingOptions): MessageContext {
-  const obxs = segmentsNamed(message, "OBX");
+function messageContext(message: Hl7Message, rows: readonly Row[], options: MappingOptions): MessageContext {
   const msh = message.segments[0];
+  const who = identity(message, rows.map((r) => r.obx));
   const vendor = vendorOf({
     header: msh ? [msh.field(3), msh.field(4)] : [],
-    codingSystems: new Set(obxs.map((o) => o.value(3, 3).trim().toUpperCase())),
-    equipment: obxs.map((o) => o.value(18, 2).trim()),
+    codingSystems: new Set(rows.map((r) => r.system)),
+    // OBX-18's namespace, when it names a model ("B40_GE"), is the model identity() read.
+    equipment: who.model === undefined ? [] : [who.model],
   });
-  return { who: identity(message, obxs), vendor, demo: demoMessage(message), noValue: options.noValue ?? [], notices: [], options };
+  return { who, vendor, demo: demoMessage(message), noValue: options.noValue ?? [], notices: [], options };
+}
+
+/** The fields of an OBX the mapping looks at, read once. */
+interface Row {
+  obx: Hl7Segment;
+  /** OBX-2, upper case. */
+  type: string;
+  /** OBX-3 components, trimmed. */
+  obx3: string[];
+  /** OBX-3.3, upper case. */
+  system: string;
+  /** OBX-4. */
+  sub: string;
+  /** OBX-11. */
+  status: string;
+}
+
+function rowOf(obx: Hl7Segment): Row {
+  const obx3 = obx3Of(obx);
+  return { obx, type: obx.value(2).trim().toUpperCase(), obx3, system: (obx3[2] ?? "").toUpperCase(), sub: obx.value(4).trim(), status: obx.value(11).trim() };
 }
 
 /**
@@ -218,8 +244,9 @@ function messageContext(message: Hl7Message, options: MappingOptions): MessageCo
  * OBX-11 X (HL7 table 0085: results cannot be obtained), text that only says "nothing" ("---",
  * "NA"), the vendor's sentinel number, or one configured for the device (`noValue`).
  */
-function noValueReason(obx: Hl7Segment, value: number | string, ctx: MessageContext): string | undefined {
-  if (obx.value(11).trim().toUpperCase() === NOT_MEASURED_STATUS) return "OBX-11 X (result cannot be obtained)";
+function noValueReason(row: Row, value: number | string, ctx: MessageContext): string | undefined {
+  const obx = row.obx;
+  if (row.status.toUpperCase() === NOT_MEASURED_STATUS) return "OBX-11 X (result cannot be obtained)";
   if (typeof value === "string") return NO_VALUE_TEXT.test(value.trim()) ? `"${value.trim()}"` : undefined;
   if (ctx.vendor?.noValue.includes(value)) return `${value} (${ctx.vendor.id}'s "no value")`;
   const raw = obx.value(5).trim();
@@ -231,8 +258,8 @@ function noValueReason(obx: Hl7Segment, value: number | string, ctx: MessageCont
 const WAVEFORM_SETTINGS = new Set(["MDC_ATTR_SAMP_RATE", "MDC_ATTR_NU_MSMT_RES"]);
 const WAVEFORM_TYPES = new Set(["NA", "MA"]);
 
-function refidOf(obx: Hl7Segment): string {
-  const [id = "", text = ""] = obx.components(3).map((s) => s.trim());
+function refidOf(row: Row): string {
+  const [id = "", text = ""] = row.obx3;
   return /^MDCX?_/.test(text) ? text : /^MDCX?_/.test(id) ? id : "";
 }
 
@@ -242,16 +269,16 @@ function refidOf(obx: Hl7Segment): string {
  * and IEEE 11073 events (MDC_EVT_..., partition 3: things that happened, such as a channel's INOP
  * marker, not quantities).
  */
-function isWaveformOrEvent(obx: Hl7Segment, channels: readonly string[]): boolean {
-  const refid = refidOf(obx);
+function isWaveformOrEvent(row: Row, channels: readonly string[]): boolean {
+  const refid = refidOf(row);
   if (WAVEFORM_SETTINGS.has(refid) || refid.startsWith("MDC_EVT_")) return true;
-  const sub = obx.value(4).trim();
-  return sub !== "" && channels.some((c) => sub.startsWith(`${c}.`));
+  return row.sub !== "" && channels.some((c) => row.sub.startsWith(`${c}.`));
 }
 
 /** A Philips MDIL-ALERT row (an alarm or INOP as text in an ORU^R01), read as an alarm. */
-function mdilAlert(obx: Hl7Segment): AlarmBody {
-  const [id = "", name = ""] = obx.components(3).map((s) => s.trim());
+function mdilAlert(row: Row): AlarmBody {
+  const obx = row.obx;
+  const [id = "", name = ""] = row.obx3;
   const type: AlarmType | undefined = /inop/i.test(name) ? "technical" : /alarm/i.test(name) ? "physiological" : undefined;
   const priority = /^red/i.test(name) ? "high" : /^yellow/i.test(name) ? "medium" : "";
   const body: AlarmBody = { code: name || id, priority, state: "active", text: obx.value(5).trim() };
@@ -271,25 +298,25 @@ function hasDemoFlag(obx: Hl7Segment): boolean {
  * NA and MA) and their settings rows are skipped for now without error; waveform events come with a
  * later issue. Philips MDIL-ALERT rows become alarms; "no value" markers are absence.
  */
-function vitalsFromGroup(message: Hl7Message, g: Group, ctx: MessageContext): EventDraft[] {
+function vitalsFromGroup(message: Hl7Message, g: Group, rows: readonly Row[], ctx: MessageContext): EventDraft[] {
   const options = ctx.options;
   const obrTime = g.obr?.value(7).trim() ?? "";
   const time = timeOf(obrTime || message.header.time, options);
-  const channels = g.obxs.filter((o) => WAVEFORM_TYPES.has(o.value(2).trim().toUpperCase())).map((o) => o.value(4).trim()).filter((s) => s !== "");
+  const channels = rows.filter((r) => WAVEFORM_TYPES.has(r.type) && r.sub !== "").map((r) => r.sub);
   const observations: Observation[] = [];
   const alarms: EventDraft[] = [];
   let demoRows = false;
-  for (const obx of g.obxs) {
-    const type = obx.value(2).trim().toUpperCase();
-    if (WAVEFORM_TYPES.has(type) || isWaveformOrEvent(obx, channels)) continue;
-    if (obx.value(3, 3).trim().toUpperCase() === "MDIL-ALERT") {
-      alarms.push({ kind: "alarm", body: mdilAlert(obx), ...time, ...ctx.who });
+  for (const row of rows) {
+    const { obx, type } = row;
+    if (WAVEFORM_TYPES.has(type) || isWaveformOrEvent(row, channels)) continue;
+    if (row.system === "MDIL-ALERT") {
+      alarms.push({ kind: "alarm", body: mdilAlert(row), ...time, ...ctx.who });
       continue;
     }
     const value = valueOf(obx, type);
     if (value === undefined) continue;
-    const id = identify(obx, options.codeMap);
-    const absent = noValueReason(obx, value, ctx);
+    const id = identify(obx, options.codeMap, row.obx3);
+    const absent = noValueReason(row, value, ctx);
     if (absent !== undefined) {
       ctx.notices.push({ code: "HL7_NO_VALUE", message: `${absent} in ${id.code} read as no value` });
       continue;
@@ -301,12 +328,10 @@ function vitalsFromGroup(message: Hl7Message, g: Group, ctx: MessageContext): Ev
       obs.mdcSent = id.mdcSent;
       ctx.notices.push({ code: "HL7_CODE_MISMATCH", message: `OBX-3 numeric code ${id.mdcSent} disagrees with ${id.code}${id.mdc === undefined ? "" : ` (${id.mdc})`}: kept by the reference id, flagged mdcSent` });
     }
-    const status = obx.value(11).trim();
-    if (status !== "") obs.status = status;
+    if (row.status !== "") obs.status = row.status;
     const at = parseHl7Time(obx.value(14), options.assumeOffsetMinutes)?.iso;
     if (at !== undefined && at !== time.deviceTime) obs.at = at;
-    const sub = obx.value(4).trim();
-    if (sub !== "") obs.sub = sub;
+    if (row.sub !== "") obs.sub = row.sub;
     if (ctx.demo !== undefined || hasDemoFlag(obx)) {
       obs.demo = true;
       demoRows = true;
@@ -328,8 +353,8 @@ const ALARM_TYPE: Record<string, AlarmType> = { SP: "physiological", ST: "techni
 const ALARM_ATTRS = new Set(["MDC_ATTR_EVENT_PHASE", "MDC_ATTR_ALARM_STATE", "MDC_ATTR_ALARM_INACTIVATION_STATE", "MDC_ATTR_ALARM_PRIORITY", "MDC_ATTR_ALERT_TYPE", "MDC_ATTR_ALERT_SOURCE", "MDC_ATTR_ALERT_TEXT"]);
 const ALARM_ROW = "MDC_EVT_ALARM";
 
-function isAlarmGroup(g: Group): boolean {
-  return g.obxs.some((o) => (o.components(3)[1] ?? "").trim() === ALARM_ROW);
+function isAlarmGroup(rows: readonly Row[]): boolean {
+  return rows.some((r) => r.obx3[1] === ALARM_ROW);
 }
 
 /**
@@ -403,11 +428,12 @@ function alarmsFromGroup(message: Hl7Message, g: Group, ctx: MessageContext): Ev
  * every observation and event it touches (`demo: true`), and said in the notices (`HL7_DEMO`).
  */
 export function eventsFromOru(message: Hl7Message, trigger: "R01" | "R40", options: MappingOptions): OruDecoding {
-  const ctx = messageContext(message, options);
+  const all = groups(message).map((g) => ({ g, rows: g.obxs.map(rowOf) }));
+  const ctx = messageContext(message, all.flatMap((x) => x.rows), options);
   const events: EventDraft[] = [];
-  for (const g of groups(message)) {
-    if (isAlarmGroup(g)) events.push(...alarmsFromGroup(message, g, ctx));
-    else if (trigger === "R01") events.push(...vitalsFromGroup(message, g, ctx));
+  for (const { g, rows } of all) {
+    if (isAlarmGroup(rows)) events.push(...alarmsFromGroup(message, g, ctx));
+    else if (trigger === "R01") events.push(...vitalsFromGroup(message, g, rows, ctx));
   }
   if (ctx.demo !== undefined) {
     for (const e of events) (e.body as { demo?: boolean }).demo = true;
