@@ -199,6 +199,19 @@ describe("in the gateway", () => {
     expect(gw.status().time.zone).toEqual(expect.any(String));
   });
 
+  it("a device removed from the box drops from the status's device clocks", async () => {
+    const clocks = manualClocks();
+    const time = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: capturedLog().log });
+    const { gw } = await gateway(mkdtempSync(join(tmpdir(), "vg-devclk-")), time);
+    time.gpsFix(clocks.truth(clocks.mono) - 100, clocks.mono);
+    await gw.pairing.reload(); // nothing configured: nothing to stop yet
+    for (let i = 0; i < 3; i++) await gw.ingest(monitor, [vitals(time.now().ms + 420_000)]);
+    expect(gw.status().time.devices.map((d) => d.id)).toEqual(["monitor"]);
+    await gw.devices.apply([{ id: "monitor", driver: "hl7-pcd01", enabled: true, options: { mode: "listen", host: "127.0.0.1", port: await freePort() } }]); // paired, running
+    await gw.pairing.reload(); // the device is gone from the configuration: stopped
+    expect(gw.status().time.devices).toEqual([]);
+  });
+
   it("a case's first ECG dated before first medical contact (a cart's slow clock) is said in the log", async () => {
     const clocks = manualClocks();
     const time = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: capturedLog().log });
