@@ -3,8 +3,8 @@
 
 export const ENVELOPE_VERSION = 1;
 
-export type EventKind = "vitals" | "waveform" | "ecg12" | "alarm" | "position" | "lab" | "device" | "case";
-export const EVENT_KINDS: readonly EventKind[] = ["vitals", "waveform", "ecg12", "alarm", "position", "lab", "device", "case"];
+export type EventKind = "vitals" | "waveform" | "ecg12" | "alarm" | "position" | "lab" | "device" | "case" | "gap";
+export const EVENT_KINDS: readonly EventKind[] = ["vitals", "waveform", "ecg12", "alarm", "position", "lab", "device", "case", "gap"];
 
 export type DeviceKind = "monitor" | "ecg-cart" | "ventilator" | "analyzer" | "gps" | "gateway";
 
@@ -13,6 +13,7 @@ export const PRIORITY: Record<EventKind, 0 | 1 | 2 | 3> = {
   ecg12: 0,
   alarm: 0,
   case: 1,
+  gap: 1,
   device: 2,
   vitals: 2,
   lab: 2,
@@ -20,8 +21,8 @@ export const PRIORITY: Record<EventKind, 0 | 1 | 2 | 3> = {
   waveform: 3,
 };
 
-/** Kinds the store never evicts to make room (DESIGN.md §5). */
-export const NEVER_EVICTED: ReadonlySet<EventKind> = new Set(["ecg12", "alarm", "case"]);
+/** Kinds the store never evicts to make room (DESIGN.md §5); a gap record says what was. */
+export const NEVER_EVICTED: ReadonlySet<EventKind> = new Set(["ecg12", "alarm", "case", "gap"]);
 
 export interface DeviceRef {
   id: string;
@@ -98,6 +99,19 @@ export interface VitalsBody { observations: Observation[]; demo?: boolean }
 /** IHE PCD-04 alert type (OBX-8 SP, ST, SA): technical alarms are the device's INOPs. */
 export type AlarmType = "physiological" | "technical" | "advisory";
 export interface AlarmBody { code: string; priority: string; state: string; text: string; source?: string; type?: AlarmType; demo?: boolean }
+/**
+ * A gap record: what the outbox's quota took of one device's kind of data (docs/protocol.md "gap").
+ * Receive times, ISO 8601 UTC.
+ */
+export interface GapBody {
+  of: string;
+  action: "thinned" | "dropped";
+  from: string;
+  to: string;
+  events: number;
+  /** With `thinned`: what was kept of the span. */
+  kept?: string;
+}
 export interface DeviceBody {
   state: string;
   detail?: string;

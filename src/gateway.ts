@@ -13,13 +13,13 @@ import type { ConfigSecrets } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { DeviceManager, type DeviceConfig, type IngestOptions } from "./devices.ts";
 import type { DriverDefinition, TransportSpec } from "./driver.ts";
-import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
+import type { DeviceRef, Envelope, EventDraft, GapBody } from "./events.ts";
 import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwarder.ts";
 import type { EmbeddedBroker } from "./broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
 import { Conditions } from "./log.ts";
-import { deviceTimeMs, restamp, stamp } from "./stamp.ts";
+import { deviceTimeMs, isoTime, restamp, stamp } from "./stamp.ts";
 import { DeviceClocks, LIVE_KINDS, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
 import type { ClockCorrection, FirstSync, TimeService, TimeState } from "./time/service.ts";
 import { systemTimeZone } from "./time/zone.ts";
@@ -115,6 +115,10 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       quotaBytes: config.store.quotaMB * 1024 * 1024,
       batchMax: config.store.batchMax,
       nowMs: () => deps.clock.now().ms,
+      gapEvent: (gap) => {
+        const body: GapBody = { of: gap.kind, action: gap.action, from: isoTime(gap.fromMs), to: isoTime(gap.toMs), events: gap.events, kept: gap.action === "thinned" ? "the first event of each minute" : undefined };
+        return stamp({ kind: "gap", body }, gap.dev, this.config.gateway.id, this.#deps.clock);
+      },
     });
     this.deviceClocks = new DeviceClocks({ thresholdMs: config.time.skewThresholdS * 1000 });
     this.devices = new DeviceManager({
@@ -359,7 +363,12 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     if (report.diskFull) this.#diskFull("open");
     this.outbox.on("evicted", (byKind) => {
       for (const [kind, n] of Object.entries(byKind)) this.metrics.storeEvicted.inc({ kind }, n);
-      this.#log.warn({ code: "VG_STORE_EVICTED", evicted: byKind }, "store quota reached: oldest low-priority undelivered events evicted");
+      const more = this.#conditions.occur("VG_STORE_EVICTED");
+      if (more !== undefined) this.#log.warn({ code: "VG_STORE_EVICTED", evicted: byKind, ...(more > 0 ? { timesSinceLastLine: more } : {}) }, "store quota reached: oldest low-priority undelivered events dropped (gap records sent)");
+    });
+    this.outbox.on("thinned", (byKind) => {
+      const more = this.#conditions.occur("VG_STORE_THINNED");
+      if (more !== undefined) this.#log.warn({ code: "VG_STORE_THINNED", thinned: byKind, ...(more > 0 ? { timesSinceLastLine: more } : {}) }, "store quota reached: oldest undelivered vitals and waveforms thinned to a minute's first (gap records sent)");
     });
     if (report.setAside) await this.#corrupt(report);
     // The devices (the config's and the paired ones) as soon as their data can be committed: before

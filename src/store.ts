@@ -9,7 +9,7 @@ import { Worker } from "node:worker_threads";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { StoreRefusedError } from "./errors.ts";
-import { NEVER_EVICTED, PRIORITY, type Envelope } from "./events.ts";
+import { NEVER_EVICTED, PRIORITY, type DeviceRef, type Envelope } from "./events.ts";
 
 /**
  * An event ready to store. Its `seq` is a placeholder (0): the store assigns the real one in the
@@ -27,7 +27,59 @@ export interface OutboxOptions {
   nowMs: () => number;
   /** Size of the chunks an original file is sent in. */
   blobChunkBytes?: number;
+  /** The gap record (a `gap` event) telling the center what the quota thinned or dropped of a device's kind of data. */
+  gapEvent?: (gap: Gap) => StampedEvent;
 }
+
+/** What the quota took of one device's kind of data in one commit: the body of a gap record, and its device. */
+export interface Gap {
+  dev: DeviceRef;
+  /** The kind of the events removed. */
+  kind: string;
+  /** `thinned`: of each minute the first event was kept; `dropped`: all of them went. */
+  action: "thinned" | "dropped";
+  /** Receive times (Unix ms) of the first and last events removed. */
+  fromMs: number;
+  toMs: number;
+  events: number;
+}
+
+/** Per commit: gaps by action, device and kind. */
+type Removal = Map<string, Gap>;
+interface RemovedRow {
+  seq: number;
+  kind: string;
+  size: number;
+  dev: string | null;
+  created_ms: number;
+}
+
+/** Adds a removed row to its gap (made on the first row of its device and kind, with the device as its event named it). */
+function noteRemoval(removal: Removal, r: RemovedRow, action: Gap["action"], devJson: () => string | null): void {
+  const key = `${action}\0${r.dev ?? ""}\0${r.kind}`;
+  const gap = removal.get(key);
+  if (gap) {
+    gap.fromMs = Math.min(gap.fromMs, r.created_ms);
+    gap.toMs = Math.max(gap.toMs, r.created_ms);
+    gap.events++;
+    return;
+  }
+  const json = devJson();
+  const dev = json ? (JSON.parse(json) as DeviceRef) : { id: r.dev ?? "unknown", driver: "unknown", kind: "gateway" as const };
+  removal.set(key, { dev, kind: r.kind, action, fromMs: r.created_ms, toMs: r.created_ms, events: 1 });
+}
+
+/** Only events older than this are thinned: the last minutes stay whole (they are dropped, oldest first, if need be). */
+const THIN_AFTER_MS = 10 * 60_000;
+/** Kinds thinned before anything undelivered is dropped: a minute's first reading stands for the minute. */
+const THINNED_KINDS: ReadonlySet<string> = new Set(["waveform", "vitals"]);
+/**
+ * Eviction frees this share of the quota (at least EVICTION_SLACK_MIN, at most a quarter of it) beyond
+ * what the commit needs, so that it runs in bursts: each burst's few gap records (which are never
+ * evicted) stay a small fraction of what it freed, and commits in between evict nothing.
+ */
+const EVICTION_SLACK = 0.02;
+const EVICTION_SLACK_MIN = 256 * 1024;
 
 export interface PendingRow {
   seq: number;
@@ -65,8 +117,10 @@ export interface OutboxStats {
   rows: number;
   bytes: number;
   quotaBytes: number;
-  /** Events evicted to stay under the quota since the database was created, by kind. */
+  /** Undelivered events dropped to stay under the quota since the database was created, by kind. */
   evicted: Record<string, number>;
+  /** Undelivered events thinned out (a minute's first kept) to stay under the quota, by kind. */
+  thinned: Record<string, number>;
   lastSeq: number;
 }
 
@@ -117,7 +171,8 @@ CREATE TABLE IF NOT EXISTS queue (
   topic        TEXT,
   created_ms   INTEGER NOT NULL,
   sent_ms      INTEGER,
-  delivered_ms INTEGER
+  delivered_ms INTEGER,
+  dev          TEXT
 );
 CREATE TABLE IF NOT EXISTS payloads (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS events_pending   ON queue(priority, seq) WHERE delivered_ms IS NULL;
@@ -183,7 +238,7 @@ export interface CheckResult {
  * "full": a write failed because the disk is full (what failed: an append, delivery marks, a
  * checkpoint, the open). "writable": a write succeeded again after that.
  */
-export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; evicted: [Record<string, number>]; refused: [StoreRefusedError]; checked: [CheckResult]; full: [what: string]; writable: [] }> {
+export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; evicted: [Record<string, number>]; refused: [StoreRefusedError]; checked: [CheckResult]; full: [what: string]; writable: []; thinned: [Record<string, number>] }> {
   readonly options: OutboxOptions;
   #db: Database.Database | null = null;
   #queue: Waiting[] = [];
@@ -194,6 +249,8 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   #rows = 0;
   #stmt!: ReturnType<typeof prepare>;
   #checker: Worker | null = null;
+  /** Per priority: how far thinning went (all undelivered rows up to `seq` are thinned), and each stream's last minute kept. */
+  #thinned: Record<number, { seq: number; minute: Map<string, number> }> = { 2: { seq: 0, minute: new Map() }, 3: { seq: 0, minute: new Map() } };
   /** A write failed for want of disk space, and none has succeeded since. */
   #full = false;
   /** Delivery marks the disk had no room for: written with the next write that succeeds; meanwhile not handed out again. */
@@ -287,6 +344,8 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       db.exec(SCHEMA);
       // Outboxes from before resends were recognised: their intake keys (dropped files) have no time.
       if (!(db.pragma("table_info(intake)") as { name: string }[]).some((c) => c.name === "at_ms")) db.exec("ALTER TABLE intake ADD COLUMN at_ms INTEGER");
+      // Outboxes from before thinning: their rows name no device (each is thinned as a stream of its own kind).
+      if (!(db.pragma("table_info(queue)") as { name: string }[]).some((c) => c.name === "dev")) db.exec("ALTER TABLE queue ADD COLUMN dev TEXT");
       // Reads the whole queue table (not the payloads): a file whose queue cannot be read is set aside now.
       this.#measure(db);
       return db;
@@ -399,13 +458,14 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     const db = this.#db!;
     const now = this.options.nowMs();
     const results: (Envelope[] | StoreRefusedError)[] = [];
-    const evicted: Record<string, number> = {};
+    const removal: Removal = new Map();
     const startSeq = this.#nextSeq;
     const startBytes = this.#bytes;
     const startRows = this.#rows;
     /** Column values of the rows to insert: QUEUE_COLUMNS per queue row, seq and bytes per payload. */
     const queued: unknown[] = [];
     const payloads: unknown[] = [];
+    const gapEvents: Envelope[] = [];
     try {
       db.transaction(() => {
         if (this.#full) this.#writeHeld();
@@ -425,12 +485,12 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
             const payload = JSON.stringify(e);
             const bytes = Buffer.byteLength(payload);
             size += bytes + ROW_OVERHEAD;
-            queued.push(e.seq, e.id, PRIORITY[e.kind], e.kind, NEVER_EVICTED.has(e.kind) ? 0 : 1, bytes, null, now);
+            queued.push(e.seq, e.id, PRIORITY[e.kind], e.kind, NEVER_EVICTED.has(e.kind) ? 0 : 1, bytes, null, now, e.dev.id);
             payloads.push(e.seq, payload);
           }
           const chunks = this.#chunks(events, w.options.blobs);
           for (const c of chunks) size += c.bytes.length + ROW_OVERHEAD;
-          if (this.#bytes + size > this.options.quotaBytes && !this.#evict(this.#bytes + size - this.options.quotaBytes, evicted, evictionFloor(events))) {
+          if (this.#bytes + size > this.options.quotaBytes && !this.#evict(this.#bytes + size - this.options.quotaBytes, removal, evictionFloor(events))) {
             queued.length = queuedBefore;
             payloads.length = payloadsBefore;
             results.push(new StoreRefusedError("VG_STORE_QUOTA", `store quota of ${this.options.quotaBytes} bytes reached and nothing left to evict`));
@@ -438,7 +498,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
           }
           this.#nextSeq += events.length;
           for (const c of chunks) {
-            queued.push(this.#nextSeq, c.eventId, c.priority, "blob", 0, c.bytes.length, c.topic, now);
+            queued.push(this.#nextSeq, c.eventId, c.priority, "blob", 0, c.bytes.length, c.topic, now, null);
             payloads.push(this.#nextSeq++, c.bytes);
           }
           if (w.options.dedupKey !== undefined) this.#stmt.intakeAdd.run(w.options.dedupKey, events[0]?.seq ?? this.#nextSeq - 1, w.options.dedupWindowMs === undefined ? null : now);
@@ -446,10 +506,23 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
           this.#rows += events.length + chunks.length;
           results.push(events);
         }
+        // What was thinned or dropped reaches the center as gap records, committed with the removal.
+        for (const gap of removal.values()) {
+          const e = this.options.gapEvent?.(gap);
+          if (!e) continue;
+          e.seq = this.#nextSeq++;
+          const payload = JSON.stringify(e);
+          const bytes = Buffer.byteLength(payload);
+          queued.push(e.seq, e.id, PRIORITY[e.kind], e.kind, 0, bytes, null, now, gap.dev.id);
+          payloads.push(e.seq, payload);
+          this.#bytes += bytes + ROW_OVERHEAD;
+          this.#rows += 1;
+          gapEvents.push(e);
+        }
         this.#insertRows(this.#stmt.insertQueueMany, this.#stmt.insertQueue, QUEUE_COLUMNS, queued);
         this.#insertRows(this.#stmt.insertPayloadMany, this.#stmt.insertPayload, 2, payloads);
         if (this.#nextSeq > this.#reserved) this.#reserve();
-        for (const [kind, n] of Object.entries(evicted)) this.#stmt.count.run(`evicted.${kind}`, n);
+        for (const gap of removal.values()) this.#stmt.count.run(`${gap.action === "dropped" ? "evicted" : "thinned"}.${gap.kind}`, gap.events);
       })();
     } catch (err) {
       this.#nextSeq = startSeq;
@@ -464,7 +537,17 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       return;
     }
     this.#onWritten();
-    if (Object.keys(evicted).length > 0) this.emit("evicted", evicted);
+    if (removal.size > 0) {
+      // Thinned or dropped rows may lie behind the cursors of a reader: nothing to do, a read skips them.
+      const evicted: Record<string, number> = {};
+      const thinned: Record<string, number> = {};
+      for (const g of removal.values()) {
+        const into = g.action === "dropped" ? evicted : thinned;
+        into[g.kind] = (into[g.kind] ?? 0) + g.events;
+      }
+      if (Object.keys(evicted).length > 0) this.emit("evicted", evicted);
+      if (Object.keys(thinned).length > 0) this.emit("thinned", thinned);
+    }
     let highest = Infinity;
     batch.forEach((w, i) => {
       const r = results[i]!;
@@ -476,6 +559,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
         w.resolve(r);
       }
     });
+    for (const e of gapEvents) highest = Math.min(highest, PRIORITY[e.kind]);
     if (highest !== Infinity) this.emit("appended", highest);
   }
 
@@ -512,28 +596,73 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   }
 
   /**
-   * Frees at least `need` bytes: delivered events first (oldest first), then undelivered evictable
-   * events, lowest priority (highest number) first and oldest first within a priority, never of a
-   * higher priority than `floor`. ECGs, alarms and case events are never evicted. Returns whether
-   * enough was freed.
+   * Frees at least `need` bytes, and some slack beyond (so that eviction runs in bursts, not on every
+   * commit): delivered events first (oldest first); then thins the oldest undelivered waveforms, then
+   * vitals, to the first event of each minute of each device; then drops the oldest undelivered
+   * evictable events, lowest priority (highest number) first. Never of a higher priority than
+   * `floor`; ECGs, alarms, case events and gap records never. What it thins or drops of each device
+   * and kind is added to `removal`, for the gap records. Returns whether `need` was freed.
    */
-  #evict(need: number, evicted: Record<string, number>, floor: number): boolean {
+  #evict(need: number, removal: Removal, floor: number): boolean {
+    const quota = this.options.quotaBytes;
+    const target = need + Math.floor(Math.min(quota / 4, Math.max(quota * EVICTION_SLACK, EVICTION_SLACK_MIN)));
     let freed = 0;
-    const take = (rows: { seq: number; kind: string; size: number; delivered: number }[]) => {
-      for (const r of rows) {
-        if (freed >= need) break;
-        this.#stmt.remove.run(r.seq);
-        this.#stmt.removePayload.run(r.seq);
-        freed += r.size + ROW_OVERHEAD;
-        this.#bytes -= r.size + ROW_OVERHEAD;
-        this.#rows -= 1;
-        if (!r.delivered) evicted[r.kind] = (evicted[r.kind] ?? 0) + 1;
-      }
+    const take = (r: RemovedRow, action: "thinned" | "dropped" | undefined) => {
+      if (action) noteRemoval(removal, r, action, () => this.#stmt.devOf.pluck().get(r.seq) as string | null);
+      this.#stmt.remove.run(r.seq);
+      this.#stmt.removePayload.run(r.seq);
+      freed += r.size + ROW_OVERHEAD;
+      this.#bytes -= r.size + ROW_OVERHEAD;
+      this.#rows -= 1;
     };
     // Every delivered event goes before any undelivered one.
-    for (let rows = this.#stmt.oldestDelivered.all(256); freed < need && rows.length > 0; rows = this.#stmt.oldestDelivered.all(256)) take(rows as never);
-    for (let rows = this.#stmt.oldestEvictable.all(floor, 256); freed < need && rows.length > 0; rows = this.#stmt.oldestEvictable.all(floor, 256)) take(rows as never);
+    for (let rows = this.#stmt.oldestDelivered.all(256) as RemovedRow[]; freed < target && rows.length > 0; rows = this.#stmt.oldestDelivered.all(256) as RemovedRow[]) {
+      for (const r of rows) if (freed < target) take(r, undefined);
+    }
+    for (const priority of [3, 2]) {
+      if (priority < floor || freed >= target) continue;
+      freed += this.#thin(priority, target - freed, this.options.nowMs() - THIN_AFTER_MS, (r) => take(r, "thinned"));
+    }
+    for (const priority of [3, 2]) {
+      if (priority < floor) continue;
+      for (let rows = this.#stmt.oldestUndelivered.all(priority, 256) as RemovedRow[]; freed < target && rows.length > 0; rows = this.#stmt.oldestUndelivered.all(priority, 256) as RemovedRow[]) {
+        for (const r of rows) if (freed < target) take(r, "dropped");
+      }
+    }
     return freed >= need;
+  }
+
+  /**
+   * Thins undelivered events of `priority` received before `beforeMs`, from the oldest on: of each
+   * device's vitals or waveforms, the first event of each minute (by receive time) is kept and the
+   * others go, until `want` bytes are freed. Where it stopped is remembered: what lies before is
+   * thinned already. Returns the bytes freed.
+   */
+  #thin(priority: number, want: number, beforeMs: number, remove: (r: RemovedRow) => void): number {
+    let freed = 0;
+    const at = this.#thinned[priority]!;
+    for (let young = false; freed < want && !young; ) {
+      const rows = this.#stmt.undeliveredAfter.all(priority, at.seq, 512) as RemovedRow[];
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        if (freed >= want) break;
+        if (r.created_ms >= beforeMs) {
+          young = true;
+          break;
+        }
+        at.seq = r.seq;
+        if (!THINNED_KINDS.has(r.kind)) continue;
+        const stream = `${r.dev ?? ""}\0${r.kind}`;
+        const minute = Math.floor(r.created_ms / 60_000);
+        if (at.minute.get(stream) !== minute) {
+          at.minute.set(stream, minute); // the minute's first: kept
+          continue;
+        }
+        remove(r);
+        freed += r.size + ROW_OVERHEAD;
+      }
+    }
+    return freed;
   }
 
   /**
@@ -769,6 +898,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   stats(): OutboxStats {
     const pending: [number, number, number, number] = [0, 0, 0, 0];
     const evicted: Record<string, number> = {};
+    const thinned: Record<string, number> = {};
     let oldestPendingMs: number | null = null;
     if (this.#db) {
       for (const r of this.#stmt.pendingByPriority.all() as { priority: number; n: number; oldest: number }[]) {
@@ -777,9 +907,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       }
       for (const r of this.#stmt.counters.all() as { name: string; value: number }[]) {
         if (r.name.startsWith("evicted.")) evicted[r.name.slice(8)] = r.value;
+        else if (r.name.startsWith("thinned.")) thinned[r.name.slice(8)] = r.value;
       }
     }
-    return { pending, oldestPendingMs, rows: this.#rows, bytes: this.#bytes, quotaBytes: this.options.quotaBytes, evicted, lastSeq: this.#nextSeq - 1 };
+    return { pending, oldestPendingMs, rows: this.#rows, bytes: this.#bytes, quotaBytes: this.options.quotaBytes, evicted, thinned, lastSeq: this.#nextSeq - 1 };
   }
 
   /** Commits what is queued, then closes. */
@@ -838,10 +969,10 @@ function evictionFloor(events: StampedEvent[]): number {
   return Math.min(...events.map((e) => PRIORITY[e.kind]));
 }
 
-const QUEUE_COLUMNS = 8;
+const QUEUE_COLUMNS = 9;
 const ROWS_PER_INSERT = 32;
-const INSERT_QUEUE = "INSERT INTO queue (seq, id, priority, kind, evictable, size, topic, created_ms) VALUES ";
-const QUEUE_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?)";
+const INSERT_QUEUE = "INSERT INTO queue (seq, id, priority, kind, evictable, size, topic, created_ms, dev) VALUES ";
+const QUEUE_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const INSERT_PAYLOADS = "INSERT INTO payloads (seq, payload) VALUES ";
 const PAYLOAD_PLACEHOLDERS = "(?, ?)";
 
@@ -858,8 +989,11 @@ function prepare(db: Database.Database) {
     insertPayloadMany: db.prepare(INSERT_PAYLOADS + Array(ROWS_PER_INSERT).fill(PAYLOAD_PLACEHOLDERS).join(", ")),
     remove: db.prepare("DELETE FROM queue WHERE seq = ?"),
     removePayload: db.prepare("DELETE FROM payloads WHERE seq = ?"),
-    oldestDelivered: db.prepare("SELECT seq, kind, size, 1 AS delivered FROM queue WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?"),
-    oldestEvictable: db.prepare("SELECT seq, kind, size, 0 AS delivered FROM queue INDEXED BY events_pending WHERE delivered_ms IS NULL AND evictable = 1 AND priority >= ? ORDER BY priority DESC, seq LIMIT ?"),
+    oldestDelivered: db.prepare("SELECT seq, kind, size, dev, created_ms FROM queue WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?"),
+    // One priority at a time: the pending index's own order, no sort of the whole queue per eviction.
+    oldestUndelivered: db.prepare("SELECT seq, kind, size, dev, created_ms FROM queue INDEXED BY events_pending WHERE delivered_ms IS NULL AND priority = ? AND evictable = 1 ORDER BY seq LIMIT ?"),
+    undeliveredAfter: db.prepare("SELECT seq, kind, size, dev, created_ms FROM queue INDEXED BY events_pending WHERE delivered_ms IS NULL AND priority = ? AND seq > ? AND evictable = 1 ORDER BY seq LIMIT ?"),
+    devOf: db.prepare("SELECT json_extract(payload, '$.dev') FROM payloads WHERE seq = ?"),
     pendingWithin: db.prepare(`${PENDING} AND q.priority = ? AND q.seq > ? ORDER BY q.seq LIMIT ?`),
     pendingBeyond: db.prepare(`${PENDING} AND q.priority > ? ORDER BY q.priority, q.seq LIMIT ?`),
     pendingOrResendWithin: db.prepare(`${PENDING} AND q.priority = ? AND q.seq > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.seq LIMIT ?`),

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import Database from "better-sqlite3";
-import { Outbox, type OutboxOptions } from "../src/store.ts";
+import { Outbox, type Gap, type OutboxOptions } from "../src/store.ts";
 import { StoreRefusedError } from "../src/errors.ts";
 import { stampedEvent, vitals } from "./support/events.ts";
 import { canMountTmpfs, fillDisk, mountTmpfs } from "./support/tmpfs.ts";
@@ -124,7 +124,7 @@ describe("outbox", () => {
     expect(o.pending(1, new Set(stored.map((e) => e.seq)))).toEqual([]);
   });
 
-  it("evicts at its quota in the documented order and never evicts ECGs, alarms or case events", async () => {
+  it("makes room at its quota in the documented order and never evicts ECGs, alarms or case events", async () => {
     const o = outbox({ quotaBytes: 40_000 });
     o.open();
     const ecg = await o.append([stampedEvent("ecg12", { pad: "x".repeat(2000) })]);
@@ -132,10 +132,12 @@ describe("outbox", () => {
     const waves = await o.append(Array.from({ length: 20 }, () => stampedEvent("waveform", { pad: "w".repeat(400) })));
     const old = await o.append(Array.from({ length: 20 }, (_, i) => vitals(i)));
     o.markDelivered([old[0]!.seq]);
-    // Keep adding vitals: first the delivered row goes, then waveforms, then the oldest vitals.
+    // Keep adding vitals: first the delivered row goes, then (nothing being old enough to thin) waveforms, then the oldest vitals.
     for (let i = 0; i < 120; i++) await o.append([vitals(100 + i)]);
     const s = o.stats();
     expect(s.bytes).toBeLessThanOrEqual(40_000);
+    // All within the last 10 minutes: nothing is thinned, the oldest go, waveforms first.
+    expect(s.thinned).toEqual({});
     expect(s.evicted.waveform).toBe(20);
     expect(s.evicted.vitals).toBeGreaterThan(0);
     const left = o.pending(1000);
@@ -147,6 +149,65 @@ describe("outbox", () => {
     expect(vit.at(-1)).toBe(s.lastSeq);
     expect(vit[0]).toBeGreaterThan(old[1]!.seq);
     expect(waves.length).toBe(20);
+  });
+
+  it("thins old vitals and waveforms to each minute's first before dropping anything undelivered, and records every thinning and drop as a gap record", async () => {
+    const T = Date.UTC(2026, 10, 23, 8, 0, 0);
+    let now = T;
+    const gaps: Gap[] = [];
+    const o = outbox({
+      quotaBytes: 150_000,
+      nowMs: () => now,
+      gapEvent: (gap) => {
+        gaps.push(gap);
+        return { ...stampedEvent("gap", { of: gap.kind, action: gap.action, events: gap.events }), dev: gap.dev };
+      },
+    });
+    o.open();
+    const ecg = await o.append([stampedEvent("ecg12", { pad: "x".repeat(2000) })]);
+    // Ten minutes of a monitor's vitals and waveforms, one of each every 10 s, with the broker down.
+    const bed2 = { id: "bed2", driver: "hl7-pcd01", kind: "monitor" as const };
+    for (let i = 0; i < 60; i++) {
+      now = T + i * 10_000;
+      await o.append([{ ...vitals(60 + i), dev: bed2 }, { ...stampedEvent("waveform", { pad: "w".repeat(1500) }), dev: bed2 }]);
+    }
+    const full = o.stats();
+    expect(full.evicted).toEqual({});
+    // Pressure: the quota now takes only part of that. Waveforms are thinned first, oldest first.
+    now = T + 3_600_000;
+    const news: number[] = [];
+    for (let i = 0; i < 20; i++) news.push(...(await o.append([{ ...vitals(200 + i), dev: bed2 }])).map((e) => e.seq));
+    let s = o.stats();
+    expect(s.thinned.waveform).toBeGreaterThan(0);
+    expect(s.evicted).toEqual({});
+    // Of the oldest minute, the first waveform is kept and later ones went; vitals untouched; nothing dropped.
+    const byMinute = (kind: string) => {
+      const m = new Map<number, number>();
+      for (const r of o.pending(10_000).filter((x) => x.kind === kind)) m.set(Math.floor(r.createdMs / 60_000), (m.get(Math.floor(r.createdMs / 60_000)) ?? 0) + 1);
+      return m;
+    };
+    expect(byMinute("waveform").get(T / 60_000)).toBeLessThan(6);
+    expect(o.pending(10_000).some((r) => r.kind === "waveform" && r.createdMs === T)).toBe(true);
+    expect(byMinute("vitals").get(T / 60_000)).toBe(6);
+    expect(gaps[0]).toMatchObject({ dev: bed2, kind: "waveform", action: "thinned", fromMs: T + 10_000 });
+    // More pressure: vitals are thinned too, then the oldest undelivered are dropped, waveforms
+    // first; the last 10 minutes are never thinned; ECGs never go.
+    for (let i = 0; i < 400; i++) await o.append([{ ...vitals(300 + i), dev: bed2 }, { ...stampedEvent("waveform", { pad: "w".repeat(1500) }), dev: bed2 }]);
+    for (let i = 0; i < 400; i++) await o.append([{ ...vitals(700 + i), dev: bed2 }]);
+    s = o.stats();
+    expect(s.bytes).toBeLessThanOrEqual(150_000);
+    expect(s.thinned.vitals).toBeGreaterThan(0);
+    expect(s.evicted.waveform).toBeGreaterThan(0);
+    expect(o.pending(10_000).some((r) => r.seq === ecg[0]!.seq)).toBe(true);
+    // Every thinning and drop is a gap record in the outbox, never itself evicted, stating device, kind and span.
+    const records = o.pending(10_000).filter((r) => r.kind === "gap").map((r) => JSON.parse(String(r.payload)) as { dev: { id: string }; body: { of: string; action: string; events: number } });
+    expect(records.length).toBe(gaps.length);
+    expect(new Set(gaps.map((g) => `${g.action} ${g.kind}`))).toEqual(new Set(["thinned waveform", "thinned vitals", "dropped waveform", "dropped vitals"]));
+    const sum = (action: string, kind: string) => gaps.filter((g) => g.action === action && g.kind === kind).reduce((n, g) => n + g.events, 0);
+    expect(sum("thinned", "waveform")).toBe(s.thinned.waveform);
+    expect(sum("dropped", "vitals")).toBe(s.evicted.vitals);
+    expect(records.every((r) => r.dev.id === "bed2")).toBe(true);
+    expect(gaps.every((g) => g.fromMs <= g.toMs)).toBe(true);
   });
 
   it("refuses what cannot fit once only never-evicted events are left, and says why", async () => {
