@@ -20,12 +20,14 @@
 // abandoned and the line neutral), 15 s while a final ACK is held (§6.5.2.1: the analyser's own wait
 // for a reply; it will have given up and will retransmit).
 //
-// One `lab` event per order record (O): an order is one specimen (its descriptor O.16 decides the
-// LOINC system), and analysers that send several samples in one transfer repeat O. Results before
-// any O form one event of their own. The event body is DESIGN.md §3's
-// `{ analyzer, specimen?, results: [{ code, localCode, name, value, unit, flag?, refRange?, status }] }`:
+// One `lab` event per order record (O): an order is one specimen (named by its descriptor O.16, a
+// word in a result's R.3, or the analyser's sample-type result: it decides the LOINC system), and
+// analysers that send several samples in one transfer repeat O. Results before any O form one event
+// of their own. The event body is DESIGN.md §3's
+// `{ analyzer, specimen?, results: [{ code, localCode, name, value, quality?, unit, flag?, refRange?, status, comments? }], unavailable? }`:
 // `code` is the LOINC code when one verified fits (loinc.ts), else absent; `localCode` always the
-// analyser's test id. Patient records (P: names, birth dates, ids) are read past and never copied
+// analyser's test id; no-value markers and qualified numbers as values.ts reads them; comment
+// records travel with the result they follow. Patient records (P: names, birth dates, ids) are read past and never copied
 // into events, logs or errors; DESIGN §3 gives lab events no patient.
 //
 // Radiometer ABL9-style analysers over TCP send each message as its records between SOH and EOT, with
