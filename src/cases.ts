@@ -14,13 +14,15 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { z } from "zod";
-import type { Clock } from "./clock.ts";
+import type { Clock, TimeEstimate } from "./clock.ts";
 import type { CasesConfig } from "./config/schema.ts";
 import type { Envelope, EventDraft } from "./events.ts";
 import { VitalgateError } from "./errors.ts";
 import type { CenterReport } from "./forwarder.ts";
 import type { LocalDb } from "./local-db.ts";
 import type { Delivery } from "./store.ts";
+import { placeUnsynced, RUN_ID, unsyncedMark, type UnsyncedMark } from "./time/placement.ts";
+import { NOT_BEFORE_MS, type FirstSync } from "./time/service.ts";
 import { distanceM } from "../protocols/geo.ts";
 
 /** Nodes a person taps on the page (the data cannot show them). */
@@ -59,6 +61,41 @@ interface CaseEcg {
   report?: { reader: string; at: string; conclusion: string; text?: string };
 }
 
+/** Where a time of a case was taken before the clock was synchronized; with `event`, the event whose `t` it is. */
+type CaseMark = UnsyncedMark & { event?: string };
+
+/** The mark of a time taken from an event stamped before the clock was synchronized (its `t`). */
+function eventMark(e: Envelope): CaseMark | undefined {
+  return e.time.unsynced && !e.time.restamped ? { boot: e.time.boot, monoMs: e.time.monoMs, run: RUN_ID, event: e.id } : undefined;
+}
+
+/**
+ * A case's times by key, for placing them: "openedAt", "closedAt", a node, and an ECG's
+ * acquisition, transfer and receipt ("ecg:", "sent:", "received:" and its event id).
+ */
+function timeAt(c: CaseRecord, key: string): string | undefined {
+  if (key === "openedAt") return c.openedAt;
+  if (key === "closedAt") return c.closedAt;
+  const [kind, id] = key.split(":") as [string, string | undefined];
+  if (id === undefined) return c.nodes[kind as CaseNode];
+  const ecg = c.ecgs.find((e) => e.eventId === id);
+  return kind === "ecg" ? ecg?.acquiredAt : kind === "sent" ? ecg?.sentAt : ecg?.receivedAt;
+}
+
+function setTimeAt(c: CaseRecord, key: string, at: string): void {
+  if (key === "openedAt") c.openedAt = at;
+  else if (key === "closedAt") c.closedAt = at;
+  else {
+    const [kind, id] = key.split(":") as [string, string | undefined];
+    if (id === undefined) c.nodes[kind as CaseNode] = at;
+    const ecg = c.ecgs.find((e) => e.eventId === id);
+    if (!ecg) return;
+    if (kind === "ecg") ecg.acquiredAt = at;
+    else if (kind === "sent") ecg.sentAt = at;
+    else ecg.receivedAt = at;
+  }
+}
+
 /** A case as stored (the `data` column). */
 interface CaseRecord {
   id: string;
@@ -73,6 +110,15 @@ interface CaseRecord {
   /** The geofence of the arrival node. */
   arrivalPlace?: string;
   ecgs: CaseEcg[];
+  /**
+   * Times taken before the gateway's clock was synchronized, by key (see `timeAt`; "id": the id's
+   * date), and where each was taken, until the first sync places them (docs/cases.md).
+   */
+  unsynced?: Record<string, CaseMark>;
+  /** Keys the first sync could not place (taken in an earlier boot): those times are not to be relied on. */
+  unplaced?: string[];
+  /** The id the case had until the first sync placed the date it was made from. */
+  previousId?: string;
 }
 
 export interface EcgView {
@@ -83,8 +129,10 @@ export interface EcgView {
 }
 
 /** A case as the page and the API show it (docs/web-api.md): the record with its ECGs as views, and its clock. */
-export interface CaseView extends Omit<CaseRecord, "location" | "ecgs"> {
+export interface CaseView extends Omit<CaseRecord, "location" | "ecgs" | "unsynced"> {
   location?: string;
+  /** Keys of times still read from the box's unsynchronized clock (placed when it is synchronized). */
+  unsynced?: string[];
   /** Seconds from first medical contact to the ECG's reading (or to now while none came, or to closing). */
   fmcElapsedS?: number;
   /** Whether that clock still runs: no reading yet and the case open. */
@@ -124,6 +172,10 @@ export interface CaseBookDeps {
   locationOf(deviceId: string): string | undefined;
   /** An event's delivery so far (the outbox), or undefined when it is not (or no longer) stored. */
   delivery(eventId: string): Delivery | undefined;
+  /** A stored event (the outbox), after the first sync's restamping: where an ECG's time is placed from. */
+  event(eventId: string): Envelope | undefined;
+  /** A case renamed: the events waiting in the outbox carry the new id. */
+  renameCase(from: string, to: string): void;
 }
 
 /** How long a tapped time may lie ahead of the box's clock (phones and boxes disagree a little). */
@@ -157,6 +209,8 @@ CREATE TABLE IF NOT EXISTS case_ecgs (
 );
 -- The per-day counter of the box's own case ids.
 CREATE TABLE IF NOT EXISTS case_days (day TEXT PRIMARY KEY, n INTEGER NOT NULL);
+-- Ids cases had before the first sync placed the date they were made from.
+CREATE TABLE IF NOT EXISTS case_aliases (old TEXT PRIMARY KEY, id TEXT NOT NULL);
 -- The center's readings of ECGs that belong to no case (a clinic that opens none): kept for the page.
 CREATE TABLE IF NOT EXISTS ecg_readings (
   event_id    TEXT PRIMARY KEY,
@@ -194,8 +248,9 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       const c = JSON.parse(data) as CaseRecord;
       this.#open.set(c.location, c);
     }
+    // Stored before the clock was synchronized, and never placed (an earlier boot): how long ago cannot be told, so followed.
     const since = this.#nowMs() - FOLLOW_MS;
-    const rows = db.prepare("SELECT event_id AS eventId, case_id AS caseId, sent, received FROM case_ecgs WHERE (sent = 0 OR received = 0) AND stored_ms > ?").all(since) as { eventId: string; caseId: string; sent: number; received: number }[];
+    const rows = db.prepare("SELECT event_id AS eventId, case_id AS caseId, sent, received FROM case_ecgs WHERE (sent = 0 OR received = 0) AND (stored_ms > ? OR stored_ms < ?)").all(since, NOT_BEFORE_MS) as { eventId: string; caseId: string; sent: number; received: number }[];
     for (const r of rows) {
       if (!r.sent) this.#sending.set(r.eventId, r.caseId);
       if (!r.received) this.#unreceipted.set(r.eventId, r.caseId);
@@ -254,7 +309,8 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     if (o.caseId !== undefined && db.prepare("SELECT 1 FROM cases WHERE id = ?").get(o.caseId)) {
       throw new CaseError("VG_CASE_EXISTS", `case ${o.caseId} exists already on this gateway`, 409);
     }
-    const now = this.#nowMs();
+    const clock = this.#deps.clock.now();
+    const now = clock.ms;
     const at = new Date(now).toISOString();
     const c: CaseRecord = {
       id: o.caseId ?? this.#nextId(now),
@@ -265,12 +321,15 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       nodes: o.dispatchedAt ? { dispatch: new Date(o.dispatchedAt).toISOString() } : {},
       ecgs: [],
     };
+    this.#mark(c, "openedAt", clock);
+    if (o.caseId === undefined) this.#mark(c, "id", clock);
     db.prepare("INSERT INTO cases (id, opened_ms, data) VALUES (?, ?, ?)").run(c.id, now, JSON.stringify(c));
     this.#open.set(location, c);
     this.#deps.log.info({ case: c.id, location, openedBy: o.openedBy }, "case opened");
     return this.#changed(c, {
       action: "opened",
       at,
+      unsynced: c.unsynced ? true : undefined,
       location: location || undefined,
       openedBy: o.openedBy,
       dispatchedAt: c.nodes.dispatch,
@@ -282,12 +341,14 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
   async closeCase(id: string): Promise<CaseView> {
     const c = this.#require(id);
     if (c.closedAt) return this.#view(c);
-    const now = this.#nowMs();
+    const clock = this.#deps.clock.now();
+    const now = clock.ms;
     c.closedAt = new Date(now).toISOString();
+    this.#mark(c, "closedAt", clock);
     this.#open.delete(c.location);
     this.#database.prepare("UPDATE cases SET closed_ms = ?, data = ? WHERE id = ?").run(now, JSON.stringify(c), c.id);
     this.#deps.log.info({ case: c.id }, "case closed");
-    return this.#changed(c, { action: "closed", at: c.closedAt });
+    return this.#changed(c, { action: "closed", at: c.closedAt, unsynced: c.unsynced?.closedAt ? true : undefined });
   }
 
   /** Sets (or corrects) the patient id: kept here and sent to the center in the case event, never logged. */
@@ -296,7 +357,8 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     c.patientId = patient;
     this.#save(c);
     this.#deps.log.info({ case: c.id }, "case patient id set");
-    return this.#changed(c, { action: "patient", at: new Date(this.#nowMs()).toISOString(), patientId: patient });
+    const clock = this.#deps.clock.now();
+    return this.#changed(c, { action: "patient", at: new Date(clock.ms).toISOString(), unsynced: clock.src === "unsynced" ? true : undefined, patientId: patient });
   }
 
   /**
@@ -306,13 +368,14 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
    */
   async tapNode(id: string, node: TappedNode, at?: string, correct = false): Promise<CaseView> {
     const c = this.#require(id);
-    const now = this.#nowMs();
-    const ms = at === undefined ? now : Date.parse(at);
-    if (ms > now + TAP_FUTURE_TOLERANCE_MS) throw new CaseError("VG_CASE_TIME", `${node} at ${at} is in the future`, 400);
+    const clock = this.#deps.clock.now();
+    const ms = at === undefined ? clock.ms : Date.parse(at);
+    // A typed time is on the crew's own clock (the page's device): checked against ours only when ours is synchronized.
+    if (at !== undefined && clock.src !== "unsynced" && ms > clock.ms + TAP_FUTURE_TOLERANCE_MS) throw new CaseError("VG_CASE_TIME", `${node} at ${at} is in the future`, 400);
     const before = c.nodes[node];
     if (before !== undefined && !correct) throw new CaseError("VG_CASE_NODE_SET", `${node} was already recorded at ${before}; change it only by a correction with the time it really was`, 409);
     if (correct && at === undefined) throw new CaseError("VG_CASE_CORRECTION", `a correction of ${node} names the time it really was`, 400);
-    return this.#setNode(c, node, new Date(ms).toISOString(), before === undefined ? {} : { corrects: before });
+    return this.#setNode(c, node, new Date(ms).toISOString(), before === undefined ? {} : { corrects: before }, at === undefined ? unsyncedMark(clock) : undefined);
   }
 
   /**
@@ -341,11 +404,13 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       ecg.sent = d.sent;
       ecg.parts = d.parts;
       if (d.event && d.sent === d.parts) {
-        ecg.sentAt = new Date(this.#nowMs()).toISOString();
+        const clock = this.#deps.clock.now();
+        ecg.sentAt = new Date(clock.ms).toISOString();
+        this.#mark(c, `sent:${eventId}`, clock);
         this.#sending.delete(eventId);
         this.#database.prepare("UPDATE case_ecgs SET sent = 1 WHERE event_id = ?").run(eventId);
         if (!c.nodes.ecgSent) {
-          void this.#setNode(c, "ecgSent", ecg.sentAt, { eventId });
+          void this.#setNode(c, "ecgSent", ecg.sentAt, { eventId }, unsyncedMark(clock));
           continue;
         }
       }
@@ -365,12 +430,14 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       const c = this.#find(caseId);
       const ecg = c?.ecgs.find((x) => x.eventId === id);
       if (!c || !ecg) continue;
-      ecg.receivedAt = new Date(this.#nowMs()).toISOString();
+      const clock = this.#deps.clock.now();
+      ecg.receivedAt = new Date(clock.ms).toISOString();
+      this.#mark(c, `received:${id}`, clock);
       if (c.nodes.ecgReceived) {
         this.#save(c);
         this.emit("change", this.#view(c));
       } else {
-        void this.#setNode(c, "ecgReceived", ecg.receivedAt, { eventId: id });
+        void this.#setNode(c, "ecgReceived", ecg.receivedAt, { eventId: id }, unsyncedMark(clock));
       }
     }
   }
@@ -405,6 +472,8 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const d = this.#deps.delivery(e.id);
     const ecg: CaseEcg = { eventId: e.id, acquiredAt: e.t, parts: d?.parts ?? 0, sent: d?.sent ?? 0 };
     c.ecgs.push(ecg);
+    const mark = eventMark(e);
+    if (mark) (c.unsynced ??= {})[`ecg:${e.id}`] = mark;
     this.#database.prepare("INSERT OR IGNORE INTO case_ecgs (event_id, case_id, stored_ms) VALUES (?, ?, ?)").run(e.id, c.id, this.#nowMs());
     this.#sending.set(e.id, c.id);
     this.#unreceipted.set(e.id, c.id);
@@ -414,13 +483,14 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       this.emit("change", this.#view(c));
     } else {
       // An ECG before first medical contact is possible (a cart on the ward), but more often a cart's
-      // clock is slow: say so, with which clock the time is on (docs/time.md, "Device clocks").
-      const beforeFmcMs = c.nodes.fmc ? Date.parse(c.nodes.fmc) - Date.parse(e.t) : 0;
+      // clock is slow: say so, with which clock the time is on (docs/time.md, "Device clocks"). Not
+      // while either time is still unsynchronized: they are not on one timeline yet.
+      const beforeFmcMs = c.nodes.fmc && !c.unsynced?.fmc && !mark ? Date.parse(c.nodes.fmc) - Date.parse(e.t) : 0;
       if (beforeFmcMs > 0) {
         this.#deps.log.warn({ code: "VG_CASE_ECG_BEFORE_FMC", case: c.id, event: e.id, beforeFmcS: Math.round(beforeFmcMs / 1000), tFrom: e.time.tFrom ?? null, device: e.dev.id },
           `the case's first ECG is dated ${Math.round(beforeFmcMs / 1000)} s before first medical contact: check the cart's clock`);
       }
-      void this.#setNode(c, "firstEcg", e.t, { eventId: e.id });
+      void this.#setNode(c, "firstEcg", e.t, { eventId: e.id }, mark);
     }
     // Already acknowledged before we looked (a fast link)?
     this.onAcked();
@@ -434,15 +504,96 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const fence = this.#config.geofences.find((g) => distanceM(g, { lat: p.lat as number, lon: p.lon as number }) <= g.radiusM);
     if (!fence) return;
     c.arrivalPlace = fence.name;
-    void this.#setNode(c, "arrival", e.t, { place: fence.name });
+    void this.#setNode(c, "arrival", e.t, { place: fence.name }, eventMark(e));
   }
 
-  /** Sets a node, saves, tells the page and the center. */
-  #setNode(c: CaseRecord, node: CaseNode, at: string, extra: Record<string, unknown> = {}): Promise<CaseView> {
+  /**
+   * Sets a node, saves, tells the page and the center. `mark`: the time was read from the
+   * unsynchronized clock (the center is told: `unsynced`), to be placed by the first sync.
+   */
+  #setNode(c: CaseRecord, node: CaseNode, at: string, extra: Record<string, unknown> = {}, mark?: CaseMark): Promise<CaseView> {
     c.nodes[node] = at;
+    this.#setMark(c, node, mark);
     this.#save(c);
     this.#deps.log.info({ case: c.id, node, at }, "case time node");
-    return this.#changed(c, { action: "node", node, at, ...extra });
+    return this.#changed(c, { action: "node", node, at, unsynced: mark ? true : undefined, ...extra });
+  }
+
+  /** Records (or, for a time from the synchronized clock, clears) where a case's time was taken. */
+  #mark(c: CaseRecord, key: string, clock: TimeEstimate): void {
+    this.#setMark(c, key, unsyncedMark(clock));
+  }
+
+  #setMark(c: CaseRecord, key: string, mark: CaseMark | undefined): void {
+    if (c.unplaced?.includes(key)) c.unplaced = c.unplaced.filter((k) => k !== key);
+    if (c.unplaced?.length === 0) c.unplaced = undefined;
+    if (mark) (c.unsynced ??= {})[key] = mark;
+    else if (c.unsynced?.[key]) {
+      delete c.unsynced[key];
+      if (Object.keys(c.unsynced).length === 0) c.unsynced = undefined;
+    }
+  }
+
+  /**
+   * The gateway's first sync: the times of cases taken before it are placed on true UTC (an ECG's
+   * from its restamped event, the others by where they were taken: time/placement.ts), a case id
+   * made from an unsynchronized date is made again from the placed one (the old id still finds
+   * it), and the center is sent the corrected nodes and a `placed` event. Times of an earlier boot
+   * cannot be placed: they are listed in `unplaced`. Call after the outbox was restamped.
+   */
+  placeUnsynced(sync: FirstSync): void {
+    const db = this.#database;
+    const ids = db.prepare("SELECT id FROM cases WHERE json_extract(data, '$.unsynced') IS NOT NULL").pluck().all() as string[];
+    for (const id of ids) {
+      const c = this.#find(id);
+      if (!c?.unsynced) continue;
+      const marks = c.unsynced;
+      c.unsynced = undefined;
+      const placed: string[] = [];
+      const unplaced: string[] = [];
+      for (const [key, mark] of Object.entries(marks)) {
+        const current = timeAt(c, key);
+        if (current === undefined) continue;
+        const e = mark.event === undefined ? undefined : this.#deps.event(mark.event);
+        const ms = e && (e.time.restamped || !e.time.unsynced) ? Date.parse(e.t) : placeUnsynced(Date.parse(current), mark, sync);
+        if (ms === undefined) {
+          unplaced.push(key);
+          continue;
+        }
+        setTimeAt(c, key, new Date(ms).toISOString());
+        placed.push(key);
+        // When the ECG was stored, for following its transfer across restarts (`open`).
+        if (key.startsWith("ecg:")) db.prepare("UPDATE case_ecgs SET stored_ms = ? WHERE event_id = ?").run(e ? Date.parse(e.time.recv) : ms, key.slice(4));
+      }
+      const previousId = marks.id !== undefined && !unplaced.includes("openedAt") ? c.id : undefined;
+      if (previousId !== undefined) this.#rename(c, this.#nextId(Date.parse(c.openedAt)));
+      else if (marks.id !== undefined) unplaced.push("id");
+      if (unplaced.length > 0) c.unplaced = [...(c.unplaced ?? []), ...unplaced];
+      db.prepare("UPDATE cases SET opened_ms = ?, closed_ms = ?, data = ? WHERE id = ?").run(Date.parse(c.openedAt), c.closedAt === undefined ? null : Date.parse(c.closedAt), JSON.stringify(c), c.id);
+      this.#deps.log.info({ code: "VG_CASE_TIMES_PLACED", case: c.id, previousId, placed, unplaced }, `case times taken before the clock was synchronized placed (${placed.length}${unplaced.length ? `; ${unplaced.length} could not be: earlier boot` : ""})`);
+      void this.#changed(c, { action: "placed", at: c.openedAt, openedAt: c.openedAt, closedAt: c.closedAt, previousId, placed, unplaced: unplaced.length ? unplaced : undefined });
+      // The nodes again, corrected: for the center, the latest event of a node wins.
+      for (const node of placed) {
+        if (timeAt(c, node) !== undefined && !node.includes(":") && node !== "openedAt" && node !== "closedAt") {
+          void this.#changed(c, { action: "node", node, at: c.nodes[node as CaseNode], placed: true });
+        }
+      }
+    }
+  }
+
+  /** Gives a case a new id; the old one still finds it (`case_aliases`). */
+  #rename(c: CaseRecord, id: string): void {
+    const old = c.id;
+    const db = this.#database;
+    db.transaction(() => {
+      db.prepare("UPDATE cases SET id = ? WHERE id = ?").run(id, old);
+      db.prepare("UPDATE case_ecgs SET case_id = ? WHERE case_id = ?").run(id, old);
+      db.prepare("INSERT OR REPLACE INTO case_aliases (old, id) VALUES (?, ?)").run(old, id);
+    })();
+    for (const m of [this.#sending, this.#unreceipted]) for (const [k, v] of m) if (v === old) m.set(k, id);
+    c.id = id;
+    c.previousId = old;
+    this.#deps.renameCase(old, id);
   }
 
   /**
@@ -480,13 +631,42 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       targetS,
       ecg: ecgs.at(-1),
       ecgs,
+      unsynced: c.unsynced ? Object.keys(c.unsynced) : undefined,
+      unplaced: c.unplaced,
+      previousId: c.previousId,
     };
     if (c.nodes.fmc) {
-      const end = c.nodes.ecgRead ?? c.closedAt;
+      const end = c.nodes.ecgRead ? "ecgRead" : c.closedAt ? "closedAt" : undefined;
       view.fmcRunning = end === undefined;
-      view.fmcElapsedS = Math.max(0, Math.round(((end === undefined ? this.#nowMs() : Date.parse(end)) - Date.parse(c.nodes.fmc)) / 1000));
+      // A clock that cannot be told (a time of an earlier boot, or one side unsynchronized and the other not) is not shown.
+      const ms = this.#between(c, "fmc", end);
+      if (ms !== undefined) view.fmcElapsedS = Math.max(0, Math.round(ms / 1000));
     }
     return view;
+  }
+
+  /**
+   * Milliseconds from one time of a case to another (or to now): on true UTC when both are, on
+   * the monotonic clock when both were taken unsynchronized in one boot (or run); undefined when
+   * they cannot be compared.
+   */
+  #between(c: CaseRecord, from: string, to: string | undefined): number | undefined {
+    const now = this.#deps.clock.now();
+    const at = (key: string | undefined): { ms: number; mark?: CaseMark } | undefined => {
+      if (key === undefined) return { ms: now.ms, mark: unsyncedMark(now) };
+      const t = timeAt(c, key);
+      if (t === undefined || c.unplaced?.includes(key)) return undefined;
+      return { ms: Date.parse(t), mark: c.unsynced?.[key] };
+    };
+    const a = at(from);
+    const b = at(to);
+    if (!a || !b) return undefined;
+    if (!a.mark && !b.mark) return b.ms - a.ms;
+    if (!a.mark || !b.mark) return undefined;
+    if (a.mark.boot !== undefined && b.mark.boot !== undefined) {
+      return a.mark.boot === b.mark.boot && a.mark.monoMs !== undefined && b.mark.monoMs !== undefined ? b.mark.monoMs - a.mark.monoMs : undefined;
+    }
+    return a.mark.run === b.mark.run ? b.ms - a.ms : undefined;
   }
 
   /** The box's own id: its local date and the day's next number, `20261123-0007`. */
@@ -504,8 +684,11 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
 
   #find(id: string): CaseRecord | undefined {
     for (const c of this.#open.values()) if (c.id === id) return c;
-    const data = this.#database.prepare("SELECT data FROM cases WHERE id = ?").pluck().get(id) as string | undefined;
-    return data === undefined ? undefined : (JSON.parse(data) as CaseRecord);
+    const db = this.#database;
+    const data = (db.prepare("SELECT data FROM cases WHERE id = ?").pluck().get(id) ?? db.prepare("SELECT c.data FROM case_aliases a JOIN cases c ON c.id = a.id WHERE a.old = ?").pluck().get(id)) as string | undefined;
+    if (data === undefined) return undefined;
+    const c = JSON.parse(data) as CaseRecord;
+    return this.#open.get(c.location)?.id === c.id ? this.#open.get(c.location) : c;
   }
 
   #require(id: string): CaseRecord {

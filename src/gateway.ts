@@ -138,6 +138,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       record: (draft, id) => this.outbox.append([stamp(draft, this.self, this.config.gateway.id, this.#deps.clock, id)]),
       locationOf: (id) => this.devices.locationOf(id),
       delivery: (eventId) => this.outbox.deliveryOf(eventId),
+      event: (eventId) => this.outbox.eventById(eventId),
+      renameCase: (from, to) => this.outbox.renameCase(from, to),
     });
     this.pairing = new Pairing({
       log: deps.log,
@@ -293,14 +295,20 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     const skewOf = (id: string) => this.deviceClocks.skewOf(id);
     if (sync.sleptMs > 0) {
       this.#log.warn({ code: "VG_TIME_RESTAMP_SKIPPED", sleptMs: sync.sleptMs }, `time synchronized, but the box was suspended for ${Math.round(sync.sleptMs / 1000)} s since start: the events stamped before it stay marked unsynchronized`);
-      return;
+    } else {
+      try {
+        const n = this.outbox.restampUnsynced(this.#firstSeq, (e) => restamp(e, { ...sync, skewOf }), sync.boot);
+        this.#log.info({ code: "VG_TIME_RESTAMPED", events: n, correctionMs: Math.round(sync.correctionMs), src: sync.src, boot: sync.boot ?? null }, `time synchronized: ${n} waiting event(s) stamped before it ${sync.boot ? "in this boot" : "in this run"} corrected`);
+      } catch (err) {
+        // They keep their unsynced mark: the center knows not to trust their times.
+        this.#log.error({ code: "VG_TIME_RESTAMP_FAILED", err: (err as Error).message }, "time synchronized, but the events stamped before it could not be corrected");
+      }
     }
+    // The cases' times, after the events (an ECG's node is placed from its restamped event).
     try {
-      const n = this.outbox.restampUnsynced(this.#firstSeq, (e) => restamp(e, { ...sync, skewOf }), sync.boot);
-      this.#log.info({ code: "VG_TIME_RESTAMPED", events: n, correctionMs: Math.round(sync.correctionMs), src: sync.src, boot: sync.boot ?? null }, `time synchronized: ${n} waiting event(s) stamped before it ${sync.boot ? "in this boot" : "in this run"} corrected`);
+      this.cases.placeUnsynced(sync);
     } catch (err) {
-      // They keep their unsynced mark: the center knows not to trust their times.
-      this.#log.error({ code: "VG_TIME_RESTAMP_FAILED", err: (err as Error).message }, "time synchronized, but the events stamped before it could not be corrected");
+      this.#log.error({ code: "VG_TIME_PLACE_FAILED", err: (err as Error).message }, "time synchronized, but the case times taken before it could not be placed");
     }
   };
 

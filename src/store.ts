@@ -825,13 +825,32 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     const rows = db.prepare(
       "SELECT seq, payload, size FROM events WHERE (seq >= ? OR json_extract(payload, '$.time.boot') = ?) AND delivered_ms IS NULL AND kind <> 'blob' AND json_extract(payload, '$.time.unsynced') = 1 AND json_extract(payload, '$.time.restamped') IS NULL",
     ).all(fromSeq, boot ?? null) as { seq: number; payload: string; size: number }[];
+    this.#rewrite(rows, restamp);
+    return rows.length;
+  }
+
+  /**
+   * A case renamed (its id had been made from an unsynchronized date, src/cases.ts): the undelivered
+   * events that carry the old id carry the new one. Returns how many.
+   */
+  renameCase(from: string, to: string): number {
+    if (!this.#db) return 0;
+    this.#flush();
+    const rows = this.#db.prepare("SELECT seq, payload, size FROM events WHERE delivered_ms IS NULL AND kind <> 'blob' AND json_extract(payload, '$.case') = ?").all(from) as { seq: number; payload: string; size: number }[];
+    this.#rewrite(rows, (e) => (e.case = to));
+    return rows.length;
+  }
+
+  /** Rewrites stored events through `change`, in one transaction, keeping the byte count. */
+  #rewrite(rows: { seq: number; payload: string; size: number }[], change: (event: Envelope) => void): void {
+    const db = this.#db!;
     const update = db.prepare("UPDATE payloads SET payload = ? WHERE seq = ?");
     const resize = db.prepare("UPDATE queue SET size = ? WHERE seq = ?");
     let grown = 0;
     db.transaction(() => {
       for (const r of rows) {
         const event = JSON.parse(String(r.payload)) as Envelope;
-        restamp(event);
+        change(event);
         const payload = JSON.stringify(event);
         const size = Buffer.byteLength(payload);
         update.run(payload, r.seq);
@@ -840,7 +859,6 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       }
     })();
     this.#bytes += grown;
-    return rows.length;
   }
 
   /**

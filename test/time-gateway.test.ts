@@ -151,6 +151,81 @@ describe("synchronized time in the gateway", () => {
     return { gw: run2.gw, log: log2, truth, events: () => stored(run2.gw) };
   }
 
+  it("boots in 1970: the case opened, tapped and its ECG taken before the GPS fix are placed by it (local.db, page, center); its id gets the true date; the 10-minute clock counts on the monotonic clock", async () => {
+    const clocks = manualClocks();
+    clocks.setWall(0); // dead RTC battery
+    const log = capturedLog("info");
+    const time = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log.log, boot: boot("boot-a") });
+    const { gw } = await gateway(await config(mkdtempSync(join(tmpdir(), "vg-time-"))), time, log);
+    const cart = { id: "cart", driver: "ecg-cart", kind: "ecg-cart" as const };
+    const opened = clocks.truth(clocks.mono);
+    const c = await gw.cases.openCase({ openedBy: "crew1" });
+    expect(c.id).toMatch(/^19700101-/);
+    expect(c.unsynced).toEqual(["openedAt", "id"]);
+    clocks.advance(40_000);
+    const fmc = clocks.truth(clocks.mono);
+    await gw.cases.tapNode(c.id, "fmc");
+    clocks.advance(38_000);
+    const acquired = clocks.truth(clocks.mono);
+    await gw.ingest(cart, [{ kind: "ecg12", body: {} }]); // a cart that states no time: the ECG is its arrival
+    clocks.advance(20_000);
+    // Before the fix: the clock counts 58 s, from the monotonic clock (the box's date says nothing).
+    expect(gw.cases.get(c.id)).toMatchObject({ fmcElapsedS: 58, fmcRunning: true });
+
+    const second = Math.ceil(clocks.truth(clocks.mono) / 1000) * 1000;
+    clocks.mono = second - T0 + 100;
+    time.gpsFix(second, clocks.mono);
+    const day = (ms: number) => { const d = new Date(ms); return `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, "0")}${String(d.getDate()).padStart(2, "0")}`; };
+    const placed = gw.cases.get(c.id)!; // the old id still finds it
+    expect(placed.id).toBe(`${day(opened)}-0001`);
+    expect(placed.previousId).toBe(c.id);
+    expect(placed.unsynced).toBeUndefined();
+    expect(placed.unplaced).toBeUndefined();
+    const near = (iso: string | undefined, truth: number) => expect(Math.abs(Date.parse(iso!) - truth)).toBeLessThanOrEqual(OPTIONS.gpsUncMs);
+    near(placed.openedAt, opened);
+    near(placed.nodes.fmc, fmc);
+    near(placed.nodes.firstEcg, acquired);
+    near(placed.ecgs[0]!.acquiredAt, acquired);
+    expect(placed.fmcElapsedS).toBeGreaterThanOrEqual(58);
+    expect(placed.fmcElapsedS).toBeLessThanOrEqual(59);
+    // local.db holds the same, under the new id.
+    const row = gw.localDb.prepare("SELECT data FROM cases WHERE id = ?").pluck().get(placed.id) as string;
+    expect(JSON.parse(row)).toMatchObject({ openedAt: placed.openedAt, nodes: { fmc: placed.nodes.fmc } });
+    // The center: the waiting events carry the new id, the nodes are sent again corrected, and a `placed` event says what changed.
+    await waitFor(() => stored(gw).some((e) => e.kind === "case" && (e.body as { placed?: unknown }).placed === true), 2000, "the corrected nodes committed");
+    const events = stored(gw);
+    expect(events.filter((e) => e.case !== undefined).every((e) => e.case === placed.id)).toBe(true);
+    const caseBodies = events.filter((e) => e.kind === "case").map((e) => e.body as { action: string; node?: string; at: string; unsynced?: true; placed?: unknown; previousId?: string });
+    expect(caseBodies.find((b) => b.action === "node" && b.node === "fmc" && !b.unsynced)).toMatchObject({ at: placed.nodes.fmc, placed: true });
+    expect(caseBodies.find((b) => b.action === "placed")).toMatchObject({ previousId: c.id, openedAt: placed.openedAt });
+    expect(caseBodies.filter((b) => b.unsynced).map((b) => b.at.slice(0, 4))).toEqual(["1970", "1970", "1970"]); // opened, fmc, firstEcg as they were, marked
+    expect(log.lines.find((l) => l.code === "VG_CASE_TIMES_PLACED")).toMatchObject({ previousId: c.id, unplaced: [] });
+  });
+
+  it("a case of an earlier boot, never synchronized then: its times are marked as not placed, and no clock is shown for them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vg-time-"));
+    const clocks = manualClocks();
+    clocks.setWall(0);
+    const log1 = capturedLog("info");
+    const run1 = await gateway(await config(dir), new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log1.log, boot: boot("boot-a") }), log1);
+    const c = await run1.gw.cases.openCase({ openedBy: "crew1" });
+    await run1.gw.cases.tapNode(c.id, "fmc");
+    await run1.stop(); // switched off
+
+    const c2 = manualClocks(3_000); // another boot: the monotonic clock starts again
+    c2.setWall(0);
+    const log2 = capturedLog("info");
+    const time = new TimeService(OPTIONS, { monoMs: c2.monoMs, wallMs: c2.wallMs, log: log2.log, boot: boot("boot-b") });
+    const run2 = await gateway(await config(dir), time, log2);
+    expect(run2.gw.cases.get(c.id)!.fmcElapsedS).toBeUndefined(); // another boot: how long ago cannot be told
+    c2.advance(5000);
+    time.gpsFix(Math.ceil(c2.truth(c2.mono) / 1000) * 1000, c2.mono);
+    const after = run2.gw.cases.get(c.id)!;
+    expect(after.id).toBe(c.id); // its date could not be placed: the id stays
+    expect(after.unplaced?.sort()).toEqual(["fmc", "id", "openedAt"]);
+    expect(after.fmcElapsedS).toBeUndefined();
+  });
+
   it("a restart within one boot: the earlier run's unsynced events are re-stamped by the next run's first GPS fix, to within its uncertainty", async () => {
     const { events, truth, log } = await twoRuns("boot-a");
     expect(events()).toHaveLength(8);

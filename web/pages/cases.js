@@ -55,6 +55,16 @@ function announceReading(el, stemi) {
   }
 }
 
+/**
+ * A time of the case as the page shows it: read from the box's clock before it was synchronized,
+ * it waits for the sync (which places it); one the sync could not place is said to be unknown.
+ */
+function timeOf(c, key, iso) {
+  if (c.unplaced?.includes(key)) return t("cases.timeUnknown");
+  if (c.unsynced?.includes(key)) return t("cases.timePending");
+  return formatTime(iso);
+}
+
 export function fmcElapsed(c, receivedAtMs, nowMs) {
   if (!c.nodes?.fmc || typeof c.fmcElapsedS !== "number") return null;
   return c.fmcRunning ? c.fmcElapsedS + (nowMs - receivedAtMs) / 1000 : c.fmcElapsedS;
@@ -236,7 +246,7 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
     const elapsed = fmcElapsed(c, receivedAt, Date.now());
     if (elapsed === null) {
       timer.className = "timer idle";
-      replace(timer, h("span", { class: "timer-label" }, t("cases.noFmc")));
+      replace(timer, h("span", { class: "timer-label" }, t(c.nodes?.fmc ? "cases.clockUnknown" : "cases.noFmc")));
       return;
     }
     const over = elapsed > target;
@@ -294,9 +304,9 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
       h(
         "ol",
         { class: "node-list" },
-        NODES.map((n) => h("li", { class: c.nodes[n] ? "done" : "todo", dataset: { node: n } }, h("span", null, t(`node.${n}`)), h("time", { datetime: c.nodes[n] ?? "" }, c.nodes[n] ? formatTime(c.nodes[n]) : "—"), n === "arrival" && c.arrivalPlace ? h("small", null, c.arrivalPlace) : null)),
+        NODES.map((n) => h("li", { class: c.nodes[n] ? "done" : "todo", dataset: { node: n } }, h("span", null, t(`node.${n}`)), h("time", { datetime: c.nodes[n] ?? "" }, c.nodes[n] ? timeOf(c, n, c.nodes[n]) : "—"), n === "arrival" && c.arrivalPlace ? h("small", null, c.arrivalPlace) : null)),
       ),
-      h("p", { class: "hint" }, t("cases.openedBy", { by: c.openedBy ?? "—", at: formatTime(c.openedAt) }), c.location ? ` · ${c.location}` : "", c.closedAt ? ` · ${t("cases.closedAt", { at: formatTime(c.closedAt) })}` : ""),
+      h("p", { class: "hint" }, t("cases.openedBy", { by: c.openedBy ?? "—", at: timeOf(c, "openedAt", c.openedAt) }), c.location ? ` · ${c.location}` : "", c.closedAt ? ` · ${t("cases.closedAt", { at: timeOf(c, "closedAt", c.closedAt) })}` : ""),
     );
     renderEcg();
     renderTimer();
