@@ -70,7 +70,8 @@ export function newUid(): string {
   return `2.25.${BigInt(`0x${hex}`).toString()}`;
 }
 
-export function syntheticEcg(options: { sopClassUid?: string; seconds?: number; fs?: number; patientName?: string; implicitVr?: boolean } = {}): SyntheticEcg {
+/** `acquired`: the Acquisition DateTime as the cart writes it (DICOM DT, e.g. "20261123153634.000+0800"); default a fixed local time. */
+export function syntheticEcg(options: { sopClassUid?: string; seconds?: number; fs?: number; patientName?: string; implicitVr?: boolean; acquired?: string } = {}): SyntheticEcg {
   const sopClassUid = options.sopClassUid ?? TWELVE_LEAD_ECG;
   const fs = options.fs ?? 500;
   const n = Math.round((options.seconds ?? 10) * fs);
@@ -91,9 +92,9 @@ export function syntheticEcg(options: { sopClassUid?: string; seconds?: number; 
   const dataset = encodeDataset([
     [0x00080016, "UI", text("UI", sopClassUid)],
     [0x00080018, "UI", text("UI", sopInstanceUid)],
-    [0x00080020, "DA", text("DA", "20261123")],
-    [0x00080030, "TM", text("TM", "153634")],
-    [0x0008002a, "DT", text("DT", "20261123153634")],
+    [0x00080020, "DA", text("DA", (options.acquired ?? "20261123").slice(0, 8))],
+    [0x00080030, "TM", text("TM", (options.acquired ?? "20261123153634").slice(8, 14))],
+    [0x0008002a, "DT", text("DT", options.acquired ?? "20261123153634")],
     [0x00080060, "CS", text("CS", "ECG")],
     [0x00080070, "LO", text("LO", "VITALGATE TEST CART")],
     [0x00100010, "PN", text("PN", options.patientName ?? `SYNTHETIC^PATIENT${++counter}`)],

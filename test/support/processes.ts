@@ -172,7 +172,7 @@ export interface Daemon {
 }
 
 /** Runs `vitalgate start --config FILE` as a child process and waits for /healthz. */
-export async function startDaemon(configPath: string, webPort: number, env: Record<string, string> = {}): Promise<Daemon> {
+export async function startDaemon(configPath: string, webPort: number, env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Daemon> {
   const child = spawn(process.execPath, daemonArgs(["start", "--config", configPath]), {
     cwd: ROOT,
     env: { ...process.env, ...DAEMON_ENV, ...env },
@@ -186,7 +186,7 @@ export async function startDaemon(configPath: string, webPort: number, env: Reco
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${out}`);
     void fetch(`http://127.0.0.1:${webPort}/healthz`).then((r) => { healthy = r.ok; }, () => undefined);
     return healthy;
-  }, 20_000, "the daemon's /healthz");
+  }, timeoutMs, "the daemon's /healthz");
   return {
     child,
     output: () => out,

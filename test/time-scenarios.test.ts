@@ -1,0 +1,408 @@
+// Clinical time when the box's clock is wrong (issue 11), end to end: the REAL daemon (src/cli.ts
+// start, a child process) runs under Debian's libfaketime, which moves its wall clock (Date.now, the
+// kernel's CLOCK_REALTIME as the process sees it) while leaving the monotonic clock alone
+// (FAKETIME_DONT_FAKE_MONOTONIC=1); the offset is read from a file at every call
+// (FAKETIME_TIMESTAMP_FILE, FAKETIME_NO_CACHE=1), so the test steps the box's clock mid-run. The test
+// itself runs on the true clock: it knows true UTC. Around the daemon: a GPS receiver on a PTY (socat)
+// sending NMEA at the true time (or wrong, on purpose), a monitor over real MLLP/TCP, an ECG cart's
+// watched folder, the web API over real HTTP, and the center on a real mosquitto that comes up only
+// after the first sync (the box is in a garage with no 4G: what it stamped waits in the outbox).
+//
+// Every scenario asserts against true UTC: each case node, the case id's date, the 10-minute clock,
+// every event's `t` and `time.recv` within its `uncMs` (or marked as not placed), the audit trail's
+// times, the HL7 ACK's MSH-7, and that the crew's session and the folder intake carry on across the
+// sync and the steps.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { CaseView } from "../src/cases.ts";
+import type { Envelope } from "../src/events.ts";
+import { part10File } from "../src/dicom-scp.ts";
+import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
+import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
+import { EXPLICIT_LE, syntheticEcg } from "./support/dicom.ts";
+import { MllpSender } from "./support/mllp-sender.ts";
+import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
+import { freePort, mosquitto, startDaemon, type Daemon, type Mosquitto } from "./support/processes.ts";
+import { hasSocat, nullModem, openDeviceEnd } from "./support/pty.ts";
+
+/** Debian's libfaketime (package `faketime`); the multi-threaded variant, as Node runs threads. */
+const FAKETIME = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1"].find(existsSync);
+const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
+const ready = FAKETIME !== undefined && hasSocat && hasMosquitto;
+if (!ready) console.warn("skipping the wrong-clock scenarios: they need faketime, socat and mosquitto (apt-get install faketime socat mosquitto)");
+
+/** How long a scenario waits for something the daemon does (a sync, an event at the center); never slept out. */
+const WAIT_MS = Number(process.env.VG_TIME_SCENARIO_WAIT_MS ?? 30_000);
+/**
+ * The GPS's delay after the top of the second, as configured, and its uncertainty: wide, as the
+ * test's timers and the daemon's reads run seconds late on a loaded test machine (a sentence read
+ * 1 s late is a fix 1 s off, and the gateway must have said so). The errors the scenarios are about
+ * are hours and years; the assertions hold every stated time to its stated uncertainty.
+ */
+const GPS_LATENCY_MS = 1000;
+const GPS_UNC_MS = 2000;
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+/** The box's wall clock: true UTC plus `offsetS`, changed at any moment by rewriting the file libfaketime reads. */
+function boxClock(file: string) {
+  const set = (offsetS: number) => {
+    writeFileSync(`${file}.new`, `${offsetS >= 0 ? "+" : ""}${Math.round(offsetS)}\n`);
+    renameSync(`${file}.new`, file); // whole, never half-written
+  };
+  return { set };
+}
+
+/** Seconds from true now back to 1970-01-01: a box with a dead RTC battery. */
+const TO_1970_S = () => -Math.floor(Date.now() / 1000);
+
+/**
+ * A GPS receiver sending one epoch a second, early in the true second it reports (0.1-0.8 s in:
+ * within the configured GPS_LATENCY_MS ± GPS_UNC_MS, read delays included), that second shifted by
+ * `errorMs()` (a receiver that is wrong on purpose). A tick that comes later (a loaded test machine)
+ * sends nothing rather than a fix the gateway would misplace beyond what it was told.
+ */
+function gpsFeeder(write: (text: string) => void, errorMs: () => number = () => 0) {
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const schedule = () => {
+    const now = Date.now();
+    timer = setTimeout(tick, Math.floor(now / 1000) * 1000 + 1000 + 100 - now);
+  };
+  const tick = () => {
+    if (stopped) return;
+    const now = Date.now();
+    const second = Math.floor(now / 1000) * 1000;
+    if (now - second <= 800) {
+      const epoch = syntheticDrive({ startMs: second + errorMs(), epochs: 1, speedMps: 0 }).next().value!;
+      write(epoch.text);
+    }
+    schedule();
+  };
+  schedule();
+  return { stop: () => { stopped = true; if (timer) clearTimeout(timer); } };
+}
+
+interface Box {
+  dir: string;
+  cartDir: string;
+  clock: ReturnType<typeof boxClock>;
+  daemon: Daemon;
+  broker: Mosquitto;
+  hl7Port: number;
+  gps: { start(errorMs?: () => number): void; stop(): void };
+  web: WebClient;
+  /** The center, once the broker is up (`uplink()`). */
+  center(): Center;
+  uplink(): Promise<Center>;
+  /** True UTC when the box was started. */
+  startedAt: number;
+}
+
+interface WebClient {
+  req<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; json: T }>;
+}
+
+/** A browser's session on the page over real HTTP: the first admin, set up from the box itself. */
+async function webClient(port: number): Promise<WebClient> {
+  const base = `http://127.0.0.1:${port}`;
+  let cookie = "";
+  let csrf = "";
+  const client: WebClient = {
+    async req<T>(method: string, path: string, body?: unknown) {
+      const headers: Record<string, string> = { cookie, "x-csrf-token": csrf };
+      if (body !== undefined) headers["content-type"] = "application/json";
+      const r = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const set = r.headers.get("set-cookie");
+      if (set) cookie = set.split(";")[0]!;
+      return { status: r.status, json: (await r.json().catch(() => null)) as T };
+    },
+  };
+  const setup = await client.req<{ csrf: string }>("POST", "/api/setup", { username: "crew1", password: "crew password 1" });
+  if (setup.status !== 200) throw new Error(`setup: ${setup.status} ${JSON.stringify(setup.json)}`);
+  csrf = setup.json.csrf;
+  return client;
+}
+
+/** The daemon on a box whose clock is `offsetS` off, with a GPS, a monitor and an ECG cart; the uplink down. */
+async function startBox(offsetS: number, o: { monitorTimezone?: string; timeYaml?: string } = {}): Promise<Box> {
+  const startedAt = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), "vg-time-scn-"));
+  const cartDir = join(dir, "cart");
+  mkdirSync(cartDir);
+  const clockFile = join(dir, "faketime");
+  const clock = boxClock(clockFile);
+  clock.set(offsetS);
+  // The center's broker keeps its session across a restart (persistence), so that it gets what the
+  // gateway sends the moment the broker is back; down until the test brings the uplink up.
+  const broker = await mosquitto(`persistence true\npersistence_location ${dir}/\nautosave_interval 1\n`);
+  cleanup.push(() => broker.stop());
+  const center = await connectCenter(broker.url, "gw-scn", { protocolVersion: 5, clean: false, clientId: `center-${Date.now()}`, properties: { sessionExpiryInterval: 3600 } });
+  cleanup.push(() => center.close());
+  await broker.stop();
+  const cable = nullModem();
+  await cable.plugIn();
+  cleanup.push(() => cable.unplug());
+  const receiver = await openDeviceEnd(cable.devicePath);
+  cleanup.push(() => receiver.close());
+  const hl7Port = await freePort();
+  const webPort = await freePort();
+  const configPath = join(dir, "vitalgate.yaml");
+  writeFileSync(configPath, `gateway: { id: gw-scn, role: ambulance }
+stateDir: ${dir}/state
+uplink: { url: "${broker.url}", backoff: { initialMs: 100, maxMs: 300 } }
+web: { host: 127.0.0.1, port: ${webPort} }
+log: { level: info, pretty: false }
+watchedFolders: { roots: ["${dir}"] }
+time: { ntpServers: [], trustSystemClock: never, gpsLatencyMs: ${GPS_LATENCY_MS}, gpsUncertaintyMs: ${GPS_UNC_MS}${o.timeYaml ? `, ${o.timeYaml}` : ""} }
+devices:
+  - { id: gps, driver: nmea-gps, options: { port: "${cable.gatewayPath}", throttle: false, silentAfterS: 30 } }
+  - { id: monitor, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${hl7Port}${o.monitorTimezone === undefined ? `, timezone: "+08:00"` : o.monitorTimezone ? `, timezone: "${o.monitorTimezone}"` : ""} } }
+  - { id: cart, driver: ecg-cart, options: { dir: "${cartDir}", stableMs: 200, scanMs: 100 } }
+`);
+  const daemon = await startDaemon(configPath, webPort, {
+    LD_PRELOAD: FAKETIME!,
+    FAKETIME_TIMESTAMP_FILE: clockFile,
+    FAKETIME_NO_CACHE: "1",
+    FAKETIME_DONT_FAKE_MONOTONIC: "1",
+  }, WAIT_MS);
+  cleanup.push(() => daemon.stop());
+  const web = await webClient(webPort);
+  let feeder: ReturnType<typeof gpsFeeder> | null = null;
+  cleanup.push(() => feeder?.stop());
+  return {
+    dir, cartDir, clock, daemon, broker, hl7Port, web, startedAt,
+    gps: {
+      start: (errorMs) => {
+        feeder?.stop();
+        feeder = gpsFeeder((text) => void receiver.port.write(text), errorMs);
+      },
+      stop: () => feeder?.stop(),
+    },
+    center: () => center,
+    async uplink() {
+      await broker.start();
+      return center;
+    },
+  };
+}
+
+interface TimeStatus { synced: boolean; src: string; uncMs: number; offsetMs: number | null; devices: { id: string; skewMs: number; state: string }[] }
+const timeStatus = async (box: Box) => (await box.web.req<{ time: TimeStatus }>("GET", "/api/status")).json.time;
+
+async function synced(box: Box): Promise<TimeStatus> {
+  let t: TimeStatus | undefined;
+  await waitFor(() => {
+    void timeStatus(box).then((s) => (t = s), () => undefined);
+    return t?.synced === true;
+  }, WAIT_MS, "the first sync from the GPS");
+  return t!;
+}
+
+/** Polls an async value until `ok` says so. */
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
+  let last: T | undefined;
+  let pending = false;
+  await waitFor(() => {
+    if (!pending) {
+      pending = true;
+      void read().then((v) => { last = v; pending = false; }, () => { pending = false; });
+    }
+    return last !== undefined && ok(last);
+  }, WAIT_MS, what);
+  return last!;
+}
+
+/** Runs `act` and returns the true window it ran in: what it caused happened within. */
+async function timed<T>(act: () => Promise<T>): Promise<{ value: T; from: number; to: number }> {
+  const from = Date.now();
+  const value = await act();
+  return { value, from, to: Date.now() };
+}
+
+/** A time the gateway states is within `uncMs` of a true time known to lie in [from, to]. */
+function within(what: string, iso: string | undefined, w: { from: number; to: number }, uncMs: number): void {
+  expect(iso, what).toBeDefined();
+  const ms = Date.parse(iso!);
+  expect(ms, `${what}: ${iso} vs true ${new Date(w.from).toISOString()}..${new Date(w.to).toISOString()} ±${uncMs} ms`).toBeGreaterThanOrEqual(w.from - uncMs);
+  expect(ms, `${what}: ${iso} vs true ${new Date(w.from).toISOString()}..${new Date(w.to).toISOString()} ±${uncMs} ms`).toBeLessThanOrEqual(w.to + uncMs);
+}
+
+/** The box's local date, as its case ids carry it. */
+function localDay(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, "0")}${String(d.getDate()).padStart(2, "0")}`;
+}
+
+const dicomDt = (ms: number) => new Date(ms).toISOString().replace(/[-:T]/g, "").replace(/Z$/, "+0000");
+
+/** A 12-lead ECG file written into the cart's folder, acquired at `acquiredMs` by the cart's clock. */
+function dropEcg(box: Box, acquiredMs: number): void {
+  const ecg = syntheticEcg({ seconds: 2, acquired: dicomDt(acquiredMs) });
+  const file = part10File(ecg.dataset, { sopClassUid: ecg.sopClassUid, sopInstanceUid: ecg.sopInstanceUid, transferSyntaxUid: EXPLICIT_LE });
+  const name = `ecg-${acquiredMs}-${Math.random().toString(16).slice(2, 8)}.dcm`;
+  writeFileSync(join(box.cartDir, `${name}.part`), file);
+  renameSync(join(box.cartDir, `${name}.part`), join(box.cartDir, name));
+}
+
+/** One monitor message (heart rate `hr`) measured at `measuredMs` by the monitor's clock, in its zone; the ACK. */
+async function sendVitals(box: Box, hr: number, measuredMs: number, utcOffset = "+0800") {
+  const sender = await MllpSender.connect(box.hl7Port);
+  try {
+    return await sender.send(pcd01Message({ controlId: `M${hr}`, time: new Date(measuredMs), utcOffset, values: { hr } }));
+  } finally {
+    sender.close();
+  }
+}
+
+const hrOf = (e: Envelope) => (e.body as { observations?: { code: string; value: number }[] }).observations?.find((o) => o.code === "MDC_ECG_HEART_RATE")?.value;
+
+/** ACK MSH-7 (yyyyMMddHHmmss+0000) as Unix ms. */
+function ackTime(raw: string): number {
+  const msh7 = raw.split(/\r/)[0]!.split("|")[6]!;
+  const m = /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)\+0000$/.exec(msh7);
+  if (!m) throw new Error(`MSH-7 ${msh7}`);
+  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+}
+
+/**
+ * What every event the center got must hold: placed within its stated uncertainty of a true time
+ * in the scenario's span (its `t` not after `recv`), or marked as not placed (`unsynced` without
+ * `restamped`).
+ */
+function everyEventPlaced(center: Center, span: { from: number; to: number }): void {
+  for (const e of center.events) {
+    if (e.time.unsynced && !e.time.restamped) continue; // said: not to be used for audits
+    within(`${e.kind} ${e.id} recv`, e.time.recv, span, e.time.uncMs);
+    expect(Date.parse(e.t), `${e.kind} t after recv`).toBeLessThanOrEqual(Date.parse(e.time.recv));
+  }
+}
+
+describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real daemon under libfaketime)", () => {
+  it("libfaketime moves the daemon's wall clock and leaves its monotonic clock alone", async () => {
+    const box = await startBox(TO_1970_S());
+    // The box's own view: its system clock in 1970, which the status reports as the offset once synced.
+    const before = await timeStatus(box);
+    expect(before).toMatchObject({ synced: false, src: "unsynced" });
+    box.gps.start();
+    const s = await synced(box);
+    expect(s.src).toBe("gps");
+    expect(s.offsetMs).toBeGreaterThan(56 * 365 * 86_400_000); // true UTC minus the box's clock: 56 years
+  }, 120_000);
+
+  const wrongAtBoot = [
+    { name: "boots at 1970 (dead RTC battery)", offsetS: TO_1970_S },
+    { name: "boots 3 h slow", offsetS: () => -3 * 3600 },
+    { name: "boots 3 h fast", offsetS: () => 3 * 3600 },
+  ];
+  for (const scenario of wrongAtBoot) {
+    it(`${scenario.name}, then the GPS: case nodes, case id, the 10-minute clock, events, audit, ACKs are true; session and folder intake carry on`, async () => {
+      const box = await startBox(scenario.offsetS());
+      const { web } = box;
+      // Before any sync: the crew opens a case, taps first contact; the monitor sends; the cart's ECG lands.
+      const open = await timed(() => web.req<CaseView>("POST", "/api/cases", {}));
+      expect(open.value.status).toBe(200);
+      const caseId = open.value.json.id;
+      const fmc = await timed(() => web.req<CaseView>("POST", `/api/cases/${caseId}/nodes`, { node: "fmc" }));
+      expect(fmc.value.status).toBe(200);
+      const measured = Date.now() - 2000; // the monitor's clock is right
+      const vitals = await timed(() => sendVitals(box, 71, measured));
+      expect(vitals.value.code).toBe("AA");
+      const acquired = Math.floor(Date.now() / 1000) * 1000 - 5000; // the cart's clock is right
+      dropEcg(box, acquired);
+      const withEcg = await until(() => web.req<CaseView>("GET", `/api/cases/${caseId}`), (r) => r.json.ecgs.length === 1, "the ECG in the case");
+      // The 10-minute clock counts true seconds from the tap, whatever the box's date.
+      const elapsedNow = (Date.now() - fmc.from) / 1000;
+      expect(withEcg.json.fmcElapsedS).toBeGreaterThanOrEqual(Math.floor(elapsedNow - (fmc.to - fmc.from) / 1000) - 1);
+      expect(withEcg.json.fmcElapsedS).toBeLessThanOrEqual(Math.ceil(elapsedNow) + 1);
+      expect(withEcg.json.unsynced).toEqual(expect.arrayContaining(["openedAt", "fmc"]));
+
+      // The GPS fix.
+      box.gps.start();
+      const sync = await synced(box);
+      const unc = sync.uncMs;
+      const placed = await until(() => web.req<CaseView>("GET", `/api/cases/${caseId}`), (r) => r.status === 200 && r.json.unsynced === undefined, "the case placed");
+      const c = placed.json;
+      expect(c.unplaced).toBeUndefined();
+      within("openedAt", c.openedAt, open, unc);
+      within("fmc", c.nodes.fmc, fmc, unc);
+      // Placed on the true timeline (whether at the cart's time or the arrival's is stamping's rule, item 2 of issue 11).
+      within("firstEcg", c.nodes.firstEcg, { from: box.startedAt, to: Date.now() }, unc);
+      expect(c.ecgs[0]!.acquiredAt).toBe(c.nodes.firstEcg);
+      expect(c.id.slice(0, 8), "the case id's date").toBe(localDay(Date.parse(c.openedAt)));
+      expect(c.id).not.toMatch(/^1970/);
+      const elapsed = (Date.now() - fmc.from) / 1000;
+      expect(c.fmcElapsedS).toBeGreaterThanOrEqual(Math.floor(elapsed - (fmc.to - fmc.from) / 1000 - unc / 1000) - 1);
+      expect(c.fmcElapsedS).toBeLessThanOrEqual(Math.ceil(elapsed + unc / 1000) + 1);
+
+      // After the sync: the session holds; the monitor's ACK carries true time; the folder takes the next ECG.
+      const later = await timed(() => sendVitals(box, 72, Date.now()));
+      expect(later.value.code).toBe("AA");
+      within("ACK MSH-7", new Date(ackTime(later.value.raw)).toISOString(), { from: later.from - 1000, to: later.to }, unc);
+      const acquired2 = Math.floor(Date.now() / 1000) * 1000;
+      dropEcg(box, acquired2);
+      await until(() => web.req<CaseView>("GET", `/api/cases/${c.id}`), (r) => r.json.ecgs?.length === 2, "the second ECG in the case");
+
+      // The audit trail: every record placed within the scenario, none left in 1970 or hours off.
+      const audit = await web.req<{ rows: { action: string; at: string; time?: { placed: boolean } }[]; chain: { ok: boolean } }>("GET", "/api/audit?limit=500");
+      expect(audit.json.chain.ok).toBe(true);
+      const span = { from: box.startedAt, to: Date.now() };
+      for (const r of audit.json.rows) within(`audit ${r.action}`, r.at, span, unc);
+      expect(audit.json.rows.map((r) => r.action)).toEqual(expect.arrayContaining(["case.open", "case.node", "time.synced"]));
+
+      // The center, once the uplink is up: every event placed, the vitals at the monitor's time, the nodes re-sent corrected.
+      const center = await box.uplink();
+      await center.waitFor(() => center.events.some((e) => hrOf(e) === 72) && center.events.filter((e) => e.kind === "ecg12").length === 2, WAIT_MS, "the events at the center");
+      everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
+      const hr71 = center.events.find((e) => hrOf(e) === 71)!;
+      within("vitals t", hr71.t, { from: measured, to: vitals.to }, hr71.time.uncMs);
+      within("vitals recv", hr71.time.recv, vitals, hr71.time.uncMs);
+      const cases = center.events.filter((e) => e.kind === "case");
+      expect(cases.every((e) => e.case === c.id)).toBe(true);
+      const fmcEvents = cases.filter((e) => (e.body as { node?: string }).node === "fmc").map((e) => e.body as { at: string; unsynced?: true });
+      expect(fmcEvents.at(-1)!.unsynced).toBeUndefined();
+      within("fmc as the center has it last", fmcEvents.at(-1)!.at, fmc, unc);
+      expect(fmcEvents.slice(0, -1).every((b) => b.unsynced === true)).toBe(true); // what it was sent before is marked
+    }, 180_000);
+  }
+
+  it("a step of the box's clock forward and back after the first sync moves nothing: nodes, clock, events, session, folder intake", async () => {
+    const box = await startBox(0);
+    const { web } = box;
+    box.gps.start();
+    const sync = await synced(box);
+    const center = await box.uplink();
+    const open = await timed(() => web.req<CaseView>("POST", "/api/cases", {}));
+    const caseId = open.value.json.id;
+    const fmc = await timed(() => web.req<CaseView>("POST", `/api/cases/${caseId}/nodes`, { node: "fmc" }));
+
+    box.clock.set(3600); // `date -s` an hour ahead
+    const onset = await timed(() => web.req<CaseView>("POST", `/api/cases/${caseId}/nodes`, { node: "onset" }));
+    expect(onset.value.status).toBe(200);
+    within("onset after a step forward", onset.value.json.nodes.onset, onset, sync.uncMs + 1000);
+    await sendVitals(box, 81, Date.now());
+
+    box.clock.set(-3600); // and two hours back
+    const acquired = Math.floor(Date.now() / 1000) * 1000;
+    const dropped = Date.now();
+    dropEcg(box, acquired);
+    const withEcg = await until(() => web.req<CaseView>("GET", `/api/cases/${caseId}`), (r) => r.json.ecgs?.length === 1, "the ECG dropped after the step back");
+    expect(Date.now() - dropped, "folder intake not stalled by the step back").toBeLessThan(WAIT_MS);
+    within("firstEcg", withEcg.json.nodes.firstEcg, { from: acquired, to: acquired }, sync.uncMs + 1000);
+    const elapsed = (Date.now() - fmc.from) / 1000;
+    expect(withEcg.json.fmcElapsedS).toBeGreaterThanOrEqual(Math.floor(elapsed - (fmc.to - fmc.from) / 1000) - 1);
+    expect(withEcg.json.fmcElapsedS).toBeLessThanOrEqual(Math.ceil(elapsed) + 1);
+    await sendVitals(box, 82, Date.now());
+    await center.waitFor(() => center.events.some((e) => hrOf(e) === 82) && center.events.some((e) => e.kind === "ecg12"), WAIT_MS, "the events at the center");
+    everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
+    expect((await web.req<{ user: unknown }>("GET", "/api/session")).json.user).not.toBeNull();
+    const audit = await web.req<{ rows: { action: string; at: string }[] }>("GET", "/api/audit?limit=500");
+    for (const r of audit.json.rows) within(`audit ${r.action}`, r.at, { from: box.startedAt, to: Date.now() }, sync.uncMs + 1000);
+  }, 180_000);
+});
