@@ -310,6 +310,7 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
   const wrongAtBoot = [
     { name: "boots at 1970 (dead RTC battery)", offsetS: TO_1970_S },
     { name: "boots 3 h slow", offsetS: () => -3 * 3600 },
+    { name: "boots 3 h fast", offsetS: () => 3 * 3600 },
   ];
   for (const scenario of wrongAtBoot) {
     it(`${scenario.name}, then the GPS: case nodes, case id, the 10-minute clock, events, audit, ACKs are true; session and folder intake carry on`, async () => {
@@ -414,5 +415,116 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     expect((await web.req<{ user: unknown }>("GET", "/api/session")).json.user).not.toBeNull();
     const audit = await web.req<{ rows: { action: string; at: string }[] }>("GET", "/api/audit?limit=500");
     for (const r of audit.json.rows) within(`audit ${r.action}`, r.at, { from: box.startedAt, to: Date.now() }, sync.uncMs + 1000);
+  }, 180_000);
+
+  it("a GPS 18 s off for its first 10 s (cold start, leap seconds not yet known), then right: nothing is stated more precisely than it is", async () => {
+    const box = await startBox(-3 * 3600);
+    const { web } = box;
+    const gpsError = { ms: 18_000 };
+    box.gps.start(() => gpsError.ms);
+    await synced(box);
+    const open = await timed(() => web.req<CaseView>("POST", "/api/cases", {}));
+    const caseId = open.value.json.id;
+    const fmc = await timed(() => web.req<CaseView>("POST", `/api/cases/${caseId}/nodes`, { node: "fmc" }));
+    const early = await timed(() => sendVitals(box, 91, Date.now()));
+    const wrongFor = Date.now();
+    await waitFor(() => Date.now() - wrongFor > 10_000, WAIT_MS, "10 s of a wrong GPS");
+    gpsError.ms = 0;
+    const right = await until(() => timeStatus(box), (t) => Math.abs(t.offsetMs! - 3 * 3600_000) < 5000, "the GPS right again");
+    const late = await timed(() => sendVitals(box, 92, Date.now()));
+    const c = (await web.req<CaseView>("GET", `/api/cases/${caseId}`)).json;
+    // The nodes taken while the GPS was 18 s off: within what the gateway then said of its time.
+    const center = await box.uplink();
+    await center.waitFor(() => center.events.some((e) => hrOf(e) === 92), WAIT_MS, "the events at the center");
+    const fmcEvent = center.events.find((e) => e.kind === "case" && (e.body as { node?: string }).node === "fmc")!;
+    within("fmc", c.nodes.fmc, fmc, fmcEvent.time.uncMs);
+    within("openedAt", c.openedAt, open, fmcEvent.time.uncMs);
+    everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
+    within("vitals recv while the GPS was wrong", center.events.find((e) => hrOf(e) === 91)!.time.recv, early, center.events.find((e) => hrOf(e) === 91)!.time.uncMs);
+    within("vitals recv once it was right", center.events.find((e) => hrOf(e) === 92)!.time.recv, late, right.uncMs);
+  }, 180_000);
+
+  it("a monitor with a backlog of buffered messages (8, 6, 4 min old, sent back to back after a link drop): each at its own time, no clock warning", async () => {
+    const box = await startBox(3 * 3600);
+    box.gps.start();
+    await synced(box);
+    const center = await box.uplink();
+    // The monitor's clock is right; it has been heard live.
+    const now = Date.now();
+    await sendMessages(box, [0, 1, 2, 3].map((i) => ({ hr: 60 + i, measuredMs: now - 3000 + i * 1000 })));
+    const backlog = [8, 6, 4].map((minutes, i) => ({ hr: 70 + i, measuredMs: Date.now() - minutes * 60_000 }));
+    await sendMessages(box, backlog);
+    const live = await timed(() => sendMessages(box, [0, 1, 2].map((i) => ({ hr: 80 + i, measuredMs: Date.now() + i }))));
+    await center.waitFor(() => center.events.some((e) => hrOf(e) === 82), WAIT_MS, "the events at the center");
+    for (const b of backlog) {
+      const e = center.events.find((x) => hrOf(x) === b.hr)!;
+      within(`buffered reading ${b.hr} at its own time`, e.t, { from: b.measuredMs, to: b.measuredMs }, e.time.uncMs + 1000);
+    }
+    for (const hr of [80, 81, 82]) within(`live reading ${hr}`, center.events.find((x) => hrOf(x) === hr)!.t, { from: live.from - 1000, to: live.to }, 2000);
+    expect(center.events.filter((e) => e.kind === "device" && (e.body as { state?: string }).state === "clock-skew")).toEqual([]);
+    const status = await timeStatus(box);
+    expect(status.devices.find((d) => d.id === "monitor")).toMatchObject({ state: "ok" });
+    everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
+  }, 180_000);
+
+  it("a monitor 10 min fast with episodic OBX-14 values (an NIBP taken earlier): readings and observation times corrected, the clock warned about", async () => {
+    const box = await startBox(-3 * 3600);
+    box.gps.start();
+    await synced(box);
+    const center = await box.uplink();
+    const FAST = 600_000;
+    const sent: { hr: number; measuredMs: number; nibpMs?: number }[] = [];
+    for (let i = 0; i < 6; i++) {
+      const measured = Date.now();
+      const m = { hr: 100 + i, measuredMs: measured + FAST, nibpMs: i % 3 === 2 ? measured - 120_000 + FAST : undefined };
+      sent.push(m);
+      await sendMessages(box, [m]);
+    }
+    await center.waitFor(() => center.events.some((e) => hrOf(e) === 105) && center.events.some((e) => e.kind === "device" && e.dev.id === "monitor"), WAIT_MS, "the events and the clock warning at the center");
+    for (const m of sent) {
+      const e = center.events.find((x) => hrOf(x) === m.hr)!;
+      within(`reading ${m.hr}`, e.t, { from: m.measuredMs - FAST, to: m.measuredMs - FAST }, e.time.uncMs + 2000);
+      if (m.nibpMs !== undefined) {
+        const nibp = (e.body as { observations: { code: string; at?: string }[] }).observations.find((o) => o.code === "MDC_PRESS_BLD_NONINV_SYS")!;
+        within(`NIBP with reading ${m.hr} (OBX-14)`, nibp.at, { from: m.nibpMs - FAST, to: m.nibpMs - FAST }, e.time.uncMs + 2000);
+      }
+    }
+    const warning = center.events.find((e) => e.kind === "device" && e.dev.id === "monitor")!;
+    expect(warning.body).toMatchObject({ state: "clock-skew" });
+    expect(Math.abs((warning.body as { skewMs: number }).skewMs - FAST)).toBeLessThan(3000);
+    const status = await timeStatus(box);
+    expect(status.devices.find((d) => d.id === "monitor")).toMatchObject({ state: "skewed" });
+    everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
+  }, 180_000);
+
+  it("a cart 10 min slow: its ECG is not silently put 10 min before first contact", async () => {
+    const box = await startBox(0);
+    const { web } = box;
+    box.gps.start();
+    await synced(box);
+    const center = await box.uplink();
+    const caseId = (await web.req<CaseView>("POST", "/api/cases", {})).json.id;
+    await web.req<CaseView>("POST", `/api/cases/${caseId}/nodes`, { node: "fmc" });
+    const acquired = Math.floor(Date.now() / 1000) * 1000;
+    dropEcg(box, acquired - 600_000);
+    await center.waitFor(() => center.events.some((e) => e.kind === "ecg12") && center.events.some((e) => e.kind === "device" && e.dev.id === "cart"), WAIT_MS, "the ECG and a word about the cart's clock");
+    const warning = center.events.find((e) => e.kind === "device" && e.dev.id === "cart")!;
+    expect((warning.body as { state: string }).state).toMatch(/^clock-/);
+    everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
+  }, 180_000);
+
+  it("device local times without offset (no timezone on the device): read in the box's configured zone", async () => {
+    const box = await startBox(0, { monitorTimezone: "", timeYaml: `zone: "+08:00"` });
+    box.gps.start();
+    await synced(box);
+    const center = await box.uplink();
+    const measured = Date.now() - 5000;
+    const nibp = measured - 300_000;
+    await sendMessages(box, [{ hr: 120, measuredMs: measured, nibpMs: nibp }], ""); // local times, no offset
+    await center.waitFor(() => center.events.some((e) => hrOf(e) === 120), WAIT_MS, "the reading at the center");
+    const e = center.events.find((x) => hrOf(x) === 120)!;
+    within("reading in local time", e.t, { from: measured, to: measured }, e.time.uncMs + 2000);
+    const sys = (e.body as { observations: { code: string; at?: string }[] }).observations.find((o) => o.code === "MDC_PRESS_BLD_NONINV_SYS")!;
+    within("NIBP 5 min earlier, local time", sys.at, { from: nibp, to: nibp }, e.time.uncMs + 2000);
   }, 180_000);
 });
