@@ -251,18 +251,27 @@ function dropEcg(box: Box, acquiredMs: number): void {
   renameSync(join(box.cartDir, `${name}.part`), join(box.cartDir, name));
 }
 
+/** An HL7 TS of Unix ms in a zone written as `utcOffset` ("+0800"; "" for local time without offset, read as +08:00 here). */
+function hl7Ts(ms: number, utcOffset: string): string {
+  const iso = new Date(ms + 8 * 3_600_000).toISOString();
+  return iso.slice(0, 19).replace(/[-:T]/g, "") + utcOffset;
+}
+
 /**
  * Monitor messages over one connection, back to back: each heart rate `hr` measured at `measuredMs`
- * by the monitor's clock, written in its zone (`utcOffset`, "" for local time without offset), with
- * an NIBP taken at `nibpMs` when given; the ACKs.
+ * by the monitor's clock, written in its zone (`utcOffset`, "+0800" or "" for local time without
+ * offset), with its own OBX-14 at `hrAtMs` when given (an episodic value), and an NIBP (its own OBR
+ * group, systolic `hr + 40`) taken at `nibpMs` when given; the ACKs.
  */
-async function sendMessages(box: Box, messages: { hr: number; measuredMs: number; nibpMs?: number }[], utcOffset = "+0800") {
+async function sendMessages(box: Box, messages: { hr: number; measuredMs: number; hrAtMs?: number; nibpMs?: number }[], utcOffset = "+0800") {
   const sender = await MllpSender.connect(box.hl7Port);
   try {
     const acks = [];
     for (const m of messages) {
-      const nibp = m.nibpMs === undefined ? undefined : { sys: 120, dia: 80, time: new Date(m.nibpMs) };
-      acks.push(await sender.send(pcd01Message({ controlId: `M${m.hr}`, time: new Date(m.measuredMs), utcOffset, values: { hr: m.hr, nibp } })));
+      const nibp = m.nibpMs === undefined ? undefined : { sys: m.hr + 40, dia: 80, time: hl7Ts(m.nibpMs, utcOffset) };
+      let text = pcd01Message({ controlId: `M${m.hr}`, time: hl7Ts(m.measuredMs, utcOffset), utcOffset, values: { hr: m.hr, nibp } });
+      if (m.hrAtMs !== undefined) text = text.replace(/(MDC_ECG_HEART_RATE[^\r]*\|)[^|\r]*\r/, `$1${hl7Ts(m.hrAtMs, utcOffset)}\r`);
+      acks.push(await sender.send(text));
     }
     return acks;
   } finally {
@@ -272,7 +281,10 @@ async function sendMessages(box: Box, messages: { hr: number; measuredMs: number
 
 const sendVitals = async (box: Box, hr: number, measuredMs: number, utcOffset = "+0800") => (await sendMessages(box, [{ hr, measuredMs }], utcOffset))[0]!;
 
-const hrOf = (e: Envelope) => (e.body as { observations?: { code: string; value: number }[] }).observations?.find((o) => o.code === "MDC_ECG_HEART_RATE")?.value;
+const observation = (e: Envelope, code: string) => (e.body as { observations?: { code: string; value: number; at?: string }[] }).observations?.find((o) => o.code === code);
+const hrOf = (e: Envelope) => observation(e, "MDC_ECG_HEART_RATE")?.value;
+/** The event of the NIBP with systolic `sys`. */
+const nibpEvent = (center: Center, sys: number) => center.events.find((e) => observation(e, "MDC_PRESS_BLD_NONINV_SYS")?.value === sys);
 
 /** ACK MSH-7 (yyyyMMddHHmmss+0000) as Unix ms. */
 function ackTime(raw: string): number {
@@ -343,8 +355,8 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
       expect(c.unplaced).toBeUndefined();
       within("openedAt", c.openedAt, open, unc);
       within("fmc", c.nodes.fmc, fmc, unc);
-      // Placed on the true timeline (whether at the cart's time or the arrival's is stamping's rule, item 2 of issue 11).
-      within("firstEcg", c.nodes.firstEcg, { from: box.startedAt, to: Date.now() }, unc);
+      // The cart's own time (its clock is right), not shifted by the box's correction nor replaced by the arrival.
+      within("firstEcg (the cart's time)", c.nodes.firstEcg, { from: acquired, to: acquired }, unc);
       expect(c.ecgs[0]!.acquiredAt).toBe(c.nodes.firstEcg);
       expect(c.id.slice(0, 8), "the case id's date").toBe(localDay(Date.parse(c.openedAt)));
       expect(c.id).not.toMatch(/^1970/);
@@ -372,7 +384,7 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
       await center.waitFor(() => center.events.some((e) => hrOf(e) === 72) && center.events.filter((e) => e.kind === "ecg12").length === 2, WAIT_MS, "the events at the center");
       everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
       const hr71 = center.events.find((e) => hrOf(e) === 71)!;
-      within("vitals t", hr71.t, { from: measured, to: vitals.to }, hr71.time.uncMs);
+      within("vitals t (the monitor's time, to the second)", hr71.t, { from: Math.floor(measured / 1000) * 1000, to: measured }, hr71.time.uncMs);
       within("vitals recv", hr71.time.recv, vitals, hr71.time.uncMs);
       const cases = center.events.filter((e) => e.kind === "case");
       expect(cases.every((e) => e.case === c.id)).toBe(true);
@@ -467,16 +479,16 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
   }, 180_000);
 
-  it("a monitor 10 min fast with episodic OBX-14 values (an NIBP taken earlier): readings and observation times corrected, the clock warned about", async () => {
+  it("a monitor 10 min fast with episodic OBX-14 values (an NIBP taken earlier, a value older than its group): readings and observation times corrected, the clock warned about", async () => {
     const box = await startBox(-3 * 3600);
     box.gps.start();
     await synced(box);
     const center = await box.uplink();
     const FAST = 600_000;
-    const sent: { hr: number; measuredMs: number; nibpMs?: number }[] = [];
+    const sent: { hr: number; measuredMs: number; hrAtMs?: number; nibpMs?: number }[] = [];
     for (let i = 0; i < 6; i++) {
       const measured = Date.now();
-      const m = { hr: 100 + i, measuredMs: measured + FAST, nibpMs: i % 3 === 2 ? measured - 120_000 + FAST : undefined };
+      const m = { hr: 100 + i, measuredMs: measured + FAST, hrAtMs: i === 4 ? measured - 20_000 + FAST : undefined, nibpMs: i % 3 === 2 ? measured - 120_000 + FAST : undefined };
       sent.push(m);
       await sendMessages(box, [m]);
     }
@@ -484,9 +496,10 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     for (const m of sent) {
       const e = center.events.find((x) => hrOf(x) === m.hr)!;
       within(`reading ${m.hr}`, e.t, { from: m.measuredMs - FAST, to: m.measuredMs - FAST }, e.time.uncMs + 2000);
+      if (m.hrAtMs !== undefined) within(`reading ${m.hr}'s own OBX-14`, observation(e, "MDC_ECG_HEART_RATE")!.at, { from: m.hrAtMs - FAST, to: m.hrAtMs - FAST }, e.time.uncMs + 2000);
       if (m.nibpMs !== undefined) {
-        const nibp = (e.body as { observations: { code: string; at?: string }[] }).observations.find((o) => o.code === "MDC_PRESS_BLD_NONINV_SYS")!;
-        within(`NIBP with reading ${m.hr} (OBX-14)`, nibp.at, { from: m.nibpMs - FAST, to: m.nibpMs - FAST }, e.time.uncMs + 2000);
+        const nibp = nibpEvent(center, m.hr + 40)!;
+        within(`NIBP with reading ${m.hr}`, nibp.t, { from: m.nibpMs - FAST, to: m.nibpMs - FAST }, nibp.time.uncMs + 2000);
       }
     }
     const warning = center.events.find((e) => e.kind === "device" && e.dev.id === "monitor")!;
@@ -521,10 +534,10 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     const measured = Date.now() - 5000;
     const nibp = measured - 300_000;
     await sendMessages(box, [{ hr: 120, measuredMs: measured, nibpMs: nibp }], ""); // local times, no offset
-    await center.waitFor(() => center.events.some((e) => hrOf(e) === 120), WAIT_MS, "the reading at the center");
+    await center.waitFor(() => center.events.some((e) => hrOf(e) === 120) && nibpEvent(center, 160) !== undefined, WAIT_MS, "the readings at the center");
     const e = center.events.find((x) => hrOf(x) === 120)!;
     within("reading in local time", e.t, { from: measured, to: measured }, e.time.uncMs + 2000);
-    const sys = (e.body as { observations: { code: string; at?: string }[] }).observations.find((o) => o.code === "MDC_PRESS_BLD_NONINV_SYS")!;
-    within("NIBP 5 min earlier, local time", sys.at, { from: nibp, to: nibp }, e.time.uncMs + 2000);
+    const n = nibpEvent(center, 160)!;
+    within("NIBP 5 min earlier, local time", n.t, { from: nibp, to: nibp }, n.time.uncMs + 2000);
   }, 180_000);
 });
