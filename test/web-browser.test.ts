@@ -239,9 +239,14 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
     expect(await port.locator(".probe-best").innerText()).toContain(zh("pairing.bestFound"));
     expect(await port.locator("tr.verdict-match").count()).toBeGreaterThan(0);
     expect(await port.locator("tr.verdict-match td.sample").first().innerText()).toContain(zh("kind.position"));
+    // On a laptop the probed port takes the whole row, so its table is not cut off.
+    expect((await port.boundingBox())!.width).toBeGreaterThan(VIEWPORTS.laptop.width * 0.8);
     await screenshots(page, "pairing-probe");
 
     await port.getByRole("button", { name: zh("pairing.useBest") }).click();
+    // The form it opens is scrolled to below the sticky header, its title in sight.
+    await page.locator("#pair-form").waitFor();
+    await expect.poll(async () => (await page.locator("#pair-form").boundingBox())!.y, { timeout: SEEN_MS }).toBeGreaterThanOrEqual((await page.locator("header.top").boundingBox())!.height - 1);
     await pairWithForm(page, { driver: "nmea-gps", id: "gps", name: "车顶 GPS", location: "救护车 07" }, "pairing-form");
     expect(gw.devices.get("gps")?.driver).toBe("nmea-gps");
 
