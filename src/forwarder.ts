@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { Logger } from "pino";
 import { backoffDelay } from "./backoff.ts";
 import type { Envelope } from "./events.ts";
+import { outsideText } from "./log.ts";
 import type { Outbox, PendingRow } from "./store.ts";
 
 export interface UplinkOptions {
@@ -72,6 +73,9 @@ const STOP_GRACE_MS = 3000;
 
 /** Largest message we accept from the center; anything bigger is dropped with a warning. */
 const MAX_INBOUND_BYTES = 256 * 1024;
+/** A command's name (from the topic) and a refusal's reason, as they reach the log, the result and the audit trail. */
+const MAX_COMMAND_NAME = 64;
+const MAX_REFUSAL_REASON = 500;
 
 export interface ForwarderDeps {
   outbox: Outbox;
@@ -439,7 +443,7 @@ export class Forwarder extends EventEmitter<{
       json = JSON.parse(payload.toString("utf8"));
     } catch {
       log.warn({ topic }, "message from the center is not JSON; ignored");
-      if (topic.startsWith(this.topics.cmd)) this.#refuse(topic.slice(this.topics.cmd.length), undefined, "payload is not JSON");
+      if (topic.startsWith(this.topics.cmd)) this.#refuse(outsideText(topic.slice(this.topics.cmd.length), MAX_COMMAND_NAME), undefined, "payload is not JSON");
       return;
     }
     if (topic === this.topics.receipt) {
@@ -453,7 +457,7 @@ export class Forwarder extends EventEmitter<{
       if (!r.success) return void log.warn({ topic, issues: r.error.issues.length }, "invalid report; ignored");
       this.emit("report", r.data);
     } else if (topic.startsWith(this.topics.cmd)) {
-      void this.#runCommand(topic.slice(this.topics.cmd.length), json);
+      void this.#runCommand(outsideText(topic.slice(this.topics.cmd.length), MAX_COMMAND_NAME), json);
     }
   }
 
@@ -475,8 +479,10 @@ export class Forwarder extends EventEmitter<{
 
   /** Answers a command refused before it ran, and says so to whoever audits the center's commands. */
   #refuse(name: string, id: string | undefined, error: string): void {
-    this.#commandResult(name, id, { error });
-    this.emit("commandRefused", name, error);
+    // The reason quotes what the center sent (unknown keys, the name): bounded and sanitized for the log and the audit trail.
+    const reason = outsideText(error, MAX_REFUSAL_REASON);
+    this.#commandResult(name, id, { error: reason });
+    this.emit("commandRefused", name, reason);
   }
 
   #commandResult(name: string, id: string | undefined, outcome: { result?: unknown; error?: string }): void {

@@ -351,6 +351,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     // what the box could rewrite unseen is then at most the last few seconds of the trail.
     this.#auditLog = new AuditLog(this.#localDb, () => this.#deps.clock.now(), () => this.#forwarder?.publishStatusSoon());
     this.audit = this.#auditLog;
+    this.#auditLog.record({ actor: "system", action: "daemon.start", detail: { version: VERSION, pid: process.pid }, result: "ok" });
     this.#deps.time?.on("synced", this.#onFirstSync);
     this.#deps.time?.on("corrected", this.#onCorrected);
     this.#deps.time?.expectGps(() => this.devices.list().some((d) => this.#deps.findDriver(d.driver)?.kind === "gps"));
@@ -417,7 +418,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     // Zod's messages name paths and expected types, never the values sent: nothing of a patient's here.
     this.#forwarder.on("commandRefused", (name, reason) => {
       try {
-        this.audit?.record({ actor: "center", action: "command", target: name.slice(0, 64), detail: { reason: reason.slice(0, 500) }, result: "denied" });
+        // The name comes from the topic, the reason quotes the center's JSON keys: both bounded and sanitized by the forwarder.
+        this.audit?.record({ actor: "center", action: "command", target: name, detail: { reason }, result: "denied" });
       } catch (err) {
         this.#log.error({ code: "VG_AUDIT_FAILED", err: (err as Error).message }, "a refused command from the center could not be audited");
       }
@@ -575,6 +577,11 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.#deps.time?.off("corrected", this.#onCorrected);
     await this.#deps.time?.stop();
     this.cases.close();
+    try {
+      this.#auditLog?.record({ actor: "system", action: "daemon.stop", detail: { version: VERSION, pid: process.pid }, result: "ok" });
+    } catch (err) {
+      this.#log.error({ code: "VG_AUDIT_FAILED", err: (err as Error).message }, "the daemon's stop could not be audited");
+    }
     this.audit = undefined;
     this.#auditLog = null;
     this.#localDb?.close();

@@ -76,3 +76,15 @@ export class Conditions {
     return any;
   }
 }
+
+/**
+ * Text from outside the box (a command's name from an MQTT topic, a JSON key the center sent) made
+ * fit for a log line or an audit record: control characters, line and paragraph breaks, bidi and
+ * zero-width formatting shown as `\u{…}` (a newline cannot forge a line, a right-to-left override
+ * cannot disguise what it says), cut to `max` characters with `…`.
+ */
+export function outsideText(text: string, max: number): string {
+  const shown = text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+  const chars = [...shown];
+  return chars.length > max ? `${chars.slice(0, max - 1).join("")}…` : shown;
+}

@@ -98,7 +98,7 @@ describe("cases", () => {
   it("opens and closes a case on the center's dispatch commands, answering each, and refuses an invalid one saying why", async () => {
     const { gw, center, log } = await gatewayWithCenter("gw-case-d");
     const audit: AuditEntry[] = [];
-    gw.audit = { record: (e) => void audit.push(e) };
+    gw.audit = { record: (e) => void audit.push(e), recordBounded: (_key, e) => void audit.push(e) };
     const results = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-case-d/cmd-result").map((m) => JSON.parse(m.payload.toString()) as { id: string; ok: boolean; result?: Record<string, unknown>; error?: string });
     const send = (name: string, id: string, args: unknown) => center.client.publishAsync(`vitalgate/v1/gw-case-d/cmd/${name}`, JSON.stringify({ id, args }), { qos: 1 });
     await send("case-open", "d1", { caseId: "DISP-2026-0815", patientId: "P-DISPATCH-77", dispatchedAt: "2026-11-23T15:30:00+08:00" });

@@ -11,7 +11,7 @@ import { localDbPath, openLocalDb } from "../src/local-db.ts";
 import { AuditLog, rowHash, type StoredRow } from "../src/web/audit.ts";
 import { startGateway } from "./support/rig.ts";
 import { connectEmbeddedCenter } from "./support/mqtt.ts";
-import { clientFrom, login, setupAdmin, startWeb } from "./support/web.ts";
+import { addUser, clientFrom, login, setupAdmin, startWeb } from "./support/web.ts";
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -69,7 +69,7 @@ describe("the audit chain", () => {
     expect(r).toEqual({ purged: 4 });
     const rows = rig.audit.list({ limit: 100 });
     expect(rows.map((x) => x.seq)).toEqual([11, 10, 9, 8, 7, 6, 5]);
-    expect(rows[0]).toMatchObject({ actor: "system", action: "audit.purge", detail: { throughSeq: 4, rows: 4 } });
+    expect(rows[0]).toMatchObject({ actor: "system", action: "audit.purge", detail: { throughSeq: 4, rows: 4, throughHash: expect.stringMatching(/^[0-9a-f]{64}$/) } });
     expect(rig.audit.verify()).toEqual({ ok: true, checked: 7 });
     // Reopened (a restart): the anchor is in the database, the chain still verifies and goes on.
     const reopened = new AuditLog(other, () => ({ ms: rig.clock.ms, src: "gps", uncMs: 100 }));
@@ -79,6 +79,24 @@ describe("the audit chain", () => {
     other.prepare("DELETE FROM audit WHERE seq = 5").run();
     expect(rig.audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 5 } });
     expect(rig.audit.purge(rig.clock.ms)).toMatchObject({ purged: 0, refused: { ok: false } });
+  });
+
+  it("finds the oldest rows deleted and the anchor moved past them: an anchor must match a purge record", async () => {
+    const { rig, other } = await trail(6);
+    const row3 = other.prepare("SELECT seq, hash FROM audit WHERE seq = 3").get() as { seq: number; hash: string };
+    other.prepare("DELETE FROM audit WHERE seq <= 3").run();
+    other.prepare("INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, ?, ?, '2026-11-30T08:00:00.000Z')").run(row3.seq, row3.hash);
+    expect(rig.audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 3, reason: expect.stringContaining("no purge record") } });
+    expect(rig.audit.purge(rig.clock.ms)).toMatchObject({ purged: 0, refused: { ok: false } });
+
+    // After a real purge, moving its anchor further (deleting more of the oldest rows) is caught too.
+    const t2 = await trail(8);
+    expect(t2.rig.audit.purge(Date.parse("2026-11-23T08:00:00Z") + 2 * DAY)).toEqual({ purged: 2 });
+    expect(t2.rig.audit.verify().ok).toBe(true);
+    const row4 = t2.other.prepare("SELECT seq, hash FROM audit WHERE seq = 4").get() as { seq: number; hash: string };
+    t2.other.prepare("DELETE FROM audit WHERE seq <= 4").run();
+    t2.other.prepare("UPDATE audit_anchor SET seq = ?, hash = ?").run(row4.seq, row4.hash);
+    expect(t2.rig.audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 4 } });
   });
 
   it("purges only the oldest run of old rows: a row stamped by a wrong clock among newer ones stays", async () => {
@@ -171,11 +189,14 @@ describe("the gateway", () => {
     const heads = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-audit-head/status").map((m) => JSON.parse(m.payload.toString()) as { state: string; audit?: { seq: number; hash: string } }).filter((m) => m.state === "online").map((m) => m.audit);
     await center.waitFor(() => heads().length > 0, 5000, "the gateway's status");
     const audit = gw.audit as AuditLog;
-    expect(heads()[0]).toEqual({ seq: 3, hash: audit.list({ limit: 1 })[0]!.hash });
+    // The earlier three, and this start.
+    expect(audit.list({ limit: 1 })[0]).toMatchObject({ seq: 4, action: "daemon.start" });
+    await center.waitFor(() => heads().some((h) => h?.seq === 4), 5000, "the head after the start");
+    expect(heads().find((h) => h?.seq === 4)).toEqual({ seq: 4, hash: audit.list({ limit: 1 })[0]!.hash });
     // A new record's head follows within seconds, not at the next status interval (60 s).
     await gw.reload(gw.config, "operator (SIGHUP)");
-    await center.waitFor(() => heads().some((h) => h?.seq === 4), 5000, "the new head");
-    const sent = heads().find((h) => h?.seq === 4)!;
+    await center.waitFor(() => heads().some((h) => h?.seq === 5), 5000, "the new head");
+    const sent = heads().find((h) => h?.seq === 5)!;
     expect(sent.hash).toBe(audit.list({ limit: 1 })[0]!.hash);
 
     // Someone with the disk rewrites the whole trail and recomputes every hash: it verifies on the box...
@@ -188,7 +209,7 @@ describe("the gateway", () => {
       other.prepare("UPDATE audit SET target = ?, prev = ?, hash = ? WHERE seq = ?").run(forged.target, prev, hash, row.seq);
       prev = hash;
     }
-    expect(audit.verify()).toMatchObject({ ok: true, checked: 4 });
+    expect(audit.verify()).toMatchObject({ ok: true, checked: 5 });
     // ...but no longer holds, at the seq the center was sent, the hash the center was sent.
     const rowThen = audit.list({ before: sent.seq + 1, limit: 1 })[0]!;
     expect(rowThen.seq).toBe(sent.seq);
@@ -201,5 +222,61 @@ describe("the gateway", () => {
     const audit = gw.audit as AuditLog;
     expect(audit.list({ limit: 1 })[0]).toMatchObject({ actor: "operator (SIGHUP)", action: "config.reload", result: "ok", detail: { restartNeeded: [] } });
     expect(audit.verify().ok).toBe(true);
+  });
+});
+
+describe("what else is audited (等保三级 安全审计)", () => {
+  it("the daemon's start and stop", async () => {
+    const { gw, config } = await startGateway({ id: "gw-audit-life", devices: "  []" }, cleanup);
+    expect((gw.audit as AuditLog).list({ limit: 1 })[0]).toMatchObject({ actor: "system", action: "daemon.start", result: "ok" });
+    await gw.stop();
+    const db = new Database(localDbPath(config.stateDir), { readonly: true });
+    cleanup.push(() => db.close());
+    expect(db.prepare("SELECT action FROM audit ORDER BY seq").pluck().all()).toEqual(["daemon.start", "daemon.stop"]);
+  });
+
+  it("refused requests, at most once a minute for the same user, route and reason: a flood does not fill the disk", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    const viewer = await addUser(rig, admin, "viewer1", "viewer", "viewer pass 1");
+    for (let i = 0; i < 50; i++) expect((await viewer.request("POST", "/api/users", { username: `x${i}`, password: "Whatever 123", role: "admin" })).statusCode).toBe(403);
+    const denied = rig.audit.list({ limit: 500 }).filter((r) => r.action === "request.denied");
+    expect(denied).toHaveLength(1);
+    expect(denied[0]).toMatchObject({ actor: "viewer1", target: "POST /api/users", result: "denied" });
+  });
+
+  it("reads of patient data: the cases, a case, an ECG; once per user and target every 10 minutes", async () => {
+    const rig = await startWeb(cleanup);
+    const admin = await setupAdmin(rig);
+    const c = (await admin.request("POST", "/api/cases", {})).json() as { id: string };
+    await admin.request("POST", `/api/cases/${c.id}/patient`, { patientId: "P-0001" });
+    for (let i = 0; i < 3; i++) {
+      expect((await admin.request("GET", `/api/cases/${c.id}`)).statusCode).toBe(200);
+      expect((await admin.request("GET", "/api/cases")).statusCode).toBe(200);
+    }
+    const reads = rig.audit.list({ limit: 100 }).filter((r) => r.action === "patient.read");
+    expect(reads.map((r) => [r.actor, r.target])).toEqual([["admin", "cases"], ["admin", `case ${c.id}`]]);
+    expect(JSON.stringify(reads)).not.toContain("P-0001");
+  });
+
+  it("a command's name from the topic and the keys the center sends, bounded and sanitized before the log and the trail", async () => {
+    const { gw, config, log } = await startGateway({ id: "gw-audit-cmd", devices: "  []", uplink: "embedded" }, cleanup);
+    const center = await connectEmbeddedCenter(config);
+    cleanup.push(() => center.close());
+    const name = `ping\u202e\nfake line ${"x".repeat(300)}`;
+    await center.client.publishAsync(`vitalgate/v1/gw-audit-cmd/cmd/${name}`, JSON.stringify({ id: "a1" }), { qos: 1 });
+    await center.client.publishAsync("vitalgate/v1/gw-audit-cmd/cmd/case-open", JSON.stringify({ id: "a2", args: { caseId: "C-1", ["k\n\u2066".repeat(200)]: 1 } }), { qos: 1 });
+    const audit = gw.audit as AuditLog;
+    await center.waitFor(() => audit.list({ limit: 10 }).filter((r) => r.action === "command").length === 2, 5000, "both refusals audited");
+    const [keys, named] = audit.list({ limit: 10 }).filter((r) => r.action === "command");
+    expect([...named!.target!].length).toBeLessThanOrEqual(64);
+    expect(named!.target).toMatch(/^ping\\u\{202e\}\\u\{a\}fake line x+…$/);
+    for (const r of [named!, keys!]) {
+      expect(JSON.stringify(r)).not.toMatch(/[\n\u202e\u2066]/);
+      expect([...String(r.detail!.reason)].length).toBeLessThanOrEqual(500);
+    }
+    const lines = log.raw.join("").split("\n").filter((l) => l.includes("command from the center"));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    for (const l of lines) expect(l).not.toMatch(/[\u202e\u2066]|fake line x{100}/);
   });
 });

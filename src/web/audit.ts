@@ -11,6 +11,8 @@ import type { FirstSync } from "../time/service.ts";
 import type { Audit, AuditEntry } from "./context.ts";
 
 const GENESIS = "0".repeat(64);
+/** Keys recordBounded remembers; beyond, expired ones are dropped, and while none has, records of new keys are dropped too. */
+const MAX_BOUNDED_KEYS = 1000;
 
 export interface AuditRow {
   seq: number;
@@ -71,6 +73,8 @@ export class AuditLog implements Audit {
   /** The newest row this process wrote or saw: rows deleted from the end are found against it. */
   #head: { seq: number; hash: string };
   #onRecord: () => void;
+  /** recordBounded's keys: when each was last recorded (monotonic ms) and how many were held back since. */
+  #bounded = new Map<string, { lastMs: number; windowMs: number; held: number }>();
 
   /**
    * `now` is the gateway's synchronized clock (records made before it is synchronized carry their
@@ -120,6 +124,21 @@ export class AuditLog implements Audit {
       .run({ ...row, hash });
     this.#head = { seq: row.seq, hash };
     this.#onRecord();
+  }
+
+  recordBounded(key: string, entry: AuditEntry, windowMs = 60_000): void {
+    const now = performance.now();
+    const b = this.#bounded.get(key);
+    if (b && now - b.lastMs < b.windowMs) {
+      b.held++;
+      return;
+    }
+    if (!b && this.#bounded.size >= MAX_BOUNDED_KEYS) {
+      for (const [k, v] of this.#bounded) if (now - v.lastMs >= v.windowMs && v.held === 0) this.#bounded.delete(k);
+      if (this.#bounded.size >= MAX_BOUNDED_KEYS) return;
+    }
+    this.record(b?.held ? { ...entry, detail: { ...entry.detail, suppressed: b.held } } : entry);
+    this.#bounded.set(key, { lastMs: now, windowMs, held: 0 });
   }
 
   /**
@@ -172,15 +191,24 @@ export class AuditLog implements Audit {
 
   /** Walks the whole chain from its anchor; reports the first row that is not as it was written. */
   verify(): ChainReport {
-    let expected = this.#anchor();
+    const anchor = this.#anchor();
+    let expected = anchor;
     let checked = 0;
+    // An anchor is where a purge left the chain, and that purge's own record, further on, names it
+    // (seq and hash): an anchor no purge record names was moved by hand past deleted oldest rows.
+    let anchorNamed = anchor.seq === 0;
     for (const r of this.#db.prepare("SELECT * FROM audit ORDER BY seq").iterate() as IterableIterator<StoredRow>) {
       if (r.seq !== expected.seq + 1) return { ok: false, checked, firstBad: { seq: expected.seq + 1, reason: `missing: rows ${expected.seq + 1}..${r.seq - 1} were deleted` } };
       if (rowHash(r) !== r.hash) return { ok: false, checked, firstBad: { seq: r.seq, reason: "edited: its content does not match its hash" } };
       if (r.prev !== expected.hash) return { ok: false, checked, firstBad: { seq: r.seq, reason: "broken link: it does not follow the hash of the row before" } };
+      if (!anchorNamed && r.action === "audit.purge" && r.detail !== null) {
+        const d = JSON.parse(r.detail) as { throughSeq?: unknown; throughHash?: unknown };
+        anchorNamed = d.throughSeq === anchor.seq && (d.throughHash === undefined || d.throughHash === anchor.hash);
+      }
       checked++;
       expected = { seq: r.seq, hash: r.hash };
     }
+    if (!anchorNamed) return { ok: false, checked, firstBad: { seq: anchor.seq, reason: `missing: the chain starts after row ${anchor.seq}, but no purge record says so: the oldest rows were deleted` } };
     if (expected.seq < this.#head.seq) return { ok: false, checked, firstBad: { seq: expected.seq + 1, reason: `missing: the newest rows up to ${this.#head.seq} were deleted` } };
     return { ok: true, checked };
   }
@@ -198,12 +226,13 @@ export class AuditLog implements Audit {
     const keep = this.#db.prepare("SELECT MIN(seq) AS seq FROM audit WHERE at >= ?").get(cutoff) as { seq: number | null };
     const last = this.#db.prepare("SELECT seq, hash FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT 1").get(keep.seq ?? Number.MAX_SAFE_INTEGER) as { seq: number; hash: string } | undefined;
     if (!last) return { purged: 0 };
+    // The anchor and the purge's record together: an anchor no record names is a tampered chain.
     const purged = this.#db.transaction(() => {
       const n = this.#db.prepare("DELETE FROM audit WHERE seq <= ?").run(last.seq).changes;
       this.#db.prepare("INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, @seq, @hash, @at) ON CONFLICT (id) DO UPDATE SET seq = @seq, hash = @hash, at = @at").run({ ...last, at: new Date(this.#now().ms).toISOString() });
+      this.record({ actor: "system", action: "audit.purge", detail: { throughSeq: last.seq, throughHash: last.hash, rows: n, before: cutoff }, result: "ok" });
       return n;
     })();
-    this.record({ actor: "system", action: "audit.purge", detail: { throughSeq: last.seq, rows: purged, before: cutoff }, result: "ok" });
     return { purged };
   }
 }

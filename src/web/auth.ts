@@ -504,7 +504,8 @@ export class Auth {
       request.user = s.user;
       if (s.mustChange && !whileMustChange) return void sendError(reply, 403, "VG_PASSWORD_CHANGE_REQUIRED", "change your password first");
       const deny = (code: string, message: string, why: string) => {
-        this.#o.audit.record({ actor: s.user.username, ip: request.ip, action: "request.denied", target: `${request.method} ${request.routeOptions.url ?? request.url}`, detail: { why }, result: "denied" });
+        const target = `${request.method} ${request.routeOptions.url ?? request.url.split("?")[0]!.slice(0, 100)}`;
+        this.#o.audit.recordBounded(`denied|${s.user.username}|${request.ip}|${target}|${why}`, { actor: s.user.username, ip: request.ip, action: "request.denied", target, detail: { why }, result: "denied" });
         sendError(reply, 403, code, message);
       };
       if (CHANGING.has(request.method)) {

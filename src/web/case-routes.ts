@@ -44,12 +44,21 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
     }
   };
 
+  /** A read of patient data (the cases with their patient ids, an ECG), audited once per user and target every 10 minutes: the page re-reads often. */
+  const read = (request: FastifyRequest, target: string) =>
+    ctx.audit.recordBounded(`read|${request.user!.username}|${target}`, { actor: request.user!.username, ip: request.ip, action: "patient.read", target, result: "ok" }, 10 * 60_000);
+
   app.get("/api/cases", { onRequest: ctx.guard("read") }, async (request, reply) => {
     const q = parseBody(ListQuery, request.query, reply);
-    return q ? cases.list(q.state) : reply;
+    if (!q) return reply;
+    read(request, "cases");
+    return cases.list(q.state);
   });
 
-  app.get("/api/readings", { onRequest: ctx.guard("read") }, async () => cases.readingsOutsideCases());
+  app.get("/api/readings", { onRequest: ctx.guard("read") }, async (request) => {
+    read(request, "readings");
+    return cases.readingsOutsideCases();
+  });
 
   app.post("/api/cases", { onRequest: ctx.guard("cases") }, async (request, reply) => {
     const body = parseBody(OpenBody, request.body, reply);
@@ -60,7 +69,10 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
   app.get("/api/cases/:id", { onRequest: ctx.guard("read") }, async (request, reply) => {
     const p = parseBody(CaseParams, request.params, reply);
     if (!p) return reply;
-    return cases.get(p.id) ?? sendError(reply, 404, "VG_CASE_NOT_FOUND", `no case ${p.id} on this gateway`);
+    const c = cases.get(p.id);
+    if (!c) return sendError(reply, 404, "VG_CASE_NOT_FOUND", `no case ${p.id} on this gateway`);
+    read(request, `case ${p.id}`);
+    return c;
   });
 
   app.post("/api/cases/:id/patient", { onRequest: ctx.guard("cases") }, async (request, reply) => {
@@ -92,6 +104,7 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
     if (!p) return reply;
     const event = ctx.gateway.outbox.eventById(p.eventId);
     if (!event || event.kind !== "ecg12") return sendError(reply, 404, "VG_ECG_NOT_FOUND", `no 12-lead ECG ${p.eventId} is kept on this gateway`);
+    read(request, `ecg ${p.eventId}`);
     return reply.type("image/svg+xml; charset=utf-8").send(renderEcgSvg(ecg12FromBody(event.body as Record<string, unknown>)));
   });
 }

@@ -43,6 +43,12 @@ export interface AuditEntry {
 export interface Audit {
   /** Appends to the hash-chained trail (src/web/audit.ts); synchronous, throws if it cannot be stored. */
   record(entry: AuditEntry): void;
+  /**
+   * For what anyone can repeat at will (refused requests, reads of patient data): records `entry`
+   * at most once per `windowMs` for the same `key`; those held back are counted in the next one's
+   * `detail.suppressed`. A flood cannot fill the disk, and the first of each kind is there.
+   */
+  recordBounded(key: string, entry: AuditEntry, windowMs?: number): void;
 }
 
 export interface WebContext {
