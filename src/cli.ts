@@ -136,7 +136,8 @@ async function status(configPath: string | undefined, io: Out): Promise<number> 
   if (!resolved) return 2;
   const { web } = resolved.result.config;
   const host = web.host === "0.0.0.0" || web.host === "::" ? "127.0.0.1" : web.host;
-  const scheme = web.tls ? "https" : "http";
+  const { pageIsHttps } = await import("./web/tls.ts");
+  const scheme = pageIsHttps(web) ? "https" : "http";
   try {
     const body = await getText(`${scheme}://${host}:${web.port}/status`);
     io.out(JSON.stringify(JSON.parse(body), null, 2) + "\n");

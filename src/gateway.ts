@@ -29,6 +29,7 @@ import { VERSION } from "./version.ts";
 import type { Audit } from "./web/context.ts";
 import { AuditLog } from "./web/audit.ts";
 import { createWebServer, type WebServer } from "./web/server.ts";
+import { pageCertificate, pageIsHttps, type PageCertificate } from "./web/tls.ts";
 import { z } from "zod";
 import type { CodecError } from "../protocols/codec.ts";
 import { folderProblem } from "./watched-folders.ts";
@@ -62,6 +63,8 @@ export interface GatewayStatus {
   time: TimeState & { devices: DeviceClockView[]; zone: string };
   devices: ReturnType<DeviceManager["list"]>;
   process: { rssMB: number; heapUsedMB: number; externalMB: number; uptimeS: number };
+  /** How the page is served: over HTTPS with which certificate (its SHA-256 fingerprint, to check against the browser's), or plain HTTP on loopback. */
+  web: { https: boolean; certificate?: { source: PageCertificate["source"]; file: string; fingerprint256: string } };
 }
 
 /** `events`: what was just committed, for the page's live values (after the device's ACK is due). */
@@ -79,6 +82,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
    */
   audit: Audit | undefined;
   #localDb: LocalDb | null = null;
+  #pageCertificate: PageCertificate | null = null;
   /** The audit trail in the local database, from start to stop; `audit` is where records go (tests replace it). */
   #auditLog: AuditLog | null = null;
   /** Devices paired on the web page, run beside the config's (src/pairing/). */
@@ -440,6 +444,14 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     ];
 
     const read = this.#deps.readFile ?? ((p: string) => readFileSync(p));
+    // HTTPS wherever the page leaves the box: IT's certificate, else one made here on the first start.
+    this.#pageCertificate = pageCertificate(config.web, config.stateDir, read, config.gateway.id);
+    if (this.#pageCertificate) {
+      const { source, certFile, fingerprint256 } = this.#pageCertificate;
+      this.#log.info({ code: "VG_WEB_TLS", source, certFile, fingerprint256 }, `the page is served over HTTPS with ${source === "self-signed" ? "a certificate made on this box" : "the configured certificate"}; its SHA-256 fingerprint, to check against the browser's: ${fingerprint256}`);
+    } else {
+      this.#log.info({ code: "VG_WEB_HTTP", host: config.web.host }, "the page is served over plain HTTP on loopback only");
+    }
     this.#web = await createWebServer({
       gateway: this,
       log: this.#log,
@@ -449,7 +461,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       nowMs: () => this.#deps.clock.now().ms,
       monoMs: () => this.#deps.clock.monoMs(),
       bootId: this.#deps.time?.bootId,
-      https: config.web.tls ? { cert: read(config.web.tls.certFile), key: read(config.web.tls.keyFile) } : undefined,
+      https: this.#pageCertificate ? { cert: this.#pageCertificate.cert, key: this.#pageCertificate.key } : undefined,
       audit: this.#auditLog,
     });
     await this.#web.app.listen({ host: config.web.host, port: config.web.port });
@@ -677,6 +689,9 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       },
       devices: this.devices.list(),
       process: processMemory(),
+      web: this.#pageCertificate
+        ? { https: true, certificate: { source: this.#pageCertificate.source, file: this.#pageCertificate.certFile, fingerprint256: this.#pageCertificate.fingerprint256 } }
+        : { https: pageIsHttps(this.config.web) },
     };
   }
 }

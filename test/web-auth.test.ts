@@ -1,6 +1,7 @@
 // The page's server, login and guard (issue 6, docs/security.md#the-web-page): first-run setup with
 // its code, login and its rate limit, sessions that expire, CSRF and role checks on every route that
 // changes anything, security headers, static files, provisioned users, the live stream.
+import { X509Certificate } from "node:crypto";
 import { readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -460,7 +461,49 @@ describe("Host and Origin", () => {
   });
 });
 
-describe("over HTTPS (web.tls)", () => {
+describe("over HTTPS", () => {
+  it("is HTTPS by default beyond loopback: a certificate made on first start, its fingerprint in the log and the status, HSTS", async () => {
+    const { config, log } = await startGateway({ id: "gw-tls-default", devices: "  []", webHost: "0.0.0.0" }, cleanup);
+    const certPem = readFileSync(join(config.stateDir, "web-tls/cert.pem"));
+    const fingerprint = new X509Certificate(certPem).fingerprint256;
+    expect(statSync(join(config.stateDir, "web-tls")).mode & 0o777).toBe(0o700);
+    expect(log.raw.join("")).toContain(fingerprint);
+    // Over TLS, the certificate the browser gets is that one (it names 127.0.0.1), and HSTS is set.
+    const res = await new Promise<{ status: number; hsts: string | undefined; fingerprint: string }>((resolve, reject) => {
+      const req = httpsRequest({ host: "127.0.0.1", port: config.web.port, path: "/healthz", ca: certPem }, (r) => {
+        r.resume();
+        resolve({ status: r.statusCode!, hsts: r.headers["strict-transport-security"], fingerprint: (r.socket as import("node:tls").TLSSocket).getPeerCertificate().fingerprint256 });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(res).toEqual({ status: 200, hsts: "max-age=31536000", fingerprint });
+    // Plain HTTP gets no page: the password cannot cross the LAN in clear.
+    const plain = await new Promise<string>((resolve) => {
+      get({ host: "127.0.0.1", port: config.web.port, path: "/healthz" }, (r) => resolve(`HTTP ${r.statusCode}`)).on("error", (err) => resolve(err.message));
+    });
+    expect(plain).not.toBe("HTTP 200");
+    // `vitalgate status` on the box asks over HTTPS and shows the fingerprint.
+    const file = join(config.stateDir, "vitalgate.yaml");
+    writeFileSync(file, `gateway: { id: gw-tls-default }\nstateDir: ${config.stateDir}\nweb: { host: 0.0.0.0, port: ${config.web.port} }\n`);
+    const out: string[] = [];
+    expect(await main(["status", "--config", file], { out: (t) => out.push(t), err: (t) => out.push(t) })).toBe(0);
+    expect(JSON.parse(out.join("")).web).toEqual({ https: true, certificate: { source: "self-signed", file: join(config.stateDir, "web-tls/cert.pem"), fingerprint256: fingerprint } });
+  });
+
+  it("keeps the certificate it made across restarts (the fingerprint a user checked stays valid)", async () => {
+    const first = await startGateway({ id: "gw-tls-keep", devices: "  []", webHost: "0.0.0.0" }, cleanup);
+    const fingerprint = first.gw.status().web.certificate!.fingerprint256;
+    await first.gw.stop();
+    const again = await startGateway({ id: "gw-tls-keep", devices: "  []", webHost: "0.0.0.0", stateDir: first.config.stateDir }, cleanup);
+    expect(again.gw.status().web.certificate!.fingerprint256).toBe(fingerprint);
+  });
+
+  it("stays plain HTTP on loopback alone", async () => {
+    const { gw } = await startGateway({ id: "gw-tls-loop", devices: "  []" }, cleanup);
+    expect(gw.status().web).toEqual({ https: false });
+  });
+
   it("serves the page with the configured certificate and marks the session cookie Secure", async () => {
     const pki = makePki();
     const { config } = await startGateway({ id: "gw-tls-web", devices: "  []", web: `tls: { certFile: ${pki.serverCert}, keyFile: ${pki.serverKey} }` }, cleanup);

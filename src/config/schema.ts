@@ -327,7 +327,7 @@ const webSchema = z
         keyFile: z.string().min(1).describe("PEM file with the private key of certFile. Keep it readable only by the vitalgate user."),
       })
       .optional()
-      .describe("Serve the page over HTTPS (session cookies are then marked Secure). Without it: plain HTTP, for a trusted LAN only."),
+      .describe("IT's certificate for the page. Without it, a page on any address beyond loopback is served over HTTPS with a self-signed certificate made on the first start (<stateDir>/web-tls/, its fingerprint in the log and `vitalgate status`); only a page on 127.0.0.1 alone is plain HTTP."),
     users: z
       .array(
         z

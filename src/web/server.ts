@@ -130,6 +130,9 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   const hosts = new HostAllowList(o.web.hostNames);
   app.addHook("onRequest", async (request, reply) => {
     reply.headers(SECURITY_HEADERS);
+    // Over HTTPS, the browser is told to come back only over HTTPS (a year). Browsers ignore it
+    // from a certificate they were asked to accept, so a self-signed one can still be clicked through.
+    if (request.protocol === "https") reply.header("strict-transport-security", "max-age=31536000");
     if (request.url.startsWith("/api/")) reply.header("cache-control", "no-store");
     // DNS rebinding: a page of another site that now resolves to this box still sends its own name.
     if (!hosts.allows(request.headers.host)) return sendError(reply, 421, "VG_HOST", "this box is not served under that name: use its address, or add the name to web.hostNames");

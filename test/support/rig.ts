@@ -44,6 +44,8 @@ export interface RigOptions {
   logSection?: boolean;
   /** More entries of the `web:` flow mapping (after host and port), e.g. `tls: { certFile: …, keyFile: … }`. */
   web?: string;
+  /** The page's `web.host` (default 127.0.0.1: plain HTTP, loopback only). */
+  webHost?: string;
   /** More top-level YAML lines, put just before `devices:` (each ending in a newline). */
   extra?: string;
   /** The driver lookup; default the real registry. */
@@ -85,7 +87,7 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
     `gateway: { id: ${o.id} }`,
     `stateDir: ${o.stateDir ?? mkdtempSync(join(tmpdir(), `${o.id.replace(/^gw-/, "vg-")}-`))}`,
     o.uplink === "embedded" ? embeddedBrokerYaml(await freePort()) : typeof o.uplink === "object" ? `uplink: { url: "${o.uplink.url}", backoff: { initialMs: 100, maxMs: 1000 } }` : NOWHERE,
-    `web: { host: 127.0.0.1, port: ${await freePort()}${o.web ? `, ${o.web}` : ""} }`,
+    `web: { host: ${o.webHost ?? "127.0.0.1"}, port: ${await freePort()}${o.web ? `, ${o.web}` : ""} }`,
     `pairing: ${o.pairing ?? "{ listen: [] }"}`,
     `watchedFolders: ${o.watchedFolders ?? JSON.stringify({ roots: [tmpdir()] })}`,
     ...(o.logSection ? [`log: { level: ${o.logLevel ?? "info"}, pretty: false }`] : []),
