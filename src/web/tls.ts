@@ -72,6 +72,6 @@ function makeSelfSigned(dir: string, certFile: string, keyFile: string, gatewayI
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
     const why = e.code === "ENOENT" ? "the openssl command is not installed (apt-get install openssl)" : `openssl failed: ${String(e.stderr ?? e.message).trim().slice(0, 300)}`;
-    throw new Error(`cannot make the page's certificate in ${dir}: ${why}. Install openssl, provision web.tls, or set web.host to 127.0.0.1`);
+    throw new Error(`cannot make the page's certificate in ${dir}: ${why}. Install openssl, provision web.tls, or set web.host to 127.0.0.1`, { cause: err });
   }
 }
