@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { openSession, type DriverDefinition, type DriverNotice, type DriverSession, type Exchange, type TransportSpec } from "./driver.ts";
 import type { CodecError } from "../protocols/codec.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
+import { describeRefusals } from "./connection-gate.ts";
 import { StoreRefusedError } from "./errors.ts";
 import { Conditions } from "./log.ts";
 import { openTransport, type Connection, type FileDrop, type Transport, type TransportOptions, type TransportState } from "./transports.ts";
@@ -132,9 +133,10 @@ class DeviceRunner {
       state: (s) => this.#transportState(s),
       connection: (conn) => this.#session(conn),
       file: (drop) => this.#file(drop),
-      turnedAway: (remote, limit) => {
-        this.#log.warn({ code: "VG_TOO_MANY_CONNECTIONS", remote, limit }, `connection refused: already ${limit} connections to this device's listener`);
-        this.#fault({ code: "VG_TOO_MANY_CONNECTIONS", message: `connection from ${remote} refused: ${limit} already open` });
+      turnedAway: (r) => {
+        const message = describeRefusals(r);
+        this.#log.warn({ code: "VG_TOO_MANY_CONNECTIONS", refused: r.refused, addresses: r.addresses }, message);
+        this.#fault({ code: "VG_TOO_MANY_CONNECTIONS", message });
       },
     });
   }

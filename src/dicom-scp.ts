@@ -18,6 +18,7 @@ import { createHash } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import { backoffDelay } from "./backoff.ts";
+import { ConnectionGate } from "./connection-gate.ts";
 import type { TransportSpec } from "./driver.ts";
 import type { FileDrop, Transport, TransportOptions } from "./transports.ts";
 
@@ -355,9 +356,11 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
   const sockets = new Set<Socket>();
   const address = `${spec.host}:${spec.port}`;
   let listeningAt = address;
+  let gate: ConnectionGate | null = null;
   return {
     start(events) {
       let attempt = 0;
+      gate = new ConnectionGate(options, (r) => events.turnedAway(r));
       const report = (code: string, message: string) => {
         // The core has no channel for a transport's passing problem other than its state: the
         // error is recorded as the device's last error and logged, then the listener is back.
@@ -389,11 +392,7 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
       const accept = (Scp: ReturnType<typeof defineScp>, socket: Socket) => {
         const remote = `tcp:${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
         socket.on("error", () => undefined); // a reset by the peer is a close
-        if (sockets.size >= options.maxConnections) {
-          events.turnedAway(remote, options.maxConnections);
-          socket.destroy();
-          return;
-        }
+        if (!gate?.admit(socket)) return;
         sockets.add(socket);
         socket.setNoDelay(true);
         let problem = false;
@@ -460,6 +459,7 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      gate?.close();
       for (const s of sockets) s.destroy();
       const s = server;
       server = null;

@@ -133,7 +133,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       monoMs: () => deps.clock.monoMs(),
       utcFix: (utcMs, monoMs, info) => deps.time?.gpsFix(utcMs, monoMs, info),
       timeZone: config.time.zone ?? systemTimeZone(),
-      transport: { backoff: { initialMs: 500, maxMs: 30_000 }, maxConnections: 32 },
+      transport: { backoff: { initialMs: 500, maxMs: 30_000 }, idleMs: config.listeners.idleS * 1000, maxConnections: config.listeners.maxConnections, maxPerAddress: config.listeners.maxPerAddress },
       admit: (device, spec) => this.#admit(device, spec),
     });
     this.cases = new CaseBook(config.cases, {
@@ -525,7 +525,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
 
   /** Applies a new configuration: devices change live; other sections need a restart, said so. */
   async reload(next: Config, actor = "system"): Promise<{ restartNeeded: string[]; devices: Awaited<ReturnType<DeviceManager["apply"]>> }> {
-    const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log", "time", "pairing"] as const).filter(
+    const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log", "time", "pairing", "listeners"] as const).filter(
       (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
     );
     this.config = { ...this.config, devices: next.devices, cases: next.cases, watchedFolders: next.watchedFolders };

@@ -7,6 +7,7 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import type { SerialPort } from "serialport";
 import { backoffDelay } from "./backoff.ts";
+import { ConnectionGate, type GateLimits, type Refusals } from "./connection-gate.ts";
 import { dicomScp } from "./dicom-scp.ts";
 import type { SerialSettings, TransportSpec } from "./driver.ts";
 import { findSerialPort, openSerialPort } from "./ports.ts";
@@ -54,8 +55,8 @@ export interface TransportEvents {
   /** A watched folder's file; the transport handles the next one when the promise settles. */
   file(drop: FileDrop): Promise<void>;
   state(state: TransportState): void;
-  /** A connection closed at once because the listener already has its most. */
-  turnedAway(remote: string, limit: number): void;
+  /** Connections closed at once because the listener, or their address, already had its most (a summary, ConnectionGate). */
+  turnedAway(refusals: Refusals): void;
 }
 
 export interface Transport {
@@ -63,10 +64,9 @@ export interface Transport {
   stop(): Promise<void>;
 }
 
-export interface TransportOptions {
+/** How listeners are bounded (GateLimits: idle timeout, connections in all and per address), and how to retry. */
+export interface TransportOptions extends GateLimits {
   backoff: { initialMs: number; maxMs: number };
-  /** Most simultaneous connections a listener accepts; more are closed at once. */
-  maxConnections: number;
   random?: () => number;
 }
 
@@ -108,18 +108,16 @@ function tcpListener(host: string, port: number, options: TransportOptions): Tra
   let stopped = false;
   const sockets = new Set<Socket>();
   const address = `${host}:${port}`;
+  let gate: ConnectionGate | null = null;
   return {
     start(events) {
       let attempt = 0;
+      gate = new ConnectionGate(options, (r) => events.turnedAway(r));
       const listen = () => {
         events.state({ state: "starting" });
         const s = createServer((socket) => {
           socket.on("error", () => undefined); // a reset by the peer is a close, reported by onClose
-          if (sockets.size >= options.maxConnections) {
-            events.turnedAway(`tcp:${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`, options.maxConnections);
-            socket.destroy();
-            return;
-          }
+          if (!gate?.admit(socket)) return;
           sockets.add(socket);
           socket.once("close", () => sockets.delete(socket));
           events.connection(socketConnection(socket));
@@ -146,6 +144,7 @@ function tcpListener(host: string, port: number, options: TransportOptions): Tra
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      gate?.close();
       for (const s of sockets) s.destroy();
       const s = server;
       server = null;

@@ -69,6 +69,7 @@ describe("valid configurations", () => {
       web: { host: "0.0.0.0", port: 8080, users: [], sessionIdleMin: 30, loginMaxFailures: 5, loginMaxFailuresPerAddress: 50, loginWindowS: 900, passwordMinLength: 8, passwordMinClasses: 3, passwordMaxAgeDays: 0, hostNames: [], auditRetentionDays: 365 },
       pairing: { serialPaths: [], probeMs: 2500, listen: [2575, 11112], listenHost: "0.0.0.0", maxSenders: 32, maxConnections: 16, idleS: 60 },
       watchedFolders: { roots: [] },
+      listeners: { idleS: 300, maxConnections: 32, maxPerAddress: 16 },
       log: { level: "info", pretty: "auto" },
       time: { ntpServers: [], pollS: 64, ntpTimeoutMs: 2000, trustSystemClock: "auto", gpsLatencyMs: 100, gpsUncertaintyMs: 100, driftPpm: 50, skewThresholdS: 60, plausibleHours: 24, plausibleOffDays: 30, gpsLeapHoldS: 750 },
       cases: { targetMin: 10, geofences: [] },

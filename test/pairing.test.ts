@@ -189,7 +189,7 @@ describe("unpaired network senders", () => {
     await new Promise((r) => junk.once("connect", r));
     junk.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     await new Promise((r) => junk.once("close", r));
-    expect(log.codes()).toContain("VG_PAIRING_UNKNOWN");
+    expect(log.lines).toContainEqual(expect.objectContaining({ code: "VG_PAIRING_REFUSED", msg: expect.stringMatching(/refused 1 connection from 1 address: VG_PAIRING_UNKNOWN: not HL7/) }));
 
     const s = await MllpSender.connect(port);
     cleanup.push(() => s.close());

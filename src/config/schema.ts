@@ -307,6 +307,14 @@ const pairingSchema = z
   })
   .describe("Pairing devices on the web page: serial ports offered, probing, and network senders noticed. See docs/devices.md.");
 
+const listenersSchema = z
+  .strictObject({
+    idleS: z.int().min(1).max(86_400).default(300).describe("A connection to a device's listener (HL7, DICOM, serial server) that sends nothing for this long is closed; the device reconnects when it has something to say."),
+    maxConnections: z.int().min(1).max(1000).default(32).describe("Most connections one listener holds at once; more are closed at once."),
+    maxPerAddress: z.int().min(1).max(1000).default(16).describe("Most connections one address holds to one listener at once, so one host cannot take every slot."),
+  })
+  .describe("Bounds of every TCP listener of the devices: idle timeout, connections in all and per address. Refused connections are logged as one summary line per 10 s.");
+
 const watchedFoldersSchema = z
   .strictObject({
     roots: z
@@ -497,6 +505,7 @@ function documentSchema<D extends z.ZodType>(device: D) {
       web: webSchema.prefault({}),
       pairing: pairingSchema.prefault({}),
       watchedFolders: watchedFoldersSchema.prefault({}),
+      listeners: listenersSchema.prefault({}),
       log: logSchema.prefault({}),
       time: timeSchema.prefault({}),
       cases: casesSchema.prefault({}),

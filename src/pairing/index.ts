@@ -96,7 +96,7 @@ export class Pairing {
     this.#paired = loaded.devices;
     const p = config.pairing;
     this.#watch = new SenderWatch(
-      { host: p.listenHost, maxSenders: p.maxSenders, maxConnections: p.maxConnections, idleMs: p.idleS * 1000, maxBytes: 1 << 20, previewSize: 3 },
+      { host: p.listenHost, maxSenders: p.maxSenders, maxConnections: p.maxConnections, maxPerAddress: Math.min(p.maxConnections, config.listeners.maxPerAddress), idleMs: p.idleS * 1000, maxBytes: 1 << 20, previewSize: 3 },
       { log: this.#deps.log, nowMs: this.#deps.nowMs, findDriver: this.#deps.findDriver },
     );
     const applied = await this.#apply();

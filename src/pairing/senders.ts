@@ -23,6 +23,7 @@
 // `idleMs` of silence before a connection is closed, `maxSenders` remembered (the longest quiet is
 // forgotten first), `previewSize` events kept per sender, each capped in size (listen.ts).
 import { createServer, type Server, type Socket } from "node:net";
+import { ConnectionGate, describeRefusals } from "../connection-gate.ts";
 import type { Logger } from "pino";
 import { mllpEncode } from "../../protocols/mllp/index.ts";
 import { HL7_ERROR, buildAck, formatHl7Time, parseHl7 } from "../../protocols/hl7v2/index.ts";
@@ -57,6 +58,8 @@ export interface SenderWatchOptions {
   host: string;
   maxSenders: number;
   maxConnections: number;
+  /** Most connections from one address at once. */
+  maxPerAddress: number;
   idleMs: number;
   /** Most bytes read from one connection before it is closed. */
   maxBytes: number;
@@ -98,11 +101,13 @@ export class SenderWatch {
   readonly #deps: SenderWatchDeps;
   readonly #listeners = new Map<number, Listener>();
   readonly #senders = new Map<string, Sender>();
-  #connections = 0;
+  /** Every port's connections, bounded together; refusals and senders closed for what they sent, summed up in the log. */
+  readonly #gate: ConnectionGate;
 
   constructor(options: SenderWatchOptions, deps: SenderWatchDeps) {
     this.#o = options;
     this.#deps = deps;
+    this.#gate = new ConnectionGate(options, (r) => deps.log.warn({ component: "pairing", code: "VG_PAIRING_REFUSED", refused: r.refused, addresses: r.addresses }, `unpaired senders: ${describeRefusals(r)}`));
   }
 
   /** The ports listened on now. */
@@ -131,6 +136,7 @@ export class SenderWatch {
 
   async stop(): Promise<void> {
     await this.setPorts([]);
+    this.#gate.close();
   }
 
   #listen(port: number): void {
@@ -169,33 +175,16 @@ export class SenderWatch {
     const remote = socket.remoteAddress ?? "?";
     const log = this.#deps.log.child({ component: "pairing", remote: `tcp:${remote}:${socket.remotePort ?? "?"}`, port });
     socket.on("error", () => undefined); // a reset is a close
-    if (this.#connections >= this.#o.maxConnections) {
-      log.warn({ code: "VG_PAIRING_TOO_MANY", limit: this.#o.maxConnections }, "unpaired sender turned away: too many connections open");
-      socket.destroy();
-      return;
-    }
-    this.#connections++;
+    if (!this.#gate.admit(socket)) return;
     l.sockets.add(socket);
-    socket.once("close", () => {
-      this.#connections--;
-      l.sockets.delete(socket);
-    });
-    socket.setTimeout(this.#o.idleMs, () => socket.destroy());
+    socket.once("close", () => l.sockets.delete(socket));
     let handler: Handler | undefined;
     let bytes = 0;
     socket.on("data", (chunk: Buffer) => {
       bytes += chunk.length;
-      if (bytes > this.#o.maxBytes) {
-        log.warn({ code: "VG_PAIRING_TOO_MUCH", maxBytes: this.#o.maxBytes }, "unpaired sender closed: sent more than an unpaired sender may");
-        socket.destroy();
-        return;
-      }
+      if (bytes > this.#o.maxBytes) return void this.#gate.turnOut(socket, `VG_PAIRING_TOO_MUCH: a sender sent more than the ${this.#o.maxBytes} bytes an unpaired sender may`);
       handler ??= this.#sniff(chunk[0]!, socket, port, remote);
-      if (!handler) {
-        log.warn({ code: "VG_PAIRING_UNKNOWN", firstByte: chunk[0] }, "unpaired sender closed: not HL7/MLLP, DICOM, ASTM or NMEA");
-        socket.destroy();
-        return;
-      }
+      if (!handler) return void this.#gate.turnOut(socket, `VG_PAIRING_UNKNOWN: not HL7/MLLP, DICOM, ASTM or NMEA (first byte 0x${chunk[0]!.toString(16).padStart(2, "0")})`);
       try {
         handler(chunk);
       } catch (err) {
@@ -286,11 +275,7 @@ export class SenderWatch {
       if (head.length < ASSOCIATE_RQ_HEAD) return;
       answered = true;
       // PDU length: at least the request's fixed part (68 bytes after the 6-byte header, Table 9-11)
-      if (head.readUInt32BE(2) < 68) {
-        this.#deps.log.warn({ component: "pairing", code: "VG_PAIRING_UNKNOWN", port, remote }, "unpaired sender closed: a DICOM association request too short to be one");
-        socket.destroy();
-        return;
-      }
+      if (head.readUInt32BE(2) < 68) return void this.#gate.turnOut(socket, "VG_PAIRING_UNKNOWN: a DICOM association request too short to be one");
       const called = clip(head.subarray(10, 26).toString("latin1"));
       const calling = clip(head.subarray(26, 42).toString("latin1"));
       const s = this.#seen(`dicom:${port}:${calling || remote}`, "dicom", port, remote);

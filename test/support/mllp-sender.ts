@@ -47,9 +47,10 @@ export class MllpSender {
     socket.on("close", () => fail(new Error("connection closed before the acknowledgement")));
   }
 
-  static connect(port: number, host = "127.0.0.1"): Promise<MllpSender> {
+  /** Connects to host:port, from `localAddress` when given (another loopback address: another host to the listener). */
+  static connect(port: number, host = "127.0.0.1", localAddress?: string): Promise<MllpSender> {
     return new Promise((resolve, reject) => {
-      const s = connect({ port, host });
+      const s = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
       s.once("connect", () => resolve(new MllpSender(s)));
       s.once("error", reject);
     });
