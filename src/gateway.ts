@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import { CaseBook, CaseError, caseId, caseLocation, patientId } from "./cases.ts";
 import type { Clock, TimeEstimate } from "./clock.ts";
 import type { ConfigSecrets } from "./config/load.ts";
-import type { Config } from "./config/schema.ts";
+import { isLoopback, type Config } from "./config/schema.ts";
 import { DeviceManager, type DeviceConfig, type IngestOptions } from "./devices.ts";
 import type { DriverDefinition, TransportSpec } from "./driver.ts";
 import type { DeviceRef, Envelope, EventDraft, GapBody } from "./events.ts";
@@ -390,6 +390,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     let uplink: UplinkOptions;
     if (config.uplink) {
       uplink = uplinkOptions(config, this.#deps);
+      this.#warnIfInsecure(config.uplink);
     } else {
       // Loaded only when used: a provisioned box, with its uplink, never needs a broker of its own.
       const { newBrokerCredentials, startEmbeddedBroker } = await import("./broker.ts");
@@ -557,6 +558,17 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
         if (more !== undefined) this.#log.error({ code: "VG_JOB_FAILED", job: name, err: (err as Error).message, ...(typeof code === "string" ? { errCode: code } : {}), ...(more > 0 ? { failedSinceLastLine: more } : {}) }, `the ${name} job failed: ${(err as Error).message}`);
       }
     });
+  }
+
+  /** Says at start, every start, when the link to the center can be read or impersonated on the way (docs/security.md). */
+  #warnIfInsecure(u: NonNullable<Config["uplink"]>): void {
+    const url = new URL(u.url);
+    if (!u.rejectUnauthorized) {
+      this.#log.warn({ code: "VG_UPLINK_UNVERIFIED", url: redactUrl(u.url) }, "uplink.rejectUnauthorized is false: the center's certificate is not checked, so anyone on the way can pose as the center (only to diagnose, never in service)");
+    }
+    if ((url.protocol === "mqtt:" || url.protocol === "ws:") && !isLoopback(url.hostname.replace(/^\[|\]$/g, ""))) {
+      this.#log.warn({ code: "VG_UPLINK_PLAINTEXT", url: redactUrl(u.url) }, `the uplink to ${url.hostname} is not encrypted (${url.protocol}//): patient data and the MQTT password cross the network in clear; use mqtts:// or wss://`);
+    }
   }
 
   /** Audit records past `web.auditRetentionDays`, with the store's purge. */

@@ -4,6 +4,7 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { ownerOnlyDatabase } from "./private-file.ts";
 
 export type LocalDb = Database.Database;
 
@@ -13,6 +14,7 @@ export function localDbPath(stateDir: string): string {
 
 export function openLocalDb(path: string): LocalDb {
   mkdirSync(dirname(path), { recursive: true });
+  ownerOnlyDatabase(path);
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");

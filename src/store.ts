@@ -10,6 +10,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, w
 import Database from "better-sqlite3";
 import { StoreRefusedError } from "./errors.ts";
 import { NEVER_EVICTED, PRIORITY, type DeviceRef, type Envelope } from "./events.ts";
+import { ownerOnlyDatabase } from "./private-file.ts";
 
 /**
  * An event ready to store. Its `seq` is a placeholder (0): the store assigns the real one in the
@@ -328,7 +329,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   #reserve(): void {
     const reserved = this.#nextSeq + SEQ_RESERVATION;
     const tmp = `${this.#reservationPath}.tmp`;
-    writeFileSync(tmp, `${reserved}\n`);
+    writeFileSync(tmp, `${reserved}\n`, { mode: 0o600 });
     const fd = openSync(tmp, "r");
     fsyncSync(fd);
     closeSync(fd);
@@ -337,6 +338,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   }
 
   #openWritable(): Database.Database {
+    ownerOnlyDatabase(this.options.path);
     const db = new Database(this.options.path);
     try {
       applyDurablePragmas(db);

@@ -67,7 +67,7 @@ describe("valid configurations", () => {
       store: { path: "/var/lib/vitalgate/outbox.db", quotaMB: 1024, retentionDays: 7, batchMax: 1000, purgeCron: "17 * * * *", checkpointCron: "*/5 * * * *", resendWindowS: 600 },
       devices: [],
       web: { host: "0.0.0.0", port: 8080, users: [], sessionIdleMin: 30, loginMaxFailures: 5, loginMaxFailuresPerAddress: 50, loginWindowS: 900, passwordMinLength: 8, passwordMinClasses: 3, passwordMaxAgeDays: 0, hostNames: [], auditRetentionDays: 365 },
-      pairing: { serialPaths: [], probeMs: 2500, listen: [2575, 11112], listenHost: "0.0.0.0", maxSenders: 32, maxConnections: 16, idleS: 60 },
+      pairing: { serialPaths: [], probeMs: 2500, listen: [2575, 11112], listenHost: "0.0.0.0", maxSenders: 32, maxConnections: 16, idleS: 60, connectNetworks: [], connectPorts: [] },
       watchedFolders: { roots: [] },
       listeners: { idleS: 300, maxConnections: 32, maxPerAddress: 16 },
       log: { level: "info", pretty: "auto" },

@@ -220,4 +220,14 @@ describe("gateway core", () => {
     expect(alarms).toEqual([expect.objectContaining({ dev: { id: "gateway", driver: "vitalgate", kind: "gateway" }, body: expect.objectContaining({ code: "VG_STORE_QUOTA", priority: "high" }) })]);
     expect((await fetch(`http://127.0.0.1:${cfg.web.port}/healthz`)).status).toBe(503);
   });
+
+  it("warns at every start of an uplink that is plain text beyond the box, or whose certificate is not checked", async () => {
+    const warned = async (uplink: string) => {
+      const { logs } = await gateway(await config("  []", `uplink: { ${uplink}, backoff: { initialMs: 60000, maxMs: 60000 } }`));
+      return logs.map((l) => JSON.parse(l) as { code?: string; msg: string }).filter((l) => l.code?.startsWith("VG_UPLINK_"));
+    };
+    expect(await warned("url: 'mqtt://192.0.2.7:1883'")).toEqual([expect.objectContaining({ code: "VG_UPLINK_PLAINTEXT", msg: expect.stringMatching(/not encrypted .*use mqtts:\/\/ or wss:\/\//) })]);
+    expect(await warned("url: 'mqtts://192.0.2.7:8883', rejectUnauthorized: false")).toEqual([expect.objectContaining({ code: "VG_UPLINK_UNVERIFIED" })]);
+    expect(await warned("url: 'mqtt://127.0.0.1:1'")).toEqual([]);
+  });
 });

@@ -2,7 +2,8 @@
 // HL7 monitor that connected unannounced, edits and removes it; every change is audited; bodies are
 // checked with the field named; viewers and strangers are turned away; a probe on a real PTY that
 // hears nothing says so and writes nothing.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -174,6 +175,39 @@ describe("watched folders a technician may pair (issue 13 item 1)", () => {
     expect(outboxEvents<{ code: string; text: string }>(gw, "alarm")[0]!.body).toMatchObject({ code: "VG_FOLDER_NOT_ALLOWED", text: expect.stringMatching(/^device cart not started: folder .* state directory/) });
     expect(existsSync(join(stateDir, "rejected"))).toBe(false);
     expect(existsSync(join(stateDir, "paired-devices.json"))).toBe(true);
+  });
+});
+
+describe("what a technician may reach (issue 13 item 10)", () => {
+  it("pairs and previews only listed serial ports and the networks and ports IT allows: the page is no port scanner", async () => {
+    const allowedPort = await freePort();
+    const quiet = createServer((socket) => socket.on("error", () => undefined)).listen(allowedPort, "127.0.0.1");
+    cleanup.push(() => new Promise((r) => quiet.close(r)));
+    const r = await rig("gw-reach", `{ listen: [], connectNetworks: ["127.0.0.0/8"], connectPorts: [${allowedPort}] }`);
+    const serialServer = (host: string, tcpPort: number) => ({ driver: "astm-analyzer", options: { transport: "tcp", host, tcpPort }, ms: 200 });
+
+    expect((await r.tech("POST", "/api/devices", { id: "gps", name: "GPS", driver: "nmea-gps", options: { port: "/etc/passwd" } })).body.error).toMatchObject({ code: "VG_NOT_A_PORT", field: "options.port" });
+    for (const [host, port, rule] of [
+      ["10.20.30.40", 22, /10\.20\.30\.40 is not on a network IT allows .*127\.0\.0\.0\/8/],
+      ["127.0.0.1", 22, /port 22 of 127\.0\.0\.1 is not one IT allows/],
+      ["localhost", allowedPort, /IP address, not a name/],
+    ] as const) {
+      const preview = await r.tech("POST", "/api/pairing/preview", serialServer(host, port));
+      expect(preview, `${host}:${port}`).toMatchObject({ status: 400, body: { error: { code: "VG_ADDRESS_NOT_ALLOWED", field: "options.host", message: expect.stringMatching(rule) } } });
+      const pair = await r.tech("POST", "/api/devices", { id: "lab", name: "血气", ...serialServer(host, port), ms: undefined });
+      expect(pair.body.error, `${host}:${port}`).toMatchObject({ code: "VG_ADDRESS_NOT_ALLOWED" });
+    }
+    expect(await r.tech("POST", "/api/pairing/preview", serialServer("127.0.0.1", allowedPort))).toMatchObject({ status: 200, body: { bytes: 0 } });
+    expect((await r.tech("GET", "/api/devices/paired")).body).toEqual([]);
+  });
+
+  it("keeps the box's databases, paired devices and logins readable by its own user only (0600)", async () => {
+    const { gw, config } = await startGateway({ id: "gw-modes", uplink: "embedded", devices: "  []" }, cleanup);
+    await gw.pairing.add({ id: "bed1", name: "1床", driver: "hl7-pcd01", options: { host: "127.0.0.1", port: await freePort() } }, "tech");
+    gw.audit?.record({ actor: "tech", action: "test.write", result: "ok" });
+    const files = readdirSync(config.stateDir).filter((f) => /^(local|outbox)\.db(-wal|-shm)?$|^paired-devices\.json$|^broker-credentials\.json$|\.seq$/.test(f)).sort();
+    expect(files).toEqual(["broker-credentials.json", "local.db", "local.db-shm", "local.db-wal", "outbox.db", "outbox.db-shm", "outbox.db-wal", "outbox.db.seq", "paired-devices.json"]);
+    for (const f of files) expect((statSync(join(config.stateDir, f)).mode & 0o777).toString(8), f).toBe("600");
   });
 });
 

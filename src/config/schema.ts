@@ -1,6 +1,7 @@
 // The one schema for vitalgate.yaml (DESIGN.md §7). It validates the whole file in one pass, including
 // each device's driver options, and is the source of the JSON Schema that editors and the web form use:
 // every field carries its description here, once.
+import { isIP } from "node:net";
 import { validateDetailed } from "node-cron";
 import { z } from "zod";
 import { ROLES } from "../web/context.ts";
@@ -134,6 +135,13 @@ const uplinkSchema = z
     }
   }, { when: () => true })
   .describe("The county center's MQTT broker. Leave out to use the embedded broker on loopback.");
+
+/** "192.168.10.0/24", "fd00::/64": an IP address and a prefix length that fits it. */
+export function isCidr(s: string): boolean {
+  const [address, prefix, ...rest] = s.split("/");
+  const family = isIP(address ?? "");
+  return rest.length === 0 && family !== 0 && /^\d{1,3}$/.test(prefix ?? "") && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 /** Addresses that never leave the box. */
 export const isLoopback = (host: string) => /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/i.test(host);
@@ -304,6 +312,16 @@ const pairingSchema = z
     maxSenders: z.int().min(1).max(1000).default(32).describe("Most unpaired senders remembered; the longest quiet is forgotten first."),
     maxConnections: z.int().min(1).max(1000).default(16).describe("Most connections from unpaired senders open at once; more are closed at once."),
     idleS: z.int().min(1).max(3600).default(60).describe("An unpaired sender's connection that sends nothing for this long is closed."),
+    connectNetworks: z
+      .array(z.string().refine(isCidr, { message: 'must be a network as address/prefix, e.g. "192.168.10.0/24" or "fd00::/64"' }))
+      .max(64)
+      .default([])
+      .describe("Networks a device paired on the page (a serial server, an analyser's TCP port) or a preview may connect to, as address/prefix. Empty: none, so the page cannot be used to probe the LAN."),
+    connectPorts: z
+      .array(port())
+      .max(64)
+      .default([])
+      .describe("TCP ports such a device or preview may connect to on those networks. Empty: any."),
   })
   .describe("Pairing devices on the web page: serial ports offered, probing, and network senders noticed. See docs/devices.md.");
 

@@ -3,7 +3,7 @@
 // they change, and survive restarts. Also what the page needs to pair one: the serial ports
 // (ports.ts), a listen-only probe (probe.ts) and preview, and the network senders seen but not
 // paired (senders.ts), whose ports are released the moment a device is paired on them.
-import { connect, type Socket } from "node:net";
+import { BlockList, connect, isIP, type Socket } from "node:net";
 import type { Logger } from "pino";
 import type { SerialPort } from "serialport";
 import { z } from "zod";
@@ -155,6 +155,7 @@ export class Pairing {
       const events = this.senders().filter((s) => s.port === spec.port).flatMap((s) => s.preview).slice(-PREVIEW_EVENTS);
       return { events, errors: [], bytes: 0, frames: 0 };
     }
+    this.#reachable(spec);
     if (spec.type === "folder") throw new PairingError("VG_PREVIEW_UNSUPPORTED", "a watched folder has nothing to listen to: drop a file into it once the device is paired", 400, "driver");
     const listener = listenOnly(driver, parsed.data, this.#deps.nowMs, PREVIEW_EVENTS);
     const run = () => readFor(spec, ms, (chunk) => listener.push(chunk), () => listener.tally.events >= PREVIEW_EVENTS);
@@ -225,6 +226,7 @@ export class Pairing {
       pairedAt: new Date(this.#deps.nowMs()).toISOString(),
     };
     const spec = this.#deps.findDriver(d.driver)?.transport(d.options);
+    if (spec) this.#reachable(spec);
     if (spec?.type === "folder") {
       const { watchedFolders, stateDir, store } = this.#deps.config();
       const problem = folderProblem(spec.dir, { roots: watchedFolders.roots, stateDir, storePath: store.path });
@@ -241,6 +243,36 @@ export class Pairing {
       if (user !== undefined) throw new PairingError("VG_PORT_IN_USE", `options.port: TCP port ${port} is already used by device "${user}"`, 409, "options.port");
     }
     return entry;
+  }
+
+  /**
+   * A device paired, or previewed, on the page reaches only what IT allows (issue 13 item 10): a serial
+   * port listed for pairing, never any file on the box; an address on `pairing.connectNetworks` (and a
+   * port of `pairing.connectPorts`), so the page is not a port scanner of the LAN.
+   */
+  #reachable(spec: TransportSpec): void {
+    if (spec.type === "serial") {
+      const target = resolvePath(spec.path);
+      if (!this.ports().some((p) => p.path === spec.path || p.byId === spec.path || resolvePath(p.path) === target)) {
+        throw new PairingError("VG_NOT_A_PORT", `options.port: ${spec.path} is not one of the serial ports listed for pairing`, 400, "options.port");
+      }
+    } else if (spec.type === "tcp-connect") {
+      const { connectNetworks, connectPorts } = this.#deps.config().pairing;
+      const family = isIP(spec.host);
+      const networks = new BlockList();
+      for (const cidr of connectNetworks) {
+        const [address, prefix] = cidr.split("/");
+        networks.addSubnet(address!, Number(prefix), isIP(address!) === 6 ? "ipv6" : "ipv4");
+      }
+      const allowed = connectNetworks.length === 0 ? "none" : connectNetworks.join(", ");
+      if (family === 0) throw new PairingError("VG_ADDRESS_NOT_ALLOWED", `options.host: give the device's IP address, not a name ("${spec.host.slice(0, 64)}")`, 400, "options.host");
+      if (!networks.check(spec.host, family === 6 ? "ipv6" : "ipv4")) {
+        throw new PairingError("VG_ADDRESS_NOT_ALLOWED", `options.host: ${spec.host} is not on a network IT allows devices to be reached on (pairing.connectNetworks: ${allowed})`, 400, "options.host");
+      }
+      if (connectPorts.length > 0 && !connectPorts.includes(spec.port)) {
+        throw new PairingError("VG_ADDRESS_NOT_ALLOWED", `options: port ${spec.port} of ${spec.host} is not one IT allows devices to be reached on (pairing.connectPorts: ${connectPorts.join(", ")})`, 400, "options.host");
+      }
+    }
   }
 
   /** Saves the new list, then runs it; a list that cannot be saved is not applied. */

@@ -60,7 +60,7 @@ export function savePairedDevices(path: string, devices: readonly PairedDevice[]
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "w", 0o640);
+  const fd = openSync(tmp, "w", 0o600);
   try {
     writeSync(fd, `${JSON.stringify({ version: 1, devices }, null, 2)}\n`);
     fsyncSync(fd);
