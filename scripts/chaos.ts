@@ -137,7 +137,11 @@ devices:
   // Drain: everything the gateway holds reaches the center, or stays after a minute.
   const deadline = Date.now() + 60_000;
   const delivered = () => new Set(center.events.filter((e) => e.kind === "vitals").map((e) => e.msg?.id ?? ""));
-  while (Date.now() < deadline && ![...acked].every((id) => delivered().has(id))) await sleep(500);
+  const drained = () => {
+    const at = delivered();
+    return [...acked].every((id) => at.has(id));
+  };
+  while (Date.now() < deadline && !drained()) await sleep(500);
 
   report(center.events);
 } finally {
