@@ -355,7 +355,13 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     // what the box could rewrite unseen is then at most the last few seconds of the trail.
     this.#auditLog = new AuditLog(this.#localDb, () => this.#deps.clock.now(), () => this.#forwarder?.publishStatusSoon());
     this.audit = this.#auditLog;
-    this.#auditLog.record({ actor: "system", action: "daemon.start", detail: { version: VERSION, pid: process.pid }, result: "ok" });
+    // A box restarted on a full disk must still start and forward what it holds (DESIGN.md §5): a start
+    // record that cannot be written is said in the log instead.
+    try {
+      this.#auditLog.record({ actor: "system", action: "daemon.start", detail: { version: VERSION, pid: process.pid }, result: "ok" });
+    } catch (err) {
+      this.#log.error({ code: "VG_AUDIT_FAILED", err: (err as Error).message }, "the daemon's start could not be audited");
+    }
     this.#deps.time?.on("synced", this.#onFirstSync);
     this.#deps.time?.on("corrected", this.#onCorrected);
     this.#deps.time?.expectGps(() => this.devices.list().some((d) => this.#deps.findDriver(d.driver)?.kind === "gps"));
