@@ -7,10 +7,11 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Envelope, VitalsBody } from "../src/events.ts";
+import { daemonRig, hrOf, message, messagesAt, sendAll, T0 } from "./support/e2e.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
-import { CENTER_LOGIN, connectCenter, embeddedBrokerYaml, waitFor, type Center } from "./support/mqtt.ts";
-import { pcd01Message, pcd04Alarm } from "../drivers/hl7-pcd01/synthetic.ts";
-import { freePort, mosquitto, ROOT, startDaemon, type Daemon, type Mosquitto } from "./support/processes.ts";
+import { waitFor } from "./support/mqtt.ts";
+import { pcd04Alarm } from "../drivers/hl7-pcd01/synthetic.ts";
+import { freePort, ROOT } from "./support/processes.ts";
 
 const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
 if (!hasMosquitto) console.warn("skipping end-to-end tests: mosquitto is not installed (apt-get install mosquitto)");
@@ -23,74 +24,7 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-interface Rig {
-  dir: string;
-  broker: Mosquitto;
-  center: Center;
-  hl7Port: number;
-  webPort: number;
-  configPath: string;
-  daemon: Daemon;
-}
-
-/**
- * The gateway, a monitor port and a center. With `embedded`, no uplink is configured and the
- * center subscribes to the gateway's own aedes broker, as on a box nobody has provisioned yet.
- */
-async function rig(embedded = false): Promise<Rig> {
-  const dir = mkdtempSync(join(tmpdir(), "vg-e2e-"));
-  // A persistent broker, as the center's is: the center's session survives the broker's restart.
-  const broker = await mosquitto(`persistence true\npersistence_location ${dir}/\nautosave_interval 1\n`);
-  cleanup.push(() => broker.stop());
-  const embeddedPort = await freePort();
-  const hl7Port = await freePort();
-  const webPort = await freePort();
-  const configPath = join(dir, "vitalgate.yaml");
-  const uplink = embedded
-    ? embeddedBrokerYaml(embeddedPort)
-    : `uplink:\n  url: ${broker.url}\n  protocolVersion: 5\n  backoff: { initialMs: 100, maxMs: 1000 }`;
-  writeFileSync(configPath, `gateway: { id: e2e, role: ambulance }
-stateDir: ${dir}/state
-${uplink}
-web: { host: 127.0.0.1, port: ${webPort} }
-log: { level: info, pretty: false }
-devices:
-  - id: monitor-bed1
-    driver: hl7-pcd01
-    options: { mode: listen, host: 127.0.0.1, port: ${hl7Port}, maxFrameBytes: 65536, timezone: "+08:00" }
-`);
-  const daemon = await startDaemon(configPath, webPort);
-  cleanup.push(() => daemon.kill9());
-  const center = await connectCenter(embedded ? `mqtt://127.0.0.1:${embeddedPort}` : broker.url, "e2e", { ...(embedded ? { ...CENTER_LOGIN, protocolVersion: 4 } : { protocolVersion: 5 }), clean: false, clientId: `center-${Date.now()}`, ...(embedded ? {} : { properties: { sessionExpiryInterval: 3600 } }) });
-  cleanup.push(() => center.close());
-  return { dir, broker, center, hl7Port, webPort, configPath, daemon };
-}
-
-const T0 = Date.UTC(2026, 10, 23, 7, 0, 0);
-/** Message i carries heart rate 1000 + i, so every event names the message it came from. */
-const message = (i: number) => pcd01Message({ controlId: `MSG${i}`, time: new Date(T0 + i * 1000), values: { hr: 1000 + i, spo2: 97, nibp: { sys: 120, dia: 80, mean: 93 } } });
-const hrOf = (e: Envelope) => (e.kind === "vitals" ? ((e.body as VitalsBody).observations.find((o) => o.code === "MDC_ECG_HEART_RATE")?.value as number | undefined) : undefined);
-const messagesAt = (center: Center) => new Set(center.events.map(hrOf).filter((v) => v !== undefined).map((v) => v - 1000));
-
-/** Sends messages from..to-1 like a real monitor: one at a time, resending until acknowledged AA. */
-async function sendAll(r: { hl7Port: number }, from: number, to: number, acked: Set<number>, onAck?: (i: number) => Promise<void> | void): Promise<void> {
-  let sender: MllpSender | null = null;
-  for (let i = from; i < to; ) {
-    try {
-      sender ??= await MllpSender.connect(r.hl7Port);
-      const ack = await sender.send(message(i), 10_000);
-      expect(ack).toMatchObject({ code: "AA", controlId: `MSG${i}` });
-      acked.add(i);
-      await onAck?.(i);
-      i++;
-    } catch {
-      sender?.close();
-      sender = null;
-      await new Promise((res) => setTimeout(res, 50)); // the gateway is restarting: try again
-    }
-  }
-  sender?.close();
-}
+const rig = (embedded = false) => daemonRig(cleanup, { embedded });
 
 describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitto → center", () => {
   it.each([["mosquitto", false], ["the embedded aedes broker", true]])("acknowledges 1,000 ORU^R01 only after commit, and the center gets 1,000 events with MDC codes, values, units and times (%s)", async (_name, embedded) => {
@@ -133,9 +67,7 @@ describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitt
       if (i === 250) {
         restarted = (async () => {
           await new Promise((res) => setTimeout(res, Math.random() * 20));
-          await r.daemon.kill9();
-          r.daemon = await startDaemon(r.configPath, r.webPort);
-          cleanup.push(() => r.daemon.kill9());
+          await r.restart();
         })();
       }
     });

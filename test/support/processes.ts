@@ -88,6 +88,8 @@ export interface Mosquitto {
   url: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGKILL, as a crashed broker or a power cut: no goodbye, no persistence file written on the way out. */
+  kill(): Promise<void>;
 }
 
 /** A mosquitto broker as its own process (MQTT 5 and 3.1.1), stoppable and restartable on its port. */
@@ -116,6 +118,13 @@ export async function mosquitto(extraConfig = ""): Promise<Mosquitto> {
       child = null;
       if (!c) return;
       await stopProcess(c);
+    },
+    async kill() {
+      const c = child;
+      child = null;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
+      c.kill("SIGKILL");
+      await exited(c);
     },
   };
   await m.start();
