@@ -2,7 +2,9 @@
 // gateway, each asserting that what a device was told was accepted reaches the center.
 import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { daemonRig, messagesAt, sendAll } from "./support/e2e.ts";
+import type { AlarmBody } from "../src/events.ts";
+import { pcd04Alarm } from "../drivers/hl7-pcd01/synthetic.ts";
+import { daemonRig, messagesAt, sendAll, T0, type Rig } from "./support/e2e.ts";
 
 const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
 if (!hasMosquitto) console.warn("skipping the fault suite: mosquitto is not installed (apt-get install mosquitto)");
@@ -11,6 +13,12 @@ const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
+
+/** kill -9 of the gateway at a random moment within 20 ms, then its start again; the monitor keeps resending meanwhile. */
+const restartSoon = async (r: Rig) => {
+  await new Promise((res) => setTimeout(res, Math.random() * 20));
+  await r.restart();
+};
 
 describe.skipIf(!hasMosquitto)("faults, end to end", () => {
   it("loses nothing acknowledged AA when the broker is killed -9 mid-stream and restarted with its persistence", { timeout: 60_000 }, async () => {
@@ -35,5 +43,24 @@ describe.skipIf(!hasMosquitto)("faults, end to end", () => {
     expect(r.daemon.output()).toContain("uplink down"); // the gateway did lose the broker
     const status = (await (await fetch(`http://127.0.0.1:${r.webPort}/status`)).json()) as { uplink: { state: string } };
     expect(status.uplink.state).toBe("connected");
+  });
+
+  it("delivers every ORU^R40 alarm acknowledged AA when the gateway is killed -9 mid-stream and restarted", { timeout: 60_000 }, async () => {
+    const r = await daemonRig(cleanup);
+    // Alarm i names itself in its text; its control id is MSG<i>, as sendAll expects.
+    const alarm = (i: number) => pcd04Alarm({ controlId: `MSG${i}`, time: new Date(T0 + i * 1000), event: "196670^MDC_EVT_LO^MDC", text: `SpO2 low ${i}`, priority: "PH", phase: "start", state: "active" });
+    const alarmsAt = () => new Set(r.center.events.filter((e) => e.kind === "alarm").map((e) => Number((e.body as AlarmBody).text.split(" ").at(-1))));
+    const acked = new Set<number>();
+    let restarted: Promise<void> | undefined;
+    await sendAll(r, 0, 200, acked, (i) => {
+      if (i === 80) restarted = restartSoon(r);
+    }, alarm);
+    await restarted;
+    expect(acked.size).toBe(200);
+    await r.center.waitFor(() => [...acked].every((i) => alarmsAt().has(i)), 30_000, "every acknowledged alarm at the center");
+    const e = r.center.events.find((x) => x.kind === "alarm")!;
+    expect(e.body).toMatchObject({ priority: expect.any(String), state: expect.any(String) });
+    const states = r.center.messages.filter((m) => m.topic === "vitalgate/v1/e2e/status").map((m) => JSON.parse(m.payload.toString()).state);
+    expect(states).toContain("offline"); // the killed gateway's last will: it did die
   });
 });

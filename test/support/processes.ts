@@ -62,6 +62,13 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(killer);
 }
 
+/** SIGKILL, and waits for the child to be gone. */
+async function killProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGKILL");
+  await exited(child);
+}
+
 async function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await new Promise((res) => child.once("exit", res));
@@ -122,9 +129,7 @@ export async function mosquitto(extraConfig = ""): Promise<Mosquitto> {
     async kill() {
       const c = child;
       child = null;
-      if (!c || c.exitCode !== null || c.signalCode !== null) return;
-      c.kill("SIGKILL");
-      await exited(c);
+      if (c) await killProcess(c);
     },
   };
   await m.start();
@@ -163,9 +168,7 @@ export async function gpsdDaemon(devicePath: string): Promise<Gpsd> {
     async kill() {
       const c = child;
       child = null;
-      if (!c || c.exitCode !== null || c.signalCode !== null) return;
-      c.kill("SIGKILL");
-      await exited(c);
+      if (c) await killProcess(c);
     },
   };
   await g.start();
