@@ -3,7 +3,7 @@
 // (`…/blob/{eventId}/{part}/{parts}`), then holds back everything the gateway sends after that (the
 // broker never sees it, so nothing held is acknowledged), as a 3G link that stops mid-file does.
 // `open()` lets every later connection through untouched. The broker's answers always pass.
-import { connect, createServer, type Socket } from "node:net";
+import { relay } from "./relay.ts";
 
 export interface MqttGate {
   port: number;
@@ -33,19 +33,7 @@ export async function mqttGate(brokerPort: number, passBlobChunks: number): Prom
   let limit = passBlobChunks;
   let passed = 0;
   const held = { packets: 0, blobChunks: 0 };
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const broker = connect({ host: "127.0.0.1", port: brokerPort });
-    sockets.add(client);
-    sockets.add(broker);
-    const end = () => {
-      client.destroy();
-      broker.destroy();
-      sockets.delete(client);
-      sockets.delete(broker);
-    };
-    client.on("error", end).on("close", end);
-    broker.on("error", end).on("close", end);
+  const gate = await relay({ port: brokerPort }, (client, broker) => {
     broker.pipe(client);
     let pending = Buffer.alloc(0);
     let stalled = false;
@@ -74,11 +62,9 @@ export async function mqttGate(brokerPort: number, passBlobChunks: number): Prom
       }
     });
   });
-  await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
-  const port = (server.address() as { port: number }).port;
   return {
-    port,
-    url: `mqtt://127.0.0.1:${port}`,
+    port: gate.port,
+    url: `mqtt://127.0.0.1:${gate.port}`,
     get passed() {
       return passed;
     },
@@ -86,9 +72,6 @@ export async function mqttGate(brokerPort: number, passBlobChunks: number): Prom
     open() {
       limit = Infinity;
     },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((res) => server.close(res));
-    },
+    close: () => gate.close(),
   };
 }

@@ -4,7 +4,8 @@
 // TCP headers at the link's rate, one after another (a segment waits while the link is busy with
 // those before it), and comes out `delayMs` after its last bit went in. The queue in front of the
 // link is unbounded, like a cellular network's deep buffers; the sender's own window bounds it.
-import { connect, createServer, type Socket } from "node:net";
+import type { Socket } from "node:net";
+import { relay } from "./relay.ts";
 
 export interface SlowLinkOptions {
   bitPerS: number;
@@ -68,31 +69,17 @@ class Direction {
 export async function slowLink(targetPort: number, options: SlowLinkOptions, targetHost = "127.0.0.1"): Promise<SlowLink> {
   const up = new Direction(options);
   const down = new Direction(options);
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const target = connect({ host: targetHost, port: targetPort });
-    sockets.add(client).add(target);
-    const end = () => {
-      client.destroy();
-      target.destroy();
-      sockets.delete(client);
-      sockets.delete(target);
-    };
-    client.on("error", end).on("close", end);
-    target.on("error", end).on("close", end);
+  const link = await relay({ port: targetPort, host: targetHost }, (client, target) => {
     client.on("data", (d: Buffer) => up.send(d, target));
     target.on("data", (d: Buffer) => down.send(d, client));
   });
-  await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
-  const port = (server.address() as { port: number }).port;
   return {
-    port,
-    url: `mqtt://127.0.0.1:${port}`,
+    port: link.port,
+    url: `mqtt://127.0.0.1:${link.port}`,
     async close() {
       up.clear();
       down.clear();
-      for (const s of sockets) s.destroy();
-      await new Promise((res) => server.close(res));
+      await link.close();
     },
   };
 }

@@ -1,6 +1,6 @@
-// A tablet's Wi-Fi between the browser and the gateway: a TCP relay on loopback that can drop every
-// connection and refuse new ones for a while (a gap in a moving ambulance), then carry on.
-import { connect, createServer, type Socket } from "node:net";
+// A tablet's Wi-Fi between the browser and the gateway: a relay that can drop every connection and
+// refuse new ones for a while (a gap in a moving ambulance), then carry on.
+import { relay } from "./relay.ts";
 
 export interface Wifi {
   /** The page's address through the relay. */
@@ -12,40 +12,20 @@ export interface Wifi {
 }
 
 export async function wifiTo(targetPort: number): Promise<Wifi> {
-  const sockets = new Set<Socket>();
   let up = true;
-  const server = createServer((client) => {
-    if (!up) return void client.destroy();
-    const target = connect({ host: "127.0.0.1", port: targetPort });
-    sockets.add(client).add(target);
-    const end = () => {
-      client.destroy();
-      target.destroy();
-      sockets.delete(client);
-      sockets.delete(target);
-    };
-    client.on("error", end).on("close", end);
-    target.on("error", end).on("close", end);
+  const link = await relay({ port: targetPort }, (client, target) => {
     client.pipe(target);
     target.pipe(client);
-  });
-  await new Promise<void>((res) => server.listen(0, "127.0.0.1", res));
-  const dropAll = () => {
-    for (const s of sockets) s.destroy();
-    sockets.clear();
-  };
+  }, () => up);
   return {
-    base: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    base: `http://127.0.0.1:${link.port}`,
     drop() {
       up = false;
-      dropAll();
+      link.dropAll();
     },
     restore() {
       up = true;
     },
-    async close() {
-      dropAll();
-      await new Promise((res) => server.close(res));
-    },
+    close: () => link.close(),
   };
 }
