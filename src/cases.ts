@@ -16,7 +16,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { Clock, TimeEstimate } from "./clock.ts";
 import type { CasesConfig } from "./config/schema.ts";
-import type { Envelope, EventDraft } from "./events.ts";
+import type { Envelope, EventDraft, EventTime } from "./events.ts";
 import { VitalgateError } from "./errors.ts";
 import type { CenterReport } from "./forwarder.ts";
 import type { LocalDb } from "./local-db.ts";
@@ -51,6 +51,8 @@ interface CaseEcg {
   eventId: string;
   /** Its acquisition time: the event's `t`, the cart's time corrected for the cart's clock skew. */
   acquiredAt: string;
+  /** Which clock that time is on (the event's `time.tFrom`): "recv" when the cart stated none it could be placed by. */
+  tFrom?: EventTime["tFrom"];
   /** Chunks of its original file, and how many of them the broker has acknowledged. */
   parts: number;
   sent: number;
@@ -124,6 +126,8 @@ interface CaseRecord {
 export interface EcgView {
   eventId: string;
   acquiredAt: string;
+  /** "recv": `acquiredAt` is when the ECG reached the gateway, not the cart's acquisition time. */
+  tFrom?: EventTime["tFrom"];
   transfer: { parts: number; sent: number; delivered: boolean; receipted: boolean };
   report?: CaseEcg["report"];
 }
@@ -470,7 +474,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const c = this.#find(e.case!);
     if (!c || c.ecgs.some((x) => x.eventId === e.id)) return;
     const d = this.#deps.delivery(e.id);
-    const ecg: CaseEcg = { eventId: e.id, acquiredAt: e.t, parts: d?.parts ?? 0, sent: d?.sent ?? 0 };
+    const ecg: CaseEcg = { eventId: e.id, acquiredAt: e.t, tFrom: e.time.tFrom, parts: d?.parts ?? 0, sent: d?.sent ?? 0 };
     c.ecgs.push(ecg);
     const mark = eventMark(e);
     if (mark) (c.unsynced ??= {})[`ecg:${e.id}`] = mark;
@@ -616,6 +620,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const ecgs = c.ecgs.map((e): EcgView => ({
       eventId: e.eventId,
       acquiredAt: e.acquiredAt,
+      tFrom: e.tFrom,
       transfer: { parts: e.parts, sent: e.sent, delivered: e.sentAt !== undefined, receipted: e.receivedAt !== undefined },
       report: e.report,
     }));

@@ -310,8 +310,13 @@ class DeviceRunner {
     if (this.#refusals.clearAll()) log.info("messages are stored again");
     this.status.events += stored;
     this.status.lastEventAt = this.#now();
-    // A message the device resent (stored before, so nothing stored now) is not counted twice.
+    // A message the device resent (stored before, so nothing stored now) is not counted twice; the
+    // resend itself is, so that whoever resent it (a crew re-exporting an ECG) can be told it had come.
     if (stored > 0 || exchange.events.length === 0) for (const n of exchange.notices ?? []) this.#notice(n, log);
+    else {
+      this.#count("VG_ALREADY_RECEIVED");
+      this.#onChange();
+    }
     answer.accepted(exchange.accept);
   }
 

@@ -5,7 +5,7 @@
 // a case from first medical contact to the center's reading of its ECG; the audit trail, intact
 // and then tampered with; English and back; a device name that is markup shown as text.
 // Every page is photographed phone- and laptop-sized into test-results/screenshots/.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -619,6 +619,51 @@ describe.skipIf(!hasChromium)("the page in a moving ambulance", { timeout: 90_00
     await expect.poll(() => inView("#report .report-conclusion"), { timeout: SEEN_MS }).toBe(true);
     expect(await page.locator("#ecg").boundingBox().then((b) => b!.y)).toBeLessThan(await page.locator(".card.patient").boundingBox().then((b) => b!.y));
     await screenshots(page, "case-reading-after-gap");
+  });
+
+  /** A gateway with an ecg-cart on a folder under the temp root, and the page on a case just opened, first medical contact tapped. */
+  async function caseWithCart(gatewayId: string) {
+    const dir = mkdtempSync(join(tmpdir(), "vg-web-cart-"));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const drop = join(dir, "cart");
+    mkdirSync(drop);
+    const { page, gw } = await gatewayAndPage({ id: gatewayId, devices: `{ id: cart, driver: ecg-cart, name: 心电图机, options: { dir: "${drop}", stableMs: 100, scanMs: 50 } }` });
+    await page.setViewportSize(VIEWPORTS.tablet);
+    await signIn(page, "#/cases");
+    await page.click("#open-case");
+    await page.locator("#fmc-timer").waitFor();
+    await page.click("#tap-fmc");
+    return { page, gw, drop, id: decodeURIComponent(page.url().split("#/case/")[1]!) };
+  }
+
+  it("an ECG whose cart gave no acquisition time is labelled with its arrival at the gateway, not as acquired then", async () => {
+    const { page, gw, drop, id } = await caseWithCart("gw-web-arrived");
+    // The fixture was acquired weeks ago by a cart whose clock is not known: its time cannot be placed.
+    copyFileSync(join(ROOT, "test/fixtures/ecg/twelve-lead-implicit-vr.dcm"), join(drop, "ECG_0001.dcm"));
+    await page.locator("#ecg img.ecg-img").waitFor({ timeout: SEEN_MS });
+    expect(gw.cases.get(id)?.ecg?.tFrom).toBe("recv");
+    const [pre, post] = zh("cases.arrived", { at: "|" }).split("|") as [string, string];
+    const label = await text(page, "#ecg .acquired");
+    expect(label.startsWith(pre) && label.endsWith(post), label).toBe(true);
+    expect(label).not.toContain(zh("cases.acquired", { at: "|" }).split("|")[0]!.trim());
+  });
+
+  it("a damaged ECG file and one sent again are told on the case page in words, with what to do", async () => {
+    const { page, drop } = await caseWithCart("gw-web-rejected");
+    // Copied off the cart before it finished writing: cut inside the waveform data.
+    const whole = readFileSync(join(ROOT, "test/fixtures/ecg/twelve-lead-implicit-vr.dcm"));
+    writeFileSync(join(drop, "ECG_0001.dcm"), whole.subarray(0, Math.floor(whole.length * 0.7)));
+    await expect.poll(() => existsSync(join(drop, "rejected", "ECG_0001.dcm")), { timeout: SEEN_MS }).toBe(true);
+    await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("cases.ecgUnreadable", { reason: zh("cases.ecgTruncated") }));
+    expect(await page.locator("#notice").getAttribute("class")).toContain("error");
+    await screenshots(page, "case-ecg-unreadable");
+
+    // Sent again whole, it is drawn; sent a third time, the crew learns it had come.
+    copyFileSync(join(ROOT, "test/fixtures/ecg/twelve-lead-implicit-vr.dcm"), join(drop, "ECG_0002.dcm"));
+    await page.locator("#ecg img.ecg-img").waitFor({ timeout: SEEN_MS });
+    copyFileSync(join(ROOT, "test/fixtures/ecg/twelve-lead-implicit-vr.dcm"), join(drop, "ECG_0003.dcm"));
+    await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain(zh("cases.ecgAgain"));
+    expect(existsSync(join(drop, "done", "ECG_0003.dcm"))).toBe(true);
   });
 
   it("a monitor that stops sending is shown stale within seconds, its values greyed with their age", async () => {

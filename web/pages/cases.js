@@ -333,7 +333,7 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
     }
     replace(
       ecg,
-      h("h2", null, t("cases.ecg"), " ", h("small", null, t("cases.acquired", { at: formatTime(e.acquiredAt), ago: formatAgo(e.acquiredAt) }))),
+      h("h2", null, t("cases.ecg"), " ", h("small", { class: "acquired" }, t(e.tFrom === "recv" ? "cases.arrived" : "cases.acquired", { at: formatTime(e.acquiredAt), ago: formatAgo(e.acquiredAt) }))),
       h(
         "div",
         { class: "transfer" },
@@ -392,7 +392,31 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
     }
   }
   load();
+
+  // An ECG cart's file that could not be read (set aside in its folder's rejected/), or one sent
+  // again and recognised: the crew is told in words, from the cart's counts in its device status.
+  const carts = new Map();
+  const cartCounts = (d) => ({ rejected: d.rejected ?? 0, again: d.conditions?.VG_ALREADY_RECEIVED ?? 0 });
+  api("GET", "/api/devices").then(
+    (list) => { for (const d of list) if (d.driver === "ecg-cart" && !carts.has(d.id)) carts.set(d.id, cartCounts(d)); },
+    () => undefined, // without a baseline, each cart's first change only sets it
+  );
+  function cartChanged(d) {
+    if (d?.driver !== "ecg-cart") return;
+    const before = carts.get(d.id);
+    const now = cartCounts(d);
+    carts.set(d.id, now);
+    if (!before) return;
+    if (now.rejected > before.rejected) {
+      const reason = t(/TRUNCATED/.test(d.lastError?.code ?? "") ? "cases.ecgTruncated" : "cases.ecgNotEcg");
+      notify(t("cases.ecgUnreadable", { reason }));
+    } else if (now.again > before.again) {
+      notify(t("cases.ecgAgain"), "info");
+    }
+  }
+
   const offs = [
+    live.on("device", cartChanged),
     live.on("case", (next) => next?.id === id && update(next)),
     live.on("report", (r) => (r.caseId === id || r.eventId === c?.ecg?.eventId) && load(false)),
     live.on("resync", () => load(false)),
