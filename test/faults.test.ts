@@ -1,9 +1,12 @@
 // The fault suite, end to end with real parts (test/support/e2e.ts): faults at the edges of the
 // gateway, each asserting that what a device was told was accepted reaches the center.
 import { spawnSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AlarmBody } from "../src/events.ts";
 import { pcd04Alarm } from "../drivers/hl7-pcd01/synthetic.ts";
+import { waitFor } from "./support/mqtt.ts";
 import { daemonRig, messagesAt, sendAll, T0, type Rig } from "./support/e2e.ts";
 
 const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
@@ -23,6 +26,11 @@ const restartSoon = async (r: Rig) => {
 describe.skipIf(!hasMosquitto)("faults, end to end", () => {
   it("loses nothing acknowledged AA when the broker is killed -9 mid-stream and restarted with its persistence", { timeout: 60_000 }, async () => {
     const r = await daemonRig(cleanup);
+    // The center's persistent session (its subscription) must be in the broker's persistence file
+    // before the crash, or the restarted broker has no one to queue for until the center is back: a
+    // loss of the broker's, not the gateway's. mosquitto saves it within its 1 s autosave interval.
+    const subscribed = Date.now();
+    await waitFor(() => existsSync(join(r.dir, "mosquitto.db")) && statSync(join(r.dir, "mosquitto.db")).mtimeMs > subscribed, 5000, "the broker's autosave of the center's session");
     const acked = new Set<number>();
     let restarted: Promise<void> | undefined;
     await sendAll(r, 0, 400, acked, (i) => {
@@ -38,7 +46,10 @@ describe.skipIf(!hasMosquitto)("faults, end to end", () => {
     });
     await restarted;
     // Duplicates are allowed (the center dedups by event id); a gap is not.
-    await r.center.waitFor(() => [...acked].every((i) => messagesAt(r.center).has(i)), 30_000, "every acknowledged message at the center");
+    const missing = () => [...acked].filter((i) => !messagesAt(r.center).has(i));
+    await r.center.waitFor(() => missing().length === 0, 30_000, "every acknowledged message at the center").catch((e: Error) => {
+      throw new Error(`${e.message}: missing ${missing().join(", ")}`);
+    });
     expect(acked.size).toBe(400);
     expect(r.daemon.output()).toContain("uplink down"); // the gateway did lose the broker
     const status = (await (await fetch(`http://127.0.0.1:${r.webPort}/status`)).json()) as { uplink: { state: string } };
