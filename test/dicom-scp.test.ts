@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { CStoreStatus, ECG_STORAGE_SOP_CLASSES, PduGuard, part10File } from "../src/dicom-scp.ts";
 import { defineDriver } from "../src/driver.ts";
-import { A_RELEASE_RQ, CT_IMAGE, EXPLICIT_LE, GENERAL_ECG, IMPLICIT_LE, RawScu, TWELVE_LEAD_ECG, acceptedContexts, associateRq, cEcho, cStore, cStoreCommand, newUid, pData, responseStatus, syntheticEcg } from "./support/dicom.ts";
+import { A_RELEASE_RQ, CT_IMAGE, EXPLICIT_LE, GENERAL_ECG, IMPLICIT_LE, RawScu, TWELVE_LEAD_ECG, associateRq, cEcho, cStore, cStoreCommand, newUid, pData, responseStatus, syntheticEcg } from "./support/dicom.ts";
 import { connectEmbeddedCenter, waitFor, type Center } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 import { startGateway } from "./support/rig.ts";
@@ -72,11 +72,9 @@ async function center(config: { gateway: { id: string }; embeddedBroker: { port:
 
 /** A raw association with the given contexts; returns the SCU and the AC's results by context id. */
 async function rawAssociation(port: number, contexts: { abstract: string; syntaxes: string[] }[]) {
-  const scu = await RawScu.connect(port);
-  cleanup.push(() => scu.close());
-  scu.write(associateRq(AE, "RAW-SCU", contexts));
-  const ac = await scu.next();
-  return { scu, results: acceptedContexts(ac!) };
+  const a = await RawScu.associate(port, AE, contexts);
+  cleanup.push(() => a.scu.close());
+  return a;
 }
 
 describe("DICOM C-STORE SCP", () => {
@@ -131,9 +129,7 @@ describe("DICOM C-STORE SCP", () => {
     const { scu, results } = await rawAssociation(port, [{ abstract: GENERAL_ECG, syntaxes: [IMPLICIT_LE] }]);
     expect(results.get(1)).toBe(0);
     const ecg = syntheticEcg({ sopClassUid: GENERAL_ECG, implicitVr: true });
-    scu.write(pData(1, cStoreCommand(GENERAL_ECG, ecg.sopInstanceUid), true, true));
-    // In PDUs of 16 KiB, as the SCU announced.
-    for (let at = 0; at < ecg.dataset.length; at += 16_000) scu.write(pData(1, ecg.dataset.subarray(at, at + 16_000), false, at + 16_000 >= ecg.dataset.length));
+    scu.store(1, ecg); // in PDUs of 16 KB, as the SCU announced
     expect(responseStatus((await scu.next())!)).toEqual({ status: CStoreStatus.Success });
     expect(ecgRows()).toBe(1);
     scu.write(A_RELEASE_RQ);

@@ -1,12 +1,15 @@
 // The fault suite, end to end with real parts (test/support/e2e.ts): faults at the edges of the
 // gateway, each asserting that what a device was told was accepted reaches the center.
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AlarmBody } from "../src/events.ts";
 import { pcd04Alarm } from "../drivers/hl7-pcd01/synthetic.ts";
+import { EXPLICIT_LE, RawScu, responseStatus, syntheticEcg, TWELVE_LEAD_ECG, type SyntheticEcg } from "./support/dicom.ts";
 import { waitFor } from "./support/mqtt.ts";
+import { freePort } from "./support/processes.ts";
 import { daemonRig, messagesAt, sendAll, T0, type Rig } from "./support/e2e.ts";
 
 const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
@@ -73,5 +76,45 @@ describe.skipIf(!hasMosquitto)("faults, end to end", () => {
     expect(e.body).toMatchObject({ priority: expect.any(String), state: expect.any(String) });
     const states = r.center.messages.filter((m) => m.topic === "vitalgate/v1/e2e/status").map((m) => JSON.parse(m.payload.toString()).state);
     expect(states).toContain("offline"); // the killed gateway's last will: it did die
+  });
+
+  it("delivers an ECG whose DICOM C-STORE got success, its file byte for byte, when the gateway is killed -9 at that response", { timeout: 60_000 }, async () => {
+    const scpPort = await freePort();
+    const r = await daemonRig(cleanup, { devices: `  - { id: cart, driver: ecg-cart, options: { source: dicom, host: 127.0.0.1, port: ${scpPort}, aeTitle: VG_E2E } }\n` });
+    const ecgs = [syntheticEcg(), syntheticEcg()];
+    // A cart's C-STORE, written by hand so that the data set's bytes are exactly the ones sent.
+    const store = async (ecg: SyntheticEcg, onSuccess?: () => void) => {
+      const { scu, results } = await RawScu.associate(scpPort, "VG_E2E", [{ abstract: TWELVE_LEAD_ECG, syntaxes: [EXPLICIT_LE] }]);
+      cleanup.push(() => scu.close());
+      expect(results.get(1)).toBe(0);
+      scu.store(1, ecg);
+      expect(responseStatus((await scu.next())!)).toEqual({ status: 0x0000 });
+      onSuccess?.();
+      scu.close();
+    };
+    // The first: the gateway dies the moment the cart has its success, before it could forward much.
+    let killed: Promise<void> | undefined;
+    await store(ecgs[0]!, () => (killed = r.daemon.kill9()));
+    await killed;
+    await r.restart();
+    // The second, after the restart: the SCP is back on its port.
+    await store(ecgs[1]!);
+    const ecgEvents = () => r.center.events.filter((e) => e.kind === "ecg12");
+    const fileOf = (sop: string) => {
+      for (const e of ecgEvents()) {
+        const file = r.center.original(e.id);
+        if (file?.includes(sop, 0, "latin1")) return { e, file };
+      }
+      return undefined;
+    };
+    await r.center.waitFor(() => ecgs.every((x) => fileOf(x.sopInstanceUid)), 30_000, "both ECGs and every chunk of their files");
+    for (const x of ecgs) {
+      const { e, file } = fileOf(x.sopInstanceUid)!;
+      const original = (e.body as { original: { bytes: number; sha256: string } }).original;
+      expect(file.length).toBe(original.bytes);
+      expect(createHash("sha256").update(file).digest("hex")).toBe(original.sha256);
+      // The Part 10 file is the meta header and the data set the cart sent, unchanged.
+      expect(file.subarray(file.length - x.dataset.length).equals(x.dataset)).toBe(true);
+    }
   });
 });

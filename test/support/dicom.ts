@@ -251,8 +251,22 @@ export class RawScu {
     return new RawScu(socket);
   }
 
+  /** Connects and asks for an association with `contexts`: the connection and, by context id, each context's result (0: accepted). */
+  static async associate(port: number, calledAe: string, contexts: { abstract: string; syntaxes: string[] }[]): Promise<{ scu: RawScu; results: Map<number, number> }> {
+    const scu = await RawScu.connect(port);
+    scu.write(associateRq(calledAe, "RAW-SCU", contexts));
+    const ac = await scu.next();
+    return { scu, results: acceptedContexts(ac!) };
+  }
+
   write(bytes: Buffer): void {
     this.socket.write(bytes);
+  }
+
+  /** A C-STORE-RQ of `ecg` on presentation context `pcId`: its command, then its data set as sent, in PDUs of 16 KB. */
+  store(pcId: number, ecg: SyntheticEcg): void {
+    this.write(pData(pcId, cStoreCommand(ecg.sopClassUid, ecg.sopInstanceUid), true, true));
+    for (let at = 0; at < ecg.dataset.length; at += 16_000) this.write(pData(pcId, ecg.dataset.subarray(at, at + 16_000), false, at + 16_000 >= ecg.dataset.length));
   }
 
   /** The next PDU from the SCP, or undefined when the connection closes first. */
