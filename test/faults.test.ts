@@ -10,7 +10,7 @@ import { pcd04Alarm } from "../drivers/hl7-pcd01/synthetic.ts";
 import { EXPLICIT_LE, RawScu, responseStatus, syntheticEcg, TWELVE_LEAD_ECG, type SyntheticEcg } from "./support/dicom.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
-import { daemonRig, messagesAt, sendAll, T0, type Rig } from "./support/e2e.ts";
+import { daemonRig, hrOf, messagesAt, sendAll, T0, type Rig } from "./support/e2e.ts";
 
 const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
 if (!hasMosquitto) console.warn("skipping the fault suite: mosquitto is not installed (apt-get install mosquitto)");
@@ -116,5 +116,30 @@ describe.skipIf(!hasMosquitto)("faults, end to end", () => {
       // The Part 10 file is the meta header and the data set the cart sent, unchanged.
       expect(file.subarray(file.length - x.dataset.length).equals(x.dataset)).toBe(true);
     }
+  });
+
+  it("sends again after a kill -9, in receipts mode, every event acknowledged but not receipted, until the center receipts it", { timeout: 60_000 }, async () => {
+    const r = await daemonRig(cleanup, { uplink: "  receipts: true\n  receiptTimeoutS: 10\n" });
+    const acked = new Set<number>();
+    await sendAll(r, 0, 50, acked);
+    // Each event has come once, and the broker acknowledged it; the center has receipted none.
+    await r.center.waitFor(() => messagesAt(r.center).size === 50, 20_000, "the first copies");
+    const idOf = new Map(r.center.events.filter((e) => hrOf(e) !== undefined).map((e) => [hrOf(e)! - 1000, e.id]));
+    await r.restart();
+    const queued = async () => ((await (await fetch(`http://127.0.0.1:${r.webPort}/status`)).json()) as { queue: { pending: number[] } }).queue.pending.reduce((a, b) => a + b, 0);
+    expect(await queued()).toBeGreaterThanOrEqual(50); // acknowledged by the broker, but still waiting for their receipts
+    const since = r.center.events.length;
+    // From now on the center stores and receipts whatever it gets.
+    r.center.client.on("message", (topic, payload) => {
+      if (topic.startsWith("vitalgate/v1/e2e/ev/")) r.center.client.publish("vitalgate/v1/e2e/receipt", JSON.stringify({ ids: [(JSON.parse(payload.toString()) as { id: string }).id] }), { qos: 1 });
+    });
+    const resent = () => new Set(r.center.events.slice(since).map((e) => e.id));
+    await r.center.waitFor(() => [...acked].every((i) => resent().has(idOf.get(i)!)), 40_000, "every unreceipted event sent again, the same event");
+    // Receipted, they leave the queue: nothing waits any more.
+    let pending: number | undefined;
+    await waitFor(() => {
+      void queued().then((n) => (pending = n), () => undefined);
+      return pending === 0;
+    }, 20_000, "an empty queue once receipted");
   });
 });
