@@ -5,12 +5,13 @@
 // transaction (group commit), so many events share one fsync. Every acknowledgement to a device waits
 // for `append()` to resolve.
 import { EventEmitter } from "node:events";
-import { Worker } from "node:worker_threads";
+import { fork, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { StoreRefusedError } from "./errors.ts";
 import { NEVER_EVICTED, PRIORITY, type DeviceRef, type Envelope } from "./events.ts";
 import { ownerOnlyDatabase } from "./private-file.ts";
+import { CHECK_ARG } from "./store-check.ts";
 
 /**
  * An event ready to store. Its `seq` is a placeholder (0): the store assigns the real one in the
@@ -249,7 +250,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   #bytes = 0;
   #rows = 0;
   #stmt!: ReturnType<typeof prepare>;
-  #checker: Worker | null = null;
+  #checker: ChildProcess | null = null;
   /** Per priority: how far thinning went (all undelivered rows up to `seq` are thinned), and each stream's last minute kept. */
   #thinned: Record<number, { seq: number; minute: Map<string, number> }> = { 2: { seq: 0, minute: new Map() }, 3: { seq: 0, minute: new Map() } };
   /** A write failed for want of disk space, and none has succeeded since. */
@@ -387,24 +388,26 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   }
 
   /**
-   * SQLite's quick_check of the whole file, in a worker thread with its own read-only connection:
+   * SQLite's quick_check of the whole file, in a child process (src/store-check.ts) with its own read-only connection:
    * the store takes and hands out events meanwhile. Resolves with what it found (also emitted as
    * "checked"); a corrupt file is then the caller's to set aside (`setAside`).
    */
   checkIntegrity(): Promise<CheckResult> {
     const started = performance.now();
     return new Promise((resolve) => {
-      const worker = new Worker(new URL("./store-check.ts", import.meta.url), { workerData: { path: this.options.path } });
-      this.#checker = worker;
+      // The daemon's own Node flags and environment (its compile cache) carry over to the child.
+      const child = fork(new URL("./store-check.ts", import.meta.url), [CHECK_ARG, this.options.path], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+      this.#checker = child;
       const done = (found: string) => {
-        if (this.#checker !== worker) return;
+        if (this.#checker !== child) return;
         this.#checker = null;
         const result: CheckResult = found === "ok" ? { ok: true, ms: performance.now() - started } : { ok: false, reason: `integrity check failed: ${found}`, ms: performance.now() - started };
         this.emit("checked", result);
         resolve(result);
       };
-      worker.once("message", (m) => done(String(m)));
-      worker.once("error", (err) => done(err.message));
+      child.once("message", (m) => done(String(m)));
+      child.once("error", (err) => done(err.message));
+      child.once("exit", (code, signal) => done(`the check ended without an answer (${signal ?? `exit ${code}`})`));
     });
   }
 
@@ -935,7 +938,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
 
   /** Commits what is queued, then closes. */
   close(): void {
-    void this.#checker?.terminate();
+    this.#checker?.kill();
     this.#checker = null;
     if (!this.#db) return;
     this.#flush();
