@@ -19,20 +19,46 @@ export default tseslint.config(
     languageOptions: {
       sourceType: "module",
       globals: Object.fromEntries(
-        ["window", "document", "location", "localStorage", "fetch", "EventSource", "URLSearchParams", "Node", "getComputedStyle",
-          "requestAnimationFrame", "cancelAnimationFrame", "performance", "CSS", "navigator", "AudioContext", "setTimeout", "clearTimeout", "setInterval", "clearInterval", "console"].map((g) => [g, "readonly"]),
+        [
+          "window",
+          "document",
+          "location",
+          "localStorage",
+          "fetch",
+          "EventSource",
+          "URLSearchParams",
+          "Node",
+          "getComputedStyle",
+          "requestAnimationFrame",
+          "cancelAnimationFrame",
+          "performance",
+          "CSS",
+          "navigator",
+          "AudioContext",
+          "setTimeout",
+          "clearTimeout",
+          "setInterval",
+          "clearInterval",
+          "console",
+        ].map((g) => [g, "readonly"]),
       ),
     },
   },
   {
     files: ["protocols/**/*.ts"],
     rules: {
-      "no-restricted-imports": ["error", {
-        patterns: [
-          { group: ["**/src/**", "**/drivers/**"], message: "protocols/ are pure: no gateway imports." },
-          { group: ["node:net", "node:fs", "node:dgram", "node:child_process", "pino", "better-sqlite3", "mqtt"], message: "protocols/ do no I/O." },
-        ],
-      }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["**/src/**", "**/drivers/**"], message: "protocols/ are pure: no gateway imports." },
+            {
+              group: ["node:net", "node:fs", "node:dgram", "node:child_process", "pino", "better-sqlite3", "mqtt"],
+              message: "protocols/ do no I/O.",
+            },
+          ],
+        },
+      ],
     },
   },
 );

@@ -8,7 +8,8 @@ import { datexS5 } from "./datex-s5/index.ts";
 import { medibusVent } from "./medibus-vent/index.ts";
 import { gpsd } from "./gpsd/index.ts";
 
-export const drivers: readonly DriverDefinition<any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const drivers: readonly DriverDefinition<any>[] = [
   hl7Pcd01,
   ecgCart,
   nmeaGps,

@@ -29,27 +29,53 @@ export function serialLine(s: SerialLineSettings) {
     transport: z
       .enum(["serial", "tcp"])
       .default("serial")
-      .describe(`serial: ${s.device} is on a serial port of this box (RS-232, usually through a USB adapter); tcp: we connect to a serial-to-Ethernet server (Moxa NPort, ser2net) wired to it.${s.tcpAlso ? ` ${s.tcpAlso}` : ""}`),
+      .describe(
+        `serial: ${s.device} is on a serial port of this box (RS-232, usually through a USB adapter); tcp: we connect to a serial-to-Ethernet server (Moxa NPort, ser2net) wired to it.${s.tcpAlso ? ` ${s.tcpAlso}` : ""}`,
+      ),
     port: z
       .string()
       .min(1)
       .optional()
-      .describe("With transport serial: the serial port, best a stable path such as /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K1234-if00-port0 (a USB adapter may come back as another ttyUSB after a replug)."),
+      .describe(
+        "With transport serial: the serial port, best a stable path such as /dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K1234-if00-port0 (a USB adapter may come back as another ttyUSB after a replug).",
+      ),
     match: z
       .strictObject({
-        vendorId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB vendor id as lsusb prints it, e.g. "0403" (FTDI).'),
-        productId: z.string().regex(/^[0-9a-fA-F]{4}$/).optional().describe('USB product id, e.g. "6001".'),
+        vendorId: z
+          .string()
+          .regex(/^[0-9a-fA-F]{4}$/)
+          .optional()
+          .describe('USB vendor id as lsusb prints it, e.g. "0403" (FTDI).'),
+        productId: z
+          .string()
+          .regex(/^[0-9a-fA-F]{4}$/)
+          .optional()
+          .describe('USB product id, e.g. "6001".'),
         serialNumber: z.string().min(1).optional().describe("USB serial number of the adapter or device."),
       })
       .optional()
-      .describe("With transport serial: finds the adapter by its USB identity when it comes back under another name; `port` is then the first guess."),
+      .describe(
+        "With transport serial: finds the adapter by its USB identity when it comes back under another name; `port` is then the first guess.",
+      ),
     baudRate: z.literal(s.baudRates).default(s.baudRate).describe(`Serial speed. ${s.baudNote}`),
     dataBits: z.literal([7, 8]).default(s.dataBits).describe(`Data bits (${s.source}: ${s.dataBits}).`),
     parity: z.enum(["none", "even", "odd"]).default(s.parity).describe(`Parity (${s.source}: ${s.parity}).`),
     stopBits: z.literal([1, 2]).default(s.stopBits).describe(`Stop bits (${s.source}: ${s.stopBits}).`),
-    rtscts: z.boolean().default(s.rtscts ?? false).describe(`RTS/CTS hardware flow control (${s.source}: ${s.rtscts ? "on" : "off"}). ${s.rtscts ? "Turn off only for a cable without the handshake lines." : ""}`.trim()),
+    rtscts: z
+      .boolean()
+      .default(s.rtscts ?? false)
+      .describe(
+        `RTS/CTS hardware flow control (${s.source}: ${s.rtscts ? "on" : "off"}). ${s.rtscts ? "Turn off only for a cable without the handshake lines." : ""}`.trim(),
+      ),
     host: z.string().min(1).optional().describe("With transport tcp: the serial server's address."),
-    tcpPort: z.int().min(1).max(65535).optional().describe(`With transport tcp: the serial server's TCP port for ${s.device} (e.g. 4001, a Moxa NPort's first port in TCP server mode).`),
+    tcpPort: z
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe(
+        `With transport tcp: the serial server's TCP port for ${s.device} (e.g. 4001, a Moxa NPort's first port in TCP server mode).`,
+      ),
   };
 }
 
@@ -57,16 +83,36 @@ type SerialLineOptions = z.infer<z.ZodObject<ReturnType<typeof serialLine>>>;
 
 /** The checks zod cannot express field by field: what each transport needs. */
 export function checkSerialLine(o: SerialLineOptions, ctx: z.RefinementCtx): void {
-  if (o.transport === "serial" && o.port === undefined) ctx.addIssue({ code: "custom", path: ["port"], message: "the serial port is required with transport serial" });
+  if (o.transport === "serial" && o.port === undefined)
+    ctx.addIssue({ code: "custom", path: ["port"], message: "the serial port is required with transport serial" });
   if (o.transport === "tcp") {
-    if (o.host === undefined) ctx.addIssue({ code: "custom", path: ["host"], message: "the serial server's address is required with transport tcp" });
-    if (o.tcpPort === undefined) ctx.addIssue({ code: "custom", path: ["tcpPort"], message: "the serial server's port is required with transport tcp" });
+    if (o.host === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["host"],
+        message: "the serial server's address is required with transport tcp",
+      });
+    if (o.tcpPort === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["tcpPort"],
+        message: "the serial server's port is required with transport tcp",
+      });
   }
 }
 
 export function serialLineTransport(o: SerialLineOptions): TransportSpec {
   if (o.transport === "tcp") return { type: "tcp-connect", host: o.host!, port: o.tcpPort! };
-  const serial = { type: "serial", path: o.port!, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, rtscts: o.rtscts, xonxoff: false } as const;
+  const serial = {
+    type: "serial",
+    path: o.port!,
+    baudRate: o.baudRate,
+    dataBits: o.dataBits,
+    parity: o.parity,
+    stopBits: o.stopBits,
+    rtscts: o.rtscts,
+    xonxoff: false,
+  } as const;
   return o.match ? { ...serial, match: o.match } : serial;
 }
 

@@ -52,13 +52,16 @@ function split(bytes: Uint8Array, size: number): Uint8Array[] {
   return out;
 }
 
-function options(driver: DriverDefinition<any>, raw: unknown): unknown { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function options(driver: DriverDefinition<any>, raw: unknown): unknown {
   return driver.options.parse(raw);
 }
 
 function hl7(): CodecInput {
   // One monitor, one PCD-01 observation message a second (the simulator's rate), each MLLP-framed as sent.
-  const messages = [...pcd01Series(600, new Date("2026-11-23T08:00:00Z"), 1000, "BENCH")].map((m) => mllpEncode(Buffer.from(m, "latin1")));
+  const messages = [...pcd01Series(600, new Date("2026-11-23T08:00:00Z"), 1000, "BENCH")].map((m) =>
+    mllpEncode(Buffer.from(m, "latin1")),
+  );
   const bytes = messages.reduce((n, m) => n + m.length, 0);
   return {
     name: "MLLP + HL7 PCD-01",
@@ -74,7 +77,9 @@ function hl7(): CodecInput {
 function nmea(): CodecPlan {
   const dir = join(FIXTURES, "nmea/gpsd");
   if (!existsSync(dir)) return { name: "NMEA 0183", skipped: "../shared absent" };
-  const logs = readdirSync(dir).filter((f) => f.endsWith(".log")).sort();
+  const logs = readdirSync(dir)
+    .filter((f) => f.endsWith(".log"))
+    .sort();
   const bytes = Buffer.concat(logs.map((f) => readFileSync(join(dir, f))));
   return {
     name: "NMEA 0183",
@@ -91,8 +96,14 @@ function nmea(): CodecPlan {
 function gpsdJson(): CodecPlan {
   const dir = join(FIXTURES, "nmea/gpsd");
   if (!existsSync(dir)) return { name: "gpsd JSON", skipped: "../shared absent" };
-  const lines = readdirSync(dir).filter((f) => f.endsWith(".chk")).sort()
-    .flatMap((f) => readFileSync(join(dir, f), "utf8").split("\n").filter((l) => l.startsWith("{")));
+  const lines = readdirSync(dir)
+    .filter((f) => f.endsWith(".chk"))
+    .sort()
+    .flatMap((f) =>
+      readFileSync(join(dir, f), "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith("{")),
+    );
   const chunks = lines.map((l) => Buffer.from(l + "\r\n"));
   const bytes = chunks.reduce((n, c) => n + c.length, 0);
   const epochs = lines.filter((l) => l.includes('"class":"TPV"')).length;
@@ -126,7 +137,9 @@ function astm(): CodecPlan {
   const dir = join(FIXTURES, "astm");
   if (!existsSync(dir)) return { name: "ASTM E1381/E1394", skipped: "../shared absent" };
   // The captures that are ASTM (mini VIDAS and Spotchem EL write their own formats: refused, not timed).
-  const texts = readdirSync(dir).filter((f) => f.endsWith(".txt") && f !== "EXPECTED.txt").sort()
+  const texts = readdirSync(dir)
+    .filter((f) => f.endsWith(".txt") && f !== "EXPECTED.txt")
+    .sort()
     .map((f) => ({ f, text: captureText(new Uint8Array(readFileSync(join(dir, f)))) }))
     .filter((c) => /^[0-7]?H./.test(c.text));
   // Framed as the analyser sends them (E1381: ENQ, frames after each ACK, EOT), each send one read.

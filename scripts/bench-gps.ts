@@ -27,7 +27,9 @@ export interface GpsLatency {
   missing: number;
 }
 
-export async function gpsLatency(o: { epochs?: number; intervalMs?: number; waitMs?: number } = {}): Promise<GpsLatency> {
+export async function gpsLatency(
+  o: { epochs?: number; intervalMs?: number; waitMs?: number } = {},
+): Promise<GpsLatency> {
   const epochs = o.epochs ?? 40;
   const intervalMs = o.intervalMs ?? 250;
   const waitMs = o.waitMs ?? 2000;
@@ -36,7 +38,13 @@ export async function gpsLatency(o: { epochs?: number; intervalMs?: number; wait
     const cable = nullModem();
     await cable.plugIn();
     cleanup.push(() => cable.unplug());
-    const { gw } = await startGateway({ id: "gw-gps-bench", devices: `{ id: gps, driver: nmea-gps, options: { port: "${cable.gatewayPath}", throttle: false } }` }, cleanup);
+    const { gw } = await startGateway(
+      {
+        id: "gw-gps-bench",
+        devices: `{ id: gps, driver: nmea-gps, options: { port: "${cable.gatewayPath}", throttle: false } }`,
+      },
+      cleanup,
+    );
     /** Commit time of each position, by the receiver's time of day as sent (`time.dev`: "hhmmss.ss ddmmyy"). */
     const committed = new Map<string, number>();
     gw.on("events", (events: Envelope[]) => {
@@ -49,12 +57,15 @@ export async function gpsLatency(o: { epochs?: number; intervalMs?: number; wait
     const startMs = Math.ceil(Date.now() / 1000) * 1000;
     const written: { key: string; sentAt: number }[] = [];
     for (const epoch of syntheticDrive({ startMs, epochs, gsv: true, zda: true })) {
-      await new Promise<void>((resolve, reject) => port.write(Buffer.from(epoch.text, "latin1"), (err) => (err ? reject(err) : port.drain(() => resolve()))));
+      await new Promise<void>((resolve, reject) =>
+        port.write(Buffer.from(epoch.text, "latin1"), (err) => (err ? reject(err) : port.drain(() => resolve()))),
+      );
       written.push({ key: nmeaTimeField(epoch.atMs), sentAt: performance.now() });
       await new Promise((r) => setTimeout(r, intervalMs));
     }
     const until = performance.now() + waitMs;
-    while (performance.now() < until && written.some((w) => !committed.has(w.key))) await new Promise((r) => setTimeout(r, 20));
+    while (performance.now() < until && written.some((w) => !committed.has(w.key)))
+      await new Promise((r) => setTimeout(r, 20));
     const latencies = written.map((w) => (committed.has(w.key) ? committed.get(w.key)! - w.sentAt : undefined));
     const latenciesMs = latencies.slice(1).filter((l) => l !== undefined);
     return { firstMs: latencies[0], latenciesMs, missing: latencies.filter((l) => l === undefined).length };

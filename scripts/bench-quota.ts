@@ -12,10 +12,19 @@ const { Outbox } = await import(process.argv[2] ?? "../src/store.ts");
 const { stampedEvent, vitals } = await import("../test/support/events.ts");
 const dir = mkdtempSync(join(tmpdir(), "vg-quota-"));
 let now = Date.UTC(2026, 10, 23, 8, 0, 0);
-const o = new Outbox({ path: join(dir, "outbox.db"), quotaBytes: 16 * 1024 * 1024, batchMax: 1000, nowMs: () => now, gapEvent: (g: { dev: unknown }) => ({ ...stampedEvent("gap", { g }), dev: g.dev }) });
+const o = new Outbox({
+  path: join(dir, "outbox.db"),
+  quotaBytes: 16 * 1024 * 1024,
+  batchMax: 1000,
+  nowMs: () => now,
+  gapEvent: (g: { dev: unknown }) => ({ ...stampedEvent("gap", { g }), dev: g.dev }),
+});
 o.open();
 const dev = { id: "bed1", driver: "hl7-pcd01", kind: "monitor" };
-const msg = (i: number) => [{ ...vitals(60 + (i % 40)), dev }, { ...stampedEvent("waveform", { samples: "x".repeat(1200) }), dev }];
+const msg = (i: number) => [
+  { ...vitals(60 + (i % 40)), dev },
+  { ...stampedEvent("waveform", { samples: "x".repeat(1200) }), dev },
+];
 async function run(n: number): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < n; i += 50) {
@@ -26,5 +35,12 @@ async function run(n: number): Promise<number> {
 }
 const fill = await run(12_000); // ~20 MB offered: the quota is reached in this phase
 const pressure = await run(10_000);
-console.log(JSON.stringify({ store: process.argv[2] ?? "src/store.ts", fillMsgPerS: Math.round(fill), underPressureMsgPerS: Math.round(pressure), stats: { bytes: o.stats().bytes, evicted: o.stats().evicted, thinned: o.stats().thinned } }));
+console.log(
+  JSON.stringify({
+    store: process.argv[2] ?? "src/store.ts",
+    fillMsgPerS: Math.round(fill),
+    underPressureMsgPerS: Math.round(pressure),
+    stats: { bytes: o.stats().bytes, evicted: o.stats().evicted, thinned: o.stats().thinned },
+  }),
+);
 o.close();

@@ -32,20 +32,33 @@ export async function webWatchers(o: { pages: number; warmupS: number; windowS: 
   const children: ChildProcess[] = [];
   const cli = (args: string[]) => {
     const flags = args[0] === "start" ? DAEMON_NODE_FLAGS : [];
-    const child = spawn(process.execPath, [...flags, join(ROOT, "src/cli.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(process.execPath, [...flags, join(ROOT, "src/cli.ts"), ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let err = "";
     child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-    child.on("exit", (code) => code && code !== 143 && console.log(`  ${args.slice(0, 2).join(" ")} exited ${code}: ${err}`));
+    child.on(
+      "exit",
+      (code) => code && code !== 143 && console.log(`  ${args.slice(0, 2).join(" ")} exited ${code}: ${err}`),
+    );
     children.push(child);
     return child;
   };
   const browser = await launchChromium();
   try {
-    const [hl7Port, s5Port, webPort, brokerPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [hl7Port, s5Port, webPort, brokerPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     cli(["simulate", "datex-s5", "--tcp-port", String(s5Port)]);
     await waitUntil(() => portOpen(s5Port), 20_000, "the S/5 simulator's port");
     const conf = join(dir, "vitalgate.yaml");
-    writeFileSync(conf, `gateway: { id: bench-web, role: ambulance }
+    writeFileSync(
+      conf,
+      `gateway: { id: bench-web, role: ambulance }
 stateDir: ${dir}/state
 embeddedBroker: { host: 127.0.0.1, port: ${brokerPort} }
 web: { host: 127.0.0.1, port: ${webPort} }
@@ -54,17 +67,29 @@ log: { level: warn, pretty: false }
 devices:
   - { id: monitor, driver: hl7-pcd01, name: 监护仪, options: { mode: listen, host: 127.0.0.1, port: ${hl7Port} } }
   - { id: s5, driver: datex-s5, name: S/5, options: { transport: tcp, host: 127.0.0.1, tcpPort: ${s5Port}, intervalS: 10, waveforms: [ECG1] } }
-`);
+`,
+    );
     const daemon = cli(["start", "--config", conf]);
     const base = `http://127.0.0.1:${webPort}`;
-    await waitUntil(() => {
-      if (daemon.exitCode !== null) throw new Error(`daemon exited with ${daemon.exitCode}`);
-      return portOpen(webPort);
-    }, 20_000, "the daemon's web port");
+    await waitUntil(
+      () => {
+        if (daemon.exitCode !== null) throw new Error(`daemon exited with ${daemon.exitCode}`);
+        return portOpen(webPort);
+      },
+      20_000,
+      "the daemon's web port",
+    );
     cli(["simulate", "hl7-pcd01", "--port", String(hl7Port), "--interval-ms", "1000"]);
     // `/status` answers the box itself without a session (as `vitalgate status` uses it).
-    const events = async (id: string) => ((await (await fetch(`${base}/status`)).json()) as { devices: { id: string; events: number }[] }).devices.find((d) => d.id === id)?.events ?? 0;
-    await waitUntil(async () => (await events("monitor")) > 0 && (await events("s5")) > 0, 30_000, "both monitors' first events");
+    const events = async (id: string) =>
+      ((await (await fetch(`${base}/status`)).json()) as { devices: { id: string; events: number }[] }).devices.find(
+        (d) => d.id === id,
+      )?.events ?? 0;
+    await waitUntil(
+      async () => (await events("monitor")) > 0 && (await events("s5")) > 0,
+      30_000,
+      "both monitors' first events",
+    );
     await sleep(o.warmupS * 1000);
 
     const ticks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
@@ -77,7 +102,11 @@ devices:
     const idleCpuPct = await measure();
 
     // The admin from the box itself (no setup code over loopback); each page its own session.
-    const setup = await fetch(`${base}/api/setup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "admin", password: PASSWORD }) });
+    const setup = await fetch(`${base}/api/setup`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "admin", password: PASSWORD }),
+    });
     if (!setup.ok) throw new Error(`setup: ${setup.status} ${await setup.text()}`);
     const pages = [];
     for (let i = 0; i < o.pages; i++) {

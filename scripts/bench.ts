@@ -53,7 +53,17 @@ import { TimeService } from "../src/time/service.ts";
 import { applyDurablePragmas, Outbox } from "../src/store.ts";
 import { openBroker } from "../test/support/broker.ts";
 import type { EventDraft } from "../src/events.ts";
-import { DAEMON_ENV, DAEMON_NODE_FLAGS, daemonArgs, freePort, mosquitto, portOpen, ROOT, stopProcess, warmDaemonCache } from "../test/support/processes.ts";
+import {
+  DAEMON_ENV,
+  DAEMON_NODE_FLAGS,
+  daemonArgs,
+  freePort,
+  mosquitto,
+  portOpen,
+  ROOT,
+  stopProcess,
+  warmDaemonCache,
+} from "../test/support/processes.ts";
 import { connectCenter } from "../test/support/mqtt.ts";
 import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
 import { part10File } from "../src/dicom-scp.ts";
@@ -112,7 +122,9 @@ function cpuSpan(key: string): () => void {
 const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 function cpuLine(what: string, ours: string, raw: string): void {
   const us = (k: string) => `${medianOf(cpuPerEvent.get(k) ?? [NaN]).toFixed(1)} µs`;
-  console.log(`  CPU per event, this process (${what}): ours ${us(ours)}, raw ${us(raw)}; medians; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
+  console.log(
+    `  CPU per event, this process (${what}): ours ${us(ours)}, raw ${us(raw)}; medians; load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`,
+  );
 }
 
 /** Ours: drafts as drivers hand them over, stamped and appended one message each; group commit batches. */
@@ -161,7 +173,9 @@ async function ingestRaw(batchMax: number, layout: "current" | "one table" = "cu
   let insert: (r: (typeof rows)[number]) => void;
   if (layout === "current") {
     // The outbox's two rows per event (its queue row, its payload), one plain INSERT each.
-    const insertQueue = db.prepare("INSERT INTO queue (seq, id, priority, kind, evictable, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    const insertQueue = db.prepare(
+      "INSERT INTO queue (seq, id, priority, kind, evictable, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
     const insertPayload = db.prepare("INSERT INTO payloads (seq, payload) VALUES (?, ?)");
     insert = (r) => {
       insertQueue.run(r.seq, r.id, r.priority, r.kind, 1, r.payload.length, r.createdMs);
@@ -169,7 +183,9 @@ async function ingestRaw(batchMax: number, layout: "current" | "one table" = "cu
     };
   } else {
     db.exec(ONE_TABLE);
-    const insertRow = db.prepare("INSERT INTO queue (seq, id, priority, kind, evictable, payload, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    const insertRow = db.prepare(
+      "INSERT INTO queue (seq, id, priority, kind, evictable, payload, size, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    );
     insert = (r) => insertRow.run(r.seq, r.id, r.priority, r.kind, 1, r.payload, r.payload.length, r.createdMs);
   }
   const tx = db.transaction((chunk: typeof rows) => {
@@ -186,7 +202,10 @@ async function ingestRaw(batchMax: number, layout: "current" | "one table" = "cu
 
 /** A time service synchronized by a GPS fix, as a box with a GPS runs. */
 function syncedTimeService(): TimeService {
-  const time = new TimeService({ driftPpm: 50, gpsLatencyMs: 100, gpsUncMs: 100 }, { monoMs: () => performance.now(), wallMs: Date.now, log: silentLogger });
+  const time = new TimeService(
+    { driftPpm: 50, gpsLatencyMs: 100, gpsUncMs: 100 },
+    { monoMs: () => performance.now(), wallMs: Date.now, log: silentLogger },
+  );
   time.gpsFix(Date.now() - 100, performance.now());
   return time;
 }
@@ -237,7 +256,11 @@ async function stampOnly(how: Stamping): Promise<number> {
  * round, after a warm-up of each: whatever drifts during the run (page cache, disk, other load on
  * the machine) and whichever goes first weigh on all alike.
  */
-async function interleavedMedians<K extends string>(runs: number, keys: readonly K[], measure: (k: K) => Promise<number>): Promise<Record<K, number>> {
+async function interleavedMedians<K extends string>(
+  runs: number,
+  keys: readonly K[],
+  measure: (k: K) => Promise<number>,
+): Promise<Record<K, number>> {
   for (const k of keys) await measure(k);
   const xs = new Map<K, number[]>(keys.map((k) => [k, []]));
   for (let i = 0; i < runs; i++) {
@@ -246,7 +269,10 @@ async function interleavedMedians<K extends string>(runs: number, keys: readonly
       xs.get(k)!.push(await measure(k));
     }
   }
-  return Object.fromEntries(keys.map((k) => [k, xs.get(k)!.sort((a, b) => a - b)[Math.floor(runs / 2)]!])) as Record<K, number>;
+  return Object.fromEntries(keys.map((k) => [k, xs.get(k)!.sort((a, b) => a - b)[Math.floor(runs / 2)]!])) as Record<
+    K,
+    number
+  >;
 }
 
 const STAMPINGS: readonly Stamping[] = ["monotonic", "time service", "time service + device skew"];
@@ -260,7 +286,9 @@ async function time(): Promise<{ ingest: Record<Stamping, number>; stamping: Rec
 
 /** Ours and raw in turns (interleavedMedians), so that load on the machine weighs on both alike. */
 async function ingest(): Promise<{ ours: number; raw: number; rawOneTable: number }> {
-  return interleavedMedians(7, ["ours", "raw", "rawOneTable"] as const, (k) => (k === "ours" ? ingestOurs(1000) : ingestRaw(1000, k === "raw" ? "current" : "one table")));
+  return interleavedMedians(7, ["ours", "raw", "rawOneTable"] as const, (k) =>
+    k === "ours" ? ingestOurs(1000) : ingestRaw(1000, k === "raw" ? "current" : "one table"),
+  );
 }
 
 /** A fresh outbox holding N vitals events, as the forwarder finds it after a backlog. */
@@ -285,9 +313,16 @@ async function forwardingRaw(url: string, protocolVersion: 4 | 5, window: number
   const outbox = await filledOutbox();
   const payloads = outbox.pending(N).map((r) => ({ topic: `vitalgate/v1/bench/ev/${r.kind}`, payload: r.payload }));
   outbox.close();
-  const client = await mqtt.connectAsync(url, { protocolVersion, clientId: "bench-raw", clean: true, writeCache: false, ...(quiet ? { log: () => undefined } : {}) });
+  const client = await mqtt.connectAsync(url, {
+    protocolVersion,
+    clientId: "bench-raw",
+    clean: true,
+    writeCache: false,
+    ...(quiet ? { log: () => undefined } : {}),
+  });
   // The same messages the forwarder sends: with MQTT 5, the content type property too.
-  const options = protocolVersion === 5 ? { qos: 1 as const, properties: { contentType: "application/json" } } : { qos: 1 as const };
+  const options =
+    protocolVersion === 5 ? { qos: 1 as const, properties: { contentType: "application/json" } } : { qos: 1 as const };
   const cpu = cpuSpan(`${url} raw ${window}${quiet ? " quiet" : ""}`);
   const t0 = performance.now();
   let next = 0;
@@ -307,10 +342,23 @@ async function forwardingRaw(url: string, protocolVersion: 4 | 5, window: number
 /** Ours: the forwarder draining the outbox with the configuration's default window, from connected to every PUBACK marked. */
 async function forwardingOurs(url: string, protocolVersion: 4 | 5): Promise<number> {
   const outbox = await filledOutbox();
-  const fwd = new Forwarder({
-    url, protocolVersion, clientId: "bench-fwd", rejectUnauthorized: true, inflight: INFLIGHT, keepaliveS: 30, connectTimeoutS: 10,
-    backoff: { initialMs: 100, maxMs: 1000 }, receipts: false, receiptTimeoutS: 600, statusIntervalS: 3600,
-  }, { outbox, log: silentLogger, nowMs: Date.now, status: () => ({}) }, "bench");
+  const fwd = new Forwarder(
+    {
+      url,
+      protocolVersion,
+      clientId: "bench-fwd",
+      rejectUnauthorized: true,
+      inflight: INFLIGHT,
+      keepaliveS: 30,
+      connectTimeoutS: 10,
+      backoff: { initialMs: 100, maxMs: 1000 },
+      receipts: false,
+      receiptTimeoutS: 600,
+      statusIntervalS: 3600,
+    },
+    { outbox, log: silentLogger, nowMs: Date.now, status: () => ({}) },
+    "bench",
+  );
   let delivered = 0;
   let t0 = 0;
   let cpu: () => void = () => undefined;
@@ -319,7 +367,12 @@ async function forwardingOurs(url: string, protocolVersion: 4 | 5): Promise<numb
     cpu = cpuSpan(`${url} ours`);
     t0 = performance.now();
   });
-  const done = new Promise<void>((resolve) => fwd.on("delivered", (n) => { delivered += n; if (delivered >= N) resolve(); }));
+  const done = new Promise<void>((resolve) =>
+    fwd.on("delivered", (n) => {
+      delivered += n;
+      if (delivered >= N) resolve();
+    }),
+  );
   fwd.start();
   await done;
   const rate = N / ((performance.now() - t0) / 1000);
@@ -329,9 +382,15 @@ async function forwardingOurs(url: string, protocolVersion: 4 | 5): Promise<numb
   return rate;
 }
 
-async function forwarding(url: string, protocolVersion: 4 | 5): Promise<{ ours: number; rawSameWindow: number; rawQuiet: number; rawUnbounded: number }> {
+async function forwarding(
+  url: string,
+  protocolVersion: 4 | 5,
+): Promise<{ ours: number; rawSameWindow: number; rawQuiet: number; rawUnbounded: number }> {
   return interleavedMedians(5, ["ours", "rawSameWindow", "rawQuiet", "rawUnbounded"] as const, (k) =>
-    k === "ours" ? forwardingOurs(url, protocolVersion) : forwardingRaw(url, protocolVersion, k === "rawUnbounded" ? Infinity : INFLIGHT, k === "rawQuiet"));
+    k === "ours"
+      ? forwardingOurs(url, protocolVersion)
+      : forwardingRaw(url, protocolVersion, k === "rawUnbounded" ? Infinity : INFLIGHT, k === "rawQuiet"),
+  );
 }
 
 /**
@@ -348,20 +407,34 @@ async function daemonRss(cache: "warm" | "cold"): Promise<DaemonMemory> {
   const deadPort = await freePort();
   const webPort = await freePort();
   const conf = join(dir, "vitalgate.yaml");
-  writeFileSync(conf, `gateway: { id: bench }\nstateDir: ${dir}\nuplink: { url: "mqtt://127.0.0.1:${deadPort}", backoff: { initialMs: 1000, maxMs: 5000 } }\nweb: { host: 127.0.0.1, port: ${webPort} }\nlog: { level: warn, pretty: false }\n`);
+  writeFileSync(
+    conf,
+    `gateway: { id: bench }\nstateDir: ${dir}\nuplink: { url: "mqtt://127.0.0.1:${deadPort}", backoff: { initialMs: 1000, maxMs: 5000 } }\nweb: { host: 127.0.0.1, port: ${webPort} }\nlog: { level: warn, pretty: false }\n`,
+  );
   const env = cache === "warm" ? DAEMON_ENV : { NODE_COMPILE_CACHE: join(dir, "compile-cache") };
   if (cache === "warm") warmDaemonCache();
-  const child = spawn(process.execPath, daemonArgs(["start", "--config", conf]), { cwd: ROOT, env: { ...process.env, ...env }, stdio: "ignore" });
+  const child = spawn(process.execPath, daemonArgs(["start", "--config", conf]), {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: "ignore",
+  });
   try {
     const deadline = Date.now() + 20_000;
     while (!(await portOpen(webPort))) {
       if (Date.now() > deadline) throw new Error("daemon did not start");
       await new Promise((r) => setTimeout(r, 100));
     }
-    const stats = (await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as { queue: { pending: number[] }; process: unknown };
-    if (stats.queue.pending[2] !== 10_000) throw new Error(`expected 10,000 queued, daemon reports ${stats.queue.pending[2]}`);
+    const stats = (await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as {
+      queue: { pending: number[] };
+      process: unknown;
+    };
+    if (stats.queue.pending[2] !== 10_000)
+      throw new Error(`expected 10,000 queued, daemon reports ${stats.queue.pending[2]}`);
     await new Promise((r) => setTimeout(r, 2000)); // let start-up garbage settle
-    console.log(`  daemon's own view (${cache} compile cache):`, JSON.stringify(((await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as typeof stats).process));
+    console.log(
+      `  daemon's own view (${cache} compile cache):`,
+      JSON.stringify(((await (await fetch(`http://127.0.0.1:${webPort}/status`)).json()) as typeof stats).process),
+    );
     return daemonMemory(child.pid!);
   } finally {
     await stopProcess(child);
@@ -398,7 +471,8 @@ function removeLink(): void {
 async function withEmulatedLink<T>(body: () => Promise<T>): Promise<T> {
   removeLink(); // left over from a bench that was killed
   const routes = spawnSync("ip", ["-o", "route", "show", "table", "all"], { encoding: "utf8" }).stdout ?? "";
-  if (routes.includes(VETH.hostAddr.split(".").slice(0, 3).join("."))) throw new Error(`${VETH.hostAddr}/${VETH.prefix} is in use on this machine: not making the emulated link there`);
+  if (routes.includes(VETH.hostAddr.split(".").slice(0, 3).join(".")))
+    throw new Error(`${VETH.hostAddr}/${VETH.prefix} is in use on this machine: not making the emulated link there`);
   const onSignal = () => {
     removeLink();
     process.exit(130);
@@ -415,8 +489,10 @@ async function withEmulatedLink<T>(body: () => Promise<T>): Promise<T> {
     run("ip", ["-n", NETNS, "link", "set", "lo", "up"]);
     const netem = ["root", "netem", "delay", `${LINK.rttMs / 2}ms`, "rate", `${LINK.bitPerS / 1000}kbit`];
     const shaped = spawnSync("tc", ["qdisc", "add", "dev", VETH.host, ...netem], { encoding: "utf8" });
-    if (shaped.status !== 0 && /qdisc kind is unknown/.test(shaped.stderr)) throw new NoNetem("this kernel has no netem");
-    if (shaped.status !== 0) throw new Error(`tc qdisc add dev ${VETH.host} ${netem.join(" ")} failed: ${shaped.stderr.trim()}`);
+    if (shaped.status !== 0 && /qdisc kind is unknown/.test(shaped.stderr))
+      throw new NoNetem("this kernel has no netem");
+    if (shaped.status !== 0)
+      throw new Error(`tc qdisc add dev ${VETH.host} ${netem.join(" ")} failed: ${shaped.stderr.trim()}`);
     run("ip", ["netns", "exec", NETNS, "tc", "qdisc", "add", "dev", VETH.ns, ...netem]);
     return await body();
   } finally {
@@ -430,7 +506,14 @@ function ecgFile(): { bytes: Buffer; what: string } {
   const shared = join(ROOT, "../shared/fixtures/dicom-ecg/pydicom_waveform_ecg.dcm");
   if (existsSync(shared)) return { bytes: readFileSync(shared), what: "pydicom_waveform_ecg.dcm" };
   const e = syntheticEcg({ seconds: 30 });
-  return { bytes: part10File(e.dataset, { sopClassUid: e.sopClassUid, sopInstanceUid: e.sopInstanceUid, transferSyntaxUid: EXPLICIT_LE }), what: "synthetic 30 s DICOM" };
+  return {
+    bytes: part10File(e.dataset, {
+      sopClassUid: e.sopClassUid,
+      sopInstanceUid: e.sopInstanceUid,
+      transferSyntaxUid: EXPLICIT_LE,
+    }),
+    what: "synthetic 30 s DICOM",
+  };
 }
 
 async function waitUntil(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -461,15 +544,25 @@ async function ecgDrop(file: Buffer, gatewayUrl: string, centerUrl: string, netn
   const drop = join(dir, "cart");
   mkdirSync(drop);
   mkdirSync(join(dir, "state"));
-  const outbox = new Outbox({ path: join(dir, "state/outbox.db"), quotaBytes: 1 << 30, batchMax: 1000, nowMs: Date.now });
+  const outbox = new Outbox({
+    path: join(dir, "state/outbox.db"),
+    quotaBytes: 1 << 30,
+    batchMax: 1000,
+    nowMs: Date.now,
+  });
   outbox.open();
   for (let at = 0; at < ECG_BACKLOG; at += 10_000) {
-    await Promise.all(Array.from({ length: 10_000 }, (_, i) => outbox.append([stamp(draft(at + i), dev, "bench", clock)])));
+    await Promise.all(
+      Array.from({ length: 10_000 }, (_, i) => outbox.append([stamp(draft(at + i), dev, "bench", clock)])),
+    );
   }
-  if (outbox.stats().pending[2] !== ECG_BACKLOG) throw new Error(`expected ${ECG_BACKLOG} vitals queued, the outbox has ${outbox.stats().pending[2]}`);
+  if (outbox.stats().pending[2] !== ECG_BACKLOG)
+    throw new Error(`expected ${ECG_BACKLOG} vitals queued, the outbox has ${outbox.stats().pending[2]}`);
   outbox.close();
   const conf = join(dir, "vitalgate.yaml");
-  writeFileSync(conf, `gateway: { id: bench, role: ambulance }
+  writeFileSync(
+    conf,
+    `gateway: { id: bench, role: ambulance }
 stateDir: ${dir}/state
 uplink: { url: "${gatewayUrl}", protocolVersion: 5, backoff: { initialMs: 100, maxMs: 1000 } }
 web: { host: 127.0.0.1, port: ${await freePort()} }
@@ -477,7 +570,8 @@ log: { level: warn, pretty: false }
 watchedFolders: { roots: ["${drop}"] }
 devices:
   - { id: cart, driver: ecg-cart, options: { dir: "${drop}", stableMs: ${FOLDER.stableMs}, scanMs: ${FOLDER.scanMs} } }
-`);
+`,
+  );
   const center = await connectCenter(centerUrl, "bench");
   let vitals = 0;
   let ecgId: string | undefined;
@@ -530,12 +624,20 @@ async function ecgBench(): Promise<void> {
   const { bytes, what } = ecgFile();
   const report = (name: string, r: EcgRun, limitS: number, goal: string, how: string) => {
     line(name, r.seconds * 1000, limitS * 1000, "ms", goal);
-    console.log(`  ${what}: file ${r.fileBytes} B in ${r.parts} chunks + ecg12 event ${r.eventBytes} B; ${r.vitalsBetween} backlog events reached the center between drop and whole ECG; ${how}`);
+    console.log(
+      `  ${what}: file ${r.fileBytes} B in ${r.parts} chunks + ecg12 event ${r.eventBytes} B; ${r.vitalsBetween} backlog events reached the center between drop and whole ECG; ${how}`,
+    );
   };
   const broker = await mosquitto();
   try {
     const loop = await ecgDrop(bytes, broker.url, broker.url);
-    report("ecg drop→center, loopback", loop, (FOLDER.stableMs + FOLDER.scanMs) / 1000, "for reference", `limit: the folder's stableMs ${FOLDER.stableMs} + scanMs ${FOLDER.scanMs}`);
+    report(
+      "ecg drop→center, loopback",
+      loop,
+      (FOLDER.stableMs + FOLDER.scanMs) / 1000,
+      "for reference",
+      `limit: the folder's stableMs ${FOLDER.stableMs} + scanMs ${FOLDER.scanMs}`,
+    );
   } finally {
     await broker.stop();
   }
@@ -579,7 +681,9 @@ async function ecgBench(): Promise<void> {
 
 /** `digits`: decimals of ours and the limit, for figures that are small in their unit (MB/s of a serial line, % of a core). */
 function line(name: string, ours: number, limit: number, unit: string, goal: string, digits = 0): void {
-  console.log(`${name.padEnd(38)} ${ours.toFixed(digits).padStart(9)} ${unit.padEnd(10)} limit ${limit.toFixed(digits).padStart(9)} ${unit.padEnd(10)} ratio ${(ours / limit).toFixed(2)}  (goal ${goal})`);
+  console.log(
+    `${name.padEnd(38)} ${ours.toFixed(digits).padStart(9)} ${unit.padEnd(10)} limit ${limit.toFixed(digits).padStart(9)} ${unit.padEnd(10)} ratio ${(ours / limit).toFixed(2)}  (goal ${goal})`,
+  );
 }
 
 // `npm run bench -- ingest forwarding rss` runs a subset; no arguments runs everything.
@@ -606,25 +710,57 @@ const runDir = mkdtempSync(join(tmpdir(), "vg-bench-run-"));
 process.env.TMPDIR = runDir;
 process.on("exit", () => rmSync(runDir, { recursive: true, force: true }));
 
-console.log(`vitalgate bench: ${N} events, uplink.inflight ${INFLIGHT}, node ${process.version}, ${new Date().toISOString()}`);
+console.log(
+  `vitalgate bench: ${N} events, uplink.inflight ${INFLIGHT}, node ${process.version}, ${new Date().toISOString()}`,
+);
 await section("ingest", async () => {
   const ing = await ingest();
   line("ingest (durable commit)", ing.ours, ing.raw, "events/s", ">= 0.70");
   cpuLine("stamp + serialize + commit, against insert + commit", "ingest ours", "ingest raw current");
-  line("ingest, against one-table rows", ing.ours, ing.rawOneTable, "events/s", "(the first layout's rows: for reference)");
+  line(
+    "ingest, against one-table rows",
+    ing.ours,
+    ing.rawOneTable,
+    "events/s",
+    "(the first layout's rows: for reference)",
+  );
 });
 await section("time", async () => {
   const t = await time();
   line("ingest, time service", t.ingest["time service"], t.ingest.monotonic, "events/s", ">= 0.95 of ingest without");
-  line("ingest, time service + device skew", t.ingest["time service + device skew"], t.ingest.monotonic, "events/s", ">= 0.90 of ingest without");
-  line("stamping alone, time service", t.stamping["time service"], t.stamping.monotonic, "events/s", "(no store: for reference)");
-  line("stamping alone, + device skew", t.stamping["time service + device skew"], t.stamping.monotonic, "events/s", "(no store: for reference)");
+  line(
+    "ingest, time service + device skew",
+    t.ingest["time service + device skew"],
+    t.ingest.monotonic,
+    "events/s",
+    ">= 0.90 of ingest without",
+  );
+  line(
+    "stamping alone, time service",
+    t.stamping["time service"],
+    t.stamping.monotonic,
+    "events/s",
+    "(no store: for reference)",
+  );
+  line(
+    "stamping alone, + device skew",
+    t.stamping["time service + device skew"],
+    t.stamping.monotonic,
+    "events/s",
+    "(no store: for reference)",
+  );
 });
 await section("forwarding", async () => {
   const report = (name: string, url: string, f: Awaited<ReturnType<typeof forwarding>>, what: string) => {
     line(`${name}, same window`, f.ours, f.rawSameWindow, "events/s", ">= 0.80");
     cpuLine(what, `${url} ours`, `${url} raw ${INFLIGHT}`);
-    line(`${name}, same window, debug off`, f.ours, f.rawQuiet, "events/s", "(raw with mqtt.js's debug lines off too: for reference)");
+    line(
+      `${name}, same window, debug off`,
+      f.ours,
+      f.rawQuiet,
+      "events/s",
+      "(raw with mqtt.js's debug lines off too: for reference)",
+    );
     line(`${name}, unbounded`, f.ours, f.rawUnbounded, "events/s", "(no window: for reference)");
   };
   const embedded = await openBroker("127.0.0.1", 0);
@@ -634,7 +770,12 @@ await section("forwarding", async () => {
     // Configured as docs/protocol.md asks of the center's broker: Nagle's algorithm off. Both sides
     // are measured against this one broker; with Nagle on, both ran slower (raw by ~17 %, ours by ~22 %).
     const m = await mosquitto("set_tcp_nodelay true");
-    report("forwarding mosquitto 5", m.url, await forwarding(m.url, 5), "the client alone: mosquitto is another process");
+    report(
+      "forwarding mosquitto 5",
+      m.url,
+      await forwarding(m.url, 5),
+      "the client alone: mosquitto is another process",
+    );
     await m.stop();
   } else {
     console.log("forwarding mosquitto 5: skipped, mosquitto is not installed");
@@ -643,9 +784,13 @@ await section("forwarding", async () => {
 await section("rss", async () => {
   const m = await daemonRss("warm");
   line("daemon RSS, 10k queued", m.vmRss, 100, "MB", "<= 1.00 of 100 MB");
-  console.log(`  RssAnon ${m.rssAnon.toFixed(1)} MB (the daemon's own), RssFile ${m.rssFile.toFixed(1)} MB (pages of the node binary and libraries it touched: shared, reclaimable); flags ${DAEMON_NODE_FLAGS.join(" ")}`);
+  console.log(
+    `  RssAnon ${m.rssAnon.toFixed(1)} MB (the daemon's own), RssFile ${m.rssFile.toFixed(1)} MB (pages of the node binary and libraries it touched: shared, reclaimable); flags ${DAEMON_NODE_FLAGS.join(" ")}`,
+  );
   const cold = await daemonRss("cold");
-  console.log(`  the same with an empty compile cache (a start nothing prepared: the type stripper loaded): VmRSS ${cold.vmRss.toFixed(1)} MB, RssAnon ${cold.rssAnon.toFixed(1)} MB, RssFile ${cold.rssFile.toFixed(1)} MB`);
+  console.log(
+    `  the same with an empty compile cache (a start nothing prepared: the type stripper loaded): VmRSS ${cold.vmRss.toFixed(1)} MB, RssAnon ${cold.rssAnon.toFixed(1)} MB, RssFile ${cold.rssFile.toFixed(1)} MB`,
+  );
 });
 await section("ecg", ecgBench);
 await section("codecs", async () => {
@@ -669,16 +814,31 @@ await section("gps", async () => {
   }
   const r = await gpsLatency();
   if (r.latenciesMs.length === 0) throw new Error("no position came out of the gateway");
-  line("gps fix out after its last sentence p95", percentile(r.latenciesMs, 95), 100, "ms", "<= 1: a fix leaves with its cycle-ending sentence", 1);
-  console.log(`  ${r.latenciesMs.length} epochs over a socat PTY, median ${percentile(r.latenciesMs, 50).toFixed(1)} ms, max ${Math.max(...r.latenciesMs).toFixed(1)} ms; the first (the cycle end learnt from it) ${r.firstMs?.toFixed(0) ?? "never"} ms; ${r.missing} epochs without a position`);
+  line(
+    "gps fix out after its last sentence p95",
+    percentile(r.latenciesMs, 95),
+    100,
+    "ms",
+    "<= 1: a fix leaves with its cycle-ending sentence",
+    1,
+  );
+  console.log(
+    `  ${r.latenciesMs.length} epochs over a socat PTY, median ${percentile(r.latenciesMs, 50).toFixed(1)} ms, max ${Math.max(...r.latenciesMs).toFixed(1)} ms; the first (the cycle end learnt from it) ${r.firstMs?.toFixed(0) ?? "never"} ms; ${r.missing} epochs without a position`,
+  );
 });
 await section("fullset", async () => {
   const load = loadavg()[0]!;
   const f = await fullset({ warmupS: 10, windowS: 60 });
   line("fullset daemon CPU", f.cpuPct, 3, "% of core", "<= 1.00 of 3 % of one core", 2);
   line("fullset daemon RSS (VmRSS)", f.memory.vmRss, 120, "MB", "<= 1.00 of 120 MB");
-  console.log(`  RssAnon ${f.memory.rssAnon.toFixed(1)} MB, RssFile ${f.memory.rssFile.toFixed(1)} MB; window ${f.windowS.toFixed(1)} s; machine load before ${load.toFixed(2)} on ${availableParallelism()} cores (simulators, socat and the broker included); uplink: ${f.broker}; queue pending at the end by priority ${JSON.stringify(f.queuePending)}`);
-  console.log(`  events committed in the window: ${Object.entries(f.events).map(([id, n]) => `${id} ${n} (${f.states[id]})`).join(", ")}; total ${Object.values(f.events).reduce((a, b) => a + b, 0)}`);
+  console.log(
+    `  RssAnon ${f.memory.rssAnon.toFixed(1)} MB, RssFile ${f.memory.rssFile.toFixed(1)} MB; window ${f.windowS.toFixed(1)} s; machine load before ${load.toFixed(2)} on ${availableParallelism()} cores (simulators, socat and the broker included); uplink: ${f.broker}; queue pending at the end by priority ${JSON.stringify(f.queuePending)}`,
+  );
+  console.log(
+    `  events committed in the window: ${Object.entries(f.events)
+      .map(([id, n]) => `${id} ${n} (${f.states[id]})`)
+      .join(", ")}; total ${Object.values(f.events).reduce((a, b) => a + b, 0)}`,
+  );
   for (const feed of f.feeds) console.log(`  ${feed}`);
   if (f.missing.length > 0) console.log(`  not in the set: ${f.missing.join(", ")} (not committed yet)`);
 });
@@ -688,9 +848,18 @@ await section("web", async () => {
     return;
   }
   const w = await webWatchers({ pages: 5, warmupS: 5, windowS: 30 });
-  line(`web daemon CPU, ${w.pages} pages watching`, w.watchedCpuPct, w.idleCpuPct, "% of core", "the page's own cost is the difference: <= +1 % of one core", 2);
+  line(
+    `web daemon CPU, ${w.pages} pages watching`,
+    w.watchedCpuPct,
+    w.idleCpuPct,
+    "% of core",
+    "the page's own cost is the difference: <= +1 % of one core",
+    2,
+  );
   line("web: the pages' cost", w.watchedCpuPct - w.idleCpuPct, 1, "% of core", "<= 1.00 of 1 % of one core", 2);
-  console.log(`  ${w.windowS} s each, the same daemon first with no browser; each page took ${w.messagesPerPage.toFixed(0)} live messages in the window (${(w.messagesPerPage / w.windowS).toFixed(1)}/s)`);
+  console.log(
+    `  ${w.windowS} s each, the same daemon first with no browser; each page took ${w.messagesPerPage.toFixed(0)} live messages in the window (${(w.messagesPerPage / w.windowS).toFixed(1)}/s)`,
+  );
   for (const feed of w.feeds) console.log(`  ${feed}`);
 });
 process.exit(failed.length > 0 ? 1 : 0);

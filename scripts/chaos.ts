@@ -56,7 +56,9 @@ try {
   const hl7Port = await freePort();
   const webPort = await freePort();
   const configPath = join(work, "vitalgate.yaml");
-  writeFileSync(configPath, `gateway: { id: chaos, role: ambulance }
+  writeFileSync(
+    configPath,
+    `gateway: { id: chaos, role: ambulance }
 stateDir: ${stateDir}
 uplink: { url: ${broker.url}, protocolVersion: 5, backoff: { initialMs: 100, maxMs: 1000 } }
 store: { quotaMB: 16 }
@@ -64,25 +66,36 @@ web: { host: 127.0.0.1, port: ${webPort} }
 log: { level: warn, pretty: false }
 devices:
   - { id: monitors, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${hl7Port}, maxFrameBytes: 65536 } }
-`);
-  const center = await connectCenter(broker.url, "chaos", { protocolVersion: 5, clean: false, clientId: `chaos-center-${process.pid}`, properties: { sessionExpiryInterval: 3600 } });
+`,
+  );
+  const center = await connectCenter(broker.url, "chaos", {
+    protocolVersion: 5,
+    clean: false,
+    clientId: `chaos-center-${process.pid}`,
+    properties: { sessionExpiryInterval: 3600 },
+  });
   cleanup.push(() => center.close());
   centerEvents = center.events;
   daemon = await startDaemon(configPath, webPort);
   const until = Date.now() + SECONDS * 1000;
   // Bounded whatever happens: a hung restart or broker ends the run with the figures so far.
-  const hardStop = setTimeout(() => {
-    say("hard time limit reached: stopping");
-    process.emit("SIGTERM");
-  }, (SECONDS + 120) * 1000);
+  const hardStop = setTimeout(
+    () => {
+      say("hard time limit reached: stopping");
+      process.emit("SIGTERM");
+    },
+    (SECONDS + 120) * 1000,
+  );
   hardStop.unref();
 
   // Monitors: one message at a time each, resent until AA; a padded OBX makes quota pressure come soon.
   const monitor = async (m: number) => {
     let sender: MllpSender | null = null;
-    for (let i = 0; Date.now() < until; ) {
+    for (let i = 0; Date.now() < until;) {
       const id = `M${m}-${i}`;
-      const text = pcd01Message({ controlId: id, time: new Date(), values: { hr: 60 + (i % 60), spo2: 97 } }).replace(/\r$/, "") + `\rOBX|9|ST|0^NOTE^99VG||${"x".repeat(1500)}||||||F\r`;
+      const text =
+        pcd01Message({ controlId: id, time: new Date(), values: { hr: 60 + (i % 60), spo2: 97 } }).replace(/\r$/, "") +
+        `\rOBX|9|ST|0^NOTE^99VG||${"x".repeat(1500)}||||||F\r`;
       try {
         sender ??= await MllpSender.connect(hl7Port);
         stats.sent++;
@@ -155,20 +168,30 @@ function report(events: Envelope[]): void {
   const gaps = events.filter((e): e is Envelope<GapBody> => e.kind === "gap" && (e.body as GapBody).of === "vitals");
   const told = gaps.reduce((n, g) => n + g.body.events, 0);
   const missing = [...acked].filter((id) => !byMessage.has(id)).length;
-  console.log(JSON.stringify({
-    seconds: SECONDS,
-    monitors: MONITORS,
-    faults: { kill9: stats.kills, brokerOutages: stats.outages, diskFills: tmpfs ? stats.diskFills : "skipped: cannot mount a tmpfs here (needs root)" },
-    sent: stats.sent,
-    acknowledged: acked.size,
-    refusedAE: stats.refused,
-    delivered: byMessage.size,
-    lost: Math.max(0, missing - told),
-    missingToldByGapRecords: Math.min(missing, told),
-    duplicates: vitals.length - new Set(vitals.map((e) => `${e.msg?.id}#${e.msg?.n}`)).size,
-    thinned: gaps.filter((g) => g.body.action === "thinned").reduce((n, g) => n + g.body.events, 0),
-    dropped: gaps.filter((g) => g.body.action === "dropped").reduce((n, g) => n + g.body.events, 0),
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        seconds: SECONDS,
+        monitors: MONITORS,
+        faults: {
+          kill9: stats.kills,
+          brokerOutages: stats.outages,
+          diskFills: tmpfs ? stats.diskFills : "skipped: cannot mount a tmpfs here (needs root)",
+        },
+        sent: stats.sent,
+        acknowledged: acked.size,
+        refusedAE: stats.refused,
+        delivered: byMessage.size,
+        lost: Math.max(0, missing - told),
+        missingToldByGapRecords: Math.min(missing, told),
+        duplicates: vitals.length - new Set(vitals.map((e) => `${e.msg?.id}#${e.msg?.n}`)).size,
+        thinned: gaps.filter((g) => g.body.action === "thinned").reduce((n, g) => n + g.body.events, 0),
+        dropped: gaps.filter((g) => g.body.action === "dropped").reduce((n, g) => n + g.body.events, 0),
+      },
+      null,
+      2,
+    ),
+  );
 }
 
 /** Stops what the run started (the gateway, the broker, the center), unmounts, removes its files. */

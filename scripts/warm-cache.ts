@@ -16,7 +16,8 @@ function gatewayModules(): string[] {
     readdirSync(join(ROOT, dir), { recursive: true, encoding: "utf8" })
       .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
       .sort()
-      .map((f) => join(ROOT, dir, f)));
+      .map((f) => join(ROOT, dir, f)),
+  );
 }
 
 if (import.meta.main) {

@@ -58,7 +58,10 @@ export function newBrokerCredentials(stateDir: string): { gateway: BrokerLogin; 
 
 /** The logins the running gateway wrote (for `vitalgate broker viewer`). */
 export function readBrokerCredentials(stateDir: string): { gateway: BrokerLogin; viewer: BrokerLogin } {
-  return JSON.parse(readFileSync(join(stateDir, BROKER_CREDENTIALS_FILE), "utf8")) as { gateway: BrokerLogin; viewer: BrokerLogin };
+  return JSON.parse(readFileSync(join(stateDir, BROKER_CREDENTIALS_FILE), "utf8")) as {
+    gateway: BrokerLogin;
+    viewer: BrokerLogin;
+  };
 }
 
 /** Compares secrets in constant time (by their digests, so lengths do not leak either). */
@@ -81,9 +84,15 @@ export async function startEmbeddedBroker(host: string, port: number, access: Br
   const broker = await Aedes.createBroker();
   const roles = new WeakMap<Client, BrokerRole>();
   const base = `vitalgate/v1/${access.gatewayId}/`;
-  const logins: [BrokerRole, BrokerLogin | undefined][] = [["gateway", access.gateway], ["center", access.center], ["viewer", access.viewer]];
+  const logins: [BrokerRole, BrokerLogin | undefined][] = [
+    ["gateway", access.gateway],
+    ["center", access.center],
+    ["viewer", access.viewer],
+  ];
   broker.authenticate = (client, username, password, done) => {
-    const role = logins.find(([, login]) => login !== undefined && username === login.username && same(password, login.password))?.[0];
+    const role = logins.find(
+      ([, login]) => login !== undefined && username === login.username && same(password, login.password),
+    )?.[0];
     if (!role) {
       // MQTT 3.1.1 CONNACK return code 4: bad user name or password (anonymous included)
       const err = Object.assign(new Error("bad user name or password"), { returnCode: 4 });
@@ -101,7 +110,8 @@ export async function startEmbeddedBroker(host: string, port: number, access: Br
   broker.authorizeSubscribe = (client, sub, done) => {
     const role = client ? roles.get(client) : undefined;
     if (!role) return done(new Error("not logged in"));
-    if (role === "gateway" && !(sub.topic.startsWith(base) && GATEWAY_SUBSCRIBES(sub.topic.slice(base.length)))) return done(null, null);
+    if (role === "gateway" && !(sub.topic.startsWith(base) && GATEWAY_SUBSCRIBES(sub.topic.slice(base.length))))
+      return done(null, null);
     done(null, sub);
   };
   return serveBroker(broker, host, port);

@@ -39,12 +39,23 @@ export type CaseNode = "dispatch" | TappedNode | "firstEcg" | "ecgSent" | "ecgRe
 /** A case id as the center may give it, and as the box makes them (`20261123-0007`). */
 export const CASE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export const caseId = () => z.string().regex(CASE_ID_PATTERN, { message: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit" });
+export const caseId = () =>
+  z.string().regex(CASE_ID_PATTERN, {
+    message: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  });
 /** Where a case applies: a device location (a bed, a room), or "" for the whole box (an ambulance has one). */
-export const caseLocation = () => z.string().max(100).regex(/^[^\p{Cc}]*$/u, { message: "must not contain control characters" });
+export const caseLocation = () =>
+  z
+    .string()
+    .max(100)
+    .regex(/^[^\p{Cc}]*$/u, { message: "must not contain control characters" });
 /** A patient id as typed or scanned (a wristband barcode, an ID card number). */
-export const patientId = () => z.string().min(1).max(64).regex(/^[^\p{Cc}]+$/u, { message: "must not contain control characters" });
-
+export const patientId = () =>
+  z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[^\p{Cc}]+$/u, { message: "must not contain control characters" });
 
 /** One ECG of a case and how far it got. */
 interface CaseEcg {
@@ -68,7 +79,9 @@ type CaseMark = UnsyncedMark & { event?: string };
 
 /** The mark of a time taken from an event stamped before the clock was synchronized (its `t`). */
 function eventMark(e: Envelope): CaseMark | undefined {
-  return e.time.unsynced && !e.time.restamped ? { boot: e.time.boot, monoMs: e.time.monoMs, run: RUN_ID, event: e.id } : undefined;
+  return e.time.unsynced && !e.time.restamped
+    ? { boot: e.time.boot, monoMs: e.time.monoMs, run: RUN_ID, event: e.id }
+    : undefined;
 }
 
 /**
@@ -160,7 +173,17 @@ export interface ReportView {
 /** Why a case change was refused; `status` is the HTTP status it maps to. */
 export class CaseError extends VitalgateError {
   readonly status: number;
-  constructor(code: "VG_CASE_NOT_FOUND" | "VG_CASE_ALREADY_OPEN" | "VG_CASE_EXISTS" | "VG_CASE_TIME" | "VG_CASE_NODE_SET" | "VG_CASE_CORRECTION", message: string, status: number) {
+  constructor(
+    code:
+      | "VG_CASE_NOT_FOUND"
+      | "VG_CASE_ALREADY_OPEN"
+      | "VG_CASE_EXISTS"
+      | "VG_CASE_TIME"
+      | "VG_CASE_NODE_SET"
+      | "VG_CASE_CORRECTION",
+    message: string,
+    status: number,
+  ) {
     super(code, message, "operator");
     this.name = "CaseError";
     this.status = status;
@@ -248,13 +271,20 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     this.#open.clear();
     this.#sending.clear();
     this.#unreceipted.clear();
-    for (const data of db.prepare("SELECT data FROM cases WHERE closed_ms IS NULL ORDER BY opened_ms").pluck().all() as string[]) {
+    for (const data of db
+      .prepare("SELECT data FROM cases WHERE closed_ms IS NULL ORDER BY opened_ms")
+      .pluck()
+      .all() as string[]) {
       const c = JSON.parse(data) as CaseRecord;
       this.#open.set(c.location, c);
     }
     // Stored before the clock was synchronized, and never placed (an earlier boot): how long ago cannot be told, so followed.
     const since = this.#nowMs() - FOLLOW_MS;
-    const rows = db.prepare("SELECT event_id AS eventId, case_id AS caseId, sent, received FROM case_ecgs WHERE (sent = 0 OR received = 0) AND (stored_ms > ? OR stored_ms < ?)").all(since, NOT_BEFORE_MS) as { eventId: string; caseId: string; sent: number; received: number }[];
+    const rows = db
+      .prepare(
+        "SELECT event_id AS eventId, case_id AS caseId, sent, received FROM case_ecgs WHERE (sent = 0 OR received = 0) AND (stored_ms > ? OR stored_ms < ?)",
+      )
+      .all(since, NOT_BEFORE_MS) as { eventId: string; caseId: string; sent: number; received: number }[];
     for (const r of rows) {
       if (!r.sent) this.#sending.set(r.eventId, r.caseId);
       if (!r.received) this.#unreceipted.set(r.eventId, r.caseId);
@@ -288,13 +318,21 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
 
   /** The center's readings of ECGs outside any case, the latest received first. */
   readingsOutsideCases(): ReportView[] {
-    return (this.#database.prepare("SELECT data FROM ecg_readings ORDER BY received_ms DESC LIMIT ?").pluck().all(RECENT) as string[]).map((d) => JSON.parse(d) as ReportView);
+    return (
+      this.#database
+        .prepare("SELECT data FROM ecg_readings ORDER BY received_ms DESC LIMIT ?")
+        .pluck()
+        .all(RECENT) as string[]
+    ).map((d) => JSON.parse(d) as ReportView);
   }
 
   /** The open cases, or the most recent ones (open or closed), newest first. */
   list(state: "open" | "recent"): CaseView[] {
     if (state === "open") return [...this.#open.values()].reverse().map((c) => this.#view(c));
-    const rows = this.#database.prepare("SELECT data FROM cases ORDER BY opened_ms DESC LIMIT ?").pluck().all(RECENT) as string[];
+    const rows = this.#database
+      .prepare("SELECT data FROM cases ORDER BY opened_ms DESC LIMIT ?")
+      .pluck()
+      .all(RECENT) as string[];
     // Open cases are written through on every change: the stored copy is theirs as it stands.
     return rows.map((data) => this.#view(JSON.parse(data) as CaseRecord));
   }
@@ -304,12 +342,23 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
    * id; opening it again while it is open at the same location is answered with the case as it
    * is, as a command may arrive twice. Refused while another case is open at the location.
    */
-  async openCase(o: { location?: string; openedBy: string; caseId?: string; patientId?: string; dispatchedAt?: string }): Promise<CaseView> {
+  async openCase(o: {
+    location?: string;
+    openedBy: string;
+    caseId?: string;
+    patientId?: string;
+    dispatchedAt?: string;
+  }): Promise<CaseView> {
     const db = this.#database;
     const location = o.location ?? "";
     const current = this.#open.get(location);
     if (current && o.caseId !== undefined && current.id === o.caseId) return this.#view(current);
-    if (current) throw new CaseError("VG_CASE_ALREADY_OPEN", `case ${current.id} is open ${location ? `at ${location}` : "for the whole box"}: close it first`, 409);
+    if (current)
+      throw new CaseError(
+        "VG_CASE_ALREADY_OPEN",
+        `case ${current.id} is open ${location ? `at ${location}` : "for the whole box"}: close it first`,
+        409,
+      );
     if (o.caseId !== undefined && db.prepare("SELECT 1 FROM cases WHERE id = ?").get(o.caseId)) {
       throw new CaseError("VG_CASE_EXISTS", `case ${o.caseId} exists already on this gateway`, 409);
     }
@@ -362,7 +411,12 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     this.#save(c);
     this.#deps.log.info({ case: c.id }, "case patient id set");
     const clock = this.#deps.clock.now();
-    return this.#changed(c, { action: "patient", at: new Date(clock.ms).toISOString(), unsynced: clock.src === "unsynced" ? true : undefined, patientId: patient });
+    return this.#changed(c, {
+      action: "patient",
+      at: new Date(clock.ms).toISOString(),
+      unsynced: clock.src === "unsynced" ? true : undefined,
+      patientId: patient,
+    });
   }
 
   /**
@@ -375,11 +429,24 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const clock = this.#deps.clock.now();
     const ms = at === undefined ? clock.ms : Date.parse(at);
     // A typed time is on the crew's own clock (the page's device): checked against ours only when ours is synchronized.
-    if (at !== undefined && clock.src !== "unsynced" && ms > clock.ms + TAP_FUTURE_TOLERANCE_MS) throw new CaseError("VG_CASE_TIME", `${node} at ${at} is in the future`, 400);
+    if (at !== undefined && clock.src !== "unsynced" && ms > clock.ms + TAP_FUTURE_TOLERANCE_MS)
+      throw new CaseError("VG_CASE_TIME", `${node} at ${at} is in the future`, 400);
     const before = c.nodes[node];
-    if (before !== undefined && !correct) throw new CaseError("VG_CASE_NODE_SET", `${node} was already recorded at ${before}; change it only by a correction with the time it really was`, 409);
-    if (correct && at === undefined) throw new CaseError("VG_CASE_CORRECTION", `a correction of ${node} names the time it really was`, 400);
-    return this.#setNode(c, node, new Date(ms).toISOString(), before === undefined ? {} : { corrects: before }, at === undefined ? unsyncedMark(clock) : undefined);
+    if (before !== undefined && !correct)
+      throw new CaseError(
+        "VG_CASE_NODE_SET",
+        `${node} was already recorded at ${before}; change it only by a correction with the time it really was`,
+        409,
+      );
+    if (correct && at === undefined)
+      throw new CaseError("VG_CASE_CORRECTION", `a correction of ${node} names the time it really was`, 400);
+    return this.#setNode(
+      c,
+      node,
+      new Date(ms).toISOString(),
+      before === undefined ? {} : { corrects: before },
+      at === undefined ? unsyncedMark(clock) : undefined,
+    );
   }
 
   /**
@@ -448,7 +515,8 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
 
   /** A reading from the center: kept with the ECG's case (ecgRead at the reader's time), and passed on to the page. */
   onReport(r: CenterReport): void {
-    const caseId = this.#database.prepare("SELECT case_id FROM case_ecgs WHERE event_id = ?").pluck().get(r.eventId) as string | undefined;
+    const caseId = this.#database.prepare("SELECT case_id FROM case_ecgs WHERE event_id = ?").pluck().get(r.eventId) as
+      string | undefined;
     const c = caseId === undefined ? undefined : this.#find(caseId);
     const ecg = c?.ecgs.find((x) => x.eventId === r.eventId);
     const report = { reader: r.reader, at: new Date(r.at).toISOString(), conclusion: r.conclusion, text: r.text };
@@ -457,8 +525,14 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     if (!c || !ecg) {
       // Nowhere else to show it: kept, the newest reading of an ECG replacing an older one.
       const db = this.#database;
-      db.prepare("INSERT OR REPLACE INTO ecg_readings (event_id, received_ms, data) VALUES (?, ?, ?)").run(r.eventId, this.#nowMs(), JSON.stringify({ eventId: r.eventId, ...report }));
-      db.prepare("DELETE FROM ecg_readings WHERE event_id NOT IN (SELECT event_id FROM ecg_readings ORDER BY received_ms DESC LIMIT ?)").run(READINGS_KEPT);
+      db.prepare("INSERT OR REPLACE INTO ecg_readings (event_id, received_ms, data) VALUES (?, ?, ?)").run(
+        r.eventId,
+        this.#nowMs(),
+        JSON.stringify({ eventId: r.eventId, ...report }),
+      );
+      db.prepare(
+        "DELETE FROM ecg_readings WHERE event_id NOT IN (SELECT event_id FROM ecg_readings ORDER BY received_ms DESC LIMIT ?)",
+      ).run(READINGS_KEPT);
       return;
     }
     ecg.report = report;
@@ -474,11 +548,19 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const c = this.#find(e.case!);
     if (!c || c.ecgs.some((x) => x.eventId === e.id)) return;
     const d = this.#deps.delivery(e.id);
-    const ecg: CaseEcg = { eventId: e.id, acquiredAt: e.t, tFrom: e.time.tFrom, parts: d?.parts ?? 0, sent: d?.sent ?? 0 };
+    const ecg: CaseEcg = {
+      eventId: e.id,
+      acquiredAt: e.t,
+      tFrom: e.time.tFrom,
+      parts: d?.parts ?? 0,
+      sent: d?.sent ?? 0,
+    };
     c.ecgs.push(ecg);
     const mark = eventMark(e);
     if (mark) (c.unsynced ??= {})[`ecg:${e.id}`] = mark;
-    this.#database.prepare("INSERT OR IGNORE INTO case_ecgs (event_id, case_id, stored_ms) VALUES (?, ?, ?)").run(e.id, c.id, this.#nowMs());
+    this.#database
+      .prepare("INSERT OR IGNORE INTO case_ecgs (event_id, case_id, stored_ms) VALUES (?, ?, ?)")
+      .run(e.id, c.id, this.#nowMs());
     this.#sending.set(e.id, c.id);
     this.#unreceipted.set(e.id, c.id);
     this.#deps.log.info({ case: c.id, event: e.id, parts: ecg.parts }, "ECG of the case stored");
@@ -491,8 +573,17 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       // while either time is still unsynchronized: they are not on one timeline yet.
       const beforeFmcMs = c.nodes.fmc && !c.unsynced?.fmc && !mark ? Date.parse(c.nodes.fmc) - Date.parse(e.t) : 0;
       if (beforeFmcMs > 0) {
-        this.#deps.log.warn({ code: "VG_CASE_ECG_BEFORE_FMC", case: c.id, event: e.id, beforeFmcS: Math.round(beforeFmcMs / 1000), tFrom: e.time.tFrom ?? null, device: e.dev.id },
-          `the case's first ECG is dated ${Math.round(beforeFmcMs / 1000)} s before first medical contact: check the cart's clock`);
+        this.#deps.log.warn(
+          {
+            code: "VG_CASE_ECG_BEFORE_FMC",
+            case: c.id,
+            event: e.id,
+            beforeFmcS: Math.round(beforeFmcMs / 1000),
+            tFrom: e.time.tFrom ?? null,
+            device: e.dev.id,
+          },
+          `the case's first ECG is dated ${Math.round(beforeFmcMs / 1000)} s before first medical contact: check the cart's clock`,
+        );
       }
       void this.#setNode(c, "firstEcg", e.t, { eventId: e.id }, mark);
     }
@@ -505,7 +596,9 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     if (!c || c.nodes.arrival || c.closedAt) return;
     const p = e.body as { lat?: unknown; lon?: unknown };
     if (typeof p.lat !== "number" || typeof p.lon !== "number") return;
-    const fence = this.#config.geofences.find((g) => distanceM(g, { lat: p.lat as number, lon: p.lon as number }) <= g.radiusM);
+    const fence = this.#config.geofences.find(
+      (g) => distanceM(g, { lat: p.lat as number, lon: p.lon as number }) <= g.radiusM,
+    );
     if (!fence) return;
     c.arrivalPlace = fence.name;
     void this.#setNode(c, "arrival", e.t, { place: fence.name }, eventMark(e));
@@ -515,7 +608,13 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
    * Sets a node, saves, tells the page and the center. `mark`: the time was read from the
    * unsynchronized clock (the center is told: `unsynced`), to be placed by the first sync.
    */
-  #setNode(c: CaseRecord, node: CaseNode, at: string, extra: Record<string, unknown> = {}, mark?: CaseMark): Promise<CaseView> {
+  #setNode(
+    c: CaseRecord,
+    node: CaseNode,
+    at: string,
+    extra: Record<string, unknown> = {},
+    mark?: CaseMark,
+  ): Promise<CaseView> {
     c.nodes[node] = at;
     this.#setMark(c, node, mark);
     this.#save(c);
@@ -547,7 +646,10 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
    */
   placeUnsynced(sync: FirstSync): void {
     const db = this.#database;
-    const ids = db.prepare("SELECT id FROM cases WHERE json_extract(data, '$.unsynced') IS NOT NULL").pluck().all() as string[];
+    const ids = db
+      .prepare("SELECT id FROM cases WHERE json_extract(data, '$.unsynced') IS NOT NULL")
+      .pluck()
+      .all() as string[];
     for (const id of ids) {
       const c = this.#find(id);
       if (!c?.unsynced) continue;
@@ -559,7 +661,10 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
         const current = timeAt(c, key);
         if (current === undefined) continue;
         const e = mark.event === undefined ? undefined : this.#deps.event(mark.event);
-        const ms = e && (e.time.restamped || !e.time.unsynced) ? Date.parse(e.t) : placeUnsynced(Date.parse(current), mark, sync);
+        const ms =
+          e && (e.time.restamped || !e.time.unsynced)
+            ? Date.parse(e.t)
+            : placeUnsynced(Date.parse(current), mark, sync);
         if (ms === undefined) {
           unplaced.push(key);
           continue;
@@ -567,15 +672,35 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
         setTimeAt(c, key, new Date(ms).toISOString());
         placed.push(key);
         // When the ECG was stored, for following its transfer across restarts (`open`).
-        if (key.startsWith("ecg:")) db.prepare("UPDATE case_ecgs SET stored_ms = ? WHERE event_id = ?").run(e ? Date.parse(e.time.recv) : ms, key.slice(4));
+        if (key.startsWith("ecg:"))
+          db.prepare("UPDATE case_ecgs SET stored_ms = ? WHERE event_id = ?").run(
+            e ? Date.parse(e.time.recv) : ms,
+            key.slice(4),
+          );
       }
       const previousId = marks.id !== undefined && !unplaced.includes("openedAt") ? c.id : undefined;
       if (previousId !== undefined) this.#rename(c, this.#nextId(Date.parse(c.openedAt)));
       else if (marks.id !== undefined) unplaced.push("id");
       if (unplaced.length > 0) c.unplaced = [...(c.unplaced ?? []), ...unplaced];
-      db.prepare("UPDATE cases SET opened_ms = ?, closed_ms = ?, data = ? WHERE id = ?").run(Date.parse(c.openedAt), c.closedAt === undefined ? null : Date.parse(c.closedAt), JSON.stringify(c), c.id);
-      this.#deps.log.info({ code: "VG_CASE_TIMES_PLACED", case: c.id, previousId, placed, unplaced }, `case times taken before the clock was synchronized placed (${placed.length}${unplaced.length ? `; ${unplaced.length} could not be: earlier boot` : ""})`);
-      void this.#changed(c, { action: "placed", at: c.openedAt, openedAt: c.openedAt, closedAt: c.closedAt, previousId, placed, unplaced: unplaced.length ? unplaced : undefined });
+      db.prepare("UPDATE cases SET opened_ms = ?, closed_ms = ?, data = ? WHERE id = ?").run(
+        Date.parse(c.openedAt),
+        c.closedAt === undefined ? null : Date.parse(c.closedAt),
+        JSON.stringify(c),
+        c.id,
+      );
+      this.#deps.log.info(
+        { code: "VG_CASE_TIMES_PLACED", case: c.id, previousId, placed, unplaced },
+        `case times taken before the clock was synchronized placed (${placed.length}${unplaced.length ? `; ${unplaced.length} could not be: earlier boot` : ""})`,
+      );
+      void this.#changed(c, {
+        action: "placed",
+        at: c.openedAt,
+        openedAt: c.openedAt,
+        closedAt: c.closedAt,
+        previousId,
+        placed,
+        unplaced: unplaced.length ? unplaced : undefined,
+      });
       // The nodes again, corrected: for the center, the latest event of a node wins.
       for (const node of placed) {
         if (timeAt(c, node) !== undefined && !node.includes(":") && node !== "openedAt" && node !== "closedAt") {
@@ -610,7 +735,16 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     try {
       await this.#deps.record({ kind: "case", body }, c.id);
     } catch (err) {
-      this.#deps.log.error({ code: "VG_CASE_EVENT_REFUSED", case: c.id, action: body.action, node: body.node, cause: (err as { code?: string }).code }, "the case event could not be stored for the center");
+      this.#deps.log.error(
+        {
+          code: "VG_CASE_EVENT_REFUSED",
+          case: c.id,
+          action: body.action,
+          node: body.node,
+          cause: (err as { code?: string }).code,
+        },
+        "the case event could not be stored for the center",
+      );
     }
     return view;
   }
@@ -621,7 +755,12 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       eventId: e.eventId,
       acquiredAt: e.acquiredAt,
       tFrom: e.tFrom,
-      transfer: { parts: e.parts, sent: e.sent, delivered: e.sentAt !== undefined, receipted: e.receivedAt !== undefined },
+      transfer: {
+        parts: e.parts,
+        sent: e.sent,
+        delivered: e.sentAt !== undefined,
+        receipted: e.receivedAt !== undefined,
+      },
       report: e.report,
     }));
     const view: CaseView = {
@@ -669,7 +808,9 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     if (!a.mark && !b.mark) return b.ms - a.ms;
     if (!a.mark || !b.mark) return undefined;
     if (a.mark.boot !== undefined && b.mark.boot !== undefined) {
-      return a.mark.boot === b.mark.boot && a.mark.monoMs !== undefined && b.mark.monoMs !== undefined ? b.mark.monoMs - a.mark.monoMs : undefined;
+      return a.mark.boot === b.mark.boot && a.mark.monoMs !== undefined && b.mark.monoMs !== undefined
+        ? b.mark.monoMs - a.mark.monoMs
+        : undefined;
     }
     return a.mark.run === b.mark.run ? b.ms - a.ms : undefined;
   }
@@ -681,7 +822,10 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const db = this.#database;
     // A center-given id may look like ours: skip any number already taken.
     for (;;) {
-      const n = db.prepare("INSERT INTO case_days (day, n) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET n = n + 1 RETURNING n").pluck().get(day) as number;
+      const n = db
+        .prepare("INSERT INTO case_days (day, n) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET n = n + 1 RETURNING n")
+        .pluck()
+        .get(day) as number;
       const id = `${day}-${String(n).padStart(4, "0")}`;
       if (!db.prepare("SELECT 1 FROM cases WHERE id = ?").get(id)) return id;
     }
@@ -690,7 +834,9 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
   #find(id: string): CaseRecord | undefined {
     for (const c of this.#open.values()) if (c.id === id) return c;
     const db = this.#database;
-    const data = (db.prepare("SELECT data FROM cases WHERE id = ?").pluck().get(id) ?? db.prepare("SELECT c.data FROM case_aliases a JOIN cases c ON c.id = a.id WHERE a.old = ?").pluck().get(id)) as string | undefined;
+    const data = (db.prepare("SELECT data FROM cases WHERE id = ?").pluck().get(id) ??
+      db.prepare("SELECT c.data FROM case_aliases a JOIN cases c ON c.id = a.id WHERE a.old = ?").pluck().get(id)) as
+      string | undefined;
     if (data === undefined) return undefined;
     const c = JSON.parse(data) as CaseRecord;
     return this.#open.get(c.location)?.id === c.id ? this.#open.get(c.location) : c;
@@ -715,4 +861,3 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     return this.#deps.clock.now().ms;
   }
 }
-

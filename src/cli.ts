@@ -67,10 +67,17 @@ usage:
 `;
 
 type Out = { out: (s: string) => void; err: (s: string) => void; stdin?: () => Promise<string> };
-const stdio: Out = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s), stdin: () => text(process.stdin) };
+const stdio: Out = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  stdin: () => text(process.stdin),
+};
 
 /** Loads the config a command names, or the default chain; `null` after printing why not. */
-function resolveConfig(explicit: string | undefined, io: Out): { result: LoadConfigResult & { ok: true }; source: string } | null {
+function resolveConfig(
+  explicit: string | undefined,
+  io: Out,
+): { result: LoadConfigResult & { ok: true }; source: string } | null {
   const file = explicit ?? process.env.VITALGATE_CONFIG ?? DEFAULT_CONFIG_PATH;
   const fromFile = loadConfig({ file, env: process.env, drivers: findDriver });
   if (fromFile.ok) return { result: fromFile, source: file };
@@ -111,10 +118,17 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGHUP", () => {
-    if (resolved.source === DEFAULT_CONFIG_NAME) return void log.warn("SIGHUP: running on the embedded default; nothing to reload");
+    if (resolved.source === DEFAULT_CONFIG_NAME)
+      return void log.warn("SIGHUP: running on the embedded default; nothing to reload");
     const next = loadConfig({ file: resolved.source, env: process.env, drivers: findDriver });
-    if (!next.ok) return void log.error({ errors: next.errors.map((e) => `${e.line ?? "?"}:${e.col ?? "?"} ${e.path}: ${e.message}`) }, "SIGHUP: configuration invalid; keeping the running one");
-    void gateway.reload(next.config, "operator (SIGHUP)").catch((err: Error) => log.error({ err: err.message }, "reload failed"));
+    if (!next.ok)
+      return void log.error(
+        { errors: next.errors.map((e) => `${e.line ?? "?"}:${e.col ?? "?"} ${e.path}: ${e.message}`) },
+        "SIGHUP: configuration invalid; keeping the running one",
+      );
+    void gateway
+      .reload(next.config, "operator (SIGHUP)")
+      .catch((err: Error) => log.error({ err: err.message }, "reload failed"));
   });
   return -1; // keep running
 }
@@ -158,7 +172,11 @@ async function getText(url: string): Promise<string> {
   const { get } = url.startsWith("https:") ? await import("node:https") : await import("node:http");
   return new Promise((resolve, reject) => {
     const req = get(url, { rejectUnauthorized: false, timeout: 5000 }, (res) => {
-      text(res).then((body) => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`))), reject);
+      text(res).then(
+        (body) =>
+          res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`)),
+        reject,
+      );
     });
     req.on("timeout", () => req.destroy(new Error("no answer within 5 s")));
     req.on("error", reject);
@@ -173,16 +191,37 @@ function queueStats(configPath: string | undefined, io: Out): number {
     io.err(`no outbox at ${config.store.path}\n`);
     return 1;
   }
-  const outbox = new Outbox({ path: config.store.path, quotaBytes: config.store.quotaMB * 1024 * 1024, batchMax: 1, nowMs: Date.now });
+  const outbox = new Outbox({
+    path: config.store.path,
+    quotaBytes: config.store.quotaMB * 1024 * 1024,
+    batchMax: 1,
+    nowMs: Date.now,
+  });
   outbox.open("readonly");
   const s = outbox.stats();
   outbox.close();
-  io.out(JSON.stringify({ path: config.store.path, ...s, oldestPendingAgeS: s.oldestPendingMs === null ? null : (Date.now() - s.oldestPendingMs) / 1000 }, null, 2) + "\n");
+  io.out(
+    JSON.stringify(
+      {
+        path: config.store.path,
+        ...s,
+        oldestPendingAgeS: s.oldestPendingMs === null ? null : (Date.now() - s.oldestPendingMs) / 1000,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
   return 0;
 }
 
 /** Feeds a capture through a driver's codec exactly as the daemon would, printing every event. */
-function decode(driverId: string | undefined, file: string | undefined, optionsJson: string | undefined, io: Out, ecgOut: EcgOutputs = {}): number {
+function decode(
+  driverId: string | undefined,
+  file: string | undefined,
+  optionsJson: string | undefined,
+  io: Out,
+  ecgOut: EcgOutputs = {},
+): number {
   if (!driverId || !file) return usage(io);
   const driver = findDriver(driverId);
   if (!driver) {
@@ -207,7 +246,10 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
   }
   const options = parsed.data;
   // A driver without a framer takes whole files: the capture is one message.
-  const framer = (driver.captureFramer ?? driver.framer)?.(options) ?? { push: (chunk: Uint8Array) => [{ frame: chunk }], pending: 0 };
+  const framer = (driver.captureFramer ?? driver.framer)?.(options) ?? {
+    push: (chunk: Uint8Array) => [{ frame: chunk }],
+    pending: 0,
+  };
   const clock = systemClock();
   const dev = { id: "decode", driver: driver.id, kind: driver.kind };
   let errors = 0;
@@ -239,7 +281,15 @@ function decode(driverId: string | undefined, file: string | undefined, optionsJ
   }
   if (errors === 0 && (ecgOut.aecg !== undefined || ecgOut.svg !== undefined)) {
     const format = (options as { format?: string }).format;
-    if (!writeEcgOutputs(new Uint8Array(bytes), format === undefined || format === "auto" ? undefined : format, ecgOut, io)) errors++;
+    if (
+      !writeEcgOutputs(
+        new Uint8Array(bytes),
+        format === undefined || format === "auto" ? undefined : format,
+        ecgOut,
+        io,
+      )
+    )
+      errors++;
   }
   return errors > 0 ? 1 : 0;
 }
@@ -252,7 +302,10 @@ type EcgOutputs = { aecg?: string; svg?: string };
  */
 function writeEcgOutputs(bytes: Uint8Array, format: string | undefined, out: EcgOutputs, io: Out): boolean {
   const f = format ?? sniffEcgFormat(bytes);
-  const result = f !== undefined && ECG_FILE_FORMATS.includes(f as EcgFileFormat) ? decodeEcgFile(f as EcgFileFormat, bytes) : undefined;
+  const result =
+    f !== undefined && ECG_FILE_FORMATS.includes(f as EcgFileFormat)
+      ? decodeEcgFile(f as EcgFileFormat, bytes)
+      : undefined;
   if (!result?.ok) {
     io.err("--aecg/--svg: not a 12-lead ECG file this build reads\n");
     return false;
@@ -271,7 +324,20 @@ function writeEcgOutputs(bytes: Uint8Array, format: string | undefined, out: Ecg
 /** The simulators (and serialport, which they open ports with): loaded only by `vitalgate simulate`, never by the daemon. */
 const simulators = () => import("./simulate.ts");
 
-async function simulate(device: string | undefined, v: { host?: string; port?: string; count?: string; "interval-ms"?: string; "tcp-port"?: string; baud?: string; log?: string; file?: string }, io: Out): Promise<number> {
+async function simulate(
+  device: string | undefined,
+  v: {
+    host?: string;
+    port?: string;
+    count?: string;
+    "interval-ms"?: string;
+    "tcp-port"?: string;
+    baud?: string;
+    log?: string;
+    file?: string;
+  },
+  io: Out,
+): Promise<number> {
   if (device === "nmea-gps") return simulateGps(v, io);
   if (device === "datex-s5") return simulateDatex(v, io);
   if (device === "astm-analyzer") return simulateAstm(v, io);
@@ -294,39 +360,69 @@ async function simulate(device: string | undefined, v: { host?: string; port?: s
   io.err(`simulating an HL7 PCD-01 monitor: sending to ${host}:${port} every ${intervalMs} ms (synthetic data)\n`);
   const { simulateHl7Monitor } = await simulators();
   const accepted = await simulateHl7Monitor({
-    host, port, count, intervalMs, signal: stop.signal,
+    host,
+    port,
+    count,
+    intervalMs,
+    signal: stop.signal,
     onResult: (i, result) => io.out(`message ${i + 1}: ${result}\n`),
   });
   io.err(`${accepted} message(s) acknowledged AA\n`);
   return 0;
 }
 
-async function simulateGps(v: { host?: string; port?: string; count?: string; "tcp-port"?: string; baud?: string; log?: string }, io: Out): Promise<number> {
+async function simulateGps(
+  v: { host?: string; port?: string; count?: string; "tcp-port"?: string; baud?: string; log?: string },
+  io: Out,
+): Promise<number> {
   const { nmeaSimulation, simulateNmeaGps } = await simulators();
   const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
   const baudRate = Number(v.baud ?? 9600);
   const count = v.count === undefined ? Infinity : Number(v.count);
-  if ((v.port === undefined) === (tcpPort === undefined) || (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) || !(Number.isInteger(baudRate) && baudRate > 0) || !(count > 0)) {
-    io.err("simulate nmea-gps: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud and --count positive\n");
+  if (
+    (v.port === undefined) === (tcpPort === undefined) ||
+    (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) ||
+    !(Number.isInteger(baudRate) && baudRate > 0) ||
+    !(count > 0)
+  ) {
+    io.err(
+      "simulate nmea-gps: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud and --count positive\n",
+    );
     return 2;
   }
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
-  const sim = nmeaSimulation({ logText: v.log === undefined ? undefined : readFileSync(v.log, "latin1"), count, nowMs: Date.now() });
+  const sim = nmeaSimulation({
+    logText: v.log === undefined ? undefined : readFileSync(v.log, "latin1"),
+    count,
+    nowMs: Date.now(),
+  });
   io.err(`simulating a GPS receiver on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: ${sim.what}\n`);
   const sent = await simulateNmeaGps({
-    path: v.port, baudRate, tcpPort, host: v.host, epochs: sim.epochs, startMs: sim.startMs, signal: stop.signal,
+    path: v.port,
+    baudRate,
+    tcpPort,
+    host: v.host,
+    epochs: sim.epochs,
+    startMs: sim.startMs,
+    signal: stop.signal,
     onListening: (port) => io.err(`listening on tcp port ${port}\n`),
   });
   io.err(`${sent} epoch(s) sent\n`);
   return 0;
 }
 
-async function simulateDatex(v: { host?: string; port?: string; "tcp-port"?: string; file?: string }, io: Out): Promise<number> {
+async function simulateDatex(
+  v: { host?: string; port?: string; "tcp-port"?: string; file?: string },
+  io: Out,
+): Promise<number> {
   const { simulateDatexMonitor } = await simulators();
   const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
-  if ((v.port === undefined) === (tcpPort === undefined) || (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535))) {
+  if (
+    (v.port === undefined) === (tcpPort === undefined) ||
+    (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535))
+  ) {
     io.err("simulate datex-s5: give --port PATH (a serial port or PTY) or --tcp-port 0-65535\n");
     return 2;
   }
@@ -334,9 +430,15 @@ async function simulateDatex(v: { host?: string; port?: string; "tcp-port"?: str
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
   const capture = v.file === undefined ? undefined : new Uint8Array(readFileSync(v.file));
-  io.err(`simulating a GE S/5 monitor on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: ${capture ? "a capture's records, as recorded" : "synthetic records (not a patient)"}, once asked\n`);
+  io.err(
+    `simulating a GE S/5 monitor on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: ${capture ? "a capture's records, as recorded" : "synthetic records (not a patient)"}, once asked\n`,
+  );
   const sent = await simulateDatexMonitor({
-    path: v.port, tcpPort, host: v.host, capture, signal: stop.signal,
+    path: v.port,
+    tcpPort,
+    host: v.host,
+    capture,
+    signal: stop.signal,
     onListening: (port) => io.err(`listening on tcp port ${port}\n`),
     onRequest: (what) => io.err(`request: ${what}\n`),
   });
@@ -344,23 +446,52 @@ async function simulateDatex(v: { host?: string; port?: string; "tcp-port"?: str
   return 0;
 }
 
-async function simulateAstm(v: { host?: string; port?: string; count?: string; "interval-ms"?: string; "tcp-port"?: string; baud?: string; file?: string }, io: Out): Promise<number> {
+async function simulateAstm(
+  v: {
+    host?: string;
+    port?: string;
+    count?: string;
+    "interval-ms"?: string;
+    "tcp-port"?: string;
+    baud?: string;
+    file?: string;
+  },
+  io: Out,
+): Promise<number> {
   const { astmSimulation, simulateAstmAnalyzer } = await simulators();
   const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
   const baudRate = Number(v.baud ?? 9600);
   const count = v.count === undefined ? (v.file === undefined ? Infinity : 1) : Number(v.count);
   const intervalMs = Number(v["interval-ms"] ?? 5000);
-  if ((v.port === undefined) === (tcpPort === undefined) || (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) || !(Number.isInteger(baudRate) && baudRate > 0) || !(count > 0) || !(intervalMs >= 0)) {
-    io.err("simulate astm-analyzer: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud and --count positive, --interval-ms not negative\n");
+  if (
+    (v.port === undefined) === (tcpPort === undefined) ||
+    (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) ||
+    !(Number.isInteger(baudRate) && baudRate > 0) ||
+    !(count > 0) ||
+    !(intervalMs >= 0)
+  ) {
+    io.err(
+      "simulate astm-analyzer: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud and --count positive, --interval-ms not negative\n",
+    );
     return 2;
   }
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
-  const sim = astmSimulation({ capture: v.file === undefined ? undefined : new Uint8Array(readFileSync(v.file)), count, nowMs: Date.now() });
+  const sim = astmSimulation({
+    capture: v.file === undefined ? undefined : new Uint8Array(readFileSync(v.file)),
+    count,
+    nowMs: Date.now(),
+  });
   io.err(`simulating an ASTM analyser on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: ${sim.what}\n`);
   const accepted = await simulateAstmAnalyzer({
-    path: v.port, baudRate, tcpPort, host: v.host, messages: sim.messages, intervalMs, signal: stop.signal,
+    path: v.port,
+    baudRate,
+    tcpPort,
+    host: v.host,
+    messages: sim.messages,
+    intervalMs,
+    signal: stop.signal,
     onListening: (port) => io.err(`listening on tcp port ${port}\n`),
     onResult: (i, result) => io.out(`message ${i + 1}: ${result}\n`),
   });
@@ -368,20 +499,33 @@ async function simulateAstm(v: { host?: string; port?: string; count?: string; "
   return 0;
 }
 
-async function simulateMedibus(v: { host?: string; port?: string; "tcp-port"?: string; baud?: string }, io: Out): Promise<number> {
+async function simulateMedibus(
+  v: { host?: string; port?: string; "tcp-port"?: string; baud?: string },
+  io: Out,
+): Promise<number> {
   const { simulateMedibusVentilator } = await simulators();
   const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
   const baudRate = Number(v.baud ?? 19200);
-  if ((v.port === undefined) === (tcpPort === undefined) || (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) || !(Number.isInteger(baudRate) && baudRate > 0)) {
+  if (
+    (v.port === undefined) === (tcpPort === undefined) ||
+    (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) ||
+    !(Number.isInteger(baudRate) && baudRate > 0)
+  ) {
     io.err("simulate medibus-vent: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud positive\n");
     return 2;
   }
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
-  io.err(`simulating a Dräger ventilator (MEDIBUS) on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: synthetic values (written from the spec, not a patient)\n`);
+  io.err(
+    `simulating a Dräger ventilator (MEDIBUS) on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: synthetic values (written from the spec, not a patient)\n`,
+  );
   const answered = await simulateMedibusVentilator({
-    path: v.port, baudRate, tcpPort, host: v.host, signal: stop.signal,
+    path: v.port,
+    baudRate,
+    tcpPort,
+    host: v.host,
+    signal: stop.signal,
     onListening: (port) => io.err(`listening on tcp port ${port}\n`),
     onCommand: (command, ok) => {
       if (command === "ICC" || !ok) io.err(`command: ${command}${ok ? "" : " (not answered: no ICC yet)"}\n`);
@@ -395,7 +539,9 @@ function ports(io: Out): number {
   const found = listSerialPorts();
   if (found.length === 0) io.err("no serial ports found\n");
   for (const p of found) {
-    const usb = p.vendorId ? ` usb ${p.vendorId}:${p.productId ?? "?"}${p.serialNumber ? ` serial ${p.serialNumber}` : ""}${p.product ? ` "${[p.manufacturer, p.product].filter(Boolean).join(" ")}"` : ""}` : "";
+    const usb = p.vendorId
+      ? ` usb ${p.vendorId}:${p.productId ?? "?"}${p.serialNumber ? ` serial ${p.serialNumber}` : ""}${p.product ? ` "${[p.manufacturer, p.product].filter(Boolean).join(" ")}"` : ""}`
+      : "";
     io.out(`${p.byId ?? p.path}${p.byId ? ` (${p.path})` : ""}${usb}${p.driver ? ` [${p.driver}]` : ""}\n`);
   }
   return 0;
@@ -432,7 +578,9 @@ async function brokerViewer(configPath: string | undefined, io: Out): Promise<nu
     io.out(`-h ${host} -p ${embeddedBroker.port} -V mqttv311 -u ${viewer.username} -P ${viewer.password}\n`);
     return 0;
   } catch (err) {
-    io.err(`no login of the embedded broker in ${stateDir} (is the gateway running, and are you its user?): ${(err as Error).message}\n`);
+    io.err(
+      `no login of the embedded broker in ${stateDir} (is the gateway running, and are you its user?): ${(err as Error).message}\n`,
+    );
     return 1;
   }
 }

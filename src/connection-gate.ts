@@ -43,11 +43,12 @@ export class ConnectionGate {
   admit(socket: Socket): boolean {
     const address = socket.remoteAddress ?? "?";
     const mine = this.#open.get(address) ?? 0;
-    const reason = this.#total >= this.#limits.maxConnections
-      ? `the listener has its most connections (${this.#limits.maxConnections})`
-      : mine >= this.#limits.maxPerAddress
-        ? `that address has its most connections (${this.#limits.maxPerAddress})`
-        : undefined;
+    const reason =
+      this.#total >= this.#limits.maxConnections
+        ? `the listener has its most connections (${this.#limits.maxConnections})`
+        : mine >= this.#limits.maxPerAddress
+          ? `that address has its most connections (${this.#limits.maxPerAddress})`
+          : undefined;
     if (reason) {
       socket.destroy();
       this.#refused(address, reason);

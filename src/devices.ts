@@ -5,13 +5,27 @@
 // store or the forwarder.
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import { openSession, type DriverDefinition, type DriverNotice, type DriverSession, type Exchange, type TransportSpec } from "./driver.ts";
+import {
+  openSession,
+  type DriverDefinition,
+  type DriverNotice,
+  type DriverSession,
+  type Exchange,
+  type TransportSpec,
+} from "./driver.ts";
 import type { CodecError } from "../protocols/codec.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
 import { describeRefusals } from "./connection-gate.ts";
 import { StoreRefusedError } from "./errors.ts";
 import { Conditions } from "./log.ts";
-import { openTransport, type Connection, type FileDrop, type Transport, type TransportOptions, type TransportState } from "./transports.ts";
+import {
+  openTransport,
+  type Connection,
+  type FileDrop,
+  type Transport,
+  type TransportOptions,
+  type TransportState,
+} from "./transports.ts";
 import type { Framer } from "../protocols/codec.ts";
 
 export interface DeviceConfig {
@@ -25,7 +39,8 @@ export interface DeviceConfig {
 }
 
 /** "silent": connected, but nothing heard for longer than the driver says the device may be quiet. */
-export type DeviceState = "stopped" | "starting" | "listening" | "connecting" | "connected" | "silent" | "retrying" | "faulted";
+export type DeviceState =
+  "stopped" | "starting" | "listening" | "connecting" | "connected" | "silent" | "retrying" | "faulted";
 
 export interface DeviceStatus {
   id: string;
@@ -111,7 +126,13 @@ class DeviceRunner {
   /** Refusals by the store, logged once per stretch rather than once per message. */
   #refusals: Conditions;
 
-  constructor(config: DeviceConfig, driver: DriverDefinition<unknown>, options: unknown, deps: DeviceManagerDeps, onChange: () => void) {
+  constructor(
+    config: DeviceConfig,
+    driver: DriverDefinition<unknown>,
+    options: unknown,
+    deps: DeviceManagerDeps,
+    onChange: () => void,
+  ) {
     this.config = config;
     this.#driver = driver;
     this.#options = options;
@@ -119,7 +140,18 @@ class DeviceRunner {
     this.#onChange = onChange;
     this.#log = deps.log.child({ device: config.id, driver: driver.id });
     this.#refusals = new Conditions(deps.nowMs);
-    this.status = { id: config.id, driver: config.driver, name: config.name, state: "stopped", since: this.#now(), connections: 0, frames: 0, events: 0, rejected: 0, refused: 0 };
+    this.status = {
+      id: config.id,
+      driver: config.driver,
+      name: config.name,
+      state: "stopped",
+      since: this.#now(),
+      connections: 0,
+      frames: 0,
+      events: 0,
+      rejected: 0,
+      refused: 0,
+    };
   }
 
   #now(): string {
@@ -159,12 +191,18 @@ class DeviceRunner {
 
   #transportState(s: TransportState): void {
     if (s.state === "retrying") {
-      this.#log.warn({ code: "VG_TRANSPORT", address: s.address, retryInMs: s.inMs, error: s.error }, "transport down; retrying");
+      this.#log.warn(
+        { code: "VG_TRANSPORT", address: s.address, retryInMs: s.inMs, error: s.error },
+        "transport down; retrying",
+      );
       if (s.error) this.#fault({ code: "VG_TRANSPORT", message: s.error });
     } else if (s.state !== "starting") {
       this.#log.info({ address: s.address }, s.state);
     }
-    this.#setState(s.state === "listening" && this.#connections.size > 0 ? "connected" : s.state, "address" in s ? s.address : undefined);
+    this.#setState(
+      s.state === "listening" && this.#connections.size > 0 ? "connected" : s.state,
+      "address" in s ? s.address : undefined,
+    );
   }
 
   #fault(error: CodecError): void {
@@ -209,12 +247,27 @@ class DeviceRunner {
     // What the session says unprompted: on opening, and on its ticks (polled devices, link timeouts).
     const speak = (what: "open" | "tick") => {
       try {
-        const bytes = what === "open" ? session.open?.({ nowMs: this.#deps.nowMs() }) : session.tick?.({ nowMs: this.#deps.nowMs() });
+        const bytes =
+          what === "open"
+            ? session.open?.({ nowMs: this.#deps.nowMs() })
+            : session.tick?.({ nowMs: this.#deps.nowMs() });
         for (const b of bytes ?? []) conn.write(b);
       } catch (err) {
-        const error = { code: "VG_DRIVER_BUG", message: `driver ${this.#driver.id} threw ${(err as Error)?.name ?? typeof err} in ${what}` };
+        const error = {
+          code: "VG_DRIVER_BUG",
+          message: `driver ${this.#driver.id} threw ${(err as Error)?.name ?? typeof err} in ${what}`,
+        };
         this.#fault(error);
-        log.error({ code: error.code, frames: String((err as Error)?.stack ?? "").split("\n").filter((l) => l.trimStart().startsWith("at ")).slice(0, 8) }, error.message);
+        log.error(
+          {
+            code: error.code,
+            frames: String((err as Error)?.stack ?? "")
+              .split("\n")
+              .filter((l) => l.trimStart().startsWith("at "))
+              .slice(0, 8),
+          },
+          error.message,
+        );
       }
     };
     speak("open");
@@ -229,9 +282,11 @@ class DeviceRunner {
         }
         queued++;
         if (queued === MAX_QUEUED_FRAMES) conn.pause();
-        chain = chain.then(() => this.#handleFrame(session, result.frame, arrivedMono, log, identity, answer)).finally(() => {
-          if (--queued === MAX_QUEUED_FRAMES - 1) conn.resume();
-        });
+        chain = chain
+          .then(() => this.#handleFrame(session, result.frame, arrivedMono, log, identity, answer))
+          .finally(() => {
+            if (--queued === MAX_QUEUED_FRAMES - 1) conn.resume();
+          });
       }
     });
     conn.onClose(() => {
@@ -261,7 +316,15 @@ class DeviceRunner {
    * One message: decode it, commit its events, then answer the sender: over a connection by writing
    * the driver's reply, for a dropped file by moving it to done/ or rejected/.
    */
-  async #handleFrame(session: DriverSession, frame: Uint8Array, arrivedMono: number, log: Logger, identity: { model?: string; serial?: string }, answer: Answer, file?: FileDrop): Promise<void> {
+  async #handleFrame(
+    session: DriverSession,
+    frame: Uint8Array,
+    arrivedMono: number,
+    log: Logger,
+    identity: { model?: string; serial?: string },
+    answer: Answer,
+    file?: FileDrop,
+  ): Promise<void> {
     this.status.frames++;
     let exchange: Exchange;
     try {
@@ -271,10 +334,22 @@ class DeviceRunner {
       // The exception's message may quote the message's content, so only its type and stack frames
       // are logged, never its text.
       const e = err as Error;
-      const error = { code: "VG_DRIVER_BUG", message: `driver ${this.#driver.id} threw ${e?.name ?? typeof err} on a message` };
+      const error = {
+        code: "VG_DRIVER_BUG",
+        message: `driver ${this.#driver.id} threw ${e?.name ?? typeof err} on a message`,
+      };
       this.status.rejected++;
       this.#fault(error);
-      log.error({ code: error.code, frames: String(e?.stack ?? "").split("\n").filter((l) => l.trimStart().startsWith("at ")).slice(0, 8) }, error.message);
+      log.error(
+        {
+          code: error.code,
+          frames: String(e?.stack ?? "")
+            .split("\n")
+            .filter((l) => l.trimStart().startsWith("at "))
+            .slice(0, 8),
+        },
+        error.message,
+      );
       answer.failed(error);
       return;
     }
@@ -286,24 +361,38 @@ class DeviceRunner {
       answer.rejected(exchange.reply, exchange.error);
       return;
     }
-    if (exchange.utcFix !== undefined) this.#deps.utcFix?.(exchange.utcFix, arrivedMono, { leapSecondsKnown: exchange.leapSecondsKnown });
+    if (exchange.utcFix !== undefined)
+      this.#deps.utcFix?.(exchange.utcFix, arrivedMono, { leapSecondsKnown: exchange.leapSecondsKnown });
     const first = exchange.events[0];
     if (first?.model) identity.model = this.status.model = first.model;
     if (first?.serial) identity.serial = this.status.serial = first.serial;
-    const dev: DeviceRef = { id: this.config.id, driver: this.#driver.id, kind: this.#driver.kind, model: identity.model, serial: identity.serial };
+    const dev: DeviceRef = {
+      id: this.config.id,
+      driver: this.#driver.id,
+      kind: this.#driver.kind,
+      model: identity.model,
+      serial: identity.serial,
+    };
     let stored = 0;
     try {
       // Fewer than decoded when the message was stored before (the same file dropped again).
       if (exchange.events.length > 0) {
-        const options = file ? { dedupKey: `file:${file.sha256}`, messageId: exchange.messageId ?? `${file.name}#${file.sha256}` } : { messageId: exchange.messageId };
+        const options = file
+          ? { dedupKey: `file:${file.sha256}`, messageId: exchange.messageId ?? `${file.name}#${file.sha256}` }
+          : { messageId: exchange.messageId };
         stored = (await this.#deps.ingest(dev, exchange.events, options)).length;
       }
     } catch (err) {
-      const refusal = err instanceof StoreRefusedError ? err : new StoreRefusedError("VG_STORE_FAILED", (err as Error).message);
+      const refusal =
+        err instanceof StoreRefusedError ? err : new StoreRefusedError("VG_STORE_FAILED", (err as Error).message);
       this.status.refused++;
       this.#fault({ code: refusal.code, message: refusal.message });
       const more = this.#refusals.occur(refusal.code);
-      if (more !== undefined) log.error({ code: refusal.code, ...(more > 0 ? { refusedSinceLastLine: more } : {}) }, `message not stored, device told so: ${refusal.message}`);
+      if (more !== undefined)
+        log.error(
+          { code: refusal.code, ...(more > 0 ? { refusedSinceLastLine: more } : {}) },
+          `message not stored, device told so: ${refusal.message}`,
+        );
       answer.refused(exchange.refuse?.(refusal.message));
       return;
     }
@@ -338,14 +427,27 @@ class DeviceRunner {
     // Carts often name exports after the patient: logs name the file by its content hash instead.
     const log = this.#log.child({ file: drop.sha256.slice(0, 16) });
     this.#setState("connected");
-    await this.#handleFrame(openSession(this.#driver, this.#options), drop.bytes, this.#deps.monoMs(), log, {}, {
-      accepted: () => drop.done(),
-      // The file stays where it is and is tried again: the store may have room later. A sender
-      // that can be told (a DICOM SCU) is told why, from the refusal just recorded.
-      refused: () => drop.refused?.(this.status.lastError ? `${this.status.lastError.code}: ${this.status.lastError.message}` : "the store refused it"),
-      rejected: (_reply, error) => drop.reject(`${error.code}: ${error.message}`),
-      failed: (error) => drop.reject(`${error.code}: ${error.message}`),
-    }, drop);
+    await this.#handleFrame(
+      openSession(this.#driver, this.#options),
+      drop.bytes,
+      this.#deps.monoMs(),
+      log,
+      {},
+      {
+        accepted: () => drop.done(),
+        // The file stays where it is and is tried again: the store may have room later. A sender
+        // that can be told (a DICOM SCU) is told why, from the refusal just recorded.
+        refused: () =>
+          drop.refused?.(
+            this.status.lastError
+              ? `${this.status.lastError.code}: ${this.status.lastError.message}`
+              : "the store refused it",
+          ),
+        rejected: (_reply, error) => drop.reject(`${error.code}: ${error.message}`),
+        failed: (error) => drop.reject(`${error.code}: ${error.message}`),
+      },
+      drop,
+    );
     this.#setState("listening");
   }
 }
@@ -374,7 +476,9 @@ export class DeviceManager extends EventEmitter<{ change: [DeviceStatus] }> {
    * Brings the running devices in line with `devices`: starts new ones, stops removed or disabled
    * ones, and restarts only those whose configuration changed. Returns the ids that changed.
    */
-  async apply(devices: readonly DeviceConfig[]): Promise<{ started: string[]; stopped: string[]; restarted: string[] }> {
+  async apply(
+    devices: readonly DeviceConfig[],
+  ): Promise<{ started: string[]; stopped: string[]; restarted: string[] }> {
     const wanted = new Map(devices.filter((d) => d.enabled).map((d) => [d.id, d]));
     const result = { started: [] as string[], stopped: [] as string[], restarted: [] as string[] };
     for (const [id, runner] of this.#runners) {
@@ -392,16 +496,33 @@ export class DeviceManager extends EventEmitter<{ change: [DeviceStatus] }> {
       const refusal: CodecError | undefined = !driver
         ? { code: "VG_DEVICE_CONFIG", message: `unknown driver "${config.driver}"` }
         : !parsed?.success
-          ? { code: "VG_DEVICE_CONFIG", message: `invalid options: ${parsed!.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}` }
+          ? {
+              code: "VG_DEVICE_CONFIG",
+              message: `invalid options: ${parsed!.error!.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+            }
           : this.#deps.admit?.(config, driver.transport(parsed.data));
       if (!driver || !parsed?.success || refusal) {
         const { code, message } = refusal!;
         this.#deps.log.error({ device: id, code }, `device ${id} not started: ${message}`);
         const now = new Date(this.#deps.nowMs()).toISOString();
-        this.#faulted.set(id, { id, driver: config.driver, name: config.name, state: "faulted", since: now, connections: 0, frames: 0, events: 0, rejected: 0, refused: 0, lastError: { code, message, at: now } });
+        this.#faulted.set(id, {
+          id,
+          driver: config.driver,
+          name: config.name,
+          state: "faulted",
+          since: now,
+          connections: 0,
+          frames: 0,
+          events: 0,
+          rejected: 0,
+          refused: 0,
+          lastError: { code, message, at: now },
+        });
         continue;
       }
-      const runner = new DeviceRunner(config, driver, parsed.data, this.#deps, () => this.emit("change", runner.status));
+      const runner = new DeviceRunner(config, driver, parsed.data, this.#deps, () =>
+        this.emit("change", runner.status),
+      );
       this.#runners.set(id, runner);
       runner.start();
       if (!result.restarted.includes(id)) result.started.push(id);

@@ -82,7 +82,10 @@ function metaElement(element: number, vr: "UL" | "OB" | "UI" | "SH", value: Buff
  * Explicit VR Little Endian), then the data set as received in `transferSyntaxUid`. No Source AE
  * Title: the same object sent twice makes the same bytes, so it is stored once.
  */
-export function part10File(dataset: Buffer, meta: { sopClassUid: string; sopInstanceUid: string; transferSyntaxUid: string }): Buffer {
+export function part10File(
+  dataset: Buffer,
+  meta: { sopClassUid: string; sopInstanceUid: string; transferSyntaxUid: string },
+): Buffer {
   const ascii = (s: string) => Buffer.from(s, "latin1");
   const body = Buffer.concat([
     metaElement(0x0001, "OB", Buffer.from([0x00, 0x01])),
@@ -135,8 +138,16 @@ export class PduGuard {
       const type = this.#header[0]!;
       const length = this.#header.readUInt32BE(2);
       this.#header = Buffer.alloc(0);
-      if (type < 0x01 || type > 0x07) return { code: "VG_DICOM_NOT_DICOM", message: `bytes that are not DICOM (PDU type 0x${type.toString(16).padStart(2, "0")})` };
-      if (length > this.#maxPdu) return { code: "VG_DICOM_PDU_TOO_LARGE", message: `a PDU of ${length} bytes, more than the ${this.#maxPdu} accepted` };
+      if (type < 0x01 || type > 0x07)
+        return {
+          code: "VG_DICOM_NOT_DICOM",
+          message: `bytes that are not DICOM (PDU type 0x${type.toString(16).padStart(2, "0")})`,
+        };
+      if (length > this.#maxPdu)
+        return {
+          code: "VG_DICOM_PDU_TOO_LARGE",
+          message: `a PDU of ${length} bytes, more than the ${this.#maxPdu} accepted`,
+        };
       this.#remaining = length;
     }
     return undefined;
@@ -236,7 +247,10 @@ function defineScp(dimse: Dimse) {
         return;
       }
       if (called !== spec.aeTitle) {
-        this.vg.report("VG_DICOM_CALLED_AE", `${who} rejected: called AE title "${called}" is not ours ("${spec.aeTitle}")`);
+        this.vg.report(
+          "VG_DICOM_CALLED_AE",
+          `${who} rejected: called AE title "${called}" is not ours ("${spec.aeTitle}")`,
+        );
         this.vgReject(RejectReason.CalledAeNotRecognized);
         return;
       }
@@ -255,7 +269,9 @@ function defineScp(dimse: Dimse) {
         const syntax = TRANSFER_SYNTAXES.find((ts) => offered.includes(ts));
         if (!syntax) {
           context.setResult(PresentationContextResult.RejectTransferSyntaxesNotSupported);
-          refused.push(`${abstract} (transfer syntaxes ${offered.join(", ")}: only Explicit or Implicit VR Little Endian)`);
+          refused.push(
+            `${abstract} (transfer syntaxes ${offered.join(", ")}: only Explicit or Implicit VR Little Endian)`,
+          );
           continue;
         }
         context.setResult(PresentationContextResult.Accept, syntax);
@@ -263,7 +279,10 @@ function defineScp(dimse: Dimse) {
       }
       if (accepted === 0) {
         // Nothing it could send us: say why at once rather than accept an association that can only fail.
-        this.vg.report("VG_DICOM_SOP_CLASS", `${who} rejected: nothing acceptable proposed: ${refused.join("; ") || "no presentation context"}`);
+        this.vg.report(
+          "VG_DICOM_SOP_CLASS",
+          `${who} rejected: nothing acceptable proposed: ${refused.join("; ") || "no presentation context"}`,
+        );
         this.vgReject(RejectReason.NoReasonGiven);
         return;
       }
@@ -292,7 +311,11 @@ function defineScp(dimse: Dimse) {
       return collector;
     }
 
-    override createDatasetFromStoreWritableStream(_writable: Writable, _context: PresentationContext, callback: (dataset: InstanceType<Dimse["Dataset"]>) => void): void {
+    override createDatasetFromStoreWritableStream(
+      _writable: Writable,
+      _context: PresentationContext,
+      callback: (dataset: InstanceType<Dimse["Dataset"]>) => void,
+    ): void {
       // The data set stays as received (bytes in the collector); dcmjs-dimse gets an empty one so
       // nothing of it is parsed here: the driver reads it.
       this.vgReceiving = undefined;
@@ -306,11 +329,15 @@ function defineScp(dimse: Dimse) {
         const response = dimse.responses.CStoreResponse.fromRequest(request);
         response.setStatus(status);
         // Error Comment (0000,0902) is LO: at most 64 characters, printable.
-        if (status !== CStoreStatus.Success && comment) response.setErrorComment(comment.replace(/[^\x20-\x7e]/g, " ").slice(0, 64));
+        if (status !== CStoreStatus.Success && comment)
+          response.setErrorComment(comment.replace(/[^\x20-\x7e]/g, " ").slice(0, 64));
         callback(response);
       };
       void this.#store(request)
-        .catch((err: unknown) => ({ status: CStoreStatus.ProcessingFailure, comment: `failed: ${(err as Error)?.name ?? "error"}` }))
+        .catch((err: unknown) => ({
+          status: CStoreStatus.ProcessingFailure,
+          comment: `failed: ${(err as Error)?.name ?? "error"}`,
+        }))
         .then(answer);
     }
 
@@ -320,19 +347,39 @@ function defineScp(dimse: Dimse) {
       const collector = this.vgCollectors.get(request);
       const ctx = collector?.context;
       if (!collector || !ctx) return { status: CStoreStatus.CannotUnderstand, comment: "C-STORE without a data set" };
-      if (!ctx.accepted || !ctx.transferSyntax || !(ctx.abstractSyntax in ECG_STORAGE_SOP_CLASSES) || sopClass !== ctx.abstractSyntax) {
-        this.vg.report("VG_DICOM_SOP_CLASS", `C-STORE from ${this.vg.remote} (calling AE "${this.vgCallingAe}") refused: SOP class ${sopClass || "(none)"} on a presentation context for ${ctx.abstractSyntax || "(none)"}`);
+      if (
+        !ctx.accepted ||
+        !ctx.transferSyntax ||
+        !(ctx.abstractSyntax in ECG_STORAGE_SOP_CLASSES) ||
+        sopClass !== ctx.abstractSyntax
+      ) {
+        this.vg.report(
+          "VG_DICOM_SOP_CLASS",
+          `C-STORE from ${this.vg.remote} (calling AE "${this.vgCallingAe}") refused: SOP class ${sopClass || "(none)"} on a presentation context for ${ctx.abstractSyntax || "(none)"}`,
+        );
         return { status: CStoreStatus.SopClassNotSupported, comment: "SOP class not supported here" };
       }
       if (collector.overLimit) {
-        this.vg.report("VG_DICOM_TOO_LARGE", `C-STORE from ${this.vg.remote} (calling AE "${this.vgCallingAe}") refused: ${collector.bytes} bytes, more than the ${collector.limit} accepted`);
+        this.vg.report(
+          "VG_DICOM_TOO_LARGE",
+          `C-STORE from ${this.vg.remote} (calling AE "${this.vgCallingAe}") refused: ${collector.bytes} bytes, more than the ${collector.limit} accepted`,
+        );
         return { status: CStoreStatus.OutOfResources, comment: `object over ${collector.limit} bytes` };
       }
-      if (!isValidUid(sopInstance)) return { status: CStoreStatus.CannotUnderstand, comment: "invalid Affected SOP Instance UID" };
+      if (!isValidUid(sopInstance))
+        return { status: CStoreStatus.CannotUnderstand, comment: "invalid Affected SOP Instance UID" };
       if (collector.bytes === 0) return { status: CStoreStatus.CannotUnderstand, comment: "empty data set" };
-      const bytes = part10File(Buffer.concat(collector.chunks), { sopClassUid: sopClass, sopInstanceUid: sopInstance, transferSyntaxUid: ctx.transferSyntax });
+      const bytes = part10File(Buffer.concat(collector.chunks), {
+        sopClassUid: sopClass,
+        sopInstanceUid: sopInstance,
+        transferSyntaxUid: ctx.transferSyntax,
+      });
       collector.chunks.length = 0;
-      return this.vg.store({ name: `${sopInstance}.dcm`, bytes, sha256: createHash("sha256").update(bytes).digest("hex") });
+      return this.vg.store({
+        name: `${sopInstance}.dcm`,
+        bytes,
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+      });
     }
 
     override abort(): void {
@@ -376,7 +423,11 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
             await events.file({
               ...drop,
               done: () => settle({ status: CStoreStatus.Success }),
-              reject: (reason) => settle({ status: OUR_FAULT.test(reason) ? CStoreStatus.ProcessingFailure : CStoreStatus.CannotUnderstand, comment: reason }),
+              reject: (reason) =>
+                settle({
+                  status: OUR_FAULT.test(reason) ? CStoreStatus.ProcessingFailure : CStoreStatus.CannotUnderstand,
+                  comment: reason,
+                }),
               refused: (reason) => settle({ status: CStoreStatus.OutOfResources, comment: reason }),
             });
           } catch (err) {
@@ -410,7 +461,11 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
         });
         let scp: InstanceType<typeof Scp>;
         try {
-          scp = new Scp(socket, { connectTimeout: 120_000, associationTimeout: 30_000, pduTimeout: 60_000 }, { spec, remote, maxObjectBytes: spec.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES, store, report });
+          scp = new Scp(
+            socket,
+            { connectTimeout: 120_000, associationTimeout: 30_000, pduTimeout: 60_000 },
+            { spec, remote, maxObjectBytes: spec.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES, store, report },
+          );
         } catch (err) {
           fail("VG_DICOM_ERROR", `could not start a session (${(err as Error)?.name ?? "error"})`);
           return;
@@ -419,14 +474,22 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
         Object.assign(scp as unknown as Record<string, unknown>, { connected: true, connectedTime: Date.now() });
         scp.on("networkError", (err: Error) => {
           // Timeouts, resets, PDUs dcmjs-dimse could not read: that connection ends, nothing else.
-          fail("VG_DICOM_NETWORK", String(err?.message ?? err).replace(/\s+/g, " ").slice(0, 160));
+          fail(
+            "VG_DICOM_NETWORK",
+            String(err?.message ?? err)
+              .replace(/\s+/g, " ")
+              .slice(0, 160),
+          );
         });
         socket.once("close", () => {
           sockets.delete(socket);
           const receiving = (scp as ScpInstance & { vgReceiving?: ObjectCollector }).vgReceiving;
           if (receiving && !problem && !stopped) {
             problem = true;
-            report("VG_DICOM_INCOMPLETE", `connection from ${remote} closed in the middle of an object (${receiving.bytes} bytes received): nothing stored, the cart has to send it again`);
+            report(
+              "VG_DICOM_INCOMPLETE",
+              `connection from ${remote} closed in the middle of an object (${receiving.bytes} bytes received): nothing stored, the cart has to send it again`,
+            );
           }
         });
       };
@@ -438,7 +501,12 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
           server = null;
           if (stopped) return;
           const inMs = backoffDelay(attempt++, options.backoff, options.random);
-          events.state({ state: "retrying", address, inMs, error: `${(err as NodeJS.ErrnoException).code ?? "error"}: ${err.message}` });
+          events.state({
+            state: "retrying",
+            address,
+            inMs,
+            error: `${(err as NodeJS.ErrnoException).code ?? "error"}: ${err.message}`,
+          });
           timer = setTimeout(() => listen(dimse, Scp), inMs);
         });
         s.listen(spec.port, spec.host, () => {
@@ -453,7 +521,13 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
       events.state({ state: "starting" });
       loadDimse().then(
         (dimse) => listen(dimse, defineScp(dimse)),
-        (err: unknown) => events.state({ state: "retrying", address, inMs: 0, error: `VG_DICOM_ERROR: dcmjs-dimse could not be loaded (${(err as Error)?.message ?? err})` }),
+        (err: unknown) =>
+          events.state({
+            state: "retrying",
+            address,
+            inMs: 0,
+            error: `VG_DICOM_ERROR: dcmjs-dimse could not be loaded (${(err as Error)?.message ?? err})`,
+          }),
       );
     },
     async stop() {

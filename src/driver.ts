@@ -34,7 +34,14 @@ export type TransportSpec =
    * is ours (the called AE title carts must use); `callingAeTitles`, when given, are the only carts
    * let in; `maxObjectBytes` bounds one received object (default 64 MiB).
    */
-  | { type: "dicom-scp"; host: string; port: number; aeTitle: string; callingAeTitles?: string[]; maxObjectBytes?: number };
+  | {
+      type: "dicom-scp";
+      host: string;
+      port: number;
+      aeTitle: string;
+      callingAeTitles?: string[];
+      maxObjectBytes?: number;
+    };
 
 export interface SerialSettings {
   /** A stable path (/dev/serial/by-id/...) or /dev/ttyUSB0; with `match`, only the first guess. */
@@ -184,8 +191,10 @@ export interface DriverSession {
 
 /** Declares a driver: checks it can handle frames one way or the other, and gives it its type. */
 export function defineDriver<O>(definition: DriverDefinition<O>): DriverDefinition<O> {
-  if (!definition.handle === !definition.session) throw new Error(`driver ${definition.id}: give exactly one of handle or session`);
-  if (definition.probe && !definition.serialOptions) throw new Error(`driver ${definition.id}: a probe needs serialOptions`);
+  if (!definition.handle === !definition.session)
+    throw new Error(`driver ${definition.id}: give exactly one of handle or session`);
+  if (definition.probe && !definition.serialOptions)
+    throw new Error(`driver ${definition.id}: a probe needs serialOptions`);
   return definition;
 }
 

@@ -17,7 +17,11 @@ export class VitalgateError extends Error {
 
 /** The store could not accept events: the device must get a negative acknowledgement. */
 export class StoreRefusedError extends VitalgateError {
-  constructor(code: "VG_STORE_QUOTA" | "VG_STORE_DISK_FULL" | "VG_STORE_FAILED" | "VG_STORE_CLOSED", message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: "VG_STORE_QUOTA" | "VG_STORE_DISK_FULL" | "VG_STORE_FAILED" | "VG_STORE_CLOSED",
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, "operator", options);
     this.name = "StoreRefusedError";
   }

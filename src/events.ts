@@ -4,7 +4,17 @@
 export const ENVELOPE_VERSION = 1;
 
 export type EventKind = "vitals" | "waveform" | "ecg12" | "alarm" | "position" | "lab" | "device" | "case" | "gap";
-export const EVENT_KINDS: readonly EventKind[] = ["vitals", "waveform", "ecg12", "alarm", "position", "lab", "device", "case", "gap"];
+export const EVENT_KINDS: readonly EventKind[] = [
+  "vitals",
+  "waveform",
+  "ecg12",
+  "alarm",
+  "position",
+  "lab",
+  "device",
+  "case",
+  "gap",
+];
 
 export type DeviceKind = "monitor" | "ecg-cart" | "ventilator" | "analyzer" | "gps" | "gateway";
 
@@ -95,10 +105,21 @@ export interface Observation {
 }
 
 /** `demo`: the event holds demo data (a monitor in demo mode, a training message), not a patient's. */
-export interface VitalsBody { observations: Observation[]; demo?: boolean }
+export interface VitalsBody {
+  observations: Observation[];
+  demo?: boolean;
+}
 /** IHE PCD-04 alert type (OBX-8 SP, ST, SA): technical alarms are the device's INOPs. */
 export type AlarmType = "physiological" | "technical" | "advisory";
-export interface AlarmBody { code: string; priority: string; state: string; text: string; source?: string; type?: AlarmType; demo?: boolean }
+export interface AlarmBody {
+  code: string;
+  priority: string;
+  state: string;
+  text: string;
+  source?: string;
+  type?: AlarmType;
+  demo?: boolean;
+}
 /**
  * A gap record: what the outbox's quota took of one device's kind of data (docs/protocol.md "gap").
  * Receive times, ISO 8601 UTC.

@@ -152,9 +152,17 @@ export class Forwarder extends EventEmitter<{
     this.options = options;
     this.#deps = deps;
     const base = `vitalgate/v1/${gatewayId}`;
-    const contentType = (type: string): IClientPublishOptions => options.protocolVersion === 5 ? { qos: 1, properties: { contentType: type } } : { qos: 1 };
+    const contentType = (type: string): IClientPublishOptions =>
+      options.protocolVersion === 5 ? { qos: 1, properties: { contentType: type } } : { qos: 1 };
     this.#publishOptions = { event: contentType("application/json"), blob: contentType("application/octet-stream") };
-    this.topics = { base, status: `${base}/status`, receipt: `${base}/receipt`, report: `${base}/report`, cmd: `${base}/cmd/`, cmdResult: `${base}/cmd-result` };
+    this.topics = {
+      base,
+      status: `${base}/status`,
+      receipt: `${base}/receipt`,
+      report: `${base}/report`,
+      cmd: `${base}/cmd/`,
+      cmdResult: `${base}/cmd-result`,
+    };
   }
 
   get state(): UplinkState {
@@ -201,7 +209,10 @@ export class Forwarder extends EventEmitter<{
         await client.endAsync(false);
       };
       let grace: NodeJS.Timeout | undefined;
-      await Promise.race([graceful().catch(() => undefined), new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS)))]);
+      await Promise.race([
+        graceful().catch(() => undefined),
+        new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS))),
+      ]);
       clearTimeout(grace);
       await client.endAsync(true).catch(() => undefined);
     }
@@ -262,10 +273,13 @@ export class Forwarder extends EventEmitter<{
       this.#statusTimer ??= setInterval(() => this.#publishStatus(), o.statusIntervalS * 1000);
       // Sent events whose receipt is overdue become pending again; look for them now and then.
       if (o.receipts) {
-        this.#resendTimer ??= setInterval(() => {
-          this.#rewind();
-          this.#pump();
-        }, Math.min(o.receiptTimeoutS * 500, 5000));
+        this.#resendTimer ??= setInterval(
+          () => {
+            this.#rewind();
+            this.#pump();
+          },
+          Math.min(o.receiptTimeoutS * 500, 5000),
+        );
       }
       this.#pump();
     });
@@ -389,7 +403,8 @@ export class Forwarder extends EventEmitter<{
       // broker's next publishes back for as long as they take, and the window would run dry.
       this.#pump();
       // With nothing left in flight the queue is drained: no more acknowledgements to batch with.
-      if (this.#acked.size >= MARK_BATCH || this.#inflight.size === 0) this.#markSoon ??= setImmediate(() => this.#flushAcks());
+      if (this.#acked.size >= MARK_BATCH || this.#inflight.size === 0)
+        this.#markSoon ??= setImmediate(() => this.#flushAcks());
       else this.#markTimer ??= setTimeout(() => this.#flushAcks(), this.#deps.markDelayMs ?? MARK_DELAY_MS);
     });
   }
@@ -407,7 +422,12 @@ export class Forwarder extends EventEmitter<{
     if (this.options.receipts) this.#deps.outbox.markSent(seqs);
     else this.#deps.outbox.markDelivered(seqs);
     const now = this.#deps.nowMs();
-    if (!this.options.receipts) this.emit("delivered", seqs.length, [...acked.values()].map((created) => now - created));
+    if (!this.options.receipts)
+      this.emit(
+        "delivered",
+        seqs.length,
+        [...acked.values()].map((created) => now - created),
+      );
     this.emit("acked", seqs);
   }
 
@@ -429,7 +449,11 @@ export class Forwarder extends EventEmitter<{
   }
 
   #statusPayload(state: "online" | "offline"): string {
-    return JSON.stringify({ state, at: new Date(this.#deps.nowMs()).toISOString(), ...(state === "online" ? this.#deps.status() : {}) });
+    return JSON.stringify({
+      state,
+      at: new Date(this.#deps.nowMs()).toISOString(),
+      ...(state === "online" ? this.#deps.status() : {}),
+    });
   }
 
   #onMessage(topic: string, payload: Buffer): void {
@@ -443,7 +467,12 @@ export class Forwarder extends EventEmitter<{
       json = JSON.parse(payload.toString("utf8"));
     } catch {
       log.warn({ topic }, "message from the center is not JSON; ignored");
-      if (topic.startsWith(this.topics.cmd)) this.#refuse(outsideText(topic.slice(this.topics.cmd.length), MAX_COMMAND_NAME), undefined, "payload is not JSON");
+      if (topic.startsWith(this.topics.cmd))
+        this.#refuse(
+          outsideText(topic.slice(this.topics.cmd.length), MAX_COMMAND_NAME),
+          undefined,
+          "payload is not JSON",
+        );
       return;
     }
     if (topic === this.topics.receipt) {
@@ -464,10 +493,20 @@ export class Forwarder extends EventEmitter<{
   async #runCommand(name: string, json: unknown): Promise<void> {
     const req = CommandRequest.safeParse(json);
     const command = this.#deps.commands?.[name];
-    if (!req.success) return this.#refuse(name, undefined, `invalid request: ${req.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+    if (!req.success)
+      return this.#refuse(
+        name,
+        undefined,
+        `invalid request: ${req.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
+      );
     if (!command) return this.#refuse(name, req.data.id, `unknown command "${name}"`);
     const args = command.args.safeParse(req.data.args ?? {});
-    if (!args.success) return this.#refuse(name, req.data.id, `invalid args: ${args.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+    if (!args.success)
+      return this.#refuse(
+        name,
+        req.data.id,
+        `invalid args: ${args.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
+      );
     try {
       this.#commandResult(name, req.data.id, { result: await command.run(args.data) });
       this.#rewind(); // a command may have put events back in the queue
@@ -487,7 +526,12 @@ export class Forwarder extends EventEmitter<{
 
   #commandResult(name: string, id: string | undefined, outcome: { result?: unknown; error?: string }): void {
     this.#deps.log.info({ command: name, ok: outcome.error === undefined }, "command from the center");
-    this.#client?.publish(this.topics.cmdResult, JSON.stringify({ id, name, ok: outcome.error === undefined, ...outcome }), { qos: 1 }, () => undefined);
+    this.#client?.publish(
+      this.topics.cmdResult,
+      JSON.stringify({ id, name, ok: outcome.error === undefined, ...outcome }),
+      { qos: 1 },
+      () => undefined,
+    );
   }
 }
 

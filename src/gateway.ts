@@ -20,7 +20,13 @@ import { createMetrics } from "./metrics.ts";
 import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
 import { Conditions } from "./log.ts";
 import { deviceTimeMs, isoTime, restamp, stamp } from "./stamp.ts";
-import { DeviceClocks, LIVE_KINDS, loadDeviceClocks, saveDeviceClocks, type DeviceClockView } from "./time/device-clocks.ts";
+import {
+  DeviceClocks,
+  LIVE_KINDS,
+  loadDeviceClocks,
+  saveDeviceClocks,
+  type DeviceClockView,
+} from "./time/device-clocks.ts";
 import type { ClockCorrection, FirstSync, TimeService, TimeState } from "./time/service.ts";
 import { systemTimeZone } from "./time/zone.ts";
 import { Outbox, type OpenReport } from "./store.ts";
@@ -57,8 +63,20 @@ export interface GatewayDeps {
 export interface GatewayStatus {
   gateway: { id: string; site?: string; role: string; version: string; startedAt: string };
   uplink: { url: string; state: string; since: string; inflight: number; embedded: boolean };
-  queue: { pending: number[]; oldestPendingAgeS: number | null; bytes: number; quotaBytes: number; evicted: Record<string, number>; lastSeq: number };
-  store: { state: "ok" | "refusing"; diskFull: boolean; lastRefusal?: { code: string; message: string; at: string }; setAside?: string };
+  queue: {
+    pending: number[];
+    oldestPendingAgeS: number | null;
+    bytes: number;
+    quotaBytes: number;
+    evicted: Record<string, number>;
+    lastSeq: number;
+  };
+  store: {
+    state: "ok" | "refusing";
+    diskFull: boolean;
+    lastRefusal?: { code: string; message: string; at: string };
+    setAside?: string;
+  };
   /** `zone`: the box's time zone (time.zone), in which device times without an offset are read. */
   time: TimeState & { devices: DeviceClockView[]; zone: string };
   devices: ReturnType<DeviceManager["list"]>;
@@ -120,7 +138,14 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       batchMax: config.store.batchMax,
       nowMs: () => deps.clock.now().ms,
       gapEvent: (gap) => {
-        const body: GapBody = { of: gap.kind, action: gap.action, from: isoTime(gap.fromMs), to: isoTime(gap.toMs), events: gap.events, kept: gap.action === "thinned" ? "the first event of each minute" : undefined };
+        const body: GapBody = {
+          of: gap.kind,
+          action: gap.action,
+          from: isoTime(gap.fromMs),
+          to: isoTime(gap.toMs),
+          events: gap.events,
+          kept: gap.action === "thinned" ? "the first event of each minute" : undefined,
+        };
         return stamp({ kind: "gap", body }, gap.dev, this.config.gateway.id, this.#deps.clock);
       },
     });
@@ -133,13 +158,19 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       monoMs: () => deps.clock.monoMs(),
       utcFix: (utcMs, monoMs, info) => deps.time?.gpsFix(utcMs, monoMs, info),
       timeZone: config.time.zone ?? systemTimeZone(),
-      transport: { backoff: { initialMs: 500, maxMs: 30_000 }, idleMs: config.listeners.idleS * 1000, maxConnections: config.listeners.maxConnections, maxPerAddress: config.listeners.maxPerAddress },
+      transport: {
+        backoff: { initialMs: 500, maxMs: 30_000 },
+        idleMs: config.listeners.idleS * 1000,
+        maxConnections: config.listeners.maxConnections,
+        maxPerAddress: config.listeners.maxPerAddress,
+      },
       admit: (device, spec) => this.#admit(device, spec),
     });
     this.cases = new CaseBook(config.cases, {
       clock: deps.clock,
       log: deps.log.child({ component: "cases" }),
-      record: (draft, id) => this.outbox.append([stamp(draft, this.self, this.config.gateway.id, this.#deps.clock, id)]),
+      record: (draft, id) =>
+        this.outbox.append([stamp(draft, this.self, this.config.gateway.id, this.#deps.clock, id)]),
       locationOf: (id) => this.devices.locationOf(id),
       delivery: (eventId) => this.outbox.deliveryOf(eventId),
       event: (eventId) => this.outbox.eventById(eventId),
@@ -168,7 +199,17 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     const { watchedFolders, stateDir, store } = this.config;
     const problem = folderProblem(spec.dir, { roots: watchedFolders.roots, stateDir, storePath: store.path });
     if (problem) {
-      void this.ingest(this.self, [{ kind: "alarm", body: { code: problem.code, priority: "high", state: "active", text: `device ${device.id} not started: ${problem.message}` } }]).catch(() => undefined);
+      void this.ingest(this.self, [
+        {
+          kind: "alarm",
+          body: {
+            code: problem.code,
+            priority: "high",
+            state: "active",
+            text: `device ${device.id} not started: ${problem.message}`,
+          },
+        },
+      ]).catch(() => undefined);
     }
     return problem;
   }
@@ -200,12 +241,24 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     const skewMs = dev.kind === "gps" ? 0 : this.deviceClocks.observe(dev.id, drafts, now.ms, !now.unbounded);
     if (dev.kind !== "gps") this.#checkDeviceTimes(dev, drafts, skewMs, now);
     const caseId = this.cases.caseFor(dev.id);
-    const messageId = options.messageId !== undefined && options.messageId.length <= MAX_MESSAGE_ID ? options.messageId : undefined;
+    const messageId =
+      options.messageId !== undefined && options.messageId.length <= MAX_MESSAGE_ID ? options.messageId : undefined;
     const events = drafts.map((d, i) => {
-      const event = stamp(d, dev, this.config.gateway.id, this.#deps.clock, caseId, skewMs, messageId === undefined ? undefined : { id: messageId, n: i + 1 });
+      const event = stamp(
+        d,
+        dev,
+        this.config.gateway.id,
+        this.#deps.clock,
+        caseId,
+        skewMs,
+        messageId === undefined ? undefined : { id: messageId, n: i + 1 },
+      );
       if (d.original) {
         const { contentType, bytes } = d.original;
-        event.body = { ...(event.body as object), original: { contentType, bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") } };
+        event.body = {
+          ...(event.body as object),
+          original: { contentType, bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") },
+        };
         blobs.push({ eventId: event.id, bytes });
       }
       return event;
@@ -215,7 +268,11 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     if (options.dedupKey === undefined && messageId !== undefined && windowS > 0) {
       // Same device, same message id and same content: a resend, not a new message that reuses an
       // id (a monitor's counter starts again after a reboot).
-      const digest = createHash("sha256").update(messageId).update("\0").update(JSON.stringify(drafts)).digest("base64url");
+      const digest = createHash("sha256")
+        .update(messageId)
+        .update("\0")
+        .update(JSON.stringify(drafts))
+        .digest("base64url");
       dedup = { dedupKey: `msg:${dev.id}:${digest}`, dedupWindowMs: windowS * 1000 };
     }
     return this.outbox.append(events, { ...dedup, blobs }).then((committed) => {
@@ -234,7 +291,10 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       if (inCase && events.some((e) => e.kind === "ecg12" || e.kind === "position")) this.cases.observe(events);
       this.emit("events", events);
     } catch (err) {
-      this.#log.error({ code: "VG_LISTENER_FAILED", err: (err as Error).message }, "a listener of committed events failed");
+      this.#log.error(
+        { code: "VG_LISTENER_FAILED", err: (err as Error).message },
+        "a listener of committed events failed",
+      );
     }
   }
 
@@ -244,13 +304,21 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
    * (an ECG) from a device with no live samples whose time is ahead of their arrival or long
    * before it (a cart's clock wrong), as a `device` event. Not judged while unsynchronized.
    */
-  #checkDeviceTimes(dev: DeviceRef, drafts: readonly EventDraft[], skewMs: number | undefined, now: TimeEstimate): void {
+  #checkDeviceTimes(
+    dev: DeviceRef,
+    drafts: readonly EventDraft[],
+    skewMs: number | undefined,
+    now: TimeEstimate,
+  ): void {
     const log = this.#log.child({ device: dev.id });
     for (const d of drafts) {
       if (d.deviceTime === undefined) {
         if (d.deviceTimeRaw !== undefined && !this.#unplaced.has(dev.id)) {
           this.#unplaced.add(dev.id);
-          log.warn({ code: "VG_DEVICE_TIME_UNPLACED", kind: d.kind }, "this device's times cannot be placed in UTC (no offset and no readable time zone, or not a time): they are kept raw in time.dev and the receive time is used; set the device's timezone option or time.zone");
+          log.warn(
+            { code: "VG_DEVICE_TIME_UNPLACED", kind: d.kind },
+            "this device's times cannot be placed in UTC (no offset and no readable time zone, or not a time): they are kept raw in time.dev and the receive time is used; set the device's timezone option or time.zone",
+          );
         }
         continue;
       }
@@ -260,9 +328,15 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       const key = `${dev.id}:${check.state}`;
       if (this.#recordWarned.has(key)) continue;
       this.#recordWarned.add(key);
-      log.warn({ code: check.state === "clock-ahead" ? "VG_DEVICE_CLOCK_AHEAD" : "VG_DEVICE_RECORD_LATE", ...check },
-        check.state === "clock-ahead" ? `a ${d.kind} is dated ${Math.round(check.aheadMs / 1000)} s after it arrived: the device's clock is fast, set it right` : `a ${d.kind} is dated ${Math.round(check.lateMs / 60_000)} min before it arrived: a late send, or the device's clock is slow; check it`);
-      void this.outbox.append([stamp({ kind: "device", body: check }, dev, this.config.gateway.id, this.#deps.clock)]).catch(() => this.#recordWarned.delete(key));
+      log.warn(
+        { code: check.state === "clock-ahead" ? "VG_DEVICE_CLOCK_AHEAD" : "VG_DEVICE_RECORD_LATE", ...check },
+        check.state === "clock-ahead"
+          ? `a ${d.kind} is dated ${Math.round(check.aheadMs / 1000)} s after it arrived: the device's clock is fast, set it right`
+          : `a ${d.kind} is dated ${Math.round(check.lateMs / 60_000)} min before it arrived: a late send, or the device's clock is slow; check it`,
+      );
+      void this.outbox
+        .append([stamp({ kind: "device", body: check }, dev, this.config.gateway.id, this.#deps.clock)])
+        .catch(() => this.#recordWarned.delete(key));
     }
   }
 
@@ -276,11 +350,19 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     if (!change) return;
     this.deviceClocks.commit(dev.id, change);
     const log = this.#log.child({ device: dev.id });
-    if (change.state === "clock-skew") log.warn({ code: "VG_DEVICE_CLOCK_SKEW", skewMs: change.skewMs, thresholdMs: change.thresholdMs }, `device clock is off by ${Math.round(change.skewMs / 1000)} s: set it right (its times are being corrected)`);
+    if (change.state === "clock-skew")
+      log.warn(
+        { code: "VG_DEVICE_CLOCK_SKEW", skewMs: change.skewMs, thresholdMs: change.thresholdMs },
+        `device clock is off by ${Math.round(change.skewMs / 1000)} s: set it right (its times are being corrected)`,
+      );
     else log.info({ code: "VG_DEVICE_CLOCK_OK", skewMs: change.skewMs }, "device clock is right again");
     this.outbox.append([stamp({ kind: "device", body: change }, dev, this.config.gateway.id, this.#deps.clock)]).then(
       () => this.#saveDeviceClocks(),
-      () => this.deviceClocks.commit(dev.id, { ...change, state: change.state === "clock-skew" ? "clock-ok" : "clock-skew" }), // not stored: say it again next time
+      () =>
+        this.deviceClocks.commit(dev.id, {
+          ...change,
+          state: change.state === "clock-skew" ? "clock-ok" : "clock-skew",
+        }), // not stored: say it again next time
     );
   }
 
@@ -294,25 +376,46 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     try {
       this.#auditLog?.placeUnsynced(sync);
     } catch (err) {
-      this.#log.error({ code: "VG_TIME_PLACE_FAILED", err: (err as Error).message }, "time synchronized, but the audit records made before it could not be placed");
+      this.#log.error(
+        { code: "VG_TIME_PLACE_FAILED", err: (err as Error).message },
+        "time synchronized, but the audit records made before it could not be placed",
+      );
     }
     const skewOf = (id: string) => this.deviceClocks.skewOf(id);
     if (sync.sleptMs > 0) {
-      this.#log.warn({ code: "VG_TIME_RESTAMP_SKIPPED", sleptMs: sync.sleptMs }, `time synchronized, but the box was suspended for ${Math.round(sync.sleptMs / 1000)} s since start: the events stamped before it stay marked unsynchronized`);
+      this.#log.warn(
+        { code: "VG_TIME_RESTAMP_SKIPPED", sleptMs: sync.sleptMs },
+        `time synchronized, but the box was suspended for ${Math.round(sync.sleptMs / 1000)} s since start: the events stamped before it stay marked unsynchronized`,
+      );
     } else {
       try {
         const n = this.outbox.restampUnsynced(this.#firstSeq, (e) => restamp(e, { ...sync, skewOf }), sync.boot);
-        this.#log.info({ code: "VG_TIME_RESTAMPED", events: n, correctionMs: Math.round(sync.correctionMs), src: sync.src, boot: sync.boot ?? null }, `time synchronized: ${n} waiting event(s) stamped before it ${sync.boot ? "in this boot" : "in this run"} corrected`);
+        this.#log.info(
+          {
+            code: "VG_TIME_RESTAMPED",
+            events: n,
+            correctionMs: Math.round(sync.correctionMs),
+            src: sync.src,
+            boot: sync.boot ?? null,
+          },
+          `time synchronized: ${n} waiting event(s) stamped before it ${sync.boot ? "in this boot" : "in this run"} corrected`,
+        );
       } catch (err) {
         // They keep their unsynced mark: the center knows not to trust their times.
-        this.#log.error({ code: "VG_TIME_RESTAMP_FAILED", err: (err as Error).message }, "time synchronized, but the events stamped before it could not be corrected");
+        this.#log.error(
+          { code: "VG_TIME_RESTAMP_FAILED", err: (err as Error).message },
+          "time synchronized, but the events stamped before it could not be corrected",
+        );
       }
     }
     // The cases' times, after the events (an ECG's node is placed from its restamped event).
     try {
       this.cases.placeUnsynced(sync);
     } catch (err) {
-      this.#log.error({ code: "VG_TIME_PLACE_FAILED", err: (err as Error).message }, "time synchronized, but the case times taken before it could not be placed");
+      this.#log.error(
+        { code: "VG_TIME_PLACE_FAILED", err: (err as Error).message },
+        "time synchronized, but the case times taken before it could not be placed",
+      );
     }
   };
 
@@ -338,7 +441,10 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     try {
       saveDeviceClocks(this.#deviceClocksPath, this.deviceClocks.snapshot());
     } catch (err) {
-      this.#log.warn({ code: "VG_DEVICE_CLOCKS_SAVE", err: (err as Error).message }, "could not keep device clock skews for the next start");
+      this.#log.warn(
+        { code: "VG_DEVICE_CLOCKS_SAVE", err: (err as Error).message },
+        "could not keep device clock skews for the next start",
+      );
     }
   }
 
@@ -353,14 +459,26 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.cases.open(this.#localDb);
     // Each record's new head goes to the center within seconds, not at the next status interval:
     // what the box could rewrite unseen is then at most the last few seconds of the trail.
-    this.#auditLog = new AuditLog(this.#localDb, () => this.#deps.clock.now(), () => this.#forwarder?.publishStatusSoon());
+    this.#auditLog = new AuditLog(
+      this.#localDb,
+      () => this.#deps.clock.now(),
+      () => this.#forwarder?.publishStatusSoon(),
+    );
     this.audit = this.#auditLog;
     // A box restarted on a full disk must still start and forward what it holds (DESIGN.md §5): a start
     // record that cannot be written is said in the log instead.
     try {
-      this.#auditLog.record({ actor: "system", action: "daemon.start", detail: { version: VERSION, pid: process.pid }, result: "ok" });
+      this.#auditLog.record({
+        actor: "system",
+        action: "daemon.start",
+        detail: { version: VERSION, pid: process.pid },
+        result: "ok",
+      });
     } catch (err) {
-      this.#log.error({ code: "VG_AUDIT_FAILED", err: (err as Error).message }, "the daemon's start could not be audited");
+      this.#log.error(
+        { code: "VG_AUDIT_FAILED", err: (err as Error).message },
+        "the daemon's start could not be audited",
+      );
     }
     this.#deps.time?.on("synced", this.#onFirstSync);
     this.#deps.time?.on("corrected", this.#onCorrected);
@@ -373,7 +491,11 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       this.metrics.storeRefused.inc({ code: err.code });
       if (err.code === "VG_STORE_DISK_FULL") return; // the "full" condition says it, raised and cleared
       const more = this.#conditions.occur(err.code);
-      if (more !== undefined) this.#log.error({ code: err.code, ...(more > 0 ? { refusedSinceLastLine: more } : {}) }, `STORE CANNOT ACCEPT EVENTS: ${err.message}`);
+      if (more !== undefined)
+        this.#log.error(
+          { code: err.code, ...(more > 0 ? { refusedSinceLastLine: more } : {}) },
+          `STORE CANNOT ACCEPT EVENTS: ${err.message}`,
+        );
       // Tell the center too, once per episode, if the store can still take this one small alarm.
       if (episodeStarts) this.#storeAlarm(err.code, "active", `the gateway is refusing device data: ${err.message}`);
     });
@@ -383,11 +505,19 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.outbox.on("evicted", (byKind) => {
       for (const [kind, n] of Object.entries(byKind)) this.metrics.storeEvicted.inc({ kind }, n);
       const more = this.#conditions.occur("VG_STORE_EVICTED");
-      if (more !== undefined) this.#log.warn({ code: "VG_STORE_EVICTED", evicted: byKind, ...(more > 0 ? { timesSinceLastLine: more } : {}) }, "store quota reached: oldest low-priority undelivered events dropped (gap records sent)");
+      if (more !== undefined)
+        this.#log.warn(
+          { code: "VG_STORE_EVICTED", evicted: byKind, ...(more > 0 ? { timesSinceLastLine: more } : {}) },
+          "store quota reached: oldest low-priority undelivered events dropped (gap records sent)",
+        );
     });
     this.outbox.on("thinned", (byKind) => {
       const more = this.#conditions.occur("VG_STORE_THINNED");
-      if (more !== undefined) this.#log.warn({ code: "VG_STORE_THINNED", thinned: byKind, ...(more > 0 ? { timesSinceLastLine: more } : {}) }, "store quota reached: oldest undelivered vitals and waveforms thinned to a minute's first (gap records sent)");
+      if (more !== undefined)
+        this.#log.warn(
+          { code: "VG_STORE_THINNED", thinned: byKind, ...(more > 0 ? { timesSinceLastLine: more } : {}) },
+          "store quota reached: oldest undelivered vitals and waveforms thinned to a minute's first (gap records sent)",
+        );
     });
     if (report.setAside) await this.#corrupt(report);
     // The devices (the config's and the paired ones) as soon as their data can be committed: before
@@ -406,18 +536,27 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       this.#broker = await startEmbeddedBroker(config.embeddedBroker.host, config.embeddedBroker.port, {
         gatewayId: config.gateway.id,
         ...logins,
-        ...(center && centerPassword !== undefined ? { center: { username: center.username, password: centerPassword } } : {}),
+        ...(center && centerPassword !== undefined
+          ? { center: { username: center.username, password: centerPassword } }
+          : {}),
       });
-      this.#log.info({ url: this.#broker.url, centerBridge: center?.username ?? null }, "no uplink configured: embedded MQTT broker, clients log in (broker-credentials.json)");
+      this.#log.info(
+        { url: this.#broker.url, centerBridge: center?.username ?? null },
+        "no uplink configured: embedded MQTT broker, clients log in (broker-credentials.json)",
+      );
       uplink = { ...uplinkOptions(config, this.#deps), url: this.#broker.url, protocolVersion: 4, ...logins.gateway };
     }
-    this.#forwarder = new Forwarder(uplink, {
-      outbox: this.outbox,
-      log: this.#log.child({ component: "uplink" }),
-      nowMs: () => this.#deps.clock.now().ms,
-      status: () => this.#uplinkStatus(),
-      commands: this.#commands(),
-    }, config.gateway.id);
+    this.#forwarder = new Forwarder(
+      uplink,
+      {
+        outbox: this.outbox,
+        log: this.#log.child({ component: "uplink" }),
+        nowMs: () => this.#deps.clock.now().ms,
+        status: () => this.#uplinkStatus(),
+        commands: this.#commands(),
+      },
+      config.gateway.id,
+    );
     for (const e of this.#unstored.splice(0)) this.#forwarder.publishUnstored(e);
     this.#forwarder.on("delivered", (n, latencies) => {
       this.metrics.delivered.inc(n);
@@ -432,7 +571,10 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
         // The name comes from the topic, the reason quotes the center's JSON keys: both bounded and sanitized by the forwarder.
         this.audit?.record({ actor: "center", action: "command", target: name, detail: { reason }, result: "denied" });
       } catch (err) {
-        this.#log.error({ code: "VG_AUDIT_FAILED", err: (err as Error).message }, "a refused command from the center could not be audited");
+        this.#log.error(
+          { code: "VG_AUDIT_FAILED", err: (err as Error).message },
+          "a refused command from the center could not be audited",
+        );
       }
     });
     this.#forwarder.start();
@@ -455,9 +597,15 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     this.#pageCertificate = pageCertificate(config.web, config.stateDir, read, config.gateway.id);
     if (this.#pageCertificate) {
       const { source, certFile, fingerprint256 } = this.#pageCertificate;
-      this.#log.info({ code: "VG_WEB_TLS", source, certFile, fingerprint256 }, `the page is served over HTTPS with ${source === "self-signed" ? "a certificate made on this box" : "the configured certificate"}; its SHA-256 fingerprint, to check against the browser's: ${fingerprint256}`);
+      this.#log.info(
+        { code: "VG_WEB_TLS", source, certFile, fingerprint256 },
+        `the page is served over HTTPS with ${source === "self-signed" ? "a certificate made on this box" : "the configured certificate"}; its SHA-256 fingerprint, to check against the browser's: ${fingerprint256}`,
+      );
     } else {
-      this.#log.info({ code: "VG_WEB_HTTP", host: config.web.host }, "the page is served over plain HTTP on loopback only");
+      this.#log.info(
+        { code: "VG_WEB_HTTP", host: config.web.host },
+        "the page is served over plain HTTP on loopback only",
+      );
     }
     this.#web = await createWebServer({
       gateway: this,
@@ -472,14 +620,25 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       audit: this.#auditLog,
     });
     await this.#web.app.listen({ host: config.web.host, port: config.web.port });
-    this.#log.info({ gateway: config.gateway.id, version: VERSION, devices: config.devices.length }, "vitalgate started");
+    this.#log.info(
+      { gateway: config.gateway.id, version: VERSION, devices: config.devices.length },
+      "vitalgate started",
+    );
     // The whole file is read through in the background, once started: the devices listen from the
     // moment the outbox takes writes (a large outbox after a crash took seconds to check, and a
     // monitor's messages were refused until then), and the check does not compete with the start.
-    void this.outbox.checkIntegrity().then(async (check) => {
-      if (check.ok) this.#log.info({ ms: Math.round(check.ms) }, "store integrity check passed");
-      else if (this.outbox.isOpen) await this.#corrupt(this.outbox.setAside(check.reason!));
-    }).catch((err: unknown) => this.#log.error({ code: "VG_STORE_CORRUPT", err: (err as Error).message }, "store found corrupt, but could not be set aside"));
+    void this.outbox
+      .checkIntegrity()
+      .then(async (check) => {
+        if (check.ok) this.#log.info({ ms: Math.round(check.ms) }, "store integrity check passed");
+        else if (this.outbox.isOpen) await this.#corrupt(this.outbox.setAside(check.reason!));
+      })
+      .catch((err: unknown) =>
+        this.#log.error(
+          { code: "VG_STORE_CORRUPT", err: (err as Error).message },
+          "store found corrupt, but could not be set aside",
+        ),
+      );
   }
 
   /**
@@ -515,7 +674,12 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
    * else sent from memory (seq 0) by the forwarder, as soon as it is connected.
    */
   #storeAlarm(code: string, state: "active" | "inactive", text: string): void {
-    const event = stamp({ kind: "alarm", body: { code, priority: "high", state, text } }, this.self, this.config.gateway.id, this.#deps.clock);
+    const event = stamp(
+      { kind: "alarm", body: { code, priority: "high", state, text } },
+      this.self,
+      this.config.gateway.id,
+      this.#deps.clock,
+    );
     this.outbox.append([event]).catch(() => {
       event.seq = 0;
       if (this.#forwarder) this.#forwarder.publishUnstored(event);
@@ -526,15 +690,42 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   /** A corrupt outbox was set aside and a fresh one started: said in the log, the status and to the center. */
   async #corrupt(report: OpenReport): Promise<void> {
     this.#setAside = report.setAside;
-    this.#log.error({ code: "VG_STORE_CORRUPT", setAside: report.setAside, reason: report.reason }, "store was corrupt: set aside, started a fresh one");
-    await this.ingest(this.self, [{ kind: "alarm", body: { code: "VG_STORE_CORRUPT", priority: "high", state: "active", text: `outbox database was corrupt (${report.reason}); set aside as ${report.setAside}, a fresh one started` } }]);
+    this.#log.error(
+      { code: "VG_STORE_CORRUPT", setAside: report.setAside, reason: report.reason },
+      "store was corrupt: set aside, started a fresh one",
+    );
+    await this.ingest(this.self, [
+      {
+        kind: "alarm",
+        body: {
+          code: "VG_STORE_CORRUPT",
+          priority: "high",
+          state: "active",
+          text: `outbox database was corrupt (${report.reason}); set aside as ${report.setAside}, a fresh one started`,
+        },
+      },
+    ]);
   }
 
   /** Applies a new configuration: devices change live; other sections need a restart, said so. */
-  async reload(next: Config, actor = "system"): Promise<{ restartNeeded: string[]; devices: Awaited<ReturnType<DeviceManager["apply"]>> }> {
-    const restartNeeded = (["gateway", "stateDir", "uplink", "embeddedBroker", "store", "web", "log", "time", "pairing", "listeners"] as const).filter(
-      (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
-    );
+  async reload(
+    next: Config,
+    actor = "system",
+  ): Promise<{ restartNeeded: string[]; devices: Awaited<ReturnType<DeviceManager["apply"]>> }> {
+    const restartNeeded = (
+      [
+        "gateway",
+        "stateDir",
+        "uplink",
+        "embeddedBroker",
+        "store",
+        "web",
+        "log",
+        "time",
+        "pairing",
+        "listeners",
+      ] as const
+    ).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]));
     this.config = { ...this.config, devices: next.devices, cases: next.cases, watchedFolders: next.watchedFolders };
     try {
       this.cases.configure(next.cases);
@@ -543,7 +734,12 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       this.audit?.record({ actor, action: "config.reload", detail: { ...devices, restartNeeded }, result: "ok" });
       return { restartNeeded, devices };
     } catch (err) {
-      this.audit?.record({ actor, action: "config.reload", detail: { error: (err as Error).message }, result: "failed" });
+      this.audit?.record({
+        actor,
+        action: "config.reload",
+        detail: { error: (err as Error).message },
+        result: "failed",
+      });
       throw err;
     }
   }
@@ -561,7 +757,17 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       } catch (err) {
         const more = this.#conditions.occur(key);
         const code = (err as { code?: unknown }).code;
-        if (more !== undefined) this.#log.error({ code: "VG_JOB_FAILED", job: name, err: (err as Error).message, ...(typeof code === "string" ? { errCode: code } : {}), ...(more > 0 ? { failedSinceLastLine: more } : {}) }, `the ${name} job failed: ${(err as Error).message}`);
+        if (more !== undefined)
+          this.#log.error(
+            {
+              code: "VG_JOB_FAILED",
+              job: name,
+              err: (err as Error).message,
+              ...(typeof code === "string" ? { errCode: code } : {}),
+              ...(more > 0 ? { failedSinceLastLine: more } : {}),
+            },
+            `the ${name} job failed: ${(err as Error).message}`,
+          );
       }
     });
   }
@@ -570,10 +776,16 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   #warnIfInsecure(u: NonNullable<Config["uplink"]>): void {
     const url = new URL(u.url);
     if (!u.rejectUnauthorized) {
-      this.#log.warn({ code: "VG_UPLINK_UNVERIFIED", url: redactUrl(u.url) }, "uplink.rejectUnauthorized is false: the center's certificate is not checked, so anyone on the way can pose as the center (only to diagnose, never in service)");
+      this.#log.warn(
+        { code: "VG_UPLINK_UNVERIFIED", url: redactUrl(u.url) },
+        "uplink.rejectUnauthorized is false: the center's certificate is not checked, so anyone on the way can pose as the center (only to diagnose, never in service)",
+      );
     }
     if ((url.protocol === "mqtt:" || url.protocol === "ws:") && !isLoopback(url.hostname.replace(/^\[|\]$/g, ""))) {
-      this.#log.warn({ code: "VG_UPLINK_PLAINTEXT", url: redactUrl(u.url) }, `the uplink to ${url.hostname} is not encrypted (${url.protocol}//): patient data and the MQTT password cross the network in clear; use mqtts:// or wss://`);
+      this.#log.warn(
+        { code: "VG_UPLINK_PLAINTEXT", url: redactUrl(u.url) },
+        `the uplink to ${url.hostname} is not encrypted (${url.protocol}//): patient data and the MQTT password cross the network in clear; use mqtts:// or wss://`,
+      );
     }
   }
 
@@ -584,7 +796,11 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     const now = this.#retentionNow();
     if (now === undefined) return;
     const r = audit.purge(now - this.config.web.auditRetentionDays * 86_400_000);
-    if (r.refused) this.#log.error({ code: "VG_AUDIT_CHAIN_BROKEN", firstBad: r.refused.firstBad }, "audit trail fails its hash check: not purged (see GET /api/audit)");
+    if (r.refused)
+      this.#log.error(
+        { code: "VG_AUDIT_CHAIN_BROKEN", firstBad: r.refused.firstBad },
+        "audit trail fails its hash check: not purged (see GET /api/audit)",
+      );
     else if (r.purged > 0) this.#log.info({ purged: r.purged }, "audit records past retention deleted");
   }
 
@@ -608,9 +824,17 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     await this.#deps.time?.stop();
     this.cases.close();
     try {
-      this.#auditLog?.record({ actor: "system", action: "daemon.stop", detail: { version: VERSION, pid: process.pid }, result: "ok" });
+      this.#auditLog?.record({
+        actor: "system",
+        action: "daemon.stop",
+        detail: { version: VERSION, pid: process.pid },
+        result: "ok",
+      });
     } catch (err) {
-      this.#log.error({ code: "VG_AUDIT_FAILED", err: (err as Error).message }, "the daemon's stop could not be audited");
+      this.#log.error(
+        { code: "VG_AUDIT_FAILED", err: (err as Error).message },
+        "the daemon's stop could not be audited",
+      );
     }
     this.audit = undefined;
     this.#auditLog = null;
@@ -625,16 +849,28 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     return {
       ping: {
         args: z.strictObject({}),
-        run: () => ({ pong: true, at: new Date(this.#deps.clock.now().ms).toISOString(), version: VERSION, queue: this.outbox.stats().pending }),
+        run: () => ({
+          pong: true,
+          at: new Date(this.#deps.clock.now().ms).toISOString(),
+          version: VERSION,
+          queue: this.outbox.stats().pending,
+        }),
       },
       resend: {
         args: z
           .strictObject({ fromSeq: z.int().positive(), toSeq: z.int().positive().optional() })
-          .refine((a) => a.toSeq === undefined || (a.toSeq >= a.fromSeq && a.toSeq - a.fromSeq < MAX_RESEND), { message: `toSeq must be at least fromSeq and the range under ${MAX_RESEND}` }),
+          .refine((a) => a.toSeq === undefined || (a.toSeq >= a.fromSeq && a.toSeq - a.fromSeq < MAX_RESEND), {
+            message: `toSeq must be at least fromSeq and the range under ${MAX_RESEND}`,
+          }),
         run: (args) => {
           const { fromSeq, toSeq = fromSeq } = args as { fromSeq: number; toSeq?: number };
           const requeued = this.outbox.requeue(fromSeq, toSeq);
-          this.audit?.record({ actor: "center", action: "queue.resend", detail: { fromSeq, toSeq, requeued }, result: "ok" });
+          this.audit?.record({
+            actor: "center",
+            action: "queue.resend",
+            detail: { fromSeq, toSeq, requeued },
+            result: "ok",
+          });
           return { requeued };
         },
       },
@@ -648,10 +884,19 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
         }),
         run: (args) => {
           const a = args as { caseId?: string; location?: string; patientId?: string; dispatchedAt?: string };
-          return this.#centerCaseAction("case.open", a.caseId, { location: a.location ?? "", dispatched: a.dispatchedAt !== undefined, patient: a.patientId !== undefined }, async () => {
-            const c = await this.cases.openCase({ ...a, openedBy: "center" });
-            return { caseId: c.id, openedAt: c.openedAt, location: c.location ?? "" };
-          });
+          return this.#centerCaseAction(
+            "case.open",
+            a.caseId,
+            {
+              location: a.location ?? "",
+              dispatched: a.dispatchedAt !== undefined,
+              patient: a.patientId !== undefined,
+            },
+            async () => {
+              const c = await this.cases.openCase({ ...a, openedBy: "center" });
+              return { caseId: c.id, openedAt: c.openedAt, location: c.location ?? "" };
+            },
+          );
         },
       },
       "case-close": {
@@ -668,7 +913,12 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   }
 
   /** Runs a case command from the center and audits it, as done or refused (no patient data in the record). */
-  async #centerCaseAction<T extends { caseId: string }>(action: string, target: string | undefined, detail: Record<string, unknown>, run: () => Promise<T>): Promise<T> {
+  async #centerCaseAction<T extends { caseId: string }>(
+    action: string,
+    target: string | undefined,
+    detail: Record<string, unknown>,
+    run: () => Promise<T>,
+  ): Promise<T> {
     try {
       const result = await run();
       this.audit?.record({ actor: "center", action, target: result.caseId, detail, result: "ok" });
@@ -682,7 +932,13 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
 
   #uplinkStatus(): Record<string, unknown> {
     const s = this.status();
-    return { version: VERSION, queue: s.queue, time: s.time, devices: s.devices.map((d) => ({ id: d.id, state: d.state })), ...(this.#auditLog ? { audit: this.#auditLog.head } : {}) };
+    return {
+      version: VERSION,
+      queue: s.queue,
+      time: s.time,
+      devices: s.devices.map((d) => ({ id: d.id, state: d.state })),
+      ...(this.#auditLog ? { audit: this.#auditLog.head } : {}),
+    };
   }
 
   status(): GatewayStatus {
@@ -690,7 +946,13 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     const q = this.outbox.stats();
     const f = this.#forwarder;
     return {
-      gateway: { id: this.config.gateway.id, site: this.config.gateway.site, role: this.config.gateway.role, version: VERSION, startedAt: new Date(this.#startedAt).toISOString() },
+      gateway: {
+        id: this.config.gateway.id,
+        site: this.config.gateway.site,
+        role: this.config.gateway.role,
+        version: VERSION,
+        startedAt: new Date(this.#startedAt).toISOString(),
+      },
       uplink: {
         url: f ? redactUrl(f.options.url) : "",
         state: f?.state ?? "idle",
@@ -698,17 +960,45 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
         inflight: f?.inflight ?? 0,
         embedded: this.#broker !== null,
       },
-      queue: { ...q, oldestPendingAgeS: q.oldestPendingMs === null ? null : Math.max(0, (now.ms - q.oldestPendingMs) / 1000) },
-      store: { state: this.outbox.diskFull || (this.#lastRefusal && Date.parse(this.#lastRefusal.at) > now.ms - 60_000) ? "refusing" : "ok", diskFull: this.outbox.diskFull, lastRefusal: this.#lastRefusal, setAside: this.#setAside },
+      queue: {
+        ...q,
+        oldestPendingAgeS: q.oldestPendingMs === null ? null : Math.max(0, (now.ms - q.oldestPendingMs) / 1000),
+      },
+      store: {
+        state:
+          this.outbox.diskFull || (this.#lastRefusal && Date.parse(this.#lastRefusal.at) > now.ms - 60_000)
+            ? "refusing"
+            : "ok",
+        diskFull: this.outbox.diskFull,
+        lastRefusal: this.#lastRefusal,
+        setAside: this.#setAside,
+      },
       time: {
-        ...(this.#deps.time?.state() ?? { synced: now.src !== "unsynced", src: now.src, uncMs: now.uncMs, offsetMs: null, lastSync: null, steps: 0, sources: [], pps: { present: false, device: null, devices: [], used: false }, retentionNow: null }),
+        ...(this.#deps.time?.state() ?? {
+          synced: now.src !== "unsynced",
+          src: now.src,
+          uncMs: now.uncMs,
+          offsetMs: null,
+          lastSync: null,
+          steps: 0,
+          sources: [],
+          pps: { present: false, device: null, devices: [], used: false },
+          retentionNow: null,
+        }),
         devices: this.deviceClocks.list(),
         zone: this.config.time.zone ?? systemTimeZone(),
       },
       devices: this.devices.list(),
       process: processMemory(),
       web: this.#pageCertificate
-        ? { https: true, certificate: { source: this.#pageCertificate.source, file: this.#pageCertificate.certFile, fingerprint256: this.#pageCertificate.fingerprint256 } }
+        ? {
+            https: true,
+            certificate: {
+              source: this.#pageCertificate.source,
+              file: this.#pageCertificate.certFile,
+              fingerprint256: this.#pageCertificate.fingerprint256,
+            },
+          }
         : { https: pageIsHttps(this.config.web) },
     };
   }
@@ -717,7 +1007,12 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
 function processMemory(): GatewayStatus["process"] {
   const m = process.memoryUsage();
   const mb = (n: number) => Math.round(n / 1e5) / 10;
-  return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), externalMB: mb(m.external), uptimeS: Math.round(process.uptime()) };
+  return {
+    rssMB: mb(m.rss),
+    heapUsedMB: mb(m.heapUsed),
+    externalMB: mb(m.external),
+    uptimeS: Math.round(process.uptime()),
+  };
 }
 
 function uplinkOptions(config: Config, deps: GatewayDeps): UplinkOptions {

@@ -4,12 +4,28 @@
 import pino, { type Logger } from "pino";
 
 export const REDACTED_PATHS = [
-  "patient", "*.patient", "body.patient", "pid", "*.pid",
-  "password", "*.password", "passwordFile", "secrets", "*.secrets",
-  "payload", "*.payload", "raw", "*.raw", "frame", "*.frame",
+  "patient",
+  "*.patient",
+  "body.patient",
+  "pid",
+  "*.pid",
+  "password",
+  "*.password",
+  "passwordFile",
+  "secrets",
+  "*.secrets",
+  "payload",
+  "*.payload",
+  "raw",
+  "*.raw",
+  "frame",
+  "*.frame",
 ];
 
-export function createLogger(options: { level: string; pretty: boolean | "auto" }, destination?: pino.DestinationStream): Logger {
+export function createLogger(
+  options: { level: string; pretty: boolean | "auto" },
+  destination?: pino.DestinationStream,
+): Logger {
   const pretty = options.pretty === "auto" ? Boolean(process.stdout.isTTY) : options.pretty;
   const base: pino.LoggerOptions = {
     level: options.level,
@@ -18,7 +34,11 @@ export function createLogger(options: { level: string; pretty: boolean | "auto" 
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (destination) return pino(base, destination);
-  if (pretty) return pino({ ...base, transport: { target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" } } });
+  if (pretty)
+    return pino({
+      ...base,
+      transport: { target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" } },
+    });
   return pino(base);
 }
 

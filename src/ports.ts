@@ -18,7 +18,18 @@ let serialport: Promise<typeof import("serialport")> | undefined;
  */
 export async function openSerialPort(path: string, s: LineSettings): Promise<SerialPort> {
   const { SerialPort } = await (serialport ??= import("serialport"));
-  const port = new SerialPort({ path, baudRate: s.baudRate, dataBits: s.dataBits, parity: s.parity, stopBits: s.stopBits, rtscts: s.rtscts, xon: s.xonxoff, xoff: s.xonxoff, lock: true, autoOpen: false });
+  const port = new SerialPort({
+    path,
+    baudRate: s.baudRate,
+    dataBits: s.dataBits,
+    parity: s.parity,
+    stopBits: s.stopBits,
+    rtscts: s.rtscts,
+    xon: s.xonxoff,
+    xoff: s.xonxoff,
+    lock: true,
+    autoOpen: false,
+  });
   port.on("error", () => undefined);
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
   return port;
@@ -110,8 +121,18 @@ export function listSerialPorts(roots: SysfsRoots = SYSTEM_ROOTS): SerialPortInf
 }
 
 /** The port whose USB identity matches every given field, if exactly one does. */
-export function findSerialPort(match: { vendorId?: string; productId?: string; serialNumber?: string }, roots: SysfsRoots = SYSTEM_ROOTS): SerialPortInfo | undefined {
-  const same = (a: string | undefined, b: string | undefined) => b === undefined || a?.toLowerCase() === b.toLowerCase();
-  const hits = listSerialPorts(roots).filter((p) => p.vendorId && same(p.vendorId, match.vendorId) && same(p.productId, match.productId) && same(p.serialNumber, match.serialNumber));
+export function findSerialPort(
+  match: { vendorId?: string; productId?: string; serialNumber?: string },
+  roots: SysfsRoots = SYSTEM_ROOTS,
+): SerialPortInfo | undefined {
+  const same = (a: string | undefined, b: string | undefined) =>
+    b === undefined || a?.toLowerCase() === b.toLowerCase();
+  const hits = listSerialPorts(roots).filter(
+    (p) =>
+      p.vendorId &&
+      same(p.vendorId, match.vendorId) &&
+      same(p.productId, match.productId) &&
+      same(p.serialNumber, match.serialNumber),
+  );
   return hits.length === 1 ? hits[0] : undefined;
 }

@@ -11,7 +11,10 @@ import { delay, openLine, type SimulatedLineOptions } from "./simulate-line.ts";
 const REPLY_TIMEOUT_MS = 15_000;
 
 /** What the simulator sends: a capture's record text (once per count), or a synthetic blood gas. */
-export function astmSimulation(o: { capture?: Uint8Array; count: number; nowMs: number }): { messages: Iterable<string>; what: string } {
+export function astmSimulation(o: { capture?: Uint8Array; count: number; nowMs: number }): {
+  messages: Iterable<string>;
+  what: string;
+} {
   if (o.capture !== undefined) {
     const text = captureText(o.capture);
     if (text === "") throw new Error("the capture holds no ASTM frame (STX..ETX with a checksum)");
@@ -41,7 +44,15 @@ export interface AstmSimulateOptions extends SimulatedLineOptions {
 /** Returns the number of messages whose last frame was acknowledged. */
 export async function simulateAstmAnalyzer(o: AstmSimulateOptions): Promise<number> {
   const q = byteQueue();
-  const link = await openLine({ path: o.path, baudRate: o.baudRate ?? 9600, tcpPort: o.tcpPort, host: o.host, clients: "latest", onListening: o.onListening, onData: (d) => q.push(d) });
+  const link = await openLine({
+    path: o.path,
+    baudRate: o.baudRate ?? 9600,
+    tcpPort: o.tcpPort,
+    host: o.host,
+    clients: "latest",
+    onListening: o.onListening,
+    onData: (d) => q.push(d),
+  });
   const replyMs = o.replyTimeoutMs ?? REPLY_TIMEOUT_MS;
   let accepted = 0;
   let index = 0;

@@ -56,7 +56,11 @@ export async function openLine(o: LineOptions): Promise<Line> {
 }
 
 /** A serial port, reopened in the background (every 250 ms) whenever it is gone (an unplugged adapter, a PTY that vanishes). */
-export function serialLine(path: string, baudRate: number, o: { serial?: SerialSettings; onData?: (chunk: Buffer) => void; onOpen?: () => void } = {}): Line {
+export function serialLine(
+  path: string,
+  baudRate: number,
+  o: { serial?: SerialSettings; onData?: (chunk: Buffer) => void; onOpen?: () => void } = {},
+): Line {
   let port: SerialPort | null = null;
   let opening = false;
   let closed = false;
@@ -115,7 +119,11 @@ export function serialLine(path: string, baudRate: number, o: { serial?: SerialS
  * A TCP server, as a serial server's port in TCP server mode: with `clients: "all"` every client gets
  * the stream (and is heard); with "latest" a new client replaces the one before it.
  */
-export async function tcpServerLine(host: string, port: number, o: Pick<LineOptions, "clients" | "onListening" | "onData" | "onOpen">): Promise<Line> {
+export async function tcpServerLine(
+  host: string,
+  port: number,
+  o: Pick<LineOptions, "clients" | "onListening" | "onData" | "onOpen">,
+): Promise<Line> {
   const clients = new Set<Socket>();
   const server = createServer((s) => {
     if (o.clients === "latest") {

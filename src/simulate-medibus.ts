@@ -21,7 +21,17 @@ export async function simulateMedibusVentilator(o: MedibusSimulateOptions): Prom
   let framer = medibusFramer();
   let answered = 0;
   // 19200 8E1 by default: the Evita's MEDIBUS port
-  const line: Line = await openLine({ path: o.path, baudRate: o.baudRate ?? 19200, serial: { dataBits: 8, parity: "even", stopBits: 1 }, tcpPort: o.tcpPort, host: o.host, clients: "latest", onListening: o.onListening, onData, onOpen: fresh });
+  const line: Line = await openLine({
+    path: o.path,
+    baudRate: o.baudRate ?? 19200,
+    serial: { dataBits: 8, parity: "even", stopBits: 1 },
+    tcpPort: o.tcpPort,
+    host: o.host,
+    clients: "latest",
+    onListening: o.onListening,
+    onData,
+    onOpen: fresh,
+  });
   function fresh() {
     // a new line (a replugged cable, a new client): the old link and any torn message are gone
     device.reset();

@@ -9,7 +9,12 @@ import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 export { astmSimulation, simulateAstmAnalyzer } from "./simulate-astm.ts";
 export { simulateMedibusVentilator } from "./simulate-medibus.ts";
 import { DATEX_WAVES } from "../drivers/datex-s5/index.ts";
-import { datexCaptureRecords, datexRequest, syntheticPhdbRecord, syntheticWaveRecord } from "../drivers/datex-s5/synthetic.ts";
+import {
+  datexCaptureRecords,
+  datexRequest,
+  syntheticPhdbRecord,
+  syntheticWaveRecord,
+} from "../drivers/datex-s5/synthetic.ts";
 import { DRI_MT, DRI_WF, datexFramer, encodeDatexFrame } from "../protocols/datex-s5/index.ts";
 import { delay, openLine, untilAborted, type SimulatedLineOptions } from "./simulate-line.ts";
 
@@ -80,7 +85,10 @@ function mllpLink(host: string, port: number) {
       const onData = (chunk: Buffer) => {
         for (const r of framer.push(chunk)) {
           if (!("frame" in r)) continue;
-          const msa = Buffer.from(r.frame).toString("latin1").split("\r").find((seg) => seg.startsWith("MSA"));
+          const msa = Buffer.from(r.frame)
+            .toString("latin1")
+            .split("\r")
+            .find((seg) => seg.startsWith("MSA"));
           done(undefined, msa?.split(msa[3] ?? "|")[1] ?? "?");
         }
       };
@@ -106,14 +114,22 @@ function mllpLink(host: string, port: number) {
  * What a GPS simulator sends: a recorded log at its recorded rate, or else a synthetic drive (15 m/s
  * due east, RMC+GGA+GSA at 1 Hz) starting at the next whole second after `nowMs`.
  */
-export function nmeaSimulation(o: { logText?: string; count: number; nowMs: number }): { epochs: Iterable<{ offsetMs: number; text: string }>; startMs?: number; what: string } {
+export function nmeaSimulation(o: { logText?: string; count: number; nowMs: number }): {
+  epochs: Iterable<{ offsetMs: number; text: string }>;
+  startMs?: number;
+  what: string;
+} {
   if (o.logText !== undefined) {
     const all = nmeaLogEpochs(o.logText);
     const epochs = Number.isFinite(o.count) ? all.slice(0, o.count) : all;
     return { epochs, what: `a recorded log, ${epochs.length} epoch(s) at the recorded rate` };
   }
   const startMs = Math.ceil(o.nowMs / 1000) * 1000;
-  return { epochs: syntheticDrive({ startMs, epochs: o.count }), startMs, what: "a synthetic drive (15 m/s due east, RMC+GGA+GSA at 1 Hz; not a real trip)" };
+  return {
+    epochs: syntheticDrive({ startMs, epochs: o.count }),
+    startMs,
+    what: "a synthetic drive (15 m/s due east, RMC+GGA+GSA at 1 Hz; not a real trip)",
+  };
 }
 
 /** On TCP (`tcpPort`) the receiver sends to every client, as a serial-to-Ethernet server does. */
@@ -136,7 +152,15 @@ export interface NmeaSimulateOptions extends SimulatedLineOptions {
  */
 export async function simulateNmeaGps(o: NmeaSimulateOptions): Promise<number> {
   // a GPS receiver ignores what it is sent
-  const sink = await openLine({ path: o.path, baudRate: o.baudRate ?? 9600, tcpPort: o.tcpPort, host: o.host, clients: "all", onListening: o.onListening, onData: o.onData });
+  const sink = await openLine({
+    path: o.path,
+    baudRate: o.baudRate ?? 9600,
+    tcpPort: o.tcpPort,
+    host: o.host,
+    clients: "all",
+    onListening: o.onListening,
+    onData: o.onData,
+  });
   const start = o.startMs ?? Date.now();
   let index = 0;
   let sent = 0;
@@ -200,7 +224,11 @@ export async function simulateDatexMonitor(o: DatexSimulateOptions): Promise<num
   const sendWave = () => {
     if (captured) {
       if (waves.length > 0) send(DRI_MT.WAVE, waves[waveAt++ % waves.length]!.frame);
-    } else send(DRI_MT.WAVE, encodeDatexFrame(syntheticWaveRecord(Math.floor(Date.now() / 1000), waveTypes, fsOf, number++)));
+    } else
+      send(
+        DRI_MT.WAVE,
+        encodeDatexFrame(syntheticWaveRecord(Math.floor(Date.now() / 1000), waveTypes, fsOf, number++)),
+      );
   };
   const framer = datexFramer();
   const onData = (chunk: Buffer) => {
@@ -225,7 +253,16 @@ export async function simulateDatexMonitor(o: DatexSimulateOptions): Promise<num
     }
   };
   // the S/5's 19200 8E1, RTS/CTS
-  const sink = await openLine({ path: o.path, baudRate: 19200, serial: { parity: "even", rtscts: true }, tcpPort: o.tcpPort, host: o.host, clients: "all", onListening: o.onListening, onData });
+  const sink = await openLine({
+    path: o.path,
+    baudRate: 19200,
+    serial: { parity: "even", rtscts: true },
+    tcpPort: o.tcpPort,
+    host: o.host,
+    clients: "all",
+    onListening: o.onListening,
+    onData,
+  });
   try {
     await untilAborted(o.signal);
   } finally {

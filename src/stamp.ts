@@ -3,7 +3,15 @@
 // Where the device reports its own measurement time, it is kept raw (`time.dev`) and `t` is that
 // time corrected by the device's estimated skew (src/time/device-clocks.ts).
 import type { Clock } from "./clock.ts";
-import { ENVELOPE_VERSION, type DeviceRef, type Envelope, type EventDraft, type EventTime, type MessageRef, type Observation } from "./events.ts";
+import {
+  ENVELOPE_VERSION,
+  type DeviceRef,
+  type Envelope,
+  type EventDraft,
+  type EventTime,
+  type MessageRef,
+  type Observation,
+} from "./events.ts";
 import { uuidv7 } from "./ids.ts";
 import type { StampedEvent } from "./store.ts";
 
@@ -19,7 +27,15 @@ import type { StampedEvent } from "./store.ts";
 /** How old an uncorrected device time may be and still be taken as the measurement time. */
 const UNKNOWN_SKEW_MAX_AGE_MS = 24 * 3600 * 1000;
 
-export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Clock, caseId?: string, skewMs?: number, msg?: MessageRef): StampedEvent {
+export function stamp(
+  draft: EventDraft,
+  dev: DeviceRef,
+  gw: string,
+  clock: Clock,
+  caseId?: string,
+  skewMs?: number,
+  msg?: MessageRef,
+): StampedEvent {
   const now = clock.now();
   const recv = isoTime(now.ms);
   let t = recv;
@@ -51,8 +67,17 @@ export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Cloc
     kind: draft.kind,
     t,
     time: {
-      recv, src: now.src, uncMs: now.uncMs, unbounded: now.unbounded, tFrom, stepBackMs: now.stepBackMs, dev: draft.deviceTimeRaw, devSkewMs,
-      unsynced: now.src === "unsynced" ? true : undefined, boot: now.boot, monoMs: now.monoMs,
+      recv,
+      src: now.src,
+      uncMs: now.uncMs,
+      unbounded: now.unbounded,
+      tFrom,
+      stepBackMs: now.stepBackMs,
+      dev: draft.deviceTimeRaw,
+      devSkewMs,
+      unsynced: now.src === "unsynced" ? true : undefined,
+      boot: now.boot,
+      monoMs: now.monoMs,
     },
     body,
   };
@@ -64,7 +89,12 @@ export function stamp(draft: EventDraft, dev: DeviceRef, gw: string, clock: Cloc
  * it, or, with no skew known, over a day before it: a clock never set, a replayed capture). With
  * `unplaced` (the receive time is not on true time yet) an uncorrected device time is kept as it is.
  */
-function measurementTime(devMs: number, skewMs: number | undefined, recvMs: number, unplaced: boolean): { ms: number; from: "device" | "device-corrected" } | undefined {
+function measurementTime(
+  devMs: number,
+  skewMs: number | undefined,
+  recvMs: number,
+  unplaced: boolean,
+): { ms: number; from: "device" | "device-corrected" } | undefined {
   const measured = devMs - (skewMs ?? 0);
   const from = skewMs === undefined ? "device" : "device-corrected";
   if (unplaced && skewMs === undefined) return { ms: measured, from };
@@ -79,7 +109,8 @@ function measurementTime(devMs: number, skewMs: number | undefined, recvMs: numb
  */
 function correctObservations(body: unknown, skewMs: number, recvMs: number): unknown {
   const observations = (body as { observations?: Observation[] } | null)?.observations;
-  if (!Array.isArray(observations) || !observations.some((o) => o.at !== undefined || o.atDev !== undefined)) return body;
+  if (!Array.isArray(observations) || !observations.some((o) => o.at !== undefined || o.atDev !== undefined))
+    return body;
   return {
     ...(body as object),
     observations: observations.map((o) => {
@@ -167,9 +198,10 @@ export interface Correction {
  */
 export function restamp(e: Envelope, c: Correction): void {
   const before = Date.parse(e.time.recv);
-  const correctionMs = c.boot !== undefined && c.offsetMs !== undefined && e.time.boot === c.boot && e.time.monoMs !== undefined
-    ? e.time.monoMs + c.offsetMs - before
-    : c.correctionMs;
+  const correctionMs =
+    c.boot !== undefined && c.offsetMs !== undefined && e.time.boot === c.boot && e.time.monoMs !== undefined
+      ? e.time.monoMs + c.offsetMs - before
+      : c.correctionMs;
   const recv = Math.round(before + correctionMs);
   e.time.recv = isoTime(recv);
   const t = Date.parse(e.t);
@@ -195,7 +227,7 @@ export function restamp(e: Envelope, c: Correction): void {
     if (skewMs !== undefined) e.body = correctObservations(e.body, Math.round(skewMs), recv);
   }
   e.time.src = c.src;
-  e.time.uncMs = Math.ceil(c.uncMs + Math.max(0, c.atMs - recv) * c.driftPpm / 1e6);
+  e.time.uncMs = Math.ceil(c.uncMs + (Math.max(0, c.atMs - recv) * c.driftPpm) / 1e6);
   e.time.unbounded = undefined;
   e.time.restamped = true;
 }

@@ -67,7 +67,9 @@ function noteRemoval(removal: Removal, r: RemovedRow, action: Gap["action"], dev
     return;
   }
   const json = devJson();
-  const dev = json ? (JSON.parse(json) as DeviceRef) : { id: r.dev ?? "unknown", driver: "unknown", kind: "gateway" as const };
+  const dev = json
+    ? (JSON.parse(json) as DeviceRef)
+    : { id: r.dev ?? "unknown", driver: "unknown", kind: "gateway" as const };
   removal.set(key, { dev, kind: r.kind, action, fromMs: r.created_ms, toMs: r.created_ms, events: 1 });
 }
 
@@ -240,7 +242,15 @@ export interface CheckResult {
  * "full": a write failed because the disk is full (what failed: an append, delivery marks, a
  * checkpoint, the open). "writable": a write succeeded again after that.
  */
-export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; evicted: [Record<string, number>]; refused: [StoreRefusedError]; checked: [CheckResult]; full: [what: string]; writable: []; thinned: [Record<string, number>] }> {
+export class Outbox extends EventEmitter<{
+  appended: [highestPriority: number];
+  evicted: [Record<string, number>];
+  refused: [StoreRefusedError];
+  checked: [CheckResult];
+  full: [what: string];
+  writable: [];
+  thinned: [Record<string, number>];
+}> {
   readonly options: OutboxOptions;
   #db: Database.Database | null = null;
   #queue: Waiting[] = [];
@@ -252,7 +262,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   #stmt!: ReturnType<typeof prepare>;
   #checker: ChildProcess | null = null;
   /** Per priority: how far thinning went (all undelivered rows up to `seq` are thinned), and each stream's last minute kept. */
-  #thinned: Record<number, { seq: number; minute: Map<string, number> }> = { 2: { seq: 0, minute: new Map() }, 3: { seq: 0, minute: new Map() } };
+  #thinned: Record<number, { seq: number; minute: Map<string, number> }> = {
+    2: { seq: 0, minute: new Map() },
+    3: { seq: 0, minute: new Map() },
+  };
   /** A write failed for want of disk space, and none has succeeded since. */
   #full = false;
   /** Delivery marks the disk had no room for: written with the next write that succeeds; meanwhile not handed out again. */
@@ -346,9 +359,11 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       migrate(db);
       db.exec(SCHEMA);
       // Outboxes from before resends were recognised: their intake keys (dropped files) have no time.
-      if (!(db.pragma("table_info(intake)") as { name: string }[]).some((c) => c.name === "at_ms")) db.exec("ALTER TABLE intake ADD COLUMN at_ms INTEGER");
+      if (!(db.pragma("table_info(intake)") as { name: string }[]).some((c) => c.name === "at_ms"))
+        db.exec("ALTER TABLE intake ADD COLUMN at_ms INTEGER");
       // Outboxes from before thinning: their rows name no device (each is thinned as a stream of its own kind).
-      if (!(db.pragma("table_info(queue)") as { name: string }[]).some((c) => c.name === "dev")) db.exec("ALTER TABLE queue ADD COLUMN dev TEXT");
+      if (!(db.pragma("table_info(queue)") as { name: string }[]).some((c) => c.name === "dev"))
+        db.exec("ALTER TABLE queue ADD COLUMN dev TEXT");
       // Reads the whole queue table (not the payloads): a file whose queue cannot be read is set aside now.
       this.#measure(db);
       return db;
@@ -378,7 +393,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
 
   /** The rows and bytes the quota counts. */
   #measure(db: Database.Database): void {
-    const totals = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM queue").get() as { n: number; b: number };
+    const totals = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM queue").get() as {
+      n: number;
+      b: number;
+    };
     this.#rows = totals.n;
     this.#bytes = totals.b + totals.n * ROW_OVERHEAD;
   }
@@ -396,12 +414,17 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     const started = performance.now();
     return new Promise((resolve) => {
       // The daemon's own Node flags and environment (its compile cache) carry over to the child.
-      const child = fork(new URL("./store-check.ts", import.meta.url), [CHECK_ARG, this.options.path], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+      const child = fork(new URL("./store-check.ts", import.meta.url), [CHECK_ARG, this.options.path], {
+        stdio: ["ignore", "ignore", "inherit", "ipc"],
+      });
       this.#checker = child;
       const done = (found: string) => {
         if (this.#checker !== child) return;
         this.#checker = null;
-        const result: CheckResult = found === "ok" ? { ok: true, ms: performance.now() - started } : { ok: false, reason: `integrity check failed: ${found}`, ms: performance.now() - started };
+        const result: CheckResult =
+          found === "ok"
+            ? { ok: true, ms: performance.now() - started }
+            : { ok: false, reason: `integrity check failed: ${found}`, ms: performance.now() - started };
         this.emit("checked", result);
         resolve(result);
       };
@@ -451,7 +474,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     while (this.#queue.length > 0 && this.#db) {
       let take = 0;
       let count = 0;
-      while (take < this.#queue.length && (take === 0 || count + this.#queue[take]!.events.length <= this.options.batchMax)) {
+      while (
+        take < this.#queue.length &&
+        (take === 0 || count + this.#queue[take]!.events.length <= this.options.batchMax)
+      ) {
         count += this.#queue[take]!.events.length;
         take++;
       }
@@ -490,15 +516,33 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
             const payload = JSON.stringify(e);
             const bytes = Buffer.byteLength(payload);
             size += bytes + ROW_OVERHEAD;
-            queued.push(e.seq, e.id, PRIORITY[e.kind], e.kind, NEVER_EVICTED.has(e.kind) ? 0 : 1, bytes, null, now, e.dev.id);
+            queued.push(
+              e.seq,
+              e.id,
+              PRIORITY[e.kind],
+              e.kind,
+              NEVER_EVICTED.has(e.kind) ? 0 : 1,
+              bytes,
+              null,
+              now,
+              e.dev.id,
+            );
             payloads.push(e.seq, payload);
           }
           const chunks = this.#chunks(events, w.options.blobs);
           for (const c of chunks) size += c.bytes.length + ROW_OVERHEAD;
-          if (this.#bytes + size > this.options.quotaBytes && !this.#evict(this.#bytes + size - this.options.quotaBytes, removal, evictionFloor(events))) {
+          if (
+            this.#bytes + size > this.options.quotaBytes &&
+            !this.#evict(this.#bytes + size - this.options.quotaBytes, removal, evictionFloor(events))
+          ) {
             queued.length = queuedBefore;
             payloads.length = payloadsBefore;
-            results.push(new StoreRefusedError("VG_STORE_QUOTA", `store quota of ${this.options.quotaBytes} bytes reached and nothing left to evict`));
+            results.push(
+              new StoreRefusedError(
+                "VG_STORE_QUOTA",
+                `store quota of ${this.options.quotaBytes} bytes reached and nothing left to evict`,
+              ),
+            );
             continue;
           }
           this.#nextSeq += events.length;
@@ -506,7 +550,12 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
             queued.push(this.#nextSeq, c.eventId, c.priority, "blob", 0, c.bytes.length, c.topic, now, null);
             payloads.push(this.#nextSeq++, c.bytes);
           }
-          if (w.options.dedupKey !== undefined) this.#stmt.intakeAdd.run(w.options.dedupKey, events[0]?.seq ?? this.#nextSeq - 1, w.options.dedupWindowMs === undefined ? null : now);
+          if (w.options.dedupKey !== undefined)
+            this.#stmt.intakeAdd.run(
+              w.options.dedupKey,
+              events[0]?.seq ?? this.#nextSeq - 1,
+              w.options.dedupWindowMs === undefined ? null : now,
+            );
           this.#bytes += size;
           this.#rows += events.length + chunks.length;
           results.push(events);
@@ -527,7 +576,8 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
         this.#insertRows(this.#stmt.insertQueueMany, this.#stmt.insertQueue, QUEUE_COLUMNS, queued);
         this.#insertRows(this.#stmt.insertPayloadMany, this.#stmt.insertPayload, 2, payloads);
         if (this.#nextSeq > this.#reserved) this.#reserve();
-        for (const gap of removal.values()) this.#stmt.count.run(`${gap.action === "dropped" ? "evicted" : "thinned"}.${gap.kind}`, gap.events);
+        for (const gap of removal.values())
+          this.#stmt.count.run(`${gap.action === "dropped" ? "evicted" : "thinned"}.${gap.kind}`, gap.events);
       })();
     } catch (err) {
       this.#nextSeq = startSeq;
@@ -536,7 +586,9 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       if (isDiskFull(err)) this.#onFull("append");
       const refusal = isDiskFull(err)
         ? new StoreRefusedError("VG_STORE_DISK_FULL", "the disk is full: events cannot be stored", { cause: err })
-        : new StoreRefusedError("VG_STORE_FAILED", `the store failed to commit: ${(err as Error).message}`, { cause: err });
+        : new StoreRefusedError("VG_STORE_FAILED", `the store failed to commit: ${(err as Error).message}`, {
+            cause: err,
+          });
       this.emit("refused", refusal);
       for (const w of batch) w.reject(refusal);
       return;
@@ -576,7 +628,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   }
 
   /** An original file cut into chunks, each its own row, sent right after its event. */
-  #chunks(events: StampedEvent[], blobs: AppendOptions["blobs"]): { eventId: string; priority: number; bytes: Buffer; topic: string }[] {
+  #chunks(
+    events: StampedEvent[],
+    blobs: AppendOptions["blobs"],
+  ): { eventId: string; priority: number; bytes: Buffer; topic: string }[] {
     if (!blobs?.length) return [];
     const size = this.options.blobChunkBytes ?? DEFAULT_BLOB_CHUNK_BYTES;
     return blobs.flatMap((blob) => {
@@ -621,7 +676,11 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
       this.#rows -= 1;
     };
     // Every delivered event goes before any undelivered one.
-    for (let rows = this.#stmt.oldestDelivered.all(256) as RemovedRow[]; freed < target && rows.length > 0; rows = this.#stmt.oldestDelivered.all(256) as RemovedRow[]) {
+    for (
+      let rows = this.#stmt.oldestDelivered.all(256) as RemovedRow[];
+      freed < target && rows.length > 0;
+      rows = this.#stmt.oldestDelivered.all(256) as RemovedRow[]
+    ) {
       for (const r of rows) if (freed < target) take(r, undefined);
     }
     for (const priority of [3, 2]) {
@@ -630,7 +689,11 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     }
     for (const priority of [3, 2]) {
       if (priority < floor) continue;
-      for (let rows = this.#stmt.oldestUndelivered.all(priority, 256) as RemovedRow[]; freed < target && rows.length > 0; rows = this.#stmt.oldestUndelivered.all(priority, 256) as RemovedRow[]) {
+      for (
+        let rows = this.#stmt.oldestUndelivered.all(priority, 256) as RemovedRow[];
+        freed < target && rows.length > 0;
+        rows = this.#stmt.oldestUndelivered.all(priority, 256) as RemovedRow[]
+      ) {
         for (const r of rows) if (freed < target) take(r, "dropped");
       }
     }
@@ -646,7 +709,7 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   #thin(priority: number, want: number, beforeMs: number, remove: (r: RemovedRow) => void): number {
     let freed = 0;
     const at = this.#thinned[priority]!;
-    for (let young = false; freed < want && !young; ) {
+    for (let young = false; freed < want && !young;) {
       const rows = this.#stmt.undeliveredAfter.all(priority, at.seq, 512) as RemovedRow[];
       if (rows.length === 0) break;
       for (const r of rows) {
@@ -676,7 +739,12 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
    * only events that come after that position in delivery order: the forwarder's cursor, so a
    * full window of in-flight rows is not read again on every refill.
    */
-  pending(limit: number, skip: { has(seq: number): boolean } = new Set(), resendBeforeMs = Number.MAX_SAFE_INTEGER, after: { priority: number; seq: number } = { priority: -1, seq: 0 }): PendingRow[] {
+  pending(
+    limit: number,
+    skip: { has(seq: number): boolean } = new Set(),
+    resendBeforeMs = Number.MAX_SAFE_INTEGER,
+    after: { priority: number; seq: number } = { priority: -1, seq: 0 },
+  ): PendingRow[] {
     if (!this.#db) return [];
     const out: PendingRow[] = [];
     // Two seeks, the rest of the cursor's priority and then the priorities after it, rather than one
@@ -688,12 +756,22 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     let at = after;
     while (out.length < limit) {
       const want = limit - out.length;
-      let rows = (resend ? s.pendingOrResendWithin.all(at.priority, at.seq, resendBeforeMs, want) : s.pendingWithin.all(at.priority, at.seq, want)) as PendingRow[];
-      if (rows.length === 0) rows = (resend ? s.pendingOrResendBeyond.all(at.priority, resendBeforeMs, want) : s.pendingBeyond.all(at.priority, want)) as PendingRow[];
+      let rows = (
+        resend
+          ? s.pendingOrResendWithin.all(at.priority, at.seq, resendBeforeMs, want)
+          : s.pendingWithin.all(at.priority, at.seq, want)
+      ) as PendingRow[];
+      if (rows.length === 0)
+        rows = (
+          resend
+            ? s.pendingOrResendBeyond.all(at.priority, resendBeforeMs, want)
+            : s.pendingBeyond.all(at.priority, want)
+        ) as PendingRow[];
       if (rows.length === 0) break;
       const held = this.#held;
       const holding = held.delivered.size + held.sent.size > 0;
-      for (const row of rows) if (!skip.has(row.seq) && !(holding && (held.delivered.has(row.seq) || held.sent.has(row.seq)))) out.push(row);
+      for (const row of rows)
+        if (!skip.has(row.seq) && !(holding && (held.delivered.has(row.seq) || held.sent.has(row.seq)))) out.push(row);
       at = rows.at(-1)!;
     }
     return out;
@@ -702,29 +780,41 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   /** Marks events delivered (the broker's PUBACK, or the center's receipt). */
   markDelivered(seqs: readonly number[]): void {
     const now = this.options.nowMs();
-    this.#progress(() => this.#stmt.delivered.run(now, JSON.stringify(seqs)), seqs.length, () => {
-      for (const s of seqs) this.#held.delivered.add(s);
-    });
+    this.#progress(
+      () => this.#stmt.delivered.run(now, JSON.stringify(seqs)),
+      seqs.length,
+      () => {
+        for (const s of seqs) this.#held.delivered.add(s);
+      },
+    );
   }
 
   /** Marks events sent but awaiting the center's end-to-end receipt. */
   markSent(seqs: readonly number[]): void {
     const now = this.options.nowMs();
-    this.#progress(() => this.#stmt.sent.run(now, JSON.stringify(seqs)), seqs.length, () => {
-      for (const s of seqs) this.#held.sent.add(s);
-    });
+    this.#progress(
+      () => this.#stmt.sent.run(now, JSON.stringify(seqs)),
+      seqs.length,
+      () => {
+        for (const s of seqs) this.#held.sent.add(s);
+      },
+    );
   }
 
   /** Marks events delivered by id (the center's receipts). Returns how many were found. */
   markReceived(ids: readonly string[]): number {
     const now = this.options.nowMs();
     let n = 0;
-    this.#progress(() => {
-      for (const id of ids) n += this.#stmt.received.run(now, id).changes;
-    }, ids.length, () => {
-      for (const id of ids) this.#held.received.add(id);
-      n = ids.length;
-    });
+    this.#progress(
+      () => {
+        for (const id of ids) n += this.#stmt.received.run(now, id).changes;
+      },
+      ids.length,
+      () => {
+        for (const id of ids) this.#held.received.add(id);
+        n = ids.length;
+      },
+    );
     return n;
   }
 
@@ -827,9 +917,11 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
     if (!this.#db) return 0;
     this.#flush();
     const db = this.#db;
-    const rows = db.prepare(
-      "SELECT seq, payload, size FROM events WHERE (seq >= ? OR json_extract(payload, '$.time.boot') = ?) AND delivered_ms IS NULL AND kind <> 'blob' AND json_extract(payload, '$.time.unsynced') = 1 AND json_extract(payload, '$.time.restamped') IS NULL",
-    ).all(fromSeq, boot ?? null) as { seq: number; payload: string; size: number }[];
+    const rows = db
+      .prepare(
+        "SELECT seq, payload, size FROM events WHERE (seq >= ? OR json_extract(payload, '$.time.boot') = ?) AND delivered_ms IS NULL AND kind <> 'blob' AND json_extract(payload, '$.time.unsynced') = 1 AND json_extract(payload, '$.time.restamped') IS NULL",
+      )
+      .all(fromSeq, boot ?? null) as { seq: number; payload: string; size: number }[];
     this.#rewrite(rows, restamp);
     return rows.length;
   }
@@ -841,7 +933,11 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   renameCase(from: string, to: string): number {
     if (!this.#db) return 0;
     this.#flush();
-    const rows = this.#db.prepare("SELECT seq, payload, size FROM events WHERE delivered_ms IS NULL AND kind <> 'blob' AND json_extract(payload, '$.case') = ?").all(from) as { seq: number; payload: string; size: number }[];
+    const rows = this.#db
+      .prepare(
+        "SELECT seq, payload, size FROM events WHERE delivered_ms IS NULL AND kind <> 'blob' AND json_extract(payload, '$.case') = ?",
+      )
+      .all(from) as { seq: number; payload: string; size: number }[];
     this.#rewrite(rows, (e) => (e.case = to));
     return rows.length;
   }
@@ -872,7 +968,11 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
    */
   deliveryOf(eventId: string): Delivery | undefined {
     if (!this.#db) return undefined;
-    const rows = this.#db.prepare("SELECT kind = 'blob' AS blob, (sent_ms IS NOT NULL OR delivered_ms IS NOT NULL) AS acked FROM queue WHERE id = ?").all(eventId) as { blob: number; acked: number }[];
+    const rows = this.#db
+      .prepare(
+        "SELECT kind = 'blob' AS blob, (sent_ms IS NOT NULL OR delivered_ms IS NOT NULL) AS acked FROM queue WHERE id = ?",
+      )
+      .all(eventId) as { blob: number; acked: number }[];
     const own = rows.find((r) => !r.blob);
     if (!own) return undefined;
     const chunks = rows.filter((r) => r.blob);
@@ -882,7 +982,10 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   /** A stored event by id (its envelope), or undefined when not stored (or purged). */
   eventById(eventId: string): Envelope | undefined {
     if (!this.#db) return undefined;
-    const payload = this.#db.prepare("SELECT payload FROM events WHERE id = ? AND kind <> 'blob'").pluck().get(eventId) as string | Buffer | undefined;
+    const payload = this.#db
+      .prepare("SELECT payload FROM events WHERE id = ? AND kind <> 'blob'")
+      .pluck()
+      .get(eventId) as string | Buffer | undefined;
     return payload === undefined ? undefined : (JSON.parse(String(payload)) as Envelope);
   }
 
@@ -890,9 +993,15 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
   purgeDelivered(olderThanMs: number): number {
     if (!this.#db) return 0;
     const db = this.#db;
-    const gone = db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM queue WHERE delivered_ms IS NOT NULL AND delivered_ms < ?").get(olderThanMs) as { n: number; b: number };
+    const gone = db
+      .prepare(
+        "SELECT count(*) AS n, coalesce(sum(size), 0) AS b FROM queue WHERE delivered_ms IS NOT NULL AND delivered_ms < ?",
+      )
+      .get(olderThanMs) as { n: number; b: number };
     db.transaction(() => {
-      db.prepare("DELETE FROM payloads WHERE seq IN (SELECT seq FROM queue WHERE delivered_ms IS NOT NULL AND delivered_ms < ?)").run(olderThanMs);
+      db.prepare(
+        "DELETE FROM payloads WHERE seq IN (SELECT seq FROM queue WHERE delivered_ms IS NOT NULL AND delivered_ms < ?)",
+      ).run(olderThanMs);
       db.prepare("DELETE FROM queue WHERE delivered_ms IS NOT NULL AND delivered_ms < ?").run(olderThanMs);
     })();
     this.#rows -= gone.n;
@@ -933,7 +1042,16 @@ export class Outbox extends EventEmitter<{ appended: [highestPriority: number]; 
         else if (r.name.startsWith("thinned.")) thinned[r.name.slice(8)] = r.value;
       }
     }
-    return { pending, oldestPendingMs, rows: this.#rows, bytes: this.#bytes, quotaBytes: this.options.quotaBytes, evicted, thinned, lastSeq: this.#nextSeq - 1 };
+    return {
+      pending,
+      oldestPendingMs,
+      rows: this.#rows,
+      bytes: this.#bytes,
+      quotaBytes: this.options.quotaBytes,
+      evicted,
+      thinned,
+      lastSeq: this.#nextSeq - 1,
+    };
   }
 
   /** Commits what is queued, then closes. */
@@ -971,7 +1089,9 @@ function lastSeqIn(path: string): number {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
       // Either layout: the counter is named after the table that holds the rows.
-      const fromSequence = (db.prepare("SELECT max(seq) FROM sqlite_sequence WHERE name IN ('events', 'queue')").pluck().get() as number | null) ?? 0;
+      const fromSequence =
+        (db.prepare("SELECT max(seq) FROM sqlite_sequence WHERE name IN ('events', 'queue')").pluck().get() as
+          number | null) ?? 0;
       const fromRows = (db.prepare("SELECT max(seq) FROM events").pluck().get() as number | null) ?? 0;
       return Math.max(fromSequence, fromRows);
     } finally {
@@ -999,7 +1119,8 @@ const QUEUE_PLACEHOLDERS = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const INSERT_PAYLOADS = "INSERT INTO payloads (seq, payload) VALUES ";
 const PAYLOAD_PLACEHOLDERS = "(?, ?)";
 
-const PENDING = "SELECT q.seq, q.id, q.priority, q.kind, p.payload, q.topic, q.created_ms AS createdMs FROM queue q INDEXED BY events_pending JOIN payloads p ON p.seq = q.seq WHERE q.delivered_ms IS NULL";
+const PENDING =
+  "SELECT q.seq, q.id, q.priority, q.kind, p.payload, q.topic, q.created_ms AS createdMs FROM queue q INDEXED BY events_pending JOIN payloads p ON p.seq = q.seq WHERE q.delivered_ms IS NULL";
 
 /** 64 KiB: small enough to resume cheaply on a 3G link, large enough to keep per-message overhead low. */
 const DEFAULT_BLOB_CHUNK_BYTES = 64 * 1024;
@@ -1012,28 +1133,48 @@ function prepare(db: Database.Database) {
     insertPayloadMany: db.prepare(INSERT_PAYLOADS + Array(ROWS_PER_INSERT).fill(PAYLOAD_PLACEHOLDERS).join(", ")),
     remove: db.prepare("DELETE FROM queue WHERE seq = ?"),
     removePayload: db.prepare("DELETE FROM payloads WHERE seq = ?"),
-    oldestDelivered: db.prepare("SELECT seq, kind, size, dev, created_ms FROM queue WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?"),
+    oldestDelivered: db.prepare(
+      "SELECT seq, kind, size, dev, created_ms FROM queue WHERE delivered_ms IS NOT NULL ORDER BY delivered_ms LIMIT ?",
+    ),
     // One priority at a time: the pending index's own order, no sort of the whole queue per eviction.
-    oldestUndelivered: db.prepare("SELECT seq, kind, size, dev, created_ms FROM queue INDEXED BY events_pending WHERE delivered_ms IS NULL AND priority = ? AND evictable = 1 ORDER BY seq LIMIT ?"),
-    undeliveredAfter: db.prepare("SELECT seq, kind, size, dev, created_ms FROM queue INDEXED BY events_pending WHERE delivered_ms IS NULL AND priority = ? AND seq > ? AND evictable = 1 ORDER BY seq LIMIT ?"),
+    oldestUndelivered: db.prepare(
+      "SELECT seq, kind, size, dev, created_ms FROM queue INDEXED BY events_pending WHERE delivered_ms IS NULL AND priority = ? AND evictable = 1 ORDER BY seq LIMIT ?",
+    ),
+    undeliveredAfter: db.prepare(
+      "SELECT seq, kind, size, dev, created_ms FROM queue INDEXED BY events_pending WHERE delivered_ms IS NULL AND priority = ? AND seq > ? AND evictable = 1 ORDER BY seq LIMIT ?",
+    ),
     devOf: db.prepare("SELECT json_extract(payload, '$.dev') FROM payloads WHERE seq = ?"),
     pendingWithin: db.prepare(`${PENDING} AND q.priority = ? AND q.seq > ? ORDER BY q.seq LIMIT ?`),
     pendingBeyond: db.prepare(`${PENDING} AND q.priority > ? ORDER BY q.priority, q.seq LIMIT ?`),
-    pendingOrResendWithin: db.prepare(`${PENDING} AND q.priority = ? AND q.seq > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.seq LIMIT ?`),
-    pendingOrResendBeyond: db.prepare(`${PENDING} AND q.priority > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.priority, q.seq LIMIT ?`),
-    pendingByPriority: db.prepare("SELECT priority, count(*) AS n, min(created_ms) AS oldest FROM queue WHERE delivered_ms IS NULL GROUP BY priority"),
+    pendingOrResendWithin: db.prepare(
+      `${PENDING} AND q.priority = ? AND q.seq > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.seq LIMIT ?`,
+    ),
+    pendingOrResendBeyond: db.prepare(
+      `${PENDING} AND q.priority > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.priority, q.seq LIMIT ?`,
+    ),
+    pendingByPriority: db.prepare(
+      "SELECT priority, count(*) AS n, min(created_ms) AS oldest FROM queue WHERE delivered_ms IS NULL GROUP BY priority",
+    ),
     // One statement per batch of marks: the sequence numbers travel as a JSON array.
-    delivered: db.prepare("UPDATE queue SET delivered_ms = ? WHERE seq IN (SELECT value FROM json_each(?)) AND delivered_ms IS NULL"),
+    delivered: db.prepare(
+      "UPDATE queue SET delivered_ms = ? WHERE seq IN (SELECT value FROM json_each(?)) AND delivered_ms IS NULL",
+    ),
     sent: db.prepare("UPDATE queue SET sent_ms = ? WHERE seq IN (SELECT value FROM json_each(?))"),
     // A receipt names an event; its file's chunks count as received only once they were sent (an
     // early receipt must not drop chunks still waiting).
-    received: db.prepare("UPDATE queue SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL AND (kind <> 'blob' OR sent_ms IS NOT NULL)"),
-    requeue: db.prepare("UPDATE queue SET delivered_ms = NULL, sent_ms = NULL WHERE seq BETWEEN ? AND ? AND delivered_ms IS NOT NULL"),
+    received: db.prepare(
+      "UPDATE queue SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL AND (kind <> 'blob' OR sent_ms IS NOT NULL)",
+    ),
+    requeue: db.prepare(
+      "UPDATE queue SET delivered_ms = NULL, sent_ms = NULL WHERE seq BETWEEN ? AND ? AND delivered_ms IS NOT NULL",
+    ),
     highestPriorityIn: db.prepare("SELECT min(priority) FROM queue WHERE seq BETWEEN ? AND ?"),
     intakeSeen: db.prepare("SELECT at_ms FROM intake WHERE key = ?"),
     // A key seen before, outside its window, is taken again by the new message.
     intakeAdd: db.prepare("INSERT OR REPLACE INTO intake (key, seq, at_ms) VALUES (?, ?, ?)"),
-    count: db.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value"),
+    count: db.prepare(
+      "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+    ),
     counters: db.prepare("SELECT name, value FROM counters"),
     // Prepared once: db.pragma() prepares its statement anew on every call, twice per batch of marks.
     syncNormal: db.prepare("PRAGMA synchronous = NORMAL"),

@@ -127,7 +127,12 @@ function tcpListener(host: string, port: number, options: TransportOptions): Tra
           server = null;
           if (stopped) return;
           const inMs = backoffDelay(attempt++, options.backoff, options.random);
-          events.state({ state: "retrying", address, inMs, error: `${(err as NodeJS.ErrnoException).code ?? "error"}: ${err.message}` });
+          events.state({
+            state: "retrying",
+            address,
+            inMs,
+            error: `${(err as NodeJS.ErrnoException).code ?? "error"}: ${err.message}`,
+          });
           timer = setTimeout(listen, inMs);
         });
         // Held from now, not from "listening": a stop() before the listener is up must still close it.
@@ -136,7 +141,10 @@ function tcpListener(host: string, port: number, options: TransportOptions): Tra
           attempt = 0;
           if (stopped) return void s.close();
           const a = s.address();
-          events.state({ state: "listening", address: typeof a === "object" && a ? `${a.address}:${a.port}` : address });
+          events.state({
+            state: "listening",
+            address: typeof a === "object" && a ? `${a.address}:${a.port}` : address,
+          });
         });
       };
       listen();
@@ -224,7 +232,9 @@ function serialPort(settings: SerialSettings, options: TransportOptions): Transp
             port = p;
             events.state({ state: "connected", address: path });
             events.connection(serialConnection(p, path));
-            p.once("close", (e?: Error & { disconnected?: boolean }) => retry(e?.disconnected ? "the device was unplugged" : "the port was closed"));
+            p.once("close", (e?: Error & { disconnected?: boolean }) =>
+              retry(e?.disconnected ? "the device was unplugged" : "the port was closed"),
+            );
           },
           (err: Error) => retry(err.message),
         );
@@ -281,7 +291,12 @@ async function readBounded(path: string, maxBytes: number): Promise<{ bytes: Buf
     let total = 0;
     for (;;) {
       // one byte more than allowed: a file that grew past its size at the scan is caught here, unread beyond it
-      const { bytesRead, buffer } = await file.read(Buffer.allocUnsafe(Math.min(READ_CHUNK, maxBytes + 1 - total)), 0, Math.min(READ_CHUNK, maxBytes + 1 - total), null);
+      const { bytesRead, buffer } = await file.read(
+        Buffer.allocUnsafe(Math.min(READ_CHUNK, maxBytes + 1 - total)),
+        0,
+        Math.min(READ_CHUNK, maxBytes + 1 - total),
+        null,
+      );
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > maxBytes) return undefined;
@@ -342,7 +357,10 @@ function watchedFolder(spec: Extract<TransportSpec, { type: "folder" }>): Transp
           await mkdir(dir, { recursive: true });
           const now = await realpath(dir);
           real ??= now;
-          if (now !== real) throw new Error(`${dir} now leads to ${now}, not ${real} as when the device started: not read (restart the device once this is intended)`);
+          if (now !== real)
+            throw new Error(
+              `${dir} now leads to ${now}, not ${real} as when the device started: not read (restart the device once this is intended)`,
+            );
           const pseudo = pseudoFilesystem(real);
           if (pseudo) throw new Error(`${dir} is not watched: ${pseudo}`);
           if (!watching) events.state({ state: "listening", address: dir });
@@ -352,7 +370,12 @@ function watchedFolder(spec: Extract<TransportSpec, { type: "folder" }>): Transp
             if (names.length === MAX_FOLDER_ENTRIES) {
               if (!crowded) {
                 // said once, as the device's last error; the folder is still watched
-                events.state({ state: "retrying", address: dir, inMs: scanMs, error: `more than ${MAX_FOLDER_ENTRIES} entries in ${dir}: the first ${MAX_FOLDER_ENTRIES} are taken first, the rest as they leave` });
+                events.state({
+                  state: "retrying",
+                  address: dir,
+                  inMs: scanMs,
+                  error: `more than ${MAX_FOLDER_ENTRIES} entries in ${dir}: the first ${MAX_FOLDER_ENTRIES} are taken first, the rest as they leave`,
+                });
                 events.state({ state: "listening", address: dir });
               }
               crowded = true;
@@ -370,7 +393,10 @@ function watchedFolder(spec: Extract<TransportSpec, { type: "folder" }>): Transp
             if (!last || last.size !== st.size || last.mtimeMs !== st.mtimeMs) {
               if (last && mono - last.first > maxSettleMs) {
                 seen.delete(name);
-                setAside(name, `VG_FILE_NEVER_SETTLED: still changing ${Math.round((mono - last.first) / 1000)} s after it appeared (at most ${Math.round(maxSettleMs / 1000)} s): not a finished export`);
+                setAside(
+                  name,
+                  `VG_FILE_NEVER_SETTLED: still changing ${Math.round((mono - last.first) / 1000)} s after it appeared (at most ${Math.round(maxSettleMs / 1000)} s): not a finished export`,
+                );
                 continue;
               }
               seen.set(name, { size: st.size, mtimeMs: st.mtimeMs, since: mono, first: last?.first ?? mono });

@@ -31,8 +31,8 @@ export interface FolderProblem {
  * fusectl, hugetlbfs, mqueue, nsfs, selinuxfs.
  */
 const PSEUDO_FS_TYPES = new Set([
-  0x9fa0, 0x62656572, 0x64626720, 0x74726163, 0x73636673, 0x27e0eb, 0x63677270, 0x1cd1, 0xcafe4a11, 0x62656570, 0x6165676c, 0xde5e81e4, 0x65735543,
-  0x958458f6, 0x19800202, 0x6e736673, 0xf97cff8c,
+  0x9fa0, 0x62656572, 0x64626720, 0x74726163, 0x73636673, 0x27e0eb, 0x63677270, 0x1cd1, 0xcafe4a11, 0x62656570,
+  0x6165676c, 0xde5e81e4, 0x65735543, 0x958458f6, 0x19800202, 0x6e736673, 0xf97cff8c,
 ]);
 /** Trees of device nodes and kernel state, whatever filesystem they are on (devtmpfs is a tmpfs). */
 const PSEUDO_TREES = ["/proc", "/sys", "/dev"];
@@ -58,7 +58,8 @@ export function realFolder(path: string): string {
 }
 
 /** `inner` is `outer` or lies in it (both real, absolute). */
-const within = (inner: string, outer: string) => inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+const within = (inner: string, outer: string) =>
+  inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
 
 /** The nearest existing ancestor of a real path (for statfs). */
 function existing(real: string): string {
@@ -78,7 +79,8 @@ export function pseudoFilesystem(real: string): string | undefined {
   if (tree) return `${tree} holds kernel and device files, not files a device writes`;
   try {
     const type = statfsSync(existing(real)).type;
-    if (PSEUDO_FS_TYPES.has(type)) return `it is on a kernel pseudo filesystem (type 0x${type.toString(16)}), whose files may never end`;
+    if (PSEUDO_FS_TYPES.has(type))
+      return `it is on a kernel pseudo filesystem (type 0x${type.toString(16)}), whose files may never end`;
   } catch {
     // not stat-able: the transport reports it when it cannot read the folder
   }
@@ -87,21 +89,30 @@ export function pseudoFilesystem(real: string): string | undefined {
 
 /** Why `dir` may not be watched under `rules`, or undefined when it may. */
 export function folderProblem(dir: string, rules: FolderRules): FolderProblem | undefined {
-  const no = (message: string): FolderProblem => ({ code: "VG_FOLDER_NOT_ALLOWED", message: `folder ${dir}: ${message}` });
+  const no = (message: string): FolderProblem => ({
+    code: "VG_FOLDER_NOT_ALLOWED",
+    message: `folder ${dir}: ${message}`,
+  });
   if (!isAbsolute(dir)) return no("must be an absolute path");
   const real = realFolder(dir);
   const pseudo = pseudoFilesystem(real);
   if (pseudo) return no(`not watched: ${pseudo}`);
   const via = real === resolve(dir) ? "" : ` (it leads to ${real})`;
-  for (const [what, path] of [["the gateway's state directory", rules.stateDir], ["the outbox's directory", dirname(resolve(rules.storePath))]] as const) {
+  for (const [what, path] of [
+    ["the gateway's state directory", rules.stateDir],
+    ["the outbox's directory", dirname(resolve(rules.storePath))],
+  ] as const) {
     const protectedDir = realFolder(path);
     if (within(real, protectedDir) || within(protectedDir, real)) {
       return no(`not watched: it is, holds or lies in ${what} ${protectedDir}${via}; files there would be moved away`);
     }
   }
-  if (rules.roots.length === 0) return no("not watched: no folder may be watched until IT sets watchedFolders.roots in the configuration file");
+  if (rules.roots.length === 0)
+    return no("not watched: no folder may be watched until IT sets watchedFolders.roots in the configuration file");
   if (!rules.roots.some((root) => within(real, realFolder(root)))) {
-    return no(`not watched: it is outside the folders IT allows (watchedFolders.roots: ${rules.roots.join(", ")})${via}`);
+    return no(
+      `not watched: it is outside the folders IT allows (watchedFolders.roots: ${rules.roots.join(", ")})${via}`,
+    );
   }
   return undefined;
 }

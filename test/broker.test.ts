@@ -21,7 +21,12 @@ afterEach(async () => {
 /** Connects as `login` (none: anonymous); the broker's refusal as its message. */
 async function connect(port: number, login?: Partial<BrokerLogin>): Promise<mqtt.MqttClient | string> {
   try {
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...login });
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...login,
+    });
     cleanup.push(() => client.endAsync(true));
     return client;
   } catch (err) {
@@ -47,16 +52,34 @@ describe("the embedded broker's logins and rights", () => {
     expect(statSync(join(config.stateDir, BROKER_CREDENTIALS_FILE)).mode & 0o777).toBe(0o600);
     const readings: unknown[] = [];
     gw.cases.on("report", (r) => readings.push(r));
-    const reading = (reader: string) => JSON.stringify({ eventId: "0190a1b2-0000-7000-8000-000000000001", reader, at: new Date().toISOString(), conclusion: "STEMI", text: "fake" });
+    const reading = (reader: string) =>
+      JSON.stringify({
+        eventId: "0190a1b2-0000-7000-8000-000000000001",
+        reader,
+        at: new Date().toISOString(),
+        conclusion: "STEMI",
+        text: "fake",
+      });
 
     expect(await connect(port)).toMatch(/Bad username or password|Not authorized/i);
-    expect(await connect(port, { username: "viewer", password: "guess" })).toMatch(/Bad username or password|Not authorized/i);
-    expect(await connect(port, { username: logins.gateway.username, password: logins.viewer.password })).toMatch(/Bad username or password|Not authorized/i);
+    expect(await connect(port, { username: "viewer", password: "guess" })).toMatch(
+      /Bad username or password|Not authorized/i,
+    );
+    expect(await connect(port, { username: logins.gateway.username, password: logins.viewer.password })).toMatch(
+      /Bad username or password|Not authorized/i,
+    );
 
     // The gateway's login (say, copied off the box) cannot pose as the center.
     for (const topic of [`${base}/report`, `${base}/receipt`, `${base}/cmd/case-open`]) {
       const asGateway = (await connect(port, logins.gateway)) as mqtt.MqttClient;
-      expect(await publish(asGateway, topic, topic.endsWith("report") ? reading("Dr. Fake (gateway login)") : JSON.stringify({ id: "x", args: {} })), topic).toBe("closed");
+      expect(
+        await publish(
+          asGateway,
+          topic,
+          topic.endsWith("report") ? reading("Dr. Fake (gateway login)") : JSON.stringify({ id: "x", args: {} }),
+        ),
+        topic,
+      ).toBe("closed");
     }
     const asGateway = (await connect(port, logins.gateway)) as mqtt.MqttClient;
     // refused (SUBACK 0x80): the gateway's login reads no patient data back
@@ -85,9 +108,14 @@ describe("the embedded broker's logins and rights", () => {
     const { gw, config } = await startGateway({ id: "gw-acl-cli", uplink: "embedded", devices: "  []" }, cleanup);
     await waitFor(() => gw.status().uplink.state === "connected", 5000, "the gateway logged in to its own broker");
     const file = join(config.stateDir, "cli.yaml");
-    writeFileSync(file, `gateway: { id: gw-acl-cli }\nstateDir: ${config.stateDir}\nembeddedBroker: { port: ${config.embeddedBroker.port} }\n`);
+    writeFileSync(
+      file,
+      `gateway: { id: gw-acl-cli }\nstateDir: ${config.stateDir}\nembeddedBroker: { port: ${config.embeddedBroker.port} }\n`,
+    );
     const out: string[] = [];
-    expect(await main(["broker", "viewer", "--config", file], { out: (t) => out.push(t), err: (t) => out.push(t) })).toBe(0);
+    expect(
+      await main(["broker", "viewer", "--config", file], { out: (t) => out.push(t), err: (t) => out.push(t) }),
+    ).toBe(0);
     const args = out.join("").trim().split(" ");
     const arg = (flag: string) => args[args.indexOf(flag) + 1]!;
     expect(arg("-u")).toBe("viewer");
@@ -96,8 +124,16 @@ describe("the embedded broker's logins and rights", () => {
   });
 
   it("will not listen beyond loopback without a center bridge: a configuration error naming the key", () => {
-    const r = loadConfig({ text: "gateway: { id: gw-open }\nembeddedBroker: { host: 0.0.0.0 }\n", drivers: findDriver });
+    const r = loadConfig({
+      text: "gateway: { id: gw-open }\nembeddedBroker: { host: 0.0.0.0 }\n",
+      drivers: findDriver,
+    });
     expect(r.ok).toBe(false);
-    expect(r.ok ? [] : r.errors).toEqual([expect.objectContaining({ path: "embeddedBroker.host", message: expect.stringMatching(/beyond loopback .*embeddedBroker\.center/) })]);
+    expect(r.ok ? [] : r.errors).toEqual([
+      expect.objectContaining({
+        path: "embeddedBroker.host",
+        message: expect.stringMatching(/beyond loopback .*embeddedBroker\.center/),
+      }),
+    ]);
   });
 });

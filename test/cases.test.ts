@@ -34,18 +34,33 @@ function shiftedClock(): Clock & { advance(ms: number): void } {
 }
 
 const monitor: DeviceRef = { id: "monitor", driver: "hl7-pcd01", kind: "monitor" };
-const vitals = (hr: number) => ({ kind: "vitals" as const, body: { observations: [{ code: "MDC_ECG_HEART_RATE", value: hr, unit: "/min" }] } });
+const vitals = (hr: number) => ({
+  kind: "vitals" as const,
+  body: { observations: [{ code: "MDC_ECG_HEART_RATE", value: hr, unit: "/min" }] },
+});
 
 /** A rig gateway with its own broker and the center connected to it. */
-async function gatewayWithCenter(id: string, o: { devices?: string; extra?: string; stateDir?: string; clock?: Clock } = {}) {
-  const { gw, config, log } = await startGateway({ id, uplink: "embedded", devices: o.devices ?? "  []", extra: o.extra, stateDir: o.stateDir, clock: o.clock }, cleanup);
+async function gatewayWithCenter(
+  id: string,
+  o: { devices?: string; extra?: string; stateDir?: string; clock?: Clock } = {},
+) {
+  const { gw, config, log } = await startGateway(
+    { id, uplink: "embedded", devices: o.devices ?? "  []", extra: o.extra, stateDir: o.stateDir, clock: o.clock },
+    cleanup,
+  );
   const center = await connectEmbeddedCenter(config);
   cleanup.push(() => center.close());
   await waitFor(() => gw.status().uplink.state === "connected", 5000, "the uplink connected");
   return { gw, center, log };
 }
 
-const caseEvents = (center: Center) => center.events.filter((e) => e.kind === "case") as Envelope<{ action: string; node?: string; at: string; [k: string]: unknown }>[];
+const caseEvents = (center: Center) =>
+  center.events.filter((e) => e.kind === "case") as Envelope<{
+    action: string;
+    node?: string;
+    at: string;
+    [k: string]: unknown;
+  }>[];
 
 describe("cases", () => {
   it("stamps every event ingested while a case is open with its id, and none after it closed; the center gets each change", async () => {
@@ -56,7 +71,10 @@ describe("cases", () => {
     const day = `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, "0")}${String(d.getDate()).padStart(2, "0")}`;
     expect(opened.id).toBe(`${day}-0001`);
     expect(opened).toMatchObject({ openedBy: "crew1", nodes: {}, targetS: 600, ecgs: [] });
-    await expect(gw.cases.openCase({ openedBy: "crew2" })).rejects.toMatchObject({ code: "VG_CASE_ALREADY_OPEN", status: 409 });
+    await expect(gw.cases.openCase({ openedBy: "crew2" })).rejects.toMatchObject({
+      code: "VG_CASE_ALREADY_OPEN",
+      status: 409,
+    });
 
     const [during] = await gw.ingest(monitor, [vitals(88)]);
     expect(during!.case).toBe(opened.id);
@@ -70,7 +88,12 @@ describe("cases", () => {
 
     await center.waitFor(() => caseEvents(center).length === 4, 5000, "four case events at the center");
     const events = caseEvents(center);
-    expect(events.map((e) => [e.case, e.body.action])).toEqual([[opened.id, "opened"], [opened.id, "patient"], [opened.id, "closed"], [next.id, "opened"]]);
+    expect(events.map((e) => [e.case, e.body.action])).toEqual([
+      [opened.id, "opened"],
+      [opened.id, "patient"],
+      [opened.id, "closed"],
+      [next.id, "opened"],
+    ]);
     expect(events[0]!.body).toMatchObject({ openedBy: "crew1", at: opened.openedAt });
     // The patient id travels to the center in the case event, and nowhere into the log.
     expect(events[1]!.body.patientId).toBe("P-4711");
@@ -82,7 +105,10 @@ describe("cases", () => {
 
   it("gives a device the case of its location, else the whole box's", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vg-casel-"));
-    const { gw } = await startGateway({ id: "gw-case-l", devices: `{ id: cart, driver: ecg-cart, location: bay-2, options: { dir: "${dir}" } }` }, cleanup);
+    const { gw } = await startGateway(
+      { id: "gw-case-l", devices: `{ id: cart, driver: ecg-cart, location: bay-2, options: { dir: "${dir}" } }` },
+      cleanup,
+    );
     await waitFor(() => gw.devices.get("cart")?.state === "listening", 5000, "the cart's folder watched");
     const box = await gw.cases.openCase({ openedBy: "crew1" });
     expect(gw.cases.caseFor("cart")).toBe(box.id);
@@ -99,13 +125,36 @@ describe("cases", () => {
     const { gw, center, log } = await gatewayWithCenter("gw-case-d");
     const audit: AuditEntry[] = [];
     gw.audit = { record: (e) => void audit.push(e), recordBounded: (_key, e) => void audit.push(e) };
-    const results = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-case-d/cmd-result").map((m) => JSON.parse(m.payload.toString()) as { id: string; ok: boolean; result?: Record<string, unknown>; error?: string });
-    const send = (name: string, id: string, args: unknown) => center.client.publishAsync(`vitalgate/v1/gw-case-d/cmd/${name}`, JSON.stringify({ id, args }), { qos: 1 });
-    await send("case-open", "d1", { caseId: "DISP-2026-0815", patientId: "P-DISPATCH-77", dispatchedAt: "2026-11-23T15:30:00+08:00" });
+    const results = () =>
+      center.messages
+        .filter((m) => m.topic === "vitalgate/v1/gw-case-d/cmd-result")
+        .map(
+          (m) =>
+            JSON.parse(m.payload.toString()) as {
+              id: string;
+              ok: boolean;
+              result?: Record<string, unknown>;
+              error?: string;
+            },
+        );
+    const send = (name: string, id: string, args: unknown) =>
+      center.client.publishAsync(`vitalgate/v1/gw-case-d/cmd/${name}`, JSON.stringify({ id, args }), { qos: 1 });
+    await send("case-open", "d1", {
+      caseId: "DISP-2026-0815",
+      patientId: "P-DISPATCH-77",
+      dispatchedAt: "2026-11-23T15:30:00+08:00",
+    });
     await center.waitFor(() => results().some((r) => r.id === "d1"), 5000, "the dispatch result");
-    expect(results().find((r) => r.id === "d1")).toMatchObject({ ok: true, result: { caseId: "DISP-2026-0815", location: "" } });
+    expect(results().find((r) => r.id === "d1")).toMatchObject({
+      ok: true,
+      result: { caseId: "DISP-2026-0815", location: "" },
+    });
     const c = gw.cases.get("DISP-2026-0815")!;
-    expect(c).toMatchObject({ openedBy: "center", patientId: "P-DISPATCH-77", nodes: { dispatch: "2026-11-23T07:30:00.000Z" } });
+    expect(c).toMatchObject({
+      openedBy: "center",
+      patientId: "P-DISPATCH-77",
+      nodes: { dispatch: "2026-11-23T07:30:00.000Z" },
+    });
     expect(gw.cases.caseFor("monitor")).toBe("DISP-2026-0815");
     // The same command again (at-least-once delivery) is the same case.
     await send("case-open", "d1-again", { caseId: "DISP-2026-0815" });
@@ -114,8 +163,14 @@ describe("cases", () => {
     await center.waitFor(() => results().some((r) => r.id === "d2"), 5000, "d2's result");
     await send("case-open", "d3", { caseId: "bad/id", dispatchedAt: "yesterday", beds: 2 });
     await center.waitFor(() => results().length === 4, 5000, "three more results");
-    expect(results().find((r) => r.id === "d1-again")).toMatchObject({ ok: true, result: { caseId: "DISP-2026-0815" } });
-    expect(results().find((r) => r.id === "d2")).toMatchObject({ ok: false, error: expect.stringContaining("case DISP-2026-0815 is open") });
+    expect(results().find((r) => r.id === "d1-again")).toMatchObject({
+      ok: true,
+      result: { caseId: "DISP-2026-0815" },
+    });
+    expect(results().find((r) => r.id === "d2")).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("case DISP-2026-0815 is open"),
+    });
     const invalid = results().find((r) => r.id === "d3")!;
     expect(invalid.ok).toBe(false);
     for (const what of ["caseId", "dispatchedAt", "beds"]) expect(invalid.error).toContain(what);
@@ -130,12 +185,24 @@ describe("cases", () => {
     await center.waitFor(() => results().length === 9, 5000, "the refused commands' and the resend's results");
     expect(results().find((r) => r.id === "x1")).toMatchObject({ ok: false, error: 'unknown command "reboot"' });
     expect(results().find((r) => r.id === "r1")).toMatchObject({ ok: true, result: { requeued: 0 } });
-    expect(results().find((r) => r.id === "c1")).toMatchObject({ ok: true, result: { caseId: "DISP-2026-0815", closedAt: expect.any(String) } });
-    expect(results().find((r) => r.id === "c2")).toMatchObject({ ok: false, error: expect.stringContaining("no case NO-SUCH-CASE") });
+    expect(results().find((r) => r.id === "c1")).toMatchObject({
+      ok: true,
+      result: { caseId: "DISP-2026-0815", closedAt: expect.any(String) },
+    });
+    expect(results().find((r) => r.id === "c2")).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("no case NO-SUCH-CASE"),
+    });
     expect(gw.cases.caseFor("monitor")).toBeUndefined();
     await center.waitFor(() => caseEvents(center).length === 2, 5000, "the case events");
-    expect(caseEvents(center).map((e) => [e.body.action, e.body.openedBy])).toEqual([["opened", "center"], ["closed", undefined]]);
-    expect(caseEvents(center)[0]!.body).toMatchObject({ dispatchedAt: "2026-11-23T07:30:00.000Z", patientId: "P-DISPATCH-77" });
+    expect(caseEvents(center).map((e) => [e.body.action, e.body.openedBy])).toEqual([
+      ["opened", "center"],
+      ["closed", undefined],
+    ]);
+    expect(caseEvents(center)[0]!.body).toMatchObject({
+      dispatchedAt: "2026-11-23T07:30:00.000Z",
+      patientId: "P-DISPATCH-77",
+    });
     // Audited as the center's doing, done or refused; the patient id neither there nor in the log.
     expect(audit.map((e) => [e.actor, e.action, e.target, e.result])).toEqual([
       ["center", "case.open", "DISP-2026-0815", "ok"],
@@ -171,7 +238,9 @@ describe("cases", () => {
     const fmcAt = new Date(clock.now().ms).toISOString();
     await gw.cases.tapNode(c.id, "fmc");
     await gw.cases.tapNode(c.id, "onset", "2026-11-23T05:10:00Z");
-    await expect(gw.cases.tapNode(c.id, "onset", new Date(clock.now().ms + 3_600_000).toISOString())).rejects.toMatchObject({ code: "VG_CASE_TIME" });
+    await expect(
+      gw.cases.tapNode(c.id, "onset", new Date(clock.now().ms + 3_600_000).toISOString()),
+    ).rejects.toMatchObject({ code: "VG_CASE_TIME" });
     clock.advance(4 * 60_000);
     const running = gw.cases.get(c.id)!;
     expect(running.fmcRunning).toBe(true);
@@ -180,7 +249,11 @@ describe("cases", () => {
 
     // A 10 s 12-lead ECG, two chunks of file.
     const ecg = syntheticEcg({ seconds: 10 });
-    const file = part10File(ecg.dataset, { sopClassUid: ecg.sopClassUid, sopInstanceUid: ecg.sopInstanceUid, transferSyntaxUid: EXPLICIT_LE });
+    const file = part10File(ecg.dataset, {
+      sopClassUid: ecg.sopClassUid,
+      sopInstanceUid: ecg.sopInstanceUid,
+      transferSyntaxUid: EXPLICIT_LE,
+    });
     mkdirSync(drop, { recursive: true });
     writeFileSync(join(drop, "ECG_0001.dcm"), file);
     await waitFor(() => existsSync(join(drop, "done/ECG_0001.dcm")), 10_000, "the ECG committed");
@@ -191,7 +264,11 @@ describe("cases", () => {
     await waitFor(() => gw.cases.get(c.id)?.nodes.ecgSent !== undefined, 10_000, "the ECG marked sent");
     let view = gw.cases.get(c.id)!;
     expect(view.nodes.firstEcg).toBe(event.t);
-    expect(view.ecg).toMatchObject({ eventId: event.id, acquiredAt: event.t, transfer: { parts: 2, sent: 2, delivered: true, receipted: false } });
+    expect(view.ecg).toMatchObject({
+      eventId: event.id,
+      acquiredAt: event.t,
+      transfer: { parts: 2, sent: 2, delivered: true, receipted: false },
+    });
     expect(center.original(event.id)?.equals(file)).toBe(true);
     // The page saw the transfer progress on its way (the first chunk before the second).
     expect(changes.some((v) => v.ecg?.transfer.sent === 0 || v.ecg?.transfer.sent === 1)).toBe(true);
@@ -202,12 +279,36 @@ describe("cases", () => {
 
     clock.advance(3 * 60_000);
     const readAt = new Date(clock.now().ms).toISOString();
-    await center.client.publishAsync("vitalgate/v1/gw-case-e/report", JSON.stringify({ eventId: event.id, reader: "Dr. Wang", at: readAt, conclusion: "STEMI", text: "ST elevation V1-V4" }), { qos: 1 });
+    await center.client.publishAsync(
+      "vitalgate/v1/gw-case-e/report",
+      JSON.stringify({
+        eventId: event.id,
+        reader: "Dr. Wang",
+        at: readAt,
+        conclusion: "STEMI",
+        text: "ST elevation V1-V4",
+      }),
+      { qos: 1 },
+    );
     await waitFor(() => gw.cases.get(c.id)?.nodes.ecgRead !== undefined, 5000, "the ECG marked read");
     view = gw.cases.get(c.id)!;
     expect(view.nodes.ecgRead).toBe(readAt);
-    expect(view.ecg!.report).toEqual({ reader: "Dr. Wang", at: readAt, conclusion: "STEMI", text: "ST elevation V1-V4" });
-    expect(reports).toEqual([{ caseId: c.id, eventId: event.id, reader: "Dr. Wang", at: readAt, conclusion: "STEMI", text: "ST elevation V1-V4" }]);
+    expect(view.ecg!.report).toEqual({
+      reader: "Dr. Wang",
+      at: readAt,
+      conclusion: "STEMI",
+      text: "ST elevation V1-V4",
+    });
+    expect(reports).toEqual([
+      {
+        caseId: c.id,
+        eventId: event.id,
+        reader: "Dr. Wang",
+        at: readAt,
+        conclusion: "STEMI",
+        text: "ST elevation V1-V4",
+      },
+    ]);
     expect(gw.cases.readingsOutsideCases()).toEqual([]); // the case's, not kept apart
     // The clock from first medical contact stopped at the reading: 7 minutes, inside the 10-minute target.
     expect(view.fmcRunning).toBe(false);
@@ -218,7 +319,11 @@ describe("cases", () => {
     expect(gw.cases.get(c.id)!.fmcElapsedS).toBe(view.fmcElapsedS);
 
     // The center holds the same record: each node as a case event, in the order they happened.
-    await center.waitFor(() => caseEvents(center).filter((e) => e.body.action === "node").length === 6, 5000, "the node events");
+    await center.waitFor(
+      () => caseEvents(center).filter((e) => e.body.action === "node").length === 6,
+      5000,
+      "the node events",
+    );
     const nodes = caseEvents(center).filter((e) => e.body.action === "node");
     expect(nodes.map((e) => e.body.node)).toEqual(["fmc", "onset", "firstEcg", "ecgSent", "ecgReceived", "ecgRead"]);
     expect(nodes.slice(2).every((e) => e.body.eventId === event.id)).toBe(true);
@@ -226,18 +331,21 @@ describe("cases", () => {
   });
 
   it("marks arrival at the first GPS position of the case inside a geofence", async () => {
-    const { gw } = await startGateway({
-      id: "gw-case-g",
-      devices: "  []",
-      extra: "cases: { geofences: [{ name: 县人民医院, lat: 30.2741, lon: 120.1551, radiusM: 150 }] }\n",
-    }, cleanup);
+    const { gw } = await startGateway(
+      {
+        id: "gw-case-g",
+        devices: "  []",
+        extra: "cases: { geofences: [{ name: 县人民医院, lat: 30.2741, lon: 120.1551, radiusM: 150 }] }\n",
+      },
+      cleanup,
+    );
     const gps: DeviceRef = { id: "gps", driver: "nmea-gps", kind: "gps" };
     const position = (lat: number, lon: number) => ({ kind: "position" as const, body: { lat, lon, fix: "3d" } });
     const c = await gw.cases.openCase({ openedBy: "crew1" });
     await gw.ingest(gps, [{ kind: "position", body: { fix: "none" } }]);
-    await gw.ingest(gps, [position(30.2741, 120.1700)]); // 1.4 km east: on the way
+    await gw.ingest(gps, [position(30.2741, 120.17)]); // 1.4 km east: on the way
     expect(gw.cases.get(c.id)!.nodes.arrival).toBeUndefined();
-    const [inside] = await gw.ingest(gps, [position(30.2750, 120.1560)]); // ~130 m from the door
+    const [inside] = await gw.ingest(gps, [position(30.275, 120.156)]); // ~130 m from the door
     await gw.ingest(gps, [position(30.2741, 120.1551)]);
     const view = gw.cases.get(c.id)!;
     expect(view.nodes.arrival).toBe(inside!.t);
@@ -251,20 +359,48 @@ describe("cases", () => {
     const c = await first.gw.cases.openCase({ openedBy: "crew1", location: "bed-1" });
     await first.gw.cases.tapNode(c.id, "fmc", "2026-11-23T08:00:00Z");
     const ecg = syntheticEcg({ seconds: 10 });
-    const exchange = handleEcgFile(part10File(ecg.dataset, { sopClassUid: ecg.sopClassUid, sopInstanceUid: ecg.sopInstanceUid, transferSyntaxUid: EXPLICIT_LE }), ecgCartOptions.parse({ dir: "/unused" }));
+    const exchange = handleEcgFile(
+      part10File(ecg.dataset, {
+        sopClassUid: ecg.sopClassUid,
+        sopInstanceUid: ecg.sopInstanceUid,
+        transferSyntaxUid: EXPLICIT_LE,
+      }),
+      ecgCartOptions.parse({ dir: "/unused" }),
+    );
     if (!exchange.ok) throw new Error(exchange.error.message);
     const box = await first.gw.cases.openCase({ openedBy: "crew1" });
     const [event] = await first.gw.ingest({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" }, exchange.events);
-    expect(first.gw.cases.get(box.id)!.ecg).toMatchObject({ eventId: event!.id, transfer: { parts: 2, sent: 0, delivered: false } });
+    expect(first.gw.cases.get(box.id)!.ecg).toMatchObject({
+      eventId: event!.id,
+      transfer: { parts: 2, sent: 0, delivered: false },
+    });
     await first.gw.stop();
 
     // Second run: the center is there.
     const second = await gatewayWithCenter("gw-case-r", { stateDir });
-    expect(second.gw.cases.list("open").map((x) => [x.id, x.location, x.nodes.fmc])).toEqual([[box.id, undefined, undefined], [c.id, "bed-1", "2026-11-23T08:00:00.000Z"]]);
-    await expect(second.gw.cases.openCase({ openedBy: "crew1", location: "bed-1" })).rejects.toMatchObject({ code: "VG_CASE_ALREADY_OPEN" });
-    await second.center.waitFor(() => second.center.original(event!.id) !== undefined, 10_000, "the ECG's file at the center");
-    await waitFor(() => second.gw.cases.get(box.id)?.nodes.ecgSent !== undefined, 5000, "the ECG marked sent after the restart");
-    expect(second.gw.cases.get(box.id)!.ecg!.transfer).toEqual({ parts: 2, sent: 2, delivered: true, receipted: false });
+    expect(second.gw.cases.list("open").map((x) => [x.id, x.location, x.nodes.fmc])).toEqual([
+      [box.id, undefined, undefined],
+      [c.id, "bed-1", "2026-11-23T08:00:00.000Z"],
+    ]);
+    await expect(second.gw.cases.openCase({ openedBy: "crew1", location: "bed-1" })).rejects.toMatchObject({
+      code: "VG_CASE_ALREADY_OPEN",
+    });
+    await second.center.waitFor(
+      () => second.center.original(event!.id) !== undefined,
+      10_000,
+      "the ECG's file at the center",
+    );
+    await waitFor(
+      () => second.gw.cases.get(box.id)?.nodes.ecgSent !== undefined,
+      5000,
+      "the ECG marked sent after the restart",
+    );
+    expect(second.gw.cases.get(box.id)!.ecg!.transfer).toEqual({
+      parts: 2,
+      sent: 2,
+      delivered: true,
+      receipted: false,
+    });
     await second.gw.cases.closeCase(box.id);
     const next = await second.gw.cases.openCase({ openedBy: "crew1" });
     expect(next.id).toBe(c.id.replace(/-0001$/, "-0003"));

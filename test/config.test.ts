@@ -64,14 +64,57 @@ describe("valid configurations", () => {
       gateway: { id: "minimal-01", role: "clinic" },
       stateDir: "/var/lib/vitalgate",
       embeddedBroker: { host: "127.0.0.1", port: 1883 },
-      store: { path: "/var/lib/vitalgate/outbox.db", quotaMB: 1024, retentionDays: 7, batchMax: 1000, purgeCron: "17 * * * *", checkpointCron: "*/5 * * * *", resendWindowS: 600 },
+      store: {
+        path: "/var/lib/vitalgate/outbox.db",
+        quotaMB: 1024,
+        retentionDays: 7,
+        batchMax: 1000,
+        purgeCron: "17 * * * *",
+        checkpointCron: "*/5 * * * *",
+        resendWindowS: 600,
+      },
       devices: [],
-      web: { host: "0.0.0.0", port: 8080, users: [], sessionIdleMin: 30, loginMaxFailures: 5, loginMaxFailuresPerAddress: 50, loginWindowS: 900, passwordMinLength: 8, passwordMinClasses: 3, passwordMaxAgeDays: 0, hostNames: [], auditRetentionDays: 365 },
-      pairing: { serialPaths: [], probeMs: 2500, listen: [2575, 11112], listenHost: "0.0.0.0", maxSenders: 32, maxConnections: 16, idleS: 60, connectNetworks: [], connectPorts: [] },
+      web: {
+        host: "0.0.0.0",
+        port: 8080,
+        users: [],
+        sessionIdleMin: 30,
+        loginMaxFailures: 5,
+        loginMaxFailuresPerAddress: 50,
+        loginWindowS: 900,
+        passwordMinLength: 8,
+        passwordMinClasses: 3,
+        passwordMaxAgeDays: 0,
+        hostNames: [],
+        auditRetentionDays: 365,
+      },
+      pairing: {
+        serialPaths: [],
+        probeMs: 2500,
+        listen: [2575, 11112],
+        listenHost: "0.0.0.0",
+        maxSenders: 32,
+        maxConnections: 16,
+        idleS: 60,
+        connectNetworks: [],
+        connectPorts: [],
+      },
       watchedFolders: { roots: [] },
       listeners: { idleS: 300, maxConnections: 32, maxPerAddress: 16 },
       log: { level: "info", pretty: "auto" },
-      time: { ntpServers: [], pollS: 64, ntpTimeoutMs: 2000, trustSystemClock: "auto", gpsLatencyMs: 100, gpsUncertaintyMs: 100, driftPpm: 50, skewThresholdS: 60, plausibleHours: 24, plausibleOffDays: 30, gpsLeapHoldS: 750 },
+      time: {
+        ntpServers: [],
+        pollS: 64,
+        ntpTimeoutMs: 2000,
+        trustSystemClock: "auto",
+        gpsLatencyMs: 100,
+        gpsUncertaintyMs: 100,
+        driftPpm: 50,
+        skewThresholdS: 60,
+        plausibleHours: 24,
+        plausibleOffDays: 30,
+        gpsLeapHoldS: 750,
+      },
       cases: { targetMin: 10, geofences: [] },
     });
     expect("uplink" in config && config.uplink !== undefined).toBe(false);
@@ -81,24 +124,44 @@ describe("valid configurations", () => {
     const config = loadOk({
       text: "gateway: { id: gw-1 }\nstateDir: /srv/vg/\nuplink: { url: 'mqtt://10.0.0.1' }\ndevices: [{ id: m1, driver: hl7-pcd01 }]\n",
     });
-    expect(config.uplink).toMatchObject({ url: "mqtt://10.0.0.1", clientId: "vitalgate-gw-1", protocolVersion: 5, rejectUnauthorized: true, inflight: 64, keepaliveS: 30, connectTimeoutS: 30, backoff: { initialMs: 1000, maxMs: 60000 }, receipts: false, receiptTimeoutS: 600, statusIntervalS: 60 });
+    expect(config.uplink).toMatchObject({
+      url: "mqtt://10.0.0.1",
+      clientId: "vitalgate-gw-1",
+      protocolVersion: 5,
+      rejectUnauthorized: true,
+      inflight: 64,
+      keepaliveS: 30,
+      connectTimeoutS: 30,
+      backoff: { initialMs: 1000, maxMs: 60000 },
+      receipts: false,
+      receiptTimeoutS: 600,
+      statusIntervalS: 60,
+    });
     expect(config.store.path).toBe("/srv/vg/outbox.db");
-    expect(config.devices).toEqual([{ id: "m1", driver: "hl7-pcd01", enabled: true, options: { mode: "listen", host: "0.0.0.0", port: 2575 } }]);
+    expect(config.devices).toEqual([
+      { id: "m1", driver: "hl7-pcd01", enabled: true, options: { mode: "listen", host: "0.0.0.0", port: 2575 } },
+    ]);
   });
 
   it("keeps an explicit client id and store path", () => {
-    const config = loadOk({ text: "gateway: { id: gw-1 }\nuplink: { url: 'wss://c.example/mqtt', clientId: custom }\nstore: { path: /data/o.db }\n" });
+    const config = loadOk({
+      text: "gateway: { id: gw-1 }\nuplink: { url: 'wss://c.example/mqtt', clientId: custom }\nstore: { path: /data/o.db }\n",
+    });
     expect(config.uplink?.clientId).toBe("custom");
     expect(config.store.path).toBe("/data/o.db");
   });
 
   it("takes a section whose lines are all commented out as not set", () => {
-    const config = loadOk({ text: "gateway:\n  id: a\nuplink:\n#  url: mqtts://center.example\nstore:\ndevices:\n  - id: m\n    driver: hl7-pcd01\n    options:\n" });
+    const config = loadOk({
+      text: "gateway:\n  id: a\nuplink:\n#  url: mqtts://center.example\nstore:\ndevices:\n  - id: m\n    driver: hl7-pcd01\n    options:\n",
+    });
     expect(config.uplink).toBeUndefined();
     expect(config.store.quotaMB).toBe(1024);
     expect(config.devices[0]?.options).toEqual({ mode: "listen", host: "0.0.0.0", port: 2575 });
     // An empty single value is still a mistake.
-    expect(loadErrors({ text: "gateway:\n  id:\n" }).map((e) => e.message)).toEqual(["expected string, received an empty value"]);
+    expect(loadErrors({ text: "gateway:\n  id:\n" }).map((e) => e.message)).toEqual([
+      "expected string, received an empty value",
+    ]);
   });
 
   it.each(["ambulance.yaml", "clinic.yaml", "demo.yaml"])("accepts the example config/%s", (name) => {
@@ -111,7 +174,12 @@ describe("valid configurations", () => {
   it("ambulance example: TLS with a client certificate, receipts on", () => {
     const config = loadOk({ file: join(root, "config/ambulance.yaml") });
     expect(config.gateway.role).toBe("ambulance");
-    expect(config.uplink).toMatchObject({ url: expect.stringMatching(/^mqtts:/), certFile: expect.any(String), keyFile: expect.any(String), receipts: true });
+    expect(config.uplink).toMatchObject({
+      url: expect.stringMatching(/^mqtts:/),
+      certFile: expect.any(String),
+      keyFile: expect.any(String),
+      receipts: true,
+    });
   });
 
   it("clinic example: one device connects to us, we connect to the other", () => {
@@ -135,7 +203,13 @@ describe("embedded default", () => {
     expect(config.stateDir).toBe("./var");
     expect(config.store.path).toBe("./var/outbox.db");
     expect(config.devices).toEqual([
-      { id: "demo-monitor", driver: "hl7-pcd01", name: "Demo monitor (HL7 PCD-01)", enabled: true, options: { mode: "listen", host: "127.0.0.1", port: 2575 } },
+      {
+        id: "demo-monitor",
+        driver: "hl7-pcd01",
+        name: "Demo monitor (HL7 PCD-01)",
+        enabled: true,
+        options: { mode: "listen", host: "127.0.0.1", port: 2575 },
+      },
     ]);
   });
 
@@ -184,7 +258,10 @@ describe("every error at once", () => {
 
   it("suggests the key a typo meant", () => {
     const errors = loadErrors({ text: "gateway: { id: a }\nuplnk: { url: 'mqtts://x' }\nstore: { quotaMb: 5 }\n" });
-    expect(errors.map((e) => e.message)).toEqual(['unknown key "uplnk" (did you mean "uplink"?)', 'unknown key "quotaMb" (did you mean "quotaMB"?)']);
+    expect(errors.map((e) => e.message)).toEqual([
+      'unknown key "uplnk" (did you mean "uplink"?)',
+      'unknown key "quotaMb" (did you mean "quotaMB"?)',
+    ]);
   });
 
   it("checks driver options against the driver's own schema, with a full path", () => {
@@ -210,7 +287,9 @@ describe("every error at once", () => {
   });
 
   it("still checks a device's driver options when its other fields are wrong", () => {
-    const errors = loadErrors({ text: "gateway: { id: a }\ndevices:\n  - id: Bad/Id\n    driver: hl7-pcd01\n    colour: red\n    options: { port: 0 }\n" });
+    const errors = loadErrors({
+      text: "gateway: { id: a }\ndevices:\n  - id: Bad/Id\n    driver: hl7-pcd01\n    colour: red\n    options: { port: 0 }\n",
+    });
     expect(errors.map((e) => e.path)).toEqual(["devices[0].id", "devices[0].colour", "devices[0].options.port"]);
   });
 
@@ -225,21 +304,38 @@ describe("every error at once", () => {
     const errors = loadErrors({
       text: "gateway: { id: a }\nuplink:\n  url: mqtt://center.example\n  protocolVersion: 4\n  keyFile: /k.pem\n  passwordFile: /p\n  backoff: { initialMs: 5000, maxMs: 1000 }\n",
     });
-    expect(errors.map((e) => e.path)).toEqual(["uplink.keyFile", "uplink.keyFile", "uplink.passwordFile", "uplink.backoff.initialMs"]);
-    expect(loadErrors({ text: "gateway: { id: a }\nuplink: { url: 'http://center.example' }\n" }).map((e) => e.message)).toEqual([
-      "must be an mqtt://, mqtts://, ws:// or wss:// URL with a host (e.g. mqtts://center.example:8883)",
+    expect(errors.map((e) => e.path)).toEqual([
+      "uplink.keyFile",
+      "uplink.keyFile",
+      "uplink.passwordFile",
+      "uplink.backoff.initialMs",
     ]);
-    expect(loadErrors({ text: "gateway: { id: a }\nuplink: { url: 'mqtts://center.example', protocolVersion: 3 }\n" }).map((e) => e.message)).toEqual(["expected one of 5, 4"]);
+    expect(
+      loadErrors({ text: "gateway: { id: a }\nuplink: { url: 'http://center.example' }\n" }).map((e) => e.message),
+    ).toEqual(["must be an mqtt://, mqtts://, ws:// or wss:// URL with a host (e.g. mqtts://center.example:8883)"]);
+    expect(
+      loadErrors({ text: "gateway: { id: a }\nuplink: { url: 'mqtts://center.example', protocolVersion: 3 }\n" }).map(
+        (e) => e.message,
+      ),
+    ).toEqual(["expected one of 5, 4"]);
   });
 
   it("checks the cases section: the target and each geofence", () => {
-    const errors = loadErrors({ text: "gateway: { id: a }\ncases: { targetMin: 0, geofences: [{ name: ER, lat: 91, lon: 120, radiusM: 150 }, { name: Door, lat: 30, lon: 120 }] }\n" });
-    expect(errors.map((e) => e.path)).toEqual(["cases.targetMin", "cases.geofences[0].lat", "cases.geofences[1].radiusM"]);
+    const errors = loadErrors({
+      text: "gateway: { id: a }\ncases: { targetMin: 0, geofences: [{ name: ER, lat: 91, lon: 120, radiusM: 150 }, { name: Door, lat: 30, lon: 120 }] }\n",
+    });
+    expect(errors.map((e) => e.path)).toEqual([
+      "cases.targetMin",
+      "cases.geofences[0].lat",
+      "cases.geofences[1].radiusM",
+    ]);
   });
 
   it("reports an empty document and a document that is not a mapping", () => {
     expect(loadErrors({ text: "" }).map((e) => e.path)).toEqual(["gateway"]);
-    expect(loadErrors({ text: "- a\n- b\n" }).map((e) => [e.path, e.message])).toEqual([["", "expected mapping, received list"]]);
+    expect(loadErrors({ text: "- a\n- b\n" }).map((e) => [e.path, e.message])).toEqual([
+      ["", "expected mapping, received list"],
+    ]);
   });
 });
 
@@ -247,7 +343,12 @@ describe("YAML syntax", () => {
   it("reports a syntax error with its line and column, and nothing else", () => {
     const errors = loadErrors({ file: fixture("syntax-error.yaml") });
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ line: 7, col: 1, path: "", message: expect.stringMatching(/^YAML syntax error: Flow map/) });
+    expect(errors[0]).toMatchObject({
+      line: 7,
+      col: 1,
+      path: "",
+      message: expect.stringMatching(/^YAML syntax error: Flow map/),
+    });
     expect(formatConfigErrors(errors)).toMatch(/syntax-error\.yaml:7:1 YAML syntax error/);
   });
 
@@ -261,17 +362,26 @@ describe("the configuration file", () => {
   it("says when the file does not exist, so the CLI can fall back to the embedded default", () => {
     const file = join(tmp, "no-such.yaml");
     const result = loadConfig({ file, drivers });
-    expect(result).toEqual({ ok: false, reason: "not-found", errors: [{ path: "", file, message: `configuration file ${file} does not exist` }] });
+    expect(result).toEqual({
+      ok: false,
+      reason: "not-found",
+      errors: [{ path: "", file, message: `configuration file ${file} does not exist` }],
+    });
   });
 
   it("reports a file it cannot read", () => {
     const result = loadConfig({ file: tmp, drivers });
-    expect(result).toMatchObject({ ok: false, reason: "invalid", errors: [{ file: tmp, message: expect.stringMatching(/is a directory/) }] });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: "invalid",
+      errors: [{ file: tmp, message: expect.stringMatching(/is a directory/) }],
+    });
   });
 });
 
 describe("environment overrides", () => {
-  const base = "gateway:\n  id: env-01\ndevices:\n  - id: monitor-bed1\n    driver: hl7-pcd01\n    options:\n      port: 2575\n";
+  const base =
+    "gateway:\n  id: env-01\ndevices:\n  - id: monitor-bed1\n    driver: hl7-pcd01\n    options:\n      port: 2575\n";
 
   it("applies VITALGATE__ variables, nesting on double underscores, matching keys regardless of case and underscores", () => {
     const config = loadOk({
@@ -289,7 +399,11 @@ describe("environment overrides", () => {
         PATH: "/usr/bin",
       },
     });
-    expect(config.uplink).toMatchObject({ url: "mqtts://center.example:8883", protocolVersion: 4, clientId: "vitalgate-env-01" });
+    expect(config.uplink).toMatchObject({
+      url: "mqtts://center.example:8883",
+      protocolVersion: 4,
+      clientId: "vitalgate-env-01",
+    });
     expect(config.store.quotaMB).toBe(512);
     expect(config.log.pretty).toBe(false);
     expect(config.devices[0]).toMatchObject({ enabled: false, options: { port: 2600, mode: "connect" } });
@@ -297,7 +411,10 @@ describe("environment overrides", () => {
   });
 
   it("fills a section left empty in the file", () => {
-    const config = loadOk({ text: "gateway: { id: a }\nuplink:\n", env: { VITALGATE__UPLINK__URL: "mqtts://center.example" } });
+    const config = loadOk({
+      text: "gateway: { id: a }\nuplink:\n",
+      env: { VITALGATE__UPLINK__URL: "mqtts://center.example" },
+    });
     expect(config.uplink?.url).toBe("mqtts://center.example");
   });
 
@@ -306,20 +423,52 @@ describe("environment overrides", () => {
   });
 
   it("attributes an invalid value to its variable, not to the file", () => {
-    const errors = loadErrors({ file: "v.yaml", text: base, env: { VITALGATE__WEB__PORT: "eighty", VITALGATE__UPLINK__URL: "ftp://x" } });
+    const errors = loadErrors({
+      file: "v.yaml",
+      text: base,
+      env: { VITALGATE__WEB__PORT: "eighty", VITALGATE__UPLINK__URL: "ftp://x" },
+    });
     expect(errors).toEqual([
-      { path: "uplink.url", env: "VITALGATE__UPLINK__URL", message: "must be an mqtt://, mqtts://, ws:// or wss:// URL with a host (e.g. mqtts://center.example:8883) (from environment variable VITALGATE__UPLINK__URL)" },
-      { path: "web.port", env: "VITALGATE__WEB__PORT", message: "expected number, received string (from environment variable VITALGATE__WEB__PORT)" },
+      {
+        path: "uplink.url",
+        env: "VITALGATE__UPLINK__URL",
+        message:
+          "must be an mqtt://, mqtts://, ws:// or wss:// URL with a host (e.g. mqtts://center.example:8883) (from environment variable VITALGATE__UPLINK__URL)",
+      },
+      {
+        path: "web.port",
+        env: "VITALGATE__WEB__PORT",
+        message: "expected number, received string (from environment variable VITALGATE__WEB__PORT)",
+      },
     ]);
-    expect(formatConfigErrors(errors)).toContain("web.port: expected number, received string (from environment variable VITALGATE__WEB__PORT)");
+    expect(formatConfigErrors(errors)).toContain(
+      "web.port: expected number, received string (from environment variable VITALGATE__WEB__PORT)",
+    );
   });
 
   it("reports variables that name no setting", () => {
-    const errors = loadErrors({ text: base, env: { VITALGATE__UPLNK__URL: "mqtts://x", VITALGATE__DEVICES__NOPE__ENABLED: "false", VITALGATE__GATEWAY__ID__X: "1", VITALGATE__DEVICES__0__OPTIONS__PORTT: "1" } });
+    const errors = loadErrors({
+      text: base,
+      env: {
+        VITALGATE__UPLNK__URL: "mqtts://x",
+        VITALGATE__DEVICES__NOPE__ENABLED: "false",
+        VITALGATE__GATEWAY__ID__X: "1",
+        VITALGATE__DEVICES__0__OPTIONS__PORTT: "1",
+      },
+    });
     expect(errors.map((e) => [e.env, e.message])).toEqual([
-      ["VITALGATE__DEVICES__0__OPTIONS__PORTT", 'environment variable VITALGATE__DEVICES__0__OPTIONS__PORTT: no setting "portt" in devices[0].options'],
-      ["VITALGATE__DEVICES__NOPE__ENABLED", 'environment variable VITALGATE__DEVICES__NOPE__ENABLED: devices has no entry "nope"'],
-      ["VITALGATE__GATEWAY__ID__X", 'environment variable VITALGATE__GATEWAY__ID__X: gateway.id is a single value, it has no "x"'],
+      [
+        "VITALGATE__DEVICES__0__OPTIONS__PORTT",
+        'environment variable VITALGATE__DEVICES__0__OPTIONS__PORTT: no setting "portt" in devices[0].options',
+      ],
+      [
+        "VITALGATE__DEVICES__NOPE__ENABLED",
+        'environment variable VITALGATE__DEVICES__NOPE__ENABLED: devices has no entry "nope"',
+      ],
+      [
+        "VITALGATE__GATEWAY__ID__X",
+        'environment variable VITALGATE__GATEWAY__ID__X: gateway.id is a single value, it has no "x"',
+      ],
       ["VITALGATE__UPLNK__URL", 'environment variable VITALGATE__UPLNK__URL: no setting "uplnk" in the configuration'],
     ]);
   });
@@ -341,9 +490,21 @@ describe("secrets", () => {
 
   it("reports a password file that does not exist, at the passwordFile line", () => {
     const file = join(tmp, "missing.password");
-    const result = loadConfig({ file: "v.yaml", text: withPassword.replace("/etc/vitalgate/uplink.password", file), drivers });
+    const result = loadConfig({
+      file: "v.yaml",
+      text: withPassword.replace("/etc/vitalgate/uplink.password", file),
+      drivers,
+    });
     const errors = result.ok ? [] : result.errors;
-    expect(errors).toEqual([{ path: "uplink.passwordFile", file: "v.yaml", line: 6, col: 17, message: `cannot read the password file ${file}: it does not exist` }]);
+    expect(errors).toEqual([
+      {
+        path: "uplink.passwordFile",
+        file: "v.yaml",
+        line: 6,
+        col: 17,
+        message: `cannot read the password file ${file}: it does not exist`,
+      },
+    ]);
   });
 
   it("reports an empty password file", () => {
@@ -373,7 +534,13 @@ describe("JSON Schema", () => {
 
   it("describes every setting (outside the drivers' own options)", () => {
     const undescribed: string[] = [];
-    interface Node { description?: unknown; properties?: Record<string, Node>; items?: Node; oneOf?: Node[]; anyOf?: Node[] }
+    interface Node {
+      description?: unknown;
+      properties?: Record<string, Node>;
+      items?: Node;
+      oneOf?: Node[];
+      anyOf?: Node[];
+    }
     const visit = (node: Node, path: string) => {
       for (const [key, child] of Object.entries(node.properties ?? {})) {
         const here = `${path}.${key}`;
@@ -389,8 +556,15 @@ describe("JSON Schema", () => {
 
   it("gives each device entry its driver's options, keyed by driver", () => {
     const variants = schema.properties.devices.items.oneOf;
-    expect(variants.map((v: { properties: { driver: { const: string } } }) => v.properties.driver.const)).toEqual(["hl7-pcd01", "nmea-gps"]);
-    expect(variants[0].properties.options.properties.port).toMatchObject({ type: "integer", default: 2575, maximum: 65535 });
+    expect(variants.map((v: { properties: { driver: { const: string } } }) => v.properties.driver.const)).toEqual([
+      "hl7-pcd01",
+      "nmea-gps",
+    ]);
+    expect(variants[0].properties.options.properties.port).toMatchObject({
+      type: "integer",
+      default: 2575,
+      maximum: 65535,
+    });
     expect(variants[1].properties.options.required).toEqual(["path"]);
   });
 
@@ -401,10 +575,16 @@ describe("JSON Schema", () => {
 
   // config/vitalgate.schema.json is generated for the real registry. Skipped while the registry cannot be
   // imported (drivers are being written); it then fails whenever the committed file is stale.
-  it.skipIf(registry === undefined)("config/vitalgate.schema.json is current (regenerate: node src/cli.ts config schema > config/vitalgate.schema.json, or run this test with -u)", async () => {
-    const text = configJsonSchemaText(registry!.drivers);
-    await expect(text, "config/vitalgate.schema.json is stale: regenerate with `node src/cli.ts config schema > config/vitalgate.schema.json` or `npx vitest run test/config.test.ts -u`").toMatchFileSnapshot("../config/vitalgate.schema.json");
-  });
+  it.skipIf(registry === undefined)(
+    "config/vitalgate.schema.json is current (regenerate: node src/cli.ts config schema > config/vitalgate.schema.json, or run this test with -u)",
+    async () => {
+      const text = configJsonSchemaText(registry!.drivers);
+      await expect(
+        text,
+        "config/vitalgate.schema.json is stale: regenerate with `node src/cli.ts config schema > config/vitalgate.schema.json` or `npx vitest run test/config.test.ts -u`",
+      ).toMatchFileSnapshot("../config/vitalgate.schema.json");
+    },
+  );
 });
 
 describe("formatPath", () => {

@@ -9,7 +9,8 @@ import { describe, expect, it } from "vitest";
 import { DAEMON_ENV, DEPLOYED_NODE_FLAGS, ROOT, daemonArgs, freePort, portOpen } from "./support/processes.ts";
 
 const unit = readFileSync(join(ROOT, "systemd/vitalgate.service"), "utf8");
-const start = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts.start!;
+const start = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> })
+  .scripts.start!;
 
 describe("the daemon's command line", () => {
   it("has the same Node flags in the unit, npm start and the tests", () => {
@@ -32,7 +33,11 @@ describe("the daemon's command line", () => {
     // Names the TypeScript stripper's modules Node loaded, on stderr, as the process exits.
     const probe = `data:text/javascript,process.on("exit",()=>process.stderr.write("loaded:"+process.moduleLoadList.filter((m)=>m.includes("amaro")).join(",")+"\\n"))`;
     const node = (args: string[]) => {
-      const r = spawnSync(process.execPath, ["--import", probe, ...DEPLOYED_NODE_FLAGS, ...args], { cwd: ROOT, env, encoding: "utf8" });
+      const r = spawnSync(process.execPath, ["--import", probe, ...DEPLOYED_NODE_FLAGS, ...args], {
+        cwd: ROOT,
+        env,
+        encoding: "utf8",
+      });
       expect(r.status, r.stderr).toBe(0);
       return /^loaded:(.*)$/m.exec(r.stderr)![1];
     };
@@ -57,40 +62,62 @@ describe("a daemon that cannot start", () => {
   // daemon must say why and exit non-zero within seconds (systemd restarts it), not hang holding ports.
   for (const taken of ["embeddedBroker", "web"] as const) {
     // The bound is generous (a loaded CI box starts Node slowly); the fault it guards against is a daemon that never exits.
-    it(`exits 1 within seconds, its listeners closed, when the ${taken} port is taken`, { timeout: 90_000 }, async () => {
-      const blocker = createServer();
-      await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
-      const busy = (blocker.address() as AddressInfo).port;
-      const [brokerPort, webPort, hl7Port] = [taken === "embeddedBroker" ? busy : await freePort(), taken === "web" ? busy : await freePort(), await freePort()];
-      const dir = mkdtempSync(join(tmpdir(), "vg-nostart-"));
-      const configPath = join(dir, "vitalgate.yaml");
-      writeFileSync(configPath, `gateway: { id: nostart }
+    it(
+      `exits 1 within seconds, its listeners closed, when the ${taken} port is taken`,
+      { timeout: 90_000 },
+      async () => {
+        const blocker = createServer();
+        await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+        const busy = (blocker.address() as AddressInfo).port;
+        const [brokerPort, webPort, hl7Port] = [
+          taken === "embeddedBroker" ? busy : await freePort(),
+          taken === "web" ? busy : await freePort(),
+          await freePort(),
+        ];
+        const dir = mkdtempSync(join(tmpdir(), "vg-nostart-"));
+        const configPath = join(dir, "vitalgate.yaml");
+        writeFileSync(
+          configPath,
+          `gateway: { id: nostart }
 stateDir: ${dir}/state
 embeddedBroker: { host: 127.0.0.1, port: ${brokerPort} }
 web: { host: 127.0.0.1, port: ${webPort} }
 devices:
   - { id: monitor, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${hl7Port} } }
-`);
-      const started = performance.now();
-      const child = spawn(process.execPath, daemonArgs(["start", "--config", configPath]), { cwd: ROOT, env: { ...process.env, ...DAEMON_ENV }, stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-      const code = await new Promise<number | null>((resolve) => {
-        const timer = setTimeout(() => { child.kill("SIGKILL"); resolve(null); }, 60_000);
-        child.once("exit", (c) => { clearTimeout(timer); resolve(c); });
-      });
-      try {
-        expect(code, out).toBe(1);
-        expect(performance.now() - started).toBeLessThan(60_000);
-        expect(out).toContain("vitalgate could not start");
-        expect(out).toContain("EADDRINUSE");
-        for (const port of [brokerPort, webPort, hl7Port].filter((p) => p !== busy)) expect(await portOpen(port)).toBe(false);
-      } finally {
-        blocker.close();
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
+`,
+        );
+        const started = performance.now();
+        const child = spawn(process.execPath, daemonArgs(["start", "--config", configPath]), {
+          cwd: ROOT,
+          env: { ...process.env, ...DAEMON_ENV },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+        const code = await new Promise<number | null>((resolve) => {
+          const timer = setTimeout(() => {
+            child.kill("SIGKILL");
+            resolve(null);
+          }, 60_000);
+          child.once("exit", (c) => {
+            clearTimeout(timer);
+            resolve(c);
+          });
+        });
+        try {
+          expect(code, out).toBe(1);
+          expect(performance.now() - started).toBeLessThan(60_000);
+          expect(out).toContain("vitalgate could not start");
+          expect(out).toContain("EADDRINUSE");
+          for (const port of [brokerPort, webPort, hl7Port].filter((p) => p !== busy))
+            expect(await portOpen(port)).toBe(false);
+        } finally {
+          blocker.close();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    );
   }
 });
 
@@ -101,15 +128,23 @@ describe("npm start", () => {
     const [brokerPort, webPort] = [await freePort(), await freePort()];
     const dir = mkdtempSync(join(tmpdir(), "vg-npmstart-"));
     const configPath = join(dir, "vitalgate.yaml");
-    writeFileSync(configPath, `gateway: { id: npmstart }\nstateDir: ${dir}/state\nembeddedBroker: { host: 127.0.0.1, port: ${brokerPort} }\nweb: { host: 127.0.0.1, port: ${webPort} }\n`);
-    const npm = spawn("npm", ["start", "--silent"], { cwd: ROOT, env: { ...process.env, VITALGATE_CONFIG: configPath }, stdio: ["ignore", "pipe", "pipe"] });
+    writeFileSync(
+      configPath,
+      `gateway: { id: npmstart }\nstateDir: ${dir}/state\nembeddedBroker: { host: 127.0.0.1, port: ${brokerPort} }\nweb: { host: 127.0.0.1, port: ${webPort} }\n`,
+    );
+    const npm = spawn("npm", ["start", "--silent"], {
+      cwd: ROOT,
+      env: { ...process.env, VITALGATE_CONFIG: configPath },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     npm.stdout.on("data", (d: Buffer) => (out += d.toString()));
     npm.stderr.on("data", (d: Buffer) => (out += d.toString()));
     try {
       const deadline = performance.now() + 60_000;
       while (!(await portOpen(webPort))) {
-        if (npm.exitCode !== null || performance.now() > deadline) throw new Error(`the gateway did not come up under npm start:\n${out}`);
+        if (npm.exitCode !== null || performance.now() > deadline)
+          throw new Error(`the gateway did not come up under npm start:\n${out}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       npm.kill("SIGTERM");

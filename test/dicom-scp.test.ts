@@ -11,7 +11,23 @@ import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { CStoreStatus, ECG_STORAGE_SOP_CLASSES, PduGuard, part10File } from "../src/dicom-scp.ts";
 import { defineDriver } from "../src/driver.ts";
-import { A_RELEASE_RQ, CT_IMAGE, EXPLICIT_LE, GENERAL_ECG, IMPLICIT_LE, RawScu, TWELVE_LEAD_ECG, associateRq, cEcho, cStore, cStoreCommand, newUid, pData, responseStatus, syntheticEcg } from "./support/dicom.ts";
+import {
+  A_RELEASE_RQ,
+  CT_IMAGE,
+  EXPLICIT_LE,
+  GENERAL_ECG,
+  IMPLICIT_LE,
+  RawScu,
+  TWELVE_LEAD_ECG,
+  associateRq,
+  cEcho,
+  cStore,
+  cStoreCommand,
+  newUid,
+  pData,
+  responseStatus,
+  syntheticEcg,
+} from "./support/dicom.ts";
 import { connectEmbeddedCenter, waitFor, type Center } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 import { startGateway } from "./support/rig.ts";
@@ -23,8 +39,20 @@ const dicomDriver = defineDriver({
   id: "test-dicom",
   kind: "ecg-cart",
   title: { en: "Test DICOM C-STORE", zh: "测试 DICOM 存储" },
-  options: z.object({ port: z.int(), aeTitle: z.string().default(AE), callingAeTitles: z.array(z.string()).optional(), maxObjectBytes: z.int().optional() }),
-  transport: (o) => ({ type: "dicom-scp", host: "127.0.0.1", port: o.port, aeTitle: o.aeTitle, callingAeTitles: o.callingAeTitles, maxObjectBytes: o.maxObjectBytes }),
+  options: z.object({
+    port: z.int(),
+    aeTitle: z.string().default(AE),
+    callingAeTitles: z.array(z.string()).optional(),
+    maxObjectBytes: z.int().optional(),
+  }),
+  transport: (o) => ({
+    type: "dicom-scp",
+    host: "127.0.0.1",
+    port: o.port,
+    aeTitle: o.aeTitle,
+    callingAeTitles: o.callingAeTitles,
+    maxObjectBytes: o.maxObjectBytes,
+  }),
   handle(bytes) {
     let sopClass: string | undefined;
     try {
@@ -32,8 +60,18 @@ const dicomDriver = defineDriver({
     } catch {
       return { ok: false, error: { code: "TEST_UNREADABLE", message: "not a DICOM file dicom-parser can read" } };
     }
-    if (!sopClass || !(sopClass in ECG_STORAGE_SOP_CLASSES)) return { ok: false, error: { code: "TEST_NOT_ECG", message: "not an ECG waveform SOP class" } };
-    return { ok: true, events: [{ kind: "ecg12", body: { format: "test-dicom", leads: [] }, original: { contentType: "application/dicom", bytes } }] };
+    if (!sopClass || !(sopClass in ECG_STORAGE_SOP_CLASSES))
+      return { ok: false, error: { code: "TEST_NOT_ECG", message: "not an ECG waveform SOP class" } };
+    return {
+      ok: true,
+      events: [
+        {
+          kind: "ecg12",
+          body: { format: "test-dicom", leads: [] },
+          original: { contentType: "application/dicom", bytes },
+        },
+      ],
+    };
   },
 });
 const findDriver = (id: string) => (id === dicomDriver.id ? dicomDriver : undefined) as never;
@@ -47,7 +85,14 @@ async function rig(options: { extra?: string; deviceOptions?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "vg-dicom-"));
   const port = await freePort();
   const { gw, log, config } = await startGateway(
-    { id: "gw-ecg", stateDir: `${dir}/state`, uplink: "embedded", extra: options.extra, drivers: findDriver, devices: `{ id: cart, driver: test-dicom, options: { port: ${port}${options.deviceOptions ?? ""} } }` },
+    {
+      id: "gw-ecg",
+      stateDir: `${dir}/state`,
+      uplink: "embedded",
+      extra: options.extra,
+      drivers: findDriver,
+      devices: `{ id: cart, driver: test-dicom, options: { port: ${port}${options.deviceOptions ?? ""} } }`,
+    },
     cleanup,
   );
   const logs = log.raw;
@@ -68,7 +113,6 @@ async function center(config: { gateway: { id: string }; embeddedBroker: { port:
   cleanup.push(() => c.close());
   return c;
 }
-
 
 /** A raw association with the given contexts; returns the SCU and the AC's results by context id. */
 async function rawAssociation(port: number, contexts: { abstract: string; syntaxes: string[] }[]) {
@@ -113,7 +157,9 @@ describe("DICOM C-STORE SCP", () => {
     expect(parsed.string("x00020010")).toBe(EXPLICIT_LE);
     expect(parsed.string("x00080018")).toBe(ecg.sopInstanceUid);
     const waveform = parsed.elements.x54000100!.items![0]!.dataSet!.elements.x54001010!;
-    expect(Buffer.from(file.subarray(waveform.dataOffset, waveform.dataOffset + waveform.length)).equals(ecg.waveform)).toBe(true);
+    expect(
+      Buffer.from(file.subarray(waveform.dataOffset, waveform.dataOffset + waveform.length)).equals(ecg.waveform),
+    ).toBe(true);
 
     // Sent again (a cart that never got our answer): success, stored once.
     expect(await cStore(port, ecg.dataset, { calledAe: AE })).toMatchObject({ status: CStoreStatus.Success });
@@ -147,11 +193,23 @@ describe("DICOM C-STORE SCP", () => {
     const result = await cStore(port, syntheticEcg({ sopClassUid: CT_IMAGE }).dataset, { calledAe: AE });
     expect(result.status).toBeUndefined();
     expect(result.rejected).toMatchObject({ result: 1, source: 1 });
-    await waitFor(() => gw.devices.get("cart")?.lastError?.message.includes(CT_IMAGE) === true, 5000, "the refusal in the device's state");
+    await waitFor(
+      () => gw.devices.get("cart")?.lastError?.message.includes(CT_IMAGE) === true,
+      5000,
+      "the refusal in the device's state",
+    );
     expect(gw.devices.get("cart")!.lastError!.message).toMatch(/VG_DICOM_SOP_CLASS/);
     // Offered beside an ECG one, CT is refused on its own and the association goes ahead.
-    const { scu, results } = await rawAssociation(port, [{ abstract: CT_IMAGE, syntaxes: [EXPLICIT_LE] }, { abstract: TWELVE_LEAD_ECG, syntaxes: [EXPLICIT_LE] }]);
-    expect(results).toEqual(new Map([[1, 3], [3, 0]]));
+    const { scu, results } = await rawAssociation(port, [
+      { abstract: CT_IMAGE, syntaxes: [EXPLICIT_LE] },
+      { abstract: TWELVE_LEAD_ECG, syntaxes: [EXPLICIT_LE] },
+    ]);
+    expect(results).toEqual(
+      new Map([
+        [1, 3],
+        [3, 0],
+      ]),
+    );
     // A C-STORE claiming CT on the ECG context: SOP class not supported.
     scu.write(pData(3, cStoreCommand(CT_IMAGE, newUid()), true, true));
     scu.write(pData(3, syntheticEcg().dataset, false, true));
@@ -167,17 +225,25 @@ describe("DICOM C-STORE SCP", () => {
     scu.write(pData(1, cStoreCommand(TWELVE_LEAD_ECG, newUid()), true, true));
     scu.write(pData(1, syntheticEcg({ sopClassUid: CT_IMAGE }).dataset, false, true));
     const rsp = responseStatus((await scu.next())!);
-    expect(rsp).toEqual({ status: CStoreStatus.CannotUnderstand, errorComment: "TEST_NOT_ECG: not an ECG waveform SOP class" });
+    expect(rsp).toEqual({
+      status: CStoreStatus.CannotUnderstand,
+      errorComment: "TEST_NOT_ECG: not an ECG waveform SOP class",
+    });
     expect(ecgRows()).toBe(0);
     expect(gw.devices.get("cart")).toMatchObject({ rejected: 1 });
   });
 
   it("answers 0xA700 (out of resources) when the store is full, and stores nothing", async () => {
-    const { gw, port, ecgRows, logs } = await rig({ extra: "store: { quotaMB: 16 }\nuplink: { url: 'mqtt://127.0.0.1:1' }\n" });
+    const { gw, port, ecgRows, logs } = await rig({
+      extra: "store: { quotaMB: 16 }\nuplink: { url: 'mqtt://127.0.0.1:1' }\n",
+    });
     // The smallest quota, filled with ECGs (never evicted), leaves no room for anything.
     for (const size of [1 << 20, 1 << 16, 1 << 12, 1 << 8, 1]) {
       for (;;) {
-        const stored = await gw.ingest(gw.self, [{ kind: "ecg12", body: { pad: "x".repeat(size) } }]).then(() => true, () => false);
+        const stored = await gw.ingest(gw.self, [{ kind: "ecg12", body: { pad: "x".repeat(size) } }]).then(
+          () => true,
+          () => false,
+        );
         if (!stored) break;
       }
     }
@@ -221,7 +287,8 @@ describe("DICOM C-STORE SCP", () => {
     expect(ecgRows()).toBe(1);
     expect(gw.devices.get("cart")?.state).toBe("listening");
     // Each problem reported once, with its code; nothing from inside the data sets.
-    for (const code of ["VG_DICOM_NOT_DICOM", "VG_DICOM_PDU_TOO_LARGE", "VG_DICOM_NETWORK", "VG_DICOM_INCOMPLETE"]) expect(logs.filter((l) => l.includes(code))).toHaveLength(1);
+    for (const code of ["VG_DICOM_NOT_DICOM", "VG_DICOM_PDU_TOO_LARGE", "VG_DICOM_NETWORK", "VG_DICOM_INCOMPLETE"])
+      expect(logs.filter((l) => l.includes(code))).toHaveLength(1);
     expect(logs.join("")).not.toMatch(/SYNTHETIC|TEST-0001/);
   });
 
@@ -231,7 +298,9 @@ describe("DICOM C-STORE SCP", () => {
     expect(result).toMatchObject({ status: CStoreStatus.OutOfResources, errorComment: "object over 10000 bytes" });
     expect(ecgRows()).toBe(0);
     expect(gw.devices.get("cart")?.lastError?.message).toMatch(/VG_DICOM_TOO_LARGE/);
-    expect(await cStore(port, syntheticEcg({ seconds: 0.1 }).dataset, { calledAe: AE })).toMatchObject({ status: CStoreStatus.Success });
+    expect(await cStore(port, syntheticEcg({ seconds: 0.1 }).dataset, { calledAe: AE })).toMatchObject({
+      status: CStoreStatus.Success,
+    });
   });
 
   it("lets in only the listed calling AE titles when a list is given", async () => {
@@ -244,7 +313,11 @@ describe("DICOM C-STORE SCP", () => {
 describe("dicom-scp pieces", () => {
   it("writes a Part 10 file dicom-parser reads, meta group first", () => {
     const ecg = syntheticEcg();
-    const file = part10File(ecg.dataset, { sopClassUid: TWELVE_LEAD_ECG, sopInstanceUid: ecg.sopInstanceUid, transferSyntaxUid: EXPLICIT_LE });
+    const file = part10File(ecg.dataset, {
+      sopClassUid: TWELVE_LEAD_ECG,
+      sopInstanceUid: ecg.sopInstanceUid,
+      transferSyntaxUid: EXPLICIT_LE,
+    });
     expect(file.subarray(128, 132).toString()).toBe("DICM");
     const parsed = dicomParser.parseDicom(file);
     expect(parsed.string("x00020010")).toBe(EXPLICIT_LE);
@@ -253,13 +326,19 @@ describe("dicom-scp pieces", () => {
   });
 
   it("follows PDU headers split at every byte and names what is wrong", () => {
-    const stream = Buffer.concat([associateRq(AE, "X", [{ abstract: TWELVE_LEAD_ECG, syntaxes: [EXPLICIT_LE] }]), pData(1, Buffer.alloc(300), false, true), A_RELEASE_RQ]);
+    const stream = Buffer.concat([
+      associateRq(AE, "X", [{ abstract: TWELVE_LEAD_ECG, syntaxes: [EXPLICIT_LE] }]),
+      pData(1, Buffer.alloc(300), false, true),
+      A_RELEASE_RQ,
+    ]);
     for (let cut = 0; cut <= stream.length; cut++) {
       const guard = new PduGuard(1024);
       expect(guard.push(stream.subarray(0, cut))).toBeUndefined();
       expect(guard.push(stream.subarray(cut))).toBeUndefined();
     }
-    expect(new PduGuard(1024).push(Buffer.from([0x04, 0, 0, 0, 0x10, 0]))).toMatchObject({ code: "VG_DICOM_PDU_TOO_LARGE" });
+    expect(new PduGuard(1024).push(Buffer.from([0x04, 0, 0, 0, 0x10, 0]))).toMatchObject({
+      code: "VG_DICOM_PDU_TOO_LARGE",
+    });
     expect(new PduGuard().push(Buffer.from("GET / HTTP/1.1"))).toMatchObject({ code: "VG_DICOM_NOT_DICOM" });
   });
 });

@@ -23,7 +23,10 @@ afterEach(async () => {
 });
 
 const message = (i: number) => pcd01Message({ controlId: `MSG${i}`, time: new Date(), values: { hr: 1000 + i } });
-const diskAlarms = (events: Envelope[]) => events.filter((e) => e.kind === "alarm" && (e.body as AlarmBody).code === "VG_STORE_DISK_FULL").map((e) => (e.body as AlarmBody).state);
+const diskAlarms = (events: Envelope[]) =>
+  events
+    .filter((e) => e.kind === "alarm" && (e.body as AlarmBody).code === "VG_STORE_DISK_FULL")
+    .map((e) => (e.body as AlarmBody).state);
 
 describe.skipIf(!canMountTmpfs("the gateway's full-disk test") || !hasMosquitto)("the gateway on a full disk", () => {
   it("answers AE with one log line, restarts and forwards what it holds, and raises, clears and raises again the alarm at the center", async () => {
@@ -42,7 +45,11 @@ describe.skipIf(!canMountTmpfs("the gateway's full-disk test") || !hasMosquitto)
     for (let i = 20; i < 70; i++) expect(await sender.send(message(i))).toMatchObject({ code: "AE" });
     // One line for the condition, one for the device's refusals: not one per refused message.
     expect(first.log.lines.filter((l) => l.code === "VG_STORE_DISK_FULL" && l.device === undefined)).toHaveLength(1);
-    expect(first.log.lines.filter((l) => l.msg === "message not stored, device told so: the disk is full: events cannot be stored")).toHaveLength(1);
+    expect(
+      first.log.lines.filter(
+        (l) => l.msg === "message not stored, device told so: the disk is full: events cannot be stored",
+      ),
+    ).toHaveLength(1);
     expect(first.gw.status().store).toMatchObject({ state: "refusing", diskFull: true });
     sender.close();
     await first.gw.stop();
@@ -54,9 +61,17 @@ describe.skipIf(!canMountTmpfs("the gateway's full-disk test") || !hasMosquitto)
     cleanup.push(() => center.close());
     const second = await startGateway({ id: "gw-full", stateDir, devices, uplink: { url: broker.url } }, cleanup);
     const hrs = () => new Set(center.events.filter((e) => e.kind === "vitals").map((e) => e.msg?.id));
-    await center.waitFor(() => hrs().size === 20 && diskAlarms(center.events).length === 1, 20_000, "the 20 stored messages and the disk-full alarm");
+    await center.waitFor(
+      () => hrs().size === 20 && diskAlarms(center.events).length === 1,
+      20_000,
+      "the 20 stored messages and the disk-full alarm",
+    );
     const [raised] = center.events.filter((e) => e.kind === "alarm");
-    expect(raised).toMatchObject({ seq: 0, dev: { id: "gateway" }, body: { code: "VG_STORE_DISK_FULL", state: "active" } });
+    expect(raised).toMatchObject({
+      seq: 0,
+      dev: { id: "gateway" },
+      body: { code: "VG_STORE_DISK_FULL", state: "active" },
+    });
     sender = await MllpSender.connect(port);
     cleanup.push(() => sender.close());
     expect(await sender.send(message(70))).toMatchObject({ code: "AE" });
@@ -65,7 +80,11 @@ describe.skipIf(!canMountTmpfs("the gateway's full-disk test") || !hasMosquitto)
     // Room again: the next message is stored, and the center hears the alarm cleared.
     rmSync(filler);
     expect(await sender.send(message(71))).toMatchObject({ code: "AA" });
-    await center.waitFor(() => diskAlarms(center.events).length === 2 && hrs().has("MSG71"), 10_000, "the alarm cleared and message 71");
+    await center.waitFor(
+      () => diskAlarms(center.events).length === 2 && hrs().has("MSG71"),
+      10_000,
+      "the alarm cleared and message 71",
+    );
     expect(diskAlarms(center.events)).toEqual(["active", "inactive"]);
     expect(second.gw.status().store).toMatchObject({ state: "ok", diskFull: false });
 

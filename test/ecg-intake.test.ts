@@ -37,7 +37,19 @@ devices:
 `;
     const r = loadConfig({ text, drivers: findDriver });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
-    const gw = new Gateway(r.config, { log: createLogger({ level: "silent", pretty: false }, new Writable({ write(_c, _e, cb) { cb(); } })), clock: systemClock(), findDriver, secrets: r.secrets });
+    const gw = new Gateway(r.config, {
+      log: createLogger(
+        { level: "silent", pretty: false },
+        new Writable({
+          write(_c, _e, cb) {
+            cb();
+          },
+        }),
+      ),
+      clock: systemClock(),
+      findDriver,
+      secrets: r.secrets,
+    });
     await gw.start();
     cleanup.push(() => gw.stop());
     const center = await connectEmbeddedCenter(r.config);
@@ -48,7 +60,11 @@ devices:
     expect(store.status).toBe(0x0000);
     await center.waitFor(() => center.events.some((e) => e.kind === "ecg12"), 10_000, "the ECG event");
     const event = center.events.find((e) => e.kind === "ecg12")!;
-    const body = event.body as { format: string; leads: { name: string }[]; original: { contentType: string; sha256: string } };
+    const body = event.body as {
+      format: string;
+      leads: { name: string }[];
+      original: { contentType: string; sha256: string };
+    };
     expect(body.format).toBe("dicom-ecg");
     expect(body.leads).toHaveLength(12);
     expect(body.original.contentType).toBe("application/dicom");
@@ -69,14 +85,34 @@ devices:
 `;
     const r = loadConfig({ text, drivers: findDriver });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
-    const gw = new Gateway(r.config, { log: createLogger({ level: "silent", pretty: false }, new Writable({ write(_c, _e, cb) { cb(); } })), clock: systemClock(), findDriver, secrets: {} });
+    const gw = new Gateway(r.config, {
+      log: createLogger(
+        { level: "silent", pretty: false },
+        new Writable({
+          write(_c, _e, cb) {
+            cb();
+          },
+        }),
+      ),
+      clock: systemClock(),
+      findDriver,
+      secrets: {},
+    });
     await gw.start();
     cleanup.push(() => gw.stop());
 
     // The backlog: 100,000 vitals from a monitor while the uplink is down.
     const monitor = { id: "monitor", driver: "hl7-pcd01", kind: "monitor" as const };
     for (let i = 0; i < 100; i++) {
-      await gw.ingest(monitor, Array.from({ length: 1000 }, (_, j) => ({ kind: "vitals" as const, body: { observations: [{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: 60 + ((i + j) % 40), unit: "/min" }] } })));
+      await gw.ingest(
+        monitor,
+        Array.from({ length: 1000 }, (_, j) => ({
+          kind: "vitals" as const,
+          body: {
+            observations: [{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: 60 + ((i + j) % 40), unit: "/min" }],
+          },
+        })),
+      );
     }
     expect(gw.status().queue.pending[2]).toBe(100_000);
 
@@ -96,13 +132,20 @@ devices:
     const sha256 = (ecg.body as { original: { sha256: string } }).original.sha256;
     await center.waitFor(() => center.original(ecg.id) !== undefined, 10_000, "the ECG's file, every chunk");
     const vitalsBeforeFile = center.events.length - 1;
-    const parts = Number(center.messages.find((m) => m.topic.startsWith(`vitalgate/v1/amb-07/blob/${ecg.id}/`))!.topic.split("/").at(-1));
+    const parts = Number(
+      center.messages
+        .find((m) => m.topic.startsWith(`vitalgate/v1/amb-07/blob/${ecg.id}/`))!
+        .topic.split("/")
+        .at(-1),
+    );
     const whole = center.original(ecg.id)!;
     expect(createHash("sha256").update(whole).digest("hex")).toBe(sha256);
     expect(whole.equals(Buffer.from(file))).toBe(true);
     // Ahead of the backlog: at most an in-flight window of vitals went before it.
     expect(ecgAt).toBeLessThanOrEqual(64);
     expect(vitalsBeforeFile).toBeLessThan(1000);
-    console.log(`ECG arrived after ${ecgAt} vitals of the 100,000 backlog; its file, ${parts} chunk(s), after ${vitalsBeforeFile}`);
+    console.log(
+      `ECG arrived after ${ecgAt} vitals of the 100,000 backlog; its file, ${parts} chunk(s), after ${vitalsBeforeFile}`,
+    );
   });
 });

@@ -1,7 +1,19 @@
 // Folder intake over the real file system, through the embedded broker, to a center that
 // reassembles the original file from its chunks and checks its SHA-256.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, appendFileSync, copyFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  appendFileSync,
+  copyFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -24,7 +36,14 @@ async function rig(o: { drop?: string; devices?: string; options?: string } = {}
   const dir = mkdtempSync(join(tmpdir(), "vg-folder-"));
   const drop = o.drop ?? join(dir, "drop");
   const { gw, config } = await startGateway(
-    { id: "gw-ecg", stateDir: `${dir}/state`, uplink: "embedded", logLevel: "silent", drivers: findDriver, devices: `  - { id: cart, driver: test-file, options: { dir: "${drop}"${o.options ?? ""} } }\n${o.devices ?? ""}` },
+    {
+      id: "gw-ecg",
+      stateDir: `${dir}/state`,
+      uplink: "embedded",
+      logLevel: "silent",
+      drivers: findDriver,
+      devices: `  - { id: cart, driver: test-file, options: { dir: "${drop}"${o.options ?? ""} } }\n${o.devices ?? ""}`,
+    },
     cleanup,
   );
   const center = await connectEmbeddedCenter(config);
@@ -33,18 +52,24 @@ async function rig(o: { drop?: string; devices?: string; options?: string } = {}
   return { gw, drop, center };
 }
 
-
 describe("watched folder intake", () => {
   it("takes a complete file once, sends its event then the file in chunks the center reassembles byte for byte, and moves it to done/", async () => {
     const { drop, center } = await rig();
-    const file = Buffer.concat([Buffer.from("ECG"), Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 31) % 251))]);
+    const file = Buffer.concat([
+      Buffer.from("ECG"),
+      Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 31) % 251)),
+    ]);
     // Carts write under a temporary name, then rename.
     writeFileSync(join(drop, "ecg-0001.dcm.part"), file);
     renameSync(join(drop, "ecg-0001.dcm.part"), join(drop, "ecg-0001.dcm"));
     await center.waitFor(() => center.events.some((e) => e.kind === "ecg12"), 10_000, "the ECG event");
     const ecg = center.events.find((e) => e.kind === "ecg12")!;
     const original = (ecg.body as { original: { sha256: string; bytes: number; contentType: string } }).original;
-    expect(original).toEqual({ contentType: "application/octet-stream", bytes: file.length, sha256: createHash("sha256").update(file).digest("hex") });
+    expect(original).toEqual({
+      contentType: "application/octet-stream",
+      bytes: file.length,
+      sha256: createHash("sha256").update(file).digest("hex"),
+    });
     await center.waitFor(() => center.original(ecg.id) !== undefined, 10_000, "every chunk");
     const whole = center.original(ecg.id)!;
     expect(createHash("sha256").update(whole).digest("hex")).toBe(original.sha256);
@@ -59,8 +84,14 @@ describe("watched folder intake", () => {
     await new Promise((r) => setTimeout(r, 120)); // under stableMs (200): not yet taken
     appendFileSync(join(drop, "slow.xml"), " and the rest");
     writeFileSync(join(drop, "garbage.bin"), "MZ not an ECG");
-    await waitFor(() => existsSync(join(drop, "done/slow.xml")) && existsSync(join(drop, "rejected/garbage.bin")), 10_000, "both settled");
-    expect(readFileSync(join(drop, "rejected/garbage.bin.why.txt"), "utf8")).toBe("TEST_NOT_ECG: the file does not start with ECG\n");
+    await waitFor(
+      () => existsSync(join(drop, "done/slow.xml")) && existsSync(join(drop, "rejected/garbage.bin")),
+      10_000,
+      "both settled",
+    );
+    expect(readFileSync(join(drop, "rejected/garbage.bin.why.txt"), "utf8")).toBe(
+      "TEST_NOT_ECG: the file does not start with ECG\n",
+    );
     await center.waitFor(() => center.events.filter((e) => e.kind === "ecg12").length === 1, 5000, "one ECG");
     expect(center.events.filter((e) => e.kind === "ecg12")).toHaveLength(1);
     expect(gw.devices.get("cart")).toMatchObject({ frames: 2, events: 1, rejected: 1 });
@@ -91,25 +122,40 @@ describe("watched folder intake", () => {
     mkdirSync(join(base, "inbox"));
     symlinkSync(join(base, "inbox"), join(base, "cart"));
     const hl7 = await freePort();
-    const { gw } = await rig({ drop: join(base, "cart"), options: ", stableMs: 100, maxSettleMs: 400", devices: `  - { id: mon, driver: hl7-pcd01, options: { host: 127.0.0.1, port: ${hl7} } }` });
+    const { gw } = await rig({
+      drop: join(base, "cart"),
+      options: ", stableMs: 100, maxSettleMs: 400",
+      devices: `  - { id: mon, driver: hl7-pcd01, options: { host: 127.0.0.1, port: ${hl7} } }`,
+    });
     const monitor = await MllpSender.connect(hl7);
     cleanup.push(() => monitor.close());
     let n = 0;
-    const acked = async () => (await monitor.send(pcd01Message({ controlId: `P${++n}`, time: new Date(), values: { hr: 70 } }))).code;
+    const acked = async () =>
+      (await monitor.send(pcd01Message({ controlId: `P${++n}`, time: new Date(), values: { hr: 70 } }))).code;
     const page = async () => (await fetch(`http://127.0.0.1:${gw.config.web.port}/status`)).status;
 
     // A log the cart never finishes: it grows at every scan.
     const grow = setInterval(() => appendFileSync(join(base, "inbox/trace.log"), "x".repeat(512)), 20);
     cleanup.push(() => clearInterval(grow));
-    await waitFor(() => existsSync(join(base, "inbox/rejected/trace.log.why.txt")), 10_000, "the file that never settles set aside");
+    await waitFor(
+      () => existsSync(join(base, "inbox/rejected/trace.log.why.txt")),
+      10_000,
+      "the file that never settles set aside",
+    );
     clearInterval(grow);
-    expect(readFileSync(join(base, "inbox/rejected/trace.log.why.txt"), "utf8")).toMatch(/^VG_FILE_NEVER_SETTLED: still changing \d+ s after it appeared/);
+    expect(readFileSync(join(base, "inbox/rejected/trace.log.why.txt"), "utf8")).toMatch(
+      /^VG_FILE_NEVER_SETTLED: still changing \d+ s after it appeared/,
+    );
     expect(await acked()).toBe("AA");
 
     // The watched folder now leads into /proc (whose files claim 0 bytes and never end): not read.
     rmSync(join(base, "cart"));
     symlinkSync("/proc/self", join(base, "cart"));
-    await waitFor(() => /now leads to \/proc/.test(gw.devices.get("cart")?.lastError?.message ?? ""), 10_000, "the swapped folder refused");
+    await waitFor(
+      () => /now leads to \/proc/.test(gw.devices.get("cart")?.lastError?.message ?? ""),
+      10_000,
+      "the swapped folder refused",
+    );
     expect(await acked()).toBe("AA");
     expect(await page()).toBe(200);
     expect(gw.devices.get("cart")?.frames).toBe(0);

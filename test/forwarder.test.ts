@@ -18,31 +18,69 @@ afterEach(async () => {
 
 function options(url: string, o: Partial<UplinkOptions> = {}): UplinkOptions {
   return {
-    url, protocolVersion: 4, clientId: `vg-test-${Math.random().toString(16).slice(2)}`, rejectUnauthorized: true,
-    inflight: 32, keepaliveS: 5, connectTimeoutS: 5, backoff: { initialMs: 50, maxMs: 400 },
-    receipts: false, receiptTimeoutS: 600, statusIntervalS: 60, ...o,
+    url,
+    protocolVersion: 4,
+    clientId: `vg-test-${Math.random().toString(16).slice(2)}`,
+    rejectUnauthorized: true,
+    inflight: 32,
+    keepaliveS: 5,
+    connectTimeoutS: 5,
+    backoff: { initialMs: 50, maxMs: 400 },
+    receipts: false,
+    receiptTimeoutS: 600,
+    statusIntervalS: 60,
+    ...o,
   };
 }
 
 async function setup(o: Partial<UplinkOptions> = {}, port = 0, deps: { markDelayMs?: number } = {}) {
   const broker = await openBroker("127.0.0.1", port);
-  const outbox = new Outbox({ path: join(mkdtempSync(join(tmpdir(), "vg-fwd-")), "outbox.db"), quotaBytes: 1 << 30, batchMax: 1000, nowMs: Date.now });
+  const outbox = new Outbox({
+    path: join(mkdtempSync(join(tmpdir(), "vg-fwd-")), "outbox.db"),
+    quotaBytes: 1 << 30,
+    batchMax: 1000,
+    nowMs: Date.now,
+  });
   outbox.open();
   const center = await connectCenter(broker.url, "test-gw");
-  const fwd = new Forwarder(options(broker.url, o), {
-    outbox, log: silentLogger, nowMs: Date.now, status: () => ({ queue: outbox.stats().pending }),
-    commands: { ping: { args: z.object({ echo: z.string().optional() }), run: (a) => ({ pong: (a as { echo?: string }).echo ?? true }) } },
-    ...deps,
-  }, "test-gw");
+  const fwd = new Forwarder(
+    options(broker.url, o),
+    {
+      outbox,
+      log: silentLogger,
+      nowMs: Date.now,
+      status: () => ({ queue: outbox.stats().pending }),
+      commands: {
+        ping: {
+          args: z.object({ echo: z.string().optional() }),
+          run: (a) => ({ pong: (a as { echo?: string }).echo ?? true }),
+        },
+      },
+      ...deps,
+    },
+    "test-gw",
+  );
   const state = { broker };
-  cleanup.push(() => outbox.close(), () => state.broker.close(), () => center.close(), () => fwd.stop());
+  cleanup.push(
+    () => outbox.close(),
+    () => state.broker.close(),
+    () => center.close(),
+    () => fwd.stop(),
+  );
   return { state, outbox, center, fwd };
 }
 
 describe("forwarder", () => {
   it("publishes every event by priority then sequence, exactly as stored, and marks it delivered on PUBACK", async () => {
     const { outbox, center, fwd } = await setup({ inflight: 1 });
-    const stored = await outbox.append([vitals(60), stampedEvent("waveform"), vitals(61), stampedEvent("alarm"), stampedEvent("case"), stampedEvent("ecg12")]);
+    const stored = await outbox.append([
+      vitals(60),
+      stampedEvent("waveform"),
+      vitals(61),
+      stampedEvent("alarm"),
+      stampedEvent("case"),
+      stampedEvent("ecg12"),
+    ]);
     fwd.start();
     await center.waitFor(() => center.events.length === 6, 10_000, "6 events");
     expect(center.events.map((e) => e.kind)).toEqual(["alarm", "ecg12", "case", "vitals", "vitals", "waveform"]);
@@ -109,7 +147,11 @@ describe("forwarder", () => {
     state.broker = await openBroker("127.0.0.1", port);
     const center2 = await connectCenter(state.broker.url, "test-gw");
     cleanup.push(() => center2.close());
-    await center2.waitFor(() => during.every((e) => center2.events.some((x) => x.id === e.id)), 10_000, "all 200 events after the outage");
+    await center2.waitFor(
+      () => during.every((e) => center2.events.some((x) => x.id === e.id)),
+      10_000,
+      "all 200 events after the outage",
+    );
     await waitFor(() => outbox.stats().pending[2] === 0, 5000, "marked delivered");
     const status = center2.messages.find((m) => m.topic === "vitalgate/v1/test-gw/status");
     expect(JSON.parse(status!.payload.toString())).toMatchObject({ state: "online" });
@@ -121,7 +163,8 @@ describe("forwarder", () => {
     await waitFor(() => fwd.state === "connected", 5000, "connect");
     const watcher = await connectCenter(state.broker.url, "test-gw");
     cleanup.push(() => watcher.close());
-    const status = () => watcher.messages.filter((m) => m.topic.endsWith("/status")).map((m) => JSON.parse(m.payload.toString()).state);
+    const status = () =>
+      watcher.messages.filter((m) => m.topic.endsWith("/status")).map((m) => JSON.parse(m.payload.toString()).state);
     await watcher.waitFor(() => status().includes("online"), 5000, "online status");
     await fwd.stop();
     await watcher.waitFor(() => status().includes("offline"), 5000, "offline status");
@@ -147,11 +190,26 @@ describe("forwarder", () => {
     const port = (silent.address() as { port: number }).port;
     const sockets: Socket[] = [];
     silent.on("connection", (s) => sockets.push(s));
-    cleanup.push(() => new Promise((r) => { for (const s of sockets) s.destroy(); silent.close(r); }));
-    const outbox = new Outbox({ path: join(mkdtempSync(join(tmpdir(), "vg-fwd-")), "outbox.db"), quotaBytes: 1 << 30, batchMax: 100, nowMs: Date.now });
+    cleanup.push(
+      () =>
+        new Promise((r) => {
+          for (const s of sockets) s.destroy();
+          silent.close(r);
+        }),
+    );
+    const outbox = new Outbox({
+      path: join(mkdtempSync(join(tmpdir(), "vg-fwd-")), "outbox.db"),
+      quotaBytes: 1 << 30,
+      batchMax: 100,
+      nowMs: Date.now,
+    });
     outbox.open();
     cleanup.push(() => outbox.close());
-    const fwd = new Forwarder(options(`mqtt://127.0.0.1:${port}`, { connectTimeoutS: 0.2, backoff: { initialMs: 50, maxMs: 100 } }), { outbox, log: silentLogger, nowMs: Date.now, status: () => ({}) }, "test-gw");
+    const fwd = new Forwarder(
+      options(`mqtt://127.0.0.1:${port}`, { connectTimeoutS: 0.2, backoff: { initialMs: 50, maxMs: 100 } }),
+      { outbox, log: silentLogger, nowMs: Date.now, status: () => ({}) },
+      "test-gw",
+    );
     const states: string[] = [];
     fwd.on("state", (st) => states.push(st));
     fwd.start();
@@ -165,9 +223,18 @@ describe("forwarder", () => {
     fwd.start();
     await waitFor(() => fwd.state === "connected", 5000, "connect");
     await new Promise((r) => setTimeout(r, 100));
-    const results = () => center.messages.filter((m) => m.topic === "vitalgate/v1/test-gw/cmd-result").map((m) => JSON.parse(m.payload.toString()));
-    await center.client.publishAsync("vitalgate/v1/test-gw/cmd/ping", JSON.stringify({ id: "r1", args: { echo: "hi" } }), { qos: 1 });
-    await center.client.publishAsync("vitalgate/v1/test-gw/cmd/ping", JSON.stringify({ id: "r2", args: { echo: 5 } }), { qos: 1 });
+    const results = () =>
+      center.messages
+        .filter((m) => m.topic === "vitalgate/v1/test-gw/cmd-result")
+        .map((m) => JSON.parse(m.payload.toString()));
+    await center.client.publishAsync(
+      "vitalgate/v1/test-gw/cmd/ping",
+      JSON.stringify({ id: "r1", args: { echo: "hi" } }),
+      { qos: 1 },
+    );
+    await center.client.publishAsync("vitalgate/v1/test-gw/cmd/ping", JSON.stringify({ id: "r2", args: { echo: 5 } }), {
+      qos: 1,
+    });
     await center.client.publishAsync("vitalgate/v1/test-gw/cmd/format-disk", JSON.stringify({ id: "r3" }), { qos: 1 });
     await center.client.publishAsync("vitalgate/v1/test-gw/cmd/ping", "{not json", { qos: 1 });
     await center.client.publishAsync("vitalgate/v1/test-gw/receipt", JSON.stringify({ ids: "nope" }), { qos: 1 });

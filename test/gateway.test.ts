@@ -21,7 +21,7 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-const findDriver = (id: string) => ([lineDriver, pollDriver].find((d) => d.id === id)) as never;
+const findDriver = (id: string) => [lineDriver, pollDriver].find((d) => d.id === id) as never;
 
 async function config(devices: string, extra = ""): Promise<Config> {
   const dir = mkdtempSync(join(tmpdir(), "vg-gw-"));
@@ -33,8 +33,18 @@ async function config(devices: string, extra = ""): Promise<Config> {
 
 async function gateway(cfg: Config) {
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(chunk.toString()); cb(); } });
-  const gw = new Gateway(cfg, { log: createLogger({ level: "info", pretty: false }, sink), clock: systemClock(), findDriver, secrets: { centerPassword: CENTER_LOGIN.password } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
+  const gw = new Gateway(cfg, {
+    log: createLogger({ level: "info", pretty: false }, sink),
+    clock: systemClock(),
+    findDriver,
+    secrets: { centerPassword: CENTER_LOGIN.password },
+  });
   await gw.start();
   cleanup.push(() => gw.stop());
   return { gw, logs: lines };
@@ -63,18 +73,36 @@ describe("gateway core", () => {
     const { gw } = await gateway(cfg);
     const center = await connectEmbeddedCenter(cfg);
     cleanup.push(() => center.close());
-    await waitFor(() => gw.status().uplink.state === "connected" && gw.devices.get("dev-a")?.state === "listening", 5000, "uplink and listener");
+    await waitFor(
+      () => gw.status().uplink.state === "connected" && gw.devices.get("dev-a")?.state === "listening",
+      5000,
+      "uplink and listener",
+    );
     const a = await lineDevice(pa);
     a.send("v 66");
     await center.waitFor(() => center.events.length === 1, 5000, "the event");
     const seq = center.events[0]!.seq;
     await waitFor(() => gw.status().queue.pending[2] === 0, 5000, "marked delivered");
-    const results = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-test/cmd-result").map((m) => JSON.parse(m.payload.toString()));
+    const results = () =>
+      center.messages
+        .filter((m) => m.topic === "vitalgate/v1/gw-test/cmd-result")
+        .map((m) => JSON.parse(m.payload.toString()));
     await center.client.publishAsync("vitalgate/v1/gw-test/cmd/ping", JSON.stringify({ id: "p1" }), { qos: 1 });
-    await center.client.publishAsync("vitalgate/v1/gw-test/cmd/resend", JSON.stringify({ id: "r1", args: { fromSeq: seq } }), { qos: 1 });
-    await center.client.publishAsync("vitalgate/v1/gw-test/cmd/resend", JSON.stringify({ id: "r2", args: { fromSeq: seq, toSeq: seq - 1 } }), { qos: 1 });
+    await center.client.publishAsync(
+      "vitalgate/v1/gw-test/cmd/resend",
+      JSON.stringify({ id: "r1", args: { fromSeq: seq } }),
+      { qos: 1 },
+    );
+    await center.client.publishAsync(
+      "vitalgate/v1/gw-test/cmd/resend",
+      JSON.stringify({ id: "r2", args: { fromSeq: seq, toSeq: seq - 1 } }),
+      { qos: 1 },
+    );
     await center.waitFor(() => results().length === 3, 5000, "three results");
-    expect(results().find((r) => r.id === "p1")).toMatchObject({ ok: true, result: { pong: true, queue: [0, 0, 0, 0] } });
+    expect(results().find((r) => r.id === "p1")).toMatchObject({
+      ok: true,
+      result: { pong: true, queue: [0, 0, 0, 0] },
+    });
     expect(results().find((r) => r.id === "r1")).toMatchObject({ ok: true, result: { requeued: 1 } });
     expect(results().find((r) => r.id === "r2")).toMatchObject({ ok: false, error: expect.stringContaining("toSeq") });
     await center.waitFor(() => center.events.filter((e) => e.seq === seq).length === 2, 5000, "the event sent again");
@@ -82,7 +110,9 @@ describe("gateway core", () => {
 
   it("acknowledges only what it committed, keeps one device's failures away from another, and forwards", async () => {
     const [pa, pb] = [await freePort(), await freePort()];
-    const cfg = await config(`  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n  - { id: dev-b, driver: test-line, options: { port: ${pb} } }\n`);
+    const cfg = await config(
+      `  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n  - { id: dev-b, driver: test-line, options: { port: ${pb} } }\n`,
+    );
     const { gw } = await gateway(cfg);
     const center = await connectEmbeddedCenter(cfg);
     cleanup.push(() => center.close());
@@ -102,17 +132,36 @@ describe("gateway core", () => {
     expect(devA.lastError?.code).toBe("LINE_BAD");
     expect(gw.devices.get("dev-b")).toMatchObject({ events: 1, rejected: 0 });
     await center.waitFor(() => center.events.length === 3, 5000, "3 events at the center");
-    expect(center.events.map((e) => [e.dev.id, (e.body as { observations: { value: number }[] }).observations[0]!.value]).sort()).toEqual([["dev-a", 61], ["dev-a", 62], ["dev-b", 71]]);
-    for (const e of center.events) expect(e).toMatchObject({ v: 1, gw: "gw-test", kind: "vitals", dev: { driver: "test-line", kind: "monitor" }, time: { src: "system" } });
+    expect(
+      center.events
+        .map((e) => [e.dev.id, (e.body as { observations: { value: number }[] }).observations[0]!.value])
+        .sort(),
+    ).toEqual([
+      ["dev-a", 61],
+      ["dev-a", 62],
+      ["dev-b", 71],
+    ]);
+    for (const e of center.events)
+      expect(e).toMatchObject({
+        v: 1,
+        gw: "gw-test",
+        kind: "vitals",
+        dev: { driver: "test-line", kind: "monitor" },
+        time: { src: "system" },
+      });
   });
 
   it("adds, changes and removes devices while running, restarting only what changed", async () => {
     const [pa, pb, pc] = [await freePort(), await freePort(), await freePort()];
-    const cfg = await config(`  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n  - { id: dev-b, driver: test-line, options: { port: ${pb} } }\n`);
+    const cfg = await config(
+      `  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n  - { id: dev-b, driver: test-line, options: { port: ${pb} } }\n`,
+    );
     const { gw } = await gateway(cfg);
     await waitFor(() => gw.devices.list().every((d) => d.state === "listening"), 5000, "listeners");
     const a = await lineDevice(pa);
-    const next = await config(`  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n  - { id: dev-b, driver: test-line, options: { port: ${pc} } }\n  - { id: dev-c, driver: test-line, enabled: false, options: { port: 1 } }\n`);
+    const next = await config(
+      `  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n  - { id: dev-b, driver: test-line, options: { port: ${pc} } }\n  - { id: dev-c, driver: test-line, enabled: false, options: { port: 1 } }\n`,
+    );
     const r = await gw.reload(next);
     expect(r.devices).toEqual({ started: [], stopped: [], restarted: ["dev-b"] });
     a.send("v 80"); // dev-a's connection survived the reload
@@ -130,7 +179,10 @@ describe("gateway core", () => {
     const port = await freePort();
     const sockets: Socket[] = [];
     const serve = () => {
-      const s = createServer((sock) => { sockets.push(sock); sock.write("v 55\n"); });
+      const s = createServer((sock) => {
+        sockets.push(sock);
+        sock.write("v 55\n");
+      });
       s.listen(port, "127.0.0.1");
       return s;
     };
@@ -142,7 +194,13 @@ describe("gateway core", () => {
     await new Promise((r) => server.close(r));
     await waitFor(() => gw.devices.get("dev-srv")?.state === "retrying", 5000, "retrying");
     server = serve();
-    cleanup.push(() => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(r); }));
+    cleanup.push(
+      () =>
+        new Promise((r) => {
+          for (const s of sockets) s.destroy();
+          server.close(r);
+        }),
+    );
     await waitFor(() => gw.devices.get("dev-srv")?.events === 2, 10_000, "reading after reconnect");
   });
 
@@ -164,7 +222,13 @@ describe("gateway core", () => {
       });
     });
     await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
-    cleanup.push(() => new Promise((r) => { device?.destroy(); server.close(r); }));
+    cleanup.push(
+      () =>
+        new Promise((r) => {
+          device?.destroy();
+          server.close(r);
+        }),
+    );
     const { gw } = await gateway(await config(`  - { id: vent, driver: test-poll, options: { port: ${port} } }\n`));
     await waitFor(() => (gw.devices.get("vent")?.events ?? 0) >= 3, 5000, "three polled readings");
     expect(heard[0]).toBe("HELLO");
@@ -174,7 +238,10 @@ describe("gateway core", () => {
 
   it("serves /healthz and Prometheus /metrics with queue depth and per-device counters", async () => {
     const pa = await freePort();
-    const cfg = await config(`  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n`, "uplink: { url: 'mqtt://127.0.0.1:1', backoff: { initialMs: 1000, maxMs: 5000 } }\n");
+    const cfg = await config(
+      `  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n`,
+      "uplink: { url: 'mqtt://127.0.0.1:1', backoff: { initialMs: 1000, maxMs: 5000 } }\n",
+    );
     const { gw } = await gateway(cfg);
     await waitFor(() => gw.devices.get("dev-a")?.state === "listening", 5000, "listener");
     const a = await lineDevice(pa);
@@ -184,24 +251,37 @@ describe("gateway core", () => {
     const base = `http://127.0.0.1:${cfg.web.port}`;
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ ok: true, uplink: expect.stringMatching(/connecting|waiting/), queue: [0, 0, 2, 0] });
+    expect(await health.json()).toMatchObject({
+      ok: true,
+      uplink: expect.stringMatching(/connecting|waiting/),
+      queue: [0, 0, 2, 0],
+    });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/vitalgate_queue_depth\{priority="2"\} 2/);
     expect(metrics).toMatch(/vitalgate_device_events_total\{device="dev-a",driver="test-line"\} 2/);
     expect(metrics).toMatch(/vitalgate_uplink_connected 0/);
     expect(metrics).toMatch(/vitalgate_queue_oldest_age_seconds \d/);
-    const status = (await (await fetch(`${base}/status`)).json()) as { queue: { pending: number[] }; devices: { id: string }[] };
+    const status = (await (await fetch(`${base}/status`)).json()) as {
+      queue: { pending: number[] };
+      devices: { id: string }[];
+    };
     expect(status.queue.pending).toEqual([0, 0, 2, 0]);
   });
 
   it("tells the device NAK when the store refuses, raises the alarm in log and metrics, and keeps running", async () => {
     const pa = await freePort();
     // The smallest quota, filled with ECGs (never evicted), leaves no room for anything.
-    const cfg = await config(`  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n`, "store: { quotaMB: 16 }\nuplink: { url: 'mqtt://127.0.0.1:1' }\n");
+    const cfg = await config(
+      `  - { id: dev-a, driver: test-line, options: { port: ${pa} } }\n`,
+      "store: { quotaMB: 16 }\nuplink: { url: 'mqtt://127.0.0.1:1' }\n",
+    );
     const { gw, logs } = await gateway(cfg);
     for (const size of [1 << 20, 1 << 16, 1 << 12, 1 << 8, 1]) {
       for (;;) {
-        const stored = await gw.ingest(gw.self, [{ kind: "ecg12", body: { pad: "x".repeat(size) } }]).then(() => true, () => false);
+        const stored = await gw.ingest(gw.self, [{ kind: "ecg12", body: { pad: "x".repeat(size) } }]).then(
+          () => true,
+          () => false,
+        );
         if (!stored) break;
       }
     }
@@ -216,18 +296,37 @@ describe("gateway core", () => {
     // 5 refusals while filling, then the device's.
     expect(metrics).toMatch(/vitalgate_store_refused_total\{code="VG_STORE_QUOTA"\} 6/);
     // The first refusal raised an alarm for the center, small enough to fit where the ECG did not.
-    const alarms = gw.outbox.pending(100).filter((r) => r.kind === "alarm").map((r) => JSON.parse(String(r.payload)));
-    expect(alarms).toEqual([expect.objectContaining({ dev: { id: "gateway", driver: "vitalgate", kind: "gateway" }, body: expect.objectContaining({ code: "VG_STORE_QUOTA", priority: "high" }) })]);
+    const alarms = gw.outbox
+      .pending(100)
+      .filter((r) => r.kind === "alarm")
+      .map((r) => JSON.parse(String(r.payload)));
+    expect(alarms).toEqual([
+      expect.objectContaining({
+        dev: { id: "gateway", driver: "vitalgate", kind: "gateway" },
+        body: expect.objectContaining({ code: "VG_STORE_QUOTA", priority: "high" }),
+      }),
+    ]);
     expect((await fetch(`http://127.0.0.1:${cfg.web.port}/healthz`)).status).toBe(503);
   });
 
   it("warns at every start of an uplink that is plain text beyond the box, or whose certificate is not checked", async () => {
     const warned = async (uplink: string) => {
-      const { logs } = await gateway(await config("  []", `uplink: { ${uplink}, backoff: { initialMs: 60000, maxMs: 60000 } }`));
-      return logs.map((l) => JSON.parse(l) as { code?: string; msg: string }).filter((l) => l.code?.startsWith("VG_UPLINK_"));
+      const { logs } = await gateway(
+        await config("  []", `uplink: { ${uplink}, backoff: { initialMs: 60000, maxMs: 60000 } }`),
+      );
+      return logs
+        .map((l) => JSON.parse(l) as { code?: string; msg: string })
+        .filter((l) => l.code?.startsWith("VG_UPLINK_"));
     };
-    expect(await warned("url: 'mqtt://192.0.2.7:1883'")).toEqual([expect.objectContaining({ code: "VG_UPLINK_PLAINTEXT", msg: expect.stringMatching(/not encrypted .*use mqtts:\/\/ or wss:\/\//) })]);
-    expect(await warned("url: 'mqtts://192.0.2.7:8883', rejectUnauthorized: false")).toEqual([expect.objectContaining({ code: "VG_UPLINK_UNVERIFIED" })]);
+    expect(await warned("url: 'mqtt://192.0.2.7:1883'")).toEqual([
+      expect.objectContaining({
+        code: "VG_UPLINK_PLAINTEXT",
+        msg: expect.stringMatching(/not encrypted .*use mqtts:\/\/ or wss:\/\//),
+      }),
+    ]);
+    expect(await warned("url: 'mqtts://192.0.2.7:8883', rejectUnauthorized: false")).toEqual([
+      expect.objectContaining({ code: "VG_UPLINK_UNVERIFIED" }),
+    ]);
     expect(await warned("url: 'mqtt://127.0.0.1:1'")).toEqual([]);
   });
 });

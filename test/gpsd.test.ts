@@ -16,7 +16,13 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-interface PositionBody { lat: number; lon: number; fix: string; sats?: number; hdop?: number }
+interface PositionBody {
+  lat: number;
+  lon: number;
+  fix: string;
+  sats?: number;
+  hdop?: number;
+}
 
 const positions = (gw: Gateway) => outboxEvents<PositionBody>(gw, "position");
 
@@ -35,7 +41,9 @@ function fakeGpsd(port: number, o: { everyMs: number; garbage?: boolean }) {
       if (!(s as Socket & { watching?: boolean }).watching) continue;
       n++;
       s.write(`{"class":"SKY","device":"/dev/ttyACM0","hdop":0.8,"uSat":9,"nSat":14}\n`);
-      s.write(`{"class":"TPV","device":"/dev/ttyACM0","status":1,"mode":3,"time":"${new Date(t).toISOString()}","ept":0.005,"lat":${40 + n * 1e-4},"lon":116.1,"altHAE":40.1,"altMSL":50.2,"speed":11.1,"track":3.5,"eph":4.2}\n`);
+      s.write(
+        `{"class":"TPV","device":"/dev/ttyACM0","status":1,"mode":3,"time":"${new Date(t).toISOString()}","ept":0.005,"lat":${40 + n * 1e-4},"lon":116.1,"altHAE":40.1,"altMSL":50.2,"speed":11.1,"track":3.5,"eph":4.2}\n`,
+      );
       if (o.garbage) s.write(`{"class":"TPV","mode":3,"lat":\n\u0000\u0007binary noise\n`);
     }
   }, o.everyMs);
@@ -55,8 +63,12 @@ function fakeGpsd(port: number, o: { everyMs: number; garbage?: boolean }) {
             got = got.slice(nl + 1);
             if (!line.startsWith("?WATCH=")) continue;
             watches.push(line);
-            s.write('{"class":"DEVICES","devices":[{"class":"DEVICE","path":"/dev/ttyACM0","driver":"u-blox","activated":"2026-11-23T08:00:00.000Z","flags":1,"native":0,"bps":9600,"parity":"N","stopbits":1,"cycle":1.00}]}\n');
-            s.write('{"class":"WATCH","enable":true,"json":true,"nmea":false,"raw":0,"scaled":false,"timing":false,"split24":false,"pps":false}\n');
+            s.write(
+              '{"class":"DEVICES","devices":[{"class":"DEVICE","path":"/dev/ttyACM0","driver":"u-blox","activated":"2026-11-23T08:00:00.000Z","flags":1,"native":0,"bps":9600,"parity":"N","stopbits":1,"cycle":1.00}]}\n',
+            );
+            s.write(
+              '{"class":"WATCH","enable":true,"json":true,"nmea":false,"raw":0,"scaled":false,"timing":false,"split24":false,"pps":false}\n',
+            );
             (s as Socket & { watching?: boolean }).watching = true;
           }
         });
@@ -70,57 +82,89 @@ function fakeGpsd(port: number, o: { everyMs: number; garbage?: boolean }) {
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     server = undefined;
   };
-  return { start, stop, watches, end: async () => { clearInterval(timer); await stop(); } };
+  return {
+    start,
+    stop,
+    watches,
+    end: async () => {
+      clearInterval(timer);
+      await stop();
+    },
+  };
 }
 
 /** A gateway with one gpsd device (options as YAML flow), gpsd its only time source; the uplink goes nowhere. */
 const gatewayWithGpsd = (options: string) =>
-  startGateway({ id: "gw-gpsd", logSection: true, time: "{ ntpServers: [], trustSystemClock: never }", devices: `{ id: gps, driver: gpsd, options: ${options} }` }, cleanup);
+  startGateway(
+    {
+      id: "gw-gpsd",
+      logSection: true,
+      time: "{ ntpServers: [], trustSystemClock: never }",
+      devices: `{ id: gps, driver: gpsd, options: ${options} }`,
+    },
+    cleanup,
+  );
 
 describe("GPS through gpsd over TCP", () => {
-  it("positions reach the outbox, time syncs from gpsd's TPV, a gpsd restart is reconnected and watched again, bad lines are rejected, silence shows", { timeout: 30_000 }, async () => {
-    const port = await freePort();
-    const server = fakeGpsd(port, { everyMs: 200, garbage: true });
-    cleanup.push(() => server.end());
-    await server.start();
+  it(
+    "positions reach the outbox, time syncs from gpsd's TPV, a gpsd restart is reconnected and watched again, bad lines are rejected, silence shows",
+    { timeout: 30_000 },
+    async () => {
+      const port = await freePort();
+      const server = fakeGpsd(port, { everyMs: 200, garbage: true });
+      cleanup.push(() => server.end());
+      await server.start();
 
-    const { gw } = await gatewayWithGpsd(`{ port: ${port}, device: /dev/ttyACM0, throttle: false, silentAfterS: 1 }`);
-    expect(gw.status().time).toMatchObject({ synced: false, src: "unsynced" });
+      const { gw } = await gatewayWithGpsd(`{ port: ${port}, device: /dev/ttyACM0, throttle: false, silentAfterS: 1 }`);
+      expect(gw.status().time).toMatchObject({ synced: false, src: "unsynced" });
 
-    await waitFor(() => positions(gw).length >= 3, 8000, "positions from gpsd");
-    expect(server.watches).toEqual(['?WATCH={"enable":true,"json":true,"device":"/dev/ttyACM0"};']);
-    const first = positions(gw);
-    for (const p of first) {
-      expect(p.dev).toMatchObject({ id: "gps", driver: "gpsd", kind: "gps" });
-      expect(p.body).toMatchObject({ fix: "3d", altM: 50.2, speedMps: 11.1, courseDeg: 3.5, hdop: 0.8, sats: 9, lon: 116.1 });
-      expect(p.time.devSkewMs).toBe(0);
-    }
-    // every TPV, in order, 200 ms apart (throttle off)
-    const times = first.map((p) => Date.parse(p.t));
-    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThan(100);
-    await waitFor(() => gw.status().time.src === "gps", 5000, "time from gpsd");
-    expect(gw.status().time).toMatchObject({ synced: true, src: "gps" });
-    expect(Math.abs(gw.status().time.offsetMs!)).toBeLessThan(300);
-    // the garbage after each TPV is rejected, and the device stays connected
-    await waitFor(() => (gw.devices.get("gps")?.rejected ?? 0) >= 2, 5000, "bad lines rejected");
-    expect(gw.devices.get("gps")).toMatchObject({ state: "connected" });
+      await waitFor(() => positions(gw).length >= 3, 8000, "positions from gpsd");
+      expect(server.watches).toEqual(['?WATCH={"enable":true,"json":true,"device":"/dev/ttyACM0"};']);
+      const first = positions(gw);
+      for (const p of first) {
+        expect(p.dev).toMatchObject({ id: "gps", driver: "gpsd", kind: "gps" });
+        expect(p.body).toMatchObject({
+          fix: "3d",
+          altM: 50.2,
+          speedMps: 11.1,
+          courseDeg: 3.5,
+          hdop: 0.8,
+          sats: 9,
+          lon: 116.1,
+        });
+        expect(p.time.devSkewMs).toBe(0);
+      }
+      // every TPV, in order, 200 ms apart (throttle off)
+      const times = first.map((p) => Date.parse(p.t));
+      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThan(100);
+      await waitFor(() => gw.status().time.src === "gps", 5000, "time from gpsd");
+      expect(gw.status().time).toMatchObject({ synced: true, src: "gps" });
+      expect(Math.abs(gw.status().time.offsetMs!)).toBeLessThan(300);
+      // the garbage after each TPV is rejected, and the device stays connected
+      await waitFor(() => (gw.devices.get("gps")?.rejected ?? 0) >= 2, 5000, "bad lines rejected");
+      expect(gw.devices.get("gps")).toMatchObject({ state: "connected" });
 
-    // gpsd restarts (systemctl restart gpsd): the connection drops, and comes back when gpsd does
-    await server.stop();
-    await waitFor(() => gw.devices.get("gps")?.state === "retrying", 5000, "the restart noticed");
-    const before = positions(gw).length;
-    const restartedAt = Date.now();
-    await server.start();
-    await waitFor(() => gw.devices.get("gps")?.state === "connected" && positions(gw).length > before, 8000, "positions again after the restart");
-    expect(Date.now() - restartedAt).toBeLessThan(5000);
-    expect(server.watches).toHaveLength(2); // WATCH sent again on the new connection
+      // gpsd restarts (systemctl restart gpsd): the connection drops, and comes back when gpsd does
+      await server.stop();
+      await waitFor(() => gw.devices.get("gps")?.state === "retrying", 5000, "the restart noticed");
+      const before = positions(gw).length;
+      const restartedAt = Date.now();
+      await server.start();
+      await waitFor(
+        () => gw.devices.get("gps")?.state === "connected" && positions(gw).length > before,
+        8000,
+        "positions again after the restart",
+      );
+      expect(Date.now() - restartedAt).toBeLessThan(5000);
+      expect(server.watches).toHaveLength(2); // WATCH sent again on the new connection
 
-    // gpsd loses its receiver (it stays connected, but says nothing): silent after 1 s
-    await server.end();
-    const silent = fakeGpsd(port, { everyMs: 60_000 });
-    cleanup.push(() => silent.end());
-    await silent.start();
-    await waitFor(() => gw.devices.get("gps")?.state === "silent", 8000, "silent");
-    expect(gw.devices.get("gps")?.lastError?.code).toBe("VG_DEVICE_SILENT");
-  });
+      // gpsd loses its receiver (it stays connected, but says nothing): silent after 1 s
+      await server.end();
+      const silent = fakeGpsd(port, { everyMs: 60_000 });
+      cleanup.push(() => silent.end());
+      await silent.start();
+      await waitFor(() => gw.devices.get("gps")?.state === "silent", 8000, "silent");
+      expect(gw.devices.get("gps")?.lastError?.code).toBe("VG_DEVICE_SILENT");
+    },
+  );
 });

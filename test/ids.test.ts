@@ -21,7 +21,8 @@ describe("uuidv7", () => {
     const ms = Date.UTC(2026, 10, 23, 15, 36, 34, 123);
     const ids = Array.from({ length: 5_000 }, () => uuidv7(ms));
     expect(new Set(ids).size).toBe(ids.length);
-    const bits = (id: string) => [...id.replaceAll("-", "")].map((h) => parseInt(h, 16).toString(2).padStart(4, "0")).join("");
+    const bits = (id: string) =>
+      [...id.replaceAll("-", "")].map((h) => parseInt(h, 16).toString(2).padStart(4, "0")).join("");
     const ones = new Array<number>(128).fill(0);
     for (const id of ids) {
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);

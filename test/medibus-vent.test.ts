@@ -23,9 +23,22 @@ const alarms = (gw: Gateway) => outboxEvents<AlarmBody>(gw, "alarm").filter((a) 
 
 /** A gateway with one ventilator (options as YAML flow); the uplink goes nowhere, so events stay in the outbox. */
 const gatewayWithVentilator = (options: string) =>
-  startGateway({ id: "gw-vent", logSection: true, time: "{ ntpServers: [], trustSystemClock: always }", devices: `{ id: vent, driver: medibus-vent, options: ${options} }` }, cleanup);
+  startGateway(
+    {
+      id: "gw-vent",
+      logSection: true,
+      time: "{ ntpServers: [], trustSystemClock: always }",
+      devices: `{ id: vent, driver: medibus-vent, options: ${options} }`,
+    },
+    cleanup,
+  );
 
-function ventilator(o: { path?: string; tcpPort?: number; onListening?: (port: number) => void; alarmCycleMs?: number }) {
+function ventilator(o: {
+  path?: string;
+  tcpPort?: number;
+  onListening?: (port: number) => void;
+  alarmCycleMs?: number;
+}) {
   const stop = new AbortController();
   const commands: string[] = [];
   const done = simulateMedibusVentilator({ ...o, signal: stop.signal, onCommand: (c) => commands.push(c) });
@@ -38,44 +51,66 @@ function ventilator(o: { path?: string; tcpPort?: number; onListening?: (port: n
 }
 
 describe.skipIf(!hasSocat)("Dräger ventilator (MEDIBUS) over a real PTY", () => {
-  it("ICC first, its answers become vitals and alarms in the outbox, a replug recovers within 5 s, a silent ventilator shows as silent", { timeout: 45_000 }, async () => {
-    const cable = nullModem();
-    await cable.plugIn();
-    cleanup.push(() => cable.unplug());
-    const sim = ventilator({ path: cable.devicePath, alarmCycleMs: 3000 });
-    const { gw } = await gatewayWithVentilator(`{ port: "${cable.gatewayPath}", pollS: 1, alarmsEveryS: 1, settingsEveryS: 2, silentAfterS: 2 }`);
+  it(
+    "ICC first, its answers become vitals and alarms in the outbox, a replug recovers within 5 s, a silent ventilator shows as silent",
+    { timeout: 45_000 },
+    async () => {
+      const cable = nullModem();
+      await cable.plugIn();
+      cleanup.push(() => cable.unplug());
+      const sim = ventilator({ path: cable.devicePath, alarmCycleMs: 3000 });
+      const { gw } = await gatewayWithVentilator(
+        `{ port: "${cable.gatewayPath}", pollS: 1, alarmsEveryS: 1, settingsEveryS: 2, silentAfterS: 2 }`,
+      );
 
-    await waitFor(() => measured(gw).length >= 3, 10_000, "measured data in the outbox");
-    expect(sim.commands[0]).toBe("ICC");
-    expect(sim.commands).toEqual(expect.arrayContaining(["device id", "measured data", "settings", "alarms"]));
-    const v = measured(gw)[0]!;
-    expect(v.dev).toMatchObject({ id: "vent", driver: "medibus-vent", kind: "ventilator", model: "SimVent" });
-    const codes = Object.fromEntries(v.body.observations.map((o) => [o.code, o]));
-    expect(codes.MDC_VOL_AWAY_TIDAL).toMatchObject({ mdc: 151868, value: 480, unit: "mL" });
-    expect(codes.MDC_RESP_RATE).toMatchObject({ value: 14, unit: "/min" });
-    expect(codes.MDC_VENT_PRESS_AWAY_END_EXP_POS).toMatchObject({ value: 5, unit: "cm[H2O]" });
-    await waitFor(() => vitals(gw).some((x) => x.body.observations.some((o) => o.status === "setting")), 5000, "settings in the outbox");
-    // the synthetic "Paw high" alarm comes and goes every 1.5 s
-    await waitFor(() => alarms(gw).some((a) => a.body.state === "active") && alarms(gw).some((a) => a.body.state === "inactive"), 8000, "an alarm raised and cleared");
-    expect(alarms(gw).find((a) => a.body.state === "active")!.body).toMatchObject({ code: "MEDIBUS:CP1:10", priority: "25", text: "Paw high" });
+      await waitFor(() => measured(gw).length >= 3, 10_000, "measured data in the outbox");
+      expect(sim.commands[0]).toBe("ICC");
+      expect(sim.commands).toEqual(expect.arrayContaining(["device id", "measured data", "settings", "alarms"]));
+      const v = measured(gw)[0]!;
+      expect(v.dev).toMatchObject({ id: "vent", driver: "medibus-vent", kind: "ventilator", model: "SimVent" });
+      const codes = Object.fromEntries(v.body.observations.map((o) => [o.code, o]));
+      expect(codes.MDC_VOL_AWAY_TIDAL).toMatchObject({ mdc: 151868, value: 480, unit: "mL" });
+      expect(codes.MDC_RESP_RATE).toMatchObject({ value: 14, unit: "/min" });
+      expect(codes.MDC_VENT_PRESS_AWAY_END_EXP_POS).toMatchObject({ value: 5, unit: "cm[H2O]" });
+      await waitFor(
+        () => vitals(gw).some((x) => x.body.observations.some((o) => o.status === "setting")),
+        5000,
+        "settings in the outbox",
+      );
+      // the synthetic "Paw high" alarm comes and goes every 1.5 s
+      await waitFor(
+        () => alarms(gw).some((a) => a.body.state === "active") && alarms(gw).some((a) => a.body.state === "inactive"),
+        8000,
+        "an alarm raised and cleared",
+      );
+      expect(alarms(gw).find((a) => a.body.state === "active")!.body).toMatchObject({
+        code: "MEDIBUS:CP1:10",
+        priority: "25",
+        text: "Paw high",
+      });
 
-    // Unplug the adapter mid-stream, plug it back in: the gateway reopens and starts again with ICC.
-    await cable.unplug();
-    await waitFor(() => gw.devices.get("vent")?.state === "retrying", 5000, "the unplug noticed");
-    const before = measured(gw).length;
-    const iccs = sim.commands.filter((c) => c === "ICC").length;
-    const pluggedAt = Date.now();
-    await cable.plugIn();
-    await waitFor(() => gw.devices.get("vent")?.state === "connected" && measured(gw).length > before, 5000, "vitals again after the replug");
-    expect(Date.now() - pluggedAt).toBeLessThan(5000);
-    expect(sim.commands.filter((c) => c === "ICC").length).toBeGreaterThan(iccs);
+      // Unplug the adapter mid-stream, plug it back in: the gateway reopens and starts again with ICC.
+      await cable.unplug();
+      await waitFor(() => gw.devices.get("vent")?.state === "retrying", 5000, "the unplug noticed");
+      const before = measured(gw).length;
+      const iccs = sim.commands.filter((c) => c === "ICC").length;
+      const pluggedAt = Date.now();
+      await cable.plugIn();
+      await waitFor(
+        () => gw.devices.get("vent")?.state === "connected" && measured(gw).length > before,
+        5000,
+        "vitals again after the replug",
+      );
+      expect(Date.now() - pluggedAt).toBeLessThan(5000);
+      expect(sim.commands.filter((c) => c === "ICC").length).toBeGreaterThan(iccs);
 
-    // The ventilator stops answering (switched off): silent after 2 s, and the device's error says why.
-    await sim.halt();
-    await waitFor(() => gw.devices.get("vent")?.state === "silent", 6000, "silent");
-    expect(gw.devices.get("vent")?.lastError?.code).toBe("VG_DEVICE_SILENT");
-    expect(gw.devices.get("vent")).toMatchObject({ rejected: 0 });
-  });
+      // The ventilator stops answering (switched off): silent after 2 s, and the device's error says why.
+      await sim.halt();
+      await waitFor(() => gw.devices.get("vent")?.state === "silent", 6000, "silent");
+      expect(gw.devices.get("vent")?.lastError?.code).toBe("VG_DEVICE_SILENT");
+      expect(gw.devices.get("vent")).toMatchObject({ rejected: 0 });
+    },
+  );
 });
 
 describe("Dräger ventilator behind a serial server", () => {

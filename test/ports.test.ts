@@ -24,7 +24,12 @@ function fakeSystem() {
     mkdirSync(join(sys, "class/tty", tty), { recursive: true });
     symlinkSync(iface, join(sys, "class/tty", tty, "device"));
   };
-  usbPort("ttyUSB0", "1-1", { idVendor: "0403", idProduct: "6001", serial: "A50285BI", manufacturer: "FTDI", product: "FT232R USB UART" }, "ftdi_sio");
+  usbPort(
+    "ttyUSB0",
+    "1-1",
+    { idVendor: "0403", idProduct: "6001", serial: "A50285BI", manufacturer: "FTDI", product: "FT232R USB UART" },
+    "ftdi_sio",
+  );
   usbPort("ttyUSB1", "1-2", { idVendor: "1a86", idProduct: "7523", product: "USB Serial" }, "ch341-uart");
   // An 8250 UART slot with no chip: type 0.
   const uart = join(sys, "devices/platform/serial8250/tty/ttyS1");
@@ -45,16 +50,33 @@ describe("serial port discovery (sysfs)", () => {
     const roots = fakeSystem();
     expect(listSerialPorts(roots)).toEqual([
       {
-        path: join(roots.dev, "ttyUSB0"), byId: join(roots.dev, "serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0"), driver: "ftdi_sio",
-        vendorId: "0403", productId: "6001", serialNumber: "A50285BI", manufacturer: "FTDI", product: "FT232R USB UART",
+        path: join(roots.dev, "ttyUSB0"),
+        byId: join(roots.dev, "serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0"),
+        driver: "ftdi_sio",
+        vendorId: "0403",
+        productId: "6001",
+        serialNumber: "A50285BI",
+        manufacturer: "FTDI",
+        product: "FT232R USB UART",
       },
-      { path: join(roots.dev, "ttyUSB1"), byId: undefined, driver: "ch341-uart", vendorId: "1a86", productId: "7523", serialNumber: undefined, manufacturer: undefined, product: "USB Serial" },
+      {
+        path: join(roots.dev, "ttyUSB1"),
+        byId: undefined,
+        driver: "ch341-uart",
+        vendorId: "1a86",
+        productId: "7523",
+        serialNumber: undefined,
+        manufacturer: undefined,
+        product: "USB Serial",
+      },
     ]);
   });
 
   it("finds a replugged adapter by its USB identity, and only when the match is unique", () => {
     const roots = fakeSystem();
-    expect(findSerialPort({ vendorId: "0403", serialNumber: "a50285bi" }, roots)?.path).toBe(join(roots.dev, "ttyUSB0"));
+    expect(findSerialPort({ vendorId: "0403", serialNumber: "a50285bi" }, roots)?.path).toBe(
+      join(roots.dev, "ttyUSB0"),
+    );
     expect(findSerialPort({ vendorId: "1a86" }, roots)?.path).toBe(join(roots.dev, "ttyUSB1"));
     expect(findSerialPort({ productId: "ffff" }, roots)).toBeUndefined();
   });

@@ -32,8 +32,10 @@ function steppedClock(startMs: number): Clock & { advance(ms: number): void } {
 }
 
 const T0 = Date.UTC(2026, 10, 23, 7, 0, 0);
-const message = (controlId: string, hr: number) => pcd01Message({ controlId, time: new Date(T0), values: { hr, spo2: 97 } });
-const hrs = (events: { body: VitalsBody }[]) => events.map((e) => e.body.observations.find((o) => o.code === "MDC_ECG_HEART_RATE")?.value);
+const message = (controlId: string, hr: number) =>
+  pcd01Message({ controlId, time: new Date(T0), values: { hr, spo2: 97 } });
+const hrs = (events: { body: VitalsBody }[]) =>
+  events.map((e) => e.body.observations.find((o) => o.code === "MDC_ECG_HEART_RATE")?.value);
 
 describe("a device's resend after a lost acknowledgement", () => {
   it("is known by the device's own message identity: HL7 MSH-10, ASTM H.3, a DICOM SOP Instance UID", () => {
@@ -47,14 +49,27 @@ describe("a device's resend after a lost acknowledgement", () => {
     const file = part10File(ecg.dataset, { ...ecg, transferSyntaxUid: EXPLICIT_VR_LITTLE_ENDIAN });
     const decoded = decodeDicomEcg(file);
     expect(decoded.ok && decoded.ecg.instanceUid).toBe(ecg.sopInstanceUid);
-    expect(handleEcgFile(file, ecgCartOptions.parse({ dir: "/nowhere" }))).toMatchObject({ ok: true, messageId: ecg.sopInstanceUid });
+    expect(handleEcgFile(file, ecgCartOptions.parse({ dir: "/nowhere" }))).toMatchObject({
+      ok: true,
+      messageId: ecg.sopInstanceUid,
+    });
   });
 
   it("is answered AA again and stored once within the window, across a restart; a reused id with other content, or past the window, is a new message", async () => {
     const stateDir = mkdtempSync(join(tmpdir(), "vg-resend-"));
     const port = await freePort();
     const clock = steppedClock(T0 + 60_000);
-    const start = () => startGateway({ id: "gw-resend", stateDir, clock, extra: "store: { resendWindowS: 600 }\n", devices: `{ id: bed1, driver: hl7-pcd01, options: { host: 127.0.0.1, port: ${port} } }` }, cleanup);
+    const start = () =>
+      startGateway(
+        {
+          id: "gw-resend",
+          stateDir,
+          clock,
+          extra: "store: { resendWindowS: 600 }\n",
+          devices: `{ id: bed1, driver: hl7-pcd01, options: { host: 127.0.0.1, port: ${port} } }`,
+        },
+        cleanup,
+      );
     let { gw } = await start();
     let sender = await MllpSender.connect(port);
     expect(await sender.send(message("MSG1", 71))).toMatchObject({ code: "AA", controlId: "MSG1" });

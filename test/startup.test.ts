@@ -46,20 +46,26 @@ describe("start-up with a large or damaged outbox", () => {
     const port = await freePort();
     const order: string[] = [];
     let checked: Promise<CheckResult> | undefined;
-    const started = startGateway({
-      id: "gw-start",
-      stateDir,
-      devices: `{ id: bed1, driver: hl7-pcd01, options: { host: 127.0.0.1, port: ${port} } }`,
-      beforeStart: (gw) => {
-        checked = once(gw.outbox, "checked").then(([result]) => {
-          order.push("check ended");
-          return result as CheckResult;
-        });
+    const started = startGateway(
+      {
+        id: "gw-start",
+        stateDir,
+        devices: `{ id: bed1, driver: hl7-pcd01, options: { host: 127.0.0.1, port: ${port} } }`,
+        beforeStart: (gw) => {
+          checked = once(gw.outbox, "checked").then(([result]) => {
+            order.push("check ended");
+            return result as CheckResult;
+          });
+        },
       },
-    }, cleanup);
+      cleanup,
+    );
     // The monitor connects as soon as the port takes connections, while the gateway is still starting.
     let sender: MllpSender | undefined;
-    while (!sender) sender = await MllpSender.connect(port).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 5)));
+    while (!sender)
+      sender = await MllpSender.connect(port).catch(
+        () => new Promise<undefined>((r) => setTimeout(() => r(undefined), 5)),
+      );
     cleanup.push(() => sender.close());
     expect(await sender.send(message(1))).toMatchObject({ code: "AA" });
     order.push("monitor answered");
@@ -75,14 +81,24 @@ describe("start-up with a large or damaged outbox", () => {
     const path = bigOutbox(stateDir, 2_000);
     // Damage one page of the payloads table: the file opens and takes writes, only a read of it all finds it.
     const db = new Database(path, { readonly: true });
-    const page = db.prepare("SELECT pageno FROM dbstat WHERE name = 'payloads' AND pagetype = 'leaf' LIMIT 1 OFFSET 500").pluck().get() as number;
+    const page = db
+      .prepare("SELECT pageno FROM dbstat WHERE name = 'payloads' AND pagetype = 'leaf' LIMIT 1 OFFSET 500")
+      .pluck()
+      .get() as number;
     const pageSize = db.pragma("page_size", { simple: true }) as number;
     db.close();
     const fd = openSync(path, "r+");
     writeSync(fd, Buffer.alloc(pageSize, 0xa5), 0, pageSize, (page - 1) * pageSize);
     closeSync(fd);
     const port = await freePort();
-    const { gw, log } = await startGateway({ id: "gw-start", stateDir, devices: `{ id: bed1, driver: hl7-pcd01, options: { host: 127.0.0.1, port: ${port} } }` }, cleanup);
+    const { gw, log } = await startGateway(
+      {
+        id: "gw-start",
+        stateDir,
+        devices: `{ id: bed1, driver: hl7-pcd01, options: { host: 127.0.0.1, port: ${port} } }`,
+      },
+      cleanup,
+    );
     const [result] = (await once(gw.outbox, "checked")) as [CheckResult];
     expect(result.ok).toBe(false);
     await expect.poll(() => gw.status().store.setAside, { timeout: 5000 }).toMatch(/outbox\.db\.corrupt-\d+$/);
@@ -90,7 +106,9 @@ describe("start-up with a large or damaged outbox", () => {
     expect(log.codes()).toContain("VG_STORE_CORRUPT");
     await expect.poll(() => outboxEvents(gw, "alarm").length, { timeout: 5000 }).toBe(1);
     const alarms = outboxEvents<AlarmBody>(gw, "alarm");
-    expect(alarms).toEqual([expect.objectContaining({ body: expect.objectContaining({ code: "VG_STORE_CORRUPT", state: "active" }) })]);
+    expect(alarms).toEqual([
+      expect.objectContaining({ body: expect.objectContaining({ code: "VG_STORE_CORRUPT", state: "active" }) }),
+    ]);
     // The fresh file takes the monitor's data, numbered on above the old one.
     const sender = await MllpSender.connect(port);
     cleanup.push(() => sender.close());

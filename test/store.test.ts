@@ -10,7 +10,13 @@ import { canMountTmpfs, fillDisk, mountTmpfs } from "./support/tmpfs.ts";
 
 const opened: Outbox[] = [];
 function outbox(options: Partial<OutboxOptions> = {}, dir = mkdtempSync(join(tmpdir(), "vg-store-"))): Outbox {
-  const o = new Outbox({ path: join(dir, "outbox.db"), quotaBytes: 64 * 1024 * 1024, batchMax: 1000, nowMs: () => Date.now(), ...options });
+  const o = new Outbox({
+    path: join(dir, "outbox.db"),
+    quotaBytes: 64 * 1024 * 1024,
+    batchMax: 1000,
+    nowMs: () => Date.now(),
+    ...options,
+  });
   opened.push(o);
   return o;
 }
@@ -97,27 +103,61 @@ describe("outbox", () => {
     const [env] = await o.append([stampedEvent("vitals", { observations: [] }, Date.now(), "20261123-0007")]);
     const [row] = o.pending(10);
     expect(JSON.parse(String(row!.payload))).toEqual(env);
-    expect(Object.keys(JSON.parse(String(row!.payload)))).toEqual(["v", "id", "seq", "gw", "dev", "case", "kind", "t", "time", "body"]);
+    expect(Object.keys(JSON.parse(String(row!.payload)))).toEqual([
+      "v",
+      "id",
+      "seq",
+      "gw",
+      "dev",
+      "case",
+      "kind",
+      "t",
+      "time",
+      "body",
+    ]);
   });
 
   it("hands out pending events by priority, then sequence", async () => {
     const o = outbox();
     o.open();
-    const stored = await o.append([stampedEvent("waveform"), vitals(70), stampedEvent("case"), vitals(71), stampedEvent("ecg12"), stampedEvent("alarm")]);
+    const stored = await o.append([
+      stampedEvent("waveform"),
+      vitals(70),
+      stampedEvent("case"),
+      vitals(71),
+      stampedEvent("ecg12"),
+      stampedEvent("alarm"),
+    ]);
     expect(o.pending(10).map((r) => [r.priority, r.kind])).toEqual([
-      [0, "ecg12"], [0, "alarm"], [1, "case"], [2, "vitals"], [2, "vitals"], [3, "waveform"],
+      [0, "ecg12"],
+      [0, "alarm"],
+      [1, "case"],
+      [2, "vitals"],
+      [2, "vitals"],
+      [3, "waveform"],
     ]);
     o.markDelivered([stored[4]!.seq]);
     expect(o.pending(10).map((r) => r.kind)[0]).toBe("alarm");
     expect(o.pending(10, new Set([stored[5]!.seq])).map((r) => r.kind)[0]).toBe("case");
     // After a cursor position, only what comes later in delivery order.
-    expect(o.pending(10, new Set(), undefined, { priority: 1, seq: stored[2]!.seq }).map((r) => r.kind)).toEqual(["vitals", "vitals", "waveform"]);
+    expect(o.pending(10, new Set(), undefined, { priority: 1, seq: stored[2]!.seq }).map((r) => r.kind)).toEqual([
+      "vitals",
+      "vitals",
+      "waveform",
+    ]);
   });
 
   it("fills a read up to its limit past rows it skips, across priorities", async () => {
     const o = outbox();
     o.open();
-    const stored = await o.append([stampedEvent("alarm"), stampedEvent("alarm"), stampedEvent("alarm"), vitals(70), vitals(71), vitals(72)]);
+    const stored = await o.append([
+      stampedEvent("alarm"),
+      stampedEvent("alarm"),
+      stampedEvent("alarm"),
+      vitals(70),
+      vitals(71),
+      vitals(72),
+    ]);
     // The first pages read hold only skipped (in-flight) rows: the read goes on rather than reporting nothing pending.
     const inFlight = new Set(stored.slice(0, 4).map((e) => e.seq));
     expect(o.pending(2, inFlight).map((r) => r.seq)).toEqual([stored[4]!.seq, stored[5]!.seq]);
@@ -169,7 +209,10 @@ describe("outbox", () => {
     const bed2 = { id: "bed2", driver: "hl7-pcd01", kind: "monitor" as const };
     for (let i = 0; i < 60; i++) {
       now = T + i * 10_000;
-      await o.append([{ ...vitals(60 + i), dev: bed2 }, { ...stampedEvent("waveform", { pad: "w".repeat(1500) }), dev: bed2 }]);
+      await o.append([
+        { ...vitals(60 + i), dev: bed2 },
+        { ...stampedEvent("waveform", { pad: "w".repeat(1500) }), dev: bed2 },
+      ]);
     }
     const full = o.stats();
     expect(full.evicted).toEqual({});
@@ -183,7 +226,8 @@ describe("outbox", () => {
     // Of the oldest minute, the first waveform is kept and later ones went; vitals untouched; nothing dropped.
     const byMinute = (kind: string) => {
       const m = new Map<number, number>();
-      for (const r of o.pending(10_000).filter((x) => x.kind === kind)) m.set(Math.floor(r.createdMs / 60_000), (m.get(Math.floor(r.createdMs / 60_000)) ?? 0) + 1);
+      for (const r of o.pending(10_000).filter((x) => x.kind === kind))
+        m.set(Math.floor(r.createdMs / 60_000), (m.get(Math.floor(r.createdMs / 60_000)) ?? 0) + 1);
       return m;
     };
     expect(byMinute("waveform").get(T / 60_000)).toBeLessThan(6);
@@ -192,7 +236,11 @@ describe("outbox", () => {
     expect(gaps[0]).toMatchObject({ dev: bed2, kind: "waveform", action: "thinned", fromMs: T + 10_000 });
     // More pressure: vitals are thinned too, then the oldest undelivered are dropped, waveforms
     // first; the last 10 minutes are never thinned; ECGs never go.
-    for (let i = 0; i < 400; i++) await o.append([{ ...vitals(300 + i), dev: bed2 }, { ...stampedEvent("waveform", { pad: "w".repeat(1500) }), dev: bed2 }]);
+    for (let i = 0; i < 400; i++)
+      await o.append([
+        { ...vitals(300 + i), dev: bed2 },
+        { ...stampedEvent("waveform", { pad: "w".repeat(1500) }), dev: bed2 },
+      ]);
     for (let i = 0; i < 400; i++) await o.append([{ ...vitals(700 + i), dev: bed2 }]);
     s = o.stats();
     expect(s.bytes).toBeLessThanOrEqual(150_000);
@@ -200,10 +248,22 @@ describe("outbox", () => {
     expect(s.evicted.waveform).toBeGreaterThan(0);
     expect(o.pending(10_000).some((r) => r.seq === ecg[0]!.seq)).toBe(true);
     // Every thinning and drop is a gap record in the outbox, never itself evicted, stating device, kind and span.
-    const records = o.pending(10_000).filter((r) => r.kind === "gap").map((r) => JSON.parse(String(r.payload)) as { dev: { id: string }; body: { of: string; action: string; events: number } });
+    const records = o
+      .pending(10_000)
+      .filter((r) => r.kind === "gap")
+      .map(
+        (r) =>
+          JSON.parse(String(r.payload)) as {
+            dev: { id: string };
+            body: { of: string; action: string; events: number };
+          },
+      );
     expect(records.length).toBe(gaps.length);
-    expect(new Set(gaps.map((g) => `${g.action} ${g.kind}`))).toEqual(new Set(["thinned waveform", "thinned vitals", "dropped waveform", "dropped vitals"]));
-    const sum = (action: string, kind: string) => gaps.filter((g) => g.action === action && g.kind === kind).reduce((n, g) => n + g.events, 0);
+    expect(new Set(gaps.map((g) => `${g.action} ${g.kind}`))).toEqual(
+      new Set(["thinned waveform", "thinned vitals", "dropped waveform", "dropped vitals"]),
+    );
+    const sum = (action: string, kind: string) =>
+      gaps.filter((g) => g.action === action && g.kind === kind).reduce((n, g) => n + g.events, 0);
     expect(sum("thinned", "waveform")).toBe(s.thinned.waveform);
     expect(sum("dropped", "vitals")).toBe(s.evicted.vitals);
     expect(records.every((r) => r.dev.id === "bed2")).toBe(true);
@@ -214,75 +274,85 @@ describe("outbox", () => {
     const o = outbox({ quotaBytes: 8_000 });
     o.open();
     await o.append([stampedEvent("ecg12", { pad: "x".repeat(6000) })]);
-    await expect(o.append([stampedEvent("ecg12", { pad: "y".repeat(6000) })])).rejects.toMatchObject({ code: "VG_STORE_QUOTA" });
+    await expect(o.append([stampedEvent("ecg12", { pad: "y".repeat(6000) })])).rejects.toMatchObject({
+      code: "VG_STORE_QUOTA",
+    });
     await expect(o.append([vitals(1)])).resolves.toHaveLength(1);
     // waveforms may not displace vitals
     const big = stampedEvent("waveform", { pad: "z".repeat(1500) });
     await expect(o.append([big])).rejects.toBeInstanceOf(StoreRefusedError);
   });
 
-  it.skipIf(!canMountTmpfs("the outbox disk-full test"))("refuses with VG_STORE_DISK_FULL on a really full disk, keeps what it had, and recovers", async () => {
-    const { dir, unmount } = mountTmpfs("1m");
-    try {
-      const o = outbox({}, dir);
-      o.open();
-      const kept = await o.append([vitals(1)]);
-      // Leave the store almost no room, then write until the disk says no.
-      writeFileSync(join(dir, "filler"), Buffer.alloc(700 * 1024));
-      let refusal: unknown;
-      for (let i = 0; i < 2000 && !refusal; i++) {
-        await o.append([stampedEvent("waveform", { pad: "w".repeat(1000) })]).catch((e: unknown) => { refusal = e; });
+  it.skipIf(!canMountTmpfs("the outbox disk-full test"))(
+    "refuses with VG_STORE_DISK_FULL on a really full disk, keeps what it had, and recovers",
+    async () => {
+      const { dir, unmount } = mountTmpfs("1m");
+      try {
+        const o = outbox({}, dir);
+        o.open();
+        const kept = await o.append([vitals(1)]);
+        // Leave the store almost no room, then write until the disk says no.
+        writeFileSync(join(dir, "filler"), Buffer.alloc(700 * 1024));
+        let refusal: unknown;
+        for (let i = 0; i < 2000 && !refusal; i++) {
+          await o.append([stampedEvent("waveform", { pad: "w".repeat(1000) })]).catch((e: unknown) => {
+            refusal = e;
+          });
+        }
+        expect(refusal).toMatchObject({ code: "VG_STORE_DISK_FULL" });
+        expect(o.pending(1).map((r) => r.id)).toEqual([kept[0]!.id]);
+        unlinkSync(join(dir, "filler"));
+        await expect(o.append([vitals(2)])).resolves.toHaveLength(1);
+        o.close();
+      } finally {
+        unmount();
       }
-      expect(refusal).toMatchObject({ code: "VG_STORE_DISK_FULL" });
-      expect(o.pending(1).map((r) => r.id)).toEqual([kept[0]!.id]);
-      unlinkSync(join(dir, "filler"));
-      await expect(o.append([vitals(2)])).resolves.toHaveLength(1);
-      o.close();
-    } finally {
-      unmount();
-    }
-  });
+    },
+  );
 
-  it.skipIf(!canMountTmpfs("the outbox full-disk restart test"))("on a full disk opens again to hand out what it holds, keeps delivery marks in memory, checkpoints without throwing, and catches up once there is room", async () => {
-    const { dir, unmount } = mountTmpfs("2m");
-    try {
-      const a = outbox({}, dir);
-      a.open();
-      const held = await a.append([vitals(1), vitals(2), vitals(3)]);
-      fillDisk(join(dir, "filler"));
-      const full: string[] = [];
-      a.on("full", (what) => full.push(what));
-      expect(() => a.checkpoint()).not.toThrow();
-      a.close();
-      // A restart with the disk still full: no crash, no set-aside, and what it holds is handed out.
-      const b = outbox({}, dir);
-      b.on("full", (what) => full.push(what));
-      expect(b.open()).toEqual({ diskFull: true });
-      expect(readdirSync(dir).filter((f) => f.includes("corrupt"))).toEqual([]);
-      expect(b.diskFull).toBe(true);
-      expect(b.pending(10).map((r) => r.id)).toEqual(held.map((e) => e.id));
-      await expect(b.append([vitals(4)])).rejects.toMatchObject({ code: "VG_STORE_DISK_FULL" });
-      // Delivered while the disk is full: the marks wait in memory, and those events are not handed out again.
-      b.markDelivered([held[0]!.seq]);
-      expect(b.pending(10).map((r) => r.id)).toEqual([held[1]!.id, held[2]!.id]);
-      expect(b.probe()).toBe(false);
-      expect(full).toContain("marks");
-      let writable = 0;
-      b.on("writable", () => writable++);
-      unlinkSync(join(dir, "filler"));
-      expect(b.probe()).toBe(true);
-      expect(writable).toBe(1);
-      expect(b.diskFull).toBe(false);
-      b.close();
-      // The held mark was written with the probe: after a restart it is still delivered.
-      const c = outbox({}, dir);
-      expect(c.open()).toEqual({});
-      expect(c.pending(10).map((r) => r.id)).toEqual([held[1]!.id, held[2]!.id]);
-      await expect(c.append([vitals(5)])).resolves.toHaveLength(1);
-    } finally {
-      unmount();
-    }
-  });
+  it.skipIf(!canMountTmpfs("the outbox full-disk restart test"))(
+    "on a full disk opens again to hand out what it holds, keeps delivery marks in memory, checkpoints without throwing, and catches up once there is room",
+    async () => {
+      const { dir, unmount } = mountTmpfs("2m");
+      try {
+        const a = outbox({}, dir);
+        a.open();
+        const held = await a.append([vitals(1), vitals(2), vitals(3)]);
+        fillDisk(join(dir, "filler"));
+        const full: string[] = [];
+        a.on("full", (what) => full.push(what));
+        expect(() => a.checkpoint()).not.toThrow();
+        a.close();
+        // A restart with the disk still full: no crash, no set-aside, and what it holds is handed out.
+        const b = outbox({}, dir);
+        b.on("full", (what) => full.push(what));
+        expect(b.open()).toEqual({ diskFull: true });
+        expect(readdirSync(dir).filter((f) => f.includes("corrupt"))).toEqual([]);
+        expect(b.diskFull).toBe(true);
+        expect(b.pending(10).map((r) => r.id)).toEqual(held.map((e) => e.id));
+        await expect(b.append([vitals(4)])).rejects.toMatchObject({ code: "VG_STORE_DISK_FULL" });
+        // Delivered while the disk is full: the marks wait in memory, and those events are not handed out again.
+        b.markDelivered([held[0]!.seq]);
+        expect(b.pending(10).map((r) => r.id)).toEqual([held[1]!.id, held[2]!.id]);
+        expect(b.probe()).toBe(false);
+        expect(full).toContain("marks");
+        let writable = 0;
+        b.on("writable", () => writable++);
+        unlinkSync(join(dir, "filler"));
+        expect(b.probe()).toBe(true);
+        expect(writable).toBe(1);
+        expect(b.diskFull).toBe(false);
+        b.close();
+        // The held mark was written with the probe: after a restart it is still delivered.
+        const c = outbox({}, dir);
+        expect(c.open()).toEqual({});
+        expect(c.pending(10).map((r) => r.id)).toEqual([held[1]!.id, held[2]!.id]);
+        await expect(c.append([vitals(5)])).resolves.toHaveLength(1);
+      } finally {
+        unmount();
+      }
+    },
+  );
 
   it("sets a corrupt database aside, never deleting it, and starts a fresh one", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vg-store-"));
@@ -354,9 +424,31 @@ describe("outbox", () => {
       CREATE TABLE intake   (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);`);
     const delivered = { ...vitals(60), seq: 7001 };
     const waiting = { ...stampedEvent("alarm", { code: "MDC_EVT_HI" }), seq: 7002 };
-    const insert = old.prepare("INSERT INTO events (seq, id, priority, kind, evictable, payload, size, created_ms, delivered_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    insert.run(delivered.seq, delivered.id, 2, "vitals", 1, JSON.stringify(delivered), JSON.stringify(delivered).length, 1, 2);
-    insert.run(waiting.seq, waiting.id, 0, "alarm", 0, JSON.stringify(waiting), JSON.stringify(waiting).length, 1, null);
+    const insert = old.prepare(
+      "INSERT INTO events (seq, id, priority, kind, evictable, payload, size, created_ms, delivered_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    insert.run(
+      delivered.seq,
+      delivered.id,
+      2,
+      "vitals",
+      1,
+      JSON.stringify(delivered),
+      JSON.stringify(delivered).length,
+      1,
+      2,
+    );
+    insert.run(
+      waiting.seq,
+      waiting.id,
+      0,
+      "alarm",
+      0,
+      JSON.stringify(waiting),
+      JSON.stringify(waiting).length,
+      1,
+      null,
+    );
     old.close();
 
     const o = outbox({ nowMs: () => 0 }, dir);
@@ -369,8 +461,14 @@ describe("outbox", () => {
     expect(next!.seq).toBeGreaterThan(7002);
     // The same rows as before through the `events` view, delivery marks included.
     const db = new Database(path, { readonly: true });
-    expect(db.prepare("SELECT seq, delivered_ms FROM events ORDER BY seq").raw().all()).toEqual([[7001, 2], [7002, null], [next!.seq, null]]);
-    expect(JSON.parse(db.prepare("SELECT payload FROM events WHERE seq = 7001").pluck().get() as string)).toEqual(delivered);
+    expect(db.prepare("SELECT seq, delivered_ms FROM events ORDER BY seq").raw().all()).toEqual([
+      [7001, 2],
+      [7002, null],
+      [next!.seq, null],
+    ]);
+    expect(JSON.parse(db.prepare("SELECT payload FROM events WHERE seq = 7001").pluck().get() as string)).toEqual(
+      delivered,
+    );
     expect(db.prepare("SELECT name FROM pragma_table_info('queue')").pluck().all()).not.toContain("payload");
     db.close();
   });

@@ -8,7 +8,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { nmeaGpsOptions, nmeaGpsSession } from "../drivers/nmea-gps/index.ts";
 import { stamp } from "../src/stamp.ts";
 import { fileTimeMark } from "../src/time/index.ts";
-import { TimeService, type TimeMark, type TimeMarkStore, type TimeServiceOptions, type TimeSource } from "../src/time/service.ts";
+import {
+  TimeService,
+  type TimeMark,
+  type TimeMarkStore,
+  type TimeServiceOptions,
+  type TimeSource,
+} from "../src/time/service.ts";
 import { capturedLog, manualClocks, T0 } from "./support/time.ts";
 
 const OPTIONS: TimeServiceOptions = { driftPpm: 50, gpsLatencyMs: 100, gpsUncMs: 100 };
@@ -28,12 +34,23 @@ function memoryMark(initial?: TimeMark): TimeMarkStore & { saved: TimeMark[] } {
   return { saved, load: () => initial, save: (m) => void saved.push(m) };
 }
 
-function service(clocks: Clocks, extra: Partial<TimeServiceOptions> = {}, deps: { mark?: TimeMarkStore; boot?: string; sources?: TimeSource[] } = {}) {
+function service(
+  clocks: Clocks,
+  extra: Partial<TimeServiceOptions> = {},
+  deps: { mark?: TimeMarkStore; boot?: string; sources?: TimeSource[] } = {},
+) {
   const log = capturedLog();
-  const svc = new TimeService({ ...OPTIONS, ...extra }, {
-    monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log.log, mark: deps.mark, sources: deps.sources,
-    boot: deps.boot === undefined ? undefined : { bootId: () => deps.boot, suspendedMs: () => 0 },
-  });
+  const svc = new TimeService(
+    { ...OPTIONS, ...extra },
+    {
+      monoMs: clocks.monoMs,
+      wallMs: clocks.wallMs,
+      log: log.log,
+      mark: deps.mark,
+      sources: deps.sources,
+      boot: deps.boot === undefined ? undefined : { bootId: () => deps.boot, suspendedMs: () => 0 },
+    },
+  );
   running.push(svc);
   svc.start();
   return { svc, log };
@@ -50,7 +67,11 @@ function gps(clocks: Clocks, svc: TimeService, lieMs = 0, info?: { leapSecondsKn
 function fakeNtp(clocks: Clocks) {
   let push: ((s: { offsetMs: number; uncMs: number; at: number }) => void) | undefined;
   const source: TimeSource = { name: "ntp", state: "ok", start: (r) => (push = r), stop: () => undefined };
-  return { source, report: (lieMs = 0) => push!({ offsetMs: clocks.truth(clocks.mono) + lieMs - clocks.mono, uncMs: 20, at: clocks.mono }) };
+  return {
+    source,
+    report: (lieMs = 0) =>
+      push!({ offsetMs: clocks.truth(clocks.mono) + lieMs - clocks.mono, uncMs: 20, at: clocks.mono }),
+  };
 }
 
 const errorOf = (clocks: Clocks, svc: TimeService) => svc.now().ms - clocks.truth(clocks.mono);
@@ -69,7 +90,9 @@ describe("what one source can do alone", () => {
     expect(Math.abs(errorOf(clocks, svc))).toBeLessThanOrEqual(svc.now().uncMs);
     expect(svc.now().src).toBe("ntp");
     expect(log.lines.filter((l) => l.code === "VG_TIME_IMPLAUSIBLE")).toHaveLength(1); // said once
-    expect(svc.state().sources.find((s) => s.name === "gps")!.state).toMatch(/^implausible: 2045-06-01T.* is after what the current estimate allows/);
+    expect(svc.state().sources.find((s) => s.name === "gps")!.state).toMatch(
+      /^implausible: 2045-06-01T.* is after what the current estimate allows/,
+    );
     expect(svc.state().steps).toBe(0);
   });
 
@@ -92,15 +115,27 @@ describe("what one source can do alone", () => {
     const s1 = service(c1, {}, { mark: memoryMark(mark), boot: "b1" });
     s1.svc.gpsFix(YEAR_2045, c1.mono);
     expect(s1.svc.synced).toBe(false);
-    expect(s1.log.lines.find((l) => l.code === "VG_TIME_IMPLAUSIBLE")).toMatchObject({ src: "gps", from: "the last known good time" });
+    expect(s1.log.lines.find((l) => l.code === "VG_TIME_IMPLAUSIBLE")).toMatchObject({
+      src: "gps",
+      from: "the last known good time",
+    });
     gps(c1, s1.svc);
     expect(s1.svc.synced).toBe(true);
     expect(Math.abs(errorOf(c1, s1.svc))).toBeLessThanOrEqual(100);
 
     // Another boot, switched off for ten days: believed; forty days (over the default 30): not alone.
-    for (const [offDays, believed] of [[10, true], [40, false]] as const) {
+    for (const [offDays, believed] of [
+      [10, true],
+      [40, false],
+    ] as const) {
       const c = manualClocks();
-      const m: TimeMark = { utcMs: c.truth(0) - offDays * DAY, uncMs: 100, boot: "b0", monoMs: 999_999, retentionMs: c.truth(0) - offDays * DAY };
+      const m: TimeMark = {
+        utcMs: c.truth(0) - offDays * DAY,
+        uncMs: 100,
+        boot: "b0",
+        monoMs: 999_999,
+        retentionMs: c.truth(0) - offDays * DAY,
+      };
       const s = service(c, { plausibleOffMs: 30 * DAY }, { mark: memoryMark(m), boot: "b2" });
       gps(c, s.svc);
       expect(s.svc.synced, `${offDays} days off`).toBe(believed);
@@ -114,7 +149,9 @@ describe("what one source can do alone", () => {
     const cold = svc.now();
     expect(cold.uncMs).toBeGreaterThanOrEqual(18_100);
     expect(Math.abs(errorOf(clocks, svc))).toBeLessThanOrEqual(cold.uncMs);
-    expect(svc.state().sources).toEqual([expect.objectContaining({ name: "gps", state: "ok (leap seconds not yet confirmed: ±18 s)" })]);
+    expect(svc.state().sources).toEqual([
+      expect.objectContaining({ name: "gps", state: "ok (leap seconds not yet confirmed: ±18 s)" }),
+    ]);
     clocks.advance(10_000);
     gps(clocks, svc); // it has read the leap seconds: right now, 18 s back (stepped, within its uncertainty)
     expect(Math.abs(errorOf(clocks, svc))).toBeLessThanOrEqual(svc.now().uncMs);
@@ -180,7 +217,13 @@ describe("the retention clock", () => {
     const clocks = manualClocks();
     const start = clocks.truth(clocks.mono);
     // A previous boot left the mark two weeks ago.
-    fileTimeMark(dir).save({ utcMs: start - 14 * DAY, uncMs: 100, boot: "old", monoMs: 1, retentionMs: start - 14 * DAY });
+    fileTimeMark(dir).save({
+      utcMs: start - 14 * DAY,
+      uncMs: 100,
+      boot: "old",
+      monoMs: 1,
+      retentionMs: start - 14 * DAY,
+    });
     const ntp = fakeNtp(clocks);
     const { svc } = service(clocks, {}, { mark: fileTimeMark(dir), boot: "new", sources: [ntp.source] });
     expect(svc.retentionNowMs()).toBe(start - 14 * DAY); // no sync yet: the mark
@@ -215,7 +258,11 @@ describe("status", () => {
     const clocks = manualClocks();
     const { svc } = service(clocks);
     svc.expectGps(() => true);
-    expect(svc.state()).toMatchObject({ synced: false, unbounded: true, sources: [{ name: "gps", state: "waiting for a first fix", selected: false }] });
+    expect(svc.state()).toMatchObject({
+      synced: false,
+      unbounded: true,
+      sources: [{ name: "gps", state: "waiting for a first fix", selected: false }],
+    });
     expect(stamp({ kind: "vitals", body: {} }, dev, "gw", svc).time).toMatchObject({ unsynced: true, unbounded: true });
     gps(clocks, svc);
     expect(svc.state().sources[0]!.state).toBe("ok");

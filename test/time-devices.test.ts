@@ -26,7 +26,12 @@ const OPTIONS = { driftPpm: 50, gpsLatencyMs: 100, gpsUncMs: 100 };
 const monitor = { id: "monitor", driver: "hl7-pcd01", kind: "monitor" as const };
 const cart = { id: "cart", driver: "ecg-cart", kind: "ecg-cart" as const };
 const iso = (ms: number) => new Date(ms).toISOString();
-const vitals = (devMs: number, body: unknown = { observations: [] }): EventDraft => ({ kind: "vitals", body, deviceTime: iso(devMs), deviceTimeRaw: String(devMs) });
+const vitals = (devMs: number, body: unknown = { observations: [] }): EventDraft => ({
+  kind: "vitals",
+  body,
+  deviceTime: iso(devMs),
+  deviceTimeRaw: String(devMs),
+});
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -68,11 +73,13 @@ describe("a device's clock", () => {
     const time = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: capturedLog().log });
     time.gpsFix(T0 + 10_000 - 100, clocks.mono);
     const now = time.now().ms;
-    const body: VitalsBody = { observations: [
-      { code: "MDC_PRESS_CUFF_SYS", value: 120, unit: "mm[Hg]", at: iso(now - 300_000 + 600_000) }, // NIBP 5 min ago, by a clock 10 min fast
-      { code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%", at: iso(now + 600_000 + 30_000) }, // ahead even after correction
-      { code: "MDC_ECG_HEART_RATE", value: 70, unit: "/min" },
-    ] };
+    const body: VitalsBody = {
+      observations: [
+        { code: "MDC_PRESS_CUFF_SYS", value: 120, unit: "mm[Hg]", at: iso(now - 300_000 + 600_000) }, // NIBP 5 min ago, by a clock 10 min fast
+        { code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%", at: iso(now + 600_000 + 30_000) }, // ahead even after correction
+        { code: "MDC_ECG_HEART_RATE", value: 70, unit: "/min" },
+      ],
+    };
     const e = stamp(vitals(now + 600_000 - 1000, body), monitor, "gw", time, undefined, 600_000);
     const obs = (e.body as VitalsBody).observations;
     expect(obs[0]).toMatchObject({ at: iso(now - 300_000), atDev: iso(now + 300_000) });
@@ -88,8 +95,23 @@ describe("restamping keeps a device's time on the device's clock", () => {
   it("an ECG acquired on a right cart clock, stamped while the box was 3 h fast, keeps its time and is not shifted by the correction", () => {
     const acquired = T0 - 120_000;
     const e: Envelope = {
-      v: 1, id: "x", seq: 1, gw: "gw", dev: cart, kind: "ecg12", t: iso(acquired), body: {},
-      time: { recv: iso(T0 + 3 * 3_600_000), src: "unsynced", uncMs: 86_400_000, unbounded: true, unsynced: true, tFrom: "device", dev: "raw" },
+      v: 1,
+      id: "x",
+      seq: 1,
+      gw: "gw",
+      dev: cart,
+      kind: "ecg12",
+      t: iso(acquired),
+      body: {},
+      time: {
+        recv: iso(T0 + 3 * 3_600_000),
+        src: "unsynced",
+        uncMs: 86_400_000,
+        unbounded: true,
+        unsynced: true,
+        tFrom: "device",
+        dev: "raw",
+      },
     };
     restamp(e, { ...sync, correctionMs: -3 * 3_600_000 });
     expect(e.t).toBe(iso(acquired));
@@ -104,7 +126,12 @@ describe("restamping keeps a device's time on the device's clock", () => {
     time.start();
     const acquired = clocks.truth(clocks.mono) - 60_000;
     // The cart is 10 minutes slow; no live skew in this run (a carried one is applied at the sync).
-    const e = stamp({ kind: "ecg12", body: {}, deviceTime: iso(acquired - 600_000), deviceTimeRaw: "raw" }, cart, "gw", time) as Envelope;
+    const e = stamp(
+      { kind: "ecg12", body: {}, deviceTime: iso(acquired - 600_000), deviceTimeRaw: "raw" },
+      cart,
+      "gw",
+      time,
+    ) as Envelope;
     expect(e.time.tFrom).toBe("device");
     restamp(e, { ...sync, correctionMs: 3 * 3_600_000, skewOf: (id) => (id === "cart" ? -600_000 : undefined) });
     expect(e.t).toBe(iso(acquired));
@@ -122,11 +149,17 @@ describe("zones", () => {
   });
 
   it("HL7 times without an offset are read in the box's zone when the device has none, in the device's when it has one", () => {
-    const msg = (t: string) => new TextEncoder().encode(`MSH|^~\\&|MON|ICU|||${t}||ORU^R01^ORU_R01|C1|P|2.6\rPID|||1\rOBR|1|||1^x|||${t}\rOBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.147842|70|/min^^UCUM|||||R|||${t}\r`);
+    const msg = (t: string) =>
+      new TextEncoder().encode(
+        `MSH|^~\\&|MON|ICU|||${t}||ORU^R01^ORU_R01|C1|P|2.6\rPID|||1\rOBR|1|||1^x|||${t}\rOBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.147842|70|/min^^UCUM|||||R|||${t}\r`,
+      );
     const opts = hl7Pcd01Options.parse({});
     const boxZone = handleHl7(msg("20261123153601"), opts, { nowMs: T0, timeZone: "Asia/Shanghai" });
     expect(boxZone.ok && boxZone.events[0]!.deviceTime).toBe("2026-11-23T07:36:01.000Z");
-    const own = handleHl7(msg("20261123153601"), hl7Pcd01Options.parse({ timezone: "Europe/Berlin" }), { nowMs: T0, timeZone: "Asia/Shanghai" });
+    const own = handleHl7(msg("20261123153601"), hl7Pcd01Options.parse({ timezone: "Europe/Berlin" }), {
+      nowMs: T0,
+      timeZone: "Asia/Shanghai",
+    });
     expect(own.ok && own.events[0]!.deviceTime).toBe("2026-11-23T14:36:01.000Z");
     expect(hl7Pcd01Options.safeParse({ timezone: "Asia/Shanghai" }).success).toBe(true);
   });
@@ -139,7 +172,10 @@ describe("zones", () => {
     expect(raw.events[0]!.deviceTime).toBeUndefined();
     const placed = handleEcgFile(file, ecgCartOptions.parse({ dir: "/x" }), { nowMs: T0, timeZone: "Asia/Shanghai" });
     expect(placed.ok && placed.events[0]!.deviceTime).toBe(placeLocalTime(rawTime, "Asia/Shanghai"));
-    const own = handleEcgFile(file, ecgCartOptions.parse({ dir: "/x", timezone: "+01:00" }), { nowMs: T0, timeZone: "Asia/Shanghai" });
+    const own = handleEcgFile(file, ecgCartOptions.parse({ dir: "/x", timezone: "+01:00" }), {
+      nowMs: T0,
+      timeZone: "Asia/Shanghai",
+    });
     expect(own.ok && own.events[0]!.deviceTime).toBe(placeLocalTime(rawTime, "+01:00"));
   });
 });
@@ -189,11 +225,18 @@ describe("in the gateway", () => {
     const { gw, log, stored } = await gateway(mkdtempSync(join(tmpdir(), "vg-devclk-")), time);
     time.gpsFix(clocks.truth(clocks.mono) - 100, clocks.mono);
     const now = () => time.now().ms;
-    await gw.ingest(cart, [{ kind: "ecg12", body: {}, deviceTime: iso(now() - 60_000 - 600_000), deviceTimeRaw: "raw" }]);
-    await gw.ingest({ ...cart, id: "cart2" }, [{ kind: "ecg12", body: {}, deviceTime: iso(now() + 300_000), deviceTimeRaw: "raw" }]);
+    await gw.ingest(cart, [
+      { kind: "ecg12", body: {}, deviceTime: iso(now() - 60_000 - 600_000), deviceTimeRaw: "raw" },
+    ]);
+    await gw.ingest({ ...cart, id: "cart2" }, [
+      { kind: "ecg12", body: {}, deviceTime: iso(now() + 300_000), deviceTimeRaw: "raw" },
+    ]);
     for (let i = 0; i < 2; i++) await gw.ingest(monitor, [{ kind: "vitals", body: {}, deviceTimeRaw: "not a time" }]);
     const device = stored().filter((e) => e.kind === "device");
-    expect(device.map((e) => [e.dev.id, (e.body as { state: string }).state])).toEqual([["cart", "clock-suspect"], ["cart2", "clock-ahead"]]);
+    expect(device.map((e) => [e.dev.id, (e.body as { state: string }).state])).toEqual([
+      ["cart", "clock-suspect"],
+      ["cart2", "clock-ahead"],
+    ]);
     expect((device[0]!.body as { lateMs: number }).lateMs).toBeGreaterThanOrEqual(660_000);
     expect(log.codes().filter((c) => c === "VG_DEVICE_TIME_UNPLACED")).toHaveLength(1);
     expect(gw.status().time.zone).toEqual(expect.any(String));
@@ -207,7 +250,14 @@ describe("in the gateway", () => {
     await gw.pairing.reload(); // nothing configured: nothing to stop yet
     for (let i = 0; i < 3; i++) await gw.ingest(monitor, [vitals(time.now().ms + 420_000)]);
     expect(gw.status().time.devices.map((d) => d.id)).toEqual(["monitor"]);
-    await gw.devices.apply([{ id: "monitor", driver: "hl7-pcd01", enabled: true, options: { mode: "listen", host: "127.0.0.1", port: await freePort() } }]); // paired, running
+    await gw.devices.apply([
+      {
+        id: "monitor",
+        driver: "hl7-pcd01",
+        enabled: true,
+        options: { mode: "listen", host: "127.0.0.1", port: await freePort() },
+      },
+    ]); // paired, running
     await gw.pairing.reload(); // the device is gone from the configuration: stopped
     expect(gw.status().time.devices).toEqual([]);
   });
@@ -221,7 +271,11 @@ describe("in the gateway", () => {
     await gw.cases.tapNode(opened.id, "fmc");
     clocks.advance(120_000);
     // Acquired a minute ago by the truth; the cart's clock is 10 minutes slow.
-    await gw.ingest(cart, [{ kind: "ecg12", body: {}, deviceTime: iso(time.now().ms - 60_000 - 600_000), deviceTimeRaw: "raw" }]);
-    await expect.poll(() => log.lines.find((l) => l.code === "VG_CASE_ECG_BEFORE_FMC")).toMatchObject({ case: opened.id, device: "cart", tFrom: "device" });
+    await gw.ingest(cart, [
+      { kind: "ecg12", body: {}, deviceTime: iso(time.now().ms - 60_000 - 600_000), deviceTimeRaw: "raw" },
+    ]);
+    await expect
+      .poll(() => log.lines.find((l) => l.code === "VG_CASE_ECG_BEFORE_FMC"))
+      .toMatchObject({ case: opened.id, device: "cart", tFrom: "device" });
   });
 });

@@ -28,7 +28,10 @@ afterEach(async () => {
 
 async function config(stateDir: string, devices = "[]", uplink?: "embedded"): Promise<Config> {
   // By default an uplink nobody answers: every event stays in the outbox, undelivered, for the test to read.
-  const link = uplink === "embedded" ? embeddedBrokerYaml(await freePort()) : `uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }`;
+  const link =
+    uplink === "embedded"
+      ? embeddedBrokerYaml(await freePort())
+      : `uplink: { url: "mqtt://127.0.0.1:1", backoff: { initialMs: 60000, maxMs: 60000 } }`;
   const text = `gateway: { id: gw-time }\nstateDir: ${stateDir}\n${link}\nweb: { host: 127.0.0.1, port: ${await freePort()} }\nlog: { level: info, pretty: false }\ndevices: ${devices}\n`;
   const r = loadConfig({ text, file: "test.yaml", drivers: findDriver });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
@@ -36,7 +39,13 @@ async function config(stateDir: string, devices = "[]", uplink?: "embedded"): Pr
 }
 
 async function gateway(cfg: Config, time: TimeService, log: ReturnType<typeof capturedLog>) {
-  const gw = new Gateway(cfg, { log: log.log, clock: time, time, findDriver, secrets: { centerPassword: CENTER_LOGIN.password } });
+  const gw = new Gateway(cfg, {
+    log: log.log,
+    clock: time,
+    time,
+    findDriver,
+    secrets: { centerPassword: CENTER_LOGIN.password },
+  });
   await gw.start();
   let stopped = false;
   const stop = async () => {
@@ -47,7 +56,11 @@ async function gateway(cfg: Config, time: TimeService, log: ReturnType<typeof ca
   return { gw, stop };
 }
 
-const stored = (gw: Gateway): Envelope[] => gw.outbox.pending(10_000).filter((r) => r.kind !== "blob").map((r) => JSON.parse(String(r.payload)) as Envelope);
+const stored = (gw: Gateway): Envelope[] =>
+  gw.outbox
+    .pending(10_000)
+    .filter((r) => r.kind !== "blob")
+    .map((r) => JSON.parse(String(r.payload)) as Envelope);
 const monitor = { id: "monitor", driver: "hl7-pcd01", kind: "monitor" as const };
 const reading = (hr: number, deviceTime?: number): EventDraft => ({
   kind: "vitals",
@@ -71,7 +84,9 @@ describe("synchronized time in the gateway", () => {
       truth.set(100 + i, clocks.truth(clocks.mono));
     }
     const before = stored(gw);
-    expect(before.every((e) => e.time.unsynced === true && e.time.src === "unsynced" && e.t.startsWith("1970-"))).toBe(true);
+    expect(before.every((e) => e.time.unsynced === true && e.time.src === "unsynced" && e.t.startsWith("1970-"))).toBe(
+      true,
+    );
     expect(before.some((e) => e.kind === "device")).toBe(false); // the gateway cannot judge device clocks yet
     expect(gw.status().time).toMatchObject({ synced: false, src: "unsynced" });
 
@@ -111,15 +126,25 @@ describe("synchronized time in the gateway", () => {
 
   // Two runs of the daemon in one boot (systemd restarted it after a crash), the uplink down all along:
   // one monotonic clock since boot runs through both, each run reads its own wrong wall clock at start.
-  const boot = (id: string, asleep: { ms: number } = { ms: 0 }): BootClock => ({ bootId: () => id, suspendedMs: () => asleep.ms });
+  const boot = (id: string, asleep: { ms: number } = { ms: 0 }): BootClock => ({
+    bootId: () => id,
+    suspendedMs: () => asleep.ms,
+  });
   const hrOf = (e: Envelope) => (e.body as { observations: { value: number }[] }).observations[0]!.value;
-  async function twoRuns(secondBoot: string, opts: { asleep?: { ms: number }; secondClocks?: ReturnType<typeof manualClocks>; beforeFix?: () => void } = {}) {
+  async function twoRuns(
+    secondBoot: string,
+    opts: { asleep?: { ms: number }; secondClocks?: ReturnType<typeof manualClocks>; beforeFix?: () => void } = {},
+  ) {
     const dir = mkdtempSync(join(tmpdir(), "vg-time-"));
     const clocks = manualClocks();
     const truth = new Map<number, number>();
     clocks.setWall(0); // dead RTC battery
     const log1 = capturedLog("info");
-    const run1 = await gateway(await config(dir), new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log1.log, boot: boot("boot-a") }), log1);
+    const run1 = await gateway(
+      await config(dir),
+      new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log1.log, boot: boot("boot-a") }),
+      log1,
+    );
     for (let i = 0; i < 5; i++) {
       clocks.advance(60_000);
       await run1.gw.ingest(monitor, [reading(i, clocks.truth(clocks.mono))]);
@@ -131,7 +156,12 @@ describe("synchronized time in the gateway", () => {
     c2.advance(20_000); // systemd's restart delay and the start
     c2.setWall(Date.UTC(2003, 0, 1)); // another wrong time: the RTC read garbage
     const log2 = capturedLog("info");
-    const time = new TimeService(OPTIONS, { monoMs: c2.monoMs, wallMs: c2.wallMs, log: log2.log, boot: boot(secondBoot, opts.asleep) });
+    const time = new TimeService(OPTIONS, {
+      monoMs: c2.monoMs,
+      wallMs: c2.wallMs,
+      log: log2.log,
+      boot: boot(secondBoot, opts.asleep),
+    });
     const run2 = await gateway(await config(dir), time, log2);
     for (let i = 10; i < 13; i++) {
       c2.advance(60_000);
@@ -140,8 +170,16 @@ describe("synchronized time in the gateway", () => {
     }
     expect(stored(run2.gw).every((e) => e.time.unsynced === true && e.time.restamped === undefined)).toBe(true);
     // Every unsynced stamp says where it was made: the boot, and the monotonic time since boot.
-    expect(stored(run2.gw).filter((e) => hrOf(e) < 10).map((e) => e.time.boot)).toEqual(Array(5).fill("boot-a"));
-    expect(stored(run2.gw).map((e) => e.time.monoMs).every((m) => typeof m === "number")).toBe(true);
+    expect(
+      stored(run2.gw)
+        .filter((e) => hrOf(e) < 10)
+        .map((e) => e.time.boot),
+    ).toEqual(Array(5).fill("boot-a"));
+    expect(
+      stored(run2.gw)
+        .map((e) => e.time.monoMs)
+        .every((m) => typeof m === "number"),
+    ).toBe(true);
     opts.beforeFix?.();
     // The GPS fix, the sentence 100 ms into its second as configured.
     c2.advance(30_000);
@@ -155,7 +193,12 @@ describe("synchronized time in the gateway", () => {
     const clocks = manualClocks();
     clocks.setWall(0); // dead RTC battery
     const log = capturedLog("info");
-    const time = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log.log, boot: boot("boot-a") });
+    const time = new TimeService(OPTIONS, {
+      monoMs: clocks.monoMs,
+      wallMs: clocks.wallMs,
+      log: log.log,
+      boot: boot("boot-a"),
+    });
     const { gw } = await gateway(await config(mkdtempSync(join(tmpdir(), "vg-time-"))), time, log);
     const cart = { id: "cart", driver: "ecg-cart", kind: "ecg-cart" as const };
     const opened = clocks.truth(clocks.mono);
@@ -175,13 +218,17 @@ describe("synchronized time in the gateway", () => {
     const second = Math.ceil(clocks.truth(clocks.mono) / 1000) * 1000;
     clocks.mono = second - T0 + 100;
     time.gpsFix(second, clocks.mono);
-    const day = (ms: number) => { const d = new Date(ms); return `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, "0")}${String(d.getDate()).padStart(2, "0")}`; };
+    const day = (ms: number) => {
+      const d = new Date(ms);
+      return `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, "0")}${String(d.getDate()).padStart(2, "0")}`;
+    };
     const placed = gw.cases.get(c.id)!; // the old id still finds it
     expect(placed.id).toBe(`${day(opened)}-0001`);
     expect(placed.previousId).toBe(c.id);
     expect(placed.unsynced).toBeUndefined();
     expect(placed.unplaced).toBeUndefined();
-    const near = (iso: string | undefined, truth: number) => expect(Math.abs(Date.parse(iso!) - truth)).toBeLessThanOrEqual(OPTIONS.gpsUncMs);
+    const near = (iso: string | undefined, truth: number) =>
+      expect(Math.abs(Date.parse(iso!) - truth)).toBeLessThanOrEqual(OPTIONS.gpsUncMs);
     near(placed.openedAt, opened);
     near(placed.nodes.fmc, fmc);
     near(placed.nodes.firstEcg, acquired);
@@ -192,12 +239,34 @@ describe("synchronized time in the gateway", () => {
     const row = gw.localDb.prepare("SELECT data FROM cases WHERE id = ?").pluck().get(placed.id) as string;
     expect(JSON.parse(row)).toMatchObject({ openedAt: placed.openedAt, nodes: { fmc: placed.nodes.fmc } });
     // The center: the waiting events carry the new id, the nodes are sent again corrected, and a `placed` event says what changed.
-    await waitFor(() => stored(gw).some((e) => e.kind === "case" && (e.body as { placed?: unknown }).placed === true), 2000, "the corrected nodes committed");
+    await waitFor(
+      () => stored(gw).some((e) => e.kind === "case" && (e.body as { placed?: unknown }).placed === true),
+      2000,
+      "the corrected nodes committed",
+    );
     const events = stored(gw);
     expect(events.filter((e) => e.case !== undefined).every((e) => e.case === placed.id)).toBe(true);
-    const caseBodies = events.filter((e) => e.kind === "case").map((e) => e.body as { action: string; node?: string; at: string; unsynced?: true; placed?: unknown; previousId?: string });
-    expect(caseBodies.find((b) => b.action === "node" && b.node === "fmc" && !b.unsynced)).toMatchObject({ at: placed.nodes.fmc, placed: true });
-    expect(caseBodies.find((b) => b.action === "placed")).toMatchObject({ previousId: c.id, openedAt: placed.openedAt });
+    const caseBodies = events
+      .filter((e) => e.kind === "case")
+      .map(
+        (e) =>
+          e.body as {
+            action: string;
+            node?: string;
+            at: string;
+            unsynced?: true;
+            placed?: unknown;
+            previousId?: string;
+          },
+      );
+    expect(caseBodies.find((b) => b.action === "node" && b.node === "fmc" && !b.unsynced)).toMatchObject({
+      at: placed.nodes.fmc,
+      placed: true,
+    });
+    expect(caseBodies.find((b) => b.action === "placed")).toMatchObject({
+      previousId: c.id,
+      openedAt: placed.openedAt,
+    });
     expect(caseBodies.filter((b) => b.unsynced).map((b) => b.at.slice(0, 4))).toEqual(["1970", "1970", "1970"]); // opened, fmc, firstEcg as they were, marked
     expect(log.lines.find((l) => l.code === "VG_CASE_TIMES_PLACED")).toMatchObject({ previousId: c.id, unplaced: [] });
   });
@@ -207,7 +276,11 @@ describe("synchronized time in the gateway", () => {
     const clocks = manualClocks();
     clocks.setWall(0);
     const log1 = capturedLog("info");
-    const run1 = await gateway(await config(dir), new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log1.log, boot: boot("boot-a") }), log1);
+    const run1 = await gateway(
+      await config(dir),
+      new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log1.log, boot: boot("boot-a") }),
+      log1,
+    );
     const c = await run1.gw.cases.openCase({ openedBy: "crew1" });
     await run1.gw.cases.tapNode(c.id, "fmc");
     await run1.stop(); // switched off
@@ -215,7 +288,12 @@ describe("synchronized time in the gateway", () => {
     const c2 = manualClocks(3_000); // another boot: the monotonic clock starts again
     c2.setWall(0);
     const log2 = capturedLog("info");
-    const time = new TimeService(OPTIONS, { monoMs: c2.monoMs, wallMs: c2.wallMs, log: log2.log, boot: boot("boot-b") });
+    const time = new TimeService(OPTIONS, {
+      monoMs: c2.monoMs,
+      wallMs: c2.wallMs,
+      log: log2.log,
+      boot: boot("boot-b"),
+    });
     const run2 = await gateway(await config(dir), time, log2);
     expect(run2.gw.cases.get(c.id)!.fmcElapsedS).toBeUndefined(); // another boot: how long ago cannot be told
     c2.advance(5000);
@@ -278,7 +356,11 @@ describe("synchronized time in the gateway", () => {
     const first = manualClocks();
     first.setWall(0);
     const log1 = capturedLog("info");
-    const run1 = await gateway(await config(dir), new TimeService(OPTIONS, { monoMs: first.monoMs, wallMs: first.wallMs, log: log1.log }), log1);
+    const run1 = await gateway(
+      await config(dir),
+      new TimeService(OPTIONS, { monoMs: first.monoMs, wallMs: first.wallMs, log: log1.log }),
+      log1,
+    );
     for (let i = 0; i < 3; i++) {
       first.advance(1000);
       await run1.gw.ingest(monitor, [reading(i)]);
@@ -297,7 +379,8 @@ describe("synchronized time in the gateway", () => {
     second.advance(1000);
     time.gpsFix(Math.floor(second.truth(second.mono) / 1000) * 1000, second.mono);
     const events = stored(run2.gw);
-    const byHr = (hr: number) => events.find((e) => (e.body as { observations: { value: number }[] }).observations[0]!.value === hr)!;
+    const byHr = (hr: number) =>
+      events.find((e) => (e.body as { observations: { value: number }[] }).observations[0]!.value === hr)!;
     for (const hr of [0, 1, 2]) {
       expect(byHr(hr).time).toMatchObject({ src: "unsynced", unsynced: true });
       expect(byHr(hr).time.restamped).toBeUndefined();
@@ -308,7 +391,10 @@ describe("synchronized time in the gateway", () => {
   it("a monitor 7 minutes fast, end to end over HL7: times corrected, a clock-skew event raised, cleared when its clock is set right", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vg-time-"));
     const port = await freePort();
-    const cfg = await config(dir, `[{ id: bed1, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${port} } }]`);
+    const cfg = await config(
+      dir,
+      `[{ id: bed1, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${port} } }]`,
+    );
     const log = capturedLog("info");
     // Real clocks, synchronized by a GPS fix that agrees with this machine's clock.
     const time = new TimeService(OPTIONS, { monoMs: () => performance.now(), wallMs: Date.now, log: log.log });
@@ -319,13 +405,18 @@ describe("synchronized time in the gateway", () => {
     cleanup.push(() => sender.close());
     const FAST = 7 * 60_000;
     const send = async (i: number, aheadMs: number) => {
-      const ack = await sender.send(pcd01Message({ controlId: `M${i}`, time: new Date(Date.now() + aheadMs), values: { hr: 60 + i, spo2: 97 } }));
+      const ack = await sender.send(
+        pcd01Message({ controlId: `M${i}`, time: new Date(Date.now() + aheadMs), values: { hr: 60 + i, spo2: 97 } }),
+      );
       expect(ack.code).toBe("AA");
     };
     for (let i = 0; i < 5; i++) await send(i, FAST);
     await waitFor(() => stored(gw).some((e) => e.kind === "device"), 5000, "the clock-skew event");
     const skewEvent = stored(gw).find((e) => e.kind === "device")!;
-    expect(skewEvent).toMatchObject({ dev: { id: "bed1", driver: "hl7-pcd01" }, body: { state: "clock-skew", thresholdMs: 60_000 } });
+    expect(skewEvent).toMatchObject({
+      dev: { id: "bed1", driver: "hl7-pcd01" },
+      body: { state: "clock-skew", thresholdMs: 60_000 },
+    });
     expect(Math.abs((skewEvent.body as DeviceBody).skewMs! - FAST)).toBeLessThan(1500);
     for (const e of stored(gw).filter((x) => x.kind === "vitals")) {
       // HL7 times are whole seconds: within 1.5 s of when the gateway received them, not 7 minutes ahead.
@@ -340,16 +431,24 @@ describe("synchronized time in the gateway", () => {
     expect(metrics).toMatch(/vitalgate_time_offset_ms\{src="gps"\} -?\d/);
     expect(metrics).toMatch(/vitalgate_time_uncertainty_ms \d/);
     expect(metrics).toMatch(/^vitalgate_time_pps_present 0$/m);
-    const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/status`)).json()) as { time: { src: string; devices: { id: string; state: string }[] } };
+    const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/status`)).json()) as {
+      time: { src: string; devices: { id: string; state: string }[] };
+    };
     expect(status.time).toMatchObject({ src: "gps", devices: [{ id: "bed1", state: "skewed" }] });
 
     // The technician sets the monitor's clock right.
     for (let i = 5; i < 9; i++) await send(i, 0);
     await waitFor(() => stored(gw).filter((e) => e.kind === "device").length === 2, 5000, "the clock-ok event");
-    expect(stored(gw).filter((e) => e.kind === "device").at(-1)).toMatchObject({ body: { state: "clock-ok" } });
+    expect(
+      stored(gw)
+        .filter((e) => e.kind === "device")
+        .at(-1),
+    ).toMatchObject({ body: { state: "clock-ok" } });
     expect(gw.status().time.devices).toEqual([expect.objectContaining({ id: "bed1", state: "ok" })]);
     expect(Math.abs(gw.status().time.devices[0]!.skewMs)).toBeLessThan(1500);
-    const lastVitals = stored(gw).filter((e) => e.kind === "vitals").at(-1)!;
+    const lastVitals = stored(gw)
+      .filter((e) => e.kind === "vitals")
+      .at(-1)!;
     expect(Math.abs(lastVitals.time.devSkewMs!)).toBeLessThan(1500);
   });
 
@@ -364,12 +463,15 @@ describe("synchronized time in the gateway", () => {
     };
     const run1 = await gateway(await config(dir), real(), log);
     // The cart's live rhythm strips showed its clock 5 minutes slow.
-    for (let i = 0; i < 5; i++) await run1.gw.ingest(cart, [{ ...reading(70), deviceTime: new Date(Date.now() - 300_000).toISOString() }]);
+    for (let i = 0; i < 5; i++)
+      await run1.gw.ingest(cart, [{ ...reading(70), deviceTime: new Date(Date.now() - 300_000).toISOString() }]);
     await run1.stop();
     const run2 = await gateway(await config(dir), real(), log);
     // Acquired 2 minutes ago by the cart's clock (7 minutes ago by its slow clock), sent now.
     const acquired = Date.now() - 120_000;
-    const [ecg] = await run2.gw.ingest(cart, [{ kind: "ecg12", body: {}, deviceTime: new Date(acquired - 300_000).toISOString(), deviceTimeRaw: "raw" }]);
+    const [ecg] = await run2.gw.ingest(cart, [
+      { kind: "ecg12", body: {}, deviceTime: new Date(acquired - 300_000).toISOString(), deviceTimeRaw: "raw" },
+    ]);
     expect(Math.abs(Date.parse(ecg!.t) - acquired)).toBeLessThan(1000);
     expect(Math.abs(ecg!.time.devSkewMs! + 300_000)).toBeLessThan(1000);
     // It was not taken for a sample: 2 minutes of review are not clock skew.
@@ -380,23 +482,46 @@ describe("synchronized time in the gateway", () => {
     const cfg = await config(mkdtempSync(join(tmpdir(), "vg-time-")), "[]", "embedded");
     const log = capturedLog("info");
     // A PPS source the kernel offers (detection itself: test/time-sources.test.ts, on a fake tree).
-    const pps = () => ({ present: true, device: null, devices: [{ device: "/dev/pps0", name: "serial0", path: "/dev/ttyS0" }] });
+    const pps = () => ({
+      present: true,
+      device: null,
+      devices: [{ device: "/dev/pps0", name: "serial0", path: "/dev/ttyS0" }],
+    });
     const time = new TimeService(OPTIONS, { monoMs: () => performance.now(), wallMs: Date.now, log: log.log, pps });
     time.gpsFix(Date.now() - OPTIONS.gpsLatencyMs, performance.now());
     const { gw } = await gateway(cfg, time, log);
-    await gw.ingest(monitor, Array.from({ length: 3 }, () => reading(70, Date.now() + 120_000)));
+    await gw.ingest(
+      monitor,
+      Array.from({ length: 3 }, () => reading(70, Date.now() + 120_000)),
+    );
     const center = await connectEmbeddedCenter(cfg);
     cleanup.push(() => center.close());
-    const statuses = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-time/status" && m.retain).map((m) => JSON.parse(m.payload.toString()) as { state: string; time?: unknown });
+    const statuses = () =>
+      center.messages
+        .filter((m) => m.topic === "vitalgate/v1/gw-time/status" && m.retain)
+        .map((m) => JSON.parse(m.payload.toString()) as { state: string; time?: unknown });
     await center.waitFor(() => statuses().some((s) => s.state === "online"), 10_000, "the retained status");
     expect(statuses().find((s) => s.state === "online")!.time).toMatchObject({
-      synced: true, src: "gps", uncMs: expect.any(Number), offsetMs: expect.any(Number), lastSync: expect.any(String),
+      synced: true,
+      src: "gps",
+      uncMs: expect.any(Number),
+      offsetMs: expect.any(Number),
+      lastSync: expect.any(String),
       sources: [expect.objectContaining({ name: "gps", selected: true })],
       devices: [expect.objectContaining({ id: "monitor", skewMs: expect.any(Number) })],
-      pps: { present: true, device: null, used: false, devices: [{ device: "/dev/pps0", name: "serial0", path: "/dev/ttyS0" }] },
+      pps: {
+        present: true,
+        device: null,
+        used: false,
+        devices: [{ device: "/dev/pps0", name: "serial0", path: "/dev/ttyS0" }],
+      },
     });
-    const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/status`)).json()) as { time: { pps: { present: boolean } } };
+    const status = (await (await fetch(`http://127.0.0.1:${cfg.web.port}/status`)).json()) as {
+      time: { pps: { present: boolean } };
+    };
     expect(status.time.pps).toMatchObject({ present: true, devices: [{ device: "/dev/pps0" }] });
-    expect(await (await fetch(`http://127.0.0.1:${cfg.web.port}/metrics`)).text()).toMatch(/^vitalgate_time_pps_present 1$/m);
+    expect(await (await fetch(`http://127.0.0.1:${cfg.web.port}/metrics`)).text()).toMatch(
+      /^vitalgate_time_pps_present 1$/m,
+    );
   });
 });

@@ -29,10 +29,16 @@ import { freePort, mosquitto, startDaemon, type Daemon, type Mosquitto } from ".
 import { hasSocat, nullModem, openDeviceEnd } from "./support/pty.ts";
 
 /** Debian's libfaketime (package `faketime`); the multi-threaded variant, as Node runs threads. */
-const FAKETIME = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1"].find(existsSync);
+const FAKETIME = [
+  "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+  "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+].find(existsSync);
 const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
 const ready = FAKETIME !== undefined && hasSocat && hasMosquitto;
-if (!ready) console.warn("skipping the wrong-clock scenarios: they need faketime, socat and mosquitto (apt-get install faketime socat mosquitto)");
+if (!ready)
+  console.warn(
+    "skipping the wrong-clock scenarios: they need faketime, socat and mosquitto (apt-get install faketime socat mosquitto)",
+  );
 
 /** How long a scenario waits for something the daemon does (a sync, an event at the center); never slept out. */
 const WAIT_MS = Number(process.env.VG_TIME_SCENARIO_WAIT_MS ?? 30_000);
@@ -86,7 +92,12 @@ function gpsFeeder(write: (text: string) => void, errorMs: () => number = () => 
     schedule();
   };
   schedule();
-  return { stop: () => { stopped = true; if (timer) clearTimeout(timer); } };
+  return {
+    stop: () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
 }
 
 interface Box {
@@ -118,13 +129,20 @@ async function webClient(port: number): Promise<WebClient> {
     async req<T>(method: string, path: string, body?: unknown) {
       const headers: Record<string, string> = { cookie, "x-csrf-token": csrf };
       if (body !== undefined) headers["content-type"] = "application/json";
-      const r = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const r = await fetch(base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       const set = r.headers.get("set-cookie");
       if (set) cookie = set.split(";")[0]!;
       return { status: r.status, json: (await r.json().catch(() => null)) as T };
     },
   };
-  const setup = await client.req<{ csrf: string }>("POST", "/api/setup", { username: "crew1", password: "crew password 1" });
+  const setup = await client.req<{ csrf: string }>("POST", "/api/setup", {
+    username: "crew1",
+    password: "crew password 1",
+  });
   if (setup.status !== 200) throw new Error(`setup: ${setup.status} ${JSON.stringify(setup.json)}`);
   csrf = setup.json.csrf;
   return client;
@@ -143,7 +161,12 @@ async function startBox(offsetS: number, o: { monitorTimezone?: string; timeYaml
   // gateway sends the moment the broker is back; down until the test brings the uplink up.
   const broker = await mosquitto(`persistence true\npersistence_location ${dir}/\nautosave_interval 1\n`);
   cleanup.push(() => broker.stop());
-  const center = await connectCenter(broker.url, "gw-scn", { protocolVersion: 5, clean: false, clientId: `center-${Date.now()}`, properties: { sessionExpiryInterval: 3600 } });
+  const center = await connectCenter(broker.url, "gw-scn", {
+    protocolVersion: 5,
+    clean: false,
+    clientId: `center-${Date.now()}`,
+    properties: { sessionExpiryInterval: 3600 },
+  });
   cleanup.push(() => center.close());
   await broker.stop();
   const cable = nullModem();
@@ -154,7 +177,9 @@ async function startBox(offsetS: number, o: { monitorTimezone?: string; timeYaml
   const hl7Port = await freePort();
   const webPort = await freePort();
   const configPath = join(dir, "vitalgate.yaml");
-  writeFileSync(configPath, `gateway: { id: gw-scn, role: ambulance }
+  writeFileSync(
+    configPath,
+    `gateway: { id: gw-scn, role: ambulance }
 stateDir: ${dir}/state
 uplink: { url: "${broker.url}", backoff: { initialMs: 100, maxMs: 300 } }
 web: { host: 127.0.0.1, port: ${webPort} }
@@ -165,19 +190,32 @@ devices:
   - { id: gps, driver: nmea-gps, options: { port: "${cable.gatewayPath}", throttle: false, silentAfterS: 30 } }
   - { id: monitor, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${hl7Port}${o.monitorTimezone === undefined ? `, timezone: "+08:00"` : o.monitorTimezone ? `, timezone: "${o.monitorTimezone}"` : ""} } }
   - { id: cart, driver: ecg-cart, options: { dir: "${cartDir}", stableMs: 200, scanMs: 100 } }
-`);
-  const daemon = await startDaemon(configPath, webPort, {
-    LD_PRELOAD: FAKETIME!,
-    FAKETIME_TIMESTAMP_FILE: clockFile,
-    FAKETIME_NO_CACHE: "1",
-    FAKETIME_DONT_FAKE_MONOTONIC: "1",
-  }, WAIT_MS);
+`,
+  );
+  const daemon = await startDaemon(
+    configPath,
+    webPort,
+    {
+      LD_PRELOAD: FAKETIME!,
+      FAKETIME_TIMESTAMP_FILE: clockFile,
+      FAKETIME_NO_CACHE: "1",
+      FAKETIME_DONT_FAKE_MONOTONIC: "1",
+    },
+    WAIT_MS,
+  );
   cleanup.push(() => daemon.stop());
   const web = await webClient(webPort);
   let feeder: ReturnType<typeof gpsFeeder> | null = null;
   cleanup.push(() => feeder?.stop());
   return {
-    dir, cartDir, clock, daemon, broker, hl7Port, web, startedAt,
+    dir,
+    cartDir,
+    clock,
+    daemon,
+    broker,
+    hl7Port,
+    web,
+    startedAt,
     gps: {
       start: (errorMs) => {
         feeder?.stop();
@@ -193,15 +231,28 @@ devices:
   };
 }
 
-interface TimeStatus { synced: boolean; src: string; uncMs: number; offsetMs: number | null; devices: { id: string; skewMs: number; state: string }[] }
+interface TimeStatus {
+  synced: boolean;
+  src: string;
+  uncMs: number;
+  offsetMs: number | null;
+  devices: { id: string; skewMs: number; state: string }[];
+}
 const timeStatus = async (box: Box) => (await box.web.req<{ time: TimeStatus }>("GET", "/api/status")).json.time;
 
 async function synced(box: Box): Promise<TimeStatus> {
   let t: TimeStatus | undefined;
-  await waitFor(() => {
-    void timeStatus(box).then((s) => (t = s), () => undefined);
-    return t?.synced === true;
-  }, WAIT_MS, "the first sync from the GPS");
+  await waitFor(
+    () => {
+      void timeStatus(box).then(
+        (s) => (t = s),
+        () => undefined,
+      );
+      return t?.synced === true;
+    },
+    WAIT_MS,
+    "the first sync from the GPS",
+  );
   return t!;
 }
 
@@ -209,13 +260,25 @@ async function synced(box: Box): Promise<TimeStatus> {
 async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
   let last: T | undefined;
   let pending = false;
-  await waitFor(() => {
-    if (!pending) {
-      pending = true;
-      void read().then((v) => { last = v; pending = false; }, () => { pending = false; });
-    }
-    return last !== undefined && ok(last);
-  }, WAIT_MS, what);
+  await waitFor(
+    () => {
+      if (!pending) {
+        pending = true;
+        void read().then(
+          (v) => {
+            last = v;
+            pending = false;
+          },
+          () => {
+            pending = false;
+          },
+        );
+      }
+      return last !== undefined && ok(last);
+    },
+    WAIT_MS,
+    what,
+  );
   return last!;
 }
 
@@ -230,8 +293,14 @@ async function timed<T>(act: () => Promise<T>): Promise<{ value: T; from: number
 function within(what: string, iso: string | undefined, w: { from: number; to: number }, uncMs: number): void {
   expect(iso, what).toBeDefined();
   const ms = Date.parse(iso!);
-  expect(ms, `${what}: ${iso} vs true ${new Date(w.from).toISOString()}..${new Date(w.to).toISOString()} ±${uncMs} ms`).toBeGreaterThanOrEqual(w.from - uncMs);
-  expect(ms, `${what}: ${iso} vs true ${new Date(w.from).toISOString()}..${new Date(w.to).toISOString()} ±${uncMs} ms`).toBeLessThanOrEqual(w.to + uncMs);
+  expect(
+    ms,
+    `${what}: ${iso} vs true ${new Date(w.from).toISOString()}..${new Date(w.to).toISOString()} ±${uncMs} ms`,
+  ).toBeGreaterThanOrEqual(w.from - uncMs);
+  expect(
+    ms,
+    `${what}: ${iso} vs true ${new Date(w.from).toISOString()}..${new Date(w.to).toISOString()} ±${uncMs} ms`,
+  ).toBeLessThanOrEqual(w.to + uncMs);
 }
 
 /** The box's local date, as its case ids carry it. */
@@ -245,7 +314,11 @@ const dicomDt = (ms: number) => new Date(ms).toISOString().replace(/[-:T]/g, "")
 /** A 12-lead ECG file written into the cart's folder, acquired at `acquiredMs` by the cart's clock. */
 function dropEcg(box: Box, acquiredMs: number): void {
   const ecg = syntheticEcg({ seconds: 2, acquired: dicomDt(acquiredMs) });
-  const file = part10File(ecg.dataset, { sopClassUid: ecg.sopClassUid, sopInstanceUid: ecg.sopInstanceUid, transferSyntaxUid: EXPLICIT_LE });
+  const file = part10File(ecg.dataset, {
+    sopClassUid: ecg.sopClassUid,
+    sopInstanceUid: ecg.sopInstanceUid,
+    transferSyntaxUid: EXPLICIT_LE,
+  });
   const name = `ecg-${acquiredMs}-${Math.random().toString(16).slice(2, 8)}.dcm`;
   writeFileSync(join(box.cartDir, `${name}.part`), file);
   renameSync(join(box.cartDir, `${name}.part`), join(box.cartDir, name));
@@ -263,14 +336,24 @@ function hl7Ts(ms: number, utcOffset: string): string {
  * offset), with its own OBX-14 at `hrAtMs` when given (an episodic value), and an NIBP (its own OBR
  * group, systolic `hr + 40`) taken at `nibpMs` when given; the ACKs.
  */
-async function sendMessages(box: Box, messages: { hr: number; measuredMs: number; hrAtMs?: number; nibpMs?: number }[], utcOffset = "+0800") {
+async function sendMessages(
+  box: Box,
+  messages: { hr: number; measuredMs: number; hrAtMs?: number; nibpMs?: number }[],
+  utcOffset = "+0800",
+) {
   const sender = await MllpSender.connect(box.hl7Port);
   try {
     const acks = [];
     for (const m of messages) {
       const nibp = m.nibpMs === undefined ? undefined : { sys: m.hr + 40, dia: 80, time: hl7Ts(m.nibpMs, utcOffset) };
-      let text = pcd01Message({ controlId: `M${m.hr}`, time: hl7Ts(m.measuredMs, utcOffset), utcOffset, values: { hr: m.hr, nibp } });
-      if (m.hrAtMs !== undefined) text = text.replace(/(MDC_ECG_HEART_RATE[^\r]*\|)[^|\r]*\r/, `$1${hl7Ts(m.hrAtMs, utcOffset)}\r`);
+      let text = pcd01Message({
+        controlId: `M${m.hr}`,
+        time: hl7Ts(m.measuredMs, utcOffset),
+        utcOffset,
+        values: { hr: m.hr, nibp },
+      });
+      if (m.hrAtMs !== undefined)
+        text = text.replace(/(MDC_ECG_HEART_RATE[^\r]*\|)[^|\r]*\r/, `$1${hl7Ts(m.hrAtMs, utcOffset)}\r`);
       acks.push(await sender.send(text));
     }
     return acks;
@@ -279,12 +362,17 @@ async function sendMessages(box: Box, messages: { hr: number; measuredMs: number
   }
 }
 
-const sendVitals = async (box: Box, hr: number, measuredMs: number, utcOffset = "+0800") => (await sendMessages(box, [{ hr, measuredMs }], utcOffset))[0]!;
+const sendVitals = async (box: Box, hr: number, measuredMs: number, utcOffset = "+0800") =>
+  (await sendMessages(box, [{ hr, measuredMs }], utcOffset))[0]!;
 
-const observation = (e: Envelope, code: string) => (e.body as { observations?: { code: string; value: number; at?: string }[] }).observations?.find((o) => o.code === code);
+const observation = (e: Envelope, code: string) =>
+  (e.body as { observations?: { code: string; value: number; at?: string }[] }).observations?.find(
+    (o) => o.code === code,
+  );
 const hrOf = (e: Envelope) => observation(e, "MDC_ECG_HEART_RATE")?.value;
 /** The event of the NIBP with systolic `sys`. */
-const nibpEvent = (center: Center, sys: number) => center.events.find((e) => observation(e, "MDC_PRESS_BLD_NONINV_SYS")?.value === sys);
+const nibpEvent = (center: Center, sys: number) =>
+  center.events.find((e) => observation(e, "MDC_PRESS_BLD_NONINV_SYS")?.value === sys);
 
 /** ACK MSH-7 (yyyyMMddHHmmss+0000) as Unix ms. */
 function ackTime(raw: string): number {
@@ -339,7 +427,11 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
       expect(vitals.value.code).toBe("AA");
       const acquired = Math.floor(Date.now() / 1000) * 1000 - 5000; // the cart's clock is right
       dropEcg(box, acquired);
-      const withEcg = await until(() => web.req<CaseView>("GET", `/api/cases/${caseId}`), (r) => r.json.ecgs.length === 1, "the ECG in the case");
+      const withEcg = await until(
+        () => web.req<CaseView>("GET", `/api/cases/${caseId}`),
+        (r) => r.json.ecgs.length === 1,
+        "the ECG in the case",
+      );
       // The 10-minute clock counts true seconds from the tap, whatever the box's date.
       const elapsedNow = (Date.now() - fmc.from) / 1000;
       expect(withEcg.json.fmcElapsedS).toBeGreaterThanOrEqual(Math.floor(elapsedNow - (fmc.to - fmc.from) / 1000) - 1);
@@ -350,7 +442,11 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
       box.gps.start();
       const sync = await synced(box);
       const unc = sync.uncMs;
-      const placed = await until(() => web.req<CaseView>("GET", `/api/cases/${caseId}`), (r) => r.status === 200 && r.json.unsynced === undefined, "the case placed");
+      const placed = await until(
+        () => web.req<CaseView>("GET", `/api/cases/${caseId}`),
+        (r) => r.status === 200 && r.json.unsynced === undefined,
+        "the case placed",
+      );
       const c = placed.json;
       expect(c.unplaced).toBeUndefined();
       within("openedAt", c.openedAt, open, unc);
@@ -367,28 +463,53 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
       // After the sync: the session holds; the monitor's ACK carries true time; the folder takes the next ECG.
       const later = await timed(() => sendVitals(box, 72, Date.now()));
       expect(later.value.code).toBe("AA");
-      within("ACK MSH-7", new Date(ackTime(later.value.raw)).toISOString(), { from: later.from - 1000, to: later.to }, unc);
+      within(
+        "ACK MSH-7",
+        new Date(ackTime(later.value.raw)).toISOString(),
+        { from: later.from - 1000, to: later.to },
+        unc,
+      );
       const acquired2 = Math.floor(Date.now() / 1000) * 1000;
       dropEcg(box, acquired2);
-      await until(() => web.req<CaseView>("GET", `/api/cases/${c.id}`), (r) => r.json.ecgs?.length === 2, "the second ECG in the case");
+      await until(
+        () => web.req<CaseView>("GET", `/api/cases/${c.id}`),
+        (r) => r.json.ecgs?.length === 2,
+        "the second ECG in the case",
+      );
 
       // The audit trail: every record placed within the scenario, none left in 1970 or hours off.
-      const audit = await web.req<{ rows: { action: string; at: string; time?: { placed: boolean } }[]; chain: { ok: boolean } }>("GET", "/api/audit?limit=500");
+      const audit = await web.req<{
+        rows: { action: string; at: string; time?: { placed: boolean } }[];
+        chain: { ok: boolean };
+      }>("GET", "/api/audit?limit=500");
       expect(audit.json.chain.ok).toBe(true);
       const span = { from: box.startedAt, to: Date.now() };
       for (const r of audit.json.rows) within(`audit ${r.action}`, r.at, span, unc);
-      expect(audit.json.rows.map((r) => r.action)).toEqual(expect.arrayContaining(["case.open", "case.node", "time.synced"]));
+      expect(audit.json.rows.map((r) => r.action)).toEqual(
+        expect.arrayContaining(["case.open", "case.node", "time.synced"]),
+      );
 
       // The center, once the uplink is up: every event placed, the vitals at the monitor's time, the nodes re-sent corrected.
       const center = await box.uplink();
-      await center.waitFor(() => center.events.some((e) => hrOf(e) === 72) && center.events.filter((e) => e.kind === "ecg12").length === 2, WAIT_MS, "the events at the center");
+      await center.waitFor(
+        () => center.events.some((e) => hrOf(e) === 72) && center.events.filter((e) => e.kind === "ecg12").length === 2,
+        WAIT_MS,
+        "the events at the center",
+      );
       everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
       const hr71 = center.events.find((e) => hrOf(e) === 71)!;
-      within("vitals t (the monitor's time, to the second)", hr71.t, { from: Math.floor(measured / 1000) * 1000, to: measured }, hr71.time.uncMs);
+      within(
+        "vitals t (the monitor's time, to the second)",
+        hr71.t,
+        { from: Math.floor(measured / 1000) * 1000, to: measured },
+        hr71.time.uncMs,
+      );
       within("vitals recv", hr71.time.recv, vitals, hr71.time.uncMs);
       const cases = center.events.filter((e) => e.kind === "case");
       expect(cases.every((e) => e.case === c.id)).toBe(true);
-      const fmcEvents = cases.filter((e) => (e.body as { node?: string }).node === "fmc").map((e) => e.body as { at: string; unsynced?: true });
+      const fmcEvents = cases
+        .filter((e) => (e.body as { node?: string }).node === "fmc")
+        .map((e) => e.body as { at: string; unsynced?: true });
       expect(fmcEvents.at(-1)!.unsynced).toBeUndefined();
       within("fmc as the center has it last", fmcEvents.at(-1)!.at, fmc, unc);
       expect(fmcEvents.slice(0, -1).every((b) => b.unsynced === true)).toBe(true); // what it was sent before is marked
@@ -415,18 +536,27 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     const acquired = Math.floor(Date.now() / 1000) * 1000;
     const dropped = Date.now();
     dropEcg(box, acquired);
-    const withEcg = await until(() => web.req<CaseView>("GET", `/api/cases/${caseId}`), (r) => r.json.ecgs?.length === 1, "the ECG dropped after the step back");
+    const withEcg = await until(
+      () => web.req<CaseView>("GET", `/api/cases/${caseId}`),
+      (r) => r.json.ecgs?.length === 1,
+      "the ECG dropped after the step back",
+    );
     expect(Date.now() - dropped, "folder intake not stalled by the step back").toBeLessThan(WAIT_MS);
     within("firstEcg", withEcg.json.nodes.firstEcg, { from: acquired, to: acquired }, sync.uncMs + 1000);
     const elapsed = (Date.now() - fmc.from) / 1000;
     expect(withEcg.json.fmcElapsedS).toBeGreaterThanOrEqual(Math.floor(elapsed - (fmc.to - fmc.from) / 1000) - 1);
     expect(withEcg.json.fmcElapsedS).toBeLessThanOrEqual(Math.ceil(elapsed) + 1);
     await sendVitals(box, 82, Date.now());
-    await center.waitFor(() => center.events.some((e) => hrOf(e) === 82) && center.events.some((e) => e.kind === "ecg12"), WAIT_MS, "the events at the center");
+    await center.waitFor(
+      () => center.events.some((e) => hrOf(e) === 82) && center.events.some((e) => e.kind === "ecg12"),
+      WAIT_MS,
+      "the events at the center",
+    );
     everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
     expect((await web.req<{ user: unknown }>("GET", "/api/session")).json.user).not.toBeNull();
     const audit = await web.req<{ rows: { action: string; at: string }[] }>("GET", "/api/audit?limit=500");
-    for (const r of audit.json.rows) within(`audit ${r.action}`, r.at, { from: box.startedAt, to: Date.now() }, sync.uncMs + 1000);
+    for (const r of audit.json.rows)
+      within(`audit ${r.action}`, r.at, { from: box.startedAt, to: Date.now() }, sync.uncMs + 1000);
   }, 180_000);
 
   it("a GPS 18 s off for its first 10 s (cold start, leap seconds not yet known), then right: nothing is stated more precisely than it is", async () => {
@@ -442,7 +572,11 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     const wrongFor = Date.now();
     await waitFor(() => Date.now() - wrongFor > 10_000, WAIT_MS, "10 s of a wrong GPS");
     gpsError.ms = 0;
-    const right = await until(() => timeStatus(box), (t) => Math.abs(t.offsetMs! - 3 * 3600_000) < 5000, "the GPS right again");
+    const right = await until(
+      () => timeStatus(box),
+      (t) => Math.abs(t.offsetMs! - 3 * 3600_000) < 5000,
+      "the GPS right again",
+    );
     const late = await timed(() => sendVitals(box, 92, Date.now()));
     const c = (await web.req<CaseView>("GET", `/api/cases/${caseId}`)).json;
     // The nodes taken while the GPS was 18 s off: within what the gateway then said of its time.
@@ -452,7 +586,12 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     within("fmc", c.nodes.fmc, fmc, fmcEvent.time.uncMs);
     within("openedAt", c.openedAt, open, fmcEvent.time.uncMs);
     everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
-    within("vitals recv while the GPS was wrong", center.events.find((e) => hrOf(e) === 91)!.time.recv, early, center.events.find((e) => hrOf(e) === 91)!.time.uncMs);
+    within(
+      "vitals recv while the GPS was wrong",
+      center.events.find((e) => hrOf(e) === 91)!.time.recv,
+      early,
+      center.events.find((e) => hrOf(e) === 91)!.time.uncMs,
+    );
     within("vitals recv once it was right", center.events.find((e) => hrOf(e) === 92)!.time.recv, late, right.uncMs);
   }, 180_000);
 
@@ -463,17 +602,38 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     const center = await box.uplink();
     // The monitor's clock is right; it has been heard live.
     const now = Date.now();
-    await sendMessages(box, [0, 1, 2, 3].map((i) => ({ hr: 60 + i, measuredMs: now - 3000 + i * 1000 })));
+    await sendMessages(
+      box,
+      [0, 1, 2, 3].map((i) => ({ hr: 60 + i, measuredMs: now - 3000 + i * 1000 })),
+    );
     const backlog = [8, 6, 4].map((minutes, i) => ({ hr: 70 + i, measuredMs: Date.now() - minutes * 60_000 }));
     await sendMessages(box, backlog);
-    const live = await timed(() => sendMessages(box, [0, 1, 2].map((i) => ({ hr: 80 + i, measuredMs: Date.now() + i }))));
+    const live = await timed(() =>
+      sendMessages(
+        box,
+        [0, 1, 2].map((i) => ({ hr: 80 + i, measuredMs: Date.now() + i })),
+      ),
+    );
     await center.waitFor(() => center.events.some((e) => hrOf(e) === 82), WAIT_MS, "the events at the center");
     for (const b of backlog) {
       const e = center.events.find((x) => hrOf(x) === b.hr)!;
-      within(`buffered reading ${b.hr} at its own time`, e.t, { from: b.measuredMs, to: b.measuredMs }, e.time.uncMs + 1000);
+      within(
+        `buffered reading ${b.hr} at its own time`,
+        e.t,
+        { from: b.measuredMs, to: b.measuredMs },
+        e.time.uncMs + 1000,
+      );
     }
-    for (const hr of [80, 81, 82]) within(`live reading ${hr}`, center.events.find((x) => hrOf(x) === hr)!.t, { from: live.from - 1000, to: live.to }, 2000);
-    expect(center.events.filter((e) => e.kind === "device" && (e.body as { state?: string }).state === "clock-skew")).toEqual([]);
+    for (const hr of [80, 81, 82])
+      within(
+        `live reading ${hr}`,
+        center.events.find((x) => hrOf(x) === hr)!.t,
+        { from: live.from - 1000, to: live.to },
+        2000,
+      );
+    expect(
+      center.events.filter((e) => e.kind === "device" && (e.body as { state?: string }).state === "clock-skew"),
+    ).toEqual([]);
     const status = await timeStatus(box);
     expect(status.devices.find((d) => d.id === "monitor")).toMatchObject({ state: "ok" });
     everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
@@ -488,18 +648,40 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     const sent: { hr: number; measuredMs: number; hrAtMs?: number; nibpMs?: number }[] = [];
     for (let i = 0; i < 6; i++) {
       const measured = Date.now();
-      const m = { hr: 100 + i, measuredMs: measured + FAST, hrAtMs: i === 4 ? measured - 20_000 + FAST : undefined, nibpMs: i % 3 === 2 ? measured - 120_000 + FAST : undefined };
+      const m = {
+        hr: 100 + i,
+        measuredMs: measured + FAST,
+        hrAtMs: i === 4 ? measured - 20_000 + FAST : undefined,
+        nibpMs: i % 3 === 2 ? measured - 120_000 + FAST : undefined,
+      };
       sent.push(m);
       await sendMessages(box, [m]);
     }
-    await center.waitFor(() => center.events.some((e) => hrOf(e) === 105) && center.events.some((e) => e.kind === "device" && e.dev.id === "monitor"), WAIT_MS, "the events and the clock warning at the center");
+    await center.waitFor(
+      () =>
+        center.events.some((e) => hrOf(e) === 105) &&
+        center.events.some((e) => e.kind === "device" && e.dev.id === "monitor"),
+      WAIT_MS,
+      "the events and the clock warning at the center",
+    );
     for (const m of sent) {
       const e = center.events.find((x) => hrOf(x) === m.hr)!;
       within(`reading ${m.hr}`, e.t, { from: m.measuredMs - FAST, to: m.measuredMs - FAST }, e.time.uncMs + 2000);
-      if (m.hrAtMs !== undefined) within(`reading ${m.hr}'s own OBX-14`, observation(e, "MDC_ECG_HEART_RATE")!.at, { from: m.hrAtMs - FAST, to: m.hrAtMs - FAST }, e.time.uncMs + 2000);
+      if (m.hrAtMs !== undefined)
+        within(
+          `reading ${m.hr}'s own OBX-14`,
+          observation(e, "MDC_ECG_HEART_RATE")!.at,
+          { from: m.hrAtMs - FAST, to: m.hrAtMs - FAST },
+          e.time.uncMs + 2000,
+        );
       if (m.nibpMs !== undefined) {
         const nibp = nibpEvent(center, m.hr + 40)!;
-        within(`NIBP with reading ${m.hr}`, nibp.t, { from: m.nibpMs - FAST, to: m.nibpMs - FAST }, nibp.time.uncMs + 2000);
+        within(
+          `NIBP with reading ${m.hr}`,
+          nibp.t,
+          { from: m.nibpMs - FAST, to: m.nibpMs - FAST },
+          nibp.time.uncMs + 2000,
+        );
       }
     }
     const warning = center.events.find((e) => e.kind === "device" && e.dev.id === "monitor")!;
@@ -520,7 +702,13 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     await web.req<CaseView>("POST", `/api/cases/${caseId}/nodes`, { node: "fmc" });
     const acquired = Math.floor(Date.now() / 1000) * 1000;
     dropEcg(box, acquired - 600_000);
-    await center.waitFor(() => center.events.some((e) => e.kind === "ecg12") && center.events.some((e) => e.kind === "device" && e.dev.id === "cart"), WAIT_MS, "the ECG and a word about the cart's clock");
+    await center.waitFor(
+      () =>
+        center.events.some((e) => e.kind === "ecg12") &&
+        center.events.some((e) => e.kind === "device" && e.dev.id === "cart"),
+      WAIT_MS,
+      "the ECG and a word about the cart's clock",
+    );
     const warning = center.events.find((e) => e.kind === "device" && e.dev.id === "cart")!;
     expect((warning.body as { state: string }).state).toMatch(/^clock-/);
     everyEventPlaced(center, { from: box.startedAt, to: Date.now() });
@@ -534,7 +722,11 @@ describe.skipIf(!ready)("clinical time on a box whose clock is wrong (the real d
     const measured = Date.now() - 5000;
     const nibp = measured - 300_000;
     await sendMessages(box, [{ hr: 120, measuredMs: measured, nibpMs: nibp }], ""); // local times, no offset
-    await center.waitFor(() => center.events.some((e) => hrOf(e) === 120) && nibpEvent(center, 160) !== undefined, WAIT_MS, "the readings at the center");
+    await center.waitFor(
+      () => center.events.some((e) => hrOf(e) === 120) && nibpEvent(center, 160) !== undefined,
+      WAIT_MS,
+      "the readings at the center",
+    );
     const e = center.events.find((x) => hrOf(x) === 120)!;
     within("reading in local time", e.t, { from: measured, to: measured }, e.time.uncMs + 2000);
     const n = nibpEvent(center, 160)!;

@@ -58,7 +58,12 @@ describe("time service", () => {
     const { svc } = service(clocks);
     svc.start();
     const first = svc.now();
-    expect(first).toEqual({ ms: clocks.truth(clocks.mono) + 42_000, src: "unsynced", uncMs: UNSYNCED_UNC_MS, unbounded: true });
+    expect(first).toEqual({
+      ms: clocks.truth(clocks.mono) + 42_000,
+      src: "unsynced",
+      uncMs: UNSYNCED_UNC_MS,
+      unbounded: true,
+    });
     clocks.advance(1000);
     clocks.setWall(0); // the wall clock is stepped to 1970: stamps do not follow
     const e = stamp({ kind: "vitals", body: {} }, dev, "gw", svc);
@@ -109,13 +114,23 @@ describe("time service", () => {
     clocks.wallError = 90_000;
     const query = simulatedNtp(clocks, {
       // The center's server over an asymmetric 4G path; one exchange of the burst is slow.
-      center: { paths: [[40, 90], [12, 20], [300, 20], [15, 25]] },
+      center: {
+        paths: [
+          [40, 90],
+          [12, 20],
+          [300, 20],
+          [15, 25],
+        ],
+      },
       pool: { paths: [[20, 30]] },
       other: { paths: [[25, 25]] },
       liar: { errorMs: 3_600_000, paths: [[1, 1]] },
     });
     const { log, lines } = capturedLog();
-    const ntp = new NtpSource({ servers: ["center", "pool:123", "other", "liar"], pollS: 86_400, timeoutMs: 1000 }, { query, log, monoMs: clocks.monoMs });
+    const ntp = new NtpSource(
+      { servers: ["center", "pool:123", "other", "liar"], pollS: 86_400, timeoutMs: 1000 },
+      { query, log, monoMs: clocks.monoMs },
+    );
     const { svc } = service(clocks, [ntp]);
     svc.start();
     await ntp.poll();
@@ -133,7 +148,10 @@ describe("time service", () => {
     const servers: Parameters<typeof simulatedNtp>[1] = { center: { paths: [[5, 5]] } };
     const query = simulatedNtp(clocks, servers);
     const { log } = capturedLog();
-    const ntp = new NtpSource({ servers: ["center"], pollS: 86_400, timeoutMs: 1000, burst: 1 }, { query, log, monoMs: clocks.monoMs });
+    const ntp = new NtpSource(
+      { servers: ["center"], pollS: 86_400, timeoutMs: 1000, burst: 1 },
+      { query, log, monoMs: clocks.monoMs },
+    );
     const { svc, log: svcLog } = service(clocks, [ntp]);
     svc.start();
     await ntp.poll();
@@ -149,15 +167,23 @@ describe("time service", () => {
     expect(Math.abs(e.errMs)).toBeLessThanOrEqual(e.uncMs);
     const disagree = svcLog.lines.find((l) => l.code === "VG_TIME_DISAGREE");
     expect(disagree).toMatchObject({ chosen: "gps", sources: { gps: expect.anything(), ntp: expect.anything() } });
-    expect(svc.state().sources.map((s) => [s.name, s.selected])).toEqual([["gps", true], ["ntp", false]]);
+    expect(svc.state().sources.map((s) => [s.name, s.selected])).toEqual([
+      ["gps", true],
+      ["ntp", false],
+    ]);
   });
 
   it("a wall-clock step forwards, backwards and to 1970 mid-stream moves no stamp while GPS holds the time", async () => {
     const clocks = manualClocks();
-    const exec: Exec = async () => { throw new Error("not installed"); };
+    const exec: Exec = async () => {
+      throw new Error("not installed");
+    };
     const sysLog = capturedLog();
     // The system clock trusted as it is, to show that even a trusted wall clock does not win against GPS.
-    const system = new SystemClockSource({ trust: "always", pollS: 86_400 }, { exec, wallMs: clocks.wallMs, monoMs: clocks.monoMs, log: sysLog.log });
+    const system = new SystemClockSource(
+      { trust: "always", pollS: 86_400 },
+      { exec, wallMs: clocks.wallMs, monoMs: clocks.monoMs, log: sysLog.log },
+    );
     const { svc, log: svcLog } = service(clocks, [system]);
     svc.start();
     await settle();
@@ -178,7 +204,11 @@ describe("time service", () => {
     }
     expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
     expect(Math.min(...stamps)).toBeGreaterThan(Date.UTC(2026, 0, 1));
-    expect(sysLog.lines.filter((l) => l.code === "VG_WALL_CLOCK_STEP").map((l) => Math.round((l.stepMs as number) / 3_600_000))).toEqual([1, -3, expect.any(Number)]);
+    expect(
+      sysLog.lines
+        .filter((l) => l.code === "VG_WALL_CLOCK_STEP")
+        .map((l) => Math.round((l.stepMs as number) / 3_600_000)),
+    ).toEqual([1, -3, expect.any(Number)]);
     expect(svcLog.codes()).toContain("VG_TIME_DISAGREE");
     expect(svcLog.codes()).toContain("VG_TIME_IMPLAUSIBLE"); // the 1970 reading
   });
@@ -188,7 +218,10 @@ describe("time service", () => {
     let chrony = CHRONY_SYNCED(0.000021);
     const exec: Exec = async (file) => (file === "chronyc" ? chrony : Promise.reject(new Error("no")));
     const { log } = capturedLog();
-    const system = new SystemClockSource({ trust: "auto", pollS: 86_400 }, { exec, wallMs: clocks.wallMs, monoMs: clocks.monoMs, log });
+    const system = new SystemClockSource(
+      { trust: "auto", pollS: 86_400 },
+      { exec, wallMs: clocks.wallMs, monoMs: clocks.monoMs, log },
+    );
     const { svc, log: svcLog } = service(clocks, [system]);
     svc.start();
     await settle();
@@ -205,7 +238,10 @@ describe("time service", () => {
     // item 9: no hours of slewing while src says the source): the stamps after it that are not
     // later than the last one before it say so; order is by seq.
     const plain = manualClocks();
-    const trusting = new SystemClockSource({ trust: "always", pollS: 86_400 }, { exec, wallMs: plain.wallMs, monoMs: plain.monoMs, log });
+    const trusting = new SystemClockSource(
+      { trust: "always", pollS: 86_400 },
+      { exec, wallMs: plain.wallMs, monoMs: plain.monoMs, log },
+    );
     const s2 = service(plain, [trusting]);
     s2.svc.start();
     await settle();
@@ -245,7 +281,17 @@ describe("time service", () => {
     clocks.advance(600_000);
     gpsAt(clocks, svc, 100);
     gpsAt(clocks, svc, 100);
-    expect(syncs).toEqual([{ src: "gps", correctionMs: T0 + 10_000 - before.ms, uncMs: 100, atMs: expect.any(Number), driftPpm: 50, offsetMs: T0, sleptMs: 0 }]);
+    expect(syncs).toEqual([
+      {
+        src: "gps",
+        correctionMs: T0 + 10_000 - before.ms,
+        uncMs: 100,
+        atMs: expect.any(Number),
+        driftPpm: 50,
+        offsetMs: T0,
+        sleptMs: 0,
+      },
+    ]);
     expect(before.boot).toBeUndefined(); // no boot known: this run's stamps only
   });
 
@@ -254,14 +300,23 @@ describe("time service", () => {
     clocks.setWall(0);
     const asleep = { ms: 0 };
     const log = capturedLog();
-    const svc = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log.log, boot: { bootId: () => "b1", suspendedMs: () => asleep.ms } });
+    const svc = new TimeService(OPTIONS, {
+      monoMs: clocks.monoMs,
+      wallMs: clocks.wallMs,
+      log: log.log,
+      boot: { bootId: () => "b1", suspendedMs: () => asleep.ms },
+    });
     running.push(svc);
     const syncs: FirstSync[] = [];
     svc.on("synced", (s) => syncs.push(s));
     svc.start();
     clocks.advance(1234);
     expect(svc.now()).toMatchObject({ src: "unsynced", boot: "b1", monoMs: 11_234 });
-    expect(stamp({ kind: "vitals", body: {} }, dev, "gw", svc).time).toMatchObject({ unsynced: true, boot: "b1", monoMs: 11_234 });
+    expect(stamp({ kind: "vitals", body: {} }, dev, "gw", svc).time).toMatchObject({
+      unsynced: true,
+      boot: "b1",
+      monoMs: 11_234,
+    });
     asleep.ms = 400; // read noise, not a suspension
     gpsAt(clocks, svc, 100);
     expect(syncs[0]).toMatchObject({ boot: "b1", offsetMs: T0, sleptMs: 0 });
@@ -269,7 +324,12 @@ describe("time service", () => {
     expect(synced.boot).toBeUndefined();
     expect(synced.monoMs).toBeUndefined();
 
-    const slept = new TimeService(OPTIONS, { monoMs: clocks.monoMs, wallMs: clocks.wallMs, log: log.log, boot: { bootId: () => "b1", suspendedMs: () => asleep.ms } });
+    const slept = new TimeService(OPTIONS, {
+      monoMs: clocks.monoMs,
+      wallMs: clocks.wallMs,
+      log: log.log,
+      boot: { bootId: () => "b1", suspendedMs: () => asleep.ms },
+    });
     running.push(slept);
     slept.on("synced", (s) => syncs.push(s));
     asleep.ms = 60_400;
@@ -280,7 +340,17 @@ describe("time service", () => {
 
 describe("stamping", () => {
   it("writes times exactly as Date#toISOString does, however the seconds alternate", () => {
-    const xs = [0, 1, 999, 1000, -1, -1000, Date.UTC(2026, 10, 23, 15, 36, 34, 5), 253_402_300_800_000, -62_198_755_200_001];
+    const xs = [
+      0,
+      1,
+      999,
+      1000,
+      -1,
+      -1000,
+      Date.UTC(2026, 10, 23, 15, 36, 34, 5),
+      253_402_300_800_000,
+      -62_198_755_200_001,
+    ];
     for (let i = 0; i < 2000; i++) xs.push(Date.UTC(2026, 10, 23) + ((i * 7919) % 5000) - 2500);
     for (const ms of xs) expect(isoTime(ms)).toBe(new Date(ms).toISOString());
   });
@@ -291,7 +361,14 @@ describe("stamping", () => {
     svc.start();
     const recv = svc.now().ms;
     const at = (ms: number) => new Date(ms).toISOString();
-    const e = stamp({ kind: "vitals", body: {}, deviceTime: at(recv + 420_000 - 1500), deviceTimeRaw: "raw" }, dev, "gw", svc, undefined, 420_000);
+    const e = stamp(
+      { kind: "vitals", body: {}, deviceTime: at(recv + 420_000 - 1500), deviceTimeRaw: "raw" },
+      dev,
+      "gw",
+      svc,
+      undefined,
+      420_000,
+    );
     expect(e.t).toBe(at(recv - 1500));
     expect(e.time).toMatchObject({ dev: "raw", devSkewMs: 420_000 });
     const ahead = stamp({ kind: "vitals", body: {}, deviceTime: at(recv + 5000) }, dev, "gw", svc, undefined, 0);

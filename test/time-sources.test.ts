@@ -50,7 +50,10 @@ Root dispersion : 1.000000000 seconds
 Update interval : 0.0 seconds
 Leap status     : Not synchronised
 `;
-const CHRONY_LOCAL = CHRONY_SYNCED.replace("C0A80001 (ntp.ecg-center.example.org)", "7F7F0101 ()").replace("Stratum         : 3", "Stratum         : 10");
+const CHRONY_LOCAL = CHRONY_SYNCED.replace("C0A80001 (ntp.ecg-center.example.org)", "7F7F0101 ()").replace(
+  "Stratum         : 3",
+  "Stratum         : 10",
+);
 const TIMEDATECTL = (synced: boolean, ntp = true) => `Timezone=Asia/Shanghai
 LocalRTC=no
 CanNTP=yes
@@ -68,20 +71,37 @@ describe("what the operating system says", () => {
     expect(r.correctionMs).toBeCloseTo(0.021475, 6);
     // |offset| + root dispersion + root delay / 2
     expect(r.uncMs).toBeCloseTo(0.021475 + 1.232456 + 27.461732 / 2, 6);
-    expect(parseChronyTracking(CHRONY_SYNCED.replace("slow of NTP", "fast of NTP"))!.correctionMs).toBeCloseTo(-0.021475, 6);
+    expect(parseChronyTracking(CHRONY_SYNCED.replace("slow of NTP", "fast of NTP"))!.correctionMs).toBeCloseTo(
+      -0.021475,
+      6,
+    );
   });
 
   it("takes chrony at its word when it is not synchronized, or follows only its own local clock", () => {
-    expect(parseChronyTracking(CHRONY_STARTING)).toMatchObject({ synchronized: false, reason: "leap status: Not synchronised" });
-    expect(parseChronyTracking(CHRONY_LOCAL)).toMatchObject({ synchronized: false, reason: expect.stringContaining("local") });
+    expect(parseChronyTracking(CHRONY_STARTING)).toMatchObject({
+      synchronized: false,
+      reason: "leap status: Not synchronised",
+    });
+    expect(parseChronyTracking(CHRONY_LOCAL)).toMatchObject({
+      synchronized: false,
+      reason: expect.stringContaining("local"),
+    });
     expect(parseChronyTracking("506 Cannot talk to daemon\n")).toBeUndefined();
   });
 
   it("reads timedatectl show", () => {
     expect(parseTimedatectlShow(TIMEDATECTL(true))).toEqual({ via: "timesyncd", synchronized: true });
-    expect(parseTimedatectlShow(TIMEDATECTL(false))).toMatchObject({ synchronized: false, reason: "not synchronized yet" });
-    expect(parseTimedatectlShow(TIMEDATECTL(false, false))).toMatchObject({ synchronized: false, reason: expect.stringContaining("set-ntp") });
-    expect(parseTimedatectlShow("System has not been booted with systemd as init system (PID 1). Can't operate.\n")).toBeUndefined();
+    expect(parseTimedatectlShow(TIMEDATECTL(false))).toMatchObject({
+      synchronized: false,
+      reason: "not synchronized yet",
+    });
+    expect(parseTimedatectlShow(TIMEDATECTL(false, false))).toMatchObject({
+      synchronized: false,
+      reason: expect.stringContaining("set-ntp"),
+    });
+    expect(
+      parseTimedatectlShow("System has not been booted with systemd as init system (PID 1). Can't operate.\n"),
+    ).toBeUndefined();
   });
 });
 
@@ -97,7 +117,10 @@ describe("the system clock source", () => {
       if (out === undefined) throw Object.assign(new Error(`spawn ${file} ENOENT`), { code: "ENOENT" });
       return out;
     };
-    const src = new SystemClockSource({ trust, pollS: 86_400 }, { exec, wallMs: clocks.wallMs, monoMs: clocks.monoMs, log: capturedLog().log });
+    const src = new SystemClockSource(
+      { trust, pollS: 86_400 },
+      { exec, wallMs: clocks.wallMs, monoMs: clocks.monoMs, log: capturedLog().log },
+    );
     src.start((s) => samples.push(s));
     cleanup.push(() => src.stop());
     return { src, samples, calls, clocks };
@@ -144,9 +167,19 @@ describe("SNTP over UDP", () => {
       if (!request.ok) return;
       setTimeout(() => {
         const reply = encodeNtpHeader({
-          leap: 0, version: 4, mode: 4, stratum: kiss ? 0 : 1, poll: request.header.poll, precision: -20, rootDelayMs: 0, rootDispersionMs: 0.5,
-          refId: new TextEncoder().encode(kiss ?? "GPS "), reference: unixMsToNtp(received - 1000),
-          origin: request.header.transmit, receive: unixMsToNtp(received), transmit: unixMsToNtp(Date.now() + aheadMs),
+          leap: 0,
+          version: 4,
+          mode: 4,
+          stratum: kiss ? 0 : 1,
+          poll: request.header.poll,
+          precision: -20,
+          rootDelayMs: 0,
+          rootDispersionMs: 0.5,
+          refId: new TextEncoder().encode(kiss ?? "GPS "),
+          reference: unixMsToNtp(received - 1000),
+          origin: request.header.transmit,
+          receive: unixMsToNtp(received),
+          transmit: unixMsToNtp(Date.now() + aheadMs),
         });
         socket.send(reply, rinfo.port, rinfo.address);
       }, holdMs);
@@ -175,9 +208,15 @@ describe("SNTP over UDP", () => {
     await new Promise<void>((r) => silent.bind(0, "127.0.0.1", r));
     cleanup.push(() => new Promise<void>((r) => silent.close(() => r())));
     const query = udpNtpQuery(() => performance.now());
-    await expect(query({ host: "127.0.0.1", port: silent.address().port }, 150)).rejects.toMatchObject({ code: "VG_NTP_TIMEOUT", next: "retry" });
+    await expect(query({ host: "127.0.0.1", port: silent.address().port }, 150)).rejects.toMatchObject({
+      code: "VG_NTP_TIMEOUT",
+      next: "retry",
+    });
     const denying = await ntpServer(0, 0, "DENY");
-    await expect(query({ host: "127.0.0.1", port: denying.port }, 2000)).rejects.toMatchObject({ code: "VG_NTP_REJECTED", kiss: "DENY" });
+    await expect(query({ host: "127.0.0.1", port: denying.port }, 2000)).rejects.toMatchObject({
+      code: "VG_NTP_REJECTED",
+      kiss: "DENY",
+    });
   });
 
   it("an NTP source over real UDP reports a sample, and leaves a denying server alone", async () => {
@@ -185,13 +224,18 @@ describe("SNTP over UDP", () => {
     const denying = await ntpServer(0, 0, "DENY");
     const mono = () => performance.now();
     const { log, lines } = capturedLog();
-    const ntp = new NtpSource({ servers: [`127.0.0.1:${good.port}`, `127.0.0.1:${denying.port}`], pollS: 86_400, timeoutMs: 1000, burst: 2 }, { query: udpNtpQuery(mono), log, monoMs: mono });
+    const ntp = new NtpSource(
+      { servers: [`127.0.0.1:${good.port}`, `127.0.0.1:${denying.port}`], pollS: 86_400, timeoutMs: 1000, burst: 2 },
+      { query: udpNtpQuery(mono), log, monoMs: mono },
+    );
     const samples: TimeSample[] = [];
     ntp.start((s) => samples.push(s));
     cleanup.push(() => ntp.stop());
     await ntp.poll();
     expect(samples.length).toBeGreaterThanOrEqual(1);
-    expect(Math.abs(samples.at(-1)!.offsetMs - (Date.now() - 2500 - performance.now()))).toBeLessThanOrEqual(samples.at(-1)!.uncMs + 1);
+    expect(Math.abs(samples.at(-1)!.offsetMs - (Date.now() - 2500 - performance.now()))).toBeLessThanOrEqual(
+      samples.at(-1)!.uncMs + 1,
+    );
     expect(lines.some((l) => l.code === "VG_NTP_REJECTED" && l.ntpCode === "NTP_KISS")).toBe(true);
     lines.length = 0;
     await ntp.poll();
@@ -206,9 +250,14 @@ describe("SNTP over UDP", () => {
   });
 
   it("the configuration takes host names, addresses and ports, and refuses what is not one", () => {
-    const load = (servers: string) => loadConfig({ text: `gateway: { id: a }\ntime: { ntpServers: ${servers} }\n`, drivers: () => undefined });
+    const load = (servers: string) =>
+      loadConfig({ text: `gateway: { id: a }\ntime: { ntpServers: ${servers} }\n`, drivers: () => undefined });
     const ok = load('[ntp.ecg-center.example.org, "10.0.0.1:1123", "[fd00::1]:123"]');
-    expect(ok.ok && ok.config.time.ntpServers).toEqual(["ntp.ecg-center.example.org", "10.0.0.1:1123", "[fd00::1]:123"]);
+    expect(ok.ok && ok.config.time.ntpServers).toEqual([
+      "ntp.ecg-center.example.org",
+      "10.0.0.1:1123",
+      "[fd00::1]:123",
+    ]);
     const bad = load('["ntp.example.org:70000", "http://ntp.example.org"]');
     expect(bad.ok ? [] : bad.errors.map((e) => `${e.path}: ${e.message}`)).toEqual([
       "time.ntpServers[0]: the port must be 1-65535",
@@ -277,18 +326,37 @@ describe("PPS sources", () => {
     };
     const clocks = manualClocks();
     const found = capturedLog("info");
-    const svc = createTimeService(load("{ ppsDevice: /dev/gps0pps }"), { log: found.log, monoMs: clocks.monoMs, wallMs: clocks.wallMs, roots: fakePpsTree(), exec: async () => "" });
+    const svc = createTimeService(load("{ ppsDevice: /dev/gps0pps }"), {
+      log: found.log,
+      monoMs: clocks.monoMs,
+      wallMs: clocks.wallMs,
+      roots: fakePpsTree(),
+      exec: async () => "",
+    });
     svc.start();
     cleanup.push(() => svc.stop());
     expect(svc.state().pps).toEqual({
-      present: true, device: "/dev/gps0pps", used: false,
-      devices: [expect.objectContaining({ device: "/dev/pps0" }), expect.objectContaining({ device: "/dev/pps1" }), { device: "/dev/pps10" }],
+      present: true,
+      device: "/dev/gps0pps",
+      used: false,
+      devices: [
+        expect.objectContaining({ device: "/dev/pps0" }),
+        expect.objectContaining({ device: "/dev/pps1" }),
+        { device: "/dev/pps10" },
+      ],
     });
-    expect(found.lines.find((l) => l.code === "VG_TIME_PPS_PRESENT")).toMatchObject({ found: ["/dev/pps0 (serial0 on /dev/ttyS0)", "/dev/pps1 (pps-gpio.-1)", "/dev/pps10"] });
+    expect(found.lines.find((l) => l.code === "VG_TIME_PPS_PRESENT")).toMatchObject({
+      found: ["/dev/pps0 (serial0 on /dev/ttyS0)", "/dev/pps1 (pps-gpio.-1)", "/dev/pps10"],
+    });
 
     const roots = fakePpsTree({ empty: true });
     const missing = capturedLog("info");
-    const svc2 = createTimeService(load("{ ppsDevice: /dev/pps0, trustSystemClock: never }"), { log: missing.log, monoMs: clocks.monoMs, wallMs: clocks.wallMs, roots });
+    const svc2 = createTimeService(load("{ ppsDevice: /dev/pps0, trustSystemClock: never }"), {
+      log: missing.log,
+      monoMs: clocks.monoMs,
+      wallMs: clocks.wallMs,
+      roots,
+    });
     svc2.start();
     cleanup.push(() => svc2.stop());
     expect(svc2.state().pps).toMatchObject({ present: false, device: "/dev/pps0", devices: [] });
@@ -320,13 +388,16 @@ describe("the boot", () => {
     expect(systemBoot(() => 0, join(dir, "missing")).bootId()).toBeUndefined();
   });
 
-  it.runIf(process.platform === "linux")("counts monotonic time from boot, as /proc/uptime does (less time suspended), the same in every process", () => {
-    const mono = monotonicSinceBoot();
-    expect(Math.abs(mono() - Number(process.hrtime.bigint()) / 1e6)).toBeLessThan(5);
-    const boot = systemBoot(mono);
-    // /proc/uptime is CLOCK_BOOTTIME in 10 ms steps: the monotonic clock is behind it by the time suspended.
-    expect(uptime() * 1000 - mono()).toBeGreaterThan(-50);
-    expect(uptime() * 1000 - mono() - boot.suspendedMs()).toBeLessThan(50);
-    expect(boot.bootId()).toMatch(/^[0-9a-f-]{36}$/);
-  });
+  it.runIf(process.platform === "linux")(
+    "counts monotonic time from boot, as /proc/uptime does (less time suspended), the same in every process",
+    () => {
+      const mono = monotonicSinceBoot();
+      expect(Math.abs(mono() - Number(process.hrtime.bigint()) / 1e6)).toBeLessThan(5);
+      const boot = systemBoot(mono);
+      // /proc/uptime is CLOCK_BOOTTIME in 10 ms steps: the monotonic clock is behind it by the time suspended.
+      expect(uptime() * 1000 - mono()).toBeGreaterThan(-50);
+      expect(uptime() * 1000 - mono() - boot.suspendedMs()).toBeLessThan(50);
+      expect(boot.bootId()).toMatch(/^[0-9a-f-]{36}$/);
+    },
+  );
 });

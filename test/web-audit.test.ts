@@ -24,7 +24,14 @@ const DAY = 86_400_000;
 async function trail(n: number) {
   const rig = await startWeb(cleanup);
   for (let i = 1; i <= n; i++) {
-    rig.audit.record({ actor: "tech", ip: "192.0.2.7", action: "device.pair", target: `dev-${i}`, detail: { driver: "hl7-pcd01", n: i }, result: "ok" });
+    rig.audit.record({
+      actor: "tech",
+      ip: "192.0.2.7",
+      action: "device.pair",
+      target: `dev-${i}`,
+      detail: { driver: "hl7-pcd01", n: i },
+      result: "ok",
+    });
     rig.clock.ms += DAY;
   }
   const other = new Database(localDbPath(rig.stateDir));
@@ -41,7 +48,11 @@ describe("the audit chain", () => {
   it("finds a row edited through another connection", async () => {
     const { rig, other } = await trail(5);
     other.prepare("UPDATE audit SET actor = 'admin' WHERE seq = 3").run();
-    expect(rig.audit.verify()).toEqual({ ok: false, checked: 2, firstBad: { seq: 3, reason: "edited: its content does not match its hash" } });
+    expect(rig.audit.verify()).toEqual({
+      ok: false,
+      checked: 2,
+      firstBad: { seq: 3, reason: "edited: its content does not match its hash" },
+    });
   });
 
   it("finds a row rewritten with a recomputed hash: the next row no longer links to it", async () => {
@@ -49,13 +60,20 @@ describe("the audit chain", () => {
     const row = other.prepare("SELECT * FROM audit WHERE seq = 3").get() as StoredRow;
     const forged = { ...row, target: "dev-x" };
     other.prepare("UPDATE audit SET target = ?, hash = ? WHERE seq = 3").run(forged.target, rowHash(forged));
-    expect(rig.audit.verify()).toEqual({ ok: false, checked: 3, firstBad: { seq: 4, reason: "broken link: it does not follow the hash of the row before" } });
+    expect(rig.audit.verify()).toEqual({
+      ok: false,
+      checked: 3,
+      firstBad: { seq: 4, reason: "broken link: it does not follow the hash of the row before" },
+    });
   });
 
   it("finds a deleted row in the middle, and deleted newest rows", async () => {
     const { rig, other } = await trail(5);
     other.prepare("DELETE FROM audit WHERE seq = 2").run();
-    expect(rig.audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 2, reason: "missing: rows 2..2 were deleted" } });
+    expect(rig.audit.verify()).toMatchObject({
+      ok: false,
+      firstBad: { seq: 2, reason: "missing: rows 2..2 were deleted" },
+    });
 
     const t2 = await trail(5);
     t2.other.prepare("DELETE FROM audit WHERE seq >= 4").run();
@@ -69,7 +87,11 @@ describe("the audit chain", () => {
     expect(r).toEqual({ purged: 4 });
     const rows = rig.audit.list({ limit: 100 });
     expect(rows.map((x) => x.seq)).toEqual([11, 10, 9, 8, 7, 6, 5]);
-    expect(rows[0]).toMatchObject({ actor: "system", action: "audit.purge", detail: { throughSeq: 4, rows: 4, throughHash: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    expect(rows[0]).toMatchObject({
+      actor: "system",
+      action: "audit.purge",
+      detail: { throughSeq: 4, rows: 4, throughHash: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    });
     expect(rig.audit.verify()).toEqual({ ok: true, checked: 7 });
     // Reopened (a restart): the anchor is in the database, the chain still verifies and goes on.
     const reopened = new AuditLog(other, () => ({ ms: rig.clock.ms, src: "gps", uncMs: 100 }));
@@ -85,8 +107,13 @@ describe("the audit chain", () => {
     const { rig, other } = await trail(6);
     const row3 = other.prepare("SELECT seq, hash FROM audit WHERE seq = 3").get() as { seq: number; hash: string };
     other.prepare("DELETE FROM audit WHERE seq <= 3").run();
-    other.prepare("INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, ?, ?, '2026-11-30T08:00:00.000Z')").run(row3.seq, row3.hash);
-    expect(rig.audit.verify()).toMatchObject({ ok: false, firstBad: { seq: 3, reason: expect.stringContaining("no purge record") } });
+    other
+      .prepare("INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, ?, ?, '2026-11-30T08:00:00.000Z')")
+      .run(row3.seq, row3.hash);
+    expect(rig.audit.verify()).toMatchObject({
+      ok: false,
+      firstBad: { seq: 3, reason: expect.stringContaining("no purge record") },
+    });
     expect(rig.audit.purge(rig.clock.ms)).toMatchObject({ purged: 0, refused: { ok: false } });
 
     // After a real purge, moving its anchor further (deleting more of the oldest rows) is caught too.
@@ -106,7 +133,11 @@ describe("the audit chain", () => {
     rig.audit.record({ actor: "system", action: "config.reload", result: "ok" });
     rig.clock.ms = now;
     expect(rig.audit.purge(now - 1.5 * DAY)).toEqual({ purged: 2 });
-    expect(rig.audit.list({ limit: 10 }).map((r) => [r.seq, r.at.slice(0, 4)])).toEqual([[5, "2026"], [4, "1970"], [3, "2026"]]);
+    expect(rig.audit.list({ limit: 10 }).map((r) => [r.seq, r.at.slice(0, 4)])).toEqual([
+      [5, "2026"],
+      [4, "1970"],
+      [3, "2026"],
+    ]);
     expect(rig.audit.verify().ok).toBe(true);
   });
 });
@@ -135,12 +166,29 @@ describe("records made before the gateway's clock was synchronized", () => {
     other.prepare("UPDATE audit SET time = ? WHERE seq = 3").run(kept);
 
     now = { ms: TRUE + 700_000, src: "gps", uncMs: 100 };
-    audit.placeUnsynced({ src: "gps", correctionMs: TRUE, uncMs: 100, atMs: TRUE + 700_000, driftPpm: 50, offsetMs: TRUE, boot: "b", sleptMs: 0 });
+    audit.placeUnsynced({
+      src: "gps",
+      correctionMs: TRUE,
+      uncMs: 100,
+      atMs: TRUE + 700_000,
+      driftPpm: 50,
+      offsetMs: TRUE,
+      boot: "b",
+      sleptMs: 0,
+    });
     const rows = audit.list({ limit: 10 });
     expect(rows.map((r) => [r.action, r.at, r.time])).toEqual([
       ["time.synced", new Date(TRUE + 700_000).toISOString(), undefined],
-      ["case.node", new Date(TRUE + 660_000).toISOString(), { unsynced: true, placed: true, recordedAt: "1970-01-01T00:11:00.000Z" }],
-      ["case.open", new Date(TRUE + 600_000).toISOString(), { unsynced: true, placed: true, recordedAt: "1970-01-01T00:10:00.000Z" }],
+      [
+        "case.node",
+        new Date(TRUE + 660_000).toISOString(),
+        { unsynced: true, placed: true, recordedAt: "1970-01-01T00:11:00.000Z" },
+      ],
+      [
+        "case.open",
+        new Date(TRUE + 600_000).toISOString(),
+        { unsynced: true, placed: true, recordedAt: "1970-01-01T00:10:00.000Z" },
+      ],
       ["login", "1970-01-01T00:10:00.000Z", { unsynced: true, placed: false, recordedAt: "1970-01-01T00:10:00.000Z" }],
     ]);
     expect(rows[0]!.detail).toMatchObject({ src: "gps", offsetMs: TRUE, boot: "b", placed: 2, unplaced: 1 });
@@ -158,17 +206,28 @@ describe("GET /api/audit", () => {
     await admin.request("POST", "/api/logout");
     const res = await again.request("GET", "/api/audit?limit=3");
     expect(res.statusCode).toBe(200);
-    const body = res.json() as { rows: { seq: number; action: string; actor: string; ip: string; target: string; result: string }[]; chain: unknown };
+    const body = res.json() as {
+      rows: { seq: number; action: string; actor: string; ip: string; target: string; result: string }[];
+      chain: unknown;
+    };
     expect(body.chain).toEqual({ ok: true, checked: 5 });
     expect(body.rows.map((r) => [r.seq, r.action, r.actor, r.target, r.result])).toEqual([
       [5, "logout", "admin", null, "ok"],
       [4, "user.add", "admin", "viewer1", "ok"],
       [3, "login", "admin", null, "ok"],
     ]);
-    const older = (await again.request("GET", "/api/audit?before=3&limit=5")).json() as { rows: { seq: number; action: string; result: string; ip: string }[] };
-    expect(older.rows.map((r) => [r.seq, r.action, r.result, r.ip])).toEqual([[2, "login", "failed", "192.0.2.10"], [1, "setup", "ok", "127.0.0.1"]]);
+    const older = (await again.request("GET", "/api/audit?before=3&limit=5")).json() as {
+      rows: { seq: number; action: string; result: string; ip: string }[];
+    };
+    expect(older.rows.map((r) => [r.seq, r.action, r.result, r.ip])).toEqual([
+      [2, "login", "failed", "192.0.2.10"],
+      [1, "setup", "ok", "127.0.0.1"],
+    ]);
     expect(res.body + JSON.stringify(older)).not.toContain("horse");
-    expect((await again.request("GET", "/api/audit?limit=0")).json().error).toMatchObject({ code: "VG_BAD_REQUEST", field: "limit" });
+    expect((await again.request("GET", "/api/audit?limit=0")).json().error).toMatchObject({
+      code: "VG_BAD_REQUEST",
+      field: "limit",
+    });
 
     const viewer = clientFrom(rig, await login(rig, "viewer1", "viewer pass 1"));
     expect((await viewer.request("GET", "/api/audit")).statusCode).toBe(403);
@@ -181,12 +240,21 @@ describe("the gateway", () => {
     const stateDir = mkdtempSync(join(tmpdir(), "vg-audit-head-"));
     const earlier = openLocalDb(localDbPath(stateDir));
     const before = new AuditLog(earlier, () => ({ ms: Date.now(), src: "ntp", uncMs: 20 }));
-    for (const target of ["dev-1", "dev-2", "dev-3"]) before.record({ actor: "tech", action: "device.pair", target, result: "ok" });
+    for (const target of ["dev-1", "dev-2", "dev-3"])
+      before.record({ actor: "tech", action: "device.pair", target, result: "ok" });
     earlier.close();
-    const { gw, config } = await startGateway({ id: "gw-audit-head", devices: "  []", stateDir, uplink: "embedded" }, cleanup);
+    const { gw, config } = await startGateway(
+      { id: "gw-audit-head", devices: "  []", stateDir, uplink: "embedded" },
+      cleanup,
+    );
     const center = await connectEmbeddedCenter(config);
     cleanup.push(() => center.close());
-    const heads = () => center.messages.filter((m) => m.topic === "vitalgate/v1/gw-audit-head/status").map((m) => JSON.parse(m.payload.toString()) as { state: string; audit?: { seq: number; hash: string } }).filter((m) => m.state === "online").map((m) => m.audit);
+    const heads = () =>
+      center.messages
+        .filter((m) => m.topic === "vitalgate/v1/gw-audit-head/status")
+        .map((m) => JSON.parse(m.payload.toString()) as { state: string; audit?: { seq: number; hash: string } })
+        .filter((m) => m.state === "online")
+        .map((m) => m.audit);
     await center.waitFor(() => heads().length > 0, 5000, "the gateway's status");
     const audit = gw.audit as AuditLog;
     // The earlier three, and this start.
@@ -206,7 +274,9 @@ describe("the gateway", () => {
     for (const row of other.prepare("SELECT * FROM audit ORDER BY seq").all() as StoredRow[]) {
       const forged = { ...row, target: row.target === "dev-2" ? "dev-x" : row.target, prev };
       const hash = rowHash(forged);
-      other.prepare("UPDATE audit SET target = ?, prev = ?, hash = ? WHERE seq = ?").run(forged.target, prev, hash, row.seq);
+      other
+        .prepare("UPDATE audit SET target = ?, prev = ?, hash = ? WHERE seq = ?")
+        .run(forged.target, prev, hash, row.seq);
       prev = hash;
     }
     expect(audit.verify()).toMatchObject({ ok: true, checked: 5 });
@@ -220,7 +290,12 @@ describe("the gateway", () => {
     const { gw } = await startGateway({ id: "gw-audit", devices: "  []" }, cleanup);
     await gw.reload(gw.config, "operator (SIGHUP)");
     const audit = gw.audit as AuditLog;
-    expect(audit.list({ limit: 1 })[0]).toMatchObject({ actor: "operator (SIGHUP)", action: "config.reload", result: "ok", detail: { restartNeeded: [] } });
+    expect(audit.list({ limit: 1 })[0]).toMatchObject({
+      actor: "operator (SIGHUP)",
+      action: "config.reload",
+      result: "ok",
+      detail: { restartNeeded: [] },
+    });
     expect(audit.verify().ok).toBe(true);
   });
 });
@@ -228,7 +303,11 @@ describe("the gateway", () => {
 describe("what else is audited (等保三级 安全审计)", () => {
   it("the daemon's start and stop", async () => {
     const { gw, config } = await startGateway({ id: "gw-audit-life", devices: "  []" }, cleanup);
-    expect((gw.audit as AuditLog).list({ limit: 1 })[0]).toMatchObject({ actor: "system", action: "daemon.start", result: "ok" });
+    expect((gw.audit as AuditLog).list({ limit: 1 })[0]).toMatchObject({
+      actor: "system",
+      action: "daemon.start",
+      result: "ok",
+    });
     await gw.stop();
     const db = new Database(localDbPath(config.stateDir), { readonly: true });
     cleanup.push(() => db.close());
@@ -239,7 +318,11 @@ describe("what else is audited (等保三级 安全审计)", () => {
     const rig = await startWeb(cleanup);
     const admin = await setupAdmin(rig);
     const viewer = await addUser(rig, admin, "viewer1", "viewer", "viewer pass 1");
-    for (let i = 0; i < 50; i++) expect((await viewer.request("POST", "/api/users", { username: `x${i}`, password: "Whatever 123", role: "admin" })).statusCode).toBe(403);
+    for (let i = 0; i < 50; i++)
+      expect(
+        (await viewer.request("POST", "/api/users", { username: `x${i}`, password: "Whatever 123", role: "admin" }))
+          .statusCode,
+      ).toBe(403);
     const denied = rig.audit.list({ limit: 500 }).filter((r) => r.action === "request.denied");
     expect(denied).toHaveLength(1);
     expect(denied[0]).toMatchObject({ actor: "viewer1", target: "POST /api/users", result: "denied" });
@@ -255,19 +338,33 @@ describe("what else is audited (等保三级 安全审计)", () => {
       expect((await admin.request("GET", "/api/cases")).statusCode).toBe(200);
     }
     const reads = rig.audit.list({ limit: 100 }).filter((r) => r.action === "patient.read");
-    expect(reads.map((r) => [r.actor, r.target])).toEqual([["admin", "cases"], ["admin", `case ${c.id}`]]);
+    expect(reads.map((r) => [r.actor, r.target])).toEqual([
+      ["admin", "cases"],
+      ["admin", `case ${c.id}`],
+    ]);
     expect(JSON.stringify(reads)).not.toContain("P-0001");
   });
 
   it("a command's name from the topic and the keys the center sends, bounded and sanitized before the log and the trail", async () => {
-    const { gw, config, log } = await startGateway({ id: "gw-audit-cmd", devices: "  []", uplink: "embedded" }, cleanup);
+    const { gw, config, log } = await startGateway(
+      { id: "gw-audit-cmd", devices: "  []", uplink: "embedded" },
+      cleanup,
+    );
     const center = await connectEmbeddedCenter(config);
     cleanup.push(() => center.close());
     const name = `ping\u202e\nfake line ${"x".repeat(300)}`;
     await center.client.publishAsync(`vitalgate/v1/gw-audit-cmd/cmd/${name}`, JSON.stringify({ id: "a1" }), { qos: 1 });
-    await center.client.publishAsync("vitalgate/v1/gw-audit-cmd/cmd/case-open", JSON.stringify({ id: "a2", args: { caseId: "C-1", ["k\n\u2066".repeat(200)]: 1 } }), { qos: 1 });
+    await center.client.publishAsync(
+      "vitalgate/v1/gw-audit-cmd/cmd/case-open",
+      JSON.stringify({ id: "a2", args: { caseId: "C-1", ["k\n\u2066".repeat(200)]: 1 } }),
+      { qos: 1 },
+    );
     const audit = gw.audit as AuditLog;
-    await center.waitFor(() => audit.list({ limit: 10 }).filter((r) => r.action === "command").length === 2, 5000, "both refusals audited");
+    await center.waitFor(
+      () => audit.list({ limit: 10 }).filter((r) => r.action === "command").length === 2,
+      5000,
+      "both refusals audited",
+    );
     const [keys, named] = audit.list({ limit: 10 }).filter((r) => r.action === "command");
     expect([...named!.target!].length).toBeLessThanOrEqual(64);
     expect(named!.target).toMatch(/^ping\\u\{202e\}\\u\{a\}fake line x+…$/);
@@ -275,7 +372,10 @@ describe("what else is audited (等保三级 安全审计)", () => {
       expect(JSON.stringify(r)).not.toMatch(/[\n\u202e\u2066]/);
       expect([...String(r.detail!.reason)].length).toBeLessThanOrEqual(500);
     }
-    const lines = log.raw.join("").split("\n").filter((l) => l.includes("command from the center"));
+    const lines = log.raw
+      .join("")
+      .split("\n")
+      .filter((l) => l.includes("command from the center"));
     expect(lines.length).toBeGreaterThanOrEqual(2);
     for (const l of lines) expect(l).not.toMatch(/[\u202e\u2066]|fake line x{100}/);
   });

@@ -42,9 +42,34 @@ async function watchLive(rig: WebRig, cookie: string): Promise<{ text: () => str
 
 describe("a reading's colour on the page (web/reading.js)", () => {
   it("is STEMI red only for a conclusion that calls one, not one that rules it out", async () => {
-    const { callsStemi } = (await import(pathToFileURL(join(ROOT, "web/reading.js")).href)) as { callsStemi: (c: string) => boolean };
-    for (const c of ["STEMI", "Anterior STEMI", "急性下壁STEMI", "No prior MI. Acute anterior STEMI", "Inferior STEMI; no Q waves"]) expect(callsStemi(c), c).toBe(true);
-    for (const c of ["No STEMI", "no stemi", "NSTEMI", "non-STEMI", "Not a STEMI", "STEMI ruled out", "STEMI excluded", "排除STEMI", "非 STEMI", "未见STEMI", "无STEMI表现", "STEMI可能性小", "Sinus rhythm", ""]) expect(callsStemi(c), c).toBe(false);
+    const { callsStemi } = (await import(pathToFileURL(join(ROOT, "web/reading.js")).href)) as {
+      callsStemi: (c: string) => boolean;
+    };
+    for (const c of [
+      "STEMI",
+      "Anterior STEMI",
+      "急性下壁STEMI",
+      "No prior MI. Acute anterior STEMI",
+      "Inferior STEMI; no Q waves",
+    ])
+      expect(callsStemi(c), c).toBe(true);
+    for (const c of [
+      "No STEMI",
+      "no stemi",
+      "NSTEMI",
+      "non-STEMI",
+      "Not a STEMI",
+      "STEMI ruled out",
+      "STEMI excluded",
+      "排除STEMI",
+      "非 STEMI",
+      "未见STEMI",
+      "无STEMI表现",
+      "STEMI可能性小",
+      "Sinus rhythm",
+      "",
+    ])
+      expect(callsStemi(c), c).toBe(false);
   });
 });
 
@@ -66,25 +91,40 @@ describe("case routes", () => {
 
     const patient = await crew.request("POST", `/api/cases/${c.id}/patient`, { patientId: "P-SECRET-4711" });
     expect(patient.json()).toMatchObject({ id: c.id, patientId: "P-SECRET-4711" });
-    const fmc = await crew.request("POST", `/api/cases/${c.id}/nodes`, { node: "fmc", at: "2026-11-23T08:00:00+08:00" });
+    const fmc = await crew.request("POST", `/api/cases/${c.id}/nodes`, {
+      node: "fmc",
+      at: "2026-11-23T08:00:00+08:00",
+    });
     expect(fmc.json().nodes).toEqual({ fmc: "2026-11-23T00:00:00.000Z" });
     const bad = await crew.request("POST", `/api/cases/${c.id}/nodes`, { node: "balloon" });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error).toMatchObject({ code: "VG_BAD_REQUEST", field: "node" });
-    expect((await crew.request("POST", `/api/cases/${c.id}/patient`, { patientId: "" })).json().error.field).toBe("patientId");
+    expect((await crew.request("POST", `/api/cases/${c.id}/patient`, { patientId: "" })).json().error.field).toBe(
+      "patientId",
+    );
     expect((await crew.request("POST", "/api/cases/no%20such/close")).statusCode).toBe(400);
     expect((await crew.request("POST", "/api/cases/20200101-0001/close")).json().error.code).toBe("VG_CASE_NOT_FOUND");
 
-    expect((await crew.request("GET", `/api/cases/${c.id}`)).json()).toMatchObject({ id: c.id, patientId: "P-SECRET-4711", fmcRunning: true });
+    expect((await crew.request("GET", `/api/cases/${c.id}`)).json()).toMatchObject({
+      id: c.id,
+      patientId: "P-SECRET-4711",
+      fmcRunning: true,
+    });
     expect((await crew.request("GET", "/api/cases")).json().map((x: CaseView) => x.id)).toEqual([c.id]);
     const closed = await crew.request("POST", `/api/cases/${c.id}/close`);
     expect(closed.json().closedAt).toEqual(expect.any(String));
     expect((await crew.request("GET", "/api/cases?state=open")).json()).toEqual([]);
-    expect((await crew.request("GET", "/api/cases?state=recent")).json().map((x: CaseView) => [x.id, x.closedAt !== undefined])).toEqual([[c.id, true]]);
+    expect(
+      (await crew.request("GET", "/api/cases?state=recent"))
+        .json()
+        .map((x: CaseView) => [x.id, x.closedAt !== undefined]),
+    ).toEqual([[c.id, true]]);
     expect((await crew.request("GET", "/api/cases?state=all")).statusCode).toBe(400);
 
     // Audited: who, what, on which case, how it ended; the patient id nowhere in the trail or the log.
-    const audit = (await admin.request("GET", "/api/audit")).json() as { rows: { actor: string; action: string; target?: string; result: string; detail?: unknown }[] };
+    const audit = (await admin.request("GET", "/api/audit")).json() as {
+      rows: { actor: string; action: string; target?: string; result: string; detail?: unknown }[];
+    };
     const caseRows = audit.rows.filter((r) => r.action.startsWith("case.")).reverse();
     expect(caseRows.map((r) => [r.actor, r.action, r.result])).toEqual([
       ["crew1", "case.open", "ok"],
@@ -98,13 +138,24 @@ describe("case routes", () => {
     expect(JSON.stringify(audit) + rig.log.raw.join("")).not.toContain("P-SECRET-4711");
 
     // The page watching saw each change as it happened.
-    await waitFor(() => (live.text().match(/^event: case$/gm) ?? []).length === 4, 5000, "four case messages on /api/live");
+    await waitFor(
+      () => (live.text().match(/^event: case$/gm) ?? []).length === 4,
+      5000,
+      "four case messages on /api/live",
+    );
     expect(live.text()).toContain(`"closedAt":"${closed.json().closedAt}"`);
 
     // A reading from the center reaches the page too.
-    rig.ctx.gateway.cases.onReport({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2", reader: "Dr. Wang", at: "2026-11-23T16:27:00+08:00", conclusion: "STEMI" });
+    rig.ctx.gateway.cases.onReport({
+      eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2",
+      reader: "Dr. Wang",
+      at: "2026-11-23T16:27:00+08:00",
+      conclusion: "STEMI",
+    });
     await waitFor(() => live.text().includes("event: report"), 5000, "the report on /api/live");
-    expect(live.text()).toContain('event: report\ndata: {"eventId":"01a209ad-88fb-7465-aafa-04002edf9dc2","reader":"Dr. Wang","at":"2026-11-23T08:27:00.000Z","conclusion":"STEMI"}');
+    expect(live.text()).toContain(
+      'event: report\ndata: {"eventId":"01a209ad-88fb-7465-aafa-04002edf9dc2","reader":"Dr. Wang","at":"2026-11-23T08:27:00.000Z","conclusion":"STEMI"}',
+    );
   });
 
   it("never overwrites a recorded node: a second tap is refused, a correction names its time and is audited with what it was", async () => {
@@ -124,9 +175,17 @@ describe("case routes", () => {
     const corrected = await tap({ node: "fmc", at: "2026-11-23T07:55:00+08:00", correct: true });
     expect(corrected.json().nodes.fmc).toBe("2026-11-22T23:55:00.000Z");
     // Onset, never tapped, is recorded by its first tap as before.
-    expect((await tap({ node: "onset", at: "2026-11-23T07:30:00+08:00" })).json().nodes.onset).toBe("2026-11-22T23:30:00.000Z");
+    expect((await tap({ node: "onset", at: "2026-11-23T07:30:00+08:00" })).json().nodes.onset).toBe(
+      "2026-11-22T23:30:00.000Z",
+    );
 
-    const rows = ((await admin.request("GET", "/api/audit")).json() as { rows: { action: string; result: string; detail?: Record<string, unknown> }[] }).rows.filter((r) => r.action.startsWith("case.node")).reverse();
+    const rows = (
+      (await admin.request("GET", "/api/audit")).json() as {
+        rows: { action: string; result: string; detail?: Record<string, unknown> }[];
+      }
+    ).rows
+      .filter((r) => r.action.startsWith("case.node"))
+      .reverse();
     expect(rows.map((r) => [r.action, r.result, r.detail?.code])).toEqual([
       ["case.node", "ok", undefined],
       ["case.node", "failed", "VG_CASE_NODE_SET"],
@@ -164,21 +223,50 @@ describe("case routes", () => {
     const admin = await setupAdmin(rig);
     expect((await admin.request("GET", "/api/readings")).json()).toEqual([]);
     const cases = rig.ctx.gateway.cases;
-    cases.onReport({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2", reader: "Dr. Wang", at: "2026-11-23T16:27:00+08:00", conclusion: "Sinus rhythm" });
+    cases.onReport({
+      eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2",
+      reader: "Dr. Wang",
+      at: "2026-11-23T16:27:00+08:00",
+      conclusion: "Sinus rhythm",
+    });
     rig.clock.ms += 60_000;
-    cases.onReport({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dc3", reader: "Dr. Li", at: "2026-11-23T16:28:00+08:00", conclusion: "STEMI", text: "inferior" });
+    cases.onReport({
+      eventId: "01a209ad-88fb-7465-aafa-04002edf9dc3",
+      reader: "Dr. Li",
+      at: "2026-11-23T16:28:00+08:00",
+      conclusion: "STEMI",
+      text: "inferior",
+    });
     rig.clock.ms += 60_000;
     // The center reads the first again: its newer reading replaces the older, and comes first.
-    cases.onReport({ eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2", reader: "Dr. Wang", at: "2026-11-23T16:30:00+08:00", conclusion: "Anterior STEMI" });
+    cases.onReport({
+      eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2",
+      reader: "Dr. Wang",
+      at: "2026-11-23T16:30:00+08:00",
+      conclusion: "Anterior STEMI",
+    });
     const expected = [
-      { eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2", reader: "Dr. Wang", at: "2026-11-23T08:30:00.000Z", conclusion: "Anterior STEMI" },
-      { eventId: "01a209ad-88fb-7465-aafa-04002edf9dc3", reader: "Dr. Li", at: "2026-11-23T08:28:00.000Z", conclusion: "STEMI", text: "inferior" },
+      {
+        eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2",
+        reader: "Dr. Wang",
+        at: "2026-11-23T08:30:00.000Z",
+        conclusion: "Anterior STEMI",
+      },
+      {
+        eventId: "01a209ad-88fb-7465-aafa-04002edf9dc3",
+        reader: "Dr. Li",
+        at: "2026-11-23T08:28:00.000Z",
+        conclusion: "STEMI",
+        text: "inferior",
+      },
     ];
     expect((await admin.request("GET", "/api/readings")).json()).toEqual(expected);
     const again = await startWeb(cleanup, "{}", rig.stateDir);
     again.clock.ms = rig.clock.ms; // restarted after the last use (a session last used "later" than now is not taken back)
     expect((await clientOn(again, admin).request("GET", "/api/readings")).json()).toEqual(expected);
-    expect((await clientOn(again, admin).request("GET", "/api/readings", undefined, { cookie: "" })).statusCode).toBe(401);
+    expect((await clientOn(again, admin).request("GET", "/api/readings", undefined, { cookie: "" })).statusCode).toBe(
+      401,
+    );
   });
 
   it("lets a viewer read cases but not change them", async () => {
@@ -197,7 +285,11 @@ describe("case routes", () => {
     const rig = await startWeb(cleanup);
     const admin = await setupAdmin(rig);
     const ecg = syntheticEcg({ seconds: 10, patientName: "DOE^JANE" });
-    const file = part10File(ecg.dataset, { sopClassUid: ecg.sopClassUid, sopInstanceUid: ecg.sopInstanceUid, transferSyntaxUid: EXPLICIT_LE });
+    const file = part10File(ecg.dataset, {
+      sopClassUid: ecg.sopClassUid,
+      sopInstanceUid: ecg.sopInstanceUid,
+      transferSyntaxUid: EXPLICIT_LE,
+    });
     const exchange = handleEcgFile(file, ecgCartOptions.parse({ dir: "/unused" }));
     if (!exchange.ok) throw new Error(exchange.error.message);
     const [event] = await rig.ctx.gateway.ingest({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" }, exchange.events);
@@ -208,13 +300,20 @@ describe("case routes", () => {
     const svg = res.body;
     expect(svg).toContain("25 mm/s, 10 mm/mV");
     const leads = [...svg.matchAll(/data-lead="([^"]+)"/g)].map((m) => m[1]);
-    expect(new Set(leads)).toEqual(new Set(["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]));
+    expect(new Set(leads)).toEqual(
+      new Set(["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]),
+    );
     expect(leads.filter((l) => l === "II")).toHaveLength(2); // its 3×4 cell and the rhythm strip
     expect((event!.body as { patient?: { name?: string } }).patient?.name).toContain("DOE"); // kept in the event, for the center
     expect(svg).not.toContain("DOE");
 
-    expect((await admin.request("GET", "/api/ecg/not-a-uuid/svg")).json().error).toMatchObject({ code: "VG_BAD_REQUEST", field: "eventId" });
-    expect((await admin.request("GET", "/api/ecg/01a209ad-88fb-7465-aafa-04002edf9dc2/svg")).json().error.code).toBe("VG_ECG_NOT_FOUND");
+    expect((await admin.request("GET", "/api/ecg/not-a-uuid/svg")).json().error).toMatchObject({
+      code: "VG_BAD_REQUEST",
+      field: "eventId",
+    });
+    expect((await admin.request("GET", "/api/ecg/01a209ad-88fb-7465-aafa-04002edf9dc2/svg")).json().error.code).toBe(
+      "VG_ECG_NOT_FOUND",
+    );
     expect((await rig.app.inject({ url: `/api/ecg/${event!.id}/svg` })).statusCode).toBe(401);
   });
 });

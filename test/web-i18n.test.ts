@@ -51,9 +51,16 @@ describe("the page's dictionaries", () => {
   });
 
   it("has the families the page builds keys of: every role, every time node, every probe verdict", () => {
-    const nodes = /const NODES = \[([^\]]+)\]/.exec(readFileSync(join(WEB, "pages/cases.js"), "utf8"))![1]!.match(/"(\w+)"/g)!.map((s) => s.slice(1, -1));
+    const nodes = /const NODES = \[([^\]]+)\]/
+      .exec(readFileSync(join(WEB, "pages/cases.js"), "utf8"))![1]!
+      .match(/"(\w+)"/g)!
+      .map((s) => s.slice(1, -1));
     expect(nodes).toContain("fmc");
-    const wanted = [...ROLES.map((r) => `role.${r}`), ...nodes.map((n) => `node.${n}`), ...["match", "noise", "silent"].map((v) => `verdict.${v}`)];
+    const wanted = [
+      ...ROLES.map((r) => `role.${r}`),
+      ...nodes.map((n) => `node.${n}`),
+      ...["match", "noise", "silent"].map((v) => `verdict.${v}`),
+    ];
     expect(wanted.filter((k) => !(k in zh))).toEqual([]);
   });
 
@@ -64,7 +71,10 @@ describe("the page's dictionaries", () => {
       expect(lines, file).toEqual([]);
     }
     const html = readFileSync(join(WEB, "index.html"), "utf8");
-    const text = html.replace(/<title>[^<]*<\/title>/, "").replace(/<[^>]+>/g, "").trim();
+    const text = html
+      .replace(/<title>[^<]*<\/title>/, "")
+      .replace(/<[^>]+>/g, "")
+      .trim();
     expect(text).toBe("");
   });
 });

@@ -18,9 +18,19 @@ afterEach(async () => {
 /** The gateway with one HL7 monitor, and an admin session made from the box itself. */
 async function gatewayWithMonitor() {
   const hl7Port = await freePort();
-  const { gw, config } = await startGateway({ id: "gw-status", devices: `{ id: bed-1, driver: hl7-pcd01, name: "床旁 1", options: { host: 127.0.0.1, port: ${hl7Port} } }` }, cleanup);
+  const { gw, config } = await startGateway(
+    {
+      id: "gw-status",
+      devices: `{ id: bed-1, driver: hl7-pcd01, name: "床旁 1", options: { host: 127.0.0.1, port: ${hl7Port} } }`,
+    },
+    cleanup,
+  );
   const base = `http://127.0.0.1:${config.web.port}`;
-  const setup = await fetch(`${base}/api/setup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "admin", password: "correct horse battery 1" }) });
+  const setup = await fetch(`${base}/api/setup`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "admin", password: "correct horse battery 1" }),
+  });
   expect(setup.status).toBe(200);
   const cookie = setup.headers.get("set-cookie")!.split(";")[0]!;
   const api = async (path: string) => {
@@ -32,7 +42,13 @@ async function gatewayWithMonitor() {
 }
 
 /** Reads server-sent events from /api/live until `until` says enough. */
-function liveEvents(base: string, cookie: string, until: (events: { type: string; data: any }[]) => boolean): Promise<{ type: string; data: any }[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
+/* eslint-disable @typescript-eslint/no-explicit-any -- live events are whatever JSON the page receives */
+function liveEvents(
+  base: string,
+  cookie: string,
+  until: (events: { type: string; data: any }[]) => boolean,
+): Promise<{ type: string; data: any }[]> {
+  /* eslint-enable @typescript-eslint/no-explicit-any */
   return new Promise((resolve, reject) => {
     const events: { type: string; data: unknown }[] = [];
     get(`${base}/api/live`, { headers: { cookie } }, (res: IncomingMessage) => {
@@ -61,7 +77,8 @@ function liveEvents(base: string, cookie: string, until: (events: { type: string
 describe("status and devices for the page", () => {
   it("need a session", async () => {
     const { base } = await gatewayWithMonitor();
-    for (const path of ["/api/status", "/api/devices", "/api/drivers", "/api/live"]) expect((await fetch(`${base}${path}`)).status, path).toBe(401);
+    for (const path of ["/api/status", "/api/devices", "/api/drivers", "/api/live"])
+      expect((await fetch(`${base}${path}`)).status, path).toBe(401);
   });
 
   it("status carries the uplink, queue, time and the disk against the quota", async () => {
@@ -96,24 +113,39 @@ describe("status and devices for the page", () => {
     expect(ack.code).toBe("AA");
     const values = (await seen).find((e) => e.type === "values")!.data;
     expect(values.device).toBe("bed-1");
-    expect(values.observations).toEqual(expect.arrayContaining([
-      { code: "MDC_ECG_HEART_RATE", value: 72, unit: "/min" },
-      { code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%" },
-    ]));
+    expect(values.observations).toEqual(
+      expect.arrayContaining([
+        { code: "MDC_ECG_HEART_RATE", value: 72, unit: "/min" },
+        { code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%" },
+      ]),
+    );
     const devices = await api("/api/devices");
     const bed = devices.find((d: { id: string }) => d.id === "bed-1");
     expect(bed).toMatchObject({ name: "床旁 1", state: "connected", live: { observations: values.observations } });
     // With no page watching any more, the devices list still follows the monitor.
-    expect((await sender.send(pcd01Message({ controlId: "C2", time: new Date(), values: { hr: 88 } }))).code).toBe("AA");
+    expect((await sender.send(pcd01Message({ controlId: "C2", time: new Date(), values: { hr: 88 } }))).code).toBe(
+      "AA",
+    );
     const again = (await api("/api/devices")).find((d: { id: string }) => d.id === "bed-1");
-    expect(again.live.observations).toEqual(expect.arrayContaining([{ code: "MDC_ECG_HEART_RATE", value: 88, unit: "/min" }, { code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%" }]));
+    expect(again.live.observations).toEqual(
+      expect.arrayContaining([
+        { code: "MDC_ECG_HEART_RATE", value: 88, unit: "/min" },
+        { code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%" },
+      ]),
+    );
   });
 });
 
 describe("waveform strips", () => {
   it("are thinned to about 125 points a second, keeping the samples' values", () => {
     const samples = Int16Array.from({ length: 300 }, (_, i) => i - 150);
-    const out = thinWave({ channel: "ECG1", fs: 300, unit: "mV", scale: 0.001, samples: Buffer.from(samples.buffer).toString("base64") });
+    const out = thinWave({
+      channel: "ECG1",
+      fs: 300,
+      unit: "mV",
+      scale: 0.001,
+      samples: Buffer.from(samples.buffer).toString("base64"),
+    });
     expect(out.fs).toBe(150);
     expect(out.samples).toHaveLength(150);
     expect(out.samples.slice(0, 3)).toEqual([-150, -148, -146]);
@@ -126,20 +158,39 @@ describe("a device's latest values", () => {
 
   it("are kept per measurement, so one event with only some of them does not hide the others, and an older one replaces nothing newer", () => {
     const latest = new LatestValues();
-    latest.observe(vitals("2026-11-23T08:00:01Z", [{ code: "MDC_ECG_HEART_RATE", value: 72, unit: "/min" }, { code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%" }]));
+    latest.observe(
+      vitals("2026-11-23T08:00:01Z", [
+        { code: "MDC_ECG_HEART_RATE", value: 72, unit: "/min" },
+        { code: "MDC_PULS_OXIM_SAT_O2", value: 97, unit: "%" },
+      ]),
+    );
     latest.observe(vitals("2026-11-23T08:00:02Z", [{ code: "MDC_PRESS_BLD_NONINV_SYS", value: 120, unit: "mm[Hg]" }]));
     latest.observe(vitals("2026-11-23T08:00:00Z", [{ code: "MDC_ECG_HEART_RATE", value: 60, unit: "/min" }]));
     const got = latest.get("bed-1")!;
     expect(got.at).toBe("2026-11-23T08:00:02Z");
-    expect(Object.fromEntries(got.observations.map((o) => [o.code, o.value]))).toEqual({ MDC_ECG_HEART_RATE: 72, MDC_PULS_OXIM_SAT_O2: 97, MDC_PRESS_BLD_NONINV_SYS: 120 });
+    expect(Object.fromEntries(got.observations.map((o) => [o.code, o.value]))).toEqual({
+      MDC_ECG_HEART_RATE: 72,
+      MDC_PULS_OXIM_SAT_O2: 97,
+      MDC_PRESS_BLD_NONINV_SYS: 120,
+    });
     latest.forget(new Set());
     expect(latest.get("bed-1")).toBeUndefined();
   });
 
   it("keep a GPS's latest fix beside them, never replaced by an older one", () => {
     const latest = new LatestValues();
-    const fix = (t: string, lat: number) => ({ kind: "position", t, dev: { id: "gps" }, body: { lat, lon: 121.47, fix: "3d", speedMps: 12.5 } }) as unknown as Envelope;
-    expect(latest.observe(fix("2026-11-23T08:00:01Z", 31.23))).toEqual({ at: "2026-11-23T08:00:01Z", observations: [], position: { lat: 31.23, lon: 121.47, fix: "3d", speedMps: 12.5 } });
+    const fix = (t: string, lat: number) =>
+      ({
+        kind: "position",
+        t,
+        dev: { id: "gps" },
+        body: { lat, lon: 121.47, fix: "3d", speedMps: 12.5 },
+      }) as unknown as Envelope;
+    expect(latest.observe(fix("2026-11-23T08:00:01Z", 31.23))).toEqual({
+      at: "2026-11-23T08:00:01Z",
+      observations: [],
+      position: { lat: 31.23, lon: 121.47, fix: "3d", speedMps: 12.5 },
+    });
     expect(latest.observe(fix("2026-11-23T08:00:00Z", 30))).toBeUndefined();
     expect(latest.get("gps")?.position).toMatchObject({ lat: 31.23 });
   });

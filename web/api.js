@@ -40,7 +40,13 @@ export async function api(method, path, body) {
   if (payload !== undefined) headers["content-type"] = "application/json";
   let res;
   try {
-    res = await fetch(path, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload), credentials: "same-origin", cache: "no-store" });
+    res = await fetch(path, {
+      method,
+      headers,
+      body: payload === undefined ? undefined : JSON.stringify(payload),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
   } catch (err) {
     throw new ApiError(0, "VG_NETWORK", err instanceof Error ? err.message : String(err));
   }
@@ -48,7 +54,14 @@ export async function api(method, path, body) {
   const data = type.includes("json") ? await res.json().catch(() => null) : null;
   if (res.ok) return data;
   const e = data?.error ?? {};
-  const err = new ApiError(res.status, e.code ?? `HTTP_${res.status}`, e.message ?? res.statusText, e.field, data?.retryAfterS ?? e.retryAfterS, data?.retryAt);
+  const err = new ApiError(
+    res.status,
+    e.code ?? `HTTP_${res.status}`,
+    e.message ?? res.statusText,
+    e.field,
+    data?.retryAfterS ?? e.retryAfterS,
+    data?.retryAt,
+  );
   // A wrong password is a 401 too; only a lost session goes back to the login screen.
   if (res.status === 401 && path !== "/api/login" && path !== "/api/setup") unauthorized();
   throw err;
@@ -69,7 +82,12 @@ export function errorText(err) {
 
 /** When to try again: `when` in words ("15 分钟后", "in 15 minutes"), `at` the time of day (HH:MM). */
 function retryWords(seconds, retryAt) {
-  const when = seconds < 60 ? t("retry.soon") : seconds < 5400 ? t("retry.minutes", { m: Math.ceil(seconds / 60) }) : t("retry.hours", { h: Math.round(seconds / 3600) });
+  const when =
+    seconds < 60
+      ? t("retry.soon")
+      : seconds < 5400
+        ? t("retry.minutes", { m: Math.ceil(seconds / 60) })
+        : t("retry.hours", { h: Math.round(seconds / 3600) });
   const at = new Date(retryAt ?? Date.now() + seconds * 1000);
   return { when, at: at.toLocaleTimeString(lang(), { hour: "2-digit", minute: "2-digit", hour12: false }) };
 }

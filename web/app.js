@@ -30,7 +30,16 @@ const ROUTES = {
   case: { mount: mountCase, perm: "read" },
   audit: { mount: mountAudit, nav: "nav.audit", perm: "admin" },
   users: { mount: mountUsers, nav: "nav.users", perm: "admin" },
-  password: { mount: (view, ctx) => mountPassword(view, { user: ctx.user, forced: false, onDone: () => ctx.navigate("#/status"), notify: ctx.notify }), perm: "read" },
+  password: {
+    mount: (view, ctx) =>
+      mountPassword(view, {
+        user: ctx.user,
+        forced: false,
+        onDone: () => ctx.navigate("#/status"),
+        notify: ctx.notify,
+      }),
+    perm: "read",
+  },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -60,11 +69,15 @@ const live = createLive({
   },
   // The server closed the stream: perhaps the session expired. Asking shows the login screen if so.
   // A lapsed session says so, rather than leaving a blank login in front of the crew.
-  onGaveUp: () => void api("GET", "/api/session").then((s) => {
-    if (s.user || !session?.user) return;
-    showSignedOut(s);
-    notify(t("login.expired"), "info");
-  }, () => undefined),
+  onGaveUp: () =>
+    void api("GET", "/api/session").then(
+      (s) => {
+        if (s.user || !session?.user) return;
+        showSignedOut(s);
+        notify(t("login.expired"), "info");
+      },
+      () => undefined,
+    ),
 });
 
 function can(perm) {
@@ -75,7 +88,15 @@ function can(perm) {
 function notify(text, kind = "error") {
   const el = $("notice");
   if (noticeTimer) clearTimeout(noticeTimer);
-  replace(el, h("span", null, text), h("button", { type: "button", class: "quiet", "aria-label": t("app.close"), onclick: () => (el.hidden = true) }, "×"));
+  replace(
+    el,
+    h("span", null, text),
+    h(
+      "button",
+      { type: "button", class: "quiet", "aria-label": t("app.close"), onclick: () => (el.hidden = true) },
+      "×",
+    ),
+  );
   el.className = `notice ${kind}`;
   el.hidden = false;
   if (kind !== "error") noticeTimer = setTimeout(() => (el.hidden = true), 4000);
@@ -116,7 +137,17 @@ function renderHeader() {
     nav,
     Object.entries(ROUTES)
       .filter(([, r]) => r.nav && can(r.perm))
-      .map(([name, r]) => h("a", { href: `#/${name}`, class: name === current ? "active" : undefined, "aria-current": name === current ? "page" : undefined }, t(r.nav))),
+      .map(([name, r]) =>
+        h(
+          "a",
+          {
+            href: `#/${name}`,
+            class: name === current ? "active" : undefined,
+            "aria-current": name === current ? "page" : undefined,
+          },
+          t(r.nav),
+        ),
+      ),
   );
 }
 
@@ -127,7 +158,9 @@ function route() {
   view.replaceChildren();
   renderHeader();
   if (!session?.user) {
-    dispose = session?.setup ? mountSetup(view, { session, onDone: signedIn, notify }) : mountLogin(view, { onDone: signedIn, notify });
+    dispose = session?.setup
+      ? mountSetup(view, { session, onDone: signedIn, notify })
+      : mountLogin(view, { onDone: signedIn, notify });
     return;
   }
   if (session.mustChangePassword) {
@@ -146,7 +179,10 @@ function route() {
 live.on("status", (s) => ($("gw-id").textContent = s?.gateway?.id ?? ""));
 
 function showGatewayId() {
-  api("GET", "/api/status").then((s) => ($("gw-id").textContent = s?.gateway?.id ?? ""), () => undefined);
+  api("GET", "/api/status").then(
+    (s) => ($("gw-id").textContent = s?.gateway?.id ?? ""),
+    () => undefined,
+  );
 }
 
 function signedIn({ user, csrf, mustChangePassword }) {

@@ -4,8 +4,14 @@
 // not. A negation counts within its clause (up to a full stop, comma or semicolon): "No prior MI.
 // Acute anterior STEMI" is a STEMI.
 const CLAUSE = "[^.;,，。；、]*";
-const NEGATED_BEFORE = new RegExp(`(?:\\b(?:no|not|non|without|negative for|rule[sd]? out|excluded?)\\b|非|无|未见|不是|排除|否认|不考虑)${CLAUSE}STEMI`, "i");
-const NEGATED_AFTER = new RegExp(`STEMI${CLAUSE}(?:\\b(?:ruled out|excluded|unlikely|negative)\\b|已排除|排除|除外|不考虑|可能性小)`, "i");
+const NEGATED_BEFORE = new RegExp(
+  `(?:\\b(?:no|not|non|without|negative for|rule[sd]? out|excluded?)\\b|非|无|未见|不是|排除|否认|不考虑)${CLAUSE}STEMI`,
+  "i",
+);
+const NEGATED_AFTER = new RegExp(
+  `STEMI${CLAUSE}(?:\\b(?:ruled out|excluded|unlikely|negative)\\b|已排除|排除|除外|不考虑|可能性小)`,
+  "i",
+);
 
 /** True when the conclusion calls a STEMI: shown in alarm red. */
 export function callsStemi(conclusion) {

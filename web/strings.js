@@ -40,7 +40,8 @@ export const STRINGS = {
     "setup.code": "设置码",
     "setup.codeHint": "设置码（字母和数字）在网关上的文件 {file} 里，不在日志中。请向安装人员索取。",
     "password.title": "修改密码",
-    "password.forced": "请先为您的账户设置自己的密码：管理员给的初始密码或重设的密码、或已到期的密码，须修改后才能使用。",
+    "password.forced":
+      "请先为您的账户设置自己的密码：管理员给的初始密码或重设的密码、或已到期的密码，须修改后才能使用。",
     "password.current": "当前密码",
     "password.new": "新密码",
     "password.again": "再次输入新密码",
@@ -61,7 +62,8 @@ export const STRINGS = {
     "err.VG_ORIGIN": "请求来自其他网站，已拒绝",
     "err.VG_TOO_MANY_ATTEMPTS": "这台设备尝试次数过多，请{when}再试（{at} 以后）",
     "err.VG_ACCOUNT_LOCKED": "密码错误次数过多，该账户已暂时锁定。请{when}再试（{at} 以后），或请管理员重设密码",
-    "err.VG_PASSWORD_WEAK": "密码不够安全：至少 8 位，并包含大写字母、小写字母、数字、符号中的至少三种，且不能包含用户名",
+    "err.VG_PASSWORD_WEAK":
+      "密码不够安全：至少 8 位，并包含大写字母、小写字母、数字、符号中的至少三种，且不能包含用户名",
     "err.VG_PASSWORD_WRONG": "当前密码不正确",
     "err.VG_PASSWORD_REUSED": "新密码不能与当前密码相同",
     "err.VG_PASSWORD_CHANGE_REQUIRED": "请先修改密码",
@@ -465,7 +467,8 @@ export const STRINGS = {
     "lang.switch": "中文",
     "live.up": "Live",
     "live.down": "Live updates lost",
-    "live.lost": "Lost the connection to the gateway: what this page shows may be out of date. It updates by itself when the connection is back.",
+    "live.lost":
+      "Lost the connection to the gateway: what this page shows may be out of date. It updates by itself when the connection is back.",
 
     "nav.status": "Status",
     "nav.devices": "Devices",
@@ -488,17 +491,21 @@ export const STRINGS = {
     "login.expired": "Your session has expired: please log in again",
 
     "setup.title": "First use: create the administrator account",
-    "setup.intro": "This gateway has no users yet. Choose the administrator's user name and password; log in with it to add everyone else.",
+    "setup.intro":
+      "This gateway has no users yet. Choose the administrator's user name and password; log in with it to add everyone else.",
     "setup.password": "Password",
     "setup.again": "Password again",
     "setup.code": "Setup code",
-    "setup.codeHint": "The setup code (letters and digits) is in the file {file} on the gateway, not in its log. Ask whoever installed it.",
+    "setup.codeHint":
+      "The setup code (letters and digits) is in the file {file} on the gateway, not in its log. Ask whoever installed it.",
     "password.title": "Change password",
-    "password.forced": "Set a password of your own first: an initial or reset password from an administrator, or one past its age, must be changed before you go on.",
+    "password.forced":
+      "Set a password of your own first: an initial or reset password from an administrator, or one past its age, must be changed before you go on.",
     "password.current": "Current password",
     "password.new": "New password",
     "password.again": "New password again",
-    "password.rule": "At least 8 characters, mixing at least three of upper-case letters, lower-case letters, digits and symbols, without your user name.",
+    "password.rule":
+      "At least 8 characters, mixing at least three of upper-case letters, lower-case letters, digits and symbols, without your user name.",
     "password.submit": "Change password",
     "password.done": "Password changed",
     "password.link": "Change password",
@@ -514,8 +521,10 @@ export const STRINGS = {
     "err.VG_CSRF": "The page is out of date: reload it and try again",
     "err.VG_ORIGIN": "Refused: the request came from another site",
     "err.VG_TOO_MANY_ATTEMPTS": "Too many failed attempts from this device: try again {when} (after {at})",
-    "err.VG_ACCOUNT_LOCKED": "Too many wrong passwords: this account is locked for now. Try again {when} (after {at}), or ask an administrator to reset the password",
-    "err.VG_PASSWORD_WEAK": "That password is too weak: at least 8 characters, mixing at least three of upper-case letters, lower-case letters, digits and symbols, without the user name",
+    "err.VG_ACCOUNT_LOCKED":
+      "Too many wrong passwords: this account is locked for now. Try again {when} (after {at}), or ask an administrator to reset the password",
+    "err.VG_PASSWORD_WEAK":
+      "That password is too weak: at least 8 characters, mixing at least three of upper-case letters, lower-case letters, digits and symbols, without the user name",
     "err.VG_PASSWORD_WRONG": "The current password is wrong",
     "err.VG_PASSWORD_REUSED": "The new password must differ from the current one",
     "err.VG_PASSWORD_CHANGE_REQUIRED": "Change your password first",
@@ -547,7 +556,8 @@ export const STRINGS = {
     "err.VG_PORT_BUSY": "This port is being detected already: wait for that to finish",
     "err.VG_PORT_IN_USE": "This port is used by another device",
     "err.VG_PORT_OPEN": "The port cannot be opened",
-    "err.VG_PREVIEW_UNSUPPORTED": "Nothing to preview for this kind of device: save it, then drop a file into its folder",
+    "err.VG_PREVIEW_UNSUPPORTED":
+      "Nothing to preview for this kind of device: save it, then drop a file into its folder",
     "err.VG_PAIRING_SAVE": "The paired devices could not be saved",
 
     "time.justNow": "just now",
@@ -698,7 +708,8 @@ export const STRINGS = {
     "pairing.probe": "Detect",
     "pairing.probing": "Detecting (listening only: nothing is sent to the device), please wait…",
     "pairing.chooseDriver": "Choose the type",
-    "pairing.manualHint": "These devices send only when the gateway asks, so they cannot be detected by listening. If yours is one of them, choose it:",
+    "pairing.manualHint":
+      "These devices send only when the gateway asks, so they cannot be detected by listening. If yours is one of them, choose it:",
     "pairing.kernelDriver": "Kernel driver",
     "pairing.bestFound": "Detected",
     "pairing.useBest": "Use this",
@@ -805,7 +816,8 @@ export const STRINGS = {
     "cases.tappedAt": "Recorded {at}",
     "cases.onsetAt": "Onset time (optional)",
     "cases.fmcAt": "Contact time (optional, to correct it)",
-    "cases.correctHow": "{node} is already recorded. To correct it, enter the time it really was beside the button, then tap.",
+    "cases.correctHow":
+      "{node} is already recorded. To correct it, enter the time it really was beside the button, then tap.",
     "cases.confirmCorrect": "Correct {node} from {from} to {to}?",
     "cases.correctFar": "Note: that is {d} away from what was recorded. Make sure the time is right.",
     "cases.noFmc": "First medical contact not recorded yet",

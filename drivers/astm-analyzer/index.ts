@@ -42,7 +42,19 @@ import { defineDriver } from "../../src/driver.ts";
 import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
 import type { CodecError, FrameResult, Framer } from "../../protocols/codec.ts";
-import { CR, ENQ, EOT, LF, astmComment, astmFrameSplitter, astmHeader, astmOrder, astmReceiver, astmResult, parseAstmMessage } from "../../protocols/astm/index.ts";
+import {
+  CR,
+  ENQ,
+  EOT,
+  LF,
+  astmComment,
+  astmFrameSplitter,
+  astmHeader,
+  astmOrder,
+  astmReceiver,
+  astmResult,
+  parseAstmMessage,
+} from "../../protocols/astm/index.ts";
 import type { AstmAction, AstmComment, AstmResult } from "../../protocols/astm/index.ts";
 import { loincFor, specimenSystem, toUcum } from "./loinc.ts";
 import { readResultValue, type ResultQuality } from "./values.ts";
@@ -52,18 +64,33 @@ const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as cons
 
 export const astmAnalyzerOptions = z
   .strictObject({
-    ...serialLine({ device: "the analyser", source: "E1381 §5", baudRates: BAUD_RATES, baudRate: 9600, baudNote: "As set in the analyser's LIS / host settings (E1381 leaves it to the device; 9600 is the usual).", dataBits: 8, parity: "none", stopBits: 1, tcpAlso: "An analyser that speaks ASTM over TCP itself is reached the same way." }),
+    ...serialLine({
+      device: "the analyser",
+      source: "E1381 §5",
+      baudRates: BAUD_RATES,
+      baudRate: 9600,
+      baudNote: "As set in the analyser's LIS / host settings (E1381 leaves it to the device; 9600 is the usual).",
+      dataBits: 8,
+      parity: "none",
+      stopBits: 1,
+      tcpAlso: "An analyser that speaks ASTM over TCP itself is reached the same way.",
+    }),
     codeMap: z
       .record(
         z.string().min(1),
         z.strictObject({
-          code: z.string().regex(/^\d{1,7}-\d$/).describe("LOINC code, e.g. 1960-4."),
+          code: z
+            .string()
+            .regex(/^\d{1,7}-\d$/)
+            .describe("LOINC code, e.g. 1960-4."),
           name: z.string().min(1).optional().describe("Display name for the result; default the analyser's test id."),
           unit: z.string().min(1).optional().describe("UCUM unit; overrides the unit the analyser sends."),
         }),
       )
       .optional()
-      .describe("The analyser's local test ids (the code in R.3, e.g. \"HCO3-\") → LOINC, added to and overriding the built-in table (drivers/astm-analyzer/loinc.ts) for this device."),
+      .describe(
+        'The analyser\'s local test ids (the code in R.3, e.g. "HCO3-") → LOINC, added to and overriding the built-in table (drivers/astm-analyzer/loinc.ts) for this device.',
+      ),
   })
   .superRefine(checkSerialLine);
 
@@ -119,12 +146,20 @@ interface Group {
  * The `lab` events of one E1394 message's text: one per order record. Returns the parse error when
  * the text is not E1394. Pure; used by the session and by tests.
  */
-export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerOptions, "codeMap"> = {}): { ok: true; events: EventDraft[]; messageId?: string } | { ok: false; error: CodecError } {
+export function labEvents(
+  text: Uint8Array | string,
+  options: Pick<AstmAnalyzerOptions, "codeMap"> = {},
+): { ok: true; events: EventDraft[]; messageId?: string } | { ok: false; error: CodecError } {
   const parsed = parseAstmMessage(text);
   if (!parsed.ok) return parsed;
   const records = parsed.message.records;
   const header = astmHeader(records[0]!);
-  const analyzer = header.sender.slice(0, 2).map((c) => c.trim()).filter((c) => c !== "").join(" ") || "ASTM analyser";
+  const analyzer =
+    header.sender
+      .slice(0, 2)
+      .map((c) => c.trim())
+      .filter((c) => c !== "")
+      .join(" ") || "ASTM analyser";
   const model = header.sender[0]?.trim() || undefined;
   const serial = header.sender[2]?.trim() || undefined;
   const groups: Group[] = [];
@@ -134,7 +169,9 @@ export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerO
   for (const r of records) {
     if (r.type === "O") {
       const o = astmOrder(r);
-      groups.push((current = { specimen: o.specimen[0]?.trim() || undefined, collectedAt: o.collectedAt, results: [] }));
+      groups.push(
+        (current = { specimen: o.specimen[0]?.trim() || undefined, collectedAt: o.collectedAt, results: [] }),
+      );
       last = undefined;
     } else if (r.type === "R") {
       if (!current) groups.push((current = { results: [] }));
@@ -155,7 +192,10 @@ export function labEvents(text: Uint8Array | string, options: Pick<AstmAnalyzerO
     // When it was measured: the specimen's collection (O.8), else the results' own start (R.12) or
     // completion (R.13), and only then the header's time of sending (H.14), which may be hours later
     // (an analyser sending a stored result). E1394 times carry no zone (the analyser's local clock).
-    const raw = g.collectedAt ?? g.results.map((x) => x.record.startedAt ?? x.record.completedAt).find((t) => t !== undefined) ?? header.timestamp;
+    const raw =
+      g.collectedAt ??
+      g.results.map((x) => x.record.startedAt ?? x.record.completedAt).find((t) => t !== undefined) ??
+      header.timestamp;
     if (raw) draft.deviceTimeRaw = raw;
     if (model) draft.model = model;
     if (serial) draft.serial = serial;
@@ -174,10 +214,14 @@ function labBody(analyzer: string, g: Group, options: Pick<AstmAnalyzerOptions, 
   const unavailable: NonNullable<LabBody["unavailable"]> = [];
   for (const { record: res, comments } of g.results) {
     // R.3 from component 4 on: the local code, and on some analysers a name or the sample's type in a later component
-    const names = res.testId.slice(3).map((c) => c.trim()).filter((c) => c !== "");
+    const names = res.testId
+      .slice(3)
+      .map((c) => c.trim())
+      .filter((c) => c !== "");
     const localCode = names[0];
     if (localCode === undefined) continue;
-    const system = names.map((n) => specimenSystem(n)).find((x) => x !== undefined && x !== "other") ?? specimenSystem(specimen);
+    const system =
+      names.map((n) => specimenSystem(n)).find((x) => x !== undefined && x !== "other") ?? specimenSystem(specimen);
     const sentUnit = toUcum(res.units);
     const mappedName = names.find((n) => options.codeMap?.[n] !== undefined);
     const mapped = mappedName === undefined ? undefined : options.codeMap![mappedName];
@@ -210,7 +254,11 @@ const bytesOf = (actions: AstmAction[]): number[] => actions.flatMap((a) => (a.t
 
 /** Most telling error first: the sender is not ASTM at all, a transfer given up, else the first reported. */
 function pickError(errors: CodecError[]): CodecError {
-  return errors.find((e) => e.code === "ASTM_NOT_ASTM") ?? errors.find((e) => e.code === "ASTM_RETRIES_EXHAUSTED") ?? errors[0]!;
+  return (
+    errors.find((e) => e.code === "ASTM_NOT_ASTM") ??
+    errors.find((e) => e.code === "ASTM_RETRIES_EXHAUSTED") ??
+    errors[0]!
+  );
 }
 
 /** The terminator record L at the start of a line: the message is complete. */
@@ -282,7 +330,10 @@ export function astmAnalyzerSession(options: AstmAnalyzerOptions): DriverSession
             const before = parts;
             const beforeBytes = partsBytes;
             if (partsBytes + text.length > MAX_HELD_TEXT) {
-              errors.push({ code: "ASTM_OVERSIZE", message: `records without a terminator exceed ${MAX_HELD_TEXT} bytes; discarded` });
+              errors.push({
+                code: "ASTM_OVERSIZE",
+                message: `records without a terminator exceed ${MAX_HELD_TEXT} bytes; discarded`,
+              });
               parts = [];
               partsBytes = 0;
             }
@@ -338,7 +389,8 @@ export function astmAnalyzerSession(options: AstmAnalyzerOptions): DriverSession
       }
       arm(context.nowMs);
       const reply = sends.length > 0 ? Uint8Array.from(sends) : undefined;
-      if (errors.length > 0 && events.length === 0) return reply ? { ok: false, error: pickError(errors), reply } : { ok: false, error: pickError(errors) };
+      if (errors.length > 0 && events.length === 0)
+        return reply ? { ok: false, error: pickError(errors), reply } : { ok: false, error: pickError(errors) };
       return reply ? { ok: true, events, accept: reply } : { ok: true, events };
     },
     tick(context: FrameContext): Uint8Array[] {
@@ -394,7 +446,10 @@ export function astmCaptureFramer(): Framer {
 export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
   id: "astm-analyzer",
   kind: "analyzer",
-  title: { en: "Blood-gas / point-of-care analyser, ASTM E1381/E1394 (serial or TCP)", zh: "血气/床旁检验分析仪（ASTM E1381/E1394，串口或 TCP）" },
+  title: {
+    en: "Blood-gas / point-of-care analyser, ASTM E1381/E1394 (serial or TCP)",
+    zh: "血气/床旁检验分析仪（ASTM E1381/E1394，串口或 TCP）",
+  },
   options: astmAnalyzerOptions,
   transport: serialLineTransport,
   serialOptions: serialLineOptions,

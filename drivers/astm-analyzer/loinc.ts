@@ -101,15 +101,41 @@ export const ANALYTES: Readonly<Record<string, Analyte>> = {
   pht: {
     name: "pH(T)",
     assume: "Bld",
-    terms: [{ code: "33254-4", name: "pH of Arterial blood adjusted to patient's actual temperature", system: "BldA", units: PH, sources: "V" }],
+    terms: [
+      {
+        code: "33254-4",
+        name: "pH of Arterial blood adjusted to patient's actual temperature",
+        system: "BldA",
+        units: PH,
+        sources: "V",
+      },
+    ],
   },
   pco2: {
     name: "pCO2",
     assume: "Bld",
     terms: [
-      { code: "2019-8", name: "Carbon dioxide [Partial pressure] in Arterial blood", system: "BldA", units: MMHG, sources: "F" },
-      { code: "2021-4", name: "Carbon dioxide [Partial pressure] in Venous blood", system: "BldV", units: MMHG, sources: "V" },
-      { code: "2020-6", name: "Carbon dioxide [Partial pressure] in Capillary blood", system: "BldC", units: MMHG, sources: "V" },
+      {
+        code: "2019-8",
+        name: "Carbon dioxide [Partial pressure] in Arterial blood",
+        system: "BldA",
+        units: MMHG,
+        sources: "F",
+      },
+      {
+        code: "2021-4",
+        name: "Carbon dioxide [Partial pressure] in Venous blood",
+        system: "BldV",
+        units: MMHG,
+        sources: "V",
+      },
+      {
+        code: "2020-6",
+        name: "Carbon dioxide [Partial pressure] in Capillary blood",
+        system: "BldC",
+        units: MMHG,
+        sources: "V",
+      },
       { code: "11557-6", name: "Carbon dioxide [Partial pressure] in Blood", system: "Bld", units: MMHG, sources: "V" },
     ],
   },
@@ -117,17 +143,41 @@ export const ANALYTES: Readonly<Record<string, Analyte>> = {
     name: "pCO2(T)",
     assume: "Bld",
     terms: [
-      { code: "32771-8", name: "Carbon dioxide [Partial pressure] adjusted to patient's actual temperature in Arterial blood", system: "BldA", units: MMHG, sources: "V" },
-      { code: "34705-4", name: "Carbon dioxide [Partial pressure] adjusted to patient's actual temperature in Blood", system: "Bld", units: MMHG, sources: "H V" },
+      {
+        code: "32771-8",
+        name: "Carbon dioxide [Partial pressure] adjusted to patient's actual temperature in Arterial blood",
+        system: "BldA",
+        units: MMHG,
+        sources: "V",
+      },
+      {
+        code: "34705-4",
+        name: "Carbon dioxide [Partial pressure] adjusted to patient's actual temperature in Blood",
+        system: "Bld",
+        units: MMHG,
+        sources: "H V",
+      },
     ],
   },
   po2: {
     name: "pO2",
     assume: "Bld",
     terms: [
-      { code: "2703-7", name: "Oxygen [Partial pressure] in Arterial blood", system: "BldA", units: MMHG, sources: "H" },
+      {
+        code: "2703-7",
+        name: "Oxygen [Partial pressure] in Arterial blood",
+        system: "BldA",
+        units: MMHG,
+        sources: "H",
+      },
       { code: "2705-2", name: "Oxygen [Partial pressure] in Venous blood", system: "BldV", units: MMHG, sources: "V" },
-      { code: "2704-5", name: "Oxygen [Partial pressure] in Capillary blood", system: "BldC", units: MMHG, sources: "V" },
+      {
+        code: "2704-5",
+        name: "Oxygen [Partial pressure] in Capillary blood",
+        system: "BldC",
+        units: MMHG,
+        sources: "V",
+      },
       { code: "11556-8", name: "Oxygen [Partial pressure] in Blood", system: "Bld", units: MMHG, sources: "V" },
     ],
   },
@@ -135,15 +185,33 @@ export const ANALYTES: Readonly<Record<string, Analyte>> = {
     name: "pO2(T)",
     assume: "Bld",
     terms: [
-      { code: "19255-9", name: "Oxygen [Partial pressure] adjusted to patient's actual temperature in Arterial blood", system: "BldA", units: MMHG, sources: "V" },
-      { code: "19254-2", name: "Oxygen [Partial pressure] adjusted to patient's actual temperature in Blood", system: "Bld", units: MMHG, sources: "V" },
+      {
+        code: "19255-9",
+        name: "Oxygen [Partial pressure] adjusted to patient's actual temperature in Arterial blood",
+        system: "BldA",
+        units: MMHG,
+        sources: "V",
+      },
+      {
+        code: "19254-2",
+        name: "Oxygen [Partial pressure] adjusted to patient's actual temperature in Blood",
+        system: "Bld",
+        units: MMHG,
+        sources: "V",
+      },
     ],
   },
   be: {
     name: "Base excess",
     assume: "Bld",
     terms: [
-      { code: "1925-7", name: "Base excess in Arterial blood by calculation", system: "BldA", units: MOLAR, sources: "H" },
+      {
+        code: "1925-7",
+        name: "Base excess in Arterial blood by calculation",
+        system: "BldA",
+        units: MOLAR,
+        sources: "H",
+      },
       { code: "11555-0", name: "Base excess in Blood by calculation", system: "Bld", units: MOLAR, sources: "V" },
     ],
   },
@@ -155,12 +223,28 @@ export const ANALYTES: Readonly<Record<string, Analyte>> = {
       { code: "20564-1", name: "Oxygen saturation in Blood", system: "Bld", units: ["%"], sources: "V" },
     ],
   },
-  hco3: { name: "HCO3", assume: "Bld", terms: [{ code: "1959-6", name: "Bicarbonate [Moles/volume] in Blood", system: "Bld", units: MOLAR, sources: "H" }] },
-  thb: { name: "Hemoglobin", assume: "Bld", terms: [{ code: "718-7", name: "Hemoglobin [Mass/volume] in Blood", system: "Bld", units: ["g/dL"], sources: "C" }] },
+  hco3: {
+    name: "HCO3",
+    assume: "Bld",
+    terms: [{ code: "1959-6", name: "Bicarbonate [Moles/volume] in Blood", system: "Bld", units: MOLAR, sources: "H" }],
+  },
+  thb: {
+    name: "Hemoglobin",
+    assume: "Bld",
+    terms: [{ code: "718-7", name: "Hemoglobin [Mass/volume] in Blood", system: "Bld", units: ["g/dL"], sources: "C" }],
+  },
   lactate: {
     name: "Lactate",
     assume: "Bld",
-    terms: [{ code: "2524-7", name: "Lactate [Moles/volume] in Serum or Plasma", system: "SerPl", units: MOLAR, sources: "C" }],
+    terms: [
+      {
+        code: "2524-7",
+        name: "Lactate [Moles/volume] in Serum or Plasma",
+        system: "SerPl",
+        units: MOLAR,
+        sources: "C",
+      },
+    ],
   },
   na: {
     name: "Sodium",
@@ -171,25 +255,73 @@ export const ANALYTES: Readonly<Record<string, Analyte>> = {
       { code: "2951-2", name: "Sodium [Moles/volume] in Serum or Plasma", system: "SerPl", units: MOLAR, sources: "L" },
     ],
   },
-  k: { name: "Potassium", assume: "Bld", terms: [{ code: "2823-3", name: "Potassium [Moles/volume] in Serum or Plasma", system: "SerPl", units: MOLAR, sources: "C" }] },
+  k: {
+    name: "Potassium",
+    assume: "Bld",
+    terms: [
+      {
+        code: "2823-3",
+        name: "Potassium [Moles/volume] in Serum or Plasma",
+        system: "SerPl",
+        units: MOLAR,
+        sources: "C",
+      },
+    ],
+  },
   cl: {
     name: "Chloride",
     assume: "Bld",
     terms: [
-      { code: "41650-3", name: "Chloride [Moles/volume] in Arterial blood", system: "BldA", units: MOLAR, sources: "L" },
-      { code: "2075-0", name: "Chloride [Moles/volume] in Serum or Plasma", system: "SerPl", units: MOLAR, sources: "C" },
+      {
+        code: "41650-3",
+        name: "Chloride [Moles/volume] in Arterial blood",
+        system: "BldA",
+        units: MOLAR,
+        sources: "L",
+      },
+      {
+        code: "2075-0",
+        name: "Chloride [Moles/volume] in Serum or Plasma",
+        system: "SerPl",
+        units: MOLAR,
+        sources: "C",
+      },
     ],
   },
-  ica: { name: "Calcium, ionized", assume: "Bld", terms: [{ code: "47596-2", name: "Calcium.ionized [Moles/volume] in Blood by ISE", system: "Bld", units: MOLAR, sources: "H" }] },
+  ica: {
+    name: "Calcium, ionized",
+    assume: "Bld",
+    terms: [
+      {
+        code: "47596-2",
+        name: "Calcium.ionized [Moles/volume] in Blood by ISE",
+        system: "Bld",
+        units: MOLAR,
+        sources: "H",
+      },
+    ],
+  },
   glucose: {
     name: "Glucose",
     assume: "Bld",
     terms: [
       { code: "2339-0", name: "Glucose [Mass/volume] in Blood", system: "Bld", units: ["mg/dL"], sources: "L" },
-      { code: "2345-7", name: "Glucose [Mass/volume] in Serum or Plasma", system: "SerPl", units: ["mg/dL"], sources: "L C" },
+      {
+        code: "2345-7",
+        name: "Glucose [Mass/volume] in Serum or Plasma",
+        system: "SerPl",
+        units: ["mg/dL"],
+        sources: "L C",
+      },
     ],
   },
-  hba1c: { name: "Hemoglobin A1c", assume: "Bld", terms: [{ code: "4548-4", name: "Hemoglobin A1c/Hemoglobin.total in Blood", system: "Bld", units: ["%"], sources: "C" }] },
+  hba1c: {
+    name: "Hemoglobin A1c",
+    assume: "Bld",
+    terms: [
+      { code: "4548-4", name: "Hemoglobin A1c/Hemoglobin.total in Blood", system: "Bld", units: ["%"], sources: "C" },
+    ],
+  },
 };
 
 /**
@@ -201,19 +333,48 @@ export const ANALYTES: Readonly<Record<string, Analyte>> = {
  * Vantage captures send it; HGB as the Sysmex XN capture does.
  */
 export const LOCAL_IDS: Readonly<Record<string, string>> = {
-  ph: "ph", "ph(t)": "pht",
-  pco2: "pco2", "pco2(t)": "pco2t",
-  po2: "po2", "po2(t)": "po2t",
-  "be(b)": "be", be: "be", "be(ecf)": "be", beb: "be",
-  so2: "so2", "so2(c)": "so2", o2sat: "so2",
-  "hco3-": "hco3", hco3: "hco3", "hco3-(p)": "hco3", "hco3-act": "hco3",
-  thb: "thb", cthb: "thb", hb: "thb", hgb: "thb", chgb: "thb",
-  lac: "lactate", lact: "lactate", lactate: "lactate", "clac-": "lactate",
-  "na+": "na", na: "na", "cna+": "na",
-  "k+": "k", k: "k", "ck+": "k",
-  "cl-": "cl", cl: "cl", "ccl-": "cl",
-  ica: "ica", "ca++": "ica", "ca2+": "ica", "cca2+": "ica",
-  glu: "glucose", glucose: "glucose", cglu: "glucose",
+  ph: "ph",
+  "ph(t)": "pht",
+  pco2: "pco2",
+  "pco2(t)": "pco2t",
+  po2: "po2",
+  "po2(t)": "po2t",
+  "be(b)": "be",
+  be: "be",
+  "be(ecf)": "be",
+  beb: "be",
+  so2: "so2",
+  "so2(c)": "so2",
+  o2sat: "so2",
+  "hco3-": "hco3",
+  hco3: "hco3",
+  "hco3-(p)": "hco3",
+  "hco3-act": "hco3",
+  thb: "thb",
+  cthb: "thb",
+  hb: "thb",
+  hgb: "thb",
+  chgb: "thb",
+  lac: "lactate",
+  lact: "lactate",
+  lactate: "lactate",
+  "clac-": "lactate",
+  "na+": "na",
+  na: "na",
+  "cna+": "na",
+  "k+": "k",
+  k: "k",
+  "ck+": "k",
+  "cl-": "cl",
+  cl: "cl",
+  "ccl-": "cl",
+  ica: "ica",
+  "ca++": "ica",
+  "ca2+": "ica",
+  "cca2+": "ica",
+  glu: "glucose",
+  glucose: "glucose",
+  cglu: "glucose",
   hba1c: "hba1c",
 };
 
@@ -262,7 +423,11 @@ export function specimenSystem(descriptor: string | undefined): LoincSystem | "o
 }
 
 /** The LOINC term for a result, or undefined when none verified fits its specimen and unit. */
-export function loincFor(localId: string, ucum: string | undefined, specimen: LoincSystem | "other" | undefined): { analyte: Analyte; term?: LoincTerm } | undefined {
+export function loincFor(
+  localId: string,
+  ucum: string | undefined,
+  specimen: LoincSystem | "other" | undefined,
+): { analyte: Analyte; term?: LoincTerm } | undefined {
   const id = LOCAL_IDS[localId.trim().toLowerCase().replace(/\s+/g, "")];
   if (id === undefined) return undefined;
   const analyte = ANALYTES[id]!;
@@ -270,6 +435,7 @@ export function loincFor(localId: string, ucum: string | undefined, specimen: Lo
   const fits = (t: LoincTerm) => t.units.includes(ucum ?? "");
   let term = system === "other" ? undefined : analyte.terms.find((t) => t.system === system && fits(t));
   // an arterial, venous or capillary sample: a whole-blood (unspecified) term serves when no closer one is listed
-  if (!term && system !== "SerPl" && system !== "other") term = analyte.terms.find((t) => t.system === "Bld" && fits(t));
+  if (!term && system !== "SerPl" && system !== "other")
+    term = analyte.terms.find((t) => t.system === "Bld" && fits(t));
   return { analyte, term };
 }

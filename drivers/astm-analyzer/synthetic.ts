@@ -6,7 +6,15 @@
 // O, R, L field layouts) with invented values and no patient record; the sender follows ASTM E1381-02
 // §6 (ENQ, frames numbered modulo 8 with checksums, at most 240 characters of text per frame, ETB
 // for intermediate frames, a reply awaited after each frame, up to 6 attempts per frame, EOT).
-import { ACK, ENQ, EOT, NAK, encodeAstmMessage, astmFrameSplitter, parseAstmFrame } from "../../protocols/astm/index.ts";
+import {
+  ACK,
+  ENQ,
+  EOT,
+  NAK,
+  encodeAstmMessage,
+  astmFrameSplitter,
+  parseAstmFrame,
+} from "../../protocols/astm/index.ts";
 
 /** One blood-gas result as the simulator sends it: local id, value, unit as the analyser writes it. */
 export const SYNTHETIC_BLOOD_GAS: readonly (readonly [string, string, string])[] = [
@@ -59,14 +67,19 @@ export function captureText(bytes: Uint8Array): string {
 }
 
 /** What an E1381 sender does next, given the reply it got. */
-export type SenderStep = { send: Uint8Array; then: "await-reply" } | { send: Uint8Array; then: "done" } | { then: "give-up"; why: string };
+export type SenderStep =
+  { send: Uint8Array; then: "await-reply" } | { send: Uint8Array; then: "done" } | { then: "give-up"; why: string };
 
 /**
  * The E1381 sender of one message: ENQ, each frame after the previous ACK (retransmitted on NAK, up
  * to 6 attempts, §6.5.1.2), then EOT. Pure: feed it each reply byte (or `undefined` for a timeout).
  */
 export function astmSender(text: string, maxText = 240) {
-  const frames = encodeAstmMessage(Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff), 1, maxText);
+  const frames = encodeAstmMessage(
+    Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff),
+    1,
+    maxText,
+  );
   let index = -1; // -1: ENQ sent
   let attempts = 0;
   return {
@@ -87,7 +100,11 @@ export function astmSender(text: string, maxText = 240) {
       }
       // NAK, a timeout or noise: try again (§6.5.1.2), or give up with EOT after 6 attempts
       attempts++;
-      if (attempts > 6) return { then: "give-up", why: `${byte === NAK ? "NAK" : byte === undefined ? "no reply" : "no ACK"} 6 times for ${index < 0 ? "ENQ" : `frame ${index + 1}`}` };
+      if (attempts > 6)
+        return {
+          then: "give-up",
+          why: `${byte === NAK ? "NAK" : byte === undefined ? "no reply" : "no ACK"} 6 times for ${index < 0 ? "ENQ" : `frame ${index + 1}`}`,
+        };
       return { send: index < 0 ? Uint8Array.of(ENQ) : frames[index]!, then: "await-reply" };
     },
   };

@@ -3,7 +3,17 @@ import { describe, expect, it } from "vitest";
 import { main } from "../../src/cli.ts";
 import type { FrameContext } from "../../src/driver.ts";
 import type { EventDraft, Observation } from "../../src/events.ts";
-import { DRI_MT, DRI_PH, DRI_WF, WF_REQ, datexFramer, encodeDatexFrame, encodeDatexPhdbRequest, encodeDatexWaveRequest, parseDatexRecord } from "../../protocols/datex-s5/index.ts";
+import {
+  DRI_MT,
+  DRI_PH,
+  DRI_WF,
+  WF_REQ,
+  datexFramer,
+  encodeDatexFrame,
+  encodeDatexPhdbRequest,
+  encodeDatexWaveRequest,
+  parseDatexRecord,
+} from "../../protocols/datex-s5/index.ts";
 import { readBytes, sharedDir } from "../../test/fixtures/serial/load.ts";
 import { datexS5, datexS5Options, datexS5Session } from "./index.ts";
 import type { DatexS5Options } from "./index.ts";
@@ -44,20 +54,45 @@ const byCode = (e: EventDraft) => Object.fromEntries(obs(e).map((o) => [o.code, 
 describe("datex-s5 options", () => {
   it("defaults to the S/5's serial settings: 19200 8E1 with RTS/CTS, 10 s displayed values, no waveforms", () => {
     const o = opts();
-    expect(o).toMatchObject({ baudRate: 19200, dataBits: 8, parity: "even", stopBits: 1, rtscts: true, intervalS: 10, waveforms: [] });
-    expect(datexS5.transport(o)).toEqual({ type: "serial", path: "/dev/ttyUSB0", baudRate: 19200, dataBits: 8, parity: "even", stopBits: 1, rtscts: true, xonxoff: false });
+    expect(o).toMatchObject({
+      baudRate: 19200,
+      dataBits: 8,
+      parity: "even",
+      stopBits: 1,
+      rtscts: true,
+      intervalS: 10,
+      waveforms: [],
+    });
+    expect(datexS5.transport(o)).toEqual({
+      type: "serial",
+      path: "/dev/ttyUSB0",
+      baudRate: 19200,
+      dataBits: 8,
+      parity: "even",
+      stopBits: 1,
+      rtscts: true,
+      xonxoff: false,
+    });
     expect(datexS5.silentAfterMs!(o)).toBe(30_000);
     expect(datexS5.silentAfterMs!(opts({ silentAfterS: 2 }))).toBe(2000);
-    expect(datexS5.transport(opts({ transport: "tcp", host: "10.0.0.5", tcpPort: 4001, port: undefined }))).toEqual({ type: "tcp-connect", host: "10.0.0.5", port: 4001 });
+    expect(datexS5.transport(opts({ transport: "tcp", host: "10.0.0.5", tcpPort: 4001, port: undefined }))).toEqual({
+      type: "tcp-connect",
+      host: "10.0.0.5",
+      port: 4001,
+    });
   });
 
   it("refuses what the monitor cannot do, naming the field", () => {
-    const bad = (o: object) => datexS5Options.safeParse({ port: "/dev/ttyUSB0", ...o }).error?.issues.map((i) => i.path.join("."));
+    const bad = (o: object) =>
+      datexS5Options.safeParse({ port: "/dev/ttyUSB0", ...o }).error?.issues.map((i) => i.path.join("."));
     expect(bad({ waveforms: ["ECG1", "ECG2", "PLETH"] })).toEqual(["waveforms"]); // 700 samples/s
     expect(bad({ waveforms: ["EEG1"] })).toEqual(["waveforms.0"]); // no agreed scale
     expect(bad({ intervalS: 0 })).toEqual(["intervalS"]);
     expect(bad({ bogus: 1 })).toEqual([""]);
-    expect(datexS5Options.safeParse({ transport: "tcp" }).error?.issues.map((i) => i.path.join("."))).toEqual(["host", "tcpPort"]);
+    expect(datexS5Options.safeParse({ transport: "tcp" }).error?.issues.map((i) => i.path.join("."))).toEqual([
+      "host",
+      "tcpPort",
+    ]);
   });
 });
 
@@ -71,9 +106,16 @@ describe("datex-s5 session: requests", () => {
       expect(f).toHaveLength(1);
       return "frame" in f[0]! ? f[0].frame : new Uint8Array();
     });
-    expect(parseDatexRecord(phdb!)).toMatchObject({ ok: true, record: { mainType: DRI_MT.PHDB, subrecords: [{ offset: 0, type: DRI_PH.XMIT_REQ }] } });
+    expect(parseDatexRecord(phdb!)).toMatchObject({
+      ok: true,
+      record: { mainType: DRI_MT.PHDB, subrecords: [{ offset: 0, type: DRI_PH.XMIT_REQ }] },
+    });
     expect(datexRequest(phdb!)).toEqual({ kind: "phdb", recordType: DRI_PH.DISPL, intervalS: 5, classMask: 0 });
-    expect(datexRequest(wave!)).toEqual({ kind: "wave", command: WF_REQ.CONT_START, types: [DRI_WF.PLETH, DRI_WF.CO2] });
+    expect(datexRequest(wave!)).toEqual({
+      kind: "wave",
+      command: WF_REQ.CONT_START,
+      types: [DRI_WF.PLETH, DRI_WF.CO2],
+    });
     expect(sent[0]).toEqual(encodeDatexPhdbRequest({ intervalS: 5 }));
     expect(datexS5Session(opts()).open!(at(NOW))).toEqual([encodeDatexPhdbRequest({ intervalS: 10 })]);
   });
@@ -147,12 +189,27 @@ describe("datex-s5 session: records", () => {
 
   it("waveform records: one event per configured channel, samples as little-endian int16 in base64", () => {
     const session = datexS5Session(opts({ waveforms: ["PLETH"] }));
-    const rec = syntheticWaveRecord(1_800_000_000, [DRI_WF.PLETH!, DRI_WF.CO2!], (t) => (t === DRI_WF.PLETH ? 100 : 25));
+    const rec = syntheticWaveRecord(1_800_000_000, [DRI_WF.PLETH!, DRI_WF.CO2!], (t) =>
+      t === DRI_WF.PLETH ? 100 : 25,
+    );
     const ex = session.handle(rec, at(NOW));
     if (!ex.ok) throw new Error(ex.error.message);
     expect(ex.events).toHaveLength(1); // CO2 was not asked for
-    const body = ex.events[0]!.body as { channel: string; fs: number; unit: string; scale: number; start: string; samples: string };
-    expect(body).toMatchObject({ channel: "PLETH", fs: 100, unit: "%", scale: 0.01, start: "2027-01-15T08:00:00.000Z" });
+    const body = ex.events[0]!.body as {
+      channel: string;
+      fs: number;
+      unit: string;
+      scale: number;
+      start: string;
+      samples: string;
+    };
+    expect(body).toMatchObject({
+      channel: "PLETH",
+      fs: 100,
+      unit: "%",
+      scale: 0.01,
+      start: "2027-01-15T08:00:00.000Z",
+    });
     const samples = new Int16Array(new Uint8Array(Buffer.from(body.samples, "base64")).buffer);
     expect(samples).toHaveLength(100);
     expect(Math.max(...samples)).toBeGreaterThan(250);
@@ -160,7 +217,10 @@ describe("datex-s5 session: records", () => {
 
   it("a bad record is refused with the codec's reason; requests echoed back and alarms give no events", () => {
     const session = datexS5Session(opts());
-    expect(session.handle(new Uint8Array(10), at(NOW))).toMatchObject({ ok: false, error: { code: "S5_SHORT_RECORD" } });
+    expect(session.handle(new Uint8Array(10), at(NOW))).toMatchObject({
+      ok: false,
+      error: { code: "S5_SHORT_RECORD" },
+    });
     const echo = datexFramer().push(encodeDatexWaveRequest([DRI_WF.PLETH!]))[0]!;
     expect("frame" in echo && session.handle(echo.frame, at(NOW))).toEqual({ ok: true, events: [] });
     const bytes = encodeDatexFrame(new Uint8Array(0));
@@ -170,17 +230,30 @@ describe("datex-s5 session: records", () => {
 
 describe("datex-s5 driver on bad input", () => {
   it("random bytes, torn and corrupted records never throw: each frame is events or a coded error", () => {
-    const good = [encodeDatexFrame(syntheticPhdbRecord(1_800_000_000)), encodeDatexFrame(syntheticWaveRecord(1_800_000_000, [DRI_WF.PLETH!], () => 100))];
+    const good = [
+      encodeDatexFrame(syntheticPhdbRecord(1_800_000_000)),
+      encodeDatexFrame(syntheticWaveRecord(1_800_000_000, [DRI_WF.PLETH!], () => 100)),
+    ];
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.uint8Array({ maxLength: 400 }), fc.constantFrom(...good), fc.tuple(fc.constantFrom(...good), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([g, i, b]) => {
-        const c = g.slice();
-        c[i % c.length] = b;
-        return c;
-      })), { maxLength: 12 }), (chunks) => {
-        const r = run(Uint8Array.from(chunks.flatMap((c) => [...c])), opts({ waveforms: ["PLETH"] }), 13);
-        for (const e of r.errors) expect(e).toMatch(/^S5_[A-Z_]+$/);
-        for (const e of r.events) expect(["vitals", "waveform"]).toContain(e.kind);
-      }),
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 400 }),
+            fc.constantFrom(...good),
+            fc.tuple(fc.constantFrom(...good), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([g, i, b]) => {
+              const c = g.slice();
+              c[i % c.length] = b;
+              return c;
+            }),
+          ),
+          { maxLength: 12 },
+        ),
+        (chunks) => {
+          const r = run(Uint8Array.from(chunks.flatMap((c) => [...c])), opts({ waveforms: ["PLETH"] }), 13);
+          for (const e of r.errors) expect(e).toMatch(/^S5_[A-Z_]+$/);
+          for (const e of r.events) expect(["vitals", "waveform"]).toContain(e.kind);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -210,19 +283,24 @@ describe.skipIf(!S5)("datex-s5 driver on the shared captures (../shared/fixtures
       MDC_CONC_AWAY_O2_INSP: { value: 80, unit: "%", mdc: 152196 },
     });
     // P1 (ART) and P2 (CVP) exist but measure nothing; no temperature probe: none of them reported
-    expect(obs(vitals[0]!).some((o) => o.code.startsWith("MDC_PRESS_BLD_ART") || o.code.startsWith("MDC_TEMP"))).toBe(false);
+    expect(obs(vitals[0]!).some((o) => o.code.startsWith("MDC_PRESS_BLD_ART") || o.code.startsWith("MDC_TEMP"))).toBe(
+      false,
+    );
     expect(vitals[0]).toMatchObject({ deviceTime: "2018-07-26T17:06:05.000Z", deviceTimeRaw: "1532624765" });
     for (const v of vitals) {
       const c = byCode(v);
       expect(c.MDC_ECG_HEART_RATE!.value).toBeGreaterThanOrEqual(30);
       expect(c.MDC_ECG_HEART_RATE!.value).toBeLessThanOrEqual(220);
       expect(c.MDC_PULS_OXIM_SAT_O2!.value).toBeGreaterThanOrEqual(70);
-      expect(obs(v).every((o) => o.mdc !== undefined && typeof o.value === "number" && Number.isFinite(o.value))).toBe(true);
+      expect(obs(v).every((o) => o.mdc !== undefined && typeof o.value === "number" && Number.isFinite(o.value))).toBe(
+        true,
+      );
     }
     expect(waves.map((w) => (w.body as { channel: string }).channel).slice(0, 2)).toEqual(["PLETH", "ENT_100"]);
     expect(waves[0]!.body).toMatchObject({ fs: 100, unit: "%", scale: 0.01 });
     expect(Buffer.from((waves[0]!.body as { samples: string }).samples, "base64")).toHaveLength(200);
-    for (const chunk of [1, 7, 1000]) expect(run(bytes, opts({ waveforms: ["PLETH", "ENT_100"] }), chunk)).toEqual(whole);
+    for (const chunk of [1, 7, 1000])
+      expect(run(bytes, opts({ waveforms: ["PLETH", "ENT_100"] }), chunk)).toEqual(whole);
   });
 
   it("pycollect_raw.raw: its records are the same as the start of db02; the simulator's replay gives the same records", () => {
@@ -231,7 +309,10 @@ describe.skipIf(!S5)("datex-s5 driver on the shared captures (../shared/fixtures
     expect(raw.events.filter((e) => e.kind === "vitals")).toHaveLength(11);
     const records = datexCaptureRecords(readBytes(S5!, "pycollect_db02.raw"));
     expect(records).toHaveLength(213);
-    const replayed = run(Uint8Array.from(records.flatMap((r) => [...r.frame])), opts({ waveforms: ["PLETH", "ENT_100"] }));
+    const replayed = run(
+      Uint8Array.from(records.flatMap((r) => [...r.frame])),
+      opts({ waveforms: ["PLETH", "ENT_100"] }),
+    );
     expect(replayed).toEqual(run(readBytes(S5!, "pycollect_db02.raw"), opts({ waveforms: ["PLETH", "ENT_100"] })));
   });
 });
@@ -240,7 +321,9 @@ describe("vitalgate simulate datex-s5", () => {
   it("wants a serial port or a TCP port, not both and not neither", async () => {
     for (const args of [[], ["--port", "/dev/null", "--tcp-port", "1"], ["--tcp-port", "x"]]) {
       const err: string[] = [];
-      expect(await main(["simulate", "datex-s5", ...args], { out: () => undefined, err: (s) => void err.push(s) })).toBe(2);
+      expect(
+        await main(["simulate", "datex-s5", ...args], { out: () => undefined, err: (s) => void err.push(s) }),
+      ).toBe(2);
       expect(err.join("")).toContain("simulate datex-s5: give --port PATH");
     }
   });

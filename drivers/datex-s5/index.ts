@@ -44,7 +44,15 @@ import { defineDriver } from "../../src/driver.ts";
 import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
 import type { EventDraft, Observation } from "../../src/events.ts";
 import {
-  DRI_MT, DRI_PH, DRI_PHDBCL, DRI_WF, datexFramer, decodeDatexPhdb, decodeDatexWave, encodeDatexPhdbRequest, encodeDatexWaveRequest,
+  DRI_MT,
+  DRI_PH,
+  DRI_PHDBCL,
+  DRI_WF,
+  datexFramer,
+  decodeDatexPhdb,
+  decodeDatexWave,
+  encodeDatexPhdbRequest,
+  encodeDatexWaveRequest,
   parseDatexRecord,
 } from "../../protocols/datex-s5/index.ts";
 import type { DatexGroupStatus, DatexPhdbSubrecord, DatexValue } from "../../protocols/datex-s5/index.ts";
@@ -87,25 +95,56 @@ const BAUD_RATES = [9600, 19200, 38400, 57600, 115200] as const;
 
 export const datexS5Options = z
   .strictObject({
-    ...serialLine({ device: "the monitor", source: "S/5", baudRates: BAUD_RATES, baudRate: 19200, baudNote: "The S/5 Computer Interface runs at 19200.", dataBits: 8, parity: "even", stopBits: 1, rtscts: true }),
-    intervalS: z.int().min(1).max(3600).default(10).describe("The monitor sends its displayed values every this many seconds; each becomes one vitals event."),
+    ...serialLine({
+      device: "the monitor",
+      source: "S/5",
+      baudRates: BAUD_RATES,
+      baudRate: 19200,
+      baudNote: "The S/5 Computer Interface runs at 19200.",
+      dataBits: 8,
+      parity: "even",
+      stopBits: 1,
+      rtscts: true,
+    }),
+    intervalS: z
+      .int()
+      .min(1)
+      .max(3600)
+      .default(10)
+      .describe("The monitor sends its displayed values every this many seconds; each becomes one vitals event."),
     waveforms: z
       .array(z.enum(WAVE_NAMES))
       .max(8)
       .default([])
-      .describe(`Waveforms to request, each becoming waveform events (about one a second): ${WAVE_NAMES.join(", ")}. At most 8 and ${MAX_WAVE_SAMPLES_PER_S} samples/s in all (ECG 300, INVP/PLETH/ENT_100 100, gases 25). Default none: waveforms cost far more uplink than vitals.`),
-    silentAfterS: z.number().min(1).max(86_400).optional().describe("A monitor that sends nothing for this long is faulted (state silent). Default 3 × intervalS, or 5 s when waveforms are requested."),
+      .describe(
+        `Waveforms to request, each becoming waveform events (about one a second): ${WAVE_NAMES.join(", ")}. At most 8 and ${MAX_WAVE_SAMPLES_PER_S} samples/s in all (ECG 300, INVP/PLETH/ENT_100 100, gases 25). Default none: waveforms cost far more uplink than vitals.`,
+      ),
+    silentAfterS: z
+      .number()
+      .min(1)
+      .max(86_400)
+      .optional()
+      .describe(
+        "A monitor that sends nothing for this long is faulted (state silent). Default 3 × intervalS, or 5 s when waveforms are requested.",
+      ),
   })
   .superRefine((o, ctx) => {
     checkSerialLine(o, ctx);
-    if (new Set(o.waveforms).size !== o.waveforms.length) ctx.addIssue({ code: "custom", path: ["waveforms"], message: "a waveform is listed twice" });
+    if (new Set(o.waveforms).size !== o.waveforms.length)
+      ctx.addIssue({ code: "custom", path: ["waveforms"], message: "a waveform is listed twice" });
     const rate = o.waveforms.reduce((sum, w) => sum + DATEX_WAVES[w]!.fs, 0);
-    if (rate > MAX_WAVE_SAMPLES_PER_S) ctx.addIssue({ code: "custom", path: ["waveforms"], message: `these waveforms need ${rate} samples/s; the S/5 sends at most ${MAX_WAVE_SAMPLES_PER_S}` });
+    if (rate > MAX_WAVE_SAMPLES_PER_S)
+      ctx.addIssue({
+        code: "custom",
+        path: ["waveforms"],
+        message: `these waveforms need ${rate} samples/s; the S/5 sends at most ${MAX_WAVE_SAMPLES_PER_S}`,
+      });
   });
 
 export type DatexS5Options = z.infer<typeof datexS5Options>;
 
-const silentAfterS = (o: DatexS5Options): number => o.silentAfterS ?? (o.waveforms.length > 0 ? Math.min(5, 3 * o.intervalS) : 3 * o.intervalS);
+const silentAfterS = (o: DatexS5Options): number =>
+  o.silentAfterS ?? (o.waveforms.length > 0 ? Math.min(5, 3 * o.intervalS) : 3 * o.intervalS);
 
 /** The requests sent on connecting, and again after silence. */
 export function datexRequests(o: DatexS5Options): Uint8Array[] {
@@ -119,7 +158,14 @@ export function datexRequests(o: DatexS5Options): Uint8Array[] {
 
 /** Invasive pressure labels [pycollect measures.py 'INV-BP LBL'; VSCapture GetInvasivePressureLabel]. */
 const INVP_LABELS: Readonly<Record<number, string>> = {
-  1: "ART", 2: "CVP", 3: "PA", 4: "RAP", 5: "RVP", 6: "LAP", 7: "ICP", 8: "ABP",
+  1: "ART",
+  2: "CVP",
+  3: "PA",
+  4: "RAP",
+  5: "RVP",
+  6: "LAP",
+  7: "ICP",
+  8: "ABP",
 };
 /** The MDC terms of an invasive channel by its label; other labels get the generic blood pressure terms. */
 const INVP_TERMS: Readonly<Record<string, { sys?: string; dia?: string; mean: string }>> = {
@@ -132,7 +178,11 @@ const INVP_GENERIC = { sys: "MDC_PRESS_BLD_SYS", dia: "MDC_PRESS_BLD_DIA", mean:
 
 /** Temperature site labels [pycollect measures.py 'TEMP LBL'] with a verified MDC term; others are MDC_TEMP. */
 const TEMP_TERMS: Readonly<Record<number, string>> = {
-  1: "MDC_TEMP_ESOPH", 3: "MDC_TEMP_TYMP", 4: "MDC_TEMP_RECT", 7: "MDC_TEMP_SKIN", 15: "MDC_TEMP_CORE",
+  1: "MDC_TEMP_ESOPH",
+  3: "MDC_TEMP_TYMP",
+  4: "MDC_TEMP_RECT",
+  7: "MDC_TEMP_SKIN",
+  15: "MDC_TEMP_CORE",
 };
 
 /** A reference id with its numeric code from the verified table (none when the table has none). */
@@ -172,11 +222,15 @@ export function datexObservations(basic: DatexPhdbSubrecord): Observation[] {
     if (terms.dia) add(`${p}.dia`, terms.dia, "mm[Hg]", sub);
     add(`${p}.mean`, terms.mean, "mm[Hg]", sub);
   }
-  for (const t of ["t1", "t2", "t3", "t4"]) add(`${t}.temp`, TEMP_TERMS[g[t]?.label ?? 0] ?? "MDC_TEMP", "Cel", t.toUpperCase());
+  for (const t of ["t1", "t2", "t3", "t4"])
+    add(`${t}.temp`, TEMP_TERMS[g[t]?.label ?? 0] ?? "MDC_TEMP", "Cel", t.toUpperCase());
   add("spo2.spo2", "MDC_PULS_OXIM_SAT_O2", "%");
   add("spo2.pr", "MDC_PULS_OXIM_PULS_RATE", "/min");
   const amb = num(v["co2.ambPress"]);
-  for (const [key, refid] of [["co2.et", "MDC_AWAY_CO2_ET"], ["co2.fi", "MDC_AWAY_CO2_INSP_MIN"]] as const) {
+  for (const [key, refid] of [
+    ["co2.et", "MDC_AWAY_CO2_ET"],
+    ["co2.fi", "MDC_AWAY_CO2_INSP_MIN"],
+  ] as const) {
     const pct = num(v[key]);
     if (pct === undefined) continue;
     if (amb !== undefined && amb > 0) out.push(observation(refid, round((pct / 100) * amb, 1), "mm[Hg]"));
@@ -233,7 +287,8 @@ export function datexS5Session(options: DatexS5Options): DriverSession {
         for (const s of phdb.subrecords) {
           if (s.class !== DRI_PHDBCL.BASIC || s.subtype !== DRI_PH.DISPL) continue;
           const observations = datexObservations(s);
-          if (observations.length > 0) events.push({ kind: "vitals", body: { observations }, deviceTime, deviceTimeRaw });
+          if (observations.length > 0)
+            events.push({ kind: "vitals", body: { observations }, deviceTime, deviceTimeRaw });
         }
       } else if (record.mainType === DRI_MT.WAVE) {
         const wave = decodeDatexWave(record);
@@ -243,7 +298,14 @@ export function datexS5Session(options: DatexS5Options): DriverSession {
           const info = DATEX_WAVES[w.name]!;
           events.push({
             kind: "waveform",
-            body: { channel: w.name, fs: info.fs, unit: info.unit, scale: info.scale, start: deviceTime, samples: base64Int16(w.samples) },
+            body: {
+              channel: w.name,
+              fs: info.fs,
+              unit: info.unit,
+              scale: info.scale,
+              start: deviceTime,
+              samples: base64Int16(w.samples),
+            },
             deviceTime,
             deviceTimeRaw,
           });
@@ -258,7 +320,10 @@ export function datexS5Session(options: DatexS5Options): DriverSession {
 export const datexS5 = defineDriver<DatexS5Options>({
   id: "datex-s5",
   kind: "monitor",
-  title: { en: "GE Datex-Ohmeda S/5 monitor, Computer Interface (serial or serial server)", zh: "GE Datex-Ohmeda S/5 监护仪（计算机接口，串口或串口服务器）" },
+  title: {
+    en: "GE Datex-Ohmeda S/5 monitor, Computer Interface (serial or serial server)",
+    zh: "GE Datex-Ohmeda S/5 监护仪（计算机接口，串口或串口服务器）",
+  },
   options: datexS5Options,
   transport: serialLineTransport,
   serialOptions: serialLineOptions,

@@ -11,8 +11,19 @@
 // Either way the monitor only starts once asked (a PHDB request), and stops being asked when the link
 // is lost: the simulator answers requests as the monitor would (`datexRequest`).
 import {
-  DATEX_BASIC_GROUPS, DATEX_BASIC_VALUES, DATEX_HEADER_BYTES, DATEX_PHDB_SUBRECORD_BYTES, DRI_EOL_SUBR_LIST, DRI_MT, DRI_PH, DRI_PHDBCL,
-  DRI_WF, WF_REQ, datexFramer, encodeDatexFrame, parseDatexRecord,
+  DATEX_BASIC_GROUPS,
+  DATEX_BASIC_VALUES,
+  DATEX_HEADER_BYTES,
+  DATEX_PHDB_SUBRECORD_BYTES,
+  DRI_EOL_SUBR_LIST,
+  DRI_MT,
+  DRI_PH,
+  DRI_PHDBCL,
+  DRI_WF,
+  WF_REQ,
+  datexFramer,
+  encodeDatexFrame,
+  parseDatexRecord,
 } from "../../protocols/datex-s5/index.ts";
 
 /** A request the monitor understood. */
@@ -56,12 +67,22 @@ export function datexCaptureRecords(bytes: Uint8Array): DatexWireRecord[] {
     if (!("frame" in r)) continue;
     const p = parseDatexRecord(r.frame);
     if (!p.ok) continue;
-    out.push({ mainType: p.record.mainType, types: p.record.subrecords.map((s) => s.type), frame: encodeDatexFrame(r.frame) });
+    out.push({
+      mainType: p.record.mainType,
+      types: p.record.subrecords.map((s) => s.type),
+      frame: encodeDatexFrame(r.frame),
+    });
   }
   return out;
 }
 
-function header(length: number, mainType: number, timeS: number, subrecords: { offset: number; type: number }[], number = 0): Uint8Array {
+function header(
+  length: number,
+  mainType: number,
+  timeS: number,
+  subrecords: { offset: number; type: number }[],
+  number = 0,
+): Uint8Array {
   const out = new Uint8Array(length);
   const v = new DataView(out.buffer);
   v.setInt16(0, length, true);
@@ -78,13 +99,34 @@ function header(length: number, mainType: number, timeS: number, subrecords: { o
 
 /** SYNTHETIC steady vitals (see the file's header). */
 export const SYNTHETIC_VITALS: Readonly<Record<string, number>> = {
-  "ecg.hr": 72, "ecgExtra.hrEcg": 72, "ecg.impRr": 14, "nibp.sys": 120, "nibp.dia": 80, "nibp.mean": 93, "t1.temp": 37, "spo2.spo2": 98,
-  "spo2.pr": 72, "co2.et": 5, "co2.fi": 0.2, "co2.rr": 14, "co2.ambPress": 760,
+  "ecg.hr": 72,
+  "ecgExtra.hrEcg": 72,
+  "ecg.impRr": 14,
+  "nibp.sys": 120,
+  "nibp.dia": 80,
+  "nibp.mean": 93,
+  "t1.temp": 37,
+  "spo2.spo2": 98,
+  "spo2.pr": 72,
+  "co2.et": 5,
+  "co2.fi": 0.2,
+  "co2.rr": 14,
+  "co2.ambPress": 760,
 };
 
 /** A SYNTHETIC displayed-values record: the basic class only, groups with a value exist and are active. */
-export function syntheticPhdbRecord(timeS: number, values: Readonly<Record<string, number>> = SYNTHETIC_VITALS, number = 0): Uint8Array {
-  const rec = header(DATEX_HEADER_BYTES + DATEX_PHDB_SUBRECORD_BYTES, DRI_MT.PHDB, timeS, [{ offset: 0, type: DRI_PH.DISPL }], number);
+export function syntheticPhdbRecord(
+  timeS: number,
+  values: Readonly<Record<string, number>> = SYNTHETIC_VITALS,
+  number = 0,
+): Uint8Array {
+  const rec = header(
+    DATEX_HEADER_BYTES + DATEX_PHDB_SUBRECORD_BYTES,
+    DRI_MT.PHDB,
+    timeS,
+    [{ offset: 0, type: DRI_PH.DISPL }],
+    number,
+  );
   const v = new DataView(rec.buffer, DATEX_HEADER_BYTES);
   v.setUint32(0, timeS >>> 0, true);
   const present = new Set<string>();
@@ -104,21 +146,35 @@ export function syntheticPhdbRecord(timeS: number, values: Readonly<Record<strin
 }
 
 /** A SYNTHETIC waveform record: one second of each type (a 1.2 Hz sine for pleth, flat for others). */
-export function syntheticWaveRecord(timeS: number, types: readonly number[], fsOf: (type: number) => number, number = 0): Uint8Array {
+export function syntheticWaveRecord(
+  timeS: number,
+  types: readonly number[],
+  fsOf: (type: number) => number,
+  number = 0,
+): Uint8Array {
   const subs = types.map((type) => ({ type, n: fsOf(type) }));
   const length = DATEX_HEADER_BYTES + subs.reduce((sum, s) => sum + 6 + 2 * s.n, 0);
   let offset = 0;
-  const rec = header(length, DRI_MT.WAVE, timeS, subs.map((s) => {
-    const at = offset;
-    offset += 6 + 2 * s.n;
-    return { offset: at, type: s.type };
-  }), number);
+  const rec = header(
+    length,
+    DRI_MT.WAVE,
+    timeS,
+    subs.map((s) => {
+      const at = offset;
+      offset += 6 + 2 * s.n;
+      return { offset: at, type: s.type };
+    }),
+    number,
+  );
   const v = new DataView(rec.buffer, DATEX_HEADER_BYTES);
   offset = 0;
   for (const s of subs) {
     v.setInt16(offset, s.n, true);
     for (let i = 0; i < s.n; i++) {
-      const x = s.type === DRI_WF.PLETH ? Math.round(300 * Math.sin((2 * Math.PI * 1.2 * (timeS + i / s.n)) % (2 * Math.PI))) : 0;
+      const x =
+        s.type === DRI_WF.PLETH
+          ? Math.round(300 * Math.sin((2 * Math.PI * 1.2 * (timeS + i / s.n)) % (2 * Math.PI)))
+          : 0;
       v.setInt16(offset + 6 + 2 * i, x, true);
     }
     offset += 6 + 2 * s.n;

@@ -27,7 +27,16 @@ const LIVE: FrameContext = { nowMs: NOW };
 const REPLAY: FrameContext = { nowMs: NOW, replay: true };
 const opts = (o: object = {}): GpsdOptions => gpsdOptions.parse(o);
 
-interface Body { lat?: number; lon?: number; altM?: number; speedMps?: number; courseDeg?: number; fix: FixMode; hdop?: number; sats?: number }
+interface Body {
+  lat?: number;
+  lon?: number;
+  altM?: number;
+  speedMps?: number;
+  courseDeg?: number;
+  fix: FixMode;
+  hdop?: number;
+  sats?: number;
+}
 type Ev = EventDraft & { body: Body };
 
 interface Run {
@@ -68,7 +77,17 @@ function asGpsd(fix: PositionFix): string {
   const mode = fix.mode === "3d" ? 3 : fix.mode === "2d" ? 2 : 1;
   const tpv: Record<string, unknown> = { device: "/dev/ttyACM0", mode };
   if (fix.time !== undefined) tpv.time = fix.time;
-  if (mode >= 2) Object.assign(tpv, { lat: fix.lat, lon: fix.lon, altHAE: fix.altM === undefined ? undefined : fix.altM - 8, altMSL: fix.altM, speed: fix.speedMps, track: fix.courseDeg, epx: 3.1, eph: 6.2 });
+  if (mode >= 2)
+    Object.assign(tpv, {
+      lat: fix.lat,
+      lon: fix.lon,
+      altHAE: fix.altM === undefined ? undefined : fix.altM - 8,
+      altMSL: fix.altM,
+      speed: fix.speedMps,
+      track: fix.courseDeg,
+      epx: 3.1,
+      eph: 6.2,
+    });
   const sky = { class: "SKY", device: "/dev/ttyACM0", hdop: fix.hdop, uSat: fix.sats, nSat: 12 };
   return `${JSON.stringify(sky)}\n${tpvLine(tpv)}`;
 }
@@ -98,9 +117,20 @@ function nmeaEvents(text: string, o: object, context: FrameContext = LIVE): Ev[]
 describe("gpsd options", () => {
   it("defaults to the local gpsd on 2947, the nmea-gps throttle defaults, a tcp-connect transport", () => {
     const o = opts();
-    expect(o).toEqual({ host: "127.0.0.1", port: 2947, throttle: true, minIntervalS: 5, minDistanceM: 20, silentAfterS: 5 });
+    expect(o).toEqual({
+      host: "127.0.0.1",
+      port: 2947,
+      throttle: true,
+      minIntervalS: 5,
+      minDistanceM: 20,
+      silentAfterS: 5,
+    });
     expect(gpsd.transport(o)).toEqual({ type: "tcp-connect", host: "127.0.0.1", port: 2947 });
-    expect(gpsd.transport(opts({ host: "10.0.0.5", port: 3000 }))).toEqual({ type: "tcp-connect", host: "10.0.0.5", port: 3000 });
+    expect(gpsd.transport(opts({ host: "10.0.0.5", port: 3000 }))).toEqual({
+      type: "tcp-connect",
+      host: "10.0.0.5",
+      port: 3000,
+    });
     expect(gpsd.silentAfterMs!(opts({ silentAfterS: 2 }))).toBe(2000);
     expect(gpsd.kind).toBe("gps");
     expect(findDriver("gpsd")).toBe(gpsd);
@@ -112,24 +142,38 @@ describe("gpsd options", () => {
     expect(issues({ port: 0 })).toEqual(["port"]);
     expect(issues({ minDistanceM: -1 })).toEqual(["minDistanceM"]);
     expect(issues({ device: "" })).toEqual(["device"]);
-    const schema = z.toJSONSchema(gpsdOptions, { io: "input" }) as { properties: Record<string, { description?: string }> };
-    expect(Object.keys(schema.properties)).toEqual(["host", "port", "device", "throttle", "minIntervalS", "minDistanceM", "silentAfterS"]);
+    const schema = z.toJSONSchema(gpsdOptions, { io: "input" }) as {
+      properties: Record<string, { description?: string }>;
+    };
+    expect(Object.keys(schema.properties)).toEqual([
+      "host",
+      "port",
+      "device",
+      "throttle",
+      "minIntervalS",
+      "minDistanceM",
+      "silentAfterS",
+    ]);
     for (const [key, field] of Object.entries(schema.properties)) expect(field.description, key).toBeTruthy();
   });
 
   it("sends WATCH on open, naming the device when gpsd's 80-character request limit allows", () => {
     const sent = (o: GpsdOptions) => gpsdSession(o).open!(LIVE).map((b) => Buffer.from(b).toString());
     expect(sent(opts())).toEqual(['?WATCH={"enable":true,"json":true};\n']);
-    expect(sent(opts({ device: "/dev/ttyACM0" }))).toEqual(['?WATCH={"enable":true,"json":true,"device":"/dev/ttyACM0"};\n']);
+    expect(sent(opts({ device: "/dev/ttyACM0" }))).toEqual([
+      '?WATCH={"enable":true,"json":true,"device":"/dev/ttyACM0"};\n',
+    ]);
     const long = "/dev/serial/by-id/usb-u-blox_AG_-_www.u-blox.com_u-blox_GNSS_receiver-if00";
     expect(watchCommand(long)).toBe('?WATCH={"enable":true,"json":true};\n');
-    for (const d of [undefined, "/dev/ttyACM0", long]) expect(watchCommand(d).trimEnd().length).toBeLessThanOrEqual(GPSD_MAX_REQUEST);
+    for (const d of [undefined, "/dev/ttyACM0", long])
+      expect(watchCommand(d).trimEnd().length).toBeLessThanOrEqual(GPSD_MAX_REQUEST);
   });
 });
 
 describe("gpsd line framer", () => {
   const text = '{"class":"VERSION"}\r\n\n{"class":"TPV","mode":1}\n{"class":"SKY"}\n';
-  const frames = (rs: ReturnType<ReturnType<typeof jsonLineFramer>["push"]>) => rs.map((r) => ("frame" in r ? Buffer.from(r.frame).toString() : `!${r.error.code}`));
+  const frames = (rs: ReturnType<ReturnType<typeof jsonLineFramer>["push"]>) =>
+    rs.map((r) => ("frame" in r ? Buffer.from(r.frame).toString() : `!${r.error.code}`));
 
   it("gives the same lines split at every byte boundary, CR LF or LF, empty lines skipped", () => {
     const bytes = enc.encode(text);
@@ -138,7 +182,12 @@ describe("gpsd line framer", () => {
     for (let cut = 0; cut <= bytes.length; cut++) {
       for (let cut2 = cut; cut2 <= bytes.length; cut2++) {
         const f = jsonLineFramer();
-        const got = [...f.push(bytes.subarray(0, cut)), ...f.push(bytes.subarray(cut, cut2)), ...f.push(bytes.subarray(cut2)), ...f.end()];
+        const got = [
+          ...f.push(bytes.subarray(0, cut)),
+          ...f.push(bytes.subarray(cut, cut2)),
+          ...f.push(bytes.subarray(cut2)),
+          ...f.end(),
+        ];
         expect(frames(got), `cut at ${cut}, ${cut2}`).toEqual(whole);
       }
     }
@@ -173,7 +222,24 @@ describe("gpsd session", () => {
         '{"class":"DEVICES","devices":[{"class":"DEVICE","path":"/dev/ttyACM0","driver":"u-blox"}]}\n' +
         '{"class":"WATCH","enable":true,"json":true}\n' +
         '{"class":"SKY","device":"/dev/ttyACM0","hdop":0.91,"uSat":12,"nSat":20}\n' +
-        tpvLine({ device: "/dev/ttyACM0", status: 2, mode: 3, time: "2026-11-23T08:00:00.000Z", ept: 0.005, lat: 40.4567, lon: 115.9701, altHAE: 500.1, altMSL: 512.3, alt: 512.3, epx: 3, epy: 4, eph: 6, speed: 15.2, track: 90.5, climb: 0.1 }),
+        tpvLine({
+          device: "/dev/ttyACM0",
+          status: 2,
+          mode: 3,
+          time: "2026-11-23T08:00:00.000Z",
+          ept: 0.005,
+          lat: 40.4567,
+          lon: 115.9701,
+          altHAE: 500.1,
+          altMSL: 512.3,
+          alt: 512.3,
+          epx: 3,
+          epy: 4,
+          eph: 6,
+          speed: 15.2,
+          track: 90.5,
+          climb: 0.1,
+        }),
       opts(),
     );
     expect(r.errors).toEqual([]);
@@ -181,7 +247,16 @@ describe("gpsd session", () => {
     const e = r.events[0]!;
     expect(e).toEqual({
       kind: "position",
-      body: { lat: 40.4567, lon: 115.9701, altM: 512.3, speedMps: 15.2, courseDeg: 90.5, fix: "3d", hdop: 0.91, sats: 12 },
+      body: {
+        lat: 40.4567,
+        lon: 115.9701,
+        altM: 512.3,
+        speedMps: 15.2,
+        courseDeg: 90.5,
+        fix: "3d",
+        hdop: 0.91,
+        sats: 12,
+      },
       deviceTime: "2026-11-23T08:00:00.000Z",
       deviceTimeRaw: "2026-11-23T08:00:00.000Z",
     });
@@ -210,7 +285,11 @@ describe("gpsd session", () => {
   });
 
   it("a fix without time is a position on the gateway's clock and no utcFix; a simulated fix (status 8) gives no utcFix", () => {
-    const r = run(tpvLine({ mode: 3, lat: 1, lon: 2 }) + tpvLine({ status: 8, mode: 3, time: "2026-11-23T08:00:09Z", lat: 1, lon: 2 }), opts({ throttle: false }));
+    const r = run(
+      tpvLine({ mode: 3, lat: 1, lon: 2 }) +
+        tpvLine({ status: 8, mode: 3, time: "2026-11-23T08:00:09Z", lat: 1, lon: 2 }),
+      opts({ throttle: false }),
+    );
     expect(r.events).toHaveLength(2);
     expect(r.events[0]!.deviceTime).toBeUndefined();
     expect(r.events[1]!.deviceTime).toBe("2026-11-23T08:00:09.000Z");
@@ -219,29 +298,74 @@ describe("gpsd session", () => {
 
   it("rejects bad JSON, objects without class, bad TPVs and gpsd errors with clear codes, and keeps going", () => {
     const good = tpvLine({ mode: 3, time: "2026-11-23T08:00:00Z", lat: 1, lon: 2 });
-    const text = ["{not json", "[1,2]", '"TPV"', "null", '{"mode":3}', '{"class":"TPV","mode":7}', '{"class":"TPV","mode":3,"lat":"x","lon":2}', '{"class":"TPV","mode":2,"lat":91,"lon":2}', '{"class":"ERROR","message":"Unrecognized request \'FOO\'"}', "\u0000\u0001\u00ff"].join("\n") + "\n" + good;
+    const text =
+      [
+        "{not json",
+        "[1,2]",
+        '"TPV"',
+        "null",
+        '{"mode":3}',
+        '{"class":"TPV","mode":7}',
+        '{"class":"TPV","mode":3,"lat":"x","lon":2}',
+        '{"class":"TPV","mode":2,"lat":91,"lon":2}',
+        '{"class":"ERROR","message":"Unrecognized request \'FOO\'"}',
+        "\u0000\u0001\u00ff",
+      ].join("\n") +
+      "\n" +
+      good;
     for (const chunk of [1, 3, Infinity]) {
       const r = run(text, opts(), LIVE, chunk);
-      expect(r.errors).toEqual(["GPSD_BAD_JSON", "GPSD_NO_CLASS", "GPSD_NO_CLASS", "GPSD_NO_CLASS", "GPSD_NO_CLASS", "GPSD_BAD_TPV", "GPSD_BAD_TPV", "GPSD_BAD_TPV", "GPSD_ERROR", "GPSD_BAD_JSON"]);
+      expect(r.errors).toEqual([
+        "GPSD_BAD_JSON",
+        "GPSD_NO_CLASS",
+        "GPSD_NO_CLASS",
+        "GPSD_NO_CLASS",
+        "GPSD_NO_CLASS",
+        "GPSD_BAD_TPV",
+        "GPSD_BAD_TPV",
+        "GPSD_BAD_TPV",
+        "GPSD_ERROR",
+        "GPSD_BAD_JSON",
+      ]);
       expect(r.events.map((e) => e.body.lat)).toEqual([1]);
     }
     const ex = gpsdSession(opts()).handle(enc.encode("{oops"), LIVE);
-    expect(ex).toMatchObject({ ok: false, error: { code: "GPSD_BAD_JSON", message: "a line from gpsd (5 bytes) is not JSON" } });
-    const err = gpsdSession(opts()).handle(enc.encode('{"class":"ERROR","message":"Unrecognized request \'FOO\'"}'), LIVE);
+    expect(ex).toMatchObject({
+      ok: false,
+      error: { code: "GPSD_BAD_JSON", message: "a line from gpsd (5 bytes) is not JSON" },
+    });
+    const err = gpsdSession(opts()).handle(
+      enc.encode('{"class":"ERROR","message":"Unrecognized request \'FOO\'"}'),
+      LIVE,
+    );
     expect(err).toMatchObject({ ok: false, error: { message: "gpsd reported an error: Unrecognized request 'FOO'" } });
     // a huge line is refused whole, not parsed
-    expect(gpsdSession(opts()).handle(new Uint8Array(100_000).fill(0x20), LIVE)).toMatchObject({ ok: false, error: { code: "GPSD_LINE_TOO_LONG" } });
+    expect(gpsdSession(opts()).handle(new Uint8Array(100_000).fill(0x20), LIVE)).toMatchObject({
+      ok: false,
+      error: { code: "GPSD_LINE_TOO_LONG" },
+    });
   });
 
   it("with `device`, reports of other receivers are left out", () => {
-    const text = tpvLine({ device: "/dev/ttyUSB1", mode: 3, time: "2026-11-23T08:00:00Z", lat: 5, lon: 5 }) + '{"class":"SKY","device":"/dev/ttyUSB1","uSat":3}\n' + tpvLine({ device: "/dev/ttyACM0", mode: 3, time: "2026-11-23T08:00:01Z", lat: 1, lon: 2 });
-    expect(run(text, opts({ device: "/dev/ttyACM0" })).events.map((e) => [e.body.lat, e.body.sats])).toEqual([[1, undefined]]);
+    const text =
+      tpvLine({ device: "/dev/ttyUSB1", mode: 3, time: "2026-11-23T08:00:00Z", lat: 5, lon: 5 }) +
+      '{"class":"SKY","device":"/dev/ttyUSB1","uSat":3}\n' +
+      tpvLine({ device: "/dev/ttyACM0", mode: 3, time: "2026-11-23T08:00:01Z", lat: 1, lon: 2 });
+    expect(run(text, opts({ device: "/dev/ttyACM0" })).events.map((e) => [e.body.lat, e.body.sats])).toEqual([
+      [1, undefined],
+    ]);
     expect(run(text, opts({ throttle: false })).events.map((e) => e.body.lat)).toEqual([5, 1]);
   });
 
   it("throttles exactly as nmea-gps does: the same drive, as NMEA and as gpsd's TPV, gives the same positions", () => {
     const fixOf = (i: number): FixMode => (i >= 20 && i < 26 ? "none" : i >= 40 && i < 50 ? "2d" : "3d");
-    const cases: [object, FrameContext][] = [[{}, LIVE], [{ minIntervalS: 3600, minDistanceM: 20 }, LIVE], [{ minIntervalS: 2, minDistanceM: 1000 }, LIVE], [{ throttle: false }, LIVE], [{}, REPLAY]];
+    const cases: [object, FrameContext][] = [
+      [{}, LIVE],
+      [{ minIntervalS: 3600, minDistanceM: 20 }, LIVE],
+      [{ minIntervalS: 2, minDistanceM: 1000 }, LIVE],
+      [{ throttle: false }, LIVE],
+      [{}, REPLAY],
+    ];
     for (const speedMps of [0, 3, 15]) {
       const nmea = [...syntheticDrive({ startMs: NOW, epochs: 61, speedMps, fix: fixOf })].map((e) => e.text).join("");
       const tpvs = assemblerFixes(nmea).map(asGpsd).join("");
@@ -249,7 +373,9 @@ describe("gpsd session", () => {
         const mine = run(tpvs, opts(o), context).events;
         const theirs = nmeaEvents(nmea, o, context);
         expect(mine.length, `${speedMps} m/s ${JSON.stringify(o)}`).toBeGreaterThan(1);
-        expect(mine.map(({ kind, body, deviceTime }) => ({ kind, body, deviceTime }))).toEqual(theirs.map(({ kind, body, deviceTime }) => ({ kind, body, deviceTime })));
+        expect(mine.map(({ kind, body, deviceTime }) => ({ kind, body, deviceTime }))).toEqual(
+          theirs.map(({ kind, body, deviceTime }) => ({ kind, body, deviceTime })),
+        );
       }
     }
   });
@@ -257,40 +383,54 @@ describe("gpsd session", () => {
 
 describe("gpsd codec under random input (fast-check)", () => {
   const KNOWN = new Set(["GPSD_BAD_JSON", "GPSD_NO_CLASS", "GPSD_BAD_TPV", "GPSD_ERROR", "GPSD_LINE_TOO_LONG"]);
-  const tpv = fc.record({ mode: fc.integer({ min: -1, max: 4 }), lat: fc.double({ min: -100, max: 100, noNaN: true }), lon: fc.double({ min: -200, max: 200, noNaN: true }), time: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()) }).map((t) => tpvLine(t));
+  const tpv = fc
+    .record({
+      mode: fc.integer({ min: -1, max: 4 }),
+      lat: fc.double({ min: -100, max: 100, noNaN: true }),
+      lon: fc.double({ min: -200, max: 200, noNaN: true }),
+      time: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+    })
+    .map((t) => tpvLine(t));
   const part = fc.oneof(
     fc.uint8Array({ maxLength: 300 }),
     tpv.map((l) => enc.encode(l)),
     fc.json().map((j) => enc.encode(`${j}\n`)),
-    fc.constantFrom('{"class":"SKY","uSat":5,"hdop":1.1}\n', '{"class":"ERROR","message":"x"}\n', "\n", "\r\n").map((x) => enc.encode(x)),
+    fc
+      .constantFrom('{"class":"SKY","uSat":5,"hdop":1.1}\n', '{"class":"ERROR","message":"x"}\n', "\n", "\r\n")
+      .map((x) => enc.encode(x)),
   );
 
   it("never throws, answers every line with events or a known error, holds at most its cap, and is the same in any chunking", () => {
     fc.assert(
-      fc.property(fc.array(part, { maxLength: 40 }), fc.array(fc.nat(3000), { maxLength: 8 }), fc.boolean(), (parts, cuts, throttle) => {
-        const bytes = Buffer.concat(parts);
-        const feed = (points: number[]) => {
-          const framer = jsonLineFramer(256);
-          const session = gpsdSession(opts({ throttle }));
-          const out: string[] = [];
-          let from = 0;
-          for (const at of [...points, bytes.length]) {
-            for (const r of framer.push(bytes.subarray(from, at))) {
-              if ("error" in r) out.push(r.error.code);
-              else {
-                const ex = session.handle(r.frame, LIVE);
-                out.push(ex.ok ? JSON.stringify(ex.events) : ex.error.code);
+      fc.property(
+        fc.array(part, { maxLength: 40 }),
+        fc.array(fc.nat(3000), { maxLength: 8 }),
+        fc.boolean(),
+        (parts, cuts, throttle) => {
+          const bytes = Buffer.concat(parts);
+          const feed = (points: number[]) => {
+            const framer = jsonLineFramer(256);
+            const session = gpsdSession(opts({ throttle }));
+            const out: string[] = [];
+            let from = 0;
+            for (const at of [...points, bytes.length]) {
+              for (const r of framer.push(bytes.subarray(from, at))) {
+                if ("error" in r) out.push(r.error.code);
+                else {
+                  const ex = session.handle(r.frame, LIVE);
+                  out.push(ex.ok ? JSON.stringify(ex.events) : ex.error.code);
+                }
               }
+              expect(framer.pending).toBeLessThanOrEqual(256);
+              from = at;
             }
-            expect(framer.pending).toBeLessThanOrEqual(256);
-            from = at;
-          }
-          return out;
-        };
-        const whole = feed([]);
-        for (const r of whole) if (!r.startsWith("[")) expect(KNOWN.has(r), r).toBe(true);
-        expect(feed([...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b))).toEqual(whole);
-      }),
+            return out;
+          };
+          const whole = feed([]);
+          for (const r of whole) if (!r.startsWith("[")) expect(KNOWN.has(r), r).toBe(true);
+          expect(feed([...new Set(cuts.map((c) => Math.min(c, bytes.length)))].sort((a, b) => a - b))).toEqual(whole);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -298,65 +438,100 @@ describe("gpsd codec under random input (fast-check)", () => {
 
 /** gpsd's regression output: the JSON lines of a .chk (its NMEA input lines are left out). */
 function chkJson(name: string): string {
-  return readText(GPSD, name).split("\n").filter((l) => l.startsWith("{")).map((l) => `${l}\n`).join("");
+  return readText(GPSD, name)
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => `${l}\n`)
+    .join("");
 }
 
-interface Tpv { mode: number; time?: string; lat?: number; lon?: number; status?: number }
+interface Tpv {
+  mode: number;
+  time?: string;
+  lat?: number;
+  lon?: number;
+  status?: number;
+}
 
 describe.skipIf(!haveShared)("gpsd's own TPV reports (../shared/fixtures/nmea/gpsd/*.chk)", () => {
   const chks = haveShared ? listFiles(GPSD).filter((f) => f.endsWith(".chk")) : [];
 
-  it.each(chks)("%s: a position for every TPV with a 2D/3D fix (its time, lat, lon), none for the others; throttled, the rule holds", (name) => {
-    const text = chkJson(name);
-    // gpsd also reports a mode alone (a GSA before the position): such TPVs carry no position to send
-    const all = text.split("\n").filter((l) => l.startsWith('{"class":"TPV"')).map((l) => JSON.parse(l) as Tpv);
-    const tpvs = all.filter((t) => t.mode < 2 || t.lat !== undefined);
-    const fixed = tpvs.filter((t) => t.mode >= 2);
-    const replay = run(text, opts(), REPLAY);
-    expect(replay.errors).toEqual([]);
-    const positions = replay.events.filter(withFix);
-    expect(positions.map((e) => [e.deviceTime === undefined ? undefined : Date.parse(e.deviceTime), e.body.lat, e.body.lon, e.body.fix])).toEqual(
-      fixed.map((t) => [t.time === undefined ? undefined : Date.parse(t.time), t.lat, t.lon, t.mode === 3 ? "3d" : "2d"]),
-    );
-    // no fix: said once per loss (or at the start), never with coordinates
-    const losses = tpvs.filter((t, i) => t.mode < 2 && (i === 0 || tpvs[i - 1]!.mode >= 2)).length;
-    const none = replay.events.filter((e) => !withFix(e));
-    expect(none).toHaveLength(losses);
-    for (const e of none) expect(e.body.lat ?? e.body.lon).toBeUndefined();
-    expect(replay.utcFixes).toEqual(fixed.filter((t) => t.time !== undefined && t.status !== 8).map((t) => Date.parse(t.time!)));
-    // the same in any chunking
-    expect(run(text, opts(), REPLAY, 13).events).toEqual(replay.events);
+  it.each(chks)(
+    "%s: a position for every TPV with a 2D/3D fix (its time, lat, lon), none for the others; throttled, the rule holds",
+    (name) => {
+      const text = chkJson(name);
+      // gpsd also reports a mode alone (a GSA before the position): such TPVs carry no position to send
+      const all = text
+        .split("\n")
+        .filter((l) => l.startsWith('{"class":"TPV"'))
+        .map((l) => JSON.parse(l) as Tpv);
+      const tpvs = all.filter((t) => t.mode < 2 || t.lat !== undefined);
+      const fixed = tpvs.filter((t) => t.mode >= 2);
+      const replay = run(text, opts(), REPLAY);
+      expect(replay.errors).toEqual([]);
+      const positions = replay.events.filter(withFix);
+      expect(
+        positions.map((e) => [
+          e.deviceTime === undefined ? undefined : Date.parse(e.deviceTime),
+          e.body.lat,
+          e.body.lon,
+          e.body.fix,
+        ]),
+      ).toEqual(
+        fixed.map((t) => [
+          t.time === undefined ? undefined : Date.parse(t.time),
+          t.lat,
+          t.lon,
+          t.mode === 3 ? "3d" : "2d",
+        ]),
+      );
+      // no fix: said once per loss (or at the start), never with coordinates
+      const losses = tpvs.filter((t, i) => t.mode < 2 && (i === 0 || tpvs[i - 1]!.mode >= 2)).length;
+      const none = replay.events.filter((e) => !withFix(e));
+      expect(none).toHaveLength(losses);
+      for (const e of none) expect(e.body.lat ?? e.body.lon).toBeUndefined();
+      expect(replay.utcFixes).toEqual(
+        fixed.filter((t) => t.time !== undefined && t.status !== 8).map((t) => Date.parse(t.time!)),
+      );
+      // the same in any chunking
+      expect(run(text, opts(), REPLAY, 13).events).toEqual(replay.events);
 
-    // live, throttled: a position is sent exactly when the rule says so
-    const o = opts();
-    const live = run(text, o).events;
-    let last: Tpv | undefined;
-    let k = 0;
-    for (const t of tpvs) {
-      let due: boolean;
-      if (!last) due = true;
-      else if ((last.mode >= 2) !== (t.mode >= 2)) due = true;
-      else if (t.mode < 2) due = false;
-      else if ((t.time === undefined) !== (last.time === undefined)) due = true;
-      else {
-        const dt = t.time === undefined ? 0 : Date.parse(t.time) - Date.parse(last.time!);
-        due = dt < 0 || dt >= o.minIntervalS * 1000 || distanceM(last as { lat: number; lon: number }, t as { lat: number; lon: number }) >= o.minDistanceM;
+      // live, throttled: a position is sent exactly when the rule says so
+      const o = opts();
+      const live = run(text, o).events;
+      let last: Tpv | undefined;
+      let k = 0;
+      for (const t of tpvs) {
+        let due: boolean;
+        if (!last) due = true;
+        else if (last.mode >= 2 !== t.mode >= 2) due = true;
+        else if (t.mode < 2) due = false;
+        else if ((t.time === undefined) !== (last.time === undefined)) due = true;
+        else {
+          const dt = t.time === undefined ? 0 : Date.parse(t.time) - Date.parse(last.time!);
+          due =
+            dt < 0 ||
+            dt >= o.minIntervalS * 1000 ||
+            distanceM(last as { lat: number; lon: number }, t as { lat: number; lon: number }) >= o.minDistanceM;
+        }
+        if (!due) continue;
+        const e = live[k++];
+        expect(e, `TPV at ${t.time} is due`).toBeDefined();
+        expect([e!.body.lat, e!.body.lon]).toEqual([t.mode >= 2 ? t.lat : undefined, t.mode >= 2 ? t.lon : undefined]);
+        last = t;
       }
-      if (!due) continue;
-      const e = live[k++];
-      expect(e, `TPV at ${t.time} is due`).toBeDefined();
-      expect([e!.body.lat, e!.body.lon]).toEqual([t.mode >= 2 ? t.lat : undefined, t.mode >= 2 ? t.lon : undefined]);
-      last = t;
-    }
-    expect(k).toBe(live.length);
-  });
+      expect(k).toBe(live.length);
+    },
+  );
 
   it("the set holds a good number of fixes, losses and 2D fixes", () => {
     let fixes = 0;
     let twoD = 0;
     let noFix = 0;
     for (const name of chks) {
-      for (const l of chkJson(name).split("\n").filter((x) => x.startsWith('{"class":"TPV"'))) {
+      for (const l of chkJson(name)
+        .split("\n")
+        .filter((x) => x.startsWith('{"class":"TPV"'))) {
         const t = JSON.parse(l) as Tpv;
         if (t.mode >= 2) fixes++;
         else noFix++;
@@ -375,8 +550,14 @@ describe.skipIf(!haveShared)("gpsd's own TPV reports (../shared/fixtures/nmea/gp
     const code = await main(["decode", "--driver", "gpsd", file], { out: (s) => out.push(s), err: (s) => err.push(s) });
     expect(err.join("")).toBe("");
     expect(code).toBe(0);
-    const events = out.join("").trim().split("\n").map((l) => JSON.parse(l) as { kind: string; dev: { driver: string } });
-    const tpv = chkJson("ublox-neo-m9n-nmea.log.chk").split("\n").filter((l) => l.startsWith('{"class":"TPV"') && /"mode":[23]/.test(l));
+    const events = out
+      .join("")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; dev: { driver: string } });
+    const tpv = chkJson("ublox-neo-m9n-nmea.log.chk")
+      .split("\n")
+      .filter((l) => l.startsWith('{"class":"TPV"') && /"mode":[23]/.test(l));
     expect(events.filter((e) => e.kind === "position")).toHaveLength(tpv.length);
     expect(events[0]!.dev.driver).toBe("gpsd");
   });
@@ -385,7 +566,13 @@ describe.skipIf(!haveShared)("gpsd's own TPV reports (../shared/fixtures/nmea/gp
 describe("vitalgate decode --driver gpsd", () => {
   it("reads gpspipe -w output and reports bad lines", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "vg-gpsd-")), "pipe.json");
-    writeFileSync(file, '{"class":"VERSION"}\n' + tpvLine({ mode: 3, time: "2026-11-23T08:00:00Z", lat: 1, lon: 2 }) + "{broken\n" + tpvLine({ mode: 3, time: "2026-11-23T08:00:01Z", lat: 1, lon: 2 }));
+    writeFileSync(
+      file,
+      '{"class":"VERSION"}\n' +
+        tpvLine({ mode: 3, time: "2026-11-23T08:00:00Z", lat: 1, lon: 2 }) +
+        "{broken\n" +
+        tpvLine({ mode: 3, time: "2026-11-23T08:00:01Z", lat: 1, lon: 2 }),
+    );
     const out: string[] = [];
     const err: string[] = [];
     const code = await main(["decode", "--driver", "gpsd", file], { out: (s) => out.push(s), err: (s) => err.push(s) });

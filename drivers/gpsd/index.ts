@@ -53,14 +53,18 @@ export const gpsdOptions = z.strictObject({
     .min(1)
     .max(1024)
     .optional()
-    .describe("Only this receiver of gpsd's, by the path gpsd knows it under (e.g. /dev/ttyACM0, as `gpspipe -w` shows in DEVICES); left out: every receiver gpsd has (one, on most boxes)."),
+    .describe(
+      "Only this receiver of gpsd's, by the path gpsd knows it under (e.g. /dev/ttyACM0, as `gpspipe -w` shows in DEVICES); left out: every receiver gpsd has (one, on most boxes).",
+    ),
   ...throttleOptionShape,
   silentAfterS: z
     .number()
     .min(0.5)
     .max(3600)
     .default(5)
-    .describe("gpsd sending nothing for this long is a fault (state silent): with a receiver attached it reports every epoch, fix or not, so silence means gpsd has lost its receiver."),
+    .describe(
+      "gpsd sending nothing for this long is a fault (state silent): with a receiver attached it reports every epoch, fix or not, so silence means gpsd has lost its receiver.",
+    ),
 });
 
 export type GpsdOptions = z.infer<typeof gpsdOptions>;
@@ -94,13 +98,17 @@ export function gpsdSession(options: GpsdOptions): DriverSession {
 
   function sky(o: Record<string, unknown>): void {
     if (isNum(o.uSat)) sats = o.uSat;
-    else if (Array.isArray(o.satellites)) sats = o.satellites.filter((s) => typeof s === "object" && s !== null && (s as { used?: unknown }).used === true).length;
+    else if (Array.isArray(o.satellites))
+      sats = o.satellites.filter(
+        (s) => typeof s === "object" && s !== null && (s as { used?: unknown }).used === true,
+      ).length;
     if (isNum(o.hdop)) hdop = o.hdop;
   }
 
   function tpv(o: Record<string, unknown>, context: FrameContext): Exchange {
     const m = o.mode;
-    if (m !== 0 && m !== 1 && m !== 2 && m !== 3) return bad("GPSD_BAD_TPV", "a TPV report from gpsd has no valid mode (0-3)");
+    if (m !== 0 && m !== 1 && m !== 2 && m !== 3)
+      return bad("GPSD_BAD_TPV", "a TPV report from gpsd has no valid mode (0-3)");
     const mode: FixMode = m === 3 ? "3d" : m === 2 ? "2d" : "none";
     const fixed = mode !== "none";
     if (fixed && o.lat === undefined && o.lon === undefined) {
@@ -144,19 +152,29 @@ export function gpsdSession(options: GpsdOptions): DriverSession {
   return {
     open: () => [new TextEncoder().encode(watchCommand(options.device))],
     handle(frame: Uint8Array, context: FrameContext): Exchange {
-      if (frame.length > GPSD_DEFAULT_MAX_LINE_BYTES) return bad("GPSD_LINE_TOO_LONG", `a line from gpsd is ${frame.length} bytes, over ${GPSD_DEFAULT_MAX_LINE_BYTES}`);
+      if (frame.length > GPSD_DEFAULT_MAX_LINE_BYTES)
+        return bad(
+          "GPSD_LINE_TOO_LONG",
+          `a line from gpsd is ${frame.length} bytes, over ${GPSD_DEFAULT_MAX_LINE_BYTES}`,
+        );
       let o: unknown;
       try {
         o = JSON.parse(dec.decode(frame));
       } catch {
         return bad("GPSD_BAD_JSON", `a line from gpsd (${frame.length} bytes) is not JSON`);
       }
-      if (typeof o !== "object" || o === null || Array.isArray(o) || typeof (o as { class?: unknown }).class !== "string") {
+      if (
+        typeof o !== "object" ||
+        o === null ||
+        Array.isArray(o) ||
+        typeof (o as { class?: unknown }).class !== "string"
+      ) {
         return bad("GPSD_NO_CLASS", "a line from gpsd is not a JSON object with a class");
       }
       const r = o as Record<string, unknown>;
       // Another receiver's report, when one was asked for (gpsd may not have filtered: see watchCommand).
-      if (options.device !== undefined && typeof r.device === "string" && r.device !== options.device) return { ok: true, events: [] };
+      if (options.device !== undefined && typeof r.device === "string" && r.device !== options.device)
+        return { ok: true, events: [] };
       switch (r.class) {
         case "TPV":
           return tpv(r, context);
@@ -164,7 +182,10 @@ export function gpsdSession(options: GpsdOptions): DriverSession {
           sky(r);
           return { ok: true, events: [] };
         case "ERROR":
-          return bad("GPSD_ERROR", `gpsd reported an error: ${typeof r.message === "string" ? r.message.slice(0, 200) : "(no message)"}`);
+          return bad(
+            "GPSD_ERROR",
+            `gpsd reported an error: ${typeof r.message === "string" ? r.message.slice(0, 200) : "(no message)"}`,
+          );
         default:
           // VERSION, DEVICES, DEVICE, WATCH, GST, ATT, PPS, TOFF, ...: nothing for us.
           return { ok: true, events: [] };

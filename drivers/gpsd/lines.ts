@@ -18,7 +18,8 @@ export interface LineFramer extends Framer {
 }
 
 export function jsonLineFramer(maxLineBytes: number = GPSD_DEFAULT_MAX_LINE_BYTES): LineFramer {
-  if (!Number.isInteger(maxLineBytes) || maxLineBytes < 16) throw new RangeError("maxLineBytes must be an integer >= 16");
+  if (!Number.isInteger(maxLineBytes) || maxLineBytes < 16)
+    throw new RangeError("maxLineBytes must be an integer >= 16");
   const buf = new Uint8Array(maxLineBytes);
   let held = 0;
   let offset = 0; // stream offset of the next byte pushed
@@ -45,7 +46,13 @@ export function jsonLineFramer(maxLineBytes: number = GPSD_DEFAULT_MAX_LINE_BYTE
         if (!oversize) {
           const take = stop - i;
           if (held + take > maxLineBytes) {
-            out.push({ error: { code: "GPSD_LINE_TOO_LONG", message: `a line from gpsd starting at byte ${lineStart} is longer than ${maxLineBytes} bytes; skipped to its end`, where: lineStart } });
+            out.push({
+              error: {
+                code: "GPSD_LINE_TOO_LONG",
+                message: `a line from gpsd starting at byte ${lineStart} is longer than ${maxLineBytes} bytes; skipped to its end`,
+                where: lineStart,
+              },
+            });
             oversize = true;
             held = 0;
           } else {

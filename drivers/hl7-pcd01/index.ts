@@ -7,7 +7,14 @@ import { defineDriver } from "../../src/driver.ts";
 import type { Exchange, FrameContext } from "../../src/driver.ts";
 import type { CodecError } from "../../protocols/codec.ts";
 import { mllpEncode, mllpFramer } from "../../protocols/mllp/index.ts";
-import { HL7_ERROR, buildAck, formatHl7Time, hl7CaptureFramer, isSupportedCharset, parseHl7 } from "../../protocols/hl7v2/index.ts";
+import {
+  HL7_ERROR,
+  buildAck,
+  formatHl7Time,
+  hl7CaptureFramer,
+  isSupportedCharset,
+  parseHl7,
+} from "../../protocols/hl7v2/index.ts";
 import { offsetForLocal, zoneOffsetMinutes } from "../../src/time/zone.ts";
 import type { AckError, Hl7Header, Hl7Message } from "../../protocols/hl7v2/index.ts";
 import { eventsFromOru } from "./oru.ts";
@@ -17,35 +24,65 @@ const MiB = 1024 * 1024;
 
 export const hl7Pcd01Options = z
   .strictObject({
-    mode: z.enum(["listen", "connect"]).default("listen").describe("listen: monitors connect to us (the usual setup); connect: we connect to a device or a serial-to-Ethernet server."),
-    host: z.string().min(1).optional().describe("Address to listen on (default 0.0.0.0, all interfaces) or to connect to (required for connect)."),
+    mode: z
+      .enum(["listen", "connect"])
+      .default("listen")
+      .describe(
+        "listen: monitors connect to us (the usual setup); connect: we connect to a device or a serial-to-Ethernet server.",
+      ),
+    host: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Address to listen on (default 0.0.0.0, all interfaces) or to connect to (required for connect)."),
     port: z.number().int().min(1).max(65535).default(2575).describe("TCP port; 2575 is the registered HL7 port."),
-    maxFrameBytes: z.number().int().min(1024).max(64 * MiB).default(MiB).describe("Largest HL7 message accepted; larger ones are answered AR and skipped."),
+    maxFrameBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * MiB)
+      .default(MiB)
+      .describe("Largest HL7 message accepted; larger ones are answered AR and skipped."),
     charset: z
       .string()
       .default("utf-8")
       .refine(isSupportedCharset, { message: "unsupported character set (try utf-8, gb18030, 8859/1)" })
-      .describe("Character set of messages without MSH-18: an HL7 table 0211 name (UNICODE UTF-8, GB 18030-2000, 8859/1) or a WHATWG label (utf-8, gb18030, gbk)."),
+      .describe(
+        "Character set of messages without MSH-18: an HL7 table 0211 name (UNICODE UTF-8, GB 18030-2000, 8859/1) or a WHATWG label (utf-8, gb18030, gbk).",
+      ),
     timezone: z
       .string()
-      .refine((s) => zoneOffsetMinutes(s, 0) !== undefined, { message: 'a time zone like "Asia/Shanghai" or a UTC offset like "+08:00"' })
+      .refine((s) => zoneOffsetMinutes(s, 0) !== undefined, {
+        message: 'a time zone like "Asia/Shanghai" or a UTC offset like "+08:00"',
+      })
       .optional()
-      .describe('Time zone of this device\'s clock for times it sends without a UTC offset (an IANA name like "Asia/Shanghai", or "+08:00"). Default: the box\'s time.zone.'),
+      .describe(
+        'Time zone of this device\'s clock for times it sends without a UTC offset (an IANA name like "Asia/Shanghai", or "+08:00"). Default: the box\'s time.zone.',
+      ),
     codeMap: z
       .record(
         z.string().min(1),
         z.object({
           code: z.string().min(1).describe("IEEE 11073-10101 reference id, e.g. MDC_ECG_HEART_RATE."),
-          mdc: z.number().int().positive().optional().describe("Numeric MDC code; looked up from the reference id when left out."),
+          mdc: z
+            .number()
+            .int()
+            .positive()
+            .optional()
+            .describe("Numeric MDC code; looked up from the reference id when left out."),
           unit: z.string().optional().describe("UCUM unit; overrides the unit the device sends."),
         }),
       )
       .default({})
-      .describe('Vendor-local OBX-3 codes ("101", "101^HR^99MNDRY", or "unidentified:<OBX-1>" for devices that send no OBX-3) to MDC codes and UCUM units.'),
+      .describe(
+        'Vendor-local OBX-3 codes ("101", "101^HR^99MNDRY", or "unidentified:<OBX-1>" for devices that send no OBX-3) to MDC codes and UCUM units.',
+      ),
     noValue: z
       .array(z.string().trim().min(1))
       .default([])
-      .describe('OBX-5 values this device sends to say "no value" (e.g. "-999", from its interface manual), read as absent like the vendor markers the driver knows.'),
+      .describe(
+        'OBX-5 values this device sends to say "no value" (e.g. "-999", from its interface manual), read as absent like the vendor markers the driver knows.',
+      ),
   })
   .superRefine((o, ctx) => {
     if (o.mode === "connect" && o.host === undefined) {
@@ -73,12 +110,22 @@ function mapping(options: Hl7Pcd01Options, context: FrameContext | undefined): M
   };
 }
 
-function ack(message: Hl7Message | Hl7Header | undefined, code: "AA" | "AE" | "AR", context: FrameContext | undefined, error?: AckError): Uint8Array {
+function ack(
+  message: Hl7Message | Hl7Header | undefined,
+  code: "AA" | "AE" | "AR",
+  context: FrameContext | undefined,
+  error?: AckError,
+): Uint8Array {
   const time = context === undefined ? undefined : formatHl7Time(new Date(context.nowMs));
   return mllpEncode(buildAck({ message, code, error, time, application: "VITALGATE" }));
 }
 
-function reject(message: Hl7Message | Hl7Header, error: CodecError, hl7Code: number, context: FrameContext | undefined): Exchange {
+function reject(
+  message: Hl7Message | Hl7Header,
+  error: CodecError,
+  hl7Code: number,
+  context: FrameContext | undefined,
+): Exchange {
   const where = typeof error.where === "string" ? error.where : undefined;
   return { ok: false, error, reply: ack(message, "AR", context, { code: hl7Code, text: error.message, where }) };
 }
@@ -89,34 +136,81 @@ export function handleHl7(frame: Uint8Array, options: Hl7Pcd01Options, context?:
   if (!parsed.ok) {
     // An empty frame is not a message: nothing to acknowledge.
     if (parsed.error.code === "HL7_EMPTY") return { ok: false, error: parsed.error };
-    return reject(parsed.header, parsed.error, PARSE_ERROR_CODES[parsed.error.code] ?? HL7_ERROR.APPLICATION_INTERNAL, context);
+    return reject(
+      parsed.header,
+      parsed.error,
+      PARSE_ERROR_CODES[parsed.error.code] ?? HL7_ERROR.APPLICATION_INTERNAL,
+      context,
+    );
   }
   const message = parsed.message;
   const h = message.header;
   const type = h.triggerEvent === "" ? h.messageCode : `${h.messageCode}^${h.triggerEvent}`;
   if (h.messageCode === "ACK") {
     // Acknowledging an acknowledgement would start a loop.
-    return { ok: false, error: { code: "HL7_UNEXPECTED_ACK", message: "received an ACK, but this gateway sends no messages to acknowledge", where: "MSH-9" } };
+    return {
+      ok: false,
+      error: {
+        code: "HL7_UNEXPECTED_ACK",
+        message: "received an ACK, but this gateway sends no messages to acknowledge",
+        where: "MSH-9",
+      },
+    };
   }
   if (h.messageCode === "") {
-    return reject(message, { code: "HL7_NO_MESSAGE_TYPE", message: "message type missing in MSH-9", where: "MSH-9" }, HL7_ERROR.REQUIRED_FIELD_MISSING, context);
+    return reject(
+      message,
+      { code: "HL7_NO_MESSAGE_TYPE", message: "message type missing in MSH-9", where: "MSH-9" },
+      HL7_ERROR.REQUIRED_FIELD_MISSING,
+      context,
+    );
   }
   if (h.messageCode !== "ORU") {
     // HL7 original mode: a message type the receiver does not take is answered AR (error 200),
     // never left unanswered. A sender that also sends ADT learns to stop sending it here.
-    return reject(message, { code: "HL7_UNSUPPORTED_TYPE", message: `unsupported message type ${clip(type)}: this interface takes ORU^R01 and ORU^R40`, where: "MSH-9" }, HL7_ERROR.UNSUPPORTED_MESSAGE_TYPE, context);
+    return reject(
+      message,
+      {
+        code: "HL7_UNSUPPORTED_TYPE",
+        message: `unsupported message type ${clip(type)}: this interface takes ORU^R01 and ORU^R40`,
+        where: "MSH-9",
+      },
+      HL7_ERROR.UNSUPPORTED_MESSAGE_TYPE,
+      context,
+    );
   }
   if (h.triggerEvent !== "R01" && h.triggerEvent !== "R40" && h.triggerEvent !== "") {
-    return reject(message, { code: "HL7_UNSUPPORTED_EVENT", message: `unsupported trigger event ${clip(type)}: this interface takes ORU^R01 and ORU^R40`, where: "MSH-9.2" }, HL7_ERROR.UNSUPPORTED_EVENT, context);
+    return reject(
+      message,
+      {
+        code: "HL7_UNSUPPORTED_EVENT",
+        message: `unsupported trigger event ${clip(type)}: this interface takes ORU^R01 and ORU^R40`,
+        where: "MSH-9.2",
+      },
+      HL7_ERROR.UNSUPPORTED_EVENT,
+      context,
+    );
   }
   if (!message.segments.some((s) => s.name === "OBX")) {
     // IHE PCD TF-2 (PCD-01, PCD-04 static definitions) requires the OBSERVATION group: an ORU
     // without any OBX has a required segment missing. HL7 v2.6 2.9.2 answers a message whose content
     // is in error AE, with HL7 table 0357 code 100 (segment sequence error: required segments missing).
-    const error = { code: "HL7_NO_OBSERVATIONS", message: "the ORU message has no OBX segment: nothing was observed, nothing stored", where: "OBX" };
-    return { ok: false, error, reply: ack(message, "AE", context, { code: HL7_ERROR.SEGMENT_SEQUENCE, text: error.message, where: error.where }) };
+    const error = {
+      code: "HL7_NO_OBSERVATIONS",
+      message: "the ORU message has no OBX segment: nothing was observed, nothing stored",
+      where: "OBX",
+    };
+    return {
+      ok: false,
+      error,
+      reply: ack(message, "AE", context, { code: HL7_ERROR.SEGMENT_SEQUENCE, text: error.message, where: error.where }),
+    };
   }
-  const { events, notices } = eventsFromOru(message, h.triggerEvent === "R40" ? "R40" : "R01", mapping(options, context));
+  const { events, notices } = eventsFromOru(
+    message,
+    h.triggerEvent === "R40" ? "R40" : "R01",
+    mapping(options, context),
+  );
   return {
     ok: true,
     events,
@@ -157,7 +251,10 @@ export const hl7Pcd01 = defineDriver<Hl7Pcd01Options>({
    */
   rejectFrame(error, options, context) {
     if (error.code !== "MLLP_OVERSIZE") return undefined;
-    return ack(undefined, "AR", context, { code: HL7_ERROR.APPLICATION_INTERNAL, text: `message larger than ${options.maxFrameBytes} bytes` });
+    return ack(undefined, "AR", context, {
+      code: HL7_ERROR.APPLICATION_INTERNAL,
+      text: `message larger than ${options.maxFrameBytes} bytes`,
+    });
   },
   captureFramer(options) {
     return hl7CaptureFramer({ maxFrameBytes: options.maxFrameBytes });

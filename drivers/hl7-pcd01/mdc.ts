@@ -177,7 +177,8 @@ export const UNIT_SPELLINGS: Readonly<Record<string, string>> = {
 
 const METRIC_BY_REFID = new Map<string, MdcTerm>(MDC_METRICS.map((m) => [m.refid, m]));
 const METRIC_BY_CODE = new Map<number, MdcTerm>();
-for (const m of MDC_METRICS) if (!METRIC_BY_CODE.has(mdcCode(SCADA, m.term))) METRIC_BY_CODE.set(mdcCode(SCADA, m.term), m);
+for (const m of MDC_METRICS)
+  if (!METRIC_BY_CODE.has(mdcCode(SCADA, m.term))) METRIC_BY_CODE.set(mdcCode(SCADA, m.term), m);
 const UNIT_BY_REFID = new Map<string, MdcUnit>(MDC_UNITS.map((u) => [u.refid, u]));
 const UNIT_BY_CODE = new Map<number, MdcUnit>(MDC_UNITS.map((u) => [mdcCode(DIM, u.term), u]));
 

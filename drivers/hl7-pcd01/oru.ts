@@ -60,15 +60,27 @@ export function parseNumber(text: string): number | undefined {
  * Aesculon sends only positions) becomes "unidentified:<OBX-1>", which a codeMap can also map.
  * Keys tried in the codeMap: "id^text^system", "id^text", "id", then "text".
  */
-export function identify(obx: Hl7Segment, codeMap: MappingOptions["codeMap"], obx3: readonly string[] = obx3Of(obx)): Identified {
+export function identify(
+  obx: Hl7Segment,
+  codeMap: MappingOptions["codeMap"],
+  obx3: readonly string[] = obx3Of(obx),
+): Identified {
   const [id = "", text = "", system = ""] = obx3;
   const local = id !== "" || text !== "" ? id || text : `unidentified:${obx.value(1).trim() || obx.occurrence}`;
-  const keys = id !== "" || text !== "" ? [`${id}^${text}^${system}`, `${id}^${text}`, id, text].filter((k) => k !== "" && k !== "^" && k !== "^^") : [local];
+  const keys =
+    id !== "" || text !== ""
+      ? [`${id}^${text}^${system}`, `${id}^${text}`, id, text].filter((k) => k !== "" && k !== "^" && k !== "^^")
+      : [local];
   for (const k of keys) {
     const hit = Object.hasOwn(codeMap, k) ? codeMap[k] : undefined;
     if (hit) {
       const known = metricByRefid(hit.code);
-      return { code: hit.code, mdc: hit.mdc ?? known?.mdc, unit: hit.unit ?? known?.unit, unitOverride: hit.unit !== undefined };
+      return {
+        code: hit.code,
+        mdc: hit.mdc ?? known?.mdc,
+        unit: hit.unit ?? known?.unit,
+        unitOverride: hit.unit !== undefined,
+      };
     }
   }
   // 0 is "unspecified" (devices use it with private MDCX_ reference ids): no numeric code.
@@ -80,7 +92,9 @@ export function identify(obx: Hl7Segment, codeMap: MappingOptions["codeMap"], ob
     // silently: the reference id wins (a name is written on purpose, a number is easily mistyped)
     // and the number sent travels beside it, flagged.
     const partition = partitionOfRefid(refid);
-    const disagrees = num !== undefined && (known?.mdc !== undefined ? known.mdc !== num : partition !== undefined && Math.floor(num / 65536) !== partition);
+    const disagrees =
+      num !== undefined &&
+      (known?.mdc !== undefined ? known.mdc !== num : partition !== undefined && Math.floor(num / 65536) !== partition);
     if (disagrees) return { code: refid, mdc: known?.mdc, unit: known?.unit, mdcSent: num };
     return { code: refid, mdc: num ?? known?.mdc, unit: known?.unit };
   }
@@ -191,7 +205,8 @@ function timeOf(raw: string, options: MappingOptions): { deviceTime?: string; de
 /** Why a whole message is demo data, or undefined when it is not. */
 function demoMessage(message: Hl7Message): string | undefined {
   const processing = message.header.processingId.trim().toUpperCase();
-  if (NOT_PRODUCTION.has(processing)) return `MSH-11 ${processing} (${processing === "T" ? "training" : "debugging"}, not production)`;
+  if (NOT_PRODUCTION.has(processing))
+    return `MSH-11 ${processing} (${processing === "T" ? "training" : "debugging"}, not production)`;
   const pv1 = segmentsNamed(message, "PV1")[0];
   if (pv1 && DEMO_BED.test(pv1.value(3, 3).trim())) return "PV1-3 a demo bed";
   return undefined;
@@ -209,7 +224,10 @@ interface MessageContext {
 
 function messageContext(message: Hl7Message, rows: readonly Row[], options: MappingOptions): MessageContext {
   const msh = message.segments[0];
-  const who = identity(message, rows.map((r) => r.obx));
+  const who = identity(
+    message,
+    rows.map((r) => r.obx),
+  );
   const vendor = vendorOf({
     header: msh ? [msh.field(3), msh.field(4)] : [],
     codingSystems: new Set(rows.map((r) => r.system)),
@@ -236,7 +254,14 @@ interface Row {
 
 function rowOf(obx: Hl7Segment): Row {
   const obx3 = obx3Of(obx);
-  return { obx, type: obx.value(2).trim().toUpperCase(), obx3, system: (obx3[2] ?? "").toUpperCase(), sub: obx.value(4).trim(), status: obx.value(11).trim() };
+  return {
+    obx,
+    type: obx.value(2).trim().toUpperCase(),
+    obx3,
+    system: (obx3[2] ?? "").toUpperCase(),
+    sub: obx.value(4).trim(),
+    status: obx.value(11).trim(),
+  };
 }
 
 /**
@@ -250,7 +275,8 @@ function noValueReason(row: Row, value: number | string, ctx: MessageContext): s
   if (typeof value === "string") return NO_VALUE_TEXT.test(value.trim()) ? `"${value.trim()}"` : undefined;
   if (ctx.vendor?.noValue.includes(value)) return `${value} (${ctx.vendor.id}'s "no value")`;
   const raw = obx.value(5).trim();
-  if (ctx.noValue.some((n) => n === raw || (parseNumber(n) !== undefined && parseNumber(n) === value))) return `${raw} (configured noValue)`;
+  if (ctx.noValue.some((n) => n === raw || (parseNumber(n) !== undefined && parseNumber(n) === value)))
+    return `${raw} (configured noValue)`;
   return undefined;
 }
 
@@ -279,7 +305,11 @@ function isWaveformOrEvent(row: Row, channels: readonly string[]): boolean {
 function mdilAlert(row: Row): AlarmBody {
   const obx = row.obx;
   const [id = "", name = ""] = row.obx3;
-  const type: AlarmType | undefined = /inop/i.test(name) ? "technical" : /alarm/i.test(name) ? "physiological" : undefined;
+  const type: AlarmType | undefined = /inop/i.test(name)
+    ? "technical"
+    : /alarm/i.test(name)
+      ? "physiological"
+      : undefined;
   const priority = /^red/i.test(name) ? "high" : /^yellow/i.test(name) ? "medium" : "";
   const body: AlarmBody = { code: name || id, priority, state: "active", text: obx.value(5).trim() };
   if (type) body.type = type;
@@ -287,7 +317,13 @@ function mdilAlert(row: Row): AlarmBody {
 }
 
 function hasDemoFlag(obx: Hl7Segment): boolean {
-  return obx.repetitions(8).some((_, i) => obx.value(8, 1, 1, i + 1).trim().toUpperCase() === DEMO_FLAG);
+  return obx.repetitions(8).some(
+    (_, i) =>
+      obx
+        .value(8, 1, 1, i + 1)
+        .trim()
+        .toUpperCase() === DEMO_FLAG,
+  );
 }
 
 /**
@@ -326,7 +362,10 @@ function vitalsFromGroup(message: Hl7Message, g: Group, rows: readonly Row[], ct
     if (id.mdc !== undefined) obs.mdc = id.mdc;
     if (id.mdcSent !== undefined) {
       obs.mdcSent = id.mdcSent;
-      ctx.notices.push({ code: "HL7_CODE_MISMATCH", message: `OBX-3 numeric code ${id.mdcSent} disagrees with ${id.code}${id.mdc === undefined ? "" : ` (${id.mdc})`}: kept by the reference id, flagged mdcSent` });
+      ctx.notices.push({
+        code: "HL7_CODE_MISMATCH",
+        message: `OBX-3 numeric code ${id.mdcSent} disagrees with ${id.code}${id.mdc === undefined ? "" : ` (${id.mdc})`}: kept by the reference id, flagged mdcSent`,
+      });
     }
     if (row.status !== "") obs.status = row.status;
     const at = parseHl7Time(obx.value(14), options.assumeOffsetMinutes)?.iso;
@@ -350,7 +389,15 @@ function vitalsFromGroup(message: Hl7Message, g: Group, rows: readonly Row[], ct
 const PRIORITY: Record<string, string> = { PH: "high", PM: "medium", PL: "low", PN: "none" };
 /** IHE PCD-04 OBX-8 alert type: SP physiological, ST technical, SA advisory. */
 const ALARM_TYPE: Record<string, AlarmType> = { SP: "physiological", ST: "technical", SA: "advisory" };
-const ALARM_ATTRS = new Set(["MDC_ATTR_EVENT_PHASE", "MDC_ATTR_ALARM_STATE", "MDC_ATTR_ALARM_INACTIVATION_STATE", "MDC_ATTR_ALARM_PRIORITY", "MDC_ATTR_ALERT_TYPE", "MDC_ATTR_ALERT_SOURCE", "MDC_ATTR_ALERT_TEXT"]);
+const ALARM_ATTRS = new Set([
+  "MDC_ATTR_EVENT_PHASE",
+  "MDC_ATTR_ALARM_STATE",
+  "MDC_ATTR_ALARM_INACTIVATION_STATE",
+  "MDC_ATTR_ALARM_PRIORITY",
+  "MDC_ATTR_ALERT_TYPE",
+  "MDC_ATTR_ALERT_SOURCE",
+  "MDC_ATTR_ALERT_TEXT",
+]);
 const ALARM_ROW = "MDC_EVT_ALARM";
 
 function isAlarmGroup(rows: readonly Row[]): boolean {
@@ -388,7 +435,12 @@ function alarmsFromGroup(message: Hl7Message, g: Group, ctx: MessageContext): Ev
       const flags = obx.repetitions(8).map((f) => f.trim().toUpperCase());
       const prio = flags.find((f) => f in PRIORITY);
       const type = flags.find((f) => f in ALARM_TYPE);
-      body = { code: text.startsWith("MDC_") ? text : code || text, priority: prio ? PRIORITY[prio]! : "", state: "", text: original || text || code };
+      body = {
+        code: text.startsWith("MDC_") ? text : code || text,
+        priority: prio ? PRIORITY[prio]! : "",
+        state: "",
+        text: original || text || code,
+      };
       if (type) body.type = ALARM_TYPE[type]!;
       const src = obx.value(4).trim();
       if (src !== "") body.source = src;
@@ -429,7 +481,11 @@ function alarmsFromGroup(message: Hl7Message, g: Group, ctx: MessageContext): Ev
  */
 export function eventsFromOru(message: Hl7Message, trigger: "R01" | "R40", options: MappingOptions): OruDecoding {
   const all = groups(message).map((g) => ({ g, rows: g.obxs.map(rowOf) }));
-  const ctx = messageContext(message, all.flatMap((x) => x.rows), options);
+  const ctx = messageContext(
+    message,
+    all.flatMap((x) => x.rows),
+    options,
+  );
   const events: EventDraft[] = [];
   for (const { g, rows } of all) {
     if (isAlarmGroup(rows)) events.push(...alarmsFromGroup(message, g, ctx));

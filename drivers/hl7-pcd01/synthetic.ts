@@ -47,7 +47,16 @@ function ts(t: Date | string, utcOffset: string): string {
   return m ? `${base}${utcOffset.replace(":", "")}` : base;
 }
 
-function metric(set: number, code: number, refid: string, sub: string, value: number, unitCode: number, unitRefid: string, time: string): string {
+function metric(
+  set: number,
+  code: number,
+  refid: string,
+  sub: string,
+  value: number,
+  unitCode: number,
+  unitRefid: string,
+  time: string,
+): string {
   return `OBX|${set}|NM|${code}^${refid}${MDC_SUFFIX}|${sub}|${value}|${unitCode}^${unitRefid}${MDC_SUFFIX}|||||R|||${time}`;
 }
 
@@ -57,7 +66,24 @@ export function pcd01Message(o: Pcd01Options): string {
   const t = ts(o.time, off);
   const eui = o.eui64 ?? "0012A3FFFE000001";
   const v = o.values;
-  const msh = ["MSH", "^~\\&", `SIM_MONITOR^${eui}^EUI-64`, "", "VITALGATE", "", t, "", "ORU^R01^ORU_R01", o.controlId, "P", "2.6", "", "", "AL", "NE"];
+  const msh = [
+    "MSH",
+    "^~\\&",
+    `SIM_MONITOR^${eui}^EUI-64`,
+    "",
+    "VITALGATE",
+    "",
+    t,
+    "",
+    "ORU^R01^ORU_R01",
+    o.controlId,
+    "P",
+    "2.6",
+    "",
+    "",
+    "AL",
+    "NE",
+  ];
   while (msh.length < 18) msh.push("");
   msh.push(o.charset ?? "", "", "", "IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO");
   const segs = [
@@ -68,17 +94,27 @@ export function pcd01Message(o: Pcd01Options): string {
     `OBX|1||69798^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS${MDC_SUFFIX}|1.0.0.0|||||||X|||||||${eui}^EUI-64`,
   ];
   let n = 2;
-  if (v.hr !== undefined) segs.push(metric(n++, 147842, "MDC_ECG_HEART_RATE", "1.1.1.147842", v.hr, 264864, "MDC_DIM_BEAT_PER_MIN", t));
-  if (v.rr !== undefined) segs.push(metric(n++, 151578, "MDC_TTHOR_RESP_RATE", "1.1.2.151578", v.rr, 264928, "MDC_DIM_RESP_PER_MIN", t));
-  if (v.spo2 !== undefined) segs.push(metric(n++, 150456, "MDC_PULS_OXIM_SAT_O2", "1.2.1.150456", v.spo2, 262688, "MDC_DIM_PERCENT", t));
-  if (v.pr !== undefined) segs.push(metric(n++, 149530, "MDC_PULS_OXIM_PULS_RATE", "1.2.1.149530", v.pr, 264864, "MDC_DIM_BEAT_PER_MIN", t));
-  if (v.tempC !== undefined) segs.push(metric(n++, 150364, "MDC_TEMP_BODY", "1.4.1.150364", v.tempC, 268192, "MDC_DIM_DEGC", t));
+  if (v.hr !== undefined)
+    segs.push(metric(n++, 147842, "MDC_ECG_HEART_RATE", "1.1.1.147842", v.hr, 264864, "MDC_DIM_BEAT_PER_MIN", t));
+  if (v.rr !== undefined)
+    segs.push(metric(n++, 151578, "MDC_TTHOR_RESP_RATE", "1.1.2.151578", v.rr, 264928, "MDC_DIM_RESP_PER_MIN", t));
+  if (v.spo2 !== undefined)
+    segs.push(metric(n++, 150456, "MDC_PULS_OXIM_SAT_O2", "1.2.1.150456", v.spo2, 262688, "MDC_DIM_PERCENT", t));
+  if (v.pr !== undefined)
+    segs.push(metric(n++, 149530, "MDC_PULS_OXIM_PULS_RATE", "1.2.1.149530", v.pr, 264864, "MDC_DIM_BEAT_PER_MIN", t));
+  if (v.tempC !== undefined)
+    segs.push(metric(n++, 150364, "MDC_TEMP_BODY", "1.4.1.150364", v.tempC, 268192, "MDC_DIM_DEGC", t));
   if (v.nibp) {
     const nt = v.nibp.time === undefined ? t : ts(v.nibp.time, off);
-    segs.push(`OBR|2|${o.controlId}-2^SIM_MONITOR^${eui}^EUI-64|${o.controlId}-2^SIM_MONITOR^${eui}^EUI-64|182777000^monitoring of patient^SCT|||${nt}`);
+    segs.push(
+      `OBR|2|${o.controlId}-2^SIM_MONITOR^${eui}^EUI-64|${o.controlId}-2^SIM_MONITOR^${eui}^EUI-64|182777000^monitoring of patient^SCT|||${nt}`,
+    );
     segs.push(metric(n++, 150021, "MDC_PRESS_BLD_NONINV_SYS", "1.3.1.150021", v.nibp.sys, 266016, "MDC_DIM_MMHG", nt));
     segs.push(metric(n++, 150022, "MDC_PRESS_BLD_NONINV_DIA", "1.3.1.150022", v.nibp.dia, 266016, "MDC_DIM_MMHG", nt));
-    if (v.nibp.mean !== undefined) segs.push(metric(n, 150023, "MDC_PRESS_BLD_NONINV_MEAN", "1.3.1.150023", v.nibp.mean, 266016, "MDC_DIM_MMHG", nt));
+    if (v.nibp.mean !== undefined)
+      segs.push(
+        metric(n, 150023, "MDC_PRESS_BLD_NONINV_MEAN", "1.3.1.150023", v.nibp.mean, 266016, "MDC_DIM_MMHG", nt),
+      );
   }
   const end = o.lineEnding ?? "\r";
   return segs.join(end) + end;
@@ -111,7 +147,10 @@ export function pcd04Alarm(o: Pcd04Options): string {
     `OBX|1|CWE|196616^MDC_EVT_ALARM^MDC|1.2.1.150456.1|${o.event}^^^^^^${o.text}|||${o.priority}~SP|||F|||${t}`,
   ];
   let n = 2;
-  if (o.source) segs.push(`OBX|${n++}|NM|${o.source.id}|1.2.1.150456.2|${o.source.value}|${o.source.unit}|${o.source.limits ?? ""}||||R|||${t}`);
+  if (o.source)
+    segs.push(
+      `OBX|${n++}|NM|${o.source.id}|1.2.1.150456.2|${o.source.value}|${o.source.unit}|${o.source.limits ?? ""}||||R|||${t}`,
+    );
   segs.push(`OBX|${n++}|ST|68481^MDC_ATTR_EVENT_PHASE^MDC|1.2.1.150456.3|${o.phase}||||||F`);
   segs.push(`OBX|${n++}|ST|68482^MDC_ATTR_ALARM_STATE^MDC|1.2.1.150456.4|${o.state}||||||F`);
   segs.push(`OBX|${n}|ST|68484^MDC_ATTR_ALARM_PRIORITY^MDC|1.2.1.150456.6|${o.priority}||||||F`);
@@ -125,7 +164,14 @@ export function* pcd01Series(count: number, start: Date, stepMs = 1000, idPrefix
     yield pcd01Message({
       controlId: `${idPrefix}${i}`,
       time: new Date(start.getTime() + i * stepMs),
-      values: { hr: 72 + wobble, spo2: 97 + (i % 3 === 0 ? -1 : 0), pr: 71 + wobble, rr: 16 + (i % 2), tempC: 36.8, nibp: i % 60 === 0 ? { sys: 118, dia: 76, mean: 90 } : undefined },
+      values: {
+        hr: 72 + wobble,
+        spo2: 97 + (i % 3 === 0 ? -1 : 0),
+        pr: 71 + wobble,
+        rr: 16 + (i % 2),
+        tempC: 36.8,
+        nibp: i % 60 === 0 ? { sys: 118, dia: 76, mean: 90 } : undefined,
+      },
     });
   }
 }

@@ -30,8 +30,8 @@ export const VENDORS: readonly VendorQuirks[] = [
     codingSystems: ["99MNDRY"],
     noValue: [-100],
     sources: [
-      "-100 = no value: a Mindray T1 monitor HL7 listener (github hankersyan/mindray_t1 @ 04915a7a, Models.java) drops every 99MNDRY numeric that starts with \"-100\" before publishing",
-      "OBX-8 DEMO in demo mode: a Mindray VS-900 ORU^R01 in a public HL7 library's test (every OBX-8 \"DEMO\", found via the code index) and VS8 wire notes (\"OBX-8 = DEMO means the monitor is in demo mode and the values are simulated\")",
+      '-100 = no value: a Mindray T1 monitor HL7 listener (github hankersyan/mindray_t1 @ 04915a7a, Models.java) drops every 99MNDRY numeric that starts with "-100" before publishing',
+      'OBX-8 DEMO in demo mode: a Mindray VS-900 ORU^R01 in a public HL7 library\'s test (every OBX-8 "DEMO", found via the code index) and VS8 wire notes ("OBX-8 = DEMO means the monitor is in demo mode and the values are simulated")',
       "MSH-3 MINDRAY_<model>^<EUI-64>^EUI-64 and MSH-4 MINDRAY: ../shared/fixtures/real-world/hl7 (VS-900, eGateway)",
       "waveform rows: each NA channel is followed by MDC_ATTR_SAMP_RATE, MDC_ATTR_NU_MSMT_RES and MDC_EVT_INOP rows under the channel's OBX-4 (<channel>.1, .2, .3), the last giving the sample value that means invalid (e.g. 32767): icu-heart/icu-heart-mindray-waveform-adapter @ 577d50bd docs/content/parser.md; the eGateway HL7Util reads them as waveform attributes",
       "alarms in ORU^R01: an OBR group with MDC_EVT_ALARM rows, OBX-8 carrying type SP/ST/SA (physiological, technical, advisory) and priority: Mindray eGateway HL7Util.parseAlarms (found via the code index)",
@@ -43,7 +43,7 @@ export const VENDORS: readonly VendorQuirks[] = [
     codingSystems: ["MDIL", "MDIL-ALERT"],
     noValue: [],
     sources: [
-      "no value: OBX-5 empty and OBX-11 X when the monitor shows \"?\" or nothing: Philips Efficia CM Series Data Export Guide, OBX segment (p. 3-18)",
+      'no value: OBX-5 empty and OBX-11 X when the monitor shows "?" or nothing: Philips Efficia CM Series Data Export Guide, OBX segment (p. 3-18)',
       "alarms as OBX rows: OBX||TX|2^Yellow Alarm^MDIL-ALERT||<alarm text>, Yellow = a medium-level physiological alarm: Efficia CM Series Data Export Guide, Alarms (p. 2-16); MSH-3 ^EfficiaCM (p. 2-8); MSH-11 P, T or D (p. 2-8)",
       "technical alarms (INOPs) as OBX||TX|5^HardInop^MDIL-ALERT||<inop text> in an ORU^R01 from an IntelliVue Information Center, with PV1-3 bed pDemo6 and MSH-11 T: a PIIC listener's test message (bitsea alarmRedux TestListener, found via the code index)",
       "INOP = technical alarm (the system cannot measure or alarm reliably), levels severe/hard/soft: Philips IntelliVue MX40 User's Manual, Technical Alarms (INOPs)",

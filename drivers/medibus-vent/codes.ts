@@ -62,9 +62,9 @@ export const MEDIBUS_MEASURED_CP1: Readonly<Record<string, MedibusTerm>> = {
   "78": { name: "PEEP", refid: "MDC_VENT_PRESS_AWAY_END_EXP_POS", unit: CMH2O, sources: "O V F" }, // [F] reads the code, unnamed
   "7D": { name: "peak airway pressure", refid: "MDC_PRESS_AWAY_INSP_MAX", unit: CMH2O, sources: "O V F" },
   "88": { name: "tidal volume", refid: "MDC_VOL_AWAY_TIDAL", unit: "mL", sources: "O V F" }, // [F] _XXX
-  "B9": { name: "minute volume", refid: "MDC_VOL_MINUTE_AWAY", unit: "L/min", sources: "O V F" }, // [F] XX.X, "MVTotal"
-  "D6": { name: "respiratory rate", refid: "MDC_RESP_RATE", unit: "/min", sources: "O V F" }, // [F] "VentilationRateTotal"
-  "F0": { name: "inspiratory O2", refid: "MDC_CONC_AWAY_O2_INSP", unit: "%", sources: "O V F" }, // [F] "FiO2Measured"
+  B9: { name: "minute volume", refid: "MDC_VOL_MINUTE_AWAY", unit: "L/min", sources: "O V F" }, // [F] XX.X, "MVTotal"
+  D6: { name: "respiratory rate", refid: "MDC_RESP_RATE", unit: "/min", sources: "O V F" }, // [F] "VentilationRateTotal"
+  F0: { name: "inspiratory O2", refid: "MDC_CONC_AWAY_O2_INSP", unit: "%", sources: "O V F" }, // [F] "FiO2Measured"
   DB: { name: "end-tidal CO2 (%)", refid: "MDC_CONC_AWAY_CO2_ET", unit: "%", sources: "O V" },
   E3: { name: "end-tidal CO2 (kPa)", refid: "MDC_AWAY_CO2_ET", unit: "kPa", sources: "O V" },
   E6: { name: "end-tidal CO2 (mmHg)", refid: "MDC_AWAY_CO2_ET", unit: "mm[Hg]", sources: "O V" },

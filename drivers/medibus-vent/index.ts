@@ -64,8 +64,15 @@ import type { Framer } from "../../protocols/codec.ts";
 import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
 import type { AlarmBody, EventDraft, Observation } from "../../src/events.ts";
 import {
-  MEDIBUS_CMD, decodeMedibusAlarms, decodeMedibusDeviceId, decodeMedibusMeasured, decodeMedibusSettings, encodeMedibusCommand,
-  encodeMedibusResponse, medibusFramer, parseMedibusMessage,
+  MEDIBUS_CMD,
+  decodeMedibusAlarms,
+  decodeMedibusDeviceId,
+  decodeMedibusMeasured,
+  decodeMedibusSettings,
+  encodeMedibusCommand,
+  encodeMedibusResponse,
+  medibusFramer,
+  parseMedibusMessage,
 } from "../../protocols/medibus/index.ts";
 import type { MedibusAlarm, MedibusValue } from "../../protocols/medibus/index.ts";
 import { metricByRefid } from "../hl7-pcd01/mdc.ts";
@@ -83,12 +90,52 @@ const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400] as const;
 
 export const medibusVentOptions = z
   .strictObject({
-    ...serialLine({ device: "the ventilator", source: "MEDIBUS", baudRates: BAUD_RATES, baudRate: 19200, baudNote: "What the ventilator's MEDIBUS port is set to (Evita 4/XL: 19200; some devices 9600 or 38400).", dataBits: 8, parity: "even", stopBits: 1 }),
-    pollS: z.int().min(1).max(3600).default(5).describe("Measured data is asked for every this many seconds; each answer becomes one vitals event."),
-    settingsEveryS: z.int().min(1).max(86_400).default(60).describe("The ventilator's settings are asked for every this many seconds; each answer becomes one vitals event of settings."),
-    alarmsEveryS: z.int().min(1).max(3600).default(5).describe("Current alarms are asked for every this many seconds; an alarm that appears or goes becomes an alarm event."),
-    codePage2: z.boolean().default(false).describe("Also ask for code page 2 (measured data 2BH and alarms 2EH, on the same schedules as page 1): only for a device whose MEDIBUS supplement lists them (newer Evita, Primus, ...); a device without them may leave the request unanswered, which the gateway takes for a lost link."),
-    silentAfterS: z.number().min(1).max(86_400).optional().describe("A ventilator that sends nothing for this long is faulted (state silent). Default 10 s: the gateway speaks to it at least every 2 s and it answers each command."),
+    ...serialLine({
+      device: "the ventilator",
+      source: "MEDIBUS",
+      baudRates: BAUD_RATES,
+      baudRate: 19200,
+      baudNote: "What the ventilator's MEDIBUS port is set to (Evita 4/XL: 19200; some devices 9600 or 38400).",
+      dataBits: 8,
+      parity: "even",
+      stopBits: 1,
+    }),
+    pollS: z
+      .int()
+      .min(1)
+      .max(3600)
+      .default(5)
+      .describe("Measured data is asked for every this many seconds; each answer becomes one vitals event."),
+    settingsEveryS: z
+      .int()
+      .min(1)
+      .max(86_400)
+      .default(60)
+      .describe(
+        "The ventilator's settings are asked for every this many seconds; each answer becomes one vitals event of settings.",
+      ),
+    alarmsEveryS: z
+      .int()
+      .min(1)
+      .max(3600)
+      .default(5)
+      .describe(
+        "Current alarms are asked for every this many seconds; an alarm that appears or goes becomes an alarm event.",
+      ),
+    codePage2: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Also ask for code page 2 (measured data 2BH and alarms 2EH, on the same schedules as page 1): only for a device whose MEDIBUS supplement lists them (newer Evita, Primus, ...); a device without them may leave the request unanswered, which the gateway takes for a lost link.",
+      ),
+    silentAfterS: z
+      .number()
+      .min(1)
+      .max(86_400)
+      .optional()
+      .describe(
+        "A ventilator that sends nothing for this long is faulted (state silent). Default 10 s: the gateway speaks to it at least every 2 s and it answers each command.",
+      ),
   })
   .superRefine(checkSerialLine);
 
@@ -107,7 +154,12 @@ function term(refid: string): { mdc?: number } {
 const round = (v: number) => Math.round(v * 1e6) / 1e6;
 
 /** Values as observations: mapped codes under their MDC term, others as MEDIBUS:<prefix><code>. */
-export function medibusObservations(values: MedibusValue[], table: Readonly<Record<string, MedibusTerm>>, prefix: string, status?: string): Observation[] {
+export function medibusObservations(
+  values: MedibusValue[],
+  table: Readonly<Record<string, MedibusTerm>>,
+  prefix: string,
+  status?: string,
+): Observation[] {
   const out: Observation[] = [];
   for (const v of values) {
     if (v.value === undefined) continue; // blank: not measured now
@@ -141,7 +193,14 @@ export function medibusVentSession(options: MedibusVentOptions): DriverSession {
   let initialised = false;
   let outstanding: { code: number; sentMs: number } | undefined;
   let lastSentMs = 0;
-  const due: Record<Poll, number> = { deviceId: Infinity, alarms: Infinity, measured: Infinity, settings: Infinity, alarms2: Infinity, measured2: Infinity };
+  const due: Record<Poll, number> = {
+    deviceId: Infinity,
+    alarms: Infinity,
+    measured: Infinity,
+    settings: Infinity,
+    alarms2: Infinity,
+    measured2: Infinity,
+  };
   const every: Record<Poll, number> = {
     deviceId: Infinity,
     alarms: options.alarmsEveryS * 1000,
@@ -153,7 +212,10 @@ export function medibusVentSession(options: MedibusVentOptions): DriverSession {
   const polls = POLLS.filter((p) => options.codePage2 || (p !== "alarms2" && p !== "measured2"));
   let model: string | undefined;
   /** Alarms active at the last answer of each code page, by code. */
-  const active = new Map<1 | 2, Map<string, { priority: string; text: string }>>([[1, new Map()], [2, new Map()]]);
+  const active = new Map<1 | 2, Map<string, { priority: string; text: string }>>([
+    [1, new Map()],
+    [2, new Map()],
+  ]);
 
   const send = (code: number, nowMs: number): Uint8Array[] => {
     outstanding = { code, sentMs: nowMs };
@@ -166,13 +228,24 @@ export function medibusVentSession(options: MedibusVentOptions): DriverSession {
   function alarmEvents(page: 1 | 2, alarms: MedibusAlarm[]): EventDraft[] {
     const before = active.get(page)!;
     const now = new Map<string, { priority: string; text: string }>();
-    for (const a of alarms) now.set(`MEDIBUS:CP${page}:${a.code.toUpperCase()}`, { priority: String(a.priority), text: a.phrase });
+    for (const a of alarms)
+      now.set(`MEDIBUS:CP${page}:${a.code.toUpperCase()}`, { priority: String(a.priority), text: a.phrase });
     const events: EventDraft[] = [];
     for (const [code, a] of now) {
-      if (!before.has(code)) events.push({ kind: "alarm", body: { code, priority: a.priority, state: "active", text: a.text } satisfies AlarmBody, ...who() });
+      if (!before.has(code))
+        events.push({
+          kind: "alarm",
+          body: { code, priority: a.priority, state: "active", text: a.text } satisfies AlarmBody,
+          ...who(),
+        });
     }
     for (const [code, a] of before) {
-      if (!now.has(code)) events.push({ kind: "alarm", body: { code, priority: a.priority, state: "inactive", text: a.text } satisfies AlarmBody, ...who() });
+      if (!now.has(code))
+        events.push({
+          kind: "alarm",
+          body: { code, priority: a.priority, state: "inactive", text: a.text } satisfies AlarmBody,
+          ...who(),
+        });
     }
     active.set(page, now);
     return events;
@@ -252,7 +325,10 @@ export function medibusVentSession(options: MedibusVentOptions): DriverSession {
           const v = decodeMedibusSettings(m.data);
           if (!v.ok) return { ok: false, error: v.error };
           const observations = medibusObservations(v.items, MEDIBUS_SETTINGS, "SET:", "setting");
-          return { ok: true, events: observations.length > 0 ? [{ kind: "vitals", body: { observations }, ...who() }] : [] };
+          return {
+            ok: true,
+            events: observations.length > 0 ? [{ kind: "vitals", body: { observations }, ...who() }] : [],
+          };
         }
         case MEDIBUS_CMD.CURRENT_ALARMS_CP1:
           return alarmsAnswer(1, m.data);
@@ -277,7 +353,9 @@ function withoutXonXoff(inner: Framer): Framer {
       return inner.pending;
     },
     push(chunk: Uint8Array) {
-      return inner.push(chunk.includes(0x11) || chunk.includes(0x13) ? chunk.filter((b) => b !== 0x11 && b !== 0x13) : chunk);
+      return inner.push(
+        chunk.includes(0x11) || chunk.includes(0x13) ? chunk.filter((b) => b !== 0x11 && b !== 0x13) : chunk,
+      );
     },
   };
 }
@@ -285,7 +363,10 @@ function withoutXonXoff(inner: Framer): Framer {
 export const medibusVent = defineDriver<MedibusVentOptions>({
   id: "medibus-vent",
   kind: "ventilator",
-  title: { en: "Dräger ventilator, MEDIBUS (serial or serial server)", zh: "德尔格呼吸机，MEDIBUS（串口或串口服务器）" },
+  title: {
+    en: "Dräger ventilator, MEDIBUS (serial or serial server)",
+    zh: "德尔格呼吸机，MEDIBUS（串口或串口服务器）",
+  },
   options: medibusVentOptions,
   transport: serialLineTransport,
   serialOptions: serialLineOptions,

@@ -3,7 +3,12 @@ import { describe, expect, it } from "vitest";
 import { main } from "../../src/cli.ts";
 import type { FrameContext } from "../../src/driver.ts";
 import type { AlarmBody, EventDraft, Observation } from "../../src/events.ts";
-import { MEDIBUS_CMD as C, encodeMedibusCommand, encodeMedibusResponse, parseMedibusMessage } from "../../protocols/medibus/index.ts";
+import {
+  MEDIBUS_CMD as C,
+  encodeMedibusCommand,
+  encodeMedibusResponse,
+  parseMedibusMessage,
+} from "../../protocols/medibus/index.ts";
 import { ownFixture } from "../../test/fixtures/serial/load.ts";
 import { metricByRefid } from "../hl7-pcd01/mdc.ts";
 import { MEDIBUS_MEASURED_CP1, MEDIBUS_MEASURED_CP2, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
@@ -22,21 +27,44 @@ const codes = (msgs: Uint8Array[]) => msgs.map((m) => String.fromCharCode(m[1]!)
 describe("medibus-vent options", () => {
   it("defaults to MEDIBUS on an Evita: 19200 8E1 without handshake, measured data every 5 s, settings 60 s, alarms 5 s", () => {
     const o = opts();
-    expect(o).toMatchObject({ baudRate: 19200, dataBits: 8, parity: "even", stopBits: 1, pollS: 5, settingsEveryS: 60, alarmsEveryS: 5 });
-    expect(medibusVent.transport(o)).toEqual({ type: "serial", path: "/dev/ttyUSB0", baudRate: 19200, dataBits: 8, parity: "even", stopBits: 1, rtscts: false, xonxoff: false });
+    expect(o).toMatchObject({
+      baudRate: 19200,
+      dataBits: 8,
+      parity: "even",
+      stopBits: 1,
+      pollS: 5,
+      settingsEveryS: 60,
+      alarmsEveryS: 5,
+    });
+    expect(medibusVent.transport(o)).toEqual({
+      type: "serial",
+      path: "/dev/ttyUSB0",
+      baudRate: 19200,
+      dataBits: 8,
+      parity: "even",
+      stopBits: 1,
+      rtscts: false,
+      xonxoff: false,
+    });
     expect(medibusVent.kind).toBe("ventilator");
     expect(medibusVent.silentAfterMs!(o)).toBe(10_000);
     expect(medibusVent.silentAfterMs!(opts({ silentAfterS: 2 }))).toBe(2000);
-    expect(medibusVent.transport(opts({ transport: "tcp", host: "10.0.0.5", tcpPort: 4001, port: undefined }))).toEqual({ type: "tcp-connect", host: "10.0.0.5", port: 4001 });
+    expect(medibusVent.transport(opts({ transport: "tcp", host: "10.0.0.5", tcpPort: 4001, port: undefined }))).toEqual(
+      { type: "tcp-connect", host: "10.0.0.5", port: 4001 },
+    );
     expect(medibusVent.transport(opts({ match: { vendorId: "0403" } }))).toMatchObject({ match: { vendorId: "0403" } });
   });
 
   it("refuses what it cannot use, naming the field", () => {
-    const bad = (o: object) => medibusVentOptions.safeParse({ port: "/dev/ttyUSB0", ...o }).error?.issues.map((i) => i.path.join("."));
+    const bad = (o: object) =>
+      medibusVentOptions.safeParse({ port: "/dev/ttyUSB0", ...o }).error?.issues.map((i) => i.path.join("."));
     expect(bad({ baudRate: 115200 })).toEqual(["baudRate"]);
     expect(bad({ pollS: 0 })).toEqual(["pollS"]);
     expect(bad({ bogus: 1 })).toEqual([""]);
-    expect(medibusVentOptions.safeParse({ transport: "tcp" }).error?.issues.map((i) => i.path.join("."))).toEqual(["host", "tcpPort"]);
+    expect(medibusVentOptions.safeParse({ transport: "tcp" }).error?.issues.map((i) => i.path.join("."))).toEqual([
+      "host",
+      "tcpPort",
+    ]);
     expect(medibusVentOptions.safeParse({}).error?.issues.map((i) => i.path.join("."))).toEqual(["port"]);
   });
 });
@@ -220,9 +248,12 @@ describe("medibus-vent session: the link and the poll schedule", () => {
     const s = both.s;
     const alarmsOf = (cmd: number, data: string) => {
       const ex = s.handle(encodeMedibusResponse(cmd, data), at(T0 + 20_000));
-      return ex.ok ? ex.events.map((e) => e.body as AlarmBody).map((b) => `${b.code} ${b.state} ${b.priority}`) : [ex.error.code];
+      return ex.ok
+        ? ex.events.map((e) => e.body as AlarmBody).map((b) => `${b.code} ${b.state} ${b.priority}`)
+        : [ex.error.code];
     };
-    const item = (priority: number, code: string, phrase: string) => String.fromCharCode(0x30 + priority) + code + phrase.padEnd(12, " ");
+    const item = (priority: number, code: string, phrase: string) =>
+      String.fromCharCode(0x30 + priority) + code + phrase.padEnd(12, " ");
     expect(alarmsOf(C.CURRENT_ALARMS_CP1, item(26, "A3", "MV low"))).toEqual(["MEDIBUS:CP1:A3 active 26"]);
     expect(alarmsOf(C.CURRENT_ALARMS_CP2, item(12, "A3", "O2 cyl low"))).toEqual(["MEDIBUS:CP2:A3 active 12"]);
     expect(alarmsOf(C.CURRENT_ALARMS_CP1, item(26, "A3", "MV low"))).toEqual([]); // page 2's list does not end page 1's alarm
@@ -261,11 +292,19 @@ describe("medibus-vent session: the link and the poll schedule", () => {
     };
     const paw = syntheticAlarms(0, 1000);
     const mv = "?" + "19" + "MV low".padEnd(12, " ");
-    expect(alarms(paw, T0 + 1000)).toEqual([{ kind: "alarm", code: "MEDIBUS:CP1:10", priority: "25", state: "active", text: "Paw high" }]);
-    expect(alarms(paw + mv, T0 + 2000)).toEqual([{ kind: "alarm", code: "MEDIBUS:CP1:19", priority: "15", state: "active", text: "MV low" }]);
+    expect(alarms(paw, T0 + 1000)).toEqual([
+      { kind: "alarm", code: "MEDIBUS:CP1:10", priority: "25", state: "active", text: "Paw high" },
+    ]);
+    expect(alarms(paw + mv, T0 + 2000)).toEqual([
+      { kind: "alarm", code: "MEDIBUS:CP1:19", priority: "15", state: "active", text: "MV low" },
+    ]);
     expect(alarms(paw + mv, T0 + 3000)).toEqual([]); // no change, no event
-    expect(alarms(mv, T0 + 4000)).toEqual([{ kind: "alarm", code: "MEDIBUS:CP1:10", priority: "25", state: "inactive", text: "Paw high" }]);
-    expect(alarms("", T0 + 5000)).toEqual([{ kind: "alarm", code: "MEDIBUS:CP1:19", priority: "15", state: "inactive", text: "MV low" }]);
+    expect(alarms(mv, T0 + 4000)).toEqual([
+      { kind: "alarm", code: "MEDIBUS:CP1:10", priority: "25", state: "inactive", text: "Paw high" },
+    ]);
+    expect(alarms("", T0 + 5000)).toEqual([
+      { kind: "alarm", code: "MEDIBUS:CP1:19", priority: "15", state: "inactive", text: "MV low" },
+    ]);
   });
 
   it("rejects corrupt answers with a clear error and is free to send the next command", () => {
@@ -339,7 +378,10 @@ describe("medibus-vent: the synthetic fixture through the driver", () => {
     });
     expect(alarm1!.body).toMatchObject({ code: "MEDIBUS:CP1:12", priority: "31", state: "active", text: "Paw high" });
     expect(alarm2!.body).toMatchObject({ code: "MEDIBUS:CP1:3A", priority: "10", state: "active", text: "MV low" });
-    expect(byCode(settings!)).toMatchObject({ MDC_CONC_AWAY_O2_INSP: { value: 100, status: "setting" }, "MEDIBUS:SET:07": { value: 14, status: "setting" } }); // 07 is the I part of I:E [O][V]
+    expect(byCode(settings!)).toMatchObject({
+      MDC_CONC_AWAY_O2_INSP: { value: 100, status: "setting" },
+      "MEDIBUS:SET:07": { value: 14, status: "setting" },
+    }); // 07 is the I part of I:E [O][V]
   });
 });
 

@@ -25,21 +25,43 @@ const pad = (s: string, n: number) => s.padStart(n, " ").slice(-n);
 /** Measured data, code page 1: code (2) + value (4), blank when not measured (DB: EtCO2 in %). */
 export function syntheticMeasured(): string {
   const v: [string, string][] = [
-    ["D6", "14"], ["88", "480"], ["B9", "6.7"], ["78", "5"], ["7D", "22"], ["74", "18"], ["73", "10"],
-    ["F0", "40"], ["E6", "38"], ["06", "28.2"], ["0B", "9.5"], ["DB", ""],
+    ["D6", "14"],
+    ["88", "480"],
+    ["B9", "6.7"],
+    ["78", "5"],
+    ["7D", "22"],
+    ["74", "18"],
+    ["73", "10"],
+    ["F0", "40"],
+    ["E6", "38"],
+    ["06", "28.2"],
+    ["0B", "9.5"],
+    ["DB", ""],
   ];
   return v.map(([code, value]) => code + pad(value, 4)).join("");
 }
 
 /** Measured data, code page 2: VTe, VTi (mL), EIP (mbar), and VTspon blank (no spontaneous breaths). */
 export function syntheticMeasuredCP2(): string {
-  const v: [string, string][] = [["21", "472"], ["22", "485"], ["23", "18"], ["00", ""]];
+  const v: [string, string][] = [
+    ["21", "472"],
+    ["22", "485"],
+    ["23", "18"],
+    ["00", ""],
+  ];
   return v.map(([code, value]) => code + pad(value, 4)).join("");
 }
 
 /** Device settings: code (2) + value (5). */
 export function syntheticSettings(): string {
-  const v: [string, string][] = [["01", "40"], ["04", "0.480"], ["09", "14.0"], ["0B", "5.0"], ["05", "1.70"], ["13", "40.0"]];
+  const v: [string, string][] = [
+    ["01", "40"],
+    ["04", "0.480"],
+    ["09", "14.0"],
+    ["0B", "5.0"],
+    ["05", "1.70"],
+    ["13", "40.0"],
+  ];
   return v.map(([code, value]) => code + pad(value, 5)).join("");
 }
 
@@ -58,9 +80,15 @@ export interface MedibusDevice {
 }
 
 const NAMES: Record<number, string> = {
-  [MEDIBUS_CMD.ICC]: "ICC", [MEDIBUS_CMD.NOP]: "NOP", [MEDIBUS_CMD.STOP]: "STOP", [MEDIBUS_CMD.DEVICE_ID]: "device id",
-  [MEDIBUS_CMD.MEASURED_DATA_CP1]: "measured data", [MEDIBUS_CMD.DEVICE_SETTINGS]: "settings", [MEDIBUS_CMD.CURRENT_ALARMS_CP1]: "alarms",
-  [MEDIBUS_CMD.MEASURED_DATA_CP2]: "measured data CP2", [MEDIBUS_CMD.CURRENT_ALARMS_CP2]: "alarms CP2",
+  [MEDIBUS_CMD.ICC]: "ICC",
+  [MEDIBUS_CMD.NOP]: "NOP",
+  [MEDIBUS_CMD.STOP]: "STOP",
+  [MEDIBUS_CMD.DEVICE_ID]: "device id",
+  [MEDIBUS_CMD.MEASURED_DATA_CP1]: "measured data",
+  [MEDIBUS_CMD.DEVICE_SETTINGS]: "settings",
+  [MEDIBUS_CMD.CURRENT_ALARMS_CP1]: "alarms",
+  [MEDIBUS_CMD.MEASURED_DATA_CP2]: "measured data CP2",
+  [MEDIBUS_CMD.CURRENT_ALARMS_CP2]: "alarms CP2",
 };
 
 /** A synthetic MEDIBUS ventilator: its link state and its answers. */

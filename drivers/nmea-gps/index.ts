@@ -37,7 +37,12 @@ import { z } from "zod";
 import { defineDriver } from "../../src/driver.ts";
 import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
-import { decodeNmeaSentence, nmeaFramer, nmeaPositionAssembler, parseNmeaSentence } from "../../protocols/nmea/index.ts";
+import {
+  decodeNmeaSentence,
+  nmeaFramer,
+  nmeaPositionAssembler,
+  parseNmeaSentence,
+} from "../../protocols/nmea/index.ts";
 import type { PositionFix } from "../../protocols/nmea/index.ts";
 import { positionThrottle, throttleOptionShape } from "./throttle.ts";
 
@@ -47,16 +52,34 @@ const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200] as const;
 
 export const nmeaGpsOptions = z
   .strictObject({
-    ...serialLine({ device: "the receiver", source: "NMEA 0183", baudRates: BAUD_RATES, baudRate: 9600, baudNote: "NMEA 0183 specifies 4800; most current receivers send at 9600, some at higher rates.", dataBits: 8, parity: "none", stopBits: 1 }),
+    ...serialLine({
+      device: "the receiver",
+      source: "NMEA 0183",
+      baudRates: BAUD_RATES,
+      baudRate: 9600,
+      baudNote: "NMEA 0183 specifies 4800; most current receivers send at 9600, some at higher rates.",
+      dataBits: 8,
+      parity: "none",
+      stopBits: 1,
+    }),
     ...throttleOptionShape,
-    silentAfterS: z.number().min(0.5).max(3600).default(5).describe("A receiver that sends nothing for this long is faulted (state silent): unplugged antenna cable aside, a GPS talks every second."),
+    silentAfterS: z
+      .number()
+      .min(0.5)
+      .max(3600)
+      .default(5)
+      .describe(
+        "A receiver that sends nothing for this long is faulted (state silent): unplugged antenna cable aside, a GPS talks every second.",
+      ),
   })
   .superRefine(checkSerialLine);
 
 export type NmeaGpsOptions = z.infer<typeof nmeaGpsOptions>;
 
 /** The position body of DESIGN.md §3; coordinates only with a fix. */
-export function positionBody(fix: Pick<PositionFix, "mode" | "lat" | "lon" | "altM" | "speedMps" | "courseDeg" | "hdop" | "sats">): Record<string, unknown> {
+export function positionBody(
+  fix: Pick<PositionFix, "mode" | "lat" | "lon" | "altM" | "speedMps" | "courseDeg" | "hdop" | "sats">,
+): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   if (fix.mode !== "none") {
     body.lat = fix.lat;
@@ -91,10 +114,12 @@ export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
   function position(fix: PositionFix, rawTime: RawTime, context: FrameContext): EventDraft | undefined {
     const onGpsTime = fix.time !== undefined;
     const atMs = onGpsTime ? Date.parse(fix.time!) : context.nowMs;
-    if (!throttle.admit({ mode: fix.mode, atMs, onGpsTime, lat: fix.lat, lon: fix.lon }, context.replay === true)) return undefined;
+    if (!throttle.admit({ mode: fix.mode, atMs, onGpsTime, lat: fix.lat, lon: fix.lon }, context.replay === true))
+      return undefined;
     const draft: EventDraft = { kind: "position", body: positionBody(fix) };
     if (fix.time !== undefined) draft.deviceTime = fix.time;
-    if (rawTime.time !== undefined) draft.deviceTimeRaw = rawTime.date === undefined ? rawTime.time : `${rawTime.time} ${rawTime.date}`;
+    if (rawTime.time !== undefined)
+      draft.deviceTimeRaw = rawTime.date === undefined ? rawTime.time : `${rawTime.time} ${rawTime.date}`;
     return draft;
   }
 
@@ -111,7 +136,8 @@ export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
       const collect = () => {
         if ("time" in m && m.time) raw.time = m.time.raw;
         if (m.type === "RMC" && fields[8]) raw.date = lastRawDate = fields[8];
-        if (m.type === "ZDA" && fields[1] && fields[2] && fields[3]) raw.date = lastRawDate = `${fields[1]}${fields[2]}${fields[3]}`;
+        if (m.type === "ZDA" && fields[1] && fields[2] && fields[3])
+          raw.date = lastRawDate = `${fields[1]}${fields[2]}${fields[3]}`;
       };
       let collected = false;
       for (const fix of assembler.push(m)) {
@@ -128,7 +154,12 @@ export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
       }
       if (!collected) collect();
 
-      if (m.type === "other" && parsed.sentence.talker === "P" && parsed.sentence.type === "UBX" && fields[0] === "04") {
+      if (
+        m.type === "other" &&
+        parsed.sentence.talker === "P" &&
+        parsed.sentence.type === "UBX" &&
+        fields[0] === "04"
+      ) {
         const leap = /^(\d+)(D?)$/.exec(fields[5] ?? "");
         if (leap) leapSecondsKnown = leap[2] === "";
       }

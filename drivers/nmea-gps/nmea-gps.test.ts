@@ -7,7 +7,12 @@ import type { FrameContext } from "../../src/driver.ts";
 import type { EventDraft } from "../../src/events.ts";
 import { main } from "../../src/cli.ts";
 import {
-  decodeNmeaSentence, formatNmeaSentence, nmeaFramer, nmeaPositionAssembler, nmeaStreamDecoder, parseNmeaSentence,
+  decodeNmeaSentence,
+  formatNmeaSentence,
+  nmeaFramer,
+  nmeaPositionAssembler,
+  nmeaStreamDecoder,
+  parseNmeaSentence,
 } from "../../protocols/nmea/index.ts";
 import type { FixMode, PositionFix } from "../../protocols/nmea/index.ts";
 import { listFiles, readText, sharedDir } from "../../test/fixtures/serial/load.ts";
@@ -27,7 +32,16 @@ const LIVE: FrameContext = { nowMs: NOW };
 const REPLAY: FrameContext = { nowMs: NOW, replay: true };
 const opts = (o: object = {}): NmeaGpsOptions => nmeaGpsOptions.parse({ port: "/dev/ttyUSB0", ...o });
 
-interface Body { lat?: number; lon?: number; altM?: number; speedMps?: number; courseDeg?: number; fix: FixMode; hdop?: number; sats?: number }
+interface Body {
+  lat?: number;
+  lon?: number;
+  altM?: number;
+  speedMps?: number;
+  courseDeg?: number;
+  fix: FixMode;
+  hdop?: number;
+  sats?: number;
+}
 
 interface Run {
   events: (EventDraft & { body: Body })[];
@@ -74,11 +88,19 @@ function assemblerFixes(bytes: Uint8Array): PositionFix[] {
 
 /** gpsd's .log files carry a '#' header; gpsfake drops those lines, so do we. */
 function gpsdLog(name: string): Uint8Array {
-  return Buffer.from(readText(GPSD, name, "latin1").split(/(?<=\n)/).filter((l) => !l.startsWith("#")).join(""), "latin1");
+  return Buffer.from(
+    readText(GPSD, name, "latin1")
+      .split(/(?<=\n)/)
+      .filter((l) => !l.startsWith("#"))
+      .join(""),
+    "latin1",
+  );
 }
 
 const withFix = (e: { body: Body }) => e.body.fix !== "none";
-const drive = (o: Partial<Parameters<typeof syntheticDrive>[0]> & { epochs: number }) => [...syntheticDrive({ startMs: NOW, ...o })];
+const drive = (o: Partial<Parameters<typeof syntheticDrive>[0]> & { epochs: number }) => [
+  ...syntheticDrive({ startMs: NOW, ...o }),
+];
 const text = (epochs: { text: string }[]) => epochs.map((e) => e.text).join("");
 
 /**
@@ -96,7 +118,10 @@ function checkThrottle(fixes: PositionFix[], events: { body: Body; deviceTime?: 
     else if (fix.time === undefined || last.time === undefined) due = true;
     else {
       const dt = Date.parse(fix.time) - Date.parse(last.time);
-      due = dt < 0 || dt >= o.minIntervalS * 1000 || distanceM(last as { lat: number; lon: number }, fix as { lat: number; lon: number }) >= o.minDistanceM;
+      due =
+        dt < 0 ||
+        dt >= o.minIntervalS * 1000 ||
+        distanceM(last as { lat: number; lon: number }, fix as { lat: number; lon: number }) >= o.minDistanceM;
     }
     if (!due) continue;
     const e = events[k++];
@@ -113,10 +138,34 @@ function checkThrottle(fixes: PositionFix[], events: { body: Body; deviceTime?: 
 describe("nmea-gps options", () => {
   it("has GPS serial defaults and a serial transport; tcp goes to a serial server", () => {
     const o = opts();
-    expect(o).toMatchObject({ transport: "serial", baudRate: 9600, dataBits: 8, parity: "none", stopBits: 1, throttle: true, minIntervalS: 5, minDistanceM: 20, silentAfterS: 5 });
-    expect(nmeaGps.transport(o)).toEqual({ type: "serial", path: "/dev/ttyUSB0", baudRate: 9600, dataBits: 8, parity: "none", stopBits: 1, rtscts: false, xonxoff: false });
-    expect(nmeaGps.transport(opts({ baudRate: 4800, match: { vendorId: "1546", productId: "01a8" } }))).toMatchObject({ baudRate: 4800, match: { vendorId: "1546", productId: "01a8" } });
-    expect(nmeaGps.transport(nmeaGpsOptions.parse({ transport: "tcp", host: "192.168.50.20", tcpPort: 4001 }))).toEqual({ type: "tcp-connect", host: "192.168.50.20", port: 4001 });
+    expect(o).toMatchObject({
+      transport: "serial",
+      baudRate: 9600,
+      dataBits: 8,
+      parity: "none",
+      stopBits: 1,
+      throttle: true,
+      minIntervalS: 5,
+      minDistanceM: 20,
+      silentAfterS: 5,
+    });
+    expect(nmeaGps.transport(o)).toEqual({
+      type: "serial",
+      path: "/dev/ttyUSB0",
+      baudRate: 9600,
+      dataBits: 8,
+      parity: "none",
+      stopBits: 1,
+      rtscts: false,
+      xonxoff: false,
+    });
+    expect(nmeaGps.transport(opts({ baudRate: 4800, match: { vendorId: "1546", productId: "01a8" } }))).toMatchObject({
+      baudRate: 4800,
+      match: { vendorId: "1546", productId: "01a8" },
+    });
+    expect(nmeaGps.transport(nmeaGpsOptions.parse({ transport: "tcp", host: "192.168.50.20", tcpPort: 4001 }))).toEqual(
+      { type: "tcp-connect", host: "192.168.50.20", port: 4001 },
+    );
     expect(nmeaGps.silentAfterMs!(o)).toBe(5000);
     expect(nmeaGps.kind).toBe("gps");
   });
@@ -130,11 +179,14 @@ describe("nmea-gps options", () => {
   });
 
   it("describes every option (for the JSON Schema and the pairing page)", () => {
-    const schema = z.toJSONSchema(nmeaGpsOptions, { io: "input" }) as { properties: Record<string, { description?: string; properties?: Record<string, { description?: string }> }> };
+    const schema = z.toJSONSchema(nmeaGpsOptions, { io: "input" }) as {
+      properties: Record<string, { description?: string; properties?: Record<string, { description?: string }> }>;
+    };
     expect(Object.keys(schema.properties)).toHaveLength(14);
     for (const [key, field] of Object.entries(schema.properties)) {
       expect(field.description, key).toBeTruthy();
-      for (const [sub, f] of Object.entries(field.properties ?? {})) expect(f.description, `${key}.${sub}`).toBeTruthy();
+      for (const [sub, f] of Object.entries(field.properties ?? {}))
+        expect(f.description, `${key}.${sub}`).toBeTruthy();
     }
   });
 });
@@ -149,11 +201,21 @@ describe("synthetic drive (drivers/nmea-gps/synthetic.ts)", () => {
     const fixes = [...results.flatMap((r) => (r.ok ? a.push(r.message) : [])), ...a.end()];
     expect(fixes).toHaveLength(6);
     fixes.forEach((f, i) => {
-      expect(f).toMatchObject({ mode: "3d", time: new Date(NOW + i * 1000).toISOString(), sats: 8, hdop: 0.9, altM: 512.3 });
+      expect(f).toMatchObject({
+        mode: "3d",
+        time: new Date(NOW + i * 1000).toISOString(),
+        sats: 8,
+        hdop: 0.9,
+        altM: 512.3,
+      });
       expect(Math.abs(f.lat! - epochs[i]!.lat)).toBeLessThan(1e-7);
       expect(Math.abs(f.lon! - epochs[i]!.lon)).toBeLessThan(1e-7);
       expect(f.speedMps).toBeCloseTo(15, 3);
-      if (i > 0) expect(distanceM(fixes[i - 1] as { lat: number; lon: number }, f as { lat: number; lon: number })).toBeCloseTo(15, 1);
+      if (i > 0)
+        expect(distanceM(fixes[i - 1] as { lat: number; lon: number }, f as { lat: number; lon: number })).toBeCloseTo(
+          15,
+          1,
+        );
     });
   });
 
@@ -182,7 +244,9 @@ describe("nmea-gps session: positions", () => {
     const epochs = drive({ epochs: 21 });
     const r = run(text(epochs), o);
     // all 21 epochs complete (each leaves with its cycle-ending sentence): 0, 2, 4, ... 20
-    expect(r.events.map((e) => e.deviceTime)).toEqual(epochs.filter((_, i) => i % 2 === 0).map((e) => new Date(e.atMs).toISOString()));
+    expect(r.events.map((e) => e.deviceTime)).toEqual(
+      epochs.filter((_, i) => i % 2 === 0).map((e) => new Date(e.atMs).toISOString()),
+    );
     checkThrottle(assemblerFixes(enc.encode(text(epochs))), r.events, o);
   });
 
@@ -190,7 +254,9 @@ describe("nmea-gps session: positions", () => {
     const o = opts();
     const epochs = drive({ epochs: 21, speedMps: 0 });
     const r = run(text(epochs), o);
-    expect(r.events.map((e) => e.deviceTime)).toEqual([0, 5, 10, 15, 20].map((i) => new Date(NOW + i * 1000).toISOString()));
+    expect(r.events.map((e) => e.deviceTime)).toEqual(
+      [0, 5, 10, 15, 20].map((i) => new Date(NOW + i * 1000).toISOString()),
+    );
   });
 
   it("either one fires: slow (3 m/s) goes by time, fast (15 m/s) by distance, with the default 5 s / 20 m", () => {
@@ -204,7 +270,11 @@ describe("nmea-gps session: positions", () => {
     const fixOf = (i: number): FixMode => (i >= 10 && i < 15 ? "none" : i >= 20 ? "2d" : "3d");
     const o = opts({ minIntervalS: 3600, minDistanceM: 100_000 });
     const r = run(text(drive({ epochs: 30, fix: fixOf, speedMps: 0 })), o);
-    expect(r.events.map((e) => [e.deviceTime!.slice(17, 19), e.body.fix])).toEqual([["00", "3d"], ["10", "none"], ["15", "3d"]]);
+    expect(r.events.map((e) => [e.deviceTime!.slice(17, 19), e.body.fix])).toEqual([
+      ["00", "3d"],
+      ["10", "none"],
+      ["15", "3d"],
+    ]);
     const lost = r.events[1]!.body;
     expect(lost).toEqual({ fix: "none", hdop: 99.99, sats: 0 }); // no stale coordinates passed off as current
     // a receiver that starts without a fix says so once
@@ -225,7 +295,22 @@ describe("nmea-gps session: positions", () => {
   it("keeps going through bad checksums, garbage and torn lines, rejecting each", () => {
     const epochs = drive({ epochs: 4 });
     const good = text(epochs);
-    const bad = formatNmeaSentence("GPGGA", ["080001.00", "4027.40200", "N", "11558.21664", "E", "1", "08", "0.9", "512.3", "M", "", "M", "", ""]).replace(/\*..\r\n$/, "*00\r\n");
+    const bad = formatNmeaSentence("GPGGA", [
+      "080001.00",
+      "4027.40200",
+      "N",
+      "11558.21664",
+      "E",
+      "1",
+      "08",
+      "0.9",
+      "512.3",
+      "M",
+      "",
+      "M",
+      "",
+      "",
+    ]).replace(/\*..\r\n$/, "*00\r\n");
     const noisy = `${good.slice(0, 200)}\r\n${bad}$GPXYZ,broken\u0001line\r\nGARBAGE WITHOUT DOLLAR\r\n$GPGGA,nonsense*00\r\n${good.slice(200)}`;
     const clean = run(good, opts({ throttle: false }));
     const r = run(noisy, opts({ throttle: false }), LIVE, 7);
@@ -247,16 +332,51 @@ describe("nmea-gps session: UTC for the time service", () => {
     };
     for (const [fix, line] of r.utcFixes) expect(fix).toBe(utcOf(line));
     // RMC and ZDA of epochs 0, 1, 2, 4; epoch 3 has no fix: neither its RMC (V) nor its ZDA counts
-    expect(r.utcFixes.map(([ms, line]) => `${(ms - NOW) / 1000}${line.slice(3, 6)}`)).toEqual(["0RMC", "0ZDA", "1RMC", "1ZDA", "2RMC", "2ZDA", "4RMC", "4ZDA"]);
+    expect(r.utcFixes.map(([ms, line]) => `${(ms - NOW) / 1000}${line.slice(3, 6)}`)).toEqual([
+      "0RMC",
+      "0ZDA",
+      "1RMC",
+      "1ZDA",
+      "2RMC",
+      "2ZDA",
+      "4RMC",
+      "4ZDA",
+    ]);
   });
 
   it("ZDA before the receiver's first fix is not believed (it may come from the receiver's own clock)", () => {
     const zda = formatNmeaSentence("GPZDA", ["080000.00", "23", "11", "2026", "00", "00"]);
     expect(run(zda, opts()).utcFixes).toEqual([]);
-    const fixed = formatNmeaSentence("GPRMC", ["075959.00", "A", "4027.40200", "N", "11558.21664", "E", "0.0", "", "231126", "", "", "A"]);
+    const fixed = formatNmeaSentence("GPRMC", [
+      "075959.00",
+      "A",
+      "4027.40200",
+      "N",
+      "11558.21664",
+      "E",
+      "0.0",
+      "",
+      "231126",
+      "",
+      "",
+      "A",
+    ]);
     expect(run(fixed + zda, opts()).utcFixes.map(([ms]) => ms)).toEqual([NOW - 1000, NOW]);
     // simulator mode is not time
-    const sim = formatNmeaSentence("GPRMC", ["075959.00", "A", "4027.40200", "N", "11558.21664", "E", "0.0", "", "231126", "", "", "S"]);
+    const sim = formatNmeaSentence("GPRMC", [
+      "075959.00",
+      "A",
+      "4027.40200",
+      "N",
+      "11558.21664",
+      "E",
+      "0.0",
+      "",
+      "231126",
+      "",
+      "",
+      "S",
+    ]);
     expect(run(sim + zda, opts()).utcFixes).toEqual([]);
   });
 });
@@ -267,9 +387,16 @@ describe("vitalgate decode --driver nmea-gps", () => {
     const file = join(mkdtempSync(join(tmpdir(), "vg-gps-")), "drive.nmea");
     writeFileSync(file, text(epochs));
     const out: string[] = [];
-    const code = await main(["decode", "--driver", "nmea-gps", "--options", '{"port":"/dev/null"}', file], { out: (s) => out.push(s), err: () => undefined });
+    const code = await main(["decode", "--driver", "nmea-gps", "--options", '{"port":"/dev/null"}', file], {
+      out: (s) => out.push(s),
+      err: () => undefined,
+    });
     expect(code).toBe(0);
-    const events = out.join("").trim().split("\n").map((l) => JSON.parse(l) as { kind: string; t: string; time: { dev: string } });
+    const events = out
+      .join("")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; t: string; time: { dev: string } });
     expect(events).toHaveLength(40); // the last one too: it ends with the cycle-ending sentence learnt from the first
     expect(events.map((e) => e.t)).toEqual(epochs.map((e) => new Date(e.atMs).toISOString()));
     expect(events[0]!.time.dev).toBe("080000.00 231126");
@@ -279,25 +406,30 @@ describe("vitalgate decode --driver nmea-gps", () => {
 describe.skipIf(!haveShared)("gpsd logs through the session (../shared/fixtures/nmea/gpsd)", () => {
   const logs = haveShared ? listFiles(GPSD).filter((f) => f.endsWith(".log")) : [];
 
-  it.each(logs)("%s: replayed, every fix the codec assembles becomes a position with its time, lat, lon; throttled, the rule holds", (name) => {
-    const bytes = gpsdLog(name);
-    const fixes = assemblerFixes(bytes);
-    const replay = run(bytes, opts(), REPLAY);
-    const withPos = fixes.filter((f) => f.mode !== "none");
-    expect(replay.events.filter(withFix).map((e) => [e.deviceTime, e.body.lat, e.body.lon, e.body.fix])).toEqual(withPos.map((f) => [f.time, f.lat, f.lon, f.mode]));
-    // the same in any chunking
-    expect(run(bytes, opts(), REPLAY, 13).events).toEqual(replay.events);
-    const o = opts();
-    const live = run(bytes, o);
-    checkThrottle(fixes, live.events, o);
-    expect(live.events.filter(withFix).length).toBeLessThanOrEqual(withPos.length);
-    // every RMC (A) / ZDA time handed on is that sentence's own UTC
-    for (const [ms, line] of live.utcFixes) {
-      const s = parseNmeaSentence(line);
-      const m = s.ok ? decodeNmeaSentence(s.sentence) : undefined;
-      expect(m?.ok && "utc" in m.message ? Date.parse(m.message.utc!) : NaN).toBe(ms);
-    }
-  });
+  it.each(logs)(
+    "%s: replayed, every fix the codec assembles becomes a position with its time, lat, lon; throttled, the rule holds",
+    (name) => {
+      const bytes = gpsdLog(name);
+      const fixes = assemblerFixes(bytes);
+      const replay = run(bytes, opts(), REPLAY);
+      const withPos = fixes.filter((f) => f.mode !== "none");
+      expect(replay.events.filter(withFix).map((e) => [e.deviceTime, e.body.lat, e.body.lon, e.body.fix])).toEqual(
+        withPos.map((f) => [f.time, f.lat, f.lon, f.mode]),
+      );
+      // the same in any chunking
+      expect(run(bytes, opts(), REPLAY, 13).events).toEqual(replay.events);
+      const o = opts();
+      const live = run(bytes, o);
+      checkThrottle(fixes, live.events, o);
+      expect(live.events.filter(withFix).length).toBeLessThanOrEqual(withPos.length);
+      // every RMC (A) / ZDA time handed on is that sentence's own UTC
+      for (const [ms, line] of live.utcFixes) {
+        const s = parseNmeaSentence(line);
+        const m = s.ok ? decodeNmeaSentence(s.sentence) : undefined;
+        expect(m?.ok && "utc" in m.message ? Date.parse(m.message.utc!) : NaN).toBe(ms);
+      }
+    },
+  );
 
   it("ublox-neo-m9n-nmea.log (a 3D fix throughout, standing): 61 positions replayed, the last one too, 13 throttled (every 5 s), 122 UTC fixes", () => {
     const bytes = gpsdLog("ublox-neo-m9n-nmea.log");
@@ -312,7 +444,9 @@ describe.skipIf(!haveShared)("gpsd logs through the session (../shared/fixtures/
     const epochs = nmeaLogEpochs(readText(GPSD, "ublox-neo-m9n-nmea.log", "latin1"));
     expect(epochs.length).toBeGreaterThanOrEqual(60);
     expect(epochs.slice(1).every((e, i) => e.offsetMs - epochs[i]!.offsetMs === 1000)).toBe(true);
-    expect(epochs.map((e) => e.text).join("")).toBe(Buffer.from(gpsdLog("ublox-neo-m9n-nmea.log")).toString("latin1").replace(/\r?\n/g, "\r\n"));
+    expect(epochs.map((e) => e.text).join("")).toBe(
+      Buffer.from(gpsdLog("ublox-neo-m9n-nmea.log")).toString("latin1").replace(/\r?\n/g, "\r\n"),
+    );
   });
 });
 

@@ -72,7 +72,11 @@ function coordFields(value: number, degDigits: 2 | 3): [string, string] {
  * Where the vehicle is after `distanceM` along `courseDeg` from `origin`: north and east steps on the
  * sphere (a rhumb line; due east it follows the parallel exactly).
  */
-export function pointAlong(origin: { lat: number; lon: number }, courseDeg: number, distanceM: number): { lat: number; lon: number } {
+export function pointAlong(
+  origin: { lat: number; lon: number },
+  courseDeg: number,
+  distanceM: number,
+): { lat: number; lon: number } {
   const north = distanceM * Math.cos(courseDeg * DEG);
   const east = distanceM * Math.sin(courseDeg * DEG);
   const lat = origin.lat + north / EARTH_RADIUS_M / DEG;
@@ -90,14 +94,15 @@ export function* syntheticDrive(o: SyntheticDriveOptions): Generator<SyntheticEp
   const talker = o.talker ?? "GP";
   for (let i = 0; i < o.epochs; i++) {
     const atMs = o.startMs + i * interval;
-    const { lat, lon } = pointAlong(origin, course, speed * (i * interval) / 1000);
+    const { lat, lon } = pointAlong(origin, course, (speed * (i * interval)) / 1000);
     const fix = o.fix?.(i) ?? "3d";
     const d = new Date(atMs);
     const time = nmeaTimeField(atMs);
     const date = `${pad(d.getUTCDate(), 2)}${pad(d.getUTCMonth() + 1, 2)}${pad(d.getUTCFullYear() % 100, 2)}`;
     const [la, ns] = coordFields(lat, 2);
     const [lo, ew] = coordFields(lon, 3);
-    const sats = fix === "3d" ? ["05", "07", "13", "15", "18", "20", "24", "29"] : fix === "2d" ? ["05", "13", "24"] : [];
+    const sats =
+      fix === "3d" ? ["05", "07", "13", "15", "18", "20", "24", "29"] : fix === "2d" ? ["05", "13", "24"] : [];
     const sentences: string[] = [];
     if (fix === "none") {
       // A receiver without a fix still sends its time and date, marked not valid (RMC status V,
@@ -105,18 +110,66 @@ export function* syntheticDrive(o: SyntheticDriveOptions): Generator<SyntheticEp
       sentences.push(
         formatNmeaSentence(`${talker}RMC`, [time, "V", "", "", "", "", "", "", date, "", "", "N"]),
         formatNmeaSentence(`${talker}GGA`, [time, "", "", "", "", "0", "00", "99.99", "", "", "", "", "", ""]),
-        formatNmeaSentence(`${talker}GSA`, ["A", "1", "", "", "", "", "", "", "", "", "", "", "", "", "99.99", "99.99", "99.99"]),
+        formatNmeaSentence(`${talker}GSA`, [
+          "A",
+          "1",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "",
+          "99.99",
+          "99.99",
+          "99.99",
+        ]),
       );
     } else {
       sentences.push(
-        formatNmeaSentence(`${talker}RMC`, [time, "A", la, ns, lo, ew, (speed / KNOT_MPS).toFixed(3), course.toFixed(2), date, "", "", "A"]),
+        formatNmeaSentence(`${talker}RMC`, [
+          time,
+          "A",
+          la,
+          ns,
+          lo,
+          ew,
+          (speed / KNOT_MPS).toFixed(3),
+          course.toFixed(2),
+          date,
+          "",
+          "",
+          "A",
+        ]),
         formatNmeaSentence(`${talker}GGA`, [
-          time, la, ns, lo, ew, "1", pad(sats.length, 2), fix === "3d" ? "0.90" : "2.50",
-          fix === "3d" ? alt.toFixed(1) : "", fix === "3d" ? "M" : "", "-8.2", "M", "", "",
+          time,
+          la,
+          ns,
+          lo,
+          ew,
+          "1",
+          pad(sats.length, 2),
+          fix === "3d" ? "0.90" : "2.50",
+          fix === "3d" ? alt.toFixed(1) : "",
+          fix === "3d" ? "M" : "",
+          "-8.2",
+          "M",
+          "",
+          "",
         ]),
         formatNmeaSentence(`${talker}GSA`, [
-          "A", fix === "3d" ? "3" : "2", ...sats, ...Array<string>(12 - sats.length).fill(""),
-          fix === "3d" ? "1.60" : "3.10", fix === "3d" ? "0.90" : "2.50", fix === "3d" ? "1.30" : "1.80",
+          "A",
+          fix === "3d" ? "3" : "2",
+          ...sats,
+          ...Array<string>(12 - sats.length).fill(""),
+          fix === "3d" ? "1.60" : "3.10",
+          fix === "3d" ? "0.90" : "2.50",
+          fix === "3d" ? "1.30" : "1.80",
         ]),
       );
     }
@@ -125,12 +178,28 @@ export function* syntheticDrive(o: SyntheticDriveOptions): Generator<SyntheticEp
       // azimuth °, SNR dB-Hz) per message; made-up but plausible sky positions.
       const groups = Array.from({ length: Math.ceil(sats.length / 4) }, (_, g) => sats.slice(g * 4, g * 4 + 4));
       for (const [g, group] of groups.entries()) {
-        const views = group.flatMap((prn, k) => [prn, pad(20 + ((g * 4 + k) * 7) % 60, 2), pad(((g * 4 + k) * 45) % 360, 3), pad(30 + k * 3, 2)]);
-        sentences.push(formatNmeaSentence(`${talker}GSV`, [String(groups.length), String(g + 1), pad(sats.length, 2), ...views]));
+        const views = group.flatMap((prn, k) => [
+          prn,
+          pad(20 + (((g * 4 + k) * 7) % 60), 2),
+          pad(((g * 4 + k) * 45) % 360, 3),
+          pad(30 + k * 3, 2),
+        ]);
+        sentences.push(
+          formatNmeaSentence(`${talker}GSV`, [String(groups.length), String(g + 1), pad(sats.length, 2), ...views]),
+        );
       }
     }
     if (o.zda) {
-      sentences.push(formatNmeaSentence(`${talker}ZDA`, [time, pad(d.getUTCDate(), 2), pad(d.getUTCMonth() + 1, 2), String(d.getUTCFullYear()), "00", "00"]));
+      sentences.push(
+        formatNmeaSentence(`${talker}ZDA`, [
+          time,
+          pad(d.getUTCDate(), 2),
+          pad(d.getUTCMonth() + 1, 2),
+          String(d.getUTCFullYear()),
+          "00",
+          "00",
+        ]),
+      );
     }
     yield { index: i, atMs, offsetMs: i * interval, lat, lon, fix, text: sentences.join("") };
   }

@@ -13,9 +13,24 @@ import { distanceM } from "../../protocols/geo.ts";
 
 /** The throttle's options, as both GPS drivers declare them. */
 export const throttleOptionShape = {
-  throttle: z.boolean().default(true).describe("false: every fix becomes a position event (about one a second), not only those that moved or aged enough."),
-  minIntervalS: z.number().min(0).max(86_400).default(5).describe("A position is sent at least this often while the vehicle stands still, in seconds."),
-  minDistanceM: z.number().min(0).max(100_000).default(20).describe("A position is sent as soon as the vehicle has moved this far from the last one sent, in metres."),
+  throttle: z
+    .boolean()
+    .default(true)
+    .describe(
+      "false: every fix becomes a position event (about one a second), not only those that moved or aged enough.",
+    ),
+  minIntervalS: z
+    .number()
+    .min(0)
+    .max(86_400)
+    .default(5)
+    .describe("A position is sent at least this often while the vehicle stands still, in seconds."),
+  minDistanceM: z
+    .number()
+    .min(0)
+    .max(100_000)
+    .default(20)
+    .describe("A position is sent as soon as the vehicle has moved this far from the last one sent, in metres."),
 };
 
 export interface ThrottleOptions {
@@ -42,7 +57,12 @@ export interface PositionThrottle {
 }
 
 /** Whether `next` is due after `last` (the last fix let through, none yet when undefined). */
-export function positionDue(last: ThrottleSample | undefined, next: ThrottleSample, options: ThrottleOptions, replay = false): boolean {
+export function positionDue(
+  last: ThrottleSample | undefined,
+  next: ThrottleSample,
+  options: ThrottleOptions,
+  replay = false,
+): boolean {
   if (last === undefined) return true;
   const hadFix = last.mode !== "none";
   const hasFix = next.mode !== "none";

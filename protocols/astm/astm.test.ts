@@ -2,8 +2,28 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { AstmAction, AstmReceiver } from "./index.ts";
 import {
-  ACK, ENQ, EOT, NAK, SOH, STX, ETX, ASTM_MAX_ATTEMPTS, ASTM_RECEIVER_TIMEOUT_MS, astmComment, astmField, astmFrameSplitter, astmHeader, astmOrder,
-  astmPatient, astmReceiver, astmResult, astmTerminator, encodeAstmFrame, encodeAstmMessage, parseAstmFrame, parseAstmMessage,
+  ACK,
+  ENQ,
+  EOT,
+  NAK,
+  SOH,
+  STX,
+  ETX,
+  ASTM_MAX_ATTEMPTS,
+  ASTM_RECEIVER_TIMEOUT_MS,
+  astmComment,
+  astmField,
+  astmFrameSplitter,
+  astmHeader,
+  astmOrder,
+  astmPatient,
+  astmReceiver,
+  astmResult,
+  astmTerminator,
+  encodeAstmFrame,
+  encodeAstmMessage,
+  parseAstmFrame,
+  parseAstmMessage,
 } from "./index.ts";
 import { ownFixture, readBytes, sharedDir } from "../../test/fixtures/serial/load.ts";
 
@@ -67,7 +87,14 @@ describe.skipIf(!ASTM)("ASTM captures (../shared/fixtures/astm), values of astm/
     expect(o.specimen[1]).toBe("O");
     const results = rs.filter((r) => r.type === "R").map(astmResult);
     expect(results).toHaveLength(1);
-    expect(results[0]).toMatchObject({ test: "HbA1c", value: "5.9", units: "%", status: "F", operator: "3643", completedAt: "20241206140615" });
+    expect(results[0]).toMatchObject({
+      test: "HbA1c",
+      value: "5.9",
+      units: "%",
+      status: "F",
+      operator: "3643",
+      completedAt: "20241206140615",
+    });
     expect(results[0]!.abnormalFlag).toBeUndefined();
   });
 
@@ -122,7 +149,13 @@ describe.skipIf(!ASTM)("ASTM captures (../shared/fixtures/astm), values of astm/
     expect(c.errors).toEqual([]);
     const rs = c.parsed.ok ? c.parsed.message.records : [];
     expect(rs.map((r) => r.type).join("")).toBe("HPORCML");
-    expect(astmResult(rs[3]!)).toMatchObject({ test: "413", value: "40.13", units: "g/L", abnormalFlag: "N", status: "F" });
+    expect(astmResult(rs[3]!)).toMatchObject({
+      test: "413",
+      value: "40.13",
+      units: "g/L",
+      abnormalFlag: "N",
+      status: "F",
+    });
     expect(astmTerminator(rs[6]!).code).toBe("N");
   });
 
@@ -139,14 +172,22 @@ describe.skipIf(!ASTM)("ASTM captures (../shared/fixtures/astm), values of astm/
       // split at every byte boundary: same message
       for (let cut = 1; cut < bytes.length; cut += Math.max(1, Math.floor(bytes.length / 97))) {
         const r2 = astmReceiver();
-        const a2 = [...r2.push(Uint8Array.of(ENQ)), ...r2.push(bytes.subarray(0, cut)), ...r2.push(bytes.subarray(cut)), ...r2.push(Uint8Array.of(EOT))];
+        const a2 = [
+          ...r2.push(Uint8Array.of(ENQ)),
+          ...r2.push(bytes.subarray(0, cut)),
+          ...r2.push(bytes.subarray(cut)),
+          ...r2.push(Uint8Array.of(EOT)),
+        ];
         expect(messagesOf(a2)).toEqual(msgs);
       }
     }
   });
 
   it("mini_vidas and spotchem_el are refused as not ASTM, saying why", () => {
-    for (const [name, why] of [["mini_vidas.txt", /STX is followed by byte 0x1E, not a frame number/], ["spotchem_el.txt", /ETX is followed by byte 0x0A, not a two-digit hex checksum/]] as const) {
+    for (const [name, why] of [
+      ["mini_vidas.txt", /STX is followed by byte 0x1E, not a frame number/],
+      ["spotchem_el.txt", /ETX is followed by byte 0x0A, not a two-digit hex checksum/],
+    ] as const) {
       const c = capture(name);
       expect(c.frames).toBe(0);
       expect(c.errors).toHaveLength(1);
@@ -157,7 +198,11 @@ describe.skipIf(!ASTM)("ASTM captures (../shared/fixtures/astm), values of astm/
       expect(text).toMatchObject({ ok: false, error: { code: "ASTM_NOT_ASTM" } });
       // the link layer refuses them too, within the transfer, without hanging
       const rx = astmReceiver();
-      const actions = show([...rx.push(Uint8Array.of(ENQ)), ...rx.push(readBytes(ASTM!, name)), ...rx.push(Uint8Array.of(EOT))]);
+      const actions = show([
+        ...rx.push(Uint8Array.of(ENQ)),
+        ...rx.push(readBytes(ASTM!, name)),
+        ...rx.push(Uint8Array.of(EOT)),
+      ]);
       expect(actions).toContain("E:ASTM_NOT_ASTM");
       expect(actions.at(-1)).toBe("end");
     }
@@ -179,7 +224,9 @@ describe("astmReceiver (E1381 link layer)", () => {
     const acts: AstmAction[] = [...rx.push(Uint8Array.of(ENQ))];
     for (const f of frames) acts.push(...rx.push(f));
     acts.push(...rx.push(Uint8Array.of(EOT)));
-    expect(show(acts).filter((a) => a.startsWith("frame"))).toEqual([1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4].map((n) => `frame${n}`));
+    expect(show(acts).filter((a) => a.startsWith("frame"))).toEqual(
+      [1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4].map((n) => `frame${n}`),
+    );
     expect(messagesOf(acts)).toEqual([latin1(bloodGas)]);
     expect(show(acts).filter((a) => a === "ACK")).toHaveLength(13);
   });
@@ -200,7 +247,15 @@ describe("astmReceiver (E1381 link layer)", () => {
     const bad = frames[0]!.slice();
     bad[5] = bad[5]! ^ 0x01;
     expect(run(rx, Uint8Array.of(ENQ), bad, frames[0]!, frames[0]!, frames[1]!)).toEqual([
-      "ACK", "start", "E:ASTM_BAD_CHECKSUM", "NAK", "frame1", "ACK", "ACK", "frame2", "ACK",
+      "ACK",
+      "start",
+      "E:ASTM_BAD_CHECKSUM",
+      "NAK",
+      "frame1",
+      "ACK",
+      "ACK",
+      "frame2",
+      "ACK",
     ]);
   });
 
@@ -210,7 +265,19 @@ describe("astmReceiver (E1381 link layer)", () => {
     const one = encodeAstmFrame(1, enc.encode("H|\\^&\rL|1|N\r"), true);
     const again = encodeAstmFrame(1, enc.encode("H|\\^&|||second\rL|1|N\r"), true);
     expect(run(rx, Uint8Array.of(ENQ), frames[0]!, frames[2]!, one, again, again)).toEqual([
-      "ACK", "start", "frame1", "ACK", "frame3", "ACK", "frame1", "message", "ACK", "frame1", "message", "ACK", "ACK",
+      "ACK",
+      "start",
+      "frame1",
+      "ACK",
+      "frame3",
+      "ACK",
+      "frame1",
+      "message",
+      "ACK",
+      "frame1",
+      "message",
+      "ACK",
+      "ACK",
     ]);
     // the checksum still guards a frame whatever its number
     const bad = encodeAstmFrame(5, enc.encode("R|1|^^^pH|7.40\r"), false);
@@ -221,7 +288,12 @@ describe("astmReceiver (E1381 link layer)", () => {
   it("reads a Radiometer ABL9-style SOH ... EOT message (records, no ENQ, no frames): one ACK per message", () => {
     const text = latin1(bloodGas);
     const rx = astmReceiver();
-    const acts = [...rx.push(Uint8Array.of(SOH)), ...rx.push(bloodGas.subarray(0, 50)), ...rx.push(bloodGas.subarray(50)), ...rx.push(Uint8Array.of(EOT))];
+    const acts = [
+      ...rx.push(Uint8Array.of(SOH)),
+      ...rx.push(bloodGas.subarray(0, 50)),
+      ...rx.push(bloodGas.subarray(50)),
+      ...rx.push(Uint8Array.of(EOT)),
+    ];
     expect(show(acts)).toEqual(["start", "message", "ACK", "end"]);
     expect(messagesOf(acts)).toEqual([text]);
     expect(rx.state).toBe("neutral");
@@ -237,7 +309,11 @@ describe("astmReceiver (E1381 link layer)", () => {
 
   it("an SOH message without its EOT is discarded at the next SOH or ENQ, or after 30 s; one too long is bounded", () => {
     const rx = astmReceiver({ maxMessageBytes: 100 });
-    expect(run(rx, Uint8Array.of(SOH), bloodGas.subarray(0, 40), Uint8Array.of(SOH))).toEqual(["start", "E:ASTM_INCOMPLETE_MESSAGE", "start"]);
+    expect(run(rx, Uint8Array.of(SOH), bloodGas.subarray(0, 40), Uint8Array.of(SOH))).toEqual([
+      "start",
+      "E:ASTM_INCOMPLETE_MESSAGE",
+      "start",
+    ]);
     expect(rx.timeoutMs).toBe(30_000);
     expect(run(rx, bloodGas.subarray(0, 40))).toEqual([]);
     expect(show(rx.timeout())).toEqual(["E:ASTM_INCOMPLETE_MESSAGE", "E:ASTM_TIMEOUT"]);
@@ -261,7 +337,14 @@ describe("astmReceiver (E1381 link layer)", () => {
 
   it("discards an unfinished message at EOT", () => {
     const rx = astmReceiver();
-    expect(run(rx, Uint8Array.of(ENQ), frames[0]!, Uint8Array.of(EOT))).toEqual(["ACK", "start", "frame1", "ACK", "E:ASTM_INCOMPLETE_MESSAGE", "end"]);
+    expect(run(rx, Uint8Array.of(ENQ), frames[0]!, Uint8Array.of(EOT))).toEqual([
+      "ACK",
+      "start",
+      "frame1",
+      "ACK",
+      "E:ASTM_INCOMPLETE_MESSAGE",
+      "end",
+    ]);
   });
 
   it("contention: we sent ENQ, so did the instrument; we yield and answer its next ENQ", () => {
@@ -300,11 +383,36 @@ describe("parseAstmMessage (E1394 records)", () => {
     expect(rs.map((x) => x.type).join("")).toBe("HPO" + "R".repeat(13) + "CML");
     expect(r.message.warnings).toEqual([]);
     const results = rs.filter((x) => x.type === "R").map(astmResult);
-    expect(results.map((x) => x.test)).toEqual(["pH", "pCO2", "pO2", "HCO3-", "BE(B)", "sO2", "tHb", "Lac", "Na+", "K+", "Cl-", "iCa", "Glu"]);
-    expect(results[1]).toMatchObject({ value: "52.1", units: "mm[Hg]", referenceRange: "35 to 45", abnormalFlag: "H", operator: "OP^1" });
+    expect(results.map((x) => x.test)).toEqual([
+      "pH",
+      "pCO2",
+      "pO2",
+      "HCO3-",
+      "BE(B)",
+      "sO2",
+      "tHb",
+      "Lac",
+      "Na+",
+      "K+",
+      "Cl-",
+      "iCa",
+      "Glu",
+    ]);
+    expect(results[1]).toMatchObject({
+      value: "52.1",
+      units: "mm[Hg]",
+      referenceRange: "35 to 45",
+      abnormalFlag: "H",
+      operator: "OP^1",
+    });
     const c = astmComment(rs.find((x) => x.type === "C")!);
     expect(c.text).toEqual(["Sample temperature 37.0^C, FIO2 0.21\\room air"]);
-    expect(astmField(rs.find((x) => x.type === "M")!, 4)).toBe("lot|A12");
+    expect(
+      astmField(
+        rs.find((x) => x.type === "M")!,
+        4,
+      ),
+    ).toBe("lot|A12");
   });
 
   it("reads the delimiters from the header, whatever they are", () => {
@@ -331,7 +439,9 @@ describe("parseAstmMessage (E1394 records)", () => {
 describe("fuzz (fast-check, seeded)", () => {
   const params = { seed: 0xa57e, numRuns: 300 };
   const control = fc.constantFrom(ENQ, EOT, STX, ETX, ACK, NAK, SOH, 0x17, 0x0d, 0x0a);
-  const noisy = fc.array(fc.oneof(fc.integer({ min: 0, max: 255 }), control), { maxLength: 600 }).map((a) => Uint8Array.from(a));
+  const noisy = fc
+    .array(fc.oneof(fc.integer({ min: 0, max: 255 }), control), { maxLength: 600 })
+    .map((a) => Uint8Array.from(a));
 
   it("the receiver never throws, holds a bounded amount, and every error has a code (random bytes and timeouts)", () => {
     fc.assert(
@@ -351,28 +461,32 @@ describe("fuzz (fast-check, seeded)", () => {
     const text = ownFixture("astm-bloodgas-synthetic.txt");
     const frames = encodeAstmMessage(text, 1, 120);
     fc.assert(
-      fc.property(fc.array(fc.nat(200), { maxLength: 10 }), fc.array(fc.nat(ASTM_MAX_ATTEMPTS - 1), { minLength: frames.length, maxLength: frames.length }), (cuts, badCounts) => {
-        const parts: Uint8Array[] = [Uint8Array.of(ENQ)];
-        frames.forEach((f, i) => {
-          for (let k = 0; k < badCounts[i]!; k++) {
-            const bad = f.slice();
-            const at = 2 + (k % Math.max(1, f.length - 7));
-            bad[at] = bad[at]! ^ 0x20; // flip a text bit: the checksum catches it
-            parts.push(bad);
+      fc.property(
+        fc.array(fc.nat(200), { maxLength: 10 }),
+        fc.array(fc.nat(ASTM_MAX_ATTEMPTS - 1), { minLength: frames.length, maxLength: frames.length }),
+        (cuts, badCounts) => {
+          const parts: Uint8Array[] = [Uint8Array.of(ENQ)];
+          frames.forEach((f, i) => {
+            for (let k = 0; k < badCounts[i]!; k++) {
+              const bad = f.slice();
+              const at = 2 + (k % Math.max(1, f.length - 7));
+              bad[at] = bad[at]! ^ 0x20; // flip a text bit: the checksum catches it
+              parts.push(bad);
+            }
+            parts.push(f);
+          });
+          parts.push(Uint8Array.of(EOT));
+          const all = Uint8Array.from(parts.flatMap((p) => [...p]));
+          const rx = astmReceiver();
+          const acts: AstmAction[] = [];
+          let from = 0;
+          for (const cut of [...cuts.map((c) => (c * 37) % all.length).sort((a, b) => a - b), all.length]) {
+            acts.push(...rx.push(all.subarray(from, Math.max(from, cut))));
+            from = Math.max(from, cut);
           }
-          parts.push(f);
-        });
-        parts.push(Uint8Array.of(EOT));
-        const all = Uint8Array.from(parts.flatMap((p) => [...p]));
-        const rx = astmReceiver();
-        const acts: AstmAction[] = [];
-        let from = 0;
-        for (const cut of [...cuts.map((c) => (c * 37) % all.length).sort((a, b) => a - b), all.length]) {
-          acts.push(...rx.push(all.subarray(from, Math.max(from, cut))));
-          from = Math.max(from, cut);
-        }
-        expect(messagesOf(acts)).toEqual([latin1(text)]);
-      }),
+          expect(messagesOf(acts)).toEqual([latin1(text)]);
+        },
+      ),
       { ...params, numRuns: 100 },
     );
   });

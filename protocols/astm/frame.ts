@@ -93,10 +93,15 @@ function describe(b: number | undefined): string {
  */
 export function parseAstmFrame(bytes: Uint8Array): AstmFrameResult {
   // (the frame's own end is CR LF; either alone is accepted, see below)
-  if (bytes[0] !== STX) return fail("ASTM_NOT_ASTM", `not an ASTM E1381 frame: it starts with ${describe(bytes[0])}, not STX`, 0);
+  if (bytes[0] !== STX)
+    return fail("ASTM_NOT_ASTM", `not an ASTM E1381 frame: it starts with ${describe(bytes[0])}, not STX`, 0);
   const fn = bytes[1];
   if (fn === undefined || fn < 0x30 || fn > 0x37) {
-    return fail("ASTM_NOT_ASTM", `not an ASTM E1381 frame: STX is followed by ${describe(fn)}, not a frame number 0-7`, 1);
+    return fail(
+      "ASTM_NOT_ASTM",
+      `not an ASTM E1381 frame: STX is followed by ${describe(fn)}, not a frame number 0-7`,
+      1,
+    );
   }
   let end = -1;
   for (let i = 2; i < bytes.length; i++) {
@@ -106,7 +111,11 @@ export function parseAstmFrame(bytes: Uint8Array): AstmFrameResult {
       break;
     }
     if (forbidden(b)) {
-      return fail("ASTM_NOT_ASTM", `not ASTM E1381: frame text holds control ${describe(b)} at offset ${i}, which E1381 §6.3.1.2 forbids`, i);
+      return fail(
+        "ASTM_NOT_ASTM",
+        `not ASTM E1381: frame text holds control ${describe(b)} at offset ${i}, which E1381 §6.3.1.2 forbids`,
+        i,
+      );
     }
   }
   if (end < 0) return fail("ASTM_NOT_ASTM", "not an ASTM E1381 frame: no ETX or ETB ends the text", bytes.length);
@@ -114,15 +123,27 @@ export function parseAstmFrame(bytes: Uint8Array): AstmFrameResult {
   const c2 = bytes[end + 2];
   const given = c1 !== undefined && c2 !== undefined ? String.fromCharCode(c1, c2) : "";
   if (!/^[0-9A-Fa-f]{2}$/.test(given)) {
-    return fail("ASTM_NOT_ASTM", `not an ASTM E1381 frame: ${bytes[end] === ETX ? "ETX" : "ETB"} is followed by ${describe(c1)}, not a two-digit hex checksum`, end + 1);
+    return fail(
+      "ASTM_NOT_ASTM",
+      `not an ASTM E1381 frame: ${bytes[end] === ETX ? "ETX" : "ETB"} is followed by ${describe(c1)}, not a two-digit hex checksum`,
+      end + 1,
+    );
   }
   const want = astmChecksum(bytes, 1, end + 1);
   if (parseInt(given, 16) !== want) {
-    return fail("ASTM_BAD_CHECKSUM", `frame ${fn - 0x30}: checksum ${given} does not match its content (should be ${hex2(want)})`, end + 1);
+    return fail(
+      "ASTM_BAD_CHECKSUM",
+      `frame ${fn - 0x30}: checksum ${given} does not match its content (should be ${hex2(want)})`,
+      end + 1,
+    );
   }
   // §6.3.1 ends a frame with CR LF; captures and some analysers keep only one of them
   if (bytes[end + 3] !== undefined && bytes[end + 3] !== CR && bytes[end + 3] !== LF) {
-    return fail("ASTM_MALFORMED", `frame ${fn - 0x30}: the checksum is followed by ${describe(bytes[end + 3])}, not CR LF`, end + 3);
+    return fail(
+      "ASTM_MALFORMED",
+      `frame ${fn - 0x30}: the checksum is followed by ${describe(bytes[end + 3])}, not CR LF`,
+      end + 3,
+    );
   }
   return { ok: true, frame: { number: fn - 0x30, text: bytes.slice(2, end), final: bytes[end] === ETX } };
 }
@@ -156,7 +177,14 @@ export function astmFrameSplitter(options: AstmFrameSplitterOptions = {}): Frame
       for (let i = 0; i < chunk.length; i++, offset++) {
         const b = chunk[i]!;
         if (b === STX) {
-          if (inFrame && !skipping) out.push({ error: { code: "ASTM_TRUNCATED", message: `ASTM frame at byte ${start} was cut off by a new STX at byte ${offset}`, where: start } });
+          if (inFrame && !skipping)
+            out.push({
+              error: {
+                code: "ASTM_TRUNCATED",
+                message: `ASTM frame at byte ${start} was cut off by a new STX at byte ${offset}`,
+                where: start,
+              },
+            });
           inFrame = true;
           skipping = false;
           inGarbage = false;
@@ -170,7 +198,13 @@ export function astmFrameSplitter(options: AstmFrameSplitterOptions = {}): Frame
             inGarbage = false;
           } else if (!inGarbage) {
             inGarbage = true;
-            out.push({ error: { code: "ASTM_NOT_ASTM", message: `bytes outside an ASTM frame at byte ${offset} (${describe(b)}): not ASTM E1381 framing`, where: offset } });
+            out.push({
+              error: {
+                code: "ASTM_NOT_ASTM",
+                message: `bytes outside an ASTM frame at byte ${offset} (${describe(b)}): not ASTM E1381 framing`,
+                where: offset,
+              },
+            });
           }
           continue;
         }
@@ -179,7 +213,13 @@ export function astmFrameSplitter(options: AstmFrameSplitterOptions = {}): Frame
           continue;
         }
         if (parts.length >= max) {
-          out.push({ error: { code: "ASTM_OVERSIZE", message: `ASTM frame at byte ${start} is longer than ${max} bytes; skipped`, where: start } });
+          out.push({
+            error: {
+              code: "ASTM_OVERSIZE",
+              message: `ASTM frame at byte ${start} is longer than ${max} bytes; skipped`,
+              where: start,
+            },
+          });
           parts = [];
           skipping = true;
           continue;

@@ -83,7 +83,10 @@ const send = (byte: number): AstmAction => ({ type: "send", byte });
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
   return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
 }
-const err = (code: string, message: string, where?: number): AstmAction => ({ type: "error", error: where === undefined ? { code, message } : { code, message, where } });
+const err = (code: string, message: string, where?: number): AstmAction => ({
+  type: "error",
+  error: where === undefined ? { code, message } : { code, message, where },
+});
 
 export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
   const maxFrame = options.maxFrameBytes ?? ASTM_DEFAULT_MAX_FRAME_BYTES;
@@ -128,7 +131,10 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
   }
 
   function discardIncomplete(out: AstmAction[], why: string): void {
-    if (messageBytes > 0 || message.length > 0) out.push(err("ASTM_INCOMPLETE_MESSAGE", `a message of ${messageBytes} bytes was not finished (${why}); discarded`));
+    if (messageBytes > 0 || message.length > 0)
+      out.push(
+        err("ASTM_INCOMPLETE_MESSAGE", `a message of ${messageBytes} bytes was not finished (${why}); discarded`),
+      );
     message = [];
     messageBytes = 0;
     messageOversize = false;
@@ -138,7 +144,12 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
     attempts++;
     out.push({ type: "error", error: e });
     if (attempts >= ASTM_MAX_ATTEMPTS) {
-      out.push(err("ASTM_RETRIES_EXHAUSTED", `${attempts} frames in a row were rejected (E1381 §6.5.1.2 allows ${ASTM_MAX_ATTEMPTS} attempts); the transfer is abandoned until EOT`));
+      out.push(
+        err(
+          "ASTM_RETRIES_EXHAUSTED",
+          `${attempts} frames in a row were rejected (E1381 §6.5.1.2 allows ${ASTM_MAX_ATTEMPTS} attempts); the transfer is abandoned until EOT`,
+        ),
+      );
       discardIncomplete(out, "retries exhausted");
       state = "aborted";
       return;
@@ -229,11 +240,19 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
         receive(b, out);
         return;
       }
-      if (afterEnd >= 0 && afterEnd < 2 && !((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66))) {
+      if (
+        afterEnd >= 0 &&
+        afterEnd < 2 &&
+        !((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66))
+      ) {
         frame = [];
         inFrame = false;
         afterEnd = -1;
-        reject(out, { code: "ASTM_NOT_ASTM", message: `ETX/ETB followed by byte 0x${b.toString(16).padStart(2, "0")}, not a two-digit hex checksum: the sender does not speak ASTM E1381`, where: offset });
+        reject(out, {
+          code: "ASTM_NOT_ASTM",
+          message: `ETX/ETB followed by byte 0x${b.toString(16).padStart(2, "0")}, not a two-digit hex checksum: the sender does not speak ASTM E1381`,
+          where: offset,
+        });
         return;
       }
       if (afterEnd < 0 && frame.length >= 2 && b !== ETX && b !== ETB && b < 0x20 && b !== CR && b !== 0x09) {
@@ -241,13 +260,21 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
         // wait for an ETX that a non-ASTM sender will never send
         frame = [];
         inFrame = false;
-        reject(out, { code: "ASTM_NOT_ASTM", message: `frame text holds control byte 0x${b.toString(16).padStart(2, "0")}, which E1381 §6.3.1.2 forbids: the sender does not speak ASTM E1381`, where: offset });
+        reject(out, {
+          code: "ASTM_NOT_ASTM",
+          message: `frame text holds control byte 0x${b.toString(16).padStart(2, "0")}, which E1381 §6.3.1.2 forbids: the sender does not speak ASTM E1381`,
+          where: offset,
+        });
         return;
       }
       if (frame.length === 1 && (b < 0x30 || b > 0x37)) {
         frame = [];
         inFrame = false;
-        reject(out, { code: "ASTM_NOT_ASTM", message: `STX followed by byte 0x${b.toString(16).padStart(2, "0")}, not a frame number 0-7: the sender does not speak ASTM E1381`, where: offset });
+        reject(out, {
+          code: "ASTM_NOT_ASTM",
+          message: `STX followed by byte 0x${b.toString(16).padStart(2, "0")}, not a frame number 0-7: the sender does not speak ASTM E1381`,
+          where: offset,
+        });
         return;
       }
       if (frame.length >= maxFrame) frameOversize = true;
@@ -318,7 +345,13 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
       return;
     }
     if (b === SOH || b === ENQ) {
-      if (envelope.length > 0) out.push(err("ASTM_INCOMPLETE_MESSAGE", `an SOH message of ${envelope.length} bytes was not finished (a new ${b === SOH ? "SOH" : "ENQ"} came before its EOT); discarded`));
+      if (envelope.length > 0)
+        out.push(
+          err(
+            "ASTM_INCOMPLETE_MESSAGE",
+            `an SOH message of ${envelope.length} bytes was not finished (a new ${b === SOH ? "SOH" : "ENQ"} came before its EOT); discarded`,
+          ),
+        );
       begin(b, out);
       return;
     }
@@ -337,7 +370,11 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
       return state;
     },
     get timeoutMs() {
-      return state === "receiving" || state === "envelope" || state === "aborted" ? ASTM_RECEIVER_TIMEOUT_MS : state === "confirming" ? ASTM_SENDER_REPLY_TIMEOUT_MS : undefined;
+      return state === "receiving" || state === "envelope" || state === "aborted"
+        ? ASTM_RECEIVER_TIMEOUT_MS
+        : state === "confirming"
+          ? ASTM_SENDER_REPLY_TIMEOUT_MS
+          : undefined;
     },
     get pending() {
       return frame.length + messageBytes + envelope.length;
@@ -358,7 +395,13 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
               // §6.2: in neutral only ENQ means anything. A device that sends data without ENQ does
               // not speak E1381 (or is mid-transfer after we lost the line): say so once.
               garbage = true;
-              out.push(err("ASTM_NOT_ASTM", `data without ENQ at byte ${offset} (${b === STX ? "an STX frame" : `byte 0x${b.toString(16).padStart(2, "0")}`}): the sender does not speak the ASTM E1381 link layer, or the transfer's start was lost; ignored until ENQ`, offset));
+              out.push(
+                err(
+                  "ASTM_NOT_ASTM",
+                  `data without ENQ at byte ${offset} (${b === STX ? "an STX frame" : `byte 0x${b.toString(16).padStart(2, "0")}`}): the sender does not speak the ASTM E1381 link layer, or the transfer's start was lost; ignored until ENQ`,
+                  offset,
+                ),
+              );
             }
             break;
           case "enq-sent":
@@ -379,7 +422,12 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
             // the sender waits for our reply; anything it sends now is out of turn, except EOT/ENQ
             // (or, after an SOH message, a new SOH)
             if (b === EOT || b === ENQ || (confirmingEnvelope && b === SOH)) {
-              out.push(err("ASTM_UNCONFIRMED", "the sender gave up waiting for the acknowledgement of a message; it will send it again"));
+              out.push(
+                err(
+                  "ASTM_UNCONFIRMED",
+                  "the sender gave up waiting for the acknowledgement of a message; it will send it again",
+                ),
+              );
               if (confirmingEnvelope) {
                 confirmingEnvelope = false;
                 state = "neutral";
@@ -407,9 +455,16 @@ export function astmReceiver(options: AstmReceiverOptions = {}): AstmReceiver {
     },
     timeout(): AstmAction[] {
       const out: AstmAction[] = [];
-      if (state === "envelope" && envelope.length > 0) out.push(err("ASTM_INCOMPLETE_MESSAGE", `an SOH message of ${envelope.length} bytes had no EOT within 30 s; discarded`));
+      if (state === "envelope" && envelope.length > 0)
+        out.push(
+          err(
+            "ASTM_INCOMPLETE_MESSAGE",
+            `an SOH message of ${envelope.length} bytes had no EOT within 30 s; discarded`,
+          ),
+        );
       if (state === "receiving" || state === "envelope" || state === "aborted" || state === "confirming") {
-        if (state === "confirming") out.push(err("ASTM_TIMEOUT", "no confirmation before the sender's 15 s limit; the sender will retransmit"));
+        if (state === "confirming")
+          out.push(err("ASTM_TIMEOUT", "no confirmation before the sender's 15 s limit; the sender will retransmit"));
         else out.push(err("ASTM_TIMEOUT", "no frame or EOT within 30 s (E1381 §6.5.2.2); the line is neutral again"));
         discardIncomplete(out, "timeout");
         state = "neutral";

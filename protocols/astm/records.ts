@@ -106,12 +106,26 @@ export function parseAstmMessage(input: Uint8Array | string): AstmMessageResult 
   const delims = h >= 0 ? first.slice(h + 1, h + 5) : "";
   if (h < 0 || delims.length < 4) {
     const shown = first.slice(0, 24).replace(/[^\x20-\x7e]/g, "·");
-    return { ok: false, error: { code: "ASTM_NOT_ASTM", message: `not ASTM E1394: the text does not start with a header record "H" and its delimiters (it starts "${shown}")`, where: "H" } };
+    return {
+      ok: false,
+      error: {
+        code: "ASTM_NOT_ASTM",
+        message: `not ASTM E1394: the text does not start with a header record "H" and its delimiters (it starts "${shown}")`,
+        where: "H",
+      },
+    };
   }
   const [field, repeat, component, escape] = [...delims] as [string, string, string, string];
   const set = new Set(delims);
   if (set.size !== 4 || /[A-Za-z0-9\r\n ]/.test(delims)) {
-    return { ok: false, error: { code: "ASTM_NOT_ASTM", message: `not ASTM E1394: the header's delimiter definition "${delims}" is not four distinct punctuation characters`, where: "H.2" } };
+    return {
+      ok: false,
+      error: {
+        code: "ASTM_NOT_ASTM",
+        message: `not ASTM E1394: the header's delimiter definition "${delims}" is not four distinct punctuation characters`,
+        where: "H.2",
+      },
+    };
   }
   const d: AstmDelimiters = { field, repeat, component, escape };
   const records: AstmRecord[] = [];
@@ -121,18 +135,37 @@ export function parseAstmMessage(input: Uint8Array | string): AstmMessageResult 
     const raw = n === 0 ? line.slice(h) : line;
     const type = raw[0] ?? "";
     if (ended) {
-      warnings.push({ code: "ASTM_AFTER_TERMINATOR", message: `record ${n + 1} ("${type}") follows the terminator record L`, where: n + 1 });
+      warnings.push({
+        code: "ASTM_AFTER_TERMINATOR",
+        message: `record ${n + 1} ("${type}") follows the terminator record L`,
+        where: n + 1,
+      });
     }
     if (!/^[A-Z]$/.test(type) || (raw.length > 1 && raw[1] !== field)) {
-      warnings.push({ code: "ASTM_BAD_RECORD", message: `record ${n + 1} does not start with a record type letter and the field delimiter; skipped`, where: n + 1 });
+      warnings.push({
+        code: "ASTM_BAD_RECORD",
+        message: `record ${n + 1} does not start with a record type letter and the field delimiter; skipped`,
+        where: n + 1,
+      });
       return;
     }
-    if (!(type in ASTM_RECORD_TYPES)) warnings.push({ code: "ASTM_UNKNOWN_RECORD", message: `record type "${type}" is not defined by E1394; kept as sent`, where: n + 1 });
+    if (!(type in ASTM_RECORD_TYPES))
+      warnings.push({
+        code: "ASTM_UNKNOWN_RECORD",
+        message: `record type "${type}" is not defined by E1394; kept as sent`,
+        where: n + 1,
+      });
     let fields: AstmField[];
     if (type === "H") {
       // H.2 holds the delimiters themselves and is not split
       const rest = raw.slice(5);
-      fields = [[["H"]], [[delims.slice(1)]], ...(rest.startsWith(field) ? rest.slice(1).split(field) : rest === "" ? [] : [rest]).map((f) => splitField(f, d))];
+      fields = [
+        [["H"]],
+        [[delims.slice(1)]],
+        ...(rest.startsWith(field) ? rest.slice(1).split(field) : rest === "" ? [] : [rest]).map((f) =>
+          splitField(f, d),
+        ),
+      ];
     } else {
       fields = raw.split(field).map((f) => splitField(f, d));
     }
@@ -140,7 +173,10 @@ export function parseAstmMessage(input: Uint8Array | string): AstmMessageResult 
     if (type === "L") ended = true;
   });
   if (records[0]?.type !== "H") {
-    return { ok: false, error: { code: "ASTM_NOT_ASTM", message: "not ASTM E1394: the first record is not a header", where: 1 } };
+    return {
+      ok: false,
+      error: { code: "ASTM_NOT_ASTM", message: "not ASTM E1394: the first record is not a header", where: 1 },
+    };
   }
   return { ok: true, message: { delimiters: d, records, warnings } };
 }
@@ -302,7 +338,12 @@ export interface AstmComment {
 }
 
 export function astmComment(r: AstmRecord): AstmComment {
-  return { seq: opt(astmField(r, 2)), source: opt(astmField(r, 3)), text: astmRepeats(r, 4)[0] ?? [], commentType: opt(astmField(r, 5)) };
+  return {
+    seq: opt(astmField(r, 2)),
+    source: opt(astmField(r, 3)),
+    text: astmRepeats(r, 4)[0] ?? [],
+    commentType: opt(astmField(r, 5)),
+  };
 }
 
 export interface AstmTerminator {
@@ -326,7 +367,12 @@ export interface AstmQuery {
 }
 
 export function astmQuery(r: AstmRecord): AstmQuery {
-  return { seq: opt(astmField(r, 2)), startingRange: astmRepeats(r, 3)[0] ?? [], tests: astmRepeats(r, 5), status: opt(astmField(r, 13)) };
+  return {
+    seq: opt(astmField(r, 2)),
+    startingRange: astmRepeats(r, 3)[0] ?? [],
+    tests: astmRepeats(r, 5),
+    status: opt(astmField(r, 13)),
+  };
 }
 
 export interface AstmManufacturer {

@@ -2,8 +2,19 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { FrameResult } from "../codec.ts";
 import {
-  DATEX_ESCAPE, DATEX_FLAG, DRI_MT, DRI_PH, DRI_PHDBCL_MASK, DRI_WF, datexFramer, decodeDatexPhdb, decodeDatexWave, encodeDatexFrame,
-  encodeDatexPhdbRequest, encodeDatexWaveRequest, parseDatexRecord,
+  DATEX_ESCAPE,
+  DATEX_FLAG,
+  DRI_MT,
+  DRI_PH,
+  DRI_PHDBCL_MASK,
+  DRI_WF,
+  datexFramer,
+  decodeDatexPhdb,
+  decodeDatexWave,
+  encodeDatexFrame,
+  encodeDatexPhdbRequest,
+  encodeDatexWaveRequest,
+  parseDatexRecord,
 } from "./index.ts";
 import type { DatexPhdbSubrecord } from "./index.ts";
 import { readBytes, sharedDir } from "../../test/fixtures/serial/load.ts";
@@ -64,12 +75,20 @@ describe.skipIf(!S5)("S/5 captures (../shared/fixtures/datex-s5)", () => {
         const p = decodeDatexPhdb(r.record);
         if (!p.ok) throw new Error(p.error.message);
         // basic, ext1, ext2, ext3 displayed values, in that order
-        expect(p.subrecords.map((s) => [s.class, s.subtype])).toEqual([[0, DRI_PH.DISPL], [1, DRI_PH.DISPL], [2, DRI_PH.DISPL], [3, DRI_PH.DISPL]]);
+        expect(p.subrecords.map((s) => [s.class, s.subtype])).toEqual([
+          [0, DRI_PH.DISPL],
+          [1, DRI_PH.DISPL],
+          [2, DRI_PH.DISPL],
+          [3, DRI_PH.DISPL],
+        ]);
         basics.push(p.subrecords[0]!);
       } else {
         const w = decodeDatexWave(r.record);
         if (!w.ok) throw new Error(w.error.message);
-        expect(w.subrecords.map((s) => [s.name, s.samples.length])).toEqual([["PLETH", 100], ["ENT_100", 100]]);
+        expect(w.subrecords.map((s) => [s.name, s.samples.length])).toEqual([
+          ["PLETH", 100],
+          ["ENT_100", 100],
+        ]);
         waves++;
       }
     }
@@ -89,8 +108,17 @@ describe.skipIf(!S5)("S/5 captures (../shared/fixtures/datex-s5)", () => {
       expect(b.groups!["ecg"]).toMatchObject({ exists: true, active: true });
     }
     expect(basics[0]!.values).toMatchObject({
-      "ecg.hr": 80, "nibp.sys": 93, "nibp.dia": 48, "nibp.mean": 69, "spo2.spo2": 96.65, "spo2.pr": 83, "co2.et": 4.87, "co2.rr": 15,
-      "co2.ambPress": 759.8, "p1.sys": "invalid", "t1.temp": "not-available",
+      "ecg.hr": 80,
+      "nibp.sys": 93,
+      "nibp.dia": 48,
+      "nibp.mean": 69,
+      "spo2.spo2": 96.65,
+      "spo2.pr": 83,
+      "co2.et": 4.87,
+      "co2.rr": 15,
+      "co2.ambPress": 759.8,
+      "p1.sys": "invalid",
+      "t1.temp": "not-available",
     });
   });
 });
@@ -125,14 +153,22 @@ describe("datexFramer / encodeDatexFrame", () => {
   it("builds the physiological data request and the waveform request", () => {
     const req = frameAll(encodeDatexPhdbRequest({ intervalS: 5, classMask: DRI_PHDBCL_MASK.EXT1 }));
     const r = "frame" in req[0]! ? parseDatexRecord(req[0].frame) : undefined;
-    expect(r?.ok && r.record).toMatchObject({ length: 49, mainType: DRI_MT.PHDB, subrecords: [{ offset: 0, type: DRI_PH.XMIT_REQ }] });
+    expect(r?.ok && r.record).toMatchObject({
+      length: 49,
+      mainType: DRI_MT.PHDB,
+      subrecords: [{ offset: 0, type: DRI_PH.XMIT_REQ }],
+    });
     if (r?.ok) {
       const v = new DataView(r.record.data.buffer, r.record.data.byteOffset);
       expect([v.getUint8(0), v.getInt16(1, true), v.getUint32(3, true)]).toEqual([DRI_PH.DISPL, 5, 2]);
     }
     const wave = frameAll(encodeDatexWaveRequest([DRI_WF.ECG1!, DRI_WF.PLETH!]));
     const w = "frame" in wave[0]! ? parseDatexRecord(wave[0].frame) : undefined;
-    expect(w?.ok && w.record).toMatchObject({ length: 72, mainType: DRI_MT.WAVE, subrecords: [{ offset: 0, type: 0 }] });
+    expect(w?.ok && w.record).toMatchObject({
+      length: 72,
+      mainType: DRI_MT.WAVE,
+      subrecords: [{ offset: 0, type: 0 }],
+    });
     if (w?.ok) expect([...w.record.data.subarray(4, 8)]).toEqual([1, 8, 0xff, 0]);
   });
 
@@ -144,13 +180,18 @@ describe("datexFramer / encodeDatexFrame", () => {
     new DataView(rec.buffer).setInt16(0, 60, true);
     rec[18] = 0x01; // sr_desc[0]: type 1 at offset 0; sr_desc[1] type 0 ... no end marker: 8 subrecords at offset 0
     const parsed = parseDatexRecord(rec);
-    expect(parsed.ok && decodeDatexPhdb(parsed.record)).toMatchObject({ ok: false, error: { code: "S5_BAD_SUBRECORD" } });
+    expect(parsed.ok && decodeDatexPhdb(parsed.record)).toMatchObject({
+      ok: false,
+      error: { code: "S5_BAD_SUBRECORD" },
+    });
   });
 });
 
 describe("fuzz (fast-check, seeded)", () => {
   const params = { seed: 0x55, numRuns: 300 };
-  const biased = fc.array(fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(DATEX_FLAG, DATEX_ESCAPE)), { maxLength: 3000 }).map((a) => Uint8Array.from(a));
+  const biased = fc
+    .array(fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(DATEX_FLAG, DATEX_ESCAPE)), { maxLength: 3000 })
+    .map((a) => Uint8Array.from(a));
 
   it("random bytes, random splits: no throw, bounded pending, coded errors; decoders never throw on what passes", () => {
     fc.assert(
@@ -179,13 +220,18 @@ describe("fuzz (fast-check, seeded)", () => {
 
   it("every encoded record survives any split, noise before it, and a corrupted neighbour", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 40, maxLength: 400 }), fc.uint8Array({ maxLength: 50 }), fc.nat(), (rec, noise, cut) => {
-        const framed = encodeDatexFrame(rec);
-        const bytes = Uint8Array.from([...noise, DATEX_FLAG, DATEX_FLAG, ...framed]);
-        const at = cut % (bytes.length + 1);
-        const frames = frameAll(bytes, [at]).flatMap((r) => ("frame" in r ? [[...r.frame]] : []));
-        expect(frames).toContainEqual([...rec]);
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 40, maxLength: 400 }),
+        fc.uint8Array({ maxLength: 50 }),
+        fc.nat(),
+        (rec, noise, cut) => {
+          const framed = encodeDatexFrame(rec);
+          const bytes = Uint8Array.from([...noise, DATEX_FLAG, DATEX_FLAG, ...framed]);
+          const at = cut % (bytes.length + 1);
+          const frames = frameAll(bytes, [at]).flatMap((r) => ("frame" in r ? [[...r.frame]] : []));
+          expect(frames).toContainEqual([...rec]);
+        },
+      ),
       params,
     );
   });

@@ -31,9 +31,33 @@ export const DRI_PHDBCL = { BASIC: 0, EXT1: 1, EXT2: 2, EXT3: 3 } as const;
 export const DRI_PHDBCL_MASK = { DENY_BASIC: 0x0001, EXT1: 0x0002, EXT2: 0x0004, EXT3: 0x0008 } as const;
 /** Waveform subrecord types [pycollect dataconstants DRI_WAVEFORM]. */
 export const DRI_WF: Readonly<Record<string, number>> = {
-  CMD: 0, ECG1: 1, ECG2: 2, ECG3: 3, INVP1: 4, INVP2: 5, INVP3: 6, INVP4: 7, PLETH: 8, CO2: 9, O2: 10, N2O: 11, AA: 12, AWP: 13,
-  FLOW: 14, RESP: 15, INVP5: 16, INVP6: 17, EEG1: 18, EEG2: 19, EEG3: 20, EEG4: 21, VOL: 23, TONO_PRESS: 24, SPI_LOOP_STATUS: 29,
-  ENT_100: 32, EEG_BIS: 35,
+  CMD: 0,
+  ECG1: 1,
+  ECG2: 2,
+  ECG3: 3,
+  INVP1: 4,
+  INVP2: 5,
+  INVP3: 6,
+  INVP4: 7,
+  PLETH: 8,
+  CO2: 9,
+  O2: 10,
+  N2O: 11,
+  AA: 12,
+  AWP: 13,
+  FLOW: 14,
+  RESP: 15,
+  INVP5: 16,
+  INVP6: 17,
+  EEG1: 18,
+  EEG2: 19,
+  EEG3: 20,
+  EEG4: 21,
+  VOL: 23,
+  TONO_PRESS: 24,
+  SPI_LOOP_STATUS: 29,
+  ENT_100: 32,
+  EEG_BIS: 35,
 };
 /** Waveform request commands (dri_wave_req.req_type) [pycollect dataconstants]. */
 export const WF_REQ = { CONT_START: 0, CONT_STOP: 1, TIMED_START: 2 } as const;
@@ -51,7 +75,8 @@ export const DATEX_SPECIAL: Readonly<Record<number, DatexSpecial>> = {
   [-32763]: "over-range",
   [-32762]: "not-calibrated",
 };
-export type DatexSpecial = "invalid" | "not-updated" | "discontinuity" | "under-range" | "over-range" | "not-calibrated" | "not-available";
+export type DatexSpecial =
+  "invalid" | "not-updated" | "discontinuity" | "under-range" | "over-range" | "not-calibrated" | "not-available";
 
 /** Record header: 40 bytes, little-endian [monitor_serial datex.h struct datex_hdr]. */
 export const DATEX_HEADER_BYTES = 40;
@@ -78,7 +103,9 @@ export interface DatexFramerOptions {
  * joining a stream mid-frame); bytes between an end flag and the next start flag are skipped.
  * Errors: S5_BAD_CHECKSUM, S5_BAD_ESCAPE, S5_OVERSIZE, S5_SHORT_FRAME, and S5_TRUNCATED at end().
  */
-export function datexFramer(options: DatexFramerOptions = {}): Framer & { end(): FrameResult[]; readonly skipped: number } {
+export function datexFramer(
+  options: DatexFramerOptions = {},
+): Framer & { end(): FrameResult[]; readonly skipped: number } {
   const max = options.maxFrameBytes ?? DATEX_MAX_RECORD_BYTES + 1;
   const buf = new Uint8Array(max);
   let held = 0;
@@ -100,17 +127,27 @@ export function datexFramer(options: DatexFramerOptions = {}): Framer & { end():
     }
     if (escaped) {
       escaped = false;
-      out.push({ error: { code: "S5_BAD_ESCAPE", message: `frame at byte ${start} ends with an escape byte`, where: start } });
+      out.push({
+        error: { code: "S5_BAD_ESCAPE", message: `frame at byte ${start} ends with an escape byte`, where: start },
+      });
       return;
     }
     if (n < 2) {
-      out.push({ error: { code: "S5_SHORT_FRAME", message: `frame at byte ${start} has ${n} byte(s): no record`, where: start } });
+      out.push({
+        error: { code: "S5_SHORT_FRAME", message: `frame at byte ${start} has ${n} byte(s): no record`, where: start },
+      });
       return;
     }
     let sum = 0;
     for (let i = 0; i < n - 1; i++) sum = (sum + buf[i]!) & 0xff;
     if (sum !== buf[n - 1]) {
-      out.push({ error: { code: "S5_BAD_CHECKSUM", message: `frame at byte ${start}: checksum 0x${buf[n - 1]!.toString(16)} does not match its ${n - 1} bytes (sum mod 256 = 0x${sum.toString(16)})`, where: start } });
+      out.push({
+        error: {
+          code: "S5_BAD_CHECKSUM",
+          message: `frame at byte ${start}: checksum 0x${buf[n - 1]!.toString(16)} does not match its ${n - 1} bytes (sum mod 256 = 0x${sum.toString(16)})`,
+          where: start,
+        },
+      });
       return;
     }
     out.push({ frame: buf.slice(0, n - 1) });
@@ -141,7 +178,9 @@ export function datexFramer(options: DatexFramerOptions = {}): Framer & { end():
         }
         if (b === DATEX_ESCAPE) {
           if (escaped) {
-            out.push({ error: { code: "S5_BAD_ESCAPE", message: `two escape bytes in a row at byte ${offset}`, where: offset } });
+            out.push({
+              error: { code: "S5_BAD_ESCAPE", message: `two escape bytes in a row at byte ${offset}`, where: offset },
+            });
           }
           escaped = true;
           continue;
@@ -152,7 +191,13 @@ export function datexFramer(options: DatexFramerOptions = {}): Framer & { end():
         }
         if (oversize) continue;
         if (held >= max) {
-          out.push({ error: { code: "S5_OVERSIZE", message: `frame at byte ${start} is longer than ${max} bytes; skipped to its end flag`, where: start } });
+          out.push({
+            error: {
+              code: "S5_OVERSIZE",
+              message: `frame at byte ${start} is longer than ${max} bytes; skipped to its end flag`,
+              where: start,
+            },
+          });
           oversize = true;
           held = 0;
           continue;
@@ -167,7 +212,15 @@ export function datexFramer(options: DatexFramerOptions = {}): Framer & { end():
       held = 0;
       inFrame = false;
       oversize = false;
-      return [{ error: { code: "S5_TRUNCATED", message: `frame at byte ${start} has no end flag (${n} bytes held)`, where: start } }];
+      return [
+        {
+          error: {
+            code: "S5_TRUNCATED",
+            message: `frame at byte ${start} has no end flag (${n} bytes held)`,
+            where: start,
+          },
+        },
+      ];
     },
   };
 }
@@ -217,16 +270,19 @@ export type DatexRecordResult = { ok: true; record: DatexRecord } | { ok: false;
  *   11 reserved u8 | 12 reserved u16 | 14 r_maintype i16 | 16 sr_desc[8] of { sr_offset i16, sr_type u8 }
  */
 export function parseDatexRecord(bytes: Uint8Array): DatexRecordResult {
-  if (bytes.length < DATEX_HEADER_BYTES) return err("S5_SHORT_RECORD", `record of ${bytes.length} bytes is shorter than its 40-byte header`);
+  if (bytes.length < DATEX_HEADER_BYTES)
+    return err("S5_SHORT_RECORD", `record of ${bytes.length} bytes is shorter than its 40-byte header`);
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const length = v.getInt16(0, true);
-  if (length !== bytes.length) return err("S5_LENGTH", `record header says ${length} bytes, the frame holds ${bytes.length}`, "r_len");
+  if (length !== bytes.length)
+    return err("S5_LENGTH", `record header says ${length} bytes, the frame holds ${bytes.length}`, "r_len");
   const subrecords: DatexSubrecordDesc[] = [];
   for (let k = 0; k < 8; k++) {
     const type = v.getUint8(16 + 3 * k + 2);
     if (type === DRI_EOL_SUBR_LIST) break;
     const offset = v.getInt16(16 + 3 * k, true);
-    if (offset < 0 || offset > length - DATEX_HEADER_BYTES) return err("S5_BAD_SUBRECORD", `subrecord ${k} offset ${offset} lies outside the record`, `sr_desc[${k}]`);
+    if (offset < 0 || offset > length - DATEX_HEADER_BYTES)
+      return err("S5_BAD_SUBRECORD", `subrecord ${k} offset ${offset} lies outside the record`, `sr_desc[${k}]`);
     subrecords.push({ offset, type });
   }
   return {
@@ -292,7 +348,8 @@ export function encodeDatexWaveRequest(types: readonly number[], command: number
   const v = new DataView(rec.buffer);
   v.setInt16(40, command, true);
   const list = types.slice(0, 8);
-  for (let k = 0; k < 8; k++) v.setUint8(44 + k, k < list.length ? list[k]! : k === list.length ? DRI_EOL_SUBR_LIST : 0);
+  for (let k = 0; k < 8; k++)
+    v.setUint8(44 + k, k < list.length ? list[k]! : k === list.length ? DRI_EOL_SUBR_LIST : 0);
   return encodeDatexFrame(rec);
 }
 
@@ -307,7 +364,13 @@ export type DatexValue = number | DatexSpecial;
  * with a 6-byte header: status u32, label u16), [pycollect measures.py] the scale and unit.
  * Units are UCUM. scale: value = raw × scale.
  */
-export const DATEX_BASIC_VALUES: readonly { key: string; group: string; offset: number; scale: number; unit: string }[] = [
+export const DATEX_BASIC_VALUES: readonly {
+  key: string;
+  group: string;
+  offset: number;
+  scale: number;
+  unit: string;
+}[] = [
   { key: "ecg.hr", group: "ecg", offset: 6, scale: 1, unit: "/min" },
   { key: "ecg.st1", group: "ecg", offset: 8, scale: 0.01, unit: "mm" },
   { key: "ecg.st2", group: "ecg", offset: 10, scale: 0.01, unit: "mm" },
@@ -318,7 +381,13 @@ export const DATEX_BASIC_VALUES: readonly { key: string; group: string; offset: 
   { key: "nibp.dia", group: "nibp", offset: 80, scale: 0.01, unit: "mm[Hg]" },
   { key: "nibp.mean", group: "nibp", offset: 82, scale: 0.01, unit: "mm[Hg]" },
   { key: "nibp.hr", group: "nibp", offset: 84, scale: 1, unit: "/min" },
-  ...[86, 94, 102, 110].map((g, i) => ({ key: `t${i + 1}.temp`, group: `t${i + 1}`, offset: g + 6, scale: 0.01, unit: "Cel" })),
+  ...[86, 94, 102, 110].map((g, i) => ({
+    key: `t${i + 1}.temp`,
+    group: `t${i + 1}`,
+    offset: g + 6,
+    scale: 0.01,
+    unit: "Cel",
+  })),
   { key: "spo2.spo2", group: "spo2", offset: 124, scale: 0.01, unit: "%" },
   { key: "spo2.pr", group: "spo2", offset: 126, scale: 1, unit: "/min" },
   { key: "spo2.so2", group: "spo2", offset: 130, scale: 0.01, unit: "%" },
@@ -361,8 +430,27 @@ function invp(name: string, g: number) {
 
 /** Group header offsets in the basic class [monitor_serial struct basic_phdb]; ecgExtra has no header of its own. */
 export const DATEX_BASIC_GROUPS: Readonly<Record<string, number>> = {
-  ecg: 0, p1: 16, p2: 30, p3: 44, p4: 58, nibp: 72, t1: 86, t2: 94, t3: 102, t4: 110, spo2: 118, co2: 132, o2: 146, n2o: 156,
-  aa: 166, flowVol: 178, coWedge: 200, nmt: 214, svo2: 232, p5: 240, p6: 254,
+  ecg: 0,
+  p1: 16,
+  p2: 30,
+  p3: 44,
+  p4: 58,
+  nibp: 72,
+  t1: 86,
+  t2: 94,
+  t3: 102,
+  t4: 110,
+  spo2: 118,
+  co2: 132,
+  o2: 146,
+  n2o: 156,
+  aa: 166,
+  flowVol: 178,
+  coWedge: 200,
+  nmt: 214,
+  svo2: 232,
+  p5: 240,
+  p6: 254,
 };
 
 export interface DatexGroupStatus {
@@ -391,21 +479,36 @@ export type DatexPhdbResult = { ok: true; subrecords: DatexPhdbSubrecord[] } | {
 
 /** Decodes the physiological subrecords of a PHDB record. Never throws. */
 export function decodeDatexPhdb(record: DatexRecord): DatexPhdbResult {
-  if (record.mainType !== DRI_MT.PHDB) return err("S5_NOT_PHDB", `record main type ${record.mainType} is not physiological data (0)`);
+  if (record.mainType !== DRI_MT.PHDB)
+    return err("S5_NOT_PHDB", `record main type ${record.mainType} is not physiological data (0)`);
   const out: DatexPhdbSubrecord[] = [];
   for (const [k, s] of record.subrecords.entries()) {
     if (s.offset + DATEX_PHDB_SUBRECORD_BYTES > record.data.length) {
-      return err("S5_BAD_SUBRECORD", `physiological subrecord ${k} at ${s.offset} runs past the record's ${record.data.length} data bytes`, `sr_desc[${k}]`);
+      return err(
+        "S5_BAD_SUBRECORD",
+        `physiological subrecord ${k} at ${s.offset} runs past the record's ${record.data.length} data bytes`,
+        `sr_desc[${k}]`,
+      );
     }
     const sub = record.data.subarray(s.offset, s.offset + DATEX_PHDB_SUBRECORD_BYTES);
     const v = new DataView(sub.buffer, sub.byteOffset, sub.byteLength);
     const cl = v.getUint16(276, true);
-    const item: DatexPhdbSubrecord = { time: v.getUint32(0, true), class: (cl >> 8) & 0x0f, subtype: cl & 0x0f, driLevel: (cl >> 4) & 0x0f };
+    const item: DatexPhdbSubrecord = {
+      time: v.getUint32(0, true),
+      class: (cl >> 8) & 0x0f,
+      subtype: cl & 0x0f,
+      driLevel: (cl >> 4) & 0x0f,
+    };
     if (item.class === DRI_PHDBCL.BASIC) {
       const groups: Record<string, DatexGroupStatus> = {};
       for (const [name, g] of Object.entries(DATEX_BASIC_GROUPS)) {
         const status = v.getUint32(4 + g, true);
-        groups[name] = { exists: (status & 1) === 1, active: (status & 2) === 2, status, label: v.getUint16(4 + g + 4, true) };
+        groups[name] = {
+          exists: (status & 1) === 1,
+          active: (status & 2) === 2,
+          status,
+          label: v.getUint16(4 + g + 4, true),
+        };
       }
       const values: Record<string, DatexValue> = {};
       for (const d of DATEX_BASIC_VALUES) {
@@ -444,19 +547,30 @@ const WF_NAMES = new Map(Object.entries(DRI_WF).map(([k, v]) => [v, k]));
  * label u16} [monitor_serial struct wf_hdr], then act_len int16 samples.
  */
 export function decodeDatexWave(record: DatexRecord): DatexWaveResult {
-  if (record.mainType !== DRI_MT.WAVE) return err("S5_NOT_WAVE", `record main type ${record.mainType} is not waveform data (1)`);
+  if (record.mainType !== DRI_MT.WAVE)
+    return err("S5_NOT_WAVE", `record main type ${record.mainType} is not waveform data (1)`);
   const v = new DataView(record.data.buffer, record.data.byteOffset, record.data.byteLength);
   const out: DatexWaveSubrecord[] = [];
   for (const [k, s] of record.subrecords.entries()) {
-    if (s.offset + 6 > record.data.length) return err("S5_BAD_SUBRECORD", `waveform subrecord ${k} header lies outside the record`, `sr_desc[${k}]`);
+    if (s.offset + 6 > record.data.length)
+      return err("S5_BAD_SUBRECORD", `waveform subrecord ${k} header lies outside the record`, `sr_desc[${k}]`);
     const n = v.getInt16(s.offset, true);
     if (n < 0 || s.offset + 6 + 2 * n > record.data.length) {
-      return err("S5_BAD_SUBRECORD", `waveform subrecord ${k} says ${n} samples, more than the record holds`, `sr_desc[${k}]`);
+      return err(
+        "S5_BAD_SUBRECORD",
+        `waveform subrecord ${k} says ${n} samples, more than the record holds`,
+        `sr_desc[${k}]`,
+      );
     }
     const samples = new Int16Array(n);
     for (let i = 0; i < n; i++) samples[i] = v.getInt16(s.offset + 6 + 2 * i, true);
     const name = WF_NAMES.get(s.type);
-    const w: DatexWaveSubrecord = { type: s.type, status: v.getUint16(s.offset + 2, true), label: v.getUint16(s.offset + 4, true), samples };
+    const w: DatexWaveSubrecord = {
+      type: s.type,
+      status: v.getUint16(s.offset + 2, true),
+      label: v.getUint16(s.offset + 4, true),
+      samples,
+    };
     if (name !== undefined) w.name = name;
     out.push(w);
   }

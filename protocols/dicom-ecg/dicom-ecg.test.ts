@@ -29,12 +29,20 @@ describe("our synthetic DICOM fixtures (test/fixtures/ecg)", () => {
     expect(ecg.leads.map((l) => l.name)).toEqual(NAMES);
     expect(ecg.leads.filter((l) => l.derived).map((l) => l.name)).toEqual(["III", "aVR", "aVL", "aVF"]);
     expect(ecg.warnings.map((w) => w.code)).toEqual(["ECG_DERIVED"]);
-    expect(ecg).toMatchObject({ fs: 500, durationS: 10, acquiredAt: "2026-11-23T07:30:00.000Z", acquiredAtRaw: "20261123153000.000+0800" });
+    expect(ecg).toMatchObject({
+      fs: 500,
+      durationS: 10,
+      acquiredAt: "2026-11-23T07:30:00.000Z",
+      acquiredAtRaw: "20261123153000.000+0800",
+    });
     const byName = Object.fromEntries(ecg.leads.map((l) => [l.name, l]));
     expect(byName.I!.uvPerUnit).toBeCloseTo(2.5, 12);
-    for (const name of ["I", "II", "V1", "V5"] as const) expect(Array.from(byName[name]!.samples)).toEqual(Array.from(storedSamples(spec, name)));
+    for (const name of ["I", "II", "V1", "V5"] as const)
+      expect(Array.from(byName[name]!.samples)).toEqual(Array.from(storedSamples(spec, name)));
     // V6 carries Channel Baseline 10: the decoded samples are stored + baseline.
-    expect(Array.from(byName.V6!.samples.slice(0, 50))).toEqual(Array.from(storedSamples(spec, "V6").slice(0, 50), (v) => v + 10));
+    expect(Array.from(byName.V6!.samples.slice(0, 50))).toEqual(
+      Array.from(storedSamples(spec, "V6").slice(0, 50), (v) => v + 10),
+    );
     const i = byName.I!.samples;
     const ii = byName.II!.samples;
     expect(byName.III!.samples[150]).toBe(ii[150]! - i[150]!);
@@ -61,7 +69,11 @@ describe("our synthetic DICOM fixtures (test/fixtures/ecg)", () => {
     const cases: [string, string, RegExp][] = [
       ["truncated.dcm", "DICOM_TRUNCATED", /ends early/],
       ["big-endian.dcm", "DICOM_TRANSFER_SYNTAX", /1\.2\.840\.10008\.1\.2\.2 \(Explicit VR Big Endian/],
-      ["wrong-sop-class.dcm", "DICOM_SOP_CLASS", /SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.2 \(CT Image Storage\) is not an ECG waveform/],
+      [
+        "wrong-sop-class.dcm",
+        "DICOM_SOP_CLASS",
+        /SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.2 \(CT Image Storage\) is not an ECG waveform/,
+      ],
     ];
     for (const [name, code, message] of cases) {
       const r = decodeDicomEcg(own(name));
@@ -82,13 +94,22 @@ describe("our synthetic DICOM fixtures (test/fixtures/ecg)", () => {
     const r = decodeDicomEcg(bare, { transferSyntax: "1.2.840.10008.1.2.1" });
     expect(r.ok && r.ecg.leads.length).toBe(12);
     expect(decodeDicomEcg(bare)).toMatchObject({ ok: false, error: { code: "DICOM_NOT_PART10" } });
-    expect(decodeDicomEcg(bare, { transferSyntax: "1.2.840.10008.1.2.4.70" })).toMatchObject({ ok: false, error: { code: "DICOM_TRANSFER_SYNTAX" } });
+    expect(decodeDicomEcg(bare, { transferSyntax: "1.2.840.10008.1.2.4.70" })).toMatchObject({
+      ok: false,
+      error: { code: "DICOM_TRANSFER_SYNTAX" },
+    });
   });
 
   it("caps declared sample counts and channels", () => {
     const file = own("twelve-lead-implicit-vr.dcm");
-    expect(decodeDicomEcg(file, { maxSamplesPerLead: 1000 })).toMatchObject({ ok: false, error: { code: "DICOM_TOO_LONG" } });
-    expect(decodeDicomEcg(file, { maxLeads: 8 })).toMatchObject({ ok: false, error: { code: "DICOM_TOO_MANY_CHANNELS" } });
+    expect(decodeDicomEcg(file, { maxSamplesPerLead: 1000 })).toMatchObject({
+      ok: false,
+      error: { code: "DICOM_TOO_LONG" },
+    });
+    expect(decodeDicomEcg(file, { maxLeads: 8 })).toMatchObject({
+      ok: false,
+      error: { code: "DICOM_TOO_MANY_CHANNELS" },
+    });
     expect(decodeDicomEcg(file, { maxBytes: 1000 })).toMatchObject({ ok: false, error: { code: "DICOM_TOO_LARGE" } });
   });
 });
@@ -131,7 +152,16 @@ describe.skipIf(!haveShared)("real DICOM ECG (../shared/fixtures/dicom-ecg: Mort
   it("annotations: statements and the cart's measurements; equipment; time kept raw", () => {
     const e = ecg();
     expect(e.statements).toEqual(["RITMO SINUSALE", "ECG NORMALE"]);
-    expect(e.measurements).toEqual({ rrMs: 982, prMs: 161, qrsMs: 75, qtMs: 368, qtcMs: 370, pAxisDeg: 74, qrsAxisDeg: 52, tAxisDeg: 57 });
+    expect(e.measurements).toEqual({
+      rrMs: 982,
+      prMs: 161,
+      qrsMs: 75,
+      qtMs: 368,
+      qtcMs: 370,
+      pAxisDeg: 74,
+      qrsAxisDeg: 52,
+      tAxisDeg: 57,
+    });
     expect(e.device).toMatchObject({ make: "Mortara Instrument, Inc.", model: "el250" });
     expect(e.acquiredAtRaw).toBe("20130125105919");
     expect(e.acquiredAt).toBeUndefined();

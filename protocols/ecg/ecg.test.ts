@@ -3,22 +3,44 @@ import { deriveLimbLeads, finishEcg, normalizeLeadName, packSamples, sortLeads, 
 import type { Ecg12, EcgLead, EcgWarning } from "./index.ts";
 import { readXml, unescapeXml } from "./xml.ts";
 
-const lead = (name: string, samples: number[], uvPerUnit = 1): EcgLead => ({ name, samples: Int16Array.from(samples), uvPerUnit });
+const lead = (name: string, samples: number[], uvPerUnit = 1): EcgLead => ({
+  name,
+  samples: Int16Array.from(samples),
+  uvPerUnit,
+});
 const enc = new TextEncoder();
 
 describe("normalizeLeadName", () => {
   it("maps the spellings of DICOM, aECG, Philips and SCP-ECG to the standard names", () => {
     const cases: [string, string | undefined][] = [
-      ["I", "I"], ["Lead I (Einthoven)", "I"], ["Lead II", "II"], ["lead iii", "III"], ["AVR", "aVR"], ["Lead aVL (Goldberger)", "aVL"],
-      ["MDC_ECG_LEAD_AVF", "aVF"], ["MDC_ECG_LEAD_V1", "V1"], ["Lead V6", "V6"], ["v4", "V4"],
-      ["5.6.3-9-1", "I"], ["5.6.3-9-61", "III"], ["5.6.3-9-62", "aVR"], ["5.6.3-9-8", "V6"],
-      ["-aVR", undefined], ["V7", undefined], ["MDC_ECG_LEAD_X", undefined], ["Channel 13", undefined], ["5.6.3-9-99", undefined], ["", undefined],
+      ["I", "I"],
+      ["Lead I (Einthoven)", "I"],
+      ["Lead II", "II"],
+      ["lead iii", "III"],
+      ["AVR", "aVR"],
+      ["Lead aVL (Goldberger)", "aVL"],
+      ["MDC_ECG_LEAD_AVF", "aVF"],
+      ["MDC_ECG_LEAD_V1", "V1"],
+      ["Lead V6", "V6"],
+      ["v4", "V4"],
+      ["5.6.3-9-1", "I"],
+      ["5.6.3-9-61", "III"],
+      ["5.6.3-9-62", "aVR"],
+      ["5.6.3-9-8", "V6"],
+      ["-aVR", undefined],
+      ["V7", undefined],
+      ["MDC_ECG_LEAD_X", undefined],
+      ["Channel 13", undefined],
+      ["5.6.3-9-99", undefined],
+      ["", undefined],
     ];
     for (const [raw, want] of cases) expect(normalizeLeadName(raw), raw).toBe(want);
   });
 
   it("orders leads I…V6, then anything else in its order", () => {
-    expect(sortLeads([lead("V1", []), lead("X", []), lead("II", []), lead("I", []), lead("Y", [])]).map((l) => l.name)).toEqual(["I", "II", "V1", "X", "Y"]);
+    expect(
+      sortLeads([lead("V1", []), lead("X", []), lead("II", []), lead("I", []), lead("Y", [])]).map((l) => l.name),
+    ).toEqual(["I", "II", "V1", "X", "Y"]);
   });
 });
 
@@ -58,8 +80,17 @@ describe("deriveLimbLeads", () => {
 
 describe("validateEcg", () => {
   const full = (over: Partial<Ecg12> = {}): Ecg12 => ({
-    format: "hl7-aecg", fs: 500, durationS: 10, warnings: [],
-    leads: ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"].map((n) => lead(n, Array.from({ length: 5000 }, (_, i) => (i % 400 < 10 ? 400 : 0)), 2.5)),
+    format: "hl7-aecg",
+    fs: 500,
+    durationS: 10,
+    warnings: [],
+    leads: ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"].map((n) =>
+      lead(
+        n,
+        Array.from({ length: 5000 }, (_, i) => (i % 400 < 10 ? 400 : 0)),
+        2.5,
+      ),
+    ),
     ...over,
   });
   const codes = (e: Ecg12) => validateEcg(e).map((w) => w.code);
@@ -73,7 +104,9 @@ describe("validateEcg", () => {
     expect(codes({ ...e, leads: e.leads.slice(0, 8) })).toEqual(["ECG_LEAD_MISSING"]);
     expect(codes({ ...e, leads: [...e.leads, lead("V7", Array(5000).fill(0), 2.5)] })).toEqual(["ECG_LEAD_UNKNOWN"]);
     expect(codes({ ...e, fs: 50 })).toEqual(["ECG_FS_RANGE"]);
-    expect(codes({ ...e, leads: e.leads.map((l, i) => (i === 3 ? { ...l, samples: l.samples.slice(0, 4000) } : l)) })).toEqual(["ECG_SAMPLE_COUNT"]);
+    expect(
+      codes({ ...e, leads: e.leads.map((l, i) => (i === 3 ? { ...l, samples: l.samples.slice(0, 4000) } : l)) }),
+    ).toEqual(["ECG_SAMPLE_COUNT"]);
     expect(codes({ ...e, leads: e.leads.map((l) => ({ ...l, uvPerUnit: 1000 })) })).toEqual(["ECG_SCALE"]);
     expect(codes({ ...e, leads: e.leads.map((l) => ({ ...l, uvPerUnit: 100 })) })).toEqual(["ECG_SCALE"]); // 40 mV peaks
     expect(codes({ ...e, leads: e.leads.map((l) => ({ ...l, samples: new Int16Array(5000) })) })).toEqual(["ECG_FLAT"]);
@@ -82,9 +115,17 @@ describe("validateEcg", () => {
 
   it("finishEcg derives, orders, measures duration, drops empty parts and keeps decoder warnings first", () => {
     const ecg = finishEcg({
-      format: "dicom-ecg", fs: 500,
-      leads: [lead("V1", Array(1000).fill(100), 5), lead("II", Array(1000).fill(100), 5), lead("I", Array(1000).fill(0), 5)],
-      statements: [], measurements: {}, patient: {}, warnings: [{ code: "X", message: "decoder says" }],
+      format: "dicom-ecg",
+      fs: 500,
+      leads: [
+        lead("V1", Array(1000).fill(100), 5),
+        lead("II", Array(1000).fill(100), 5),
+        lead("I", Array(1000).fill(0), 5),
+      ],
+      statements: [],
+      measurements: {},
+      patient: {},
+      warnings: [{ code: "X", message: "decoder says" }],
     });
     expect(ecg.leads.map((l) => l.name)).toEqual(["I", "II", "III", "aVR", "aVL", "aVF", "V1"]);
     expect(ecg.durationS).toBe(2);
@@ -113,22 +154,40 @@ describe("readXml (hardened)", () => {
 
   it("caps size and nesting, refuses malformed and truncated XML", () => {
     expect(readXml(enc.encode("<a/>"), { maxBytes: 2, prefix: "T" })).toMatchObject({ error: { code: "T_TOO_LARGE" } });
-    expect(readXml(enc.encode("<a><b></a>"), { maxBytes: 100, prefix: "T" })).toMatchObject({ error: { code: "T_XML" } });
-    expect(readXml(enc.encode("<a><b>text"), { maxBytes: 100, prefix: "T" })).toMatchObject({ error: { code: "T_XML" } });
+    expect(readXml(enc.encode("<a><b></a>"), { maxBytes: 100, prefix: "T" })).toMatchObject({
+      error: { code: "T_XML" },
+    });
+    expect(readXml(enc.encode("<a><b>text"), { maxBytes: 100, prefix: "T" })).toMatchObject({
+      error: { code: "T_XML" },
+    });
     const deep = "<a>".repeat(500) + "</a>".repeat(500);
-    expect(readXml(enc.encode(deep), { maxBytes: 1e6, prefix: "T", maxDepth: 100 })).toMatchObject({ error: { code: "T_XML" } });
+    expect(readXml(enc.encode(deep), { maxBytes: 1e6, prefix: "T", maxDepth: 100 })).toMatchObject({
+      error: { code: "T_XML" },
+    });
   });
 
   it("decodes UTF-16 with a BOM, and the encoding the declaration names", () => {
-    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`<?xml version="1.0" encoding="utf-16"?><a x="1">心电</a>`, "utf16le")]);
+    const utf16 = Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(`<?xml version="1.0" encoding="utf-16"?><a x="1">心电</a>`, "utf16le"),
+    ]);
     const r = readXml(new Uint8Array(utf16), { maxBytes: 1000, prefix: "T" });
     expect("node" in r && r.node).toEqual({ "@_x": "1", "#text": "心电" });
-    const gbk = new Uint8Array([...enc.encode(`<?xml version="1.0" encoding="GB2312"?><a>`), 0xd0, 0xc4, 0xb5, 0xe7, ...enc.encode("</a>")]);
+    const gbk = new Uint8Array([
+      ...enc.encode(`<?xml version="1.0" encoding="GB2312"?><a>`),
+      0xd0,
+      0xc4,
+      0xb5,
+      0xe7,
+      ...enc.encode("</a>"),
+    ]);
     const g = readXml(gbk, { maxBytes: 1000, prefix: "T" });
     expect("node" in g && g.node["#text"]).toBe("心电");
   });
 
   it("resolves only predefined entities and character references, once", () => {
-    expect(unescapeXml("a &lt; b &amp;amp; &#x4e2d;&#25991; &unknown; &#xD800;")).toBe("a < b &amp; 中文 &unknown; &#xD800;");
+    expect(unescapeXml("a &lt; b &amp;amp; &#x4e2d;&#25991; &unknown; &#xD800;")).toBe(
+      "a < b &amp; 中文 &unknown; &#xD800;",
+    );
   });
 });

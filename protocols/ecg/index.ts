@@ -119,8 +119,18 @@ const BY_KEY: ReadonlyMap<string, StandardLead> = new Map(STANDARD_LEADS.map((l)
  * 1 I, 2 II, 3–8 V1–V6, 61 III, 62 aVR, 63 aVL, 64 aVF.
  */
 const SCP_LEAD_CODES: ReadonlyMap<number, StandardLead> = new Map([
-  [1, "I"], [2, "II"], [3, "V1"], [4, "V2"], [5, "V3"], [6, "V4"], [7, "V5"], [8, "V6"],
-  [61, "III"], [62, "aVR"], [63, "aVL"], [64, "aVF"],
+  [1, "I"],
+  [2, "II"],
+  [3, "V1"],
+  [4, "V2"],
+  [5, "V3"],
+  [6, "V4"],
+  [7, "V5"],
+  [8, "V6"],
+  [61, "III"],
+  [62, "aVR"],
+  [63, "aVL"],
+  [64, "aVF"],
 ]);
 
 /**
@@ -133,7 +143,10 @@ export function normalizeLeadName(raw: string): StandardLead | undefined {
   const scp = /^5\.6\.3-9-(\d+)$/.exec(s);
   if (scp) return SCP_LEAD_CODES.get(Number(scp[1]));
   s = s.replace(/\(.*\)/g, "").trim(); // "Lead I (Einthoven)", "Lead aVR (Goldberger)"
-  s = s.replace(/^MDC_ECG_LEAD_/i, "").replace(/^lead\s*/i, "").trim();
+  s = s
+    .replace(/^MDC_ECG_LEAD_/i, "")
+    .replace(/^lead\s*/i, "")
+    .trim();
   return BY_KEY.get(s.toLowerCase());
 }
 
@@ -143,7 +156,10 @@ export function sortLeads(leads: EcgLead[]): EcgLead[] {
     const i = (STANDARD_LEADS as readonly string[]).indexOf(name);
     return i < 0 ? STANDARD_LEADS.length : i;
   };
-  return leads.map((l, i) => ({ l, i })).sort((a, b) => rank(a.l.name) - rank(b.l.name) || a.i - b.i).map((x) => x.l);
+  return leads
+    .map((l, i) => ({ l, i }))
+    .sort((a, b) => rank(a.l.name) - rank(b.l.name) || a.i - b.i)
+    .map((x) => x.l);
 }
 
 /** Int16Array when every value is an integer in range, else a plain array (fractions, wide values). */
@@ -215,24 +231,41 @@ export function validateEcg(ecg: Ecg12): EcgWarning[] {
   const w: EcgWarning[] = [];
   const names = ecg.leads.map((l) => l.name);
   const missing = STANDARD_LEADS.filter((n) => !names.includes(n));
-  if (missing.length > 0) w.push({ code: "ECG_LEAD_MISSING", message: `not a full 12-lead ECG: ${missing.join(", ")} missing` });
+  if (missing.length > 0)
+    w.push({ code: "ECG_LEAD_MISSING", message: `not a full 12-lead ECG: ${missing.join(", ")} missing` });
   const unknown = names.filter((n) => !(STANDARD_LEADS as readonly string[]).includes(n));
-  if (unknown.length > 0) w.push({ code: "ECG_LEAD_UNKNOWN", message: `channels that are not standard leads: ${unknown.slice(0, 8).join(", ")}${unknown.length > 8 ? ", …" : ""}` });
+  if (unknown.length > 0)
+    w.push({
+      code: "ECG_LEAD_UNKNOWN",
+      message: `channels that are not standard leads: ${unknown.slice(0, 8).join(", ")}${unknown.length > 8 ? ", …" : ""}`,
+    });
   const dupes = names.filter((n, i) => names.indexOf(n) !== i);
-  if (dupes.length > 0) w.push({ code: "ECG_LEAD_DUPLICATE", message: `leads given more than once: ${[...new Set(dupes)].join(", ")}` });
+  if (dupes.length > 0)
+    w.push({ code: "ECG_LEAD_DUPLICATE", message: `leads given more than once: ${[...new Set(dupes)].join(", ")}` });
 
   if (!Number.isFinite(ecg.fs) || ecg.fs < FS_RANGE.min || ecg.fs > FS_RANGE.max) {
-    w.push({ code: "ECG_FS_RANGE", message: `sampling rate ${ecg.fs} Hz is outside ${FS_RANGE.min}–${FS_RANGE.max} Hz` });
+    w.push({
+      code: "ECG_FS_RANGE",
+      message: `sampling rate ${ecg.fs} Hz is outside ${FS_RANGE.min}–${FS_RANGE.max} Hz`,
+    });
   }
 
   const counts = new Set(ecg.leads.map((l) => l.samples.length));
   if (counts.size > 1) {
-    w.push({ code: "ECG_SAMPLE_COUNT", message: `leads differ in length: ${ecg.leads.map((l) => `${l.name} ${l.samples.length}`).join(", ")}` });
+    w.push({
+      code: "ECG_SAMPLE_COUNT",
+      message: `leads differ in length: ${ecg.leads.map((l) => `${l.name} ${l.samples.length}`).join(", ")}`,
+    });
   }
 
-  const badScale = ecg.leads.filter((l) => !Number.isFinite(l.uvPerUnit) || l.uvPerUnit < SCALE_RANGE.min || l.uvPerUnit > SCALE_RANGE.max);
+  const badScale = ecg.leads.filter(
+    (l) => !Number.isFinite(l.uvPerUnit) || l.uvPerUnit < SCALE_RANGE.min || l.uvPerUnit > SCALE_RANGE.max,
+  );
   if (badScale.length > 0) {
-    w.push({ code: "ECG_SCALE", message: `implausible scale (µV per unit outside ${SCALE_RANGE.min}–${SCALE_RANGE.max}): ${badScale.map((l) => `${l.name} ${l.uvPerUnit}`).join(", ")}` });
+    w.push({
+      code: "ECG_SCALE",
+      message: `implausible scale (µV per unit outside ${SCALE_RANGE.min}–${SCALE_RANGE.max}): ${badScale.map((l) => `${l.name} ${l.uvPerUnit}`).join(", ")}`,
+    });
   } else if (ecg.leads.length > 0) {
     let maxAbs = 0;
     let anyLive = false;
@@ -249,11 +282,20 @@ export function validateEcg(ecg: Ecg12): EcgWarning[] {
         if (hi - lo >= FLAT_UV) anyLive = true;
       }
     }
-    if (maxAbs > MAX_PLAUSIBLE_UV) w.push({ code: "ECG_SCALE", message: `amplitude up to ${Math.round(maxAbs)} µV is implausible for an ECG (over ${MAX_PLAUSIBLE_UV} µV): wrong units or scale?` });
-    else if (!anyLive) w.push({ code: "ECG_FLAT", message: `every lead is flat (under ${FLAT_UV} µV peak to peak): leads off, or a wrong scale` });
+    if (maxAbs > MAX_PLAUSIBLE_UV)
+      w.push({
+        code: "ECG_SCALE",
+        message: `amplitude up to ${Math.round(maxAbs)} µV is implausible for an ECG (over ${MAX_PLAUSIBLE_UV} µV): wrong units or scale?`,
+      });
+    else if (!anyLive)
+      w.push({
+        code: "ECG_FLAT",
+        message: `every lead is flat (under ${FLAT_UV} µV peak to peak): leads off, or a wrong scale`,
+      });
   }
 
-  if (ecg.durationS < 2) w.push({ code: "ECG_SHORT", message: `only ${ecg.durationS.toFixed(3)} s of signal (a resting ECG has 10 s)` });
+  if (ecg.durationS < 2)
+    w.push({ code: "ECG_SHORT", message: `only ${ecg.durationS.toFixed(3)} s of signal (a resting ECG has 10 s)` });
   return w;
 }
 
@@ -267,7 +309,17 @@ export function finishEcg(draft: Omit<Ecg12, "durationS" | "warnings"> & { warni
   const longest = leads.reduce((m, l) => Math.max(m, l.samples.length), 0);
   const durationS = draft.fs > 0 ? longest / draft.fs : 0;
   const ecg: Ecg12 = { ...draft, leads, durationS, warnings };
-  for (const key of ["measurements", "statements", "patient", "device", "representativeBeats", "acquiredAt", "acquiredAtRaw", "formatVersion", "instanceUid"] as const) {
+  for (const key of [
+    "measurements",
+    "statements",
+    "patient",
+    "device",
+    "representativeBeats",
+    "acquiredAt",
+    "acquiredAtRaw",
+    "formatVersion",
+    "instanceUid",
+  ] as const) {
     if (ecg[key] === undefined) delete ecg[key];
   }
   if (ecg.measurements && Object.keys(ecg.measurements).length === 0) delete ecg.measurements;

@@ -26,8 +26,13 @@ function synthetic(overrides: Partial<Ecg12> = {}): Ecg12 {
     return { name, samples: s, uvPerUnit: UV };
   });
   return {
-    format: "hl7-aecg", fs: FS, leads, durationS: N / FS, warnings: [],
-    acquiredAt: "2026-11-23T07:30:00.000Z", acquiredAtRaw: "20261123153000+0800",
+    format: "hl7-aecg",
+    fs: FS,
+    leads,
+    durationS: N / FS,
+    warnings: [],
+    acquiredAt: "2026-11-23T07:30:00.000Z",
+    acquiredAtRaw: "20261123153000+0800",
     measurements: { heartRate: 75, prMs: 160, qrsMs: 92, qtMs: 380, qtcMs: 410, qrsAxisDeg: 45 },
     statements: ["窦性心律 <正常心电图> & ok", "RITMO SINUSALE — ECG NORMALE"],
     patient: { id: "PID-424242", name: "ZHANG^SAN" },
@@ -36,15 +41,33 @@ function synthetic(overrides: Partial<Ecg12> = {}): Ecg12 {
   };
 }
 
-interface Line { lead: string; row: number; col: number; cls?: string; pts: [number, number][] }
+interface Line {
+  lead: string;
+  row: number;
+  col: number;
+  cls?: string;
+  pts: [number, number][];
+}
 
 function polylines(svg: string): Line[] {
   const out: Line[] = [];
   for (const m of svg.matchAll(/<polyline ([^>]*?)points="([^"]*)"\/>/g)) {
     const a = m[1]!;
     const get = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(a)?.[1];
-    const pts = m[2]!.trim() === "" ? [] : m[2]!.trim().split(" ").map((p) => p.split(",").map(Number) as [number, number]);
-    out.push({ lead: get("data-lead")!, row: Number(get("data-row")), col: Number(get("data-col")), cls: get("class"), pts });
+    const pts =
+      m[2]!.trim() === ""
+        ? []
+        : m[2]!
+            .trim()
+            .split(" ")
+            .map((p) => p.split(",").map(Number) as [number, number]);
+    out.push({
+      lead: get("data-lead")!,
+      row: Number(get("data-row")),
+      col: Number(get("data-col")),
+      cls: get("class"),
+      pts,
+    });
   }
   return out;
 }
@@ -54,7 +77,8 @@ function gridLines(svg: string, id: string): { xs: number[]; ys: number[] } {
   const d = new RegExp(`id="${id}"[^>]* d="([^"]*)"`).exec(svg)![1]!;
   const xs: number[] = [];
   const ys: number[] = [];
-  for (const m of d.matchAll(/M([\d.]+) ([\d.]+)([VH])([\d.]+)/g)) (m[3] === "V" ? xs : ys).push(Number(m[m[3] === "V" ? 1 : 2]));
+  for (const m of d.matchAll(/M([\d.]+) ([\d.]+)([VH])([\d.]+)/g))
+    (m[3] === "V" ? xs : ys).push(Number(m[m[3] === "V" ? 1 : 2]));
   return { xs: xs.sort((a, b) => a - b), ys: ys.sort((a, b) => a - b) };
 }
 
@@ -136,7 +160,10 @@ describe("renderEcgSvg: the leads", () => {
 
   it("a recording shorter than the layout: columns that start past its end show it from its start, and the header says so", () => {
     const n5 = 5 * FS;
-    const short = synthetic({ durationS: 5, leads: synthetic().leads.map((l) => ({ ...l, samples: l.samples.slice(0, n5) })) });
+    const short = synthetic({
+      durationS: 5,
+      leads: synthetic().leads.map((l) => ({ ...l, samples: l.samples.slice(0, n5) })),
+    });
     const svg = renderEcgSvg(short, { removeOffset: false });
     const grid = polylines(svg).filter((l) => l.cls !== "rhythm");
     expect(grid).toHaveLength(12);
@@ -150,7 +177,9 @@ describe("renderEcgSvg: the leads", () => {
         expect(y).toBeCloseTo(baselineY(l.row) - lead.samples[i0 + k]! * UV * 0.01, 2);
       });
     }
-    expect(svg).toContain("Recorded 5 s, shorter than the layout: columns that start past its end show it again from its start");
+    expect(svg).toContain(
+      "Recorded 5 s, shorter than the layout: columns that start past its end show it again from its start",
+    );
     // A 10 s recording says nothing of the kind.
     expect(renderEcgSvg(synthetic())).not.toContain("shorter than the layout");
   });
@@ -165,26 +194,38 @@ describe("renderEcgSvg: the leads", () => {
   });
 
   it("a 1 mV step is 10 mm tall, whatever the units", () => {
-    const step = (uvPerUnit: number): EcgLead => ({ name: "II", uvPerUnit, samples: Array.from({ length: N }, (_, i) => (i < 100 ? 0 : 1000 / uvPerUnit)) });
+    const step = (uvPerUnit: number): EcgLead => ({
+      name: "II",
+      uvPerUnit,
+      samples: Array.from({ length: N }, (_, i) => (i < 100 ? 0 : 1000 / uvPerUnit)),
+    });
     for (const k of [1, 2.5, 4.88]) {
-      const r = polylines(renderEcgSvg(synthetic({ leads: [step(k)] }), { removeOffset: false })).find((l) => l.cls === "rhythm")!;
+      const r = polylines(renderEcgSvg(synthetic({ leads: [step(k)] }), { removeOffset: false })).find(
+        (l) => l.cls === "rhythm",
+      )!;
       expect(r.pts[0]![1] - r.pts[200]![1]).toBeCloseTo(10, 2);
     }
   });
 
   it("removeOffset (default) puts each lead's median on the baseline, keeping its shape", () => {
-    const lead: EcgLead = { name: "II", uvPerUnit: 1, samples: Array.from({ length: N }, (_, i) => 3000 + (i % 500 === 0 ? 1000 : 0)) };
+    const lead: EcgLead = {
+      name: "II",
+      uvPerUnit: 1,
+      samples: Array.from({ length: N }, (_, i) => 3000 + (i % 500 === 0 ? 1000 : 0)),
+    };
     const r = polylines(renderEcgSvg(synthetic({ leads: [lead] }))).find((l) => l.cls === "rhythm")!;
     expect(r.pts[1]![1]).toBeCloseTo(baselineY(3), 2);
     expect(r.pts[1]![1] - r.pts[500]![1]).toBeCloseTo(10, 2);
   });
 
   it("a short recording, a missing lead and a non-finite sample: drawn as far as there is data, no NaN", () => {
-    const leads = synthetic().leads.filter((l) => l.name !== "V3").map((l) => ({ ...l, samples: Array.from(l.samples.slice(0, 1000)) as number[] }));
+    const leads = synthetic()
+      .leads.filter((l) => l.name !== "V3")
+      .map((l) => ({ ...l, samples: Array.from(l.samples.slice(0, 1000)) as number[] }));
     leads[0]!.samples[10] = Number.NaN;
     const svg = renderEcgSvg(synthetic({ leads, durationS: 2 }));
     expect(svg).not.toMatch(/NaN|Infinity/);
-    expect(svg).toContain("V3<tspan font-weight=\"normal\" font-size=\"2.6\"> (missing)</tspan>");
+    expect(svg).toContain('V3<tspan font-weight="normal" font-size="2.6"> (missing)</tspan>');
     const ls = polylines(svg);
     expect(ls.filter((l) => l.lead === "I")).toHaveLength(2); // broken at the NaN
     // aVR's column starts at 2.5 s, past the 2 s recorded: it shows 0.5–2 s of it, from the column's start.
@@ -214,9 +255,15 @@ describe("renderEcgSvg: the header", () => {
 
   it("derived leads are marked on their labels and in the header; warnings shown", () => {
     const eight = synthetic().leads.filter((l) => !["III", "aVR", "aVL", "aVF"].includes(l.name));
-    const ecg = finishEcg({ format: "dicom-ecg", fs: FS, leads: eight, warnings: [{ code: "X_TEST", message: "a test warning" }] });
+    const ecg = finishEcg({
+      format: "dicom-ecg",
+      fs: FS,
+      leads: eight,
+      warnings: [{ code: "X_TEST", message: "a test warning" }],
+    });
     const svg = renderEcgSvg(ecg);
-    for (const n of ["III", "aVR", "aVL", "aVF"]) expect(svg).toContain(`>${n}<tspan font-weight="normal" font-size="2.6"> (derived)</tspan>`);
+    for (const n of ["III", "aVR", "aVL", "aVF"])
+      expect(svg).toContain(`>${n}<tspan font-weight="normal" font-size="2.6"> (derived)</tspan>`);
     expect(svg).toContain("Derived leads (computed from I and II, not recorded): III, aVR, aVL, aVF");
     expect(svg).toContain("Warning X_TEST: a test warning");
     expect(polylines(svg).filter((l) => l.lead === "aVR")).toHaveLength(1);
@@ -254,7 +301,9 @@ describe("renderEcgSvg: real and synthetic files", () => {
     expect(svg).not.toMatch(/NaN/);
     const ls = polylines(svg);
     // 2.5 s and the boundary sample; the last column ends at the last sample (9.999 s).
-    expect(ls.filter((l) => l.cls !== "rhythm").map((l) => l.pts.length)).toEqual(ls.filter((l) => l.cls !== "rhythm").map((l) => (l.col === 3 ? 2500 : 2501)));
+    expect(ls.filter((l) => l.cls !== "rhythm").map((l) => l.pts.length)).toEqual(
+      ls.filter((l) => l.cls !== "rhythm").map((l) => (l.col === 3 ? 2500 : 2501)),
+    );
     expect(ls.find((l) => l.cls === "rhythm")!.pts).toHaveLength(10_000);
     expect(svg).toContain("RITMO SINUSALE");
     expect(svg).not.toContain("642341"); // the patient id

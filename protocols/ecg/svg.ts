@@ -57,8 +57,16 @@ export const ECG_3X4: readonly (readonly string[])[] = [
 ];
 export const RHYTHM_LEAD = "II";
 
-const COLOURS = { minor: "#f6bcc6", major: "#e3677a", paper: "#fffafa", trace: "#111", text: "#222", warn: "#a40000" } as const;
-const FONT = "'Noto Sans','Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei','PingFang SC','WenQuanYi Micro Hei',Arial,sans-serif";
+const COLOURS = {
+  minor: "#f6bcc6",
+  major: "#e3677a",
+  paper: "#fffafa",
+  trace: "#111",
+  text: "#222",
+  warn: "#a40000",
+} as const;
+const FONT =
+  "'Noto Sans','Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei','PingFang SC','WenQuanYi Micro Hei',Arial,sans-serif";
 
 /** Renders the ECG as an SVG document (UTF-8 text). */
 export function renderEcgSvg(ecg: Ecg12, options: EcgSvgOptions = {}): string {
@@ -78,14 +86,18 @@ export function renderEcgSvg(ecg: Ecg12, options: EcgSvgOptions = {}): string {
 
   const out: string[] = [];
   out.push(`<?xml version="1.0" encoding="UTF-8"?>`);
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${L.pageW}mm" height="${L.pageH}mm" viewBox="0 0 ${L.pageW} ${L.pageH}" font-family="${esc(FONT)}">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${L.pageW}mm" height="${L.pageH}mm" viewBox="0 0 ${L.pageW} ${L.pageH}" font-family="${esc(FONT)}">`,
+  );
   out.push(`<title>12-lead ECG, 25 mm/s, 10 mm/mV</title>`);
   out.push(`<rect x="0" y="0" width="${L.pageW}" height="${L.pageH}" fill="#fff"/>`);
   out.push(...grid());
   out.push(...header(ecg, options.showPatient === true));
 
   // Traces: calibration pulses, the 3×4 leads, the rhythm strip.
-  out.push(`<g id="traces" fill="none" stroke="${COLOURS.trace}" stroke-width="0.22" stroke-linejoin="round" stroke-linecap="round">`);
+  out.push(
+    `<g id="traces" fill="none" stroke="${COLOURS.trace}" stroke-width="0.22" stroke-linejoin="round" stroke-linecap="round">`,
+  );
   const labels: string[] = [];
   const traceX = L.gridX + L.calW;
   for (let row = 0; row < 4; row++) {
@@ -110,18 +122,23 @@ export function renderEcgSvg(ecg: Ecg12, options: EcgSvgOptions = {}): string {
     const base = baselineY(row);
     const lead = byName.get(RHYTHM_LEAD);
     labels.push(label(traceX + 1.2, L.gridY + row * L.rowH + 5, RHYTHM_LEAD, lead, "rhythm"));
-    if (lead) out.push(polyline(lead, ecg.fs, 0, L.rhythmS, traceX, base, offsetOf(lead), { row, col: 0, rhythm: true }));
+    if (lead)
+      out.push(polyline(lead, ecg.fs, 0, L.rhythmS, traceX, base, offsetOf(lead), { row, col: 0, rhythm: true }));
   }
   out.push(`</g>`);
   out.push(`<g id="labels" fill="${COLOURS.text}" font-size="3.5" font-weight="bold">`, ...labels, `</g>`);
 
   // Footer: the scale, stated.
-  out.push(`<text id="scale" x="${L.gridX}" y="${L.gridY + L.gridH + 5}" font-size="2.8" fill="${COLOURS.text}">${esc(
-    "Paper speed 25 mm/s · Gain 10 mm/mV · Grid 1 mm = 0.04 s / 0.1 mV, 5 mm = 0.2 s / 0.5 mV · Calibration pulse 1 mV × 200 ms",
-  )}</text>`);
+  out.push(
+    `<text id="scale" x="${L.gridX}" y="${L.gridY + L.gridH + 5}" font-size="2.8" fill="${COLOURS.text}">${esc(
+      "Paper speed 25 mm/s · Gain 10 mm/mV · Grid 1 mm = 0.04 s / 0.1 mV, 5 mm = 0.2 s / 0.5 mV · Calibration pulse 1 mV × 200 ms",
+    )}</text>`,
+  );
   const notDrawn = ecg.leads.map((l) => l.name).filter((n) => !(STANDARD_LEADS as readonly string[]).includes(n));
   if (notDrawn.length > 0) {
-    out.push(`<text x="${L.gridX + L.gridW}" y="${L.gridY + L.gridH + 5}" font-size="2.8" text-anchor="end" fill="${COLOURS.text}">${esc(fit(`Not drawn: ${notDrawn.join(", ")}`, 80))}</text>`);
+    out.push(
+      `<text x="${L.gridX + L.gridW}" y="${L.gridY + L.gridH + 5}" font-size="2.8" text-anchor="end" fill="${COLOURS.text}">${esc(fit(`Not drawn: ${notDrawn.join(", ")}`, 80))}</text>`,
+    );
   }
   out.push(`</svg>`);
   return out.join("\n") + "\n";
@@ -179,7 +196,16 @@ function columnStart(col: number, durationS: number): number {
  * y = baseline − µV × 10 mm/mV. Each end includes the sample at the boundary (when there is one), so
  * a 2.5 s window spans exactly 62.5 mm. A sample that is not a finite number breaks the line.
  */
-function polyline(lead: EcgLead, fs: number, t0: number, t1: number, x0: number, base: number, offsetUv: number, where: { row: number; col: number; rhythm?: boolean }): string {
+function polyline(
+  lead: EcgLead,
+  fs: number,
+  t0: number,
+  t1: number,
+  x0: number,
+  base: number,
+  offsetUv: number,
+  where: { row: number; col: number; rhythm?: boolean },
+): string {
   const n = lead.samples.length;
   const attrs = `data-lead="${esc(lead.name)}" data-row="${where.row}" data-col="${where.col}" data-t0="${t0}" data-t1="${t1}"${where.rhythm ? ` class="rhythm"` : ""}${lead.derived ? ` data-derived="true"` : ""}`;
   if (!(fs > 0) || n === 0) return `<polyline ${attrs} points=""/>`;
@@ -228,15 +254,14 @@ function header(ecg: Ecg12, showPatient: boolean): string[] {
   const m = ecg.measurements ?? {};
   const dev = ecg.device;
 
-  const first = [
-    "12-lead ECG",
-    `Acquired ${acquisition(ecg)}`,
-    `${num(ecg.fs)} Hz`,
-    `${num(ecg.durationS, 2)} s`,
-  ];
+  const first = ["12-lead ECG", `Acquired ${acquisition(ecg)}`, `${num(ecg.fs)} Hz`, `${num(ecg.durationS, 2)} s`];
   lines.push({ text: first.join(" · "), cls: "h-main", bold: true });
   if (ecg.durationS > 0 && (ECG_3X4[0]!.length - 1) * L.columnS >= ecg.durationS) {
-    lines.push({ text: `Recorded ${num(ecg.durationS, 2)} s, shorter than the layout: columns that start past its end show it again from its start`, cls: "h-short", colour: COLOURS.warn });
+    lines.push({
+      text: `Recorded ${num(ecg.durationS, 2)} s, shorter than the layout: columns that start past its end show it again from its start`,
+      cls: "h-short",
+      colour: COLOURS.warn,
+    });
   }
   const device = [dev?.make, dev?.model].filter(Boolean).join(" ");
   const second = [
@@ -248,7 +273,12 @@ function header(ecg: Ecg12, showPatient: boolean): string[] {
 
   if (showPatient && ecg.patient) {
     const p = ecg.patient;
-    const parts = [p.name && `Patient ${p.name}`, p.id && `ID ${p.id}`, p.sex && `Sex ${p.sex}`, p.birthDate && `Born ${p.birthDate}`].filter(Boolean);
+    const parts = [
+      p.name && `Patient ${p.name}`,
+      p.id && `ID ${p.id}`,
+      p.sex && `Sex ${p.sex}`,
+      p.birthDate && `Born ${p.birthDate}`,
+    ].filter(Boolean);
     if (parts.length > 0) lines.push({ text: parts.join(" · "), cls: "h-patient", bold: true });
   }
 
@@ -260,9 +290,18 @@ function header(ecg: Ecg12, showPatient: boolean): string[] {
   if (m.qtMs !== undefined) meas.push(`QT ${num(m.qtMs)} ms`);
   if (m.qtcMs !== undefined) meas.push(`QTc ${num(m.qtcMs)} ms`);
   if (m.qtcFridericiaMs !== undefined) meas.push(`QTcF ${num(m.qtcFridericiaMs)} ms`);
-  const axes = [["P", m.pAxisDeg], ["QRS", m.qrsAxisDeg], ["T", m.tAxisDeg]].filter((a) => a[1] !== undefined).map(([k, v]) => `${k} ${num(v as number)}°`);
+  const axes = [
+    ["P", m.pAxisDeg],
+    ["QRS", m.qrsAxisDeg],
+    ["T", m.tAxisDeg],
+  ]
+    .filter((a) => a[1] !== undefined)
+    .map(([k, v]) => `${k} ${num(v as number)}°`);
   if (axes.length > 0) meas.push(`Axes ${axes.join(" ")}`);
-  lines.push({ text: meas.length > 0 ? `Cart measurements: ${meas.join(" · ")}` : "No measurements from the cart", cls: "h-measurements" });
+  lines.push({
+    text: meas.length > 0 ? `Cart measurements: ${meas.join(" · ")}` : "No measurements from the cart",
+    cls: "h-measurements",
+  });
 
   const derived = ecg.leads.filter((l) => l.derived).map((l) => l.name);
   const warnings = ecg.warnings.filter((w) => !(w.code === "ECG_DERIVED" && derived.length > 0));
@@ -270,10 +309,16 @@ function header(ecg: Ecg12, showPatient: boolean): string[] {
   const statements = ecg.statements ?? [];
   const shown = statements.slice(0, Math.max(1, room));
   shown.forEach((s, i) => {
-    const more = i === shown.length - 1 && statements.length > shown.length ? ` (+${statements.length - shown.length} more)` : "";
+    const more =
+      i === shown.length - 1 && statements.length > shown.length ? ` (+${statements.length - shown.length} more)` : "";
     lines.push({ text: `${i === 0 ? "Cart interpretation: " : ""}${s}${more}`, cls: "h-statement" });
   });
-  if (derived.length > 0) lines.push({ text: `Derived leads (computed from I and II, not recorded): ${derived.join(", ")}`, cls: "h-derived", colour: COLOURS.warn });
+  if (derived.length > 0)
+    lines.push({
+      text: `Derived leads (computed from I and II, not recorded): ${derived.join(", ")}`,
+      cls: "h-derived",
+      colour: COLOURS.warn,
+    });
   const warnRoom = Math.max(0, MAX_HEADER_LINES - lines.length);
   warnings.slice(0, warnRoom).forEach((w, i) => {
     const more = i === warnRoom - 1 && warnings.length > warnRoom ? ` (+${warnings.length - warnRoom} more)` : "";
@@ -284,9 +329,13 @@ function header(ecg: Ecg12, showPatient: boolean): string[] {
   lines.slice(0, MAX_HEADER_LINES).forEach((l, i) => {
     const y = 6 + i * 3.7;
     const maxMm = i === 0 ? L.gridW - 42 : L.gridW;
-    out.push(`<text class="${l.cls}" x="${L.gridX}" y="${num(y)}"${l.bold ? ` font-weight="bold"` : ""}${l.colour ? ` fill="${l.colour}"` : ""}>${esc(fit(l.text, maxMm / 2.9))}</text>`);
+    out.push(
+      `<text class="${l.cls}" x="${L.gridX}" y="${num(y)}"${l.bold ? ` font-weight="bold"` : ""}${l.colour ? ` fill="${l.colour}"` : ""}>${esc(fit(l.text, maxMm / 2.9))}</text>`,
+    );
   });
-  out.push(`<text id="paper-speed" x="${L.gridX + L.gridW}" y="6" font-size="3.4" font-weight="bold" text-anchor="end">25 mm/s · 10 mm/mV</text>`);
+  out.push(
+    `<text id="paper-speed" x="${L.gridX + L.gridW}" y="6" font-size="3.4" font-weight="bold" text-anchor="end">25 mm/s · 10 mm/mV</text>`,
+  );
   out.push(`</g>`);
   return out;
 }
@@ -331,7 +380,17 @@ function fit(s: string, ems: number): string {
   let i = 0;
   for (const ch of s) {
     const cp = ch.codePointAt(0)!;
-    w += cp >= 0x1100 && (cp <= 0x115f || (cp >= 0x2e80 && cp <= 0xa4cf) || (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) || cp >= 0x20000) ? 1 : 0.55;
+    w +=
+      cp >= 0x1100 &&
+      (cp <= 0x115f ||
+        (cp >= 0x2e80 && cp <= 0xa4cf) ||
+        (cp >= 0xac00 && cp <= 0xd7a3) ||
+        (cp >= 0xf900 && cp <= 0xfaff) ||
+        (cp >= 0xfe30 && cp <= 0xfe4f) ||
+        (cp >= 0xff00 && cp <= 0xff60) ||
+        cp >= 0x20000)
+        ? 1
+        : 0.55;
     if (w > ems - 1) return s.slice(0, i) + "…";
     i += ch.length;
   }

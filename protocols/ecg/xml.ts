@@ -24,12 +24,23 @@ export interface XmlReadOptions {
 }
 
 /** A DOCTYPE naming only an external DTD: no internal subset, so it cannot declare an entity. */
-const EXTERNAL_DOCTYPE = /<!DOCTYPE\s+[A-Za-z_][\w.:-]*\s+(SYSTEM\s+("[^"<>[\]]*"|'[^'<>[\]]*')|PUBLIC\s+("[^"<>[\]]*"|'[^'<>[\]]*')\s+("[^"<>[\]]*"|'[^'<>[\]]*'))\s*>/;
+const EXTERNAL_DOCTYPE =
+  /<!DOCTYPE\s+[A-Za-z_][\w.:-]*\s+(SYSTEM\s+("[^"<>[\]]*"|'[^'<>[\]]*')|PUBLIC\s+("[^"<>[\]]*"|'[^'<>[\]]*')\s+("[^"<>[\]]*"|'[^'<>[\]]*'))\s*>/;
 
 const LABELS: Record<string, string> = {
-  "utf-8": "utf-8", utf8: "utf-8", "utf-16": "utf-16le", "utf-16le": "utf-16le", "utf-16be": "utf-16be",
-  "iso-8859-1": "latin1", "latin1": "latin1", "us-ascii": "utf-8", ascii: "utf-8", "windows-1252": "latin1",
-  gb2312: "gbk", gbk: "gbk", gb18030: "gb18030",
+  "utf-8": "utf-8",
+  utf8: "utf-8",
+  "utf-16": "utf-16le",
+  "utf-16le": "utf-16le",
+  "utf-16be": "utf-16be",
+  "iso-8859-1": "latin1",
+  latin1: "latin1",
+  "us-ascii": "utf-8",
+  ascii: "utf-8",
+  "windows-1252": "latin1",
+  gb2312: "gbk",
+  gbk: "gbk",
+  gb18030: "gb18030",
 };
 
 /** Decodes an XML file's bytes to text, as the BOM or the XML declaration says. */
@@ -37,9 +48,14 @@ export function decodeXmlBytes(bytes: Uint8Array): { text: string } | { error: s
   let encoding = "utf-8";
   let start = 0;
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
-  else if (bytes[0] === 0xff && bytes[1] === 0xfe) { encoding = "utf-16le"; start = 2; }
-  else if (bytes[0] === 0xfe && bytes[1] === 0xff) { encoding = "utf-16be"; start = 2; }
-  else if (bytes[0] === 0x3c && bytes[1] === 0x00) encoding = "utf-16le"; // "<" in UTF-16LE without a BOM
+  else if (bytes[0] === 0xff && bytes[1] === 0xfe) {
+    encoding = "utf-16le";
+    start = 2;
+  } else if (bytes[0] === 0xfe && bytes[1] === 0xff) {
+    encoding = "utf-16be";
+    start = 2;
+  } else if (bytes[0] === 0x3c && bytes[1] === 0x00)
+    encoding = "utf-16le"; // "<" in UTF-16LE without a BOM
   else if (bytes[0] === 0x00 && bytes[1] === 0x3c) encoding = "utf-16be";
   else {
     // An 8-bit encoding: the declaration (ASCII) names it.
@@ -47,7 +63,8 @@ export function decodeXmlBytes(bytes: Uint8Array): { text: string } | { error: s
     const m = /^\s*<\?xml[^>]*\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/.exec(head);
     if (m) {
       const label = LABELS[m[1]!.toLowerCase()];
-      if (label === undefined) return { error: `the XML declaration names encoding "${m[1]!.slice(0, 40)}", which is not supported` };
+      if (label === undefined)
+        return { error: `the XML declaration names encoding "${m[1]!.slice(0, 40)}", which is not supported` };
       if (!label.startsWith("utf-16")) encoding = label;
     }
   }
@@ -62,11 +79,19 @@ export function decodeXmlBytes(bytes: Uint8Array): { text: string } | { error: s
  * Parses XML text into plain objects: attributes as "@_name", namespace prefixes removed, values
  * left as strings, text content under "#text". Refuses DTDs.
  */
-export function readXml(bytes: Uint8Array, options: XmlReadOptions): { root: string; namespace?: string; node: XmlNode; doc: XmlNode } | { error: CodecError } {
+export function readXml(
+  bytes: Uint8Array,
+  options: XmlReadOptions,
+): { root: string; namespace?: string; node: XmlNode; doc: XmlNode } | { error: CodecError } {
   const p = options.prefix;
   if (bytes.length === 0) return { error: { code: `${p}_EMPTY`, message: "the file is empty" } };
   if (bytes.length > options.maxBytes) {
-    return { error: { code: `${p}_TOO_LARGE`, message: `the file has ${bytes.length} bytes, more than the ${options.maxBytes} accepted` } };
+    return {
+      error: {
+        code: `${p}_TOO_LARGE`,
+        message: `the file has ${bytes.length} bytes, more than the ${options.maxBytes} accepted`,
+      },
+    };
   }
   const decoded = decodeXmlBytes(bytes);
   if ("error" in decoded) return { error: { code: `${p}_ENCODING`, message: decoded.error } };
@@ -76,7 +101,13 @@ export function readXml(bytes: Uint8Array, options: XmlReadOptions): { root: str
     if (m) text = text.slice(0, m.index) + " ".repeat(m[0].length) + text.slice(m.index + m[0].length);
   }
   if (/<!DOCTYPE/i.test(text) || /<!ENTITY/i.test(text)) {
-    return { error: { code: `${p}_DTD`, message: "the document declares a DTD (<!DOCTYPE> or <!ENTITY>); DTDs are refused, so no entity is ever expanded" } };
+    return {
+      error: {
+        code: `${p}_DTD`,
+        message:
+          "the document declares a DTD (<!DOCTYPE> or <!ENTITY>); DTDs are refused, so no entity is ever expanded",
+      },
+    };
   }
   // The parser itself forgives unclosed elements; a truncated file must not pass as whole.
   let valid: ReturnType<typeof XMLValidator.validate>;
@@ -86,7 +117,13 @@ export function readXml(bytes: Uint8Array, options: XmlReadOptions): { root: str
     return { error: { code: `${p}_XML`, message: `not well-formed XML: ${describe(e)}` } };
   }
   if (valid !== true) {
-    return { error: { code: `${p}_XML`, message: `not well-formed XML (line ${valid.err.line}): ${describe(valid.err.msg)}`, where: `line ${valid.err.line}` } };
+    return {
+      error: {
+        code: `${p}_XML`,
+        message: `not well-formed XML (line ${valid.err.line}): ${describe(valid.err.msg)}`,
+        where: `line ${valid.err.line}`,
+      },
+    };
   }
   const parser = new XMLParser({
     ignoreAttributes: false,
@@ -107,12 +144,24 @@ export function readXml(bytes: Uint8Array, options: XmlReadOptions): { root: str
   } catch (e) {
     return { error: { code: `${p}_XML`, message: `not well-formed XML: ${describe(e)}` } };
   }
-  if (typeof doc !== "object" || doc === null) return { error: { code: `${p}_XML`, message: "no XML document element" } };
+  if (typeof doc !== "object" || doc === null)
+    return { error: { code: `${p}_XML`, message: "no XML document element" } };
   const roots = Object.keys(doc).filter((k) => !k.startsWith("#") && !k.startsWith("?"));
-  if (roots.length !== 1) return { error: { code: `${p}_XML`, message: roots.length === 0 ? "no XML document element" : "more than one document element" } };
+  if (roots.length !== 1)
+    return {
+      error: {
+        code: `${p}_XML`,
+        message: roots.length === 0 ? "no XML document element" : "more than one document element",
+      },
+    };
   const root = roots[0]!;
   const value = (doc as XmlNode)[root];
-  const node: XmlNode = typeof value === "object" && value !== null && !Array.isArray(value) ? (value as XmlNode) : typeof value === "string" ? { "#text": value } : {};
+  const node: XmlNode =
+    typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as XmlNode)
+      : typeof value === "string"
+        ? { "#text": value }
+        : {};
   return { root, namespace: rootNamespace(text), node, doc: doc as XmlNode };
 }
 
@@ -139,7 +188,9 @@ export function children(node: unknown, name: string): XmlNode[] {
   const v = (node as XmlNode)[name];
   if (v === undefined) return [];
   const list = Array.isArray(v) ? v : [v];
-  return list.map((x) => (typeof x === "object" && x !== null ? (x as XmlNode) : { "#text": x === "" ? "" : String(x) }));
+  return list.map((x) =>
+    typeof x === "object" && x !== null ? (x as XmlNode) : { "#text": x === "" ? "" : String(x) },
+  );
 }
 
 export function child(node: unknown, name: string): XmlNode | undefined {

@@ -27,7 +27,10 @@ function readByHand(xml: string): Map<string, Int16Array> {
       const id = /<LeadID>([^<]+)<\/LeadID>/.exec(d[1]!)![1]!;
       const bytes = Buffer.from(/<WaveFormData>([^<]*)<\/WaveFormData>/.exec(d[1]!)![1]!.replace(/\s/g, ""), "base64");
       expect(zlibCrc32(bytes), `${type} ${id} CRC`).toBe(Number(/<LeadDataCRC32>(\d+)</.exec(d[1]!)![1]));
-      out.set(`${type} ${id}`, Int16Array.from({ length: bytes.length / 2 }, (_, i) => bytes.readInt16LE(2 * i)));
+      out.set(
+        `${type} ${id}`,
+        Int16Array.from({ length: bytes.length / 2 }, (_, i) => bytes.readInt16LE(2 * i)),
+      );
     }
   }
   return out;
@@ -44,7 +47,14 @@ function leadData(id: string, samples: number[], opts: { crc?: number; bytes?: n
 }
 
 function waveform(type: string, leads: string[], n: number, fs = 500): string {
-  return `<Waveform><WaveformType>${type}</WaveformType><WaveformStartTime>0</WaveformStartTime><NumberofLeads>${leads.length}</NumberofLeads><SampleType>CONTINUOUS_SAMPLES</SampleType><SampleBase>${fs}</SampleBase><SampleExponent>0</SampleExponent>${leads.map((id, l) => leadData(id, Array.from({ length: n }, (_, i) => Math.round(300 * Math.sin((i + 7 * l) / 30))))).join("")}</Waveform>`;
+  return `<Waveform><WaveformType>${type}</WaveformType><WaveformStartTime>0</WaveformStartTime><NumberofLeads>${leads.length}</NumberofLeads><SampleType>CONTINUOUS_SAMPLES</SampleType><SampleBase>${fs}</SampleBase><SampleExponent>0</SampleExponent>${leads
+    .map((id, l) =>
+      leadData(
+        id,
+        Array.from({ length: n }, (_, i) => Math.round(300 * Math.sin((i + 7 * l) / 30))),
+      ),
+    )
+    .join("")}</Waveform>`;
 }
 
 function museXml(body: string): string {
@@ -86,7 +96,18 @@ describe.skipIf(!haveMuse)("real GE MUSE exports (../shared/fixtures/real-world/
 
   it("example1: the cart's measurements, QTc Fridericia beside Bazett", () => {
     const ecg = decoded(realWorld.read("braveheart_muse_example1.xml"));
-    expect(ecg.measurements).toEqual({ heartRate: 48, rrMs: 1242, prMs: 138, qrsMs: 96, qtMs: 452, qtcMs: 403, qtcFridericiaMs: 419, pAxisDeg: 51, qrsAxisDeg: 20, tAxisDeg: 40 });
+    expect(ecg.measurements).toEqual({
+      heartRate: 48,
+      rrMs: 1242,
+      prMs: 138,
+      qrsMs: 96,
+      qtMs: 452,
+      qtcMs: 403,
+      qtcFridericiaMs: 419,
+      pAxisDeg: 51,
+      qrsAxisDeg: 20,
+      tAxisDeg: 40,
+    });
   });
 
   it("draws on paper and exports to aECG, which reads back to the same leads in µV", () => {
@@ -96,10 +117,14 @@ describe.skipIf(!haveMuse)("real GE MUSE exports (../shared/fixtures/real-world/
     expect(svg).toContain('data-lead="aVF"');
     const back = decodeHl7Aecg(enc.encode(exportAecg(ecg, { id: "0193a4c2-7b1e-7000-8000-000000000002" })));
     expect(back.ok).toBe(true);
-    if (back.ok) for (const l of ecg.leads) {
-      const b = back.ecg.leads.find((x) => x.name === l.name)!;
-      expect(Array.from(b.samples).map((v) => v * b.uvPerUnit + 0), l.name).toEqual(Array.from(l.samples).map((v) => v * l.uvPerUnit + 0));
-    }
+    if (back.ok)
+      for (const l of ecg.leads) {
+        const b = back.ecg.leads.find((x) => x.name === l.name)!;
+        expect(
+          Array.from(b.samples).map((v) => v * b.uvPerUnit + 0),
+          l.name,
+        ).toEqual(Array.from(l.samples).map((v) => v * l.uvPerUnit + 0));
+      }
   });
 
   it("a damaged copy is refused, naming the waveform and lead", () => {
@@ -120,21 +145,45 @@ describe.skipIf(!haveMuse)("real GE MUSE exports (../shared/fixtures/real-world/
 describe("GE MUSE XML written by this test (element names as in real exports)", () => {
   it("12 stored leads, demographics, acquisition time, statement lines joined up to ENDSLINE", () => {
     // ISO-8859-1, as the declaration says and MUSE writes.
-    const ecg = decoded(Buffer.from(museXml(DEMOGRAPHICS + "<RestingECGMeasurements><VentricularRate>71</VentricularRate><QTCorrected>430</QTCorrected></RestingECGMeasurements>" + DIAGNOSIS + waveform("Median", LEADS12, 600) + waveform("Rhythm", LEADS12, 5000)), "latin1"));
+    const ecg = decoded(
+      Buffer.from(
+        museXml(
+          DEMOGRAPHICS +
+            "<RestingECGMeasurements><VentricularRate>71</VentricularRate><QTCorrected>430</QTCorrected></RestingECGMeasurements>" +
+            DIAGNOSIS +
+            waveform("Median", LEADS12, 600) +
+            waveform("Rhythm", LEADS12, 5000),
+        ),
+        "latin1",
+      ),
+    );
     expect(ecg.leads.map((l) => l.name)).toEqual(LEADS12);
     expect(ecg.leads.some((l) => l.derived)).toBe(false);
     expect(ecg.warnings).toEqual([]);
-    expect(ecg).toMatchObject({ formatVersion: "MUSE 8.0.2.10132", acquiredAtRaw: "2026-12-07T10:30:05", measurements: { heartRate: 71, qtcMs: 430 } });
+    expect(ecg).toMatchObject({
+      formatVersion: "MUSE 8.0.2.10132",
+      acquiredAtRaw: "2026-12-07T10:30:05",
+      measurements: { heartRate: 71, qtcMs: 430 },
+    });
     expect(ecg.acquiredAt).toBeUndefined();
     expect(ecg.patient).toEqual({ id: "MRN-77", name: "Müller, Anna", sex: "FEMALE", birthDate: "1960-03-09" });
     expect(ecg.device).toEqual({ make: "GE", model: "MAC55", serial: "7", software: "010A" });
-    expect(ecg.statements).toEqual(["Normal sinus rhythm", "Left axis deviation , possible anterior infarct", "Abnormal ECG"]);
+    expect(ecg.statements).toEqual([
+      "Normal sinus rhythm",
+      "Left axis deviation , possible anterior infarct",
+      "Abnormal ECG",
+    ]);
   });
 
   it("offsets other than 0 (never seen in an export) are flagged, not silently applied or dropped", () => {
-    const xml = museXml(waveform("Rhythm", ["I", "II"], 1000)).replace("<FirstSampleBaseline>0</FirstSampleBaseline>", "<FirstSampleBaseline>-12</FirstSampleBaseline>");
+    const xml = museXml(waveform("Rhythm", ["I", "II"], 1000)).replace(
+      "<FirstSampleBaseline>0</FirstSampleBaseline>",
+      "<FirstSampleBaseline>-12</FirstSampleBaseline>",
+    );
     const ecg = decoded(enc.encode(xml));
-    expect(ecg.warnings.find((w) => w.code === "MUSE_OFFSETS")?.message).toBe("Rhythm leads with offsets other than 0, not applied (drawn as stored): I FirstSampleBaseline -12");
+    expect(ecg.warnings.find((w) => w.code === "MUSE_OFFSETS")?.message).toBe(
+      "Rhythm leads with offsets other than 0, not applied (drawn as stored): I FirstSampleBaseline -12",
+    );
   });
 
   it("CRC-32 is zlib's", () => {
@@ -146,11 +195,33 @@ describe("GE MUSE XML written by this test (element names as in real exports)", 
   it("refuses what is wrong, naming it", () => {
     const cases: [string, string, RegExp][] = [
       [museXml(waveform("Median", ["I"], 10)), "MUSE_NO_RHYTHM", /no <Waveform> of type Rhythm \(1 waveform: median\)/],
-      [museXml(`<Waveform><WaveformType>Rhythm</WaveformType><SampleBase>500</SampleBase>${leadData("II", [1, 2, 3], { crc: 1 })}</Waveform>`), "MUSE_CRC", /^Rhythm lead II: .*CRC-32/],
-      [museXml(`<Waveform><WaveformType>Rhythm</WaveformType><SampleBase>500</SampleBase>${leadData("II", [1, 2, 3], { bytes: 8 })}</Waveform>`), "MUSE_BYTE_COUNT", /LeadByteCountTotal says 8 bytes, <WaveFormData> holds 6/],
-      [museXml(`<Waveform><WaveformType>Rhythm</WaveformType><SampleBase>500</SampleBase>${leadData("II", [1, 2, 3]).replace(/<WaveFormData>[^<]*/, "<WaveFormData>AQ*C")}</Waveform>`), "MUSE_BASE64", /not valid base64/],
-      [museXml(`<Waveform><WaveformType>Rhythm</WaveformType>${leadData("II", [1])}</Waveform>`), "MUSE_NO_RATE", /SampleBase/],
-      [museXml(waveform("Rhythm", ["I"], 10)).replace("SYSTEM \"restecg.dtd\"", "[<!ENTITY x \"y\">]"), "MUSE_DTD", /DTD/],
+      [
+        museXml(
+          `<Waveform><WaveformType>Rhythm</WaveformType><SampleBase>500</SampleBase>${leadData("II", [1, 2, 3], { crc: 1 })}</Waveform>`,
+        ),
+        "MUSE_CRC",
+        /^Rhythm lead II: .*CRC-32/,
+      ],
+      [
+        museXml(
+          `<Waveform><WaveformType>Rhythm</WaveformType><SampleBase>500</SampleBase>${leadData("II", [1, 2, 3], { bytes: 8 })}</Waveform>`,
+        ),
+        "MUSE_BYTE_COUNT",
+        /LeadByteCountTotal says 8 bytes, <WaveFormData> holds 6/,
+      ],
+      [
+        museXml(
+          `<Waveform><WaveformType>Rhythm</WaveformType><SampleBase>500</SampleBase>${leadData("II", [1, 2, 3]).replace(/<WaveFormData>[^<]*/, "<WaveFormData>AQ*C")}</Waveform>`,
+        ),
+        "MUSE_BASE64",
+        /not valid base64/,
+      ],
+      [
+        museXml(`<Waveform><WaveformType>Rhythm</WaveformType>${leadData("II", [1])}</Waveform>`),
+        "MUSE_NO_RATE",
+        /SampleBase/,
+      ],
+      [museXml(waveform("Rhythm", ["I"], 10)).replace('SYSTEM "restecg.dtd"', '[<!ENTITY x "y">]'), "MUSE_DTD", /DTD/],
       ["<restingecgdata/>", "MUSE_NOT_MUSE", /<restingecgdata>/],
       [museXml(waveform("Rhythm", ["I"], 10)).slice(0, -20), "MUSE_XML", /well-formed/],
     ];
@@ -166,7 +237,11 @@ describe("GE MUSE XML written by this test (element names as in real exports)", 
 });
 
 describe("decodeGeMuse: fuzz (fast-check, seeded)", () => {
-  const base = enc.encode(museXml(DEMOGRAPHICS + DIAGNOSIS + waveform("Median", ["I", "II"], 60) + waveform("Rhythm", ["I", "II", "V1"], 400)));
+  const base = enc.encode(
+    museXml(
+      DEMOGRAPHICS + DIAGNOSIS + waveform("Median", ["I", "II"], 60) + waveform("Rhythm", ["I", "II", "V1"], 400),
+    ),
+  );
 
   function check(bytes: Uint8Array): void {
     const t0 = performance.now();
@@ -180,13 +255,20 @@ describe("decodeGeMuse: fuzz (fast-check, seeded)", () => {
   }
 
   it("random bytes and mutated exports give a coded error, never a throw or a hang", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => check(b)), { seed: 21, numRuns: 200 });
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), fc.option(fc.nat(base.length)), (edits, cut) => {
-        const b = Uint8Array.from(base);
-        for (const [at, v] of edits) b[at] = v;
-        check(cut === null ? b : b.subarray(0, cut));
-      }),
+      fc.property(fc.uint8Array({ maxLength: 300 }), (b) => check(b)),
+      { seed: 21, numRuns: 200 },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        fc.option(fc.nat(base.length)),
+        (edits, cut) => {
+          const b = Uint8Array.from(base);
+          for (const [at, v] of edits) b[at] = v;
+          check(cut === null ? b : b.subarray(0, cut));
+        },
+      ),
       { seed: 22, numRuns: 300 },
     );
   });

@@ -18,9 +18,7 @@
 // WaveFormData is base64 of little-endian int16 samples; LeadDataCRC32 is the CRC-32 (ISO-HDLC, as
 // zlib) of those bytes, checked here. Carts store 8 leads (I, II, V1–V6): III, aVR, aVL and aVF are
 // then derived from I and II by protocols/ecg (flagged ECG_DERIVED).
-import {
-  compact, fail, finishEcg, limitsOf, normalizeLeadName, toNumber,
-} from "../ecg/index.ts";
+import { compact, fail, finishEcg, limitsOf, normalizeLeadName, toNumber } from "../ecg/index.ts";
 import type { EcgDecodeLimits, EcgDecodeResult, EcgLead, EcgMeasurements, EcgWarning } from "../ecg/index.ts";
 import { child, children, path, readXml, text } from "../ecg/xml.ts";
 import type { XmlNode } from "../ecg/xml.ts";
@@ -34,7 +32,10 @@ export function decodeGeMuse(bytes: Uint8Array, limits?: EcgDecodeLimits): EcgDe
   try {
     return decode(bytes, limitsOf(limits));
   } catch (e) {
-    return fail("MUSE_INTERNAL", `decoder failure: ${e instanceof Error ? e.message.slice(0, 160) : String(e).slice(0, 160)}`);
+    return fail(
+      "MUSE_INTERNAL",
+      `decoder failure: ${e instanceof Error ? e.message.slice(0, 160) : String(e).slice(0, 160)}`,
+    );
   }
 }
 
@@ -45,13 +46,21 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
   const xml = readXml(bytes, { maxBytes: limits.maxBytes, prefix: "MUSE", allowExternalDtd: true });
   if ("error" in xml) return { ok: false, error: xml.error };
   if (xml.root !== "RestingECG") {
-    return fail("MUSE_NOT_MUSE", `not a GE MUSE resting ECG: the document element is <${xml.root.slice(0, 40)}>, not <RestingECG>`);
+    return fail(
+      "MUSE_NOT_MUSE",
+      `not a GE MUSE resting ECG: the document element is <${xml.root.slice(0, 40)}>, not <RestingECG>`,
+    );
   }
   const doc = xml.node;
   const waveforms = children(doc, "Waveform");
   const typeOf = (w: XmlNode) => text(child(w, "WaveformType"))?.trim().toLowerCase();
   const rhythm = waveforms.find((w) => typeOf(w) === "rhythm");
-  if (!rhythm) return fail("MUSE_NO_RHYTHM", `the file has no <Waveform> of type Rhythm (${waveforms.length} waveform${waveforms.length === 1 ? "" : "s"}: ${waveforms.map((w) => typeOf(w) ?? "untyped").join(", ") || "none"})`, "Waveform");
+  if (!rhythm)
+    return fail(
+      "MUSE_NO_RHYTHM",
+      `the file has no <Waveform> of type Rhythm (${waveforms.length} waveform${waveforms.length === 1 ? "" : "s"}: ${waveforms.map((w) => typeOf(w) ?? "untyped").join(", ") || "none"})`,
+      "Waveform",
+    );
 
   const warnings: EcgWarning[] = [];
   const leads = readWaveform(rhythm, "Rhythm", limits, warnings);
@@ -61,7 +70,8 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
   const median = waveforms.find((w) => typeOf(w) === "median");
   if (median) {
     const beats = readWaveform(median, "Median", limits, warnings);
-    if ("error" in beats) warnings.push({ code: "MUSE_MEDIAN_UNREADABLE", message: `median beats not used: ${beats.error.message}` });
+    if ("error" in beats)
+      warnings.push({ code: "MUSE_MEDIAN_UNREADABLE", message: `median beats not used: ${beats.error.message}` });
     else representativeBeats = { fs: beats.fs, leads: beats.leads };
   }
 
@@ -87,55 +97,111 @@ type WaveformResult = { fs: number; leads: EcgLead[] } | { error: { code: string
 /** Per-lead offsets every export seen has at 0; their meaning otherwise is not documented to us. */
 const OFFSETS = ["LeadTimeOffset", "LeadOffsetFirstSample", "FirstSampleBaseline"] as const;
 
-function readWaveform(w: XmlNode, kind: string, limits: Required<EcgDecodeLimits>, warnings: EcgWarning[]): WaveformResult {
+function readWaveform(
+  w: XmlNode,
+  kind: string,
+  limits: Required<EcgDecodeLimits>,
+  warnings: EcgWarning[],
+): WaveformResult {
   const base = toNumber(text(child(w, "SampleBase")));
   const exponent = toNumber(text(child(w, "SampleExponent"))) ?? 0;
   const fs = base === undefined ? undefined : base * 10 ** exponent;
   if (fs === undefined || !(fs > 0) || !Number.isFinite(fs) || fs > 100_000) {
-    return { error: { code: "MUSE_NO_RATE", message: `the ${kind} waveform has no usable SampleBase/SampleExponent (${text(child(w, "SampleBase"))?.slice(0, 20) ?? "missing"})`, where: `Waveform[${kind}]/SampleBase` } };
+    return {
+      error: {
+        code: "MUSE_NO_RATE",
+        message: `the ${kind} waveform has no usable SampleBase/SampleExponent (${text(child(w, "SampleBase"))?.slice(0, 20) ?? "missing"})`,
+        where: `Waveform[${kind}]/SampleBase`,
+      },
+    };
   }
   const data = children(w, "LeadData");
-  if (data.length === 0) return { error: { code: "MUSE_NO_LEADS", message: `the ${kind} waveform has no <LeadData>`, where: `Waveform[${kind}]` } };
-  if (data.length > limits.maxLeads) return { error: { code: "MUSE_TOO_MANY_LEADS", message: `the ${kind} waveform has ${data.length} leads, more than ${limits.maxLeads}`, where: `Waveform[${kind}]` } };
+  if (data.length === 0)
+    return {
+      error: { code: "MUSE_NO_LEADS", message: `the ${kind} waveform has no <LeadData>`, where: `Waveform[${kind}]` },
+    };
+  if (data.length > limits.maxLeads)
+    return {
+      error: {
+        code: "MUSE_TOO_MANY_LEADS",
+        message: `the ${kind} waveform has ${data.length} leads, more than ${limits.maxLeads}`,
+        where: `Waveform[${kind}]`,
+      },
+    };
   const leads: EcgLead[] = [];
   for (let i = 0; i < data.length; i++) {
     const lead = readLead(data[i]!, i, kind, limits);
     if ("error" in lead) return lead;
     leads.push(lead);
   }
-  const offsets = data.flatMap((d, i) => OFFSETS.map((name) => ({ lead: leads[i]!.name, name, v: toNumber(text(child(d, name))) ?? 0 })).filter((o) => o.v !== 0));
+  const offsets = data.flatMap((d, i) =>
+    OFFSETS.map((name) => ({ lead: leads[i]!.name, name, v: toNumber(text(child(d, name))) ?? 0 })).filter(
+      (o) => o.v !== 0,
+    ),
+  );
   if (offsets.length > 0) {
-    warnings.push({ code: "MUSE_OFFSETS", message: `${kind} leads with offsets other than 0, not applied (drawn as stored): ${offsets.slice(0, 6).map((o) => `${o.lead} ${o.name} ${o.v}`).join(", ")}${offsets.length > 6 ? ", …" : ""}` });
+    warnings.push({
+      code: "MUSE_OFFSETS",
+      message: `${kind} leads with offsets other than 0, not applied (drawn as stored): ${offsets
+        .slice(0, 6)
+        .map((o) => `${o.lead} ${o.name} ${o.v}`)
+        .join(", ")}${offsets.length > 6 ? ", …" : ""}`,
+    });
   }
   return { fs, leads };
 }
 
-function readLead(d: XmlNode, index: number, kind: string, limits: Required<EcgDecodeLimits>): EcgLead | { error: { code: string; message: string; where: string } } {
+function readLead(
+  d: XmlNode,
+  index: number,
+  kind: string,
+  limits: Required<EcgDecodeLimits>,
+): EcgLead | { error: { code: string; message: string; where: string } } {
   const id = text(child(d, "LeadID"))?.trim() ?? "";
   const where = `Waveform[${kind}]/LeadData[${index + 1}]${id ? ` (${id.slice(0, 12)})` : ""}`;
-  const bad = (code: string, message: string) => ({ error: { code, message: `${kind} lead ${id.slice(0, 12) || index + 1}: ${message}`, where } });
+  const bad = (code: string, message: string) => ({
+    error: { code, message: `${kind} lead ${id.slice(0, 12) || index + 1}: ${message}`, where },
+  });
   if (!id) return bad("MUSE_NO_LEAD_ID", "no <LeadID>");
   const sampleSize = toNumber(text(child(d, "LeadSampleSize"))) ?? 2;
-  if (sampleSize !== 2) return bad("MUSE_SAMPLE_SIZE", `LeadSampleSize ${sampleSize} is not supported (2-byte samples only)`);
+  if (sampleSize !== 2)
+    return bad("MUSE_SAMPLE_SIZE", `LeadSampleSize ${sampleSize} is not supported (2-byte samples only)`);
   const unitName = text(child(d, "LeadAmplitudeUnits"))?.trim().toUpperCase() ?? "MICROVOLTS";
   const unit = AMPLITUDE_UNITS[unitName];
-  if (unit === undefined) return bad("MUSE_UNITS", `LeadAmplitudeUnits "${unitName.slice(0, 20)}" is not a voltage this decoder knows`);
+  if (unit === undefined)
+    return bad("MUSE_UNITS", `LeadAmplitudeUnits "${unitName.slice(0, 20)}" is not a voltage this decoder knows`);
   const perBit = toNumber(text(child(d, "LeadAmplitudeUnitsPerBit")));
-  if (perBit === undefined || !(perBit > 0)) return bad("MUSE_SCALE", `LeadAmplitudeUnitsPerBit "${text(child(d, "LeadAmplitudeUnitsPerBit"))?.slice(0, 20) ?? "missing"}" is not a positive number`);
+  if (perBit === undefined || !(perBit > 0))
+    return bad(
+      "MUSE_SCALE",
+      `LeadAmplitudeUnitsPerBit "${text(child(d, "LeadAmplitudeUnitsPerBit"))?.slice(0, 20) ?? "missing"}" is not a positive number`,
+    );
 
   const b64 = (text(child(d, "WaveFormData")) ?? "").replace(/\s+/g, "");
   if (b64 === "") return bad("MUSE_NO_DATA", "<WaveFormData> is empty");
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) return bad("MUSE_BASE64", "<WaveFormData> is not valid base64");
-  if (b64.length / 4 * 3 > limits.maxSamplesPerLead * 2 + 3) return bad("MUSE_TOO_LONG", `more than ${limits.maxSamplesPerLead} samples`);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0)
+    return bad("MUSE_BASE64", "<WaveFormData> is not valid base64");
+  if ((b64.length / 4) * 3 > limits.maxSamplesPerLead * 2 + 3)
+    return bad("MUSE_TOO_LONG", `more than ${limits.maxSamplesPerLead} samples`);
   const blob = new Uint8Array(Buffer.from(b64, "base64"));
 
   const byteCount = toNumber(text(child(d, "LeadByteCountTotal")));
-  if (byteCount !== undefined && byteCount !== blob.length) return bad("MUSE_BYTE_COUNT", `LeadByteCountTotal says ${byteCount} bytes, <WaveFormData> holds ${blob.length}`);
-  if (blob.length % 2 !== 0) return bad("MUSE_BYTE_COUNT", `<WaveFormData> holds ${blob.length} bytes, not a whole number of 2-byte samples`);
+  if (byteCount !== undefined && byteCount !== blob.length)
+    return bad("MUSE_BYTE_COUNT", `LeadByteCountTotal says ${byteCount} bytes, <WaveFormData> holds ${blob.length}`);
+  if (blob.length % 2 !== 0)
+    return bad("MUSE_BYTE_COUNT", `<WaveFormData> holds ${blob.length} bytes, not a whole number of 2-byte samples`);
   const count = toNumber(text(child(d, "LeadSampleCountTotal")));
-  if (count !== undefined && count !== blob.length / 2) return bad("MUSE_SAMPLE_COUNT", `LeadSampleCountTotal says ${count} samples, <WaveFormData> holds ${blob.length / 2}`);
+  if (count !== undefined && count !== blob.length / 2)
+    return bad(
+      "MUSE_SAMPLE_COUNT",
+      `LeadSampleCountTotal says ${count} samples, <WaveFormData> holds ${blob.length / 2}`,
+    );
   const crc = toNumber(text(child(d, "LeadDataCRC32")));
-  if (crc !== undefined && crc32(blob) !== crc) return bad("MUSE_CRC", `the waveform data fail their CRC-32 check (LeadDataCRC32 ${crc}, computed ${crc32(blob)}): the file is damaged`);
+  if (crc !== undefined && crc32(blob) !== crc)
+    return bad(
+      "MUSE_CRC",
+      `the waveform data fail their CRC-32 check (LeadDataCRC32 ${crc}, computed ${crc32(blob)}): the file is damaged`,
+    );
 
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   const samples = new Int16Array(blob.length / 2);
@@ -189,7 +255,9 @@ const MEASUREMENT_ELEMENTS: readonly [keyof EcgMeasurements, string][] = [
 
 /** The confirmed measurements (RestingECGMeasurements), else those the cart made (Original…). */
 function measurements(doc: XmlNode): EcgMeasurements {
-  const scopes = [child(doc, "RestingECGMeasurements"), child(doc, "OriginalRestingECGMeasurements")].filter((s): s is XmlNode => s !== undefined);
+  const scopes = [child(doc, "RestingECGMeasurements"), child(doc, "OriginalRestingECGMeasurements")].filter(
+    (s): s is XmlNode => s !== undefined,
+  );
   const m: EcgMeasurements = {};
   for (const [key, name] of MEASUREMENT_ELEMENTS) {
     for (const scope of scopes) {
@@ -200,7 +268,9 @@ function measurements(doc: XmlNode): EcgMeasurements {
       }
     }
   }
-  const rr = toNumber(text(path(doc, "PharmaData", "PharmaRRinterval"))) ?? toNumber(text(path(doc, "QRSTimesTypes", "GlobalRR")));
+  const rr =
+    toNumber(text(path(doc, "PharmaData", "PharmaRRinterval"))) ??
+    toNumber(text(path(doc, "QRSTimesTypes", "GlobalRR")));
   if (rr !== undefined && rr > 0) m.rrMs = rr;
   return m;
 }
@@ -229,7 +299,10 @@ function statements(doc: XmlNode): string[] {
 function patient(doc: XmlNode) {
   const p = child(doc, "PatientDemographics");
   if (!p) return undefined;
-  const name = [text(child(p, "PatientLastName")), text(child(p, "PatientFirstName"))].map((s) => s?.trim()).filter(Boolean).join(", ");
+  const name = [text(child(p, "PatientLastName")), text(child(p, "PatientFirstName"))]
+    .map((s) => s?.trim())
+    .filter(Boolean)
+    .join(", ");
   return compact({
     id: text(child(p, "PatientID"))?.trim(),
     name: name || undefined,

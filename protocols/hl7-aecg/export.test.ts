@@ -44,7 +44,10 @@ function expectSameLeads(a: Ecg12, b: Ecg12): void {
     } else {
       expect(lb.uvPerUnit, la.name).toBe(la.uvPerUnit / 2);
       const uv = (v: number, k: number) => v * k + 0; // −0 (aVR of a zero I and II) is 0
-      expect(Array.from(lb.samples, (v) => uv(v, lb.uvPerUnit)), la.name).toEqual(Array.from(la.samples, (v) => uv(v, la.uvPerUnit)));
+      expect(
+        Array.from(lb.samples, (v) => uv(v, lb.uvPerUnit)),
+        la.name,
+      ).toEqual(Array.from(la.samples, (v) => uv(v, la.uvPerUnit)));
     }
   });
 }
@@ -55,29 +58,54 @@ describe("exportAecg: the document", () => {
 
   it("an AnnotatedECG in urn:hl7-org:v3 with the id, time, a RHYTHM series, GLIST_TS and one SLIST_PQ per lead", () => {
     expect(xml.startsWith(`<?xml version="1.0" encoding="UTF-8"?>`)).toBe(true);
-    expect(xml).toMatch(/<AnnotatedECG xmlns="urn:hl7-org:v3" xmlns:xsi="http:\/\/www.w3.org\/2001\/XMLSchema-instance">/);
+    expect(xml).toMatch(
+      /<AnnotatedECG xmlns="urn:hl7-org:v3" xmlns:xsi="http:\/\/www.w3.org\/2001\/XMLSchema-instance">/,
+    );
     expect(xml).toContain(`<id root="${ID}"/>`);
     expect(xml).toContain(`<center value="${ecg.acquiredAtRaw}"/>`);
     expect(xml).toContain(`<code code="RHYTHM" codeSystem="2.16.840.1.113883.5.4"`);
     expect(xml).toMatch(/<value xsi:type="GLIST_TS">\s*<head value="[^"]+"\/>\s*<increment value="0.002" unit="s"\/>/);
     expect(xml.match(/xsi:type="SLIST_PQ"/g)).toHaveLength(12);
     expect(xml.match(/<origin value="0" unit="uV"\/>/g)).toHaveLength(12);
-    for (const n of STANDARD_LEADS) expect(xml).toContain(`<code code="${mdcLeadCode(n)}" codeSystem="2.16.840.1.113883.6.24" codeSystemName="MDC"/>`);
+    for (const n of STANDARD_LEADS)
+      expect(xml).toContain(
+        `<code code="${mdcLeadCode(n)}" codeSystem="2.16.840.1.113883.6.24" codeSystemName="MDC"/>`,
+      );
     expect(xml).toContain("was derived by vitalgate from leads I and II");
   });
 
   it("lead codes as the FDA example spells them", () => {
     expect(STANDARD_LEADS.map(mdcLeadCode)).toEqual([
-      "MDC_ECG_LEAD_I", "MDC_ECG_LEAD_II", "MDC_ECG_LEAD_III", "MDC_ECG_LEAD_AVR", "MDC_ECG_LEAD_AVL", "MDC_ECG_LEAD_AVF",
-      "MDC_ECG_LEAD_V1", "MDC_ECG_LEAD_V2", "MDC_ECG_LEAD_V3", "MDC_ECG_LEAD_V4", "MDC_ECG_LEAD_V5", "MDC_ECG_LEAD_V6",
+      "MDC_ECG_LEAD_I",
+      "MDC_ECG_LEAD_II",
+      "MDC_ECG_LEAD_III",
+      "MDC_ECG_LEAD_AVR",
+      "MDC_ECG_LEAD_AVL",
+      "MDC_ECG_LEAD_AVF",
+      "MDC_ECG_LEAD_V1",
+      "MDC_ECG_LEAD_V2",
+      "MDC_ECG_LEAD_V3",
+      "MDC_ECG_LEAD_V4",
+      "MDC_ECG_LEAD_V5",
+      "MDC_ECG_LEAD_V6",
     ]);
   });
 
   it("measurements, statements (escaped, any language), device and patient come back", () => {
     const e: Ecg12 = {
       ...ecg,
-      measurements: { heartRate: 72, rrMs: 833, prMs: 160, qrsMs: 92, qtMs: 380, qtcMs: 416, pAxisDeg: 50, qrsAxisDeg: -30, tAxisDeg: 40 },
-      statements: ["窦性心律 <正常> & 'ok'", "RITMO SINUSALE \"ECG NORMALE\""],
+      measurements: {
+        heartRate: 72,
+        rrMs: 833,
+        prMs: 160,
+        qrsMs: 92,
+        qtMs: 380,
+        qtcMs: 416,
+        pAxisDeg: 50,
+        qrsAxisDeg: -30,
+        tAxisDeg: 40,
+      },
+      statements: ["窦性心律 <正常> & 'ok'", 'RITMO SINUSALE "ECG NORMALE"'],
       device: { make: "Acme & Co", model: "C<1>", serial: "SN-1", software: "2.0" },
       patient: { id: "P-1", name: "ZHANG^SAN", sex: "M", birthDate: "19700101" },
     };
@@ -99,7 +127,9 @@ describe("exportAecg: the document", () => {
     expect(hl7Time({ acquiredAtRaw: "20130125105919" })).toBe("20130125105919");
     expect(hl7Time({ acquiredAtRaw: "2011-12-01T07:27:34" })).toBe("20111201072734");
     expect(hl7Time({ acquiredAtRaw: "2011-12-01T07:27:34.250+08:00" })).toBe("20111201072734.250+0800");
-    expect(hl7Time({ acquiredAtRaw: "yesterday", acquiredAt: "2026-11-23T07:30:00.000Z" })).toBe("20261123073000.000+0000");
+    expect(hl7Time({ acquiredAtRaw: "yesterday", acquiredAt: "2026-11-23T07:30:00.000Z" })).toBe(
+      "20261123073000.000+0000",
+    );
     expect(hl7Time({})).toBeUndefined();
   });
 });

@@ -71,19 +71,22 @@ const MEASUREMENTS: readonly [keyof EcgMeasurements, string, string][] = [
  */
 export function exportAecg(ecg: Ecg12, options: AecgExportOptions): string {
   if (!UUID.test(options.id)) throw new TypeError(`exportAecg: id must be a UUID, not "${options.id.slice(0, 40)}"`);
-  if (!(ecg.fs > 0) || !Number.isFinite(ecg.fs)) throw new TypeError(`exportAecg: sampling rate ${ecg.fs} is not a positive number`);
+  if (!(ecg.fs > 0) || !Number.isFinite(ecg.fs))
+    throw new TypeError(`exportAecg: sampling rate ${ecg.fs} is not a positive number`);
   const ts = hl7Time(ecg);
 
-  const sequences: unknown[] = [{
-    sequence: {
-      code: { "@_code": "TIME_ABSOLUTE", ...ACT_CODE },
-      value: {
-        "@_xsi:type": "GLIST_TS",
-        head: ts ? { "@_value": ts } : { "@_nullFlavor": "NI" },
-        increment: { "@_value": String(1 / ecg.fs), "@_unit": "s" },
+  const sequences: unknown[] = [
+    {
+      sequence: {
+        code: { "@_code": "TIME_ABSOLUTE", ...ACT_CODE },
+        value: {
+          "@_xsi:type": "GLIST_TS",
+          head: ts ? { "@_value": ts } : { "@_nullFlavor": "NI" },
+          increment: { "@_value": String(1 / ecg.fs), "@_unit": "s" },
+        },
       },
     },
-  }];
+  ];
   for (const lead of ecg.leads) sequences.push({ sequence: leadSequence(lead) });
 
   const series: Record<string, unknown> = {
@@ -106,7 +109,11 @@ export function exportAecg(ecg: Ecg12, options: AecgExportOptions): string {
               {
                 sequence: {
                   code: { "@_code": "TIME_RELATIVE", ...ACT_CODE },
-                  value: { "@_xsi:type": "GLIST_PQ", head: { "@_value": "0", "@_unit": "s" }, increment: { "@_value": String(1 / beats.fs), "@_unit": "s" } },
+                  value: {
+                    "@_xsi:type": "GLIST_PQ",
+                    head: { "@_value": "0", "@_unit": "s" },
+                    increment: { "@_value": String(1 / beats.fs), "@_unit": "s" },
+                  },
                 },
               },
               ...beats.leads.map((lead) => ({ sequence: leadSequence(lead) })),
@@ -156,7 +163,9 @@ function leadSequence(lead: EcgLead): Record<string, unknown> {
     digits[i] = Number.isFinite(v) ? String(v) : "0";
   }
   return {
-    ...(lead.derived ? { "#comment": ` ${lead.name} was derived by vitalgate from leads I and II: the cart did not record it ` } : {}),
+    ...(lead.derived
+      ? { "#comment": ` ${lead.name} was derived by vitalgate from leads I and II: the cart did not record it ` }
+      : {}),
     code: { "@_code": mdcLeadCode(lead.name), ...MDC },
     value: {
       "@_xsi:type": "SLIST_PQ",
@@ -202,7 +211,12 @@ function annotationComponents(ecg: Ecg12): unknown[] {
   for (const [key, code, unit] of MEASUREMENTS) {
     const v = m[key];
     if (v === undefined || !Number.isFinite(v)) continue;
-    out.push({ annotation: { code: { "@_code": code, ...MDC }, value: { "@_xsi:type": "PQ", "@_value": String(v), "@_unit": unit } } });
+    out.push({
+      annotation: {
+        code: { "@_code": code, ...MDC },
+        value: { "@_xsi:type": "PQ", "@_value": String(v), "@_unit": unit },
+      },
+    });
   }
   const statements = ecg.statements ?? [];
   if (statements.length > 0) {
@@ -260,7 +274,9 @@ function xmlSafe(s: string): string {
 export function hl7Time(ecg: Pick<Ecg12, "acquiredAt" | "acquiredAtRaw">): string | undefined {
   const raw = ecg.acquiredAtRaw?.trim();
   if (raw && /^\d{8,14}(\.\d{1,6})?([+-]\d{4})?$/.test(raw)) return raw;
-  const iso = raw ? /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(raw) : null;
+  const iso = raw
+    ? /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(raw)
+    : null;
   if (iso) {
     const zone = iso[8] === undefined ? "" : iso[8] === "Z" ? "+0000" : iso[8].replace(":", "");
     return `${iso[1]}${iso[2]}${iso[3]}${iso[4]}${iso[5]}${iso[6] ?? ""}${iso[6] ? (iso[7] ?? "") : ""}${zone}`;

@@ -22,7 +22,12 @@ function aecg(sequences: string, increment = `<increment value="0.002" unit="s"/
     <component><sequence><code code="TIME_ABSOLUTE"/><value xsi:type="GLIST_TS"><head value="20261123153000"/>${increment}</value></sequence></component>
     ${sequences}</sequenceSet></component></series></component></AnnotatedECG>`);
 }
-const seq = (code: string, digits: string, scale = `<scale value="5" unit="uV"/>`, origin = `<origin value="0" unit="uV"/>`) =>
+const seq = (
+  code: string,
+  digits: string,
+  scale = `<scale value="5" unit="uV"/>`,
+  origin = `<origin value="0" unit="uV"/>`,
+) =>
   `<component><sequence><code code="${code}"/><value xsi:type="SLIST_PQ">${origin}${scale}<digits>${digits}</digits></value></sequence></component>`;
 
 describe("our synthetic aECG (test/fixtures/ecg/aecg-limb-leads-I-II-only.xml)", () => {
@@ -37,12 +42,20 @@ describe("our synthetic aECG (test/fixtures/ecg/aecg-limb-leads-I-II-only.xml)",
     expect(ecg.leads.map((l) => l.name)).toEqual(NAMES);
     expect(ecg.leads.filter((l) => l.derived).map((l) => l.name)).toEqual(["III", "aVR", "aVL", "aVF"]);
     expect(ecg.warnings.map((w) => w.code)).toEqual(["ECG_DERIVED"]);
-    expect(ecg).toMatchObject({ fs: 500, durationS: 2.5, acquiredAt: "2026-11-23T07:30:00.000Z", acquiredAtRaw: "20261123153000.000+0800" });
+    expect(ecg).toMatchObject({
+      fs: 500,
+      durationS: 2.5,
+      acquiredAt: "2026-11-23T07:30:00.000Z",
+      acquiredAtRaw: "20261123153000.000+0800",
+    });
     const by = Object.fromEntries(ecg.leads.map((l) => [l.name, l]));
-    expect(Array.from(by.I!.samples)).toEqual(Array.from(leadSamples("I", AECG_SPEC.fs, AECG_SPEC.samples, AECG_SPEC.scaleUv)));
+    expect(Array.from(by.I!.samples)).toEqual(
+      Array.from(leadSamples("I", AECG_SPEC.fs, AECG_SPEC.samples, AECG_SPEC.scaleUv)),
+    );
     // Derived from the stored (rounded) I and II, so within a unit of the true lead.
     const trueIII = leadSamples("III", AECG_SPEC.fs, AECG_SPEC.samples, AECG_SPEC.scaleUv);
-    for (let k = 0; k < AECG_SPEC.samples; k += 50) expect(Math.abs(by.III!.samples[k]! - trueIII[k]!)).toBeLessThanOrEqual(1);
+    for (let k = 0; k < AECG_SPEC.samples; k += 50)
+      expect(Math.abs(by.III!.samples[k]! - trueIII[k]!)).toBeLessThanOrEqual(1);
     expect(by.aVR!.samples[150]).toBe(-(by.I!.samples[150]! + by.II!.samples[150]!) / 2);
     expect(ecg.statements).toEqual(["SYNTHETIC SINUS RHYTHM & NOTHING ELSE"]);
     expect(ecg.measurements).toEqual({ qrsMs: 92 });
@@ -52,7 +65,12 @@ describe("our synthetic aECG (test/fixtures/ecg/aecg-limb-leads-I-II-only.xml)",
 
 describe("decodeHl7Aecg", () => {
   it("scale and origin: µV = origin + scale × digit, mV scales, fs from the increment in ms", () => {
-    const ecg = decoded(aecg(seq("MDC_ECG_LEAD_I", "1 2 3", `<scale value="0.005" unit="mV"/>`, `<origin value="10" unit="uV"/>`), `<increment value="1" unit="ms"/>`));
+    const ecg = decoded(
+      aecg(
+        seq("MDC_ECG_LEAD_I", "1 2 3", `<scale value="0.005" unit="mV"/>`, `<origin value="10" unit="uV"/>`),
+        `<increment value="1" unit="ms"/>`,
+      ),
+    );
     const l = ecg.leads[0]!;
     expect(ecg.fs).toBe(1000);
     expect(l.uvPerUnit).toBe(5);
@@ -77,15 +95,30 @@ describe("decodeHl7Aecg", () => {
   });
 
   it("vendor QTc codes: Bazett's QTcB stands in for a missing QTc, QTcF kept beside it, a value nested under a coded annotation is taken", () => {
-    const ann = (code: string, value: string, nested = "") => `<component><annotation><code code="${code}" codeSystem="2.16.840.1.113883.6.24"/>${value}${nested}</annotation></component>`;
+    const ann = (code: string, value: string, nested = "") =>
+      `<component><annotation><code code="${code}" codeSystem="2.16.840.1.113883.6.24"/>${value}${nested}</annotation></component>`;
     const pq = (v: string, unit: string) => `<value xsi:type="PQ" value="${v}" unit="${unit}"/>`;
-    const doc = (annotations: string) => enc.encode(new TextDecoder().decode(aecg(seq("MDC_ECG_LEAD_II", "1 2 3"))).replace("</series>", `<subjectOf><annotationSet>${annotations}</annotationSet></subjectOf></series>`));
+    const doc = (annotations: string) =>
+      enc.encode(
+        new TextDecoder()
+          .decode(aecg(seq("MDC_ECG_LEAD_II", "1 2 3")))
+          .replace("</series>", `<subjectOf><annotationSet>${annotations}</annotationSet></subjectOf></series>`),
+      );
     // As Mindray writes it (the shape a public aECG library documents): the coded QTc without a value, the vendor's beneath.
-    const mindray = decoded(doc(ann("MDC_ECG_TIME_PD_QT", pq("0.398", "s")) + ann("MDC_ECG_TIME_PD_QTc", "", ann("MINDRAY_ECG_TIME_PD_QTcH", pq("431", "ms")))));
+    const mindray = decoded(
+      doc(
+        ann("MDC_ECG_TIME_PD_QT", pq("0.398", "s")) +
+          ann("MDC_ECG_TIME_PD_QTc", "", ann("MINDRAY_ECG_TIME_PD_QTcH", pq("431", "ms"))),
+      ),
+    );
     expect(mindray.measurements).toEqual({ qtMs: 398, qtcMs: 431 });
-    const bazett = decoded(doc(ann("MDC_ECG_TIME_PD_QTcB", pq("440", "ms")) + ann("MDC_ECG_TIME_PD_QTcF", pq("0.425", "s"))));
+    const bazett = decoded(
+      doc(ann("MDC_ECG_TIME_PD_QTcB", pq("440", "ms")) + ann("MDC_ECG_TIME_PD_QTcF", pq("0.425", "s"))),
+    );
     expect(bazett.measurements).toEqual({ qtcMs: 440, qtcFridericiaMs: 425 });
-    const both = decoded(doc(ann("MDC_ECG_TIME_PD_QTcB", pq("440", "ms")) + ann("MDC_ECG_TIME_PD_QTc", pq("452", "ms"))));
+    const both = decoded(
+      doc(ann("MDC_ECG_TIME_PD_QTcB", pq("440", "ms")) + ann("MDC_ECG_TIME_PD_QTc", pq("452", "ms"))),
+    );
     expect(both.measurements).toEqual({ qtcMs: 452 });
   });
 
@@ -119,12 +152,18 @@ describe.skipIf(!haveShared)("FDA aECG examples (../shared/fixtures/aecg)", () =
     expect(names).toHaveLength(5);
     for (const name of names) {
       const ecg = decoded(file(name));
-      expect(ecg.leads.map((l) => l.name), name).toEqual(["II"]);
+      expect(
+        ecg.leads.map((l) => l.name),
+        name,
+      ).toEqual(["II"]);
       expect(Array.from(ecg.leads[0]!.samples), name).toEqual([-2, -2, -2, -2, -3, -4, -3, -5, -5, -4, -6, -9, -9]);
       expect(ecg.acquiredAtRaw, name).toBe("20021122091000");
       expect(ecg.fs, name).toBe(500);
       // Flagged, not refused: not a 12-lead ECG, too short.
-      expect(ecg.warnings.map((w) => w.code), name).toEqual(expect.arrayContaining(["ECG_LEAD_MISSING", "ECG_SHORT"]));
+      expect(
+        ecg.warnings.map((w) => w.code),
+        name,
+      ).toEqual(expect.arrayContaining(["ECG_LEAD_MISSING", "ECG_SHORT"]));
     }
   });
 
@@ -151,10 +190,14 @@ describe("decodeHl7Aecg: fuzz (seeded)", () => {
 
   it("truncations and byte flips never throw or hang", () => {
     const rand = prng(31);
-    for (const [name, doc] of [["minimum", base], ["synthetic", big]] as const) {
+    for (const [name, doc] of [
+      ["minimum", base],
+      ["synthetic", big],
+    ] as const) {
       for (let i = 0; i < 60; i++) {
         const b = Uint8Array.from(doc);
-        for (let k = 0; k < 1 + Math.floor(rand() * 6); k++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
+        for (let k = 0; k < 1 + Math.floor(rand() * 6); k++)
+          b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
         check(rand() < 0.5 ? b : b.subarray(0, Math.floor(rand() * b.length)), `${name} ${i}`);
       }
     }
@@ -166,11 +209,20 @@ describe("decodeHl7Aecg: fuzz (seeded)", () => {
     const xxe = `<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><AnnotatedECG>&x;</AnnotatedECG>`;
     expect(decodeHl7Aecg(enc.encode(xxe))).toMatchObject({ ok: false, error: { code: "AECG_DTD" } });
     const many = aecg(seq("MDC_ECG_LEAD_I", "1 ".repeat(300_000)));
-    expect(decodeHl7Aecg(many, { maxSamplesPerLead: 100_000 })).toMatchObject({ ok: false, error: { code: "AECG_TOO_LONG" } });
+    expect(decodeHl7Aecg(many, { maxSamplesPerLead: 100_000 })).toMatchObject({
+      ok: false,
+      error: { code: "AECG_TOO_LONG" },
+    });
     check(many, "300k digits");
     const leads = aecg(Array.from({ length: 100 }, (_, i) => seq(`MDC_ECG_LEAD_X${i}`, "1 2")).join(""));
     expect(decodeHl7Aecg(leads)).toMatchObject({ ok: false, error: { code: "AECG_TOO_MANY_LEADS" } });
-    check(enc.encode("<AnnotatedECG>" + "<component>".repeat(20_000) + "</component>".repeat(20_000) + "</AnnotatedECG>"), "deep");
-    expect(decodeHl7Aecg(new Uint8Array(2000), { maxBytes: 1000 })).toMatchObject({ ok: false, error: { code: "AECG_TOO_LARGE" } });
+    check(
+      enc.encode("<AnnotatedECG>" + "<component>".repeat(20_000) + "</component>".repeat(20_000) + "</AnnotatedECG>"),
+      "deep",
+    );
+    expect(decodeHl7Aecg(new Uint8Array(2000), { maxBytes: 1000 })).toMatchObject({
+      ok: false,
+      error: { code: "AECG_TOO_LARGE" },
+    });
   });
 });

@@ -69,7 +69,12 @@ export function errorLocation(where: string | undefined, component = "^"): strin
 
 /** The ACK as text (segments ended by CR), before character encoding and MLLP framing. */
 export function buildAckText(options: AckOptions): { text: string; encoding: string } {
-  const h: Hl7Header = options.message === undefined ? emptyHeader() : "segments" in options.message ? options.message.header : options.message;
+  const h: Hl7Header =
+    options.message === undefined
+      ? emptyHeader()
+      : "segments" in options.message
+        ? options.message.header
+        : options.message;
   const d = h.delimiters ?? DEFAULT_DELIMITERS;
   const f = d.field;
   const c = d.component;
@@ -105,7 +110,9 @@ export function buildAckText(options: AckOptions): { text: string; encoding: str
   const segments = [
     // MSH-1 is the separator itself: join so that "MSH" + f + encChars comes out right.
     msh.join(f),
-    ["MSA", options.code, esc(h.controlId), esc(error?.text ?? "")].join(f).replace(new RegExp(`${escapeRegExp(f)}+$`), ""),
+    ["MSA", options.code, esc(h.controlId), esc(error?.text ?? "")]
+      .join(f)
+      .replace(new RegExp(`${escapeRegExp(f)}+$`), ""),
   ];
   if (error) {
     const code = error.code;
@@ -114,7 +121,10 @@ export function buildAckText(options: AckOptions): { text: string; encoding: str
     // ERR-1 (v2.4 and before) is left empty; ERR-2 location, ERR-3 code, ERR-4 severity, ERR-8 text.
     segments.push(["ERR", "", erl, cwe, "E", "", "", "", esc(error.text)].join(f));
   }
-  return { text: segments.join("\r") + "\r", encoding: (charsetOk ? charsetEncoding(h.charset) : undefined) ?? h.encoding ?? "utf-8" };
+  return {
+    text: segments.join("\r") + "\r",
+    encoding: (charsetOk ? charsetEncoding(h.charset) : undefined) ?? h.encoding ?? "utf-8",
+  };
 }
 
 /** Builds an ACK message, encoded in the sender's character set (not MLLP-framed). */

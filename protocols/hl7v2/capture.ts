@@ -54,7 +54,13 @@ export function hl7CaptureFramer(options: { maxFrameBytes: number }): Hl7Capture
     if (lineTooLong) {
       lineTooLong = false;
       finish(out);
-      out.push({ error: { code: "HL7_CAPTURE_OVERSIZE", message: `line at byte ${lineStart} is longer than maxFrameBytes (${max}); skipped`, where: lineStart } });
+      out.push({
+        error: {
+          code: "HL7_CAPTURE_OVERSIZE",
+          message: `line at byte ${lineStart} is longer than maxFrameBytes (${max}); skipped`,
+          where: lineStart,
+        },
+      });
       return;
     }
     if (l.length === 0) return;
@@ -65,11 +71,23 @@ export function hl7CaptureFramer(options: { maxFrameBytes: number }): Hl7Capture
       messageBytes = l.length;
       return;
     }
-    if (message && isUpperOrDigit(l[0]) && isUpperOrDigit(l[1]) && isUpperOrDigit(l[2]) && (l.length === 3 || l[3] === separator)) {
+    if (
+      message &&
+      isUpperOrDigit(l[0]) &&
+      isUpperOrDigit(l[1]) &&
+      isUpperOrDigit(l[2]) &&
+      (l.length === 3 || l[3] === separator)
+    ) {
       if (messageBytes + l.length + message.length > max) {
         message = undefined;
         messageBytes = 0;
-        out.push({ error: { code: "HL7_CAPTURE_OVERSIZE", message: `message before byte ${lineStart} is larger than maxFrameBytes (${max}); skipped`, where: lineStart } });
+        out.push({
+          error: {
+            code: "HL7_CAPTURE_OVERSIZE",
+            message: `message before byte ${lineStart} is larger than maxFrameBytes (${max}); skipped`,
+            where: lineStart,
+          },
+        });
         return;
       }
       message.push(Uint8Array.from(l));

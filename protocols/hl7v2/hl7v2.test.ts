@@ -27,13 +27,22 @@ function parsed(text: string | Uint8Array, defaultCharset?: string): Hl7Message 
   return r.message;
 }
 
-const ORU = "MSH|^~\\&|MON^0012A3FFFE000001^EUI-64|ICU|GW|CTR|20261123152901+0800||ORU^R01^ORU_R01|CTRL42|P|2.6\rPID|||SIM1||SYNTHETIC^PATIENT\rOBR|1|||x|||20261123152900+0800\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.2.1.150456|98|262688^MDC_DIM_PERCENT^MDC|||||R\rOBX|2|ST|X^Y||a~b~c\r";
+const ORU =
+  "MSH|^~\\&|MON^0012A3FFFE000001^EUI-64|ICU|GW|CTR|20261123152901+0800||ORU^R01^ORU_R01|CTRL42|P|2.6\rPID|||SIM1||SYNTHETIC^PATIENT\rOBR|1|||x|||20261123152900+0800\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.2.1.150456|98|262688^MDC_DIM_PERCENT^MDC|||||R\rOBX|2|ST|X^Y||a~b~c\r";
 
 describe("parseHl7", () => {
   it("reads segments, fields, components and repetitions", () => {
     const m = parsed(ORU);
     expect(m.segments.map((s) => s.name)).toEqual(["MSH", "PID", "OBR", "OBX", "OBX"]);
-    expect(m.header).toMatchObject({ messageCode: "ORU", triggerEvent: "R01", messageStructure: "ORU_R01", controlId: "CTRL42", version: "2.6", processingId: "P", encoding: "utf-8" });
+    expect(m.header).toMatchObject({
+      messageCode: "ORU",
+      triggerEvent: "R01",
+      messageStructure: "ORU_R01",
+      controlId: "CTRL42",
+      version: "2.6",
+      processingId: "P",
+      encoding: "utf-8",
+    });
     const msh = m.segments[0]!;
     expect(msh.field(1)).toBe("|");
     expect(msh.field(2)).toBe("^~\\&");
@@ -49,7 +58,13 @@ describe("parseHl7", () => {
 
   it("takes its delimiters from MSH-1 and MSH-2", () => {
     const m = parsed("MSH#$*!@#A#B#C#D#20260101##ORU$R01#7#P#2.6\rNTE#1##x!F!y!S!z!T!w!R!v!E!u$second*rep\r");
-    expect(m.header.delimiters).toEqual({ field: "#", component: "$", repetition: "*", escape: "!", subcomponent: "@" });
+    expect(m.header.delimiters).toEqual({
+      field: "#",
+      component: "$",
+      repetition: "*",
+      escape: "!",
+      subcomponent: "@",
+    });
     const nte = m.segments[1]!;
     expect(nte.value(3)).toBe("x#y$z@w*v!u");
     expect(nte.value(3, 2)).toBe("second");
@@ -85,7 +100,8 @@ describe("parseHl7", () => {
 
   it("decodes the character set named in MSH-18, and GB18030 before splitting", () => {
     // 億 is 83 7C and 區 85 5E in GB18030: bytes equal to "|" and "^".
-    const text = "MSH|^~\\&|MON|急救车億號|GW|區域中心|20261123152901+0800||ORU^R01|1|P|2.6|||||CHN|GB 18030-2000\rNTE|1||监护仪 億 區\r";
+    const text =
+      "MSH|^~\\&|MON|急救车億號|GW|區域中心|20261123152901+0800||ORU^R01|1|P|2.6|||||CHN|GB 18030-2000\rNTE|1||监护仪 億 區\r";
     const bytes = gb18030(text);
     const m = parsed(bytes);
     expect(m.header.encoding).toBe("gb18030");
@@ -146,7 +162,11 @@ describe("parseHl7", () => {
 
 describe("parseHl7Time", () => {
   it("converts stamps with an offset to UTC", () => {
-    expect(parseHl7Time("20261123152901+0800")).toEqual({ raw: "20261123152901+0800", iso: "2026-11-23T07:29:01.000Z", hasOffset: true });
+    expect(parseHl7Time("20261123152901+0800")).toEqual({
+      raw: "20261123152901+0800",
+      iso: "2026-11-23T07:29:01.000Z",
+      hasOffset: true,
+    });
     expect(parseHl7Time("20261123152901.25-0530")?.iso).toBe("2026-11-23T20:59:01.250Z");
     expect(parseHl7Time("202611231529+0000")?.iso).toBe("2026-11-23T15:29:00.000Z");
     expect(parseHl7Time("20260124124738000+0800")?.iso).toBe("2026-01-24T04:47:38.000Z");
@@ -172,13 +192,17 @@ describe("buildAck", () => {
   it("AA: sender and receiver swapped, the sender's delimiters, MSA-2 the control id", () => {
     const text = dec.decode(buildAck({ message: m, code: "AA", time: "20261123152902+0800" }));
     const [msh, msa, more] = text.split("\r");
-    expect(msh).toBe("MSH|^~\\&|GW|CTR|MON^0012A3FFFE000001^EUI-64|ICU|20261123152902+0800||ACK^R01^ACK|ACKCTRL42|P|2.6||||||UNICODE UTF-8");
+    expect(msh).toBe(
+      "MSH|^~\\&|GW|CTR|MON^0012A3FFFE000001^EUI-64|ICU|20261123152902+0800||ACK^R01^ACK|ACKCTRL42|P|2.6||||||UNICODE UTF-8",
+    );
     expect(msa).toBe("MSA|AA|CTRL42");
     expect(more).toBe("");
   });
 
   it("AE and AR carry MSA-3 and an ERR segment with location, table 0357 code and severity", () => {
-    const text = dec.decode(buildAck({ message: m, code: "AR", error: { code: 102, text: "not a number", where: "OBX[3]-5" } }));
+    const text = dec.decode(
+      buildAck({ message: m, code: "AR", error: { code: 102, text: "not a number", where: "OBX[3]-5" } }),
+    );
     const [, msa, err] = text.split("\r");
     expect(msa).toBe("MSA|AR|CTRL42|not a number");
     expect(err).toBe("ERR||OBX^3^5|102^Data type error^HL70357|E||||not a number");
@@ -186,17 +210,30 @@ describe("buildAck", () => {
 
   it("uses the sender's own delimiters and escapes our text with them", () => {
     const custom = parsed("MSH#$*!@#A#B#C#D#20260101##ORU$R40#7#P#2.6\r");
-    const text = dec.decode(buildAck({ message: custom, code: "AE", error: { code: 207, text: "disk # full $ now", where: "MSH-9.2" } }));
-    expect(text.split("\r")).toEqual(["MSH#$*!@#C#D#A#B###ACK$R40$ACK#ACK7#P#2.6", "MSA#AE#7#disk !F! full !S! now", "ERR##MSH$1$9$1$2#207$Application internal error$HL70357#E####disk !F! full !S! now", ""]);
+    const text = dec.decode(
+      buildAck({ message: custom, code: "AE", error: { code: 207, text: "disk # full $ now", where: "MSH-9.2" } }),
+    );
+    expect(text.split("\r")).toEqual([
+      "MSH#$*!@#C#D#A#B###ACK$R40$ACK#ACK7#P#2.6",
+      "MSA#AE#7#disk !F! full !S! now",
+      "ERR##MSH$1$9$1$2#207$Application internal error$HL70357#E####disk !F! full !S! now",
+      "",
+    ]);
   });
 
   it("is buildable with no readable MSH at all: defaults, MSA-2 empty", () => {
     const text = dec.decode(buildAck({ code: "AR", error: { code: 100, text: "no MSH" }, application: "VITALGATE" }));
-    expect(text.split("\r").slice(0, 3)).toEqual(["MSH|^~\\&|VITALGATE||||||ACK|ACK|P|2.6", "MSA|AR||no MSH", "ERR|||100^Segment sequence error^HL70357|E||||no MSH"]);
+    expect(text.split("\r").slice(0, 3)).toEqual([
+      "MSH|^~\\&|VITALGATE||||||ACK|ACK|P|2.6",
+      "MSA|AR||no MSH",
+      "ERR|||100^Segment sequence error^HL70357|E||||no MSH",
+    ]);
   });
 
   it("answers in the sender's version and character set", () => {
-    const bytes = gb18030("MSH|^~\\&|MON|急救车億號|GW|區域中心|20261123152901+0800||ORU^R01|1|P|2.3|||||CHN|GB 18030-2000\r");
+    const bytes = gb18030(
+      "MSH|^~\\&|MON|急救车億號|GW|區域中心|20261123152901+0800||ORU^R01|1|P|2.3|||||CHN|GB 18030-2000\r",
+    );
     const { text, encoding } = buildAckText({ message: parsed(bytes), code: "AA" });
     expect(encoding).toBe("gb18030");
     expect(text.split("\r")[0]).toBe("MSH|^~\\&|GW|區域中心|MON|急救车億號|||ACK^R01|ACK1|P|2.3||||||GB 18030-2000");
@@ -264,4 +301,3 @@ describe("hl7CaptureFramer", () => {
 function gb18030(s: string): Uint8Array {
   return encodeText(s, "gb18030");
 }
-

@@ -82,7 +82,14 @@ export class Hl7Segment {
   readonly delimiters: Hl7Delimiters;
   readonly encoding: string;
 
-  constructor(name: string, fields: readonly string[], occurrence: number, index: number, delimiters: Hl7Delimiters, encoding: string) {
+  constructor(
+    name: string,
+    fields: readonly string[],
+    occurrence: number,
+    index: number,
+    delimiters: Hl7Delimiters,
+    encoding: string,
+  ) {
     this.name = name;
     this.fields = fields;
     this.occurrence = occurrence;
@@ -168,7 +175,11 @@ function fail(code: string, message: string, where: string | undefined, header: 
 function startOf(bytes: Uint8Array): number {
   let i = 0;
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) i = 3;
-  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0d || bytes[i] === 0x0a || bytes[i] === 0x00)) i++;
+  while (
+    i < bytes.length &&
+    (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0d || bytes[i] === 0x0a || bytes[i] === 0x00)
+  )
+    i++;
   return i;
 }
 
@@ -254,7 +265,11 @@ export function parseHl7(input: Uint8Array | string, options: Hl7ParseOptions = 
   }
 }
 
-function parseUnsafe(input: Uint8Array | string, defaultEncoding: string, setHeader: (h: Hl7Header) => void): Hl7ParseResult {
+function parseUnsafe(
+  input: Uint8Array | string,
+  defaultEncoding: string,
+  setHeader: (h: Hl7Header) => void,
+): Hl7ParseResult {
   let header = emptyHeader(defaultEncoding);
   let encoding = defaultEncoding;
   let text: string;
@@ -282,7 +297,8 @@ function parseUnsafe(input: Uint8Array | string, defaultEncoding: string, setHea
   setHeader(header);
 
   if (text.trim() === "") return fail("HL7_EMPTY", "the message is empty", undefined, header);
-  if (!text.startsWith("MSH")) return fail("HL7_NO_MSH", "the message does not start with an MSH segment", "MSH", header);
+  if (!text.startsWith("MSH"))
+    return fail("HL7_NO_MSH", "the message does not start with an MSH segment", "MSH", header);
 
   // CR is the HL7 segment terminator; CRLF and bare LF are accepted. When the message has CRs, a
   // lone LF is data (some devices put line breaks inside text fields), not a segment break.
@@ -308,10 +324,20 @@ function parseUnsafe(input: Uint8Array | string, defaultEncoding: string, setHea
     const name = line.slice(0, 3);
     const n = segments.length + 1;
     if (!SEGMENT_NAME.test(name) || (line.length > 3 && line[3] !== d.field)) {
-      return fail("HL7_BAD_SEGMENT", `segment ${n} does not start with a segment name and field separator`, `segment ${n}`, header);
+      return fail(
+        "HL7_BAD_SEGMENT",
+        `segment ${n} does not start with a segment name and field separator`,
+        `segment ${n}`,
+        header,
+      );
     }
     if (name === "MSH") {
-      return fail("HL7_MULTIPLE_MSH", "a second MSH: one message per frame expected (batches are not supported)", "MSH[2]", header);
+      return fail(
+        "HL7_MULTIPLE_MSH",
+        "a second MSH: one message per frame expected (batches are not supported)",
+        "MSH[2]",
+        header,
+      );
     }
     const occurrence = (seen.get(name) ?? 0) + 1;
     seen.set(name, occurrence);
@@ -331,7 +357,8 @@ function sniffCharset(bytes: Uint8Array, defaultEncoding: string): string {
   const msh = parseMshLine(line);
   if (!("fields" in msh)) return defaultEncoding;
   let suspicious = 0;
-  for (let i = 5; i < line.length; i++) if (line[i] === msh.delimiters.field && line.charCodeAt(i - 1) >= 0x81) suspicious++;
+  for (let i = 5; i < line.length; i++)
+    if (line[i] === msh.delimiters.field && line.charCodeAt(i - 1) >= 0x81) suspicious++;
   for (let shift = 0; shift <= suspicious; shift++) {
     const label = (msh.fields[18 + shift] ?? "").split(msh.delimiters.repetition)[0]!.trim();
     if (label !== "" && isSupportedCharset(label)) return charsetEncoding(label)!;

@@ -49,11 +49,16 @@ export function parseHl7Time(raw: string, assumeOffsetMinutes?: AssumedOffset): 
   const second = sec === undefined ? 0 : Number(sec);
   // Some monitors send milliseconds without the dot (YYYYMMDDHHMMSSsss).
   const ms = frac !== undefined ? Math.round(Number(`0.${frac}`) * 1000) : msNoDot !== undefined ? Number(msNoDot) : 0;
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return { raw, hasOffset };
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59)
+    return { raw, hasOffset };
   const local = Date.UTC(year, month - 1, day, hour, minute, second, ms);
   const check = new Date(local);
   if (check.getUTCDate() !== day || check.getUTCMonth() !== month - 1) return { raw, hasOffset }; // 31 February
-  const offsetMin = hasOffset ? parseUtcOffset(off) : typeof assumeOffsetMinutes === "function" ? assumeOffsetMinutes(local) : assumeOffsetMinutes;
+  const offsetMin = hasOffset
+    ? parseUtcOffset(off)
+    : typeof assumeOffsetMinutes === "function"
+      ? assumeOffsetMinutes(local)
+      : assumeOffsetMinutes;
   if (offsetMin === undefined) return { raw, hasOffset };
   return { raw, hasOffset, iso: new Date(local - offsetMin * 60_000).toISOString() };
 }

@@ -99,14 +99,25 @@ export type MedibusResult = { ok: true; message: MedibusMessage } | { ok: false;
 /** Checks one message (ESC/SOH ... CR). Never throws. */
 export function parseMedibusMessage(bytes: Uint8Array): MedibusResult {
   const lead = bytes[0];
-  if (lead !== MEDIBUS_ESC && lead !== MEDIBUS_SOH) return { ok: false, error: { code: "MEDIBUS_MALFORMED", message: "a MEDIBUS message starts with ESC or SOH" } };
+  if (lead !== MEDIBUS_ESC && lead !== MEDIBUS_SOH)
+    return { ok: false, error: { code: "MEDIBUS_MALFORMED", message: "a MEDIBUS message starts with ESC or SOH" } };
   let end = bytes.length;
   if (bytes[end - 1] === MEDIBUS_CR) end--;
-  if (end < 4) return { ok: false, error: { code: "MEDIBUS_MALFORMED", message: `message of ${end} bytes is too short for code and checksum` } };
+  if (end < 4)
+    return {
+      ok: false,
+      error: { code: "MEDIBUS_MALFORMED", message: `message of ${end} bytes is too short for code and checksum` },
+    };
   const given = String.fromCharCode(bytes[end - 2]!, bytes[end - 1]!);
   const want = checksum(bytes, 0, end - 2);
   if (!/^[0-9A-Fa-f]{2}$/.test(given) || parseInt(given, 16) !== want) {
-    return { ok: false, error: { code: "MEDIBUS_BAD_CHECKSUM", message: `checksum "${given.replace(/[^\x20-\x7e]/g, "?")}" does not match the message (should be ${hex2(want)})` } };
+    return {
+      ok: false,
+      error: {
+        code: "MEDIBUS_BAD_CHECKSUM",
+        message: `checksum "${given.replace(/[^\x20-\x7e]/g, "?")}" does not match the message (should be ${hex2(want)})`,
+      },
+    };
   }
   let data = "";
   for (let i = 2; i < end - 2; i++) data += String.fromCharCode(bytes[i]!);
@@ -138,7 +149,14 @@ export function medibusFramer(options: { maxMessageBytes?: number } = {}): Frame
         const b = chunk[i]!;
         if (b >= 0x80) continue; // MEDIBUS.X real-time data
         if (b === MEDIBUS_ESC || b === MEDIBUS_SOH) {
-          if (inMsg && !oversize) out.push({ error: { code: "MEDIBUS_TRUNCATED", message: `message at byte ${start} was cut off by a new one at byte ${offset}`, where: start } });
+          if (inMsg && !oversize)
+            out.push({
+              error: {
+                code: "MEDIBUS_TRUNCATED",
+                message: `message at byte ${start} was cut off by a new one at byte ${offset}`,
+                where: start,
+              },
+            });
           inMsg = true;
           oversize = false;
           garbage = false;
@@ -150,7 +168,13 @@ export function medibusFramer(options: { maxMessageBytes?: number } = {}): Frame
         if (!inMsg) {
           if (b !== MEDIBUS_CR && b !== 0x0a && !garbage) {
             garbage = true;
-            out.push({ error: { code: "MEDIBUS_GARBAGE", message: `bytes outside a MEDIBUS message from byte ${offset}; skipped`, where: offset } });
+            out.push({
+              error: {
+                code: "MEDIBUS_GARBAGE",
+                message: `bytes outside a MEDIBUS message from byte ${offset}; skipped`,
+                where: offset,
+              },
+            });
           }
           continue;
         }
@@ -167,7 +191,13 @@ export function medibusFramer(options: { maxMessageBytes?: number } = {}): Frame
         }
         if (oversize) continue;
         if (held >= max - 1) {
-          out.push({ error: { code: "MEDIBUS_OVERSIZE", message: `message at byte ${start} is longer than ${max} bytes; skipped to its CR`, where: start } });
+          out.push({
+            error: {
+              code: "MEDIBUS_OVERSIZE",
+              message: `message at byte ${start} is longer than ${max} bytes; skipped to its CR`,
+              where: start,
+            },
+          });
           oversize = true;
           held = 0;
           continue;
@@ -199,7 +229,13 @@ export type MedibusListResult<T> = { ok: true; items: T[] } | { ok: false; error
 
 function splitFixed(data: string, width: number, what: string): MedibusListResult<string> {
   if (data.length % width !== 0) {
-    return { ok: false, error: { code: "MEDIBUS_BAD_LENGTH", message: `${what} response of ${data.length} characters is not a whole number of ${width}-character items` } };
+    return {
+      ok: false,
+      error: {
+        code: "MEDIBUS_BAD_LENGTH",
+        message: `${what} response of ${data.length} characters is not a whole number of ${width}-character items`,
+      },
+    };
   }
   const items: string[] = [];
   for (let i = 0; i < data.length; i += width) items.push(data.slice(i, i + width));
@@ -254,7 +290,13 @@ export function decodeMedibusAlarms(data: string): MedibusListResult<MedibusAlar
     const priority = p.charCodeAt(0) - MEDIBUS_ALARM_PRIORITY_OFFSET;
     if (!(priority >= 1 && priority <= MEDIBUS_ALARM_PRIORITY_MAX)) {
       const shown = `${p.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}H`;
-      return { ok: false, error: { code: "MEDIBUS_BAD_ALARM_PRIORITY", message: `alarm ${i + 1} of the list has priority character ${shown}, not '1'..'O' (1..31 + 30H)` } };
+      return {
+        ok: false,
+        error: {
+          code: "MEDIBUS_BAD_ALARM_PRIORITY",
+          message: `alarm ${i + 1} of the list has priority character ${shown}, not '1'..'O' (1..31 + 30H)`,
+        },
+      };
     }
     items.push({ priority, code: p.slice(1, 3), phrase: p.slice(3).trim() });
   }
@@ -272,9 +314,15 @@ export interface MedibusDeviceId {
 }
 
 /** Device identification: id (4) + 'name' + revision [+ ':' MEDIBUS version]. */
-export function decodeMedibusDeviceId(data: string): { ok: true; device: MedibusDeviceId } | { ok: false; error: CodecError } {
+export function decodeMedibusDeviceId(
+  data: string,
+): { ok: true; device: MedibusDeviceId } | { ok: false; error: CodecError } {
   const m = /^(.{4})'([^']*)'([^:]*)(?::(.*))?$/s.exec(data);
-  if (!m) return { ok: false, error: { code: "MEDIBUS_BAD_DEVICE_ID", message: "device identification is not id(4) 'name' revision" } };
+  if (!m)
+    return {
+      ok: false,
+      error: { code: "MEDIBUS_BAD_DEVICE_ID", message: "device identification is not id(4) 'name' revision" },
+    };
   const device: MedibusDeviceId = { id: m[1]!.trim(), name: m[2]!, revision: m[3]!.trim() };
   if (m[4] !== undefined) device.medibusVersion = m[4].trim();
   return { ok: true, device };
@@ -289,7 +337,13 @@ export function decodeMedibusTexts(data: string): MedibusListResult<{ code: stri
     const n = data.charCodeAt(i + 2) - 0x30;
     const text = data.slice(i + 3, i + 3 + n);
     if (n < 0 || Number.isNaN(n) || text.length !== n || data.charCodeAt(i + 3 + n) !== MEDIBUS_ETX) {
-      return { ok: false, error: { code: "MEDIBUS_BAD_TEXT", message: `text message at character ${i} does not match code, length, text, ETX` } };
+      return {
+        ok: false,
+        error: {
+          code: "MEDIBUS_BAD_TEXT",
+          message: `text message at character ${i} does not match code, length, text, ETX`,
+        },
+      };
     }
     items.push({ code, text });
     i += 4 + n;

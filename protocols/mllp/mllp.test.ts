@@ -7,7 +7,9 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 function msg(id: string): Uint8Array {
-  return enc.encode(`MSH|^~\\&|MON|WARD|GW|CTR|20261123152901+0800||ORU^R01^ORU_R01|${id}|P|2.6\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.150456|98|262688^MDC_DIM_PERCENT^MDC|||||F\r`);
+  return enc.encode(
+    `MSH|^~\\&|MON|WARD|GW|CTR|20261123152901+0800||ORU^R01^ORU_R01|${id}|P|2.6\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.150456|98|262688^MDC_DIM_PERCENT^MDC|||||F\r`,
+  );
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
@@ -25,7 +27,11 @@ function show(results: FrameResult[]): unknown[] {
   return results.map((r) => ("frame" in r ? { frame: dec.decode(r.frame) } : { error: r.error }));
 }
 
-function feed(stream: Uint8Array, cuts: number[], max = 4096): { results: unknown[]; maxPending: number; pending: number } {
+function feed(
+  stream: Uint8Array,
+  cuts: number[],
+  max = 4096,
+): { results: unknown[]; maxPending: number; pending: number } {
   const f = mllpFramer({ maxFrameBytes: max });
   const results: FrameResult[] = [];
   let maxPending = 0;
@@ -37,7 +43,6 @@ function feed(stream: Uint8Array, cuts: number[], max = 4096): { results: unknow
   }
   return { results: show(results), maxPending, pending: f.pending };
 }
-
 
 describe("mllpEncode", () => {
   it("wraps a message in SB ... EB CR", () => {

@@ -52,7 +52,13 @@ export function nmeaFramer(options: NmeaFramerOptions = {}): NmeaFramer {
 
   function abandon(out: FrameResult[], why: string): void {
     if (held >= MIN_REPORTED) {
-      out.push({ error: { code: "NMEA_TRUNCATED", message: `NMEA sentence starting at byte ${start} was cut off (${why}); skipped`, where: start } });
+      out.push({
+        error: {
+          code: "NMEA_TRUNCATED",
+          message: `NMEA sentence starting at byte ${start} was cut off (${why}); skipped`,
+          where: start,
+        },
+      });
     } else {
       skipped += held;
     }

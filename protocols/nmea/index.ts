@@ -13,7 +13,18 @@ export { parseNmeaSentence, nmeaChecksum, formatNmeaSentence } from "./sentence.
 export type { NmeaSentence, NmeaSentenceResult } from "./sentence.ts";
 export { decodeNmeaSentence, NMEA_GNSS_TALKERS, GGA_QUALITY, nmeaYear } from "./messages.ts";
 export type {
-  NmeaMessage, NmeaMessageResult, NmeaTime, NmeaDate, GgaMessage, RmcMessage, GnsMessage, GllMessage, VtgMessage, GsaMessage, ZdaMessage, OtherMessage,
+  NmeaMessage,
+  NmeaMessageResult,
+  NmeaTime,
+  NmeaDate,
+  GgaMessage,
+  RmcMessage,
+  GnsMessage,
+  GllMessage,
+  VtgMessage,
+  GsaMessage,
+  ZdaMessage,
+  OtherMessage,
 } from "./messages.ts";
 export { nmeaPositionAssembler } from "./position.ts";
 export type { PositionFix, FixMode, NmeaPositionAssembler } from "./position.ts";

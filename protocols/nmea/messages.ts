@@ -154,7 +154,8 @@ export interface OtherMessage extends Base {
   fields: string[];
 }
 
-export type NmeaMessage = GgaMessage | RmcMessage | GnsMessage | GllMessage | VtgMessage | GsaMessage | ZdaMessage | OtherMessage;
+export type NmeaMessage =
+  GgaMessage | RmcMessage | GnsMessage | GllMessage | VtgMessage | GsaMessage | ZdaMessage | OtherMessage;
 export type NmeaMessageResult = { ok: true; message: NmeaMessage } | { ok: false; error: CodecError };
 
 /** Knots to metres per second: 1 international nautical mile = 1852 m (exact). */
@@ -175,12 +176,14 @@ function reader(s: NmeaSentence) {
   const num = (n: number): number | undefined => {
     const v = f(n);
     if (v === "") return undefined;
-    if (!/^[-+]?(\d+\.?\d*|\.\d+)$/.test(v)) throw new FieldError(n, `${name} field ${n} "${v.slice(0, 20)}" is not a number`);
+    if (!/^[-+]?(\d+\.?\d*|\.\d+)$/.test(v))
+      throw new FieldError(n, `${name} field ${n} "${v.slice(0, 20)}" is not a number`);
     return Number(v);
   };
   const int = (n: number): number | undefined => {
     const v = num(n);
-    if (v !== undefined && !Number.isInteger(v)) throw new FieldError(n, `${name} field ${n} "${f(n)}" is not an integer`);
+    if (v !== undefined && !Number.isInteger(v))
+      throw new FieldError(n, `${name} field ${n} "${f(n)}" is not an integer`);
     return v;
   };
   const time = (n: number): NmeaTime | undefined => {
@@ -201,14 +204,20 @@ function reader(s: NmeaSentence) {
     const hemi = f(n + 1);
     if (v === "") return undefined;
     const m = degDigits === 2 ? /^(\d{2})(\d{2}(?:\.\d*)?)$/.exec(v) : /^(\d{3})(\d{2}(?:\.\d*)?)$/.exec(v);
-    if (!m) throw new FieldError(n, `${name} field ${n} "${v.slice(0, 20)}" is not a ${degDigits === 2 ? "latitude ddmm.mm" : "longitude dddmm.mm"}`);
+    if (!m)
+      throw new FieldError(
+        n,
+        `${name} field ${n} "${v.slice(0, 20)}" is not a ${degDigits === 2 ? "latitude ddmm.mm" : "longitude dddmm.mm"}`,
+      );
     const deg = Number(m[1]);
     const min = Number(m[2]);
     const value = deg + min / 60;
-    if (min >= 60 || value > (degDigits === 2 ? 90 : 180)) throw new FieldError(n, `${name} field ${n} "${v}" is out of range`);
+    if (min >= 60 || value > (degDigits === 2 ? 90 : 180))
+      throw new FieldError(n, `${name} field ${n} "${v}" is out of range`);
     const neg = degDigits === 2 ? "S" : "W";
     const pos = degDigits === 2 ? "N" : "E";
-    if (hemi !== neg && hemi !== pos) throw new FieldError(n + 1, `${name} field ${n + 1} "${hemi.slice(0, 8)}" is not ${pos} or ${neg}`);
+    if (hemi !== neg && hemi !== pos)
+      throw new FieldError(n + 1, `${name} field ${n + 1} "${hemi.slice(0, 8)}" is not ${pos} or ${neg}`);
     return hemi === neg ? -value : value;
   };
   const text = (n: number): string | undefined => (f(n) === "" ? undefined : f(n));
@@ -217,7 +226,9 @@ function reader(s: NmeaSentence) {
 
 function base(s: NmeaSentence): Base {
   const system = NMEA_GNSS_TALKERS[s.talker];
-  return system === undefined ? { talker: s.talker, checksum: s.checksum } : { talker: s.talker, system, checksum: s.checksum };
+  return system === undefined
+    ? { talker: s.talker, checksum: s.checksum }
+    : { talker: s.talker, system, checksum: s.checksum };
 }
 
 /** Drops undefined members so messages compare and print cleanly. */
@@ -325,7 +336,15 @@ function decodeGll(s: NmeaSentence): GllMessage {
   // §6.3 GLL "Geographic position – latitude/longitude": 1-2 lat N/S, 3-4 lon E/W, 5 UTC time,
   // 6 status A/V, 7 mode indicator (2.3+).
   const r = reader(s);
-  return clean({ ...base(s), type: "GLL", lat: r.coord(1, 2), lon: r.coord(3, 3), time: r.time(5), status: r.text(6), mode: r.text(7) });
+  return clean({
+    ...base(s),
+    type: "GLL",
+    lat: r.coord(1, 2),
+    lon: r.coord(3, 3),
+    time: r.time(5),
+    status: r.text(6),
+    mode: r.text(7),
+  });
 }
 
 function decodeVtg(s: NmeaSentence): VtgMessage {
@@ -345,7 +364,13 @@ function decodeVtg(s: NmeaSentence): VtgMessage {
     });
   }
   const knots = r.num(3);
-  return clean({ ...base(s), type: "VTG", courseDeg: r.num(1), courseMagDeg: r.num(2), speedMps: knots === undefined ? undefined : knots * KNOT_MPS });
+  return clean({
+    ...base(s),
+    type: "VTG",
+    courseDeg: r.num(1),
+    courseMagDeg: r.num(2),
+    speedMps: knots === undefined ? undefined : knots * KNOT_MPS,
+  });
 }
 
 function decodeGsa(s: NmeaSentence): GsaMessage {
@@ -412,7 +437,10 @@ const DECODERS: Readonly<Record<string, (s: NmeaSentence) => NmeaMessage>> = {
 export function decodeNmeaSentence(s: NmeaSentence): NmeaMessageResult {
   const decode = s.proprietary ? undefined : DECODERS[s.type];
   if (!decode) {
-    return { ok: true, message: { ...base(s), type: "other", sentenceType: s.type, proprietary: s.proprietary, fields: s.fields } };
+    return {
+      ok: true,
+      message: { ...base(s), type: "other", sentenceType: s.type, proprietary: s.proprietary, fields: s.fields },
+    };
   }
   try {
     return { ok: true, message: decode(s) };

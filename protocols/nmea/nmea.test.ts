@@ -2,7 +2,12 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { FrameResult } from "../codec.ts";
 import {
-  decodeNmeaSentence, formatNmeaSentence, nmeaFramer, nmeaPositionAssembler, nmeaStreamDecoder, parseNmeaSentence,
+  decodeNmeaSentence,
+  formatNmeaSentence,
+  nmeaFramer,
+  nmeaPositionAssembler,
+  nmeaStreamDecoder,
+  parseNmeaSentence,
 } from "./index.ts";
 import type { NmeaMessage, PositionFix } from "./index.ts";
 import { gpsdRepo, listFiles, readBytes, readText, sharedDir } from "../../test/fixtures/serial/load.ts";
@@ -30,7 +35,11 @@ function feed(bytes: Uint8Array, cuts: number[]): string[] {
   return frames(out);
 }
 
-function decodeAll(bytes: Uint8Array): { messages: NmeaMessage[]; errors: { code: string; message: string }[]; fixes: PositionFix[] } {
+function decodeAll(bytes: Uint8Array): {
+  messages: NmeaMessage[];
+  errors: { code: string; message: string }[];
+  fixes: PositionFix[];
+} {
   const d = nmeaStreamDecoder();
   const a = nmeaPositionAssembler();
   const messages: NmeaMessage[] = [];
@@ -56,12 +65,23 @@ describe("nmeaFramer", () => {
 
   it("gives the same sentences when split at every byte boundary and byte by byte", () => {
     for (let cut = 1; cut < stream.length; cut++) expect(feed(stream, [cut])).toEqual(expected);
-    expect(feed(stream, Array.from({ length: stream.length - 1 }, (_, i) => i + 1))).toEqual(expected);
+    expect(
+      feed(
+        stream,
+        Array.from({ length: stream.length - 1 }, (_, i) => i + 1),
+      ),
+    ).toEqual(expected);
   });
 
   it("skips binary (UBX) between sentences without errors, and reports a sentence cut by binary", () => {
     const ubx = Uint8Array.of(0xb5, 0x62, 0x01, 0x07, 0x24, 0x00, 0x5c, 0x0d, 0x24, 0x47, 0x50, 0x99);
-    const s = new Uint8Array([...enc.encode("$GPGGA,1*00\r\n"), ...ubx, ...enc.encode("$GPRMC,2*00\r\n$GPGSV,1,1,00"), 0x81, ...enc.encode("\r\n")]);
+    const s = new Uint8Array([
+      ...enc.encode("$GPGGA,1*00\r\n"),
+      ...ubx,
+      ...enc.encode("$GPRMC,2*00\r\n$GPGSV,1,1,00"),
+      0x81,
+      ...enc.encode("\r\n"),
+    ]);
     expect(feed(s, [])).toEqual(["$GPGGA,1*00", "$GPRMC,2*00", "!NMEA_TRUNCATED"]);
   });
 
@@ -104,42 +124,89 @@ describe("parseNmeaSentence / decodeNmeaSentence", () => {
       return r.message;
     };
     expect(m("$GPGGA,193221.00,2037.72792,N,08704.08478,W,1,04,1.7,-30.40,M,-13.9,M,,*7D")).toMatchObject({
-      type: "GGA", talker: "GP", system: "GPS", time: { ms: 70341000 }, quality: 1, sats: 4, hdop: 1.7, altM: -30.4, geoidSepM: -13.9,
+      type: "GGA",
+      talker: "GP",
+      system: "GPS",
+      time: { ms: 70341000 },
+      quality: 1,
+      sats: 4,
+      hdop: 1.7,
+      altM: -30.4,
+      geoidSepM: -13.9,
     });
     const rmc = m("$GPRMC,193221.00,A,2037.7279,N,08704.0848,W,00.1,201.8,231207,01,W,A*2D");
-    expect(rmc).toMatchObject({ type: "RMC", status: "A", courseDeg: 201.8, date: { year: 2007, month: 12, day: 23 }, magVarDeg: -1, utc: "2007-12-23T19:32:21.000Z" });
+    expect(rmc).toMatchObject({
+      type: "RMC",
+      status: "A",
+      courseDeg: 201.8,
+      date: { year: 2007, month: 12, day: 23 },
+      magVarDeg: -1,
+      utc: "2007-12-23T19:32:21.000Z",
+    });
     if (rmc.type === "RMC") {
       expect(rmc.lat).toBeCloseTo(20.628798333, 8);
       expect(rmc.lon).toBeCloseTo(-87.06808, 8);
-      expect(rmc.speedMps).toBeCloseTo(0.1 * 1852 / 3600, 9);
+      expect(rmc.speedMps).toBeCloseTo((0.1 * 1852) / 3600, 9);
     }
-    expect(m("$GNGNS,074158.799,3114.8953,N,12135.2439,E,ANNA,07,1.1,198.5,8.3,,0000*51")).toMatchObject({ type: "GNS", modes: "ANNA", sats: 7, altM: 198.5 });
-    expect(m(formatNmeaSentence("GPVTG", ["054.7", "T", "034.4", "M", "005.5", "N", "010.2", "K", "A"]))).toMatchObject({ type: "VTG", courseDeg: 54.7, mode: "A" });
-    expect(m("$BDGSA,A,3,02,03,04,,,,,,,,,,2.1,1.1,1.8,1.2*2D")).toMatchObject({ type: "GSA", talker: "BD", system: "BeiDou", fixType: 3, satIds: [2, 3, 4], pdop: 2.1 });
+    expect(m("$GNGNS,074158.799,3114.8953,N,12135.2439,E,ANNA,07,1.1,198.5,8.3,,0000*51")).toMatchObject({
+      type: "GNS",
+      modes: "ANNA",
+      sats: 7,
+      altM: 198.5,
+    });
+    expect(m(formatNmeaSentence("GPVTG", ["054.7", "T", "034.4", "M", "005.5", "N", "010.2", "K", "A"]))).toMatchObject(
+      { type: "VTG", courseDeg: 54.7, mode: "A" },
+    );
+    expect(m("$BDGSA,A,3,02,03,04,,,,,,,,,,2.1,1.1,1.8,1.2*2D")).toMatchObject({
+      type: "GSA",
+      talker: "BD",
+      system: "BeiDou",
+      fixType: 3,
+      satIds: [2, 3, 4],
+      pdop: 2.1,
+    });
     expect(m("$GPZDA,193223.00,23,12,2007,00,00*69")).toMatchObject({ type: "ZDA", utc: "2007-12-23T19:32:23.000Z" });
-    expect(m("$PSRFEPE,074158.799,A,1.1,19.32,19.35,0.1,180.0*1D")).toMatchObject({ type: "other", proprietary: true, talker: "P" });
+    expect(m("$PSRFEPE,074158.799,A,1.1,19.32,19.35,0.1,180.0*1D")).toMatchObject({
+      type: "other",
+      proprietary: true,
+      talker: "P",
+    });
   });
 
   it("reports a non-numeric field where a number belongs as NMEA_BAD_FIELD, and an impossible latitude", () => {
-    const speed = parseNmeaSentence(formatNmeaSentence("GNRMC", "103607.00,A,5327.03942,N,00214.42462,W,XXXXX,,060321,,,A,V".split(",")));
-    expect(speed.ok && decodeNmeaSentence(speed.sentence)).toMatchObject({ ok: false, error: { code: "NMEA_BAD_FIELD", where: "GNRMC-7" } });
+    const speed = parseNmeaSentence(
+      formatNmeaSentence("GNRMC", "103607.00,A,5327.03942,N,00214.42462,W,XXXXX,,060321,,,A,V".split(",")),
+    );
+    expect(speed.ok && decodeNmeaSentence(speed.sentence)).toMatchObject({
+      ok: false,
+      error: { code: "NMEA_BAD_FIELD", where: "GNRMC-7" },
+    });
     // MTK-3301 reports "8960.000000" before its first fix (gpsd mtk-3301.log)
-    const lat = parseNmeaSentence(formatNmeaSentence("GPGGA", "081432.000,8960.000000,N,00000.000000,E,0,0,,137.000,M,13.000,M,,".split(",")));
+    const lat = parseNmeaSentence(
+      formatNmeaSentence("GPGGA", "081432.000,8960.000000,N,00000.000000,E,0,0,,137.000,M,13.000,M,,".split(",")),
+    );
     expect(lat.ok && decodeNmeaSentence(lat.sentence)).toMatchObject({ ok: false, error: { code: "NMEA_BAD_FIELD" } });
   });
 });
 
 describe("nmeaPositionAssembler", () => {
   it("merges one epoch's sentences, later values replacing earlier ones, and emits it when the next starts", () => {
-    const lines = [
-      "$GPGGA,193221.00,2037.72792,N,08704.08478,W,1,04,1.7,-30.40,M,-13.9,M,,*7D",
-      "$GPGSA,A,3,10,28,09,13,,,,,,,,,03.4,01.7,03.0*00",
-      "$GPRMC,193221.00,A,2037.7279,N,08704.0848,W,00.1,201.8,231207,01,W,A*2D",
-      "$GPRMC,193222.00,V,,,,,,,231207,,,N*7D".replace(/\*..$/, ""),
-    ].join("\r\n") + "\r\n";
+    const lines =
+      [
+        "$GPGGA,193221.00,2037.72792,N,08704.08478,W,1,04,1.7,-30.40,M,-13.9,M,,*7D",
+        "$GPGSA,A,3,10,28,09,13,,,,,,,,,03.4,01.7,03.0*00",
+        "$GPRMC,193221.00,A,2037.7279,N,08704.0848,W,00.1,201.8,231207,01,W,A*2D",
+        "$GPRMC,193222.00,V,,,,,,,231207,,,N*7D".replace(/\*..$/, ""),
+      ].join("\r\n") + "\r\n";
     const { fixes } = decodeAll(enc.encode(lines));
     expect(fixes).toHaveLength(2);
-    expect(fixes[0]).toMatchObject({ time: "2007-12-23T19:32:21.000Z", mode: "3d", altM: -30.4, sats: 4, courseDeg: 201.8 });
+    expect(fixes[0]).toMatchObject({
+      time: "2007-12-23T19:32:21.000Z",
+      mode: "3d",
+      altM: -30.4,
+      sats: 4,
+      courseDeg: 201.8,
+    });
     expect(fixes[0]!.lat).toBeCloseTo(20.628798333, 8);
     expect(fixes[1]).toMatchObject({ time: "2007-12-23T19:32:22.000Z", mode: "none" });
     expect(fixes[1]!.lat).toBeUndefined();
@@ -151,15 +218,22 @@ describe("nmeaPositionAssembler", () => {
       formatNmeaSentence("GPGGA", "000000.00,4808.9978,N,01135.0800,E,1,04,1.4,464.5,M,46.2,M,,".split(",")),
       formatNmeaSentence("GPGGA", "000001.00,4808.9978,N,01135.0800,E,1,04,1.4,464.5,M,46.2,M,,".split(",")),
     ].join("");
-    expect(decodeAll(enc.encode(lines)).fixes.map((f) => f.time)).toEqual(["2019-04-06T23:59:59.000Z", "2019-04-07T00:00:00.000Z", "2019-04-07T00:00:01.000Z"]);
+    expect(decodeAll(enc.encode(lines)).fixes.map((f) => f.time)).toEqual([
+      "2019-04-06T23:59:59.000Z",
+      "2019-04-07T00:00:00.000Z",
+      "2019-04-07T00:00:01.000Z",
+    ]);
   });
 });
 
 describe("nmeaPositionAssembler: the cycle end, learnt as gpsd does", () => {
   const s = (tag: string, fields: string) => formatNmeaSentence(tag, fields.split(","));
-  const rmc = (talker: string, t: string, lon = "01135.0800") => s(`${talker}RMC`, `${t},A,4808.9978,N,${lon},E,0.0,0.0,060419,,,A`);
-  const gga = (talker: string, t: string) => s(`${talker}GGA`, `${t},4808.9978,N,01135.0800,E,1,08,0.9,464.5,M,46.2,M,,`);
-  const gsa = (talker: string, system?: number) => s(`${talker}GSA`, `A,3,01,02,03,04,,,,,,,,,1.8,0.9,1.5${system === undefined ? "" : `,${system}`}`);
+  const rmc = (talker: string, t: string, lon = "01135.0800") =>
+    s(`${talker}RMC`, `${t},A,4808.9978,N,${lon},E,0.0,0.0,060419,,,A`);
+  const gga = (talker: string, t: string) =>
+    s(`${talker}GGA`, `${t},4808.9978,N,01135.0800,E,1,08,0.9,464.5,M,46.2,M,,`);
+  const gsa = (talker: string, system?: number) =>
+    s(`${talker}GSA`, `A,3,01,02,03,04,,,,,,,,,1.8,0.9,1.5${system === undefined ? "" : `,${system}`}`);
   const vtg = (talker: string) => s(`${talker}VTG`, "0.0,T,,M,0.0,N,0.0,K,A");
   /** Feeds sentence by sentence: after each, the fixes that left (closedBy and time of day). */
   function live(lines: string[]): string[][] {
@@ -175,17 +249,61 @@ describe("nmeaPositionAssembler: the cycle end, learnt as gpsd does", () => {
   it("the first epoch closes when the second begins; from then on each leaves with its last sentence", () => {
     const epoch = (t: string) => [rmc("GP", t), gga("GP", t), gsa("GP"), vtg("GP")];
     const out = live([...epoch("120000.00"), ...epoch("120001.00"), ...epoch("120002.00")]);
-    expect(out).toEqual([[], [], [], [], ["next-epoch 43200"], [], [], ["cycle-end 43201"], [], [], [], ["cycle-end 43202"]]);
+    expect(out).toEqual([
+      [],
+      [],
+      [],
+      [],
+      ["next-epoch 43200"],
+      [],
+      [],
+      ["cycle-end 43201"],
+      [],
+      [],
+      [],
+      ["cycle-end 43202"],
+    ]);
   });
 
   it("a multi-GNSS chip sending one GSA per system (NMEA 4.10 system id, or the same GNGSA twice) ends at its last GSA", () => {
     const withIds = (t: string) => [rmc("GN", t), gga("GN", t), gsa("GN", 1), gsa("GN", 2), gsa("GN", 4)];
-    expect(live([...withIds("080000.00"), ...withIds("080001.00")]).map((f) => f.join())).toEqual(["", "", "", "", "", "next-epoch 28800", "", "", "", "cycle-end 28801"]);
+    expect(live([...withIds("080000.00"), ...withIds("080001.00")]).map((f) => f.join())).toEqual([
+      "",
+      "",
+      "",
+      "",
+      "",
+      "next-epoch 28800",
+      "",
+      "",
+      "",
+      "cycle-end 28801",
+    ]);
     const twice = (t: string) => [gga("GN", t), gsa("GN"), gsa("GN"), rmc("GN", t)];
-    expect(live([...twice("080000.00"), ...twice("080001.00")]).map((f) => f.join())).toEqual(["", "", "", "", "next-epoch 28800", "", "", "cycle-end 28801"]);
+    expect(live([...twice("080000.00"), ...twice("080001.00")]).map((f) => f.join())).toEqual([
+      "",
+      "",
+      "",
+      "",
+      "next-epoch 28800",
+      "",
+      "",
+      "cycle-end 28801",
+    ]);
     // a BeiDou receiver's own talkers (BD, GB) are slots of their own
-    const bd = (t: string) => [s("BDGGA", `${t},4808.9978,N,01135.0800,E,1,08,0.9,464.5,M,46.2,M,,`), s("BDGSA", "A,3,01,02,03,04,,,,,,,,,1.8,0.9,1.5"), s("GBRMC", `${t},A,4808.9978,N,01135.0800,E,0.0,0.0,060419,,,A`)];
-    expect(live([...bd("080000.00"), ...bd("080001.00")]).map((f) => f.join())).toEqual(["", "", "", "next-epoch 28800", "", "cycle-end 28801"]);
+    const bd = (t: string) => [
+      s("BDGGA", `${t},4808.9978,N,01135.0800,E,1,08,0.9,464.5,M,46.2,M,,`),
+      s("BDGSA", "A,3,01,02,03,04,,,,,,,,,1.8,0.9,1.5"),
+      s("GBRMC", `${t},A,4808.9978,N,01135.0800,E,0.0,0.0,060419,,,A`),
+    ];
+    expect(live([...bd("080000.00"), ...bd("080001.00")]).map((f) => f.join())).toEqual([
+      "",
+      "",
+      "",
+      "next-epoch 28800",
+      "",
+      "cycle-end 28801",
+    ]);
   });
 
   it("a receiver that changes its output: an epoch without the learnt end leaves when the next begins, the end is learnt again; none lost, none twice", () => {
@@ -195,10 +313,29 @@ describe("nmeaPositionAssembler: the cycle end, learnt as gpsd does", () => {
     const c = [rmc("GN", "120002.00"), gga("GN", "120002.00"), gsa("GN"), vtg("GN")];
     const d = [rmc("GN", "120003.00"), gga("GN", "120003.00"), gsa("GN"), vtg("GN")];
     // a late sentence after the learnt end: belongs to the epoch already sent, moves the end
-    const e = [rmc("GN", "120004.00"), gga("GN", "120004.00"), gsa("GN"), vtg("GN"), s("GNGLL", "4808.9978,N,01135.0800,E,120004.00,A,A")];
-    const f = [rmc("GN", "120005.00"), gga("GN", "120005.00"), gsa("GN"), vtg("GN"), s("GNGLL", "4808.9978,N,01135.0800,E,120005.00,A,A")];
+    const e = [
+      rmc("GN", "120004.00"),
+      gga("GN", "120004.00"),
+      gsa("GN"),
+      vtg("GN"),
+      s("GNGLL", "4808.9978,N,01135.0800,E,120004.00,A,A"),
+    ];
+    const f = [
+      rmc("GN", "120005.00"),
+      gga("GN", "120005.00"),
+      gsa("GN"),
+      vtg("GN"),
+      s("GNGLL", "4808.9978,N,01135.0800,E,120005.00,A,A"),
+    ];
     const out = live([...a, ...b, ...c, ...d, ...e, ...f]).flat();
-    expect(out).toEqual(["next-epoch 43200", "cycle-end 43201", "next-epoch 43202", "cycle-end 43203", "cycle-end 43204", "cycle-end 43205"]);
+    expect(out).toEqual([
+      "next-epoch 43200",
+      "cycle-end 43201",
+      "next-epoch 43202",
+      "cycle-end 43203",
+      "cycle-end 43204",
+      "cycle-end 43205",
+    ]);
   });
 
   it("end() gives nothing when the last epoch has left already, else that epoch", () => {
@@ -223,7 +360,12 @@ function todOf(line: string): number | undefined {
   return m.ok && "time" in m.message ? m.message.time?.ms : undefined;
 }
 
-interface GpsdTpv { mode: number; time?: string; lat?: number; lon?: number }
+interface GpsdTpv {
+  mode: number;
+  time?: string;
+  lat?: number;
+  lon?: number;
+}
 
 /**
  * What gpsd said per epoch: the epoch of a TPV is its time of day, or for a TPV without time the time
@@ -256,7 +398,13 @@ function gpsdEpochs(chk: string): Map<number, { verdict: number; timed?: GpsdTpv
 /** gpsd's .log files carry a '#' header (gpsd test/README); gpsfake drops those lines, so do we. */
 function gpsdLogBytes(name: string): Uint8Array {
   const text = readText(GPSD, name, "latin1");
-  return Buffer.from(text.split(/(?<=\n)/).filter((l) => !l.startsWith("#")).join(""), "latin1");
+  return Buffer.from(
+    text
+      .split(/(?<=\n)/)
+      .filter((l) => !l.startsWith("#"))
+      .join(""),
+    "latin1",
+  );
 }
 
 const DEG_TOLERANCE = 1e-6; // ~0.1 m; RMC with 4 decimals of minutes differs from GGA's 5 by < 1e-6 deg
@@ -279,7 +427,12 @@ const WEEK_1024_MS = 1024 * 7 * 86_400_000;
  *    fix with the same time: the next epoch's RMC "V" (the receiver lost its fix) reported under the
  *    last time gpsd had. The epoch itself had its fix (GGA quality 1, RMC A), as ours says.
  */
-interface GpsdDifferences { weekRollover?: number; silent?: number; simulator?: number; noFixLate?: number }
+interface GpsdDifferences {
+  weekRollover?: number;
+  silent?: number;
+  simulator?: number;
+  noFixLate?: number;
+}
 
 const GPSD_DIFFERENCES: Record<string, GpsdDifferences> = {
   "neo-m8n.log": { weekRollover: 22, silent: 1 },
@@ -304,8 +457,16 @@ function expectGpsdAgreement(log: Uint8Array, chk: string, differences?: GpsdDif
     const best = e.verdict >= 2 ? (e.timed ?? e.untimed) : undefined;
     if (!best) {
       const earlier = e.timed ?? e.untimed;
-      if (mine && mine.mode !== "none" && earlier && Math.abs(mine.lat! - earlier.lat!) <= DEG_TOLERANCE && Math.abs(mine.lon! - earlier.lon!) <= DEG_TOLERANCE) noFixLate++;
-      else if (mine && mine.mode !== "none") problems.push(`${mine.time ?? tod}: we report a ${mine.mode} fix, gpsd reports no fix`);
+      if (
+        mine &&
+        mine.mode !== "none" &&
+        earlier &&
+        Math.abs(mine.lat! - earlier.lat!) <= DEG_TOLERANCE &&
+        Math.abs(mine.lon! - earlier.lon!) <= DEG_TOLERANCE
+      )
+        noFixLate++;
+      else if (mine && mine.mode !== "none")
+        problems.push(`${mine.time ?? tod}: we report a ${mine.mode} fix, gpsd reports no fix`);
       continue;
     }
     if (!mine || mine.mode === "none") {
@@ -329,7 +490,12 @@ function expectGpsdAgreement(log: Uint8Array, chk: string, differences?: GpsdDif
   const silent = [...ours.values()].filter((f) => f.mode !== "none" && !epochs.has(f.timeOfDayMs!)).length;
   expect(problems).toEqual([]);
   const allowed = differences ?? {};
-  expect({ weekRollover, silent, simulator, noFixLate }).toEqual({ weekRollover: allowed.weekRollover ?? 0, silent: allowed.silent ?? 0, simulator: allowed.simulator ?? 0, noFixLate: allowed.noFixLate ?? 0 });
+  expect({ weekRollover, silent, simulator, noFixLate }).toEqual({
+    weekRollover: allowed.weekRollover ?? 0,
+    silent: allowed.silent ?? 0,
+    simulator: allowed.simulator ?? 0,
+    noFixLate: allowed.noFixLate ?? 0,
+  });
   // every log with gpsd fixes is actually compared
   const gpsdFixes = [...epochs.values()].filter((e) => e.verdict >= 2).length;
   expect(matched + simulator).toBe(gpsdFixes);
@@ -365,7 +531,11 @@ function expectLastFixLive(name: string, log: Uint8Array, chk: string): void {
 }
 
 describe.skipIf(!haveShared)("gpsd regression logs (../shared/fixtures/nmea/gpsd)", () => {
-  const logs = haveShared ? listFiles(GPSD).filter((f) => f.endsWith(".log")).sort() : [];
+  const logs = haveShared
+    ? listFiles(GPSD)
+        .filter((f) => f.endsWith(".log"))
+        .sort()
+    : [];
 
   it("has the 26 logs", () => {
     expect(logs).toHaveLength(26);
@@ -375,16 +545,20 @@ describe.skipIf(!haveShared)("gpsd regression logs (../shared/fixtures/nmea/gpsd
     expectGpsdAgreement(gpsdLogBytes(name), readText(GPSD, `${name}.chk`, "latin1"), GPSD_DIFFERENCES[name]);
   });
 
-  it.each(logs)("%s: live (no end()), the last fix gpsd reports leaves too: at its cycle-ending sentence, not with a next epoch", (name) => {
-    expectLastFixLive(name, gpsdLogBytes(name), readText(GPSD, `${name}.chk`, "latin1"));
-  });
+  it.each(logs)(
+    "%s: live (no end()), the last fix gpsd reports leaves too: at its cycle-ending sentence, not with a next epoch",
+    (name) => {
+      expectLastFixLive(name, gpsdLogBytes(name), readText(GPSD, `${name}.chk`, "latin1"));
+    },
+  );
 
   it("gives the same messages when a log is fed in random-size chunks", () => {
     const bytes = gpsdLogBytes("telit-pls83-w.log");
     const whole = decodeAll(bytes);
     const d = nmeaStreamDecoder();
     const out = [];
-    for (let at = 0, step = 1; at < bytes.length; at += step, step = (step * 7 + 3) % 97 + 1) out.push(...d.push(bytes.subarray(at, at + step)));
+    for (let at = 0, step = 1; at < bytes.length; at += step, step = ((step * 7 + 3) % 97) + 1)
+      out.push(...d.push(bytes.subarray(at, at + step)));
     out.push(...d.end());
     expect(out.filter((r) => r.ok).map((r) => r.ok && r.message)).toEqual(whole.messages);
   });
@@ -407,22 +581,33 @@ const GPSD_REPO_LOGS: Record<string, GpsdDifferences> = {
   "quectelLC79D.log": {},
 };
 
-describe.skipIf(!GPSD_REPO)("gpsd's own regression logs of Chinese GNSS chips (from a copy of gpsd's repository)", () => {
-  const logs = Object.keys(GPSD_REPO_LOGS).filter((name) => GPSD_REPO?.has(name));
-  const bytes = (name: string) => Buffer.from(GPSD_REPO!.read(name).split(/(?<=\n)/).filter((l) => !l.startsWith("#")).join(""), "latin1");
+describe.skipIf(!GPSD_REPO)(
+  "gpsd's own regression logs of Chinese GNSS chips (from a copy of gpsd's repository)",
+  () => {
+    const logs = Object.keys(GPSD_REPO_LOGS).filter((name) => GPSD_REPO?.has(name));
+    const bytes = (name: string) =>
+      Buffer.from(
+        GPSD_REPO!
+          .read(name)
+          .split(/(?<=\n)/)
+          .filter((l) => !l.startsWith("#"))
+          .join(""),
+        "latin1",
+      );
 
-  it("holds them", () => {
-    expect(logs).toEqual(Object.keys(GPSD_REPO_LOGS));
-  });
+    it("holds them", () => {
+      expect(logs).toEqual(Object.keys(GPSD_REPO_LOGS));
+    });
 
-  it.each(logs)("%s: positions match gpsd's TPV time, lat, lon; no position where gpsd says no fix", (name) => {
-    expectGpsdAgreement(bytes(name), GPSD_REPO!.read(`${name}.chk`), GPSD_REPO_LOGS[name]);
-  });
+    it.each(logs)("%s: positions match gpsd's TPV time, lat, lon; no position where gpsd says no fix", (name) => {
+      expectGpsdAgreement(bytes(name), GPSD_REPO!.read(`${name}.chk`), GPSD_REPO_LOGS[name]);
+    });
 
-  it.each(logs)("%s: live (no end()), the last fix gpsd reports leaves too", (name) => {
-    expectLastFixLive(name, bytes(name), GPSD_REPO!.read(`${name}.chk`));
-  });
-});
+    it.each(logs)("%s: live (no end()), the last fix gpsd reports leaves too", (name) => {
+      expectLastFixLive(name, bytes(name), GPSD_REPO!.read(`${name}.chk`));
+    });
+  },
+);
 
 /** "<NMEA(GNRMC, time=10:36:07, lat=53.450657, ...)>" → name and attributes. */
 function pynmeaLine(line: string): { name: string; attrs: Record<string, string> } {
@@ -437,17 +622,29 @@ function pynmeaLine(line: string): { name: string; attrs: Record<string, string>
 }
 
 describe.skipIf(!haveShared)("pynmeagps stream logs (../shared/fixtures/nmea/pynmeagps)", () => {
-  const expectedFiles = haveShared ? listFiles(PYNMEAGPS).filter((f) => f.endsWith(".expected.txt")).sort() : [];
+  const expectedFiles = haveShared
+    ? listFiles(PYNMEAGPS)
+        .filter((f) => f.endsWith(".expected.txt"))
+        .sort()
+    : [];
 
   it.each(expectedFiles)("%s: same message count, names and positions", (file) => {
     const log = file.replace(/\.[^.]+\.expected\.txt$/, ".log");
-    const expected = readText(PYNMEAGPS, file).split("\n").filter((l) => l.startsWith("<")).map(pynmeaLine);
+    const expected = readText(PYNMEAGPS, file)
+      .split("\n")
+      .filter((l) => l.startsWith("<"))
+      .map(pynmeaLine);
     const { messages, errors } = decodeAll(readBytes(PYNMEAGPS, log));
     expect(errors).toEqual([]);
     expect(messages).toHaveLength(expected.length);
     messages.forEach((m, i) => {
       const e = expected[i]!;
-      const name = m.type === "other" ? (m.proprietary ? `P${m.sentenceType}` : `${m.talker}${m.sentenceType}`) : `${m.talker}${m.type}`;
+      const name =
+        m.type === "other"
+          ? m.proprietary
+            ? `P${m.sentenceType}`
+            : `${m.talker}${m.sentenceType}`
+          : `${m.talker}${m.type}`;
       expect(e.name.startsWith(name), `message ${i}: ${e.name} vs ${name}`).toBe(true);
       if (m.type === "GGA" || m.type === "RMC" || m.type === "GNS" || m.type === "GLL") {
         const { lat, lon, time } = e.attrs;
@@ -461,7 +658,9 @@ describe.skipIf(!haveShared)("pynmeagps stream logs (../shared/fixtures/nmea/pyn
       }
       if (m.type === "GGA" && e.attrs.quality) expect(m.quality).toBe(Number(e.attrs.quality));
       if (m.type === "RMC" && e.attrs.date) {
-        expect(`${m.date!.year}-${String(m.date!.month).padStart(2, "0")}-${String(m.date!.day).padStart(2, "0")}`).toBe(e.attrs.date);
+        expect(
+          `${m.date!.year}-${String(m.date!.month).padStart(2, "0")}-${String(m.date!.day).padStart(2, "0")}`,
+        ).toBe(e.attrs.date);
       }
     });
   });
@@ -487,28 +686,41 @@ describe.skipIf(!haveShared)("pynmeagps stream logs (../shared/fixtures/nmea/pyn
 describe("fuzz (fast-check, seeded)", () => {
   const params = { seed: 0x4e4d4541, numRuns: 300 };
   const sentence = fc
-    .tuple(fc.constantFrom("GPGGA", "GNRMC", "GPVTG", "BDGSA", "GAZDA", "GLGNS", "PUBX"), fc.array(fc.stringMatching(/^[0-9A-Z.-]{0,8}$/), { maxLength: 14 }))
+    .tuple(
+      fc.constantFrom("GPGGA", "GNRMC", "GPVTG", "BDGSA", "GAZDA", "GLGNS", "PUBX"),
+      fc.array(fc.stringMatching(/^[0-9A-Z.-]{0,8}$/), { maxLength: 14 }),
+    )
     .map(([a, f]) => formatNmeaSentence(a, f));
 
   it("never throws, keeps pending bounded, and every error has a code (random bytes, random splits)", () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.uint8Array({ maxLength: 200 }), sentence.map((s) => enc.encode(s))), { maxLength: 30 }), fc.array(fc.nat(400), { maxLength: 10 }), (parts, cuts) => {
-        const bytes = Uint8Array.from(parts.flatMap((p) => [...p]));
-        const d = nmeaStreamDecoder({ maxSentenceBytes: 128 });
-        const a = nmeaPositionAssembler();
-        const sorted = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y);
-        let from = 0;
-        for (const cut of [...sorted, bytes.length]) {
-          for (const r of d.push(bytes.subarray(from, cut))) {
-            if (r.ok) a.push(r.message);
-            else expect(r.error.code).toMatch(/^NMEA_[A-Z_]+$/);
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 200 }),
+            sentence.map((s) => enc.encode(s)),
+          ),
+          { maxLength: 30 },
+        ),
+        fc.array(fc.nat(400), { maxLength: 10 }),
+        (parts, cuts) => {
+          const bytes = Uint8Array.from(parts.flatMap((p) => [...p]));
+          const d = nmeaStreamDecoder({ maxSentenceBytes: 128 });
+          const a = nmeaPositionAssembler();
+          const sorted = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((x, y) => x - y);
+          let from = 0;
+          for (const cut of [...sorted, bytes.length]) {
+            for (const r of d.push(bytes.subarray(from, cut))) {
+              if (r.ok) a.push(r.message);
+              else expect(r.error.code).toMatch(/^NMEA_[A-Z_]+$/);
+            }
+            expect(d.pending).toBeLessThanOrEqual(128);
+            from = cut;
           }
-          expect(d.pending).toBeLessThanOrEqual(128);
-          from = cut;
-        }
-        d.end();
-        a.end();
-      }),
+          d.end();
+          a.end();
+        },
+      ),
       params,
     );
   });

@@ -172,10 +172,12 @@ export function nmeaPositionAssembler(): NmeaPositionAssembler {
       if (m.type === "other") return [];
       const out: PositionFix[] = [];
       const tod = "time" in m ? m.time?.ms : undefined;
-      const timedKind = m.type === "GGA" || m.type === "RMC" || m.type === "GNS" || m.type === "GLL" || m.type === "ZDA";
+      const timedKind =
+        m.type === "GGA" || m.type === "RMC" || m.type === "GNS" || m.type === "GLL" || m.type === "ZDA";
       // A new time closes the epoch; so does a time after an epoch of time-bearing sentences that had
       // none (a cold start's empty RMC must not lend its "V" to the first real fix).
-      if (tod !== undefined && cur && (cur.tod !== undefined ? cur.tod !== tod : cur.timedKind)) out.push(...close("next-epoch"));
+      if (tod !== undefined && cur && (cur.tod !== undefined ? cur.tod !== tod : cur.timedKind))
+        out.push(...close("next-epoch"));
       cur ??= fresh();
       const e = cur;
       const slot = cycleSlot(m);

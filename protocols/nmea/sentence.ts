@@ -56,7 +56,8 @@ export function parseNmeaSentence(line: Uint8Array | string): NmeaSentenceResult
   if (c0 !== "$" && c0 !== "!") return fail("NMEA_MALFORMED", "an NMEA sentence starts with '$' or '!'");
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) return fail("NMEA_MALFORMED", `non-printable character 0x${c.toString(16)} in sentence`, i);
+    if (c < 0x20 || c > 0x7e)
+      return fail("NMEA_MALFORMED", `non-printable character 0x${c.toString(16)} in sentence`, i);
   }
   const star = text.lastIndexOf("*");
   let body: string;
@@ -72,10 +73,18 @@ export function parseNmeaSentence(line: Uint8Array | string): NmeaSentenceResult
     const got = hexValue(sent);
     const name = body.split(",", 1)[0] ?? "";
     if (got === undefined) {
-      return fail("NMEA_BAD_CHECKSUM", `sentence ${name}: checksum field "${sent}" is not two hex digits (should be ${wantHex})`, star + 1);
+      return fail(
+        "NMEA_BAD_CHECKSUM",
+        `sentence ${name}: checksum field "${sent}" is not two hex digits (should be ${wantHex})`,
+        star + 1,
+      );
     }
     if (got !== want) {
-      return fail("NMEA_BAD_CHECKSUM", `sentence ${name}: checksum ${sent} does not match the sentence (should be ${wantHex})`, star + 1);
+      return fail(
+        "NMEA_BAD_CHECKSUM",
+        `sentence ${name}: checksum ${sent} does not match the sentence (should be ${wantHex})`,
+        star + 1,
+      );
     }
     checksum = "ok";
   }

@@ -22,7 +22,14 @@
 //   III = II − I − III′, aVR = −aVR′ − ⌊(I+II)/2⌋, aVL = ⌊(I − III)/2⌋ − aVL′, aVF = ⌊(II + III)/2⌋ − aVF′.
 // These are the leads as the cart stored them, not leads vitalgate derived: no ECG_DERIVED warning.
 import {
-  compact, fail, finishEcg, limitsOf, normalizeLeadName, packSamples, STANDARD_LEADS, toNumber,
+  compact,
+  fail,
+  finishEcg,
+  limitsOf,
+  normalizeLeadName,
+  packSamples,
+  STANDARD_LEADS,
+  toNumber,
 } from "../ecg/index.ts";
 import type { EcgDecodeLimits, EcgDecodeResult, EcgLead, EcgMeasurements, EcgWarning } from "../ecg/index.ts";
 import { attr, child, children, findAll, path, readXml, text } from "../ecg/xml.ts";
@@ -50,7 +57,10 @@ export function decodePhilipsEcg(bytes: Uint8Array, limits?: EcgDecodeLimits): E
     return decode(bytes, limitsOf(limits));
   } catch (e) {
     // A bug of ours, not the file's: still an error result, never a throw.
-    return fail("PHILIPS_INTERNAL", `decoder failure: ${e instanceof Error ? e.message.slice(0, 160) : String(e).slice(0, 160)}`);
+    return fail(
+      "PHILIPS_INTERNAL",
+      `decoder failure: ${e instanceof Error ? e.message.slice(0, 160) : String(e).slice(0, 160)}`,
+    );
   }
 }
 
@@ -58,7 +68,10 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
   const xml = readXml(bytes, { maxBytes: limits.maxBytes, prefix: "PHILIPS" });
   if ("error" in xml) return { ok: false, error: xml.error };
   if (xml.root !== "restingecgdata") {
-    return fail("PHILIPS_NOT_PHILIPS", `not a Philips resting ECG: the document element is <${xml.root.slice(0, 40)}>, not <restingecgdata>`);
+    return fail(
+      "PHILIPS_NOT_PHILIPS",
+      `not a Philips resting ECG: the document element is <${xml.root.slice(0, 40)}>, not <restingecgdata>`,
+    );
   }
   const doc = xml.node;
   const docType = text(path(doc, "documentinfo", "documenttype"))?.trim() ?? "(none)";
@@ -77,46 +90,88 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
   if (!parsed) return fail("PHILIPS_NO_WAVEFORMS", "the file has no <parsedwaveforms>", "waveforms");
 
   const fs = toNumber(attr(parsed, "samplespersecond")) ?? toNumber(text(child(signal, "samplingrate")));
-  if (fs === undefined || !(fs > 0) || fs > 100_000) return fail("PHILIPS_NO_RATE", "no usable sampling rate (signalcharacteristics/samplingrate)", "samplingrate");
-  const uvPerUnit = toNumber(attr(parsed, "resolution")) ?? toNumber(text(child(signal, "signalresolution"))) ?? toNumber(text(child(signal, "resolution")));
+  if (fs === undefined || !(fs > 0) || fs > 100_000)
+    return fail("PHILIPS_NO_RATE", "no usable sampling rate (signalcharacteristics/samplingrate)", "samplingrate");
+  const uvPerUnit =
+    toNumber(attr(parsed, "resolution")) ??
+    toNumber(text(child(signal, "signalresolution"))) ??
+    toNumber(text(child(signal, "resolution")));
   const warnings: EcgWarning[] = [];
   const scale = uvPerUnit ?? 5;
-  if (uvPerUnit === undefined) warnings.push({ code: "PHILIPS_NO_RESOLUTION", message: "no signal resolution in the file: assumed 5 µV per unit, the Philips default" });
+  if (uvPerUnit === undefined)
+    warnings.push({
+      code: "PHILIPS_NO_RESOLUTION",
+      message: "no signal resolution in the file: assumed 5 µV per unit, the Philips default",
+    });
 
   const durationMs = toNumber(attr(parsed, "durationperchannel"));
   const expected = durationMs !== undefined && durationMs > 0 ? Math.round((durationMs * fs) / 1000) : undefined;
   if (expected !== undefined && expected > limits.maxSamplesPerLead) {
-    return fail("PHILIPS_TOO_LONG", `durationperchannel ${durationMs} ms at ${fs} Hz is more than ${limits.maxSamplesPerLead} samples per lead`, "parsedwaveforms");
+    return fail(
+      "PHILIPS_TOO_LONG",
+      `durationperchannel ${durationMs} ms at ${fs} Hz is more than ${limits.maxSamplesPerLead} samples per lead`,
+      "parsedwaveforms",
+    );
   }
 
   const labels = leadLabels(parsed, signal);
-  if (labels.length > limits.maxLeads) return fail("PHILIPS_TOO_MANY_LEADS", `${labels.length} leads declared, more than ${limits.maxLeads}`);
+  if (labels.length > limits.maxLeads)
+    return fail("PHILIPS_TOO_MANY_LEADS", `${labels.length} leads declared, more than ${limits.maxLeads}`);
 
   const encoding = attr(parsed, "dataencoding") ?? "Base64";
-  if (encoding.toLowerCase() !== "base64") return fail("PHILIPS_ENCODING", `waveform data encoding "${encoding.slice(0, 40)}" is not supported (Base64 only)`, "parsedwaveforms");
-  const compression = attr(parsed, "compressmethod") ?? attr(parsed, "compression") ?? (attr(parsed, "compressflag") === "False" ? "Uncompressed" : "Uncompressed");
+  if (encoding.toLowerCase() !== "base64")
+    return fail(
+      "PHILIPS_ENCODING",
+      `waveform data encoding "${encoding.slice(0, 40)}" is not supported (Base64 only)`,
+      "parsedwaveforms",
+    );
+  const compression =
+    attr(parsed, "compressmethod") ??
+    attr(parsed, "compression") ??
+    (attr(parsed, "compressflag") === "False" ? "Uncompressed" : "Uncompressed");
   const blob = base64(text(parsed) ?? "");
   if (blob.length === 0) return fail("PHILIPS_NO_WAVEFORMS", "<parsedwaveforms> is empty", "parsedwaveforms");
 
   const perLead = expected ?? limits.maxSamplesPerLead;
   let raw: Int32Array[];
   if (compression.toUpperCase() === "XLI") {
-    const xli = xliDecode(blob, { maxChunks: MAX_CHUNKS, maxOutputBytes: 2 * Math.min(limits.maxSamplesPerLead, perLead + 4096) + 2 });
+    const xli = xliDecode(blob, {
+      maxChunks: MAX_CHUNKS,
+      maxOutputBytes: 2 * Math.min(limits.maxSamplesPerLead, perLead + 4096) + 2,
+    });
     if ("error" in xli) return { ok: false, error: xli.error };
     raw = xli.leads;
   } else if (compression === "Uncompressed" || compression === "None") {
-    if (expected === undefined) return fail("PHILIPS_NO_DURATION", "uncompressed waveforms without durationperchannel cannot be split into leads", "parsedwaveforms");
+    if (expected === undefined)
+      return fail(
+        "PHILIPS_NO_DURATION",
+        "uncompressed waveforms without durationperchannel cannot be split into leads",
+        "parsedwaveforms",
+      );
     raw = splitUncompressed(blob, labels.length, expected);
   } else {
-    return fail("PHILIPS_COMPRESSION", `waveform compression "${compression.slice(0, 40)}" is not supported (XLI or uncompressed)`, "parsedwaveforms");
+    return fail(
+      "PHILIPS_COMPRESSION",
+      `waveform compression "${compression.slice(0, 40)}" is not supported (XLI or uncompressed)`,
+      "parsedwaveforms",
+    );
   }
   if (raw.length < labels.length) {
-    return fail("PHILIPS_TRUNCATED", `${labels.length} leads declared but the waveform data holds ${raw.length}`, "parsedwaveforms");
+    return fail(
+      "PHILIPS_TRUNCATED",
+      `${labels.length} leads declared but the waveform data holds ${raw.length}`,
+      "parsedwaveforms",
+    );
   }
-  raw = raw.slice(0, labels.length).map((r) => (expected !== undefined && r.length > expected ? r.subarray(0, expected) : r));
+  raw = raw
+    .slice(0, labels.length)
+    .map((r) => (expected !== undefined && r.length > expected ? r.subarray(0, expected) : r));
   const short = raw.map((r, i) => ({ r, i })).filter(({ r }) => expected !== undefined && r.length < expected);
   if (short.length > 0) {
-    warnings.push({ code: "PHILIPS_SHORT_LEAD", message: `leads shorter than durationperchannel (${expected} samples): ${short.map(({ r, i }) => `${labels[i]} ${r.length}`).join(", ")}` });
+    warnings.push({
+      code: "PHILIPS_SHORT_LEAD",
+      message: `leads shorter than durationperchannel (${expected} samples): ${short.map(({ r, i }) => `${labels[i]} ${r.length}`).join(", ")}`,
+    });
   }
 
   if (compression.toUpperCase() === "XLI") rebuildLimbLeads(labels, raw);
@@ -146,7 +201,10 @@ function leadLabels(parsed: XmlNode, signal: XmlNode | undefined): string[] {
     const list = declared.split(/\s+/).map((l) => normalizeLeadName(l) ?? l);
     return n !== undefined && n > 0 && n < list.length ? list.slice(0, n) : list;
   }
-  const count = toNumber(text(child(signal, "numberchannelsallocated"))) ?? toNumber(text(child(signal, "numberchannelsvalid"))) ?? 12;
+  const count =
+    toNumber(text(child(signal, "numberchannelsallocated"))) ??
+    toNumber(text(child(signal, "numberchannelsvalid"))) ??
+    12;
   const n = Math.max(0, Math.min(MAX_CHUNKS, Math.floor(count)));
   return Array.from({ length: n }, (_, i) => STANDARD_LEADS[i] ?? `Channel ${i + 1}`);
 }
@@ -222,8 +280,10 @@ const MEASUREMENT_ELEMENTS: [keyof EcgMeasurements, string[]][] = [
 function measurements(doc: XmlNode): EcgMeasurements {
   const interp = path(doc, "interpretations", "interpretation");
   const scopes = [
-    child(interp, "interpretationmeasurements"), child(interp, "globalmeasurements"),
-    path(doc, "measurements", "globalmeasurements"), path(doc, "internalmeasurements", "crossleadmeasurements"),
+    child(interp, "interpretationmeasurements"),
+    child(interp, "globalmeasurements"),
+    path(doc, "measurements", "globalmeasurements"),
+    path(doc, "internalmeasurements", "crossleadmeasurements"),
   ].filter((s): s is XmlNode => s !== undefined);
   const m: EcgMeasurements = {};
   for (const [key, names] of MEASUREMENT_ELEMENTS) {
@@ -246,15 +306,22 @@ function statements(doc: XmlNode): string[] {
   const out: string[] = [];
   const severity = text(child(interp, "severity"))?.trim();
   for (const s of children(interp, "statement")) {
-    const line = [text(child(s, "leftstatement")), text(child(s, "rightstatement"))].map((t) => t?.replace(/\s+/g, " ").trim()).filter(Boolean).join(" — ");
+    const line = [text(child(s, "leftstatement")), text(child(s, "rightstatement"))]
+      .map((t) => t?.replace(/\s+/g, " ").trim())
+      .filter(Boolean)
+      .join(" — ");
     if (line) out.push(line);
   }
   // 1.04 also keeps the analysis program's coded statements (unparsedstatement, with placeholders
   // such as "V-rate ***-***"); the printed <statement> list wins when present.
-  if (out.length === 0) for (const s of findAll(interp, "unparsedstatement", 8, 200)) {
-    const line = [text(child(s, "lhsstatement")), text(child(s, "rhsstatement"))].map((t) => t?.replace(/\s+/g, " ").trim()).filter(Boolean).join(" — ");
-    if (line) out.push(line);
-  }
+  if (out.length === 0)
+    for (const s of findAll(interp, "unparsedstatement", 8, 200)) {
+      const line = [text(child(s, "lhsstatement")), text(child(s, "rhsstatement"))]
+        .map((t) => t?.replace(/\s+/g, " ").trim())
+        .filter(Boolean)
+        .join(" — ");
+      if (line) out.push(line);
+    }
   if (severity) out.push(severity);
   return out;
 }
@@ -262,7 +329,10 @@ function statements(doc: XmlNode): string[] {
 function patient(doc: XmlNode) {
   const g = path(doc, "patient", "generalpatientdata");
   if (!g) return undefined;
-  const name = [text(path(g, "name", "lastname")), text(path(g, "name", "firstname"))].map((s) => s?.trim()).filter(Boolean).join(", ");
+  const name = [text(path(g, "name", "lastname")), text(path(g, "name", "firstname"))]
+    .map((s) => s?.trim())
+    .filter(Boolean)
+    .join(", ");
   return compact({
     id: text(child(g, "patientid"))?.trim(),
     name: name || undefined,
@@ -275,7 +345,9 @@ function device(doc: XmlNode) {
   const machine = path(doc, "dataacquisition", "machine");
   if (!machine) return { make: "Philips" };
   // 1.04: detaildescription "Philips Medical Products:860315:A.07.04.03" = maker:product number:software.
-  const detail = attr(machine, "detaildescription")?.split(":").map((s) => s.trim());
+  const detail = attr(machine, "detaildescription")
+    ?.split(":")
+    .map((s) => s.trim());
   return compact({
     make: detail?.[0] || "Philips",
     model: text(machine)?.trim(),
@@ -284,7 +356,11 @@ function device(doc: XmlNode) {
   });
 }
 
-function repbeats(waveforms: XmlNode | undefined, limits: Required<EcgDecodeLimits>, warnings: EcgWarning[]): { fs: number; leads: EcgLead[] } | undefined {
+function repbeats(
+  waveforms: XmlNode | undefined,
+  limits: Required<EcgDecodeLimits>,
+  warnings: EcgWarning[],
+): { fs: number; leads: EcgLead[] } | undefined {
   const rb = child(waveforms, "repbeats");
   if (!rb) return undefined;
   const fs = toNumber(attr(rb, "samplespersec"));

@@ -96,8 +96,15 @@ describe("XLI", () => {
 
 describe("decodePhilipsEcg: refusals", () => {
   it("names the document type and version it does not read", () => {
-    const doc = (type: string, version: string) => enc.encode(`<?xml version="1.0"?><restingecgdata><documentinfo><documenttype>${type}</documenttype><documentversion>${version}</documentversion></documentinfo></restingecgdata>`);
-    for (const [t, v] of [["SierraECG", "1.05"], ["MortaraECG", "1.03"], ["PhilipsECG", "2.00"]]) {
+    const doc = (type: string, version: string) =>
+      enc.encode(
+        `<?xml version="1.0"?><restingecgdata><documentinfo><documenttype>${type}</documenttype><documentversion>${version}</documentversion></documentinfo></restingecgdata>`,
+      );
+    for (const [t, v] of [
+      ["SierraECG", "1.05"],
+      ["MortaraECG", "1.03"],
+      ["PhilipsECG", "2.00"],
+    ]) {
       const r = decodePhilipsEcg(doc(t!, v!));
       expect(r.ok).toBe(false);
       if (!r.ok) {
@@ -113,7 +120,10 @@ describe("decodePhilipsEcg: refusals", () => {
       ["<!DOCTYPE r [<!ENTITY a 'aaaa'>]><restingecgdata>&a;</restingecgdata>", "PHILIPS_DTD"],
       ["", "PHILIPS_EMPTY"],
       ["<restingecgdata><documentinfo>", "PHILIPS_XML"],
-      ["<restingecgdata><documentinfo><documenttype>SierraECG</documenttype><documentversion>1.03</documentversion></documentinfo></restingecgdata>", "PHILIPS_NO_WAVEFORMS"],
+      [
+        "<restingecgdata><documentinfo><documenttype>SierraECG</documenttype><documentversion>1.03</documentversion></documentinfo></restingecgdata>",
+        "PHILIPS_NO_WAVEFORMS",
+      ],
     ];
     for (const [xml, code] of cases) {
       const r = decodePhilipsEcg(enc.encode(xml));
@@ -136,7 +146,14 @@ describe.skipIf(!haveShared)("real Philips exports (../shared/fixtures/philips-s
     expect(ecg.leads.every((l) => l.uvPerUnit === 5 && !l.derived)).toBe(true);
     expect(ecg.acquiredAt).toBeUndefined(); // no UTC offset in the file
     expect(ecg.device).toEqual({ make: "Philips", model: "HeartstartMRx", serial: "0001" });
-    expect(ecg.measurements).toMatchObject({ heartRate: 41, prMs: 151, qrsMs: 135, qtMs: 476, qtcMs: 393, qrsAxisDeg: -21 });
+    expect(ecg.measurements).toMatchObject({
+      heartRate: 41,
+      prMs: 151,
+      qrsMs: 135,
+      qtMs: 476,
+      qtcMs: 393,
+      qrsAxisDeg: -21,
+    });
     expect(ecg.statements).toContain("Inferior infarct, acute (LCx) — ST>0.10mV, II III aVF, STd V1-V3");
     expect(ecg.statements).toContain(">>> Acute MI <<<");
   });
@@ -149,9 +166,28 @@ describe.skipIf(!haveShared)("real Philips exports (../shared/fixtures/philips-s
     expect(ecg.leads.map((l) => l.name)).toEqual(NAMES);
     expect(ecg.leads.map((l) => l.samples.length)).toEqual(Array(12).fill(5500));
     expect(ecg.leads.map((l) => l.samples[2750])).toEqual([-12, 78, 90, -33, -51, 84, 14, 3, -24, -20, -13, -21]);
-    expect(ecg.device).toEqual({ make: "Philips Medical Products", model: "PageWriter TC", serial: "US71621374", software: "A.07.04.03" });
-    expect(ecg.measurements).toEqual({ heartRate: 64, rrMs: 938, prMs: 164, qrsMs: 102, qtMs: 399, qtcMs: 412, pAxisDeg: 27, qrsAxisDeg: 22, tAxisDeg: 80 });
-    expect(ecg.statements).toEqual(["Sinus rhythm — normal P axis, V-rate 50-99", "Abnormal R-wave progression, early transition — QRS area>0 in V2", "- OTHERWISE NORMAL ECG -"]);
+    expect(ecg.device).toEqual({
+      make: "Philips Medical Products",
+      model: "PageWriter TC",
+      serial: "US71621374",
+      software: "A.07.04.03",
+    });
+    expect(ecg.measurements).toEqual({
+      heartRate: 64,
+      rrMs: 938,
+      prMs: 164,
+      qrsMs: 102,
+      qtMs: 399,
+      qtcMs: 412,
+      pAxisDeg: 27,
+      qrsAxisDeg: 22,
+      tAxisDeg: 80,
+    });
+    expect(ecg.statements).toEqual([
+      "Sinus rhythm — normal P axis, V-rate 50-99",
+      "Abnormal R-wave progression, early transition — QRS area>0 in V2",
+      "- OTHERWISE NORMAL ECG -",
+    ]);
     expect(ecg.representativeBeats?.fs).toBe(1000);
     expect(ecg.representativeBeats?.leads.map((l) => l.samples.length)).toEqual(Array(12).fill(1200));
     expect(ecg.warnings).toEqual([]);
@@ -174,14 +210,20 @@ describe.skipIf(!haveShared)("real Philips exports (../shared/fixtures/philips-s
   });
 
   it("keeps the patient out of error messages", () => {
-    const text = new TextDecoder().decode(file("129DYPRG.XML")).replace("<documentversion>1.03", "<documentversion>9.99");
+    const text = new TextDecoder()
+      .decode(file("129DYPRG.XML"))
+      .replace("<documentversion>1.03", "<documentversion>9.99");
     const r = decodePhilipsEcg(enc.encode(text));
     expect(!r.ok && r.error.message).not.toContain("1112010721168bdc");
   });
 });
 
 describe("decodePhilipsEcg: fuzz (seeded)", () => {
-  const base = haveShared ? shared.read("129DYPRG.XML") : enc.encode(`<restingecgdata><documentinfo><documenttype>SierraECG</documenttype><documentversion>1.03</documentversion></documentinfo><dataacquisition><signalcharacteristics><samplingrate>500</samplingrate><signalresolution>5</signalresolution></signalcharacteristics></dataacquisition><waveforms><parsedwaveforms compressmethod="XLI" durationperchannel="11000">AAAA</parsedwaveforms></waveforms></restingecgdata>`);
+  const base = haveShared
+    ? shared.read("129DYPRG.XML")
+    : enc.encode(
+        `<restingecgdata><documentinfo><documenttype>SierraECG</documenttype><documentversion>1.03</documentversion></documentinfo><dataacquisition><signalcharacteristics><samplingrate>500</samplingrate><signalresolution>5</signalresolution></signalcharacteristics></dataacquisition><waveforms><parsedwaveforms compressmethod="XLI" durationperchannel="11000">AAAA</parsedwaveforms></waveforms></restingecgdata>`,
+      );
   const b64Start = new TextDecoder().decode(base).indexOf("nbitspersample");
 
   function check(bytes: Uint8Array, label: string): void {
@@ -202,7 +244,10 @@ describe("decodePhilipsEcg: fuzz (seeded)", () => {
       const flips = 1 + Math.floor(rand() * 6);
       for (let k = 0; k < flips; k++) {
         // Half the flips land in the waveform data, where XLI has to cope.
-        const at = rand() < 0.5 && b64Start > 0 ? b64Start + Math.floor(rand() * (b.length - b64Start)) : Math.floor(rand() * b.length);
+        const at =
+          rand() < 0.5 && b64Start > 0
+            ? b64Start + Math.floor(rand() * (b.length - b64Start))
+            : Math.floor(rand() * b.length);
         b[at] = Math.floor(rand() * 256);
       }
       check(b.subarray(0, rand() < 0.3 ? Math.floor(rand() * b.length) : b.length), `seed 3 round ${i}`);
@@ -211,7 +256,11 @@ describe("decodePhilipsEcg: fuzz (seeded)", () => {
 
   it("huge declared sizes: durationperchannel, chunk sizes, lead counts", () => {
     const text = new TextDecoder().decode(base);
-    for (const [from, to] of [[/durationperchannel="\d+"/, 'durationperchannel="999999999999"'], [/<numberchannelsallocated>\d+/, "<numberchannelsallocated>99999"], [/<samplingrate>\d+/, "<samplingrate>1e300"]] as const) {
+    for (const [from, to] of [
+      [/durationperchannel="\d+"/, 'durationperchannel="999999999999"'],
+      [/<numberchannelsallocated>\d+/, "<numberchannelsallocated>99999"],
+      [/<samplingrate>\d+/, "<samplingrate>1e300"],
+    ] as const) {
       check(enc.encode(text.replace(from, to)), String(from));
     }
     const rand = prng(4);

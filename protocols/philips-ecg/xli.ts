@@ -112,7 +112,7 @@ export function xliUnpack(bytes: Uint8Array): Int16Array {
   const even = bytes.length % 2 === 0 ? bytes : Uint8Array.of(...bytes, 0);
   const n = even.length / 2;
   const words = new Int16Array(n);
-  for (let i = 0; i < n; i++) words[i] = ((even[i]! << 8) | even[n + i]!) << 16 >> 16;
+  for (let i = 0; i < n; i++) words[i] = (((even[i]! << 8) | even[n + i]!) << 16) >> 16;
   return words;
 }
 
@@ -142,10 +142,23 @@ export function xliDecode(blob: Uint8Array, limits: XliLimits): { leads: Int32Ar
     const size = view.getInt32(at, true);
     const first = view.getInt16(at + 6, true);
     if (size < 0 || size > blob.length - at - 8) {
-      return { error: { code: "PHILIPS_XLI", message: `XLI chunk ${leads.length + 1} declares ${size} bytes but ${blob.length - at - 8} remain`, where: `chunk ${leads.length + 1}` } };
+      return {
+        error: {
+          code: "PHILIPS_XLI",
+          message: `XLI chunk ${leads.length + 1} declares ${size} bytes but ${blob.length - at - 8} remain`,
+          where: `chunk ${leads.length + 1}`,
+        },
+      };
     }
     const lzw = xliLzw(blob.subarray(at + 8, at + 8 + size), limits.maxOutputBytes);
-    if ("error" in lzw) return { error: { code: "PHILIPS_XLI", message: `XLI chunk ${leads.length + 1}: ${lzw.error}`, where: `chunk ${leads.length + 1}` } };
+    if ("error" in lzw)
+      return {
+        error: {
+          code: "PHILIPS_XLI",
+          message: `XLI chunk ${leads.length + 1}: ${lzw.error}`,
+          where: `chunk ${leads.length + 1}`,
+        },
+      };
     leads.push(xliUndelta(xliUnpack(lzw.bytes), first));
     at += 8 + size;
   }

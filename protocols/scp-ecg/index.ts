@@ -32,10 +32,15 @@
 //
 // Every CRC is checked, every length and index against the bytes there, every Huffman stream
 // against its byte count: a damaged file is refused, naming the section and lead.
-import {
-  compact, fail, finishEcg, limitsOf, normalizeLeadName, packSamples,
+import { compact, fail, finishEcg, limitsOf, normalizeLeadName, packSamples } from "../ecg/index.ts";
+import type {
+  EcgDecodeLimits,
+  EcgDecodeResult,
+  EcgLead,
+  EcgMeasurements,
+  EcgPatient,
+  EcgWarning,
 } from "../ecg/index.ts";
-import type { EcgDecodeLimits, EcgDecodeResult, EcgLead, EcgMeasurements, EcgPatient, EcgWarning } from "../ecg/index.ts";
 import type { CodecError } from "../codec.ts";
 
 export interface HuffmanCode {
@@ -72,10 +77,26 @@ const NOT_COMPUTED = new Set([29999, 29998, 32767, -32768]);
  * SCP-ECG manufacturer codes (section 1 tag 14, byte 8; EN 1064 Table 8 "manufacturer code").
  */
 const MANUFACTURERS: Readonly<Record<number, string>> = {
-  1: "Burdick", 2: "Cambridge", 3: "Compumed", 4: "Datamed", 5: "Fukuda", 6: "Hewlett-Packard",
-  7: "Marquette Electronics", 8: "Mortara", 9: "Nihon Kohden", 10: "Okin", 11: "Quinton", 12: "Siemens",
-  13: "Spacelabs", 14: "Telemed", 15: "Hellige", 16: "ESA-OTE", 17: "Schiller", 18: "Picker-Schwarzer",
-  19: "et medical devices", 20: "Zwönitz",
+  1: "Burdick",
+  2: "Cambridge",
+  3: "Compumed",
+  4: "Datamed",
+  5: "Fukuda",
+  6: "Hewlett-Packard",
+  7: "Marquette Electronics",
+  8: "Mortara",
+  9: "Nihon Kohden",
+  10: "Okin",
+  11: "Quinton",
+  12: "Siemens",
+  13: "Spacelabs",
+  14: "Telemed",
+  15: "Hellige",
+  16: "ESA-OTE",
+  17: "Schiller",
+  18: "Picker-Schwarzer",
+  19: "et medical devices",
+  20: "Zwönitz",
 };
 
 /** CRC-CCITT as SCP-ECG uses it: polynomial 0x1021, initial value 0xFFFF, no reflection. */
@@ -120,26 +141,57 @@ export function decodeScpEcg(bytes: Uint8Array, limits?: EcgDecodeLimits): EcgDe
     return decode(bytes, limitsOf(limits));
   } catch (e) {
     if (e instanceof Damaged) return { ok: false, error: e.error };
-    return fail("SCP_INTERNAL", `decoder failure: ${e instanceof Error ? e.message.slice(0, 160) : String(e).slice(0, 160)}`);
+    return fail(
+      "SCP_INTERNAL",
+      `decoder failure: ${e instanceof Error ? e.message.slice(0, 160) : String(e).slice(0, 160)}`,
+    );
   }
 }
 
-interface Section { id: number; offset: number; length: number; version: number; protocol: number; bytes: Uint8Array; view: DataView }
+interface Section {
+  id: number;
+  offset: number;
+  length: number;
+  version: number;
+  protocol: number;
+  bytes: Uint8Array;
+  view: DataView;
+}
 
 function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecodeResult {
-  if (bytes.length > limits.maxBytes) return fail("SCP_TOO_LARGE", `the file has ${bytes.length} bytes, more than the ${limits.maxBytes} accepted`);
-  if (bytes.length < 6 + 16) return fail("SCP_TOO_SHORT", `${bytes.length} bytes: too short for an SCP-ECG record (6-byte record header and section 0)`);
+  if (bytes.length > limits.maxBytes)
+    return fail("SCP_TOO_LARGE", `the file has ${bytes.length} bytes, more than the ${limits.maxBytes} accepted`);
+  if (bytes.length < 6 + 16)
+    return fail(
+      "SCP_TOO_SHORT",
+      `${bytes.length} bytes: too short for an SCP-ECG record (6-byte record header and section 0)`,
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const recordLength = view.getUint32(2, true);
-  if (view.getUint16(8, true) !== 0) return fail("SCP_NOT_SCP", "not an SCP-ECG record: section 0 (pointers) does not start at byte 6", 8);
-  if (recordLength > bytes.length) return fail("SCP_TRUNCATED", `the record says it has ${recordLength} bytes, the file has ${bytes.length}: it was cut short`, 2);
+  if (view.getUint16(8, true) !== 0)
+    return fail("SCP_NOT_SCP", "not an SCP-ECG record: section 0 (pointers) does not start at byte 6", 8);
+  if (recordLength > bytes.length)
+    return fail(
+      "SCP_TRUNCATED",
+      `the record says it has ${recordLength} bytes, the file has ${bytes.length}: it was cut short`,
+      2,
+    );
   if (recordLength < 6 + 16) return fail("SCP_LENGTH", `record length ${recordLength} is too small`, 2);
   const warnings: EcgWarning[] = [];
-  if (recordLength < bytes.length) warnings.push({ code: "SCP_TRAILING_BYTES", message: `${bytes.length - recordLength} bytes after the end of the record ignored` });
+  if (recordLength < bytes.length)
+    warnings.push({
+      code: "SCP_TRAILING_BYTES",
+      message: `${bytes.length - recordLength} bytes after the end of the record ignored`,
+    });
   const record = bytes.subarray(0, recordLength);
   const crc = view.getUint16(0, true);
   const computed = crcCcitt(record.subarray(2));
-  if (crc !== computed) return fail("SCP_CRC", `the record fails its CRC-CCITT check (stored ${hex(crc)}, computed ${hex(computed)}): the file is damaged`, 0);
+  if (crc !== computed)
+    return fail(
+      "SCP_CRC",
+      `the record fails its CRC-CCITT check (stored ${hex(crc)}, computed ${hex(computed)}): the file is damaged`,
+      0,
+    );
 
   const section0 = sectionAt(record, 6, 0, "section 0");
   const sections = new Map<number, Section>([[0, section0]]);
@@ -149,11 +201,21 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
     const index = section0.view.getUint32(p + 6, true);
     if (id === 0 || length === 0) continue;
     if (index < 1 || index - 1 + length > recordLength) {
-      damaged("SCP_SECTION_BOUNDS", `section ${id}: ${length} bytes at byte ${index} reach past the end of the ${recordLength}-byte record`, `section 0 pointer ${(p - 16) / 10}`);
+      damaged(
+        "SCP_SECTION_BOUNDS",
+        `section ${id}: ${length} bytes at byte ${index} reach past the end of the ${recordLength}-byte record`,
+        `section 0 pointer ${(p - 16) / 10}`,
+      );
     }
-    if (sections.has(id)) damaged("SCP_SECTION_TWICE", `section ${id} is pointed to twice`, `section 0 pointer ${(p - 16) / 10}`);
+    if (sections.has(id))
+      damaged("SCP_SECTION_TWICE", `section ${id} is pointed to twice`, `section 0 pointer ${(p - 16) / 10}`);
     const s = sectionAt(record, index - 1, id, `section ${id}`);
-    if (s.length !== length) damaged("SCP_SECTION_LENGTH", `section ${id}: its header says ${s.length} bytes, section 0 says ${length}`, `section ${id}`);
+    if (s.length !== length)
+      damaged(
+        "SCP_SECTION_LENGTH",
+        `section ${id}: its header says ${s.length} bytes, section 0 says ${length}`,
+        `section ${id}`,
+      );
     sections.set(id, s);
   }
 
@@ -165,13 +227,24 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
   const tables = readHuffman(sections.get(2));
 
   const rhythm = readSignalSection(s6, leadDefs.leads.length, 6);
-  if (rhythm.bimodal) return fail("SCP_BIMODAL", "the rhythm uses bimodal compression (section 6 byte 3): not supported, no public file to check its reconstruction against", "section 6");
+  if (rhythm.bimodal)
+    return fail(
+      "SCP_BIMODAL",
+      "the rhythm uses bimodal compression (section 6 byte 3): not supported, no public file to check its reconstruction against",
+      "section 6",
+    );
   if (!(rhythm.intervalUs > 0)) return fail("SCP_NO_RATE", "section 6 gives a sample interval of 0 µs", "section 6");
-  if (!(rhythm.avmNv > 0)) return fail("SCP_SCALE", "section 6 gives an amplitude value multiplier of 0 nV", "section 6");
+  if (!(rhythm.avmNv > 0))
+    return fail("SCP_SCALE", "section 6 gives an amplitude value multiplier of 0 nV", "section 6");
 
   const residuals = leadDefs.leads.map((def, i) => {
     const expected = sampleCount(def);
-    if (expected > limits.maxSamplesPerLead) damaged("SCP_TOO_LONG", `lead ${def.name}: ${expected} samples, more than ${limits.maxSamplesPerLead}`, "section 3");
+    if (expected > limits.maxSamplesPerLead)
+      damaged(
+        "SCP_TOO_LONG",
+        `lead ${def.name}: ${expected} samples, more than ${limits.maxSamplesPerLead}`,
+        "section 3",
+      );
     const data = rhythm.data[i]!;
     const values = tables ? huffmanDecode(data, tables, expected, `section 6 lead ${def.name}`) : rawSamples(data);
     return undifference(values, rhythm.differences);
@@ -179,7 +252,11 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
   if (!tables) {
     // Uncompressed: the byte counts decide.
     const off = leadDefs.leads.filter((d, i) => sampleCount(d) !== residuals[i]!.length);
-    if (off.length > 0) warnings.push({ code: "SCP_SAMPLE_RANGE", message: `section 3's sample ranges disagree with the data for ${off.map((d) => d.name).join(", ")}: the data's ${residuals[0]!.length} samples kept` });
+    if (off.length > 0)
+      warnings.push({
+        code: "SCP_SAMPLE_RANGE",
+        message: `section 3's sample ranges disagree with the data for ${off.map((d) => d.name).join(", ")}: the data's ${residuals[0]!.length} samples kept`,
+      });
   }
 
   let uvPerUnit = rhythm.avmNv / 1000;
@@ -191,11 +268,19 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
     const qrs = readQrs(s4);
     const beat = readSignalSection(s5, leadDefs.leads.length, 5);
     const readBeats = () => {
-      if (!(beat.intervalUs > 0) || !(beat.avmNv > 0)) damaged("SCP_REFERENCE_BEAT", `section 5 gives a sample interval of ${beat.intervalUs} µs and an amplitude multiplier of ${beat.avmNv} nV`, "section 5");
+      if (!(beat.intervalUs > 0) || !(beat.avmNv > 0))
+        damaged(
+          "SCP_REFERENCE_BEAT",
+          `section 5 gives a sample interval of ${beat.intervalUs} µs and an amplitude multiplier of ${beat.avmNv} nV`,
+          "section 5",
+        );
       const beatSamples = Math.round((qrs.beatMs * 1000) / beat.intervalUs);
-      if (beatSamples > limits.maxSamplesPerLead) damaged("SCP_TOO_LONG", `reference beat of ${qrs.beatMs} ms is too long`, "section 4");
+      if (beatSamples > limits.maxSamplesPerLead)
+        damaged("SCP_TOO_LONG", `reference beat of ${qrs.beatMs} ms is too long`, "section 4");
       return leadDefs.leads.map((def, i) => {
-        const values = tables ? huffmanDecode(beat.data[i]!, tables, beatSamples, `section 5 lead ${def.name}`) : rawSamples(beat.data[i]!);
+        const values = tables
+          ? huffmanDecode(beat.data[i]!, tables, beatSamples, `section 5 lead ${def.name}`)
+          : rawSamples(beat.data[i]!);
         return undifference(values, beat.differences);
       });
     };
@@ -210,9 +295,22 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
         warnings.push({ code: "SCP_BEATS_UNREADABLE", message: `representative beats not used: ${e.error.message}` });
       }
     }
-    if (beats) representativeBeats = { fs: 1e6 / beat.intervalUs, leads: leadDefs.leads.map((d, i) => ({ name: d.name, samples: packSamples(beats[i]!), uvPerUnit: beat.avmNv / 1000 })) };
+    if (beats)
+      representativeBeats = {
+        fs: 1e6 / beat.intervalUs,
+        leads: leadDefs.leads.map((d, i) => ({
+          name: d.name,
+          samples: packSamples(beats[i]!),
+          uvPerUnit: beat.avmNv / 1000,
+        })),
+      };
     if (leadDefs.referenceBeatSubtracted && beats) {
-      if (beat.intervalUs !== rhythm.intervalUs) damaged("SCP_REFERENCE_BEAT", `the reference beat (${beat.intervalUs} µs) and the rhythm (${rhythm.intervalUs} µs) differ in sample interval without bimodal compression`, "section 5");
+      if (beat.intervalUs !== rhythm.intervalUs)
+        damaged(
+          "SCP_REFERENCE_BEAT",
+          `the reference beat (${beat.intervalUs} µs) and the rhythm (${rhythm.intervalUs} µs) differ in sample interval without bimodal compression`,
+          "section 5",
+        );
       // Both in the finer unit: the residual's AVM is a whole multiple of the beat's in the files seen.
       const k = rhythm.avmNv / beat.avmNv;
       uvPerUnit = beat.avmNv / 1000;
@@ -220,7 +318,11 @@ function decode(bytes: Uint8Array, limits: Required<EcgDecodeLimits>): EcgDecode
       addReferenceBeats(signals, beats, qrs);
     }
   } else if (leadDefs.referenceBeatSubtracted) {
-    return fail("SCP_REFERENCE_BEAT", `section 3 says the reference beat was subtracted, but section ${s4 ? 5 : 4} is missing: the rhythm cannot be rebuilt`, "section 3");
+    return fail(
+      "SCP_REFERENCE_BEAT",
+      `section 3 says the reference beat was subtracted, but section ${s4 ? 5 : 4} is missing: the rhythm cannot be rebuilt`,
+      "section 3",
+    );
   }
 
   const header = readHeader(sections.get(1), warnings);
@@ -251,20 +353,39 @@ function versionName(v: number): string {
 }
 
 function sectionAt(record: Uint8Array, offset: number, id: number, what: string): Section {
-  if (offset + 16 > record.length) damaged("SCP_TRUNCATED", `${what}: its 16-byte header at byte ${offset + 1} is past the end of the record`, what);
+  if (offset + 16 > record.length)
+    damaged("SCP_TRUNCATED", `${what}: its 16-byte header at byte ${offset + 1} is past the end of the record`, what);
   const view = new DataView(record.buffer, record.byteOffset + offset, record.length - offset);
   const crc = view.getUint16(0, true);
   const sid = view.getUint16(2, true);
   const length = view.getUint32(4, true);
   if (sid !== id) damaged("SCP_SECTION_ID", `${what}: the section found there has ID ${sid}`, what);
-  if (length < 16 || offset + length > record.length) damaged("SCP_SECTION_LENGTH", `${what}: length ${length} does not fit the record`, what);
+  if (length < 16 || offset + length > record.length)
+    damaged("SCP_SECTION_LENGTH", `${what}: length ${length} does not fit the record`, what);
   const bytes = record.subarray(offset, offset + length);
   const computed = crcCcitt(bytes.subarray(2));
-  if (crc !== computed) damaged("SCP_SECTION_CRC", `${what} fails its CRC-CCITT check (stored ${hex(crc)}, computed ${hex(computed)}): the file is damaged`, what);
-  return { id, offset, length, version: bytes[8]!, protocol: bytes[9]!, bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+  if (crc !== computed)
+    damaged(
+      "SCP_SECTION_CRC",
+      `${what} fails its CRC-CCITT check (stored ${hex(crc)}, computed ${hex(computed)}): the file is damaged`,
+      what,
+    );
+  return {
+    id,
+    offset,
+    length,
+    version: bytes[8]!,
+    protocol: bytes[9]!,
+    bytes,
+    view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  };
 }
 
-interface LeadDef { name: string; first: number; last: number }
+interface LeadDef {
+  name: string;
+  first: number;
+  last: number;
+}
 
 /**
  * Samples in a lead: section 3 numbers them from 1, first…last inclusive. Contec numbers them from 0
@@ -274,20 +395,30 @@ function sampleCount(def: LeadDef): number {
   return def.first === 0 ? def.last : def.last - def.first + 1;
 }
 
-function readLeads(s: Section, limits: Required<EcgDecodeLimits>): { leads: LeadDef[]; referenceBeatSubtracted: boolean } {
+function readLeads(
+  s: Section,
+  limits: Required<EcgDecodeLimits>,
+): { leads: LeadDef[]; referenceBeatSubtracted: boolean } {
   if (s.length < 18) damaged("SCP_NO_LEADS", "section 3 is too short to hold a lead count", "section 3");
   const count = s.bytes[16]!;
   const flags = s.bytes[17]!;
   if (count === 0) damaged("SCP_NO_LEADS", "section 3 defines no leads", "section 3");
-  if (count > limits.maxLeads) damaged("SCP_TOO_MANY_LEADS", `section 3 defines ${count} leads, more than ${limits.maxLeads}`, "section 3");
-  if (18 + 9 * count > s.length) damaged("SCP_TRUNCATED", `section 3 holds ${s.length} bytes, too few for ${count} leads`, "section 3");
+  if (count > limits.maxLeads)
+    damaged("SCP_TOO_MANY_LEADS", `section 3 defines ${count} leads, more than ${limits.maxLeads}`, "section 3");
+  if (18 + 9 * count > s.length)
+    damaged("SCP_TRUNCATED", `section 3 holds ${s.length} bytes, too few for ${count} leads`, "section 3");
   const leads: LeadDef[] = [];
   for (let i = 0; i < count; i++) {
     const p = 18 + 9 * i;
     const first = s.view.getUint32(p, true);
     const last = s.view.getUint32(p + 4, true);
     const code = s.bytes[p + 8]!;
-    if (last < first) damaged("SCP_SAMPLE_RANGE", `lead ${i + 1} (code ${code}) ends at sample ${last} before it starts at ${first}`, "section 3");
+    if (last < first)
+      damaged(
+        "SCP_SAMPLE_RANGE",
+        `lead ${i + 1} (code ${code}) ends at sample ${last} before it starts at ${first}`,
+        "section 3",
+      );
     leads.push({ name: normalizeLeadName(`5.6.3-9-${code}`) ?? `SCP lead ${code}`, first, last });
   }
   return { leads, referenceBeatSubtracted: (flags & 1) === 1 };
@@ -302,7 +433,8 @@ function compileTable(codes: readonly HuffmanCode[], where: string): Map<number,
   const byLength: Map<number, HuffmanCode>[] = Array.from({ length: 33 }, () => new Map());
   for (const c of codes) {
     const n = c.prefix.length;
-    if (n < 1 || n > 32 || c.totalBits < n || c.totalBits - n > 32) damaged("SCP_HUFFMAN_TABLE", `a code of ${n} prefix bits and ${c.totalBits} in all cannot be read`, where);
+    if (n < 1 || n > 32 || c.totalBits < n || c.totalBits - n > 32)
+      damaged("SCP_HUFFMAN_TABLE", `a code of ${n} prefix bits and ${c.totalBits} in all cannot be read`, where);
     let key = 0;
     for (let i = 0; i < n; i++) if (c.prefix[i] === "1") key |= 1 << i;
     byLength[n]!.set(key >>> 0, c);
@@ -317,14 +449,16 @@ function readHuffman(s: Section | undefined): Tables | undefined {
   if (s.length < 18) damaged("SCP_HUFFMAN_TABLE", "section 2 is too short to hold a table count", "section 2");
   const count = s.view.getUint16(16, true);
   if (count === DEFAULT_TABLE_MARK) return DEFAULT_TABLES;
-  if (count === 0 || count > 256) damaged("SCP_HUFFMAN_TABLE", `section 2 declares ${count} Huffman tables`, "section 2");
+  if (count === 0 || count > 256)
+    damaged("SCP_HUFFMAN_TABLE", `section 2 declares ${count} Huffman tables`, "section 2");
   const tables: Tables = [];
   let p = 18;
   for (let t = 0; t < count; t++) {
     if (p + 2 > s.length) damaged("SCP_TRUNCATED", `section 2 ends inside table ${t + 1}`, "section 2");
     const n = s.view.getUint16(p, true);
     p += 2;
-    if (p + 9 * n > s.length) damaged("SCP_TRUNCATED", `section 2 ends inside table ${t + 1} (${n} codes)`, "section 2");
+    if (p + 9 * n > s.length)
+      damaged("SCP_TRUNCATED", `section 2 ends inside table ${t + 1} (${n} codes)`, "section 2");
     const codes: HuffmanCode[] = [];
     for (let i = 0; i < n; i++, p += 9) {
       const prefixBits = s.bytes[p]!;
@@ -354,14 +488,20 @@ export function huffmanDecode(data: Uint8Array, tables: Tables, count: number, w
     let code: HuffmanCode | undefined;
     while (code === undefined) {
       if (pos >= totalBits) damaged("SCP_HUFFMAN", `${where}: the data end after ${n} of ${count} samples`, where);
-      if (len >= 32) damaged("SCP_HUFFMAN", `${where}: no Huffman code matches at bit ${pos - len} (sample ${n + 1})`, where);
+      if (len >= 32)
+        damaged("SCP_HUFFMAN", `${where}: no Huffman code matches at bit ${pos - len} (sample ${n + 1})`, where);
       key = (key | (bit() << len)) >>> 0;
       len++;
       code = table[len]!.get(key);
     }
     if (code.mode === 0) {
       const next = tables[code.value - 1];
-      if (!next) damaged("SCP_HUFFMAN", `${where}: a code switches to Huffman table ${code.value}, which section 2 does not define`, where);
+      if (!next)
+        damaged(
+          "SCP_HUFFMAN",
+          `${where}: a code switches to Huffman table ${code.value}, which section 2 does not define`,
+          where,
+        );
       table = next;
       continue;
     }
@@ -392,33 +532,57 @@ export function undifference(d: number[], order: number): number[] {
 
 // ---- sections 4, 5, 6 ---------------------------------------------------------------------------
 
-interface SignalSection { avmNv: number; intervalUs: number; differences: number; bimodal: boolean; data: Uint8Array[] }
+interface SignalSection {
+  avmNv: number;
+  intervalUs: number;
+  differences: number;
+  bimodal: boolean;
+  data: Uint8Array[];
+}
 
 function readSignalSection(s: Section, leads: number, id: 5 | 6): SignalSection {
   const what = `section ${id}`;
-  if (22 + 2 * leads > s.length) damaged("SCP_TRUNCATED", `${what} holds ${s.length} bytes, too few for the byte counts of ${leads} leads`, what);
+  if (22 + 2 * leads > s.length)
+    damaged("SCP_TRUNCATED", `${what} holds ${s.length} bytes, too few for the byte counts of ${leads} leads`, what);
   const differences = s.bytes[20]!;
   if (differences > 2) damaged("SCP_DIFFERENCES", `${what}: difference coding ${differences} is not 0, 1 or 2`, what);
   const data: Uint8Array[] = [];
   let p = 22 + 2 * leads;
   for (let i = 0; i < leads; i++) {
     const n = s.view.getUint16(22 + 2 * i, true);
-    if (p + n > s.length) damaged("SCP_TRUNCATED", `${what}: lead ${i + 1}'s ${n} bytes reach past the section's end`, what);
+    if (p + n > s.length)
+      damaged("SCP_TRUNCATED", `${what}: lead ${i + 1}'s ${n} bytes reach past the section's end`, what);
     data.push(s.bytes.subarray(p, p + n));
     p += n;
   }
-  return { avmNv: s.view.getUint16(16, true), intervalUs: s.view.getUint16(18, true), differences, bimodal: id === 6 && s.bytes[21] === 1, data };
+  return {
+    avmNv: s.view.getUint16(16, true),
+    intervalUs: s.view.getUint16(18, true),
+    differences,
+    bimodal: id === 6 && s.bytes[21] === 1,
+    data,
+  };
 }
 
-interface QrsTable { beatMs: number; fiducial: number; complexes: { type: number; start: number; fiducial: number; end: number }[] }
+interface QrsTable {
+  beatMs: number;
+  fiducial: number;
+  complexes: { type: number; start: number; fiducial: number; end: number }[];
+}
 
 function readQrs(s: Section): QrsTable {
   if (s.length < 22) damaged("SCP_TRUNCATED", "section 4 is too short for its header", "section 4");
   const count = s.view.getUint16(20, true);
-  if (22 + 14 * count > s.length) damaged("SCP_TRUNCATED", `section 4 holds ${s.length} bytes, too few for ${count} QRS complexes`, "section 4");
+  if (22 + 14 * count > s.length)
+    damaged("SCP_TRUNCATED", `section 4 holds ${s.length} bytes, too few for ${count} QRS complexes`, "section 4");
   const complexes = Array.from({ length: count }, (_, i) => {
     const p = 22 + 14 * i;
-    return { type: s.view.getUint16(p, true), start: s.view.getUint32(p + 2, true), fiducial: s.view.getUint32(p + 6, true), end: s.view.getUint32(p + 10, true) };
+    return {
+      type: s.view.getUint16(p, true),
+      start: s.view.getUint32(p + 2, true),
+      fiducial: s.view.getUint32(p + 6, true),
+      end: s.view.getUint32(p + 10, true),
+    };
   });
   return { beatMs: s.view.getUint16(16, true), fiducial: s.view.getUint16(18, true), complexes };
 }
@@ -452,7 +616,10 @@ function readHeader(s: Section | undefined, warnings: EcgWarning[]) {
       if (tag === 255) break;
       const n = s.view.getUint16(p + 1, true);
       if (p + 3 + n > s.length) {
-        warnings.push({ code: "SCP_HEADER", message: `section 1 field ${tag} runs past the section's end: the header is read up to it` });
+        warnings.push({
+          code: "SCP_HEADER",
+          message: `section 1 field ${tag} runs past the section's end: the header is read up to it`,
+        });
         break;
       }
       if (!fields.has(tag)) fields.set(tag, s.bytes.subarray(p + 3, p + 3 + n));
@@ -463,25 +630,37 @@ function readHeader(s: Section | undefined, warnings: EcgWarning[]) {
   const ymd = (b: Uint8Array | undefined) => {
     if (!b || b.length < 4) return undefined;
     const y = b[0]! | (b[1]! << 8);
-    return y > 0 && b[2]! >= 1 && b[2]! <= 12 && b[3]! >= 1 && b[3]! <= 31 ? `${String(y).padStart(4, "0")}-${two(b[2]!)}-${two(b[3]!)}` : undefined;
+    return y > 0 && b[2]! >= 1 && b[2]! <= 12 && b[3]! >= 1 && b[3]! <= 31
+      ? `${String(y).padStart(4, "0")}-${two(b[2]!)}-${two(b[3]!)}`
+      : undefined;
   };
   const name = [str(0), str(1)].filter(Boolean).join(", ");
   const sexCode = fields.get(8)?.[0];
-  const patient: EcgPatient = compact({ id: str(2), name: name || undefined, sex: sexCode === undefined ? undefined : SEX[sexCode], birthDate: ymd(fields.get(5)) });
+  const patient: EcgPatient = compact({
+    id: str(2),
+    name: name || undefined,
+    sex: sexCode === undefined ? undefined : SEX[sexCode],
+    birthDate: ymd(fields.get(5)),
+  });
 
   const date = ymd(fields.get(25));
   const t = fields.get(26);
-  const clock = t && t.length >= 3 && t[0]! < 24 && t[1]! < 60 && t[2]! < 60 ? `${two(t[0]!)}:${two(t[1]!)}:${two(t[2]!)}` : undefined;
+  const clock =
+    t && t.length >= 3 && t[0]! < 24 && t[1]! < 60 && t[2]! < 60
+      ? `${two(t[0]!)}:${two(t[1]!)}:${two(t[2]!)}`
+      : undefined;
   const raw = date ? (clock ? `${date}T${clock}` : date) : undefined;
   let acquiredAt: string | undefined;
   const tz = fields.get(34);
   if (raw && clock && tz && tz.length >= 2) {
-    const offsetMin = (tz[0]! | (tz[1]! << 8)) << 16 >> 16;
-    if (offsetMin !== 0x7fff && Math.abs(offsetMin) <= 14 * 60) acquiredAt = new Date(Date.parse(`${raw}Z`) - offsetMin * 60_000).toISOString();
+    const offsetMin = ((tz[0]! | (tz[1]! << 8)) << 16) >> 16;
+    if (offsetMin !== 0x7fff && Math.abs(offsetMin) <= 14 * 60)
+      acquiredAt = new Date(Date.parse(`${raw}Z`) - offsetMin * 60_000).toISOString();
   }
 
   const d = fields.get(14);
-  let device: ReturnType<typeof compact<{ make?: string; model?: string; serial?: string; software?: string }>> | undefined;
+  let device:
+    ReturnType<typeof compact<{ make?: string; model?: string; serial?: string; software?: string }>> | undefined;
   if (d && d.length >= 36) {
     const strings = splitStrings(d.subarray(36));
     device = compact({
@@ -491,7 +670,11 @@ function readHeader(s: Section | undefined, warnings: EcgWarning[]) {
       software: strings[2] || strings[0],
     });
   }
-  return { patient, device, time: raw ? (acquiredAt ? { acquiredAt, acquiredAtRaw: raw } : { acquiredAtRaw: raw }) : {} };
+  return {
+    patient,
+    device,
+    time: raw ? (acquiredAt ? { acquiredAt, acquiredAtRaw: raw } : { acquiredAtRaw: raw }) : {},
+  };
 }
 
 function two(n: number): string {

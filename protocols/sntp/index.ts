@@ -80,7 +80,14 @@ export function encodeNtpHeader(h: NtpHeader): Uint8Array {
 
 export function decodeNtpHeader(bytes: Uint8Array): { ok: true; header: NtpHeader } | { ok: false; error: CodecError } {
   if (bytes.length < NTP_PACKET_BYTES) {
-    return { ok: false, error: { code: "NTP_SHORT", message: `NTP packet of ${bytes.length} bytes; the header alone is ${NTP_PACKET_BYTES}`, where: bytes.length } };
+    return {
+      ok: false,
+      error: {
+        code: "NTP_SHORT",
+        message: `NTP packet of ${bytes.length} bytes; the header alone is ${NTP_PACKET_BYTES}`,
+        where: bytes.length,
+      },
+    };
   }
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const b0 = bytes[0]!;
@@ -137,7 +144,17 @@ export function unixMsToNtp(ms: number): bigint {
 }
 
 /** Why a reply cannot be used. Codes are stable; the texts are for the log. */
-export type SntpRejection = CodecError & { code: "NTP_SHORT" | "NTP_NOT_SERVER" | "NTP_BOGUS_ORIGIN" | "NTP_KISS" | "NTP_UNSYNCHRONIZED" | "NTP_ZERO_TRANSMIT" | "NTP_VERSION"; kiss?: string };
+export type SntpRejection = CodecError & {
+  code:
+    | "NTP_SHORT"
+    | "NTP_NOT_SERVER"
+    | "NTP_BOGUS_ORIGIN"
+    | "NTP_KISS"
+    | "NTP_UNSYNCHRONIZED"
+    | "NTP_ZERO_TRANSMIT"
+    | "NTP_VERSION";
+  kiss?: string;
+};
 
 export interface SntpMeasurement {
   /** Server time minus client time, ms: add it to the client's clock (RFC 5905 §8, θ). */
@@ -162,29 +179,54 @@ export interface SntpMeasurement {
  * measurement. `t1` and `t4` are the client's send and receive times on its own timescale (any
  * timescale: the offset is then relative to it), in ms.
  */
-export function sntpMeasure(reply: Uint8Array, nonce: bigint, t1: number, t4: number): { ok: true; measurement: SntpMeasurement } | { ok: false; error: SntpRejection } {
+export function sntpMeasure(
+  reply: Uint8Array,
+  nonce: bigint,
+  t1: number,
+  t4: number,
+): { ok: true; measurement: SntpMeasurement } | { ok: false; error: SntpRejection } {
   const decoded = decodeNtpHeader(reply);
   if (!decoded.ok) return { ok: false, error: decoded.error as SntpRejection };
   const h = decoded.header;
-  if (h.version < 1 || h.version > 4) return reject("NTP_VERSION", `NTP version ${h.version} is not one this client speaks (1-4)`);
-  if (h.mode !== NTP_MODE.server && h.mode !== NTP_MODE.broadcast) return reject("NTP_NOT_SERVER", `reply in mode ${h.mode}, not from a server (mode 4)`);
-  if (h.origin !== BigInt.asUintN(64, nonce)) return reject("NTP_BOGUS_ORIGIN", "reply does not echo this request's transmit timestamp: stale or forged");
+  if (h.version < 1 || h.version > 4)
+    return reject("NTP_VERSION", `NTP version ${h.version} is not one this client speaks (1-4)`);
+  if (h.mode !== NTP_MODE.server && h.mode !== NTP_MODE.broadcast)
+    return reject("NTP_NOT_SERVER", `reply in mode ${h.mode}, not from a server (mode 4)`);
+  if (h.origin !== BigInt.asUintN(64, nonce))
+    return reject("NTP_BOGUS_ORIGIN", "reply does not echo this request's transmit timestamp: stale or forged");
   if (h.stratum === 0) {
     // Kiss-o'-death (RFC 5905 §7.4): DENY and RSTR mean stop asking this server, RATE ask less often.
     const kiss = String.fromCharCode(...h.refId).replace(/[^\x20-\x7e]/g, "?");
     return { ok: false, error: { code: "NTP_KISS", message: `server sent kiss-o'-death ${kiss}`, kiss } };
   }
-  if (h.leap === LEAP_ALARM || h.stratum >= STRATUM_UNSYNCHRONIZED) return reject("NTP_UNSYNCHRONIZED", "the server says its own clock is not synchronized");
+  if (h.leap === LEAP_ALARM || h.stratum >= STRATUM_UNSYNCHRONIZED)
+    return reject("NTP_UNSYNCHRONIZED", "the server says its own clock is not synchronized");
   if (h.transmit === 0n) return reject("NTP_ZERO_TRANSMIT", "reply with a zero transmit timestamp");
   const t2 = ntpToUnixMs(h.receive);
   const t3 = ntpToUnixMs(h.transmit);
   // RFC 5905 §8: θ = ((T2 − T1) + (T3 − T4)) / 2, δ = (T4 − T1) − (T3 − T2).
-  const offsetMs = ((t2 - t1) + (t3 - t4)) / 2;
-  const delayMs = Math.max(0, (t4 - t1) - (t3 - t2));
+  const offsetMs = (t2 - t1 + (t3 - t4)) / 2;
+  const delayMs = Math.max(0, t4 - t1 - (t3 - t2));
   const precisionMs = 2 ** h.precision * 1000;
   const uncMs = delayMs / 2 + h.rootDelayMs / 2 + h.rootDispersionMs + precisionMs;
-  const refId = h.stratum === 1 ? String.fromCharCode(...h.refId).replace(/[^\x20-\x7e]/g, "").trim() : [...h.refId].join(".");
-  return { ok: true, measurement: { offsetMs, delayMs, uncMs, stratum: h.stratum, refId, rootDelayMs: h.rootDelayMs, rootDispersionMs: h.rootDispersionMs } };
+  const refId =
+    h.stratum === 1
+      ? String.fromCharCode(...h.refId)
+          .replace(/[^\x20-\x7e]/g, "")
+          .trim()
+      : [...h.refId].join(".");
+  return {
+    ok: true,
+    measurement: {
+      offsetMs,
+      delayMs,
+      uncMs,
+      stratum: h.stratum,
+      refId,
+      rootDelayMs: h.rootDelayMs,
+      rootDispersionMs: h.rootDispersionMs,
+    },
+  };
 }
 
 function reject(code: SntpRejection["code"], message: string): { ok: false; error: SntpRejection } {
@@ -210,7 +252,9 @@ export function bestOfBurst<M extends { delayMs: number }>(samples: readonly M[]
  */
 export function truechimers<M extends { offsetMs: number; uncMs: number }>(ms: readonly M[]): M[] {
   if (ms.length < 3) return [...ms];
-  const overlaps = ms.map((a) => ms.filter((b) => b !== a && Math.abs(a.offsetMs - b.offsetMs) <= a.uncMs + b.uncMs).length);
+  const overlaps = ms.map(
+    (a) => ms.filter((b) => b !== a && Math.abs(a.offsetMs - b.offsetMs) <= a.uncMs + b.uncMs).length,
+  );
   const need = Math.floor(ms.length / 2); // of the n−1 others, at least half agree
   const kept = ms.filter((_, i) => overlaps[i]! >= need);
   return kept.length > 0 ? kept : [...ms];

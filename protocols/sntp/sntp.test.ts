@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import {
-  NTP_PACKET_BYTES, bestOfBurst, decodeNtpHeader, encodeNtpHeader, encodeSntpRequest, ntpToUnixMs, sntpMeasure, truechimers, unixMsToNtp,
+  NTP_PACKET_BYTES,
+  bestOfBurst,
+  decodeNtpHeader,
+  encodeNtpHeader,
+  encodeSntpRequest,
+  ntpToUnixMs,
+  sntpMeasure,
+  truechimers,
+  unixMsToNtp,
   type NtpHeader,
 } from "./index.ts";
 
@@ -9,15 +17,32 @@ const NONCE = 0x0123456789abcdefn;
 /** A server's reply to the request with NONCE, received at `t2` and sent at `t3` (Unix ms). */
 function reply(t2: number, t3: number, over: Partial<NtpHeader> = {}): Uint8Array {
   return encodeNtpHeader({
-    leap: 0, version: 4, mode: 4, stratum: 2, poll: 6, precision: -20, rootDelayMs: 10, rootDispersionMs: 5,
-    refId: Uint8Array.of(10, 0, 0, 1), reference: unixMsToNtp(t2 - 60_000), origin: NONCE, receive: unixMsToNtp(t2), transmit: unixMsToNtp(t3),
+    leap: 0,
+    version: 4,
+    mode: 4,
+    stratum: 2,
+    poll: 6,
+    precision: -20,
+    rootDelayMs: 10,
+    rootDispersionMs: 5,
+    refId: Uint8Array.of(10, 0, 0, 1),
+    reference: unixMsToNtp(t2 - 60_000),
+    origin: NONCE,
+    receive: unixMsToNtp(t2),
+    transmit: unixMsToNtp(t3),
     ...over,
   });
 }
 
 describe("NTP timestamps", () => {
   it("converts Unix ms to NTP and back to well under a microsecond, on both sides of the 2036 era change", () => {
-    for (const ms of [Date.UTC(1999, 11, 31, 23, 59, 59, 999), Date.UTC(2026, 10, 23, 15, 36, 34, 123.456), Date.UTC(2036, 1, 7, 6, 28, 15), Date.UTC(2036, 1, 7, 6, 28, 17), Date.UTC(2090, 0, 1)]) {
+    for (const ms of [
+      Date.UTC(1999, 11, 31, 23, 59, 59, 999),
+      Date.UTC(2026, 10, 23, 15, 36, 34, 123.456),
+      Date.UTC(2036, 1, 7, 6, 28, 15),
+      Date.UTC(2036, 1, 7, 6, 28, 17),
+      Date.UTC(2090, 0, 1),
+    ]) {
       expect(Math.abs(ntpToUnixMs(unixMsToNtp(ms)) - ms)).toBeLessThan(0.001);
     }
   });
@@ -43,8 +68,19 @@ describe("SNTP request and reply", () => {
 
   it("round-trips every header field", () => {
     const h: NtpHeader = {
-      leap: 1, version: 4, mode: 4, stratum: 1, poll: 10, precision: -23, rootDelayMs: 500, rootDispersionMs: 12_250, // exact in 16.16 seconds
-      refId: new TextEncoder().encode("GPS "), reference: 1n, origin: 2n, receive: 3n, transmit: 0xffffffffffffffffn,
+      leap: 1,
+      version: 4,
+      mode: 4,
+      stratum: 1,
+      poll: 10,
+      precision: -23,
+      rootDelayMs: 500,
+      rootDispersionMs: 12_250, // exact in 16.16 seconds
+      refId: new TextEncoder().encode("GPS "),
+      reference: 1n,
+      origin: 2n,
+      receive: 3n,
+      transmit: 0xffffffffffffffffn,
     };
     const back = decodeNtpHeader(encodeNtpHeader(h));
     expect(back.ok).toBe(true);
@@ -100,7 +136,13 @@ describe("SNTP request and reply", () => {
 
 describe("choosing among measurements", () => {
   it("takes the sample with the least round trip from a burst", () => {
-    expect(bestOfBurst([{ delayMs: 30, offsetMs: 1 }, { delayMs: 8, offsetMs: 2 }, { delayMs: 12, offsetMs: 3 }])?.offsetMs).toBe(2);
+    expect(
+      bestOfBurst([
+        { delayMs: 30, offsetMs: 1 },
+        { delayMs: 8, offsetMs: 2 },
+        { delayMs: 12, offsetMs: 3 },
+      ])?.offsetMs,
+    ).toBe(2);
     expect(bestOfBurst([])).toBeUndefined();
   });
 

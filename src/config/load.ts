@@ -60,19 +60,33 @@ export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
     } catch (err) {
       const code = errorCode(err);
       if (code === "ENOENT") {
-        return { ok: false, reason: "not-found", errors: [{ path: "", file, message: `configuration file ${file} does not exist` }] };
+        return {
+          ok: false,
+          reason: "not-found",
+          errors: [{ path: "", file, message: `configuration file ${file} does not exist` }],
+        };
       }
-      return invalid([{ path: "", file, message: `cannot read configuration file ${file}: ${describeFileError(err)}` }]);
+      return invalid([
+        { path: "", file, message: `cannot read configuration file ${file}: ${describeFileError(err)}` },
+      ]);
     }
   }
 
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    return invalid(doc.errors.map((e) => {
-      const at = lineCounter.linePos(e.pos[0]);
-      return { path: "", file, line: at.line, col: at.col, message: `YAML syntax error: ${e.message.split("\n")[0]}` };
-    }));
+    return invalid(
+      doc.errors.map((e) => {
+        const at = lineCounter.linePos(e.pos[0]);
+        return {
+          path: "",
+          file,
+          line: at.line,
+          col: at.col,
+          message: `YAML syntax error: ${e.message.split("\n")[0]}`,
+        };
+      }),
+    );
   }
 
   const locate = locator(doc, lineCounter, file);
@@ -140,25 +154,35 @@ function readSecretFile(path: string): string {
 }
 
 function errorCode(err: unknown): string | undefined {
-  return typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" ? err.code : undefined;
+  return typeof err === "object" && err !== null && "code" in err && typeof err.code === "string"
+    ? err.code
+    : undefined;
 }
 
 // Only the error's code is used, never its message: a reader's message could quote what it read.
 function describeFileError(err: unknown): string {
   switch (errorCode(err)) {
-    case "ENOENT": return "it does not exist";
+    case "ENOENT":
+      return "it does not exist";
     case "EACCES":
-    case "EPERM": return "permission denied (the vitalgate user must be able to read it)";
-    case "EISDIR": return "it is a directory";
-    case undefined: return "unreadable";
-    default: return `unreadable (${errorCode(err)})`;
+    case "EPERM":
+      return "permission denied (the vitalgate user must be able to read it)";
+    case "EISDIR":
+      return "it is a directory";
+    case undefined:
+      return "unreadable";
+    default:
+      return `unreadable (${errorCode(err)})`;
   }
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Positions
 
-type Locator = (path: readonly PropertyKey[], opts?: { key?: boolean }) => { file?: string; line?: number; col?: number };
+type Locator = (
+  path: readonly PropertyKey[],
+  opts?: { key?: boolean },
+) => { file?: string; line?: number; col?: number };
 
 /**
  * Finds a path's YAML node and returns its position. `key`: point at the key of the last segment
@@ -227,11 +251,20 @@ function issueToErrors(issue: Issue, context: IssueContext): ConfigError[] {
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map((key) => {
       const keyPath = [...path, key];
-      return attribute({ path: formatPath(keyPath), message: unknownKeyMessage(key, context, path), ...locate(keyPath, { key: true }) }, keyPath, envSources);
+      return attribute(
+        {
+          path: formatPath(keyPath),
+          message: unknownKeyMessage(key, context, path),
+          ...locate(keyPath, { key: true }),
+        },
+        keyPath,
+        envSources,
+      );
     });
   }
   let message = issueMessage(issue, raw, path);
-  const duplicateOf = issue.code === "custom" ? (issue.params as { duplicateOf?: Path } | undefined)?.duplicateOf : undefined;
+  const duplicateOf =
+    issue.code === "custom" ? (issue.params as { duplicateOf?: Path } | undefined)?.duplicateOf : undefined;
   if (duplicateOf) {
     const first = locate([...path.slice(0, -2), ...duplicateOf]);
     if (first.line !== undefined) message += ` (line ${first.line})`;
@@ -243,7 +276,11 @@ function issueToErrors(issue: Issue, context: IssueContext): ConfigError[] {
 function attribute(error: ConfigError, path: Path, envSources: EnvSource[]): ConfigError {
   const source = envSources.find((s) => s.path.length <= path.length && s.path.every((seg, i) => seg === path[i]));
   if (!source) return error;
-  return { path: error.path, message: `${error.message} (from environment variable ${source.variable})`, env: source.variable };
+  return {
+    path: error.path,
+    message: `${error.message} (from environment variable ${source.variable})`,
+    env: source.variable,
+  };
 }
 
 function issueMessage(issue: Issue, raw: unknown, path: Path): string {
@@ -254,9 +291,12 @@ function issueMessage(issue: Issue, raw: unknown, path: Path): string {
       return `expected ${typeName(issue.expected)}, received ${describeValueType(actual)}`;
     }
     case "invalid_value":
-      return issue.values.length === 1 ? `expected ${show(issue.values[0])}` : `expected one of ${issue.values.map(show).join(", ")}`;
+      return issue.values.length === 1
+        ? `expected ${show(issue.values[0])}`
+        : `expected one of ${issue.values.map(show).join(", ")}`;
     case "too_small":
-      if (issue.origin === "string") return Number(issue.minimum) <= 1 ? "must not be empty" : `must be at least ${issue.minimum} characters`;
+      if (issue.origin === "string")
+        return Number(issue.minimum) <= 1 ? "must not be empty" : `must be at least ${issue.minimum} characters`;
       if (issue.origin === "array" || issue.origin === "set") return `must have at least ${issue.minimum} entries`;
       return `must be ${issue.inclusive ? "at least" : "more than"} ${issue.minimum}`;
     case "too_big":
@@ -292,11 +332,15 @@ function show(value: unknown): string {
 
 function typeName(expected: string): string {
   switch (expected) {
-    case "int": return "integer";
+    case "int":
+      return "integer";
     case "object":
-    case "record": return "mapping";
-    case "array": return "list";
-    default: return expected;
+    case "record":
+      return "mapping";
+    case "array":
+      return "list";
+    default:
+      return expected;
   }
 }
 
@@ -309,7 +353,8 @@ function describeValueType(value: unknown): string {
 }
 
 const KEY_HINTS: Record<string, string> = {
-  password: "passwords are never written in the configuration: put it in a file readable only by the vitalgate user and set passwordFile",
+  password:
+    "passwords are never written in the configuration: put it in a file readable only by the vitalgate user and set passwordFile",
 };
 
 function unknownKeyMessage(key: string, context: IssueContext, parentPath: Path): string {
@@ -317,7 +362,10 @@ function unknownKeyMessage(key: string, context: IssueContext, parentPath: Path)
   if (hint) return `unknown key "${key}": ${hint}`;
   const parent = valueAt(context.raw, parentPath);
   const present = (k: string) => typeof parent === "object" && parent !== null && k in parent;
-  const suggestion = closest(key, knownKeysAt(context, parentPath).filter((k) => !present(k)));
+  const suggestion = closest(
+    key,
+    knownKeysAt(context, parentPath).filter((k) => !present(k)),
+  );
   return suggestion ? `unknown key "${key}" (did you mean "${suggestion}"?)` : `unknown key "${key}"`;
 }
 
@@ -327,7 +375,8 @@ function knownKeysAt(context: IssueContext, path: Path): string[] {
   for (let i = 0; i < path.length && schema; i++) {
     const def = defOf(unwrap(schema));
     const sub = path.slice(0, i + 1);
-    if (isDeviceOptions(sub)) schema = context.drivers(String(valueAt(context.raw, [...sub.slice(0, -1), "driver"])))?.options;
+    if (isDeviceOptions(sub))
+      schema = context.drivers(String(valueAt(context.raw, [...sub.slice(0, -1), "driver"])))?.options;
     else if (def.type === "object") schema = def.shape?.[String(path[i])];
     else if (def.type === "array") schema = def.element;
     else if (def.type === "record") schema = def.valueType;
@@ -355,7 +404,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      current[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (current[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     previous = current;
   }
@@ -427,13 +480,22 @@ const normalise = (name: string) => name.toLowerCase().replace(/[-_]/g, "");
  * picked by index or, for devices, by id (`VITALGATE__DEVICES__MONITOR_BED1__ENABLED=false`). Values are YAML
  * scalars unless the setting is text. Empty values are ignored. Returns where each variable landed.
  */
-function applyEnvironment(doc: Document, env: Record<string, string | undefined>, root: z.ZodType, drivers: DriverLookup, errors: ConfigError[]): EnvSource[] {
+function applyEnvironment(
+  doc: Document,
+  env: Record<string, string | undefined>,
+  root: z.ZodType,
+  drivers: DriverLookup,
+  errors: ConfigError[],
+): EnvSource[] {
   const sources: EnvSource[] = [];
-  const names = Object.keys(env).filter((n) => n.startsWith(ENV_PREFIX) && env[n] !== undefined && env[n] !== "").sort();
+  const names = Object.keys(env)
+    .filter((n) => n.startsWith(ENV_PREFIX) && env[n] !== undefined && env[n] !== "")
+    .sort();
   for (const variable of names) {
     const text = env[variable] ?? "";
     const segments = variable.slice(ENV_PREFIX.length).split("__");
-    const fail = (message: string) => errors.push({ path: "", message: `environment variable ${variable}: ${message}`, env: variable });
+    const fail = (message: string) =>
+      errors.push({ path: "", message: `environment variable ${variable}: ${message}`, env: variable });
     if (segments.some((s) => s === "")) {
       fail("empty name part (use double underscores only between names)");
       continue;
@@ -451,10 +513,14 @@ function applyEnvironment(doc: Document, env: Record<string, string | undefined>
           break;
         }
         path.push(key);
-        schema = isDeviceOptions(path) ? drivers(String(doc.getIn([...path.slice(0, -1), "driver"])))?.options ?? def.shape[key] : def.shape[key];
+        schema = isDeviceOptions(path)
+          ? (drivers(String(doc.getIn([...path.slice(0, -1), "driver"])))?.options ?? def.shape[key])
+          : def.shape[key];
       } else if (def?.type === "array" || (def === undefined && isSeq(here))) {
         const items = isSeq(here) ? here.items : [];
-        const index = /^\d+$/.test(segment) ? Number(segment) : items.findIndex((item) => isMap(item) && normalise(String(item.get("id"))) === normalise(segment));
+        const index = /^\d+$/.test(segment)
+          ? Number(segment)
+          : items.findIndex((item) => isMap(item) && normalise(String(item.get("id"))) === normalise(segment));
         if (index < 0 || index >= items.length) {
           problem = `${formatPath(path)} has no entry "${segment.toLowerCase()}"`;
           break;
@@ -463,7 +529,9 @@ function applyEnvironment(doc: Document, env: Record<string, string | undefined>
         schema = def?.element;
       } else if (def === undefined || def.type === "record") {
         // Free-form mapping (driver options without a known shape): match existing keys, else take the name as written.
-        const existing = isMap(here) ? here.items.map(keyOf).find((k) => typeof k === "string" && normalise(k) === normalise(segment)) : undefined;
+        const existing = isMap(here)
+          ? here.items.map(keyOf).find((k) => typeof k === "string" && normalise(k) === normalise(segment))
+          : undefined;
         path.push(typeof existing === "string" ? existing : segment.toLowerCase());
         schema = def?.valueType;
       } else {
@@ -501,7 +569,8 @@ function dropEmptySections(value: unknown, schema: z.ZodType): void {
     for (const item of value) dropEmptySections(item, def.element);
     return;
   }
-  if (def.type !== "object" || !def.shape || typeof value !== "object" || value === null || Array.isArray(value)) return;
+  if (def.type !== "object" || !def.shape || typeof value !== "object" || value === null || Array.isArray(value))
+    return;
   const record = value as Record<string, unknown>;
   for (const [key, child] of Object.entries(def.shape)) {
     if (!(key in record)) continue;

@@ -91,12 +91,23 @@ export class Pairing {
     const config = this.#deps.config();
     const loaded = loadPairedDevices(this.path, this.#deps.findDriver, this.#deps.nowMs());
     if (loaded.setAside) {
-      this.#deps.log.error({ code: "VG_PAIRED_FILE_INVALID", setAside: loaded.setAside.path, reason: loaded.setAside.reason }, `paired devices file unusable, set aside as ${loaded.setAside.path}: running the configuration's devices only (pair them again on the web page)`);
+      this.#deps.log.error(
+        { code: "VG_PAIRED_FILE_INVALID", setAside: loaded.setAside.path, reason: loaded.setAside.reason },
+        `paired devices file unusable, set aside as ${loaded.setAside.path}: running the configuration's devices only (pair them again on the web page)`,
+      );
     }
     this.#paired = loaded.devices;
     const p = config.pairing;
     this.#watch = new SenderWatch(
-      { host: p.listenHost, maxSenders: p.maxSenders, maxConnections: p.maxConnections, maxPerAddress: Math.min(p.maxConnections, config.listeners.maxPerAddress), idleMs: p.idleS * 1000, maxBytes: 1 << 20, previewSize: 3 },
+      {
+        host: p.listenHost,
+        maxSenders: p.maxSenders,
+        maxConnections: p.maxConnections,
+        maxPerAddress: Math.min(p.maxConnections, config.listeners.maxPerAddress),
+        idleMs: p.idleS * 1000,
+        maxBytes: 1 << 20,
+        previewSize: 3,
+      },
       { log: this.#deps.log, nowMs: this.#deps.nowMs, findDriver: this.#deps.findDriver },
     );
     const applied = await this.#apply();
@@ -138,7 +149,13 @@ export class Pairing {
 
   /** Listens to a serial port with every probeable driver (probe.ts). */
   probe(path: string, only?: readonly string[]): Promise<ProbeResult> {
-    return this.#withPort(path, () => probeSerialPort(path, this.#deps.drivers ?? [], { probeMs: this.#deps.config().pairing.probeMs, nowMs: this.#deps.nowMs, only }));
+    return this.#withPort(path, () =>
+      probeSerialPort(path, this.#deps.drivers ?? [], {
+        probeMs: this.#deps.config().pairing.probeMs,
+        nowMs: this.#deps.nowMs,
+        only,
+      }),
+    );
   }
 
   /**
@@ -149,16 +166,32 @@ export class Pairing {
     const driver = this.#deps.findDriver(driverId);
     if (!driver) throw new PairingError("VG_INVALID", `unknown driver "${driverId}"`, 400, "driver");
     const parsed = driver.options.safeParse(options ?? {});
-    if (!parsed.success) throw invalid(new z.ZodError(parsed.error.issues.map((i) => ({ ...i, path: ["options", ...i.path] }))));
+    if (!parsed.success)
+      throw invalid(new z.ZodError(parsed.error.issues.map((i) => ({ ...i, path: ["options", ...i.path] }))));
     const spec = driver.transport(parsed.data);
     if (spec.type === "tcp-listen" || spec.type === "dicom-scp") {
-      const events = this.senders().filter((s) => s.port === spec.port).flatMap((s) => s.preview).slice(-PREVIEW_EVENTS);
+      const events = this.senders()
+        .filter((s) => s.port === spec.port)
+        .flatMap((s) => s.preview)
+        .slice(-PREVIEW_EVENTS);
       return { events, errors: [], bytes: 0, frames: 0 };
     }
     this.#reachable(spec);
-    if (spec.type === "folder") throw new PairingError("VG_PREVIEW_UNSUPPORTED", "a watched folder has nothing to listen to: drop a file into it once the device is paired", 400, "driver");
+    if (spec.type === "folder")
+      throw new PairingError(
+        "VG_PREVIEW_UNSUPPORTED",
+        "a watched folder has nothing to listen to: drop a file into it once the device is paired",
+        400,
+        "driver",
+      );
     const listener = listenOnly(driver, parsed.data, this.#deps.nowMs, PREVIEW_EVENTS);
-    const run = () => readFor(spec, ms, (chunk) => listener.push(chunk), () => listener.tally.events >= PREVIEW_EVENTS);
+    const run = () =>
+      readFor(
+        spec,
+        ms,
+        (chunk) => listener.push(chunk),
+        () => listener.tally.events >= PREVIEW_EVENTS,
+      );
     await (spec.type === "serial" ? this.#withPort(spec.path, run) : run());
     const t = listener.tally;
     return { events: t.sample, errors: t.errorSample, bytes: t.bytes, frames: t.frames };
@@ -168,7 +201,13 @@ export class Pairing {
   add(input: unknown, actor: string): Promise<PairedDevice> {
     return this.#serial(async () => {
       const entry = this.#check(input, actor);
-      if (this.#paired.some((d) => d.id === entry.id)) throw new PairingError("VG_DEVICE_EXISTS", `a device "${entry.id}" is already paired: edit it, or choose another id`, 409, "id");
+      if (this.#paired.some((d) => d.id === entry.id))
+        throw new PairingError(
+          "VG_DEVICE_EXISTS",
+          `a device "${entry.id}" is already paired: edit it, or choose another id`,
+          409,
+          "id",
+        );
       await this.#commit([...this.#paired, entry]);
       return entry;
     });
@@ -179,7 +218,8 @@ export class Pairing {
     return this.#serial(async () => {
       this.#owned(id);
       const given = (input as { id?: unknown } | null)?.id;
-      if (given !== undefined && given !== id) throw new PairingError("VG_INVALID", "id: a device's id cannot change; remove it and pair it again", 400, "id");
+      if (given !== undefined && given !== id)
+        throw new PairingError("VG_INVALID", "id: a device's id cannot change; remove it and pair it again", 400, "id");
       const entry = this.#check(input, actor, id);
       await this.#commit(this.#paired.map((d) => (d.id === id ? entry : d)));
       return entry;
@@ -201,8 +241,15 @@ export class Pairing {
   }
 
   #owned(id: string): void {
-    if (this.#deps.config().devices.some((d) => d.id === id)) throw new PairingError("VG_DEVICE_CONFIGURED", `device "${id}" is set in the configuration file: IT changes it there`, 409, "id");
-    if (!this.#paired.some((d) => d.id === id)) throw new PairingError("VG_NOT_FOUND", `no paired device "${id}"`, 404, "id");
+    if (this.#deps.config().devices.some((d) => d.id === id))
+      throw new PairingError(
+        "VG_DEVICE_CONFIGURED",
+        `device "${id}" is set in the configuration file: IT changes it there`,
+        409,
+        "id",
+      );
+    if (!this.#paired.some((d) => d.id === id))
+      throw new PairingError("VG_NOT_FOUND", `no paired device "${id}"`, 404, "id");
   }
 
   /** The entry to store for `input`, or the first problem with it (its field named). */
@@ -212,7 +259,12 @@ export class Pairing {
     const body = input as PairedDeviceInput;
     const d = result.data;
     if (d.id !== editing && this.#deps.config().devices.some((c) => c.id === d.id)) {
-      throw new PairingError("VG_DEVICE_ID_TAKEN", `id "${d.id}" is a device of the configuration file: choose another id`, 409, "id");
+      throw new PairingError(
+        "VG_DEVICE_ID_TAKEN",
+        `id "${d.id}" is a device of the configuration file: choose another id`,
+        409,
+        "id",
+      );
     }
     const entry: PairedDevice = {
       id: d.id,
@@ -236,11 +288,23 @@ export class Pairing {
     const mine = this.#usage([entry]);
     for (const path of mine.serial.keys()) {
       const user = others.serial.get(path);
-      if (user !== undefined) throw new PairingError("VG_PORT_IN_USE", `options.port: ${path} is already used by device "${user}"`, 409, "options.port");
+      if (user !== undefined)
+        throw new PairingError(
+          "VG_PORT_IN_USE",
+          `options.port: ${path} is already used by device "${user}"`,
+          409,
+          "options.port",
+        );
     }
     for (const [port] of mine.tcp) {
       const user = others.tcp.get(port);
-      if (user !== undefined) throw new PairingError("VG_PORT_IN_USE", `options.port: TCP port ${port} is already used by device "${user}"`, 409, "options.port");
+      if (user !== undefined)
+        throw new PairingError(
+          "VG_PORT_IN_USE",
+          `options.port: TCP port ${port} is already used by device "${user}"`,
+          409,
+          "options.port",
+        );
     }
     return entry;
   }
@@ -254,7 +318,12 @@ export class Pairing {
     if (spec.type === "serial") {
       const target = resolvePath(spec.path);
       if (!this.ports().some((p) => p.path === spec.path || p.byId === spec.path || resolvePath(p.path) === target)) {
-        throw new PairingError("VG_NOT_A_PORT", `options.port: ${spec.path} is not one of the serial ports listed for pairing`, 400, "options.port");
+        throw new PairingError(
+          "VG_NOT_A_PORT",
+          `options.port: ${spec.path} is not one of the serial ports listed for pairing`,
+          400,
+          "options.port",
+        );
       }
     } else if (spec.type === "tcp-connect") {
       const { connectNetworks, connectPorts } = this.#deps.config().pairing;
@@ -265,12 +334,28 @@ export class Pairing {
         networks.addSubnet(address!, Number(prefix), isIP(address!) === 6 ? "ipv6" : "ipv4");
       }
       const allowed = connectNetworks.length === 0 ? "none" : connectNetworks.join(", ");
-      if (family === 0) throw new PairingError("VG_ADDRESS_NOT_ALLOWED", `options.host: give the device's IP address, not a name ("${spec.host.slice(0, 64)}")`, 400, "options.host");
+      if (family === 0)
+        throw new PairingError(
+          "VG_ADDRESS_NOT_ALLOWED",
+          `options.host: give the device's IP address, not a name ("${spec.host.slice(0, 64)}")`,
+          400,
+          "options.host",
+        );
       if (!networks.check(spec.host, family === 6 ? "ipv6" : "ipv4")) {
-        throw new PairingError("VG_ADDRESS_NOT_ALLOWED", `options.host: ${spec.host} is not on a network IT allows devices to be reached on (pairing.connectNetworks: ${allowed})`, 400, "options.host");
+        throw new PairingError(
+          "VG_ADDRESS_NOT_ALLOWED",
+          `options.host: ${spec.host} is not on a network IT allows devices to be reached on (pairing.connectNetworks: ${allowed})`,
+          400,
+          "options.host",
+        );
       }
       if (connectPorts.length > 0 && !connectPorts.includes(spec.port)) {
-        throw new PairingError("VG_ADDRESS_NOT_ALLOWED", `options: port ${spec.port} of ${spec.host} is not one IT allows devices to be reached on (pairing.connectPorts: ${connectPorts.join(", ")})`, 400, "options.host");
+        throw new PairingError(
+          "VG_ADDRESS_NOT_ALLOWED",
+          `options: port ${spec.port} of ${spec.host} is not one IT allows devices to be reached on (pairing.connectPorts: ${connectPorts.join(", ")})`,
+          400,
+          "options.host",
+        );
       }
     }
   }
@@ -280,7 +365,11 @@ export class Pairing {
     try {
       savePairedDevices(this.path, next);
     } catch (err) {
-      throw new PairingError("VG_PAIRING_SAVE", `the paired devices could not be saved (${(err as Error).message}); nothing changed`, 500);
+      throw new PairingError(
+        "VG_PAIRING_SAVE",
+        `the paired devices could not be saved (${(err as Error).message}); nothing changed`,
+        500,
+      );
     }
     this.#paired = next;
     await this.#apply();
@@ -291,11 +380,24 @@ export class Pairing {
     const configured = this.#deps.config().devices;
     const ids = new Set(configured.map((d) => d.id));
     const kept = paired.filter((p) => !ids.has(p.id));
-    return [...configured, ...kept.map(({ id, name, driver, location, enabled, options }) => ({ id, name, driver, ...(location === undefined ? {} : { location }), enabled, options }))];
+    return [
+      ...configured,
+      ...kept.map(({ id, name, driver, location, enabled, options }) => ({
+        id,
+        name,
+        driver,
+        ...(location === undefined ? {} : { location }),
+        enabled,
+        options,
+      })),
+    ];
   }
 
   /** Which device uses which serial port (resolved path) and which TCP port it listens on. */
-  #usage(devices: readonly DeviceConfig[] = this.#devices()): { serial: Map<string, string>; tcp: Map<number, string> } {
+  #usage(devices: readonly DeviceConfig[] = this.#devices()): {
+    serial: Map<string, string>;
+    tcp: Map<number, string>;
+  } {
     const serial = new Map<string, string>();
     const tcp = new Map<number, string>();
     for (const d of devices) {
@@ -314,7 +416,11 @@ export class Pairing {
   async #apply(): Promise<Applied> {
     const configured = new Set(this.#deps.config().devices.map((d) => d.id));
     for (const p of this.#paired) {
-      if (configured.has(p.id)) this.#deps.log.error({ code: "VG_PAIRED_ID_CLASH", device: p.id }, `paired device "${p.id}" not started: the configuration file has a device with that id (remove or rename one of them)`);
+      if (configured.has(p.id))
+        this.#deps.log.error(
+          { code: "VG_PAIRED_ID_CLASH", device: p.id },
+          `paired device "${p.id}" not started: the configuration file has a device with that id (remove or rename one of them)`,
+        );
     }
     const devices = this.#devices();
     const used = this.#usage(devices).tcp;
@@ -329,8 +435,15 @@ export class Pairing {
   async #withPort<T>(path: string, work: () => Promise<T>): Promise<T> {
     const target = resolvePath(path);
     const user = this.#usage().serial.get(target);
-    if (user !== undefined) throw new PairingError("VG_PORT_IN_USE", `${path} is used by device "${user}": stop or remove it first`, 409, "path");
-    if (this.#busy.has(target)) throw new PairingError("VG_PORT_BUSY", `${path} is being probed already: wait for that to finish`, 409, "path");
+    if (user !== undefined)
+      throw new PairingError(
+        "VG_PORT_IN_USE",
+        `${path} is used by device "${user}": stop or remove it first`,
+        409,
+        "path",
+      );
+    if (this.#busy.has(target))
+      throw new PairingError("VG_PORT_BUSY", `${path} is being probed already: wait for that to finish`, 409, "path");
     this.#busy.add(target);
     try {
       return await work();
@@ -341,18 +454,24 @@ export class Pairing {
 }
 
 /** Reads a serial port or a TCP server (a serial server) for `ms`, writing nothing; stops early when `enough`. */
-async function readFor(spec: TransportSpec, ms: number, onData: (chunk: Buffer) => void, enough: () => boolean): Promise<void> {
+async function readFor(
+  spec: TransportSpec,
+  ms: number,
+  onData: (chunk: Buffer) => void,
+  enough: () => boolean,
+): Promise<void> {
   if (spec.type !== "serial" && spec.type !== "tcp-connect") return;
   const address = spec.type === "serial" ? spec.path : `${spec.host}:${spec.port}`;
   const fail = (err: Error) => {
     throw new PairingError("VG_PORT_OPEN", `cannot open ${address}: ${err.message}`, 409);
   };
-  const source: SerialPort | Socket = spec.type === "serial"
-    ? await openSerialPort(spec.path, spec).catch(fail)
-    : await new Promise<Socket>((resolve, reject) => {
-      const socket = connect({ host: spec.host, port: spec.port });
-      socket.once("connect", () => resolve(socket)).once("error", reject);
-    }).catch(fail);
+  const source: SerialPort | Socket =
+    spec.type === "serial"
+      ? await openSerialPort(spec.path, spec).catch(fail)
+      : await new Promise<Socket>((resolve, reject) => {
+          const socket = connect({ host: spec.host, port: spec.port });
+          socket.once("connect", () => resolve(socket)).once("error", reject);
+        }).catch(fail);
   source.on("error", () => undefined);
   await new Promise<void>((resolve) => {
     const timer = setTimeout(done, ms);

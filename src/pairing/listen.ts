@@ -15,9 +15,14 @@ const MAX_PREVIEW_CHARS = 8192;
 
 export function previewOf(draft: EventDraft): DraftPreview {
   const { original, ...rest } = draft;
-  const preview: DraftPreview = original ? { ...rest, original: { contentType: original.contentType, bytes: original.bytes.length } } : rest;
+  const preview: DraftPreview = original
+    ? { ...rest, original: { contentType: original.contentType, bytes: original.bytes.length } }
+    : rest;
   if (JSON.stringify(preview).length <= MAX_PREVIEW_CHARS) return preview;
-  return { ...preview, body: { truncated: true, note: `larger than ${MAX_PREVIEW_CHARS} characters: not shown in the preview` } };
+  return {
+    ...preview,
+    body: { truncated: true, note: `larger than ${MAX_PREVIEW_CHARS} characters: not shown in the preview` },
+  };
 }
 
 export interface ListenTally {
@@ -48,10 +53,24 @@ export interface Listener {
 export function listenOnly<O>(driver: DriverDefinition<O>, options: O, nowMs: () => number, keep = 3): Listener {
   const framer = driver.framer?.(options) ?? wholeChunks();
   const session = openSession(driver, options);
-  const tally: ListenTally = { bytes: 0, frames: 0, ok: 0, answered: 0, errors: 0, events: 0, sample: [], errorSample: [] };
+  const tally: ListenTally = {
+    bytes: 0,
+    frames: 0,
+    ok: 0,
+    answered: 0,
+    errors: 0,
+    events: 0,
+    sample: [],
+    errorSample: [],
+  };
   const error = (e: CodecError) => {
     tally.errors++;
-    if (tally.errorSample.length < keep) tally.errorSample.push({ code: e.code, message: e.message, ...(e.where === undefined ? {} : { where: e.where }) });
+    if (tally.errorSample.length < keep)
+      tally.errorSample.push({
+        code: e.code,
+        message: e.message,
+        ...(e.where === undefined ? {} : { where: e.where }),
+      });
   };
   return {
     tally,
@@ -67,7 +86,10 @@ export function listenOnly<O>(driver: DriverDefinition<O>, options: O, nowMs: ()
         try {
           exchange = session.handle(r.frame, { nowMs: nowMs() });
         } catch (err) {
-          error({ code: "VG_DRIVER_BUG", message: `driver ${driver.id} threw ${(err as Error)?.name ?? typeof err} on a frame` });
+          error({
+            code: "VG_DRIVER_BUG",
+            message: `driver ${driver.id} threw ${(err as Error)?.name ?? typeof err} on a frame`,
+          });
           continue;
         }
         if (!exchange.ok) {

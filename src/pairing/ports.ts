@@ -22,7 +22,11 @@ export function resolvePath(path: string): string {
  * The ports, the kernel's first. `inUse` maps a resolved port path to the device using it. A
  * configured path that leads to a port already listed is shown as that port's alias.
  */
-export function pairingPorts(serialPaths: readonly string[], inUse: ReadonlyMap<string, string>, roots: SysfsRoots = SYSTEM_ROOTS): PairingPort[] {
+export function pairingPorts(
+  serialPaths: readonly string[],
+  inUse: ReadonlyMap<string, string>,
+  roots: SysfsRoots = SYSTEM_ROOTS,
+): PairingPort[] {
   const ports: PairingPort[] = listSerialPorts(roots);
   const byTarget = new Map(ports.map((p) => [resolvePath(p.path), p]));
   for (const pattern of serialPaths) {

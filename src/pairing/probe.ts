@@ -49,7 +49,6 @@ export interface ProbeOptions {
   only?: readonly string[];
 }
 
-
 interface Candidate {
   driver: DriverDefinition<unknown>;
   baudRate: number;
@@ -57,7 +56,10 @@ interface Candidate {
 }
 
 /** The drivers to try, grouped by the line setting they need, most likely setting first. */
-function plan(path: string, drivers: readonly DriverDefinition<unknown>[]): { settings: LineSettings; candidates: Candidate[] }[] {
+function plan(
+  path: string,
+  drivers: readonly DriverDefinition<unknown>[],
+): { settings: LineSettings; candidates: Candidate[] }[] {
   const groups = new Map<string, { settings: LineSettings; rank: number; order: number; candidates: Candidate[] }>();
   for (const driver of drivers) {
     if (!driver.probe || !driver.serialOptions) continue;
@@ -65,7 +67,14 @@ function plan(path: string, drivers: readonly DriverDefinition<unknown>[]): { se
       const options = driver.options.parse(driver.serialOptions!(path, baudRate));
       const spec = driver.transport(options);
       if (spec.type !== "serial") return;
-      const settings: LineSettings = { baudRate: spec.baudRate, dataBits: spec.dataBits, parity: spec.parity, stopBits: spec.stopBits, rtscts: spec.rtscts, xonxoff: spec.xonxoff };
+      const settings: LineSettings = {
+        baudRate: spec.baudRate,
+        dataBits: spec.dataBits,
+        parity: spec.parity,
+        stopBits: spec.stopBits,
+        rtscts: spec.rtscts,
+        xonxoff: spec.xonxoff,
+      };
       const key = JSON.stringify(settings);
       const group = groups.get(key) ?? { settings, rank, order: groups.size, candidates: [] };
       group.rank = Math.min(group.rank, rank);
@@ -91,7 +100,11 @@ function isMatch(l: Listener, probe: NonNullable<DriverDefinition<unknown>["prob
 }
 
 /** Listens to `path` with each probeable driver at its likely speeds; see the top of this file. */
-export async function probeSerialPort(path: string, drivers: readonly DriverDefinition<unknown>[], o: ProbeOptions): Promise<ProbeResult> {
+export async function probeSerialPort(
+  path: string,
+  drivers: readonly DriverDefinition<unknown>[],
+  o: ProbeOptions,
+): Promise<ProbeResult> {
   const started = Date.now();
   const chosen = o.only ? drivers.filter((d) => o.only!.includes(d.id)) : drivers;
   const results: ProbeAttempt[] = [];
@@ -121,7 +134,19 @@ export async function probeSerialPort(path: string, drivers: readonly DriverDefi
     for (const { c, l } of listeners) {
       const t = l.tally;
       const verdict: ProbeVerdict = bytes === 0 ? "silent" : isMatch(l, c.driver.probe!) ? "match" : "noise";
-      results.push({ driver: c.driver.id, baudRate: c.baudRate, bytes, frames: t.frames, ok: t.ok, answered: t.answered, errors: t.errors, events: t.events, verdict, sample: t.sample, errorSample: t.errorSample });
+      results.push({
+        driver: c.driver.id,
+        baudRate: c.baudRate,
+        bytes,
+        frames: t.frames,
+        ok: t.ok,
+        answered: t.answered,
+        errors: t.errors,
+        events: t.events,
+        verdict,
+        sample: t.sample,
+        errorSample: t.errorSample,
+      });
     }
     const matches = results.filter((r) => r.verdict === "match").sort((a, b) => b.ok - a.ok);
     if (matches[0]) {
@@ -132,6 +157,10 @@ export async function probeSerialPort(path: string, drivers: readonly DriverDefi
   }
   const manual = chosen
     .filter((d) => d.serialOptions && !d.probe)
-    .map((d) => ({ driver: d.id, options: d.serialOptions!(path), why: "speaks only when polled: not probed (a probe never writes to the port); choose it by hand" }));
+    .map((d) => ({
+      driver: d.id,
+      options: d.serialOptions!(path),
+      why: "speaks only when polled: not probed (a probe never writes to the port); choose it by hand",
+    }));
   return { path, results, ...(best ? { best } : {}), manual, tookMs: Date.now() - started };
 }

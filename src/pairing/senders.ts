@@ -107,7 +107,12 @@ export class SenderWatch {
   constructor(options: SenderWatchOptions, deps: SenderWatchDeps) {
     this.#o = options;
     this.#deps = deps;
-    this.#gate = new ConnectionGate(options, (r) => deps.log.warn({ component: "pairing", code: "VG_PAIRING_REFUSED", refused: r.refused, addresses: r.addresses }, `unpaired senders: ${describeRefusals(r)}`));
+    this.#gate = new ConnectionGate(options, (r) =>
+      deps.log.warn(
+        { component: "pairing", code: "VG_PAIRING_REFUSED", refused: r.refused, addresses: r.addresses },
+        `unpaired senders: ${describeRefusals(r)}`,
+      ),
+    );
   }
 
   /** The ports listened on now. */
@@ -123,11 +128,17 @@ export class SenderWatch {
     const wanted = new Set(ports);
     for (const port of [...this.#listeners.keys()]) if (!wanted.has(port)) await this.#release(port);
     for (const port of wanted) if (!this.#listeners.has(port)) this.#listen(port);
-    await Promise.all([...this.#listeners.values()].map((l) => (l.server?.listening ? undefined : new Promise<void>((resolve) => {
-      if (!l.server) return resolve();
-      l.server.once("listening", () => resolve());
-      l.server.once("error", () => resolve());
-    }))));
+    await Promise.all(
+      [...this.#listeners.values()].map((l) =>
+        l.server?.listening
+          ? undefined
+          : new Promise<void>((resolve) => {
+              if (!l.server) return resolve();
+              l.server.once("listening", () => resolve());
+              l.server.once("error", () => resolve());
+            }),
+      ),
+    );
   }
 
   list(): Sender[] {
@@ -148,7 +159,11 @@ export class SenderWatch {
       l.server = server;
       server.once("error", (err: NodeJS.ErrnoException) => {
         // Taken by another program (or not permitted): tried again, said once.
-        if (!l.warned) this.#deps.log.warn({ code: "VG_PAIRING_LISTEN", port, err: err.code ?? err.message }, `cannot listen for unpaired senders on port ${port}; trying again every 10 s`);
+        if (!l.warned)
+          this.#deps.log.warn(
+            { code: "VG_PAIRING_LISTEN", port, err: err.code ?? err.message },
+            `cannot listen for unpaired senders on port ${port}; trying again every 10 s`,
+          );
         l.warned = true;
         l.server = null;
         if (this.#listeners.get(port) === l) l.retry = setTimeout(open, 10_000);
@@ -173,7 +188,11 @@ export class SenderWatch {
 
   #connection(socket: Socket, port: number, l: Listener): void {
     const remote = socket.remoteAddress ?? "?";
-    const log = this.#deps.log.child({ component: "pairing", remote: `tcp:${remote}:${socket.remotePort ?? "?"}`, port });
+    const log = this.#deps.log.child({
+      component: "pairing",
+      remote: `tcp:${remote}:${socket.remotePort ?? "?"}`,
+      port,
+    });
     socket.on("error", () => undefined); // a reset is a close
     if (!this.#gate.admit(socket)) return;
     l.sockets.add(socket);
@@ -182,14 +201,25 @@ export class SenderWatch {
     let bytes = 0;
     socket.on("data", (chunk: Buffer) => {
       bytes += chunk.length;
-      if (bytes > this.#o.maxBytes) return void this.#gate.turnOut(socket, `VG_PAIRING_TOO_MUCH: a sender sent more than the ${this.#o.maxBytes} bytes an unpaired sender may`);
+      if (bytes > this.#o.maxBytes)
+        return void this.#gate.turnOut(
+          socket,
+          `VG_PAIRING_TOO_MUCH: a sender sent more than the ${this.#o.maxBytes} bytes an unpaired sender may`,
+        );
       handler ??= this.#sniff(chunk[0]!, socket, port, remote);
-      if (!handler) return void this.#gate.turnOut(socket, `VG_PAIRING_UNKNOWN: not HL7/MLLP, DICOM, ASTM or NMEA (first byte 0x${chunk[0]!.toString(16).padStart(2, "0")})`);
+      if (!handler)
+        return void this.#gate.turnOut(
+          socket,
+          `VG_PAIRING_UNKNOWN: not HL7/MLLP, DICOM, ASTM or NMEA (first byte 0x${chunk[0]!.toString(16).padStart(2, "0")})`,
+        );
       try {
         handler(chunk);
       } catch (err) {
         // a decoder's bug must not take the watch down; the message text is not logged (patient data)
-        log.error({ code: "VG_PAIRING_BUG", error: (err as Error)?.name }, "unpaired sender closed: its data could not be handled");
+        log.error(
+          { code: "VG_PAIRING_BUG", error: (err as Error)?.name },
+          "unpaired sender closed: its data could not be handled",
+        );
         socket.destroy();
       }
     });
@@ -222,7 +252,10 @@ export class SenderWatch {
       }
       s = { key, protocol, remote, port, firstSeen: now, lastSeen: now, messages: 0, identity: {}, preview: [] };
       this.#senders.set(key, s);
-      this.#deps.log.info({ component: "pairing", protocol, port, remote }, "an unpaired sender connected: shown on the pairing page");
+      this.#deps.log.info(
+        { component: "pairing", protocol, port, remote },
+        "an unpaired sender connected: shown on the pairing page",
+      );
     }
     s.lastSeen = now;
     s.remote = remote;
@@ -261,7 +294,17 @@ export class SenderWatch {
           this.#keep(s, exchange.events.map(previewOf));
         }
         s.suggestion = { driver: "hl7-pcd01", options: { port } };
-        socket.write(mllpEncode(buildAck({ message: header, code: "AE", error: { code: HL7_ERROR.APPLICATION_INTERNAL, text: NOT_PAIRED }, time: formatHl7Time(new Date(nowMs)), application: "VITALGATE" })));
+        socket.write(
+          mllpEncode(
+            buildAck({
+              message: header,
+              code: "AE",
+              error: { code: HL7_ERROR.APPLICATION_INTERNAL, text: NOT_PAIRED },
+              time: formatHl7Time(new Date(nowMs)),
+              application: "VITALGATE",
+            }),
+          ),
+        );
       }
     };
   }
@@ -275,7 +318,8 @@ export class SenderWatch {
       if (head.length < ASSOCIATE_RQ_HEAD) return;
       answered = true;
       // PDU length: at least the request's fixed part (68 bytes after the 6-byte header, Table 9-11)
-      if (head.readUInt32BE(2) < 68) return void this.#gate.turnOut(socket, "VG_PAIRING_UNKNOWN: a DICOM association request too short to be one");
+      if (head.readUInt32BE(2) < 68)
+        return void this.#gate.turnOut(socket, "VG_PAIRING_UNKNOWN: a DICOM association request too short to be one");
       const called = clip(head.subarray(10, 26).toString("latin1"));
       const calling = clip(head.subarray(26, 42).toString("latin1"));
       const s = this.#seen(`dicom:${port}:${calling || remote}`, "dicom", port, remote);
@@ -293,7 +337,8 @@ export class SenderWatch {
 
   #astm(socket: Socket, port: number, remote: string): Handler {
     const s = this.#seen(`astm:${port}:${remote}`, "astm", port, remote);
-    s.note = "an ASTM analyser that connects to us: set it (or its serial server) to listen as a TCP server, then pair it with astm-analyzer, transport tcp, its address and port";
+    s.note =
+      "an ASTM analyser that connects to us: set it (or its serial server) to listen as a TCP server, then pair it with astm-analyzer, transport tcp, its address and port";
     return (chunk) => {
       for (const byte of chunk) {
         if (byte !== 0x05) continue;
@@ -307,7 +352,8 @@ export class SenderWatch {
     const driver = this.#deps.findDriver("nmea-gps");
     if (!driver) return undefined;
     const s = this.#seen(`nmea:${port}:${remote}`, "nmea", port, remote);
-    s.note = "a GPS through a serial server in TCP client mode: set the serial server to TCP server mode, then pair it with nmea-gps, transport tcp, its address and port";
+    s.note =
+      "a GPS through a serial server in TCP client mode: set the serial server to TCP server mode, then pair it with nmea-gps, transport tcp, its address and port";
     const listener = listenOnly(driver, driver.options.parse({ port: "-" }), this.#deps.nowMs, this.#o.previewSize);
     return (chunk) => {
       const before = listener.tally.ok;

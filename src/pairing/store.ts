@@ -27,7 +27,8 @@ export function pairedDevicesPath(stateDir: string): string {
 
 /** The first problems of a failed parse, each as `devices[0].options.port: message`. */
 function describeIssues(error: z.ZodError, most = 5): string {
-  const at = (path: PropertyKey[]) => path.reduce<string>((s, p) => (typeof p === "number" ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)), "");
+  const at = (path: PropertyKey[]) =>
+    path.reduce<string>((s, p) => (typeof p === "number" ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)), "");
   const shown = error.issues.slice(0, most).map((i) => `${at(i.path) || "(the file)"}: ${i.message}`);
   return shown.join("; ") + (error.issues.length > most ? ` (and ${error.issues.length - most} more)` : "");
 }

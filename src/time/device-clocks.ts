@@ -104,7 +104,15 @@ export class DeviceClocks {
   #clocks = new Map<string, DeviceClock>();
 
   constructor(options: DeviceClockOptions) {
-    this.options = { window: 31, recent: 3, jumpMs: 10_000, agreeMs: 2000, minSamples: 3, recordLateMs: 600_000, ...options };
+    this.options = {
+      window: 31,
+      recent: 3,
+      jumpMs: 10_000,
+      agreeMs: 2000,
+      minSamples: 3,
+      recordLateMs: 600_000,
+      ...options,
+    };
   }
 
   /**
@@ -172,7 +180,8 @@ export class DeviceClocks {
       return false;
     }
     const first = clock.pending[0];
-    if (first === undefined || Math.sign(first - all) !== side || Math.abs(sample - first) > o.agreeMs) clock.pending = [];
+    if (first === undefined || Math.sign(first - all) !== side || Math.abs(sample - first) > o.agreeMs)
+      clock.pending = [];
     clock.pending.push(sample);
     return clock.pending.length >= o.recent;
   }
@@ -186,8 +195,10 @@ export class DeviceClocks {
     if (clock !== undefined && !clock.carried && clock.samples.length > 0) return undefined; // judged by its live samples
     const corrected = deviceMs - (clock?.skewMs ?? 0);
     const thresholdMs = this.options.thresholdMs;
-    if (corrected - recvMs > thresholdMs) return { state: "clock-ahead", aheadMs: Math.round(corrected - recvMs), thresholdMs };
-    if (recvMs - corrected > this.options.recordLateMs) return { state: "clock-suspect", lateMs: Math.round(recvMs - corrected), thresholdMs: this.options.recordLateMs };
+    if (corrected - recvMs > thresholdMs)
+      return { state: "clock-ahead", aheadMs: Math.round(corrected - recvMs), thresholdMs };
+    if (recvMs - corrected > this.options.recordLateMs)
+      return { state: "clock-suspect", lateMs: Math.round(recvMs - corrected), thresholdMs: this.options.recordLateMs };
     return undefined;
   }
 
@@ -232,12 +243,14 @@ export class DeviceClocks {
   }
 
   list(): DeviceClockView[] {
-    return [...this.#clocks].filter(([, c]) => c.skewMs !== undefined).map(([id, c]) => ({
-      id,
-      skewMs: Math.round(c.skewMs!),
-      samples: c.samples.length,
-      state: c.reported === "skewed" ? "skewed" : "ok",
-    }));
+    return [...this.#clocks]
+      .filter(([, c]) => c.skewMs !== undefined)
+      .map(([id, c]) => ({
+        id,
+        skewMs: Math.round(c.skewMs!),
+        samples: c.samples.length,
+        state: c.reported === "skewed" ? "skewed" : "ok",
+      }));
   }
 
   snapshot(): DeviceClockSnapshot {
@@ -263,7 +276,9 @@ export class DeviceClocks {
 export function loadDeviceClocks(path: string): DeviceClockSnapshot {
   try {
     const parsed = JSON.parse(readFileSync(path, "utf8")) as unknown;
-    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as DeviceClockSnapshot) : {};
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as DeviceClockSnapshot)
+      : {};
   } catch {
     return {};
   }

@@ -60,19 +60,38 @@ export function createTimeService(config: TimeConfig, io: TimeServiceIo): TimeSe
   const log = io.log.child({ component: "time" });
   const sources: TimeSource[] = [];
   if (config.ntpServers.length > 0) {
-    sources.push(new NtpSource(
-      { servers: config.ntpServers, pollS: config.pollS, timeoutMs: config.ntpTimeoutMs },
-      { query: io.ntpQuery ?? udpNtpQuery(monoMs), log, monoMs },
-    ));
+    sources.push(
+      new NtpSource(
+        { servers: config.ntpServers, pollS: config.pollS, timeoutMs: config.ntpTimeoutMs },
+        { query: io.ntpQuery ?? udpNtpQuery(monoMs), log, monoMs },
+      ),
+    );
   }
   if (config.trustSystemClock !== "never") {
-    sources.push(new SystemClockSource({ trust: config.trustSystemClock, pollS: config.pollS }, { exec: io.exec ?? execCommand, wallMs, monoMs, log }));
+    sources.push(
+      new SystemClockSource(
+        { trust: config.trustSystemClock, pollS: config.pollS },
+        { exec: io.exec ?? execCommand, wallMs, monoMs, log },
+      ),
+    );
   }
   return new TimeService(
     {
-      driftPpm: config.driftPpm, gpsLatencyMs: config.gpsLatencyMs, gpsUncMs: config.gpsUncertaintyMs,
-      plausibleMs: config.plausibleHours * 3_600_000, plausibleOffMs: config.plausibleOffDays * 86_400_000, gpsLeapHoldMs: config.gpsLeapHoldS * 1000,
+      driftPpm: config.driftPpm,
+      gpsLatencyMs: config.gpsLatencyMs,
+      gpsUncMs: config.gpsUncertaintyMs,
+      plausibleMs: config.plausibleHours * 3_600_000,
+      plausibleOffMs: config.plausibleOffDays * 86_400_000,
+      gpsLeapHoldMs: config.gpsLeapHoldS * 1000,
     },
-    { monoMs, wallMs, log: io.log, sources, boot, pps: () => detectPps(config.ppsDevice, io.roots), mark: io.stateDir === undefined ? undefined : fileTimeMark(io.stateDir) },
+    {
+      monoMs,
+      wallMs,
+      log: io.log,
+      sources,
+      boot,
+      pps: () => detectPps(config.ppsDevice, io.roots),
+      mark: io.stateDir === undefined ? undefined : fileTimeMark(io.stateDir),
+    },
   );
 }

@@ -34,9 +34,11 @@ export function unsyncedMark(now: TimeEstimate): UnsyncedMark | undefined {
  */
 export function placeUnsynced(ms: number, mark: UnsyncedMark, sync: FirstSync): number | undefined {
   if (sync.sleptMs > 0) return undefined;
-  if (sync.boot !== undefined && mark.boot === sync.boot && mark.monoMs !== undefined) return Math.round(mark.monoMs + sync.offsetMs);
+  if (sync.boot !== undefined && mark.boot === sync.boot && mark.monoMs !== undefined)
+    return Math.round(mark.monoMs + sync.offsetMs);
   // This run's, where the boot says nothing against it: one wall-clock reading, one correction.
-  if (mark.run === RUN_ID && (mark.boot === undefined || sync.boot === undefined || mark.boot === sync.boot)) return Math.round(ms + sync.correctionMs);
+  if (mark.run === RUN_ID && (mark.boot === undefined || sync.boot === undefined || mark.boot === sync.boot))
+    return Math.round(ms + sync.correctionMs);
   return undefined;
 }
 
@@ -45,7 +47,8 @@ export function placeUnsynced(ms: number, mark: UnsyncedMark, sync: FirstSync): 
  * boot (or one run); undefined where they cannot be compared.
  */
 export function unsyncedAgeMs(ms: number, mark: UnsyncedMark, now: TimeEstimate): number | undefined {
-  if (mark.boot !== undefined && mark.monoMs !== undefined && now.monoMs !== undefined && mark.boot === now.boot) return now.monoMs - mark.monoMs;
+  if (mark.boot !== undefined && mark.monoMs !== undefined && now.monoMs !== undefined && mark.boot === now.boot)
+    return now.monoMs - mark.monoMs;
   if (mark.run === RUN_ID && now.src === "unsynced") return now.ms - ms;
   return undefined;
 }

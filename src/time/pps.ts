@@ -47,10 +47,15 @@ export function listPpsDevices(roots: SysfsRoots = SYSTEM_ROOTS): PpsDevice[] {
   for (const entry of list(join(roots.sys, "class/pps"))) {
     if (!/^pps\d+$/.test(entry)) continue;
     const dir = join(roots.sys, "class/pps", entry);
-    found.set(entry, { device: `/dev/${entry}`, name: readSysfs(join(dir, "name")), path: readSysfs(join(dir, "path")) });
+    found.set(entry, {
+      device: `/dev/${entry}`,
+      name: readSysfs(join(dir, "name")),
+      path: readSysfs(join(dir, "path")),
+    });
   }
   // /dev nodes without sysfs (a container given the device, sysfs not mounted).
-  for (const entry of list(roots.dev)) if (/^pps\d+$/.test(entry) && !found.has(entry)) found.set(entry, { device: `/dev/${entry}` });
+  for (const entry of list(roots.dev))
+    if (/^pps\d+$/.test(entry) && !found.has(entry)) found.set(entry, { device: `/dev/${entry}` });
   return [...found.entries()].sort(([a], [b]) => Number(a.slice(3)) - Number(b.slice(3))).map(([, d]) => d);
 }
 

@@ -278,8 +278,15 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
   constructor(options: TimeServiceOptions, deps: TimeServiceDeps) {
     super();
     this.options = {
-      slewRate: 0.5, slewMaxMs: 500, notBeforeMs: NOT_BEFORE_MS, ppsUncMs: 5, plausibleMs: 86_400_000, plausibleOffMs: 30 * 86_400_000,
-      gpsLeapHoldMs: 0, gpsSilentMs: 10_000, ...options,
+      slewRate: 0.5,
+      slewMaxMs: 500,
+      notBeforeMs: NOT_BEFORE_MS,
+      ppsUncMs: 5,
+      plausibleMs: 86_400_000,
+      plausibleOffMs: 30 * 86_400_000,
+      gpsLeapHoldMs: 0,
+      gpsSilentMs: 10_000,
+      ...options,
     };
     this.#deps = deps;
     this.#log = deps.log.child({ component: "time" });
@@ -314,9 +321,21 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
     }
     if (ms < this.#last) ms = this.#last;
     this.#last = ms;
-    if (sel === null) return { ms, src: "unsynced", uncMs: UNSYNCED_UNC_MS, unbounded: true, boot: this.#bootId, monoMs: this.#bootId === undefined ? undefined : Math.round(mono) };
+    if (sel === null)
+      return {
+        ms,
+        src: "unsynced",
+        uncMs: UNSYNCED_UNC_MS,
+        unbounded: true,
+        boot: this.#bootId,
+        monoMs: this.#bootId === undefined ? undefined : Math.round(mono),
+      };
     const slewGap = this.#applied(mono) - this.#target;
-    const estimate: TimeEstimate = { ms, src: sel.name, uncMs: Math.ceil(this.#uncAt(sel.sample, mono, sel.name) + slewGap) };
+    const estimate: TimeEstimate = {
+      ms,
+      src: sel.name,
+      uncMs: Math.ceil(this.#uncAt(sel.sample, mono, sel.name) + slewGap),
+    };
     if (this.#stepBack !== undefined) {
       if (ms <= this.#stepBack.untilMs) estimate.stepBackMs = this.#stepBack.stepMs;
       else this.#stepBack = undefined;
@@ -373,14 +392,19 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
     try {
       mark = this.#deps.mark?.load();
     } catch (err) {
-      this.#log.warn({ code: "VG_TIME_MARK_UNREADABLE", err: (err as Error).message }, "the last known good time could not be read: starting without it");
+      this.#log.warn(
+        { code: "VG_TIME_MARK_UNREADABLE", err: (err as Error).message },
+        "the last known good time could not be read: starting without it",
+      );
     }
     if (!mark || ![mark.utcMs, mark.uncMs, mark.monoMs, mark.retentionMs].every(Number.isFinite)) return;
     this.#mark = mark;
     const mono = this.#deps.monoMs();
     // In the same boot the monotonic clock counts on from the mark; after a reboot, the time the box
     // was off is unknown: the retention clock goes on from where it stood.
-    this.#retention = this.#sameBoot(mark) ? { ms: mark.retentionMs, at: mark.monoMs } : { ms: mark.retentionMs, at: mono };
+    this.#retention = this.#sameBoot(mark)
+      ? { ms: mark.retentionMs, at: mark.monoMs }
+      : { ms: mark.retentionMs, at: mono };
   }
 
   #sameBoot(mark: TimeMark): boolean {
@@ -397,9 +421,18 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
     this.#markSavedAt = mono;
     const retentionMs = this.retentionNowMs()!;
     try {
-      store.save({ utcMs: Math.round(mono + this.#applied(mono)), uncMs: Math.ceil(this.#uncAt(sel.sample, mono)), boot: this.#bootId, monoMs: Math.round(mono), retentionMs });
+      store.save({
+        utcMs: Math.round(mono + this.#applied(mono)),
+        uncMs: Math.ceil(this.#uncAt(sel.sample, mono)),
+        boot: this.#bootId,
+        monoMs: Math.round(mono),
+        retentionMs,
+      });
     } catch (err) {
-      this.#log.warn({ code: "VG_TIME_MARK_SAVE", err: (err as Error).message }, "could not keep the last known good time for the next start");
+      this.#log.warn(
+        { code: "VG_TIME_MARK_SAVE", err: (err as Error).message },
+        "could not keep the last known good time for the next start",
+      );
     }
   }
 
@@ -411,7 +444,11 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
   gpsFix(utcMs: number, monoMs: number, info: GpsFixInfo = {}): void {
     this.#gpsFirstAt ??= monoMs;
     if (info.leapSecondsKnown) this.#gpsLeapKnown = true;
-    this.report("gps", { offsetMs: utcMs + this.options.gpsLatencyMs - monoMs, uncMs: this.options.gpsUncMs, at: monoMs });
+    this.report("gps", {
+      offsetMs: utcMs + this.options.gpsLatencyMs - monoMs,
+      uncMs: this.options.gpsUncMs,
+      at: monoMs,
+    });
   }
 
   /**
@@ -460,7 +497,10 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
   report(name: SourceName, sample: TimeSample): void {
     if (!(Number.isFinite(sample.offsetMs) && Number.isFinite(sample.uncMs) && sample.uncMs >= 0)) return;
     if (sample.at + sample.offsetMs < this.options.notBeforeMs) {
-      this.#log.warn({ code: "VG_TIME_IMPLAUSIBLE", src: name, utc: new Date(sample.at + sample.offsetMs).toISOString() }, `time source ${name} reports a time before ${new Date(this.options.notBeforeMs).toISOString().slice(0, 10)}: ignored`);
+      this.#log.warn(
+        { code: "VG_TIME_IMPLAUSIBLE", src: name, utc: new Date(sample.at + sample.offsetMs).toISOString() },
+        `time source ${name} reports a time before ${new Date(this.options.notBeforeMs).toISOString().slice(0, 10)}: ignored`,
+      );
       return;
     }
     this.#samples.set(name, sample);
@@ -473,7 +513,11 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
   }
 
   #uncAt(s: TimeSample, mono: number, name?: SourceName): number {
-    return s.uncMs + Math.max(0, mono - s.at) * this.#ppm + (name === "gps" && this.#gpsLeapInDoubt(mono) ? GPS_LEAP_SECONDS_MS : 0);
+    return (
+      s.uncMs +
+      Math.max(0, mono - s.at) * this.#ppm +
+      (name === "gps" && this.#gpsLeapInDoubt(mono) ? GPS_LEAP_SECONDS_MS : 0)
+    );
   }
 
   /**
@@ -496,12 +540,20 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
       const u = m.uncMs + (mono - m.monoMs) * this.#ppm;
       return { lo: at - u - o.plausibleMs, hi: at + u + o.plausibleMs, from: "the last known good time" };
     }
-    return { lo: m.utcMs - m.uncMs - o.plausibleMs - mono, hi: m.utcMs + m.uncMs + o.plausibleOffMs - mono, from: "the last known good time (before a reboot)" };
+    return {
+      lo: m.utcMs - m.uncMs - o.plausibleMs - mono,
+      hi: m.utcMs + m.uncMs + o.plausibleOffMs - mono,
+      from: "the last known good time (before a reboot)",
+    };
   }
 
   #select(): void {
     const mono = this.#deps.monoMs();
-    const all: Candidate[] = [...this.#samples].map(([name, sample]) => ({ name, sample, unc: this.#uncAt(sample, mono, name) }));
+    const all: Candidate[] = [...this.#samples].map(([name, sample]) => ({
+      name,
+      sample,
+      unc: this.#uncAt(sample, mono, name),
+    }));
     // A GPS whose leap-second count is in doubt is confirmed by another source agreeing with it at
     // the GPS's own uncertainty: 18 s off would show.
     const gps = all.find((c) => c.name === "gps");
@@ -516,17 +568,33 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
     candidates.sort((a, b) => a.unc - b.unc);
     let best = candidates[0];
     if (!best) return;
-    const disagreeing = candidates.filter((c) => c !== best && Math.abs(c.sample.offsetMs - best!.sample.offsetMs) > c.unc + best!.unc);
+    const disagreeing = candidates.filter(
+      (c) => c !== best && Math.abs(c.sample.offsetMs - best!.sample.offsetMs) > c.unc + best!.unc,
+    );
     if (disagreeing.length > 0) {
       const involved = [best, ...disagreeing];
       const trusted = involved.reduce((a, b) => (TRUST_ORDER.indexOf(b.name) < TRUST_ORDER.indexOf(a.name) ? b : a));
-      const key = involved.map((c) => c.name).sort().join(",") + ">" + trusted.name;
+      const key =
+        involved
+          .map((c) => c.name)
+          .sort()
+          .join(",") +
+        ">" +
+        trusted.name;
       if (key !== this.#disagreement) {
-        this.#log.warn({
-          code: "VG_TIME_DISAGREE",
-          sources: Object.fromEntries(involved.map((c) => [c.name, { offsetMs: Math.round(c.sample.offsetMs - best!.sample.offsetMs), uncMs: Math.ceil(c.unc) }])),
-          chosen: trusted.name,
-        }, `time sources disagree beyond their uncertainties; believing ${trusted.name} (order: ${TRUST_ORDER.join(" > ")})`);
+        this.#log.warn(
+          {
+            code: "VG_TIME_DISAGREE",
+            sources: Object.fromEntries(
+              involved.map((c) => [
+                c.name,
+                { offsetMs: Math.round(c.sample.offsetMs - best!.sample.offsetMs), uncMs: Math.ceil(c.unc) },
+              ]),
+            ),
+            chosen: trusted.name,
+          },
+          `time sources disagree beyond their uncertainties; believing ${trusted.name} (order: ${TRUST_ORDER.join(" > ")})`,
+        );
       }
       this.#disagreement = key;
       best = trusted;
@@ -553,10 +621,14 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
     const out: Candidate[] = [];
     for (const c of all) {
       const far = window !== undefined && (c.sample.offsetMs < window.lo || c.sample.offsetMs > window.hi);
-      const agreed = far && all.some((d) => d !== c && Math.abs(d.sample.offsetMs - c.sample.offsetMs) <= d.unc + c.unc);
+      const agreed =
+        far && all.some((d) => d !== c && Math.abs(d.sample.offsetMs - c.sample.offsetMs) <= d.unc + c.unc);
       if (!far || agreed) {
         if (this.#implausible.delete(c.name) && agreed) {
-          this.#log.warn({ code: "VG_TIME_CORROBORATED", src: c.name }, `time source ${c.name}, far from ${window!.from}, is believed: another source agrees with it`);
+          this.#log.warn(
+            { code: "VG_TIME_CORROBORATED", src: c.name },
+            `time source ${c.name}, far from ${window!.from}, is believed: another source agrees with it`,
+          );
         }
         out.push(c);
         continue;
@@ -564,14 +636,22 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
       const utc = new Date(Math.round(mono + c.sample.offsetMs)).toISOString();
       const reason = `${utc} is ${c.sample.offsetMs > window.hi ? "after" : "before"} what ${window.from} allows; waiting for another source to agree`;
       if (!this.#implausible.has(c.name)) {
-        this.#log.warn({ code: "VG_TIME_IMPLAUSIBLE", src: c.name, utc, from: window.from }, `time source ${c.name} says ${reason}`);
+        this.#log.warn(
+          { code: "VG_TIME_IMPLAUSIBLE", src: c.name, utc, from: window.from },
+          `time source ${c.name} says ${reason}`,
+        );
       }
       this.#implausible.set(c.name, reason);
     }
     return out;
   }
 
-  #adopt(previous: { name: SourceName; sample: TimeSample } | null, best: Candidate, target: number, mono: number): void {
+  #adopt(
+    previous: { name: SourceName; sample: TimeSample } | null,
+    best: Candidate,
+    target: number,
+    mono: number,
+  ): void {
     if (previous === null) {
       // First sync of this run: jump to it in either direction. Stamps made before it are
       // corrected by the listener (they keep their order: the correction is the same for all).
@@ -583,8 +663,27 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
       const asleep = this.#deps.boot?.suspendedMs() ?? 0;
       const sleptMs = asleep - this.#asleepAtStart > SUSPEND_NOISE_MS ? Math.round(asleep - this.#asleepAtStart) : 0;
       const boot = asleep <= SUSPEND_NOISE_MS ? this.#bootId : undefined;
-      this.#log.info({ code: "VG_TIME_SYNCED", src: best.name, correctionMs: Math.round(correctionMs), uncMs: Math.ceil(best.unc), boot: this.#bootId, asleepMs: Math.round(asleep) }, `time synchronized from ${best.name}`);
-      this.emit("synced", { src: best.name, correctionMs, uncMs: best.unc, atMs, driftPpm: this.options.driftPpm, offsetMs: target, boot, sleptMs });
+      this.#log.info(
+        {
+          code: "VG_TIME_SYNCED",
+          src: best.name,
+          correctionMs: Math.round(correctionMs),
+          uncMs: Math.ceil(best.unc),
+          boot: this.#bootId,
+          asleepMs: Math.round(asleep),
+        },
+        `time synchronized from ${best.name}`,
+      );
+      this.emit("synced", {
+        src: best.name,
+        correctionMs,
+        uncMs: best.unc,
+        atMs,
+        driftPpm: this.options.driftPpm,
+        offsetMs: target,
+        boot,
+        sleptMs,
+      });
       return;
     }
     const before = this.#target;
@@ -592,8 +691,10 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
     const step = target - before;
     if (Math.abs(step) > uncBefore + best.unc) {
       this.#steps++;
-      this.#log.warn({ code: "VG_TIME_STEP", src: best.name, stepMs: Math.round(step), uncMs: Math.ceil(uncBefore + best.unc) },
-        `time estimate stepped ${step > 0 ? "forward" : "back"} by ${Math.abs(Math.round(step))} ms (more than its uncertainty)`);
+      this.#log.warn(
+        { code: "VG_TIME_STEP", src: best.name, stepMs: Math.round(step), uncMs: Math.ceil(uncBefore + best.unc) },
+        `time estimate stepped ${step > 0 ? "forward" : "back"} by ${Math.abs(Math.round(step))} ms (more than its uncertainty)`,
+      );
     }
     const applied = this.#applied(mono);
     this.#target = target;
@@ -609,9 +710,13 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
       const stepMs = Math.round(target - applied);
       this.#stepBack = { untilMs: this.#last, stepMs };
       this.#last = -Infinity;
-      this.#log.warn({ code: "VG_TIME_STEP_BACK", src: best.name, stepMs }, `time stepped back by ${-stepMs} ms: events stamped next may be earlier than those before them (order by seq; they carry time.stepBackMs)`);
+      this.#log.warn(
+        { code: "VG_TIME_STEP_BACK", src: best.name, stepMs },
+        `time stepped back by ${-stepMs} ms: events stamped next may be earlier than those before them (order by seq; they carry time.stepBackMs)`,
+      );
     }
-    if (target !== before) this.emit("corrected", { src: best.name, correctionMs: target - before, atMs: mono + target });
+    if (target !== before)
+      this.emit("corrected", { src: best.name, correctionMs: target - before, atMs: mono + target });
   }
 
   state(): TimeState {
@@ -622,18 +727,22 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
     const iso = (s: TimeSample) => new Date(Math.round(s.at + this.#target)).toISOString();
     const names = new Set<SourceName>([...this.#sources.map((s) => s.name), ...this.#samples.keys()]);
     if (this.#gpsExpected()) names.add("gps");
-    const sources = [...names].sort((a, b) => TRUST_ORDER.indexOf(a) - TRUST_ORDER.indexOf(b)).map((name): TimeSourceState => {
-      const s = this.#samples.get(name);
-      const source = this.#sources.find((x) => x.name === name);
-      return {
-        name,
-        state: this.#implausible.has(name) ? `implausible: ${this.#implausible.get(name)!}` : source?.state ?? (name === "gps" ? this.#gpsState(mono) : s ? "ok" : "waiting"),
-        offsetMs: s ? Math.round(s.offsetMs - wallOffset) : null,
-        uncMs: s ? Math.ceil(this.#uncAt(s, mono, name)) : null,
-        lastSample: s && sel ? iso(s) : null,
-        selected: sel?.name === name,
-      };
-    });
+    const sources = [...names]
+      .sort((a, b) => TRUST_ORDER.indexOf(a) - TRUST_ORDER.indexOf(b))
+      .map((name): TimeSourceState => {
+        const s = this.#samples.get(name);
+        const source = this.#sources.find((x) => x.name === name);
+        return {
+          name,
+          state: this.#implausible.has(name)
+            ? `implausible: ${this.#implausible.get(name)!}`
+            : (source?.state ?? (name === "gps" ? this.#gpsState(mono) : s ? "ok" : "waiting")),
+          offsetMs: s ? Math.round(s.offsetMs - wallOffset) : null,
+          uncMs: s ? Math.ceil(this.#uncAt(s, mono, name)) : null,
+          lastSample: s && sel ? iso(s) : null,
+          selected: sel?.name === name,
+        };
+      });
     const retention = this.retentionNowMs();
     return {
       synced: sel !== null,
@@ -671,10 +780,15 @@ export class TimeService extends EventEmitter<{ synced: [FirstSync]; corrected: 
     if (!starting && JSON.stringify(now) === JSON.stringify(before)) return now;
     const devices = now.devices.map((d) => d.device + (d.name ? ` (${d.name}${d.path ? ` on ${d.path}` : ""})` : ""));
     if (now.device !== null && !now.present) {
-      this.#log.warn({ code: "VG_TIME_PPS_MISSING", ppsDevice: now.device, found: devices }, `the configured PPS device ${now.device} is not there`);
+      this.#log.warn(
+        { code: "VG_TIME_PPS_MISSING", ppsDevice: now.device, found: devices },
+        `the configured PPS device ${now.device} is not there`,
+      );
     } else if (now.devices.length > 0) {
-      this.#log.info({ code: "VG_TIME_PPS_PRESENT", ppsDevice: now.device, found: devices },
-        `PPS source present: ${devices.join(", ")}; its pulses are not read by this version (the kernel PPS API needs a native reader), GPS time comes from the NMEA sentences`);
+      this.#log.info(
+        { code: "VG_TIME_PPS_PRESENT", ppsDevice: now.device, found: devices },
+        `PPS source present: ${devices.join(", ")}; its pulses are not read by this version (the kernel PPS API needs a native reader), GPS time comes from the NMEA sentences`,
+      );
     }
     return now;
   }

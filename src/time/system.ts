@@ -47,14 +47,24 @@ export function parseChronyTracking(text: string): OsClockReport | undefined {
     const v = /^([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s+seconds?/i.exec(fields.get(key) ?? "");
     return v ? Number(v[1]) * 1000 : undefined;
   };
-  if (/not synchroni[sz]ed/i.test(leap)) return { via: "chrony", synchronized: false, reference, reason: `leap status: ${leap}` };
-  if (refId === CHRONY_LOCAL_REFID) return { via: "chrony", synchronized: false, reference, reason: "following its own local clock (local directive), no external time" };
+  if (/not synchroni[sz]ed/i.test(leap))
+    return { via: "chrony", synchronized: false, reference, reason: `leap status: ${leap}` };
+  if (refId === CHRONY_LOCAL_REFID)
+    return {
+      via: "chrony",
+      synchronized: false,
+      reference,
+      reason: "following its own local clock (local directive), no external time",
+    };
   const system = /^([-+]?\d+(?:\.\d+)?)\s+seconds\s+(slow|fast)/i.exec(fields.get("system time") ?? "");
   // "slow" means the system clock is behind true time: add to it.
   const offset = system ? Number(system[1]) * 1000 * (system[2]!.toLowerCase() === "slow" ? 1 : -1) : undefined;
   const rootDelay = seconds("root delay");
   const rootDispersion = seconds("root dispersion");
-  const uncMs = offset !== undefined && rootDelay !== undefined && rootDispersion !== undefined ? Math.abs(offset) + rootDispersion + rootDelay / 2 : undefined;
+  const uncMs =
+    offset !== undefined && rootDelay !== undefined && rootDispersion !== undefined
+      ? Math.abs(offset) + rootDispersion + rootDelay / 2
+      : undefined;
   return { via: "chrony", synchronized: true, correctionMs: offset, uncMs, reference };
 }
 
@@ -72,15 +82,22 @@ export function parseTimedatectlShow(text: string): OsClockReport | undefined {
   const synced = fields.get("NTPSynchronized");
   if (synced === undefined) return undefined;
   if (synced === "yes") return { via: "timesyncd", synchronized: true };
-  return { via: "timesyncd", synchronized: false, reason: fields.get("NTP") === "no" ? "NTP is turned off (timedatectl set-ntp true)" : "not synchronized yet" };
+  return {
+    via: "timesyncd",
+    synchronized: false,
+    reason: fields.get("NTP") === "no" ? "NTP is turned off (timedatectl set-ntp true)" : "not synchronized yet",
+  };
 }
 
 /** Runs a command and resolves with its stdout; rejects when it cannot run or exits non-zero. */
 export type Exec = (file: string, args: string[]) => Promise<string>;
 
-export const execCommand: Exec = (file, args) => new Promise((resolve, reject) => {
-  execFile(file, args, { timeout: 5000, env: { ...process.env, LC_ALL: "C" } }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-});
+export const execCommand: Exec = (file, args) =>
+  new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: 5000, env: { ...process.env, LC_ALL: "C" } }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
+  });
 
 export interface SystemClockOptions {
   /** auto: believed when the OS says it is synchronized; always: believed as it is (with `alwaysUncMs`). */
@@ -120,7 +137,13 @@ export class SystemClockSource implements TimeSource {
 
   start(report: (s: TimeSample) => void): void {
     this.#report = report;
-    const poll = () => void this.poll().catch((err: Error) => this.#deps.log.error({ code: "VG_TIME_SOURCE_BUG", source: this.name, err: err.message }, "time source poll failed"));
+    const poll = () =>
+      void this.poll().catch((err: Error) =>
+        this.#deps.log.error(
+          { code: "VG_TIME_SOURCE_BUG", source: this.name, err: err.message },
+          "time source poll failed",
+        ),
+      );
     poll();
     this.#timer = setInterval(poll, this.#options.pollS * 1000);
     this.#timer.unref();
@@ -161,17 +184,22 @@ export class SystemClockSource implements TimeSource {
     const last = this.#lastWallOffset;
     this.#lastWallOffset = offset;
     if (last !== undefined && Math.abs(offset - last) > WALL_STEP_MS) {
-      this.#deps.log.warn({ code: "VG_WALL_CLOCK_STEP", stepMs: Math.round(offset - last) }, "the system clock was stepped; event times are unaffected (they run on the monotonic clock)");
+      this.#deps.log.warn(
+        { code: "VG_WALL_CLOCK_STEP", stepMs: Math.round(offset - last) },
+        "the system clock was stepped; event times are unaffected (they run on the monotonic clock)",
+      );
     }
   }
 
   async #ask(): Promise<OsClockReport | undefined> {
-    const order: ("chrony" | "timesyncd")[] = this.#via === "timesyncd" ? ["timesyncd", "chrony"] : ["chrony", "timesyncd"];
+    const order: ("chrony" | "timesyncd")[] =
+      this.#via === "timesyncd" ? ["timesyncd", "chrony"] : ["chrony", "timesyncd"];
     for (const via of order) {
       try {
-        const report = via === "chrony"
-          ? parseChronyTracking(await this.#deps.exec("chronyc", ["-n", "tracking"]))
-          : parseTimedatectlShow(await this.#deps.exec("timedatectl", ["show"]));
+        const report =
+          via === "chrony"
+            ? parseChronyTracking(await this.#deps.exec("chronyc", ["-n", "tracking"]))
+            : parseTimedatectlShow(await this.#deps.exec("timedatectl", ["show"]));
         if (report) {
           this.#via = via;
           return report;

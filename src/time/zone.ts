@@ -14,7 +14,16 @@ function formatter(zone: string): Intl.DateTimeFormat | null {
   let f = formatters.get(zone);
   if (f === undefined) {
     try {
-      f = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric" });
+      f = new Intl.DateTimeFormat("en-US", {
+        timeZone: zone,
+        hourCycle: "h23",
+        year: "numeric",
+        month: "numeric",
+        day: "numeric",
+        hour: "numeric",
+        minute: "numeric",
+        second: "numeric",
+      });
     } catch {
       f = null;
     }
@@ -29,8 +38,17 @@ export function zoneOffsetMinutes(zone: string, utcMs: number): number | undefin
   if (fixed !== undefined) return fixed;
   const f = formatter(zone);
   if (!f) return undefined;
-  const p = Object.fromEntries(f.formatToParts(new Date(Math.floor(utcMs / 1000) * 1000)).map((x) => [x.type, x.value]));
-  const local = Date.UTC(Number(p.year), Number(p.month) - 1, Number(p.day), Number(p.hour), Number(p.minute), Number(p.second));
+  const p = Object.fromEntries(
+    f.formatToParts(new Date(Math.floor(utcMs / 1000) * 1000)).map((x) => [x.type, x.value]),
+  );
+  const local = Date.UTC(
+    Number(p.year),
+    Number(p.month) - 1,
+    Number(p.day),
+    Number(p.hour),
+    Number(p.minute),
+    Number(p.second),
+  );
   return Math.round((local - Math.floor(utcMs / 1000) * 1000) / 60_000);
 }
 
@@ -54,9 +72,24 @@ export function placeLocalTime(raw: string, zone: string): string | undefined {
   if (!m) return undefined;
   const [, y, mo, d, h, mi, sec, frac] = m;
   const ms = frac === undefined ? 0 : Math.round(Number(`0.${frac}`) * 1000);
-  const local = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), sec === undefined ? 0 : Number(sec), ms);
+  const local = Date.UTC(
+    Number(y),
+    Number(mo) - 1,
+    Number(d),
+    Number(h),
+    Number(mi),
+    sec === undefined ? 0 : Number(sec),
+    ms,
+  );
   const check = new Date(local);
-  if (Number(h) > 23 || Number(mi) > 59 || Number(sec ?? 0) > 59 || check.getUTCDate() !== Number(d) || check.getUTCMonth() !== Number(mo) - 1) return undefined;
+  if (
+    Number(h) > 23 ||
+    Number(mi) > 59 ||
+    Number(sec ?? 0) > 59 ||
+    check.getUTCDate() !== Number(d) ||
+    check.getUTCMonth() !== Number(mo) - 1
+  )
+    return undefined;
   const offset = offsetForLocal(zone, local);
   return offset === undefined ? undefined : new Date(local - offset * 60_000).toISOString();
 }

@@ -64,7 +64,9 @@ function canonical(value: unknown): string {
 export function rowHash(r: Omit<StoredRow, "hash">): string {
   const fields: unknown[] = [r.seq, r.at, r.actor, r.ip, r.action, r.target, r.detail, r.result];
   if (r.time !== null && r.time !== undefined) fields.push(r.time); // records from before this field hash as they did
-  return createHash("sha256").update(`${r.prev}\n${JSON.stringify(fields)}`).digest("hex");
+  return createHash("sha256")
+    .update(`${r.prev}\n${JSON.stringify(fields)}`)
+    .digest("hex");
 }
 
 export class AuditLog implements Audit {
@@ -92,13 +94,16 @@ export class AuditLog implements Audit {
       CREATE TABLE IF NOT EXISTS audit_anchor (
         id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL, at TEXT NOT NULL);`);
     const columns = db.prepare("SELECT name FROM pragma_table_info('audit')").pluck().all() as string[];
-    if (!columns.includes("time")) db.exec("ALTER TABLE audit ADD COLUMN time TEXT; ALTER TABLE audit ADD COLUMN placed_at TEXT;");
-    const last = db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as { seq: number; hash: string } | undefined;
+    if (!columns.includes("time"))
+      db.exec("ALTER TABLE audit ADD COLUMN time TEXT; ALTER TABLE audit ADD COLUMN placed_at TEXT;");
+    const last = db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as
+      { seq: number; hash: string } | undefined;
     this.#head = last ?? this.#anchor();
   }
 
   #anchor(): { seq: number; hash: string } {
-    const a = this.#db.prepare("SELECT seq, hash FROM audit_anchor WHERE id = 1").get() as { seq: number; hash: string } | undefined;
+    const a = this.#db.prepare("SELECT seq, hash FROM audit_anchor WHERE id = 1").get() as
+      { seq: number; hash: string } | undefined;
     return a ?? { seq: 0, hash: GENESIS };
   }
 
@@ -120,7 +125,9 @@ export class AuditLog implements Audit {
     };
     const hash = rowHash(row);
     this.#db
-      .prepare("INSERT INTO audit (seq, at, actor, ip, action, target, detail, result, prev, hash, time) VALUES (@seq, @at, @actor, @ip, @action, @target, @detail, @result, @prev, @hash, @time)")
+      .prepare(
+        "INSERT INTO audit (seq, at, actor, ip, action, target, detail, result, prev, hash, time) VALUES (@seq, @at, @actor, @ip, @action, @target, @detail, @result, @prev, @hash, @time)",
+      )
       .run({ ...row, hash });
     this.#head = { seq: row.seq, hash };
     this.#onRecord();
@@ -156,7 +163,9 @@ export class AuditLog implements Audit {
    * earlier boot stay unplaced, and say so.
    */
   placeUnsynced(sync: FirstSync): void {
-    const rows = this.#db.prepare("SELECT seq, at, time FROM audit WHERE time IS NOT NULL AND placed_at IS NULL").all() as { seq: number; at: string; time: string }[];
+    const rows = this.#db
+      .prepare("SELECT seq, at, time FROM audit WHERE time IS NOT NULL AND placed_at IS NULL")
+      .all() as { seq: number; at: string; time: string }[];
     if (rows.length === 0) return;
     const update = this.#db.prepare("UPDATE audit SET placed_at = ? WHERE seq = ?");
     let placed = 0;
@@ -171,7 +180,15 @@ export class AuditLog implements Audit {
     this.record({
       actor: "system",
       action: "time.synced",
-      detail: { src: sync.src, offsetMs: Math.round(sync.offsetMs), correctionMs: Math.round(sync.correctionMs), boot: sync.boot, uncMs: Math.ceil(sync.uncMs), placed, unplaced: rows.length - placed },
+      detail: {
+        src: sync.src,
+        offsetMs: Math.round(sync.offsetMs),
+        correctionMs: Math.round(sync.correctionMs),
+        boot: sync.boot,
+        uncMs: Math.ceil(sync.uncMs),
+        placed,
+        unplaced: rows.length - placed,
+      },
       result: "ok",
     });
   }
@@ -179,13 +196,18 @@ export class AuditLog implements Audit {
   /** Newest first: up to `limit` rows with seq below `before`. */
   list(options: { before?: number; limit: number }): AuditRow[] {
     const rows = this.#db
-      .prepare("SELECT seq, hash, at, actor, ip, action, target, detail, result, time, placed_at FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?")
+      .prepare(
+        "SELECT seq, hash, at, actor, ip, action, target, detail, result, time, placed_at FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+      )
       .all(options.before ?? Number.MAX_SAFE_INTEGER, options.limit) as Omit<StoredRow, "prev">[];
     return rows.map(({ time, placed_at: placedAt, ...r }) => ({
       ...r,
       at: placedAt ?? r.at,
       detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
-      time: time === null ? undefined : { unsynced: true, placed: placedAt !== null && placedAt !== undefined, recordedAt: r.at },
+      time:
+        time === null
+          ? undefined
+          : { unsynced: true, placed: placedAt !== null && placedAt !== undefined, recordedAt: r.at },
     }));
   }
 
@@ -198,9 +220,20 @@ export class AuditLog implements Audit {
     // (seq and hash): an anchor no purge record names was moved by hand past deleted oldest rows.
     let anchorNamed = anchor.seq === 0;
     for (const r of this.#db.prepare("SELECT * FROM audit ORDER BY seq").iterate() as IterableIterator<StoredRow>) {
-      if (r.seq !== expected.seq + 1) return { ok: false, checked, firstBad: { seq: expected.seq + 1, reason: `missing: rows ${expected.seq + 1}..${r.seq - 1} were deleted` } };
-      if (rowHash(r) !== r.hash) return { ok: false, checked, firstBad: { seq: r.seq, reason: "edited: its content does not match its hash" } };
-      if (r.prev !== expected.hash) return { ok: false, checked, firstBad: { seq: r.seq, reason: "broken link: it does not follow the hash of the row before" } };
+      if (r.seq !== expected.seq + 1)
+        return {
+          ok: false,
+          checked,
+          firstBad: { seq: expected.seq + 1, reason: `missing: rows ${expected.seq + 1}..${r.seq - 1} were deleted` },
+        };
+      if (rowHash(r) !== r.hash)
+        return { ok: false, checked, firstBad: { seq: r.seq, reason: "edited: its content does not match its hash" } };
+      if (r.prev !== expected.hash)
+        return {
+          ok: false,
+          checked,
+          firstBad: { seq: r.seq, reason: "broken link: it does not follow the hash of the row before" },
+        };
       if (!anchorNamed && r.action === "audit.purge" && r.detail !== null) {
         const d = JSON.parse(r.detail) as { throughSeq?: unknown; throughHash?: unknown };
         anchorNamed = d.throughSeq === anchor.seq && (d.throughHash === undefined || d.throughHash === anchor.hash);
@@ -208,8 +241,21 @@ export class AuditLog implements Audit {
       checked++;
       expected = { seq: r.seq, hash: r.hash };
     }
-    if (!anchorNamed) return { ok: false, checked, firstBad: { seq: anchor.seq, reason: `missing: the chain starts after row ${anchor.seq}, but no purge record says so: the oldest rows were deleted` } };
-    if (expected.seq < this.#head.seq) return { ok: false, checked, firstBad: { seq: expected.seq + 1, reason: `missing: the newest rows up to ${this.#head.seq} were deleted` } };
+    if (!anchorNamed)
+      return {
+        ok: false,
+        checked,
+        firstBad: {
+          seq: anchor.seq,
+          reason: `missing: the chain starts after row ${anchor.seq}, but no purge record says so: the oldest rows were deleted`,
+        },
+      };
+    if (expected.seq < this.#head.seq)
+      return {
+        ok: false,
+        checked,
+        firstBad: { seq: expected.seq + 1, reason: `missing: the newest rows up to ${this.#head.seq} were deleted` },
+      };
     return { ok: true, checked };
   }
 
@@ -223,14 +269,27 @@ export class AuditLog implements Audit {
     const cutoff = new Date(beforeMs).toISOString();
     // Only the oldest run of rows before the cutoff: a row stamped by a wrong clock (a box booting
     // in 1970) after newer ones must not take them with it.
-    const keep = this.#db.prepare("SELECT MIN(seq) AS seq FROM audit WHERE at >= ?").get(cutoff) as { seq: number | null };
-    const last = this.#db.prepare("SELECT seq, hash FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT 1").get(keep.seq ?? Number.MAX_SAFE_INTEGER) as { seq: number; hash: string } | undefined;
+    const keep = this.#db.prepare("SELECT MIN(seq) AS seq FROM audit WHERE at >= ?").get(cutoff) as {
+      seq: number | null;
+    };
+    const last = this.#db
+      .prepare("SELECT seq, hash FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT 1")
+      .get(keep.seq ?? Number.MAX_SAFE_INTEGER) as { seq: number; hash: string } | undefined;
     if (!last) return { purged: 0 };
     // The anchor and the purge's record together: an anchor no record names is a tampered chain.
     const purged = this.#db.transaction(() => {
       const n = this.#db.prepare("DELETE FROM audit WHERE seq <= ?").run(last.seq).changes;
-      this.#db.prepare("INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, @seq, @hash, @at) ON CONFLICT (id) DO UPDATE SET seq = @seq, hash = @hash, at = @at").run({ ...last, at: new Date(this.#now().ms).toISOString() });
-      this.record({ actor: "system", action: "audit.purge", detail: { throughSeq: last.seq, throughHash: last.hash, rows: n, before: cutoff }, result: "ok" });
+      this.#db
+        .prepare(
+          "INSERT INTO audit_anchor (id, seq, hash, at) VALUES (1, @seq, @hash, @at) ON CONFLICT (id) DO UPDATE SET seq = @seq, hash = @hash, at = @at",
+        )
+        .run({ ...last, at: new Date(this.#now().ms).toISOString() });
+      this.record({
+        actor: "system",
+        action: "audit.purge",
+        detail: { throughSeq: last.seq, throughHash: last.hash, rows: n, before: cutoff },
+        result: "ok",
+      });
       return n;
     })();
     return { purged };

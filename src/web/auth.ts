@@ -43,7 +43,9 @@ const CHANGING = new Set(["POST", "PUT", "DELETE", "PATCH"]);
 function scrypt(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
   // maxmem above scrypt's own need (128·N·r·p bytes, checked in parseHash) with room to spare.
   const options: ScryptOptions = { ...params, maxmem: MAX_SCRYPT_MEM + (16 << 20) };
-  return new Promise((resolve, reject) => scryptCb(password.normalize("NFC"), salt, KEY_BYTES, options, (err, key) => (err ? reject(err) : resolve(key))));
+  return new Promise((resolve, reject) =>
+    scryptCb(password.normalize("NFC"), salt, KEY_BYTES, options, (err, key) => (err ? reject(err) : resolve(key))),
+  );
 }
 
 /** A new hash of `password`: `scrypt$N$r$p$salt$hash`, salt and hash in base64. */
@@ -149,7 +151,11 @@ const sessionKey = (id: string) => createHash("sha256").update(id).digest("hex")
 const password = () => z.string().min(1).max(256);
 const username = () => webUsername().transform(normalizeUsername);
 const credentials = z.strictObject({ username: username(), password: password() });
-const setupBody = z.strictObject({ username: username(), password: password(), setupCode: z.string().max(64).optional() });
+const setupBody = z.strictObject({
+  username: username(),
+  password: password(),
+  setupCode: z.string().max(64).optional(),
+});
 const newUser = z.strictObject({ username: username(), password: password(), role: z.enum(ROLES) });
 const passwordChange = z.strictObject({ current: password(), password: password() });
 const passwordReset = z.strictObject({ password: password() });
@@ -161,7 +167,12 @@ const passwordReset = z.strictObject({ password: password() });
 export function fromBox(request: FastifyRequest): boolean {
   const { remoteAddress, localAddress } = request.socket;
   if (!remoteAddress) return false;
-  return remoteAddress === "::1" || remoteAddress.startsWith("127.") || remoteAddress.startsWith("::ffff:127.") || remoteAddress === localAddress;
+  return (
+    remoteAddress === "::1" ||
+    remoteAddress.startsWith("127.") ||
+    remoteAddress.startsWith("::ffff:127.") ||
+    remoteAddress === localAddress
+  );
 }
 
 export class Auth {
@@ -190,11 +201,15 @@ export class Auth {
       CREATE INDEX IF NOT EXISTS web_login_failures_user ON web_login_failures (username);`);
     const userColumns = o.db.prepare("SELECT name FROM pragma_table_info('web_users')").pluck().all() as string[];
     // must_change: an initial or reset password, to be changed at the next login; changed_ms: when the password was last set.
-    if (!userColumns.includes("must_change")) o.db.exec("ALTER TABLE web_users ADD COLUMN must_change INTEGER NOT NULL DEFAULT 0");
+    if (!userColumns.includes("must_change"))
+      o.db.exec("ALTER TABLE web_users ADD COLUMN must_change INTEGER NOT NULL DEFAULT 0");
     if (!userColumns.includes("changed_ms")) o.db.exec("ALTER TABLE web_users ADD COLUMN changed_ms INTEGER");
     // The boot and monotonic times of a session (added in 0.x; rows from before have none).
     const columns = o.db.prepare("SELECT name FROM pragma_table_info('web_sessions')").pluck().all() as string[];
-    if (!columns.includes("boot")) o.db.exec("ALTER TABLE web_sessions ADD COLUMN boot TEXT; ALTER TABLE web_sessions ADD COLUMN created_mono REAL; ALTER TABLE web_sessions ADD COLUMN last_mono REAL;");
+    if (!columns.includes("boot"))
+      o.db.exec(
+        "ALTER TABLE web_sessions ADD COLUMN boot TEXT; ALTER TABLE web_sessions ADD COLUMN created_mono REAL; ALTER TABLE web_sessions ADD COLUMN last_mono REAL;",
+      );
     // Those certainly over; one whose idle time cannot be told yet is refused when it comes back.
     for (const row of o.db.prepare("SELECT * FROM web_sessions").all() as SessionRow[]) {
       const times = this.#times(row);
@@ -210,7 +225,8 @@ export class Auth {
    */
   #times(row: SessionRow): { createdMono: number; lastMono: number } | null {
     const mono = this.#o.monoMs();
-    if (row.boot !== null && row.boot === this.#o.bootId && row.created_mono !== null && row.last_mono !== null) return { createdMono: row.created_mono, lastMono: row.last_mono };
+    if (row.boot !== null && row.boot === this.#o.bootId && row.created_mono !== null && row.last_mono !== null)
+      return { createdMono: row.created_mono, lastMono: row.last_mono };
     const now = this.#o.nowMs();
     if (row.last_ms > now || row.created_ms > now) return null;
     return { createdMono: mono - (now - row.created_ms), lastMono: mono - (now - row.last_ms) };
@@ -240,19 +256,28 @@ export class Auth {
       this.#setupCode = randomBytes(9).toString("base64url");
       writeFileSync(this.#o.setupCodeFile, `${this.#setupCode}\n`, { mode: 0o600 });
     }
-    this.#o.log.info({ code: "VG_WEB_SETUP", file: this.#o.setupCodeFile }, `no web user yet: open the page and create the admin, with the setup code from ${this.#o.setupCodeFile} (not needed from the box itself)`);
+    this.#o.log.info(
+      { code: "VG_WEB_SETUP", file: this.#o.setupCodeFile },
+      `no web user yet: open the page and create the admin, with the setup code from ${this.#o.setupCodeFile} (not needed from the box itself)`,
+    );
   }
 
   #findUser(username: string): FoundUser | null {
     const p = this.#o.users.find((u) => u.username === username);
     if (p) return { user: { username, role: p.role }, hash: p.passwordHash, provisioned: true, mustChange: false };
-    const row = this.#o.db.prepare("SELECT role, hash, created_at, must_change, changed_ms FROM web_users WHERE username = ?").get(username) as
-      | { role: Role; hash: string; created_at: string; must_change: number; changed_ms: number | null }
-      | undefined;
+    const row = this.#o.db
+      .prepare("SELECT role, hash, created_at, must_change, changed_ms FROM web_users WHERE username = ?")
+      .get(username) as
+      { role: Role; hash: string; created_at: string; must_change: number; changed_ms: number | null } | undefined;
     if (!row) return null;
     const maxAgeMs = this.#o.password.maxAgeDays * 86_400_000;
     const expired = maxAgeMs > 0 && this.#o.nowMs() - (row.changed_ms ?? Date.parse(row.created_at)) > maxAgeMs;
-    return { user: { username, role: row.role }, hash: row.hash, provisioned: false, mustChange: row.must_change === 1 || expired };
+    return {
+      user: { username, role: row.role },
+      hash: row.hash,
+      provisioned: false,
+      mustChange: row.must_change === 1 || expired,
+    };
   }
 
   /** An existing user whose name reads the same as `username` (same skeleton: Cyrillic `а`dmin beside `admin`). */
@@ -314,9 +339,15 @@ export class Auth {
    */
   #recentUser(username: string, mono: number): number[] {
     const now = this.#o.nowMs();
-    const rows = this.#o.db.prepare("SELECT at_ms, boot, at_mono FROM web_login_failures WHERE username = ?").all(username) as { at_ms: number; boot: string | null; at_mono: number | null }[];
+    const rows = this.#o.db
+      .prepare("SELECT at_ms, boot, at_mono FROM web_login_failures WHERE username = ?")
+      .all(username) as { at_ms: number; boot: string | null; at_mono: number | null }[];
     return rows
-      .map((r) => (r.boot !== null && r.boot === this.#o.bootId && r.at_mono !== null ? r.at_mono : mono - Math.max(0, now - r.at_ms)))
+      .map((r) =>
+        r.boot !== null && r.boot === this.#o.bootId && r.at_mono !== null
+          ? r.at_mono
+          : mono - Math.max(0, now - r.at_ms),
+      )
       .filter((t) => t > mono - this.#windowMs())
       .sort((a, b) => a - b);
   }
@@ -325,14 +356,32 @@ export class Auth {
    * Whether another check is allowed now for this address and username (counting the checks under
    * way); if not, why and for how many seconds.
    */
-  #blocked(ip: string, username: string | null): { code: "VG_ACCOUNT_LOCKED" | "VG_TOO_MANY_ATTEMPTS"; waitS: number } | null {
+  #blocked(
+    ip: string,
+    username: string | null,
+  ): { code: "VG_ACCOUNT_LOCKED" | "VG_TOO_MANY_ATTEMPTS"; waitS: number } | null {
     const now = this.#o.monoMs();
     const limits = [
-      { key: `ip:${ip}`, times: this.#recentAddress(`ip:${ip}`, now), max: this.#o.addressMaxFailures, code: "VG_TOO_MANY_ATTEMPTS" as const },
-      ...(username === null ? [] : [{ key: `user:${username}`, times: this.#recentUser(username, now), max: this.#o.loginMaxFailures, code: "VG_ACCOUNT_LOCKED" as const }]),
+      {
+        key: `ip:${ip}`,
+        times: this.#recentAddress(`ip:${ip}`, now),
+        max: this.#o.addressMaxFailures,
+        code: "VG_TOO_MANY_ATTEMPTS" as const,
+      },
+      ...(username === null
+        ? []
+        : [
+            {
+              key: `user:${username}`,
+              times: this.#recentUser(username, now),
+              max: this.#o.loginMaxFailures,
+              code: "VG_ACCOUNT_LOCKED" as const,
+            },
+          ]),
     ];
     for (const { key, times, max, code } of limits) {
-      if (times.length >= max) return { code, waitS: Math.max(1, Math.ceil((times[times.length - max]! + this.#windowMs() - now) / 1000)) };
+      if (times.length >= max)
+        return { code, waitS: Math.max(1, Math.ceil((times[times.length - max]! + this.#windowMs() - now) / 1000)) };
       // Full with the checks under way: their outcome decides; come back in a moment.
       if (times.length + (this.#pending.get(key) ?? 0) >= max) return { code, waitS: 1 };
     }
@@ -354,13 +403,21 @@ export class Auth {
   /** Records a failure for the address and, if given, the username; true when it has just locked the username. */
   #fail(ip: string, username: string | null): boolean {
     const now = this.#o.monoMs();
-    if (this.#addressFailures.size > MAX_LIMIT_KEYS) for (const key of [...this.#addressFailures.keys()]) this.#recentAddress(key, now);
+    if (this.#addressFailures.size > MAX_LIMIT_KEYS)
+      for (const key of [...this.#addressFailures.keys()]) this.#recentAddress(key, now);
     const key = `ip:${ip}`;
     this.#addressFailures.set(key, [...this.#recentAddress(key, now), now].slice(-this.#o.addressMaxFailures));
     if (username === null) return false;
     const db = this.#o.db;
-    db.prepare("INSERT INTO web_login_failures (username, at_ms, boot, at_mono) VALUES (?, ?, ?, ?)").run(username, this.#o.nowMs(), this.#o.bootId ?? null, now);
-    db.prepare("DELETE FROM web_login_failures WHERE rowid <= (SELECT max(rowid) FROM web_login_failures) - ?").run(MAX_FAILURE_ROWS);
+    db.prepare("INSERT INTO web_login_failures (username, at_ms, boot, at_mono) VALUES (?, ?, ?, ?)").run(
+      username,
+      this.#o.nowMs(),
+      this.#o.bootId ?? null,
+      now,
+    );
+    db.prepare("DELETE FROM web_login_failures WHERE rowid <= (SELECT max(rowid) FROM web_login_failures) - ?").run(
+      MAX_FAILURE_ROWS,
+    );
     return this.#recentUser(username, now).length === this.#o.loginMaxFailures;
   }
 
@@ -373,7 +430,9 @@ export class Auth {
     const mono = this.#o.monoMs();
     const times = this.#recentUser(username, mono);
     const max = this.#o.loginMaxFailures;
-    return times.length >= max ? new Date(this.#o.nowMs() + times[times.length - max]! + this.#windowMs() - mono).toISOString() : null;
+    return times.length >= max
+      ? new Date(this.#o.nowMs() + times[times.length - max]! + this.#windowMs() - mono).toISOString()
+      : null;
   }
 
   // --- sessions ---------------------------------------------------------------------------------
@@ -385,11 +444,25 @@ export class Auth {
     const mono = this.#o.monoMs();
     const held = db.prepare("SELECT count(*) FROM web_sessions").pluck().get() as number;
     if (held >= MAX_SESSIONS) {
-      for (const key of db.prepare("SELECT key FROM web_sessions ORDER BY created_ms LIMIT ?").pluck().all(held - MAX_SESSIONS + 1) as string[]) this.#forget(key);
+      for (const key of db
+        .prepare("SELECT key FROM web_sessions ORDER BY created_ms LIMIT ?")
+        .pluck()
+        .all(held - MAX_SESSIONS + 1) as string[])
+        this.#forget(key);
     }
     const id = randomBytes(32).toString("base64url");
-    const session = { key: sessionKey(id), user, csrf: randomBytes(32).toString("base64url"), createdMono: mono, lastMono: mono, savedMono: mono, mustChange };
-    db.prepare("INSERT INTO web_sessions (key, username, role, csrf, created_ms, last_ms, boot, created_mono, last_mono) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(session.key, user.username, user.role, session.csrf, now, now, this.#o.bootId ?? null, mono, mono);
+    const session = {
+      key: sessionKey(id),
+      user,
+      csrf: randomBytes(32).toString("base64url"),
+      createdMono: mono,
+      lastMono: mono,
+      savedMono: mono,
+      mustChange,
+    };
+    db.prepare(
+      "INSERT INTO web_sessions (key, username, role, csrf, created_ms, last_ms, boot, created_mono, last_mono) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ).run(session.key, user.username, user.role, session.csrf, now, now, this.#o.bootId ?? null, mono, mono);
     this.#cache(session);
     return { id, session };
   }
@@ -418,7 +491,14 @@ export class Auth {
       this.#forget(key);
       return undefined;
     }
-    const session = { key, user: found.user, csrf: row.csrf, ...times, savedMono: times.lastMono, mustChange: found.mustChange };
+    const session = {
+      key,
+      user: found.user,
+      csrf: row.csrf,
+      ...times,
+      savedMono: times.lastMono,
+      mustChange: found.mustChange,
+    };
     this.#cache(session);
     return session;
   }
@@ -447,7 +527,9 @@ export class Auth {
     if (!s) return null;
     s.lastMono = this.#o.monoMs();
     if (s.lastMono - s.savedMono >= SESSION_SAVE_MS) {
-      this.#o.db.prepare("UPDATE web_sessions SET last_ms = ?, boot = ?, created_mono = ?, last_mono = ? WHERE key = ?").run(this.#o.nowMs(), this.#o.bootId ?? null, s.createdMono, s.lastMono, s.key);
+      this.#o.db
+        .prepare("UPDATE web_sessions SET last_ms = ?, boot = ?, created_mono = ?, last_mono = ? WHERE key = ?")
+        .run(this.#o.nowMs(), this.#o.bootId ?? null, s.createdMono, s.lastMono, s.key);
       s.savedMono = s.lastMono;
     }
     return s;
@@ -460,7 +542,10 @@ export class Auth {
    * session limit still ends it.
    */
   streamOwner(request: FastifyRequest, keepAwake?: () => boolean): { session: string; alive: () => boolean } {
-    return { session: this.#peek(request)?.key ?? "", alive: () => (keepAwake?.() ? this.#session(request) : this.#peek(request)) !== null };
+    return {
+      session: this.#peek(request)?.key ?? "",
+      alive: () => (keepAwake?.() ? this.#session(request) : this.#peek(request)) !== null,
+    };
   }
 
   #setCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeS: number): void {
@@ -468,7 +553,12 @@ export class Auth {
     reply.header("set-cookie", `${COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure}`);
   }
 
-  #startSession(request: FastifyRequest, reply: FastifyReply, user: SessionUser, mustChange = false): { user: SessionUser; csrf: string; mustChangePassword: boolean } {
+  #startSession(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    user: SessionUser,
+    mustChange = false,
+  ): { user: SessionUser; csrf: string; mustChangePassword: boolean } {
     // A login always gets a new id, and the one the browser held before ends: no session fixation.
     const previous = cookie(request.headers.cookie, COOKIE);
     if (previous) this.#forget(sessionKey(previous));
@@ -479,7 +569,8 @@ export class Auth {
 
   /** Ends every session of `username` (removed user, new password), but `except` (the one that changed it). */
   #endSessionsOf(username: string, except?: string): void {
-    for (const [key, s] of this.#sessions) if (s.user.username === username && key !== except) this.#sessions.delete(key);
+    for (const [key, s] of this.#sessions)
+      if (s.user.username === username && key !== except) this.#sessions.delete(key);
     this.#o.db.prepare("DELETE FROM web_sessions WHERE username = ? AND key IS NOT ?").run(username, except ?? null);
   }
 
@@ -497,23 +588,36 @@ export class Auth {
    * The guard; `whileMustChange`: the route is one a user who must change their password may still
    * use (changing it, logging out); every other answers 403 VG_PASSWORD_CHANGE_REQUIRED.
    */
-  #guard(permission: Permission, whileMustChange: boolean): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  #guard(
+    permission: Permission,
+    whileMustChange: boolean,
+  ): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
     return async (request, reply) => {
       const s = this.#session(request);
       if (!s) return void sendError(reply, 401, "VG_AUTH_REQUIRED", "log in first");
       request.user = s.user;
-      if (s.mustChange && !whileMustChange) return void sendError(reply, 403, "VG_PASSWORD_CHANGE_REQUIRED", "change your password first");
+      if (s.mustChange && !whileMustChange)
+        return void sendError(reply, 403, "VG_PASSWORD_CHANGE_REQUIRED", "change your password first");
       const deny = (code: string, message: string, why: string) => {
         const target = `${request.method} ${request.routeOptions.url ?? request.url.split("?")[0]!.slice(0, 100)}`;
-        this.#o.audit.recordBounded(`denied|${s.user.username}|${request.ip}|${target}|${why}`, { actor: s.user.username, ip: request.ip, action: "request.denied", target, detail: { why }, result: "denied" });
+        this.#o.audit.recordBounded(`denied|${s.user.username}|${request.ip}|${target}|${why}`, {
+          actor: s.user.username,
+          ip: request.ip,
+          action: "request.denied",
+          target,
+          detail: { why },
+          result: "denied",
+        });
         sendError(reply, 403, code, message);
       };
       if (CHANGING.has(request.method)) {
         if (!originMatches(request)) return deny("VG_ORIGIN", "the request comes from another site", "origin");
         const token = request.headers["x-csrf-token"];
-        if (typeof token !== "string" || !sameSecret(token, s.csrf)) return deny("VG_CSRF", "missing or wrong x-csrf-token: reload the page", "csrf");
+        if (typeof token !== "string" || !sameSecret(token, s.csrf))
+          return deny("VG_CSRF", "missing or wrong x-csrf-token: reload the page", "csrf");
       }
-      if (!PERMISSIONS[s.user.role].includes(permission)) return deny("VG_FORBIDDEN", `the ${s.user.role} role may not do this`, `needs ${permission}`);
+      if (!PERMISSIONS[s.user.role].includes(permission))
+        return deny("VG_FORBIDDEN", `the ${s.user.role} role may not do this`, `needs ${permission}`);
     };
   }
 
@@ -527,7 +631,13 @@ export class Auth {
       const setup = this.needsSetup;
       const codeRequired = setup && !fromBox(request);
       // Where the code is, for the page's hint: said only while it is asked for.
-      return { user: s?.user ?? null, ...(s ? { csrf: s.csrf, mustChangePassword: s.mustChange } : {}), setup, setupCodeRequired: codeRequired, ...(codeRequired ? { setupCodeFile: this.#o.setupCodeFile } : {}) };
+      return {
+        user: s?.user ?? null,
+        ...(s ? { csrf: s.csrf, mustChangePassword: s.mustChange } : {}),
+        setup,
+        setupCodeRequired: codeRequired,
+        ...(codeRequired ? { setupCodeFile: this.#o.setupCodeFile } : {}),
+      };
     });
 
     app.post("/api/setup", { onRequest: sameOrigin }, async (request, reply) => {
@@ -536,20 +646,44 @@ export class Auth {
       if (!body || this.#weak(reply, body.password, body.username)) return;
       const blocked = this.#blocked(request.ip, null);
       if (blocked) return tooMany(reply, blocked, this.#o.nowMs());
-      if (!fromBox(request) && !(this.#setupCode && body.setupCode && sameSecret(body.setupCode.trim(), this.#setupCode))) {
+      if (
+        !fromBox(request) &&
+        !(this.#setupCode && body.setupCode && sameSecret(body.setupCode.trim(), this.#setupCode))
+      ) {
         this.#fail(request.ip, null);
-        audit.record({ actor: body.username, ip: request.ip, action: "setup", result: "denied", detail: { why: "setup code" } });
-        return sendError(reply, 403, "VG_SETUP_CODE", `wrong or missing setup code (in ${this.#o.setupCodeFile} on the box)`, { field: "setupCode" });
+        audit.record({
+          actor: body.username,
+          ip: request.ip,
+          action: "setup",
+          result: "denied",
+          detail: { why: "setup code" },
+        });
+        return sendError(
+          reply,
+          403,
+          "VG_SETUP_CODE",
+          `wrong or missing setup code (in ${this.#o.setupCodeFile} on the box)`,
+          { field: "setupCode" },
+        );
       }
       const hash = await this.#limited(() => hashPassword(body.password));
       if (hash === null) return busy(reply);
       // Checked again after the (slow) hash: two setups racing must not both create an admin.
       if (!this.needsSetup) return sendError(reply, 409, "VG_SETUP_DONE", "setup is done: log in");
       const now = this.#o.nowMs();
-      this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at, changed_ms) VALUES (?, 'admin', ?, ?, ?)").run(body.username, hash, new Date(now).toISOString(), now);
+      this.#o.db
+        .prepare("INSERT INTO web_users (username, role, hash, created_at, changed_ms) VALUES (?, 'admin', ?, ?, ?)")
+        .run(body.username, hash, new Date(now).toISOString(), now);
       rmSync(this.#o.setupCodeFile, { force: true });
       this.#setupCode = null;
-      audit.record({ actor: body.username, ip: request.ip, action: "setup", target: body.username, detail: { role: "admin" }, result: "ok" });
+      audit.record({
+        actor: body.username,
+        ip: request.ip,
+        action: "setup",
+        target: body.username,
+        detail: { role: "admin" },
+        result: "ok",
+      });
       return this.#startSession(request, reply, { username: body.username, role: "admin" });
     });
 
@@ -573,13 +707,27 @@ export class Auth {
       if (!found || !ok) {
         const locked = this.#fail(request.ip, body.username);
         audit.record({ actor: body.username, ip: request.ip, action: "login", result: "failed" });
-        if (locked) audit.record({ actor: "system", ip: request.ip, action: "user.locked", target: body.username, detail: { failures: this.#o.loginMaxFailures, windowS: this.#o.loginWindowS }, result: "ok" });
+        if (locked)
+          audit.record({
+            actor: "system",
+            ip: request.ip,
+            action: "user.locked",
+            target: body.username,
+            detail: { failures: this.#o.loginMaxFailures, windowS: this.#o.loginWindowS },
+            result: "ok",
+          });
         this.#o.onLogin?.("failed");
         return sendError(reply, 401, "VG_LOGIN_FAILED", "wrong username or password");
       }
       // Only this username's failures: an attacker's own good login must not reset the address's count.
       this.#clearFailures(body.username);
-      audit.record({ actor: body.username, ip: request.ip, action: "login", result: "ok", ...(found.mustChange ? { detail: { mustChangePassword: true } } : {}) });
+      audit.record({
+        actor: body.username,
+        ip: request.ip,
+        action: "login",
+        result: "ok",
+        ...(found.mustChange ? { detail: { mustChangePassword: true } } : {}),
+      });
       this.#o.onLogin?.("ok");
       return this.#startSession(request, reply, found.user, found.mustChange);
     });
@@ -599,17 +747,35 @@ export class Auth {
       const { username } = request.user!;
       const found = this.#findUser(username);
       if (!found) return sendError(reply, 401, "VG_AUTH_REQUIRED", "log in first");
-      if (found.provisioned) return sendError(reply, 409, "VG_USER_PROVISIONED", `"${username}" is provisioned in the configuration: its password is changed there`);
+      if (found.provisioned)
+        return sendError(
+          reply,
+          409,
+          "VG_USER_PROVISIONED",
+          `"${username}" is provisioned in the configuration: its password is changed there`,
+        );
       if (this.#weak(reply, body.password, username)) return;
-      if (body.password === body.current) return sendError(reply, 400, "VG_PASSWORD_REUSED", "password: must differ from the current one", { field: "password" });
+      if (body.password === body.current)
+        return sendError(reply, 400, "VG_PASSWORD_REUSED", "password: must differ from the current one", {
+          field: "password",
+        });
       const blocked = this.#blocked(request.ip, username);
       if (blocked) return tooMany(reply, blocked, this.#o.nowMs());
       const release = this.#reserve([`ip:${request.ip}`, `user:${username}`]);
-      const hash = await this.#limited(async () => ((await verifyPassword(body.current, found.hash)) ? hashPassword(body.password) : false)).finally(release);
+      const hash = await this.#limited(async () =>
+        (await verifyPassword(body.current, found.hash)) ? hashPassword(body.password) : false,
+      ).finally(release);
       if (hash === null) return busy(reply);
       if (hash === false) {
         this.#fail(request.ip, username);
-        audit.record({ actor: username, ip: request.ip, action: "password.change", target: username, detail: { why: "current password" }, result: "denied" });
+        audit.record({
+          actor: username,
+          ip: request.ip,
+          action: "password.change",
+          target: username,
+          detail: { why: "current password" },
+          result: "denied",
+        });
         return sendError(reply, 403, "VG_PASSWORD_WRONG", "the current password is wrong", { field: "current" });
       }
       this.#setPassword(username, hash, false);
@@ -624,12 +790,26 @@ export class Auth {
     });
 
     app.get("/api/users", { onRequest: this.guard("admin") }, async () => {
-      const stored = this.#o.db.prepare("SELECT username, role, created_at AS createdAt FROM web_users ORDER BY username").all() as { username: string; role: Role; createdAt: string }[];
+      const stored = this.#o.db
+        .prepare("SELECT username, role, created_at AS createdAt FROM web_users ORDER BY username")
+        .all() as { username: string; role: Role; createdAt: string }[];
       return [
-        ...this.#o.users.map((u) => ({ username: u.username, role: u.role, provisioned: true, createdAt: null, mustChangePassword: false, lockedUntil: this.#lockedUntil(u.username) })),
+        ...this.#o.users.map((u) => ({
+          username: u.username,
+          role: u.role,
+          provisioned: true,
+          createdAt: null,
+          mustChangePassword: false,
+          lockedUntil: this.#lockedUntil(u.username),
+        })),
         ...stored
           .filter((u) => !this.#o.users.some((p) => p.username === u.username))
-          .map((u) => ({ ...u, provisioned: false, mustChangePassword: this.#findUser(u.username)?.mustChange ?? false, lockedUntil: this.#lockedUntil(u.username) })),
+          .map((u) => ({
+            ...u,
+            provisioned: false,
+            mustChangePassword: this.#findUser(u.username)?.mustChange ?? false,
+            lockedUntil: this.#lockedUntil(u.username),
+          })),
       ];
     });
 
@@ -640,7 +820,15 @@ export class Auth {
       const exists = () => {
         const same = this.#lookalike(body.username);
         if (same === undefined) return false;
-        sendError(reply, 409, "VG_USER_EXISTS", same === body.username ? `user "${body.username}" exists` : `"${body.username}" reads the same as the existing user "${same}": choose another name`, { field: "username" });
+        sendError(
+          reply,
+          409,
+          "VG_USER_EXISTS",
+          same === body.username
+            ? `user "${body.username}" exists`
+            : `"${body.username}" reads the same as the existing user "${same}": choose another name`,
+          { field: "username" },
+        );
         return true;
       };
       if (exists()) return;
@@ -650,16 +838,43 @@ export class Auth {
       const now = this.#o.nowMs();
       const createdAt = new Date(now).toISOString();
       // The admin chose this password: the user changes it at the first login.
-      this.#o.db.prepare("INSERT INTO web_users (username, role, hash, created_at, must_change, changed_ms) VALUES (?, ?, ?, ?, 1, ?)").run(body.username, body.role, hash, createdAt, now);
-      audit.record({ actor, ip: request.ip, action: "user.add", target: body.username, detail: { role: body.role }, result: "ok" });
-      return reply.code(201).send({ username: body.username, role: body.role, provisioned: false, createdAt, mustChangePassword: true, lockedUntil: null });
+      this.#o.db
+        .prepare(
+          "INSERT INTO web_users (username, role, hash, created_at, must_change, changed_ms) VALUES (?, ?, ?, ?, 1, ?)",
+        )
+        .run(body.username, body.role, hash, createdAt, now);
+      audit.record({
+        actor,
+        ip: request.ip,
+        action: "user.add",
+        target: body.username,
+        detail: { role: body.role },
+        result: "ok",
+      });
+      return reply.code(201).send({
+        username: body.username,
+        role: body.role,
+        provisioned: false,
+        createdAt,
+        mustChangePassword: true,
+        lockedUntil: null,
+      });
     });
 
     /** An admin's change to another user: the refusals audited, as the change itself is. */
-    const refuser = (request: FastifyRequest, reply: FastifyReply, action: string, username: string) => (status: number, code: string, message: string) => {
-      audit.record({ actor: request.user!.username, ip: request.ip, action, target: username, detail: { why: code }, result: "failed" });
-      return sendError(reply, status, code, message);
-    };
+    const refuser =
+      (request: FastifyRequest, reply: FastifyReply, action: string, username: string) =>
+      (status: number, code: string, message: string) => {
+        audit.record({
+          actor: request.user!.username,
+          ip: request.ip,
+          action,
+          target: username,
+          detail: { why: code },
+          result: "failed",
+        });
+        return sendError(reply, status, code, message);
+      };
 
     // An admin sets a new password for a user who forgot theirs (or was locked out): it unlocks the
     // user, ends their sessions, and must be changed at their next login.
@@ -669,7 +884,12 @@ export class Auth {
       const refuse = refuser(request, reply, "password.reset", username);
       const found = this.#findUser(username);
       if (!found) return refuse(404, "VG_USER_UNKNOWN", `no user "${username}"`);
-      if (found.provisioned) return refuse(409, "VG_USER_PROVISIONED", `"${username}" is provisioned in the configuration: its password is changed there`);
+      if (found.provisioned)
+        return refuse(
+          409,
+          "VG_USER_PROVISIONED",
+          `"${username}" is provisioned in the configuration: its password is changed there`,
+        );
       if (username === actor) return refuse(409, "VG_USER_SELF", "change your own password with your current one");
       const body = parseBody(passwordReset, request.body, reply);
       if (!body || this.#weak(reply, body.password, username)) return;
@@ -688,7 +908,8 @@ export class Auth {
       const refuse = refuser(request, reply, "user.remove", username);
       const found = this.#findUser(username);
       if (!found) return refuse(404, "VG_USER_UNKNOWN", `no user "${username}"`);
-      if (found.provisioned) return refuse(409, "VG_USER_PROVISIONED", `"${username}" is provisioned in the configuration: remove it there`);
+      if (found.provisioned)
+        return refuse(409, "VG_USER_PROVISIONED", `"${username}" is provisioned in the configuration: remove it there`);
       if (username === actor) return refuse(409, "VG_USER_SELF", "you cannot remove yourself");
       this.#o.db.prepare("DELETE FROM web_users WHERE username = ?").run(username);
       this.#clearFailures(username);
@@ -699,15 +920,27 @@ export class Auth {
   }
 
   #setPassword(username: string, hash: string, mustChange: boolean): void {
-    this.#o.db.prepare("UPDATE web_users SET hash = ?, must_change = ?, changed_ms = ? WHERE username = ?").run(hash, mustChange ? 1 : 0, this.#o.nowMs(), username);
+    this.#o.db
+      .prepare("UPDATE web_users SET hash = ?, must_change = ?, changed_ms = ? WHERE username = ?")
+      .run(hash, mustChange ? 1 : 0, this.#o.nowMs(), username);
   }
 }
 
 /** 429 for a locked username or a flooding address: when to retry, in seconds and as a time (the page says it in words). */
-function tooMany(reply: FastifyReply, blocked: { code: "VG_ACCOUNT_LOCKED" | "VG_TOO_MANY_ATTEMPTS"; waitS: number }, nowMs: number): FastifyReply {
+function tooMany(
+  reply: FastifyReply,
+  blocked: { code: "VG_ACCOUNT_LOCKED" | "VG_TOO_MANY_ATTEMPTS"; waitS: number },
+  nowMs: number,
+): FastifyReply {
   const retryAt = new Date(nowMs + blocked.waitS * 1000).toISOString();
-  const what = blocked.code === "VG_ACCOUNT_LOCKED" ? "this user is locked after too many failed logins" : "too many failed attempts from this address";
-  return sendError(reply, 429, blocked.code, `${what}: try again after ${retryAt}`, { retryAfterS: blocked.waitS, retryAt });
+  const what =
+    blocked.code === "VG_ACCOUNT_LOCKED"
+      ? "this user is locked after too many failed logins"
+      : "too many failed attempts from this address";
+  return sendError(reply, 429, blocked.code, `${what}: try again after ${retryAt}`, {
+    retryAfterS: blocked.waitS,
+    retryAt,
+  });
 }
 
 function busy(reply: FastifyReply): FastifyReply {

@@ -6,7 +6,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ecg12FromBody } from "../../drivers/ecg-cart/index.ts";
 import { renderEcgSvg } from "../../protocols/ecg/svg.ts";
-import { CaseError, TAPPED_NODES, caseId, caseLocation, patientId, type CaseBook, type CaseView, type ReportView } from "../cases.ts";
+import {
+  CaseError,
+  TAPPED_NODES,
+  caseId,
+  caseLocation,
+  patientId,
+  type CaseBook,
+  type CaseView,
+  type ReportView,
+} from "../cases.ts";
 import type { AuditEntry, WebContext } from "./context.ts";
 import { parseBody, sendError } from "./http-errors.ts";
 
@@ -14,7 +23,11 @@ const CaseParams = z.strictObject({ id: caseId() });
 const ListQuery = z.strictObject({ state: z.enum(["open", "recent"]).default("open") });
 const OpenBody = z.strictObject({ location: caseLocation().optional() });
 const PatientBody = z.strictObject({ patientId: patientId() });
-const NodeBody = z.strictObject({ node: z.enum(TAPPED_NODES), at: z.iso.datetime({ offset: true }).optional(), correct: z.boolean().optional() });
+const NodeBody = z.strictObject({
+  node: z.enum(TAPPED_NODES),
+  at: z.iso.datetime({ offset: true }).optional(),
+  correct: z.boolean().optional(),
+});
 const EcgParams = z.strictObject({ eventId: z.uuid() });
 
 export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases: CaseBook): void {
@@ -31,7 +44,14 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
    * A case change by the logged-in user, audited as done or refused (never with the patient id),
    * answered with the case. The pages and the center hear of it through the case book.
    */
-  const act = async (request: FastifyRequest, reply: FastifyReply, action: string, target: string | undefined, detail: AuditEntry["detail"], run: () => Promise<CaseView>) => {
+  const act = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    action: string,
+    target: string | undefined,
+    detail: AuditEntry["detail"],
+    run: () => Promise<CaseView>,
+  ) => {
     const entry = { actor: request.user!.username, ip: request.ip, action };
     try {
       const view = await run();
@@ -46,7 +66,11 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
 
   /** A read of patient data (the cases with their patient ids, an ECG), audited once per user and target every 10 minutes: the page re-reads often. */
   const read = (request: FastifyRequest, target: string) =>
-    ctx.audit.recordBounded(`read|${request.user!.username}|${target}`, { actor: request.user!.username, ip: request.ip, action: "patient.read", target, result: "ok" }, 10 * 60_000);
+    ctx.audit.recordBounded(
+      `read|${request.user!.username}|${target}`,
+      { actor: request.user!.username, ip: request.ip, action: "patient.read", target, result: "ok" },
+      10 * 60_000,
+    );
 
   app.get("/api/cases", { onRequest: ctx.guard("read") }, async (request, reply) => {
     const q = parseBody(ListQuery, request.query, reply);
@@ -63,7 +87,9 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
   app.post("/api/cases", { onRequest: ctx.guard("cases") }, async (request, reply) => {
     const body = parseBody(OpenBody, request.body, reply);
     if (!body) return reply;
-    return act(request, reply, "case.open", undefined, { location: body.location ?? "" }, () => cases.openCase({ location: body.location, openedBy: request.user!.username }));
+    return act(request, reply, "case.open", undefined, { location: body.location ?? "" }, () =>
+      cases.openCase({ location: body.location, openedBy: request.user!.username }),
+    );
   });
 
   app.get("/api/cases/:id", { onRequest: ctx.guard("read") }, async (request, reply) => {
@@ -88,7 +114,9 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
     if (!p || !body) return reply;
     const before = cases.get(p.id)?.nodes[body.node];
     const detail = { node: body.node, at: body.at, ...(body.correct ? { correct: true, before } : {}) };
-    return act(request, reply, body.correct ? "case.node.correct" : "case.node", p.id, detail, () => cases.tapNode(p.id, body.node, body.at, body.correct));
+    return act(request, reply, body.correct ? "case.node.correct" : "case.node", p.id, detail, () =>
+      cases.tapNode(p.id, body.node, body.at, body.correct),
+    );
   });
 
   app.post("/api/cases/:id/close", { onRequest: ctx.guard("cases") }, async (request, reply) => {
@@ -103,8 +131,11 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
     const p = parseBody(EcgParams, request.params, reply);
     if (!p) return reply;
     const event = ctx.gateway.outbox.eventById(p.eventId);
-    if (!event || event.kind !== "ecg12") return sendError(reply, 404, "VG_ECG_NOT_FOUND", `no 12-lead ECG ${p.eventId} is kept on this gateway`);
+    if (!event || event.kind !== "ecg12")
+      return sendError(reply, 404, "VG_ECG_NOT_FOUND", `no 12-lead ECG ${p.eventId} is kept on this gateway`);
     read(request, `ecg ${p.eventId}`);
-    return reply.type("image/svg+xml; charset=utf-8").send(renderEcgSvg(ecg12FromBody(event.body as Record<string, unknown>)));
+    return reply
+      .type("image/svg+xml; charset=utf-8")
+      .send(renderEcgSvg(ecg12FromBody(event.body as Record<string, unknown>)));
   });
 }

@@ -15,7 +15,14 @@ export class HostAllowList {
 
   constructor(names: readonly string[], nowMs: () => number = () => performance.now()) {
     const box = hostname().toLowerCase();
-    this.#fixed = new Set(["localhost", "127.0.0.1", "[::1]", box, `${box}.local`, ...names.map((n) => n.toLowerCase())]);
+    this.#fixed = new Set([
+      "localhost",
+      "127.0.0.1",
+      "[::1]",
+      box,
+      `${box}.local`,
+      ...names.map((n) => n.toLowerCase()),
+    ]);
     this.#nowMs = nowMs;
     this.#read();
   }

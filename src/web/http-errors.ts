@@ -3,10 +3,20 @@
 import type { FastifyReply } from "fastify";
 import type { z } from "zod";
 
-export function sendError(reply: FastifyReply, status: number, code: string, message: string, extra: { field?: string; retryAfterS?: number; retryAt?: string } = {}): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  extra: { field?: string; retryAfterS?: number; retryAt?: string } = {},
+): FastifyReply {
   const { retryAfterS, retryAt, field } = extra;
   if (retryAfterS !== undefined) reply.header("retry-after", String(retryAfterS));
-  return reply.code(status).send({ error: { code, message, ...(field ? { field } : {}) }, ...(retryAfterS !== undefined ? { retryAfterS } : {}), ...(retryAt !== undefined ? { retryAt } : {}) });
+  return reply.code(status).send({
+    error: { code, message, ...(field ? { field } : {}) },
+    ...(retryAfterS !== undefined ? { retryAfterS } : {}),
+    ...(retryAt !== undefined ? { retryAt } : {}),
+  });
 }
 
 /** The body as `schema` parses it, or null after answering 400 with what is wrong and where. */

@@ -10,16 +10,55 @@
  */
 const LOOKALIKES: Record<string, string> = {
   // Cyrillic (U+0400 block), lower case after toLowerCase()
-  "\u0430": "a", "\u0432": "b", "\u0435": "e", "\u0451": "e", "\u043a": "k", "\u043c": "m", "\u043d": "h", "\u043e": "o",
-  "\u0440": "p", "\u0441": "c", "\u0442": "t", "\u0443": "y", "\u0445": "x", "\u0456": "i", "\u0457": "i", "\u0458": "j",
-  "\u0455": "s", "\u0501": "d", "\u051b": "q", "\u051d": "w", "\u04bb": "h", "\u04cf": "l", "\u0491": "r", "\u0475": "v",
+  "\u0430": "a",
+  "\u0432": "b",
+  "\u0435": "e",
+  "\u0451": "e",
+  "\u043a": "k",
+  "\u043c": "m",
+  "\u043d": "h",
+  "\u043e": "o",
+  "\u0440": "p",
+  "\u0441": "c",
+  "\u0442": "t",
+  "\u0443": "y",
+  "\u0445": "x",
+  "\u0456": "i",
+  "\u0457": "i",
+  "\u0458": "j",
+  "\u0455": "s",
+  "\u0501": "d",
+  "\u051b": "q",
+  "\u051d": "w",
+  "\u04bb": "h",
+  "\u04cf": "l",
+  "\u0491": "r",
+  "\u0475": "v",
   // Greek (U+0370 block)
-  "\u03b1": "a", "\u03b2": "b", "\u03b5": "e", "\u03b7": "n", "\u03b9": "i", "\u03ba": "k", "\u03bc": "u", "\u03bd": "v",
-  "\u03bf": "o", "\u03c1": "p", "\u03c4": "t", "\u03c5": "u", "\u03c7": "x", "\u03b6": "z", "\u03f2": "c", "\u03f3": "j",
+  "\u03b1": "a",
+  "\u03b2": "b",
+  "\u03b5": "e",
+  "\u03b7": "n",
+  "\u03b9": "i",
+  "\u03ba": "k",
+  "\u03bc": "u",
+  "\u03bd": "v",
+  "\u03bf": "o",
+  "\u03c1": "p",
+  "\u03c4": "t",
+  "\u03c5": "u",
+  "\u03c7": "x",
+  "\u03b6": "z",
+  "\u03f2": "c",
+  "\u03f3": "j",
   // Latin letters that pass for others
-  "\u0131": "i", "\u0269": "i", "\u0261": "g", "\u01c0": "l",
+  "\u0131": "i",
+  "\u0269": "i",
+  "\u0261": "g",
+  "\u01c0": "l",
   // Digits (confusables.txt maps 0 to O and 1 to l)
-  "0": "o", "1": "l",
+  "0": "o",
+  "1": "l",
 };
 
 /** A username as stored and compared: NFKC (fullwidth `ａｄｍｉｎ` is `admin`). */
@@ -51,7 +90,9 @@ export function passwordProblem(password: string, username: string, policy: Pass
   const chars = [...password];
   if (chars.length < policy.minLength) return `must have at least ${policy.minLength} characters`;
   const classes = [/\p{Ll}/u, /\p{Lu}/u, /\p{Nd}/u, /[^\p{Ll}\p{Lu}\p{Nd}]/u].filter((re) => re.test(password)).length;
-  if (classes < policy.minClasses) return `must mix at least ${policy.minClasses} of: lower-case letters, upper-case letters, digits, other characters`;
-  if (username && password.toLowerCase().includes(normalizeUsername(username).toLowerCase())) return "must not contain the username";
+  if (classes < policy.minClasses)
+    return `must mix at least ${policy.minClasses} of: lower-case letters, upper-case letters, digits, other characters`;
+  if (username && password.toLowerCase().includes(normalizeUsername(username).toLowerCase()))
+    return "must not contain the username";
   return null;
 }

@@ -61,16 +61,32 @@ export class LiveHub {
    * GET /api/live behind `guard`; `owner(request)` names the stream's session and says, at each
    * heartbeat, whether it still holds (a logged-out or expired page stops receiving).
    */
-  register(app: FastifyInstance, guard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>, owner: (request: FastifyRequest) => StreamOwner): void {
+  register(
+    app: FastifyInstance,
+    guard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>,
+    owner: (request: FastifyRequest) => StreamOwner,
+  ): void {
     app.get("/api/live", { onRequest: guard }, async (request, reply) => {
       const { session, alive } = owner(request);
-      if (this.#streams.size >= this.maxStreams) return sendError(reply, 503, "VG_LIVE_FULL", `already ${this.maxStreams} pages watching live: close one`);
+      if (this.#streams.size >= this.maxStreams)
+        return sendError(reply, 503, "VG_LIVE_FULL", `already ${this.maxStreams} pages watching live: close one`);
       const mine = [...this.#streams].filter((s) => s.session === session).length;
-      if (mine >= this.maxPerSession) return sendError(reply, 429, "VG_LIVE_SESSION_FULL", `this login already watches live on ${this.maxPerSession} pages: close one`);
+      if (mine >= this.maxPerSession)
+        return sendError(
+          reply,
+          429,
+          "VG_LIVE_SESSION_FULL",
+          `this login already watches live on ${this.maxPerSession} pages: close one`,
+        );
       reply.hijack();
       const res = reply.raw;
       // Hijacked: the headers set by the hooks (security headers) are written here, by hand.
-      res.writeHead(200, { ...(reply.getHeaders() as Record<string, string>), "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" });
+      res.writeHead(200, {
+        ...(reply.getHeaders() as Record<string, string>),
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        "x-accel-buffering": "no",
+      });
       res.write("retry: 3000\n\n");
       const stream: Stream = { res, alive, session };
       this.#streams.add(stream);

@@ -11,7 +11,12 @@ import { sendError } from "./http-errors.ts";
 
 const probeBody = z.strictObject({
   path: z.string().min(1).max(4096).describe("A port from GET /api/pairing/ports."),
-  drivers: z.array(z.string().min(1).max(64)).min(1).max(32).optional().describe("Only these drivers; default every probeable one."),
+  drivers: z
+    .array(z.string().min(1).max(64))
+    .min(1)
+    .max(32)
+    .optional()
+    .describe("Only these drivers; default every probeable one."),
 });
 
 const previewBody = z.strictObject({
@@ -26,7 +31,8 @@ const deviceBody = z.record(z.string(), z.unknown());
 type Action = "device.pair" | "device.edit" | "device.remove";
 
 function send(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof PairingError) return sendError(reply, err.status, err.code, err.message, err.field === undefined ? {} : { field: err.field });
+  if (err instanceof PairingError)
+    return sendError(reply, err.status, err.code, err.message, err.field === undefined ? {} : { field: err.field });
   throw err; // the server's error handler: a 500, logged
 }
 
@@ -59,7 +65,12 @@ function deviceDetail(body: unknown): { driver?: string; options?: Record<string
     detail.options = Object.fromEntries(
       Object.entries(options)
         .slice(0, 32)
-        .map(([k, v]) => [k.slice(0, 64), v === null || typeof v === "number" || typeof v === "boolean" ? v : (typeof v === "string" ? v : JSON.stringify(v) ?? String(v)).slice(0, AUDIT_OPTION_CHARS)]),
+        .map(([k, v]) => [
+          k.slice(0, 64),
+          v === null || typeof v === "number" || typeof v === "boolean"
+            ? v
+            : (typeof v === "string" ? v : (JSON.stringify(v) ?? String(v))).slice(0, AUDIT_OPTION_CHARS),
+        ]),
     );
   }
   return detail;
@@ -76,13 +87,26 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
   };
 
   /** Runs a change, audits it (with the driver and options asked for), tells the pages watching live. */
-  const change = async (request: FastifyRequest, reply: FastifyReply, action: Action, target: string | undefined, run: (actor: string) => Promise<unknown>) => {
+  const change = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    action: Action,
+    target: string | undefined,
+    run: (actor: string) => Promise<unknown>,
+  ) => {
     const actor = request.user?.username ?? "?";
     const asked = deviceDetail(request.body);
     try {
       const result = await run(actor);
       const driver = (result as { driver?: string } | undefined)?.driver;
-      ctx.audit.record({ actor, ip: request.ip, action, target, ...(driver ? { detail: { driver, ...asked } } : {}), result: "ok" });
+      ctx.audit.record({
+        actor,
+        ip: request.ip,
+        action,
+        target,
+        ...(driver ? { detail: { driver, ...asked } } : {}),
+        result: "ok",
+      });
       if (target) {
         const status = ctx.gateway.devices.get(target);
         ctx.publish("device", status ?? { id: target, removed: true });
@@ -125,25 +149,37 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
   app.post("/api/devices", { onRequest: guard }, async (request, reply) => {
     const body = request.body as { id?: unknown } | undefined;
     const target = typeof body?.id === "string" ? body.id.slice(0, 64) : undefined;
-    const device = await change(request, reply, "device.pair", target, (actor) => pairing.add(parse(deviceBody, request.body), actor));
+    const device = await change(request, reply, "device.pair", target, (actor) =>
+      pairing.add(parse(deviceBody, request.body), actor),
+    );
     return reply.sent ? reply : reply.code(201).send(device);
   });
 
   /** A change to the device `:id` names: an id no device can have is a 404 before anything runs. */
-  const changeDevice = (action: Action, run: (id: string, request: FastifyRequest, actor: string) => Promise<unknown>) => async (request: FastifyRequest, reply: FastifyReply) => {
-    let id: string;
-    try {
-      id = deviceId(request);
-    } catch (err) {
-      return send(reply, err);
-    }
-    return change(request, reply, action, id, (actor) => run(id, request, actor));
-  };
+  const changeDevice =
+    (action: Action, run: (id: string, request: FastifyRequest, actor: string) => Promise<unknown>) =>
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      let id: string;
+      try {
+        id = deviceId(request);
+      } catch (err) {
+        return send(reply, err);
+      }
+      return change(request, reply, action, id, (actor) => run(id, request, actor));
+    };
 
-  app.put("/api/devices/:id", { onRequest: guard }, changeDevice("device.edit", (id, request, actor) => pairing.update(id, parse(deviceBody, request.body), actor)));
+  app.put(
+    "/api/devices/:id",
+    { onRequest: guard },
+    changeDevice("device.edit", (id, request, actor) => pairing.update(id, parse(deviceBody, request.body), actor)),
+  );
 
-  app.delete("/api/devices/:id", { onRequest: guard }, changeDevice("device.remove", async (id) => {
-    await pairing.remove(id);
-    return { ok: true };
-  }));
+  app.delete(
+    "/api/devices/:id",
+    { onRequest: guard },
+    changeDevice("device.remove", async (id) => {
+      await pairing.remove(id);
+      return { ok: true };
+    }),
+  );
 }

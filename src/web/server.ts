@@ -6,7 +6,13 @@
 import { realpathSync } from "node:fs";
 import { lstat, readFile, realpath } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Config } from "../config/schema.ts";
@@ -43,7 +49,8 @@ const STATIC_PATH = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0
 
 const SECURITY_HEADERS = {
   // No inline script or style, nothing from elsewhere, never framed (clickjacking).
-  "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  "content-security-policy":
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
   "referrer-policy": "no-referrer",
@@ -106,12 +113,20 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
     loginMaxFailures: o.web.loginMaxFailures,
     addressMaxFailures: o.web.loginMaxFailuresPerAddress,
     loginWindowS: o.web.loginWindowS,
-    password: { minLength: o.web.passwordMinLength, minClasses: o.web.passwordMinClasses, maxAgeDays: o.web.passwordMaxAgeDays },
+    password: {
+      minLength: o.web.passwordMinLength,
+      minClasses: o.web.passwordMinClasses,
+      maxAgeDays: o.web.passwordMaxAgeDays,
+    },
     setupCodeFile: o.setupCodeFile,
     onLogin: (result) => gateway.metrics.webLogins.inc({ result }),
   });
   auth.prepareSetup();
-  const live = new LiveHub({ ...o.live, onStreams: (n) => gateway.metrics.webLiveStreams.set(n), onDropped: () => gateway.metrics.webLiveDropped.inc() });
+  const live = new LiveHub({
+    ...o.live,
+    onStreams: (n) => gateway.metrics.webLiveStreams.set(n),
+    onDropped: () => gateway.metrics.webLiveDropped.inc(),
+  });
   const ctx: WebContext = {
     gateway,
     log: o.log.child({ component: "web" }),
@@ -135,7 +150,13 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
     if (request.protocol === "https") reply.header("strict-transport-security", "max-age=31536000");
     if (request.url.startsWith("/api/")) reply.header("cache-control", "no-store");
     // DNS rebinding: a page of another site that now resolves to this box still sends its own name.
-    if (!hosts.allows(request.headers.host)) return sendError(reply, 421, "VG_HOST", "this box is not served under that name: use its address, or add the name to web.hostNames");
+    if (!hosts.allows(request.headers.host))
+      return sendError(
+        reply,
+        421,
+        "VG_HOST",
+        "this box is not served under that name: use its address, or add the name to web.hostNames",
+      );
   });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _request, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
@@ -146,27 +167,44 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
     // Fastify's own client errors (bad JSON, unsupported content type, body too large): their texts name no content.
     return sendError(reply, status, err.code ?? "VG_BAD_REQUEST", err.message);
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, 404, "VG_NOT_FOUND", `no ${request.method} ${request.url.split("?")[0]}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, "VG_NOT_FOUND", `no ${request.method} ${request.url.split("?")[0]}`),
+  );
 
   // Machine endpoints, without login: they show no patient data (docs/security.md#the-http-endpoints).
   app.get("/healthz", async (_req, reply) => {
     const s = gateway.status();
     const ok = gateway.outbox.isOpen && s.store.state === "ok";
-    return reply.code(ok ? 200 : 503).send({ ok, store: s.store.state, uplink: s.uplink.state, queue: s.queue.pending });
+    return reply
+      .code(ok ? 200 : 503)
+      .send({ ok, store: s.store.state, uplink: s.uplink.state, queue: s.queue.pending });
   });
   app.get("/metrics", async (_req, reply) => {
     const body = await gateway.metrics.registry.metrics();
     return reply.type(gateway.metrics.registry.contentType).send(body);
   });
   // `vitalgate status` on the box itself; the page reads /api/status with a session.
-  app.get("/status", async (request, reply) => (fromBox(request) ? gateway.status() : sendError(reply, 403, "VG_LOOPBACK_ONLY", "only from the box itself; the page uses /api/status")));
+  app.get("/status", async (request, reply) =>
+    fromBox(request)
+      ? gateway.status()
+      : sendError(reply, 403, "VG_LOOPBACK_ONLY", "only from the box itself; the page uses /api/status"),
+  );
 
   auth.register(app);
   // A page watching while a case is open stays signed in (DESIGN.md §8: a crew's session lasts as long as its open case).
-  live.register(app, ctx.guard("read"), (request) => auth.streamOwner(request, () => gateway.cases.list("open").length > 0));
+  live.register(app, ctx.guard("read"), (request) =>
+    auth.streamOwner(request, () => gateway.cases.list("open").length > 0),
+  );
   app.get("/api/audit", { onRequest: ctx.guard("admin") }, async (request, reply) => {
     const q = auditQuery.safeParse(request.query);
-    if (!q.success) return sendError(reply, 400, "VG_BAD_REQUEST", `${q.error.issues[0]!.path.join(".")}: ${q.error.issues[0]!.message}`, { field: String(q.error.issues[0]!.path[0] ?? "") });
+    if (!q.success)
+      return sendError(
+        reply,
+        400,
+        "VG_BAD_REQUEST",
+        `${q.error.issues[0]!.path.join(".")}: ${q.error.issues[0]!.message}`,
+        { field: String(q.error.issues[0]!.path[0] ?? "") },
+      );
     return { rows: audit.list(q.data), chain: audit.verify() };
   });
 
@@ -200,7 +238,10 @@ async function serveStatic(root: string, request: FastifyRequest, reply: Fastify
   if (!file.startsWith(root + sep)) return notFound();
   try {
     if (!(await lstat(file)).isFile() || (await realpath(file)) !== file) return notFound();
-    return reply.type(type).header("cache-control", "no-cache").send(await readFile(file));
+    return reply
+      .type(type)
+      .header("cache-control", "no-cache")
+      .send(await readFile(file));
   } catch {
     return notFound();
   }

@@ -45,7 +45,8 @@ export class LatestValues {
   /** Takes a committed event; for vitals and positions, returns what it brought (for the live feed). */
   observe(event: Envelope): LiveValues | undefined {
     if (event.kind === "position") {
-      const device = this.#byDevice.get(event.dev.id) ?? ({ at: event.t, byCode: new Map(), positionAt: "" } as DeviceValues);
+      const device =
+        this.#byDevice.get(event.dev.id) ?? ({ at: event.t, byCode: new Map(), positionAt: "" } as DeviceValues);
       if (event.t < device.positionAt) return undefined; // never replaced by an older fix
       if (event.t > device.at) device.at = event.t;
       device.positionAt = event.t;
@@ -54,8 +55,11 @@ export class LatestValues {
       return { at: event.t, observations: [], position: device.position };
     }
     if (event.kind !== "vitals") return undefined;
-    const observations = ((event.body as { observations?: Observation[] }).observations ?? []).map(({ code, value, unit, demo }) => ({ code, value, unit, ...(demo ? { demo } : {}) }));
-    const device = this.#byDevice.get(event.dev.id) ?? ({ at: event.t, byCode: new Map(), positionAt: "" } as DeviceValues);
+    const observations = ((event.body as { observations?: Observation[] }).observations ?? []).map(
+      ({ code, value, unit, demo }) => ({ code, value, unit, ...(demo ? { demo } : {}) }),
+    );
+    const device =
+      this.#byDevice.get(event.dev.id) ?? ({ at: event.t, byCode: new Map(), positionAt: "" } as DeviceValues);
     for (const o of observations) {
       const known = device.byCode.get(o.code);
       if (!known || known.t <= event.t) device.byCode.set(o.code, { t: event.t, o }); // never replaced by an older measurement
@@ -67,7 +71,13 @@ export class LatestValues {
 
   get(device: string): LiveValues | undefined {
     const d = this.#byDevice.get(device);
-    return d && { at: d.at, observations: [...d.byCode.values()].map((v) => v.o), ...(d.position ? { position: d.position } : {}) };
+    return (
+      d && {
+        at: d.at,
+        observations: [...d.byCode.values()].map((v) => v.o),
+        ...(d.position ? { position: d.position } : {}),
+      }
+    );
   }
 
   forget(keep: ReadonlySet<string>): void {
@@ -76,7 +86,13 @@ export class LatestValues {
 }
 
 /** A waveform segment thinned to what a strip on the page can draw: every n-th sample. */
-export function thinWave(body: { channel: string; fs: number; unit: string; scale: number; samples: string }): { channel: string; fs: number; unit: string; scale: number; samples: number[] } {
+export function thinWave(body: { channel: string; fs: number; unit: string; scale: number; samples: string }): {
+  channel: string;
+  fs: number;
+  unit: string;
+  scale: number;
+  samples: number[];
+} {
   const bytes = Buffer.from(body.samples, "base64");
   const all = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1);
   const step = Math.max(1, Math.round(body.fs / WAVE_POINTS_PER_S));
@@ -121,7 +137,8 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): voi
       const live = latest.observe(e);
       if (!watching) continue;
       if (live) ctx.publish("values", { device: e.dev.id, ...live });
-      else if (e.kind === "waveform") ctx.publish("wave", { device: e.dev.id, ...thinWave(e.body as Parameters<typeof thinWave>[0]) });
+      else if (e.kind === "waveform")
+        ctx.publish("wave", { device: e.dev.id, ...thinWave(e.body as Parameters<typeof thinWave>[0]) });
     }
   };
   const lastPushed = new Map<string, number>();
@@ -157,7 +174,11 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): voi
 }
 
 /** The store's share of the disk: what it holds against its quota, and what the file system has left. */
-function disk(stateDir: string, storeBytes: number, quotaBytes: number): { storeBytes: number; quotaBytes: number; freeBytes: number | null } {
+function disk(
+  stateDir: string,
+  storeBytes: number,
+  quotaBytes: number,
+): { storeBytes: number; quotaBytes: number; freeBytes: number | null } {
   try {
     const fs = statfsSync(stateDir);
     return { storeBytes, quotaBytes, freeBytes: fs.bavail * fs.bsize };

@@ -33,10 +33,21 @@ export interface PageCertificate {
  * The certificate the page is served with, or null for plain HTTP (loopback only). Makes the
  * self-signed one when it is missing; throws, saying what to do, when it cannot.
  */
-export function pageCertificate(web: { host: string; hostNames: readonly string[]; tls?: { certFile: string; keyFile: string } }, stateDir: string, read: (path: string) => Buffer, gatewayId: string): PageCertificate | null {
+export function pageCertificate(
+  web: { host: string; hostNames: readonly string[]; tls?: { certFile: string; keyFile: string } },
+  stateDir: string,
+  read: (path: string) => Buffer,
+  gatewayId: string,
+): PageCertificate | null {
   if (web.tls) {
     const cert = read(web.tls.certFile);
-    return { cert, key: read(web.tls.keyFile), source: "configured", certFile: web.tls.certFile, fingerprint256: new X509Certificate(cert).fingerprint256 };
+    return {
+      cert,
+      key: read(web.tls.keyFile),
+      source: "configured",
+      certFile: web.tls.certFile,
+      fingerprint256: new X509Certificate(cert).fingerprint256,
+    };
   }
   if (!isLoopbackHost(web.host)) {
     const dir = join(stateDir, "web-tls");
@@ -44,7 +55,13 @@ export function pageCertificate(web: { host: string; hostNames: readonly string[
     const keyFile = join(dir, "key.pem");
     if (!existsSync(certFile) || !existsSync(keyFile)) makeSelfSigned(dir, certFile, keyFile, gatewayId, web.hostNames);
     const cert = read(certFile);
-    return { cert, key: read(keyFile), source: "self-signed", certFile, fingerprint256: new X509Certificate(cert).fingerprint256 };
+    return {
+      cert,
+      key: read(keyFile),
+      source: "self-signed",
+      certFile,
+      fingerprint256: new X509Certificate(cert).fingerprint256,
+    };
   }
   return null;
 }
@@ -52,7 +69,13 @@ export function pageCertificate(web: { host: string; hostNames: readonly string[
 /** Ten years: a box in a vehicle is not re-provisioned; the fingerprint, not the dates, is what is checked. */
 const DAYS = 3650;
 
-function makeSelfSigned(dir: string, certFile: string, keyFile: string, gatewayId: string, hostNames: readonly string[]): void {
+function makeSelfSigned(
+  dir: string,
+  certFile: string,
+  keyFile: string,
+  gatewayId: string,
+  hostNames: readonly string[],
+): void {
   // The folder is the vitalgate user's alone: the key is never readable by others, not even while openssl writes it.
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const box = hostname();
@@ -60,18 +83,47 @@ function makeSelfSigned(dir: string, certFile: string, keyFile: string, gatewayI
     .flat()
     .filter((a) => a !== undefined)
     .map((a) => a.address.split("%")[0]!);
-  const names = [...new Set(["localhost", box, `${box}.local`, ...hostNames])].filter((n) => /^[A-Za-z0-9.-]+$/.test(n)).map((n) => `DNS:${n}`);
+  const names = [...new Set(["localhost", box, `${box}.local`, ...hostNames])]
+    .filter((n) => /^[A-Za-z0-9.-]+$/.test(n))
+    .map((n) => `DNS:${n}`);
   const san = [...names, ...[...new Set(["127.0.0.1", "::1", ...ips])].map((ip) => `IP:${ip}`)].join(",");
   const cn = gatewayId.replace(/[^A-Za-z0-9._-]/g, "-");
   try {
     execFileSync(
       "openssl",
-      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-sha256", "-days", String(DAYS), "-subj", `/CN=vitalgate ${cn}`, "-addext", `subjectAltName=${san}`, "-keyout", keyFile, "-out", certFile],
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-sha256",
+        "-days",
+        String(DAYS),
+        "-subj",
+        `/CN=vitalgate ${cn}`,
+        "-addext",
+        `subjectAltName=${san}`,
+        "-keyout",
+        keyFile,
+        "-out",
+        certFile,
+      ],
       { stdio: ["ignore", "ignore", "pipe"], timeout: 60_000 },
     );
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
-    const why = e.code === "ENOENT" ? "the openssl command is not installed (apt-get install openssl)" : `openssl failed: ${String(e.stderr ?? e.message).trim().slice(0, 300)}`;
-    throw new Error(`cannot make the page's certificate in ${dir}: ${why}. Install openssl, provision web.tls, or set web.host to 127.0.0.1`, { cause: err });
+    const why =
+      e.code === "ENOENT"
+        ? "the openssl command is not installed (apt-get install openssl)"
+        : `openssl failed: ${String(e.stderr ?? e.message)
+            .trim()
+            .slice(0, 300)}`;
+    throw new Error(
+      `cannot make the page's certificate in ${dir}: ${why}. Install openssl, provision web.tls, or set web.host to 127.0.0.1`,
+      { cause: err },
+    );
   }
 }

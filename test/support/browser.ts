@@ -12,18 +12,35 @@ export const hasChromium = existsSync(CHROMIUM);
 
 /** Sizes the page must work at: a small phone and a laptop. */
 /** A phone, a tablet held upright (the crew's) and a laptop (the technician's). */
-export const VIEWPORTS = { phone: { width: 360, height: 740 }, tablet: { width: 800, height: 1280 }, laptop: { width: 1280, height: 800 } } as const;
+export const VIEWPORTS = {
+  phone: { width: 360, height: 740 },
+  tablet: { width: 800, height: 1280 },
+  laptop: { width: 1280, height: 800 },
+} as const;
 
 export const SCREENSHOTS = join(ROOT, "test-results/screenshots");
 
 /** The page's dictionaries (web/strings.js, a browser module: loaded as it is, typed here). */
-export const STRINGS = ((await import(pathToFileURL(join(ROOT, "web/strings.js")).href)) as { STRINGS: Record<"zh-CN" | "en", Record<string, string>> }).STRINGS;
+export const STRINGS = (
+  (await import(pathToFileURL(join(ROOT, "web/strings.js")).href)) as {
+    STRINGS: Record<"zh-CN" | "en", Record<string, string>>;
+  }
+).STRINGS;
 
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     // playwright-core gives each launch a fresh temporary profile (user data dir) of its own.
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 }
 
@@ -37,7 +54,12 @@ export interface WatchedPage {
 /** A fresh context (its own cookies and localStorage) at laptop size, in a zh-CN browser, its problems recorded. */
 export async function openPage(browser: Browser, baseUrl: string): Promise<WatchedPage> {
   // A browser set up as the crews' are: Chinese (24-hour time fields, Chinese validation messages), China's time.
-  const context = await browser.newContext({ baseURL: baseUrl, viewport: VIEWPORTS.laptop, locale: "zh-CN", timezoneId: "Asia/Shanghai" });
+  const context = await browser.newContext({
+    baseURL: baseUrl,
+    viewport: VIEWPORTS.laptop,
+    locale: "zh-CN",
+    timezoneId: "Asia/Shanghai",
+  });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));

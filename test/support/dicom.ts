@@ -37,21 +37,34 @@ export function encodeDataset(elements: Item, explicit = true): Buffer {
   const parts: Buffer[] = [];
   for (const [tag, vr, value] of [...elements].sort((a, b) => a[0] - b[0])) {
     const body = Array.isArray(value)
-      ? Buffer.concat(value.map((item) => {
-          const inner = encodeDataset(item, explicit);
-          return Buffer.concat([u16(0xfffe), u16(0xe000), u32(inner.length), inner]);
-        }))
+      ? Buffer.concat(
+          value.map((item) => {
+            const inner = encodeDataset(item, explicit);
+            return Buffer.concat([u16(0xfffe), u16(0xe000), u32(inner.length), inner]);
+          }),
+        )
       : value;
     parts.push(u16(tag >>> 16), u16(tag & 0xffff));
     if (!explicit) parts.push(u32(body.length), body);
-    else parts.push(Buffer.from(vr, "latin1"), ...(LONG_VRS.has(vr) ? [u16(0), u32(body.length)] : [u16(body.length)]), body);
+    else
+      parts.push(
+        Buffer.from(vr, "latin1"),
+        ...(LONG_VRS.has(vr) ? [u16(0), u32(body.length)] : [u16(body.length)]),
+        body,
+      );
   }
   return Buffer.concat(parts);
 }
 
 const LEADS: [name: string, mdc: string][] = [
-  ["Lead I", "2:1"], ["Lead II", "2:2"], ["Lead V1", "2:3"], ["Lead V2", "2:4"],
-  ["Lead V3", "2:5"], ["Lead V4", "2:6"], ["Lead V5", "2:7"], ["Lead V6", "2:8"],
+  ["Lead I", "2:1"],
+  ["Lead II", "2:2"],
+  ["Lead V1", "2:3"],
+  ["Lead V2", "2:4"],
+  ["Lead V3", "2:5"],
+  ["Lead V4", "2:6"],
+  ["Lead V5", "2:7"],
+  ["Lead V6", "2:8"],
 ];
 
 export interface SyntheticEcg {
@@ -71,49 +84,88 @@ export function newUid(): string {
 }
 
 /** `acquired`: the Acquisition DateTime as the cart writes it (DICOM DT, e.g. "20261123153634.000+0800"); default a fixed local time. */
-export function syntheticEcg(options: { sopClassUid?: string; seconds?: number; fs?: number; patientName?: string; implicitVr?: boolean; acquired?: string } = {}): SyntheticEcg {
+export function syntheticEcg(
+  options: {
+    sopClassUid?: string;
+    seconds?: number;
+    fs?: number;
+    patientName?: string;
+    implicitVr?: boolean;
+    acquired?: string;
+  } = {},
+): SyntheticEcg {
   const sopClassUid = options.sopClassUid ?? TWELVE_LEAD_ECG;
   const fs = options.fs ?? 500;
   const n = Math.round((options.seconds ?? 10) * fs);
   const samples = new Int16Array(n * LEADS.length);
   for (let k = 0; k < n; k++) {
-    for (let c = 0; c < LEADS.length; c++) samples[k * LEADS.length + c] = Math.round(800 * Math.sin((2 * Math.PI * (c + 1) * k) / fs) + c);
+    for (let c = 0; c < LEADS.length; c++)
+      samples[k * LEADS.length + c] = Math.round(800 * Math.sin((2 * Math.PI * (c + 1) * k) / fs) + c);
   }
   const waveform = Buffer.from(samples.buffer);
   const sopInstanceUid = newUid();
   const channel = ([meaning, code]: [string, string]): Item => [
-    [0x003a0208, "SQ", [[[0x00080100, "SH", text("SH", code)], [0x00080102, "SH", text("SH", "MDC")], [0x00080104, "LO", text("LO", meaning)]]]],
+    [
+      0x003a0208,
+      "SQ",
+      [
+        [
+          [0x00080100, "SH", text("SH", code)],
+          [0x00080102, "SH", text("SH", "MDC")],
+          [0x00080104, "LO", text("LO", meaning)],
+        ],
+      ],
+    ],
     [0x003a0210, "DS", text("DS", "1")],
-    [0x003a0211, "SQ", [[[0x00080100, "SH", text("SH", "uV")], [0x00080102, "SH", text("SH", "UCUM")], [0x00080104, "LO", text("LO", "microvolt")]]]],
+    [
+      0x003a0211,
+      "SQ",
+      [
+        [
+          [0x00080100, "SH", text("SH", "uV")],
+          [0x00080102, "SH", text("SH", "UCUM")],
+          [0x00080104, "LO", text("LO", "microvolt")],
+        ],
+      ],
+    ],
     [0x003a0212, "DS", text("DS", "1")],
     [0x003a0213, "DS", text("DS", "0")],
     [0x003a021a, "US", u16(16)],
   ];
-  const dataset = encodeDataset([
-    [0x00080016, "UI", text("UI", sopClassUid)],
-    [0x00080018, "UI", text("UI", sopInstanceUid)],
-    [0x00080020, "DA", text("DA", (options.acquired ?? "20261123").slice(0, 8))],
-    [0x00080030, "TM", text("TM", (options.acquired ?? "20261123153634").slice(8, 14))],
-    [0x0008002a, "DT", text("DT", options.acquired ?? "20261123153634")],
-    [0x00080060, "CS", text("CS", "ECG")],
-    [0x00080070, "LO", text("LO", "VITALGATE TEST CART")],
-    [0x00100010, "PN", text("PN", options.patientName ?? `SYNTHETIC^PATIENT${++counter}`)],
-    [0x00100020, "LO", text("LO", "TEST-0001")],
-    [0x0020000d, "UI", text("UI", newUid())],
-    [0x0020000e, "UI", text("UI", newUid())],
-    [0x00200013, "IS", text("IS", "1")],
-    [0x54000100, "SQ", [[
-      [0x003a0004, "CS", text("CS", "ORIGINAL")],
-      [0x003a0005, "US", u16(LEADS.length)],
-      [0x003a0010, "UL", u32(n)],
-      [0x003a001a, "DS", text("DS", String(fs))],
-      [0x003a0020, "SH", text("SH", "RHYTHM")],
-      [0x003a0200, "SQ", LEADS.map(channel)],
-      [0x54001004, "US", u16(16)],
-      [0x54001006, "CS", text("CS", "SS")],
-      [0x54001010, "OW", waveform],
-    ]]],
-  ], !options.implicitVr);
+  const dataset = encodeDataset(
+    [
+      [0x00080016, "UI", text("UI", sopClassUid)],
+      [0x00080018, "UI", text("UI", sopInstanceUid)],
+      [0x00080020, "DA", text("DA", (options.acquired ?? "20261123").slice(0, 8))],
+      [0x00080030, "TM", text("TM", (options.acquired ?? "20261123153634").slice(8, 14))],
+      [0x0008002a, "DT", text("DT", options.acquired ?? "20261123153634")],
+      [0x00080060, "CS", text("CS", "ECG")],
+      [0x00080070, "LO", text("LO", "VITALGATE TEST CART")],
+      [0x00100010, "PN", text("PN", options.patientName ?? `SYNTHETIC^PATIENT${++counter}`)],
+      [0x00100020, "LO", text("LO", "TEST-0001")],
+      [0x0020000d, "UI", text("UI", newUid())],
+      [0x0020000e, "UI", text("UI", newUid())],
+      [0x00200013, "IS", text("IS", "1")],
+      [
+        0x54000100,
+        "SQ",
+        [
+          [
+            [0x003a0004, "CS", text("CS", "ORIGINAL")],
+            [0x003a0005, "US", u16(LEADS.length)],
+            [0x003a0010, "UL", u32(n)],
+            [0x003a001a, "DS", text("DS", String(fs))],
+            [0x003a0020, "SH", text("SH", "RHYTHM")],
+            [0x003a0200, "SQ", LEADS.map(channel)],
+            [0x54001004, "US", u16(16)],
+            [0x54001006, "CS", text("CS", "SS")],
+            [0x54001010, "OW", waveform],
+          ],
+        ],
+      ],
+    ],
+    !options.implicitVr,
+  );
   return { sopClassUid, sopInstanceUid, dataset, waveform };
 }
 
@@ -128,7 +180,11 @@ export interface ScuResult {
 }
 
 /** One association with one request (C-ECHO or C-STORE); `onResponse` runs the moment the response arrives. */
-function runScu(port: number, request: InstanceType<typeof dimse.requests.Request>, options: { calledAe: string; callingAe?: string; onResponse?: () => void }): Promise<ScuResult> {
+function runScu(
+  port: number,
+  request: InstanceType<typeof dimse.requests.Request>,
+  options: { calledAe: string; callingAe?: string; onResponse?: () => void },
+): Promise<ScuResult> {
   return new Promise((resolve) => {
     const result: ScuResult = {};
     const client = new dimse.Client();
@@ -154,7 +210,11 @@ export function cEcho(port: number, options: { calledAe: string; callingAe?: str
 }
 
 /** C-STORE of a data set (Explicit VR Little Endian bytes), as dcmjs-dimse re-encodes and sends it. */
-export function cStore(port: number, dataset: Buffer, options: { calledAe: string; callingAe?: string; onResponse?: () => void }): Promise<ScuResult> {
+export function cStore(
+  port: number,
+  dataset: Buffer,
+  options: { calledAe: string; callingAe?: string; onResponse?: () => void },
+): Promise<ScuResult> {
   return runScu(port, new dimse.requests.CStoreRequest(new dimse.Dataset(dataset, EXPLICIT_LE)), options);
 }
 
@@ -175,14 +235,24 @@ function item(type: number, body: Buffer): Buffer {
 const ae = (s: string) => Buffer.from(s.padEnd(16, " ").slice(0, 16), "latin1");
 
 /** A-ASSOCIATE-RQ (PS3.8 §9.3.2) with one presentation context per entry, ids 1, 3, 5, … */
-export function associateRq(calledAe: string, callingAe: string, contexts: { abstract: string; syntaxes: string[] }[], maxPdu = 16_384): Buffer {
+export function associateRq(
+  calledAe: string,
+  callingAe: string,
+  contexts: { abstract: string; syntaxes: string[] }[],
+  maxPdu = 16_384,
+): Buffer {
   const fixed = Buffer.concat([u16be(1), Buffer.alloc(2), ae(calledAe), ae(callingAe), Buffer.alloc(32)]);
   const appContext = item(0x10, Buffer.from("1.2.840.10008.3.1.1.1", "latin1"));
-  const pcs = contexts.map((c, i) => item(0x20, Buffer.concat([
-    Buffer.from([2 * i + 1, 0, 0, 0]),
-    item(0x30, Buffer.from(c.abstract, "latin1")),
-    ...c.syntaxes.map((ts) => item(0x40, Buffer.from(ts, "latin1"))),
-  ])));
+  const pcs = contexts.map((c, i) =>
+    item(
+      0x20,
+      Buffer.concat([
+        Buffer.from([2 * i + 1, 0, 0, 0]),
+        item(0x30, Buffer.from(c.abstract, "latin1")),
+        ...c.syntaxes.map((ts) => item(0x40, Buffer.from(ts, "latin1"))),
+      ]),
+    ),
+  );
   const maxLength = Buffer.alloc(4);
   maxLength.writeUInt32BE(maxPdu);
   const userInfo = item(0x50, Buffer.concat([item(0x51, maxLength), item(0x52, Buffer.from("1.2.3.4", "latin1"))]));
@@ -252,7 +322,11 @@ export class RawScu {
   }
 
   /** Connects and asks for an association with `contexts`: the connection and, by context id, each context's result (0: accepted). */
-  static async associate(port: number, calledAe: string, contexts: { abstract: string; syntaxes: string[] }[]): Promise<{ scu: RawScu; results: Map<number, number> }> {
+  static async associate(
+    port: number,
+    calledAe: string,
+    contexts: { abstract: string; syntaxes: string[] }[],
+  ): Promise<{ scu: RawScu; results: Map<number, number> }> {
     const scu = await RawScu.connect(port);
     scu.write(associateRq(calledAe, "RAW-SCU", contexts));
     const ac = await scu.next();
@@ -266,7 +340,8 @@ export class RawScu {
   /** A C-STORE-RQ of `ecg` on presentation context `pcId`: its command, then its data set as sent, in PDUs of 16 KB. */
   store(pcId: number, ecg: SyntheticEcg): void {
     this.write(pData(pcId, cStoreCommand(ecg.sopClassUid, ecg.sopInstanceUid), true, true));
-    for (let at = 0; at < ecg.dataset.length; at += 16_000) this.write(pData(pcId, ecg.dataset.subarray(at, at + 16_000), false, at + 16_000 >= ecg.dataset.length));
+    for (let at = 0; at < ecg.dataset.length; at += 16_000)
+      this.write(pData(pcId, ecg.dataset.subarray(at, at + 16_000), false, at + 16_000 >= ecg.dataset.length));
   }
 
   /** The next PDU from the SCP, or undefined when the connection closes first. */

@@ -46,7 +46,9 @@ export async function daemonRig(cleanup: (() => unknown)[], o: RigOptions = {}):
   const uplink = o.embedded
     ? embeddedBrokerYaml(embeddedPort)
     : `uplink:\n  url: ${broker.url}\n  protocolVersion: 5\n  backoff: { initialMs: 100, maxMs: 1000 }\n${o.uplink ?? ""}`;
-  writeFileSync(configPath, `gateway: { id: e2e, role: ambulance }
+  writeFileSync(
+    configPath,
+    `gateway: { id: e2e, role: ambulance }
 stateDir: ${dir}/state
 ${uplink}
 web: { host: 127.0.0.1, port: ${webPort} }
@@ -55,13 +57,25 @@ devices:
   - id: monitor-bed1
     driver: hl7-pcd01
     options: { mode: listen, host: 127.0.0.1, port: ${hl7Port}, maxFrameBytes: 65536, timezone: "+08:00" }
-${o.devices ?? ""}`);
+${o.devices ?? ""}`,
+  );
   const daemon = await startDaemon(configPath, webPort);
   cleanup.push(() => r.daemon.kill9());
-  const center = await connectCenter(o.embedded ? `mqtt://127.0.0.1:${embeddedPort}` : broker.url, "e2e", { ...(o.embedded ? { ...CENTER_LOGIN, protocolVersion: 4 } : { protocolVersion: 5 }), clean: false, clientId: `center-${Date.now()}`, ...(o.embedded ? {} : { properties: { sessionExpiryInterval: 3600 } }) });
+  const center = await connectCenter(o.embedded ? `mqtt://127.0.0.1:${embeddedPort}` : broker.url, "e2e", {
+    ...(o.embedded ? { ...CENTER_LOGIN, protocolVersion: 4 } : { protocolVersion: 5 }),
+    clean: false,
+    clientId: `center-${Date.now()}`,
+    ...(o.embedded ? {} : { properties: { sessionExpiryInterval: 3600 } }),
+  });
   cleanup.push(() => center.close());
   const r: Rig = {
-    dir, broker, center, hl7Port, webPort, configPath, daemon,
+    dir,
+    broker,
+    center,
+    hl7Port,
+    webPort,
+    configPath,
+    daemon,
     async restart() {
       await r.daemon.kill9();
       r.daemon = await startDaemon(configPath, webPort);
@@ -72,18 +86,39 @@ ${o.devices ?? ""}`);
 
 export const T0 = Date.UTC(2026, 10, 23, 7, 0, 0);
 /** Message i carries heart rate 1000 + i, so every event names the message it came from. */
-export const message = (i: number) => pcd01Message({ controlId: `MSG${i}`, time: new Date(T0 + i * 1000), values: { hr: 1000 + i, spo2: 97, nibp: { sys: 120, dia: 80, mean: 93 } } });
-export const hrOf = (e: Envelope) => (e.kind === "vitals" ? ((e.body as VitalsBody).observations.find((o) => o.code === "MDC_ECG_HEART_RATE")?.value as number | undefined) : undefined);
+export const message = (i: number) =>
+  pcd01Message({
+    controlId: `MSG${i}`,
+    time: new Date(T0 + i * 1000),
+    values: { hr: 1000 + i, spo2: 97, nibp: { sys: 120, dia: 80, mean: 93 } },
+  });
+export const hrOf = (e: Envelope) =>
+  e.kind === "vitals"
+    ? ((e.body as VitalsBody).observations.find((o) => o.code === "MDC_ECG_HEART_RATE")?.value as number | undefined)
+    : undefined;
 /** The numbers of the messages the center has events of. */
-export const messagesAt = (center: Center) => new Set(center.events.map(hrOf).filter((v) => v !== undefined).map((v) => v - 1000));
+export const messagesAt = (center: Center) =>
+  new Set(
+    center.events
+      .map(hrOf)
+      .filter((v) => v !== undefined)
+      .map((v) => v - 1000),
+  );
 
 /**
  * Sends messages from..to-1 (`build(i)`, with control id `MSG<i>`; default `message`) like a real
  * monitor: one at a time, resending until acknowledged AA.
  */
-export async function sendAll(r: { hl7Port: number }, from: number, to: number, acked: Set<number>, onAck?: (i: number) => Promise<void> | void, build: (i: number) => string = message): Promise<void> {
+export async function sendAll(
+  r: { hl7Port: number },
+  from: number,
+  to: number,
+  acked: Set<number>,
+  onAck?: (i: number) => Promise<void> | void,
+  build: (i: number) => string = message,
+): Promise<void> {
   let sender: MllpSender | null = null;
-  for (let i = from; i < to; ) {
+  for (let i = from; i < to;) {
     try {
       sender ??= await MllpSender.connect(r.hl7Port);
       const ack = await sender.send(build(i), 10_000);

@@ -3,7 +3,12 @@ import { uuidv7 } from "../../src/ids.ts";
 import type { EventKind } from "../../src/events.ts";
 import type { StampedEvent } from "../../src/store.ts";
 
-export function stampedEvent(kind: EventKind, body: unknown = {}, atMs = Date.UTC(2026, 10, 23, 15, 36, 34), caseId?: string): StampedEvent {
+export function stampedEvent(
+  kind: EventKind,
+  body: unknown = {},
+  atMs = Date.UTC(2026, 10, 23, 15, 36, 34),
+  caseId?: string,
+): StampedEvent {
   const t = new Date(atMs).toISOString();
   return {
     v: 1,
@@ -20,5 +25,9 @@ export function stampedEvent(kind: EventKind, body: unknown = {}, atMs = Date.UT
 }
 
 export function vitals(hr: number, atMs?: number): StampedEvent {
-  return stampedEvent("vitals", { observations: [{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: hr, unit: "/min" }] }, atMs);
+  return stampedEvent(
+    "vitals",
+    { observations: [{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: hr, unit: "/min" }] },
+    atMs,
+  );
 }

@@ -8,12 +8,33 @@ export const fileDriver = defineDriver({
   id: "test-file",
   kind: "ecg-cart",
   title: { en: "Test file drop", zh: "测试文件投放" },
-  options: z.object({ dir: z.string(), stableMs: z.int().default(200), scanMs: z.int().default(50), maxSettleMs: z.int().optional() }),
-  transport: (o) => ({ type: "folder", dir: o.dir, stableMs: o.stableMs, scanMs: o.scanMs, maxBytes: 1 << 20, maxSettleMs: o.maxSettleMs }),
+  options: z.object({
+    dir: z.string(),
+    stableMs: z.int().default(200),
+    scanMs: z.int().default(50),
+    maxSettleMs: z.int().optional(),
+  }),
+  transport: (o) => ({
+    type: "folder",
+    dir: o.dir,
+    stableMs: o.stableMs,
+    scanMs: o.scanMs,
+    maxBytes: 1 << 20,
+    maxSettleMs: o.maxSettleMs,
+  }),
   handle(bytes) {
     if (Buffer.from(bytes.subarray(0, 3)).toString() !== "ECG") {
       return { ok: false, error: { code: "TEST_NOT_ECG", message: "the file does not start with ECG", where: 0 } };
     }
-    return { ok: true, events: [{ kind: "ecg12", body: { format: "test", leads: [] }, original: { contentType: "application/octet-stream", bytes } }] };
+    return {
+      ok: true,
+      events: [
+        {
+          kind: "ecg12",
+          body: { format: "test", leads: [] },
+          original: { contentType: "application/octet-stream", bytes },
+        },
+      ],
+    };
   },
 });

@@ -35,7 +35,16 @@ export const lineDriver = defineDriver({
   }),
   transport: (o) =>
     o.mode === "serial"
-      ? { type: "serial", path: o.path, baudRate: 9600, dataBits: 8, parity: "none", stopBits: 1, rtscts: false, xonxoff: false }
+      ? {
+          type: "serial",
+          path: o.path,
+          baudRate: 9600,
+          dataBits: 8,
+          parity: "none",
+          stopBits: 1,
+          rtscts: false,
+          xonxoff: false,
+        }
       : { type: o.mode === "listen" ? "tcp-listen" : "tcp-connect", host: o.host, port: o.port },
   framer: () => lineFramer(),
   silentAfterMs: (o) => o.silentAfterMs,
@@ -43,10 +52,20 @@ export const lineDriver = defineDriver({
     const line = Buffer.from(frame).toString("utf8");
     if (line === "boom") throw new Error("driver bug on purpose");
     const m = /^v (\d+)$/.exec(line);
-    if (!m) return { ok: false, error: { code: "LINE_BAD", message: `not a reading: ${line.slice(0, 20)}`, where: 0 }, reply: Buffer.from("ERR bad\n") };
+    if (!m)
+      return {
+        ok: false,
+        error: { code: "LINE_BAD", message: `not a reading: ${line.slice(0, 20)}`, where: 0 },
+        reply: Buffer.from("ERR bad\n"),
+      };
     return {
       ok: true,
-      events: [{ kind: "vitals", body: { observations: [{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: Number(m[1]), unit: "/min" }] } }],
+      events: [
+        {
+          kind: "vitals",
+          body: { observations: [{ code: "MDC_ECG_HEART_RATE", mdc: 147842, value: Number(m[1]), unit: "/min" }] },
+        },
+      ],
       accept: Buffer.from(`OK ${m[1]}\n`),
       refuse: (reason) => Buffer.from(`NAK ${reason}\n`),
     };

@@ -17,7 +17,11 @@ export interface Center {
 }
 
 export async function connectCenter(url: string, gw: string, options: mqtt.IClientOptions = {}): Promise<Center> {
-  const client = await mqtt.connectAsync(url, { clientId: `center-${Math.random().toString(16).slice(2)}`, reconnectPeriod: 200, ...options });
+  const client = await mqtt.connectAsync(url, {
+    clientId: `center-${Math.random().toString(16).slice(2)}`,
+    reconnectPeriod: 200,
+    ...options,
+  });
   const events: Envelope[] = [];
   const messages: Center["messages"] = [];
   client.on("message", (topic, payload, packet) => {
@@ -60,8 +64,15 @@ export function embeddedBrokerYaml(port: number): string {
 }
 
 /** The county center on a gateway's embedded broker: logged in as its center bridge. */
-export function connectEmbeddedCenter(config: { gateway: { id: string }; embeddedBroker: { port: number } }, options: mqtt.IClientOptions = {}): Promise<Center> {
-  return connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, config.gateway.id, { protocolVersion: 4, ...CENTER_LOGIN, ...options });
+export function connectEmbeddedCenter(
+  config: { gateway: { id: string }; embeddedBroker: { port: number } },
+  options: mqtt.IClientOptions = {},
+): Promise<Center> {
+  return connectCenter(`mqtt://127.0.0.1:${config.embeddedBroker.port}`, config.gateway.id, {
+    protocolVersion: 4,
+    ...CENTER_LOGIN,
+    ...options,
+  });
 }
 
 /** Polls a condition every 20 ms; fails with a message naming what never happened. */

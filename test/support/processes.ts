@@ -13,15 +13,24 @@ export const ROOT = resolve(import.meta.dirname, "../..");
  * keeps the three equal), so tests and benchmarks run it as deployed; why these, in
  * docs/decisions/0008-daemon-memory.md. BENCH_NODE_FLAGS replaces them, to try others.
  */
-export const DEPLOYED_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--no-opt", "--no-maglev", "--optimize-for-size"];
-export const DAEMON_NODE_FLAGS: string[] = process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? [...DEPLOYED_NODE_FLAGS];
+export const DEPLOYED_NODE_FLAGS: readonly string[] = [
+  "--max-semi-space-size=2",
+  "--no-opt",
+  "--no-maglev",
+  "--optimize-for-size",
+];
+export const DAEMON_NODE_FLAGS: string[] = process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? [
+  ...DEPLOYED_NODE_FLAGS,
+];
 
 /**
  * The daemon's environment beside the caller's: Node's compile cache, as the unit and `npm start`
  * keep it, so a daemon started after the first finds its TypeScript already stripped and compiled
  * instead of loading the type stripper (docs/decisions/0008-daemon-memory.md).
  */
-export const DAEMON_ENV: Record<string, string> = { NODE_COMPILE_CACHE: join(ROOT, "node_modules/.cache/vitalgate/compile") };
+export const DAEMON_ENV: Record<string, string> = {
+  NODE_COMPILE_CACHE: join(ROOT, "node_modules/.cache/vitalgate/compile"),
+};
 
 /** `node <flags> src/cli.ts <args>`, as the daemon is run: its arguments for spawn. */
 export function daemonArgs(args: string[]): string[] {
@@ -30,7 +39,11 @@ export function daemonArgs(args: string[]): string[] {
 
 /** Fills the daemon's compile cache with every module for its flags, as install.sh does on a box (scripts/warm-cache.ts). */
 export function warmDaemonCache(): void {
-  const r = spawnSync(process.execPath, [...DAEMON_NODE_FLAGS, join(ROOT, "scripts/warm-cache.ts")], { cwd: ROOT, env: { ...process.env, ...DAEMON_ENV }, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [...DAEMON_NODE_FLAGS, join(ROOT, "scripts/warm-cache.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, ...DAEMON_ENV },
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`scripts/warm-cache.ts failed (${r.status}): ${r.stderr}`);
 }
 
@@ -48,7 +61,10 @@ export async function freePort(): Promise<number> {
 export async function portOpen(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((res) => {
     const s = connect({ port, host });
-    s.once("connect", () => { s.destroy(); res(true); });
+    s.once("connect", () => {
+      s.destroy();
+      res(true);
+    });
     s.once("error", () => res(false));
   });
 }
@@ -107,7 +123,10 @@ export async function mosquitto(extraConfig = ""): Promise<Mosquitto> {
   // Run as root (as tests here are), mosquitto would switch to its own user and could not read the
   // test's private temporary files; "user root" keeps it as the user that started it.
   const user = process.getuid?.() === 0 ? "user root\n" : "";
-  writeFileSync(conf, `${user}listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n${extraConfig}\n`);
+  writeFileSync(
+    conf,
+    `${user}listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n${extraConfig}\n`,
+  );
   let child: ChildProcess | null = null;
   const m: Mosquitto = {
     port,
@@ -140,7 +159,9 @@ export async function mosquitto(extraConfig = ""): Promise<Mosquitto> {
  * Debian's gpsd, where installed: /usr/sbin is not on every user's PATH, so that path is tried too.
  * Undefined where there is none (`apt-get install gpsd`).
  */
-export const gpsdPath: string | undefined = ["gpsd", "/usr/sbin/gpsd"].find((p) => (p.includes("/") ? existsSync(p) : spawnSync(p, ["-V"]).error === undefined));
+export const gpsdPath: string | undefined = ["gpsd", "/usr/sbin/gpsd"].find((p) =>
+  p.includes("/") ? existsSync(p) : spawnSync(p, ["-V"]).error === undefined,
+);
 
 export interface Gpsd {
   port: number;
@@ -184,7 +205,12 @@ export interface Daemon {
 }
 
 /** Runs `vitalgate start --config FILE` as a child process and waits for /healthz. */
-export async function startDaemon(configPath: string, webPort: number, env: Record<string, string> = {}, timeoutMs = 20_000): Promise<Daemon> {
+export async function startDaemon(
+  configPath: string,
+  webPort: number,
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+): Promise<Daemon> {
   const child = spawn(process.execPath, daemonArgs(["start", "--config", configPath]), {
     cwd: ROOT,
     env: { ...process.env, ...DAEMON_ENV, ...env },
@@ -194,11 +220,20 @@ export async function startDaemon(configPath: string, webPort: number, env: Reco
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
   let healthy = false;
-  await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${out}`);
-    void fetch(`http://127.0.0.1:${webPort}/healthz`).then((r) => { healthy = r.ok; }, () => undefined);
-    return healthy;
-  }, timeoutMs, "the daemon's /healthz");
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${out}`);
+      void fetch(`http://127.0.0.1:${webPort}/healthz`).then(
+        (r) => {
+          healthy = r.ok;
+        },
+        () => undefined,
+      );
+      return healthy;
+    },
+    timeoutMs,
+    "the daemon's /healthz",
+  );
   return {
     child,
     output: () => out,

@@ -27,7 +27,9 @@ export function nullModem(): NullModem {
     gatewayPath,
     devicePath,
     async plugIn() {
-      socat = spawn("socat", [`pty,raw,echo=0,link=${gatewayPath}`, `pty,raw,echo=0,link=${devicePath}`], { stdio: "ignore" });
+      socat = spawn("socat", [`pty,raw,echo=0,link=${gatewayPath}`, `pty,raw,echo=0,link=${devicePath}`], {
+        stdio: "ignore",
+      });
       await waitFor(() => existsSync(gatewayPath) && existsSync(devicePath), 5000, "socat's PTYs");
     },
     async unplug() {
@@ -42,7 +44,9 @@ export function nullModem(): NullModem {
 }
 
 /** The device's side of the cable: writes lines, collects what the gateway answers. */
-export async function openDeviceEnd(path: string): Promise<{ port: SerialPort; replies: string[]; send(line: string): void; close(): Promise<void> }> {
+export async function openDeviceEnd(
+  path: string,
+): Promise<{ port: SerialPort; replies: string[]; send(line: string): void; close(): Promise<void> }> {
   const port = new SerialPort({ path, baudRate: 9600, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
   port.on("error", () => undefined);

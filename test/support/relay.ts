@@ -11,7 +11,11 @@ export interface Relay {
 }
 
 /** `accept` may refuse a connection (it is closed at once); `pair` wires client and target. */
-export async function relay(target: { port: number; host?: string }, pair: (client: Socket, target: Socket) => void, accept: () => boolean = () => true): Promise<Relay> {
+export async function relay(
+  target: { port: number; host?: string },
+  pair: (client: Socket, target: Socket) => void,
+  accept: () => boolean = () => true,
+): Promise<Relay> {
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     if (!accept()) return void client.destroy();

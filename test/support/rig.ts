@@ -80,25 +80,39 @@ export function recordedLog(level = "info") {
 }
 
 /** Builds, starts and (through `cleanup`) stops a gateway as `o` describes. */
-export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): Promise<{ gw: Gateway; log: ReturnType<typeof recordedLog>; config: Config }> {
+export async function startGateway(
+  o: RigOptions,
+  cleanup: (() => unknown)[],
+): Promise<{ gw: Gateway; log: ReturnType<typeof recordedLog>; config: Config }> {
   const findDriver = o.drivers ?? registry;
   const devices = o.devices.trimStart().startsWith("{") ? `  - ${o.devices}` : o.devices.replace(/\n$/, "");
   const text = [
     `gateway: { id: ${o.id} }`,
     `stateDir: ${o.stateDir ?? mkdtempSync(join(tmpdir(), `${o.id.replace(/^gw-/, "vg-")}-`))}`,
-    o.uplink === "embedded" ? embeddedBrokerYaml(await freePort()) : typeof o.uplink === "object" ? `uplink: { url: "${o.uplink.url}", backoff: { initialMs: 100, maxMs: 1000 } }` : NOWHERE,
+    o.uplink === "embedded"
+      ? embeddedBrokerYaml(await freePort())
+      : typeof o.uplink === "object"
+        ? `uplink: { url: "${o.uplink.url}", backoff: { initialMs: 100, maxMs: 1000 } }`
+        : NOWHERE,
     `web: { host: ${o.webHost ?? "127.0.0.1"}, port: ${await freePort()}${o.web ? `, ${o.web}` : ""} }`,
     `pairing: ${o.pairing ?? "{ listen: [] }"}`,
     `watchedFolders: ${o.watchedFolders ?? JSON.stringify({ roots: [tmpdir()] })}`,
     ...(o.logSection ? [`log: { level: ${o.logLevel ?? "info"}, pretty: false }`] : []),
     ...(o.time === undefined ? [] : [`time: ${o.time}`]),
   ].join("\n");
-  const r = loadConfig({ text: `${text}\n${o.extra ?? ""}devices:\n${devices}\n`, file: "test.yaml", drivers: findDriver });
+  const r = loadConfig({
+    text: `${text}\n${o.extra ?? ""}devices:\n${devices}\n`,
+    file: "test.yaml",
+    drivers: findDriver,
+  });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   const log = recordedLog(o.logLevel ?? "info");
   const time = o.time === undefined ? undefined : createTimeService(r.config.time, { log: log.log });
   const deps = { log: log.log, findDriver, drivers: o.drivers ? undefined : allDrivers, secrets: r.secrets };
-  const gw = new Gateway(r.config, time ? { ...deps, clock: time, time } : { ...deps, clock: o.clock ?? systemClock() });
+  const gw = new Gateway(
+    r.config,
+    time ? { ...deps, clock: time, time } : { ...deps, clock: o.clock ?? systemClock() },
+  );
   o.beforeStart?.(gw);
   cleanup.push(() => gw.stop());
   await gw.start();
@@ -107,4 +121,7 @@ export async function startGateway(o: RigOptions, cleanup: (() => unknown)[]): P
 
 /** The events of one kind in the gateway's outbox (pending, that is not yet delivered), parsed. */
 export const outboxEvents = <B = unknown>(gw: Gateway, kind: string): Envelope<B>[] =>
-  gw.outbox.pending(10_000).filter((r) => r.kind === kind).map((r) => JSON.parse(String(r.payload)) as Envelope<B>);
+  gw.outbox
+    .pending(10_000)
+    .filter((r) => r.kind === kind)
+    .map((r) => JSON.parse(String(r.payload)) as Envelope<B>);

@@ -47,15 +47,18 @@ class Direction {
 
   #schedule(): void {
     if (this.#timer || this.#queue.length === 0) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      const now = performance.now();
-      while (this.#queue.length > 0 && this.#queue[0]!.at <= now) {
-        const { data, out } = this.#queue.shift()!;
-        if (!out.destroyed) out.write(data);
-      }
-      this.#schedule();
-    }, Math.max(0, this.#queue[0]!.at - performance.now()));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = null;
+        const now = performance.now();
+        while (this.#queue.length > 0 && this.#queue[0]!.at <= now) {
+          const { data, out } = this.#queue.shift()!;
+          if (!out.destroyed) out.write(data);
+        }
+        this.#schedule();
+      },
+      Math.max(0, this.#queue[0]!.at - performance.now()),
+    );
   }
 
   clear(): void {
@@ -66,7 +69,11 @@ class Direction {
 }
 
 /** Listens on 127.0.0.1; each connection is relayed to `target` across the one shared slow link. */
-export async function slowLink(targetPort: number, options: SlowLinkOptions, targetHost = "127.0.0.1"): Promise<SlowLink> {
+export async function slowLink(
+  targetPort: number,
+  options: SlowLinkOptions,
+  targetHost = "127.0.0.1",
+): Promise<SlowLink> {
   const up = new Direction(options);
   const down = new Direction(options);
   const link = await relay({ port: targetPort, host: targetHost }, (client, target) => {

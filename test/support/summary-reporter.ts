@@ -13,7 +13,8 @@ export default class SummaryReporter implements Reporter {
       }
     }
     // Failures in a module's own code (an import that throws) have no test to count them by.
-    for (const module of testModules) if (module.state() === "failed" && [...module.children.allTests()].length === 0) count.failed++;
+    for (const module of testModules)
+      if (module.state() === "failed" && [...module.children.allTests()].length === 0) count.failed++;
     process.stdout.write(`\n${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped\n`);
   }
 }

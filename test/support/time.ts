@@ -20,7 +20,8 @@ export function manualClocks(start = 10_000) {
     wallAbsolute: undefined as number | undefined,
     truth: (m: number) => T0 + m,
     monoMs: () => c.mono,
-    wallMs: () => (c.wallAbsolute !== undefined ? c.wallAbsolute + (c.mono - c.wallAbsoluteAt) : T0 + c.mono + c.wallError),
+    wallMs: () =>
+      c.wallAbsolute !== undefined ? c.wallAbsolute + (c.mono - c.wallAbsoluteAt) : T0 + c.mono + c.wallError,
     wallAbsoluteAt: 0,
     /** Sets the wall clock to `ms` now (date -s). */
     setWall(ms: number) {
@@ -37,7 +38,12 @@ export function manualClocks(start = 10_000) {
 /** A pino logger whose lines the test can read back, parsed. */
 export function capturedLog(level = "debug") {
   const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      cb();
+    },
+  });
   const log = createLogger({ level, pretty: false }, sink);
   return { log, lines, codes: () => lines.map((l) => l.code).filter(Boolean) as string[] };
 }
@@ -47,7 +53,13 @@ export function capturedLog(level = "debug") {
  * taking the next [out, back] delays (ms) from `paths` (cycled), and moves the monotonic clock by
  * the round trip. The reply is a real packet, measured by the real codec.
  */
-export function simulatedNtp(clocks: ReturnType<typeof manualClocks>, servers: Record<string, { errorMs?: number; paths?: [number, number][]; rootDelayMs?: number; rootDispersionMs?: number }>): NtpQuery & { asked: string[] } {
+export function simulatedNtp(
+  clocks: ReturnType<typeof manualClocks>,
+  servers: Record<
+    string,
+    { errorMs?: number; paths?: [number, number][]; rootDelayMs?: number; rootDispersionMs?: number }
+  >,
+): NtpQuery & { asked: string[] } {
   const turn = new Map<string, number>();
   const asked: string[] = [];
   const query = async (server: { host: string; port: number }): Promise<NtpResult> => {
@@ -65,8 +77,19 @@ export function simulatedNtp(clocks: ReturnType<typeof manualClocks>, servers: R
     const t4 = t1 + out + 0.2 + back;
     clocks.mono = t4;
     const reply = encodeNtpHeader({
-      leap: 0, version: 4, mode: 4, stratum: 2, poll: 6, precision: -20, rootDelayMs: s.rootDelayMs ?? 2, rootDispersionMs: s.rootDispersionMs ?? 1,
-      refId: Uint8Array.of(10, 0, 0, 1), reference: unixMsToNtp(t2 - 30_000), origin: nonce, receive: unixMsToNtp(t2), transmit: unixMsToNtp(t3),
+      leap: 0,
+      version: 4,
+      mode: 4,
+      stratum: 2,
+      poll: 6,
+      precision: -20,
+      rootDelayMs: s.rootDelayMs ?? 2,
+      rootDispersionMs: s.rootDispersionMs ?? 1,
+      refId: Uint8Array.of(10, 0, 0, 1),
+      reference: unixMsToNtp(t2 - 30_000),
+      origin: nonce,
+      receive: unixMsToNtp(t2),
+      transmit: unixMsToNtp(t3),
     });
     const r = sntpMeasure(reply, nonce, t1, t4);
     if (!r.ok) throw new Error(r.error.message);

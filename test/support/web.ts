@@ -26,8 +26,17 @@ export interface WebRig extends WebServer {
 }
 
 /** Builds the web server; `webYaml` is the configuration's `web:` flow mapping (default `{}`). */
-export async function startWeb(cleanup: (() => unknown)[], webYaml = "{}", stateDir = mkdtempSync(join(tmpdir(), "vg-web-"))): Promise<WebRig> {
-  const r = loadConfig({ text: `gateway: { id: gw-web }\nstateDir: ${stateDir}\nweb: ${webYaml}\n`, file: "test.yaml", env: {}, drivers: findDriver });
+export async function startWeb(
+  cleanup: (() => unknown)[],
+  webYaml = "{}",
+  stateDir = mkdtempSync(join(tmpdir(), "vg-web-")),
+): Promise<WebRig> {
+  const r = loadConfig({
+    text: `gateway: { id: gw-web }\nstateDir: ${stateDir}\nweb: ${webYaml}\n`,
+    file: "test.yaml",
+    env: {},
+    drivers: findDriver,
+  });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   const log = recordedLog("info");
   const gateway = new Gateway(r.config, { log: log.log, clock: systemClock(), findDriver, secrets: {} });
@@ -36,7 +45,10 @@ export async function startWeb(cleanup: (() => unknown)[], webYaml = "{}", state
   gateway.cases.open(db);
   const webRoot = join(stateDir, "web");
   mkdirSync(webRoot, { recursive: true });
-  writeFileSync(join(webRoot, "index.html"), "<!doctype html><title>vitalgate</title><script type=module src=app.js></script>\n");
+  writeFileSync(
+    join(webRoot, "index.html"),
+    "<!doctype html><title>vitalgate</title><script type=module src=app.js></script>\n",
+  );
   writeFileSync(join(webRoot, "app.js"), "export {};\n");
   writeFileSync(join(stateDir, "secret.txt"), "outside web/\n");
   const clock = { ms: Date.parse("2026-11-23T08:00:00Z"), stepMs: 0 };
@@ -51,7 +63,12 @@ export async function startWeb(cleanup: (() => unknown)[], webYaml = "{}", state
     webRoot,
     live: { heartbeatMs: 100 },
   });
-  cleanup.push(() => web.app.close(), () => gateway.cases.close(), () => db.close(), () => gateway.outbox.close());
+  cleanup.push(
+    () => web.app.close(),
+    () => gateway.cases.close(),
+    () => db.close(),
+    () => gateway.outbox.close(),
+  );
   await web.app.ready();
   return { ...web, stateDir, webRoot, log, clock };
 }
@@ -60,7 +77,12 @@ export async function startWeb(cleanup: (() => unknown)[], webYaml = "{}", state
 export interface Client {
   cookie: string;
   csrf: string;
-  request(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
+  request(
+    method: string,
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<LightMyRequestResponse>;
 }
 
 /** The session a login or setup answer started, as a client for further requests. */
@@ -75,18 +97,32 @@ export function clientOn(rig: WebRig, { cookie, csrf }: { cookie: string; csrf: 
     cookie,
     csrf,
     request: (method, url, body, headers = {}) =>
-      rig.app.inject({ method: method as "GET", url, headers: { cookie, "x-csrf-token": csrf, ...headers }, ...(body === undefined ? {} : { payload: body as object }) }),
+      rig.app.inject({
+        method: method as "GET",
+        url,
+        headers: { cookie, "x-csrf-token": csrf, ...headers },
+        ...(body === undefined ? {} : { payload: body as object }),
+      }),
   };
 }
 
 /** Creates the first admin from the box itself (loopback: no setup code) and returns its session. */
-export async function setupAdmin(rig: WebRig, username = "admin", password = "correct horse battery 1"): Promise<Client> {
+export async function setupAdmin(
+  rig: WebRig,
+  username = "admin",
+  password = "correct horse battery 1",
+): Promise<Client> {
   const res = await rig.app.inject({ method: "POST", url: "/api/setup", payload: { username, password } });
   if (res.statusCode !== 200) throw new Error(`setup: ${res.statusCode} ${res.body}`);
   return clientFrom(rig, res);
 }
 
-export async function login(rig: WebRig, username: string, password: string, remoteAddress = "192.0.2.10"): Promise<LightMyRequestResponse> {
+export async function login(
+  rig: WebRig,
+  username: string,
+  password: string,
+  remoteAddress = "192.0.2.10",
+): Promise<LightMyRequestResponse> {
   return rig.app.inject({ method: "POST", url: "/api/login", payload: { username, password }, remoteAddress });
 }
 
@@ -94,7 +130,14 @@ export async function login(rig: WebRig, username: string, password: string, rem
  * A user added by an admin, as they start: logged in with the initial password the admin gave,
  * changed to `password` (the page asks for it at the first login). Their session.
  */
-export async function addUser(rig: WebRig, admin: Client, username: string, role: string, password: string, remoteAddress = "192.0.2.10"): Promise<Client> {
+export async function addUser(
+  rig: WebRig,
+  admin: Client,
+  username: string,
+  role: string,
+  password: string,
+  remoteAddress = "192.0.2.10",
+): Promise<Client> {
   const initial = `Initial ${password}`;
   const add = await admin.request("POST", "/api/users", { username, password: initial, role });
   if (add.statusCode !== 201) throw new Error(`add ${username}: ${add.statusCode} ${add.body}`);

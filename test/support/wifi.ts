@@ -13,10 +13,14 @@ export interface Wifi {
 
 export async function wifiTo(targetPort: number): Promise<Wifi> {
   let up = true;
-  const link = await relay({ port: targetPort }, (client, target) => {
-    client.pipe(target);
-    target.pipe(client);
-  }, () => up);
+  const link = await relay(
+    { port: targetPort },
+    (client, target) => {
+      client.pipe(target);
+      target.pipe(client);
+    },
+    () => up,
+  );
   return {
     base: `http://127.0.0.1:${link.port}`,
     drop() {

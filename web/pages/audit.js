@@ -6,7 +6,16 @@ import { formatTime, t } from "../i18n.js";
 import { badge, empty, label, pageHead } from "./ui.js";
 
 const PAGE = 100;
-const COLUMNS = ["audit.seq", "audit.at", "audit.actor", "audit.action", "audit.target", "audit.result", "audit.detail", "audit.ip"];
+const COLUMNS = [
+  "audit.seq",
+  "audit.at",
+  "audit.actor",
+  "audit.action",
+  "audit.target",
+  "audit.result",
+  "audit.detail",
+  "audit.ip",
+];
 
 export function mountAudit(view, { notify }) {
   const chain = h("div", { id: "chain" });
@@ -21,7 +30,15 @@ export function mountAudit(view, { notify }) {
       h(
         "table",
         { class: "audit stack", id: "audit" },
-        h("thead", null, h("tr", null, COLUMNS.map((k) => h("th", null, t(k))))),
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            COLUMNS.map((k) => h("th", null, t(k))),
+          ),
+        ),
         tbody,
       ),
     ),
@@ -41,8 +58,20 @@ export function mountAudit(view, { notify }) {
         cell(2, null, r.actor),
         cell(3, null, label("action", r.action)),
         cell(4, null, r.target ?? ""),
-        cell(5, null, badge(label("result", r.result), r.result === "ok" ? "ok" : r.result === "denied" ? "warn" : "bad")),
-        cell(6, "detail", r.detail && Object.keys(r.detail).length ? Object.entries(r.detail).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`).join(", ") : ""),
+        cell(
+          5,
+          null,
+          badge(label("result", r.result), r.result === "ok" ? "ok" : r.result === "denied" ? "warn" : "bad"),
+        ),
+        cell(
+          6,
+          "detail",
+          r.detail && Object.keys(r.detail).length
+            ? Object.entries(r.detail)
+                .map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`)
+                .join(", ")
+            : "",
+        ),
         cell(7, null, r.ip ?? ""),
       ),
     );
@@ -57,12 +86,25 @@ export function mountAudit(view, { notify }) {
       replace(
         chain,
         c.ok
-          ? h("section", { class: "banner ok", id: "chain-ok" }, h("strong", null, t("audit.intact")), " ", t("audit.checked", { n: c.checked ?? 0 }))
-          : h("section", { class: "banner bad", id: "chain-bad" }, h("strong", null, t("audit.broken")), " ", c.firstBad ? t("audit.firstBad", { seq: c.firstBad.seq, reason: c.firstBad.reason }) : ""),
+          ? h(
+              "section",
+              { class: "banner ok", id: "chain-ok" },
+              h("strong", null, t("audit.intact")),
+              " ",
+              t("audit.checked", { n: c.checked ?? 0 }),
+            )
+          : h(
+              "section",
+              { class: "banner bad", id: "chain-bad" },
+              h("strong", null, t("audit.broken")),
+              " ",
+              c.firstBad ? t("audit.firstBad", { seq: c.firstBad.seq, reason: c.firstBad.reason }) : "",
+            ),
       );
       if (before === undefined) replace(tbody);
       tbody.append(...rows(res.rows ?? []));
-      if (before === undefined && !(res.rows ?? []).length) replace(tbody, h("tr", null, h("td", { colSpan: 8 }, empty(t("audit.none")))));
+      if (before === undefined && !(res.rows ?? []).length)
+        replace(tbody, h("tr", null, h("td", { colSpan: 8 }, empty(t("audit.none")))));
       oldest = res.rows?.length ? res.rows[res.rows.length - 1].seq : null;
       more.hidden = (res.rows?.length ?? 0) < PAGE;
     } catch (err) {

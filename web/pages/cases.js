@@ -20,7 +20,8 @@ const DEFAULT_TARGET_S = 600;
 /** The case's ECG whose reading came last, if any was read. */
 function latestReading(ecgs) {
   let newest = null;
-  for (const e of ecgs) if (e.report && (!newest || Date.parse(e.report.at) >= Date.parse(newest.report.at))) newest = e;
+  for (const e of ecgs)
+    if (e.report && (!newest || Date.parse(e.report.at) >= Date.parse(newest.report.at))) newest = e;
   return newest;
 }
 
@@ -83,7 +84,8 @@ export function mountCases(view, { can, live, notify, navigate }) {
   const recentList = h("div", { class: "case-list", id: "cases-recent" });
   // The center's readings of ECGs taken outside any case (a clinic that opens none): only shown when there are some.
   const readings = h("section", { id: "readings" });
-  const openBtn = can("cases") && h("button", { type: "button", class: "primary huge", id: "open-case" }, t("cases.open"));
+  const openBtn =
+    can("cases") && h("button", { type: "button", class: "primary huge", id: "open-case" }, t("cases.open"));
   openBtn?.addEventListener("click", async () => {
     openBtn.disabled = true;
     try {
@@ -95,13 +97,25 @@ export function mountCases(view, { can, live, notify, navigate }) {
     }
   });
   const goTo = h("div", { class: "go-to" });
-  view.append(pageHead(t("cases.title")), openBtn || null, goTo, readings, h("h2", { class: "section" }, t("cases.openCases")), openList, h("h2", { class: "section" }, t("cases.recent")), recentList);
+  view.append(
+    pageHead(t("cases.title")),
+    openBtn || null,
+    goTo,
+    readings,
+    h("h2", { class: "section" }, t("cases.openCases")),
+    openList,
+    h("h2", { class: "section" }, t("cases.recent")),
+    recentList,
+  );
 
   const row = (c) => {
     const read = latestReading(c.ecgs);
     return h(
       "a",
-      { class: ["case-row", read && "has-report", read && callsStemi(read.report.conclusion) && "stemi"], href: `#/case/${encodeURIComponent(c.id)}` },
+      {
+        class: ["case-row", read && "has-report", read && callsStemi(read.report.conclusion) && "stemi"],
+        href: `#/case/${encodeURIComponent(c.id)}`,
+      },
       h("span", { class: "case-id" }, c.id),
       h("span", null, formatTime(c.openedAt)),
       c.location && h("span", null, c.location),
@@ -112,7 +126,11 @@ export function mountCases(view, { can, live, notify, navigate }) {
 
   async function load() {
     try {
-      const [open, recent, read] = await Promise.all([api("GET", "/api/cases?state=open"), api("GET", "/api/cases?state=recent"), api("GET", "/api/readings")]);
+      const [open, recent, read] = await Promise.all([
+        api("GET", "/api/cases?state=open"),
+        api("GET", "/api/cases?state=recent"),
+        api("GET", "/api/readings"),
+      ]);
       replace(
         readings,
         read.length > 0 && h("h2", { class: "section" }, t("cases.readingsOutside")),
@@ -123,7 +141,13 @@ export function mountCases(view, { can, live, notify, navigate }) {
             read.map((r) =>
               h(
                 "a",
-                { class: ["case-row", "has-report", callsStemi(r.conclusion) ? "stemi" : null], href: `/api/ecg/${encodeURIComponent(r.eventId)}/svg`, target: "_blank", rel: "noopener", dataset: { ecg: r.eventId } },
+                {
+                  class: ["case-row", "has-report", callsStemi(r.conclusion) ? "stemi" : null],
+                  href: `/api/ecg/${encodeURIComponent(r.eventId)}/svg`,
+                  target: "_blank",
+                  rel: "noopener",
+                  dataset: { ecg: r.eventId },
+                },
                 h("span", null, formatTime(r.at)),
                 h("strong", { class: "case-ecg" }, r.conclusion),
                 h("span", null, r.reader),
@@ -135,7 +159,15 @@ export function mountCases(view, { can, live, notify, navigate }) {
       // One case at a time here: with one open, the big button leads back to it instead of opening another.
       const current = open.find((c) => !c.location);
       if (openBtn) openBtn.hidden = Boolean(current);
-      replace(goTo, current && h("a", { class: "button primary huge", href: `#/case/${encodeURIComponent(current.id)}`, id: "go-to-case" }, t("cases.goToOpen", { id: current.id })));
+      replace(
+        goTo,
+        current &&
+          h(
+            "a",
+            { class: "button primary huge", href: `#/case/${encodeURIComponent(current.id)}`, id: "go-to-case" },
+            t("cases.goToOpen", { id: current.id }),
+          ),
+      );
       const closed = recent.filter((c) => !open.some((o) => o.id === c.id));
       replace(recentList, closed.length ? closed.map(row) : empty(t("cases.noneRecent")));
     } catch (err) {
@@ -163,7 +195,16 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
   view.append(head, report, timer, taps, h("div", { class: "case-cols" }, h("div", null, patient, nodes), ecg));
 
   // The patient id form is built once, so a scan in progress is not wiped by a live update.
-  const pid = h("input", { name: "patientId", id: "patient-id", autocomplete: "off", autocapitalize: "none", spellcheck: "false", maxLength: 64, enterKeyHint: "done", placeholder: t("cases.patientPlaceholder") });
+  const pid = h("input", {
+    name: "patientId",
+    id: "patient-id",
+    autocomplete: "off",
+    autocapitalize: "none",
+    spellcheck: "false",
+    maxLength: 64,
+    enterKeyHint: "done",
+    placeholder: t("cases.patientPlaceholder"),
+  });
   const pidForm = h("form", { class: "inline" }, pid, h("button", { type: "submit" }, t("cases.patientSave")));
   const pidNow = h("p", { class: "patient-now" });
   pidForm.addEventListener("submit", async (ev) => {
@@ -179,7 +220,13 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
       notify(errorText(err));
     }
   });
-  replace(patient, h("h2", null, t("cases.patient")), pidNow, mayAct && pidForm, mayAct && h("p", { class: "hint" }, t("cases.scanHint")));
+  replace(
+    patient,
+    h("h2", null, t("cases.patient")),
+    pidNow,
+    mayAct && pidForm,
+    mayAct && h("p", { class: "hint" }, t("cases.scanHint")),
+  );
 
   /**
    * A tap records the time now, or the time typed beside the button: onset is often told by the
@@ -190,7 +237,9 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
   function tapControl(node, label) {
     const at = h("input", { type: "time", name: `${node}At`, id: `${node}-at`, "aria-label": t(label) });
     const button = h("button", {
-      type: "button", class: "tap", id: `tap-${node}`,
+      type: "button",
+      class: "tap",
+      id: `tap-${node}`,
       onclick: async () => {
         // The scanner's field owns the keyboard: the next scan must not land on this button.
         button.blur();
@@ -212,13 +261,19 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
         if (mayAct && !c?.closedAt && !c?.patientId) pid.focus();
       },
     });
-    return { button, at, group: h("div", { class: "tap-group" }, button, h("label", { class: "tap-at" }, h("span", null, t(label)), at)) };
+    return {
+      button,
+      at,
+      group: h("div", { class: "tap-group" }, button, h("label", { class: "tap-at" }, h("span", null, t(label)), at)),
+    };
   }
 
   /** The question a correction asks, louder when it moves the node by an hour or more. */
   function correctionQuestion(node, from, to) {
     const q = t("cases.confirmCorrect", { node: t(`node.${node}`), from: formatTime(from), to: formatTime(to) });
-    return Math.abs(Date.parse(to) - Date.parse(from)) >= 3_600_000 ? `${q}\n\n${t("cases.correctFar", { d: formatDuration(Math.abs(Date.parse(to) - Date.parse(from)) / 1000) })}` : q;
+    return Math.abs(Date.parse(to) - Date.parse(from)) >= 3_600_000
+      ? `${q}\n\n${t("cases.correctFar", { d: formatDuration(Math.abs(Date.parse(to) - Date.parse(from)) / 1000) })}`
+      : q;
   }
 
   // A keyboard-wedge scanner types fast and ends with Enter. Keys typed while no field has the focus
@@ -257,7 +312,13 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
       h("span", { class: "timer-label" }, t(c.nodes.ecgRead ? "cases.fmcToRead" : "cases.sinceFmc")),
       h("span", { class: "timer-value" }, formatClock(elapsed)),
       h("span", { class: "timer-units" }, t("cases.clockUnits")),
-      h("span", { class: "timer-target" }, over ? t("cases.overTarget", { d: formatDuration(elapsed - target) }) : t("cases.target", { d: formatClock(target) })),
+      h(
+        "span",
+        { class: "timer-target" },
+        over
+          ? t("cases.overTarget", { d: formatDuration(elapsed - target) })
+          : t("cases.target", { d: formatClock(target) }),
+      ),
     );
   }
 
@@ -287,16 +348,29 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
           h("span", { class: "report-label" }, t("cases.centerReading")),
           h("strong", { class: "report-conclusion" }, r.conclusion),
           h("span", { class: "report-by" }, t("cases.readBy", { reader: r.reader, at: formatTime(r.at) })),
-          c.ecgs.length > 1 && h("span", { class: "report-of" }, t("cases.readingOf", { at: formatTime(read.acquiredAt) })),
+          c.ecgs.length > 1 &&
+            h("span", { class: "report-of" }, t("cases.readingOf", { at: formatTime(read.acquiredAt) })),
           r.text && h("p", { class: "report-text" }, r.text),
         ),
     );
     for (const control of [fmc, onset]) control.button.disabled = control.at.disabled = closed;
-        for (const [control, node, title] of [[fmc, "fmc", "cases.tapFmc"], [onset, "onset", "cases.tapOnset"]]) {
-      replace(control.button, h("span", null, t(title)), h("small", null, c.nodes[node] ? t("cases.tappedAt", { at: formatTime(c.nodes[node]) }) : t("cases.tapNow")));
+    for (const [control, node, title] of [
+      [fmc, "fmc", "cases.tapFmc"],
+      [onset, "onset", "cases.tapOnset"],
+    ]) {
+      replace(
+        control.button,
+        h("span", null, t(title)),
+        h("small", null, c.nodes[node] ? t("cases.tappedAt", { at: formatTime(c.nodes[node]) }) : t("cases.tapNow")),
+      );
       control.button.classList.toggle("recorded", Boolean(c.nodes[node]));
     }
-    replace(pidNow, c.patientId ? h("span", null, t("cases.patientIs"), " ", h("strong", { class: "pid" }, c.patientId)) : h("span", { class: "empty" }, t("cases.noPatient")));
+    replace(
+      pidNow,
+      c.patientId
+        ? h("span", null, t("cases.patientIs"), " ", h("strong", { class: "pid" }, c.patientId))
+        : h("span", { class: "empty" }, t("cases.noPatient")),
+    );
     pidForm.hidden = closed;
     replace(
       nodes,
@@ -304,9 +378,23 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
       h(
         "ol",
         { class: "node-list" },
-        NODES.map((n) => h("li", { class: c.nodes[n] ? "done" : "todo", dataset: { node: n } }, h("span", null, t(`node.${n}`)), h("time", { datetime: c.nodes[n] ?? "" }, c.nodes[n] ? timeOf(c, n, c.nodes[n]) : "—"), n === "arrival" && c.arrivalPlace ? h("small", null, c.arrivalPlace) : null)),
+        NODES.map((n) =>
+          h(
+            "li",
+            { class: c.nodes[n] ? "done" : "todo", dataset: { node: n } },
+            h("span", null, t(`node.${n}`)),
+            h("time", { datetime: c.nodes[n] ?? "" }, c.nodes[n] ? timeOf(c, n, c.nodes[n]) : "—"),
+            n === "arrival" && c.arrivalPlace ? h("small", null, c.arrivalPlace) : null,
+          ),
+        ),
       ),
-      h("p", { class: "hint" }, t("cases.openedBy", { by: c.openedBy ?? "—", at: timeOf(c, "openedAt", c.openedAt) }), c.location ? ` · ${c.location}` : "", c.closedAt ? ` · ${t("cases.closedAt", { at: timeOf(c, "closedAt", c.closedAt) })}` : ""),
+      h(
+        "p",
+        { class: "hint" },
+        t("cases.openedBy", { by: c.openedBy ?? "—", at: timeOf(c, "openedAt", c.openedAt) }),
+        c.location ? ` · ${c.location}` : "",
+        c.closedAt ? ` · ${t("cases.closedAt", { at: timeOf(c, "closedAt", c.closedAt) })}` : "",
+      ),
     );
     renderEcg();
     renderTimer();
@@ -328,17 +416,38 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
     // The drawing is kept across updates (the same event): re-creating the <img> would flash.
     let img = ecg.querySelector("img.ecg-img");
     if (!img || shownEcg !== e.eventId) {
-      img = h("img", { class: "ecg-img", src: `/api/ecg/${encodeURIComponent(e.eventId)}/svg`, alt: t("cases.ecgAlt") });
+      img = h("img", {
+        class: "ecg-img",
+        src: `/api/ecg/${encodeURIComponent(e.eventId)}/svg`,
+        alt: t("cases.ecgAlt"),
+      });
       shownEcg = e.eventId;
     }
     replace(
       ecg,
-      h("h2", null, t("cases.ecg"), " ", h("small", { class: "acquired" }, t(e.tFrom === "recv" ? "cases.arrived" : "cases.acquired", { at: formatTime(e.acquiredAt), ago: formatAgo(e.acquiredAt) }))),
+      h(
+        "h2",
+        null,
+        t("cases.ecg"),
+        " ",
+        h(
+          "small",
+          { class: "acquired" },
+          t(e.tFrom === "recv" ? "cases.arrived" : "cases.acquired", {
+            at: formatTime(e.acquiredAt),
+            ago: formatAgo(e.acquiredAt),
+          }),
+        ),
+      ),
       h(
         "div",
         { class: "transfer" },
         h("progress", { max: parts, value: Math.min(tr.sent ?? 0, parts), "aria-label": t("cases.transfer") }),
-        h("span", { class: "transfer-text" }, tr.delivered ? t("cases.delivered") : t("cases.sent", { sent: tr.sent ?? 0, parts })),
+        h(
+          "span",
+          { class: "transfer-text" },
+          tr.delivered ? t("cases.delivered") : t("cases.sent", { sent: tr.sent ?? 0, parts }),
+        ),
         tr.receipted ? badge(`✓ ${t("cases.received")}`, "ok received") : badge(t("cases.notReceived"), "idle"),
       ),
       h("a", { href: img.src, target: "_blank", rel: "noopener", class: "ecg-link" }, img),
@@ -352,7 +461,16 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
               null,
               h(
                 "button",
-                { type: "button", class: ["quiet", x.eventId === e.eventId ? "picked" : null], "aria-pressed": String(x.eventId === e.eventId), dataset: { ecg: x.eventId }, onclick: () => { pickedEcg = x.eventId; renderEcg(); } },
+                {
+                  type: "button",
+                  class: ["quiet", x.eventId === e.eventId ? "picked" : null],
+                  "aria-pressed": String(x.eventId === e.eventId),
+                  dataset: { ecg: x.eventId },
+                  onclick: () => {
+                    pickedEcg = x.eventId;
+                    renderEcg();
+                  },
+                },
                 h("time", { datetime: x.acquiredAt }, formatTime(x.acquiredAt)),
                 " ",
                 h(x.report ? "strong" : "span", null, ecgState(x)),
@@ -370,7 +488,8 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
     receivedAt = Date.now();
     render();
     const read = c.ecgs.filter((e) => e.report).map((e) => `${e.eventId}@${e.report.at}`);
-    if (readingsSeen && read.some((r) => !readingsSeen.has(r))) announceReading(report, callsStemi(latestReading(c.ecgs).report.conclusion));
+    if (readingsSeen && read.some((r) => !readingsSeen.has(r)))
+      announceReading(report, callsStemi(latestReading(c.ecgs).report.conclusion));
     readingsSeen = new Set(read);
   }
 
@@ -398,7 +517,9 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
   const carts = new Map();
   const cartCounts = (d) => ({ rejected: d.rejected ?? 0, again: d.conditions?.VG_ALREADY_RECEIVED ?? 0 });
   api("GET", "/api/devices").then(
-    (list) => { for (const d of list) if (d.driver === "ecg-cart" && !carts.has(d.id)) carts.set(d.id, cartCounts(d)); },
+    (list) => {
+      for (const d of list) if (d.driver === "ecg-cart" && !carts.has(d.id)) carts.set(d.id, cartCounts(d));
+    },
     () => undefined, // without a baseline, each cart's first change only sets it
   );
   function cartChanged(d) {

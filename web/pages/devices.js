@@ -26,7 +26,10 @@ const NIBP = { sys: "MDC_PRESS_BLD_NONINV_SYS", dia: "MDC_PRESS_BLD_NONINV_DIA",
 /** The median gap between arrivals (page's monotonic ms), once there are two gaps. */
 function typicalGapMs(arrivals) {
   if (arrivals.length < 3) return null;
-  const gaps = arrivals.slice(1).map((a, i) => a - arrivals[i]).sort((x, y) => x - y);
+  const gaps = arrivals
+    .slice(1)
+    .map((a, i) => a - arrivals[i])
+    .sort((x, y) => x - y);
   return gaps[Math.floor(gaps.length / 2)];
 }
 
@@ -71,8 +74,29 @@ export function mountDevices(view, { live, notify }) {
     const values = h("div", { class: "values" });
     const info = h("div", { class: "dev-info" });
     const canvas = h("canvas", { class: "wave", hidden: true, height: 90, "aria-label": t("devices.wave") });
-    const el = h("article", { class: "card device", dataset: { device: dev.id } }, h("header", { class: "dev-head" }, h("h2", null, name), stateEl), values, canvas, info);
-    c = { el, name, stateEl, values, info, canvas, wave: new WaveStrip(canvas), status: dev, valueByCode: new Map(), counts: [], arrivals: [], lastSeen: null, lastEventAt: null };
+    const el = h(
+      "article",
+      { class: "card device", dataset: { device: dev.id } },
+      h("header", { class: "dev-head" }, h("h2", null, name), stateEl),
+      values,
+      canvas,
+      info,
+    );
+    c = {
+      el,
+      name,
+      stateEl,
+      values,
+      info,
+      canvas,
+      wave: new WaveStrip(canvas),
+      status: dev,
+      valueByCode: new Map(),
+      counts: [],
+      arrivals: [],
+      lastSeen: null,
+      lastEventAt: null,
+    };
     cards.set(dev.id, c);
     list.append(el);
     return c;
@@ -110,7 +134,10 @@ export function mountDevices(view, { live, notify }) {
     const skew = skews.get(d.id);
     replace(
       c.stateEl,
-      badge(stale ? t("devices.staleFor", { d: formatDuration((mono - c.lastSeen) / 1000) }) : label("devstate", state), tone(state)),
+      badge(
+        stale ? t("devices.staleFor", { d: formatDuration((mono - c.lastSeen) / 1000) }) : label("devstate", state),
+        tone(state),
+      ),
       skew && skew.state === "skewed" && badge(t("devices.clockOff", { s: Math.round(skew.skewMs / 1000) }), "warn"),
       // Values a monitor in demo mode simulates must never pass for a patient's.
       [...c.valueByCode.values()].some(({ o }) => o.demo) && badge(t("devices.demo"), "warn demo"),
@@ -127,10 +154,19 @@ export function mountDevices(view, { live, notify }) {
       kv([
         [t("devices.driver"), driverTitle(d.driver)],
         [t("devices.location"), d.location],
-        [t("devices.lastReading"), d.lastEventAt ? `${formatTime(d.lastEventAt)} (${formatAgo(d.lastEventAt, nowMs)})` : t("devices.never")],
-        [t("devices.rate"), rate === null ? undefined : t("devices.perMin", { n: rate < 10 ? rate.toFixed(1) : Math.round(rate) })],
+        [
+          t("devices.lastReading"),
+          d.lastEventAt ? `${formatTime(d.lastEventAt)} (${formatAgo(d.lastEventAt, nowMs)})` : t("devices.never"),
+        ],
+        [
+          t("devices.rate"),
+          rate === null ? undefined : t("devices.perMin", { n: rate < 10 ? rate.toFixed(1) : Math.round(rate) }),
+        ],
         [t("devices.events"), String(d.events ?? 0)],
-        [t("devices.errors"), errors ? t("devices.errorCounts", { rejected: d.rejected ?? 0, refused: d.refused ?? 0 }) : undefined],
+        [
+          t("devices.errors"),
+          errors ? t("devices.errorCounts", { rejected: d.rejected ?? 0, refused: d.refused ?? 0 }) : undefined,
+        ],
         [t("devices.lastError"), d.lastError ? `${formatTime(d.lastError.at)} ${d.lastError.message}` : undefined],
         [t("devices.skew"), skew ? t("devices.skewValue", { s: (skew.skewMs / 1000).toFixed(1) }) : undefined],
         [t("devices.since"), formatTime(d.since)],
@@ -145,7 +181,7 @@ export function mountDevices(view, { live, notify }) {
   // keeps the latest value of each measurement rather than only the last message's.
   function mergeValues(c, live, fresh) {
     if (!live) return;
-    const mono = fresh ? performance.now() : c.lastSeen ?? performance.now();
+    const mono = fresh ? performance.now() : (c.lastSeen ?? performance.now());
     for (const o of live.observations ?? []) c.valueByCode.set(o.code, { o, mono });
     if (live.position) c.position = { p: live.position, mono };
   }
@@ -173,14 +209,34 @@ export function mountDevices(view, { live, notify }) {
       .map(({ o, mono: at }) => tile(o.code, obsLabel(o.code), formatValue(o.value), unitLabel(o.unit), at, o.demo));
     if (bp) {
       const text = `${formatValue(sys.o.value)}/${formatValue(dia.o.value)}${mean ? ` (${formatValue(mean.o.value)})` : ""}`;
-      tiles.unshift(tile("NIBP", t("devices.nibp"), text, unitLabel(sys.o.unit), Math.min(sys.mono, dia.mono), sys.o.demo || dia.o.demo));
+      tiles.unshift(
+        tile(
+          "NIBP",
+          t("devices.nibp"),
+          text,
+          unitLabel(sys.o.unit),
+          Math.min(sys.mono, dia.mono),
+          sys.o.demo || dia.o.demo,
+        ),
+      );
     }
     // A GPS: where the vehicle is, how fast, how good the fix.
     const p = c.position;
     if (p && typeof p.p.lat === "number" && typeof p.p.lon === "number") {
       const speed = typeof p.p.speedMps === "number" ? t("devices.speed", { v: Math.round(p.p.speedMps * 3.6) }) : "";
-      const fix = [p.p.fix && label("fix", p.p.fix), typeof p.p.sats === "number" && t("devices.sats", { n: p.p.sats })].filter(Boolean).join(" · ");
-      tiles.unshift(tile("position", t("devices.position"), `${p.p.lat.toFixed(5)}, ${p.p.lon.toFixed(5)}`, [speed, fix].filter(Boolean).join(" · "), p.mono, false));
+      const fix = [p.p.fix && label("fix", p.p.fix), typeof p.p.sats === "number" && t("devices.sats", { n: p.p.sats })]
+        .filter(Boolean)
+        .join(" · ");
+      tiles.unshift(
+        tile(
+          "position",
+          t("devices.position"),
+          `${p.p.lat.toFixed(5)}, ${p.p.lon.toFixed(5)}`,
+          [speed, fix].filter(Boolean).join(" · "),
+          p.mono,
+          false,
+        ),
+      );
     }
     replace(c.values, tiles);
   }
@@ -195,7 +251,11 @@ export function mountDevices(view, { live, notify }) {
   }
 
   function load() {
-    Promise.all([api("GET", "/api/devices"), api("GET", "/api/drivers").catch(() => []), api("GET", "/api/status").catch(() => null)]).then(
+    Promise.all([
+      api("GET", "/api/devices"),
+      api("GET", "/api/drivers").catch(() => []),
+      api("GET", "/api/status").catch(() => null),
+    ]).then(
       ([devs, drvs, status]) => {
         drivers = new Map(drvs.map((d) => [d.id, d]));
         if (status) skews = new Map((status.time?.devices ?? []).map((d) => [d.id, d]));

@@ -31,7 +31,14 @@ function onNewPassword(form, { password, again, submit, notify }, send, failed) 
 }
 
 export function mountLogin(view, { onDone, notify }) {
-  const username = h("input", { name: "username", autocomplete: "username", required: true, autofocus: true, autocapitalize: "none", spellcheck: "false" });
+  const username = h("input", {
+    name: "username",
+    autocomplete: "username",
+    required: true,
+    autofocus: true,
+    autocapitalize: "none",
+    spellcheck: "false",
+  });
   const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
   const submit = h("button", { type: "submit", class: "primary big" }, t("login.submit"));
   const form = h(
@@ -59,11 +66,34 @@ export function mountLogin(view, { onDone, notify }) {
 }
 
 export function mountSetup(view, { session, onDone, notify }) {
-  const username = h("input", { name: "username", autocomplete: "username", required: true, value: "admin", autocapitalize: "none", spellcheck: "false" });
-  const password = h("input", { name: "password", type: "password", autocomplete: "new-password", required: true, minLength: 8 });
+  const username = h("input", {
+    name: "username",
+    autocomplete: "username",
+    required: true,
+    value: "admin",
+    autocapitalize: "none",
+    spellcheck: "false",
+  });
+  const password = h("input", {
+    name: "password",
+    type: "password",
+    autocomplete: "new-password",
+    required: true,
+    minLength: 8,
+  });
   const again = h("input", { name: "password2", type: "password", autocomplete: "new-password", required: true });
   // The code has letters and digits: a text keyboard, never a number pad; as typed, not capitalised.
-  const code = session.setupCodeRequired ? h("input", { name: "setupCode", required: true, autocomplete: "one-time-code", inputMode: "text", autocapitalize: "none", autocorrect: "off", spellcheck: "false" }) : null;
+  const code = session.setupCodeRequired
+    ? h("input", {
+        name: "setupCode",
+        required: true,
+        autocomplete: "one-time-code",
+        inputMode: "text",
+        autocapitalize: "none",
+        autocorrect: "off",
+        spellcheck: "false",
+      })
+    : null;
   const submit = h("button", { type: "submit", class: "primary big" }, t("setup.submit"));
   const form = h(
     "form",
@@ -75,7 +105,12 @@ export function mountSetup(view, { session, onDone, notify }) {
     h("p", { class: "hint" }, t("password.rule")),
     field(t("setup.again"), again),
     code && field(t("setup.code"), code),
-    code && h("p", { class: "hint", id: "setup-code-hint" }, t("setup.codeHint", { file: session.setupCodeFile ?? "setup-code" })),
+    code &&
+      h(
+        "p",
+        { class: "hint", id: "setup-code-hint" },
+        t("setup.codeHint", { file: session.setupCodeFile ?? "setup-code" }),
+      ),
     submit,
   );
   onNewPassword(
@@ -98,11 +133,23 @@ export function mountSetup(view, { session, onDone, notify }) {
  */
 export function mountPassword(view, { user, forced, onDone, notify }) {
   const current = h("input", { name: "current", type: "password", autocomplete: "current-password", required: true });
-  const password = h("input", { name: "password", type: "password", autocomplete: "new-password", required: true, minLength: 8 });
+  const password = h("input", {
+    name: "password",
+    type: "password",
+    autocomplete: "new-password",
+    required: true,
+    minLength: 8,
+  });
   const again = h("input", { name: "password2", type: "password", autocomplete: "new-password", required: true });
   const submit = h("button", { type: "submit", class: "primary big" }, t("password.submit"));
   // The user name, for the browser's password manager to file the new password under.
-  const name = h("input", { name: "username", autocomplete: "username", value: user.username, hidden: true, readOnly: true });
+  const name = h("input", {
+    name: "username",
+    autocomplete: "username",
+    value: user.username,
+    hidden: true,
+    readOnly: true,
+  });
   const form = h(
     "form",
     { class: "card narrow", id: "password-form" },

@@ -16,7 +16,11 @@ export function mountPairing(view, { notify }) {
   const paired = h("div", { class: "grid", id: "paired" });
   const formHost = h("div", { id: "pair-form-host" });
   view.append(
-    pageHead(t("pairing.title"), h("button", { type: "button", onclick: () => load() }, t("pairing.refresh")), h("button", { type: "button", class: "primary", onclick: () => openForm({}) }, t("pairing.manual"))),
+    pageHead(
+      t("pairing.title"),
+      h("button", { type: "button", onclick: () => load() }, t("pairing.refresh")),
+      h("button", { type: "button", class: "primary", onclick: () => openForm({}) }, t("pairing.manual")),
+    ),
     formHost,
     h("h2", { class: "section" }, t("pairing.ports")),
     ports,
@@ -42,7 +46,11 @@ export function mountPairing(view, { notify }) {
     let probe = probes.get(p.path);
     if (!probe) probes.set(p.path, (probe = { results: h("div", { class: "probe-results" }), running: false }));
     const { results } = probe;
-    const probeBtn = h("button", { type: "button", class: "primary", disabled: Boolean(p.usedBy) || probe.running }, t("pairing.probe"));
+    const probeBtn = h(
+      "button",
+      { type: "button", class: "primary", disabled: Boolean(p.usedBy) || probe.running },
+      t("pairing.probe"),
+    );
     probeBtn.addEventListener("click", async () => {
       probe.running = true;
       probeBtn.disabled = true;
@@ -54,14 +62,19 @@ export function mountPairing(view, { notify }) {
         notify(errorText(err));
       } finally {
         probe.running = false;
-        for (const b of ports.querySelectorAll(`button[data-probe="${CSS.escape(p.path)}"]`)) b.disabled = Boolean(p.usedBy);
+        for (const b of ports.querySelectorAll(`button[data-probe="${CSS.escape(p.path)}"]`))
+          b.disabled = Boolean(p.usedBy);
       }
     });
     probeBtn.dataset.probe = p.path;
     const usb = [p.manufacturer, p.product].filter(Boolean).join(" ");
     return card(
       p.path,
-      { kind: p.usedBy ? "ok" : "idle", cls: "port", state: p.usedBy ? t("pairing.usedBy", { id: p.usedBy }) : t("pairing.free") },
+      {
+        kind: p.usedBy ? "ok" : "idle",
+        cls: "port",
+        state: p.usedBy ? t("pairing.usedBy", { id: p.usedBy }) : t("pairing.free"),
+      },
       kv([
         [t("pairing.usb"), usb || undefined],
         [t("pairing.usbIds"), p.vendorId ? `${p.vendorId}:${p.productId ?? "????"}` : undefined],
@@ -69,7 +82,16 @@ export function mountPairing(view, { notify }) {
         [t("pairing.byId"), p.byId],
         [t("pairing.kernelDriver"), p.driver],
       ]),
-      h("div", { class: "actions" }, probeBtn, h("button", { type: "button", disabled: Boolean(p.usedBy), onclick: () => openForm({ options: serialOptions(p) }) }, t("pairing.chooseDriver"))),
+      h(
+        "div",
+        { class: "actions" },
+        probeBtn,
+        h(
+          "button",
+          { type: "button", disabled: Boolean(p.usedBy), onclick: () => openForm({ options: serialOptions(p) }) },
+          t("pairing.chooseDriver"),
+        ),
+      ),
       results,
     );
   }
@@ -78,12 +100,25 @@ export function mountPairing(view, { notify }) {
   function serialOptions(p, baudRate) {
     const o = { transport: "serial", port: p.byId ?? p.path };
     if (baudRate) o.baudRate = baudRate;
-    if (p.vendorId && p.productId) o.match = { vendorId: p.vendorId, productId: p.productId, ...(p.serialNumber ? { serialNumber: p.serialNumber } : {}) };
+    if (p.vendorId && p.productId)
+      o.match = {
+        vendorId: p.vendorId,
+        productId: p.productId,
+        ...(p.serialNumber ? { serialNumber: p.serialNumber } : {}),
+      };
     return o;
   }
 
   function renderProbe(p, el, res) {
-    const columns = [t("pairing.driver"), t("pairing.baud"), t("pairing.verdict"), t("pairing.frames"), t("pairing.errors"), t("pairing.sample"), ""];
+    const columns = [
+      t("pairing.driver"),
+      t("pairing.baud"),
+      t("pairing.verdict"),
+      t("pairing.frames"),
+      t("pairing.errors"),
+      t("pairing.sample"),
+      "",
+    ];
     // data-label: on a phone each row becomes a small card (table.stack), each cell named.
     const cell = (i, cls, ...content) => h("td", { class: cls, "data-label": columns[i] }, ...content);
     const rows = (res.results ?? []).map((r) =>
@@ -92,22 +127,53 @@ export function mountPairing(view, { notify }) {
         { class: `verdict-${r.verdict}` },
         cell(0, null, title(r.driver)),
         cell(1, null, String(r.baudRate ?? "")),
-        cell(2, null, badge(label("verdict", r.verdict), r.verdict === "match" ? "ok" : r.verdict === "noise" ? "warn" : "idle")),
+        cell(
+          2,
+          null,
+          badge(label("verdict", r.verdict), r.verdict === "match" ? "ok" : r.verdict === "noise" ? "warn" : "idle"),
+        ),
         cell(3, "num", String(r.frames ?? 0)),
         cell(4, "num", String(Array.isArray(r.errors) ? r.errors.length : (r.errors ?? 0))),
         cell(
           5,
           "sample",
           (r.sample ?? []).slice(0, 2).map((d) => h("div", null, summarize(d))),
-          !(r.sample ?? []).length && (r.errorSample ?? []).slice(0, 1).map((e) => h("div", { class: "error-text" }, e.message ?? e.code ?? "")),
+          !(r.sample ?? []).length &&
+            (r.errorSample ?? []).slice(0, 1).map((e) => h("div", { class: "error-text" }, e.message ?? e.code ?? "")),
         ),
-        cell(6, null, r.verdict === "match" && h("button", { type: "button", onclick: () => openForm({ driver: r.driver, options: serialOptions(p, r.baudRate) }) }, t("pairing.useThis"))),
+        cell(
+          6,
+          null,
+          r.verdict === "match" &&
+            h(
+              "button",
+              { type: "button", onclick: () => openForm({ driver: r.driver, options: serialOptions(p, r.baudRate) }) },
+              t("pairing.useThis"),
+            ),
+        ),
       ),
     );
     replace(
       el,
       res.best
-        ? h("p", { class: "probe-best" }, badge(t("pairing.bestFound"), "ok"), " ", title(res.best.driver), " ", h("button", { type: "button", class: "primary", onclick: () => openForm({ driver: res.best.driver, options: { ...serialOptions(p), ...res.best.options } }) }, t("pairing.useBest")))
+        ? h(
+            "p",
+            { class: "probe-best" },
+            badge(t("pairing.bestFound"), "ok"),
+            " ",
+            title(res.best.driver),
+            " ",
+            h(
+              "button",
+              {
+                type: "button",
+                class: "primary",
+                onclick: () =>
+                  openForm({ driver: res.best.driver, options: { ...serialOptions(p), ...res.best.options } }),
+              },
+              t("pairing.useBest"),
+            ),
+          )
         : h("p", { class: "probe-best" }, badge(t("pairing.nothingFound"), "warn"), " ", t("pairing.nothingHint")),
       // Devices that speak only when asked (a ventilator polled by the gateway): a probe never writes, so they are offered by hand.
       (res.manual ?? []).length > 0 &&
@@ -115,7 +181,17 @@ export function mountPairing(view, { notify }) {
           "div",
           { class: "probe-manual" },
           h("p", { class: "hint" }, t("pairing.manualHint")),
-          res.manual.map((m) => h("button", { type: "button", title: m.why, onclick: () => openForm({ driver: m.driver, options: { ...serialOptions(p), ...m.options } }) }, title(m.driver))),
+          res.manual.map((m) =>
+            h(
+              "button",
+              {
+                type: "button",
+                title: m.why,
+                onclick: () => openForm({ driver: m.driver, options: { ...serialOptions(p), ...m.options } }),
+              },
+              title(m.driver),
+            ),
+          ),
         ),
       h(
         "div",
@@ -123,7 +199,15 @@ export function mountPairing(view, { notify }) {
         h(
           "table",
           { class: "probe stack" },
-          h("thead", null, h("tr", null, columns.map((x) => h("th", null, x)))),
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              columns.map((x) => h("th", null, x)),
+            ),
+          ),
           h("tbody", null, rows),
         ),
       ),
@@ -131,7 +215,9 @@ export function mountPairing(view, { notify }) {
   }
 
   function senderCard(s) {
-    const identity = Object.entries(s.identity ?? {}).filter(([, v]) => v !== undefined && v !== null && typeof v !== "object");
+    const identity = Object.entries(s.identity ?? {}).filter(
+      ([, v]) => v !== undefined && v !== null && typeof v !== "object",
+    );
     return card(
       `${label("protocol", s.protocol)} · ${s.remote}`,
       { kind: "warn", cls: "sender", state: t("pairing.unpaired") },
@@ -142,16 +228,43 @@ export function mountPairing(view, { notify }) {
         [t("pairing.messages"), String(s.messages ?? 0)],
         ...identity.map(([k, v]) => [label("ident", k), String(v)]),
       ]),
-      (s.preview ?? []).length > 0 && h("div", { class: "preview" }, h("h3", null, t("pairing.preview")), (s.preview ?? []).slice(0, 3).map((d) => h("p", null, summarize(d)))),
+      (s.preview ?? []).length > 0 &&
+        h(
+          "div",
+          { class: "preview" },
+          h("h3", null, t("pairing.preview")),
+          (s.preview ?? []).slice(0, 3).map((d) => h("p", null, summarize(d))),
+        ),
       s.note && h("p", { class: "hint" }, s.note),
-      h("div", { class: "actions" }, h("button", { type: "button", class: "primary", onclick: () => openForm({ driver: s.suggestion?.driver, options: s.suggestion?.options ?? {}, name: s.identity?.model ?? s.identity?.sendingApplication ?? "" }) }, t("pairing.pairThis"))),
+      h(
+        "div",
+        { class: "actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "primary",
+            onclick: () =>
+              openForm({
+                driver: s.suggestion?.driver,
+                options: s.suggestion?.options ?? {},
+                name: s.identity?.model ?? s.identity?.sendingApplication ?? "",
+              }),
+          },
+          t("pairing.pairThis"),
+        ),
+      ),
     );
   }
 
   function pairedCard(d) {
     return card(
       d.name || d.id,
-      { cls: "paired", kind: d.enabled === false ? "idle" : "ok", state: d.enabled === false ? t("pairing.disabled") : t("pairing.enabled") },
+      {
+        cls: "paired",
+        kind: d.enabled === false ? "idle" : "ok",
+        state: d.enabled === false ? t("pairing.disabled") : t("pairing.enabled"),
+      },
       kv([
         [t("pairing.driver"), title(d.driver)],
         [t("pairing.id"), d.id],
@@ -185,11 +298,19 @@ export function mountPairing(view, { notify }) {
   }
 
   function openForm(init) {
-    const form = pairForm({ init, drivers, title, suggestId, notify, onSaved: (dev) => {
-      replace(formHost);
-      notify(t(init.editing ? "pairing.updated" : "pairing.saved", { name: dev?.name || dev?.id || "" }), "ok");
-      load();
-    }, onCancel: () => replace(formHost) });
+    const form = pairForm({
+      init,
+      drivers,
+      title,
+      suggestId,
+      notify,
+      onSaved: (dev) => {
+        replace(formHost);
+        notify(t(init.editing ? "pairing.updated" : "pairing.saved", { name: dev?.name || dev?.id || "" }), "ok");
+        load();
+      },
+      onCancel: () => replace(formHost),
+    });
     replace(formHost, form);
     form.scrollIntoView({ block: "start" });
     form.querySelector("select, input")?.focus();
@@ -197,7 +318,12 @@ export function mountPairing(view, { notify }) {
 
   async function load() {
     try {
-      const [drv, p, s, pd] = await Promise.all([api("GET", "/api/drivers"), api("GET", "/api/pairing/ports"), api("GET", "/api/pairing/senders"), api("GET", "/api/devices/paired")]);
+      const [drv, p, s, pd] = await Promise.all([
+        api("GET", "/api/drivers"),
+        api("GET", "/api/pairing/ports"),
+        api("GET", "/api/pairing/senders"),
+        api("GET", "/api/devices/paired"),
+      ]);
       if (disposed) return;
       drivers = drv;
       pairedList = pd;
@@ -222,11 +348,35 @@ export function mountPairing(view, { notify }) {
 
 /** The form to pair a device (or edit a paired one): driver, id, name, location, the driver's options. */
 function pairForm({ init, drivers, title, suggestId, notify, onSaved, onCancel }) {
-  const driver = h("select", { name: "driver", required: true }, h("option", { value: "" }, t("pairing.pickDriver")), drivers.map((d) => h("option", { value: d.id }, title(d.id))));
+  const driver = h(
+    "select",
+    { name: "driver", required: true },
+    h("option", { value: "" }, t("pairing.pickDriver")),
+    drivers.map((d) => h("option", { value: d.id }, title(d.id))),
+  );
   driver.value = init.driver ?? "";
-  const id = h("input", { name: "id", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", maxLength: 63, value: init.id ?? (init.driver ? suggestId(init.driver) : ""), readOnly: Boolean(init.editing), autocapitalize: "none", spellcheck: "false" });
-  const name = h("input", { name: "name", maxLength: 100, value: init.name ?? "", placeholder: t("pairing.namePlaceholder") });
-  const location = h("input", { name: "location", maxLength: 100, value: init.location ?? "", placeholder: t("pairing.locationPlaceholder") });
+  const id = h("input", {
+    name: "id",
+    required: true,
+    pattern: "[a-z0-9][a-z0-9_\\-]{0,62}",
+    maxLength: 63,
+    value: init.id ?? (init.driver ? suggestId(init.driver) : ""),
+    readOnly: Boolean(init.editing),
+    autocapitalize: "none",
+    spellcheck: "false",
+  });
+  const name = h("input", {
+    name: "name",
+    maxLength: 100,
+    value: init.name ?? "",
+    placeholder: t("pairing.namePlaceholder"),
+  });
+  const location = h("input", {
+    name: "location",
+    maxLength: 100,
+    value: init.location ?? "",
+    placeholder: t("pairing.locationPlaceholder"),
+  });
   const optionsBox = h("fieldset", { class: "options" });
   const previewBox = h("div", { class: "preview", id: "preview" });
   let values = { ...(init.options ?? {}) };
@@ -247,7 +397,13 @@ function pairForm({ init, drivers, title, suggestId, notify, onSaved, onCancel }
       if (required.has(key)) input.required = true;
       fields.set(key, { input, schema });
       rows.push(
-        h("label", { class: input.type === "checkbox" ? "field check" : "field" }, h("span", null, label("opt", key)), input, lang() === "en" && schema.description && h("small", { class: "hint" }, schema.description)),
+        h(
+          "label",
+          { class: input.type === "checkbox" ? "field check" : "field" },
+          h("span", null, label("opt", key)),
+          input,
+          lang() === "en" && schema.description && h("small", { class: "hint" }, schema.description),
+        ),
       );
     }
     replace(optionsBox, h("legend", null, t("pairing.options")), rows);
@@ -275,11 +431,19 @@ function pairForm({ init, drivers, title, suggestId, notify, onSaved, onCancel }
     previewBtn.disabled = true;
     replace(previewBox, h("p", { class: "busy" }, t("pairing.listening")));
     try {
-      const res = await api("POST", "/api/pairing/preview", { driver: driver.value, options: options(), ms: PREVIEW_MS });
+      const res = await api("POST", "/api/pairing/preview", {
+        driver: driver.value,
+        options: options(),
+        ms: PREVIEW_MS,
+      });
       replace(
         previewBox,
-        (res.events ?? []).length ? (res.events ?? []).slice(0, 5).map((e) => h("p", null, summarize(e))) : h("p", { class: "empty" }, t("pairing.previewNothing")),
-        (res.errors ?? []).slice(0, 3).map((e) => h("p", { class: "error-text" }, typeof e === "string" ? e : (e.message ?? JSON.stringify(e)))),
+        (res.events ?? []).length
+          ? (res.events ?? []).slice(0, 5).map((e) => h("p", null, summarize(e)))
+          : h("p", { class: "empty" }, t("pairing.previewNothing")),
+        (res.errors ?? [])
+          .slice(0, 3)
+          .map((e) => h("p", { class: "error-text" }, typeof e === "string" ? e : (e.message ?? JSON.stringify(e)))),
       );
     } catch (err) {
       replace(previewBox);
@@ -296,18 +460,39 @@ function pairForm({ init, drivers, title, suggestId, notify, onSaved, onCancel }
     h("label", { class: "field" }, h("span", null, t("pairing.driver")), driver),
     h("label", { class: "field" }, h("span", null, t("pairing.name")), name),
     h("label", { class: "field" }, h("span", null, t("pairing.location")), location),
-    h("label", { class: "field" }, h("span", null, t("pairing.id")), id, h("small", { class: "hint" }, t("pairing.idHint"))),
+    h(
+      "label",
+      { class: "field" },
+      h("span", null, t("pairing.id")),
+      id,
+      h("small", { class: "hint" }, t("pairing.idHint")),
+    ),
     optionsBox,
     previewBox,
-    h("div", { class: "actions" }, save, previewBtn, h("button", { type: "button", class: "quiet", onclick: onCancel }, t("app.cancel"))),
+    h(
+      "div",
+      { class: "actions" },
+      save,
+      previewBtn,
+      h("button", { type: "button", class: "quiet", onclick: onCancel }, t("app.cancel")),
+    ),
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     save.disabled = true;
-    const body = { id: id.value.trim(), name: name.value.trim() || id.value.trim(), driver: driver.value, options: options() };
+    const body = {
+      id: id.value.trim(),
+      name: name.value.trim() || id.value.trim(),
+      driver: driver.value,
+      options: options(),
+    };
     if (location.value.trim()) body.location = location.value.trim();
     try {
-      onSaved(init.editing ? await api("PUT", `/api/devices/${encodeURIComponent(init.id)}`, body) : await api("POST", "/api/devices", body));
+      onSaved(
+        init.editing
+          ? await api("PUT", `/api/devices/${encodeURIComponent(init.id)}`, body)
+          : await api("POST", "/api/devices", body),
+      );
     } catch (err) {
       notify(errorText(err));
     } finally {
@@ -322,15 +507,33 @@ function optionInput(key, schema, value) {
   const choices = schema.enum ?? (schema.anyOf?.every((s) => "const" in s) ? schema.anyOf.map((s) => s.const) : null);
   const initial = value !== undefined ? value : schema.default;
   if (choices) {
-    const sel = h("select", { name: `opt-${key}` }, schema.default === undefined && h("option", { value: "" }, "—"), choices.map((c) => h("option", { value: JSON.stringify(c) }, String(c))));
+    const sel = h(
+      "select",
+      { name: `opt-${key}` },
+      schema.default === undefined && h("option", { value: "" }, "—"),
+      choices.map((c) => h("option", { value: JSON.stringify(c) }, String(c))),
+    );
     if (initial !== undefined) sel.value = JSON.stringify(initial);
     return sel;
   }
   if (schema.type === "boolean") return h("input", { type: "checkbox", name: `opt-${key}`, checked: Boolean(initial) });
   if (schema.type === "number" || schema.type === "integer") {
-    return h("input", { type: "number", name: `opt-${key}`, value: initial === undefined ? "" : String(initial), min: schema.minimum, max: schema.maximum, step: schema.type === "integer" ? 1 : "any" });
+    return h("input", {
+      type: "number",
+      name: `opt-${key}`,
+      value: initial === undefined ? "" : String(initial),
+      min: schema.minimum,
+      max: schema.maximum,
+      step: schema.type === "integer" ? 1 : "any",
+    });
   }
-  if (schema.type === "string") return h("input", { name: `opt-${key}`, value: initial === undefined ? "" : String(initial), autocapitalize: "none", spellcheck: "false" });
+  if (schema.type === "string")
+    return h("input", {
+      name: `opt-${key}`,
+      value: initial === undefined ? "" : String(initial),
+      autocapitalize: "none",
+      spellcheck: "false",
+    });
   return null;
 }
 

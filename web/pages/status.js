@@ -29,10 +29,20 @@ export function mountStatus(view, { live, notify }) {
     replace(
       body,
       s.store?.state === "refusing" &&
-        h("section", { class: "banner bad", id: "store-refusing" }, h("strong", null, t("status.refusing")), " ", s.store.lastRefusal?.message ?? ""),
+        h(
+          "section",
+          { class: "banner bad", id: "store-refusing" },
+          h("strong", null, t("status.refusing")),
+          " ",
+          s.store.lastRefusal?.message ?? "",
+        ),
       card(
         t("status.uplink"),
-        { kind: uplinkKind, state: up && s.uplink.embedded ? t("uplink.noCenter") : label("uplink", s.uplink.state), id: "card-uplink" },
+        {
+          kind: uplinkKind,
+          state: up && s.uplink.embedded ? t("uplink.noCenter") : label("uplink", s.uplink.state),
+          id: "card-uplink",
+        },
         kv([
           [t("status.since"), `${formatTime(s.uplink.since)} (${formatAgo(s.uplink.since)})`],
           [t("status.center"), s.uplink.embedded ? t("status.embedded") : s.uplink.url],
@@ -41,25 +51,54 @@ export function mountStatus(view, { live, notify }) {
       ),
       card(
         t("status.queue"),
-        { kind: total === 0 ? "ok" : oldest !== null && oldest > 600 ? "warn" : "idle", state: total === 0 ? t("status.allSent") : t("status.waiting", { n: total }), id: "card-queue" },
+        {
+          kind: total === 0 ? "ok" : oldest !== null && oldest > 600 ? "warn" : "idle",
+          state: total === 0 ? t("status.allSent") : t("status.waiting", { n: total }),
+          id: "card-queue",
+        },
         kv([
           ...PRIORITIES.map((key, i) => [t(key), String(pending[i] ?? 0)]),
           [t("status.oldest"), oldest === null || oldest === undefined ? t("status.none") : formatDuration(oldest)],
-          [t("status.evicted"), Object.keys(s.queue.evicted ?? {}).length ? Object.entries(s.queue.evicted).map(([k, n]) => `${label("kind", k)} ${n}`).join(", ") : undefined],
+          [
+            t("status.evicted"),
+            Object.keys(s.queue.evicted ?? {}).length
+              ? Object.entries(s.queue.evicted)
+                  .map(([k, n]) => `${label("kind", k)} ${n}`)
+                  .join(", ")
+              : undefined,
+          ],
         ]),
       ),
       card(
         t("status.time"),
-        { kind: time.synced ? "ok" : "warn", state: time.synced ? t("status.synced", { src: label("timesrc", time.src) }) : t("status.unsynced"), id: "card-time" },
+        {
+          kind: time.synced ? "ok" : "warn",
+          state: time.synced ? t("status.synced", { src: label("timesrc", time.src) }) : t("status.unsynced"),
+          id: "card-time",
+        },
         kv([
-          [t("status.uncertainty"), Number.isFinite(time.uncMs) ? `± ${time.uncMs < 1000 ? `${Math.round(time.uncMs)} ms` : formatDuration(time.uncMs / 1000)}` : undefined],
+          [
+            t("status.uncertainty"),
+            Number.isFinite(time.uncMs)
+              ? `± ${time.uncMs < 1000 ? `${Math.round(time.uncMs)} ms` : formatDuration(time.uncMs / 1000)}`
+              : undefined,
+          ],
           [t("status.lastSync"), time.lastSync ? formatAgo(time.lastSync) : undefined],
-          [t("status.skewed"), skewed.length ? skewed.map((d) => `${d.id} ${Math.round(d.skewMs / 1000)} s`).join(", ") : undefined],
+          [
+            t("status.skewed"),
+            skewed.length ? skewed.map((d) => `${d.id} ${Math.round(d.skewMs / 1000)} s`).join(", ") : undefined,
+          ],
         ]),
       ),
       card(
         t("status.disk"),
-        { kind: quota && used / quota > 0.9 ? "warn" : "ok", state: quota ? t("status.diskUse", { used: formatBytes(used), quota: formatBytes(quota) }) : formatBytes(used), id: "card-disk" },
+        {
+          kind: quota && used / quota > 0.9 ? "warn" : "ok",
+          state: quota
+            ? t("status.diskUse", { used: formatBytes(used), quota: formatBytes(quota) })
+            : formatBytes(used),
+          id: "card-disk",
+        },
         quota ? h("meter", { min: 0, max: quota, value: used, low: quota * 0.7, high: quota * 0.9, optimum: 0 }) : null,
         kv([[t("status.free"), disk.freeBytes === undefined ? undefined : formatBytes(disk.freeBytes)]]),
       ),

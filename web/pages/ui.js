@@ -45,7 +45,9 @@ export function kv(rows) {
   return h(
     "dl",
     { class: "kv" },
-    rows.filter(([, v]) => v !== undefined && v !== null && v !== "").map(([k, v]) => [h("dt", null, k), h("dd", null, v)]),
+    rows
+      .filter(([, v]) => v !== undefined && v !== null && v !== "")
+      .map(([k, v]) => [h("dt", null, k), h("dd", null, v)]),
   );
 }
 
@@ -72,7 +74,7 @@ export function obsLabel(code) {
  * A UCUM unit as a monitor prints it (UCUM, unitsofmeasure.org: Cel is degrees Celsius, mm[Hg]
  * millimetres of mercury, [in_i] inches...); units not listed are shown as they are.
  */
-const UNIT_DISPLAY = { Cel: "°C", "mm[Hg]": "mmHg", "cm[H2O]": "cmH₂O", "[degF]": "°F", "L/min": "L/min", "mL": "mL" };
+const UNIT_DISPLAY = { Cel: "°C", "mm[Hg]": "mmHg", "cm[H2O]": "cmH₂O", "[degF]": "°F", "L/min": "L/min", mL: "mL" };
 export function unitLabel(unit) {
   return unit ? (UNIT_DISPLAY[unit] ?? unit) : "";
 }
@@ -92,14 +94,22 @@ export function summarize(ev) {
   const kind = label("kind", ev?.kind ?? "?");
   switch (ev?.kind) {
     case "vitals":
-      return `${kind}: ${(b.observations ?? []).slice(0, 6).map((o) => `${obsLabel(o.code)} ${formatValue(o.value)} ${unitLabel(o.unit)}`.trim()).join(" · ")}`;
+      return `${kind}: ${(b.observations ?? [])
+        .slice(0, 6)
+        .map((o) => `${obsLabel(o.code)} ${formatValue(o.value)} ${unitLabel(o.unit)}`.trim())
+        .join(" · ")}`;
     case "position":
       return `${kind}: ${formatValue(b.lat)}, ${formatValue(b.lon)}${b.speedMps !== undefined ? ` · ${formatValue(b.speedMps)} m/s` : ""}`;
     case "ecg12":
       return `${kind}: ${t("ecg.leads", { n: (b.leads ?? []).length })}${b.durationS ? ` · ${formatValue(b.durationS)} s` : ""}`;
     case "lab":
       // a qualified value shows how: "<0.3" is below the analyser's range, "7.35?" doubted (drivers/astm-analyzer/values.ts)
-      return `${kind}: ${(b.results ?? []).slice(0, 6).map((r) => `${r.name ?? r.code} ${QUALITY_MARK[r.quality]?.[0] ?? ""}${formatValue(r.value)}${QUALITY_MARK[r.quality]?.[1] ?? ""} ${unitLabel(r.unit)}`.trim()).join(" · ")}`;
+      return `${kind}: ${(b.results ?? [])
+        .slice(0, 6)
+        .map((r) =>
+          `${r.name ?? r.code} ${QUALITY_MARK[r.quality]?.[0] ?? ""}${formatValue(r.value)}${QUALITY_MARK[r.quality]?.[1] ?? ""} ${unitLabel(r.unit)}`.trim(),
+        )
+        .join(" · ")}`;
     case "alarm":
       return `${kind}: ${b.text ?? b.code ?? ""}`;
     case "waveform":

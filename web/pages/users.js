@@ -9,9 +9,26 @@ const ROLES = ["admin", "crew", "technician", "viewer"];
 
 export function mountUsers(view, { user, notify }) {
   const tbody = h("tbody");
-  const username = h("input", { name: "username", required: true, autocomplete: "off", autocapitalize: "none", spellcheck: "false", maxLength: 64 });
-  const password = h("input", { name: "password", type: "password", required: true, autocomplete: "new-password", minLength: 8 });
-  const role = h("select", { name: "role" }, ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))));
+  const username = h("input", {
+    name: "username",
+    required: true,
+    autocomplete: "off",
+    autocapitalize: "none",
+    spellcheck: "false",
+    maxLength: 64,
+  });
+  const password = h("input", {
+    name: "password",
+    type: "password",
+    required: true,
+    autocomplete: "new-password",
+    minLength: 8,
+  });
+  const role = h(
+    "select",
+    { name: "role" },
+    ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))),
+  );
   role.value = "crew";
   const add = h("button", { type: "submit", class: "primary" }, t("users.add"));
   const form = h(
@@ -27,7 +44,24 @@ export function mountUsers(view, { user, notify }) {
   );
   view.append(
     pageHead(t("users.title")),
-    h("div", { class: "table-wrap" }, h("table", { class: "users", id: "users" }, h("thead", null, h("tr", null, ["login.username", "users.role", "users.created", ""].map((k) => h("th", null, k ? t(k) : "")))), tbody)),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "users", id: "users" },
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            ["login.username", "users.role", "users.created", ""].map((k) => h("th", null, k ? t(k) : "")),
+          ),
+        ),
+        tbody,
+      ),
+    ),
     form,
   );
 
@@ -56,8 +90,16 @@ export function mountUsers(view, { user, notify }) {
               u.provisioned
                 ? badge(t("users.provisioned"), "idle")
                 : u.username !== user.username && [
-                    h("button", { type: "button", class: "reset", onclick: (ev) => resetForm(ev.currentTarget, u.username) }, t("users.reset")),
-                    h("button", { type: "button", class: "danger", onclick: () => remove(u.username) }, t("users.remove")),
+                    h(
+                      "button",
+                      { type: "button", class: "reset", onclick: (ev) => resetForm(ev.currentTarget, u.username) },
+                      t("users.reset"),
+                    ),
+                    h(
+                      "button",
+                      { type: "button", class: "danger", onclick: () => remove(u.username) },
+                      t("users.remove"),
+                    ),
                   ],
             ),
           ),
@@ -70,8 +112,20 @@ export function mountUsers(view, { user, notify }) {
 
   /** A new password for `name`, typed in place of the button (never in a prompt, which shows it). */
   function resetForm(button, name) {
-    const input = h("input", { name: "reset-password", type: "password", autocomplete: "new-password", required: true, minLength: 8, "aria-label": t("password.new") });
-    const form = h("form", { class: "inline-form" }, input, h("button", { type: "submit", class: "primary" }, t("users.resetConfirm")));
+    const input = h("input", {
+      name: "reset-password",
+      type: "password",
+      autocomplete: "new-password",
+      required: true,
+      minLength: 8,
+      "aria-label": t("password.new"),
+    });
+    const form = h(
+      "form",
+      { class: "inline-form" },
+      input,
+      h("button", { type: "submit", class: "primary" }, t("users.resetConfirm")),
+    );
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       try {
