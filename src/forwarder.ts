@@ -51,7 +51,17 @@ export const CenterReport = z.object({
 });
 export type CenterReport = z.infer<typeof CenterReport>;
 
-const Receipt = z.object({ ids: z.array(z.string().max(64)).max(10_000) });
+/**
+ * Largest message we accept from the center; anything bigger is dropped with a warning. The same
+ * 256 KiB many managed brokers allow at most, and the default maximum of what the gateway sends.
+ */
+export const MAX_INBOUND_BYTES = 256 * 1024;
+/**
+ * Most ids in one receipt: 6,000 UUIDs written `{"ids":["…", "…"]}` (40 bytes each) are 240,010
+ * bytes, under MAX_INBOUND_BYTES, so a receipt of the most ids is never dropped for its size.
+ */
+export const MAX_RECEIPT_IDS = 6000;
+const Receipt = z.object({ ids: z.array(z.string().max(64)).max(MAX_RECEIPT_IDS) });
 const CommandRequest = z.object({ id: z.string().min(1).max(128), args: z.unknown().optional() });
 
 /**
@@ -59,8 +69,8 @@ const CommandRequest = z.object({ id: z.string().min(1).max(128), args: z.unknow
  * transaction of 1,024 marks costs ~1.2 µs of CPU a mark, of 256 ~1.7, of 64 ~2.4 (2-core dev box);
  * a crash before the write means at most this many events sent again.
  */
-const MARK_BATCH = 1024;
-const MARK_DELAY_MS = 50;
+export const MARK_BATCH = 1024;
+export const MARK_DELAY_MS = 50;
 
 /**
  * Rows read from the outbox at a time. A read costs a fixed overhead (two statements) plus its
@@ -71,8 +81,6 @@ const READ_AHEAD = 256;
 /** How long stop() waits for in-flight publishes to be acknowledged. */
 const STOP_GRACE_MS = 3000;
 
-/** Largest message we accept from the center; anything bigger is dropped with a warning. */
-const MAX_INBOUND_BYTES = 256 * 1024;
 /** A command's name (from the topic) and a refusal's reason, as they reach the log, the result and the audit trail. */
 const MAX_COMMAND_NAME = 64;
 const MAX_REFUSAL_REASON = 500;

@@ -65,6 +65,7 @@ export interface GatewayStatus {
   uplink: { url: string; state: string; since: string; inflight: number; embedded: boolean };
   queue: {
     pending: number[];
+    awaitingReceipt: number[];
     oldestPendingAgeS: number | null;
     bytes: number;
     quotaBytes: number;

@@ -30,10 +30,18 @@ export function createMetrics(status: () => GatewayStatus) {
   });
   gauge(
     "vitalgate_queue_depth",
-    "Undelivered events by priority (0 ECG/alarm, 1 case, 2 vitals/lab/position, 3 waveform).",
+    "Undelivered events by priority (0 ECG/alarm, 1 case, 2 vitals/lab/position, 3 waveform): not sent yet, or sent and waiting for the center's receipt.",
     ["priority"],
     (g) => {
       status().queue.pending.forEach((n, p) => g.set({ priority: String(p) }, n));
+    },
+  );
+  gauge(
+    "vitalgate_queue_awaiting_receipt",
+    "Of the undelivered events, those sent (the broker acknowledged them) and waiting for the center's receipt, by priority (uplink.receipts).",
+    ["priority"],
+    (g) => {
+      status().queue.awaitingReceipt.forEach((n, p) => g.set({ priority: String(p) }, n));
     },
   );
   gauge("vitalgate_queue_oldest_age_seconds", "Age of the oldest undelivered event (0 when none).", [], (g) =>

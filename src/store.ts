@@ -114,8 +114,10 @@ export interface AppendOptions {
 }
 
 export interface OutboxStats {
-  /** Undelivered events per priority 0..3. */
+  /** Undelivered events per priority 0..3: not sent yet, or sent and waiting for the center's receipt. */
   pending: [number, number, number, number];
+  /** Of those, sent (the broker acknowledged them) and waiting for the center's receipt, per priority. */
+  awaitingReceipt: [number, number, number, number];
   /** Creation time (Unix ms) of the oldest undelivered event, if any. */
   oldestPendingMs: number | null;
   rows: number;
@@ -893,8 +895,9 @@ export class Outbox extends EventEmitter<{
   }
 
   /**
-   * Makes delivered events in [fromSeq, toSeq] pending again, so they are sent once more (the
-   * center's `resend` command). Only events still kept (within retention) can be. Returns how many.
+   * Makes delivered events in [fromSeq, toSeq], and those sent and waiting for the center's receipt,
+   * pending again, so they are sent once more now (the center's `resend` command). Only events still
+   * kept (within retention) can be. Returns how many.
    */
   requeue(fromSeq: number, toSeq: number): number {
     if (!this.#db) return 0;
@@ -1029,12 +1032,19 @@ export class Outbox extends EventEmitter<{
 
   stats(): OutboxStats {
     const pending: [number, number, number, number] = [0, 0, 0, 0];
+    const awaitingReceipt: [number, number, number, number] = [0, 0, 0, 0];
     const evicted: Record<string, number> = {};
     const thinned: Record<string, number> = {};
     let oldestPendingMs: number | null = null;
     if (this.#db) {
-      for (const r of this.#stmt.pendingByPriority.all() as { priority: number; n: number; oldest: number }[]) {
+      for (const r of this.#stmt.pendingByPriority.all() as {
+        priority: number;
+        n: number;
+        sent: number;
+        oldest: number;
+      }[]) {
         pending[r.priority as 0 | 1 | 2 | 3] = r.n;
+        awaitingReceipt[r.priority as 0 | 1 | 2 | 3] = r.sent;
         oldestPendingMs = oldestPendingMs === null ? r.oldest : Math.min(oldestPendingMs, r.oldest);
       }
       for (const r of this.#stmt.counters.all() as { name: string; value: number }[]) {
@@ -1044,6 +1054,7 @@ export class Outbox extends EventEmitter<{
     }
     return {
       pending,
+      awaitingReceipt,
       oldestPendingMs,
       rows: this.#rows,
       bytes: this.#bytes,
@@ -1072,7 +1083,7 @@ export class Outbox extends EventEmitter<{
  * commits of 1,000, and on a busy disk fsyncs are most of ingest's time. The numbers skipped cost
  * nothing (seq starts from Unix milliseconds, ~1.8e12, and has up to 2^53).
  */
-const SEQ_RESERVATION = 100_000;
+export const SEQ_RESERVATION = 100_000;
 
 function readReservation(path: string): number {
   try {
@@ -1153,7 +1164,7 @@ function prepare(db: Database.Database) {
       `${PENDING} AND q.priority > ? AND (q.sent_ms IS NULL OR q.sent_ms < ?) ORDER BY q.priority, q.seq LIMIT ?`,
     ),
     pendingByPriority: db.prepare(
-      "SELECT priority, count(*) AS n, min(created_ms) AS oldest FROM queue WHERE delivered_ms IS NULL GROUP BY priority",
+      "SELECT priority, count(*) AS n, count(sent_ms) AS sent, min(created_ms) AS oldest FROM queue WHERE delivered_ms IS NULL GROUP BY priority",
     ),
     // One statement per batch of marks: the sequence numbers travel as a JSON array.
     delivered: db.prepare(
@@ -1165,8 +1176,9 @@ function prepare(db: Database.Database) {
     received: db.prepare(
       "UPDATE queue SET delivered_ms = ? WHERE id = ? AND delivered_ms IS NULL AND (kind <> 'blob' OR sent_ms IS NOT NULL)",
     ),
+    // Delivered, or sent and waiting for the center's receipt: either goes out again now.
     requeue: db.prepare(
-      "UPDATE queue SET delivered_ms = NULL, sent_ms = NULL WHERE seq BETWEEN ? AND ? AND delivered_ms IS NOT NULL",
+      "UPDATE queue SET delivered_ms = NULL, sent_ms = NULL WHERE seq BETWEEN ? AND ? AND (delivered_ms IS NOT NULL OR sent_ms IS NOT NULL)",
     ),
     highestPriorityIn: db.prepare("SELECT min(priority) FROM queue WHERE seq BETWEEN ? AND ?"),
     intakeSeen: db.prepare("SELECT at_ms FROM intake WHERE key = ?"),

@@ -30,9 +30,10 @@ export interface RigOptions {
   /**
    * `none` (default): the uplink goes nowhere. `embedded`: the gateway's own broker on a free port
    * (`config.embeddedBroker.port`, for a test that connects a center). `{ url }`: a broker of the
-   * test's (mosquitto), reconnecting within a second.
+   * test's (mosquitto), reconnecting within a second, with `more` entries of the `uplink:` flow
+   * mapping (e.g. `receipts: true, receiptTimeoutS: 600`).
    */
-  uplink?: "none" | "embedded" | { url: string };
+  uplink?: "none" | "embedded" | { url: string; more?: string };
   /**
    * The `time:` section as YAML flow (e.g. `{ ntpServers: [], trustSystemClock: always }`), run by the
    * real time service as the gateway's clock. Without it: no time section, no time service, the system clock.
@@ -92,7 +93,7 @@ export async function startGateway(
     o.uplink === "embedded"
       ? embeddedBrokerYaml(await freePort())
       : typeof o.uplink === "object"
-        ? `uplink: { url: "${o.uplink.url}", backoff: { initialMs: 100, maxMs: 1000 } }`
+        ? `uplink: { url: "${o.uplink.url}", backoff: { initialMs: 100, maxMs: 1000 }${o.uplink.more ? `, ${o.uplink.more}` : ""} }`
         : NOWHERE,
     `web: { host: ${o.webHost ?? "127.0.0.1"}, port: ${await freePort()}${o.web ? `, ${o.web}` : ""} }`,
     `pairing: ${o.pairing ?? "{ listen: [] }"}`,

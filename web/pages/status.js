@@ -20,6 +20,8 @@ export function mountStatus(view, { live, notify }) {
     const uplinkKind = up ? (s.uplink.embedded ? "warn" : "ok") : s.uplink.state === "connecting" ? "warn" : "bad";
     const pending = s.queue.pending ?? [];
     const total = pending.reduce((a, b) => a + b, 0);
+    // Of those, sent and waiting for the center's receipt (uplink.receipts): the rest is not sent yet.
+    const awaiting = (s.queue.awaitingReceipt ?? []).reduce((a, b) => a + b, 0);
     const oldest = s.queue.oldestPendingAgeS;
     const time = s.time ?? {};
     const disk = s.disk ?? {};
@@ -58,6 +60,7 @@ export function mountStatus(view, { live, notify }) {
         },
         kv([
           ...PRIORITIES.map((key, i) => [t(key), String(pending[i] ?? 0)]),
+          [t("status.awaitingReceipt"), awaiting ? String(awaiting) : undefined],
           [t("status.oldest"), oldest === null || oldest === undefined ? t("status.none") : formatDuration(oldest)],
           [
             t("status.evicted"),
