@@ -20,6 +20,7 @@ import { createLogger } from "./log.ts";
 import { listSerialPorts } from "./ports.ts";
 import { Outbox } from "./store.ts";
 import { stamp } from "./stamp.ts";
+import { systemdService } from "./service/systemd.ts";
 import { createTimeService } from "./time/index.ts";
 import { VERSION } from "./version.ts";
 
@@ -100,8 +101,11 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
   const time = createTimeService(config.time, { log, stateDir: config.stateDir });
   const gateway = new Gateway(config, { log, clock: time, time, findDriver, drivers, secrets });
   log.info({ config: resolved.source }, "configuration loaded");
+  // Under systemd: watchdog pings from now on, READY=1 once started, STOPPING=1 (src/service/).
+  const service = systemdService({ env: process.env, log });
   try {
     await gateway.start();
+    void service.ready(`running: ${config.devices.length} configured device(s)`);
   } catch (err) {
     log.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, "vitalgate could not start");
     await gateway.stop().catch(() => undefined);
@@ -112,7 +116,9 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping");
+    const said = service.stopping();
     await gateway.stop();
+    await said;
     process.exit(0);
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
