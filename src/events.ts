@@ -165,6 +165,12 @@ export interface Envelope<B = unknown> {
   t: string;
   time: EventTime;
   body: B;
+  /**
+   * The event's revision: absent (0) as first stored; one more each time the gateway rewrites it
+   * after it may have been sent (its times placed by the first sync, its case renamed). Same id,
+   * other bytes: the center keeps the highest.
+   */
+  rev?: number;
 }
 
 /**

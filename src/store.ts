@@ -945,7 +945,11 @@ export class Outbox extends EventEmitter<{
     return rows.length;
   }
 
-  /** Rewrites stored events through `change`, in one transaction, keeping the byte count. */
+  /**
+   * Rewrites stored events through `change`, in one transaction, keeping the byte count. Each
+   * rewritten event's revision goes up by one: it may have left already as it was, under the same
+   * id, and the center keeps the copy of the highest `rev` (docs/protocol.md "Revisions").
+   */
   #rewrite(rows: { seq: number; payload: string; size: number }[], change: (event: Envelope) => void): void {
     const db = this.#db!;
     const update = db.prepare("UPDATE payloads SET payload = ? WHERE seq = ?");
@@ -955,6 +959,7 @@ export class Outbox extends EventEmitter<{
       for (const r of rows) {
         const event = JSON.parse(String(r.payload)) as Envelope;
         change(event);
+        event.rev = (event.rev ?? 0) + 1;
         const payload = JSON.stringify(event);
         const size = Buffer.byteLength(payload);
         update.run(payload, r.seq);

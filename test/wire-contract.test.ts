@@ -1,9 +1,14 @@
 // What docs/protocol.md promises a county center about delivery, queue counts and commands, against
 // the real gateway in-process: SQLite on a real file, a real broker (aedes in this process, or a
 // mosquitto process where MQTT 5 properties are what is tested).
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../src/gateway.ts";
+import { Outbox } from "../src/store.ts";
 import { openBroker } from "./support/broker.ts";
+import { stampedEvent } from "./support/events.ts";
 import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
 import { startGateway } from "./support/rig.ts";
 
@@ -75,5 +80,36 @@ describe("delivery with receipts", () => {
     await center.waitFor(() => center.events.filter((e) => e.id === a!.id).length === 2, 5000, "the event again");
     // Sent again, it waits for its receipt again.
     await waitFor(() => gw.status().queue.awaitingReceipt[2] === 1, 5000, "awaiting its receipt again");
+  });
+});
+
+describe("revisions", () => {
+  it("an event rewritten after it may have left (times placed, case renamed) goes again under its id with a higher rev", async () => {
+    const outbox = new Outbox({
+      path: join(mkdtempSync(join(tmpdir(), "vg-rev-")), "outbox.db"),
+      quotaBytes: 1 << 30,
+      batchMax: 100,
+      nowMs: Date.now,
+    });
+    outbox.open();
+    cleanup.push(() => outbox.close());
+    const unsynced = stampedEvent("vitals", { observations: [] }, Date.UTC(1970, 0, 1, 0, 5), "19700101-0001");
+    unsynced.time = { ...unsynced.time, src: "unsynced", unsynced: true };
+    const [e] = await outbox.append([unsynced]);
+    const sent = JSON.stringify(outbox.eventById(e!.id));
+    // As first stored there is no rev: revision 0.
+    expect(outbox.eventById(e!.id)!.rev).toBeUndefined();
+    outbox.restampUnsynced(e!.seq, (x) => {
+      x.time.restamped = true;
+      x.t = "2026-11-23T15:00:00.000Z";
+    });
+    expect(outbox.eventById(e!.id)).toMatchObject({ id: e!.id, seq: e!.seq, rev: 1 });
+    expect(outbox.renameCase("19700101-0001", "20261123-0001")).toBe(1);
+    const last = outbox.eventById(e!.id)!;
+    expect(last).toMatchObject({ id: e!.id, case: "20261123-0001", rev: 2 });
+    // What the forwarder publishes is the newest bytes.
+    const [row] = outbox.pending(1);
+    expect(String(row!.payload)).toBe(JSON.stringify(last));
+    expect(String(row!.payload)).not.toBe(sent);
   });
 });
