@@ -1,5 +1,5 @@
 // Every driver the gateway knows. Adding a driver: one folder in drivers/, one line here.
-import type { DriverDefinition } from "../src/driver.ts";
+import type { DriverDefinition } from "../src/devices/driver.ts";
 import { astmAnalyzer } from "./astm-analyzer/index.ts";
 import { ecgCart } from "./ecg-cart/index.ts";
 import { hl7Pcd01 } from "./hl7-pcd01/index.ts";

@@ -4,7 +4,7 @@
 // checks them with `checkSerialLine`, and hands `serialLineTransport` (and `serialLineOptions`, for
 // the pairing page) to defineDriver.
 import { z } from "zod";
-import type { TransportSpec } from "../src/driver.ts";
+import type { TransportSpec } from "../src/devices/driver.ts";
 
 export interface SerialLineSettings {
   /** What is on the line, for the descriptions: "the receiver", "the analyser", "the monitor". */

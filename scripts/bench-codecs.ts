@@ -1,13 +1,13 @@
 // bench codecs: decode throughput of each driver's codec alone, in MB/s of the traffic its device
 // sends, against the rate that device really needs. Each codec runs as the daemon's driver session
-// runs it (src/devices.ts): the driver's framer fed the bytes in the chunks a link hands over, each
+// runs it (src/devices/device-manager.ts): the driver's framer fed the bytes in the chunks a link hands over, each
 // frame to the driver's session (openSession: decoder + mapping to event drafts + the device's
 // acknowledgement), with no store and no stamping. Inputs: the shared captures (../shared/fixtures),
 // or the project's synthetic PCD-01 generator for HL7 (no monitor's traffic is shared).
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { DriverDefinition, FrameContext } from "../src/driver.ts";
-import { openSession } from "../src/driver.ts";
+import type { DriverDefinition, FrameContext } from "../src/devices/driver.ts";
+import { openSession } from "../src/devices/driver.ts";
 import { hl7Pcd01 } from "../drivers/hl7-pcd01/index.ts";
 import { pcd01Series } from "../drivers/hl7-pcd01/synthetic.ts";
 import { nmeaGps } from "../drivers/nmea-gps/index.ts";

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openBroker } from "../test/support/broker.ts";
-import { part10File } from "../src/dicom-scp.ts";
+import { part10File } from "../src/transports/dicom-scp.ts";
 import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
 import {
   DAEMON_ENV,
@@ -108,7 +108,7 @@ export async function fullset(o: { warmupS: number; windowS: number }): Promise<
   const cli = (args: string[]) => {
     // The daemon runs as deployed: its flags (DAEMON_NODE_FLAGS; BENCH_NODE_FLAGS replaces them) and compile cache.
     const daemon = args[0] === "start";
-    const child = spawn(process.execPath, daemon ? daemonArgs(args) : [join(ROOT, "src/cli.ts"), ...args], {
+    const child = spawn(process.execPath, daemon ? daemonArgs(args) : [join(ROOT, "src/cli/main.ts"), ...args], {
       cwd: ROOT,
       env: daemon ? { ...process.env, ...DAEMON_ENV } : process.env,
       stdio: ["ignore", "ignore", "pipe"],

@@ -9,7 +9,7 @@
 import { spawnSync } from "node:child_process";
 import { SerialPort } from "serialport";
 import { nmeaTimeField, syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
-import type { Envelope } from "../src/events.ts";
+import type { Envelope } from "../src/events/model.ts";
 import { nullModem } from "../test/support/pty.ts";
 import { startGateway } from "../test/support/rig.ts";
 

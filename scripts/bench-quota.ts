@@ -4,11 +4,11 @@
 //
 //   node scripts/bench-quota.ts                  # this checkout's store, 50 messages per second of device time
 //   STEP_MS=10000 node scripts/bench-quota.ts    # 5 messages/s: older data, so the store thins it
-//   node scripts/bench-quota.ts /path/to/other/src/store.ts   # another checkout's store, to compare
+//   node scripts/bench-quota.ts /path/to/other/src/outbox/outbox.ts   # another checkout's store, to compare
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-const { Outbox } = await import(process.argv[2] ?? "../src/store.ts");
+const { Outbox } = await import(process.argv[2] ?? "../src/outbox/outbox.ts");
 const { stampedEvent, vitals } = await import("../test/support/events.ts");
 const dir = mkdtempSync(join(tmpdir(), "vg-quota-"));
 let now = Date.UTC(2026, 10, 23, 8, 0, 0);
@@ -37,7 +37,7 @@ const fill = await run(12_000); // ~20 MB offered: the quota is reached in this 
 const pressure = await run(10_000);
 console.log(
   JSON.stringify({
-    store: process.argv[2] ?? "src/store.ts",
+    store: process.argv[2] ?? "src/outbox/outbox.ts",
     fillMsgPerS: Math.round(fill),
     underPressureMsgPerS: Math.round(pressure),
     stats: { bytes: o.stats().bytes, evicted: o.stats().evicted, thinned: o.stats().thinned },

@@ -32,7 +32,7 @@ export async function webWatchers(o: { pages: number; warmupS: number; windowS: 
   const children: ChildProcess[] = [];
   const cli = (args: string[]) => {
     const flags = args[0] === "start" ? DAEMON_NODE_FLAGS : [];
-    const child = spawn(process.execPath, [...flags, join(ROOT, "src/cli.ts"), ...args], {
+    const child = spawn(process.execPath, [...flags, join(ROOT, "src/cli/main.ts"), ...args], {
       cwd: ROOT,
       stdio: ["ignore", "ignore", "pipe"],
     });

@@ -44,15 +44,15 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import mqtt from "mqtt";
-import { systemClock } from "../src/clock.ts";
-import { Forwarder } from "../src/forwarder.ts";
+import { systemClock } from "../src/time/clock.ts";
+import { Forwarder } from "../src/uplink/forwarder.ts";
 import { silentLogger } from "../src/log.ts";
-import { stamp } from "../src/stamp.ts";
+import { stamp } from "../src/events/stamp.ts";
 import { DeviceClocks } from "../src/time/device-clocks.ts";
 import { TimeService } from "../src/time/service.ts";
-import { applyDurablePragmas, Outbox } from "../src/store.ts";
+import { applyDurablePragmas, Outbox } from "../src/outbox/outbox.ts";
 import { openBroker } from "../test/support/broker.ts";
-import type { EventDraft } from "../src/events.ts";
+import type { EventDraft } from "../src/events/model.ts";
 import {
   DAEMON_ENV,
   DAEMON_NODE_FLAGS,
@@ -66,7 +66,7 @@ import {
 } from "../test/support/processes.ts";
 import { connectCenter } from "../test/support/mqtt.ts";
 import { EXPLICIT_LE, syntheticEcg } from "../test/support/dicom.ts";
-import { part10File } from "../src/dicom-scp.ts";
+import { part10File } from "../src/transports/dicom-scp.ts";
 import { slowLink } from "../test/support/slow-link.ts";
 import { codecPass, codecPlans, codecThroughput } from "./bench-codecs.ts";
 import { daemonMemory, fullset, type DaemonMemory } from "./bench-fullset.ts";
@@ -142,7 +142,7 @@ async function ingestOurs(batchMax: number): Promise<number> {
 }
 
 /**
- * The outbox's first layout, one table with the envelope in each row (until 2026-11-23; src/store.ts
+ * The outbox's first layout, one table with the envelope in each row (until 2026-11-23; src/outbox/outbox.ts
  * migrates it): the raw baseline on it is printed for reference, as the yardstick the ingest goal
  * was first measured against, one INSERT per event where the current layout takes two.
  */
@@ -595,7 +595,7 @@ devices:
       complete();
     }
   });
-  const cli = [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli.ts"), "start", "--config", conf];
+  const cli = [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli/main.ts"), "start", "--config", conf];
   const child = netns
     ? spawn("ip", ["netns", "exec", netns, process.execPath, ...cli], { stdio: ["ignore", "ignore", "inherit"] })
     : spawn(process.execPath, cli, { stdio: ["ignore", "ignore", "inherit"] });

@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
-import type { Envelope, GapBody } from "../src/events.ts";
+import type { Envelope, GapBody } from "../src/events/model.ts";
 import { MllpSender } from "../test/support/mllp-sender.ts";
 import { connectCenter } from "../test/support/mqtt.ts";
 import { freePort, mosquitto, startDaemon, type Daemon } from "../test/support/processes.ts";

@@ -28,13 +28,13 @@ fi
 # Node's compile cache, filled as the service will use it (its user, its Node flags, its cache
 # directory) with every module stripped and compiled: even the first start then does without the
 # TypeScript stripper (docs/decisions/0008-daemon-memory.md). Emptied first: an upgrade leaves stale entries.
-flags=$(sed -n 's|^ExecStart=/opt/vitalgate/.tools/bin/node \(.*\) /opt/vitalgate/src/cli.ts start.*|\1|p' "$dest/systemd/vitalgate.service")
+flags=$(sed -n 's|^ExecStart=/opt/vitalgate/.tools/bin/node \(.*\) /opt/vitalgate/src/cli/main.ts start.*|\1|p' "$dest/systemd/vitalgate.service")
 install -d -m 0750 -o vitalgate -g vitalgate /var/cache/vitalgate
 rm -rf /var/cache/vitalgate/compile
 # shellcheck disable=SC2086 # the flags are words
 runuser -u vitalgate -- env NODE_COMPILE_CACHE=/var/cache/vitalgate/compile "$dest/.tools/bin/node" $flags "$dest/scripts/warm-cache.ts" \
   || echo "install.sh: the compile cache is not filled; the first start will fill it (and use ~30 MB more until restarted)"
-"$dest/.tools/bin/node" "$dest/src/cli.ts" config check /etc/vitalgate/vitalgate.yaml || echo "install.sh: fix the errors above, then: systemctl restart vitalgate"
+"$dest/.tools/bin/node" "$dest/src/cli/main.ts" config check /etc/vitalgate/vitalgate.yaml || echo "install.sh: fix the errors above, then: systemctl restart vitalgate"
 
 install -m 0644 "$dest/systemd/vitalgate.service" /etc/systemd/system/vitalgate.service
 systemctl daemon-reload

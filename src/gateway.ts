@@ -7,19 +7,19 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
-import { CaseBook, CaseError, caseId, caseLocation, patientId } from "./cases.ts";
-import type { Clock, TimeEstimate } from "./clock.ts";
+import { CaseBook, CaseError, caseId, caseLocation, patientId } from "./cases/case-book.ts";
+import type { Clock, TimeEstimate } from "./time/clock.ts";
 import type { ConfigSecrets } from "./config/load.ts";
 import { isLoopback, type Config } from "./config/schema.ts";
-import { DeviceManager, type DeviceConfig, type IngestOptions } from "./devices.ts";
-import type { DriverDefinition, TransportSpec } from "./driver.ts";
-import type { DeviceRef, Envelope, EventDraft, GapBody } from "./events.ts";
-import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./forwarder.ts";
-import type { EmbeddedBroker } from "./broker.ts";
+import { DeviceManager, type DeviceConfig, type IngestOptions } from "./devices/device-manager.ts";
+import type { DriverDefinition, TransportSpec } from "./devices/driver.ts";
+import type { DeviceRef, Envelope, EventDraft, GapBody } from "./events/model.ts";
+import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./uplink/forwarder.ts";
+import type { EmbeddedBroker } from "./uplink/broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
 import { Conditions } from "./log.ts";
-import { deviceTimeMs, isoTime, restamp, stamp } from "./stamp.ts";
+import { deviceTimeMs, isoTime, restamp, stamp } from "./events/stamp.ts";
 import {
   DeviceClocks,
   LIVE_KINDS,
@@ -29,16 +29,16 @@ import {
 } from "./time/device-clocks.ts";
 import type { ClockCorrection, FirstSync, TimeService, TimeState } from "./time/service.ts";
 import { systemTimeZone } from "./time/zone.ts";
-import { Outbox, type OpenReport } from "./store.ts";
+import { Outbox, type OpenReport } from "./outbox/outbox.ts";
 import { Pairing } from "./pairing/index.ts";
 import { VERSION } from "./version.ts";
 import type { Audit } from "./web/context.ts";
-import { AuditLog } from "./web/audit.ts";
+import { AuditLog } from "./audit/audit.ts";
 import { createWebServer, type WebServer } from "./web/server.ts";
 import { pageCertificate, pageIsHttps, type PageCertificate } from "./web/tls.ts";
 import { z } from "zod";
 import type { CodecError } from "../protocols/codec.ts";
-import { folderProblem } from "./watched-folders.ts";
+import { folderProblem } from "./transports/watched-folders.ts";
 
 /** How often a full disk is probed for room again while no device's data arrives to tell. */
 const DISK_PROBE_MS = 5000;
@@ -96,7 +96,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   /** Cases (missions, visits) and their time nodes, kept in the local database. */
   readonly cases: CaseBook;
   /**
-   * The audit trail (src/web/audit.ts), from start to stop: commands from the center, logins,
+   * The audit trail (src/audit/audit.ts), from start to stop: commands from the center, logins,
    * pairing, case actions and configuration reloads are recorded in it.
    */
   audit: Audit | undefined;
@@ -284,7 +284,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   }
 
   /**
-   * Tells the case book (a case's ECG or position may be one of its time nodes, src/cases.ts) and
+   * Tells the case book (a case's ECG or position may be one of its time nodes, src/cases/case-book.ts) and
    * the page what was committed. A failure here never turns a commit into a refusal.
    */
   #announce(events: Envelope[], inCase: boolean): void {
@@ -530,7 +530,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       this.#warnIfInsecure(config.uplink);
     } else {
       // Loaded only when used: a provisioned box, with its uplink, never needs a broker of its own.
-      const { newBrokerCredentials, startEmbeddedBroker } = await import("./broker.ts");
+      const { newBrokerCredentials, startEmbeddedBroker } = await import("./uplink/broker.ts");
       const logins = newBrokerCredentials(config.stateDir);
       const { center } = config.embeddedBroker;
       const centerPassword = this.#deps.secrets.centerPassword;

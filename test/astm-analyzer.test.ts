@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { astmSender, syntheticBloodGasMessage } from "../drivers/astm-analyzer/synthetic.ts";
 import { ACK, NAK } from "../protocols/astm/index.ts";
 import type { Gateway } from "../src/gateway.ts";
-import { simulateAstmAnalyzer } from "../src/simulate.ts";
+import { simulateAstmAnalyzer } from "../src/cli/simulate.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
 import { startGateway } from "./support/rig.ts";

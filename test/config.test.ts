@@ -576,12 +576,12 @@ describe("JSON Schema", () => {
   // config/vitalgate.schema.json is generated for the real registry. Skipped while the registry cannot be
   // imported (drivers are being written); it then fails whenever the committed file is stale.
   it.skipIf(registry === undefined)(
-    "config/vitalgate.schema.json is current (regenerate: node src/cli.ts config schema > config/vitalgate.schema.json, or run this test with -u)",
+    "config/vitalgate.schema.json is current (regenerate: node src/cli/main.ts config schema > config/vitalgate.schema.json, or run this test with -u)",
     async () => {
       const text = configJsonSchemaText(registry!.drivers);
       await expect(
         text,
-        "config/vitalgate.schema.json is stale: regenerate with `node src/cli.ts config schema > config/vitalgate.schema.json` or `npx vitest run test/config.test.ts -u`",
+        "config/vitalgate.schema.json is stale: regenerate with `node src/cli/main.ts config schema > config/vitalgate.schema.json` or `npx vitest run test/config.test.ts -u`",
       ).toMatchFileSnapshot("../config/vitalgate.schema.json");
     },
   );

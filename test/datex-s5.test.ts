@@ -1,11 +1,11 @@
 // A GE S/5 monitor on a "USB adapter" made of real pseudo-terminals (socat), played by the datex-s5
-// simulator (src/simulate.ts: the shared capture replayed, or synthetic records without it), read by
+// simulator (src/cli/simulate.ts: the shared capture replayed, or synthetic records without it), read by
 // an in-process gateway with the real datex-s5 driver and a real SQLite outbox: the gateway asks,
 // the monitor answers, vitals reach the outbox, an unplug and replug recovers, silence shows.
 import { afterEach, describe, expect, it } from "vitest";
-import type { Observation } from "../src/events.ts";
+import type { Observation } from "../src/events/model.ts";
 import type { Gateway } from "../src/gateway.ts";
-import { simulateDatexMonitor } from "../src/simulate.ts";
+import { simulateDatexMonitor } from "../src/cli/simulate.ts";
 import { readBytes, sharedDir } from "./fixtures/serial/load.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";

@@ -14,8 +14,10 @@ const start = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
 
 describe("the daemon's command line", () => {
   it("has the same Node flags in the unit, npm start and the tests", () => {
-    const unitFlags = /^ExecStart=\S+\/node (.*) \/opt\/vitalgate\/src\/cli\.ts start /m.exec(unit)?.[1]?.split(" ");
-    const startFlags = /(?:^|\s)node (.*) src\/cli\.ts start$/.exec(start)?.[1]?.split(" ");
+    const unitFlags = /^ExecStart=\S+\/node (.*) \/opt\/vitalgate\/src\/cli\/main\.ts start /m
+      .exec(unit)?.[1]
+      ?.split(" ");
+    const startFlags = /(?:^|\s)node (.*) src\/cli\/main\.ts start$/.exec(start)?.[1]?.split(" ");
     expect(unitFlags).toEqual(DEPLOYED_NODE_FLAGS);
     expect(startFlags).toEqual(DEPLOYED_NODE_FLAGS);
   });
@@ -41,9 +43,9 @@ describe("the daemon's command line", () => {
       expect(r.status, r.stderr).toBe(0);
       return /^loaded:(.*)$/m.exec(r.stderr)![1];
     };
-    const check = [join(ROOT, "src/cli.ts"), "config", "check", join(ROOT, "config/demo.yaml")];
+    const check = [join(ROOT, "src/cli/main.ts"), "config", "check", join(ROOT, "config/demo.yaml")];
     // The embedded broker's module, which the daemon imports only when no uplink is configured.
-    const broker = ["--input-type=module", "-e", `await import(${JSON.stringify(join(ROOT, "src/broker.ts"))})`];
+    const broker = ["--input-type=module", "-e", `await import(${JSON.stringify(join(ROOT, "src/uplink/broker.ts"))})`];
     try {
       expect(node(check)).toContain("amaro");
       expect(node(broker)).toContain("amaro"); // config check filled the cache, but not with this one

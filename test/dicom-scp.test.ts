@@ -9,8 +9,8 @@ import Database from "better-sqlite3";
 import dicomParser from "dicom-parser";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { CStoreStatus, ECG_STORAGE_SOP_CLASSES, PduGuard, part10File } from "../src/dicom-scp.ts";
-import { defineDriver } from "../src/driver.ts";
+import { CStoreStatus, ECG_STORAGE_SOP_CLASSES, PduGuard, part10File } from "../src/transports/dicom-scp.ts";
+import { defineDriver } from "../src/devices/driver.ts";
 import {
   A_RELEASE_RQ,
   CT_IMAGE,

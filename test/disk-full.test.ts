@@ -7,7 +7,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
-import type { AlarmBody, Envelope } from "../src/events.ts";
+import type { AlarmBody, Envelope } from "../src/events/model.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { connectCenter } from "./support/mqtt.ts";
 import { freePort, mosquitto } from "./support/processes.ts";

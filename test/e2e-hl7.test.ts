@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Envelope, VitalsBody } from "../src/events.ts";
+import type { Envelope, VitalsBody } from "../src/events/model.ts";
 import { daemonRig, hrOf, message, messagesAt, sendAll, T0 } from "./support/e2e.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { waitFor } from "./support/mqtt.ts";
@@ -204,7 +204,7 @@ describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitt
     const sim = spawnSync(
       process.execPath,
       [
-        join(ROOT, "src/cli.ts"),
+        join(ROOT, "src/cli/main.ts"),
         "simulate",
         "hl7-pcd01",
         "--port",
@@ -255,7 +255,7 @@ describe.skipIf(!hasMosquitto)("end to end: HL7 monitor → gateway → mosquitt
 
 describe("command line", () => {
   const cli = (...args: string[]) =>
-    spawnSync(process.execPath, [join(ROOT, "src/cli.ts"), ...args], { cwd: ROOT, encoding: "utf8" });
+    spawnSync(process.execPath, [join(ROOT, "src/cli/main.ts"), ...args], { cwd: ROOT, encoding: "utf8" });
 
   it("config check rejects a bad file listing every error with its path and line, and accepts a good one", () => {
     const bad = cli("config", "check", "test/fixtures/config/many-errors.yaml");

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { openBroker } from "./support/broker.ts";
-import { systemClock } from "../src/clock.ts";
+import { systemClock } from "../src/time/clock.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { Gateway } from "../src/gateway.ts";
 import { createLogger } from "../src/log.ts";

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { part10File } from "../src/dicom-scp.ts";
+import { part10File } from "../src/transports/dicom-scp.ts";
 import { EXPLICIT_LE, syntheticEcg } from "./support/dicom.ts";
 import { mqttGate } from "./support/mqtt-gate.ts";
 import { connectCenter, waitFor } from "./support/mqtt.ts";

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { AlarmBody } from "../src/events.ts";
+import type { AlarmBody } from "../src/events/model.ts";
 import { pcd04Alarm } from "../drivers/hl7-pcd01/synthetic.ts";
 import {
   EXPLICIT_LE,

@@ -1,13 +1,13 @@
 // A GPS receiver on a "USB adapter" made of real pseudo-terminals (socat), played by the nmea-gps
-// simulator (src/simulate.ts, synthetic drive), read by an in-process gateway with the real nmea-gps
+// simulator (src/cli/simulate.ts, synthetic drive), read by an in-process gateway with the real nmea-gps
 // driver, a real SQLite outbox and the real time service (GPS as its only source): positions reach
 // the outbox, the gateway's time comes from the GPS, an unplug and replug recovers, silence shows.
 import { afterEach, describe, expect, it } from "vitest";
 import { distanceM } from "../protocols/geo.ts";
 import { pointAlong, syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
-import type { Envelope } from "../src/events.ts";
+import type { Envelope } from "../src/events/model.ts";
 import type { Gateway } from "../src/gateway.ts";
-import { simulateNmeaGps } from "../src/simulate.ts";
+import { simulateNmeaGps } from "../src/cli/simulate.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
 import { outboxEvents, startGateway } from "./support/rig.ts";

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { distanceM } from "../protocols/geo.ts";
 import { pointAlong, syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import type { Gateway } from "../src/gateway.ts";
-import { simulateNmeaGps } from "../src/simulate.ts";
+import { simulateNmeaGps } from "../src/cli/simulate.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { gpsdDaemon, gpsdPath } from "./support/processes.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";

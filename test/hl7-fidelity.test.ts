@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import type { AlarmBody, VitalsBody } from "../src/events.ts";
+import type { AlarmBody, VitalsBody } from "../src/events/model.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";

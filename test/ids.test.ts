@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { uuidv7 } from "../src/ids.ts";
+import { uuidv7 } from "../src/events/ids.ts";
 
 describe("uuidv7", () => {
   it("has the RFC 9562 layout: time prefix, version 7, variant 10", () => {

@@ -12,7 +12,7 @@ import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import { PairingError } from "../src/pairing/index.ts";
 import { NOT_PAIRED } from "../src/pairing/senders.ts";
 import { loadPairedDevices, pairedDevicesPath, savePairedDevices, type PairedDevice } from "../src/pairing/store.ts";
-import { simulateNmeaGps } from "../src/simulate.ts";
+import { simulateNmeaGps } from "../src/cli/simulate.ts";
 import { cEcho } from "./support/dicom.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { waitFor } from "./support/mqtt.ts";

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { findSerialPort, listSerialPorts } from "../src/ports.ts";
+import { findSerialPort, listSerialPorts } from "../src/transports/serial-ports.ts";
 
 function fakeSystem() {
   const root = mkdtempSync(join(tmpdir(), "vg-sysfs-"));

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import Database from "better-sqlite3";
-import { Outbox, type Gap, type OutboxOptions } from "../src/store.ts";
+import { Outbox, type Gap, type OutboxOptions } from "../src/outbox/outbox.ts";
 import { StoreRefusedError } from "../src/errors.ts";
 import { stampedEvent, vitals } from "./support/events.ts";
 import { canMountTmpfs, fillDisk, mountTmpfs } from "./support/tmpfs.ts";

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { nmeaGpsOptions, nmeaGpsSession } from "../drivers/nmea-gps/index.ts";
-import { stamp } from "../src/stamp.ts";
+import { stamp } from "../src/events/stamp.ts";
 import { fileTimeMark } from "../src/time/index.ts";
 import {
   TimeService,

@@ -10,7 +10,7 @@ import { findDriver } from "../drivers/registry.ts";
 import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
 import { loadConfig } from "../src/config/load.ts";
 import type { Config } from "../src/config/schema.ts";
-import type { DeviceBody, Envelope, EventDraft } from "../src/events.ts";
+import type { DeviceBody, Envelope, EventDraft } from "../src/events/model.ts";
 import { Gateway } from "../src/gateway.ts";
 import type { BootClock } from "../src/time/boot.ts";
 import { TimeService } from "../src/time/service.ts";

@@ -1,4 +1,4 @@
-// Clinical time when the box's clock is wrong (issue 11), end to end: the REAL daemon (src/cli.ts
+// Clinical time when the box's clock is wrong (issue 11), end to end: the REAL daemon (src/cli/main.ts
 // start, a child process) runs under Debian's libfaketime, which moves its wall clock (Date.now, the
 // kernel's CLOCK_REALTIME as the process sees it) while leaving the monotonic clock alone
 // (FAKETIME_DONT_FAKE_MONOTONIC=1); the offset is read from a file at every call
@@ -17,9 +17,9 @@ import { existsSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { CaseView } from "../src/cases.ts";
-import type { Envelope } from "../src/events.ts";
-import { part10File } from "../src/dicom-scp.ts";
+import type { CaseView } from "../src/cases/case-book.ts";
+import type { Envelope } from "../src/events/model.ts";
+import { part10File } from "../src/transports/dicom-scp.ts";
 import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
 import { EXPLICIT_LE, syntheticEcg } from "./support/dicom.ts";

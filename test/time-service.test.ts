@@ -2,7 +2,7 @@
 // servers simulated with real packets through the real codec, the OS clock daemons' outputs fed to
 // the real parsers. No sleeps, no real time.
 import { afterEach, describe, expect, it } from "vitest";
-import { isoTime, stamp } from "../src/stamp.ts";
+import { isoTime, stamp } from "../src/events/stamp.ts";
 import { NtpSource } from "../src/time/ntp.ts";
 import { TimeService, UNSYNCED_UNC_MS, type FirstSync, type TimeSource } from "../src/time/service.ts";
 import { SystemClockSource, type Exec } from "../src/time/system.ts";

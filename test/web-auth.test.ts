@@ -10,7 +10,7 @@ import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findDriver } from "../drivers/registry.ts";
-import { main } from "../src/cli.ts";
+import { main } from "../src/cli/main.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { hashPassword, verifyPassword } from "../src/web/auth.ts";
 import { makePki } from "./support/pki.ts";

@@ -13,7 +13,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import { localDbPath } from "../src/local-db.ts";
-import { simulateNmeaGps } from "../src/simulate.ts";
+import { simulateNmeaGps } from "../src/cli/simulate.ts";
 import { hasChromium, launchChromium, openPage, screenshots, STRINGS, VIEWPORTS } from "./support/browser.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { connectEmbeddedCenter } from "./support/mqtt.ts";

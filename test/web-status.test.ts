@@ -4,7 +4,7 @@
 import { get, type IncomingMessage } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { pcd01Message } from "../drivers/hl7-pcd01/synthetic.ts";
-import type { Envelope } from "../src/events.ts";
+import type { Envelope } from "../src/events/model.ts";
 import { LatestValues, thinWave } from "../src/web/status-routes.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { freePort } from "./support/processes.ts";

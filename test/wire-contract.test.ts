@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Gateway } from "../src/gateway.ts";
-import { Outbox } from "../src/store.ts";
+import { Outbox } from "../src/outbox/outbox.ts";
 import { openBroker } from "./support/broker.ts";
 import { stampedEvent } from "./support/events.ts";
 import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";

@@ -11,8 +11,8 @@ import {
   encodeAstmMessage,
   parseAstmFrame,
 } from "../../protocols/astm/index.ts";
-import type { DriverSession, Exchange } from "../../src/driver.ts";
-import type { EventDraft } from "../../src/events.ts";
+import type { DriverSession, Exchange } from "../../src/devices/driver.ts";
+import type { EventDraft } from "../../src/events/model.ts";
 import { ownFixture, readBytes, sharedDir } from "../../test/fixtures/serial/load.ts";
 import {
   astmAnalyzer,

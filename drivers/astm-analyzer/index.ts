@@ -38,9 +38,9 @@
 // its reason (ASTM_NOT_ASTM: data without ENQ, STX not followed by a frame number, ...), once per
 // transfer attempt, as an `ok: false` Exchange.
 import { z } from "zod";
-import { defineDriver } from "../../src/driver.ts";
-import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
-import type { EventDraft } from "../../src/events.ts";
+import { defineDriver } from "../../src/devices/driver.ts";
+import type { DriverSession, Exchange, FrameContext } from "../../src/devices/driver.ts";
+import type { EventDraft } from "../../src/events/model.ts";
 import type { CodecError, FrameResult, Framer } from "../../protocols/codec.ts";
 import {
   CR,

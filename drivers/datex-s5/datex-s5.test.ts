@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { main } from "../../src/cli.ts";
-import type { FrameContext } from "../../src/driver.ts";
-import type { EventDraft, Observation } from "../../src/events.ts";
+import { main } from "../../src/cli/main.ts";
+import type { FrameContext } from "../../src/devices/driver.ts";
+import type { EventDraft, Observation } from "../../src/events/model.ts";
 import {
   DRI_MT,
   DRI_PH,

@@ -40,9 +40,9 @@
 // as sent). `start` is the record's r_time on the monitor's clock. Channels of types not configured
 // are dropped.
 import { z } from "zod";
-import { defineDriver } from "../../src/driver.ts";
-import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
-import type { EventDraft, Observation } from "../../src/events.ts";
+import { defineDriver } from "../../src/devices/driver.ts";
+import type { DriverSession, Exchange, FrameContext } from "../../src/devices/driver.ts";
+import type { EventDraft, Observation } from "../../src/events/model.ts";
 import {
   DRI_MT,
   DRI_PH,

@@ -7,7 +7,7 @@
 // flagged with its warnings: a cardiologist may still read it; only a file no decoder can read is
 // refused (moved to rejected/ with the reason).
 import { z } from "zod";
-import { defineDriver, type Exchange, type FrameContext } from "../../src/driver.ts";
+import { defineDriver, type Exchange, type FrameContext } from "../../src/devices/driver.ts";
 import { placeLocalTime, zoneOffsetMinutes } from "../../src/time/zone.ts";
 import type { CodecError } from "../../protocols/codec.ts";
 import { decodeDicomEcg } from "../../protocols/dicom-ecg/index.ts";

@@ -33,9 +33,9 @@
 // `vitalgate decode --driver gpsd FILE` reads `gpspipe -w` output (or gpsd's regression .chk
 // files): lines that do not start with "{" are skipped there.
 import { z } from "zod";
-import { defineDriver } from "../../src/driver.ts";
-import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/driver.ts";
-import type { EventDraft } from "../../src/events.ts";
+import { defineDriver } from "../../src/devices/driver.ts";
+import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../../src/devices/driver.ts";
+import type { EventDraft } from "../../src/events/model.ts";
 import type { FrameResult, Framer } from "../../protocols/codec.ts";
 import type { FixMode } from "../../protocols/nmea/index.ts";
 import { positionBody } from "../nmea-gps/index.ts";

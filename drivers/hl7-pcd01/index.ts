@@ -3,8 +3,8 @@
 // gets its original-mode acknowledgement (HL7 v2.5 2.9.2): AA once the events are committed,
 // AE when the store cannot take them, AR when the message itself is unacceptable.
 import { z } from "zod";
-import { defineDriver } from "../../src/driver.ts";
-import type { Exchange, FrameContext } from "../../src/driver.ts";
+import { defineDriver } from "../../src/devices/driver.ts";
+import type { Exchange, FrameContext } from "../../src/devices/driver.ts";
 import type { CodecError } from "../../protocols/codec.ts";
 import { mllpEncode, mllpFramer } from "../../protocols/mllp/index.ts";
 import {

@@ -6,8 +6,8 @@
 // ("150456^MDC_PULS_OXIM_SAT_O2^MDC"), OBX-4 the containment sub-id ("1.3.1.150456"), OBX-5 the
 // value, OBX-6 the unit ("262688^MDC_DIM_PERCENT^MDC" or UCUM), OBX-11 result status, OBX-14
 // observation time, OBX-18 equipment instance identifier (e.g. "0123456789ABCDEF^EUI-64").
-import type { DriverNotice } from "../../src/driver.ts";
-import type { AlarmBody, AlarmType, EventDraft, Observation, VitalsBody } from "../../src/events.ts";
+import type { DriverNotice } from "../../src/devices/driver.ts";
+import type { AlarmBody, AlarmType, EventDraft, Observation, VitalsBody } from "../../src/events/model.ts";
 import { parseHl7Time, segmentsNamed, type AssumedOffset } from "../../protocols/hl7v2/index.ts";
 import type { Hl7Message, Hl7Segment } from "../../protocols/hl7v2/index.ts";
 import { metricByCode, metricByRefid, partitionOfRefid, ucumForMdcUnit, ucumForSpelling } from "./mdc.ts";

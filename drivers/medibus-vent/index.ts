@@ -59,10 +59,10 @@
 //  - device identification → `model` (the device name) on every event after it.
 // A new connection starts with no alarms known: alarms still present are sent as active again.
 import { z } from "zod";
-import { defineDriver } from "../../src/driver.ts";
+import { defineDriver } from "../../src/devices/driver.ts";
 import type { Framer } from "../../protocols/codec.ts";
-import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
-import type { AlarmBody, EventDraft, Observation } from "../../src/events.ts";
+import type { DriverSession, Exchange, FrameContext } from "../../src/devices/driver.ts";
+import type { AlarmBody, EventDraft, Observation } from "../../src/events/model.ts";
 import {
   MEDIBUS_CMD,
   decodeMedibusAlarms,

@@ -34,9 +34,9 @@
 // satellites: once read, its fixes are handed over as such (leapSecondsKnown), and the time service
 // does not hold them at ±18 s (docs/time.md, "GPS leap seconds").
 import { z } from "zod";
-import { defineDriver } from "../../src/driver.ts";
-import type { DriverSession, Exchange, FrameContext } from "../../src/driver.ts";
-import type { EventDraft } from "../../src/events.ts";
+import { defineDriver } from "../../src/devices/driver.ts";
+import type { DriverSession, Exchange, FrameContext } from "../../src/devices/driver.ts";
+import type { EventDraft } from "../../src/events/model.ts";
 import {
   decodeNmeaSentence,
   nmeaFramer,

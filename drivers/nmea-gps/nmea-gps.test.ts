@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { FrameContext } from "../../src/driver.ts";
-import type { EventDraft } from "../../src/events.ts";
-import { main } from "../../src/cli.ts";
+import type { FrameContext } from "../../src/devices/driver.ts";
+import type { EventDraft } from "../../src/events/model.ts";
+import { main } from "../../src/cli/main.ts";
 import {
   decodeNmeaSentence,
   formatNmeaSentence,

@@ -14,7 +14,7 @@ export const DEFAULT_CONFIG_YAML = `# yaml-language-server: $schema=./vitalgate.
 #
 # vitalgate demo configuration: the one the gateway uses when it finds no configuration file.
 # No uplink: events go to the embedded MQTT broker on 127.0.0.1:1883, so you can watch them with
-#   mosquitto_sub $(node src/cli.ts broker viewer) -t 'vitalgate/#' -v
+#   mosquitto_sub $(node src/cli/main.ts broker viewer) -t 'vitalgate/#' -v
 # (its clients log in: the read-only viewer's password is made at each start, in ./var/broker-credentials.json)
 # One HL7 listener on 127.0.0.1:2575 takes messages from a demo sender or a monitor simulator.
 

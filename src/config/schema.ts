@@ -6,7 +6,7 @@ import { validateDetailed } from "node-cron";
 import { z } from "zod";
 import { ROLES } from "../web/context.ts";
 import { zoneOffsetMinutes } from "../time/zone.ts";
-import { usernameSkeleton } from "../web/identity.ts";
+import { usernameSkeleton } from "../users/identity.ts";
 
 /** Finds a driver's options schema by registry id; `undefined` for an unknown driver. */
 export type DriverLookup = (id: string) => { options: z.ZodType } | undefined;

@@ -3,9 +3,9 @@
 // is ever answered. The replies a driver prepares (ACKs, polls) are dropped: a device must not be
 // told data was accepted that we do not keep.
 import type { CodecError } from "../../protocols/codec.ts";
-import { wholeChunks } from "../devices.ts";
-import { openSession, type DriverDefinition } from "../driver.ts";
-import type { EventDraft } from "../events.ts";
+import { wholeChunks } from "../devices/device-manager.ts";
+import { openSession, type DriverDefinition } from "../devices/driver.ts";
+import type { EventDraft } from "../events/model.ts";
 
 /** A decoded event as the page shows it: an original file is named by its size, not carried. */
 export type DraftPreview = Omit<EventDraft, "original"> & { original?: { contentType: string; bytes: number } };

@@ -1,8 +1,8 @@
-// The serial ports the pairing page offers: those the kernel reports with a device (src/ports.ts,
+// The serial ports the pairing page offers: those the kernel reports with a device (src/transports/serial-ports.ts,
 // with their USB identities), and the paths the configuration adds (`pairing.serialPaths`: stable
 // aliases, ports sysfs does not show, a test's PTY link), each marked with the device using it.
 import { existsSync, globSync, realpathSync } from "node:fs";
-import { listSerialPorts, type SerialPortInfo, type SysfsRoots, SYSTEM_ROOTS } from "../ports.ts";
+import { listSerialPorts, type SerialPortInfo, type SysfsRoots, SYSTEM_ROOTS } from "../transports/serial-ports.ts";
 
 export interface PairingPort extends SerialPortInfo {
   /** The device (config or paired) whose transport is this port. */

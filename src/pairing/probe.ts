@@ -12,8 +12,8 @@
 // (a driver that recognised `probe.matchFrames` frames, more than it found errors), and an attempt ends early
 // once its match has decoded an event to show.
 import type { SerialPort } from "serialport";
-import type { DriverDefinition } from "../driver.ts";
-import { openSerialPort, type LineSettings } from "../ports.ts";
+import type { DriverDefinition } from "../devices/driver.ts";
+import { openSerialPort, type LineSettings } from "../transports/serial-ports.ts";
 import { listenOnly, type Listener, type ListenTally } from "./listen.ts";
 import { PairingError } from "./errors.ts";
 

@@ -23,11 +23,11 @@
 // `idleMs` of silence before a connection is closed, `maxSenders` remembered (the longest quiet is
 // forgotten first), `previewSize` events kept per sender, each capped in size (listen.ts).
 import { createServer, type Server, type Socket } from "node:net";
-import { ConnectionGate, describeRefusals } from "../connection-gate.ts";
+import { ConnectionGate, describeRefusals } from "../transports/connection-gate.ts";
 import type { Logger } from "pino";
 import { mllpEncode } from "../../protocols/mllp/index.ts";
 import { HL7_ERROR, buildAck, formatHl7Time, parseHl7 } from "../../protocols/hl7v2/index.ts";
-import { openSession, type DriverDefinition } from "../driver.ts";
+import { openSession, type DriverDefinition } from "../devices/driver.ts";
 import { listenOnly, previewOf, type DraftPreview } from "./listen.ts";
 
 export type SenderProtocol = "hl7" | "dicom" | "astm" | "nmea";

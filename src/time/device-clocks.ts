@@ -12,8 +12,8 @@
 // no samples: their device time is the acquisition time, minutes before sending. They are corrected
 // with the device's last known skew.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import type { EventDraft, EventKind } from "../events.ts";
-import { deviceTimeMs } from "../stamp.ts";
+import type { EventDraft, EventKind } from "../events/model.ts";
+import { deviceTimeMs } from "../events/stamp.ts";
 
 /** Kinds a device sends as it measures: their device time is close to the time of sending. */
 export const LIVE_KINDS: ReadonlySet<EventKind> = new Set(["vitals", "alarm", "waveform", "position"]);

@@ -5,7 +5,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { TimeConfig } from "../config/schema.ts";
-import type { SysfsRoots } from "../ports.ts";
+import type { SysfsRoots } from "../transports/serial-ports.ts";
 import { monotonicSinceBoot, systemBoot, type BootClock } from "./boot.ts";
 import { NtpSource, udpNtpQuery, type NtpQuery } from "./ntp.ts";
 import { detectPps } from "./pps.ts";

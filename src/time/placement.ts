@@ -3,7 +3,7 @@
 // placed on true UTC when the first sync comes (docs/time.md "Unsynchronized"). Durations never
 // need the placement: they are differences on one monotonic clock.
 import { randomUUID } from "node:crypto";
-import type { TimeEstimate } from "../clock.ts";
+import type { TimeEstimate } from "./clock.ts";
 import type { FirstSync } from "./service.ts";
 
 /**

@@ -8,7 +8,7 @@
 // that does hands each edge to TimeService.gpsPps(monoMs). See docs/time.md and decision 0006.
 import { readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
-import { readSysfs, SYSTEM_ROOTS, type SysfsRoots } from "../ports.ts";
+import { readSysfs, SYSTEM_ROOTS, type SysfsRoots } from "../transports/serial-ports.ts";
 
 export interface PpsDevice {
   /** The character device, e.g. /dev/pps0. */

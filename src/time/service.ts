@@ -23,7 +23,7 @@
 // `stepBackMs`, and the order of events is their `seq`.
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { Clock, TimeEstimate } from "../clock.ts";
+import type { Clock, TimeEstimate } from "./clock.ts";
 import { SUSPEND_NOISE_MS, type BootClock } from "./boot.ts";
 import type { PpsPresence } from "./pps.ts";
 

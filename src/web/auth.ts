@@ -10,10 +10,10 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { PASSWORD_HASH_PATTERN, webUsername } from "../config/schema.ts";
 import type { LocalDb } from "../local-db.ts";
-import type { AuditLog } from "./audit.ts";
+import type { AuditLog } from "../audit/audit.ts";
 import { PERMISSIONS, ROLES, type Permission, type Role, type SessionUser } from "./context.ts";
 import { parseBody, sendError } from "./http-errors.ts";
-import { normalizeUsername, passwordProblem, usernameSkeleton, type PasswordPolicy } from "./identity.ts";
+import { normalizeUsername, passwordProblem, usernameSkeleton, type PasswordPolicy } from "../users/identity.ts";
 
 /** scrypt cost for new hashes: N = 2^15, r = 8, p = 1 (32 MiB, ~0.1 s on a small ARM box). */
 const SCRYPT = { N: 1 << 15, r: 8, p: 1 } as const;

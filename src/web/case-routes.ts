@@ -1,7 +1,7 @@
 // The page's case routes (docs/web-api.md, "Cases and ECG"): the crew opens and closes cases, sets
 // the patient id, taps the nodes only a person knows, and sees the 12-lead drawn on standard paper.
 // Every change is audited (never with the patient id) and pushed live to every page watching, as
-// are the changes the data and the center make (src/cases.ts emits them all).
+// are the changes the data and the center make (src/cases/case-book.ts emits them all).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ecg12FromBody } from "../../drivers/ecg-cart/index.ts";
@@ -15,7 +15,7 @@ import {
   type CaseBook,
   type CaseView,
   type ReportView,
-} from "../cases.ts";
+} from "../cases/case-book.ts";
 import type { AuditEntry, WebContext } from "./context.ts";
 import { parseBody, sendError } from "./http-errors.ts";
 

@@ -41,7 +41,7 @@ export interface AuditEntry {
 }
 
 export interface Audit {
-  /** Appends to the hash-chained trail (src/web/audit.ts); synchronous, throws if it cannot be stored. */
+  /** Appends to the hash-chained trail (src/audit/audit.ts); synchronous, throws if it cannot be stored. */
   record(entry: AuditEntry): void;
   /**
    * For what anyone can repeat at will (refused requests, reads of patient data): records `entry`

@@ -18,7 +18,7 @@ import { z } from "zod";
 import type { Config } from "../config/schema.ts";
 import type { Gateway } from "../gateway.ts";
 import type { LocalDb } from "../local-db.ts";
-import { AuditLog } from "./audit.ts";
+import { AuditLog } from "../audit/audit.ts";
 import { registerCaseRoutes } from "./case-routes.ts";
 import { Auth, fromBox } from "./auth.ts";
 import type { WebContext } from "./context.ts";

@@ -5,8 +5,8 @@ import { statfsSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { drivers } from "../../drivers/registry.ts";
-import type { DeviceStatus } from "../devices.ts";
-import type { Envelope, Observation } from "../events.ts";
+import type { DeviceStatus } from "../devices/device-manager.ts";
+import type { Envelope, Observation } from "../events/model.ts";
 import type { WebContext } from "./context.ts";
 
 /** How often the status is pushed to the pages watching. */

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
-import type { Envelope, VitalsBody } from "../../src/events.ts";
+import type { Envelope, VitalsBody } from "../../src/events/model.ts";
 import { pcd01Message } from "../../drivers/hl7-pcd01/synthetic.ts";
 import { MllpSender } from "./mllp-sender.ts";
 import { CENTER_LOGIN, connectCenter, embeddedBrokerYaml, type Center } from "./mqtt.ts";

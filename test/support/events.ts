@@ -1,7 +1,7 @@
 // Builders for stamped events in tests and benchmarks.
-import { uuidv7 } from "../../src/ids.ts";
-import type { EventKind } from "../../src/events.ts";
-import type { StampedEvent } from "../../src/store.ts";
+import { uuidv7 } from "../../src/events/ids.ts";
+import type { EventKind } from "../../src/events/model.ts";
+import type { StampedEvent } from "../../src/outbox/outbox.ts";
 
 export function stampedEvent(
   kind: EventKind,

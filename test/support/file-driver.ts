@@ -2,7 +2,7 @@
 // real ECG format: a file starting "ECG" becomes an ecg12 event carrying the file as its original;
 // anything else is rejected as unreadable.
 import { z } from "zod";
-import { defineDriver } from "../../src/driver.ts";
+import { defineDriver } from "../../src/devices/driver.ts";
 
 export const fileDriver = defineDriver({
   id: "test-file",

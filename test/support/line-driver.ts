@@ -5,7 +5,7 @@
 // Over TCP (listening or connecting) or a serial port, as the options say.
 import { z } from "zod";
 import type { FrameResult, Framer } from "../../protocols/codec.ts";
-import { defineDriver } from "../../src/driver.ts";
+import { defineDriver } from "../../src/devices/driver.ts";
 
 function lineFramer(): Framer {
   let held = "";

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import type { Envelope } from "../../src/events.ts";
+import type { Envelope } from "../../src/events/model.ts";
 
 export interface Center {
   client: MqttClient;

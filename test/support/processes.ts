@@ -32,9 +32,9 @@ export const DAEMON_ENV: Record<string, string> = {
   NODE_COMPILE_CACHE: join(ROOT, "node_modules/.cache/vitalgate/compile"),
 };
 
-/** `node <flags> src/cli.ts <args>`, as the daemon is run: its arguments for spawn. */
+/** `node <flags> src/cli/main.ts <args>`, as the daemon is run: its arguments for spawn. */
 export function daemonArgs(args: string[]): string[] {
-  return [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli.ts"), ...args];
+  return [...DAEMON_NODE_FLAGS, join(ROOT, "src/cli/main.ts"), ...args];
 }
 
 /** Fills the daemon's compile cache with every module for its flags, as install.sh does on a box (scripts/warm-cache.ts). */

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LightMyRequestResponse } from "fastify";
 import { findDriver } from "../../drivers/registry.ts";
-import { systemClock } from "../../src/clock.ts";
+import { systemClock } from "../../src/time/clock.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { Gateway } from "../../src/gateway.ts";
 import { localDbPath, openLocalDb } from "../../src/local-db.ts";

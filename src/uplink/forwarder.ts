@@ -10,10 +10,10 @@ import { EventEmitter } from "node:events";
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
 import { z } from "zod";
 import type { Logger } from "pino";
-import { backoffDelay } from "./backoff.ts";
-import type { Envelope } from "./events.ts";
-import { outsideText } from "./log.ts";
-import type { Outbox, PendingRow } from "./store.ts";
+import { backoffDelay } from "../backoff.ts";
+import type { Envelope } from "../events/model.ts";
+import { outsideText } from "../log.ts";
+import type { Outbox, PendingRow } from "../outbox/outbox.ts";
 
 export interface UplinkOptions {
   url: string;

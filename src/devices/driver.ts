@@ -2,8 +2,8 @@
 // takes, which transport the core must open for it, which codec frames its bytes, and how one frame
 // maps to events and to the acknowledgements the device expects. It never opens a port or socket.
 import type { z } from "zod";
-import type { CodecError, Framer } from "../protocols/codec.ts";
-import type { DeviceKind, EventDraft } from "./events.ts";
+import type { CodecError, Framer } from "../../protocols/codec.ts";
+import type { DeviceKind, EventDraft } from "../events/model.ts";
 
 /** A transport the core opens, watches and reopens on the driver's behalf. */
 export type TransportSpec =
@@ -30,7 +30,7 @@ export type TransportSpec =
   /**
    * A DICOM Storage SCP (C-STORE receiver) for ECG carts that push over the network: accepts the
    * 12-lead, General and Ambulatory ECG waveform SOP classes (and C-ECHO), each stored object handed
-   * over as one file, answered with success only once committed (see src/dicom-scp.ts). `aeTitle`
+   * over as one file, answered with success only once committed (see src/transports/dicom-scp.ts). `aeTitle`
    * is ours (the called AE title carts must use); `callingAeTitles`, when given, are the only carts
    * let in; `maxObjectBytes` bounds one received object (default 64 MiB).
    */

@@ -5,24 +5,24 @@ import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { text } from "node:stream/consumers";
 import { parseArgs } from "node:util";
-import { findDriver, drivers } from "../drivers/registry.ts";
-import { decodeEcgFile, ECG_FILE_FORMATS, sniffEcgFormat } from "../drivers/ecg-cart/index.ts";
-import type { EcgFileFormat } from "../drivers/ecg-cart/index.ts";
-import { renderEcgSvg } from "../protocols/ecg/svg.ts";
-import { exportAecg } from "../protocols/hl7-aecg/export.ts";
-import { systemClock } from "./clock.ts";
-import { loadConfig, formatConfigErrors, type LoadConfigResult } from "./config/load.ts";
-import { DEFAULT_CONFIG_NAME, loadDefaultConfig } from "./config/defaults.ts";
-import type { Config } from "./config/schema.ts";
-import { openSession } from "./driver.ts";
-import { Gateway } from "./gateway.ts";
-import { createLogger } from "./log.ts";
-import { listSerialPorts } from "./ports.ts";
-import { Outbox } from "./store.ts";
-import { stamp } from "./stamp.ts";
-import { systemdService } from "./service/systemd.ts";
-import { createTimeService } from "./time/index.ts";
-import { VERSION } from "./version.ts";
+import { findDriver, drivers } from "../../drivers/registry.ts";
+import { decodeEcgFile, ECG_FILE_FORMATS, sniffEcgFormat } from "../../drivers/ecg-cart/index.ts";
+import type { EcgFileFormat } from "../../drivers/ecg-cart/index.ts";
+import { renderEcgSvg } from "../../protocols/ecg/svg.ts";
+import { exportAecg } from "../../protocols/hl7-aecg/export.ts";
+import { systemClock } from "../time/clock.ts";
+import { loadConfig, formatConfigErrors, type LoadConfigResult } from "../config/load.ts";
+import { DEFAULT_CONFIG_NAME, loadDefaultConfig } from "../config/defaults.ts";
+import type { Config } from "../config/schema.ts";
+import { openSession } from "../devices/driver.ts";
+import { Gateway } from "../gateway.ts";
+import { createLogger } from "../log.ts";
+import { listSerialPorts } from "../transports/serial-ports.ts";
+import { Outbox } from "../outbox/outbox.ts";
+import { stamp } from "../events/stamp.ts";
+import { systemdService } from "../service/systemd.ts";
+import { createTimeService } from "../time/index.ts";
+import { VERSION } from "../version.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/vitalgate/vitalgate.yaml";
 
@@ -156,7 +156,7 @@ async function status(configPath: string | undefined, io: Out): Promise<number> 
   if (!resolved) return 2;
   const { web } = resolved.result.config;
   const host = web.host === "0.0.0.0" || web.host === "::" ? "127.0.0.1" : web.host;
-  const { pageIsHttps } = await import("./web/tls.ts");
+  const { pageIsHttps } = await import("../web/tls.ts");
   const scheme = pageIsHttps(web) ? "https" : "http";
   try {
     const body = await getText(`${scheme}://${host}:${web.port}/status`);
@@ -556,8 +556,8 @@ function ports(io: Out): number {
 /** `vitalgate web hash-password`: the password from stdin (one line, its newline dropped), never from argv. */
 async function hashPasswordCommand(io: Out): Promise<number> {
   const password = (await (io.stdin ?? (() => text(process.stdin)))()).replace(/\r?\n$/, "");
-  const { hashPassword } = await import("./web/auth.ts");
-  const { passwordProblem } = await import("./web/identity.ts");
+  const { hashPassword } = await import("../web/auth.ts");
+  const { passwordProblem } = await import("../users/identity.ts");
   // The defaults of web.passwordMinLength and web.passwordMinClasses: a provisioned user is held to the page's policy.
   const problem = passwordProblem(password, "", { minLength: 8, minClasses: 3 });
   if (problem) {
@@ -577,7 +577,7 @@ async function brokerViewer(configPath: string | undefined, io: Out): Promise<nu
     io.err("this gateway has an uplink: it runs no embedded broker\n");
     return 1;
   }
-  const { readBrokerCredentials } = await import("./broker.ts");
+  const { readBrokerCredentials } = await import("../uplink/broker.ts");
   try {
     const { viewer } = readBrokerCredentials(stateDir);
     const host = embeddedBroker.host === "0.0.0.0" || embeddedBroker.host === "::" ? "127.0.0.1" : embeddedBroker.host;
@@ -630,7 +630,7 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
     case "config":
       if (sub === "check") return configCheck(arg ?? values.config, io);
       if (sub === "schema") {
-        const { configJsonSchema } = await import("./config/json-schema.ts");
+        const { configJsonSchema } = await import("../config/json-schema.ts");
         io.out(JSON.stringify(configJsonSchema(drivers), null, 2) + "\n");
         return 0;
       }

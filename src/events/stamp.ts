@@ -2,7 +2,7 @@
 // §4). The time comes from the gateway's clock (monotonic plus offset), never the raw wall clock.
 // Where the device reports its own measurement time, it is kept raw (`time.dev`) and `t` is that
 // time corrected by the device's estimated skew (src/time/device-clocks.ts).
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../time/clock.ts";
 import {
   ENVELOPE_VERSION,
   type DeviceRef,
@@ -11,9 +11,9 @@ import {
   type EventTime,
   type MessageRef,
   type Observation,
-} from "./events.ts";
+} from "./model.ts";
 import { uuidv7 } from "./ids.ts";
-import type { StampedEvent } from "./store.ts";
+import type { StampedEvent } from "../outbox/outbox.ts";
 
 /**
  * `skewMs` is the device's clock minus true time, when known. `t` is then the device's time less

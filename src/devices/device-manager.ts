@@ -13,11 +13,11 @@ import {
   type Exchange,
   type TransportSpec,
 } from "./driver.ts";
-import type { CodecError } from "../protocols/codec.ts";
-import type { DeviceRef, Envelope, EventDraft } from "./events.ts";
-import { describeRefusals } from "./connection-gate.ts";
-import { StoreRefusedError } from "./errors.ts";
-import { Conditions } from "./log.ts";
+import type { CodecError } from "../../protocols/codec.ts";
+import type { DeviceRef, Envelope, EventDraft } from "../events/model.ts";
+import { describeRefusals } from "../transports/connection-gate.ts";
+import { StoreRefusedError } from "../errors.ts";
+import { Conditions } from "../log.ts";
 import {
   openTransport,
   type Connection,
@@ -25,8 +25,8 @@ import {
   type Transport,
   type TransportOptions,
   type TransportState,
-} from "./transports.ts";
-import type { Framer } from "../protocols/codec.ts";
+} from "../transports/transports.ts";
+import type { Framer } from "../../protocols/codec.ts";
 
 export interface DeviceConfig {
   id: string;

@@ -2,8 +2,8 @@
 // port wired to the gateway's) or as a serial server on TCP. It only answers: what it says is the
 // synthetic device of drivers/medibus-vent/synthetic.ts (written from the MEDIBUS definition, not
 // recorded: no public capture of a Dräger device exists). This file moves bytes and reads the clock.
-import { medibusFramer } from "../protocols/medibus/index.ts";
-import { medibusDevice } from "../drivers/medibus-vent/synthetic.ts";
+import { medibusFramer } from "../../protocols/medibus/index.ts";
+import { medibusDevice } from "../../drivers/medibus-vent/synthetic.ts";
 import { openLine, untilAborted, type Line, type SimulatedLineOptions } from "./simulate-line.ts";
 
 export interface MedibusSimulateOptions extends SimulatedLineOptions {

@@ -14,16 +14,16 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { z } from "zod";
-import type { Clock, TimeEstimate } from "./clock.ts";
-import type { CasesConfig } from "./config/schema.ts";
-import type { Envelope, EventDraft, EventTime } from "./events.ts";
-import { VitalgateError } from "./errors.ts";
-import type { CenterReport } from "./forwarder.ts";
-import type { LocalDb } from "./local-db.ts";
-import type { Delivery } from "./store.ts";
-import { placeUnsynced, RUN_ID, unsyncedMark, type UnsyncedMark } from "./time/placement.ts";
-import { NOT_BEFORE_MS, type FirstSync } from "./time/service.ts";
-import { distanceM } from "../protocols/geo.ts";
+import type { Clock, TimeEstimate } from "../time/clock.ts";
+import type { CasesConfig } from "../config/schema.ts";
+import type { Envelope, EventDraft, EventTime } from "../events/model.ts";
+import { VitalgateError } from "../errors.ts";
+import type { CenterReport } from "../uplink/forwarder.ts";
+import type { LocalDb } from "../local-db.ts";
+import type { Delivery } from "../outbox/outbox.ts";
+import { placeUnsynced, RUN_ID, unsyncedMark, type UnsyncedMark } from "../time/placement.ts";
+import { NOT_BEFORE_MS, type FirstSync } from "../time/service.ts";
+import { distanceM } from "../../protocols/geo.ts";
 
 /** Nodes a person taps on the page (the data cannot show them). */
 export const TAPPED_NODES = ["fmc", "onset"] as const;

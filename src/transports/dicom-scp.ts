@@ -17,9 +17,9 @@
 import { createHash } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { Writable } from "node:stream";
-import { backoffDelay } from "./backoff.ts";
+import { backoffDelay } from "../backoff.ts";
 import { ConnectionGate } from "./connection-gate.ts";
-import type { TransportSpec } from "./driver.ts";
+import type { TransportSpec } from "../devices/driver.ts";
 import type { FileDrop, Transport, TransportOptions } from "./transports.ts";
 
 export type DicomScpSpec = Extract<TransportSpec, { type: "dicom-scp" }>;

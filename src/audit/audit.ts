@@ -4,11 +4,11 @@
 // the row itself; a purge past the retention keeps the hash and seq of the last purged row as the
 // anchor the remaining chain starts from, and records itself in the chain.
 import { createHash } from "node:crypto";
-import type { TimeEstimate } from "../clock.ts";
+import type { TimeEstimate } from "../time/clock.ts";
 import type { LocalDb } from "../local-db.ts";
 import { placeUnsynced, unsyncedMark, type UnsyncedMark } from "../time/placement.ts";
 import type { FirstSync } from "../time/service.ts";
-import type { Audit, AuditEntry } from "./context.ts";
+import type { Audit, AuditEntry } from "../web/context.ts";
 
 const GENESIS = "0".repeat(64);
 /** Keys recordBounded remembers; beyond, expired ones are dropped, and while none has, records of new keys are dropped too. */

@@ -3,8 +3,8 @@
 // capture's records or the synthetic blood-gas result of drivers/astm-analyzer/synthetic.ts (written
 // from E1381/E1394, not recorded: no public blood-gas capture exists). The sender's rules (ENQ, a
 // reply awaited after each frame, 6 attempts, EOT) are the pure astmSender; this file only moves bytes.
-import { EOT } from "../protocols/astm/index.ts";
-import { astmSender, captureText, syntheticBloodGasMessage } from "../drivers/astm-analyzer/synthetic.ts";
+import { EOT } from "../../protocols/astm/index.ts";
+import { astmSender, captureText, syntheticBloodGasMessage } from "../../drivers/astm-analyzer/synthetic.ts";
 import { delay, openLine, type SimulatedLineOptions } from "./simulate-line.ts";
 
 /** E1381 §6.5.2.1: the sender waits 15 s for a reply. */

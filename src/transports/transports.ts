@@ -6,11 +6,11 @@ import { mkdir, open, opendir, realpath, stat } from "node:fs/promises";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import type { SerialPort } from "serialport";
-import { backoffDelay } from "./backoff.ts";
+import { backoffDelay } from "../backoff.ts";
 import { ConnectionGate, type GateLimits, type Refusals } from "./connection-gate.ts";
 import { dicomScp } from "./dicom-scp.ts";
-import type { SerialSettings, TransportSpec } from "./driver.ts";
-import { findSerialPort, openSerialPort } from "./ports.ts";
+import type { SerialSettings, TransportSpec } from "../devices/driver.ts";
+import { findSerialPort, openSerialPort } from "./serial-ports.ts";
 import { pseudoFilesystem } from "./watched-folders.ts";
 
 /** One byte stream to a device: a TCP connection (later also a serial port). */
@@ -317,7 +317,7 @@ async function readBounded(path: string, maxBytes: number): Promise<{ bytes: Buf
  * goes to done/ once committed, or to rejected/ beside a `.why.txt` sidecar.
  *
  * Bounded, so that no folder can hold up the gateway (issue 19 item 9): the folder must resolve to
- * where it did at start and lie on no pseudo filesystem (src/watched-folders.ts), at most
+ * where it did at start and lie on no pseudo filesystem (src/transports/watched-folders.ts), at most
  * MAX_FOLDER_ENTRIES entries are looked at per scan, a file still changing after `maxSettleMs` is
  * set aside, and every read is asynchronous, in chunks, never past `maxBytes` whatever size the
  * file claims (a /proc file claims 0).

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { SerialPort } from "serialport";
-import type { SerialSettings } from "./driver.ts";
+import type { SerialSettings } from "../devices/driver.ts";
 
 /** A serial line's settings, without where the port is. */
 export type LineSettings = Omit<SerialSettings, "path" | "match">;

@@ -2,20 +2,20 @@
 // technicians checking a box, and for tests. Each simulator is the synthetic message source of a
 // driver plus the sending rules of its protocol.
 import { connect, type Socket } from "node:net";
-import { mllpEncode, mllpFramer } from "../protocols/mllp/index.ts";
-import { pcd01Series } from "../drivers/hl7-pcd01/synthetic.ts";
-import { nmeaLogEpochs } from "../drivers/nmea-gps/replay.ts";
-import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
+import { mllpEncode, mllpFramer } from "../../protocols/mllp/index.ts";
+import { pcd01Series } from "../../drivers/hl7-pcd01/synthetic.ts";
+import { nmeaLogEpochs } from "../../drivers/nmea-gps/replay.ts";
+import { syntheticDrive } from "../../drivers/nmea-gps/synthetic.ts";
 export { astmSimulation, simulateAstmAnalyzer } from "./simulate-astm.ts";
 export { simulateMedibusVentilator } from "./simulate-medibus.ts";
-import { DATEX_WAVES } from "../drivers/datex-s5/index.ts";
+import { DATEX_WAVES } from "../../drivers/datex-s5/index.ts";
 import {
   datexCaptureRecords,
   datexRequest,
   syntheticPhdbRecord,
   syntheticWaveRecord,
-} from "../drivers/datex-s5/synthetic.ts";
-import { DRI_MT, DRI_WF, datexFramer, encodeDatexFrame } from "../protocols/datex-s5/index.ts";
+} from "../../drivers/datex-s5/synthetic.ts";
+import { DRI_MT, DRI_WF, datexFramer, encodeDatexFrame } from "../../protocols/datex-s5/index.ts";
 import { delay, openLine, untilAborted, type SimulatedLineOptions } from "./simulate-line.ts";
 
 export interface SimulateOptions {

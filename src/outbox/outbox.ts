@@ -8,10 +8,10 @@ import { EventEmitter } from "node:events";
 import { fork, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import Database from "better-sqlite3";
-import { StoreRefusedError } from "./errors.ts";
-import { NEVER_EVICTED, PRIORITY, type DeviceRef, type Envelope } from "./events.ts";
-import { ownerOnlyDatabase } from "./private-file.ts";
-import { CHECK_ARG } from "./store-check.ts";
+import { StoreRefusedError } from "../errors.ts";
+import { NEVER_EVICTED, PRIORITY, type DeviceRef, type Envelope } from "../events/model.ts";
+import { ownerOnlyDatabase } from "../private-file.ts";
+import { CHECK_ARG } from "./check.ts";
 
 /**
  * An event ready to store. Its `seq` is a placeholder (0): the store assigns the real one in the
@@ -408,7 +408,7 @@ export class Outbox extends EventEmitter<{
   }
 
   /**
-   * SQLite's quick_check of the whole file, in a child process (src/store-check.ts) with its own read-only connection:
+   * SQLite's quick_check of the whole file, in a child process (src/outbox/check.ts) with its own read-only connection:
    * the store takes and hands out events meanwhile. Resolves with what it found (also emitted as
    * "checked"); a corrupt file is then the caller's to set aside (`setAside`).
    */
@@ -416,7 +416,7 @@ export class Outbox extends EventEmitter<{
     const started = performance.now();
     return new Promise((resolve) => {
       // The daemon's own Node flags and environment (its compile cache) carry over to the child.
-      const child = fork(new URL("./store-check.ts", import.meta.url), [CHECK_ARG, this.options.path], {
+      const child = fork(new URL("./check.ts", import.meta.url), [CHECK_ARG, this.options.path], {
         stdio: ["ignore", "ignore", "inherit", "ipc"],
       });
       this.#checker = child;
@@ -930,7 +930,7 @@ export class Outbox extends EventEmitter<{
   }
 
   /**
-   * A case renamed (its id had been made from an unsynchronized date, src/cases.ts): the undelivered
+   * A case renamed (its id had been made from an unsynchronized date, src/cases/case-book.ts): the undelivered
    * events that carry the old id carry the new one. Returns how many.
    */
   renameCase(from: string, to: string): number {
