@@ -9,6 +9,7 @@ import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_YAML, loadDefaultConfig } from "../
 import { configJsonSchema, configJsonSchemaText } from "../src/config/json-schema.ts";
 import type { DriverOptionsEntry } from "../src/config/json-schema.ts";
 import { formatConfigErrors, formatPath, loadConfig } from "../src/config/load.ts";
+import { main } from "../src/cli.ts";
 import type { LoadConfigOptions, LoadConfigResult } from "../src/config/load.ts";
 import type { Config, ConfigError } from "../src/config/schema.ts";
 
@@ -34,6 +35,8 @@ const root = join(import.meta.dirname, "..");
 const fixture = (name: string) => join(root, "test/fixtures/config", name);
 const SECRET = "s3cr3t-Pa55w0rd";
 const readSecret = () => SECRET;
+const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const readTlsFile = () => PEM;
 
 // The real registry, only for the committed JSON Schema's freshness; undefined while it cannot be imported.
 const registry = await import("../drivers/registry.ts").catch(() => undefined);
@@ -42,7 +45,7 @@ const tmp = mkdtempSync(join(tmpdir(), "vitalgate-config-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function load(options: Partial<LoadConfigOptions>): LoadConfigResult {
-  return loadConfig({ drivers, readSecret, ...options });
+  return loadConfig({ drivers, readSecret, readTlsFile, ...options });
 }
 
 function loadOk(options: Partial<LoadConfigOptions>): Config {
@@ -519,6 +522,77 @@ describe("secrets", () => {
     const output = JSON.stringify(result) + (result.ok ? "" : formatConfigErrors(result.errors));
     expect(output).not.toContain(SECRET);
     if (!result.ok) expect(result.errors.find((e) => e.path === "uplink.password")?.message).toMatch(/passwordFile/);
+  });
+});
+
+describe("files only the box has (secrets, TLS)", () => {
+  const ambulance = join(root, "config/ambulance.yaml");
+  const run = async (args: string[]) => {
+    let out = "";
+    let err = "";
+    const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t) });
+    return { code, out, err };
+  };
+
+  it("off the box, warns of each one that is not there, naming the setting and the file, and exits 0", async () => {
+    const r = loadConfig({ file: ambulance, drivers, onBox: false });
+    expect(r.ok).toBe(true);
+    expect(formatConfigErrors(r.warnings ?? [], "warning").split("\n")).toEqual([
+      `${ambulance}:24:11 warning: uplink.caFile: the CA certificate file /etc/vitalgate/tls/center-ca.pem cannot be read here (it does not exist); the box needs it`,
+      `${ambulance}:25:13 warning: uplink.certFile: the client certificate file /etc/vitalgate/tls/yq-amb-07.crt cannot be read here (it does not exist); the box needs it`,
+      `${ambulance}:26:12 warning: uplink.keyFile: the client key file /etc/vitalgate/tls/yq-amb-07.key cannot be read here (it does not exist); the box needs it`,
+      `${ambulance}:29:17 warning: uplink.passwordFile: the password file /etc/vitalgate/uplink.password cannot be read here (it does not exist); the box needs it`,
+    ]);
+    for (const name of ["ambulance.yaml", "clinic.yaml"]) {
+      const { code, out, err } = await run(["config", "check", join(root, "config", name)]);
+      expect(code, err).toBe(0);
+      expect(out).toMatch(/: valid \(\d devices?\), \d warnings \(files only the box has\)\n$/);
+      expect(err).toContain("warning: uplink.passwordFile:");
+    }
+  });
+
+  it("on the box (start, and config check --on-box), refuses each one that is not there", async () => {
+    const r = loadConfig({ file: ambulance, drivers });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors.map((e) => `${e.path}: ${e.message}`)).toEqual([
+      "uplink.caFile: cannot read the CA certificate file /etc/vitalgate/tls/center-ca.pem: it does not exist",
+      "uplink.certFile: cannot read the client certificate file /etc/vitalgate/tls/yq-amb-07.crt: it does not exist",
+      "uplink.keyFile: cannot read the client key file /etc/vitalgate/tls/yq-amb-07.key: it does not exist",
+      "uplink.passwordFile: cannot read the password file /etc/vitalgate/uplink.password: it does not exist",
+    ]);
+    const { code, err } = await run(["config", "check", "--on-box", ambulance]);
+    expect(code).toBe(1);
+    expect(err).toContain(`${ambulance}:24:11 uplink.caFile: cannot read the CA certificate file`);
+    expect(err).toMatch(/: 4 errors\n$/);
+  });
+
+  it("checks the page's TLS files like the uplink's, and what is wrong in a file that is there even off the box", () => {
+    const cert = join(tmp, "page.crt");
+    writeFileSync(cert, "not a certificate\n");
+    const empty = join(tmp, "empty.password");
+    writeFileSync(empty, "");
+    const text = `gateway: { id: a }
+uplink: { url: mqtts://center.example, username: gw, passwordFile: ${empty} }
+web:
+  tls: { certFile: ${cert}, keyFile: /nowhere/page.key }
+`;
+    const off = loadConfig({ text, drivers, onBox: false });
+    expect(off.ok).toBe(false);
+    if (off.ok) return;
+    expect(off.errors.map((e) => `${e.line} ${e.path}: ${e.message}`)).toEqual([
+      `2 uplink.passwordFile: the password file ${empty} is empty`,
+      `4 web.tls.certFile: the page certificate file ${cert} is not PEM (no "-----BEGIN" line)`,
+    ]);
+    expect(off.warnings?.map((e) => `${e.line} ${e.path}: ${e.message}`)).toEqual([
+      "4 web.tls.keyFile: the page key file /nowhere/page.key cannot be read here (it does not exist); the box needs it",
+    ]);
+    const on = loadConfig({ text, drivers });
+    expect(on.ok ? [] : on.errors.map((e) => e.path)).toEqual([
+      "uplink.passwordFile",
+      "web.tls.certFile",
+      "web.tls.keyFile",
+    ]);
   });
 });
 

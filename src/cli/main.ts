@@ -31,7 +31,9 @@ const USAGE = `vitalgate ${VERSION}: device-integration edge gateway
 usage:
   vitalgate start [--config FILE]        run the gateway (default config: $VITALGATE_CONFIG,
                                          then ${DEFAULT_CONFIG_PATH}, then the embedded demo)
-  vitalgate config check FILE            validate a config file; exit 1 listing every error
+  vitalgate config check FILE [--on-box] validate a config file; exit 1 listing every error. Secret
+                                         and TLS files that are not here are warnings, errors with
+                                         --on-box (on the box itself, as start does)
   vitalgate config schema                print the JSON Schema of the config file
   vitalgate status [--config FILE]       ask the running gateway how it is
   vitalgate queue stats [--config FILE]  outbox depth by priority, size, evictions
@@ -139,15 +141,23 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
   return -1; // keep running
 }
 
-function configCheck(file: string | undefined, io: Out): number {
+/**
+ * Off the box (the default) a secret or TLS file that is not there is a warning: it exists only on the
+ * box. `--on-box` (the installer, and what `start` does) makes it an error.
+ */
+function configCheck(file: string | undefined, onBox: boolean, io: Out): number {
   if (!file) return usage(io);
-  const r = loadConfig({ file, env: {}, drivers: findDriver });
+  const r = loadConfig({ file, env: {}, drivers: findDriver, onBox });
+  const warnings = r.warnings ?? [];
+  if (warnings.length > 0) io.err(formatConfigErrors(warnings, "warning") + "\n");
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+  const warned = warnings.length > 0 ? `, ${plural(warnings.length, "warning")} (files only the box has)` : "";
   if (r.ok) {
-    io.out(`${file}: valid (${r.config.devices.length} device${r.config.devices.length === 1 ? "" : "s"})\n`);
+    io.out(`${file}: valid (${plural(r.config.devices.length, "device")})${warned}\n`);
     return 0;
   }
   io.err(formatConfigErrors(r.errors) + "\n");
-  io.err(`${file}: ${r.errors.length} error${r.errors.length === 1 ? "" : "s"}\n`);
+  io.err(`${file}: ${plural(r.errors.length, "error")}${warned}\n`);
   return 1;
 }
 
@@ -614,6 +624,7 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       baud: { type: "string" },
       log: { type: "string" },
       file: { type: "string" },
+      "on-box": { type: "boolean" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean" },
     },
@@ -628,7 +639,7 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
     case "start":
       return start(values.config, io);
     case "config":
-      if (sub === "check") return configCheck(arg ?? values.config, io);
+      if (sub === "check") return configCheck(arg ?? values.config, values["on-box"] ?? false, io);
       if (sub === "schema") {
         const { configJsonSchema } = await import("../config/json-schema.ts");
         io.out(JSON.stringify(configJsonSchema(drivers), null, 2) + "\n");

@@ -19,6 +19,14 @@ export interface LoadConfigOptions {
   drivers: DriverLookup;
   /** Reads a secret file (uplink.passwordFile, embeddedBroker.center.passwordFile). Default: the file's text, one trailing newline removed. */
   readSecret?: (path: string) => string;
+  /** Reads a TLS file (uplink.caFile, certFile, keyFile; web.tls.certFile, keyFile). Default: fs.readFileSync as UTF-8. */
+  readTlsFile?: (path: string) => string;
+  /**
+   * Whether this runs on the box itself (start, the installer's `config check --on-box`; the default):
+   * a secret or TLS file that is absent or unreadable is then an error. Off the box (`config check` on a
+   * laptop) it is a warning, as those files exist only on the box.
+   */
+  onBox?: boolean;
   /** Reads the configuration file. Default: fs.readFileSync as UTF-8. */
   readFile?: (path: string) => string;
 }
@@ -30,16 +38,28 @@ export interface ConfigSecrets {
   centerPassword?: string;
 }
 
-/** Where the configuration names a secret file, and which secret it holds. */
-const SECRET_FILES: [string[], keyof ConfigSecrets][] = [
-  [["uplink", "passwordFile"], "uplinkPassword"],
-  [["embeddedBroker", "center", "passwordFile"], "centerPassword"],
+/**
+ * The files a configuration names that exist only on the box: the secrets (`secret`: which one the file
+ * holds) and the TLS material. What they are called in messages.
+ */
+const BOX_FILES: { at: string[]; what: string; secret?: keyof ConfigSecrets }[] = [
+  { at: ["uplink", "caFile"], what: "CA certificate file" },
+  { at: ["uplink", "certFile"], what: "client certificate file" },
+  { at: ["uplink", "keyFile"], what: "client key file" },
+  { at: ["uplink", "passwordFile"], what: "password file", secret: "uplinkPassword" },
+  { at: ["embeddedBroker", "center", "passwordFile"], what: "password file", secret: "centerPassword" },
+  { at: ["web", "tls", "certFile"], what: "page certificate file" },
+  { at: ["web", "tls", "keyFile"], what: "page key file" },
 ];
 
+/** Reading a file failed for a reason that holds off the box: it is not there, or not for this user. */
+const ABSENT_HERE = new Set(["ENOENT", "EACCES", "EPERM", "ENOTDIR"]);
+
 export type LoadConfigResult =
-  | { ok: true; config: Config; secrets: ConfigSecrets }
+  /** `warnings`: off the box, the secret and TLS files that could not be read here (the box needs them). */
+  | { ok: true; config: Config; secrets: ConfigSecrets; warnings: ConfigError[] }
   /** `not-found`: the file does not exist (the CLI may fall back to the embedded default). */
-  | { ok: false; reason: "not-found" | "invalid"; errors: ConfigError[] };
+  | { ok: false; reason: "not-found" | "invalid"; errors: ConfigError[]; warnings?: ConfigError[] };
 
 export const ENV_PREFIX = "VITALGATE__";
 
@@ -103,29 +123,42 @@ export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
   }
 
   const secrets: ConfigSecrets = {};
-  for (const [at, key] of SECRET_FILES) {
-    const passwordFile = valueAt(raw, at);
-    if (typeof passwordFile !== "string" || passwordFile === "") continue;
-    const secretError = (message: string) => attribute({ path: at.join("."), message, ...locate(at) }, at, envSources);
+  const warnings: ConfigError[] = [];
+  const onBox = options.onBox ?? true;
+  for (const { at, what, secret } of BOX_FILES) {
+    const file = valueAt(raw, at);
+    if (typeof file !== "string" || file === "") continue;
+    const problem = (message: string) => attribute({ path: at.join("."), message, ...locate(at) }, at, envSources);
+    let text: string;
     try {
-      const password = (options.readSecret ?? readSecretFile)(passwordFile);
-      if (password === "") errors.push(secretError(`the password file ${passwordFile} is empty`));
-      else secrets[key] = password;
+      text = secret ? (options.readSecret ?? readSecretFile)(file) : (options.readTlsFile ?? readUtf8)(file);
     } catch (err) {
-      errors.push(secretError(`cannot read the password file ${passwordFile}: ${describeFileError(err)}`));
+      const code = errorCode(err);
+      if (!onBox && code !== undefined && ABSENT_HERE.has(code))
+        warnings.push(problem(`the ${what} ${file} cannot be read here (${describeFileError(err)}); the box needs it`));
+      else errors.push(problem(`cannot read the ${what} ${file}: ${describeFileError(err)}`));
+      continue;
     }
+    if (secret ? text === "" : text.trim() === "") errors.push(problem(`the ${what} ${file} is empty`));
+    else if (secret) secrets[secret] = text;
+    else if (!text.includes("-----BEGIN "))
+      errors.push(problem(`the ${what} ${file} is not PEM (no "-----BEGIN" line)`));
   }
 
-  if (errors.length > 0 || !result.success) return invalid(sortByPosition(errors));
-  return { ok: true, config: result.data, secrets };
+  if (errors.length > 0 || !result.success)
+    return { ...invalid(sortByPosition(errors)), warnings: sortByPosition(warnings) };
+  return { ok: true, config: result.data, secrets, warnings: sortByPosition(warnings) };
 }
 
-/** One line per error, e.g. `vitalgate.yaml:12:7 devices[0].options.port: expected number, received string`. */
-export function formatConfigErrors(errors: readonly ConfigError[]): string {
+/**
+ * One line per error, e.g. `vitalgate.yaml:12:7 devices[0].options.port: expected number, received string`;
+ * warnings say so: `vitalgate.yaml:24:11 warning: uplink.caFile: …`.
+ */
+export function formatConfigErrors(errors: readonly ConfigError[], kind: "error" | "warning" = "error"): string {
   return errors
     .map((e) => {
       const where = [e.file, e.line, e.line === undefined ? undefined : e.col].filter((p) => p !== undefined).join(":");
-      const what = e.path === "" ? e.message : `${e.path}: ${e.message}`;
+      const what = (kind === "warning" ? "warning: " : "") + (e.path === "" ? e.message : `${e.path}: ${e.message}`);
       return where === "" ? what : `${where} ${what}`;
     })
     .join("\n");
