@@ -9,7 +9,7 @@ import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_YAML, loadDefaultConfig } from "../
 import { configJsonSchema, configJsonSchemaText } from "../src/config/json-schema.ts";
 import type { DriverOptionsEntry } from "../src/config/json-schema.ts";
 import { formatConfigErrors, formatPath, loadConfig } from "../src/config/load.ts";
-import { main } from "../src/cli.ts";
+import { main } from "../src/cli/main.ts";
 import type { LoadConfigOptions, LoadConfigResult } from "../src/config/load.ts";
 import type { Config, ConfigError } from "../src/config/schema.ts";
 
