@@ -31,6 +31,9 @@ const USAGE = `vitalgate ${VERSION}: device-integration edge gateway
 usage:
   vitalgate start [--config FILE]        run the gateway (default config: $VITALGATE_CONFIG,
                                          then ${DEFAULT_CONFIG_PATH}, then the embedded demo)
+  vitalgate center [--config FILE]       run a county center worker (docs/center.md): receive the
+                                         gateways' events into PostgreSQL, serve the reading station
+                                         (default config: $VITALGATE_CENTER_CONFIG, then /etc/vitalgate/center.yaml)
   vitalgate config check FILE [--on-box] validate a config file; exit 1 listing every error. Secret
                                          and TLS files that are not here are warnings, errors with
                                          --on-box (on the box itself, as start does)
@@ -638,6 +641,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
   switch (command) {
     case "start":
       return start(values.config, io);
+    case "center":
+      return (await import("../../center/cli.ts")).centerMain(argv.slice(1));
     case "config":
       if (sub === "check") return configCheck(arg ?? values.config, values["on-box"] ?? false, io);
       if (sub === "schema") {

@@ -36,6 +36,9 @@ export interface ConfigSecrets {
   uplinkPassword?: string;
   /** The center bridge's password on the embedded broker (embeddedBroker.center.passwordFile). */
   centerPassword?: string;
+  /** The county center's own logins (center.yaml, center/config.ts): its broker's and its database's. */
+  centerBrokerPassword?: string;
+  centerDatabasePassword?: string;
 }
 
 /**
@@ -50,6 +53,11 @@ const BOX_FILES: { at: string[]; what: string; secret?: keyof ConfigSecrets }[] 
   { at: ["embeddedBroker", "center", "passwordFile"], what: "password file", secret: "centerPassword" },
   { at: ["web", "tls", "certFile"], what: "page certificate file" },
   { at: ["web", "tls", "keyFile"], what: "page key file" },
+  { at: ["center", "broker", "caFile"], what: "CA certificate file" },
+  { at: ["center", "broker", "certFile"], what: "client certificate file" },
+  { at: ["center", "broker", "keyFile"], what: "client key file" },
+  { at: ["center", "broker", "passwordFile"], what: "password file", secret: "centerBrokerPassword" },
+  { at: ["center", "database", "passwordFile"], what: "password file", secret: "centerDatabasePassword" },
 ];
 
 /** Reading a file failed for a reason that holds off the box: it is not there, or not for this user. */
@@ -59,6 +67,11 @@ export type LoadConfigResult =
   /** `warnings`: off the box, the secret and TLS files that could not be read here (the box needs them). */
   | { ok: true; config: Config; secrets: ConfigSecrets; warnings: ConfigError[] }
   /** `not-found`: the file does not exist (the CLI may fall back to the embedded default). */
+  | { ok: false; reason: "not-found" | "invalid"; errors: ConfigError[]; warnings?: ConfigError[] };
+
+/** Another document read the same way (positions, environment, secret and TLS files): the center's (center/config.ts). */
+export type LoadDocumentResult<T> =
+  | { ok: true; config: T; secrets: ConfigSecrets; warnings: ConfigError[] }
   | { ok: false; reason: "not-found" | "invalid"; errors: ConfigError[]; warnings?: ConfigError[] };
 
 export const ENV_PREFIX = "VITALGATE__";
@@ -71,6 +84,15 @@ interface EnvSource {
 }
 
 export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
+  return loadDocument(options, configSchema(options.drivers));
+}
+
+/** A YAML document checked by `schema`, with the same errors, environment overrides and box files as vitalgate.yaml. */
+export function loadDocument<S extends z.ZodType>(
+  options: LoadConfigOptions,
+  schema: S,
+): LoadDocumentResult<z.output<S>> {
+  const invalid = (errors: ConfigError[]) => ({ ok: false as const, reason: "invalid" as const, errors });
   const file = options.file;
   let text = options.text;
   if (text === undefined) {
@@ -111,7 +133,6 @@ export function loadConfig(options: LoadConfigOptions): LoadConfigResult {
 
   const locate = locator(doc, lineCounter, file);
   const errors: ConfigError[] = [];
-  const schema = configSchema(options.drivers);
   const envSources = applyEnvironment(doc, options.env ?? {}, schema, options.drivers, errors);
   const raw: unknown = doc.contents === null ? {} : doc.toJS({ maxAliasCount: 100 });
   dropEmptySections(raw, schema);
@@ -172,10 +193,6 @@ export function formatPath(path: readonly PropertyKey[]): string {
     else out += out === "" ? String(segment) : `.${String(segment)}`;
   }
   return out;
-}
-
-function invalid(errors: ConfigError[]): LoadConfigResult {
-  return { ok: false, reason: "invalid", errors };
 }
 
 function readUtf8(path: string): string {

@@ -514,7 +514,7 @@ const watchedFoldersSchema = z
     "Where watched folders may be (docs/security.md): a watched folder's files are moved to done/ or rejected/, so it must be one IT chose.",
   );
 
-const webSchema = z
+export const webSchema = z
   .strictObject({
     host: z
       .string()
@@ -671,7 +671,7 @@ const casesSchema = z
   })
   .describe("Cases (missions, visits): the time-node target and the geofences that mark arrival. See docs/cases.md.");
 
-const logSchema = z
+export const logSchema = z
   .strictObject({
     level: z.enum(LOG_LEVELS).default("info").describe("Least severe level written to the log."),
     pretty: z
