@@ -47,7 +47,7 @@ export async function gpsLatency(
     );
     /** Commit time of each position, by the receiver's time of day as sent (`time.dev`: "hhmmss.ss ddmmyy"). */
     const committed = new Map<string, number>();
-    gw.on("events", (events: Envelope[]) => {
+    gw.intake.on("events", (events: Envelope[]) => {
       const now = performance.now();
       for (const e of events) if (e.kind === "position" && e.time.dev) committed.set(e.time.dev.split(" ")[0]!, now);
     });

@@ -1,14 +1,12 @@
 // The gateway: wires the store, the forwarder (or the embedded broker), the device manager, the
 // scheduler and the HTTP endpoints together. Construction does nothing; start() and stop() mirror
 // each other; every piece of I/O is reached through the dependencies passed in.
-import { createHash } from "node:crypto";
-import { EventEmitter } from "node:events";
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
 import { CaseBook, CaseError, caseId, caseLocation, patientId } from "./cases/case-book.ts";
-import type { Clock, TimeEstimate } from "./time/clock.ts";
+import type { Clock } from "./time/clock.ts";
 import type { ConfigSecrets } from "./config/load.ts";
 import { isLoopback, type Config } from "./config/schema.ts";
 import { DeviceManager, type DeviceConfig, type IngestOptions } from "./devices/device-manager.ts";
@@ -19,21 +17,17 @@ import type { EmbeddedBroker } from "./uplink/broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
 import { Conditions } from "./log.ts";
-import { deviceTimeMs, isoTime, restamp, stamp } from "./events/stamp.ts";
-import {
-  DeviceClocks,
-  LIVE_KINDS,
-  loadDeviceClocks,
-  saveDeviceClocks,
-  type DeviceClockView,
-} from "./time/device-clocks.ts";
-import type { ClockCorrection, FirstSync, TimeService, TimeState } from "./time/service.ts";
+import { Intake } from "./events/intake.ts";
+import { isoTime, restamp, stamp } from "./events/stamp.ts";
+import { DeviceClocks, loadDeviceClocks, saveDeviceClocks } from "./time/device-clocks.ts";
+import type { ClockCorrection, FirstSync, TimeService } from "./time/service.ts";
 import { systemTimeZone } from "./time/zone.ts";
 import { Outbox, type OpenReport } from "./outbox/outbox.ts";
 import { Pairing } from "./pairing/index.ts";
+import { processMemory, type GatewayStatus } from "./status.ts";
 import { VERSION } from "./version.ts";
-import type { Audit } from "./web/context.ts";
-import { AuditLog } from "./audit/audit.ts";
+import { AuditLog, type Audit } from "./audit/audit.ts";
+import type { WebServices } from "./web/context.ts";
 import { createWebServer, type WebServer } from "./web/server.ts";
 import { pageCertificate, pageIsHttps, type PageCertificate } from "./web/tls.ts";
 import { z } from "zod";
@@ -44,8 +38,6 @@ import { folderProblem } from "./transports/watched-folders.ts";
 const DISK_PROBE_MS = 5000;
 /** Most events one `resend` command may put back in the queue. */
 const MAX_RESEND = 100_000;
-/** A device's message id longer than this is not carried (HL7 ST, as MSH-10 is, is at most 199). */
-const MAX_MESSAGE_ID = 199;
 
 export interface GatewayDeps {
   log: Logger;
@@ -60,34 +52,7 @@ export interface GatewayDeps {
   readFile?: (path: string) => Buffer;
 }
 
-export interface GatewayStatus {
-  gateway: { id: string; site?: string; role: string; version: string; startedAt: string };
-  uplink: { url: string; state: string; since: string; inflight: number; embedded: boolean };
-  queue: {
-    pending: number[];
-    awaitingReceipt: number[];
-    oldestPendingAgeS: number | null;
-    bytes: number;
-    quotaBytes: number;
-    evicted: Record<string, number>;
-    lastSeq: number;
-  };
-  store: {
-    state: "ok" | "refusing";
-    diskFull: boolean;
-    lastRefusal?: { code: string; message: string; at: string };
-    setAside?: string;
-  };
-  /** `zone`: the box's time zone (time.zone), in which device times without an offset are read. */
-  time: TimeState & { devices: DeviceClockView[]; zone: string };
-  devices: ReturnType<DeviceManager["list"]>;
-  process: { rssMB: number; heapUsedMB: number; externalMB: number; uptimeS: number };
-  /** How the page is served: over HTTPS with which certificate (its SHA-256 fingerprint, to check against the browser's), or plain HTTP on loopback. */
-  web: { https: boolean; certificate?: { source: PageCertificate["source"]; file: string; fingerprint256: string } };
-}
-
-/** `events`: what was just committed, for the page's live values (after the device's ACK is due). */
-export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
+export class Gateway {
   config: Config;
   readonly outbox: Outbox;
   readonly devices: DeviceManager;
@@ -95,6 +60,8 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   readonly deviceClocks: DeviceClocks;
   /** Cases (missions, visits) and their time nodes, kept in the local database. */
   readonly cases: CaseBook;
+  /** Where drafts become committed events; its `events` are what was just committed. */
+  readonly intake: Intake;
   /**
    * The audit trail (src/audit/audit.ts), from start to stop: commands from the center, logins,
    * pairing, case actions and configuration reloads are recorded in it.
@@ -116,9 +83,6 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   #tasks: ScheduledTask[] = [];
   #startedAt = 0;
   #lastRefusal: GatewayStatus["store"]["lastRefusal"];
-  /** Devices whose unplaceable times were reported, and record checks said (once each per run). */
-  #unplaced = new Set<string>();
-  #recordWarned = new Set<string>();
   /** Conditions logged once while they last (a full disk, a refusing store, a failing job). */
   #conditions: Conditions;
   #diskProbe: NodeJS.Timeout | undefined;
@@ -128,7 +92,6 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
   readonly metrics = createMetrics(() => this.status());
 
   constructor(config: Config, deps: GatewayDeps) {
-    super();
     this.config = config;
     this.#deps = deps;
     this.#log = deps.log;
@@ -176,6 +139,16 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       delivery: (eventId) => this.outbox.deliveryOf(eventId),
       event: (eventId) => this.outbox.eventById(eventId),
       renameCase: (from, to) => this.outbox.renameCase(from, to),
+    });
+    this.intake = new Intake({
+      log: deps.log,
+      clock: deps.clock,
+      outbox: this.outbox,
+      deviceClocks: this.deviceClocks,
+      cases: this.cases,
+      gatewayId: () => this.config.gateway.id,
+      resendWindowS: () => this.config.store.resendWindowS,
+      clocksChanged: () => this.#saveDeviceClocks(),
     });
     this.pairing = new Pairing({
       log: deps.log,
@@ -226,145 +199,9 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
     return { id: "gateway", driver: "vitalgate", kind: "gateway" };
   }
 
-  /**
-   * Stamps drafts from a device and commits them, with the original files some carry; resolves
-   * once durable. With a dedupKey, a message already committed under it is not stored again. With
-   * the device's message id, its events carry it (`msg`), and the same message (same id, same
-   * content) from the same device within `store.resendWindowS` is not stored again either: a
-   * resend after a lost acknowledgement, answered as accepted with no second event.
-   * While a case is open for the device's location (or the whole box), its events carry its id.
-   */
+  /** Commits a device's drafts (src/events/intake.ts); resolves once durable. */
   ingest(dev: DeviceRef, drafts: EventDraft[], options: IngestOptions = {}): Promise<Envelope[]> {
-    const blobs: { eventId: string; bytes: Uint8Array }[] = [];
-    // A GPS receiver is the time reference: its skew is zero by definition. (Its fixes reach us an
-    // epoch late, as an epoch is complete only when the next begins, which would read as a slow clock.)
-    const now = this.#deps.clock.now();
-    const skewMs = dev.kind === "gps" ? 0 : this.deviceClocks.observe(dev.id, drafts, now.ms, !now.unbounded);
-    if (dev.kind !== "gps") this.#checkDeviceTimes(dev, drafts, skewMs, now);
-    const caseId = this.cases.caseFor(dev.id);
-    const messageId =
-      options.messageId !== undefined && options.messageId.length <= MAX_MESSAGE_ID ? options.messageId : undefined;
-    const events = drafts.map((d, i) => {
-      const event = stamp(
-        d,
-        dev,
-        this.config.gateway.id,
-        this.#deps.clock,
-        caseId,
-        skewMs,
-        messageId === undefined ? undefined : { id: messageId, n: i + 1 },
-      );
-      if (d.original) {
-        const { contentType, bytes } = d.original;
-        event.body = {
-          ...(event.body as object),
-          original: { contentType, bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") },
-        };
-        blobs.push({ eventId: event.id, bytes });
-      }
-      return event;
-    });
-    let dedup: { dedupKey?: string; dedupWindowMs?: number } = { dedupKey: options.dedupKey };
-    const windowS = this.config.store.resendWindowS;
-    if (options.dedupKey === undefined && messageId !== undefined && windowS > 0) {
-      // Same device, same message id and same content: a resend, not a new message that reuses an
-      // id (a monitor's counter starts again after a reboot).
-      const digest = createHash("sha256")
-        .update(messageId)
-        .update("\0")
-        .update(JSON.stringify(drafts))
-        .digest("base64url");
-      dedup = { dedupKey: `msg:${dev.id}:${digest}`, dedupWindowMs: windowS * 1000 };
-    }
-    return this.outbox.append(events, { ...dedup, blobs }).then((committed) => {
-      if (skewMs !== undefined && dev.kind !== "gps") this.#judgeDeviceClock(dev);
-      if (committed.length > 0) this.#announce(committed, caseId !== undefined);
-      return committed;
-    });
-  }
-
-  /**
-   * Tells the case book (a case's ECG or position may be one of its time nodes, src/cases/case-book.ts) and
-   * the page what was committed. A failure here never turns a commit into a refusal.
-   */
-  #announce(events: Envelope[], inCase: boolean): void {
-    try {
-      if (inCase && events.some((e) => e.kind === "ecg12" || e.kind === "position")) this.cases.observe(events);
-      this.emit("events", events);
-    } catch (err) {
-      this.#log.error(
-        { code: "VG_LISTENER_FAILED", err: (err as Error).message },
-        "a listener of committed events failed",
-      );
-    }
-  }
-
-  /**
-   * What the gateway can say about a device's times beyond its skew: times it cannot place (no
-   * offset and no zone, or unreadable; kept raw in time.dev), said once per device; and records
-   * (an ECG) from a device with no live samples whose time is ahead of their arrival or long
-   * before it (a cart's clock wrong), as a `device` event. Not judged while unsynchronized.
-   */
-  #checkDeviceTimes(
-    dev: DeviceRef,
-    drafts: readonly EventDraft[],
-    skewMs: number | undefined,
-    now: TimeEstimate,
-  ): void {
-    const log = this.#log.child({ device: dev.id });
-    for (const d of drafts) {
-      if (d.deviceTime === undefined) {
-        if (d.deviceTimeRaw !== undefined && !this.#unplaced.has(dev.id)) {
-          this.#unplaced.add(dev.id);
-          log.warn(
-            { code: "VG_DEVICE_TIME_UNPLACED", kind: d.kind },
-            "this device's times cannot be placed in UTC (no offset and no readable time zone, or not a time): they are kept raw in time.dev and the receive time is used; set the device's timezone option or time.zone",
-          );
-        }
-        continue;
-      }
-      if (now.unbounded || skewMs !== undefined || LIVE_KINDS.has(d.kind)) continue;
-      const check = this.deviceClocks.checkRecord(dev.id, deviceTimeMs(d.deviceTime), now.ms);
-      if (!check) continue;
-      const key = `${dev.id}:${check.state}`;
-      if (this.#recordWarned.has(key)) continue;
-      this.#recordWarned.add(key);
-      log.warn(
-        { code: check.state === "clock-ahead" ? "VG_DEVICE_CLOCK_AHEAD" : "VG_DEVICE_RECORD_LATE", ...check },
-        check.state === "clock-ahead"
-          ? `a ${d.kind} is dated ${Math.round(check.aheadMs / 1000)} s after it arrived: the device's clock is fast, set it right`
-          : `a ${d.kind} is dated ${Math.round(check.lateMs / 60_000)} min before it arrived: a late send, or the device's clock is slow; check it`,
-      );
-      void this.outbox
-        .append([stamp({ kind: "device", body: check }, dev, this.config.gateway.id, this.#deps.clock)])
-        .catch(() => this.#recordWarned.delete(key));
-    }
-  }
-
-  /**
-   * Raises a `device` event when a device's clock has gone beyond the threshold, or come back. Not
-   * while the gateway's own time is unsynchronized: there is nothing true to judge against.
-   */
-  #judgeDeviceClock(dev: DeviceRef): void {
-    if (this.#deps.clock.now().src === "unsynced") return;
-    const change = this.deviceClocks.change(dev.id);
-    if (!change) return;
-    this.deviceClocks.commit(dev.id, change);
-    const log = this.#log.child({ device: dev.id });
-    if (change.state === "clock-skew")
-      log.warn(
-        { code: "VG_DEVICE_CLOCK_SKEW", skewMs: change.skewMs, thresholdMs: change.thresholdMs },
-        `device clock is off by ${Math.round(change.skewMs / 1000)} s: set it right (its times are being corrected)`,
-      );
-    else log.info({ code: "VG_DEVICE_CLOCK_OK", skewMs: change.skewMs }, "device clock is right again");
-    this.outbox.append([stamp({ kind: "device", body: change }, dev, this.config.gateway.id, this.#deps.clock)]).then(
-      () => this.#saveDeviceClocks(),
-      () =>
-        this.deviceClocks.commit(dev.id, {
-          ...change,
-          state: change.state === "clock-skew" ? "clock-ok" : "clock-skew",
-        }), // not stored: say it again next time
-    );
+    return this.intake.commit(dev, drafts, options);
   }
 
   /**
@@ -447,6 +284,23 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
         "could not keep device clock skews for the next start",
       );
     }
+  }
+
+  /** What the page's server may use of the gateway (src/web/context.ts). */
+  webServices(): WebServices {
+    return {
+      status: () => this.status(),
+      healthy: () => this.outbox.isOpen && this.status().store.state === "ok",
+      metrics: this.metrics,
+      devices: this.devices,
+      committed: this.intake,
+      eventById: (id) => this.outbox.eventById(id),
+      cases: this.cases,
+      pairing: this.pairing,
+      drivers: this.#deps.drivers ?? [],
+      stateDir: this.config.stateDir,
+      probeMs: () => this.config.pairing.probeMs,
+    };
   }
 
   async start(): Promise<void> {
@@ -609,7 +463,7 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
       );
     }
     this.#web = await createWebServer({
-      gateway: this,
+      services: this.webServices(),
       log: this.#log,
       db: this.localDb,
       web: config.web,
@@ -1003,17 +857,6 @@ export class Gateway extends EventEmitter<{ events: [Envelope[]] }> {
         : { https: pageIsHttps(this.config.web) },
     };
   }
-}
-
-function processMemory(): GatewayStatus["process"] {
-  const m = process.memoryUsage();
-  const mb = (n: number) => Math.round(n / 1e5) / 10;
-  return {
-    rssMB: mb(m.rss),
-    heapUsedMB: mb(m.heapUsed),
-    externalMB: mb(m.external),
-    uptimeS: Math.round(process.uptime()),
-  };
 }
 
 function uplinkOptions(config: Config, deps: GatewayDeps): UplinkOptions {

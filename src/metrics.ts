@@ -1,7 +1,7 @@
 // Prometheus metrics (/metrics). Gauges are read from the gateway's status when scraped, so they
 // cannot drift from what the web page and `vitalgate status` show.
 import client from "prom-client";
-import type { GatewayStatus } from "./gateway.ts";
+import type { GatewayStatus } from "./status.ts";
 import { VERSION } from "./version.ts";
 
 export function createMetrics(status: () => GatewayStatus) {
@@ -173,3 +173,5 @@ export function createMetrics(status: () => GatewayStatus) {
     }),
   };
 }
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -13,7 +13,7 @@ import type { Clock } from "../src/time/clock.ts";
 import { ecgCartOptions, handleEcgFile } from "../drivers/ecg-cart/index.ts";
 import { part10File } from "../src/transports/dicom-scp.ts";
 import type { DeviceRef, Envelope } from "../src/events/model.ts";
-import type { AuditEntry } from "../src/web/context.ts";
+import type { AuditEntry } from "../src/audit/audit.ts";
 import { EXPLICIT_LE, syntheticEcg } from "./support/dicom.ts";
 import { connectEmbeddedCenter, waitFor, type Center } from "./support/mqtt.ts";
 import { startGateway } from "./support/rig.ts";

@@ -146,7 +146,7 @@ describe("case routes", () => {
     expect(live.text()).toContain(`"closedAt":"${closed.json().closedAt}"`);
 
     // A reading from the center reaches the page too.
-    rig.ctx.gateway.cases.onReport({
+    rig.gateway.cases.onReport({
       eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2",
       reader: "Dr. Wang",
       at: "2026-11-23T16:27:00+08:00",
@@ -222,7 +222,7 @@ describe("case routes", () => {
     const rig = await startWeb(cleanup);
     const admin = await setupAdmin(rig);
     expect((await admin.request("GET", "/api/readings")).json()).toEqual([]);
-    const cases = rig.ctx.gateway.cases;
+    const cases = rig.gateway.cases;
     cases.onReport({
       eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2",
       reader: "Dr. Wang",
@@ -292,7 +292,7 @@ describe("case routes", () => {
     });
     const exchange = handleEcgFile(file, ecgCartOptions.parse({ dir: "/unused" }));
     if (!exchange.ok) throw new Error(exchange.error.message);
-    const [event] = await rig.ctx.gateway.ingest({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" }, exchange.events);
+    const [event] = await rig.gateway.ingest({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" }, exchange.events);
 
     const res = await admin.request("GET", `/api/ecg/${event!.id}/svg`);
     expect(res.statusCode).toBe(200);

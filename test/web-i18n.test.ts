@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROLES } from "../src/web/context.ts";
+import { ROLES } from "../src/users/roles.ts";
 import { STRINGS } from "./support/browser.ts";
 import { ROOT } from "./support/processes.ts";
 

@@ -8,7 +8,32 @@ import type { TimeEstimate } from "../time/clock.ts";
 import type { LocalDb } from "../local-db.ts";
 import { placeUnsynced, unsyncedMark, type UnsyncedMark } from "../time/placement.ts";
 import type { FirstSync } from "../time/service.ts";
-import type { Audit, AuditEntry } from "../web/context.ts";
+
+/** One record of the audit trail: who did what to what, from where, and how it ended. */
+export interface AuditEntry {
+  /** Username, "center" for commands from the county center, "system" for the daemon itself. */
+  actor: string;
+  /** Client address for web requests. */
+  ip?: string;
+  /** Dotted verb: "login", "device.pair", "case.open", "config.reload", ... */
+  action: string;
+  /** What it acted on: a device id, a case id, a username. Never patient data. */
+  target?: string;
+  /** Extra facts (never patient data). */
+  detail?: Record<string, unknown>;
+  result: "ok" | "denied" | "failed";
+}
+
+export interface Audit {
+  /** Appends to the hash-chained trail (src/audit/audit.ts); synchronous, throws if it cannot be stored. */
+  record(entry: AuditEntry): void;
+  /**
+   * For what anyone can repeat at will (refused requests, reads of patient data): records `entry`
+   * at most once per `windowMs` for the same `key`; those held back are counted in the next one's
+   * `detail.suppressed`. A flood cannot fill the disk, and the first of each kind is there.
+   */
+  recordBounded(key: string, entry: AuditEntry, windowMs?: number): void;
+}
 
 const GENESIS = "0".repeat(64);
 /** Keys recordBounded remembers; beyond, expired ones are dropped, and while none has, records of new keys are dropped too. */

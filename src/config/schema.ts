@@ -4,7 +4,7 @@
 import { isIP } from "node:net";
 import { validateDetailed } from "node-cron";
 import { z } from "zod";
-import { ROLES } from "../web/context.ts";
+import { ROLES } from "../users/roles.ts";
 import { zoneOffsetMinutes } from "../time/zone.ts";
 import { usernameSkeleton } from "../users/identity.ts";
 

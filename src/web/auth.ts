@@ -11,7 +11,7 @@ import { z } from "zod";
 import { PASSWORD_HASH_PATTERN, webUsername } from "../config/schema.ts";
 import type { LocalDb } from "../local-db.ts";
 import type { AuditLog } from "../audit/audit.ts";
-import { PERMISSIONS, ROLES, type Permission, type Role, type SessionUser } from "./context.ts";
+import { PERMISSIONS, ROLES, type Permission, type Role, type SessionUser } from "../users/roles.ts";
 import { parseBody, sendError } from "./http-errors.ts";
 import { normalizeUsername, passwordProblem, usernameSkeleton, type PasswordPolicy } from "../users/identity.ts";
 

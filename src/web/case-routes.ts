@@ -16,7 +16,8 @@ import {
   type CaseView,
   type ReportView,
 } from "../cases/case-book.ts";
-import type { AuditEntry, WebContext } from "./context.ts";
+import type { AuditEntry } from "../audit/audit.ts";
+import type { WebContext } from "./context.ts";
 import { parseBody, sendError } from "./http-errors.ts";
 
 const CaseParams = z.strictObject({ id: caseId() });
@@ -130,7 +131,7 @@ export function registerCaseRoutes(app: FastifyInstance, ctx: WebContext, cases:
   app.get("/api/ecg/:eventId/svg", { onRequest: ctx.guard("read") }, async (request, reply) => {
     const p = parseBody(EcgParams, request.params, reply);
     if (!p) return reply;
-    const event = ctx.gateway.outbox.eventById(p.eventId);
+    const event = ctx.services.eventById(p.eventId);
     if (!event || event.kind !== "ecg12")
       return sendError(reply, 404, "VG_ECG_NOT_FOUND", `no 12-lead ECG ${p.eventId} is kept on this gateway`);
     read(request, `ecg ${p.eventId}`);

@@ -3,56 +3,46 @@
 // anything of its own.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
-import type { Gateway } from "../gateway.ts";
 import type { LocalDb } from "../local-db.ts";
+import type { Audit } from "../audit/audit.ts";
+import type { Permission, SessionUser } from "../users/roles.ts";
+import type { CaseBook } from "../cases/case-book.ts";
+import type { DeviceManager } from "../devices/device-manager.ts";
+import type { DriverDefinition } from "../devices/driver.ts";
+import type { Intake } from "../events/intake.ts";
+import type { Envelope } from "../events/model.ts";
+import type { Metrics } from "../metrics.ts";
+import type { Pairing } from "../pairing/index.ts";
+import type { GatewayStatus } from "../status.ts";
 
-/** Roles (issue 6): admin does everything; crew and technician pair devices and run cases; viewer reads. */
-export const ROLES = ["admin", "crew", "technician", "viewer"] as const;
-export type Role = (typeof ROLES)[number];
-
-/** What a route needs of the user. "read": any logged-in user. */
-export type Permission = "read" | "devices" | "cases" | "admin";
-
-export const PERMISSIONS: Record<Role, readonly Permission[]> = {
-  admin: ["read", "devices", "cases", "admin"],
-  crew: ["read", "devices", "cases"],
-  technician: ["read", "devices", "cases"],
-  viewer: ["read"],
-};
-
-export interface SessionUser {
-  username: string;
-  role: Role;
-}
-
-/** One record of the audit trail: who did what to what, from where, and how it ended. */
-export interface AuditEntry {
-  /** Username, "center" for commands from the county center, "system" for the daemon itself. */
-  actor: string;
-  /** Client address for web requests. */
-  ip?: string;
-  /** Dotted verb: "login", "device.pair", "case.open", "config.reload", ... */
-  action: string;
-  /** What it acted on: a device id, a case id, a username. Never patient data. */
-  target?: string;
-  /** Extra facts (never patient data). */
-  detail?: Record<string, unknown>;
-  result: "ok" | "denied" | "failed";
-}
-
-export interface Audit {
-  /** Appends to the hash-chained trail (src/audit/audit.ts); synchronous, throws if it cannot be stored. */
-  record(entry: AuditEntry): void;
-  /**
-   * For what anyone can repeat at will (refused requests, reads of patient data): records `entry`
-   * at most once per `windowMs` for the same `key`; those held back are counted in the next one's
-   * `detail.suppressed`. A flood cannot fill the disk, and the first of each kind is there.
-   */
-  recordBounded(key: string, entry: AuditEntry, windowMs?: number): void;
+/**
+ * What the page's server needs of the rest of the gateway: narrow services, each owned elsewhere
+ * (src/gateway.ts hands them over). The web layer reaches nothing else of the daemon.
+ */
+export interface WebServices {
+  /** What the gateway says of itself (src/status.ts). */
+  status(): GatewayStatus;
+  /** The store is open and takes events (GET /healthz). */
+  healthy(): boolean;
+  metrics: Pick<Metrics, "webLogins" | "webLiveStreams" | "webLiveDropped" | "registry">;
+  /** The devices running, their states and changes. */
+  devices: Pick<DeviceManager, "list" | "get" | "on" | "off">;
+  /** Events as they are committed (the live values and waveforms). */
+  committed: Pick<Intake, "on" | "off">;
+  /** A stored event by id (the ECG a case page draws). */
+  eventById(id: string): Envelope | undefined;
+  cases: CaseBook;
+  pairing: Pairing;
+  /** Every driver the gateway knows: what a technician can pair. */
+  drivers: readonly DriverDefinition<unknown>[];
+  /** The state directory (the status page shows its disk's free space). */
+  stateDir: string;
+  /** `pairing.probeMs`: how long a preview listens unless asked otherwise. */
+  probeMs(): number;
 }
 
 export interface WebContext {
-  gateway: Gateway;
+  services: WebServices;
   log: Logger;
   db: LocalDb;
   audit: Audit;

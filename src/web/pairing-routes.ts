@@ -108,7 +108,7 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
         result: "ok",
       });
       if (target) {
-        const status = ctx.gateway.devices.get(target);
+        const status = ctx.services.devices.get(target);
         ctx.publish("device", status ?? { id: target, removed: true });
       }
       return result;
@@ -138,7 +138,7 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
       const body = parse(previewBody, request.body);
       const port = body.options.port;
       if ((body.options.transport ?? "serial") === "serial" && typeof port === "string") listedPort(port);
-      return await pairing.preview(body.driver, body.options, body.ms ?? ctx.gateway.config.pairing.probeMs);
+      return await pairing.preview(body.driver, body.options, body.ms ?? ctx.services.probeMs());
     } catch (err) {
       return send(reply, err);
     }

@@ -16,12 +16,11 @@ import Fastify, {
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Config } from "../config/schema.ts";
-import type { Gateway } from "../gateway.ts";
 import type { LocalDb } from "../local-db.ts";
 import { AuditLog } from "../audit/audit.ts";
 import { registerCaseRoutes } from "./case-routes.ts";
 import { Auth, fromBox } from "./auth.ts";
-import type { WebContext } from "./context.ts";
+import type { WebContext, WebServices } from "./context.ts";
 import { HostAllowList } from "./hosts.ts";
 import { sendError } from "./http-errors.ts";
 import { LiveHub, type LiveHubOptions } from "./live.ts";
@@ -59,7 +58,7 @@ const SECURITY_HEADERS = {
 };
 
 export interface WebServerOptions {
-  gateway: Gateway;
+  services: WebServices;
   log: Logger;
   /** The local database (src/local-db.ts), opened and closed by the caller. */
   db: LocalDb;
@@ -91,7 +90,7 @@ export interface WebServer {
 }
 
 export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
-  const { gateway } = o;
+  const { services } = o;
   const app = Fastify({
     loggerInstance: o.log.child({ component: "http" }) as FastifyBaseLogger,
     // Scrapes of /metrics every few seconds would drown the journal, and request lines could carry ids.
@@ -119,16 +118,16 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
       maxAgeDays: o.web.passwordMaxAgeDays,
     },
     setupCodeFile: o.setupCodeFile,
-    onLogin: (result) => gateway.metrics.webLogins.inc({ result }),
+    onLogin: (result) => services.metrics.webLogins.inc({ result }),
   });
   auth.prepareSetup();
   const live = new LiveHub({
     ...o.live,
-    onStreams: (n) => gateway.metrics.webLiveStreams.set(n),
-    onDropped: () => gateway.metrics.webLiveDropped.inc(),
+    onStreams: (n) => services.metrics.webLiveStreams.set(n),
+    onDropped: () => services.metrics.webLiveDropped.inc(),
   });
   const ctx: WebContext = {
-    gateway,
+    services,
     log: o.log.child({ component: "web" }),
     db: o.db,
     audit,
@@ -173,27 +172,27 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
 
   // Machine endpoints, without login: they show no patient data (docs/security.md#the-http-endpoints).
   app.get("/healthz", async (_req, reply) => {
-    const s = gateway.status();
-    const ok = gateway.outbox.isOpen && s.store.state === "ok";
+    const s = services.status();
+    const ok = services.healthy();
     return reply
       .code(ok ? 200 : 503)
       .send({ ok, store: s.store.state, uplink: s.uplink.state, queue: s.queue.pending });
   });
   app.get("/metrics", async (_req, reply) => {
-    const body = await gateway.metrics.registry.metrics();
-    return reply.type(gateway.metrics.registry.contentType).send(body);
+    const body = await services.metrics.registry.metrics();
+    return reply.type(services.metrics.registry.contentType).send(body);
   });
   // `vitalgate status` on the box itself; the page reads /api/status with a session.
   app.get("/status", async (request, reply) =>
     fromBox(request)
-      ? gateway.status()
+      ? services.status()
       : sendError(reply, 403, "VG_LOOPBACK_ONLY", "only from the box itself; the page uses /api/status"),
   );
 
   auth.register(app);
   // A page watching while a case is open stays signed in (DESIGN.md §8: a crew's session lasts as long as its open case).
   live.register(app, ctx.guard("read"), (request) =>
-    auth.streamOwner(request, () => gateway.cases.list("open").length > 0),
+    auth.streamOwner(request, () => services.cases.list("open").length > 0),
   );
   app.get("/api/audit", { onRequest: ctx.guard("admin") }, async (request, reply) => {
     const q = auditQuery.safeParse(request.query);
@@ -210,8 +209,8 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
 
   // Route modules: each registers its routes with the context (and guards them with ctx.guard).
   registerStatusRoutes(app, ctx);
-  registerCaseRoutes(app, ctx, gateway.cases);
-  registerPairingRoutes(app, ctx, gateway.pairing);
+  registerCaseRoutes(app, ctx, services.cases);
+  registerPairingRoutes(app, ctx, services.pairing);
 
   // The real path: the installation may itself sit behind a link (/opt/vitalgate → /opt/vitalgate-1.4).
   const root = realpathSync(resolve(o.webRoot ?? WEB_ROOT));

@@ -4,7 +4,6 @@
 import { statfsSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { drivers } from "../../drivers/registry.ts";
 import type { DeviceStatus } from "../devices/device-manager.ts";
 import type { Envelope, Observation } from "../events/model.ts";
 import type { WebContext } from "./context.ts";
@@ -102,24 +101,24 @@ export function thinWave(body: { channel: string; fs: number; unit: string; scal
 }
 
 export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): void {
-  const { gateway } = ctx;
+  const { services } = ctx;
   const latest = new LatestValues();
 
   const status = () => {
-    const s = gateway.status();
-    return { ...s, disk: disk(gateway.config.stateDir, s.queue.bytes, s.queue.quotaBytes) };
+    const s = services.status();
+    return { ...s, disk: disk(services.stateDir, s.queue.bytes, s.queue.quotaBytes) };
   };
   const devices = () => {
-    const list = gateway.devices.list();
+    const list = services.devices.list();
     latest.forget(new Set(list.map((d) => d.id)));
     // source (config file or paired on the page) and location, from the pairing, which knows both
-    return list.map((d) => ({ ...d, ...gateway.pairing.deviceInfo(d.id), live: latest.get(d.id) }));
+    return list.map((d) => ({ ...d, ...services.pairing.deviceInfo(d.id), live: latest.get(d.id) }));
   };
 
   app.get("/api/status", { onRequest: ctx.guard("read") }, async () => status());
   app.get("/api/devices", { onRequest: ctx.guard("read") }, async () => devices());
   app.get("/api/drivers", { onRequest: ctx.guard("read") }, async () =>
-    drivers.map((d) => ({
+    services.drivers.map((d) => ({
       id: d.id,
       kind: d.kind,
       title: d.title,
@@ -149,7 +148,7 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): voi
     const push = () => {
       pending.delete(d.id);
       lastPushed.set(d.id, ctx.nowMs());
-      const now = gateway.devices.get(d.id);
+      const now = services.devices.get(d.id);
       if (now) ctx.publish("device", { ...now, live: latest.get(d.id) });
     };
     if (wait <= 0) push();
@@ -157,16 +156,16 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): voi
   };
   let timer: ReturnType<typeof setInterval> | undefined;
   app.addHook("onReady", async () => {
-    gateway.on("events", onEvents);
-    gateway.devices.on("change", onDevice);
+    services.committed.on("events", onEvents);
+    services.devices.on("change", onDevice);
     timer = setInterval(() => {
       if (ctx.watching()) ctx.publish("status", status());
     }, STATUS_EVERY_MS);
     timer.unref();
   });
   app.addHook("onClose", async () => {
-    gateway.off("events", onEvents);
-    gateway.devices.off("change", onDevice);
+    services.committed.off("events", onEvents);
+    services.devices.off("change", onDevice);
     clearInterval(timer);
     for (const t of pending.values()) clearTimeout(t);
     pending.clear();

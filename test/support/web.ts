@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LightMyRequestResponse } from "fastify";
-import { findDriver } from "../../drivers/registry.ts";
+import { drivers, findDriver } from "../../drivers/registry.ts";
 import { systemClock } from "../../src/time/clock.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { Gateway } from "../../src/gateway.ts";
@@ -15,6 +15,8 @@ import { createWebServer, type WebServer } from "../../src/web/server.ts";
 import { recordedLog } from "./rig.ts";
 
 export interface WebRig extends WebServer {
+  /** The gateway whose services the page uses (not started: its outbox and case book open). */
+  gateway: Gateway;
   stateDir: string;
   webRoot: string;
   log: ReturnType<typeof recordedLog>;
@@ -39,7 +41,7 @@ export async function startWeb(
   });
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   const log = recordedLog("info");
-  const gateway = new Gateway(r.config, { log: log.log, clock: systemClock(), findDriver, secrets: {} });
+  const gateway = new Gateway(r.config, { log: log.log, clock: systemClock(), findDriver, drivers, secrets: {} });
   gateway.outbox.open();
   const db = openLocalDb(localDbPath(stateDir));
   gateway.cases.open(db);
@@ -53,7 +55,7 @@ export async function startWeb(
   writeFileSync(join(stateDir, "secret.txt"), "outside web/\n");
   const clock = { ms: Date.parse("2026-11-23T08:00:00Z"), stepMs: 0 };
   const web = await createWebServer({
-    gateway,
+    services: gateway.webServices(),
     log: log.log,
     db,
     web: r.config.web,
@@ -70,7 +72,7 @@ export async function startWeb(
     () => gateway.outbox.close(),
   );
   await web.app.ready();
-  return { ...web, stateDir, webRoot, log, clock };
+  return { ...web, gateway, stateDir, webRoot, log, clock };
 }
 
 /** A browser's session: its cookie and CSRF token, added to each request. */
