@@ -112,15 +112,7 @@ export class AuditLog implements Audit {
     this.#db = db;
     this.#now = now;
     this.#onRecord = onRecord;
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS audit (
-        seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, ip TEXT, action TEXT NOT NULL,
-        target TEXT, detail TEXT, result TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS audit_anchor (
-        id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL, at TEXT NOT NULL);`);
-    const columns = db.prepare("SELECT name FROM pragma_table_info('audit')").pluck().all() as string[];
-    if (!columns.includes("time"))
-      db.exec("ALTER TABLE audit ADD COLUMN time TEXT; ALTER TABLE audit ADD COLUMN placed_at TEXT;");
+    // The tables are local.db's (src/local-db.ts).
     const last = db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").get() as
       { seq: number; hash: string } | undefined;
     this.#head = last ?? this.#anchor();

@@ -217,36 +217,6 @@ const RECENT = 50;
 /** Readings of ECGs outside any case kept on the box. */
 const READINGS_KEPT = 1000;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS cases (
-  id        TEXT PRIMARY KEY,
-  opened_ms INTEGER NOT NULL,
-  closed_ms INTEGER,
-  data      TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cases_open   ON cases(opened_ms) WHERE closed_ms IS NULL;
-CREATE INDEX IF NOT EXISTS cases_recent ON cases(opened_ms);
--- Which case each ECG belongs to, and whether its transfer and the center's receipt are still awaited.
-CREATE TABLE IF NOT EXISTS case_ecgs (
-  event_id  TEXT PRIMARY KEY,
-  case_id   TEXT NOT NULL,
-  stored_ms INTEGER NOT NULL,
-  sent      INTEGER NOT NULL DEFAULT 0,
-  received  INTEGER NOT NULL DEFAULT 0
-);
--- The per-day counter of the box's own case ids.
-CREATE TABLE IF NOT EXISTS case_days (day TEXT PRIMARY KEY, n INTEGER NOT NULL);
--- Ids cases had before the first sync placed the date they were made from.
-CREATE TABLE IF NOT EXISTS case_aliases (old TEXT PRIMARY KEY, id TEXT NOT NULL);
--- The center's readings of ECGs that belong to no case (a clinic that opens none): kept for the page.
-CREATE TABLE IF NOT EXISTS ecg_readings (
-  event_id    TEXT PRIMARY KEY,
-  received_ms INTEGER NOT NULL,
-  data        TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ecg_readings_recent ON ecg_readings(received_ms);
-`;
-
 export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [ReportView] }> {
   #deps: CaseBookDeps;
   #config: CasesConfig;
@@ -264,9 +234,8 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     this.#deps = deps;
   }
 
-  /** Creates the tables if needed and loads the open cases and the ECGs still under way. */
+  /** Loads the open cases and the ECGs still under way (the tables are local.db's: src/local-db.ts). */
   open(db: LocalDb): void {
-    db.exec(SCHEMA);
     this.#db = db;
     this.#open.clear();
     this.#sending.clear();

@@ -12,6 +12,8 @@ import { StoreRefusedError } from "../errors.ts";
 import { NEVER_EVICTED, PRIORITY, type DeviceRef, type Envelope } from "../events/model.ts";
 import { ownerOnlyDatabase } from "../private-file.ts";
 import { CHECK_ARG } from "./check.ts";
+import { OUTBOX_SCHEMA } from "./schema.ts";
+import { migrate, SchemaTooNewError } from "../migrations.ts";
 
 /**
  * An event ready to store. Its `seq` is a placeholder (0): the store assigns the real one in the
@@ -159,56 +161,6 @@ export function isDiskFull(err: unknown): boolean {
 /** Estimated bytes per row beyond its payload: row header, indexes, page slack. */
 const ROW_OVERHEAD = 96;
 
-/**
- * The queue's rows and the envelopes' bytes are two tables joined by seq. A delivery mark rewrites
- * its row, and SQLite rewrites a row whole: with the ~600-byte envelope beside the delivery
- * columns, marking an event delivered cost four times what it does on a ~60-byte queue row. The
- * payload is written once and never rewritten (but by restamping). `events` is a view of the two
- * together, the one table the store had before, for reading (queue stats, tests, tools).
- */
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS queue (
-  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-  id           TEXT    NOT NULL,
-  priority     INTEGER NOT NULL,
-  kind         TEXT    NOT NULL,
-  evictable    INTEGER NOT NULL,
-  size         INTEGER NOT NULL,
-  topic        TEXT,
-  created_ms   INTEGER NOT NULL,
-  sent_ms      INTEGER,
-  delivered_ms INTEGER,
-  dev          TEXT
-);
-CREATE TABLE IF NOT EXISTS payloads (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS events_pending   ON queue(priority, seq) WHERE delivered_ms IS NULL;
-CREATE INDEX IF NOT EXISTS events_delivered ON queue(delivered_ms)  WHERE delivered_ms IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_id        ON queue(id);
-CREATE VIEW IF NOT EXISTS events AS
-  SELECT q.seq, q.id, q.priority, q.kind, q.evictable, p.payload, q.size, q.topic, q.created_ms, q.sent_ms, q.delivered_ms
-  FROM queue q JOIN payloads p ON p.seq = q.seq;
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS intake   (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, at_ms INTEGER);
-`;
-
-/**
- * An outbox of the first layout (one `events` table with the payload in each row) becomes the
- * current one in a single transaction at open: nothing queued is lost, seq continues (SQLite
- * renames the AUTOINCREMENT counter with the table), the indexes keep their names.
- */
-function migrate(db: Database.Database): void {
-  const type = db.prepare("SELECT type FROM sqlite_master WHERE name = 'events'").pluck().get();
-  if (type !== "table") return;
-  db.transaction(() => {
-    db.exec(`
-      ALTER TABLE events RENAME TO queue;
-      CREATE TABLE payloads (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);
-      INSERT INTO payloads (seq, payload) SELECT seq, payload FROM queue;
-      ALTER TABLE queue DROP COLUMN payload;
-    `);
-  })();
-}
-
 interface Waiting {
   events: StampedEvent[];
   options: AppendOptions;
@@ -293,6 +245,8 @@ export class Outbox extends EventEmitter<{
         this.#db = this.#openWritable();
       } catch (err) {
         if (isDiskFull(err)) return this.#openFull();
+        // A file from a newer release is not corrupt: it is refused as it is (the gateway does not start).
+        if (err instanceof SchemaTooNewError) throw err;
         const reason = err instanceof Error ? err.message : String(err);
         const setAside = `${this.options.path}.corrupt-${this.options.nowMs()}`;
         for (const suffix of ["", "-wal", "-shm"]) {
@@ -358,14 +312,7 @@ export class Outbox extends EventEmitter<{
     const db = new Database(this.options.path);
     try {
       applyDurablePragmas(db);
-      migrate(db);
-      db.exec(SCHEMA);
-      // Outboxes from before resends were recognised: their intake keys (dropped files) have no time.
-      if (!(db.pragma("table_info(intake)") as { name: string }[]).some((c) => c.name === "at_ms"))
-        db.exec("ALTER TABLE intake ADD COLUMN at_ms INTEGER");
-      // Outboxes from before thinning: their rows name no device (each is thinned as a stream of its own kind).
-      if (!(db.pragma("table_info(queue)") as { name: string }[]).some((c) => c.name === "dev"))
-        db.exec("ALTER TABLE queue ADD COLUMN dev TEXT");
+      migrate(db, this.options.path, OUTBOX_SCHEMA);
       // Reads the whole queue table (not the payloads): a file whose queue cannot be read is set aside now.
       this.#measure(db);
       return db;

@@ -194,22 +194,7 @@ export class Auth {
 
   constructor(o: AuthOptions) {
     this.#o = o;
-    o.db.exec(`
-      CREATE TABLE IF NOT EXISTS web_users (username TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS web_sessions (key TEXT PRIMARY KEY, username TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL, created_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS web_login_failures (username TEXT NOT NULL, at_ms INTEGER NOT NULL, boot TEXT, at_mono REAL);
-      CREATE INDEX IF NOT EXISTS web_login_failures_user ON web_login_failures (username);`);
-    const userColumns = o.db.prepare("SELECT name FROM pragma_table_info('web_users')").pluck().all() as string[];
-    // must_change: an initial or reset password, to be changed at the next login; changed_ms: when the password was last set.
-    if (!userColumns.includes("must_change"))
-      o.db.exec("ALTER TABLE web_users ADD COLUMN must_change INTEGER NOT NULL DEFAULT 0");
-    if (!userColumns.includes("changed_ms")) o.db.exec("ALTER TABLE web_users ADD COLUMN changed_ms INTEGER");
-    // The boot and monotonic times of a session (added in 0.x; rows from before have none).
-    const columns = o.db.prepare("SELECT name FROM pragma_table_info('web_sessions')").pluck().all() as string[];
-    if (!columns.includes("boot"))
-      o.db.exec(
-        "ALTER TABLE web_sessions ADD COLUMN boot TEXT; ALTER TABLE web_sessions ADD COLUMN created_mono REAL; ALTER TABLE web_sessions ADD COLUMN last_mono REAL;",
-      );
+    // The tables are local.db's (src/local-db.ts).
     // Those certainly over; one whose idle time cannot be told yet is refused when it comes back.
     for (const row of o.db.prepare("SELECT * FROM web_sessions").all() as SessionRow[]) {
       const times = this.#times(row);
