@@ -1,5 +1,7 @@
-// Lint rules: typescript-eslint's recommended set, plus the layering rule of DESIGN.md §2:
-// protocols/ are pure codecs and import nothing from the gateway.
+// Lint rules: typescript-eslint's recommended set, plus the layering rules of DESIGN.md §2:
+// protocols/ are pure codecs and import nothing from the gateway; a driver is its own folder and
+// imports no other driver's (what drivers share lives in protocols/ or drivers/lib/); the core (src/)
+// names no driver: only the composition root, the command line (src/cli/), reads the registry.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
@@ -55,6 +57,43 @@ export default tseslint.config(
             {
               group: ["node:net", "node:fs", "node:dgram", "node:child_process", "pino", "better-sqlite3", "mqtt"],
               message: "protocols/ do no I/O.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["drivers/*/**/*.ts"],
+    // a test may compare two drivers (gpsd's fixes against nmea-gps's)
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^\\.\\./(?!\\.\\./|lib/|serial-line\\.ts$)",
+              message:
+                "a driver imports no other driver's folder: shared vocabularies go to protocols/ or drivers/lib/.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/**/*.ts"],
+    // src/web/status-routes.ts: until the web gets the driver list through its services (issue 14, the lead)
+    ignores: ["src/cli/**", "src/web/status-routes.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["**/drivers/**"],
+              message: "the core names no driver: it is handed the registry's drivers by src/cli/main.ts.",
             },
           ],
         },

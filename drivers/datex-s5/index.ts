@@ -56,7 +56,7 @@ import {
   parseDatexRecord,
 } from "../../protocols/datex-s5/index.ts";
 import type { DatexGroupStatus, DatexPhdbSubrecord, DatexValue } from "../../protocols/datex-s5/index.ts";
-import { metricByRefid } from "../hl7-pcd01/mdc.ts";
+import { metricByRefid } from "../../protocols/mdc/index.ts";
 import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
 
 /**

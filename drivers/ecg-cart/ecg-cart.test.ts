@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ownFixture, sharedFixtures } from "../../test/fixtures/ecg/files.ts";
 import { decodeDicomEcg } from "../../protocols/dicom-ecg/index.ts";
-import { ecgCartOptions, handleEcgFile, sniffEcgFormat } from "./index.ts";
+import { sniffEcgFormat } from "../../protocols/ecg/files.ts";
+import { ecgCartOptions, handleEcgFile } from "./index.ts";
 
 const options = ecgCartOptions.parse({ dir: "/unused" });
 const shared = {

@@ -10,12 +10,9 @@ import { z } from "zod";
 import { defineDriver, type Exchange, type FrameContext } from "../../src/devices/driver.ts";
 import { placeLocalTime, zoneOffsetMinutes } from "../../src/time/zone.ts";
 import type { CodecError } from "../../protocols/codec.ts";
-import { decodeDicomEcg } from "../../protocols/dicom-ecg/index.ts";
-import { decodeGeMuse } from "../../protocols/ge-muse/index.ts";
-import { decodeHl7Aecg } from "../../protocols/hl7-aecg/index.ts";
-import { decodePhilipsEcg } from "../../protocols/philips-ecg/index.ts";
-import { decodeScpEcg, looksLikeScpEcg } from "../../protocols/scp-ecg/index.ts";
-import type { Ecg12, EcgDecodeResult, EcgLead } from "../../protocols/ecg/index.ts";
+import { decodeEcgFile, sniffEcgFormat } from "../../protocols/ecg/files.ts";
+import type { EcgFormat } from "../../protocols/ecg/index.ts";
+import { ecg12Body } from "../../src/events/ecg12.ts";
 
 export const ecgCartOptions = z
   .strictObject({
@@ -92,95 +89,13 @@ export type EcgCartOptions = z.infer<typeof ecgCartOptions>;
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
 
 /** Media types of the original files; SCP-ECG has none registered, so it travels as bytes. */
-const CONTENT_TYPE = {
+const CONTENT_TYPE: Readonly<Record<EcgFormat, string>> = {
   "dicom-ecg": "application/dicom",
   "hl7-aecg": "application/xml",
   "philips-xml": "application/xml",
   "ge-muse": "application/xml",
   "scp-ecg": "application/octet-stream",
-} as const;
-export type EcgFileFormat = keyof typeof CONTENT_TYPE;
-export const ECG_FILE_FORMATS = Object.keys(CONTENT_TYPE) as readonly EcgFileFormat[];
-
-/**
- * Which format a file is, from its content (never its name): DICOM's "DICM" at 128, SCP-ECG's record
- * length and section 0 header, else the XML document element.
- */
-export function sniffEcgFormat(bytes: Uint8Array): EcgFileFormat | undefined {
-  if (bytes.length > 132 && Buffer.from(bytes.subarray(128, 132)).toString("latin1") === "DICM") return "dicom-ecg";
-  if (looksLikeScpEcg(bytes)) return "scp-ecg";
-  // XML may be UTF-16 (PhilipsECG 1.04): look at the first kilobyte with the NULs taken out.
-  const head = Buffer.from(bytes.subarray(0, 2048)).toString("latin1").replace(/\0/g, "");
-  if (/<(\w+:)?AnnotatedECG[\s>]/.test(head)) return "hl7-aecg";
-  if (/<restingecgdata[\s>]/.test(head)) return "philips-xml";
-  if (/<RestingECG[\s>]/.test(head)) return "ge-muse";
-  return undefined;
-}
-
-/** The decoder of each format, by name. */
-export function decodeEcgFile(format: EcgFileFormat, bytes: Uint8Array): EcgDecodeResult {
-  switch (format) {
-    case "dicom-ecg":
-      return decodeDicomEcg(bytes);
-    case "hl7-aecg":
-      return decodeHl7Aecg(bytes);
-    case "philips-xml":
-      return decodePhilipsEcg(bytes);
-    case "ge-muse":
-      return decodeGeMuse(bytes);
-    case "scp-ecg":
-      return decodeScpEcg(bytes);
-  }
-}
-
-/**
- * A lead as it travels (DESIGN §3): int16 little-endian samples in base64, with µV per unit.
- * Derived leads can hold half units ((I+II)/2): those are doubled, at half the µV per unit.
- */
-export function leadOnTheWire(lead: EcgLead): { name: string; samples: string; uvPerUnit: number; derived?: boolean } {
-  const halves = Array.prototype.some.call(lead.samples, (v: number) => !Number.isInteger(v));
-  const factor = halves ? 2 : 1;
-  const out = new Int16Array(lead.samples.length);
-  for (let i = 0; i < out.length; i++)
-    out[i] = Math.max(-32768, Math.min(32767, Math.round((lead.samples[i] as number) * factor)));
-  return {
-    name: lead.name,
-    samples: Buffer.from(out.buffer, out.byteOffset, out.byteLength).toString("base64"),
-    uvPerUnit: lead.uvPerUnit / factor,
-    ...(lead.derived ? { derived: true } : {}),
-  };
-}
-
-/** The ecg12 event body (DESIGN §3) for a decoded ECG; the core adds `original`. */
-export function ecg12Body(ecg: Ecg12): Record<string, unknown> {
-  return {
-    format: ecg.format,
-    formatVersion: ecg.formatVersion,
-    acquiredAt: ecg.acquiredAt,
-    fs: ecg.fs,
-    durationS: ecg.durationS,
-    leads: ecg.leads.map(leadOnTheWire),
-    measurements: ecg.measurements,
-    statements: ecg.statements,
-    patient: ecg.patient,
-    device: ecg.device,
-    warnings: ecg.warnings.length > 0 ? ecg.warnings : undefined,
-  };
-}
-
-/**
- * The other way: an ecg12 event body as stored and sent back into the normalized ECG, to draw it
- * (the web page's SVG). Leads come back as int16 samples with their µV per unit, as they travelled.
- */
-export function ecg12FromBody(body: Record<string, unknown>): Ecg12 {
-  const leads = (body.leads as ReturnType<typeof leadOnTheWire>[]).map((l): EcgLead => {
-    const bytes = Buffer.from(l.samples, "base64");
-    const samples = new Int16Array(bytes.length >> 1);
-    for (let i = 0; i < samples.length; i++) samples[i] = bytes.readInt16LE(i * 2);
-    return { name: l.name, samples, uvPerUnit: l.uvPerUnit, ...(l.derived ? { derived: true } : {}) };
-  });
-  return { ...(body as unknown as Ecg12), leads, warnings: (body.warnings as Ecg12["warnings"] | undefined) ?? [] };
-}
+};
 
 export function handleEcgFile(bytes: Uint8Array, options: EcgCartOptions, context?: FrameContext): Exchange {
   const format = options.format === "auto" ? sniffEcgFormat(bytes) : options.format;

@@ -20,7 +20,7 @@
 // courseDeg, fix ("2d"/"3d"; "none" without coordinates when the fix is lost), hdop and sats when a
 // SKY gave them. altM is above mean sea level like NMEA GGA's: altMSL, else alt; altHAE is not taken
 // (it differs by the geoid separation, tens of metres). Throttling is nmea-gps's, the same module
-// (../nmea-gps/throttle.ts): `minIntervalS` by the fix's own UTC, `minDistanceM`, the fix gained or
+// (drivers/lib/position.ts): `minIntervalS` by the fix's own UTC, `minDistanceM`, the fix gained or
 // lost always sent at once, every fix when `throttle` is false or in `vitalgate decode`.
 //
 // Time: a TPV with a 2D/3D fix and a `time` hands that UTC to the time service (utcFix); gpsd's TPV
@@ -38,8 +38,7 @@ import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../..
 import type { EventDraft } from "../../src/events/model.ts";
 import type { FrameResult, Framer } from "../../protocols/codec.ts";
 import type { FixMode } from "../../protocols/nmea/index.ts";
-import { positionBody } from "../nmea-gps/index.ts";
-import { positionThrottle, throttleOptionShape } from "../nmea-gps/throttle.ts";
+import { positionBody, positionThrottle, throttleOptionShape } from "../lib/position.ts";
 import { GPSD_DEFAULT_MAX_LINE_BYTES, jsonLineFramer } from "./lines.ts";
 
 /** gpsd_json(5): a request line is at most 80 characters, not counting the newline. */

@@ -10,7 +10,7 @@ import { mllpEncode } from "../../protocols/mllp/index.ts";
 import { pcd01Message, pcd01Series, pcd04Alarm } from "./synthetic.ts";
 import { hl7Pcd01, hl7Pcd01Options } from "./index.ts";
 import type { Hl7Pcd01Options } from "./index.ts";
-import { MDC_METRICS, MDC_UNITS, mdcCode } from "./mdc.ts";
+import { MDC_METRICS, MDC_UNITS, mdcCode } from "../../protocols/mdc/index.ts";
 import { prng } from "../../test/support/prng.ts";
 import { main } from "../../src/cli/main.ts";
 

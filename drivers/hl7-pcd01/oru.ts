@@ -10,7 +10,13 @@ import type { DriverNotice } from "../../src/devices/driver.ts";
 import type { AlarmBody, AlarmType, EventDraft, Observation, VitalsBody } from "../../src/events/model.ts";
 import { parseHl7Time, segmentsNamed, type AssumedOffset } from "../../protocols/hl7v2/index.ts";
 import type { Hl7Message, Hl7Segment } from "../../protocols/hl7v2/index.ts";
-import { metricByCode, metricByRefid, partitionOfRefid, ucumForMdcUnit, ucumForSpelling } from "./mdc.ts";
+import {
+  metricByCode,
+  metricByRefid,
+  partitionOfRefid,
+  ucumForMdcUnit,
+  ucumForSpelling,
+} from "../../protocols/mdc/index.ts";
 import { DEMO_BED, DEMO_FLAG, NOT_MEASURED_STATUS, NOT_PRODUCTION, NO_VALUE_TEXT, vendorOf } from "./vendors.ts";
 import type { VendorQuirks } from "./vendors.ts";
 

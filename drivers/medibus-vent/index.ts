@@ -75,7 +75,7 @@ import {
   parseMedibusMessage,
 } from "../../protocols/medibus/index.ts";
 import type { MedibusAlarm, MedibusValue } from "../../protocols/medibus/index.ts";
-import { metricByRefid } from "../hl7-pcd01/mdc.ts";
+import { metricByRefid } from "../../protocols/mdc/index.ts";
 import { MEDIBUS_MEASURED_CP1, MEDIBUS_MEASURED_CP2, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
 import type { MedibusTerm } from "./codes.ts";
 import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";

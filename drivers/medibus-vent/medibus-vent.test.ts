@@ -10,7 +10,7 @@ import {
   parseMedibusMessage,
 } from "../../protocols/medibus/index.ts";
 import { ownFixture } from "../../test/fixtures/serial/load.ts";
-import { metricByRefid } from "../hl7-pcd01/mdc.ts";
+import { metricByRefid } from "../../protocols/mdc/index.ts";
 import { MEDIBUS_MEASURED_CP1, MEDIBUS_MEASURED_CP2, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
 import { KEEPALIVE_MS, REPLY_TIMEOUT_MS, medibusVent, medibusVentOptions, medibusVentSession } from "./index.ts";
 import type { MedibusVentOptions } from "./index.ts";

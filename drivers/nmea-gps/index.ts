@@ -7,7 +7,7 @@
 // assembled into one fix per epoch by the codec's position assembler (protocols/nmea/position.ts);
 // a fix is emitted as a `position` event (DESIGN.md §3) as soon as its epoch is complete: with the
 // cycle-ending sentence the assembler has learnt (gpsd's way), else when the next epoch begins.
-// Positions are throttled (./throttle.ts, shared with the gpsd driver), since a vehicle reporting
+// Positions are throttled (drivers/lib/position.ts, shared with the gpsd driver), since a vehicle reporting
 // every second fills a 4G link and the outbox with little news:
 //  - a fix is emitted when `minIntervalS` has passed since the last emitted one (by the fix's own
 //    UTC) or the vehicle has moved `minDistanceM` from it (great-circle distance);
@@ -44,7 +44,7 @@ import {
   parseNmeaSentence,
 } from "../../protocols/nmea/index.ts";
 import type { PositionFix } from "../../protocols/nmea/index.ts";
-import { positionThrottle, throttleOptionShape } from "./throttle.ts";
+import { positionBody, positionThrottle, throttleOptionShape } from "../lib/position.ts";
 
 import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
 
@@ -75,24 +75,6 @@ export const nmeaGpsOptions = z
   .superRefine(checkSerialLine);
 
 export type NmeaGpsOptions = z.infer<typeof nmeaGpsOptions>;
-
-/** The position body of DESIGN.md §3; coordinates only with a fix. */
-export function positionBody(
-  fix: Pick<PositionFix, "mode" | "lat" | "lon" | "altM" | "speedMps" | "courseDeg" | "hdop" | "sats">,
-): Record<string, unknown> {
-  const body: Record<string, unknown> = {};
-  if (fix.mode !== "none") {
-    body.lat = fix.lat;
-    body.lon = fix.lon;
-    if (fix.altM !== undefined) body.altM = fix.altM;
-    if (fix.speedMps !== undefined) body.speedMps = fix.speedMps;
-    if (fix.courseDeg !== undefined) body.courseDeg = fix.courseDeg;
-  }
-  body.fix = fix.mode;
-  if (fix.hdop !== undefined) body.hdop = fix.hdop;
-  if (fix.sats !== undefined) body.sats = fix.sats;
-  return body;
-}
 
 /** The time and date fields of an epoch as the receiver sent them, for `time.dev`. */
 interface RawTime {

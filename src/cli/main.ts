@@ -6,8 +6,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { text } from "node:stream/consumers";
 import { parseArgs } from "node:util";
 import { findDriver, drivers } from "../../drivers/registry.ts";
-import { decodeEcgFile, ECG_FILE_FORMATS, sniffEcgFormat } from "../../drivers/ecg-cart/index.ts";
-import type { EcgFileFormat } from "../../drivers/ecg-cart/index.ts";
+import { decodeEcgFile, ECG_FILE_FORMATS } from "../../protocols/ecg/files.ts";
+import type { EcgFormat } from "../../protocols/ecg/index.ts";
 import { renderEcgSvg } from "../../protocols/ecg/svg.ts";
 import { exportAecg } from "../../protocols/hl7-aecg/export.ts";
 import { systemClock } from "../time/clock.ts";
@@ -42,8 +42,9 @@ usage:
   vitalgate queue stats [--config FILE]  outbox depth by priority, size, evictions
   vitalgate decode --driver ID FILE [--options JSON]
                                          print the events a capture decodes to, as NDJSON
-  vitalgate decode --driver ecg-cart --options '{"dir":"-"}' FILE [--aecg OUT.xml] [--svg OUT.svg]
-                                         an ECG file: also write it as HL7 aECG and draw it
+  vitalgate decode --driver ID FILE [--options JSON] [--aecg OUT.xml] [--svg OUT.svg]
+                                         an ECG file (e.g. --driver ecg-cart --options '{"dir":"-"}'):
+                                         also write it as HL7 aECG and draw it
                                          on ECG paper (SVG, 25 mm/s, 10 mm/mV, no patient name)
   vitalgate ports                        serial ports with their USB identity
   vitalgate broker viewer [--config FILE]
@@ -247,10 +248,6 @@ function decode(
     io.err(`unknown driver "${driverId}"; known: ${drivers.map((d) => d.id).join(", ")}\n`);
     return 2;
   }
-  if ((ecgOut.aecg !== undefined || ecgOut.svg !== undefined) && driver.id !== "ecg-cart") {
-    io.err("--aecg and --svg are for ECG files: --driver ecg-cart\n");
-    return 2;
-  }
   let raw: unknown;
   try {
     raw = optionsJson ? JSON.parse(optionsJson) : {};
@@ -273,6 +270,8 @@ function decode(
   const dev = { id: "decode", driver: driver.id, kind: driver.kind };
   let errors = 0;
   let seq = 0;
+  /** The format of the 12-lead ECG the capture decoded to, for --aecg/--svg. */
+  let ecgFormat: unknown;
   const report = (e: { code: string; message: string; where?: string | number }) => {
     errors++;
     io.err(JSON.stringify({ error: e.code, message: e.message, where: e.where }) + "\n");
@@ -295,21 +294,12 @@ function decode(
       // A capture is decoded as recorded: the device's own times, uncorrected (skew 0).
       const event = stamp(draft, { ...dev, model: draft.model, serial: draft.serial }, "decode", clock, undefined, 0);
       event.seq = ++seq;
+      if (draft.kind === "ecg12") ecgFormat ??= (draft.body as { format?: unknown }).format;
       io.out(JSON.stringify(event) + "\n");
     }
   }
-  if (errors === 0 && (ecgOut.aecg !== undefined || ecgOut.svg !== undefined)) {
-    const format = (options as { format?: string }).format;
-    if (
-      !writeEcgOutputs(
-        new Uint8Array(bytes),
-        format === undefined || format === "auto" ? undefined : format,
-        ecgOut,
-        io,
-      )
-    )
-      errors++;
-  }
+  if (errors === 0 && (ecgOut.aecg !== undefined || ecgOut.svg !== undefined))
+    if (!writeEcgOutputs(new Uint8Array(bytes), ecgFormat, ecgOut, io)) errors++;
   return errors > 0 ? 1 : 0;
 }
 
@@ -317,16 +307,13 @@ type EcgOutputs = { aecg?: string; svg?: string };
 
 /**
  * decode --aecg/--svg: the file decoded once more, straight by its format's decoder (the event
- * carries the leads as base64, not the decoded ECG), then written as HL7 aECG and drawn as SVG.
+ * carries the leads as int16 in base64, not the decoded ECG), then written as HL7 aECG and drawn as SVG.
+ * For any driver whose capture decoded to a 12-lead ECG (an ecg12 event naming its file format).
  */
-function writeEcgOutputs(bytes: Uint8Array, format: string | undefined, out: EcgOutputs, io: Out): boolean {
-  const f = format ?? sniffEcgFormat(bytes);
-  const result =
-    f !== undefined && ECG_FILE_FORMATS.includes(f as EcgFileFormat)
-      ? decodeEcgFile(f as EcgFileFormat, bytes)
-      : undefined;
+function writeEcgOutputs(bytes: Uint8Array, format: unknown, out: EcgOutputs, io: Out): boolean {
+  const result = ECG_FILE_FORMATS.includes(format as EcgFormat) ? decodeEcgFile(format as EcgFormat, bytes) : undefined;
   if (!result?.ok) {
-    io.err("--aecg/--svg: not a 12-lead ECG file this build reads\n");
+    io.err("--aecg/--svg: the capture decoded to no 12-lead ECG file this build reads\n");
     return false;
   }
   if (out.aecg !== undefined) {

@@ -4,7 +4,7 @@
 // are the changes the data and the center make (src/cases/case-book.ts emits them all).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { ecg12FromBody } from "../../drivers/ecg-cart/index.ts";
+import { ecg12FromBody } from "../events/ecg12.ts";
 import { renderEcgSvg } from "../../protocols/ecg/svg.ts";
 import {
   CaseError,

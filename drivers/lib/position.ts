@@ -1,4 +1,5 @@
-// The position throttle shared by the GPS drivers (nmea-gps, gpsd). Pure: no clock, no I/O; the
+// What the GPS drivers (nmea-gps, gpsd) share: the position event body (DESIGN.md §3) and the
+// position throttle. Pure: no clock, no I/O; the
 // times it judges by are the fixes' own (or the gateway's, handed in, for a fix without one).
 //  - the first position, and gaining or losing the fix (none ↔ 2D/3D), are always due;
 //  - no fix after no fix is not (a lost fix is said once);
@@ -8,8 +9,26 @@
 //    vehicle has moved `minDistanceM` from the last one let through (great-circle distance).
 // 2D ↔ 3D changes go through the throttle: they flap in town and change nothing a dispatcher uses.
 import { z } from "zod";
-import type { FixMode } from "../../protocols/nmea/index.ts";
+import type { FixMode, PositionFix } from "../../protocols/nmea/index.ts";
 import { distanceM } from "../../protocols/geo.ts";
+
+/** The position body of DESIGN.md §3; coordinates only with a fix. */
+export function positionBody(
+  fix: Pick<PositionFix, "mode" | "lat" | "lon" | "altM" | "speedMps" | "courseDeg" | "hdop" | "sats">,
+): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (fix.mode !== "none") {
+    body.lat = fix.lat;
+    body.lon = fix.lon;
+    if (fix.altM !== undefined) body.altM = fix.altM;
+    if (fix.speedMps !== undefined) body.speedMps = fix.speedMps;
+    if (fix.courseDeg !== undefined) body.courseDeg = fix.courseDeg;
+  }
+  body.fix = fix.mode;
+  if (fix.hdop !== undefined) body.hdop = fix.hdop;
+  if (fix.sats !== undefined) body.sats = fix.sats;
+  return body;
+}
 
 /** The throttle's options, as both GPS drivers declare them. */
 export const throttleOptionShape = {
