@@ -84,8 +84,7 @@ export default tseslint.config(
   },
   {
     files: ["src/**/*.ts"],
-    // src/web/status-routes.ts: until the web gets the driver list through its services (issue 14, the lead)
-    ignores: ["src/cli/**", "src/web/status-routes.ts"],
+    ignores: ["src/cli/**"],
     rules: {
       "no-restricted-imports": [
         "error",
@@ -94,6 +93,22 @@ export default tseslint.config(
             {
               group: ["**/drivers/**"],
               message: "the core names no driver: it is handed the registry's drivers by src/cli/main.ts.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/cli/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "/drivers/(?!registry\\.ts$)",
+              message: "the command line reaches drivers through drivers/registry.ts only.",
             },
           ],
         },

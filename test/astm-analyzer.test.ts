@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { astmSender, syntheticBloodGasMessage } from "../drivers/astm-analyzer/synthetic.ts";
 import { ACK, NAK } from "../protocols/astm/index.ts";
 import type { Gateway } from "../src/gateway.ts";
-import { simulateAstmAnalyzer } from "../src/cli/simulate.ts";
+import { simulator as astmSimulator } from "../drivers/astm-analyzer/simulator.ts";
+import { simulate } from "../src/cli/simulate.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
 import { startGateway } from "./support/rig.ts";
@@ -61,15 +62,17 @@ describe("astm-analyzer over TCP (a serial server, or an analyser speaking ASTM 
     cleanup.push(() => stop.abort());
     let port = 0;
     const results: string[] = [];
-    const sim = simulateAstmAnalyzer({
-      tcpPort: 0,
-      messages: [syntheticBloodGasMessage(Date.now(), 1), syntheticBloodGasMessage(Date.now(), 2)],
-      intervalMs: 0,
-      replyTimeoutMs: 2000,
-      signal: stop.signal,
-      onListening: (p) => (port = p),
-      onResult: (_i, r) => results.push(r),
-    });
+    const sim = simulate(
+      astmSimulator,
+      { tcpPort: 0, onListening: (p) => (port = p) },
+      {
+        messages: [syntheticBloodGasMessage(Date.now(), 1), syntheticBloodGasMessage(Date.now(), 2)],
+        intervalMs: 0,
+        replyTimeoutMs: 2000,
+        onResult: (_i, r) => results.push(r),
+      },
+      stop.signal,
+    );
     await waitFor(() => port > 0, 5000, "the simulator listening");
     const { gw } = await gatewayWithAnalyser("", "", `{ transport: tcp, host: 127.0.0.1, tcpPort: ${port} }`);
     expect(await sim).toBe(2);
@@ -163,14 +166,17 @@ describe.skipIf(!hasSocat)("astm-analyzer over a real PTY", () => {
       const stop = new AbortController();
       cleanup.push(() => stop.abort());
       const results: string[] = [];
-      const first = simulateAstmAnalyzer({
-        path: cable.devicePath,
-        messages: [syntheticBloodGasMessage(Date.now(), 1)],
-        intervalMs: 0,
-        replyTimeoutMs: 1000,
-        signal: stop.signal,
-        onResult: (_i, r) => results.push(r),
-      });
+      const first = simulate(
+        astmSimulator,
+        { path: cable.devicePath },
+        {
+          messages: [syntheticBloodGasMessage(Date.now(), 1)],
+          intervalMs: 0,
+          replyTimeoutMs: 1000,
+          onResult: (_i, r) => results.push(r),
+        },
+        stop.signal,
+      );
       expect(await first).toBe(1);
       await waitFor(() => labRows(gw).length === 1, 5000, "the first result stored");
 
@@ -192,14 +198,17 @@ describe.skipIf(!hasSocat)("astm-analyzer over a real PTY", () => {
       await waitFor(() => gw.devices.get("bg")?.state === "connected", 5000, "reopened after the replug");
       // the analyser sends the unfinished message again, then the next one
       let backAt = 0;
-      const delivered = await simulateAstmAnalyzer({
-        path: cable.devicePath,
-        messages: [syntheticBloodGasMessage(Date.now(), 2), syntheticBloodGasMessage(Date.now(), 3)],
-        intervalMs: 0,
-        replyTimeoutMs: 1000,
-        signal: stop.signal,
-        onResult: (_i, r) => (results.push(r), (backAt ||= Date.now())),
-      });
+      const delivered = await simulate(
+        astmSimulator,
+        { path: cable.devicePath },
+        {
+          messages: [syntheticBloodGasMessage(Date.now(), 2), syntheticBloodGasMessage(Date.now(), 3)],
+          intervalMs: 0,
+          replyTimeoutMs: 1000,
+          onResult: (_i, r) => (results.push(r), (backAt ||= Date.now())),
+        },
+        stop.signal,
+      );
       expect(delivered).toBe(2);
       await waitFor(() => labRows(gw).length === 3, 5000, "all three stored");
       expect(backAt - pluggedAt).toBeLessThan(5000);

@@ -1,11 +1,12 @@
 // A GE S/5 monitor on a "USB adapter" made of real pseudo-terminals (socat), played by the datex-s5
-// simulator (src/cli/simulate.ts: the shared capture replayed, or synthetic records without it), read by
+// simulator (drivers/datex-s5/simulator.ts: the shared capture replayed, or synthetic records without it), read by
 // an in-process gateway with the real datex-s5 driver and a real SQLite outbox: the gateway asks,
 // the monitor answers, vitals reach the outbox, an unplug and replug recovers, silence shows.
 import { afterEach, describe, expect, it } from "vitest";
 import type { Observation } from "../src/events/model.ts";
 import type { Gateway } from "../src/gateway.ts";
-import { simulateDatexMonitor } from "../src/cli/simulate.ts";
+import { simulator as datexSimulator } from "../drivers/datex-s5/simulator.ts";
+import { simulate } from "../src/cli/simulate.ts";
 import { readBytes, sharedDir } from "./fixtures/serial/load.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
@@ -36,12 +37,12 @@ const gatewayWithMonitor = (options: string) =>
 function monitor(o: { path?: string; tcpPort?: number; onListening?: (port: number) => void }) {
   const stop = new AbortController();
   const requests: string[] = [];
-  const done = simulateDatexMonitor({
-    ...o,
-    capture: S5 ? readBytes(S5, "pycollect_db02.raw") : undefined,
-    signal: stop.signal,
-    onRequest: (r) => requests.push(r),
-  });
+  const done = simulate(
+    datexSimulator,
+    o,
+    { capture: S5 ? readBytes(S5, "pycollect_db02.raw") : undefined, onRequest: (r) => requests.push(r) },
+    stop.signal,
+  );
   const halt = async () => {
     stop.abort();
     await done;

@@ -1,5 +1,5 @@
 // A GPS receiver on a "USB adapter" made of real pseudo-terminals (socat), played by the nmea-gps
-// simulator (src/cli/simulate.ts, synthetic drive), read by an in-process gateway with the real nmea-gps
+// simulator (drivers/nmea-gps/simulator.ts, synthetic drive), read by an in-process gateway with the real nmea-gps
 // driver, a real SQLite outbox and the real time service (GPS as its only source): positions reach
 // the outbox, the gateway's time comes from the GPS, an unplug and replug recovers, silence shows.
 import { afterEach, describe, expect, it } from "vitest";
@@ -7,7 +7,8 @@ import { distanceM } from "../protocols/geo.ts";
 import { pointAlong, syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import type { Envelope } from "../src/events/model.ts";
 import type { Gateway } from "../src/gateway.ts";
-import { simulateNmeaGps } from "../src/cli/simulate.ts";
+import { simulator as nmeaGpsSimulator } from "../drivers/nmea-gps/simulator.ts";
+import { simulate } from "../src/cli/simulate.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
 import { outboxEvents, startGateway } from "./support/rig.ts";
@@ -71,12 +72,12 @@ describe.skipIf(!hasSocat)("GPS receiver over a real PTY", () => {
       const startMs = Math.ceil(Date.now() / 1000) * 1000;
       const origin = { lat: 40.4567, lon: 115.9701 };
       const stop = new AbortController();
-      const sim = simulateNmeaGps({
-        path: cable.devicePath,
-        epochs: syntheticDrive({ startMs, epochs: Infinity, origin }),
-        startMs,
-        signal: stop.signal,
-      });
+      const sim = simulate(
+        nmeaGpsSimulator,
+        { path: cable.devicePath },
+        { epochs: syntheticDrive({ startMs, epochs: Infinity, origin }), startMs },
+        stop.signal,
+      );
       const stopGps = async () => {
         stop.abort();
         await sim;
@@ -136,13 +137,12 @@ describe("GPS receiver behind a serial server", () => {
     const port = new Promise<number>((resolve) => (listening = resolve));
     const startMs = Math.ceil(Date.now() / 1000) * 1000;
     const stop = new AbortController();
-    const sim = simulateNmeaGps({
-      tcpPort: 0,
-      epochs: syntheticDrive({ startMs, epochs: Infinity }),
-      startMs,
-      signal: stop.signal,
-      onListening: listening,
-    });
+    const sim = simulate(
+      nmeaGpsSimulator,
+      { tcpPort: 0, onListening: listening },
+      { epochs: syntheticDrive({ startMs, epochs: Infinity }), startMs },
+      stop.signal,
+    );
     cleanup.push(async () => {
       stop.abort();
       await sim;

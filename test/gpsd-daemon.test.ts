@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { distanceM } from "../protocols/geo.ts";
 import { pointAlong, syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import type { Gateway } from "../src/gateway.ts";
-import { simulateNmeaGps } from "../src/cli/simulate.ts";
+import { simulator as nmeaGpsSimulator } from "../drivers/nmea-gps/simulator.ts";
+import { simulate } from "../src/cli/simulate.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { gpsdDaemon, gpsdPath } from "./support/processes.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
@@ -49,12 +50,12 @@ describe.skipIf(!gpsdPath || !hasSocat)("GPS through a real gpsd", () => {
       const startMs = Math.ceil(Date.now() / 1000) * 1000;
       const origin = { lat: 40.4567, lon: 115.9701 };
       const stop = new AbortController();
-      const sim = simulateNmeaGps({
-        path: cable.devicePath,
-        epochs: syntheticDrive({ startMs, epochs: Infinity, origin, altM: 512.3, gsv: true }),
-        startMs,
-        signal: stop.signal,
-      });
+      const sim = simulate(
+        nmeaGpsSimulator,
+        { path: cable.devicePath },
+        { epochs: syntheticDrive({ startMs, epochs: Infinity, origin, altM: 512.3, gsv: true }), startMs },
+        stop.signal,
+      );
       cleanup.push(async () => {
         stop.abort();
         await sim;

@@ -1,11 +1,12 @@
 // A Dräger ventilator on a "USB adapter" made of real pseudo-terminals (socat), played by the
-// medibus-vent simulator (src/cli/simulate-medibus.ts: synthetic answers written from the MEDIBUS
+// medibus-vent simulator (drivers/medibus-vent/simulator.ts: synthetic answers written from the MEDIBUS
 // definition), read by an in-process gateway with the real medibus-vent driver and a real SQLite
 // outbox: ICC, the poll, vitals and alarms in the outbox, an unplug and replug recovers, silence shows.
 import { afterEach, describe, expect, it } from "vitest";
 import type { AlarmBody, Observation } from "../src/events/model.ts";
 import type { Gateway } from "../src/gateway.ts";
-import { simulateMedibusVentilator } from "../src/cli/simulate.ts";
+import { simulator as medibusSimulator } from "../drivers/medibus-vent/simulator.ts";
+import { simulate } from "../src/cli/simulate.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
 import { outboxEvents, startGateway } from "./support/rig.ts";
@@ -41,7 +42,8 @@ function ventilator(o: {
 }) {
   const stop = new AbortController();
   const commands: string[] = [];
-  const done = simulateMedibusVentilator({ ...o, signal: stop.signal, onCommand: (c) => commands.push(c) });
+  const { alarmCycleMs, ...place } = o;
+  const done = simulate(medibusSimulator, place, { alarmCycleMs, onCommand: (c) => commands.push(c) }, stop.signal);
   const halt = async () => {
     stop.abort();
     await done;

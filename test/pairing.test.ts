@@ -12,7 +12,8 @@ import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import { PairingError } from "../src/pairing/index.ts";
 import { NOT_PAIRED } from "../src/pairing/senders.ts";
 import { loadPairedDevices, pairedDevicesPath, savePairedDevices, type PairedDevice } from "../src/pairing/store.ts";
-import { simulateNmeaGps } from "../src/cli/simulate.ts";
+import { simulator as nmeaGpsSimulator } from "../drivers/nmea-gps/simulator.ts";
+import { simulate } from "../src/cli/simulate.ts";
 import { cEcho } from "./support/dicom.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { waitFor } from "./support/mqtt.ts";
@@ -297,17 +298,15 @@ describe.skipIf(!hasSocat)("probing a serial port", () => {
     const cable = nullModem();
     await cable.plugIn();
     cleanup.push(() => cable.unplug());
-    const heard: Buffer[] = [];
+    const heard: Uint8Array[] = [];
     const stop = new AbortController();
     const startMs = Math.ceil(Date.now() / 1000) * 1000;
-    const sim = simulateNmeaGps({
-      path: cable.devicePath,
-      baudRate: 9600,
-      epochs: syntheticDrive({ startMs, epochs: Infinity }),
-      startMs,
-      signal: stop.signal,
-      onData: (d) => heard.push(d),
-    });
+    const sim = simulate(
+      nmeaGpsSimulator,
+      { path: cable.devicePath, baudRate: 9600 },
+      { epochs: syntheticDrive({ startMs, epochs: Infinity }), startMs, onData: (d) => heard.push(d) },
+      stop.signal,
+    );
     cleanup.push(async () => {
       stop.abort();
       await sim;

@@ -13,7 +13,8 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { syntheticDrive } from "../drivers/nmea-gps/synthetic.ts";
 import { localDbPath } from "../src/local-db.ts";
-import { simulateNmeaGps } from "../src/cli/simulate.ts";
+import { simulator as nmeaGpsSimulator } from "../drivers/nmea-gps/simulator.ts";
+import { simulate } from "../src/cli/simulate.ts";
 import { hasChromium, launchChromium, openPage, screenshots, STRINGS, VIEWPORTS } from "./support/browser.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
 import { connectEmbeddedCenter } from "./support/mqtt.ts";
@@ -249,12 +250,12 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
       cleanup.push(() => cable.unplug());
       const stop = new AbortController();
       const startMs = Math.ceil(Date.now() / 1000) * 1000;
-      const sim = simulateNmeaGps({
-        path: cable.devicePath,
-        epochs: syntheticDrive({ startMs, epochs: Infinity }),
-        startMs,
-        signal: stop.signal,
-      });
+      const sim = simulate(
+        nmeaGpsSimulator,
+        { path: cable.devicePath },
+        { epochs: syntheticDrive({ startMs, epochs: Infinity }), startMs },
+        stop.signal,
+      );
       cleanup.push(async () => {
         stop.abort();
         await sim;

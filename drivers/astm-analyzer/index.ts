@@ -461,4 +461,5 @@ export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
   probe: { bauds: [9600, 19200, 4800, 2400, 1200, 38400], matchFrames: 1, evidence: "answers" },
   session: astmAnalyzerSession,
   captureFramer: () => astmCaptureFramer(),
+  simulator: () => import("./simulator.ts").then((m) => m.simulator),
 });

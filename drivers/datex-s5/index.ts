@@ -330,4 +330,5 @@ export const datexS5 = defineDriver<DatexS5Options>({
   framer: () => datexFramer(),
   silentAfterMs: (o) => silentAfterS(o) * 1000,
   session: datexS5Session,
+  simulator: () => import("./simulator.ts").then((m) => m.simulator),
 });

@@ -1,5 +1,5 @@
-// What an S/5 monitor says, for the datex-s5 simulator and tests. Pure: the simulator in
-// src/cli/simulate.ts does the sending and the timing.
+// What an S/5 monitor says, for the datex-s5 simulator and tests. Pure: the simulator
+// (./simulator.ts) does the sending and the timing.
 //
 // Two sources of records:
 //  - a capture (../shared/fixtures/datex-s5, real S/5 traffic published by pycollect): its records

@@ -259,4 +259,5 @@ export const hl7Pcd01 = defineDriver<Hl7Pcd01Options>({
   captureFramer(options) {
     return hl7CaptureFramer({ maxFrameBytes: options.maxFrameBytes });
   },
+  simulator: () => import("./simulator.ts").then((m) => m.simulator),
 });

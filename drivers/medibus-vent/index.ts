@@ -373,4 +373,5 @@ export const medibusVent = defineDriver<MedibusVentOptions>({
   framer: () => withoutXonXoff(medibusFramer()),
   silentAfterMs: (o) => (o.silentAfterS ?? 10) * 1000,
   session: medibusVentSession,
+  simulator: () => import("./simulator.ts").then((m) => m.simulator),
 });

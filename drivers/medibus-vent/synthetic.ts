@@ -1,5 +1,5 @@
 // What a Dräger ventilator says over MEDIBUS, for the medibus-vent simulator and tests. Pure: the
-// simulator in src/cli/simulate-medibus.ts moves the bytes and reads the clock.
+// simulator (./simulator.ts) moves the bytes and reads the clock.
 //
 // SYNTHETIC: written by this project from the MEDIBUS layouts (protocols/medibus) and the data codes
 // of ./codes.ts; no public capture of a Dräger device exists (../shared/fixtures/README.md), no device

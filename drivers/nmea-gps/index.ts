@@ -172,4 +172,5 @@ export const nmeaGps = defineDriver<NmeaGpsOptions>({
   framer: () => nmeaFramer(),
   silentAfterMs: (o) => o.silentAfterS * 1000,
   session: nmeaGpsSession,
+  simulator: () => import("./simulator.ts").then((m) => m.simulator),
 });

@@ -23,6 +23,7 @@ import { stamp } from "../events/stamp.ts";
 import { systemdService } from "../service/systemd.ts";
 import { createTimeService } from "../time/index.ts";
 import { VERSION } from "../version.ts";
+import type { SimulateFlags } from "./simulate.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/vitalgate/vitalgate.yaml";
 
@@ -53,24 +54,7 @@ usage:
                                          (run as the vitalgate user: the login is in the state dir, 0600)
   vitalgate web hash-password            read a password on stdin, print its hash for
                                          web.users[].passwordHash (e.g. read -rs P; echo "$P" | ...)
-  vitalgate simulate hl7-pcd01 [--host H] [--port P] [--count N] [--interval-ms MS]
-                                         a patient monitor sending synthetic IHE PCD-01
-                                         observations to a gateway (default 127.0.0.1:2575, 1/s)
-  vitalgate simulate nmea-gps (--port PATH [--baud B] | --tcp-port P [--host H]) [--log FILE] [--count N]
-                                         a GPS receiver on a serial port (a PTY) or as a serial
-                                         server on TCP: a recorded NMEA log at its rate, else a
-                                         synthetic drive at 1 Hz
-  vitalgate simulate datex-s5 (--port PATH | --tcp-port P [--host H]) [--file CAPTURE]
-                                         a GE S/5 monitor on a serial port (a PTY) or as a serial
-                                         server on TCP: once asked, a capture's records replayed,
-                                         else synthetic ones, at the requested interval
-  vitalgate simulate astm-analyzer (--port PATH [--baud B] | --tcp-port P [--host H]) [--file CAPTURE] [--count N] [--interval-ms MS]
-                                         a point-of-care analyser sending ASTM E1381/E1394 results:
-                                         a capture's records, else a synthetic blood gas (every 5 s)
-  vitalgate simulate medibus-vent (--port PATH [--baud B] | --tcp-port P [--host H])
-                                         a Dräger ventilator on MEDIBUS (19200 8E1 by default):
-                                         answers ICC, NOP, measured data, settings, alarms and
-                                         device id with synthetic values (written from the spec)
+  vitalgate simulate                     the devices it can play, as below
 `;
 
 type Out = { out: (s: string) => void; err: (s: string) => void; stdin?: () => Promise<string> };
@@ -149,7 +133,7 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
  * Off the box (the default) a secret or TLS file that is not there is a warning: it exists only on the
  * box. `--on-box` (the installer, and what `start` does) makes it an error.
  */
-function configCheck(file: string | undefined, onBox: boolean, io: Out): number {
+function configCheck(file: string | undefined, onBox: boolean, io: Out): number | Promise<number> {
   if (!file) return usage(io);
   const r = loadConfig({ file, env: {}, drivers: findDriver, onBox });
   const warnings = r.warnings ?? [];
@@ -241,7 +225,7 @@ function decode(
   optionsJson: string | undefined,
   io: Out,
   ecgOut: EcgOutputs = {},
-): number {
+): number | Promise<number> {
   if (!driverId || !file) return usage(io);
   const driver = findDriver(driverId);
   if (!driver) {
@@ -327,218 +311,37 @@ function writeEcgOutputs(bytes: Uint8Array, format: unknown, out: EcgOutputs, io
   return true;
 }
 
-/** The simulators (and serialport, which they open ports with): loaded only by `vitalgate simulate`, never by the daemon. */
-const simulators = () => import("./simulate.ts");
-
-async function simulate(
-  device: string | undefined,
-  v: {
-    host?: string;
-    port?: string;
-    count?: string;
-    "interval-ms"?: string;
-    "tcp-port"?: string;
-    baud?: string;
-    log?: string;
-    file?: string;
-  },
-  io: Out,
-): Promise<number> {
-  if (device === "nmea-gps") return simulateGps(v, io);
-  if (device === "datex-s5") return simulateDatex(v, io);
-  if (device === "astm-analyzer") return simulateAstm(v, io);
-  if (device === "medibus-vent") return simulateMedibus(v, io);
-  if (device !== "hl7-pcd01") {
-    io.err(`simulators: hl7-pcd01, nmea-gps, datex-s5, astm-analyzer, medibus-vent\n`);
-    return 2;
+/**
+ * `vitalgate simulate [ID]`: the simulators the drivers bring (src/cli/simulate.ts, loaded only here:
+ * it brings serialport, and each simulator its device's synthetic data, which the daemon never loads).
+ */
+async function simulate(id: string | undefined, v: SimulateFlags, io: Out): Promise<number> {
+  const { simulators, simulateCommand, simulatorsUsage } = await import("./simulate.ts");
+  const list = await simulators(drivers);
+  if (id === undefined) {
+    io.out(simulatorsUsage(list));
+    return 0;
   }
-  const port = Number(v.port ?? 2575);
-  const count = v.count === undefined ? Infinity : Number(v.count);
-  const intervalMs = Number(v["interval-ms"] ?? 1000);
-  if (!Number.isInteger(port) || port < 1 || port > 65535 || !(count > 0) || !(intervalMs >= 0)) {
-    io.err("simulate: --port must be 1-65535, --count positive, --interval-ms not negative\n");
+  const found = list.find((s) => s.id === id);
+  if (!found) {
+    io.err(`no simulator "${id}"; simulators: ${list.map((s) => s.id).join(", ")}\n`);
     return 2;
   }
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
-  const host = v.host ?? "127.0.0.1";
-  io.err(`simulating an HL7 PCD-01 monitor: sending to ${host}:${port} every ${intervalMs} ms (synthetic data)\n`);
-  const { simulateHl7Monitor } = await simulators();
-  const accepted = await simulateHl7Monitor({
-    host,
-    port,
-    count,
-    intervalMs,
-    signal: stop.signal,
-    onResult: (i, result) => io.out(`message ${i + 1}: ${result}\n`),
-  });
-  io.err(`${accepted} message(s) acknowledged AA\n`);
-  return 0;
-}
-
-async function simulateGps(
-  v: { host?: string; port?: string; count?: string; "tcp-port"?: string; baud?: string; log?: string },
-  io: Out,
-): Promise<number> {
-  const { nmeaSimulation, simulateNmeaGps } = await simulators();
-  const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
-  const baudRate = Number(v.baud ?? 9600);
-  const count = v.count === undefined ? Infinity : Number(v.count);
-  if (
-    (v.port === undefined) === (tcpPort === undefined) ||
-    (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) ||
-    !(Number.isInteger(baudRate) && baudRate > 0) ||
-    !(count > 0)
-  ) {
-    io.err(
-      "simulate nmea-gps: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud and --count positive\n",
-    );
-    return 2;
-  }
-  const stop = new AbortController();
-  process.once("SIGINT", () => stop.abort());
-  process.once("SIGTERM", () => stop.abort());
-  const sim = nmeaSimulation({
-    logText: v.log === undefined ? undefined : readFileSync(v.log, "latin1"),
-    count,
-    nowMs: Date.now(),
-  });
-  io.err(`simulating a GPS receiver on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: ${sim.what}\n`);
-  const sent = await simulateNmeaGps({
-    path: v.port,
-    baudRate,
-    tcpPort,
+  const say = { out: (line: string) => io.out(`${line}\n`), err: (line: string) => io.err(`${line}\n`) };
+  const flags: SimulateFlags = {
     host: v.host,
-    epochs: sim.epochs,
-    startMs: sim.startMs,
-    signal: stop.signal,
-    onListening: (port) => io.err(`listening on tcp port ${port}\n`),
-  });
-  io.err(`${sent} epoch(s) sent\n`);
-  return 0;
-}
-
-async function simulateDatex(
-  v: { host?: string; port?: string; "tcp-port"?: string; file?: string },
-  io: Out,
-): Promise<number> {
-  const { simulateDatexMonitor } = await simulators();
-  const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
-  if (
-    (v.port === undefined) === (tcpPort === undefined) ||
-    (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535))
-  ) {
-    io.err("simulate datex-s5: give --port PATH (a serial port or PTY) or --tcp-port 0-65535\n");
-    return 2;
-  }
-  const stop = new AbortController();
-  process.once("SIGINT", () => stop.abort());
-  process.once("SIGTERM", () => stop.abort());
-  const capture = v.file === undefined ? undefined : new Uint8Array(readFileSync(v.file));
-  io.err(
-    `simulating a GE S/5 monitor on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: ${capture ? "a capture's records, as recorded" : "synthetic records (not a patient)"}, once asked\n`,
-  );
-  const sent = await simulateDatexMonitor({
-    path: v.port,
-    tcpPort,
-    host: v.host,
-    capture,
-    signal: stop.signal,
-    onListening: (port) => io.err(`listening on tcp port ${port}\n`),
-    onRequest: (what) => io.err(`request: ${what}\n`),
-  });
-  io.err(`${sent} record(s) sent\n`);
-  return 0;
-}
-
-async function simulateAstm(
-  v: {
-    host?: string;
-    port?: string;
-    count?: string;
-    "interval-ms"?: string;
-    "tcp-port"?: string;
-    baud?: string;
-    file?: string;
-  },
-  io: Out,
-): Promise<number> {
-  const { astmSimulation, simulateAstmAnalyzer } = await simulators();
-  const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
-  const baudRate = Number(v.baud ?? 9600);
-  const count = v.count === undefined ? (v.file === undefined ? Infinity : 1) : Number(v.count);
-  const intervalMs = Number(v["interval-ms"] ?? 5000);
-  if (
-    (v.port === undefined) === (tcpPort === undefined) ||
-    (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) ||
-    !(Number.isInteger(baudRate) && baudRate > 0) ||
-    !(count > 0) ||
-    !(intervalMs >= 0)
-  ) {
-    io.err(
-      "simulate astm-analyzer: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud and --count positive, --interval-ms not negative\n",
-    );
-    return 2;
-  }
-  const stop = new AbortController();
-  process.once("SIGINT", () => stop.abort());
-  process.once("SIGTERM", () => stop.abort());
-  const sim = astmSimulation({
-    capture: v.file === undefined ? undefined : new Uint8Array(readFileSync(v.file)),
-    count,
-    nowMs: Date.now(),
-  });
-  io.err(`simulating an ASTM analyser on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: ${sim.what}\n`);
-  const accepted = await simulateAstmAnalyzer({
-    path: v.port,
-    baudRate,
-    tcpPort,
-    host: v.host,
-    messages: sim.messages,
-    intervalMs,
-    signal: stop.signal,
-    onListening: (port) => io.err(`listening on tcp port ${port}\n`),
-    onResult: (i, result) => io.out(`message ${i + 1}: ${result}\n`),
-  });
-  io.err(`${accepted} message(s) acknowledged\n`);
-  return 0;
-}
-
-async function simulateMedibus(
-  v: { host?: string; port?: string; "tcp-port"?: string; baud?: string },
-  io: Out,
-): Promise<number> {
-  const { simulateMedibusVentilator } = await simulators();
-  const tcpPort = v["tcp-port"] === undefined ? undefined : Number(v["tcp-port"]);
-  const baudRate = Number(v.baud ?? 19200);
-  if (
-    (v.port === undefined) === (tcpPort === undefined) ||
-    (tcpPort !== undefined && !(Number.isInteger(tcpPort) && tcpPort >= 0 && tcpPort <= 65535)) ||
-    !(Number.isInteger(baudRate) && baudRate > 0)
-  ) {
-    io.err("simulate medibus-vent: give --port PATH (a serial port or PTY) or --tcp-port 0-65535; --baud positive\n");
-    return 2;
-  }
-  const stop = new AbortController();
-  process.once("SIGINT", () => stop.abort());
-  process.once("SIGTERM", () => stop.abort());
-  io.err(
-    `simulating a Dräger ventilator (MEDIBUS) on ${v.port ?? `tcp ${v.host ?? "127.0.0.1"}:${tcpPort}`}: synthetic values (written from the spec, not a patient)\n`,
-  );
-  const answered = await simulateMedibusVentilator({
-    path: v.port,
-    baudRate,
-    tcpPort,
-    host: v.host,
-    signal: stop.signal,
-    onListening: (port) => io.err(`listening on tcp port ${port}\n`),
-    onCommand: (command, ok) => {
-      if (command === "ICC" || !ok) io.err(`command: ${command}${ok ? "" : " (not answered: no ICC yet)"}\n`);
-    },
-  });
-  io.err(`${answered} answer(s) sent\n`);
-  return 0;
+    port: v.port,
+    "tcp-port": v["tcp-port"],
+    baud: v.baud,
+    count: v.count,
+    "interval-ms": v["interval-ms"],
+    file: v.file,
+    log: v.log,
+  };
+  return simulateCommand(id, found.simulator, flags, say, stop.signal);
 }
 
 function ports(io: Out): number {
@@ -591,8 +394,10 @@ async function brokerViewer(configPath: string | undefined, io: Out): Promise<nu
   }
 }
 
-function usage(io: Out): number {
-  io.err(USAGE);
+/** The usage text, with the simulators the drivers bring (loaded for it). */
+async function usage(io: Out): Promise<number> {
+  const { simulators, simulatorsUsage } = await import("./simulate.ts");
+  io.err(USAGE + simulatorsUsage(await simulators(drivers)));
   return 2;
 }
 

@@ -1,66 +1,36 @@
-// The plumbing every `vitalgate simulate` device shares: the line it talks over (a serial port that
-// is reopened after an unplug, or a TCP port served as a serial server's is) and an abortable delay.
-// The simulators (simulate.ts, simulate-astm.ts, simulate-medibus.ts) only decide what to send.
-import { createServer, type Socket } from "node:net";
+// The lines a simulated device talks over (src/devices/simulator.ts), opened by the runner
+// (simulate.ts): a serial port reopened after an unplug, a TCP port served as a serial server's is,
+// or a TCP connection to the gateway dialled again whenever it breaks. The simulators in
+// drivers/<id>/simulator.ts only decide what to send.
+import { connect, createServer, type Socket } from "node:net";
 import { SerialPort } from "serialport";
+import type { SimulatorLine, SimulatorSerial } from "../devices/simulator.ts";
 
-/** The line a simulated device talks over. */
-export interface Line {
-  /** The line is there: the port is open, a client is connected. */
-  up(): boolean;
-  /** Sends the bytes; returns on how many links they went out (0: the line is down, they went nowhere). */
-  write(bytes: Uint8Array): number;
+/** A line as the runner holds it: the device's line, and the runner's close. */
+export interface OpenLine extends SimulatorLine {
   close(): Promise<void>;
 }
 
-/** Where a simulated device talks, as its options (the `vitalgate simulate` flags) give it. */
-export interface SimulatedLineOptions {
-  /** A serial port to talk on: the device end of a PTY pair, or a port wired to the gateway's. */
-  path?: string;
-  /** Or: listen on this TCP port, as a serial server does (0: any free port); the gateway connects. */
-  tcpPort?: number;
-  host?: string;
-  onListening?: (port: number) => void;
-  signal?: AbortSignal;
-}
-
-/** Serial settings where the device's differ from 8N1 without flow control. */
-export interface SerialSettings {
-  dataBits?: 5 | 6 | 7 | 8;
-  parity?: "none" | "even" | "odd";
-  stopBits?: 1 | 2;
-  rtscts?: boolean;
-}
-
-export interface LineOptions {
-  /** A serial port: the device end of a PTY pair, or a port wired to the gateway's. */
-  path?: string;
-  baudRate: number;
-  serial?: SerialSettings;
-  /** Or: listen on this TCP port, as a serial server in TCP server mode does (0: any free port). */
-  tcpPort?: number;
-  host?: string;
-  /** On TCP: "all" sends to every client and hears them all; "latest" keeps only the newest client. */
-  clients: "all" | "latest";
-  onListening?: (port: number) => void;
-  /** What the gateway sends. */
-  onData?: (chunk: Buffer) => void;
-  /** A new line: the port (re)opened, a client connected. */
-  onOpen?: () => void;
-}
-
-/** The TCP server line when `tcpPort` is set, else the serial port at `path`. */
-export async function openLine(o: LineOptions): Promise<Line> {
-  if (o.tcpPort !== undefined) return tcpServerLine(o.host ?? "127.0.0.1", o.tcpPort, o);
-  return serialLine(o.path!, o.baudRate, o);
+/** What a line tells the device: its listeners, and the line's methods that register them. */
+function listeners() {
+  const data = new Set<(chunk: Uint8Array) => void>();
+  const open = new Set<() => void>();
+  const close = new Set<() => void>();
+  return {
+    data: (chunk: Uint8Array) => data.forEach((l) => l(chunk)),
+    open: () => open.forEach((l) => l()),
+    close: () => close.forEach((l) => l()),
+    register: {
+      onData: (l: (chunk: Uint8Array) => void) => void data.add(l),
+      onOpen: (l: () => void) => void open.add(l),
+      onClose: (l: () => void) => void close.add(l),
+    },
+  };
 }
 
 /** A serial port, reopened in the background (every 250 ms) whenever it is gone (an unplugged adapter, a PTY that vanishes). */
-export function serialLine(
-  path: string,
-  baudRate: number,
-  o: { serial?: SerialSettings; onData?: (chunk: Buffer) => void; onOpen?: () => void } = {},
-): Line {
+export function serialLine(path: string, baudRate: number, serial: SimulatorSerial = {}): OpenLine {
+  const hear = listeners();
   let port: SerialPort | null = null;
   let opening = false;
   let closed = false;
@@ -68,42 +38,51 @@ export function serialLine(
   const again = () => {
     if (!closed && timer === undefined) timer = setTimeout(() => ((timer = undefined), open()), 250);
   };
+  const lost = (p: SerialPort) => {
+    if (port !== p) return;
+    port = null;
+    hear.close();
+  };
   const open = () => {
     if (opening || closed || port) return;
     opening = true;
-    const p = new SerialPort({ path, baudRate, autoOpen: false, ...o.serial });
+    const p = new SerialPort({ path, baudRate, autoOpen: false, ...serial });
     p.on("error", () => undefined); // a write into a vanished PTY: seen as "close"
-    if (o.onData) p.on("data", o.onData);
+    p.on("data", hear.data);
     p.open((err) => {
       opening = false;
       if (err) return again();
       if (closed) return void p.close();
       port = p;
-      o.onOpen?.();
+      hear.open();
       p.once("close", () => {
-        if (port === p) port = null;
+        lost(p);
         again();
       });
     });
   };
   open();
   return {
+    ...hear.register,
     up: () => port?.isOpen === true,
     write(bytes) {
       if (!port?.isOpen) {
-        port = null;
+        if (port) lost(port);
         open();
         return 0;
       }
       const p = port;
       p.write(Buffer.from(bytes), (err) => {
         if (err && port === p) {
-          port = null;
+          lost(p);
           if (p.isOpen) p.close(() => undefined);
           again();
         }
       });
       return 1;
+    },
+    drop() {
+      if (port?.isOpen) port.close(() => undefined);
     },
     async close() {
       closed = true;
@@ -122,62 +101,89 @@ export function serialLine(
 export async function tcpServerLine(
   host: string,
   port: number,
-  o: Pick<LineOptions, "clients" | "onListening" | "onData" | "onOpen">,
-): Promise<Line> {
-  const clients = new Set<Socket>();
+  clients: "all" | "latest",
+  onListening?: (port: number) => void,
+): Promise<OpenLine> {
+  const hear = listeners();
+  const connected = new Set<Socket>();
   const server = createServer((s) => {
-    if (o.clients === "latest") {
-      for (const c of clients) c.destroy();
-      clients.clear();
+    if (clients === "latest") {
+      for (const c of connected) c.destroy();
+      connected.clear();
     }
-    clients.add(s);
-    o.onOpen?.();
+    connected.add(s);
+    hear.open();
     s.on("error", () => undefined);
     s.on("data", (d: Buffer) => {
-      if (clients.has(s)) o.onData?.(d);
+      if (connected.has(s)) hear.data(d);
     });
-    s.on("close", () => clients.delete(s));
+    s.on("close", () => {
+      if (connected.delete(s)) hear.close();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve());
   });
   const address = server.address();
-  o.onListening?.(typeof address === "object" && address ? address.port : port);
+  onListening?.(typeof address === "object" && address ? address.port : port);
   return {
-    up: () => [...clients].some((c) => !c.destroyed),
+    ...hear.register,
+    up: () => [...connected].some((c) => !c.destroyed),
     write(bytes) {
-      for (const c of clients) c.write(bytes);
-      return clients.size;
+      for (const c of connected) c.write(bytes);
+      return connected.size;
+    },
+    drop() {
+      for (const c of connected) c.destroy();
     },
     async close() {
-      for (const c of clients) c.destroy();
+      for (const c of connected) c.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }
 
-/**
- * Waits `ms` (at once when the signal is already aborted), or until the signal aborts. The listener
- * goes with the timer: a simulator running for days must not pile them up.
- */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, Math.max(0, ms));
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
-/** Resolves when the signal aborts (never without one): a device that only answers runs until then. */
-export function untilAborted(signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    signal?.addEventListener("abort", () => resolve(), { once: true });
-  });
+/** A TCP connection to the gateway, dialled at once and again `redialMs` after it breaks or fails. */
+export function tcpClientLine(host: string, port: number, redialMs = 1000): OpenLine {
+  const hear = listeners();
+  let socket: Socket | null = null;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const dial = () => {
+    timer = undefined;
+    if (closed) return;
+    const s = connect({ host, port });
+    s.on("error", () => undefined); // seen as "close"
+    s.once("connect", () => {
+      socket = s;
+      hear.open();
+    });
+    s.on("data", hear.data);
+    s.once("close", () => {
+      if (socket === s) {
+        socket = null;
+        hear.close();
+      }
+      if (!closed) timer = setTimeout(dial, redialMs);
+    });
+  };
+  dial();
+  return {
+    ...hear.register,
+    up: () => socket !== null && !socket.destroyed,
+    write(bytes) {
+      if (!socket || socket.destroyed) return 0;
+      socket.write(bytes);
+      return 1;
+    },
+    drop() {
+      socket?.destroy();
+    },
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      socket?.destroy();
+    },
+  };
 }

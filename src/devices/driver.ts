@@ -4,6 +4,7 @@
 import type { z } from "zod";
 import type { CodecError, Framer } from "../../protocols/codec.ts";
 import type { DeviceKind, EventDraft } from "../events/model.ts";
+import type { SimulatorDefinition } from "./simulator.ts";
 
 /** A transport the core opens, watches and reopens on the driver's behalf. */
 export type TransportSpec =
@@ -175,6 +176,12 @@ export interface DriverDefinition<O = unknown> {
    * found this way and has none. Needs `serialOptions`.
    */
   probe?: { bauds: readonly number[]; matchFrames: number; evidence: "frames" | "answers" };
+  /**
+   * The driver's simulator of its device (`vitalgate simulate <id>`, src/devices/simulator.ts), loaded
+   * on demand so the daemon never loads it: `() => import("./simulator.ts").then((m) => m.simulator)`.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  simulator?(): Promise<SimulatorDefinition<any>>;
 }
 
 export interface DriverSession {
