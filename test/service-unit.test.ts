@@ -60,7 +60,8 @@ describe("the systemd unit", () => {
     expect(all("DeviceAllow")).toContain("char-pps r");
     expect(last("PrivateDevices") ?? "no").toBe("no");
     expect(all("ReadWritePaths")).toContain("/var/lib/vitalgate");
-    expect(last("StateDirectory")).toBe("vitalgate");
+    // The state, and backup.dir's default.
+    expect(last("StateDirectory")?.split(" ")).toEqual(["vitalgate", "vitalgate-backup"]);
     expect(last("PrivateNetwork") ?? "no").toBe("no");
     const families = (last("RestrictAddressFamilies") ?? "").split(/\s+/);
     // Devices and the uplink over IP; timedatectl's D-Bus over a Unix socket; the page's own addresses over netlink.

@@ -21,6 +21,9 @@ import { listSerialPorts } from "../transports/serial-ports.ts";
 import { Outbox } from "../outbox/outbox.ts";
 import { stamp } from "../events/stamp.ts";
 import { systemdService } from "../service/systemd.ts";
+import { removePidFile, writePidFile } from "../service/pid-file.ts";
+import { scheduleBackups } from "../backup/schedule.ts";
+import { backupCommand, restoreCommand } from "./backup.ts";
 import { createTimeService } from "../time/index.ts";
 import { VERSION } from "../version.ts";
 import type { SimulateFlags } from "./simulate.ts";
@@ -40,6 +43,13 @@ usage:
                                          --on-box (on the box itself, as start does)
   vitalgate config schema                print the JSON Schema of the config file
   vitalgate status [--config FILE]       ask the running gateway how it is
+  vitalgate backup [--config FILE] [--to DIR]
+                                         a consistent copy of local.db, the outbox, the paired
+                                         devices and the config, running or not, into backup.dir
+                                         (or DIR); prints its path
+  vitalgate restore BACKUP [--config FILE] [--with-config]
+                                         put a backup back into the stopped gateway's state dir
+                                         (checks its SHA-256 sums; keeps what it replaces)
   vitalgate queue stats [--config FILE]  outbox depth by priority, size, evictions
   vitalgate decode --driver ID FILE [--options JSON]
                                          print the events a capture decodes to, as NDJSON
@@ -95,19 +105,23 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
   const service = systemdService({ env: process.env, log });
   try {
     await gateway.start();
+    writePidFile(config.stateDir);
     void service.ready(`running: ${config.devices.length} configured device(s)`);
   } catch (err) {
     log.fatal({ err: (err as Error).message, code: (err as { code?: string }).code }, "vitalgate could not start");
     await gateway.stop().catch(() => undefined);
     return 1;
   }
+  const backups = scheduleBackups(config, resolved.source === DEFAULT_CONFIG_NAME ? undefined : resolved.source, log);
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping");
     const said = service.stopping();
+    await backups?.stop();
     await gateway.stop();
+    removePidFile(config.stateDir);
     await said;
     process.exit(0);
   };
@@ -420,6 +434,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       log: { type: "string" },
       file: { type: "string" },
       "on-box": { type: "boolean" },
+      to: { type: "string" },
+      "with-config": { type: "boolean" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean" },
     },
@@ -445,6 +461,15 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       return usage(io);
     case "status":
       return status(values.config, io);
+    case "backup":
+    case "restore": {
+      const resolved = resolveConfig(values.config, io);
+      if (!resolved) return 2;
+      const r = { config: resolved.result.config, source: resolved.source };
+      return command === "backup"
+        ? backupCommand(r, values.to, io)
+        : restoreCommand(r, sub, values["with-config"] ?? false, io);
+    }
     case "queue":
       return sub === "stats" ? queueStats(values.config, io) : usage(io);
     case "decode":

@@ -802,6 +802,35 @@ const timeSchema = z
     "Synchronized time: where the gateway gets true UTC from, and when a device's clock counts as wrong. See docs/time.md.",
   );
 
+const backupSchema = z
+  .strictObject({
+    dir: z
+      .string()
+      .min(1)
+      .default("/var/lib/vitalgate-backup")
+      .describe(
+        "Folder the backups are written to, one folder each (vitalgate-<gateway id>-<UTC time>). The unit lets the gateway write /var/lib/vitalgate-backup; another place (a second disk) needs a ReadWritePaths= line (docs/operations.md, Backups).",
+      ),
+    schedule: cronExpression()
+      .default("30 3 * * *")
+      .describe("When the gateway takes a backup (cron: minute hour day month weekday; default daily at 03:30)."),
+    keep: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(7)
+      .describe("Backups of this gateway kept in dir; older ones are deleted after each new one."),
+    outbox: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Whether outbox.db (the queue, with events not yet delivered) is in each backup. It is up to store.quotaMB large.",
+      ),
+  })
+  .describe(
+    "Scheduled backups of local.db (users, audit trail, cases), the outbox, the paired devices and this file (docs/operations.md, Backups). Without this section the gateway takes none by itself; `vitalgate backup` takes one on demand.",
+  );
+
 /** The document's shape, given the schema each device entry is checked with. */
 function documentSchema<D extends z.ZodType>(device: D) {
   return z
@@ -825,6 +854,7 @@ function documentSchema<D extends z.ZodType>(device: D) {
       log: logSchema.prefault({}),
       time: timeSchema.prefault({}),
       cases: casesSchema.prefault({}),
+      backup: backupSchema.optional(),
     })
     .meta({
       title: "vitalgate configuration",
