@@ -4,7 +4,7 @@
 // checks them with `checkSerialLine`, and hands `serialLineTransport` (and `serialLineOptions`, for
 // the pairing page) to defineDriver.
 import { z } from "zod";
-import type { TransportSpec } from "../src/devices/driver.ts";
+import type { OptionLabels, TransportSpec } from "../src/devices/driver.ts";
 
 export interface SerialLineSettings {
   /** What is on the line, for the descriptions: "the receiver", "the analyser", "the monitor". */
@@ -78,6 +78,40 @@ export function serialLine(s: SerialLineSettings) {
       ),
   };
 }
+
+/** The pairing form's names for the options of `serialLine`. */
+export const SERIAL_LINE_LABELS: OptionLabels = {
+  transport: {
+    zh: "连接方式",
+    en: "Connection",
+    helpZh:
+      "serial：设备接在本机的串口上（RS-232，通常经 USB 转串口线）；tcp：本机连接接着该设备的串口服务器（Moxa NPort、ser2net 等）。",
+  },
+  port: {
+    zh: "串口",
+    en: "Serial port",
+    helpZh: "本机的串口，最好选稳定路径 /dev/serial/by-id/…：USB 转串口线重新插拔后可能变成另一个 ttyUSB。",
+  },
+  match: { zh: "USB 识别", en: "USB identity", helpZh: "转接线换了名字时按 USB 身份找回它；此时“串口”只是首选。" },
+  "match.vendorId": { zh: "USB 厂商 ID", en: "USB vendor id", helpZh: "lsusb 显示的厂商 ID，例如 0403（FTDI）。" },
+  "match.productId": { zh: "USB 产品 ID", en: "USB product id", helpZh: "lsusb 显示的产品 ID，例如 6001。" },
+  "match.serialNumber": { zh: "USB 序列号", en: "USB serial number", helpZh: "转接线或设备的 USB 序列号。" },
+  baudRate: { zh: "波特率", en: "Baud rate", helpZh: "与设备串口的设置一致。" },
+  dataBits: { zh: "数据位", en: "Data bits", helpZh: "与设备串口的设置一致。" },
+  parity: { zh: "校验", en: "Parity", helpZh: "none 无校验、even 偶校验、odd 奇校验，与设备一致。" },
+  stopBits: { zh: "停止位", en: "Stop bits", helpZh: "与设备串口的设置一致。" },
+  rtscts: {
+    zh: "RTS/CTS 硬件流控",
+    en: "RTS/CTS flow control",
+    helpZh: "设备要求且线缆带握手线时打开。",
+  },
+  host: { zh: "串口服务器地址", en: "Serial server address", helpZh: "连接方式为 tcp 时：串口服务器的 IP 地址。" },
+  tcpPort: {
+    zh: "串口服务器端口",
+    en: "Serial server port",
+    helpZh: "连接方式为 tcp 时：串口服务器上接该设备那一口的 TCP 端口（如 Moxa NPort 第一口 TCP Server 模式为 4001）。",
+  },
+};
 
 type SerialLineOptions = z.infer<z.ZodObject<ReturnType<typeof serialLine>>>;
 

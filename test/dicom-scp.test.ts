@@ -39,6 +39,7 @@ const dicomDriver = defineDriver({
   id: "test-dicom",
   kind: "ecg-cart",
   title: { en: "Test DICOM C-STORE", zh: "测试 DICOM 存储" },
+  labels: {},
   options: z.object({
     port: z.int(),
     aeTitle: z.string().default(AE),

@@ -587,6 +587,40 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
     await expect.poll(() => text(page, "#nav"), { timeout: SEEN_MS }).toContain(zh("nav.status"));
   });
 
+  it("pairing form: each option named and explained in Chinese and English, what to set on the monitor, and an error pointing at its field", async () => {
+    const { page } = await gatewayAndPage({ id: "gw-web-form", pairing: "{ listen: [] }" });
+    await signIn(page, "#/pairing");
+    await page.getByRole("button", { name: zh("pairing.manual") }).click();
+    const form = page.locator("#pair-form");
+    await form.locator("select[name=driver]").selectOption("hl7-pcd01");
+    const field = (key: string) => form.locator("label.field", { has: page.locator(`[name=opt-${key}]`) });
+    // The driver's own words for its options, never the raw key; a line of help in the same language.
+    expect(await field("port").locator("span").innerText()).toBe("TCP 端口");
+    expect(await field("port").locator(".hint").innerText()).toMatch(/2575/);
+    expect(CJK.test(await field("port").locator(".hint").innerText())).toBe(true);
+    await field("port").locator("input").fill("2600");
+    // What to set on the monitor: this box's address and the port just typed.
+    const setup = form.locator("#device-setup");
+    await expect.poll(() => setup.innerText(), { timeout: SEEN_MS }).toContain("端口 2600");
+    expect(await setup.innerText()).toContain(zh("pairing.setupTitle"));
+    await screenshots(page, "pairing-form-labels");
+    // Connecting out with no address: the error names the field as the form does, and marks it.
+    await field("mode").locator("select").selectOption('"connect"');
+    await form.locator("input[name=id]").fill("monitor-out");
+    await form.getByRole("button", { name: zh("pairing.save") }).click();
+    await expect.poll(() => text(page, "#notice"), { timeout: SEEN_MS }).toContain("地址");
+    expect(await text(page, "#notice")).not.toContain("options.host");
+    expect(await field("host").locator("input").getAttribute("aria-invalid")).toBe("true");
+    // And in English.
+    await page.click("#lang");
+    await page.getByRole("button", { name: en("pairing.manual") }).click();
+    await form.locator("select[name=driver]").selectOption("hl7-pcd01");
+    expect(await field("port").locator("span").innerText()).toBe("TCP port");
+    expect(CJK.test(await form.innerText())).toBe(false);
+    await expect.poll(() => setup.innerText(), { timeout: SEEN_MS }).toContain("port 2575");
+    await screenshots(page, "pairing-form-labels-en");
+  });
+
   it("a device named with markup shows its name as text, and no script runs", async () => {
     const evil = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
     const { page } = await gatewayAndPage({

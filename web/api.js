@@ -68,15 +68,20 @@ export async function api(method, path, body) {
 }
 
 /** An error as the user reads it: what happened in their language, then the server's words. */
-export function errorText(err) {
+export function errorText(err, fieldLabel = (field) => field) {
   if (!(err instanceof ApiError)) return t("err.generic", { status: "?" }) + (err?.message ? ` (${err.message})` : "");
   const key = `err.${err.code}`;
   // A wait (a locked user, a flooding address) is said in words and as a time of day, in the page's language alone.
   if (err.retryAfterS !== undefined && has(key)) return t(key, retryWords(err.retryAfterS, err.retryAt));
   let text = has(key) ? t(key) : t(err.status === 0 ? "err.VG_NETWORK" : "err.generic", { status: err.status });
-  if (err.field) text += ` — ${t("err.field", { field: err.field })}`;
+  if (err.field) text += ` — ${t("err.field", { field: fieldLabel(err.field) })}`;
   // The server's message is English; in Chinese it still helps whoever the user calls for help.
-  if (err.serverMessage && err.code !== "VG_NETWORK") text += ` (${err.serverMessage})`;
+  // Without the field's path, which the text already names in the page's words.
+  const detail =
+    err.field && err.serverMessage?.startsWith(`${err.field}: `)
+      ? err.serverMessage.slice(err.field.length + 2)
+      : err.serverMessage;
+  if (detail && err.code !== "VG_NETWORK") text += ` (${detail})`;
   return text;
 }
 

@@ -58,7 +58,13 @@ import {
 import type { AstmAction, AstmComment, AstmResult } from "../../protocols/astm/index.ts";
 import { loincFor, specimenSystem, toUcum } from "./loinc.ts";
 import { readResultValue, type ResultQuality } from "./values.ts";
-import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
+import {
+  SERIAL_LINE_LABELS,
+  checkSerialLine,
+  serialLine,
+  serialLineOptions,
+  serialLineTransport,
+} from "../serial-line.ts";
 
 const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
 
@@ -451,6 +457,14 @@ export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
     zh: "血气/床旁检验分析仪（ASTM E1381/E1394，串口或 TCP）",
   },
   options: astmAnalyzerOptions,
+  labels: {
+    ...SERIAL_LINE_LABELS,
+    codeMap: {
+      zh: "项目代码对照",
+      en: "Test code map",
+      helpZh: "分析仪本地的项目代码（R.3 中的代码，例如 HCO3-）对应的 LOINC，补充并覆盖内置表。",
+    },
+  },
   transport: serialLineTransport,
   serialOptions: serialLineOptions,
   // An analyser with results to send opens with ENQ unasked (E1381 §6.2) and, with no reply, tries

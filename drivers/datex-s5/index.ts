@@ -57,7 +57,13 @@ import {
 } from "../../protocols/datex-s5/index.ts";
 import type { DatexGroupStatus, DatexPhdbSubrecord, DatexValue } from "../../protocols/datex-s5/index.ts";
 import { metricByRefid } from "../../protocols/mdc/index.ts";
-import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
+import {
+  SERIAL_LINE_LABELS,
+  checkSerialLine,
+  serialLine,
+  serialLineOptions,
+  serialLineTransport,
+} from "../serial-line.ts";
 
 /**
  * Waveform channels whose sampling rate, scale and unit two public sources agree on:
@@ -325,6 +331,24 @@ export const datexS5 = defineDriver<DatexS5Options>({
     zh: "GE Datex-Ohmeda S/5 监护仪（计算机接口，串口或串口服务器）",
   },
   options: datexS5Options,
+  labels: {
+    ...SERIAL_LINE_LABELS,
+    intervalS: {
+      zh: "数值间隔（秒）",
+      en: "Values every (s)",
+      helpZh: "监护仪每隔这么久发送一次显示的数值，每次成为一条生命体征事件。",
+    },
+    waveforms: {
+      zh: "波形",
+      en: "Waveforms",
+      helpZh: "要请求的波形（ECG1、ECG2、ECG3、INVP1、INVP2、PLETH 等），每秒约一条波形事件。",
+    },
+    silentAfterS: {
+      zh: "无数据判定（秒）",
+      en: "Silent after (s)",
+      helpZh: "监护仪这么久没有发来任何数据，就判为故障（无数据）。",
+    },
+  },
   transport: serialLineTransport,
   serialOptions: serialLineOptions,
   framer: () => datexFramer(),

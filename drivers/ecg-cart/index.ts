@@ -139,6 +139,48 @@ export const ecgCart = defineDriver<EcgCartOptions>({
     zh: "十二导联心电图机（DICOM、HL7 aECG、飞利浦 XML、GE MUSE XML、SCP-ECG 文件）",
   },
   options: ecgCartOptions,
+  labels: {
+    source: {
+      zh: "来源",
+      en: "Source",
+      helpZh: "folder：心电图机把文件写进一个文件夹；dicom：心电图机用 DICOM C-STORE 发给本机。",
+    },
+    dir: {
+      zh: "文件夹",
+      en: "Folder",
+      helpZh:
+        "来源为 folder 时：心电图机导出（或 U 盘拷入）的文件夹，须在管理员允许的目录下；其中会建 done/ 和 rejected/。",
+    },
+    format: { zh: "文件格式", en: "File format", helpZh: "auto 按内容自动识别。" },
+    stableMs: {
+      zh: "写完判定（毫秒）",
+      en: "Settled after (ms)",
+      helpZh: "来源为 folder 时：文件大小和时间这么久不变，才当作写完收取。",
+    },
+    scanMs: { zh: "扫描间隔（毫秒）", en: "Scan every (ms)", helpZh: "来源为 folder 时：多久查看一次文件夹。" },
+    maxSettleMs: {
+      zh: "最长写入（毫秒）",
+      en: "Longest write (ms)",
+      helpZh: "来源为 folder 时：出现后这么久仍在变化的文件不是正常导出，移到 rejected/。",
+    },
+    host: { zh: "监听地址", en: "Listen address", helpZh: "来源为 dicom 时：本机监听的地址（0.0.0.0 为所有网卡）。" },
+    port: {
+      zh: "DICOM 端口",
+      en: "DICOM port",
+      helpZh: "来源为 dicom 时：本机监听的端口；11112 是 DICOM 的注册端口（104 需要 root 权限）。",
+    },
+    aeTitle: { zh: "本机 AE 名称", en: "Our AE title", helpZh: "来源为 dicom 时：心电图机发送时要呼叫的 AE Title。" },
+    callingAeTitles: {
+      zh: "允许的心电图机 AE 名称",
+      en: "Carts let in (AE titles)",
+      helpZh: "来源为 dicom 时：只接收这些 AE Title 的心电图机；不填则都接收。",
+    },
+    timezone: {
+      zh: "设备时区",
+      en: "Device time zone",
+      helpZh: "心电图写入不带 UTC 偏移的采集时间时，心电图机时钟所在的时区，例如 Asia/Shanghai。",
+    },
+  },
   transport: (o) =>
     o.source === "dicom"
       ? { type: "dicom-scp", host: o.host, port: o.port, aeTitle: o.aeTitle, callingAeTitles: o.callingAeTitles }

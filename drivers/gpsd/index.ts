@@ -38,7 +38,7 @@ import type { DriverSession, Exchange, FrameContext, TransportSpec } from "../..
 import type { EventDraft } from "../../src/events/model.ts";
 import type { FrameResult, Framer } from "../../protocols/codec.ts";
 import type { FixMode } from "../../protocols/nmea/index.ts";
-import { positionBody, positionThrottle, throttleOptionShape } from "../lib/position.ts";
+import { THROTTLE_LABELS, positionBody, positionThrottle, throttleOptionShape } from "../lib/position.ts";
 import { GPSD_DEFAULT_MAX_LINE_BYTES, jsonLineFramer } from "./lines.ts";
 
 /** gpsd_json(5): a request line is at most 80 characters, not counting the newline. */
@@ -215,6 +215,21 @@ export const gpsd = defineDriver<GpsdOptions>({
   kind: "gps",
   title: { en: "GPS receiver through gpsd (JSON over TCP)", zh: "GPS 接收机（经 gpsd，TCP 上的 JSON）" },
   options: gpsdOptions,
+  labels: {
+    host: { zh: "gpsd 地址", en: "gpsd address", helpZh: "要读取的 gpsd 的地址（通常就是本机：127.0.0.1）。" },
+    port: { zh: "gpsd 端口", en: "gpsd port", helpZh: "gpsd 的 TCP 端口（除非 gpsd 用 -S 另设，否则为 2947）。" },
+    device: {
+      zh: "接收机",
+      en: "Receiver",
+      helpZh: "只读 gpsd 的这一个接收机，按 gpsd 所知的路径（例如 /dev/ttyACM0，gpspipe -w 的 DEVICES 里可见）。",
+    },
+    ...THROTTLE_LABELS,
+    silentAfterS: {
+      zh: "无数据判定（秒）",
+      en: "Silent after (s)",
+      helpZh: "gpsd 这么久没有发来任何数据，就判为故障（无数据）。",
+    },
+  },
   transport,
   framer: () => jsonLineFramer(),
   captureFramer,

@@ -234,6 +234,44 @@ export const hl7Pcd01 = defineDriver<Hl7Pcd01Options>({
   kind: "monitor",
   title: { en: "Patient monitor, HL7 v2 / IHE PCD-01 over MLLP", zh: "监护仪 HL7 v2（IHE PCD-01，MLLP）" },
   options: hl7Pcd01Options,
+  labels: {
+    mode: {
+      zh: "连接方式",
+      en: "Connection",
+      helpZh: "listen：监护仪（或中央站）连到本机，最常见；connect：本机去连接设备或串口服务器。",
+    },
+    host: {
+      zh: "地址",
+      en: "Address",
+      helpZh: "listen 时本机监听的地址（默认 0.0.0.0，所有网卡）；connect 时要连接的设备地址（必填）。",
+    },
+    port: { zh: "TCP 端口", en: "TCP port", helpZh: "HL7 的 TCP 端口；2575 是 HL7 的注册端口。" },
+    maxFrameBytes: {
+      zh: "最大消息（字节）",
+      en: "Largest message (bytes)",
+      helpZh: "超过这个大小的 HL7 消息回复 AR 并跳过。",
+    },
+    charset: {
+      zh: "字符集",
+      en: "Character set",
+      helpZh: "消息没有 MSH-18 时所用的字符集：HL7 表 0211 的名称（UNICODE UTF-8、GB 18030-2000、8859/1）。",
+    },
+    timezone: {
+      zh: "设备时区",
+      en: "Device time zone",
+      helpZh: "设备发来不带 UTC 偏移的时间时，其时钟所在的时区，例如 Asia/Shanghai 或 +08:00。",
+    },
+    codeMap: {
+      zh: "厂商代码对照",
+      en: "Vendor code map",
+      helpZh: "厂商自定义的 OBX-3 代码对应的 MDC 术语（见设备的接口手册）。",
+    },
+    noValue: {
+      zh: "“无值”标记",
+      en: "No-value markers",
+      helpZh: "设备用来表示“没有数值”的 OBX-5 值（例如 -999，见其接口手册），按缺值处理。",
+    },
+  },
   transport(options) {
     return options.mode === "connect"
       ? { type: "tcp-connect", host: options.host!, port: options.port }

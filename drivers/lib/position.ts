@@ -9,6 +9,7 @@
 //    vehicle has moved `minDistanceM` from the last one let through (great-circle distance).
 // 2D ↔ 3D changes go through the throttle: they flap in town and change nothing a dispatcher uses.
 import { z } from "zod";
+import type { OptionLabels } from "../../src/devices/driver.ts";
 import type { FixMode, PositionFix } from "../../protocols/nmea/index.ts";
 import { distanceM } from "../../protocols/geo.ts";
 
@@ -31,6 +32,25 @@ export function positionBody(
 }
 
 /** The throttle's options, as both GPS drivers declare them. */
+/** The pairing form's names for the options of `throttleOptionShape`. */
+export const THROTTLE_LABELS: OptionLabels = {
+  throttle: {
+    zh: "节流",
+    en: "Throttle",
+    helpZh: "打开时只发送移动了足够距离或间隔足够久的定位；关闭则每个定位（约每秒一个）都发送。",
+  },
+  minIntervalS: {
+    zh: "最长发送间隔（秒）",
+    en: "At least every (s)",
+    helpZh: "车辆停着不动时，至少每隔这么久发送一次定位。",
+  },
+  minDistanceM: {
+    zh: "最小移动距离（米）",
+    en: "Distance to send (m)",
+    helpZh: "车辆离上次发送的位置超过这个距离就立即发送。",
+  },
+};
+
 export const throttleOptionShape = {
   throttle: z
     .boolean()

@@ -78,7 +78,13 @@ import type { MedibusAlarm, MedibusValue } from "../../protocols/medibus/index.t
 import { metricByRefid } from "../../protocols/mdc/index.ts";
 import { MEDIBUS_MEASURED_CP1, MEDIBUS_MEASURED_CP2, MEDIBUS_SETTINGS, VENT_MDC } from "./codes.ts";
 import type { MedibusTerm } from "./codes.ts";
-import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
+import {
+  SERIAL_LINE_LABELS,
+  checkSerialLine,
+  serialLine,
+  serialLineOptions,
+  serialLineTransport,
+} from "../serial-line.ts";
 
 /** A command unanswered this long: the link is lost, start again with ICC. */
 export const REPLY_TIMEOUT_MS = 3000;
@@ -368,6 +374,30 @@ export const medibusVent = defineDriver<MedibusVentOptions>({
     zh: "德尔格呼吸机，MEDIBUS（串口或串口服务器）",
   },
   options: medibusVentOptions,
+  labels: {
+    ...SERIAL_LINE_LABELS,
+    pollS: {
+      zh: "测量值查询（秒）",
+      en: "Ask measurements every (s)",
+      helpZh: "每隔这么久询问一次测量值，每次回答成为一条生命体征事件。",
+    },
+    settingsEveryS: { zh: "设置查询（秒）", en: "Ask settings every (s)", helpZh: "每隔这么久询问一次呼吸机的设置。" },
+    alarmsEveryS: {
+      zh: "报警查询（秒）",
+      en: "Ask alarms every (s)",
+      helpZh: "每隔这么久询问一次当前报警；报警出现或消失成为报警事件。",
+    },
+    codePage2: {
+      zh: "代码页 2",
+      en: "Code page 2",
+      helpZh: "也询问代码页 2（测量值 2BH、报警 2EH）：仅用于支持它的设备。",
+    },
+    silentAfterS: {
+      zh: "无数据判定（秒）",
+      en: "Silent after (s)",
+      helpZh: "呼吸机这么久没有发来任何数据，就判为故障（无数据）。",
+    },
+  },
   transport: serialLineTransport,
   serialOptions: serialLineOptions,
   framer: () => withoutXonXoff(medibusFramer()),

@@ -44,9 +44,15 @@ import {
   parseNmeaSentence,
 } from "../../protocols/nmea/index.ts";
 import type { PositionFix } from "../../protocols/nmea/index.ts";
-import { positionBody, positionThrottle, throttleOptionShape } from "../lib/position.ts";
+import { THROTTLE_LABELS, positionBody, positionThrottle, throttleOptionShape } from "../lib/position.ts";
 
-import { checkSerialLine, serialLine, serialLineOptions, serialLineTransport } from "../serial-line.ts";
+import {
+  SERIAL_LINE_LABELS,
+  checkSerialLine,
+  serialLine,
+  serialLineOptions,
+  serialLineTransport,
+} from "../serial-line.ts";
 
 const BAUD_RATES = [4800, 9600, 19200, 38400, 57600, 115200] as const;
 
@@ -163,6 +169,15 @@ export const nmeaGps = defineDriver<NmeaGpsOptions>({
   kind: "gps",
   title: { en: "GPS receiver, NMEA 0183 (serial or serial server)", zh: "GPS 接收机（NMEA 0183，串口或串口服务器）" },
   options: nmeaGpsOptions,
+  labels: {
+    ...SERIAL_LINE_LABELS,
+    ...THROTTLE_LABELS,
+    silentAfterS: {
+      zh: "无数据判定（秒）",
+      en: "Silent after (s)",
+      helpZh: "接收机这么久没有发来任何数据，就判为故障（无数据）。",
+    },
+  },
   transport: serialLineTransport,
   serialOptions: serialLineOptions,
   // A receiver talks every second unasked. Most current receivers send at 9600, NMEA 0183's own

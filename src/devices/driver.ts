@@ -125,14 +125,35 @@ export interface FrameContext {
   replay?: boolean;
 }
 
+/** A text in the page's two languages, zh-CN first. */
+export interface Text {
+  zh: string;
+  en: string;
+}
+
+/**
+ * How the pairing form names each option, by its path ("port", "match.vendorId"): a label in both
+ * languages and a line of help in zh-CN (the English help is the option's description in the
+ * driver's zod schema, so it is written once). Every option of the schema has one; a test checks it.
+ */
+export type OptionLabels = Record<string, Text & { helpZh: string }>;
+
 export interface DriverDefinition<O = unknown> {
   /** Registry id, used in config (`driver: hl7-pcd01`) and in every event's `dev.driver`. */
   id: string;
   kind: DeviceKind;
   /** Shown on the web page. */
-  title: { en: string; zh: string };
+  title: Text;
   /** The device's options; defaults fill what the config leaves out. */
   options: z.ZodType<O>;
+  /** The options as the pairing form shows them. */
+  labels: OptionLabels;
+  /**
+   * What to set on the device itself beyond what follows from its transport (the page says the
+   * address, port, AE title or serial settings, src/pairing/setup.ts): where the device's own menu
+   * has it, as its manual names it.
+   */
+  setupHint?(options: O): Text | undefined;
   transport(options: O): TransportSpec;
   /**
    * A fresh framer for each connection. Drivers whose transport hands over whole messages (a

@@ -9,13 +9,14 @@ import type { SerialPort } from "serialport";
 import { z } from "zod";
 import { pairedDeviceInputSchema, type Config } from "../config/schema.ts";
 import type { DeviceConfig } from "../devices/device-manager.ts";
-import type { DriverDefinition, TransportSpec } from "../devices/driver.ts";
+import type { DriverDefinition, Text, TransportSpec } from "../devices/driver.ts";
 import { openSerialPort, type SysfsRoots } from "../transports/serial-ports.ts";
 import { PairingError } from "./errors.ts";
 import { listenOnly, type DraftPreview } from "./listen.ts";
 import { pairingPorts, resolvePath, type PairingPort } from "./ports.ts";
 import { probeSerialPort, type ProbeResult } from "./probe.ts";
 import { SenderWatch, type Sender } from "./senders.ts";
+import { deviceSetup } from "./setup.ts";
 import { loadPairedDevices, pairedDevicesPath, savePairedDevices, type PairedDevice } from "./store.ts";
 import type { CodecError } from "../../protocols/codec.ts";
 import { folderProblem } from "../transports/watched-folders.ts";
@@ -163,11 +164,7 @@ export class Pairing {
    * answering nothing. A device we listen for (HL7, DICOM) is previewed from the sender watch.
    */
   async preview(driverId: string, options: unknown, ms: number): Promise<PreviewResult> {
-    const driver = this.#deps.findDriver(driverId);
-    if (!driver) throw new PairingError("VG_INVALID", `unknown driver "${driverId}"`, 400, "driver");
-    const parsed = driver.options.safeParse(options ?? {});
-    if (!parsed.success)
-      throw invalid(new z.ZodError(parsed.error.issues.map((i) => ({ ...i, path: ["options", ...i.path] }))));
+    const { driver, parsed } = this.#withOptions(driverId, options);
     const spec = driver.transport(parsed.data);
     if (spec.type === "tcp-listen" || spec.type === "dicom-scp") {
       const events = this.senders()
@@ -195,6 +192,25 @@ export class Pairing {
     await (spec.type === "serial" ? this.#withPort(spec.path, run) : run());
     const t = listener.tally;
     return { events: t.sample, errors: t.errorSample, bytes: t.bytes, frames: t.frames };
+  }
+
+  /**
+   * What to set on the device so it reaches this box, for a driver with the options the page has
+   * chosen (src/pairing/setup.ts); `addresses`: the box's.
+   */
+  setup(driverId: string, options: unknown, addresses: readonly string[]): { steps: Text[] } {
+    const { driver, parsed } = this.#withOptions(driverId, options);
+    return { steps: deviceSetup(driver, parsed.data, addresses) };
+  }
+
+  /** The driver and the options checked with its schema; a problem names its field (`options.port`). */
+  #withOptions(driverId: string, options: unknown) {
+    const driver = this.#deps.findDriver(driverId);
+    if (!driver) throw new PairingError("VG_INVALID", `unknown driver "${driverId}"`, 400, "driver");
+    const parsed = driver.options.safeParse(options ?? {});
+    if (!parsed.success)
+      throw invalid(new z.ZodError(parsed.error.issues.map((i) => ({ ...i, path: ["options", ...i.path] }))));
+    return { driver, parsed };
   }
 
   /** Pairs a new device: checked, saved, started. */

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { DEVICE_ID_PATTERN } from "../config/schema.ts";
 import { MAX_PREVIEW_MS, invalid, PairingError, type Pairing } from "../pairing/index.ts";
+import { boxAddresses } from "../pairing/setup.ts";
 import type { WebContext } from "./context.ts";
 import { sendError } from "./http-errors.ts";
 
@@ -23,6 +24,11 @@ const previewBody = z.strictObject({
   driver: z.string().min(1).max(64),
   options: z.record(z.string(), z.unknown()).default({}),
   ms: z.int().min(100).max(MAX_PREVIEW_MS).optional(),
+});
+
+const setupBody = z.strictObject({
+  driver: z.string().min(1).max(64),
+  options: z.record(z.string(), z.unknown()).default({}),
 });
 
 /** A device body must at least be an object; its fields are checked by the pairing (with the driver's schema). */
@@ -139,6 +145,16 @@ export function registerPairingRoutes(app: FastifyInstance, ctx: WebContext, pai
       const port = body.options.port;
       if ((body.options.transport ?? "serial") === "serial" && typeof port === "string") listedPort(port);
       return await pairing.preview(body.driver, body.options, body.ms ?? ctx.services.probeMs());
+    } catch (err) {
+      return send(reply, err);
+    }
+  });
+
+  // What to set on the device itself: the address and port it sends to, its AE title, serial settings.
+  app.post("/api/pairing/setup", { onRequest: guard }, async (request, reply) => {
+    try {
+      const body = parse(setupBody, request.body);
+      return pairing.setup(body.driver, body.options, boxAddresses());
     } catch (err) {
       return send(reply, err);
     }

@@ -122,6 +122,7 @@ export function registerStatusRoutes(app: FastifyInstance, ctx: WebContext): voi
       id: d.id,
       kind: d.kind,
       title: d.title,
+      labels: d.labels,
       ...(d.probe ? { probe: { bauds: d.probe.bauds } } : {}),
       options: z.toJSONSchema(d.options, { io: "input", unrepresentable: "any" }),
     })),

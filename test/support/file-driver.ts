@@ -8,6 +8,7 @@ export const fileDriver = defineDriver({
   id: "test-file",
   kind: "ecg-cart",
   title: { en: "Test file drop", zh: "测试文件投放" },
+  labels: {},
   options: z.object({
     dir: z.string(),
     stableMs: z.int().default(200),

@@ -26,6 +26,7 @@ export const lineDriver = defineDriver({
   id: "test-line",
   kind: "monitor",
   title: { en: "Test line protocol", zh: "测试行协议" },
+  labels: {},
   options: z.object({
     mode: z.enum(["listen", "connect", "serial"]).default("listen"),
     host: z.string().default("127.0.0.1"),
@@ -80,6 +81,7 @@ export const pollDriver = defineDriver({
   id: "test-poll",
   kind: "ventilator",
   title: { en: "Test polled device", zh: "测试轮询设备" },
+  labels: {},
   options: z.object({ host: z.string().default("127.0.0.1"), port: z.int(), tickMs: z.int().default(50) }),
   transport: (o) => ({ type: "tcp-connect", host: o.host, port: o.port }),
   framer: () => lineFramer(),

@@ -378,9 +378,61 @@ function pairForm({ init, drivers, title, suggestId, notify, onSaved, onCancel }
     placeholder: t("pairing.locationPlaceholder"),
   });
   const optionsBox = h("fieldset", { class: "options" });
+  const setupBox = h("div", { class: "device-setup", id: "device-setup", "aria-live": "polite" });
   const previewBox = h("div", { class: "preview", id: "preview" });
   let values = { ...(init.options ?? {}) };
   let fields = new Map();
+
+  /** The driver's name for an option (its `labels`), in the page's language; the key where it has none. */
+  const optionLabel = (key) => {
+    const l = drivers.find((x) => x.id === driver.value)?.labels?.[key];
+    return l ? (lang() === "en" ? l.en : l.zh) : label("opt", key);
+  };
+  /** An error's field ("options.port") as the form names it. */
+  const fieldLabel = (field) =>
+    field?.startsWith("options.") ? optionLabel(field.slice("options.".length)) : label("pairing", field);
+  /** Says what is wrong, and marks and focuses the option at fault. */
+  function showError(err) {
+    for (const f of fields.values()) f.input.removeAttribute("aria-invalid");
+    const key = err?.field?.startsWith("options.") ? err.field.slice("options.".length) : null;
+    const bad = key && fields.get(key);
+    if (bad) {
+      bad.input.setAttribute("aria-invalid", "true");
+      bad.input.focus();
+    }
+    notify(errorText(err, fieldLabel));
+  }
+
+  /** What to set on the device itself, for the options as they stand (asked of the gateway, which knows its addresses). */
+  let setupTimer;
+  function refreshSetup() {
+    clearTimeout(setupTimer);
+    setupTimer = setTimeout(async () => {
+      if (!driver.value) return replace(setupBox);
+      try {
+        const res = await api("POST", "/api/pairing/setup", { driver: driver.value, options: options() });
+        replace(
+          setupBox,
+          h("h3", null, t("pairing.setupTitle")),
+          h(
+            "ol",
+            null,
+            (res.steps ?? []).map((s) => h("li", null, lang() === "en" ? s.en : s.zh)),
+          ),
+        );
+      } catch (err) {
+        replace(
+          setupBox,
+          h("h3", null, t("pairing.setupTitle")),
+          h(
+            "p",
+            { class: "empty" },
+            err?.field ? t("pairing.setupNeeds", { field: fieldLabel(err.field) }) : errorText(err, fieldLabel),
+          ),
+        );
+      }
+    }, 250);
+  }
 
   /** The options form from the driver's JSON Schema: its plain top-level fields; nested ones keep their values. */
   function renderOptions() {
@@ -400,14 +452,17 @@ function pairForm({ init, drivers, title, suggestId, notify, onSaved, onCancel }
         h(
           "label",
           { class: input.type === "checkbox" ? "field check" : "field" },
-          h("span", null, label("opt", key)),
+          h("span", null, optionLabel(key)),
           input,
-          lang() === "en" && schema.description && h("small", { class: "hint" }, schema.description),
+          h("small", { class: "hint" }, lang() === "en" ? schema.description : d.labels?.[key]?.helpZh),
         ),
       );
     }
     replace(optionsBox, h("legend", null, t("pairing.options")), rows);
+    refreshSetup();
   }
+  optionsBox.addEventListener("input", refreshSetup);
+  optionsBox.addEventListener("change", refreshSetup);
 
   function options() {
     const out = { ...values };
@@ -447,7 +502,7 @@ function pairForm({ init, drivers, title, suggestId, notify, onSaved, onCancel }
       );
     } catch (err) {
       replace(previewBox);
-      notify(errorText(err));
+      showError(err);
     } finally {
       previewBtn.disabled = false;
     }
@@ -468,6 +523,7 @@ function pairForm({ init, drivers, title, suggestId, notify, onSaved, onCancel }
       h("small", { class: "hint" }, t("pairing.idHint")),
     ),
     optionsBox,
+    setupBox,
     previewBox,
     h(
       "div",
@@ -494,7 +550,7 @@ function pairForm({ init, drivers, title, suggestId, notify, onSaved, onCancel }
           : await api("POST", "/api/devices", body),
       );
     } catch (err) {
-      notify(errorText(err));
+      showError(err);
     } finally {
       save.disabled = false;
     }
