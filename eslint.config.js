@@ -84,6 +84,7 @@ export default tseslint.config(
   },
   {
     files: ["src/**/*.ts"],
+    // The composition root (src/cli) alone hands the registry to the rest.
     ignores: ["src/cli/**"],
     rules: {
       "no-restricted-imports": [
