@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { ownFixture, sharedFixtures } from "../../test/fixtures/ecg/files.ts";
 import { decodeDicomEcg } from "../../protocols/dicom-ecg/index.ts";
-import { sniffEcgFormat } from "../../protocols/ecg/files.ts";
+import { decodeEcgFile, sniffEcgFormat } from "../../protocols/ecg/files.ts";
+import { decodeLeads, LEAD_ENCODING, type CompactLead } from "../../protocols/ecg/compact-leads.ts";
+import { ecg12FromBody, intLead } from "../../src/events/ecg12.ts";
 import { ecgCartOptions, handleEcgFile } from "./index.ts";
 
 const options = ecgCartOptions.parse({ dir: "/unused" });
@@ -12,14 +14,20 @@ const shared = {
   realWorld: sharedFixtures("real-world/ecg", "the real GE MUSE and SCP-ECG files"),
 };
 
-interface WireLead {
-  name: string;
-  samples: string;
-  uvPerUnit: number;
-  derived?: boolean;
+type WireLead = CompactLead;
+/** Each lead's microvolts, decoded from the wire as docs/protocol.md says a center does. */
+const microvoltsOf = (leads: WireLead[]) => {
+  const samples = decodeLeads(leads);
+  return leads.map((l) => Array.from(samples.get(l.name)!, (v) => v * l.uvPerUnit + 0));
+};
+
+/** The leads the file's own decoder gives, as the driver hands them to the wire. */
+function decodeEcgAgain(bytes: Uint8Array) {
+  const format = sniffEcgFormat(bytes)!;
+  const r = decodeEcgFile(format, bytes);
+  if (!r.ok) throw new Error(r.error.message);
+  return r.ecg.leads;
 }
-const microvolts = (lead: WireLead) =>
-  Array.from(new Int16Array(new Uint8Array(Buffer.from(lead.samples, "base64")).buffer), (v) => v * lead.uvPerUnit + 0);
 
 function ecgEvent(bytes: Uint8Array) {
   const x = handleEcgFile(bytes, options);
@@ -58,14 +66,63 @@ describe("ecg-cart", () => {
       "V6",
     ]);
     // Every lead, including the derived ones with half units, carries the decoder's microvolts exactly.
-    for (const [i, lead] of body.leads.entries()) {
+    const uv = microvoltsOf(body.leads);
+    for (const i of body.leads.keys()) {
       const want = Array.from(decoded.ecg.leads[i]!.samples, (v) => v * decoded.ecg.leads[i]!.uvPerUnit + 0); // +0: no -0
-      expect(microvolts(lead)).toEqual(want);
+      expect(uv[i]).toEqual(want);
     }
     expect(body.leads.filter((l) => l.derived).map((l) => l.name)).toEqual(["III", "aVR", "aVL", "aVF"]);
     expect(body.warnings?.map((w) => w.code)).toContain("ECG_DERIVED");
     expect(draft.deviceTime).toBe("2026-11-23T07:30:00.000Z");
     expect(draft.original).toEqual({ contentType: "application/dicom", bytes });
+  });
+
+  it.skipIf(!shared.dicom.present || !shared.philips.present || !shared.aecg.present || !shared.realWorld.present)(
+    "sends the leads compact (zlib of int16 differences, limb leads as residuals of I and II), decoding bit-exact to the cart's samples",
+    () => {
+      const files = [
+        shared.dicom.read("pydicom_waveform_ecg.dcm"),
+        shared.philips.read("2020-5-18_15-48-11.xml"),
+        shared.aecg.read("FDA_HL7_Example_aECG.xml"),
+        shared.realWorld.read("braveheart_muse_example1.xml"),
+        shared.realWorld.read("contec_demo.scp"),
+        ownFixture("general-ecg-8lead-explicit.dcm"),
+      ];
+      for (const bytes of files) {
+        const x = handleEcgFile(bytes, options);
+        if (!x.ok) throw new Error(x.error.message);
+        const format = (x.events[0]!.body as { format: string }).format;
+        const decoded = decodeEcgAgain(bytes);
+        const leads = (x.events[0]!.body as { leads: WireLead[] }).leads;
+        expect(leads.every((l) => l.encoding === LEAD_ENCODING)).toBe(true);
+        const got = decodeLeads(leads);
+        for (const lead of decoded.map(intLead)) {
+          // Bit-exact: the very int16 samples (and µV per unit) the decoder gave the gateway.
+          expect(
+            Buffer.from(got.get(lead.name)!.buffer).equals(Buffer.from(lead.samples.buffer)),
+            `${format} ${lead.name}`,
+          ).toBe(true);
+          expect(leads.find((l) => l.name === lead.name)!.uvPerUnit).toBe(lead.uvPerUnit);
+        }
+        // The page draws from the same body.
+        expect(ecg12FromBody(x.events[0]!.body as Record<string, unknown>).leads.map((l) => l.samples.length)).toEqual(
+          decoded.map((l) => l.samples.length),
+        );
+        // Compact: the leads' JSON is at most about half of the base64 samples earlier versions sent.
+        const base64Bytes = (decoded.reduce((n, l) => n + l.samples.length * 2, 0) * 4) / 3;
+        expect(JSON.stringify(leads).length).toBeLessThan(base64Bytes * 0.55);
+      }
+    },
+  );
+
+  it("refuses a lead whose data does not decode, naming the lead", () => {
+    const x = ecgEvent(ownFixture("general-ecg-8lead-explicit.dcm"));
+    const leads = structuredClone((x.body as { leads: WireLead[] }).leads);
+    leads[1]!.data = Buffer.from("not zlib").toString("base64");
+    expect(() => decodeLeads(leads)).toThrow(/lead II: data is not zlib/);
+    leads[1]!.data = (x.body as { leads: WireLead[] }).leads[1]!.data;
+    leads[0]!.n += 1;
+    expect(() => decodeLeads(leads)).toThrow(/lead I: .* bytes where n = /);
   });
 
   it("refuses what no decoder reads, saying what and why", () => {
@@ -85,8 +142,9 @@ describe("ecg-cart", () => {
     "reads the real carts' files: Mortara DICOM, Philips PageWriter XML, the FDA aECG",
     () => {
       const mortara = ecgEvent(shared.dicom.read("pydicom_waveform_ecg.dcm"));
-      const leadI = (mortara.body as { leads: WireLead[] }).leads[0]!;
-      expect(microvolts(leadI).slice(0, 5)).toEqual([100, 81.25, 62.5, 43.75, 46.25]);
+      expect(microvoltsOf((mortara.body as { leads: WireLead[] }).leads)[0]!.slice(0, 5)).toEqual([
+        100, 81.25, 62.5, 43.75, 46.25,
+      ]);
       expect(mortara.model).toMatch(/Mortara/);
       const philips = ecgEvent(shared.philips.read("2020-5-18_15-48-11.xml"));
       expect((philips.body as { leads: WireLead[] }).leads).toHaveLength(12);
