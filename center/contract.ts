@@ -60,6 +60,8 @@ export const originalSchema = z.looseObject({
   contentType: z.string().min(1).max(200),
   bytes: z.number().int().min(0),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** `gzip`: the chunks joined are a gzip stream of the file (docs/protocol.md, Original files). */
+  encoding: z.literal("gzip").optional(),
 });
 export type Original = z.output<typeof originalSchema>;
 

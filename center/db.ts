@@ -4,6 +4,7 @@
 // event and the chunks of one ECG may reach different workers (docs/protocol.md, "Scaling out at
 // the center"): the piece that makes an ECG whole, whichever worker commits it, joins the file,
 // checks its length and SHA-256, writes it to disk and marks it stored, under a lock on that ECG.
+import { gunzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
 import pg from "pg";
 import type { Envelope, Original, Report } from "./contract.ts";
@@ -238,18 +239,19 @@ export class CenterDb {
     const expected = original.data.bytes === 0 ? 0 : total;
     if (expected === undefined || parts.rows.length !== expected || parts.rows.some((p, i) => p.part !== i + 1))
       return { receipt: [], outcome: "part" };
-    const file = Buffer.concat(parts.rows.map((p) => p.bytes));
-    const problem = mismatch(file, original.data);
+    const joined = Buffer.concat(parts.rows.map((p) => p.bytes));
+    const file = original.data.encoding === "gzip" ? gunzipFile(joined, original.data.bytes) : joined;
+    const problem = file === undefined ? "the joined chunks are not valid gzip" : mismatch(file, original.data);
     await c.query("DELETE FROM blob_parts WHERE event_id = $1", [eventId]);
     if (problem) {
       await c.query("UPDATE ecgs SET file_error = $2 WHERE event_id = $1", [eventId, problem]);
       return { receipt: [], outcome: "file-mismatch" };
     }
     const path = originalPath(this.filesDir, row.gw, eventId, row.t.toISOString(), original.data.contentType);
-    writeDurably(path, file);
+    writeDurably(path, file!);
     await c.query(
       "UPDATE ecgs SET stored_at = clock_timestamp(), file_path = $2, file_bytes = $3, sha256 = $4, file_error = NULL WHERE event_id = $1",
-      [eventId, path, file.length, original.data.sha256],
+      [eventId, path, file!.length, original.data.sha256],
     );
     await notify(c, { type: "ecg", gw: row.gw, id: eventId });
     return { receipt: [eventId], outcome: "complete" };
@@ -306,6 +308,15 @@ async function isResend(c: Tx, e: Envelope): Promise<boolean> {
     [e.gw, e.dev.id, e.msg!.id, e.msg!.n, e.id, e.t, JSON.stringify(e.body)],
   );
   return (r.rowCount ?? 0) > 0;
+}
+
+/** A file whose chunks travelled gzip-compressed; undefined when they are not gzip (or inflate beyond its length). */
+function gunzipFile(joined: Buffer, bytes: number): Buffer | undefined {
+  try {
+    return gunzipSync(joined, { maxOutputLength: bytes + 1 });
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why `file` is not the file `original` names; null when it is. */

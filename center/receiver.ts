@@ -175,7 +175,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         const r = await this.#retry(() => this.#o.db.storePart(t.eventId, t.part, t.parts, payload));
         return this.#stored(topic, t.gw, r);
       }
-      const decoded = decodeEventPayload(payload);
+      const decoded = decodeEventPayload(payload, t.kind);
       if (!decoded.ok) return this.#invalid(topic, decoded.error);
       for (const [i, raw] of decoded.events.entries()) {
         const e = envelopeSchema.safeParse(raw);

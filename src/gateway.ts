@@ -23,6 +23,7 @@ import { DeviceClocks, loadDeviceClocks, saveDeviceClocks } from "./time/device-
 import type { ClockCorrection, FirstSync, TimeService } from "./time/service.ts";
 import { systemTimeZone } from "./time/zone.ts";
 import { Outbox, type OpenReport } from "./outbox/outbox.ts";
+import { chunkBytesFor, DEFAULT_WIRE, type WireOptions } from "./uplink/wire.ts";
 import { Pairing } from "./pairing/index.ts";
 import { processMemory, type GatewayStatus } from "./status.ts";
 import { VERSION } from "./version.ts";
@@ -101,6 +102,7 @@ export class Gateway {
       quotaBytes: config.store.quotaMB * 1024 * 1024,
       batchMax: config.store.batchMax,
       nowMs: () => deps.clock.now().ms,
+      blobChunkBytes: chunkBytesFor(wireOptions(config).maxMessageBytes),
       gapEvent: (gap) => {
         const body: GapBody = {
           of: gap.kind,
@@ -148,6 +150,7 @@ export class Gateway {
       cases: this.cases,
       gatewayId: () => this.config.gateway.id,
       resendWindowS: () => this.config.store.resendWindowS,
+      wire: () => wireOptions(this.config),
       clocksChanged: () => this.#saveDeviceClocks(),
     });
     this.pairing = new Pairing({
@@ -879,5 +882,21 @@ function uplinkOptions(config: Config, deps: GatewayDeps): UplinkOptions {
     receipts: u?.receipts ?? false,
     receiptTimeoutS: u?.receiptTimeoutS ?? 600,
     statusIntervalS: u?.statusIntervalS ?? 60,
+    wire: wireOptions(config),
+  };
+}
+
+/**
+ * Batches, compression and the message limit from the uplink's configuration. Without an uplink
+ * (the embedded broker, for watching on the box) messages are plain JSON, one event each.
+ */
+function wireOptions(config: Config): WireOptions {
+  const u = config.uplink;
+  if (!u) return DEFAULT_WIRE;
+  return {
+    compact: u.compact,
+    batchWaitMs: u.batchWaitS * 1000,
+    maxMessageBytes: u.maxMessageKiB * 1024,
+    inflightBytes: u.inflightKiB * 1024,
   };
 }

@@ -5,6 +5,7 @@ import { createServer, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Forwarder, type UplinkOptions } from "../src/uplink/forwarder.ts";
 import { Outbox } from "../src/outbox/outbox.ts";
+import { testUplinkOptions } from "./support/uplink.ts";
 import { openBroker } from "./support/broker.ts";
 import { silentLogger } from "../src/log.ts";
 import { z } from "zod";
@@ -16,22 +17,7 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-function options(url: string, o: Partial<UplinkOptions> = {}): UplinkOptions {
-  return {
-    url,
-    protocolVersion: 4,
-    clientId: `vg-test-${Math.random().toString(16).slice(2)}`,
-    rejectUnauthorized: true,
-    inflight: 32,
-    keepaliveS: 5,
-    connectTimeoutS: 5,
-    backoff: { initialMs: 50, maxMs: 400 },
-    receipts: false,
-    receiptTimeoutS: 600,
-    statusIntervalS: 60,
-    ...o,
-  };
-}
+const options = testUplinkOptions;
 
 async function setup(o: Partial<UplinkOptions> = {}, port = 0, deps: { markDelayMs?: number } = {}) {
   const broker = await openBroker("127.0.0.1", port);

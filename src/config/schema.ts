@@ -163,6 +163,36 @@ const uplinkSchema = z
       .max(86_400)
       .default(60)
       .describe("How often the retained status message is refreshed, in seconds."),
+    compact: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Batch what waits (vitals, lab, positions, device events, waveforms) and gzip messages and ECG files (docs/protocol.md). false: one plain JSON event per message and files as they are, as vitalgate 0.1.0 sent, for a center that has not learnt batches.",
+      ),
+    batchWaitS: z
+      .number()
+      .min(0)
+      .max(600)
+      .default(10)
+      .describe(
+        "With compact: how long a vitals, lab, position, device or waveform event may wait for others to travel in one batch with it (s). A backlog goes at once in full batches; ECGs, alarms and case events never wait.",
+      ),
+    maxMessageKiB: z
+      .int()
+      .min(16)
+      .max(256 * 1024)
+      .default(256)
+      .describe(
+        "Largest MQTT message the gateway publishes, in KiB (the whole PUBLISH packet): batches are cut and file chunks sized under it. Set it to the broker's limit when that is lower (mosquitto max_packet_size, a managed broker's message size limit).",
+      ),
+    inflightKiB: z
+      .int()
+      .min(4)
+      .max(64 * 1024)
+      .default(16)
+      .describe(
+        "With compact: batch bytes awaiting the broker's acknowledgement at once. What a new ECG may find ahead of it on the link: 16 KiB is a third of a second at 384 kbit/s, and keeps such a link busy at 150 ms RTT.",
+      ),
   })
   .superRefine(
     (u, ctx) => {

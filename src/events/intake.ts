@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { CaseBook } from "../cases/case-book.ts";
 import type { IngestOptions } from "../devices/device-manager.ts";
 import type { Outbox } from "../outbox/outbox.ts";
+import { chunkBytesFor, fitToMessage, gzipChunks, type WireOptions } from "../uplink/wire.ts";
 import type { Clock, TimeEstimate } from "../time/clock.ts";
 import { LIVE_KINDS, type DeviceClocks } from "../time/device-clocks.ts";
 import type { DeviceRef, Envelope, EventDraft } from "./model.ts";
@@ -24,6 +25,8 @@ export interface IntakeDeps {
   gatewayId(): string;
   /** `store.resendWindowS`: how long the same message from the same device is recognised as a resend. */
   resendWindowS(): number;
+  /** How events travel (compact or not, the message limit): original files are compressed and events fitted here. */
+  wire(): WireOptions;
   /** A device's clock state changed and was stored: keep the skews for the next start. */
   clocksChanged(): void;
 }
@@ -49,7 +52,8 @@ export class Intake extends EventEmitter<{ events: [Envelope[]] }> {
    * While a case is open for the device's location (or the whole box), its events carry its id.
    */
   commit(dev: DeviceRef, drafts: EventDraft[], options: IngestOptions = {}): Promise<Envelope[]> {
-    const blobs: { eventId: string; bytes: Uint8Array }[] = [];
+    const blobs: { eventId: string; bytes: Uint8Array; chunks?: Buffer[] }[] = [];
+    const wire = this.#deps.wire();
     // A GPS receiver is the time reference: its skew is zero by definition. (Its fixes reach us an
     // epoch late, as an epoch is complete only when the next begins, which would read as a slow clock.)
     const now = this.#deps.clock.now();
@@ -70,11 +74,19 @@ export class Intake extends EventEmitter<{ events: [Envelope[]] }> {
       );
       if (d.original) {
         const { contentType, bytes } = d.original;
+        // Compressed where that helps, when the center reads compact messages (docs/protocol.md "Original files").
+        const chunks = wire.compact ? gzipChunks(bytes, chunkBytesFor(wire.maxMessageBytes)) : undefined;
         event.body = {
           ...(event.body as object),
-          original: { contentType, bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") },
+          original: {
+            contentType,
+            bytes: bytes.length,
+            sha256: createHash("sha256").update(bytes).digest("hex"),
+            ...(chunks ? { encoding: "gzip" } : {}),
+          },
         };
-        blobs.push({ eventId: event.id, bytes });
+        blobs.push({ eventId: event.id, bytes, chunks });
+        return fitToMessage(event, wire.maxMessageBytes);
       }
       return event;
     });

@@ -111,8 +111,11 @@ export interface AppendOptions {
   dedupKey?: string;
   /** Only a commit under `dedupKey` less than this long ago counts (a device's resend); default: any. */
   dedupWindowMs?: number;
-  /** Original files of some of the events, sent after them as chunks that resume after an outage. */
-  blobs?: { eventId: string; bytes: Uint8Array }[];
+  /**
+   * Original files of some of the events, sent after them as chunks that resume after an outage:
+   * cut here into `blobChunkBytes`, or already cut (and encoded) by the caller as `chunks`.
+   */
+  blobs?: { eventId: string; bytes: Uint8Array; chunks?: Buffer[] }[];
 }
 
 export interface OutboxStats {
@@ -586,12 +589,16 @@ export class Outbox extends EventEmitter<{
     return blobs.flatMap((blob) => {
       const event = events.find((e) => e.id === blob.eventId);
       if (!event) throw new Error(`a blob for event ${blob.eventId}, which is not in this message`);
-      const parts = Math.max(1, Math.ceil(blob.bytes.length / size));
-      return Array.from({ length: parts }, (_, i) => ({
+      const cut =
+        blob.chunks ??
+        Array.from({ length: Math.max(1, Math.ceil(blob.bytes.length / size)) }, (_, i) =>
+          Buffer.from(blob.bytes.subarray(i * size, (i + 1) * size)),
+        );
+      return cut.map((bytes, i) => ({
         eventId: blob.eventId,
         priority: PRIORITY[event.kind],
-        bytes: Buffer.from(blob.bytes.subarray(i * size, (i + 1) * size)),
-        topic: `blob/${blob.eventId}/${i + 1}/${parts}`,
+        bytes,
+        topic: `blob/${blob.eventId}/${i + 1}/${cut.length}`,
       }));
     });
   }

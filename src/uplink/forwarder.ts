@@ -14,6 +14,8 @@ import { backoffDelay } from "../backoff.ts";
 import type { Envelope } from "../events/model.ts";
 import { outsideText } from "../log.ts";
 import type { Outbox, PendingRow } from "../outbox/outbox.ts";
+import { Batcher } from "./batch.ts";
+import { CONTENT_ENCODING, DEFAULT_WIRE, eventPayload, PUBLISH_OVERHEAD, type WireOptions } from "./wire.ts";
 
 export interface UplinkOptions {
   url: string;
@@ -33,6 +35,8 @@ export interface UplinkOptions {
   receipts: boolean;
   receiptTimeoutS: number;
   statusIntervalS: number;
+  /** Batches, compression and the message size limit (src/uplink/wire.ts); default: plain, 256 KiB. */
+  wire?: WireOptions;
 }
 
 /** A command the center may send on `cmd/{name}`: its argument schema and what it does. */
@@ -124,9 +128,15 @@ export class Forwarder extends EventEmitter<{
   #resendTimer: NodeJS.Timeout | null = null;
   /** Sequence numbers published and not yet acknowledged, with when they were stored. */
   #inflight = new Map<number, number>();
+  /** Messages published and not yet acknowledged (a batch is one), and the bytes of the batches among them. */
+  #messages = 0;
+  #batchBytes = 0;
+  #batcher: Batcher;
+  /** Rows too large for any message (stored before the limit was lowered): held, said once. */
+  #oversize = new Set<number>();
   /** Acknowledged, delivery not yet marked in the outbox (marks are written in batches). */
   #acked = new Map<number, number>();
-  #skip = { has: (seq: number) => this.#inflight.has(seq) || this.#acked.has(seq) };
+  #skip = { has: (seq: number) => this.#inflight.has(seq) || this.#acked.has(seq) || this.#oversize.has(seq) };
   /** Position in delivery order after the last event handed out on this connection. */
   #cursor: { priority: number; seq: number } | undefined;
   /**
@@ -138,7 +148,7 @@ export class Forwarder extends EventEmitter<{
   #pumpScheduled = false;
   #eventTopics = new Map<string, string>();
   /** The same options object for every publish of a kind (mqtt.js copies what it needs from them). */
-  #publishOptions: { event: IClientPublishOptions; blob: IClientPublishOptions };
+  #publishOptions: { event: IClientPublishOptions; gzip: IClientPublishOptions; blob: IClientPublishOptions };
   #markTimer: NodeJS.Timeout | null = null;
   #markSoon: NodeJS.Immediate | null = null;
   /** Events the outbox had no room for (its own alarms on a full disk), and whether each is in flight. */
@@ -160,9 +170,21 @@ export class Forwarder extends EventEmitter<{
     this.options = options;
     this.#deps = deps;
     const base = `vitalgate/v1/${gatewayId}`;
-    const contentType = (type: string): IClientPublishOptions =>
-      options.protocolVersion === 5 ? { qos: 1, properties: { contentType: type } } : { qos: 1 };
-    this.#publishOptions = { event: contentType("application/json"), blob: contentType("application/octet-stream") };
+    const contentType = (type: string, gzip = false): IClientPublishOptions =>
+      options.protocolVersion === 5
+        ? {
+            qos: 1,
+            properties: {
+              contentType: type,
+              ...(gzip ? { userProperties: { [CONTENT_ENCODING.name]: CONTENT_ENCODING.value } } : {}),
+            },
+          }
+        : { qos: 1 };
+    this.#publishOptions = {
+      event: contentType("application/json"),
+      gzip: contentType("application/json", true),
+      blob: contentType("application/octet-stream"),
+    };
     this.topics = {
       base,
       status: `${base}/status`,
@@ -171,6 +193,14 @@ export class Forwarder extends EventEmitter<{
       cmd: `${base}/cmd/`,
       cmdResult: `${base}/cmd-result`,
     };
+    this.#batcher = new Batcher(options.wire ?? DEFAULT_WIRE, this.#eventTopic("batch"), {
+      nowMs: deps.nowMs,
+      // The earliest lingering batch is due: read the queue again from the top.
+      due: () => {
+        this.#rewind();
+        this.#pump();
+      },
+    });
   }
 
   get state(): UplinkState {
@@ -203,6 +233,7 @@ export class Forwarder extends EventEmitter<{
     if (this.#resendTimer) clearInterval(this.#resendTimer);
     if (this.#statusSoon) clearTimeout(this.#statusSoon);
     this.#statusSoon = null;
+    this.#batcher.stop();
     const client = this.#client;
     this.#client = null;
     this.#generation++;
@@ -224,7 +255,7 @@ export class Forwarder extends EventEmitter<{
       clearTimeout(grace);
       await client.endAsync(true).catch(() => undefined);
     }
-    this.#inflight.clear();
+    this.#clearInflight();
     this.#setState("idle");
   }
 
@@ -269,7 +300,7 @@ export class Forwarder extends EventEmitter<{
     client.on("connect", () => {
       if (!current()) return;
       this.#attempt = 0;
-      this.#inflight.clear();
+      this.#clearInflight();
       this.#rewind();
       this.#setState("connected");
       this.#deps.log.info({ url: redactUrl(o.url) }, "uplink connected");
@@ -306,7 +337,7 @@ export class Forwarder extends EventEmitter<{
   #lost(client: MqttClient): void {
     this.#generation++;
     for (const e of this.#unstored.keys()) this.#unstored.set(e, false);
-    this.#inflight.clear();
+    this.#clearInflight();
     this.#rewind();
     this.#flushAcks();
     // Our listeners stay: they ignore a client of an earlier generation, and its "error" listener is
@@ -324,30 +355,99 @@ export class Forwarder extends EventEmitter<{
     }, delay);
   }
 
-  /** Fills the in-flight window from the outbox, highest priority first. */
+  #clearInflight(): void {
+    this.#inflight.clear();
+    this.#messages = 0;
+    this.#batchBytes = 0;
+  }
+
+  /**
+   * Fills the in-flight window from the outbox, highest priority first: each row a message of its
+   * own, but for what waits (priorities 2 and 3, with `wire.compact`), which goes in batches.
+   */
   #pump(): void {
     const client = this.#client;
     if (!client || this.#state !== "connected") return;
-    const free = this.options.inflight - this.#inflight.size;
-    if (free <= 0) return;
-    const generation = this.#generation;
-    for (let n = 0; n < free; n++) {
-      const row = this.#next();
+    const wire = this.options.wire ?? DEFAULT_WIRE;
+    while (this.#messages < this.options.inflight) {
+      const row = this.#peek();
       if (!row) break;
-      this.#inflight.set(row.seq, row.createdMs);
-      const blob = row.topic !== null;
-      const topic = blob ? `${this.topics.base}/${row.topic}` : this.#eventTopic(row.kind);
-      client.publish(topic, row.payload, blob ? this.#publishOptions.blob : this.#publishOptions.event, (err) => {
-        if (generation !== this.#generation) return; // the connection it went out on is gone
-        this.#inflight.delete(row.seq);
-        if (err) {
-          this.#rewind(); // go back for it
-          return;
+      if (this.#batcher.takes(row)) {
+        if (this.#batchBytes >= wire.inflightBytes) {
+          // The batch window is full: only a more urgent row may still go (the next rewind finds it).
+          break;
         }
-        this.#acked.set(row.seq, row.createdMs);
-        this.#schedulePump();
-      });
+        const batch = this.#batcher.take(
+          row.priority,
+          () => this.#peek(),
+          () => this.#next(),
+        );
+        if (batch === "wait") continue; // this priority lingers; the rows after it may go
+        for (const message of batch.messages)
+          this.#send(client, message.topic, message.payload, message.rows, this.#publishOptions.gzip);
+        for (const r of batch.oversize) this.#holdOversize(r);
+        continue;
+      }
+      this.#next();
+      const blob = row.topic !== null;
+      if (blob) {
+        this.#send(client, `${this.topics.base}/${row.topic}`, row.payload, [row], this.#publishOptions.blob);
+        continue;
+      }
+      const { payload, gzip } = eventPayload(row.payload, wire.compact);
+      if (Buffer.byteLength(payload) + PUBLISH_OVERHEAD > wire.maxMessageBytes) {
+        this.#holdOversize(row);
+        continue;
+      }
+      const topic = this.#eventTopic(row.kind);
+      this.#send(client, topic, payload, [row], gzip ? this.#publishOptions.gzip : this.#publishOptions.event);
     }
+  }
+
+  /** Publishes one message of `rows` (one event or chunk, or a batch); on its PUBACK, all of them are acknowledged. */
+  #send(
+    client: MqttClient,
+    topic: string,
+    payload: string | Buffer,
+    rows: PendingRow[],
+    options: IClientPublishOptions,
+  ): void {
+    const generation = this.#generation;
+    const batchBytes = rows.length > 1 || this.#batcher.takes(rows[0]!) ? Buffer.byteLength(payload) : 0;
+    for (const r of rows) this.#inflight.set(r.seq, r.createdMs);
+    this.#messages++;
+    this.#batchBytes += batchBytes;
+    client.publish(topic, payload, options, (err) => {
+      if (generation !== this.#generation) return; // the connection it went out on is gone
+      this.#messages--;
+      this.#batchBytes -= batchBytes;
+      for (const r of rows) this.#inflight.delete(r.seq);
+      if (err) {
+        this.#rewind(); // go back for them
+        return;
+      }
+      for (const r of rows) this.#acked.set(r.seq, r.createdMs);
+      this.#schedulePump();
+    });
+  }
+
+  /**
+   * A row no message under `wire.maxMessageBytes` can carry (one stored before the limit was
+   * lowered: new events are fitted at intake): kept in the outbox, not sent, said in the log once.
+   */
+  #holdOversize(row: PendingRow): void {
+    if (this.#oversize.has(row.seq)) return;
+    this.#oversize.add(row.seq);
+    this.#deps.log.error(
+      {
+        code: "VG_MESSAGE_TOO_LARGE",
+        seq: row.seq,
+        kind: row.kind,
+        bytes: Buffer.byteLength(row.payload),
+        maxMessageBytes: (this.options.wire ?? DEFAULT_WIRE).maxMessageBytes,
+      },
+      "an event is larger than uplink.maxMessageKiB allows: kept in the outbox, not sent (raise the limit to send it)",
+    );
   }
 
   /**
@@ -376,14 +476,22 @@ export class Forwarder extends EventEmitter<{
   }
 
   /** The next row to publish in delivery order, read ahead from the outbox; undefined when none is pending. */
-  #next(): PendingRow | undefined {
+  #peek(): PendingRow | undefined {
     if (this.#aheadAt >= this.#ahead.length) {
       const resendBefore = this.options.receipts ? this.#deps.nowMs() - this.options.receiptTimeoutS * 1000 : undefined;
       this.#ahead = this.#deps.outbox.pending(READ_AHEAD, this.#skip, resendBefore, this.#cursor);
       this.#aheadAt = 0;
     }
-    const row = this.#ahead[this.#aheadAt++];
-    if (row) this.#cursor = row;
+    return this.#ahead[this.#aheadAt];
+  }
+
+  /** Takes the row #peek() shows: the cursor moves past it. */
+  #next(): PendingRow | undefined {
+    const row = this.#peek();
+    if (row) {
+      this.#aheadAt++;
+      this.#cursor = row;
+    }
     return row;
   }
 
@@ -411,7 +519,7 @@ export class Forwarder extends EventEmitter<{
       // broker's next publishes back for as long as they take, and the window would run dry.
       this.#pump();
       // With nothing left in flight the queue is drained: no more acknowledgements to batch with.
-      if (this.#acked.size >= MARK_BATCH || this.#inflight.size === 0)
+      if (this.#acked.size >= MARK_BATCH || this.#messages === 0)
         this.#markSoon ??= setImmediate(() => this.#flushAcks());
       else this.#markTimer ??= setTimeout(() => this.#flushAcks(), this.#deps.markDelayMs ?? MARK_DELAY_MS);
     });

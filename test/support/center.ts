@@ -113,7 +113,7 @@ export async function startFieldGateway(
     configPath,
     `gateway: { id: ${id}, role: ambulance }
 stateDir: ${dir}/state
-uplink: { url: "${broker}", protocolVersion: 5, receipts: true, receiptTimeoutS: ${o.receiptTimeoutS ?? 600}, backoff: { initialMs: 100, maxMs: 1000 } }
+uplink: { url: "${broker}", protocolVersion: 5, receipts: true, receiptTimeoutS: ${o.receiptTimeoutS ?? 600}, backoff: { initialMs: 100, maxMs: 1000 }, batchWaitS: 0.2 }
 web: { host: 127.0.0.1, port: ${webPort} }
 log: { level: info, pretty: false }
 watchedFolders: { roots: ["${dir}"] }

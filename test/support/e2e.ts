@@ -45,7 +45,8 @@ export async function daemonRig(cleanup: (() => unknown)[], o: RigOptions = {}):
   const configPath = join(dir, "vitalgate.yaml");
   const uplink = o.embedded
     ? embeddedBrokerYaml(embeddedPort)
-    : `uplink:\n  url: ${broker.url}\n  protocolVersion: 5\n  backoff: { initialMs: 100, maxMs: 1000 }\n${o.uplink ?? ""}`;
+    : // Compact, as deployed; vitals wait 0.2 s for company rather than 10 (the tests wait for them).
+      `uplink:\n  url: ${broker.url}\n  protocolVersion: 5\n  backoff: { initialMs: 100, maxMs: 1000 }\n  batchWaitS: 0.2\n${o.uplink ?? ""}`;
   writeFileSync(
     configPath,
     `gateway: { id: e2e, role: ambulance }

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import type { Envelope } from "../../src/events/model.ts";
+import { readEventMessage } from "../../src/uplink/wire.ts";
+import { gunzipSync } from "node:zlib";
 
 export interface Center {
   client: MqttClient;
@@ -11,7 +13,7 @@ export interface Center {
   /** Every message by topic, in arrival order. */
   messages: { topic: string; payload: Buffer; retain: boolean }[];
   waitFor(predicate: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
-  /** An event's original file put back together from its blob chunks, once all have come. */
+  /** An event's original file put back together from its blob chunks, once all have come (gunzipped when its event says gzip). */
   original(eventId: string): Buffer | undefined;
   close(): Promise<void>;
 }
@@ -26,7 +28,8 @@ export async function connectCenter(url: string, gw: string, options: mqtt.IClie
   const messages: Center["messages"] = [];
   client.on("message", (topic, payload, packet) => {
     messages.push({ topic, payload, retain: packet.retain });
-    if (topic.startsWith(`vitalgate/v1/${gw}/ev/`)) events.push(JSON.parse(payload.toString()) as Envelope);
+    // As docs/protocol.md tells a center: gunzip what is gzip, a batch is an array of events.
+    if (topic.startsWith(`vitalgate/v1/${gw}/ev/`)) events.push(...readEventMessage(topic, payload));
   });
   await client.subscribeAsync(`vitalgate/v1/${gw}/#`, { qos: 1 });
   return {
@@ -40,7 +43,11 @@ export async function connectCenter(url: string, gw: string, options: mqtt.IClie
       if (!parts) return undefined;
       const byPart = new Map(chunks.map((m) => [Number(m.topic.split("/").at(-2)), m.payload]));
       if (byPart.size !== parts) return undefined;
-      return Buffer.concat(Array.from({ length: parts }, (_, i) => byPart.get(i + 1)!));
+      const joined = Buffer.concat(Array.from({ length: parts }, (_, i) => byPart.get(i + 1)!));
+      const event = events.find((e) => e.id === eventId);
+      if (!event) return undefined; // its encoding is in the event
+      const encoding = (event?.body as { original?: { encoding?: string } } | undefined)?.original?.encoding;
+      return encoding === "gzip" ? gunzipSync(joined) : joined;
     },
     close: () => client.endAsync(true),
   };

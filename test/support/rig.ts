@@ -93,7 +93,7 @@ export async function startGateway(
     o.uplink === "embedded"
       ? embeddedBrokerYaml(await freePort())
       : typeof o.uplink === "object"
-        ? `uplink: { url: "${o.uplink.url}", backoff: { initialMs: 100, maxMs: 1000 }${o.uplink.more ? `, ${o.uplink.more}` : ""} }`
+        ? `uplink: { url: "${o.uplink.url}", backoff: { initialMs: 100, maxMs: 1000 }, batchWaitS: 0.2${o.uplink.more ? `, ${o.uplink.more}` : ""} }`
         : NOWHERE,
     `web: { host: ${o.webHost ?? "127.0.0.1"}, port: ${await freePort()}${o.web ? `, ${o.web}` : ""} }`,
     `pairing: ${o.pairing ?? "{ listen: [] }"}`,
