@@ -483,6 +483,9 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
         .evaluateAll((els) => els.map((el) => (el as unknown as { dataset: { ecg: string } }).dataset.ecg));
       expect(listed).toHaveLength(2);
       expect(listed[1]).toBe(ecg.id);
+      // Each names the cart that took it, not a bare time.
+      for (const item of await page.locator("#ecg .ecg-list button").allInnerTexts())
+        expect(item).toContain("心电图机");
       expect(await img.getAttribute("src")).toContain(listed[0]);
       expect(await text(page, "#report .report-conclusion")).toBe("STEMI");
       const [pre, post] = zh("cases.readingOf", { at: "|" }).split("|");

@@ -60,6 +60,8 @@ export const patientId = () =>
 /** One ECG of a case and how far it got. */
 interface CaseEcg {
   eventId: string;
+  /** The device it came from (its id): a case may have ECGs from more than one cart. */
+  device?: string;
   /** Its acquisition time: the event's `t`, the cart's time corrected for the cart's clock skew. */
   acquiredAt: string;
   /** Which clock that time is on (the event's `time.tFrom`): "recv" when the cart stated none it could be placed by. */
@@ -138,6 +140,8 @@ interface CaseRecord {
 
 export interface EcgView {
   eventId: string;
+  /** The device it came from. */
+  device?: string;
   acquiredAt: string;
   /** "recv": `acquiredAt` is when the ECG reached the gateway, not the cart's acquisition time. */
   tFrom?: EventTime["tFrom"];
@@ -519,6 +523,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const d = this.#deps.delivery(e.id);
     const ecg: CaseEcg = {
       eventId: e.id,
+      device: e.dev.id,
       acquiredAt: e.t,
       tFrom: e.time.tFrom,
       parts: d?.parts ?? 0,
@@ -722,6 +727,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     const targetS = Math.round(this.#config.targetMin * 60);
     const ecgs = c.ecgs.map((e): EcgView => ({
       eventId: e.eventId,
+      device: e.device,
       acquiredAt: e.acquiredAt,
       tFrom: e.tFrom,
       transfer: {

@@ -400,6 +400,8 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
     renderTimer();
   }
 
+  /** Each device's name by id, for the list of the case's ECGs (which says which cart took each). */
+  const deviceNames = new Map();
   let shownEcg = null;
   /** The ECG picked from the case's list; the latest when none was. */
   let pickedEcg = null;
@@ -472,7 +474,9 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
                   },
                 },
                 h("time", { datetime: x.acquiredAt }, formatTime(x.acquiredAt)),
-                " ",
+                x.tFrom === "recv" && h("small", null, ` ${t("cases.ecgArrivalTime")}`),
+                x.device && h("span", { class: "ecg-source" }, ` · ${deviceNames.get(x.device) ?? x.device}`),
+                " · ",
                 h(x.report ? "strong" : "span", null, ecgState(x)),
               ),
             ),
@@ -518,6 +522,8 @@ export function mountCase(view, { can, live, notify, navigate }, id) {
   const cartCounts = (d) => ({ rejected: d.rejected ?? 0, again: d.conditions?.VG_ALREADY_RECEIVED ?? 0 });
   api("GET", "/api/devices").then(
     (list) => {
+      for (const d of list) deviceNames.set(d.id, d.name || d.id);
+      if (c) renderEcg();
       for (const d of list) if (d.driver === "ecg-cart" && !carts.has(d.id)) carts.set(d.id, cartCounts(d));
     },
     () => undefined, // without a baseline, each cart's first change only sets it
