@@ -40,6 +40,7 @@
 import { z } from "zod";
 import { defineDriver } from "../../src/devices/driver.ts";
 import type { DriverSession, Exchange, FrameContext } from "../../src/devices/driver.ts";
+import type { SenderDetection } from "../../src/devices/sender.ts";
 import type { EventDraft } from "../../src/events/model.ts";
 import type { CodecError, FrameResult, Framer } from "../../protocols/codec.ts";
 import {
@@ -47,6 +48,7 @@ import {
   ENQ,
   EOT,
   LF,
+  NAK,
   astmComment,
   astmFrameSplitter,
   astmHeader,
@@ -449,6 +451,30 @@ export function astmCaptureFramer(): Framer {
   };
 }
 
+/**
+ * An analyser (or its serial server in TCP client mode) that connects to us, seen by the pairing page:
+ * each bid to send (ENQ, E1381 §6.2) is answered NAK, the receiver not ready (§6.2.5), after which it
+ * waits at least 10 s and bids again, keeping its results. This driver connects to analysers, so it
+ * cannot take it as it is set up: the note says what to change.
+ */
+const unpairedAnalyser: SenderDetection = {
+  protocol: "astm",
+  name: "ASTM E1381",
+  opens: (first) => first === ENQ,
+  listen: () => ({
+    hear(chunk) {
+      const bids = chunk.filter((b) => b === ENQ).length;
+      return [
+        {
+          messages: bids,
+          note: "an ASTM analyser that connects to us: set it (or its serial server) to listen as a TCP server, then pair it with astm-analyzer, transport tcp, its address and port",
+          ...(bids > 0 ? { reply: new Uint8Array(bids).fill(NAK) } : {}),
+        },
+      ];
+    },
+  }),
+};
+
 export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
   id: "astm-analyzer",
   kind: "analyzer",
@@ -475,5 +501,6 @@ export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
   probe: { bauds: [9600, 19200, 4800, 2400, 1200, 38400], matchFrames: 1, evidence: "answers" },
   session: astmAnalyzerSession,
   captureFramer: () => astmCaptureFramer(),
+  sender: unpairedAnalyser,
   simulator: () => import("./simulator.ts").then((m) => m.simulator),
 });

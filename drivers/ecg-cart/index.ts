@@ -8,6 +8,13 @@
 // refused (moved to rejected/ with the reason).
 import { z } from "zod";
 import { defineDriver, type Exchange, type FrameContext } from "../../src/devices/driver.ts";
+import type { SenderDetection } from "../../src/devices/sender.ts";
+import {
+  ASSOCIATE_RJ_TRANSIENT,
+  ASSOCIATE_RQ_HEAD_BYTES,
+  A_ASSOCIATE_RQ,
+  associateRqTitles,
+} from "../../protocols/dicom-ul/index.ts";
 import { placeLocalTime, zoneOffsetMinutes } from "../../src/time/zone.ts";
 import type { CodecError } from "../../protocols/codec.ts";
 import { decodeEcgFile, sniffEcgFormat } from "../../protocols/ecg/files.ts";
@@ -131,6 +138,48 @@ export function handleEcgFile(bytes: Uint8Array, options: EcgCartOptions, contex
   };
 }
 
+/**
+ * A cart pushing its ECG by DICOM to a port no device listens on, seen by the pairing page by its
+ * A-ASSOCIATE-RQ: the called and calling AE titles are read from its fixed part, and the association
+ * is rejected transient (PS3.8 §9.3.4: temporary congestion), so the cart keeps the ECG queued and
+ * calls again. Paired as it is: source dicom on that port, with its titles.
+ */
+const unpairedCart: SenderDetection = {
+  protocol: "dicom",
+  name: "DICOM",
+  opens: (first) => first === A_ASSOCIATE_RQ,
+  listen(port) {
+    let head = new Uint8Array(0);
+    let answered = false;
+    return {
+      hear(chunk) {
+        if (answered) return []; // the rest of the request is not read
+        head = Buffer.concat([head, chunk]).subarray(0, ASSOCIATE_RQ_HEAD_BYTES);
+        if (head.length < ASSOCIATE_RQ_HEAD_BYTES) return [];
+        answered = true;
+        const titles = associateRqTitles(head);
+        if (!titles) return [{ notIt: "VG_PAIRING_UNKNOWN: a DICOM association request too short to be one" }];
+        const { called, calling } = titles;
+        return [
+          {
+            who: calling || undefined,
+            identity: { calledAeTitle: called, callingAeTitle: calling },
+            pairWith: {
+              source: "dicom",
+              port,
+              ...(called ? { aeTitle: called } : {}),
+              ...(calling ? { callingAeTitles: [calling] } : {}),
+            },
+            // the requestor closes the transport after an A-ASSOCIATE-RJ (PS3.8 §9.1.3); ending ours too
+            reply: ASSOCIATE_RJ_TRANSIENT,
+            end: true,
+          },
+        ];
+      },
+    };
+  },
+};
+
 export const ecgCart = defineDriver<EcgCartOptions>({
   id: "ecg-cart",
   kind: "ecg-cart",
@@ -192,5 +241,6 @@ export const ecgCart = defineDriver<EcgCartOptions>({
           maxBytes: MAX_FILE_BYTES,
           maxSettleMs: o.maxSettleMs,
         },
+  sender: unpairedCart,
   handle: (bytes, options, context) => handleEcgFile(bytes, options, context),
 });

@@ -5,8 +5,9 @@
 import { z } from "zod";
 import { defineDriver } from "../../src/devices/driver.ts";
 import type { Exchange, FrameContext } from "../../src/devices/driver.ts";
+import type { SenderDetection, SenderHeard } from "../../src/devices/sender.ts";
 import type { CodecError } from "../../protocols/codec.ts";
-import { mllpEncode, mllpFramer } from "../../protocols/mllp/index.ts";
+import { MLLP_START, mllpEncode, mllpFramer } from "../../protocols/mllp/index.ts";
 import {
   HL7_ERROR,
   buildAck,
@@ -229,6 +230,51 @@ function clip(type: string): string {
   return /^[A-Z][A-Z0-9]{2}(\^[A-Z0-9]{3})?$/.test(type) ? type : "(not shown)";
 }
 
+/**
+ * A monitor sending to a port no device listens on, seen by the pairing page by its MLLP start block:
+ * MSH-3 and MSH-4 say who it is, its observations are decoded for the preview, and each message is
+ * answered AE with the watch's reason (HL7 v2.5 2.9.2: application error, the message was not
+ * processed; the sender keeps it and sends it again), never AA. Paired as it is: listening on that port.
+ */
+const unpairedMonitor: SenderDetection = {
+  protocol: "hl7",
+  name: "HL7/MLLP",
+  opens: (first) => first === MLLP_START,
+  listen(port) {
+    const options = hl7Pcd01Options.parse({ port });
+    const framer = mllpFramer({ maxFrameBytes: options.maxFrameBytes });
+    return {
+      hear(chunk, context) {
+        const heard: SenderHeard[] = [];
+        for (const r of framer.push(chunk)) {
+          if (!("frame" in r)) continue; // bytes between frames; the watch's byte cap bounds a sender that only sends those
+          const parsed = parseHl7(r.frame, { defaultCharset: options.charset });
+          if (!parsed.ok && parsed.error.code === "HL7_EMPTY") continue;
+          const header = parsed.ok ? parsed.message.header : parsed.header;
+          if (header.messageCode === "ACK") continue; // acknowledging an acknowledgement would start a loop
+          const app = header.sendingApplication.trim();
+          const facility = header.sendingFacility.trim();
+          const exchange = handleHl7(r.frame, options, context);
+          const events = exchange.ok ? exchange.events : [];
+          const model = events.find((e) => e.model)?.model;
+          heard.push({
+            who: app ? `${app}|${facility}` : undefined,
+            identity: {
+              ...(app ? { sendingApplication: app } : {}),
+              ...(facility ? { sendingFacility: facility } : {}),
+              ...(model ? { model } : {}),
+            },
+            events,
+            pairWith: { port },
+            reply: ack(header, "AE", context, { code: HL7_ERROR.APPLICATION_INTERNAL, text: context.reason }),
+          });
+        }
+        return heard;
+      },
+    };
+  },
+};
+
 export const hl7Pcd01 = defineDriver<Hl7Pcd01Options>({
   id: "hl7-pcd01",
   kind: "monitor",
@@ -297,5 +343,6 @@ export const hl7Pcd01 = defineDriver<Hl7Pcd01Options>({
   captureFramer(options) {
     return hl7CaptureFramer({ maxFrameBytes: options.maxFrameBytes });
   },
+  sender: unpairedMonitor,
   simulator: () => import("./simulator.ts").then((m) => m.simulator),
 });

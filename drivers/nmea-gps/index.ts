@@ -36,6 +36,7 @@
 import { z } from "zod";
 import { defineDriver } from "../../src/devices/driver.ts";
 import type { DriverSession, Exchange, FrameContext } from "../../src/devices/driver.ts";
+import type { SenderDetection } from "../../src/devices/sender.ts";
 import type { EventDraft } from "../../src/events/model.ts";
 import {
   decodeNmeaSentence,
@@ -164,6 +165,41 @@ export function nmeaGpsSession(options: NmeaGpsOptions): DriverSession {
   };
 }
 
+/**
+ * A GPS behind a serial server in TCP client mode, connecting to us, seen by the pairing page by its
+ * first sentence ("$", or "!" for encapsulated ones): its fixes are decoded for the preview; NMEA is
+ * one-way, nothing to answer. This driver connects to serial servers: the note says what to change.
+ */
+const unpairedReceiver: SenderDetection = {
+  protocol: "nmea",
+  name: "NMEA 0183",
+  opens: (first) => first === 0x24 || first === 0x21,
+  listen() {
+    const framer = nmeaFramer();
+    const session = nmeaGpsSession(nmeaGpsOptions.parse({ port: "-" }));
+    return {
+      hear(chunk, context) {
+        let sentences = 0;
+        const events: EventDraft[] = [];
+        for (const r of framer.push(chunk)) {
+          if (!("frame" in r)) continue;
+          const exchange = session.handle(r.frame, context);
+          if (!exchange.ok) continue;
+          sentences++;
+          events.push(...exchange.events);
+        }
+        return [
+          {
+            messages: sentences,
+            events,
+            note: "a GPS through a serial server in TCP client mode: set the serial server to TCP server mode, then pair it with nmea-gps, transport tcp, its address and port",
+          },
+        ];
+      },
+    };
+  },
+};
+
 export const nmeaGps = defineDriver<NmeaGpsOptions>({
   id: "nmea-gps",
   kind: "gps",
@@ -187,5 +223,6 @@ export const nmeaGps = defineDriver<NmeaGpsOptions>({
   framer: () => nmeaFramer(),
   silentAfterMs: (o) => o.silentAfterS * 1000,
   session: nmeaGpsSession,
+  sender: unpairedReceiver,
   simulator: () => import("./simulator.ts").then((m) => m.simulator),
 });

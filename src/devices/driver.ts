@@ -4,6 +4,7 @@
 import type { z } from "zod";
 import type { CodecError, Framer } from "../../protocols/codec.ts";
 import type { DeviceKind, EventDraft } from "../events/model.ts";
+import type { SenderDetection } from "./sender.ts";
 import type { SimulatorDefinition } from "./simulator.ts";
 
 /** A transport the core opens, watches and reopens on the driver's behalf. */
@@ -197,6 +198,12 @@ export interface DriverDefinition<O = unknown> {
    * found this way and has none. Needs `serialOptions`.
    */
   probe?: { bauds: readonly number[]; matchFrames: number; evidence: "frames" | "answers" };
+  /**
+   * How the pairing page's watch recognises this driver's device among unpaired network senders by
+   * its first byte, reads who it is and refuses its data so it keeps it (src/devices/sender.ts).
+   * For devices that connect to us over TCP.
+   */
+  sender?: SenderDetection;
   /**
    * The driver's simulator of its device (`vitalgate simulate <id>`, src/devices/simulator.ts), loaded
    * on demand so the daemon never loads it: `() => import("./simulator.ts").then((m) => m.simulator)`.

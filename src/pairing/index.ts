@@ -33,7 +33,7 @@ export interface PairingDeps {
   /** The gateway's configuration as it is now (it changes on reload). */
   config(): Config;
   findDriver(id: string): DriverDefinition<unknown> | undefined;
-  /** Every driver, for the probe; default none (then nothing is probed). */
+  /** Every driver, for the probe and the sender watch; default none (then nothing is probed or recognised). */
   drivers?: readonly DriverDefinition<unknown>[];
   /** Brings the running devices in line with the list (DeviceManager.apply). */
   apply(devices: readonly DeviceConfig[]): Promise<Applied>;
@@ -109,7 +109,7 @@ export class Pairing {
         maxBytes: 1 << 20,
         previewSize: 3,
       },
-      { log: this.#deps.log, nowMs: this.#deps.nowMs, findDriver: this.#deps.findDriver },
+      { log: this.#deps.log, nowMs: this.#deps.nowMs, drivers: this.#deps.drivers ?? [] },
     );
     const applied = await this.#apply();
     this.#deps.log.info({ paired: this.#paired.length, ...applied }, "devices started");
