@@ -1,17 +1,21 @@
-// Errors carry a stable code and say what the supervisor should do next (STYLE.md principle 4):
-// "retry" (transient: back off and try again), "operator" (a person must act: disk, config, cabling),
-// "stop" (programming or unrecoverable error).
+// Errors carry a stable code, and what comes next (STYLE.md principle 4) is the code's, from the
+// catalog (src/error-catalog.ts): "retry" (transient: back off and try again), "operator" (a person
+// must act: disk, config, cabling), "stop" (programming or unrecoverable error).
+import { CODES, type Code, type NextStep } from "./error-catalog.ts";
 
-export type NextStep = "retry" | "operator" | "stop";
+export type { Code, NextStep };
+
+/** The codes of failures: those the catalog gives a next step. */
+export type FailureCode = { [K in Code]: (typeof CODES)[K] extends { next: NextStep } ? K : never }[Code];
 
 export class VitalgateError extends Error {
-  readonly code: string;
+  readonly code: FailureCode;
   readonly next: NextStep;
-  constructor(code: string, message: string, next: NextStep, options?: { cause?: unknown }) {
+  constructor(code: FailureCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "VitalgateError";
     this.code = code;
-    this.next = next;
+    this.next = CODES[code].next;
   }
 }
 
@@ -22,7 +26,7 @@ export class StoreRefusedError extends VitalgateError {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(code, message, "operator", options);
+    super(code, message, options);
     this.name = "StoreRefusedError";
   }
 }

@@ -188,7 +188,7 @@ export class CaseError extends VitalgateError {
     message: string,
     status: number,
   ) {
-    super(code, message, "operator");
+    super(code, message);
     this.name = "CaseError";
     this.status = status;
   }
@@ -828,7 +828,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
   }
 
   get #database(): LocalDb {
-    if (!this.#db) throw new VitalgateError("VG_CASES_CLOSED", "the case book is not open", "stop");
+    if (!this.#db) throw new VitalgateError("VG_CASES_CLOSED", "the case book is not open");
     return this.#db;
   }
 

@@ -58,6 +58,7 @@ usage:
                                          also write it as HL7 aECG and draw it
                                          on ECG paper (SVG, 25 mm/s, 10 mm/mV, no patient name)
   vitalgate ports                        serial ports with their USB identity
+  vitalgate errors                       every VG_ code: what it means, what to do (docs/errors.md)
   vitalgate broker viewer [--config FILE]
                                          the embedded broker's read-only login, as mosquitto_sub
                                          arguments: mosquitto_sub $(vitalgate broker viewer) -t 'vitalgate/#' -v
@@ -478,6 +479,11 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       return simulate(sub, values, io);
     case "ports":
       return ports(io);
+    case "errors": {
+      const { errorsPage } = await import("../error-catalog.ts");
+      io.out(errorsPage());
+      return 0;
+    }
     case "web":
       return sub === "hash-password" ? hashPasswordCommand(io) : usage(io);
     case "broker":

@@ -72,14 +72,13 @@ export function udpNtpQuery(
             new VitalgateError(
               "VG_NTP_TIMEOUT",
               `no answer from NTP server ${server.host}:${server.port} within ${timeoutMs} ms`,
-              "retry",
             ),
           ),
         timeoutMs,
       );
       sock.on("error", (err) =>
         finish(
-          new VitalgateError("VG_NTP_SOCKET", `NTP server ${server.host}:${server.port}: ${err.message}`, "retry", {
+          new VitalgateError("VG_NTP_SOCKET", `NTP server ${server.host}:${server.port}: ${err.message}`, {
             cause: err,
           }),
         ),
@@ -92,11 +91,7 @@ export function udpNtpQuery(
         if (!r.ok)
           finish(
             Object.assign(
-              new VitalgateError(
-                "VG_NTP_REJECTED",
-                `NTP server ${server.host}:${server.port}: ${r.error.message}`,
-                "retry",
-              ),
+              new VitalgateError("VG_NTP_REJECTED", `NTP server ${server.host}:${server.port}: ${r.error.message}`),
               { ntpCode: r.error.code, kiss: r.error.kiss },
             ),
           );
@@ -104,7 +99,7 @@ export function udpNtpQuery(
       });
       const failed = (err: Error) =>
         finish(
-          new VitalgateError("VG_NTP_SOCKET", `NTP server ${server.host}:${server.port}: ${err.message}`, "retry", {
+          new VitalgateError("VG_NTP_SOCKET", `NTP server ${server.host}:${server.port}: ${err.message}`, {
             cause: err,
           }),
         );
