@@ -211,11 +211,121 @@ export const CODES = {
   },
 
   // ---- transports ------------------------------------------------------------------------------
+  // A transport that fails is tried again, from 0.5 s up to 30 s apart (a folder every scanMs), each
+  // time logged at warn as "transport down; retrying" with `address`, `retryInMs` and `error`; the code
+  // is the device's lastError.code. `next` says whether that retrying is enough by itself.
+  VG_SERIAL_PERMISSION: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning: "the serial port exists but the gateway's user may not open it (EACCES: permission denied)",
+    action:
+      "add the vitalgate user to the port's group (`usermod -aG dialout vitalgate`, then restart the gateway), or check the udev rule that sets the port's group and mode (`ls -l` the port)",
+    next: "operator",
+  },
+  VG_SERIAL_MISSING: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning:
+      "the serial port is not there (ENOENT, ENODEV): the USB adapter was unplugged, or is not plugged in yet; the gateway opens it again as soon as it is back (found by its USB identity when the device has `match`)",
+    action: "plug the adapter in; if it is in, check the path (`vitalgate ports` lists the ports)",
+    next: "retry",
+  },
+  VG_SERIAL_BUSY: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning:
+      "another program holds the serial port (EBUSY, or its exclusive lock is taken): a serial console, ModemManager, another gateway",
+    action: "stop that program (`fuser -v` the port names it), or give this device another port",
+    next: "operator",
+  },
+  VG_SERIAL_FAILED: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning:
+      "the serial port failed to open or closed for another reason (the message gives the system's words, e.g. an I/O error or a line setting the port refuses)",
+    action: "read the message; check the adapter and the line settings",
+    next: "retry",
+  },
+  VG_TCP_REFUSED: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning: "the device (or its serial server) refused the connection (ECONNREFUSED): nothing listens on that port",
+    action: "check that the device is on and listens on that port; the gateway keeps trying",
+    next: "retry",
+  },
+  VG_TCP_UNREACHABLE: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning:
+      "the device's address cannot be reached (EHOSTUNREACH, ENETUNREACH, ETIMEDOUT): off, out of range, or another network",
+    action: "check the device is on and on the network, and its address",
+    next: "retry",
+  },
+  VG_TCP_DNS: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning: "the device's host name does not resolve (ENOTFOUND, EAI_AGAIN)",
+    action: "give the device's IP address, or fix the name in DNS",
+    next: "operator",
+  },
+  VG_TCP_CLOSED: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning: "the device closed the connection, or reset it (ECONNRESET); the gateway connects again",
+    action: "nothing, unless it repeats: then check the device's network settings",
+    next: "retry",
+  },
+  VG_LISTEN_PORT_TAKEN: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning:
+      "the device's listening port is taken by another program or device (EADDRINUSE); tried again in case it is freed",
+    action: "free the port (`ss -ltnp` names who holds it), or give the device another port",
+    next: "operator",
+  },
+  VG_LISTEN_ADDRESS: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning: "the address to listen on is not one of this box's (EADDRNOTAVAIL), or does not resolve",
+    action: "set the device's host to an address of the box, or 0.0.0.0",
+    next: "operator",
+  },
+  VG_LISTEN_PERMISSION: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning: "the gateway may not listen on that port (EACCES: a port below 1024)",
+    action: "use a port of 1024 or above (DICOM's 11112 rather than 104), see devices.md",
+    next: "operator",
+  },
+  VG_FOLDER_UNUSABLE: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning:
+      "a watched folder cannot be created, read or written (the message gives the system's words: permission denied, read-only file system, not a folder)",
+    action: "check the folder, its mount and its permissions for the vitalgate user",
+    next: "operator",
+  },
+  VG_FOLDER_MOVED: {
+    area: "transports",
+    seen: `${log("warn")}; device lastError (retrying)`,
+    meaning:
+      "the watched folder now leads elsewhere than when the device started (a symlink or mount changed): not read",
+    action: "restart the device (or the gateway) once the change is intended; else put the folder back",
+    next: "operator",
+  },
+  VG_FOLDER_CROWDED: {
+    area: "transports",
+    seen: "device lastError (said once)",
+    meaning:
+      "more than 1,000 entries in a watched folder: the first 1,000 are taken first, the rest as they leave; the folder is still watched",
+    action: "find why files pile up (a stuck export, a copy of a whole archive)",
+    next: "retry",
+  },
   VG_TRANSPORT: {
     area: "transports",
     seen: `${log("warn")}; device lastError (retrying)`,
     meaning:
-      "a device's transport failed (a TCP listener or connection, a serial port, a watched folder) for a reason not named by a more precise code; it is retried from 0.5 s up to 30 s apart (a folder after scanMs)",
+      "a device's TCP connection or listener failed for a reason none of the codes above names (the message gives the system's errno and words)",
     action: "read the error; check the address, port, cabling",
     next: "retry",
   },
@@ -944,6 +1054,11 @@ export type Code = keyof typeof CODES;
 
 export function isCode(code: string): code is Code {
   return Object.hasOwn(CODES, code);
+}
+
+/** The next step of a catalog code; undefined for another code (a device protocol's) or a line that reports no failure. */
+export function nextStep(code: string): NextStep | undefined {
+  return isCode(code) ? (CODES[code] as CodeEntry).next : undefined;
 }
 
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");

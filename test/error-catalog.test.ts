@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { CODES, errorsPage, isCode } from "../src/error-catalog.ts";
 import { StoreRefusedError, VitalgateError } from "../src/errors.ts";
 import { main } from "../src/cli/main.ts";
+import { STRINGS } from "./support/browser.ts";
 import { ROOT } from "./support/processes.ts";
 
 const CATALOG = "src/error-catalog.ts";
@@ -60,6 +61,15 @@ describe("the error catalog", () => {
           .map((code) => `${code} (${file})`),
       );
     expect(named).toEqual([]);
+  });
+
+  it("has the page's words, in Chinese and English, for every code a device's last error can be", () => {
+    const shown = Object.entries(CODES)
+      .filter(([, e]) => e.seen.includes("device lastError"))
+      .map(([code]) => code);
+    expect(shown.length).toBeGreaterThan(20);
+    for (const lang of ["zh-CN", "en"] as const)
+      expect(shown.filter((code) => !STRINGS[lang][`err.${code}`]).map((code) => `${lang} err.${code}`)).toEqual([]);
   });
 
   it("says what comes next for every failure, and a coded error takes it from there", () => {

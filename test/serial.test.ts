@@ -75,7 +75,7 @@ describe.skipIf(!hasSocat)("serial devices over real PTYs", () => {
         .map((p) => JSON.parse(p as string).body.observations[0].value);
       db.close();
       expect(values).toEqual([71, 72, 73]);
-      expect(logs.some((l) => l.includes("VG_TRANSPORT"))).toBe(true);
+      expect(logs.some((l) => l.includes("VG_SERIAL_MISSING"))).toBe(true);
     },
   );
 });

@@ -624,6 +624,23 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
     await screenshots(page, "pairing-form-labels-en");
   });
 
+  it("a device's last error is said in the crew's words, with whether someone must act, beside the gateway's own", async () => {
+    const port = await freePort(); // nothing listens there: the monitor's server is off
+    const { page } = await gatewayAndPage({
+      id: "gw-web-lasterror",
+      devices: `{ id: monitor, driver: hl7-pcd01, name: 监护仪, options: { mode: connect, host: 127.0.0.1, port: ${port} } }`,
+    });
+    await signIn(page, "#/devices");
+    const card = page.locator("article.device[data-device=monitor]");
+    await expect
+      .poll(() => card.innerText(), { timeout: SEEN_MS })
+      .toContain(`${zh("err.VG_TCP_REFUSED")}; ${zh("devices.next.retry")} (127.0.0.1:${port}: connect ECONNREFUSED`);
+    await page.click("#lang");
+    await expect
+      .poll(() => card.innerText(), { timeout: SEEN_MS })
+      .toContain(`${en("err.VG_TCP_REFUSED")}; ${en("devices.next.retry")}`);
+  });
+
   it("a device named with markup shows its name as text, and no script runs", async () => {
     const evil = `<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>`;
     const { page } = await gatewayAndPage({

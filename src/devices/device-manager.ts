@@ -17,6 +17,7 @@ import type { CodecError } from "../../protocols/codec.ts";
 import type { DeviceRef, Envelope, EventDraft } from "../events/model.ts";
 import { describeRefusals } from "../transports/connection-gate.ts";
 import { StoreRefusedError } from "../errors.ts";
+import { nextStep, type NextStep } from "../error-catalog.ts";
 import { Conditions } from "../log.ts";
 import {
   openTransport,
@@ -59,7 +60,8 @@ export interface DeviceStatus {
   /** Messages we could not store (the device got a negative acknowledgement). */
   refused: number;
   lastEventAt?: string;
-  lastError?: { code: string; message: string; where?: string | number; at: string };
+  /** `next`: the catalog's next step for a VG_ code (src/error-catalog.ts); none for a device protocol's code. */
+  lastError?: { code: string; message: string; where?: string | number; next?: NextStep; at: string };
   /** Identity the device reported in its last message (HL7 MSH-3, OBX-18). */
   model?: string;
   serial?: string;
@@ -101,6 +103,12 @@ export interface DeviceManagerDeps {
   admit?(device: DeviceConfig, spec: TransportSpec): CodecError | undefined;
   /** For tests: replaces the real transports. */
   openTransport?: typeof openTransport;
+}
+
+/** A device's last error as its status shows it: with the catalog's next step for a VG_ code. */
+function lastError(error: CodecError, at: string): NonNullable<DeviceStatus["lastError"]> {
+  const next = nextStep(error.code);
+  return { ...error, ...(next ? { next } : {}), at };
 }
 
 /** For drivers with no framer: every chunk is a message. */
@@ -191,11 +199,13 @@ class DeviceRunner {
 
   #transportState(s: TransportState): void {
     if (s.state === "retrying") {
+      // The transport's own code (src/transports/transport-errors.ts): a port without permission is
+      // not an unplugged adapter, and the status says which, with what comes next.
       this.#log.warn(
-        { code: "VG_TRANSPORT", address: s.address, retryInMs: s.inMs, error: s.error },
+        { code: s.error.code, address: s.address, retryInMs: s.inMs, error: s.error.message },
         "transport down; retrying",
       );
-      if (s.error) this.#fault({ code: "VG_TRANSPORT", message: s.error });
+      this.#fault({ code: s.error.code, message: s.error.message });
     } else if (s.state !== "starting") {
       this.#log.info({ address: s.address }, s.state);
     }
@@ -206,7 +216,7 @@ class DeviceRunner {
   }
 
   #fault(error: CodecError): void {
-    this.status.lastError = { ...error, at: this.#now() };
+    this.status.lastError = lastError(error, this.#now());
     this.#onChange();
   }
 
@@ -516,7 +526,7 @@ export class DeviceManager extends EventEmitter<{ change: [DeviceStatus] }> {
           events: 0,
           rejected: 0,
           refused: 0,
-          lastError: { code, message, at: now },
+          lastError: lastError({ code, message }, now),
         });
         continue;
       }

@@ -19,6 +19,8 @@ import { createServer, type Server, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import { backoffDelay } from "../backoff.ts";
 import { ConnectionGate } from "./connection-gate.ts";
+import type { FailureCode } from "../errors.ts";
+import { TransportError, listenError } from "./transport-errors.ts";
 import type { TransportSpec } from "../devices/driver.ts";
 import type { FileDrop, Transport, TransportOptions } from "./transports.ts";
 
@@ -122,7 +124,7 @@ export class PduGuard {
   }
 
   /** The problem with the stream so far, if any. */
-  push(chunk: Buffer): { code: string; message: string } | undefined {
+  push(chunk: Buffer): { code: FailureCode; message: string } | undefined {
     let at = 0;
     while (at < chunk.length) {
       if (this.#remaining > 0) {
@@ -211,7 +213,7 @@ interface ScpContext {
   maxObjectBytes: number;
   /** Hands one object to the device runner, in turn with the others; resolves to the answer. */
   store(drop: Omit<FileDrop, "done" | "reject" | "refused">): Promise<{ status: number; comment?: string }>;
-  report(code: string, message: string): void;
+  report(code: FailureCode, message: string): void;
 }
 
 function defineScp(dimse: Dimse) {
@@ -408,11 +410,11 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
     start(events) {
       let attempt = 0;
       gate = new ConnectionGate(options, (r) => events.turnedAway(r));
-      const report = (code: string, message: string) => {
+      const report = (code: FailureCode, message: string) => {
         // The core has no channel for a transport's passing problem other than its state: the
         // error is recorded as the device's last error and logged, then the listener is back.
         if (stopped) return;
-        events.state({ state: "retrying", address: listeningAt, inMs: 0, error: `${code}: ${message}` });
+        events.state({ state: "retrying", address: listeningAt, inMs: 0, error: new TransportError(code, message) });
         events.state({ state: "listening", address: listeningAt });
       };
       const store = (drop: Omit<FileDrop, "done" | "reject" | "refused">) => {
@@ -447,7 +449,7 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
         sockets.add(socket);
         socket.setNoDelay(true);
         let problem = false;
-        const fail = (code: string, message: string) => {
+        const fail = (code: FailureCode, message: string) => {
           if (problem) return;
           problem = true;
           report(code, `connection from ${remote} closed: ${message}`);
@@ -501,12 +503,7 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
           server = null;
           if (stopped) return;
           const inMs = backoffDelay(attempt++, options.backoff, options.random);
-          events.state({
-            state: "retrying",
-            address,
-            inMs,
-            error: `${(err as NodeJS.ErrnoException).code ?? "error"}: ${err.message}`,
-          });
+          events.state({ state: "retrying", address, inMs, error: listenError(err, address) });
           timer = setTimeout(() => listen(dimse, Scp), inMs);
         });
         s.listen(spec.port, spec.host, () => {
@@ -526,7 +523,10 @@ export function dicomScp(spec: DicomScpSpec, options: TransportOptions): Transpo
             state: "retrying",
             address,
             inMs: 0,
-            error: `VG_DICOM_ERROR: dcmjs-dimse could not be loaded (${(err as Error)?.message ?? err})`,
+            error: new TransportError(
+              "VG_DICOM_ERROR",
+              `dcmjs-dimse could not be loaded (${(err as Error)?.message ?? err})`,
+            ),
           }),
       );
     },

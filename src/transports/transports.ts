@@ -12,6 +12,14 @@ import { dicomScp } from "./dicom-scp.ts";
 import type { SerialSettings, TransportSpec } from "../devices/driver.ts";
 import { findSerialPort, openSerialPort } from "./serial-ports.ts";
 import { pseudoFilesystem } from "./watched-folders.ts";
+import {
+  TransportError,
+  connectError,
+  folderError,
+  listenError,
+  serialClosed,
+  serialError,
+} from "./transport-errors.ts";
 
 /** One byte stream to a device: a TCP connection (later also a serial port). */
 export interface Connection {
@@ -30,7 +38,8 @@ export type TransportState =
   | { state: "listening"; address: string }
   | { state: "connecting"; address: string }
   | { state: "connected"; address: string }
-  | { state: "retrying"; address: string; inMs: number; error?: string };
+  /** Down, tried again in `inMs` (0: only a passing problem of one connection, said as the device's last error). */
+  | { state: "retrying"; address: string; inMs: number; error: TransportError };
 
 /** A complete file found in a watched folder. */
 export interface FileDrop {
@@ -127,12 +136,7 @@ function tcpListener(host: string, port: number, options: TransportOptions): Tra
           server = null;
           if (stopped) return;
           const inMs = backoffDelay(attempt++, options.backoff, options.random);
-          events.state({
-            state: "retrying",
-            address,
-            inMs,
-            error: `${(err as NodeJS.ErrnoException).code ?? "error"}: ${err.message}`,
-          });
+          events.state({ state: "retrying", address, inMs, error: listenError(err, address) });
           timer = setTimeout(listen, inMs);
         });
         // Held from now, not from "listening": a stop() before the listener is up must still close it.
@@ -173,9 +177,9 @@ function tcpClient(host: string, port: number, options: TransportOptions): Trans
         events.state({ state: "connecting", address });
         const s = connect({ host, port });
         socket = s;
-        let lastError: string | undefined;
+        let lastError: Error | undefined;
         s.on("error", (err) => {
-          lastError = `${(err as NodeJS.ErrnoException).code ?? "error"}: ${err.message}`;
+          lastError = err;
         });
         s.once("connect", () => {
           attempt = 0;
@@ -186,7 +190,7 @@ function tcpClient(host: string, port: number, options: TransportOptions): Trans
           socket = null;
           if (stopped) return;
           const inMs = backoffDelay(attempt++, options.backoff, options.random);
-          events.state({ state: "retrying", address, inMs, error: lastError ?? "connection closed by the device" });
+          events.state({ state: "retrying", address, inMs, error: connectError(lastError, address) });
           timer = setTimeout(dial, inMs);
         });
       };
@@ -214,7 +218,7 @@ function serialPort(settings: SerialSettings, options: TransportOptions): Transp
     start(events) {
       let attempt = 0;
       let path = settings.path;
-      const retry = (error: string) => {
+      const retry = (error: TransportError) => {
         port = null;
         if (stopped) return;
         const inMs = backoffDelay(attempt++, options.backoff, options.random);
@@ -232,11 +236,9 @@ function serialPort(settings: SerialSettings, options: TransportOptions): Transp
             port = p;
             events.state({ state: "connected", address: path });
             events.connection(serialConnection(p, path));
-            p.once("close", (e?: Error & { disconnected?: boolean }) =>
-              retry(e?.disconnected ? "the device was unplugged" : "the port was closed"),
-            );
+            p.once("close", (e?: Error & { disconnected?: boolean }) => retry(serialClosed(path, !!e?.disconnected)));
           },
-          (err: Error) => retry(err.message),
+          (err: Error) => retry(serialError(err, path)),
         );
       };
       open();
@@ -358,11 +360,12 @@ function watchedFolder(spec: Extract<TransportSpec, { type: "folder" }>): Transp
           const now = await realpath(dir);
           real ??= now;
           if (now !== real)
-            throw new Error(
+            throw new TransportError(
+              "VG_FOLDER_MOVED",
               `${dir} now leads to ${now}, not ${real} as when the device started: not read (restart the device once this is intended)`,
             );
           const pseudo = pseudoFilesystem(real);
-          if (pseudo) throw new Error(`${dir} is not watched: ${pseudo}`);
+          if (pseudo) throw new TransportError("VG_FOLDER_NOT_ALLOWED", `${dir} is not watched: ${pseudo}`);
           if (!watching) events.state({ state: "listening", address: dir });
           watching = true;
           const names: string[] = [];
@@ -374,7 +377,10 @@ function watchedFolder(spec: Extract<TransportSpec, { type: "folder" }>): Transp
                   state: "retrying",
                   address: dir,
                   inMs: scanMs,
-                  error: `more than ${MAX_FOLDER_ENTRIES} entries in ${dir}: the first ${MAX_FOLDER_ENTRIES} are taken first, the rest as they leave`,
+                  error: new TransportError(
+                    "VG_FOLDER_CROWDED",
+                    `more than ${MAX_FOLDER_ENTRIES} entries in ${dir}: the first ${MAX_FOLDER_ENTRIES} are taken first, the rest as they leave`,
+                  ),
                 });
                 events.state({ state: "listening", address: dir });
               }
@@ -426,7 +432,7 @@ function watchedFolder(spec: Extract<TransportSpec, { type: "folder" }>): Transp
           }
         } catch (err) {
           watching = false;
-          events.state({ state: "retrying", address: dir, inMs: scanMs, error: (err as Error).message });
+          events.state({ state: "retrying", address: dir, inMs: scanMs, error: folderError(err, dir) });
         }
         if (!stopped) timer = setTimeout(() => void scan(), scanMs);
       };

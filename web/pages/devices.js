@@ -4,7 +4,7 @@
 // arriving every second does not rebuild the page.
 import { api, errorText } from "../api.js";
 import { h, replace } from "../dom.js";
-import { formatAgo, formatDuration, formatTime, lang, t } from "../i18n.js";
+import { formatAgo, formatDuration, formatTime, has, lang, t } from "../i18n.js";
 import { badge, empty, formatValue, kv, label, obsLabel, pageHead, tone, unitLabel } from "./ui.js";
 import { WaveStrip } from "./wave.js";
 
@@ -22,6 +22,16 @@ const STALE_MIN_MS = 5000;
 const ARRIVALS = 9;
 /** Non-invasive blood pressure (IEEE 11073-10101 MDC reference ids): shown as one reading. */
 const NIBP = { sys: "MDC_PRESS_BLD_NONINV_SYS", dia: "MDC_PRESS_BLD_NONINV_DIA", mean: "MDC_PRESS_BLD_NONINV_MEAN" };
+
+/**
+ * A device's last error as the crew reads it: what it means in their language and whether the gateway
+ * gets over it alone (the error catalog's `next`), then the gateway's own words (English) for whoever they call.
+ */
+function lastErrorText(e) {
+  const key = `err.${e.code}`;
+  const said = [has(key) ? t(key) : null, e.next ? t(`devices.next.${e.next}`) : null].filter(Boolean).join("; ");
+  return said ? `${said} (${e.message})` : e.message;
+}
 
 /** The median gap between arrivals (page's monotonic ms), once there are two gaps. */
 function typicalGapMs(arrivals) {
@@ -167,7 +177,10 @@ export function mountDevices(view, { live, notify }) {
           t("devices.errors"),
           errors ? t("devices.errorCounts", { rejected: d.rejected ?? 0, refused: d.refused ?? 0 }) : undefined,
         ],
-        [t("devices.lastError"), d.lastError ? `${formatTime(d.lastError.at)} ${d.lastError.message}` : undefined],
+        [
+          t("devices.lastError"),
+          d.lastError ? `${formatTime(d.lastError.at)} ${lastErrorText(d.lastError)}` : undefined,
+        ],
         [t("devices.skew"), skew ? t("devices.skewValue", { s: (skew.skewMs / 1000).toFixed(1) }) : undefined],
         [t("devices.since"), formatTime(d.since)],
         [t("devices.address"), d.address],
