@@ -25,7 +25,7 @@ export const AREAS = {
   cases: "Cases",
   web: "Web page and API",
   audit: "Audit trail",
-  service: "Service and uplink",
+  service: "Service, schema, backups and uplink",
 } as const;
 export type Area = keyof typeof AREAS;
 
@@ -1019,11 +1019,58 @@ export const CODES = {
   },
 
   // ---- service and uplink ----------------------------------------------------------------------
+  VG_SCHEMA_TOO_NEW: {
+    area: "service",
+    seen: "log fatal; the gateway does not start (exit code 1)",
+    meaning:
+      "local.db or outbox.db is at a schema version newer than this release knows: written by a newer release (a rollback without restoring); the file is left as it is",
+    action:
+      "run the newer release again, or restore the backup taken before the upgrade (see [Schema versions](operations.md#schema-versions-and-upgrades))",
+    next: "operator",
+  },
+  VG_BACKUP: {
+    area: "service",
+    seen: log("info"),
+    meaning: "a scheduled backup was taken (`path`, `bytes`, `pruned`: older ones deleted)",
+    action: "nothing",
+  },
+  VG_BACKUP_FAILED: {
+    area: "service",
+    seen: `${log("error")}; vitalgate backup`,
+    meaning:
+      "a backup failed (`err`: the disk is full, backup.dir is not writable, …); nothing half-written is left as a backup; a scheduled one is taken again at its next time",
+    action:
+      "read `err`; for a place outside /var/lib/vitalgate-backup see [On a schedule](operations.md#on-a-schedule)",
+    next: "operator",
+  },
+  VG_BACKUP_SKIPPED: {
+    area: "service",
+    seen: log("warn"),
+    meaning: "the backup schedule came round while the previous backup still ran: that time is skipped",
+    action: "a schedule closer than a backup takes: space it out",
+    next: "operator",
+  },
+  VG_BACKUP_DAMAGED: {
+    area: "service",
+    seen: "vitalgate restore",
+    meaning:
+      "the backup to restore is damaged or incomplete (a file missing, a SHA-256 that does not match its manifest): not restored",
+    action: "restore another backup",
+    next: "operator",
+  },
+  VG_RESTORE_REFUSED: {
+    area: "service",
+    seen: "vitalgate restore",
+    meaning: "the backup holds a database at a schema version newer than this release knows: not restored",
+    action: "restore it with the release that took it (the message names it)",
+    next: "operator",
+  },
   VG_SD_NOTIFY_FAILED: {
     area: "service",
     seen: log("warn"),
-    meaning: "systemd could not be notified (systemd-notify failed)",
-    action: "check the unit (NotifyAccess) and that systemd-notify is installed",
+    meaning:
+      "systemd-notify failed or took over 5 s (`what`: READY=1, WATCHDOG=1, STOPPING=1); the next ping tries again; a READY=1 that never arrives fails the start after TimeoutStartSec",
+    action: "check that systemd-notify is installed (the systemd package) and the unit has NotifyAccess=all",
     next: "operator",
   },
   VG_EVENT_LOOP_STALLED: {

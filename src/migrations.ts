@@ -31,7 +31,6 @@ export class SchemaTooNewError extends VitalgateError {
       `${file} is at schema version ${found}, newer than this vitalgate ${VERSION} knows (up to ${known}): ` +
         "it was written by a newer release. Run that release, or restore the backup taken before the upgrade " +
         "(vitalgate restore BACKUP, with the gateway stopped; docs/operations.md, Backups)",
-      "operator",
     );
     this.name = "SchemaTooNewError";
     this.found = found;

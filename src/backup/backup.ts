@@ -63,7 +63,7 @@ export interface BackupManifest {
 
 export class BackupError extends VitalgateError {
   constructor(code: "VG_BACKUP_FAILED" | "VG_BACKUP_DAMAGED" | "VG_RESTORE_REFUSED", message: string) {
-    super(code, message, "operator");
+    super(code, message);
     this.name = "BackupError";
   }
 }
