@@ -1081,6 +1081,14 @@ export const CODES = {
     action: "report it with the log around it",
     next: "stop",
   },
+  VG_MESSAGE_TOO_LARGE: {
+    area: "service",
+    seen: log("error"),
+    meaning:
+      "an event is larger than uplink.maxMessageKiB allows (one stored before the limit was lowered): kept in the outbox, not sent; said once per event (`seq`, `kind`, `bytes`)",
+    action: "raise uplink.maxMessageKiB to send it",
+    next: "operator",
+  },
   VG_UPLINK_UNVERIFIED: {
     area: "service",
     seen: log("warn"),
