@@ -23,7 +23,33 @@ const code = sources().filter((s) => s.file !== "strings.js");
 const placeholders = (s: string) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
 const CJK = /[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]/;
 
+/**
+ * The codes the page's API can answer with: those of the errors its routes raise (sendError,
+ * PairingError, CaseError) in the web, pairing, cases and users code.
+ */
+function answeredCodes(): string[] {
+  const dirs = ["src/web", "src/pairing", "src/cases", "src/users"].map((d) => join(ROOT, d));
+  const files = dirs.flatMap((d) =>
+    readdirSync(d, { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => readFileSync(join(d, f), "utf8")),
+  );
+  const codes = new Set<string>();
+  for (const text of files)
+    for (const m of text.matchAll(
+      /(?:sendError\(\s*reply,\s*\d+,|new (?:PairingError|CaseError)\()\s*"(VG_[A-Z0-9_]+)"/g,
+    ))
+      codes.add(m[1]!);
+  return [...codes].sort();
+}
+
 describe("the page's dictionaries", () => {
+  it("say every error the page's API answers with in words, in both languages (no raw server text alone)", () => {
+    const codes = answeredCodes();
+    expect(codes.length).toBeGreaterThan(10);
+    expect(codes.filter((c) => zh[`err.${c}`] === undefined || en[`err.${c}`] === undefined)).toEqual([]);
+  });
+
   it("hold the same keys in Chinese and English, none empty, with the same placeholders", () => {
     expect(Object.keys(en).sort()).toEqual(Object.keys(zh).sort());
     for (const [key, text] of Object.entries(zh)) {
