@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { AuditLog, type AuditEntry } from "../src/audit/audit.ts";
 import { MANIFEST, SUMS } from "../src/backup/backup.ts";
 import { scheduleBackups } from "../src/backup/schedule.ts";
 import { loadConfig } from "../src/config/load.ts";
@@ -170,6 +171,18 @@ describe("vitalgate backup and restore", () => {
       const local = localDbPath(fresh.stateDir);
       expect(rows(local, "SELECT username FROM web_users")).toEqual(["dr-wang"]);
       expect(rows(local, "SELECT id FROM cases")).toEqual(["AMB07-20261207-001"]);
+      // The restore is in the restored audit trail (taken while the first daemon ran), before the new daemon's start.
+      expect(rows(local, "SELECT action FROM audit ORDER BY seq")).toEqual([
+        "daemon.start",
+        "backup.restore",
+        "daemon.start",
+        "daemon.stop",
+      ]);
+      const audit = openLocalDb(local);
+      expect(new AuditLog(audit, () => ({ ms: Date.now(), src: "system", uncMs: 1000 })).verify()).toMatchObject({
+        ok: true,
+      });
+      audit.close();
       const outbox = join(fresh.stateDir, "outbox.db");
       expect(rows(outbox, "SELECT count(*) FROM queue WHERE kind = 'vitals'")[0]).toBeGreaterThan(vitalsInBackup);
     },
@@ -229,7 +242,11 @@ describe("vitalgate backup and restore", () => {
           },
         }),
       );
-      const schedule = scheduleBackups(loaded.config, undefined, log)!;
+      const audited: AuditEntry[] = [];
+      const schedule = scheduleBackups(loaded.config, undefined, {
+        log,
+        audit: () => ({ record: (e) => audited.push(e) }),
+      })!;
       cleanup.push(() => schedule.stop());
       await waitFor(() => (logged.match(/"msg":"backup taken"/g) ?? []).length >= 3, 20_000, "three scheduled backups");
       await schedule.stop();
@@ -237,6 +254,8 @@ describe("vitalgate backup and restore", () => {
       expect(kept).toHaveLength(2);
       for (const name of kept) expect(name).toMatch(/^vitalgate-clinic-3-\d{8}T\d{6}Z$/);
       expect(logged).not.toContain("backup failed");
+      expect(audited.length).toBeGreaterThanOrEqual(3);
+      expect(audited[0]).toMatchObject({ actor: "system", action: "backup", result: "ok" });
     },
   );
 });

@@ -3,6 +3,7 @@
 import { fork } from "node:child_process";
 import cron from "node-cron";
 import type { Logger } from "pino";
+import type { AuditLog } from "../audit/audit.ts";
 import type { Config } from "../config/schema.ts";
 import { BACKUP_ARG, type BackupJob, type BackupJobResult } from "./child.ts";
 
@@ -40,12 +41,16 @@ export function runBackupChild(job: BackupJob): Promise<BackupJobResult> {
   });
 }
 
-/** Schedules the configured backups; undefined when the configuration has no `backup` section. */
+/**
+ * Schedules the configured backups; undefined when the configuration has no `backup` section. Each is
+ * logged, and recorded in the audit trail (`backup`, by `system`).
+ */
 export function scheduleBackups(
   config: Config,
   configFile: string | undefined,
-  log: Logger,
+  o: { log: Logger; audit: () => Pick<AuditLog, "record"> | undefined },
 ): { stop(): Promise<void> } | undefined {
+  const { log } = o;
   const job = backupJob(config, configFile);
   if (!job) return undefined;
   let running: Promise<void> | undefined;
@@ -55,6 +60,15 @@ export function scheduleBackups(
       running = undefined;
       if ("error" in r) log.error({ code: r.code ?? "VG_BACKUP_FAILED", err: r.error }, `backup failed: ${r.error}`);
       else log.info({ code: "VG_BACKUP", path: r.path, bytes: r.bytes, pruned: r.pruned.length }, "backup taken");
+      try {
+        o.audit()?.record(
+          "error" in r
+            ? { actor: "system", action: "backup", detail: { error: r.error }, result: "failed" }
+            : { actor: "system", action: "backup", target: r.path, detail: { bytes: r.bytes }, result: "ok" },
+        );
+      } catch (err) {
+        log.error({ code: "VG_AUDIT_FAILED", err: (err as Error).message }, "a backup could not be audited");
+      }
     });
   });
   log.info({ dir: job.dir, schedule: config.backup!.schedule, keep: job.keep }, "backups scheduled");

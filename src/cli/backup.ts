@@ -1,5 +1,11 @@
 // `vitalgate backup` and `vitalgate restore` (docs/operations.md, "Backups").
+import { chownSync, existsSync, statSync } from "node:fs";
+import { userInfo } from "node:os";
+import { basename } from "node:path";
+import { AuditLog } from "../audit/audit.ts";
 import type { Config } from "../config/schema.ts";
+import { localDbPath, openLocalDb } from "../local-db.ts";
+import { systemClock } from "../time/clock.ts";
 import { BackupError, pruneBackups, restoreBackup, takeBackup } from "../backup/backup.ts";
 import { DEFAULT_CONFIG_NAME } from "../config/defaults.ts";
 import { daemonPid } from "../service/pid-file.ts";
@@ -73,6 +79,7 @@ export function restoreCommand(r: Resolved, backup: string | undefined, withConf
       `restored ${restored.join(", ")} from ${backup} (taken ${manifest.createdAt} by vitalgate ${manifest.version})\n`,
     );
     io.err(`what they replaced is kept in ${replaced}\n`);
+    if (restored.includes("local.db")) auditRestore(config.stateDir, backup, manifest, restored);
     if (manifest.gatewayId !== config.gateway.id)
       io.err(`note: the backup is of gateway ${manifest.gatewayId}, this configuration is of ${config.gateway.id}\n`);
     return 0;
@@ -80,4 +87,32 @@ export function restoreCommand(r: Resolved, backup: string | undefined, withConf
     io.err(`vitalgate restore: ${(err as Error).message}\n`);
     return err instanceof BackupError ? 1 : 2;
   }
+}
+
+/**
+ * The restore in the restored audit trail (等保: who put which backup back, when), chained after its
+ * last record. As root, the files SQLite may leave are given the state directory's owner.
+ */
+function auditRestore(
+  stateDir: string,
+  backup: string,
+  manifest: { createdAt: string; version: string },
+  restored: string[],
+): void {
+  const path = localDbPath(stateDir);
+  const db = openLocalDb(path);
+  try {
+    new AuditLog(db, systemClock().now).record({
+      actor: process.env.SUDO_USER ?? userInfo().username,
+      action: "backup.restore",
+      target: basename(backup),
+      detail: { takenAt: manifest.createdAt, takenBy: manifest.version, files: restored },
+      result: "ok",
+    });
+  } finally {
+    db.close();
+  }
+  if (process.getuid?.() !== 0) return;
+  const { uid, gid } = statSync(stateDir);
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(file)) chownSync(file, uid, gid);
 }

@@ -113,7 +113,10 @@ async function start(configPath: string | undefined, io: Out): Promise<number> {
     await gateway.stop().catch(() => undefined);
     return 1;
   }
-  const backups = scheduleBackups(config, resolved.source === DEFAULT_CONFIG_NAME ? undefined : resolved.source, log);
+  const backups = scheduleBackups(config, resolved.source === DEFAULT_CONFIG_NAME ? undefined : resolved.source, {
+    log,
+    audit: () => gateway.audit,
+  });
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
