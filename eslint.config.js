@@ -17,7 +17,7 @@ export default tseslint.config(
   },
   {
     // The web page: plain ES modules run by the browser (no build step), with the browser's globals.
-    files: ["web/**/*.js"],
+    files: ["web/**/*.js", "center/web/**/*.js"],
     languageOptions: {
       sourceType: "module",
       globals: Object.fromEntries(

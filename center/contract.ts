@@ -95,18 +95,6 @@ export type PositionBody = z.output<typeof positionBodySchema>;
 /** The status message (retained), of which the center keeps the state and the time. */
 export const statusSchema = z.looseObject({ state: z.string(), at: isoTime.optional() });
 
-/** The case time nodes the contract names, in the order a chest-pain audit lists them. */
-export const CASE_NODES = [
-  "onset",
-  "dispatch",
-  "fmc",
-  "firstEcg",
-  "ecgSent",
-  "ecgReceived",
-  "ecgRead",
-  "arrival",
-] as const;
-
 /** The center's reading (docs/protocol.md, "report"). */
 export interface Report {
   eventId: string;

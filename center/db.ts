@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_gw_kind_t ON events (gw, kind, t);
 CREATE INDEX IF NOT EXISTS events_case ON events (gw, case_id, kind) WHERE case_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_gw_seq ON events (gw, seq) WHERE case_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_msg ON events (gw, dev_id, msg_id, msg_n) WHERE msg_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS blob_parts (
   event_id text NOT NULL,
@@ -263,6 +264,7 @@ export class CenterDb {
        ON CONFLICT (gw) DO UPDATE SET state = EXCLUDED.state, at = EXCLUDED.at, received_at = EXCLUDED.received_at, body = EXCLUDED.body`,
       [gw, body.state, body.at ?? null, body],
     );
+    await this.pool.query("SELECT pg_notify($1, $2)", [NOTIFY_CHANNEL, JSON.stringify({ type: "status", gw })]);
   }
 
   /** Records the cardiologist's reading; the ECG's gateway, for the report, or undefined when there is no such ECG. */

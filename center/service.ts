@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { CenterConfig, ConfigSecrets } from "./config.ts";
 import { CenterDb } from "./db.ts";
 import { Receiver } from "./receiver.ts";
+import { startCenterWeb, type CenterWeb } from "./web-server.ts";
 
 export interface CenterServiceOptions {
   config: CenterConfig;
@@ -18,6 +19,7 @@ export class CenterService {
   readonly config: CenterConfig;
   readonly db: CenterDb;
   readonly receiver: Receiver;
+  web: CenterWeb | null = null;
   #o: CenterServiceOptions;
 
   constructor(o: CenterServiceOptions) {
@@ -59,10 +61,17 @@ export class CenterService {
   async start(): Promise<void> {
     await this.db.migrate();
     await this.receiver.start();
-    this.#o.log.info({ code: "VG_CENTER_STARTED", worker: this.config.center.worker }, "center worker started");
+    if (this.config.center.serveWeb)
+      this.web = await startCenterWeb({ config: this.config, db: this.db, receiver: this.receiver, log: this.#o.log });
+    this.#o.log.info(
+      { code: "VG_CENTER_STARTED", worker: this.config.center.worker, web: this.web?.url ?? null },
+      "center worker started",
+    );
   }
 
   async stop(): Promise<void> {
+    await this.web?.stop();
+    this.web = null;
     await this.receiver.stop();
     await this.db.close();
   }

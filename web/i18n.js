@@ -31,6 +31,11 @@ export function setLang(l) {
   }
 }
 
+/** Adds another page's words (the county center's, center/web/center-strings.js) to both dictionaries. */
+export function addStrings(more) {
+  for (const l of LANGS) Object.assign(STRINGS[l], more[l]);
+}
+
 export function has(key) {
   return key in STRINGS[current];
 }

@@ -11,8 +11,8 @@ const TYPES = ["status", "device", "values", "wave", "case", "report"];
  */
 const RESYNC = "resync";
 
-export function createLive({ onConnected, onGaveUp } = {}) {
-  const handlers = new Map([...TYPES, RESYNC].map((type) => [type, new Set()]));
+export function createLive({ onConnected, onGaveUp, types = TYPES } = {}) {
+  const handlers = new Map([...types, RESYNC].map((type) => [type, new Set()]));
   let source = null;
   let lost = false;
   let retryMs = 1000;
@@ -34,7 +34,7 @@ export function createLive({ onConnected, onGaveUp } = {}) {
     if (stopped) return;
     const es = new EventSource("/api/live");
     source = es;
-    for (const type of TYPES) es.addEventListener(type, (ev) => dispatch(type, ev));
+    for (const type of types) es.addEventListener(type, (ev) => dispatch(type, ev));
     es.onopen = () => {
       retryMs = 1000;
       onConnected?.(true);

@@ -25,6 +25,7 @@ export const STRINGS = {
     "role.crew": "急救人员",
     "role.technician": "技术员",
     "role.viewer": "只读",
+    "role.cardiologist": "心电诊断医师",
 
     "login.title": "登录",
     "login.username": "用户名",
@@ -528,6 +529,7 @@ export const STRINGS = {
     "role.crew": "Crew",
     "role.technician": "Technician",
     "role.viewer": "Read only",
+    "role.cardiologist": "Cardiologist",
 
     "login.title": "Log in",
     "login.username": "User name",

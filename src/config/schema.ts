@@ -571,7 +571,9 @@ export const webSchema = z
             username: webUsername(),
             role: z
               .enum(ROLES)
-              .describe("admin: everything; crew, technician: pair devices and run cases; viewer: read only."),
+              .describe(
+                "admin: everything; crew, technician: pair devices and run cases; viewer: read only; cardiologist: reads ECGs at the county center (vitalgate center), read only on a gateway.",
+              ),
             passwordHash: z
               .string()
               .regex(PASSWORD_HASH_PATTERN, {

@@ -19,7 +19,7 @@ import type { Config } from "../config/schema.ts";
 import type { LocalDb } from "../local-db.ts";
 import { AuditLog } from "../audit/audit.ts";
 import { registerCaseRoutes } from "./case-routes.ts";
-import { Auth, fromBox } from "./auth.ts";
+import { Auth, fromBox, type AuthOptions } from "./auth.ts";
 import type { WebContext, WebServices } from "./context.ts";
 import { HostAllowList } from "./hosts.ts";
 import { sendError } from "./http-errors.ts";
@@ -89,8 +89,17 @@ export interface WebServer {
   routes: { method: string; url: string }[];
 }
 
-export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
-  const { services } = o;
+/**
+ * The fastify app every page of the project is served by (the gateway's, the county center's,
+ * center/web-server.ts): no request lines in the log, the security headers, the allowed host names
+ * (DNS rebinding), errors as `{ error: { code, message } }` with a 500's cause only in the log, and the
+ * list of registered routes (what the security tests walk).
+ */
+export function createBaseApp(o: {
+  log: Logger;
+  https?: { cert: Buffer; key: Buffer } | undefined;
+  hostNames: readonly string[];
+}): { app: FastifyInstance; routes: { method: string; url: string }[] } {
   const app = Fastify({
     loggerInstance: o.log.child({ component: "http" }) as FastifyBaseLogger,
     // Scrapes of /metrics every few seconds would drown the journal, and request lines could carry ids.
@@ -98,50 +107,12 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
     bodyLimit: 1 << 20,
     ...(o.https ? { https: o.https } : {}),
   }) as unknown as FastifyInstance;
-
-  const audit = o.audit ?? new AuditLog(o.db, () => ({ ms: o.nowMs(), src: "system", uncMs: 0 }));
-  const auth = new Auth({
-    db: o.db,
-    audit,
-    log: o.log.child({ component: "web" }),
-    nowMs: o.nowMs,
-    monoMs: o.monoMs,
-    bootId: o.bootId,
-    users: o.web.users,
-    sessionIdleMin: o.web.sessionIdleMin,
-    loginMaxFailures: o.web.loginMaxFailures,
-    addressMaxFailures: o.web.loginMaxFailuresPerAddress,
-    loginWindowS: o.web.loginWindowS,
-    password: {
-      minLength: o.web.passwordMinLength,
-      minClasses: o.web.passwordMinClasses,
-      maxAgeDays: o.web.passwordMaxAgeDays,
-    },
-    setupCodeFile: o.setupCodeFile,
-    onLogin: (result) => services.metrics.webLogins.inc({ result }),
-  });
-  auth.prepareSetup();
-  const live = new LiveHub({
-    ...o.live,
-    onStreams: (n) => services.metrics.webLiveStreams.set(n),
-    onDropped: () => services.metrics.webLiveDropped.inc(),
-  });
-  const ctx: WebContext = {
-    services,
-    log: o.log.child({ component: "web" }),
-    db: o.db,
-    audit,
-    nowMs: o.nowMs,
-    guard: (permission) => auth.guard(permission),
-    publish: (type, data) => live.publish(type, data),
-    watching: () => live.streams > 0,
-  };
-
-  const routes: WebServer["routes"] = [];
+  const log = o.log.child({ component: "web" });
+  const routes: { method: string; url: string }[] = [];
   app.addHook("onRoute", (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
-  const hosts = new HostAllowList(o.web.hostNames);
+  const hosts = new HostAllowList(o.hostNames);
   app.addHook("onRequest", async (request, reply) => {
     reply.headers(SECURITY_HEADERS);
     // Over HTTPS, the browser is told to come back only over HTTPS (a year). Browsers ignore it
@@ -160,7 +131,7 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _request, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) {
-      ctx.log.error({ code: "VG_WEB_ERROR", err: err.message }, "web request failed");
+      log.error({ code: "VG_WEB_ERROR", err: err.message }, "web request failed");
       return sendError(reply, 500, "VG_INTERNAL", "internal error (see the gateway's log)");
     }
     // Fastify's own client errors (bad JSON, unsupported content type, body too large): their texts name no content.
@@ -169,6 +140,64 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, "VG_NOT_FOUND", `no ${request.method} ${request.url.split("?")[0]}`),
   );
+  return { app, routes };
+}
+
+/** The logins of a page, as its `web:` configuration sets them; the first-run setup prepared. */
+export function authFromConfig(
+  o: Pick<AuthOptions, "db" | "audit" | "log" | "nowMs" | "monoMs" | "bootId" | "setupCodeFile" | "onLogin"> & {
+    web: Config["web"];
+  },
+): Auth {
+  const auth = new Auth({
+    db: o.db,
+    audit: o.audit,
+    log: o.log.child({ component: "web" }),
+    nowMs: o.nowMs,
+    monoMs: o.monoMs,
+    bootId: o.bootId,
+    users: o.web.users,
+    sessionIdleMin: o.web.sessionIdleMin,
+    loginMaxFailures: o.web.loginMaxFailures,
+    addressMaxFailures: o.web.loginMaxFailuresPerAddress,
+    loginWindowS: o.web.loginWindowS,
+    password: {
+      minLength: o.web.passwordMinLength,
+      minClasses: o.web.passwordMinClasses,
+      maxAgeDays: o.web.passwordMaxAgeDays,
+    },
+    setupCodeFile: o.setupCodeFile,
+    ...(o.onLogin ? { onLogin: o.onLogin } : {}),
+  });
+  auth.prepareSetup();
+  return auth;
+}
+
+export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
+  const { services } = o;
+  const { app, routes } = createBaseApp({ log: o.log, https: o.https, hostNames: o.web.hostNames });
+
+  const audit = o.audit ?? new AuditLog(o.db, () => ({ ms: o.nowMs(), src: "system", uncMs: 0 }));
+  const auth = authFromConfig({
+    ...o,
+    audit,
+    onLogin: (result) => services.metrics.webLogins.inc({ result }),
+  });
+  const live = new LiveHub({
+    ...o.live,
+    onStreams: (n) => services.metrics.webLiveStreams.set(n),
+    onDropped: () => services.metrics.webLiveDropped.inc(),
+  });
+  const ctx: WebContext = {
+    services,
+    log: o.log.child({ component: "web" }),
+    db: o.db,
+    audit,
+    nowMs: o.nowMs,
+    guard: (permission) => auth.guard(permission),
+    publish: (type, data) => live.publish(type, data),
+    watching: () => live.streams > 0,
+  };
 
   // Machine endpoints, without login: they show no patient data (docs/security.md#the-http-endpoints).
   app.get("/healthz", async (_req, reply) => {
@@ -213,35 +242,43 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   registerPairingRoutes(app, ctx, services.pairing);
 
   // The real path: the installation may itself sit behind a link (/opt/vitalgate → /opt/vitalgate-1.4).
-  const root = realpathSync(resolve(o.webRoot ?? WEB_ROOT));
-  app.get("/*", async (request, reply) => serveStatic(root, request, reply));
+  const roots = [realpathSync(resolve(o.webRoot ?? WEB_ROOT))];
+  app.get("/*", async (request, reply) => serveStatic(roots, request, reply));
   return { app, ctx, audit, auth, live, routes };
 }
 
-const auditQuery = z.strictObject({
+export const auditQuery = z.strictObject({
   before: z.coerce.number().int().positive().optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
 /**
- * A file under `root` (a real path) that exists, is a regular file and has a known type, reached
- * through no symbolic link (neither the file nor a folder on its way); else 404.
+ * A file under the first of `roots` (real paths) that has it: one that exists, is a regular file and
+ * has a known type, reached through no symbolic link (neither the file nor a folder on its way); else
+ * 404. The center's page is its own folder over the gateway's web/ (center/web-server.ts).
  */
-async function serveStatic(root: string, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+export async function serveStatic(
+  roots: readonly string[],
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
   const urlPath = request.url.split("?")[0]!;
   const path = urlPath === "/" ? "/index.html" : urlPath;
   const type = CONTENT_TYPES[extname(path)];
   const notFound = () => sendError(reply, 404, "VG_NOT_FOUND", `no ${urlPath}`);
   if (path.startsWith("/api/") || !STATIC_PATH.test(path) || !type) return notFound();
-  const file = join(root, path);
-  if (!file.startsWith(root + sep)) return notFound();
-  try {
-    if (!(await lstat(file)).isFile() || (await realpath(file)) !== file) return notFound();
-    return reply
-      .type(type)
-      .header("cache-control", "no-cache")
-      .send(await readFile(file));
-  } catch {
-    return notFound();
+  for (const root of roots) {
+    const file = join(root, path);
+    if (!file.startsWith(root + sep)) return notFound();
+    try {
+      if (!(await lstat(file)).isFile() || (await realpath(file)) !== file) continue;
+      return reply
+        .type(type)
+        .header("cache-control", "no-cache")
+        .send(await readFile(file));
+    } catch {
+      continue;
+    }
   }
+  return notFound();
 }

@@ -28,6 +28,8 @@ export interface CenterWorkerOptions {
   web?: boolean;
   /** More lines inside `center:` (indented two spaces). */
   extra?: string;
+  /** `web.users` of the configuration, as a YAML flow list (provisioned logins). */
+  webUsers?: string;
 }
 
 async function exited(child: ChildProcess): Promise<void> {
@@ -50,7 +52,7 @@ export async function startCenterWorker(o: CenterWorkerOptions): Promise<CenterW
   filesDir: ${o.filesDir}
   serveWeb: ${o.web ? "true" : "false"}
 ${o.extra ?? ""}
-web: { host: 127.0.0.1, port: ${webPort ?? 8080} }
+web: { host: 127.0.0.1, port: ${webPort ?? 8080}, users: ${o.webUsers ?? "[]"} }
 log: { level: info, pretty: false }
 `,
   );
@@ -120,6 +122,7 @@ watchedFolders: { roots: ["${dir}"] }
 devices:
   - { id: cart, driver: ecg-cart, options: { dir: "${cartDir}", stableMs: 100, scanMs: 50 } }
   - { id: monitor, driver: hl7-pcd01, options: { mode: listen, host: 127.0.0.1, port: ${hl7Port}, timezone: "+08:00" } }
+time: { trustSystemClock: always }
 ${o.extraYaml ?? ""}`,
   );
   const daemon = await startDaemon(configPath, webPort);

@@ -5,9 +5,10 @@ import { h, replace } from "../dom.js";
 import { formatTime, t } from "../i18n.js";
 import { badge, pageHead } from "./ui.js";
 
-const ROLES = ["admin", "crew", "technician", "viewer"];
+/** The gateway's roles; the county center's page offers its own (center/web/app.js). */
+const GATEWAY_ROLES = ["admin", "crew", "technician", "viewer"];
 
-export function mountUsers(view, { user, notify }) {
+export function mountUsers(view, { user, notify, roles = GATEWAY_ROLES, roleHint = "users.roleHint" }) {
   const tbody = h("tbody");
   const username = h("input", {
     name: "username",
@@ -27,9 +28,10 @@ export function mountUsers(view, { user, notify }) {
   const role = h(
     "select",
     { name: "role" },
-    ROLES.map((r) => h("option", { value: r }, t(`role.${r}`))),
+    roles.map((r) => h("option", { value: r }, t(`role.${r}`))),
   );
-  role.value = "crew";
+  // The role most users have: crew on a gateway, cardiologist at the center.
+  role.value = roles[1] ?? roles[0];
   const add = h("button", { type: "submit", class: "primary" }, t("users.add"));
   const form = h(
     "form",
@@ -39,7 +41,7 @@ export function mountUsers(view, { user, notify }) {
     h("label", { class: "field" }, h("span", null, t("login.password")), password),
     h("p", { class: "hint" }, t("users.initialHint"), " ", t("password.rule")),
     h("label", { class: "field" }, h("span", null, t("users.role")), role),
-    h("p", { class: "hint" }, t("users.roleHint")),
+    h("p", { class: "hint" }, t(roleHint)),
     add,
   );
   view.append(
