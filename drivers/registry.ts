@@ -7,6 +7,7 @@ import { nmeaGps } from "./nmea-gps/index.ts";
 import { datexS5 } from "./datex-s5/index.ts";
 import { medibusVent } from "./medibus-vent/index.ts";
 import { gpsd } from "./gpsd/index.ts";
+import { noninOximeter } from "./nonin-oximeter/index.ts";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const drivers: readonly DriverDefinition<any>[] = [
@@ -17,6 +18,7 @@ export const drivers: readonly DriverDefinition<any>[] = [
   astmAnalyzer,
   medibusVent,
   gpsd,
+  noninOximeter,
 ];
 
 export function findDriver(id: string): DriverDefinition<unknown> | undefined {

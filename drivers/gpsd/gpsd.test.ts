@@ -14,9 +14,8 @@ import { listFiles, readText, sharedDir } from "../../test/fixtures/serial/load.
 import { nmeaGps, nmeaGpsOptions } from "../nmea-gps/index.ts";
 import { syntheticDrive } from "../nmea-gps/synthetic.ts";
 import { distanceM } from "../../protocols/geo.ts";
-import { GPSD_MAX_REQUEST, gpsd, gpsdOptions, gpsdSession, watchCommand } from "./index.ts";
+import { GPSD_MAX_REQUEST, gpsd, gpsdOptions, gpsdSession, jsonLineFramer, watchCommand } from "./index.ts";
 import type { GpsdOptions } from "./index.ts";
-import { jsonLineFramer } from "./lines.ts";
 
 const GPSD = sharedDir("nmea/gpsd", "gpsd driver") ?? "";
 const haveShared = GPSD !== "";

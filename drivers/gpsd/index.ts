@@ -39,7 +39,18 @@ import type { EventDraft } from "../../src/events/model.ts";
 import type { FrameResult, Framer } from "../../protocols/codec.ts";
 import type { FixMode } from "../../protocols/nmea/index.ts";
 import { THROTTLE_LABELS, positionBody, positionThrottle, throttleOptionShape } from "../lib/position.ts";
-import { GPSD_DEFAULT_MAX_LINE_BYTES, jsonLineFramer } from "./lines.ts";
+import { lineFramer, type LineFramer } from "../../protocols/lines/index.ts";
+
+/**
+ * gpsd's own reports stay well under this (a SKY with every satellite in view is a few KiB); the
+ * margin is for newer gpsd versions, not for anything we would want to keep.
+ */
+export const GPSD_DEFAULT_MAX_LINE_BYTES = 32 * 1024;
+
+/** gpsd's JSON stream: one JSON object per line. */
+export function jsonLineFramer(maxLineBytes = GPSD_DEFAULT_MAX_LINE_BYTES): LineFramer {
+  return lineFramer({ maxLineBytes, tooLong: "GPSD_LINE_TOO_LONG", from: "gpsd" });
+}
 
 /** gpsd_json(5): a request line is at most 80 characters, not counting the newline. */
 export const GPSD_MAX_REQUEST = 80;

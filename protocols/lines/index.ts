@@ -1,23 +1,26 @@
-// A line framer for gpsd's JSON stream: one JSON object per line, ended by LF (CR LF accepted).
-// Pure and bounded: a line longer than `maxLineBytes` is reported once (GPSD_LINE_TOO_LONG) and
-// skipped to its end without being held, so an endless line cannot grow memory. Empty lines are
-// skipped. The frame is the line without its terminator.
-import type { FrameResult, Framer } from "../../protocols/codec.ts";
+// A framer for protocols that send one text line per message, ended by LF (CR LF accepted): gpsd's
+// JSON stream, a pulse oximeter's "SPO2=098 HR=072". Pure and bounded: a line longer than
+// `maxLineBytes` is reported once (the protocol's `tooLong` code) and skipped to its end without being
+// held, so an endless line cannot grow memory. Empty lines are skipped. The frame is the line
+// without its terminator.
+import type { FrameResult, Framer } from "../codec.ts";
 
 const CR = 0x0d;
 const LF = 0x0a;
-
-/**
- * gpsd's own reports stay well under this (a SKY with every satellite in view is a few KiB); the
- * margin is for newer gpsd versions, not for anything we would want to keep.
- */
-export const GPSD_DEFAULT_MAX_LINE_BYTES = 32 * 1024;
 
 export interface LineFramer extends Framer {
   end(): FrameResult[];
 }
 
-export function jsonLineFramer(maxLineBytes: number = GPSD_DEFAULT_MAX_LINE_BYTES): LineFramer {
+export interface LineFramerOptions {
+  maxLineBytes: number;
+  /** The error code of a line too long, with the protocol's prefix: "GPSD_LINE_TOO_LONG". */
+  tooLong: string;
+  /** Who sends the lines, for the error message: "gpsd", "the oximeter". */
+  from: string;
+}
+
+export function lineFramer({ maxLineBytes, tooLong, from }: LineFramerOptions): LineFramer {
   if (!Number.isInteger(maxLineBytes) || maxLineBytes < 16)
     throw new RangeError("maxLineBytes must be an integer >= 16");
   const buf = new Uint8Array(maxLineBytes);
@@ -48,8 +51,8 @@ export function jsonLineFramer(maxLineBytes: number = GPSD_DEFAULT_MAX_LINE_BYTE
           if (held + take > maxLineBytes) {
             out.push({
               error: {
-                code: "GPSD_LINE_TOO_LONG",
-                message: `a line from gpsd starting at byte ${lineStart} is longer than ${maxLineBytes} bytes; skipped to its end`,
+                code: tooLong,
+                message: `a line from ${from} starting at byte ${lineStart} is longer than ${maxLineBytes} bytes; skipped to its end`,
                 where: lineStart,
               },
             });
