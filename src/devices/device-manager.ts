@@ -19,14 +19,8 @@ import { describeRefusals } from "../transports/connection-gate.ts";
 import { StoreRefusedError } from "../errors.ts";
 import { nextStep, type NextStep } from "../error-catalog.ts";
 import { Conditions } from "../log.ts";
-import {
-  openTransport,
-  type Connection,
-  type FileDrop,
-  type Transport,
-  type TransportOptions,
-  type TransportState,
-} from "../transports/transports.ts";
+import { openTransport } from "../transports/open.ts";
+import type { Connection, FileDrop, Transport, TransportOptions, TransportState } from "../transports/transport.ts";
 import type { Framer } from "../../protocols/codec.ts";
 
 export interface DeviceConfig {

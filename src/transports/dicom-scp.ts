@@ -22,7 +22,7 @@ import { ConnectionGate } from "./connection-gate.ts";
 import type { FailureCode } from "../errors.ts";
 import { TransportError, listenError } from "./transport-errors.ts";
 import type { TransportSpec } from "../devices/driver.ts";
-import type { FileDrop, Transport, TransportOptions } from "./transports.ts";
+import type { FileDrop, Transport, TransportOptions } from "./transport.ts";
 
 export type DicomScpSpec = Extract<TransportSpec, { type: "dicom-scp" }>;
 
