@@ -52,6 +52,16 @@ describe("the systemd unit", () => {
     expect(Number(m![1])).toBeLessThanOrEqual(2.0);
   });
 
+  it.skipIf(!hasAnalyze)("has no setting systemd does not know (systemd-analyze verify says nothing)", () => {
+    // The program is not installed here: verify the unit with another one in its place.
+    const dir = mkdtempSync(join(tmpdir(), "vg-unit-"));
+    const copy = join(dir, "vitalgate.service");
+    writeFileSync(copy, readFileSync(UNIT, "utf8").replace(/^ExecStart=.*$/m, "ExecStart=/bin/true"));
+    const r = spawnSync("systemd-analyze", ["verify", copy], { encoding: "utf8" });
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
   it("keeps serial ports, the network, its state and the time service's sources", () => {
     expect(all("SupplementaryGroups")).toContain("dialout");
     expect(last("DevicePolicy")).toBe("closed");
