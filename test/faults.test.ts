@@ -19,6 +19,7 @@ import {
 import { waitFor } from "./support/mqtt.ts";
 import { freePort } from "./support/processes.ts";
 import { daemonRig, hrOf, messagesAt, sendAll, T0, type Rig } from "./support/e2e.ts";
+import { mqttGate, type MqttGate } from "./support/mqtt-gate.ts";
 
 const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
 if (!hasMosquitto) console.warn("skipping the fault suite: mosquitto is not installed (apt-get install mosquitto)");
@@ -227,6 +228,37 @@ describe.skipIf(!hasMosquitto)("faults, end to end", () => {
         20_000,
         "an empty queue once receipted",
       );
+    },
+  );
+
+  it(
+    "loses nothing when the gateway is killed -9 with a batch published and not yet acknowledged (uplink.compact)",
+    { timeout: 60_000 },
+    async () => {
+      // The link lets the first batch through, then holds back everything after it, unacknowledged.
+      let gate: MqttGate | undefined;
+      const r = await daemonRig(cleanup, {
+        via: async (port) => {
+          gate = await mqttGate(port, 1, (topic) => topic.endsWith("/ev/batch"));
+          cleanup.push(() => gate!.close());
+          return gate.url;
+        },
+      });
+      const acked = new Set<number>();
+      await sendAll(r, 0, 150, acked);
+      await waitFor(() => gate!.held.blobChunks > 0, 20_000, "a batch sent into the stalled link");
+      const before = messagesAt(r.center);
+      expect(before.size).toBeGreaterThan(0); // the first batch went through
+      expect(before.size).toBeLessThan(150);
+      gate!.open();
+      await r.restart();
+      await r.center.waitFor(
+        () => [...acked].every((i) => messagesAt(r.center).has(i)),
+        30_000,
+        "every acknowledged message at the center",
+      );
+      // In batches, as the center reads them.
+      expect(r.center.messages.filter((m) => m.topic === "vitalgate/v1/e2e/ev/batch").length).toBeGreaterThan(1);
     },
   );
 });

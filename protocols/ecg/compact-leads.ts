@@ -77,7 +77,7 @@ function residuals(lead: IntLead, one: Int16Array, two: Int16Array): Int16Array 
 }
 
 function pack(values: ArrayLike<number>): string {
-  return deflateSync(differences(values), { level: 9 }).toString("base64");
+  return deflateSync(differences(values)).toString("base64");
 }
 
 /**

@@ -31,6 +31,8 @@ export interface RigOptions {
   uplink?: string;
   /** More `devices:` entries, as YAML lines. */
   devices?: string;
+  /** The uplink through this (a proxy in front of the broker's port, e.g. test/support/mqtt-gate.ts): its URL. */
+  via?: (brokerPort: number) => Promise<string>;
 }
 
 /** The gateway with a monitor port (`monitor-bed1`, hl7-pcd01) and a center; stopped through `cleanup`. */
@@ -46,7 +48,7 @@ export async function daemonRig(cleanup: (() => unknown)[], o: RigOptions = {}):
   const uplink = o.embedded
     ? embeddedBrokerYaml(embeddedPort)
     : // Compact, as deployed; vitals wait 0.2 s for company rather than 10 (the tests wait for them).
-      `uplink:\n  url: ${broker.url}\n  protocolVersion: 5\n  backoff: { initialMs: 100, maxMs: 1000 }\n  batchWaitS: 0.2\n${o.uplink ?? ""}`;
+      `uplink:\n  url: ${o.via ? await o.via(broker.port) : broker.url}\n  protocolVersion: 5\n  backoff: { initialMs: 100, maxMs: 1000 }\n  batchWaitS: 0.2\n${o.uplink ?? ""}`;
   writeFileSync(
     configPath,
     `gateway: { id: e2e, role: ambulance }

@@ -1,7 +1,8 @@
 // A TCP proxy between the gateway and its broker, on loopback, that stalls the uplink at an exact
 // point of a transfer: it lets through the first `passBlobChunks` blob chunks the gateway publishes
-// (`…/blob/{eventId}/{part}/{parts}`), then holds back everything the gateway sends after that (the
-// broker never sees it, so nothing held is acknowledged), as a 3G link that stops mid-file does.
+// (`…/blob/{eventId}/{part}/{parts}`; or the first messages on the topics `counts` names), then
+// holds back everything the gateway sends after that (the broker never sees it, so nothing held is
+// acknowledged), as a 3G link that stops mid-file does.
 // `open()` lets every later connection through untouched. The broker's answers always pass.
 import { relay } from "./relay.ts";
 
@@ -10,7 +11,7 @@ export interface MqttGate {
   url: string;
   /** Blob chunks let through so far. */
   readonly passed: number;
-  /** MQTT packets held back (never forwarded), of which blob chunks. */
+  /** MQTT packets held back (never forwarded), of which blob chunks (or messages `counts` names). */
   readonly held: { packets: number; blobChunks: number };
   /** From now on, forward everything. */
   open(): void;
@@ -29,7 +30,11 @@ function packetLength(buf: Buffer): { header: number; total: number } | undefine
   throw new Error("malformed MQTT remaining length");
 }
 
-export async function mqttGate(brokerPort: number, passBlobChunks: number): Promise<MqttGate> {
+export async function mqttGate(
+  brokerPort: number,
+  passBlobChunks: number,
+  counts: (topic: string) => boolean = (topic) => topic.includes("/blob/"),
+): Promise<MqttGate> {
   let limit = passBlobChunks;
   let passed = 0;
   const held = { packets: 0, blobChunks: 0 };
@@ -47,7 +52,7 @@ export async function mqttGate(brokerPort: number, passBlobChunks: number): Prom
         let blob = false;
         if (packet[0]! >> 4 === 3) {
           const topicLength = packet.readUInt16BE(len.header);
-          blob = packet.toString("utf8", len.header + 2, len.header + 2 + topicLength).includes("/blob/");
+          blob = counts(packet.toString("utf8", len.header + 2, len.header + 2 + topicLength));
         }
         if (!stalled && blob) {
           if (passed < limit) passed++;

@@ -16,7 +16,16 @@ export interface SlowLinkOptions {
 export interface SlowLink {
   port: number;
   url: string;
+  /** What crossed each way so far: TCP payload bytes and the segments they were cut into. */
+  counted(): { up: Counted; down: Counted };
   close(): Promise<void>;
+}
+
+export interface Counted {
+  bytes: number;
+  segments: number;
+  /** Bytes on the link: payload plus IP and TCP headers per segment (pure ACK segments not counted). */
+  wireBytes: number;
 }
 
 /** Payload bytes per segment (an Ethernet MTU less IP and TCP headers with timestamps). */
@@ -27,6 +36,7 @@ const HEADERS = 52;
 /** One direction of the link: segments in order, each delivered when it has crossed. */
 class Direction {
   #freeAt = 0;
+  readonly counted: Counted = { bytes: 0, segments: 0, wireBytes: 0 };
   #queue: { at: number; data: Buffer; out: Socket }[] = [];
   #timer: NodeJS.Timeout | null = null;
   readonly #options: SlowLinkOptions;
@@ -38,6 +48,9 @@ class Direction {
   send(data: Buffer, out: Socket): void {
     for (let at = 0; at < data.length; at += SEGMENT) {
       const segment = data.subarray(at, at + SEGMENT);
+      this.counted.bytes += segment.length;
+      this.counted.segments += 1;
+      this.counted.wireBytes += segment.length + HEADERS;
       const start = Math.max(performance.now(), this.#freeAt);
       this.#freeAt = start + ((segment.length + HEADERS) * 8 * 1000) / this.#options.bitPerS;
       this.#queue.push({ at: this.#freeAt + this.#options.delayMs, data: segment, out });
@@ -83,6 +96,7 @@ export async function slowLink(
   return {
     port: link.port,
     url: `mqtt://127.0.0.1:${link.port}`,
+    counted: () => ({ up: { ...up.counted }, down: { ...down.counted } }),
     async close() {
       up.clear();
       down.clear();
