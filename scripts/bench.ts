@@ -657,22 +657,15 @@ async function ecgBench(): Promise<void> {
   };
   const broker = await mosquitto();
   try {
-    const plain = await ecgDrop(bytes, broker.url, broker.url, undefined, false);
-    report(
-      "ecg drop→center, loopback, compact off",
-      plain,
-      (FOLDER.stableMs + FOLDER.scanMs) / 1000,
-      "for reference: vitalgate 0.1.0's wire",
-      `limit: the folder's stableMs ${FOLDER.stableMs} + scanMs ${FOLDER.scanMs}`,
-    );
-    const loop = await ecgDrop(bytes, broker.url, broker.url);
-    report(
-      "ecg drop→center, loopback",
-      loop,
-      (FOLDER.stableMs + FOLDER.scanMs) / 1000,
-      "for reference",
-      `limit: the folder's stableMs ${FOLDER.stableMs} + scanMs ${FOLDER.scanMs}`,
-    );
+    for (const compact of [false, true]) {
+      report(
+        `ecg drop→center, loopback${compact ? "" : ", compact off"}`,
+        await ecgDrop(bytes, broker.url, broker.url, undefined, compact),
+        (FOLDER.stableMs + FOLDER.scanMs) / 1000,
+        compact ? "for reference" : "for reference: vitalgate 0.1.0's wire",
+        `limit: the folder's stableMs ${FOLDER.stableMs} + scanMs ${FOLDER.scanMs}`,
+      );
+    }
   } finally {
     await broker.stop();
   }
