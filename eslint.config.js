@@ -6,7 +6,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".tools/", "coverage/"] },
+  { ignores: ["node_modules/", ".tools/", "coverage/", "dist/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
