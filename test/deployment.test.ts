@@ -14,7 +14,7 @@ const start = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
 
 describe("the daemon's command line", () => {
   it("has the same Node flags in the unit, npm start and the tests", () => {
-    const unitFlags = /^ExecStart=\S+\/node (.*) \/opt\/vitalgate\/src\/cli\/main\.ts start /m
+    const unitFlags = /^ExecStart=\S+\/node (.*) \/opt\/vitalgate\/current\/src\/cli\/main\.ts start /m
       .exec(unit)?.[1]
       ?.split(" ");
     const startFlags = /(?:^|\s)node (.*) src\/cli\/main\.ts start$/.exec(start)?.[1]?.split(" ");

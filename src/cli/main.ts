@@ -50,6 +50,7 @@ usage:
   vitalgate restore BACKUP [--config FILE] [--with-config]
                                          put a backup back into the stopped gateway's state dir
                                          (checks its SHA-256 sums; keeps what it replaces)
+  vitalgate health [--config FILE]       the running gateway's /healthz; exit 0 when healthy
   vitalgate queue stats [--config FILE]  outbox depth by priority, size, evictions
   vitalgate decode --driver ID FILE [--options JSON]
                                          print the events a capture decodes to, as NDJSON
@@ -167,19 +168,37 @@ function configCheck(file: string | undefined, onBox: boolean, io: Out): number 
   return 1;
 }
 
+/** The running gateway's page as seen from the box itself: `web.host`, or loopback when it listens on all addresses. */
+async function gatewayUrl(web: Config["web"]): Promise<string> {
+  const host = web.host === "0.0.0.0" || web.host === "::" ? "127.0.0.1" : web.host;
+  const { pageIsHttps } = await import("../web/tls.ts");
+  return `${pageIsHttps(web) ? "https" : "http"}://${host}:${web.port}`;
+}
+
 async function status(configPath: string | undefined, io: Out): Promise<number> {
   const resolved = resolveConfig(configPath, io);
   if (!resolved) return 2;
-  const { web } = resolved.result.config;
-  const host = web.host === "0.0.0.0" || web.host === "::" ? "127.0.0.1" : web.host;
-  const { pageIsHttps } = await import("../web/tls.ts");
-  const scheme = pageIsHttps(web) ? "https" : "http";
+  const url = await gatewayUrl(resolved.result.config.web);
   try {
-    const body = await getText(`${scheme}://${host}:${web.port}/status`);
+    const body = await getText(`${url}/status`);
     io.out(JSON.stringify(JSON.parse(body), null, 2) + "\n");
     return 0;
   } catch (err) {
-    io.err(`cannot reach the gateway at ${scheme}://${host}:${web.port}: ${(err as Error).message}\n`);
+    io.err(`cannot reach the gateway at ${url}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+/** `vitalgate health`: the running gateway's /healthz; 0 when it answers ok (the installer waits on this). */
+async function health(configPath: string | undefined, io: Out): Promise<number> {
+  const resolved = resolveConfig(configPath, io);
+  if (!resolved) return 2;
+  const url = `${await gatewayUrl(resolved.result.config.web)}/healthz`;
+  try {
+    io.out(`${await getText(url)}\n`);
+    return 0;
+  } catch (err) {
+    io.err(`${url}: ${(err as Error).message}\n`);
     return 1;
   }
 }
@@ -474,6 +493,8 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         ? backupCommand(r, values.to, io)
         : restoreCommand(r, sub, values["with-config"] ?? false, io);
     }
+    case "health":
+      return health(values.config, io);
     case "queue":
       return sub === "stats" ? queueStats(values.config, io) : usage(io);
     case "decode":
