@@ -134,7 +134,7 @@ install_config_file() { # source, destination: readable by root and the service'
 # `config check` of a release on a file, as the service's user will read it; on failure, what to do.
 check_config() { # release dir, file, the file as the operator named it
   local out
-  if out=$(as_service "$1/bin/vitalgate" config check "$2" 2>&1); then
+  if out=$(as_service "$1/bin/vitalgate" config check "$2" --on-box 2>&1); then
     say "$3: ${out#*: }"
     return 0
   fi

@@ -83,7 +83,10 @@ function nodePackage(arch: Arch, nodeVersion: string): string {
   if (!existsSync(tgz)) {
     mkdirSync(RELEASE_CACHE, { recursive: true });
     console.log(`release: fetching node-linux-${arch}@${nodeVersion} from the npm registry`);
-    run("npm", ["pack", "--silent", `node-linux-${arch}@${nodeVersion}`, "--pack-destination", RELEASE_CACHE]);
+    const tmp = mkdtempSync(join(RELEASE_CACHE, "pack-"));
+    run("npm", ["pack", "--silent", `node-linux-${arch}@${nodeVersion}`, "--pack-destination", tmp]);
+    renameSync(join(tmp, basename(tgz)), tgz);
+    rmSync(tmp, { recursive: true, force: true });
   }
   return tgz;
 }
@@ -101,8 +104,7 @@ function productionModules(): string {
     const tmp = mkdtempSync(join(RELEASE_CACHE, "deps-tmp-"));
     for (const f of ["package.json", "package-lock.json"]) cpSync(join(ROOT, f), join(tmp, f));
     run("npm", ["ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"], tmp);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
+    moveIntoPlace(tmp, dir);
   }
   return join(dir, "node_modules");
 }
@@ -124,6 +126,16 @@ function keepModuleFile(path: string, arch: Arch): boolean {
   const sqlite = parts.indexOf("better-sqlite3");
   if (sqlite >= 0 && ["deps", "src", "build", "binding.gyp"].includes(parts[sqlite + 1] ?? "")) return false;
   return true;
+}
+
+/** Renames a finished folder into place; when another build got there first, keeps theirs. */
+function moveIntoPlace(tmp: string, dir: string): void {
+  try {
+    renameSync(tmp, dir);
+  } catch (err) {
+    if (!existsSync(dir)) throw err;
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 function walk(dir: string): string[] {
@@ -223,7 +235,7 @@ function buildBundle(arch: Arch, version: string, outDir: string): Built {
     writeFileSync(join(bundle, "SHA256SUMS"), sums.join(""));
 
     const epoch = run("git", ["log", "-1", "--format=%ct"]).trim();
-    const partial = `${tarball}.partial`;
+    const partial = join(stage, `${name}.tar.gz`);
     run("tar", [
       "--sort=name",
       "--owner=0",
