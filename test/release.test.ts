@@ -54,7 +54,7 @@ describe("npm run release", () => {
         "node/bin/node",
         "bin/vitalgate",
         "install.sh",
-        "src/cli.ts",
+        "src/cli/main.ts",
         "RELEASE",
         "config/ambulance.yaml",
       ])
