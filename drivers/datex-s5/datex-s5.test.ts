@@ -319,12 +319,16 @@ describe.skipIf(!S5)("datex-s5 driver on the shared captures (../shared/fixtures
 
 describe("vitalgate simulate datex-s5", () => {
   it("wants a serial port or a TCP port, not both and not neither", async () => {
-    for (const args of [[], ["--port", "/dev/null", "--tcp-port", "1"], ["--tcp-port", "x"]]) {
+    for (const [args, said] of [
+      [[], "give --port PATH"],
+      [["--port", "/dev/null", "--tcp-port", "1"], "give --port PATH"],
+      [["--tcp-port", "x"], "--tcp-port must be 0-65535"],
+    ] as const) {
       const err: string[] = [];
       expect(
         await main(["simulate", "datex-s5", ...args], { out: () => undefined, err: (s) => void err.push(s) }),
       ).toBe(2);
-      expect(err.join("")).toContain("simulate datex-s5: give --port PATH");
+      expect(err.join("")).toContain(`simulate datex-s5: ${said}`);
     }
   });
 });
