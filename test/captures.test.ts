@@ -1,12 +1,14 @@
 // Each capture of our own decodes to what its expected output beside it says (gpsd's regression
 // way): `vitalgate decode` with the driver and options of test/fixtures/captures.ts, its events with
-// their ids and arrival times normalised, and what it says on stderr (errors, notices), compared with
+// their ids and arrival times normalised (an ECG's leads by their samples), and what it says on stderr (errors, notices), compared with
 // `<capture>.expected.json`. `VG_REGENERATE=1 npx vitest run test/captures.test.ts` rewrites them:
 // read the diff before committing it (test/fixtures/README.md).
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { decodeLeads, type CompactLead } from "../protocols/ecg/compact-leads.ts";
 import { main } from "../src/cli/main.ts";
 import { CAPTURES, type Capture } from "./fixtures/captures.ts";
 import { ROOT } from "./support/processes.ts";
@@ -43,9 +45,27 @@ async function decode(name: string, c: Capture) {
       // A time taken from the arrival (no device time) is the decode's own moment.
       ...(time.tFrom === "recv" ? { t: "<recv>" } : {}),
       time: { ...time, recv: "<recv>" },
+      ...(e.kind === "ecg12" ? { body: samplesOf(e.body as { leads?: CompactLead[] }) } : {}),
     };
   });
   return { exit, events, stderr: lines(err) };
+}
+
+/**
+ * An ECG's leads by what they hold, not how they travel: the compact encoding (zlib level, which
+ * leads go as residuals of I and II) may change while the samples may not. Each lead's samples as
+ * their SHA-256.
+ */
+function samplesOf(body: { leads?: CompactLead[] }) {
+  if (!body.leads) return body;
+  const samples = decodeLeads(body.leads);
+  return {
+    ...body,
+    leads: body.leads.map(({ data: _data, encoding: _encoding, predictor: _predictor, ...lead }) => ({
+      ...lead,
+      samples: `sha256:${createHash("sha256").update(samples.get(lead.name)!).digest("hex")}`,
+    })),
+  };
 }
 
 describe("our own captures decode to their expected output", () => {
