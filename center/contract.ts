@@ -105,4 +105,4 @@ export interface Report {
 }
 
 /** Receipts: at most this many ids per message (docs/protocol.md, "receipt"). */
-export const RECEIPT_MAX_IDS = 10_000;
+export const RECEIPT_MAX_IDS = 6_000;

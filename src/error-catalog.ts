@@ -745,6 +745,14 @@ export const CODES = {
     action: "give the time",
     next: "operator",
   },
+  VG_REPORT_UNKNOWN_ECG: {
+    area: "cases",
+    seen: "ack to the center",
+    meaning:
+      "the center sent a reading of an event that is not an ECG this gateway sent (or one past its retention): refused, not shown to the crew",
+    action: "the center: send the reading to the gateway whose ECG it is, for that ecg12 event's id",
+    next: "operator",
+  },
   VG_CASE_FAILED: {
     area: "cases",
     seen: "audit record",
@@ -1094,6 +1102,14 @@ export const CODES = {
     seen: log("warn"),
     meaning: "the uplink does not verify the broker's certificate (rejectUnauthorized: false)",
     action: "give the broker's CA (uplink.caFile) and remove rejectUnauthorized: false",
+    next: "operator",
+  },
+  VG_CENTER_MESSAGE_IGNORED: {
+    area: "service",
+    seen: `${log("warn")}; ack or cmd-result to the center`,
+    meaning:
+      "a receipt, report or command from the center was not acted on: too large, not JSON, invalid, expired, for an unknown ECG, or asking for an answer topic the gateway may not publish to",
+    action: "the center: read the reason in the answer (docs/protocol.md, Answers)",
     next: "operator",
   },
   VG_UPLINK_PLAINTEXT: {

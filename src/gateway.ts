@@ -5,14 +5,23 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
-import { CaseBook, CaseError, caseId, caseLocation, patientId } from "./cases/case-book.ts";
+import { CaseBook, CaseError } from "./cases/case-book.ts";
 import type { Clock } from "./time/clock.ts";
 import type { ConfigSecrets } from "./config/load.ts";
 import { isLoopback, type Config } from "./config/schema.ts";
 import { DeviceManager, type DeviceConfig, type IngestOptions } from "./devices/device-manager.ts";
 import type { DriverDefinition, TransportSpec } from "./devices/driver.ts";
-import type { DeviceRef, Envelope, EventDraft, GapBody } from "./events/model.ts";
-import { Forwarder, redactUrl, type Command, type UplinkOptions } from "./uplink/forwarder.ts";
+import {
+  EVENT_KINDS,
+  type DeviceRef,
+  type Envelope,
+  type EventDraft,
+  type EventKind,
+  type GapBody,
+} from "./events/model.ts";
+import { Forwarder, redactUrl, type UplinkOptions } from "./uplink/forwarder.ts";
+import type { Command } from "./uplink/inbound.ts";
+import { COMMANDS, PROTOCOL_VERSION, type CommandArgs, type CommandResult } from "./uplink/messages.ts";
 import type { EmbeddedBroker } from "./uplink/broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
@@ -31,14 +40,16 @@ import { AuditLog, type Audit } from "./audit/audit.ts";
 import type { WebServices } from "./web/context.ts";
 import { createWebServer, type WebServer } from "./web/server.ts";
 import { pageCertificate, pageIsHttps, type PageCertificate } from "./web/tls.ts";
-import { z } from "zod";
 import type { CodecError } from "../protocols/codec.ts";
 import { folderProblem } from "./transports/watched-folders.ts";
 
 /** How often a full disk is probed for room again while no device's data arrives to tell. */
 const DISK_PROBE_MS = 5000;
-/** Most events one `resend` command may put back in the queue. */
-const MAX_RESEND = 100_000;
+/**
+ * What the gateway sends of its own, whatever its devices: alarms (its store, a refused folder),
+ * case events, gap records, and `device` events about its devices' clocks.
+ */
+const GATEWAY_SENDS: readonly EventKind[] = ["alarm", "case", "gap", "device"];
 
 export interface GatewayDeps {
   log: Logger;
@@ -412,6 +423,8 @@ export class Gateway {
         nowMs: () => this.#deps.clock.now().ms,
         status: () => this.#uplinkStatus(),
         commands: this.#commands(),
+        acceptReport: (report) => this.cases.onReport(report),
+        timeKnown: () => this.#deps.clock.now().src !== "unsynced",
       },
       config.gateway.id,
     );
@@ -422,7 +435,6 @@ export class Gateway {
     });
     this.#forwarder.on("acked", () => this.cases.onAcked());
     this.#forwarder.on("receipt", (ids) => this.cases.onReceipt(ids));
-    this.#forwarder.on("report", (report) => this.cases.onReport(report));
     // Zod's messages name paths and expected types, never the values sent: nothing of a patient's here.
     this.#forwarder.on("commandRefused", (name, reason) => {
       try {
@@ -702,71 +714,73 @@ export class Gateway {
     this.#log.info("vitalgate stopped");
   }
 
-  /** What the center may ask of the gateway (DESIGN.md §6); the forwarder validates the arguments. */
+  /**
+   * What the center may ask of the gateway (DESIGN.md §6): each command's arguments and result are
+   * src/uplink/messages.ts's; the forwarder validates the arguments.
+   */
   #commands(): Record<string, Command> {
+    const command = <N extends keyof typeof COMMANDS>(
+      name: N,
+      run: (args: CommandArgs<N>) => CommandResult<N> | Promise<CommandResult<N>>,
+    ): Command => ({ args: COMMANDS[name].args, run: (args) => run(args as CommandArgs<N>) });
     return {
-      ping: {
-        args: z.strictObject({}),
-        run: () => ({
-          pong: true,
-          at: new Date(this.#deps.clock.now().ms).toISOString(),
-          version: VERSION,
-          queue: this.outbox.stats().pending,
-        }),
-      },
-      resend: {
-        args: z
-          .strictObject({ fromSeq: z.int().positive(), toSeq: z.int().positive().optional() })
-          .refine((a) => a.toSeq === undefined || (a.toSeq >= a.fromSeq && a.toSeq - a.fromSeq < MAX_RESEND), {
-            message: `toSeq must be at least fromSeq and the range under ${MAX_RESEND}`,
-          }),
-        run: (args) => {
-          const { fromSeq, toSeq = fromSeq } = args as { fromSeq: number; toSeq?: number };
-          const requeued = this.outbox.requeue(fromSeq, toSeq);
-          this.audit?.record({
-            actor: "center",
-            action: "queue.resend",
-            detail: { fromSeq, toSeq, requeued },
-            result: "ok",
-          });
-          return { requeued };
-        },
-      },
+      ping: command("ping", () => ({
+        pong: true,
+        at: new Date(this.#deps.clock.now().ms).toISOString(),
+        version: VERSION,
+        queue: this.outbox.stats().pending,
+      })),
+      resend: command("resend", ({ fromSeq, toSeq = fromSeq }) => {
+        const requeued = this.outbox.requeue(fromSeq, toSeq);
+        this.audit?.record({
+          actor: "center",
+          action: "queue.resend",
+          detail: { fromSeq, toSeq, requeued },
+          result: "ok",
+        });
+        return { requeued };
+      }),
       // Dispatch: the center opens the ambulance's case as it sends it out (docs/protocol.md).
-      "case-open": {
-        args: z.strictObject({
-          caseId: caseId().optional(),
-          location: caseLocation().optional(),
-          patientId: patientId().optional(),
-          dispatchedAt: z.iso.datetime({ offset: true }).optional(),
+      "case-open": command("case-open", (a) =>
+        this.#centerCaseAction(
+          "case.open",
+          a.caseId,
+          {
+            location: a.location ?? "",
+            dispatched: a.dispatchedAt !== undefined,
+            patient: a.patientId !== undefined,
+          },
+          async () => {
+            const c = await this.cases.openCase({ ...a, openedBy: "center" });
+            return { caseId: c.id, openedAt: c.openedAt, location: c.location ?? "" };
+          },
+        ),
+      ),
+      "case-close": command("case-close", ({ caseId: id }) =>
+        this.#centerCaseAction("case.close", id, {}, async () => {
+          const c = await this.cases.closeCase(id);
+          return { caseId: c.id, closedAt: c.closedAt };
         }),
-        run: (args) => {
-          const a = args as { caseId?: string; location?: string; patientId?: string; dispatchedAt?: string };
-          return this.#centerCaseAction(
-            "case.open",
-            a.caseId,
-            {
-              location: a.location ?? "",
-              dispatched: a.dispatchedAt !== undefined,
-              patient: a.patientId !== undefined,
-            },
-            async () => {
-              const c = await this.cases.openCase({ ...a, openedBy: "center" });
-              return { caseId: c.id, openedAt: c.openedAt, location: c.location ?? "" };
-            },
-          );
-        },
-      },
-      "case-close": {
-        args: z.strictObject({ caseId: caseId() }),
-        run: (args) => {
-          const { caseId: id } = args as { caseId: string };
-          return this.#centerCaseAction("case.close", id, {}, async () => {
-            const c = await this.cases.closeCase(id);
-            return { caseId: c.id, closedAt: c.closedAt };
-          });
-        },
-      },
+      ),
+      // Which locations `case-open` can name: the devices with theirs, and the cases open now.
+      devices: command("devices", () => {
+        const devices = this.devices.list().map((d) => {
+          const location = this.devices.locationOf(d.id);
+          return {
+            id: d.id,
+            driver: d.driver,
+            kind: this.#deps.findDriver(d.driver)?.kind ?? "unknown",
+            ...(d.name !== undefined ? { name: d.name } : {}),
+            ...(location ? { location } : {}),
+            state: d.state,
+          };
+        });
+        return {
+          devices,
+          locations: [...new Set(devices.flatMap((d) => (d.location ? [d.location] : [])))],
+          openCases: this.cases.list("open").map((c) => ({ caseId: c.id, location: c.location ?? "" })),
+        };
+      }),
     };
   }
 
@@ -792,11 +806,20 @@ export class Gateway {
     const s = this.status();
     return {
       version: VERSION,
+      protocol: PROTOCOL_VERSION,
+      kinds: this.#kinds(s.devices),
       queue: s.queue,
       time: s.time,
       devices: s.devices.map((d) => ({ id: d.id, state: d.state })),
       ...(this.#auditLog ? { audit: this.#auditLog.head } : {}),
     };
+  }
+
+  /** The event kinds this gateway sends: its own, and its devices' drivers' (docs/protocol.md "status"). */
+  #kinds(devices: readonly { driver: string }[]): EventKind[] {
+    const kinds = new Set<EventKind>(GATEWAY_SENDS);
+    for (const d of devices) for (const k of this.#deps.findDriver(d.driver)?.sends ?? []) kinds.add(k);
+    return EVENT_KINDS.filter((k) => kinds.has(k));
   }
 
   status(): GatewayStatus {

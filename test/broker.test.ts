@@ -52,9 +52,13 @@ describe("the embedded broker's logins and rights", () => {
     expect(statSync(join(config.stateDir, BROKER_CREDENTIALS_FILE)).mode & 0o777).toBe(0o600);
     const readings: unknown[] = [];
     gw.cases.on("report", (r) => readings.push(r));
+    // An ECG this gateway sent: a reading of any other is refused whoever sends it.
+    const [ecg] = await gw.ingest({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" }, [
+      { kind: "ecg12", body: { format: "dicom-ecg", fs: 500, durationS: 0, leads: [] } },
+    ]);
     const reading = (reader: string) =>
       JSON.stringify({
-        eventId: "0190a1b2-0000-7000-8000-000000000001",
+        eventId: ecg!.id,
         reader,
         at: new Date().toISOString(),
         conclusion: "STEMI",

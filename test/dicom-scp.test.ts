@@ -38,6 +38,7 @@ const AE = "VG-TEST";
 const dicomDriver = defineDriver({
   id: "test-dicom",
   kind: "ecg-cart",
+  sends: ["ecg12"],
   title: { en: "Test DICOM C-STORE", zh: "测试 DICOM 存储" },
   labels: {},
   options: z.object({

@@ -90,7 +90,7 @@ describe("a device's clock", () => {
 });
 
 describe("restamping keeps a device's time on the device's clock", () => {
-  const sync = { src: "gps", uncMs: 100, atMs: T0 + 60_000, driftPpm: 50 };
+  const sync = { src: "gps" as const, uncMs: 100, atMs: T0 + 60_000, driftPpm: 50 };
 
   it("an ECG acquired on a right cart clock, stamped while the box was 3 h fast, keeps its time and is not shifted by the correction", () => {
     const acquired = T0 - 120_000;

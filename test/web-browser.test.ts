@@ -17,6 +17,7 @@ import { simulator as nmeaGpsSimulator } from "../drivers/nmea-gps/simulator.ts"
 import { simulate } from "../src/cli/simulate.ts";
 import { hasChromium, launchChromium, openPage, screenshots, STRINGS, VIEWPORTS } from "./support/browser.ts";
 import { MllpSender } from "./support/mllp-sender.ts";
+import { stampedEvent } from "./support/events.ts";
 import { connectEmbeddedCenter } from "./support/mqtt.ts";
 import { freePort, ROOT } from "./support/processes.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
@@ -503,6 +504,14 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
       await page.locator(".case-row").first().waitFor();
       expect(await text(page, "#cases-open")).toContain("STEMI");
       // A reading of an ECG outside any case (a clinic that opens none) shows on the list, as it comes.
+      // (Two ECGs the gateway sent outside the case: a reading of any other is refused.)
+      const outside = await gw.outbox.append(
+        ["01a209ad-88fb-7465-aafa-04002edf9dc9", "01a209ad-88fb-7465-aafa-04002edf9dca"].map((id) => ({
+          ...stampedEvent("ecg12", { format: "dicom-ecg", fs: 500, durationS: 0, leads: [] }),
+          id,
+        })),
+      );
+      expect(outside).toHaveLength(2);
       await center.client.publishAsync(
         `vitalgate/v1/${config.gateway.id}/report`,
         JSON.stringify({

@@ -12,6 +12,7 @@ import { ecgCartOptions, handleEcgFile } from "../drivers/ecg-cart/index.ts";
 import type { CaseView } from "../src/cases/case-book.ts";
 import { part10File } from "../src/transports/dicom-scp.ts";
 import { EXPLICIT_LE, syntheticEcg } from "./support/dicom.ts";
+import { stampedEvent } from "./support/events.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { ROOT } from "./support/processes.ts";
 import { addUser, clientOn, setupAdmin, startWeb, type WebRig } from "./support/web.ts";
@@ -145,7 +146,13 @@ describe("case routes", () => {
     );
     expect(live.text()).toContain(`"closedAt":"${closed.json().closedAt}"`);
 
-    // A reading from the center reaches the page too.
+    // A reading from the center reaches the page too (of an ECG the gateway sent: any other is refused).
+    await rig.gateway.outbox.append([
+      {
+        ...stampedEvent("ecg12", { format: "dicom-ecg", fs: 500, durationS: 0, leads: [] }),
+        id: "01a209ad-88fb-7465-aafa-04002edf9dc2",
+      },
+    ]);
     rig.gateway.cases.onReport({
       eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2",
       reader: "Dr. Wang",
@@ -223,6 +230,13 @@ describe("case routes", () => {
     const admin = await setupAdmin(rig);
     expect((await admin.request("GET", "/api/readings")).json()).toEqual([]);
     const cases = rig.gateway.cases;
+    // Two ECGs the gateway sent outside any case (a reading of any other is refused).
+    await rig.gateway.outbox.append(
+      ["01a209ad-88fb-7465-aafa-04002edf9dc2", "01a209ad-88fb-7465-aafa-04002edf9dc3"].map((id) => ({
+        ...stampedEvent("ecg12", { format: "dicom-ecg", fs: 500, durationS: 0, leads: [] }),
+        id,
+      })),
+    );
     cases.onReport({
       eventId: "01a209ad-88fb-7465-aafa-04002edf9dc2",
       reader: "Dr. Wang",

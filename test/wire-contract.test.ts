@@ -5,11 +5,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import type { Clock } from "../src/time/clock.ts";
 import type { Gateway } from "../src/gateway.ts";
 import { Outbox } from "../src/outbox/outbox.ts";
 import { openBroker } from "./support/broker.ts";
 import { stampedEvent } from "./support/events.ts";
-import { connectCenter, waitFor, type Center } from "./support/mqtt.ts";
+import { connectCenter, connectEmbeddedCenter, waitFor, type Center } from "./support/mqtt.ts";
+import { mosquitto } from "./support/processes.ts";
 import { startGateway } from "./support/rig.ts";
 
 const cleanup: (() => unknown)[] = [];
@@ -111,5 +113,192 @@ describe("revisions", () => {
     const [row] = outbox.pending(1);
     expect(String(row!.payload)).toBe(JSON.stringify(last));
     expect(String(row!.payload)).not.toBe(sent);
+  });
+});
+
+/** A gateway on its embedded broker (MQTT 3.1.1) with the center logged in as its bridge. */
+async function embeddedRig(id: string, o: { devices?: string; clock?: Clock } = {}) {
+  const { gw, config } = await startGateway(
+    { id, uplink: "embedded", devices: o.devices ?? NO_DEVICES, clock: o.clock },
+    cleanup,
+  );
+  const center = await connectEmbeddedCenter(config);
+  cleanup.push(() => center.close());
+  await waitFor(() => gw.status().uplink.state === "connected", 5000, "the uplink");
+  const base = `vitalgate/v1/${id}`;
+  const on = (topic: string) =>
+    center.messages
+      .filter((m) => m.topic === topic)
+      .map((m) => JSON.parse(m.payload.toString()) as Record<string, unknown>);
+  const send = (topic: string, body: unknown) =>
+    center.client.publishAsync(`${base}/${topic}`, typeof body === "string" ? body : JSON.stringify(body), { qos: 1 });
+  return { gw, center, base, on, send };
+}
+
+describe("answers to the center", () => {
+  it("acknowledges receipts and reports on ack, and refuses a reading of an ECG it never sent: not shown to the crew", async () => {
+    const { gw, center, base, on, send } = await embeddedRig("gw-acks");
+    const shown: unknown[] = [];
+    gw.cases.on("report", (r) => shown.push(r));
+    const [ecg] = await gw.ingest({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" }, [
+      { kind: "ecg12", body: { format: "dicom-ecg", fs: 500, durationS: 0, leads: [] } },
+    ]);
+    const [vitals] = await heartRate(gw, 70);
+    await center.waitFor(() => center.events.length === 2, 5000, "both events");
+    await send("receipt", { id: "rc-1", ids: [ecg!.id, vitals!.id, "01a209ad-88fb-7465-aafa-000000000000"] });
+    await send("receipt", { id: "rc-2", ids: "not a list" });
+    await send("receipt", "{not json");
+    const reading = { reader: "Dr. Wang", at: "2026-11-23T16:27:00+08:00", conclusion: "STEMI" };
+    await send("report", { id: "rp-1", eventId: ecg!.id, ...reading });
+    await send("report", { id: "rp-2", eventId: vitals!.id, ...reading });
+    await send("report", { id: "rp-3", eventId: "01a209ad-88fb-7465-aafa-04002edf9dc9", ...reading });
+    await center.waitFor(() => on(`${base}/ack`).length === 6, 5000, "six acknowledgements");
+    const acks = on(`${base}/ack`);
+    const byId = (id: string) => acks.find((a) => a.id === id);
+    // Without receipts configured, the broker's PUBACK delivered them already: the receipt is taken, nothing to mark.
+    expect(byId("rc-1")).toEqual({ of: "receipt", id: "rc-1", ok: true, result: { ids: 3, delivered: 0 } });
+    expect(byId("rc-2")).toMatchObject({
+      of: "receipt",
+      ok: false,
+      error: expect.stringMatching(/^invalid receipt: ids/),
+    });
+    expect(acks.find((a) => a.id === undefined)).toEqual({ of: "receipt", ok: false, error: "payload is not JSON" });
+    expect(byId("rp-1")).toEqual({ of: "report", id: "rp-1", ok: true, result: { eventId: ecg!.id } });
+    for (const id of ["rp-2", "rp-3"])
+      expect(byId(id)).toMatchObject({
+        of: "report",
+        ok: false,
+        error: expect.stringContaining("is not an ECG this gateway sent"),
+      });
+    // Only the reading of its own ECG reached the page, and is kept.
+    expect(shown).toEqual([expect.objectContaining({ eventId: ecg!.id })]);
+    expect(gw.cases.readingsOutsideCases().map((r) => r.eventId)).toEqual([ecg!.id]);
+  });
+
+  it("does not run a command past its expiresAt, nor one with an expiry while its clock is unsynchronized", async () => {
+    const { base, on, send, center } = await embeddedRig("gw-expiry");
+    const past = new Date(Date.now() - 60_000).toISOString();
+    const future = new Date(Date.now() + 60_000).toISOString();
+    await send("cmd/case-open", { id: "late", args: { caseId: "DISP-1" }, expiresAt: past });
+    await send("cmd/case-open", { id: "in-time", args: { caseId: "DISP-2" }, expiresAt: future });
+    await center.waitFor(() => on(`${base}/cmd-result`).length === 2, 5000, "two results");
+    const results = on(`${base}/cmd-result`);
+    expect(results.find((r) => r.id === "late")).toEqual({
+      id: "late",
+      name: "case-open",
+      ok: false,
+      error: expect.stringMatching(new RegExp(`^not run: expired at ${past} \\(it is `)),
+    });
+    expect(results.find((r) => r.id === "in-time")).toMatchObject({ ok: true, result: { caseId: "DISP-2" } });
+
+    // A box whose clock no source has set cannot tell: the command is not run.
+    const unsynced: Clock = {
+      now: () => ({ ms: Date.UTC(1970, 0, 1, 0, 10), src: "unsynced", uncMs: 86_400_000, unbounded: true }),
+      monoMs: () => performance.now(),
+    };
+    const box = await embeddedRig("gw-expiry-unsynced", { clock: unsynced });
+    await box.send("cmd/ping", { id: "p", expiresAt: future });
+    await box.send("cmd/ping", { id: "p-no-expiry" });
+    await box.center.waitFor(() => box.on(`${box.base}/cmd-result`).length === 2, 5000, "two results");
+    const r = box.on(`${box.base}/cmd-result`);
+    expect(r.find((x) => x.id === "p")).toMatchObject({
+      ok: false,
+      error: expect.stringContaining("not synchronized"),
+    });
+    expect(r.find((x) => x.id === "p-no-expiry")).toMatchObject({ ok: true });
+  });
+
+  it("lists its devices and their locations for case-open, and the cases open", async () => {
+    const { gw, base, on, send, center } = await embeddedRig("gw-devices", {
+      devices: `  - { id: cart, driver: ecg-cart, location: bed-2, options: { dir: "${join(mkdtempSync(join(tmpdir(), "vg-devs-")), "drop")}" } }\n  - { id: gps, driver: nmea-gps, options: { port: /dev/null-gps } }\n`,
+    });
+    await gw.cases.openCase({ openedBy: "crew1", location: "bed-2" });
+    await send("cmd/devices", { id: "d" });
+    await center.waitFor(() => on(`${base}/cmd-result`).length === 1, 5000, "the result");
+    const [r] = on(`${base}/cmd-result`);
+    expect(r).toMatchObject({
+      id: "d",
+      name: "devices",
+      ok: true,
+      result: {
+        devices: [
+          { id: "cart", driver: "ecg-cart", kind: "ecg-cart", location: "bed-2", state: expect.any(String) },
+          { id: "gps", driver: "nmea-gps", kind: "gps", state: expect.any(String) },
+        ],
+        locations: ["bed-2"],
+        openCases: [{ caseId: expect.any(String), location: "bed-2" }],
+      },
+    });
+    expect((r!.result as { devices: object[] }).devices[1]).not.toHaveProperty("location");
+    // The status says which kinds this box sends: the gateway's own, the cart's and the GPS's.
+    const status = center.messages.filter((m) => m.topic === `${base}/status`).at(-1)!;
+    expect(JSON.parse(status.payload.toString())).toMatchObject({
+      protocol: "1.1",
+      kinds: ["ecg12", "alarm", "position", "device", "case", "gap"],
+    });
+  });
+});
+
+describe("answers addressed to the requester, on mosquitto", () => {
+  it("MQTT 5: the result goes to the request's response topic with its correlation data; MQTT 3.1.1: to its replyTo; elsewhere is refused", async () => {
+    const broker = await mosquitto();
+    cleanup.push(() => broker.stop());
+    const { gw } = await startGateway(
+      { id: "gw-reply", devices: NO_DEVICES, uplink: { url: broker.url, more: "protocolVersion: 5" } },
+      cleanup,
+    );
+    await waitFor(() => gw.status().uplink.state === "connected", 5000, "the uplink");
+    const base = "vitalgate/v1/gw-reply";
+    // Two workers of the center: each reads only its own answers.
+    const worker = async (name: string, protocolVersion: 4 | 5) => {
+      const c = await connectCenter(broker.url, "gw-reply-none", { protocolVersion });
+      cleanup.push(() => c.close());
+      const mine = `${base}/cmd-result/${name}`;
+      await c.client.subscribeAsync(mine, { qos: 1 });
+      const got = () =>
+        c.messages
+          .filter((m) => m.topic === mine)
+          .map((m) => ({ body: JSON.parse(m.payload.toString()) as Record<string, unknown>, packet: m }));
+      return { c, mine, got };
+    };
+    const w5 = await worker("w5", 5);
+    const w4 = await worker("w4", 4);
+    const packets: { topic: string; correlation?: string }[] = [];
+    w5.c.client.on("message", (topic, _p, packet) =>
+      packets.push({ topic, correlation: packet.properties?.correlationData?.toString() }),
+    );
+    await w5.c.client.publishAsync(`${base}/cmd/ping`, JSON.stringify({ id: "a" }), {
+      qos: 1,
+      properties: { responseTopic: w5.mine, correlationData: Buffer.from("corr-a") },
+    });
+    await w4.c.client.publishAsync(`${base}/cmd/ping`, JSON.stringify({ id: "b", replyTo: w4.mine }), { qos: 1 });
+    await w5.c.client.publishAsync(`${base}/cmd/ping`, JSON.stringify({ id: "c" }), {
+      qos: 1,
+      properties: { responseTopic: "center/replies/w5", correlationData: Buffer.from("corr-c") },
+    });
+    // Receipts are answered the same way, on ack.
+    await w5.c.client.subscribeAsync(`${base}/ack/w5`, { qos: 1 });
+    await w5.c.client.publishAsync(`${base}/receipt`, JSON.stringify({ ids: [] }), {
+      qos: 1,
+      properties: { responseTopic: `${base}/ack/w5`, correlationData: Buffer.from("corr-r") },
+    });
+    const everyone = await connectCenter(broker.url, "gw-reply", { protocolVersion: 5 });
+    cleanup.push(() => everyone.close());
+    await waitFor(() => w5.got().length === 1 && w4.got().length === 1, 5000, "each worker's answer");
+    await waitFor(() => packets.some((p) => p.topic === `${base}/ack/w5`), 5000, "the receipt's acknowledgement");
+    expect(w5.got()[0]!.body).toMatchObject({ id: "a", name: "ping", ok: true });
+    expect(packets.find((p) => p.topic === w5.mine)?.correlation).toBe("corr-a");
+    expect(packets.find((p) => p.topic === `${base}/ack/w5`)?.correlation).toBe("corr-r");
+    expect(w4.got()[0]!.body).toMatchObject({ id: "b", ok: true });
+    // Neither answer went to the other worker, and the refused one went to the default topic.
+    expect(w5.got().map((g) => g.body.id)).toEqual(["a"]);
+    const defaults = () =>
+      [...w5.c.messages, ...w4.c.messages, ...everyone.messages].filter((m) => m.topic === `${base}/cmd-result`);
+    await everyone.waitFor(() => defaults().length > 0, 5000, "the refusal on cmd-result");
+    expect(JSON.parse(defaults()[0]!.payload.toString())).toMatchObject({
+      id: "c",
+      ok: false,
+      error: `the answer cannot go to center/replies/w5: only to ${base}/cmd-result or a topic below it`,
+    });
   });
 });

@@ -478,6 +478,7 @@ const unpairedAnalyser: SenderDetection = {
 export const astmAnalyzer = defineDriver<AstmAnalyzerOptions>({
   id: "astm-analyzer",
   kind: "analyzer",
+  sends: ["lab"],
   title: {
     en: "Blood-gas / point-of-care analyser, ASTM E1381/E1394 (serial or TCP)",
     zh: "血气/床旁检验分析仪（ASTM E1381/E1394，串口或 TCP）",

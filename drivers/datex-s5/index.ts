@@ -43,6 +43,7 @@ import { z } from "zod";
 import { defineDriver } from "../../src/devices/driver.ts";
 import type { DriverSession, Exchange, FrameContext } from "../../src/devices/driver.ts";
 import type { EventDraft, Observation } from "../../src/events/model.ts";
+import type { WaveformBody } from "../../src/events/schemas.ts";
 import {
   DRI_MT,
   DRI_PH,
@@ -311,7 +312,7 @@ export function datexS5Session(options: DatexS5Options): DriverSession {
               scale: info.scale,
               start: deviceTime,
               samples: base64Int16(w.samples),
-            },
+            } satisfies WaveformBody,
             deviceTime,
             deviceTimeRaw,
           });
@@ -326,6 +327,7 @@ export function datexS5Session(options: DatexS5Options): DriverSession {
 export const datexS5 = defineDriver<DatexS5Options>({
   id: "datex-s5",
   kind: "monitor",
+  sends: ["vitals", "waveform"],
   title: {
     en: "GE Datex-Ohmeda S/5 monitor, Computer Interface (serial or serial server)",
     zh: "GE Datex-Ohmeda S/5 监护仪（计算机接口，串口或串口服务器）",

@@ -183,6 +183,7 @@ const unpairedCart: SenderDetection = {
 export const ecgCart = defineDriver<EcgCartOptions>({
   id: "ecg-cart",
   kind: "ecg-cart",
+  sends: ["ecg12"],
   title: {
     en: "12-lead ECG cart (DICOM, HL7 aECG, Philips XML, GE MUSE XML, SCP-ECG files)",
     zh: "十二导联心电图机（DICOM、HL7 aECG、飞利浦 XML、GE MUSE XML、SCP-ECG 文件）",

@@ -224,6 +224,7 @@ function transport(o: GpsdOptions): TransportSpec {
 export const gpsd = defineDriver<GpsdOptions>({
   id: "gpsd",
   kind: "gps",
+  sends: ["position"],
   title: { en: "GPS receiver through gpsd (JSON over TCP)", zh: "GPS 接收机（经 gpsd，TCP 上的 JSON）" },
   options: gpsdOptions,
   labels: {

@@ -278,6 +278,7 @@ const unpairedMonitor: SenderDetection = {
 export const hl7Pcd01 = defineDriver<Hl7Pcd01Options>({
   id: "hl7-pcd01",
   kind: "monitor",
+  sends: ["vitals", "alarm"],
   title: { en: "Patient monitor, HL7 v2 / IHE PCD-01 over MLLP", zh: "监护仪 HL7 v2（IHE PCD-01，MLLP）" },
   options: hl7Pcd01Options,
   labels: {

@@ -369,6 +369,7 @@ function withoutXonXoff(inner: Framer): Framer {
 export const medibusVent = defineDriver<MedibusVentOptions>({
   id: "medibus-vent",
   kind: "ventilator",
+  sends: ["vitals", "alarm"],
   title: {
     en: "Dräger ventilator, MEDIBUS (serial or serial server)",
     zh: "德尔格呼吸机，MEDIBUS（串口或串口服务器）",

@@ -203,6 +203,7 @@ const unpairedReceiver: SenderDetection = {
 export const nmeaGps = defineDriver<NmeaGpsOptions>({
   id: "nmea-gps",
   kind: "gps",
+  sends: ["position"],
   title: { en: "GPS receiver, NMEA 0183 (serial or serial server)", zh: "GPS 接收机（NMEA 0183，串口或串口服务器）" },
   options: nmeaGpsOptions,
   labels: {

@@ -85,6 +85,7 @@ export function handleNoninLine(frame: Uint8Array): Exchange {
 export const noninOximeter = defineDriver<NoninOximeterOptions>({
   id: "nonin-oximeter",
   kind: "monitor",
+  sends: ["vitals"],
   title: {
     en: "Pulse oximeter, Nonin real-time serial output (SPO2= HR=)",
     zh: "脉搏血氧仪，Nonin 实时串口输出（SPO2= HR=）",

@@ -17,8 +17,9 @@ import { z } from "zod";
 import type { Clock, TimeEstimate } from "../time/clock.ts";
 import type { CasesConfig } from "../config/schema.ts";
 import type { Envelope, EventDraft, EventTime } from "../events/model.ts";
+import type { CaseBody } from "../events/schemas.ts";
 import { VitalgateError } from "../errors.ts";
-import type { CenterReport } from "../uplink/forwarder.ts";
+import type { CenterReport } from "../uplink/messages.ts";
 import type { LocalDb } from "../local-db.ts";
 import type { Delivery } from "../outbox/outbox.ts";
 import { placeUnsynced, RUN_ID, unsyncedMark, type UnsyncedMark } from "../time/placement.ts";
@@ -184,7 +185,8 @@ export class CaseError extends VitalgateError {
       | "VG_CASE_EXISTS"
       | "VG_CASE_TIME"
       | "VG_CASE_NODE_SET"
-      | "VG_CASE_CORRECTION",
+      | "VG_CASE_CORRECTION"
+      | "VG_REPORT_UNKNOWN_ECG",
     message: string,
     status: number,
   ) {
@@ -486,10 +488,20 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     }
   }
 
-  /** A reading from the center: kept with the ECG's case (ecgRead at the reader's time), and passed on to the page. */
-  onReport(r: CenterReport): void {
+  /**
+   * A reading from the center: kept with the ECG's case (ecgRead at the reader's time), and passed
+   * on to the page. Refused (thrown) for an ECG this gateway did not send: a crew must never see a
+   * reading of someone else's ECG. Returns the case it was kept with.
+   */
+  onReport(r: CenterReport): { caseId?: string } {
     const caseId = this.#database.prepare("SELECT case_id FROM case_ecgs WHERE event_id = ?").pluck().get(r.eventId) as
       string | undefined;
+    if (caseId === undefined && this.#deps.event(r.eventId)?.kind !== "ecg12")
+      throw new CaseError(
+        "VG_REPORT_UNKNOWN_ECG",
+        `refused: ${r.eventId} is not an ECG this gateway sent (or it is past its retention): the reading is not shown`,
+        404,
+      );
     const c = caseId === undefined ? undefined : this.#find(caseId);
     const ecg = c?.ecgs.find((x) => x.eventId === r.eventId);
     const report = { reader: r.reader, at: new Date(r.at).toISOString(), conclusion: r.conclusion, text: r.text };
@@ -506,7 +518,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       db.prepare(
         "DELETE FROM ecg_readings WHERE event_id NOT IN (SELECT event_id FROM ecg_readings ORDER BY received_ms DESC LIMIT ?)",
       ).run(READINGS_KEPT);
-      return;
+      return {};
     }
     ecg.report = report;
     if (c.nodes.ecgRead) {
@@ -515,6 +527,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     } else {
       void this.#setNode(c, "ecgRead", report.at, { eventId: r.eventId, conclusion: r.conclusion });
     }
+    return { caseId: c.id };
   }
 
   #ecgArrived(e: Envelope): void {
@@ -586,7 +599,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
     c: CaseRecord,
     node: CaseNode,
     at: string,
-    extra: Record<string, unknown> = {},
+    extra: Pick<Extract<CaseBody, { action: "node" }>, "eventId" | "conclusion" | "place" | "corrects"> = {},
     mark?: CaseMark,
   ): Promise<CaseView> {
     c.nodes[node] = at;
@@ -677,8 +690,9 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
       });
       // The nodes again, corrected: for the center, the latest event of a node wins.
       for (const node of placed) {
-        if (timeAt(c, node) !== undefined && !node.includes(":") && node !== "openedAt" && node !== "closedAt") {
-          void this.#changed(c, { action: "node", node, at: c.nodes[node as CaseNode], placed: true });
+        const at = c.nodes[node as CaseNode];
+        if (at !== undefined && !node.includes(":") && node !== "openedAt" && node !== "closedAt") {
+          void this.#changed(c, { action: "node", node: node as CaseNode, at, placed: true });
         }
       }
     }
@@ -703,7 +717,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
    * Tells the page, and commits the change's `case` event. A store that cannot take it has raised
    * its own alarm; the case itself is saved here either way.
    */
-  async #changed(c: CaseRecord, body: Record<string, unknown>): Promise<CaseView> {
+  async #changed(c: CaseRecord, body: CaseBody): Promise<CaseView> {
     const view = this.#view(c);
     this.emit("change", view);
     try {
@@ -714,7 +728,7 @@ export class CaseBook extends EventEmitter<{ change: [CaseView]; report: [Report
           code: "VG_CASE_EVENT_REFUSED",
           case: c.id,
           action: body.action,
-          node: body.node,
+          node: body.action === "node" ? body.node : undefined,
           cause: (err as { code?: string }).code,
         },
         "the case event could not be stored for the center",

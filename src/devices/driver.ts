@@ -3,7 +3,7 @@
 // maps to events and to the acknowledgements the device expects. It never opens a port or socket.
 import type { z } from "zod";
 import type { CodecError, Framer } from "../../protocols/codec.ts";
-import type { DeviceKind, EventDraft } from "../events/model.ts";
+import type { DeviceKind, EventDraft, EventKind } from "../events/model.ts";
 import type { SenderDetection } from "./sender.ts";
 import type { SimulatorDefinition } from "./simulator.ts";
 
@@ -143,6 +143,8 @@ export interface DriverDefinition<O = unknown> {
   /** Registry id, used in config (`driver: hl7-pcd01`) and in every event's `dev.driver`. */
   id: string;
   kind: DeviceKind;
+  /** The kinds of event it makes (listed in the status message, docs/protocol.md). */
+  sends: readonly EventKind[];
   /** Shown on the web page. */
   title: Text;
   /** The device's options; defaults fill what the config leaves out. */

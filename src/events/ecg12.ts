@@ -4,6 +4,7 @@
 // (protocols/ecg/compact-leads.ts, docs/protocol.md "Lead encoding").
 import { decodeLeads, encodeLeads, type CompactLead, type IntLead } from "../../protocols/ecg/compact-leads.ts";
 import type { Ecg12, EcgLead } from "../../protocols/ecg/index.ts";
+import type { Ecg12Body } from "./schemas.ts";
 
 /**
  * A lead's samples as int16, with µV per unit. Derived leads can hold half units ((I+II)/2): those
@@ -19,7 +20,7 @@ export function intLead(lead: EcgLead): IntLead {
 }
 
 /** The ecg12 event body for a decoded ECG, its leads compact; the core adds `original`. */
-export function ecg12Body(ecg: Ecg12): Record<string, unknown> {
+export function ecg12Body(ecg: Ecg12): Omit<Ecg12Body, "original"> {
   return {
     format: ecg.format,
     formatVersion: ecg.formatVersion,

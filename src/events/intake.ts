@@ -14,7 +14,7 @@ import type { DeviceRef, Envelope, EventDraft } from "./model.ts";
 import { deviceTimeMs, stamp } from "./stamp.ts";
 
 /** A device's message id longer than this is not carried (HL7 ST, as MSH-10 is, is at most 199). */
-const MAX_MESSAGE_ID = 199;
+export const MAX_MESSAGE_ID = 199;
 
 export interface IntakeDeps {
   log: Logger;

@@ -1,6 +1,8 @@
 // The event envelope of DESIGN.md §3: the one shape that is stored, published, printed by
 // `vitalgate decode` and shown on the web page.
 
+import type { TimeSource } from "../time/clock.ts";
+
 export const ENVELOPE_VERSION = 1;
 
 export type EventKind = "vitals" | "waveform" | "ecg12" | "alarm" | "position" | "lab" | "device" | "case" | "gap";
@@ -45,8 +47,8 @@ export interface DeviceRef {
 export interface EventTime {
   /** When the gateway received it, on the gateway's synchronized clock. */
   recv: string;
-  /** Source of the gateway's time estimate: gps | ntp | system | unsynced. */
-  src: string;
+  /** Source of the gateway's time estimate. */
+  src: TimeSource;
   /** Uncertainty of `recv` in milliseconds. With `unbounded`, a placeholder (one day), not a bound. */
   uncMs: number;
   /** Only with `unsynced` (not restamped): `uncMs` is no measurement; the error of the times is not bounded. */
@@ -117,6 +119,8 @@ export interface AlarmBody {
   state: string;
   text: string;
   source?: string;
+  /** IHE PCD-04 event phase as sent (start, continue, end, ...). */
+  phase?: string;
   type?: AlarmType;
   demo?: boolean;
 }
@@ -132,14 +136,6 @@ export interface GapBody {
   events: number;
   /** With `thinned`: what was kept of the span. */
   kept?: string;
-}
-export interface DeviceBody {
-  state: string;
-  detail?: string;
-  error?: { code: string; message: string };
-  /** With state "clock-skew" / "clock-ok": the device's clock minus true time, ms, and the threshold it is judged by. */
-  skewMs?: number;
-  thresholdMs?: number;
 }
 
 /**

@@ -2,7 +2,7 @@
 // §4). The time comes from the gateway's clock (monotonic plus offset), never the raw wall clock.
 // Where the device reports its own measurement time, it is kept raw (`time.dev`) and `t` is that
 // time corrected by the device's estimated skew (src/time/device-clocks.ts).
-import type { Clock } from "../time/clock.ts";
+import type { Clock, TimeSource } from "../time/clock.ts";
 import {
   ENVELOPE_VERSION,
   type DeviceRef,
@@ -175,7 +175,7 @@ export interface Correction {
   /** The boot whose stamps are corrected by their own monotonic time and `offsetMs`. */
   boot?: string;
   /** The source that synchronized. */
-  src: string;
+  src: TimeSource;
   /** Uncertainty of the synchronized clock at `atMs`. */
   uncMs: number;
   /** True UTC of the sync, ms. */

@@ -2,11 +2,14 @@
 // raw wall clock, so a wall-clock step (NTP jump, RTC reset) cannot move event times backwards.
 // The synchronized time service (GPS, NTP, chrony) replaces `systemClock` with a disciplined source.
 
+/** Where the gateway's time comes from (docs/time.md). */
+export type TimeSource = "gps" | "ntp" | "system" | "unsynced";
+
 export interface TimeEstimate {
   /** Best estimate of true UTC, Unix ms. */
   ms: number;
-  /** Source of the estimate: "gps" | "ntp" | "system" | "unsynced". */
-  src: string;
+  /** Source of the estimate. */
+  src: TimeSource;
   /** Uncertainty, ms. */
   uncMs: number;
   /** Unsynchronized estimates only: the kernel's boot id and the monotonic ms since boot, so the stamp can be corrected later (src/time/boot.ts). */

@@ -72,7 +72,8 @@ function same(given: Buffer | undefined, expected: string): boolean {
 
 /** What each role may publish (topics below `vitalgate/v1/{gw}/`). */
 const PUBLISH: Record<BrokerRole, (rest: string) => boolean> = {
-  gateway: (rest) => /^(ev|blob)\/./.test(rest) || rest === "status" || rest === "cmd-result",
+  // Answers go to the default topic or below it (a requester's own, docs/protocol.md "Answers").
+  gateway: (rest) => /^(ev|blob)\/./.test(rest) || rest === "status" || /^(cmd-result|ack)(\/.+)?$/.test(rest),
   center: (rest) => /^cmd\/[^/]+$/.test(rest) || rest === "report" || rest === "receipt",
   viewer: () => false,
 };

@@ -8,14 +8,14 @@
 // dedups by event id).
 import { EventEmitter } from "node:events";
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
-import { z } from "zod";
 import type { Logger } from "pino";
 import { backoffDelay } from "../backoff.ts";
 import type { Envelope } from "../events/model.ts";
-import { outsideText } from "../log.ts";
 import type { Outbox, PendingRow } from "../outbox/outbox.ts";
 import { Batcher } from "./batch.ts";
 import { CONTENT_ENCODING, DEFAULT_WIRE, eventPayload, PUBLISH_OVERHEAD, type WireOptions } from "./wire.ts";
+import { Inbound, type Command } from "./inbound.ts";
+import type { CenterReport } from "./messages.ts";
 
 export interface UplinkOptions {
   url: string;
@@ -39,35 +39,6 @@ export interface UplinkOptions {
   wire?: WireOptions;
 }
 
-/** A command the center may send on `cmd/{name}`: its argument schema and what it does. */
-export interface Command {
-  args: z.ZodType;
-  run(args: unknown): unknown;
-}
-
-/** The center's reading of an ECG (`report` topic). */
-export const CenterReport = z.object({
-  eventId: z.uuid(),
-  reader: z.string().max(200),
-  at: z.iso.datetime({ offset: true }),
-  conclusion: z.string().max(200),
-  text: z.string().max(10_000).optional(),
-});
-export type CenterReport = z.infer<typeof CenterReport>;
-
-/**
- * Largest message we accept from the center; anything bigger is dropped with a warning. The same
- * 256 KiB many managed brokers allow at most, and the default maximum of what the gateway sends.
- */
-export const MAX_INBOUND_BYTES = 256 * 1024;
-/**
- * Most ids in one receipt: 6,000 UUIDs written `{"ids":["…", "…"]}` (40 bytes each) are 240,010
- * bytes, under MAX_INBOUND_BYTES, so a receipt of the most ids is never dropped for its size.
- */
-export const MAX_RECEIPT_IDS = 6000;
-const Receipt = z.object({ ids: z.array(z.string().max(64)).max(MAX_RECEIPT_IDS) });
-const CommandRequest = z.object({ id: z.string().min(1).max(128), args: z.unknown().optional() });
-
 /**
  * Delivery marks are written when this many PUBACKs are waiting, or after MARK_DELAY_MS. A
  * transaction of 1,024 marks costs ~1.2 µs of CPU a mark, of 256 ~1.7, of 64 ~2.4 (2-core dev box);
@@ -85,10 +56,6 @@ const READ_AHEAD = 256;
 /** How long stop() waits for in-flight publishes to be acknowledged. */
 const STOP_GRACE_MS = 3000;
 
-/** A command's name (from the topic) and a refusal's reason, as they reach the log, the result and the audit trail. */
-const MAX_COMMAND_NAME = 64;
-const MAX_REFUSAL_REASON = 500;
-
 export interface ForwarderDeps {
   outbox: Outbox;
   log: Logger;
@@ -96,6 +63,10 @@ export interface ForwarderDeps {
   /** What the retained status message says besides online/offline. */
   status: () => Record<string, unknown>;
   commands?: Record<string, Command>;
+  /** Takes the center's reading of an ECG, or throws why not (src/uplink/inbound.ts). */
+  acceptReport?: (r: CenterReport) => { caseId?: string };
+  /** Whether the gateway's clock is synchronized (a command's expiry is judged by it). Default yes. */
+  timeKnown?: () => boolean;
   random?: () => number;
   /** How long acknowledgements wait to be marked with more of them while the queue is busy (MARK_DELAY_MS). */
   markDelayMs?: number;
@@ -109,7 +80,6 @@ export class Forwarder extends EventEmitter<{
   state: [UplinkState];
   /** Events delivered: how many, and for PUBACKs, each one's time from storing to acknowledgement. */
   delivered: [count: number, latenciesMs: number[]];
-  report: [CenterReport];
   /** The broker acknowledged these rows (events or chunks), whatever the delivery mode: progress for the page. */
   acked: [seqs: number[]];
   /** The center's receipt named these event ids. */
@@ -118,8 +88,10 @@ export class Forwarder extends EventEmitter<{
   commandRefused: [name: string, reason: string];
 }> {
   readonly options: UplinkOptions;
-  readonly topics: { base: string; status: string; receipt: string; report: string; cmd: string; cmdResult: string };
+  readonly topics: { base: string; status: string; receipt: string; report: string; cmd: string };
   #deps: ForwarderDeps;
+  /** Receipts, reports and commands from the center, and their answers. */
+  #inbound: Inbound;
   #client: MqttClient | null = null;
   #generation = 0;
   #attempt = 0;
@@ -191,7 +163,6 @@ export class Forwarder extends EventEmitter<{
       receipt: `${base}/receipt`,
       report: `${base}/report`,
       cmd: `${base}/cmd/`,
-      cmdResult: `${base}/cmd-result`,
     };
     this.#batcher = new Batcher(options.wire ?? DEFAULT_WIRE, this.#eventTopic("batch"), {
       nowMs: deps.nowMs,
@@ -200,6 +171,27 @@ export class Forwarder extends EventEmitter<{
         this.#rewind();
         this.#pump();
       },
+    });
+    this.#inbound = new Inbound({
+      log: deps.log,
+      base,
+      protocolVersion: options.protocolVersion,
+      nowMs: deps.nowMs,
+      timeKnown: deps.timeKnown,
+      commands: deps.commands,
+      acceptReport: deps.acceptReport,
+      receive: (ids) => {
+        const n = deps.outbox.markReceived(ids);
+        if (n > 0) this.emit("delivered", n, []);
+        this.emit("receipt", ids);
+        return n;
+      },
+      refused: (name, reason) => this.emit("commandRefused", name, reason),
+      ran: () => {
+        this.#rewind(); // a command may have put events back in the queue
+        this.#pump();
+      },
+      publish: (topic, payload, options) => this.#client?.publish(topic, payload, options, () => undefined),
     });
   }
 
@@ -322,8 +314,8 @@ export class Forwarder extends EventEmitter<{
       }
       this.#pump();
     });
-    client.on("message", (topic, payload) => {
-      if (current()) this.#onMessage(topic, payload);
+    client.on("message", (topic, payload, packet) => {
+      if (current()) this.#inbound.handle(topic, payload, packet.properties);
     });
     client.on("error", (err) => {
       if (current()) this.#deps.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, "uplink error");
@@ -570,84 +562,6 @@ export class Forwarder extends EventEmitter<{
       at: new Date(this.#deps.nowMs()).toISOString(),
       ...(state === "online" ? this.#deps.status() : {}),
     });
-  }
-
-  #onMessage(topic: string, payload: Buffer): void {
-    const log = this.#deps.log;
-    if (payload.length > MAX_INBOUND_BYTES) {
-      log.warn({ topic, bytes: payload.length }, "message from the center too large; ignored");
-      return;
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(payload.toString("utf8"));
-    } catch {
-      log.warn({ topic }, "message from the center is not JSON; ignored");
-      if (topic.startsWith(this.topics.cmd))
-        this.#refuse(
-          outsideText(topic.slice(this.topics.cmd.length), MAX_COMMAND_NAME),
-          undefined,
-          "payload is not JSON",
-        );
-      return;
-    }
-    if (topic === this.topics.receipt) {
-      const r = Receipt.safeParse(json);
-      if (!r.success) return void log.warn({ topic, issues: r.error.issues.length }, "invalid receipt; ignored");
-      const n = this.#deps.outbox.markReceived(r.data.ids);
-      if (n > 0) this.emit("delivered", n, []);
-      this.emit("receipt", r.data.ids);
-    } else if (topic === this.topics.report) {
-      const r = CenterReport.safeParse(json);
-      if (!r.success) return void log.warn({ topic, issues: r.error.issues.length }, "invalid report; ignored");
-      this.emit("report", r.data);
-    } else if (topic.startsWith(this.topics.cmd)) {
-      void this.#runCommand(outsideText(topic.slice(this.topics.cmd.length), MAX_COMMAND_NAME), json);
-    }
-  }
-
-  async #runCommand(name: string, json: unknown): Promise<void> {
-    const req = CommandRequest.safeParse(json);
-    const command = this.#deps.commands?.[name];
-    if (!req.success)
-      return this.#refuse(
-        name,
-        undefined,
-        `invalid request: ${req.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
-      );
-    if (!command) return this.#refuse(name, req.data.id, `unknown command "${name}"`);
-    const args = command.args.safeParse(req.data.args ?? {});
-    if (!args.success)
-      return this.#refuse(
-        name,
-        req.data.id,
-        `invalid args: ${args.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
-      );
-    try {
-      this.#commandResult(name, req.data.id, { result: await command.run(args.data) });
-      this.#rewind(); // a command may have put events back in the queue
-      this.#pump();
-    } catch (err) {
-      this.#commandResult(name, req.data.id, { error: err instanceof Error ? err.message : String(err) });
-    }
-  }
-
-  /** Answers a command refused before it ran, and says so to whoever audits the center's commands. */
-  #refuse(name: string, id: string | undefined, error: string): void {
-    // The reason quotes what the center sent (unknown keys, the name): bounded and sanitized for the log and the audit trail.
-    const reason = outsideText(error, MAX_REFUSAL_REASON);
-    this.#commandResult(name, id, { error: reason });
-    this.emit("commandRefused", name, reason);
-  }
-
-  #commandResult(name: string, id: string | undefined, outcome: { result?: unknown; error?: string }): void {
-    this.#deps.log.info({ command: name, ok: outcome.error === undefined }, "command from the center");
-    this.#client?.publish(
-      this.topics.cmdResult,
-      JSON.stringify({ id, name, ok: outcome.error === undefined, ...outcome }),
-      { qos: 1 },
-      () => undefined,
-    );
   }
 }
 

@@ -7,6 +7,7 @@ import { defineDriver } from "../../src/devices/driver.ts";
 export const fileDriver = defineDriver({
   id: "test-file",
   kind: "ecg-cart",
+  sends: ["ecg12"],
   title: { en: "Test file drop", zh: "测试文件投放" },
   labels: {},
   options: z.object({

@@ -25,6 +25,7 @@ function lineFramer(): Framer {
 export const lineDriver = defineDriver({
   id: "test-line",
   kind: "monitor",
+  sends: ["vitals"],
   title: { en: "Test line protocol", zh: "测试行协议" },
   labels: {},
   options: z.object({
@@ -80,6 +81,7 @@ export const lineDriver = defineDriver({
 export const pollDriver = defineDriver({
   id: "test-poll",
   kind: "ventilator",
+  sends: ["vitals"],
   title: { en: "Test polled device", zh: "测试轮询设备" },
   labels: {},
   options: z.object({ host: z.string().default("127.0.0.1"), port: z.int(), tickMs: z.int().default(50) }),
