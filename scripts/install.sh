@@ -11,7 +11,7 @@
 # will read it, and the service is enabled and started only when it passes (else it says what to fix and exits 3).
 # Releases live side by side in /opt/vitalgate/releases/<version>; /opt/vitalgate/current links to the running one.
 # An upgrade checks the configuration with the new release, stops the service, backs up the state and the
-# configuration (/var/backups/vitalgate), switches `current`, starts and waits for /healthz; when the new release
+# configuration (vitalgate backup, into /var/backups/vitalgate), switches `current`, starts and waits for /healthz; when the new release
 # does not come up healthy in time, it switches back and restores the backup by itself. `rollback` does the same on
 # demand. State stays in /var/lib/vitalgate, configuration in /etc/vitalgate.
 #
@@ -242,35 +242,28 @@ start_current() {
 }
 
 # --- backups ------------------------------------------------------------------------------------------------------
-# The pre-upgrade backup, taken while the service is stopped: the state directory and the configuration as they
-# are, consistent, so that a rollback finds the databases as the older release left them.
-take_backup() { # from-version, to-version; prints the backup's directory
-  local dir need avail
-  dir=$BACKUPS/pre-upgrade-$1-to-$2-$(date -u +%Y%m%dT%H%M%SZ)
+# The pre-upgrade backup (`vitalgate backup` of the release that took it: local.db, the outbox, the paired devices,
+# the page's certificate, the configuration; docs/operations.md, Backups), taken while the service is stopped, so
+# that a rollback finds the databases as the older release left them, before any migration of the newer one.
+take_backup() { # from-version; prints the backup's folder
   mkdir -p "$BACKUPS"
   chmod 0700 "$BACKUPS"
-  need=$(du -sk "$STATE" "$ETC" 2>/dev/null | awk '{n += $1} END {print n + 0}')
-  avail=$(df -Pk "$BACKUPS" | awk 'NR == 2 {print $4}')
-  if [ "$need" -ge "$avail" ]; then
-    say "no room for the pre-upgrade backup: $need KiB needed in $BACKUPS, $avail KiB free; free space and run again"
-    return 1
-  fi
-  mkdir -p "$dir/state" "$dir/etc"
-  if [ -d "$STATE" ]; then cp -a "$STATE/." "$dir/state/" || return 1; fi
-  cp -a "$ETC/." "$dir/etc/" || return 1
-  echo "$dir"
+  "$RELEASES/$1/bin/vitalgate" backup --config "$CONF" --to "$BACKUPS" | tail -n 1
 }
 
-# Puts a pre-upgrade backup back, the service stopped; what was there goes aside, never deleted.
-restore_backup() { # backup dir, rolled-back version
+# Puts a pre-upgrade backup back with the release that took it, the service stopped: its configuration file
+# over $CONF (the one replaced is kept aside), then `vitalgate restore`, which moves what it replaces into
+# <state>/replaced-<time>/ (never deletes it).
+restore_backup() { # backup, release that took it, version rolled back from
   local aside
-  aside=$BACKUPS/rolled-back-from-$2-$(date -u +%Y%m%dT%H%M%SZ)
-  mkdir -p "$aside/state" "$aside/etc" "$STATE"
-  find "$STATE" -mindepth 1 -maxdepth 1 -exec mv -t "$aside/state/" {} +
-  find "$ETC" -mindepth 1 -maxdepth 1 -exec mv -t "$aside/etc/" {} +
-  cp -a "$1/state/." "$STATE/"
-  cp -a "$1/etc/." "$ETC/"
-  say "restored the state and configuration of $1; those of $2 are kept in $aside"
+  if [ -f "$1/vitalgate.yaml" ]; then
+    aside=$BACKUPS/rolled-back-from-$3-$(date -u +%Y%m%dT%H%M%SZ)
+    mkdir -p "$aside"
+    cp -a "$CONF" "$aside/vitalgate.yaml"
+    install_config_file "$1/vitalgate.yaml" "$CONF"
+    say "restored $CONF from $1; the one of $3 is kept in $aside"
+  fi
+  "$RELEASES/$2/bin/vitalgate" restore "$1" --config "$CONF" >&2
 }
 
 # --- rollback and pruning -------------------------------------------------------------------------------------------
@@ -285,7 +278,7 @@ roll_back() {
   [ -d "$backup" ] || die "the pre-upgrade backup $backup is missing"
   say "rolling back from $from to $to"
   stop_service
-  restore_backup "$backup" "$from"
+  restore_backup "$backup" "$to" "$from" || die "the restore of $backup failed (above); $from is stopped, current is still $from"
   switch_current "$to"
   rm -f "$OPT/rollback"
   if start_current; then say "rolled back: $to runs"; else
@@ -353,12 +346,12 @@ install_release() {
   if [ "$version" = "$current" ]; then say "reinstalling $version"; else say "upgrading from $current to $version"; fi
   stop_service
   local backup
-  backup=$(take_backup "$current" "$version") || {
+  backup=$(take_backup "$current") || {
     rm -f "$staged"
     start_service
     exit 1
   }
-  say "backed up the state and configuration to $backup"
+  say "backed up the state and the configuration to $backup"
   if [ "$version" = "$current" ]; then place_release "$version"; fi
   [ -z "$staged" ] || mv "$staged" "$CONF"
   if [ "$version" != "$current" ]; then

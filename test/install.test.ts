@@ -228,9 +228,9 @@ describe.skipIf(!hasBoxTools)("the installer of a release bundle, on a box witho
       expect(await pending()).toEqual(before);
       const record = readFileSync(join(opt(), "rollback"), "utf8");
       expect(record).toContain(`to=${PACKAGE_VERSION}`);
-      const backup = /^backup=(.*)$/m.exec(record)![1]!;
-      expect(existsSync(join(backup, "state/outbox.db"))).toBe(true);
-      expect(existsSync(join(backup, "etc/vitalgate.yaml"))).toBe(true);
+      const backup = /^backup=(.*)$/m.exec(record)![1]!; // vitalgate backup's folder, taken with the service stopped
+      for (const f of ["manifest.json", "local.db", "outbox.db", "vitalgate.yaml"])
+        expect(existsSync(join(backup, f)), f).toBe(true);
     },
   );
 
@@ -253,7 +253,7 @@ describe.skipIf(!hasBoxTools)("the installer of a release bundle, on a box witho
   );
 
   it(
-    "rollback goes back to the previous release with the state of before the upgrade, keeping the newer state aside",
+    "rollback goes back to the previous release and restores the pre-upgrade backup, keeping the newer state aside",
     { timeout: 240_000 },
     async () => {
       const atUpgrade = readFileSync(join(opt(), "rollback"), "utf8");
@@ -268,11 +268,17 @@ describe.skipIf(!hasBoxTools)("the installer of a release bundle, on a box witho
       expect((await box.run(`${root}/opt/vitalgate/current/bin/vitalgate --version`)).out.trim()).toBe(PACKAGE_VERSION);
       expect((await cli("health")).code).toBe(0);
       expect((await pending())[2]).toBeLessThan(newer[2]!); // the pre-upgrade outbox
-      expect(existsSync(join(backup, "state/outbox.db"))).toBe(true);
+      expect(r.out).toContain(`restored ${root}/etc/vitalgate/vitalgate.yaml from ${backup}`);
+      // What the restore replaced is kept: the newer configuration beside the backups, the newer state in the state dir.
       const aside = readdirSync(join(root, "var/backups/vitalgate")).filter((d) =>
         d.startsWith(`rolled-back-from-${NEXT}-`),
       );
       expect(aside).toHaveLength(1);
+      expect(existsSync(join(root, "var/backups/vitalgate", aside[0]!, "vitalgate.yaml"))).toBe(true);
+      const replaced = readdirSync(join(root, "var/lib/vitalgate"))
+        .filter((d) => d.startsWith("replaced-"))
+        .sort();
+      expect(existsSync(join(root, "var/lib/vitalgate", replaced.at(-1)!, "outbox.db"))).toBe(true);
       expect(existsSync(join(opt(), "rollback"))).toBe(false);
       const again = await box.run(`${root}/opt/vitalgate/current/install.sh rollback --root ${root}`);
       expect(again.code).toBe(1);
