@@ -129,6 +129,11 @@ log: { level: info, pretty: false }
       await waitFor(() => having(socket.messages, "READY=1").length === 1, 10_000, "READY=1");
       const ready = having(socket.messages, "READY=1")[0]!;
       expect(ready.fields.some((f) => f.startsWith("STATUS=running"))).toBe(true);
+      // Not before the store was open and the listeners up: the gateway's last start line (the page
+      // listening, devices started, the uplink or broker up) came first.
+      const started = /\{[^\n]*"msg":"vitalgate started"\}/.exec(daemon.output());
+      expect(started, daemon.output()).not.toBeNull();
+      expect(ready.atMs).toBeGreaterThanOrEqual(Date.parse((JSON.parse(started![0]) as { time: string }).time));
       await waitFor(
         () => having(socket.messages, "WATCHDOG=1").filter((m) => m.atMs > ready.atMs).length >= 3,
         10_000,
