@@ -156,6 +156,7 @@ describe("watched folder intake", () => {
       10_000,
       "the swapped folder refused",
     );
+    expect(gw.devices.get("cart")?.lastError).toMatchObject({ code: "VG_FOLDER_MOVED", next: "operator" });
     expect(await acked()).toBe("AA");
     expect(await page()).toBe(200);
     expect(gw.devices.get("cart")?.frames).toBe(0);

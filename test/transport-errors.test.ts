@@ -3,8 +3,9 @@
 // (socat) and real TCP. A port without permission is tried as a user other than root (root opens
 // any port whatever its mode).
 import { spawn } from "node:child_process";
-import { chmodSync, realpathSync } from "node:fs";
+import { chmodSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { DeviceStatus } from "../src/devices/device-manager.ts";
@@ -12,6 +13,7 @@ import { openSerialPort } from "../src/transports/serial-ports.ts";
 import { waitFor } from "./support/mqtt.ts";
 import { ROOT, freePort, stopProcess } from "./support/processes.ts";
 import { hasSocat, nullModem } from "./support/pty.ts";
+import { fileDriver } from "./support/file-driver.ts";
 import { superviseDevice } from "./support/supervised-device.ts";
 
 if (!hasSocat) console.warn("skipping the serial cases of transport-errors: socat is not installed");
@@ -21,8 +23,8 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-function device(options: Record<string, unknown>) {
-  const d = superviseDevice(options);
+function device(options: Record<string, unknown>, driver?: Parameters<typeof superviseDevice>[2]) {
+  const d = superviseDevice(options, undefined, driver);
   cleanup.push(() => d.stop());
   return d;
 }
@@ -122,5 +124,19 @@ describe("TCP failures", () => {
     expect(d.status()?.lastError?.next).toBe("operator");
     await new Promise((r) => taken.close(r));
     await waitFor(() => d.status()?.state === "listening", 5000, "listening once freed");
+  });
+});
+
+describe("watched folder failures", () => {
+  it("a folder that cannot be made is VG_FOLDER_UNUSABLE (a person acts), and is watched once it can be", async () => {
+    const base = mkdtempSync(join(tmpdir(), "vg-folder-"));
+    cleanup.push(() => rmSync(base, { recursive: true, force: true }));
+    writeFileSync(join(base, "share"), "a file where the share should be mounted");
+    const dir = join(base, "share/inbox");
+    const d = device({ dir, scanMs: 50 }, fileDriver as never);
+    await waitFor(() => failing(d, "VG_FOLDER_UNUSABLE"), 5000, "the folder refused");
+    expect(d.status()?.lastError).toMatchObject({ next: "operator", message: expect.stringContaining("ENOTDIR") });
+    rmSync(join(base, "share"));
+    await waitFor(() => d.status()?.state === "listening", 5000, "watched once it can be made");
   });
 });
