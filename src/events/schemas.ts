@@ -97,9 +97,7 @@ export const waveformBody = z.object({
   unit: text("UCUM unit of sample × scale; `{raw}` when the scale is not known"),
   scale: z.number().describe("a sample times `scale` is a value in `unit`"),
   start: isoUtc().optional().describe("the first sample's time by the device's own clock"),
-  samples: z
-    .base64()
-    .describe("signed 16-bit little-endian integers, base64; ≤ -32001 are the device's no-data markers"),
+  samples: text("signed 16-bit little-endian integers, base64; ≤ -32001 are the device's no-data markers"),
 });
 
 export const alarmBody = z.object({
