@@ -213,6 +213,10 @@ describe("vitalgate backup and restore", () => {
       );
       expect(existsSync(fresh.stateDir)).toBe(false);
 
+      const nothing = await cli(["backup", "--config", fresh.path, "--to", join(fresh.stateDir, "..", "backups")]);
+      expect(nothing.code).toBe(1);
+      expect(nothing.err).toContain(`nothing to back up in ${fresh.stateDir}: no local.db, outbox or paired devices`);
+
       const notABackup = await cli(["restore", fresh.stateDir + "-nothing", "--config", fresh.path]);
       expect(notABackup.code).toBe(1);
       expect(notABackup.err).toContain("has no manifest.json (is it a vitalgate backup?)");

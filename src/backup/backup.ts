@@ -155,6 +155,11 @@ export async function takeBackup(
       copyFileSync(from, join(work, file));
       copied.push(file);
     }
+    if (copied.length === 0)
+      throw new BackupError(
+        "VG_BACKUP_FAILED",
+        `nothing to back up in ${sources.stateDir}: no local.db, outbox or paired devices (is it the gateway's stateDir?)`,
+      );
     if (sources.configFile !== undefined) {
       copyFileSync(sources.configFile, join(work, "vitalgate.yaml"));
       copied.push("vitalgate.yaml");
