@@ -6,7 +6,7 @@
 // stop) or stopped.
 import { DRI_MT, DRI_WF, datexFramer, encodeDatexFrame } from "../../protocols/datex-s5/index.ts";
 import { defineSimulator, untilAborted, type SimulatorLine } from "../../src/devices/simulator.ts";
-import { DATEX_WAVES } from "./index.ts";
+import { DATEX_WAVES } from "./waves.ts";
 import { datexCaptureRecords, datexRequest, syntheticPhdbRecord, syntheticWaveRecord } from "./synthetic.ts";
 
 export interface DatexMonitorOptions {

@@ -4,8 +4,11 @@
 import type { z } from "zod";
 import type { CodecError, Framer } from "../../protocols/codec.ts";
 import type { DeviceKind, EventDraft, EventKind } from "../events/model.ts";
+import type { FrameContext } from "./frame-context.ts";
 import type { SenderDetection } from "./sender.ts";
 import type { SimulatorDefinition } from "./simulator.ts";
+
+export type { FrameContext };
 
 /** A transport the core opens, watches and reopens on the driver's behalf. */
 export type TransportSpec =
@@ -106,25 +109,6 @@ export type Exchange =
       /** Negative acknowledgement for the device (HL7 AR), when its protocol has one. */
       reply?: Uint8Array;
     };
-
-/**
- * What the core tells a driver about the moment a frame is handled. Drivers read no clock of their
- * own (they stay pure and testable); replies that carry a time (HL7 MSH-7) take it from here.
- */
-export interface FrameContext {
-  /** The gateway's synchronized time, Unix ms. */
-  nowMs: number;
-  /**
-   * The box's configured time zone (`time.zone`: an IANA name or a UTC offset), for device times
-   * sent without an offset when the device has no zone of its own.
-   */
-  timeZone?: string;
-  /**
-   * The frames are a recording played back (`vitalgate decode`), not a live device: drivers that
-   * thin out what they emit (throttled GPS positions) emit everything.
-   */
-  replay?: boolean;
-}
 
 /** A text in the page's two languages, zh-CN first. */
 export interface Text {

@@ -5,7 +5,7 @@
 // sender is and what it says, and refuses its data the way its protocol makes the sender keep it and
 // try again later: nothing is stored, so nothing may be acknowledged. Pure, like a session: bytes in,
 // what was heard and the bytes to answer out; the watch owns the socket, the bounds and the list.
-import type { FrameContext } from "./driver.ts";
+import type { FrameContext } from "./frame-context.ts";
 import type { EventDraft } from "../events/model.ts";
 
 export interface SenderDetection {
