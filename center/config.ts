@@ -45,6 +45,14 @@ const centerSchema = z
         keyFile: z.string().min(1).optional(),
         rejectUnauthorized: z.boolean().default(true),
         keepaliveS: z.int().min(0).max(3600).default(30),
+        bulkConnections: z
+          .int()
+          .min(1)
+          .max(16)
+          .default(2)
+          .describe(
+            "Connections this worker opens for the bulk of the stream (vitals, waveforms, positions, batches), beside the one for ECGs, alarms and case times: each takes one message at a time.",
+          ),
       })
       .describe("The MQTT broker."),
     database: z

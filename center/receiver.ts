@@ -27,7 +27,17 @@ export interface BrokerOptions {
   keyFile?: string;
   rejectUnauthorized: boolean;
   keepaliveS: number;
+  /** Connections for the bulk of the stream (vitals, waveforms, positions, lab, batches), beside the urgent one. */
+  bulkConnections: number;
 }
+
+/**
+ * The kinds the gateway sends with priority 0 and 1 (docs/protocol.md, Priorities and ordering): the
+ * urgent lane. The others, and batches (priorities 2-3 only), are the bulk lanes'. A kind the
+ * contract gains must be added to one of them.
+ */
+export const URGENT_KINDS = ["ecg12", "alarm", "case", "gap"] as const;
+export const BULK_KINDS = ["vitals", "waveform", "position", "lab", "device", "batch"] as const;
 
 export interface ReceiverOptions {
   broker: BrokerOptions;
@@ -60,7 +70,8 @@ export interface ReceiverEvents {
 
 export class Receiver extends EventEmitter<ReceiverEvents> {
   #o: ReceiverOptions;
-  #client: MqttClient | null = null;
+  /** The urgent lane's connection first (it also publishes receipts and reports), then the bulk lanes'. */
+  #clients: MqttClient[] = [];
   #pendingReceipts = new Map<string, Set<string>>();
   #receiptTimer: NodeJS.Timeout | null = null;
   #stopping = false;
@@ -81,14 +92,32 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   }
 
   get connected(): boolean {
-    return this.#client?.connected ?? false;
+    return this.#clients.length > 0 && this.#clients.every((c) => c.connected);
   }
 
   async start(): Promise<void> {
     const b = this.#o.broker;
+    const share = `$share/${b.shareGroup}/vitalgate/v1/+`;
+    // The urgent lane: what a gateway sends with priority 0 and 1 (ECGs and their files, alarms, case
+    // times), on a connection of its own, so that it never waits behind a backlog of vitals at the
+    // center either. Retained status with an ordinary subscription: brokers differ in whether a shared
+    // subscription gets retained messages.
+    const urgent = [...URGENT_KINDS.map((k) => `${share}/ev/${k}`), `${share}/blob/#`, `${share}/cmd-result`];
+    const bulk = BULK_KINDS.map((k) => `${share}/ev/${k}`);
+    this.#clients = [await this.#connect(`${b.clientId}`, [...urgent, "vitalgate/v1/+/status"])];
+    for (let i = 1; i <= b.bulkConnections; i++) this.#clients.push(await this.#connect(`${b.clientId}-${i}`, bulk));
+    this.#o.log.info(
+      { code: "VG_CENTER_CONNECTED", broker: b.url, group: b.shareGroup, connections: this.#clients.length },
+      "connected to the broker",
+    );
+  }
+
+  /** One connection, subscribed to `filters`; its messages handled one at a time, each acknowledged after its commit. */
+  async #connect(clientId: string, filters: string[]): Promise<MqttClient> {
+    const b = this.#o.broker;
     const options: IClientOptions = {
       protocolVersion: 5,
-      clientId: b.clientId,
+      clientId,
       // A clean session: the broker gives shared messages only to workers that are connected. What a
       // killed worker held unacknowledged comes back from the gateway (receipts) or, on brokers that
       // redispatch (EMQX), from the broker at once. docs/center.md, "A worker killed".
@@ -105,7 +134,6 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       ...(b.keyFile ? { key: readFileSync(b.keyFile) } : {}),
     };
     const client = mqtt.connect(b.url, options);
-    this.#client = client;
     // mqtt.js sends the PUBACK when this callback is called: after the commit.
     client.handleMessage = (packet, done) => {
       this.#handle(packet.topic, packet.payload as Buffer).then(
@@ -116,16 +144,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         },
       );
     };
-    client.on("connect", () => {
-      const share = `$share/${b.shareGroup}`;
-      client.subscribe(
-        [`${share}/vitalgate/v1/+/ev/#`, `${share}/vitalgate/v1/+/blob/#`, `${share}/vitalgate/v1/+/cmd-result`],
-        { qos: 1 },
-      );
-      // Retained status: brokers differ in whether a shared subscription gets retained messages.
-      client.subscribe("vitalgate/v1/+/status", { qos: 1 });
-      this.#o.log.info({ code: "VG_CENTER_CONNECTED", broker: b.url, group: b.shareGroup }, "connected to the broker");
-    });
+    client.on("connect", () => client.subscribe(filters, { qos: 1 }));
     client.on("error", (err) => this.#o.log.warn({ code: "VG_CENTER_BROKER", err: err.message }, "broker error"));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no connection to ${b.url} within 30 s`)), 30_000);
@@ -134,20 +153,22 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         resolve();
       });
     });
+    return client;
   }
 
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#receiptTimer) clearTimeout(this.#receiptTimer);
     this.#flushReceipts();
-    await this.#client?.endAsync();
-    this.#client = null;
+    await Promise.all(this.#clients.map((c) => c.endAsync()));
+    this.#clients = [];
   }
 
   /** Publishes a reading to the ECG's gateway (QoS 1); resolves on the broker's PUBACK. */
   async publishReport(gw: string, report: Report): Promise<void> {
-    if (!this.#client) throw new Error("not connected to the broker");
-    await this.#client.publishAsync(topics.report(gw), JSON.stringify(report), {
+    const client = this.#clients[0];
+    if (!client) throw new Error("not connected to the broker");
+    await client.publishAsync(topics.report(gw), JSON.stringify(report), {
       qos: 1,
       properties: { contentType: "application/json" },
     });
@@ -245,7 +266,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   #flushReceipts(): void {
     if (this.#receiptTimer) clearTimeout(this.#receiptTimer);
     this.#receiptTimer = null;
-    const client = this.#client;
+    const client = this.#clients[0];
     if (!client) return;
     for (const [gw, ids] of this.#pendingReceipts) {
       client.publish(topics.receipt(gw), JSON.stringify({ ids: [...ids] }), {

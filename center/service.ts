@@ -49,6 +49,7 @@ export class CenterService {
         clientId: c.broker.clientId ?? `vitalgate-center-${c.worker}`,
         rejectUnauthorized: c.broker.rejectUnauthorized,
         keepaliveS: c.broker.keepaliveS,
+        bulkConnections: c.broker.bulkConnections,
         ...(c.broker.username !== undefined ? { username: c.broker.username } : {}),
         ...(o.secrets.centerBrokerPassword !== undefined ? { password: o.secrets.centerBrokerPassword } : {}),
         ...(c.broker.caFile ? { caFile: c.broker.caFile } : {}),
