@@ -13,7 +13,8 @@
 //   - the workers' CPU (user + system, /proc) per stored event, and each worker's share.
 // Prints the distributions (p50, p90, p99, max), and writes them as JSON (--out FILE). Bounded: it
 // stops by itself and stops everything it started.
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
@@ -121,6 +122,10 @@ async function follow(
 
 async function main(): Promise<void> {
   const now = () => performance.timeOrigin + performance.now();
+  // Every file of the run (the gateways' and workers' state, the ECG folders) under one directory, removed at the end.
+  const root = mkdtempSync(join(tmpdir(), "vg-fleet-"));
+  process.env.TMPDIR = root;
+  stops.push(() => rmSync(root, { recursive: true, force: true }));
   console.log(
     `fleet: ${N} gateways, ${W} center workers, ${SECONDS} s; an ECG every ${ECG_EVERY_MS / 1000} s and an HL7 message every ${VITALS_EVERY_MS} ms per gateway`,
   );
