@@ -1,6 +1,6 @@
 // Builds the release bundles: `npm run release` writes, into dist/,
 //   vitalgate-<version>-linux-x64.tar.gz and vitalgate-<version>-linux-arm64.tar.gz, and SHA256SUMS for them.
-// Each holds everything a box needs and nothing it must fetch (docs/decisions/0016-release-bundles.md): the official
+// Each holds everything a box needs and nothing it must fetch (docs/decisions/0019-release-bundles.md): the official
 // Node 24 binary for its architecture (the npm registry's node-linux-<arch> package, the one `node@24` installs),
 // the production dependencies with that architecture's native addons (better-sqlite3 and @serialport/bindings-cpp
 // ship them in their npm packages; the others are dropped and every addon's ELF header is checked), the gateway's
