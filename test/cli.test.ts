@@ -1,7 +1,7 @@
 // The command line over the registry: `vitalgate decode`'s ECG outputs for whatever driver decoded a
 // 12-lead ECG, and `vitalgate simulate` for whatever driver brings a simulator (src/cli/main.ts names
 // no driver).
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +10,7 @@ import { drivers } from "../drivers/registry.ts";
 import { main } from "../src/cli/main.ts";
 import { simulators, simulatorSynopsis } from "../src/cli/simulate.ts";
 import { waitFor } from "./support/mqtt.ts";
-import { ROOT } from "./support/processes.ts";
+import { ROOT, freePort } from "./support/processes.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "vg-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -98,5 +98,19 @@ describe("vitalgate simulate", () => {
       "simulating a GPS receiver on tcp 127.0.0.1:0: a synthetic drive (15 m/s due east",
     );
     expect(r.err.join("")).toMatch(/\n[12] epoch\(s\) sent\n$/);
+  });
+});
+
+describe("vitalgate health", () => {
+  it("exits 1 naming the address when no gateway answers there (the installer waits on it)", async () => {
+    const port = await freePort();
+    const config = join(dir, "health.yaml");
+    writeFileSync(
+      config,
+      `gateway: { id: health }\nstateDir: ${dir}/health-state\nweb: { host: 127.0.0.1, port: ${port} }\n`,
+    );
+    const r = io();
+    expect(await main(["health", "--config", config], r.io)).toBe(1);
+    expect(r.err.join("")).toContain(`http://127.0.0.1:${port}/healthz: connect ECONNREFUSED`);
   });
 });
