@@ -31,7 +31,9 @@ export async function backupCommand(r: Resolved, to: string | undefined, io: Io)
       {
         gatewayId: config.gateway.id,
         stateDir: config.stateDir,
-        outboxPath: (config.backup?.outbox ?? true) ? config.store.path : undefined,
+        // Always the outbox (backup.outbox is for the scheduled ones): an upgrade's backup must hold the
+        // layout the release being left reads, or a rollback finds an outbox it refuses.
+        outboxPath: config.store.path,
         configFile: configFileOf(r),
       },
       dir,

@@ -856,7 +856,7 @@ const backupSchema = z
       .boolean()
       .default(true)
       .describe(
-        "Whether outbox.db (the queue, with events not yet delivered) is in each backup. It is up to store.quotaMB large.",
+        "Whether outbox.db (the queue, with events not yet delivered) is in each scheduled backup (up to store.quotaMB large). `vitalgate backup` always takes it.",
       ),
   })
   .describe(
