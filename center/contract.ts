@@ -11,7 +11,8 @@ export type Topic =
   | { type: "ev"; gw: string; kind: string }
   | { type: "blob"; gw: string; eventId: string; part: number; parts: number }
   | { type: "status"; gw: string }
-  | { type: "cmd-result"; gw: string };
+  | { type: "cmd-result"; gw: string }
+  | { type: "ack"; gw: string };
 
 /** What a topic the center subscribes to names; undefined for anything else. */
 export function parseTopic(topic: string): Topic | undefined {
@@ -27,13 +28,24 @@ export function parseTopic(topic: string): Topic | undefined {
   }
   if (p[3] === "status" && p.length === 4) return { type: "status", gw };
   if (p[3] === "cmd-result" && p.length === 4) return { type: "cmd-result", gw };
+  if (p[3] === "ack" && p.length >= 4) return { type: "ack", gw };
   return undefined;
 }
 
 export const topics = {
   receipt: (gw: string) => `${TOPIC_ROOT}/${gw}/receipt`,
   report: (gw: string) => `${TOPIC_ROOT}/${gw}/report`,
+  /** Where a gateway answers the center's reports: below its `ack` topic, the center's own (docs/protocol.md, Answers). */
+  reportAck: (gw: string) => `${TOPIC_ROOT}/${gw}/ack/center`,
 };
+
+/** A gateway's acknowledgement of a receipt or a report. */
+export const ackSchema = z.looseObject({
+  of: z.string(),
+  id: z.string().optional(),
+  ok: z.boolean(),
+  error: z.string().optional(),
+});
 
 const isoTime = z.iso.datetime({ offset: true });
 
@@ -97,6 +109,8 @@ export const statusSchema = z.looseObject({ state: z.string(), at: isoTime.optio
 
 /** The center's reading (docs/protocol.md, "report"). */
 export interface Report {
+  /** Ours, echoed in the gateway's acknowledgement on `ack` (docs/protocol.md, Answers). */
+  id: string;
   eventId: string;
   reader: string;
   at: string;

@@ -66,6 +66,10 @@ CREATE TABLE IF NOT EXISTS ecgs (
   report_sent_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS ecgs_unread ON ecgs (t) WHERE read_at IS NULL;
+ALTER TABLE ecgs ADD COLUMN IF NOT EXISTS report_id text;
+ALTER TABLE ecgs ADD COLUMN IF NOT EXISTS report_acked_at timestamptz;
+ALTER TABLE ecgs ADD COLUMN IF NOT EXISTS report_error text;
+CREATE INDEX IF NOT EXISTS ecgs_report_id ON ecgs (report_id) WHERE report_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS gateway_status (
   gw text PRIMARY KEY,
   state text NOT NULL,
@@ -270,12 +274,13 @@ export class CenterDb {
   /** Records the cardiologist's reading; the ECG's gateway, for the report, or undefined when there is no such ECG. */
   async saveReading(
     eventId: string,
-    r: { verdict: string; conclusion: string; text?: string; reader: string; at: string },
+    r: { verdict: string; conclusion: string; text?: string; reader: string; at: string; reportId: string },
   ): Promise<{ gw: string } | undefined> {
     const res = await this.pool.query<{ gw: string }>(
-      `UPDATE ecgs SET verdict = $2, conclusion = $3, reading_text = $4, reader = $5, read_at = $6, report_sent_at = NULL
+      `UPDATE ecgs SET verdict = $2, conclusion = $3, reading_text = $4, reader = $5, read_at = $6, report_sent_at = NULL,
+         report_id = $7, report_acked_at = NULL, report_error = NULL
        WHERE event_id = $1 AND stored_at IS NOT NULL RETURNING gw`,
-      [eventId, r.verdict, r.conclusion, r.text ?? null, r.reader, r.at],
+      [eventId, r.verdict, r.conclusion, r.text ?? null, r.reader, r.at, r.reportId],
     );
     if (res.rowCount)
       await this.pool.query("SELECT pg_notify($1, $2)", [
@@ -286,10 +291,20 @@ export class CenterDb {
   }
 
   async reportSent(report: Report): Promise<void> {
-    await this.pool.query("UPDATE ecgs SET report_sent_at = clock_timestamp() WHERE event_id = $1 AND read_at = $2", [
-      report.eventId,
-      report.at,
-    ]);
+    await this.pool.query("UPDATE ecgs SET report_sent_at = clock_timestamp() WHERE report_id = $1", [report.id]);
+  }
+
+  /** The gateway's answer to a report: kept with the crew's case and shown (ok), or refused (its words). */
+  async reportAcknowledged(reportId: string, ok: boolean, error: string | undefined): Promise<void> {
+    const r = await this.pool.query<{ event_id: string }>(
+      "UPDATE ecgs SET report_acked_at = clock_timestamp(), report_error = $2 WHERE report_id = $1 RETURNING event_id",
+      [reportId, ok ? null : (error ?? "refused")],
+    );
+    if (r.rowCount)
+      await this.pool.query("SELECT pg_notify($1, $2)", [
+        NOTIFY_CHANNEL,
+        JSON.stringify({ type: "reading", id: r.rows[0]!.event_id }),
+      ]);
   }
 }
 

@@ -140,6 +140,9 @@ export interface EcgRecord {
     reader: string;
     at: string;
     sentAt: string | null;
+    /** The crew's gateway kept and showed it (`ack` ok), or refused it (`error`). */
+    ackedAt: string | null;
+    error: string | null;
   } | null;
 }
 
@@ -160,6 +163,8 @@ export async function ecgRecord(pool: pg.Pool, eventId: string): Promise<EcgReco
     reader: string | null;
     read_at: Date | null;
     report_sent_at: Date | null;
+    report_acked_at: Date | null;
+    report_error: string | null;
   }>(`SELECT g.*, e.envelope FROM ecgs g JOIN events e ON e.id = g.event_id WHERE g.event_id = $1`, [eventId]);
   const row = r.rows[0];
   if (!row) return undefined;
@@ -181,6 +186,8 @@ export async function ecgRecord(pool: pg.Pool, eventId: string): Promise<EcgReco
             reader: row.reader,
             at: row.read_at.toISOString(),
             sentAt: row.report_sent_at?.toISOString() ?? null,
+            ackedAt: row.report_acked_at?.toISOString() ?? null,
+            error: row.report_error,
           }
         : null,
   };

@@ -11,7 +11,15 @@ import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { outsideText } from "../src/log.ts";
-import { envelopeSchema, parseTopic, RECEIPT_MAX_IDS, statusSchema, topics, type Report } from "./contract.ts";
+import {
+  ackSchema,
+  envelopeSchema,
+  parseTopic,
+  RECEIPT_MAX_IDS,
+  statusSchema,
+  topics,
+  type Report,
+} from "./contract.ts";
 import type { CenterDb, StoreResult } from "./db.ts";
 import { decodeEventPayload } from "./payload.ts";
 
@@ -102,7 +110,12 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     // times), on a connection of its own, so that it never waits behind a backlog of vitals at the
     // center either. Retained status with an ordinary subscription: brokers differ in whether a shared
     // subscription gets retained messages.
-    const urgent = [...URGENT_KINDS.map((k) => `${share}/ev/${k}`), `${share}/blob/#`, `${share}/cmd-result`];
+    const urgent = [
+      ...URGENT_KINDS.map((k) => `${share}/ev/${k}`),
+      `${share}/blob/#`,
+      `${share}/cmd-result`,
+      `${share}/ack/center`,
+    ];
     const bulk = BULK_KINDS.map((k) => `${share}/ev/${k}`);
     this.#clients = [await this.#connect(`${b.clientId}`, [...urgent, "vitalgate/v1/+/status"])];
     for (let i = 1; i <= b.bulkConnections; i++) this.#clients.push(await this.#connect(`${b.clientId}-${i}`, bulk));
@@ -170,7 +183,12 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     if (!client) throw new Error("not connected to the broker");
     await client.publishAsync(topics.report(gw), JSON.stringify(report), {
       qos: 1,
-      properties: { contentType: "application/json" },
+      // The gateway answers on this topic (below its own `ack`), which every worker shares.
+      properties: {
+        contentType: "application/json",
+        responseTopic: topics.reportAck(gw),
+        correlationData: Buffer.from(report.id),
+      },
     });
   }
 
@@ -192,6 +210,18 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         return;
       }
       if (t.type === "cmd-result") return;
+      if (t.type === "ack") {
+        let ack;
+        try {
+          ack = ackSchema.safeParse(JSON.parse(payload.toString("utf8")));
+        } catch {
+          return this.#invalid(topic, "ack is not JSON");
+        }
+        if (!ack.success) return this.#invalid(topic, "ack has no of or ok");
+        const { of, id, ok, error } = ack.data;
+        if (of === "report" && id) await this.#retry(() => this.#o.db.reportAcknowledged(id, ok, error));
+        return;
+      }
       if (t.type === "blob") {
         const r = await this.#retry(() => this.#o.db.storePart(t.eventId, t.part, t.parts, payload));
         return this.#stored(topic, t.gw, r);

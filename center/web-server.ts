@@ -230,7 +230,9 @@ export async function startCenterWeb(o: CenterWebOptions): Promise<CenterWeb> {
     const at = new Date(nowMs()).toISOString();
     const conclusion = body.verdict === "other" ? body.conclusion! : CONCLUSIONS[body.verdict];
     const text = body.text?.trim() ? body.text.trim() : undefined;
+    const reportId = `rp-${Date.parse(at)}-${p.id}`;
     const saved = await db.saveReading(p.id, {
+      reportId,
       verdict: body.verdict,
       conclusion,
       reader,
@@ -246,7 +248,7 @@ export async function startCenterWeb(o: CenterWebOptions): Promise<CenterWeb> {
       detail: { verdict: body.verdict, gw: saved.gw },
       result: "ok",
     });
-    const report: Report = { eventId: p.id, reader, at, conclusion, ...(text ? { text } : {}) };
+    const report: Report = { id: reportId, eventId: p.id, reader, at, conclusion, ...(text ? { text } : {}) };
     // Sent in the background: with the broker away, mqtt.js holds it and sends it on reconnect.
     receiver.publishReport(saved.gw, report).then(
       () => db.reportSent(report),

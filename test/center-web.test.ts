@@ -191,8 +191,23 @@ describe.skipIf(!ready)("the reading station", () => {
       const sql = await centerDbClient(c.db);
       cleanup.push(() => sql.end());
       await expect
-        .poll(async () => (await sql.query("SELECT reader, report_sent_at FROM ecgs")).rows[0], { timeout: 10_000 })
-        .toMatchObject({ reader: DOCTOR, report_sent_at: expect.any(Date) });
+        .poll(
+          async () =>
+            (await sql.query("SELECT reader, report_sent_at, report_acked_at, report_error FROM ecgs")).rows[0],
+          {
+            timeout: 10_000,
+          },
+        )
+        .toMatchObject({
+          reader: DOCTOR,
+          report_sent_at: expect.any(Date),
+          report_acked_at: expect.any(Date),
+          report_error: null,
+        });
+      // The reading station says so: the gateway acknowledged the report (docs/protocol.md, Answers).
+      const { event_id: eventId } = (await sql.query<{ event_id: string }>("SELECT event_id FROM ecgs")).rows[0]!;
+      await doc.page.goto(`/#/ecg/${encodeURIComponent(eventId)}`);
+      await expect.poll(() => doc.page.locator("#reading-state").innerText()).toBe(zh("reading.shown"));
     },
   );
 

@@ -69,6 +69,8 @@ export const CENTER_STRINGS = {
     "reading.by": "{reader} 于 {at} 判读",
     "reading.delivered": "已送达代理服务器",
     "reading.pending": "等待发送",
+    "reading.shown": "急救人员已收到（网关已确认）",
+    "reading.refused": "网关拒收",
     "reading.again": "修改判读",
     "reading.noRight": "只有心电诊断医师可以判读。",
 
@@ -166,6 +168,8 @@ export const CENTER_STRINGS = {
     "reading.by": "read by {reader} at {at}",
     "reading.delivered": "delivered to the broker",
     "reading.pending": "waiting to be sent",
+    "reading.shown": "on the crew's page (the gateway acknowledged it)",
+    "reading.refused": "refused by the gateway",
     "reading.again": "Change the reading",
     "reading.noRight": "Only cardiologists read ECGs.",
 

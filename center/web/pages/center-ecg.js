@@ -25,6 +25,13 @@ const MEASUREMENTS = [
 /** The case's times in the chest-pain center audit's order; received and read are the center's own. */
 const NODES = ["onset", "dispatch", "fmc", "firstEcg", "ecgSent", "ecgReceived", "ecgRead", "arrival"];
 
+/** How far the reading got: shown on the crew's page (the gateway acknowledged it), refused, at the broker, or waiting. */
+function readingState(r) {
+  if (r.ackedAt && !r.error) return badge(t("reading.shown"), "ok");
+  if (r.error) return [badge(t("reading.refused"), "bad"), " ", r.error];
+  return badge(t(r.sentAt ? "reading.delivered" : "reading.pending"), r.sentAt ? "idle" : "warn");
+}
+
 export function mountEcg(view, { can, live, notify }, eventId) {
   const clock = serverClock();
   const head = pageHead(t("ecg.title"), h("a", { href: "#/worklist", class: "quiet" }, t("ecg.back")));
@@ -59,7 +66,7 @@ export function mountEcg(view, { can, live, notify }, eventId) {
           h("strong", { class: "report-conclusion" }, r.conclusion),
           h("span", { class: "report-by" }, t("reading.by", { reader: r.reader, at: formatTime(r.at) })),
           r.text && h("p", { class: "report-text" }, r.text),
-          badge(t(r.sentAt ? "reading.delivered" : "reading.pending"), r.sentAt ? "ok" : "warn"),
+          h("p", { id: "reading-state" }, readingState(r)),
         ),
         can("reading") &&
           h("button", { type: "button", onclick: () => ((editing = true), renderReading()) }, t("reading.again")),
