@@ -102,6 +102,8 @@ describe("uplink wire, compact", () => {
     const byId = new Map(stored.map((e) => [e.id, JSON.stringify(e)]));
     for (const m of batches) {
       expect(isGzip(m.payload)).toBe(true);
+      // Sized to half the batch window, each priority by its own compression: none over the window.
+      expect(m.payload.length).toBeLessThanOrEqual(COMPACT.inflightBytes);
       const text = gunzipSync(m.payload).toString("utf8");
       const events = JSON.parse(text) as Envelope[];
       // One priority per batch: vitals (2) or waveforms (3), never both; the envelope unchanged inside.

@@ -12,15 +12,18 @@ export interface BatchMessage {
   rows: PendingRow[];
 }
 
-/** How many bytes of JSON make one byte of gzip, at first (vitals batches make 10-30; waveforms 1.5-3). */
-const FIRST_RATIO = 4;
+/** How many bytes of JSON make one byte of gzip, at first, low to be safe (vitals batches make 10-30; waveforms 1.3-3). */
+const FIRST_RATIO = 2;
 
 export class Batcher {
   readonly #wire: WireOptions;
   readonly #topic: string;
   readonly #deps: { nowMs: () => number; due: () => void };
-  /** JSON bytes per compressed byte of the last batches (a moving average), to size the next. */
-  #ratio = FIRST_RATIO;
+  /**
+   * JSON bytes per compressed byte of the last batches of each priority (a moving average), to size
+   * the next: vitals compress far better than waveforms, so each priority keeps its own.
+   */
+  #ratio = new Map<number, number>();
   #timer: NodeJS.Timeout | null = null;
   #dueAt = Infinity;
 
@@ -46,7 +49,7 @@ export class Batcher {
     peek: () => PendingRow | undefined,
     next: () => PendingRow | undefined,
   ): "wait" | { messages: BatchMessage[]; oversize: PendingRow[] } {
-    const target = this.#targetJsonBytes();
+    const target = this.#targetJsonBytes(priority);
     const rows: PendingRow[] = [];
     let bytes = 0;
     let oldest = Infinity;
@@ -68,17 +71,18 @@ export class Batcher {
     }
     const messages: BatchMessage[] = [];
     const oversize: PendingRow[] = [];
-    this.#cut(rows, messages, oversize);
+    this.#cut(priority, rows, messages, oversize);
     return { messages, oversize };
   }
 
   /** Compresses `rows` into one message, or, above the size limit, halves them until each fits. */
-  #cut(rows: PendingRow[], messages: BatchMessage[], oversize: PendingRow[]): void {
+  #cut(priority: number, rows: PendingRow[], messages: BatchMessage[], oversize: PendingRow[]): void {
     const json = rows.map((r) => r.payload);
     const payload = batchPayload(json, true);
     if (payload.length + PUBLISH_OVERHEAD <= this.#wire.maxMessageBytes) {
       const jsonBytes = json.reduce((n, j) => n + Buffer.byteLength(j) + 1, 1);
-      this.#ratio = 0.7 * this.#ratio + 0.3 * (jsonBytes / payload.length);
+      const ratio = this.#ratio.get(priority) ?? FIRST_RATIO;
+      this.#ratio.set(priority, 0.7 * ratio + 0.3 * (jsonBytes / payload.length));
       messages.push({ topic: this.#topic, payload, rows });
       return;
     }
@@ -87,17 +91,17 @@ export class Batcher {
       return;
     }
     const half = Math.ceil(rows.length / 2);
-    this.#cut(rows.slice(0, half), messages, oversize);
-    this.#cut(rows.slice(half), messages, oversize);
+    this.#cut(priority, rows.slice(0, half), messages, oversize);
+    this.#cut(priority, rows.slice(half), messages, oversize);
   }
 
   /**
    * JSON bytes to gather for one batch: what compresses to half the batch window (so two batches
    * keep the link busy while a new ECG finds at most the window ahead of it), under the size limit.
    */
-  #targetJsonBytes(): number {
+  #targetJsonBytes(priority: number): number {
     const compressed = Math.min(this.#wire.maxMessageBytes - PUBLISH_OVERHEAD, this.#wire.inflightBytes / 2);
-    return compressed * this.#ratio * 0.9;
+    return compressed * (this.#ratio.get(priority) ?? FIRST_RATIO) * 0.9;
   }
 
   /** Calls `due` at `at` (the earliest of the batches waiting). */
