@@ -77,9 +77,10 @@ else
   user=$(id -un)
 fi
 
-# Runs a command as the service's user, as the service will (the same user, its groups).
+# Runs a command as the service's user, as the service will (the same user, its groups), from / (the caller's
+# folder, e.g. /root, may be closed to that user).
 as_service() {
-  if [ "$user" = "$(id -un)" ]; then "$@"; else setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"; fi
+  if [ "$user" = "$(id -un)" ]; then "$@"; else (cd / && exec setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"); fi
 }
 release_field() { sed -n "s/^$2=//p" "$1/RELEASE"; }
 current_version() { if [ -L "$OPT/current" ]; then basename "$(readlink "$OPT/current")"; fi; }
