@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
-import { CaseBook, CaseError } from "./cases/case-book.ts";
+import { CaseBook } from "./cases/case-book.ts";
 import type { Clock } from "./time/clock.ts";
 import type { ConfigSecrets } from "./config/load.ts";
 import { isLoopback, type Config } from "./config/schema.ts";
@@ -20,8 +20,8 @@ import {
   type GapBody,
 } from "./events/model.ts";
 import { Forwarder, redactUrl, type UplinkOptions } from "./uplink/forwarder.ts";
-import type { Command } from "./uplink/inbound.ts";
-import { COMMANDS, PROTOCOL_VERSION, type CommandArgs, type CommandResult } from "./uplink/messages.ts";
+import { centerCommands } from "./uplink/commands.ts";
+import { PROTOCOL_VERSION } from "./uplink/messages.ts";
 import type { EmbeddedBroker } from "./uplink/broker.ts";
 import { createMetrics } from "./metrics.ts";
 import { localDbPath, openLocalDb, type LocalDb } from "./local-db.ts";
@@ -422,7 +422,14 @@ export class Gateway {
         log: this.#log.child({ component: "uplink" }),
         nowMs: () => this.#deps.clock.now().ms,
         status: () => this.#uplinkStatus(),
-        commands: this.#commands(),
+        commands: centerCommands({
+          nowMs: () => this.#deps.clock.now().ms,
+          outbox: this.outbox,
+          cases: this.cases,
+          devices: this.devices,
+          kindOf: (driver) => this.#deps.findDriver(driver)?.kind,
+          audit: () => this.audit,
+        }),
         acceptReport: (report) => this.cases.onReport(report),
         timeKnown: () => this.#deps.clock.now().src !== "unsynced",
       },
@@ -712,94 +719,6 @@ export class Gateway {
     this.#localDb = null;
     this.outbox.close();
     this.#log.info("vitalgate stopped");
-  }
-
-  /**
-   * What the center may ask of the gateway (DESIGN.md §6): each command's arguments and result are
-   * src/uplink/messages.ts's; the forwarder validates the arguments.
-   */
-  #commands(): Record<string, Command> {
-    const command = <N extends keyof typeof COMMANDS>(
-      name: N,
-      run: (args: CommandArgs<N>) => CommandResult<N> | Promise<CommandResult<N>>,
-    ): Command => ({ args: COMMANDS[name].args, run: (args) => run(args as CommandArgs<N>) });
-    return {
-      ping: command("ping", () => ({
-        pong: true,
-        at: new Date(this.#deps.clock.now().ms).toISOString(),
-        version: VERSION,
-        queue: this.outbox.stats().pending,
-      })),
-      resend: command("resend", ({ fromSeq, toSeq = fromSeq }) => {
-        const requeued = this.outbox.requeue(fromSeq, toSeq);
-        this.audit?.record({
-          actor: "center",
-          action: "queue.resend",
-          detail: { fromSeq, toSeq, requeued },
-          result: "ok",
-        });
-        return { requeued };
-      }),
-      // Dispatch: the center opens the ambulance's case as it sends it out (docs/protocol.md).
-      "case-open": command("case-open", (a) =>
-        this.#centerCaseAction(
-          "case.open",
-          a.caseId,
-          {
-            location: a.location ?? "",
-            dispatched: a.dispatchedAt !== undefined,
-            patient: a.patientId !== undefined,
-          },
-          async () => {
-            const c = await this.cases.openCase({ ...a, openedBy: "center" });
-            return { caseId: c.id, openedAt: c.openedAt, location: c.location ?? "" };
-          },
-        ),
-      ),
-      "case-close": command("case-close", ({ caseId: id }) =>
-        this.#centerCaseAction("case.close", id, {}, async () => {
-          const c = await this.cases.closeCase(id);
-          return { caseId: c.id, closedAt: c.closedAt };
-        }),
-      ),
-      // Which locations `case-open` can name: the devices with theirs, and the cases open now.
-      devices: command("devices", () => {
-        const devices = this.devices.list().map((d) => {
-          const location = this.devices.locationOf(d.id);
-          return {
-            id: d.id,
-            driver: d.driver,
-            kind: this.#deps.findDriver(d.driver)?.kind ?? "unknown",
-            ...(d.name !== undefined ? { name: d.name } : {}),
-            ...(location ? { location } : {}),
-            state: d.state,
-          };
-        });
-        return {
-          devices,
-          locations: [...new Set(devices.flatMap((d) => (d.location ? [d.location] : [])))],
-          openCases: this.cases.list("open").map((c) => ({ caseId: c.id, location: c.location ?? "" })),
-        };
-      }),
-    };
-  }
-
-  /** Runs a case command from the center and audits it, as done or refused (no patient data in the record). */
-  async #centerCaseAction<T extends { caseId: string }>(
-    action: string,
-    target: string | undefined,
-    detail: Record<string, unknown>,
-    run: () => Promise<T>,
-  ): Promise<T> {
-    try {
-      const result = await run();
-      this.audit?.record({ actor: "center", action, target: result.caseId, detail, result: "ok" });
-      return result;
-    } catch (err) {
-      const code = err instanceof CaseError ? err.code : "VG_CASE_FAILED";
-      this.audit?.record({ actor: "center", action, target, detail: { ...detail, code }, result: "failed" });
-      throw err;
-    }
   }
 
   #uplinkStatus(): Record<string, unknown> {
