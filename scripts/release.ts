@@ -49,6 +49,8 @@ const APP_PATHS = [
   "drivers",
   "protocols",
   "web",
+  // The county center's receiver and reading station (vitalgate center, docs/center.md): the same bundle.
+  "center",
   "config",
   "systemd",
   "docs",
