@@ -8,8 +8,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Clock } from "../src/time/clock.ts";
 import type { Gateway } from "../src/gateway.ts";
 import { Outbox } from "../src/outbox/outbox.ts";
+import { Forwarder } from "../src/uplink/forwarder.ts";
+import { readEventMessage } from "../src/uplink/wire.ts";
+import { silentLogger } from "../src/log.ts";
+import mqtt from "mqtt";
 import { openBroker } from "./support/broker.ts";
-import { stampedEvent } from "./support/events.ts";
+import { stampedEvent, vitals } from "./support/events.ts";
 import { connectCenter, connectEmbeddedCenter, waitFor, type Center } from "./support/mqtt.ts";
 import { mosquitto } from "./support/processes.ts";
 import { startGateway } from "./support/rig.ts";
@@ -300,5 +304,79 @@ describe("answers addressed to the requester, on mosquitto", () => {
       ok: false,
       error: `the answer cannot go to center/replies/w5: only to ${base}/cmd-result or a topic below it`,
     });
+  });
+});
+
+describe("shared subscriptions, on mosquitto", () => {
+  it("two workers share one gateway's stream (MQTT 5 $share, non-persistent sessions, receipts); one killed mid-stream loses nothing", async () => {
+    const broker = await mosquitto();
+    cleanup.push(() => broker.stop());
+    const outbox = new Outbox({
+      path: join(mkdtempSync(join(tmpdir(), "vg-share-")), "outbox.db"),
+      quotaBytes: 1 << 30,
+      batchMax: 1000,
+      nowMs: Date.now,
+    });
+    outbox.open();
+    cleanup.push(() => outbox.close());
+    // The center's database: events by id, shared by the workers (docs/protocol.md, Scaling out).
+    const stored = new Map<string, number>();
+    const took: Record<string, number> = { a: 0, b: 0 };
+    let aDies = false;
+    const worker = async (name: "a" | "b") => {
+      const c = await mqtt.connectAsync(broker.url, {
+        protocolVersion: 5,
+        clientId: `worker-${name}`,
+        clean: true,
+        properties: { sessionExpiryInterval: 0 },
+        reconnectPeriod: 0,
+      });
+      cleanup.push(() => c.endAsync(true));
+      c.on("message", (topic, payload) => {
+        took[name]!++;
+        // Worker a dies at its 40th message: it took it, and neither stored nor receipted it.
+        if (name === "a" && took.a === 40) {
+          aDies = true;
+          c.stream.destroy();
+          return;
+        }
+        if (name === "a" && aDies) return;
+        const events = readEventMessage(topic, payload);
+        for (const e of events) stored.set(e.id, (stored.get(e.id) ?? 0) + 1); // stored, then receipted
+        c.publish(`vitalgate/v1/${topic.split("/")[2]}/receipt`, JSON.stringify({ ids: events.map((e) => e.id) }), {
+          qos: 1,
+        });
+      });
+      await c.subscribeAsync("$share/workers/vitalgate/v1/+/ev/#", { qos: 1 });
+      return c;
+    };
+    await worker("a");
+    await worker("b");
+    const fwd = new Forwarder(
+      {
+        url: broker.url,
+        protocolVersion: 5,
+        clientId: "vitalgate-gw-share",
+        rejectUnauthorized: true,
+        inflight: 8,
+        keepaliveS: 5,
+        connectTimeoutS: 5,
+        backoff: { initialMs: 50, maxMs: 400 },
+        receipts: true,
+        receiptTimeoutS: 1, // short, as workers sharing a stream need (10 s or more in a configuration)
+        statusIntervalS: 60,
+      },
+      { outbox, log: silentLogger, nowMs: Date.now, status: () => ({}) },
+      "gw-share",
+    );
+    cleanup.push(() => fwd.stop());
+    const sent = await outbox.append(Array.from({ length: 300 }, (_, i) => vitals(60 + (i % 40))));
+    fwd.start();
+    await waitFor(() => outbox.stats().pending.every((n) => n === 0), 20_000, "every event receipted");
+    // Both workers had a share; a died in the middle; every event is stored, none lost.
+    expect(aDies).toBe(true);
+    expect(took.b).toBeGreaterThan(40);
+    expect(sent.every((e) => stored.has(e.id))).toBe(true);
+    expect(stored.size).toBe(300);
   });
 });
