@@ -13,7 +13,6 @@
 // this device) is answered from memory.
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import { z } from "zod";
 import type { Clock, TimeEstimate } from "../time/clock.ts";
 import type { CasesConfig } from "../config/schema.ts";
 import type { Envelope, EventDraft, EventTime } from "../events/model.ts";
@@ -36,27 +35,6 @@ export type TappedNode = (typeof TAPPED_NODES)[number];
  * the case and its delivery, receipt and reading), arrival (the GPS inside a geofence).
  */
 export type CaseNode = "dispatch" | TappedNode | "firstEcg" | "ecgSent" | "ecgReceived" | "ecgRead" | "arrival";
-
-/** A case id as the center may give it, and as the box makes them (`20261123-0007`). */
-export const CASE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-export const caseId = () =>
-  z.string().regex(CASE_ID_PATTERN, {
-    message: "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-  });
-/** Where a case applies: a device location (a bed, a room), or "" for the whole box (an ambulance has one). */
-export const caseLocation = () =>
-  z
-    .string()
-    .max(100)
-    .regex(/^[^\p{Cc}]*$/u, { message: "must not contain control characters" });
-/** A patient id as typed or scanned (a wristband barcode, an ID card number). */
-export const patientId = () =>
-  z
-    .string()
-    .min(1)
-    .max(64)
-    .regex(/^[^\p{Cc}]+$/u, { message: "must not contain control characters" });
 
 /** One ECG of a case and how far it got. */
 interface CaseEcg {

@@ -5,7 +5,7 @@
 //
 // Objects are open (`z.object`): a center must ignore fields it does not know, as v1 gains fields.
 import { z } from "zod";
-import { CASE_ID_PATTERN } from "../cases/case-book.ts";
+import { CASE_ID_PATTERN } from "../cases/fields.ts";
 import { DEVICE_ID_PATTERN, GATEWAY_ID_PATTERN } from "../config/schema.ts";
 import type {
   AlarmBody,

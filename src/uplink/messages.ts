@@ -4,7 +4,7 @@
 // commands take their arguments and give their results in these shapes; docs/schemas/ is generated
 // from them (src/uplink/json-schemas.ts).
 import { z } from "zod";
-import { caseId, caseLocation, patientId } from "../cases/case-book.ts";
+import { caseId, caseLocation, patientId } from "../cases/fields.ts";
 import { EVENT_KINDS } from "../events/model.ts";
 
 /**

@@ -6,16 +6,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { ecg12FromBody } from "../events/ecg12.ts";
 import { renderEcgSvg } from "../../protocols/ecg/svg.ts";
-import {
-  CaseError,
-  TAPPED_NODES,
-  caseId,
-  caseLocation,
-  patientId,
-  type CaseBook,
-  type CaseView,
-  type ReportView,
-} from "../cases/case-book.ts";
+import { CaseError, TAPPED_NODES, type CaseBook, type CaseView, type ReportView } from "../cases/case-book.ts";
+import { caseId, caseLocation, patientId } from "../cases/fields.ts";
 import type { AuditEntry } from "../audit/audit.ts";
 import type { WebContext } from "./context.ts";
 import { parseBody, sendError } from "./http-errors.ts";
