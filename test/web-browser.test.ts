@@ -5,6 +5,7 @@
 // a case from first medical contact to the center's reading of its ECG; the audit trail, intact
 // and then tampered with; English and back; a device name that is markup shown as text.
 // Every page is photographed phone- and laptop-sized into test-results/screenshots/.
+import { createServer, type Socket } from "node:net";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -648,6 +649,17 @@ describe.skipIf(!hasChromium)("the web page in chromium", { timeout: 90_000 }, (
     await expect
       .poll(() => card.innerText(), { timeout: SEEN_MS })
       .toContain(`${en("err.VG_TCP_REFUSED")}; ${en("devices.next.retry")}`);
+    // The monitor's server comes on: once connected, the old error is history, not advice.
+    const sockets: Socket[] = [];
+    const server = createServer((s) => void sockets.push(s)).listen(port, "127.0.0.1");
+    cleanup.push(() => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    });
+    await expect
+      .poll(() => card.innerText(), { timeout: SEEN_MS })
+      .toContain(`${en("err.VG_TCP_REFUSED")}; ${en("devices.recovered")}`);
+    expect(await card.innerText()).not.toContain(en("devices.next.retry"));
   });
 
   it("a device named with markup shows its name as text, and no script runs", async () => {

@@ -27,9 +27,11 @@ const NIBP = { sys: "MDC_PRESS_BLD_NONINV_SYS", dia: "MDC_PRESS_BLD_NONINV_DIA",
  * A device's last error as the crew reads it: what it means in their language and whether the gateway
  * gets over it alone (the error catalog's `next`), then the gateway's own words (English) for whoever they call.
  */
-function lastErrorText(e) {
+function lastErrorText(e, recovered) {
   const key = `err.${e.code}`;
-  const said = [has(key) ? t(key) : null, e.next ? t(`devices.next.${e.next}`) : null].filter(Boolean).join("; ");
+  // Once the device works again, what was to be done is history: it says so instead.
+  const advice = recovered ? t("devices.recovered") : e.next ? t(`devices.next.${e.next}`) : null;
+  const said = [has(key) ? t(key) : null, advice].filter(Boolean).join("; ");
   return said ? `${said} (${e.message})` : e.message;
 }
 
@@ -179,7 +181,12 @@ export function mountDevices(view, { live, notify }) {
         ],
         [
           t("devices.lastError"),
-          d.lastError ? `${formatTime(d.lastError.at)} ${lastErrorText(d.lastError)}` : undefined,
+          d.lastError
+            ? `${formatTime(d.lastError.at)} ${lastErrorText(
+                d.lastError,
+                (d.state === "connected" || d.state === "listening") && d.lastError.at <= d.since,
+              )}`
+            : undefined,
         ],
         [t("devices.skew"), skew ? t("devices.skewValue", { s: (skew.skewMs / 1000).toFixed(1) }) : undefined],
         [t("devices.since"), formatTime(d.since)],
