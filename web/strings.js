@@ -84,6 +84,7 @@ export const STRINGS = {
     "err.VG_CASE_CORRECTION": "更正须填写实际发生的时间",
     "err.VG_HOST": "这台网关不以这个名称提供页面：请用它的 IP 地址打开（或请 IT 把这个名称加入 web.hostNames）",
     "err.VG_LOOPBACK_ONLY": "这项信息只能在网关本机上查看",
+    "err.VG_REPORT_UNKNOWN_ECG": "中心发来的判读所指的心电图不是本网关发出的，未显示",
     "err.VG_NOT_FOUND": "找不到该项目",
     "err.VG_LIVE_FULL": "同时查看实时数据的页面太多，请关闭一个",
     "err.VG_LIVE_SESSION_FULL": "您已在多个页面查看实时数据，请关闭一个",
@@ -595,6 +596,7 @@ export const STRINGS = {
     "err.VG_HOST":
       "This gateway does not serve its page under that name: open it by its IP address (or ask IT to add the name to web.hostNames)",
     "err.VG_LOOPBACK_ONLY": "This is shown only on the gateway itself",
+    "err.VG_REPORT_UNKNOWN_ECG": "A reading from the center names an ECG this gateway never sent: not shown",
     "err.VG_NOT_FOUND": "Not found",
     "err.VG_LIVE_FULL": "Too many pages are watching live: close one",
     "err.VG_LIVE_SESSION_FULL": "You are watching live on several pages already: close one",
