@@ -111,6 +111,15 @@ export const CODES = {
     action: "see [Corrupt store](operations.md#corrupt-store-set-aside)",
     next: "operator",
   },
+  VG_STORE_UNCHECKED: {
+    area: "store",
+    seen: log("warn"),
+    meaning:
+      "the background integrity check of the outbox could not run (its process did not start or died, or SQLite could not read the file for another cause than damage, `reason`): nothing is known to be wrong, so the outbox is kept and used",
+    action:
+      "if it repeats at every start, see whether the box is out of memory or processes (the unit's TasksMax, MemoryMax)",
+    next: "retry",
+  },
   VG_JOB_FAILED: {
     area: "store",
     seen: log("error"),

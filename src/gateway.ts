@@ -508,6 +508,11 @@ export class Gateway {
       .checkIntegrity()
       .then(async (check) => {
         if (check.ok) this.#log.info({ ms: Math.round(check.ms) }, "store integrity check passed");
+        else if (check.unchecked)
+          this.#log.warn(
+            { code: "VG_STORE_UNCHECKED", reason: check.reason },
+            "the store's integrity could not be checked: it is kept as it is and checked again at the next start",
+          );
         else if (this.outbox.isOpen) await this.#corrupt(this.outbox.setAside(check.reason!));
       })
       .catch((err: unknown) =>

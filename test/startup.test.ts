@@ -76,6 +76,26 @@ describe("start-up with a large or damaged outbox", () => {
     expect(log.lines.some((l) => l.msg === "store integrity check passed")).toBe(true);
   });
 
+  it("keeps an outbox whose check could not run (the check's process did not start): only damage sets it aside", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "vg-start-"));
+    const path = bigOutbox(stateDir, 200);
+    const outbox = new Outbox({
+      path,
+      quotaBytes: 1e12,
+      batchMax: 1000,
+      nowMs: () => Date.now(),
+      checkExecPath: join(stateDir, "no-such-node"),
+    });
+    outbox.open();
+    cleanup.push(() => outbox.close());
+    const result = await outbox.checkIntegrity();
+    expect(result).toMatchObject({ ok: false, unchecked: true });
+    expect(result.reason).toMatch(/could not run/);
+    // Still the same file, still holding its events.
+    expect(outbox.stats().pending.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(existsSync(path)).toBe(true);
+  });
+
   it("sets a file found corrupt by the background check aside, raises the alarm and goes on in a fresh one", async () => {
     const stateDir = mkdtempSync(join(tmpdir(), "vg-start-"));
     const path = bigOutbox(stateDir, 2_000);

@@ -11,7 +11,7 @@ import Database from "better-sqlite3";
 import { StoreRefusedError } from "../errors.ts";
 import { NEVER_EVICTED, PRIORITY, type DeviceRef, type Envelope } from "../events/model.ts";
 import { ownerOnlyDatabase } from "../private-file.ts";
-import { CHECK_ARG } from "./check.ts";
+import { CHECK_ARG, type CheckVerdict } from "./check.ts";
 import { OUTBOX_SCHEMA } from "./schema.ts";
 import { migrate, SchemaTooNewError } from "../migrations.ts";
 
@@ -33,6 +33,8 @@ export interface OutboxOptions {
   blobChunkBytes?: number;
   /** The gap record (a `gap` event) telling the center what the quota thinned or dropped of a device's kind of data. */
   gapEvent?: (gap: Gap) => StampedEvent;
+  /** The Node that runs the integrity check (default this process's own). */
+  checkExecPath?: string;
 }
 
 /** What the quota took of one device's kind of data in one commit: the body of a gap record, and its device. */
@@ -191,6 +193,11 @@ export function applyDurablePragmas(db: Database.Database): void {
 /** What the background integrity check found: "ok", or what is wrong, and how long it took. */
 export interface CheckResult {
   ok: boolean;
+  /**
+   * With ok false: the check could not run (its process did not start or died, SQLite could not
+   * read the file for another cause than damage): nothing is known to be wrong, the file is kept.
+   */
+  unchecked?: true;
   reason?: string;
   ms: number;
 }
@@ -368,21 +375,27 @@ export class Outbox extends EventEmitter<{
       // The daemon's own Node flags and environment (its compile cache) carry over to the child.
       const child = fork(new URL("./check.ts", import.meta.url), [CHECK_ARG, this.options.path], {
         stdio: ["ignore", "ignore", "inherit", "ipc"],
+        ...(this.options.checkExecPath ? { execPath: this.options.checkExecPath } : {}),
       });
       this.#checker = child;
-      const done = (found: string) => {
+      const done = (verdict: CheckVerdict) => {
         if (this.#checker !== child) return;
         this.#checker = null;
+        const ms = performance.now() - started;
         const result: CheckResult =
-          found === "ok"
-            ? { ok: true, ms: performance.now() - started }
-            : { ok: false, reason: `integrity check failed: ${found}`, ms: performance.now() - started };
+          verdict.found === "ok"
+            ? { ok: true, ms }
+            : verdict.found === "corrupt"
+              ? { ok: false, reason: `integrity check failed: ${verdict.detail}`, ms }
+              : { ok: false, unchecked: true, reason: `integrity check could not run: ${verdict.detail}`, ms };
         this.emit("checked", result);
         resolve(result);
       };
-      child.once("message", (m) => done(String(m)));
-      child.once("error", (err) => done(err.message));
-      child.once("exit", (code, signal) => done(`the check ended without an answer (${signal ?? `exit ${code}`})`));
+      child.once("message", (m) => done(m as CheckVerdict));
+      child.once("error", (err) => done({ found: "unchecked", detail: err.message }));
+      child.once("exit", (code, signal) =>
+        done({ found: "unchecked", detail: `the check ended without an answer (${signal ?? `exit ${code}`})` }),
+      );
     });
   }
 
