@@ -96,7 +96,7 @@ describe("the shipped mosquitto ACL", () => {
       "vitalgate/v1/amb-01/report",
     ])
       expect(await attempt(broker.url, "amb-01", topic, forged(topic)), topic).toBe("refused");
-    expect(await attempt(broker.url, "amb-01", "vitalgate/v1/amb-01/ev/vitals", forged("own"))).toBe("acked");
+    expect(await attempt(broker.url, "amb-01", "vitalgate/v1/amb-01/cmd-result", forged("own"))).toBe("acked");
     const rogue = await mqtt.connectAsync(broker.url, {
       protocolVersion: 5,
       clientId: "rogue-amb-01",

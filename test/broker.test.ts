@@ -54,7 +54,11 @@ describe("the embedded broker's logins and rights", () => {
     gw.cases.on("report", (r) => readings.push(r));
     // An ECG this gateway sent: a reading of any other is refused whoever sends it.
     const [ecg] = await gw.ingest({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" }, [
-      { kind: "ecg12", body: { format: "dicom-ecg", fs: 500, durationS: 0, leads: [] } },
+      {
+        kind: "ecg12",
+        body: { format: "dicom-ecg", fs: 500, durationS: 0, leads: [] },
+        original: { contentType: "application/dicom", bytes: new Uint8Array([1, 2, 3]) },
+      },
     ]);
     const reading = (reader: string) =>
       JSON.stringify({

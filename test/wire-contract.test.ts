@@ -145,7 +145,11 @@ describe("answers to the center", () => {
     const shown: unknown[] = [];
     gw.cases.on("report", (r) => shown.push(r));
     const [ecg] = await gw.ingest({ id: "cart", driver: "ecg-cart", kind: "ecg-cart" }, [
-      { kind: "ecg12", body: { format: "dicom-ecg", fs: 500, durationS: 0, leads: [] } },
+      {
+        kind: "ecg12",
+        body: { format: "dicom-ecg", fs: 500, durationS: 0, leads: [] },
+        original: { contentType: "application/dicom", bytes: new Uint8Array([1, 2, 3]) },
+      },
     ]);
     const [vitals] = await heartRate(gw, 70);
     await center.waitFor(() => center.events.length === 2, 5000, "both events");

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import type { Envelope } from "../../src/events/model.ts";
 import { readEventMessage } from "../../src/uplink/wire.ts";
+import { anyEvent } from "../../src/events/schemas.ts";
+import { findDriver } from "../../drivers/registry.ts";
 import { gunzipSync } from "node:zlib";
 
 export interface Center {
@@ -26,10 +28,23 @@ export async function connectCenter(url: string, gw: string, options: mqtt.IClie
   });
   const events: Envelope[] = [];
   const messages: Center["messages"] = [];
+  /** Events that do not match the published schema: the test fails when the center closes. */
+  const unlike: string[] = [];
   client.on("message", (topic, payload, packet) => {
     messages.push({ topic, payload, retain: packet.retain });
     // As docs/protocol.md tells a center: gunzip what is gzip, a batch is an array of events.
-    if (topic.startsWith(`vitalgate/v1/${gw}/ev/`)) events.push(...readEventMessage(topic, payload));
+    if (!topic.startsWith(`vitalgate/v1/${gw}/ev/`)) return;
+    const got = readEventMessage(topic, payload);
+    events.push(...got);
+    // Every event a gateway publishes in a test is one the published schemas (docs/schemas/v1) take:
+    // the real drivers' and the gateway's own. Not the stand-ins of tests of the core (test drivers,
+    // test/support/events.ts's events of gateway "test-gw").
+    for (const e of got) {
+      if (e.gw === "test-gw" || (e.dev?.driver !== "vitalgate" && !findDriver(e.dev?.driver))) continue;
+      const r = anyEvent.safeParse(e);
+      if (!r.success)
+        unlike.push(`${e.kind} ${e.id}: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    }
   });
   await client.subscribeAsync(`vitalgate/v1/${gw}/#`, { qos: 1 });
   return {
@@ -49,7 +64,11 @@ export async function connectCenter(url: string, gw: string, options: mqtt.IClie
       const encoding = (event?.body as { original?: { encoding?: string } } | undefined)?.original?.encoding;
       return encoding === "gzip" ? gunzipSync(joined) : joined;
     },
-    close: () => client.endAsync(true),
+    close: async () => {
+      await client.endAsync(true);
+      if (unlike.length > 0)
+        throw new Error(`events the published schemas (docs/schemas/v1) refuse:\n${unlike.slice(0, 5).join("\n")}`);
+    },
   };
 }
 
