@@ -304,7 +304,7 @@ export class Gateway {
   webServices(): WebServices {
     return {
       status: () => this.status(),
-      healthy: () => this.outbox.isOpen && this.status().store.state === "ok",
+      storeOpen: () => this.outbox.isOpen,
       metrics: this.metrics,
       devices: this.devices,
       committed: this.intake,

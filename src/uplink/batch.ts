@@ -77,10 +77,8 @@ export class Batcher {
 
   /** Compresses `rows` into one message, or, above the size limit, halves them until each fits. */
   #cut(priority: number, rows: PendingRow[], messages: BatchMessage[], oversize: PendingRow[]): void {
-    const json = rows.map((r) => r.payload);
-    const payload = batchPayload(json, true);
+    const { payload, jsonBytes } = batchPayload(rows.map((r) => r.payload));
     if (payload.length + PUBLISH_OVERHEAD <= this.#wire.maxMessageBytes) {
-      const jsonBytes = json.reduce((n, j) => n + Buffer.byteLength(j) + 1, 1);
       const ratio = this.#ratio.get(priority) ?? FIRST_RATIO;
       this.#ratio.set(priority, 0.7 * ratio + 0.3 * (jsonBytes / payload.length));
       messages.push({ topic: this.#topic, payload, rows });

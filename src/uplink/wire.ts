@@ -57,10 +57,13 @@ export function eventPayload(json: string | Buffer, compact: boolean): { payload
   return zipped.length < Buffer.byteLength(json) ? { payload: zipped, gzip: true } : { payload: json, gzip: false };
 }
 
-/** Events' JSON as one batch: a JSON array of the envelopes as stored, gzip-compressed when `compact`. */
-export function batchPayload(jsons: readonly (string | Buffer)[], compact: boolean): Buffer {
+/**
+ * Events' JSON as one batch: a JSON array of the envelopes as stored, gzip-compressed; `jsonBytes`
+ * is the array's size before compression (what the batcher sizes the next batch by).
+ */
+export function batchPayload(jsons: readonly (string | Buffer)[]): { payload: Buffer; jsonBytes: number } {
   const array = Buffer.from(`[${jsons.map(String).join(",")}]`);
-  return compact ? gzipSync(array) : array;
+  return { payload: gzipSync(array), jsonBytes: array.length };
 }
 
 /**

@@ -22,8 +22,8 @@ import type { GatewayStatus } from "../status.ts";
 export interface WebServices {
   /** What the gateway says of itself (src/status.ts). */
   status(): GatewayStatus;
-  /** The store is open and takes events (GET /healthz). */
-  healthy(): boolean;
+  /** The store is open (GET /healthz, with the status's store state). */
+  storeOpen(): boolean;
   metrics: Pick<Metrics, "webLogins" | "webLiveStreams" | "webLiveDropped" | "registry">;
   /** The devices running, their states and changes. */
   devices: Pick<DeviceManager, "list" | "get" | "on" | "off">;

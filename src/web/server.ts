@@ -202,7 +202,7 @@ export async function createWebServer(o: WebServerOptions): Promise<WebServer> {
   // Machine endpoints, without login: they show no patient data (docs/security.md#the-http-endpoints).
   app.get("/healthz", async (_req, reply) => {
     const s = services.status();
-    const ok = services.healthy();
+    const ok = services.storeOpen() && s.store.state === "ok";
     return reply
       .code(ok ? 200 : 503)
       .send({ ok, store: s.store.state, uplink: s.uplink.state, queue: s.queue.pending });
